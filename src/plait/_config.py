@@ -1,0 +1,72 @@
+"""Engine settings for one run."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+
+from ._exceptions import ConfigError
+from ._policies import RetryPolicy
+
+__all__ = ["EngineConfig"]
+
+
+def _default_concurrency() -> int:
+    return os.cpu_count() or 1
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class EngineConfig:
+    """How a run executes; per-task options (``retry``, ``timeout``) override these defaults.
+
+    Attributes:
+        max_concurrency: the most tasks running at once (default: the number of CPUs).
+        task_timeout: seconds an attempt may run before it fails with ``TaskTimeoutError``;
+            ``None`` for no limit.
+        retry_failed_tasks: whether tasks without their own ``retry`` policy are retried.
+        max_retries, retry_backoff, retry_max_backoff, retry_jitter: the default
+            :class:`RetryPolicy` (exponential backoff with jitter, first delay 0.1 s).
+        fail_fast: stop the whole run at the first failure, as if every task were critical.
+        pools: named concurrency limits (pool name -> slots) for tasks that name a ``pool``; a pool
+            without a limit here is bounded by ``max_concurrency`` only.
+        cancel_grace: seconds to wait for running sync tasks to notice a cancellation before the
+            run ends without them.
+    """
+
+    max_concurrency: int = field(default_factory=_default_concurrency)
+    task_timeout: float | None = 300.0
+    retry_failed_tasks: bool = True
+    max_retries: int = 3
+    retry_backoff: float = 0.1
+    retry_max_backoff: float = 30.0
+    retry_jitter: float = 0.5
+    fail_fast: bool = False
+    pools: Mapping[str, int] = field(default_factory=dict)
+    cancel_grace: float = 5.0
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.max_concurrency, int) or self.max_concurrency < 1:
+            raise ConfigError(f"max_concurrency must be an int >= 1, not {self.max_concurrency!r}")
+        if self.task_timeout is not None and not self.task_timeout > 0:
+            raise ConfigError(
+                f"task_timeout must be > 0 seconds or None, not {self.task_timeout!r}"
+            )
+        if self.cancel_grace < 0:
+            raise ConfigError(f"cancel_grace must be >= 0 seconds, not {self.cancel_grace!r}")
+        for name, limit in self.pools.items():
+            if not isinstance(limit, int) or limit < 1:
+                raise ConfigError(f"pool {name!r} needs an int limit >= 1, not {limit!r}")
+        object.__setattr__(self, "pools", MappingProxyType(dict(self.pools)))
+        self.default_retry  # noqa: B018 - validates the retry fields now, not mid-run
+
+    @property
+    def default_retry(self) -> RetryPolicy:
+        """The retry policy of tasks that set none (no retries if ``retry_failed_tasks`` is off)."""
+        return RetryPolicy(
+            max_retries=self.max_retries if self.retry_failed_tasks else 0,
+            backoff=self.retry_backoff,
+            max_backoff=self.retry_max_backoff,
+            jitter=self.retry_jitter,
+        )

@@ -1,0 +1,129 @@
+"""Typed events: what happens during a run, for progress displays, storage and monitoring.
+
+Subscribers are callables registered with a run (``plait.run(wf, subscribers=[print])``). They
+are called one at a time, in the order things happened, from whichever thread made the change (the
+event loop or a worker thread), while the engine holds its lock: keep them quick, and hand slow
+work to a queue. An exception in a subscriber is logged and does not disturb the run. With no
+subscribers, no event object is ever built.
+
+Every event carries ``run_id`` and ``time`` (Unix time); task events carry ``task_id``.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from ._results import TaskError
+from ._state import RunStatus
+
+__all__ = [
+    "Event",
+    "RunFinished",
+    "RunStarted",
+    "Subscriber",
+    "TaskCancelled",
+    "TaskEvent",
+    "TaskFailed",
+    "TaskReady",
+    "TaskRetrying",
+    "TaskSkipped",
+    "TaskStarted",
+    "TaskSucceeded",
+]
+
+_log = logging.getLogger("plait.events")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Event:
+    """Something that happened in a run."""
+
+    run_id: str
+    time: float
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RunStarted(Event):
+    """The run began: ``tasks`` tasks of workflow ``workflow``."""
+
+    workflow: str
+    tasks: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RunFinished(Event):
+    """The run ended with ``status``; ``error`` says why if it did not succeed."""
+
+    status: RunStatus
+    error: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TaskEvent(Event):
+    """Something that happened to one task."""
+
+    task_id: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TaskReady(TaskEvent):
+    """Every dependency of the task succeeded; it waits for a slot."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TaskStarted(TaskEvent):
+    """Attempt number ``attempt`` (1-based) of the task started."""
+
+    attempt: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TaskSucceeded(TaskEvent):
+    """Attempt ``attempt`` returned; the task succeeded."""
+
+    attempt: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TaskRetrying(TaskEvent):
+    """Attempt ``attempt`` failed with ``error``; the next starts after ``delay`` seconds."""
+
+    attempt: int
+    error: TaskError
+    delay: float
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TaskFailed(TaskEvent):
+    """Attempt ``attempt`` failed with ``error`` and no retry is left: the task failed."""
+
+    attempt: int
+    error: TaskError
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TaskSkipped(TaskEvent):
+    """The task will not run because its dependency ``cause`` failed or was skipped/cancelled."""
+
+    cause: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TaskCancelled(TaskEvent):
+    """The run stopped before the task finished; ``attempt`` is 0 if it never started."""
+
+    attempt: int
+
+
+Subscriber = Callable[[Event], object]
+
+
+def publish(subscribers: Sequence[Subscriber], event: Event) -> None:
+    """Give ``event`` to every subscriber; a subscriber's exception is logged, not raised."""
+    for subscriber in subscribers:
+        try:
+            subscriber(event)
+        except Exception:
+            _log.exception("event subscriber %r failed on %r", subscriber, event)

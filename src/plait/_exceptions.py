@@ -1,0 +1,95 @@
+"""The exceptions plait raises.
+
+Every plait error subclasses :class:`PlaitError` and the builtin that fits it, so callers can catch
+either::
+
+    PlaitError                      anything plait raises on purpose
+    ├── WorkflowError (ValueError)  the workflow definition is invalid; nothing has run
+    │   ├── DuplicateTaskError      two tasks share an id
+    │   ├── UnknownDependencyError  a task depends on an id the workflow does not have
+    │   ├── CycleError              the dependencies form a cycle (carries it as a path)
+    │   ├── BindingError            a function parameter that nothing can fill
+    │   └── InvalidOptionError      a task option has a value plait cannot use
+    ├── ConfigError (ValueError)    an engine setting has a value plait cannot use
+    ├── TaskTimeoutError (TimeoutError)
+    │                               an attempt ran past its timeout
+    ├── TaskCancelledError (RuntimeError)
+    │                               raised by ``ctx.raise_if_cancelled()`` in a cancelled task
+    └── RunFailedError (RuntimeError)
+                                    raised by ``RunResult.raise_for_status()`` for a run that did
+                                    not succeed
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from ._results import RunResult
+
+__all__ = [
+    "BindingError",
+    "ConfigError",
+    "CycleError",
+    "DuplicateTaskError",
+    "InvalidOptionError",
+    "PlaitError",
+    "RunFailedError",
+    "TaskCancelledError",
+    "TaskTimeoutError",
+    "UnknownDependencyError",
+    "WorkflowError",
+]
+
+
+class PlaitError(Exception):
+    """Base class of every error plait raises on purpose."""
+
+
+class WorkflowError(PlaitError, ValueError):
+    """The workflow definition is invalid; no task has run."""
+
+
+class DuplicateTaskError(WorkflowError):
+    """Two tasks were given the same id."""
+
+
+class UnknownDependencyError(WorkflowError):
+    """A task depends on an id that the workflow does not define."""
+
+
+class CycleError(WorkflowError):
+    """The dependencies form a cycle; ``cycle`` holds it as a path that ends where it starts."""
+
+    def __init__(self, message: str, cycle: Sequence[str]) -> None:
+        super().__init__(message)
+        self.cycle = list(cycle)
+
+
+class BindingError(WorkflowError):
+    """A parameter of a task function that neither a dependency, the context nor params can fill."""
+
+
+class InvalidOptionError(WorkflowError):
+    """A task option has a value that plait cannot use."""
+
+
+class ConfigError(PlaitError, ValueError):
+    """An engine setting has a value that plait cannot use."""
+
+
+class TaskTimeoutError(PlaitError, TimeoutError):
+    """An attempt of a task ran past its timeout."""
+
+
+class TaskCancelledError(PlaitError, RuntimeError):
+    """The task was cancelled: ``ctx.raise_if_cancelled()`` raises it so sync code stops early."""
+
+
+class RunFailedError(PlaitError, RuntimeError):
+    """The run did not succeed; ``result`` is the full :class:`RunResult`."""
+
+    def __init__(self, message: str, result: RunResult) -> None:
+        super().__init__(message)
+        self.result = result

@@ -1,0 +1,151 @@
+"""The compiled graph: a validated workflow as integer-indexed arrays, ready to schedule.
+
+Compiling checks what cannot be checked one task at a time (unknown dependencies, cycles), and
+computes, once per workflow, everything the scheduler needs so that a run does no lookups by id:
+
+- ``dependencies[i]`` / ``dependents[i]``: edges by task index;
+- ``rank[i]``: the longest path from task ``i`` to the end of the graph, each task weighted by its
+  ``estimate`` (one unit when unknown) -- the critical path still ahead of it;
+- ``queue_key[i]``: the task's position in ready-queue order -- higher ``priority`` first, then
+  higher ``rank``, then definition order; the scheduler's heaps hold these small ints;
+- ``pool_of[i]``: the index of the task's pool (0 = no pool).
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections import deque
+from typing import TYPE_CHECKING
+
+from ._exceptions import CycleError, UnknownDependencyError
+
+if TYPE_CHECKING:
+    from ._workflow import TaskSpec, Workflow
+
+__all__ = ["Graph"]
+
+
+class Graph:
+    """A workflow, validated and compiled for scheduling; immutable once built."""
+
+    __slots__ = (
+        "dependencies",
+        "dependents",
+        "ids",
+        "index",
+        "pool_names",
+        "pool_of",
+        "queue_key",
+        "rank",
+        "specs",
+        "task_at_key",
+        "topological_order",
+        "workflow_name",
+    )
+
+    def __init__(self, workflow: Workflow) -> None:
+        self.workflow_name = workflow.name
+        self.specs: list[TaskSpec] = list(workflow.tasks.values())
+        self.ids = [spec.id for spec in self.specs]
+        self.index = {task_id: i for i, task_id in enumerate(self.ids)}
+        self.dependencies = [self._resolve(spec) for spec in self.specs]
+        self.dependents: list[list[int]] = [[] for _ in self.specs]
+        for i, dependencies in enumerate(self.dependencies):
+            for d in dependencies:
+                self.dependents[d].append(i)
+        self.topological_order = self._sort()
+        self.rank = self._ranks()
+        by_queue_order = sorted(
+            range(len(self.specs)), key=lambda i: (-self.specs[i].priority, -self.rank[i], i)
+        )
+        self.task_at_key = by_queue_order
+        self.queue_key = [0] * len(self.specs)
+        for key, i in enumerate(by_queue_order):
+            self.queue_key[i] = key
+        self.pool_names: list[str | None] = [None]
+        pools: dict[str | None, int] = {None: 0}
+        self.pool_of = [pools.setdefault(spec.pool, len(pools)) for spec in self.specs]
+        self.pool_names = list(pools)
+
+    def __len__(self) -> int:
+        return len(self.specs)
+
+    def _resolve(self, spec: TaskSpec) -> tuple[int, ...]:
+        resolved = []
+        for dependency in spec.depends_on:
+            if dependency == spec.id:
+                raise CycleError(
+                    f"task {spec.id!r} depends on itself; remove {spec.id!r} from its depends_on",
+                    [spec.id, spec.id],
+                )
+            try:
+                resolved.append(self.index[dependency])
+            except KeyError:
+                close = difflib.get_close_matches(dependency, self.ids, n=1)
+                hint = f"; did you mean {close[0]!r}?" if close else "; define it or remove it"
+                raise UnknownDependencyError(
+                    f"task {spec.id!r} depends on {dependency!r}, which is not a task of "
+                    f"workflow {self.workflow_name!r}{hint}"
+                ) from None
+        return tuple(resolved)
+
+    def _sort(self) -> list[int]:
+        """Kahn's algorithm in definition order; a leftover task means there is a cycle."""
+        missing = [len(d) for d in self.dependencies]
+        queue = deque(i for i, m in enumerate(missing) if m == 0)
+        order = []
+        while queue:
+            i = queue.popleft()
+            order.append(i)
+            for d in self.dependents[i]:
+                missing[d] -= 1
+                if missing[d] == 0:
+                    queue.append(d)
+        if len(order) < len(self.specs):
+            cycle = self._find_cycle([i for i, m in enumerate(missing) if m > 0])
+            path = " -> ".join(self.ids[i] for i in cycle)
+            raise CycleError(
+                f"the dependencies of workflow {self.workflow_name!r} form a cycle: {path}; "
+                "remove one of these dependencies",
+                [self.ids[i] for i in cycle],
+            )
+        return order
+
+    def _find_cycle(self, blocked: list[int]) -> list[int]:
+        """Walk back through blocked dependencies until a task repeats: that loop is a cycle.
+
+        Every blocked task has a blocked dependency, so the walk cannot end elsewhere.
+        """
+        in_blocked = set(blocked)
+        seen: dict[int, int] = {}
+        walk: list[int] = []
+        i = blocked[0]
+        while i not in seen:
+            seen[i] = len(walk)
+            walk.append(i)
+            i = next(d for d in self.dependencies[i] if d in in_blocked)
+        loop = walk[seen[i] :]
+        loop.reverse()  # show it in the direction work flows: dependency -> dependent
+        return [*loop, loop[0]]
+
+    def _ranks(self) -> list[float]:
+        rank = [0.0] * len(self.specs)
+        for i in reversed(self.topological_order):
+            estimate = self.specs[i].estimate
+            rest = max((rank[d] for d in self.dependents[i]), default=0.0)
+            rank[i] = (1.0 if estimate is None else estimate) + rest
+        return rank
+
+    def critical_path(self) -> list[str]:
+        """The ids along the longest (estimate-weighted) path through the graph."""
+        if not self.specs:
+            return []
+        i = max(
+            (i for i, deps in enumerate(self.dependencies) if not deps),
+            key=lambda i: (self.rank[i], -i),
+        )
+        path = [i]
+        while self.dependents[i]:
+            i = max(self.dependents[i], key=lambda d: (self.rank[d], -d))
+            path.append(i)
+        return [self.ids[i] for i in path]

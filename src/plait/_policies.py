@@ -1,0 +1,60 @@
+"""Retry policies: how often a failed task is tried again, and how long to wait in between."""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+
+from ._exceptions import ConfigError
+
+__all__ = ["RetryPolicy"]
+
+
+@dataclass(frozen=True, slots=True)
+class RetryPolicy:
+    """Retry a failed attempt up to ``max_retries`` times, with exponential backoff and jitter.
+
+    The n-th retry waits ``backoff * 2 ** (n - 1)`` seconds, capped at ``max_backoff``; ``jitter``
+    is the fraction of that delay that is drawn at random (0 waits exactly, 0.5 waits between
+    half and all of it), so that many tasks failing together do not retry in lock-step. Only
+    exceptions that are instances of ``retry_on`` are retried; any other fails the task at once.
+
+    A task that passes on its third attempt ends ``succeeded`` with ``attempts == 3``; a retry that
+    waits out its backoff holds no concurrency slot.
+
+    Raises:
+        ConfigError: a negative count or delay, a jitter outside [0, 1], or a ``retry_on`` that is
+            not an exception type.
+    """
+
+    max_retries: int = 3
+    backoff: float = 0.1
+    max_backoff: float = 30.0
+    jitter: float = 0.5
+    retry_on: tuple[type[BaseException], ...] = (Exception,)
+
+    def __post_init__(self) -> None:
+        if isinstance(self.retry_on, type):
+            object.__setattr__(self, "retry_on", (self.retry_on,))
+        if not isinstance(self.max_retries, int) or self.max_retries < 0:
+            raise ConfigError(f"max_retries must be an int >= 0, not {self.max_retries!r}")
+        if self.backoff < 0:
+            raise ConfigError(f"backoff must be >= 0 seconds, not {self.backoff!r}")
+        if self.max_backoff < self.backoff:
+            raise ConfigError(
+                f"max_backoff ({self.max_backoff!r}) must be >= backoff ({self.backoff!r})"
+            )
+        if not 0 <= self.jitter <= 1:
+            raise ConfigError(f"jitter must be between 0 and 1, not {self.jitter!r}")
+        for kind in self.retry_on:
+            if not (isinstance(kind, type) and issubclass(kind, BaseException)):
+                raise ConfigError(f"retry_on must hold exception types, not {kind!r}")
+
+    def should_retry(self, attempt: int, error: BaseException) -> bool:
+        """Whether attempt ``attempt`` (1-based), which raised ``error``, gets another try."""
+        return attempt <= self.max_retries and isinstance(error, self.retry_on)
+
+    def delay(self, attempt: int) -> float:
+        """Seconds to wait after failed attempt number ``attempt`` (1-based) before the next."""
+        base = min(self.max_backoff, self.backoff * 2.0 ** (attempt - 1))
+        return base * (1 - self.jitter * random.random())

@@ -1,0 +1,130 @@
+"""What a run leaves behind: each task's result, and the run's."""
+
+from __future__ import annotations
+
+import traceback
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from ._exceptions import RunFailedError
+from ._state import RunStatus, TaskStatus
+
+__all__ = ["RunResult", "TaskError", "TaskResult"]
+
+
+@dataclass(frozen=True, slots=True)
+class TaskError:
+    """Why a task failed: the exception's type, message and traceback, as text.
+
+    ``exception`` holds the exception object itself while the run's process lives; it is not part
+    of comparisons and is not stored.
+    """
+
+    type: str
+    message: str
+    traceback: str = ""
+    exception: BaseException | None = field(default=None, compare=False, repr=False)
+
+    @classmethod
+    def from_exception(cls, error: BaseException) -> TaskError:
+        """Capture ``error``, with its traceback."""
+        kind = type(error)
+        name = (
+            kind.__qualname__
+            if kind.__module__ == "builtins"
+            else (f"{kind.__module__}.{kind.__qualname__}")
+        )
+        return cls(
+            type=name,
+            message=str(error),
+            traceback="".join(traceback.format_exception(error)),
+            exception=error,
+        )
+
+    def __str__(self) -> str:
+        return f"{self.type}: {self.message}" if self.message else self.type
+
+
+@dataclass(frozen=True, slots=True)
+class TaskResult:
+    """One task's outcome in a run.
+
+    Attributes:
+        task_id: the task's id.
+        status: its final (or, for a snapshot, current) status.
+        output: what its function returned, if it succeeded.
+        error: why its last attempt failed, if it did.
+        attempts: how many attempts started (0 for a task that never ran).
+        started_at, finished_at: Unix times of the first attempt's start and the last's end.
+    """
+
+    task_id: str
+    status: TaskStatus
+    output: Any = None
+    error: TaskError | None = None
+    attempts: int = 0
+    started_at: float | None = None
+    finished_at: float | None = None
+
+    @property
+    def duration(self) -> float | None:
+        """Seconds from the first attempt's start to the last attempt's end."""
+        if self.started_at is None or self.finished_at is None:
+            return None
+        return self.finished_at - self.started_at
+
+
+@dataclass(frozen=True, slots=True)
+class RunResult:
+    """The outcome of a run: its status and every task's :class:`TaskResult`.
+
+    Attributes:
+        run_id: the run's unique id.
+        workflow: the workflow's name.
+        status: ``succeeded``, ``failed`` or ``cancelled`` (``paused`` when waiting for input).
+        tasks: task id -> :class:`TaskResult`, in the workflow's order.
+        started_at, finished_at: Unix times.
+        error: for a run that did not succeed, what went wrong, naming the tasks.
+    """
+
+    run_id: str
+    workflow: str
+    status: RunStatus
+    tasks: Mapping[str, TaskResult]
+    started_at: float
+    finished_at: float
+    error: str | None = None
+
+    @property
+    def duration(self) -> float:
+        """Wall-clock seconds the run took."""
+        return self.finished_at - self.started_at
+
+    @property
+    def outputs(self) -> dict[str, Any]:
+        """The outputs of the tasks that succeeded, by task id."""
+        return {
+            task_id: task.output
+            for task_id, task in self.tasks.items()
+            if task.status is TaskStatus.SUCCEEDED
+        }
+
+    def raise_for_status(self) -> RunResult:
+        """Return this result if the run succeeded; raise :class:`RunFailedError` otherwise."""
+        if self.status is not RunStatus.SUCCEEDED:
+            raise RunFailedError(
+                f"run {self.run_id!r} of workflow {self.workflow!r} ended {self.status}: "
+                f"{self.error}",
+                self,
+            )
+        return self
+
+    def __repr__(self) -> str:
+        counts: dict[str, int] = {}
+        for task in self.tasks.values():
+            counts[task.status] = counts.get(task.status, 0) + 1
+        summary = ", ".join(f"{n} {status}" for status, n in counts.items())
+        return (
+            f"<RunResult {self.run_id!r} {self.status} in {self.duration:.3f}s: {summary or '-'}>"
+        )

@@ -1,0 +1,263 @@
+"""The scheduler: a pure state machine that decides which task runs next.
+
+It does no I/O and knows no clocks or threads: the engine tells it what happened (``succeed``,
+``fail``, ``retry``, ``cancel``) and asks it what to start (``take``). Every decision is a function
+of this state, so it can be tested step by step.
+
+State, per task (by graph index):
+
+- ``status[i]``: a :class:`TaskStatus`.
+- missing dependencies: how many of the task's dependencies have not succeeded yet. When it drops
+  to zero the task is *ready*: it goes into the ready queue of its pool. Each edge is looked at once
+  when its dependency finishes, so a whole run costs O(tasks + edges): no rescans, no polling.
+- ready queues: one binary heap per pool (pool 0 holds the tasks without a pool), keyed by
+  ``graph.queue_key`` -- priority first, then the longest estimate-weighted path to the end of the
+  graph (highest level first: what keeps the critical path moving shortens the makespan), then
+  definition order. ``max_concurrency=1`` therefore runs a deterministic topological order.
+- free slots: one global count (``max_concurrency``) and one per pool with a limit.
+
+Policy: ``take`` returns the best ready task among the pools that have a free slot, while a global
+slot is free. A task whose pool is full never blocks ready tasks of other pools (no head-of-line
+blocking), and a free slot is filled as soon as any ready task can use it (work-conserving).
+
+Failure: ``fail`` marks every transitive dependent of the failed task ``skipped`` (they never
+run); independent branches go on. ``halt`` stops the run: nothing new starts and every task that
+has not started is ``cancelled``; running tasks stay ``running`` until the engine reports them.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from heapq import heappop, heappush
+
+from ._graph import Graph
+from ._state import TaskStatus
+
+__all__ = ["PoolStatistics", "Scheduler", "SchedulerStatistics"]
+
+_UNLIMITED = sys.maxsize
+PENDING = TaskStatus.PENDING
+RUNNING = TaskStatus.RUNNING
+
+
+@dataclass(frozen=True, slots=True)
+class PoolStatistics:
+    """One pool's use: tasks running in it, its limit (``None``: unlimited) and tasks ready."""
+
+    running: int
+    limit: int | None
+    ready: int
+
+
+@dataclass(frozen=True, slots=True)
+class SchedulerStatistics:
+    """A snapshot of the scheduler: how many tasks are where, and each pool's use."""
+
+    running: int
+    max_concurrency: int
+    ready: int
+    unfinished: int
+    pools: Mapping[str, PoolStatistics]
+
+
+class Scheduler:
+    """Tracks which tasks are ready and hands them out within the concurrency limits.
+
+    Not thread-safe: the engine calls it under its own lock.
+    """
+
+    __slots__ = (
+        "_free",
+        "_graph",
+        "_limit",
+        "_missing",
+        "_pool_free",
+        "_pool_limit",
+        "_ready",
+        "_single_queue",
+        "halted",
+        "status",
+        "unfinished",
+    )
+
+    def __init__(
+        self, graph: Graph, max_concurrency: int, pool_limits: Mapping[str, int] | None = None
+    ) -> None:
+        pool_limits = pool_limits or {}
+        self._graph = graph
+        self.status = [PENDING] * len(graph)
+        self.unfinished = len(graph)
+        self.halted = False
+        self._missing = [len(d) for d in graph.dependencies]
+        self._ready: list[list[int]] = [[] for _ in graph.pool_names]
+        self._pool_limit = [
+            _UNLIMITED if name is None else pool_limits.get(name, _UNLIMITED)
+            for name in graph.pool_names
+        ]
+        self._pool_free = list(self._pool_limit)
+        self._single_queue = len(graph.pool_names) == 1
+        self._limit = max_concurrency
+        self._free = max_concurrency
+
+    def start(self, succeeded: Iterable[int] = ()) -> list[int]:
+        """Queue the tasks that can run first, and return them.
+
+        Args:
+            succeeded: tasks that already succeeded (a resumed run); they are not run again.
+        """
+        for i in succeeded:
+            self.status[i] = TaskStatus.SUCCEEDED
+            self.unfinished -= 1
+            for d in self._graph.dependents[i]:
+                self._missing[d] -= 1
+        ready = [
+            i
+            for i in self._graph.topological_order
+            if self._missing[i] == 0 and self.status[i] is PENDING
+        ]
+        for i in ready:
+            self._push(i)
+        return ready
+
+    def take(self) -> int | None:
+        """Start the best ready task that a free slot allows; ``None`` if there is none."""
+        if self._free == 0 or self.halted:
+            return None
+        if self._single_queue:
+            heap = self._ready[0]
+            if not heap:
+                return None
+            i = self._graph.task_at_key[heappop(heap)]
+        else:
+            best = -1
+            best_key = _UNLIMITED
+            for pool, heap in enumerate(self._ready):
+                if heap and heap[0] < best_key and self._pool_free[pool] > 0:
+                    best, best_key = pool, heap[0]
+            if best < 0:
+                return None
+            heappop(self._ready[best])
+            self._pool_free[best] -= 1
+            i = self._graph.task_at_key[best_key]
+        self._free -= 1
+        self.status[i] = RUNNING
+        return i
+
+    def succeed(self, i: int) -> list[int]:
+        """Record that running task ``i`` succeeded; return the tasks that became ready."""
+        self.status[i] = TaskStatus.SUCCEEDED
+        self._release(i)
+        self.unfinished -= 1
+        ready = []
+        missing = self._missing
+        status = self.status
+        for d in self._graph.dependents[i]:
+            missing[d] -= 1
+            if missing[d] == 0 and status[d] is PENDING:
+                self._push(d)
+                ready.append(d)
+        return ready
+
+    def fail(self, i: int) -> list[int]:
+        """Record that running task ``i`` failed for good; return the dependents it skips."""
+        self.status[i] = TaskStatus.FAILED
+        self._release(i)
+        self.unfinished -= 1
+        return self._skip_dependents(i)
+
+    def retry(self, i: int) -> None:
+        """Running task ``i`` failed but will be tried again: free its slot; it waits, pending."""
+        self.status[i] = PENDING
+        self._release(i)
+
+    def requeue(self, i: int) -> bool:
+        """Put task ``i`` back in the ready queue after its backoff; False if the run halted."""
+        if self.halted or self.status[i] is not PENDING:
+            return False
+        self._push(i)
+        return True
+
+    def cancel(self, i: int) -> list[int]:
+        """Record that task ``i`` was cancelled; return the dependents it skips."""
+        if self.status[i] is RUNNING:
+            self._release(i)
+        self.status[i] = TaskStatus.CANCELLED
+        self.unfinished -= 1
+        return self._skip_dependents(i)
+
+    def halt(self) -> list[int]:
+        """Stop starting tasks; cancel every task that has not started, and return those.
+
+        Running tasks are left to the engine to stop and report. Halting twice does nothing more.
+        """
+        self.halted = True
+        cancelled = [i for i, status in enumerate(self.status) if status is PENDING]
+        for i in cancelled:
+            self.status[i] = TaskStatus.CANCELLED
+        self.unfinished -= len(cancelled)
+        for heap in self._ready:
+            heap.clear()
+        return cancelled
+
+    @property
+    def finished(self) -> bool:
+        """Whether every task has reached a final status."""
+        return self.unfinished == 0
+
+    @property
+    def running(self) -> int:
+        """How many tasks hold a slot."""
+        return self._limit - self._free
+
+    def statistics(self) -> SchedulerStatistics:
+        """A read-only snapshot of the queues and limits."""
+        pools = {}
+        for pool, name in enumerate(self._graph.pool_names):
+            if name is None:
+                continue
+            limit = self._pool_limit[pool]
+            pools[name] = PoolStatistics(
+                running=sum(
+                    1
+                    for i, status in enumerate(self.status)
+                    if status is RUNNING and self._graph.pool_of[i] == pool
+                ),
+                limit=None if limit == _UNLIMITED else limit,
+                ready=len(self._ready[pool]),
+            )
+        return SchedulerStatistics(
+            running=self.running,
+            max_concurrency=self._limit,
+            ready=sum(len(heap) for heap in self._ready),
+            unfinished=self.unfinished,
+            pools=pools,
+        )
+
+    def __repr__(self) -> str:
+        return (
+            f"<Scheduler {self.running}/{self._limit} running, "
+            f"{sum(len(h) for h in self._ready)} ready, {self.unfinished} unfinished>"
+        )
+
+    def _push(self, i: int) -> None:
+        heappush(self._ready[self._graph.pool_of[i]], self._graph.queue_key[i])
+
+    def _release(self, i: int) -> None:
+        self._free += 1
+        if not self._single_queue:
+            self._pool_free[self._graph.pool_of[i]] += 1
+
+    def _skip_dependents(self, i: int) -> list[int]:
+        skipped = []
+        stack = list(self._graph.dependents[i])
+        status = self.status
+        while stack:
+            d = stack.pop()
+            if status[d] is PENDING:
+                status[d] = TaskStatus.SKIPPED
+                skipped.append(d)
+                stack.extend(self._graph.dependents[d])
+        self.unfinished -= len(skipped)
+        return skipped

@@ -1,0 +1,371 @@
+"""Workflows: tasks, their options, and how a task's parameters are filled.
+
+A :class:`Workflow` is a named, ordered collection of :class:`TaskSpec`. Tasks are added with the
+``@wf.task`` decorator or with ``wf.add_task``; both check the options and work out, once, how each
+parameter of the function will be filled when it runs (its *binding*):
+
+- a parameter named like one of the task's dependencies receives that dependency's output;
+- a parameter named ``ctx`` or annotated :class:`plait.Context` receives the task's context;
+- any other parameter comes from ``params``, or keeps its default value.
+
+A parameter that none of these can fill is a :class:`BindingError` at once, before anything runs.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import inspect
+import math
+import weakref
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any, TypeVar, overload
+
+from ._context import Context
+from ._exceptions import BindingError, DuplicateTaskError, InvalidOptionError
+from ._graph import Graph
+from ._policies import RetryPolicy
+
+__all__ = ["TaskSpec", "Workflow"]
+
+F = TypeVar("F", bound=Callable[..., Any])
+Dependency = str | Callable[..., Any]
+
+
+@dataclass(frozen=True, slots=True)
+class Binding:
+    """How to fill a task function's parameters: from dependency outputs, the context, params."""
+
+    from_dependencies: tuple[tuple[str, str], ...]  # (parameter name, dependency id)
+    context_parameter: str | None
+    params: Mapping[str, Any]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TaskSpec:
+    """One task of a workflow: what to run, after what, and with which options."""
+
+    id: str
+    fn: Callable[..., Any]
+    depends_on: tuple[str, ...] = ()
+    params: Mapping[str, Any] = field(default_factory=dict)
+    retry: RetryPolicy | None = None
+    timeout: float | None = None
+    critical: bool = False
+    pool: str | None = None
+    priority: int = 0
+    estimate: float | None = None
+    is_async: bool = False
+    binding: Binding = field(repr=False, compare=False, default=Binding((), None, {}))
+
+
+class Workflow:
+    """A named graph of tasks; run it with :func:`plait.run` or :func:`plait.arun`.
+
+    Tasks keep the order in which they were added; that order breaks ties between ready tasks of
+    equal priority and equal critical path, so runs with ``max_concurrency=1`` are deterministic.
+    """
+
+    def __init__(self, name: str) -> None:
+        if not isinstance(name, str) or not name:
+            raise InvalidOptionError(f"a workflow needs a non-empty name, not {name!r}")
+        self.name = name
+        self._tasks: dict[str, TaskSpec] = {}
+        self._ids_by_function: dict[Callable[..., Any], str] = {}
+        self._graph: Graph | None = None
+
+    @property
+    def tasks(self) -> Mapping[str, TaskSpec]:
+        """The tasks by id, in the order they were added (read-only)."""
+        return MappingProxyType(self._tasks)
+
+    def __len__(self) -> int:
+        return len(self._tasks)
+
+    def __contains__(self, task_id: object) -> bool:
+        return task_id in self._tasks
+
+    def __repr__(self) -> str:
+        return f"<Workflow {self.name!r} with {len(self._tasks)} tasks>"
+
+    @overload
+    def task(self, fn: F, /) -> F: ...
+
+    @overload
+    def task(
+        self,
+        fn: None = None,
+        /,
+        *,
+        id: str | None = None,
+        depends_on: Iterable[Dependency] = (),
+        params: Mapping[str, Any] | None = None,
+        retry: RetryPolicy | None = None,
+        timeout: float | None = None,
+        critical: bool = False,
+        pool: str | None = None,
+        priority: int = 0,
+        estimate: float | None = None,
+    ) -> Callable[[F], F]: ...
+
+    def task(
+        self,
+        fn: Callable[..., Any] | None = None,
+        /,
+        *,
+        id: str | None = None,
+        depends_on: Iterable[Dependency] = (),
+        params: Mapping[str, Any] | None = None,
+        retry: RetryPolicy | None = None,
+        timeout: float | None = None,
+        critical: bool = False,
+        pool: str | None = None,
+        priority: int = 0,
+        estimate: float | None = None,
+    ) -> Any:
+        """Add the decorated function as a task; its id defaults to the function's name.
+
+        Use it bare (``@wf.task``) or with options (``@wf.task(depends_on=[fetch], retry=...)``);
+        the options are those of :meth:`add_task`. The function itself is returned unchanged, so
+        it can still be called directly and named in other tasks' ``depends_on``.
+        """
+
+        def decorate(function: Callable[..., Any]) -> Callable[..., Any]:
+            task_id = id or getattr(function, "__name__", None)
+            if task_id is None:
+                raise InvalidOptionError(f"give {function!r} an id: it has no __name__")
+            self.add_task(
+                task_id,
+                function,
+                depends_on=depends_on,
+                params=params,
+                retry=retry,
+                timeout=timeout,
+                critical=critical,
+                pool=pool,
+                priority=priority,
+                estimate=estimate,
+            )
+            return function
+
+        return decorate if fn is None else decorate(fn)
+
+    def add_task(
+        self,
+        id: str,
+        fn: Callable[..., Any],
+        *,
+        depends_on: Iterable[Dependency] = (),
+        params: Mapping[str, Any] | None = None,
+        retry: RetryPolicy | None = None,
+        timeout: float | None = None,
+        critical: bool = False,
+        pool: str | None = None,
+        priority: int = 0,
+        estimate: float | None = None,
+    ) -> TaskSpec:
+        """Add a task that runs ``fn`` once every task in ``depends_on`` has succeeded.
+
+        Args:
+            id: the task's unique id.
+            fn: a sync or async function. Its parameters are filled as the module docstring says.
+            depends_on: ids, or functions added as tasks of this workflow.
+            params: values for parameters that are not dependencies or the context.
+            retry: this task's retry policy, instead of the engine's default.
+            timeout: seconds an attempt may run, instead of the engine's ``task_timeout``.
+            critical: if this task fails, stop the whole run (cancel what is running).
+            pool: the name of a concurrency pool that limits this task further.
+            priority: ready tasks with a higher priority start first.
+            estimate: expected seconds; weights the critical path that orders ready tasks.
+
+        Returns:
+            The task's :class:`TaskSpec`.
+
+        Raises:
+            DuplicateTaskError: the id is taken.
+            InvalidOptionError: an option has a value plait cannot use.
+            BindingError: a parameter of ``fn`` that nothing can fill.
+        """
+        if not isinstance(id, str) or not id:
+            raise InvalidOptionError(f"task ids must be non-empty strings, not {id!r}")
+        if id in self._tasks:
+            raise DuplicateTaskError(
+                f"task {id!r} is already defined in workflow {self.name!r}; give each task a "
+                "unique id (for a decorated function: @wf.task(id=...))"
+            )
+        if not callable(fn):
+            raise InvalidOptionError(f"task {id!r}: fn must be callable, not {fn!r}")
+        dependencies = tuple(self._dependency_id(id, dep) for dep in depends_on)
+        if len(set(dependencies)) != len(dependencies):
+            raise InvalidOptionError(f"task {id!r} lists a dependency twice: {dependencies!r}")
+        params = dict(params or {})
+        _check_options(
+            id,
+            retry=retry,
+            timeout=timeout,
+            critical=critical,
+            pool=pool,
+            priority=priority,
+            estimate=estimate,
+        )
+        spec = TaskSpec(
+            id=id,
+            fn=fn,
+            depends_on=dependencies,
+            params=MappingProxyType(params),
+            retry=retry,
+            timeout=timeout,
+            critical=critical,
+            pool=pool,
+            priority=priority,
+            estimate=estimate,
+            is_async=_is_async(fn),
+            binding=_bind(id, fn, dependencies, params),
+        )
+        self._tasks[id] = spec
+        with contextlib.suppress(TypeError):  # unhashable callables can only be named by id
+            self._ids_by_function.setdefault(fn, id)
+        self._graph = None
+        return spec
+
+    def validate(self) -> None:
+        """Check the whole graph: unknown dependencies and cycles.
+
+        Raises:
+            UnknownDependencyError: a dependency names no task of this workflow.
+            CycleError: the dependencies form a cycle.
+        """
+        self.graph()
+
+    def graph(self) -> Graph:
+        """The validated, compiled graph (computed once, until a task is added)."""
+        if self._graph is None:
+            self._graph = Graph(self)
+        return self._graph
+
+    def _dependency_id(self, task_id: str, dependency: Dependency) -> str:
+        if isinstance(dependency, str):
+            return dependency
+        try:
+            return self._ids_by_function[dependency]
+        except (KeyError, TypeError):
+            name = getattr(dependency, "__qualname__", repr(dependency))
+            raise InvalidOptionError(
+                f"task {task_id!r} depends on {name}, which is not a task of workflow "
+                f"{self.name!r}; add it first, or name the dependency by its id"
+            ) from None
+
+
+def _check_options(
+    task_id: str,
+    *,
+    retry: object,
+    timeout: object,
+    critical: object,
+    pool: object,
+    priority: object,
+    estimate: object,
+) -> None:
+    def bad(option: str, value: object, expected: str) -> InvalidOptionError:
+        return InvalidOptionError(f"task {task_id!r}: {option} must be {expected}, not {value!r}")
+
+    if retry is not None and not isinstance(retry, RetryPolicy):
+        raise bad("retry", retry, "a plait.RetryPolicy")
+    if timeout is not None and not (
+        isinstance(timeout, int | float) and timeout > 0 and math.isfinite(timeout)
+    ):
+        raise bad("timeout", timeout, "a number of seconds > 0")
+    if not isinstance(critical, bool):
+        raise bad("critical", critical, "True or False")
+    if pool is not None and not (isinstance(pool, str) and pool):
+        raise bad("pool", pool, "a non-empty pool name")
+    if isinstance(priority, bool) or not isinstance(priority, int):
+        raise bad("priority", priority, "an int")
+    if estimate is not None and not (
+        isinstance(estimate, int | float) and estimate >= 0 and math.isfinite(estimate)
+    ):
+        raise bad("estimate", estimate, "a number of seconds >= 0")
+
+
+def _is_async(fn: Callable[..., Any]) -> bool:
+    while isinstance(fn, functools.partial):
+        fn = fn.func
+    if inspect.iscoroutinefunction(fn):
+        return True
+    call = getattr(type(fn), "__call__", None)  # noqa: B004 - instances with an async __call__
+    return not inspect.isfunction(fn) and inspect.iscoroutinefunction(call)
+
+
+# Signatures are inspected once per function, however many tasks share it.
+_signatures: weakref.WeakKeyDictionary[Callable[..., Any], inspect.Signature] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def _signature(task_id: str, fn: Callable[..., Any]) -> inspect.Signature:
+    try:
+        return _signatures[fn]
+    except (KeyError, TypeError):
+        pass
+    try:
+        signature = inspect.signature(fn)
+    except (TypeError, ValueError) as error:
+        raise BindingError(f"task {task_id!r}: cannot read the signature of {fn!r}") from error
+    with contextlib.suppress(TypeError):  # not weak-referenceable: inspect it again next time
+        _signatures[fn] = signature
+    return signature
+
+
+def _wants_context(parameter: inspect.Parameter) -> bool:
+    annotation = parameter.annotation
+    return (
+        parameter.name == "ctx"
+        or annotation is Context
+        or annotation in ("Context", "plait.Context")  # postponed annotations
+    )
+
+
+def _bind(
+    task_id: str, fn: Callable[..., Any], dependencies: tuple[str, ...], params: dict[str, Any]
+) -> Binding:
+    signature = _signature(task_id, fn)
+    from_dependencies: list[tuple[str, str]] = []
+    context_parameter: str | None = None
+    accepts_any_keyword = False
+    names = set()
+    for parameter in signature.parameters.values():
+        name = parameter.name
+        if parameter.kind is inspect.Parameter.VAR_KEYWORD:
+            accepts_any_keyword = True
+            continue
+        if parameter.kind is inspect.Parameter.VAR_POSITIONAL:
+            continue
+        names.add(name)
+        if parameter.kind is inspect.Parameter.POSITIONAL_ONLY:
+            if parameter.default is inspect.Parameter.empty:
+                raise BindingError(
+                    f"task {task_id!r}: parameter {name!r} is positional-only, so plait cannot "
+                    "pass it by name; make it a normal parameter"
+                )
+            continue
+        if name in params:
+            continue
+        if name in dependencies:
+            from_dependencies.append((name, name))
+        elif _wants_context(parameter) and context_parameter is None:
+            context_parameter = name
+        elif parameter.default is inspect.Parameter.empty:
+            raise BindingError(
+                f"task {task_id!r}: nothing fills parameter {name!r} of "
+                f"{getattr(fn, '__qualname__', repr(fn))}; add {name!r} to depends_on (to receive "
+                f"that task's output), to params, or give it a default"
+            )
+    unknown = sorted(set(params) - names)
+    if unknown and not accepts_any_keyword:
+        raise BindingError(
+            f"task {task_id!r}: params {unknown!r} match no parameter of "
+            f"{getattr(fn, '__qualname__', repr(fn))}; remove them or rename the parameters"
+        )
+    return Binding(tuple(from_dependencies), context_parameter, MappingProxyType(params))
