@@ -27,9 +27,8 @@ import math
 import threading
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from heapq import heappop, heappush
-from types import MappingProxyType
 from typing import Any
 
 from ._config import EngineConfig
@@ -49,7 +48,7 @@ from ._events import (
     publish,
 )
 from ._exceptions import ConfigError, TaskCancelledError, TaskTimeoutError
-from ._results import RunResult, TaskError, TaskResult
+from ._results import RunResult, TaskError, TaskResults
 from ._scheduler import Scheduler
 from ._state import RunStatus, TaskStatus
 from ._workflow import Workflow
@@ -124,7 +123,6 @@ class _Run:
             for spec in graph.specs
         ]
         self.critical = [spec.critical or config.fail_fast for spec in graph.specs]
-        self.calls = [self._make_call(i) for i in range(n)]
         self.executor: Executor = ThreadExecutor(config.max_concurrency)
         self.halted_by: int | None = None
         self.interrupted = False
@@ -189,18 +187,15 @@ class _Run:
         """The run's result as it stands."""
         graph = self.graph
         status = self.scheduler.status
-        tasks = {
-            task_id: TaskResult(
-                task_id=task_id,
-                status=status[i],
-                output=self.outputs[i],
-                error=self.errors[i],
-                attempts=self.attempts[i],
-                started_at=self.started_at[i],
-                finished_at=self.finished_at[i],
-            )
-            for i, task_id in enumerate(graph.ids)
-        }
+        tasks = TaskResults(
+            graph.index,
+            status=list(status),
+            output=list(self.outputs),
+            error=list(self.errors),
+            attempts=list(self.attempts),
+            started_at=list(self.started_at),
+            finished_at=list(self.finished_at),
+        )
         if self.interrupted:
             run_status = RunStatus.CANCELLED
         elif all(s is TaskStatus.SUCCEEDED for s in status):
@@ -213,7 +208,7 @@ class _Run:
             run_id=self.run_id,
             workflow=graph.workflow_name,
             status=run_status,
-            tasks=MappingProxyType(tasks),
+            tasks=tasks,
             started_at=self.run_started_at,
             finished_at=time.time(),
             error=self._describe_failure(run_status),
@@ -246,31 +241,21 @@ class _Run:
 
     # -- dispatch -----------------------------------------------------------------------------
 
-    def _make_call(self, i: int) -> Callable[[_Attempt], Any]:
-        """The call of task ``i``'s function with its parameters filled (see _workflow)."""
-        spec = self.graph.specs[i]
-        fn = spec.fn
-        binding = spec.binding
-        params = dict(binding.params)
-        inputs = tuple((name, self.graph.index[dep]) for name, dep in binding.from_dependencies)
-        context_parameter = binding.context_parameter
-        outputs = self.outputs
-        if not inputs and not params and context_parameter is None:
-            return lambda attempt: fn()
-        run_id, task_id = self.run_id, spec.id
-
-        def call(attempt: _Attempt) -> Any:
-            kwargs = params.copy()
-            for name, d in inputs:
-                kwargs[name] = outputs[d]
-            if context_parameter is not None:
-                kwargs[context_parameter] = Context(run_id, task_id, attempt.number, attempt)
-            return fn(**kwargs)
-
-        return call
-
     def call(self, attempt: _Attempt) -> Any:
-        return self.calls[attempt.index](attempt)
+        """Call the attempt's task function with its parameters filled (see _workflow)."""
+        i = attempt.index
+        spec = self.graph.specs[i]
+        inputs = self.graph.inputs[i]
+        if inputs is None:
+            return spec.fn()
+        kwargs = dict(spec.binding.params)
+        outputs = self.outputs
+        for name, d in inputs:
+            kwargs[name] = outputs[d]
+        context_parameter = spec.binding.context_parameter
+        if context_parameter is not None:
+            kwargs[context_parameter] = Context(self.run_id, spec.id, attempt.number, attempt)
+        return spec.fn(**kwargs)
 
     def _dispatch(self, *, in_loop: bool, for_worker: bool = False) -> _Attempt | None:
         """Start every task the scheduler allows now. Under the lock.
@@ -311,7 +296,7 @@ class _Run:
 
     def _start_async(self, attempt: _Attempt) -> None:
         try:
-            coroutine = self.calls[attempt.index](attempt)
+            coroutine = self.call(attempt)
             task = self._loop.create_task(coroutine)
         except BaseException as error:  # e.g. a bad argument: the attempt fails at once
             attempt.error = error

@@ -8,7 +8,8 @@ computes, once per workflow, everything the scheduler needs so that a run does n
   ``estimate`` (one unit when unknown) -- the critical path still ahead of it;
 - ``queue_key[i]``: the task's position in ready-queue order -- higher ``priority`` first, then
   higher ``rank``, then definition order; the scheduler's heaps hold these small ints;
-- ``pool_of[i]``: the index of the task's pool (0 = no pool).
+- ``pool_of[i]``: the index of the task's pool (0 = no pool);
+- ``inputs[i]``: which dependency outputs fill which parameters (``None``: call with none).
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ class Graph:
         "dependents",
         "ids",
         "index",
+        "inputs",
         "pool_names",
         "pool_of",
         "queue_key",
@@ -53,6 +55,7 @@ class Graph:
         for i, dependencies in enumerate(self.dependencies):
             for d in dependencies:
                 self.dependents[d].append(i)
+        self.inputs = [self._inputs(spec) for spec in self.specs]
         self.topological_order = self._sort()
         self.rank = self._ranks()
         by_queue_order = sorted(
@@ -88,6 +91,13 @@ class Graph:
                     f"workflow {self.workflow_name!r}{hint}"
                 ) from None
         return tuple(resolved)
+
+    def _inputs(self, spec: TaskSpec) -> tuple[tuple[str, int], ...] | None:
+        """(parameter, dependency index) pairs; None when the function takes no arguments."""
+        binding = spec.binding
+        if not binding.from_dependencies and not binding.params and not binding.context_parameter:
+            return None
+        return tuple((name, self.index[dep]) for name, dep in binding.from_dependencies)
 
     def _sort(self) -> list[int]:
         """Kahn's algorithm in definition order; a leftover task means there is a cycle."""

@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import traceback
-from collections.abc import Mapping
+from collections import Counter
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from ._exceptions import RunFailedError
 from ._state import RunStatus, TaskStatus
 
-__all__ = ["RunResult", "TaskError", "TaskResult"]
+__all__ = ["RunResult", "TaskError", "TaskResult", "TaskResults"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,6 +76,53 @@ class TaskResult:
         return self.finished_at - self.started_at
 
 
+class TaskResults(Mapping[str, TaskResult]):
+    """Task id -> :class:`TaskResult`, built on first access from a finished run's columns.
+
+    A run of 100,000 tasks should not pay for 100,000 result objects nobody reads.
+    """
+
+    __slots__ = ("_built", "_columns", "_index")
+
+    def __init__(
+        self,
+        index: Mapping[str, int],
+        *,
+        status: Sequence[TaskStatus],
+        output: Sequence[Any],
+        error: Sequence[TaskError | None],
+        attempts: Sequence[int],
+        started_at: Sequence[float | None],
+        finished_at: Sequence[float | None],
+    ) -> None:
+        self._index = index
+        self._columns = (status, output, error, attempts, started_at, finished_at)
+        self._built: dict[str, TaskResult] = {}
+
+    def __getitem__(self, task_id: str) -> TaskResult:
+        try:
+            return self._built[task_id]
+        except KeyError:
+            i = self._index[task_id]
+        status, output, error, attempts, started_at, finished_at = self._columns
+        result = self._built[task_id] = TaskResult(
+            task_id, status[i], output[i], error[i], attempts[i], started_at[i], finished_at[i]
+        )
+        return result
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._index)
+
+    def __len__(self) -> int:
+        return len(self._index)
+
+    def __contains__(self, task_id: object) -> bool:
+        return task_id in self._index
+
+    def __repr__(self) -> str:
+        return f"<TaskResults of {len(self)} tasks>"
+
+
 @dataclass(frozen=True, slots=True)
 class RunResult:
     """The outcome of a run: its status and every task's :class:`TaskResult`.
@@ -121,9 +169,7 @@ class RunResult:
         return self
 
     def __repr__(self) -> str:
-        counts: dict[str, int] = {}
-        for task in self.tasks.values():
-            counts[task.status] = counts.get(task.status, 0) + 1
+        counts = Counter(task.status for task in self.tasks.values())
         summary = ", ".join(f"{n} {status}" for status, n in counts.items())
         return (
             f"<RunResult {self.run_id!r} {self.status} in {self.duration:.3f}s: {summary or '-'}>"
