@@ -312,7 +312,10 @@ def _signature(task_id: str, fn: Callable[..., Any]) -> inspect.Signature:
     try:
         signature = inspect.signature(fn)
     except (TypeError, ValueError) as error:
-        raise BindingError(f"task {task_id!r}: cannot read the signature of {fn!r}") from error
+        raise BindingError(
+            f"task {task_id!r}: cannot read the signature of {fn!r}, so plait cannot tell "
+            "which parameters to fill; wrap it in a def or lambda"
+        ) from error
     with contextlib.suppress(TypeError):  # not weak-referenceable: inspect it again next time
         _signatures[fn] = signature
     return signature
