@@ -160,7 +160,10 @@ class _Run:
                 raise
         finally:
             self._close()
-        return self.result()
+            result = self.result()
+            if self.subscribers:
+                self._emit(RunFinished, status=result.status, error=result.error)
+        return result
 
     async def _interrupt(self) -> None:
         """Stop the run after its caller was cancelled (Ctrl-C); wait out the grace period."""
@@ -169,12 +172,7 @@ class _Run:
             self.interrupted = True
             self._halt(in_loop=True)
             self._resolve_if_finished(in_loop=True)
-        try:
-            await asyncio.shield(self._done)
-        finally:
-            result = self.result()
-            if self.subscribers:
-                self._emit(RunFinished, status=result.status, error=result.error)
+        await asyncio.shield(self._done)
 
     def _close(self) -> None:
         for timer in (self._deadline_timer, self._grace_timer):
@@ -479,10 +477,11 @@ class _Run:
 
     def _time_out(self, attempt: _Attempt) -> None:
         attempt.timed_out = attempt.cancelled = True
-        if attempt.task is not None:
-            attempt.task.cancel()  # its done callback settles it, as a timeout
-        else:
+        if not self.graph.specs[attempt.index].is_async:
             self._abandon(attempt)
+        elif attempt.task is not None:
+            attempt.task.cancel()  # its done callback settles it, as a timeout
+        # else: not started yet; _start_async_batch settles it, as a timeout
 
     def _abandon(self, attempt: _Attempt) -> None:
         """Stop waiting for a sync attempt; it keeps its thread until it returns, unheard."""
@@ -527,8 +526,9 @@ class _Run:
 
     def _grace_over(self) -> None:
         with self.lock:
+            specs = self.graph.specs
             for attempt in self.current:
-                if attempt is not None and attempt.task is None:
+                if attempt is not None and not specs[attempt.index].is_async:
                     self._abandon(attempt)
             self._resolve_if_finished(in_loop=True)
 
@@ -586,18 +586,7 @@ async def arun(
     """
     workflow.validate()
     run_state = _Run(workflow, _config(config, settings), run_id or uuid.uuid4().hex, subscribers)
-    result = await run_state.execute()
-    if run_state.subscribers:
-        publish(
-            run_state.subscribers,
-            RunFinished(
-                run_id=result.run_id,
-                time=result.finished_at,
-                status=result.status,
-                error=result.error,
-            ),
-        )
-    return result
+    return await run_state.execute()
 
 
 def run(
