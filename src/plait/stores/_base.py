@@ -1,0 +1,233 @@
+"""The store interface: where durable runs keep their state.
+
+A store holds, per run: the run's record (workflow, definition fingerprint, config, status, the
+owner's lease), each task's latest state (status, attempts, serialized output, error, times), the
+questions asked of people and their answers, and an append-only event log.
+
+Rules every backend keeps (the conformance suite in ``tests/stores`` checks them):
+
+- A write is keyed by ``(run_id, task_id)`` (and ``key`` for input requests), so a replayed write
+  replaces rather than duplicates.
+- :meth:`Store.write` applies a whole :class:`WriteBatch` in one transaction, and only while the
+  writer holds the run's lease (fencing): a process that lost its lease cannot overwrite the
+  new owner's progress.
+- :meth:`Store.claim` is atomic: when several processes claim one run at once, exactly one wins.
+- Times are Unix seconds (floats); outputs and answers are bytes made by the run's serializer.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from .._exceptions import PlaitError
+from .._results import TaskError
+from .._state import RunStatus, TaskStatus
+
+__all__ = [
+    "EventRecord",
+    "InputRequest",
+    "LeaseHeldError",
+    "LeaseLostError",
+    "RunExistsError",
+    "RunNotFoundError",
+    "RunRecord",
+    "RunUpdate",
+    "Store",
+    "StoreError",
+    "TaskRecord",
+    "WriteBatch",
+]
+
+
+class StoreError(PlaitError, RuntimeError):
+    """The store refused an operation, or could not be reached."""
+
+
+class RunExistsError(StoreError):
+    """A run with this id is already in the store."""
+
+
+class RunNotFoundError(StoreError, LookupError):
+    """The store has no run with this id."""
+
+
+class LeaseHeldError(StoreError):
+    """Another process owns the run, and its lease has not expired."""
+
+    def __init__(self, message: str, owner: str, until: float) -> None:
+        super().__init__(message)
+        self.owner = owner
+        self.until = until
+
+
+class LeaseLostError(StoreError):
+    """This process no longer owns the run: its lease expired and another process took it."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RunRecord:
+    """What the store knows about a run as a whole."""
+
+    run_id: str
+    workflow: str
+    fingerprint: str
+    definition: Sequence[Mapping[str, Any]]  # [{"id", "depends_on", "function"}], JSON-able
+    config: Mapping[str, Any]  # JSON-able engine settings
+    status: RunStatus
+    created_at: float
+    updated_at: float
+    owner: str | None = None
+    lease_expires_at: float | None = None
+    finished_at: float | None = None
+    error: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RunUpdate:
+    """A change to a run's record, written with a batch."""
+
+    status: RunStatus
+    finished_at: float | None = None
+    error: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TaskRecord:
+    """A task's latest state in a run."""
+
+    task_id: str
+    status: TaskStatus
+    attempts: int = 0
+    output: bytes | None = None
+    error: TaskError | None = None
+    started_at: float | None = None
+    finished_at: float | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class InputRequest:
+    """A question a task asked of a person, and the answer once it is given.
+
+    ``key`` tells the questions of one task apart: ``""`` for the task's own ``pause``, and the
+    key (or the 0-based order, as text) of each ``ctx.request_input`` call.
+    """
+
+    task_id: str
+    key: str
+    prompt: str
+    schema: Mapping[str, Any] | None
+    requested_at: float
+    deadline: float | None = None
+    answered: bool = False
+    value: bytes | None = None
+    answered_at: float | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class EventRecord:
+    """One entry of a run's event log; ``data`` holds the event's other fields (JSON-able)."""
+
+    kind: str
+    time: float
+    task_id: str | None = None
+    data: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(slots=True, kw_only=True)
+class WriteBatch:
+    """Changes to one run, applied together by :meth:`Store.write`."""
+
+    run: RunUpdate | None = None
+    tasks: list[TaskRecord] = field(default_factory=list)
+    requests: list[InputRequest] = field(default_factory=list)
+    events: list[EventRecord] = field(default_factory=list)
+
+    def __bool__(self) -> bool:
+        return bool(self.run or self.tasks or self.requests or self.events)
+
+
+class Store(ABC):
+    """Durable state of runs; one module per backend (memory, SQLite, PostgreSQL).
+
+    Methods are synchronous and thread-safe; the engine calls them from a writer thread.
+    """
+
+    #: Whether the state outlives the process (the memory store's does not).
+    durable: bool = True
+
+    @abstractmethod
+    def create_run(self, run: RunRecord) -> None:
+        """Add a new run, owned (leased) as ``run`` says.
+
+        Raises:
+            RunExistsError: the store already has a run with this id.
+        """
+
+    @abstractmethod
+    def get_run(self, run_id: str) -> RunRecord | None:
+        """The run's record, or None."""
+
+    @abstractmethod
+    def list_runs(self, *, status: RunStatus | None = None, limit: int = 50) -> list[RunRecord]:
+        """Runs, newest first, optionally only those with ``status``."""
+
+    @abstractmethod
+    def claim(
+        self, run_id: str, owner: str, *, lease_seconds: float, force: bool = False
+    ) -> RunRecord:
+        """Make ``owner`` the run's owner until ``now + lease_seconds``; atomic.
+
+        Succeeds when the run has no owner, its lease expired, ``owner`` already holds it, or
+        ``force``. Returns the run's record as claimed.
+
+        Raises:
+            RunNotFoundError: no such run.
+            LeaseHeldError: another owner's lease is live (and not ``force``).
+        """
+
+    @abstractmethod
+    def renew(self, run_id: str, owner: str, *, lease_seconds: float) -> None:
+        """Extend ``owner``'s lease to ``now + lease_seconds``.
+
+        Raises:
+            LeaseLostError: ``owner`` no longer holds the run.
+        """
+
+    @abstractmethod
+    def release(self, run_id: str, owner: str) -> None:
+        """Give up ``owner``'s lease, if it still holds it; otherwise do nothing."""
+
+    @abstractmethod
+    def write(self, run_id: str, owner: str, batch: WriteBatch) -> None:
+        """Apply ``batch`` in one transaction, if ``owner`` holds the run's lease.
+
+        Task records and input requests replace earlier ones with the same key; events are
+        appended in order.
+
+        Raises:
+            LeaseLostError: ``owner`` no longer holds the run; nothing was written.
+        """
+
+    @abstractmethod
+    def load_tasks(self, run_id: str) -> dict[str, TaskRecord]:
+        """Each task's latest record, by task id (tasks never recorded are absent)."""
+
+    @abstractmethod
+    def load_requests(self, run_id: str) -> list[InputRequest]:
+        """The run's input requests, in the order they were first made."""
+
+    @abstractmethod
+    def load_events(self, run_id: str) -> list[EventRecord]:
+        """The run's event log, oldest first."""
+
+    def close(self) -> None:  # noqa: B027 - optional hook
+        """Release connections; the store is not used afterwards."""
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()

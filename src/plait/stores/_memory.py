@@ -1,0 +1,141 @@
+"""The memory store: the Python API's default; state lives as long as the process."""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import replace
+
+from .._state import RunStatus
+from ._base import (
+    EventRecord,
+    InputRequest,
+    LeaseHeldError,
+    LeaseLostError,
+    RunExistsError,
+    RunNotFoundError,
+    RunRecord,
+    Store,
+    TaskRecord,
+    WriteBatch,
+)
+
+__all__ = ["MemoryStore"]
+
+
+class _RunState:
+    __slots__ = ("events", "record", "requests", "tasks")
+
+    def __init__(self, record: RunRecord) -> None:
+        self.record = record
+        self.tasks: dict[str, TaskRecord] = {}
+        self.requests: dict[tuple[str, str], InputRequest] = {}
+        self.events: list[EventRecord] = []
+
+
+class MemoryStore(Store):
+    """Keeps runs in this process's memory: pause and resume work within the process; nothing is
+    written anywhere, and nothing survives the process."""
+
+    durable = False
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._runs: dict[str, _RunState] = {}
+
+    def __repr__(self) -> str:
+        return f"<MemoryStore with {len(self._runs)} runs>"
+
+    def create_run(self, run: RunRecord) -> None:
+        with self._lock:
+            if run.run_id in self._runs:
+                raise RunExistsError(f"run {run.run_id!r} already exists")
+            self._runs[run.run_id] = _RunState(run)
+
+    def get_run(self, run_id: str) -> RunRecord | None:
+        with self._lock:
+            state = self._runs.get(run_id)
+            return None if state is None else state.record
+
+    def list_runs(self, *, status: RunStatus | None = None, limit: int = 50) -> list[RunRecord]:
+        with self._lock:
+            records = [s.record for s in self._runs.values()]
+        if status is not None:
+            records = [r for r in records if r.status is status]
+        records.sort(key=lambda r: r.created_at, reverse=True)
+        return records[:limit]
+
+    def claim(
+        self, run_id: str, owner: str, *, lease_seconds: float, force: bool = False
+    ) -> RunRecord:
+        now = time.time()
+        with self._lock:
+            state = self._state(run_id)
+            record = state.record
+            if (
+                not force
+                and record.owner not in (None, owner)
+                and (record.lease_expires_at or 0) > now
+            ):
+                raise LeaseHeldError(
+                    f"run {run_id!r} is owned by {record.owner}",
+                    record.owner or "",
+                    record.lease_expires_at or 0,
+                )
+            state.record = replace(record, owner=owner, lease_expires_at=now + lease_seconds)
+            return state.record
+
+    def renew(self, run_id: str, owner: str, *, lease_seconds: float) -> None:
+        with self._lock:
+            state = self._owned(run_id, owner)
+            state.record = replace(state.record, lease_expires_at=time.time() + lease_seconds)
+
+    def release(self, run_id: str, owner: str) -> None:
+        with self._lock:
+            state = self._runs.get(run_id)
+            if state is not None and state.record.owner == owner:
+                state.record = replace(state.record, owner=None, lease_expires_at=None)
+
+    def write(self, run_id: str, owner: str, batch: WriteBatch) -> None:
+        with self._lock:
+            state = self._owned(run_id, owner)
+            for task in batch.tasks:
+                state.tasks[task.task_id] = task
+            for request in batch.requests:
+                state.requests[request.task_id, request.key] = request
+            state.events.extend(batch.events)
+            record = replace(state.record, updated_at=time.time())
+            if batch.run is not None:
+                record = replace(
+                    record,
+                    status=batch.run.status,
+                    finished_at=batch.run.finished_at,
+                    error=batch.run.error,
+                )
+            state.record = record
+
+    def load_tasks(self, run_id: str) -> dict[str, TaskRecord]:
+        with self._lock:
+            return dict(self._state(run_id).tasks)
+
+    def load_requests(self, run_id: str) -> list[InputRequest]:
+        with self._lock:
+            return list(self._state(run_id).requests.values())
+
+    def load_events(self, run_id: str) -> list[EventRecord]:
+        with self._lock:
+            return list(self._state(run_id).events)
+
+    def _state(self, run_id: str) -> _RunState:
+        try:
+            return self._runs[run_id]
+        except KeyError:
+            raise RunNotFoundError(f"there is no run {run_id!r} in this store") from None
+
+    def _owned(self, run_id: str, owner: str) -> _RunState:
+        state = self._state(run_id)
+        if state.record.owner != owner:
+            raise LeaseLostError(
+                f"run {run_id!r} is no longer owned by {owner} (owner: {state.record.owner})"
+            )
+        return state
