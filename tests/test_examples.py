@@ -20,5 +20,8 @@ def test_the_pipeline_example_runs_its_branches_in_parallel_and_retries() -> Non
     assert "succeeded in" in out
     assert "retrying  upload_report" in out
     assert "upload attempts: 2" in out
-    starts = [line for line in out.splitlines() if "started   total_" in line]
-    assert len({line.split()[0] for line in starts}) == 1, "the branches did not start together"
+    starts = [
+        float(line.split()[0][:-1]) for line in out.splitlines() if "started   total_" in line
+    ]
+    assert len(starts) == 3
+    assert max(starts) - min(starts) < 0.1, "the branches did not start together"

@@ -8,9 +8,17 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 
 from ._exceptions import ConfigError
-from ._policies import RetryPolicy
+from ._policies import RetryPolicy, check_retry_settings
 
 __all__ = ["EngineConfig"]
+
+
+def _is_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_number(value: object) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
 
 
 def _default_concurrency() -> int:
@@ -47,19 +55,29 @@ class EngineConfig:
     cancel_grace: float = 5.0
 
     def __post_init__(self) -> None:
-        if not isinstance(self.max_concurrency, int) or self.max_concurrency < 1:
+        if not _is_int(self.max_concurrency) or self.max_concurrency < 1:
             raise ConfigError(f"max_concurrency must be an int >= 1, not {self.max_concurrency!r}")
-        if self.task_timeout is not None and not self.task_timeout > 0:
+        if self.task_timeout is not None and not (
+            _is_number(self.task_timeout) and self.task_timeout > 0
+        ):
             raise ConfigError(
                 f"task_timeout must be > 0 seconds or None, not {self.task_timeout!r}"
             )
-        if self.cancel_grace < 0:
+        if not (_is_number(self.cancel_grace) and self.cancel_grace >= 0):
             raise ConfigError(f"cancel_grace must be >= 0 seconds, not {self.cancel_grace!r}")
+        if not isinstance(self.retry_failed_tasks, bool) or not isinstance(self.fail_fast, bool):
+            raise ConfigError("retry_failed_tasks and fail_fast must be True or False")
         for name, limit in self.pools.items():
-            if not isinstance(limit, int) or limit < 1:
+            if not _is_int(limit) or limit < 1:
                 raise ConfigError(f"pool {name!r} needs an int limit >= 1, not {limit!r}")
         object.__setattr__(self, "pools", MappingProxyType(dict(self.pools)))
-        self.default_retry  # noqa: B018 - validates the retry fields now, not mid-run
+        check_retry_settings(
+            max_retries=self.max_retries,
+            backoff=self.retry_backoff,
+            max_backoff=self.retry_max_backoff,
+            jitter=self.retry_jitter,
+            prefix="retry_",
+        )
 
     @property
     def default_retry(self) -> RetryPolicy:

@@ -1,4 +1,4 @@
-"""The context a task function can ask for: who it is, and whether it should stop."""
+"""The context a task function can ask for: who it is, whether to stop, and people's answers."""
 
 from __future__ import annotations
 
@@ -7,17 +7,22 @@ from collections.abc import MutableMapping
 from typing import Any, Protocol
 
 from ._exceptions import TaskCancelledError
+from ._pause import NO_DEFAULT, InputRequired, as_schema_value
 
 __all__ = ["Context"]
 
 _task_logger = logging.getLogger("plait.task")
 
 
-class CancelFlag(Protocol):
-    """Anything with a ``cancelled`` attribute: the engine's record of one attempt."""
+class AttemptState(Protocol):
+    """What the engine's record of one attempt tells the context."""
 
     @property
     def cancelled(self) -> bool: ...
+
+    def answer(self, key: str) -> Any:
+        """The answer given to the task's question ``key``, or NO_DEFAULT."""
+        ...
 
 
 class _TaskLogAdapter(logging.LoggerAdapter[logging.Logger]):
@@ -36,33 +41,87 @@ class Context:
     cancelled at their next ``await``.
     """
 
-    __slots__ = ("_flag", "_logger", "attempt", "run_id", "task_id")
+    __slots__ = ("_asked", "_logger", "_state", "attempt", "run_id", "task_id")
 
-    def __init__(self, run_id: str, task_id: str, attempt: int, flag: CancelFlag) -> None:
+    def __init__(self, run_id: str, task_id: str, attempt: int, state: AttemptState) -> None:
         self.run_id = run_id
         self.task_id = task_id
         self.attempt = attempt
-        self._flag = flag
+        self._state = state
+        self._asked = 0
         self._logger: logging.LoggerAdapter[logging.Logger] | None = None
 
     @property
     def cancelled(self) -> bool:
         """Whether this attempt has been asked to stop (timeout, run stopped, or interrupt)."""
-        return self._flag.cancelled
+        return self._state.cancelled
 
     def raise_if_cancelled(self) -> None:
         """Raise :class:`TaskCancelledError` if this attempt has been asked to stop.
 
         Does nothing otherwise, so it is cheap to call in a loop.
         """
-        if self._flag.cancelled:
+        if self._state.cancelled:
             raise TaskCancelledError(
                 f"task {self.task_id!r} (attempt {self.attempt}) was cancelled"
             )
 
     @property
+    def input(self) -> Any:
+        """The answer to this task's ``pause`` question (None for a task without one)."""
+        value = self._state.answer("")
+        return None if value is NO_DEFAULT else value
+
+    def request_input(
+        self,
+        prompt: str,
+        *,
+        schema: Any = None,
+        key: str | None = None,
+        timeout: float | None = None,
+        default: Any = NO_DEFAULT,
+    ) -> Any:
+        """Ask a person for a value, mid-task; return the answer.
+
+        The first time, the answer is not there: the task stops here (its slot is freed, the
+        rest of the run goes on) and waits. When the answer arrives, **the task runs again from
+        the top** and this same call returns it -- so code before the call runs twice: keep side
+        effects after it, or make them idempotent (see :attr:`idempotency_key`). Like
+        LangGraph's ``interrupt``.
+
+        Args:
+            prompt: the question.
+            schema: a JSON Schema (dict) or pydantic model class the answer must fit; with a
+                model, the answer is returned as an instance of it.
+            key: tells several questions of one task apart; by default their order in the task.
+            timeout: seconds to wait; then the task fails with ``InputTimeoutError`` (or gets
+                ``default``).
+            default: the answer to use when the timeout passes.
+        """
+        if key is None:
+            key = str(self._asked)
+            self._asked += 1
+        value = self._state.answer(key)
+        if value is NO_DEFAULT:
+            raise InputRequired(key, prompt, schema, timeout, default)
+        return as_schema_value(schema, value)
+
+    async def arequest_input(
+        self,
+        prompt: str,
+        *,
+        schema: Any = None,
+        key: str | None = None,
+        timeout: float | None = None,
+        default: Any = NO_DEFAULT,
+    ) -> Any:
+        """:meth:`request_input` for async tasks (``await ctx.arequest_input(...)``)."""
+        return self.request_input(prompt, schema=schema, key=key, timeout=timeout, default=default)
+
+    @property
     def idempotency_key(self) -> str:
-        """``run_id/task_id``: the same for every attempt, so side effects can be deduplicated."""
+        """``run_id/task_id``: the same for every attempt and every resume of the run, so side
+        effects can be deduplicated by whoever receives them."""
         return f"{self.run_id}/{self.task_id}"
 
     @property

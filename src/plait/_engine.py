@@ -48,6 +48,7 @@ from ._events import (
     publish,
 )
 from ._exceptions import ConfigError, TaskCancelledError, TaskTimeoutError
+from ._pause import NO_DEFAULT
 from ._results import RunResult, TaskError, TaskResults
 from ._scheduler import Scheduler
 from ._state import RunStatus, TaskStatus
@@ -91,6 +92,9 @@ class _Attempt:
 
     def finish(self) -> _Attempt | None:
         return self.run_state.settle_sync(self)
+
+    def answer(self, key: str) -> Any:
+        return NO_DEFAULT
 
 
 class _Run:
@@ -244,8 +248,10 @@ class _Run:
         i = attempt.index
         spec = self.graph.specs[i]
         inputs = self.graph.inputs[i]
+        fn = spec.fn
+        assert fn is not None
         if inputs is None:
-            return spec.fn()
+            return fn()
         kwargs = dict(spec.binding.params)
         outputs = self.outputs
         for name, d in inputs:
@@ -253,7 +259,7 @@ class _Run:
         context_parameter = spec.binding.context_parameter
         if context_parameter is not None:
             kwargs[context_parameter] = Context(self.run_id, spec.id, attempt.number, attempt)
-        return spec.fn(**kwargs)
+        return fn(**kwargs)
 
     def _dispatch(self, *, in_loop: bool, for_worker: bool = False) -> _Attempt | None:
         """Start every task the scheduler allows now. Under the lock.

@@ -10,9 +10,13 @@ either::
     │   ├── CycleError              the dependencies form a cycle (carries it as a path)
     │   ├── BindingError            a function parameter that nothing can fill
     │   └── InvalidOptionError      a task option has a value plait cannot use
+    ├── InputValidationError (ValueError)
+    │                               an answer to a task's question does not fit its schema
     ├── ConfigError (ValueError)    an engine setting has a value plait cannot use
     ├── TaskTimeoutError (TimeoutError)
     │                               an attempt ran past its timeout
+    ├── InputTimeoutError (TimeoutError)
+    │                               nobody answered a task's question in time
     ├── TaskCancelledError (RuntimeError)
     │                               raised by ``ctx.raise_if_cancelled()`` in a cancelled task
     └── RunFailedError (RuntimeError)
@@ -33,6 +37,8 @@ __all__ = [
     "ConfigError",
     "CycleError",
     "DuplicateTaskError",
+    "InputTimeoutError",
+    "InputValidationError",
     "InvalidOptionError",
     "PlaitError",
     "RunFailedError",
@@ -73,6 +79,23 @@ class BindingError(WorkflowError):
 
 class InvalidOptionError(WorkflowError):
     """A task option has a value that plait cannot use."""
+
+
+class InputValidationError(PlaitError, ValueError):
+    """An answer does not fit its question's schema; nothing was recorded.
+
+    ``task_id``, ``field`` (a path into the answer) and ``rule`` say what was wrong.
+    """
+
+    def __init__(self, message: str, *, task_id: str, field: str, rule: str) -> None:
+        super().__init__(message)
+        self.task_id = task_id
+        self.field = field
+        self.rule = rule
+
+
+class InputTimeoutError(PlaitError, TimeoutError):
+    """Nobody answered a task's question before its pause timeout."""
 
 
 class ConfigError(PlaitError, ValueError):

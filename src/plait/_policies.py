@@ -4,10 +4,35 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass
+from typing import Any
 
 from ._exceptions import ConfigError
 
-__all__ = ["RetryPolicy"]
+__all__ = ["RetryPolicy", "check_retry_settings"]
+
+
+def _seconds(value: object) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and value >= 0
+
+
+def check_retry_settings(
+    *, max_retries: object, backoff: object, max_backoff: object, jitter: object, prefix: str = ""
+) -> None:
+    """Check retry settings; errors name them with ``prefix`` (EngineConfig's are ``retry_``).
+
+    Raises:
+        ConfigError: a value out of range (NaN included).
+    """
+    if isinstance(max_retries, bool) or not isinstance(max_retries, int) or max_retries < 0:
+        raise ConfigError(f"max_retries must be an int >= 0, not {max_retries!r}")
+    if not _seconds(backoff):
+        raise ConfigError(f"{prefix}backoff must be >= 0 seconds, not {backoff!r}")
+    if not (_seconds(max_backoff) and max_backoff >= backoff):  # type: ignore[operator]
+        raise ConfigError(
+            f"{prefix}max_backoff ({max_backoff!r}) must be >= {prefix}backoff ({backoff!r})"
+        )
+    if not (isinstance(jitter, int | float) and 0 <= jitter <= 1):
+        raise ConfigError(f"{prefix}jitter must be between 0 and 1, not {jitter!r}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,18 +59,22 @@ class RetryPolicy:
     retry_on: tuple[type[BaseException], ...] = (Exception,)
 
     def __post_init__(self) -> None:
-        if isinstance(self.retry_on, type):
-            object.__setattr__(self, "retry_on", (self.retry_on,))
-        if not isinstance(self.max_retries, int) or self.max_retries < 0:
-            raise ConfigError(f"max_retries must be an int >= 0, not {self.max_retries!r}")
-        if self.backoff < 0:
-            raise ConfigError(f"backoff must be >= 0 seconds, not {self.backoff!r}")
-        if self.max_backoff < self.backoff:
+        retry_on: Any = self.retry_on
+        if isinstance(retry_on, type):
+            retry_on = (retry_on,)
+        elif isinstance(retry_on, list | tuple | set | frozenset):
+            retry_on = tuple(retry_on)
+        else:
             raise ConfigError(
-                f"max_backoff ({self.max_backoff!r}) must be >= backoff ({self.backoff!r})"
+                f"retry_on must be an exception type or a tuple of them, not {retry_on!r}"
             )
-        if not 0 <= self.jitter <= 1:
-            raise ConfigError(f"jitter must be between 0 and 1, not {self.jitter!r}")
+        object.__setattr__(self, "retry_on", retry_on)
+        check_retry_settings(
+            max_retries=self.max_retries,
+            backoff=self.backoff,
+            max_backoff=self.max_backoff,
+            jitter=self.jitter,
+        )
         for kind in self.retry_on:
             if not (isinstance(kind, type) and issubclass(kind, BaseException)):
                 raise ConfigError(f"retry_on must hold exception types, not {kind!r}")
@@ -56,5 +85,5 @@ class RetryPolicy:
 
     def delay(self, attempt: int) -> float:
         """Seconds to wait after failed attempt number ``attempt`` (1-based) before the next."""
-        base = min(self.max_backoff, self.backoff * 2.0 ** (attempt - 1))
+        base = min(self.max_backoff, self.backoff * 2.0 ** min(attempt - 1, 1000))
         return base * (1 - self.jitter * random.random())

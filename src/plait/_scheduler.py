@@ -20,6 +20,10 @@ Policy: ``take`` returns the best ready task among the pools that have a free sl
 slot is free. A task whose pool is full never blocks ready tasks of other pools (no head-of-line
 blocking), and a free slot is filled as soon as any ready task can use it (work-conserving).
 
+Waiting for input: a task marked with ``hold`` (it needs a person's answer) goes, when it becomes
+ready, to ``waiting_for_input`` instead of the ready queue, holding no slot; a running task that
+asks mid-way is ``suspend``-ed there, its slot freed. ``answer`` moves it to the ready queue.
+
 Failure: ``fail`` marks every transitive dependent of the failed task ``skipped`` (they never
 run); independent branches go on. ``halt`` stops the run: nothing new starts and every task that
 has not started is ``cancelled``; running tasks stay ``running`` until the engine reports them.
@@ -58,6 +62,7 @@ class SchedulerStatistics:
     running: int
     max_concurrency: int
     ready: int
+    waiting: int
     unfinished: int
     pools: Mapping[str, PoolStatistics]
 
@@ -73,6 +78,7 @@ class Scheduler:
         "_graph",
         "_limit",
         "_missing",
+        "_needs_input",
         "_pool_free",
         "_pool_limit",
         "_ready",
@@ -80,6 +86,7 @@ class Scheduler:
         "halted",
         "status",
         "unfinished",
+        "waiting",
     )
 
     def __init__(
@@ -91,6 +98,8 @@ class Scheduler:
         self.unfinished = len(graph)
         self.halted = False
         self._missing = [len(d) for d in graph.dependencies]
+        self._needs_input = [False] * len(graph)
+        self.waiting = 0
         self._ready: list[list[int]] = [[] for _ in graph.pool_names]
         self._pool_limit = [
             _UNLIMITED if name is None else pool_limits.get(name, _UNLIMITED)
@@ -118,8 +127,12 @@ class Scheduler:
             if self._missing[i] == 0 and self.status[i] is PENDING
         ]
         for i in ready:
-            self._push(i)
+            self._make_ready(i)
         return ready
+
+    def hold(self, i: int) -> None:
+        """Task ``i`` needs an answer before it can run: when ready, it will wait for one."""
+        self._needs_input[i] = True
 
     def take(self) -> int | None:
         """Start the best ready task that a free slot allows; ``None`` if there is none."""
@@ -146,7 +159,10 @@ class Scheduler:
         return i
 
     def succeed(self, i: int) -> list[int]:
-        """Record that running task ``i`` succeeded; return the tasks that became ready."""
+        """Record that running task ``i`` succeeded; return the tasks that became ready.
+
+        A returned task whose status is ``waiting_for_input`` became ready but waits for an answer.
+        """
         self.status[i] = TaskStatus.SUCCEEDED
         self._release(i)
         self.unfinished -= 1
@@ -156,14 +172,15 @@ class Scheduler:
         for d in self._graph.dependents[i]:
             missing[d] -= 1
             if missing[d] == 0 and status[d] is PENDING:
-                self._push(d)
+                self._make_ready(d)
                 ready.append(d)
         return ready
 
     def fail(self, i: int) -> list[int]:
-        """Record that running task ``i`` failed for good; return the dependents it skips."""
+        """Record that task ``i`` (running or waiting) failed for good; return the dependents it
+        skips."""
+        self._leave(i)
         self.status[i] = TaskStatus.FAILED
-        self._release(i)
         self.unfinished -= 1
         return self._skip_dependents(i)
 
@@ -179,10 +196,26 @@ class Scheduler:
         self._push(i)
         return True
 
+    def suspend(self, i: int) -> None:
+        """Running task ``i`` asked for input: free its slot; it waits for an answer."""
+        self._release(i)
+        self._needs_input[i] = True
+        self.status[i] = TaskStatus.WAITING_FOR_INPUT
+        self.waiting += 1
+
+    def answer(self, i: int) -> bool:
+        """Task ``i`` got its answer: queue it if it was waiting; True if it was."""
+        self._needs_input[i] = False
+        if self.status[i] is not TaskStatus.WAITING_FOR_INPUT or self.halted:
+            return False
+        self.status[i] = PENDING
+        self.waiting -= 1
+        self._push(i)
+        return True
+
     def cancel(self, i: int) -> list[int]:
         """Record that task ``i`` was cancelled; return the dependents it skips."""
-        if self.status[i] is RUNNING:
-            self._release(i)
+        self._leave(i)
         self.status[i] = TaskStatus.CANCELLED
         self.unfinished -= 1
         return self._skip_dependents(i)
@@ -193,7 +226,12 @@ class Scheduler:
         Running tasks are left to the engine to stop and report. Halting twice does nothing more.
         """
         self.halted = True
-        cancelled = [i for i, status in enumerate(self.status) if status is PENDING]
+        cancelled = [
+            i
+            for i, status in enumerate(self.status)
+            if status is PENDING or status is TaskStatus.WAITING_FOR_INPUT
+        ]
+        self.waiting = 0
         for i in cancelled:
             self.status[i] = TaskStatus.CANCELLED
         self.unfinished -= len(cancelled)
@@ -205,6 +243,11 @@ class Scheduler:
     def finished(self) -> bool:
         """Whether every task has reached a final status."""
         return self.unfinished == 0
+
+    @property
+    def idle(self) -> bool:
+        """Whether nothing runs and nothing is ready: the run can only wait (or is finished)."""
+        return self._free == self._limit and not any(self._ready)
 
     @property
     def running(self) -> int:
@@ -231,6 +274,7 @@ class Scheduler:
             running=self.running,
             max_concurrency=self._limit,
             ready=sum(len(heap) for heap in self._ready),
+            waiting=self.waiting,
             unfinished=self.unfinished,
             pools=pools,
         )
@@ -240,6 +284,21 @@ class Scheduler:
             f"<Scheduler {self.running}/{self._limit} running, "
             f"{sum(len(h) for h in self._ready)} ready, {self.unfinished} unfinished>"
         )
+
+    def _make_ready(self, i: int) -> None:
+        if self._needs_input[i]:
+            self.status[i] = TaskStatus.WAITING_FOR_INPUT
+            self.waiting += 1
+        else:
+            self._push(i)
+
+    def _leave(self, i: int) -> None:
+        """Task ``i`` stops running or waiting."""
+        status = self.status[i]
+        if status is RUNNING:
+            self._release(i)
+        elif status is TaskStatus.WAITING_FOR_INPUT:
+            self.waiting -= 1
 
     def _push(self, i: int) -> None:
         heappush(self._ready[self._graph.pool_of[i]], self._graph.queue_key[i])

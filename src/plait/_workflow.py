@@ -21,11 +21,12 @@ import weakref
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Any, TypeVar, overload
+from typing import Any, TypeGuard, TypeVar, overload
 
 from ._context import Context
 from ._exceptions import BindingError, DuplicateTaskError, InvalidOptionError
 from ._graph import Graph
+from ._pause import Pause
 from ._policies import RetryPolicy
 
 __all__ = ["TaskSpec", "Workflow"]
@@ -43,12 +44,15 @@ class Binding:
     params: Mapping[str, Any]
 
 
+_NO_BINDING = Binding((), None, MappingProxyType({}))
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class TaskSpec:
     """One task of a workflow: what to run, after what, and with which options."""
 
     id: str
-    fn: Callable[..., Any]
+    fn: Callable[..., Any] | None
     depends_on: tuple[str, ...] = ()
     params: Mapping[str, Any] = field(default_factory=dict)
     retry: RetryPolicy | None = None
@@ -57,8 +61,9 @@ class TaskSpec:
     pool: str | None = None
     priority: int = 0
     estimate: float | None = None
+    pause: Pause | None = None
     is_async: bool = False
-    binding: Binding = field(repr=False, compare=False, default=Binding((), None, {}))
+    binding: Binding = field(repr=False, compare=False, default=_NO_BINDING)
 
 
 class Workflow:
@@ -73,7 +78,7 @@ class Workflow:
             raise InvalidOptionError(f"a workflow needs a non-empty name, not {name!r}")
         self.name = name
         self._tasks: dict[str, TaskSpec] = {}
-        self._ids_by_function: dict[Callable[..., Any], str] = {}
+        self._ids_by_function: dict[Callable[..., Any], list[str]] = {}
         self._graph: Graph | None = None
 
     @property
@@ -108,6 +113,7 @@ class Workflow:
         pool: str | None = None,
         priority: int = 0,
         estimate: float | None = None,
+        pause: Pause | None = None,
     ) -> Callable[[F], F]: ...
 
     def task(
@@ -124,6 +130,7 @@ class Workflow:
         pool: str | None = None,
         priority: int = 0,
         estimate: float | None = None,
+        pause: Pause | None = None,
     ) -> Any:
         """Add the decorated function as a task; its id defaults to the function's name.
 
@@ -133,7 +140,7 @@ class Workflow:
         """
 
         def decorate(function: Callable[..., Any]) -> Callable[..., Any]:
-            task_id = id or getattr(function, "__name__", None)
+            task_id = id if id is not None else getattr(function, "__name__", None)
             if task_id is None:
                 raise InvalidOptionError(f"give {function!r} an id: it has no __name__")
             self.add_task(
@@ -147,6 +154,7 @@ class Workflow:
                 pool=pool,
                 priority=priority,
                 estimate=estimate,
+                pause=pause,
             )
             return function
 
@@ -155,7 +163,7 @@ class Workflow:
     def add_task(
         self,
         id: str,
-        fn: Callable[..., Any],
+        fn: Callable[..., Any] | None,
         *,
         depends_on: Iterable[Dependency] = (),
         params: Mapping[str, Any] | None = None,
@@ -165,6 +173,7 @@ class Workflow:
         pool: str | None = None,
         priority: int = 0,
         estimate: float | None = None,
+        pause: Pause | None = None,
     ) -> TaskSpec:
         """Add a task that runs ``fn`` once every task in ``depends_on`` has succeeded.
 
@@ -179,6 +188,9 @@ class Workflow:
             pool: the name of a concurrency pool that limits this task further.
             priority: ready tasks with a higher priority start first.
             estimate: expected seconds; weights the critical path that orders ready tasks.
+            pause: wait for a person's answer (a :class:`Pause`) once the dependencies have
+                succeeded; the task then runs with it in ``ctx.input``. With ``fn=None`` the
+                task is only that question (an approval gate): its output is the answer.
 
         Returns:
             The task's :class:`TaskSpec`.
@@ -195,11 +207,24 @@ class Workflow:
                 f"task {id!r} is already defined in workflow {self.name!r}; give each task a "
                 "unique id (for a decorated function: @wf.task(id=...))"
             )
-        if not callable(fn):
+        if fn is None and pause is None:
+            raise InvalidOptionError(
+                f"task {id!r} has nothing to do: give it a function, or a pause (an approval gate)"
+            )
+        if fn is not None and not callable(fn):
             raise InvalidOptionError(f"task {id!r}: fn must be callable, not {fn!r}")
+        if pause is not None and not isinstance(pause, Pause):
+            raise InvalidOptionError(f"task {id!r}: pause must be a plait.Pause, not {pause!r}")
+        if isinstance(depends_on, str):
+            raise InvalidOptionError(
+                f"task {id!r}: depends_on must be a list of task ids or tasks, not the string "
+                f"{depends_on!r}; write depends_on=[{depends_on!r}]"
+            )
         dependencies = tuple(self._dependency_id(id, dep) for dep in depends_on)
         if len(set(dependencies)) != len(dependencies):
-            raise InvalidOptionError(f"task {id!r} lists a dependency twice: {dependencies!r}")
+            raise InvalidOptionError(
+                f"task {id!r} lists a dependency twice: {dependencies!r}; list each one once"
+            )
         params = dict(params or {})
         _check_options(
             id,
@@ -221,12 +246,14 @@ class Workflow:
             pool=pool,
             priority=priority,
             estimate=estimate,
-            is_async=_is_async(fn),
-            binding=_bind(id, fn, dependencies, params),
+            pause=pause,
+            is_async=fn is not None and _is_async(fn),
+            binding=_bind(id, fn, dependencies, params) if fn is not None else _NO_BINDING,
         )
         self._tasks[id] = spec
-        with contextlib.suppress(TypeError):  # unhashable callables can only be named by id
-            self._ids_by_function.setdefault(fn, id)
+        if fn is not None:
+            with contextlib.suppress(TypeError):  # unhashable callables can only be named by id
+                self._ids_by_function.setdefault(fn, []).append(id)
         self._graph = None
         return spec
 
@@ -248,14 +275,20 @@ class Workflow:
     def _dependency_id(self, task_id: str, dependency: Dependency) -> str:
         if isinstance(dependency, str):
             return dependency
+        name = getattr(dependency, "__qualname__", repr(dependency))
         try:
-            return self._ids_by_function[dependency]
+            ids = self._ids_by_function[dependency]
         except (KeyError, TypeError):
-            name = getattr(dependency, "__qualname__", repr(dependency))
             raise InvalidOptionError(
                 f"task {task_id!r} depends on {name}, which is not a task of workflow "
                 f"{self.name!r}; add it first, or name the dependency by its id"
             ) from None
+        if len(ids) > 1:
+            raise InvalidOptionError(
+                f"task {task_id!r} depends on {name}, which was added as several tasks "
+                f"({', '.join(map(repr, ids))}); name the dependency by its id"
+            )
+        return ids[0]
 
 
 def _check_options(
@@ -273,9 +306,7 @@ def _check_options(
 
     if retry is not None and not isinstance(retry, RetryPolicy):
         raise bad("retry", retry, "a plait.RetryPolicy")
-    if timeout is not None and not (
-        isinstance(timeout, int | float) and timeout > 0 and math.isfinite(timeout)
-    ):
+    if timeout is not None and not (_is_number(timeout) and timeout > 0 and math.isfinite(timeout)):
         raise bad("timeout", timeout, "a number of seconds > 0")
     if not isinstance(critical, bool):
         raise bad("critical", critical, "True or False")
@@ -284,9 +315,13 @@ def _check_options(
     if isinstance(priority, bool) or not isinstance(priority, int):
         raise bad("priority", priority, "an int")
     if estimate is not None and not (
-        isinstance(estimate, int | float) and estimate >= 0 and math.isfinite(estimate)
+        _is_number(estimate) and estimate >= 0 and math.isfinite(estimate)
     ):
         raise bad("estimate", estimate, "a number of seconds >= 0")
+
+
+def _is_number(value: object) -> TypeGuard[float]:
+    return isinstance(value, int | float) and not isinstance(value, bool)
 
 
 def _is_async(fn: Callable[..., Any]) -> bool:
@@ -321,13 +356,17 @@ def _signature(task_id: str, fn: Callable[..., Any]) -> inspect.Signature:
     return signature
 
 
-def _wants_context(parameter: inspect.Parameter) -> bool:
+def _wants_context(fn: Callable[..., Any], parameter: inspect.Parameter) -> bool:
     annotation = parameter.annotation
-    return (
-        parameter.name == "ctx"
-        or annotation is Context
-        or annotation in ("Context", "plait.Context")  # postponed annotations
-    )
+    if parameter.name == "ctx" or annotation is Context:
+        return True
+    if isinstance(annotation, str):  # a postponed annotation: resolve it as typing would
+        namespace = getattr(inspect.unwrap(fn), "__globals__", {})
+        try:
+            return eval(annotation, namespace) is Context
+        except Exception:
+            return annotation in ("Context", "plait.Context")
+    return False
 
 
 def _bind(
@@ -347,17 +386,22 @@ def _bind(
             continue
         names.add(name)
         if parameter.kind is inspect.Parameter.POSITIONAL_ONLY:
-            if parameter.default is inspect.Parameter.empty:
+            if parameter.default is inspect.Parameter.empty or name in params:
                 raise BindingError(
                     f"task {task_id!r}: parameter {name!r} is positional-only, so plait cannot "
                     "pass it by name; make it a normal parameter"
                 )
             continue
         if name in params:
+            if name in dependencies:
+                raise BindingError(
+                    f"task {task_id!r}: parameter {name!r} would get both the output of "
+                    f"dependency {name!r} and params[{name!r}]; remove one of them"
+                )
             continue
         if name in dependencies:
             from_dependencies.append((name, name))
-        elif _wants_context(parameter) and context_parameter is None:
+        elif context_parameter is None and _wants_context(fn, parameter):
             context_parameter = name
         elif parameter.default is inspect.Parameter.empty:
             raise BindingError(

@@ -1,0 +1,175 @@
+"""Pausing for a person: questions, their schemas, and checking the answers.
+
+A task with ``pause=Pause(prompt, schema=...)`` waits, once its dependencies have succeeded,
+until someone answers; it then runs with the answer in ``ctx.input``. A running task can also ask
+mid-way with ``ctx.request_input(...)``. A schema is a JSON Schema (checked with the
+``jsonschema`` library) or a pydantic model class (checked by pydantic, stored as its JSON
+Schema). An answer is checked before anything is recorded, and a wrong one is refused with an
+error that names the task, the field and the rule.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import jsonschema
+
+from ._exceptions import InputValidationError, InvalidOptionError
+
+__all__ = [
+    "NO_DEFAULT",
+    "InputRequired",
+    "Pause",
+    "Question",
+    "as_schema_value",
+    "schema_document",
+    "validate_answer",
+]
+
+
+class _NoDefault:
+    def __repr__(self) -> str:
+        return "NO_DEFAULT"
+
+
+NO_DEFAULT: Any = _NoDefault()
+
+
+@dataclass(frozen=True, slots=True)
+class Pause:
+    """Wait for a person's answer before the task runs.
+
+    Args:
+        prompt: the question, as shown to the person.
+        schema: what a valid answer looks like: a JSON Schema (a dict) or a pydantic model class.
+        timeout: seconds to wait for an answer, counted from when the question was asked (a
+            resumed run counts the time already spent); then the task fails with
+            ``InputTimeoutError``, or runs with ``default`` if one is given.
+        default: the answer to use when the timeout passes.
+    """
+
+    prompt: str
+    schema: Any = None
+    timeout: float | None = None
+    default: Any = NO_DEFAULT
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.prompt, str) or not self.prompt:
+            raise InvalidOptionError(f"a Pause needs a non-empty prompt, not {self.prompt!r}")
+        if self.timeout is not None and not (
+            isinstance(self.timeout, int | float)
+            and self.timeout > 0
+            and math.isfinite(self.timeout)
+        ):
+            raise InvalidOptionError(
+                f"a Pause timeout must be a number of seconds > 0, not {self.timeout!r}"
+            )
+        schema_document(self.schema)  # fail now on a schema that is not one
+
+
+@dataclass(frozen=True, slots=True)
+class Question:
+    """A question waiting for an answer: which task asks, what, and in what form.
+
+    ``key`` is ``""`` for a task's ``pause``; for ``ctx.request_input`` it is the key given, or
+    the call's 0-based order within the task. ``deadline`` is a Unix time, or None.
+    """
+
+    task_id: str
+    prompt: str
+    schema: Mapping[str, Any] | None = None
+    key: str = ""
+    deadline: float | None = None
+    asked_at: float = 0.0
+
+
+class InputRequired(BaseException):
+    """Raised by ``ctx.request_input`` when the answer is not there yet; the engine catches it.
+
+    A BaseException so that a task's ``except Exception`` does not swallow it.
+    """
+
+    def __init__(
+        self, key: str, prompt: str, schema: Any, timeout: float | None, default: Any
+    ) -> None:
+        super().__init__(key)
+        self.key = key
+        self.prompt = prompt
+        self.schema = schema
+        self.timeout = timeout
+        self.default = default
+
+
+def _is_pydantic_model(schema: Any) -> bool:
+    return isinstance(schema, type) and hasattr(schema, "model_validate")
+
+
+def schema_document(schema: Any) -> dict[str, Any] | None:
+    """The JSON Schema document of ``schema`` (a dict, a pydantic model class, or None).
+
+    Raises:
+        InvalidOptionError: ``schema`` is neither, or not a valid JSON Schema.
+    """
+    if schema is None:
+        return None
+    if _is_pydantic_model(schema):
+        document: dict[str, Any] = schema.model_json_schema()
+        return document
+    if not isinstance(schema, Mapping):
+        raise InvalidOptionError(
+            f"a schema must be a JSON Schema (a dict) or a pydantic model class, not {schema!r}"
+        )
+    document = dict(schema)
+    try:
+        jsonschema.validators.validator_for(document).check_schema(document)
+    except jsonschema.SchemaError as error:
+        raise InvalidOptionError(
+            f"the schema is not a valid JSON Schema: {error.message}"
+        ) from None
+    return document
+
+
+def as_schema_value(schema: Any, value: Any) -> Any:
+    """An answer (already validated, as stored) in the form the task expects: a pydantic model
+    instance for a model schema, the value itself otherwise."""
+    return schema.model_validate(value) if _is_pydantic_model(schema) else value
+
+
+def validate_answer(task_id: str, schema: Any, value: Any, *, key: str = "") -> Any:
+    """Check ``value`` against ``schema``; return it (a pydantic model instance for a model).
+
+    Raises:
+        InputValidationError: the value does not fit; the message names the task, the field
+            (as a path into the value) and the rule it broke.
+    """
+    if schema is None:
+        return value
+    where = f"task {task_id!r}" + (f" (question {key!r})" if key else "")
+    if _is_pydantic_model(schema):
+        try:
+            return schema.model_validate(value)
+        except ValueError as error:  # pydantic's ValidationError, without importing pydantic
+            first = error.errors()[0]  # type: ignore[attr-defined]
+            path = ".".join(str(p) for p in first["loc"]) or "(the answer)"
+            raise InputValidationError(
+                f"the answer for {where} is invalid at {path}: {first['msg']}; "
+                f"send a value that matches {schema.__name__}",
+                task_id=task_id,
+                field=path,
+                rule=str(first["type"]),
+            ) from None
+    validator = jsonschema.validators.validator_for(schema)(schema)
+    problem = jsonschema.exceptions.best_match(validator.iter_errors(value))
+    if problem is None:
+        return value
+    path = "(the answer)" if problem.json_path == "$" else problem.json_path.removeprefix("$.")
+    raise InputValidationError(
+        f"the answer for {where} is invalid at {path}: {problem.message} "
+        f"(rule {problem.validator!r}); send a value that matches the question's schema",
+        task_id=task_id,
+        field=path,
+        rule=str(problem.validator),
+    )
