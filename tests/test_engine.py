@@ -527,7 +527,9 @@ def test_events_tell_the_story_of_a_run() -> None:
     wf.add_task("b", boom, depends_on=["a"])
     wf.add_task("c", lambda: None, depends_on=["b"])
     recorder = Recorder()
-    result = plait.run(wf, retry_failed_tasks=False, subscribers=[recorder], run_id="r1")
+    result = plait.run(
+        wf, retry_failed_tasks=False, subscribers=[recorder], run_id="r1", store="memory://"
+    )
     kinds = [(type(e).__name__, getattr(e, "task_id", None)) for e in recorder.events]
     assert kinds == [
         ("RunStarted", None),

@@ -278,7 +278,7 @@ def test_a_failed_run_reports_the_failure_and_raises_for_status() -> None:
     def c(b: int) -> int:
         return b
 
-    result = plait.run(wf, run_id="r1", retry_failed_tasks=False)
+    result = plait.run(wf, run_id="r1", retry_failed_tasks=False, store="memory://")
     assert result.status is RunStatus.FAILED
     assert result.outputs == {"a": 1}
     assert result.error == "1 task(s) failed: 'b': ValueError: nope 1 (1 skipped)"

@@ -3,9 +3,10 @@ under failure."""
 
 from ._config import EngineConfig
 from ._context import Context
-from ._engine import arun, run
 from ._events import (
     Event,
+    InputReceived,
+    InputRequested,
     RunFinished,
     RunStarted,
     Subscriber,
@@ -22,8 +23,13 @@ from ._exceptions import (
     BindingError,
     ConfigError,
     CycleError,
+    DefinitionChangedError,
     DuplicateTaskError,
+    InputTimeoutError,
+    InputValidationError,
     InvalidOptionError,
+    NotWaitingError,
+    OutputNotStorableError,
     PlaitError,
     RunFailedError,
     TaskCancelledError,
@@ -31,8 +37,11 @@ from ._exceptions import (
     UnknownDependencyError,
     WorkflowError,
 )
+from ._pause import Pause, Question
 from ._policies import RetryPolicy
 from ._results import RunResult, TaskError, TaskResult
+from ._runs import answer, aresume, arun, get_run, list_runs, resume, run
+from ._serialization import JSONSerializer, PickleSerializer, Serializer
 from ._state import RunStatus, TaskStatus
 from ._workflow import TaskSpec, Workflow
 
@@ -43,17 +52,29 @@ __all__ = [
     "ConfigError",
     "Context",
     "CycleError",
+    "DefinitionChangedError",
     "DuplicateTaskError",
     "EngineConfig",
     "Event",
+    "InputReceived",
+    "InputRequested",
+    "InputTimeoutError",
+    "InputValidationError",
     "InvalidOptionError",
+    "JSONSerializer",
+    "NotWaitingError",
+    "OutputNotStorableError",
+    "Pause",
+    "PickleSerializer",
     "PlaitError",
+    "Question",
     "RetryPolicy",
     "RunFailedError",
     "RunFinished",
     "RunResult",
     "RunStarted",
     "RunStatus",
+    "Serializer",
     "Subscriber",
     "TaskCancelled",
     "TaskCancelledError",
@@ -72,6 +93,11 @@ __all__ = [
     "UnknownDependencyError",
     "Workflow",
     "WorkflowError",
+    "answer",
+    "aresume",
     "arun",
+    "get_run",
+    "list_runs",
+    "resume",
     "run",
 ]

@@ -21,13 +21,14 @@ Nothing polls: the run ends when the last settle resolves a future the caller aw
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import functools
 import itertools
 import math
 import threading
 import time
-import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass
 from heapq import heappop, heappush
 from typing import Any
 
@@ -35,6 +36,8 @@ from ._config import EngineConfig
 from ._context import Context
 from ._events import (
     Event,
+    InputReceived,
+    InputRequested,
     RunFinished,
     RunStarted,
     Subscriber,
@@ -47,15 +50,51 @@ from ._events import (
     TaskSucceeded,
     publish,
 )
-from ._exceptions import ConfigError, TaskCancelledError, TaskTimeoutError
-from ._pause import NO_DEFAULT
+from ._exceptions import (
+    InputTimeoutError,
+    NotWaitingError,
+    OutputNotStorableError,
+    TaskCancelledError,
+    TaskTimeoutError,
+)
+from ._pause import (
+    NO_DEFAULT,
+    InputRequired,
+    Question,
+    as_schema_value,
+    schema_document,
+    validate_answer,
+)
+from ._recorder import Recorder
 from ._results import RunResult, TaskError, TaskResults
 from ._scheduler import Scheduler
+from ._serialization import Serializer
 from ._state import RunStatus, TaskStatus
 from ._workflow import Workflow
 from .executors import Executor, ThreadExecutor
+from .stores import TaskRecord
 
-__all__ = ["arun", "run"]
+__all__ = ["Restored"]
+
+
+@dataclass(slots=True)
+class Restored:
+    """Where a resumed run starts from, as read from its store (by task index)."""
+
+    outputs: dict[int, Any]  # tasks that succeeded: they do not run again
+    payloads: dict[int, bytes]
+    attempts: dict[int, int]
+    started_at: dict[int, float]
+    finished_at: dict[int, float]
+    answers: dict[int, dict[str, Any]]
+    questions: dict[int, Question]  # questions still open
+
+
+class _UnknownDefault:
+    """The default of a mid-task question asked before a resume: only the task knows it."""
+
+
+_UNKNOWN_DEFAULT: Any = _UnknownDefault()
 
 
 class _Attempt:
@@ -68,6 +107,7 @@ class _Attempt:
         "index",
         "number",
         "output",
+        "payload",
         "run_state",
         "task",
         "timed_out",
@@ -81,6 +121,7 @@ class _Attempt:
         self.timed_out = False
         self.abandoned = False
         self.output: Any = None
+        self.payload: bytes | None = None
         self.error: BaseException | None = None
         self.task: asyncio.Task[Any] | None = None
 
@@ -89,12 +130,20 @@ class _Attempt:
             self.output = self.run_state.call(self)
         except BaseException as error:  # the task's failure, whatever it is, is its outcome
             self.error = error
+        else:
+            self.run_state.serialize(self)
 
     def finish(self) -> _Attempt | None:
         return self.run_state.settle_sync(self)
 
     def answer(self, key: str) -> Any:
-        return NO_DEFAULT
+        answers = self.run_state.answers[self.index]
+        if answers is None or key not in answers:
+            return NO_DEFAULT
+        if key == "":  # the task's own pause: give it in the form its schema asks for
+            pause = self.run_state.graph.specs[self.index].pause
+            return as_schema_value(pause.schema if pause else None, answers[key])
+        return answers[key]
 
 
 class _Run:
@@ -106,6 +155,10 @@ class _Run:
         config: EngineConfig,
         run_id: str,
         subscribers: Sequence[Subscriber],
+        *,
+        wait_for_input: bool = False,
+        serializer: Serializer | None = None,
+        restored: Restored | None = None,
     ) -> None:
         self.graph = graph = workflow.graph()
         self.config = config
@@ -128,10 +181,23 @@ class _Run:
         ]
         self.critical = [spec.critical or config.fail_fast for spec in graph.specs]
         self.executor: Executor = ThreadExecutor(config.max_concurrency)
+        self.wait_for_input = wait_for_input
+        self.answers: list[dict[str, Any] | None] = [None] * n
+        self.questions: dict[int, Question] = {}  # open questions; at most one per task
+        self._question_schemas: dict[int, Any] = {}  # as given (e.g. a pydantic model)
+        self._question_defaults: dict[int, Any] = {}
+        self._question_timers: dict[int, asyncio.TimerHandle] = {}
+        self._backoffs = 0  # failed attempts waiting out their backoff
+        self.serializer = serializer
+        self.payloads: list[bytes | None] = [None] * n
+        self.recorder: Recorder | None = None
+        self.store_failure: BaseException | None = None
+        self._succeeded_before: list[int] = []
         self.halted_by: int | None = None
         self.interrupted = False
         self.run_started_at = 0.0
         self._loop: asyncio.AbstractEventLoop
+        self._loop_thread = 0
         self._done: asyncio.Future[None]
         self._deadlines: list[tuple[float, int, _Attempt]] = []
         self._deadline_order = itertools.count()
@@ -139,22 +205,47 @@ class _Run:
         self._armed_deadline = math.inf
         self._grace_timer: asyncio.TimerHandle | None = None
         self._async_starts: list[_Attempt] = []
+        if restored is not None:
+            self._restore(restored)
+        for i, spec in enumerate(graph.specs):
+            answers = self.answers[i]
+            if spec.pause is not None and not (answers and "" in answers):
+                self.scheduler.hold(i)
+            question = self.questions.get(i)
+            if question is not None and question.key != "":
+                self.scheduler.hold(i)  # it asked mid-way before the resume: it waits again
+                self._question_defaults[i] = _UNKNOWN_DEFAULT
+
+    def _restore(self, restored: Restored) -> None:
+        for i, output in restored.outputs.items():
+            self.outputs[i] = output
+            self.payloads[i] = restored.payloads.get(i)
+        self._succeeded_before = sorted(restored.outputs)
+        for i, attempts in restored.attempts.items():
+            self.attempts[i] = attempts
+        for i, at in restored.started_at.items():
+            self.started_at[i] = at
+        for i, at in restored.finished_at.items():
+            self.finished_at[i] = at
+        for i, answers in restored.answers.items():
+            self.answers[i] = dict(answers)
+        self.questions.update(restored.questions)
 
     # -- life cycle ---------------------------------------------------------------------------
 
     async def execute(self) -> RunResult:
         """Run every task; return when all are final. Cancelling this coroutine interrupts."""
         self._loop = asyncio.get_running_loop()
+        self._loop_thread = threading.get_ident()
         self._done = self._loop.create_future()
         self.run_started_at = time.time()
         if self.subscribers:
             self._emit(RunStarted, workflow=self.graph.workflow_name, tasks=len(self.graph))
         try:
             with self.lock:
-                ready = self.scheduler.start()
-                if self.subscribers:
-                    for i in ready:
-                        self._emit(TaskReady, task_id=self.graph.ids[i])
+                self._announce_ready(
+                    self.scheduler.start(succeeded=self._succeeded_before), in_loop=True
+                )
                 self._dispatch(in_loop=True)
                 self._resolve_if_finished(in_loop=True)
             try:
@@ -179,9 +270,10 @@ class _Run:
         await asyncio.shield(self._done)
 
     def _close(self) -> None:
-        for timer in (self._deadline_timer, self._grace_timer):
+        for timer in (self._deadline_timer, self._grace_timer, *self._question_timers.values()):
             if timer is not None:
                 timer.cancel()
+        self._question_timers.clear()
         self._deadlines.clear()
         self.executor.shutdown(wait=True)
 
@@ -202,10 +294,12 @@ class _Run:
             run_status = RunStatus.CANCELLED
         elif all(s is TaskStatus.SUCCEEDED for s in status):
             run_status = RunStatus.SUCCEEDED
-        elif not self.scheduler.finished:
-            run_status = RunStatus.RUNNING
-        else:
+        elif self.scheduler.finished:
             run_status = RunStatus.FAILED
+        elif self._can_only_wait():
+            run_status = RunStatus.PAUSED
+        else:
+            run_status = RunStatus.RUNNING
         return RunResult(
             run_id=self.run_id,
             workflow=graph.workflow_name,
@@ -214,17 +308,20 @@ class _Run:
             started_at=self.run_started_at,
             finished_at=time.time(),
             error=self._describe_failure(run_status),
+            waiting={graph.ids[i]: question for i, question in self.questions.items()},
         )
 
     def _describe_failure(self, run_status: RunStatus) -> str | None:
-        if run_status is RunStatus.SUCCEEDED or run_status is RunStatus.RUNNING:
+        if run_status in (RunStatus.SUCCEEDED, RunStatus.RUNNING, RunStatus.PAUSED):
             return None
         ids = self.graph.ids
         status = self.scheduler.status
         failed = [i for i, s in enumerate(status) if s is TaskStatus.FAILED]
         skipped = sum(1 for s in status if s is TaskStatus.SKIPPED)
         cancelled = sum(1 for s in status if s is TaskStatus.CANCELLED)
-        if self.interrupted:
+        if self.store_failure is not None:
+            head = f"the run was stopped because its store failed: {self.store_failure}"
+        elif self.interrupted:
             head = "the run was interrupted"
         elif self.halted_by is not None:
             reason = (
@@ -249,7 +346,8 @@ class _Run:
         spec = self.graph.specs[i]
         inputs = self.graph.inputs[i]
         fn = spec.fn
-        assert fn is not None
+        if fn is None:  # an approval gate: its output is the answer
+            return attempt.answer("")
         if inputs is None:
             return fn()
         kwargs = dict(spec.binding.params)
@@ -260,6 +358,35 @@ class _Run:
         if context_parameter is not None:
             kwargs[context_parameter] = Context(self.run_id, spec.id, attempt.number, attempt)
         return fn(**kwargs)
+
+    def serialize(self, attempt: _Attempt) -> None:
+        """Turn a durable run's output into bytes now, so a value the store cannot keep fails
+        its task at once, naming the task and the type."""
+        if self.serializer is None:
+            return
+        try:
+            attempt.payload = self.serializer.dumps(attempt.output)
+        except (TypeError, ValueError) as error:
+            task_id = self.graph.ids[attempt.index]
+            attempt.error = OutputNotStorableError(
+                f"task {task_id!r} returned a {type(attempt.output).__qualname__}, which the "
+                f"{self.serializer.name} serializer cannot store ({error}); return "
+                f"{self.serializer.name}-compatible data, or run with another serializer"
+            )
+
+    def task_record(self, task_id: str) -> TaskRecord:
+        """What the store should hold for ``task_id`` now. Under the lock."""
+        i = self.graph.index[task_id]
+        status = self.scheduler.status[i]
+        return TaskRecord(
+            task_id=task_id,
+            status=status,
+            attempts=self.attempts[i],
+            output=self.payloads[i] if status is TaskStatus.SUCCEEDED else None,
+            error=self.errors[i],
+            started_at=self.started_at[i],
+            finished_at=self.finished_at[i],
+        )
 
     def _dispatch(self, *, in_loop: bool, for_worker: bool = False) -> _Attempt | None:
         """Start every task the scheduler allows now. Under the lock.
@@ -331,6 +458,7 @@ class _Run:
             attempt.error = task.exception()
             if attempt.error is None:
                 attempt.output = task.result()
+                self.serialize(attempt)
         with self.lock:
             if attempt.abandoned:
                 return
@@ -357,13 +485,17 @@ class _Run:
         scheduler = self.scheduler
         if error is None and not attempt.timed_out:
             self.outputs[i] = attempt.output
+            self.payloads[i] = attempt.payload
             self.errors[i] = None
             ready = scheduler.succeed(i)
             if self.subscribers:
-                task_id = self.graph.ids[i]
-                self._emit(TaskSucceeded, task_id=task_id, attempt=attempt.number)
-                for d in ready:
-                    self._emit(TaskReady, task_id=self.graph.ids[d])
+                self._emit(TaskSucceeded, task_id=self.graph.ids[i], attempt=attempt.number)
+            if ready:
+                self._announce_ready(ready, in_loop=in_loop)
+            return
+        if isinstance(error, InputRequired) and not scheduler.halted:
+            scheduler.suspend(i)
+            self._ask(i, error, in_loop=in_loop)
             return
         if attempt.timed_out:
             error = TaskTimeoutError(
@@ -379,8 +511,13 @@ class _Run:
         task_error = TaskError.from_exception(error)
         self.errors[i] = task_error
         policy = self.retry[i]
-        if not scheduler.halted and policy.should_retry(attempt.number, error):
+        if (
+            not scheduler.halted
+            and policy.should_retry(attempt.number, error)
+            and not isinstance(error, OutputNotStorableError)  # it would fail the same way
+        ):
             scheduler.retry(i)
+            self._backoffs += 1
             delay = policy.delay(attempt.number)
             if in_loop:
                 self._loop.call_later(delay, self._requeue, i)
@@ -414,13 +551,23 @@ class _Run:
     def _requeue(self, i: int) -> None:
         """A retry's backoff is over (loop thread)."""
         with self.lock:
+            self._backoffs -= 1
             if self.scheduler.requeue(i):
                 if self.subscribers:
                     self._emit(TaskReady, task_id=self.graph.ids[i])
                 self._dispatch(in_loop=True)
+            self._resolve_if_finished(in_loop=True)
+
+    def _can_only_wait(self) -> bool:
+        """Whether every unfinished task waits for an answer, or for a task that does."""
+        scheduler = self.scheduler
+        return bool(scheduler.waiting) and scheduler.idle and not self._backoffs
 
     def _resolve_if_finished(self, *, in_loop: bool) -> None:
-        if self.scheduler.finished and not self._done.done():
+        """End the run when every task is final, or (unless ``wait_for_input``) when it can only
+        wait for answers: then it pauses."""
+        finished = self.scheduler.finished or (not self.wait_for_input and self._can_only_wait())
+        if finished and not self._done.done():
             if in_loop:
                 self._done.set_result(None)
             else:
@@ -429,6 +576,172 @@ class _Run:
     def _resolve(self) -> None:
         if not self._done.done():
             self._done.set_result(None)
+
+    # -- questions and answers ---------------------------------------------------------------
+
+    def _announce_ready(self, ready: list[int], *, in_loop: bool) -> None:
+        """Tell the world about tasks that became ready; ask the questions of those that wait."""
+        status = self.scheduler.status
+        for i in ready:
+            if status[i] is TaskStatus.WAITING_FOR_INPUT:
+                pause = self.graph.specs[i].pause
+                earlier = self.questions.get(i)
+                if earlier is not None and earlier.key != "":  # asked mid-way, before a resume
+                    request = InputRequired(
+                        earlier.key, earlier.prompt, earlier.schema, None, _UNKNOWN_DEFAULT
+                    )
+                else:
+                    assert pause is not None
+                    request = InputRequired(
+                        "", pause.prompt, pause.schema, pause.timeout, pause.default
+                    )
+                self._ask(i, request, in_loop=in_loop)
+            elif self.subscribers:
+                self._emit(TaskReady, task_id=self.graph.ids[i])
+
+    def _ask(self, i: int, request: InputRequired, *, in_loop: bool) -> None:
+        """Task ``i`` waits for an answer to ``request``. Under the lock."""
+        now = time.time()
+        earlier = self.questions.get(i)
+        if earlier is not None and earlier.key == request.key:  # asked before this resume
+            question = earlier
+        else:
+            question = Question(
+                task_id=self.graph.ids[i],
+                prompt=request.prompt,
+                schema=schema_document(request.schema),
+                key=request.key,
+                deadline=None if request.timeout is None else now + request.timeout,
+                asked_at=now,
+            )
+        self.questions[i] = question
+        self._question_schemas[i] = request.schema
+        self._question_defaults[i] = request.default
+        if self.subscribers:
+            self._emit(InputRequested, task_id=question.task_id, question=question)
+        if question.deadline is not None:
+            if in_loop:
+                self._start_question_timer(i, question)
+            else:
+                self._loop.call_soon_threadsafe(self._start_question_timer_locked, i, question)
+
+    def _start_question_timer_locked(self, i: int, question: Question) -> None:
+        with self.lock:
+            if self.questions.get(i) is question:
+                self._start_question_timer(i, question)
+
+    def _start_question_timer(self, i: int, question: Question) -> None:
+        assert question.deadline is not None
+        delay = max(0.0, question.deadline - time.time())
+        self._question_timers[i] = self._loop.call_later(delay, self._question_expired, i, question)
+
+    def _question_expired(self, i: int, question: Question) -> None:
+        """Nobody answered in time: use the default, or fail the task (loop thread)."""
+        with self.lock:
+            if self.questions.get(i) is not question:
+                return  # answered meanwhile
+            assert question is not None
+            self._question_timers.pop(i, None)
+            default = self._question_defaults.get(i, NO_DEFAULT)
+            if default is _UNKNOWN_DEFAULT:
+                # Asked before a resume: run the task again; it asks again, with its default,
+                # and finds the deadline passed.
+                if self.scheduler.answer(i) and self.subscribers:
+                    self._emit(TaskReady, task_id=self.graph.ids[i])
+            elif default is not NO_DEFAULT:
+                self._receive(i, question.key, default)
+            else:
+                del self.questions[i]
+                error = InputTimeoutError(
+                    f"nobody answered task {question.task_id!r} ({question.prompt!r}) within its "
+                    f"timeout; answer sooner, raise the timeout, or give the question a default"
+                )
+                self._fail_waiting(i, error)
+            self._dispatch(in_loop=True)
+            self._resolve_if_finished(in_loop=True)
+
+    def _fail_waiting(self, i: int, error: BaseException) -> None:
+        task_error = TaskError.from_exception(error)
+        self.errors[i] = task_error
+        self.finished_at[i] = time.time()
+        skipped = self.scheduler.fail(i)
+        if self.subscribers:
+            self._emit(
+                TaskFailed, task_id=self.graph.ids[i], attempt=self.attempts[i], error=task_error
+            )
+            self._emit_skipped(i, skipped)
+        if self.critical[i] and not self.scheduler.halted:
+            self.halted_by = i
+            self._halt(in_loop=True)
+
+    def give_input(self, task_id: str, value: Any, *, key: str | None = None) -> None:
+        """Answer task ``task_id``'s question, from any thread; the run goes on with it.
+
+        The answer is checked first; a task that has not asked yet but has a ``pause`` can be
+        answered in advance.
+
+        Raises:
+            KeyError: no task ``task_id``.
+            InputValidationError: the answer does not fit the question's schema.
+            PlaitError: the task has no question to answer.
+        """
+        i = self.graph.index[task_id]
+        with self.lock:
+            question = self.questions.get(i)
+            pause = self.graph.specs[i].pause
+            if question is not None and key in (None, question.key):
+                key, schema = question.key, self._question_schemas.get(i, question.schema)
+            elif (
+                pause is not None
+                and key in (None, "")
+                and self.scheduler.status[i]
+                in (
+                    TaskStatus.PENDING,
+                    TaskStatus.WAITING_FOR_INPUT,
+                )
+            ):
+                key, schema = "", pause.schema
+            else:
+                raise NotWaitingError(
+                    f"task {task_id!r} is not waiting for input"
+                    + (f" under key {key!r}" if key else "")
+                    + f"; tasks waiting now: {sorted(q.task_id for q in self.questions.values())}"
+                )
+        validate_answer(task_id, schema, value, key=key)
+        if self.recorder is not None:
+            asked = question or Question(task_id=task_id, prompt=pause.prompt if pause else "")
+            self.recorder.answered(
+                dataclasses.replace(asked, key=key, schema=schema_document(schema)),
+                value,
+                time.time(),
+            )
+        if threading.get_ident() == self._loop_thread:
+            self._receive_locked(i, key, value)
+        else:
+            self._loop.call_soon_threadsafe(self._receive_locked, i, key, value)
+
+    def _receive_locked(self, i: int, key: str, value: Any) -> None:
+        with self.lock:
+            self._receive(i, key, value)
+            self._dispatch(in_loop=True)
+            self._resolve_if_finished(in_loop=True)
+
+    def _receive(self, i: int, key: str, value: Any) -> None:
+        """Record an answer (already checked) and let the task go on. Under the lock."""
+        answers = self.answers[i]
+        if answers is None:
+            answers = self.answers[i] = {}
+        answers[key] = value
+        question = self.questions.get(i)
+        if question is not None and question.key == key:
+            del self.questions[i]
+            timer = self._question_timers.pop(i, None)
+            if timer is not None:
+                timer.cancel()
+        if self.subscribers:
+            self._emit(InputReceived, task_id=self.graph.ids[i], key=key)
+        if self.scheduler.answer(i) and self.subscribers:
+            self._emit(TaskReady, task_id=self.graph.ids[i])
 
     # -- timeouts -----------------------------------------------------------------------------
 
@@ -538,6 +851,17 @@ class _Run:
                     self._abandon(attempt)
             self._resolve_if_finished(in_loop=True)
 
+    def store_failed(self, error: BaseException) -> None:
+        """The recorder cannot write any more (from its thread): stop the run."""
+        self._loop.call_soon_threadsafe(self._stop_for_store, error)
+
+    def _stop_for_store(self, error: BaseException) -> None:
+        with self.lock:
+            if self.store_failure is None:
+                self.store_failure = error
+                self._halt(in_loop=True)
+            self._resolve_if_finished(in_loop=True)
+
     # -- events -------------------------------------------------------------------------------
 
     def _emit(self, kind: type[Event], **fields: Any) -> None:
@@ -547,79 +871,3 @@ class _Run:
         ids = self.graph.ids
         for d in skipped:
             self._emit(TaskSkipped, task_id=ids[d], cause=ids[cause])
-
-
-def _config(config: EngineConfig | None, settings: dict[str, Any]) -> EngineConfig:
-    if config is None:
-        config = EngineConfig()
-    if not settings:
-        return config
-    fields = EngineConfig.__dataclass_fields__
-    unknown = sorted(set(settings) - set(fields))
-    if unknown:
-        raise ConfigError(
-            f"unknown engine setting(s) {unknown!r}; the settings are: {', '.join(fields)}"
-        )
-    values = {name: getattr(config, name) for name in fields}
-    values.update(settings)
-    return EngineConfig(**values)
-
-
-async def arun(
-    workflow: Workflow,
-    *,
-    config: EngineConfig | None = None,
-    run_id: str | None = None,
-    subscribers: Sequence[Subscriber] = (),
-    **settings: Any,
-) -> RunResult:
-    """Run ``workflow`` on the running event loop and return its :class:`RunResult`.
-
-    Args:
-        workflow: the workflow to run; it is validated first, and nothing runs if it is invalid.
-        config: engine settings; keyword ``settings`` (``max_concurrency=8``, ``pools={...}``,
-            any :class:`EngineConfig` field) override it.
-        run_id: the run's id (default: a new unique one).
-        subscribers: callables that receive every :class:`Event` of the run.
-
-    A failed task does not raise: the result's ``status`` is ``failed`` and its ``error`` says
-    why (``result.raise_for_status()`` raises). Cancelling this coroutine cancels the running
-    tasks, waits for them (sync ones up to ``cancel_grace``) and re-raises ``CancelledError``.
-
-    Raises:
-        WorkflowError: the workflow is invalid.
-        ConfigError: a setting is invalid.
-    """
-    workflow.validate()
-    run_state = _Run(workflow, _config(config, settings), run_id or uuid.uuid4().hex, subscribers)
-    return await run_state.execute()
-
-
-def run(
-    workflow: Workflow,
-    *,
-    config: EngineConfig | None = None,
-    run_id: str | None = None,
-    subscribers: Sequence[Subscriber] = (),
-    **settings: Any,
-) -> RunResult:
-    """Run ``workflow`` to the end and return its :class:`RunResult` (blocking).
-
-    Takes the same arguments as :func:`arun`, in a new event loop. Ctrl-C cancels the running
-    tasks, waits for them as :func:`arun` does, then raises ``KeyboardInterrupt``.
-
-    Raises:
-        RuntimeError: called from a running event loop; use ``await plait.arun(...)`` there.
-    """
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        pass
-    else:
-        raise RuntimeError(
-            "plait.run() cannot be called from a running event loop; use "
-            "`await plait.arun(...)` instead"
-        )
-    return asyncio.run(
-        arun(workflow, config=config, run_id=run_id, subscribers=subscribers, **settings)
-    )

@@ -15,11 +15,14 @@ import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from ._pause import Question
 from ._results import TaskError
 from ._state import RunStatus
 
 __all__ = [
     "Event",
+    "InputReceived",
+    "InputRequested",
     "RunFinished",
     "RunStarted",
     "Subscriber",
@@ -115,6 +118,20 @@ class TaskCancelled(TaskEvent):
     """The run stopped before the task finished; ``attempt`` is 0 if it never started."""
 
     attempt: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class InputRequested(TaskEvent):
+    """The task waits for a person's answer to ``question``; it holds no slot meanwhile."""
+
+    question: Question
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class InputReceived(TaskEvent):
+    """An answer to the task's question ``key`` arrived (it was valid)."""
+
+    key: str
 
 
 Subscriber = Callable[[Event], object]

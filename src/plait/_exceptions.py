@@ -9,14 +9,19 @@ either::
     │   ├── UnknownDependencyError  a task depends on an id the workflow does not have
     │   ├── CycleError              the dependencies form a cycle (carries it as a path)
     │   ├── BindingError            a function parameter that nothing can fill
-    │   └── InvalidOptionError      a task option has a value plait cannot use
+    │   ├── InvalidOptionError      a task option has a value plait cannot use
+    │   └── DefinitionChangedError  a run is resumed with a workflow that changed since
     ├── InputValidationError (ValueError)
     │                               an answer to a task's question does not fit its schema
     ├── ConfigError (ValueError)    an engine setting has a value plait cannot use
+    ├── OutputNotStorableError (TypeError)
+    │                               a task's output cannot be stored by the run's serializer
     ├── TaskTimeoutError (TimeoutError)
     │                               an attempt ran past its timeout
     ├── InputTimeoutError (TimeoutError)
     │                               nobody answered a task's question in time
+    ├── NotWaitingError (RuntimeError)
+    │                               an answer for a task that asked no question
     ├── TaskCancelledError (RuntimeError)
     │                               raised by ``ctx.raise_if_cancelled()`` in a cancelled task
     └── RunFailedError (RuntimeError)
@@ -36,10 +41,13 @@ __all__ = [
     "BindingError",
     "ConfigError",
     "CycleError",
+    "DefinitionChangedError",
     "DuplicateTaskError",
     "InputTimeoutError",
     "InputValidationError",
     "InvalidOptionError",
+    "NotWaitingError",
+    "OutputNotStorableError",
     "PlaitError",
     "RunFailedError",
     "TaskCancelledError",
@@ -77,6 +85,10 @@ class BindingError(WorkflowError):
     """A parameter of a task function that neither a dependency, the context nor params can fill."""
 
 
+class DefinitionChangedError(WorkflowError):
+    """A run is resumed with a workflow whose tasks, dependencies or functions changed."""
+
+
 class InvalidOptionError(WorkflowError):
     """A task option has a value that plait cannot use."""
 
@@ -94,12 +106,20 @@ class InputValidationError(PlaitError, ValueError):
         self.rule = rule
 
 
+class NotWaitingError(PlaitError, RuntimeError):
+    """An answer was given for a task that is not waiting for one."""
+
+
 class InputTimeoutError(PlaitError, TimeoutError):
     """Nobody answered a task's question before its pause timeout."""
 
 
 class ConfigError(PlaitError, ValueError):
     """An engine setting has a value that plait cannot use."""
+
+
+class OutputNotStorableError(PlaitError, TypeError):
+    """A task returned a value that the run's serializer cannot store (JSON by default)."""
 
 
 class TaskTimeoutError(PlaitError, TimeoutError):

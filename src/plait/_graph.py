@@ -15,15 +15,49 @@ computes, once per workflow, everything the scheduler needs so that a run does n
 from __future__ import annotations
 
 import difflib
+import functools
+import hashlib
+import json
 from collections import deque
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 from ._exceptions import CycleError, UnknownDependencyError
 
 if TYPE_CHECKING:
     from ._workflow import TaskSpec, Workflow
 
-__all__ = ["Graph"]
+__all__ = ["Graph", "definition_changes"]
+
+
+def _function_name(fn: Callable[..., Any] | None) -> str:
+    if fn is None:
+        return "(pause only)"
+    while isinstance(fn, functools.partial):
+        fn = fn.func
+    module = getattr(fn, "__module__", None) or "?"
+    name = getattr(fn, "__qualname__", None) or type(fn).__qualname__
+    return f"{module}:{name}"
+
+
+def definition_changes(
+    stored: Sequence[Mapping[str, Any]], current: Sequence[Mapping[str, Any]]
+) -> list[str]:
+    """How ``current`` differs from ``stored`` (both from :meth:`Graph.definition`), in words."""
+    old = {task["id"]: task for task in stored}
+    new = {task["id"]: task for task in current}
+    changes = [f"task {task_id!r} was removed" for task_id in old if task_id not in new]
+    changes += [f"task {task_id!r} was added" for task_id in new if task_id not in old]
+    for task_id in old.keys() & new.keys():
+        before, after = old[task_id], new[task_id]
+        if list(before["depends_on"]) != list(after["depends_on"]):
+            changes.append(
+                f"task {task_id!r} depended on {list(before['depends_on'])}, now on "
+                f"{list(after['depends_on'])}"
+            )
+        if before["function"] != after["function"]:
+            changes.append(f"task {task_id!r} ran {before['function']}, now {after['function']}")
+    return sorted(changes)
 
 
 class Graph:
@@ -145,6 +179,22 @@ class Graph:
             rest = max((rank[d] for d in self.dependents[i]), default=0.0)
             rank[i] = (1.0 if estimate is None else estimate) + rest
         return rank
+
+    def definition(self) -> list[dict[str, Any]]:
+        """What a resumed run must agree on: each task's id, dependencies and function."""
+        return [
+            {
+                "id": spec.id,
+                "depends_on": list(spec.depends_on),
+                "function": _function_name(spec.fn),
+            }
+            for spec in self.specs
+        ]
+
+    def fingerprint(self) -> str:
+        """A short hash of :meth:`definition`."""
+        text = json.dumps(self.definition(), sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(text.encode()).hexdigest()[:16]
 
     def critical_path(self) -> list[str]:
         """The ids along the longest (estimate-weighted) path through the graph."""

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ._exceptions import RunFailedError
+from ._pause import Question
 from ._state import RunStatus, TaskStatus
 
 __all__ = ["RunResult", "TaskError", "TaskResult", "TaskResults"]
@@ -134,6 +135,7 @@ class RunResult:
         tasks: task id -> :class:`TaskResult`, in the workflow's order.
         started_at, finished_at: Unix times.
         error: for a run that did not succeed, what went wrong, naming the tasks.
+        waiting: for a paused run, task id -> the :class:`Question` it waits on.
     """
 
     run_id: str
@@ -143,6 +145,7 @@ class RunResult:
     started_at: float
     finished_at: float
     error: str | None = None
+    waiting: Mapping[str, Question] = field(default_factory=dict)
 
     @property
     def duration(self) -> float:
@@ -161,9 +164,14 @@ class RunResult:
     def raise_for_status(self) -> RunResult:
         """Return this result if the run succeeded; raise :class:`RunFailedError` otherwise."""
         if self.status is not RunStatus.SUCCEEDED:
+            if self.error:
+                reason = self.error
+            elif self.waiting:
+                reason = f"waiting for input on {', '.join(map(repr, self.waiting))}"
+            else:
+                reason = "no reason was recorded"
             raise RunFailedError(
-                f"run {self.run_id!r} of workflow {self.workflow!r} ended {self.status}: "
-                f"{self.error}",
+                f"run {self.run_id!r} of workflow {self.workflow!r} ended {self.status}: {reason}",
                 self,
             )
         return self

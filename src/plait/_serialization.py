@@ -13,7 +13,13 @@ import json
 import pickle
 from typing import Any, Protocol, runtime_checkable
 
-__all__ = ["JSONSerializer", "PickleSerializer", "Serializer", "serializer_named"]
+__all__ = [
+    "JSONSerializer",
+    "ObjectSerializer",
+    "PickleSerializer",
+    "Serializer",
+    "serializer_named",
+]
 
 
 @runtime_checkable
@@ -58,9 +64,22 @@ class PickleSerializer:
         return pickle.loads(data)  # opt-in, documented as unsafe
 
 
-_BY_NAME: dict[str, type[JSONSerializer] | type[PickleSerializer]] = {
+class ObjectSerializer:
+    """Keeps the objects themselves: for the memory store, which never leaves the process."""
+
+    name = "object"
+
+    def dumps(self, value: Any) -> Any:
+        return value
+
+    def loads(self, data: Any) -> Any:
+        return data
+
+
+_BY_NAME: dict[str, type[JSONSerializer] | type[PickleSerializer] | type[ObjectSerializer]] = {
     "json": JSONSerializer,
     "pickle": PickleSerializer,
+    "object": ObjectSerializer,
 }
 
 

@@ -1,4 +1,8 @@
-"""Stores: where durable runs keep their state (memory, SQLite, PostgreSQL)."""
+"""Stores: where durable runs keep their state (memory, SQLite, PostgreSQL).
+
+:func:`open_store` picks one from a URL (``memory://``, ``sqlite:///path.db``,
+``postgresql://...``); every backend implements :class:`Store` and passes one conformance suite.
+"""
 
 from ._base import (
     EventRecord,
@@ -15,6 +19,9 @@ from ._base import (
     WriteBatch,
 )
 from ._memory import MemoryStore
+from ._open import default_sqlite_path, open_store
+from ._postgres import PostgresStore
+from ._sqlite import SQLiteStore
 
 __all__ = [
     "EventRecord",
@@ -22,12 +29,16 @@ __all__ = [
     "LeaseHeldError",
     "LeaseLostError",
     "MemoryStore",
+    "PostgresStore",
     "RunExistsError",
     "RunNotFoundError",
     "RunRecord",
     "RunUpdate",
+    "SQLiteStore",
     "Store",
     "StoreError",
     "TaskRecord",
     "WriteBatch",
+    "default_sqlite_path",
+    "open_store",
 ]

@@ -101,7 +101,7 @@ class TaskRecord:
     task_id: str
     status: TaskStatus
     attempts: int = 0
-    output: bytes | None = None
+    output: Any = None  # bytes from the run's serializer (the memory store keeps the object)
     error: TaskError | None = None
     started_at: float | None = None
     finished_at: float | None = None
@@ -122,7 +122,7 @@ class InputRequest:
     requested_at: float
     deadline: float | None = None
     answered: bool = False
-    value: bytes | None = None
+    value: Any = None  # bytes from the run's serializer (the memory store keeps the object)
     answered_at: float | None = None
 
 

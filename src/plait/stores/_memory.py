@@ -35,13 +35,19 @@ class _RunState:
 
 class MemoryStore(Store):
     """Keeps runs in this process's memory: pause and resume work within the process; nothing is
-    written anywhere, and nothing survives the process."""
+    written anywhere, and nothing survives the process.
+
+    Args:
+        max_runs: keep at most this many runs, forgetting the oldest finished ones first (paused
+            and running runs are kept); None keeps every run.
+    """
 
     durable = False
 
-    def __init__(self) -> None:
+    def __init__(self, *, max_runs: int | None = None) -> None:
         self._lock = threading.Lock()
         self._runs: dict[str, _RunState] = {}
+        self._max_runs = max_runs
 
     def __repr__(self) -> str:
         return f"<MemoryStore with {len(self._runs)} runs>"
@@ -51,6 +57,8 @@ class MemoryStore(Store):
             if run.run_id in self._runs:
                 raise RunExistsError(f"run {run.run_id!r} already exists")
             self._runs[run.run_id] = _RunState(run)
+            if self._max_runs is not None and len(self._runs) > self._max_runs:
+                self._forget_finished(len(self._runs) - self._max_runs)
 
     def get_run(self, run_id: str) -> RunRecord | None:
         with self._lock:
@@ -125,6 +133,14 @@ class MemoryStore(Store):
     def load_events(self, run_id: str) -> list[EventRecord]:
         with self._lock:
             return list(self._state(run_id).events)
+
+    def _forget_finished(self, count: int) -> None:
+        final = (RunStatus.SUCCEEDED, RunStatus.FAILED, RunStatus.CANCELLED)
+        oldest = [run_id for run_id, state in self._runs.items() if state.record.status in final][
+            :count
+        ]
+        for run_id in oldest:
+            del self._runs[run_id]
 
     def _state(self, run_id: str) -> _RunState:
         try:

@@ -1,0 +1,543 @@
+"""Starting, resuming, answering and inspecting runs: plait's entry points.
+
+Every run lives in a store (see ``plait.stores``): the memory store by default, or the one named
+by ``store=`` or the ``PLAIT_STORE`` environment variable. A run is owned by one process at a
+time through a lease that its recorder renews while the run is live; another process can resume
+it once the lease has expired (or at once with ``force=True``, when the owner is known to be dead).
+
+Guarantees on resume: tasks recorded ``succeeded`` keep their outputs and never run again; tasks
+that were running (or had finished but were not recorded yet) when the process died run again as
+a new attempt -- at-least-once for work in flight, exactly-once for recorded successes. Give side
+effects an idempotency key (``ctx.idempotency_key``) so a repeat can be recognised.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import os
+import socket
+import time
+import uuid
+import weakref
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from ._config import EngineConfig
+from ._engine import Restored, _Run
+from ._events import Subscriber
+from ._exceptions import ConfigError, DefinitionChangedError, NotWaitingError
+from ._graph import definition_changes
+from ._pause import Question, validate_answer
+from ._recorder import Recorder, _request
+from ._results import RunResult, TaskResults
+from ._serialization import JSONSerializer, ObjectSerializer, Serializer, serializer_named
+from ._state import RunStatus, TaskStatus
+from ._workflow import Workflow
+from .stores import (
+    InputRequest,
+    LeaseHeldError,
+    RunExistsError,
+    RunNotFoundError,
+    RunRecord,
+    RunUpdate,
+    Store,
+    WriteBatch,
+    open_store,
+)
+
+__all__ = ["answer", "aresume", "arun", "get_run", "list_runs", "resume", "run"]
+
+#: Seconds a run's lease lasts; the owner renews it every third of that while the run is live.
+LEASE_SECONDS = 30.0
+
+# Runs live in this process, so that answer() can reach them without the store.
+_live_runs: weakref.WeakValueDictionary[str, _Run] = weakref.WeakValueDictionary()
+
+
+def _owner() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+
+
+def _config(config: EngineConfig | None, settings: Mapping[str, Any]) -> EngineConfig:
+    if config is None:
+        config = EngineConfig()
+    if not settings:
+        return config
+    fields = EngineConfig.__dataclass_fields__
+    unknown = sorted(set(settings) - set(fields))
+    if unknown:
+        raise ConfigError(
+            f"unknown engine setting(s) {unknown!r}; the settings are: {', '.join(fields)}"
+        )
+    values = {name: getattr(config, name) for name in fields}
+    values.update(settings)
+    return EngineConfig(**values)
+
+
+def _config_document(config: EngineConfig, serializer: Serializer) -> dict[str, Any]:
+    document = {name: getattr(config, name) for name in EngineConfig.__dataclass_fields__}
+    document["pools"] = dict(config.pools)
+    document["serializer"] = serializer.name
+    return document
+
+
+def _stored_config(document: Mapping[str, Any]) -> EngineConfig:
+    fields = EngineConfig.__dataclass_fields__
+    return EngineConfig(**{k: v for k, v in document.items() if k in fields})
+
+
+def _serializer_for(store: Store, serializer: Serializer | None) -> Serializer:
+    if serializer is not None:
+        return serializer
+    return JSONSerializer() if store.durable else ObjectSerializer()
+
+
+def _no_event_loop(name: str) -> None:
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return
+    raise RuntimeError(
+        f"plait.{name}() cannot be called from a running event loop; use "
+        f"`await plait.a{name}(...)` instead"
+    )
+
+
+async def _execute(store: Store, owner: str, run_state: _Run) -> RunResult:
+    """Run ``run_state`` while its recorder writes it to ``store``."""
+    assert run_state.serializer is not None
+    recorder = Recorder(
+        store,
+        run_state.run_id,
+        owner,
+        serializer=run_state.serializer,
+        lease_seconds=LEASE_SECONDS,
+        task_record=run_state.task_record,
+        on_failure=run_state.store_failed,
+    )
+    run_state.recorder = recorder
+    if store.durable:
+        run_state.subscribers = (recorder, *run_state.subscribers)
+        recorder.start()
+    _live_runs[run_state.run_id] = run_state
+    try:
+        return await run_state.execute()
+    finally:
+        _live_runs.pop(run_state.run_id, None)
+        result = run_state.result()
+        if not store.durable:  # nothing was written while it ran: write it all now
+            recorder.snapshot(
+                [run_state.task_record(task_id) for task_id in run_state.graph.ids],
+                list(run_state.questions.values()),
+            )
+        final = result.status not in (RunStatus.PAUSED, RunStatus.RUNNING)
+        recorder.close(
+            RunUpdate(
+                status=result.status,
+                finished_at=result.finished_at if final else None,
+                error=result.error,
+            )
+        )
+
+
+async def arun(
+    workflow: Workflow,
+    *,
+    config: EngineConfig | None = None,
+    run_id: str | None = None,
+    store: Store | str | None = None,
+    serializer: Serializer | None = None,
+    subscribers: Sequence[Subscriber] = (),
+    wait_for_input: bool = False,
+    **settings: Any,
+) -> RunResult:
+    """Run ``workflow`` on the running event loop and return its :class:`RunResult`.
+
+    Args:
+        workflow: the workflow to run; it is validated first, and nothing runs if it is invalid.
+        config: engine settings; keyword ``settings`` (``max_concurrency=8``, ``pools={...}``,
+            any :class:`EngineConfig` field) override it.
+        run_id: the run's id, e.g. an idempotency key (default: a new unique one).
+        store: where the run is kept: a :class:`~plait.stores.Store`, a URL (``memory://``,
+            ``sqlite:///path/plait.db``, ``postgresql://...``), or None for ``$PLAIT_STORE`` or
+            the process's memory store.
+        serializer: how outputs and answers are stored (default: JSON in a durable store).
+        subscribers: callables that receive every :class:`Event` of the run.
+        wait_for_input: when every remaining task waits for an answer, keep the run live
+            (answers come through :func:`answer`) instead of ending it ``paused``.
+
+    A failed task does not raise: the result's ``status`` is ``failed`` and its ``error`` says
+    why (``result.raise_for_status()`` raises). A run whose remaining tasks wait for people ends
+    ``paused``; continue it with :func:`resume`. Cancelling this coroutine cancels the running
+    tasks, waits for them (sync ones up to ``cancel_grace``) and re-raises ``CancelledError``.
+
+    Raises:
+        WorkflowError: the workflow is invalid.
+        ConfigError: a setting is invalid.
+        RunExistsError: the store already has a run with ``run_id``.
+    """
+    workflow.validate()
+    engine_config = _config(config, settings)
+    the_store = open_store(store)
+    serializer = _serializer_for(the_store, serializer)
+    graph = workflow.graph()
+    run_id = run_id or uuid.uuid4().hex
+    owner = _owner()
+    now = time.time()
+    try:
+        the_store.create_run(
+            RunRecord(
+                run_id=run_id,
+                workflow=workflow.name,
+                fingerprint=graph.fingerprint(),
+                definition=graph.definition(),
+                config=_config_document(engine_config, serializer),
+                status=RunStatus.RUNNING,
+                created_at=now,
+                updated_at=now,
+                owner=owner,
+                lease_expires_at=now + LEASE_SECONDS,
+            )
+        )
+    except RunExistsError:
+        raise RunExistsError(
+            f"run {run_id!r} already exists in {the_store!r}; continue it with "
+            f"plait.resume({run_id!r}, workflow), or start a new run with another run_id"
+        ) from None
+    run_state = _Run(
+        workflow,
+        engine_config,
+        run_id,
+        subscribers,
+        wait_for_input=wait_for_input,
+        serializer=serializer,
+    )
+    return await _execute(the_store, owner, run_state)
+
+
+def run(
+    workflow: Workflow,
+    *,
+    config: EngineConfig | None = None,
+    run_id: str | None = None,
+    store: Store | str | None = None,
+    serializer: Serializer | None = None,
+    subscribers: Sequence[Subscriber] = (),
+    wait_for_input: bool = False,
+    **settings: Any,
+) -> RunResult:
+    """Run ``workflow`` to the end (or until it pauses) and return its :class:`RunResult`.
+
+    Takes the same arguments as :func:`arun`, in a new event loop. Ctrl-C cancels the running
+    tasks, waits for them as :func:`arun` does, then raises ``KeyboardInterrupt``.
+
+    Raises:
+        RuntimeError: called from a running event loop; use ``await plait.arun(...)`` there.
+    """
+    _no_event_loop("run")
+    return asyncio.run(
+        arun(
+            workflow,
+            config=config,
+            run_id=run_id,
+            store=store,
+            serializer=serializer,
+            subscribers=subscribers,
+            wait_for_input=wait_for_input,
+            **settings,
+        )
+    )
+
+
+def _record(store: Store, run_id: str) -> RunRecord:
+    record = store.get_run(run_id)
+    if record is None:
+        raise RunNotFoundError(
+            f"there is no run {run_id!r} in {store!r}; plait.list_runs(store=...) shows the runs "
+            "it has"
+        )
+    return record
+
+
+async def aresume(
+    run_id: str,
+    workflow: Workflow,
+    *,
+    inputs: Mapping[str, Any] | None = None,
+    store: Store | str | None = None,
+    force: bool = False,
+    config: EngineConfig | None = None,
+    serializer: Serializer | None = None,
+    subscribers: Sequence[Subscriber] = (),
+    wait_for_input: bool = False,
+    **settings: Any,
+) -> RunResult:
+    """Continue run ``run_id`` of ``workflow``: after a pause, a failure or a crash.
+
+    Every answer in ``inputs`` is checked first; if one is wrong, nothing in the store changes.
+    Then the run continues where it was: tasks recorded ``succeeded`` keep their outputs and do
+    not run again; every other task runs (again) as its dependencies allow. The run's stored
+    settings apply, overridden by ``config``/``settings``.
+
+    Args:
+        run_id: the run to continue.
+        workflow: the same workflow (task ids, dependencies and functions must match).
+        inputs: task id -> answer, for tasks waiting for input (or with a ``pause`` still ahead).
+        force: take the run over even if another process's lease on it is live -- only when that
+            process is known to be dead.
+        (the other arguments are those of :func:`arun`)
+
+    Raises:
+        RunNotFoundError: the store has no such run.
+        DefinitionChangedError: the workflow differs from the run's; the message lists how.
+        InputValidationError: an answer does not fit its question's schema.
+        NotWaitingError: an answer for a task that asks no question.
+        LeaseHeldError: another live process owns the run.
+    """
+    workflow.validate()
+    the_store = open_store(store)
+    record = _record(the_store, run_id)
+    graph = workflow.graph()
+    if record.fingerprint != graph.fingerprint():
+        changes = definition_changes(record.definition, graph.definition())
+        raise DefinitionChangedError(
+            f"run {run_id!r} was made by a different definition of workflow "
+            f"{record.workflow!r}: "
+            + "; ".join(changes or ["the definitions differ"])
+            + "; resume it with the workflow as it was, or start a new run"
+        )
+    serializer = serializer or serializer_named(record.config.get("serializer", "json"))
+    if record.status is RunStatus.SUCCEEDED:
+        return get_run(run_id, store=the_store, serializer=serializer)
+    tasks = the_store.load_tasks(run_id)
+    requests = the_store.load_requests(run_id)
+    answers: dict[int, dict[str, Any]] = {}
+    questions: dict[int, Question] = {}
+    for request in requests:
+        i = graph.index[request.task_id]
+        if request.answered:
+            answers.setdefault(i, {})[request.key] = serializer.loads(request.value)
+        else:
+            questions[i] = Question(
+                task_id=request.task_id,
+                prompt=request.prompt,
+                schema=request.schema,
+                key=request.key,
+                deadline=request.deadline,
+                asked_at=request.requested_at,
+            )
+    succeeded = {
+        graph.index[task_id]: task
+        for task_id, task in tasks.items()
+        if task.status is TaskStatus.SUCCEEDED
+    }
+    new_answers = []
+    for task_id, value in (inputs or {}).items():
+        if task_id not in graph.index:
+            raise NotWaitingError(f"run {run_id!r} has no task {task_id!r}")
+        i = graph.index[task_id]
+        pause = graph.specs[i].pause
+        question = questions.get(i)
+        if question is not None:
+            key = question.key
+            schema = pause.schema if key == "" and pause else question.schema
+        elif pause is not None and "" not in answers.get(i, {}) and i not in succeeded:
+            key, schema = "", pause.schema
+            question = Question(task_id=task_id, prompt=pause.prompt, key="")
+        else:
+            waiting = sorted(q.task_id for q in questions.values())
+            raise NotWaitingError(
+                f"task {task_id!r} of run {run_id!r} is not waiting for input; "
+                f"tasks waiting: {waiting}"
+            )
+        validate_answer(task_id, schema, value, key=key)
+        new_answers.append((i, question, value, serializer.dumps(value)))
+    owner = _owner()
+    try:
+        the_store.claim(run_id, owner, lease_seconds=LEASE_SECONDS, force=force)
+    except LeaseHeldError as error:
+        raise LeaseHeldError(
+            f"run {run_id!r} is being run by {error.owner} (its lease lasts until "
+            f"{time.strftime('%Y-%m-%d %H:%M:%S UTC', time.gmtime(error.until))}); wait for it "
+            "to finish or pause, or pass force=True if that process is dead",
+            error.owner,
+            error.until,
+        ) from None
+    now = time.time()
+    batch = WriteBatch(run=RunUpdate(status=RunStatus.RUNNING))
+    for i, question, value, payload in new_answers:
+        answers.setdefault(i, {})[question.key] = value
+        questions.pop(i, None)
+        batch.requests.append(_answered(question, payload, now))
+    the_store.write(run_id, owner, batch)
+    restored = Restored(
+        outputs={i: serializer.loads(task.output) for i, task in succeeded.items()},
+        payloads={i: task.output for i, task in succeeded.items()},
+        attempts={graph.index[t]: task.attempts for t, task in tasks.items()},
+        started_at={i: t.started_at for i, t in succeeded.items() if t.started_at is not None},
+        finished_at={i: t.finished_at for i, t in succeeded.items() if t.finished_at is not None},
+        answers=answers,
+        questions=questions,
+    )
+    run_state = _Run(
+        workflow,
+        _config(config or _stored_config(record.config), settings),
+        run_id,
+        subscribers,
+        wait_for_input=wait_for_input,
+        serializer=serializer,
+        restored=restored,
+    )
+    return await _execute(the_store, owner, run_state)
+
+
+def _answered(question: Question, payload: Any, at: float) -> InputRequest:
+    return dataclasses.replace(_request(question), answered=True, value=payload, answered_at=at)
+
+
+def resume(
+    run_id: str,
+    workflow: Workflow,
+    *,
+    inputs: Mapping[str, Any] | None = None,
+    store: Store | str | None = None,
+    force: bool = False,
+    config: EngineConfig | None = None,
+    serializer: Serializer | None = None,
+    subscribers: Sequence[Subscriber] = (),
+    wait_for_input: bool = False,
+    **settings: Any,
+) -> RunResult:
+    """Blocking form of :func:`aresume`; same arguments."""
+    _no_event_loop("resume")
+    return asyncio.run(
+        aresume(
+            run_id,
+            workflow,
+            inputs=inputs,
+            store=store,
+            force=force,
+            config=config,
+            serializer=serializer,
+            subscribers=subscribers,
+            wait_for_input=wait_for_input,
+            **settings,
+        )
+    )
+
+
+def answer(
+    run_id: str,
+    task_id: str,
+    value: Any,
+    *,
+    key: str | None = None,
+    store: Store | str | None = None,
+) -> None:
+    """Answer a question of run ``run_id``, live or paused; thread-safe.
+
+    If the run is live in this process, it goes on with the answer at once (call this from
+    another thread or coroutine: a web handler, a chat bot). Otherwise the answer is checked and
+    recorded in the store, for the next :func:`resume`.
+
+    Raises:
+        InputValidationError: the answer does not fit the question's schema (nothing recorded).
+        NotWaitingError: the task asks no question.
+        RunNotFoundError: no such run.
+        LeaseHeldError: the run is live in another process; answer it there.
+    """
+    live = _live_runs.get(run_id)
+    if live is not None:
+        live.give_input(task_id, value, key=key)
+        return
+    the_store = open_store(store)
+    record = _record(the_store, run_id)
+    open_questions = {r.task_id: r for r in the_store.load_requests(run_id) if not r.answered}
+    request = open_questions.get(task_id)
+    if request is None or key not in (None, request.key):
+        raise NotWaitingError(
+            f"task {task_id!r} of run {run_id!r} is not waiting for input; tasks waiting: "
+            f"{sorted(open_questions)}"
+        )
+    validate_answer(task_id, request.schema, value, key=request.key)
+    serializer = serializer_named(record.config.get("serializer", "json"))
+    owner = _owner()
+    the_store.claim(run_id, owner, lease_seconds=LEASE_SECONDS)
+    try:
+        the_store.write(
+            run_id,
+            owner,
+            WriteBatch(
+                requests=[
+                    dataclasses.replace(
+                        request,
+                        answered=True,
+                        value=serializer.dumps(value),
+                        answered_at=time.time(),
+                    )
+                ]
+            ),
+        )
+    finally:
+        the_store.release(run_id, owner)
+
+
+def get_run(
+    run_id: str, *, store: Store | str | None = None, serializer: Serializer | None = None
+) -> RunResult:
+    """A read-only snapshot of run ``run_id`` as its store holds it; runs nothing.
+
+    Raises:
+        RunNotFoundError: no such run.
+    """
+    the_store = open_store(store)
+    record = _record(the_store, run_id)
+    serializer = serializer or serializer_named(record.config.get("serializer", "json"))
+    stored = the_store.load_tasks(run_id)
+    ids = [task["id"] for task in record.definition]
+    index = {task_id: i for i, task_id in enumerate(ids)}
+    records = [stored.get(task_id) for task_id in ids]
+    waiting = {
+        r.task_id: Question(
+            task_id=r.task_id,
+            prompt=r.prompt,
+            schema=r.schema,
+            key=r.key,
+            deadline=r.deadline,
+            asked_at=r.requested_at,
+        )
+        for r in the_store.load_requests(run_id)
+        if not r.answered
+    }
+    tasks = TaskResults(
+        index,
+        status=[r.status if r else TaskStatus.PENDING for r in records],
+        output=[
+            serializer.loads(r.output) if r and r.status is TaskStatus.SUCCEEDED else None
+            for r in records
+        ],
+        error=[r.error if r else None for r in records],
+        attempts=[r.attempts if r else 0 for r in records],
+        started_at=[r.started_at if r else None for r in records],
+        finished_at=[r.finished_at if r else None for r in records],
+    )
+    return RunResult(
+        run_id=run_id,
+        workflow=record.workflow,
+        status=record.status,
+        tasks=tasks,
+        started_at=record.created_at,
+        finished_at=record.finished_at or record.updated_at,
+        error=record.error,
+        waiting=waiting,
+    )
+
+
+def list_runs(
+    *, store: Store | str | None = None, status: RunStatus | str | None = None, limit: int = 50
+) -> list[RunRecord]:
+    """The runs in the store, newest first; only those with ``status`` if given."""
+    return open_store(store).list_runs(
+        status=None if status is None else RunStatus(status), limit=limit
+    )

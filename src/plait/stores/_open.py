@@ -1,0 +1,111 @@
+"""Choosing a store: from an object, a URL, the ``PLAIT_STORE`` variable, or the default.
+
+The accepted URLs:
+
+- ``memory://``: a new :class:`MemoryStore`.
+- ``sqlite:///absolute/path.db`` or ``sqlite://relative/path.db``: an :class:`SQLiteStore`;
+  everything after ``sqlite://`` is the path, so three slashes make it absolute and two make it
+  relative to the current directory.
+- ``postgresql://...`` or ``postgres://...``: a :class:`PostgresStore`; a ``schema=name`` query
+  parameter picks the schema (``plait`` by default) and is not passed on to the server.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from pathlib import Path
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+from .._exceptions import ConfigError
+from ._base import Store
+from ._memory import MemoryStore
+from ._postgres import PostgresStore
+from ._sqlite import SQLiteStore
+
+__all__ = ["default_sqlite_path", "open_store"]
+
+_ACCEPTED = (
+    "memory://, sqlite:///absolute/path.db, sqlite://relative/path.db, "
+    "or postgresql://user@host:port/database (with ?schema=name to pick a schema)"
+)
+
+_default: MemoryStore | None = None
+_default_lock = threading.Lock()
+
+
+def open_store(spec: Store | str | None = None) -> Store:
+    """The store ``spec`` names.
+
+    Args:
+        spec: a :class:`Store` (returned as it is), a URL (see the module docstring), or None
+            for the URL in the ``PLAIT_STORE`` environment variable, or, when that is unset or
+            empty, the process's default :class:`MemoryStore` (the same one on every call, so
+            runs paused in one call can be resumed in the next).
+
+    Raises:
+        ConfigError: the URL has a form plait does not know.
+        StoreError: the store cannot be opened.
+    """
+    if isinstance(spec, Store):
+        return spec
+    if spec is None:
+        spec = os.environ.get("PLAIT_STORE") or None
+        if spec is None:
+            return _default_memory_store()
+    return _open_url(spec)
+
+
+def default_sqlite_path() -> Path:
+    """Where the command line keeps runs by default: ``$PLAIT_HOME/plait.db``, with
+    ``PLAIT_HOME`` defaulting to ``~/.plait``."""
+    home = os.environ.get("PLAIT_HOME") or "~/.plait"
+    return Path(home).expanduser() / "plait.db"
+
+
+def _default_memory_store() -> MemoryStore:
+    global _default
+    with _default_lock:
+        if _default is None:
+            _default = MemoryStore()
+        return _default
+
+
+def _open_url(url: str) -> Store:
+    scheme, separator, rest = url.partition("://")
+    scheme = scheme.lower()
+    if separator and scheme == "memory" and not rest:
+        return MemoryStore()
+    if separator and scheme == "sqlite" and rest:
+        return SQLiteStore(rest)
+    if separator and scheme in ("postgresql", "postgres"):
+        url, schema = _pop_schema(url)
+        return PostgresStore(url) if schema is None else PostgresStore(url, schema=schema)
+    raise ConfigError(f"cannot open a store at {_redact(url)!r}: use {_ACCEPTED}")
+
+
+def _pop_schema(url: str) -> tuple[str, str | None]:
+    """Take the ``schema`` parameter out of a PostgreSQL URL's query."""
+    parts = urlsplit(url)
+    query = parse_qsl(parts.query, keep_blank_values=True)
+    schemas = [value for name, value in query if name == "schema"]
+    if not schemas:
+        return url, None
+    if len(schemas) > 1:
+        raise ConfigError(
+            f"the PostgreSQL URL {_redact(url)!r} names {len(schemas)} schemas; give one"
+        )
+    if not schemas[0]:
+        raise ConfigError(f"the PostgreSQL URL {_redact(url)!r} has an empty schema name")
+    rest = urlencode([(name, value) for name, value in query if name != "schema"])
+    return urlunsplit(parts._replace(query=rest)), schemas[0]
+
+
+def _redact(url: str) -> str:
+    """``url`` with its password, if any, replaced by ``***``: error messages end up in logs."""
+    parts = urlsplit(url)
+    userinfo, at, host = parts.netloc.rpartition("@")
+    user, colon, _password = userinfo.partition(":")
+    if not (at and colon):
+        return url
+    return urlunsplit(parts._replace(netloc=f"{user}:***@{host}"))

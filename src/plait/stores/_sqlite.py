@@ -1,0 +1,599 @@
+"""The SQLite store: durable runs in one file, shared safely by several processes.
+
+Design:
+
+- **One connection per store, behind a lock.** The connection is opened with
+  ``check_same_thread=False`` and every method holds a :class:`threading.Lock` while it uses it,
+  so a store may be shared by threads (the engine calls it from a writer thread, the CLI from
+  its main thread).
+- **WAL mode.** Readers never block the writer and the writer never blocks readers, so a
+  ``plait status`` in another terminal does not stall a run. ``synchronous=NORMAL`` is the
+  setting SQLite recommends with WAL: a crash of the process loses nothing; a power cut may lose
+  the last transactions, never corrupt the file.
+- **Writers queue rather than fail.** Every write is one ``BEGIN IMMEDIATE`` transaction, which
+  takes the file's write lock up front (a deferred transaction could deadlock when upgrading a
+  read lock); a process that finds the lock taken waits up to ``busy_timeout`` (10 s) for it.
+- **Migrations.** :data:`_MIGRATIONS` is an ordered list of SQL scripts; a script's position
+  (1-based) is the schema version it brings the file to, and the version is kept in
+  ``PRAGMA user_version``. They are applied when the store opens, inside one exclusive
+  transaction, so two processes opening a new file at once do not both migrate it: the second
+  waits, then finds the file up to date. A file from a newer plait is refused, not damaged.
+- **Fencing.** :meth:`SQLiteStore.write` first updates the run's row *where the writer is still
+  its owner*; if no row matched, it rolls back and raises :class:`LeaseLostError`, so a process
+  that lost its lease cannot overwrite the new owner's progress. Because the transaction holds
+  the write lock from its first statement, no claim can slip in between the check and the
+  writes.
+- **Keys.** Tasks are keyed by ``(run_id, task_id)`` and input requests by
+  ``(run_id, task_id, key)``; writes are upserts (``INSERT ... ON CONFLICT DO UPDATE``), so a
+  replayed write replaces rather than duplicates. An upsert keeps the row's ``rowid``, which is
+  how input requests keep the order they were first made in. Events are appended with a rowid
+  ``seq``: SQLite gives a new row a rowid above every existing one, so a run's log stays in order.
+
+The helpers at the bottom (JSON, records, lease messages) are shared with the PostgreSQL store,
+so both backends encode every field the same way.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import threading
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager, contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, ClassVar
+
+from .._results import TaskError
+from .._state import RunStatus, TaskStatus
+from ._base import (
+    EventRecord,
+    InputRequest,
+    LeaseHeldError,
+    LeaseLostError,
+    RunExistsError,
+    RunNotFoundError,
+    RunRecord,
+    Store,
+    StoreError,
+    TaskRecord,
+    WriteBatch,
+)
+
+__all__ = ["SQLiteStore"]
+
+#: Seconds a process waits for another one's write lock before giving up.
+_BUSY_TIMEOUT = 10.0
+
+#: Schema migrations; the script at index ``i`` brings the file to version ``i + 1``.
+#: Append new scripts; never edit one that has shipped.
+_MIGRATIONS: tuple[str, ...] = (
+    """
+    CREATE TABLE runs (
+        run_id           TEXT PRIMARY KEY,
+        workflow         TEXT NOT NULL,
+        fingerprint      TEXT NOT NULL,
+        definition       TEXT NOT NULL,  -- JSON
+        config           TEXT NOT NULL,  -- JSON
+        status           TEXT NOT NULL,
+        owner            TEXT,
+        lease_expires_at REAL,
+        created_at       REAL NOT NULL,
+        updated_at       REAL NOT NULL,
+        finished_at      REAL,
+        error            TEXT
+    );
+    CREATE INDEX runs_newest_first ON runs (created_at DESC, run_id DESC);
+    CREATE INDEX runs_by_status ON runs (status, created_at DESC, run_id DESC);
+
+    CREATE TABLE tasks (
+        run_id      TEXT NOT NULL,
+        task_id     TEXT NOT NULL,
+        status      TEXT NOT NULL,
+        attempts    INTEGER NOT NULL,
+        output      BLOB,
+        error       TEXT,  -- JSON {"type", "message", "traceback"}
+        started_at  REAL,
+        finished_at REAL,
+        PRIMARY KEY (run_id, task_id)
+    );
+
+    CREATE TABLE input_requests (
+        run_id       TEXT NOT NULL,
+        task_id      TEXT NOT NULL,
+        key          TEXT NOT NULL,
+        prompt       TEXT NOT NULL,
+        schema       TEXT,  -- JSON
+        requested_at REAL NOT NULL,
+        deadline     REAL,
+        answered     INTEGER NOT NULL,
+        value        BLOB,
+        answered_at  REAL,
+        PRIMARY KEY (run_id, task_id, key)
+    );
+
+    CREATE TABLE events (
+        seq     INTEGER PRIMARY KEY,
+        run_id  TEXT NOT NULL,
+        kind    TEXT NOT NULL,
+        task_id TEXT,
+        time    REAL NOT NULL,
+        data    TEXT NOT NULL  -- JSON
+    );
+    CREATE INDEX events_by_run ON events (run_id, seq);
+    """,
+)
+
+# Columns in the order the record builders below expect them.
+_RUN_COLUMNS = (
+    "run_id, workflow, fingerprint, definition, config, status, created_at, updated_at, "
+    "owner, lease_expires_at, finished_at, error"
+)
+_TASK_COLUMNS = "task_id, status, attempts, output, error, started_at, finished_at"
+_REQUEST_COLUMNS = (
+    "task_id, key, prompt, schema, requested_at, deadline, answered, value, answered_at"
+)
+_EVENT_COLUMNS = "kind, time, task_id, data"
+
+_INSERT_RUN = f"INSERT INTO runs ({_RUN_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+
+_CLAIM = f"""
+    UPDATE runs SET owner = ?, lease_expires_at = ?
+    WHERE run_id = ?
+      AND (? OR owner IS NULL OR owner = ? OR lease_expires_at IS NULL OR lease_expires_at <= ?)
+    RETURNING {_RUN_COLUMNS}
+"""
+
+_UPSERT_TASK = """
+    INSERT INTO tasks (run_id, task_id, status, attempts, output, error, started_at, finished_at)
+    VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+    ON CONFLICT (run_id, task_id) DO UPDATE SET
+        status = excluded.status,
+        attempts = excluded.attempts,
+        output = excluded.output,
+        error = excluded.error,
+        started_at = excluded.started_at,
+        finished_at = excluded.finished_at
+"""
+
+_UPSERT_REQUEST = """
+    INSERT INTO input_requests (
+        run_id, task_id, key, prompt, schema, requested_at, deadline, answered, value, answered_at
+    )
+    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+    ON CONFLICT (run_id, task_id, key) DO UPDATE SET
+        prompt = excluded.prompt,
+        schema = excluded.schema,
+        requested_at = excluded.requested_at,
+        deadline = excluded.deadline,
+        answered = excluded.answered,
+        value = excluded.value,
+        answered_at = excluded.answered_at
+"""
+
+_INSERT_EVENT = "INSERT INTO events (run_id, kind, task_id, time, data) VALUES (?, ?, ?, ?, ?)"
+
+
+class SQLiteStore(Store):
+    """Keeps runs in an SQLite file; several processes may use the same file at once.
+
+    The file and its parent directories are created if missing, and the schema is brought up
+    to date when the store opens. See the module docstring for the design.
+
+    Args:
+        path: the database file (``~`` is expanded).
+
+    Raises:
+        StoreError: the file cannot be opened, is not an SQLite database, or was written by a
+            newer plait.
+    """
+
+    #: The schema migrations this class applies; a subclass may extend them (tests do).
+    _migrations: ClassVar[Sequence[str]] = _MIGRATIONS
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.path = Path(path).expanduser()
+        self._lock = threading.Lock()
+        self._closed = False
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._conn = sqlite3.connect(
+                self.path,
+                timeout=_BUSY_TIMEOUT,
+                isolation_level=None,  # we issue BEGIN and COMMIT ourselves
+                check_same_thread=False,
+            )
+        except (OSError, sqlite3.Error) as error:
+            raise StoreError(f"cannot open the SQLite store {str(self.path)!r}: {error}") from None
+        try:
+            self._enable_wal()
+            self._conn.execute("PRAGMA synchronous = NORMAL")
+            #: The schema version of the file, once migrated: ``len(self._migrations)``.
+            self.schema_version = self._migrate()
+        except sqlite3.Error as error:
+            self._conn.close()
+            raise StoreError(f"cannot open the SQLite store {str(self.path)!r}: {error}") from None
+        except BaseException:
+            self._conn.close()
+            raise
+
+    def __repr__(self) -> str:
+        state = " (closed)" if self._closed else ""
+        return f"<SQLiteStore {str(self.path)!r}{state}>"
+
+    def _enable_wal(self) -> None:
+        """Switch the file to WAL mode (a no-op once it is: the mode is kept in the file).
+
+        The switch needs the file to itself. When two processes open a new file at once,
+        SQLite may refuse one of them at once rather than have both wait for each other, so
+        a refused switch is retried until the busy timeout runs out.
+        """
+        deadline = time.monotonic() + _BUSY_TIMEOUT
+        while True:
+            try:
+                self._conn.execute("PRAGMA journal_mode = WAL")
+                return
+            except sqlite3.OperationalError as error:
+                if error.sqlite_errorcode != sqlite3.SQLITE_BUSY or time.monotonic() > deadline:
+                    raise
+            time.sleep(0.005)
+
+    def _migrate(self) -> int:
+        """Apply the migrations the file lacks, in one exclusive transaction; return the version."""
+        latest = len(self._migrations)
+        conn = self._conn
+        conn.execute("BEGIN EXCLUSIVE")
+        try:
+            (current,) = conn.execute("PRAGMA user_version").fetchone()
+            if current > latest:
+                raise StoreError(
+                    f"the SQLite store {str(self.path)!r} has schema version {current}, newer "
+                    f"than this plait knows ({latest}); upgrade plait to open it"
+                )
+            for script in self._migrations[current:]:
+                for statement in _statements(script):
+                    conn.execute(statement)
+            if current < latest:
+                conn.execute(f"PRAGMA user_version = {latest:d}")
+        except BaseException:
+            conn.rollback()
+            raise
+        conn.execute("COMMIT")
+        return latest
+
+    # -- transactions -----------------------------------------------------------------------
+
+    @contextmanager
+    def _transaction(self, begin: str = "BEGIN IMMEDIATE") -> Iterator[sqlite3.Connection]:
+        """Hold the lock and run the block in one transaction: committed if it returns, rolled
+        back if it raises. SQLite errors become :class:`StoreError`."""
+        with self._lock:
+            if self._closed:
+                raise StoreError(f"{self!r} is closed")
+            conn = self._conn
+            try:
+                conn.execute(begin)
+                try:
+                    yield conn
+                except BaseException:
+                    conn.rollback()
+                    raise
+                conn.execute("COMMIT")
+            except sqlite3.Error as error:
+                raise StoreError(f"the SQLite store {str(self.path)!r} failed: {error}") from error
+
+    def _read(self) -> AbstractContextManager[sqlite3.Connection]:
+        """A read-only transaction: one consistent snapshot of the file."""
+        return self._transaction("BEGIN DEFERRED")
+
+    # -- the Store interface ----------------------------------------------------------------
+
+    def create_run(self, run: RunRecord) -> None:
+        with self._transaction() as conn:
+            try:
+                conn.execute(_INSERT_RUN, _run_row(run))
+            except sqlite3.IntegrityError:
+                raise RunExistsError(f"run {run.run_id!r} already exists") from None
+
+    def get_run(self, run_id: str) -> RunRecord | None:
+        with self._read() as conn:
+            row = conn.execute(
+                f"SELECT {_RUN_COLUMNS} FROM runs WHERE run_id = ?", (run_id,)
+            ).fetchone()
+        return None if row is None else _run_record(row)
+
+    def list_runs(self, *, status: RunStatus | None = None, limit: int = 50) -> list[RunRecord]:
+        with self._read() as conn:
+            if status is None:
+                rows = conn.execute(
+                    f"SELECT {_RUN_COLUMNS} FROM runs "
+                    "ORDER BY created_at DESC, run_id DESC LIMIT ?",
+                    (limit,),
+                ).fetchall()
+            else:
+                rows = conn.execute(
+                    f"SELECT {_RUN_COLUMNS} FROM runs WHERE status = ? "
+                    "ORDER BY created_at DESC, run_id DESC LIMIT ?",
+                    (status.value, limit),
+                ).fetchall()
+        return [_run_record(row) for row in rows]
+
+    def claim(
+        self, run_id: str, owner: str, *, lease_seconds: float, force: bool = False
+    ) -> RunRecord:
+        now = time.time()
+        with self._transaction() as conn:
+            row = conn.execute(
+                _CLAIM, (owner, now + lease_seconds, run_id, force, owner, now)
+            ).fetchone()
+            if row is None:
+                # The write lock is ours, so this is the state that made the claim fail.
+                held = conn.execute(
+                    "SELECT owner, lease_expires_at FROM runs WHERE run_id = ?", (run_id,)
+                ).fetchone()
+                if held is None:
+                    raise _not_found(run_id)
+                raise _lease_held(run_id, held[0], held[1])
+        return _run_record(row)
+
+    def renew(self, run_id: str, owner: str, *, lease_seconds: float) -> None:
+        with self._transaction() as conn:
+            cursor = conn.execute(
+                "UPDATE runs SET lease_expires_at = ? WHERE run_id = ? AND owner = ?",
+                (time.time() + lease_seconds, run_id, owner),
+            )
+            if cursor.rowcount == 0:
+                raise _missing_or_lost(conn, run_id, owner)
+
+    def release(self, run_id: str, owner: str) -> None:
+        with self._transaction() as conn:
+            conn.execute(
+                "UPDATE runs SET owner = NULL, lease_expires_at = NULL "
+                "WHERE run_id = ? AND owner = ?",
+                (run_id, owner),
+            )
+
+    def write(self, run_id: str, owner: str, batch: WriteBatch) -> None:
+        # Build the rows before taking the lock: other threads may use the store meanwhile.
+        tasks = _task_rows(run_id, batch.tasks)
+        requests = _request_rows(run_id, batch.requests)
+        events = _event_rows(run_id, batch.events)
+        now = time.time()
+        with self._transaction() as conn:
+            # The fence: touch the run only if ``owner`` still holds it.
+            if batch.run is None:
+                cursor = conn.execute(
+                    "UPDATE runs SET updated_at = ? WHERE run_id = ? AND owner = ?",
+                    (now, run_id, owner),
+                )
+            else:
+                cursor = conn.execute(
+                    "UPDATE runs SET updated_at = ?, status = ?, finished_at = ?, error = ? "
+                    "WHERE run_id = ? AND owner = ?",
+                    (
+                        now,
+                        batch.run.status.value,
+                        batch.run.finished_at,
+                        batch.run.error,
+                        run_id,
+                        owner,
+                    ),
+                )
+            if cursor.rowcount == 0:
+                raise _missing_or_lost(conn, run_id, owner)
+            if tasks:
+                conn.executemany(_UPSERT_TASK, tasks)
+            if requests:
+                conn.executemany(_UPSERT_REQUEST, requests)
+            if events:
+                conn.executemany(_INSERT_EVENT, events)
+
+    def load_tasks(self, run_id: str) -> dict[str, TaskRecord]:
+        with self._read() as conn:
+            _check_run(conn, run_id)
+            rows = conn.execute(
+                f"SELECT {_TASK_COLUMNS} FROM tasks WHERE run_id = ?", (run_id,)
+            ).fetchall()
+        return {row[0]: _task_record(row) for row in rows}
+
+    def load_requests(self, run_id: str) -> list[InputRequest]:
+        with self._read() as conn:
+            _check_run(conn, run_id)
+            rows = conn.execute(
+                f"SELECT {_REQUEST_COLUMNS} FROM input_requests WHERE run_id = ? ORDER BY rowid",
+                (run_id,),
+            ).fetchall()
+        return [_request_record(row) for row in rows]
+
+    def load_events(self, run_id: str) -> list[EventRecord]:
+        with self._read() as conn:
+            _check_run(conn, run_id)
+            rows = conn.execute(
+                f"SELECT {_EVENT_COLUMNS} FROM events WHERE run_id = ? ORDER BY seq", (run_id,)
+            ).fetchall()
+        return [_event_record(row) for row in rows]
+
+    def close(self) -> None:
+        """Close the connection; closing a closed store does nothing."""
+        with self._lock:
+            if not self._closed:
+                self._closed = True
+                self._conn.close()
+
+
+def _check_run(conn: sqlite3.Connection, run_id: str) -> None:
+    if conn.execute("SELECT 1 FROM runs WHERE run_id = ?", (run_id,)).fetchone() is None:
+        raise _not_found(run_id)
+
+
+def _missing_or_lost(conn: sqlite3.Connection, run_id: str, owner: str) -> StoreError:
+    """Why ``owner``'s conditional update of ``run_id`` matched no row."""
+    row = conn.execute("SELECT owner FROM runs WHERE run_id = ?", (run_id,)).fetchone()
+    return _not_found(run_id) if row is None else _lease_lost(run_id, owner, row[0])
+
+
+def _statements(script: str) -> Iterator[str]:
+    """Split an SQL script into statements (``executescript`` would commit our transaction)."""
+    statement = ""
+    for piece in script.split(";"):
+        statement += piece + ";"
+        if sqlite3.complete_statement(statement):
+            if statement.strip(" \t\n;"):
+                yield statement
+            statement = ""
+    if statement.strip(" \t\n;"):
+        raise ValueError(f"incomplete SQL statement in a migration: {statement!r}")
+
+
+# -- shared by the SQL stores: errors --------------------------------------------------------
+
+
+def _not_found(run_id: str) -> RunNotFoundError:
+    return RunNotFoundError(f"there is no run {run_id!r} in this store")
+
+
+def _lease_lost(run_id: str, owner: str, current: str | None) -> LeaseLostError:
+    now = "it has no owner" if current is None else f"its owner is now {current!r}"
+    return LeaseLostError(f"run {run_id!r} is no longer owned by {owner!r}: {now}")
+
+
+def _lease_held(run_id: str, owner: str, until: float) -> LeaseHeldError:
+    when = datetime.fromtimestamp(until, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+    return LeaseHeldError(
+        f"run {run_id!r} is owned by {owner!r} until {when}; pass force=True to take it over",
+        owner,
+        until,
+    )
+
+
+# -- shared by the SQL stores: how records become rows and back --------------------------------
+
+
+def _to_json(value: object) -> Any:
+    """``json`` hook: mappings other than dicts (``MappingProxyType``...) encode as objects."""
+    if isinstance(value, Mapping):
+        return dict(value)
+    raise TypeError(f"{type(value).__qualname__} is not JSON-able: {value!r}")
+
+
+# Compact, and ASCII-only so that any text (even lone surrogates) can be stored.
+_dumps = json.JSONEncoder(separators=(",", ":"), default=_to_json).encode
+_loads = json.loads
+
+
+def _error_json(error: TaskError) -> str:
+    return _dumps({"type": error.type, "message": error.message, "traceback": error.traceback})
+
+
+def _task_error(text: str) -> TaskError:
+    data = _loads(text)
+    return TaskError(data["type"], data["message"], data["traceback"])
+
+
+def _run_row(run: RunRecord) -> tuple[Any, ...]:
+    return (
+        run.run_id,
+        run.workflow,
+        run.fingerprint,
+        _dumps(run.definition),
+        _dumps(run.config),
+        run.status.value,
+        run.created_at,
+        run.updated_at,
+        run.owner,
+        run.lease_expires_at,
+        run.finished_at,
+        run.error,
+    )
+
+
+def _run_record(row: Sequence[Any]) -> RunRecord:
+    return RunRecord(
+        run_id=row[0],
+        workflow=row[1],
+        fingerprint=row[2],
+        definition=_loads(row[3]),
+        config=_loads(row[4]),
+        status=RunStatus(row[5]),
+        created_at=row[6],
+        updated_at=row[7],
+        owner=row[8],
+        lease_expires_at=row[9],
+        finished_at=row[10],
+        error=row[11],
+    )
+
+
+def _task_rows(run_id: str, tasks: Sequence[TaskRecord]) -> list[tuple[Any, ...]]:
+    return [
+        (
+            run_id,
+            t.task_id,
+            t.status.value,
+            t.attempts,
+            t.output,
+            None if t.error is None else _error_json(t.error),
+            t.started_at,
+            t.finished_at,
+        )
+        for t in tasks
+    ]
+
+
+# A dict lookup is some twenty times faster than ``TaskStatus(value)``; loads build many records.
+_TASK_STATUSES = {status.value: status for status in TaskStatus}
+
+
+def _task_record(row: Sequence[Any]) -> TaskRecord:
+    return TaskRecord(
+        task_id=row[0],
+        status=_TASK_STATUSES[row[1]],
+        attempts=row[2],
+        output=row[3],
+        error=None if row[4] is None else _task_error(row[4]),
+        started_at=row[5],
+        finished_at=row[6],
+    )
+
+
+def _request_rows(run_id: str, requests: Sequence[InputRequest]) -> list[tuple[Any, ...]]:
+    return [
+        (
+            run_id,
+            r.task_id,
+            r.key,
+            r.prompt,
+            None if r.schema is None else _dumps(r.schema),
+            r.requested_at,
+            r.deadline,
+            r.answered,
+            r.value,
+            r.answered_at,
+        )
+        for r in requests
+    ]
+
+
+def _request_record(row: Sequence[Any]) -> InputRequest:
+    return InputRequest(
+        task_id=row[0],
+        key=row[1],
+        prompt=row[2],
+        schema=None if row[3] is None else _loads(row[3]),
+        requested_at=row[4],
+        deadline=row[5],
+        answered=bool(row[6]),
+        value=row[7],
+        answered_at=row[8],
+    )
+
+
+def _event_rows(run_id: str, events: Sequence[EventRecord]) -> list[tuple[Any, ...]]:
+    return [(run_id, e.kind, e.task_id, e.time, _dumps(e.data) if e.data else "{}") for e in events]
+
+
+def _event_record(row: Sequence[Any]) -> EventRecord:
+    data = {} if row[3] == "{}" else _loads(row[3])
+    return EventRecord(kind=row[0], time=row[1], task_id=row[2], data=data)
