@@ -264,3 +264,51 @@ def test_a_run_paused_in_one_process_is_resumed_in_another(tmp_path: Path) -> No
         tmp_path,
     )
     assert resumed.stdout.split() == ["succeeded", "first+yes"], resumed.stderr
+
+
+RACE_FLOW = """
+import time, plait
+
+wf = plait.Workflow("race")
+wf.add_task("gate", None, pause=plait.Pause("go?"))
+wf.add_task("work", lambda gate: time.sleep(1.0) or gate, depends_on=["gate"])
+"""
+
+RACER = """
+import sys, time, plait
+from plait.stores import LeaseHeldError
+from flow import wf
+start_at = float(sys.argv[2])
+time.sleep(max(0.0, start_at - time.time()))
+try:
+    result = plait.resume("race", wf, store="sqlite://" + sys.argv[1], inputs={"gate": "go"})
+    print("won", result.status)
+except LeaseHeldError as error:
+    print("lost", type(error).__name__)
+"""
+
+
+def test_two_processes_resuming_one_run_at_once_exactly_one_wins(tmp_path: Path) -> None:
+    (tmp_path / "flow.py").write_text(RACE_FLOW)
+    db = tmp_path / "plait.db"
+    paused = run_python(
+        f"from flow import wf; import plait\n"
+        f"print(plait.run(wf, run_id='race', store='sqlite://{db}').status)",
+        tmp_path,
+    )
+    assert paused.stdout.strip() == "paused", paused.stderr
+    start_at = str(time.time() + 1.5)  # both processes are up and waiting by then
+    racers = [
+        subprocess.Popen(
+            [sys.executable, "-c", RACER, str(db), start_at],
+            cwd=tmp_path,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(2)
+    ]
+    results = [racer.communicate(timeout=60) for racer in racers]
+    outcomes = sorted(out.strip() for out, _ in results)
+    assert outcomes == ["lost LeaseHeldError", "won succeeded"], [err for _, err in results]
+    assert plait.get_run("race", store=f"sqlite://{db}").outputs == {"gate": "go", "work": "go"}

@@ -15,8 +15,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-import jsonschema
-
 from ._exceptions import InputValidationError, InvalidOptionError
 
 __all__ = [
@@ -122,6 +120,8 @@ def schema_document(schema: Any) -> dict[str, Any] | None:
         raise InvalidOptionError(
             f"a schema must be a JSON Schema (a dict) or a pydantic model class, not {schema!r}"
         )
+    import jsonschema  # noqa: PLC0415 - only when a schema is used: it takes 0.1 s to import
+
     document = dict(schema)
     try:
         jsonschema.validators.validator_for(document).check_schema(document)
@@ -161,6 +161,8 @@ def validate_answer(task_id: str, schema: Any, value: Any, *, key: str = "") -> 
                 field=path,
                 rule=str(first["type"]),
             ) from None
+    import jsonschema  # noqa: PLC0415 - see schema_document
+
     validator = jsonschema.validators.validator_for(schema)(schema)
     problem = jsonschema.exceptions.best_match(validator.iter_errors(value))
     if problem is None:

@@ -307,6 +307,8 @@ async def aresume(
             + "; ".join(changes or ["the definitions differ"])
             + "; resume it with the workflow as it was, or start a new run"
         )
+    if not force:
+        _refuse_if_owned(the_store, record)
     serializer = serializer or serializer_named(record.config.get("serializer", "json"))
     if record.status is RunStatus.SUCCEEDED:
         return get_run(run_id, store=the_store, serializer=serializer)
@@ -346,6 +348,8 @@ async def aresume(
             key, schema = "", pause.schema
             question = Question(task_id=task_id, prompt=pause.prompt, key="")
         else:
+            if not force:  # another process may have taken the run, and answered, meanwhile
+                _refuse_if_owned(the_store, _record(the_store, run_id))
             waiting = sorted(q.task_id for q in questions.values())
             raise NotWaitingError(
                 f"task {task_id!r} of run {run_id!r} is not waiting for input; "
@@ -357,13 +361,7 @@ async def aresume(
     try:
         the_store.claim(run_id, owner, lease_seconds=LEASE_SECONDS, force=force)
     except LeaseHeldError as error:
-        raise LeaseHeldError(
-            f"run {run_id!r} is being run by {error.owner} (its lease lasts until "
-            f"{time.strftime('%Y-%m-%d %H:%M:%S UTC', time.gmtime(error.until))}); wait for it "
-            "to finish or pause, or pass force=True if that process is dead",
-            error.owner,
-            error.until,
-        ) from None
+        raise _lease_held(run_id, error.owner, error.until) from None
     now = time.time()
     batch = WriteBatch(run=RunUpdate(status=RunStatus.RUNNING))
     for i, question, value, payload in new_answers:
@@ -390,6 +388,23 @@ async def aresume(
         restored=restored,
     )
     return await _execute(the_store, owner, run_state)
+
+
+def _lease_held(run_id: str, owner: str, until: float) -> LeaseHeldError:
+    return LeaseHeldError(
+        f"run {run_id!r} is being run by {owner} (its lease lasts until "
+        f"{time.strftime('%Y-%m-%d %H:%M:%S UTC', time.gmtime(until))}); wait for it "
+        "to finish or pause, or pass force=True if that process is dead",
+        owner,
+        until,
+    )
+
+
+def _refuse_if_owned(store: Store, record: RunRecord) -> None:
+    """Raise LeaseHeldError if another process's lease on the run is live."""
+    until = record.lease_expires_at
+    if record.owner is not None and until is not None and until > time.time():
+        raise _lease_held(record.run_id, record.owner, until)
 
 
 def _answered(question: Question, payload: Any, at: float) -> InputRequest:

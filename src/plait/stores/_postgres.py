@@ -21,10 +21,12 @@ Design (the same as the SQLite store's wherever the databases allow; see ``_sqli
 - **Fencing.** :meth:`PostgresStore.write` first updates the run's row where the writer is still
   its owner, and rolls back with :class:`LeaseLostError` when no row matched. The row lock is
   held until the transaction ends, so no claim can land between the check and the writes.
-- **Bulk writes.** The engine flushes batches of thousands of records, so events are appended
-  with ``COPY`` (in order: ``seq`` follows the batch), and task records are copied into a
-  per-session temporary table and upserted from it in one ``INSERT ... ON CONFLICT DO UPDATE``:
-  two to three times faster than ``executemany``. Input requests, few, use ``executemany``.
+- **Bulk writes.** The engine flushes batches of thousands of records. A large batch's events
+  are appended with ``COPY`` (in order: ``seq`` follows the batch), and its task records are
+  copied into a per-session temporary table and upserted from it in one
+  ``INSERT ... ON CONFLICT DO UPDATE``: two to three times faster than ``executemany``. A
+  small batch (fewer than :data:`_COPY_FROM` rows of a kind) uses ``executemany``, which costs
+  less to start; so do input requests, which are few.
 - **Keys and types.** The same keys and upserts as SQLite; bytes are ``BYTEA`` and times
   ``DOUBLE PRECISION``. JSON is kept as ``TEXT``, encoded and decoded by Python exactly as
   the SQLite store does: ``JSONB`` would reject ``NaN`` and rewrite numbers, and the backends
@@ -158,8 +160,23 @@ _CLAIM = f"""
     RETURNING {_RUN_COLUMNS}
 """
 
-# Task records are copied into a per-session staging table, then upserted in one statement:
-# several times faster than ``executemany`` for the batches of thousands the engine flushes.
+#: Batches with at least this many task records (or events) are written with COPY.
+_COPY_FROM = 64
+
+_UPSERT_TASK = """
+    INSERT INTO tasks (run_id, task_id, status, attempts, output, error, started_at, finished_at)
+    VALUES (%s, %s, %s, %s, %s, %s, %s, %s)
+    ON CONFLICT (run_id, task_id) DO UPDATE SET
+        status = excluded.status,
+        attempts = excluded.attempts,
+        output = excluded.output,
+        error = excluded.error,
+        started_at = excluded.started_at,
+        finished_at = excluded.finished_at
+"""
+
+# Large batches of task records are copied into a per-session staging table, then upserted in
+# one statement; see "Bulk writes" in the module docstring.
 _STAGING_TABLE = """
     CREATE TEMPORARY TABLE IF NOT EXISTS plait_tasks_in (
         run_id      TEXT,
@@ -209,6 +226,7 @@ _UPSERT_REQUEST = """
 """
 
 # COPY appends rows in order, so ``seq`` keeps the order of the batch.
+_INSERT_EVENT = "INSERT INTO events (run_id, kind, task_id, time, data) VALUES (%s, %s, %s, %s, %s)"
 _COPY_EVENTS = "COPY events (run_id, kind, task_id, time, data) FROM STDIN (FORMAT BINARY)"
 _EVENT_TYPES = ("text", "text", "text", "float8", "text")
 
@@ -407,7 +425,8 @@ class PostgresStore(Store):
 
     def write(self, run_id: str, owner: str, batch: WriteBatch) -> None:
         # Build the rows before taking the lock: other threads may use the store meanwhile.
-        # One upsert may not touch a row twice, so a task written twice keeps its last record.
+        # One INSERT ... ON CONFLICT may not touch a row twice, so a task that appears twice in
+        # the batch is written once, with its last record (which is what replaying gives).
         latest = {task.task_id: task for task in batch.tasks}
         tasks = _task_rows(run_id, list(latest.values()))
         requests = _request_rows(run_id, batch.requests)
@@ -435,19 +454,23 @@ class PostgresStore(Store):
                 )
             if cursor.rowcount == 0:
                 raise _missing_or_lost(cursor, run_id, owner)
-            if tasks:
+            if len(tasks) >= _COPY_FROM:
                 with cursor.copy(_COPY_TASKS) as copy:
                     copy.set_types(_TASK_TYPES)
                     for row in tasks:
                         copy.write_row(row)
                 cursor.execute(_UPSERT_TASKS)
+            elif tasks:
+                cursor.executemany(_UPSERT_TASK, tasks)
             if requests:
                 cursor.executemany(_UPSERT_REQUEST, requests)
-            if events:
+            if len(events) >= _COPY_FROM:
                 with cursor.copy(_COPY_EVENTS) as copy:
                     copy.set_types(_EVENT_TYPES)
                     for row in events:
                         copy.write_row(row)
+            elif events:
+                cursor.executemany(_INSERT_EVENT, events)
 
     def load_tasks(self, run_id: str) -> dict[str, TaskRecord]:
         with self._transaction() as cursor:

@@ -137,7 +137,11 @@ _REQUEST_COLUMNS = (
 )
 _EVENT_COLUMNS = "kind, time, task_id, data"
 
-_INSERT_RUN = f"INSERT INTO runs ({_RUN_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+_INSERT_RUN = f"""
+    INSERT INTO runs ({_RUN_COLUMNS})
+    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+    ON CONFLICT (run_id) DO NOTHING
+"""
 
 _CLAIM = f"""
     UPDATE runs SET owner = ?, lease_expires_at = ?
@@ -282,6 +286,8 @@ class SQLiteStore(Store):
                     raise
                 conn.execute("COMMIT")
             except sqlite3.Error as error:
+                if conn.in_transaction:  # COMMIT itself failed
+                    conn.rollback()
                 raise StoreError(f"the SQLite store {str(self.path)!r} failed: {error}") from error
 
     def _read(self) -> AbstractContextManager[sqlite3.Connection]:
@@ -292,10 +298,8 @@ class SQLiteStore(Store):
 
     def create_run(self, run: RunRecord) -> None:
         with self._transaction() as conn:
-            try:
-                conn.execute(_INSERT_RUN, _run_row(run))
-            except sqlite3.IntegrityError:
-                raise RunExistsError(f"run {run.run_id!r} already exists") from None
+            if conn.execute(_INSERT_RUN, _run_row(run)).rowcount == 0:
+                raise RunExistsError(f"run {run.run_id!r} already exists")
 
     def get_run(self, run_id: str) -> RunRecord | None:
         with self._read() as conn:
@@ -435,16 +439,21 @@ def _missing_or_lost(conn: sqlite3.Connection, run_id: str, owner: str) -> Store
 
 
 def _statements(script: str) -> Iterator[str]:
-    """Split an SQL script into statements (``executescript`` would commit our transaction)."""
+    """Split an SQL script into statements (``executescript`` would commit our transaction).
+
+    A semicolon ends a statement only where SQLite says it does (not inside a string, a
+    comment or a trigger's body); text after the last one is passed on as it is.
+    """
+    *pieces, tail = script.split(";")
     statement = ""
-    for piece in script.split(";"):
+    for piece in pieces:
         statement += piece + ";"
         if sqlite3.complete_statement(statement):
-            if statement.strip(" \t\n;"):
-                yield statement
+            yield statement
             statement = ""
-    if statement.strip(" \t\n;"):
-        raise ValueError(f"incomplete SQL statement in a migration: {statement!r}")
+    statement += tail
+    if statement.strip():
+        yield statement
 
 
 # -- shared by the SQL stores: errors --------------------------------------------------------

@@ -1,0 +1,192 @@
+"""Crash recovery: kill -9 a run at many points, resume it elsewhere, lose and repeat nothing.
+
+A child process runs a 30-task workflow on a SQLite store whose writes are slowed down (each
+statement of a write transaction sleeps a little), so that many kills land in the middle of a
+store write. Every task appends a line to a side-effects file when it starts. After each kill the
+store is read, the run is resumed in a new process, and the test checks that
+
+- the final outputs equal those of an uninterrupted run, and
+- no task that the store had recorded ``succeeded`` before the kill ran again.
+"""
+
+from __future__ import annotations
+
+import collections
+import os
+import random
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+
+import plait
+from plait import RunStatus, TaskStatus
+from plait.stores import SQLiteStore
+
+TASKS = 30
+KILLS = 24
+
+
+def flow_source() -> str:
+    """A layered workflow whose outputs depend on their inputs, with a side effect per task."""
+    rng = random.Random(5)
+    lines = [
+        "import os, time, plait",
+        "EFFECTS = os.environ['CRASH_EFFECTS']",
+        "wf = plait.Workflow('crashy')",
+    ]
+    for i in range(TASKS):
+        deps = sorted(rng.sample(range(max(0, i - 6), i), k=min(i, rng.randint(0, 2))))
+        params = ", ".join(["ctx", *(f"t{d}" for d in deps)])
+        total = " + ".join([str(i), *(f"t{d}" for d in deps)])
+        lines += [
+            f"def t{i}({params}):",
+            "    with open(EFFECTS, 'a') as effects:",
+            f"        effects.write(f't{i} {{ctx.attempt}}\\n')",
+            f"    time.sleep({rng.uniform(0.005, 0.03):.3f})",
+            f"    return {total}",
+            f"wf.add_task('t{i}', t{i}, depends_on={[f't{d}' for d in deps]!r})",
+        ]
+    return "\n".join(lines) + "\n"
+
+
+CHILD = """
+import sys, time, plait, crashflow
+from plait.stores import SQLiteStore
+
+class SlowConnection:
+    '''Delegates to the real connection; each statement of a write sleeps a little, and marks
+    the file while a transaction is open, so the test knows whether a kill hit a write.'''
+    def __init__(self, conn, marks):
+        self._conn, self._marks = conn, marks
+    def __getattr__(self, name):
+        return getattr(self._conn, name)
+    def execute(self, sql, *args):
+        if sql.startswith("BEGIN"):
+            self._marks.write("begin\\n"); self._marks.flush()
+        result = self._conn.execute(sql, *args)
+        if sql.startswith("COMMIT"):
+            self._marks.write("commit\\n"); self._marks.flush()
+        return result
+    def executemany(self, sql, rows):
+        result = self._conn.executemany(sql, rows)
+        time.sleep(0.004)
+        return result
+
+store = SQLiteStore(sys.argv[1])
+store._conn = SlowConnection(store._conn, open(sys.argv[2], "a"))
+def started(event):
+    if isinstance(event, plait.RunStarted):
+        print("started", flush=True)
+plait.run(crashflow.wf, run_id="crash", store=store, max_concurrency=4, subscribers=[started])
+print("finished", flush=True)
+"""
+
+RESUME = """
+import sys, plait, crashflow
+result = plait.resume("crash", crashflow.wf, store="sqlite://" + sys.argv[1], force=True)
+print(result.status)
+"""
+
+
+def python(code: str, *args: str, cwd: Path, env: dict[str, str]) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-c", textwrap.dedent(code), *args],
+        cwd=cwd,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def effects(path: Path) -> collections.Counter[str]:
+    if not path.exists():
+        return collections.Counter()
+    return collections.Counter(line.split()[0] for line in path.read_text().splitlines())
+
+
+@pytest.fixture(scope="module")
+def flow_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    directory = tmp_path_factory.mktemp("crash")
+    (directory / "crashflow.py").write_text(flow_source())
+    return directory
+
+
+def expected_outputs(flow_dir: Path) -> dict[str, object]:
+    sys.path.insert(0, str(flow_dir))
+    os.environ["CRASH_EFFECTS"] = str(flow_dir / "expected-effects.txt")
+    try:
+        import crashflow  # type: ignore[import-not-found]  # noqa: PLC0415 - written by the test
+
+        return plait.run(crashflow.wf, store="memory://").outputs
+    finally:
+        sys.path.remove(str(flow_dir))
+        sys.modules.pop("crashflow", None)
+
+
+def test_a_run_killed_at_any_point_resumes_without_losing_or_repeating_work(
+    flow_dir: Path, tmp_path: Path
+) -> None:
+    expected = expected_outputs(flow_dir)
+    assert len(expected) == TASKS
+    env = {**os.environ, "PYTHONPATH": f"{flow_dir}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
+
+    # How long an uninterrupted run takes, from its RunStarted to its end.
+    probe = tmp_path / "probe"
+    probe.mkdir()
+    env["CRASH_EFFECTS"] = str(probe / "effects.txt")
+    child = python(CHILD, str(probe / "plait.db"), str(probe / "marks"), cwd=flow_dir, env=env)
+    assert child.stdout is not None
+    assert child.stdout.readline().strip() == "started"
+    began = time.monotonic()
+    assert child.stdout.readline().strip() == "finished"
+    span = time.monotonic() - began
+    child.wait(timeout=60)
+
+    in_write = 0
+    progress = []  # how many tasks the store had recorded succeeded at each kill
+    for k in range(KILLS):
+        case = tmp_path / f"kill{k}"
+        case.mkdir()
+        env["CRASH_EFFECTS"] = str(case / "effects.txt")
+        db, marks = case / "plait.db", case / "marks"
+        child = python(CHILD, str(db), str(marks), cwd=flow_dir, env=env)
+        assert child.stdout is not None
+        assert child.stdout.readline().strip() == "started", child.communicate()[1]
+        time.sleep(span * (k + 0.5) / KILLS)  # spread the kills over the whole run
+        child.send_signal(signal.SIGKILL)
+        child.wait(timeout=60)
+        assert child.returncode == -signal.SIGKILL
+        if marks.read_text().splitlines()[-1:] == ["begin"]:
+            in_write += 1
+
+        with SQLiteStore(db) as store:
+            recorded = {
+                task_id
+                for task_id, record in store.load_tasks("crash").items()
+                if record.status is TaskStatus.SUCCEEDED
+            }
+        progress.append(len(recorded))
+        before = effects(case / "effects.txt")
+        assert recorded <= set(before)  # a recorded success did run
+
+        resumed = python(RESUME, str(db), cwd=flow_dir, env=env)
+        out, err = resumed.communicate(timeout=60)
+        assert out.strip() == "succeeded", err
+
+        final = plait.get_run("crash", store=SQLiteStore(db))
+        assert final.status is RunStatus.SUCCEEDED
+        assert final.outputs == expected, f"kill {k}: outputs differ"
+        after = effects(case / "effects.txt")
+        rerun = sorted(t for t in recorded if after[t] != before[t])
+        assert rerun == [], f"kill {k}: tasks recorded succeeded ran again: {rerun}"
+        assert all(after[t] >= 1 for t in expected)
+    assert in_write >= 3, f"only {in_write} of {KILLS} kills landed during a store write"
+    # The kills are spread over the run: some early, some late.
+    assert min(progress) < TASKS / 3 < 2 * TASKS / 3 < max(progress), progress
+    print(f"kills: {KILLS}, during a store write: {in_write}, recorded successes: {progress}")
