@@ -30,6 +30,9 @@ _ACCEPTED = (
     "or postgresql://user@host:port/database (with ?schema=name to pick a schema)"
 )
 
+#: How many runs the process's default memory store keeps (the oldest finished go first).
+DEFAULT_MEMORY_RUNS = 1000
+
 _default: MemoryStore | None = None
 _default_lock = threading.Lock()
 
@@ -67,7 +70,7 @@ def _default_memory_store() -> MemoryStore:
     global _default
     with _default_lock:
         if _default is None:
-            _default = MemoryStore()
+            _default = MemoryStore(max_runs=DEFAULT_MEMORY_RUNS)
         return _default
 
 

@@ -1,0 +1,898 @@
+"""The store conformance suite: what every backend must do, run once per backend.
+
+The backends are listed in ``conftest.BACKENDS``; the memory store is the reference. The tests
+at the end (durability, several processes, migrations) run on the durable backends only.
+"""
+
+from __future__ import annotations
+
+import itertools
+import time
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import replace
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from plait import RunStatus, TaskError, TaskStatus
+from plait.stores import (
+    EventRecord,
+    InputRequest,
+    LeaseHeldError,
+    LeaseLostError,
+    RunExistsError,
+    RunNotFoundError,
+    RunRecord,
+    RunUpdate,
+    Store,
+    StoreError,
+    TaskRecord,
+    WriteBatch,
+    open_store,
+)
+
+from .conftest import Backend, ProcessPair
+
+LEASE = 60.0
+
+_run_ids = itertools.count()
+
+
+def make_run(
+    run_id: str = "run-1",
+    *,
+    owner: str | None = "alice",
+    lease: float | None = LEASE,
+    created_at: float = 1_700_000_000.0,
+    status: RunStatus = RunStatus.RUNNING,
+) -> RunRecord:
+    return RunRecord(
+        run_id=run_id,
+        workflow="etl",
+        fingerprint="sha256:0123abcd",
+        definition=[
+            {"id": "extract", "depends_on": [], "function": "etl:extract"},
+            {"id": "load", "depends_on": ["extract"], "function": "etl:load"},
+        ],
+        config={"max_workers": 4, "fail_fast": False, "limits": {"db": 2}, "ratio": 0.5},
+        status=status,
+        created_at=created_at,
+        updated_at=created_at,
+        owner=owner,
+        lease_expires_at=None if owner is None or lease is None else time.time() + lease,
+    )
+
+
+def new_run(store: Store, owner: str = "alice") -> str:
+    """Create a run owned by ``owner`` with a fresh id; return the id."""
+    run_id = f"run-{next(_run_ids)}"
+    store.create_run(make_run(run_id, owner=owner))
+    return run_id
+
+
+def task(task_id: str = "extract", **changes: Any) -> TaskRecord:
+    fields: dict[str, Any] = {
+        "task_id": task_id,
+        "status": TaskStatus.SUCCEEDED,
+        "attempts": 1,
+        "output": b"\x80\x04K\x01.",
+        "started_at": 1_700_000_001.25,
+        "finished_at": 1_700_000_002.5,
+    }
+    return TaskRecord(**(fields | changes))
+
+
+def request(task_id: str = "review", key: str = "", **changes: Any) -> InputRequest:
+    fields: dict[str, Any] = {
+        "task_id": task_id,
+        "key": key,
+        "prompt": "Approve the load?",
+        "schema": {"type": "boolean"},
+        "requested_at": 1_700_000_003.0,
+        "deadline": 1_700_003_600.0,
+    }
+    return InputRequest(**(fields | changes))
+
+
+def event(kind: str = "task_succeeded", n: int = 0, task_id: str | None = "extract") -> EventRecord:
+    return EventRecord(kind=kind, time=1_700_000_000.0 + n, task_id=task_id, data={"n": n})
+
+
+# -- creating, reading and listing runs ------------------------------------------------------
+
+
+def test_a_created_run_reads_back_equal(store: Store) -> None:
+    run = make_run()
+    store.create_run(run)
+    assert store.get_run("run-1") == run
+
+
+def test_a_run_with_every_optional_field_reads_back_equal(store: Store) -> None:
+    run = replace(
+        make_run(status=RunStatus.FAILED),
+        finished_at=1_700_000_100.0,
+        error="task 'load' failed: ValueError: bad row",
+    )
+    store.create_run(run)
+    assert store.get_run("run-1") == run
+
+
+def test_a_run_without_an_owner_reads_back_equal(store: Store) -> None:
+    run = make_run(owner=None)
+    store.create_run(run)
+    loaded = store.get_run("run-1")
+    assert loaded == run
+    assert loaded is not None
+    assert loaded.owner is None
+    assert loaded.lease_expires_at is None
+
+
+def test_an_unknown_run_is_none(store: Store) -> None:
+    assert store.get_run("nope") is None
+
+
+def test_creating_a_run_twice_raises_run_exists_and_keeps_the_first(store: Store) -> None:
+    first = make_run()
+    store.create_run(first)
+    with pytest.raises(RunExistsError, match=r"^run 'run-1' already exists$"):
+        store.create_run(replace(first, workflow="other", owner="bob"))
+    assert store.get_run("run-1") == first
+
+
+def test_list_runs_is_newest_first(store: Store) -> None:
+    for run_id, created_at in [("b", 2.0), ("c", 3.0), ("a", 1.0)]:
+        store.create_run(make_run(run_id, created_at=created_at))
+    assert [run.run_id for run in store.list_runs()] == ["c", "b", "a"]
+
+
+def test_list_runs_filters_by_status(store: Store) -> None:
+    statuses = [RunStatus.RUNNING, RunStatus.PAUSED, RunStatus.RUNNING, RunStatus.FAILED]
+    for n, status in enumerate(statuses):
+        store.create_run(make_run(f"run-{n}", created_at=float(n), status=status))
+    assert [run.run_id for run in store.list_runs(status=RunStatus.RUNNING)] == ["run-2", "run-0"]
+    assert [run.run_id for run in store.list_runs(status=RunStatus.PAUSED)] == ["run-1"]
+    assert store.list_runs(status=RunStatus.SUCCEEDED) == []
+
+
+def test_list_runs_keeps_the_newest_up_to_the_limit(store: Store) -> None:
+    for n in range(5):
+        store.create_run(make_run(f"run-{n}", created_at=float(n)))
+    assert [run.run_id for run in store.list_runs(limit=2)] == ["run-4", "run-3"]
+    assert store.list_runs(limit=0) == []
+    assert len(store.list_runs()) == 5
+
+
+def test_list_runs_returns_full_records(store: Store) -> None:
+    run = make_run()
+    store.create_run(run)
+    assert store.list_runs() == [run]
+
+
+def test_an_empty_store_lists_nothing(store: Store) -> None:
+    assert store.list_runs() == []
+
+
+# -- claiming, renewing and releasing -----------------------------------------------------------
+
+
+def test_claim_takes_a_run_without_an_owner(store: Store) -> None:
+    store.create_run(make_run(owner=None))
+    before = time.time()
+    claimed = store.claim("run-1", "bob", lease_seconds=30)
+    assert claimed.owner == "bob"
+    assert claimed.lease_expires_at is not None
+    assert before + 30 <= claimed.lease_expires_at <= time.time() + 30
+    assert store.get_run("run-1") == claimed
+
+
+def test_claim_returns_the_whole_record(store: Store) -> None:
+    run = make_run(owner=None)
+    store.create_run(run)
+    claimed = store.claim("run-1", "bob", lease_seconds=30)
+    assert replace(claimed, owner=None, lease_expires_at=None) == run
+
+
+def test_claim_by_the_owner_extends_its_lease(store: Store) -> None:
+    store.create_run(make_run(owner="alice", lease=5))
+    claimed = store.claim("run-1", "alice", lease_seconds=LEASE)
+    assert claimed.owner == "alice"
+    assert claimed.lease_expires_at is not None
+    assert claimed.lease_expires_at > time.time() + 30
+
+
+def test_claim_of_a_live_lease_raises_lease_held_naming_owner_and_until(store: Store) -> None:
+    run = make_run(owner="alice")
+    store.create_run(run)
+    with pytest.raises(LeaseHeldError) as caught:
+        store.claim("run-1", "bob", lease_seconds=LEASE)
+    assert caught.value.owner == "alice"
+    assert caught.value.until == run.lease_expires_at
+    assert "run-1" in str(caught.value)
+    assert "alice" in str(caught.value)
+    assert store.get_run("run-1") == run
+
+
+def test_claim_takes_a_run_whose_lease_expired(store: Store) -> None:
+    store.create_run(make_run(owner="alice", lease=-1))
+    assert store.claim("run-1", "bob", lease_seconds=LEASE).owner == "bob"
+
+
+def test_claim_takes_a_run_whose_owner_has_no_lease_time(store: Store) -> None:
+    store.create_run(make_run(owner="alice", lease=None))
+    assert store.claim("run-1", "bob", lease_seconds=LEASE).owner == "bob"
+
+
+def test_claim_with_force_takes_a_live_lease(store: Store) -> None:
+    store.create_run(make_run(owner="alice"))
+    claimed = store.claim("run-1", "bob", lease_seconds=LEASE, force=True)
+    assert claimed.owner == "bob"
+    assert store.get_run("run-1") == claimed
+
+
+def test_claim_of_an_unknown_run_raises_run_not_found(store: Store) -> None:
+    with pytest.raises(RunNotFoundError, match="'nope'"):
+        store.claim("nope", "bob", lease_seconds=LEASE)
+    with pytest.raises(RunNotFoundError):
+        store.claim("nope", "bob", lease_seconds=LEASE, force=True)
+
+
+def test_renew_extends_the_owners_lease(store: Store) -> None:
+    store.create_run(make_run(owner="alice", lease=5))
+    store.renew("run-1", "alice", lease_seconds=LEASE)
+    run = store.get_run("run-1")
+    assert run is not None
+    assert run.owner == "alice"
+    assert run.lease_expires_at is not None
+    assert run.lease_expires_at > time.time() + 30
+
+
+def test_renew_by_the_owner_works_after_its_lease_expired_if_no_one_took_it(store: Store) -> None:
+    store.create_run(make_run(owner="alice", lease=-1))
+    store.renew("run-1", "alice", lease_seconds=LEASE)
+    assert store.claim("run-1", "alice", lease_seconds=LEASE).owner == "alice"
+
+
+def test_renew_by_another_raises_lease_lost(store: Store) -> None:
+    run = make_run(owner="alice")
+    store.create_run(run)
+    with pytest.raises(LeaseLostError, match="'run-1'"):
+        store.renew("run-1", "bob", lease_seconds=LEASE)
+    assert store.get_run("run-1") == run
+
+
+def test_renew_after_a_takeover_raises_lease_lost(store: Store) -> None:
+    store.create_run(make_run(owner="alice"))
+    store.claim("run-1", "bob", lease_seconds=LEASE, force=True)
+    with pytest.raises(LeaseLostError):
+        store.renew("run-1", "alice", lease_seconds=LEASE)
+
+
+def test_renew_of_an_unknown_run_raises_run_not_found(store: Store) -> None:
+    with pytest.raises(RunNotFoundError):
+        store.renew("nope", "alice", lease_seconds=LEASE)
+
+
+def test_release_frees_the_run_for_anyone(store: Store) -> None:
+    store.create_run(make_run(owner="alice"))
+    store.release("run-1", "alice")
+    run = store.get_run("run-1")
+    assert run is not None
+    assert (run.owner, run.lease_expires_at) == (None, None)
+    assert store.claim("run-1", "bob", lease_seconds=LEASE).owner == "bob"
+
+
+def test_release_by_another_does_nothing(store: Store) -> None:
+    run = make_run(owner="alice")
+    store.create_run(run)
+    store.release("run-1", "bob")
+    assert store.get_run("run-1") == run
+
+
+def test_release_of_a_released_or_unknown_run_does_nothing(store: Store) -> None:
+    store.create_run(make_run(owner="alice"))
+    store.release("run-1", "alice")
+    store.release("run-1", "alice")
+    store.release("nope", "alice")
+    assert store.list_runs()[0].owner is None
+
+
+# -- writing, and fencing -------------------------------------------------------------------
+
+
+def test_write_records_tasks_requests_and_events(store: Store) -> None:
+    store.create_run(make_run())
+    tasks = [task("extract"), task("load", status=TaskStatus.RUNNING, output=None)]
+    requests = [request("review", ""), request("review", "0", schema=None)]
+    events = [event(n=n) for n in range(3)]
+    store.write("run-1", "alice", WriteBatch(tasks=tasks, requests=requests, events=events))
+    assert store.load_tasks("run-1") == {"extract": tasks[0], "load": tasks[1]}
+    assert store.load_requests("run-1") == requests
+    assert store.load_events("run-1") == events
+
+
+def test_write_applies_the_run_update_and_touches_updated_at(store: Store) -> None:
+    run = make_run()
+    store.create_run(run)
+    before = time.time()
+    update = RunUpdate(status=RunStatus.FAILED, finished_at=1_700_000_500.0, error="it broke")
+    store.write("run-1", "alice", WriteBatch(run=update))
+    after = store.get_run("run-1")
+    assert after is not None
+    assert (after.status, after.finished_at, after.error) == (
+        RunStatus.FAILED,
+        1_700_000_500.0,
+        "it broke",
+    )
+    assert before <= after.updated_at <= time.time()
+    unchanged = replace(after, status=run.status, finished_at=None, error=None)
+    assert unchanged == replace(run, updated_at=after.updated_at)
+
+
+def test_a_run_update_replaces_the_earlier_one(store: Store) -> None:
+    store.create_run(make_run())
+    store.write("run-1", "alice", WriteBatch(run=RunUpdate(status=RunStatus.PAUSED, error="x")))
+    store.write("run-1", "alice", WriteBatch(run=RunUpdate(status=RunStatus.RUNNING)))
+    run = store.get_run("run-1")
+    assert run is not None
+    assert (run.status, run.finished_at, run.error) == (RunStatus.RUNNING, None, None)
+
+
+def test_a_write_without_a_run_update_leaves_the_status(store: Store) -> None:
+    store.create_run(make_run(status=RunStatus.PAUSED))
+    store.write("run-1", "alice", WriteBatch(tasks=[task()]))
+    run = store.get_run("run-1")
+    assert run is not None
+    assert run.status is RunStatus.PAUSED
+
+
+def test_an_empty_write_by_the_owner_succeeds(store: Store) -> None:
+    store.create_run(make_run())
+    store.write("run-1", "alice", WriteBatch())
+    assert store.load_tasks("run-1") == {}
+
+
+def _assert_nothing_written(store: Store, run: RunRecord) -> None:
+    assert store.get_run(run.run_id) == run
+    assert store.load_tasks(run.run_id) == {}
+    assert store.load_requests(run.run_id) == []
+    assert store.load_events(run.run_id) == []
+
+
+def _full_batch() -> WriteBatch:
+    return WriteBatch(
+        run=RunUpdate(status=RunStatus.SUCCEEDED, finished_at=1_700_000_900.0),
+        tasks=[task("extract"), task("load")],
+        requests=[request()],
+        events=[event(n=n) for n in range(3)],
+    )
+
+
+def test_write_by_another_raises_lease_lost_and_writes_nothing(store: Store) -> None:
+    run = make_run(owner="alice")
+    store.create_run(run)
+    with pytest.raises(LeaseLostError, match=r"'run-1'.*bob"):
+        store.write("run-1", "bob", _full_batch())
+    _assert_nothing_written(store, run)
+
+
+def test_write_after_a_takeover_raises_lease_lost_and_writes_nothing(store: Store) -> None:
+    store.create_run(make_run(owner="alice"))
+    taken = store.claim("run-1", "bob", lease_seconds=LEASE, force=True)
+    with pytest.raises(LeaseLostError):
+        store.write("run-1", "alice", _full_batch())
+    _assert_nothing_written(store, taken)
+    store.write("run-1", "bob", WriteBatch(tasks=[task()]))
+    assert list(store.load_tasks("run-1")) == ["extract"]
+
+
+def test_write_after_release_raises_lease_lost(store: Store) -> None:
+    store.create_run(make_run(owner="alice"))
+    store.release("run-1", "alice")
+    with pytest.raises(LeaseLostError):
+        store.write("run-1", "alice", _full_batch())
+
+
+def test_write_to_an_unknown_run_raises_run_not_found(store: Store) -> None:
+    with pytest.raises(RunNotFoundError, match="'nope'"):
+        store.write("nope", "alice", _full_batch())
+
+
+# -- keys: replayed writes replace ---------------------------------------------------------
+
+
+def test_a_task_written_twice_keeps_one_record_with_the_latest_values(store: Store) -> None:
+    store.create_run(make_run())
+    first = task("extract", status=TaskStatus.RUNNING, attempts=1, output=None, finished_at=None)
+    second = task(
+        "extract", status=TaskStatus.FAILED, attempts=2, error=TaskError("ValueError", "bad")
+    )
+    store.write("run-1", "alice", WriteBatch(tasks=[first]))
+    store.write("run-1", "alice", WriteBatch(tasks=[second]))
+    assert store.load_tasks("run-1") == {"extract": second}
+
+
+def test_a_task_written_twice_in_one_batch_keeps_the_latest(store: Store) -> None:
+    store.create_run(make_run())
+    first = task("extract", status=TaskStatus.RUNNING, output=None)
+    second = task("extract", status=TaskStatus.SUCCEEDED, output=b"done")
+    store.write("run-1", "alice", WriteBatch(tasks=[first, task("load"), second]))
+    assert store.load_tasks("run-1") == {"extract": second, "load": task("load")}
+
+
+def test_a_later_record_clears_fields_the_earlier_one_had(store: Store) -> None:
+    store.create_run(make_run())
+    failed = task("extract", status=TaskStatus.FAILED, error=TaskError("E", "m", "tb"))
+    retried = task("extract", status=TaskStatus.PENDING, output=None, finished_at=None)
+    store.write("run-1", "alice", WriteBatch(tasks=[failed]))
+    store.write("run-1", "alice", WriteBatch(tasks=[retried]))
+    assert store.load_tasks("run-1") == {"extract": retried}
+
+
+def test_large_batches_replace_and_keep_order_like_small_ones(store: Store) -> None:
+    # Backends may write large batches another way (PostgreSQL copies them); same results.
+    store.create_run(make_run())
+    first = [task(f"t{n}", status=TaskStatus.RUNNING, output=None) for n in range(500)]
+    store.write("run-1", "alice", WriteBatch(tasks=first, events=[event(n=n) for n in range(500)]))
+    second = [task(f"t{n}", attempts=2, output=bytes([n % 256])) for n in range(0, 1000, 2)]
+    again = [task(f"t{n}", attempts=3, output=b"") for n in range(0, 100)]  # some twice
+    events = [event("later", n) for n in range(300)]
+    store.write("run-1", "alice", WriteBatch(tasks=second + again, events=events))
+    expected = {t.task_id: t for t in first + second + again}
+    assert store.load_tasks("run-1") == expected
+    assert len(expected) == 750
+    assert store.load_events("run-1") == [event(n=n) for n in range(500)] + events
+
+
+def test_a_request_written_twice_keeps_one_record_and_its_first_place(store: Store) -> None:
+    store.create_run(make_run())
+    asked = [request("review", "0"), request("review", "1"), request("other", "")]
+    store.write("run-1", "alice", WriteBatch(requests=asked))
+    answered = replace(asked[0], answered=True, value=b'"yes"', answered_at=1_700_000_010.0)
+    store.write("run-1", "alice", WriteBatch(requests=[answered]))
+    assert store.load_requests("run-1") == [answered, asked[1], asked[2]]
+
+
+def test_requests_keep_the_order_they_were_first_made_in(store: Store) -> None:
+    store.create_run(make_run())
+    keys = ["b", "a", "c", "0", "10", "2"]
+    for key in keys:
+        store.write("run-1", "alice", WriteBatch(requests=[request("review", key)]))
+    assert [r.key for r in store.load_requests("run-1")] == keys
+
+
+def test_requests_are_keyed_by_task_and_key(store: Store) -> None:
+    store.create_run(make_run())
+    requests = [request("a", ""), request("b", ""), request("a", "x")]
+    store.write("run-1", "alice", WriteBatch(requests=requests))
+    assert store.load_requests("run-1") == requests
+
+
+# -- events ---------------------------------------------------------------------------------
+
+
+def test_events_keep_their_order_across_batches(store: Store) -> None:
+    store.create_run(make_run())
+    batches = [[event("a", n) for n in range(k * 10, k * 10 + 10)] for k in range(5)]
+    for batch in batches:
+        store.write("run-1", "alice", WriteBatch(events=batch))
+    assert store.load_events("run-1") == [e for batch in batches for e in batch]
+
+
+def test_events_keep_their_order_within_a_large_batch(store: Store) -> None:
+    store.create_run(make_run())
+    # Times deliberately out of order: the log's order is the order of writing.
+    events = [event(f"kind-{n % 7}", (n * 7919) % 1000, f"t{n % 13}") for n in range(1000)]
+    store.write("run-1", "alice", WriteBatch(events=events))
+    assert store.load_events("run-1") == events
+
+
+def test_identical_events_are_all_kept(store: Store) -> None:
+    store.create_run(make_run())
+    store.write("run-1", "alice", WriteBatch(events=[event(), event()]))
+    store.write("run-1", "alice", WriteBatch(events=[event()]))
+    assert store.load_events("run-1") == [event()] * 3
+
+
+def test_event_data_round_trips_as_json(store: Store) -> None:
+    store.create_run(make_run())
+    data = {
+        "text": 'naïve ☃ \U0001f600 "quoted" \\ \n\t\x01',
+        "int": -(2**63),
+        "big": 10**30,
+        "float": 0.1,
+        "tiny": 5e-324,
+        "inf": float("inf"),
+        "bool": True,
+        "none": None,
+        "list": [1, [2, {"k": []}], {}],
+        "nested": {"a": {"b": {"c": "d"}}},
+        "": "empty key",
+    }
+    events = [
+        EventRecord(kind="custom", time=1.0, data=data),
+        EventRecord(kind="empty", time=2.0),
+    ]
+    store.write("run-1", "alice", WriteBatch(events=events))
+    assert store.load_events("run-1") == events
+
+
+# -- values round-trip exactly ---------------------------------------------------------------
+
+
+ODD_BYTES = [
+    b"",
+    b"\x00",
+    b"\xff\xfe\xfd",  # not UTF-8
+    b"\x00abc\x00",
+    bytes(range(256)),
+    b"\\x00 'quoted' \"too\"",
+    b"\x80\x04\x95\x0b\x00\x00\x00\x00\x00\x00\x00\x8c\x07payload\x94.",  # a pickle
+    bytes(100_000),
+]
+
+
+@pytest.mark.parametrize("output", ODD_BYTES, ids=lambda b: f"{len(b)}-bytes")
+def test_output_bytes_round_trip_exactly(store: Store, output: bytes) -> None:
+    store.create_run(make_run())
+    store.write("run-1", "alice", WriteBatch(tasks=[task(output=output)]))
+    loaded = store.load_tasks("run-1")["extract"].output
+    assert type(loaded) is bytes
+    assert loaded == output
+
+
+@pytest.mark.parametrize("value", ODD_BYTES, ids=lambda b: f"{len(b)}-bytes")
+def test_answer_bytes_round_trip_exactly(store: Store, value: bytes) -> None:
+    store.create_run(make_run())
+    answered = request(answered=True, value=value, answered_at=1_700_000_020.0)
+    store.write("run-1", "alice", WriteBatch(requests=[answered]))
+    loaded = store.load_requests("run-1")[0].value
+    assert type(loaded) is bytes
+    assert loaded == value
+
+
+def test_empty_bytes_and_none_stay_apart(store: Store) -> None:
+    store.create_run(make_run())
+    tasks = [task("empty", output=b""), task("none", output=None)]
+    store.write("run-1", "alice", WriteBatch(tasks=tasks))
+    loaded = store.load_tasks("run-1")
+    assert loaded["empty"].output == b""
+    assert loaded["none"].output is None
+
+
+def test_task_errors_round_trip(store: Store) -> None:
+    store.create_run(make_run())
+    try:
+        raise KeyError("naïve ☃ key\nwith a newline")
+    except KeyError as exc:
+        captured = TaskError.from_exception(exc)
+    tasks = [
+        task("captured", status=TaskStatus.FAILED, error=captured),
+        task("plain", status=TaskStatus.FAILED, error=TaskError("mod.Err", "")),
+        task("json-ish", status=TaskStatus.FAILED, error=TaskError('{"a": 1}', "{}", "null")),
+    ]
+    store.write("run-1", "alice", WriteBatch(tasks=tasks))
+    loaded = store.load_tasks("run-1")
+    assert loaded == {t.task_id: t for t in tasks}
+    error = loaded["captured"].error
+    assert error is not None
+    assert (error.type, error.message, error.traceback) == (
+        captured.type,
+        captured.message,
+        captured.traceback,
+    )
+    assert "KeyError" in error.traceback
+
+
+def test_none_fields_stay_none(store: Store) -> None:
+    store.create_run(make_run())
+    bare = TaskRecord(task_id="bare", status=TaskStatus.PENDING)
+    question = InputRequest(task_id="bare", key="", prompt="", schema=None, requested_at=0.0)
+    anonymous = EventRecord(kind="run_started", time=0.0)
+    store.write("run-1", "alice", WriteBatch(tasks=[bare], requests=[question], events=[anonymous]))
+    assert store.load_tasks("run-1") == {"bare": bare}
+    assert store.load_requests("run-1") == [question]
+    assert store.load_events("run-1") == [anonymous]
+
+
+@pytest.mark.parametrize("status", list(TaskStatus))
+def test_every_task_status_round_trips(store: Store, status: TaskStatus) -> None:
+    store.create_run(make_run())
+    store.write("run-1", "alice", WriteBatch(tasks=[task(status=status)]))
+    assert store.load_tasks("run-1")["extract"].status is status
+
+
+@pytest.mark.parametrize("status", list(RunStatus))
+def test_every_run_status_round_trips(store: Store, status: RunStatus) -> None:
+    store.create_run(make_run(status=status))
+    run = store.get_run("run-1")
+    assert run is not None
+    assert run.status is status
+
+
+def test_times_round_trip_exactly(store: Store) -> None:
+    store.create_run(make_run())
+    times = [0.0, 1e-9, 1_700_000_000.123456789, 2**53 + 0.0, 1 / 3]
+    tasks = [task(f"t{n}", started_at=t, finished_at=t) for n, t in enumerate(times)]
+    store.write("run-1", "alice", WriteBatch(tasks=tasks))
+    loaded = store.load_tasks("run-1")
+    assert [loaded[f"t{n}"].started_at for n in range(len(times))] == times
+
+
+# -- runs are separate -------------------------------------------------------------------------
+
+
+def test_runs_do_not_see_each_others_records(store: Store) -> None:
+    store.create_run(make_run("run-1", owner="alice"))
+    store.create_run(make_run("run-2", owner="bob"))
+    store.write("run-1", "alice", WriteBatch(tasks=[task()], requests=[request()]))
+    store.write("run-2", "bob", WriteBatch(events=[event()]))
+    assert (store.load_tasks("run-2"), store.load_requests("run-2")) == ({}, [])
+    assert store.load_events("run-1") == []
+    assert list(store.load_tasks("run-1")) == ["extract"]
+
+
+def test_a_new_run_has_no_records(store: Store) -> None:
+    store.create_run(make_run())
+    assert store.load_tasks("run-1") == {}
+    assert store.load_requests("run-1") == []
+    assert store.load_events("run-1") == []
+
+
+@pytest.mark.parametrize("load", ["load_tasks", "load_requests", "load_events"])
+def test_loading_an_unknown_run_raises_run_not_found(store: Store, load: str) -> None:
+    with pytest.raises(RunNotFoundError, match="'nope'"):
+        getattr(store, load)("nope")
+
+
+# -- the invariant, for any sequence of batches -------------------------------------------------
+
+_TIMES = st.floats(allow_nan=False) | st.none()
+_TASKS = st.builds(
+    TaskRecord,
+    task_id=st.sampled_from(["a", "b", "c", "d"]),
+    status=st.sampled_from(TaskStatus),
+    attempts=st.integers(0, 1000),
+    output=st.binary(max_size=16) | st.none(),
+    error=st.builds(TaskError, st.text(max_size=5), st.text(max_size=5)) | st.none(),
+    started_at=_TIMES,
+    finished_at=_TIMES,
+)
+_REQUESTS = st.builds(
+    InputRequest,
+    task_id=st.sampled_from(["a", "b"]),
+    key=st.sampled_from(["", "0", "1"]),
+    prompt=st.text(st.characters(exclude_categories=["Cs"], exclude_characters="\x00")),
+    schema=st.none() | st.just({"type": "string"}),
+    requested_at=st.floats(allow_nan=False),
+    answered=st.booleans(),
+    value=st.binary(max_size=8) | st.none(),
+)
+_JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(), inner, max_size=3),
+    max_leaves=6,
+)
+_EVENTS = st.builds(
+    EventRecord,
+    kind=st.sampled_from(["task_started", "task_succeeded"]),
+    time=st.floats(allow_nan=False),
+    task_id=st.sampled_from(["a", "b"]) | st.none(),
+    data=st.dictionaries(st.text(max_size=4), _JSON, max_size=3),
+)
+_BATCHES = st.lists(
+    st.builds(
+        WriteBatch,
+        tasks=st.lists(_TASKS, max_size=5),
+        requests=st.lists(_REQUESTS, max_size=3),
+        events=st.lists(_EVENTS, max_size=3),
+    ),
+    min_size=1,
+    max_size=4,
+)
+
+
+@settings(
+    max_examples=25,
+    deadline=None,
+    derandomize=True,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
+@given(batches=_BATCHES)
+def test_loads_give_the_latest_record_per_key_and_every_event_in_order(
+    store: Store, batches: Sequence[WriteBatch]
+) -> None:
+    run_id = new_run(store)  # a fresh run per example: the store outlives the examples
+    tasks: dict[str, TaskRecord] = {}
+    requests: dict[tuple[str, str], InputRequest] = {}
+    events: list[EventRecord] = []
+    for batch in batches:
+        store.write(run_id, "alice", batch)
+        tasks.update((t.task_id, t) for t in batch.tasks)
+        requests.update(((r.task_id, r.key), r) for r in batch.requests)
+        events.extend(batch.events)
+    assert store.load_tasks(run_id) == tasks
+    assert store.load_requests(run_id) == list(requests.values())
+    assert store.load_events(run_id) == events
+
+
+# -- durable backends: the state outlives the store object ----------------------------------------
+
+
+def test_everything_survives_closing_and_reopening(durable_backend: Backend) -> None:
+    store = durable_backend.open()
+    run = make_run()
+    store.create_run(run)
+    store.create_run(make_run("run-2", owner=None, created_at=5.0))
+    batch = _full_batch()
+    store.write("run-1", "alice", batch)
+    expected = store.get_run("run-1")
+    store.close()
+
+    reopened = durable_backend.open()
+    assert reopened.get_run("run-1") == expected
+    assert [r.run_id for r in reopened.list_runs()] == ["run-1", "run-2"]
+    assert reopened.load_tasks("run-1") == {t.task_id: t for t in batch.tasks}
+    assert reopened.load_requests("run-1") == batch.requests
+    assert reopened.load_events("run-1") == batch.events
+    assert reopened.claim("run-2", "bob", lease_seconds=LEASE).owner == "bob"
+
+
+def test_a_closed_store_can_be_closed_again(durable_backend: Backend) -> None:
+    store = durable_backend.open()
+    store.close()
+    store.close()
+
+
+def test_a_store_works_as_a_context_manager(durable_backend: Backend) -> None:
+    with durable_backend.open() as store:
+        store.create_run(make_run())
+    with durable_backend.open() as store:
+        assert store.get_run("run-1") is not None
+
+
+def test_a_write_that_fails_part_way_leaves_nothing_behind(durable_backend: Backend) -> None:
+    store = durable_backend.open()
+    run = make_run()
+    store.create_run(run)
+    broken = TaskRecord(task_id=None, status=TaskStatus.PENDING)  # type: ignore[arg-type]
+    batch = _full_batch()
+    batch.tasks.append(broken)  # the database refuses it after the rest was sent
+    with pytest.raises(StoreError):
+        store.write("run-1", "alice", batch)
+    _assert_nothing_written(store, run)
+    store.write("run-1", "alice", WriteBatch(tasks=[task()]))  # the store still works
+    assert list(store.load_tasks("run-1")) == ["extract"]
+
+
+# Jobs for the two worker processes; module-level so that the workers can import them.
+
+
+def _claim_rounds(url: str, run_ids: list[str], *, owner: str, barrier: Any) -> list[str]:
+    """Open the store, then at each barrier try to claim the next run; return the runs won."""
+    with open_store(url) as store:
+        won = []
+        for run_id in run_ids:
+            barrier.wait(timeout=60)
+            try:
+                store.claim(run_id, owner, lease_seconds=LEASE)
+            except LeaseHeldError:
+                continue
+            won.append(run_id)
+        return won
+
+
+def _write_own_run(url: str, batches: int, *, owner: str, barrier: Any) -> int:
+    """Write batches of 200 tasks and 200 events to the run ``run-<owner>``; return how many."""
+    with open_store(url) as store:
+        barrier.wait(timeout=60)
+        for k in range(batches):
+            tasks = [task(f"{owner}-{k}-{n}") for n in range(200)]
+            events = [event(n=n, task_id=owner) for n in range(200)]
+            store.write(f"run-{owner}", owner, WriteBatch(tasks=tasks, events=events))
+        return batches
+
+
+def _open_new(urls: list[str], *, owner: str, barrier: Any) -> list[int]:
+    """At each barrier open the next new store (both processes the same one) and use it at
+    once; return the schema versions found."""
+    versions = []
+    for url in urls:
+        barrier.wait(timeout=60)
+        with open_store(url) as store:
+            versions.append(getattr(store, "schema_version", 0))
+            store.create_run(make_run(f"run-{owner}"))
+    return versions
+
+
+def test_of_two_processes_claiming_at_once_exactly_one_wins(
+    durable_backend: Backend, two_processes: ProcessPair
+) -> None:
+    store = durable_backend.open()
+    run_ids = [f"contested-{n}" for n in range(10)]
+    for run_id in run_ids:
+        store.create_run(make_run(run_id, owner=None))
+    wins = two_processes.run(_claim_rounds, durable_backend.url, run_ids)
+    winners = Counter(run_id for won in wins.values() for run_id in won)
+    assert winners == Counter(run_ids)  # each run won exactly once
+    for owner, won in wins.items():
+        for run_id in won:
+            run = store.get_run(run_id)
+            assert run is not None
+            assert run.owner == owner
+
+
+def test_two_processes_write_batches_to_their_own_runs_at_once(
+    durable_backend: Backend, two_processes: ProcessPair
+) -> None:
+    store = durable_backend.open()
+    for owner in ProcessPair.OWNERS:
+        store.create_run(make_run(f"run-{owner}", owner=owner))
+    reports = two_processes.run(_write_own_run, durable_backend.url, 10)
+    assert reports == {"p1": 10, "p2": 10}
+    for owner in ProcessPair.OWNERS:
+        assert len(store.load_tasks(f"run-{owner}")) == 10 * 200
+        events = store.load_events(f"run-{owner}")
+        assert len(events) == 10 * 200
+        assert {e.task_id for e in events} == {owner}
+
+
+def test_two_processes_opening_a_new_store_at_once_both_succeed(
+    durable_backend: Backend, two_processes: ProcessPair
+) -> None:
+    urls = [durable_backend.fresh_url(f"new{n}") for n in range(5)]
+    reports = two_processes.run(_open_new, urls)
+    latest = len(durable_backend.store_class._migrations)  # type: ignore[attr-defined]
+    assert reports == {"p1": [latest] * 5, "p2": [latest] * 5}
+
+
+# -- durable backends: schema migrations ---------------------------------------------------------
+
+
+def test_a_new_store_is_at_the_latest_schema_version(durable_backend: Backend) -> None:
+    store = durable_backend.open()
+    latest = len(durable_backend.store_class._migrations)  # type: ignore[attr-defined]
+    assert latest >= 1
+    assert store.schema_version == latest  # type: ignore[attr-defined]
+
+
+def test_opening_an_older_store_applies_the_missing_migrations(durable_backend: Backend) -> None:
+    base: Any = durable_backend.store_class
+    old = durable_backend.open(base)
+    old.create_run(make_run())
+    old.write("run-1", "alice", WriteBatch(tasks=[task()]))
+    written = old.get_run("run-1")
+    assert written is not None
+    old.close()
+
+    class Newer(base):  # type: ignore[misc]
+        _migrations = (
+            *base._migrations,
+            "UPDATE runs SET workflow = workflow || '-v2'",
+            "ALTER TABLE runs ADD COLUMN note TEXT; UPDATE runs SET note = 'x', error = 'v3'",
+        )
+
+    new = durable_backend.open(Newer)
+    assert new.schema_version == len(base._migrations) + 2  # type: ignore[attr-defined]
+    assert new.get_run("run-1") == replace(written, workflow="etl-v2", error="v3")
+    assert new.load_tasks("run-1") == {"extract": task()}
+    new.close()
+
+    again = durable_backend.open(Newer)  # nothing left to apply: the data is not migrated twice
+    assert again.get_run("run-1") == replace(written, workflow="etl-v2", error="v3")
+
+
+def test_a_store_written_by_a_newer_plait_is_refused(durable_backend: Backend) -> None:
+    base: Any = durable_backend.store_class
+
+    class Newer(base):  # type: ignore[misc]
+        _migrations = (*base._migrations, "CREATE TABLE later (x INTEGER)")
+
+    durable_backend.open(Newer).close()
+    latest = len(base._migrations)
+    with pytest.raises(
+        StoreError, match=rf"has schema version {latest + 1}, newer than this plait knows "
+    ):
+        durable_backend.open(base)

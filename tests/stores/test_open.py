@@ -1,0 +1,200 @@
+"""open_store: a store from an object, a URL, ``PLAIT_STORE``, or the default; and
+default_sqlite_path."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from plait import ConfigError, PlaitError
+from plait.stores import (
+    MemoryStore,
+    PostgresStore,
+    SQLiteStore,
+    _open,
+    default_sqlite_path,
+    open_store,
+)
+
+from .conftest import with_query
+
+ACCEPTED = (
+    "memory://, sqlite:///absolute/path.db, sqlite://relative/path.db, "
+    "or postgresql://user@host:port/database (with ?schema=name to pick a schema)"
+)
+
+
+@pytest.fixture(autouse=True)
+def _no_plait_store(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("PLAIT_STORE", raising=False)
+
+
+class FakePostgres:
+    """Stands in for PostgresStore where only the arguments matter."""
+
+    def __init__(self, url: str, *, schema: str = "plait") -> None:
+        self.url = url
+        self.schema = schema
+
+
+@pytest.fixture
+def fake_postgres(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(_open, "PostgresStore", FakePostgres)
+
+
+def test_a_store_is_returned_as_it_is() -> None:
+    store = MemoryStore()
+    assert open_store(store) is store
+
+
+def test_memory_url_gives_a_new_memory_store_each_time() -> None:
+    first, second = open_store("memory://"), open_store("memory://")
+    assert isinstance(first, MemoryStore)
+    assert isinstance(second, MemoryStore)
+    assert first is not second
+    assert first is not open_store()
+
+
+def test_no_spec_gives_the_same_default_memory_store_every_time() -> None:
+    store = open_store()
+    assert isinstance(store, MemoryStore)
+    assert open_store(None) is store
+    assert open_store() is store
+
+
+def test_an_empty_plait_store_means_the_default(monkeypatch: pytest.MonkeyPatch) -> None:
+    default = open_store()
+    monkeypatch.setenv("PLAIT_STORE", "")
+    assert open_store() is default
+
+
+def test_no_spec_uses_plait_store_when_set(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("PLAIT_STORE", f"sqlite://{tmp_path}/env.db")
+    with open_store() as store:
+        assert isinstance(store, SQLiteStore)
+        assert store.path == tmp_path / "env.db"
+
+
+def test_plait_store_does_not_override_an_explicit_spec(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PLAIT_STORE", "sqlite:///should/not/be/used.db")
+    assert isinstance(open_store("memory://"), MemoryStore)
+
+
+def test_sqlite_url_with_three_slashes_is_an_absolute_path(tmp_path: Path) -> None:
+    path = tmp_path / "abs" / "plait.db"
+    with open_store(f"sqlite://{path}") as store:
+        assert isinstance(store, SQLiteStore)
+        assert store.path == path
+        assert path.is_absolute()
+    assert path.is_file()
+
+
+def test_sqlite_url_with_two_slashes_is_relative_to_the_cwd(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    with open_store("sqlite://runs/rel.db") as store:
+        assert isinstance(store, SQLiteStore)
+        assert store.path == Path("runs/rel.db")
+    assert (tmp_path / "runs" / "rel.db").is_file()
+
+
+def test_schemes_are_case_insensitive(tmp_path: Path) -> None:
+    assert isinstance(open_store("MEMORY://"), MemoryStore)
+    with open_store(f"SQLite://{tmp_path}/x.db") as store:
+        assert isinstance(store, SQLiteStore)
+
+
+@pytest.mark.parametrize("scheme", ["postgresql", "postgres"])
+@pytest.mark.usefixtures("fake_postgres")
+def test_postgres_urls_give_a_postgres_store_in_the_default_schema(scheme: str) -> None:
+    store: Any = open_store(f"{scheme}://me@db.example:5433/runs")
+    assert isinstance(store, FakePostgres)
+    assert (store.url, store.schema) == (f"{scheme}://me@db.example:5433/runs", "plait")
+
+
+@pytest.mark.usefixtures("fake_postgres")
+def test_the_schema_parameter_is_taken_out_of_the_url() -> None:
+    store: Any = open_store(
+        "postgresql://me@db/runs?sslmode=require&schema=team_a&application_name=x"
+    )
+    assert store.schema == "team_a"
+    assert store.url == "postgresql://me@db/runs?sslmode=require&application_name=x"
+    store = open_store("postgresql://me@db/runs?schema=team_b")
+    assert (store.url, store.schema) == ("postgresql://me@db/runs", "team_b")
+
+
+@pytest.mark.usefixtures("fake_postgres")
+def test_two_schema_parameters_raise_config_error() -> None:
+    with pytest.raises(
+        ConfigError,
+        match=r"^the PostgreSQL URL 'postgresql://db/x\?schema=a&schema=b' names 2 schemas; "
+        r"give one$",
+    ):
+        open_store("postgresql://db/x?schema=a&schema=b")
+
+
+@pytest.mark.usefixtures("fake_postgres")
+def test_an_empty_schema_parameter_raises_config_error() -> None:
+    with pytest.raises(ConfigError, match=r"has an empty schema name$"):
+        open_store("postgresql://db/x?schema=")
+
+
+def test_a_postgres_url_opens_a_real_store(postgres_url: str, postgres_schema: str) -> None:
+    with open_store(with_query(postgres_url, schema=postgres_schema)) as store:
+        assert isinstance(store, PostgresStore)
+        assert store.schema == postgres_schema
+        assert "schema=" not in store.url
+        assert store.list_runs() == []
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "mysql://db/x",
+        "memory://something",
+        "memory:",
+        "sqlite://",
+        "sqlite:relative.db",
+        "/just/a/path.db",
+        "plait.db",
+        "",
+    ],
+)
+def test_an_unknown_url_raises_config_error_listing_the_accepted_forms(url: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        open_store(url)
+    assert str(caught.value) == f"cannot open a store at {url!r}: use {ACCEPTED}"
+
+
+def test_a_password_is_not_repeated_in_the_message() -> None:
+    with pytest.raises(ConfigError) as caught:
+        open_store("postgresq://me:s3cret@db.example/runs")
+    assert "s3cret" not in str(caught.value)
+    assert "'postgresq://me:***@db.example/runs'" in str(caught.value)
+
+
+def test_config_error_is_a_plait_error_and_a_value_error() -> None:
+    with pytest.raises(PlaitError):
+        open_store("nope://")
+    with pytest.raises(ValueError):
+        open_store("nope://")
+
+
+def test_default_sqlite_path_is_under_plait_home(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("PLAIT_HOME", str(tmp_path / "home"))
+    assert default_sqlite_path() == tmp_path / "home" / "plait.db"
+
+
+def test_default_sqlite_path_defaults_to_dot_plait_in_the_home_directory(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.delenv("PLAIT_HOME", raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path))
+    assert default_sqlite_path() == tmp_path / ".plait" / "plait.db"
+    monkeypatch.setenv("PLAIT_HOME", "~/elsewhere")
+    assert default_sqlite_path() == tmp_path / "elsewhere" / "plait.db"

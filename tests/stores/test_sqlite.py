@@ -1,0 +1,236 @@
+"""What only the SQLite store does: the file, WAL, the busy timeout, migrations, its messages.
+
+Everything every store does is in ``test_conformance.py``.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from plait import RunStatus, TaskStatus
+from plait.stores import (
+    EventRecord,
+    LeaseHeldError,
+    LeaseLostError,
+    RunRecord,
+    SQLiteStore,
+    StoreError,
+    TaskRecord,
+    WriteBatch,
+)
+from plait.stores._sqlite import _MIGRATIONS, _statements
+
+
+def make_run(run_id: str = "run-1", owner: str | None = "alice") -> RunRecord:
+    return RunRecord(
+        run_id=run_id,
+        workflow="etl",
+        fingerprint="f",
+        definition=[],
+        config={},
+        status=RunStatus.RUNNING,
+        created_at=1.0,
+        updated_at=1.0,
+        owner=owner,
+        lease_expires_at=None if owner is None else time.time() + 60,
+    )
+
+
+@pytest.fixture
+def path(tmp_path: Path) -> Path:
+    return tmp_path / "plait.db"
+
+
+@pytest.fixture
+def store(path: Path) -> Iterator[SQLiteStore]:
+    store = SQLiteStore(path)
+    yield store
+    store.close()
+
+
+def raw(path: Path) -> sqlite3.Connection:
+    """A plain connection to the store's file, to look behind the store's back."""
+    return sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+
+
+def test_the_file_and_its_missing_directories_are_created(tmp_path: Path) -> None:
+    path = tmp_path / "a" / "b" / "plait.db"
+    SQLiteStore(path).close()
+    assert path.is_file()
+
+
+def test_a_path_may_be_a_string_and_start_with_a_tilde(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("HOME", str(tmp_path))
+    store = SQLiteStore("~/runs/plait.db")
+    store.close()
+    assert store.path == tmp_path / "runs" / "plait.db"
+    assert (tmp_path / "runs" / "plait.db").is_file()
+
+
+def test_the_file_is_in_wal_mode(store: SQLiteStore, path: Path) -> None:
+    assert raw(path).execute("PRAGMA journal_mode").fetchone() == ("wal",)
+
+
+def test_the_connection_waits_ten_seconds_for_a_lock(store: SQLiteStore) -> None:
+    assert store._conn.execute("PRAGMA busy_timeout").fetchone() == (10_000,)
+
+
+def test_a_writer_waits_for_another_processs_write_instead_of_failing(
+    store: SQLiteStore, path: Path
+) -> None:
+    store.create_run(make_run())
+    other = raw(path)
+    other.execute("BEGIN IMMEDIATE")  # another writer holds the lock for a while
+    timer = threading.Timer(0.3, other.commit)
+    timer.start()
+    started = time.monotonic()
+    store.write(
+        "run-1", "alice", WriteBatch(tasks=[TaskRecord(task_id="t", status=TaskStatus.PENDING)])
+    )
+    assert time.monotonic() - started >= 0.25
+    timer.join()
+    assert list(store.load_tasks("run-1")) == ["t"]
+
+
+def test_readers_are_not_blocked_by_a_writer(store: SQLiteStore, path: Path) -> None:
+    store.create_run(make_run())
+    other = raw(path)
+    other.execute("BEGIN IMMEDIATE")
+    other.execute("UPDATE runs SET workflow = 'uncommitted'")
+    started = time.monotonic()
+    run = store.get_run("run-1")
+    assert time.monotonic() - started < 1
+    assert run is not None
+    assert run.workflow == "etl"
+    other.rollback()
+
+
+def test_the_schema_version_is_kept_in_user_version(store: SQLiteStore, path: Path) -> None:
+    assert store.schema_version == len(_MIGRATIONS)
+    assert raw(path).execute("PRAGMA user_version").fetchone() == (len(_MIGRATIONS),)
+
+
+def test_an_existing_empty_file_is_migrated(path: Path) -> None:
+    raw(path).close()
+    assert path.exists()
+    store = SQLiteStore(path)
+    assert store.schema_version == len(_MIGRATIONS)
+    store.create_run(make_run())
+    store.close()
+
+
+def test_a_failed_migration_changes_nothing(path: Path) -> None:
+    SQLiteStore(path).close()
+
+    class Broken(SQLiteStore):
+        _migrations = (*_MIGRATIONS, "CREATE TABLE later (x); SELECT * FROM no_such_table")
+
+    with pytest.raises(StoreError, match="no such table: no_such_table"):
+        Broken(path)
+    connection = raw(path)
+    assert connection.execute("PRAGMA user_version").fetchone() == (len(_MIGRATIONS),)
+    tables = {row[0] for row in connection.execute("SELECT name FROM sqlite_master")}
+    assert "later" not in tables
+    SQLiteStore(path).close()  # still usable
+
+
+def test_a_file_that_is_not_a_database_raises_store_error(path: Path) -> None:
+    path.write_bytes(b"this is not an SQLite database, just some text" * 100)
+    with pytest.raises(StoreError, match=r"^cannot open the SQLite store '.*plait\.db': "):
+        SQLiteStore(path)
+
+
+def test_a_directory_raises_store_error(tmp_path: Path) -> None:
+    with pytest.raises(StoreError, match="cannot open the SQLite store"):
+        SQLiteStore(tmp_path)
+
+
+def test_a_closed_store_raises_store_error(path: Path) -> None:
+    store = SQLiteStore(path)
+    store.close()
+    with pytest.raises(StoreError, match=r"^<SQLiteStore '.*plait\.db' \(closed\)> is closed$"):
+        store.get_run("run-1")
+
+
+def test_repr_shows_the_path(store: SQLiteStore, path: Path) -> None:
+    assert repr(store) == f"<SQLiteStore {str(path)!r}>"
+
+
+def test_lease_held_names_the_owner_the_time_in_utc_and_force(store: SQLiteStore) -> None:
+    run = make_run(owner="host-a:4711")
+    store.create_run(run)
+    assert run.lease_expires_at is not None
+    when = datetime.fromtimestamp(run.lease_expires_at, UTC).strftime("%Y-%m-%d %H:%M:%S")
+    with pytest.raises(LeaseHeldError) as caught:
+        store.claim("run-1", "host-b:99", lease_seconds=60)
+    assert str(caught.value) == (
+        f"run 'run-1' is owned by 'host-a:4711' until {when} UTC; pass force=True to take it over"
+    )
+
+
+def test_lease_lost_names_the_run_the_writer_and_the_new_owner(store: SQLiteStore) -> None:
+    store.create_run(make_run(owner="alice"))
+    with pytest.raises(LeaseLostError) as caught:
+        store.write("run-1", "bob", WriteBatch())
+    assert str(caught.value) == "run 'run-1' is no longer owned by 'bob': its owner is now 'alice'"
+    store.release("run-1", "alice")
+    with pytest.raises(LeaseLostError, match=r"^run 'run-1' is no longer owned by 'alice': it "):
+        store.renew("run-1", "alice", lease_seconds=60)
+
+
+def test_threads_may_share_a_store(store: SQLiteStore) -> None:
+    errors: list[BaseException] = []
+
+    def work(n: int) -> None:
+        try:
+            store.create_run(make_run(f"run-{n}", owner=f"thread-{n}"))
+            for k in range(20):
+                tasks = [TaskRecord(task_id=f"t{k}", status=TaskStatus.SUCCEEDED)]
+                events = [EventRecord(kind="k", time=float(k))]
+                store.write(f"run-{n}", f"thread-{n}", WriteBatch(tasks=tasks, events=events))
+                store.get_run(f"run-{n}")
+        except BaseException as error:
+            errors.append(error)
+
+    threads = [threading.Thread(target=work, args=(n,)) for n in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    assert all(len(store.load_events(f"run-{n}")) == 20 for n in range(8))
+
+
+def test_statements_splits_a_script_where_sqlite_would() -> None:
+    script = """
+        CREATE TABLE a (x TEXT DEFAULT ';');
+        INSERT INTO a VALUES ('semi;colon'); -- a comment; with a semicolon
+        CREATE TRIGGER t AFTER INSERT ON a BEGIN
+            SELECT 1;
+            SELECT 2;
+        END;
+    """
+    statements = [" ".join(s.split()) for s in _statements(script)]
+    assert statements == [
+        "CREATE TABLE a (x TEXT DEFAULT ';');",
+        "INSERT INTO a VALUES ('semi;colon');",
+        "-- a comment; with a semicolon CREATE TRIGGER t AFTER INSERT ON a BEGIN SELECT 1; "
+        "SELECT 2; END;",
+    ]
+
+
+def test_statements_passes_on_text_after_the_last_semicolon() -> None:
+    assert list(_statements("CREATE TABLE a (x); CREATE TABLE b (y)")) == [
+        "CREATE TABLE a (x);",
+        " CREATE TABLE b (y)",
+    ]
+    assert list(_statements("CREATE TABLE a (x);\n  ")) == ["CREATE TABLE a (x);"]
