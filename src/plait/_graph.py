@@ -64,6 +64,8 @@ class Graph:
     """A workflow, validated and compiled for scheduling; immutable once built."""
 
     __slots__ = (
+        "_definition",
+        "_fingerprint",
         "dependencies",
         "dependents",
         "ids",
@@ -81,6 +83,8 @@ class Graph:
 
     def __init__(self, workflow: Workflow) -> None:
         self.workflow_name = workflow.name
+        self._definition: list[dict[str, Any]] | None = None
+        self._fingerprint: str | None = None
         self.specs: list[TaskSpec] = list(workflow.tasks.values())
         self.ids = [spec.id for spec in self.specs]
         self.index = {task_id: i for i, task_id in enumerate(self.ids)}
@@ -182,6 +186,11 @@ class Graph:
 
     def definition(self) -> list[dict[str, Any]]:
         """What a resumed run must agree on: each task's id, dependencies and function."""
+        if self._definition is None:
+            self._definition = self._describe()
+        return self._definition
+
+    def _describe(self) -> list[dict[str, Any]]:
         return [
             {
                 "id": spec.id,
@@ -193,8 +202,10 @@ class Graph:
 
     def fingerprint(self) -> str:
         """A short hash of :meth:`definition`."""
-        text = json.dumps(self.definition(), sort_keys=True, separators=(",", ":"))
-        return hashlib.sha256(text.encode()).hexdigest()[:16]
+        if self._fingerprint is None:
+            text = json.dumps(self.definition(), sort_keys=True, separators=(",", ":"))
+            self._fingerprint = hashlib.sha256(text.encode()).hexdigest()[:16]
+        return self._fingerprint
 
     def critical_path(self) -> list[str]:
         """The ids along the longest (estimate-weighted) path through the graph."""

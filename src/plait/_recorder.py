@@ -1,11 +1,13 @@
 """Recording a run in its store: every change, in order, written in batches by one thread.
 
-The engine tells the :class:`Recorder` what changed while it holds its lock (task records, the
-events themselves); that only appends to a pending batch. A writer thread takes whatever is
-pending and writes it in one transaction -- group commit: while one write is in flight the next
-batch gathers, so batches grow with the load and a quiet run is written at once. Changes reach the
-store in the order they happened, and a task's later record replaces its earlier one in the same
-batch. The same thread renews the run's lease (every third of its length).
+The engine hands the :class:`Recorder` every event while it holds its lock; that only appends
+the event and marks its task as changed. A writer thread takes whatever is pending and writes it
+in one transaction -- group commit: while one write is in flight the next batch gathers, so
+batches grow with the load and a quiet run is written at once. Each batch holds the events in the
+order they happened and one record per changed task, read when the batch is taken (under the
+engine's lock, so the records are a consistent cut of the run). The same thread renews the run's
+lease, every third of its length. ``TaskReady`` events are not logged: a task is ready when its
+last dependency succeeded, which the log already says.
 
 A task recorded ``succeeded`` is never run again; a task that finished just before a crash, whose
 record had not been written yet, runs again when the run is resumed (at-least-once).
@@ -23,7 +25,7 @@ from collections.abc import Callable, Mapping
 from enum import Enum
 from typing import Any
 
-from ._events import Event, InputRequested, TaskEvent
+from ._events import Event, InputRequested, TaskEvent, TaskReady
 from ._pause import Question
 from ._results import TaskError
 from ._serialization import Serializer
@@ -35,7 +37,12 @@ _log = logging.getLogger("plait.store")
 
 
 class Recorder:
-    """Writes one run's progress to its store; see the module docstring."""
+    """Writes one run's progress to its store; see the module docstring.
+
+    Thread contract: the engine calls the subscriber and :meth:`answered` while it holds its
+    lock (``lock``); the writer thread takes the same lock only to swap the pending batch out
+    and to read the records of the tasks that changed -- a consistent cut of the run.
+    """
 
     def __init__(
         self,
@@ -45,6 +52,7 @@ class Recorder:
         *,
         serializer: Serializer,
         lease_seconds: float,
+        lock: threading.Lock,
         task_record: Callable[[str], TaskRecord],
         on_failure: Callable[[BaseException], None],
     ) -> None:
@@ -53,44 +61,47 @@ class Recorder:
         self.owner = owner
         self._serializer = serializer
         self._lease_seconds = lease_seconds
+        self._lock = lock
         self._task_record = task_record
         self._on_failure = on_failure
-        self._cond = threading.Condition()
-        self._tasks: dict[str, TaskRecord] = {}
-        self._requests: list[InputRequest] = []
+        self._wakeup = threading.Event()
         self._events: list[Event] = []
+        self._changed: dict[str, None] = {}  # task ids whose record must be written, in order
+        self._tasks: list[TaskRecord] = []  # records given whole (snapshot)
+        self._requests: list[InputRequest] = []
         self._run_update: RunUpdate | None = None
         self._closing = False
-        self._writing = False
         self.failure: BaseException | None = None
         self._thread: threading.Thread | None = None
 
     # -- called by the engine, under its lock ------------------------------------------------
 
     def __call__(self, event: Event) -> None:
-        """Subscriber: queue the event, and the record of the task it changed."""
-        with self._cond:
-            self._events.append(event)
-            if isinstance(event, TaskEvent):
-                self._tasks[event.task_id] = self._task_record(event.task_id)
-                if isinstance(event, InputRequested):
-                    self._requests.append(_request(event.question))
-            self._cond.notify()
+        """Subscriber: queue the event, and mark the task it changed."""
+        kind = type(event)
+        if kind is TaskReady:  # derivable (a task is ready when its last dependency succeeds)
+            return
+        self._events.append(event)
+        if isinstance(event, TaskEvent):
+            self._changed[event.task_id] = None
+            if kind is InputRequested:
+                self._requests.append(_request(event.question))  # type: ignore[attr-defined]
+        if not self._wakeup.is_set():
+            self._wakeup.set()
 
     def answered(self, question: Question, value: Any, at: float) -> None:
         """Queue the record of an answer (its value serialized here, so a bad one fails now)."""
         record = dataclasses.replace(
             _request(question), answered=True, value=self._serializer.dumps(value), answered_at=at
         )
-        with self._cond:
+        with self._lock:
             self._requests.append(record)
-            self._cond.notify()
+        self._wakeup.set()
 
     def snapshot(self, tasks: list[TaskRecord], questions: list[Question]) -> None:
         """Queue the whole state at once (for a store that is written only at the end)."""
-        with self._cond:
-            for task in tasks:
-                self._tasks[task.task_id] = task
+        with self._lock:
+            self._tasks.extend(tasks)
             self._requests[:0] = [_request(question) for question in questions]
 
     # -- life cycle ---------------------------------------------------------------------------
@@ -104,13 +115,13 @@ class Recorder:
 
     def close(self, update: RunUpdate) -> None:
         """Write everything still pending and ``update``, release the lease, stop the thread."""
-        with self._cond:
+        with self._lock:
             self._run_update = update
             self._closing = True
-            self._cond.notify()
+        self._wakeup.set()
         if self._thread is not None:
             self._thread.join()
-        else:  # never started: write in this thread
+        elif self.failure is None:  # never started: write in this thread
             self._flush()
         if self.failure is None:
             try:
@@ -121,16 +132,12 @@ class Recorder:
     def _write_loop(self) -> None:
         renew_every = self._lease_seconds / 3
         while True:
-            with self._cond:
-                if not self._has_pending() and not self._closing:
-                    self._cond.wait(timeout=renew_every)
-                closing = self._closing
-                pending = self._has_pending()
+            woken = self._wakeup.wait(timeout=renew_every)
+            self._wakeup.clear()
+            closing = self._closing
             if self.failure is None:
                 try:
-                    if pending or closing:
-                        self._flush()
-                    else:
+                    if not self._flush() and not woken:
                         self.store.renew(self.run_id, self.owner, lease_seconds=self._lease_seconds)
                 except BaseException as error:
                     self.failure = error
@@ -139,23 +146,25 @@ class Recorder:
             if closing:
                 return
 
-    def _has_pending(self) -> bool:
-        return bool(self._events or self._tasks or self._requests or self._run_update)
-
-    def _flush(self) -> None:
-        with self._cond:
+    def _flush(self) -> bool:
+        """Write what is pending, in one transaction; False if there was nothing."""
+        with self._lock:
             events, self._events = self._events, []
-            tasks, self._tasks = self._tasks, {}
+            changed, self._changed = self._changed, {}
+            tasks, self._tasks = self._tasks, []
             requests, self._requests = self._requests, []
             update, self._run_update = self._run_update, None
+            tasks += [self._task_record(task_id) for task_id in changed]
         batch = WriteBatch(
             run=update,
-            tasks=list(tasks.values()),
+            tasks=tasks,
             requests=requests,
             events=[_event_record(event) for event in events],
         )
-        if batch:
-            self.store.write(self.run_id, self.owner, batch)
+        if not batch:
+            return False
+        self.store.write(self.run_id, self.owner, batch)
+        return True
 
 
 def _request(question: Question) -> InputRequest:
@@ -169,18 +178,29 @@ def _request(question: Question) -> InputRequest:
     )
 
 
+_fields: dict[type[Event], tuple[str, ...]] = {}
+
+
 def _event_record(event: Event) -> EventRecord:
-    data = {
-        f.name: _jsonable(getattr(event, f.name))
-        for f in dataclasses.fields(event)
-        if f.name not in ("run_id", "time", "task_id")
-    }
+    kind = type(event)
+    names = _fields.get(kind)
+    if names is None:
+        names = _fields[kind] = tuple(
+            f.name for f in dataclasses.fields(event) if f.name not in ("run_id", "time", "task_id")
+        )
+    data = {}
+    for name in names:
+        value = getattr(event, name)
+        data[name] = value if type(value) in _PLAIN else _jsonable(value)
     return EventRecord(
-        kind=type(event).__name__,
+        kind=kind.__name__,
         time=event.time,
         task_id=getattr(event, "task_id", None),
         data=data,
     )
+
+
+_PLAIN = frozenset({int, float, str, bool, type(None)})
 
 
 def _jsonable(value: Any) -> Any:

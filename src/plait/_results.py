@@ -120,6 +120,10 @@ class TaskResults(Mapping[str, TaskResult]):
     def __contains__(self, task_id: object) -> bool:
         return task_id in self._index
 
+    def status_counts(self) -> Counter[TaskStatus]:
+        """How many tasks have each status (without building the results)."""
+        return Counter(self._columns[0])
+
     def __repr__(self) -> str:
         return f"<TaskResults of {len(self)} tasks>"
 
@@ -177,7 +181,11 @@ class RunResult:
         return self
 
     def __repr__(self) -> str:
-        counts = Counter(task.status for task in self.tasks.values())
+        # Cheap even for 100,000 tasks: asyncio may repr a finished run's result on its way out.
+        if isinstance(self.tasks, TaskResults):
+            counts = self.tasks.status_counts()
+        else:
+            counts = Counter(task.status for task in self.tasks.values())
         summary = ", ".join(f"{n} {status}" for status, n in counts.items())
         return (
             f"<RunResult {self.run_id!r} {self.status} in {self.duration:.3f}s: {summary or '-'}>"

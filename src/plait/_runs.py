@@ -113,6 +113,7 @@ async def _execute(store: Store, owner: str, run_state: _Run) -> RunResult:
         owner,
         serializer=run_state.serializer,
         lease_seconds=LEASE_SECONDS,
+        lock=run_state.lock,
         task_record=run_state.task_record,
         on_failure=run_state.store_failed,
     )
@@ -182,6 +183,7 @@ async def arun(
     the_store = open_store(store)
     serializer = _serializer_for(the_store, serializer)
     graph = workflow.graph()
+    definition = graph.definition()
     run_id = run_id or uuid.uuid4().hex
     owner = _owner()
     now = time.time()
@@ -191,7 +193,7 @@ async def arun(
                 run_id=run_id,
                 workflow=workflow.name,
                 fingerprint=graph.fingerprint(),
-                definition=graph.definition(),
+                definition=definition,
                 config=_config_document(engine_config, serializer),
                 status=RunStatus.RUNNING,
                 created_at=now,
