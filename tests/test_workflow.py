@@ -871,3 +871,15 @@ def test_a_function_can_be_added_as_several_tasks_with_different_params() -> Non
     for n in range(3):
         wf.add_task(f"t{n}", takes_x, params={"x": n})
     assert plait.run(wf).outputs == {"t0": 0, "t1": 1, "t2": 2}
+
+
+def test_var_keyword_receives_the_outputs_of_dependencies_not_named() -> None:
+    wf = Workflow("w")
+    wf.add_task("build-app", lambda: "app")
+    wf.add_task("x", lambda: 1)
+
+    def deploy(x: int, **inputs: Any) -> tuple[int, dict[str, Any]]:
+        return x, inputs
+
+    wf.add_task("deploy", deploy, depends_on=["build-app", "x"])
+    assert plait.run(wf).outputs["deploy"] == (1, {"build-app": "app"})

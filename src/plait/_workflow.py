@@ -4,7 +4,9 @@ A :class:`Workflow` is a named, ordered collection of :class:`TaskSpec`. Tasks a
 ``@wf.task`` decorator or with ``wf.add_task``; both check the options and work out, once, how each
 parameter of the function will be filled when it runs (its *binding*):
 
-- a parameter named like one of the task's dependencies receives that dependency's output;
+- a parameter named like one of the task's dependencies receives that dependency's output, and
+  a ``**kwargs`` parameter receives the outputs of the dependencies not named (keyed by id, so
+  ids that are not Python names work too);
 - a parameter named ``ctx`` or annotated :class:`plait.Context` receives the task's context;
 - any other parameter comes from ``params``, or keeps its default value.
 
@@ -409,6 +411,13 @@ def _bind(
                 f"{getattr(fn, '__qualname__', repr(fn))}; add {name!r} to depends_on (to receive "
                 f"that task's output), to params, or give it a default"
             )
+    if accepts_any_keyword:  # **kwargs takes the outputs of the dependencies not named
+        bound = {dependency for _, dependency in from_dependencies}
+        from_dependencies += [
+            (dependency, dependency)
+            for dependency in dependencies
+            if dependency not in bound and dependency not in names and dependency not in params
+        ]
     unknown = sorted(set(params) - names)
     if unknown and not accepts_any_keyword:
         raise BindingError(
