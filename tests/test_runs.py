@@ -312,3 +312,56 @@ def test_two_processes_resuming_one_run_at_once_exactly_one_wins(tmp_path: Path)
     outcomes = sorted(out.strip() for out, _ in results)
     assert outcomes == ["lost LeaseHeldError", "won succeeded"], [err for _, err in results]
     assert plait.get_run("race", store=f"sqlite://{db}").outputs == {"gate": "go", "work": "go"}
+
+
+def test_a_run_whose_owner_vanished_can_be_resumed_once_its_lease_expires(
+    store: plait.stores.Store,
+) -> None:
+    failed = plait.run(pipeline(frozenset({"ccc"})), store=store, retry_failed_tasks=False)
+    store.claim(failed.run_id, "host:1:dead", lease_seconds=0.1)  # a process that then died
+    time.sleep(0.15)
+    assert plait.resume(failed.run_id, pipeline(), store=store).status is RunStatus.SUCCEEDED
+
+
+def test_a_live_run_renews_its_lease(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    store = SQLiteStore(tmp_path / "plait.db")  # the memory store has no writer thread to renew
+    monkeypatch.setattr("plait._runs.LEASE_SECONDS", 0.3)
+    leases: list[float] = []
+
+    def watch(ctx: plait.Context) -> None:
+        for _ in range(6):
+            time.sleep(0.1)
+            record = store.get_run(ctx.run_id)
+            assert record is not None
+            assert record.lease_expires_at is not None
+            leases.append(record.lease_expires_at)
+
+    wf = plait.Workflow("long")
+    wf.add_task("watch", watch)
+    started = time.time()
+    result = plait.run(wf, store=store)
+    assert result.status is RunStatus.SUCCEEDED
+    assert max(leases) > started + 0.45  # renewed beyond the first 0.3 s
+    record = store.get_run(result.run_id)
+    assert record is not None
+    assert record.owner is None  # released at the end
+
+
+def test_a_run_that_loses_its_lease_stops_and_says_why(tmp_path: Path) -> None:
+    store = SQLiteStore(tmp_path / "plait.db")
+
+    def steal(ctx: plait.Context) -> None:
+        store.claim(ctx.run_id, "host:2:thief", lease_seconds=60, force=True)
+
+    wf = plait.Workflow("stolen")
+    wf.add_task("steal", steal)
+    wf.add_task("after", lambda: time.sleep(0.2), depends_on=["steal"])
+    wf.add_task("later", lambda: None, depends_on=["after"])
+    result = plait.run(wf, store=store)
+    assert result.status is RunStatus.FAILED
+    assert result.error is not None
+    assert result.error.startswith("the run was stopped because its store failed: ")
+    assert "host:2:thief" in result.error
+    record = store.get_run(result.run_id)
+    assert record is not None
+    assert record.owner == "host:2:thief"  # the new owner's claim is intact
