@@ -205,6 +205,7 @@ class _Run:
         self._armed_deadline = math.inf
         self._grace_timer: asyncio.TimerHandle | None = None
         self._async_starts: list[_Attempt] = []
+        self.final_result: RunResult | None = None
         if restored is not None:
             self._restore(restored)
         for i, spec in enumerate(graph.specs):
@@ -255,7 +256,7 @@ class _Run:
                 raise
         finally:
             self._close()
-            result = self.result()
+            result = self.final_result = self.result()
             if self.subscribers:
                 self._emit(RunFinished, status=result.status, error=result.error)
         return result
@@ -292,7 +293,7 @@ class _Run:
         )
         if self.interrupted:
             run_status = RunStatus.CANCELLED
-        elif all(s is TaskStatus.SUCCEEDED for s in status):
+        elif status.count(TaskStatus.SUCCEEDED) == len(status):
             run_status = RunStatus.SUCCEEDED
         elif self.scheduler.finished:
             run_status = RunStatus.FAILED
