@@ -1,0 +1,28 @@
+"""plait's command line: ``plait run flow.yaml``, ``plait resume RUN_ID``, ``plait runs``, ...
+
+The commands live in :mod:`plait.cli._app`; the terminal views in :mod:`plait.cli._live`; the
+figures a run's summary shows in :mod:`plait.cli._summary`. They need the ``cli`` extra (click,
+rich and PyYAML); without it, :func:`main` says how to install it and exits with status 2.
+"""
+
+from __future__ import annotations
+
+import sys
+
+__all__ = ["main"]
+
+MISSING_EXTRA = "the plait command line needs its extra: pip install 'plait[cli]'"
+
+
+def main() -> None:
+    """Run the ``plait`` command (the console script, and ``python -m plait.cli``)."""
+    try:
+        import click  # noqa: F401, PLC0415 - checked here so a missing extra gets one clear line
+        import rich  # noqa: F401, PLC0415
+        import yaml  # noqa: F401, PLC0415
+    except ImportError:
+        print(MISSING_EXTRA, file=sys.stderr)
+        sys.exit(2)
+    from ._app import cli  # noqa: PLC0415 - imports click and rich
+
+    cli(prog_name="plait")

@@ -1,0 +1,125 @@
+"""Fixtures for the report tests: real runs in real stores, and a real browser to look at them.
+
+The browser is the system's Chromium (Debian's ``chromium`` package), driven by Playwright
+without Playwright's own browser download. When either is missing the browser tests fail --
+they never skip -- and say what to install.
+
+Playwright's sync API keeps an event loop running in the test thread, where ``plait.run`` refuses
+to start; :func:`in_thread` runs a workflow in a worker thread instead.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import pytest
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Browser, Page
+
+T = TypeVar("T")
+
+INSTALL_CHROMIUM = "apt-get update && apt-get install -y chromium"
+INSTALL_PLAYWRIGHT = "pip install -e '.[dev]' (it has playwright; never `playwright install`)"
+
+#: Where screenshots and measurements are kept for people to look at (git-ignored).
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
+
+
+def in_thread(fn: Callable[[], T]) -> T:
+    """``fn()``, called in a worker thread (see the module docstring)."""
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(fn).result()
+
+
+def chromium_path() -> str:
+    """The system Chromium; fails the test, saying how to install it, when there is none."""
+    path = os.environ.get("PLAIT_TEST_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
+    if not Path(path).exists():
+        pytest.fail(
+            f"Chromium is not installed (looked for {path!r}); the report's browser tests need "
+            f"it: {INSTALL_CHROMIUM}",
+            pytrace=False,
+        )
+    return path
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Browser]:
+    executable = chromium_path()
+    try:
+        from playwright.sync_api import sync_playwright  # noqa: PLC0415 - fail, not error
+    except ImportError:
+        pytest.fail(
+            f"the report's browser tests need the playwright package: {INSTALL_PLAYWRIGHT}",
+            pytrace=False,
+        )
+    with sync_playwright() as playwright:
+        try:
+            launched = playwright.chromium.launch(executable_path=executable)
+        except Exception as error:
+            pytest.fail(
+                f"Chromium at {executable!r} did not start ({error}); reinstall it: "
+                f"{INSTALL_CHROMIUM}",
+                pytrace=False,
+            )
+        yield launched
+        launched.close()
+
+
+@dataclass
+class Opened:
+    """A report open in a browser tab, with everything the page complained about."""
+
+    page: Page
+    url: str
+    load_seconds: float
+    errors: list[str] = field(default_factory=list)  # console errors and uncaught exceptions
+    dialogs: list[str] = field(default_factory=list)  # alert() & co: must never happen
+    requests: list[str] = field(default_factory=list)  # every URL the page fetched
+
+    def evaluate(self, script: str, arg: Any = None) -> Any:
+        return self.page.evaluate(script, arg)
+
+
+@pytest.fixture
+def open_report(browser: Browser) -> Iterator[Callable[[Path], Opened]]:
+    """Open a report file in a new 1360x900 tab; the tab closes after the test."""
+    import time  # noqa: PLC0415
+
+    pages: list[Page] = []
+
+    def open_(path: Path) -> Opened:
+        page = browser.new_page(viewport={"width": 1360, "height": 900})
+        pages.append(page)
+        opened = Opened(page=page, url=path.resolve().as_uri(), load_seconds=0.0)
+        page.on(
+            "console",
+            lambda m: (
+                opened.errors.append(f"console.{m.type}: {m.text}")
+                if m.type in ("error", "warning")
+                else None
+            ),
+        )
+        page.on("pageerror", lambda e: opened.errors.append(f"uncaught: {e}"))
+        page.on("request", lambda r: opened.requests.append(r.url))
+
+        def on_dialog(dialog: Any) -> None:
+            opened.dialogs.append(f"{dialog.type}: {dialog.message}")
+            dialog.dismiss()
+
+        page.on("dialog", on_dialog)
+        started = time.perf_counter()
+        page.goto(opened.url, wait_until="load")
+        opened.load_seconds = time.perf_counter() - started
+        return opened
+
+    yield open_
+    for page in pages:
+        page.close()
