@@ -72,7 +72,7 @@ from ._serialization import Serializer
 from ._state import RunStatus, TaskStatus
 from ._workflow import Workflow
 from .executors import Executor, ThreadExecutor
-from .stores import TaskRecord
+from .stores import TaskRecord, TaskRecordColumns
 
 __all__ = ["Restored"]
 
@@ -189,6 +189,8 @@ class _Run:
         self._question_timers: dict[int, asyncio.TimerHandle] = {}
         self._backoffs = 0  # failed attempts waiting out their backoff
         self.serializer = serializer
+        # The memory store keeps outputs as they are: nothing to encode.
+        self._encodes = serializer is not None and serializer.name != "object"
         self.payloads: list[bytes | None] = [None] * n
         self.recorder: Recorder | None = None
         self.store_failure: BaseException | None = None
@@ -363,8 +365,9 @@ class _Run:
     def serialize(self, attempt: _Attempt) -> None:
         """Turn a durable run's output into bytes now, so a value the store cannot keep fails
         its task at once, naming the task and the type."""
-        if self.serializer is None:
+        if not self._encodes:
             return
+        assert self.serializer is not None
         try:
             attempt.payload = self.serializer.dumps(attempt.output)
         except (TypeError, ValueError) as error:
@@ -383,10 +386,24 @@ class _Run:
             task_id=task_id,
             status=status,
             attempts=self.attempts[i],
-            output=self.payloads[i] if status is TaskStatus.SUCCEEDED else None,
+            output=(self.payloads[i] if self._encodes else self.outputs[i])
+            if status is TaskStatus.SUCCEEDED
+            else None,
             error=self.errors[i],
             started_at=self.started_at[i],
             finished_at=self.finished_at[i],
+        )
+
+    def task_columns(self) -> TaskRecordColumns:
+        """Every task's record, as columns (copies: the run may still change them)."""
+        return TaskRecordColumns(
+            task_ids=self.graph.ids,
+            status=list(self.scheduler.status),
+            attempts=list(self.attempts),
+            output=list(self.payloads if self._encodes else self.outputs),
+            error=list(self.errors),
+            started_at=list(self.started_at),
+            finished_at=list(self.finished_at),
         )
 
     def _dispatch(self, *, in_loop: bool, for_worker: bool = False) -> _Attempt | None:
@@ -820,7 +837,7 @@ class _Run:
         """Stop the run: nothing new starts; running attempts are asked to stop. Under the lock."""
         for i in self.scheduler.halt():
             if self.subscribers:
-                self._emit(TaskCancelled, task_id=self.graph.ids[i], attempt=0)
+                self._emit(TaskCancelled, task_id=self.graph.ids[i], attempt=self.attempts[i])
         running = [a for a in self.current if a is not None]
         waiting_for_threads = False
         for attempt in running:

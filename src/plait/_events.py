@@ -115,7 +115,8 @@ class TaskSkipped(TaskEvent):
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class TaskCancelled(TaskEvent):
-    """The run stopped before the task finished; ``attempt`` is 0 if it never started."""
+    """The run stopped before the task finished; ``attempt`` is the last attempt it made (0 if
+    it never started)."""
 
     attempt: int
 

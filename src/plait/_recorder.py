@@ -29,7 +29,15 @@ from ._events import Event, InputRequested, TaskEvent, TaskReady
 from ._pause import Question
 from ._results import TaskError
 from ._serialization import Serializer
-from .stores import EventRecord, InputRequest, RunUpdate, Store, TaskRecord, WriteBatch
+from .stores import (
+    EventRecord,
+    InputRequest,
+    RunUpdate,
+    Store,
+    TaskRecord,
+    TaskRecordColumns,
+    WriteBatch,
+)
 
 __all__ = ["Recorder"]
 
@@ -67,7 +75,7 @@ class Recorder:
         self._wakeup = threading.Event()
         self._events: list[Event] = []
         self._changed: dict[str, None] = {}  # task ids whose record must be written, in order
-        self._tasks: list[TaskRecord] = []  # records given whole (snapshot)
+        self._snapshot: TaskRecordColumns | None = None
         self._requests: list[InputRequest] = []
         self._run_update: RunUpdate | None = None
         self._closing = False
@@ -98,10 +106,10 @@ class Recorder:
             self._requests.append(record)
         self._wakeup.set()
 
-    def snapshot(self, tasks: list[TaskRecord], questions: list[Question]) -> None:
+    def snapshot(self, tasks: TaskRecordColumns, questions: list[Question]) -> None:
         """Queue the whole state at once (for a store that is written only at the end)."""
         with self._lock:
-            self._tasks.extend(tasks)
+            self._snapshot = tasks
             self._requests[:0] = [_request(question) for question in questions]
 
     # -- life cycle ---------------------------------------------------------------------------
@@ -151,10 +159,10 @@ class Recorder:
         with self._lock:
             events, self._events = self._events, []
             changed, self._changed = self._changed, {}
-            tasks, self._tasks = self._tasks, []
+            snapshot, self._snapshot = self._snapshot, None
             requests, self._requests = self._requests, []
             update, self._run_update = self._run_update, None
-            tasks += [self._task_record(task_id) for task_id in changed]
+            tasks = snapshot or [self._task_record(task_id) for task_id in changed]
         batch = WriteBatch(
             run=update,
             tasks=tasks,

@@ -128,10 +128,7 @@ async def _execute(store: Store, owner: str, run_state: _Run) -> RunResult:
         _live_runs.pop(run_state.run_id, None)
         result = run_state.final_result or run_state.result()
         if not store.durable:  # nothing was written while it ran: write it all now
-            recorder.snapshot(
-                [run_state.task_record(task_id) for task_id in run_state.graph.ids],
-                list(run_state.questions.values()),
-            )
+            recorder.snapshot(run_state.task_columns(), list(run_state.questions.values()))
         final = result.status not in (RunStatus.PAUSED, RunStatus.RUNNING)
         recorder.close(
             RunUpdate(

@@ -81,9 +81,11 @@ class Scheduler:
         "_needs_input",
         "_pool_free",
         "_pool_limit",
+        "_queued",
         "_ready",
         "_single_queue",
         "halted",
+        "ready",
         "status",
         "unfinished",
         "waiting",
@@ -101,6 +103,8 @@ class Scheduler:
         self._needs_input = [False] * len(graph)
         self.waiting = 0
         self._ready: list[list[int]] = [[] for _ in graph.pool_names]
+        self._queued = [False] * len(graph)  # in a ready queue (and not cancelled there)
+        self.ready = 0
         self._pool_limit = [
             _UNLIMITED if name is None else pool_limits.get(name, _UNLIMITED)
             for name in graph.pool_names
@@ -138,24 +142,34 @@ class Scheduler:
         """Start the best ready task that a free slot allows; ``None`` if there is none."""
         if self._free == 0 or self.halted:
             return None
+        status = self.status
+        task_at_key = self._graph.task_at_key
         if self._single_queue:
             heap = self._ready[0]
-            if not heap:
-                return None
-            i = self._graph.task_at_key[heappop(heap)]
+            while True:
+                if not heap:
+                    return None
+                i = task_at_key[heappop(heap)]
+                if self._queued[i]:
+                    break  # else it was cancelled while queued: drop it
         else:
-            best = -1
-            best_key = _UNLIMITED
-            for pool, heap in enumerate(self._ready):
-                if heap and heap[0] < best_key and self._pool_free[pool] > 0:
-                    best, best_key = pool, heap[0]
-            if best < 0:
-                return None
-            heappop(self._ready[best])
+            while True:
+                best = -1
+                best_key = _UNLIMITED
+                for pool, heap in enumerate(self._ready):
+                    if heap and heap[0] < best_key and self._pool_free[pool] > 0:
+                        best, best_key = pool, heap[0]
+                if best < 0:
+                    return None
+                heappop(self._ready[best])
+                i = task_at_key[best_key]
+                if self._queued[i]:
+                    break
             self._pool_free[best] -= 1
-            i = self._graph.task_at_key[best_key]
+        self._queued[i] = False
+        self.ready -= 1
         self._free -= 1
-        self.status[i] = RUNNING
+        status[i] = RUNNING
         return i
 
     def succeed(self, i: int) -> list[int]:
@@ -237,6 +251,8 @@ class Scheduler:
         self.unfinished -= len(cancelled)
         for heap in self._ready:
             heap.clear()
+        self._queued = [False] * len(self.status)
+        self.ready = 0
         return cancelled
 
     @property
@@ -247,7 +263,7 @@ class Scheduler:
     @property
     def idle(self) -> bool:
         """Whether nothing runs and nothing is ready: the run can only wait (or is finished)."""
-        return self._free == self._limit and not any(self._ready)
+        return self._free == self._limit and self.ready == 0
 
     @property
     def running(self) -> int:
@@ -257,6 +273,7 @@ class Scheduler:
     def statistics(self) -> SchedulerStatistics:
         """A read-only snapshot of the queues and limits."""
         pools = {}
+        task_at_key = self._graph.task_at_key
         for pool, name in enumerate(self._graph.pool_names):
             if name is None:
                 continue
@@ -268,12 +285,12 @@ class Scheduler:
                     if status is RUNNING and self._graph.pool_of[i] == pool
                 ),
                 limit=None if limit == _UNLIMITED else limit,
-                ready=len(self._ready[pool]),
+                ready=sum(1 for key in self._ready[pool] if self._queued[task_at_key[key]]),
             )
         return SchedulerStatistics(
             running=self.running,
             max_concurrency=self._limit,
-            ready=sum(len(heap) for heap in self._ready),
+            ready=self.ready,
             waiting=self.waiting,
             unfinished=self.unfinished,
             pools=pools,
@@ -282,7 +299,7 @@ class Scheduler:
     def __repr__(self) -> str:
         return (
             f"<Scheduler {self.running}/{self._limit} running, "
-            f"{sum(len(h) for h in self._ready)} ready, {self.unfinished} unfinished>"
+            f"{self.ready} ready, {self.unfinished} unfinished>"
         )
 
     def _make_ready(self, i: int) -> None:
@@ -299,9 +316,14 @@ class Scheduler:
             self._release(i)
         elif status is TaskStatus.WAITING_FOR_INPUT:
             self.waiting -= 1
+        elif self._queued[i]:  # left in its heap; take() drops it
+            self._queued[i] = False
+            self.ready -= 1
 
     def _push(self, i: int) -> None:
         heappush(self._ready[self._graph.pool_of[i]], self._graph.queue_key[i])
+        self._queued[i] = True
+        self.ready += 1
 
     def _release(self, i: int) -> None:
         self._free += 1

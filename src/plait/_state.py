@@ -60,6 +60,7 @@ FINAL_TASK_STATUSES = frozenset(
 TASK_TRANSITIONS: dict[TaskStatus, frozenset[TaskStatus]] = {
     TaskStatus.PENDING: frozenset(
         {
+            TaskStatus.SUCCEEDED,  # a resumed run restores the tasks that succeeded before
             TaskStatus.RUNNING,
             TaskStatus.WAITING_FOR_INPUT,
             TaskStatus.SKIPPED,

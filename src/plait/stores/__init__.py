@@ -16,6 +16,7 @@ from ._base import (
     Store,
     StoreError,
     TaskRecord,
+    TaskRecordColumns,
     WriteBatch,
 )
 from ._memory import MemoryStore
@@ -38,6 +39,7 @@ __all__ = [
     "Store",
     "StoreError",
     "TaskRecord",
+    "TaskRecordColumns",
     "WriteBatch",
     "default_sqlite_path",
     "open_store",

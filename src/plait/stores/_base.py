@@ -20,7 +20,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Self
+from typing import Any, Self, overload
 
 from .._exceptions import PlaitError
 from .._results import TaskError
@@ -38,6 +38,7 @@ __all__ = [
     "Store",
     "StoreError",
     "TaskRecord",
+    "TaskRecordColumns",
     "WriteBatch",
 ]
 
@@ -136,12 +137,56 @@ class EventRecord:
     data: Mapping[str, Any] = field(default_factory=dict)
 
 
+class TaskRecordColumns(Sequence[TaskRecord]):
+    """A whole run's task records as columns (one list per field); a record is built only when
+    it is read. The memory store keeps this as it is, so recording a run of 100,000 tasks does
+    not build 100,000 records that nobody may read."""
+
+    __slots__ = ("_columns",)
+
+    def __init__(
+        self,
+        *,
+        task_ids: Sequence[str],
+        status: Sequence[TaskStatus],
+        attempts: Sequence[int],
+        output: Sequence[Any],
+        error: Sequence[TaskError | None],
+        started_at: Sequence[float | None],
+        finished_at: Sequence[float | None],
+    ) -> None:
+        self._columns = (task_ids, status, attempts, output, error, started_at, finished_at)
+
+    def __len__(self) -> int:
+        return len(self._columns[0])
+
+    @overload
+    def __getitem__(self, i: int) -> TaskRecord: ...
+
+    @overload
+    def __getitem__(self, i: slice) -> Sequence[TaskRecord]: ...
+
+    def __getitem__(self, i: int | slice) -> TaskRecord | Sequence[TaskRecord]:
+        if isinstance(i, slice):
+            return [self[j] for j in range(*i.indices(len(self)))]
+        task_id, status, attempts, output, error, started_at, finished_at = self._columns
+        return TaskRecord(
+            task_id=task_id[i],
+            status=status[i],
+            attempts=attempts[i],
+            output=output[i] if status[i] is TaskStatus.SUCCEEDED else None,
+            error=error[i],
+            started_at=started_at[i],
+            finished_at=finished_at[i],
+        )
+
+
 @dataclass(slots=True, kw_only=True)
 class WriteBatch:
     """Changes to one run, applied together by :meth:`Store.write`."""
 
     run: RunUpdate | None = None
-    tasks: list[TaskRecord] = field(default_factory=list)
+    tasks: Sequence[TaskRecord] = field(default_factory=list)
     requests: list[InputRequest] = field(default_factory=list)
     events: list[EventRecord] = field(default_factory=list)
 

@@ -17,6 +17,7 @@ from ._base import (
     RunRecord,
     Store,
     TaskRecord,
+    TaskRecordColumns,
     WriteBatch,
 )
 
@@ -24,11 +25,12 @@ __all__ = ["MemoryStore"]
 
 
 class _RunState:
-    __slots__ = ("events", "record", "requests", "tasks")
+    __slots__ = ("columns", "events", "record", "requests", "tasks")
 
     def __init__(self, record: RunRecord) -> None:
         self.record = record
-        self.tasks: dict[str, TaskRecord] = {}
+        self.columns: TaskRecordColumns | None = None  # a whole run's records, kept as columns
+        self.tasks: dict[str, TaskRecord] = {}  # records written one by one (newer)
         self.requests: dict[tuple[str, str], InputRequest] = {}
         self.events: list[EventRecord] = []
 
@@ -40,14 +42,17 @@ class MemoryStore(Store):
     Args:
         max_runs: keep at most this many runs, forgetting the oldest finished ones first (paused
             and running runs are kept); None keeps every run.
+        max_tasks: likewise, keep runs of at most this many tasks in all (the newest run is
+            kept whatever its size).
     """
 
     durable = False
 
-    def __init__(self, *, max_runs: int | None = None) -> None:
+    def __init__(self, *, max_runs: int | None = None, max_tasks: int | None = None) -> None:
         self._lock = threading.Lock()
         self._runs: dict[str, _RunState] = {}
         self._max_runs = max_runs
+        self._max_tasks = max_tasks
 
     def __repr__(self) -> str:
         return f"<MemoryStore with {len(self._runs)} runs>"
@@ -57,8 +62,7 @@ class MemoryStore(Store):
             if run.run_id in self._runs:
                 raise RunExistsError(f"run {run.run_id!r} already exists")
             self._runs[run.run_id] = _RunState(run)
-            if self._max_runs is not None and len(self._runs) > self._max_runs:
-                self._forget_finished(len(self._runs) - self._max_runs)
+            self._forget_finished()
 
     def get_run(self, run_id: str) -> RunRecord | None:
         with self._lock:
@@ -107,8 +111,11 @@ class MemoryStore(Store):
     def write(self, run_id: str, owner: str, batch: WriteBatch) -> None:
         with self._lock:
             state = self._owned(run_id, owner)
-            for task in batch.tasks:
-                state.tasks[task.task_id] = task
+            if isinstance(batch.tasks, TaskRecordColumns):
+                state.columns, state.tasks = batch.tasks, {}
+            else:
+                for task in batch.tasks:
+                    state.tasks[task.task_id] = task
             for request in batch.requests:
                 state.requests[request.task_id, request.key] = request
             state.events.extend(batch.events)
@@ -124,7 +131,10 @@ class MemoryStore(Store):
 
     def load_tasks(self, run_id: str) -> dict[str, TaskRecord]:
         with self._lock:
-            return dict(self._state(run_id).tasks)
+            state = self._state(run_id)
+            tasks = {} if state.columns is None else {t.task_id: t for t in state.columns}
+            tasks.update(state.tasks)
+            return tasks
 
     def load_requests(self, run_id: str) -> list[InputRequest]:
         with self._lock:
@@ -134,13 +144,21 @@ class MemoryStore(Store):
         with self._lock:
             return list(self._state(run_id).events)
 
-    def _forget_finished(self, count: int) -> None:
+    def _forget_finished(self) -> None:
+        """Drop the oldest finished runs while the store holds more than its limits allow."""
+        max_runs, max_tasks = self._max_runs, self._max_tasks
+        if max_runs is None and max_tasks is None:
+            return
+        tasks = sum(len(state.record.definition) for state in self._runs.values())
         final = (RunStatus.SUCCEEDED, RunStatus.FAILED, RunStatus.CANCELLED)
-        oldest = [run_id for run_id, state in self._runs.items() if state.record.status in final][
-            :count
-        ]
-        for run_id in oldest:
-            del self._runs[run_id]
+        for run_id, state in list(self._runs.items())[:-1]:  # the newest run always stays
+            too_many_runs = max_runs is not None and len(self._runs) > max_runs
+            too_many_tasks = max_tasks is not None and tasks > max_tasks
+            if not (too_many_runs or too_many_tasks):
+                return
+            if state.record.status in final:
+                del self._runs[run_id]
+                tasks -= len(state.record.definition)
 
     def _state(self, run_id: str) -> _RunState:
         try:

@@ -30,8 +30,10 @@ _ACCEPTED = (
     "or postgresql://user@host:port/database (with ?schema=name to pick a schema)"
 )
 
-#: How many runs the process's default memory store keeps (the oldest finished go first).
-DEFAULT_MEMORY_RUNS = 1000
+#: What the process's default memory store keeps: at most this many runs, of at most this many
+#: tasks in all (the oldest finished runs go first; the newest always stays).
+DEFAULT_MEMORY_RUNS = 100
+DEFAULT_MEMORY_TASKS = 200_000
 
 _default: MemoryStore | None = None
 _default_lock = threading.Lock()
@@ -70,7 +72,7 @@ def _default_memory_store() -> MemoryStore:
     global _default
     with _default_lock:
         if _default is None:
-            _default = MemoryStore(max_runs=DEFAULT_MEMORY_RUNS)
+            _default = MemoryStore(max_runs=DEFAULT_MEMORY_RUNS, max_tasks=DEFAULT_MEMORY_TASKS)
         return _default
 
 
