@@ -74,7 +74,9 @@ def noop_with_args(*_parents: Any) -> None:
 
 def dask_graph(parents: Parents) -> dict[str, tuple[Any, ...]]:
     """The dask graph of ``parents``: key ``t<i>`` is ``(noop_with_args, *parent keys)``."""
-    return {task_id(i): (noop_with_args, *(task_id(p) for p in deps)) for i, deps in enumerate(parents)}
+    return {
+        task_id(i): (noop_with_args, *(task_id(p) for p in deps)) for i, deps in enumerate(parents)
+    }
 
 
 def run_dask_threaded(dsk: dict[str, tuple[Any, ...]], keys: list[str], workers: int) -> None:

@@ -7,6 +7,8 @@ same list, so they all run the identical graph.
 
 from __future__ import annotations
 
+import importlib
+import inspect
 import random
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -59,6 +61,29 @@ SHAPES: dict[str, Callable[[int], Parents]] = {
     "chain": chain,
     "layered": layered,
 }
+
+
+def isolated_run_kwargs() -> dict[str, Any]:
+    """Extra ``plait.run`` arguments that keep repeated runs independent of each other.
+
+    plait keeps every run in a process-wide memory store by default (up to 1000 runs), so in a
+    benchmark that runs 100,000-task workflows again and again, each run would start in a heap
+    that holds all the previous ones. A fresh ``MemoryStore`` per run does the same recording
+    work and is dropped with the result. Empty if this plait has no stores (older versions).
+    """
+    try:
+        stores = importlib.import_module("plait.stores")
+    except ImportError:
+        return {}
+    store_type = getattr(stores, "MemoryStore", None)
+    if store_type is None or "store" not in inspect.signature(plait.run).parameters:
+        return {}
+    return {"store": store_type()}
+
+
+def run_plait(workflow: plait.Workflow, max_concurrency: int) -> plait.RunResult:
+    """``plait.run`` with ``max_concurrency`` and a store of its own (see above)."""
+    return plait.run(workflow, max_concurrency=max_concurrency, **isolated_run_kwargs())
 
 
 def task_id(i: int) -> str:

@@ -29,6 +29,7 @@ EXPECTED_ALL = [
     "InputValidationError",
     "InvalidOptionError",
     "JSONSerializer",
+    "LoadedTarget",
     "NotWaitingError",
     "OutputNotStorableError",
     "Pause",
@@ -42,6 +43,8 @@ EXPECTED_ALL = [
     "RunStarted",
     "RunStatus",
     "Serializer",
+    "ShellCommandError",
+    "ShellTask",
     "Subscriber",
     "TaskCancelled",
     "TaskCancelledError",
@@ -60,11 +63,13 @@ EXPECTED_ALL = [
     "UnknownDependencyError",
     "Workflow",
     "WorkflowError",
+    "WorkflowFileError",
     "answer",
     "aresume",
     "arun",
     "get_run",
     "list_runs",
+    "load_target",
     "resume",
     "run",
 ]
@@ -82,10 +87,12 @@ PUBLIC_ERRORS = [
     "OutputNotStorableError",
     "PlaitError",
     "RunFailedError",
+    "ShellCommandError",
     "TaskCancelledError",
     "TaskTimeoutError",
     "UnknownDependencyError",
     "WorkflowError",
+    "WorkflowFileError",
 ]
 
 
@@ -151,6 +158,8 @@ def test_every_public_error_subclasses_plait_error(name: str) -> None:
         (plait.TaskTimeoutError, TimeoutError),
         (plait.TaskCancelledError, RuntimeError),
         (plait.RunFailedError, RuntimeError),
+        (plait.ShellCommandError, RuntimeError),
+        (plait.WorkflowFileError, ValueError),
     ],
 )
 def test_errors_subclass_the_builtin_their_docstring_names(
@@ -196,6 +205,7 @@ def test_every_error_of_the_exceptions_module_is_a_documented_plait_error(name: 
         plait.CycleError,
         plait.BindingError,
         plait.InvalidOptionError,
+        plait.WorkflowFileError,
     ],
 )
 def test_definition_errors_are_workflow_errors(error: type[Exception]) -> None:
@@ -205,7 +215,13 @@ def test_definition_errors_are_workflow_errors(error: type[Exception]) -> None:
 
 @pytest.mark.parametrize(
     "error",
-    [plait.ConfigError, plait.TaskTimeoutError, plait.TaskCancelledError, plait.RunFailedError],
+    [
+        plait.ConfigError,
+        plait.TaskTimeoutError,
+        plait.TaskCancelledError,
+        plait.RunFailedError,
+        plait.ShellCommandError,
+    ],
 )
 def test_runtime_errors_are_not_workflow_errors(error: type[Exception]) -> None:
     assert not issubclass(error, plait.WorkflowError)

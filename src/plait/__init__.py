@@ -32,16 +32,20 @@ from ._exceptions import (
     OutputNotStorableError,
     PlaitError,
     RunFailedError,
+    ShellCommandError,
     TaskCancelledError,
     TaskTimeoutError,
     UnknownDependencyError,
     WorkflowError,
+    WorkflowFileError,
 )
+from ._files import LoadedTarget, load_target
 from ._pause import Pause, Question
 from ._policies import RetryPolicy
 from ._results import RunResult, TaskError, TaskResult
 from ._runs import answer, aresume, arun, get_run, list_runs, resume, run
 from ._serialization import JSONSerializer, PickleSerializer, Serializer
+from ._shell import ShellTask
 from ._state import RunStatus, TaskStatus
 from ._workflow import TaskSpec, Workflow
 
@@ -62,6 +66,7 @@ __all__ = [
     "InputValidationError",
     "InvalidOptionError",
     "JSONSerializer",
+    "LoadedTarget",
     "NotWaitingError",
     "OutputNotStorableError",
     "Pause",
@@ -75,6 +80,8 @@ __all__ = [
     "RunStarted",
     "RunStatus",
     "Serializer",
+    "ShellCommandError",
+    "ShellTask",
     "Subscriber",
     "TaskCancelled",
     "TaskCancelledError",
@@ -93,11 +100,13 @@ __all__ = [
     "UnknownDependencyError",
     "Workflow",
     "WorkflowError",
+    "WorkflowFileError",
     "answer",
     "aresume",
     "arun",
     "get_run",
     "list_runs",
+    "load_target",
     "resume",
     "run",
 ]

@@ -22,12 +22,11 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import functools
 import itertools
 import math
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Coroutine, Sequence
 from dataclasses import dataclass
 from heapq import heappop, heappush
 from typing import Any
@@ -109,6 +108,7 @@ class _Attempt:
         "output",
         "payload",
         "run_state",
+        "started",
         "task",
         "timed_out",
     )
@@ -124,6 +124,7 @@ class _Attempt:
         self.payload: bytes | None = None
         self.error: BaseException | None = None
         self.task: asyncio.Task[Any] | None = None
+        self.started = False  # an async attempt's task has taken its first step
 
     def run(self) -> None:
         try:
@@ -446,13 +447,40 @@ class _Run:
     def _start_async(self, attempt: _Attempt) -> None:
         try:
             coroutine = self.call(attempt)
-            task = self._loop.create_task(coroutine)
         except BaseException as error:  # e.g. a bad argument: the attempt fails at once
             attempt.error = error
             self._settle(attempt, in_loop=True)
             return
-        attempt.task = task
-        task.add_done_callback(functools.partial(self._settle_async, attempt))
+        attempt.task = self._loop.create_task(self._drive(attempt, coroutine))
+
+    async def _drive(self, attempt: _Attempt, coroutine: Coroutine[Any, Any, Any]) -> None:
+        """Await one async attempt and settle it in the same step: no done callback, so a chain
+        of async tasks costs one event-loop iteration per task."""
+        attempt.started = True
+        if attempt.cancelled:  # stopped before its first step: never run it
+            coroutine.close()
+            attempt.error = asyncio.CancelledError()
+        else:
+            try:
+                attempt.output = await coroutine
+            except BaseException as error:  # CancelledError too: this task only ends by settling
+                attempt.error = error
+            else:
+                self.serialize(attempt)
+        with self.lock:
+            self._settle(attempt, in_loop=True)
+            self._dispatch(in_loop=True)
+            self._resolve_if_finished(in_loop=True)
+
+    def _cancel_async(self, attempt: _Attempt, *, in_loop: bool) -> None:
+        """Ask a running async attempt to stop (it settles as cancelled, or as timed out)."""
+        attempt.cancelled = True
+        if attempt.task is None or not attempt.started:
+            return  # not started: _drive (or _start_async_batch) sees the flag
+        if in_loop:
+            attempt.task.cancel()
+        else:
+            self._loop.call_soon_threadsafe(attempt.task.cancel)
 
     def _start_async_batch(self) -> None:
         with self.lock:
@@ -467,22 +495,6 @@ class _Run:
             self._resolve_if_finished(in_loop=True)
 
     # -- settle -------------------------------------------------------------------------------
-
-    def _settle_async(self, attempt: _Attempt, task: asyncio.Task[Any]) -> None:
-        """Done callback of an async attempt (loop thread)."""
-        if task.cancelled():
-            attempt.error = asyncio.CancelledError()
-        else:
-            attempt.error = task.exception()
-            if attempt.error is None:
-                attempt.output = task.result()
-                self.serialize(attempt)
-        with self.lock:
-            if attempt.abandoned:
-                return
-            self._settle(attempt, in_loop=True)
-            self._dispatch(in_loop=True)
-            self._resolve_if_finished(in_loop=True)
 
     def settle_sync(self, attempt: _Attempt) -> _Attempt | None:
         """Report a sync attempt from its worker thread; return the worker's next attempt."""
@@ -813,12 +825,12 @@ class _Run:
             self._resolve_if_finished(in_loop=True)
 
     def _time_out(self, attempt: _Attempt) -> None:
-        attempt.timed_out = attempt.cancelled = True
-        if not self.graph.specs[attempt.index].is_async:
+        attempt.timed_out = True
+        if self.graph.specs[attempt.index].is_async:
+            self._cancel_async(attempt, in_loop=True)  # it settles, as a timeout
+        else:
+            attempt.cancelled = True
             self._abandon(attempt)
-        elif attempt.task is not None:
-            attempt.task.cancel()  # its done callback settles it, as a timeout
-        # else: not started yet; _start_async_batch settles it, as a timeout
 
     def _abandon(self, attempt: _Attempt) -> None:
         """Stop waiting for a sync attempt; it keeps its thread until it returns, unheard."""
@@ -841,14 +853,10 @@ class _Run:
         running = [a for a in self.current if a is not None]
         waiting_for_threads = False
         for attempt in running:
-            attempt.cancelled = True
             if self.graph.specs[attempt.index].is_async:
-                if attempt.task is not None:
-                    if in_loop:
-                        attempt.task.cancel()
-                    else:
-                        self._loop.call_soon_threadsafe(attempt.task.cancel)
+                self._cancel_async(attempt, in_loop=in_loop)
             else:
+                attempt.cancelled = True
                 waiting_for_threads = True
         if waiting_for_threads:
             grace = self.config.cancel_grace

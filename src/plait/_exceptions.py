@@ -10,7 +10,9 @@ either::
     │   ├── CycleError              the dependencies form a cycle (carries it as a path)
     │   ├── BindingError            a function parameter that nothing can fill
     │   ├── InvalidOptionError      a task option has a value plait cannot use
-    │   └── DefinitionChangedError  a run is resumed with a workflow that changed since
+    │   ├── DefinitionChangedError  a run is resumed with a workflow that changed since
+    │   └── WorkflowFileError       a workflow file (or load target) cannot be loaded; it names
+    │                               the file, the line and the field
     ├── InputValidationError (ValueError)
     │                               an answer to a task's question does not fit its schema
     ├── ConfigError (ValueError)    an engine setting has a value plait cannot use
@@ -24,6 +26,8 @@ either::
     │                               an answer for a task that asked no question
     ├── TaskCancelledError (RuntimeError)
     │                               raised by ``ctx.raise_if_cancelled()`` in a cancelled task
+    ├── ShellCommandError (RuntimeError)
+    │                               a shell task's command exited with a non-zero status
     └── RunFailedError (RuntimeError)
                                     raised by ``RunResult.raise_for_status()`` for a run that did
                                     not succeed
@@ -50,10 +54,12 @@ __all__ = [
     "OutputNotStorableError",
     "PlaitError",
     "RunFailedError",
+    "ShellCommandError",
     "TaskCancelledError",
     "TaskTimeoutError",
     "UnknownDependencyError",
     "WorkflowError",
+    "WorkflowFileError",
 ]
 
 
@@ -93,6 +99,35 @@ class InvalidOptionError(WorkflowError):
     """A task option has a value that plait cannot use."""
 
 
+class WorkflowFileError(WorkflowError):
+    """A workflow file, or a load target, cannot be loaded; nothing has run.
+
+    ``file`` is the file (or module) it came from; ``line`` and ``column`` (1-based) and ``field``
+    (a path such as ``tasks[2].retry.max_retries``) say where in it, when that is known;
+    ``problem`` is what was wrong there. The message holds them all:
+    ``flow.yaml, line 9: tasks[2].timeout: expected a number of seconds > 0, not 'soon'``.
+    """
+
+    def __init__(
+        self,
+        problem: str,
+        *,
+        file: str,
+        line: int | None = None,
+        column: int | None = None,
+        field: str | None = None,
+    ) -> None:
+        where = file if line is None else f"{file}, line {line}"
+        if line is not None and column is not None:
+            where += f", column {column}"
+        super().__init__(f"{where}: {field}: {problem}" if field else f"{where}: {problem}")
+        self.problem = problem
+        self.file = file
+        self.line = line
+        self.column = column
+        self.field = field
+
+
 class InputValidationError(PlaitError, ValueError):
     """An answer does not fit its question's schema; nothing was recorded.
 
@@ -128,6 +163,24 @@ class TaskTimeoutError(PlaitError, TimeoutError):
 
 class TaskCancelledError(PlaitError, RuntimeError):
     """The task was cancelled: ``ctx.raise_if_cancelled()`` raises it so sync code stops early."""
+
+
+class ShellCommandError(PlaitError, RuntimeError):
+    """A shell task's command exited with a non-zero status, or was killed by a signal.
+
+    ``command`` is the command (an argv list joined as a shell would read it); ``returncode``
+    the exit status (negative: minus the number of the signal that killed it); ``stdout`` and
+    ``stderr`` hold the end of what the command wrote (up to 64 KiB of each).
+    """
+
+    def __init__(
+        self, message: str, *, command: str, returncode: int, stdout: str, stderr: str
+    ) -> None:
+        super().__init__(message)
+        self.command = command
+        self.returncode = returncode
+        self.stdout = stdout
+        self.stderr = stderr
 
 
 class RunFailedError(PlaitError, RuntimeError):

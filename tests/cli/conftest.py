@@ -50,8 +50,10 @@ def chromium_path() -> str:
     return path
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
+    """Chromium, for one test module: playwright's sync API runs an event loop in this thread
+    while it is open, and plait.run() (rightly) refuses to start inside a running loop."""
     executable = chromium_path()
     try:
         from playwright.sync_api import sync_playwright  # noqa: PLC0415 - fail, not error

@@ -1,0 +1,743 @@
+"""Workflow files: a workflow written in YAML or JSON, checked whole before anything is built.
+
+:func:`load_target` loads what the command line names: a workflow file (``flow.yaml``,
+``flow.yml``, ``flow.json``), a Python file and a workflow in it (``path/to/flow.py:wf``), or an
+importable module and a workflow in it (``package.module:wf``).
+
+The format
+----------
+
+YAML and JSON files share one format (JSON is read with the ``json`` module; YAML with
+``yaml.safe_load`` rules, so no tag can run code). Every key is shown here::
+
+    name: nightly-report               # required: the workflow's name
+    config:                            # optional: engine settings, as plait.EngineConfig fields
+      max_concurrency: 8               #   max_concurrency
+      pools: {db: 2}                   #   pools: pool name -> slots
+      task_timeout: 600                #   task_timeout: seconds, or null for no limit
+      retries: 2                       #   max_retries
+      retry_backoff: 0.5               #   retry_backoff: seconds
+      fail_fast: false                 #   fail_fast
+    tasks:                             # required: a list of tasks
+      - id: fetch                      # required: the task's unique id
+        function: reports.jobs:fetch   # a Python callable, "package.module:attribute.path"
+        params: {day: "2024-05-01"}    # values for the callable's parameters
+        retry: {max_retries: 5, backoff: 1, max_backoff: 30, jitter: 0.5}
+        timeout: 120                   # seconds an attempt may run
+      - id: approve                    # neither function nor shell: an approval gate, whose
+        depends_on: [fetch]            #   output is the answer
+        pause:
+          prompt: Publish the report?  # required in a pause
+          schema: {type: boolean}      # a JSON Schema the answer must fit
+          timeout: 3600                # seconds to wait for the answer...
+          default: false               # ...then use this one (without it: fail the task)
+      - id: publish
+        shell: ./publish.sh --quiet    # a command for /bin/sh -c, or an argv list
+        cwd: scripts                   # where it runs; relative to this file's directory
+        env: {TARGET: prod}            # environment variables (strings)
+        depends_on: [fetch, approve]
+        critical: true                 # if it fails, stop the whole run
+        pool: db                       # a named concurrency pool
+        priority: 10                   # higher starts first among ready tasks
+        estimate: 30                   # expected seconds (weights the critical path)
+
+The ``config`` keys become :class:`~plait.EngineConfig` settings; all keep their names except
+``retries``, which is ``max_retries``. They are returned in :attr:`LoadedTarget.settings` (only
+those the file sets), for the caller to pass to :func:`plait.run` with its own on top.
+
+A task has **exactly one** of ``function`` and ``shell``, or neither when it has a ``pause`` (an
+approval gate). ``function`` is imported when the file is loaded; sync and async callables both
+work, and their parameters are filled as for any task (a parameter named like a dependency gets
+its output; ``params`` fill the rest). ``params`` is only for ``function`` tasks, ``cwd`` and
+``env`` only for ``shell`` tasks. A ``shell`` task is a :class:`~plait.ShellTask`: it gets its
+dependencies' outputs as ``PLAIT_INPUT_<ID>`` environment variables (JSON) and its output is its
+stdout; it runs in ``cwd``, which defaults to the directory of the workflow file, so that a file
+works the same from wherever it is run. ``retry`` keys are those of :class:`~plait.RetryPolicy`
+(unset ones take its defaults); ``pause`` keys those of :class:`~plait.Pause`.
+
+Imports (``function``, a ``.py`` target's own imports, a module target) look in the workflow
+file's directory first, then the current directory, then the usual ``sys.path``: both
+directories are put on ``sys.path`` when a target is loaded.
+
+Checking
+--------
+
+Nothing is built from a file that is not right. In order:
+
+1. it is parsed (a syntax error names the line and column, and the parser's problem; a key that
+   appears twice in one mapping is an error too);
+2. its structure is checked against :data:`SCHEMA`, a JSON Schema of the format above (no
+   unknown keys anywhere: a misspelt key gets a "did you mean");
+3. the workflow is built with :meth:`Workflow.add_task <plait.Workflow.add_task>` and validated,
+   so plait's own checks run: functions that cannot be imported, duplicate ids, unknown
+   dependencies, cycles, parameters nothing can fill, option values.
+
+Every problem is a :class:`~plait.WorkflowFileError` that names the file, the line (for JSON,
+when the file can also be read as YAML, which is nearly always), the field as a path such as
+``tasks[2].retry.max_retries``, and what was expected there::
+
+    flow.yaml, line 14: tasks[2].timeout: expected a number of seconds > 0, not 'soon'
+
+An error raised by plait's own validation keeps its message, after the file and line.
+"""
+
+from __future__ import annotations
+
+import difflib
+import importlib
+import importlib.util
+import json
+import os
+import re
+import sys
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from types import ModuleType
+from typing import TYPE_CHECKING, Any
+
+from ._config import EngineConfig
+from ._exceptions import (
+    ConfigError,
+    CycleError,
+    DuplicateTaskError,
+    InvalidOptionError,
+    UnknownDependencyError,
+    WorkflowError,
+    WorkflowFileError,
+)
+from ._pause import Pause
+from ._policies import RetryPolicy
+from ._shell import ShellTask
+from ._workflow import Workflow
+
+if TYPE_CHECKING:
+    import jsonschema
+    import yaml
+
+__all__ = ["CONFIG_SETTINGS", "SCHEMA", "LoadedTarget", "load_target"]
+
+_FILE_SUFFIXES = (".yaml", ".yml", ".json")
+
+CONFIG_SETTINGS: Mapping[str, str] = {
+    "max_concurrency": "max_concurrency",
+    "pools": "pools",
+    "task_timeout": "task_timeout",
+    "retries": "max_retries",
+    "retry_backoff": "retry_backoff",
+    "fail_fast": "fail_fast",
+}
+"""Each ``config`` key of a workflow file, and the :class:`EngineConfig` field it sets."""
+
+# -- the schema ------------------------------------------------------------------------------
+# Each "description" says what a value should be; an error message reads "expected <it>". The
+# descriptions of the two task rules (under allOf) are the error messages themselves.
+
+_POSITIVE_SECONDS = {
+    "type": "number",
+    "exclusiveMinimum": 0,
+    "description": "a number of seconds > 0",
+}
+_SECONDS = {"type": "number", "minimum": 0, "description": "a number of seconds >= 0"}
+_NAMES = {"type": "string", "description": "a string key"}
+
+_RETRY = {
+    "type": "object",
+    "description": "a mapping of retry settings (max_retries, backoff, max_backoff, jitter)",
+    "additionalProperties": False,
+    "properties": {
+        "max_retries": {"type": "integer", "minimum": 0, "description": "an int >= 0"},
+        "backoff": _SECONDS,
+        "max_backoff": _SECONDS,
+        "jitter": {
+            "type": "number",
+            "minimum": 0,
+            "maximum": 1,
+            "description": "a number between 0 and 1",
+        },
+    },
+}
+
+_PAUSE = {
+    "type": "object",
+    "description": "a mapping with a 'prompt'",
+    "required": ["prompt"],
+    "additionalProperties": False,
+    "properties": {
+        "prompt": {"type": "string", "minLength": 1, "description": "a non-empty question"},
+        "schema": {"type": "object", "description": "a JSON Schema (a mapping)"},
+        "timeout": _POSITIVE_SECONDS,
+        "default": {"description": "any value: the answer to use after the timeout"},
+    },
+}
+
+_TASK = {
+    "type": "object",
+    "description": "a task (a mapping with an 'id')",
+    "required": ["id"],
+    "additionalProperties": False,
+    "properties": {
+        "id": {"type": "string", "minLength": 1, "description": "a non-empty task id"},
+        "function": {
+            "type": "string",
+            "pattern": r"^[A-Za-z_][\w.]*:[A-Za-z_][\w.]*$",
+            "description": "a 'package.module:function' reference",
+        },
+        "shell": {
+            "type": ["string", "array"],
+            "minLength": 1,
+            "minItems": 1,
+            "items": {"type": "string", "description": "a string (one argument)"},
+            "description": "a command string or a non-empty list of arguments",
+        },
+        "cwd": {"type": "string", "minLength": 1, "description": "a directory path"},
+        "env": {
+            "type": "object",
+            "propertyNames": {"type": "string", "minLength": 1, "description": "a variable name"},
+            "additionalProperties": {
+                "type": "string",
+                "description": "a string (quote numbers and booleans)",
+            },
+            "description": "a mapping of environment variable names to strings",
+        },
+        "params": {
+            "type": "object",
+            "propertyNames": _NAMES,
+            "description": "a mapping of parameter names to values",
+        },
+        "depends_on": {
+            "type": "array",
+            "items": {"type": "string", "minLength": 1, "description": "a task id"},
+            "description": "a list of task ids",
+        },
+        "retry": _RETRY,
+        "timeout": _POSITIVE_SECONDS,
+        "critical": {"type": "boolean", "description": "true or false"},
+        "pool": {"type": "string", "minLength": 1, "description": "a non-empty pool name"},
+        "priority": {"type": "integer", "description": "an int"},
+        "estimate": _SECONDS,
+        "pause": _PAUSE,
+    },
+    "dependentRequired": {"params": ["function"], "cwd": ["shell"], "env": ["shell"]},
+    "allOf": [
+        {
+            "description": "give either 'function' or 'shell', not both",
+            "not": {"required": ["function", "shell"]},
+        },
+        {
+            "description": "a task needs a 'function', a 'shell' command, or a 'pause' "
+            "(an approval gate)",
+            "anyOf": [{"required": ["function"]}, {"required": ["shell"]}, {"required": ["pause"]}],
+        },
+    ],
+}
+
+SCHEMA: Mapping[str, Any] = {
+    "$schema": "https://json-schema.org/draft/2020-12/schema",
+    "title": "plait workflow file",
+    "type": "object",
+    "description": "a mapping with 'name' and 'tasks'",
+    "required": ["name", "tasks"],
+    "additionalProperties": False,
+    "properties": {
+        "name": {"type": "string", "minLength": 1, "description": "a non-empty workflow name"},
+        "config": {
+            "type": "object",
+            "description": "a mapping of engine settings",
+            "additionalProperties": False,
+            "properties": {
+                "max_concurrency": {"type": "integer", "minimum": 1, "description": "an int >= 1"},
+                "pools": {
+                    "type": "object",
+                    "propertyNames": _NAMES,
+                    "additionalProperties": {
+                        "type": "integer",
+                        "minimum": 1,
+                        "description": "an int >= 1 (the pool's slots)",
+                    },
+                    "description": "a mapping of pool names to slots",
+                },
+                "task_timeout": {
+                    "type": ["number", "null"],
+                    "exclusiveMinimum": 0,
+                    "description": "a number of seconds > 0, or null for no limit",
+                },
+                "retries": {"type": "integer", "minimum": 0, "description": "an int >= 0"},
+                "retry_backoff": _SECONDS,
+                "fail_fast": {"type": "boolean", "description": "true or false"},
+            },
+        },
+        "tasks": {"type": "array", "description": "a list of tasks", "items": _TASK},
+    },
+}
+"""The JSON Schema (draft 2020-12) of a workflow file; see the module docstring."""
+
+# The validators whose failures are about a rule between keys rather than a value.
+_RULES = ("not", "anyOf")
+
+_FieldPath = tuple[str | int, ...]
+
+
+@dataclass(frozen=True)
+class LoadedTarget:
+    """A workflow loaded by :func:`load_target`, with the settings its file asks for.
+
+    Attributes:
+        workflow: the workflow, validated.
+        settings: :class:`EngineConfig` keyword settings from the file's ``config`` (empty for a
+            Python target).
+        source: the file path or module it came from.
+    """
+
+    workflow: Workflow
+    settings: dict[str, Any]
+    source: str
+
+
+def load_target(target: str) -> LoadedTarget:
+    """'flow.yaml' / 'flow.yml' / 'flow.json' (a workflow file), 'path/to/flow.py:wf' (a Python file
+    and the name of a plait.Workflow in it), or 'package.module:wf' (an importable module).
+
+    A Python file is imported as a module named after it, with its directory put on
+    ``sys.path`` for its own imports; exceptions raised by its code propagate unchanged. The
+    workflow is validated before it is returned.
+
+    Raises:
+        WorkflowFileError: the target cannot be read, is invalid, or names no workflow; the
+            message says where and what was expected.
+    """
+    if target.lower().endswith(_FILE_SUFFIXES):
+        return _load_file(target)
+    location, colon, name = target.rpartition(":")
+    if colon and location and name:
+        if location.lower().endswith(".py") or os.sep in location or "/" in location:
+            return _load_python_file(location, name)
+        return _load_module(location, name)
+    if target.lower().endswith(".py"):
+        raise WorkflowFileError(
+            f"name the workflow to load in it, as in {target + ':wf'!r}", file=target
+        )
+    raise WorkflowFileError(
+        "cannot tell what to load: give a workflow file (.yaml, .yml, .json), a Python file "
+        "and the workflow in it (flow.py:wf), or a module and the workflow in it "
+        "(package.module:wf)",
+        file=target,
+    )
+
+
+# -- workflow files --------------------------------------------------------------------------
+
+
+class _Problem(Exception):
+    """A problem found while building, not yet placed in the file."""
+
+
+class _Source:
+    """A parsed workflow file: its name, and the line of every key and list item."""
+
+    def __init__(self, label: str, lines: dict[_FieldPath, int]) -> None:
+        self.label = label
+        self.lines = lines
+
+    def line(self, path: _FieldPath) -> int | None:
+        """The line of ``path``, or of the nearest enclosing key or item that has one."""
+        for end in range(len(path), -1, -1):
+            line = self.lines.get(path[:end])
+            if line is not None:
+                return line
+        return None
+
+    def error(
+        self, problem: str, field: _FieldPath = (), *, at: _FieldPath | None = None
+    ) -> WorkflowFileError:
+        """An error about ``field``, on the line of ``at`` (default: of ``field``)."""
+        return WorkflowFileError(
+            problem,
+            file=self.label,
+            line=self.line(field if at is None else at),
+            field=_field_name(field) or None,
+        )
+
+
+def _field_name(path: _FieldPath) -> str:
+    text = ""
+    for part in path:
+        if isinstance(part, int):
+            text += f"[{part}]"
+        elif re.fullmatch(r"[A-Za-z_][\w-]*", part):
+            text += f".{part}" if text else part
+        else:
+            text += f"[{part!r}]"
+    return text
+
+
+def _load_file(file: str) -> LoadedTarget:
+    path = Path(file)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise WorkflowFileError("there is no such file", file=file) from None
+    except (OSError, UnicodeDecodeError) as error:
+        raise WorkflowFileError(f"cannot read it: {error}", file=file) from None
+    if path.suffix.lower() == ".json":
+        data, source = _parse_json(text, file)
+    else:
+        data, source = _parse_yaml(text, file)
+    _check(data, source)
+    settings = {CONFIG_SETTINGS[key]: value for key, value in data.get("config", {}).items()}
+    try:
+        EngineConfig(**settings)
+    except ConfigError as error:
+        raise source.error(str(error), ("config",)) from error
+    directory = path.resolve().parent
+    _put_on_sys_path(Path.cwd())
+    _put_on_sys_path(directory)
+    workflow = _build(data, source, directory)
+    return LoadedTarget(workflow=workflow, settings=settings, source=file)
+
+
+def _yaml() -> Any:
+    try:
+        import yaml  # noqa: PLC0415 - an optional dependency, needed for YAML files only
+    except ModuleNotFoundError:
+        raise ModuleNotFoundError(
+            "reading YAML workflow files needs PyYAML: pip install 'plait[cli]'"
+        ) from None
+    return yaml
+
+
+def _parse_yaml(text: str, file: str) -> tuple[Any, _Source]:
+    yaml = _yaml()
+    loader = yaml.SafeLoader(text)
+    try:
+        node = loader.get_single_node()
+        lines: dict[_FieldPath, int] = {}
+        if node is not None:
+            _index(node, (), lines, _Source(file, lines))
+        data = None if node is None else loader.construct_document(node)
+    except yaml.MarkedYAMLError as error:
+        mark = error.problem_mark or error.context_mark
+        problem, context = error.problem or "", error.context or ""
+        if problem and context.startswith("while "):  # "while parsing a block mapping"
+            problem = f"{problem} ({context})"
+        elif context:  # "expected a single document in the stream"
+            problem = f"{context}, {problem}" if problem else context
+        raise WorkflowFileError(
+            f"invalid YAML: {problem or 'cannot be parsed'}",
+            file=file,
+            line=None if mark is None else mark.line + 1,
+            column=None if mark is None else mark.column + 1,
+        ) from None
+    except yaml.YAMLError as error:
+        raise WorkflowFileError(f"invalid YAML: {error}", file=file) from None
+    finally:
+        loader.dispose()
+    return data, _Source(file, lines)
+
+
+def _parse_json(text: str, file: str) -> tuple[Any, _Source]:
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as error:
+        raise WorkflowFileError(
+            f"invalid JSON: {error.msg}", file=file, line=error.lineno, column=error.colno
+        ) from None
+    lines: dict[_FieldPath, int] = {}
+    source = _Source(file, lines)
+    # JSON is (nearly always) YAML too, and PyYAML knows where every node starts: use it for
+    # line numbers when it is installed and agrees; the data itself is json's.
+    try:
+        yaml = _yaml()
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+    except Exception:
+        return data, source
+    if node is not None:
+        _index(node, (), lines, source)
+    return data, source
+
+
+def _index(
+    node: yaml.Node, path: _FieldPath, lines: dict[_FieldPath, int], source: _Source
+) -> None:
+    """Record the line of every key and item under ``node``; refuse a key given twice.
+
+    Runs on the composed nodes, before construction applies ``<<`` merges (whose keys may
+    legitimately be given again).
+    """
+    import yaml  # noqa: PLC0415 - only ever called once yaml is imported
+
+    if not path:
+        lines[()] = node.start_mark.line + 1
+    if isinstance(node, yaml.MappingNode):
+        seen: set[str] = set()
+        for key_node, value_node in node.value:
+            if not isinstance(key_node, yaml.ScalarNode) or key_node.value == "<<":
+                continue
+            key = key_node.value
+            if key in seen and key_node.tag == "tag:yaml.org,2002:str":
+                lines[(*path, key)] = key_node.start_mark.line + 1
+                raise source.error(
+                    f"key {key!r} appears twice; give each key once", path, at=(*path, key)
+                )
+            seen.add(key)
+            lines[(*path, key)] = key_node.start_mark.line + 1
+            if len(path) < 32:  # deep enough for the format; stops recursive aliases too
+                _index(value_node, (*path, key), lines, source)
+    elif isinstance(node, yaml.SequenceNode):
+        for i, item in enumerate(node.value):
+            lines[(*path, i)] = item.start_mark.line + 1
+            if len(path) < 32:
+                _index(item, (*path, i), lines, source)
+
+
+def _check(data: Any, source: _Source) -> None:
+    """Check ``data`` against SCHEMA; raise about its first problem."""
+    import jsonschema  # noqa: PLC0415 - 0.1 s to import: only when a file is loaded
+
+    validator = jsonschema.Draft202012Validator(SCHEMA)
+    problems = [_describe(error) for error in validator.iter_errors(data)]
+    if problems:
+        # Unknown keys first (a misspelt key explains the other errors), then rules between
+        # keys last; within each, the first in the file.
+        _, _, field, at, problem = min(
+            problems, key=lambda p: (p[0], source.line(p[3]) or 0, len(p[3]), p[1])
+        )
+        raise source.error(problem, field, at=at)
+
+
+def _describe(error: jsonschema.ValidationError) -> tuple[int, str, _FieldPath, _FieldPath, str]:
+    """(rank, sort key, field, where, problem) of a schema error, in words."""
+    path: _FieldPath = tuple(error.absolute_path)
+    kind = error.validator
+    instance = error.instance
+    rule: Any = error.validator_value
+    schema = error.schema if isinstance(error.schema, Mapping) else {}
+    if kind == "additionalProperties" and isinstance(instance, Mapping):
+        known = list(schema.get("properties", {}))
+        key = next(k for k in instance if k not in known)
+        close = difflib.get_close_matches(str(key), known, n=1)
+        hint = f"did you mean {close[0]!r}?" if close else f"expected one of: {', '.join(known)}"
+        where = (*path, key) if isinstance(key, str) else path
+        return 0, str(path), path, where, f"unknown key {key!r}; {hint}"
+    if kind == "required" and isinstance(instance, Mapping):
+        missing = next(k for k in rule if k not in instance)
+        return 1, str(path), path, path, f"missing required key {missing!r}"
+    if kind == "dependentRequired" and isinstance(instance, Mapping):
+        for key, needs in rule.items():
+            if key in instance and any(need not in instance for need in needs):
+                return 2, key, path, (*path, key), f"{key!r} is only for {needs[0]!r} tasks"
+    if kind in _RULES and "description" in schema:
+        return 2, str(kind), path, path, str(schema["description"])
+    if "description" in schema:
+        return 1, str(path), path, path, f"expected {schema['description']}, not {_show(instance)}"
+    return 1, str(path), path, path, error.message
+
+
+def _show(value: Any) -> str:
+    """A value as the file's author would recognise it, in a few words."""
+    if isinstance(value, Mapping):
+        return "a mapping" if value else "an empty mapping"
+    if isinstance(value, list):
+        return "a list" if value else "an empty list"
+    if value is None:
+        return "null (an empty value)"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _build(data: Mapping[str, Any], source: _Source, directory: Path) -> Workflow:
+    """The workflow of a checked file; plait's own errors are placed at their task."""
+    workflow = Workflow(data["name"])
+    tasks: list[dict[str, Any]] = data["tasks"]
+    for i, task in enumerate(tasks):
+        at: _FieldPath = ("tasks", i)
+        fn: Callable[..., Any] | None = None
+        if "function" in task:
+            try:
+                fn = _import_callable(task["function"])
+            except _Problem as problem:
+                raise source.error(str(problem), (*at, "function")) from problem.__cause__
+        elif "shell" in task:
+            try:
+                fn = ShellTask(
+                    task["shell"], cwd=directory / task.get("cwd", "."), env=task.get("env")
+                )
+            except InvalidOptionError as error:
+                raise source.error(str(error), at) from error
+        retry = pause = None
+        try:
+            if "retry" in task:
+                retry = RetryPolicy(**task["retry"])
+        except ConfigError as error:
+            raise source.error(str(error), (*at, "retry")) from error
+        try:
+            if "pause" in task:
+                pause = Pause(**task["pause"])
+        except InvalidOptionError as error:
+            raise source.error(str(error), (*at, "pause")) from error
+        options = {
+            key: task[key]
+            for key in ("params", "timeout", "critical", "pool", "priority", "estimate")
+            if key in task
+        }
+        try:
+            workflow.add_task(
+                task["id"],
+                fn,
+                depends_on=task.get("depends_on", ()),
+                retry=retry,
+                pause=pause,
+                **options,
+            )
+        except DuplicateTaskError as error:
+            raise source.error(str(error), (*at, "id")) from error
+        except WorkflowError as error:
+            raise source.error(str(error), at) from error
+    try:
+        workflow.validate()
+    except UnknownDependencyError as error:
+        ids = {task["id"] for task in tasks}
+        i, j = next(
+            (i, j)
+            for i, task in enumerate(tasks)
+            for j, dependency in enumerate(task.get("depends_on", ()))
+            if dependency not in ids
+        )
+        raise source.error(str(error), ("tasks", i, "depends_on", j)) from error
+    except CycleError as error:
+        raise source.error(str(error), _cycle_edge(tasks, error.cycle)) from error
+    return workflow
+
+
+def _cycle_edge(tasks: list[dict[str, Any]], cycle: list[str]) -> _FieldPath:
+    """Where the cycle shows: the dependency, within the cycle, of its first task in the file.
+
+    ``cycle`` runs the way work flows (``a -> b -> a``: b depends on a, a on b).
+    """
+    i = min(i for i, task in enumerate(tasks) if task["id"] in cycle)
+    k = cycle.index(tasks[i]["id"], 1)  # the element before it is the dependency that closes it
+    j = tasks[i]["depends_on"].index(cycle[k - 1])
+    return ("tasks", i, "depends_on", j)
+
+
+def _import_callable(reference: str) -> Callable[..., Any]:
+    """``package.module:attribute.path``, imported."""
+    module_name, _, attribute = reference.partition(":")
+    module = _import_module(module_name)
+    value: Any = module
+    parts = attribute.split(".")
+    for n, part in enumerate(parts):
+        try:
+            value = getattr(value, part)
+        except AttributeError:
+            owner = (
+                f"module {module_name!r}"
+                if n == 0
+                else f"{module_name}:{'.'.join(parts[:n])} ({_kind(value)})"
+            )
+            names = [name for name in dir(value) if not name.startswith("_")]
+            close = difflib.get_close_matches(part, names, n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else ""
+            raise _Problem(f"{owner} has no attribute {part!r}{hint}") from None
+    if not callable(value):
+        raise _Problem(f"{reference!r} is {_kind(value)}, not a callable")
+    return value  # type: ignore[no-any-return]
+
+
+def _import_module(module_name: str) -> ModuleType:
+    try:
+        return importlib.import_module(module_name)
+    except ModuleNotFoundError as error:
+        missing = error.name or ""
+        if module_name == missing or module_name.startswith(missing + "."):
+            raise _Problem(
+                f"cannot import {module_name!r}: there is no module {missing!r}"
+            ) from error
+        raise _Problem(f"importing module {module_name!r} failed: {error}") from error
+    except Exception as error:
+        raise _Problem(
+            f"importing module {module_name!r} failed: {type(error).__name__}: {error}"
+        ) from error
+
+
+def _kind(value: Any) -> str:
+    if isinstance(value, ModuleType):
+        return "a module"
+    if isinstance(value, type):
+        return "a class"
+    name = type(value).__name__
+    return f"an {name}" if name[:1].lower() in "aeiou" else f"a {name}"
+
+
+def _put_on_sys_path(directory: Path) -> None:
+    entry = str(directory)
+    if entry not in sys.path:
+        sys.path.insert(0, entry)
+
+
+# -- Python targets --------------------------------------------------------------------------
+
+
+def _load_python_file(file: str, name: str) -> LoadedTarget:
+    path = Path(file)
+    if not path.is_file():
+        raise WorkflowFileError("there is no such file", file=file)
+    resolved = path.resolve()
+    _put_on_sys_path(resolved.parent)
+    module_name = resolved.stem
+    module = sys.modules.get(module_name)
+    if module is None or _file_of(module) != resolved:
+        if module is not None:  # the name is taken by another module: do not replace it
+            module_name = f"_plait_file_{module_name}"
+        spec = importlib.util.spec_from_file_location(module_name, resolved)
+        if spec is None or spec.loader is None:
+            raise WorkflowFileError("cannot be imported as a Python module", file=file)
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[module_name] = module
+        try:
+            spec.loader.exec_module(module)
+        except BaseException:
+            del sys.modules[module_name]
+            raise
+    return LoadedTarget(workflow=_workflow_in(module, name, file), settings={}, source=file)
+
+
+def _file_of(module: ModuleType) -> Path | None:
+    file = getattr(module, "__file__", None)
+    return None if file is None else Path(file).resolve()
+
+
+def _load_module(module_name: str, name: str) -> LoadedTarget:
+    _put_on_sys_path(Path.cwd())
+    try:
+        module = _import_module(module_name)
+    except _Problem as problem:
+        raise WorkflowFileError(str(problem), file=module_name) from problem.__cause__
+    return LoadedTarget(
+        workflow=_workflow_in(module, name, module_name), settings={}, source=module_name
+    )
+
+
+def _workflow_in(module: ModuleType, name: str, source: str) -> Workflow:
+    """The validated workflow ``name`` (a dotted path) of ``module``."""
+    value: Any = module
+    for part in name.split("."):
+        try:
+            value = getattr(value, part)
+        except AttributeError:
+            found = sorted(k for k, v in vars(module).items() if isinstance(v, Workflow))
+            hint = (
+                f"; the workflows it defines: {', '.join(map(repr, found))}"
+                if found
+                else ", and it defines no plait.Workflow"
+            )
+            raise WorkflowFileError(f"there is no {name!r} in it{hint}", file=source) from None
+    if not isinstance(value, Workflow):
+        raise WorkflowFileError(f"{name!r} is {_kind(value)}, not a plait.Workflow", file=source)
+    try:
+        value.validate()
+    except WorkflowError as error:
+        raise WorkflowFileError(str(error), file=source, field=name) from error
+    return value

@@ -1,0 +1,366 @@
+"""Shell tasks: run a command as a task, in its own process group, and leave nothing behind.
+
+``ShellTask(command, cwd=..., env=...)`` is a task function like any other::
+
+    wf.add_task("build", plait.ShellTask("make -j4 all", cwd="src"), depends_on=["fetch"])
+
+It is async, so it runs on the event loop and holds no worker thread while the command runs.
+
+The contract:
+
+- **Command.** A string runs with ``/bin/sh -c``, so pipes, ``&&`` and ``$VARS`` work; a list is
+  the argv itself, run without a shell (nothing is quoted or expanded). stdin is ``/dev/null``.
+- **Where.** In ``cwd`` (default: the current directory of the process running plait).
+- **Environment.** The environment of the process running plait, then ``env`` on top, then
+  plait's own variables, which win:
+
+  - ``PLAIT_RUN_ID``, ``PLAIT_TASK_ID``, ``PLAIT_ATTEMPT`` (1 for the first attempt);
+  - ``PLAIT_INPUT_<ID>`` for each dependency, holding its output **as JSON**. ``<ID>`` is the
+    dependency's id upper-cased, with every character other than ``A-Z`` and ``0-9`` replaced by
+    ``_`` (``fetch-data`` gives ``PLAIT_INPUT_FETCH_DATA``). A string output is a JSON string
+    too (``"hello"``, quotes included), so every input is read the same way
+    (``jq -r . <<<"$PLAIT_INPUT_FETCH"``, ``json.loads(os.environ[...])``) and a string ``"42"``
+    can be told from the number ``42``. Two dependencies whose ids give the same name are an
+    error; so is an output that is not JSON data. An environment variable holds at most
+    128 KiB on Linux: pass bigger data through files;
+  - ``PLAIT_ANSWER``, as JSON, when the task has a ``pause`` and it was answered.
+
+- **Output.** The task's output is what the command wrote to stdout, decoded as UTF-8 (bad bytes
+  replaced), with the trailing newline stripped. Of stdout and of stderr, only the last 64 KiB
+  are kept: a command with more to say should write a file.
+- **Failure.** A non-zero exit status, or death by a signal, raises :class:`ShellCommandError`;
+  its message names the task, the command and the status (or the signal), and shows the last
+  lines of stderr (of stdout when stderr is empty). Like any error it is retried as the task's
+  retry policy says.
+- **Process group.** The command runs in a new session, so it is the leader of its own process
+  group: Ctrl-C at a terminal reaches plait, not the command, and plait decides what stops.
+  When the task is cancelled (its timeout, a critical failure elsewhere, Ctrl-C), the whole
+  group gets ``SIGTERM``; whatever is still there when the command and its output pipes have
+  closed, or after 2 seconds, gets ``SIGKILL``; the command is reaped; only then does the
+  cancellation go on. When the command exits by itself, anything it left running in its group
+  is stopped the same way. Either way the task leaves no process behind (except one that left
+  the group on purpose, e.g. with ``setsid``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import re
+import shlex
+import signal
+import subprocess
+from asyncio import FIRST_COMPLETED
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any
+
+from ._context import Context
+from ._exceptions import InvalidOptionError, ShellCommandError
+
+__all__ = ["ShellTask"]
+
+_OUTPUT_LIMIT = 64 * 1024  # bytes kept of stdout, and of stderr
+_KILL_GRACE = 2.0  # seconds between SIGTERM and SIGKILL
+_DRAIN_GRACE = 0.5  # seconds to wait for pipes held open by a process outside the group
+_SHOWN_LINES = 10  # lines of stderr (or stdout) in a ShellCommandError's message
+_SHOWN_LINE_LENGTH = 300
+_NOT_NAME = re.compile(r"[^A-Z0-9]")
+
+
+def input_variable(task_id: str) -> str:
+    """The environment variable that holds dependency ``task_id``'s output."""
+    return "PLAIT_INPUT_" + _NOT_NAME.sub("_", task_id.upper())
+
+
+class _Capture(asyncio.SubprocessProtocol):
+    """Collects the end of the command's stdout and stderr, and says when it exited and when
+    its pipes closed (once every process holding them is gone).
+
+    ``Process.wait()`` of ``asyncio.create_subprocess_exec`` waits for the pipes as well, so it
+    cannot tell a command that exited from one whose leftover children still hold its output;
+    this protocol on ``loop.subprocess_exec`` can.
+    """
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.output = {1: bytearray(), 2: bytearray()}
+        self.exited: asyncio.Future[None] = loop.create_future()
+        self.closed: asyncio.Future[None] = loop.create_future()
+        self._open = {1, 2}
+
+    def pipe_data_received(self, fd: int, data: bytes) -> None:
+        kept = self.output[fd]
+        kept += data
+        if len(kept) > _OUTPUT_LIMIT:
+            del kept[:-_OUTPUT_LIMIT]
+
+    def pipe_connection_lost(self, fd: int, exc: Exception | None) -> None:
+        self._open.discard(fd)
+        if not self._open and not self.closed.done():
+            self.closed.set_result(None)
+
+    def process_exited(self) -> None:
+        if not self.exited.done():
+            self.exited.set_result(None)
+
+    def text(self, fd: int) -> str:
+        return self.output[fd].decode("utf-8", errors="replace")
+
+
+@dataclass(frozen=True, slots=True)
+class _Finished:
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+class ShellTask:
+    """A task that runs a shell command; its output is the command's stdout.
+
+    See the module docstring for the whole contract: the environment (dependency outputs as
+    ``PLAIT_INPUT_<ID>`` JSON), the output, errors, and how cancellation stops the process group.
+
+    Args:
+        command: a string, run with ``/bin/sh -c``; or a list of strings, run as the argv.
+        cwd: the directory to run in (default: the current directory).
+        env: environment variables to set on top of the current environment.
+
+    Two shell tasks with the same command, ``cwd`` and ``env`` are equal.
+
+    Raises:
+        InvalidOptionError: an empty command, or an ``env`` that does not map strings to strings.
+    """
+
+    __slots__ = ("__weakref__", "command", "cwd", "env")
+
+    def __init__(
+        self,
+        command: str | Sequence[str],
+        *,
+        cwd: str | Path | None = None,
+        env: Mapping[str, str] | None = None,
+    ) -> None:
+        if isinstance(command, str):
+            if not command.strip():
+                raise InvalidOptionError("a ShellTask needs a command, not an empty string")
+            self.command: str | tuple[str, ...] = command
+        else:
+            argv = tuple(command)
+            if not argv or not all(isinstance(arg, str) for arg in argv):
+                raise InvalidOptionError(
+                    f"a ShellTask command must be a string or a non-empty list of strings, "
+                    f"not {command!r}"
+                )
+            self.command = argv
+        self.cwd = None if cwd is None else Path(cwd)
+        env = dict(env or {})
+        for name, value in env.items():
+            if not (isinstance(name, str) and name and isinstance(value, str)):
+                raise InvalidOptionError(
+                    f"a ShellTask env maps names to strings; {name!r}: {value!r} is not that"
+                )
+        self.env: Mapping[str, str] = MappingProxyType(env)
+
+    @property
+    def argv(self) -> list[str]:
+        """What is executed: ``['/bin/sh', '-c', command]`` for a string, the list otherwise."""
+        if isinstance(self.command, str):
+            return ["/bin/sh", "-c", self.command]
+        return list(self.command)
+
+    def _key(self) -> tuple[Any, ...]:
+        return (self.command, self.cwd, tuple(sorted(self.env.items())))
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, ShellTask):
+            return NotImplemented
+        return self._key() == other._key()
+
+    def __hash__(self) -> int:
+        return hash(self._key())
+
+    def __repr__(self) -> str:
+        command = self.command if isinstance(self.command, str) else list(self.command)
+        cwd = "" if self.cwd is None else f", cwd={str(self.cwd)!r}"
+        env = "" if not self.env else f", env={dict(self.env)!r}"
+        return f"ShellTask({command!r}{cwd}{env})"
+
+    async def __call__(self, ctx: Context, **inputs: Any) -> str:
+        """Run the command; return its stdout (see the module docstring).
+
+        Raises:
+            ShellCommandError: the command exited with a non-zero status or was killed.
+            InvalidOptionError: two dependency ids map to the same variable name.
+            TypeError: a dependency's output (or the answer) is not JSON data.
+            OSError: the command could not be started (e.g. no such program, or no ``cwd``).
+        """
+        env = self._environment(ctx, inputs)
+        stop = asyncio.Event()
+        # The process is looked after by a job that is never cancelled itself: cancelling this
+        # task only asks the job to stop the process group, then waits for it to have done so.
+        job = asyncio.ensure_future(self._run(env, stop))
+        try:
+            finished = await asyncio.shield(job)
+        except asyncio.CancelledError:
+            stop.set()
+            await _wait_through_cancellation(job)
+            raise
+        if finished.returncode != 0:
+            raise ShellCommandError(
+                _failure_message(ctx.task_id, self._shown_command(), finished),
+                command=self._command_text(),
+                returncode=finished.returncode,
+                stdout=finished.stdout,
+                stderr=finished.stderr,
+            )
+        return finished.stdout.removesuffix("\n")
+
+    def _environment(self, ctx: Context, inputs: Mapping[str, Any]) -> dict[str, str]:
+        env = dict(os.environ)
+        env.update(self.env)
+        env["PLAIT_RUN_ID"] = ctx.run_id
+        env["PLAIT_TASK_ID"] = ctx.task_id
+        env["PLAIT_ATTEMPT"] = str(ctx.attempt)
+        named: dict[str, str] = {}
+        for task_id, output in inputs.items():
+            name = input_variable(task_id)
+            if name in named:
+                raise InvalidOptionError(
+                    f"task {ctx.task_id!r}: dependencies {named[name]!r} and {task_id!r} would "
+                    f"both be passed as ${name}; rename one of them"
+                )
+            named[name] = task_id
+            env[name] = _as_json(output, f"the output of dependency {task_id!r}", ctx.task_id)
+        answer = ctx.input
+        if answer is not None:
+            env["PLAIT_ANSWER"] = _as_json(answer, "the answer", ctx.task_id)
+        return env
+
+    def _command_text(self) -> str:
+        return self.command if isinstance(self.command, str) else shlex.join(self.command)
+
+    def _shown_command(self) -> str:
+        text = self._command_text()
+        return text if len(text) <= 80 else text[:77] + "..."
+
+    async def _run(self, env: dict[str, str], stop: asyncio.Event) -> _Finished:
+        """Start the command, wait for it to exit or for ``stop``, then clear its group."""
+        loop = asyncio.get_running_loop()
+        transport, capture = await loop.subprocess_exec(
+            lambda: _Capture(loop),
+            *self.argv,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            cwd=self.cwd,
+            env=env,
+            start_new_session=True,
+        )
+        try:
+            stopping: asyncio.Future[Any] = asyncio.ensure_future(stop.wait())
+            try:
+                await asyncio.wait([capture.exited, stopping], return_when=FIRST_COMPLETED)
+            finally:
+                stopping.cancel()
+                await _clear_group(transport.get_pid(), capture)
+        finally:
+            transport.close()  # the command has exited: this only closes pipes left open
+        returncode = transport.get_returncode()
+        assert returncode is not None
+        return _Finished(returncode, capture.text(1), capture.text(2))
+
+
+async def _clear_group(group: int, capture: _Capture) -> None:
+    """Stop every process of the command's group (whose id is the command's pid); reap the
+    command.
+
+    SIGTERM first, unless everything is over already; then SIGKILL to whatever is left once the
+    command has exited and its output pipes have closed (so every member that shared them is
+    gone), or after ``_KILL_GRACE`` seconds. A pipe still open after that is held by a process
+    outside the group: stop waiting for it after ``_DRAIN_GRACE`` seconds.
+    """
+    exited, closed = capture.exited, capture.closed
+    if not (exited.done() and closed.done()) or _group_exists(group):
+        _signal_group(group, signal.SIGTERM)
+        await asyncio.wait([exited, closed], timeout=_KILL_GRACE)
+        if _group_exists(group):
+            _signal_group(group, signal.SIGKILL)
+    await exited  # asyncio's child watcher has reaped the command when this is set
+    await asyncio.wait([closed], timeout=_DRAIN_GRACE)
+
+
+def _group_exists(group: int) -> bool:
+    try:
+        os.killpg(group, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # a member changed its user id; it still counts as there
+        return True
+    return True
+
+
+def _signal_group(group: int, signum: signal.Signals) -> None:
+    # The group may be gone already (or hold nothing that is ours to signal).
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(group, signum)
+
+
+async def _wait_through_cancellation(job: asyncio.Future[Any]) -> None:
+    """Wait for ``job`` to finish even if cancelled again meanwhile; ignore how it ended.
+
+    The caller re-raises its own cancellation afterwards, which is the outcome that matters.
+    """
+    while not job.done():
+        try:
+            await asyncio.shield(job)
+        except asyncio.CancelledError:
+            continue
+        except Exception:
+            break
+    if not job.cancelled():
+        job.exception()  # mark it retrieved
+
+
+def _pydantic_data(value: Any) -> Any:
+    """A pydantic model (e.g. an answer checked by a model schema) as JSON data."""
+    if hasattr(value, "model_dump"):
+        return value.model_dump(mode="json")
+    raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
+
+
+def _as_json(value: Any, what: str, task_id: str) -> str:
+    try:
+        return json.dumps(value, ensure_ascii=False, allow_nan=False, default=_pydantic_data)
+    except (TypeError, ValueError) as error:
+        raise TypeError(
+            f"task {task_id!r}: {what} cannot be passed to the command as JSON ({error}); "
+            "return JSON data (dicts, lists, strings, numbers, booleans, None)"
+        ) from None
+
+
+def _failure_message(task_id: str, command: str, finished: _Finished) -> str:
+    code = finished.returncode
+    if code < 0:
+        try:
+            how = f"was killed by {signal.Signals(-code).name}"
+        except ValueError:
+            how = f"was killed by signal {-code}"
+    else:
+        how = f"exited with status {code}"
+    head = f"task {task_id!r}: command {command!r} {how}"
+    stream, text = ("stderr", finished.stderr)
+    if not text.strip():
+        stream, text = ("stdout", finished.stdout)
+    lines = text.rstrip().splitlines()
+    if not "".join(lines).strip():
+        return f"{head} (and wrote nothing)"
+    shown = [
+        line if len(line) <= _SHOWN_LINE_LENGTH else line[: _SHOWN_LINE_LENGTH - 3] + "..."
+        for line in lines[-_SHOWN_LINES:]
+    ]
+    label = f"last {_SHOWN_LINES} lines of {stream}" if len(lines) > _SHOWN_LINES else stream
+    return f"{head}; {label}:\n" + "\n".join(f"  {line}" for line in shown)

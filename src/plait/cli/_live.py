@@ -1,0 +1,760 @@
+"""Watching a run from the terminal, and asking a person a run's questions.
+
+A *watcher* is a plait subscriber that shows a run as it goes, in one of three forms:
+
+- :class:`LiveView` (on a terminal): a rich ``Live`` area with a progress bar of finished/total
+  tasks, the counts by status and the running tasks with their elapsed time; retries, failures
+  and questions are printed above it as they happen.
+- :class:`LogLines` (not on a terminal, or ``--quiet``): one plain line per task start, success,
+  failure, retry, skip, cancellation or question -- with ``quiet``, only the failures.
+- :class:`JsonLines` (``--json``): one JSON object per line per event, in the schema below.
+
+Subscribers are called under the engine's lock, from the event loop or a worker thread, so a
+watcher's ``__call__`` only records what happened (under its own lock) or queues a line; a thread
+of the watcher's own does the writing: the live view redraws at ``REFRESH_PER_SECOND`` (as rich
+itself would), the line writers block on a queue. Use a watcher as a context manager around the
+run, then call :meth:`Watcher.finish` (or :meth:`Watcher.interrupted` after Ctrl-C).
+
+Every mode but JSON ends with :func:`print_summary`: the run's status and counts, each failure
+with its error's last line, each waiting question with the exact ``plait resume`` command that
+answers it, the figures line (``makespan ... · critical path ...``) and, for a paused or failed
+run, the command that continues it.
+
+**The JSON lines schema** (stable; new fields may be added, none removed or renamed). Every line
+is an object with ``event`` (snake_case name), ``run_id`` and ``time`` (Unix seconds); task
+events add ``task_id``; errors are ``{"type": ..., "message": ...}``::
+
+    run_started      workflow, tasks (int)
+    task_ready       -
+    task_started     attempt (1-based)
+    task_succeeded   attempt
+    task_retrying    attempt, error, delay (seconds before the next attempt)
+    task_failed      attempt, error
+    task_skipped     cause (the dependency that did not succeed)
+    task_cancelled   attempt (0 if it never started)
+    input_requested  key, prompt, schema (JSON Schema or null), deadline (Unix time or null)
+    input_received   key
+    run_finished     status (succeeded|failed|cancelled|paused), error (string or null)
+    run_summary      status, makespan, task_time, parallelism, critical_path (ids),
+                     critical_path_seconds, tasks ({status: count}), waiting
+                     ([{task_id, key, prompt, schema}]) -- the last line, written by the CLI
+
+Finally, :func:`ask` puts one waiting question to a person: it shows the task, the prompt and
+the fields the JSON Schema expects, reads a value and re-asks until plait's own validation
+accepts it.
+"""
+
+from __future__ import annotations
+
+import json
+import queue
+import re
+import shlex
+import threading
+import time
+from abc import ABC, abstractmethod
+from collections import Counter
+from collections.abc import Callable, Mapping, Sequence
+from types import TracebackType
+from typing import IO, Any, Self
+
+from rich.console import Console, Group, RenderableType
+from rich.live import Live
+from rich.markup import escape
+from rich.panel import Panel
+from rich.progress_bar import ProgressBar
+from rich.table import Table
+from rich.text import Text
+
+from .._events import (
+    Event,
+    InputReceived,
+    InputRequested,
+    RunFinished,
+    RunStarted,
+    TaskCancelled,
+    TaskEvent,
+    TaskFailed,
+    TaskRetrying,
+    TaskSkipped,
+    TaskStarted,
+    TaskSucceeded,
+)
+from .._exceptions import InputValidationError
+from .._pause import Question, validate_answer
+from .._results import RunResult, TaskError
+from .._state import RunStatus, TaskStatus
+from ._summary import RunFigures, format_seconds
+
+__all__ = [
+    "REFRESH_PER_SECOND",
+    "JsonLines",
+    "LiveView",
+    "LogLines",
+    "Watcher",
+    "answer_example",
+    "ask",
+    "event_record",
+    "last_line",
+    "print_summary",
+    "resume_command",
+]
+
+#: How often the live view redraws.
+REFRESH_PER_SECOND = 10
+
+#: How many running tasks the live view lists (the longest-running first).
+SHOWN_RUNNING = 8
+
+STATUS_STYLE: Mapping[str, str] = {
+    "succeeded": "green",
+    "failed": "red",
+    "skipped": "yellow",
+    "cancelled": "magenta",
+    "waiting_for_input": "cyan",
+    "paused": "cyan",
+    "running": "blue",
+    "pending": "dim",
+}
+
+#: The order in which counts by status are shown: outcomes first, then what is still to come.
+_SHOWN_ORDER = (
+    TaskStatus.SUCCEEDED,
+    TaskStatus.FAILED,
+    TaskStatus.SKIPPED,
+    TaskStatus.CANCELLED,
+    TaskStatus.WAITING_FOR_INPUT,
+    TaskStatus.RUNNING,
+    TaskStatus.PENDING,
+)
+
+_STATUS_MARK: Mapping[str, str] = {
+    "succeeded": "✓",
+    "failed": "✗",
+    "cancelled": "✗",
+    "paused": "⏸",
+    "running": "▶",
+}
+
+
+def last_line(error: TaskError | None) -> str:
+    """``Type: last line of the message``: what a person needs to see of a task's error."""
+    if error is None:
+        return ""
+    lines = [line for line in error.message.strip().splitlines() if line.strip()]
+    return f"{error.type}: {lines[-1].strip()}" if lines else error.type
+
+
+def _error_record(error: TaskError) -> dict[str, str]:
+    return {"type": error.type, "message": error.message}
+
+
+def _snake(name: str) -> str:
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
+
+
+def event_record(event: Event) -> dict[str, Any]:
+    """``event`` as a JSON-able dict, in the schema of the module docstring."""
+    record: dict[str, Any] = {
+        "event": _snake(type(event).__name__),
+        "run_id": event.run_id,
+        "time": event.time,
+    }
+    if isinstance(event, TaskEvent):
+        record["task_id"] = event.task_id
+    if isinstance(event, RunStarted):
+        record.update(workflow=event.workflow, tasks=event.tasks)
+    elif isinstance(event, RunFinished):
+        record.update(status=str(event.status), error=event.error)
+    elif isinstance(event, TaskStarted | TaskSucceeded | TaskCancelled):
+        record["attempt"] = event.attempt
+    elif isinstance(event, TaskRetrying):
+        record.update(attempt=event.attempt, error=_error_record(event.error), delay=event.delay)
+    elif isinstance(event, TaskFailed):
+        record.update(attempt=event.attempt, error=_error_record(event.error))
+    elif isinstance(event, TaskSkipped):
+        record["cause"] = event.cause
+    elif isinstance(event, InputRequested):
+        question = event.question
+        record.update(
+            key=question.key,
+            prompt=question.prompt,
+            schema=None if question.schema is None else dict(question.schema),
+            deadline=question.deadline,
+        )
+    elif isinstance(event, InputReceived):
+        record["key"] = event.key
+    return record
+
+
+# -- the commands a person copies --------------------------------------------------------------
+
+
+def answer_example(schema: Mapping[str, Any] | None) -> Any:
+    """A value that fits ``schema`` (as far as a quick look can tell), to show in a command.
+
+    Uses the schema's ``default``, ``examples``, ``const`` or first ``enum`` value when it has
+    one; an object gets its required properties (all of them when none is required).
+    """
+    if not schema:
+        return "..."
+    for key in ("default", "const"):
+        if key in schema:
+            return schema[key]
+    if schema.get("examples"):
+        return schema["examples"][0]
+    if schema.get("enum"):
+        return schema["enum"][0]
+    for key in ("anyOf", "oneOf"):
+        if schema.get(key):
+            return answer_example(schema[key][0])
+    kind = schema.get("type")
+    if isinstance(kind, list):
+        kind = next((k for k in kind if k != "null"), None)
+    if kind == "object" or "properties" in schema:
+        properties: Mapping[str, Any] = schema.get("properties", {})
+        wanted = schema.get("required") or list(properties)
+        return {name: answer_example(properties.get(name, {})) for name in wanted}
+    if kind == "array":
+        return []
+    if kind == "boolean":
+        return True
+    if kind in ("integer", "number"):
+        minimum = schema.get("minimum", schema.get("exclusiveMinimum"))
+        if isinstance(minimum, int | float) and not isinstance(minimum, bool):
+            return minimum + (1 if "exclusiveMinimum" in schema and "minimum" not in schema else 0)
+        return 0
+    if kind == "null":
+        return None
+    return "..."
+
+
+def resume_command(
+    run_id: str,
+    *,
+    store: str | None = None,
+    task_id: str | None = None,
+    schema: Mapping[str, Any] | None = None,
+) -> str:
+    """The shell command that resumes ``run_id``; with ``task_id``, answering its question with an
+    example value of ``schema`` (``--input 'approve={"approved": true}'``)."""
+    words = ["plait", "resume", run_id]
+    if store is not None:
+        words += ["--store", store]
+    if task_id is not None:
+        words += ["--input", f"{task_id}={json.dumps(answer_example(schema))}"]
+    return shlex.join(words)
+
+
+# -- the summary at the end ----------------------------------------------------------------------
+
+
+def _counts_text(counts: Mapping[str, int]) -> Text:
+    text = Text()
+    for status, n in counts.items():
+        if n:
+            if text:
+                text.append(" · ")
+            text.append(f"{n} {status}", style=STATUS_STYLE.get(status, ""))
+    return text
+
+
+def print_summary(
+    console: Console,
+    result: RunResult,
+    figures: RunFigures,
+    *,
+    store: str | None = None,
+    quiet: bool = False,
+) -> None:
+    """Print what a person needs to know once a run has ended (or paused).
+
+    Args:
+        console: where to print.
+        result: the run's result.
+        figures: its figures (:func:`~plait.cli._summary.run_figures`).
+        store: the ``--store`` URL to repeat in ``plait resume`` commands (None: the default).
+        quiet: leave out the counts by status (``--quiet``).
+    """
+    status = str(result.status)
+    counts = Counter(str(task.status) for task in result.tasks.values())
+    headline = Text()
+    headline.append(f"{_STATUS_MARK.get(status, '·')} ", style=STATUS_STYLE.get(status, ""))
+    headline.append(f"run {result.run_id} ({result.workflow}) ")
+    headline.append(status, style=f"bold {STATUS_STYLE.get(status, '')}")
+    if not quiet:
+        ordered = {s.value: counts[s.value] for s in _SHOWN_ORDER}
+        headline.append(" · ").append_text(_counts_text(ordered))
+    console.print(headline)
+    for task_id, task in result.tasks.items():
+        if task.status is TaskStatus.FAILED:
+            attempts = f"{task.attempts} attempt{'' if task.attempts == 1 else 's'}"
+            line = Text("  ✗ ", style="red").append(task_id, style="bold")
+            line.append(f" failed after {attempts}: {last_line(task.error)}")
+            console.print(line)
+    for task_id, question in result.waiting.items():
+        line = Text("  ⏸ ", style="cyan").append(task_id, style="bold")
+        line.append(f" waits for an answer: {question.prompt}")
+        console.print(line)
+        command = resume_command(
+            result.run_id, store=store, task_id=task_id, schema=question.schema
+        )
+        console.print(Text(f"      {command}"))
+    console.print(Text(str(figures), style="dim"))
+    if result.status is RunStatus.PAUSED:
+        console.print(Text(f"continue with: {resume_command(result.run_id, store=store)}"))
+    elif result.status is RunStatus.FAILED:
+        console.print(
+            Text(f"run the failed tasks again with: {resume_command(result.run_id, store=store)}")
+        )
+
+
+# -- watchers ------------------------------------------------------------------------------------
+
+
+class Watcher(ABC):
+    """Shows a run as it goes; a plait subscriber and a context manager around the run.
+
+    Args:
+        console: where to write (the JSON writer uses ``console.file`` as a plain stream).
+        store: the ``--store`` URL to repeat in ``plait resume`` commands (None: the default).
+    """
+
+    def __init__(self, console: Console, *, store: str | None = None) -> None:
+        self.console = console
+        self.store = store
+
+    @abstractmethod
+    def __call__(self, event: Event) -> None:
+        """Take one event of the run; called under the engine's lock, so quick."""
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        return None
+
+    def seed(self, succeeded: Sequence[str]) -> None:  # noqa: B027 - optional hook
+        """Count ``succeeded`` as done: on a resume they keep their outputs and send no events."""
+
+    def finish(self, result: RunResult, figures: RunFigures) -> None:
+        """Show how the run ended; call it after leaving the ``with`` block."""
+        print_summary(self.console, result, figures, store=self.store)
+
+    def interrupted(self, run_id: str) -> None:
+        """Say that Ctrl-C stopped the run; call it after leaving the ``with`` block."""
+        self.console.print(
+            Text(f"interrupted: run {run_id} was cancelled and its tasks stopped", style="red")
+        )
+        self.console.print(Text(f"continue with: {resume_command(run_id, store=self.store)}"))
+
+
+class _LineWriter(Watcher):
+    """A watcher whose events become lines, written in order by a thread of its own."""
+
+    def __init__(self, console: Console, *, store: str | None = None) -> None:
+        super().__init__(console, store=store)
+        self._lines: queue.SimpleQueue[str | None] = queue.SimpleQueue()
+        self._thread = threading.Thread(target=self._write_all, name="plait-cli-lines", daemon=True)
+
+    def _write_all(self) -> None:
+        for line in iter(self._lines.get, None):
+            self._write(line)
+
+    @abstractmethod
+    def _write(self, line: str) -> None: ...
+
+    def __enter__(self) -> Self:
+        self._thread.start()
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self._lines.put(None)
+        self._thread.join()
+
+
+class JsonLines(_LineWriter):
+    """One JSON object per line per event (the schema is in the module docstring)."""
+
+    def __init__(self, console: Console, *, store: str | None = None) -> None:
+        super().__init__(console, store=store)
+        self._stream: IO[str] = console.file
+
+    def __call__(self, event: Event) -> None:
+        self._lines.put(json.dumps(event_record(event)))
+
+    def _write(self, line: str) -> None:
+        self._stream.write(line + "\n")
+        self._stream.flush()
+
+    def finish(self, result: RunResult, figures: RunFigures) -> None:
+        """Write the ``run_summary`` line."""
+        counts = Counter(str(task.status) for task in result.tasks.values())
+        self._write(
+            json.dumps(
+                {
+                    "event": "run_summary",
+                    "run_id": result.run_id,
+                    "time": result.finished_at,
+                    "status": str(result.status),
+                    "makespan": figures.makespan,
+                    "task_time": figures.task_time,
+                    "parallelism": figures.parallelism,
+                    "critical_path": list(figures.critical_path),
+                    "critical_path_seconds": figures.critical_seconds,
+                    "tasks": dict(counts),
+                    "waiting": [
+                        {
+                            "task_id": task_id,
+                            "key": question.key,
+                            "prompt": question.prompt,
+                            "schema": None if question.schema is None else dict(question.schema),
+                        }
+                        for task_id, question in result.waiting.items()
+                    ],
+                }
+            )
+        )
+
+    def interrupted(self, run_id: str) -> None:
+        """Nothing more to say: the ``run_finished`` line already says ``cancelled``."""
+
+
+class LogLines(_LineWriter):
+    """Plain log lines, one per task start, end, failure, retry or question.
+
+    Each line starts with the seconds since the run started: ``[  0.21s] started   fetch``.
+    With ``quiet``, only failures are written (and the summary at the end).
+    """
+
+    def __init__(self, console: Console, *, store: str | None = None, quiet: bool = False) -> None:
+        super().__init__(console, store=store)
+        self.quiet = quiet
+        self._start: float | None = None
+        self._started: dict[str, float] = {}
+        self._done_before: int | None = None  # set on a resume
+
+    def seed(self, succeeded: Sequence[str]) -> None:
+        self._done_before = len(succeeded)
+
+    def __call__(self, event: Event) -> None:
+        line = self._describe(event)
+        if line is not None:
+            if self._start is None:
+                self._start = event.time
+            self._lines.put(f"[{event.time - self._start:7.2f}s] {line}")
+
+    def _describe(self, event: Event) -> str | None:
+        if isinstance(event, TaskFailed):
+            return f"failed    {event.task_id} (attempt {event.attempt}): {last_line(event.error)}"
+        if self.quiet:
+            return None
+        if isinstance(event, RunStarted):
+            self._start = event.time
+            if self._done_before is not None:
+                return (
+                    f"run {event.run_id} ({event.workflow}) resumed: {event.tasks} tasks, "
+                    f"{self._done_before} succeeded before"
+                )
+            return f"run {event.run_id} ({event.workflow}) started: {event.tasks} tasks"
+        if isinstance(event, TaskStarted):
+            self._started[event.task_id] = event.time
+            return f"started   {event.task_id} (attempt {event.attempt})"
+        if isinstance(event, TaskSucceeded):
+            took = event.time - self._started.get(event.task_id, event.time)
+            return f"succeeded {event.task_id} in {format_seconds(took)}"
+        if isinstance(event, TaskRetrying):
+            return (
+                f"retrying  {event.task_id} in {format_seconds(event.delay)} (attempt "
+                f"{event.attempt} failed: {last_line(event.error)})"
+            )
+        if isinstance(event, TaskSkipped):
+            return f"skipped   {event.task_id} ({event.cause!r} did not succeed)"
+        if isinstance(event, TaskCancelled):
+            return f"cancelled {event.task_id}"
+        if isinstance(event, InputRequested):
+            return f"waiting   {event.task_id}: {event.question.prompt}"
+        if isinstance(event, InputReceived):
+            return f"answered  {event.task_id}"
+        return None
+
+    def _write(self, line: str) -> None:
+        self.console.print(line, markup=False, highlight=False)
+
+    def finish(self, result: RunResult, figures: RunFigures) -> None:
+        print_summary(self.console, result, figures, store=self.store, quiet=self.quiet)
+
+
+class LiveView(Watcher):
+    """A rich ``Live`` area: progress bar, counts by status, running tasks with elapsed time.
+
+    Retries, failures and questions are printed above the area as they happen. :meth:`render`
+    draws the area from the recorded state; it is what the refresher thread shows ten times a
+    second, and what tests look at.
+    """
+
+    def __init__(self, console: Console, *, store: str | None = None) -> None:
+        super().__init__(console, store=store)
+        self._lock = threading.Lock()
+        self.total = 0
+        self.status: dict[str, TaskStatus] = {}
+        self.counts: Counter[TaskStatus] = Counter()
+        self.running: dict[str, float] = {}  # task id -> when its attempt started; oldest first
+        self.retries = 0
+        self.started_at: float | None = None
+        self._notes: list[Text] = []
+        self._live: Live | None = None
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._refresh, name="plait-cli-live", daemon=True)
+
+    # -- recording (under the engine's lock: quick) --
+
+    def _set(self, task_id: str, status: TaskStatus) -> None:
+        before = self.status.get(task_id)
+        if before is not None:
+            self.counts[before] -= 1
+        self.status[task_id] = status
+        self.counts[status] += 1
+
+    def seed(self, succeeded: Sequence[str]) -> None:
+        with self._lock:
+            for task_id in succeeded:
+                self._set(task_id, TaskStatus.SUCCEEDED)
+
+    def __call__(self, event: Event) -> None:
+        with self._lock:
+            if isinstance(event, RunStarted):
+                self.total = event.tasks
+                self.started_at = event.time
+            elif isinstance(event, TaskStarted):
+                self.running[event.task_id] = event.time
+                self._set(event.task_id, TaskStatus.RUNNING)
+            elif isinstance(event, TaskSucceeded):
+                self.running.pop(event.task_id, None)
+                self._set(event.task_id, TaskStatus.SUCCEEDED)
+            elif isinstance(event, TaskRetrying):
+                self.running.pop(event.task_id, None)
+                self._set(event.task_id, TaskStatus.PENDING)
+                self.retries += 1
+                self._notes.append(
+                    Text("↻ ", style="yellow")
+                    .append(event.task_id, style="bold")
+                    .append(
+                        f" attempt {event.attempt} failed, retrying in "
+                        f"{format_seconds(event.delay)}: {last_line(event.error)}"
+                    )
+                )
+            elif isinstance(event, TaskFailed):
+                self.running.pop(event.task_id, None)
+                self._set(event.task_id, TaskStatus.FAILED)
+                self._notes.append(
+                    Text("✗ ", style="red")
+                    .append(event.task_id, style="bold red")
+                    .append(f" failed (attempt {event.attempt}): {last_line(event.error)}")
+                )
+            elif isinstance(event, TaskSkipped):
+                self._set(event.task_id, TaskStatus.SKIPPED)
+            elif isinstance(event, TaskCancelled):
+                self.running.pop(event.task_id, None)
+                self._set(event.task_id, TaskStatus.CANCELLED)
+            elif isinstance(event, InputRequested):
+                self.running.pop(event.task_id, None)
+                self._set(event.task_id, TaskStatus.WAITING_FOR_INPUT)
+                self._notes.append(
+                    Text("⏸ ", style="cyan")
+                    .append(event.task_id, style="bold")
+                    .append(f" waits for an answer: {event.question.prompt}")
+                )
+            elif isinstance(event, InputReceived):
+                self._set(event.task_id, TaskStatus.PENDING)
+
+    # -- drawing (on the refresher thread) --
+
+    def render(self, now: float | None = None) -> RenderableType:
+        """The live area as it stands (``now``: the time to measure elapsed times against)."""
+        now = time.time() if now is None else now
+        with self._lock:
+            total = self.total
+            counts = dict(self.counts)
+            running = list(self.running.items())[:SHOWN_RUNNING]
+            more = len(self.running) - len(running)
+            retries = self.retries
+            started_at = self.started_at
+        done = sum(counts.get(s, 0) for s in TaskStatus if s.is_final)
+        bar = Table.grid(padding=(0, 1))
+        bar.add_row(
+            ProgressBar(
+                total=max(total, 1),
+                completed=done,
+                width=40,
+                complete_style="blue",
+                finished_style="green",
+            ),
+            Text(f"{done}/{total} tasks", style="bold"),
+            Text(format_seconds(now - started_at) if started_at else "", style="dim"),
+        )
+        shown = {s.value: counts.get(s, 0) for s in _SHOWN_ORDER}
+        shown["pending"] = max(0, total - sum(n for s, n in counts.items() if s.value != "pending"))
+        line = _counts_text(shown)
+        if retries:
+            line.append(f" · {retries} retr{'y' if retries == 1 else 'ies'}", style="yellow")
+        parts: list[RenderableType] = [bar, line]
+        if running:
+            table = Table.grid(padding=(0, 2))
+            for task_id, since in running:
+                table.add_row(
+                    Text(f"  ▶ {task_id}", style="blue"), Text(format_seconds(now - since))
+                )
+            if more:
+                table.add_row(Text(f"    … and {more} more running", style="dim"), Text(""))
+            parts.append(table)
+        return Group(*parts)
+
+    def _flush(self) -> None:
+        with self._lock:
+            notes, self._notes = self._notes, []
+        live = self._live
+        assert live is not None
+        for note in notes:
+            live.console.print(note)
+        live.update(self.render(), refresh=True)
+
+    def _refresh(self) -> None:
+        # Redraw at a fixed rate, as rich's own auto-refresh does; events only touch counters.
+        while not self._stop.wait(1 / REFRESH_PER_SECOND):
+            self._flush()
+
+    def __enter__(self) -> Self:
+        self._live = Live(self.render(), console=self.console, auto_refresh=False, transient=True)
+        self._live.start()
+        self._thread.start()
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self._stop.set()
+        self._thread.join()
+        self._flush()
+        assert self._live is not None
+        self._live.stop()
+
+
+# -- asking a person -----------------------------------------------------------------------------
+
+
+def _type_of(schema: Mapping[str, Any]) -> str:
+    """A short description of what a (sub)schema accepts: ``integer ≥ 1``, ``one of "a", "b"``."""
+    if "enum" in schema:
+        return "one of " + ", ".join(json.dumps(v) for v in schema["enum"])
+    if "const" in schema:
+        return f"exactly {json.dumps(schema['const'])}"
+    for key in ("anyOf", "oneOf"):
+        if key in schema:
+            return " or ".join(_type_of(s) for s in schema[key])
+    if "$ref" in schema:
+        return str(schema["$ref"]).rsplit("/", 1)[-1]
+    kind = schema.get("type", "any value")
+    text = " or ".join(kind) if isinstance(kind, list) else str(kind)
+    if kind == "array" and isinstance(schema.get("items"), Mapping):
+        text = f"array of {_type_of(schema['items'])}"
+    bounds = [
+        f"{sign} {schema[key]}"
+        for key, sign in (
+            ("minimum", "≥"),
+            ("exclusiveMinimum", ">"),
+            ("maximum", "≤"),
+            ("exclusiveMaximum", "<"),
+        )
+        if key in schema
+    ]
+    return " ".join([text, *bounds])
+
+
+def describe_question(question: Question) -> RenderableType:
+    """A panel with the task, the prompt and the fields the answer must have."""
+    schema = question.schema or {}
+    parts: list[RenderableType] = [Text(question.prompt, style="bold")]
+    properties: Mapping[str, Any] = schema.get("properties", {})
+    if properties:
+        required = set(schema.get("required", ()))
+        table = Table(box=None, padding=(0, 2), show_edge=False)
+        described = any("description" in sub for sub in properties.values())
+        for column in ("field", "type", "required", *(("about",) if described else ())):
+            table.add_column(column, style="dim" if column == "about" else "")
+        for name, sub in properties.items():
+            row = [name, _type_of(sub), "yes" if name in required else "no"]
+            table.add_row(*row, *((str(sub.get("description", "")),) if described else ()))
+        parts += [Text("Answer with a JSON object:"), table]
+    elif schema:
+        parts.append(Text(f"Answer with: {_type_of(schema)}"))
+    else:
+        parts.append(Text("Answer with any JSON value."))
+    example = json.dumps(answer_example(schema))
+    parts.append(Text(f"for example: {example}", style="dim"))
+    title = f"task {escape(question.task_id)}" + (
+        f" (question {escape(question.key)})" if question.key else ""
+    )
+    return Panel(Group(*parts), title=title, title_align="left", expand=False)
+
+
+def _wants_string(schema: Mapping[str, Any] | None) -> bool:
+    return bool(schema) and schema is not None and schema.get("type") == "string"
+
+
+def parse_answer(text: str, schema: Mapping[str, Any] | None) -> Any:
+    """``text`` as a JSON value; as the text itself when the schema expects a string.
+
+    Raises:
+        ValueError: ``text`` is not JSON (and no string is expected); the message says so.
+    """
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as error:
+        if _wants_string(schema):
+            return text
+        raise ValueError(
+            f"{text!r} is not a JSON value ({error.msg}); write e.g. "
+            f"{json.dumps(answer_example(schema))}"
+        ) from None
+    if _wants_string(schema) and not isinstance(value, str):
+        return text  # `42` for a string field means the text "42"
+    return value
+
+
+def ask(question: Question, console: Console, *, read: Callable[[str], str] | None = None) -> Any:
+    """Ask ``question`` until the answer is valid; return it.
+
+    Shows :func:`describe_question`, reads a line (``read``, by default ``console.input``),
+    parses it (:func:`parse_answer`) and checks it with plait's own validation, printing the
+    :class:`~plait.InputValidationError` message and asking again when it does not fit.
+
+    Raises:
+        EOFError, KeyboardInterrupt: the person ended the input or pressed Ctrl-C.
+    """
+    read = read or console.input
+    console.print(describe_question(question))
+    while True:
+        text = read(f"{question.task_id}> ").strip()
+        if not text:
+            continue
+        try:
+            value = parse_answer(text, question.schema)
+            validate_answer(question.task_id, question.schema, value, key=question.key)
+        except (ValueError, InputValidationError) as error:
+            console.print(Text(str(error), style="red"))
+            continue
+        return value

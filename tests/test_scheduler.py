@@ -1,0 +1,903 @@
+"""Unit tests of the pure scheduler, driven step by step as the engine would drive it."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any, SupportsIndex
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from plait import Workflow
+from plait._graph import Graph
+from plait._scheduler import PoolStatistics, Scheduler
+from plait._state import TASK_TRANSITIONS, TaskStatus
+
+PENDING = TaskStatus.PENDING
+RUNNING = TaskStatus.RUNNING
+SUCCEEDED = TaskStatus.SUCCEEDED
+FAILED = TaskStatus.FAILED
+SKIPPED = TaskStatus.SKIPPED
+CANCELLED = TaskStatus.CANCELLED
+
+TaskDef = tuple[str, Sequence[str]]
+
+
+def _noop() -> None:
+    pass
+
+
+def make_graph(
+    tasks: Iterable[TaskDef], options: Mapping[str, Mapping[str, Any]] | None = None
+) -> Graph:
+    """A compiled graph of no-op tasks: ``(id, depends_on)`` pairs, plus options by task id."""
+    options = options or {}
+    wf = Workflow("test")
+    for task_id, depends_on in tasks:
+        wf.add_task(task_id, _noop, depends_on=depends_on, **options.get(task_id, {}))
+    return wf.graph()
+
+
+class CheckedStatus(list[TaskStatus]):
+    """The scheduler's status list, checking every change against ``TASK_TRANSITIONS``."""
+
+    def __init__(self, statuses: Iterable[TaskStatus], ids: Sequence[str]) -> None:
+        super().__init__(statuses)
+        self.ids = ids
+        self.changes: list[tuple[str, TaskStatus, TaskStatus]] = []
+
+    def __setitem__(self, index: Any, value: Any) -> None:
+        assert isinstance(index, SupportsIndex), "the scheduler only sets one status at a time"
+        old = self[index]
+        if value is not old:
+            self.changes.append((self.ids[index], old, value))
+            assert value in TASK_TRANSITIONS[old], (
+                f"task {self.ids[index]!r}: {old} -> {value} is not in TASK_TRANSITIONS"
+            )
+        super().__setitem__(index, value)
+
+
+class Harness:
+    """A scheduler spoken to by task id, with every status change checked."""
+
+    def __init__(
+        self, graph: Graph, max_concurrency: int = 4, pools: Mapping[str, int] | None = None
+    ) -> None:
+        self.graph = graph
+        self.scheduler = Scheduler(graph, max_concurrency, pools)
+        self.checked = CheckedStatus(self.scheduler.status, graph.ids)
+        self.scheduler.status = self.checked
+
+    def _ids(self, indices: Iterable[int]) -> list[str]:
+        return [self.graph.ids[i] for i in indices]
+
+    def _i(self, task_id: str) -> int:
+        return self.graph.index[task_id]
+
+    def start(self, succeeded: Iterable[str] = ()) -> list[str]:
+        return self._ids(self.scheduler.start([self._i(t) for t in succeeded]))
+
+    def take(self) -> str | None:
+        i = self.scheduler.take()
+        return None if i is None else self.graph.ids[i]
+
+    def take_all(self) -> list[str]:
+        taken = []
+        while (task_id := self.take()) is not None:
+            taken.append(task_id)
+        return taken
+
+    def succeed(self, task_id: str) -> list[str]:
+        return self._ids(self.scheduler.succeed(self._i(task_id)))
+
+    def fail(self, task_id: str) -> list[str]:
+        return self._ids(self.scheduler.fail(self._i(task_id)))
+
+    def retry(self, task_id: str) -> None:
+        self.scheduler.retry(self._i(task_id))
+
+    def requeue(self, task_id: str) -> bool:
+        return self.scheduler.requeue(self._i(task_id))
+
+    def cancel(self, task_id: str) -> list[str]:
+        return self._ids(self.scheduler.cancel(self._i(task_id)))
+
+    def halt(self) -> list[str]:
+        return self._ids(self.scheduler.halt())
+
+    def status(self, task_id: str) -> TaskStatus:
+        return self.scheduler.status[self._i(task_id)]
+
+    def statuses(self) -> dict[str, TaskStatus]:
+        return dict(zip(self.graph.ids, self.scheduler.status, strict=True))
+
+    def run_serially(self) -> list[str]:
+        """Take and succeed one task at a time until nothing is left; the order they ran in."""
+        order = []
+        while (task_id := self.take()) is not None:
+            order.append(task_id)
+            self.succeed(task_id)
+        return order
+
+
+def independent(*ids: str) -> list[TaskDef]:
+    return [(task_id, ()) for task_id in ids]
+
+
+DIAMOND: list[TaskDef] = [("a", ()), ("b", ["a"]), ("c", ["a"]), ("d", ["b", "c"])]
+
+
+# -- start and take -----------------------------------------------------------------------------
+
+
+def test_roots_are_ready_at_start() -> None:
+    h = Harness(make_graph([("a", ()), ("b", ["a"]), ("c", ()), ("d", ["c", "a"])]))
+    assert sorted(h.start()) == ["a", "c"]
+    assert h.statuses() == {"a": PENDING, "b": PENDING, "c": PENDING, "d": PENDING}
+    assert h.scheduler.statistics().ready == 2
+
+
+def test_take_hands_out_nothing_before_start() -> None:
+    h = Harness(make_graph(independent("a")))
+    assert h.take() is None
+
+
+def test_take_returns_none_when_nothing_is_ready() -> None:
+    h = Harness(make_graph([("a", ()), ("b", ["a"])]))
+    h.start()
+    assert h.take() == "a"
+    assert h.take() is None  # b waits for a, although slots are free
+    assert h.scheduler.running == 1
+
+
+def test_take_marks_the_task_running() -> None:
+    h = Harness(make_graph(independent("a")))
+    h.start()
+    assert h.take() == "a"
+    assert h.status("a") is RUNNING
+
+
+def test_take_returns_none_when_every_slot_is_taken() -> None:
+    h = Harness(make_graph(independent("a", "b", "c", "d")), max_concurrency=2)
+    h.start()
+    assert h.take_all() == ["a", "b"]
+    assert h.take() is None
+    assert h.scheduler.running == 2
+    h.succeed("a")
+    assert h.take_all() == ["c"]
+
+
+def test_empty_graph_is_finished_at_once() -> None:
+    h = Harness(make_graph([]))
+    assert h.start() == []
+    assert h.scheduler.finished
+    assert h.take() is None
+
+
+# -- ready-queue order --------------------------------------------------------------------------
+
+
+def test_higher_priority_starts_first() -> None:
+    graph = make_graph(
+        [("long", ()), ("long2", ["long"]), ("long3", ["long2"]), ("low", ()), ("high", ())],
+        {"high": {"priority": 5}, "low": {"priority": -1}},
+    )
+    h = Harness(graph, max_concurrency=1)
+    h.start()
+    # priority beats the critical path: "high" has nothing after it, "long" has two more tasks
+    assert h.take() == "high"
+    h.succeed("high")
+    assert h.take() == "long"
+    h.succeed("long")
+    assert h.run_serially() == ["long2", "long3", "low"]
+
+
+def test_longest_path_to_the_end_starts_first() -> None:
+    graph = make_graph([("short", ()), ("head", ()), ("middle", ["head"]), ("tail", ["middle"])])
+    h = Harness(graph, max_concurrency=1)
+    h.start()
+    assert h.take() == "head"  # defined after "short", but three tasks long
+
+
+def test_estimates_weight_the_critical_path() -> None:
+    graph = make_graph(
+        [("slow", ()), ("head", ()), ("middle", ["head"]), ("tail", ["middle"])],
+        {"slow": {"estimate": 10.0}, "head": {"estimate": 1.0}, "middle": {"estimate": 0.5}},
+    )
+    assert list(graph.rank) == [10.0, 2.5, 1.5, 1.0]  # unknown estimate ("tail") counts as 1
+    h = Harness(graph, max_concurrency=1)
+    h.start()
+    assert h.run_serially() == ["slow", "head", "middle", "tail"]
+
+
+def test_zero_estimates_fall_back_to_definition_order() -> None:
+    graph = make_graph(
+        [("a", ()), ("b", ()), ("b2", ["b"])],
+        {"a": {"estimate": 0.0}, "b": {"estimate": 0.0}, "b2": {"estimate": 0.0}},
+    )
+    h = Harness(graph, max_concurrency=1)
+    h.start()
+    assert h.run_serially() == ["a", "b", "b2"]
+
+
+def test_definition_order_breaks_ties() -> None:
+    h = Harness(make_graph(independent("zeta", "alpha", "mid")), max_concurrency=1)
+    h.start()
+    assert h.run_serially() == ["zeta", "alpha", "mid"]
+
+
+def test_max_concurrency_one_runs_a_deterministic_topological_order() -> None:
+    tasks: list[TaskDef] = [
+        ("a", ()),
+        ("b", ()),
+        ("c", ["a"]),
+        ("d", ["b", "c"]),
+        ("e", ["a"]),
+        ("f", ()),
+        ("g", ["f", "e"]),
+    ]
+    # ranks (tasks to the end): a=3, b=2, c=2, d=1, e=2, f=2, g=1
+    orders = []
+    for _ in range(3):
+        h = Harness(make_graph(tasks), max_concurrency=1)
+        h.start()
+        orders.append(h.run_serially())
+        assert h.scheduler.finished
+    assert orders[0] == ["a", "b", "c", "e", "f", "d", "g"]
+    assert orders[0] == orders[1] == orders[2]
+
+
+def test_a_task_made_ready_later_is_ordered_among_those_already_waiting() -> None:
+    graph = make_graph([("a", ()), ("b", ()), ("c", ()), ("after_a", ["a"])], {"after_a": {}})
+    h = Harness(graph, max_concurrency=1)
+    h.start()
+    assert h.take() == "a"  # rank 2
+    assert h.succeed("a") == ["after_a"]
+    # after_a (rank 1, defined last) waits behind b and c (rank 1, defined earlier)
+    assert h.run_serially() == ["b", "c", "after_a"]
+
+
+# -- succeed --------------------------------------------------------------------------------------
+
+
+def test_succeed_readies_a_dependent_only_once_all_its_dependencies_succeeded() -> None:
+    h = Harness(make_graph(DIAMOND))
+    h.start()
+    assert h.take() == "a"
+    assert h.succeed("a") == ["b", "c"]
+    assert h.take_all() == ["b", "c"]
+    assert h.succeed("c") == []  # d still waits for b
+    assert h.status("d") is PENDING
+    assert h.take() is None
+    assert h.succeed("b") == ["d"]
+    assert h.take() == "d"
+
+
+def test_succeed_frees_the_slot() -> None:
+    h = Harness(make_graph(independent("a", "b")), max_concurrency=1)
+    h.start()
+    assert h.take() == "a"
+    assert h.take() is None
+    h.succeed("a")
+    assert h.status("a") is SUCCEEDED
+    assert h.scheduler.running == 0
+    assert h.take() == "b"
+
+
+# -- fail -----------------------------------------------------------------------------------------
+
+
+def test_fail_skips_every_transitive_dependent() -> None:
+    graph = make_graph([("a", ()), ("b", ["a"]), ("c", ["b"]), ("d", ["c"]), ("other", ())])
+    h = Harness(graph)
+    h.start()
+    assert h.take() == "a"
+    assert sorted(h.fail("a")) == ["b", "c", "d"]
+    assert h.statuses() == {
+        "a": FAILED,
+        "b": SKIPPED,
+        "c": SKIPPED,
+        "d": SKIPPED,
+        "other": PENDING,
+    }
+    assert h.take_all() == ["other"]
+
+
+def test_fail_skips_a_task_reachable_twice_only_once() -> None:
+    graph = make_graph([*DIAMOND, ("e", ["d", "b"]), ("f", ["e", "c", "d"])])
+    h = Harness(graph)
+    h.start()
+    h.take()
+    skipped = h.fail("a")
+    assert sorted(skipped) == ["b", "c", "d", "e", "f"]  # no duplicates
+    assert h.scheduler.unfinished == 0
+    assert h.scheduler.finished
+
+
+def test_fail_leaves_independent_branches_running_and_runnable() -> None:
+    graph = make_graph([("a", ()), ("x", ()), ("a2", ["a"]), ("x2", ["x"]), ("both", ["a2", "x2"])])
+    h = Harness(graph)
+    h.start()
+    assert h.take_all() == ["a", "x"]
+    assert h.succeed("a") == ["a2"]
+    assert h.take() == "a2"
+    assert sorted(h.fail("x")) == ["both", "x2"]
+    assert h.status("a2") is RUNNING  # the other branch goes on
+    assert h.succeed("a2") == []  # "both" was skipped: it never becomes ready
+    assert h.scheduler.finished
+    assert h.statuses() == {
+        "a": SUCCEEDED,
+        "x": FAILED,
+        "a2": SUCCEEDED,
+        "x2": SKIPPED,
+        "both": SKIPPED,
+    }
+
+
+def test_fail_of_one_dependency_skips_a_dependent_whose_other_dependency_succeeded() -> None:
+    h = Harness(make_graph([("a", ()), ("b", ()), ("c", ["a", "b"])]))
+    h.start()
+    h.take_all()
+    assert h.succeed("a") == []
+    assert h.fail("b") == ["c"]
+    assert h.status("c") is SKIPPED
+
+
+def test_fail_frees_the_slot() -> None:
+    h = Harness(make_graph(independent("a", "b")), max_concurrency=1)
+    h.start()
+    h.take()
+    h.fail("a")
+    assert h.scheduler.running == 0
+    assert h.take() == "b"
+
+
+# -- retry and requeue ----------------------------------------------------------------------------
+
+
+def test_retry_frees_the_slot_and_the_task_waits_pending_out_of_the_queue() -> None:
+    h = Harness(make_graph(independent("a", "b")), max_concurrency=1)
+    h.start()
+    assert h.take() == "a"
+    h.retry("a")
+    assert h.status("a") is PENDING
+    assert h.scheduler.running == 0
+    assert h.scheduler.statistics().ready == 1  # only b: a waits out its backoff
+    assert h.take() == "b"
+    assert h.take() is None
+
+
+def test_requeue_puts_the_task_back_in_the_ready_queue() -> None:
+    h = Harness(make_graph(independent("a", "b", "c")), max_concurrency=1)
+    h.start()
+    assert h.take() == "a"
+    h.retry("a")
+    assert h.take() == "b"
+    assert h.requeue("a") is True
+    h.succeed("b")
+    # back in the queue at its own place: ahead of c, which was defined later
+    assert h.run_serially() == ["a", "c"]
+    assert h.scheduler.finished
+
+
+def test_requeue_of_a_task_that_is_not_pending_returns_false() -> None:
+    h = Harness(make_graph(independent("a")))
+    h.start()
+    h.take()
+    assert h.requeue("a") is False  # running
+    h.succeed("a")
+    assert h.requeue("a") is False  # succeeded
+    assert h.take() is None
+
+
+def test_a_retried_task_keeps_its_dependents_waiting() -> None:
+    h = Harness(make_graph([("a", ()), ("b", ["a"])]))
+    h.start()
+    h.take()
+    h.retry("a")
+    h.requeue("a")
+    assert h.take() == "a"
+    assert h.succeed("a") == ["b"]
+
+
+# -- cancel ---------------------------------------------------------------------------------------
+
+
+def test_cancel_of_a_running_task_frees_its_slot_and_skips_its_dependents() -> None:
+    h = Harness(make_graph([("a", ()), ("b", ["a"]), ("c", ["b"]), ("x", ())]), max_concurrency=1)
+    h.start()
+    assert h.take() == "a"
+    assert sorted(h.cancel("a")) == ["b", "c"]
+    assert h.statuses() == {"a": CANCELLED, "b": SKIPPED, "c": SKIPPED, "x": PENDING}
+    assert h.scheduler.running == 0
+    assert h.take() == "x"
+
+
+def test_cancel_of_a_task_waiting_out_its_backoff_keeps_it_from_being_requeued() -> None:
+    h = Harness(make_graph([("a", ()), ("b", ["a"])]))
+    h.start()
+    h.take()
+    h.retry("a")
+    assert h.cancel("a") == ["b"]
+    assert h.scheduler.running == 0
+    assert h.requeue("a") is False
+    assert h.take() is None
+    assert h.scheduler.finished
+
+
+def test_cancel_of_a_ready_task_takes_it_out_of_the_ready_queue() -> None:
+    h = Harness(make_graph(independent("a", "b", "c")), max_concurrency=1)
+    h.start()
+    assert h.cancel("b") == []
+    assert h.status("b") is CANCELLED
+    assert h.scheduler.statistics().ready == 2
+    assert h.run_serially() == ["a", "c"]  # b is never handed out
+    assert h.scheduler.finished
+
+
+def test_cancel_of_a_ready_task_in_a_pool_frees_nothing_and_is_not_handed_out() -> None:
+    options = {"p1": {"pool": "p"}, "p2": {"pool": "p"}}
+    h = Harness(make_graph(independent("p1", "p2"), options), max_concurrency=1, pools={"p": 1})
+    h.start()
+    h.cancel("p1")
+    assert h.scheduler.statistics().pools["p"] == PoolStatistics(running=0, limit=1, ready=1)
+    assert h.run_serially() == ["p2"]
+    assert h.scheduler.finished
+
+
+def test_cancel_of_a_task_whose_dependencies_have_not_finished_skips_its_dependents() -> None:
+    h = Harness(make_graph([("a", ()), ("b", ["a"]), ("c", ["b"])]))
+    h.start()
+    h.take()
+    assert h.cancel("b") == ["c"]
+    assert h.succeed("a") == []  # b was cancelled: it does not become ready
+    assert h.scheduler.finished
+
+
+# -- halt -----------------------------------------------------------------------------------------
+
+
+def test_halt_cancels_every_task_that_has_not_started() -> None:
+    graph = make_graph([("a", ()), ("b", ()), ("c", ["a"]), ("d", ()), ("e", ["b"])])
+    h = Harness(graph, max_concurrency=2)
+    h.start()
+    assert h.take_all() == ["a", "b"]
+    h.succeed("b")  # e becomes ready; c still waits for a
+    assert sorted(h.halt()) == ["c", "d", "e"]
+    assert h.statuses() == {
+        "a": RUNNING,
+        "b": SUCCEEDED,
+        "c": CANCELLED,
+        "d": CANCELLED,
+        "e": CANCELLED,
+    }
+
+
+def test_halt_cancels_a_task_waiting_out_a_retry_backoff() -> None:
+    h = Harness(make_graph(independent("a", "b")))
+    h.start()
+    h.take_all()
+    h.retry("a")
+    assert h.halt() == ["a"]
+    assert h.status("a") is CANCELLED
+    assert h.requeue("a") is False
+    assert h.take() is None
+
+
+def test_halt_stops_take_while_running_tasks_stay_running_until_reported() -> None:
+    h = Harness(make_graph([("a", ()), ("b", ()), ("c", ()), ("a2", ["a"])]), max_concurrency=2)
+    h.start()
+    assert h.take_all() == ["a", "b"]
+    h.halt()
+    assert h.take() is None
+    assert h.status("a") is RUNNING
+    assert not h.scheduler.finished
+    assert h.succeed("a") == []  # its dependent was cancelled: nothing becomes ready
+    assert h.take() is None
+    h.fail("b")
+    assert h.scheduler.finished
+    assert h.statuses() == {"a": SUCCEEDED, "b": FAILED, "c": CANCELLED, "a2": CANCELLED}
+
+
+def test_halt_twice_cancels_nothing_more() -> None:
+    h = Harness(make_graph(independent("a", "b")))
+    h.start()
+    assert sorted(h.halt()) == ["a", "b"]
+    assert h.halt() == []
+    assert h.scheduler.unfinished == 0
+    assert h.scheduler.finished
+
+
+def test_halt_sets_halted() -> None:
+    h = Harness(make_graph(independent("a")))
+    h.start()
+    assert not h.scheduler.halted
+    h.halt()
+    assert h.scheduler.halted
+
+
+# -- pools ----------------------------------------------------------------------------------------
+
+
+def test_a_full_pool_does_not_block_ready_tasks_of_other_pools() -> None:
+    graph = make_graph(
+        independent("db1", "db2", "db3", "free1", "free2"),
+        {"db1": {"pool": "db"}, "db2": {"pool": "db"}, "db3": {"pool": "db"}},
+    )
+    h = Harness(graph, max_concurrency=4, pools={"db": 1})
+    h.start()
+    # db2 and db3 come first in queue order but their pool is full: no head-of-line blocking
+    assert h.take_all() == ["db1", "free1", "free2"]
+    h.succeed("free1")
+    assert h.take() is None  # a global slot is free, but only db tasks are left
+    h.succeed("db1")
+    assert h.take_all() == ["db2"]
+
+
+def test_pool_limits_hold_per_pool() -> None:
+    options = {f"{pool}{n}": {"pool": pool} for pool in ("p", "q") for n in range(4)}
+    graph = make_graph(independent(*options), options)
+    h = Harness(graph, max_concurrency=10, pools={"p": 2, "q": 3})
+    h.start()
+    taken = h.take_all()
+    assert taken == ["p0", "p1", "q0", "q1", "q2"]
+    stats = h.scheduler.statistics()
+    assert stats.pools["p"] == PoolStatistics(running=2, limit=2, ready=2)
+    assert stats.pools["q"] == PoolStatistics(running=3, limit=3, ready=1)
+    h.succeed("q0")
+    assert h.take_all() == ["q3"]
+    h.fail("p1")
+    assert h.take_all() == ["p2"]
+
+
+def test_a_pool_without_a_configured_limit_is_bounded_by_max_concurrency_only() -> None:
+    options = {f"t{n}": {"pool": "unconfigured"} for n in range(5)}
+    graph = make_graph(independent(*options), options)
+    h = Harness(graph, max_concurrency=3, pools={"other": 1})
+    h.start()
+    assert h.take_all() == ["t0", "t1", "t2"]
+    assert h.scheduler.statistics().pools["unconfigured"] == PoolStatistics(3, None, 2)
+
+
+def test_max_concurrency_holds_across_pools() -> None:
+    graph = make_graph(
+        independent("p1", "q1", "n1", "p2"),
+        {"p1": {"pool": "p"}, "p2": {"pool": "p"}, "q1": {"pool": "q"}},
+    )
+    h = Harness(graph, max_concurrency=2, pools={"p": 5, "q": 5})
+    h.start()
+    assert h.take_all() == ["p1", "q1"]
+    h.succeed("q1")
+    assert h.take_all() == ["n1"]
+
+
+def test_the_best_ready_task_across_pools_starts_first() -> None:
+    graph = make_graph(
+        independent("a", "b", "c", "d"),
+        {"a": {"pool": "p"}, "b": {"pool": "q"}, "c": {"pool": "p"}, "d": {"priority": 1}},
+    )
+    h = Harness(graph, max_concurrency=1, pools={"p": 1, "q": 1})
+    h.start()
+    assert h.run_serially() == ["d", "a", "b", "c"]
+
+
+def test_retry_frees_the_pool_slot() -> None:
+    graph = make_graph(independent("a", "b"), {"a": {"pool": "p"}, "b": {"pool": "p"}})
+    h = Harness(graph, pools={"p": 1})
+    h.start()
+    assert h.take_all() == ["a"]
+    h.retry("a")
+    assert h.take_all() == ["b"]
+    h.requeue("a")
+    assert h.take() is None
+    h.succeed("b")
+    assert h.take_all() == ["a"]
+
+
+# -- resume ---------------------------------------------------------------------------------------
+
+
+def test_resume_does_not_hand_out_succeeded_tasks_and_readies_their_dependents() -> None:
+    graph = make_graph([*DIAMOND, ("x", ())])
+    h = Harness(graph, max_concurrency=10)
+    assert sorted(h.start(succeeded=["a", "b"])) == ["c", "x"]
+    assert h.status("a") is SUCCEEDED
+    assert h.status("b") is SUCCEEDED
+    assert h.scheduler.unfinished == 3
+    assert h.take_all() == ["c", "x"]
+    assert h.succeed("c") == ["d"]
+    assert h.take_all() == ["d"]
+
+
+def test_resume_of_every_task_is_finished() -> None:
+    h = Harness(make_graph(DIAMOND))
+    assert h.start(succeeded=["a", "b", "c", "d"]) == []
+    assert h.scheduler.finished
+    assert h.take() is None
+
+
+def test_resume_restores_succeeded_tasks_through_an_allowed_transition() -> None:
+    h = Harness(make_graph(DIAMOND))
+    h.start(succeeded=["a"])
+    assert h.checked.changes == [("a", PENDING, SUCCEEDED)]
+
+
+# -- statistics, finished, repr -------------------------------------------------------------------
+
+
+def test_statistics_count_running_ready_unfinished_and_pools() -> None:
+    graph = make_graph(
+        [("p1", ()), ("p2", ()), ("q1", ()), ("n1", ()), ("n2", ["n1"]), ("n3", ())],
+        {"p1": {"pool": "p"}, "p2": {"pool": "p"}, "q1": {"pool": "q"}},
+    )
+    h = Harness(graph, max_concurrency=3, pools={"p": 1})
+    h.start()
+    stats = h.scheduler.statistics()
+    assert (stats.running, stats.max_concurrency, stats.ready, stats.unfinished) == (0, 3, 5, 6)
+    assert stats.pools == {
+        "p": PoolStatistics(running=0, limit=1, ready=2),
+        "q": PoolStatistics(running=0, limit=None, ready=1),
+    }
+    assert h.take_all() == ["n1", "p1", "q1"]  # n1 heads the longest path
+    stats = h.scheduler.statistics()
+    assert (stats.running, stats.ready, stats.unfinished) == (3, 2, 6)
+    assert stats.pools["p"] == PoolStatistics(running=1, limit=1, ready=1)
+    assert stats.pools["q"] == PoolStatistics(running=1, limit=None, ready=0)
+    h.succeed("n1")
+    h.fail("p1")
+    stats = h.scheduler.statistics()
+    assert (stats.running, stats.ready, stats.unfinished) == (1, 3, 4)
+    assert stats.pools["p"] == PoolStatistics(running=0, limit=1, ready=1)
+    assert "None" not in stats.pools and None not in stats.pools
+
+
+def test_statistics_without_pools_list_none() -> None:
+    h = Harness(make_graph(independent("a")))
+    h.start()
+    assert h.scheduler.statistics().pools == {}
+
+
+def test_finished_once_every_task_is_final() -> None:
+    h = Harness(make_graph([("a", ()), ("b", ["a"]), ("c", ())]))
+    h.start()
+    h.take_all()
+    assert not h.scheduler.finished
+    h.fail("a")  # b skipped
+    assert not h.scheduler.finished
+    h.succeed("c")
+    assert h.scheduler.finished
+
+
+def test_repr_summarises_the_queues() -> None:
+    h = Harness(make_graph(independent("a", "b", "c")), max_concurrency=2)
+    h.start()
+    h.take()
+    assert repr(h.scheduler) == "<Scheduler 1/2 running, 2 ready, 3 unfinished>"
+
+
+# -- a model of the scheduler, driven by random operations ---------------------------------------
+
+
+class Model:
+    """What the scheduler should do, written independently of it (and slowly)."""
+
+    def __init__(
+        self, graph: Graph, max_concurrency: int, pools: Mapping[str, int], held: set[int]
+    ) -> None:
+        self.graph = graph
+        self.n = len(graph)
+        self.max_concurrency = max_concurrency
+        self.pools = pools
+        self.status = [PENDING] * self.n
+        self.backoff: set[int] = set()
+        self.needs_input = [i in held for i in range(self.n)]
+        self.halted = False
+        self.dependents = [
+            [j for j in range(self.n) if i in graph.dependencies[j]] for i in range(self.n)
+        ]
+        rank = [0.0] * self.n
+        for i in reversed(range(self.n)):  # dependencies are defined first: a topological order
+            estimate = graph.specs[i].estimate
+            rest = max((rank[j] for j in self.dependents[i]), default=0.0)
+            rank[i] = (1.0 if estimate is None else estimate) + rest
+        self.order_key = [(-graph.specs[i].priority, -rank[i], i) for i in range(self.n)]
+
+    def with_status(self, status: TaskStatus) -> list[int]:
+        return [i for i, s in enumerate(self.status) if s is status]
+
+    def running(self) -> int:
+        return self.status.count(RUNNING)
+
+    def running_in(self, pool: str) -> int:
+        return sum(1 for i in self.with_status(RUNNING) if self.graph.specs[i].pool == pool)
+
+    def dependencies_succeeded(self, i: int) -> bool:
+        return all(self.status[d] is SUCCEEDED for d in self.graph.dependencies[i])
+
+    def ready(self) -> list[int]:
+        return [
+            i
+            for i in self.with_status(PENDING)
+            if i not in self.backoff and self.dependencies_succeeded(i)
+        ]
+
+    def takeable(self) -> list[int]:
+        if self.halted or self.running() >= self.max_concurrency:
+            return []
+        result = []
+        for i in self.ready():
+            pool = self.graph.specs[i].pool
+            if pool is None or pool not in self.pools or self.running_in(pool) < self.pools[pool]:
+                result.append(i)
+        return result
+
+    def best(self) -> int | None:
+        return min(self.takeable(), key=self.order_key.__getitem__, default=None)
+
+    def make_ready(self, tasks: Iterable[int]) -> set[int]:
+        """Tasks whose dependencies all succeeded now: queued, or waiting if they need input."""
+        tasks = {i for i in tasks if self.status[i] is PENDING and self.dependencies_succeeded(i)}
+        for i in tasks:
+            if self.needs_input[i]:
+                self.status[i] = WAITING
+        return tasks
+
+    def skip_dependents(self, i: int) -> set[int]:
+        skipped = set()
+        stack = list(self.dependents[i])
+        while stack:
+            j = stack.pop()
+            if self.status[j] is PENDING:
+                self.status[j] = SKIPPED
+                skipped.add(j)
+                stack.extend(self.dependents[j])
+        return skipped
+
+
+WAITING = TaskStatus.WAITING_FOR_INPUT
+
+
+@st.composite
+def scheduler_setups(draw: st.DrawFn) -> tuple[Graph, int, dict[str, int], set[int]]:
+    n = draw(st.integers(0, 25))
+    pool_names = ["p", "q", "r"][: draw(st.integers(0, 3))]
+    limits = {name: draw(st.integers(1, 3)) for name in pool_names if draw(st.booleans())}
+    wf = Workflow("model")
+    held = set()
+    for i in range(n):
+        depends_on = draw(st.lists(st.integers(0, max(i - 1, 0)), max_size=min(i, 3), unique=True))
+        wf.add_task(
+            f"t{i}",
+            _noop,
+            depends_on=[f"t{d}" for d in depends_on],
+            pool=draw(st.sampled_from([None, *pool_names])),
+            priority=draw(st.sampled_from([0, 0, 0, 1, -1])),
+            estimate=draw(st.sampled_from([None, None, 0.0, 0.5, 3.0])),
+        )
+        if draw(st.integers(0, 9)) == 9:
+            held.add(i)
+    return wf.graph(), draw(st.integers(1, 4)), limits, held
+
+
+@settings(max_examples=150, deadline=None, derandomize=True)
+@given(setup=scheduler_setups(), data=st.data())
+def test_scheduler_matches_a_model_under_random_operations(
+    setup: tuple[Graph, int, dict[str, int], set[int]], data: st.DataObject
+) -> None:
+    """Every take is the model's best ready task within the limits (so also work-conserving),
+    every status matches the model after each step, every change is an allowed transition, and
+    the run always finishes."""
+    graph, max_concurrency, pools, held = setup
+    h = Harness(graph, max_concurrency, pools)
+    scheduler = h.scheduler
+    model = Model(graph, max_concurrency, pools, held)
+    retries = [0] * len(graph)
+    suspensions = [0] * len(graph)
+
+    for i in held:
+        scheduler.hold(i)
+    assert set(scheduler.start()) == model.make_ready(range(len(graph)))
+    for _ in range(20 * len(graph) + 10):
+        if scheduler.finished:
+            break
+        running = model.with_status(RUNNING)
+        waiting = model.with_status(WAITING)
+        assert running or waiting or model.backoff or model.takeable(), "stuck"
+        operations = []
+        if model.takeable() or data.draw(st.booleans(), label="try an empty take"):
+            operations.append("take")
+        if running:
+            operations += ["succeed", "succeed", "fail", "cancel"]
+            if not model.halted and any(retries[i] < 2 for i in running):
+                operations.append("retry")
+            if not model.halted and any(suspensions[i] < 2 for i in running):
+                operations.append("suspend")
+        if waiting:
+            operations += ["answer", "fail waiting", "cancel waiting"]
+        if model.with_status(PENDING):
+            operations.append("cancel pending")  # ready, waiting out a backoff, or neither
+        if model.backoff:
+            operations.append("requeue")
+        if not model.halted:
+            operations.append("halt")
+        operation = data.draw(st.sampled_from(operations), label="operation")
+
+        if operation == "take":
+            expected = model.best()
+            assert scheduler.take() == expected
+            if expected is not None:
+                model.status[expected] = RUNNING
+        elif operation == "requeue":
+            i = data.draw(st.sampled_from(sorted(model.backoff)), label="requeued")
+            model.backoff.discard(i)
+            assert scheduler.requeue(i) is True
+        elif operation == "halt":
+            expected_cancelled = set(model.with_status(PENDING) + waiting)
+            for i in expected_cancelled:
+                model.status[i] = CANCELLED
+            model.backoff.clear()
+            model.halted = True
+            assert set(scheduler.halt()) == expected_cancelled
+        elif operation == "answer":
+            # answer a waiting task, or any other (an answer given before it was asked for)
+            i = data.draw(st.sampled_from(waiting + list(range(len(graph)))), label="answered")
+            model.needs_input[i] = False
+            queued = model.status[i] is WAITING and not model.halted
+            if queued:
+                model.status[i] = PENDING
+            assert scheduler.answer(i) is queued
+        elif operation == "cancel pending":
+            i = data.draw(st.sampled_from(model.with_status(PENDING)), label=operation)
+            model.status[i] = CANCELLED
+            model.backoff.discard(i)
+            assert set(scheduler.cancel(i)) == model.skip_dependents(i)
+        elif operation.endswith(" waiting"):
+            i = data.draw(st.sampled_from(waiting), label=operation)
+            if operation == "fail waiting":
+                model.status[i] = FAILED
+                assert set(scheduler.fail(i)) == model.skip_dependents(i)
+            else:
+                model.status[i] = CANCELLED
+                assert set(scheduler.cancel(i)) == model.skip_dependents(i)
+        else:
+            if operation == "retry":
+                running = [i for i in running if retries[i] < 2]
+            elif operation == "suspend":
+                running = [i for i in running if suspensions[i] < 2]
+            i = data.draw(st.sampled_from(running), label=operation)
+            if operation == "succeed":
+                model.status[i] = SUCCEEDED
+                became_ready = model.make_ready(model.dependents[i])
+                assert set(scheduler.succeed(i)) == became_ready
+            elif operation == "fail":
+                model.status[i] = FAILED
+                assert set(scheduler.fail(i)) == model.skip_dependents(i)
+            elif operation == "cancel":
+                model.status[i] = CANCELLED
+                assert set(scheduler.cancel(i)) == model.skip_dependents(i)
+            elif operation == "suspend":
+                suspensions[i] += 1
+                model.status[i] = WAITING
+                model.needs_input[i] = True
+                scheduler.suspend(i)
+            else:
+                retries[i] += 1
+                model.status[i] = PENDING
+                model.backoff.add(i)
+                scheduler.retry(i)
+
+        assert list(scheduler.status) == model.status
+        assert scheduler.running == model.running() <= max_concurrency
+        for pool, limit in pools.items():
+            assert model.running_in(pool) <= limit
+        assert scheduler.unfinished == sum(1 for s in model.status if not s.is_final)
+        assert scheduler.finished == all(s.is_final for s in model.status)
+        assert scheduler.idle == (model.running() == 0 and not model.ready())
+        stats = scheduler.statistics()
+        assert stats.ready == scheduler.ready == len(model.ready())
+        for pool, pool_stats in stats.pools.items():
+            in_pool = [i for i in model.ready() if graph.specs[i].pool == pool]
+            assert pool_stats.ready == len(in_pool)
+            assert pool_stats.running == model.running_in(pool)
+        assert stats.waiting == scheduler.waiting == model.status.count(WAITING)
+    assert scheduler.finished, "the operations ran out before the scheduler finished"
