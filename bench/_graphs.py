@@ -7,8 +7,6 @@ same list, so they all run the identical graph.
 
 from __future__ import annotations
 
-import importlib
-import inspect
 import random
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -64,21 +62,14 @@ SHAPES: dict[str, Callable[[int], Parents]] = {
 
 
 def isolated_run_kwargs() -> dict[str, Any]:
-    """Extra ``plait.run`` arguments that keep repeated runs independent of each other.
+    """``store=MemoryStore()``: a store of its own per run.
 
-    plait keeps every run in a process-wide memory store by default (up to 1000 runs), so in a
-    benchmark that runs 100,000-task workflows again and again, each run would start in a heap
-    that holds all the previous ones. A fresh ``MemoryStore`` per run does the same recording
-    work and is dropped with the result. Empty if this plait has no stores (older versions).
+    By default plait records runs in a process-wide memory store (the last 100 runs, 200,000
+    tasks in all), so in a benchmark that runs big workflows again and again, each run would
+    start in a heap that still holds earlier ones. A fresh store does the same recording work
+    and is dropped with the result.
     """
-    try:
-        stores = importlib.import_module("plait.stores")
-    except ImportError:
-        return {}
-    store_type = getattr(stores, "MemoryStore", None)
-    if store_type is None or "store" not in inspect.signature(plait.run).parameters:
-        return {}
-    return {"store": store_type()}
+    return {"store": plait.stores.MemoryStore()}
 
 
 def run_plait(workflow: plait.Workflow, max_concurrency: int) -> plait.RunResult:

@@ -3,9 +3,11 @@
 Part 1 times no-op tasks on synthetic graphs against bare asyncio, graphlib + threads and Dask,
 measures peak memory in a child process and the parallel speedup of sleeping tasks. Part 2
 replays real task graphs (STG, WfCommons, from ``../shared/bench-data``) as sleeps and compares
-plait's makespan with the optimum or a lower bound. A PASS/FAIL summary of the targets ends it.
+plait's makespan with the optimum or a lower bound. Part 3 measures what the durable stores
+(SQLite, PostgreSQL) cost per task against the memory store. A PASS/FAIL summary of the targets
+ends it.
 
-Usage: ``python bench/run.py [--quick] [--gc-enabled] [--part 1|2] [--profile]``.
+Usage: ``python bench/run.py [--quick] [--gc-enabled] [--part 1|2|3] [--profile]``.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))  # sibling modules, run
 
 import _overhead
 import _replay
+import _stores
 from _report import Ledger, heading
 
 import plait
@@ -53,7 +56,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         action="store_true",
         help="leave the garbage collector on in timed regions (default: off for everyone)",
     )
-    parser.add_argument("--part", choices=("1", "2"), help="run only this part")
+    parser.add_argument("--part", choices=("1", "2", "3"), help="run only this part")
     parser.add_argument(
         "--profile",
         action="store_true",
@@ -111,6 +114,8 @@ def main(argv: list[str] | None = None) -> int:
         else:
             print(heading("Part 2 skipped"))
             print(f"no benchmark data at {root} (set PLAIT_BENCH_DATA to its location)")
+    if args.part in (None, "3"):
+        _stores.run_part3(ledger, log, n=2_000 if args.quick else _stores.N)
     print(heading("Summary of targets" + (" (QUICK sizes: indicative only)" if args.quick else "")))
     print(ledger.render())
     passed = sum(t.ok for t in ledger.targets)

@@ -15,6 +15,7 @@ from plait._state import TASK_TRANSITIONS, TaskStatus
 
 PENDING = TaskStatus.PENDING
 RUNNING = TaskStatus.RUNNING
+WAITING = TaskStatus.WAITING_FOR_INPUT
 SUCCEEDED = TaskStatus.SUCCEEDED
 FAILED = TaskStatus.FAILED
 SKIPPED = TaskStatus.SKIPPED
@@ -105,6 +106,15 @@ class Harness:
     def halt(self) -> list[str]:
         return self._ids(self.scheduler.halt())
 
+    def hold(self, task_id: str) -> None:
+        self.scheduler.hold(self._i(task_id))
+
+    def suspend(self, task_id: str) -> None:
+        self.scheduler.suspend(self._i(task_id))
+
+    def answer(self, task_id: str) -> bool:
+        return self.scheduler.answer(self._i(task_id))
+
     def status(self, task_id: str) -> TaskStatus:
         return self.scheduler.status[self._i(task_id)]
 
@@ -127,7 +137,7 @@ def independent(*ids: str) -> list[TaskDef]:
 DIAMOND: list[TaskDef] = [("a", ()), ("b", ["a"]), ("c", ["a"]), ("d", ["b", "c"])]
 
 
-# -- start and take -----------------------------------------------------------------------------
+# -- start and take -------------------------------------------------------------------------------
 
 
 def test_roots_are_ready_at_start() -> None:
@@ -174,7 +184,7 @@ def test_empty_graph_is_finished_at_once() -> None:
     assert h.take() is None
 
 
-# -- ready-queue order --------------------------------------------------------------------------
+# -- ready-queue order ----------------------------------------------------------------------------
 
 
 def test_higher_priority_starts_first() -> None:
@@ -622,6 +632,136 @@ def test_resume_restores_succeeded_tasks_through_an_allowed_transition() -> None
     assert h.checked.changes == [("a", PENDING, SUCCEEDED)]
 
 
+# -- waiting for input ---------------------------------------------------------------------------
+
+
+def test_a_held_task_waits_for_input_when_ready_holding_no_slot() -> None:
+    h = Harness(make_graph([("a", ()), ("gate", ["a"]), ("after", ["gate"]), ("x", ())]))
+    h.hold("gate")
+    h.start()
+    assert h.take_all() == ["a", "x"]
+    assert h.succeed("a") == ["gate"]  # ready, but it waits for an answer
+    assert h.status("gate") is WAITING
+    assert h.take() is None
+    stats = h.scheduler.statistics()
+    assert (stats.running, stats.ready, stats.waiting) == (1, 0, 1)
+    assert h.answer("gate") is True
+    assert h.status("gate") is PENDING
+    assert h.take() == "gate"
+    assert h.succeed("gate") == ["after"]
+
+
+def test_an_answer_before_the_task_is_ready_lets_it_run_without_waiting() -> None:
+    h = Harness(make_graph([("a", ()), ("gate", ["a"])]))
+    h.hold("gate")
+    h.start()
+    h.take()
+    assert h.answer("gate") is False  # not waiting yet
+    assert h.succeed("a") == ["gate"]
+    assert h.status("gate") is PENDING
+    assert h.take() == "gate"
+
+
+def test_a_held_root_waits_from_the_start() -> None:
+    h = Harness(make_graph(independent("gate", "b")))
+    h.hold("gate")
+    assert sorted(h.start()) == ["b", "gate"]
+    assert h.status("gate") is WAITING
+    assert h.take_all() == ["b"]
+
+
+def test_suspend_frees_the_slot_until_the_answer_requeues_the_task() -> None:
+    h = Harness(make_graph(independent("asks", "other")), max_concurrency=1)
+    h.start()
+    assert h.take() == "asks"
+    h.suspend("asks")
+    assert h.status("asks") is WAITING
+    assert h.scheduler.running == 0
+    assert h.take() == "other"
+    assert h.answer("asks") is True
+    h.succeed("other")
+    assert h.take() == "asks"
+
+
+def test_idle_when_nothing_runs_and_nothing_is_ready() -> None:
+    h = Harness(make_graph(independent("gate", "b")))
+    h.hold("gate")
+    h.start()
+    assert not h.scheduler.idle  # b is ready
+    h.take()
+    assert not h.scheduler.idle  # b runs
+    h.succeed("b")
+    assert h.scheduler.idle  # only the gate is left, waiting for an answer
+    assert not h.scheduler.finished
+
+
+def test_a_waiting_task_can_fail_or_be_cancelled_skipping_its_dependents() -> None:
+    graph = make_graph([("g1", ()), ("g1_next", ["g1"]), ("g2", ()), ("g2_next", ["g2"])])
+    h = Harness(graph)
+    h.hold("g1")
+    h.hold("g2")
+    h.start()
+    assert h.fail("g1") == ["g1_next"]  # e.g. nobody answered in time
+    assert h.cancel("g2") == ["g2_next"]
+    assert h.scheduler.statistics().waiting == 0
+    assert h.scheduler.finished
+
+
+def test_halt_cancels_waiting_tasks_and_ignores_later_answers() -> None:
+    h = Harness(make_graph(independent("gate", "b")))
+    h.hold("gate")
+    h.start()
+    h.take()
+    assert h.halt() == ["gate"]
+    assert h.status("gate") is CANCELLED
+    assert h.answer("gate") is False
+    assert h.scheduler.statistics().waiting == 0
+
+
+# -- transitions ----------------------------------------------------------------------------------
+
+
+def test_every_status_change_of_a_run_is_an_allowed_transition() -> None:
+    """CheckedStatus fails on any change TASK_TRANSITIONS does not allow; this walks through
+    every kind of change the scheduler makes and pins the sequence."""
+    graph = make_graph(
+        [("a", ()), ("b", ["a"]), ("c", ()), ("d", ["c"]), ("e", ()), ("f", ()), ("g", ["f"])]
+    )
+    h = Harness(graph, max_concurrency=10)
+    h.hold("g")
+    h.start(succeeded=["f"])  # g becomes ready, and waits for input
+    h.take_all()  # a, c, e
+    h.retry("a")
+    h.requeue("a")
+    h.take()  # a again
+    h.succeed("a")
+    h.take()  # b
+    h.suspend("b")
+    h.answer("b")
+    h.fail("c")  # d skipped
+    h.cancel("e")
+    h.halt()  # b (queued again) and g (waiting) cancelled
+    assert h.checked.changes == [
+        ("f", PENDING, SUCCEEDED),
+        ("g", PENDING, WAITING),
+        ("a", PENDING, RUNNING),
+        ("c", PENDING, RUNNING),
+        ("e", PENDING, RUNNING),
+        ("a", RUNNING, PENDING),
+        ("a", PENDING, RUNNING),
+        ("a", RUNNING, SUCCEEDED),
+        ("b", PENDING, RUNNING),
+        ("b", RUNNING, WAITING),
+        ("b", WAITING, PENDING),
+        ("c", RUNNING, FAILED),
+        ("d", PENDING, SKIPPED),
+        ("e", RUNNING, CANCELLED),
+        ("b", PENDING, CANCELLED),
+        ("g", WAITING, CANCELLED),
+    ]
+    assert h.scheduler.finished
+
+
 # -- statistics, finished, repr -------------------------------------------------------------------
 
 
@@ -675,7 +815,7 @@ def test_repr_summarises_the_queues() -> None:
     assert repr(h.scheduler) == "<Scheduler 1/2 running, 2 ready, 3 unfinished>"
 
 
-# -- a model of the scheduler, driven by random operations ---------------------------------------
+# -- a model of the scheduler, driven by random operations ----------------------------------------
 
 
 class Model:
@@ -752,9 +892,6 @@ class Model:
                 skipped.add(j)
                 stack.extend(self.dependents[j])
         return skipped
-
-
-WAITING = TaskStatus.WAITING_FOR_INPUT
 
 
 @st.composite
@@ -901,3 +1038,4 @@ def test_scheduler_matches_a_model_under_random_operations(
             assert pool_stats.running == model.running_in(pool)
         assert stats.waiting == scheduler.waiting == model.status.count(WAITING)
     assert scheduler.finished, "the operations ran out before the scheduler finished"
+    assert scheduler.status is h.checked, "the status list was replaced: changes went unchecked"

@@ -165,6 +165,9 @@ class _Run:
         self.config = config
         self.run_id = run_id
         self.subscribers = tuple(subscribers)
+        # TaskReady is the most frequent event and the store's recorder does not want it: it is
+        # built only when a subscriber given by the caller may.
+        self.announce_ready = bool(self.subscribers)
         self.lock = threading.Lock()
         self.scheduler = Scheduler(graph, config.max_concurrency, config.pools)
         n = len(graph)
@@ -583,7 +586,7 @@ class _Run:
         with self.lock:
             self._backoffs -= 1
             if self.scheduler.requeue(i):
-                if self.subscribers:
+                if self.announce_ready:
                     self._emit(TaskReady, task_id=self.graph.ids[i])
                 self._dispatch(in_loop=True)
             self._resolve_if_finished(in_loop=True)
@@ -626,7 +629,7 @@ class _Run:
                         "", pause.prompt, pause.schema, pause.timeout, pause.default
                     )
                 self._ask(i, request, in_loop=in_loop)
-            elif self.subscribers:
+            elif self.announce_ready:
                 self._emit(TaskReady, task_id=self.graph.ids[i])
 
     def _ask(self, i: int, request: InputRequired, *, in_loop: bool) -> None:
@@ -676,7 +679,7 @@ class _Run:
             if default is _UNKNOWN_DEFAULT:
                 # Asked before a resume: run the task again; it asks again, with its default,
                 # and finds the deadline passed.
-                if self.scheduler.answer(i) and self.subscribers:
+                if self.scheduler.answer(i) and self.announce_ready:
                     self._emit(TaskReady, task_id=self.graph.ids[i])
             elif default is not NO_DEFAULT:
                 self._receive(i, question.key, default)
@@ -770,7 +773,7 @@ class _Run:
                 timer.cancel()
         if self.subscribers:
             self._emit(InputReceived, task_id=self.graph.ids[i], key=key)
-        if self.scheduler.answer(i) and self.subscribers:
+        if self.scheduler.answer(i) and self.announce_ready:
             self._emit(TaskReady, task_id=self.graph.ids[i])
 
     # -- timeouts -----------------------------------------------------------------------------

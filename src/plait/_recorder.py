@@ -25,7 +25,7 @@ from collections.abc import Callable, Mapping
 from enum import Enum
 from typing import Any
 
-from ._events import Event, InputRequested, TaskEvent, TaskReady
+from ._events import Event, InputRequested, TaskEvent, TaskReady, TaskStarted, TaskSucceeded
 from ._pause import Question
 from ._results import TaskError
 from ._serialization import Serializer
@@ -191,6 +191,13 @@ _fields: dict[type[Event], tuple[str, ...]] = {}
 
 def _event_record(event: Event) -> EventRecord:
     kind = type(event)
+    if kind is TaskStarted or kind is TaskSucceeded:  # most of the log: the quick way
+        return EventRecord(
+            kind=kind.__name__,
+            time=event.time,
+            task_id=event.task_id,  # type: ignore[attr-defined]
+            data={"attempt": event.attempt},  # type: ignore[attr-defined]
+        )
     names = _fields.get(kind)
     if names is None:
         names = _fields[kind] = tuple(

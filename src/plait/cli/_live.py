@@ -31,7 +31,7 @@ events add ``task_id``; errors are ``{"type": ..., "message": ...}``::
     task_retrying    attempt, error, delay (seconds before the next attempt)
     task_failed      attempt, error
     task_skipped     cause (the dependency that did not succeed)
-    task_cancelled   attempt (0 if it never started)
+    task_cancelled   attempt (the last one made; 0 if it never started)
     input_requested  key, prompt, schema (JSON Schema or null), deadline (Unix time or null)
     input_received   key
     run_finished     status (succeeded|failed|cancelled|paused), error (string or null)

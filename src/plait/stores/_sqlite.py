@@ -540,7 +540,7 @@ def _task_rows(run_id: str, tasks: Sequence[TaskRecord]) -> list[tuple[Any, ...]
         (
             run_id,
             t.task_id,
-            t.status.value,
+            _STATUS_TEXT[t.status],
             t.attempts,
             t.output,
             None if t.error is None else _error_json(t.error),
@@ -551,8 +551,10 @@ def _task_rows(run_id: str, tasks: Sequence[TaskRecord]) -> list[tuple[Any, ...]
     ]
 
 
-# A dict lookup is some twenty times faster than ``TaskStatus(value)``; loads build many records.
+# A dict lookup is some twenty times faster than ``TaskStatus(value)`` or ``status.value``; a
+# batch writes, and a load builds, many records.
 _TASK_STATUSES = {status.value: status for status in TaskStatus}
+_STATUS_TEXT = {status: status.value for status in TaskStatus}
 
 
 def _task_record(row: Sequence[Any]) -> TaskRecord:
@@ -600,7 +602,27 @@ def _request_record(row: Sequence[Any]) -> InputRequest:
 
 
 def _event_rows(run_id: str, events: Sequence[EventRecord]) -> list[tuple[Any, ...]]:
-    return [(run_id, e.kind, e.task_id, e.time, _dumps(e.data) if e.data else "{}") for e in events]
+    return [(run_id, e.kind, e.task_id, e.time, _event_json(e.data)) for e in events]
+
+
+_event_json_cache: dict[tuple[tuple[str, Any], ...], str] = {}
+
+
+def _event_json(data: Mapping[str, Any]) -> str:
+    """An event's data as JSON; the small payloads that recur (``{"attempt": 1}``) are encoded
+    once."""
+    if not data:
+        return "{}"
+    try:
+        key = tuple(data.items())
+        return _event_json_cache[key]
+    except TypeError:  # unhashable values (an error, a question): encode every time
+        return _dumps(data)
+    except KeyError:
+        text = _dumps(data)
+        if len(_event_json_cache) < 4096:
+            _event_json_cache[key] = text
+        return text
 
 
 def _event_record(row: Sequence[Any]) -> EventRecord:
