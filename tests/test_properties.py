@@ -583,12 +583,6 @@ def test_a_task_cancelled_during_its_retry_backoff_reports_the_attempt_it_made()
     assert (cancelled.task_id, cancelled.attempt) == ("flaky", 1)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="plait bug: a halt flags a sync attempt that no worker thread has picked up yet, but "
-    "the worker still calls its function afterwards (an async attempt stopped before its first "
-    "step is never run)",
-)
 def test_a_sync_attempt_stopped_before_a_thread_picks_it_up_is_never_called(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:

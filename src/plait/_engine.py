@@ -127,6 +127,9 @@ class _Attempt:
         self.started = False  # an async attempt's task has taken its first step
 
     def run(self) -> None:
+        if self.cancelled:  # the run stopped before a worker got to it: never call it
+            self.error = TaskCancelledError("cancelled before it started")
+            return
         try:
             self.output = self.run_state.call(self)
         except BaseException as error:  # the task's failure, whatever it is, is its outcome
