@@ -12,7 +12,7 @@ $(BIN)/activate: pyproject.toml
 	touch $(BIN)/activate
 
 demo: $(BIN)/activate
-	$(BIN)/python examples/pipeline.py
+	$(BIN)/plait run examples/pipeline.py:wf --concurrency 4
 
 lint: $(BIN)/activate
 	$(BIN)/ruff check src tests bench examples

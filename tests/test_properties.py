@@ -622,3 +622,6 @@ def test_a_sync_attempt_stopped_before_a_thread_picks_it_up_is_never_called(
     assert started == ["side_effect", "boom"]  # both started before boom failed
     assert result.status is RunStatus.FAILED
     assert calls == [], f"called after the run stopped, with ctx.cancelled={calls[0]}"
+    assert result.tasks["side_effect"].status is CANCELLED
+    [cancelled] = [e for e in events if isinstance(e, TaskCancelled)]
+    assert (cancelled.task_id, cancelled.attempt) == ("side_effect", 1)

@@ -108,7 +108,8 @@ class TaskFailed(TaskEvent):
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class TaskSkipped(TaskEvent):
-    """The task will not run because its dependency ``cause`` failed or was skipped/cancelled."""
+    """The task will not run: ``cause`` is the task upstream of it (a dependency, or one of
+    theirs) whose failure or cancellation skipped it."""
 
     cause: str
 

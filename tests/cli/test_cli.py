@@ -221,7 +221,7 @@ def test_a_run_that_succeeds_logs_each_task_and_ends_with_the_figures(
     logged = [line.split("] ", 1)[1] for line in out if line.startswith("[")]
     assert "started   fetch (attempt 1)" in logged
     assert any(re.fullmatch(r"succeeded total in 0\.\d\ds", line) for line in logged)
-    assert out[-2] == "✓ run r-ok (ok) succeeded · 4 succeeded"
+    assert out[-3:-1] == ["✓ run r-ok (ok) succeeded · 4 succeeded", "  → total: 5"]
     assert FIGURES.match(out[-1]), out[-1]
     assert out[-1].endswith("(3 tasks)")  # fetch -> left or right -> total
     assert stored(home, "r-ok").tasks["total"].output == 5
@@ -508,7 +508,10 @@ def test_a_paused_run_exits_3_and_its_printed_resume_command_works(flows: Path, 
     assert re.fullmatch(
         r"\[ +0\.\d\ds\] run g1 \(gate\) resumed: 3 tasks, 1 succeeded before", lines(result)[0]
     )
-    assert lines(result)[-2] == "✓ run g1 (gate) succeeded · 3 succeeded"
+    assert lines(result)[-3:-1] == [
+        "✓ run g1 (gate) succeeded · 3 succeeded",
+        "  → ship: 'shipped 1.0'",
+    ]
     assert stored(home, "g1").tasks["ship"].output == "shipped 1.0"
 
 

@@ -371,6 +371,7 @@ def test_the_figures_use_actual_durations_through_the_dependency_graph() -> None
         critical_path=("a", "c", "d"),
         critical_seconds=4.0,
         tasks=5,
+        final_tasks=("d", "lonely"),
     )
     assert str(figures) == (
         "makespan 4.00s · task time 8.00s · parallelism 2.0x · critical path 4.00s (3 tasks)"

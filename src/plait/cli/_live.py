@@ -49,6 +49,7 @@ from __future__ import annotations
 import json
 import queue
 import re
+import reprlib
 import shlex
 import threading
 import time
@@ -259,6 +260,13 @@ def _counts_text(counts: Mapping[str, int]) -> Text:
     return text
 
 
+_RESULTS_SHOWN = 5
+_repr = reprlib.Repr()
+_repr.maxstring = _repr.maxother = 80
+_repr.maxdict = _repr.maxlist = 6
+_short_repr = _repr.repr
+
+
 def print_summary(
     console: Console,
     result: RunResult,
@@ -300,6 +308,13 @@ def print_summary(
             result.run_id, store=store, task_id=task_id, schema=question.schema
         )
         console.print(Text(f"      {command}"))
+    if result.status is RunStatus.SUCCEEDED:
+        shown = [t for t in figures.final_tasks if result.tasks[t].output is not None]
+        for task_id in shown[:_RESULTS_SHOWN]:
+            line = Text("  → ", style="green").append(task_id, style="bold")
+            console.print(line.append(f": {_short_repr(result.tasks[task_id].output)}"))
+        if len(shown) > _RESULTS_SHOWN:
+            console.print(Text(f"  → ... and {len(shown) - _RESULTS_SHOWN} more results"))
     console.print(Text(str(figures), style="dim"))
     if result.status is RunStatus.PAUSED:
         console.print(Text(f"continue with: {resume_command(result.run_id, store=store)}"))

@@ -61,6 +61,7 @@ class RunFigures:
         critical_path: the ids along the longest chain of dependent tasks, by actual durations.
         critical_seconds: the sum of the durations along that chain.
         tasks: how many tasks ran (and count in these figures).
+        final_tasks: the tasks no other task depends on: their outputs are the run's results.
     """
 
     makespan: float
@@ -69,6 +70,7 @@ class RunFigures:
     critical_path: tuple[str, ...]
     critical_seconds: float
     tasks: int
+    final_tasks: tuple[str, ...] = ()
 
     def __str__(self) -> str:
         n = len(self.critical_path)
@@ -160,8 +162,10 @@ def run_figures(result: RunResult, dependencies: Dependencies) -> RunFigures:
         durations[task_id] = max(0.0, finished - started)
         starts.append(started)
         ends.append(finished)
+    needed = {dependency for deps in dependencies.values() for dependency in deps}
+    final = tuple(task_id for task_id in result.tasks if task_id not in needed)
     if not durations:
-        return RunFigures(0.0, 0.0, 0.0, (), 0.0, 0)
+        return RunFigures(0.0, 0.0, 0.0, (), 0.0, 0, final)
     makespan = max(ends) - min(starts)
     task_time = sum(durations.values())
     path, seconds = _longest_path(dependencies, list(durations), durations)
@@ -172,6 +176,7 @@ def run_figures(result: RunResult, dependencies: Dependencies) -> RunFigures:
         critical_path=tuple(path),
         critical_seconds=seconds,
         tasks=len(durations),
+        final_tasks=final,
     )
 
 
