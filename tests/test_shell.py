@@ -363,3 +363,16 @@ def test_a_shell_task_is_an_async_task_whose_dependencies_fill_its_keywords() ->
     assert spec.is_async
     assert spec.binding.from_dependencies == (("fetch", "fetch"),)
     assert spec.binding.context_parameter == "ctx"
+
+
+def test_a_changed_command_is_a_changed_definition_on_resume() -> None:
+    store = plait.stores.MemoryStore()
+    first = plait.Workflow("cmd")
+    first.add_task("say", plait.ShellTask("false"))
+    failed = plait.run(first, store=store, retry_failed_tasks=False)
+    changed = plait.Workflow("cmd")
+    changed.add_task("say", plait.ShellTask("echo hi"))
+    with pytest.raises(
+        plait.DefinitionChangedError, match=r"task 'say' ran shell ShellTask\('false'\)"
+    ):
+        plait.resume(failed.run_id, changed, store=store)

@@ -31,8 +31,13 @@ __all__ = ["Graph", "definition_changes"]
 
 
 def _function_name(fn: Callable[..., Any] | None) -> str:
+    """``module:qualname``, or what a callable says of itself in ``plait_name`` (a shell task
+    names its command)."""
     if fn is None:
         return "(pause only)"
+    own_name = getattr(fn, "plait_name", None)
+    if isinstance(own_name, str):
+        return own_name
     while isinstance(fn, functools.partial):
         fn = fn.func
     module = getattr(fn, "__module__", None) or "?"
@@ -191,19 +196,21 @@ class Graph:
         return self._definition
 
     def _describe(self) -> list[dict[str, Any]]:
-        return [
-            {
-                "id": spec.id,
-                "depends_on": list(spec.depends_on),
-                "function": _function_name(spec.fn),
-            }
-            for spec in self.specs
-        ]
+        names: dict[int, str] = {}  # by function: many tasks often share one
+        definition = []
+        for spec in self.specs:
+            name = names.get(id(spec.fn))
+            if name is None:
+                name = names[id(spec.fn)] = _function_name(spec.fn)
+            definition.append(
+                {"id": spec.id, "depends_on": list(spec.depends_on), "function": name}
+            )
+        return definition
 
     def fingerprint(self) -> str:
-        """A short hash of :meth:`definition`."""
+        """A short hash of :meth:`definition` (whose dicts are built with their keys in order)."""
         if self._fingerprint is None:
-            text = json.dumps(self.definition(), sort_keys=True, separators=(",", ":"))
+            text = json.dumps(self.definition(), separators=(",", ":"))
             self._fingerprint = hashlib.sha256(text.encode()).hexdigest()[:16]
         return self._fingerprint
 

@@ -39,7 +39,7 @@ from .stores import (
     WriteBatch,
 )
 
-__all__ = ["Recorder"]
+__all__ = ["Recorder", "question_of", "request_of"]
 
 _log = logging.getLogger("plait.store")
 
@@ -93,14 +93,14 @@ class Recorder:
         if isinstance(event, TaskEvent):
             self._changed[event.task_id] = None
             if kind is InputRequested:
-                self._requests.append(_request(event.question))  # type: ignore[attr-defined]
+                self._requests.append(request_of(event.question))  # type: ignore[attr-defined]
         if not self._wakeup.is_set():
             self._wakeup.set()
 
     def answered(self, question: Question, value: Any, at: float) -> None:
         """Queue the record of an answer (its value serialized here, so a bad one fails now)."""
         record = dataclasses.replace(
-            _request(question), answered=True, value=self._serializer.dumps(value), answered_at=at
+            request_of(question), answered=True, value=self._serializer.dumps(value), answered_at=at
         )
         with self._lock:
             self._requests.append(record)
@@ -110,7 +110,7 @@ class Recorder:
         """Queue the whole state at once (for a store that is written only at the end)."""
         with self._lock:
             self._snapshot = tasks
-            self._requests[:0] = [_request(question) for question in questions]
+            self._requests[:0] = [request_of(question) for question in questions]
 
     # -- life cycle ---------------------------------------------------------------------------
 
@@ -175,7 +175,20 @@ class Recorder:
         return True
 
 
-def _request(question: Question) -> InputRequest:
+def question_of(request: InputRequest) -> Question:
+    """The question a stored request asks (its answer, if any, aside)."""
+    return Question(
+        task_id=request.task_id,
+        prompt=request.prompt,
+        schema=request.schema,
+        key=request.key,
+        deadline=request.deadline,
+        asked_at=request.requested_at,
+    )
+
+
+def request_of(question: Question) -> InputRequest:
+    """The store's record of ``question``, not answered yet."""
     return InputRequest(
         task_id=question.task_id,
         key=question.key,

@@ -29,7 +29,7 @@ from ._events import Subscriber
 from ._exceptions import ConfigError, DefinitionChangedError, NotWaitingError
 from ._graph import definition_changes
 from ._pause import Question, validate_answer
-from ._recorder import Recorder, _request
+from ._recorder import Recorder, question_of, request_of
 from ._results import RunResult, TaskResults
 from ._serialization import JSONSerializer, ObjectSerializer, Serializer, serializer_named
 from ._state import RunStatus, TaskStatus
@@ -320,14 +320,7 @@ async def aresume(
         if request.answered:
             answers.setdefault(i, {})[request.key] = serializer.loads(request.value)
         else:
-            questions[i] = Question(
-                task_id=request.task_id,
-                prompt=request.prompt,
-                schema=request.schema,
-                key=request.key,
-                deadline=request.deadline,
-                asked_at=request.requested_at,
-            )
+            questions[i] = question_of(request)
     succeeded = {
         graph.index[task_id]: task
         for task_id, task in tasks.items()
@@ -407,7 +400,7 @@ def _refuse_if_owned(store: Store, record: RunRecord) -> None:
 
 
 def _answered(question: Question, payload: Any, at: float) -> InputRequest:
-    return dataclasses.replace(_request(question), answered=True, value=payload, answered_at=at)
+    return dataclasses.replace(request_of(question), answered=True, value=payload, answered_at=at)
 
 
 def resume(
@@ -512,18 +505,7 @@ def get_run(
     ids = [task["id"] for task in record.definition]
     index = {task_id: i for i, task_id in enumerate(ids)}
     records = [stored.get(task_id) for task_id in ids]
-    waiting = {
-        r.task_id: Question(
-            task_id=r.task_id,
-            prompt=r.prompt,
-            schema=r.schema,
-            key=r.key,
-            deadline=r.deadline,
-            asked_at=r.requested_at,
-        )
-        for r in the_store.load_requests(run_id)
-        if not r.answered
-    }
+    waiting = {r.task_id: question_of(r) for r in the_store.load_requests(run_id) if not r.answered}
     tasks = TaskResults(
         index,
         status=[r.status if r else TaskStatus.PENDING for r in records],

@@ -175,6 +175,12 @@ class ShellTask:
     def _key(self) -> tuple[Any, ...]:
         return (self.command, self.cwd, tuple(sorted(self.env.items())))
 
+    @property
+    def plait_name(self) -> str:
+        """How a run's definition names this task's work, so that a resume notices a changed
+        command (every ShellTask is the same class)."""
+        return f"shell {self!r}"
+
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, ShellTask):
             return NotImplemented

@@ -41,6 +41,7 @@ from .._events import Event, RunStarted, Subscriber
 from .._exceptions import PlaitError
 from .._files import load_target
 from .._pause import Question, schema_document
+from .._recorder import question_of
 from .._results import RunResult
 from .._runs import LEASE_SECONDS, get_run
 from .._runs import resume as resume_run
@@ -765,11 +766,7 @@ def _open_questions(store: Store) -> Iterator[tuple[RunRecord, list[Question]]]:
         if record.lease_expires_at is None or record.lease_expires_at <= now
     ]
     for record in candidates:
-        questions = [
-            Question(r.task_id, r.prompt, r.schema, r.key, r.deadline, r.requested_at)
-            for r in store.load_requests(record.run_id)
-            if not r.answered
-        ]
+        questions = [question_of(r) for r in store.load_requests(record.run_id) if not r.answered]
         if questions:
             yield record, questions
 
