@@ -17,7 +17,6 @@ from __future__ import annotations
 import difflib
 import functools
 import hashlib
-import json
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
@@ -100,10 +99,14 @@ class Graph:
                 self.dependents[d].append(i)
         self.inputs = [self._inputs(spec) for spec in self.specs]
         self.topological_order = self._sort()
-        self.rank = self._ranks()
-        by_queue_order = sorted(
-            range(len(self.specs)), key=lambda i: (-self.specs[i].priority, -self.rank[i], i)
-        )
+        self.rank = rank = self._ranks()
+        # Python's sort is stable: equal keys keep definition order, the last tie-break.
+        if any(spec.priority for spec in self.specs):
+            priority = [spec.priority for spec in self.specs]
+            by_queue_order = sorted(range(len(self.specs)), key=lambda i: (-priority[i], -rank[i]))
+        else:
+            negated = [-r for r in self.rank]
+            by_queue_order = sorted(range(len(self.specs)), key=negated.__getitem__)
         self.task_at_key = by_queue_order
         self.queue_key = [0] * len(self.specs)
         for key, i in enumerate(by_queue_order):
@@ -183,9 +186,11 @@ class Graph:
 
     def _ranks(self) -> list[float]:
         rank = [0.0] * len(self.specs)
+        specs, dependents = self.specs, self.dependents
         for i in reversed(self.topological_order):
-            estimate = self.specs[i].estimate
-            rest = max((rank[d] for d in self.dependents[i]), default=0.0)
+            estimate = specs[i].estimate
+            after = dependents[i]
+            rest = max([rank[d] for d in after]) if after else 0.0
             rank[i] = (1.0 if estimate is None else estimate) + rest
         return rank
 
@@ -208,9 +213,14 @@ class Graph:
         return definition
 
     def fingerprint(self) -> str:
-        """A short hash of :meth:`definition` (whose dicts are built with their keys in order)."""
+        """A short hash of :meth:`definition`."""
         if self._fingerprint is None:
-            text = json.dumps(self.definition(), separators=(",", ":"))
+            # Control characters that ids and function names do not contain in practice: \x1f
+            # between a task's fields, \x1e between its dependencies, a newline between tasks.
+            text = "\n".join(
+                "\x1f".join((task["id"], "\x1e".join(task["depends_on"]), task["function"]))
+                for task in self.definition()
+            )
             self._fingerprint = hashlib.sha256(text.encode()).hexdigest()[:16]
         return self._fingerprint
 
