@@ -349,11 +349,7 @@ async def aresume(
             )
         validate_answer(task_id, schema, value, key=key)
         new_answers.append((i, question, value, serializer.dumps(value)))
-    owner = _owner()
-    try:
-        the_store.claim(run_id, owner, lease_seconds=LEASE_SECONDS, force=force)
-    except LeaseHeldError as error:
-        raise _lease_held(run_id, error.owner, error.until) from None
+    owner = _claim(the_store, run_id, force=force)
     now = time.time()
     batch = WriteBatch(run=RunUpdate(status=RunStatus.RUNNING))
     for i, question, value, payload in new_answers:
@@ -390,6 +386,16 @@ def _lease_held(run_id: str, owner: str, until: float) -> LeaseHeldError:
         owner,
         until,
     )
+
+
+def _claim(store: Store, run_id: str, *, force: bool) -> str:
+    """Make a new owner of this process hold the run's lease; return the owner's id."""
+    owner = _owner()
+    try:
+        store.claim(run_id, owner, lease_seconds=LEASE_SECONDS, force=force)
+    except LeaseHeldError as error:
+        raise _lease_held(run_id, error.owner, error.until) from None
+    return owner
 
 
 def _refuse_if_owned(store: Store, record: RunRecord) -> None:
@@ -469,8 +475,7 @@ def answer(
         )
     validate_answer(task_id, request.schema, value, key=request.key)
     serializer = serializer_named(record.config.get("serializer", "json"))
-    owner = _owner()
-    the_store.claim(run_id, owner, lease_seconds=LEASE_SECONDS)
+    owner = _claim(the_store, run_id, force=False)
     try:
         the_store.write(
             run_id,
