@@ -218,10 +218,17 @@ def test_the_store_can_be_named_by_url_and_environment(
 def test_the_event_log_records_the_run_in_order(tmp_path: Path) -> None:
     with SQLiteStore(tmp_path / "plait.db") as store:
         result = plait.run(pipeline(), store=store)
-        kinds = [(e.kind, e.task_id) for e in store.load_events(result.run_id)]
+        events = store.load_events(result.run_id)
+    kinds = [(e.kind, e.task_id) for e in events]
     assert kinds[0] == ("RunStarted", None)
     assert kinds[-1] == ("RunFinished", None)
-    assert kinds.index(("TaskSucceeded", "a")) < kinds.index(("TaskStarted", "bb"))
+    assert kinds.index(("TaskSucceeded", "a")) < kinds.index(("TaskSucceeded", "bb"))
+    # Every attempt's start is logged: as its own row, or folded into the row that ended it.
+    starts = {e.task_id: e.time for e in events if e.kind == "TaskStarted"}
+    starts |= {e.task_id: e.data["started"] for e in events if "started" in e.data}
+    assert starts.keys() == {"a", "bb", "ccc", "dddd"}
+    succeeded = {e.task_id: e.time for e in events if e.kind == "TaskSucceeded"}
+    assert succeeded["a"] <= starts["bb"] <= succeeded["bb"] <= starts["dddd"]
 
 
 FLOW = """

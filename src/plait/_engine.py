@@ -37,6 +37,7 @@ from ._events import (
     Event,
     InputReceived,
     InputRequested,
+    Journal,
     RunFinished,
     RunStarted,
     Subscriber,
@@ -71,7 +72,7 @@ from ._serialization import Serializer
 from ._state import RunStatus, TaskStatus
 from ._workflow import Workflow
 from .executors import Executor, ThreadExecutor
-from .stores import TaskRecord, TaskRecordColumns
+from .stores import TaskRecordColumns
 
 __all__ = ["Restored"]
 
@@ -168,6 +169,8 @@ class _Run:
         self.config = config
         self.run_id = run_id
         self.subscribers = tuple(subscribers)
+        self.journal: Journal | None = None  # the store's recorder, see keep_journal()
+        self.listening = bool(self.subscribers)  # whether anyone hears of events
         # TaskReady is the most frequent event and the store's recorder does not want it: it is
         # built only when a subscriber given by the caller may.
         self.announce_ready = bool(self.subscribers)
@@ -249,7 +252,7 @@ class _Run:
         self._loop_thread = threading.get_ident()
         self._done = self._loop.create_future()
         self.run_started_at = time.time()
-        if self.subscribers:
+        if self.listening:
             self._emit(RunStarted, workflow=self.graph.workflow_name, tasks=len(self.graph))
         try:
             with self.lock:
@@ -266,7 +269,7 @@ class _Run:
         finally:
             self._close()
             result = self.final_result = self.result()
-            if self.subscribers:
+            if self.listening:
                 self._emit(RunFinished, status=result.status, error=result.error)
         return result
 
@@ -385,32 +388,33 @@ class _Run:
                 f"{self.serializer.name}-compatible data, or run with another serializer"
             )
 
-    def task_record(self, task_id: str) -> TaskRecord:
-        """What the store should hold for ``task_id`` now. Under the lock."""
-        i = self.graph.index[task_id]
-        status = self.scheduler.status[i]
-        return TaskRecord(
-            task_id=task_id,
-            status=status,
-            attempts=self.attempts[i],
-            output=(self.payloads[i] if self._encodes else self.outputs[i])
-            if status is TaskStatus.SUCCEEDED
-            else None,
-            error=self.errors[i],
-            started_at=self.started_at[i],
-            finished_at=self.finished_at[i],
-        )
-
-    def task_columns(self) -> TaskRecordColumns:
-        """Every task's record, as columns (copies: the run may still change them)."""
+    def task_columns(self, task_ids: Sequence[str] | None = None) -> TaskRecordColumns:
+        """The records of ``task_ids`` (default: every task) for the store, as columns of
+        copies: the run may still change them. Under the lock."""
+        outputs = self.payloads if self._encodes else self.outputs
+        status = self.scheduler.status
+        if task_ids is None:
+            return TaskRecordColumns(
+                task_ids=self.graph.ids,
+                status=list(status),
+                attempts=list(self.attempts),
+                output=list(outputs),
+                error=list(self.errors),
+                started_at=list(self.started_at),
+                finished_at=list(self.finished_at),
+            )
+        index = self.graph.index
+        rows = [index[task_id] for task_id in task_ids]
+        attempts, errors = self.attempts, self.errors
+        started_at, finished_at = self.started_at, self.finished_at
         return TaskRecordColumns(
-            task_ids=self.graph.ids,
-            status=list(self.scheduler.status),
-            attempts=list(self.attempts),
-            output=list(self.payloads if self._encodes else self.outputs),
-            error=list(self.errors),
-            started_at=list(self.started_at),
-            finished_at=list(self.finished_at),
+            task_ids=list(task_ids),
+            status=[status[i] for i in rows],
+            attempts=[attempts[i] for i in rows],
+            output=[outputs[i] for i in rows],
+            error=[errors[i] for i in rows],
+            started_at=[started_at[i] for i in rows],
+            finished_at=[finished_at[i] for i in rows],
         )
 
     def _dispatch(self, *, in_loop: bool, for_worker: bool = False) -> _Attempt | None:
@@ -446,7 +450,7 @@ class _Run:
         timeout = self.timeout[i]
         if timeout is not None:
             self._watch_deadline(time.monotonic() + timeout, attempt, in_loop)
-        if self.subscribers:
+        if self.listening:
             self._emit(TaskStarted, task_id=self.graph.ids[i], attempt=number)
         return attempt
 
@@ -524,7 +528,7 @@ class _Run:
             self.payloads[i] = attempt.payload
             self.errors[i] = None
             ready = scheduler.succeed(i)
-            if self.subscribers:
+            if self.listening:
                 self._emit(TaskSucceeded, task_id=self.graph.ids[i], attempt=attempt.number)
             if ready:
                 self._announce_ready(ready, in_loop=in_loop)
@@ -559,7 +563,7 @@ class _Run:
                 self._loop.call_later(delay, self._requeue, i)
             else:
                 self._loop.call_soon_threadsafe(self._loop.call_later, delay, self._requeue, i)
-            if self.subscribers:
+            if self.listening:
                 self._emit(
                     TaskRetrying,
                     task_id=self.graph.ids[i],
@@ -569,7 +573,7 @@ class _Run:
                 )
             return
         skipped = scheduler.fail(i)
-        if self.subscribers:
+        if self.listening:
             self._emit(
                 TaskFailed, task_id=self.graph.ids[i], attempt=attempt.number, error=task_error
             )
@@ -580,7 +584,7 @@ class _Run:
 
     def _cancel(self, i: int, attempt_number: int) -> None:
         skipped = self.scheduler.cancel(i)
-        if self.subscribers:
+        if self.listening:
             self._emit(TaskCancelled, task_id=self.graph.ids[i], attempt=attempt_number)
             self._emit_skipped(i, skipped)
 
@@ -653,7 +657,7 @@ class _Run:
         self.questions[i] = question
         self._question_schemas[i] = request.schema
         self._question_defaults[i] = request.default
-        if self.subscribers:
+        if self.listening:
             self._emit(InputRequested, task_id=question.task_id, question=question)
         if question.deadline is not None:
             if in_loop:
@@ -701,7 +705,7 @@ class _Run:
         self.errors[i] = task_error
         self.finished_at[i] = time.time()
         skipped = self.scheduler.fail(i)
-        if self.subscribers:
+        if self.listening:
             self._emit(
                 TaskFailed, task_id=self.graph.ids[i], attempt=self.attempts[i], error=task_error
             )
@@ -774,7 +778,7 @@ class _Run:
             timer = self._question_timers.pop(i, None)
             if timer is not None:
                 timer.cancel()
-        if self.subscribers:
+        if self.listening:
             self._emit(InputReceived, task_id=self.graph.ids[i], key=key)
         if self.scheduler.answer(i) and self.announce_ready:
             self._emit(TaskReady, task_id=self.graph.ids[i])
@@ -854,7 +858,7 @@ class _Run:
     def _halt(self, *, in_loop: bool) -> None:
         """Stop the run: nothing new starts; running attempts are asked to stop. Under the lock."""
         for i in self.scheduler.halt():
-            if self.subscribers:
+            if self.listening:
                 self._emit(TaskCancelled, task_id=self.graph.ids[i], attempt=self.attempts[i])
         running = [a for a in self.current if a is not None]
         waiting_for_threads = False
@@ -896,8 +900,21 @@ class _Run:
 
     # -- events -------------------------------------------------------------------------------
 
-    def _emit(self, kind: type[Event], **fields: Any) -> None:
-        publish(self.subscribers, kind(run_id=self.run_id, time=time.time(), **fields))
+    def keep_journal(self, journal: Journal) -> None:
+        """Send every event to ``journal`` (the store's recorder) too, as plain fields."""
+        self.journal = journal
+        self.listening = True
+
+    def _emit(self, kind: type[Event], task_id: str | None = None, **data: Any) -> None:
+        """Tell the journal and the subscribers that ``kind`` happened (to ``task_id``)."""
+        now = time.time()
+        if self.journal is not None:
+            self.journal(kind, now, task_id, data)
+        if self.subscribers:
+            if task_id is not None:
+                data = {"task_id": task_id, **data}
+            event = kind(run_id=self.run_id, time=now, **data)
+            publish(self.subscribers, event)
 
     def _emit_skipped(self, cause: int, skipped: list[int]) -> None:
         ids = self.graph.ids

@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from ._pause import Question
 from ._results import TaskError
@@ -23,6 +24,7 @@ __all__ = [
     "Event",
     "InputReceived",
     "InputRequested",
+    "Journal",
     "RunFinished",
     "RunStarted",
     "Subscriber",
@@ -137,6 +139,11 @@ class InputReceived(TaskEvent):
 
 
 Subscriber = Callable[[Event], object]
+
+#: How the store's recorder hears of events: the event's class, time, task id (None for run
+#: events) and other fields, with no :class:`Event` object built -- the recorder turns them into
+#: log rows, and a durable run emits two events per task.
+Journal = Callable[[type[Event], float, str | None, dict[str, Any]], object]
 
 
 def publish(subscribers: Sequence[Subscriber], event: Event) -> None:

@@ -114,12 +114,12 @@ async def _execute(store: Store, owner: str, run_state: _Run) -> RunResult:
         serializer=run_state.serializer,
         lease_seconds=LEASE_SECONDS,
         lock=run_state.lock,
-        task_record=run_state.task_record,
+        task_columns=run_state.task_columns,
         on_failure=run_state.store_failed,
     )
     run_state.recorder = recorder
     if store.durable:
-        run_state.subscribers = (recorder, *run_state.subscribers)
+        run_state.keep_journal(recorder)
         recorder.start()
     _live_runs[run_state.run_id] = run_state
     try:

@@ -559,6 +559,31 @@ def test_an_attempt_lost_in_a_crash_is_interrupted() -> None:
     assert (ran.status, ran.start, ran.end, ran.attempt) == ("succeeded", 51.0, 53.0, 2)
 
 
+def test_attempts_logged_as_one_row_get_their_bars() -> None:
+    task = _Task(id="t", index=0, depends_on=(), status=plait.TaskStatus.SUCCEEDED, attempts=2)
+    error = {"type": "ValueError", "message": "flaky", "traceback": ""}
+    log = [
+        EventRecord(kind="RunStarted", time=10.0, data={"workflow": "w", "tasks": 1}),
+        EventRecord(kind="InputRequested", time=10.5, task_id="t", data={"question": {}}),
+        EventRecord(kind="InputReceived", time=10.8, task_id="t", data={"key": ""}),
+        EventRecord(
+            kind="TaskRetrying",
+            time=12.0,
+            task_id="t",
+            data={"attempt": 1, "error": error, "delay": 1.0, "started": 11.0},
+        ),
+        EventRecord(
+            kind="TaskSucceeded", time=15.0, task_id="t", data={"attempt": 2, "started": 13.0}
+        ),
+    ]
+    _segments_from_events({"t": task}, log, 20.0, live=False)
+    wait, first, second = task.segments
+    assert (wait.kind, wait.start, wait.end) == ("waiting", 10.5, 10.8)
+    assert (first.status, first.start, first.end, first.attempt) == ("failed", 11.0, 12.0, 1)
+    assert first.retried and "flaky" in first.note
+    assert (second.status, second.start, second.end, second.attempt) == ("succeeded", 13.0, 15.0, 2)
+
+
 # -- the pieces ------------------------------------------------------------------------------------
 
 

@@ -284,9 +284,10 @@ def _segments_from_events(
     """Replay the event log into each task's bars.
 
     An attempt runs from ``TaskStarted`` to the event that ends it (or to the question it stops
-    to ask); a wait runs from ``InputRequested`` to ``InputReceived`` or to the attempt that
-    starts with the answer. Attempts still open when a run starts again (a resume after a crash)
-    or when the log ends (a run that is not live) were lost with their process.
+    to ask); an attempt logged as one row has its start in the ending event's ``started``. A
+    wait runs from ``InputRequested`` to ``InputReceived`` or to the attempt that starts with
+    the answer. Attempts still open when a run starts again (a resume after a crash) or when the
+    log ends (a run that is not live) were lost with their process.
     """
     running: dict[str, _Segment] = {}
     waiting: dict[str, _Segment] = {}
@@ -303,11 +304,11 @@ def _segments_from_events(
             continue
         data = event.data
         if kind == "TaskStarted":
-            _close(waiting, task.id, at)
-            attempt = _Segment("attempt", "running", at, at, attempt=int(data.get("attempt", 0)))
-            running[task.id] = attempt
-            task.segments.append(attempt)
+            _start(task, at, data, running, waiting)
         elif kind in _ENDS:
+            started = data.get("started")
+            if isinstance(started, int | float):  # an attempt logged as one row
+                _start(task, started, data, running, waiting)
             _close(waiting, task.id, at)
             ended = running.pop(task.id, None)
             if ended is not None:
@@ -342,6 +343,20 @@ def _segments_from_events(
 
 
 _UNSTARTED = "cancelled (not started)"
+
+
+def _start(
+    task: _Task,
+    at: float,
+    data: Mapping[str, Any],
+    running: dict[str, _Segment],
+    waiting: dict[str, _Segment],
+) -> None:
+    """Open the bar of the attempt ``data`` names, started at ``at`` (ending any wait)."""
+    _close(waiting, task.id, at)
+    attempt = _Segment("attempt", "running", at, at, attempt=int(data.get("attempt", 0)))
+    running[task.id] = attempt
+    task.segments.append(attempt)
 
 
 def _close(open_segments: dict[str, _Segment], task_id: str, at: float) -> _Segment | None:

@@ -138,9 +138,13 @@ class EventRecord:
 
 
 class TaskRecordColumns(Sequence[TaskRecord]):
-    """A whole run's task records as columns (one list per field); a record is built only when
-    it is read. The memory store keeps this as it is, so recording a run of 100,000 tasks does
-    not build 100,000 records that nobody may read."""
+    """Task records as columns (one list per field); a record is built only when it is read.
+
+    The engine hands its records to the stores this way: the memory store keeps a whole run's
+    columns as they are, so recording 100,000 tasks does not build 100,000 records that nobody
+    may read, and the SQL stores turn the columns into rows without a record in between.
+    ``output`` holds None for every task that did not succeed.
+    """
 
     __slots__ = ("_columns",)
 
@@ -160,6 +164,10 @@ class TaskRecordColumns(Sequence[TaskRecord]):
     def __len__(self) -> int:
         return len(self._columns[0])
 
+    def columns(self) -> tuple[Sequence[Any], ...]:
+        """The seven columns, in :class:`TaskRecord`'s field order."""
+        return self._columns
+
     @overload
     def __getitem__(self, i: int) -> TaskRecord: ...
 
@@ -174,7 +182,7 @@ class TaskRecordColumns(Sequence[TaskRecord]):
             task_id=task_id[i],
             status=status[i],
             attempts=attempts[i],
-            output=output[i] if status[i] is TaskStatus.SUCCEEDED else None,
+            output=output[i],
             error=error[i],
             started_at=started_at[i],
             finished_at=finished_at[i],

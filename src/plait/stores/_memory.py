@@ -111,8 +111,9 @@ class MemoryStore(Store):
     def write(self, run_id: str, owner: str, batch: WriteBatch) -> None:
         with self._lock:
             state = self._owned(run_id, owner)
-            if isinstance(batch.tasks, TaskRecordColumns):
-                state.columns, state.tasks = batch.tasks, {}
+            tasks = batch.tasks
+            if isinstance(tasks, TaskRecordColumns) and len(tasks) >= len(state.record.definition):
+                state.columns, state.tasks = tasks, {}  # every task: keep the columns as they are
             else:
                 for task in batch.tasks:
                     state.tasks[task.task_id] = task

@@ -427,8 +427,7 @@ class PostgresStore(Store):
         # Build the rows before taking the lock: other threads may use the store meanwhile.
         # One INSERT ... ON CONFLICT may not touch a row twice, so a task that appears twice in
         # the batch is written once, with its last record (which is what replaying gives).
-        latest = {task.task_id: task for task in batch.tasks}
-        tasks = _task_rows(run_id, list(latest.values()))
+        tasks = list({row[1]: row for row in _task_rows(run_id, batch.tasks)}.values())
         requests = _request_rows(run_id, batch.requests)
         events = _event_rows(run_id, batch.events)
         now = time.time()

@@ -59,6 +59,7 @@ from ._base import (
     Store,
     StoreError,
     TaskRecord,
+    TaskRecordColumns,
     WriteBatch,
 )
 
@@ -536,6 +537,21 @@ def _run_record(row: Sequence[Any]) -> RunRecord:
 
 
 def _task_rows(run_id: str, tasks: Sequence[TaskRecord]) -> list[tuple[Any, ...]]:
+    if isinstance(tasks, TaskRecordColumns):  # what the engine writes: no record per row
+        task_ids, status, attempts, output, error, started_at, finished_at = tasks.columns()
+        return list(
+            zip(
+                [run_id] * len(task_ids),
+                task_ids,
+                map(_STATUS_TEXT.__getitem__, status),
+                attempts,
+                output,
+                [None if e is None else _error_json(e) for e in error],
+                started_at,
+                finished_at,
+                strict=True,
+            )
+        )
     return [
         (
             run_id,

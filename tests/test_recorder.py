@@ -1,0 +1,184 @@
+"""The recorder: what a run's batches hold, and how an attempt's start is logged."""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+import pytest
+
+from plait import RunStatus, TaskStatus
+from plait._events import (
+    Event,
+    InputRequested,
+    RunStarted,
+    TaskCancelled,
+    TaskReady,
+    TaskRetrying,
+    TaskStarted,
+    TaskSucceeded,
+)
+from plait._pause import Question
+from plait._recorder import Recorder
+from plait._results import TaskError
+from plait._serialization import JSONSerializer
+from plait.stores import EventRecord, RunUpdate, TaskRecordColumns, WriteBatch
+
+
+class CapturingStore:
+    """Keeps every batch written; enough of a store for the recorder."""
+
+    durable = True
+
+    def __init__(self) -> None:
+        self.batches: list[WriteBatch] = []
+
+    def write(self, run_id: str, owner: str, batch: WriteBatch) -> None:
+        self.batches.append(batch)
+
+    def renew(self, run_id: str, owner: str, *, lease_seconds: float) -> None:
+        pass
+
+    def release(self, run_id: str, owner: str) -> None:
+        pass
+
+    @property
+    def events(self) -> list[EventRecord]:
+        return [event for batch in self.batches for event in batch.events]
+
+
+def columns(task_ids: list[str]) -> TaskRecordColumns:
+    n = len(task_ids)
+    return TaskRecordColumns(
+        task_ids=task_ids,
+        status=[TaskStatus.RUNNING] * n,
+        attempts=[1] * n,
+        output=[None] * n,
+        error=[None] * n,
+        started_at=[1.0] * n,
+        finished_at=[None] * n,
+    )
+
+
+@pytest.fixture
+def store() -> CapturingStore:
+    return CapturingStore()
+
+
+@pytest.fixture
+def recorder(store: CapturingStore) -> Recorder:
+    return Recorder(
+        store,  # type: ignore[arg-type]
+        "run-1",
+        "me",
+        serializer=JSONSerializer(),
+        lease_seconds=30.0,
+        lock=threading.Lock(),
+        task_columns=columns,
+        on_failure=lambda error: None,
+    )
+
+
+def log(recorder: Recorder, kind: type[Event], at: float, task_id: str | None, **data: Any) -> None:
+    recorder(kind, at, task_id, data)
+
+
+def test_an_attempt_that_ends_within_a_batch_is_one_row_holding_its_start(
+    recorder: Recorder, store: CapturingStore
+) -> None:
+    log(recorder, RunStarted, 0.5, None, workflow="wf", tasks=1)
+    log(recorder, TaskReady, 0.9, "a")
+    log(recorder, TaskStarted, 1.0, "a", attempt=1)
+    log(recorder, TaskSucceeded, 2.0, "a", attempt=1)
+    recorder._flush()
+    assert store.events == [
+        EventRecord(kind="RunStarted", time=0.5, data={"workflow": "wf", "tasks": 1}),
+        EventRecord(
+            kind="TaskSucceeded", time=2.0, task_id="a", data={"attempt": 1, "started": 1.0}
+        ),
+    ]
+    assert list(store.batches[0].tasks) == list(columns(["a"]))
+
+
+def test_an_attempt_running_when_a_batch_is_written_keeps_its_start_row(
+    recorder: Recorder, store: CapturingStore
+) -> None:
+    log(recorder, TaskStarted, 1.0, "a", attempt=1)
+    recorder._flush()  # a crash now leaves a log that shows "a" in flight
+    log(recorder, TaskSucceeded, 2.0, "a", attempt=1)
+    recorder._flush()
+    assert store.events == [
+        EventRecord(kind="TaskStarted", time=1.0, task_id="a", data={"attempt": 1}),
+        EventRecord(kind="TaskSucceeded", time=2.0, task_id="a", data={"attempt": 1}),
+    ]
+
+
+def test_each_retried_attempt_keeps_its_own_start(
+    recorder: Recorder, store: CapturingStore
+) -> None:
+    error = TaskError("ValueError", "no", "Traceback ...")
+    log(recorder, TaskStarted, 1.0, "a", attempt=1)
+    log(recorder, TaskRetrying, 2.0, "a", attempt=1, error=error, delay=0.5)
+    log(recorder, TaskStarted, 2.5, "a", attempt=2)
+    log(recorder, TaskSucceeded, 3.0, "a", attempt=2)
+    recorder._flush()
+    assert [(e.kind, e.data.get("attempt"), e.data.get("started")) for e in store.events] == [
+        ("TaskRetrying", 1, 1.0),
+        ("TaskSucceeded", 2, 2.5),
+    ]
+    assert store.events[0].data["error"] == {
+        "type": "ValueError",
+        "message": "no",
+        "traceback": "Traceback ...",
+    }
+
+
+def test_an_attempt_that_stops_to_ask_keeps_its_start_row(
+    recorder: Recorder, store: CapturingStore
+) -> None:
+    question = Question(task_id="a", prompt="ok?", key="0", asked_at=1.5)
+    log(recorder, TaskStarted, 1.0, "a", attempt=1)
+    log(recorder, InputRequested, 1.5, "a", question=question)
+    log(recorder, TaskCancelled, 2.0, "a", attempt=1)  # cancelled while it waits
+    recorder._flush()
+    assert [(e.kind, "started" in e.data) for e in store.events] == [
+        ("TaskStarted", False),
+        ("InputRequested", False),
+        ("TaskCancelled", False),
+    ]
+    assert [(r.task_id, r.key, r.prompt) for r in store.batches[0].requests] == [("a", "0", "ok?")]
+
+
+def test_interleaved_tasks_fold_each_start_into_its_own_end(
+    recorder: Recorder, store: CapturingStore
+) -> None:
+    log(recorder, TaskStarted, 1.0, "a", attempt=1)
+    log(recorder, TaskStarted, 1.1, "b", attempt=1)
+    log(recorder, TaskSucceeded, 1.2, "b", attempt=1)
+    log(recorder, TaskStarted, 1.3, "c", attempt=1)
+    log(recorder, TaskSucceeded, 1.4, "a", attempt=1)
+    recorder._flush()
+    assert [(e.kind, e.task_id, e.data.get("started")) for e in store.events] == [
+        ("TaskSucceeded", "b", 1.1),
+        ("TaskStarted", "c", None),  # still running when the batch was taken
+        ("TaskSucceeded", "a", 1.0),
+    ]
+    assert list(store.batches[0].tasks) == list(columns(["a", "b", "c"]))
+
+
+def test_the_journal_leaves_the_engines_fields_untouched(recorder: Recorder) -> None:
+    data = {"attempt": 1}
+    recorder(TaskStarted, 1.0, "a", {"attempt": 1})
+    recorder(TaskSucceeded, 2.0, "a", data)
+    assert data == {"attempt": 1}  # the engine builds the subscribers' event from it
+
+
+def test_closing_writes_what_is_pending_and_the_run_update(
+    recorder: Recorder, store: CapturingStore
+) -> None:
+    recorder.start()
+    log(recorder, TaskStarted, 1.0, "a", attempt=1)
+    log(recorder, TaskSucceeded, 2.0, "a", attempt=1)
+    recorder.close(RunUpdate(status=RunStatus.SUCCEEDED, finished_at=3.0))
+    assert [e.kind for e in store.events] == ["TaskSucceeded"]
+    assert store.batches[-1].run == RunUpdate(status=RunStatus.SUCCEEDED, finished_at=3.0)
