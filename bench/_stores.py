@@ -5,7 +5,7 @@ store's writer keeps up with a steady stream) run with the memory store (nothing
 the run goes), the SQLite store (a file in a temporary folder, WAL) and the PostgreSQL store
 (the server at ``$PLAIT_BENCH_POSTGRES_URL``, default ``postgresql://postgres@127.0.0.1:5432/test``,
 in a schema of its own that is dropped afterwards). Each store records every task's state and
-the event log, in batches, on its writer thread.
+the event log, in batches, on its writer thread (a busy run is written every 0.1 s).
 """
 
 from __future__ import annotations

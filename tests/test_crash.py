@@ -1,9 +1,10 @@
 """Crash recovery: kill -9 a run at many points, resume it elsewhere, lose and repeat nothing.
 
 A child process runs a 30-task workflow on a SQLite store whose writes are slowed down (each
-statement of a write transaction sleeps a little), so that many kills land in the middle of a
-store write. Every task appends a line to a side-effects file when it starts. After each kill the
-store is read, the run is resumed in a new process, and the test checks that
+statement of a write transaction sleeps a little), and every third kill waits for a store write
+to begin, so that many kills land in the middle of one. Every task appends a line to a
+side-effects file when it starts. After each kill the store is read, the run is resumed in a new
+process, and the test checks that
 
 - the final outputs equal those of an uninterrupted run, and
 - no task that the store had recorded ``succeeded`` before the kill ran again.
@@ -47,7 +48,7 @@ def flow_source() -> str:
             f"def t{i}({params}):",
             "    with open(EFFECTS, 'a') as effects:",
             f"        effects.write(f't{i} {{ctx.attempt}}\\n')",
-            f"    time.sleep({rng.uniform(0.005, 0.03):.3f})",
+            f"    time.sleep({rng.uniform(0.02, 0.08):.3f})",
             f"    return {total}",
             f"wf.add_task('t{i}', t{i}, depends_on={[f't{d}' for d in deps]!r})",
         ]
@@ -62,15 +63,19 @@ class SlowConnection:
     '''Delegates to the real connection; each statement of a write sleeps a little, and marks
     the file while a transaction is open, so the test knows whether a kill hit a write.'''
     def __init__(self, conn, marks):
-        self._conn, self._marks = conn, marks
+        self._conn, self._marks, self._writing = conn, marks, False
     def __getattr__(self, name):
         return getattr(self._conn, name)
     def execute(self, sql, *args):
         if sql.startswith("BEGIN"):
             self._marks.write("begin\\n"); self._marks.flush()
+            self._writing = True
         result = self._conn.execute(sql, *args)
         if sql.startswith("COMMIT"):
             self._marks.write("commit\\n"); self._marks.flush()
+            self._writing = False
+        elif self._writing and not sql.startswith("BEGIN"):
+            time.sleep(0.01)
         return result
     def executemany(self, sql, rows):
         result = self._conn.executemany(sql, rows)
@@ -108,6 +113,15 @@ def effects(path: Path) -> collections.Counter[str]:
     if not path.exists():
         return collections.Counter()
     return collections.Counter(line.split()[0] for line in path.read_text().splitlines())
+
+
+def wait_for_a_write(marks: Path, timeout: float = 5.0) -> None:
+    """Return once the child is inside a store write (its marks file ends with ``begin``)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if marks.exists() and marks.read_text().splitlines()[-1:] == ["begin"]:
+            return
+        time.sleep(0.001)
 
 
 @pytest.fixture(scope="module")
@@ -151,7 +165,10 @@ def test_a_run_killed_at_any_point_resumes_without_losing_or_repeating_work(
         # finish, then a few milliseconds more, so that it lands anywhere, writes included.
         for _ in range(k * TASKS // KILLS):
             assert child.stdout.readline().strip() == "TaskSucceeded"
-        time.sleep(rng.uniform(0, 0.02))
+        if k % 3 == 1:  # every third kill waits for a store write to begin, and hits it
+            wait_for_a_write(marks)
+        else:
+            time.sleep(rng.uniform(0, 0.02))
         child.send_signal(signal.SIGKILL)
         child.wait(timeout=60)
         assert child.returncode == -signal.SIGKILL
@@ -179,7 +196,7 @@ def test_a_run_killed_at_any_point_resumes_without_losing_or_repeating_work(
         rerun = sorted(t for t in recorded if after[t] != before[t])
         assert rerun == [], f"kill {k}: tasks recorded succeeded ran again: {rerun}"
         assert all(after[t] >= 1 for t in expected)
-    assert in_write >= 3, f"only {in_write} of {KILLS} kills landed during a store write"
+    assert in_write >= KILLS // 3, f"only {in_write} of {KILLS} kills landed during a store write"
     # The kills are spread over the run: some early, some late.
     assert min(progress) < TASKS / 3 < 2 * TASKS / 3 < max(progress), progress
     print(f"kills: {KILLS}, during a store write: {in_write}, recorded successes: {progress}")

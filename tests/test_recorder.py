@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from typing import Any
 
 import pytest
@@ -182,3 +183,48 @@ def test_closing_writes_what_is_pending_and_the_run_update(
     recorder.close(RunUpdate(status=RunStatus.SUCCEEDED, finished_at=3.0))
     assert [e.kind for e in store.events] == ["TaskSucceeded"]
     assert store.batches[-1].run == RunUpdate(status=RunStatus.SUCCEEDED, finished_at=3.0)
+
+
+def started_recorder(store: CapturingStore, *, lease_seconds: float, interval: float) -> Recorder:
+    recorder = Recorder(
+        store,  # type: ignore[arg-type]
+        "run-1",
+        "me",
+        serializer=JSONSerializer(),
+        lease_seconds=lease_seconds,
+        interval=interval,
+        lock=threading.Lock(),
+        task_columns=columns,
+        on_failure=lambda error: None,
+    )
+    recorder.start()
+    return recorder
+
+
+def test_a_busy_run_is_written_at_the_interval_and_keeps_its_lease() -> None:
+    store = CapturingStore()
+    renewals: list[float] = []
+    store.renew = lambda run_id, owner, *, lease_seconds: renewals.append(time.monotonic())  # type: ignore[method-assign]
+    recorder = started_recorder(store, lease_seconds=0.3, interval=0.05)
+    began = time.monotonic()
+    n = 0
+    while time.monotonic() - began < 0.6:  # a change every millisecond
+        log(recorder, TaskStarted, time.time(), f"t{n}", attempt=1)
+        n += 1
+        time.sleep(0.001)
+    recorder.close(RunUpdate(status=RunStatus.SUCCEEDED, finished_at=time.time()))
+    assert 4 <= len(store.batches) <= 0.6 / 0.05 + 2  # batched, not one write per change
+    assert len(renewals) >= 2  # every lease / 3, busy or not
+    assert [e.task_id for e in store.events] == [f"t{i}" for i in range(n)]
+
+
+def test_a_change_after_a_quiet_spell_is_written_at_once() -> None:
+    store = CapturingStore()
+    recorder = started_recorder(store, lease_seconds=30.0, interval=1.0)
+    time.sleep(1.1)  # one quiet interval: nothing to write
+    asked = time.monotonic()
+    log(recorder, TaskStarted, time.time(), "a", attempt=1)
+    while not store.batches and time.monotonic() - asked < 2.0:
+        time.sleep(0.001)
+    assert store.batches and time.monotonic() - asked < 0.5  # not at the next interval (0.9 s)
+    recorder.close(RunUpdate(status=RunStatus.SUCCEEDED, finished_at=time.time()))

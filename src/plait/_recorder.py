@@ -2,12 +2,20 @@
 
 The engine hands the :class:`Recorder` every event while it holds its lock; that only appends
 the event and marks its task as changed. A writer thread takes whatever is pending and writes it
-in one transaction -- group commit: while one write is in flight the next batch gathers, so
-batches grow with the load and a quiet run is written at once. Each batch holds the events in the
-order they happened and one record per changed task, read when the batch is taken (under the
-engine's lock, so the records are a consistent cut of the run). The same thread renews the run's
-lease, every third of its length. ``TaskReady`` events are not logged: a task is ready when its
-last dependency succeeded, which the log already says.
+in one transaction. Each batch holds the events in the order they happened and one record per
+changed task, read when the batch is taken (under the engine's lock, so the records are a
+consistent cut of the run). The same thread renews the run's lease, every third of its length.
+``TaskReady`` events are not logged: a task is ready when its last dependency succeeded, which
+the log already says.
+
+When to write: a change that follows a quiet spell is written at once; while the run is busy,
+what gathered is written every ``interval`` (0.1 s by default), and what is pending when the run
+ends or pauses is written then. Writing more often would cost a busy run dearly, because of how
+CPython shares its GIL (bpo-7946): a thread that blocks -- here in SQLite or on the network --
+and wants the GIL back while the event loop keeps running waits until it wins a race for it, and
+each failed try wakes it for nothing; those wake-ups slowed the run they record by 30-40 %. At
+most ten writes a second keep that cost small, and a crash loses at most the last interval's
+progress (its tasks run again on resume).
 
 An attempt that starts and ends within one batch -- most of them, in a busy run -- is logged as
 one row, the event that ended it, whose data holds ``started`` (the attempt's start time); its
@@ -27,6 +35,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import threading
+import time
 from collections.abc import Callable, Mapping, Sequence
 from enum import Enum
 from typing import Any
@@ -62,9 +71,10 @@ _log = logging.getLogger("plait.store")
 class Recorder:
     """Writes one run's progress to its store; see the module docstring.
 
-    Thread contract: the engine calls the subscriber and :meth:`answered` while it holds its
-    lock (``lock``); the writer thread takes the same lock only to swap the pending batch out
-    and to read the records of the tasks that changed -- a consistent cut of the run.
+    Thread contract: the engine calls the journal (this object) while it holds its lock
+    (``lock``), and :meth:`answered` without it; the writer thread takes the same lock only to
+    swap the pending batch out and to read the records of the tasks that changed -- a consistent
+    cut of the run.
     """
 
     def __init__(
@@ -75,6 +85,7 @@ class Recorder:
         *,
         serializer: Serializer,
         lease_seconds: float,
+        interval: float = 0.1,
         lock: threading.Lock,
         task_columns: Callable[[list[str]], TaskRecordColumns],
         on_failure: Callable[[BaseException], None],
@@ -84,6 +95,8 @@ class Recorder:
         self.owner = owner
         self._serializer = serializer
         self._lease_seconds = lease_seconds
+        self._interval = interval
+        self._next_write = 0.0  # monotonic time before which a change does not wake the writer
         self._lock = lock
         self._task_columns = task_columns
         self._on_failure = on_failure
@@ -119,8 +132,8 @@ class Recorder:
             elif kind is InputRequested:
                 self._requests.append(request_of(data["question"]))
         events.append((kind, at, task_id, data))
-        if not self._wakeup.is_set():
-            self._wakeup.set()
+        if not self._wakeup.is_set() and time.monotonic() >= self._next_write:
+            self._wakeup.set()  # after a quiet spell: write now (while busy: at the interval)
 
     def answered(self, question: Question, value: Any, at: float) -> None:
         """Queue the record of an answer (its value serialized here, so a bad one fails now)."""
@@ -141,6 +154,7 @@ class Recorder:
 
     def start(self) -> None:
         """Start the writer thread."""
+        self._next_write = time.monotonic() + self._interval  # the run was just created
         self._thread = threading.Thread(
             target=self._write_loop, name=f"plait-recorder-{self.run_id}", daemon=True
         )
@@ -164,14 +178,20 @@ class Recorder:
 
     def _write_loop(self) -> None:
         renew_every = self._lease_seconds / 3
+        renew_at = time.monotonic() + renew_every
         while True:
-            woken = self._wakeup.wait(timeout=renew_every)
+            self._wakeup.wait(timeout=self._interval)
             self._wakeup.clear()
             closing = self._closing
+            now = time.monotonic()
+            self._next_write = now + self._interval  # changes from now on wait for the interval
             if self.failure is None:
                 try:
-                    if not self._flush() and not woken:
+                    if not self._flush():
+                        self._next_write = now  # quiet: the next change is written at once
+                    if now >= renew_at:
                         self.store.renew(self.run_id, self.owner, lease_seconds=self._lease_seconds)
+                        renew_at = now + renew_every
                 except BaseException as error:
                     self.failure = error
                     _log.error("run %r can no longer be recorded: %s", self.run_id, error)

@@ -5,6 +5,7 @@ Everything every store does is in ``test_conformance.py``.
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import threading
 import time
@@ -25,7 +26,7 @@ from plait.stores import (
     TaskRecord,
     WriteBatch,
 )
-from plait.stores._sqlite import _MIGRATIONS, _statements
+from plait.stores._sqlite import _MIGRATIONS, _event_json, _statements
 
 
 def make_run(run_id: str = "run-1", owner: str | None = "alice") -> RunRecord:
@@ -234,3 +235,23 @@ def test_statements_passes_on_text_after_the_last_semicolon() -> None:
         " CREATE TABLE b (y)",
     ]
     assert list(_statements("CREATE TABLE a (x);\n  ")) == ["CREATE TABLE a (x);"]
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        {},
+        {"attempt": 3},
+        {"attempt": 2, "started": 1764312345.1234567},
+        {"attempt": 1, "started": 1e-7},
+        {"attempt": 1, "started": 5},  # an int: the encoder's way
+        {"attempt": True},
+        {"attempt": 1, "error": {"type": "E", "message": 'm\n"x"', "traceback": ""}},
+        {"started": 1.5, "attempt": 2},
+        {"cause": "a"},
+    ],
+)
+def test_event_data_is_json_the_encoder_would_write(data: dict[str, object]) -> None:
+    text = _event_json(data)
+    assert json.loads(text) == data
+    assert json.loads(text) == json.loads(json.dumps(data))
