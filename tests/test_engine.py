@@ -644,3 +644,24 @@ def test_ctrl_c_stops_plait_run_cleanly(tmp_path: Any) -> None:
     assert "cancelled" in lines
     assert "RunFinished" in lines
     assert out.strip().endswith("interrupted 1")
+
+
+def test_a_worker_takes_the_run_lock_only_once_it_is_free() -> None:
+    from plait._engine import _LOCK_TRIES, _take  # noqa: PLC0415 - the engine's private helper
+
+    lock = threading.Lock()
+    _take(lock)  # free: taken at once
+    assert lock.locked()
+    released = threading.Event()
+
+    def hold_then_release() -> None:
+        time.sleep(0.05)  # far longer than _LOCK_TRIES yields: the taker ends up blocking
+        released.set()
+        lock.release()
+
+    holder = threading.Thread(target=hold_then_release)
+    holder.start()
+    _take(lock)
+    assert released.is_set() and lock.locked() and _LOCK_TRIES > 0
+    holder.join()
+    lock.release()
