@@ -423,3 +423,32 @@ def test_a_rejected_task_does_not_change_the_compiled_graph() -> None:
     with pytest.raises(plait.DuplicateTaskError):
         wf.add_task("a", noop)
     assert wf.graph() is graph
+
+
+def test_a_lazy_definition_is_built_only_when_read_and_equals_the_definition() -> None:
+    from plait._graph import LazyDefinition  # noqa: PLC0415
+
+    wf = Workflow("w")
+    wf.add_task("a", lambda: 1)
+    wf.add_task("b", lambda a: a, depends_on=["a"])
+    graph = wf.graph()
+    lazy = LazyDefinition(graph)
+    assert len(lazy) == 2 and graph._definition is None
+    assert graph.fingerprint() and graph._definition is None
+    assert lazy == graph.definition() == list(lazy)
+    assert lazy[1]["depends_on"] == ["a"] and lazy[1]["id"] == "b"
+    assert lazy != [] and (lazy == 3) is False
+
+
+def test_the_fingerprint_hashes_ids_dependencies_and_functions() -> None:
+    import hashlib  # noqa: PLC0415
+
+    wf = Workflow("w")
+    wf.add_task("a", lambda: 1)
+    wf.add_task("b", lambda a: a, depends_on=["a"])
+    graph = wf.graph()
+    text = "\n".join(
+        "\x1f".join((task["id"], "\x1e".join(task["depends_on"]), task["function"]))
+        for task in graph.definition()
+    )
+    assert graph.fingerprint() == hashlib.sha256(text.encode()).hexdigest()[:16]

@@ -22,13 +22,13 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import itertools
+import functools
 import math
 import threading
 import time
-from collections.abc import Coroutine, Sequence
+from collections import deque
+from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass
-from heapq import heappop, heappush
 from typing import Any
 
 from ._config import EngineConfig
@@ -79,6 +79,17 @@ __all__ = ["Restored"]
 #: How often a worker thread tries the run's lock, giving the GIL away between tries, before it
 #: blocks on it; see _take.
 _LOCK_TRIES = 20
+
+
+def _task_maker(
+    loop: asyncio.AbstractEventLoop,
+) -> Callable[[Coroutine[Any, Any, None]], asyncio.Task[None]]:
+    """``loop.create_task``; for asyncio's own loops with no task factory, what that calls,
+    ``asyncio.Task(coroutine, loop=loop)``, without the Python layer around it -- a tenth of
+    an async task's cost in plait."""
+    if isinstance(loop, asyncio.BaseEventLoop) and loop.get_task_factory() is None:
+        return functools.partial(asyncio.Task, loop=loop)
+    return loop.create_task
 
 
 def _take(lock: threading.Lock) -> None:
@@ -232,10 +243,12 @@ class _Run:
         self.interrupted = False
         self.run_started_at = 0.0
         self._loop: asyncio.AbstractEventLoop
+        self._new_task: Callable[[Coroutine[Any, Any, None]], asyncio.Task[None]]
         self._loop_thread = 0
         self._done: asyncio.Future[None]
-        self._deadlines: list[tuple[float, int, _Attempt]] = []
-        self._deadline_order = itertools.count()
+        # Running attempts' deadlines: one queue per timeout length, so each is in deadline
+        # order as attempts start (there are few lengths: the engine's and tasks' own).
+        self._deadlines: dict[float, deque[tuple[float, _Attempt]]] = {}
         self._deadline_timer: asyncio.TimerHandle | None = None
         self._armed_deadline = math.inf
         self._grace_timer: asyncio.TimerHandle | None = None
@@ -272,6 +285,7 @@ class _Run:
     async def execute(self) -> RunResult:
         """Run every task; return when all are final. Cancelling this coroutine interrupts."""
         self._loop = asyncio.get_running_loop()
+        self._new_task = _task_maker(self._loop)
         self._loop_thread = threading.get_ident()
         self._done = self._loop.create_future()
         self.run_started_at = time.time()
@@ -472,7 +486,7 @@ class _Run:
             self.started_at[i] = time.time()
         timeout = self.timeout[i]
         if timeout is not None:
-            self._watch_deadline(time.monotonic() + timeout, attempt, in_loop)
+            self._watch_deadline(timeout, attempt, in_loop)
         if self.listening:
             self._emit(TaskStarted, task_id=self.graph.ids[i], attempt=number)
         return attempt
@@ -484,7 +498,7 @@ class _Run:
             attempt.error = error
             self._settle(attempt, in_loop=True)
             return
-        attempt.task = self._loop.create_task(self._drive(attempt, coroutine))
+        attempt.task = self._new_task(self._drive(attempt, coroutine))
 
     async def _drive(self, attempt: _Attempt, coroutine: Coroutine[Any, Any, Any]) -> None:
         """Await one async attempt and settle it in the same step: no done callback, so a chain
@@ -811,14 +825,19 @@ class _Run:
 
     # -- timeouts -----------------------------------------------------------------------------
 
-    def _watch_deadline(self, deadline: float, attempt: _Attempt, in_loop: bool) -> None:
-        """Remember ``attempt``'s deadline; one loop timer serves the earliest of them all."""
-        heap = self._deadlines
-        heappush(heap, (deadline, next(self._deadline_order), attempt))
-        if len(heap) > 1024 and len(heap) > 4 * self.scheduler.running:
-            # Drop deadlines of attempts that already ended, so the heap stays small.
-            self._deadlines = heap = [e for e in heap if self.current[e[2].index] is e[2]]
-            heap.sort()
+    def _watch_deadline(self, timeout: float, attempt: _Attempt, in_loop: bool) -> None:
+        """Remember when ``attempt`` times out; one loop timer serves the earliest deadline."""
+        deadline = time.monotonic() + timeout
+        queue = self._deadlines.get(timeout)
+        if queue is None:
+            queue = self._deadlines[timeout] = deque()
+        queue.append((deadline, attempt))
+        current = self.current
+        while current[queue[0][1].index] is not queue[0][1]:
+            queue.popleft()  # that attempt already ended
+        if len(queue) > 1024 and len(queue) > 4 * self.scheduler.running:
+            # A long attempt at the head keeps ended ones behind it: drop those.
+            self._deadlines[timeout] = deque(e for e in queue if current[e[1].index] is e[1])
         if deadline < self._armed_deadline:
             self._armed_deadline = deadline
             if in_loop:
@@ -831,31 +850,32 @@ class _Run:
             self._arm_deadline_timer()
 
     def _arm_deadline_timer(self) -> None:
-        heap = self._deadlines
         current = self.current
-        while heap and current[heap[0][2].index] is not heap[0][2]:
-            heappop(heap)  # that attempt already ended
+        earliest = math.inf
+        for queue in self._deadlines.values():
+            while queue and current[queue[0][1].index] is not queue[0][1]:
+                queue.popleft()  # that attempt already ended
+            if queue:
+                earliest = min(earliest, queue[0][0])
         if self._deadline_timer is not None:
             self._deadline_timer.cancel()
             self._deadline_timer = None
-        if heap:
-            self._armed_deadline = heap[0][0]
+        self._armed_deadline = earliest
+        if earliest < math.inf:
             self._deadline_timer = self._loop.call_at(
-                self._loop.time() + (heap[0][0] - time.monotonic()), self._expire_deadlines
+                self._loop.time() + (earliest - time.monotonic()), self._expire_deadlines
             )
-        else:
-            self._armed_deadline = math.inf
 
     def _expire_deadlines(self) -> None:
         """The earliest deadline passed: time out every attempt whose deadline has (loop)."""
         with self.lock:
             self._deadline_timer = None
             now = time.monotonic()
-            heap = self._deadlines
-            while heap and heap[0][0] <= now:
-                _, _, attempt = heappop(heap)
-                if self.current[attempt.index] is attempt:
-                    self._time_out(attempt)
+            for queue in self._deadlines.values():
+                while queue and queue[0][0] <= now:
+                    _, attempt = queue.popleft()
+                    if self.current[attempt.index] is attempt:
+                        self._time_out(attempt)
             self._arm_deadline_timer()
             self._dispatch(in_loop=True)
             self._resolve_if_finished(in_loop=True)

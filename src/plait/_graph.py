@@ -19,7 +19,7 @@ import functools
 import hashlib
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, overload
 
 from ._exceptions import CycleError, UnknownDependencyError
 
@@ -197,29 +197,34 @@ class Graph:
     def definition(self) -> list[dict[str, Any]]:
         """What a resumed run must agree on: each task's id, dependencies and function."""
         if self._definition is None:
-            self._definition = self._describe()
+            self._definition = [
+                {"id": task_id, "depends_on": list(spec.depends_on), "function": function}
+                for task_id, spec, function in zip(
+                    self.ids, self.specs, self._function_names(), strict=True
+                )
+            ]
         return self._definition
 
-    def _describe(self) -> list[dict[str, Any]]:
+    def _function_names(self) -> list[str]:
         names: dict[int, str] = {}  # by function: many tasks often share one
-        definition = []
+        result = []
         for spec in self.specs:
             name = names.get(id(spec.fn))
             if name is None:
                 name = names[id(spec.fn)] = _function_name(spec.fn)
-            definition.append(
-                {"id": spec.id, "depends_on": list(spec.depends_on), "function": name}
-            )
-        return definition
+            result.append(name)
+        return result
 
     def fingerprint(self) -> str:
-        """A short hash of :meth:`definition`."""
+        """A short hash of :meth:`definition` (computed without building it)."""
         if self._fingerprint is None:
             # Control characters that ids and function names do not contain in practice: \x1f
             # between a task's fields, \x1e between its dependencies, a newline between tasks.
             text = "\n".join(
-                "\x1f".join((task["id"], "\x1e".join(task["depends_on"]), task["function"]))
-                for task in self.definition()
+                "\x1f".join((task_id, "\x1e".join(spec.depends_on), function))
+                for task_id, spec, function in zip(
+                    self.ids, self.specs, self._function_names(), strict=True
+                )
             )
             self._fingerprint = hashlib.sha256(text.encode()).hexdigest()[:16]
         return self._fingerprint
@@ -237,3 +242,37 @@ class Graph:
             i = max(self.dependents[i], key=lambda d: (self.rank[d], -d))
             path.append(i)
         return [self.ids[i] for i in path]
+
+
+class LazyDefinition(Sequence[Mapping[str, Any]]):
+    """A graph's :meth:`Graph.definition`, built when it is first read.
+
+    A run's record holds its definition; the memory store keeps the record as it is, so a run
+    that nobody resumes or inspects never builds one dict per task (a microsecond each).
+    """
+
+    __slots__ = ("_graph",)
+    __hash__ = None  # type: ignore[assignment]  # unhashable, like the list it stands for
+
+    def __init__(self, graph: Graph) -> None:
+        self._graph = graph
+
+    def __len__(self) -> int:
+        return len(self._graph)
+
+    @overload
+    def __getitem__(self, i: int) -> Mapping[str, Any]: ...
+
+    @overload
+    def __getitem__(self, i: slice) -> Sequence[Mapping[str, Any]]: ...
+
+    def __getitem__(self, i: int | slice) -> Mapping[str, Any] | Sequence[Mapping[str, Any]]:
+        return self._graph.definition()[i]
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Sequence):
+            return NotImplemented
+        return list(self) == list(other)
+
+    def __repr__(self) -> str:
+        return repr(self._graph.definition())

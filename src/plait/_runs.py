@@ -27,7 +27,7 @@ from ._config import EngineConfig
 from ._engine import Restored, _Run
 from ._events import Subscriber
 from ._exceptions import ConfigError, DefinitionChangedError, NotWaitingError
-from ._graph import definition_changes
+from ._graph import LazyDefinition, definition_changes
 from ._pause import Question, validate_answer
 from ._recorder import Recorder, question_of, request_of
 from ._results import RunResult, TaskResults
@@ -180,7 +180,6 @@ async def arun(
     the_store = open_store(store)
     serializer = _serializer_for(the_store, serializer)
     graph = workflow.graph()
-    definition = graph.definition()
     run_id = run_id or uuid.uuid4().hex
     owner = _owner()
     now = time.time()
@@ -190,7 +189,7 @@ async def arun(
                 run_id=run_id,
                 workflow=workflow.name,
                 fingerprint=graph.fingerprint(),
-                definition=definition,
+                definition=LazyDefinition(graph),
                 config=_config_document(engine_config, serializer),
                 status=RunStatus.RUNNING,
                 created_at=now,

@@ -504,9 +504,12 @@ def _lease_held(run_id: str, owner: str, until: float) -> LeaseHeldError:
 
 
 def _to_json(value: object) -> Any:
-    """``json`` hook: mappings other than dicts (``MappingProxyType``...) encode as objects."""
+    """``json`` hook: mappings other than dicts (``MappingProxyType``...) encode as objects,
+    sequences other than lists and tuples (a run's lazy definition) as arrays."""
     if isinstance(value, Mapping):
         return dict(value)
+    if isinstance(value, Sequence) and not isinstance(value, str | bytes):
+        return list(value)
     raise TypeError(f"{type(value).__qualname__} is not JSON-able: {value!r}")
 
 
