@@ -513,7 +513,8 @@ class _Run:
             except BaseException as error:  # CancelledError too: this task only ends by settling
                 attempt.error = error
             else:
-                self.serialize(attempt)
+                if self._encodes:
+                    self.serialize(attempt)
         with self.lock:
             self._settle(attempt, in_loop=True)
             self._dispatch(in_loop=True)
@@ -646,7 +647,10 @@ class _Run:
     def _resolve_if_finished(self, *, in_loop: bool) -> None:
         """End the run when every task is final, or (unless ``wait_for_input``) when it can only
         wait for answers: then it pauses."""
-        finished = self.scheduler.finished or (not self.wait_for_input and self._can_only_wait())
+        scheduler = self.scheduler
+        finished = scheduler.unfinished == 0 or (
+            scheduler.waiting and not self.wait_for_input and self._can_only_wait()
+        )
         if finished and not self._done.done():
             if in_loop:
                 self._done.set_result(None)
