@@ -197,23 +197,8 @@ class Graph:
     def definition(self) -> list[dict[str, Any]]:
         """What a resumed run must agree on: each task's id, dependencies and function."""
         if self._definition is None:
-            self._definition = [
-                {"id": task_id, "depends_on": list(spec.depends_on), "function": function}
-                for task_id, spec, function in zip(
-                    self.ids, self.specs, self._function_names(), strict=True
-                )
-            ]
+            self._definition = _definition(self.ids, self.specs)
         return self._definition
-
-    def _function_names(self) -> list[str]:
-        names: dict[int, str] = {}  # by function: many tasks often share one
-        result = []
-        for spec in self.specs:
-            name = names.get(id(spec.fn))
-            if name is None:
-                name = names[id(spec.fn)] = _function_name(spec.fn)
-            result.append(name)
-        return result
 
     def fingerprint(self) -> str:
         """A short hash of :meth:`definition` (computed without building it)."""
@@ -223,7 +208,7 @@ class Graph:
             text = "\n".join(
                 "\x1f".join((task_id, "\x1e".join(spec.depends_on), function))
                 for task_id, spec, function in zip(
-                    self.ids, self.specs, self._function_names(), strict=True
+                    self.ids, self.specs, _function_names(self.specs), strict=True
                 )
             )
             self._fingerprint = hashlib.sha256(text.encode()).hexdigest()[:16]
@@ -244,21 +229,41 @@ class Graph:
         return [self.ids[i] for i in path]
 
 
+def _definition(ids: Sequence[str], specs: Sequence[TaskSpec]) -> list[dict[str, Any]]:
+    return [
+        {"id": task_id, "depends_on": list(spec.depends_on), "function": function}
+        for task_id, spec, function in zip(ids, specs, _function_names(specs), strict=True)
+    ]
+
+
+def _function_names(specs: Sequence[TaskSpec]) -> list[str]:
+    names: dict[int, str] = {}  # by function: many tasks often share one
+    result = []
+    for spec in specs:
+        name = names.get(id(spec.fn))
+        if name is None:
+            name = names[id(spec.fn)] = _function_name(spec.fn)
+        result.append(name)
+    return result
+
+
 class LazyDefinition(Sequence[Mapping[str, Any]]):
     """A graph's :meth:`Graph.definition`, built when it is first read.
 
     A run's record holds its definition; the memory store keeps the record as it is, so a run
-    that nobody resumes or inspects never builds one dict per task (a microsecond each).
+    that nobody resumes or inspects never builds one dict per task (a microsecond each). It
+    keeps the graph's ids and task specs, not the compiled graph.
     """
 
-    __slots__ = ("_graph",)
+    __slots__ = ("_built", "_ids", "_specs")
     __hash__ = None  # type: ignore[assignment]  # unhashable, like the list it stands for
 
     def __init__(self, graph: Graph) -> None:
-        self._graph = graph
+        self._ids, self._specs = graph.ids, graph.specs
+        self._built: list[dict[str, Any]] | None = None
 
     def __len__(self) -> int:
-        return len(self._graph)
+        return len(self._ids)
 
     @overload
     def __getitem__(self, i: int) -> Mapping[str, Any]: ...
@@ -267,7 +272,9 @@ class LazyDefinition(Sequence[Mapping[str, Any]]):
     def __getitem__(self, i: slice) -> Sequence[Mapping[str, Any]]: ...
 
     def __getitem__(self, i: int | slice) -> Mapping[str, Any] | Sequence[Mapping[str, Any]]:
-        return self._graph.definition()[i]
+        if self._built is None:
+            self._built = _definition(self._ids, self._specs)
+        return self._built[i]
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Sequence):
@@ -275,4 +282,4 @@ class LazyDefinition(Sequence[Mapping[str, Any]]):
         return list(self) == list(other)
 
     def __repr__(self) -> str:
-        return repr(self._graph.definition())
+        return repr(list(self))
