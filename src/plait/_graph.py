@@ -18,7 +18,7 @@ import difflib
 import functools
 import hashlib
 from collections import deque
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, overload
 
 from ._exceptions import CycleError, UnknownDependencyError
@@ -272,9 +272,15 @@ class LazyDefinition(Sequence[Mapping[str, Any]]):
     def __getitem__(self, i: slice) -> Sequence[Mapping[str, Any]]: ...
 
     def __getitem__(self, i: int | slice) -> Mapping[str, Any] | Sequence[Mapping[str, Any]]:
+        return self._list()[i]
+
+    def __iter__(self) -> Iterator[Mapping[str, Any]]:
+        return iter(self._list())
+
+    def _list(self) -> list[dict[str, Any]]:
         if self._built is None:
             self._built = _definition(self._ids, self._specs)
-        return self._built[i]
+        return self._built
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Sequence):
@@ -282,4 +288,4 @@ class LazyDefinition(Sequence[Mapping[str, Any]]):
         return list(self) == list(other)
 
     def __repr__(self) -> str:
-        return repr(list(self))
+        return repr(self._list())

@@ -54,7 +54,7 @@ from ._pause import Question
 from ._results import TaskError
 from ._serialization import Serializer
 from .stores import (
-    EventRecord,
+    EventRecordColumns,
     InputRequest,
     RunUpdate,
     Store,
@@ -215,7 +215,7 @@ class Recorder:
             run=update,
             tasks=tasks,
             requests=requests,
-            events=[_event_record(*event) for event in events if event is not None],
+            events=_event_columns(events),
         )
         if not batch:
             return False
@@ -254,15 +254,26 @@ def request_of(question: Question) -> InputRequest:
     )
 
 
-def _event_record(
-    kind: type[Event], at: float, task_id: str | None, data: dict[str, Any]
-) -> EventRecord:
-    if kind is not TaskStarted and kind is not TaskSucceeded:  # those two hold numbers only
-        data = {
-            name: value if type(value) in _PLAIN else _jsonable(value)
-            for name, value in data.items()
-        }
-    return EventRecord(kind=kind.__name__, time=at, task_id=task_id, data=data)
+def _event_columns(events: list[_Logged | None]) -> EventRecordColumns:
+    """The log entries of ``events`` (folded starts left out), their data made JSON-able."""
+    kinds: list[str] = []
+    times: list[float] = []
+    task_ids: list[str | None] = []
+    data: list[Mapping[str, Any]] = []
+    for event in events:
+        if event is None:
+            continue
+        kind, at, task_id, fields = event
+        if kind is not TaskStarted and kind is not TaskSucceeded:  # those two hold numbers only
+            fields = {
+                name: value if type(value) in _PLAIN else _jsonable(value)
+                for name, value in fields.items()
+            }
+        kinds.append(kind.__name__)
+        times.append(at)
+        task_ids.append(task_id)
+        data.append(fields)
+    return EventRecordColumns(kinds=kinds, times=times, task_ids=task_ids, data=data)
 
 
 _PLAIN = frozenset({int, float, str, bool, type(None)})

@@ -6,6 +6,7 @@
 
 from ._base import (
     EventRecord,
+    EventRecordColumns,
     InputRequest,
     LeaseHeldError,
     LeaseLostError,
@@ -26,6 +27,7 @@ from ._sqlite import SQLiteStore
 
 __all__ = [
     "EventRecord",
+    "EventRecordColumns",
     "InputRequest",
     "LeaseHeldError",
     "LeaseLostError",

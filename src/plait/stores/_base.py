@@ -28,6 +28,7 @@ from .._state import RunStatus, TaskStatus
 
 __all__ = [
     "EventRecord",
+    "EventRecordColumns",
     "InputRequest",
     "LeaseHeldError",
     "LeaseLostError",
@@ -189,6 +190,43 @@ class TaskRecordColumns(Sequence[TaskRecord]):
         )
 
 
+class EventRecordColumns(Sequence[EventRecord]):
+    """Log entries as columns (one list per field), in order; a record is built only when it
+    is read. The engine hands its batches of events to the stores this way, so the SQL stores
+    turn them into rows with no record in between."""
+
+    __slots__ = ("_columns",)
+
+    def __init__(
+        self,
+        *,
+        kinds: Sequence[str],
+        times: Sequence[float],
+        task_ids: Sequence[str | None],
+        data: Sequence[Mapping[str, Any]],
+    ) -> None:
+        self._columns = (kinds, times, task_ids, data)
+
+    def __len__(self) -> int:
+        return len(self._columns[0])
+
+    def columns(self) -> tuple[Sequence[Any], ...]:
+        """The four columns, in :class:`EventRecord`'s field order."""
+        return self._columns
+
+    @overload
+    def __getitem__(self, i: int) -> EventRecord: ...
+
+    @overload
+    def __getitem__(self, i: slice) -> Sequence[EventRecord]: ...
+
+    def __getitem__(self, i: int | slice) -> EventRecord | Sequence[EventRecord]:
+        if isinstance(i, slice):
+            return [self[j] for j in range(*i.indices(len(self)))]
+        kinds, times, task_ids, data = self._columns
+        return EventRecord(kind=kinds[i], time=times[i], task_id=task_ids[i], data=data[i])
+
+
 @dataclass(slots=True, kw_only=True)
 class WriteBatch:
     """Changes to one run, applied together by :meth:`Store.write`."""
@@ -196,7 +234,7 @@ class WriteBatch:
     run: RunUpdate | None = None
     tasks: Sequence[TaskRecord] = field(default_factory=list)
     requests: list[InputRequest] = field(default_factory=list)
-    events: list[EventRecord] = field(default_factory=list)
+    events: Sequence[EventRecord] = field(default_factory=list)
 
     def __bool__(self) -> bool:
         return bool(self.run or self.tasks or self.requests or self.events)

@@ -53,6 +53,7 @@ from .._results import TaskError
 from .._state import RunStatus, TaskStatus
 from ._base import (
     EventRecord,
+    EventRecordColumns,
     InputRequest,
     LeaseHeldError,
     LeaseLostError,
@@ -643,6 +644,18 @@ def _request_record(row: Sequence[Any]) -> InputRequest:
 
 
 def _event_rows(run_id: str, events: Sequence[EventRecord]) -> list[tuple[Any, ...]]:
+    if isinstance(events, EventRecordColumns):  # what the engine writes: no record per row
+        kinds, times, task_ids, data = events.columns()
+        return list(
+            zip(
+                [run_id] * len(kinds),
+                kinds,
+                task_ids,
+                times,
+                map(_event_json, data),
+                strict=True,
+            )
+        )
     return [(run_id, e.kind, e.task_id, e.time, _event_json(e.data)) for e in events]
 
 
