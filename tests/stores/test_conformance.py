@@ -20,6 +20,7 @@ from hypothesis import strategies as st
 from plait import RunStatus, TaskError, TaskStatus
 from plait.stores import (
     EventRecord,
+    EventRecordColumns,
     InputRequest,
     LeaseHeldError,
     LeaseLostError,
@@ -30,6 +31,7 @@ from plait.stores import (
     Store,
     StoreError,
     TaskRecord,
+    TaskRecordColumns,
     WriteBatch,
     open_store,
 )
@@ -470,6 +472,32 @@ def test_requests_are_keyed_by_task_and_key(store: Store) -> None:
     assert store.load_requests("run-1") == requests
 
 
+def columns_of(*records: TaskRecord) -> TaskRecordColumns:
+    return TaskRecordColumns(
+        task_ids=[r.task_id for r in records],
+        status=[r.status for r in records],
+        attempts=[r.attempts for r in records],
+        output=[r.output for r in records],
+        error=[r.error for r in records],
+        started_at=[r.started_at for r in records],
+        finished_at=[r.finished_at for r in records],
+    )
+
+
+def test_task_records_given_as_columns_replace_those_of_their_tasks_only(store: Store) -> None:
+    store.create_run(make_run())
+    running = task("load", status=TaskStatus.RUNNING, output=None, finished_at=None)
+    store.write("run-1", "alice", WriteBatch(tasks=columns_of(task("extract"), running)))
+    assert store.load_tasks("run-1") == {"extract": task("extract"), "load": running}
+    failed = task(
+        "load", status=TaskStatus.FAILED, output=None, error=TaskError("E", "no", "tb"), attempts=2
+    )
+    store.write("run-1", "alice", WriteBatch(tasks=columns_of(failed)))  # some tasks only
+    assert store.load_tasks("run-1") == {"extract": task("extract"), "load": failed}
+    store.write("run-1", "alice", WriteBatch(tasks=columns_of(task("extract", attempts=3))))
+    assert store.load_tasks("run-1") == {"extract": task("extract", attempts=3), "load": failed}
+
+
 # -- events ---------------------------------------------------------------------------------
 
 
@@ -487,6 +515,25 @@ def test_events_keep_their_order_within_a_large_batch(store: Store) -> None:
     events = [event(f"kind-{n % 7}", (n * 7919) % 1000, f"t{n % 13}") for n in range(1000)]
     store.write("run-1", "alice", WriteBatch(events=events))
     assert store.load_events("run-1") == events
+
+
+def test_events_given_as_columns_are_kept_like_records(store: Store) -> None:
+    store.create_run(make_run())
+    events = [event("TaskSucceeded", n, f"t{n % 3}") for n in range(250)]
+    events[7] = EventRecord(kind="RunStarted", time=1.5, data={"workflow": "w", "tasks": 3})
+    events[8] = EventRecord(
+        kind="TaskSucceeded", time=2.5, task_id="t0", data={"attempt": 2, "started": 2.25}
+    )
+    columns = EventRecordColumns(
+        kinds=[e.kind for e in events],
+        times=[e.time for e in events],
+        task_ids=[e.task_id for e in events],
+        data=[e.data for e in events],
+    )
+    assert list(columns) == events and columns[-2:] == events[-2:]
+    store.write("run-1", "alice", WriteBatch(events=columns[:100]))
+    store.write("run-1", "alice", WriteBatch(events=columns))
+    assert store.load_events("run-1") == events[:100] + events
 
 
 def test_identical_events_are_all_kept(store: Store) -> None:
