@@ -452,3 +452,19 @@ def test_the_fingerprint_hashes_ids_dependencies_and_functions() -> None:
         for task in graph.definition()
     )
     assert graph.fingerprint() == hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def test_a_lazy_definition_writes_the_json_the_encoder_would() -> None:
+    import json  # noqa: PLC0415
+
+    from plait._graph import LazyDefinition  # noqa: PLC0415
+
+    wf = Workflow("w")
+    wf.add_task('a "quoted" \\ id', lambda: 1)
+    wf.add_task("ünïcode\n", lambda: 2)
+    wf.add_task("c", lambda **inputs: 3, depends_on=['a "quoted" \\ id', "ünïcode\n"])
+    lazy = LazyDefinition(wf.graph())
+    text = lazy.json()
+    assert text.isascii()
+    assert json.loads(text) == wf.graph().definition()
+    assert text == json.dumps(wf.graph().definition(), separators=(",", ":"))

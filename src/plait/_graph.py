@@ -19,6 +19,7 @@ import functools
 import hashlib
 from collections import deque
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from json.encoder import encode_basestring_ascii
 from typing import TYPE_CHECKING, Any, overload
 
 from ._exceptions import CycleError, UnknownDependencyError
@@ -276,6 +277,22 @@ class LazyDefinition(Sequence[Mapping[str, Any]]):
 
     def __iter__(self) -> Iterator[Mapping[str, Any]]:
         return iter(self._list())
+
+    def json(self) -> str:
+        """The definition as compact, ASCII-only JSON, written directly: a third of the time
+        ``json`` takes over the dicts, which need not be built at all."""
+        quote = encode_basestring_ascii
+        return (
+            "["
+            + ",".join(
+                f'{{"id":{quote(task_id)},"depends_on":[{",".join(map(quote, spec.depends_on))}],'
+                f'"function":{quote(function)}}}'
+                for task_id, spec, function in zip(
+                    self._ids, self._specs, _function_names(self._specs), strict=True
+                )
+            )
+            + "]"
+        )
 
     def _list(self) -> list[dict[str, Any]]:
         if self._built is None:

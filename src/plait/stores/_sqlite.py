@@ -49,6 +49,7 @@ from itertools import chain
 from pathlib import Path
 from typing import Any, ClassVar
 
+from .._graph import LazyDefinition
 from .._results import TaskError
 from .._state import RunStatus, TaskStatus
 from ._base import (
@@ -528,12 +529,19 @@ def _task_error(text: str) -> TaskError:
     return TaskError(data["type"], data["message"], data["traceback"])
 
 
+def _definition_json(definition: Sequence[Mapping[str, Any]]) -> str:
+    """A run's definition as JSON; the engine's (built lazily) writes its own, faster."""
+    if isinstance(definition, LazyDefinition):
+        return definition.json()
+    return _dumps(definition)
+
+
 def _run_row(run: RunRecord) -> tuple[Any, ...]:
     return (
         run.run_id,
         run.workflow,
         run.fingerprint,
-        _dumps(run.definition),
+        _definition_json(run.definition),
         _dumps(run.config),
         run.status.value,
         run.created_at,
