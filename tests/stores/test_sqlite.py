@@ -26,7 +26,8 @@ from plait.stores import (
     TaskRecord,
     WriteBatch,
 )
-from plait.stores._sqlite import _MIGRATIONS, _event_json, _statements
+from plait.stores._sql import _event_json
+from plait.stores._sqlite import _MIGRATIONS, _statements
 
 
 def make_run(run_id: str = "run-1", owner: str | None = "alice") -> RunRecord:

@@ -56,7 +56,7 @@ from ._base import (
     TaskRecord,
     WriteBatch,
 )
-from ._sqlite import (
+from ._sql import (
     _EVENT_COLUMNS,
     _REQUEST_COLUMNS,
     _RUN_COLUMNS,

@@ -1,0 +1,244 @@
+"""What the SQL stores (SQLite, PostgreSQL) share: the columns they read, how records become
+rows and back, and the errors they raise. Each backend keeps its own SQL, connections and
+transactions in its own module.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from .._graph import LazyDefinition
+from .._results import TaskError
+from .._state import RunStatus, TaskStatus
+from ._base import (
+    EventRecord,
+    EventRecordColumns,
+    InputRequest,
+    LeaseHeldError,
+    LeaseLostError,
+    RunNotFoundError,
+    RunRecord,
+    TaskRecord,
+    TaskRecordColumns,
+)
+
+# Columns in the order the record builders below expect them.
+_RUN_COLUMNS = (
+    "run_id, workflow, fingerprint, definition, config, status, created_at, updated_at, "
+    "owner, lease_expires_at, finished_at, error"
+)
+_TASK_COLUMNS = "task_id, status, attempts, output, error, started_at, finished_at"
+_REQUEST_COLUMNS = (
+    "task_id, key, prompt, schema, requested_at, deadline, answered, value, answered_at"
+)
+_EVENT_COLUMNS = "kind, time, task_id, data"
+
+
+# -- errors --------------------------------------------------------
+
+
+def _not_found(run_id: str) -> RunNotFoundError:
+    return RunNotFoundError(f"there is no run {run_id!r} in this store")
+
+
+def _lease_lost(run_id: str, owner: str, current: str | None) -> LeaseLostError:
+    now = "it has no owner" if current is None else f"its owner is now {current!r}"
+    return LeaseLostError(f"run {run_id!r} is no longer owned by {owner!r}: {now}")
+
+
+def _lease_held(run_id: str, owner: str, until: float) -> LeaseHeldError:
+    when = datetime.fromtimestamp(until, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+    return LeaseHeldError(
+        f"run {run_id!r} is owned by {owner!r} until {when}; pass force=True to take it over",
+        owner,
+        until,
+    )
+
+
+# -- how records become rows and back --------------------------------
+
+
+def _to_json(value: object) -> Any:
+    """``json`` hook: mappings other than dicts (``MappingProxyType``...) encode as objects,
+    sequences other than lists and tuples (a run's lazy definition) as arrays."""
+    if isinstance(value, Mapping):
+        return dict(value)
+    if isinstance(value, Sequence) and not isinstance(value, str | bytes):
+        return list(value)
+    raise TypeError(f"{type(value).__qualname__} is not JSON-able: {value!r}")
+
+
+# Compact, and ASCII-only so that any text (even lone surrogates) can be stored.
+_dumps = json.JSONEncoder(separators=(",", ":"), default=_to_json).encode
+_loads = json.loads
+
+
+def _error_json(error: TaskError) -> str:
+    return _dumps({"type": error.type, "message": error.message, "traceback": error.traceback})
+
+
+def _task_error(text: str) -> TaskError:
+    data = _loads(text)
+    return TaskError(data["type"], data["message"], data["traceback"])
+
+
+def _definition_json(definition: Sequence[Mapping[str, Any]]) -> str:
+    """A run's definition as JSON; the engine's (built lazily) writes its own, faster."""
+    if isinstance(definition, LazyDefinition):
+        return definition.json()
+    return _dumps(definition)
+
+
+def _run_row(run: RunRecord) -> tuple[Any, ...]:
+    return (
+        run.run_id,
+        run.workflow,
+        run.fingerprint,
+        _definition_json(run.definition),
+        _dumps(run.config),
+        run.status.value,
+        run.created_at,
+        run.updated_at,
+        run.owner,
+        run.lease_expires_at,
+        run.finished_at,
+        run.error,
+    )
+
+
+def _run_record(row: Sequence[Any]) -> RunRecord:
+    return RunRecord(
+        run_id=row[0],
+        workflow=row[1],
+        fingerprint=row[2],
+        definition=_loads(row[3]),
+        config=_loads(row[4]),
+        status=RunStatus(row[5]),
+        created_at=row[6],
+        updated_at=row[7],
+        owner=row[8],
+        lease_expires_at=row[9],
+        finished_at=row[10],
+        error=row[11],
+    )
+
+
+def _task_rows(run_id: str, tasks: Sequence[TaskRecord]) -> list[tuple[Any, ...]]:
+    if isinstance(tasks, TaskRecordColumns):  # what the engine writes: no record per row
+        task_ids, status, attempts, output, error, started_at, finished_at = tasks.columns()
+        return list(
+            zip(
+                [run_id] * len(task_ids),
+                task_ids,
+                map(_STATUS_TEXT.__getitem__, status),
+                attempts,
+                output,
+                [None if e is None else _error_json(e) for e in error],
+                started_at,
+                finished_at,
+                strict=True,
+            )
+        )
+    return [
+        (
+            run_id,
+            t.task_id,
+            _STATUS_TEXT[t.status],
+            t.attempts,
+            t.output,
+            None if t.error is None else _error_json(t.error),
+            t.started_at,
+            t.finished_at,
+        )
+        for t in tasks
+    ]
+
+
+# A dict lookup is some twenty times faster than ``TaskStatus(value)`` or ``status.value``; a
+# batch writes, and a load builds, many records.
+_TASK_STATUSES = {status.value: status for status in TaskStatus}
+_STATUS_TEXT = {status: status.value for status in TaskStatus}
+
+
+def _task_record(row: Sequence[Any]) -> TaskRecord:
+    return TaskRecord(
+        task_id=row[0],
+        status=_TASK_STATUSES[row[1]],
+        attempts=row[2],
+        output=row[3],
+        error=None if row[4] is None else _task_error(row[4]),
+        started_at=row[5],
+        finished_at=row[6],
+    )
+
+
+def _request_rows(run_id: str, requests: Sequence[InputRequest]) -> list[tuple[Any, ...]]:
+    return [
+        (
+            run_id,
+            r.task_id,
+            r.key,
+            r.prompt,
+            None if r.schema is None else _dumps(r.schema),
+            r.requested_at,
+            r.deadline,
+            r.answered,
+            r.value,
+            r.answered_at,
+        )
+        for r in requests
+    ]
+
+
+def _request_record(row: Sequence[Any]) -> InputRequest:
+    return InputRequest(
+        task_id=row[0],
+        key=row[1],
+        prompt=row[2],
+        schema=None if row[3] is None else _loads(row[3]),
+        requested_at=row[4],
+        deadline=row[5],
+        answered=bool(row[6]),
+        value=row[7],
+        answered_at=row[8],
+    )
+
+
+def _event_rows(run_id: str, events: Sequence[EventRecord]) -> list[tuple[Any, ...]]:
+    if isinstance(events, EventRecordColumns):  # what the engine writes: no record per row
+        kinds, times, task_ids, data = events.columns()
+        return list(
+            zip(
+                [run_id] * len(kinds),
+                kinds,
+                task_ids,
+                times,
+                map(_event_json, data),
+                strict=True,
+            )
+        )
+    return [(run_id, e.kind, e.task_id, e.time, _event_json(e.data)) for e in events]
+
+
+def _event_json(data: Mapping[str, Any]) -> str:
+    """An event's data as JSON. Nearly every row holds an attempt's number, and maybe its start
+    time: those two shapes are formatted directly (a finite float's ``repr`` is its JSON), some
+    five times faster than the encoder; everything else goes through it."""
+    attempt = data.get("attempt")
+    if type(attempt) is int:
+        size = len(data)
+        if size == 1:
+            return f'{{"attempt":{attempt}}}'
+        started = data.get("started")
+        if size == 2 and type(started) is float and math.isfinite(started):
+            return f'{{"attempt":{attempt},"started":{started!r}}}'
+    return _dumps(data) if data else "{}"
+
+
+def _event_record(row: Sequence[Any]) -> EventRecord:
+    data = {} if row[3] == "{}" else _loads(row[3])
+    return EventRecord(kind=row[0], time=row[1], task_id=row[2], data=data)
