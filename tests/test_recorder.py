@@ -213,7 +213,7 @@ def test_a_busy_run_is_written_at_the_interval_and_keeps_its_lease() -> None:
         n += 1
         time.sleep(0.001)
     recorder.close(RunUpdate(status=RunStatus.SUCCEEDED, finished_at=time.time()))
-    assert 4 <= len(store.batches) <= 0.6 / 0.05 + 2  # batched, not one write per change
+    assert 4 <= len(store.batches) <= n // 10  # written as it goes, in batches
     assert len(renewals) >= 2  # every lease / 3, busy or not
     assert [e.task_id for e in store.events] == [f"t{i}" for i in range(n)]
 

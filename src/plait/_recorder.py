@@ -9,13 +9,13 @@ consistent cut of the run). The same thread renews the run's lease, every third 
 the log already says.
 
 When to write: a change that follows a quiet spell is written at once; while the run is busy,
-what gathered is written every ``interval`` (0.1 s by default), and what is pending when the run
-ends or pauses is written then. Writing more often would cost a busy run dearly, because of how
-CPython shares its GIL (bpo-7946): a thread that blocks -- here in SQLite or on the network --
-and wants the GIL back while the event loop keeps running waits until it wins a race for it, and
-each failed try wakes it for nothing; those wake-ups slowed the run they record by 30-40 %. At
-most ten writes a second keep that cost small, and a crash loses at most the last interval's
-progress (its tasks run again on resume).
+what gathered is written every ``interval`` (:data:`WRITE_INTERVAL`, 0.1 s), and what is
+pending when the run ends or pauses is written then. Writing more often would cost a busy run
+dearly, because of how CPython shares its GIL (bpo-7946): a thread that blocks -- here in
+SQLite or on the network -- and wants the GIL back while the event loop keeps running waits
+until it wins a race for it, and each failed try wakes it for nothing; those wake-ups slowed the
+run they record by 30-40 %. At most ten writes a second keep that cost small, and a crash loses
+at most the last interval's progress (its tasks run again on resume).
 
 An attempt that starts and ends within one batch -- most of them, in a busy run -- is logged as
 one row, the event that ended it, whose data holds ``started`` (the attempt's start time); its
@@ -63,7 +63,10 @@ from .stores import (
     WriteBatch,
 )
 
-__all__ = ["Recorder", "question_of", "request_of"]
+__all__ = ["WRITE_INTERVAL", "Recorder", "question_of", "request_of"]
+
+#: Seconds between two writes of a busy run (see the module docstring).
+WRITE_INTERVAL = 0.1
 
 _log = logging.getLogger("plait.store")
 
@@ -85,7 +88,7 @@ class Recorder:
         *,
         serializer: Serializer,
         lease_seconds: float,
-        interval: float = 0.1,
+        interval: float = WRITE_INTERVAL,
         lock: threading.Lock,
         task_columns: Callable[[list[str]], TaskRecordColumns],
         on_failure: Callable[[BaseException], None],
