@@ -105,7 +105,7 @@ class Recorder:
         self._on_failure = on_failure
         self._wakeup = threading.Event()
         self._events: list[_Logged | None] = []  # None: a start folded into its attempt's end
-        self._starts: dict[str, tuple[int, float]] = {}  # task id -> its start's place and time
+        self._starts: dict[str, int] = {}  # task id -> the place of its running attempt's start
         self._changed: dict[str, None] = {}  # task ids whose record must be written, in order
         self._snapshot: TaskRecordColumns | None = None
         self._requests: list[InputRequest] = []
@@ -123,19 +123,21 @@ class Recorder:
         if kind is TaskReady:  # derivable (a task is ready when its last dependency succeeds)
             return
         events = self._events
+        started = None
         if task_id is not None:
             self._changed[task_id] = None
-            start = self._starts.pop(task_id, None)
+            starts = self._starts
             if kind is TaskStarted:
-                self._starts[task_id] = (len(events), at)
-            elif start is not None and kind in _ATTEMPT_ENDS:
-                place, started = start
+                starts[task_id] = len(events)
+            elif (place := starts.pop(task_id, None)) is not None and kind in _ATTEMPT_ENDS:
+                start = events[place]  # fold it into this row
+                assert start is not None
                 events[place] = None
-                data = {**data, "started": started}
-            elif kind is InputRequested:
+                started = start[1]
+            if kind is InputRequested:
                 self._requests.append(request_of(data["question"]))
-        events.append((kind, at, task_id, data))
-        if not self._wakeup.is_set() and time.monotonic() >= self._next_write:
+        events.append((kind, at, task_id, data, started))
+        if time.monotonic() >= self._next_write and not self._wakeup.is_set():
             self._wakeup.set()  # after a quiet spell: write now (while busy: at the interval)
 
     def answered(self, question: Question, value: Any, at: float) -> None:
@@ -226,8 +228,9 @@ class Recorder:
         return True
 
 
-#: An event as the journal gives it: its class, time, task id and other fields.
-_Logged = tuple[type[Event], float, str | None, dict[str, Any]]
+#: An event as the journal gives it (its class, time, task id and other fields), and the start
+#: time of the attempt it ends, if that start was folded into it.
+_Logged = tuple[type[Event], float, str | None, dict[str, Any], float | None]
 
 #: The events that end an attempt, into which its start is folded.
 _ATTEMPT_ENDS = frozenset({TaskSucceeded, TaskRetrying, TaskFailed, TaskCancelled})
@@ -266,12 +269,14 @@ def _event_columns(events: list[_Logged | None]) -> EventRecordColumns:
     for event in events:
         if event is None:
             continue
-        kind, at, task_id, fields = event
+        kind, at, task_id, fields, started = event
         if kind is not TaskStarted and kind is not TaskSucceeded:  # those two hold numbers only
             fields = {
                 name: value if type(value) in _PLAIN else _jsonable(value)
                 for name, value in fields.items()
             }
+        if started is not None:
+            fields = {**fields, "started": started}
         kinds.append(kind.__name__)
         times.append(at)
         task_ids.append(task_id)
