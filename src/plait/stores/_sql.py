@@ -26,6 +26,26 @@ from ._base import (
     TaskRecordColumns,
 )
 
+# What the SQL stores import (the module is private; its names keep their underscores).
+__all__ = [
+    "_EVENT_COLUMNS",
+    "_REQUEST_COLUMNS",
+    "_RUN_COLUMNS",
+    "_TASK_COLUMNS",
+    "_event_json",
+    "_event_record",
+    "_event_rows",
+    "_lease_held",
+    "_lease_lost",
+    "_not_found",
+    "_request_record",
+    "_request_rows",
+    "_run_record",
+    "_run_row",
+    "_task_record",
+    "_task_rows",
+]
+
 # Columns in the order the record builders below expect them.
 _RUN_COLUMNS = (
     "run_id, workflow, fingerprint, definition, config, status, created_at, updated_at, "
