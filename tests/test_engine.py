@@ -482,6 +482,53 @@ def test_an_async_attempt_past_its_timeout_fails_with_task_timeout_error() -> No
     assert cancelled == [True]
 
 
+def test_timeouts_of_different_lengths_each_fire_at_their_own_deadline() -> None:
+    async def slow() -> None:
+        await asyncio.sleep(GUARD)
+
+    async def quick() -> str:
+        return "fine"
+
+    wf = plait.Workflow("w")
+    wf.add_task("long", slow, timeout=1.0)  # its deadline is armed first
+    wf.add_task("gate", quick)
+    wf.add_task("short", slow, timeout=0.05, depends_on=["gate"])  # starts later, ends sooner
+    wf.add_task("default", quick)  # the engine's task_timeout: a third length
+    started = time.monotonic()
+    result = plait.run(wf, retry_failed_tasks=False)
+    assert time.monotonic() - started < GUARD
+    long, short = result.tasks["long"], result.tasks["short"]
+    assert long.error is not None and short.error is not None
+    assert long.error.type == short.error.type == "plait._exceptions.TaskTimeoutError"
+    assert short.finished_at is not None and long.finished_at is not None
+    assert short.finished_at < long.finished_at
+    assert result.tasks["default"].output == "fine"
+
+
+def test_a_custom_task_factory_of_the_loop_is_used_for_async_tasks() -> None:
+    made: list[str] = []
+
+    async def main() -> plait.RunResult:
+        loop = asyncio.get_running_loop()
+
+        def factory(loop: asyncio.AbstractEventLoop, coro: Any, **kwargs: Any) -> asyncio.Task[Any]:
+            made.append(getattr(coro, "__qualname__", ""))
+            return asyncio.Task(coro, loop=loop, **kwargs)
+
+        loop.set_task_factory(factory)
+        wf = plait.Workflow("w")
+        wf.add_task("a", _answer)
+        return await plait.arun(wf)
+
+    result = asyncio.run(main())
+    assert result.outputs == {"a": 42}
+    assert any("_drive" in name for name in made)
+
+
+async def _answer() -> int:
+    return 42
+
+
 def test_a_timed_out_attempt_is_retried() -> None:
     calls = 0
 
