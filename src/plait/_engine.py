@@ -85,8 +85,8 @@ def _task_maker(
     loop: asyncio.AbstractEventLoop,
 ) -> Callable[[Coroutine[Any, Any, None]], asyncio.Task[None]]:
     """``loop.create_task``; for asyncio's own loops with no task factory, what that calls,
-    ``asyncio.Task(coroutine, loop=loop)``, without the Python layer around it -- a tenth of
-    an async task's cost in plait."""
+    ``asyncio.Task(coroutine, loop=loop)``, without the Python layer around it (a closed-loop
+    check and task naming, neither needed on the running loop): one call less per task."""
     if isinstance(loop, asyncio.BaseEventLoop) and loop.get_task_factory() is None:
         return functools.partial(asyncio.Task, loop=loop)
     return loop.create_task
