@@ -648,7 +648,7 @@ class _Run:
         """End the run when every task is final, or (unless ``wait_for_input``) when it can only
         wait for answers: then it pauses."""
         scheduler = self.scheduler
-        finished = scheduler.unfinished == 0 or (
+        finished = scheduler.finished or (
             scheduler.waiting and not self.wait_for_input and self._can_only_wait()
         )
         if finished and not self._done.done():

@@ -473,15 +473,7 @@ def test_requests_are_keyed_by_task_and_key(store: Store) -> None:
 
 
 def columns_of(*records: TaskRecord) -> TaskRecordColumns:
-    return TaskRecordColumns(
-        task_ids=[r.task_id for r in records],
-        status=[r.status for r in records],
-        attempts=[r.attempts for r in records],
-        output=[r.output for r in records],
-        error=[r.error for r in records],
-        started_at=[r.started_at for r in records],
-        finished_at=[r.finished_at for r in records],
-    )
+    return TaskRecordColumns.of(list(records))
 
 
 def test_task_records_given_as_columns_replace_those_of_their_tasks_only(store: Store) -> None:

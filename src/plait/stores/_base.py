@@ -165,6 +165,21 @@ class TaskRecordColumns(Sequence[TaskRecord]):
     def __len__(self) -> int:
         return len(self._columns[0])
 
+    @classmethod
+    def of(cls, records: Sequence[TaskRecord]) -> TaskRecordColumns:
+        """``records`` as columns (the same object if they already are)."""
+        if isinstance(records, TaskRecordColumns):
+            return records
+        return cls(
+            task_ids=[r.task_id for r in records],
+            status=[r.status for r in records],
+            attempts=[r.attempts for r in records],
+            output=[r.output for r in records],
+            error=[r.error for r in records],
+            started_at=[r.started_at for r in records],
+            finished_at=[r.finished_at for r in records],
+        )
+
     def columns(self) -> tuple[Sequence[Any], ...]:
         """The seven columns, in :class:`TaskRecord`'s field order."""
         return self._columns
@@ -209,6 +224,18 @@ class EventRecordColumns(Sequence[EventRecord]):
 
     def __len__(self) -> int:
         return len(self._columns[0])
+
+    @classmethod
+    def of(cls, records: Sequence[EventRecord]) -> EventRecordColumns:
+        """``records`` as columns (the same object if they already are)."""
+        if isinstance(records, EventRecordColumns):
+            return records
+        return cls(
+            kinds=[r.kind for r in records],
+            times=[r.time for r in records],
+            task_ids=[r.task_id for r in records],
+            data=[r.data for r in records],
+        )
 
     def columns(self) -> tuple[Sequence[Any], ...]:
         """The four columns, in :class:`EventRecord`'s field order."""

@@ -148,34 +148,22 @@ def _run_record(row: Sequence[Any]) -> RunRecord:
 
 
 def _task_rows(run_id: str, tasks: Sequence[TaskRecord]) -> list[tuple[Any, ...]]:
-    if isinstance(tasks, TaskRecordColumns):  # what the engine writes: no record per row
-        task_ids, status, attempts, output, error, started_at, finished_at = tasks.columns()
-        return list(
-            zip(
-                [run_id] * len(task_ids),
-                task_ids,
-                map(_STATUS_TEXT.__getitem__, status),
-                attempts,
-                output,
-                [None if e is None else _error_json(e) for e in error],
-                started_at,
-                finished_at,
-                strict=True,
-            )
+    task_ids, status, attempts, output, error, started_at, finished_at = TaskRecordColumns.of(
+        tasks
+    ).columns()
+    return list(
+        zip(
+            [run_id] * len(task_ids),
+            task_ids,
+            map(_STATUS_TEXT.__getitem__, status),
+            attempts,
+            output,
+            [None if e is None else _error_json(e) for e in error],
+            started_at,
+            finished_at,
+            strict=True,
         )
-    return [
-        (
-            run_id,
-            t.task_id,
-            _STATUS_TEXT[t.status],
-            t.attempts,
-            t.output,
-            None if t.error is None else _error_json(t.error),
-            t.started_at,
-            t.finished_at,
-        )
-        for t in tasks
-    ]
+    )
 
 
 # A dict lookup is some twenty times faster than ``TaskStatus(value)`` or ``status.value``; a
@@ -229,19 +217,10 @@ def _request_record(row: Sequence[Any]) -> InputRequest:
 
 
 def _event_rows(run_id: str, events: Sequence[EventRecord]) -> list[tuple[Any, ...]]:
-    if isinstance(events, EventRecordColumns):  # what the engine writes: no record per row
-        kinds, times, task_ids, data = events.columns()
-        return list(
-            zip(
-                [run_id] * len(kinds),
-                kinds,
-                task_ids,
-                times,
-                map(_event_json, data),
-                strict=True,
-            )
-        )
-    return [(run_id, e.kind, e.task_id, e.time, _event_json(e.data)) for e in events]
+    kinds, times, task_ids, data = EventRecordColumns.of(events).columns()
+    return list(
+        zip([run_id] * len(kinds), kinds, task_ids, times, map(_event_json, data), strict=True)
+    )
 
 
 def _event_json(data: Mapping[str, Any]) -> str:
