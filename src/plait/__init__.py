@@ -42,6 +42,7 @@ from ._exceptions import (
 from ._files import LoadedTarget, load_target
 from ._pause import Pause, Question
 from ._policies import RetryPolicy
+from ._public import publish
 from ._results import RunResult, TaskError, TaskResult
 from ._runs import answer, aresume, arun, get_run, list_runs, resume, run
 from ._serialization import JSONSerializer, PickleSerializer, Serializer
@@ -110,3 +111,5 @@ __all__ = [
     "resume",
     "run",
 ]
+
+publish(globals(), __all__)  # plait.TaskTimeoutError, not plait._exceptions.TaskTimeoutError
