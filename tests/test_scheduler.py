@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import statistics
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, SupportsIndex
 
@@ -838,10 +839,12 @@ class Model:
             [j for j in range(self.n) if i in graph.dependencies[j]] for i in range(self.n)
         ]
         rank = [0.0] * self.n
+        known = [s.estimate for s in graph.specs if s.estimate is not None]
+        unknown = statistics.median(known) if known else 1.0
         for i in reversed(range(self.n)):  # dependencies are defined first: a topological order
             estimate = graph.specs[i].estimate
             rest = max((rank[j] for j in self.dependents[i]), default=0.0)
-            rank[i] = (1.0 if estimate is None else estimate) + rest
+            rank[i] = (unknown if estimate is None else estimate) + rest
         self.order_key = [(-graph.specs[i].priority, -rank[i], i) for i in range(self.n)]
 
     def with_status(self, status: TaskStatus) -> list[int]:
