@@ -31,7 +31,7 @@ from ._graph import LazyDefinition, definition_changes
 from ._pause import Question, validate_answer
 from ._recorder import Recorder, question_of, request_of
 from ._results import RunResult, TaskResults
-from ._serialization import JSONSerializer, ObjectSerializer, Serializer, serializer_named
+from ._serialization import JSONSerializer, ObjectSerializer, Serializer, check_stored
 from ._state import RunStatus, TaskStatus
 from ._workflow import Workflow
 from .stores import (
@@ -91,6 +91,14 @@ def _serializer_for(store: Store, serializer: Serializer | None) -> Serializer:
     if serializer is not None:
         return serializer
     return JSONSerializer() if store.durable else ObjectSerializer()
+
+
+def _serializer_of(store: Store, record: RunRecord, serializer: Serializer | None) -> Serializer:
+    """The serializer for a stored run: the caller's (or the default), never one the record
+    names, which is only checked against it (see ``plait._serialization``)."""
+    chosen = _serializer_for(store, serializer)
+    check_stored(record.run_id, record.config.get("serializer", JSONSerializer.name), chosen)
+    return chosen
 
 
 def _no_event_loop(name: str) -> None:
@@ -161,6 +169,7 @@ async def arun(
             ``sqlite:///path/plait.db``, ``postgresql://...``), or None for ``$PLAIT_STORE`` or
             the process's memory store.
         serializer: how outputs and answers are stored (default: JSON in a durable store).
+            :func:`resume` and :func:`get_run` load the run only with the same serializer.
         subscribers: callables that receive every :class:`Event` of the run.
         wait_for_input: when every remaining task waits for an answer, keep the run live
             (answers come through :func:`answer`) instead of ending it ``paused``.
@@ -292,6 +301,8 @@ async def aresume(
         InputValidationError: an answer does not fit its question's schema.
         NotWaitingError: an answer for a task that asks no question.
         LeaseHeldError: another live process owns the run.
+        SerializerMismatchError: the run was stored with another serializer than
+            ``serializer`` (a pickled run needs ``serializer=plait.PickleSerializer()``).
     """
     workflow.validate()
     the_store = open_store(store)
@@ -307,7 +318,7 @@ async def aresume(
         )
     if not force:
         _refuse_if_owned(the_store, record)
-    serializer = serializer or serializer_named(record.config.get("serializer", "json"))
+    serializer = _serializer_of(the_store, record, serializer)
     if record.status is RunStatus.SUCCEEDED:
         return get_run(run_id, store=the_store, serializer=serializer)
     tasks = the_store.load_tasks(run_id)
@@ -446,18 +457,22 @@ def answer(
     *,
     key: str | None = None,
     store: Store | str | None = None,
+    serializer: Serializer | None = None,
 ) -> None:
     """Answer a question of run ``run_id``, live or paused; thread-safe.
 
     If the run is live in this process, it goes on with the answer at once (call this from
     another thread or coroutine: a web handler, a chat bot). Otherwise the answer is checked and
-    recorded in the store, for the next :func:`resume`.
+    recorded in the store, for the next :func:`resume`, with ``serializer`` (the run's: the
+    default, or the one it was made with).
 
     Raises:
         InputValidationError: the answer does not fit the question's schema (nothing recorded).
         NotWaitingError: the task asks no question.
         RunNotFoundError: no such run.
         LeaseHeldError: the run is live in another process; answer it there.
+        SerializerMismatchError: the run was stored with another serializer than
+            ``serializer`` (a pickled run needs ``serializer=plait.PickleSerializer()``).
     """
     live = _live_runs.get(run_id)
     if live is not None:
@@ -473,7 +488,7 @@ def answer(
             f"{sorted(open_questions)}"
         )
     validate_answer(task_id, request.schema, value, key=request.key)
-    serializer = serializer_named(record.config.get("serializer", "json"))
+    serializer = _serializer_of(the_store, record, serializer)
     owner = _claim(the_store, run_id, force=False)
     try:
         the_store.write(
@@ -499,12 +514,17 @@ def get_run(
 ) -> RunResult:
     """A read-only snapshot of run ``run_id`` as its store holds it; runs nothing.
 
+    Outputs are loaded with ``serializer``: the default (JSON in a durable store) or the one the
+    run was made with -- never one the store names, since a store is data, not code.
+
     Raises:
         RunNotFoundError: no such run.
+        SerializerMismatchError: the run was stored with another serializer than
+            ``serializer`` (a pickled run needs ``serializer=plait.PickleSerializer()``).
     """
     the_store = open_store(store)
     record = _record(the_store, run_id)
-    serializer = serializer or serializer_named(record.config.get("serializer", "json"))
+    serializer = _serializer_of(the_store, record, serializer)
     stored = the_store.load_tasks(run_id)
     ids = [task["id"] for task in record.definition]
     index = {task_id: i for i, task_id in enumerate(ids)}

@@ -46,6 +46,7 @@ from .._results import RunResult
 from .._runs import LEASE_SECONDS, get_run
 from .._runs import resume as resume_run
 from .._runs import run as start_run
+from .._serialization import PickleSerializer, Serializer
 from .._state import RunStatus, TaskStatus
 from .._workflow import Workflow
 from ..stores import RunRecord, RunUpdate, Store, WriteBatch, default_sqlite_path, open_store
@@ -397,6 +398,22 @@ def _store_option(fn: Callable[..., Any]) -> Callable[..., Any]:
     return click.option("--store", metavar="URL", help=_STORE_HELP)(fn)
 
 
+_UNSAFE_PICKLE_HELP = (
+    "Store and load task outputs and answers with pickle (any picklable value). UNSAFE: "
+    "loading a pickle runs whatever code its writer put in it, so anyone who can write to the "
+    "store can run code as you. Only for a store nobody else can write to."
+)
+
+
+def _unsafe_pickle_option(fn: Callable[..., Any]) -> Callable[..., Any]:
+    return click.option("--unsafe-pickle", is_flag=True, help=_UNSAFE_PICKLE_HELP)(fn)
+
+
+def _serializer(unsafe_pickle: bool) -> Serializer | None:
+    """The serializer ``--unsafe-pickle`` asks for (None: plait's default, JSON)."""
+    return PickleSerializer() if unsafe_pickle else None
+
+
 _RUN_EPILOG = """\b
 Examples:
   plait run examples/build.yaml
@@ -451,6 +468,7 @@ Exit codes: 0 succeeded, 1 failed, 2 usage/validation error, 3 paused, 130 Ctrl-
 @click.option("--run-id", metavar="ID", help="The run's id (default: a new random one).")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per line per event.")
 @click.option("--quiet", "-q", is_flag=True, help="Only failures and the end.")
+@_unsafe_pickle_option
 def run(
     *,
     target: str,
@@ -463,6 +481,7 @@ def run(
     run_id: str | None,
     as_json: bool,
     quiet: bool,
+    unsafe_pickle: bool,
 ) -> None:
     """Run the workflow TARGET and watch it."""
     if sequential and concurrency not in (None, 1):
@@ -490,7 +509,12 @@ def run(
             watcher,
             run_id,
             lambda subscribers: start_run(
-                workflow, run_id=run_id, store=the_store, subscribers=subscribers, **settings
+                workflow,
+                run_id=run_id,
+                store=the_store,
+                serializer=_serializer(unsafe_pickle),
+                subscribers=subscribers,
+                **settings,
             ),
             dependencies_of(workflow),
             _Remember(_absolute_target(target), values),
@@ -525,6 +549,7 @@ comes from $PLAIT_HOME/targets.json, where `plait run` recorded it; give
 @click.option("--force", is_flag=True, help="Take over a run whose owner is known to be dead.")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per line per event.")
 @click.option("--quiet", "-q", is_flag=True, help="Only failures and the end.")
+@_unsafe_pickle_option
 def resume(
     *,
     run_id: str,
@@ -534,6 +559,7 @@ def resume(
     force: bool,
     as_json: bool,
     quiet: bool,
+    unsafe_pickle: bool,
 ) -> None:
     """Continue run RUN_ID: answer its questions, or run its failed tasks again."""
     console = _console()
@@ -560,7 +586,8 @@ def resume(
                 f"run {run_id!r} is live in process {owner}; wait for it to finish or pause, "
                 "or pass --force if that process is dead"
             )
-        before = get_run(run_id, store=the_store)
+        serializer = _serializer(unsafe_pickle)
+        before = get_run(run_id, store=the_store, serializer=serializer)
         answers = _answers(inputs, before.waiting, workflow)
         if not inputs and before.waiting and not as_json and sys.stdin.isatty():
             try:
@@ -581,6 +608,7 @@ def resume(
                 inputs=answers,
                 store=the_store,
                 force=force,
+                serializer=serializer,
                 subscribers=subscribers,
             ),
             dependencies_of(workflow),
@@ -721,12 +749,13 @@ def runs(status: str | None, limit: int, store: str | None) -> None:
 @cli.command(epilog="\b\nExample:\n  plait status 3f2a9c1b2e4d")
 @click.argument("run_id")
 @_store_option
-def status(run_id: str, store: str | None) -> None:
+@_unsafe_pickle_option
+def status(run_id: str, store: str | None, unsafe_pickle: bool) -> None:
     """Show run RUN_ID task by task: status, attempts, duration, the error's last line."""
     console = _console()
     with _opened(store) as the_store:
         record = _record(the_store, run_id)
-        result = get_run(run_id, store=the_store)
+        result = get_run(run_id, store=the_store, serializer=_serializer(unsafe_pickle))
     live = _live_owner(record)
     console.print(
         Text(f"run {run_id} ({record.workflow}) ")
