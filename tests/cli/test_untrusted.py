@@ -100,3 +100,104 @@ def test_unsafe_pickle_says_what_it_risks(command: str) -> None:
     assert "--unsafe-pickle" in text
     assert "UNSAFE: loading a pickle runs whatever code its writer put in it" in text
     assert "Only for a store nobody else can write to." in text
+
+
+# -- markup -------------------------------------------------------------------------------------
+
+MARKUP = "[/][bold]x[/bold] :smile:"
+
+
+def _markup_run(home: Path) -> None:
+    """A paused run whose ids, names, prompt and error are all markup, made from Python."""
+
+    def fail() -> None:
+        raise RuntimeError(f"boom {MARKUP}")
+
+    wf = plait.Workflow(f"wf {MARKUP}")
+    wf.add_task(f"t {MARKUP}", fail)
+    wf.add_task(f"gate {MARKUP}", None, pause=plait.Pause(f"ok {MARKUP}?"))
+    with SQLiteStore(db(home)) as store:
+        plait.run(wf, store=store, run_id=f"r {MARKUP}")
+
+
+def test_runs_status_and_inputs_show_markup_in_a_run_as_text(home: Path) -> None:
+    _markup_run(home)
+    runs = plait_cli("runs")
+    assert runs.exit_code == 0
+    assert runs.stdout.splitlines()[1].split() == [
+        *f"r {MARKUP}".split(),
+        *f"wf {MARKUP}".split(),
+        "paused",
+        *runs.stdout.splitlines()[1].split()[-3:],  # started (date, time) and took
+    ]
+    status = plait_cli("status", f"r {MARKUP}")
+    assert status.exit_code == 0
+    assert status.stdout.startswith(f"run r {MARKUP} (wf {MARKUP}) paused")
+    rows = [line.split() for line in status.stdout.splitlines()]
+    assert [*f"t {MARKUP}".split(), "failed"] in [row[:4] for row in rows]
+    assert f"RuntimeError: boom {MARKUP}" in status.stdout
+    assert f"⏸ gate {MARKUP} waits: ok {MARKUP}?" in status.stdout
+    inputs = plait_cli("inputs")
+    assert inputs.exit_code == 0
+    first = inputs.stdout.splitlines()[0]
+    assert first == f"r {MARKUP} (wf {MARKUP}) · gate {MARKUP}: ok {MARKUP}?"
+
+
+def test_a_question_with_markup_is_asked_as_text() -> None:
+    from plait.cli._live import ask  # noqa: PLC0415
+    from plait.cli._terminal import TextConsole  # noqa: PLC0415
+
+    console = TextConsole(width=100, record=True)
+    question = plait.Question(task_id=f"t {MARKUP}", prompt=f"p {MARKUP}", key=f"k {MARKUP}")
+    prompts: list[str] = []
+    answer = ask(question, console, read=lambda prompt: prompts.append(prompt) or "42")
+    assert answer == 42
+    shown = console.export_text()
+    assert f"task t {MARKUP} (question k {MARKUP})" in shown
+    assert f"p {MARKUP}" in shown
+    assert prompts == [f"t {MARKUP}> "]
+
+
+# -- control characters -------------------------------------------------------------------------
+
+# (rich itself drops BEL, backspace, CR, VT and FF from text: they are checked apart)
+ESCAPES = "\x1b[31mred\x1b[0m \x1b]0;pwned\x1b\\ \x9b2J \x00\x7f"
+SHOWN = r"\x1b[31mred\x1b[0m \x1b]0;pwned\x1b\ \x9b2J \x00\x7f"
+DROPPED = "\x07\x08\r\x0b\x0c"
+
+
+def test_escape_sequences_from_a_shell_tasks_stderr_are_shown_as_text(
+    home: Path, tmp_path: Path
+) -> None:
+    (tmp_path / "noisy.txt").write_text(ESCAPES + DROPPED + "\n")
+    flow = tmp_path / "noisy.yaml"
+    flow.write_text("name: noisy\ntasks:\n  - id: noisy\n    shell: cat noisy.txt >&2; exit 3\n")
+    ran = plait_cli("run", flow, "--run-id", "n1")
+    status = plait_cli("status", "n1")
+    runs = plait_cli("runs")
+    for result in (ran, status, runs):
+        assert not set("\x1b\x9b\x00\x7f" + DROPPED) & set(result.output)
+    assert SHOWN in ran.stdout  # the failure's last line, as it happened and in the summary
+    assert SHOWN in status.stdout
+
+
+def test_control_characters_are_escaped_wherever_they_are_printed_but_styles_stay() -> None:
+    from rich.panel import Panel  # noqa: PLC0415
+    from rich.table import Table  # noqa: PLC0415
+    from rich.text import Text  # noqa: PLC0415
+
+    from plait.cli._terminal import TextConsole, printable  # noqa: PLC0415
+
+    assert printable("a\tb\nc\x00\x1b\x85") == "a\tb\nc\\x00\\x1b\\x85"
+    console = TextConsole(width=120, record=True, force_terminal=True, color_system="standard")
+    table = Table()
+    table.add_column("cell")
+    table.add_row(ESCAPES + DROPPED)
+    with console.capture() as captured:
+        console.print(Text(ESCAPES, style="red"), ESCAPES, Panel(ESCAPES, title=Text(ESCAPES)))
+        console.print(table)
+    out = captured.get()
+    assert out.count(SHOWN) == 5  # whole: tables and panels lay out the escaped text
+    assert not set("\x9b\x00\x7f" + DROPPED) & set(out)
+    assert "\x1b]" not in out and "\x1b\\" not in out and "\x1b[0m \x1b" not in out
+    assert "\x1b[31m" in out  # plait's own styles still reach the terminal

@@ -68,6 +68,7 @@ from ._summary import (
     graph_shape,
     run_figures,
 )
+from ._terminal import TextConsole
 
 __all__ = ["EXIT_FAILED", "EXIT_INTERRUPTED", "EXIT_OK", "EXIT_PAUSED", "EXIT_USAGE", "cli"]
 
@@ -98,7 +99,7 @@ PIPE_WIDTH = 160
 
 def _console() -> Console:
     # soft_wrap: commands and JSON printed for copying must not be broken at column 80
-    console = Console(soft_wrap=True, highlight=False)
+    console = TextConsole(soft_wrap=True)
     if not console.is_terminal and "COLUMNS" not in os.environ:
         console.width = PIPE_WIDTH
     return console
@@ -106,9 +107,7 @@ def _console() -> Console:
 
 def _fail(message: str) -> NoReturn:
     """Print ``error: message`` in red on stderr and exit with code 2."""
-    Console(stderr=True, soft_wrap=True, highlight=False).print(
-        Text(f"error: {message}", style="red")
-    )
+    TextConsole(stderr=True, soft_wrap=True).print(Text(f"error: {message}", style="red"))
     raise click.exceptions.Exit(EXIT_USAGE)
 
 
@@ -121,7 +120,7 @@ class _Plait(click.Group):
         except PlaitError as error:
             _fail(str(error))
         except KeyboardInterrupt:
-            Console(stderr=True).print(Text("interrupted", style="red"))
+            TextConsole(stderr=True).print(Text("interrupted", style="red"))
             raise click.exceptions.Exit(EXIT_INTERRUPTED) from None
 
 
@@ -195,7 +194,7 @@ class _Remember:
                 entries.pop(event.run_id, None)  # re-insert: the newest entries are kept
                 entries[event.run_id] = entry
         except OSError as error:
-            Console(stderr=True).print(
+            TextConsole(stderr=True).print(
                 Text(
                     f"warning: cannot record the target of run {event.run_id} in "
                     f"{_targets_path()}: {error}; resume it with --target",
