@@ -201,3 +201,42 @@ def test_control_characters_are_escaped_wherever_they_are_printed_but_styles_sta
     assert not set("\x9b\x00\x7f" + DROPPED) & set(out)
     assert "\x1b]" not in out and "\x1b\\" not in out and "\x1b[0m \x1b" not in out
     assert "\x1b[31m" in out  # plait's own styles still reach the terminal
+
+
+# -- deep values --------------------------------------------------------------------------------
+
+
+def test_an_input_nested_100000_levels_deep_is_a_usage_error(home: Path) -> None:
+    wf = plait.Workflow("gate")
+    wf.add_task("gate", None, pause=plait.Pause("go?"))
+    with SQLiteStore(db(home)) as store:
+        plait.run(wf, store=store, run_id="g1")
+    (home / "gate.py").write_text(
+        "import plait\nwf = plait.Workflow('gate')\nwf.add_task('gate', None, "
+        "pause=plait.Pause('go?'))\n"
+    )
+    deep = "[" * 100_000 + "]" * 100_000
+    for value in (deep, f"@{home / 'deep.json'}"):
+        (home / "deep.json").write_text(deep)
+        result = plait_cli(
+            "resume", "g1", "--target", f"{home / 'gate.py'}:wf", "--input", f"gate={value}"
+        )
+        assert result.exit_code == 2
+        assert "Traceback" not in result.output
+        assert (
+            "Invalid value for --input: gate: the answer is nested deeper than plait can read "
+            "(about a thousand levels)"
+        ) in " ".join(result.stderr.split())
+    with SQLiteStore(db(home)) as store:
+        assert store.get_run("g1").status is plait.RunStatus.PAUSED
+
+
+def test_a_param_nested_100000_levels_deep_is_a_usage_error(tmp_path: Path) -> None:
+    flow = tmp_path / "p.yaml"
+    flow.write_text("name: p\ntasks:\n  - id: a\n    shell: 'true'\n")
+    result = plait_cli("run", flow, "--param", "x=" + "[" * 100_000 + "]" * 100_000)
+    assert result.exit_code == 2
+    assert "Traceback" not in result.output
+    assert "is nested deeper than plait can read (about a thousand levels)" in " ".join(
+        result.stderr.split()
+    )

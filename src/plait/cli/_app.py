@@ -233,6 +233,11 @@ def _json_or_text(text: str) -> Any:
         return json.loads(text)
     except json.JSONDecodeError:
         return text
+    except RecursionError:
+        raise click.BadParameter(
+            f"{text[:20]}... is nested deeper than plait can read (about a thousand levels)",
+            param_hint="--param",
+        ) from None
 
 
 def _pools(values: Sequence[str]) -> dict[str, int]:

@@ -733,10 +733,15 @@ def parse_answer(text: str, schema: Mapping[str, Any] | None) -> Any:
     """``text`` as a JSON value; as the text itself when the schema expects a string.
 
     Raises:
-        ValueError: ``text`` is not JSON (and no string is expected); the message says so.
+        ValueError: ``text`` is not JSON (and no string is expected), or is nested deeper than
+            Python can read; the message says so.
     """
     try:
         value = json.loads(text)
+    except RecursionError:
+        raise ValueError(
+            "the answer is nested deeper than plait can read (about a thousand levels)"
+        ) from None
     except json.JSONDecodeError as error:
         if _wants_string(schema):
             return text
