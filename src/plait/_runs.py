@@ -45,6 +45,7 @@ from .stores import (
     WriteBatch,
     open_store,
 )
+from .stores._open import opens_store, using_store
 
 __all__ = ["answer", "aresume", "arun", "get_run", "list_runs", "resume", "run"]
 
@@ -147,6 +148,7 @@ async def _execute(store: Store, owner: str, run_state: _Run) -> RunResult:
         )
 
 
+@opens_store
 async def arun(
     workflow: Workflow,
     *,
@@ -267,6 +269,7 @@ def _record(store: Store, run_id: str) -> RunRecord:
     return record
 
 
+@opens_store
 async def aresume(
     run_id: str,
     workflow: Workflow,
@@ -478,7 +481,20 @@ def answer(
     if live is not None:
         live.give_input(task_id, value, key=key)
         return
-    the_store = open_store(store)
+    with using_store(store) as the_store:
+        _answer_in_store(the_store, run_id, task_id, value, key=key, serializer=serializer)
+
+
+def _answer_in_store(
+    the_store: Store,
+    run_id: str,
+    task_id: str,
+    value: Any,
+    *,
+    key: str | None,
+    serializer: Serializer | None,
+) -> None:
+    """Check ``value`` and record it in the store as the answer to ``task_id``'s question."""
     record = _record(the_store, run_id)
     open_questions = {r.task_id: r for r in the_store.load_requests(run_id) if not r.answered}
     request = open_questions.get(task_id)
@@ -509,6 +525,7 @@ def answer(
         the_store.release(run_id, owner)
 
 
+@opens_store
 def get_run(
     run_id: str, *, store: Store | str | None = None, serializer: Serializer | None = None
 ) -> RunResult:
@@ -554,6 +571,7 @@ def get_run(
     )
 
 
+@opens_store
 def list_runs(
     *, store: Store | str | None = None, status: RunStatus | str | None = None, limit: int = 50
 ) -> list[RunRecord]:
