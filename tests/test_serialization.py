@@ -106,3 +106,25 @@ def test_the_memory_store_keeps_objects_and_needs_no_serializer() -> None:
     wf.add_task("make", lambda: {1, 2})
     result = plait.run(wf, store=store)
     assert plait.get_run(result.run_id, store=store).outputs == {"make": {1, 2}}
+
+
+def test_a_stored_output_the_serializer_cannot_read_is_a_clear_store_error(
+    tmp_path: Path,
+) -> None:
+    with SQLiteStore(tmp_path / "plait.db") as store:
+        plait.run(pipeline(), store=store, run_id="garbled")
+    with sqlite3.connect(tmp_path / "plait.db") as conn:
+        conn.execute("UPDATE tasks SET output = ? WHERE task_id = 'make'", (b"\x80not json",))
+    with SQLiteStore(tmp_path / "plait.db") as store:
+        for call in (
+            lambda: plait.get_run("garbled", store=store),
+            lambda: plait.resume("garbled", pipeline(), store=store, inputs={"gate": True}),
+        ):
+            with pytest.raises(
+                plait.stores.StoreError,
+                match=r"^the stored output of 'make' of run 'garbled' cannot be read with the "
+                r"json serializer \(UnicodeDecodeError: .*\); the store holds data that plait "
+                r"did not write with it$",
+            ):
+                call()
+        assert store.get_run("garbled").status is plait.RunStatus.PAUSED

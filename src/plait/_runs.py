@@ -42,6 +42,7 @@ from .stores import (
     RunRecord,
     RunUpdate,
     Store,
+    StoreError,
     WriteBatch,
     open_store,
 )
@@ -92,6 +93,18 @@ def _serializer_for(store: Store, serializer: Serializer | None) -> Serializer:
     if serializer is not None:
         return serializer
     return JSONSerializer() if store.durable else ObjectSerializer()
+
+
+def _loads(serializer: Serializer, payload: Any, run_id: str, what: str) -> Any:
+    """``payload`` loaded with ``serializer``; a payload it cannot read is a clear StoreError."""
+    try:
+        return serializer.loads(payload)
+    except Exception as error:  # any serializer's own error: the stored bytes are not its own
+        raise StoreError(
+            f"the stored {what} of run {run_id!r} cannot be read with the {serializer.name} "
+            f"serializer ({type(error).__name__}: {error}); the store holds data that plait did "
+            "not write with it"
+        ) from error
 
 
 def _serializer_of(store: Store, record: RunRecord, serializer: Serializer | None) -> Serializer:
@@ -331,7 +344,8 @@ async def aresume(
     for request in requests:
         i = graph.index[request.task_id]
         if request.answered:
-            answers.setdefault(i, {})[request.key] = serializer.loads(request.value)
+            answer = _loads(serializer, request.value, run_id, f"answer to {request.task_id!r}")
+            answers.setdefault(i, {})[request.key] = answer
         else:
             questions[i] = question_of(request)
     succeeded = {
@@ -362,6 +376,10 @@ async def aresume(
             )
         validate_answer(task_id, schema, value, key=key)
         new_answers.append((i, question, value, serializer.dumps(value)))
+    outputs = {  # read before the run is claimed: a store plait cannot read changes nothing
+        i: _loads(serializer, task.output, run_id, f"output of {task.task_id!r}")
+        for i, task in succeeded.items()
+    }
     owner = _claim(the_store, run_id, force=force)
     now = time.time()
     batch = WriteBatch(run=RunUpdate(status=RunStatus.RUNNING))
@@ -371,7 +389,7 @@ async def aresume(
         batch.requests.append(_answered(question, payload, now))
     the_store.write(run_id, owner, batch)
     restored = Restored(
-        outputs={i: serializer.loads(task.output) for i, task in succeeded.items()},
+        outputs=outputs,
         payloads={i: task.output for i, task in succeeded.items()},
         attempts={graph.index[t]: task.attempts for t, task in tasks.items()},
         started_at={i: t.started_at for i, t in succeeded.items() if t.started_at is not None},
@@ -551,7 +569,9 @@ def get_run(
         index,
         status=[r.status if r else TaskStatus.PENDING for r in records],
         output=[
-            serializer.loads(r.output) if r and r.status is TaskStatus.SUCCEEDED else None
+            _loads(serializer, r.output, run_id, f"output of {r.task_id!r}")
+            if r and r.status is TaskStatus.SUCCEEDED
+            else None
             for r in records
         ],
         error=[r.error if r else None for r in records],
