@@ -13,6 +13,7 @@ from plait.stores import (
     MemoryStore,
     PostgresStore,
     SQLiteStore,
+    StoreNotFoundError,
     _open,
     default_sqlite_path,
     open_store,
@@ -34,9 +35,10 @@ def _no_plait_store(monkeypatch: pytest.MonkeyPatch) -> None:
 class FakePostgres:
     """Stands in for PostgresStore where only the arguments matter."""
 
-    def __init__(self, url: str, *, schema: str = "plait") -> None:
+    def __init__(self, url: str, *, schema: str = "plait", create: bool = True) -> None:
         self.url = url
         self.schema = schema
+        self.create = create
 
 
 @pytest.fixture
@@ -198,3 +200,22 @@ def test_default_sqlite_path_defaults_to_dot_plait_in_the_home_directory(
     assert default_sqlite_path() == tmp_path / ".plait" / "plait.db"
     monkeypatch.setenv("PLAIT_HOME", "~/elsewhere")
     assert default_sqlite_path() == tmp_path / "elsewhere" / "plait.db"
+
+
+def test_an_sqlite_store_opened_without_create_must_exist(tmp_path: Path) -> None:
+    path = tmp_path / "plait.db"
+    with pytest.raises(StoreNotFoundError, match=r"^there is no SQLite store at '.*plait\.db'$"):
+        open_store(f"sqlite://{path}", create=False)
+    assert not path.exists()
+    SQLiteStore(path).close()
+    open_store(f"sqlite://{path}", create=False).close()  # now it exists
+
+
+def test_a_postgres_store_opened_without_create_must_have_its_tables(
+    postgres_url: str, postgres_schema: str
+) -> None:
+    url = with_query(postgres_url, schema=postgres_schema)
+    with pytest.raises(StoreNotFoundError, match=r"^there is no plait store at .*schema"):
+        open_store(url, create=False)
+    open_store(url).close()  # creates it
+    open_store(url, create=False).close()

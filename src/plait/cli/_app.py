@@ -48,7 +48,15 @@ from .._runs import resume as resume_run
 from .._runs import run as start_run
 from .._state import RunStatus, TaskStatus
 from .._workflow import Workflow
-from ..stores import RunRecord, RunUpdate, Store, WriteBatch, default_sqlite_path, open_store
+from ..stores import (
+    RunRecord,
+    RunUpdate,
+    Store,
+    StoreNotFoundError,
+    WriteBatch,
+    default_sqlite_path,
+    open_store,
+)
 from ._live import (
     STATUS_STYLE,
     JsonLines,
@@ -133,8 +141,16 @@ def _store_url(option: str | None) -> str:
 
 
 @contextlib.contextmanager
-def _opened(option: str | None) -> Iterator[Store]:
-    store = open_store(_store_url(option))
+def _opened(option: str | None, *, create: bool = False) -> Iterator[Store]:
+    """The store to use, closed afterwards. Only ``run`` creates it (``create=True``): the
+    other commands look at runs that must already be there, so a missing store is an error
+    (exit 2) and a mistyped ``--store`` leaves nothing behind."""
+    url = _store_url(option)
+    try:
+        store = open_store(url, create=create)
+    except StoreNotFoundError as error:
+        origin = "--store" if option else "$PLAIT_STORE" if os.environ.get("PLAIT_STORE") else ""
+        _fail(f"{error}; check {origin}" if origin else f"{error}; `plait run` creates it")
     try:
         yield store
     finally:
@@ -479,7 +495,7 @@ def run(
         settings["pools"] = {**settings.get("pools", {}), **_pools(pools)}
     run_id = run_id or uuid.uuid4().hex[:12]
     console = _console()
-    with _opened(store) as the_store:
+    with _opened(store, create=True) as the_store:
         if the_store.get_run(run_id) is not None:
             _fail(
                 f"run {run_id!r} already exists in {the_store!r}; continue it with "
