@@ -533,13 +533,58 @@ def test_missing_top_level_keys(tmp_path: Path) -> None:
 
 
 def test_a_bad_config_value(tmp_path: Path) -> None:
-    target = write(tmp_path, "flow.yaml", "name: x\nconfig:\n  retries: -1\ntasks: []\n")
-    fails_with(target, f"{target}, line 3: config.retries: expected an int >= 0, not -1")
+    target = write(tmp_path, "flow.yaml", "name: x\nconfig:\n  max_retries: -1\ntasks: []\n")
+    fails_with(
+        target, f"{target}, line 3: config.max_retries: max_retries must be an int >= 0, not -1"
+    )
 
 
-def test_a_config_value_that_engine_config_refuses(tmp_path: Path) -> None:
-    target = write(tmp_path, "flow.yaml", "name: x\nconfig:\n  retries: 1.0\ntasks: []\n")
-    fails_with(target, f"{target}, line 2: config: max_retries must be an int >= 0, not 1.0")
+def test_a_config_value_of_the_wrong_type(tmp_path: Path) -> None:
+    target = write(tmp_path, "flow.yaml", "name: x\nconfig:\n  max_retries: 1.5\ntasks: []\n")
+    fails_with(target, f"{target}, line 3: config.max_retries: expected an int, not 1.5")
+
+
+def test_config_takes_every_engine_config_setting_under_its_api_name(tmp_path: Path) -> None:
+    settings = {
+        "max_concurrency": 3,
+        "task_timeout": None,
+        "retry_failed_tasks": False,
+        "max_retries": 0,
+        "retry_backoff": 0.5,
+        "retry_max_backoff": 2.0,
+        "retry_jitter": 0.0,
+        "fail_fast": True,
+        "pools": {"db": 2},
+        "cancel_grace": 1.5,
+    }
+    document = {"name": "x", "config": settings, "tasks": [{"id": "a", "shell": "true"}]}
+    target = write(tmp_path, "flow.json", json.dumps(document))
+    assert plait.load_target(target).settings == settings
+    assert set(settings) == set(plait.EngineConfig.__dataclass_fields__)
+
+
+def test_the_old_retries_key_is_refused_with_its_api_name(tmp_path: Path) -> None:
+    target = write(tmp_path, "flow.yaml", "name: x\nconfig:\n  retries: 1\ntasks: []\n")
+    fails_with(
+        target, f"{target}, line 3: config: unknown key 'retries'; did you mean 'max_retries'?"
+    )
+
+
+def test_a_config_problem_between_settings_names_the_section(tmp_path: Path) -> None:
+    target = write(
+        tmp_path,
+        "flow.yaml",
+        "name: x\nconfig:\n  retry_backoff: 5\n  retry_max_backoff: 1\ntasks: []\n",
+    )
+    error = fails_with_prefix(target, f"{target}, line 2: config: ")
+    assert "retry_backoff" in error.problem
+
+
+def fails_with_prefix(target: str, prefix: str) -> WorkflowFileError:
+    with pytest.raises(WorkflowFileError) as caught:
+        plait.load_target(target)
+    assert str(caught.value).startswith(prefix), str(caught.value)
+    return caught.value
 
 
 # -- bad files: what plait's own validation finds ---------------------------------------------
@@ -690,3 +735,75 @@ def test_functions_are_found_next_to_the_workflow_file(tmp_path: Path) -> None:
     )
     result = plait.run(plait.load_target(target).workflow)
     assert result.tasks["greet"].output == "hi you"
+
+
+# -- every problem at once, and pools ---------------------------------------------------------
+
+
+def test_every_problem_of_a_file_is_reported_each_with_its_line(tmp_path: Path) -> None:
+    target = write(
+        tmp_path,
+        "flow.yaml",
+        """
+        name: many
+        config:
+          max_concurency: 2
+          pools: {db: 1}
+        tasks:
+          - id: fetch
+            function: os.path:jion
+          - id: parse
+            shell: echo
+            timeout: soon
+          - id: load
+            shell: echo
+            pool: dbb
+            depends_on: [fetch, parse, fecth]
+          - id: publish
+            fucntion: os:getcwd
+        """,
+    )
+    with pytest.raises(WorkflowFileError) as caught:
+        plait.load_target(target)
+    assert [(e.line, e.field, e.problem) for e in caught.value.errors] == [
+        (3, "config", "unknown key 'max_concurency'; did you mean 'max_concurrency'?"),
+        (7, "tasks[0].function", "module 'os.path' has no attribute 'jion'; did you mean 'join'?"),
+        (10, "tasks[1].timeout", "expected a number of seconds > 0, not 'soon'"),
+        (
+            13,
+            "tasks[2].pool",
+            "task 'load' names pool 'dbb', which has no limit; did you mean 'db'? (add it under "
+            "config.pools, or give it one with --pool dbb=N)",
+        ),
+        (
+            14,
+            "tasks[2].depends_on[2]",
+            "task 'load' depends on 'fecth', which is not a task of workflow 'many'; did you "
+            "mean 'fetch'?",
+        ),
+        (16, "tasks[3]", "unknown key 'fucntion'; did you mean 'function'?"),
+    ]
+    assert str(caught.value) == "\n".join(str(e) for e in caught.value.errors)
+    assert str(caught.value.errors[0]).startswith(f"{target}, line 3: config: unknown key")
+
+
+def test_a_task_whose_pool_has_no_limit_is_refused(tmp_path: Path) -> None:
+    target = task_file(tmp_path, "- {id: a, shell: echo, pool: db}")
+    fails_with(
+        target,
+        f"{target}, line 3: tasks[0].pool: task 'a' names pool 'db', which has no limit; no pool "
+        "has one (add it under config.pools, or give it one with --pool db=N)",
+    )
+    assert plait.load_target(target, pools=["db"]).workflow.tasks["a"].pool == "db"
+
+
+def test_run_refuses_a_task_whose_pool_has_no_limit() -> None:
+    wf = plait.Workflow("pools")
+    wf.add_task("load", lambda: 1, pool="db")
+    with pytest.raises(
+        plait.InvalidOptionError,
+        match=r"^task 'load' names pool 'db', which has no limit; did you mean 'dbb'\? \(give it "
+        r"one with pools=\{'db': N\}, or fix the task's pool\)$",
+    ):
+        plait.run(wf, pools={"dbb": 1})
+    assert plait.run(wf, pools={"db": 1}).tasks["load"].output == 1

@@ -23,7 +23,7 @@ import weakref
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from ._config import EngineConfig
+from ._config import EngineConfig, check_pools
 from ._engine import Restored, _Run
 from ._events import Subscriber
 from ._exceptions import ConfigError, DefinitionChangedError, NotWaitingError
@@ -171,12 +171,13 @@ async def arun(
     tasks, waits for them (sync ones up to ``cancel_grace``) and re-raises ``CancelledError``.
 
     Raises:
-        WorkflowError: the workflow is invalid.
+        WorkflowError: the workflow is invalid, or a task names a pool that has no limit.
         ConfigError: a setting is invalid.
         RunExistsError: the store already has a run with ``run_id``.
     """
     workflow.validate()
     engine_config = _config(config, settings)
+    check_pools(engine_config, ((spec.id, spec.pool) for spec in workflow.tasks.values()))
     the_store = open_store(store)
     serializer = _serializer_for(the_store, serializer)
     graph = workflow.graph()

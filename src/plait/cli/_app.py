@@ -38,7 +38,7 @@ from rich.table import Table
 from rich.text import Text
 
 from .._events import Event, RunStarted, Subscriber
-from .._exceptions import PlaitError
+from .._exceptions import PlaitError, WorkflowFileError
 from .._files import load_target
 from .._pause import Question, schema_document
 from .._recorder import question_of
@@ -111,11 +111,12 @@ def _console() -> Console:
     return console
 
 
-def _fail(message: str) -> NoReturn:
-    """Print ``error: message`` in red on stderr and exit with code 2."""
-    Console(stderr=True, soft_wrap=True, highlight=False).print(
-        Text(f"error: {message}", style="red")
-    )
+def _fail(message: str, *more: str) -> NoReturn:
+    """Print ``error: message`` (and a line for each of ``more``) in red on stderr and exit
+    with code 2."""
+    console = Console(stderr=True, soft_wrap=True, highlight=False)
+    for line in (message, *more):
+        console.print(Text(f"error: {line}", style="red"))
     raise click.exceptions.Exit(EXIT_USAGE)
 
 
@@ -125,6 +126,8 @@ class _Plait(click.Group):
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
+        except WorkflowFileError as error:  # every problem of a file, each on its own line
+            _fail(*(str(problem) for problem in error.errors))
         except PlaitError as error:
             _fail(str(error))
         except KeyboardInterrupt:
@@ -484,7 +487,7 @@ def run(
     if sequential and concurrency not in (None, 1):
         raise click.UsageError("--sequential and --concurrency contradict each other")
     values = {key: _json_or_text(text) for key, text in _pairs(params, "--param", "KEY=VALUE")}
-    loaded = load_target(target)
+    loaded = load_target(target, pools=_pools(pools))
     workflow = with_params(loaded.workflow, values)
     settings = dict(loaded.settings)
     if concurrency is not None or sequential:
@@ -610,8 +613,9 @@ def resume(
 def validate(target: str) -> None:
     """Check the workflow TARGET and show its shape; runs nothing.
 
-    Prints the number of tasks and edges, the depth (the most tasks on one chain), the width
-    (the largest layer) and the critical path by estimate.
+    A workflow file's problems are all reported, one line each with its file and line (exit
+    2). Otherwise prints the number of tasks and edges, the depth (the most tasks on one
+    chain), the width (the largest layer) and the critical path by estimate.
     """
     loaded = load_target(target)
     shape = graph_shape(loaded.workflow)  # load_target checked the file's engine settings
