@@ -363,7 +363,7 @@ def test_engine_options_are_checked(flows: Path) -> None:
     assert result.exit_code == 2
     result = plait_cli("run", f"{flows}:ok", "--sequential", "--concurrency", "3")
     assert result.exit_code == 2
-    assert "--sequential and --concurrency contradict each other" in result.stderr
+    assert "--sequential and --max-concurrency contradict each other" in result.stderr
 
 
 def test_a_run_id_that_is_taken_is_refused(flows: Path) -> None:

@@ -399,7 +399,7 @@ Exit codes:
 
 \b
 Example:
-  plait run examples/build.yaml --concurrency 4
+  plait run examples/build.yaml --max-concurrency 4
 """
 
 
@@ -419,7 +419,8 @@ def _store_option(fn: Callable[..., Any]) -> Callable[..., Any]:
 _RUN_EPILOG = """\b
 Examples:
   plait run examples/build.yaml
-  plait run flow.py:wf --concurrency 8 --pool db=2 --param region=emea
+  plait run flow.py:wf --max-concurrency 8 --pool db=2 --param region=emea
+  plait run examples/build.yaml --max-retries 0 --task-timeout 60
   plait run flow.yaml --json | jq 'select(.event == "task_failed")'
 
 \b
@@ -446,14 +447,95 @@ Exit codes: 0 succeeded, 1 failed, 2 usage/validation error, 3 paused, 130 Ctrl-
 """
 
 
+#: What ``--task-timeout none`` gives: no limit (None itself means "flag not given").
+_NO_LIMIT = "none"
+
+
+class _Seconds(click.ParamType):  # type: ignore[type-arg] # generic from click 8.2 on
+    """A number of seconds > 0, or ``none`` for no limit."""
+
+    name = "seconds"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        if value is None or isinstance(value, float):
+            return value
+        if str(value).lower() == _NO_LIMIT:
+            return _NO_LIMIT
+        try:
+            seconds = float(value)
+        except ValueError:
+            seconds = -1.0
+        if not seconds > 0:
+            self.fail(f"{value!r} is not a number of seconds > 0, nor 'none'", param, ctx)
+        return seconds
+
+
+#: The EngineConfig settings that ``run`` and ``resume`` take as flags, under their API names
+#: (``max_retries`` is ``--max-retries``); ``max_concurrency``, ``fail_fast`` and ``pools`` have
+#: flags of their own above. A flag left out keeps the file's (or the stored run's) setting.
+_SETTING_FLAGS: dict[str, tuple[Any, str]] = {
+    "max_retries": (
+        click.IntRange(min=0),
+        "Retries of a failed task that sets no retry policy (default 3; 0 for none).",
+    ),
+    "retry_backoff": (click.FloatRange(min=0), "Seconds before the first retry (default 0.1)."),
+    "retry_max_backoff": (
+        click.FloatRange(min=0),
+        "The longest wait between retries, in seconds (default 30).",
+    ),
+    "retry_jitter": (
+        click.FloatRange(0, 1),
+        "The random share of each retry delay, 0 to 1 (default 0.5).",
+    ),
+    "task_timeout": (_Seconds(), "Seconds an attempt may run, or 'none' (default 300)."),
+    "cancel_grace": (
+        click.FloatRange(min=0),
+        "Seconds sync tasks get to notice a cancel (default 5).",
+    ),
+}
+
+
+def _setting_options(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """Add a flag for each EngineConfig setting in ``_SETTING_FLAGS`` and ``retry_failed_tasks``
+    (their values arrive as keyword arguments named like the settings, None when not given)."""
+    fn = click.option(
+        "--retry-failed-tasks/--no-retry-failed-tasks",
+        "retry_failed_tasks",
+        default=None,
+        help="Whether tasks without a retry policy of their own are retried (default: yes).",
+    )(fn)
+    for name, (kind, text) in reversed(_SETTING_FLAGS.items()):
+        flag = "--" + name.replace("_", "-")
+        fn = click.option(flag, name, type=kind, default=None, help=text)(fn)
+    return fn
+
+
+def _given(settings: Mapping[str, Any]) -> dict[str, Any]:
+    """The settings given on the command line (those not left at None), as EngineConfig
+    values."""
+    return {
+        name: None if value == _NO_LIMIT else value
+        for name, value in settings.items()
+        if value is not None
+    }
+
+
 @cli.command(epilog=_RUN_EPILOG)
 @click.argument("target")
-@click.option("--concurrency", "-c", type=click.IntRange(min=1), help="Most tasks running at once.")
-@click.option("--sequential", is_flag=True, help="One task at a time (--concurrency 1).")
+@click.option(
+    "--max-concurrency",
+    "--concurrency",
+    "-c",
+    "concurrency",
+    type=click.IntRange(min=1),
+    help="Most tasks running at once.",
+)
+@click.option("--sequential", is_flag=True, help="One task at a time (--max-concurrency 1).")
 @click.option("--fail-fast", is_flag=True, help="Stop the whole run at the first failure.")
 @click.option(
     "--pool", "pools", multiple=True, metavar="NAME=N", help="Limit pool NAME to N tasks."
 )
+@_setting_options
 @click.option(
     "--param",
     "params",
@@ -482,14 +564,19 @@ def run(
     run_id: str | None,
     as_json: bool,
     quiet: bool,
+    **flags: Any,
 ) -> None:
-    """Run the workflow TARGET and watch it."""
+    """Run the workflow TARGET and watch it.
+
+    Engine settings come from the workflow file's config, overridden by the flags, which
+    have the names of the EngineConfig fields: --max-retries sets max_retries.
+    """
     if sequential and concurrency not in (None, 1):
-        raise click.UsageError("--sequential and --concurrency contradict each other")
+        raise click.UsageError("--sequential and --max-concurrency contradict each other")
     values = {key: _json_or_text(text) for key, text in _pairs(params, "--param", "KEY=VALUE")}
     loaded = load_target(target, pools=_pools(pools))
     workflow = with_params(loaded.workflow, values)
-    settings = dict(loaded.settings)
+    settings = {**loaded.settings, **_given(flags)}
     if concurrency is not None or sequential:
         settings["max_concurrency"] = 1 if sequential else concurrency
     if fail_fast:
