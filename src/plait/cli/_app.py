@@ -68,6 +68,7 @@ from ._live import (
     parse_answer,
     resume_command,
 )
+from ._records import question_record, run_record, status_record
 from ._summary import (
     dependencies_from_definition,
     dependencies_of,
@@ -789,7 +790,26 @@ def _status_text(status: str) -> Text:
     return Text(status, style=STATUS_STYLE.get(status, ""))
 
 
-@cli.command(epilog="\b\nExamples:\n  plait runs\n  plait runs --status paused --limit 5")
+_RUNS_EPILOG = """\b
+Examples:
+  plait runs
+  plait runs --status paused --limit 5
+  plait runs --json | jq -r 'select(.status == "failed") | .run_id'
+
+\b
+With --json, one JSON object per line per run:
+  run_id, workflow, status, created_at, updated_at, finished_at, duration,
+  error, live_owner  (times in Unix seconds, or null)
+"""
+
+_JSON_HELP = "JSON instead of a table (the schema is in the examples below)."
+
+
+def _json_line(document: Any) -> None:
+    click.echo(json.dumps(document))
+
+
+@cli.command(epilog=_RUNS_EPILOG)
 @click.option(
     "--status",
     type=click.Choice([s.value for s in RunStatus]),
@@ -799,12 +819,17 @@ def _status_text(status: str) -> Text:
     "--limit", type=click.IntRange(min=1), default=20, show_default=True, help="At most N runs."
 )
 @_store_option
-def runs(status: str | None, limit: int, store: str | None) -> None:
+@click.option("--json", "as_json", is_flag=True, help=_JSON_HELP)
+def runs(status: str | None, limit: int, store: str | None, as_json: bool) -> None:
     """List the runs in the store, newest first."""
     console = _console()
     with _opened(store) as the_store:
         wanted = None if status is None else RunStatus(status)
         records = the_store.list_runs(status=wanted, limit=limit)
+    if as_json:
+        for record in records:
+            _json_line(run_record(record, live_owner=_live_owner(record)))
+        return
     if not records:
         console.print(f"no runs{f' with status {status}' if status else ''} in {the_store!r}")
         return
@@ -825,16 +850,39 @@ def runs(status: str | None, limit: int, store: str | None) -> None:
     console.print(table)
 
 
-@cli.command(epilog="\b\nExample:\n  plait status 3f2a9c1b2e4d")
+_STATUS_EPILOG = """\b
+Examples:
+  plait status 3f2a9c1b2e4d
+  plait status 3f2a9c1b2e4d --json | jq '.tasks[] | select(.status == "failed")'
+
+\b
+With --json, one JSON object: the fields of a `plait runs --json` line, and
+  tasks    [{task_id, status, attempts, started_at, finished_at, duration,
+            error {type, message} or null}]
+  figures  {makespan, task_time, parallelism, critical_path, critical_path_seconds}
+  waiting  [{task_id, key, prompt, schema, deadline, asked_at, command}]
+"""
+
+
+@cli.command(epilog=_STATUS_EPILOG)
 @click.argument("run_id")
 @_store_option
-def status(run_id: str, store: str | None) -> None:
+@click.option("--json", "as_json", is_flag=True, help=_JSON_HELP)
+def status(run_id: str, store: str | None, as_json: bool) -> None:
     """Show run RUN_ID task by task: status, attempts, duration, the error's last line."""
     console = _console()
     with _opened(store) as the_store:
         record = _record(the_store, run_id)
         result = get_run(run_id, store=the_store)
     live = _live_owner(record)
+    if as_json:
+        commands = {
+            task_id: resume_command(run_id, store=store, task_id=task_id, schema=question.schema)
+            for task_id, question in result.waiting.items()
+        }
+        figures = run_figures(result, dependencies_from_definition(record.definition))
+        _json_line(status_record(record, result, figures, live_owner=live, commands=commands))
+        return
     console.print(
         Text(f"run {run_id} ({record.workflow}) ")
         .append_text(_status_text(str(record.status)))
@@ -878,9 +926,22 @@ def _open_questions(store: Store) -> Iterator[tuple[RunRecord, list[Question]]]:
             yield record, questions
 
 
-@cli.command(epilog="\b\nExample:\n  plait inputs")
+_INPUTS_EPILOG = """\b
+Examples:
+  plait inputs
+  plait inputs --json | jq -r .command
+
+\b
+With --json, one JSON object per line per waiting question:
+  run_id, workflow, task_id, key, prompt, schema (JSON Schema or null),
+  deadline (Unix time or null), asked_at, command (the `plait resume` that answers it)
+"""
+
+
+@cli.command(epilog=_INPUTS_EPILOG)
 @_store_option
-def inputs(store: str | None) -> None:
+@click.option("--json", "as_json", is_flag=True, help=_JSON_HELP)
+def inputs(store: str | None, as_json: bool) -> None:
     """List every question waiting for an answer, across runs, with the command to answer it."""
     console = _console()
     found = 0
@@ -888,6 +949,13 @@ def inputs(store: str | None) -> None:
         for record, questions in _open_questions(the_store):
             for question in questions:
                 found += 1
+                if as_json:
+                    command = resume_command(
+                        record.run_id, store=store, task_id=question.task_id, schema=question.schema
+                    )
+                    document = question_record(question, command=command)
+                    _json_line({"run_id": record.run_id, "workflow": record.workflow, **document})
+                    continue
                 console.print(
                     Text(f"{record.run_id} ({record.workflow}) · ")
                     .append(question.task_id, style="bold")
@@ -897,7 +965,7 @@ def inputs(store: str | None) -> None:
                     record.run_id, store=store, task_id=question.task_id, schema=question.schema
                 )
                 console.print(f"    {command}")
-    if not found:
+    if not found and not as_json:
         console.print("no questions are waiting for an answer")
 
 
