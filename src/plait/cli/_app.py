@@ -23,6 +23,7 @@ import fcntl
 import inspect
 import json
 import os
+import re
 import signal
 import socket
 import sys
@@ -121,6 +122,24 @@ def _fail(message: str, *more: str) -> NoReturn:
     raise click.exceptions.Exit(EXIT_USAGE)
 
 
+#: How the Python API's advice reads on the command line. plait's errors say what would fix
+#: them in the words of the API (``force=True``); a command shows them in its own.
+_CLI_WORDS: Sequence[tuple[re.Pattern[str], str]] = [
+    (re.compile(r"\bpass force=True\b"), "pass --force"),
+    (re.compile(r"\bplait\.resume\((['\"])(.+?)\1, workflow\)"), r"`plait resume \2`"),
+    (re.compile(r"\bplait\.list_runs\(store=\.\.\.\)"), "`plait runs`"),
+    (re.compile(r"\bpools=\{(['\"])(.+?)\1: N\}"), r"--pool \2=N"),
+    (re.compile(r"\bwith another run_id\b"), "with another --run-id"),
+]
+
+
+def cli_words(message: str) -> str:
+    """``message`` with the API's advice (``force=True``) put as flags (``--force``)."""
+    for pattern, replacement in _CLI_WORDS:
+        message = pattern.sub(replacement, message)
+    return message
+
+
 class _Plait(click.Group):
     """The command group: plait's own errors become one red line and exit code 2."""
 
@@ -128,9 +147,9 @@ class _Plait(click.Group):
         try:
             return super().invoke(ctx)
         except WorkflowFileError as error:  # every problem of a file, each on its own line
-            _fail(*(str(problem) for problem in error.errors))
+            _fail(*(cli_words(str(problem)) for problem in error.errors))
         except PlaitError as error:
-            _fail(str(error))
+            _fail(cli_words(str(error)))
         except KeyboardInterrupt:
             Console(stderr=True).print(Text("interrupted", style="red"))
             raise click.exceptions.Exit(EXIT_INTERRUPTED) from None

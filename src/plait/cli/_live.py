@@ -605,6 +605,10 @@ class LiveView(Watcher):
             more = len(self.running) - len(running)
             retries = self.retries
             started_at = self.started_at
+        if started_at is None:
+            # Before RunStarted the total is unknown; a resume has seeded the tasks it keeps,
+            # and a bar drawn now would read "3/0 tasks".
+            return Text("starting…", style="dim")
         done = sum(counts.get(s, 0) for s in TaskStatus if s.is_final)
         bar = Table.grid(padding=(0, 1))
         bar.add_row(
