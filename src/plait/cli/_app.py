@@ -31,52 +31,26 @@ import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
-from rich.console import Console
-from rich.table import Table
-from rich.text import Text
 
-from .._events import Event, RunStarted, Subscriber
 from .._exceptions import PlaitError, WorkflowFileError
-from .._files import load_target
-from .._pause import Question, schema_document
-from .._recorder import question_of
-from .._results import RunResult
-from .._runs import LEASE_SECONDS, get_run
-from .._runs import resume as resume_run
-from .._runs import run as start_run
 from .._state import RunStatus, TaskStatus
-from .._workflow import Workflow
-from ..stores import (
-    RunRecord,
-    RunUpdate,
-    Store,
-    StoreNotFoundError,
-    WriteBatch,
-    default_sqlite_path,
-    open_store,
-)
-from ._live import (
-    STATUS_STYLE,
-    JsonLines,
-    LiveView,
-    LogLines,
-    Watcher,
-    ask,
-    last_line,
-    parse_answer,
-    resume_command,
-)
-from ._records import question_record, run_record, status_record
-from ._summary import (
-    dependencies_from_definition,
-    dependencies_of,
-    format_seconds,
-    graph_shape,
-    run_figures,
-)
+
+if TYPE_CHECKING:
+    from rich.console import Console
+    from rich.text import Text
+
+    from .._events import Event, Subscriber
+    from .._pause import Question
+    from .._results import RunResult
+    from .._workflow import Workflow
+    from ..stores import RunRecord, Store
+    from ._live import Watcher
+
+# Start-up time: `plait --help` must not load the engine, rich, the stores or jsonschema, so
+# this module imports them inside the commands that use them (bench/run.py measures it).
 
 __all__ = ["EXIT_FAILED", "EXIT_INTERRUPTED", "EXIT_OK", "EXIT_PAUSED", "EXIT_USAGE", "cli"]
 
@@ -106,6 +80,8 @@ PIPE_WIDTH = 160
 
 
 def _console() -> Console:
+    from rich.console import Console
+
     # soft_wrap: commands and JSON printed for copying must not be broken at column 80
     console = Console(soft_wrap=True, highlight=False)
     if not console.is_terminal and "COLUMNS" not in os.environ:
@@ -116,6 +92,9 @@ def _console() -> Console:
 def _fail(message: str, *more: str) -> NoReturn:
     """Print ``error: message`` (and a line for each of ``more``) in red on stderr and exit
     with code 2."""
+    from rich.console import Console
+    from rich.text import Text
+
     console = Console(stderr=True, soft_wrap=True, highlight=False)
     for line in (message, *more):
         console.print(Text(f"error: {line}", style="red"))
@@ -151,6 +130,9 @@ class _Plait(click.Group):
         except PlaitError as error:
             _fail(cli_words(str(error)))
         except KeyboardInterrupt:
+            from rich.console import Console
+            from rich.text import Text
+
             Console(stderr=True).print(Text("interrupted", style="red"))
             raise click.exceptions.Exit(EXIT_INTERRUPTED) from None
 
@@ -160,6 +142,8 @@ class _Plait(click.Group):
 
 def _store_url(option: str | None) -> str:
     """The store to use: ``--store``, else ``$PLAIT_STORE``, else SQLite in ``$PLAIT_HOME``."""
+    from ..stores import default_sqlite_path
+
     return option or os.environ.get("PLAIT_STORE") or f"sqlite://{default_sqlite_path()}"
 
 
@@ -168,6 +152,8 @@ def _opened(option: str | None, *, create: bool = False) -> Iterator[Store]:
     """The store to use, closed afterwards. Only ``run`` creates it (``create=True``): the
     other commands look at runs that must already be there, so a missing store is an error
     (exit 2) and a mistyped ``--store`` leaves nothing behind."""
+    from ..stores import StoreNotFoundError, open_store
+
     url = _store_url(option)
     try:
         store = open_store(url, create=create)
@@ -181,6 +167,8 @@ def _opened(option: str | None, *, create: bool = False) -> Iterator[Store]:
 
 
 def _targets_path() -> Path:
+    from ..stores import default_sqlite_path
+
     return default_sqlite_path().parent / "targets.json"
 
 
@@ -225,6 +213,11 @@ class _Remember:
     params: Mapping[str, Any]
 
     def __call__(self, event: Event) -> None:
+        from rich.console import Console
+        from rich.text import Text
+
+        from .._events import RunStarted
+
         if not isinstance(event, RunStarted):
             return
         entry = {"target": self.target, "params": dict(self.params), "cwd": os.getcwd()}
@@ -311,6 +304,8 @@ def with_params(workflow: Workflow, params: Mapping[str, Any]) -> Workflow:
     Raises:
         click.BadParameter: a key that no task takes.
     """
+    from .._workflow import Workflow
+
     if not params:
         return workflow
     copy = Workflow(workflow.name)
@@ -344,6 +339,8 @@ def with_params(workflow: Workflow, params: Mapping[str, Any]) -> Workflow:
 
 def _schema_for(task_id: str, waiting: Mapping[str, Question], workflow: Workflow) -> Any:
     """The JSON Schema an answer for ``task_id`` must fit, as far as the CLI can tell."""
+    from .._pause import schema_document
+
     if task_id in waiting:
         return waiting[task_id].schema
     spec = workflow.tasks.get(task_id)
@@ -353,6 +350,8 @@ def _schema_for(task_id: str, waiting: Mapping[str, Question], workflow: Workflo
 def _answers(
     values: Sequence[str], waiting: Mapping[str, Question], workflow: Workflow
 ) -> dict[str, Any]:
+    from ._live import parse_answer
+
     answers = {}
     for task_id, text in _pairs(values, "--input", "TASK=JSON or TASK=@FILE"):
         if text.startswith("@"):
@@ -373,6 +372,8 @@ def _answers(
 
 
 def _watcher(console: Console, *, as_json: bool, quiet: bool, store: str | None) -> Watcher:
+    from ._live import JsonLines, LiveView, LogLines
+
     if as_json:
         return JsonLines(console, store=store)
     if quiet or not console.is_terminal:
@@ -388,6 +389,8 @@ def _watch(
     remember: _Remember,
 ) -> int:
     """Run ``start`` under ``watcher``; show the end; return the exit code."""
+    from ._summary import run_figures
+
     try:
         with watcher:
             result = start([remember, watcher])
@@ -591,6 +594,11 @@ def run(
     Engine settings come from the workflow file's config, overridden by the flags, which
     have the names of the EngineConfig fields: --max-retries sets max_retries.
     """
+    from .._files import load_target
+    from .._runs import run as start_run
+    from ._live import resume_command
+    from ._summary import dependencies_of
+
     if sequential and concurrency not in (None, 1):
         raise click.UsageError("--sequential and --max-concurrency contradict each other")
     values = {key: _json_or_text(text) for key, text in _pairs(params, "--param", "KEY=VALUE")}
@@ -662,6 +670,15 @@ def resume(
     quiet: bool,
 ) -> None:
     """Continue run RUN_ID: answer its questions, or run its failed tasks again."""
+    from rich.text import Text
+
+    from .._files import load_target
+    from .._runs import get_run
+    from .._runs import resume as resume_run
+    from ..stores import default_sqlite_path
+    from ._live import ask, resume_command
+    from ._summary import dependencies_of
+
     console = _console()
     with _opened(store) as the_store:
         record = _record(the_store, run_id)
@@ -724,6 +741,11 @@ def validate(target: str) -> None:
     2). Otherwise prints the number of tasks and edges, the depth (the most tasks on one
     chain), the width (the largest layer) and the critical path by estimate.
     """
+    from rich.text import Text
+
+    from .._files import load_target
+    from ._summary import graph_shape
+
     loaded = load_target(target)
     shape = graph_shape(loaded.workflow)  # load_target checked the file's engine settings
     console = _console()
@@ -789,6 +811,8 @@ def dot(workflow: Workflow) -> str:
 )
 def graph(target: str, form: str) -> None:
     """Print the graph of TARGET as text for another tool to draw (pause tasks are hexagons)."""
+    from .._files import load_target
+
     workflow = load_target(target).workflow
     workflow.validate()
     click.echo(mermaid(workflow) if form == "mermaid" else dot(workflow))
@@ -806,6 +830,10 @@ def _when(at: float) -> str:
 
 
 def _status_text(status: str) -> Text:
+    from rich.text import Text
+
+    from ._live import STATUS_STYLE
+
     return Text(status, style=STATUS_STYLE.get(status, ""))
 
 
@@ -841,6 +869,11 @@ def _json_line(document: Any) -> None:
 @click.option("--json", "as_json", is_flag=True, help=_JSON_HELP)
 def runs(status: str | None, limit: int, store: str | None, as_json: bool) -> None:
     """List the runs in the store, newest first."""
+    from rich.table import Table
+
+    from ._records import run_record
+    from ._summary import format_seconds
+
     console = _console()
     with _opened(store) as the_store:
         wanted = None if status is None else RunStatus(status)
@@ -889,6 +922,14 @@ With --json, one JSON object: the fields of a `plait runs --json` line, and
 @click.option("--json", "as_json", is_flag=True, help=_JSON_HELP)
 def status(run_id: str, store: str | None, as_json: bool) -> None:
     """Show run RUN_ID task by task: status, attempts, duration, the error's last line."""
+    from rich.table import Table
+    from rich.text import Text
+
+    from .._runs import get_run
+    from ._live import last_line, resume_command
+    from ._records import status_record
+    from ._summary import dependencies_from_definition, format_seconds, run_figures
+
     console = _console()
     with _opened(store) as the_store:
         record = _record(the_store, run_id)
@@ -933,6 +974,8 @@ def status(run_id: str, store: str | None, as_json: bool) -> None:
 
 def _open_questions(store: Store) -> Iterator[tuple[RunRecord, list[Question]]]:
     """Paused runs (and runs whose owner died) with their unanswered questions."""
+    from .._recorder import question_of
+
     now = time.time()
     candidates = store.list_runs(status=RunStatus.PAUSED, limit=1_000_000) + [
         record
@@ -962,6 +1005,11 @@ With --json, one JSON object per line per waiting question:
 @click.option("--json", "as_json", is_flag=True, help=_JSON_HELP)
 def inputs(store: str | None, as_json: bool) -> None:
     """List every question waiting for an answer, across runs, with the command to answer it."""
+    from rich.text import Text
+
+    from ._live import resume_command
+    from ._records import question_record
+
     console = _console()
     found = 0
     with _opened(store) as the_store:
@@ -998,6 +1046,9 @@ def _live_owner(record: RunRecord) -> str | None:
 
 def _cancel_in_store(store: Store, record: RunRecord, *, force: bool) -> None:
     """Claim the run, mark it and its unfinished tasks cancelled, release it."""
+    from .._runs import LEASE_SECONDS
+    from ..stores import RunUpdate, WriteBatch
+
     owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
     store.claim(record.run_id, owner, lease_seconds=LEASE_SECONDS, force=force)
     try:
@@ -1075,7 +1126,7 @@ def cancel(run_id: str, store: str | None) -> None:
 @_store_option
 def report(run_id: str, output: Path | None, store: str | None) -> None:
     """Write a self-contained HTML page with the timeline of run RUN_ID."""
-    from ._report import write_report  # noqa: PLC0415 - only this command needs it
+    from ._report import write_report
 
     with _opened(store) as the_store:
         _record(the_store, run_id)
