@@ -1,4 +1,4 @@
-"""Part 5: start-up time of the ``plait`` command, as ratios to a bare Python start.
+"""Part 6: start-up time of the ``plait`` command, as ratios to a bare Python start.
 
 A command line is used in loops and scripts, where its start-up is paid every time. Each command
 is timed from spawn to exit with its output to a pipe, interleaved with the reference one-liner
@@ -99,13 +99,13 @@ def measure(rounds: int) -> dict[str, tuple[float, float]]:
     }
 
 
-def run_part5(ledger: Ledger, log: Callable[[str], None], *, quick: bool = False) -> None:
+def run_part6(ledger: Ledger, log: Callable[[str], None], *, quick: bool = False) -> None:
     """Measure, print the table, and record the two targets."""
     rounds = QUICK_ROUNDS if quick else ROUNDS
-    log(f"part 5: start-up time, {rounds} interleaved rounds")
+    log(f"part 6: start-up time, {rounds} interleaved rounds")
     medians = measure(rounds)
     base, base_cpu = medians["python -c 'import asyncio, json, logging'"]
-    print(heading("Part 5: start-up time (median of interleaved runs, output to a pipe)"))
+    print(heading("Part 6: start-up time (median of interleaved runs, output to a pipe)"))
     rows = [
         [name, num(wall * 1000, 0), ratio(wall / base), num(cpu * 1000, 0), ratio(cpu / base_cpu)]
         for name, (wall, cpu) in medians.items()
