@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 import sys
 import textwrap
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 import jsonschema
 import pytest
 
 import plait
-from plait import RunStatus, ShellTask, TaskStatus, WorkflowFileError
+from plait import RunStatus, ShellTask, TaskStatus, WorkflowFileError, _files
 from plait._files import SCHEMA
 
 DATA = Path(__file__).parent / "data" / "workflows"
@@ -807,3 +808,42 @@ def test_run_refuses_a_task_whose_pool_has_no_limit() -> None:
     ):
         plait.run(wf, pools={"dbb": 1})
     assert plait.run(wf, pools={"db": 1}).tasks["load"].output == 1
+
+
+class _Executor:
+    """Stands in for an object a setting could hold (an executor)."""
+
+
+@dataclasses.dataclass
+class _ConfigWithObjects:
+    max_retries: int = 3
+    executors: Mapping[str, _Executor] = dataclasses.field(default_factory=dict)
+
+
+def test_a_config_field_that_holds_objects_is_named_as_such_in_the_schema(
+    tmp_path: Path,
+) -> None:
+    properties = _files._config_properties(_ConfigWithObjects)
+    assert properties["max_retries"] == {"type": "integer", "description": "an int"}
+    schema = {"type": "object", "properties": properties}
+    (error,) = jsonschema.Draft202012Validator(schema).iter_errors({"executors": {"a": 1}})
+    assert _files._describe(error)[-1] == (
+        "'executors' holds objects rather than a setting; it cannot be given under config "
+        "(pass it to plait.run)"
+    )
+
+
+def test_pools_that_cannot_be_read_are_reported_once_not_at_every_task(tmp_path: Path) -> None:
+    target = write(
+        tmp_path,
+        "flow.yaml",
+        """
+        name: p
+        config:
+          pools: {db: many}
+        tasks:
+          - {id: a, shell: echo, pool: db}
+          - {id: b, shell: echo, pool: db}
+        """,
+    )
+    fails_with(target, f"{target}, line 3: config.pools.db: expected an int, not 'many'")

@@ -167,7 +167,7 @@ def _setting_schema(name: str, hint: Any) -> dict[str, Any] | None:
         words = _SETTING_WORDS.get(name, f"{inner['description']}, or null")
         return {"type": [inner["type"], "null"], "description": words}
     if origin is not None and issubclass(origin, Mapping) and len(args) == 2 and args[0] is str:
-        value = _setting_schema(name, args[1])
+        value = _setting_schema(f"{name}.*", args[1])  # a value's words are its type's
         if value is None:
             return None
         return {
@@ -179,10 +179,11 @@ def _setting_schema(name: str, hint: Any) -> dict[str, Any] | None:
     return None
 
 
-def _config_properties() -> dict[str, dict[str, Any]]:
-    hints = typing.get_type_hints(EngineConfig)
+def _config_properties(config_class: Any = EngineConfig) -> dict[str, dict[str, Any]]:
+    """The schema of each field of ``config_class`` (EngineConfig) under ``config``."""
+    hints = typing.get_type_hints(config_class)
     properties = {}
-    for name in EngineConfig.__dataclass_fields__:
+    for name in config_class.__dataclass_fields__:
         properties[name] = _setting_schema(name, hints[name]) or {
             "not": {},
             "description": f"{name!r} holds objects rather than a setting; it cannot be given "
@@ -441,12 +442,18 @@ def _load_file(file: str, pools: Collection[str]) -> LoadedTarget:
         raise WorkflowFileError.several(problems)  # nothing more can be read from it
     config = data.get("config")
     settings = dict(config) if isinstance(config, Mapping) else {}
-    if not any(_under(problem, ("config",)) for problem in problems):
+    config_is_right = not any(_under(problem, ("config",)) for problem in problems)
+    if config_is_right:
         problems += _check_settings(settings, source)
     directory = path.resolve().parent
     _put_on_sys_path(Path.cwd())
     _put_on_sys_path(directory)
-    limited = {*pools, *(settings.get("pools") or {})}
+    # Pools are checked against config.pools only when it could be read: else every pooled
+    # task would repeat its problem.
+    pools_are_right = isinstance(config, Mapping | None) and not any(
+        _under(problem, ("config", "pools")) for problem in problems
+    )
+    limited = {*pools, *(settings.get("pools") or {})} if pools_are_right else None
     workflow = _build(data, source, directory, limited, problems)
     if problems:
         problems.sort(key=lambda problem: problem.line or 0)  # stable: the file's order
@@ -639,13 +646,14 @@ def _build(
     data: Mapping[str, Any],
     source: _Source,
     directory: Path,
-    limited: Collection[str],
+    limited: Collection[str] | None,
     problems: list[WorkflowFileError],
 ) -> Workflow:
     """The workflow of a checked file; plait's own errors are placed at their task.
 
     Tasks at or under a place in ``problems`` are left out; the problems found here are added
-    to it. The whole workflow is validated (cycles) only when there were none.
+    to it. A task's ``pool`` must be one of ``limited`` (None: not checked). The whole workflow
+    is validated (cycles) only when there were no problems.
     """
     name = data.get("name")
     workflow = Workflow(name if isinstance(name, str) and name else "workflow")
@@ -685,7 +693,7 @@ def _add_task(
     *,
     source: _Source,
     directory: Path,
-    limited: Collection[str],
+    limited: Collection[str] | None,
 ) -> None:
     """Add the file's ``task`` to ``workflow``.
 
@@ -693,7 +701,7 @@ def _add_task(
         WorkflowFileError: the task is wrong; the error names its line and field.
     """
     pool = task.get("pool")
-    problem = None if pool is None else pool_problem(task["id"], pool, limited)
+    problem = None if pool is None or limited is None else pool_problem(task["id"], pool, limited)
     if problem is not None:
         raise source.error(
             f"{problem} (add it under config.pools, or give it one with --pool {pool}=N)",
