@@ -3,7 +3,9 @@ under failure.
 
 ``import plait`` loads none of plait's modules: each public name is imported from its module on
 first use (PEP 562), so that the command line starts fast and ``plait --help`` loads no engine.
-``from plait import run`` and ``plait.run`` work as with eager imports.
+``from plait import run`` and ``plait.run`` work as with eager imports. Each module's public
+classes and functions are published as ``plait.X`` (see ``_public.py``) as soon as one of them
+is fetched from here: before any of them can run, raise or be stored.
 """
 
 from __future__ import annotations
@@ -43,6 +45,7 @@ if TYPE_CHECKING:  # the names, for type checkers; at run time each is loaded on
         OutputNotStorableError,
         PlaitError,
         RunFailedError,
+        SerializerMismatchError,
         ShellCommandError,
         TaskCancelledError,
         TaskTimeoutError,
@@ -91,6 +94,7 @@ __all__ = [
     "RunStarted",
     "RunStatus",
     "Serializer",
+    "SerializerMismatchError",
     "ShellCommandError",
     "ShellTask",
     "Subscriber",
@@ -155,6 +159,7 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
         "OutputNotStorableError",
         "PlaitError",
         "RunFailedError",
+        "SerializerMismatchError",
         "ShellCommandError",
         "TaskCancelledError",
         "TaskTimeoutError",
@@ -203,15 +208,41 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
 _MODULE_OF = {name: module for module, names in _EXPORTS.items() for name in names}
 
 
+_published: set[str] = set()
+
+
 def __getattr__(name: str) -> Any:
     """Import public ``name`` from its module, once (then it is an ordinary attribute)."""
     try:
         module = _MODULE_OF[name]
     except KeyError:
         raise AttributeError(f"module 'plait' has no attribute {name!r}") from None
-    value = getattr(importlib.import_module(module, __name__), name)
-    globals()[name] = value
-    return value
+    importlib.import_module(module, __name__)
+    _publish_loaded()
+    return globals()[name]
+
+
+def _publish_loaded() -> None:
+    """Make the public names of every module loaded so far attributes of this package, saying
+    that they come from it (``plait.TaskTimeoutError``, not ``plait._exceptions...``).
+
+    Every module loaded, not only the one asked for: importing ``_runs`` loads ``_exceptions``,
+    whose errors a run may raise and store before anyone asks for them by name.
+    """
+    import sys  # noqa: PLC0415 - imported by Python itself: free
+
+    from ._public import publish  # noqa: PLC0415 - it imports inspect and typing
+
+    for module, names in _EXPORTS.items():
+        loaded = sys.modules.get(__name__ + module)
+        if module in _published or loaded is None:
+            continue
+        namespace = vars(loaded)
+        if any(name not in namespace for name in names):
+            continue  # still being imported (the next call publishes it)
+        globals().update({name: namespace[name] for name in names})
+        publish(globals(), names)
+        _published.add(module)
 
 
 def __dir__() -> list[str]:

@@ -45,6 +45,7 @@ if TYPE_CHECKING:
     from .._events import Event, Subscriber
     from .._pause import Question
     from .._results import RunResult
+    from .._serialization import Serializer
     from .._workflow import Workflow
     from ..stores import RunRecord, Store
     from ._live import Watcher
@@ -80,10 +81,10 @@ PIPE_WIDTH = 160
 
 
 def _console() -> Console:
-    from rich.console import Console
+    from ._terminal import TextConsole
 
     # soft_wrap: commands and JSON printed for copying must not be broken at column 80
-    console = Console(soft_wrap=True, highlight=False)
+    console = TextConsole(soft_wrap=True)
     if not console.is_terminal and "COLUMNS" not in os.environ:
         console.width = PIPE_WIDTH
     return console
@@ -92,10 +93,11 @@ def _console() -> Console:
 def _fail(message: str, *more: str) -> NoReturn:
     """Print ``error: message`` (and a line for each of ``more``) in red on stderr and exit
     with code 2."""
-    from rich.console import Console
     from rich.text import Text
 
-    console = Console(stderr=True, soft_wrap=True, highlight=False)
+    from ._terminal import TextConsole
+
+    console = TextConsole(stderr=True, soft_wrap=True)
     for line in (message, *more):
         console.print(Text(f"error: {line}", style="red"))
     raise click.exceptions.Exit(EXIT_USAGE)
@@ -130,10 +132,11 @@ class _Plait(click.Group):
         except PlaitError as error:
             _fail(cli_words(str(error)))
         except KeyboardInterrupt:
-            from rich.console import Console
             from rich.text import Text
 
-            Console(stderr=True).print(Text("interrupted", style="red"))
+            from ._terminal import TextConsole
+
+            TextConsole(stderr=True).print(Text("interrupted", style="red"))
             raise click.exceptions.Exit(EXIT_INTERRUPTED) from None
 
 
@@ -213,10 +216,10 @@ class _Remember:
     params: Mapping[str, Any]
 
     def __call__(self, event: Event) -> None:
-        from rich.console import Console
         from rich.text import Text
 
         from .._events import RunStarted
+        from ._terminal import TextConsole
 
         if not isinstance(event, RunStarted):
             return
@@ -226,7 +229,7 @@ class _Remember:
                 entries.pop(event.run_id, None)  # re-insert: the newest entries are kept
                 entries[event.run_id] = entry
         except OSError as error:
-            Console(stderr=True).print(
+            TextConsole(stderr=True).print(
                 Text(
                     f"warning: cannot record the target of run {event.run_id} in "
                     f"{_targets_path()}: {error}; resume it with --target",
@@ -265,6 +268,11 @@ def _json_or_text(text: str) -> Any:
         return json.loads(text)
     except json.JSONDecodeError:
         return text
+    except RecursionError:
+        raise click.BadParameter(
+            f"{text[:20]}... is nested deeper than plait can read (about a thousand levels)",
+            param_hint="--param",
+        ) from None
 
 
 def _pools(values: Sequence[str]) -> dict[str, int]:
@@ -439,6 +447,24 @@ def _store_option(fn: Callable[..., Any]) -> Callable[..., Any]:
     return click.option("--store", metavar="URL", help=_STORE_HELP)(fn)
 
 
+_UNSAFE_PICKLE_HELP = (
+    "Store and load task outputs and answers with pickle (any picklable value). UNSAFE: "
+    "loading a pickle runs whatever code its writer put in it, so anyone who can write to the "
+    "store can run code as you. Only for a store nobody else can write to."
+)
+
+
+def _unsafe_pickle_option(fn: Callable[..., Any]) -> Callable[..., Any]:
+    return click.option("--unsafe-pickle", is_flag=True, help=_UNSAFE_PICKLE_HELP)(fn)
+
+
+def _serializer(unsafe_pickle: bool) -> Serializer | None:
+    """The serializer ``--unsafe-pickle`` asks for (None: plait's default, JSON)."""
+    from .._serialization import PickleSerializer
+
+    return PickleSerializer() if unsafe_pickle else None
+
+
 _RUN_EPILOG = """\b
 Examples:
   plait run examples/build.yaml
@@ -575,6 +601,7 @@ def _given(settings: Mapping[str, Any]) -> dict[str, Any]:
 @click.option("--run-id", metavar="ID", help="The run's id (default: a new random one).")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per line per event.")
 @click.option("--quiet", "-q", is_flag=True, help="Only failures and the end.")
+@_unsafe_pickle_option
 def run(
     *,
     target: str,
@@ -587,6 +614,7 @@ def run(
     run_id: str | None,
     as_json: bool,
     quiet: bool,
+    unsafe_pickle: bool,
     **flags: Any,
 ) -> None:
     """Run the workflow TARGET and watch it.
@@ -624,7 +652,12 @@ def run(
             watcher,
             run_id,
             lambda subscribers: start_run(
-                workflow, run_id=run_id, store=the_store, subscribers=subscribers, **settings
+                workflow,
+                run_id=run_id,
+                store=the_store,
+                serializer=_serializer(unsafe_pickle),
+                subscribers=subscribers,
+                **settings,
             ),
             dependencies_of(workflow),
             _Remember(_absolute_target(target), values),
@@ -659,6 +692,7 @@ comes from $PLAIT_HOME/targets.json, where `plait run` recorded it; give
 @click.option("--force", is_flag=True, help="Take over a run whose owner is known to be dead.")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per line per event.")
 @click.option("--quiet", "-q", is_flag=True, help="Only failures and the end.")
+@_unsafe_pickle_option
 def resume(
     *,
     run_id: str,
@@ -668,6 +702,7 @@ def resume(
     force: bool,
     as_json: bool,
     quiet: bool,
+    unsafe_pickle: bool,
 ) -> None:
     """Continue run RUN_ID: answer its questions, or run its failed tasks again."""
     from rich.text import Text
@@ -703,7 +738,8 @@ def resume(
                 f"run {run_id!r} is live in process {owner}; wait for it to finish or pause, "
                 "or pass --force if that process is dead"
             )
-        before = get_run(run_id, store=the_store)
+        serializer = _serializer(unsafe_pickle)
+        before = get_run(run_id, store=the_store, serializer=serializer)
         answers = _answers(inputs, before.waiting, workflow)
         if not inputs and before.waiting and not as_json and sys.stdin.isatty():
             try:
@@ -724,6 +760,7 @@ def resume(
                 inputs=answers,
                 store=the_store,
                 force=force,
+                serializer=serializer,
                 subscribers=subscribers,
             ),
             dependencies_of(workflow),
@@ -920,7 +957,8 @@ With --json, one JSON object: the fields of a `plait runs --json` line, and
 @click.argument("run_id")
 @_store_option
 @click.option("--json", "as_json", is_flag=True, help=_JSON_HELP)
-def status(run_id: str, store: str | None, as_json: bool) -> None:
+@_unsafe_pickle_option
+def status(run_id: str, store: str | None, as_json: bool, unsafe_pickle: bool) -> None:
     """Show run RUN_ID task by task: status, attempts, duration, the error's last line."""
     from rich.table import Table
     from rich.text import Text
@@ -933,7 +971,7 @@ def status(run_id: str, store: str | None, as_json: bool) -> None:
     console = _console()
     with _opened(store) as the_store:
         record = _record(the_store, run_id)
-        result = get_run(run_id, store=the_store)
+        result = get_run(run_id, store=the_store, serializer=_serializer(unsafe_pickle))
     live = _live_owner(record)
     if as_json:
         commands = {
