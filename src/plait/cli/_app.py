@@ -519,9 +519,9 @@ class _Seconds(click.ParamType):  # type: ignore[type-arg] # generic from click 
         return seconds
 
 
-#: The EngineConfig settings that ``run`` and ``resume`` take as flags, under their API names
-#: (``max_retries`` is ``--max-retries``); ``max_concurrency``, ``fail_fast`` and ``pools`` have
-#: flags of their own above. A flag left out keeps the file's (or the stored run's) setting.
+#: The EngineConfig settings that ``run`` takes as flags, under their API names (``max_retries``
+#: is ``--max-retries``); ``max_concurrency``, ``fail_fast`` and ``pools`` have flags of their
+#: own. A flag left out keeps the workflow file's setting (or EngineConfig's default).
 _SETTING_FLAGS: dict[str, tuple[Any, str]] = {
     "max_retries": (
         click.IntRange(min=0),
