@@ -519,9 +519,9 @@ class _Seconds(click.ParamType):  # type: ignore[type-arg] # generic from click 
         return seconds
 
 
-#: The EngineConfig settings that ``run`` and ``resume`` take as flags, under their API names
-#: (``max_retries`` is ``--max-retries``); ``max_concurrency``, ``fail_fast`` and ``pools`` have
-#: flags of their own above. A flag left out keeps the file's (or the stored run's) setting.
+#: The EngineConfig settings that ``run`` takes as flags, under their API names (``max_retries``
+#: is ``--max-retries``); ``max_concurrency``, ``fail_fast`` and ``pools`` have flags of their
+#: own. A flag left out keeps the workflow file's setting (or EngineConfig's default).
 _SETTING_FLAGS: dict[str, tuple[Any, str]] = {
     "max_retries": (
         click.IntRange(min=0),
@@ -769,9 +769,19 @@ def resume(
     raise click.exceptions.Exit(code)
 
 
-@cli.command(epilog="\b\nExample:\n  plait validate examples/build.yaml")
+@cli.command(
+    epilog="\b\nExamples:\n  plait validate examples/build.yaml\n"
+    "  plait validate flow.yaml --pool db=2   # a pool `plait run --pool` will limit"
+)
 @click.argument("target")
-def validate(target: str) -> None:
+@click.option(
+    "--pool",
+    "pools",
+    multiple=True,
+    metavar="NAME=N",
+    help="A pool the run will limit with --pool (tasks may name it).",
+)
+def validate(target: str, pools: tuple[str, ...]) -> None:
     """Check the workflow TARGET and show its shape; runs nothing.
 
     A workflow file's problems are all reported, one line each with its file and line (exit
@@ -783,7 +793,7 @@ def validate(target: str) -> None:
     from .._files import load_target
     from ._summary import graph_shape
 
-    loaded = load_target(target)
+    loaded = load_target(target, pools=_pools(pools))
     shape = graph_shape(loaded.workflow)  # load_target checked the file's engine settings
     console = _console()
     console.print(
