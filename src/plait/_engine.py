@@ -70,6 +70,7 @@ from ._results import RunResult, TaskError, TaskResults
 from ._scheduler import Scheduler
 from ._serialization import Serializer
 from ._state import RunStatus, TaskStatus
+from ._tagged import NotStorable
 from ._workflow import Workflow
 from .executors import Executor, ThreadExecutor
 from .stores import TaskRecordColumns
@@ -420,6 +421,12 @@ class _Run:
         assert self.serializer is not None
         try:
             attempt.payload = self.serializer.dumps(attempt.output)
+        except NotStorable as error:
+            task_id = self.graph.ids[attempt.index]
+            attempt.error = OutputNotStorableError(
+                f"task {task_id!r} returned a {type(attempt.output).__qualname__}, which the "
+                f"{self.serializer.name} serializer cannot store: {error.describe('output')}"
+            )
         except (TypeError, ValueError) as error:
             task_id = self.graph.ids[attempt.index]
             attempt.error = OutputNotStorableError(
