@@ -9,10 +9,14 @@ import textwrap
 import time
 from pathlib import Path
 
+import pytest
+
 import plait
 from plait._graph import module_name_of
 
 SCRIPT_FLOW = """
+import pytest
+
 import plait
 
 wf = plait.Workflow("script")
@@ -144,3 +148,123 @@ def test_a_mid_task_question_overdue_on_resume_takes_the_default_the_task_gives(
     resumed = plait.resume(paused.run_id, wf, store=url)
     assert resumed.status is plait.RunStatus.SUCCEEDED
     assert resumed.outputs == {"ask": "got small"}
+
+
+def counting_pipeline(calls: list[str], *, extra: bool = False, scale: int = 1) -> plait.Workflow:
+    """fetch -> (clean, stats) -> publish; ``extra`` adds audit after clean; ``scale`` is
+    clean's param. Each call is logged in ``calls``."""
+
+    def fetch() -> list[int]:
+        calls.append("fetch")
+        return [1, 2, 3]
+
+    def clean(fetch: list[int], scale: int) -> list[int]:
+        calls.append("clean")
+        return [x * scale for x in fetch]
+
+    def stats(fetch: list[int]) -> int:
+        calls.append("stats")
+        return len(fetch)
+
+    def publish(clean: list[int], stats: int) -> str:
+        calls.append("publish")
+        return f"{sum(clean)}/{stats}"
+
+    def audit(clean: list[int]) -> int:
+        calls.append("audit")
+        return max(clean)
+
+    wf = plait.Workflow("counting")
+    wf.add_task("fetch", fetch)
+    wf.add_task("clean", clean, depends_on=["fetch"], params={"scale": scale})
+    wf.add_task("stats", stats, depends_on=["fetch"])
+    wf.add_task("publish", publish, depends_on=["clean", "stats"])
+    if extra:
+        wf.add_task("audit", audit, depends_on=["clean"])
+    return wf
+
+
+def test_accept_changes_keeps_unchanged_successes_and_runs_added_tasks(tmp_path: Path) -> None:
+    url = f"sqlite://{tmp_path / 'plait.db'}"
+    calls: list[str] = []
+    failed = plait.run(counting_pipeline(calls), store=url, retry_failed_tasks=False, run_id="r")
+    assert failed.status is plait.RunStatus.SUCCEEDED
+    calls.clear()
+    with pytest.raises(plait.DefinitionChangedError, match="task 'audit' was added"):
+        plait.resume("r", counting_pipeline(calls, extra=True), store=url)
+    resumed = plait.resume(
+        "r", counting_pipeline(calls, extra=True), store=url, accept_changes=True
+    )
+    assert resumed.status is plait.RunStatus.SUCCEEDED
+    assert calls == ["audit"]  # only the added task ran
+    assert resumed.outputs["audit"] == 3
+    calls.clear()  # the new definition is the run's now: resuming again changes nothing
+    assert plait.resume("r", counting_pipeline(calls, extra=True), store=url).outputs == (
+        resumed.outputs
+    )
+    assert calls == []
+
+
+def test_accept_changes_runs_a_changed_task_and_what_is_downstream_of_it(tmp_path: Path) -> None:
+    url = f"sqlite://{tmp_path / 'plait.db'}"
+    calls: list[str] = []
+    plait.run(counting_pipeline(calls, extra=True), store=url, run_id="r")
+    calls.clear()
+    with pytest.raises(
+        plait.DefinitionChangedError, match=r"task 'clean' had params \{'scale': 1\}, now"
+    ):
+        plait.resume("r", counting_pipeline(calls, extra=True, scale=10), store=url)
+    resumed = plait.resume(
+        "r", counting_pipeline(calls, extra=True, scale=10), store=url, accept_changes=True
+    )
+    assert sorted(calls) == ["audit", "clean", "publish"]  # fetch and stats kept
+    assert resumed.outputs["publish"] == "60/3"
+    log = [e for e in plait.stores.open_store(url).load_events("r") if e.kind == "RunResumed"]
+    assert [e.data["changed"] for e in log] == [["clean"]]
+    assert log[0].data["cleared"] == ["clean", "publish", "audit"]
+
+
+def test_accept_changes_drops_removed_tasks_from_the_run(tmp_path: Path) -> None:
+    url = f"sqlite://{tmp_path / 'plait.db'}"
+    calls: list[str] = []
+    plait.run(counting_pipeline(calls, extra=True), store=url, run_id="r")
+    calls.clear()
+    resumed = plait.resume("r", counting_pipeline(calls), store=url, accept_changes=True)
+    assert calls == []
+    assert "audit" not in resumed.tasks
+    assert "audit" not in plait.get_run("r", store=url).tasks
+    assert "audit" not in plait.stores.open_store(url).load_tasks("r")
+
+
+def test_rerun_clears_a_task_and_its_downstream_on_a_finished_run(tmp_path: Path) -> None:
+    url = f"sqlite://{tmp_path / 'plait.db'}"
+    calls: list[str] = []
+    wf = counting_pipeline(calls, extra=True)
+    done = plait.run(wf, store=url, run_id="r")
+    calls.clear()
+    again = plait.resume("r", wf, store=url, rerun=["clean"])
+    assert again.status is plait.RunStatus.SUCCEEDED
+    assert sorted(calls) == ["audit", "clean", "publish"]
+    assert again.outputs == done.outputs
+    attempts = {t: r.attempts for t, r in again.tasks.items()}
+    assert attempts == {"fetch": 1, "clean": 2, "stats": 1, "publish": 2, "audit": 2}
+    history = [e for e in plait.stores.open_store(url).load_events("r") if e.kind == "RunResumed"]
+    assert history[0].data["previous_status"] == "succeeded"
+    with pytest.raises(plait.InvalidOptionError, match=r"^rerun names 'cleen', which workflow"):
+        plait.resume("r", wf, store=url, rerun=["cleen"])
+
+
+def test_rerun_asks_the_questions_of_cleared_tasks_again(tmp_path: Path) -> None:
+    wf = plait.Workflow("approve")
+    wf.add_task("draft", lambda: "text")
+    wf.add_task("approve", None, depends_on=["draft"], pause=plait.Pause("ok?"))
+    wf.add_task("send", lambda approve: f"sent {approve}", depends_on=["approve"])
+    url = f"sqlite://{tmp_path / 'plait.db'}"
+    paused = plait.run(wf, store=url)
+    done = plait.resume(paused.run_id, wf, store=url, inputs={"approve": "yes"})
+    assert done.outputs["send"] == "sent yes"
+    asked = plait.resume(paused.run_id, wf, store=url, rerun=["approve"])
+    assert asked.status is plait.RunStatus.PAUSED
+    assert list(asked.waiting) == ["approve"]
+    final = plait.resume(paused.run_id, wf, store=url, inputs={"approve": "no"})
+    assert final.outputs["send"] == "sent no"

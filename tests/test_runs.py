@@ -144,7 +144,8 @@ def test_resume_refuses_a_changed_workflow_and_lists_the_differences(
     with pytest.raises(
         plait.DefinitionChangedError,
         match=r"^run '.*' was made by a different definition of workflow 'pipeline': "
-        r"task 'eeeee' was added; resume it with the workflow as it was, or start a new run$",
+        r"task 'eeeee' was added; resume it with the workflow as it was, pass "
+        r"accept_changes=True to resume it with this one, or start a new run$",
     ):
         plait.resume(done.run_id, changed, store=store)
     rewired = plait.Workflow("pipeline")

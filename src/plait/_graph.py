@@ -17,19 +17,29 @@ from __future__ import annotations
 import difflib
 import functools
 import hashlib
+import json
 import os
 import sys
 from collections import deque
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from json.encoder import encode_basestring_ascii
 from typing import TYPE_CHECKING, Any, overload
 
 from ._exceptions import CycleError, UnknownDependencyError
+from ._tagged import NotStorable
+from ._tagged import document as tagged_document
 
 if TYPE_CHECKING:
     from ._workflow import TaskSpec, Workflow
 
-__all__ = ["Graph", "definition_changes"]
+__all__ = [
+    "DefinitionDiff",
+    "Graph",
+    "definition_changes",
+    "definition_diff",
+    "params_document",
+]
 
 
 def _function_name(fn: Callable[..., Any] | None) -> str:
@@ -91,16 +101,55 @@ def module_name_of(path: str) -> str | None:
     return best
 
 
-def definition_changes(
+def params_document(params: Mapping[str, Any]) -> dict[str, Any]:
+    """A task's params as they are kept in a run's definition: tagged JSON (see ``_tagged``),
+    so that a changed value is seen on resume. A value tagged JSON cannot hold is kept as
+    ``{"$unstorable": type name}``: only a change of its type is seen."""
+    document: dict[str, Any] = {}
+    for name, value in params.items():
+        try:
+            document[name] = tagged_document(value)
+        except NotStorable:
+            document[name] = {"$unstorable": type(value).__qualname__}
+    return document
+
+
+@dataclass(frozen=True, slots=True)
+class DefinitionDiff:
+    """How a workflow's definition differs from the one a run was made with, task by task."""
+
+    added: tuple[str, ...]
+    removed: tuple[str, ...]
+    changed: Mapping[str, tuple[str, ...]]  # task id -> what changed, in words
+
+    def __bool__(self) -> bool:
+        return bool(self.added or self.removed or self.changed)
+
+    def describe(self) -> list[str]:
+        """The differences in words, sorted."""
+        changes = [f"task {task_id!r} was removed" for task_id in self.removed]
+        changes += [f"task {task_id!r} was added" for task_id in self.added]
+        changes += [change for task_changes in self.changed.values() for change in task_changes]
+        return sorted(changes)
+
+
+def definition_diff(
     stored: Sequence[Mapping[str, Any]], current: Sequence[Mapping[str, Any]]
-) -> list[str]:
-    """How ``current`` differs from ``stored`` (both from :meth:`Graph.definition`), in words."""
+) -> DefinitionDiff:
+    """How ``current`` differs from ``stored`` (both from :meth:`Graph.definition`).
+
+    A task compares by its function's identity (``module:qualname``, not its body), its
+    dependencies and its params; params are compared only when the stored definition has them
+    (runs stored before plait kept params have none).
+    """
     old = {task["id"]: task for task in stored}
     new = {task["id"]: task for task in current}
-    changes = [f"task {task_id!r} was removed" for task_id in old if task_id not in new]
-    changes += [f"task {task_id!r} was added" for task_id in new if task_id not in old]
-    for task_id in old.keys() & new.keys():
-        before, after = old[task_id], new[task_id]
+    changed: dict[str, tuple[str, ...]] = {}
+    for task_id, after in new.items():
+        before = old.get(task_id)
+        if before is None:
+            continue
+        changes = []
         if list(before["depends_on"]) != list(after["depends_on"]):
             changes.append(
                 f"task {task_id!r} depended on {list(before['depends_on'])}, now on "
@@ -108,7 +157,25 @@ def definition_changes(
             )
         if before["function"] != after["function"]:
             changes.append(f"task {task_id!r} ran {before['function']}, now {after['function']}")
-    return sorted(changes)
+        if "params" in before and dict(before["params"]) != dict(after.get("params", {})):
+            changes.append(
+                f"task {task_id!r} had params {dict(before['params'])}, now "
+                f"{dict(after.get('params', {}))}"
+            )
+        if changes:
+            changed[task_id] = tuple(changes)
+    return DefinitionDiff(
+        added=tuple(task_id for task_id in new if task_id not in old),
+        removed=tuple(task_id for task_id in old if task_id not in new),
+        changed=changed,
+    )
+
+
+def definition_changes(
+    stored: Sequence[Mapping[str, Any]], current: Sequence[Mapping[str, Any]]
+) -> list[str]:
+    """How ``current`` differs from ``stored`` (both from :meth:`Graph.definition`), in words."""
+    return definition_diff(stored, current).describe()
 
 
 class Graph:
@@ -242,7 +309,8 @@ class Graph:
         return rank
 
     def definition(self) -> list[dict[str, Any]]:
-        """What a resumed run must agree on: each task's id, dependencies and function."""
+        """What a resumed run must agree on: each task's id, dependencies, function and
+        params."""
         if self._definition is None:
             self._definition = _definition(self.ids, self.specs)
         return self._definition
@@ -252,8 +320,11 @@ class Graph:
         if self._fingerprint is None:
             # Control characters that ids and function names do not contain in practice: \x1f
             # between a task's fields, \x1e between its dependencies, a newline between tasks.
+            # A task's params are appended only when it has some, so that the fingerprints of
+            # runs stored before params were kept stay the same.
             text = "\n".join(
                 "\x1f".join((task_id, "\x1e".join(spec.depends_on), function))
+                + (f"\x1f{_params_json(spec.params)}" if spec.params else "")
                 for task_id, spec, function in zip(
                     self.ids, self.specs, _function_names(self.specs), strict=True
                 )
@@ -278,9 +349,18 @@ class Graph:
 
 def _definition(ids: Sequence[str], specs: Sequence[TaskSpec]) -> list[dict[str, Any]]:
     return [
-        {"id": task_id, "depends_on": list(spec.depends_on), "function": function}
+        {
+            "id": task_id,
+            "depends_on": list(spec.depends_on),
+            "function": function,
+            "params": params_document(spec.params) if spec.params else {},
+        }
         for task_id, spec, function in zip(ids, specs, _function_names(specs), strict=True)
     ]
+
+
+def _params_json(params: Mapping[str, Any]) -> str:
+    return json.dumps(params_document(params), sort_keys=True, separators=(",", ":"))
 
 
 def _function_names(specs: Sequence[TaskSpec]) -> list[str]:
@@ -332,7 +412,8 @@ class LazyDefinition(Sequence[Mapping[str, Any]]):
             "["
             + ",".join(
                 f'{{"id":{quote(task_id)},"depends_on":[{",".join(map(quote, spec.depends_on))}],'
-                f'"function":{quote(function)}}}'
+                f'"function":{quote(function)},'
+                f'"params":{_params_json(spec.params) if spec.params else "{}"}}}'
                 for task_id, spec, function in zip(
                     self._ids, self._specs, _function_names(self._specs), strict=True
                 )

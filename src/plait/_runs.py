@@ -26,8 +26,8 @@ from typing import Any
 from ._config import EngineConfig
 from ._engine import Restored, _Run
 from ._events import Subscriber
-from ._exceptions import ConfigError, DefinitionChangedError, NotWaitingError
-from ._graph import LazyDefinition, definition_changes
+from ._exceptions import ConfigError, DefinitionChangedError, InvalidOptionError, NotWaitingError
+from ._graph import DefinitionDiff, Graph, LazyDefinition, definition_diff
 from ._pause import Question, validate_answer
 from ._recorder import Recorder, question_of, request_of
 from ._results import RunResult, TaskResults
@@ -35,6 +35,7 @@ from ._serialization import JSONSerializer, ObjectSerializer, Serializer, serial
 from ._state import RunStatus, TaskStatus
 from ._workflow import Workflow
 from .stores import (
+    EventRecord,
     InputRequest,
     LeaseHeldError,
     RunExistsError,
@@ -42,6 +43,7 @@ from .stores import (
     RunRecord,
     RunUpdate,
     Store,
+    TaskRecord,
     WriteBatch,
     open_store,
 )
@@ -269,26 +271,41 @@ async def aresume(
     serializer: Serializer | None = None,
     subscribers: Sequence[Subscriber] = (),
     wait_for_input: bool = False,
+    accept_changes: bool = False,
+    rerun: Sequence[str] = (),
     **settings: Any,
 ) -> RunResult:
     """Continue run ``run_id`` of ``workflow``: after a pause, a failure or a crash.
 
     Every answer in ``inputs`` is checked first; if one is wrong, nothing in the store changes.
     Then the run continues where it was: tasks recorded ``succeeded`` keep their outputs and do
-    not run again; every other task runs (again) as its dependencies allow. The run's stored
+    not run again; every other task runs (again) as its dependencies allow, a failed one with a
+    fresh retry budget (its attempt numbers go on counting). A question whose deadline passed
+    while the run was paused takes its default now (or fails its task). The run's stored
     settings apply, overridden by ``config``/``settings``.
 
     Args:
         run_id: the run to continue.
-        workflow: the same workflow (task ids, dependencies and functions must match).
+        workflow: the same workflow (task ids, dependencies, functions and params must match),
+            or a changed one with ``accept_changes``.
         inputs: task id -> answer, for tasks waiting for input (or with a ``pause`` still ahead).
         force: take the run over even if another process's lease on it is live -- only when that
             process is known to be dead.
+        accept_changes: resume with ``workflow`` even if it differs from the run's definition.
+            Tasks whose function identity (``module:qualname`` -- not its body), dependencies
+            and params did not change keep their recorded successes; added and changed tasks
+            and everything downstream of a changed one run; removed tasks are dropped from the
+            run. The differences are recorded in the run's event log (``RunResumed``).
+        rerun: task ids to run again, with everything downstream of them (their questions are
+            asked again), like "clear with downstream"; works on a finished run too, which
+            becomes a new attempt of the same run.
         (the other arguments are those of :func:`arun`)
 
     Raises:
         RunNotFoundError: the store has no such run.
-        DefinitionChangedError: the workflow differs from the run's; the message lists how.
+        DefinitionChangedError: the workflow differs from the run's (and not
+            ``accept_changes``); the message lists how.
+        InvalidOptionError: ``rerun`` names a task the workflow does not have.
         InputValidationError: an answer does not fit its question's schema.
         NotWaitingError: an answer for a task that asks no question.
         LeaseHeldError: another live process owns the run.
@@ -297,21 +314,27 @@ async def aresume(
     the_store = open_store(store)
     record = _record(the_store, run_id)
     graph = workflow.graph()
+    diff = None
     if record.fingerprint != graph.fingerprint():
-        changes = definition_changes(record.definition, graph.definition())
-        raise DefinitionChangedError(
-            f"run {run_id!r} was made by a different definition of workflow "
-            f"{record.workflow!r}: "
-            + "; ".join(changes or ["the definitions differ"])
-            + "; resume it with the workflow as it was, or start a new run"
-        )
+        diff = definition_diff(record.definition, graph.definition())
+        if diff and not accept_changes:
+            raise DefinitionChangedError(
+                f"run {run_id!r} was made by a different definition of workflow "
+                f"{record.workflow!r}: "
+                + "; ".join(diff.describe())
+                + "; resume it with the workflow as it was, pass accept_changes=True to "
+                "resume it with this one, or start a new run"
+            )
+    cleared = _cleared(graph, diff, rerun, run_id)
     if not force:
         _refuse_if_owned(the_store, record)
     serializer = serializer or serializer_named(record.config.get("serializer", "json"))
-    if record.status is RunStatus.SUCCEEDED:
+    if record.status is RunStatus.SUCCEEDED and not cleared and not diff:
         return get_run(run_id, store=the_store, serializer=serializer)
-    tasks = the_store.load_tasks(run_id)
-    requests = the_store.load_requests(run_id)
+    dropped = {*cleared, *(diff.removed if diff else ())}
+    stored_tasks = the_store.load_tasks(run_id)
+    tasks = {t: task for t, task in stored_tasks.items() if t not in dropped}
+    requests = [r for r in the_store.load_requests(run_id) if r.task_id not in dropped]
     answers: dict[int, dict[str, Any]] = {}
     questions: dict[int, Question] = {}
     for request in requests:
@@ -351,6 +374,11 @@ async def aresume(
     owner = _claim(the_store, run_id, force=force)
     now = time.time()
     batch = WriteBatch(run=RunUpdate(status=RunStatus.RUNNING))
+    if diff or cleared:
+        # Cleared tasks start afresh, keeping their count of attempts (the numbers go on).
+        attempts = {t: task.attempts for t, task in stored_tasks.items()}
+        batch = _restart(graph, record, diff=diff, cleared=cleared, attempts=attempts, now=now)
+        tasks.update({r.task_id: r for r in batch.tasks})
     for i, question, value, payload in new_answers:
         answers.setdefault(i, {})[question.key] = value
         questions.pop(i, None)
@@ -375,6 +403,80 @@ async def aresume(
         restored=restored,
     )
     return await _execute(the_store, owner, run_state)
+
+
+def _cleared(
+    graph: Graph, diff: DefinitionDiff | None, rerun: Sequence[str], run_id: str
+) -> list[str]:
+    """The tasks a resume runs afresh: those in ``rerun``, the added and changed ones, and
+    everything downstream of them; in definition order.
+
+    Raises:
+        InvalidOptionError: ``rerun`` names an unknown task.
+    """
+    if isinstance(rerun, str):
+        rerun = [rerun]
+    unknown = [task_id for task_id in rerun if task_id not in graph.index]
+    if unknown:
+        raise InvalidOptionError(
+            f"rerun names {', '.join(map(repr, unknown))}, which workflow "
+            f"{graph.workflow_name!r} of run {run_id!r} does not have; its tasks are: "
+            f"{', '.join(graph.ids)}"
+        )
+    roots = [graph.index[t] for t in rerun]
+    if diff:
+        roots += [graph.index[t] for t in (*diff.added, *diff.changed)]
+    seen = set(roots)
+    queue = list(roots)
+    while queue:
+        for d in graph.dependents[queue.pop()]:
+            if d not in seen:
+                seen.add(d)
+                queue.append(d)
+    return [graph.ids[i] for i in sorted(seen)]
+
+
+def _restart(
+    graph: Graph,
+    record: RunRecord,
+    *,
+    diff: DefinitionDiff | None,
+    cleared: Sequence[str],
+    attempts: Mapping[str, int],
+    now: float,
+) -> WriteBatch:
+    """The write that makes a run start over from its changed definition and cleared tasks:
+    their records and questions go, a cleared task keeps its count of attempts, and the event
+    log says what happened."""
+    removed = list(diff.removed) if diff else []
+    data: dict[str, Any] = {"cleared": list(cleared)}
+    if diff:
+        data.update(
+            accepted_changes=diff.describe(),
+            added=list(diff.added),
+            changed=list(diff.changed),
+            removed=removed,
+        )
+    return WriteBatch(
+        run=RunUpdate(
+            status=RunStatus.RUNNING,
+            definition=graph.definition() if diff else None,
+            fingerprint=graph.fingerprint() if diff else None,
+        ),
+        dropped=[*cleared, *removed],
+        tasks=[
+            TaskRecord(task_id=task_id, status=TaskStatus.PENDING, attempts=attempts[task_id])
+            for task_id in cleared
+            if attempts.get(task_id)
+        ],
+        events=[
+            EventRecord(
+                kind="RunResumed",
+                time=now,
+                data={**data, "previous_status": record.status.value},
+            )
+        ],
+    )
 
 
 def _lease_held(run_id: str, owner: str, until: float) -> LeaseHeldError:
@@ -419,6 +521,8 @@ def resume(
     serializer: Serializer | None = None,
     subscribers: Sequence[Subscriber] = (),
     wait_for_input: bool = False,
+    accept_changes: bool = False,
+    rerun: Sequence[str] = (),
     **settings: Any,
 ) -> RunResult:
     """Blocking form of :func:`aresume`; same arguments."""
@@ -434,6 +538,8 @@ def resume(
             serializer=serializer,
             subscribers=subscribers,
             wait_for_input=wait_for_input,
+            accept_changes=accept_changes,
+            rerun=rerun,
             **settings,
         )
     )

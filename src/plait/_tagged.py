@@ -43,7 +43,7 @@ import uuid
 from pathlib import Path, PosixPath, WindowsPath
 from typing import Any
 
-__all__ = ["FORMAT_VERSION", "NotStorable", "decode", "encode"]
+__all__ = ["FORMAT_VERSION", "NotStorable", "decode", "document", "encode", "from_document"]
 
 #: The newest format this module writes and reads.
 FORMAT_VERSION = 2
@@ -108,6 +108,25 @@ def decode(data: bytes | str) -> Any:
             f"formats up to {FORMAT_VERSION}; upgrade plait to read it"
         )
     return _untag(value["value"])
+
+
+def document(value: Any) -> Any:
+    """``value`` as a JSON-able tagged structure (no envelope): what :func:`encode` writes
+    inside one; for values kept inside other JSON (a task's params in a run's definition).
+
+    Raises:
+        NotStorable: a part of ``value`` would not round-trip.
+    """
+    return _tag(value)
+
+
+def from_document(tagged: Any) -> Any:
+    """The value back from :func:`document`'s structure.
+
+    Raises:
+        ValueError: an unknown tag.
+    """
+    return _untag(tagged)
 
 
 def _looks_like_envelope(value: object) -> bool:
