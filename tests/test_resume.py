@@ -187,14 +187,13 @@ def counting_pipeline(calls: list[str], *, extra: bool = False, scale: int = 1) 
 def test_accept_changes_keeps_unchanged_successes_and_runs_added_tasks(tmp_path: Path) -> None:
     url = f"sqlite://{tmp_path / 'plait.db'}"
     calls: list[str] = []
-    failed = plait.run(counting_pipeline(calls), store=url, retry_failed_tasks=False, run_id="r")
-    assert failed.status is plait.RunStatus.SUCCEEDED
+    done = plait.run(counting_pipeline(calls), store=url, run_id="r")
+    assert done.status is plait.RunStatus.SUCCEEDED
     calls.clear()
+    changed = counting_pipeline(calls, extra=True)
     with pytest.raises(plait.DefinitionChangedError, match="task 'audit' was added"):
-        plait.resume("r", counting_pipeline(calls, extra=True), store=url)
-    resumed = plait.resume(
-        "r", counting_pipeline(calls, extra=True), store=url, accept_changes=True
-    )
+        plait.resume("r", changed, store=url)
+    resumed = plait.resume("r", changed, store=url, accept_changes=True)
     assert resumed.status is plait.RunStatus.SUCCEEDED
     assert calls == ["audit"]  # only the added task ran
     assert resumed.outputs["audit"] == 3
