@@ -3,6 +3,7 @@ budgets and question deadlines across a resume (the engine side is in test_runs.
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import textwrap
@@ -13,6 +14,7 @@ import pytest
 
 import plait
 from plait._graph import module_name_of
+from plait.stores import MemoryStore, open_store
 
 SCRIPT_FLOW = """
 import pytest
@@ -34,6 +36,10 @@ if __name__ == "__main__":
     result = plait.run(wf, run_id="script-run", store=sys.argv[1])
     print(result.status)
 """
+
+
+MODULE_WF = plait.Workflow("module")
+MODULE_WF.add_task("one", lambda: 1)
 
 
 def python(args: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
@@ -63,6 +69,49 @@ def test_a_run_started_as_a_script_resumes_from_a_script_that_imports_it(
     assert resumed.stdout.split() == ["succeeded", "draft+ok"], resumed.stderr
     definition = plait.get_run("script-run", store=url).tasks  # readable from here too
     assert definition["draft"].output == "draft"
+
+
+def test_a_script_run_records_its_target_and_plait_resume_imports_it_from_there(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "flow.py").write_text(SCRIPT_FLOW)
+    url = f"sqlite://{tmp_path / 'plait.db'}"
+    assert python(["flow.py", url], tmp_path).stdout.split() == ["paused"]
+    record = open_store(url).get_run("script-run")
+    assert record is not None and record.target == "flow:wf"
+    env = {**os.environ, "PLAIT_HOME": str(tmp_path / "home")}
+    env.pop("PLAIT_PATH", None)
+    command = ["-m", "plait.cli", "resume", "script-run", "--store", url, "--input", 'publish="ok"']
+    elsewhere = subprocess.run(
+        [sys.executable, *command],
+        cwd=tmp_path.parent,
+        check=False,
+        capture_output=True,
+        text=True,
+        env=env,
+    )
+    assert elsewhere.returncode == 2
+    assert "was started from 'flow:wf', which is not inside the current directory" in (
+        elsewhere.stderr
+    )
+    here = subprocess.run(
+        [sys.executable, *command],
+        cwd=tmp_path,
+        check=False,
+        capture_output=True,
+        text=True,
+        env=env,
+    )
+    assert here.returncode == 0, here.stderr
+    assert plait.get_run("script-run", store=url).outputs["publish"] == "draft+ok"
+
+
+def test_a_run_records_the_target_it_is_given_or_the_variable_that_holds_it() -> None:
+    store = MemoryStore()
+    plait.run(MODULE_WF, store=store, run_id="found")
+    plait.run(MODULE_WF, store=store, run_id="given", target="pkg.flows:wf")
+    targets = {r.run_id: r.target for r in store.list_runs()}
+    assert targets == {"found": f"{__name__}:MODULE_WF", "given": "pkg.flows:wf"}
 
 
 def test_a_script_is_named_as_the_import_path_would_name_it(tmp_path: Path) -> None:

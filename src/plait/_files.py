@@ -109,6 +109,7 @@ from ._exceptions import (
 from ._pause import Pause
 from ._policies import RetryPolicy
 from ._shell import ShellTask
+from ._targets import importing
 from ._workflow import Workflow
 
 if TYPE_CHECKING:
@@ -303,9 +304,14 @@ def load_target(target: str) -> LoadedTarget:
     workflow is validated before it is returned.
 
     Raises:
-        WorkflowFileError: the target cannot be read, is invalid, or names no workflow; the
-            message says where and what was expected.
+        WorkflowFileError: the target cannot be read, is invalid, or names no workflow (the
+            message says where and what was expected), or importing it started a run.
     """
+    with importing(target):  # a module that starts a run as it is imported is stopped
+        return _load_target(target)
+
+
+def _load_target(target: str) -> LoadedTarget:
     if target.lower().endswith(_FILE_SUFFIXES):
         return _load_file(target)
     location, colon, name = target.rpartition(":")

@@ -33,6 +33,7 @@ from ._recorder import Recorder, question_of, request_of
 from ._results import RunResult, TaskResults
 from ._serialization import JSONSerializer, ObjectSerializer, Serializer, serializer_named
 from ._state import RunStatus, TaskStatus
+from ._targets import refuse_run_while_importing, target_of
 from ._workflow import Workflow
 from .stores import (
     EventRecord,
@@ -150,6 +151,7 @@ async def arun(
     serializer: Serializer | None = None,
     subscribers: Sequence[Subscriber] = (),
     wait_for_input: bool = False,
+    target: str | None = None,
     **settings: Any,
 ) -> RunResult:
     """Run ``workflow`` on the running event loop and return its :class:`RunResult`.
@@ -166,6 +168,9 @@ async def arun(
         subscribers: callables that receive every :class:`Event` of the run.
         wait_for_input: when every remaining task waits for an answer, keep the run live
             (answers come through :func:`answer`) instead of ending it ``paused``.
+        target: how to import the workflow (``"pkg.flows:wf"``), recorded with the run so that
+            ``plait resume RUN`` finds it; default: the module and attribute that hold it,
+            when one of its tasks' modules does.
 
     A failed task does not raise: the result's ``status`` is ``failed`` and its ``error`` says
     why (``result.raise_for_status()`` raises). A run whose remaining tasks wait for people ends
@@ -176,9 +181,14 @@ async def arun(
         WorkflowError: the workflow is invalid.
         ConfigError: a setting is invalid.
         RunExistsError: the store already has a run with ``run_id``.
+        WorkflowFileError: called while ``plait`` imports a target (a run started at import
+            time; guard it with ``if __name__ == "__main__":``).
     """
+    refuse_run_while_importing()
     workflow.validate()
     engine_config = _config(config, settings)
+    if target is not None and not (isinstance(target, str) and target):
+        raise ConfigError(f"target must be a non-empty str such as 'pkg.flows:wf', not {target!r}")
     the_store = open_store(store)
     serializer = _serializer_for(the_store, serializer)
     graph = workflow.graph()
@@ -198,6 +208,7 @@ async def arun(
                 updated_at=now,
                 owner=owner,
                 lease_expires_at=now + LEASE_SECONDS,
+                target=target or target_of(workflow),
             )
         )
     except RunExistsError:
@@ -225,6 +236,7 @@ def run(
     serializer: Serializer | None = None,
     subscribers: Sequence[Subscriber] = (),
     wait_for_input: bool = False,
+    target: str | None = None,
     **settings: Any,
 ) -> RunResult:
     """Run ``workflow`` to the end (or until it pauses) and return its :class:`RunResult`.
@@ -245,6 +257,7 @@ def run(
             serializer=serializer,
             subscribers=subscribers,
             wait_for_input=wait_for_input,
+            target=target,
             **settings,
         )
     )
