@@ -958,6 +958,6 @@ def test_inputs_shows_a_question_whose_deadline_passed_as_expired(home: Path) ->
     out = lines(plait_cli("inputs"))
     assert re.fullmatch(
         r"late1 \(late\) · gate: Still there\? · expired \d{4}-\d\d-\d\d [\d:]{8}: resuming "
-        r"takes its default",
+        r"applies its timeout \(its default, or the task fails\)",
         out[0],
     )

@@ -796,7 +796,8 @@ def inputs(store: str | None) -> None:
                 if question.deadline is not None and question.deadline <= now:
                     # The next resume applies the timeout: the default, or InputTimeoutError.
                     line.append(
-                        f" · expired {_when(question.deadline)}: resuming takes its default",
+                        f" · expired {_when(question.deadline)}: resuming applies its "
+                        "timeout (its default, or the task fails)",
                         style="yellow",
                     )
                 elif question.deadline is not None:
