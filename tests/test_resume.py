@@ -14,7 +14,7 @@ import pytest
 
 import plait
 from plait._graph import module_name_of
-from plait.stores import MemoryStore, open_store
+from plait.stores import SQLiteStore, open_store
 
 SCRIPT_FLOW = """
 import pytest
@@ -106,12 +106,17 @@ def test_a_script_run_records_its_target_and_plait_resume_imports_it_from_there(
     assert plait.get_run("script-run", store=url).outputs["publish"] == "draft+ok"
 
 
-def test_a_run_records_the_target_it_is_given_or_the_variable_that_holds_it() -> None:
-    store = MemoryStore()
-    plait.run(MODULE_WF, store=store, run_id="found")
-    plait.run(MODULE_WF, store=store, run_id="given", target="pkg.flows:wf")
-    targets = {r.run_id: r.target for r in store.list_runs()}
+def test_a_run_records_the_target_it_is_given_or_the_variable_that_holds_it(
+    tmp_path: Path,
+) -> None:
+    with SQLiteStore(tmp_path / "plait.db") as store:
+        plait.run(MODULE_WF, store=store, run_id="found")
+        plait.run(MODULE_WF, store=store, run_id="given", target="pkg.flows:wf")
+        targets = {r.run_id: r.target for r in store.list_runs()}
     assert targets == {"found": f"{__name__}:MODULE_WF", "given": "pkg.flows:wf"}
+    assert plait.run(MODULE_WF).status is plait.RunStatus.SUCCEEDED  # memory: nothing to find
+    with pytest.raises(plait.ConfigError, match=r"^target must be a non-empty str"):
+        plait.run(MODULE_WF, target="")
 
 
 def test_a_script_is_named_as_the_import_path_would_name_it(tmp_path: Path) -> None:

@@ -208,7 +208,8 @@ async def arun(
                 updated_at=now,
                 owner=owner,
                 lease_expires_at=now + LEASE_SECONDS,
-                target=target or target_of(workflow),
+                # Only another process needs it, and only a durable store reaches one.
+                target=target or (target_of(workflow) if the_store.durable else None),
             )
         )
     except RunExistsError:
