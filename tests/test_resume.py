@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 import plait
-from plait._graph import module_name_of
+from plait._targets import module_name_of
 from plait.stores import SQLiteStore, open_store
 
 SCRIPT_FLOW = """

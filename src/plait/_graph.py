@@ -18,28 +18,19 @@ import difflib
 import functools
 import hashlib
 import json
-import os
-import sys
 from collections import deque
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
 from json.encoder import encode_basestring_ascii
 from typing import TYPE_CHECKING, Any, overload
 
+from ._definition import params_document
 from ._exceptions import CycleError, UnknownDependencyError
-from ._tagged import NotStorable
-from ._tagged import document as tagged_document
+from ._targets import main_module_name
 
 if TYPE_CHECKING:
     from ._workflow import TaskSpec, Workflow
 
-__all__ = [
-    "DefinitionDiff",
-    "Graph",
-    "definition_changes",
-    "definition_diff",
-    "params_document",
-]
+__all__ = ["Graph"]
 
 
 def _function_name(fn: Callable[..., Any] | None) -> str:
@@ -57,125 +48,6 @@ def _function_name(fn: Callable[..., Any] | None) -> str:
         module = main_module_name()
     name = getattr(fn, "__qualname__", None) or type(fn).__qualname__
     return f"{module}:{name}"
-
-
-@functools.cache
-def main_module_name() -> str:
-    """The name under which the ``__main__`` module would be imported: a function's identity
-    must not depend on whether its module ran as a script (``python flow.py``) or was imported
-    (``import flow``), or a run started one way could not be resumed the other.
-
-    ``python -m pkg.flow`` says so in ``__spec__``; ``python flow.py`` does not, so the script's
-    path is read relative to the import path (``sys.path``): the shortest dotted name wins, as
-    the one an ``import`` would use. A script outside the import path, or an interactive
-    session, stays ``__main__``.
-    """
-    main = sys.modules.get("__main__")
-    spec = getattr(main, "__spec__", None)
-    name = getattr(spec, "name", None)
-    if isinstance(name, str) and name and name != "__main__":
-        return name.removesuffix(".__main__")
-    path = getattr(main, "__file__", None)
-    if not isinstance(path, str) or not path.endswith(".py"):
-        return "__main__"
-    return module_name_of(path) or "__main__"
-
-
-def module_name_of(path: str) -> str | None:
-    """The dotted name that imports the Python file ``path`` from a directory on ``sys.path``
-    (the shortest, when several do), or None if none does."""
-    file = os.path.realpath(path)
-    best: str | None = None
-    for entry in sys.path:
-        root = os.path.realpath(entry or os.getcwd())
-        relative = os.path.relpath(file, root)
-        if relative.startswith(os.pardir) or os.path.isabs(relative):
-            continue
-        parts = relative[: -len(".py")].split(os.sep)
-        if parts[-1] == "__init__":
-            parts.pop()
-        if parts and all(part.isidentifier() for part in parts):
-            name = ".".join(parts)
-            if best is None or name.count(".") < best.count("."):
-                best = name
-    return best
-
-
-def params_document(params: Mapping[str, Any]) -> dict[str, Any]:
-    """A task's params as they are kept in a run's definition: tagged JSON (see ``_tagged``),
-    so that a changed value is seen on resume. A value tagged JSON cannot hold is kept as
-    ``{"$unstorable": type name}``: only a change of its type is seen."""
-    document: dict[str, Any] = {}
-    for name, value in params.items():
-        try:
-            document[name] = tagged_document(value)
-        except NotStorable:
-            document[name] = {"$unstorable": type(value).__qualname__}
-    return document
-
-
-@dataclass(frozen=True, slots=True)
-class DefinitionDiff:
-    """How a workflow's definition differs from the one a run was made with, task by task."""
-
-    added: tuple[str, ...]
-    removed: tuple[str, ...]
-    changed: Mapping[str, tuple[str, ...]]  # task id -> what changed, in words
-
-    def __bool__(self) -> bool:
-        return bool(self.added or self.removed or self.changed)
-
-    def describe(self) -> list[str]:
-        """The differences in words, sorted."""
-        changes = [f"task {task_id!r} was removed" for task_id in self.removed]
-        changes += [f"task {task_id!r} was added" for task_id in self.added]
-        changes += [change for task_changes in self.changed.values() for change in task_changes]
-        return sorted(changes)
-
-
-def definition_diff(
-    stored: Sequence[Mapping[str, Any]], current: Sequence[Mapping[str, Any]]
-) -> DefinitionDiff:
-    """How ``current`` differs from ``stored`` (both from :meth:`Graph.definition`).
-
-    A task compares by its function's identity (``module:qualname``, not its body), its
-    dependencies and its params; params are compared only when the stored definition has them
-    (runs stored before plait kept params have none).
-    """
-    old = {task["id"]: task for task in stored}
-    new = {task["id"]: task for task in current}
-    changed: dict[str, tuple[str, ...]] = {}
-    for task_id, after in new.items():
-        before = old.get(task_id)
-        if before is None:
-            continue
-        changes = []
-        if list(before["depends_on"]) != list(after["depends_on"]):
-            changes.append(
-                f"task {task_id!r} depended on {list(before['depends_on'])}, now on "
-                f"{list(after['depends_on'])}"
-            )
-        if before["function"] != after["function"]:
-            changes.append(f"task {task_id!r} ran {before['function']}, now {after['function']}")
-        if "params" in before and dict(before["params"]) != dict(after.get("params", {})):
-            changes.append(
-                f"task {task_id!r} had params {dict(before['params'])}, now "
-                f"{dict(after.get('params', {}))}"
-            )
-        if changes:
-            changed[task_id] = tuple(changes)
-    return DefinitionDiff(
-        added=tuple(task_id for task_id in new if task_id not in old),
-        removed=tuple(task_id for task_id in old if task_id not in new),
-        changed=changed,
-    )
-
-
-def definition_changes(
-    stored: Sequence[Mapping[str, Any]], current: Sequence[Mapping[str, Any]]
-) -> list[str]:
-    """How ``current`` differs from ``stored`` (both from :meth:`Graph.definition`), in words."""
-    return definition_diff(stored, current).describe()
 
 
 class Graph:

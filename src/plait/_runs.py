@@ -24,19 +24,20 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from ._config import EngineConfig
+from ._definition import definition_diff
 from ._engine import Restored, _Run
 from ._events import Subscriber
-from ._exceptions import ConfigError, DefinitionChangedError, InvalidOptionError, NotWaitingError
-from ._graph import DefinitionDiff, Graph, LazyDefinition, definition_diff
+from ._exceptions import ConfigError, DefinitionChangedError, NotWaitingError
+from ._graph import LazyDefinition
 from ._pause import Question, validate_answer
 from ._recorder import Recorder, question_of, request_of
+from ._restart import cleared_tasks, restart_batch
 from ._results import RunResult, TaskResults
 from ._serialization import JSONSerializer, ObjectSerializer, Serializer, serializer_named
 from ._state import RunStatus, TaskStatus
 from ._targets import refuse_run_while_importing, target_of
 from ._workflow import Workflow
 from .stores import (
-    EventRecord,
     InputRequest,
     LeaseHeldError,
     RunExistsError,
@@ -44,7 +45,6 @@ from .stores import (
     RunRecord,
     RunUpdate,
     Store,
-    TaskRecord,
     WriteBatch,
     open_store,
 )
@@ -339,7 +339,7 @@ async def aresume(
                 + "; resume it with the workflow as it was, pass accept_changes=True to "
                 "resume it with this one, or start a new run"
             )
-    cleared = _cleared(graph, diff, rerun, run_id)
+    cleared = cleared_tasks(graph, diff, rerun, run_id)
     if not force:
         _refuse_if_owned(the_store, record)
     serializer = serializer or serializer_named(record.config.get("serializer", "json"))
@@ -391,7 +391,7 @@ async def aresume(
     if diff or cleared:
         # Cleared tasks start afresh, keeping their count of attempts (the numbers go on).
         attempts = {t: task.attempts for t, task in stored_tasks.items()}
-        batch = _restart(graph, record, diff=diff, cleared=cleared, attempts=attempts, now=now)
+        batch = restart_batch(graph, record, diff=diff, cleared=cleared, attempts=attempts, now=now)
         tasks.update({r.task_id: r for r in batch.tasks})
     for i, question, value, payload in new_answers:
         answers.setdefault(i, {})[question.key] = value
@@ -417,80 +417,6 @@ async def aresume(
         restored=restored,
     )
     return await _execute(the_store, owner, run_state)
-
-
-def _cleared(
-    graph: Graph, diff: DefinitionDiff | None, rerun: Sequence[str], run_id: str
-) -> list[str]:
-    """The tasks a resume runs afresh: those in ``rerun``, the added and changed ones, and
-    everything downstream of them; in definition order.
-
-    Raises:
-        InvalidOptionError: ``rerun`` names an unknown task.
-    """
-    if isinstance(rerun, str):
-        rerun = [rerun]
-    unknown = [task_id for task_id in rerun if task_id not in graph.index]
-    if unknown:
-        raise InvalidOptionError(
-            f"rerun names {', '.join(map(repr, unknown))}, which workflow "
-            f"{graph.workflow_name!r} of run {run_id!r} does not have; its tasks are: "
-            f"{', '.join(graph.ids)}"
-        )
-    roots = [graph.index[t] for t in rerun]
-    if diff:
-        roots += [graph.index[t] for t in (*diff.added, *diff.changed)]
-    seen = set(roots)
-    queue = list(roots)
-    while queue:
-        for d in graph.dependents[queue.pop()]:
-            if d not in seen:
-                seen.add(d)
-                queue.append(d)
-    return [graph.ids[i] for i in sorted(seen)]
-
-
-def _restart(
-    graph: Graph,
-    record: RunRecord,
-    *,
-    diff: DefinitionDiff | None,
-    cleared: Sequence[str],
-    attempts: Mapping[str, int],
-    now: float,
-) -> WriteBatch:
-    """The write that makes a run start over from its changed definition and cleared tasks:
-    their records and questions go, a cleared task keeps its count of attempts, and the event
-    log says what happened."""
-    removed = list(diff.removed) if diff else []
-    data: dict[str, Any] = {"cleared": list(cleared)}
-    if diff:
-        data.update(
-            accepted_changes=diff.describe(),
-            added=list(diff.added),
-            changed=list(diff.changed),
-            removed=removed,
-        )
-    return WriteBatch(
-        run=RunUpdate(
-            status=RunStatus.RUNNING,
-            definition=graph.definition() if diff else None,
-            fingerprint=graph.fingerprint() if diff else None,
-        ),
-        dropped=[*cleared, *removed],
-        tasks=[
-            TaskRecord(task_id=task_id, status=TaskStatus.PENDING, attempts=attempts[task_id])
-            for task_id in cleared
-            if attempts.get(task_id)
-        ],
-        events=[
-            EventRecord(
-                kind="RunResumed",
-                time=now,
-                data={**data, "previous_status": record.status.value},
-            )
-        ],
-    )
 
 
 def _lease_held(run_id: str, owner: str, until: float) -> LeaseHeldError:

@@ -19,6 +19,7 @@ top level would run its workflow while ``plait resume`` (or ``plait run``) loads
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import sys
 import threading
@@ -27,16 +28,64 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ._exceptions import WorkflowFileError
-from ._graph import main_module_name
 
 if TYPE_CHECKING:
     from ._workflow import Workflow
 
-__all__ = ["importing", "refuse_run_while_importing", "target_of", "trusted_target"]
+__all__ = [
+    "importing",
+    "main_module_name",
+    "module_name_of",
+    "refuse_run_while_importing",
+    "target_of",
+    "trusted_target",
+]
 
 _FILE_SUFFIXES = (".yaml", ".yml", ".json")
 
 _local = threading.local()
+
+
+@functools.cache
+def main_module_name() -> str:
+    """The name under which the ``__main__`` module would be imported: a function's identity
+    must not depend on whether its module ran as a script (``python flow.py``) or was imported
+    (``import flow``), or a run started one way could not be resumed the other.
+
+    ``python -m pkg.flow`` says so in ``__spec__``; ``python flow.py`` does not, so the script's
+    path is read relative to the import path (``sys.path``): the shortest dotted name wins, as
+    the one an ``import`` would use. A script outside the import path, or an interactive
+    session, stays ``__main__``.
+    """
+    main = sys.modules.get("__main__")
+    spec = getattr(main, "__spec__", None)
+    name = getattr(spec, "name", None)
+    if isinstance(name, str) and name and name != "__main__":
+        return name.removesuffix(".__main__")
+    path = getattr(main, "__file__", None)
+    if not isinstance(path, str) or not path.endswith(".py"):
+        return "__main__"
+    return module_name_of(path) or "__main__"
+
+
+def module_name_of(path: str) -> str | None:
+    """The dotted name that imports the Python file ``path`` from a directory on ``sys.path``
+    (the shortest, when several do), or None if none does."""
+    file = os.path.realpath(path)
+    best: str | None = None
+    for entry in sys.path:
+        root = os.path.realpath(entry or os.getcwd())
+        relative = os.path.relpath(file, root)
+        if relative.startswith(os.pardir) or os.path.isabs(relative):
+            continue
+        parts = relative[: -len(".py")].split(os.sep)
+        if parts[-1] == "__init__":
+            parts.pop()
+        if parts and all(part.isidentifier() for part in parts):
+            name = ".".join(parts)
+            if best is None or name.count(".") < best.count("."):
+                best = name
+    return best
 
 
 def target_of(workflow: Workflow) -> str | None:

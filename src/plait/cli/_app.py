@@ -37,10 +37,10 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from .._definition import definition_changes
 from .._events import Subscriber
 from .._exceptions import PlaitError
 from .._files import load_target
-from .._graph import definition_changes
 from .._pause import Question, schema_document
 from .._recorder import question_of
 from .._results import RunResult
