@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hypothesis import given
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import plait
@@ -107,21 +107,52 @@ def test_what_would_not_round_trip_is_refused_naming_where_it_is(value: Any, mes
         encode(value)
 
 
+zones = st.sampled_from([None, dt.UTC, dt.timezone(dt.timedelta(hours=-5, minutes=-30))])
+scalars = (
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.floats(allow_nan=False)
+    | st.text()
+    | st.binary(max_size=8)
+    | st.dates()
+    | st.datetimes(timezones=zones)
+    | st.times(timezones=zones)
+    | st.timedeltas()
+    | st.decimals(allow_nan=False)
+    | st.uuids()
+)
 json_values = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(),
+    scalars,
     lambda inner: (
         st.lists(inner, max_size=4)
         | st.tuples(inner, inner)
         | st.dictionaries(st.text(max_size=3) | st.integers(), inner, max_size=4)
         | st.frozensets(st.integers() | st.text(max_size=3), max_size=4)
     ),
-    max_leaves=20,
+    max_leaves=10,
 )
 
 
+@settings(max_examples=200, suppress_health_check=[HealthCheck.too_slow])
 @given(json_values)
-def test_any_mix_of_containers_round_trips(value: Any) -> None:
-    assert decode(encode(value)) == value
+def test_any_mix_of_containers_and_scalars_round_trips(value: Any) -> None:
+    back = decode(encode(value))
+    assert back == value
+    assert same_types(back, value)  # not only equal: the same types all the way down
+
+
+def same_types(a: Any, b: Any) -> bool:
+    if type(a) is not type(b):
+        return False
+    if isinstance(a, dict):
+        keys_alike = {(type(k), k) for k in a} == {(type(k), k) for k in b}
+        return keys_alike and all(same_types(a[k], b[k]) for k in a)
+    if isinstance(a, list | tuple):
+        return all(same_types(x, y) for x, y in zip(a, b, strict=True))
+    if isinstance(a, set | frozenset):
+        return {(type(x), x) for x in a} == {(type(x), x) for x in b}
+    return bool(getattr(a, "fold", 0) == getattr(b, "fold", 0))
 
 
 def producer() -> dict[str, Any]:

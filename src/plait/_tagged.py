@@ -18,7 +18,8 @@ Format versions:
       {"$set": [...]} {"$frozenset": [...]}   set, frozenset (sorted when the items allow)
       {"$bytes": "aGk="}                      bytes, base64
       {"$date": "2024-05-01"}                 date, time, datetime: ISO 8601 (``$time``,
-      {"$datetime": "2024-05-01T12:00:00+02:00"}  ``$datetime``; a zone becomes its offset)
+      {"$datetime": "2024-05-01T12:00:00+02:00"}  ``$datetime``; a zone becomes its offset,
+                                              a fold of 1 makes it ``[text, 1]``)
       {"$timedelta": [days, seconds, microseconds]}
       {"$decimal": "1.10"} {"$uuid": "..."} {"$path": "/tmp/x"}
       {"$float": "nan"}                       NaN and the infinities, which JSON lacks
@@ -253,15 +254,30 @@ def _sorted(items: set[Any] | frozenset[Any]) -> list[Any]:
         return list(items)
 
 
+def _with_fold(value: dt.datetime | dt.time) -> str | list[Any]:
+    """ISO 8601 text; with the ``fold`` (the second of a repeated wall-clock hour), which
+    ISO 8601 cannot say, as ``[text, 1]``."""
+    return value.isoformat() if not value.fold else [value.isoformat(), value.fold]
+
+
+def _read_fold(parse: Any) -> Any:
+    def read(content: str | list[Any]) -> Any:
+        if isinstance(content, list):
+            return parse(content[0]).replace(fold=content[1])
+        return parse(content)
+
+    return read
+
+
 def _timedelta(value: dt.timedelta) -> dict[str, Any]:
     return {"$timedelta": [value.days, value.seconds, value.microseconds]}
 
 
 _SCALARS: dict[type, Any] = {
     bytes: lambda v: {"$bytes": base64.b64encode(v).decode("ascii")},
-    dt.datetime: lambda v: {"$datetime": v.isoformat()},
+    dt.datetime: lambda v: {"$datetime": _with_fold(v)},
     dt.date: lambda v: {"$date": v.isoformat()},
-    dt.time: lambda v: {"$time": v.isoformat()},
+    dt.time: lambda v: {"$time": _with_fold(v)},
     dt.timedelta: _timedelta,
     decimal.Decimal: lambda v: {"$decimal": str(v)},
     uuid.UUID: lambda v: {"$uuid": str(v)},
@@ -300,9 +316,9 @@ _READERS: dict[str, Any] = {
     "$set": lambda c: {_untag(item) for item in c},
     "$frozenset": lambda c: frozenset(_untag(item) for item in c),
     "$bytes": base64.b64decode,
-    "$datetime": dt.datetime.fromisoformat,
+    "$datetime": _read_fold(dt.datetime.fromisoformat),
     "$date": dt.date.fromisoformat,
-    "$time": dt.time.fromisoformat,
+    "$time": _read_fold(dt.time.fromisoformat),
     "$timedelta": lambda c: dt.timedelta(days=c[0], seconds=c[1], microseconds=c[2]),
     "$decimal": decimal.Decimal,
     "$uuid": uuid.UUID,
