@@ -47,6 +47,7 @@ from .._results import RunResult
 from .._runs import LEASE_SECONDS, get_run
 from .._runs import resume as resume_run
 from .._runs import run as start_run
+from .._serialization import PickleSerializer, Serializer
 from .._state import RunStatus, TaskStatus
 from .._tagged import from_document
 from .._targets import trusted_target
@@ -70,6 +71,7 @@ from ._summary import (
     graph_shape,
     run_figures,
 )
+from ._terminal import TextConsole
 
 __all__ = ["EXIT_FAILED", "EXIT_INTERRUPTED", "EXIT_OK", "EXIT_PAUSED", "EXIT_USAGE", "cli"]
 
@@ -97,7 +99,7 @@ PIPE_WIDTH = 160
 
 def _console() -> Console:
     # soft_wrap: commands and JSON printed for copying must not be broken at column 80
-    console = Console(soft_wrap=True, highlight=False)
+    console = TextConsole(soft_wrap=True)
     if not console.is_terminal and "COLUMNS" not in os.environ:
         console.width = PIPE_WIDTH
     return console
@@ -105,9 +107,7 @@ def _console() -> Console:
 
 def _fail(message: str) -> NoReturn:
     """Print ``error: message`` in red on stderr and exit with code 2."""
-    Console(stderr=True, soft_wrap=True, highlight=False).print(
-        Text(f"error: {message}", style="red")
-    )
+    TextConsole(stderr=True, soft_wrap=True).print(Text(f"error: {message}", style="red"))
     raise click.exceptions.Exit(EXIT_USAGE)
 
 
@@ -120,7 +120,7 @@ class _Plait(click.Group):
         except PlaitError as error:
             _fail(str(error))
         except KeyboardInterrupt:
-            Console(stderr=True).print(Text("interrupted", style="red"))
+            TextConsole(stderr=True).print(Text("interrupted", style="red"))
             raise click.exceptions.Exit(EXIT_INTERRUPTED) from None
 
 
@@ -212,6 +212,11 @@ def _json_or_text(text: str) -> Any:
         return json.loads(text)
     except json.JSONDecodeError:
         return text
+    except RecursionError:
+        raise click.BadParameter(
+            f"{text[:20]}... is nested deeper than plait can read (about a thousand levels)",
+            param_hint="--param",
+        ) from None
 
 
 def _pools(values: Sequence[str]) -> dict[str, int]:
@@ -375,6 +380,22 @@ def _store_option(fn: Callable[..., Any]) -> Callable[..., Any]:
     return click.option("--store", metavar="URL", help=_STORE_HELP)(fn)
 
 
+_UNSAFE_PICKLE_HELP = (
+    "Store and load task outputs and answers with pickle (any picklable value). UNSAFE: "
+    "loading a pickle runs whatever code its writer put in it, so anyone who can write to the "
+    "store can run code as you. Only for a store nobody else can write to."
+)
+
+
+def _unsafe_pickle_option(fn: Callable[..., Any]) -> Callable[..., Any]:
+    return click.option("--unsafe-pickle", is_flag=True, help=_UNSAFE_PICKLE_HELP)(fn)
+
+
+def _serializer(unsafe_pickle: bool) -> Serializer | None:
+    """The serializer ``--unsafe-pickle`` asks for (None: plait's default, JSON)."""
+    return PickleSerializer() if unsafe_pickle else None
+
+
 _RUN_EPILOG = """\b
 Examples:
   plait run examples/build.yaml
@@ -429,6 +450,7 @@ Exit codes: 0 succeeded, 1 failed, 2 usage/validation error, 3 paused, 130 Ctrl-
 @click.option("--run-id", metavar="ID", help="The run's id (default: a new random one).")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per line per event.")
 @click.option("--quiet", "-q", is_flag=True, help="Only failures and the end.")
+@_unsafe_pickle_option
 def run(
     *,
     target: str,
@@ -441,6 +463,7 @@ def run(
     run_id: str | None,
     as_json: bool,
     quiet: bool,
+    unsafe_pickle: bool,
 ) -> None:
     """Run the workflow TARGET and watch it."""
     if sequential and concurrency not in (None, 1):
@@ -471,6 +494,7 @@ def run(
                 workflow,
                 run_id=run_id,
                 store=the_store,
+                serializer=_serializer(unsafe_pickle),
                 subscribers=subscribers,
                 target=_absolute_target(target),
                 **settings,
@@ -530,6 +554,7 @@ dropped.
 )
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per line per event.")
 @click.option("--quiet", "-q", is_flag=True, help="Only failures and the end.")
+@_unsafe_pickle_option
 def resume(
     *,
     run_id: str,
@@ -541,6 +566,7 @@ def resume(
     reruns: tuple[str, ...],
     as_json: bool,
     quiet: bool,
+    unsafe_pickle: bool,
 ) -> None:
     """Continue run RUN_ID: answer its questions, or run its failed tasks again."""
     console = _console()
@@ -556,7 +582,7 @@ def resume(
         if record.status is RunStatus.SUCCEEDED and not reruns and not changes:
             console.print(f"run {run_id} already succeeded; there is nothing to resume")
             raise click.exceptions.Exit(EXIT_OK)
-        notes = Console(stderr=True, highlight=False) if as_json else console  # JSON only
+        notes = TextConsole(stderr=True) if as_json else console  # stdout: JSON only
         for change in changes:  # what --accept-changes accepts, before anything runs
             notes.print(Text(f"accepting: {change}", style="yellow"))
         owner = _live_owner(record)
@@ -565,7 +591,8 @@ def resume(
                 f"run {run_id!r} is live in process {owner}; wait for it to finish or pause, "
                 "or pass --force if that process is dead"
             )
-        before = get_run(run_id, store=the_store)
+        serializer = _serializer(unsafe_pickle)
+        before = get_run(run_id, store=the_store, serializer=serializer)
         answers = _answers(inputs, before.waiting, workflow)
         if not inputs and before.waiting and not as_json and sys.stdin.isatty():
             try:
@@ -586,6 +613,7 @@ def resume(
                 inputs=answers,
                 store=the_store,
                 force=force,
+                serializer=serializer,
                 subscribers=subscribers,
                 accept_changes=accept_changes,
                 rerun=reruns,
@@ -727,12 +755,13 @@ def runs(status: str | None, limit: int, store: str | None) -> None:
 @cli.command(epilog="\b\nExample:\n  plait status 3f2a9c1b2e4d")
 @click.argument("run_id")
 @_store_option
-def status(run_id: str, store: str | None) -> None:
+@_unsafe_pickle_option
+def status(run_id: str, store: str | None, unsafe_pickle: bool) -> None:
     """Show run RUN_ID task by task: status, attempts, duration, the error's last line."""
     console = _console()
     with _opened(store) as the_store:
         record = _record(the_store, run_id)
-        result = get_run(run_id, store=the_store)
+        result = get_run(run_id, store=the_store, serializer=_serializer(unsafe_pickle))
     live = _live_owner(record)
     console.print(
         Text(f"run {run_id} ({record.workflow}) ")
