@@ -3,6 +3,7 @@ budgets and question deadlines across a resume (the engine side is in test_runs.
 
 from __future__ import annotations
 
+import logging
 import os
 import subprocess
 import sys
@@ -238,7 +239,9 @@ def counting_pipeline(calls: list[str], *, extra: bool = False, scale: int = 1) 
     return wf
 
 
-def test_accept_changes_keeps_unchanged_successes_and_runs_added_tasks(tmp_path: Path) -> None:
+def test_accept_changes_keeps_unchanged_successes_and_runs_added_tasks(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     url = f"sqlite://{tmp_path / 'plait.db'}"
     calls: list[str] = []
     done = plait.run(counting_pipeline(calls), store=url, run_id="r")
@@ -247,7 +250,11 @@ def test_accept_changes_keeps_unchanged_successes_and_runs_added_tasks(tmp_path:
     changed = counting_pipeline(calls, extra=True)
     with pytest.raises(plait.DefinitionChangedError, match="task 'audit' was added"):
         plait.resume("r", changed, store=url)
-    resumed = plait.resume("r", changed, store=url, accept_changes=True)
+    with caplog.at_level(logging.WARNING, logger="plait.runs"):
+        resumed = plait.resume("r", changed, store=url, accept_changes=True)
+    assert caplog.messages == [
+        "run 'r' resumes with a changed definition of workflow 'counting': task 'audit' was added"
+    ]
     assert resumed.status is plait.RunStatus.SUCCEEDED
     assert calls == ["audit"]  # only the added task ran
     assert resumed.outputs["audit"] == 3

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import logging
 import os
 import socket
 import time
@@ -52,6 +53,8 @@ from .stores import (
 from .stores._open import opens_store, using_store
 
 __all__ = ["answer", "aresume", "arun", "get_run", "list_runs", "resume", "run"]
+
+_log = logging.getLogger("plait.runs")
 
 #: Seconds a run's lease lasts; the owner renews it every third of that while the run is live.
 LEASE_SECONDS = 30.0
@@ -334,7 +337,8 @@ async def aresume(
             Tasks whose function identity (``module:qualname`` -- not its body), dependencies
             and params did not change keep their recorded successes; added and changed tasks
             and everything downstream of a changed one run; removed tasks are dropped from the
-            run. The differences are recorded in the run's event log (``RunResumed``).
+            run. The differences are logged (a warning of the ``plait.runs`` logger) and
+            recorded in the run's event log (``RunResumed``).
         rerun: task ids to run again, with everything downstream of them (their questions are
             asked again), like "clear with downstream"; works on a finished run too, which
             becomes a new attempt of the same run.
@@ -430,6 +434,13 @@ async def aresume(
         questions.pop(i, None)
         batch.requests.append(_answered(question, payload, now))
     the_store.write(run_id, owner, batch)
+    if diff:  # shown, as --accept-changes shows it: a changed definition is worth a look
+        _log.warning(
+            "run %r resumes with a changed definition of workflow %r: %s",
+            run_id,
+            record.workflow,
+            "; ".join(diff.describe()),
+        )
     restored = Restored(
         outputs=outputs,
         payloads={i: task.output for i, task in succeeded.items()},

@@ -22,6 +22,7 @@ import contextlib
 import dataclasses
 import inspect
 import json
+import logging
 import os
 import signal
 import socket
@@ -585,6 +586,8 @@ def resume(
         notes = TextConsole(stderr=True) if as_json else console  # stdout: JSON only
         for change in changes:  # what --accept-changes accepts, before anything runs
             notes.print(Text(f"accepting: {change}", style="yellow"))
+        # plait.resume logs the same changes for scripts; here they were shown just above.
+        logging.getLogger("plait.runs").addHandler(logging.NullHandler())
         owner = _live_owner(record)
         if owner is not None and not force:  # say so before asking anyone anything
             _fail(
