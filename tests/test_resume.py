@@ -308,6 +308,8 @@ def test_rerun_clears_a_task_and_its_downstream_on_a_finished_run(tmp_path: Path
     assert again.outputs == done.outputs
     attempts = {t: r.attempts for t, r in again.tasks.items()}
     assert attempts == {"fetch": 1, "clean": 2, "stats": 1, "publish": 2, "audit": 2}
+    cleared = [again.tasks[t] for t in ("clean", "publish", "audit")]
+    assert all(r.started_at is not None and r.duration is not None for r in cleared)
     history = [e for e in plait.stores.open_store(url).load_events("r") if e.kind == "RunResumed"]
     assert history[0].data["previous_status"] == "succeeded"
     with pytest.raises(plait.InvalidOptionError, match=r"^rerun names 'cleen', which workflow"):

@@ -38,12 +38,13 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from .._definition import definition_changes
+from .._definition import definition_diff
 from .._events import Subscriber
-from .._exceptions import PlaitError
+from .._exceptions import InvalidOptionError, PlaitError
 from .._files import load_target
 from .._pause import Question, schema_document
 from .._recorder import question_of
+from .._restart import cleared_tasks
 from .._results import RunResult
 from .._runs import LEASE_SECONDS, get_run
 from .._runs import resume as resume_run
@@ -575,11 +576,13 @@ def resume(
         record = _record(the_store, run_id)
         workflow = load_target(target or _stored_target(record)).workflow
         workflow = with_params(workflow, _stored_params(record, workflow))
-        changes = (
-            definition_changes(record.definition, workflow.graph().definition())
-            if accept_changes
-            else []
-        )
+        graph = workflow.graph()
+        diff = definition_diff(record.definition, graph.definition()) if accept_changes else None
+        changes = diff.describe() if diff else []
+        try:
+            fresh = set(cleared_tasks(graph, diff, reruns, run_id))  # they run again
+        except InvalidOptionError as error:
+            raise click.BadParameter(str(error), param_hint="--rerun") from None
         if record.status is RunStatus.SUCCEEDED and not reruns and not changes:
             console.print(f"run {run_id} already succeeded; there is nothing to resume")
             raise click.exceptions.Exit(EXIT_OK)
@@ -606,7 +609,13 @@ def resume(
                 console.print(f"continue with: {resume_command(run_id, store=store)}")
                 raise click.exceptions.Exit(EXIT_PAUSED) from None
         watcher = _watcher(console, as_json=as_json, quiet=quiet, store=store)
-        watcher.seed([t for t, r in before.tasks.items() if r.status is TaskStatus.SUCCEEDED])
+        watcher.seed(
+            [
+                t
+                for t, r in before.tasks.items()
+                if r.status is TaskStatus.SUCCEEDED and t not in fresh and t in workflow
+            ]
+        )
         code = _watch(
             watcher,
             run_id,
