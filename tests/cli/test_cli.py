@@ -138,13 +138,9 @@ def flows(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(autouse=True)
-def home(
-    tmp_path: Path, tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
-) -> Path:
-    """Runs go to an SQLite store under tmp_path, never to ~/.plait; `plait resume` trusts the
-    targets that runs recorded under the tests' temporary directory (PLAIT_PATH)."""
+def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Runs go to an SQLite store under tmp_path, never to ~/.plait."""
     monkeypatch.setenv("PLAIT_HOME", str(tmp_path / "home"))
-    monkeypatch.setenv("PLAIT_PATH", str(tmp_path_factory.getbasetemp()))
     monkeypatch.delenv("PLAIT_STORE", raising=False)
     monkeypatch.setenv("COLUMNS", "200")
     return tmp_path / "home"
