@@ -590,7 +590,9 @@ def resume(
         for change in changes:  # what --accept-changes accepts, before anything runs
             notes.print(Text(f"accepting: {change}", style="yellow"))
         # plait.resume logs the same changes for scripts; here they were shown just above.
-        logging.getLogger("plait.runs").addHandler(logging.NullHandler())
+        runs_log = logging.getLogger("plait.runs")
+        if not any(isinstance(h, logging.NullHandler) for h in runs_log.handlers):
+            runs_log.addHandler(logging.NullHandler())
         owner = _live_owner(record)
         if owner is not None and not force:  # say so before asking anyone anything
             _fail(
