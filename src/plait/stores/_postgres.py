@@ -137,6 +137,10 @@ _MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX events_by_run ON events (run_id, seq);
     """,
+    # 2: the key of the last batch written to a run (WriteBatch.key), so a batch is applied once
+    """
+    ALTER TABLE runs ADD COLUMN last_batch TEXT;
+    """,
 )
 
 _VERSION_TABLE = """
