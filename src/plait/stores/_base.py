@@ -12,6 +12,11 @@ Rules every backend keeps (the conformance suite in ``tests/stores`` checks them
   writer holds the run's lease (fencing): a process that lost its lease cannot overwrite the
   new owner's progress.
 - :meth:`Store.claim` is atomic: when several processes claim one run at once, exactly one wins.
+- A batch with a ``key`` is applied once, however often it is written (:class:`WriteBatch`).
+- A transient failure (the store busy or out of reach) raises :class:`StoreUnavailableError`,
+  which the engine retries; any other :class:`StoreError` is final.
+- Leases run on the store's clock where it has one (PostgreSQL's), so hosts whose clocks
+  disagree still agree on when a lease expires.
 - Times are Unix seconds (floats); outputs and answers are bytes made by the run's serializer.
 """
 
@@ -38,6 +43,7 @@ __all__ = [
     "RunUpdate",
     "Store",
     "StoreError",
+    "StoreUnavailableError",
     "TaskRecord",
     "TaskRecordColumns",
     "WriteBatch",
@@ -66,7 +72,31 @@ class LeaseHeldError(StoreError):
 
 
 class LeaseLostError(StoreError):
-    """This process no longer owns the run: its lease expired and another process took it."""
+    """This process no longer owns the run: its lease expired (another process may have taken
+    it), so nothing this process does reaches the run's record any more.
+
+    ``run_id`` is the run and ``owner`` its new owner, when they are known.
+    """
+
+    def __init__(self, message: str, *, run_id: str | None = None, owner: str | None = None):
+        super().__init__(message)
+        self.run_id = run_id
+        self.owner = owner
+
+
+class StoreUnavailableError(StoreError):
+    """The store could not be reached, or stayed busy: SQLite's file was locked by another
+    process, the PostgreSQL connection dropped or did not answer. The same operation may succeed
+    later; a write that raised it may be made again safely (see :attr:`WriteBatch.key`).
+
+    A run whose store stays unavailable for as long as its lease allows stops, and
+    ``plait.run`` raises this error; ``run_id`` is then the run, and ``__cause__`` the store's
+    last error.
+    """
+
+    def __init__(self, message: str, *, run_id: str | None = None):
+        super().__init__(message)
+        self.run_id = run_id
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -256,12 +286,19 @@ class EventRecordColumns(Sequence[EventRecord]):
 
 @dataclass(slots=True, kw_only=True)
 class WriteBatch:
-    """Changes to one run, applied together by :meth:`Store.write`."""
+    """Changes to one run, applied together by :meth:`Store.write`.
+
+    ``key``, when given, names the batch so that writing it again is harmless: the store keeps
+    the key of the last batch it applied to the run, and a batch with that key is not applied a
+    second time. A writer whose commit's outcome is unknown (the connection dropped while it
+    committed) writes the same batch again, with its key, and no event is logged twice.
+    """
 
     run: RunUpdate | None = None
     tasks: Sequence[TaskRecord] = field(default_factory=list)
     requests: list[InputRequest] = field(default_factory=list)
     events: Sequence[EventRecord] = field(default_factory=list)
+    key: str | None = None
 
     def __bool__(self) -> bool:
         return bool(self.run or self.tasks or self.requests or self.events)
@@ -323,10 +360,13 @@ class Store(ABC):
         """Apply ``batch`` in one transaction, if ``owner`` holds the run's lease.
 
         Task records and input requests replace earlier ones with the same key; events are
-        appended in order.
+        appended in order. A batch whose ``key`` is that of the last batch applied to the run
+        is not applied again (it was, though its writer could not know).
 
         Raises:
             LeaseLostError: ``owner`` no longer holds the run; nothing was written.
+            StoreUnavailableError: the store could not be reached or stayed busy; nothing was
+                written, or the commit's outcome is unknown: write the same batch again.
         """
 
     @abstractmethod
