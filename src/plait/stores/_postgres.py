@@ -371,6 +371,8 @@ class PostgresStore(Store):
         """Hold the lock and run the block in one transaction: committed if it returns, rolled
         back if it raises. psycopg errors become :class:`StoreError`."""
         psycopg = self._psycopg
+        if self._closed:  # before waiting for the lock: a closed store answers at once
+            raise StoreError(f"{self!r} is closed")
         with self._lock:
             if self._closed:
                 raise StoreError(f"{self!r} is closed")
@@ -386,6 +388,9 @@ class PostgresStore(Store):
                 ) from error
             except psycopg.Error as error:
                 raise StoreError(f"the PostgreSQL store {self._where()} failed: {error}") from error
+            finally:
+                if self._closed:  # close() was called meanwhile, from another thread
+                    self._conn.close()
 
     # -- the Store interface ----------------------------------------------------------------
 
@@ -517,11 +522,18 @@ class PostgresStore(Store):
         return [_event_record(row) for row in rows]
 
     def close(self) -> None:
-        """Close the connection; closing a closed store does nothing."""
-        with self._lock:
-            if not self._closed:
-                self._closed = True
+        """Close the connection; closing a closed store does nothing.
+
+        A call under way in another thread (a writer waiting for a lock, or for a server that
+        does not answer) is not waited for: the connection is closed when that call returns.
+        """
+        self._closed = True  # no call starts from now on
+        if self._lock.acquire(blocking=False):
+            try:
                 self._conn.close()
+            finally:
+                self._lock.release()
+        # else: the call under way closes it on its way out (see _transaction)
 
 
 def _check_run(cursor: psycopg.Cursor[tuple[Any, ...]], run_id: str) -> None:

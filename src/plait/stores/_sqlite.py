@@ -291,6 +291,8 @@ class SQLiteStore(Store):
     def _transaction(self, begin: str = "BEGIN IMMEDIATE") -> Iterator[sqlite3.Connection]:
         """Hold the lock and run the block in one transaction: committed if it returns, rolled
         back if it raises. SQLite errors become :class:`StoreError`."""
+        if self._closed:  # before waiting for the lock: a closed store answers at once
+            raise StoreError(f"{self!r} is closed")
         with self._lock:
             if self._closed:
                 raise StoreError(f"{self!r} is closed")
@@ -307,6 +309,9 @@ class SQLiteStore(Store):
                 if conn.in_transaction:  # COMMIT itself failed
                     conn.rollback()
                 raise _store_error(self.path, error) from error
+            finally:
+                if self._closed:  # close() was called meanwhile, from another thread
+                    conn.close()
 
     def _read(self) -> AbstractContextManager[sqlite3.Connection]:
         """A read-only transaction: one consistent snapshot of the file."""
@@ -445,11 +450,18 @@ class SQLiteStore(Store):
         return [_event_record(row) for row in rows]
 
     def close(self) -> None:
-        """Close the connection; closing a closed store does nothing."""
-        with self._lock:
-            if not self._closed:
-                self._closed = True
+        """Close the connection; closing a closed store does nothing.
+
+        A call under way in another thread (a writer waiting for a lock, or for a server that
+        does not answer) is not waited for: the connection is closed when that call returns.
+        """
+        self._closed = True  # no call starts from now on
+        if self._lock.acquire(blocking=False):
+            try:
                 self._conn.close()
+            finally:
+                self._lock.release()
+        # else: the call under way closes it on its way out (see _transaction)
 
 
 #: SQLite's result codes for failures that may pass: another process holds the lock past the
