@@ -48,6 +48,7 @@ from ._serialization import JSONSerializer, PickleSerializer, Serializer
 from ._shell import ShellTask
 from ._state import RunStatus, TaskStatus
 from ._workflow import TaskSpec, Workflow
+from .stores import LeaseLostError, StoreUnavailableError
 
 __version__ = "0.1.0"
 
@@ -66,6 +67,7 @@ __all__ = [
     "InputValidationError",
     "InvalidOptionError",
     "JSONSerializer",
+    "LeaseLostError",
     "LoadedTarget",
     "NotWaitingError",
     "OutputNotStorableError",
@@ -82,6 +84,7 @@ __all__ = [
     "Serializer",
     "ShellCommandError",
     "ShellTask",
+    "StoreUnavailableError",
     "Subscriber",
     "TaskCancelled",
     "TaskCancelledError",

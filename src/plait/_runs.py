@@ -29,14 +29,16 @@ from ._events import Subscriber
 from ._exceptions import ConfigError, DefinitionChangedError, NotWaitingError
 from ._graph import LazyDefinition, definition_changes
 from ._pause import Question, validate_answer
-from ._recorder import Recorder, question_of, request_of
+from ._recorder import Recorder, lease_clock, question_of, request_of
 from ._results import RunResult, TaskResults
 from ._serialization import JSONSerializer, ObjectSerializer, Serializer, serializer_named
 from ._state import RunStatus, TaskStatus
+from ._text import check_name
 from ._workflow import Workflow
 from .stores import (
     InputRequest,
     LeaseHeldError,
+    LeaseLostError,
     RunExistsError,
     RunNotFoundError,
     RunRecord,
@@ -48,7 +50,8 @@ from .stores import (
 
 __all__ = ["answer", "aresume", "arun", "get_run", "list_runs", "resume", "run"]
 
-#: Seconds a run's lease lasts; the owner renews it every third of that while the run is live.
+#: Seconds a lease lasts when no run's settings say (``EngineConfig.lease_seconds`` does for
+#: runs): what answering a paused run claims it for.
 LEASE_SECONDS = 30.0
 
 # Runs live in this process, so that answer() can reach them without the store.
@@ -104,39 +107,57 @@ def _no_event_loop(name: str) -> None:
     )
 
 
-async def _execute(store: Store, owner: str, run_state: _Run) -> RunResult:
-    """Run ``run_state`` while its recorder writes it to ``store``."""
+async def _execute(store: Store, owner: str, run_state: _Run, lease_start: float) -> RunResult:
+    """Run ``run_state`` while its recorder writes it to ``store`` and keeps its lease (taken
+    at ``lease_start``, on ``lease_clock``).
+
+    Raises:
+        LeaseLostError: the run stopped because this process lost its lease.
+        StoreUnavailableError: the run stopped because its store could not record it.
+    """
     assert run_state.serializer is not None
     recorder = Recorder(
         store,
         run_state.run_id,
         owner,
         serializer=run_state.serializer,
-        lease_seconds=LEASE_SECONDS,
+        lease_seconds=run_state.config.lease_seconds,
+        lease_start=lease_start,
         lock=run_state.lock,
         task_columns=run_state.task_columns,
         on_failure=run_state.store_failed,
+        on_renewed=run_state.lease_renewed,
+        on_stall=run_state.store_stalls,
     )
     run_state.recorder = recorder
     if store.durable:
+        run_state.lease_deadline = run_state.gate = recorder.deadline
         run_state.keep_journal(recorder)
         recorder.start()
     _live_runs[run_state.run_id] = run_state
     try:
-        return await run_state.execute()
+        result = await run_state.execute()
     finally:
         _live_runs.pop(run_state.run_id, None)
-        result = run_state.final_result or run_state.result()
+        ended = run_state.final_result or run_state.result()
         if not store.durable:  # nothing was written while it ran: write it all now
             recorder.snapshot(run_state.task_columns(), list(run_state.questions.values()))
-        final = result.status not in (RunStatus.PAUSED, RunStatus.RUNNING)
+        final = ended.status not in (RunStatus.PAUSED, RunStatus.RUNNING)
         recorder.close(
             RunUpdate(
-                status=result.status,
-                finished_at=result.finished_at if final else None,
-                error=result.error,
+                status=ended.status,
+                finished_at=ended.finished_at if final else None,
+                error=ended.error,
             )
         )
+    # What the store said last wins when it names the new owner; a run that was not recorded
+    # to its end never returns a result.
+    stopped = recorder.failure
+    if not isinstance(stopped, LeaseLostError) and run_state.store_failure is not None:
+        stopped = run_state.store_failure
+    if stopped is not None:
+        raise stopped
+    return result
 
 
 async def arun(
@@ -181,7 +202,9 @@ async def arun(
     serializer = _serializer_for(the_store, serializer)
     graph = workflow.graph()
     run_id = run_id or uuid.uuid4().hex
+    check_name("run id", run_id)
     owner = _owner()
+    lease_start = lease_clock()
     now = time.time()
     try:
         the_store.create_run(
@@ -195,7 +218,7 @@ async def arun(
                 created_at=now,
                 updated_at=now,
                 owner=owner,
-                lease_expires_at=now + LEASE_SECONDS,
+                lease_expires_at=now + engine_config.lease_seconds,
             )
         )
     except RunExistsError:
@@ -211,7 +234,7 @@ async def arun(
         wait_for_input=wait_for_input,
         serializer=serializer,
     )
-    return await _execute(the_store, owner, run_state)
+    return await _execute(the_store, owner, run_state, lease_start)
 
 
 def run(
@@ -348,7 +371,9 @@ async def aresume(
             )
         validate_answer(task_id, schema, value, key=key)
         new_answers.append((i, question, value, serializer.dumps(value)))
-    owner = _claim(the_store, run_id, force=force)
+    engine_config = _config(config or _stored_config(record.config), settings)
+    lease_start = lease_clock()
+    owner = _claim(the_store, run_id, force=force, lease_seconds=engine_config.lease_seconds)
     now = time.time()
     batch = WriteBatch(run=RunUpdate(status=RunStatus.RUNNING))
     for i, question, value, payload in new_answers:
@@ -367,14 +392,14 @@ async def aresume(
     )
     run_state = _Run(
         workflow,
-        _config(config or _stored_config(record.config), settings),
+        engine_config,
         run_id,
         subscribers,
         wait_for_input=wait_for_input,
         serializer=serializer,
         restored=restored,
     )
-    return await _execute(the_store, owner, run_state)
+    return await _execute(the_store, owner, run_state, lease_start)
 
 
 def _lease_held(run_id: str, owner: str, until: float) -> LeaseHeldError:
@@ -387,11 +412,11 @@ def _lease_held(run_id: str, owner: str, until: float) -> LeaseHeldError:
     )
 
 
-def _claim(store: Store, run_id: str, *, force: bool) -> str:
+def _claim(store: Store, run_id: str, *, force: bool, lease_seconds: float = LEASE_SECONDS) -> str:
     """Make a new owner of this process hold the run's lease; return the owner's id."""
     owner = _owner()
     try:
-        store.claim(run_id, owner, lease_seconds=LEASE_SECONDS, force=force)
+        store.claim(run_id, owner, lease_seconds=lease_seconds, force=force)
     except LeaseHeldError as error:
         raise _lease_held(run_id, error.owner, error.until) from None
     return owner

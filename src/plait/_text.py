@@ -17,7 +17,23 @@ that are not UTF-8 -- a shell command's output, a file name) and, for PostgreSQL
 
 from __future__ import annotations
 
-__all__ = ["storable", "unstorable"]
+from ._exceptions import InvalidOptionError
+
+__all__ = ["check_name", "storable", "unstorable"]
+
+
+def check_name(what: str, name: str) -> None:
+    """Refuse a name (``what``: "task id", "run id"...) that a store could not hold.
+
+    Raises:
+        InvalidOptionError: ``name`` holds a NUL character or a lone surrogate.
+    """
+    problem = unstorable(name)
+    if problem is not None:
+        raise InvalidOptionError(
+            f"{what} {name!r} cannot be stored: it holds {problem}; use text without NUL "
+            "characters or undecodable bytes"
+        )
 
 
 def unstorable(text: str) -> str | None:

@@ -12,7 +12,8 @@ otherwise (from Python, or with another ``PLAIT_HOME``). The file keeps the newe
 ``TARGETS_KEPT`` entries; writers take a lock file next to it.
 
 Exit codes: 0 the run succeeded (or the command did its work), 1 the run failed, 2 a usage or
-validation error (one red line, no traceback), 3 the run paused for input, 130 interrupted.
+validation error (one red line, no traceback), 3 the run paused for input, 4 plait lost the run
+(another process took it over, or its store stayed unavailable), 130 interrupted.
 """
 
 from __future__ import annotations
@@ -48,7 +49,16 @@ from .._runs import resume as resume_run
 from .._runs import run as start_run
 from .._state import RunStatus, TaskStatus
 from .._workflow import Workflow
-from ..stores import RunRecord, RunUpdate, Store, WriteBatch, default_sqlite_path, open_store
+from ..stores import (
+    LeaseLostError,
+    RunRecord,
+    RunUpdate,
+    Store,
+    StoreUnavailableError,
+    WriteBatch,
+    default_sqlite_path,
+    open_store,
+)
 from ._live import (
     STATUS_STYLE,
     JsonLines,
@@ -68,13 +78,22 @@ from ._summary import (
     run_figures,
 )
 
-__all__ = ["EXIT_FAILED", "EXIT_INTERRUPTED", "EXIT_OK", "EXIT_PAUSED", "EXIT_USAGE", "cli"]
+__all__ = [
+    "EXIT_FAILED",
+    "EXIT_INTERRUPTED",
+    "EXIT_LOST",
+    "EXIT_OK",
+    "EXIT_PAUSED",
+    "EXIT_USAGE",
+    "cli",
+]
 
 EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_USAGE = 2
 EXIT_PAUSED = 3
 EXIT_INTERRUPTED = 130
+EXIT_LOST = 4  # LeaseLostError or StoreUnavailableError: the run stopped, and was not recorded
 
 #: How many runs ``targets.json`` remembers (the oldest are forgotten first).
 TARGETS_KEPT = 10_000
@@ -355,8 +374,23 @@ def _watch(
     except KeyboardInterrupt:
         watcher.interrupted(run_id)
         return EXIT_INTERRUPTED
+    except (LeaseLostError, StoreUnavailableError) as error:
+        _lost(run_id, error, store=watcher.store)
+        return EXIT_LOST
     watcher.finish(result, run_figures(result, dependencies))
     return _EXIT_FOR_STATUS[result.status]
+
+
+def _lost(run_id: str, error: LeaseLostError | StoreUnavailableError, *, store: str | None) -> None:
+    """Say on stderr why the run stopped unrecorded, and how it goes on."""
+    console = Console(stderr=True, soft_wrap=True, highlight=False)
+    if isinstance(error, LeaseLostError):
+        console.print(Text(f"plait lost the run: {error}", style="red"))
+        if error.owner is None:  # nobody took it: it can be resumed once the lease expires
+            console.print(Text(f"continue with: {resume_command(run_id, store=store)}"))
+    else:
+        console.print(Text(f"plait could not record the run: {error}", style="red"))
+        console.print(Text(f"continue with: {resume_command(run_id, store=store)}"))
 
 
 # -- the commands -------------------------------------------------------------------------------
@@ -376,6 +410,8 @@ Exit codes:
   1    the run failed (a task failed, was skipped or cancelled)
   2    usage or validation error: bad option, invalid workflow, bad answer
   3    the run paused: tasks wait for answers (see `plait inputs`)
+  4    plait lost the run: another process took it over, or its store
+       stayed unavailable; nothing more was started or recorded
   130  interrupted with Ctrl-C: running tasks were cancelled
 
 \b
@@ -423,7 +459,8 @@ Events (snake_case), with their fields besides event, run_id and time:
                    critical_path_seconds, tasks {status: count}, waiting [...]
 
 \b
-Exit codes: 0 succeeded, 1 failed, 2 usage/validation error, 3 paused, 130 Ctrl-C.
+Exit codes: 0 succeeded, 1 failed, 2 usage/validation error, 3 paused,
+4 lost the run (its lease or its store), 130 Ctrl-C.
 """
 
 
