@@ -194,7 +194,12 @@ async def arun(
     Raises:
         WorkflowError: the workflow is invalid.
         ConfigError: a setting is invalid.
+        InvalidOptionError: ``run_id`` holds text no store can keep (NUL, a lone surrogate).
         RunExistsError: the store already has a run with ``run_id``.
+        LeaseLostError: this process lost the run's lease (it was stopped past the lease, or
+            another process took the run over); the run stopped, nothing more was recorded.
+        StoreUnavailableError: the store stayed unavailable for as long as the lease allows;
+            the run stopped (resume it later).
     """
     workflow.validate()
     engine_config = _config(config, settings)
@@ -255,6 +260,7 @@ def run(
 
     Raises:
         RuntimeError: called from a running event loop; use ``await plait.arun(...)`` there.
+        LeaseLostError, StoreUnavailableError: the run stopped unrecorded (see :func:`arun`).
     """
     _no_event_loop("run")
     return asyncio.run(
@@ -315,6 +321,7 @@ async def aresume(
         InputValidationError: an answer does not fit its question's schema.
         NotWaitingError: an answer for a task that asks no question.
         LeaseHeldError: another live process owns the run.
+        LeaseLostError, StoreUnavailableError: the run stopped, as in :func:`arun`.
     """
     workflow.validate()
     the_store = open_store(store)
