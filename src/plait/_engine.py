@@ -82,6 +82,9 @@ from .stores import TaskRecordColumns
 
 __all__ = ["Restored"]
 
+#: The gate of a run that has no lease (the memory store's): it never closes.
+_OPEN = math.inf
+
 #: How often a worker thread tries the run's lock, giving the GIL away between tries, before it
 #: blocks on it; see _take.
 _LOCK_TRIES = 20
@@ -474,7 +477,13 @@ class _Run:
 
         Returns a sync attempt for the calling worker to run itself, when ``for_worker``.
         """
-        if self.scheduler.ready and lease_clock() >= self.gate and self._gate_closed(in_loop):
+        gate = self.gate
+        if (
+            gate < _OPEN
+            and self.scheduler.ready
+            and lease_clock() >= gate
+            and self._gate_closed(in_loop)
+        ):
             return None
         take = self.scheduler.take
         specs = self.graph.specs
