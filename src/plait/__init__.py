@@ -32,6 +32,7 @@ from ._exceptions import (
     OutputNotStorableError,
     PlaitError,
     RunFailedError,
+    SerializerMismatchError,
     ShellCommandError,
     TaskCancelledError,
     TaskTimeoutError,
@@ -42,6 +43,7 @@ from ._exceptions import (
 from ._files import LoadedTarget, load_target
 from ._pause import Pause, Question
 from ._policies import RetryPolicy
+from ._public import publish
 from ._results import RunResult, TaskError, TaskResult
 from ._runs import answer, aresume, arun, get_run, list_runs, resume, run
 from ._serialization import JSONSerializer, PickleSerializer, Serializer
@@ -82,6 +84,7 @@ __all__ = [
     "RunStarted",
     "RunStatus",
     "Serializer",
+    "SerializerMismatchError",
     "ShellCommandError",
     "ShellTask",
     "StoreUnavailableError",
@@ -113,3 +116,5 @@ __all__ = [
     "resume",
     "run",
 ]
+
+publish(globals(), __all__)  # plait.TaskTimeoutError, not plait._exceptions.TaskTimeoutError
