@@ -33,6 +33,7 @@ from plait.stores import (
     PostgresStore,
     SQLiteStore,
     Store,
+    StoreError,
     StoreUnavailableError,
     WriteBatch,
 )
@@ -231,6 +232,21 @@ def test_a_store_that_stays_down_stops_the_run_and_releases_the_lease(tmp_path: 
     result = plait.resume("down", chain(40, 0.05), store=store)
     assert result.status is RunStatus.SUCCEEDED
     assert_recorded_once(store, "down", 40)
+
+
+def test_a_final_write_the_store_refuses_is_never_reported_as_success(tmp_path: Path) -> None:
+    class Refusing(SQLiteStore):
+        def write(self, run_id: str, owner: str, batch: WriteBatch) -> None:
+            if batch.run is not None and batch.run.status is RunStatus.SUCCEEDED:
+                raise StoreError("the store refused the batch (test)")
+            super().write(run_id, owner, batch)
+
+    store = Refusing(tmp_path / "plait.db")
+    with pytest.raises(StoreUnavailableError, match=r"the store refused the batch \(test\)"):
+        plait.run(chain(3), store=store, run_id="refused")
+    record = store.get_run("refused")
+    assert record is not None and record.status is RunStatus.RUNNING
+    assert record.owner is None  # released on the way out: it can be resumed at once
 
 
 # -- a PostgreSQL connection ended by the server --------------------------------------------

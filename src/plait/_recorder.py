@@ -327,9 +327,12 @@ class Recorder:
         lease may still be ours); release the lease unless it was lost."""
         if isinstance(self.failure, LeaseLostError) or self._abandoned.is_set():
             return
-        try:
-            if self.failure is not None:
+        if self.failure is not None:
+            try:
                 self._flush(retry=False)
+            except Exception as error:  # it stays unrecorded: the resume runs it again
+                _log.warning("run %r: its last changes were not recorded: %s", self.run_id, error)
+        try:
             self.store.release(self.run_id, self.owner)
         except Exception as error:  # the run is over; a lease that lapses on its own is harmless
             _log.warning("run %r: could not release its lease: %s", self.run_id, error)
@@ -396,8 +399,6 @@ class Recorder:
 
     def _lost(self, error: LeaseLostError) -> LeaseLostError:
         """The error a run stops with when the store says another process owns it."""
-        if error.run_id == self.run_id and error.args[0].startswith("plait lost"):
-            return error
         owner = error.owner
         by = f": its owner is now {owner!r}" if owner else ": it has no owner now"
         lost = LeaseLostError(
