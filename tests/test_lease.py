@@ -2,7 +2,7 @@
 then continued (SIGCONT), must start nothing more and say that it lost the run.
 
 Each test runs plait in child processes on an SQLite store, with a short lease
-(``lease_seconds=1``). Each process appends ``<pid> <task>`` to a file when it starts a task
+(``lease_seconds=1.5``). Each process appends ``<pid> <task>`` to a file when it starts a task
 (from a subscriber: when the engine decides to), so the test knows which process started what,
 and when.
 """
@@ -25,7 +25,7 @@ from plait import RunStatus, TaskStatus
 from plait.stores import SQLiteStore
 
 TASKS = 6
-LEASE = 1.0
+LEASE = 1.5  # short, yet long enough for a loaded machine to renew it in time
 
 FLOW = f"""
 import time, plait

@@ -68,7 +68,7 @@ CLI = """
 import functools, sys
 import plait.cli._app as app
 # The command line has no flag for the lease yet: give this run a short one.
-app.start_run = functools.partial(app.start_run, lease_seconds=1.0)
+app.start_run = functools.partial(app.start_run, lease_seconds=1.5)
 app.cli()
 """
 
@@ -214,7 +214,7 @@ def test_a_store_that_stays_down_stops_the_run_and_releases_the_lease(tmp_path: 
 
     with pytest.raises(StoreUnavailableError) as stopped:
         plait.run(
-            chain(40, 0.05), store=store, run_id="down", lease_seconds=1.0, subscribers=[fault]
+            chain(40, 0.05), store=store, run_id="down", lease_seconds=1.5, subscribers=[fault]
         )
     assert str(stopped.value).startswith("run 'down' stopped: its store could not record it for")
     assert "the store is down (test)" in str(stopped.value)
@@ -383,7 +383,7 @@ def test_a_hung_postgres_connection_stops_the_run_within_its_lease(
                 chain(40, 0.05),
                 store=postgres_store,
                 run_id="hung",
-                lease_seconds=1.0,
+                lease_seconds=1.5,
                 subscribers=[hang],
             )
     finally:
