@@ -174,7 +174,7 @@ def test_a_store_down_for_a_while_is_retried_and_nothing_is_lost_or_doubled(
     tmp_path: Path,
 ) -> None:
     store = FlakyStore(tmp_path / "plait.db")
-    wf = chain(40, 0.05)
+    wf = chain(30, 0.05)
     started: list[tuple[str, bool]] = []
 
     def fault(event: plait.Event) -> None:
@@ -182,13 +182,13 @@ def test_a_store_down_for_a_while_is_retried_and_nothing_is_lost_or_doubled(
             started.append((event.task_id, store.down.is_set()))
             if event.task_id == "t5":
                 store.down.set()
-                threading.Timer(1.5, store.down.clear).start()
+                threading.Timer(1.0, store.down.clear).start()
 
     result = plait.run(wf, store=store, run_id="flaky", lease_seconds=5.0, subscribers=[fault])
     assert result.status is RunStatus.SUCCEEDED
     assert store.failures > 1  # retried, with backoff
-    assert_recorded_once(store, "flaky", 40)
-    # While nothing could be recorded, new tasks waited (without that, some 30 would start).
+    assert_recorded_once(store, "flaky", 30)
+    # While nothing could be recorded, new tasks waited (without that, some 20 would start).
     assert sum(down for _, down in started) < 10
 
 
