@@ -19,8 +19,9 @@ from plait._events import (
     TaskStarted,
     TaskSucceeded,
 )
+from plait._lease import lease_clock
 from plait._pause import Question
-from plait._recorder import Recorder, lease_clock
+from plait._recorder import Recorder
 from plait._results import TaskError
 from plait._serialization import JSONSerializer
 from plait.stores import (
@@ -261,7 +262,7 @@ def test_a_failed_renewal_is_retried_holds_new_tasks_meanwhile_and_moves_the_dea
         on_renewed=lambda deadline: renewed.set(),
         on_stall=stalls.append,
     )
-    first_deadline = recorder.deadline
+    first_deadline = recorder.lease.deadline
     recorder.start()
     assert renewed.wait(timeout=10)
     recorder.close(RunUpdate(status=RunStatus.SUCCEEDED))
@@ -271,7 +272,7 @@ def test_a_failed_renewal_is_retried_holds_new_tasks_meanwhile_and_moves_the_dea
     began, *failed, answered = stalls[:4]
     assert began is not None and len(failed) == 2 and answered is None
     assert all(at is not None and at < began for at in failed)
-    assert recorder.deadline > first_deadline
+    assert recorder.lease.deadline > first_deadline
 
 
 def test_why_a_lease_ran_out_is_the_store_when_a_call_failed_or_is_under_way() -> None:
@@ -285,12 +286,12 @@ def test_why_a_lease_ran_out_is_the_store_when_a_call_failed_or_is_under_way() -
         task_columns=columns,
         on_failure=lambda error: None,
     )
-    idle = recorder.lease_error()
+    idle = recorder.lease.error()
     assert isinstance(idle, LeaseLostError)
     assert str(idle).startswith("plait lost run 'run-1': its lease was last renewed ")
     assert (idle.run_id, idle.owner) == ("run-1", None)
-    recorder._calling_since = lease_clock() - 2.0  # a store call that has not come back
-    hung = recorder.lease_error()
+    recorder.lease.calling_since = lease_clock() - 2.0  # a store call that has not come back
+    hung = recorder.lease.error()
     assert isinstance(hung, StoreUnavailableError)
     assert str(hung).startswith("run 'run-1' stopped: its store could not record it for 2.")
     assert "(it did not answer)" in str(hung)

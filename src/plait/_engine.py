@@ -63,6 +63,7 @@ from ._exceptions import (
     TaskCancelledError,
     TaskTimeoutError,
 )
+from ._lease import lease_clock
 from ._pause import (
     NO_DEFAULT,
     InputRequired,
@@ -71,7 +72,7 @@ from ._pause import (
     schema_document,
     validate_answer,
 )
-from ._recorder import Recorder, lease_clock
+from ._recorder import Recorder
 from ._results import RunResult, TaskError, TaskResults
 from ._scheduler import Scheduler
 from ._serialization import Serializer
@@ -983,7 +984,7 @@ class _Run:
 
     def _stop_for_lease(self, *, in_loop: bool) -> None:
         if self.store_failure is None and self.recorder is not None:
-            self.store_failure = self.recorder.lease_error()
+            self.store_failure = self.recorder.lease.error()
             self._halt(in_loop=in_loop)
 
     def lease_renewed(self, deadline: float) -> None:

@@ -29,26 +29,15 @@ record had not been written yet, runs again when the run is resumed (at-least-on
 With a store that is not durable (the memory store) nothing is written while the run goes; the
 whole state is written once, when the run ends or pauses.
 
-**The lease.** The writer renews the run's lease every third of ``lease_seconds``. The owner
-keeps its own deadline on :func:`lease_clock` -- a monotonic clock that keeps counting while the
-process is stopped or the machine sleeps: the start of its last successful renewal plus 90 % of
-the lease (:data:`LEASE_MARGIN`: the store stamped the expiry later than that start, and the rest
-is time to cancel what runs). The engine starts no task past that deadline, and a timer stops
-the run when it passes (:meth:`Recorder.lease_error` says why). A store that says another
-process owns the run (:class:`LeaseLostError`) stops it too. The store's fencing is the second
-line: a write by an owner that lost the run is refused, so nothing it does later is recorded.
-
-**When the store fails.** A call that fails with :class:`StoreUnavailableError` (SQLite
-locked, a PostgreSQL connection dropped) is retried with backoff (:data:`RETRY_DELAYS`) for as
-long as the lease holds, each batch under its own key (``WriteBatch.key``), so a batch whose
-commit did land is not applied twice. The engine holds back new tasks from the moment a store
-call fails, or has been under way for :data:`STALL_SECONDS` (the *gate*, see
-:meth:`_Run.store_stalls <plait._engine._Run.store_stalls>`), until a call succeeds: while
-nothing can be recorded nothing new starts, so a crash then repeats no more finished work than
-the tasks that were running. If the lease's deadline passes first, the run stops with
-:class:`StoreUnavailableError`; any other store error stops it at once. On the way out the
-writer tries once more to write what is pending and to release the lease, so that the run can be
-resumed at once; after a :class:`LeaseLostError` it writes nothing.
+**The lease, and a failing store.** The same thread renews the run's lease and makes every
+store call through its :class:`~plait._lease.Lease`, which keeps the owner's own deadline,
+retries a store that is unavailable, and tells the engine when to hold new tasks (see
+``_lease.py``). Each batch is written under its own key (``WriteBatch.key``), so a batch whose
+commit did land before the connection dropped is not applied twice. A store that says another
+process owns the run (:class:`LeaseLostError`), a store unavailable until the lease's deadline,
+or any other store error ends the recording (``on_failure``): the engine stops the run. On the
+way out the writer tries once more to write what is pending, and releases the lease, so that the
+run can be resumed at once; after a :class:`LeaseLostError` it writes nothing.
 """
 
 from __future__ import annotations
@@ -72,6 +61,7 @@ from ._events import (
     TaskStarted,
     TaskSucceeded,
 )
+from ._lease import Lease, lease_clock
 from ._pause import Question
 from ._results import TaskError
 from ._serialization import Serializer
@@ -81,48 +71,16 @@ from .stores import (
     LeaseLostError,
     RunUpdate,
     Store,
-    StoreError,
     StoreUnavailableError,
     TaskRecord,
     TaskRecordColumns,
     WriteBatch,
 )
 
-__all__ = [
-    "LEASE_MARGIN",
-    "RETRY_DELAYS",
-    "STALL_SECONDS",
-    "WRITE_INTERVAL",
-    "Recorder",
-    "lease_clock",
-    "question_of",
-    "request_of",
-]
+__all__ = ["WRITE_INTERVAL", "Recorder", "question_of", "request_of"]
 
 #: Seconds between two writes of a busy run (see the module docstring).
 WRITE_INTERVAL = 0.1
-
-#: The share of its lease that an owner does not use: it starts nothing once 90 % of the lease
-#: has passed since the start of its last renewal.
-LEASE_MARGIN = 0.1
-
-#: Seconds a store call may take before the engine stops starting tasks until it succeeds (a
-#: write normally takes milliseconds; a big one, a tenth of a second).
-STALL_SECONDS = 0.5
-
-#: Seconds between tries of a store call that failed with StoreUnavailableError; the last
-#: delay repeats until the lease's deadline.
-RETRY_DELAYS = (0.05, 0.1, 0.2, 0.5, 1.0)
-
-#: Seconds on a clock that never jumps and keeps counting while the process is stopped or the
-#: machine is suspended (CLOCK_BOOTTIME; ``time.monotonic`` where there is none): a lease
-#: deadline on a clock that paused during a suspend would let an owner start tasks after its
-#: lease expired in the store.
-lease_clock: Callable[[], float] = (
-    functools.partial(time.clock_gettime, time.CLOCK_BOOTTIME)
-    if hasattr(time, "CLOCK_BOOTTIME")
-    else time.monotonic
-)
 
 _log = logging.getLogger("plait.store")
 
@@ -137,12 +95,9 @@ class Recorder:
     ``on_*`` callbacks, from its own thread.
 
     Args:
-        lease_start: when (on :func:`lease_clock`) the run's lease was taken: just before the
-            run was created or claimed.
-        on_renewed: called with the new deadline of the lease after each renewal.
-        on_stall: called with the time from which the engine must start no task until the
-            store answers (a call began: that time plus :data:`STALL_SECONDS`; a call failed:
-            now), and with None once a call succeeded.
+        lease_start: when (on ``lease_clock``) the run's lease was taken: just before the run
+            was created or claimed (default: now).
+        on_renewed, on_stall: the :class:`~plait._lease.Lease`'s callbacks to the engine.
         on_failure: called once, with the :class:`LeaseLostError` or
             :class:`StoreUnavailableError` that ends the recording.
     """
@@ -167,21 +122,22 @@ class Recorder:
         self.run_id = run_id
         self.owner = owner
         self._serializer = serializer
-        self._lease_seconds = lease_seconds
-        if lease_start is None:
-            lease_start = lease_clock()
-        self._renewed_at = lease_start
-        #: The owner's own deadline for its lease, on lease_clock (see the module docstring).
-        self.deadline = lease_start + lease_seconds * (1 - LEASE_MARGIN)
+        #: The run's lease, and the store calls made under it.
+        self.lease = Lease(
+            store,
+            run_id,
+            owner,
+            seconds=lease_seconds,
+            start=lease_clock() if lease_start is None else lease_start,
+            on_renewed=on_renewed,
+            on_stall=on_stall,
+        )
         self._interval = interval
         self._next_write = 0.0  # monotonic time before which a change does not wake the writer
         self._lock = lock
         self._task_columns = task_columns
         self._on_failure = on_failure
-        self._on_renewed = on_renewed
-        self._on_stall = on_stall
         self._wakeup = threading.Event()
-        self._abandoned = threading.Event()  # close() stopped waiting for the writer
         self._events: list[_Logged | None] = []  # None: a start folded into its attempt's end
         self._starts: dict[str, int] = {}  # task id -> the place of its running attempt's start
         self._changed: dict[str, None] = {}  # task ids whose record must be written, in order
@@ -191,8 +147,6 @@ class Recorder:
         self._unwritten: list[WriteBatch] = []  # batches the store did not take, in order
         self._batches = 0  # batches made, for their keys
         self._closing = False
-        self._calling_since: float | None = None  # lease_clock time the current call began
-        self._trouble: StoreUnavailableError | None = None  # the last failure being retried
         self.failure: BaseException | None = None
         self._thread: threading.Thread | None = None
 
@@ -237,23 +191,6 @@ class Recorder:
             self._snapshot = tasks
             self._requests[:0] = [request_of(question) for question in questions]
 
-    def lease_error(self) -> LeaseLostError | StoreUnavailableError:
-        """Why the lease's deadline passed without a renewal: the store failed, or did not
-        answer, or (the store being fine) this process did not run in time -- it was stopped
-        (SIGSTOP), suspended, or starved."""
-        now = lease_clock()
-        since = self._calling_since
-        trouble = self._trouble
-        if trouble is not None or since is not None:  # a store call failed, or is not over
-            return self._unavailable(trouble, since)
-        return LeaseLostError(
-            f"plait lost run {self.run_id!r}: its lease was last renewed "
-            f"{now - self._renewed_at:.1f}s ago and lasts {self._lease_seconds:g}s, so another "
-            "process may have taken the run over; this process started nothing more and "
-            "cancelled its running tasks",
-            run_id=self.run_id,
-        )
-
     # -- life cycle ---------------------------------------------------------------------------
 
     def start(self) -> None:
@@ -272,9 +209,11 @@ class Recorder:
         writer still waiting for its store then is abandoned (it writes nothing more once its
         call returns), and :attr:`failure` says the store did not answer.
         """
+        lease = self.lease
         with self._lock:
             self._run_update = update
             self._closing = True
+            lease.silent = True  # the engine is done: its loop may be gone
         self._wakeup.set()
         thread = self._thread
         if thread is None:  # never started: write in this thread
@@ -282,19 +221,19 @@ class Recorder:
                 self._flush()
                 self.store.release(self.run_id, self.owner)
             return
-        patience = min(self._lease_seconds / 3, 5.0)
-        thread.join(timeout=max(self.deadline - lease_clock(), patience))
+        patience = min(lease.seconds / 3, 5.0)
+        thread.join(timeout=max(lease.deadline - lease_clock(), patience))
         if thread.is_alive():
-            self._abandoned.set()
+            lease.abandoned.set()
             if self.failure is None:
-                self.failure = self._unavailable(self._trouble, self._calling_since)
+                self.failure = lease.unavailable(lease.trouble, lease.calling_since)
             _log.error(
                 "run %r: gave up waiting for its store; what was not written is lost",
                 self.run_id,
             )
 
     def _write_loop(self) -> None:
-        renew_every = self._lease_seconds / 3
+        lease = self.lease
         while True:
             self._wakeup.wait(timeout=self._interval)
             self._wakeup.clear()
@@ -305,27 +244,28 @@ class Recorder:
                 try:
                     if not self._flush():
                         self._next_write = now  # quiet: the next change is written at once
-                    if lease_clock() >= self._renewed_at + renew_every:
-                        self._renew()
+                    if lease.due:
+                        lease.renew()
                 except (LeaseLostError, StoreUnavailableError) as error:
                     self._fail(error)
                 except BaseException as error:  # a store error that will not pass, or a bug
-                    self._fail(self._unavailable(error, None))
-            if closing or self._abandoned.is_set():
+                    self._fail(lease.unavailable(error))
+            if closing or lease.abandoned.is_set():
                 self._finish()
                 return
 
     def _fail(self, error: LeaseLostError | StoreUnavailableError) -> None:
         if isinstance(error, LeaseLostError):
-            error = self._lost(error)
+            error = self.lease.lost(error)
         self.failure = error
         _log.error("run %r can no longer be recorded: %s", self.run_id, error)
-        self._tell(self._on_failure, error)
+        if not self.lease.silent:
+            self._on_failure(error)
 
     def _finish(self) -> None:
         """On the way out: after a store failure, try once more to write what is pending (the
         lease may still be ours); release the lease unless it was lost."""
-        if isinstance(self.failure, LeaseLostError) or self._abandoned.is_set():
+        if isinstance(self.failure, LeaseLostError) or self.lease.abandoned.is_set():
             return
         if self.failure is not None:
             try:
@@ -336,79 +276,6 @@ class Recorder:
             self.store.release(self.run_id, self.owner)
         except Exception as error:  # the run is over; a lease that lapses on its own is harmless
             _log.warning("run %r: could not release its lease: %s", self.run_id, error)
-
-    def _tell(self, callback: Callable[[Any], None], value: Any) -> None:
-        """Tell the engine, unless the run is over (``close`` was called): its loop may be gone."""
-        if not self._closing:
-            callback(value)
-
-    def _renew(self) -> None:
-        started = self._call(
-            lambda: self.store.renew(self.run_id, self.owner, lease_seconds=self._lease_seconds)
-        )
-        self._renewed_at = started
-        self.deadline = started + self._lease_seconds * (1 - LEASE_MARGIN)
-        self._tell(self._on_renewed, self.deadline)
-
-    def _call(self, call: Callable[[], None], *, retry: bool = True) -> float:
-        """Make a store call; retry it with backoff while it fails with StoreUnavailableError
-        and the lease holds. Returns when (on lease_clock) the try that succeeded began."""
-        delays = iter(RETRY_DELAYS)
-        delay = 0.0
-        self._calling_since = first = lease_clock()
-        self._tell(self._on_stall, first + STALL_SECONDS)
-        while True:
-            began = lease_clock()
-            try:
-                call()
-            except StoreUnavailableError as error:
-                self._trouble = error
-                self._tell(self._on_stall, lease_clock())  # nothing can be recorded: start nothing
-                delay = next(delays, delay)
-                if not retry or lease_clock() + delay >= self.deadline:
-                    raise self._unavailable(error, first) from error
-                _log.warning(
-                    "run %r: store unavailable, retrying in %gs: %s", self.run_id, delay, error
-                )
-                if self._abandoned.wait(delay):
-                    raise self._unavailable(error, first) from error
-                continue
-            self._trouble = None
-            self._calling_since = None
-            self._tell(self._on_stall, None)
-            return began
-
-    def _unavailable(
-        self, error: BaseException | None, since: float | None
-    ) -> StoreUnavailableError:
-        """The error a run stops with when its store cannot record it."""
-        if isinstance(error, StoreUnavailableError) and error.run_id == self.run_id:
-            return error  # made here already
-        if error is not None and not isinstance(error, StoreError):
-            what = f"{type(error).__name__}: {error}"
-        else:
-            what = str(error) if error is not None else "it did not answer"
-        waited = "" if since is None else f" for {lease_clock() - since:.1f}s"
-        unavailable = StoreUnavailableError(
-            f"run {self.run_id!r} stopped: its store could not record it{waited} ({what}); "
-            "nothing more was started, and the running tasks were cancelled",
-            run_id=self.run_id,
-        )
-        unavailable.__cause__ = error
-        return unavailable
-
-    def _lost(self, error: LeaseLostError) -> LeaseLostError:
-        """The error a run stops with when the store says another process owns it."""
-        owner = error.owner
-        by = f": its owner is now {owner!r}" if owner else ": it has no owner now"
-        lost = LeaseLostError(
-            f"plait lost run {self.run_id!r}{by}; this process started nothing more, cancelled "
-            "its running tasks, and recorded nothing after that",
-            run_id=self.run_id,
-            owner=owner,
-        )
-        lost.__cause__ = error
-        return lost
 
     def _flush(self, *, retry: bool = True) -> bool:
         """Write what is pending, in one transaction; False if there was nothing.
@@ -441,7 +308,7 @@ class Recorder:
                 self._batches += 1
                 each.key = f"{self.owner}#{self._batches}"
             try:
-                self._call(
+                self.lease.call(
                     functools.partial(self.store.write, self.run_id, self.owner, each),
                     retry=retry,
                 )

@@ -28,8 +28,9 @@ from ._engine import Restored, _Run
 from ._events import Subscriber
 from ._exceptions import ConfigError, DefinitionChangedError, NotWaitingError
 from ._graph import LazyDefinition, definition_changes
+from ._lease import lease_clock
 from ._pause import Question, validate_answer
-from ._recorder import Recorder, lease_clock, question_of, request_of
+from ._recorder import Recorder, question_of, request_of
 from ._results import RunResult, TaskResults
 from ._serialization import JSONSerializer, ObjectSerializer, Serializer, check_stored
 from ._state import RunStatus, TaskStatus
@@ -153,7 +154,7 @@ async def _execute(store: Store, owner: str, run_state: _Run, lease_start: float
     )
     run_state.recorder = recorder
     if store.durable:
-        run_state.lease_deadline = run_state.gate = recorder.deadline
+        run_state.lease_deadline = run_state.gate = recorder.lease.deadline
         run_state.keep_journal(recorder)
         recorder.start()
     _live_runs[run_state.run_id] = run_state
