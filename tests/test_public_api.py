@@ -293,13 +293,12 @@ def _public(package: ModuleType) -> list[tuple[str, object]]:
 
 
 # A name both plait and a subpackage export (plait.LeaseLostError, also in plait.stores) names
-# plait, the shorter import: each object is checked once, under the first facade that has it.
+# the subpackage, where its family lives (StoreError): each object is checked once, under the
+# last facade that has it.
 PUBLISHED = list(
     {
         id(value): (name, value)
-        for name, value in reversed(
-            [*_public(plait), *_public(plait.stores), *_public(plait.executors)]
-        )
+        for name, value in [*_public(plait), *_public(plait.stores), *_public(plait.executors)]
     }.values()
 )
 
@@ -323,3 +322,24 @@ def test_a_stored_error_type_and_a_pickled_error_read_plait() -> None:
     )
     assert error.type == "plait.ShellCommandError"
     assert b"plait._" not in pickle.dumps(plait.TaskTimeoutError("slow"))
+
+
+def test_the_lazy_exports_match_the_imports_type_checkers_see() -> None:
+    """``plait/__init__.py`` lists each name twice: in the TYPE_CHECKING imports (for mypy and
+    editors) and in ``_EXPORTS`` (what ``__getattr__`` loads); they must agree."""
+    import ast  # noqa: PLC0415
+    import inspect  # noqa: PLC0415
+
+    tree = ast.parse(inspect.getsource(plait))
+    (checking,) = [
+        node
+        for node in tree.body
+        if isinstance(node, ast.If) and getattr(node.test, "id", "") == "TYPE_CHECKING"
+    ]
+    imported = {
+        "." * node.level + (node.module or ""): tuple(alias.name for alias in node.names)
+        for node in checking.body
+        if isinstance(node, ast.ImportFrom)
+    }
+    assert imported == plait._EXPORTS
+    assert sorted(name for names in imported.values() for name in names) == plait.__all__

@@ -17,7 +17,6 @@ import signal
 import sqlite3
 import subprocess
 import sys
-import textwrap
 import threading
 import time
 from collections.abc import Iterator
@@ -64,14 +63,6 @@ def assert_recorded_once(store: Store, run_id: str, tasks: int) -> None:
 
 # -- an SQLite file locked by another process, under the plait command ------------------------
 
-CLI = """
-import functools, sys
-import plait.cli._app as app
-# The command line has no flag for the lease yet: give this run a short one.
-app.start_run = functools.partial(app.start_run, lease_seconds=1.5)
-app.cli()
-"""
-
 FLOW = """
 import time, plait
 
@@ -94,9 +85,9 @@ def test_a_store_locked_past_the_lease_stops_the_run_with_exit_4_never_success(
     (tmp_path / "flow.py").write_text(FLOW)
     db = tmp_path / "plait.db"
     env = {**os.environ, "PLAIT_HOME": str(tmp_path / "home")}
-    options = ["--store", f"sqlite://{db}", "--run-id", "locked"]
+    options = ["--store", f"sqlite://{db}", "--run-id", "locked", "--lease-seconds", "1.5"]
     child = subprocess.Popen(
-        [sys.executable, "-c", textwrap.dedent(CLI), "run", "flow.py:wf", "--json", *options],
+        [sys.executable, "-m", "plait.cli", "run", "flow.py:wf", "--json", *options],
         cwd=tmp_path,
         env=env,
         stdout=subprocess.PIPE,

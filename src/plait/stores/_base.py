@@ -43,6 +43,7 @@ __all__ = [
     "RunUpdate",
     "Store",
     "StoreError",
+    "StoreNotFoundError",
     "StoreUnavailableError",
     "TaskRecord",
     "TaskRecordColumns",
@@ -97,6 +98,10 @@ class StoreUnavailableError(StoreError):
     def __init__(self, message: str, *, run_id: str | None = None):
         super().__init__(message)
         self.run_id = run_id
+
+
+class StoreNotFoundError(StoreError, LookupError):
+    """A store opened with ``create=False`` does not exist (no database file, no schema)."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
