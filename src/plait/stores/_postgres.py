@@ -137,6 +137,25 @@ _MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX events_by_run ON events (run_id, seq);
     """,
+    # 2: requests to a live run's owner (plait._requests), in the order sent (seq).
+    """
+    CREATE TABLE run_requests (
+        run_id     TEXT NOT NULL,
+        request_id TEXT NOT NULL,
+        kind       TEXT NOT NULL,
+        owner      TEXT NOT NULL,  -- the owner it is addressed to
+        sent_at    DOUBLE PRECISION NOT NULL,
+        sent_by    TEXT NOT NULL,
+        data       TEXT NOT NULL,  -- JSON
+        state      TEXT NOT NULL,  -- pending, taken, done
+        taken_at   DOUBLE PRECISION,
+        done_at    DOUBLE PRECISION,
+        outcome    TEXT,
+        seq        BIGINT GENERATED ALWAYS AS IDENTITY,
+        PRIMARY KEY (run_id, request_id)
+    );
+    CREATE INDEX run_requests_pending ON run_requests (run_id, owner) WHERE state = 'pending';
+    """,
 )
 
 _VERSION_TABLE = """
