@@ -23,6 +23,7 @@ import fcntl
 import inspect
 import json
 import os
+import shlex
 import signal
 import socket
 import sys
@@ -682,6 +683,19 @@ def _status_text(status: str) -> Text:
     return Text(status, style=STATUS_STYLE.get(status, ""))
 
 
+def _cancel_command(run_id: str, store: str | None) -> str:
+    return shlex.join(["plait", "cancel", run_id, *(["--store", store] if store else [])])
+
+
+def _run_status_text(record: RunRecord) -> Text:
+    """The run's status; a stale one (recorded running, its owner gone) says since when."""
+    text = _status_text(str(record.status))
+    since = record.stale_since
+    if since is not None:
+        text.append(f" · stale since {_when(since)}", style="yellow")
+    return text
+
+
 @cli.command(epilog="\b\nExamples:\n  plait runs\n  plait runs --status paused --limit 5")
 @click.option(
     "--status",
@@ -710,7 +724,7 @@ def runs(status: str | None, limit: int, store: str | None) -> None:
         table.add_row(
             record.run_id,
             record.workflow,
-            _status_text(str(record.status)),
+            _run_status_text(record),
             _when(record.created_at),
             format_seconds(took),
             error[0] if error else "",
@@ -734,6 +748,17 @@ def status(run_id: str, store: str | None) -> None:
         .append(f" · started {_when(record.created_at)}")
         .append(f" · live in process {live}" if live else "")
     )
+    since = record.stale_since
+    if since is not None:
+        gone = f"its owner {record.owner} is" if record.owner else "no process has owned it"
+        console.print(
+            Text(
+                f"  stale: {gone} gone since {_when(since)} (its lease ran out while the run was "
+                f"running); `{resume_command(run_id, store=store)}` takes it over, "
+                f"`{_cancel_command(run_id, store)}` records it cancelled",
+                style="yellow",
+            )
+        )
     if record.error:  # its first line: the table below has each task's error
         console.print(Text(f"  {record.error.strip().splitlines()[0]}", style="red"))
     table = Table(box=None, padding=(0, 2), show_edge=False)

@@ -17,6 +17,7 @@ Rules every backend keeps (the conformance suite in ``tests/stores`` checks them
 
 from __future__ import annotations
 
+import time
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -85,6 +86,26 @@ class RunRecord:
     lease_expires_at: float | None = None
     finished_at: float | None = None
     error: str | None = None
+
+    @property
+    def stale(self) -> bool:
+        """Whether the run is recorded ``running`` but no process holds it any more: its
+        owner's lease expired (or it has none), so the owner is gone -- killed, or cut off from
+        the store -- since :attr:`stale_since`. ``plait resume`` takes such a run over and
+        ``plait cancel`` records it cancelled. Judged by this machine's clock when read."""
+        return self.status is RunStatus.RUNNING and (
+            self.owner is None
+            or self.lease_expires_at is None
+            or self.lease_expires_at <= time.time()
+        )
+
+    @property
+    def stale_since(self) -> float | None:
+        """For a :attr:`stale` run, when its owner's lease ran out (or when the run was last
+        written, if it has no lease); None for any other run."""
+        if not self.stale:
+            return None
+        return self.lease_expires_at if self.lease_expires_at is not None else self.updated_at
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
