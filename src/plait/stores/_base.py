@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any, Self, overload
 
 from .._exceptions import PlaitError
+from .._requests import RunRequest
 from .._results import TaskError
 from .._state import RunStatus, TaskStatus
 
@@ -283,9 +284,12 @@ class WriteBatch:
     tasks: Sequence[TaskRecord] = field(default_factory=list)
     requests: list[InputRequest] = field(default_factory=list)
     events: Sequence[EventRecord] = field(default_factory=list)
+    #: Requests to the run (see ``plait._requests``) the owner acted on: their state, ``done_at``
+    #: and ``outcome`` are written (keyed by ``request_id``); a request the store lacks is ignored.
+    requests_done: list[RunRequest] = field(default_factory=list)
 
     def __bool__(self) -> bool:
-        return bool(self.run or self.tasks or self.requests or self.events)
+        return bool(self.run or self.tasks or self.requests or self.events or self.requests_done)
 
 
 class Store(ABC):
@@ -361,6 +365,36 @@ class Store(ABC):
     @abstractmethod
     def load_events(self, run_id: str) -> list[EventRecord]:
         """The run's event log, oldest first."""
+
+    # -- requests to a live run (see plait._requests) -----------------------------------------
+
+    @abstractmethod
+    def send_request(self, run_id: str, request: RunRequest) -> None:
+        """Add ``request`` (pending) for the run's owner. A request whose id the run already has
+        is left as it is: sending twice is sending once.
+
+        Raises:
+            RunNotFoundError: no such run.
+        """
+
+    @abstractmethod
+    def take_requests(self, run_id: str, owner: str) -> list[RunRequest]:
+        """Mark the pending requests addressed to ``owner`` taken, and return them (taken),
+        oldest first; atomic, so each request is taken once.
+
+        Raises:
+            LeaseLostError: ``owner`` no longer holds the run; nothing was taken.
+            RunNotFoundError: no such run.
+        """
+
+    @abstractmethod
+    def get_request(self, run_id: str, request_id: str) -> RunRequest | None:
+        """The request as it stands (its outcome once done), or None if the run has no such
+        request.
+
+        Raises:
+            RunNotFoundError: no such run.
+        """
 
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release connections; the store is not used afterwards."""

@@ -45,6 +45,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from .._requests import RunRequest
 from .._state import RunStatus
 from ._base import (
     EventRecord,
@@ -60,6 +61,7 @@ from ._sql import (
     _EVENT_COLUMNS,
     _REQUEST_COLUMNS,
     _RUN_COLUMNS,
+    _RUN_REQUEST_COLUMNS,
     _TASK_COLUMNS,
     _event_record,
     _event_rows,
@@ -69,6 +71,9 @@ from ._sql import (
     _request_record,
     _request_rows,
     _run_record,
+    _run_request_done_rows,
+    _run_request_record,
+    _run_request_row,
     _run_row,
     _task_record,
     _task_rows,
@@ -248,6 +253,26 @@ _UPSERT_REQUEST = """
 _INSERT_EVENT = "INSERT INTO events (run_id, kind, task_id, time, data) VALUES (%s, %s, %s, %s, %s)"
 _COPY_EVENTS = "COPY events (run_id, kind, task_id, time, data) FROM STDIN (FORMAT BINARY)"
 _EVENT_TYPES = ("text", "text", "text", "float8", "text")
+
+_INSERT_RUN_REQUEST = f"""
+    INSERT INTO run_requests (run_id, {_RUN_REQUEST_COLUMNS})
+    VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
+    ON CONFLICT (run_id, request_id) DO NOTHING
+"""
+
+# The owner's look for requests: one statement that takes nothing (and writes nothing) when
+# none is pending, and that no other owner's look can race (each row is updated once).
+_TAKE_REQUESTS = f"""
+    UPDATE run_requests SET state = 'taken', taken_at = %(now)s
+    WHERE run_id = %(run_id)s AND owner = %(owner)s AND state = 'pending'
+      AND EXISTS (SELECT 1 FROM runs WHERE run_id = %(run_id)s AND owner = %(owner)s)
+    RETURNING seq, {_RUN_REQUEST_COLUMNS}
+"""
+
+_FINISH_REQUEST = """
+    UPDATE run_requests SET state = %s, done_at = %s, outcome = %s
+    WHERE run_id = %s AND request_id = %s
+"""
 
 
 class PostgresStore(Store):
@@ -449,6 +474,7 @@ class PostgresStore(Store):
         tasks = list({row[1]: row for row in _task_rows(run_id, batch.tasks)}.values())
         requests = _request_rows(run_id, batch.requests)
         events = _event_rows(run_id, batch.events)
+        done = _run_request_done_rows(run_id, batch.requests_done)
         now = time.time()
         with self._transaction() as cursor:
             # The fence: touch the run only if ``owner`` still holds it; the row stays locked.
@@ -489,6 +515,8 @@ class PostgresStore(Store):
                         copy.write_row(row)
             elif events:
                 cursor.executemany(_INSERT_EVENT, events)
+            if done:
+                cursor.executemany(_FINISH_REQUEST, done)
 
     def load_tasks(self, run_id: str) -> dict[str, TaskRecord]:
         with self._transaction() as cursor:
@@ -515,6 +543,35 @@ class PostgresStore(Store):
             )
             rows = cursor.fetchall()
         return [_event_record(row) for row in rows]
+
+    def send_request(self, run_id: str, request: RunRequest) -> None:
+        with self._transaction() as cursor:
+            _check_run(cursor, run_id)
+            cursor.execute(_INSERT_RUN_REQUEST, _run_request_row(run_id, request))
+
+    def take_requests(self, run_id: str, owner: str) -> list[RunRequest]:
+        params = {"now": time.time(), "run_id": run_id, "owner": owner}
+        with self._transaction() as cursor:
+            rows = cursor.execute(_TAKE_REQUESTS, params).fetchall()
+            if not rows:  # nothing pending, or not ours to take: which?
+                row = cursor.execute(
+                    "SELECT owner FROM runs WHERE run_id = %s", (run_id,)
+                ).fetchone()
+                if row is None:
+                    raise _not_found(run_id)
+                if row[0] != owner:
+                    raise _lease_lost(run_id, owner, row[0])
+        return [_run_request_record(row[1:]) for row in sorted(rows)]
+
+    def get_request(self, run_id: str, request_id: str) -> RunRequest | None:
+        with self._transaction() as cursor:
+            _check_run(cursor, run_id)
+            row = cursor.execute(
+                f"SELECT {_RUN_REQUEST_COLUMNS} FROM run_requests "
+                "WHERE run_id = %s AND request_id = %s",
+                (run_id, request_id),
+            ).fetchone()
+        return None if row is None else _run_request_record(row)
 
     def close(self) -> None:
         """Close the connection; closing a closed store does nothing."""

@@ -46,6 +46,7 @@ from itertools import chain
 from pathlib import Path
 from typing import Any, ClassVar
 
+from .._requests import RunRequest
 from .._state import RunStatus
 from ._base import (
     EventRecord,
@@ -61,6 +62,7 @@ from ._sql import (
     _EVENT_COLUMNS,
     _REQUEST_COLUMNS,
     _RUN_COLUMNS,
+    _RUN_REQUEST_COLUMNS,
     _TASK_COLUMNS,
     _event_record,
     _event_rows,
@@ -70,6 +72,9 @@ from ._sql import (
     _request_record,
     _request_rows,
     _run_record,
+    _run_request_done_rows,
+    _run_request_record,
+    _run_request_row,
     _run_row,
     _task_record,
     _task_rows,
@@ -199,6 +204,32 @@ _UPSERT_REQUEST = """
 """
 
 _INSERT_EVENTS = "INSERT INTO events (run_id, kind, task_id, time, data) VALUES {values}"
+
+_INSERT_RUN_REQUEST = f"""
+    INSERT INTO run_requests (run_id, {_RUN_REQUEST_COLUMNS})
+    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+    ON CONFLICT (run_id, request_id) DO NOTHING
+"""
+
+# The owner's look for requests: whether it still holds the run, and whether any wait for it.
+_PENDING_FOR = """
+    SELECT owner, EXISTS (
+        SELECT 1 FROM run_requests
+        WHERE run_id = runs.run_id AND owner = ? AND state = 'pending'
+    )
+    FROM runs WHERE run_id = ?
+"""
+
+_TAKE_REQUESTS = f"""
+    UPDATE run_requests SET state = 'taken', taken_at = ?
+    WHERE run_id = ? AND owner = ? AND state = 'pending'
+    RETURNING rowid, {_RUN_REQUEST_COLUMNS}
+"""
+
+_FINISH_REQUEST = """
+    UPDATE run_requests SET state = ?, done_at = ?, outcome = ?
+    WHERE run_id = ? AND request_id = ?
+"""
 
 #: Rows per INSERT statement. SQLite steps once per statement, and Python's sqlite3 gives up the
 #: GIL at every step: a statement per row hands the GIL back and forth with the event loop of the
@@ -391,6 +422,7 @@ class SQLiteStore(Store):
         tasks = _task_rows(run_id, batch.tasks)
         requests = _request_rows(run_id, batch.requests)
         events = _event_rows(run_id, batch.events)
+        done = _run_request_done_rows(run_id, batch.requests_done)
         now = time.time()
         with self._transaction() as conn:
             # The fence: touch the run only if ``owner`` still holds it.
@@ -418,6 +450,8 @@ class SQLiteStore(Store):
             if requests:
                 conn.executemany(_UPSERT_REQUEST, requests)
             _insert(conn, _INSERT_EVENTS, events)
+            if done:
+                conn.executemany(_FINISH_REQUEST, done)
 
     def load_tasks(self, run_id: str) -> dict[str, TaskRecord]:
         with self._read() as conn:
@@ -443,6 +477,40 @@ class SQLiteStore(Store):
                 f"SELECT {_EVENT_COLUMNS} FROM events WHERE run_id = ? ORDER BY seq", (run_id,)
             ).fetchall()
         return [_event_record(row) for row in rows]
+
+    def send_request(self, run_id: str, request: RunRequest) -> None:
+        with self._transaction() as conn:
+            _check_run(conn, run_id)
+            conn.execute(_INSERT_RUN_REQUEST, _run_request_row(run_id, request))
+
+    def take_requests(self, run_id: str, owner: str) -> list[RunRequest]:
+        # A live run looks several times a second: a read (no write lock) usually finds nothing.
+        with self._read() as conn:
+            row = conn.execute(_PENDING_FOR, (owner, run_id)).fetchone()
+        if row is None:
+            raise _not_found(run_id)
+        if row[0] != owner:
+            raise _lease_lost(run_id, owner, row[0])
+        if not row[1]:
+            return []
+        with self._transaction() as conn:
+            (current,) = conn.execute(
+                "SELECT owner FROM runs WHERE run_id = ?", (run_id,)
+            ).fetchone() or (None,)
+            if current != owner:
+                raise _lease_lost(run_id, owner, current)
+            rows = conn.execute(_TAKE_REQUESTS, (time.time(), run_id, owner)).fetchall()
+        return [_run_request_record(row[1:]) for row in sorted(rows)]
+
+    def get_request(self, run_id: str, request_id: str) -> RunRequest | None:
+        with self._read() as conn:
+            _check_run(conn, run_id)
+            row = conn.execute(
+                f"SELECT {_RUN_REQUEST_COLUMNS} FROM run_requests "
+                "WHERE run_id = ? AND request_id = ?",
+                (run_id, request_id),
+            ).fetchone()
+        return None if row is None else _run_request_record(row)
 
     def close(self) -> None:
         """Close the connection; closing a closed store does nothing."""
