@@ -16,6 +16,7 @@ import plait._exceptions
 
 EXPECTED_ALL = [
     "BindingError",
+    "CancelTimeoutError",
     "ConfigError",
     "Context",
     "CycleError",
@@ -31,6 +32,7 @@ EXPECTED_ALL = [
     "JSONSerializer",
     "LoadedTarget",
     "NotWaitingError",
+    "NothingToCancelError",
     "OutputNotStorableError",
     "Pause",
     "PickleSerializer",
@@ -67,6 +69,7 @@ EXPECTED_ALL = [
     "answer",
     "aresume",
     "arun",
+    "cancel",
     "get_run",
     "list_runs",
     "load_target",
@@ -76,6 +79,7 @@ EXPECTED_ALL = [
 
 PUBLIC_ERRORS = [
     "BindingError",
+    "CancelTimeoutError",
     "ConfigError",
     "CycleError",
     "DefinitionChangedError",
@@ -84,6 +88,7 @@ PUBLIC_ERRORS = [
     "InputValidationError",
     "InvalidOptionError",
     "NotWaitingError",
+    "NothingToCancelError",
     "OutputNotStorableError",
     "PlaitError",
     "RunFailedError",

@@ -1,6 +1,7 @@
 """plait: a parallel workflow engine -- a DAG of tasks, run as fast as the limits allow, correct
 under failure."""
 
+from ._cancel import cancel
 from ._config import EngineConfig
 from ._context import Context
 from ._events import (
@@ -21,6 +22,7 @@ from ._events import (
 )
 from ._exceptions import (
     BindingError,
+    CancelTimeoutError,
     ConfigError,
     CycleError,
     DefinitionChangedError,
@@ -28,6 +30,7 @@ from ._exceptions import (
     InputTimeoutError,
     InputValidationError,
     InvalidOptionError,
+    NothingToCancelError,
     NotWaitingError,
     OutputNotStorableError,
     PlaitError,
@@ -53,6 +56,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "BindingError",
+    "CancelTimeoutError",
     "ConfigError",
     "Context",
     "CycleError",
@@ -68,6 +72,7 @@ __all__ = [
     "JSONSerializer",
     "LoadedTarget",
     "NotWaitingError",
+    "NothingToCancelError",
     "OutputNotStorableError",
     "Pause",
     "PickleSerializer",
@@ -104,6 +109,7 @@ __all__ = [
     "answer",
     "aresume",
     "arun",
+    "cancel",
     "get_run",
     "list_runs",
     "load_target",

@@ -241,8 +241,10 @@ class _Run:
         self._succeeded_before: list[int] = []
         self.halted_by: int | None = None
         self.interrupted = False
+        self.stop_reason: str | None = None  # why it was interrupted, for the run's error
         self.run_started_at = 0.0
-        self._loop: asyncio.AbstractEventLoop
+        # Built on the loop that runs it, so stop() works from any thread from the start.
+        self._loop: asyncio.AbstractEventLoop = asyncio.get_running_loop()
         self._new_task: Callable[[Coroutine[Any, Any, None]], asyncio.Task[None]]
         self._loop_thread = 0
         self._done: asyncio.Future[None]
@@ -254,6 +256,7 @@ class _Run:
         self._grace_timer: asyncio.TimerHandle | None = None
         self._async_starts: list[_Attempt] = []
         self.final_result: RunResult | None = None
+        self.recorded = threading.Event()  # set once the run's end is in its store
         if restored is not None:
             self._restore(restored)
         for i, spec in enumerate(graph.specs):
@@ -372,7 +375,7 @@ class _Run:
         if self.store_failure is not None:
             head = f"the run was stopped because its store failed: {self.store_failure}"
         elif self.interrupted:
-            head = "the run was interrupted"
+            head = f"the run was {self.stop_reason or 'interrupted'}"
         elif self.halted_by is not None:
             reason = (
                 "is critical" if self.graph.specs[self.halted_by].critical else "fail_fast is on"
@@ -935,6 +938,22 @@ class _Run:
             for attempt in self.current:
                 if attempt is not None and not specs[attempt.index].is_async:
                     self._abandon(attempt)
+            self._resolve_if_finished(in_loop=True)
+
+    def stop(self, reason: str) -> None:
+        """Stop the run as an interrupt does, from any thread: nothing new starts, running
+        tasks are cancelled (sync ones get ``cancel_grace``), and the run ends ``cancelled``
+        with ``reason`` (e.g. "cancelled by a request from host:4242") in its error. Does
+        nothing once the run has ended or halted."""
+        self._loop.call_soon_threadsafe(self._stop, reason)
+
+    def _stop(self, reason: str) -> None:
+        with self.lock:
+            if self._done.done() or self.scheduler.halted:
+                return
+            self.interrupted = True
+            self.stop_reason = reason
+            self._halt(in_loop=True)
             self._resolve_if_finished(in_loop=True)
 
     def store_failed(self, error: BaseException) -> None:

@@ -28,9 +28,13 @@ either::
     │                               raised by ``ctx.raise_if_cancelled()`` in a cancelled task
     ├── ShellCommandError (RuntimeError)
     │                               a shell task's command exited with a non-zero status
-    └── RunFailedError (RuntimeError)
-                                    raised by ``RunResult.raise_for_status()`` for a run that did
-                                    not succeed
+    ├── RunFailedError (RuntimeError)
+    │                               raised by ``RunResult.raise_for_status()`` for a run that did
+    │                               not succeed
+    ├── NothingToCancelError (RuntimeError)
+    │                               ``plait.cancel`` of a run that succeeded
+    └── CancelTimeoutError (TimeoutError)
+                                    a live run's owner did not answer a cancel in time
 """
 
 from __future__ import annotations
@@ -43,6 +47,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "BindingError",
+    "CancelTimeoutError",
     "ConfigError",
     "CycleError",
     "DefinitionChangedError",
@@ -51,6 +56,7 @@ __all__ = [
     "InputValidationError",
     "InvalidOptionError",
     "NotWaitingError",
+    "NothingToCancelError",
     "OutputNotStorableError",
     "PlaitError",
     "RunFailedError",
@@ -189,3 +195,18 @@ class RunFailedError(PlaitError, RuntimeError):
     def __init__(self, message: str, result: RunResult) -> None:
         super().__init__(message)
         self.result = result
+
+
+class NothingToCancelError(PlaitError, RuntimeError):
+    """``plait.cancel`` was asked to cancel a run that already succeeded (or succeeded while the
+    cancel was on its way)."""
+
+
+class CancelTimeoutError(PlaitError, TimeoutError):
+    """A live run's owner holds its lease but did not record the run cancelled within the time
+    ``plait.cancel`` was given; the request stays pending, and the owner acts on it when it next
+    looks. ``owner`` names that process."""
+
+    def __init__(self, message: str, owner: str) -> None:
+        super().__init__(message)
+        self.owner = owner

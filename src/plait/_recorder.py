@@ -26,6 +26,10 @@ history does the same with activity starts.) This halves the rows a run writes.
 A task recorded ``succeeded`` is never run again; a task that finished just before a crash, whose
 record had not been written yet, runs again when the run is resumed (at-least-once).
 
+At the same wake-ups the run's :class:`~plait._requests.Inbox` (if any) looks for requests sent
+to the run through the store (a cancel); the outcomes of those it acted on are written with the
+next batch, in the same transaction as what they describe.
+
 With a store that is not durable (the memory store) nothing is written while the run goes; the
 whole state is written once, when the run ends or pauses.
 """
@@ -51,6 +55,7 @@ from ._events import (
     TaskSucceeded,
 )
 from ._pause import Question
+from ._requests import Inbox
 from ._results import TaskError
 from ._serialization import Serializer
 from .stores import (
@@ -92,6 +97,7 @@ class Recorder:
         lock: threading.Lock,
         task_columns: Callable[[list[str]], TaskRecordColumns],
         on_failure: Callable[[BaseException], None],
+        inbox: Inbox | None = None,
     ) -> None:
         self.store = store
         self.run_id = run_id
@@ -103,6 +109,7 @@ class Recorder:
         self._lock = lock
         self._task_columns = task_columns
         self._on_failure = on_failure
+        self._inbox = inbox  # requests to the run, looked for at the writer's wake-ups
         self._wakeup = threading.Event()
         self._events: list[_Logged | None] = []  # None: a start folded into its attempt's end
         self._starts: dict[str, int] = {}  # task id -> the place of its running attempt's start
@@ -194,6 +201,8 @@ class Recorder:
                 try:
                     if not self._flush():
                         self._next_write = now  # quiet: the next change is written at once
+                    if self._inbox is not None and not closing:
+                        self._inbox.check(now)
                     if now >= renew_at:
                         self.store.renew(self.run_id, self.owner, lease_seconds=self._lease_seconds)
                         renew_at = now + renew_every
@@ -221,6 +230,7 @@ class Recorder:
             tasks=tasks,
             requests=requests,
             events=_event_columns(events),
+            requests_done=self._inbox.drain() if self._inbox is not None else [],
         )
         if not batch:
             return False

@@ -158,6 +158,7 @@ class Inbox:
         self._lock = threading.Lock()
         self._taken: dict[str, RunRequest] = {}  # taken, not done yet
         self._done: list[RunRequest] = []  # done, not written yet
+        self._outcome: str | None = None  # how the run ended, once it has
 
     def check(self, now: float) -> None:
         """Take the requests sent since the last look (at most every ``every`` seconds, by the
@@ -175,7 +176,12 @@ class Inbox:
                 self._mark_done(request, f"not understood: this plait knows no {request.kind!r}")
                 continue
             with self._lock:
-                self._taken[request.request_id] = request
+                ended = self._outcome
+                if ended is None:
+                    self._taken[request.request_id] = request
+            if ended is not None:  # taken as the run ended: too late to act on
+                self._mark_done(request, ended)
+                continue
             _log.info("run %r: %s request from %s", self._run_id, request.kind, request.sent_by)
             handler(request)
 
@@ -183,6 +189,7 @@ class Inbox:
         """Mark every request taken and not done yet as done with ``outcome`` (the run ended);
         they are written with the run's last batch."""
         with self._lock:
+            self._outcome = outcome
             taken, self._taken = list(self._taken.values()), {}
         for request in taken:
             self._mark_done(request, outcome)

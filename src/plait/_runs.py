@@ -30,6 +30,7 @@ from ._exceptions import ConfigError, DefinitionChangedError, NotWaitingError
 from ._graph import LazyDefinition, definition_changes
 from ._pause import Question, validate_answer
 from ._recorder import Recorder, question_of, request_of
+from ._requests import Inbox, RequestKind, RunRequest
 from ._results import RunResult, TaskResults
 from ._serialization import JSONSerializer, ObjectSerializer, Serializer, serializer_named
 from ._state import RunStatus, TaskStatus
@@ -57,6 +58,11 @@ _live_runs: weakref.WeakValueDictionary[str, _Run] = weakref.WeakValueDictionary
 
 def _owner() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+
+
+def cancelled_by(request: RunRequest) -> str:
+    """How a run's error names a cancel request: ``cancelled by a request from host:pid``."""
+    return f"cancelled by a request from {request.sent_by}"
 
 
 def _config(config: EngineConfig | None, settings: Mapping[str, Any]) -> EngineConfig:
@@ -107,6 +113,14 @@ def _no_event_loop(name: str) -> None:
 async def _execute(store: Store, owner: str, run_state: _Run) -> RunResult:
     """Run ``run_state`` while its recorder writes it to ``store``."""
     assert run_state.serializer is not None
+    inbox = None
+    if store.durable:  # a memory store's run is reached in this process (see _cancel)
+        inbox = Inbox(
+            store,
+            run_state.run_id,
+            owner,
+            {RequestKind.CANCEL: lambda request: run_state.stop(cancelled_by(request))},
+        )
     recorder = Recorder(
         store,
         run_state.run_id,
@@ -116,6 +130,7 @@ async def _execute(store: Store, owner: str, run_state: _Run) -> RunResult:
         lock=run_state.lock,
         task_columns=run_state.task_columns,
         on_failure=run_state.store_failed,
+        inbox=inbox,
     )
     run_state.recorder = recorder
     if store.durable:
@@ -130,6 +145,8 @@ async def _execute(store: Store, owner: str, run_state: _Run) -> RunResult:
         if not store.durable:  # nothing was written while it ran: write it all now
             recorder.snapshot(run_state.task_columns(), list(run_state.questions.values()))
         final = result.status not in (RunStatus.PAUSED, RunStatus.RUNNING)
+        if inbox is not None:  # what became of the requests it took: how the run ended
+            inbox.finish(str(result.status))
         recorder.close(
             RunUpdate(
                 status=result.status,
@@ -137,6 +154,7 @@ async def _execute(store: Store, owner: str, run_state: _Run) -> RunResult:
                 error=result.error,
             )
         )
+        run_state.recorded.set()
 
 
 async def arun(

@@ -24,8 +24,6 @@ import inspect
 import json
 import os
 import shlex
-import signal
-import socket
 import sys
 import time
 import uuid
@@ -38,18 +36,19 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from .._cancel import cancel as cancel_run
 from .._events import Event, RunStarted, Subscriber
-from .._exceptions import PlaitError
+from .._exceptions import CancelTimeoutError, PlaitError
 from .._files import load_target
 from .._pause import Question, schema_document
 from .._recorder import question_of
 from .._results import RunResult
-from .._runs import LEASE_SECONDS, get_run
+from .._runs import get_run
 from .._runs import resume as resume_run
 from .._runs import run as start_run
 from .._state import RunStatus, TaskStatus
 from .._workflow import Workflow
-from ..stores import RunRecord, RunUpdate, Store, WriteBatch, default_sqlite_path, open_store
+from ..stores import RunRecord, Store, default_sqlite_path, open_store
 from ._live import (
     STATUS_STYLE,
     JsonLines,
@@ -827,72 +826,63 @@ def _live_owner(record: RunRecord) -> str | None:
     return None
 
 
-def _cancel_in_store(store: Store, record: RunRecord, *, force: bool) -> None:
-    """Claim the run, mark it and its unfinished tasks cancelled, release it."""
-    owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
-    store.claim(record.run_id, owner, lease_seconds=LEASE_SECONDS, force=force)
-    try:
-        now = time.time()
-        unfinished = [
-            dataclasses.replace(task, status=TaskStatus.CANCELLED)
-            for task in store.load_tasks(record.run_id).values()
-            if not task.status.is_final
-        ]
-        store.write(
-            record.run_id,
-            owner,
-            WriteBatch(
-                run=RunUpdate(
-                    status=RunStatus.CANCELLED,
-                    finished_at=now,
-                    error=f"cancelled with `plait cancel` (it was {record.status})",
-                ),
-                tasks=unfinished,
-            ),
-        )
-    finally:
-        store.release(record.run_id, owner)
+_CANCEL_EPILOG = """\b
+Examples:
+  plait cancel 3f2a9c1b2e4d
+  plait cancel 3f2a9c1b2e4d --timeout 10
+
+\b
+A live run -- in this process or another, on this host or another that shares
+the store -- is sent a cancel request through the store: its process cancels the
+running tasks, kills shell commands, and records the run cancelled, within about
+a second. A paused, failed or stale run (its process gone) is recorded cancelled
+at once. No signal is sent to any process.
+"""
 
 
-@cli.command(epilog="\b\nExample:\n  plait cancel 3f2a9c1b2e4d")
+@cli.command(epilog=_CANCEL_EPILOG)
 @click.argument("run_id")
 @_store_option
-def cancel(run_id: str, store: str | None) -> None:
-    """Cancel run RUN_ID.
-
-    A paused or failed run (or one whose process died) is marked cancelled in the store. A run
-    live in a process on this host gets SIGINT, as Ctrl-C would: that process cancels its tasks
-    and records the run cancelled. A run live on another host must be stopped there.
-    """
+@click.option(
+    "--wait/--no-wait",
+    default=True,
+    show_default=True,
+    help="Wait until the run is recorded cancelled, or only send the request.",
+)
+@click.option(
+    "--timeout",
+    type=click.FloatRange(min=0),
+    metavar="SECONDS",
+    help="Give up waiting for a live run's process after this long (default: until it "
+    "answers, or its lease runs out and the run is recorded cancelled as stale).",
+)
+def cancel(run_id: str, store: str | None, wait: bool, timeout: float | None) -> None:
+    """Cancel run RUN_ID, wherever it runs."""
     console = _console()
     with _opened(store) as the_store:
-        record = _record(the_store, run_id)
-        if record.status is RunStatus.CANCELLED:
+        before = _record(the_store, run_id)
+        if before.status is RunStatus.CANCELLED:
             console.print(f"run {run_id} is already cancelled")
             return
-        if record.status is RunStatus.SUCCEEDED:
+        if before.status is RunStatus.SUCCEEDED:
             _fail(f"run {run_id!r} already succeeded; there is nothing to cancel")
-        owner = _live_owner(record)
-        dead_owner = False
-        if owner is not None:
-            host, pid_text, _ = (*owner.rsplit(":", 2), "", "")[:3]  # "hostname:pid:random"
-            if host != socket.gethostname() or not pid_text.isdigit():
-                _fail(
-                    f"run {run_id!r} is live in process {owner}, on another host; stop it "
-                    "there (Ctrl-C), or wait for it to pause or finish"
-                )
-            try:
-                os.kill(int(pid_text), signal.SIGINT)
-            except ProcessLookupError:
-                dead_owner = True  # the lease outlived its process: take the run over
-            else:
-                console.print(
-                    f"sent SIGINT to process {pid_text}, which runs {run_id}: it cancels the "
-                    "running tasks and records the run cancelled"
-                )
-                return
-        _cancel_in_store(the_store, record, force=dead_owner)
-    console.print(f"run {run_id} ({record.workflow}) was {record.status}; now cancelled")
+        live = _live_owner(before)
+        try:
+            after = cancel_run(run_id, store=the_store, wait=wait, timeout=timeout)
+        except CancelTimeoutError as error:
+            Console(stderr=True, soft_wrap=True, highlight=False).print(
+                Text(f"error: {error}", style="red")
+            )
+            raise click.exceptions.Exit(EXIT_FAILED) from None
+    if after.status is not RunStatus.CANCELLED:  # --no-wait
+        console.print(
+            f"sent a cancel request to process {live}, which runs {run_id}; "
+            f"`plait status {run_id}` shows when it has stopped"
+        )
+        return
+    console.print(f"run {run_id} ({before.workflow}) was {before.status}; now cancelled")
+    if before.status is RunStatus.RUNNING and after.error:  # by its process, or here as stale
+        console.print(Text(f"  {after.error.strip().splitlines()[0]}", style="dim"))
 
 
 @cli.command(epilog="\b\nExample:\n  plait report 3f2a9c1b2e4d -o run.html")
