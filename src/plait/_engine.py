@@ -57,6 +57,7 @@ from ._exceptions import (
     TaskCancelledError,
     TaskTimeoutError,
 )
+from ._groups import kill_groups
 from ._pause import (
     NO_DEFAULT,
     InputRequired,
@@ -899,7 +900,7 @@ class _Run:
         """Stop waiting for a sync attempt; it keeps its thread until it returns, unheard."""
         attempt.abandoned = True
         self.executor.abandon(attempt)
-        if not attempt.timed_out:
+        if not attempt.timed_out and not isinstance(attempt.error, TaskCancelledError):
             attempt.error = TaskCancelledError(
                 f"task {self.graph.ids[attempt.index]!r} did not stop within the cancel grace "
                 f"period of {self.config.cancel_grace}s"
@@ -955,6 +956,27 @@ class _Run:
             self.stop_reason = reason
             self._halt(in_loop=True)
             self._resolve_if_finished(in_loop=True)
+
+    def stop_now(self, reason: str) -> None:
+        """Stop the run without waiting (a second Ctrl-C), on the loop thread: as :meth:`stop`,
+        and sync attempts are abandoned at once -- the run no longer waits for their threads
+        -- and shell commands' process groups get ``SIGKILL`` now."""
+        with self.lock:
+            if not self._done.done():
+                if not self.interrupted:
+                    self.interrupted = True
+                    self.stop_reason = reason
+                    if not self.scheduler.halted:
+                        self._halt(in_loop=True)
+                specs = self.graph.specs
+                for attempt in self.current:
+                    if attempt is not None and not specs[attempt.index].is_async:
+                        attempt.error = TaskCancelledError(
+                            f"task {self.graph.ids[attempt.index]!r} was abandoned: {reason}"
+                        )
+                        self._abandon(attempt)
+                self._resolve_if_finished(in_loop=True)
+        kill_groups(self.run_id)
 
     def store_failed(self, error: BaseException) -> None:
         """The recorder cannot write any more (from its thread): stop the run."""

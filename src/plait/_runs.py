@@ -20,9 +20,10 @@ import socket
 import time
 import uuid
 import weakref
-from collections.abc import Mapping, Sequence
+from collections.abc import Coroutine, Mapping, Sequence
 from typing import Any
 
+from . import _signals
 from ._config import EngineConfig
 from ._engine import Restored, _Run
 from ._events import Subscriber
@@ -137,6 +138,9 @@ async def _execute(store: Store, owner: str, run_state: _Run) -> RunResult:
         run_state.keep_journal(recorder)
         recorder.start()
     _live_runs[run_state.run_id] = run_state
+    interrupts = _signals.current.get()
+    if interrupts is not None:  # a blocking run: signals stop it (see _signals)
+        interrupts.attach(run_state)
     try:
         return await run_state.execute()
     finally:
@@ -245,14 +249,20 @@ def run(
 ) -> RunResult:
     """Run ``workflow`` to the end (or until it pauses) and return its :class:`RunResult`.
 
-    Takes the same arguments as :func:`arun`, in a new event loop. Ctrl-C cancels the running
-    tasks, waits for them as :func:`arun` does, then raises ``KeyboardInterrupt``.
+    Takes the same arguments as :func:`arun`, in a new event loop. Called on the main thread,
+    it answers SIGINT (Ctrl-C), SIGTERM and SIGHUP for as long as it runs: the run is stopped
+    (running tasks cancelled, shell commands' process groups killed) and recorded
+    ``cancelled``, then the signal is handed on -- ``KeyboardInterrupt`` for Ctrl-C,
+    ``SystemExit(143)`` / ``SystemExit(129)`` for SIGTERM / SIGHUP, or the handler that was
+    installed before. A second signal stops at once, without waiting for sync tasks. Signals
+    ignored when it starts stay ignored.
 
     Raises:
         RuntimeError: called from a running event loop; use ``await plait.arun(...)`` there.
+        KeyboardInterrupt, SystemExit: a signal stopped the run (it is recorded cancelled).
     """
     _no_event_loop("run")
-    return asyncio.run(
+    return _blocking(
         arun(
             workflow,
             config=config,
@@ -264,6 +274,15 @@ def run(
             **settings,
         )
     )
+
+
+def _blocking(main: Coroutine[Any, Any, RunResult]) -> RunResult:
+    """Run ``main`` in a new event loop, answering signals meanwhile (see ``_signals``)."""
+    with _signals.Interrupts() as interrupts:
+        try:
+            return asyncio.run(main)
+        finally:
+            interrupts.pass_on()
 
 
 def _record(store: Store, run_id: str) -> RunRecord:
@@ -439,9 +458,9 @@ def resume(
     wait_for_input: bool = False,
     **settings: Any,
 ) -> RunResult:
-    """Blocking form of :func:`aresume`; same arguments."""
+    """Blocking form of :func:`aresume`; same arguments. Answers signals as :func:`run` does."""
     _no_event_loop("resume")
-    return asyncio.run(
+    return _blocking(
         aresume(
             run_id,
             workflow,

@@ -12,7 +12,9 @@ otherwise (from Python, or with another ``PLAIT_HOME``). The file keeps the newe
 ``TARGETS_KEPT`` entries; writers take a lock file next to it.
 
 Exit codes: 0 the run succeeded (or the command did its work), 1 the run failed, 2 a usage or
-validation error (one red line, no traceback), 3 the run paused for input, 130 interrupted.
+validation error (one red line, no traceback), 3 the run paused for input, 130 / 143 / 129
+interrupted by SIGINT (Ctrl-C) / SIGTERM / SIGHUP: the run was stopped and recorded cancelled
+first (see ``plait._signals``; a second signal stops at once).
 """
 
 from __future__ import annotations
@@ -24,7 +26,9 @@ import inspect
 import json
 import os
 import shlex
+import signal
 import sys
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -46,6 +50,7 @@ from .._results import RunResult
 from .._runs import get_run
 from .._runs import resume as resume_run
 from .._runs import run as start_run
+from .._signals import Interrupted
 from .._state import RunStatus, TaskStatus
 from .._workflow import Workflow
 from ..stores import RunRecord, Store, default_sqlite_path, open_store
@@ -111,17 +116,36 @@ def _fail(message: str) -> NoReturn:
     raise click.exceptions.Exit(EXIT_USAGE)
 
 
+def _exit_code(interrupt: KeyboardInterrupt) -> int:
+    """128 + the signal that interrupted the command: 130 for Ctrl-C, 143 SIGTERM, 129 SIGHUP."""
+    return 128 + (interrupt.signum if isinstance(interrupt, Interrupted) else signal.SIGINT)
+
+
+def _raise_interrupted(signum: int, frame: object) -> None:
+    raise Interrupted(signum)
+
+
 class _Plait(click.Group):
-    """The command group: plait's own errors become one red line and exit code 2."""
+    """The command group: plait's own errors become one red line and exit code 2. SIGTERM and
+    SIGHUP interrupt a command as Ctrl-C does (unless they were ignored when it started); a
+    run in progress is stopped and recorded cancelled first."""
 
     def invoke(self, ctx: click.Context) -> Any:
+        installed = {}
+        if threading.current_thread() is threading.main_thread():
+            for signum in (signal.SIGTERM, signal.SIGHUP):
+                if signal.getsignal(signum) is signal.SIG_DFL:
+                    installed[signum] = signal.signal(signum, _raise_interrupted)
         try:
             return super().invoke(ctx)
         except PlaitError as error:
             _fail(str(error))
-        except KeyboardInterrupt:
+        except KeyboardInterrupt as interrupt:
             Console(stderr=True).print(Text("interrupted", style="red"))
-            raise click.exceptions.Exit(EXIT_INTERRUPTED) from None
+            raise click.exceptions.Exit(_exit_code(interrupt)) from None
+        finally:
+            for signum, previous in installed.items():
+                signal.signal(signum, previous)
 
 
 # -- stores and the targets file ----------------------------------------------------------------
@@ -352,9 +376,9 @@ def _watch(
     try:
         with watcher:
             result = start([remember, watcher])
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as interrupt:  # Ctrl-C, SIGTERM, SIGHUP: recorded cancelled
         watcher.interrupted(run_id)
-        return EXIT_INTERRUPTED
+        return _exit_code(interrupt)
     watcher.finish(result, run_figures(result, dependencies))
     return _EXIT_FOR_STATUS[result.status]
 
@@ -376,7 +400,9 @@ Exit codes:
   1    the run failed (a task failed, was skipped or cancelled)
   2    usage or validation error: bad option, invalid workflow, bad answer
   3    the run paused: tasks wait for answers (see `plait inputs`)
-  130  interrupted with Ctrl-C: running tasks were cancelled
+  130  interrupted with Ctrl-C: running tasks were cancelled, the run
+       recorded cancelled (143 for SIGTERM, 129 for SIGHUP; a second
+       signal stops at once)
 
 \b
 Example:
@@ -423,7 +449,8 @@ Events (snake_case), with their fields besides event, run_id and time:
                    critical_path_seconds, tasks {status: count}, waiting [...]
 
 \b
-Exit codes: 0 succeeded, 1 failed, 2 usage/validation error, 3 paused, 130 Ctrl-C.
+Exit codes: 0 succeeded, 1 failed, 2 usage/validation error, 3 paused, 130 Ctrl-C
+(143 SIGTERM, 129 SIGHUP).
 """
 
 
