@@ -13,6 +13,8 @@ import sys
 import textwrap
 import threading
 import time
+import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -20,7 +22,7 @@ import pytest
 import plait
 from plait import RunStatus, TaskStatus
 from plait._requests import RequestKind, RequestState
-from plait.stores import MemoryStore, RunRecord, SQLiteStore, Store
+from plait.stores import MemoryStore, RunRecord, SQLiteStore, Store, open_store
 
 # A run in the background of a script, deaf to Ctrl-C (SIGINT ignored, as `cmd &` in a
 # non-interactive shell does): a shell command that would run for a minute, and a sync task.
@@ -38,17 +40,18 @@ wf.add_task("after", lambda shell: None, depends_on=["shell"])
 def started(event):
     if isinstance(event, plait.TaskStarted) and event.task_id == "shell":
         print("started", flush=True)
-result = plait.run(wf, run_id="bg", store="sqlite://" + sys.argv[1], subscribers=[started])
+result = plait.run(wf, run_id="bg", store=sys.argv[1], subscribers=[started])
 print(result.status, flush=True)
 print(result.error, flush=True)
 """
 
 
-def start_background(tmp_path: Path) -> tuple[subprocess.Popen[str], Path]:
+def start_background(tmp_path: Path, url: str | None = None) -> tuple[subprocess.Popen[str], Path]:
     """The BACKGROUND script, once its shell task has started; and where it writes its pid."""
     pid_file = tmp_path / "shell.pid"
+    url = url or f"sqlite://{tmp_path / 'plait.db'}"
     child = subprocess.Popen(
-        [sys.executable, "-c", textwrap.dedent(BACKGROUND), str(tmp_path / "plait.db"), pid_file],
+        [sys.executable, "-c", textwrap.dedent(BACKGROUND), url, pid_file],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -70,10 +73,31 @@ def exists(pid: int) -> bool:
     return True
 
 
-def test_cancel_stops_a_run_in_another_process_that_ignores_sigint(tmp_path: Path) -> None:
-    child, pid_file = start_background(tmp_path)
+POSTGRES_URL = os.environ.get(
+    "PLAIT_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test"
+)
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A new store that another process can open: an SQLite file, or a PostgreSQL schema."""
+    if request.param == "sqlite":
+        yield f"sqlite://{tmp_path / 'plait.db'}"
+        return
+    import psycopg  # noqa: PLC0415 - only this backend needs it
+
+    schema = f"plait_test_{uuid.uuid4().hex[:12]}"
+    yield f"{POSTGRES_URL}{'&' if '?' in POSTGRES_URL else '?'}schema={schema}"
+    with psycopg.connect(POSTGRES_URL, autocommit=True) as conn:
+        conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+
+
+def test_cancel_stops_a_run_in_another_process_that_ignores_sigint(
+    tmp_path: Path, url: str
+) -> None:
+    child, pid_file = start_background(tmp_path, url)
     shell_pid = int(pid_file.read_text())
-    store = SQLiteStore(tmp_path / "plait.db")
+    store = open_store(url)
     record = plait.cancel("bg", store=store)
     # Returned once recorded: the run, its tasks and the request's outcome say so.
     assert record.status is RunStatus.CANCELLED
@@ -92,6 +116,7 @@ def test_cancel_stops_a_run_in_another_process_that_ignores_sigint(tmp_path: Pat
     assert child.returncode == 0, err
     assert out.splitlines()[-2] == "cancelled"
     assert not exists(shell_pid)  # the shell command's process group was killed
+    store.close()
 
 
 def test_a_live_owner_that_does_not_answer_is_named_and_no_process_is_signalled(
