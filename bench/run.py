@@ -5,10 +5,12 @@ measures peak memory in a child process and the parallel speedup of sleeping tas
 replays real task graphs (STG, WfCommons, from ``../shared/bench-data``) as sleeps and compares
 plait's makespan with the optimum or a lower bound. Part 3 measures what the durable stores
 (SQLite, PostgreSQL) cost per task against the memory store. Part 4 runs the build example
-against ``make -j`` on the same graph. Part 5 measures how fast ``plait.cancel`` reaches a run
-live in another process through its store. A PASS/FAIL summary of the targets ends it.
+against ``make -j`` on the same graph. Part 5 times the whole call a user pays for (build the
+workflow, run it, read every result) against the same floors. Part 6 measures how fast
+``plait.cancel`` reaches a run live in another process through its store. A PASS/FAIL summary of
+the targets ends it.
 
-Usage: ``python bench/run.py [--quick] [--gc-enabled] [--part 1|2|3|4|5] [--profile]``.
+Usage: ``python bench/run.py [--quick] [--gc-enabled] [--part 1|2|3|4|5|6] [--profile]``.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ import _make
 import _overhead
 import _replay
 import _stores
+import _whole
 from _report import Ledger, heading
 
 import plait
@@ -59,7 +62,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         action="store_true",
         help="leave the garbage collector on in timed regions (default: off for everyone)",
     )
-    parser.add_argument("--part", choices=("1", "2", "3", "4", "5"), help="run only this part")
+    parser.add_argument("--part", choices=("1", "2", "3", "4", "5", "6"), help="run only this part")
     parser.add_argument(
         "--profile",
         action="store_true",
@@ -122,7 +125,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.part in (None, "4"):
         _make.run_part4(log)
     if args.part in (None, "5"):
-        _cancel.run_part5(ledger, log, repeats=2 if args.quick else _cancel.REPEATS)
+        _whole.run_part5(_whole.QUICK if args.quick else _whole.FULL, ledger, log)
+    if args.part in (None, "6"):
+        _cancel.run_part6(ledger, log, repeats=2 if args.quick else _cancel.REPEATS)
     print(heading("Summary of targets" + (" (QUICK sizes: indicative only)" if args.quick else "")))
     print(ledger.render())
     passed = sum(t.ok for t in ledger.targets)
