@@ -93,7 +93,9 @@ def cancel(
     request: RunRequest | None = None
     while True:
         record = _record(the_store, run_id)
-        if record.status is RunStatus.CANCELLED:
+        if record.status is RunStatus.CANCELLED and (
+            request is None or _live_owner(record) != request.owner
+        ):  # recorded, and the owner let the run go (so a resume can take it at once)
             return record
         if record.status is RunStatus.SUCCEEDED:
             late = " before the cancel reached it" if request is not None else ""
@@ -104,8 +106,9 @@ def cancel(
         if owner is None:  # paused, failed, stale or gone: no one else will record it
             try:
                 cancelled = _record_cancelled(the_store, record, request)
-            except LeaseHeldError:
-                continue  # a process took the run meanwhile (a resume): ask it instead
+            except LeaseHeldError:  # a process took the run meanwhile (a resume): ask it
+                time.sleep(_WAIT_STEP)
+                continue
             if cancelled is not None:
                 return cancelled
             continue  # it ended meanwhile: look again
@@ -121,9 +124,6 @@ def cancel(
                 "run when its lease runs out: cancel again then",
                 owner,
             )
-        sent = the_store.get_request(run_id, request.request_id)
-        if sent is not None and sent.state is RequestState.DONE:
-            continue  # the owner acted: the record says how the run ended
         time.sleep(_WAIT_STEP)  # another process answers: only the store can tell when
 
 
