@@ -191,9 +191,13 @@ def _requests_of(store: SQLiteStore, run_id: str) -> list[plait._requests.RunReq
 def test_a_stale_run_is_recorded_cancelled_at_once(tmp_path: Path) -> None:
     store = SQLiteStore(tmp_path / "plait.db")
     store.create_run(running_record("gone", owner="far-away:77:abcdef", lease=-3))
-    assert store.get_run("gone").stale  # type: ignore[union-attr]
+    gone = store.get_run("gone")
+    assert gone is not None and gone.stale
+    snapshot = plait.get_run("gone", store=store)
+    assert snapshot.stale and snapshot.stale_since == gone.lease_expires_at
     record = plait.cancel("gone", store=store, timeout=0)
     assert record.status is RunStatus.CANCELLED
+    assert not record.stale and not plait.get_run("gone", store=store).stale
     assert record.error is not None
     assert record.error.endswith(
         "(it was running, but its owner far-away:77:abcdef was gone: stale)"

@@ -568,6 +568,7 @@ def get_run(
         finished_at=record.finished_at or record.updated_at,
         error=record.error,
         waiting=waiting,
+        stale_since=record.stale_since,
     )
 
 

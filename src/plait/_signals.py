@@ -91,7 +91,10 @@ class Interrupts:
 
     def attach(self, run_state: _Run) -> None:
         """The run has started, on the running loop (call it from there): the loop takes the
-        signals over, and those that came before are acted on now."""
+        signals over, and those that came before are acted on now. Only the first run
+        attaches: a run started by one of its tasks (which inherit its context) does not."""
+        if self._run is not None:
+            return
         self._run = run_state
         self._loop = loop = asyncio.get_running_loop()
         for signum in self._previous:

@@ -903,8 +903,10 @@ def cancel(run_id: str, store: str | None, wait: bool, timeout: float | None) ->
             raise click.exceptions.Exit(EXIT_FAILED) from None
     if after.status is not RunStatus.CANCELLED:  # --no-wait
         console.print(
-            f"sent a cancel request to process {live}, which runs {run_id}; "
-            f"`plait status {run_id}` shows when it has stopped"
+            Text(
+                f"sent a cancel request to process {live}, which runs {run_id}; "
+                f"`plait status {run_id}` shows when it has stopped"
+            )
         )
         return
     console.print(f"run {run_id} ({before.workflow}) was {before.status}; now cancelled")
