@@ -21,6 +21,7 @@ Nothing polls: the run ends when the last settle resolves a future the caller aw
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import functools
 import math
@@ -946,7 +947,8 @@ class _Run:
         tasks are cancelled (sync ones get ``cancel_grace``), and the run ends ``cancelled``
         with ``reason`` (e.g. "cancelled by a request from host:4242") in its error. Does
         nothing once the run has ended or halted."""
-        self._loop.call_soon_threadsafe(self._stop, reason)
+        with contextlib.suppress(RuntimeError):  # its loop is closed: the run is over
+            self._loop.call_soon_threadsafe(self._stop, reason)
 
     def _stop(self, reason: str) -> None:
         with self.lock:

@@ -151,14 +151,16 @@ async def _execute(store: Store, owner: str, run_state: _Run) -> RunResult:
         final = result.status not in (RunStatus.PAUSED, RunStatus.RUNNING)
         if inbox is not None:  # what became of the requests it took: how the run ended
             inbox.finish(str(result.status))
-        recorder.close(
-            RunUpdate(
-                status=result.status,
-                finished_at=result.finished_at if final else None,
-                error=result.error,
+        try:
+            recorder.close(
+                RunUpdate(
+                    status=result.status,
+                    finished_at=result.finished_at if final else None,
+                    error=result.error,
+                )
             )
-        )
-        run_state.recorded.set()
+        finally:
+            run_state.recorded.set()
 
 
 async def arun(
