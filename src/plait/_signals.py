@@ -42,8 +42,10 @@ if TYPE_CHECKING:
 
 __all__ = ["HANDLED", "Interrupted", "Interrupts", "current"]
 
-#: The signals a blocking run answers.
-HANDLED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+#: The signals a blocking run answers (those of them the platform has: Windows has no SIGHUP).
+HANDLED = tuple(
+    getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, name)
+)
 
 
 class Interrupted(KeyboardInterrupt):
@@ -98,13 +100,21 @@ class Interrupts:
         self._run = run_state
         self._loop = loop = asyncio.get_running_loop()
         for signum in self._previous:
-            loop.add_signal_handler(signum, self._on_loop, signum)
+            try:
+                loop.add_signal_handler(signum, self._on_loop, signum)
+            except NotImplementedError:  # Windows' loops: the plain handler acts instead
+                signal.signal(signum, self._on_plain)
         for count, signum in enumerate(self.received, start=1):
             self._act(count, signum)
 
     def _handle(self, signum: int, frame: FrameType | None) -> None:
         """Before the run's loop runs, and after: note the signal."""
         self.received.append(signum)
+
+    def _on_plain(self, signum: int, frame: FrameType | None) -> None:
+        loop = self._loop
+        if loop is not None and not loop.is_closed():
+            loop.call_soon_threadsafe(self._on_loop, signum)
 
     def _on_loop(self, signum: int) -> None:
         self.received.append(signum)
