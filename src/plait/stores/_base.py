@@ -2,7 +2,8 @@
 
 A store holds, per run: the run's record (workflow, definition fingerprint, config, status, the
 owner's lease), each task's latest state (status, attempts, serialized output, error, times), the
-questions asked of people and their answers, and an append-only event log.
+questions asked of people and their answers, an append-only event log, and the requests sent
+to the run's live owner through the store (a cancel; see ``plait._requests``).
 
 Rules every backend keeps (the conformance suite in ``tests/stores`` checks them):
 
@@ -12,6 +13,8 @@ Rules every backend keeps (the conformance suite in ``tests/stores`` checks them
   writer holds the run's lease (fencing): a process that lost its lease cannot overwrite the
   new owner's progress.
 - :meth:`Store.claim` is atomic: when several processes claim one run at once, exactly one wins.
+- :meth:`Store.take_requests` is atomic too: a request is taken once, only by the owner it is
+  addressed to while that owner holds the lease; its outcome is written with a batch.
 - Times are Unix seconds (floats); outputs and answers are bytes made by the run's serializer.
 """
 

@@ -32,6 +32,11 @@ Design (the same as the SQLite store's wherever the databases allow; see ``_sqli
   the SQLite store does: ``JSONB`` would reject ``NaN`` and rewrite numbers, and the backends
   must round-trip the same values. Times always come from the Python process
   (``time.time()``), never the database clock, so every backend agrees on them.
+- **Requests to a live run** (``run_requests``, keyed by ``(run_id, request_id)``; sending again
+  inserts nothing). The owner's look is one ``UPDATE ... RETURNING`` over an index that holds
+  only pending rows: it writes nothing when none is pending, and the row locks it takes make a
+  request taken once even when two processes look at the same moment. (LISTEN/NOTIFY would
+  save the look, at the price of a second connection per run.)
 
 psycopg is imported when a store is made, so ``import plait`` works without it.
 """

@@ -28,6 +28,10 @@ Design:
   replayed write replaces rather than duplicates. An upsert keeps the row's ``rowid``, which is
   how input requests keep the order they were first made in. Events are appended with a rowid
   ``seq``: SQLite gives a new row a rowid above every existing one, so a run's log stays in order.
+- **Requests to a live run** (``run_requests``, keyed by ``(run_id, request_id)``; sending again
+  inserts nothing). The owner's look for pending requests is one read of an index that holds
+  only pending rows; when it finds some, one ``UPDATE ... RETURNING`` takes them, so a request
+  is taken once even when two processes look at the same moment.
 
 How records become rows and back (JSON, statuses, errors) and the lease messages live in
 ``_sql.py``, shared with the PostgreSQL store, so both backends encode every field the same way.
