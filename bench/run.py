@@ -3,12 +3,12 @@
 Part 1 times no-op tasks on synthetic graphs against bare asyncio, graphlib + threads and Dask,
 measures peak memory in a child process and the parallel speedup of sleeping tasks. Part 2
 replays real task graphs (STG, WfCommons, from ``../shared/bench-data``) as sleeps and compares
-plait's makespan with the optimum or a lower bound. Part 3 measures what the durable stores
-(SQLite, PostgreSQL) cost per task against the memory store. Part 4 runs the build example
-against ``make -j`` on the same graph. Part 5 times the whole call a user pays for (build the
-workflow, run it, read every result) against the same floors. Part 6 measures how fast
-``plait.cancel`` reaches a run live in another process through its store. A PASS/FAIL summary of
-the targets ends it.
+plait's makespan with the optimum or a lower bound, and simulates the order plait gives when half
+the estimates are unknown. Part 3 measures what the durable stores (SQLite, PostgreSQL) cost per
+task against the memory store. Part 4 runs the build example against ``make -j`` on the same
+graph. Part 5 times the whole call a user pays for (build the workflow, run it, read every
+result) against the same floors. Part 6 measures how fast ``plait.cancel`` reaches a run live in
+another process through its store. A PASS/FAIL summary of the targets ends it.
 
 Usage: ``python bench/run.py [--quick] [--gc-enabled] [--part 1|2|3|4|5|6] [--profile]``.
 """
@@ -117,6 +117,7 @@ def main(argv: list[str] | None = None) -> int:
         if (root / "README.md").exists():
             _replay.run_stg(root, args.quick, ledger, log)
             _replay.run_wfcommons(root, args.quick, log)
+            _replay.run_partial_estimates(root, args.quick)
         else:
             print(heading("Part 2 skipped"))
             print(f"no benchmark data at {root} (set PLAIT_BENCH_DATA to its location)")

@@ -94,7 +94,7 @@ def test_task_error_names_other_exceptions_by_module_and_qualname() -> None:
 
 def test_task_error_names_plait_errors_by_their_module() -> None:
     captured = TaskError.from_exception(plait.TaskTimeoutError("too slow"))
-    assert captured.type == "plait._exceptions.TaskTimeoutError"
+    assert captured.type == "plait.TaskTimeoutError"
 
 
 def test_task_error_of_an_exception_never_raised_has_a_short_traceback() -> None:

@@ -35,6 +35,7 @@ from ._exceptions import (
     OutputNotStorableError,
     PlaitError,
     RunFailedError,
+    SerializerMismatchError,
     ShellCommandError,
     TaskCancelledError,
     TaskTimeoutError,
@@ -45,6 +46,7 @@ from ._exceptions import (
 from ._files import LoadedTarget, load_target
 from ._pause import Pause, Question
 from ._policies import RetryPolicy
+from ._public import publish
 from ._results import RunResult, TaskError, TaskResult
 from ._runs import answer, aresume, arun, get_run, list_runs, resume, run
 from ._serialization import JSONSerializer, PickleSerializer, Serializer
@@ -85,6 +87,7 @@ __all__ = [
     "RunStarted",
     "RunStatus",
     "Serializer",
+    "SerializerMismatchError",
     "ShellCommandError",
     "ShellTask",
     "Subscriber",
@@ -116,3 +119,5 @@ __all__ = [
     "resume",
     "run",
 ]
+
+publish(globals(), __all__)  # plait.TaskTimeoutError, not plait._exceptions.TaskTimeoutError

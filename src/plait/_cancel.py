@@ -30,6 +30,7 @@ from ._requests import RequestKind, RequestState, RunRequest, send, sender
 from ._runs import LEASE_SECONDS, _live_runs, _owner, _record
 from ._state import RunStatus, TaskStatus
 from .stores import LeaseHeldError, RunRecord, RunUpdate, Store, WriteBatch, open_store
+from .stores._open import opens_store
 
 __all__ = ["cancel"]
 
@@ -38,6 +39,7 @@ __all__ = ["cancel"]
 _WAIT_STEP = 0.05
 
 
+@opens_store
 def cancel(
     run_id: str,
     *,
@@ -55,7 +57,7 @@ def cancel(
     Args:
         run_id: the run to cancel.
         store: the run's store (a :class:`~plait.stores.Store` or a URL; default as for
-            :func:`plait.run`).
+            :func:`plait.run`); one opened from a URL is closed on return.
         wait: wait until the run is recorded cancelled; False returns as soon as a live run's
             owner has been sent the request (the record returned is then still ``running``).
         timeout: the longest to wait for a live owner, in seconds; None waits until it answers

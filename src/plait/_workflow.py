@@ -239,7 +239,8 @@ class Workflow:
             critical: if this task fails, stop the whole run (cancel what is running).
             pool: the name of a concurrency pool that limits this task further.
             priority: ready tasks with a higher priority start first.
-            estimate: expected seconds; weights the critical path that orders ready tasks.
+            estimate: expected seconds; weights the critical path that orders ready tasks
+                (a task without one counts as the median of the workflow's known estimates).
             pause: wait for a person's answer (a :class:`Pause`) once the dependencies have
                 succeeded; the task then runs with it in ``ctx.input``. With ``fn=None`` the
                 task is only that question (an approval gate): its output is the answer.

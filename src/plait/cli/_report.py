@@ -59,6 +59,7 @@ from ..stores import (
     TaskRecord,
     open_store,
 )
+from ..stores._open import opens_store
 
 __all__ = ["build_report", "write_report"]
 
@@ -69,6 +70,7 @@ LARGE_GRAPH = 300
 MAX_TRACEBACK = 8000
 
 
+@opens_store
 def build_report(run_id: str, *, store: Store | str | None = None) -> str:
     """The HTML of run ``run_id``'s report: one self-contained page (see the module docstring).
 
