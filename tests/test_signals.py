@@ -288,3 +288,30 @@ def test_a_handler_of_the_callers_own_decides_after_the_run_is_recorded() -> Non
     finally:
         signal.signal(signal.SIGTERM, original)
         signal.signal(signal.SIGUSR1, previous)
+
+
+def test_a_signal_before_the_run_has_started_acts_at_once() -> None:
+    # The store hangs while the run is being created (a PostgreSQL server that does not
+    # answer): there is nothing to record yet, so SIGTERM ends the script at once, as it
+    # would without plait.
+    script = textwrap.dedent(
+        """
+        import time, plait
+        from plait.stores import MemoryStore
+        class Hanging(MemoryStore):
+            def create_run(self, run):
+                print("creating", flush=True)
+                time.sleep(60)
+        wf = plait.Workflow("never")
+        wf.add_task("a", lambda: None)
+        plait.run(wf, store=Hanging())
+        """
+    )
+    process = subprocess.Popen(
+        [sys.executable, "-c", script], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    assert process.stdout is not None
+    assert process.stdout.readline() == "creating\n"
+    process.send_signal(signal.SIGTERM)
+    process.communicate(timeout=30)  # far less than the 60 s the store would hang
+    assert process.returncode == 143

@@ -9,7 +9,9 @@
   Python's default for SIGINT raises ``KeyboardInterrupt``; for SIGTERM and SIGHUP, whose
   default is to end the process, plait raises ``SystemExit(128 + signal)`` (143, 129), so the
   process ends with the status a shell reports for that signal, ``finally`` blocks run, output
-  is flushed. A handler of the caller's own is called instead, and decides.
+  is flushed. A handler of the caller's own is called instead, and decides. A signal that
+  comes before the run has started (while it reaches its store) acts at once, in the same way:
+  there is nothing to record yet.
 - **Second signal**: stop at once. Sync tasks still in user code are abandoned (their threads
   are daemons: the process does not wait for them), every shell command's process group gets
   ``SIGKILL`` now, the run is recorded ``cancelled``, and the first signal is handed on.
@@ -24,8 +26,9 @@ How a signal reaches the run: once the run's event loop runs, its handlers are t
 loop wakes even when the kernel delivered the signal to a worker thread (a plain Python handler
 would wait for the main thread's next bytecode -- the loop may sleep in ``select`` for minutes),
 and the run acts on it as a loop callback, never in the middle of the engine's own code. Before
-the loop runs, and after, plain handlers note the signal for the run to act on when it starts.
-When the loop closes it resets its handlers; the previous ones are then put back.
+the run starts, plain handlers hand the signal on at once; after it ended they note it, for
+``plait.run`` to hand on as it returns. When the loop closes it resets its handlers; the
+previous ones are then put back.
 """
 
 from __future__ import annotations
@@ -70,6 +73,7 @@ class Interrupts:
 
     def __init__(self) -> None:
         self.received: list[int] = []
+        self._passed = False  # the signal was handed on already
         self._previous: dict[int, Any] = {}
         self._run: _Run | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -89,12 +93,12 @@ class Interrupts:
         current.reset(self._token)
         for signum, previous in self._previous.items():
             signal.signal(signum, previous)
-        self._run = self._loop = None
+        self._loop = None
 
     def attach(self, run_state: _Run) -> None:
         """The run has started, on the running loop (call it from there): the loop takes the
-        signals over, and those that came before are acted on now. Only the first run
-        attaches: a run started by one of its tasks (which inherit its context) does not."""
+        signals over. Only the first run attaches: a run started by one of its tasks (which
+        inherit its context) does not."""
         if self._run is not None:
             return
         self._run = run_state
@@ -104,12 +108,14 @@ class Interrupts:
                 loop.add_signal_handler(signum, self._on_loop, signum)
             except NotImplementedError:  # Windows' loops: the plain handler acts instead
                 signal.signal(signum, self._on_plain)
-        for count, signum in enumerate(self.received, start=1):
-            self._act(count, signum)
 
     def _handle(self, signum: int, frame: FrameType | None) -> None:
-        """Before the run's loop runs, and after: note the signal."""
+        """Outside the run's loop: before the run started (there is nothing to record yet, and
+        it may be stuck reaching its store) the signal acts at once, as it would without
+        plait; after the run ended it is noted, and handed on when plait.run returns."""
         self.received.append(signum)
+        if self._run is None:
+            self.pass_on()
 
     def _on_plain(self, signum: int, frame: FrameType | None) -> None:
         loop = self._loop
@@ -138,8 +144,9 @@ class Interrupts:
             KeyboardInterrupt: SIGINT, with Python's default handler.
             SystemExit: SIGTERM or SIGHUP with the default handler: ``128 + signal``.
         """
-        if not self.received:
+        if not self.received or self._passed:
             return
+        self._passed = True
         signum = self.received[0]
         previous = self._previous.get(signum)
         if callable(previous):
