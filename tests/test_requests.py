@@ -6,9 +6,11 @@ from __future__ import annotations
 
 import time
 
+import pytest
+
 from plait import RunStatus
 from plait._requests import Inbox, RequestKind, RequestState, RunRequest, send
-from plait.stores import MemoryStore, RunRecord, WriteBatch
+from plait.stores import LeaseLostError, MemoryStore, RunRecord, StoreError, WriteBatch
 
 
 def live_run(store: MemoryStore, owner: str = "me") -> str:
@@ -92,3 +94,26 @@ def test_a_request_taken_as_the_run_ends_gets_the_runs_outcome() -> None:
     assert handed == []  # too late to act on
     (done,) = inbox.drain()
     assert (done.request_id, done.outcome) == (sent.request_id, "succeeded")
+
+
+def test_a_look_the_store_refuses_is_made_again_later() -> None:
+    class Flaky(MemoryStore):
+        fail = True
+
+        def take_requests(self, run_id: str, owner: str) -> list[RunRequest]:
+            if self.fail:
+                raise StoreError("database is locked")
+            return super().take_requests(run_id, owner)
+
+    store = Flaky()
+    run_id = live_run(store)
+    handed: list[RunRequest] = []
+    inbox = Inbox(store, run_id, "me", {RequestKind.CANCEL: handed.append}, every=0.0)
+    send(store, run_id, "me", RequestKind.CANCEL)
+    inbox.check(time.monotonic())  # logged, not raised: the run goes on
+    store.fail = False
+    inbox.check(time.monotonic())
+    assert len(handed) == 1
+    store.claim(run_id, "thief", lease_seconds=60, force=True)
+    with pytest.raises(LeaseLostError):
+        inbox.check(time.monotonic())

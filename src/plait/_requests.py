@@ -164,13 +164,25 @@ class Inbox:
         """Take the requests sent since the last look (at most every ``every`` seconds, by the
         monotonic ``now``) and hand each to its handler.
 
+        A look that fails (the store is busy or unreachable) is logged and made again at the
+        next interval: the requests wait in the store meanwhile.
+
         Raises:
-            StoreError: the store could not be read (the recorder treats it as a failed write).
+            LeaseLostError: this owner no longer holds the run (its requests are not its own).
         """
+        from .stores import LeaseLostError, StoreError  # noqa: PLC0415 - the stores import us
+
         if now < self._next_look:
             return
         self._next_look = now + self._every
-        for request in self._store.take_requests(self._run_id, self._owner):
+        try:
+            taken = self._store.take_requests(self._run_id, self._owner)
+        except LeaseLostError:
+            raise
+        except StoreError as error:
+            _log.warning("run %r: could not look for requests: %s", self._run_id, error)
+            return
+        for request in taken:
             handler = self._handlers.get(request.kind)
             if handler is None:
                 self._mark_done(request, f"not understood: this plait knows no {request.kind!r}")
