@@ -88,7 +88,7 @@ def cancel(
             raise CancelTimeoutError(
                 f"run {run_id!r} did not stop within {timeout}s; its sync tasks may be "
                 "ignoring ctx.cancelled",
-                _owner(),
+                _record(the_store, run_id).owner or sender(),
             )
         return _record(the_store, run_id)
     deadline = None if timeout is None else time.monotonic() + timeout
