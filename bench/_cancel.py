@@ -1,4 +1,4 @@
-"""Part 6: how fast a cancel reaches a live run through its store.
+"""Part 3c: how fast a cancel reaches a live run through its store.
 
 A run is started in a child process (the owner), on the SQLite store and on the PostgreSQL
 store, in two states: *idle* (one task sleeping: the recorder only wakes on its timer) and
@@ -95,9 +95,9 @@ def _measure(url: str, load: str) -> tuple[float, float]:
             owner.wait()
 
 
-def run_part6(ledger: Ledger, log: Callable[[str], None], *, repeats: int = REPEATS) -> None:
-    """Run and print Part 6; record its target in ``ledger``."""
-    print(heading("Part 6 - cancel latency through the store"))
+def run_cancel(ledger: Ledger, log: Callable[[str], None], *, repeats: int = REPEATS) -> None:
+    """Run and print Part 3c; record its target in ``ledger``."""
+    print(heading("Part 3c - cancel latency through the store"))
     print(
         f"plait.cancel of a run live in another process, {repeats} times each; median and worst, "
         "in ms.\ntaken: the owner took the request; recorded: plait.cancel returned, the run "
@@ -114,7 +114,7 @@ def run_part6(ledger: Ledger, log: Callable[[str], None], *, repeats: int = REPE
     try:
         for name, url in urls.items():
             for load in ("idle", "busy"):
-                log(f"part 6: {name} {load}")
+                log(f"part 3c: {name} {load}")
                 taken, recorded = zip(*(_measure(url, load) for _ in range(repeats)), strict=True)
                 worst = max(worst, *taken)
                 rows.append(

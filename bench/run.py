@@ -5,10 +5,11 @@ measures peak memory in a child process and the parallel speedup of sleeping tas
 replays real task graphs (STG, WfCommons, from ``../shared/bench-data``) as sleeps and compares
 plait's makespan with the optimum or a lower bound, and simulates the order plait gives when half
 the estimates are unknown. Part 3 measures what the durable stores (SQLite, PostgreSQL) cost per
-task against the memory store. Part 4 runs the build example against ``make -j`` on the same
+task against the memory store, and (3c) how fast ``plait.cancel`` reaches a run live in another
+process through its store. Part 4 runs the build example against ``make -j`` on the same
 graph. Part 5 times the whole call a user pays for (build the workflow, run it, read every
-result) against the same floors. Part 6 measures how fast ``plait.cancel`` reaches a run live in
-another process through its store. A PASS/FAIL summary of the targets ends it.
+result) against the same floors. Part 6 times the start-up of the ``plait`` command against a
+bare Python start. A PASS/FAIL summary of the targets ends it.
 
 Usage: ``python bench/run.py [--quick] [--gc-enabled] [--part 1|2|3|4|5|6] [--profile]``.
 """
@@ -30,6 +31,7 @@ import _cancel
 import _make
 import _overhead
 import _replay
+import _startup
 import _stores
 import _whole
 from _report import Ledger, heading
@@ -123,12 +125,13 @@ def main(argv: list[str] | None = None) -> int:
             print(f"no benchmark data at {root} (set PLAIT_BENCH_DATA to its location)")
     if args.part in (None, "3"):
         _stores.run_part3(ledger, log, n=2_000 if args.quick else _stores.N)
+        _cancel.run_cancel(ledger, log, repeats=2 if args.quick else _cancel.REPEATS)
     if args.part in (None, "4"):
         _make.run_part4(log)
     if args.part in (None, "5"):
         _whole.run_part5(_whole.QUICK if args.quick else _whole.FULL, ledger, log)
     if args.part in (None, "6"):
-        _cancel.run_part6(ledger, log, repeats=2 if args.quick else _cancel.REPEATS)
+        _startup.run_part6(ledger, log, quick=args.quick)
     print(heading("Summary of targets" + (" (QUICK sizes: indicative only)" if args.quick else "")))
     print(ledger.render())
     passed = sum(t.ok for t in ledger.targets)

@@ -26,6 +26,7 @@ import socket
 import time
 
 from ._exceptions import CancelTimeoutError, NothingToCancelError
+from ._public import publish_exports
 from ._requests import RequestKind, RequestState, RunRequest, send, sender
 from ._runs import LEASE_SECONDS, _live_runs, _owner, _record
 from ._state import RunStatus, TaskStatus
@@ -204,3 +205,6 @@ def _record_cancelled(
     finally:
         store.release(record.run_id, owner)
     return _record(store, record.run_id)
+
+
+publish_exports(globals())  # plait.X, not plait._cancel.X: see plait._public

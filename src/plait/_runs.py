@@ -24,12 +24,13 @@ from collections.abc import Coroutine, Mapping, Sequence
 from typing import Any
 
 from . import _signals
-from ._config import EngineConfig
+from ._config import EngineConfig, check_pools
 from ._engine import Restored, _Run
 from ._events import Subscriber
 from ._exceptions import ConfigError, DefinitionChangedError, NotWaitingError
 from ._graph import LazyDefinition, definition_changes
 from ._pause import Question, validate_answer
+from ._public import publish_exports
 from ._recorder import Recorder, question_of, request_of
 from ._requests import Inbox, RequestKind, RunRequest
 from ._results import RunResult, TaskResults
@@ -219,12 +220,13 @@ async def arun(
     tasks, waits for them (sync ones up to ``cancel_grace``) and re-raises ``CancelledError``.
 
     Raises:
-        WorkflowError: the workflow is invalid.
+        WorkflowError: the workflow is invalid, or a task names a pool that has no limit.
         ConfigError: a setting is invalid.
         RunExistsError: the store already has a run with ``run_id``.
     """
     workflow.validate()
     engine_config = _config(config, settings)
+    check_pools(engine_config, ((spec.id, spec.pool) for spec in workflow.tasks.values()))
     the_store = open_store(store)
     serializer = _serializer_for(the_store, serializer)
     graph = workflow.graph()
@@ -639,3 +641,6 @@ def list_runs(
     return open_store(store).list_runs(
         status=None if status is None else RunStatus(status), limit=limit
     )
+
+
+publish_exports(globals())  # plait.X, not plait._runs.X: see plait._public

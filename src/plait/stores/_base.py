@@ -43,6 +43,7 @@ __all__ = [
     "RunUpdate",
     "Store",
     "StoreError",
+    "StoreNotFoundError",
     "TaskRecord",
     "TaskRecordColumns",
     "WriteBatch",
@@ -72,6 +73,10 @@ class LeaseHeldError(StoreError):
 
 class LeaseLostError(StoreError):
     """This process no longer owns the run: its lease expired and another process took it."""
+
+
+class StoreNotFoundError(StoreError, LookupError):
+    """A store opened with ``create=False`` does not exist (no database file, no schema)."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
