@@ -14,6 +14,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # the names, for type checkers; at run time each is loaded on first use
+    from ._cancel import cancel
     from ._config import EngineConfig
     from ._context import Context
     from ._events import (
@@ -34,6 +35,7 @@ if TYPE_CHECKING:  # the names, for type checkers; at run time each is loaded on
     )
     from ._exceptions import (
         BindingError,
+        CancelTimeoutError,
         ConfigError,
         CycleError,
         DefinitionChangedError,
@@ -41,6 +43,7 @@ if TYPE_CHECKING:  # the names, for type checkers; at run time each is loaded on
         InputTimeoutError,
         InputValidationError,
         InvalidOptionError,
+        NothingToCancelError,
         NotWaitingError,
         OutputNotStorableError,
         PlaitError,
@@ -62,11 +65,13 @@ if TYPE_CHECKING:  # the names, for type checkers; at run time each is loaded on
     from ._shell import ShellTask
     from ._state import RunStatus, TaskStatus
     from ._workflow import TaskSpec, Workflow
+    from .stores import LeaseLostError, StoreUnavailableError
 
 __version__ = "0.1.0"
 
 __all__ = [
     "BindingError",
+    "CancelTimeoutError",
     "ConfigError",
     "Context",
     "CycleError",
@@ -80,8 +85,10 @@ __all__ = [
     "InputValidationError",
     "InvalidOptionError",
     "JSONSerializer",
+    "LeaseLostError",
     "LoadedTarget",
     "NotWaitingError",
+    "NothingToCancelError",
     "OutputNotStorableError",
     "Pause",
     "PickleSerializer",
@@ -97,6 +104,7 @@ __all__ = [
     "SerializerMismatchError",
     "ShellCommandError",
     "ShellTask",
+    "StoreUnavailableError",
     "Subscriber",
     "TaskCancelled",
     "TaskCancelledError",
@@ -119,6 +127,7 @@ __all__ = [
     "answer",
     "aresume",
     "arun",
+    "cancel",
     "get_run",
     "list_runs",
     "load_target",
@@ -128,6 +137,7 @@ __all__ = [
 
 #: The module of each public name (a test checks it against the imports above).
 _EXPORTS: dict[str, tuple[str, ...]] = {
+    "._cancel": ("cancel",),
     "._config": ("EngineConfig",),
     "._context": ("Context",),
     "._events": (
@@ -148,6 +158,7 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
     ),
     "._exceptions": (
         "BindingError",
+        "CancelTimeoutError",
         "ConfigError",
         "CycleError",
         "DefinitionChangedError",
@@ -155,6 +166,7 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
         "InputTimeoutError",
         "InputValidationError",
         "InvalidOptionError",
+        "NothingToCancelError",
         "NotWaitingError",
         "OutputNotStorableError",
         "PlaitError",
@@ -203,6 +215,11 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
     "._workflow": (
         "TaskSpec",
         "Workflow",
+    ),
+    # The store's errors that stop a run; they keep plait.stores as their module.
+    ".stores": (
+        "LeaseLostError",
+        "StoreUnavailableError",
     ),
 }
 _MODULE_OF = {name: module for module, names in _EXPORTS.items() for name in names}

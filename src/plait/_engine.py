@@ -11,7 +11,13 @@ module does the I/O around it:
 - *timeouts*: one timer on the loop watches the earliest deadline of all running attempts;
 - *halt*: a critical failure, ``fail_fast`` or an interrupt stops new starts, cancels async
   attempts at once, flags sync attempts (``ctx.cancelled``) and waits ``cancel_grace`` seconds for
-  them before abandoning them.
+  them before abandoning them;
+- *the gate*: a durable run starts a task only before its *gate*, the earlier of the lease's
+  deadline and the moment the store stalled (a call failed, or has taken ``STALL_SECONDS``),
+  both on ``lease_clock`` (the recorder keeps them up to date). Past the lease's deadline the run
+  stops -- a timer on the loop stops it then too, and cancels what runs; past a stall, new
+  tasks wait until the store answers. Dispatch compares the clock with the gate every time, so
+  even a worker thread that wakes before the loop after a SIGSTOP starts nothing late.
 
 Threading: every change of run state happens under ``_Run.lock``, from the loop thread or a worker
 thread; loop-only calls (``create_task``, timers) reach the loop with ``call_soon_threadsafe``.
@@ -21,6 +27,7 @@ Nothing polls: the run ends when the last settle resolves a future the caller aw
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import functools
 import math
@@ -58,6 +65,8 @@ from ._exceptions import (
     TaskCancelledError,
     TaskTimeoutError,
 )
+from ._groups import kill_groups
+from ._lease import lease_clock
 from ._pause import (
     NO_DEFAULT,
     InputRequired,
@@ -71,11 +80,15 @@ from ._results import RunResult, TaskError, TaskResults
 from ._scheduler import Scheduler
 from ._serialization import Serializer
 from ._state import RunStatus, TaskStatus
+from ._tagged import NotStorable
 from ._workflow import Workflow
 from .executors import Executor, ThreadExecutor
 from .stores import TaskRecordColumns
 
 __all__ = ["Restored"]
+
+#: The gate of a run that has no lease (the memory store's): it never closes.
+_OPEN = math.inf
 
 #: How often a worker thread tries the run's lock, giving the GIL away between tries, before it
 #: blocks on it; see _take.
@@ -215,6 +228,9 @@ class _Run:
         self.outputs: list[Any] = [None] * n
         self.errors: list[TaskError | None] = [None] * n
         self.attempts = [0] * n
+        # Attempts made before this resume: retry budgets count from here, so a task that used
+        # up its retries in an earlier process gets a full budget again.
+        self.attempts_before = [0] * n
         self.started_at: list[float | None] = [None] * n
         self.finished_at: list[float | None] = [None] * n
         self.current: list[_Attempt | None] = [None] * n
@@ -238,12 +254,20 @@ class _Run:
         self._encodes = serializer is not None and serializer.name != "object"
         self.payloads: list[bytes | None] = [None] * n
         self.recorder: Recorder | None = None
-        self.store_failure: BaseException | None = None
+        self.store_failure: BaseException | None = None  # what stopped the run (lease, store)
+        # The gate (see the module docstring), on lease_clock; set by the recorder's thread.
+        self.lease_deadline = math.inf
+        self._stall = math.inf  # when the store call under way, if any, counts as stalled
+        self.gate = math.inf
+        self._holding = False  # new tasks wait for a stalled store call
+        self._lease_timer: asyncio.TimerHandle | None = None
         self._succeeded_before: list[int] = []
         self.halted_by: int | None = None
         self.interrupted = False
+        self.stop_reason: str | None = None  # why it was interrupted, for the run's error
         self.run_started_at = 0.0
-        self._loop: asyncio.AbstractEventLoop
+        # Built on the loop that runs it, so stop() works from any thread from the start.
+        self._loop: asyncio.AbstractEventLoop = asyncio.get_running_loop()
         self._new_task: Callable[[Coroutine[Any, Any, None]], asyncio.Task[None]]
         self._loop_thread = 0
         self._done: asyncio.Future[None]
@@ -255,6 +279,7 @@ class _Run:
         self._grace_timer: asyncio.TimerHandle | None = None
         self._async_starts: list[_Attempt] = []
         self.final_result: RunResult | None = None
+        self.recorded = threading.Event()  # set once the run's end is in its store
         if restored is not None:
             self._restore(restored)
         for i, spec in enumerate(graph.specs):
@@ -272,7 +297,7 @@ class _Run:
             self.payloads[i] = restored.payloads.get(i)
         self._succeeded_before = sorted(restored.outputs)
         for i, attempts in restored.attempts.items():
-            self.attempts[i] = attempts
+            self.attempts[i] = self.attempts_before[i] = attempts
         for i, at in restored.started_at.items():
             self.started_at[i] = at
         for i, at in restored.finished_at.items():
@@ -292,6 +317,8 @@ class _Run:
         self.run_started_at = time.time()
         if self.listening:
             self._emit(RunStarted, workflow=self.graph.workflow_name, tasks=len(self.graph))
+        if self.lease_deadline < math.inf:
+            self._arm_lease_timer()
         try:
             with self.lock:
                 self._announce_ready(
@@ -321,7 +348,8 @@ class _Run:
         await asyncio.shield(self._done)
 
     def _close(self) -> None:
-        for timer in (self._deadline_timer, self._grace_timer, *self._question_timers.values()):
+        timers = (self._deadline_timer, self._grace_timer, self._lease_timer)
+        for timer in (*timers, *self._question_timers.values()):
             if timer is not None:
                 timer.cancel()
         self._question_timers.clear()
@@ -371,9 +399,9 @@ class _Run:
         skipped = sum(1 for s in status if s is TaskStatus.SKIPPED)
         cancelled = sum(1 for s in status if s is TaskStatus.CANCELLED)
         if self.store_failure is not None:
-            head = f"the run was stopped because its store failed: {self.store_failure}"
+            head = str(self.store_failure)
         elif self.interrupted:
-            head = "the run was interrupted"
+            head = f"the run was {self.stop_reason or 'interrupted'}"
         elif self.halted_by is not None:
             reason = (
                 "is critical" if self.graph.specs[self.halted_by].critical else "fail_fast is on"
@@ -429,6 +457,12 @@ class _Run:
         assert self.serializer is not None
         try:
             attempt.payload = self.serializer.dumps(attempt.output)
+        except NotStorable as error:
+            task_id = self.graph.ids[attempt.index]
+            attempt.error = OutputNotStorableError(
+                f"task {task_id!r} returned a {type(attempt.output).__qualname__}, which the "
+                f"{self.serializer.name} serializer cannot store: {error.describe('output')}"
+            )
         except (TypeError, ValueError) as error:
             task_id = self.graph.ids[attempt.index]
             attempt.error = OutputNotStorableError(
@@ -471,6 +505,14 @@ class _Run:
 
         Returns a sync attempt for the calling worker to run itself, when ``for_worker``.
         """
+        gate = self.gate
+        if (
+            gate < _OPEN
+            and self.scheduler.ready
+            and lease_clock() >= gate
+            and self._gate_closed(in_loop)
+        ):
+            return None
         take = self.scheduler.take
         specs = self.graph.specs
         keep = None
@@ -494,7 +536,7 @@ class _Run:
         self.attempts[i] = number
         attempt = _Attempt(self, i, number)
         self.current[i] = attempt
-        if number == 1:
+        if self.started_at[i] is None:  # its first attempt in this run, or since a resume
             self.started_at[i] = time.time()
         timeout = self.timeout[i]
         if timeout is not None:
@@ -607,10 +649,11 @@ class _Run:
         task_error = TaskError.from_exception(error)
         self.errors[i] = task_error
         policy = self.retry[i]
-        if not scheduler.halted and policy.should_retry(attempt.number, error):
+        tries = attempt.number - self.attempts_before[i]  # this process's attempts
+        if not scheduler.halted and policy.should_retry(tries, error):
             scheduler.retry(i)
             self._backoffs += 1
-            delay = policy.delay(attempt.number)
+            delay = policy.delay(tries)
             if in_loop:
                 self._loop.call_later(delay, self._requeue, i)
             else:
@@ -714,7 +757,11 @@ class _Run:
         self._question_defaults[i] = request.default
         if self.listening:
             self._emit(InputRequested, task_id=question.task_id, question=question)
-        if question.deadline is not None:
+        if question.deadline is not None and question.deadline <= now:
+            # Asked before a resume and overdue now: expire it here, not from a timer, so that
+            # a resumed run does not pause again before the timer fires.
+            self._expire(i, question, in_loop=in_loop)
+        elif question.deadline is not None:
             if in_loop:
                 self._start_question_timer(i, question)
             else:
@@ -731,31 +778,35 @@ class _Run:
         self._question_timers[i] = self._loop.call_later(delay, self._question_expired, i, question)
 
     def _question_expired(self, i: int, question: Question) -> None:
-        """Nobody answered in time: use the default, or fail the task (loop thread)."""
+        """A question's timer went off (loop thread)."""
         with self.lock:
             if self.questions.get(i) is not question:
                 return  # answered meanwhile
-            assert question is not None
             self._question_timers.pop(i, None)
-            default = self._question_defaults.get(i, NO_DEFAULT)
-            if default is _UNKNOWN_DEFAULT:
-                # Asked before a resume: run the task again; it asks again, with its default,
-                # and finds the deadline passed.
-                if self.scheduler.answer(i) and self.announce_ready:
-                    self._emit(TaskReady, task_id=self.graph.ids[i])
-            elif default is not NO_DEFAULT:
-                self._receive(i, question.key, default)
-            else:
-                del self.questions[i]
-                error = InputTimeoutError(
-                    f"nobody answered task {question.task_id!r} ({question.prompt!r}) within its "
-                    f"timeout; answer sooner, raise the timeout, or give the question a default"
-                )
-                self._fail_waiting(i, error)
+            self._expire(i, question, in_loop=True)
             self._dispatch(in_loop=True)
             self._resolve_if_finished(in_loop=True)
 
-    def _fail_waiting(self, i: int, error: BaseException) -> None:
+    def _expire(self, i: int, question: Question, *, in_loop: bool) -> None:
+        """Nobody answered ``question`` in time: use the default, or fail the task. Under the
+        lock; the caller dispatches."""
+        default = self._question_defaults.get(i, NO_DEFAULT)
+        if default is _UNKNOWN_DEFAULT:
+            # Asked before a resume: run the task again; it asks again, with its default,
+            # and finds the deadline passed.
+            if self.scheduler.answer(i) and self.announce_ready:
+                self._emit(TaskReady, task_id=self.graph.ids[i])
+        elif default is not NO_DEFAULT:
+            self._receive(i, question.key, default)
+        else:
+            del self.questions[i]
+            error = InputTimeoutError(
+                f"nobody answered task {question.task_id!r} ({question.prompt!r}) within its "
+                f"timeout; answer sooner, raise the timeout, or give the question a default"
+            )
+            self._fail_waiting(i, error, in_loop=in_loop)
+
+    def _fail_waiting(self, i: int, error: BaseException, *, in_loop: bool) -> None:
         task_error = TaskError.from_exception(error)
         self.errors[i] = task_error
         self.finished_at[i] = time.time()
@@ -767,7 +818,7 @@ class _Run:
             self._emit_skipped(i, skipped)
         if self.critical[i] and not self.scheduler.halted:
             self.halted_by = i
-            self._halt(in_loop=True)
+            self._halt(in_loop=in_loop)
 
     def give_input(self, task_id: str, value: Any, *, key: str | None = None) -> None:
         """Answer task ``task_id``'s question, from any thread; the run goes on with it.
@@ -907,7 +958,7 @@ class _Run:
         """Stop waiting for a sync attempt; it keeps its thread until it returns, unheard."""
         attempt.abandoned = True
         self.executor.abandon(attempt)
-        if not attempt.timed_out:
+        if not attempt.timed_out and not isinstance(attempt.error, TaskCancelledError):
             attempt.error = TaskCancelledError(
                 f"task {self.graph.ids[attempt.index]!r} did not stop within the cancel grace "
                 f"period of {self.config.cancel_grace}s"
@@ -947,6 +998,103 @@ class _Run:
                 if attempt is not None and not specs[attempt.index].is_async:
                     self._abandon(attempt)
             self._resolve_if_finished(in_loop=True)
+
+    # -- the gate: the lease and the store ------------------------------------------------------
+
+    def _gate_closed(self, in_loop: bool) -> bool:
+        """The clock passed the gate: stop the run if the lease's deadline passed, else hold new
+        tasks until the stalled store call succeeds. Whether nothing may start. Under the lock."""
+        if lease_clock() >= self.lease_deadline:
+            self._stop_for_lease(in_loop=in_loop)
+            return True
+        self._holding = True
+        # Read the gate again: the recorder moves it, then reads _holding (the other order).
+        if lease_clock() < self.gate:
+            self._holding = False
+            return False
+        return True
+
+    def _stop_for_lease(self, *, in_loop: bool) -> None:
+        if self.store_failure is None and self.recorder is not None:
+            self.store_failure = self.recorder.lease.error()
+            self._halt(in_loop=in_loop)
+
+    def lease_renewed(self, deadline: float) -> None:
+        """The recorder renewed the lease until ``deadline`` (from its thread)."""
+        self.lease_deadline = deadline
+        self.gate = min(deadline, self._stall)
+        self._loop.call_soon_threadsafe(self._gate_moved)
+
+    def store_stalls(self, at: float | None) -> None:
+        """Start nothing from ``at`` on until the store answers; None: it answered (recorder
+        thread)."""
+        self._stall = stall = math.inf if at is None else at
+        self.gate = min(self.lease_deadline, stall)
+        if at is None and self._holding:
+            self._loop.call_soon_threadsafe(self._gate_moved)
+
+    def _gate_moved(self) -> None:
+        """The lease was renewed or the store answered: re-arm the timer, let tasks start."""
+        with self.lock:
+            self._arm_lease_timer()
+            if self._holding and lease_clock() < self.gate:
+                self._holding = False
+                self._dispatch(in_loop=True)
+                self._resolve_if_finished(in_loop=True)
+
+    def _arm_lease_timer(self) -> None:
+        if self._lease_timer is not None:
+            self._lease_timer.cancel()
+        delay = max(0.0, self.lease_deadline - lease_clock())
+        self._lease_timer = self._loop.call_later(delay, self._lease_expired)
+
+    def _lease_expired(self) -> None:
+        """The lease's deadline passed with no renewal: stop the run (loop thread)."""
+        with self.lock:
+            self._lease_timer = None
+            if lease_clock() < self.lease_deadline:  # renewed meanwhile
+                self._arm_lease_timer()
+                return
+            self._stop_for_lease(in_loop=True)
+            self._resolve_if_finished(in_loop=True)
+
+    def stop(self, reason: str) -> None:
+        """Stop the run as an interrupt does, from any thread: nothing new starts, running
+        tasks are cancelled (sync ones get ``cancel_grace``), and the run ends ``cancelled``
+        with ``reason`` (e.g. "cancelled by a request from host:4242") in its error. Does
+        nothing once the run has ended or halted."""
+        with contextlib.suppress(RuntimeError):  # its loop is closed: the run is over
+            self._loop.call_soon_threadsafe(self._stop, reason)
+
+    def _stop(self, reason: str) -> None:
+        with self.lock:
+            if self._done.done() or self.scheduler.halted:
+                return
+            self.interrupted = True
+            self.stop_reason = reason
+            self._halt(in_loop=True)
+            self._resolve_if_finished(in_loop=True)
+
+    def stop_now(self, reason: str) -> None:
+        """Stop the run without waiting (a second Ctrl-C), on the loop thread: as :meth:`stop`,
+        and sync attempts are abandoned at once -- the run no longer waits for their threads
+        -- and shell commands' process groups get ``SIGKILL`` now."""
+        with self.lock:
+            if not self._done.done():
+                if not self.interrupted:
+                    self.interrupted = True
+                    self.stop_reason = reason
+                    if not self.scheduler.halted:
+                        self._halt(in_loop=True)
+                specs = self.graph.specs
+                for attempt in self.current:
+                    if attempt is not None and not specs[attempt.index].is_async:
+                        attempt.error = TaskCancelledError(
+                            f"task {self.graph.ids[attempt.index]!r} was abandoned: {reason}"
+                        )
+                        self._abandon(attempt)
+                self._resolve_if_finished(in_loop=True)
+        kill_groups(self.run_id)
 
     def store_failed(self, error: BaseException) -> None:
         """The recorder cannot write any more (from its thread): stop the run."""

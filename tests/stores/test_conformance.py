@@ -122,6 +122,13 @@ def test_a_run_with_every_optional_field_reads_back_equal(store: Store) -> None:
     assert store.get_run("run-1") == run
 
 
+def test_a_run_with_a_target_reads_back_equal(store: Store) -> None:
+    run = replace(make_run(), target="pkg.flows:wf")
+    store.create_run(run)
+    assert store.get_run("run-1") == run
+    assert store.list_runs()[0].target == "pkg.flows:wf"
+
+
 def test_a_run_without_an_owner_reads_back_equal(store: Store) -> None:
     run = make_run(owner=None)
     store.create_run(run)
@@ -350,6 +357,43 @@ def test_a_write_without_a_run_update_leaves_the_status(store: Store) -> None:
     assert run.status is RunStatus.PAUSED
 
 
+def test_a_run_update_with_a_definition_replaces_the_runs_definition(store: Store) -> None:
+    run = make_run()
+    store.create_run(run)
+    definition = [*run.definition, {"id": "report", "depends_on": ["load"], "function": "x:y"}]
+    update = RunUpdate(status=RunStatus.RUNNING, definition=definition, fingerprint="sha256:new")
+    store.write("run-1", "alice", WriteBatch(run=update))
+    after = store.get_run("run-1")
+    assert after is not None
+    assert (list(after.definition), after.fingerprint) == (definition, "sha256:new")
+    store.write("run-1", "alice", WriteBatch(run=RunUpdate(status=RunStatus.PAUSED)))
+    again = store.get_run("run-1")
+    assert again is not None
+    assert (list(again.definition), again.fingerprint) == (definition, "sha256:new")
+
+
+def test_dropped_tasks_lose_their_records_and_requests_before_the_batch_applies(
+    store: Store,
+) -> None:
+    store.create_run(make_run())
+    store.write(
+        "run-1",
+        "alice",
+        WriteBatch(
+            tasks=columns_of(task("extract"), task("load")),
+            requests=[request("load", ""), request("load", "0"), request("extract", "")],
+        ),
+    )
+    fresh = task("load", status=TaskStatus.PENDING, output=None, attempts=1)
+    store.write("run-1", "alice", WriteBatch(dropped=["load"], tasks=[fresh]))
+    assert store.load_tasks("run-1") == {"extract": task("extract"), "load": fresh}
+    assert store.load_requests("run-1") == [request("extract", "")]
+    store.write("run-1", "alice", WriteBatch(dropped=["extract", "unknown"]))
+    assert store.load_tasks("run-1") == {"load": fresh}
+    assert store.load_requests("run-1") == []
+    assert WriteBatch(dropped=["x"])  # a batch that only drops is not empty
+
+
 def test_an_empty_write_by_the_owner_succeeds(store: Store) -> None:
     store.create_run(make_run())
     store.write("run-1", "alice", WriteBatch())
@@ -400,6 +444,69 @@ def test_write_after_release_raises_lease_lost(store: Store) -> None:
 def test_write_to_an_unknown_run_raises_run_not_found(store: Store) -> None:
     with pytest.raises(RunNotFoundError, match="'nope'"):
         store.write("nope", "alice", _full_batch())
+
+
+def test_lease_lost_names_the_run_and_its_new_owner(store: Store) -> None:
+    store.create_run(make_run(owner="alice"))
+    store.claim("run-1", "bob", lease_seconds=LEASE, force=True)
+    with pytest.raises(LeaseLostError) as lost:
+        store.write("run-1", "alice", WriteBatch(tasks=[task()]))
+    assert (lost.value.run_id, lost.value.owner) == ("run-1", "bob")
+    with pytest.raises(LeaseLostError) as lost:
+        store.renew("run-1", "alice", lease_seconds=LEASE)
+    assert (lost.value.run_id, lost.value.owner) == ("run-1", "bob")
+
+
+# -- batch keys: a batch written again is applied once --------------------------------------
+
+
+def test_a_batch_written_twice_with_its_key_is_applied_once(store: Store) -> None:
+    store.create_run(make_run())
+    batch = replace(_full_batch(), key="alice#1")
+    store.write("run-1", "alice", batch)
+    store.write("run-1", "alice", batch)
+    assert store.load_events("run-1") == list(batch.events)
+    assert store.load_tasks("run-1") == {t.task_id: t for t in batch.tasks}
+
+
+def test_batches_with_other_keys_or_none_are_all_applied(store: Store) -> None:
+    store.create_run(make_run())
+    for key in ("alice#1", "alice#2", None, None, "alice#1"):
+        store.write("run-1", "alice", WriteBatch(events=[event(n=1)], key=key))
+    assert len(store.load_events("run-1")) == 5
+
+
+def test_a_replayed_batch_after_a_takeover_raises_lease_lost(store: Store) -> None:
+    store.create_run(make_run())
+    batch = WriteBatch(events=[event(n=1)], key="alice#1")
+    store.write("run-1", "alice", batch)
+    store.claim("run-1", "bob", lease_seconds=LEASE, force=True)
+    with pytest.raises(LeaseLostError):
+        store.write("run-1", "alice", batch)
+    store.write("run-1", "bob", replace(batch, key="bob#1"))
+    assert len(store.load_events("run-1")) == 2
+
+
+# -- text a store cannot hold as it is --------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "kept"),
+    [
+        ("a\x00b", "a\\x00b"),
+        ("bad byte \udcff here", "bad byte \\udcff here"),
+        ("caf\u00e9 \u2603", "caf\u00e9 \u2603"),
+    ],
+)
+def test_free_text_the_store_cannot_hold_is_escaped(store: Store, text: str, kept: str) -> None:
+    store.create_run(make_run())
+    update = RunUpdate(status=RunStatus.FAILED, error=text)
+    store.write("run-1", "alice", WriteBatch(run=update, requests=[request(prompt=text)]))
+    run = store.get_run("run-1")
+    assert run is not None
+    expected = text if not store.durable else kept  # the memory store keeps objects as they are
+    assert run.error == expected
+    assert store.load_requests("run-1")[0].prompt == expected
 
 
 # -- keys: replayed writes replace ---------------------------------------------------------
@@ -935,3 +1042,23 @@ def test_a_store_written_by_a_newer_plait_is_refused(durable_backend: Backend) -
         StoreError, match=rf"has schema version {latest + 1}, newer than this plait knows "
     ):
         durable_backend.open(base)
+
+
+# -- stale runs ----------------------------------------------------------------------------------
+
+
+def test_a_running_run_whose_lease_expired_reads_back_stale_since_then(store: Store) -> None:
+    store.create_run(make_run("live"))
+    store.create_run(make_run("gone", lease=-5.0))
+    store.create_run(make_run("unowned", owner=None))
+    store.create_run(make_run("paused", lease=-5.0, status=RunStatus.PAUSED))
+    runs = {r.run_id: r for r in store.list_runs()}
+    assert {run_id for run_id, r in runs.items() if r.stale} == {"gone", "unowned"}
+    gone = store.get_run("gone")
+    assert gone is not None and gone.stale
+    assert gone.stale_since == gone.lease_expires_at
+    assert runs["unowned"].stale_since == runs["unowned"].updated_at
+    assert runs["live"].stale_since is None and runs["paused"].stale_since is None
+    store.claim("gone", "bob", lease_seconds=60)  # a new owner: live again
+    again = store.get_run("gone")
+    assert again is not None and not again.stale

@@ -6,7 +6,9 @@ Design (the same as the SQLite store's wherever the databases allow; see ``_sqli
   explicit transaction while holding a :class:`threading.Lock`, so the store may be shared by
   threads. A connection found broken (the server restarted, an admin ended the session) is
   replaced before the next method runs; the method that met the failure raises
-  :class:`StoreError`.
+  :class:`StoreUnavailableError` (as does any ``OperationalError``: a failure that may pass),
+  and the engine writes its batch again -- with the batch's key, so a batch whose commit did
+  land is not applied twice. Other database errors raise :class:`StoreError`.
 - **A schema of its own.** Tables live in the schema given (``plait`` by default), created if
   missing; the connection's ``search_path`` points there, so one database can hold several
   independent stores.
@@ -30,8 +32,20 @@ Design (the same as the SQLite store's wherever the databases allow; see ``_sqli
 - **Keys and types.** The same keys and upserts as SQLite; bytes are ``BYTEA`` and times
   ``DOUBLE PRECISION``. JSON is kept as ``TEXT``, encoded and decoded by Python exactly as
   the SQLite store does: ``JSONB`` would reject ``NaN`` and rewrite numbers, and the backends
+  must round-trip the same values. Times of runs, tasks and events come from the Python
+  process (``time.time()``), so every backend agrees on them.
+- **Leases.** A lease's expiry is stamped by the database's clock (``clock_timestamp()``) when
+  a run is claimed or its lease renewed, and compared with it when a run is claimed: hosts whose
+  clocks disagree still agree on when a lease has expired. (A new run's record is stored as
+  given; its owner's first renewal moves its lease onto the database's clock.) The owner
+  itself keeps its own deadline, on its monotonic clock (see ``plait._recorder``).
   must round-trip the same values. Times always come from the Python process
   (``time.time()``), never the database clock, so every backend agrees on them.
+- **Requests to a live run** (``run_requests``, keyed by ``(run_id, request_id)``; sending again
+  inserts nothing). The owner's look is one ``UPDATE ... RETURNING`` over an index that holds
+  only pending rows: it writes nothing when none is pending, and the row locks it takes make a
+  request taken once even when two processes look at the same moment. (LISTEN/NOTIFY would
+  save the look, at the price of a second connection per run.)
 
 psycopg is imported when a store is made, so ``import plait`` works without it.
 """
@@ -45,6 +59,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from .._requests import RunRequest
 from .._state import RunStatus
 from ._base import (
     EventRecord,
@@ -54,6 +69,7 @@ from ._base import (
     Store,
     StoreError,
     StoreNotFoundError,
+    StoreUnavailableError,
     TaskRecord,
     WriteBatch,
 )
@@ -61,7 +77,9 @@ from ._sql import (
     _EVENT_COLUMNS,
     _REQUEST_COLUMNS,
     _RUN_COLUMNS,
+    _RUN_REQUEST_COLUMNS,
     _TASK_COLUMNS,
+    _definition_json,
     _event_record,
     _event_rows,
     _lease_held,
@@ -70,7 +88,11 @@ from ._sql import (
     _request_record,
     _request_rows,
     _run_record,
+    _run_request_done_rows,
+    _run_request_record,
+    _run_request_row,
     _run_row,
+    _storable,
     _task_record,
     _task_rows,
 )
@@ -138,6 +160,33 @@ _MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX events_by_run ON events (run_id, seq);
     """,
+    # 2: how to import the run's workflow (a hint for `plait resume`)
+    """
+    ALTER TABLE runs ADD COLUMN target TEXT;
+    """,
+    # 3: the key of the last batch written to a run (WriteBatch.key), so a batch is applied once
+    """
+    ALTER TABLE runs ADD COLUMN last_batch TEXT;
+    """,
+    # 4: requests to a live run's owner (plait._requests), in the order sent (seq).
+    """
+    CREATE TABLE run_requests (
+        run_id     TEXT NOT NULL,
+        request_id TEXT NOT NULL,
+        kind       TEXT NOT NULL,
+        owner      TEXT NOT NULL,  -- the owner it is addressed to
+        sent_at    DOUBLE PRECISION NOT NULL,
+        sent_by    TEXT NOT NULL,
+        data       TEXT NOT NULL,  -- JSON
+        state      TEXT NOT NULL,  -- pending, taken, done
+        taken_at   DOUBLE PRECISION,
+        done_at    DOUBLE PRECISION,
+        outcome    TEXT,
+        seq        BIGINT GENERATED ALWAYS AS IDENTITY,
+        PRIMARY KEY (run_id, request_id)
+    );
+    CREATE INDEX run_requests_pending ON run_requests (run_id, owner) WHERE state = 'pending';
+    """,
 )
 
 _VERSION_TABLE = """
@@ -147,18 +196,39 @@ _VERSION_TABLE = """
     )
 """
 
+#: The database's clock, in Unix seconds: leases run on it (see "Leases" in the module docstring).
+_NOW = "extract(epoch FROM clock_timestamp())::float8"
+
 _INSERT_RUN = f"""
     INSERT INTO runs ({_RUN_COLUMNS})
-    VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
+    VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
     ON CONFLICT (run_id) DO NOTHING
 """
 
 _CLAIM = f"""
-    UPDATE runs SET owner = %(owner)s, lease_expires_at = %(until)s
+    UPDATE runs SET owner = %(owner)s, lease_expires_at = {_NOW} + %(lease)s
     WHERE run_id = %(run_id)s
       AND (%(force)s OR owner IS NULL OR owner = %(owner)s
-           OR lease_expires_at IS NULL OR lease_expires_at <= %(now)s)
+           OR lease_expires_at IS NULL OR lease_expires_at <= {_NOW})
     RETURNING {_RUN_COLUMNS}
+"""
+
+_RENEW = f"""
+    UPDATE runs SET lease_expires_at = {_NOW} + %s WHERE run_id = %s AND owner = %s
+"""
+
+# The fence of a write: touch the run only if ``owner`` still holds it, and the batch (if it
+# has a key) was not applied already; the row stays locked until the transaction ends.
+_FENCE = """
+    UPDATE runs SET updated_at = %(now)s, last_batch = %(key)s
+    WHERE run_id = %(run_id)s AND owner = %(owner)s
+      AND (%(key)s::text IS NULL OR last_batch IS DISTINCT FROM %(key)s)
+"""
+_FENCE_AND_UPDATE = """
+    UPDATE runs SET updated_at = %(now)s, last_batch = %(key)s,
+        status = %(status)s, finished_at = %(finished_at)s, error = %(error)s
+    WHERE run_id = %(run_id)s AND owner = %(owner)s
+      AND (%(key)s::text IS NULL OR last_batch IS DISTINCT FROM %(key)s)
 """
 
 #: Batches with at least this many task records (or events) are written with COPY.
@@ -231,6 +301,26 @@ _INSERT_EVENT = "INSERT INTO events (run_id, kind, task_id, time, data) VALUES (
 _COPY_EVENTS = "COPY events (run_id, kind, task_id, time, data) FROM STDIN (FORMAT BINARY)"
 _EVENT_TYPES = ("text", "text", "text", "float8", "text")
 
+_INSERT_RUN_REQUEST = f"""
+    INSERT INTO run_requests (run_id, {_RUN_REQUEST_COLUMNS})
+    VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
+    ON CONFLICT (run_id, request_id) DO NOTHING
+"""
+
+# The owner's look for requests: one statement that takes nothing (and writes nothing) when
+# none is pending, and that no other owner's look can race (each row is updated once).
+_TAKE_REQUESTS = f"""
+    UPDATE run_requests SET state = 'taken', taken_at = %(now)s
+    WHERE run_id = %(run_id)s AND owner = %(owner)s AND state = 'pending'
+      AND EXISTS (SELECT 1 FROM runs WHERE run_id = %(run_id)s AND owner = %(owner)s)
+    RETURNING seq, {_RUN_REQUEST_COLUMNS}
+"""
+
+_FINISH_REQUEST = """
+    UPDATE run_requests SET state = %s, done_at = %s, outcome = %s
+    WHERE run_id = %s AND request_id = %s
+"""
+
 
 class PostgresStore(Store):
     """Keeps runs in a PostgreSQL database, in tables of their own schema.
@@ -297,7 +387,9 @@ class PostgresStore(Store):
         try:
             return self._psycopg.connect(self.url, autocommit=False)
         except self._psycopg.Error as error:
-            raise StoreError(f"cannot connect to PostgreSQL at {self._where()}: {error}") from None
+            raise StoreUnavailableError(
+                f"cannot connect to PostgreSQL at {self._where()}: {error}"
+            ) from None
 
     def _require_tables(self) -> None:
         """Raise :class:`StoreNotFoundError` (and close) if the schema holds no plait tables."""
@@ -356,6 +448,8 @@ class PostgresStore(Store):
         """Hold the lock and run the block in one transaction: committed if it returns, rolled
         back if it raises. psycopg errors become :class:`StoreError`."""
         psycopg = self._psycopg
+        if self._closed:  # before waiting for the lock: a closed store answers at once
+            raise StoreError(f"{self!r} is closed")
         with self._lock:
             if self._closed:
                 raise StoreError(f"{self!r} is closed")
@@ -365,8 +459,15 @@ class PostgresStore(Store):
                     self._migrate()  # sets search_path on the new connection
                 with self._conn.transaction(), self._conn.cursor() as cursor:
                     yield cursor
+            except psycopg.OperationalError as error:  # the connection, or the server: may pass
+                raise StoreUnavailableError(
+                    f"the PostgreSQL store {self._where()} failed: {error}"
+                ) from error
             except psycopg.Error as error:
                 raise StoreError(f"the PostgreSQL store {self._where()} failed: {error}") from error
+            finally:
+                if self._closed:  # close() was called meanwhile, from another thread
+                    self._conn.close()
 
     # -- the Store interface ----------------------------------------------------------------
 
@@ -403,14 +504,7 @@ class PostgresStore(Store):
     def claim(
         self, run_id: str, owner: str, *, lease_seconds: float, force: bool = False
     ) -> RunRecord:
-        now = time.time()
-        params = {
-            "owner": owner,
-            "until": now + lease_seconds,
-            "run_id": run_id,
-            "force": force,
-            "now": now,
-        }
+        params = {"owner": owner, "lease": lease_seconds, "run_id": run_id, "force": force}
         with self._transaction() as cursor:
             row = cursor.execute(_CLAIM, params).fetchone()
             if row is None:
@@ -429,10 +523,7 @@ class PostgresStore(Store):
 
     def renew(self, run_id: str, owner: str, *, lease_seconds: float) -> None:
         with self._transaction() as cursor:
-            cursor.execute(
-                "UPDATE runs SET lease_expires_at = %s WHERE run_id = %s AND owner = %s",
-                (time.time() + lease_seconds, run_id, owner),
-            )
+            cursor.execute(_RENEW, (lease_seconds, run_id, owner))
             if cursor.rowcount == 0:
                 raise _missing_or_lost(cursor, run_id, owner)
 
@@ -451,29 +542,33 @@ class PostgresStore(Store):
         tasks = list({row[1]: row for row in _task_rows(run_id, batch.tasks)}.values())
         requests = _request_rows(run_id, batch.requests)
         events = _event_rows(run_id, batch.events)
+        done = _run_request_done_rows(run_id, batch.requests_done)
         now = time.time()
+        fence: dict[str, Any] = {"now": now, "key": batch.key, "run_id": run_id, "owner": owner}
+        if batch.run is not None:
+            fence["status"] = batch.run.status.value
+            fence["finished_at"] = batch.run.finished_at
+            fence["error"] = _storable(batch.run.error)
         with self._transaction() as cursor:
-            # The fence: touch the run only if ``owner`` still holds it; the row stays locked.
-            if batch.run is None:
-                cursor.execute(
-                    "UPDATE runs SET updated_at = %s WHERE run_id = %s AND owner = %s",
-                    (now, run_id, owner),
-                )
-            else:
-                cursor.execute(
-                    "UPDATE runs SET updated_at = %s, status = %s, finished_at = %s, error = %s "
-                    "WHERE run_id = %s AND owner = %s",
-                    (
-                        now,
-                        batch.run.status.value,
-                        batch.run.finished_at,
-                        batch.run.error,
-                        run_id,
-                        owner,
-                    ),
-                )
+            cursor.execute(_FENCE if batch.run is None else _FENCE_AND_UPDATE, fence)
             if cursor.rowcount == 0:
+                if _applied(cursor, run_id, owner, batch.key):
+                    return
                 raise _missing_or_lost(cursor, run_id, owner)
+            if batch.run is not None and batch.run.definition is not None:
+                cursor.execute(
+                    "UPDATE runs SET definition = %s, fingerprint = %s WHERE run_id = %s",
+                    (_definition_json(batch.run.definition), batch.run.fingerprint, run_id),
+                )
+            if batch.dropped:
+                cursor.execute(
+                    "DELETE FROM tasks WHERE run_id = %s AND task_id = ANY(%s)",
+                    (run_id, list(batch.dropped)),
+                )
+                cursor.execute(
+                    "DELETE FROM input_requests WHERE run_id = %s AND task_id = ANY(%s)",
+                    (run_id, list(batch.dropped)),
+                )
             if len(tasks) >= _COPY_FROM:
                 with cursor.copy(_COPY_TASKS) as copy:
                     copy.set_types(_TASK_TYPES)
@@ -491,6 +586,8 @@ class PostgresStore(Store):
                         copy.write_row(row)
             elif events:
                 cursor.executemany(_INSERT_EVENT, events)
+            if done:
+                cursor.executemany(_FINISH_REQUEST, done)
 
     def load_tasks(self, run_id: str) -> dict[str, TaskRecord]:
         with self._transaction() as cursor:
@@ -518,17 +615,65 @@ class PostgresStore(Store):
             rows = cursor.fetchall()
         return [_event_record(row) for row in rows]
 
+    def send_request(self, run_id: str, request: RunRequest) -> None:
+        with self._transaction() as cursor:
+            _check_run(cursor, run_id)
+            cursor.execute(_INSERT_RUN_REQUEST, _run_request_row(run_id, request))
+
+    def take_requests(self, run_id: str, owner: str) -> list[RunRequest]:
+        params = {"now": time.time(), "run_id": run_id, "owner": owner}
+        with self._transaction() as cursor:
+            rows = cursor.execute(_TAKE_REQUESTS, params).fetchall()
+            if not rows:  # nothing pending, or not ours to take: which?
+                row = cursor.execute(
+                    "SELECT owner FROM runs WHERE run_id = %s", (run_id,)
+                ).fetchone()
+                if row is None:
+                    raise _not_found(run_id)
+                if row[0] != owner:
+                    raise _lease_lost(run_id, owner, row[0])
+        return [_run_request_record(row[1:]) for row in sorted(rows)]
+
+    def get_request(self, run_id: str, request_id: str) -> RunRequest | None:
+        with self._transaction() as cursor:
+            _check_run(cursor, run_id)
+            row = cursor.execute(
+                f"SELECT {_RUN_REQUEST_COLUMNS} FROM run_requests "
+                "WHERE run_id = %s AND request_id = %s",
+                (run_id, request_id),
+            ).fetchone()
+        return None if row is None else _run_request_record(row)
+
     def close(self) -> None:
-        """Close the connection; closing a closed store does nothing."""
-        with self._lock:
-            if not self._closed:
-                self._closed = True
+        """Close the connection; closing a closed store does nothing.
+
+        A call under way in another thread (a writer waiting for a lock, or for a server that
+        does not answer) is not waited for: the connection is closed when that call returns.
+        """
+        self._closed = True  # no call starts from now on
+        if self._lock.acquire(blocking=False):
+            try:
                 self._conn.close()
+            finally:
+                self._lock.release()
+        # else: the call under way closes it on its way out (see _transaction)
 
 
 def _check_run(cursor: psycopg.Cursor[tuple[Any, ...]], run_id: str) -> None:
     if cursor.execute("SELECT 1 FROM runs WHERE run_id = %s", (run_id,)).fetchone() is None:
         raise _not_found(run_id)
+
+
+def _applied(
+    cursor: psycopg.Cursor[tuple[Any, ...]], run_id: str, owner: str, key: str | None
+) -> bool:
+    """Whether ``owner`` already applied the batch ``key`` to ``run_id`` (it is the last)."""
+    if key is None:
+        return False
+    row = cursor.execute(
+        "SELECT owner, last_batch FROM runs WHERE run_id = %s", (run_id,)
+    ).fetchone()
+    return row is not None and row[0] == owner and row[1] == key
 
 
 def _missing_or_lost(

@@ -12,8 +12,10 @@ from datetime import UTC, datetime
 from typing import Any
 
 from .._graph import LazyDefinition
+from .._requests import RequestKind, RequestState, RunRequest
 from .._results import TaskError
 from .._state import RunStatus, TaskStatus
+from .._text import storable
 from ._base import (
     EventRecord,
     EventRecordColumns,
@@ -31,7 +33,9 @@ __all__ = [
     "_EVENT_COLUMNS",
     "_REQUEST_COLUMNS",
     "_RUN_COLUMNS",
+    "_RUN_REQUEST_COLUMNS",
     "_TASK_COLUMNS",
+    "_definition_json",
     "_event_json",
     "_event_record",
     "_event_rows",
@@ -41,7 +45,11 @@ __all__ = [
     "_request_record",
     "_request_rows",
     "_run_record",
+    "_run_request_done_rows",
+    "_run_request_record",
+    "_run_request_row",
     "_run_row",
+    "_storable",
     "_task_record",
     "_task_rows",
 ]
@@ -49,13 +57,16 @@ __all__ = [
 # Columns in the order the record builders below expect them.
 _RUN_COLUMNS = (
     "run_id, workflow, fingerprint, definition, config, status, created_at, updated_at, "
-    "owner, lease_expires_at, finished_at, error"
+    "owner, lease_expires_at, finished_at, error, target"
 )
 _TASK_COLUMNS = "task_id, status, attempts, output, error, started_at, finished_at"
 _REQUEST_COLUMNS = (
     "task_id, key, prompt, schema, requested_at, deadline, answered, value, answered_at"
 )
 _EVENT_COLUMNS = "kind, time, task_id, data"
+_RUN_REQUEST_COLUMNS = (
+    "request_id, kind, owner, sent_at, sent_by, data, state, taken_at, done_at, outcome"
+)
 
 
 # -- errors --------------------------------------------------------
@@ -67,7 +78,9 @@ def _not_found(run_id: str) -> RunNotFoundError:
 
 def _lease_lost(run_id: str, owner: str, current: str | None) -> LeaseLostError:
     now = "it has no owner" if current is None else f"its owner is now {current!r}"
-    return LeaseLostError(f"run {run_id!r} is no longer owned by {owner!r}: {now}")
+    return LeaseLostError(
+        f"run {run_id!r} is no longer owned by {owner!r}: {now}", run_id=run_id, owner=current
+    )
 
 
 def _lease_held(run_id: str, owner: str, until: float) -> LeaseHeldError:
@@ -80,6 +93,11 @@ def _lease_held(run_id: str, owner: str, until: float) -> LeaseHeldError:
 
 
 # -- how records become rows and back --------------------------------
+
+
+def _storable(text: str | None) -> str | None:
+    """Free text (a run's error, a prompt) with what the stores cannot hold escaped."""
+    return None if text is None else storable(text)
 
 
 def _to_json(value: object) -> Any:
@@ -126,7 +144,8 @@ def _run_row(run: RunRecord) -> tuple[Any, ...]:
         run.owner,
         run.lease_expires_at,
         run.finished_at,
-        run.error,
+        _storable(run.error),
+        run.target,
     )
 
 
@@ -144,6 +163,7 @@ def _run_record(row: Sequence[Any]) -> RunRecord:
         lease_expires_at=row[9],
         finished_at=row[10],
         error=row[11],
+        target=row[12],
     )
 
 
@@ -190,7 +210,7 @@ def _request_rows(run_id: str, requests: Sequence[InputRequest]) -> list[tuple[A
             run_id,
             r.task_id,
             r.key,
-            r.prompt,
+            _storable(r.prompt),
             None if r.schema is None else _dumps(r.schema),
             r.requested_at,
             r.deadline,
@@ -241,3 +261,43 @@ def _event_json(data: Mapping[str, Any]) -> str:
 def _event_record(row: Sequence[Any]) -> EventRecord:
     data = {} if row[3] == "{}" else _loads(row[3])
     return EventRecord(kind=row[0], time=row[1], task_id=row[2], data=data)
+
+
+def _run_request_row(run_id: str, request: RunRequest) -> tuple[Any, ...]:
+    """``run_id`` and the request's fields, in :data:`_RUN_REQUEST_COLUMNS` order."""
+    return (
+        run_id,
+        request.request_id,
+        str(request.kind),
+        request.owner,
+        request.sent_at,
+        request.sent_by,
+        _dumps(request.data),
+        request.state.value,
+        request.taken_at,
+        request.done_at,
+        request.outcome,
+    )
+
+
+def _run_request_done_rows(run_id: str, done: Sequence[RunRequest]) -> list[tuple[Any, ...]]:
+    """(state, done_at, outcome, run_id, request_id) of each request marked done."""
+    return [(r.state.value, r.done_at, r.outcome, run_id, r.request_id) for r in done]
+
+
+_REQUEST_KINDS = {kind.value: kind for kind in RequestKind}
+
+
+def _run_request_record(row: Sequence[Any]) -> RunRequest:
+    return RunRequest(
+        request_id=row[0],
+        kind=_REQUEST_KINDS.get(row[1], row[1]),
+        owner=row[2],
+        sent_at=row[3],
+        sent_by=row[4],
+        data=_loads(row[5]),
+        state=RequestState(row[6]),
+        taken_at=row[7],
+        done_at=row[8],
+        outcome=row[9],
+    )

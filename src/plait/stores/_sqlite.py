@@ -12,7 +12,9 @@ Design:
   the last transactions, never corrupt the file.
 - **Writers queue rather than fail.** Every write is one ``BEGIN IMMEDIATE`` transaction, which
   takes the file's write lock up front (a deferred transaction could deadlock when upgrading a
-  read lock); a process that finds the lock taken waits up to ``busy_timeout`` (10 s) for it.
+  read lock); a process that finds the lock taken waits up to ``busy_timeout`` (10 s) for it,
+  then gets :class:`StoreUnavailableError` (so does a full disk or an I/O error: failures that
+  may pass, which the engine retries); other SQLite errors raise :class:`StoreError`.
 - **Migrations.** :data:`_MIGRATIONS` is an ordered list of SQL scripts; a script's position
   (1-based) is the schema version it brings the file to, and the version is kept in
   ``PRAGMA user_version``. They are applied when the store opens, inside one exclusive
@@ -22,12 +24,17 @@ Design:
   its owner*; if no row matched, it rolls back and raises :class:`LeaseLostError`, so a process
   that lost its lease cannot overwrite the new owner's progress. Because the transaction holds
   the write lock from its first statement, no claim can slip in between the check and the
-  writes.
+  writes. The same update records the batch's key (``runs.last_batch``) and skips a batch whose
+  key is already there, so a batch written twice is applied once.
 - **Keys.** Tasks are keyed by ``(run_id, task_id)`` and input requests by
   ``(run_id, task_id, key)``; writes are upserts (``INSERT ... ON CONFLICT DO UPDATE``), so a
   replayed write replaces rather than duplicates. An upsert keeps the row's ``rowid``, which is
   how input requests keep the order they were first made in. Events are appended with a rowid
   ``seq``: SQLite gives a new row a rowid above every existing one, so a run's log stays in order.
+- **Requests to a live run** (``run_requests``, keyed by ``(run_id, request_id)``; sending again
+  inserts nothing). The owner's look for pending requests is one read of an index that holds
+  only pending rows; when it finds some, one ``UPDATE ... RETURNING`` takes them, so a request
+  is taken once even when two processes look at the same moment.
 
 How records become rows and back (JSON, statuses, errors) and the lease messages live in
 ``_sql.py``, shared with the PostgreSQL store, so both backends encode every field the same way.
@@ -46,6 +53,7 @@ from itertools import chain
 from pathlib import Path
 from typing import Any, ClassVar
 
+from .._requests import RunRequest
 from .._state import RunStatus
 from ._base import (
     EventRecord,
@@ -55,6 +63,7 @@ from ._base import (
     Store,
     StoreError,
     StoreNotFoundError,
+    StoreUnavailableError,
     TaskRecord,
     WriteBatch,
 )
@@ -62,7 +71,9 @@ from ._sql import (
     _EVENT_COLUMNS,
     _REQUEST_COLUMNS,
     _RUN_COLUMNS,
+    _RUN_REQUEST_COLUMNS,
     _TASK_COLUMNS,
+    _definition_json,
     _event_record,
     _event_rows,
     _lease_held,
@@ -71,7 +82,11 @@ from ._sql import (
     _request_record,
     _request_rows,
     _run_record,
+    _run_request_done_rows,
+    _run_request_record,
+    _run_request_row,
     _run_row,
+    _storable,
     _task_record,
     _task_rows,
 )
@@ -138,11 +153,37 @@ _MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX events_by_run ON events (run_id, seq);
     """,
+    # 2: how to import the run's workflow (a hint for `plait resume`)
+    """
+    ALTER TABLE runs ADD COLUMN target TEXT;
+    """,
+    # 3: the key of the last batch written to a run (WriteBatch.key), so a batch is applied once
+    """
+    ALTER TABLE runs ADD COLUMN last_batch TEXT;
+    """,
+    # 4: requests to a live run's owner (plait._requests), in the order sent (rowid).
+    """
+    CREATE TABLE run_requests (
+        run_id     TEXT NOT NULL,
+        request_id TEXT NOT NULL,
+        kind       TEXT NOT NULL,
+        owner      TEXT NOT NULL,  -- the owner it is addressed to
+        sent_at    REAL NOT NULL,
+        sent_by    TEXT NOT NULL,
+        data       TEXT NOT NULL,  -- JSON
+        state      TEXT NOT NULL,  -- pending, taken, done
+        taken_at   REAL,
+        done_at    REAL,
+        outcome    TEXT,
+        PRIMARY KEY (run_id, request_id)
+    );
+    CREATE INDEX run_requests_pending ON run_requests (run_id, owner) WHERE state = 'pending';
+    """,
 )
 
 _INSERT_RUN = f"""
     INSERT INTO runs ({_RUN_COLUMNS})
-    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
     ON CONFLICT (run_id) DO NOTHING
 """
 
@@ -182,6 +223,32 @@ _UPSERT_REQUEST = """
 """
 
 _INSERT_EVENTS = "INSERT INTO events (run_id, kind, task_id, time, data) VALUES {values}"
+
+_INSERT_RUN_REQUEST = f"""
+    INSERT INTO run_requests (run_id, {_RUN_REQUEST_COLUMNS})
+    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+    ON CONFLICT (run_id, request_id) DO NOTHING
+"""
+
+# The owner's look for requests: whether it still holds the run, and whether any wait for it.
+_PENDING_FOR = """
+    SELECT owner, EXISTS (
+        SELECT 1 FROM run_requests
+        WHERE run_id = runs.run_id AND owner = ? AND state = 'pending'
+    )
+    FROM runs WHERE run_id = ?
+"""
+
+_TAKE_REQUESTS = f"""
+    UPDATE run_requests SET state = 'taken', taken_at = ?
+    WHERE run_id = ? AND owner = ? AND state = 'pending'
+    RETURNING rowid, {_RUN_REQUEST_COLUMNS}
+"""
+
+_FINISH_REQUEST = """
+    UPDATE run_requests SET state = ?, done_at = ?, outcome = ?
+    WHERE run_id = ? AND request_id = ?
+"""
 
 #: Rows per INSERT statement. SQLite steps once per statement, and Python's sqlite3 gives up the
 #: GIL at every step: a statement per row hands the GIL back and forth with the event loop of the
@@ -289,6 +356,8 @@ class SQLiteStore(Store):
     def _transaction(self, begin: str = "BEGIN IMMEDIATE") -> Iterator[sqlite3.Connection]:
         """Hold the lock and run the block in one transaction: committed if it returns, rolled
         back if it raises. SQLite errors become :class:`StoreError`."""
+        if self._closed:  # before waiting for the lock: a closed store answers at once
+            raise StoreError(f"{self!r} is closed")
         with self._lock:
             if self._closed:
                 raise StoreError(f"{self!r} is closed")
@@ -304,7 +373,10 @@ class SQLiteStore(Store):
             except sqlite3.Error as error:
                 if conn.in_transaction:  # COMMIT itself failed
                     conn.rollback()
-                raise StoreError(f"the SQLite store {str(self.path)!r} failed: {error}") from error
+                raise _store_error(self.path, error) from error
+            finally:
+                if self._closed:  # close() was called meanwhile, from another thread
+                    conn.close()
 
     def _read(self) -> AbstractContextManager[sqlite3.Connection]:
         """A read-only transaction: one consistent snapshot of the file."""
@@ -380,33 +452,56 @@ class SQLiteStore(Store):
         tasks = _task_rows(run_id, batch.tasks)
         requests = _request_rows(run_id, batch.requests)
         events = _event_rows(run_id, batch.events)
+        done = _run_request_done_rows(run_id, batch.requests_done)
         now = time.time()
+        key = batch.key
         with self._transaction() as conn:
-            # The fence: touch the run only if ``owner`` still holds it.
+            # The fence: touch the run only if ``owner`` still holds it (and this batch was not
+            # applied already).
             if batch.run is None:
                 cursor = conn.execute(
-                    "UPDATE runs SET updated_at = ? WHERE run_id = ? AND owner = ?",
-                    (now, run_id, owner),
+                    "UPDATE runs SET updated_at = ?, last_batch = ? "
+                    "WHERE run_id = ? AND owner = ? AND (? IS NULL OR last_batch IS NOT ?)",
+                    (now, key, run_id, owner, key, key),
                 )
             else:
                 cursor = conn.execute(
-                    "UPDATE runs SET updated_at = ?, status = ?, finished_at = ?, error = ? "
-                    "WHERE run_id = ? AND owner = ?",
+                    "UPDATE runs SET updated_at = ?, status = ?, finished_at = ?, error = ?, "
+                    "last_batch = ? "
+                    "WHERE run_id = ? AND owner = ? AND (? IS NULL OR last_batch IS NOT ?)",
                     (
                         now,
                         batch.run.status.value,
                         batch.run.finished_at,
-                        batch.run.error,
+                        _storable(batch.run.error),
+                        key,
                         run_id,
                         owner,
+                        key,
+                        key,
                     ),
                 )
             if cursor.rowcount == 0:
+                if _applied(conn, run_id, owner, key):
+                    return
                 raise _missing_or_lost(conn, run_id, owner)
+            if batch.run is not None and batch.run.definition is not None:
+                conn.execute(
+                    "UPDATE runs SET definition = ?, fingerprint = ? WHERE run_id = ?",
+                    (_definition_json(batch.run.definition), batch.run.fingerprint, run_id),
+                )
+            if batch.dropped:
+                dropped = [(run_id, task_id) for task_id in batch.dropped]
+                conn.executemany("DELETE FROM tasks WHERE run_id = ? AND task_id = ?", dropped)
+                conn.executemany(
+                    "DELETE FROM input_requests WHERE run_id = ? AND task_id = ?", dropped
+                )
             _insert(conn, _UPSERT_TASKS, tasks)
             if requests:
                 conn.executemany(_UPSERT_REQUEST, requests)
             _insert(conn, _INSERT_EVENTS, events)
+            if done:
+                conn.executemany(_FINISH_REQUEST, done)
 
     def load_tasks(self, run_id: str) -> dict[str, TaskRecord]:
         with self._read() as conn:
@@ -433,12 +528,69 @@ class SQLiteStore(Store):
             ).fetchall()
         return [_event_record(row) for row in rows]
 
+    def send_request(self, run_id: str, request: RunRequest) -> None:
+        with self._transaction() as conn:
+            _check_run(conn, run_id)
+            conn.execute(_INSERT_RUN_REQUEST, _run_request_row(run_id, request))
+
+    def take_requests(self, run_id: str, owner: str) -> list[RunRequest]:
+        # A live run looks several times a second: a read (no write lock) usually finds nothing.
+        with self._read() as conn:
+            row = conn.execute(_PENDING_FOR, (owner, run_id)).fetchone()
+        if row is None:
+            raise _not_found(run_id)
+        if row[0] != owner:
+            raise _lease_lost(run_id, owner, row[0])
+        if not row[1]:
+            return []
+        with self._transaction() as conn:
+            (current,) = conn.execute(
+                "SELECT owner FROM runs WHERE run_id = ?", (run_id,)
+            ).fetchone() or (None,)
+            if current != owner:
+                raise _lease_lost(run_id, owner, current)
+            rows = conn.execute(_TAKE_REQUESTS, (time.time(), run_id, owner)).fetchall()
+        return [_run_request_record(row[1:]) for row in sorted(rows)]
+
+    def get_request(self, run_id: str, request_id: str) -> RunRequest | None:
+        with self._read() as conn:
+            _check_run(conn, run_id)
+            row = conn.execute(
+                f"SELECT {_RUN_REQUEST_COLUMNS} FROM run_requests "
+                "WHERE run_id = ? AND request_id = ?",
+                (run_id, request_id),
+            ).fetchone()
+        return None if row is None else _run_request_record(row)
+
     def close(self) -> None:
-        """Close the connection; closing a closed store does nothing."""
-        with self._lock:
-            if not self._closed:
-                self._closed = True
+        """Close the connection; closing a closed store does nothing.
+
+        A call under way in another thread (a writer waiting for a lock, or for a server that
+        does not answer) is not waited for: the connection is closed when that call returns.
+        """
+        self._closed = True  # no call starts from now on
+        if self._lock.acquire(blocking=False):
+            try:
                 self._conn.close()
+            finally:
+                self._lock.release()
+        # else: the call under way closes it on its way out (see _transaction)
+
+
+#: SQLite's result codes for failures that may pass: another process holds the lock past the
+#: busy timeout, the disk is full, an I/O error.
+_TRANSIENT = frozenset(
+    {sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED, sqlite3.SQLITE_FULL, sqlite3.SQLITE_IOERR}
+)
+
+
+def _store_error(path: Path, error: sqlite3.Error) -> StoreError:
+    """The store's error for ``error``: :class:`StoreUnavailableError` if it may pass."""
+    message = f"the SQLite store {str(path)!r} failed: {error}"
+    code = getattr(error, "sqlite_errorcode", None)
+    if code is not None and code & 0xFF in _TRANSIENT:  # the primary code of an extended one
+        return StoreUnavailableError(message)
+    return StoreError(message)
 
 
 def _insert(conn: sqlite3.Connection, template: str, rows: Sequence[tuple[Any, ...]]) -> None:
@@ -458,6 +610,14 @@ def _statement(template: str, width: int, rows: int) -> str:
 def _check_run(conn: sqlite3.Connection, run_id: str) -> None:
     if conn.execute("SELECT 1 FROM runs WHERE run_id = ?", (run_id,)).fetchone() is None:
         raise _not_found(run_id)
+
+
+def _applied(conn: sqlite3.Connection, run_id: str, owner: str, key: str | None) -> bool:
+    """Whether ``owner`` already applied the batch ``key`` to ``run_id`` (it is the last)."""
+    if key is None:
+        return False
+    row = conn.execute("SELECT owner, last_batch FROM runs WHERE run_id = ?", (run_id,)).fetchone()
+    return row is not None and row[0] == owner and row[1] == key
 
 
 def _missing_or_lost(conn: sqlite3.Connection, run_id: str, owner: str) -> StoreError:
