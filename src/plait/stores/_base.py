@@ -13,6 +13,8 @@ Rules every backend keeps (the conformance suite in ``tests/stores`` checks them
   new owner's progress.
 - :meth:`Store.claim` is atomic: when several processes claim one run at once, exactly one wins.
 - Times are Unix seconds (floats); outputs and answers are bytes made by the run's serializer.
+- A task's log is kept per attempt, keyed by ``(run_id, task_id, attempt)``: a write replaces
+  the attempt's whole log (as far as it has come), in the same transaction as the task records.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from dataclasses import dataclass, field
 from typing import Any, Self, overload
 
 from .._exceptions import PlaitError
+from .._logs import LogLine
 from .._results import TaskError
 from .._state import RunStatus, TaskStatus
 
@@ -38,6 +41,7 @@ __all__ = [
     "RunUpdate",
     "Store",
     "StoreError",
+    "TaskLog",
     "TaskRecord",
     "TaskRecordColumns",
     "WriteBatch",
@@ -136,6 +140,16 @@ class EventRecord:
     time: float
     task_id: str | None = None
     data: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TaskLog:
+    """What one attempt of a task said, as far as it has come: its lines in order, with plait's
+    note where lines were cut (see ``plait._logs``)."""
+
+    task_id: str
+    attempt: int
+    lines: Sequence[LogLine]
 
 
 class TaskRecordColumns(Sequence[TaskRecord]):
@@ -262,9 +276,10 @@ class WriteBatch:
     tasks: Sequence[TaskRecord] = field(default_factory=list)
     requests: list[InputRequest] = field(default_factory=list)
     events: Sequence[EventRecord] = field(default_factory=list)
+    logs: Sequence[TaskLog] = field(default_factory=list)
 
     def __bool__(self) -> bool:
-        return bool(self.run or self.tasks or self.requests or self.events)
+        return bool(self.run or self.tasks or self.requests or self.events or self.logs)
 
 
 class Store(ABC):
@@ -340,6 +355,17 @@ class Store(ABC):
     @abstractmethod
     def load_events(self, run_id: str) -> list[EventRecord]:
         """The run's event log, oldest first."""
+
+    @abstractmethod
+    def load_logs(
+        self, run_id: str, *, task_id: str | None = None, attempt: int | None = None
+    ) -> list[TaskLog]:
+        """The run's task logs, one per attempt that said something, by task id then attempt;
+        only ``task_id``'s (and only attempt ``attempt``) when given.
+
+        Raises:
+            RunNotFoundError: no such run.
+        """
 
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release connections; the store is not used afterwards."""

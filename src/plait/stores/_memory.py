@@ -16,6 +16,7 @@ from ._base import (
     RunNotFoundError,
     RunRecord,
     Store,
+    TaskLog,
     TaskRecord,
     TaskRecordColumns,
     WriteBatch,
@@ -25,7 +26,7 @@ __all__ = ["MemoryStore"]
 
 
 class _RunState:
-    __slots__ = ("columns", "events", "record", "requests", "tasks")
+    __slots__ = ("columns", "events", "logs", "record", "requests", "tasks")
 
     def __init__(self, record: RunRecord) -> None:
         self.record = record
@@ -33,6 +34,7 @@ class _RunState:
         self.tasks: dict[str, TaskRecord] = {}  # records written one by one (newer)
         self.requests: dict[tuple[str, str], InputRequest] = {}
         self.events: list[EventRecord] = []
+        self.logs: dict[tuple[str, int], TaskLog] = {}
 
 
 class MemoryStore(Store):
@@ -120,6 +122,8 @@ class MemoryStore(Store):
             for request in batch.requests:
                 state.requests[request.task_id, request.key] = request
             state.events.extend(batch.events)
+            for log in batch.logs:
+                state.logs[log.task_id, log.attempt] = log
             record = replace(state.record, updated_at=time.time())
             if batch.run is not None:
                 record = replace(
@@ -144,6 +148,17 @@ class MemoryStore(Store):
     def load_events(self, run_id: str) -> list[EventRecord]:
         with self._lock:
             return list(self._state(run_id).events)
+
+    def load_logs(
+        self, run_id: str, *, task_id: str | None = None, attempt: int | None = None
+    ) -> list[TaskLog]:
+        with self._lock:
+            logs = self._state(run_id).logs
+            return [
+                logs[key]
+                for key in sorted(logs)
+                if (task_id is None or key[0] == task_id) and (attempt is None or key[1] == attempt)
+            ]
 
     def _forget_finished(self) -> None:
         """Drop the oldest finished runs while the store holds more than its limits allow."""

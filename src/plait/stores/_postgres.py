@@ -53,11 +53,13 @@ from ._base import (
     RunRecord,
     Store,
     StoreError,
+    TaskLog,
     TaskRecord,
     WriteBatch,
 )
 from ._sql import (
     _EVENT_COLUMNS,
+    _LOG_COLUMNS,
     _REQUEST_COLUMNS,
     _RUN_COLUMNS,
     _TASK_COLUMNS,
@@ -65,6 +67,8 @@ from ._sql import (
     _event_rows,
     _lease_held,
     _lease_lost,
+    _log_record,
+    _log_rows,
     _not_found,
     _request_record,
     _request_rows,
@@ -136,6 +140,16 @@ _MIGRATIONS: tuple[str, ...] = (
         data    TEXT NOT NULL  -- JSON
     );
     CREATE INDEX events_by_run ON events (run_id, seq);
+    """,
+    # 2: task logs, one row per attempt (see plait._logs)
+    """
+    CREATE TABLE task_logs (
+        run_id  TEXT NOT NULL,
+        task_id TEXT NOT NULL,
+        attempt INTEGER NOT NULL,
+        lines   TEXT NOT NULL,  -- JSON [[number, time, stream, text], ...]
+        PRIMARY KEY (run_id, task_id, attempt)
+    );
     """,
 )
 
@@ -223,6 +237,11 @@ _UPSERT_REQUEST = """
         answered = excluded.answered,
         value = excluded.value,
         answered_at = excluded.answered_at
+"""
+
+_UPSERT_LOG = """
+    INSERT INTO task_logs (run_id, task_id, attempt, lines) VALUES (%s, %s, %s, %s)
+    ON CONFLICT (run_id, task_id, attempt) DO UPDATE SET lines = excluded.lines
 """
 
 # COPY appends rows in order, so ``seq`` keeps the order of the batch.
@@ -430,6 +449,7 @@ class PostgresStore(Store):
         tasks = list({row[1]: row for row in _task_rows(run_id, batch.tasks)}.values())
         requests = _request_rows(run_id, batch.requests)
         events = _event_rows(run_id, batch.events)
+        logs = _log_rows(run_id, batch.logs)
         now = time.time()
         with self._transaction() as cursor:
             # The fence: touch the run only if ``owner`` still holds it; the row stays locked.
@@ -470,6 +490,8 @@ class PostgresStore(Store):
                         copy.write_row(row)
             elif events:
                 cursor.executemany(_INSERT_EVENT, events)
+            if logs:
+                cursor.executemany(_UPSERT_LOG, logs)
 
     def load_tasks(self, run_id: str) -> dict[str, TaskRecord]:
         with self._transaction() as cursor:
@@ -496,6 +518,21 @@ class PostgresStore(Store):
             )
             rows = cursor.fetchall()
         return [_event_record(row) for row in rows]
+
+    def load_logs(
+        self, run_id: str, *, task_id: str | None = None, attempt: int | None = None
+    ) -> list[TaskLog]:
+        with self._transaction() as cursor:
+            _check_run(cursor, run_id)
+            cursor.execute(
+                f"SELECT {_LOG_COLUMNS} FROM task_logs WHERE run_id = %(run_id)s "
+                "AND (%(task_id)s::text IS NULL OR task_id = %(task_id)s) "
+                "AND (%(attempt)s::integer IS NULL OR attempt = %(attempt)s) "
+                "ORDER BY task_id, attempt",
+                {"run_id": run_id, "task_id": task_id, "attempt": attempt},
+            )
+            rows = cursor.fetchall()
+        return [_log_record(row) for row in rows]
 
     def close(self) -> None:
         """Close the connection; closing a closed store does nothing."""

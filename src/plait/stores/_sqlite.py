@@ -54,11 +54,13 @@ from ._base import (
     RunRecord,
     Store,
     StoreError,
+    TaskLog,
     TaskRecord,
     WriteBatch,
 )
 from ._sql import (
     _EVENT_COLUMNS,
+    _LOG_COLUMNS,
     _REQUEST_COLUMNS,
     _RUN_COLUMNS,
     _TASK_COLUMNS,
@@ -66,6 +68,8 @@ from ._sql import (
     _event_rows,
     _lease_held,
     _lease_lost,
+    _log_record,
+    _log_rows,
     _not_found,
     _request_record,
     _request_rows,
@@ -137,6 +141,16 @@ _MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX events_by_run ON events (run_id, seq);
     """,
+    # 2: task logs, one row per attempt (see plait._logs)
+    """
+    CREATE TABLE task_logs (
+        run_id  TEXT NOT NULL,
+        task_id TEXT NOT NULL,
+        attempt INTEGER NOT NULL,
+        lines   TEXT NOT NULL,  -- JSON [[number, time, stream, text], ...]
+        PRIMARY KEY (run_id, task_id, attempt)
+    );
+    """,
 )
 
 _INSERT_RUN = f"""
@@ -178,6 +192,12 @@ _UPSERT_REQUEST = """
         answered = excluded.answered,
         value = excluded.value,
         answered_at = excluded.answered_at
+"""
+
+_UPSERT_LOGS = """
+    INSERT INTO task_logs (run_id, task_id, attempt, lines)
+    VALUES {values}
+    ON CONFLICT (run_id, task_id, attempt) DO UPDATE SET lines = excluded.lines
 """
 
 _INSERT_EVENTS = "INSERT INTO events (run_id, kind, task_id, time, data) VALUES {values}"
@@ -373,6 +393,7 @@ class SQLiteStore(Store):
         tasks = _task_rows(run_id, batch.tasks)
         requests = _request_rows(run_id, batch.requests)
         events = _event_rows(run_id, batch.events)
+        logs = _log_rows(run_id, batch.logs)
         now = time.time()
         with self._transaction() as conn:
             # The fence: touch the run only if ``owner`` still holds it.
@@ -400,6 +421,7 @@ class SQLiteStore(Store):
             if requests:
                 conn.executemany(_UPSERT_REQUEST, requests)
             _insert(conn, _INSERT_EVENTS, events)
+            _insert(conn, _UPSERT_LOGS, logs)
 
     def load_tasks(self, run_id: str) -> dict[str, TaskRecord]:
         with self._read() as conn:
@@ -425,6 +447,19 @@ class SQLiteStore(Store):
                 f"SELECT {_EVENT_COLUMNS} FROM events WHERE run_id = ? ORDER BY seq", (run_id,)
             ).fetchall()
         return [_event_record(row) for row in rows]
+
+    def load_logs(
+        self, run_id: str, *, task_id: str | None = None, attempt: int | None = None
+    ) -> list[TaskLog]:
+        with self._read() as conn:
+            _check_run(conn, run_id)
+            rows = conn.execute(
+                f"SELECT {_LOG_COLUMNS} FROM task_logs WHERE run_id = ? "
+                "AND (? IS NULL OR task_id = ?) AND (? IS NULL OR attempt = ?) "
+                "ORDER BY task_id, attempt",
+                (run_id, task_id, task_id, attempt, attempt),
+            ).fetchall()
+        return [_log_record(row) for row in rows]
 
     def close(self) -> None:
         """Close the connection; closing a closed store does nothing."""
