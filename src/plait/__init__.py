@@ -13,6 +13,7 @@ from ._events import (
     TaskCancelled,
     TaskEvent,
     TaskFailed,
+    TaskLogged,
     TaskReady,
     TaskRetrying,
     TaskSkipped,
@@ -34,16 +35,18 @@ from ._exceptions import (
     RunFailedError,
     ShellCommandError,
     TaskCancelledError,
+    TaskNotFoundError,
     TaskTimeoutError,
     UnknownDependencyError,
     WorkflowError,
     WorkflowFileError,
 )
 from ._files import LoadedTarget, load_target
+from ._logs import LogLine
 from ._pause import Pause, Question
 from ._policies import RetryPolicy
 from ._results import RunResult, TaskError, TaskResult
-from ._runs import answer, aresume, arun, get_run, list_runs, resume, run
+from ._runs import answer, aresume, arun, get_logs, get_run, list_runs, resume, run
 from ._serialization import JSONSerializer, PickleSerializer, Serializer
 from ._shell import ShellTask
 from ._state import RunStatus, TaskStatus
@@ -67,6 +70,7 @@ __all__ = [
     "InvalidOptionError",
     "JSONSerializer",
     "LoadedTarget",
+    "LogLine",
     "NotWaitingError",
     "OutputNotStorableError",
     "Pause",
@@ -88,6 +92,8 @@ __all__ = [
     "TaskError",
     "TaskEvent",
     "TaskFailed",
+    "TaskLogged",
+    "TaskNotFoundError",
     "TaskReady",
     "TaskResult",
     "TaskRetrying",
@@ -104,6 +110,7 @@ __all__ = [
     "answer",
     "aresume",
     "arun",
+    "get_logs",
     "get_run",
     "list_runs",
     "load_target",

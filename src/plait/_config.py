@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 
 from ._exceptions import ConfigError
+from ._logs import MAX_LOG_BYTES, MIN_LOG_BYTES
 from ._policies import RetryPolicy, check_retry_settings
 
 __all__ = ["EngineConfig"]
@@ -41,6 +42,9 @@ class EngineConfig:
             without a limit here is bounded by ``max_concurrency`` only.
         cancel_grace: seconds to wait for running sync tasks to notice a cancellation before the
             run ends without them.
+        max_log_bytes: the most bytes of text kept of one attempt's log (what it logged,
+            printed, or its command wrote): the first and last halves, with a note of what was
+            cut between them; 0 keeps no logs.
     """
 
     max_concurrency: int = field(default_factory=_default_concurrency)
@@ -53,6 +57,7 @@ class EngineConfig:
     fail_fast: bool = False
     pools: Mapping[str, int] = field(default_factory=dict)
     cancel_grace: float = 5.0
+    max_log_bytes: int = MAX_LOG_BYTES
 
     def __post_init__(self) -> None:
         if not _is_int(self.max_concurrency) or self.max_concurrency < 1:
@@ -65,6 +70,13 @@ class EngineConfig:
             )
         if not (_is_number(self.cancel_grace) and self.cancel_grace >= 0):
             raise ConfigError(f"cancel_grace must be >= 0 seconds, not {self.cancel_grace!r}")
+        if not _is_int(self.max_log_bytes) or not (
+            self.max_log_bytes == 0 or self.max_log_bytes >= MIN_LOG_BYTES
+        ):
+            raise ConfigError(
+                f"max_log_bytes must be 0 (keep no logs) or an int >= {MIN_LOG_BYTES}, "
+                f"not {self.max_log_bytes!r}"
+            )
         if not isinstance(self.retry_failed_tasks, bool) or not isinstance(self.fail_fast, bool):
             raise ConfigError("retry_failed_tasks and fail_fast must be True or False")
         for name, limit in self.pools.items():

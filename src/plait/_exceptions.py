@@ -28,9 +28,11 @@ either::
     │                               raised by ``ctx.raise_if_cancelled()`` in a cancelled task
     ├── ShellCommandError (RuntimeError)
     │                               a shell task's command exited with a non-zero status
-    └── RunFailedError (RuntimeError)
-                                    raised by ``RunResult.raise_for_status()`` for a run that did
-                                    not succeed
+    ├── RunFailedError (RuntimeError)
+    │                               raised by ``RunResult.raise_for_status()`` for a run that did
+    │                               not succeed
+    └── TaskNotFoundError (LookupError)
+                                    a run has no task with the id asked for (``plait.get_logs``)
 """
 
 from __future__ import annotations
@@ -56,6 +58,7 @@ __all__ = [
     "RunFailedError",
     "ShellCommandError",
     "TaskCancelledError",
+    "TaskNotFoundError",
     "TaskTimeoutError",
     "UnknownDependencyError",
     "WorkflowError",
@@ -189,3 +192,7 @@ class RunFailedError(PlaitError, RuntimeError):
     def __init__(self, message: str, result: RunResult) -> None:
         super().__init__(message)
         self.result = result
+
+
+class TaskNotFoundError(PlaitError, LookupError):
+    """A run has no task with the id asked for."""

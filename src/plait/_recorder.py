@@ -36,6 +36,7 @@ import dataclasses
 import logging
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from enum import Enum
 from typing import Any
@@ -50,6 +51,7 @@ from ._events import (
     TaskStarted,
     TaskSucceeded,
 )
+from ._logs import AttemptLog
 from ._pause import Question
 from ._results import TaskError
 from ._serialization import Serializer
@@ -58,6 +60,7 @@ from .stores import (
     InputRequest,
     RunUpdate,
     Store,
+    TaskLog,
     TaskRecord,
     TaskRecordColumns,
     WriteBatch,
@@ -109,6 +112,7 @@ class Recorder:
         self._changed: dict[str, None] = {}  # task ids whose record must be written, in order
         self._snapshot: TaskRecordColumns | None = None
         self._requests: list[InputRequest] = []
+        self._logs: deque[AttemptLog] = deque()  # logs changed since the last write
         self._run_update: RunUpdate | None = None
         self._closing = False
         self.failure: BaseException | None = None
@@ -139,6 +143,12 @@ class Recorder:
         events.append((kind, at, task_id, data, started))
         if time.monotonic() >= self._next_write and not self._wakeup.is_set():
             self._wakeup.set()  # after a quiet spell: write now (while busy: at the interval)
+
+    def log_changed(self, log: AttemptLog) -> None:
+        """An attempt's log changed (any thread, no lock: a deque's append is atomic)."""
+        self._logs.append(log)
+        if time.monotonic() >= self._next_write and not self._wakeup.is_set():
+            self._wakeup.set()
 
     def answered(self, question: Question, value: Any, at: float) -> None:
         """Queue the record of an answer (its value serialized here, so a bad one fails now)."""
@@ -221,6 +231,7 @@ class Recorder:
             tasks=tasks,
             requests=requests,
             events=_event_columns(events),
+            logs=_taken_logs(self._logs),
         )
         if not batch:
             return False
@@ -234,6 +245,18 @@ _Logged = tuple[type[Event], float, str | None, dict[str, Any], float | None]
 
 #: The events that end an attempt, into which its start is folded.
 _ATTEMPT_ENDS = frozenset({TaskSucceeded, TaskRetrying, TaskFailed, TaskCancelled})
+
+
+def _taken_logs(changed: deque[AttemptLog]) -> list[TaskLog]:
+    """The logs that changed, as they are now. Taken after the batch's task records: a line said
+    before an attempt ended is in the batch that records its end, or in an earlier one."""
+    logs = []
+    for _ in range(len(changed)):
+        log = changed.popleft()
+        lines = log.take()
+        if lines is not None:
+            logs.append(TaskLog(task_id=log.task_id, attempt=log.attempt, lines=lines))
+    return logs
 
 
 def question_of(request: InputRequest) -> Question:

@@ -28,6 +28,8 @@ The contract:
 - **Output.** The task's output is what the command wrote to stdout, decoded as UTF-8 (bad bytes
   replaced), with the trailing newline stripped. Of stdout and of stderr, only the last 64 KiB
   are kept: a command with more to say should write a file.
+- **Log.** Both streams also go, line by line as they come, into the attempt's log (see
+  ``plait.get_logs`` and ``plait logs``), bounded by ``max_log_bytes`` rather than 64 KiB.
 - **Failure.** A non-zero exit status, or death by a signal, raises :class:`ShellCommandError`;
   its message names the task, the command and the status (or the signal), and shows the last
   lines of stderr (of stdout when stderr is empty). Like any error it is retried as the task's
@@ -45,6 +47,7 @@ The contract:
 from __future__ import annotations
 
 import asyncio
+import codecs
 import contextlib
 import json
 import os
@@ -61,6 +64,7 @@ from typing import Any
 
 from ._context import Context
 from ._exceptions import InvalidOptionError, ShellCommandError
+from ._logs import AttemptLog, current_log
 
 __all__ = ["ShellTask"]
 
@@ -86,19 +90,26 @@ class _Capture(asyncio.SubprocessProtocol):
     this protocol on ``loop.subprocess_exec`` can.
     """
 
-    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+    def __init__(self, loop: asyncio.AbstractEventLoop, log: AttemptLog | None) -> None:
         self.output = {1: bytearray(), 2: bytearray()}
         self.exited: asyncio.Future[None] = loop.create_future()
         self.closed: asyncio.Future[None] = loop.create_future()
         self._open = {1, 2}
+        self._log = log
+        # Text for the log as it comes; a character split between two reads waits for the rest.
+        self._decoders = {fd: codecs.getincrementaldecoder("utf-8")("replace") for fd in (1, 2)}
 
     def pipe_data_received(self, fd: int, data: bytes) -> None:
         kept = self.output[fd]
         kept += data
         if len(kept) > _OUTPUT_LIMIT:
             del kept[:-_OUTPUT_LIMIT]
+        if self._log is not None and fd in _STREAMS:
+            self._log.write(_STREAMS[fd], self._decoders[fd].decode(data))
 
     def pipe_connection_lost(self, fd: int, exc: Exception | None) -> None:
+        if self._log is not None and fd in _STREAMS:
+            self._log.write(_STREAMS[fd], self._decoders[fd].decode(b"", final=True))
         self._open.discard(fd)
         if not self._open and not self.closed.done():
             self.closed.set_result(None)
@@ -109,6 +120,9 @@ class _Capture(asyncio.SubprocessProtocol):
 
     def text(self, fd: int) -> str:
         return self.output[fd].decode("utf-8", errors="replace")
+
+
+_STREAMS = {1: "stdout", 2: "stderr"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -256,8 +270,9 @@ class ShellTask:
     async def _run(self, env: dict[str, str], stop: asyncio.Event) -> _Finished:
         """Start the command, wait for it to exit or for ``stop``, then clear its group."""
         loop = asyncio.get_running_loop()
+        log = current_log()
         transport, capture = await loop.subprocess_exec(
-            lambda: _Capture(loop),
+            lambda: _Capture(loop, log),
             *self.argv,
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
