@@ -328,3 +328,26 @@ def test_a_durable_run_writes_logs_while_it_runs(tmp_path: Path) -> None:
     result = plait.run(wf, store=SQLiteStore(path), task_timeout=20)
     assert result.status is RunStatus.SUCCEEDED
     assert seen.is_set()
+
+
+def test_what_a_handler_writes_is_not_kept_again_as_printed_output() -> None:
+    """A handler that writes to sys.stderr (as logging's last resort does) runs in the task's
+    context: its line is the record again, not something the task printed."""
+
+    class ToStderr(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            print(self.format(record), file=sys.stderr)
+
+    handler = ToStderr(logging.WARNING)
+    logging.getLogger("noisy").addHandler(handler)
+    wf = Workflow("w")
+
+    @wf.task
+    def talk() -> None:
+        logging.getLogger("noisy").warning("careful")
+
+    try:
+        result = plait.run(wf)
+    finally:
+        logging.getLogger("noisy").removeHandler(handler)
+    assert texts(plait.get_logs(result.run_id)) == [("talk", 1, "log", "WARNING noisy: careful")]

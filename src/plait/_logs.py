@@ -355,7 +355,12 @@ def _handle_in_tasks(self: logging.Logger, record: logging.LogRecord) -> None:
     if _kept_level(self, record.levelno) and (log := source.task_log()) is not None:
         log.record(_record_text(record), record.created)
     if _is_enabled_for(self, record.levelno):
-        _handle(self, record)
+        # What a handler writes to stderr is the record again, not something the task printed.
+        token = running_attempt.set(None)
+        try:
+            _handle(self, record)
+        finally:
+            running_attempt.reset(token)
 
 
 def _record_text(record: logging.LogRecord) -> str:

@@ -175,7 +175,18 @@ def stored(home: Path, run_id: str) -> plait.RunResult:
 
 # -- help ----------------------------------------------------------------------------------------
 
-COMMANDS = ("run", "resume", "validate", "graph", "runs", "status", "inputs", "cancel", "report")
+COMMANDS = (
+    "run",
+    "resume",
+    "validate",
+    "graph",
+    "runs",
+    "status",
+    "inputs",
+    "cancel",
+    "report",
+    "logs",
+)
 
 
 def test_help_lists_every_command_and_the_exit_codes() -> None:

@@ -1,4 +1,5 @@
-"""The ``plait`` commands: run, resume, validate, graph, runs, status, inputs, cancel, report.
+"""The ``plait`` commands: run, resume, validate, graph, runs, status, inputs, cancel, report,
+logs.
 
 Where runs are kept: ``--store URL`` if given, else ``$PLAIT_STORE``, else the SQLite file at
 ``$PLAIT_HOME/plait.db`` (``~/.plait/plait.db``), so that ``runs``, ``status`` and ``resume``
@@ -333,12 +334,14 @@ def _answers(
 # -- watching a run -----------------------------------------------------------------------------
 
 
-def _watcher(console: Console, *, as_json: bool, quiet: bool, store: str | None) -> Watcher:
+def _watcher(
+    console: Console, *, as_json: bool, quiet: bool, store: str | None, verbose: bool = False
+) -> Watcher:
     if as_json:
         return JsonLines(console, store=store)
     if quiet or not console.is_terminal:
-        return LogLines(console, store=store, quiet=quiet)
-    return LiveView(console, store=store)
+        return LogLines(console, store=store, quiet=quiet, verbose=verbose)
+    return LiveView(console, store=store, verbose=verbose)
 
 
 def _watch(
@@ -418,6 +421,7 @@ Events (snake_case), with their fields besides event, run_id and time:
   task_cancelled   task_id, attempt
   input_requested  task_id, key, prompt, schema, deadline
   input_received   task_id, key
+  task_logged      task_id, attempt, number, stream, text
   run_finished     status, error
   run_summary      status, makespan, task_time, parallelism, critical_path,
                    critical_path_seconds, tasks {status: count}, waiting [...]
@@ -451,6 +455,9 @@ Exit codes: 0 succeeded, 1 failed, 2 usage/validation error, 3 paused, 130 Ctrl-
 @click.option("--run-id", metavar="ID", help="The run's id (default: a new random one).")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per line per event.")
 @click.option("--quiet", "-q", is_flag=True, help="Only failures and the end.")
+@click.option(
+    "--verbose", "-v", is_flag=True, help="Show what the tasks log, and their commands' output."
+)
 def run(
     *,
     target: str,
@@ -463,6 +470,7 @@ def run(
     run_id: str | None,
     as_json: bool,
     quiet: bool,
+    verbose: bool,
 ) -> None:
     """Run the workflow TARGET and watch it."""
     if sequential and concurrency not in (None, 1):
@@ -485,7 +493,7 @@ def run(
                 f"run {run_id!r} already exists in {the_store!r}; continue it with "
                 f"`{resume_command(run_id, store=store)}`, or choose another --run-id"
             )
-        watcher = _watcher(console, as_json=as_json, quiet=quiet, store=store)
+        watcher = _watcher(console, as_json=as_json, quiet=quiet, store=store, verbose=verbose)
         code = _watch(
             watcher,
             run_id,
@@ -525,6 +533,9 @@ comes from $PLAIT_HOME/targets.json, where `plait run` recorded it; give
 @click.option("--force", is_flag=True, help="Take over a run whose owner is known to be dead.")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per line per event.")
 @click.option("--quiet", "-q", is_flag=True, help="Only failures and the end.")
+@click.option(
+    "--verbose", "-v", is_flag=True, help="Show what the tasks log, and their commands' output."
+)
 def resume(
     *,
     run_id: str,
@@ -534,6 +545,7 @@ def resume(
     force: bool,
     as_json: bool,
     quiet: bool,
+    verbose: bool,
 ) -> None:
     """Continue run RUN_ID: answer its questions, or run its failed tasks again."""
     console = _console()
@@ -570,7 +582,7 @@ def resume(
                 console.print(Text("\nno answer given; the run stays paused", style="yellow"))
                 console.print(f"continue with: {resume_command(run_id, store=store)}")
                 raise click.exceptions.Exit(EXIT_PAUSED) from None
-        watcher = _watcher(console, as_json=as_json, quiet=quiet, store=store)
+        watcher = _watcher(console, as_json=as_json, quiet=quiet, store=store, verbose=verbose)
         watcher.seed([t for t, r in before.tasks.items() if r.status is TaskStatus.SUCCEEDED])
         code = _watch(
             watcher,
@@ -887,3 +899,48 @@ def report(run_id: str, output: Path | None, store: str | None) -> None:
         _record(the_store, run_id)
         path = write_report(run_id, output or Path(f"{run_id}.html"), store=the_store)
     _console().print(f"wrote {path}")
+
+
+_LOGS_EPILOG = """\b
+Examples:
+  plait logs 3f2a9c1b2e4d
+  plait logs 3f2a9c1b2e4d compile --attempt 2
+  plait logs 3f2a9c1b2e4d --follow
+
+\b
+Each line: time, task#attempt, stream (stdout, stderr, log, plait), text.
+An attempt keeps its first and last max_log_bytes / 2 bytes (1 MiB in all by
+default); a `plait` line says what was cut between them.
+"""
+
+
+@cli.command(epilog=_LOGS_EPILOG)
+@click.argument("run_id")
+@click.argument("task_id", required=False)
+@click.option("--attempt", type=click.IntRange(min=1), help="Only this attempt (1 is the first).")
+@click.option("--follow", "-f", is_flag=True, help="Go on printing lines while the run runs.")
+@_store_option
+def logs(
+    run_id: str, task_id: str | None, attempt: int | None, follow: bool, store: str | None
+) -> None:
+    """Print what the tasks of run RUN_ID said (or task TASK_ID's): their log records (INFO and
+    above), what they printed, and their commands' stdout and stderr, oldest first."""
+    from ._logview import print_logs  # noqa: PLC0415 - only this command needs it
+
+    console = _console()
+    with _opened(store) as the_store:
+        _record(the_store, run_id)
+        printed = print_logs(
+            console,
+            the_store,
+            run_id,
+            task_id,
+            attempt=attempt,
+            follow=follow,
+            live=lambda record: _live_owner(record) is not None,
+        )
+    if not printed:
+        which = f"task {task_id!r} of run {run_id}" if task_id else f"run {run_id}"
+        if attempt is not None:
+            which = f"attempt {attempt} of {which}"
+        Console(stderr=True, highlight=False).print(f"{which} said nothing (no logs)")
