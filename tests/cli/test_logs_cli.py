@@ -18,6 +18,7 @@ import plait
 from plait import RunStatus, TaskError, TaskStatus
 from plait.cli._app import cli
 from plait.cli._live import JsonLines, LiveView, LogLines, last_line, print_summary
+from plait.cli._report import build_report
 from plait.cli._summary import run_figures
 
 T0 = 1_700_000_000.0
@@ -311,3 +312,32 @@ def test_the_summary_shows_the_error_lines_and_the_tail_of_a_long_shell_output()
         "      note 19",
         "        | ;",
     ]
+
+
+# -- the report ------------------------------------------------------------------------------------
+
+
+def test_the_report_shows_each_attempts_log_under_its_bar_and_links_failures_to_it(
+    tmp_path: Path,
+) -> None:
+    store = plait.stores.SQLiteStore(tmp_path / "plait.db")
+    wf = plait.Workflow("w")
+
+    @wf.task(retry=plait.RetryPolicy(max_retries=1, backoff=0.01, jitter=0))
+    def flaky(ctx: plait.Context) -> None:
+        print(f"<attempt {ctx.attempt}> & more")
+        raise RuntimeError("boom")
+
+    result = plait.run(wf, store=store, run_id="r1")
+    page = build_report(result.run_id, store=store)
+    assert "<a href='#logs'>Logs</a>" in page
+    first = page.split("<details class='log' id='log-flaky-1'")[1].split("</details>")[0]
+    assert "data-attempt='1'>" in first  # the first attempt's log is closed
+    assert "&lt;attempt 1&gt; &amp; more" in first
+    last = page.split("<details class='log' id='log-flaky-2'")[1].split("</details>")[0]
+    assert "data-attempt='2' open>" in last  # the failed task's last attempt is open
+    assert "&lt;attempt 2&gt; &amp; more" in last
+    assert "<a class='log-link' href='#log-flaky-2'>Log</a>" in page
+    bar = page.split("data-attempt='2' style=")[1].split("'></span>")[0]
+    assert "log (1 line):" in bar
+    assert "| &lt;attempt 2&gt; &amp; more" in bar
