@@ -502,7 +502,7 @@ class _Run:
         self.attempts[i] = number
         attempt = _Attempt(self, i, number)
         self.current[i] = attempt
-        if number == 1:
+        if self.started_at[i] is None:  # its first attempt, or its first since a resume
             self.started_at[i] = time.time()
         timeout = self.timeout[i]
         if timeout is not None:

@@ -276,6 +276,7 @@ EVENT_FIELDS = {
     "task_failed": {"task_id", "attempt", "error"},
     "task_skipped": {"task_id", "cause"},
     "input_requested": {"task_id", "key", "prompt", "schema", "deadline"},
+    "task_logged": {"task_id", "attempt", "number", "stream", "text"},
     "run_finished": {"status", "error"},
     "run_summary": {
         "status",

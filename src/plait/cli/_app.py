@@ -62,12 +62,12 @@ from ._live import (
     resume_command,
 )
 from ._summary import (
-    dependencies_from_definition,
     dependencies_of,
     format_seconds,
     graph_shape,
     run_figures,
 )
+from ._timeline import stored_figures
 
 __all__ = ["EXIT_FAILED", "EXIT_INTERRUPTED", "EXIT_OK", "EXIT_PAUSED", "EXIT_USAGE", "cli"]
 
@@ -350,6 +350,8 @@ def _watch(
     start: Callable[[Sequence[Subscriber]], RunResult],
     dependencies: Mapping[str, Sequence[str]],
     remember: _Remember,
+    *,
+    store: Store,
 ) -> int:
     """Run ``start`` under ``watcher``; show the end; return the exit code."""
     try:
@@ -358,7 +360,10 @@ def _watch(
     except KeyboardInterrupt:
         watcher.interrupted(run_id)
         return EXIT_INTERRUPTED
-    watcher.finish(result, run_figures(result, dependencies))
+    # The whole run, every session of it, weighed as the report weighs it.
+    record = store.get_run(run_id)
+    figures = run_figures(result, dependencies) if record is None else stored_figures(store, record)
+    watcher.finish(result, figures)
     return _EXIT_FOR_STATUS[result.status]
 
 
@@ -502,6 +507,7 @@ def run(
             ),
             dependencies_of(workflow),
             _Remember(_absolute_target(target), values),
+            store=the_store,
         )
     raise click.exceptions.Exit(code)
 
@@ -597,6 +603,7 @@ def resume(
             ),
             dependencies_of(workflow),
             _Remember(_absolute_target(target), params),
+            store=the_store,
         )
     raise click.exceptions.Exit(code)
 
@@ -739,6 +746,7 @@ def status(run_id: str, store: str | None) -> None:
     with _opened(store) as the_store:
         record = _record(the_store, run_id)
         result = get_run(run_id, store=the_store)
+        figures = stored_figures(the_store, record)
     live = _live_owner(record)
     console.print(
         Text(f"run {run_id} ({record.workflow}) ")
@@ -761,7 +769,6 @@ def status(run_id: str, store: str | None) -> None:
             last_line(task.error),
         )
     console.print(table)
-    figures = run_figures(result, dependencies_from_definition(record.definition))
     console.print(Text(str(figures), style="dim"))
     for task_id, question in result.waiting.items():
         console.print(Text("⏸ ", style="cyan").append(f"{task_id} waits: {question.prompt}"))
