@@ -88,7 +88,7 @@ def to_workflow(
     *,
     name: str = "bench",
     ids: Sequence[str] | None = None,
-    estimates: Sequence[float] | None = None,
+    estimates: Sequence[float | None] | None = None,
     params: Sequence[dict[str, Any]] | None = None,
 ) -> plait.Workflow:
     """Build a plait Workflow of ``parents`` where every task runs ``fn``.

@@ -17,6 +17,12 @@ references that have no overhead at all:
 - ``asyncio`` (WfCommons): the same sleeps as bare asyncio Tasks under a FIFO semaphore -- the
   floor with unlimited concurrency (at P=4 its FIFO order is a different, worse policy).
 
+Part 2c asks what plait's order is worth when only some estimates are given: every second task
+(by definition order) loses its ``estimate``, and the ``sim`` schedule is computed with the ranks
+plait's compiled graph gives -- an unknown estimate counting as the median of the known ones --
+beside the ranks the old rule gave (an unknown estimate as one unit, i.e. 1 s or 1 STG unit) and
+those with every estimate known. Simulated, so free of timing noise.
+
 Tasks are async functions that ``await asyncio.sleep(cost * unit)``, with ``estimate=cost``. The
 makespan is measured from the first task's start to the last task's end (``started_at`` /
 ``finished_at`` of the result), which excludes validation and event-loop start-up.
@@ -150,22 +156,27 @@ def replay_asyncio(dag: Dag, unit: float, procs: int) -> float:
     return (max(ends) - min(starts)) / unit
 
 
-def simulate(dag: Dag, procs: int, *, eager: bool = False) -> float:
+def simulate(
+    dag: Dag, procs: int, *, eager: bool = False, rank: Sequence[float] | None = None
+) -> float:
     """Zero-overhead list schedule with plait's queue order; returns its makespan in units.
 
-    Free slots take the ready tasks of highest rank (estimate-weighted path to the end), ties by
-    definition order. Without ``eager``, all tasks ending at an instant free their slots before
-    any slot is refilled (classic list scheduling); with ``eager``, each ending refills its slot
-    at once, in start order, as plait's engine does.
+    Free slots take the ready tasks of highest rank (estimate-weighted path to the end; by
+    default with every estimate known, else ``rank`` by task index), ties by definition order.
+    Without ``eager``, all tasks ending at an instant free their slots before any slot is
+    refilled (classic list scheduling); with ``eager``, each ending refills its slot at once, in
+    start order, as plait's engine does.
     """
     n = len(dag.ids)
     children: list[list[int]] = [[] for _ in range(n)]
     for i, deps in enumerate(dag.parents):
         for p in deps:
             children[p].append(i)
-    rank = [0.0] * n
-    for i in reversed(_topological_order(dag.parents)):
-        rank[i] = dag.costs[i] + max((rank[c] for c in children[i]), default=0.0)
+    if rank is None:
+        computed = [0.0] * n
+        for i in reversed(_topological_order(dag.parents)):
+            computed[i] = dag.costs[i] + max((computed[c] for c in children[i]), default=0.0)
+        rank = computed
     missing = [len(deps) for deps in dag.parents]
     ready = [(-rank[i], i) for i in range(n) if missing[i] == 0]
     heapq.heapify(ready)
@@ -493,3 +504,57 @@ def run_wfcommons(root: Path, quick: bool, log: Callable[[str], None]) -> None:
             ["P", "plait/LB mean", "plait/LB worst", "asyncio/LB mean", "asyncio/LB worst"], summary
         )
     )
+
+
+# -- partly known estimates -------------------------------------------------------------------
+
+
+def plait_ranks(dag: Dag, estimates: Sequence[float | None]) -> list[float]:
+    """The rank plait's compiled graph gives each task of ``dag`` (by index) with ``estimates``."""
+    workflow = to_workflow(
+        dag.parents,
+        sleep_for,
+        name="ranks",
+        ids=dag.ids,
+        estimates=estimates,
+        params=[{"seconds": 0.0}] * len(dag.ids),
+    )
+    graph = workflow.graph()
+    return [graph.rank[graph.index[task_id]] for task_id in dag.ids]
+
+
+def run_partial_estimates(root: Path, quick: bool) -> None:
+    """Simulate STG and WfCommons schedules with every second task's estimate unknown."""
+    print(heading("Part 2c - half the estimates unknown (simulated sim/LB, LB = max(CP, W/P))"))
+    print(
+        "every second task has no estimate; its rank counts it as the median of the known "
+        "ones (plait),\nas one unit (the rule before), or with its estimate (all known)."
+    )
+    suites = {
+        "STG": [
+            (parse_stg(root / "stg" / case.graph), case.procs)
+            for case in select_stg_cases(root, quick)
+        ],
+        "WfCommons P=4": [(parse_wfcommons(path), 4) for path in wfcommons_traces(root, quick)],
+    }
+    body = []
+    for name, cases in suites.items():
+        by_rule: dict[str, list[float]] = {"median": [], "one unit": [], "all known": []}
+        for dag, procs in cases:
+            bound = max(dag.critical_path(), dag.total_work() / procs)
+            half: list[float | None] = [None if i % 2 else c for i, c in enumerate(dag.costs)]
+            estimates: dict[str, list[float | None]] = {
+                "median": half,
+                "one unit": [1.0 if e is None else e for e in half],
+                "all known": list(dag.costs),
+            }
+            for rule, values in estimates.items():
+                rank = plait_ranks(dag, values)
+                by_rule[rule].append(simulate(dag, procs, rank=rank) / bound)
+        body.append(
+            [
+                f"{name} ({len(cases)})",
+                *(f"{ratio(_mean(v), 3)} / {ratio(max(v), 3)}" for v in by_rule.values()),
+            ]
+        )
+    print(table(["cases", "median: mean / worst", "one unit", "all known"], body))

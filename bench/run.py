@@ -3,11 +3,13 @@
 Part 1 times no-op tasks on synthetic graphs against bare asyncio, graphlib + threads and Dask,
 measures peak memory in a child process and the parallel speedup of sleeping tasks. Part 2
 replays real task graphs (STG, WfCommons, from ``../shared/bench-data``) as sleeps and compares
-plait's makespan with the optimum or a lower bound. Part 3 measures what the durable stores
-(SQLite, PostgreSQL) cost per task against the memory store. Part 4 runs the build example
-against ``make -j`` on the same graph. A PASS/FAIL summary of the targets ends it.
+plait's makespan with the optimum or a lower bound, and simulates the order plait gives when half
+the estimates are unknown. Part 3 measures what the durable stores (SQLite, PostgreSQL) cost per
+task against the memory store. Part 4 runs the build example against ``make -j`` on the same
+graph. Part 5 times the whole call a user pays for (build the workflow, run it, read every
+result) against the same floors. A PASS/FAIL summary of the targets ends it.
 
-Usage: ``python bench/run.py [--quick] [--gc-enabled] [--part 1|2|3|4] [--profile]``.
+Usage: ``python bench/run.py [--quick] [--gc-enabled] [--part 1|2|3|4|5] [--profile]``.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ import _make
 import _overhead
 import _replay
 import _stores
+import _whole
 from _report import Ledger, heading
 
 import plait
@@ -57,7 +60,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         action="store_true",
         help="leave the garbage collector on in timed regions (default: off for everyone)",
     )
-    parser.add_argument("--part", choices=("1", "2", "3", "4"), help="run only this part")
+    parser.add_argument("--part", choices=("1", "2", "3", "4", "5"), help="run only this part")
     parser.add_argument(
         "--profile",
         action="store_true",
@@ -112,6 +115,7 @@ def main(argv: list[str] | None = None) -> int:
         if (root / "README.md").exists():
             _replay.run_stg(root, args.quick, ledger, log)
             _replay.run_wfcommons(root, args.quick, log)
+            _replay.run_partial_estimates(root, args.quick)
         else:
             print(heading("Part 2 skipped"))
             print(f"no benchmark data at {root} (set PLAIT_BENCH_DATA to its location)")
@@ -119,6 +123,8 @@ def main(argv: list[str] | None = None) -> int:
         _stores.run_part3(ledger, log, n=2_000 if args.quick else _stores.N)
     if args.part in (None, "4"):
         _make.run_part4(log)
+    if args.part in (None, "5"):
+        _whole.run_part5(_whole.QUICK if args.quick else _whole.FULL, ledger, log)
     print(heading("Summary of targets" + (" (QUICK sizes: indicative only)" if args.quick else "")))
     print(ledger.render())
     passed = sum(t.ok for t in ledger.targets)

@@ -473,7 +473,7 @@ def test_an_async_attempt_past_its_timeout_fails_with_task_timeout_error() -> No
     task = result.tasks["slow"]
     assert task.status is TaskStatus.FAILED
     assert task.error is not None
-    assert task.error.type == "plait._exceptions.TaskTimeoutError"
+    assert task.error.type == "plait.TaskTimeoutError"
     assert task.error.message == (
         "task 'slow' (attempt 1) ran past its timeout of 0.05s; raise the task's timeout or "
         "make it faster"
@@ -499,7 +499,7 @@ def test_timeouts_of_different_lengths_each_fire_at_their_own_deadline() -> None
     assert time.monotonic() - started < GUARD
     long, short = result.tasks["long"], result.tasks["short"]
     assert long.error is not None and short.error is not None
-    assert long.error.type == short.error.type == "plait._exceptions.TaskTimeoutError"
+    assert long.error.type == short.error.type == "plait.TaskTimeoutError"
     assert short.finished_at is not None and long.finished_at is not None
     assert short.finished_at < long.finished_at
     assert result.tasks["default"].output == "fine"

@@ -156,13 +156,27 @@ def test_a_shell_task_runs_in_the_file_directory_unless_cwd_says_otherwise(
     assert outputs == {"here": str(root), "sub": str(root / "sub"), "absolute": "/"}
 
 
-def test_task_timeout_may_be_null_and_anchors_work(tmp_path: Path) -> None:
+def test_task_timeout_may_be_null(tmp_path: Path) -> None:
+    target = write(
+        tmp_path,
+        "flow.yaml",
+        """
+        name: nulls
+        config: {task_timeout: null}
+        tasks:
+          - id: a
+            shell: "true"
+        """,
+    )
+    assert plait.load_target(target).settings == {"task_timeout": None}
+
+
+def test_yaml_anchors_and_aliases_are_refused_where_they_are(tmp_path: Path) -> None:
     target = write(
         tmp_path,
         "flow.yaml",
         """
         name: anchors
-        config: {task_timeout: null}
         tasks:
           - id: a
             shell: "true"
@@ -172,9 +186,14 @@ def test_task_timeout_may_be_null_and_anchors_work(tmp_path: Path) -> None:
             retry: *quick
         """,
     )
-    loaded = plait.load_target(target)
-    assert loaded.settings == {"task_timeout": None}
-    assert loaded.workflow.tasks["b"].retry == plait.RetryPolicy(max_retries=1, backoff=0)
+    with pytest.raises(
+        plait.WorkflowFileError,
+        match=rf"^{re.escape(target)}, line 5, column 12: YAML anchors and aliases are not "
+        r"supported \(found the anchor &quick\): an alias repeats a value without copying it, "
+        r"which lets a small file expand without bound; write the value out where it is used$",
+    ) as caught:
+        plait.load_target(target)
+    assert (caught.value.line, caught.value.column) == (5, 12)
 
 
 def test_the_schema_is_a_valid_json_schema_with_no_unknown_keys_anywhere() -> None:
@@ -690,3 +709,26 @@ def test_functions_are_found_next_to_the_workflow_file(tmp_path: Path) -> None:
     )
     result = plait.run(plait.load_target(target).workflow)
     assert result.tasks["greet"].output == "hi you"
+
+
+def test_an_alias_bomb_is_refused_at_once(tmp_path: Path) -> None:
+    # 9 levels of 9 aliases: 9**9 (387 million) strings once expanded, in under 600 bytes.
+    levels = ['l0: &l0 ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]']
+    levels += [f"l{n}: &l{n} [{','.join([f'*l{n - 1}'] * 9)}]" for n in range(1, 9)]
+    path = tmp_path / "bomb.yaml"
+    path.write_text("\n".join(["name: bomb", *levels, "tasks: [*l8]", ""]))
+    assert path.stat().st_size < 600
+    with pytest.raises(plait.WorkflowFileError, match=r", line 2, column 5: YAML anchors and "):
+        plait.load_target(str(path))
+
+
+# (PyYAML's scanner takes quadratic time in the nesting: 500 levels are enough to fail it)
+@pytest.mark.parametrize(("suffix", "levels"), [(".yaml", 500), (".json", 100_000)])
+def test_a_file_nested_too_deep_is_a_clear_error(tmp_path: Path, suffix: str, levels: int) -> None:
+    path = tmp_path / f"deep{suffix}"
+    path.write_text('{"name": "deep", "tasks": ' + "[" * levels + "]" * levels + "}")
+    with pytest.raises(
+        plait.WorkflowFileError,
+        match=rf"^{re.escape(str(path))}: its values are nested deeper than plait can read ",
+    ):
+        plait.load_target(str(path))

@@ -6,6 +6,7 @@ import asyncio
 import graphlib
 import itertools
 import math
+import statistics
 from collections.abc import Sequence
 
 import pytest
@@ -253,9 +254,32 @@ def test_rank_is_the_longest_estimate_weighted_path_to_the_end() -> None:
     }
 
 
-def test_an_unknown_estimate_counts_as_one_unit() -> None:
-    graph = workflow({"a": [], "b": ["a"], "c": ["b"]}, estimates={"b": 3.0}).graph()
-    assert graph.rank == [1.0 + 3.0 + 1.0, 3.0 + 1.0, 1.0]
+def test_an_unknown_estimate_counts_as_the_median_of_the_known_ones() -> None:
+    graph = workflow(
+        {"a": [], "b": ["a"], "c": ["b"], "d": [], "e": []},
+        estimates={"b": 3.0, "d": 0.5, "e": 0.25},
+    ).graph()
+    assert graph.rank == [0.5 + 3.0 + 0.5, 3.0 + 0.5, 0.5, 0.5, 0.25]
+    even = workflow({"a": [], "b": [], "c": []}, estimates={"a": 0.5, "b": 2.5}).graph()
+    assert even.rank[2] == 1.5  # the mean of the two middle ones
+
+
+def test_an_unknown_estimate_counts_as_one_when_none_is_known() -> None:
+    graph = workflow({"a": [], "b": ["a"], "c": ["b"]}).graph()
+    assert graph.rank == [3.0, 2.0, 1.0]
+
+
+def test_small_known_estimates_do_not_make_unknown_ones_look_100_times_longer() -> None:
+    # Two branches of quick tasks (0.01 s each): a chain of three known ones, and one task
+    # with no estimate. The chain is the longer path and goes first; with "one unit" for the
+    # unknown task, that task looked like 1 s and went first instead.
+    wf = workflow(
+        {"c1": [], "c2": ["c1"], "c3": ["c2"], "unknown": []},
+        estimates={"c1": 0.01, "c2": 0.01, "c3": 0.01},
+    )
+    graph = wf.graph()
+    assert ids_in_order(graph, graph.task_at_key) == ["c1", "c2", "c3", "unknown"]
+    assert graph.critical_path() == ["c1", "c2", "c3"]
 
 
 def test_queue_key_orders_by_priority_first() -> None:
@@ -362,7 +386,8 @@ def test_critical_path_is_a_heaviest_path_from_a_root_to_a_leaf(
     # Only edges to earlier tasks: always acyclic.
     deps = {f"t{i}": [f"t{d}" for d in sorted(ds) if d < i] for i, ds in enumerate(dependencies)}
     estimate = {f"t{i}": e for i, e in enumerate(estimates) if e is not None}
-    weight = {task_id: estimate.get(task_id, 1.0) for task_id in deps}
+    median = statistics.median(estimate.values()) if estimate else 1.0
+    weight = {task_id: estimate.get(task_id, median) for task_id in deps}
     wf = workflow(deps, estimates=estimate)
     path = wf.graph().critical_path()
     assert deps[path[0]] == []

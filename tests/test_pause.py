@@ -166,6 +166,38 @@ def test_an_async_task_can_ask_midway() -> None:
     assert plait.resume(paused.run_id, wf, store=store, inputs={"ask": 21}).outputs == {"ask": 42}
 
 
+@pytest.mark.parametrize("is_async", [False, True])
+def test_a_task_that_asks_after_the_run_halted_is_cancelled_not_failed(is_async: bool) -> None:
+    halted = threading.Event()
+
+    def fail() -> None:
+        raise RuntimeError("boom")
+
+    def ask_late(ctx: plait.Context) -> None:
+        assert halted.wait(10)
+        ctx.request_input("too late?")
+
+    async def ask_late_async(ctx: plait.Context) -> None:
+        try:
+            await asyncio.sleep(10)
+        finally:  # cancelled by the halt: ask anyway, on the way out
+            await ctx.arequest_input("too late?")
+
+    def on_event(event: plait.Event) -> None:
+        if isinstance(event, plait.TaskFailed):
+            halted.set()
+
+    wf = plait.Workflow("late")
+    wf.add_task("ask", ask_late_async if is_async else ask_late)
+    wf.add_task("fail", fail, critical=True)
+    result = plait.run(wf, subscribers=[on_event], max_concurrency=2)
+    assert result.status is RunStatus.FAILED
+    assert result.tasks["fail"].status is TaskStatus.FAILED
+    assert result.tasks["ask"].status is TaskStatus.CANCELLED
+    assert result.tasks["ask"].error is None
+    assert result.waiting == {}
+
+
 def test_a_waiting_task_holds_no_concurrency_slot() -> None:
     wf = plait.Workflow("slots")
     wf.add_task("gate", lambda ctx: ctx.input, pause=plait.Pause("go?"), priority=10)

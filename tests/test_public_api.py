@@ -5,14 +5,19 @@ from __future__ import annotations
 import builtins
 import importlib
 import importlib.metadata
+import inspect
+import pickle
 import pkgutil
 import re
+import typing
 from types import ModuleType
 
 import pytest
 
 import plait
 import plait._exceptions
+import plait.executors
+import plait.stores
 
 EXPECTED_ALL = [
     "BindingError",
@@ -44,6 +49,7 @@ EXPECTED_ALL = [
     "RunStarted",
     "RunStatus",
     "Serializer",
+    "SerializerMismatchError",
     "ShellCommandError",
     "ShellTask",
     "Subscriber",
@@ -91,6 +97,7 @@ PUBLIC_ERRORS = [
     "OutputNotStorableError",
     "PlaitError",
     "RunFailedError",
+    "SerializerMismatchError",
     "ShellCommandError",
     "TaskCancelledError",
     "TaskNotFoundError",
@@ -274,3 +281,35 @@ def test_every_private_module_declares_all(module: ModuleType) -> None:
 def test_every_name_in_a_private_all_exists(module: ModuleType) -> None:
     missing = [name for name in getattr(module, "__all__", []) if not hasattr(module, name)]
     assert missing == []
+
+
+def _public(package: ModuleType) -> list[tuple[str, object]]:
+    return [
+        (f"{package.__name__}.{name}", getattr(package, name))
+        for name in package.__all__
+        if isinstance(getattr(package, name), type) or inspect.isfunction(getattr(package, name))
+    ]
+
+
+PUBLISHED = [*_public(plait), *_public(plait.stores), *_public(plait.executors)]
+
+
+@pytest.mark.parametrize(("name", "value"), PUBLISHED, ids=[name for name, _ in PUBLISHED])
+def test_public_classes_and_functions_name_the_module_they_are_imported_from(
+    name: str, value: object
+) -> None:
+    assert f"{value.__module__}.{value.__qualname__}" == name  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize(("name", "value"), PUBLISHED, ids=[name for name, _ in PUBLISHED])
+def test_type_hints_of_public_classes_still_resolve(name: str, value: object) -> None:
+    if isinstance(value, type):
+        typing.get_type_hints(value)
+
+
+def test_a_stored_error_type_and_a_pickled_error_read_plait() -> None:
+    error = plait.TaskError.from_exception(
+        plait.ShellCommandError("x", command="false", returncode=1, stdout="", stderr="")
+    )
+    assert error.type == "plait.ShellCommandError"
+    assert b"plait._" not in pickle.dumps(plait.TaskTimeoutError("slow"))

@@ -202,7 +202,8 @@ def test_pickle_stores_what_json_cannot(tmp_path: Path) -> None:
     wf.add_task("make", lambda: {1, 2})
     with SQLiteStore(tmp_path / "plait.db") as store:
         result = plait.run(wf, store=store, serializer=plait.PickleSerializer())
-        assert plait.get_run(result.run_id, store=store).outputs == {"make": {1, 2}}
+        loaded = plait.get_run(result.run_id, store=store, serializer=plait.PickleSerializer())
+        assert loaded.outputs == {"make": {1, 2}}
 
 
 def test_the_store_can_be_named_by_url_and_environment(

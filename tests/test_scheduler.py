@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+import re
+import statistics
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, SupportsIndex
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -836,10 +839,12 @@ class Model:
             [j for j in range(self.n) if i in graph.dependencies[j]] for i in range(self.n)
         ]
         rank = [0.0] * self.n
+        known = [s.estimate for s in graph.specs if s.estimate is not None]
+        unknown = statistics.median(known) if known else 1.0
         for i in reversed(range(self.n)):  # dependencies are defined first: a topological order
             estimate = graph.specs[i].estimate
             rest = max((rank[j] for j in self.dependents[i]), default=0.0)
-            rank[i] = (1.0 if estimate is None else estimate) + rest
+            rank[i] = (unknown if estimate is None else estimate) + rest
         self.order_key = [(-graph.specs[i].priority, -rank[i], i) for i in range(self.n)]
 
     def with_status(self, status: TaskStatus) -> list[int]:
@@ -1039,3 +1044,57 @@ def test_scheduler_matches_a_model_under_random_operations(
         assert stats.waiting == scheduler.waiting == model.status.count(WAITING)
     assert scheduler.finished, "the operations ran out before the scheduler finished"
     assert scheduler.status is h.checked, "the status list was replaced: changes went unchecked"
+
+
+# -- misuse is loud -------------------------------------------------------------------------------
+
+
+def _misuse_state() -> Harness:
+    """a succeeded, b running, c ready (pending), d pending behind b and c."""
+    h = Harness(make_graph(DIAMOND), max_concurrency=1)
+    h.start()
+    assert h.take() == "a"
+    h.succeed("a")
+    assert h.take() == "b"
+    return h
+
+
+@pytest.mark.parametrize(
+    ("call", "message"),
+    [
+        (lambda h: h.succeed("a"), "task 'a' was already marked succeeded"),
+        (lambda h: h.succeed("c"), "task 'c' is not running (it is pending)"),
+        (lambda h: h.retry("d"), "task 'd' is not running (it is pending)"),
+        (lambda h: h.suspend("a"), "task 'a' was already marked succeeded"),
+        (lambda h: h.fail("c"), "task 'c' is not running or waiting for input (it is pending)"),
+        (lambda h: h.cancel("a"), "task 'a' was already marked succeeded"),
+        (lambda h: h.start(["a"]), "task 'a' was already marked succeeded"),
+        (lambda h: h.scheduler.succeed(4), "no task has index 4; the graph's tasks are 0 to 3"),
+        (lambda h: h.scheduler.succeed(-1), "no task has index -1; the graph's tasks are 0 to 3"),
+        (lambda h: h.scheduler.fail(7), "no task has index 7; the graph's tasks are 0 to 3"),
+        (lambda h: h.scheduler.answer(9), "no task has index 9; the graph's tasks are 0 to 3"),
+        (lambda h: h.scheduler.requeue(-2), "no task has index -2; the graph's tasks are 0 to 3"),
+        (lambda h: h.scheduler.hold(4), "no task has index 4; the graph's tasks are 0 to 3"),
+    ],
+)
+def test_misuse_raises_value_error_naming_the_task_and_changes_nothing(
+    call: Callable[[Harness], object], message: str
+) -> None:
+    h = _misuse_state()
+    before = (h.statuses(), repr(h.scheduler), h.scheduler.statistics())
+    with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
+        call(h)
+    assert (h.statuses(), repr(h.scheduler), h.scheduler.statistics()) == before
+    h.succeed("b")  # and the scheduler goes on as if nothing had been tried
+    assert h.run_serially() == ["c", "d"]
+    assert h.scheduler.finished
+
+
+def test_succeed_twice_no_longer_drifts_the_counters() -> None:
+    h = Harness(make_graph(independent("x", "y")), max_concurrency=2)
+    h.start()
+    assert h.take_all() == ["x", "y"]
+    h.succeed("x")
+    with pytest.raises(ValueError, match=r"^task 'x' was already marked succeeded$"):
+        h.succeed("x")
+    assert repr(h.scheduler) == "<Scheduler 1/2 running, 0 ready, 1 unfinished>"

@@ -33,6 +33,7 @@ from ._exceptions import (
     OutputNotStorableError,
     PlaitError,
     RunFailedError,
+    SerializerMismatchError,
     ShellCommandError,
     TaskCancelledError,
     TaskNotFoundError,
@@ -45,6 +46,7 @@ from ._files import LoadedTarget, load_target
 from ._logs import LogLine
 from ._pause import Pause, Question
 from ._policies import RetryPolicy
+from ._public import publish
 from ._results import RunResult, TaskError, TaskResult
 from ._runs import answer, aresume, arun, get_logs, get_run, list_runs, resume, run
 from ._serialization import JSONSerializer, PickleSerializer, Serializer
@@ -84,6 +86,7 @@ __all__ = [
     "RunStarted",
     "RunStatus",
     "Serializer",
+    "SerializerMismatchError",
     "ShellCommandError",
     "ShellTask",
     "Subscriber",
@@ -117,3 +120,5 @@ __all__ = [
     "resume",
     "run",
 ]
+
+publish(globals(), __all__)  # plait.TaskTimeoutError, not plait._exceptions.TaskTimeoutError

@@ -87,7 +87,8 @@ class Context:
         rest of the run goes on) and waits. When the answer arrives, **the task runs again from
         the top** and this same call returns it -- so code before the call runs twice: keep side
         effects after it, or make them idempotent (see :attr:`idempotency_key`). Like
-        LangGraph's ``interrupt``.
+        LangGraph's ``interrupt``. A task that asks after the run has stopped (a critical
+        failure, ``fail_fast``, Ctrl-C) ends ``cancelled``: nobody will answer it in this run.
 
         Args:
             prompt: the question.

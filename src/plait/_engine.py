@@ -598,9 +598,12 @@ class _Run:
             if ready:
                 self._announce_ready(ready, in_loop=in_loop)
             return
-        if isinstance(error, InputRequired) and not scheduler.halted:
-            scheduler.suspend(i)
-            self._ask(i, error, in_loop=in_loop)
+        if isinstance(error, InputRequired):
+            if scheduler.halted:  # nobody will answer a run that stopped: the task stops too
+                self._cancel(i, attempt.number)
+            else:
+                scheduler.suspend(i)
+                self._ask(i, error, in_loop=in_loop)
             return
         if attempt.timed_out:
             error = TaskTimeoutError(

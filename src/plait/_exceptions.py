@@ -18,6 +18,10 @@ either::
     ├── ConfigError (ValueError)    an engine setting has a value plait cannot use
     ├── OutputNotStorableError (TypeError)
     │                               a task's output cannot be stored by the run's serializer
+    ├── SerializerMismatchError (ValueError)
+    │                               a run's outputs were stored by another serializer than the
+    │                               one given to load them (a pickled run needs an explicit
+    │                               ``serializer=plait.PickleSerializer()``)
     ├── TaskTimeoutError (TimeoutError)
     │                               an attempt ran past its timeout
     ├── InputTimeoutError (TimeoutError)
@@ -56,6 +60,7 @@ __all__ = [
     "OutputNotStorableError",
     "PlaitError",
     "RunFailedError",
+    "SerializerMismatchError",
     "ShellCommandError",
     "TaskCancelledError",
     "TaskNotFoundError",
@@ -158,6 +163,20 @@ class ConfigError(PlaitError, ValueError):
 
 class OutputNotStorableError(PlaitError, TypeError):
     """A task returned a value that the run's serializer cannot store (JSON by default)."""
+
+
+class SerializerMismatchError(PlaitError, ValueError):
+    """A run's outputs were stored by another serializer than the one given to load them.
+
+    plait never picks a serializer by the name a store holds: a store is data, and loading a
+    pickle runs code chosen by whoever wrote it. ``stored`` is the name the run's record gives,
+    ``given`` the name of the serializer plait was asked to use.
+    """
+
+    def __init__(self, message: str, *, stored: object, given: str) -> None:
+        super().__init__(message)
+        self.stored = stored
+        self.given = given
 
 
 class TaskTimeoutError(PlaitError, TimeoutError):

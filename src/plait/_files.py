@@ -8,7 +8,10 @@ The format
 ----------
 
 YAML and JSON files share one format (JSON is read with the ``json`` module; YAML with
-``yaml.safe_load`` rules, so no tag can run code). Every key is shown here::
+``yaml.safe_load`` rules, so no tag can run code). YAML anchors and aliases (``&name``,
+``*name``) are refused: an alias repeats a node without copying it, so a few hundred bytes of
+nested aliases (a "billion laughs" file) expand to billions of values when the file is
+checked; write each value out where it is used. Every key is shown here::
 
     name: nightly-report               # required: the workflow's name
     config:                            # optional: engine settings, as plait.EngineConfig fields
@@ -65,7 +68,8 @@ Checking
 Nothing is built from a file that is not right. In order:
 
 1. it is parsed (a syntax error names the line and column, and the parser's problem; a key that
-   appears twice in one mapping is an error too);
+   appears twice in one mapping, a YAML anchor or alias, and nesting deeper than Python can
+   follow are errors too);
 2. its structure is checked against :data:`SCHEMA`, a JSON Schema of the format above (no
    unknown keys anywhere: a misspelt key gets a "did you mean");
 3. the workflow is built with :meth:`Workflow.add_task <plait.Workflow.add_task>` and validated,
@@ -406,15 +410,68 @@ def _yaml() -> Any:
     return yaml
 
 
+class _AliasFound(Exception):
+    """A YAML anchor or alias, met while composing (see :func:`_loader`)."""
+
+    def __init__(self, what: str, line: int, column: int) -> None:
+        super().__init__(what)
+        self.what = what
+        self.line = line
+        self.column = column
+
+
+_NO_ALIASES: Any = None
+
+
+def _loader() -> Any:
+    """PyYAML's SafeLoader, refusing anchors and aliases as it composes (made once, on first
+    use: PyYAML is imported only for YAML files)."""
+    global _NO_ALIASES
+    if _NO_ALIASES is None:
+        yaml = _yaml()
+
+        class NoAliasesLoader(yaml.SafeLoader):  # type: ignore[misc,name-defined]
+            def compose_node(self, parent: Any, index: Any) -> Any:
+                event = self.peek_event()
+                mark = event.start_mark
+                if isinstance(event, yaml.AliasEvent):
+                    raise _AliasFound(f"alias *{event.anchor}", mark.line + 1, mark.column + 1)
+                if getattr(event, "anchor", None) is not None:
+                    raise _AliasFound(f"anchor &{event.anchor}", mark.line + 1, mark.column + 1)
+                return super().compose_node(parent, index)
+
+        _NO_ALIASES = NoAliasesLoader
+    return _NO_ALIASES
+
+
+def _too_deep(file: str) -> WorkflowFileError:
+    return WorkflowFileError(
+        "its values are nested deeper than plait can read (about a thousand levels); a "
+        "workflow file needs only a few",
+        file=file,
+    )
+
+
 def _parse_yaml(text: str, file: str) -> tuple[Any, _Source]:
     yaml = _yaml()
-    loader = yaml.SafeLoader(text)
+    loader = _loader()(text)
     try:
         node = loader.get_single_node()
         lines: dict[_FieldPath, int] = {}
         if node is not None:
             _index(node, (), lines, _Source(file, lines))
         data = None if node is None else loader.construct_document(node)
+    except _AliasFound as found:
+        raise WorkflowFileError(
+            f"YAML anchors and aliases are not supported (found the {found.what}): an alias "
+            "repeats a value without copying it, which lets a small file expand without bound; "
+            "write the value out where it is used",
+            file=file,
+            line=found.line,
+            column=found.column,
+        ) from None
+    except RecursionError:
+        raise _too_deep(file) from None
     except yaml.MarkedYAMLError as error:
         mark = error.problem_mark or error.context_mark
         problem, context = error.problem or "", error.context or ""
@@ -442,13 +499,14 @@ def _parse_json(text: str, file: str) -> tuple[Any, _Source]:
         raise WorkflowFileError(
             f"invalid JSON: {error.msg}", file=file, line=error.lineno, column=error.colno
         ) from None
+    except RecursionError:
+        raise _too_deep(file) from None
     lines: dict[_FieldPath, int] = {}
     source = _Source(file, lines)
     # JSON is (nearly always) YAML too, and PyYAML knows where every node starts: use it for
     # line numbers when it is installed and agrees; the data itself is json's.
     try:
-        yaml = _yaml()
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        node = _yaml().compose(text, Loader=_loader())
     except Exception:
         return data, source
     if node is not None:

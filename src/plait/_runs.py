@@ -37,7 +37,7 @@ from ._logs import LogLine
 from ._pause import Question, validate_answer
 from ._recorder import Recorder, question_of, request_of
 from ._results import RunResult, TaskResults
-from ._serialization import JSONSerializer, ObjectSerializer, Serializer, serializer_named
+from ._serialization import JSONSerializer, ObjectSerializer, Serializer, check_stored
 from ._state import RunStatus, TaskStatus
 from ._workflow import Workflow
 from .stores import (
@@ -48,9 +48,11 @@ from .stores import (
     RunRecord,
     RunUpdate,
     Store,
+    StoreError,
     WriteBatch,
     open_store,
 )
+from .stores._open import opens_store, using_store
 
 __all__ = ["answer", "aresume", "arun", "get_logs", "get_run", "list_runs", "resume", "run"]
 
@@ -99,6 +101,26 @@ def _serializer_for(store: Store, serializer: Serializer | None) -> Serializer:
     return JSONSerializer() if store.durable else ObjectSerializer()
 
 
+def _loads(serializer: Serializer, payload: Any, run_id: str, what: str) -> Any:
+    """``payload`` loaded with ``serializer``; a payload it cannot read is a clear StoreError."""
+    try:
+        return serializer.loads(payload)
+    except Exception as error:  # any serializer's own error: the stored bytes are not its own
+        raise StoreError(
+            f"the stored {what} of run {run_id!r} cannot be read with the {serializer.name} "
+            f"serializer ({type(error).__name__}: {error}); the store holds data that plait did "
+            "not write with it"
+        ) from error
+
+
+def _serializer_of(store: Store, record: RunRecord, serializer: Serializer | None) -> Serializer:
+    """The serializer for a stored run: the caller's (or the default), never one the record
+    names, which is only checked against it (see ``plait._serialization``)."""
+    chosen = _serializer_for(store, serializer)
+    check_stored(record.run_id, record.config.get("serializer", JSONSerializer.name), chosen)
+    return chosen
+
+
 def _no_event_loop(name: str) -> None:
     try:
         asyncio.get_running_loop()
@@ -145,6 +167,7 @@ async def _execute(store: Store, owner: str, run_state: _Run) -> RunResult:
         )
 
 
+@opens_store
 async def arun(
     workflow: Workflow,
     *,
@@ -167,6 +190,7 @@ async def arun(
             ``sqlite:///path/plait.db``, ``postgresql://...``), or None for ``$PLAIT_STORE`` or
             the process's memory store.
         serializer: how outputs and answers are stored (default: JSON in a durable store).
+            :func:`resume` and :func:`get_run` load the run only with the same serializer.
         subscribers: callables that receive every :class:`Event` of the run.
         wait_for_input: when every remaining task waits for an answer, keep the run live
             (answers come through :func:`answer`) instead of ending it ``paused``.
@@ -264,6 +288,7 @@ def _record(store: Store, run_id: str) -> RunRecord:
     return record
 
 
+@opens_store
 async def aresume(
     run_id: str,
     workflow: Workflow,
@@ -298,6 +323,8 @@ async def aresume(
         InputValidationError: an answer does not fit its question's schema.
         NotWaitingError: an answer for a task that asks no question.
         LeaseHeldError: another live process owns the run.
+        SerializerMismatchError: the run was stored with another serializer than
+            ``serializer`` (a pickled run needs ``serializer=plait.PickleSerializer()``).
     """
     workflow.validate()
     the_store = open_store(store)
@@ -313,7 +340,7 @@ async def aresume(
         )
     if not force:
         _refuse_if_owned(the_store, record)
-    serializer = serializer or serializer_named(record.config.get("serializer", "json"))
+    serializer = _serializer_of(the_store, record, serializer)
     if record.status is RunStatus.SUCCEEDED:
         return get_run(run_id, store=the_store, serializer=serializer)
     tasks = the_store.load_tasks(run_id)
@@ -323,7 +350,8 @@ async def aresume(
     for request in requests:
         i = graph.index[request.task_id]
         if request.answered:
-            answers.setdefault(i, {})[request.key] = serializer.loads(request.value)
+            answer = _loads(serializer, request.value, run_id, f"answer to {request.task_id!r}")
+            answers.setdefault(i, {})[request.key] = answer
         else:
             questions[i] = question_of(request)
     succeeded = {
@@ -354,6 +382,10 @@ async def aresume(
             )
         validate_answer(task_id, schema, value, key=key)
         new_answers.append((i, question, value, serializer.dumps(value)))
+    outputs = {  # read before the run is claimed: a store plait cannot read changes nothing
+        i: _loads(serializer, task.output, run_id, f"output of {task.task_id!r}")
+        for i, task in succeeded.items()
+    }
     owner = _claim(the_store, run_id, force=force)
     now = time.time()
     batch = WriteBatch(run=RunUpdate(status=RunStatus.RUNNING))
@@ -363,7 +395,7 @@ async def aresume(
         batch.requests.append(_answered(question, payload, now))
     the_store.write(run_id, owner, batch)
     restored = Restored(
-        outputs={i: serializer.loads(task.output) for i, task in succeeded.items()},
+        outputs=outputs,
         payloads={i: task.output for i, task in succeeded.items()},
         attempts={graph.index[t]: task.attempts for t, task in tasks.items()},
         started_at={i: t.started_at for i, t in succeeded.items() if t.started_at is not None},
@@ -452,24 +484,41 @@ def answer(
     *,
     key: str | None = None,
     store: Store | str | None = None,
+    serializer: Serializer | None = None,
 ) -> None:
     """Answer a question of run ``run_id``, live or paused; thread-safe.
 
     If the run is live in this process, it goes on with the answer at once (call this from
     another thread or coroutine: a web handler, a chat bot). Otherwise the answer is checked and
-    recorded in the store, for the next :func:`resume`.
+    recorded in the store, for the next :func:`resume`, with ``serializer`` (the run's: the
+    default, or the one it was made with).
 
     Raises:
         InputValidationError: the answer does not fit the question's schema (nothing recorded).
         NotWaitingError: the task asks no question.
         RunNotFoundError: no such run.
         LeaseHeldError: the run is live in another process; answer it there.
+        SerializerMismatchError: the run was stored with another serializer than
+            ``serializer`` (a pickled run needs ``serializer=plait.PickleSerializer()``).
     """
     live = _live_runs.get(run_id)
     if live is not None:
         live.give_input(task_id, value, key=key)
         return
-    the_store = open_store(store)
+    with using_store(store) as the_store:
+        _answer_in_store(the_store, run_id, task_id, value, key=key, serializer=serializer)
+
+
+def _answer_in_store(
+    the_store: Store,
+    run_id: str,
+    task_id: str,
+    value: Any,
+    *,
+    key: str | None,
+    serializer: Serializer | None,
+) -> None:
+    """Check ``value`` and record it in the store as the answer to ``task_id``'s question."""
     record = _record(the_store, run_id)
     open_questions = {r.task_id: r for r in the_store.load_requests(run_id) if not r.answered}
     request = open_questions.get(task_id)
@@ -479,7 +528,7 @@ def answer(
             f"{sorted(open_questions)}"
         )
     validate_answer(task_id, request.schema, value, key=request.key)
-    serializer = serializer_named(record.config.get("serializer", "json"))
+    serializer = _serializer_of(the_store, record, serializer)
     owner = _claim(the_store, run_id, force=False)
     try:
         the_store.write(
@@ -500,17 +549,23 @@ def answer(
         the_store.release(run_id, owner)
 
 
+@opens_store
 def get_run(
     run_id: str, *, store: Store | str | None = None, serializer: Serializer | None = None
 ) -> RunResult:
     """A read-only snapshot of run ``run_id`` as its store holds it; runs nothing.
 
+    Outputs are loaded with ``serializer``: the default (JSON in a durable store) or the one the
+    run was made with -- never one the store names, since a store is data, not code.
+
     Raises:
         RunNotFoundError: no such run.
+        SerializerMismatchError: the run was stored with another serializer than
+            ``serializer`` (a pickled run needs ``serializer=plait.PickleSerializer()``).
     """
     the_store = open_store(store)
     record = _record(the_store, run_id)
-    serializer = serializer or serializer_named(record.config.get("serializer", "json"))
+    serializer = _serializer_of(the_store, record, serializer)
     stored = the_store.load_tasks(run_id)
     ids = [task["id"] for task in record.definition]
     index = {task_id: i for i, task_id in enumerate(ids)}
@@ -520,7 +575,9 @@ def get_run(
         index,
         status=[r.status if r else TaskStatus.PENDING for r in records],
         output=[
-            serializer.loads(r.output) if r and r.status is TaskStatus.SUCCEEDED else None
+            _loads(serializer, r.output, run_id, f"output of {r.task_id!r}")
+            if r and r.status is TaskStatus.SUCCEEDED
+            else None
             for r in records
         ],
         error=[r.error if r else None for r in records],
@@ -540,6 +597,7 @@ def get_run(
     )
 
 
+@opens_store
 def list_runs(
     *, store: Store | str | None = None, status: RunStatus | str | None = None, limit: int = 50
 ) -> list[RunRecord]:

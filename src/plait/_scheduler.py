@@ -27,6 +27,12 @@ asks mid-way is ``suspend``-ed there, its slot freed. ``answer`` moves it to the
 Failure: ``fail`` marks every transitive dependent of the failed task ``skipped`` (they never
 run); independent branches go on. ``halt`` stops the run: nothing new starts and every task that
 has not started is ``cancelled``; running tasks stay ``running`` until the engine reports them.
+
+Misuse is loud, as in graphlib: reporting a task that is not in the state the report needs
+(``succeed`` twice, ``retry`` of a task that is not running, an index the graph does not have)
+raises ``ValueError`` naming the task and its status -- ``task 'x' was already marked
+succeeded`` -- and changes nothing, rather than letting the counters drift (``-2/2 running``).
+Such an error is a bug in the engine that drives the scheduler, never a user's mistake.
 """
 
 from __future__ import annotations
@@ -84,6 +90,7 @@ class Scheduler:
         "_queued",
         "_ready",
         "_single_queue",
+        "_size",
         "halted",
         "ready",
         "status",
@@ -96,6 +103,7 @@ class Scheduler:
     ) -> None:
         pool_limits = pool_limits or {}
         self._graph = graph
+        self._size = len(graph)
         self.status = [PENDING] * len(graph)
         self.unfinished = len(graph)
         self.halted = False
@@ -119,8 +127,13 @@ class Scheduler:
 
         Args:
             succeeded: tasks that already succeeded (a resumed run); they are not run again.
+
+        Raises:
+            ValueError: a task in ``succeeded`` is not pending (given twice, or not in the graph).
         """
         for i in succeeded:
+            if not 0 <= i < self._size or self.status[i] is not PENDING:
+                raise self._misuse(i, "pending")
             self.status[i] = TaskStatus.SUCCEEDED
             self.unfinished -= 1
             for d in self._graph.dependents[i]:
@@ -135,7 +148,13 @@ class Scheduler:
         return ready
 
     def hold(self, i: int) -> None:
-        """Task ``i`` needs an answer before it can run: when ready, it will wait for one."""
+        """Task ``i`` needs an answer before it can run: when ready, it will wait for one.
+
+        Raises:
+            ValueError: the graph has no task ``i``.
+        """
+        if not 0 <= i < self._size:
+            raise self._misuse(i, "pending")
         self._needs_input[i] = True
 
     def take(self) -> int | None:
@@ -176,7 +195,12 @@ class Scheduler:
         """Record that running task ``i`` succeeded; return the tasks that became ready.
 
         A returned task whose status is ``waiting_for_input`` became ready but waits for an answer.
+
+        Raises:
+            ValueError: ``i`` is not a running task.
         """
+        if not 0 <= i < self._size or self.status[i] is not RUNNING:
+            raise self._misuse(i, "running")
         self.status[i] = TaskStatus.SUCCEEDED
         self._release(i)
         self.unfinished -= 1
@@ -192,33 +216,68 @@ class Scheduler:
 
     def fail(self, i: int) -> list[int]:
         """Record that task ``i`` (running or waiting) failed for good; return the dependents it
-        skips."""
+        skips.
+
+        Raises:
+            ValueError: ``i`` is neither running nor waiting for input.
+        """
+        if not 0 <= i < self._size or (
+            self.status[i] is not RUNNING and self.status[i] is not TaskStatus.WAITING_FOR_INPUT
+        ):
+            raise self._misuse(i, "running or waiting for input")
         self._leave(i)
         self.status[i] = TaskStatus.FAILED
         self.unfinished -= 1
         return self._skip_dependents(i)
 
     def retry(self, i: int) -> None:
-        """Running task ``i`` failed but will be tried again: free its slot; it waits, pending."""
+        """Running task ``i`` failed but will be tried again: free its slot; it waits, pending.
+
+        Raises:
+            ValueError: ``i`` is not a running task.
+        """
+        if not 0 <= i < self._size or self.status[i] is not RUNNING:
+            raise self._misuse(i, "running")
         self.status[i] = PENDING
         self._release(i)
 
     def requeue(self, i: int) -> bool:
-        """Put task ``i`` back in the ready queue after its backoff; False if the run halted."""
+        """Put task ``i`` back in the ready queue after its backoff; False if the run halted (or
+        the task is no longer pending).
+
+        Raises:
+            ValueError: the graph has no task ``i``.
+        """
+        if not 0 <= i < self._size:
+            raise self._misuse(i, "pending")
         if self.halted or self.status[i] is not PENDING:
             return False
         self._push(i)
         return True
 
     def suspend(self, i: int) -> None:
-        """Running task ``i`` asked for input: free its slot; it waits for an answer."""
+        """Running task ``i`` asked for input: free its slot; it waits for an answer.
+
+        Raises:
+            ValueError: ``i`` is not a running task.
+        """
+        if not 0 <= i < self._size or self.status[i] is not RUNNING:
+            raise self._misuse(i, "running")
         self._release(i)
         self._needs_input[i] = True
         self.status[i] = TaskStatus.WAITING_FOR_INPUT
         self.waiting += 1
 
     def answer(self, i: int) -> bool:
-        """Task ``i`` got its answer: queue it if it was waiting; True if it was."""
+        """Task ``i`` got its answer: queue it if it was waiting; True if it was.
+
+        An answer may come before the task is ready: it then runs without waiting.
+
+        Raises:
+            ValueError: the graph has no task ``i``.
+        """
+        if not 0 <= i < self._size:
+            raise self._misuse(i, "waiting for input")
         self._needs_input[i] = False
         if self.status[i] is not TaskStatus.WAITING_FOR_INPUT or self.halted:
             return False
@@ -228,7 +287,13 @@ class Scheduler:
         return True
 
     def cancel(self, i: int) -> list[int]:
-        """Record that task ``i`` was cancelled; return the dependents it skips."""
+        """Record that task ``i`` was cancelled; return the dependents it skips.
+
+        Raises:
+            ValueError: task ``i`` had already finished (or the graph has no task ``i``).
+        """
+        if not 0 <= i < self._size or self.status[i].is_final:
+            raise self._misuse(i, "unfinished")
         self._leave(i)
         self.status[i] = TaskStatus.CANCELLED
         self.unfinished -= 1
@@ -300,6 +365,19 @@ class Scheduler:
         return (
             f"<Scheduler {self.running}/{self._limit} running, "
             f"{self.ready} ready, {self.unfinished} unfinished>"
+        )
+
+    def _misuse(self, i: int, expected: str) -> ValueError:
+        """The error for a report about task ``i``, which is not ``expected``."""
+        if not isinstance(i, int) or not 0 <= i < self._size:
+            tasks = f"0 to {self._size - 1}" if self._size else "none"
+            return ValueError(f"no task has index {i!r}; the graph's tasks are {tasks}")
+        task_id = self._graph.ids[i]
+        status = self.status[i]
+        if status.is_final:
+            return ValueError(f"task {task_id!r} was already marked {status}")
+        return ValueError(
+            f"task {task_id!r} is not {expected} (it is {status.value.replace('_', ' ')})"
         )
 
     def _make_ready(self, i: int) -> None:

@@ -5,6 +5,11 @@ to, and strict -- an output JSON cannot represent fails its task at once (naming
 type) rather than failing later on resume. :class:`PickleSerializer` takes any picklable object,
 but loading a pickle runs code chosen by whoever wrote it: use it only with a store that nobody
 else can write to.
+
+A store is data, never code: the serializer that loads a run's outputs is always the one the
+caller passes (or the default), never one named in the stored run record. The record's name is
+only compared with the caller's, so that a run stored with pickle is refused with a clear error
+(:func:`check_stored`) unless the caller explicitly passes ``PickleSerializer()``.
 """
 
 from __future__ import annotations
@@ -13,12 +18,14 @@ import json
 import pickle
 from typing import Any, Protocol, runtime_checkable
 
+from ._exceptions import SerializerMismatchError
+
 __all__ = [
     "JSONSerializer",
     "ObjectSerializer",
     "PickleSerializer",
     "Serializer",
-    "serializer_named",
+    "check_stored",
 ]
 
 
@@ -81,23 +88,24 @@ class ObjectSerializer:
         return data
 
 
-_BY_NAME: dict[str, type[JSONSerializer] | type[PickleSerializer] | type[ObjectSerializer]] = {
-    "json": JSONSerializer,
-    "pickle": PickleSerializer,
-    "object": ObjectSerializer,
-}
-
-
-def serializer_named(name: str) -> Serializer:
-    """The built-in serializer called ``name``.
+def check_stored(run_id: str, stored: object, serializer: Serializer) -> None:
+    """Refuse to load run ``run_id``, whose record says ``stored``, with ``serializer``, unless
+    the names agree.
 
     Raises:
-        ValueError: no built-in serializer has that name.
+        SerializerMismatchError: they differ; the message says which serializer to pass.
     """
-    try:
-        return _BY_NAME[name]()
-    except KeyError:
-        raise ValueError(
-            f"unknown serializer {name!r}; pass the serializer object the run was made with "
-            f"(built in: {', '.join(_BY_NAME)})"
-        ) from None
+    if stored == serializer.name:
+        return
+    if stored == PickleSerializer.name:
+        message = (
+            f"run {run_id!r} stores its outputs with pickle, and loading a pickle runs whatever "
+            "code its writer put in it; if nobody else can write to this store, load the run "
+            "with serializer=plait.PickleSerializer() (command line: --unsafe-pickle)"
+        )
+    else:
+        message = (
+            f"run {run_id!r} stores its outputs with the {stored!r} serializer, not "
+            f"{serializer.name!r}; pass the serializer the run was made with (serializer=...)"
+        )
+    raise SerializerMismatchError(message, stored=stored, given=serializer.name)

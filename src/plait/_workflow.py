@@ -15,15 +15,14 @@ A parameter that none of these can fill is a :class:`BindingError` at once, befo
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import inspect
+import itertools
 import math
-import weakref
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from types import MappingProxyType
-from typing import Any, TypeGuard, TypeVar, overload
+from typing import Any, NamedTuple, TypeGuard, TypeVar, overload
 
 from ._context import Context
 from ._exceptions import BindingError, DuplicateTaskError, InvalidOptionError
@@ -37,8 +36,7 @@ F = TypeVar("F", bound=Callable[..., Any])
 Dependency = str | Callable[..., Any]
 
 
-@dataclass(frozen=True, slots=True)
-class Binding:
+class Binding(NamedTuple):
     """How to fill a task function's parameters: from dependency outputs, the context, params."""
 
     from_dependencies: tuple[tuple[str, str], ...]  # (parameter name, dependency id)
@@ -46,17 +44,23 @@ class Binding:
     params: Mapping[str, Any]
 
 
-_NO_BINDING = Binding((), None, MappingProxyType({}))
+_NO_PARAMS: Mapping[str, Any] = MappingProxyType({})
+_NO_BINDING = Binding((), None, _NO_PARAMS)
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class TaskSpec:
-    """One task of a workflow: what to run, after what, and with which options."""
+class TaskSpec(NamedTuple):
+    """One task of a workflow: what to run, after what, and with which options (immutable).
+
+    A named tuple rather than a frozen dataclass: ``add_task`` makes one per task, and a frozen
+    dataclass of these thirteen fields costs more to make than all the rest of ``add_task``
+    (its ``__init__`` goes through ``object.__setattr__`` field by field); ``make bench`` Part 5
+    times ``add_task``. ``binding`` is derived from ``fn``, ``depends_on`` and ``params``.
+    """
 
     id: str
     fn: Callable[..., Any] | None
     depends_on: tuple[str, ...] = ()
-    params: Mapping[str, Any] = field(default_factory=dict)
+    params: Mapping[str, Any] = _NO_PARAMS
     retry: RetryPolicy | None = None
     timeout: float | None = None
     critical: bool = False
@@ -65,7 +69,51 @@ class TaskSpec:
     estimate: float | None = None
     pause: Pause | None = None
     is_async: bool = False
-    binding: Binding = field(repr=False, compare=False, default=_NO_BINDING)
+    binding: Binding = _NO_BINDING
+
+    # ``binding`` follows from the other fields: left out of comparisons and the repr.
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, TaskSpec):
+            return NotImplemented
+        return self[:-1] == other[:-1]
+
+    def __ne__(self, other: object) -> bool:
+        equal = self.__eq__(other)
+        return equal if equal is NotImplemented else not equal
+
+    def __hash__(self) -> int:
+        return hash(self[:-1])
+
+    def __repr__(self) -> str:
+        fields = zip(self._fields[:-1], self[:-1], strict=True)
+        shown = ", ".join(f"{name}={value!r}" for name, value in fields)
+        return f"TaskSpec({shown})"
+
+
+@dataclass(frozen=True, slots=True)
+class _Parameter:
+    """What binding needs to know of one parameter of a task function."""
+
+    name: str
+    positional_only: bool
+    has_default: bool
+    wants_context: bool
+
+
+@dataclass(frozen=True, slots=True)
+class _FunctionInfo:
+    """A task function, analysed once however many tasks run it."""
+
+    is_async: bool
+    parameters: tuple[_Parameter, ...]  # in order; not *args or **kwargs
+    names: frozenset[str]
+    accepts_any_keyword: bool  # a **kwargs parameter
+
+
+_ALWAYS_STR = itertools.repeat(str)  # isinstance's second argument, for map()
+
+#: A TaskSpec from a full tuple of fields (``tuple.__new__`` directly: one call less).
+_new_task_spec: Callable[[tuple[Any, ...]], TaskSpec] = functools.partial(tuple.__new__, TaskSpec)
 
 
 class Workflow:
@@ -80,7 +128,9 @@ class Workflow:
             raise InvalidOptionError(f"a workflow needs a non-empty name, not {name!r}")
         self.name = name
         self._tasks: dict[str, TaskSpec] = {}
-        self._ids_by_function: dict[Callable[..., Any], list[str]] = {}
+        # Each function's analysis, and the ids of the tasks that run it (to resolve a function
+        # named in depends_on): one lookup per add_task.
+        self._functions: dict[Callable[..., Any], tuple[_FunctionInfo, list[str]]] = {}
         self._graph: Graph | None = None
 
     @property
@@ -189,7 +239,8 @@ class Workflow:
             critical: if this task fails, stop the whole run (cancel what is running).
             pool: the name of a concurrency pool that limits this task further.
             priority: ready tasks with a higher priority start first.
-            estimate: expected seconds; weights the critical path that orders ready tasks.
+            estimate: expected seconds; weights the critical path that orders ready tasks
+                (a task without one counts as the median of the workflow's known estimates).
             pause: wait for a person's answer (a :class:`Pause`) once the dependencies have
                 succeeded; the task then runs with it in ``ctx.input``. With ``fn=None`` the
                 task is only that question (an approval gate): its output is the answer.
@@ -202,19 +253,29 @@ class Workflow:
             InvalidOptionError: an option has a value plait cannot use.
             BindingError: a parameter of ``fn`` that nothing can fill.
         """
+        # The common case -- a known function, ids as dependencies, default options -- makes
+        # no call it can skip: make bench Part 5 times add_task.
+        tasks = self._tasks
         if not isinstance(id, str) or not id:
             raise InvalidOptionError(f"task ids must be non-empty strings, not {id!r}")
-        if id in self._tasks:
+        if id in tasks:
             raise DuplicateTaskError(
                 f"task {id!r} is already defined in workflow {self.name!r}; give each task a "
                 "unique id (for a decorated function: @wf.task(id=...))"
             )
-        if fn is None and pause is None:
+        entry: tuple[_FunctionInfo, list[str]] | None = None
+        if fn is not None:
+            try:
+                entry = self._functions.get(fn)
+            except TypeError:  # unhashable: analysed every time, and named only by id
+                entry = (_analyse(id, fn), [])
+            else:
+                if entry is None:
+                    entry = self._functions[fn] = (_analyse(id, fn), [])
+        elif pause is None:
             raise InvalidOptionError(
                 f"task {id!r} has nothing to do: give it a function, or a pause (an approval gate)"
             )
-        if fn is not None and not callable(fn):
-            raise InvalidOptionError(f"task {id!r}: fn must be callable, not {fn!r}")
         if pause is not None and not isinstance(pause, Pause):
             raise InvalidOptionError(f"task {id!r}: pause must be a plait.Pause, not {pause!r}")
         if isinstance(depends_on, str):
@@ -222,40 +283,58 @@ class Workflow:
                 f"task {id!r}: depends_on must be a list of task ids or tasks, not the string "
                 f"{depends_on!r}; write depends_on=[{depends_on!r}]"
             )
-        dependencies = tuple(self._dependency_id(id, dep) for dep in depends_on)
-        if len(set(dependencies)) != len(dependencies):
-            raise InvalidOptionError(
-                f"task {id!r} lists a dependency twice: {dependencies!r}; list each one once"
+        given = tuple(depends_on)
+        dependencies: tuple[str, ...] = given  # type: ignore[assignment]  # checked next
+        if given:
+            if not all(map(isinstance, given, _ALWAYS_STR)):
+                dependencies = tuple(self._dependency_id(id, dep) for dep in given)
+            if len(dependencies) > 1 and len(set(dependencies)) != len(dependencies):
+                raise InvalidOptionError(
+                    f"task {id!r} lists a dependency twice: {dependencies!r}; list each one once"
+                )
+        if (
+            retry is not None
+            or timeout is not None
+            or critical is not False
+            or pool is not None
+            or type(priority) is not int
+            or priority != 0
+            or estimate is not None
+        ):
+            _check_options(
+                id,
+                retry=retry,
+                timeout=timeout,
+                critical=critical,
+                pool=pool,
+                priority=priority,
+                estimate=estimate,
             )
-        params = dict(params or {})
-        _check_options(
-            id,
-            retry=retry,
-            timeout=timeout,
-            critical=critical,
-            pool=pool,
-            priority=priority,
-            estimate=estimate,
+        frozen_params = MappingProxyType(dict(params)) if params else _NO_PARAMS
+        if fn is None or entry is None:
+            is_async, binding = False, _NO_BINDING
+        else:
+            info = entry[0]
+            is_async = info.is_async
+            binding = _bind(id, fn, info, dependencies, frozen_params)
+            entry[1].append(id)
+        spec = tasks[id] = _new_task_spec(
+            (
+                id,
+                fn,
+                dependencies,
+                frozen_params,
+                retry,
+                timeout,
+                critical,
+                pool,
+                priority,
+                estimate,
+                pause,
+                is_async,
+                binding,
+            )
         )
-        spec = TaskSpec(
-            id=id,
-            fn=fn,
-            depends_on=dependencies,
-            params=MappingProxyType(params),
-            retry=retry,
-            timeout=timeout,
-            critical=critical,
-            pool=pool,
-            priority=priority,
-            estimate=estimate,
-            pause=pause,
-            is_async=fn is not None and _is_async(fn),
-            binding=_bind(id, fn, dependencies, params) if fn is not None else _NO_BINDING,
-        )
-        self._tasks[id] = spec
-        if fn is not None:
-            with contextlib.suppress(TypeError):  # unhashable callables can only be named by id
-                self._ids_by_function.setdefault(fn, []).append(id)
         self._graph = None
         return spec
 
@@ -279,8 +358,10 @@ class Workflow:
             return dependency
         name = getattr(dependency, "__qualname__", repr(dependency))
         try:
-            ids = self._ids_by_function[dependency]
+            ids = self._functions[dependency][1]
         except (KeyError, TypeError):
+            ids = []
+        if not ids:
             raise InvalidOptionError(
                 f"task {task_id!r} depends on {name}, which is not a task of workflow "
                 f"{self.name!r}; add it first, or name the dependency by its id"
@@ -335,17 +416,10 @@ def _is_async(fn: Callable[..., Any]) -> bool:
     return not inspect.isfunction(fn) and inspect.iscoroutinefunction(call)
 
 
-# Signatures are inspected once per function, however many tasks share it.
-_signatures: weakref.WeakKeyDictionary[Callable[..., Any], inspect.Signature] = (
-    weakref.WeakKeyDictionary()
-)
-
-
-def _signature(task_id: str, fn: Callable[..., Any]) -> inspect.Signature:
-    try:
-        return _signatures[fn]
-    except (KeyError, TypeError):
-        pass
+def _analyse(task_id: str, fn: Callable[..., Any]) -> _FunctionInfo:
+    """Read what binding needs from ``fn``'s signature (once per function and workflow)."""
+    if not callable(fn):
+        raise InvalidOptionError(f"task {task_id!r}: fn must be callable, not {fn!r}")
     try:
         signature = inspect.signature(fn)
     except (TypeError, ValueError) as error:
@@ -353,9 +427,26 @@ def _signature(task_id: str, fn: Callable[..., Any]) -> inspect.Signature:
             f"task {task_id!r}: cannot read the signature of {fn!r}, so plait cannot tell "
             "which parameters to fill; wrap it in a def or lambda"
         ) from error
-    with contextlib.suppress(TypeError):  # not weak-referenceable: inspect it again next time
-        _signatures[fn] = signature
-    return signature
+    parameters = []
+    accepts_any_keyword = False
+    for parameter in signature.parameters.values():
+        if parameter.kind is inspect.Parameter.VAR_KEYWORD:
+            accepts_any_keyword = True
+        elif parameter.kind is not inspect.Parameter.VAR_POSITIONAL:
+            parameters.append(
+                _Parameter(
+                    name=parameter.name,
+                    positional_only=parameter.kind is inspect.Parameter.POSITIONAL_ONLY,
+                    has_default=parameter.default is not inspect.Parameter.empty,
+                    wants_context=_wants_context(fn, parameter),
+                )
+            )
+    return _FunctionInfo(
+        is_async=_is_async(fn),
+        parameters=tuple(parameters),
+        names=frozenset(p.name for p in parameters),
+        accepts_any_keyword=accepts_any_keyword,
+    )
 
 
 def _wants_context(fn: Callable[..., Any], parameter: inspect.Parameter) -> bool:
@@ -372,23 +463,19 @@ def _wants_context(fn: Callable[..., Any], parameter: inspect.Parameter) -> bool
 
 
 def _bind(
-    task_id: str, fn: Callable[..., Any], dependencies: tuple[str, ...], params: dict[str, Any]
+    task_id: str,
+    fn: Callable[..., Any],
+    info: _FunctionInfo,
+    dependencies: tuple[str, ...],
+    params: Mapping[str, Any],
 ) -> Binding:
-    signature = _signature(task_id, fn)
+    """Work out how to fill ``fn``'s parameters for one task (see the module docstring)."""
     from_dependencies: list[tuple[str, str]] = []
     context_parameter: str | None = None
-    accepts_any_keyword = False
-    names = set()
-    for parameter in signature.parameters.values():
+    for parameter in info.parameters:
         name = parameter.name
-        if parameter.kind is inspect.Parameter.VAR_KEYWORD:
-            accepts_any_keyword = True
-            continue
-        if parameter.kind is inspect.Parameter.VAR_POSITIONAL:
-            continue
-        names.add(name)
-        if parameter.kind is inspect.Parameter.POSITIONAL_ONLY:
-            if parameter.default is inspect.Parameter.empty or name in params:
+        if parameter.positional_only:
+            if not parameter.has_default or name in params:
                 raise BindingError(
                     f"task {task_id!r}: parameter {name!r} is positional-only, so plait cannot "
                     "pass it by name; make it a normal parameter"
@@ -403,25 +490,27 @@ def _bind(
             continue
         if name in dependencies:
             from_dependencies.append((name, name))
-        elif context_parameter is None and _wants_context(fn, parameter):
+        elif context_parameter is None and parameter.wants_context:
             context_parameter = name
-        elif parameter.default is inspect.Parameter.empty:
+        elif not parameter.has_default:
             raise BindingError(
                 f"task {task_id!r}: nothing fills parameter {name!r} of "
                 f"{getattr(fn, '__qualname__', repr(fn))}; add {name!r} to depends_on (to receive "
                 f"that task's output), to params, or give it a default"
             )
-    if accepts_any_keyword:  # **kwargs takes the outputs of the dependencies not named
-        bound = {dependency for _, dependency in from_dependencies}
+    names = info.names
+    if info.accepts_any_keyword:  # **kwargs takes the outputs of the dependencies not named
         from_dependencies += [
             (dependency, dependency)
             for dependency in dependencies
-            if dependency not in bound and dependency not in names and dependency not in params
+            if dependency not in names and dependency not in params
         ]
-    unknown = sorted(set(params) - names)
-    if unknown and not accepts_any_keyword:
+    elif params and not names.issuperset(params):
+        unknown = sorted(set(params) - names)
         raise BindingError(
             f"task {task_id!r}: params {unknown!r} match no parameter of "
             f"{getattr(fn, '__qualname__', repr(fn))}; remove them or rename the parameters"
         )
-    return Binding(tuple(from_dependencies), context_parameter, MappingProxyType(params))
+    if not from_dependencies and context_parameter is None and not params:
+        return _NO_BINDING
+    return Binding(tuple(from_dependencies), context_parameter, params)

@@ -3,12 +3,20 @@ default_sqlite_path."""
 
 from __future__ import annotations
 
+import contextlib
+import gc
+import os
+import secrets
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import psycopg
 import pytest
 
+import plait
 from plait import ConfigError, PlaitError
+from plait.cli._report import write_report
 from plait.stores import (
     MemoryStore,
     PostgresStore,
@@ -18,7 +26,7 @@ from plait.stores import (
     open_store,
 )
 
-from .conftest import with_query
+from .conftest import POSTGRES_URL, with_query
 
 ACCEPTED = (
     "memory://, sqlite:///absolute/path.db, sqlite://relative/path.db, "
@@ -198,3 +206,78 @@ def test_default_sqlite_path_defaults_to_dot_plait_in_the_home_directory(
     assert default_sqlite_path() == tmp_path / ".plait" / "plait.db"
     monkeypatch.setenv("PLAIT_HOME", "~/elsewhere")
     assert default_sqlite_path() == tmp_path / "elsewhere" / "plait.db"
+
+
+# -- stores opened from a URL are closed --------------------------------------------------------
+
+
+def _sqlite_files_open(directory: Path) -> int:
+    """How many file descriptors of this process point into ``directory`` (the db, WAL, shm)."""
+    count = 0
+    for fd in os.listdir("/proc/self/fd"):
+        with contextlib.suppress(OSError):
+            count += os.readlink(f"/proc/self/fd/{fd}").startswith(str(directory))
+    return count
+
+
+def _every_call(url: str, tmp_path: Path) -> Iterator[str]:
+    """Each entry point that takes a store, called with ``url``; yields its name after each."""
+    wf = plait.Workflow("closing")
+    wf.add_task("a", lambda: 1)
+    wf.add_task("gate", lambda a: a, depends_on=["a"], pause=plait.Pause("go?"))
+    paused = plait.run(wf, store=url, run_id="closing")
+    yield "run"
+    plait.get_run(paused.run_id, store=url)
+    yield "get_run"
+    plait.list_runs(store=url)
+    yield "list_runs"
+    plait.answer(paused.run_id, "gate", True, store=url)
+    yield "answer"
+    plait.resume(paused.run_id, wf, store=url)
+    yield "resume"
+    write_report(paused.run_id, tmp_path / "report.html", store=url)
+    yield "report"
+    with pytest.raises(plait.stores.RunNotFoundError):
+        plait.get_run("no-such-run", store=url)
+    yield "get_run of an unknown run"
+
+
+@pytest.mark.parametrize("backend_name", ["sqlite", "postgres"])
+def test_stores_opened_from_a_url_are_closed_after_each_call(
+    backend_name: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if backend_name == "sqlite":
+        directory = tmp_path / "db"
+        url = f"sqlite://{directory}/plait.db"
+        still_open: Callable[[], int] = lambda: _sqlite_files_open(directory)  # noqa: E731
+    else:
+        schema = f"plait_test_{secrets.token_hex(6)}"
+        url = with_query(POSTGRES_URL, schema=schema)
+        connections: list[psycopg.Connection[Any]] = []
+        connect = psycopg.connect
+
+        def recorded(*args: Any, **kwargs: Any) -> psycopg.Connection[Any]:
+            connections.append(connect(*args, **kwargs))
+            return connections[-1]
+
+        monkeypatch.setattr(psycopg, "connect", recorded)
+        still_open = lambda: sum(not c.closed for c in connections)  # noqa: E731
+    gc.disable()  # a leaked connection must not be hidden by a collection closing it
+    try:
+        for call in _every_call(url, tmp_path):
+            assert still_open() == 0, f"{call} left its store open"
+    finally:
+        gc.enable()
+        if backend_name == "postgres":
+            with connect(POSTGRES_URL, autocommit=True) as conn:
+                conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+
+
+def test_a_store_object_passed_in_stays_open(tmp_path: Path) -> None:
+    wf = plait.Workflow("kept")
+    wf.add_task("a", lambda: 1)
+    with SQLiteStore(tmp_path / "plait.db") as store:
+        result = plait.run(wf, store=store)
+        plait.get_run(result.run_id, store=store)
+        assert [r.run_id for r in plait.list_runs(store=store)] == [result.run_id]
+        assert "closed" not in repr(store)

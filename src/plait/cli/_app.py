@@ -47,6 +47,7 @@ from .._results import RunResult
 from .._runs import LEASE_SECONDS, get_run
 from .._runs import resume as resume_run
 from .._runs import run as start_run
+from .._serialization import PickleSerializer, Serializer
 from .._state import RunStatus, TaskStatus
 from .._workflow import Workflow
 from ..stores import RunRecord, RunUpdate, Store, WriteBatch, default_sqlite_path, open_store
@@ -67,6 +68,7 @@ from ._summary import (
     graph_shape,
     run_figures,
 )
+from ._terminal import TextConsole
 from ._timeline import stored_figures
 
 __all__ = ["EXIT_FAILED", "EXIT_INTERRUPTED", "EXIT_OK", "EXIT_PAUSED", "EXIT_USAGE", "cli"]
@@ -98,7 +100,7 @@ PIPE_WIDTH = 160
 
 def _console() -> Console:
     # soft_wrap: commands and JSON printed for copying must not be broken at column 80
-    console = Console(soft_wrap=True, highlight=False)
+    console = TextConsole(soft_wrap=True)
     if not console.is_terminal and "COLUMNS" not in os.environ:
         console.width = PIPE_WIDTH
     return console
@@ -106,9 +108,7 @@ def _console() -> Console:
 
 def _fail(message: str) -> NoReturn:
     """Print ``error: message`` in red on stderr and exit with code 2."""
-    Console(stderr=True, soft_wrap=True, highlight=False).print(
-        Text(f"error: {message}", style="red")
-    )
+    TextConsole(stderr=True, soft_wrap=True).print(Text(f"error: {message}", style="red"))
     raise click.exceptions.Exit(EXIT_USAGE)
 
 
@@ -121,7 +121,7 @@ class _Plait(click.Group):
         except PlaitError as error:
             _fail(str(error))
         except KeyboardInterrupt:
-            Console(stderr=True).print(Text("interrupted", style="red"))
+            TextConsole(stderr=True).print(Text("interrupted", style="red"))
             raise click.exceptions.Exit(EXIT_INTERRUPTED) from None
 
 
@@ -195,7 +195,7 @@ class _Remember:
                 entries.pop(event.run_id, None)  # re-insert: the newest entries are kept
                 entries[event.run_id] = entry
         except OSError as error:
-            Console(stderr=True).print(
+            TextConsole(stderr=True).print(
                 Text(
                     f"warning: cannot record the target of run {event.run_id} in "
                     f"{_targets_path()}: {error}; resume it with --target",
@@ -234,6 +234,11 @@ def _json_or_text(text: str) -> Any:
         return json.loads(text)
     except json.JSONDecodeError:
         return text
+    except RecursionError:
+        raise click.BadParameter(
+            f"{text[:20]}... is nested deeper than plait can read (about a thousand levels)",
+            param_hint="--param",
+        ) from None
 
 
 def _pools(values: Sequence[str]) -> dict[str, int]:
@@ -405,6 +410,22 @@ def _store_option(fn: Callable[..., Any]) -> Callable[..., Any]:
     return click.option("--store", metavar="URL", help=_STORE_HELP)(fn)
 
 
+_UNSAFE_PICKLE_HELP = (
+    "Store and load task outputs and answers with pickle (any picklable value). UNSAFE: "
+    "loading a pickle runs whatever code its writer put in it, so anyone who can write to the "
+    "store can run code as you. Only for a store nobody else can write to."
+)
+
+
+def _unsafe_pickle_option(fn: Callable[..., Any]) -> Callable[..., Any]:
+    return click.option("--unsafe-pickle", is_flag=True, help=_UNSAFE_PICKLE_HELP)(fn)
+
+
+def _serializer(unsafe_pickle: bool) -> Serializer | None:
+    """The serializer ``--unsafe-pickle`` asks for (None: plait's default, JSON)."""
+    return PickleSerializer() if unsafe_pickle else None
+
+
 _RUN_EPILOG = """\b
 Examples:
   plait run examples/build.yaml
@@ -463,6 +484,7 @@ Exit codes: 0 succeeded, 1 failed, 2 usage/validation error, 3 paused, 130 Ctrl-
 @click.option(
     "--verbose", "-v", is_flag=True, help="Show what the tasks log, and their commands' output."
 )
+@_unsafe_pickle_option
 def run(
     *,
     target: str,
@@ -476,6 +498,7 @@ def run(
     as_json: bool,
     quiet: bool,
     verbose: bool,
+    unsafe_pickle: bool,
 ) -> None:
     """Run the workflow TARGET and watch it."""
     if sequential and concurrency not in (None, 1):
@@ -503,7 +526,12 @@ def run(
             watcher,
             run_id,
             lambda subscribers: start_run(
-                workflow, run_id=run_id, store=the_store, subscribers=subscribers, **settings
+                workflow,
+                run_id=run_id,
+                store=the_store,
+                serializer=_serializer(unsafe_pickle),
+                subscribers=subscribers,
+                **settings,
             ),
             dependencies_of(workflow),
             _Remember(_absolute_target(target), values),
@@ -542,6 +570,7 @@ comes from $PLAIT_HOME/targets.json, where `plait run` recorded it; give
 @click.option(
     "--verbose", "-v", is_flag=True, help="Show what the tasks log, and their commands' output."
 )
+@_unsafe_pickle_option
 def resume(
     *,
     run_id: str,
@@ -552,6 +581,7 @@ def resume(
     as_json: bool,
     quiet: bool,
     verbose: bool,
+    unsafe_pickle: bool,
 ) -> None:
     """Continue run RUN_ID: answer its questions, or run its failed tasks again."""
     console = _console()
@@ -578,7 +608,8 @@ def resume(
                 f"run {run_id!r} is live in process {owner}; wait for it to finish or pause, "
                 "or pass --force if that process is dead"
             )
-        before = get_run(run_id, store=the_store)
+        serializer = _serializer(unsafe_pickle)
+        before = get_run(run_id, store=the_store, serializer=serializer)
         answers = _answers(inputs, before.waiting, workflow)
         if not inputs and before.waiting and not as_json and sys.stdin.isatty():
             try:
@@ -599,6 +630,7 @@ def resume(
                 inputs=answers,
                 store=the_store,
                 force=force,
+                serializer=serializer,
                 subscribers=subscribers,
             ),
             dependencies_of(workflow),
@@ -740,12 +772,13 @@ def runs(status: str | None, limit: int, store: str | None) -> None:
 @cli.command(epilog="\b\nExample:\n  plait status 3f2a9c1b2e4d")
 @click.argument("run_id")
 @_store_option
-def status(run_id: str, store: str | None) -> None:
+@_unsafe_pickle_option
+def status(run_id: str, store: str | None, unsafe_pickle: bool) -> None:
     """Show run RUN_ID task by task: status, attempts, duration, the error's last line."""
     console = _console()
     with _opened(store) as the_store:
         record = _record(the_store, run_id)
-        result = get_run(run_id, store=the_store)
+        result = get_run(run_id, store=the_store, serializer=_serializer(unsafe_pickle))
         figures = stored_figures(the_store, record)
     live = _live_owner(record)
     console.print(
@@ -950,4 +983,4 @@ def logs(
         which = f"task {task_id!r} of run {run_id}" if task_id else f"run {run_id}"
         if attempt is not None:
             which = f"attempt {attempt} of {which}"
-        Console(stderr=True, highlight=False).print(f"{which} said nothing (no logs)")
+        TextConsole(stderr=True).print(f"{which} said nothing (no logs)")

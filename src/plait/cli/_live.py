@@ -68,7 +68,6 @@ from typing import IO, Any, Self
 
 from rich.console import Console, Group, RenderableType
 from rich.live import Live
-from rich.markup import escape
 from rich.panel import Panel
 from rich.progress_bar import ProgressBar
 from rich.table import Table
@@ -796,8 +795,8 @@ def describe_question(question: Question) -> RenderableType:
         parts.append(Text("Answer with any JSON value."))
     example = json.dumps(answer_example(schema))
     parts.append(Text(f"for example: {example}", style="dim"))
-    title = f"task {escape(question.task_id)}" + (
-        f" (question {escape(question.key)})" if question.key else ""
+    title = Text(
+        f"task {question.task_id}" + (f" (question {question.key})" if question.key else "")
     )
     return Panel(Group(*parts), title=title, title_align="left", expand=False)
 
@@ -810,10 +809,15 @@ def parse_answer(text: str, schema: Mapping[str, Any] | None) -> Any:
     """``text`` as a JSON value; as the text itself when the schema expects a string.
 
     Raises:
-        ValueError: ``text`` is not JSON (and no string is expected); the message says so.
+        ValueError: ``text`` is not JSON (and no string is expected), or is nested deeper than
+            Python can read; the message says so.
     """
     try:
         value = json.loads(text)
+    except RecursionError:
+        raise ValueError(
+            "the answer is nested deeper than plait can read (about a thousand levels)"
+        ) from None
     except json.JSONDecodeError as error:
         if _wants_string(schema):
             return text
@@ -836,7 +840,7 @@ def ask(question: Question, console: Console, *, read: Callable[[str], str] | No
     Raises:
         EOFError, KeyboardInterrupt: the person ended the input or pressed Ctrl-C.
     """
-    read = read or console.input
+    read = read or (lambda prompt: console.input(Text(prompt)))  # a task id is not markup
     console.print(describe_question(question))
     while True:
         text = read(f"{question.task_id}> ").strip()

@@ -53,6 +53,7 @@ from pathlib import Path
 from .._logs import LogLine
 from .._state import RunStatus, TaskStatus
 from ..stores import RunNotFoundError, Store, open_store
+from ..stores._open import opens_store
 from ._timeline import _ORDER, _Run, _Segment, _Task, _topological
 
 __all__ = ["build_report", "write_report"]
@@ -70,6 +71,7 @@ LOG_LINES_SHOWN = 400
 LOG_LINES_IN_TIP = 8
 
 
+@opens_store
 def build_report(run_id: str, *, store: Store | str | None = None) -> str:
     """The HTML of run ``run_id``'s report: one self-contained page (see the module docstring).
 

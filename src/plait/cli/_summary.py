@@ -225,7 +225,8 @@ class GraphShape:
         depth: the most tasks on one chain of dependencies.
         width: the most tasks in one layer (tasks whose longest chain of dependencies is equally
             long), i.e. how many could run at once if every task took as long.
-        critical_path: the ids along the longest path by ``estimate`` (one unit when unset).
+        critical_path: the ids along the longest path by ``estimate`` (an unset one
+            counts as the median of the known ones, as for the scheduler).
     """
 
     tasks: int

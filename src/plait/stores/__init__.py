@@ -4,6 +4,7 @@
 ``postgresql://...``); every backend implements :class:`Store` and passes one conformance suite.
 """
 
+from .._public import publish
 from ._base import (
     EventRecord,
     EventRecordColumns,
@@ -48,3 +49,5 @@ __all__ = [
     "default_sqlite_path",
     "open_store",
 ]
+
+publish(globals(), __all__)  # plait.stores.X, not a private module's path

@@ -8,13 +8,23 @@ The accepted URLs:
   relative to the current directory.
 - ``postgresql://...`` or ``postgres://...``: a :class:`PostgresStore`; a ``schema=name`` query
   parameter picks the schema (``plait`` by default) and is not passed on to the server.
+
+A store that plait opens from a URL for one call (``plait.get_run(run_id, store=url)``, a run,
+a resume, an answer, the report) is closed when that call is done with it: see
+:func:`using_store` and :func:`opens_store`. A store object passed in stays open (its owner closes
+it), and so does the process's default memory store.
 """
 
 from __future__ import annotations
 
+import contextlib
+import functools
+import inspect
 import os
 import threading
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any, ParamSpec, TypeVar, cast
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from .._exceptions import ConfigError
@@ -23,7 +33,10 @@ from ._memory import MemoryStore
 from ._postgres import PostgresStore
 from ._sqlite import SQLiteStore
 
-__all__ = ["default_sqlite_path", "open_store"]
+__all__ = ["default_sqlite_path", "open_store", "opens_store", "using_store"]
+
+P = ParamSpec("P")
+R = TypeVar("R")
 
 _ACCEPTED = (
     "memory://, sqlite:///absolute/path.db, sqlite://relative/path.db, "
@@ -59,6 +72,42 @@ def open_store(spec: Store | str | None = None) -> Store:
         if spec is None:
             return _default_memory_store()
     return _open_url(spec)
+
+
+@contextlib.contextmanager
+def using_store(spec: Store | str | None = None) -> Iterator[Store]:
+    """The store ``spec`` names (as :func:`open_store`), closed on leaving the block if it was
+    opened here: from a URL or ``PLAIT_STORE``. A :class:`Store` passed in and the default
+    memory store stay open."""
+    store = open_store(spec)
+    try:
+        yield store
+    finally:
+        if store is not spec and store is not _default:
+            store.close()
+
+
+def opens_store(fn: Callable[P, R]) -> Callable[P, R]:
+    """Decorate a function (sync or async) that takes ``store=`` (a Store, a URL or None): the
+    store is opened once for the call (:func:`using_store`), passed in as an object, and closed
+    when the call returns or raises, if it was opened from a URL."""
+    if inspect.iscoroutinefunction(fn):
+
+        @functools.wraps(fn)
+        async def call_async(*args: Any, **kwargs: Any) -> Any:
+            with using_store(kwargs.get("store")) as store:
+                kwargs["store"] = store
+                return await fn(*args, **kwargs)
+
+        return cast(Callable[P, R], call_async)
+
+    @functools.wraps(fn)
+    def call(*args: Any, **kwargs: Any) -> Any:
+        with using_store(kwargs.get("store")) as store:
+            kwargs["store"] = store
+            return fn(*args, **kwargs)
+
+    return cast(Callable[P, R], call)
 
 
 def default_sqlite_path() -> Path:
