@@ -7,8 +7,11 @@ import contextvars
 import logging
 import os
 import secrets
+import signal
+import subprocess
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -351,3 +354,75 @@ def test_what_a_handler_writes_is_not_kept_again_as_printed_output() -> None:
     finally:
         logging.getLogger("noisy").removeHandler(handler)
     assert texts(plait.get_logs(result.run_id)) == [("talk", 1, "log", "WARNING noisy: careful")]
+
+
+CRASH_FLOW = """
+import time
+
+import plait
+
+wf = plait.Workflow("crashing")
+
+
+@wf.task
+def first() -> int:
+    print("said before the crash")
+    return 1
+
+
+@wf.task(depends_on=["first"])
+def second(first: int, ctx: plait.Context) -> int:
+    print(f"second, attempt {ctx.attempt}", flush=True)
+    if ctx.attempt == 1:
+        time.sleep(60)  # killed here
+    return first + 1
+
+
+def main(path: str) -> None:
+    plait.run(wf, store=plait.stores.SQLiteStore(path), run_id="crash")
+"""
+
+
+def test_logs_are_as_durable_as_task_records_across_kill_9(tmp_path: Path) -> None:
+    """Killed with -9 while a later task runs: the log of the task recorded succeeded is in the
+    store; the resumed run adds the next attempt's log beside the lost one's."""
+    (tmp_path / "crashing.py").write_text(CRASH_FLOW)
+    db = tmp_path / "plait.db"
+    child = subprocess.Popen(
+        [sys.executable, "-c", "import sys, crashing; crashing.main(sys.argv[1])", str(db)],
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert child.stdout is not None
+        while child.stdout.readline() not in ("second, attempt 1\n", ""):
+            pass
+        # "first" ended before "second" started; wait until its record is written, then kill.
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            with SQLiteStore(db) as store:
+                first = store.load_tasks("crash").get("first")
+            if first is not None and first.status is plait.TaskStatus.SUCCEEDED:
+                break
+            time.sleep(0.02)
+        child.send_signal(signal.SIGKILL)
+    finally:
+        child.wait(timeout=30)
+    with SQLiteStore(db) as store:
+        assert texts(plait.get_logs("crash", "first", store=store)) == [
+            ("first", 1, "stdout", "said before the crash")
+        ]
+    sys.path.insert(0, str(tmp_path))
+    try:
+        import crashing  # type: ignore[import-not-found]  # noqa: PLC0415 - written by the test
+
+        with SQLiteStore(db) as store:
+            resumed = plait.resume("crash", crashing.wf, store=store, force=True)
+            assert resumed.status is RunStatus.SUCCEEDED
+            lines = texts(plait.get_logs("crash", "second", store=store))
+    finally:
+        sys.path.remove(str(tmp_path))
+        sys.modules.pop("crashing", None)
+    assert lines[-1] == ("second", 2, "stdout", "second, attempt 2")
+    assert set(lines[:-1]) <= {("second", 1, "stdout", "second, attempt 1")}
