@@ -9,6 +9,9 @@ module does the I/O around it:
   backoff timer, holding no slot), fail (skipping dependents) or cancel it, and dispatch again.
   A worker thread settles its own attempt and is handed the next sync task directly;
 - *timeouts*: one timer on the loop watches the earliest deadline of all running attempts;
+- *logs*: while an attempt's function runs, ``_logs.running_attempt`` names the attempt (in the
+  worker thread of a sync task, in the asyncio task of an async one), so what it logs and prints
+  goes into its log; the log is made on first use and written by the recorder;
 - *halt*: a critical failure, ``fail_fast`` or an interrupt stops new starts, cancels async
   attempts at once, flags sync attempts (``ctx.cancelled``) and waits ``cancel_grace`` seconds for
   them before abandoning them.

@@ -23,6 +23,12 @@ one row, the event that ended it, whose data holds ``started`` (the attempt's st
 ``TaskStarted`` row, so the log of a run that crashed shows what was in flight. (Temporal's
 history does the same with activity starts.) This halves the rows a run writes.
 
+Task logs (see ``_logs``) ride in the same batches: an attempt's log tells the recorder when it
+changes (:meth:`Recorder.log_changed`, from any thread, with no lock), and each batch takes the
+logs that changed -- after it took the task records, so a line said before an attempt ended is
+written with the record of that end or before it -- and writes each whole, in the same
+transaction as the rest of the batch.
+
 A task recorded ``succeeded`` is never run again; a task that finished just before a crash, whose
 record had not been written yet, runs again when the run is resumed (at-least-once).
 
