@@ -50,9 +50,11 @@ from typing import Any, Protocol, TextIO
 
 __all__ = [
     "MAX_LOG_BYTES",
+    "MIN_LOG_BYTES",
     "AttemptLog",
     "LogLine",
     "LogSource",
+    "current_log",
     "running_attempt",
     "start_capture",
     "stop_capture",
