@@ -33,7 +33,9 @@ line longer than half the budget keeps its start. ``max_log_bytes=0`` keeps no l
 
 **Recording.** An :class:`AttemptLog` tells its owner (the run's recorder) when it changes; the
 recorder writes each changed log whole in its next batch, in the same transaction as the task
-records, so a log is as durable as the record of the attempt that wrote it.
+records, so a log is as durable as the record of the attempt that wrote it. A log that keeps
+changing is rewritten at most ten times a second (as the batches go), up to ``max_log_bytes``
+each time: give a task that writes a great deal a smaller bound, or write its output to a file.
 """
 
 from __future__ import annotations
