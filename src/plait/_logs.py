@@ -50,6 +50,8 @@ from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any, Protocol, TextIO
 
+from ._public import publish_exports
+
 __all__ = [
     "MAX_LOG_BYTES",
     "MIN_LOG_BYTES",
@@ -424,3 +426,6 @@ def stop_capture() -> None:
             logging.Logger.isEnabledFor = _is_enabled_for  # type: ignore[method-assign]
         if logging.Logger.handle is _handle_in_tasks:
             logging.Logger.handle = _handle  # type: ignore[method-assign]
+
+
+publish_exports(globals())  # plait.X, not plait._logs.X: see plait._public

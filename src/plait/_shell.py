@@ -66,6 +66,7 @@ from typing import Any
 from ._context import Context
 from ._exceptions import InvalidOptionError, ShellCommandError
 from ._logs import AttemptLog, current_log
+from ._public import publish_exports
 
 __all__ = ["ShellTask", "looks_like_error", "telling_lines"]
 
@@ -423,3 +424,6 @@ def _failure_message(task_id: str, command: str, finished: _Finished) -> str:
     else:
         label = f"{stream}, its first lines that look like errors and its last {_SHOWN_LINES}"
     return f"{head}; {label}:\n" + "\n".join(f"  {line}" for line in shown)
+
+
+publish_exports(globals())  # plait.X, not plait._shell.X: see plait._public

@@ -54,6 +54,7 @@ from ._base import (
     RunRecord,
     Store,
     StoreError,
+    StoreNotFoundError,
     TaskLog,
     TaskRecord,
     WriteBatch,
@@ -64,6 +65,7 @@ from ._sql import (
     _REQUEST_COLUMNS,
     _RUN_COLUMNS,
     _TASK_COLUMNS,
+    _definition_json,
     _event_record,
     _event_rows,
     _lease_held,
@@ -141,7 +143,11 @@ _MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX events_by_run ON events (run_id, seq);
     """,
-    # 2: task logs, one row per attempt (see plait._logs)
+    # 2: how to import the run's workflow (a hint for `plait resume`)
+    """
+    ALTER TABLE runs ADD COLUMN target TEXT;
+    """,
+    # 3: task logs, one row per attempt (see plait._logs)
     """
     CREATE TABLE task_logs (
         run_id  TEXT NOT NULL,
@@ -155,7 +161,7 @@ _MIGRATIONS: tuple[str, ...] = (
 
 _INSERT_RUN = f"""
     INSERT INTO runs ({_RUN_COLUMNS})
-    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
     ON CONFLICT (run_id) DO NOTHING
 """
 
@@ -212,24 +218,30 @@ _ROWS_PER_INSERT = 100
 class SQLiteStore(Store):
     """Keeps runs in an SQLite file; several processes may use the same file at once.
 
-    The file and its parent directories are created if missing, and the schema is brought up
-    to date when the store opens. See the module docstring for the design.
+    The file and its parent directories are created if missing (unless ``create`` is false),
+    and the schema is brought up to date when the store opens. See the module docstring for
+    the design.
 
     Args:
         path: the database file (``~`` is expanded).
+        create: whether a missing file is created; with False, a missing file raises
+            :class:`StoreNotFoundError` and nothing is written to disk (commands that only read).
 
     Raises:
         StoreError: the file cannot be opened, is not an SQLite database, or was written by a
             newer plait.
+        StoreNotFoundError: ``create`` is false and there is no file at ``path``.
     """
 
     #: The schema migrations this class applies; a subclass may extend them (tests do).
     _migrations: ClassVar[Sequence[str]] = _MIGRATIONS
 
-    def __init__(self, path: str | os.PathLike[str]) -> None:
+    def __init__(self, path: str | os.PathLike[str], *, create: bool = True) -> None:
         self.path = Path(path).expanduser()
         self._lock = threading.Lock()
         self._closed = False
+        if not create and not self.path.is_file():
+            raise StoreNotFoundError(f"there is no SQLite store at {str(self.path)!r}")
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self._conn = sqlite3.connect(
@@ -417,6 +429,17 @@ class SQLiteStore(Store):
                 )
             if cursor.rowcount == 0:
                 raise _missing_or_lost(conn, run_id, owner)
+            if batch.run is not None and batch.run.definition is not None:
+                conn.execute(
+                    "UPDATE runs SET definition = ?, fingerprint = ? WHERE run_id = ?",
+                    (_definition_json(batch.run.definition), batch.run.fingerprint, run_id),
+                )
+            if batch.dropped:
+                dropped = [(run_id, task_id) for task_id in batch.dropped]
+                conn.executemany("DELETE FROM tasks WHERE run_id = ? AND task_id = ?", dropped)
+                conn.executemany(
+                    "DELETE FROM input_requests WHERE run_id = ? AND task_id = ?", dropped
+                )
             _insert(conn, _UPSERT_TASKS, tasks)
             if requests:
                 conn.executemany(_UPSERT_REQUEST, requests)
