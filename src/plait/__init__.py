@@ -65,6 +65,7 @@ if TYPE_CHECKING:  # the names, for type checkers; at run time each is loaded on
     from ._shell import ShellTask
     from ._state import RunStatus, TaskStatus
     from ._workflow import TaskSpec, Workflow
+    from .stores import LeaseLostError, StoreUnavailableError
 
 __version__ = "0.1.0"
 
@@ -83,6 +84,7 @@ __all__ = [
     "InputValidationError",
     "InvalidOptionError",
     "JSONSerializer",
+    "LeaseLostError",
     "LoadedTarget",
     "LogLine",
     "NotWaitingError",
@@ -101,6 +103,7 @@ __all__ = [
     "SerializerMismatchError",
     "ShellCommandError",
     "ShellTask",
+    "StoreUnavailableError",
     "Subscriber",
     "TaskCancelled",
     "TaskCancelledError",
@@ -214,6 +217,11 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
     "._workflow": (
         "TaskSpec",
         "Workflow",
+    ),
+    # The store's errors that stop a run; they keep plait.stores as their module.
+    ".stores": (
+        "LeaseLostError",
+        "StoreUnavailableError",
     ),
 }
 _MODULE_OF = {name: module for module, names in _EXPORTS.items() for name in names}

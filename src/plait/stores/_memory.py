@@ -26,7 +26,7 @@ __all__ = ["MemoryStore"]
 
 
 class _RunState:
-    __slots__ = ("columns", "events", "logs", "record", "requests", "tasks")
+    __slots__ = ("columns", "events", "last_batch", "logs", "record", "requests", "tasks")
 
     def __init__(self, record: RunRecord) -> None:
         self.record = record
@@ -35,6 +35,7 @@ class _RunState:
         self.requests: dict[tuple[str, str], InputRequest] = {}
         self.events: list[EventRecord] = []
         self.logs: dict[tuple[str, int], TaskLog] = {}
+        self.last_batch: str | None = None  # the key of the last batch written
 
 
 class MemoryStore(Store):
@@ -113,6 +114,10 @@ class MemoryStore(Store):
     def write(self, run_id: str, owner: str, batch: WriteBatch) -> None:
         with self._lock:
             state = self._owned(run_id, owner)
+            if batch.key is not None:
+                if batch.key == state.last_batch:
+                    return  # applied already
+                state.last_batch = batch.key
             if batch.dropped:
                 if state.columns is not None:  # back to records one by one, to drop some
                     state.tasks = {**{t.task_id: t for t in state.columns}, **state.tasks}
@@ -199,7 +204,11 @@ class MemoryStore(Store):
     def _owned(self, run_id: str, owner: str) -> _RunState:
         state = self._state(run_id)
         if state.record.owner != owner:
+            current = state.record.owner
             raise LeaseLostError(
-                f"run {run_id!r} is no longer owned by {owner} (owner: {state.record.owner})"
+                f"run {run_id!r} is no longer owned by {owner!r}: "
+                + ("it has no owner" if current is None else f"its owner is now {current!r}"),
+                run_id=run_id,
+                owner=current,
             )
         return state

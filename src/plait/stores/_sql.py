@@ -15,6 +15,7 @@ from .._graph import LazyDefinition
 from .._logs import LogLine
 from .._results import TaskError
 from .._state import RunStatus, TaskStatus
+from .._text import storable
 from ._base import (
     EventRecord,
     EventRecordColumns,
@@ -48,6 +49,7 @@ __all__ = [
     "_request_rows",
     "_run_record",
     "_run_row",
+    "_storable",
     "_task_record",
     "_task_rows",
 ]
@@ -74,7 +76,9 @@ def _not_found(run_id: str) -> RunNotFoundError:
 
 def _lease_lost(run_id: str, owner: str, current: str | None) -> LeaseLostError:
     now = "it has no owner" if current is None else f"its owner is now {current!r}"
-    return LeaseLostError(f"run {run_id!r} is no longer owned by {owner!r}: {now}")
+    return LeaseLostError(
+        f"run {run_id!r} is no longer owned by {owner!r}: {now}", run_id=run_id, owner=current
+    )
 
 
 def _lease_held(run_id: str, owner: str, until: float) -> LeaseHeldError:
@@ -87,6 +91,11 @@ def _lease_held(run_id: str, owner: str, until: float) -> LeaseHeldError:
 
 
 # -- how records become rows and back --------------------------------
+
+
+def _storable(text: str | None) -> str | None:
+    """Free text (a run's error, a prompt) with what the stores cannot hold escaped."""
+    return None if text is None else storable(text)
 
 
 def _to_json(value: object) -> Any:
@@ -133,7 +142,7 @@ def _run_row(run: RunRecord) -> tuple[Any, ...]:
         run.owner,
         run.lease_expires_at,
         run.finished_at,
-        run.error,
+        _storable(run.error),
         run.target,
     )
 
@@ -199,7 +208,7 @@ def _request_rows(run_id: str, requests: Sequence[InputRequest]) -> list[tuple[A
             run_id,
             r.task_id,
             r.key,
-            r.prompt,
+            _storable(r.prompt),
             None if r.schema is None else _dumps(r.schema),
             r.requested_at,
             r.deadline,
