@@ -21,6 +21,7 @@ import plait.stores
 
 EXPECTED_ALL = [
     "BindingError",
+    "CancelTimeoutError",
     "ConfigError",
     "Context",
     "CycleError",
@@ -38,6 +39,7 @@ EXPECTED_ALL = [
     "LoadedTarget",
     "LogLine",
     "NotWaitingError",
+    "NothingToCancelError",
     "OutputNotStorableError",
     "Pause",
     "PickleSerializer",
@@ -78,6 +80,7 @@ EXPECTED_ALL = [
     "answer",
     "aresume",
     "arun",
+    "cancel",
     "get_logs",
     "get_run",
     "list_runs",
@@ -88,6 +91,7 @@ EXPECTED_ALL = [
 
 PUBLIC_ERRORS = [
     "BindingError",
+    "CancelTimeoutError",
     "ConfigError",
     "CycleError",
     "DefinitionChangedError",
@@ -97,6 +101,7 @@ PUBLIC_ERRORS = [
     "InvalidOptionError",
     "LeaseLostError",
     "NotWaitingError",
+    "NothingToCancelError",
     "OutputNotStorableError",
     "PlaitError",
     "RunFailedError",

@@ -14,6 +14,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # the names, for type checkers; at run time each is loaded on first use
+    from ._cancel import cancel
     from ._config import EngineConfig
     from ._context import Context
     from ._events import (
@@ -35,6 +36,7 @@ if TYPE_CHECKING:  # the names, for type checkers; at run time each is loaded on
     )
     from ._exceptions import (
         BindingError,
+        CancelTimeoutError,
         ConfigError,
         CycleError,
         DefinitionChangedError,
@@ -42,6 +44,7 @@ if TYPE_CHECKING:  # the names, for type checkers; at run time each is loaded on
         InputTimeoutError,
         InputValidationError,
         InvalidOptionError,
+        NothingToCancelError,
         NotWaitingError,
         OutputNotStorableError,
         PlaitError,
@@ -71,6 +74,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "BindingError",
+    "CancelTimeoutError",
     "ConfigError",
     "Context",
     "CycleError",
@@ -88,6 +92,7 @@ __all__ = [
     "LoadedTarget",
     "LogLine",
     "NotWaitingError",
+    "NothingToCancelError",
     "OutputNotStorableError",
     "Pause",
     "PickleSerializer",
@@ -128,6 +133,7 @@ __all__ = [
     "answer",
     "aresume",
     "arun",
+    "cancel",
     "get_logs",
     "get_run",
     "list_runs",
@@ -138,6 +144,7 @@ __all__ = [
 
 #: The module of each public name (a test checks it against the imports above).
 _EXPORTS: dict[str, tuple[str, ...]] = {
+    "._cancel": ("cancel",),
     "._config": ("EngineConfig",),
     "._context": ("Context",),
     "._events": (
@@ -159,6 +166,7 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
     ),
     "._exceptions": (
         "BindingError",
+        "CancelTimeoutError",
         "ConfigError",
         "CycleError",
         "DefinitionChangedError",
@@ -166,6 +174,7 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
         "InputTimeoutError",
         "InputValidationError",
         "InvalidOptionError",
+        "NothingToCancelError",
         "NotWaitingError",
         "OutputNotStorableError",
         "PlaitError",

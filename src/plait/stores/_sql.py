@@ -13,6 +13,7 @@ from typing import Any
 
 from .._graph import LazyDefinition
 from .._logs import LogLine
+from .._requests import RequestKind, RequestState, RunRequest
 from .._results import TaskError
 from .._state import RunStatus, TaskStatus
 from .._text import storable
@@ -35,6 +36,7 @@ __all__ = [
     "_LOG_COLUMNS",
     "_REQUEST_COLUMNS",
     "_RUN_COLUMNS",
+    "_RUN_REQUEST_COLUMNS",
     "_TASK_COLUMNS",
     "_definition_json",
     "_event_json",
@@ -48,6 +50,9 @@ __all__ = [
     "_request_record",
     "_request_rows",
     "_run_record",
+    "_run_request_done_rows",
+    "_run_request_record",
+    "_run_request_row",
     "_run_row",
     "_storable",
     "_task_record",
@@ -65,6 +70,9 @@ _REQUEST_COLUMNS = (
 )
 _EVENT_COLUMNS = "kind, time, task_id, data"
 _LOG_COLUMNS = "task_id, attempt, lines"
+_RUN_REQUEST_COLUMNS = (
+    "request_id, kind, owner, sent_at, sent_by, data, state, taken_at, done_at, outcome"
+)
 
 
 # -- errors --------------------------------------------------------
@@ -282,4 +290,44 @@ def _log_record(row: Sequence[Any]) -> TaskLog:
         task_id=task_id,
         attempt=attempt,
         lines=[LogLine(task_id, attempt, *line) for line in _loads(row[2])],
+    )
+
+
+def _run_request_row(run_id: str, request: RunRequest) -> tuple[Any, ...]:
+    """``run_id`` and the request's fields, in :data:`_RUN_REQUEST_COLUMNS` order."""
+    return (
+        run_id,
+        request.request_id,
+        str(request.kind),
+        request.owner,
+        request.sent_at,
+        request.sent_by,
+        _dumps(request.data),
+        request.state.value,
+        request.taken_at,
+        request.done_at,
+        request.outcome,
+    )
+
+
+def _run_request_done_rows(run_id: str, done: Sequence[RunRequest]) -> list[tuple[Any, ...]]:
+    """(state, done_at, outcome, run_id, request_id) of each request marked done."""
+    return [(r.state.value, r.done_at, r.outcome, run_id, r.request_id) for r in done]
+
+
+_REQUEST_KINDS = {kind.value: kind for kind in RequestKind}
+
+
+def _run_request_record(row: Sequence[Any]) -> RunRequest:
+    return RunRequest(
+        request_id=row[0],
+        kind=_REQUEST_KINDS.get(row[1], row[1]),
+        owner=row[2],
+        sent_at=row[3],
+        sent_by=row[4],
+        data=_loads(row[5]),
+        state=RequestState(row[6]),
+        taken_at=row[7],
+        done_at=row[8],
+        outcome=row[9],
     )
