@@ -35,12 +35,12 @@ either::
     ├── RunFailedError (RuntimeError)
     │                               raised by ``RunResult.raise_for_status()`` for a run that did
     │                               not succeed
+    ├── TaskNotFoundError (LookupError)
+    │                               a run has no task with the id asked for (``plait.get_logs``)
     ├── NothingToCancelError (RuntimeError)
     │                               ``plait.cancel`` of a run that succeeded
     ├── CancelTimeoutError (TimeoutError)
     │                               a live run's owner did not answer a cancel in time
-    ├── TaskNotFoundError (LookupError)
-    │                               a run has no task with the id asked for (``plait.get_logs``)
     └── StoreError (RuntimeError)   the store refused an operation (``plait.stores``)
         ├── RunExistsError          a new run's id is taken
         ├── RunNotFoundError (LookupError)
@@ -250,6 +250,10 @@ class RunFailedError(PlaitError, RuntimeError):
         self.result = result
 
 
+class TaskNotFoundError(PlaitError, LookupError):
+    """A run has no task with the id asked for."""
+
+
 class NothingToCancelError(PlaitError, RuntimeError):
     """``plait.cancel`` was asked to cancel a run that already succeeded (or succeeded while the
     cancel was on its way)."""
@@ -263,10 +267,6 @@ class CancelTimeoutError(PlaitError, TimeoutError):
     def __init__(self, message: str, owner: str) -> None:
         super().__init__(message)
         self.owner = owner
-
-
-class TaskNotFoundError(PlaitError, LookupError):
-    """A run has no task with the id asked for."""
 
 
 publish_exports(globals())  # plait.X, not plait._exceptions.X: see plait._public

@@ -323,8 +323,8 @@ class Recorder:
             tasks=tasks,
             requests=requests,
             events=_event_columns(events),
-            requests_done=self._inbox.drain() if self._inbox is not None else [],
             logs=_taken_logs(self._logs),
+            requests_done=self._inbox.drain() if self._inbox is not None else [],
         )
         pending = [*self._unwritten, batch] if batch else self._unwritten
         self._unwritten = []

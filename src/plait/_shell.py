@@ -283,8 +283,8 @@ class ShellTask:
         """Start the command, wait for it to exit or for ``stop``, then clear its group. The
         group is watched meanwhile (``_groups``): it dies with plait, however plait dies."""
         loop = asyncio.get_running_loop()
-        start_watchdog()
         log = current_log()
+        start_watchdog()
         transport, capture = await loop.subprocess_exec(
             lambda: _Capture(loop, log),
             *self.argv,

@@ -368,9 +368,9 @@ class WriteBatch:
             or self.tasks
             or self.requests
             or self.events
+            or self.logs
             or self.dropped
             or self.requests_done
-            or self.logs
         )
 
 
@@ -452,6 +452,17 @@ class Store(ABC):
     def load_events(self, run_id: str) -> list[EventRecord]:
         """The run's event log, oldest first."""
 
+    @abstractmethod
+    def load_logs(
+        self, run_id: str, *, task_id: str | None = None, attempt: int | None = None
+    ) -> list[TaskLog]:
+        """The run's task logs, one per attempt that said something, by task id then attempt;
+        only ``task_id``'s (and only attempt ``attempt``) when given.
+
+        Raises:
+            RunNotFoundError: no such run.
+        """
+
     # -- requests to a live run (see plait._requests) -----------------------------------------
 
     @abstractmethod
@@ -477,17 +488,6 @@ class Store(ABC):
     def get_request(self, run_id: str, request_id: str) -> RunRequest | None:
         """The request as it stands (its outcome once done), or None if the run has no such
         request.
-
-        Raises:
-            RunNotFoundError: no such run.
-        """
-
-    @abstractmethod
-    def load_logs(
-        self, run_id: str, *, task_id: str | None = None, attempt: int | None = None
-    ) -> list[TaskLog]:
-        """The run's task logs, one per attempt that said something, by task id then attempt;
-        only ``task_id``'s (and only attempt ``attempt``) when given.
 
         Raises:
             RunNotFoundError: no such run.

@@ -146,11 +146,11 @@ class MemoryStore(Store):
             for request in batch.requests:
                 state.requests[request.task_id, request.key] = request
             state.events.extend(batch.events)
+            for log in batch.logs:
+                state.logs[log.task_id, log.attempt] = log
             for done in batch.requests_done:
                 if done.request_id in state.run_requests:
                     state.run_requests[done.request_id] = done
-            for log in batch.logs:
-                state.logs[log.task_id, log.attempt] = log
             record = replace(state.record, updated_at=time.time())
             if batch.run is not None:
                 record = replace(
@@ -182,6 +182,17 @@ class MemoryStore(Store):
         with self._lock:
             return list(self._state(run_id).events)
 
+    def load_logs(
+        self, run_id: str, *, task_id: str | None = None, attempt: int | None = None
+    ) -> list[TaskLog]:
+        with self._lock:
+            logs = self._state(run_id).logs
+            return [
+                logs[key]
+                for key in sorted(logs)
+                if (task_id is None or key[0] == task_id) and (attempt is None or key[1] == attempt)
+            ]
+
     def send_request(self, run_id: str, request: RunRequest) -> None:
         with self._lock:
             self._state(run_id).run_requests.setdefault(request.request_id, request)
@@ -201,17 +212,6 @@ class MemoryStore(Store):
     def get_request(self, run_id: str, request_id: str) -> RunRequest | None:
         with self._lock:
             return self._state(run_id).run_requests.get(request_id)
-
-    def load_logs(
-        self, run_id: str, *, task_id: str | None = None, attempt: int | None = None
-    ) -> list[TaskLog]:
-        with self._lock:
-            logs = self._state(run_id).logs
-            return [
-                logs[key]
-                for key in sorted(logs)
-                if (task_id is None or key[0] == task_id) and (attempt is None or key[1] == attempt)
-            ]
 
     def _forget_finished(self) -> None:
         """Drop the oldest finished runs while the store holds more than its limits allow."""

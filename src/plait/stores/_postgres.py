@@ -561,8 +561,8 @@ class PostgresStore(Store):
         tasks = list({row[1]: row for row in _task_rows(run_id, batch.tasks)}.values())
         requests = _request_rows(run_id, batch.requests)
         events = _event_rows(run_id, batch.events)
-        done = _run_request_done_rows(run_id, batch.requests_done)
         logs = _log_rows(run_id, batch.logs)
+        done = _run_request_done_rows(run_id, batch.requests_done)
         now = time.time()
         fence: dict[str, Any] = {"now": now, "key": batch.key, "run_id": run_id, "owner": owner}
         if batch.run is not None:
@@ -606,10 +606,10 @@ class PostgresStore(Store):
                         copy.write_row(row)
             elif events:
                 cursor.executemany(_INSERT_EVENT, events)
-            if done:
-                cursor.executemany(_FINISH_REQUEST, done)
             if logs:
                 cursor.executemany(_UPSERT_LOG, logs)
+            if done:
+                cursor.executemany(_FINISH_REQUEST, done)
 
     def load_tasks(self, run_id: str) -> dict[str, TaskRecord]:
         with self._transaction() as cursor:
@@ -636,6 +636,21 @@ class PostgresStore(Store):
             )
             rows = cursor.fetchall()
         return [_event_record(row) for row in rows]
+
+    def load_logs(
+        self, run_id: str, *, task_id: str | None = None, attempt: int | None = None
+    ) -> list[TaskLog]:
+        with self._transaction() as cursor:
+            _check_run(cursor, run_id)
+            cursor.execute(
+                f"SELECT {_LOG_COLUMNS} FROM task_logs WHERE run_id = %(run_id)s "
+                "AND (%(task_id)s::text IS NULL OR task_id = %(task_id)s) "
+                "AND (%(attempt)s::integer IS NULL OR attempt = %(attempt)s) "
+                "ORDER BY task_id, attempt",
+                {"run_id": run_id, "task_id": task_id, "attempt": attempt},
+            )
+            rows = cursor.fetchall()
+        return [_log_record(row) for row in rows]
 
     def send_request(self, run_id: str, request: RunRequest) -> None:
         with self._transaction() as cursor:
@@ -665,21 +680,6 @@ class PostgresStore(Store):
                 (run_id, request_id),
             ).fetchone()
         return None if row is None else _run_request_record(row)
-
-    def load_logs(
-        self, run_id: str, *, task_id: str | None = None, attempt: int | None = None
-    ) -> list[TaskLog]:
-        with self._transaction() as cursor:
-            _check_run(cursor, run_id)
-            cursor.execute(
-                f"SELECT {_LOG_COLUMNS} FROM task_logs WHERE run_id = %(run_id)s "
-                "AND (%(task_id)s::text IS NULL OR task_id = %(task_id)s) "
-                "AND (%(attempt)s::integer IS NULL OR attempt = %(attempt)s) "
-                "ORDER BY task_id, attempt",
-                {"run_id": run_id, "task_id": task_id, "attempt": attempt},
-            )
-            rows = cursor.fetchall()
-        return [_log_record(row) for row in rows]
 
     def close(self) -> None:
         """Close the connection; closing a closed store does nothing.

@@ -69,10 +69,10 @@ _REQUEST_COLUMNS = (
     "task_id, key, prompt, schema, requested_at, deadline, answered, value, answered_at"
 )
 _EVENT_COLUMNS = "kind, time, task_id, data"
+_LOG_COLUMNS = "task_id, attempt, lines"
 _RUN_REQUEST_COLUMNS = (
     "request_id, kind, owner, sent_at, sent_by, data, state, taken_at, done_at, outcome"
 )
-_LOG_COLUMNS = "task_id, attempt, lines"
 
 
 # -- errors --------------------------------------------------------
@@ -269,6 +269,30 @@ def _event_record(row: Sequence[Any]) -> EventRecord:
     return EventRecord(kind=row[0], time=row[1], task_id=row[2], data=data)
 
 
+def _log_rows(run_id: str, logs: Sequence[TaskLog]) -> list[tuple[Any, ...]]:
+    """One row per attempt (the last log of an attempt given twice wins): its lines as JSON
+    ``[[number, time, stream, text], ...]``."""
+    rows = {
+        (log.task_id, log.attempt): (
+            run_id,
+            log.task_id,
+            log.attempt,
+            _dumps([[line.number, line.time, line.stream, line.text] for line in log.lines]),
+        )
+        for log in logs
+    }
+    return list(rows.values())
+
+
+def _log_record(row: Sequence[Any]) -> TaskLog:
+    task_id, attempt = row[0], row[1]
+    return TaskLog(
+        task_id=task_id,
+        attempt=attempt,
+        lines=[LogLine(task_id, attempt, *line) for line in _loads(row[2])],
+    )
+
+
 def _run_request_row(run_id: str, request: RunRequest) -> tuple[Any, ...]:
     """``run_id`` and the request's fields, in :data:`_RUN_REQUEST_COLUMNS` order."""
     return (
@@ -306,28 +330,4 @@ def _run_request_record(row: Sequence[Any]) -> RunRequest:
         taken_at=row[7],
         done_at=row[8],
         outcome=row[9],
-    )
-
-
-def _log_rows(run_id: str, logs: Sequence[TaskLog]) -> list[tuple[Any, ...]]:
-    """One row per attempt (the last log of an attempt given twice wins): its lines as JSON
-    ``[[number, time, stream, text], ...]``."""
-    rows = {
-        (log.task_id, log.attempt): (
-            run_id,
-            log.task_id,
-            log.attempt,
-            _dumps([[line.number, line.time, line.stream, line.text] for line in log.lines]),
-        )
-        for log in logs
-    }
-    return list(rows.values())
-
-
-def _log_record(row: Sequence[Any]) -> TaskLog:
-    task_id, attempt = row[0], row[1]
-    return TaskLog(
-        task_id=task_id,
-        attempt=attempt,
-        lines=[LogLine(task_id, attempt, *line) for line in _loads(row[2])],
     )

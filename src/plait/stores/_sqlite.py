@@ -472,8 +472,8 @@ class SQLiteStore(Store):
         tasks = _task_rows(run_id, batch.tasks)
         requests = _request_rows(run_id, batch.requests)
         events = _event_rows(run_id, batch.events)
-        done = _run_request_done_rows(run_id, batch.requests_done)
         logs = _log_rows(run_id, batch.logs)
+        done = _run_request_done_rows(run_id, batch.requests_done)
         now = time.time()
         key = batch.key
         with self._transaction() as conn:
@@ -521,9 +521,9 @@ class SQLiteStore(Store):
             if requests:
                 conn.executemany(_UPSERT_REQUEST, requests)
             _insert(conn, _INSERT_EVENTS, events)
+            _insert(conn, _UPSERT_LOGS, logs)
             if done:
                 conn.executemany(_FINISH_REQUEST, done)
-            _insert(conn, _UPSERT_LOGS, logs)
 
     def load_tasks(self, run_id: str) -> dict[str, TaskRecord]:
         with self._read() as conn:
@@ -549,6 +549,19 @@ class SQLiteStore(Store):
                 f"SELECT {_EVENT_COLUMNS} FROM events WHERE run_id = ? ORDER BY seq", (run_id,)
             ).fetchall()
         return [_event_record(row) for row in rows]
+
+    def load_logs(
+        self, run_id: str, *, task_id: str | None = None, attempt: int | None = None
+    ) -> list[TaskLog]:
+        with self._read() as conn:
+            _check_run(conn, run_id)
+            rows = conn.execute(
+                f"SELECT {_LOG_COLUMNS} FROM task_logs WHERE run_id = ? "
+                "AND (? IS NULL OR task_id = ?) AND (? IS NULL OR attempt = ?) "
+                "ORDER BY task_id, attempt",
+                (run_id, task_id, task_id, attempt, attempt),
+            ).fetchall()
+        return [_log_record(row) for row in rows]
 
     def send_request(self, run_id: str, request: RunRequest) -> None:
         with self._transaction() as conn:
@@ -583,19 +596,6 @@ class SQLiteStore(Store):
                 (run_id, request_id),
             ).fetchone()
         return None if row is None else _run_request_record(row)
-
-    def load_logs(
-        self, run_id: str, *, task_id: str | None = None, attempt: int | None = None
-    ) -> list[TaskLog]:
-        with self._read() as conn:
-            _check_run(conn, run_id)
-            rows = conn.execute(
-                f"SELECT {_LOG_COLUMNS} FROM task_logs WHERE run_id = ? "
-                "AND (? IS NULL OR task_id = ?) AND (? IS NULL OR attempt = ?) "
-                "ORDER BY task_id, attempt",
-                (run_id, task_id, task_id, attempt, attempt),
-            ).fetchall()
-        return [_log_record(row) for row in rows]
 
     def close(self) -> None:
         """Close the connection; closing a closed store does nothing.
