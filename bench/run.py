@@ -7,9 +7,10 @@ plait's makespan with the optimum or a lower bound, and simulates the order plai
 the estimates are unknown. Part 3 measures what the durable stores (SQLite, PostgreSQL) cost per
 task against the memory store. Part 4 runs the build example against ``make -j`` on the same
 graph. Part 5 times the whole call a user pays for (build the workflow, run it, read every
-result) against the same floors. A PASS/FAIL summary of the targets ends it.
+result) against the same floors. Part 6 times the start-up of the ``plait`` command against a
+bare Python start. A PASS/FAIL summary of the targets ends it.
 
-Usage: ``python bench/run.py [--quick] [--gc-enabled] [--part 1|2|3|4|5] [--profile]``.
+Usage: ``python bench/run.py [--quick] [--gc-enabled] [--part 1|2|3|4|5|6] [--profile]``.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))  # sibling modules, run
 import _make
 import _overhead
 import _replay
+import _startup
 import _stores
 import _whole
 from _report import Ledger, heading
@@ -60,7 +62,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         action="store_true",
         help="leave the garbage collector on in timed regions (default: off for everyone)",
     )
-    parser.add_argument("--part", choices=("1", "2", "3", "4", "5"), help="run only this part")
+    parser.add_argument("--part", choices=("1", "2", "3", "4", "5", "6"), help="run only this part")
     parser.add_argument(
         "--profile",
         action="store_true",
@@ -125,6 +127,8 @@ def main(argv: list[str] | None = None) -> int:
         _make.run_part4(log)
     if args.part in (None, "5"):
         _whole.run_part5(_whole.QUICK if args.quick else _whole.FULL, ledger, log)
+    if args.part in (None, "6"):
+        _startup.run_part6(ledger, log, quick=args.quick)
     print(heading("Summary of targets" + (" (QUICK sizes: indicative only)" if args.quick else "")))
     print(ledger.render())
     passed = sum(t.ok for t in ledger.targets)

@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 import sys
 import textwrap
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 import jsonschema
 import pytest
 
 import plait
-from plait import RunStatus, ShellTask, TaskStatus, WorkflowFileError
+from plait import RunStatus, ShellTask, TaskStatus, WorkflowFileError, _files
 from plait._files import SCHEMA
 
 DATA = Path(__file__).parent / "data" / "workflows"
@@ -552,13 +553,58 @@ def test_missing_top_level_keys(tmp_path: Path) -> None:
 
 
 def test_a_bad_config_value(tmp_path: Path) -> None:
-    target = write(tmp_path, "flow.yaml", "name: x\nconfig:\n  retries: -1\ntasks: []\n")
-    fails_with(target, f"{target}, line 3: config.retries: expected an int >= 0, not -1")
+    target = write(tmp_path, "flow.yaml", "name: x\nconfig:\n  max_retries: -1\ntasks: []\n")
+    fails_with(
+        target, f"{target}, line 3: config.max_retries: max_retries must be an int >= 0, not -1"
+    )
 
 
-def test_a_config_value_that_engine_config_refuses(tmp_path: Path) -> None:
-    target = write(tmp_path, "flow.yaml", "name: x\nconfig:\n  retries: 1.0\ntasks: []\n")
-    fails_with(target, f"{target}, line 2: config: max_retries must be an int >= 0, not 1.0")
+def test_a_config_value_of_the_wrong_type(tmp_path: Path) -> None:
+    target = write(tmp_path, "flow.yaml", "name: x\nconfig:\n  max_retries: 1.5\ntasks: []\n")
+    fails_with(target, f"{target}, line 3: config.max_retries: expected an int, not 1.5")
+
+
+def test_config_takes_every_engine_config_setting_under_its_api_name(tmp_path: Path) -> None:
+    settings = {
+        "max_concurrency": 3,
+        "task_timeout": None,
+        "retry_failed_tasks": False,
+        "max_retries": 0,
+        "retry_backoff": 0.5,
+        "retry_max_backoff": 2.0,
+        "retry_jitter": 0.0,
+        "fail_fast": True,
+        "pools": {"db": 2},
+        "cancel_grace": 1.5,
+    }
+    document = {"name": "x", "config": settings, "tasks": [{"id": "a", "shell": "true"}]}
+    target = write(tmp_path, "flow.json", json.dumps(document))
+    assert plait.load_target(target).settings == settings
+    assert set(settings) == set(plait.EngineConfig.__dataclass_fields__)
+
+
+def test_the_old_retries_key_is_refused_with_its_api_name(tmp_path: Path) -> None:
+    target = write(tmp_path, "flow.yaml", "name: x\nconfig:\n  retries: 1\ntasks: []\n")
+    fails_with(
+        target, f"{target}, line 3: config: unknown key 'retries'; did you mean 'max_retries'?"
+    )
+
+
+def test_a_config_problem_between_settings_names_the_section(tmp_path: Path) -> None:
+    target = write(
+        tmp_path,
+        "flow.yaml",
+        "name: x\nconfig:\n  retry_backoff: 5\n  retry_max_backoff: 1\ntasks: []\n",
+    )
+    error = fails_with_prefix(target, f"{target}, line 2: config: ")
+    assert "retry_backoff" in error.problem
+
+
+def fails_with_prefix(target: str, prefix: str) -> WorkflowFileError:
+    with pytest.raises(WorkflowFileError) as caught:
+        plait.load_target(target)
+    assert str(caught.value).startswith(prefix), str(caught.value)
+    return caught.value
 
 
 # -- bad files: what plait's own validation finds ---------------------------------------------
@@ -732,3 +778,114 @@ def test_a_file_nested_too_deep_is_a_clear_error(tmp_path: Path, suffix: str, le
         match=rf"^{re.escape(str(path))}: its values are nested deeper than plait can read ",
     ):
         plait.load_target(str(path))
+
+
+# -- every problem at once, and pools ---------------------------------------------------------
+
+
+def test_every_problem_of_a_file_is_reported_each_with_its_line(tmp_path: Path) -> None:
+    target = write(
+        tmp_path,
+        "flow.yaml",
+        """
+        name: many
+        config:
+          max_concurency: 2
+          pools: {db: 1}
+        tasks:
+          - id: fetch
+            function: os.path:jion
+          - id: parse
+            shell: echo
+            timeout: soon
+          - id: load
+            shell: echo
+            pool: dbb
+            depends_on: [fetch, parse, fecth]
+          - id: publish
+            fucntion: os:getcwd
+        """,
+    )
+    with pytest.raises(WorkflowFileError) as caught:
+        plait.load_target(target)
+    assert [(e.line, e.field, e.problem) for e in caught.value.errors] == [
+        (3, "config", "unknown key 'max_concurency'; did you mean 'max_concurrency'?"),
+        (7, "tasks[0].function", "module 'os.path' has no attribute 'jion'; did you mean 'join'?"),
+        (10, "tasks[1].timeout", "expected a number of seconds > 0, not 'soon'"),
+        (
+            13,
+            "tasks[2].pool",
+            "task 'load' names pool 'dbb', which has no limit; did you mean 'db'? (add it under "
+            "config.pools, or give it one with --pool dbb=N)",
+        ),
+        (
+            14,
+            "tasks[2].depends_on[2]",
+            "task 'load' depends on 'fecth', which is not a task of workflow 'many'; did you "
+            "mean 'fetch'?",
+        ),
+        (16, "tasks[3]", "unknown key 'fucntion'; did you mean 'function'?"),
+    ]
+    assert str(caught.value) == "\n".join(str(e) for e in caught.value.errors)
+    assert str(caught.value.errors[0]).startswith(f"{target}, line 3: config: unknown key")
+
+
+def test_a_task_whose_pool_has_no_limit_is_refused(tmp_path: Path) -> None:
+    target = task_file(tmp_path, "- {id: a, shell: echo, pool: db}")
+    fails_with(
+        target,
+        f"{target}, line 3: tasks[0].pool: task 'a' names pool 'db', which has no limit; no pool "
+        "has one (add it under config.pools, or give it one with --pool db=N)",
+    )
+    assert plait.load_target(target, pools=["db"]).workflow.tasks["a"].pool == "db"
+
+
+def test_run_refuses_a_task_whose_pool_has_no_limit() -> None:
+    wf = plait.Workflow("pools")
+    wf.add_task("load", lambda: 1, pool="db")
+    with pytest.raises(
+        plait.InvalidOptionError,
+        match=r"^task 'load' names pool 'db', which has no limit; did you mean 'dbb'\? \(give it "
+        r"one with pools=\{'db': N\}, or fix the task's pool\)$",
+    ):
+        plait.run(wf, pools={"dbb": 1})
+    assert plait.run(wf, pools={"db": 1}).tasks["load"].output == 1
+
+
+class _Executor:
+    """Stands in for an object a setting could hold (an executor)."""
+
+
+@dataclasses.dataclass
+class _ConfigWithObjects:
+    max_retries: int = 3
+    executors: Mapping[str, _Executor] = dataclasses.field(default_factory=dict)
+
+
+def test_a_config_field_that_holds_objects_is_named_as_such_in_the_schema(
+    tmp_path: Path,
+) -> None:
+    properties = _files._config_properties(_ConfigWithObjects)
+    assert properties["max_retries"] == {"type": "integer", "description": "an int"}
+    schema = {"type": "object", "properties": properties}
+    (error,) = jsonschema.Draft202012Validator(schema).iter_errors({"executors": {"a": 1}})
+    assert _files._describe(error)[-1] == (
+        "'executors' holds objects rather than a setting; it cannot be given under config "
+        "(pass it to plait.run)"
+    )
+
+
+def test_pools_that_cannot_be_read_are_reported_once_not_at_every_task(tmp_path: Path) -> None:
+    target = write(
+        tmp_path,
+        "flow.yaml",
+        """
+        name: p
+        config:
+          pools: {db: many}
+        tasks:
+          - {id: a, shell: echo, pool: db}
+          - {id: b, shell: echo, pool: db}
+        """,
+    )
+    fails_with(target, f"{target}, line 3: config.pools.db: expected an int, not 'many'")

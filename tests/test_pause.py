@@ -292,18 +292,27 @@ def test_a_pause_timeout_with_a_default_uses_it() -> None:
     assert result.outputs == {"ask": "auto"}
 
 
-def test_a_resumed_run_honours_the_time_already_spent_waiting() -> None:
+def test_a_resumed_run_honours_the_time_already_spent_waiting(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     wf = plait.Workflow("spent")
-    wf.add_task("ask", lambda ctx: ctx.input, pause=plait.Pause("go?", timeout=0.2))
+    wf.add_task("ask", lambda ctx: ctx.input, pause=plait.Pause("go?", timeout=5))
     store = plait.stores.MemoryStore()
     paused = plait.run(wf, store=store)
     deadline = paused.waiting["ask"].deadline
     assert deadline is not None
-    time.sleep(0.25)  # the whole timeout passes while nobody runs the workflow
+    # The whole timeout passes while nobody runs the workflow: the clock is moved past the
+    # deadline rather than slept through.
+    real_time = time.time
+    monkeypatch.setattr(time, "time", lambda: real_time() + 6)
+    assert time.time() > deadline
     started = time.monotonic()
     result = plait.resume(paused.run_id, wf, store=store, wait_for_input=True)
-    assert time.monotonic() - started < 0.15  # not a fresh 0.2 s
-    assert result.tasks["ask"].status is TaskStatus.FAILED
+    task = result.tasks["ask"]
+    assert task.status is TaskStatus.FAILED
+    assert task.error is not None
+    assert isinstance(task.error.exception, plait.InputTimeoutError)
+    assert time.monotonic() - started < 5  # it failed at once: it did not wait a fresh 5 s
 
 
 def test_a_midway_question_timeout_is_honoured_after_a_resume() -> None:

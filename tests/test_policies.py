@@ -3,15 +3,25 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 import random
+import re
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from plait import ConfigError, RetryPolicy
+import plait
+from plait import (
+    BindingError,
+    ConfigError,
+    OutputNotStorableError,
+    RetryPolicy,
+    ShellCommandError,
+)
 
 
 class TransientError(Exception):
@@ -238,3 +248,81 @@ def test_delay_stays_within_the_jitter_band_of_the_capped_exponential(
 def test_delays_without_jitter_never_shrink(backoff: float, attempt: int) -> None:
     policy = RetryPolicy(backoff=backoff, max_backoff=50.0 + backoff, jitter=0)
     assert policy.delay(attempt) <= policy.delay(attempt + 1)
+
+
+# -- errors that no retry can change ------------------------------------------------------------
+
+
+def _shell_error(returncode: int) -> ShellCommandError:
+    return ShellCommandError("failed", command="x", returncode=returncode, stdout="", stderr="")
+
+
+@pytest.mark.parametrize(
+    ("error", "retried"),
+    [
+        (_shell_error(127), False),  # command not found
+        (_shell_error(126), False),  # not executable
+        (_shell_error(1), True),
+        (_shell_error(-9), True),  # killed: perhaps by the OOM killer, perhaps not again
+        (OutputNotStorableError("no"), False),
+        (BindingError("no"), False),
+        (TypeError("inside the task"), True),
+        (TransientError(), True),
+    ],
+)
+def test_errors_that_cannot_succeed_on_retry_are_not_retried(
+    error: BaseException, retried: bool
+) -> None:
+    assert RetryPolicy(max_retries=5).should_retry(1, error) is retried
+
+
+def test_a_command_that_is_not_found_fails_at_once() -> None:
+    wf = plait.Workflow("missing")
+    wf.add_task("build", plait.ShellTask("plait-no-such-command-x --version"))
+    result = plait.run(wf, max_retries=3, retry_backoff=0)
+    task = result.tasks["build"]
+    assert task.status is plait.TaskStatus.FAILED
+    assert task.attempts == 1
+    assert task.error is not None and "exited with status 127" in task.error.message
+
+
+def _hides_its_signature(fn: Callable[..., Any]) -> Callable[..., Any]:
+    @functools.wraps(fn)  # the signature plait reads is fn's...
+    def wrapper() -> Any:  # ...but the function it calls takes nothing
+        return fn()
+
+    return wrapper
+
+
+def test_parameters_that_do_not_fit_the_function_fail_at_once_as_a_binding_error() -> None:
+    calls = []
+
+    @_hides_its_signature
+    def load(day: str) -> str:
+        calls.append(day)
+        return day
+
+    wf = plait.Workflow("binding")
+    wf.add_task("load", load, params={"day": "mon"})
+    result = plait.run(wf, max_retries=3, retry_backoff=0)
+    task = result.tasks["load"]
+    assert (task.status, task.attempts, calls) == (plait.TaskStatus.FAILED, 1, [])
+    assert task.error is not None and task.error.type.endswith("BindingError")
+    assert re.fullmatch(
+        r"task 'load': calling \S+\.load with parameters \['day'\] failed: \S+\(\) got an "
+        r"unexpected keyword argument 'day'; make its signature name the parameters it takes\s*",
+        task.error.message,
+    )
+
+
+def test_a_type_error_raised_inside_a_task_is_retried() -> None:
+    calls = []
+
+    def parse(text: str = "x") -> int:
+        calls.append(text)
+        return int(None)  # type: ignore[arg-type]
+
+    wf = plait.Workflow("inside")
+    wf.add_task("parse", parse)
+    result = plait.run(wf, max_retries=2, retry_backoff=0)
+    assert (result.tasks["parse"].attempts, len(calls)) == (3, 3)

@@ -218,13 +218,68 @@ def test_a_busy_run_is_written_at_the_interval_and_keeps_its_lease() -> None:
     assert [e.task_id for e in store.events] == [f"t{i}" for i in range(n)]
 
 
-def test_a_change_after_a_quiet_spell_is_written_at_once() -> None:
+class WatchedWakeup(threading.Event):
+    """The recorder's wake-up event, watched: which threads set it, and whether the writer has
+    come back to wait after an interval that passed (a quiet one, when nothing was logged)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.setters: list[str] = []
+        self.after_an_interval = threading.Event()
+        self._timed_out = False
+
+    def set(self) -> None:
+        self.setters.append(threading.current_thread().name)
+        super().set()
+
+    def wait(self, timeout: float | None = None) -> bool:
+        if self._timed_out:  # the writer looked, found nothing to write, and waits again
+            self.after_an_interval.set()
+        woken = super().wait(timeout)
+        self._timed_out = not woken
+        return woken
+
+
+def test_a_change_after_a_quiet_spell_wakes_the_writer_at_once() -> None:
     store = CapturingStore()
-    recorder = started_recorder(store, lease_seconds=30.0, interval=1.0)
-    time.sleep(1.1)  # one quiet interval: nothing to write
-    asked = time.monotonic()
+    recorder = Recorder(
+        store,  # type: ignore[arg-type]
+        "run-1",
+        "me",
+        serializer=JSONSerializer(),
+        lease_seconds=30.0,
+        interval=0.05,
+        lock=threading.Lock(),
+        task_columns=columns,
+        on_failure=lambda error: None,
+    )
+    wakeup = recorder._wakeup = WatchedWakeup()
+    recorder.start()
+    assert wakeup.after_an_interval.wait(10), "the writer never finished a quiet interval"
     log(recorder, TaskStarted, time.time(), "a", attempt=1)
-    while not store.batches and time.monotonic() - asked < 2.0:
-        time.sleep(0.001)
-    assert store.batches and time.monotonic() - asked < 0.5  # not at the next interval (0.9 s)
+    # The change itself woke the writer (in this thread), rather than leaving it to the timer.
+    assert wakeup.setters == [threading.current_thread().name]
     recorder.close(RunUpdate(status=RunStatus.SUCCEEDED, finished_at=time.time()))
+    assert [e.task_id for e in store.events] == ["a"]
+
+
+def test_while_busy_a_change_waits_for_the_interval() -> None:
+    store = CapturingStore()
+    recorder = Recorder(
+        store,  # type: ignore[arg-type]
+        "run-1",
+        "me",
+        serializer=JSONSerializer(),
+        lease_seconds=30.0,
+        interval=30.0,
+        lock=threading.Lock(),
+        task_columns=columns,
+        on_failure=lambda error: None,
+    )
+    wakeup = recorder._wakeup = WatchedWakeup()
+    recorder.start()  # the run was just created: busy for one interval
+    log(recorder, TaskStarted, time.time(), "a", attempt=1)
+    log(recorder, TaskStarted, time.time(), "b", attempt=1)
+    assert wakeup.setters == []  # neither change woke the writer: they wait for the interval
+    recorder.close(RunUpdate(status=RunStatus.SUCCEEDED, finished_at=time.time()))
+    assert [e.task_id for e in store.events] == ["a", "b"]

@@ -1,55 +1,67 @@
 """plait: a parallel workflow engine -- a DAG of tasks, run as fast as the limits allow, correct
-under failure."""
+under failure.
 
-from ._config import EngineConfig
-from ._context import Context
-from ._events import (
-    Event,
-    InputReceived,
-    InputRequested,
-    RunFinished,
-    RunStarted,
-    Subscriber,
-    TaskCancelled,
-    TaskEvent,
-    TaskFailed,
-    TaskReady,
-    TaskRetrying,
-    TaskSkipped,
-    TaskStarted,
-    TaskSucceeded,
-)
-from ._exceptions import (
-    BindingError,
-    ConfigError,
-    CycleError,
-    DefinitionChangedError,
-    DuplicateTaskError,
-    InputTimeoutError,
-    InputValidationError,
-    InvalidOptionError,
-    NotWaitingError,
-    OutputNotStorableError,
-    PlaitError,
-    RunFailedError,
-    SerializerMismatchError,
-    ShellCommandError,
-    TaskCancelledError,
-    TaskTimeoutError,
-    UnknownDependencyError,
-    WorkflowError,
-    WorkflowFileError,
-)
-from ._files import LoadedTarget, load_target
-from ._pause import Pause, Question
-from ._policies import RetryPolicy
-from ._public import publish
-from ._results import RunResult, TaskError, TaskResult
-from ._runs import answer, aresume, arun, get_run, list_runs, resume, run
-from ._serialization import JSONSerializer, PickleSerializer, Serializer
-from ._shell import ShellTask
-from ._state import RunStatus, TaskStatus
-from ._workflow import TaskSpec, Workflow
+``import plait`` loads none of plait's modules: each public name is imported from its module on
+first use (PEP 562), so that the command line starts fast and ``plait --help`` loads no engine.
+``from plait import run`` and ``plait.run`` work as with eager imports. Each public class and
+function says ``plait`` as its ``__module__`` (its private module publishes it so when it loads,
+see :mod:`plait._public`).
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # the names, for type checkers; at run time each is loaded on first use
+    from ._config import EngineConfig
+    from ._context import Context
+    from ._events import (
+        Event,
+        InputReceived,
+        InputRequested,
+        RunFinished,
+        RunStarted,
+        Subscriber,
+        TaskCancelled,
+        TaskEvent,
+        TaskFailed,
+        TaskReady,
+        TaskRetrying,
+        TaskSkipped,
+        TaskStarted,
+        TaskSucceeded,
+    )
+    from ._exceptions import (
+        BindingError,
+        ConfigError,
+        CycleError,
+        DefinitionChangedError,
+        DuplicateTaskError,
+        InputTimeoutError,
+        InputValidationError,
+        InvalidOptionError,
+        NotWaitingError,
+        OutputNotStorableError,
+        PlaitError,
+        RunFailedError,
+        SerializerMismatchError,
+        ShellCommandError,
+        TaskCancelledError,
+        TaskTimeoutError,
+        UnknownDependencyError,
+        WorkflowError,
+        WorkflowFileError,
+    )
+    from ._files import LoadedTarget, load_target
+    from ._pause import Pause, Question
+    from ._policies import RetryPolicy
+    from ._results import RunResult, TaskError, TaskResult
+    from ._runs import answer, aresume, arun, get_run, list_runs, resume, run
+    from ._serialization import JSONSerializer, PickleSerializer, Serializer
+    from ._shell import ShellTask
+    from ._state import RunStatus, TaskStatus
+    from ._workflow import TaskSpec, Workflow
 
 __version__ = "0.1.0"
 
@@ -114,4 +126,98 @@ __all__ = [
     "run",
 ]
 
-publish(globals(), __all__)  # plait.TaskTimeoutError, not plait._exceptions.TaskTimeoutError
+#: The module of each public name (a test checks it against the imports above).
+_EXPORTS: dict[str, tuple[str, ...]] = {
+    "._config": ("EngineConfig",),
+    "._context": ("Context",),
+    "._events": (
+        "Event",
+        "InputReceived",
+        "InputRequested",
+        "RunFinished",
+        "RunStarted",
+        "Subscriber",
+        "TaskCancelled",
+        "TaskEvent",
+        "TaskFailed",
+        "TaskReady",
+        "TaskRetrying",
+        "TaskSkipped",
+        "TaskStarted",
+        "TaskSucceeded",
+    ),
+    "._exceptions": (
+        "BindingError",
+        "ConfigError",
+        "CycleError",
+        "DefinitionChangedError",
+        "DuplicateTaskError",
+        "InputTimeoutError",
+        "InputValidationError",
+        "InvalidOptionError",
+        "NotWaitingError",
+        "OutputNotStorableError",
+        "PlaitError",
+        "RunFailedError",
+        "SerializerMismatchError",
+        "ShellCommandError",
+        "TaskCancelledError",
+        "TaskTimeoutError",
+        "UnknownDependencyError",
+        "WorkflowError",
+        "WorkflowFileError",
+    ),
+    "._files": (
+        "LoadedTarget",
+        "load_target",
+    ),
+    "._pause": (
+        "Pause",
+        "Question",
+    ),
+    "._policies": ("RetryPolicy",),
+    "._results": (
+        "RunResult",
+        "TaskError",
+        "TaskResult",
+    ),
+    "._runs": (
+        "answer",
+        "aresume",
+        "arun",
+        "get_run",
+        "list_runs",
+        "resume",
+        "run",
+    ),
+    "._serialization": (
+        "JSONSerializer",
+        "PickleSerializer",
+        "Serializer",
+    ),
+    "._shell": ("ShellTask",),
+    "._state": (
+        "RunStatus",
+        "TaskStatus",
+    ),
+    "._workflow": (
+        "TaskSpec",
+        "Workflow",
+    ),
+}
+_MODULE_OF = {name: module for module, names in _EXPORTS.items() for name in names}
+
+
+def __getattr__(name: str) -> Any:
+    """Import public ``name`` from its module, once (then it is an ordinary attribute)."""
+    try:
+        module = _MODULE_OF[name]
+    except KeyError:
+        raise AttributeError(f"module 'plait' has no attribute {name!r}") from None
+    value = getattr(importlib.import_module(module, __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import difflib
 import os
-from collections.abc import Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
-from ._exceptions import ConfigError
+from ._exceptions import ConfigError, InvalidOptionError
 from ._policies import RetryPolicy, check_retry_settings
+from ._public import publish_exports
 
-__all__ = ["EngineConfig"]
+__all__ = ["EngineConfig", "check_pools", "pool_problem"]
 
 
 def _is_int(value: object) -> bool:
@@ -37,8 +39,8 @@ class EngineConfig:
         max_retries, retry_backoff, retry_max_backoff, retry_jitter: the default
             :class:`RetryPolicy` (exponential backoff with jitter, first delay 0.1 s).
         fail_fast: stop the whole run at the first failure, as if every task were critical.
-        pools: named concurrency limits (pool name -> slots) for tasks that name a ``pool``; a pool
-            without a limit here is bounded by ``max_concurrency`` only.
+        pools: named concurrency limits (pool name -> slots) for tasks that name a ``pool``; a
+            task whose pool has no limit here is refused before the run starts.
         cancel_grace: seconds to wait for running sync tasks to notice a cancellation before the
             run ends without them.
     """
@@ -88,3 +90,42 @@ class EngineConfig:
             max_backoff=self.retry_max_backoff,
             jitter=self.retry_jitter,
         )
+
+
+def pool_problem(task_id: str, pool: str, limited: Collection[str]) -> str | None:
+    """What is wrong with task ``task_id`` naming ``pool`` when only the pools ``limited`` have
+    a limit, in words (with a "did you mean"), or None when nothing is.
+
+    A pool without a limit would be bounded by ``max_concurrency`` only: almost always a typo in
+    the task or in the settings, so it is refused rather than run unlimited.
+    """
+    if pool in limited:
+        return None
+    close = difflib.get_close_matches(pool, list(limited), n=1)
+    if close:
+        hint = f"did you mean {close[0]!r}?"
+    elif limited:
+        hint = f"the pools with a limit are {', '.join(map(repr, sorted(limited)))}"
+    else:
+        hint = "no pool has one"
+    return f"task {task_id!r} names pool {pool!r}, which has no limit; {hint}"
+
+
+def check_pools(config: EngineConfig, task_pools: Iterable[tuple[str, str | None]]) -> None:
+    """Refuse a task whose pool has no limit in ``config.pools``.
+
+    Args:
+        task_pools: (task id, pool or None) of every task.
+
+    Raises:
+        InvalidOptionError: a task names a pool that has no limit; the message names both.
+    """
+    for task_id, pool in task_pools:
+        problem = None if pool is None else pool_problem(task_id, pool, config.pools)
+        if problem is not None:
+            raise InvalidOptionError(
+                f"{problem} (give it one with pools={{{pool!r}: N}}, or fix the task's pool)"
+            )
+
+
+publish_exports(globals())  # plait.X, not plait._config.X: see plait._public

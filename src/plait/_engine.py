@@ -51,6 +51,7 @@ from ._events import (
     publish,
 )
 from ._exceptions import (
+    BindingError,
     InputTimeoutError,
     NotWaitingError,
     OutputNotStorableError,
@@ -402,16 +403,27 @@ class _Run:
         fn = spec.fn
         if fn is None:  # an approval gate: its output is the answer
             return attempt.answer("")
-        if inputs is None:
-            return fn()
         kwargs = dict(spec.binding.params)
-        outputs = self.outputs
-        for name, d in inputs:
-            kwargs[name] = outputs[d]
-        context_parameter = spec.binding.context_parameter
-        if context_parameter is not None:
-            kwargs[context_parameter] = Context(self.run_id, spec.id, attempt.number, attempt)
-        return fn(**kwargs)
+        if inputs is not None:
+            outputs = self.outputs
+            for name, d in inputs:
+                kwargs[name] = outputs[d]
+            context_parameter = spec.binding.context_parameter
+            if context_parameter is not None:
+                kwargs[context_parameter] = Context(self.run_id, spec.id, attempt.number, attempt)
+        try:
+            return fn(**kwargs)
+        except TypeError as error:
+            # Raised by the call itself (no frame of fn's below this one): the arguments do
+            # not fit the function as it really is (a decorator that hides its signature, a
+            # C function); every retry would fail the same way.
+            if error.__traceback__ is None or error.__traceback__.tb_next is not None:
+                raise
+            raise BindingError(
+                f"task {spec.id!r}: calling {getattr(fn, '__qualname__', repr(fn))} with "
+                f"parameters {sorted(kwargs)!r} failed: {error}; make its signature name the "
+                "parameters it takes"
+            ) from error
 
     def serialize(self, attempt: _Attempt) -> None:
         """Turn a durable run's output into bytes now, so a value the store cannot keep fails
@@ -606,11 +618,7 @@ class _Run:
         self.errors[i] = task_error
         policy = self.retry[i]
         tries = attempt.number - self.attempts_before[i]  # this process's attempts
-        if (
-            not scheduler.halted
-            and policy.should_retry(tries, error)
-            and not isinstance(error, OutputNotStorableError)  # it would fail the same way
-        ):
+        if not scheduler.halted and policy.should_retry(tries, error):
             scheduler.retry(i)
             self._backoffs += 1
             delay = policy.delay(tries)

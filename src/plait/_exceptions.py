@@ -45,6 +45,8 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from ._results import RunResult
 
+from ._public import publish_exports
+
 __all__ = [
     "BindingError",
     "ConfigError",
@@ -111,7 +113,13 @@ class WorkflowFileError(WorkflowError):
     (a path such as ``tasks[2].retry.max_retries``) say where in it, when that is known;
     ``problem`` is what was wrong there. The message holds them all:
     ``flow.yaml, line 9: tasks[2].timeout: expected a number of seconds > 0, not 'soon'``.
+
+    A file with several problems raises one error for all of them (:meth:`several`): ``errors``
+    holds each (in the order of the file), the message has one line per problem, and the other
+    attributes are those of the first. For a single problem ``errors`` is ``(self,)``.
     """
+
+    errors: tuple[WorkflowFileError, ...]
 
     def __init__(
         self,
@@ -131,6 +139,21 @@ class WorkflowFileError(WorkflowError):
         self.line = line
         self.column = column
         self.field = field
+        self.errors = (self,)
+
+    @classmethod
+    def several(cls, errors: Sequence[WorkflowFileError]) -> WorkflowFileError:
+        """One error that reports all of ``errors`` (at least one), each on a line of its own."""
+        if len(errors) == 1:
+            return errors[0]
+        first = errors[0]
+        combined = cls(
+            first.problem, file=first.file, line=first.line, column=first.column, field=first.field
+        )
+        combined.args = ("\n".join(str(error) for error in errors),)
+        combined.errors = tuple(errors)
+        combined.__cause__ = first.__cause__
+        return combined
 
 
 class InputValidationError(PlaitError, ValueError):
@@ -208,3 +231,6 @@ class RunFailedError(PlaitError, RuntimeError):
     def __init__(self, message: str, result: RunResult) -> None:
         super().__init__(message)
         self.result = result
+
+
+publish_exports(globals())  # plait.X, not plait._exceptions.X: see plait._public

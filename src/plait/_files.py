@@ -15,12 +15,13 @@ checked; write each value out where it is used. Every key is shown here::
 
     name: nightly-report               # required: the workflow's name
     config:                            # optional: engine settings, as plait.EngineConfig fields
-      max_concurrency: 8               #   max_concurrency
-      pools: {db: 2}                   #   pools: pool name -> slots
-      task_timeout: 600                #   task_timeout: seconds, or null for no limit
-      retries: 2                       #   max_retries
-      retry_backoff: 0.5               #   retry_backoff: seconds
-      fail_fast: false                 #   fail_fast
+      max_concurrency: 8               #   (any EngineConfig field that holds a plain value,
+      pools: {db: 2}                   #   under its own name: pool name -> slots
+      task_timeout: 600                #   seconds, or null for no limit
+      max_retries: 2                   #   retries of a failed task (0: none, as a build wants)
+      retry_backoff: 0.5               #   seconds
+      fail_fast: false                 #   ...and retry_failed_tasks, retry_max_backoff,
+      cancel_grace: 5                  #   retry_jitter, cancel_grace)
     tasks:                             # required: a list of tasks
       - id: fetch                      # required: the task's unique id
         function: reports.jobs:fetch   # a Python callable, "package.module:attribute.path"
@@ -44,9 +45,12 @@ checked; write each value out where it is used. Every key is shown here::
         priority: 10                   # higher starts first among ready tasks
         estimate: 30                   # expected seconds (weights the critical path)
 
-The ``config`` keys become :class:`~plait.EngineConfig` settings; all keep their names except
-``retries``, which is ``max_retries``. They are returned in :attr:`LoadedTarget.settings` (only
-those the file sets), for the caller to pass to :func:`plait.run` with its own on top.
+The ``config`` keys are the :class:`~plait.EngineConfig` fields, under the same names as in
+Python and on the command line (``max_retries``, ``--max-retries``); the schema of the section is
+derived from the class, and EngineConfig checks the values. They are returned in
+:attr:`LoadedTarget.settings` (only those the file sets), for the caller to pass to
+:func:`plait.run` with its own on top. Every ``pool`` a task names must have a limit under
+``pools`` (or be given one by the caller: ``load_target(..., pools=...)``, ``plait run --pool``).
 
 A task has **exactly one** of ``function`` and ``shell``, or neither when it has a ``pause`` (an
 approval gate). ``function`` is imported when the file is loaded; sync and async callables both
@@ -65,16 +69,21 @@ directories are put on ``sys.path`` when a target is loaded.
 Checking
 --------
 
-Nothing is built from a file that is not right. In order:
+Nothing is built from a file that is not right, and every problem of a file is reported at
+once, not only the first. In order:
 
 1. it is parsed (a syntax error names the line and column, and the parser's problem; a key that
    appears twice in one mapping, a YAML anchor or alias, and nesting deeper than Python can
-   follow are errors too);
+   follow are errors too); the file cannot be read further past one;
 2. its structure is checked against :data:`SCHEMA`, a JSON Schema of the format above (no
-   unknown keys anywhere: a misspelt key gets a "did you mean");
-3. the workflow is built with :meth:`Workflow.add_task <plait.Workflow.add_task>` and validated,
-   so plait's own checks run: functions that cannot be imported, duplicate ids, unknown
-   dependencies, cycles, parameters nothing can fill, option values.
+   unknown keys anywhere: a misspelt key gets a "did you mean"); of the problems under one key
+   only the most telling is kept (a misspelt key explains the "missing" one beside it);
+3. the ``config`` values are checked by :class:`~plait.EngineConfig`, and every task's ``pool``
+   must have a limit;
+4. each task without a problem so far is built with :meth:`Workflow.add_task
+   <plait.Workflow.add_task>`, so plait's own checks run: functions that cannot be imported,
+   duplicate ids, parameters nothing can fill, option values; every dependency must name a task;
+5. when all of that passed, the workflow is validated whole (cycles).
 
 Every problem is a :class:`~plait.WorkflowFileError` that names the file, the line (for JSON,
 when the file can also be read as YAML, which is nearly always), the field as a path such as
@@ -82,7 +91,9 @@ when the file can also be read as YAML, which is nearly always), the field as a 
 
     flow.yaml, line 14: tasks[2].timeout: expected a number of seconds > 0, not 'soon'
 
-An error raised by plait's own validation keeps its message, after the file and line.
+A file with several problems raises one error with a line for each, in the order of the file
+(its ``errors`` holds them one by one). An error raised by plait's own validation keeps its
+message, after the file and line.
 """
 
 from __future__ import annotations
@@ -94,22 +105,23 @@ import json
 import os
 import re
 import sys
-from collections.abc import Callable, Mapping
+import typing
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
-from ._config import EngineConfig
+from ._config import EngineConfig, pool_problem
 from ._exceptions import (
     ConfigError,
     CycleError,
     DuplicateTaskError,
     InvalidOptionError,
-    UnknownDependencyError,
     WorkflowError,
     WorkflowFileError,
 )
+from ._graph import unknown_dependency
 from ._pause import Pause
 from ._policies import RetryPolicy
 from ._shell import ShellTask
@@ -120,19 +132,79 @@ if TYPE_CHECKING:
     import jsonschema
     import yaml
 
+from ._public import publish_exports
+
 __all__ = ["CONFIG_SETTINGS", "SCHEMA", "LoadedTarget", "load_target"]
 
 _FILE_SUFFIXES = (".yaml", ".yml", ".json")
 
-CONFIG_SETTINGS: Mapping[str, str] = {
-    "max_concurrency": "max_concurrency",
-    "pools": "pools",
-    "task_timeout": "task_timeout",
-    "retries": "max_retries",
-    "retry_backoff": "retry_backoff",
-    "fail_fast": "fail_fast",
+# -- the config section: derived from EngineConfig ---------------------------------------------
+# Every EngineConfig field that holds a plain value is a ``config`` key of the same name, typed
+# from its annotation: a field added to EngineConfig is accepted in files without a change here.
+# The schema checks types only; EngineConfig itself checks values (one source for each rule).
+# A field that holds objects rather than settings (its type has no JSON form, as executors
+# would) cannot be set in ``config``; the schema names it as such, so that the error says so
+# rather than "unknown key".
+
+_JSON_TYPES: Mapping[Any, tuple[str, str]] = {
+    bool: ("boolean", "true or false"),
+    int: ("integer", "an int"),
+    float: ("number", "a number"),
+    str: ("string", "a string"),
 }
-"""Each ``config`` key of a workflow file, and the :class:`EngineConfig` field it sets."""
+
+#: How a few settings read in an error, where "an int" would say too little.
+_SETTING_WORDS: Mapping[str, str] = {
+    "pools": "a mapping of pool names to slots (ints)",
+    "task_timeout": "a number of seconds, or null for no limit",
+}
+
+
+def _setting_schema(name: str, hint: Any) -> dict[str, Any] | None:
+    """The JSON Schema of EngineConfig field ``name`` of type ``hint``; None if it holds objects."""
+    if hint in _JSON_TYPES:
+        kind, words = _JSON_TYPES[hint]
+        return {"type": kind, "description": _SETTING_WORDS.get(name, words)}
+    args = typing.get_args(hint)
+    origin = typing.get_origin(hint)
+    if type(None) in args and len(args) == 2:  # X | None
+        inner = _setting_schema(name, next(a for a in args if a is not type(None)))
+        if inner is None:
+            return None
+        words = _SETTING_WORDS.get(name, f"{inner['description']}, or null")
+        return {"type": [inner["type"], "null"], "description": words}
+    if origin is not None and issubclass(origin, Mapping) and len(args) == 2 and args[0] is str:
+        value = _setting_schema(f"{name}.*", args[1])  # a value's words are its type's
+        if value is None:
+            return None
+        return {
+            "type": "object",
+            "propertyNames": _NAMES,
+            "additionalProperties": value,
+            "description": _SETTING_WORDS.get(name, f"a mapping of names to {value['type']}s"),
+        }
+    return None
+
+
+def _config_properties(config_class: Any = EngineConfig) -> dict[str, dict[str, Any]]:
+    """The schema of each field of ``config_class`` (EngineConfig) under ``config``."""
+    hints = typing.get_type_hints(config_class)
+    properties = {}
+    for name in config_class.__dataclass_fields__:
+        properties[name] = _setting_schema(name, hints[name]) or {
+            "not": {},
+            "description": f"{name!r} holds objects rather than a setting; it cannot be given "
+            "under config (pass it to plait.run)",
+        }
+    return properties
+
+
+_NAMES = {"type": "string", "description": "a string key"}
+_CONFIG_PROPERTIES = _config_properties()
+
+CONFIG_SETTINGS: Mapping[str, str] = {name: name for name in _CONFIG_PROPERTIES}
+"""Each ``config`` key of a workflow file, and the :class:`EngineConfig` field it sets (its
+namesake: every EngineConfig field that holds a plain value)."""
 
 # -- the schema ------------------------------------------------------------------------------
 # Each "description" says what a value should be; an error message reads "expected <it>". The
@@ -144,7 +216,6 @@ _POSITIVE_SECONDS = {
     "description": "a number of seconds > 0",
 }
 _SECONDS = {"type": "number", "minimum": 0, "description": "a number of seconds >= 0"}
-_NAMES = {"type": "string", "description": "a string key"}
 
 _RETRY = {
     "type": "object",
@@ -248,29 +319,9 @@ SCHEMA: Mapping[str, Any] = {
         "name": {"type": "string", "minLength": 1, "description": "a non-empty workflow name"},
         "config": {
             "type": "object",
-            "description": "a mapping of engine settings",
+            "description": "a mapping of engine settings (plait.EngineConfig fields)",
             "additionalProperties": False,
-            "properties": {
-                "max_concurrency": {"type": "integer", "minimum": 1, "description": "an int >= 1"},
-                "pools": {
-                    "type": "object",
-                    "propertyNames": _NAMES,
-                    "additionalProperties": {
-                        "type": "integer",
-                        "minimum": 1,
-                        "description": "an int >= 1 (the pool's slots)",
-                    },
-                    "description": "a mapping of pool names to slots",
-                },
-                "task_timeout": {
-                    "type": ["number", "null"],
-                    "exclusiveMinimum": 0,
-                    "description": "a number of seconds > 0, or null for no limit",
-                },
-                "retries": {"type": "integer", "minimum": 0, "description": "an int >= 0"},
-                "retry_backoff": _SECONDS,
-                "fail_fast": {"type": "boolean", "description": "true or false"},
-            },
+            "properties": _CONFIG_PROPERTIES,
         },
         "tasks": {"type": "array", "description": "a list of tasks", "items": _TASK},
     },
@@ -299,7 +350,7 @@ class LoadedTarget:
     source: str
 
 
-def load_target(target: str) -> LoadedTarget:
+def load_target(target: str, *, pools: Collection[str] = ()) -> LoadedTarget:
     """'flow.yaml' / 'flow.yml' / 'flow.json' (a workflow file), 'path/to/flow.py:wf' (a Python file
     and the name of a plait.Workflow in it), or 'package.module:wf' (an importable module).
 
@@ -307,17 +358,23 @@ def load_target(target: str) -> LoadedTarget:
     ``sys.path`` for its own imports; exceptions raised by its code propagate unchanged. The
     workflow is validated before it is returned.
 
+    Args:
+        target: what to load.
+        pools: pools the caller will give a limit (``plait run --pool``), besides those of the
+            file's ``config.pools``: a file task may name them too.
+
     Raises:
         WorkflowFileError: the target cannot be read, is invalid, or names no workflow (the
-            message says where and what was expected), or importing it started a run.
+            message says where and what was expected: every problem of a file, one per line),
+            or importing it started a run.
     """
     with importing(target):  # a module that starts a run as it is imported is stopped
-        return _load_target(target)
+        return _load_target(target, pools)
 
 
-def _load_target(target: str) -> LoadedTarget:
+def _load_target(target: str, pools: Collection[str]) -> LoadedTarget:
     if target.lower().endswith(_FILE_SUFFIXES):
-        return _load_file(target)
+        return _load_file(target, pools)
     location, colon, name = target.rpartition(":")
     if colon and location and name:
         if location.lower().endswith(".py") or os.sep in location or "/" in location:
@@ -381,7 +438,7 @@ def _field_name(path: _FieldPath) -> str:
     return text
 
 
-def _load_file(file: str) -> LoadedTarget:
+def _load_file(file: str, pools: Collection[str]) -> LoadedTarget:
     path = Path(file)
     try:
         text = path.read_text(encoding="utf-8")
@@ -393,17 +450,54 @@ def _load_file(file: str) -> LoadedTarget:
         data, source = _parse_json(text, file)
     else:
         data, source = _parse_yaml(text, file)
-    _check(data, source)
-    settings = {CONFIG_SETTINGS[key]: value for key, value in data.get("config", {}).items()}
-    try:
-        EngineConfig(**settings)
-    except ConfigError as error:
-        raise source.error(str(error), ("config",)) from error
+    problems = _check(data, source)
+    if not isinstance(data, Mapping) or not isinstance(data.get("tasks"), list):
+        raise WorkflowFileError.several(problems)  # nothing more can be read from it
+    config = data.get("config")
+    settings = dict(config) if isinstance(config, Mapping) else {}
+    config_is_right = not any(_under(problem, ("config",)) for problem in problems)
+    if config_is_right:
+        problems += _check_settings(settings, source)
     directory = path.resolve().parent
     _put_on_sys_path(Path.cwd())
     _put_on_sys_path(directory)
-    workflow = _build(data, source, directory)
+    # Pools are checked against config.pools only when it could be read: else every pooled
+    # task would repeat its problem.
+    pools_are_right = isinstance(config, Mapping | None) and not any(
+        _under(problem, ("config", "pools")) for problem in problems
+    )
+    limited = {*pools, *(settings.get("pools") or {})} if pools_are_right else None
+    workflow = _build(data, source, directory, limited, problems)
+    if problems:
+        problems.sort(key=lambda problem: problem.line or 0)  # stable: the file's order
+        raise WorkflowFileError.several(problems)
     return LoadedTarget(workflow=workflow, settings=settings, source=file)
+
+
+def _under(problem: WorkflowFileError, path: _FieldPath) -> bool:
+    """Whether ``problem`` is about ``path`` or something inside it."""
+    return problem.field is not None and (
+        problem.field == _field_name(path)
+        or problem.field.startswith(_field_name(path) + ".")
+        or problem.field.startswith(_field_name(path) + "[")
+    )
+
+
+def _check_settings(settings: dict[str, Any], source: _Source) -> list[WorkflowFileError]:
+    """EngineConfig's verdict on the file's settings, each placed at its key when it can be."""
+    try:
+        EngineConfig(**settings)
+    except ConfigError as error:
+        # Which key is wrong? The one that EngineConfig refuses on its own; if none does, the
+        # problem lies between keys (such as a backoff above its maximum).
+        alone = []
+        for key, value in settings.items():
+            try:
+                EngineConfig(**{key: value})
+            except ConfigError as own:
+                alone.append(source.error(str(own), ("config", key)))
+        return alone or [source.error(str(error), ("config",))]
+    return []
 
 
 def _yaml() -> Any:
@@ -554,19 +648,23 @@ def _index(
                 _index(item, (*path, i), lines, source)
 
 
-def _check(data: Any, source: _Source) -> None:
-    """Check ``data`` against SCHEMA; raise about its first problem."""
+def _check(data: Any, source: _Source) -> list[WorkflowFileError]:
+    """Check ``data`` against SCHEMA; return its problems, the most telling one per place."""
     import jsonschema  # noqa: PLC0415 - 0.1 s to import: only when a file is loaded
 
     validator = jsonschema.Draft202012Validator(SCHEMA)
     problems = [_describe(error) for error in validator.iter_errors(data)]
-    if problems:
-        # Unknown keys first (a misspelt key explains the other errors), then rules between
-        # keys last; within each, the first in the file.
-        _, _, field, at, problem = min(
-            problems, key=lambda p: (p[0], source.line(p[3]) or 0, len(p[3]), p[1])
-        )
-        raise source.error(problem, field, at=at)
+    # Unknown keys first (a misspelt key explains the other errors), then rules between keys
+    # last; within each, the first in the file. A problem is kept unless one kept before it is
+    # at the same place or around it (an unknown key in a task explains "a task needs...").
+    kept: list[tuple[_FieldPath, WorkflowFileError]] = []
+    for _, _, field, at, problem in sorted(
+        problems, key=lambda p: (p[0], source.line(p[3]) or 0, len(p[3]), p[1])
+    ):
+        if any(at[: len(place)] == place or place[: len(at)] == at for place, _ in kept):
+            continue
+        kept.append((at, source.error(problem, field, at=at)))
+    return [error for _, error in kept]
 
 
 def _describe(error: jsonschema.ValidationError) -> tuple[int, str, _FieldPath, _FieldPath, str]:
@@ -611,68 +709,111 @@ def _show(value: Any) -> str:
     return text if len(text) <= 60 else text[:57] + "..."
 
 
-def _build(data: Mapping[str, Any], source: _Source, directory: Path) -> Workflow:
-    """The workflow of a checked file; plait's own errors are placed at their task."""
-    workflow = Workflow(data["name"])
-    tasks: list[dict[str, Any]] = data["tasks"]
+def _build(
+    data: Mapping[str, Any],
+    source: _Source,
+    directory: Path,
+    limited: Collection[str] | None,
+    problems: list[WorkflowFileError],
+) -> Workflow:
+    """The workflow of a checked file; plait's own errors are placed at their task.
+
+    Tasks at or under a place in ``problems`` are left out; the problems found here are added
+    to it. A task's ``pool`` must be one of ``limited`` (None: not checked). The whole workflow
+    is validated (cycles) only when there were no problems.
+    """
+    name = data.get("name")
+    workflow = Workflow(name if isinstance(name, str) and name else "workflow")
+    tasks: list[Any] = data["tasks"]
+    ids = [task["id"] for task in tasks if isinstance(task, Mapping) and _is_text(task.get("id"))]
     for i, task in enumerate(tasks):
         at: _FieldPath = ("tasks", i)
-        fn: Callable[..., Any] | None = None
-        if "function" in task:
-            try:
-                fn = _import_callable(task["function"])
-            except _Problem as problem:
-                raise source.error(str(problem), (*at, "function")) from problem.__cause__
-        elif "shell" in task:
-            try:
-                fn = ShellTask(
-                    task["shell"], cwd=directory / task.get("cwd", "."), env=task.get("env")
-                )
-            except InvalidOptionError as error:
-                raise source.error(str(error), at) from error
-        retry = pause = None
+        if not isinstance(task, Mapping) or any(_under(p, at) for p in problems):
+            continue
         try:
-            if "retry" in task:
-                retry = RetryPolicy(**task["retry"])
-        except ConfigError as error:
-            raise source.error(str(error), (*at, "retry")) from error
-        try:
-            if "pause" in task:
-                pause = Pause(**task["pause"])
-        except InvalidOptionError as error:
-            raise source.error(str(error), (*at, "pause")) from error
-        options = {
-            key: task[key]
-            for key in ("params", "timeout", "critical", "pool", "priority", "estimate")
-            if key in task
-        }
-        try:
-            workflow.add_task(
-                task["id"],
-                fn,
-                depends_on=task.get("depends_on", ()),
-                retry=retry,
-                pause=pause,
-                **options,
-            )
-        except DuplicateTaskError as error:
-            raise source.error(str(error), (*at, "id")) from error
-        except WorkflowError as error:
-            raise source.error(str(error), at) from error
+            _add_task(workflow, task, at, source=source, directory=directory, limited=limited)
+        except WorkflowFileError as error:
+            problems.append(error)
+        for j, dependency in enumerate(task.get("depends_on", ())):
+            if dependency not in ids:
+                unknown = unknown_dependency(task["id"], dependency, ids, workflow.name)
+                problems.append(source.error(str(unknown), (*at, "depends_on", j)))
+                problems[-1].__cause__ = unknown
+    if problems:
+        return workflow
     try:
         workflow.validate()
-    except UnknownDependencyError as error:
-        ids = {task["id"] for task in tasks}
-        i, j = next(
-            (i, j)
-            for i, task in enumerate(tasks)
-            for j, dependency in enumerate(task.get("depends_on", ()))
-            if dependency not in ids
-        )
-        raise source.error(str(error), ("tasks", i, "depends_on", j)) from error
     except CycleError as error:
-        raise source.error(str(error), _cycle_edge(tasks, error.cycle)) from error
+        problems.append(source.error(str(error), _cycle_edge(tasks, error.cycle)))
+        problems[-1].__cause__ = error
     return workflow
+
+
+def _is_text(value: Any) -> bool:
+    return isinstance(value, str) and bool(value)
+
+
+def _add_task(
+    workflow: Workflow,
+    task: Mapping[str, Any],
+    at: _FieldPath,
+    *,
+    source: _Source,
+    directory: Path,
+    limited: Collection[str] | None,
+) -> None:
+    """Add the file's ``task`` to ``workflow``.
+
+    Raises:
+        WorkflowFileError: the task is wrong; the error names its line and field.
+    """
+    pool = task.get("pool")
+    problem = None if pool is None or limited is None else pool_problem(task["id"], pool, limited)
+    if problem is not None:
+        raise source.error(
+            f"{problem} (add it under config.pools, or give it one with --pool {pool}=N)",
+            (*at, "pool"),
+        )
+    fn: Callable[..., Any] | None = None
+    if "function" in task:
+        try:
+            fn = _import_callable(task["function"])
+        except _Problem as problem_:
+            raise source.error(str(problem_), (*at, "function")) from problem_.__cause__
+    elif "shell" in task:
+        try:
+            fn = ShellTask(task["shell"], cwd=directory / task.get("cwd", "."), env=task.get("env"))
+        except InvalidOptionError as error:
+            raise source.error(str(error), at) from error
+    retry = pause = None
+    try:
+        if "retry" in task:
+            retry = RetryPolicy(**task["retry"])
+    except ConfigError as error:
+        raise source.error(str(error), (*at, "retry")) from error
+    try:
+        if "pause" in task:
+            pause = Pause(**task["pause"])
+    except InvalidOptionError as error:
+        raise source.error(str(error), (*at, "pause")) from error
+    options = {
+        key: task[key]
+        for key in ("params", "timeout", "critical", "pool", "priority", "estimate")
+        if key in task
+    }
+    try:
+        workflow.add_task(
+            task["id"],
+            fn,
+            depends_on=task.get("depends_on", ()),
+            retry=retry,
+            pause=pause,
+            **options,
+        )
+    except DuplicateTaskError as error:
+        raise source.error(str(error), (*at, "id")) from error
+    except WorkflowError as error:
+        raise source.error(str(error), at) from error
 
 
 def _cycle_edge(tasks: list[dict[str, Any]], cycle: list[str]) -> _FieldPath:
@@ -805,3 +946,6 @@ def _workflow_in(module: ModuleType, name: str, source: str) -> Workflow:
     except WorkflowError as error:
         raise WorkflowFileError(str(error), file=source, field=name) from error
     return value
+
+
+publish_exports(globals())  # plait.X, not plait._files.X: see plait._public

@@ -32,7 +32,19 @@ from ._targets import main_module_name
 if TYPE_CHECKING:
     from ._workflow import TaskSpec, Workflow
 
-__all__ = ["Graph"]
+__all__ = ["Graph", "unknown_dependency"]
+
+
+def unknown_dependency(
+    task_id: str, dependency: str, ids: Sequence[str], workflow_name: str
+) -> UnknownDependencyError:
+    """The error for ``task_id`` depending on ``dependency``, which is none of ``ids``."""
+    close = difflib.get_close_matches(dependency, ids, n=1)
+    hint = f"; did you mean {close[0]!r}?" if close else "; define it or remove it"
+    return UnknownDependencyError(
+        f"task {task_id!r} depends on {dependency!r}, which is not a task of "
+        f"workflow {workflow_name!r}{hint}"
+    )
 
 
 def _function_name(fn: Callable[..., Any] | None) -> str:
@@ -118,11 +130,8 @@ class Graph:
             try:
                 resolved.append(self.index[dependency])
             except KeyError:
-                close = difflib.get_close_matches(dependency, self.ids, n=1)
-                hint = f"; did you mean {close[0]!r}?" if close else "; define it or remove it"
-                raise UnknownDependencyError(
-                    f"task {spec.id!r} depends on {dependency!r}, which is not a task of "
-                    f"workflow {self.workflow_name!r}{hint}"
+                raise unknown_dependency(
+                    spec.id, dependency, self.ids, self.workflow_name
                 ) from None
         return tuple(resolved)
 

@@ -6,9 +6,27 @@ import random
 from dataclasses import dataclass
 from typing import Any
 
-from ._exceptions import ConfigError
+from ._exceptions import BindingError, ConfigError, OutputNotStorableError, ShellCommandError
+from ._public import publish_exports
 
-__all__ = ["RetryPolicy", "check_retry_settings"]
+__all__ = ["RetryPolicy", "can_succeed_on_retry", "check_retry_settings"]
+
+#: Exit statuses of ``/bin/sh`` that no retry changes: 126 the command is not executable, 127
+#: it was not found.
+_SHELL_NOT_RUNNABLE = (126, 127)
+
+
+def can_succeed_on_retry(error: BaseException) -> bool:
+    """Whether another attempt could end differently from the one that raised ``error``.
+
+    Not when the failure is in the task's definition rather than in the world: a shell command
+    that is not found or not executable (exit status 127 or 126), an output the run's
+    serializer cannot store, parameters that do not fit the function (:class:`BindingError`).
+    Retrying those only delays the failure by the backoff.
+    """
+    if isinstance(error, ShellCommandError):
+        return error.returncode not in _SHELL_NOT_RUNNABLE
+    return not isinstance(error, OutputNotStorableError | BindingError)
 
 
 def _seconds(value: object) -> bool:
@@ -42,7 +60,8 @@ class RetryPolicy:
     The n-th retry waits ``backoff * 2 ** (n - 1)`` seconds, capped at ``max_backoff``; ``jitter``
     is the fraction of that delay that is drawn at random (0 waits exactly, 0.5 waits between
     half and all of it), so that many tasks failing together do not retry in lock-step. Only
-    exceptions that are instances of ``retry_on`` are retried; any other fails the task at once.
+    exceptions that are instances of ``retry_on`` are retried; any other fails the task at once,
+    as do errors that no retry can change (see :func:`can_succeed_on_retry`).
 
     A task that passes on its third attempt ends ``succeeded`` with ``attempts == 3``; a retry that
     waits out its backoff holds no concurrency slot.
@@ -81,9 +100,16 @@ class RetryPolicy:
 
     def should_retry(self, attempt: int, error: BaseException) -> bool:
         """Whether attempt ``attempt`` (1-based), which raised ``error``, gets another try."""
-        return attempt <= self.max_retries and isinstance(error, self.retry_on)
+        return (
+            attempt <= self.max_retries
+            and isinstance(error, self.retry_on)
+            and can_succeed_on_retry(error)
+        )
 
     def delay(self, attempt: int) -> float:
         """Seconds to wait after failed attempt number ``attempt`` (1-based) before the next."""
         base = min(self.max_backoff, self.backoff * 2.0 ** min(attempt - 1, 1000))
         return base * (1 - self.jitter * random.random())
+
+
+publish_exports(globals())  # plait.X, not plait._policies.X: see plait._public

@@ -24,13 +24,14 @@ import weakref
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from ._config import EngineConfig
+from ._config import EngineConfig, check_pools
 from ._definition import definition_diff
 from ._engine import Restored, _Run
 from ._events import Subscriber
 from ._exceptions import ConfigError, DefinitionChangedError, NotWaitingError
 from ._graph import LazyDefinition
 from ._pause import Question, validate_answer
+from ._public import publish_exports
 from ._recorder import Recorder, question_of, request_of
 from ._restart import cleared_tasks, restart_batch
 from ._results import RunResult, TaskResults
@@ -205,7 +206,7 @@ async def arun(
     tasks, waits for them (sync ones up to ``cancel_grace``) and re-raises ``CancelledError``.
 
     Raises:
-        WorkflowError: the workflow is invalid.
+        WorkflowError: the workflow is invalid, or a task names a pool that has no limit.
         ConfigError: a setting is invalid.
         RunExistsError: the store already has a run with ``run_id``.
         WorkflowFileError: called while ``plait`` imports a target (a run started at import
@@ -214,6 +215,7 @@ async def arun(
     refuse_run_while_importing()
     workflow.validate()
     engine_config = _config(config, settings)
+    check_pools(engine_config, ((spec.id, spec.pool) for spec in workflow.tasks.values()))
     if target is not None and not (isinstance(target, str) and target):
         raise ConfigError(f"target must be a non-empty str such as 'pkg.flows:wf', not {target!r}")
     the_store = open_store(store)
@@ -656,3 +658,6 @@ def list_runs(
     return open_store(store).list_runs(
         status=None if status is None else RunStatus(status), limit=limit
     )
+
+
+publish_exports(globals())  # plait.X, not plait._runs.X: see plait._public

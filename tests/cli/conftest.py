@@ -2,8 +2,8 @@
 for the report tests, real runs in real stores, and a real browser to look at them.
 
 The browser is the system's Chromium (Debian's ``chromium`` package), driven by Playwright
-without Playwright's own browser download. When either is missing the browser tests fail --
-they never skip -- and say what to install.
+without Playwright's own browser download. When either is missing the browser tests are skipped
+with one line that says what to install -- or fail, under ``CI=true`` (``tests/_unavailable.py``).
 
 Playwright's sync API keeps an event loop running in the test thread, where ``plait.run`` refuses
 to start; :func:`in_thread` runs a workflow in a worker thread instead.
@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import pytest
+from _unavailable import unavailable
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, Page
@@ -48,14 +49,20 @@ def in_thread(fn: Callable[[], T]) -> T:
         return pool.submit(fn).result()
 
 
+#: The names a Chromium browser goes by on PATH.
+CHROMIUM_NAMES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
+
+
 def chromium_path() -> str:
-    """The system Chromium; fails the test, saying how to install it, when there is none."""
-    path = os.environ.get("PLAIT_TEST_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
+    """The system Chromium ($PLAIT_TEST_CHROMIUM, else one on PATH); skips the test (fails it
+    under CI=true), saying how to install one, when there is none."""
+    path = os.environ.get("PLAIT_TEST_CHROMIUM") or next(
+        (found for name in CHROMIUM_NAMES if (found := shutil.which(name))), "/usr/bin/chromium"
+    )
     if not Path(path).exists():
-        pytest.fail(
-            f"Chromium is not installed (looked for {path!r}); the report's browser tests need "
-            f"it: {INSTALL_CHROMIUM}",
-            pytrace=False,
+        unavailable(
+            f"no Chromium (looked for {path!r}); to run the report's browser tests, install it "
+            f"({INSTALL_CHROMIUM}) or set PLAIT_TEST_CHROMIUM to a browser"
         )
     return path
 
@@ -68,9 +75,8 @@ def browser() -> Iterator[Browser]:
     try:
         from playwright.sync_api import sync_playwright  # noqa: PLC0415 - fail, not error
     except ImportError:
-        pytest.fail(
-            f"the report's browser tests need the playwright package: {INSTALL_PLAYWRIGHT}",
-            pytrace=False,
+        unavailable(
+            f"no playwright package; to run the report's browser tests: {INSTALL_PLAYWRIGHT}"
         )
     with sync_playwright() as playwright:
         try:

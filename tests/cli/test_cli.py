@@ -363,7 +363,7 @@ def test_engine_options_are_checked(flows: Path) -> None:
     assert result.exit_code == 2
     result = plait_cli("run", f"{flows}:ok", "--sequential", "--concurrency", "3")
     assert result.exit_code == 2
-    assert "--sequential and --concurrency contradict each other" in result.stderr
+    assert "--sequential and --max-concurrency contradict each other" in result.stderr
 
 
 def test_a_run_id_that_is_taken_is_refused(flows: Path) -> None:
@@ -631,7 +631,8 @@ def test_resume_reruns_a_task_and_its_downstream(flows: Path, home: Path) -> Non
     assert stored(home, "rr1").tasks["left"].attempts == 2
 
 
-def test_resume_of_an_unknown_run_is_an_error() -> None:
+def test_resume_of_an_unknown_run_is_an_error(home: Path) -> None:
+    SQLiteStore(home / "plait.db").close()
     result = plait_cli("resume", "nope")
     assert result.exit_code == 2
     assert re.fullmatch(
@@ -741,6 +742,7 @@ def test_status_of_a_paused_run_shows_how_to_answer(flows: Path) -> None:
 
 
 def test_inputs_lists_every_waiting_question_across_runs(flows: Path) -> None:
+    plait_cli("run", f"{flows}:ok", "--run-id", "in0", "-q")
     assert lines(plait_cli("inputs")) == ["no questions are waiting for an answer"]
     plait_cli("run", f"{flows}:gate", "--run-id", "in1", "-q")
     plait_cli("run", f"{flows}:named", "--run-id", "in2", "-q")

@@ -7,7 +7,8 @@ PostgreSQL schema with a random name, dropped afterwards.
 
 PostgreSQL runs for real: the server at ``$PLAIT_TEST_POSTGRES_URL`` (default
 ``postgresql://postgres@127.0.0.1:5432/test``). When it cannot be reached the PostgreSQL tests
-fail -- they never skip -- and say how to start it.
+are skipped, with one line that says how to start it -- or fail, under ``CI=true`` (see
+``tests/_unavailable.py``).
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import psycopg
 import pytest
+from _unavailable import unavailable
 from psycopg import sql
 
 from plait.stores import MemoryStore, PostgresStore, SQLiteStore, Store
@@ -108,7 +110,7 @@ def _sqlite(tmp_path: Path) -> Iterator[Backend]:
 def _postgres(tmp_path: Path) -> Iterator[Backend]:
     problem = postgres_unreachable()
     if problem is not None:
-        pytest.fail(problem, pytrace=False)
+        unavailable(problem)
     schema = f"plait_test_{secrets.token_hex(6)}"
     schemas = [schema]
 
@@ -167,10 +169,11 @@ def store(backend: Backend) -> Store:
 
 @pytest.fixture
 def postgres_url() -> str:
-    """The test server's URL; fails the test, saying how to start the server, if it is down."""
+    """The test server's URL; skips the test (fails it under CI=true), saying how to start the
+    server, if it is down."""
     problem = postgres_unreachable()
     if problem is not None:
-        pytest.fail(problem, pytrace=False)
+        unavailable(problem)
     return POSTGRES_URL
 
 
@@ -201,10 +204,10 @@ def postgres_unreachable() -> str | None:
         with psycopg.connect(POSTGRES_URL, connect_timeout=5):
             return None
     except psycopg.Error as error:
+        why = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         return (
-            f"PostgreSQL is not reachable at {POSTGRES_URL} ({error}).\n"
-            f"Start it with:  {START_POSTGRES}\n"
-            "or point PLAIT_TEST_POSTGRES_URL at a server (trust auth, a database to test in)."
+            f"PostgreSQL is not reachable at {POSTGRES_URL} ({why}); to run these tests, start "
+            f"it ({START_POSTGRES}) or set PLAIT_TEST_POSTGRES_URL to a server with trust auth"
         )
 
 

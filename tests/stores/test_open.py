@@ -21,6 +21,7 @@ from plait.stores import (
     MemoryStore,
     PostgresStore,
     SQLiteStore,
+    StoreNotFoundError,
     _open,
     default_sqlite_path,
     open_store,
@@ -42,9 +43,10 @@ def _no_plait_store(monkeypatch: pytest.MonkeyPatch) -> None:
 class FakePostgres:
     """Stands in for PostgresStore where only the arguments matter."""
 
-    def __init__(self, url: str, *, schema: str = "plait") -> None:
+    def __init__(self, url: str, *, schema: str = "plait", create: bool = True) -> None:
         self.url = url
         self.schema = schema
+        self.create = create
 
 
 @pytest.fixture
@@ -281,3 +283,22 @@ def test_a_store_object_passed_in_stays_open(tmp_path: Path) -> None:
         plait.get_run(result.run_id, store=store)
         assert [r.run_id for r in plait.list_runs(store=store)] == [result.run_id]
         assert "closed" not in repr(store)
+
+
+def test_an_sqlite_store_opened_without_create_must_exist(tmp_path: Path) -> None:
+    path = tmp_path / "plait.db"
+    with pytest.raises(StoreNotFoundError, match=r"^there is no SQLite store at '.*plait\.db'$"):
+        open_store(f"sqlite://{path}", create=False)
+    assert not path.exists()
+    SQLiteStore(path).close()
+    open_store(f"sqlite://{path}", create=False).close()  # now it exists
+
+
+def test_a_postgres_store_opened_without_create_must_have_its_tables(
+    postgres_url: str, postgres_schema: str
+) -> None:
+    url = with_query(postgres_url, schema=postgres_schema)
+    with pytest.raises(StoreNotFoundError, match=r"^there is no plait store at .*schema"):
+        open_store(url, create=False)
+    open_store(url).close()  # creates it
+    open_store(url, create=False).close()

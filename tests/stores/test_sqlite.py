@@ -108,9 +108,10 @@ def test_readers_are_not_blocked_by_a_writer(store: SQLiteStore, path: Path) -> 
     other = raw(path)
     other.execute("BEGIN IMMEDIATE")
     other.execute("UPDATE runs SET workflow = 'uncommitted'")
-    started = time.monotonic()
+    # A blocked reader would wait out the 10 s busy timeout and then fail: reading the committed
+    # value while the other transaction is still open is the proof, no stopwatch needed.
     run = store.get_run("run-1")
-    assert time.monotonic() - started < 1
+    assert other.in_transaction
     assert run is not None
     assert run.workflow == "etl"
     other.rollback()

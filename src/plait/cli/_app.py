@@ -22,8 +22,8 @@ import contextlib
 import dataclasses
 import inspect
 import json
-import logging
 import os
+import re
 import signal
 import socket
 import sys
@@ -31,49 +31,27 @@ import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
-from rich.console import Console
-from rich.table import Table
-from rich.text import Text
 
-from .._definition import definition_diff
-from .._events import Subscriber
-from .._exceptions import InvalidOptionError, PlaitError
-from .._files import load_target
-from .._pause import Question, schema_document
-from .._recorder import question_of
-from .._restart import cleared_tasks
-from .._results import RunResult
-from .._runs import LEASE_SECONDS, get_run
-from .._runs import resume as resume_run
-from .._runs import run as start_run
-from .._serialization import PickleSerializer, Serializer
+from .._exceptions import PlaitError, WorkflowFileError
 from .._state import RunStatus, TaskStatus
-from .._tagged import from_document
-from .._targets import trusted_target
-from .._workflow import Workflow
-from ..stores import RunRecord, RunUpdate, Store, WriteBatch, default_sqlite_path, open_store
-from ._live import (
-    STATUS_STYLE,
-    JsonLines,
-    LiveView,
-    LogLines,
-    Watcher,
-    ask,
-    last_line,
-    parse_answer,
-    resume_command,
-)
-from ._summary import (
-    dependencies_from_definition,
-    dependencies_of,
-    format_seconds,
-    graph_shape,
-    run_figures,
-)
-from ._terminal import TextConsole
+
+if TYPE_CHECKING:
+    from rich.console import Console
+    from rich.text import Text
+
+    from .._events import Subscriber
+    from .._pause import Question
+    from .._results import RunResult
+    from .._serialization import Serializer
+    from .._workflow import Workflow
+    from ..stores import RunRecord, Store
+    from ._live import Watcher
+
+# Start-up time: `plait --help` must not load the engine, rich, the stores or jsonschema, so
+# this module imports them inside the commands that use them (bench/run.py measures it).
 
 __all__ = ["EXIT_FAILED", "EXIT_INTERRUPTED", "EXIT_OK", "EXIT_PAUSED", "EXIT_USAGE", "cli"]
 
@@ -100,6 +78,8 @@ PIPE_WIDTH = 160
 
 
 def _console() -> Console:
+    from ._terminal import TextConsole
+
     # soft_wrap: commands and JSON printed for copying must not be broken at column 80
     console = TextConsole(soft_wrap=True)
     if not console.is_terminal and "COLUMNS" not in os.environ:
@@ -107,10 +87,35 @@ def _console() -> Console:
     return console
 
 
-def _fail(message: str) -> NoReturn:
-    """Print ``error: message`` in red on stderr and exit with code 2."""
-    TextConsole(stderr=True, soft_wrap=True).print(Text(f"error: {message}", style="red"))
+def _fail(message: str, *more: str) -> NoReturn:
+    """Print ``error: message`` (and a line for each of ``more``) in red on stderr and exit
+    with code 2."""
+    from rich.text import Text
+
+    from ._terminal import TextConsole
+
+    console = TextConsole(stderr=True, soft_wrap=True)
+    for line in (message, *more):
+        console.print(Text(f"error: {line}", style="red"))
     raise click.exceptions.Exit(EXIT_USAGE)
+
+
+#: How the Python API's advice reads on the command line. plait's errors say what would fix
+#: them in the words of the API (``force=True``); a command shows them in its own.
+_CLI_WORDS: Sequence[tuple[re.Pattern[str], str]] = [
+    (re.compile(r"\bpass force=True\b"), "pass --force"),
+    (re.compile(r"\bplait\.resume\((['\"])(.+?)\1, workflow\)"), r"`plait resume \2`"),
+    (re.compile(r"\bplait\.list_runs\(store=\.\.\.\)"), "`plait runs`"),
+    (re.compile(r"\bpools=\{(['\"])(.+?)\1: N\}"), r"--pool \2=N"),
+    (re.compile(r"\bwith another run_id\b"), "with another --run-id"),
+]
+
+
+def cli_words(message: str) -> str:
+    """``message`` with the API's advice (``force=True``) put as flags (``--force``)."""
+    for pattern, replacement in _CLI_WORDS:
+        message = pattern.sub(replacement, message)
+    return message
 
 
 class _Plait(click.Group):
@@ -119,24 +124,42 @@ class _Plait(click.Group):
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
+        except WorkflowFileError as error:  # every problem of a file, each on its own line
+            _fail(*(cli_words(str(problem)) for problem in error.errors))
         except PlaitError as error:
-            _fail(str(error))
+            _fail(cli_words(str(error)))
         except KeyboardInterrupt:
+            from rich.text import Text
+
+            from ._terminal import TextConsole
+
             TextConsole(stderr=True).print(Text("interrupted", style="red"))
             raise click.exceptions.Exit(EXIT_INTERRUPTED) from None
 
 
-# -- stores and the targets file ----------------------------------------------------------------
+# -- stores and stored targets ------------------------------------------------------------------
 
 
 def _store_url(option: str | None) -> str:
     """The store to use: ``--store``, else ``$PLAIT_STORE``, else SQLite in ``$PLAIT_HOME``."""
+    from ..stores import default_sqlite_path
+
     return option or os.environ.get("PLAIT_STORE") or f"sqlite://{default_sqlite_path()}"
 
 
 @contextlib.contextmanager
-def _opened(option: str | None) -> Iterator[Store]:
-    store = open_store(_store_url(option))
+def _opened(option: str | None, *, create: bool = False) -> Iterator[Store]:
+    """The store to use, closed afterwards. Only ``run`` creates it (``create=True``): the
+    other commands look at runs that must already be there, so a missing store is an error
+    (exit 2) and a mistyped ``--store`` leaves nothing behind."""
+    from ..stores import StoreNotFoundError, open_store
+
+    url = _store_url(option)
+    try:
+        store = open_store(url, create=create)
+    except StoreNotFoundError as error:
+        origin = "--store" if option else "$PLAIT_STORE" if os.environ.get("PLAIT_STORE") else ""
+        _fail(f"{error}; check {origin}" if origin else f"{error}; `plait run` creates it")
     try:
         yield store
     finally:
@@ -157,6 +180,8 @@ def _stored_target(record: RunRecord) -> str:
     Raises:
         click.exceptions.Exit: there is none, or it lies outside the trusted directories.
     """
+    from .._targets import trusted_target
+
     run_id = record.run_id
     if record.target is None:
         _fail(
@@ -181,6 +206,8 @@ def _stored_target(record: RunRecord) -> str:
 def _stored_params(record: RunRecord, workflow: Workflow) -> dict[str, Any]:
     """The ``--param`` values the run was started with: the params its definition holds for
     its tasks that the workflow's own tasks do not set."""
+    from .._tagged import from_document
+
     params: dict[str, Any] = {}
     for task in record.definition:
         spec = workflow.tasks.get(task["id"])
@@ -258,6 +285,8 @@ def with_params(workflow: Workflow, params: Mapping[str, Any]) -> Workflow:
     Raises:
         click.BadParameter: a key that no task takes.
     """
+    from .._workflow import Workflow
+
     if not params:
         return workflow
     copy = Workflow(workflow.name)
@@ -291,6 +320,8 @@ def with_params(workflow: Workflow, params: Mapping[str, Any]) -> Workflow:
 
 def _schema_for(task_id: str, waiting: Mapping[str, Question], workflow: Workflow) -> Any:
     """The JSON Schema an answer for ``task_id`` must fit, as far as the CLI can tell."""
+    from .._pause import schema_document
+
     if task_id in waiting:
         return waiting[task_id].schema
     spec = workflow.tasks.get(task_id)
@@ -300,6 +331,8 @@ def _schema_for(task_id: str, waiting: Mapping[str, Question], workflow: Workflo
 def _answers(
     values: Sequence[str], waiting: Mapping[str, Question], workflow: Workflow
 ) -> dict[str, Any]:
+    from ._live import parse_answer
+
     answers = {}
     for task_id, text in _pairs(values, "--input", "TASK=JSON or TASK=@FILE"):
         if text.startswith("@"):
@@ -320,6 +353,8 @@ def _answers(
 
 
 def _watcher(console: Console, *, as_json: bool, quiet: bool, store: str | None) -> Watcher:
+    from ._live import JsonLines, LiveView, LogLines
+
     if as_json:
         return JsonLines(console, store=store)
     if quiet or not console.is_terminal:
@@ -334,6 +369,8 @@ def _watch(
     dependencies: Mapping[str, Sequence[str]],
 ) -> int:
     """Run ``start`` under ``watcher``; show the end; return the exit code."""
+    from ._summary import run_figures
+
     try:
         with watcher:
             result = start([watcher])
@@ -365,7 +402,7 @@ Exit codes:
 
 \b
 Example:
-  plait run examples/build.yaml --concurrency 4
+  plait run examples/build.yaml --max-concurrency 4
 """
 
 
@@ -395,13 +432,16 @@ def _unsafe_pickle_option(fn: Callable[..., Any]) -> Callable[..., Any]:
 
 def _serializer(unsafe_pickle: bool) -> Serializer | None:
     """The serializer ``--unsafe-pickle`` asks for (None: plait's default, JSON)."""
+    from .._serialization import PickleSerializer
+
     return PickleSerializer() if unsafe_pickle else None
 
 
 _RUN_EPILOG = """\b
 Examples:
   plait run examples/build.yaml
-  plait run flow.py:wf --concurrency 8 --pool db=2 --param region=emea
+  plait run flow.py:wf --max-concurrency 8 --pool db=2 --param region=emea
+  plait run examples/build.yaml --max-retries 0 --task-timeout 60
   plait run flow.yaml --json | jq 'select(.event == "task_failed")'
 
 \b
@@ -428,14 +468,95 @@ Exit codes: 0 succeeded, 1 failed, 2 usage/validation error, 3 paused, 130 Ctrl-
 """
 
 
+#: What ``--task-timeout none`` gives: no limit (None itself means "flag not given").
+_NO_LIMIT = "none"
+
+
+class _Seconds(click.ParamType):  # type: ignore[type-arg] # generic from click 8.2 on
+    """A number of seconds > 0, or ``none`` for no limit."""
+
+    name = "seconds"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        if value is None or isinstance(value, float):
+            return value
+        if str(value).lower() == _NO_LIMIT:
+            return _NO_LIMIT
+        try:
+            seconds = float(value)
+        except ValueError:
+            seconds = -1.0
+        if not seconds > 0:
+            self.fail(f"{value!r} is not a number of seconds > 0, nor 'none'", param, ctx)
+        return seconds
+
+
+#: The EngineConfig settings that ``run`` takes as flags, under their API names (``max_retries``
+#: is ``--max-retries``); ``max_concurrency``, ``fail_fast`` and ``pools`` have flags of their
+#: own. A flag left out keeps the workflow file's setting (or EngineConfig's default).
+_SETTING_FLAGS: dict[str, tuple[Any, str]] = {
+    "max_retries": (
+        click.IntRange(min=0),
+        "Retries of a failed task that sets no retry policy (default 3; 0 for none).",
+    ),
+    "retry_backoff": (click.FloatRange(min=0), "Seconds before the first retry (default 0.1)."),
+    "retry_max_backoff": (
+        click.FloatRange(min=0),
+        "The longest wait between retries, in seconds (default 30).",
+    ),
+    "retry_jitter": (
+        click.FloatRange(0, 1),
+        "The random share of each retry delay, 0 to 1 (default 0.5).",
+    ),
+    "task_timeout": (_Seconds(), "Seconds an attempt may run, or 'none' (default 300)."),
+    "cancel_grace": (
+        click.FloatRange(min=0),
+        "Seconds sync tasks get to notice a cancel (default 5).",
+    ),
+}
+
+
+def _setting_options(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """Add a flag for each EngineConfig setting in ``_SETTING_FLAGS`` and ``retry_failed_tasks``
+    (their values arrive as keyword arguments named like the settings, None when not given)."""
+    fn = click.option(
+        "--retry-failed-tasks/--no-retry-failed-tasks",
+        "retry_failed_tasks",
+        default=None,
+        help="Whether tasks without a retry policy of their own are retried (default: yes).",
+    )(fn)
+    for name, (kind, text) in reversed(_SETTING_FLAGS.items()):
+        flag = "--" + name.replace("_", "-")
+        fn = click.option(flag, name, type=kind, default=None, help=text)(fn)
+    return fn
+
+
+def _given(settings: Mapping[str, Any]) -> dict[str, Any]:
+    """The settings given on the command line (those not left at None), as EngineConfig
+    values."""
+    return {
+        name: None if value == _NO_LIMIT else value
+        for name, value in settings.items()
+        if value is not None
+    }
+
+
 @cli.command(epilog=_RUN_EPILOG)
 @click.argument("target")
-@click.option("--concurrency", "-c", type=click.IntRange(min=1), help="Most tasks running at once.")
-@click.option("--sequential", is_flag=True, help="One task at a time (--concurrency 1).")
+@click.option(
+    "--max-concurrency",
+    "--concurrency",
+    "-c",
+    "concurrency",
+    type=click.IntRange(min=1),
+    help="Most tasks running at once.",
+)
+@click.option("--sequential", is_flag=True, help="One task at a time (--max-concurrency 1).")
 @click.option("--fail-fast", is_flag=True, help="Stop the whole run at the first failure.")
 @click.option(
     "--pool", "pools", multiple=True, metavar="NAME=N", help="Limit pool NAME to N tasks."
 )
+@_setting_options
 @click.option(
     "--param",
     "params",
@@ -466,14 +587,24 @@ def run(
     as_json: bool,
     quiet: bool,
     unsafe_pickle: bool,
+    **flags: Any,
 ) -> None:
-    """Run the workflow TARGET and watch it."""
+    """Run the workflow TARGET and watch it.
+
+    Engine settings come from the workflow file's config, overridden by the flags, which
+    have the names of the EngineConfig fields: --max-retries sets max_retries.
+    """
+    from .._files import load_target
+    from .._runs import run as start_run
+    from ._live import resume_command
+    from ._summary import dependencies_of
+
     if sequential and concurrency not in (None, 1):
-        raise click.UsageError("--sequential and --concurrency contradict each other")
+        raise click.UsageError("--sequential and --max-concurrency contradict each other")
     values = {key: _json_or_text(text) for key, text in _pairs(params, "--param", "KEY=VALUE")}
-    loaded = load_target(target)
+    loaded = load_target(target, pools=_pools(pools))
     workflow = with_params(loaded.workflow, values)
-    settings = dict(loaded.settings)
+    settings = {**loaded.settings, **_given(flags)}
     if concurrency is not None or sequential:
         settings["max_concurrency"] = 1 if sequential else concurrency
     if fail_fast:
@@ -482,7 +613,7 @@ def run(
         settings["pools"] = {**settings.get("pools", {}), **_pools(pools)}
     run_id = run_id or uuid.uuid4().hex[:12]
     console = _console()
-    with _opened(store) as the_store:
+    with _opened(store, create=True) as the_store:
         if the_store.get_run(run_id) is not None:
             _fail(
                 f"run {run_id!r} already exists in {the_store!r}; continue it with "
@@ -571,6 +702,20 @@ def resume(
     unsafe_pickle: bool,
 ) -> None:
     """Continue run RUN_ID: answer its questions, or run its failed tasks again."""
+    import logging
+
+    from rich.text import Text
+
+    from .._definition import definition_diff
+    from .._exceptions import InvalidOptionError
+    from .._files import load_target
+    from .._restart import cleared_tasks
+    from .._runs import get_run
+    from .._runs import resume as resume_run
+    from ._live import ask, resume_command
+    from ._summary import dependencies_of
+    from ._terminal import TextConsole
+
     console = _console()
     with _opened(store) as the_store:
         record = _record(the_store, run_id)
@@ -637,15 +782,31 @@ def resume(
     raise click.exceptions.Exit(code)
 
 
-@cli.command(epilog="\b\nExample:\n  plait validate examples/build.yaml")
+@cli.command(
+    epilog="\b\nExamples:\n  plait validate examples/build.yaml\n"
+    "  plait validate flow.yaml --pool db=2   # a pool `plait run --pool` will limit"
+)
 @click.argument("target")
-def validate(target: str) -> None:
+@click.option(
+    "--pool",
+    "pools",
+    multiple=True,
+    metavar="NAME=N",
+    help="A pool the run will limit with --pool (tasks may name it).",
+)
+def validate(target: str, pools: tuple[str, ...]) -> None:
     """Check the workflow TARGET and show its shape; runs nothing.
 
-    Prints the number of tasks and edges, the depth (the most tasks on one chain), the width
-    (the largest layer) and the critical path by estimate.
+    A workflow file's problems are all reported, one line each with its file and line (exit
+    2). Otherwise prints the number of tasks and edges, the depth (the most tasks on one
+    chain), the width (the largest layer) and the critical path by estimate.
     """
-    loaded = load_target(target)
+    from rich.text import Text
+
+    from .._files import load_target
+    from ._summary import graph_shape
+
+    loaded = load_target(target, pools=_pools(pools))
     shape = graph_shape(loaded.workflow)  # load_target checked the file's engine settings
     console = _console()
     console.print(
@@ -710,6 +871,8 @@ def dot(workflow: Workflow) -> str:
 )
 def graph(target: str, form: str) -> None:
     """Print the graph of TARGET as text for another tool to draw (pause tasks are hexagons)."""
+    from .._files import load_target
+
     workflow = load_target(target).workflow
     workflow.validate()
     click.echo(mermaid(workflow) if form == "mermaid" else dot(workflow))
@@ -727,10 +890,33 @@ def _when(at: float) -> str:
 
 
 def _status_text(status: str) -> Text:
+    from rich.text import Text
+
+    from ._live import STATUS_STYLE
+
     return Text(status, style=STATUS_STYLE.get(status, ""))
 
 
-@cli.command(epilog="\b\nExamples:\n  plait runs\n  plait runs --status paused --limit 5")
+_RUNS_EPILOG = """\b
+Examples:
+  plait runs
+  plait runs --status paused --limit 5
+  plait runs --json | jq -r 'select(.status == "failed") | .run_id'
+
+\b
+With --json, one JSON object per line per run:
+  run_id, workflow, status, created_at, updated_at, finished_at, duration,
+  error, live_owner  (times in Unix seconds, or null)
+"""
+
+_JSON_HELP = "JSON instead of a table (the schema is in the examples below)."
+
+
+def _json_line(document: Any) -> None:
+    click.echo(json.dumps(document))
+
+
+@cli.command(epilog=_RUNS_EPILOG)
 @click.option(
     "--status",
     type=click.Choice([s.value for s in RunStatus]),
@@ -740,12 +926,22 @@ def _status_text(status: str) -> Text:
     "--limit", type=click.IntRange(min=1), default=20, show_default=True, help="At most N runs."
 )
 @_store_option
-def runs(status: str | None, limit: int, store: str | None) -> None:
+@click.option("--json", "as_json", is_flag=True, help=_JSON_HELP)
+def runs(status: str | None, limit: int, store: str | None, as_json: bool) -> None:
     """List the runs in the store, newest first."""
+    from rich.table import Table
+
+    from ._records import run_record
+    from ._summary import format_seconds
+
     console = _console()
     with _opened(store) as the_store:
         wanted = None if status is None else RunStatus(status)
         records = the_store.list_runs(status=wanted, limit=limit)
+    if as_json:
+        for record in records:
+            _json_line(run_record(record, live_owner=_live_owner(record)))
+        return
     if not records:
         console.print(f"no runs{f' with status {status}' if status else ''} in {the_store!r}")
         return
@@ -766,17 +962,48 @@ def runs(status: str | None, limit: int, store: str | None) -> None:
     console.print(table)
 
 
-@cli.command(epilog="\b\nExample:\n  plait status 3f2a9c1b2e4d")
+_STATUS_EPILOG = """\b
+Examples:
+  plait status 3f2a9c1b2e4d
+  plait status 3f2a9c1b2e4d --json | jq '.tasks[] | select(.status == "failed")'
+
+\b
+With --json, one JSON object: the fields of a `plait runs --json` line, and
+  tasks    [{task_id, status, attempts, started_at, finished_at, duration,
+            error {type, message} or null}]
+  figures  {makespan, task_time, parallelism, critical_path, critical_path_seconds}
+  waiting  [{task_id, key, prompt, schema, deadline, asked_at, command}]
+"""
+
+
+@cli.command(epilog=_STATUS_EPILOG)
 @click.argument("run_id")
 @_store_option
 @_unsafe_pickle_option
-def status(run_id: str, store: str | None, unsafe_pickle: bool) -> None:
+@click.option("--json", "as_json", is_flag=True, help=_JSON_HELP)
+def status(run_id: str, store: str | None, unsafe_pickle: bool, as_json: bool) -> None:
     """Show run RUN_ID task by task: status, attempts, duration, the error's last line."""
+    from rich.table import Table
+    from rich.text import Text
+
+    from .._runs import get_run
+    from ._live import last_line, resume_command
+    from ._records import status_record
+    from ._summary import dependencies_from_definition, format_seconds, run_figures
+
     console = _console()
     with _opened(store) as the_store:
         record = _record(the_store, run_id)
         result = get_run(run_id, store=the_store, serializer=_serializer(unsafe_pickle))
     live = _live_owner(record)
+    if as_json:
+        commands = {
+            task_id: resume_command(run_id, store=store, task_id=task_id, schema=question.schema)
+            for task_id, question in result.waiting.items()
+        }
+        figures = run_figures(result, dependencies_from_definition(record.definition))
+        _json_line(status_record(record, result, figures, live_owner=live, commands=commands))
+        return
     console.print(
         Text(f"run {run_id} ({record.workflow}) ")
         .append_text(_status_text(str(record.status)))
@@ -808,6 +1035,8 @@ def status(run_id: str, store: str | None, unsafe_pickle: bool) -> None:
 
 def _open_questions(store: Store) -> Iterator[tuple[RunRecord, list[Question]]]:
     """Paused runs (and runs whose owner died) with their unanswered questions."""
+    from .._recorder import question_of
+
     now = time.time()
     candidates = store.list_runs(status=RunStatus.PAUSED, limit=1_000_000) + [
         record
@@ -820,10 +1049,28 @@ def _open_questions(store: Store) -> Iterator[tuple[RunRecord, list[Question]]]:
             yield record, questions
 
 
-@cli.command(epilog="\b\nExample:\n  plait inputs")
+_INPUTS_EPILOG = """\b
+Examples:
+  plait inputs
+  plait inputs --json | jq -r .command
+
+\b
+With --json, one JSON object per line per waiting question:
+  run_id, workflow, task_id, key, prompt, schema (JSON Schema or null),
+  deadline (Unix time or null), asked_at, command (the `plait resume` that answers it)
+"""
+
+
+@cli.command(epilog=_INPUTS_EPILOG)
 @_store_option
-def inputs(store: str | None) -> None:
+@click.option("--json", "as_json", is_flag=True, help=_JSON_HELP)
+def inputs(store: str | None, as_json: bool) -> None:
     """List every question waiting for an answer, across runs, with the command to answer it."""
+    from rich.text import Text
+
+    from ._live import resume_command
+    from ._records import question_record
+
     console = _console()
     found = 0
     now = time.time()
@@ -831,6 +1078,13 @@ def inputs(store: str | None) -> None:
         for record, questions in _open_questions(the_store):
             for question in questions:
                 found += 1
+                if as_json:
+                    command = resume_command(
+                        record.run_id, store=store, task_id=question.task_id, schema=question.schema
+                    )
+                    document = question_record(question, command=command)
+                    _json_line({"run_id": record.run_id, "workflow": record.workflow, **document})
+                    continue
                 line = (
                     Text(f"{record.run_id} ({record.workflow}) · ")
                     .append(question.task_id, style="bold")
@@ -850,7 +1104,7 @@ def inputs(store: str | None) -> None:
                     record.run_id, store=store, task_id=question.task_id, schema=question.schema
                 )
                 console.print(f"    {command}")
-    if not found:
+    if not found and not as_json:
         console.print("no questions are waiting for an answer")
 
 
@@ -864,6 +1118,9 @@ def _live_owner(record: RunRecord) -> str | None:
 
 def _cancel_in_store(store: Store, record: RunRecord, *, force: bool) -> None:
     """Claim the run, mark it and its unfinished tasks cancelled, release it."""
+    from .._runs import LEASE_SECONDS
+    from ..stores import RunUpdate, WriteBatch
+
     owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
     store.claim(record.run_id, owner, lease_seconds=LEASE_SECONDS, force=force)
     try:
@@ -941,7 +1198,7 @@ def cancel(run_id: str, store: str | None) -> None:
 @_store_option
 def report(run_id: str, output: Path | None, store: str | None) -> None:
     """Write a self-contained HTML page with the timeline of run RUN_ID."""
-    from ._report import write_report  # noqa: PLC0415 - only this command needs it
+    from ._report import write_report
 
     with _opened(store) as the_store:
         _record(the_store, run_id)

@@ -57,13 +57,9 @@ from abc import ABC, abstractmethod
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from types import TracebackType
-from typing import IO, Any, Self
+from typing import IO, TYPE_CHECKING, Any, Self
 
 from rich.console import Console, Group, RenderableType
-from rich.live import Live
-from rich.panel import Panel
-from rich.progress_bar import ProgressBar
-from rich.table import Table
 from rich.text import Text
 
 from .._events import (
@@ -85,6 +81,9 @@ from .._pause import Question, validate_answer
 from .._results import RunResult, TaskError
 from .._state import RunStatus, TaskStatus
 from ._summary import RunFigures, format_seconds
+
+if TYPE_CHECKING:
+    from rich.live import Live
 
 __all__ = [
     "REFRESH_PER_SECOND",
@@ -604,6 +603,14 @@ class LiveView(Watcher):
             more = len(self.running) - len(running)
             retries = self.retries
             started_at = self.started_at
+        if started_at is None:
+            # Before RunStarted the total is unknown; a resume has seeded the tasks it keeps,
+            # and a bar drawn now would read "3/0 tasks".
+            return Text("starting…", style="dim")
+        # Imported here: only a terminal draws them, and a command in a pipe starts faster.
+        from rich.progress_bar import ProgressBar  # noqa: PLC0415
+        from rich.table import Table  # noqa: PLC0415
+
         done = sum(counts.get(s, 0) for s in TaskStatus if s.is_final)
         bar = Table.grid(padding=(0, 1))
         bar.add_row(
@@ -649,6 +656,8 @@ class LiveView(Watcher):
             self._flush()
 
     def __enter__(self) -> Self:
+        from rich.live import Live  # noqa: PLC0415 - only a terminal needs it
+
         self._live = Live(self.render(), console=self.console, auto_refresh=False, transient=True)
         self._live.start()
         self._thread.start()
@@ -700,6 +709,9 @@ def _type_of(schema: Mapping[str, Any]) -> str:
 
 def describe_question(question: Question) -> RenderableType:
     """A panel with the task, the prompt and the fields the answer must have."""
+    from rich.panel import Panel  # noqa: PLC0415 - only asking a person needs them
+    from rich.table import Table  # noqa: PLC0415
+
     schema = question.schema or {}
     parts: list[RenderableType] = [Text(question.prompt, style="bold")]
     properties: Mapping[str, Any] = schema.get("properties", {})

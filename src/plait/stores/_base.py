@@ -38,6 +38,7 @@ __all__ = [
     "RunUpdate",
     "Store",
     "StoreError",
+    "StoreNotFoundError",
     "TaskRecord",
     "TaskRecordColumns",
     "WriteBatch",
@@ -67,6 +68,10 @@ class LeaseHeldError(StoreError):
 
 class LeaseLostError(StoreError):
     """This process no longer owns the run: its lease expired and another process took it."""
+
+
+class StoreNotFoundError(StoreError, LookupError):
+    """A store opened with ``create=False`` does not exist (no database file, no schema)."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

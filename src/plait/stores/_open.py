@@ -52,7 +52,7 @@ _default: MemoryStore | None = None
 _default_lock = threading.Lock()
 
 
-def open_store(spec: Store | str | None = None) -> Store:
+def open_store(spec: Store | str | None = None, *, create: bool = True) -> Store:
     """The store ``spec`` names.
 
     Args:
@@ -60,9 +60,13 @@ def open_store(spec: Store | str | None = None) -> Store:
             for the URL in the ``PLAIT_STORE`` environment variable, or, when that is unset or
             empty, the process's default :class:`MemoryStore` (the same one on every call, so
             runs paused in one call can be resumed in the next).
+        create: whether a durable store that does not exist yet is created (its file, its
+            directory, its schema). Commands that only read pass False, so that a mistyped
+            URL is an error rather than a new, empty store.
 
     Raises:
         ConfigError: the URL has a form plait does not know.
+        StoreNotFoundError: ``create`` is false and there is no store at the URL.
         StoreError: the store cannot be opened.
     """
     if isinstance(spec, Store):
@@ -71,7 +75,7 @@ def open_store(spec: Store | str | None = None) -> Store:
         spec = os.environ.get("PLAIT_STORE") or None
         if spec is None:
             return _default_memory_store()
-    return _open_url(spec)
+    return _open_url(spec, create=create)
 
 
 @contextlib.contextmanager
@@ -125,16 +129,18 @@ def _default_memory_store() -> MemoryStore:
         return _default
 
 
-def _open_url(url: str) -> Store:
+def _open_url(url: str, *, create: bool = True) -> Store:
     scheme, separator, rest = url.partition("://")
     scheme = scheme.lower()
     if separator and scheme == "memory" and not rest:
         return MemoryStore()
     if separator and scheme == "sqlite" and rest:
-        return SQLiteStore(rest)
+        return SQLiteStore(rest, create=create)
     if separator and scheme in ("postgresql", "postgres"):
         url, schema = _pop_schema(url)
-        return PostgresStore(url) if schema is None else PostgresStore(url, schema=schema)
+        if schema is None:
+            return PostgresStore(url, create=create)
+        return PostgresStore(url, schema=schema, create=create)
     raise ConfigError(f"cannot open a store at {_redact(url)!r}: use {_ACCEPTED}")
 
 

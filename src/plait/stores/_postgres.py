@@ -53,6 +53,7 @@ from ._base import (
     RunRecord,
     Store,
     StoreError,
+    StoreNotFoundError,
     TaskRecord,
     WriteBatch,
 )
@@ -239,22 +240,25 @@ _EVENT_TYPES = ("text", "text", "text", "float8", "text")
 class PostgresStore(Store):
     """Keeps runs in a PostgreSQL database, in tables of their own schema.
 
-    The schema is created if missing, and its tables brought up to date, when the store opens.
-    See the module docstring for the design.
+    The schema is created if missing (unless ``create`` is false), and its tables brought up to
+    date, when the store opens. See the module docstring for the design.
 
     Args:
         url: a libpq connection string or URL, e.g. ``postgresql://user@host:5432/db``.
         schema: the schema that holds plait's tables.
+        create: whether a missing schema is created; with False, a schema without plait's
+            tables raises :class:`StoreNotFoundError` and nothing is written (read-only commands).
 
     Raises:
         StoreError: psycopg is not installed, the server cannot be reached, or the schema was
             written by a newer plait.
+        StoreNotFoundError: ``create`` is false and the schema holds no plait store.
     """
 
     #: The schema migrations this class applies; a subclass may extend them (tests do).
     _migrations: ClassVar[Sequence[str]] = _MIGRATIONS
 
-    def __init__(self, url: str, *, schema: str = "plait") -> None:
+    def __init__(self, url: str, *, schema: str = "plait", create: bool = True) -> None:
         try:
             import psycopg  # noqa: PLC0415 - optional dependency, imported on use
         except ImportError:
@@ -267,6 +271,8 @@ class PostgresStore(Store):
         self._lock = threading.Lock()
         self._closed = False
         self._conn = self._connect()
+        if not create:
+            self._require_tables()
         try:
             #: The schema version of the tables, once migrated: ``len(self._migrations)``.
             self.schema_version = self._migrate()
@@ -297,6 +303,21 @@ class PostgresStore(Store):
             return self._psycopg.connect(self.url, autocommit=False)
         except self._psycopg.Error as error:
             raise StoreError(f"cannot connect to PostgreSQL at {self._where()}: {error}") from None
+
+    def _require_tables(self) -> None:
+        """Raise :class:`StoreNotFoundError` (and close) if the schema holds no plait tables."""
+        try:
+            found = self._conn.execute(
+                "SELECT 1 FROM pg_tables WHERE schemaname = %s AND tablename = %s",
+                (self.schema, "plait_schema_version"),
+            ).fetchone()
+            self._conn.rollback()
+        except self._psycopg.Error as error:
+            self._conn.close()
+            raise StoreError(f"cannot open the PostgreSQL store {self._where()}: {error}") from None
+        if found is None:
+            self._conn.close()
+            raise StoreNotFoundError(f"there is no plait store at {self._where()}")
 
     def _migrate(self) -> int:
         """Create the schema and apply the migrations it lacks, in one transaction holding an

@@ -54,6 +54,7 @@ from ._base import (
     RunRecord,
     Store,
     StoreError,
+    StoreNotFoundError,
     TaskRecord,
     WriteBatch,
 )
@@ -197,24 +198,30 @@ _ROWS_PER_INSERT = 100
 class SQLiteStore(Store):
     """Keeps runs in an SQLite file; several processes may use the same file at once.
 
-    The file and its parent directories are created if missing, and the schema is brought up
-    to date when the store opens. See the module docstring for the design.
+    The file and its parent directories are created if missing (unless ``create`` is false),
+    and the schema is brought up to date when the store opens. See the module docstring for
+    the design.
 
     Args:
         path: the database file (``~`` is expanded).
+        create: whether a missing file is created; with False, a missing file raises
+            :class:`StoreNotFoundError` and nothing is written to disk (commands that only read).
 
     Raises:
         StoreError: the file cannot be opened, is not an SQLite database, or was written by a
             newer plait.
+        StoreNotFoundError: ``create`` is false and there is no file at ``path``.
     """
 
     #: The schema migrations this class applies; a subclass may extend them (tests do).
     _migrations: ClassVar[Sequence[str]] = _MIGRATIONS
 
-    def __init__(self, path: str | os.PathLike[str]) -> None:
+    def __init__(self, path: str | os.PathLike[str], *, create: bool = True) -> None:
         self.path = Path(path).expanduser()
         self._lock = threading.Lock()
         self._closed = False
+        if not create and not self.path.is_file():
+            raise StoreNotFoundError(f"there is no SQLite store at {str(self.path)!r}")
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self._conn = sqlite3.connect(
