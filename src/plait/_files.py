@@ -364,8 +364,8 @@ def load_target(target: str, *, pools: Collection[str] = ()) -> LoadedTarget:
             file's ``config.pools``: a file task may name them too.
 
     Raises:
-        WorkflowFileError: the target cannot be read, is invalid, or names no workflow (the
-            message says where and what was expected: every problem of a file, one per line),
+        WorkflowFileError: the target cannot be read, is invalid, or names no workflow; the
+            message says where and what was expected (every problem of a file, one per line);
             or importing it started a run.
     """
     with importing(target):  # a module that starts a run as it is imported is stopped

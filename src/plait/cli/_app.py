@@ -180,14 +180,14 @@ def _stored_target(record: RunRecord) -> str:
     Raises:
         click.exceptions.Exit: there is none, or it lies outside the trusted directories.
     """
-    from .._targets import trusted_target
-
     run_id = record.run_id
     if record.target is None:
         _fail(
             f"run {run_id!r} does not record where its workflow comes from (it was started "
             "from an interactive session, or by an older plait); give it with --target TARGET"
         )
+    from .._targets import trusted_target
+
     trusted = trusted_target(record.target)
     if trusted is None:
         _fail(
