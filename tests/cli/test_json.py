@@ -19,6 +19,7 @@ RUN_KEYS = {
     "duration",
     "error",
     "live_owner",
+    "stale_since",
     "target",
 }
 QUESTION_KEYS = {
