@@ -39,6 +39,8 @@ either::
     │                               ``plait.cancel`` of a run that succeeded
     ├── CancelTimeoutError (TimeoutError)
     │                               a live run's owner did not answer a cancel in time
+    ├── TaskNotFoundError (LookupError)
+    │                               a run has no task with the id asked for (``plait.get_logs``)
     └── StoreError (RuntimeError)   the store refused an operation (``plait.stores``)
         ├── RunExistsError          a new run's id is taken
         ├── RunNotFoundError (LookupError)
@@ -77,6 +79,7 @@ __all__ = [
     "SerializerMismatchError",
     "ShellCommandError",
     "TaskCancelledError",
+    "TaskNotFoundError",
     "TaskTimeoutError",
     "UnknownDependencyError",
     "WorkflowError",
@@ -260,6 +263,10 @@ class CancelTimeoutError(PlaitError, TimeoutError):
     def __init__(self, message: str, owner: str) -> None:
         super().__init__(message)
         self.owner = owner
+
+
+class TaskNotFoundError(PlaitError, LookupError):
+    """A run has no task with the id asked for."""
 
 
 publish_exports(globals())  # plait.X, not plait._exceptions.X: see plait._public

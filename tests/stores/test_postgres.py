@@ -99,6 +99,7 @@ def test_the_tables_live_in_the_given_schema(
         "input_requests",
         "events",
         "run_requests",
+        "task_logs",
         "plait_schema_version",
     }
 

@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from .._graph import LazyDefinition
+from .._logs import LogLine
 from .._requests import RequestKind, RequestState, RunRequest
 from .._results import TaskError
 from .._state import RunStatus, TaskStatus
@@ -24,6 +25,7 @@ from ._base import (
     LeaseLostError,
     RunNotFoundError,
     RunRecord,
+    TaskLog,
     TaskRecord,
     TaskRecordColumns,
 )
@@ -31,6 +33,7 @@ from ._base import (
 # What the SQL stores import (the module is private; its names keep their underscores).
 __all__ = [
     "_EVENT_COLUMNS",
+    "_LOG_COLUMNS",
     "_REQUEST_COLUMNS",
     "_RUN_COLUMNS",
     "_RUN_REQUEST_COLUMNS",
@@ -41,6 +44,8 @@ __all__ = [
     "_event_rows",
     "_lease_held",
     "_lease_lost",
+    "_log_record",
+    "_log_rows",
     "_not_found",
     "_request_record",
     "_request_rows",
@@ -67,6 +72,7 @@ _EVENT_COLUMNS = "kind, time, task_id, data"
 _RUN_REQUEST_COLUMNS = (
     "request_id, kind, owner, sent_at, sent_by, data, state, taken_at, done_at, outcome"
 )
+_LOG_COLUMNS = "task_id, attempt, lines"
 
 
 # -- errors --------------------------------------------------------
@@ -300,4 +306,28 @@ def _run_request_record(row: Sequence[Any]) -> RunRequest:
         taken_at=row[7],
         done_at=row[8],
         outcome=row[9],
+    )
+
+
+def _log_rows(run_id: str, logs: Sequence[TaskLog]) -> list[tuple[Any, ...]]:
+    """One row per attempt (the last log of an attempt given twice wins): its lines as JSON
+    ``[[number, time, stream, text], ...]``."""
+    rows = {
+        (log.task_id, log.attempt): (
+            run_id,
+            log.task_id,
+            log.attempt,
+            _dumps([[line.number, line.time, line.stream, line.text] for line in log.lines]),
+        )
+        for log in logs
+    }
+    return list(rows.values())
+
+
+def _log_record(row: Sequence[Any]) -> TaskLog:
+    task_id, attempt = row[0], row[1]
+    return TaskLog(
+        task_id=task_id,
+        attempt=attempt,
+        lines=[LogLine(task_id, attempt, *line) for line in _loads(row[2])],
     )
