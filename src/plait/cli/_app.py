@@ -25,7 +25,6 @@ from __future__ import annotations
 import contextlib
 import inspect
 import json
-import logging
 import os
 import re
 import shlex
@@ -172,7 +171,7 @@ class _Plait(click.Group):
                 signal.signal(signum, previous)
 
 
-# -- stores and the targets file ----------------------------------------------------------------
+# -- stores and stored targets ------------------------------------------------------------------
 
 
 def _store_url(option: str | None) -> str:
@@ -791,6 +790,8 @@ def resume(
     unsafe_pickle: bool,
 ) -> None:
     """Continue run RUN_ID: answer its questions, or run its failed tasks again."""
+    import logging
+
     from rich.text import Text
 
     from .._definition import definition_diff
