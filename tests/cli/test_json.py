@@ -19,6 +19,7 @@ RUN_KEYS = {
     "duration",
     "error",
     "live_owner",
+    "stale_since",
 }
 QUESTION_KEYS = {"task_id", "key", "prompt", "schema", "deadline", "asked_at", "command"}
 TASK_KEYS = {"task_id", "status", "attempts", "started_at", "finished_at", "duration", "error"}
@@ -41,6 +42,7 @@ def test_runs_json_is_one_object_per_run_newest_first(flows: Path) -> None:  # n
     assert second["created_at"] <= second["finished_at"] <= first["created_at"]
     assert second["duration"] == second["finished_at"] - second["created_at"]
     assert first["live_owner"] is None
+    assert first["stale_since"] is None
     assert [r["run_id"] for r in json_lines("runs", "--status", "succeeded")] == ["j1"]
 
 
