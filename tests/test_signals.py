@@ -178,12 +178,19 @@ def test_a_second_signal_stops_at_once_without_waiting_for_tasks(env: dict[str, 
 def test_kill_9_of_plait_kills_its_shell_commands_and_leaves_a_stale_run(
     env: dict[str, str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    script = (
-        "import sys, plait._runs; plait._runs.LEASE_SECONDS = 0.5; "
-        "from plait.cli import main; sys.argv = ['plait', *sys.argv[1:]]; main()"
-    )
+    script = "import sys; from plait.cli import main; sys.argv = ['plait', *sys.argv[1:]]; main()"
     process = subprocess.Popen(
-        [sys.executable, "-c", script, "run", "sigflows:wf", "--run-id", "k9"],
+        [
+            sys.executable,
+            "-c",
+            script,
+            "run",
+            "sigflows:wf",
+            "--run-id",
+            "k9",
+            "--lease-seconds",
+            "0.5",
+        ],
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,

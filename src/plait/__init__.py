@@ -27,6 +27,7 @@ if TYPE_CHECKING:  # the names, for type checkers; at run time each is loaded on
         TaskCancelled,
         TaskEvent,
         TaskFailed,
+        TaskLogged,
         TaskReady,
         TaskRetrying,
         TaskSkipped,
@@ -51,20 +52,23 @@ if TYPE_CHECKING:  # the names, for type checkers; at run time each is loaded on
         SerializerMismatchError,
         ShellCommandError,
         TaskCancelledError,
+        TaskNotFoundError,
         TaskTimeoutError,
         UnknownDependencyError,
         WorkflowError,
         WorkflowFileError,
     )
     from ._files import LoadedTarget, load_target
+    from ._logs import LogLine
     from ._pause import Pause, Question
     from ._policies import RetryPolicy
     from ._results import RunResult, TaskError, TaskResult
-    from ._runs import answer, aresume, arun, get_run, list_runs, resume, run
+    from ._runs import answer, aresume, arun, get_logs, get_run, list_runs, resume, run
     from ._serialization import JSONSerializer, PickleSerializer, Serializer
     from ._shell import ShellTask
     from ._state import RunStatus, TaskStatus
     from ._workflow import TaskSpec, Workflow
+    from .stores import LeaseLostError, StoreUnavailableError
 
 __version__ = "0.1.0"
 
@@ -84,7 +88,9 @@ __all__ = [
     "InputValidationError",
     "InvalidOptionError",
     "JSONSerializer",
+    "LeaseLostError",
     "LoadedTarget",
+    "LogLine",
     "NotWaitingError",
     "NothingToCancelError",
     "OutputNotStorableError",
@@ -102,12 +108,15 @@ __all__ = [
     "SerializerMismatchError",
     "ShellCommandError",
     "ShellTask",
+    "StoreUnavailableError",
     "Subscriber",
     "TaskCancelled",
     "TaskCancelledError",
     "TaskError",
     "TaskEvent",
     "TaskFailed",
+    "TaskLogged",
+    "TaskNotFoundError",
     "TaskReady",
     "TaskResult",
     "TaskRetrying",
@@ -125,6 +134,7 @@ __all__ = [
     "aresume",
     "arun",
     "cancel",
+    "get_logs",
     "get_run",
     "list_runs",
     "load_target",
@@ -147,6 +157,7 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
         "TaskCancelled",
         "TaskEvent",
         "TaskFailed",
+        "TaskLogged",
         "TaskReady",
         "TaskRetrying",
         "TaskSkipped",
@@ -171,6 +182,7 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
         "SerializerMismatchError",
         "ShellCommandError",
         "TaskCancelledError",
+        "TaskNotFoundError",
         "TaskTimeoutError",
         "UnknownDependencyError",
         "WorkflowError",
@@ -180,6 +192,7 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
         "LoadedTarget",
         "load_target",
     ),
+    "._logs": ("LogLine",),
     "._pause": (
         "Pause",
         "Question",
@@ -194,6 +207,7 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
         "answer",
         "aresume",
         "arun",
+        "get_logs",
         "get_run",
         "list_runs",
         "resume",
@@ -212,6 +226,11 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
     "._workflow": (
         "TaskSpec",
         "Workflow",
+    ),
+    # The store's errors that stop a run; they keep plait.stores as their module.
+    ".stores": (
+        "LeaseLostError",
+        "StoreUnavailableError",
     ),
 }
 _MODULE_OF = {name: module for module, names in _EXPORTS.items() for name in names}

@@ -35,10 +35,20 @@ either::
     ├── RunFailedError (RuntimeError)
     │                               raised by ``RunResult.raise_for_status()`` for a run that did
     │                               not succeed
+    ├── TaskNotFoundError (LookupError)
+    │                               a run has no task with the id asked for (``plait.get_logs``)
     ├── NothingToCancelError (RuntimeError)
     │                               ``plait.cancel`` of a run that succeeded
-    └── CancelTimeoutError (TimeoutError)
-                                    a live run's owner did not answer a cancel in time
+    ├── CancelTimeoutError (TimeoutError)
+    │                               a live run's owner did not answer a cancel in time
+    └── StoreError (RuntimeError)   the store refused an operation (``plait.stores``)
+        ├── RunExistsError          a new run's id is taken
+        ├── RunNotFoundError (LookupError)
+        │                           the store has no such run
+        ├── LeaseHeldError          another live process owns the run
+        ├── LeaseLostError          this process no longer owns the run (it stopped)
+        └── StoreUnavailableError   the store was out of reach or busy (a run whose store
+                                    stays so for as long as its lease allows stopped)
 """
 
 from __future__ import annotations
@@ -69,6 +79,7 @@ __all__ = [
     "SerializerMismatchError",
     "ShellCommandError",
     "TaskCancelledError",
+    "TaskNotFoundError",
     "TaskTimeoutError",
     "UnknownDependencyError",
     "WorkflowError",
@@ -237,6 +248,10 @@ class RunFailedError(PlaitError, RuntimeError):
     def __init__(self, message: str, result: RunResult) -> None:
         super().__init__(message)
         self.result = result
+
+
+class TaskNotFoundError(PlaitError, LookupError):
+    """A run has no task with the id asked for."""
 
 
 class NothingToCancelError(PlaitError, RuntimeError):

@@ -21,7 +21,7 @@ checked; write each value out where it is used. Every key is shown here::
       max_retries: 2                   #   retries of a failed task (0: none, as a build wants)
       retry_backoff: 0.5               #   seconds
       fail_fast: false                 #   ...and retry_failed_tasks, retry_max_backoff,
-      cancel_grace: 5                  #   retry_jitter, cancel_grace)
+      cancel_grace: 5                  #   retry_jitter, cancel_grace, max_log_bytes)
     tasks:                             # required: a list of tasks
       - id: fetch                      # required: the task's unique id
         function: reports.jobs:fetch   # a Python callable, "package.module:attribute.path"
@@ -125,6 +125,7 @@ from ._graph import unknown_dependency
 from ._pause import Pause
 from ._policies import RetryPolicy
 from ._shell import ShellTask
+from ._targets import importing
 from ._workflow import Workflow
 
 if TYPE_CHECKING:
@@ -364,8 +365,14 @@ def load_target(target: str, *, pools: Collection[str] = ()) -> LoadedTarget:
 
     Raises:
         WorkflowFileError: the target cannot be read, is invalid, or names no workflow; the
-            message says where and what was expected (every problem of a file, one per line).
+            message says where and what was expected (every problem of a file, one per line);
+            or importing it started a run.
     """
+    with importing(target):  # a module that starts a run as it is imported is stopped
+        return _load_target(target, pools)
+
+
+def _load_target(target: str, pools: Collection[str]) -> LoadedTarget:
     if target.lower().endswith(_FILE_SUFFIXES):
         return _load_file(target, pools)
     location, colon, name = target.rpartition(":")

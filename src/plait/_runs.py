@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import logging
 import os
 import socket
 import time
@@ -25,21 +26,33 @@ from typing import Any
 
 from . import _signals
 from ._config import EngineConfig, check_pools
+from ._definition import definition_diff
 from ._engine import Restored, _Run
 from ._events import Subscriber
-from ._exceptions import ConfigError, DefinitionChangedError, NotWaitingError
-from ._graph import LazyDefinition, definition_changes
+from ._exceptions import (
+    ConfigError,
+    DefinitionChangedError,
+    NotWaitingError,
+    TaskNotFoundError,
+)
+from ._graph import LazyDefinition
+from ._lease import lease_clock
+from ._logs import LogLine
 from ._pause import Question, validate_answer
 from ._public import publish_exports
 from ._recorder import Recorder, question_of, request_of
 from ._requests import Inbox, RequestKind, RunRequest
+from ._restart import cleared_tasks, restart_batch
 from ._results import RunResult, TaskResults
 from ._serialization import JSONSerializer, ObjectSerializer, Serializer, check_stored
 from ._state import RunStatus, TaskStatus
+from ._targets import refuse_run_while_importing, target_of
+from ._text import check_name
 from ._workflow import Workflow
 from .stores import (
     InputRequest,
     LeaseHeldError,
+    LeaseLostError,
     RunExistsError,
     RunNotFoundError,
     RunRecord,
@@ -51,9 +64,12 @@ from .stores import (
 )
 from .stores._open import opens_store, using_store
 
-__all__ = ["answer", "aresume", "arun", "get_run", "list_runs", "resume", "run"]
+__all__ = ["answer", "aresume", "arun", "get_logs", "get_run", "list_runs", "resume", "run"]
 
-#: Seconds a run's lease lasts; the owner renews it every third of that while the run is live.
+_log = logging.getLogger("plait.runs")
+
+#: Seconds a lease lasts when no run's settings say (``EngineConfig.lease_seconds`` does for
+#: runs): what answering a paused run claims it for.
 LEASE_SECONDS = 30.0
 
 # Runs live in this process, so that answer() can reach them without the store.
@@ -134,8 +150,14 @@ def _no_event_loop(name: str) -> None:
     )
 
 
-async def _execute(store: Store, owner: str, run_state: _Run) -> RunResult:
-    """Run ``run_state`` while its recorder writes it to ``store``."""
+async def _execute(store: Store, owner: str, run_state: _Run, lease_start: float) -> RunResult:
+    """Run ``run_state`` while its recorder writes it to ``store`` and keeps its lease (taken
+    at ``lease_start``, on ``lease_clock``).
+
+    Raises:
+        LeaseLostError: the run stopped because this process lost its lease.
+        StoreUnavailableError: the run stopped because its store could not record it.
+    """
     assert run_state.serializer is not None
     inbox = None
     if store.durable:  # a memory store's run is reached in this process (see _cancel)
@@ -150,14 +172,18 @@ async def _execute(store: Store, owner: str, run_state: _Run) -> RunResult:
         run_state.run_id,
         owner,
         serializer=run_state.serializer,
-        lease_seconds=LEASE_SECONDS,
+        lease_seconds=run_state.config.lease_seconds,
+        lease_start=lease_start,
         lock=run_state.lock,
         task_columns=run_state.task_columns,
         on_failure=run_state.store_failed,
+        on_renewed=run_state.lease_renewed,
+        on_stall=run_state.store_stalls,
         inbox=inbox,
     )
     run_state.recorder = recorder
     if store.durable:
+        run_state.lease_deadline = run_state.gate = recorder.lease.deadline
         run_state.keep_journal(recorder)
         recorder.start()
     _live_runs[run_state.run_id] = run_state
@@ -165,25 +191,33 @@ async def _execute(store: Store, owner: str, run_state: _Run) -> RunResult:
     if interrupts is not None:  # a blocking run: signals stop it (see _signals)
         interrupts.attach(run_state)
     try:
-        return await run_state.execute()
+        result = await run_state.execute()
     finally:
         _live_runs.pop(run_state.run_id, None)
-        result = run_state.final_result or run_state.result()
+        ended = run_state.final_result or run_state.result()
         if not store.durable:  # nothing was written while it ran: write it all now
             recorder.snapshot(run_state.task_columns(), list(run_state.questions.values()))
-        final = result.status not in (RunStatus.PAUSED, RunStatus.RUNNING)
+        final = ended.status not in (RunStatus.PAUSED, RunStatus.RUNNING)
         if inbox is not None:  # what became of the requests it took: how the run ended
-            inbox.finish(str(result.status))
+            inbox.finish(str(ended.status))
         try:
             recorder.close(
                 RunUpdate(
-                    status=result.status,
-                    finished_at=result.finished_at if final else None,
-                    error=result.error,
+                    status=ended.status,
+                    finished_at=ended.finished_at if final else None,
+                    error=ended.error,
                 )
             )
         finally:
             run_state.recorded.set()
+    # What the store said last wins when it names the new owner; a run that was not recorded
+    # to its end never returns a result.
+    stopped = recorder.failure
+    if not isinstance(stopped, LeaseLostError) and run_state.store_failure is not None:
+        stopped = run_state.store_failure
+    if stopped is not None:
+        raise stopped
+    return result
 
 
 @opens_store
@@ -196,6 +230,7 @@ async def arun(
     serializer: Serializer | None = None,
     subscribers: Sequence[Subscriber] = (),
     wait_for_input: bool = False,
+    target: str | None = None,
     **settings: Any,
 ) -> RunResult:
     """Run ``workflow`` on the running event loop and return its :class:`RunResult`.
@@ -213,6 +248,9 @@ async def arun(
         subscribers: callables that receive every :class:`Event` of the run.
         wait_for_input: when every remaining task waits for an answer, keep the run live
             (answers come through :func:`answer`) instead of ending it ``paused``.
+        target: how to import the workflow (``"pkg.flows:wf"``), recorded with the run so that
+            ``plait resume RUN`` finds it; default: the module and attribute that hold it,
+            when one of its tasks' modules does.
 
     A failed task does not raise: the result's ``status`` is ``failed`` and its ``error`` says
     why (``result.raise_for_status()`` raises). A run whose remaining tasks wait for people ends
@@ -222,16 +260,28 @@ async def arun(
     Raises:
         WorkflowError: the workflow is invalid, or a task names a pool that has no limit.
         ConfigError: a setting is invalid.
+        InvalidOptionError: ``run_id`` holds text no store can keep (NUL, a lone surrogate).
         RunExistsError: the store already has a run with ``run_id``.
+        WorkflowFileError: called while ``plait`` imports a target (a run started at import
+            time; guard it with ``if __name__ == "__main__":``).
+        LeaseLostError: this process lost the run's lease (it was stopped past the lease, or
+            another process took the run over); the run stopped, nothing more was recorded.
+        StoreUnavailableError: the store stayed unavailable for as long as the lease allows;
+            the run stopped (resume it later).
     """
+    refuse_run_while_importing()
     workflow.validate()
     engine_config = _config(config, settings)
     check_pools(engine_config, ((spec.id, spec.pool) for spec in workflow.tasks.values()))
+    if target is not None and not (isinstance(target, str) and target):
+        raise ConfigError(f"target must be a non-empty str such as 'pkg.flows:wf', not {target!r}")
     the_store = open_store(store)
     serializer = _serializer_for(the_store, serializer)
     graph = workflow.graph()
     run_id = run_id or uuid.uuid4().hex
+    check_name("run id", run_id)
     owner = _owner()
+    lease_start = lease_clock()
     now = time.time()
     try:
         the_store.create_run(
@@ -245,7 +295,9 @@ async def arun(
                 created_at=now,
                 updated_at=now,
                 owner=owner,
-                lease_expires_at=now + LEASE_SECONDS,
+                lease_expires_at=now + engine_config.lease_seconds,
+                # Only another process needs it, and only a durable store reaches one.
+                target=target or (target_of(workflow) if the_store.durable else None),
             )
         )
     except RunExistsError:
@@ -261,7 +313,7 @@ async def arun(
         wait_for_input=wait_for_input,
         serializer=serializer,
     )
-    return await _execute(the_store, owner, run_state)
+    return await _execute(the_store, owner, run_state, lease_start)
 
 
 def run(
@@ -273,6 +325,7 @@ def run(
     serializer: Serializer | None = None,
     subscribers: Sequence[Subscriber] = (),
     wait_for_input: bool = False,
+    target: str | None = None,
     **settings: Any,
 ) -> RunResult:
     """Run ``workflow`` to the end (or until it pauses) and return its :class:`RunResult`.
@@ -287,6 +340,7 @@ def run(
 
     Raises:
         RuntimeError: called from a running event loop; use ``await plait.arun(...)`` there.
+        LeaseLostError, StoreUnavailableError: the run stopped unrecorded (see :func:`arun`).
         KeyboardInterrupt, SystemExit: a signal stopped the run (it is recorded cancelled).
     """
     _no_event_loop("run")
@@ -299,6 +353,7 @@ def run(
             serializer=serializer,
             subscribers=subscribers,
             wait_for_input=wait_for_input,
+            target=target,
             **settings,
         )
     )
@@ -335,51 +390,74 @@ async def aresume(
     serializer: Serializer | None = None,
     subscribers: Sequence[Subscriber] = (),
     wait_for_input: bool = False,
+    accept_changes: bool = False,
+    rerun: Sequence[str] = (),
     **settings: Any,
 ) -> RunResult:
     """Continue run ``run_id`` of ``workflow``: after a pause, a failure or a crash.
 
     Every answer in ``inputs`` is checked first; if one is wrong, nothing in the store changes.
     Then the run continues where it was: tasks recorded ``succeeded`` keep their outputs and do
-    not run again; every other task runs (again) as its dependencies allow. The run's stored
+    not run again; every other task runs (again) as its dependencies allow, a failed one with a
+    fresh retry budget (its attempt numbers go on counting). A question whose deadline passed
+    while the run was paused takes its default now (or fails its task). The run's stored
     settings apply, overridden by ``config``/``settings``.
 
     Args:
         run_id: the run to continue.
-        workflow: the same workflow (task ids, dependencies and functions must match).
+        workflow: the same workflow (task ids, dependencies, functions and params must match),
+            or a changed one with ``accept_changes``.
         inputs: task id -> answer, for tasks waiting for input (or with a ``pause`` still ahead).
         force: take the run over even if another process's lease on it is live -- only when that
             process is known to be dead.
+        accept_changes: resume with ``workflow`` even if it differs from the run's definition.
+            Tasks whose function identity (``module:qualname`` -- not its body), dependencies
+            and params did not change keep their recorded successes; added and changed tasks
+            and everything downstream of a changed one run; removed tasks are dropped from the
+            run. The differences are logged (a warning of the ``plait.runs`` logger) and
+            recorded in the run's event log (``RunResumed``).
+        rerun: task ids to run again, with everything downstream of them (their questions are
+            asked again), like "clear with downstream"; works on a finished run too, which
+            becomes a new attempt of the same run.
         (the other arguments are those of :func:`arun`)
 
     Raises:
         RunNotFoundError: the store has no such run.
-        DefinitionChangedError: the workflow differs from the run's; the message lists how.
+        DefinitionChangedError: the workflow differs from the run's (and not
+            ``accept_changes``); the message lists how.
+        InvalidOptionError: ``rerun`` names a task the workflow does not have.
         InputValidationError: an answer does not fit its question's schema.
         NotWaitingError: an answer for a task that asks no question.
         LeaseHeldError: another live process owns the run.
         SerializerMismatchError: the run was stored with another serializer than
             ``serializer`` (a pickled run needs ``serializer=plait.PickleSerializer()``).
+        LeaseLostError, StoreUnavailableError: the run stopped, as in :func:`arun`.
     """
     workflow.validate()
     the_store = open_store(store)
     record = _record(the_store, run_id)
     graph = workflow.graph()
+    diff = None
     if record.fingerprint != graph.fingerprint():
-        changes = definition_changes(record.definition, graph.definition())
-        raise DefinitionChangedError(
-            f"run {run_id!r} was made by a different definition of workflow "
-            f"{record.workflow!r}: "
-            + "; ".join(changes or ["the definitions differ"])
-            + "; resume it with the workflow as it was, or start a new run"
-        )
+        diff = definition_diff(record.definition, graph.definition())
+        if diff and not accept_changes:
+            raise DefinitionChangedError(
+                f"run {run_id!r} was made by a different definition of workflow "
+                f"{record.workflow!r}: "
+                + "; ".join(diff.describe())
+                + "; resume it with the workflow as it was, pass accept_changes=True to "
+                "resume it with this one, or start a new run"
+            )
+    cleared = cleared_tasks(graph, diff, rerun, run_id)
     if not force:
         _refuse_if_owned(the_store, record)
     serializer = _serializer_of(the_store, record, serializer)
-    if record.status is RunStatus.SUCCEEDED:
+    if record.status is RunStatus.SUCCEEDED and not cleared and not diff:
         return get_run(run_id, store=the_store, serializer=serializer)
-    tasks = the_store.load_tasks(run_id)
-    requests = the_store.load_requests(run_id)
+    dropped = {*cleared, *(diff.removed if diff else ())}
+    stored_tasks = the_store.load_tasks(run_id)
+    tasks = {t: task for t, task in stored_tasks.items() if t not in dropped}
+    requests = [r for r in the_store.load_requests(run_id) if r.task_id not in dropped]
     answers: dict[int, dict[str, Any]] = {}
     questions: dict[int, Question] = {}
     for request in requests:
@@ -421,14 +499,28 @@ async def aresume(
         i: _loads(serializer, task.output, run_id, f"output of {task.task_id!r}")
         for i, task in succeeded.items()
     }
-    owner = _claim(the_store, run_id, force=force)
+    engine_config = _config(config or _stored_config(record.config), settings)
+    lease_start = lease_clock()
+    owner = _claim(the_store, run_id, force=force, lease_seconds=engine_config.lease_seconds)
     now = time.time()
     batch = WriteBatch(run=RunUpdate(status=RunStatus.RUNNING))
+    if diff or cleared:
+        # Cleared tasks start afresh, keeping their count of attempts (the numbers go on).
+        attempts = {t: task.attempts for t, task in stored_tasks.items()}
+        batch = restart_batch(graph, record, diff=diff, cleared=cleared, attempts=attempts, now=now)
+        tasks.update({r.task_id: r for r in batch.tasks})
     for i, question, value, payload in new_answers:
         answers.setdefault(i, {})[question.key] = value
         questions.pop(i, None)
         batch.requests.append(_answered(question, payload, now))
     the_store.write(run_id, owner, batch)
+    if diff:  # shown, as --accept-changes shows it: a changed definition is worth a look
+        _log.warning(
+            "run %r resumes with a changed definition of workflow %r: %s",
+            run_id,
+            record.workflow,
+            "; ".join(diff.describe()),
+        )
     restored = Restored(
         outputs=outputs,
         payloads={i: task.output for i, task in succeeded.items()},
@@ -440,14 +532,14 @@ async def aresume(
     )
     run_state = _Run(
         workflow,
-        _config(config or _stored_config(record.config), settings),
+        engine_config,
         run_id,
         subscribers,
         wait_for_input=wait_for_input,
         serializer=serializer,
         restored=restored,
     )
-    return await _execute(the_store, owner, run_state)
+    return await _execute(the_store, owner, run_state, lease_start)
 
 
 def _lease_held(run_id: str, owner: str, until: float) -> LeaseHeldError:
@@ -460,11 +552,11 @@ def _lease_held(run_id: str, owner: str, until: float) -> LeaseHeldError:
     )
 
 
-def _claim(store: Store, run_id: str, *, force: bool) -> str:
+def _claim(store: Store, run_id: str, *, force: bool, lease_seconds: float = LEASE_SECONDS) -> str:
     """Make a new owner of this process hold the run's lease; return the owner's id."""
     owner = _owner()
     try:
-        store.claim(run_id, owner, lease_seconds=LEASE_SECONDS, force=force)
+        store.claim(run_id, owner, lease_seconds=lease_seconds, force=force)
     except LeaseHeldError as error:
         raise _lease_held(run_id, error.owner, error.until) from None
     return owner
@@ -492,6 +584,8 @@ def resume(
     serializer: Serializer | None = None,
     subscribers: Sequence[Subscriber] = (),
     wait_for_input: bool = False,
+    accept_changes: bool = False,
+    rerun: Sequence[str] = (),
     **settings: Any,
 ) -> RunResult:
     """Blocking form of :func:`aresume`; same arguments. Answers signals as :func:`run` does."""
@@ -507,6 +601,8 @@ def resume(
             serializer=serializer,
             subscribers=subscribers,
             wait_for_input=wait_for_input,
+            accept_changes=accept_changes,
+            rerun=rerun,
             **settings,
         )
     )
@@ -641,6 +737,42 @@ def list_runs(
     return open_store(store).list_runs(
         status=None if status is None else RunStatus(status), limit=limit
     )
+
+
+@opens_store
+def get_logs(
+    run_id: str,
+    task_id: str | None = None,
+    *,
+    attempt: int | None = None,
+    store: Store | str | None = None,
+) -> list[LogLine]:
+    """What the tasks of run ``run_id`` said, as its store holds it: the lines of every attempt
+    (or of ``task_id``'s, or of attempt ``attempt`` only), oldest first.
+
+    A line is a :class:`LogLine`: a ``logging`` record (INFO and above), a printed line, or a
+    line a shell command wrote; each attempt keeps at most ``max_log_bytes`` (its first and last
+    halves, with a ``plait`` line that says what was cut). A live run's logs are written with its
+    progress (at most 0.1 s behind), except in the memory store, which has them when the run
+    ends or pauses.
+
+    Raises:
+        RunNotFoundError: no such run.
+        TaskNotFoundError: the run has no task ``task_id``.
+    """
+    the_store = open_store(store)
+    record = _record(the_store, run_id)
+    if task_id is not None and all(task["id"] != task_id for task in record.definition):
+        ids = [str(task["id"]) for task in record.definition]
+        raise TaskNotFoundError(
+            f"run {run_id!r} has no task {task_id!r}; its tasks are: "
+            + ", ".join(map(repr, ids[:20]))
+            + (f" (and {len(ids) - 20} more)" if len(ids) > 20 else "")
+        )
+    logs = the_store.load_logs(run_id, task_id=task_id, attempt=attempt)
+    lines = [line for log in logs for line in log.lines]
+    lines.sort(key=lambda line: line.time)  # stable: an attempt's own lines keep their order
+    return lines
 
 
 publish_exports(globals())  # plait.X, not plait._runs.X: see plait._public

@@ -18,6 +18,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from plait import RunStatus, TaskError, TaskStatus
+from plait._logs import LogLine
 from plait.stores import (
     EventRecord,
     EventRecordColumns,
@@ -30,6 +31,7 @@ from plait.stores import (
     RunUpdate,
     Store,
     StoreError,
+    TaskLog,
     TaskRecord,
     TaskRecordColumns,
     WriteBatch,
@@ -120,6 +122,13 @@ def test_a_run_with_every_optional_field_reads_back_equal(store: Store) -> None:
     )
     store.create_run(run)
     assert store.get_run("run-1") == run
+
+
+def test_a_run_with_a_target_reads_back_equal(store: Store) -> None:
+    run = replace(make_run(), target="pkg.flows:wf")
+    store.create_run(run)
+    assert store.get_run("run-1") == run
+    assert store.list_runs()[0].target == "pkg.flows:wf"
 
 
 def test_a_run_without_an_owner_reads_back_equal(store: Store) -> None:
@@ -350,6 +359,43 @@ def test_a_write_without_a_run_update_leaves_the_status(store: Store) -> None:
     assert run.status is RunStatus.PAUSED
 
 
+def test_a_run_update_with_a_definition_replaces_the_runs_definition(store: Store) -> None:
+    run = make_run()
+    store.create_run(run)
+    definition = [*run.definition, {"id": "report", "depends_on": ["load"], "function": "x:y"}]
+    update = RunUpdate(status=RunStatus.RUNNING, definition=definition, fingerprint="sha256:new")
+    store.write("run-1", "alice", WriteBatch(run=update))
+    after = store.get_run("run-1")
+    assert after is not None
+    assert (list(after.definition), after.fingerprint) == (definition, "sha256:new")
+    store.write("run-1", "alice", WriteBatch(run=RunUpdate(status=RunStatus.PAUSED)))
+    again = store.get_run("run-1")
+    assert again is not None
+    assert (list(again.definition), again.fingerprint) == (definition, "sha256:new")
+
+
+def test_dropped_tasks_lose_their_records_and_requests_before_the_batch_applies(
+    store: Store,
+) -> None:
+    store.create_run(make_run())
+    store.write(
+        "run-1",
+        "alice",
+        WriteBatch(
+            tasks=columns_of(task("extract"), task("load")),
+            requests=[request("load", ""), request("load", "0"), request("extract", "")],
+        ),
+    )
+    fresh = task("load", status=TaskStatus.PENDING, output=None, attempts=1)
+    store.write("run-1", "alice", WriteBatch(dropped=["load"], tasks=[fresh]))
+    assert store.load_tasks("run-1") == {"extract": task("extract"), "load": fresh}
+    assert store.load_requests("run-1") == [request("extract", "")]
+    store.write("run-1", "alice", WriteBatch(dropped=["extract", "unknown"]))
+    assert store.load_tasks("run-1") == {"load": fresh}
+    assert store.load_requests("run-1") == []
+    assert WriteBatch(dropped=["x"])  # a batch that only drops is not empty
+
+
 def test_an_empty_write_by_the_owner_succeeds(store: Store) -> None:
     store.create_run(make_run())
     store.write("run-1", "alice", WriteBatch())
@@ -361,6 +407,7 @@ def _assert_nothing_written(store: Store, run: RunRecord) -> None:
     assert store.load_tasks(run.run_id) == {}
     assert store.load_requests(run.run_id) == []
     assert store.load_events(run.run_id) == []
+    assert store.load_logs(run.run_id) == []
 
 
 def _full_batch() -> WriteBatch:
@@ -369,6 +416,7 @@ def _full_batch() -> WriteBatch:
         tasks=[task("extract"), task("load")],
         requests=[request()],
         events=[event(n=n) for n in range(3)],
+        logs=[log("extract", 1, "a", "b")],
     )
 
 
@@ -400,6 +448,69 @@ def test_write_after_release_raises_lease_lost(store: Store) -> None:
 def test_write_to_an_unknown_run_raises_run_not_found(store: Store) -> None:
     with pytest.raises(RunNotFoundError, match="'nope'"):
         store.write("nope", "alice", _full_batch())
+
+
+def test_lease_lost_names_the_run_and_its_new_owner(store: Store) -> None:
+    store.create_run(make_run(owner="alice"))
+    store.claim("run-1", "bob", lease_seconds=LEASE, force=True)
+    with pytest.raises(LeaseLostError) as lost:
+        store.write("run-1", "alice", WriteBatch(tasks=[task()]))
+    assert (lost.value.run_id, lost.value.owner) == ("run-1", "bob")
+    with pytest.raises(LeaseLostError) as lost:
+        store.renew("run-1", "alice", lease_seconds=LEASE)
+    assert (lost.value.run_id, lost.value.owner) == ("run-1", "bob")
+
+
+# -- batch keys: a batch written again is applied once --------------------------------------
+
+
+def test_a_batch_written_twice_with_its_key_is_applied_once(store: Store) -> None:
+    store.create_run(make_run())
+    batch = replace(_full_batch(), key="alice#1")
+    store.write("run-1", "alice", batch)
+    store.write("run-1", "alice", batch)
+    assert store.load_events("run-1") == list(batch.events)
+    assert store.load_tasks("run-1") == {t.task_id: t for t in batch.tasks}
+
+
+def test_batches_with_other_keys_or_none_are_all_applied(store: Store) -> None:
+    store.create_run(make_run())
+    for key in ("alice#1", "alice#2", None, None, "alice#1"):
+        store.write("run-1", "alice", WriteBatch(events=[event(n=1)], key=key))
+    assert len(store.load_events("run-1")) == 5
+
+
+def test_a_replayed_batch_after_a_takeover_raises_lease_lost(store: Store) -> None:
+    store.create_run(make_run())
+    batch = WriteBatch(events=[event(n=1)], key="alice#1")
+    store.write("run-1", "alice", batch)
+    store.claim("run-1", "bob", lease_seconds=LEASE, force=True)
+    with pytest.raises(LeaseLostError):
+        store.write("run-1", "alice", batch)
+    store.write("run-1", "bob", replace(batch, key="bob#1"))
+    assert len(store.load_events("run-1")) == 2
+
+
+# -- text a store cannot hold as it is --------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "kept"),
+    [
+        ("a\x00b", "a\\x00b"),
+        ("bad byte \udcff here", "bad byte \\udcff here"),
+        ("caf\u00e9 \u2603", "caf\u00e9 \u2603"),
+    ],
+)
+def test_free_text_the_store_cannot_hold_is_escaped(store: Store, text: str, kept: str) -> None:
+    store.create_run(make_run())
+    update = RunUpdate(status=RunStatus.FAILED, error=text)
+    store.write("run-1", "alice", WriteBatch(run=update, requests=[request(prompt=text)]))
+    run = store.get_run("run-1")
+    assert run is not None
+    expected = text if not store.durable else kept  # the memory store keeps objects as they are
+    assert run.error == expected
+    assert store.load_requests("run-1")[0].prompt == expected
 
 
 # -- keys: replayed writes replace ---------------------------------------------------------
@@ -556,6 +667,70 @@ def test_event_data_round_trips_as_json(store: Store) -> None:
     ]
     store.write("run-1", "alice", WriteBatch(events=events))
     assert store.load_events("run-1") == events
+
+
+# -- task logs ------------------------------------------------------------------------------------
+
+
+def log(task_id: str = "extract", attempt: int = 1, *texts: str, stream: str = "stdout") -> TaskLog:
+    return TaskLog(
+        task_id=task_id,
+        attempt=attempt,
+        lines=[
+            LogLine(task_id, attempt, n, 1_700_000_000.25 + n, stream, text)
+            for n, text in enumerate(texts, start=1)
+        ],
+    )
+
+
+def test_logs_are_kept_per_attempt_and_read_back_equal(store: Store) -> None:
+    run_id = new_run(store)
+    logs = [log("load", 1, "a"), log("extract", 2, "b", "c"), log("extract", 1, "d")]
+    store.write(run_id, "alice", WriteBatch(logs=logs))
+    assert store.load_logs(run_id) == [logs[2], logs[1], logs[0]]  # by task, then attempt
+    assert store.load_logs(run_id, task_id="extract") == [logs[2], logs[1]]
+    assert store.load_logs(run_id, task_id="extract", attempt=2) == [logs[1]]
+    assert store.load_logs(run_id, attempt=1) == [logs[2], logs[0]]
+    assert store.load_logs(run_id, task_id="nope") == []
+
+
+def test_a_log_written_again_replaces_the_attempts_earlier_one(store: Store) -> None:
+    run_id = new_run(store)
+    store.write(run_id, "alice", WriteBatch(logs=[log("extract", 1, "a")]))
+    grown = log("extract", 1, "a", "b")
+    store.write(run_id, "alice", WriteBatch(logs=[log("extract", 1, "x"), grown]))
+    assert store.load_logs(run_id) == [grown]
+
+
+def test_log_text_round_trips_exactly(store: Store) -> None:
+    run_id = new_run(store)
+    texts = ["", 'tab\tquote"back\\slash', "nul\x00byte", "é ✓ 😀", "lone \udc80 surrogate"]
+    written = TaskLog(
+        task_id="extract",
+        attempt=1,
+        lines=[
+            LogLine("extract", 1, 7, 0.1, "stderr", texts[0]),
+            *(LogLine("extract", 1, 8 + n, 1e9 + n / 3, "log", t) for n, t in enumerate(texts)),
+            LogLine("extract", 1, 99, 2.5, "plait", "multi\nline\r\n"),
+        ],
+    )
+    store.write(run_id, "alice", WriteBatch(logs=[written]))
+    assert store.load_logs(run_id) == [written]
+
+
+def test_a_log_write_is_fenced_like_the_rest(store: Store) -> None:
+    run_id = new_run(store)
+    with pytest.raises(LeaseLostError):
+        store.write(run_id, "mallory", WriteBatch(logs=[log("extract", 1, "a")]))
+    assert store.load_logs(run_id) == []
+
+
+def test_logs_of_runs_are_separate(store: Store) -> None:
+    first, second = new_run(store), new_run(store)
+    store.write(first, "alice", WriteBatch(logs=[log("extract", 1, "a")]))
+    assert store.load_logs(second) == []
+    with pytest.raises(RunNotFoundError, match="'nope'"):
+        store.load_logs("nope")
 
 
 # -- values round-trip exactly ---------------------------------------------------------------
@@ -776,6 +951,7 @@ def test_everything_survives_closing_and_reopening(durable_backend: Backend) -> 
     assert reopened.load_tasks("run-1") == {t.task_id: t for t in batch.tasks}
     assert reopened.load_requests("run-1") == batch.requests
     assert reopened.load_events("run-1") == batch.events
+    assert reopened.load_logs("run-1") == batch.logs
     assert reopened.claim("run-2", "bob", lease_seconds=LEASE).owner == "bob"
 
 

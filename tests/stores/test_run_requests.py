@@ -183,8 +183,12 @@ def test_of_two_processes_taking_at_once_each_request_is_taken_once(
 def test_a_store_from_before_requests_gains_them_when_opened(durable_backend: Backend) -> None:
     base: Any = durable_backend.store_class
 
+    adds_requests = next(
+        i for i, sql in enumerate(base._migrations) if "CREATE TABLE run_requests" in sql
+    )
+
     class Before(base):  # type: ignore[misc]
-        _migrations = base._migrations[:1]
+        _migrations = base._migrations[:adds_requests]
 
     old = durable_backend.open(Before)
     old.create_run(make_run())

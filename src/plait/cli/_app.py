@@ -1,29 +1,31 @@
-"""The ``plait`` commands: run, resume, validate, graph, runs, status, inputs, cancel, report.
+"""The ``plait`` commands: run, resume, validate, graph, runs, status, inputs, cancel, report,
+logs.
 
 Where runs are kept: ``--store URL`` if given, else ``$PLAIT_STORE``, else the SQLite file at
 ``$PLAIT_HOME/plait.db`` (``~/.plait/plait.db``), so that ``runs``, ``status`` and ``resume``
 see what ``run`` did.
 
-How ``resume`` finds a run's workflow: a run's record holds its definition, not where the code
-came from, so ``plait run`` writes the TARGET (a file target made absolute), the ``--param``
-values and the working directory to ``$PLAIT_HOME/targets.json`` (run id -> entry) when the run
-starts. ``plait resume RUN_ID`` reads it from there; ``--target`` names it for runs started
-otherwise (from Python, or with another ``PLAIT_HOME``). The file keeps the newest
-``TARGETS_KEPT`` entries; writers take a lock file next to it.
+How ``resume`` finds a run's workflow: a run's record holds its definition and a *target* (how
+to import the workflow): ``plait run`` records the TARGET it was given (a file made absolute),
+``plait.run`` the module and attribute that hold the workflow (see ``plait._targets``). The
+stored target is a hint, never an order: ``plait resume RUN_ID`` imports it only when it
+resolves inside the current directory or a directory on ``PLAIT_PATH``, and otherwise shows it
+and asks for ``--target``. The ``--param`` values of ``plait run`` are part of the run's
+definition (each task's params), and ``plait resume`` applies them again.
 
 Exit codes: 0 the run succeeded (or the command did its work), 1 the run failed, 2 a usage or
-validation error (one red line, no traceback), 3 the run paused for input, 130 / 143 / 129
-interrupted by SIGINT (Ctrl-C) / SIGTERM / SIGHUP: the run was stopped and recorded cancelled
-first (see ``plait._signals``; a second signal stops at once).
+validation error (one red line, no traceback), 3 the run paused for input, 4 plait lost the run
+(another process took it over, or its store stayed unavailable), 130 / 143 / 129 interrupted by
+SIGINT (Ctrl-C) / SIGTERM / SIGHUP: the run was stopped and recorded cancelled first (see
+``plait._signals``; a second signal stops at once).
 """
 
 from __future__ import annotations
 
 import contextlib
-import dataclasses
-import fcntl
 import inspect
 import json
+import logging
 import os
 import re
 import shlex
@@ -45,27 +47,33 @@ if TYPE_CHECKING:
     from rich.console import Console
     from rich.text import Text
 
-    from .._events import Event, Subscriber
+    from .._events import Subscriber
     from .._pause import Question
     from .._results import RunResult
     from .._serialization import Serializer
     from .._workflow import Workflow
-    from ..stores import RunRecord, Store
+    from ..stores import RunRecord, Store, StoreError
     from ._live import Watcher
 
 # Start-up time: `plait --help` must not load the engine, rich, the stores or jsonschema, so
 # this module imports them inside the commands that use them (bench/run.py measures it).
 
-__all__ = ["EXIT_FAILED", "EXIT_INTERRUPTED", "EXIT_OK", "EXIT_PAUSED", "EXIT_USAGE", "cli"]
+__all__ = [
+    "EXIT_FAILED",
+    "EXIT_INTERRUPTED",
+    "EXIT_LOST",
+    "EXIT_OK",
+    "EXIT_PAUSED",
+    "EXIT_USAGE",
+    "cli",
+]
 
 EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_USAGE = 2
 EXIT_PAUSED = 3
 EXIT_INTERRUPTED = 130
-
-#: How many runs ``targets.json`` remembers (the oldest are forgotten first).
-TARGETS_KEPT = 10_000
+EXIT_LOST = 4  # LeaseLostError or StoreUnavailableError: the run stopped, and was not recorded
 
 _EXIT_FOR_STATUS = {
     RunStatus.SUCCEEDED: EXIT_OK,
@@ -193,33 +201,6 @@ def _opened(option: str | None, *, create: bool = False) -> Iterator[Store]:
         store.close()
 
 
-def _targets_path() -> Path:
-    from ..stores import default_sqlite_path
-
-    return default_sqlite_path().parent / "targets.json"
-
-
-@contextlib.contextmanager
-def _targets() -> Iterator[dict[str, Any]]:
-    """The targets file as a dict, under its lock; changes are written back atomically."""
-    path = _targets_path()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path.with_name(path.name + ".lock"), "a") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        try:
-            entries: dict[str, Any] = json.loads(path.read_text()) if path.exists() else {}
-        except (OSError, ValueError):
-            entries = {}  # unreadable: start again rather than refuse to run
-        before = json.dumps(entries)
-        yield entries
-        if json.dumps(entries) != before:
-            for old in list(entries)[: max(0, len(entries) - TARGETS_KEPT)]:
-                del entries[old]
-            temporary = path.with_name(f"{path.name}.{os.getpid()}.tmp")
-            temporary.write_text(json.dumps(entries, indent=1))
-            temporary.replace(path)
-
-
 def _absolute_target(target: str) -> str:
     """``target`` with a file path made absolute, so that it still works from elsewhere."""
     path, colon, attribute = target.rpartition(":") if ":" in target else (target, "", "")
@@ -228,50 +209,53 @@ def _absolute_target(target: str) -> str:
     return target
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
-class _Remember:
-    """A subscriber that writes the run's target to the targets file once the run has started.
+def _stored_target(record: RunRecord) -> str:
+    """The run's stored target, if it may be imported from here (see the module docstring).
 
-    It acts on ``RunStarted`` only -- once per run, before any task starts -- so a run that was
-    never created (a bad setting, a taken run id) leaves no entry behind.
+    Raises:
+        click.exceptions.Exit: there is none, or it lies outside the trusted directories.
     """
+    run_id = record.run_id
+    if record.target is None:
+        _fail(
+            f"run {run_id!r} does not record where its workflow comes from (it was started "
+            "from an interactive session, or by an older plait); give it with --target TARGET"
+        )
+    from .._targets import trusted_target
 
-    target: str
-    params: Mapping[str, Any]
-
-    def __call__(self, event: Event) -> None:
-        from rich.text import Text
-
-        from .._events import RunStarted
-        from ._terminal import TextConsole
-
-        if not isinstance(event, RunStarted):
-            return
-        entry = {"target": self.target, "params": dict(self.params), "cwd": os.getcwd()}
-        try:
-            with _targets() as entries:
-                entries.pop(event.run_id, None)  # re-insert: the newest entries are kept
-                entries[event.run_id] = entry
-        except OSError as error:
-            TextConsole(stderr=True).print(
-                Text(
-                    f"warning: cannot record the target of run {event.run_id} in "
-                    f"{_targets_path()}: {error}; resume it with --target",
-                    style="yellow",
-                )
-            )
+    trusted = trusted_target(record.target)
+    if trusted is None:
+        _fail(
+            f"run {run_id!r} was started from {record.target!r}, which is not inside the "
+            f"current directory ({os.getcwd()}) or a directory on PLAIT_PATH; plait imports a "
+            "stored target only from there (a store holds data, not code): run this in the "
+            f"workflow's project, add its directory to PLAIT_PATH, or pass --target "
+            f"{record.target} if you trust it"
+        )
+    target, root = trusted
+    if str(root) not in sys.path:
+        sys.path.insert(0, str(root))  # `pkg.flows:wf` imports from where it was found
+    return target
 
 
-def _recall(run_id: str) -> tuple[str, dict[str, Any]] | None:
-    """The target and params recorded for ``run_id``, or None."""
-    with _targets() as entries:
-        entry = entries.get(run_id)
-    if not isinstance(entry, dict) or not isinstance(entry.get("target"), str):
-        return None
-    cwd = entry.get("cwd")
-    if isinstance(cwd, str) and cwd not in sys.path:
-        sys.path.append(cwd)  # a `pkg.module:wf` target imports as it did where the run began
-    return entry["target"], dict(entry.get("params") or {})
+def _stored_params(record: RunRecord, workflow: Workflow) -> dict[str, Any]:
+    """The ``--param`` values the run was started with: the params its definition holds for
+    its tasks that the workflow's own tasks do not set."""
+    from .._tagged import from_document
+
+    params: dict[str, Any] = {}
+    for task in record.definition:
+        spec = workflow.tasks.get(task["id"])
+        if spec is None:
+            continue
+        for name, value in dict(task.get("params") or {}).items():
+            if name in spec.params:
+                continue
+            try:
+                params[name] = from_document(value)
+            except ValueError:  # a value only the Python API could give: not a --param
+                continue
+    return params
 
 
 # -- parsing options ----------------------------------------------------------------------------
@@ -403,14 +387,16 @@ def _answers(
 # -- watching a run -----------------------------------------------------------------------------
 
 
-def _watcher(console: Console, *, as_json: bool, quiet: bool, store: str | None) -> Watcher:
+def _watcher(
+    console: Console, *, as_json: bool, quiet: bool, store: str | None, verbose: bool = False
+) -> Watcher:
     from ._live import JsonLines, LiveView, LogLines
 
     if as_json:
         return JsonLines(console, store=store)
     if quiet or not console.is_terminal:
-        return LogLines(console, store=store, quiet=quiet)
-    return LiveView(console, store=store)
+        return LogLines(console, store=store, quiet=quiet, verbose=verbose)
+    return LiveView(console, store=store, verbose=verbose)
 
 
 def _watch(
@@ -418,19 +404,47 @@ def _watch(
     run_id: str,
     start: Callable[[Sequence[Subscriber]], RunResult],
     dependencies: Mapping[str, Sequence[str]],
-    remember: _Remember,
+    *,
+    store: Store,
 ) -> int:
     """Run ``start`` under ``watcher``; show the end; return the exit code."""
+    from ..stores import LeaseLostError, StoreUnavailableError
     from ._summary import run_figures
+    from ._timeline import stored_figures
 
     try:
         with watcher:
-            result = start([remember, watcher])
+            result = start([watcher])
     except KeyboardInterrupt as interrupt:  # Ctrl-C, SIGTERM, SIGHUP: recorded cancelled
         watcher.interrupted(run_id)
         return _exit_code(interrupt)
-    watcher.finish(result, run_figures(result, dependencies))
+    except (LeaseLostError, StoreUnavailableError) as error:
+        _lost(run_id, error, store=watcher.store)
+        return EXIT_LOST
+    # The whole run, every session of it, weighed as the report weighs it.
+    record = store.get_run(run_id)
+    figures = run_figures(result, dependencies) if record is None else stored_figures(store, record)
+    watcher.finish(result, figures)
     return _EXIT_FOR_STATUS[result.status]
+
+
+def _lost(run_id: str, error: StoreError, *, store: str | None) -> None:
+    """Say on stderr why the run stopped unrecorded (``error``: a LeaseLostError or a
+    StoreUnavailableError), and how it goes on."""
+    from rich.text import Text
+
+    from ..stores import LeaseLostError
+    from ._live import resume_command
+    from ._terminal import TextConsole
+
+    console = TextConsole(stderr=True, soft_wrap=True)
+    if isinstance(error, LeaseLostError):
+        console.print(Text(f"plait lost the run: {error}", style="red"))
+        if error.owner is None:  # nobody took it: it can be resumed once the lease expires
+            console.print(Text(f"continue with: {resume_command(run_id, store=store)}"))
+    else:
+        console.print(Text(f"plait could not record the run: {error}", style="red"))
+        console.print(Text(f"continue with: {resume_command(run_id, store=store)}"))
 
 
 # -- the commands -------------------------------------------------------------------------------
@@ -450,6 +464,8 @@ Exit codes:
   1    the run failed (a task failed, was skipped or cancelled)
   2    usage or validation error: bad option, invalid workflow, bad answer
   3    the run paused: tasks wait for answers (see `plait inputs`)
+  4    plait lost the run: another process took it over, or its store
+       stayed unavailable; nothing more was started or recorded
   130  interrupted with Ctrl-C: running tasks were cancelled, the run
        recorded cancelled (143 for SIGTERM, 129 for SIGHUP; a second
        signal stops at once)
@@ -513,13 +529,14 @@ Events (snake_case), with their fields besides event, run_id and time:
   task_cancelled   task_id, attempt
   input_requested  task_id, key, prompt, schema, deadline
   input_received   task_id, key
+  task_logged      task_id, attempt, number, stream, text
   run_finished     status, error
   run_summary      status, makespan, task_time, parallelism, critical_path,
                    critical_path_seconds, tasks {status: count}, waiting [...]
 
 \b
-Exit codes: 0 succeeded, 1 failed, 2 usage/validation error, 3 paused, 130 Ctrl-C
-(143 SIGTERM, 129 SIGHUP).
+Exit codes: 0 succeeded, 1 failed, 2 usage/validation error, 3 paused,
+4 lost the run (its lease or its store), 130 Ctrl-C (143 SIGTERM, 129 SIGHUP).
 """
 
 
@@ -546,9 +563,9 @@ class _Seconds(click.ParamType):  # type: ignore[type-arg] # generic from click 
         return seconds
 
 
-#: The EngineConfig settings that ``run`` and ``resume`` take as flags, under their API names
-#: (``max_retries`` is ``--max-retries``); ``max_concurrency``, ``fail_fast`` and ``pools`` have
-#: flags of their own above. A flag left out keeps the file's (or the stored run's) setting.
+#: The EngineConfig settings that ``run`` takes as flags, under their API names (``max_retries``
+#: is ``--max-retries``); ``max_concurrency``, ``fail_fast`` and ``pools`` have flags of their
+#: own. A flag left out keeps the workflow file's setting (or EngineConfig's default).
 _SETTING_FLAGS: dict[str, tuple[Any, str]] = {
     "max_retries": (
         click.IntRange(min=0),
@@ -567,6 +584,14 @@ _SETTING_FLAGS: dict[str, tuple[Any, str]] = {
     "cancel_grace": (
         click.FloatRange(min=0),
         "Seconds sync tasks get to notice a cancel (default 5).",
+    ),
+    "max_log_bytes": (
+        click.IntRange(min=0),
+        "Bytes of log kept per attempt: its first and last halves (default 1 MiB; 0: none).",
+    ),
+    "lease_seconds": (
+        click.FloatRange(min=0.5),  # EngineConfig's MIN_LEASE_SECONDS
+        "Seconds the run's lease lasts; the owner renews it every third (default 30).",
     ),
 }
 
@@ -628,6 +653,9 @@ def _given(settings: Mapping[str, Any]) -> dict[str, Any]:
 @click.option("--run-id", metavar="ID", help="The run's id (default: a new random one).")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per line per event.")
 @click.option("--quiet", "-q", is_flag=True, help="Only failures and the end.")
+@click.option(
+    "--verbose", "-v", is_flag=True, help="Show what the tasks log, and their commands' output."
+)
 @_unsafe_pickle_option
 def run(
     *,
@@ -641,6 +669,7 @@ def run(
     run_id: str | None,
     as_json: bool,
     quiet: bool,
+    verbose: bool,
     unsafe_pickle: bool,
     **flags: Any,
 ) -> None:
@@ -674,7 +703,7 @@ def run(
                 f"run {run_id!r} already exists in {the_store!r}; continue it with "
                 f"`{resume_command(run_id, store=store)}`, or choose another --run-id"
             )
-        watcher = _watcher(console, as_json=as_json, quiet=quiet, store=store)
+        watcher = _watcher(console, as_json=as_json, quiet=quiet, store=store, verbose=verbose)
         code = _watch(
             watcher,
             run_id,
@@ -684,10 +713,11 @@ def run(
                 store=the_store,
                 serializer=_serializer(unsafe_pickle),
                 subscribers=subscribers,
+                target=_absolute_target(target),
                 **settings,
             ),
             dependencies_of(workflow),
-            _Remember(_absolute_target(target), values),
+            store=the_store,
         )
     raise click.exceptions.Exit(code)
 
@@ -698,10 +728,17 @@ Examples:
   plait resume 3f2a9c1b2e4d --input approve=@answer.json
   plait resume 3f2a9c1b2e4d          # on a terminal: asks each waiting question
 
+  plait resume 3f2a9c1b2e4d --rerun publish      # publish and what follows, again
+  plait resume 3f2a9c1b2e4d --accept-changes     # with the workflow as it is now
+
 \b
-Tasks that succeeded keep their outputs; the others run (again). The workflow
-comes from $PLAIT_HOME/targets.json, where `plait run` recorded it; give
---target for a run started otherwise.
+Tasks that succeeded keep their outputs; the others run (again), a failed one
+with a fresh retry budget. The workflow comes from the target the run recorded,
+imported only if it lies in the current directory or on PLAIT_PATH; --target
+names it otherwise. --accept-changes keeps the successes of tasks whose
+function (by module:name, not its body), dependencies and params did not
+change; added and changed tasks and all after them run; removed ones are
+dropped.
 """
 
 
@@ -714,11 +751,30 @@ comes from $PLAIT_HOME/targets.json, where `plait run` recorded it; give
     metavar="TASK=JSON",
     help="Answer TASK's question with a JSON value (or TASK=@file.json).",
 )
-@click.option("--target", metavar="TARGET", help="The run's workflow, if plait did not record it.")
+@click.option(
+    "--target",
+    metavar="TARGET",
+    help="The run's workflow, if its recorded one is missing or not trusted here.",
+)
 @_store_option
 @click.option("--force", is_flag=True, help="Take over a run whose owner is known to be dead.")
+@click.option(
+    "--accept-changes",
+    is_flag=True,
+    help="Resume with the workflow as it is now, even if its definition changed (shows how).",
+)
+@click.option(
+    "--rerun",
+    "reruns",
+    multiple=True,
+    metavar="TASK",
+    help="Run TASK and everything downstream of it again (repeatable); on a finished run too.",
+)
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per line per event.")
 @click.option("--quiet", "-q", is_flag=True, help="Only failures and the end.")
+@click.option(
+    "--verbose", "-v", is_flag=True, help="Show what the tasks log, and their commands' output."
+)
 @_unsafe_pickle_option
 def resume(
     *,
@@ -727,38 +783,48 @@ def resume(
     target: str | None,
     store: str | None,
     force: bool,
+    accept_changes: bool,
+    reruns: tuple[str, ...],
     as_json: bool,
     quiet: bool,
+    verbose: bool,
     unsafe_pickle: bool,
 ) -> None:
     """Continue run RUN_ID: answer its questions, or run its failed tasks again."""
     from rich.text import Text
 
+    from .._definition import definition_diff
+    from .._exceptions import InvalidOptionError
     from .._files import load_target
+    from .._restart import cleared_tasks
     from .._runs import get_run
     from .._runs import resume as resume_run
-    from ..stores import default_sqlite_path
     from ._live import ask, resume_command
     from ._summary import dependencies_of
+    from ._terminal import TextConsole
 
     console = _console()
     with _opened(store) as the_store:
         record = _record(the_store, run_id)
-        remembered = _recall(run_id)
-        if target is None and remembered is None:
-            _fail(
-                f"plait does not know the workflow of run {run_id!r}: it was not started by "
-                f"`plait run` with this PLAIT_HOME ({default_sqlite_path().parent}); give it "
-                "with --target TARGET"
-            )
-        params = remembered[1] if remembered else {}
-        if target is None:
-            assert remembered is not None
-            target = remembered[0]
-        workflow = with_params(load_target(target).workflow, params)
-        if record.status is RunStatus.SUCCEEDED:
+        workflow = load_target(target or _stored_target(record)).workflow
+        workflow = with_params(workflow, _stored_params(record, workflow))
+        graph = workflow.graph()
+        diff = definition_diff(record.definition, graph.definition()) if accept_changes else None
+        changes = diff.describe() if diff else []
+        try:
+            fresh = set(cleared_tasks(graph, diff, reruns, run_id))  # they run again
+        except InvalidOptionError as error:
+            raise click.BadParameter(str(error), param_hint="--rerun") from None
+        if record.status is RunStatus.SUCCEEDED and not reruns and not changes:
             console.print(f"run {run_id} already succeeded; there is nothing to resume")
             raise click.exceptions.Exit(EXIT_OK)
+        notes = TextConsole(stderr=True) if as_json else console  # stdout: JSON only
+        for change in changes:  # what --accept-changes accepts, before anything runs
+            notes.print(Text(f"accepting: {change}", style="yellow"))
+        # plait.resume logs the same changes for scripts; here they were shown just above.
+        runs_log = logging.getLogger("plait.runs")
+        if not any(isinstance(h, logging.NullHandler) for h in runs_log.handlers):
+            runs_log.addHandler(logging.NullHandler())
         owner = _live_owner(record)
         if owner is not None and not force:  # say so before asking anyone anything
             _fail(
@@ -776,8 +842,14 @@ def resume(
                 console.print(Text("\nno answer given; the run stays paused", style="yellow"))
                 console.print(f"continue with: {resume_command(run_id, store=store)}")
                 raise click.exceptions.Exit(EXIT_PAUSED) from None
-        watcher = _watcher(console, as_json=as_json, quiet=quiet, store=store)
-        watcher.seed([t for t, r in before.tasks.items() if r.status is TaskStatus.SUCCEEDED])
+        watcher = _watcher(console, as_json=as_json, quiet=quiet, store=store, verbose=verbose)
+        watcher.seed(
+            [
+                t
+                for t, r in before.tasks.items()
+                if r.status is TaskStatus.SUCCEEDED and t not in fresh and t in workflow
+            ]
+        )
         code = _watch(
             watcher,
             run_id,
@@ -789,16 +861,28 @@ def resume(
                 force=force,
                 serializer=serializer,
                 subscribers=subscribers,
+                accept_changes=accept_changes,
+                rerun=reruns,
             ),
             dependencies_of(workflow),
-            _Remember(_absolute_target(target), params),
+            store=the_store,
         )
     raise click.exceptions.Exit(code)
 
 
-@cli.command(epilog="\b\nExample:\n  plait validate examples/build.yaml")
+@cli.command(
+    epilog="\b\nExamples:\n  plait validate examples/build.yaml\n"
+    "  plait validate flow.yaml --pool db=2   # a pool `plait run --pool` will limit"
+)
 @click.argument("target")
-def validate(target: str) -> None:
+@click.option(
+    "--pool",
+    "pools",
+    multiple=True,
+    metavar="NAME=N",
+    help="A pool the run will limit with --pool (tasks may name it).",
+)
+def validate(target: str, pools: tuple[str, ...]) -> None:
     """Check the workflow TARGET and show its shape; runs nothing.
 
     A workflow file's problems are all reported, one line each with its file and line (exit
@@ -810,7 +894,7 @@ def validate(target: str) -> None:
     from .._files import load_target
     from ._summary import graph_shape
 
-    loaded = load_target(target)
+    loaded = load_target(target, pools=_pools(pools))
     shape = graph_shape(loaded.workflow)  # load_target checked the file's engine settings
     console = _console()
     console.print(
@@ -1006,19 +1090,20 @@ def status(run_id: str, store: str | None, unsafe_pickle: bool, as_json: bool) -
     from .._runs import get_run
     from ._live import last_line, resume_command
     from ._records import status_record
-    from ._summary import dependencies_from_definition, format_seconds, run_figures
+    from ._summary import format_seconds
+    from ._timeline import stored_figures
 
     console = _console()
     with _opened(store) as the_store:
         record = _record(the_store, run_id)
         result = get_run(run_id, store=the_store, serializer=_serializer(unsafe_pickle))
+        figures = stored_figures(the_store, record)
     live = _live_owner(record)
     if as_json:
         commands = {
             task_id: resume_command(run_id, store=store, task_id=task_id, schema=question.schema)
             for task_id, question in result.waiting.items()
         }
-        figures = run_figures(result, dependencies_from_definition(record.definition))
         _json_line(status_record(record, result, figures, live_owner=live, commands=commands))
         return
     console.print(
@@ -1053,7 +1138,6 @@ def status(run_id: str, store: str | None, unsafe_pickle: bool, as_json: bool) -
             last_line(task.error),
         )
     console.print(table)
-    figures = run_figures(result, dependencies_from_definition(record.definition))
     console.print(Text(str(figures), style="dim"))
     for task_id, question in result.waiting.items():
         console.print(Text("⏸ ", style="cyan").append(f"{task_id} waits: {question.prompt}"))
@@ -1101,6 +1185,7 @@ def inputs(store: str | None, as_json: bool) -> None:
 
     console = _console()
     found = 0
+    now = time.time()
     with _opened(store) as the_store:
         for record, questions in _open_questions(the_store):
             for question in questions:
@@ -1112,11 +1197,21 @@ def inputs(store: str | None, as_json: bool) -> None:
                     document = question_record(question, command=command)
                     _json_line({"run_id": record.run_id, "workflow": record.workflow, **document})
                     continue
-                console.print(
+                line = (
                     Text(f"{record.run_id} ({record.workflow}) · ")
                     .append(question.task_id, style="bold")
                     .append(f": {question.prompt}")
                 )
+                if question.deadline is not None and question.deadline <= now:
+                    # The next resume applies the timeout: the default, or InputTimeoutError.
+                    line.append(
+                        f" · expired {_when(question.deadline)}: resuming applies its "
+                        "timeout (its default, or the task fails)",
+                        style="yellow",
+                    )
+                elif question.deadline is not None:
+                    line.append(f" · answer by {_when(question.deadline)}", style="dim")
+                console.print(line)
                 command = resume_command(
                     record.run_id, store=store, task_id=question.task_id, schema=question.schema
                 )
@@ -1215,3 +1310,49 @@ def report(run_id: str, output: Path | None, store: str | None) -> None:
         _record(the_store, run_id)
         path = write_report(run_id, output or Path(f"{run_id}.html"), store=the_store)
     _console().print(f"wrote {path}")
+
+
+_LOGS_EPILOG = """\b
+Examples:
+  plait logs 3f2a9c1b2e4d
+  plait logs 3f2a9c1b2e4d compile --attempt 2
+  plait logs 3f2a9c1b2e4d --follow
+
+\b
+Each line: time, task#attempt, stream (stdout, stderr, log, plait), text.
+An attempt keeps its first and last max_log_bytes / 2 bytes (1 MiB in all by
+default); a `plait` line says what was cut between them.
+"""
+
+
+@cli.command(epilog=_LOGS_EPILOG)
+@click.argument("run_id")
+@click.argument("task_id", required=False)
+@click.option("--attempt", type=click.IntRange(min=1), help="Only this attempt (1 is the first).")
+@click.option("--follow", "-f", is_flag=True, help="Go on printing lines while the run runs.")
+@_store_option
+def logs(
+    run_id: str, task_id: str | None, attempt: int | None, follow: bool, store: str | None
+) -> None:
+    """Print what the tasks of run RUN_ID said (or task TASK_ID's): their log records (INFO and
+    above), what they printed, and their commands' stdout and stderr, oldest first."""
+    from ._logview import print_logs
+    from ._terminal import TextConsole
+
+    console = _console()
+    with _opened(store) as the_store:
+        _record(the_store, run_id)
+        printed = print_logs(
+            console,
+            the_store,
+            run_id,
+            task_id,
+            attempt=attempt,
+            follow=follow,
+            live=lambda record: _live_owner(record) is not None,
+        )
+    if not printed:
+        which = f"task {task_id!r} of run {run_id}" if task_id else f"run {run_id}"
+        if attempt is not None:
+            which = f"attempt {attempt} of {which}"
+        TextConsole(stderr=True).print(f"{which} said nothing (no logs)")

@@ -13,9 +13,16 @@ Rules every backend keeps (the conformance suite in ``tests/stores`` checks them
   writer holds the run's lease (fencing): a process that lost its lease cannot overwrite the
   new owner's progress.
 - :meth:`Store.claim` is atomic: when several processes claim one run at once, exactly one wins.
+- A batch with a ``key`` is applied once, however often it is written (:class:`WriteBatch`).
+- A transient failure (the store busy or out of reach) raises :class:`StoreUnavailableError`,
+  which the engine retries; any other :class:`StoreError` is final.
+- Leases run on the store's clock where it has one (PostgreSQL's), so hosts whose clocks
+  disagree still agree on when a lease expires.
 - :meth:`Store.take_requests` is atomic too: a request is taken once, only by the owner it is
   addressed to while that owner holds the lease; its outcome is written with a batch.
 - Times are Unix seconds (floats); outputs and answers are bytes made by the run's serializer.
+- A task's log is kept per attempt, keyed by ``(run_id, task_id, attempt)``: a write replaces
+  the attempt's whole log (as far as it has come), in the same transaction as the task records.
 """
 
 from __future__ import annotations
@@ -27,6 +34,7 @@ from dataclasses import dataclass, field
 from typing import Any, Self, overload
 
 from .._exceptions import PlaitError
+from .._logs import LogLine
 from .._requests import RunRequest
 from .._results import TaskError
 from .._state import RunStatus, TaskStatus
@@ -44,6 +52,8 @@ __all__ = [
     "Store",
     "StoreError",
     "StoreNotFoundError",
+    "StoreUnavailableError",
+    "TaskLog",
     "TaskRecord",
     "TaskRecordColumns",
     "WriteBatch",
@@ -72,7 +82,31 @@ class LeaseHeldError(StoreError):
 
 
 class LeaseLostError(StoreError):
-    """This process no longer owns the run: its lease expired and another process took it."""
+    """This process no longer owns the run: its lease expired (another process may have taken
+    it), so nothing this process does reaches the run's record any more.
+
+    ``run_id`` is the run and ``owner`` its new owner, when they are known.
+    """
+
+    def __init__(self, message: str, *, run_id: str | None = None, owner: str | None = None):
+        super().__init__(message)
+        self.run_id = run_id
+        self.owner = owner
+
+
+class StoreUnavailableError(StoreError):
+    """The store could not be reached, or stayed busy: SQLite's file was locked by another
+    process, the PostgreSQL connection dropped or did not answer. The same operation may succeed
+    later; a write that raised it may be made again safely (see :attr:`WriteBatch.key`).
+
+    A run whose store stays unavailable for as long as its lease allows stops, and
+    ``plait.run`` raises this error; ``run_id`` is then the run, and ``__cause__`` the store's
+    last error.
+    """
+
+    def __init__(self, message: str, *, run_id: str | None = None):
+        super().__init__(message)
+        self.run_id = run_id
 
 
 class StoreNotFoundError(StoreError, LookupError):
@@ -95,6 +129,9 @@ class RunRecord:
     lease_expires_at: float | None = None
     finished_at: float | None = None
     error: str | None = None
+    #: How to import the run's workflow (``pkg.flows:wf``, ``/abs/flow.py:wf``), when known: a
+    #: hint for ``plait resume``, never imported without checks (see the CLI).
+    target: str | None = None
 
     @property
     def stale(self) -> bool:
@@ -119,11 +156,17 @@ class RunRecord:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class RunUpdate:
-    """A change to a run's record, written with a batch."""
+    """A change to a run's record, written with a batch.
+
+    ``definition`` and ``fingerprint``, when given, replace the run's (a resume that accepted a
+    changed workflow).
+    """
 
     status: RunStatus
     finished_at: float | None = None
     error: str | None = None
+    definition: Sequence[Mapping[str, Any]] | None = None
+    fingerprint: str | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -166,6 +209,16 @@ class EventRecord:
     time: float
     task_id: str | None = None
     data: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TaskLog:
+    """What one attempt of a task said, as far as it has come: its lines in order, with plait's
+    note where lines were cut (see ``plait._logs``)."""
+
+    task_id: str
+    attempt: int
+    lines: Sequence[LogLine]
 
 
 class TaskRecordColumns(Sequence[TaskRecord]):
@@ -286,18 +339,39 @@ class EventRecordColumns(Sequence[EventRecord]):
 
 @dataclass(slots=True, kw_only=True)
 class WriteBatch:
-    """Changes to one run, applied together by :meth:`Store.write`."""
+    """Changes to one run, applied together by :meth:`Store.write`.
+
+    ``dropped`` names tasks whose record and input requests are deleted first (a resume that
+    clears tasks to run them again, or removes them from the run); the batch's own records are
+    written after, so a dropped task can be written afresh in the same batch.
+
+    ``key``, when given, names the batch so that writing it again is harmless: the store keeps
+    the key of the last batch it applied to the run, and a batch with that key is not applied a
+    second time. A writer whose commit's outcome is unknown (the connection dropped while it
+    committed) writes the same batch again, with its key, and no event is logged twice.
+    """
 
     run: RunUpdate | None = None
     tasks: Sequence[TaskRecord] = field(default_factory=list)
     requests: list[InputRequest] = field(default_factory=list)
     events: Sequence[EventRecord] = field(default_factory=list)
+    logs: Sequence[TaskLog] = field(default_factory=list)
+    dropped: Sequence[str] = ()
+    key: str | None = None
     #: Requests to the run (see ``plait._requests``) the owner acted on: their state, ``done_at``
     #: and ``outcome`` are written (keyed by ``request_id``); a request the store lacks is ignored.
     requests_done: list[RunRequest] = field(default_factory=list)
 
     def __bool__(self) -> bool:
-        return bool(self.run or self.tasks or self.requests or self.events or self.requests_done)
+        return bool(
+            self.run
+            or self.tasks
+            or self.requests
+            or self.events
+            or self.logs
+            or self.dropped
+            or self.requests_done
+        )
 
 
 class Store(ABC):
@@ -355,11 +429,15 @@ class Store(ABC):
     def write(self, run_id: str, owner: str, batch: WriteBatch) -> None:
         """Apply ``batch`` in one transaction, if ``owner`` holds the run's lease.
 
-        Task records and input requests replace earlier ones with the same key; events are
-        appended in order.
+        The tasks in ``batch.dropped`` lose their records and input requests first; then task
+        records and input requests replace earlier ones with the same key; events are appended
+        in order. A batch whose ``key`` is that of the last batch applied to the run is not
+        applied again (it was, though its writer could not know).
 
         Raises:
             LeaseLostError: ``owner`` no longer holds the run; nothing was written.
+            StoreUnavailableError: the store could not be reached or stayed busy; nothing was
+                written, or the commit's outcome is unknown: write the same batch again.
         """
 
     @abstractmethod
@@ -373,6 +451,17 @@ class Store(ABC):
     @abstractmethod
     def load_events(self, run_id: str) -> list[EventRecord]:
         """The run's event log, oldest first."""
+
+    @abstractmethod
+    def load_logs(
+        self, run_id: str, *, task_id: str | None = None, attempt: int | None = None
+    ) -> list[TaskLog]:
+        """The run's task logs, one per attempt that said something, by task id then attempt;
+        only ``task_id``'s (and only attempt ``attempt``) when given.
+
+        Raises:
+            RunNotFoundError: no such run.
+        """
 
     # -- requests to a live run (see plait._requests) -----------------------------------------
 

@@ -17,6 +17,7 @@ from ._base import (
     RunNotFoundError,
     RunRecord,
     Store,
+    TaskLog,
     TaskRecord,
     TaskRecordColumns,
     WriteBatch,
@@ -26,7 +27,16 @@ __all__ = ["MemoryStore"]
 
 
 class _RunState:
-    __slots__ = ("columns", "events", "record", "requests", "run_requests", "tasks")
+    __slots__ = (
+        "columns",
+        "events",
+        "last_batch",
+        "logs",
+        "record",
+        "requests",
+        "run_requests",
+        "tasks",
+    )
 
     def __init__(self, record: RunRecord) -> None:
         self.record = record
@@ -34,6 +44,8 @@ class _RunState:
         self.tasks: dict[str, TaskRecord] = {}  # records written one by one (newer)
         self.requests: dict[tuple[str, str], InputRequest] = {}
         self.events: list[EventRecord] = []
+        self.logs: dict[tuple[str, int], TaskLog] = {}
+        self.last_batch: str | None = None  # the key of the last batch written
         self.run_requests: dict[str, RunRequest] = {}  # in the order they were sent
 
 
@@ -113,6 +125,18 @@ class MemoryStore(Store):
     def write(self, run_id: str, owner: str, batch: WriteBatch) -> None:
         with self._lock:
             state = self._owned(run_id, owner)
+            if batch.key is not None:
+                if batch.key == state.last_batch:
+                    return  # applied already
+                state.last_batch = batch.key
+            if batch.dropped:
+                if state.columns is not None:  # back to records one by one, to drop some
+                    state.tasks = {**{t.task_id: t for t in state.columns}, **state.tasks}
+                    state.columns = None
+                dropped = set(batch.dropped)
+                for task_id in dropped:
+                    state.tasks.pop(task_id, None)
+                state.requests = {k: r for k, r in state.requests.items() if k[0] not in dropped}
             tasks = batch.tasks
             if isinstance(tasks, TaskRecordColumns) and len(tasks) >= len(state.record.definition):
                 state.columns, state.tasks = tasks, {}  # every task: keep the columns as they are
@@ -122,6 +146,8 @@ class MemoryStore(Store):
             for request in batch.requests:
                 state.requests[request.task_id, request.key] = request
             state.events.extend(batch.events)
+            for log in batch.logs:
+                state.logs[log.task_id, log.attempt] = log
             for done in batch.requests_done:
                 if done.request_id in state.run_requests:
                     state.run_requests[done.request_id] = done
@@ -133,6 +159,12 @@ class MemoryStore(Store):
                     finished_at=batch.run.finished_at,
                     error=batch.run.error,
                 )
+                if batch.run.definition is not None:
+                    record = replace(
+                        record,
+                        definition=batch.run.definition,
+                        fingerprint=batch.run.fingerprint or record.fingerprint,
+                    )
             state.record = record
 
     def load_tasks(self, run_id: str) -> dict[str, TaskRecord]:
@@ -149,6 +181,17 @@ class MemoryStore(Store):
     def load_events(self, run_id: str) -> list[EventRecord]:
         with self._lock:
             return list(self._state(run_id).events)
+
+    def load_logs(
+        self, run_id: str, *, task_id: str | None = None, attempt: int | None = None
+    ) -> list[TaskLog]:
+        with self._lock:
+            logs = self._state(run_id).logs
+            return [
+                logs[key]
+                for key in sorted(logs)
+                if (task_id is None or key[0] == task_id) and (attempt is None or key[1] == attempt)
+            ]
 
     def send_request(self, run_id: str, request: RunRequest) -> None:
         with self._lock:
@@ -195,7 +238,11 @@ class MemoryStore(Store):
     def _owned(self, run_id: str, owner: str) -> _RunState:
         state = self._state(run_id)
         if state.record.owner != owner:
+            current = state.record.owner
             raise LeaseLostError(
-                f"run {run_id!r} is no longer owned by {owner} (owner: {state.record.owner})"
+                f"run {run_id!r} is no longer owned by {owner!r}: "
+                + ("it has no owner" if current is None else f"its owner is now {current!r}"),
+                run_id=run_id,
+                owner=current,
             )
         return state

@@ -6,7 +6,9 @@ Design (the same as the SQLite store's wherever the databases allow; see ``_sqli
   explicit transaction while holding a :class:`threading.Lock`, so the store may be shared by
   threads. A connection found broken (the server restarted, an admin ended the session) is
   replaced before the next method runs; the method that met the failure raises
-  :class:`StoreError`.
+  :class:`StoreUnavailableError` (as does any ``OperationalError``: a failure that may pass),
+  and the engine writes its batch again -- with the batch's key, so a batch whose commit did
+  land is not applied twice. Other database errors raise :class:`StoreError`.
 - **A schema of its own.** Tables live in the schema given (``plait`` by default), created if
   missing; the connection's ``search_path`` points there, so one database can hold several
   independent stores.
@@ -30,6 +32,13 @@ Design (the same as the SQLite store's wherever the databases allow; see ``_sqli
 - **Keys and types.** The same keys and upserts as SQLite; bytes are ``BYTEA`` and times
   ``DOUBLE PRECISION``. JSON is kept as ``TEXT``, encoded and decoded by Python exactly as
   the SQLite store does: ``JSONB`` would reject ``NaN`` and rewrite numbers, and the backends
+  must round-trip the same values. Times of runs, tasks and events come from the Python
+  process (``time.time()``), so every backend agrees on them.
+- **Leases.** A lease's expiry is stamped by the database's clock (``clock_timestamp()``) when
+  a run is claimed or its lease renewed, and compared with it when a run is claimed: hosts whose
+  clocks disagree still agree on when a lease has expired. (A new run's record is stored as
+  given; its owner's first renewal moves its lease onto the database's clock.) The owner
+  itself keeps its own deadline, on its monotonic clock (see ``plait._recorder``).
   must round-trip the same values. Times always come from the Python process
   (``time.time()``), never the database clock, so every backend agrees on them.
 - **Requests to a live run** (``run_requests``, keyed by ``(run_id, request_id)``; sending again
@@ -60,19 +69,25 @@ from ._base import (
     Store,
     StoreError,
     StoreNotFoundError,
+    StoreUnavailableError,
+    TaskLog,
     TaskRecord,
     WriteBatch,
 )
 from ._sql import (
     _EVENT_COLUMNS,
+    _LOG_COLUMNS,
     _REQUEST_COLUMNS,
     _RUN_COLUMNS,
     _RUN_REQUEST_COLUMNS,
     _TASK_COLUMNS,
+    _definition_json,
     _event_record,
     _event_rows,
     _lease_held,
     _lease_lost,
+    _log_record,
+    _log_rows,
     _not_found,
     _request_record,
     _request_rows,
@@ -81,6 +96,7 @@ from ._sql import (
     _run_request_record,
     _run_request_row,
     _run_row,
+    _storable,
     _task_record,
     _task_rows,
 )
@@ -148,7 +164,15 @@ _MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX events_by_run ON events (run_id, seq);
     """,
-    # 2: requests to a live run's owner (plait._requests), in the order sent (seq).
+    # 2: how to import the run's workflow (a hint for `plait resume`)
+    """
+    ALTER TABLE runs ADD COLUMN target TEXT;
+    """,
+    # 3: the key of the last batch written to a run (WriteBatch.key), so a batch is applied once
+    """
+    ALTER TABLE runs ADD COLUMN last_batch TEXT;
+    """,
+    # 4: requests to a live run's owner (plait._requests), in the order sent (seq).
     """
     CREATE TABLE run_requests (
         run_id     TEXT NOT NULL,
@@ -167,6 +191,16 @@ _MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX run_requests_pending ON run_requests (run_id, owner) WHERE state = 'pending';
     """,
+    # 5: task logs, one row per attempt (see plait._logs)
+    """
+    CREATE TABLE task_logs (
+        run_id  TEXT NOT NULL,
+        task_id TEXT NOT NULL,
+        attempt INTEGER NOT NULL,
+        lines   TEXT NOT NULL,  -- JSON [[number, time, stream, text], ...]
+        PRIMARY KEY (run_id, task_id, attempt)
+    );
+    """,
 )
 
 _VERSION_TABLE = """
@@ -176,18 +210,39 @@ _VERSION_TABLE = """
     )
 """
 
+#: The database's clock, in Unix seconds: leases run on it (see "Leases" in the module docstring).
+_NOW = "extract(epoch FROM clock_timestamp())::float8"
+
 _INSERT_RUN = f"""
     INSERT INTO runs ({_RUN_COLUMNS})
-    VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
+    VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
     ON CONFLICT (run_id) DO NOTHING
 """
 
 _CLAIM = f"""
-    UPDATE runs SET owner = %(owner)s, lease_expires_at = %(until)s
+    UPDATE runs SET owner = %(owner)s, lease_expires_at = {_NOW} + %(lease)s
     WHERE run_id = %(run_id)s
       AND (%(force)s OR owner IS NULL OR owner = %(owner)s
-           OR lease_expires_at IS NULL OR lease_expires_at <= %(now)s)
+           OR lease_expires_at IS NULL OR lease_expires_at <= {_NOW})
     RETURNING {_RUN_COLUMNS}
+"""
+
+_RENEW = f"""
+    UPDATE runs SET lease_expires_at = {_NOW} + %s WHERE run_id = %s AND owner = %s
+"""
+
+# The fence of a write: touch the run only if ``owner`` still holds it, and the batch (if it
+# has a key) was not applied already; the row stays locked until the transaction ends.
+_FENCE = """
+    UPDATE runs SET updated_at = %(now)s, last_batch = %(key)s
+    WHERE run_id = %(run_id)s AND owner = %(owner)s
+      AND (%(key)s::text IS NULL OR last_batch IS DISTINCT FROM %(key)s)
+"""
+_FENCE_AND_UPDATE = """
+    UPDATE runs SET updated_at = %(now)s, last_batch = %(key)s,
+        status = %(status)s, finished_at = %(finished_at)s, error = %(error)s
+    WHERE run_id = %(run_id)s AND owner = %(owner)s
+      AND (%(key)s::text IS NULL OR last_batch IS DISTINCT FROM %(key)s)
 """
 
 #: Batches with at least this many task records (or events) are written with COPY.
@@ -253,6 +308,11 @@ _UPSERT_REQUEST = """
         answered = excluded.answered,
         value = excluded.value,
         answered_at = excluded.answered_at
+"""
+
+_UPSERT_LOG = """
+    INSERT INTO task_logs (run_id, task_id, attempt, lines) VALUES (%s, %s, %s, %s)
+    ON CONFLICT (run_id, task_id, attempt) DO UPDATE SET lines = excluded.lines
 """
 
 # COPY appends rows in order, so ``seq`` keeps the order of the batch.
@@ -346,7 +406,9 @@ class PostgresStore(Store):
         try:
             return self._psycopg.connect(self.url, autocommit=False)
         except self._psycopg.Error as error:
-            raise StoreError(f"cannot connect to PostgreSQL at {self._where()}: {error}") from None
+            raise StoreUnavailableError(
+                f"cannot connect to PostgreSQL at {self._where()}: {error}"
+            ) from None
 
     def _require_tables(self) -> None:
         """Raise :class:`StoreNotFoundError` (and close) if the schema holds no plait tables."""
@@ -405,6 +467,8 @@ class PostgresStore(Store):
         """Hold the lock and run the block in one transaction: committed if it returns, rolled
         back if it raises. psycopg errors become :class:`StoreError`."""
         psycopg = self._psycopg
+        if self._closed:  # before waiting for the lock: a closed store answers at once
+            raise StoreError(f"{self!r} is closed")
         with self._lock:
             if self._closed:
                 raise StoreError(f"{self!r} is closed")
@@ -414,8 +478,15 @@ class PostgresStore(Store):
                     self._migrate()  # sets search_path on the new connection
                 with self._conn.transaction(), self._conn.cursor() as cursor:
                     yield cursor
+            except psycopg.OperationalError as error:  # the connection, or the server: may pass
+                raise StoreUnavailableError(
+                    f"the PostgreSQL store {self._where()} failed: {error}"
+                ) from error
             except psycopg.Error as error:
                 raise StoreError(f"the PostgreSQL store {self._where()} failed: {error}") from error
+            finally:
+                if self._closed:  # close() was called meanwhile, from another thread
+                    self._conn.close()
 
     # -- the Store interface ----------------------------------------------------------------
 
@@ -452,14 +523,7 @@ class PostgresStore(Store):
     def claim(
         self, run_id: str, owner: str, *, lease_seconds: float, force: bool = False
     ) -> RunRecord:
-        now = time.time()
-        params = {
-            "owner": owner,
-            "until": now + lease_seconds,
-            "run_id": run_id,
-            "force": force,
-            "now": now,
-        }
+        params = {"owner": owner, "lease": lease_seconds, "run_id": run_id, "force": force}
         with self._transaction() as cursor:
             row = cursor.execute(_CLAIM, params).fetchone()
             if row is None:
@@ -478,10 +542,7 @@ class PostgresStore(Store):
 
     def renew(self, run_id: str, owner: str, *, lease_seconds: float) -> None:
         with self._transaction() as cursor:
-            cursor.execute(
-                "UPDATE runs SET lease_expires_at = %s WHERE run_id = %s AND owner = %s",
-                (time.time() + lease_seconds, run_id, owner),
-            )
+            cursor.execute(_RENEW, (lease_seconds, run_id, owner))
             if cursor.rowcount == 0:
                 raise _missing_or_lost(cursor, run_id, owner)
 
@@ -500,30 +561,34 @@ class PostgresStore(Store):
         tasks = list({row[1]: row for row in _task_rows(run_id, batch.tasks)}.values())
         requests = _request_rows(run_id, batch.requests)
         events = _event_rows(run_id, batch.events)
+        logs = _log_rows(run_id, batch.logs)
         done = _run_request_done_rows(run_id, batch.requests_done)
         now = time.time()
+        fence: dict[str, Any] = {"now": now, "key": batch.key, "run_id": run_id, "owner": owner}
+        if batch.run is not None:
+            fence["status"] = batch.run.status.value
+            fence["finished_at"] = batch.run.finished_at
+            fence["error"] = _storable(batch.run.error)
         with self._transaction() as cursor:
-            # The fence: touch the run only if ``owner`` still holds it; the row stays locked.
-            if batch.run is None:
-                cursor.execute(
-                    "UPDATE runs SET updated_at = %s WHERE run_id = %s AND owner = %s",
-                    (now, run_id, owner),
-                )
-            else:
-                cursor.execute(
-                    "UPDATE runs SET updated_at = %s, status = %s, finished_at = %s, error = %s "
-                    "WHERE run_id = %s AND owner = %s",
-                    (
-                        now,
-                        batch.run.status.value,
-                        batch.run.finished_at,
-                        batch.run.error,
-                        run_id,
-                        owner,
-                    ),
-                )
+            cursor.execute(_FENCE if batch.run is None else _FENCE_AND_UPDATE, fence)
             if cursor.rowcount == 0:
+                if _applied(cursor, run_id, owner, batch.key):
+                    return
                 raise _missing_or_lost(cursor, run_id, owner)
+            if batch.run is not None and batch.run.definition is not None:
+                cursor.execute(
+                    "UPDATE runs SET definition = %s, fingerprint = %s WHERE run_id = %s",
+                    (_definition_json(batch.run.definition), batch.run.fingerprint, run_id),
+                )
+            if batch.dropped:
+                cursor.execute(
+                    "DELETE FROM tasks WHERE run_id = %s AND task_id = ANY(%s)",
+                    (run_id, list(batch.dropped)),
+                )
+                cursor.execute(
+                    "DELETE FROM input_requests WHERE run_id = %s AND task_id = ANY(%s)",
+                    (run_id, list(batch.dropped)),
+                )
             if len(tasks) >= _COPY_FROM:
                 with cursor.copy(_COPY_TASKS) as copy:
                     copy.set_types(_TASK_TYPES)
@@ -541,6 +606,8 @@ class PostgresStore(Store):
                         copy.write_row(row)
             elif events:
                 cursor.executemany(_INSERT_EVENT, events)
+            if logs:
+                cursor.executemany(_UPSERT_LOG, logs)
             if done:
                 cursor.executemany(_FINISH_REQUEST, done)
 
@@ -569,6 +636,21 @@ class PostgresStore(Store):
             )
             rows = cursor.fetchall()
         return [_event_record(row) for row in rows]
+
+    def load_logs(
+        self, run_id: str, *, task_id: str | None = None, attempt: int | None = None
+    ) -> list[TaskLog]:
+        with self._transaction() as cursor:
+            _check_run(cursor, run_id)
+            cursor.execute(
+                f"SELECT {_LOG_COLUMNS} FROM task_logs WHERE run_id = %(run_id)s "
+                "AND (%(task_id)s::text IS NULL OR task_id = %(task_id)s) "
+                "AND (%(attempt)s::integer IS NULL OR attempt = %(attempt)s) "
+                "ORDER BY task_id, attempt",
+                {"run_id": run_id, "task_id": task_id, "attempt": attempt},
+            )
+            rows = cursor.fetchall()
+        return [_log_record(row) for row in rows]
 
     def send_request(self, run_id: str, request: RunRequest) -> None:
         with self._transaction() as cursor:
@@ -600,16 +682,35 @@ class PostgresStore(Store):
         return None if row is None else _run_request_record(row)
 
     def close(self) -> None:
-        """Close the connection; closing a closed store does nothing."""
-        with self._lock:
-            if not self._closed:
-                self._closed = True
+        """Close the connection; closing a closed store does nothing.
+
+        A call under way in another thread (a writer waiting for a lock, or for a server that
+        does not answer) is not waited for: the connection is closed when that call returns.
+        """
+        self._closed = True  # no call starts from now on
+        if self._lock.acquire(blocking=False):
+            try:
                 self._conn.close()
+            finally:
+                self._lock.release()
+        # else: the call under way closes it on its way out (see _transaction)
 
 
 def _check_run(cursor: psycopg.Cursor[tuple[Any, ...]], run_id: str) -> None:
     if cursor.execute("SELECT 1 FROM runs WHERE run_id = %s", (run_id,)).fetchone() is None:
         raise _not_found(run_id)
+
+
+def _applied(
+    cursor: psycopg.Cursor[tuple[Any, ...]], run_id: str, owner: str, key: str | None
+) -> bool:
+    """Whether ``owner`` already applied the batch ``key`` to ``run_id`` (it is the last)."""
+    if key is None:
+        return False
+    row = cursor.execute(
+        "SELECT owner, last_batch FROM runs WHERE run_id = %s", (run_id,)
+    ).fetchone()
+    return row is not None and row[0] == owner and row[1] == key
 
 
 def _missing_or_lost(

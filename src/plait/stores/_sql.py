@@ -12,9 +12,11 @@ from datetime import UTC, datetime
 from typing import Any
 
 from .._graph import LazyDefinition
+from .._logs import LogLine
 from .._requests import RequestKind, RequestState, RunRequest
 from .._results import TaskError
 from .._state import RunStatus, TaskStatus
+from .._text import storable
 from ._base import (
     EventRecord,
     EventRecordColumns,
@@ -23,6 +25,7 @@ from ._base import (
     LeaseLostError,
     RunNotFoundError,
     RunRecord,
+    TaskLog,
     TaskRecord,
     TaskRecordColumns,
 )
@@ -30,15 +33,19 @@ from ._base import (
 # What the SQL stores import (the module is private; its names keep their underscores).
 __all__ = [
     "_EVENT_COLUMNS",
+    "_LOG_COLUMNS",
     "_REQUEST_COLUMNS",
     "_RUN_COLUMNS",
     "_RUN_REQUEST_COLUMNS",
     "_TASK_COLUMNS",
+    "_definition_json",
     "_event_json",
     "_event_record",
     "_event_rows",
     "_lease_held",
     "_lease_lost",
+    "_log_record",
+    "_log_rows",
     "_not_found",
     "_request_record",
     "_request_rows",
@@ -47,6 +54,7 @@ __all__ = [
     "_run_request_record",
     "_run_request_row",
     "_run_row",
+    "_storable",
     "_task_record",
     "_task_rows",
 ]
@@ -54,13 +62,14 @@ __all__ = [
 # Columns in the order the record builders below expect them.
 _RUN_COLUMNS = (
     "run_id, workflow, fingerprint, definition, config, status, created_at, updated_at, "
-    "owner, lease_expires_at, finished_at, error"
+    "owner, lease_expires_at, finished_at, error, target"
 )
 _TASK_COLUMNS = "task_id, status, attempts, output, error, started_at, finished_at"
 _REQUEST_COLUMNS = (
     "task_id, key, prompt, schema, requested_at, deadline, answered, value, answered_at"
 )
 _EVENT_COLUMNS = "kind, time, task_id, data"
+_LOG_COLUMNS = "task_id, attempt, lines"
 _RUN_REQUEST_COLUMNS = (
     "request_id, kind, owner, sent_at, sent_by, data, state, taken_at, done_at, outcome"
 )
@@ -75,7 +84,9 @@ def _not_found(run_id: str) -> RunNotFoundError:
 
 def _lease_lost(run_id: str, owner: str, current: str | None) -> LeaseLostError:
     now = "it has no owner" if current is None else f"its owner is now {current!r}"
-    return LeaseLostError(f"run {run_id!r} is no longer owned by {owner!r}: {now}")
+    return LeaseLostError(
+        f"run {run_id!r} is no longer owned by {owner!r}: {now}", run_id=run_id, owner=current
+    )
 
 
 def _lease_held(run_id: str, owner: str, until: float) -> LeaseHeldError:
@@ -88,6 +99,11 @@ def _lease_held(run_id: str, owner: str, until: float) -> LeaseHeldError:
 
 
 # -- how records become rows and back --------------------------------
+
+
+def _storable(text: str | None) -> str | None:
+    """Free text (a run's error, a prompt) with what the stores cannot hold escaped."""
+    return None if text is None else storable(text)
 
 
 def _to_json(value: object) -> Any:
@@ -134,7 +150,8 @@ def _run_row(run: RunRecord) -> tuple[Any, ...]:
         run.owner,
         run.lease_expires_at,
         run.finished_at,
-        run.error,
+        _storable(run.error),
+        run.target,
     )
 
 
@@ -152,6 +169,7 @@ def _run_record(row: Sequence[Any]) -> RunRecord:
         lease_expires_at=row[9],
         finished_at=row[10],
         error=row[11],
+        target=row[12],
     )
 
 
@@ -198,7 +216,7 @@ def _request_rows(run_id: str, requests: Sequence[InputRequest]) -> list[tuple[A
             run_id,
             r.task_id,
             r.key,
-            r.prompt,
+            _storable(r.prompt),
             None if r.schema is None else _dumps(r.schema),
             r.requested_at,
             r.deadline,
@@ -249,6 +267,30 @@ def _event_json(data: Mapping[str, Any]) -> str:
 def _event_record(row: Sequence[Any]) -> EventRecord:
     data = {} if row[3] == "{}" else _loads(row[3])
     return EventRecord(kind=row[0], time=row[1], task_id=row[2], data=data)
+
+
+def _log_rows(run_id: str, logs: Sequence[TaskLog]) -> list[tuple[Any, ...]]:
+    """One row per attempt (the last log of an attempt given twice wins): its lines as JSON
+    ``[[number, time, stream, text], ...]``."""
+    rows = {
+        (log.task_id, log.attempt): (
+            run_id,
+            log.task_id,
+            log.attempt,
+            _dumps([[line.number, line.time, line.stream, line.text] for line in log.lines]),
+        )
+        for log in logs
+    }
+    return list(rows.values())
+
+
+def _log_record(row: Sequence[Any]) -> TaskLog:
+    task_id, attempt = row[0], row[1]
+    return TaskLog(
+        task_id=task_id,
+        attempt=attempt,
+        lines=[LogLine(task_id, attempt, *line) for line in _loads(row[2])],
+    )
 
 
 def _run_request_row(run_id: str, request: RunRequest) -> tuple[Any, ...]:
