@@ -53,6 +53,7 @@ def test_runs_json_is_one_object_per_run_newest_first(flows: Path) -> None:  # n
     assert second["duration"] == second["finished_at"] - second["created_at"]
     assert first["live_owner"] is None
     assert first["target"] == f"{flows}:failing"  # as `plait run` recorded it
+    assert first["stale_since"] is None
     assert [r["run_id"] for r in json_lines("runs", "--status", "succeeded")] == ["j1"]
 
 
