@@ -241,7 +241,8 @@ def _every_call(url: str, tmp_path: Path) -> Iterator[str]:
     yield "report"
     plait.get_logs(paused.run_id, store=url)
     yield "get_logs"
-    plait.cancel(paused.run_id, store=url)
+    plait.run(wf, store=url, run_id="closing-2")  # paused: one to cancel
+    plait.cancel("closing-2", store=url)
     yield "cancel"
     with pytest.raises(plait.stores.RunNotFoundError):
         plait.get_run("no-such-run", store=url)
