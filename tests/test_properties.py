@@ -106,7 +106,10 @@ def plans(draw: st.DrawFn, *, retries: bool = False, halts: bool = False) -> Pla
     n = draw(st.integers(0, MAX_TASKS), label="tasks")
     limited = [f"pool{k}" for k in range(draw(st.integers(0, 3)))]
     pools = {name: draw(st.integers(1, 3), label=f"{name} limit") for name in limited}
-    pool_names = [None, *limited, "unlimited"]  # "unlimited" is a pool with no configured limit
+    # "wide" never binds (its limit is the largest max_concurrency): plait.run refuses a pool
+    # with no limit at all, so that is how a run gets a pool that limits nothing.
+    pools["wide"] = 8
+    pool_names = [None, *limited, "wide"]
     tasks = []
     for i in range(n):
         deps = draw(st.lists(st.integers(0, max(i - 1, 0)), max_size=min(i, 4), unique=True))

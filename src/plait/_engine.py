@@ -27,6 +27,7 @@ Nothing polls: the run ends when the last settle resolves a future the caller aw
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import functools
 import math
@@ -64,6 +65,7 @@ from ._exceptions import (
     TaskCancelledError,
     TaskTimeoutError,
 )
+from ._groups import kill_groups
 from ._lease import lease_clock
 from ._pause import (
     NO_DEFAULT,
@@ -78,6 +80,7 @@ from ._results import RunResult, TaskError, TaskResults
 from ._scheduler import Scheduler
 from ._serialization import Serializer
 from ._state import RunStatus, TaskStatus
+from ._tagged import NotStorable
 from ._workflow import Workflow
 from .executors import Executor, ThreadExecutor
 from .stores import TaskRecordColumns
@@ -225,6 +228,9 @@ class _Run:
         self.outputs: list[Any] = [None] * n
         self.errors: list[TaskError | None] = [None] * n
         self.attempts = [0] * n
+        # Attempts made before this resume: retry budgets count from here, so a task that used
+        # up its retries in an earlier process gets a full budget again.
+        self.attempts_before = [0] * n
         self.started_at: list[float | None] = [None] * n
         self.finished_at: list[float | None] = [None] * n
         self.current: list[_Attempt | None] = [None] * n
@@ -259,8 +265,10 @@ class _Run:
         self._succeeded_before: list[int] = []
         self.halted_by: int | None = None
         self.interrupted = False
+        self.stop_reason: str | None = None  # why it was interrupted, for the run's error
         self.run_started_at = 0.0
-        self._loop: asyncio.AbstractEventLoop
+        # Built on the loop that runs it, so stop() works from any thread from the start.
+        self._loop: asyncio.AbstractEventLoop = asyncio.get_running_loop()
         self._new_task: Callable[[Coroutine[Any, Any, None]], asyncio.Task[None]]
         self._loop_thread = 0
         self._done: asyncio.Future[None]
@@ -272,6 +280,7 @@ class _Run:
         self._grace_timer: asyncio.TimerHandle | None = None
         self._async_starts: list[_Attempt] = []
         self.final_result: RunResult | None = None
+        self.recorded = threading.Event()  # set once the run's end is in its store
         if restored is not None:
             self._restore(restored)
         for i, spec in enumerate(graph.specs):
@@ -289,7 +298,7 @@ class _Run:
             self.payloads[i] = restored.payloads.get(i)
         self._succeeded_before = sorted(restored.outputs)
         for i, attempts in restored.attempts.items():
-            self.attempts[i] = attempts
+            self.attempts[i] = self.attempts_before[i] = attempts
         for i, at in restored.started_at.items():
             self.started_at[i] = at
         for i, at in restored.finished_at.items():
@@ -394,7 +403,7 @@ class _Run:
         if self.store_failure is not None:
             head = str(self.store_failure)
         elif self.interrupted:
-            head = "the run was interrupted"
+            head = f"the run was {self.stop_reason or 'interrupted'}"
         elif self.halted_by is not None:
             reason = (
                 "is critical" if self.graph.specs[self.halted_by].critical else "fail_fast is on"
@@ -450,6 +459,12 @@ class _Run:
         assert self.serializer is not None
         try:
             attempt.payload = self.serializer.dumps(attempt.output)
+        except NotStorable as error:
+            task_id = self.graph.ids[attempt.index]
+            attempt.error = OutputNotStorableError(
+                f"task {task_id!r} returned a {type(attempt.output).__qualname__}, which the "
+                f"{self.serializer.name} serializer cannot store: {error.describe('output')}"
+            )
         except (TypeError, ValueError) as error:
             task_id = self.graph.ids[attempt.index]
             attempt.error = OutputNotStorableError(
@@ -523,7 +538,7 @@ class _Run:
         self.attempts[i] = number
         attempt = _Attempt(self, i, number)
         self.current[i] = attempt
-        if number == 1:
+        if self.started_at[i] is None:  # its first attempt in this run, or since a resume
             self.started_at[i] = time.time()
         timeout = self.timeout[i]
         if timeout is not None:
@@ -636,10 +651,11 @@ class _Run:
         task_error = TaskError.from_exception(error)
         self.errors[i] = task_error
         policy = self.retry[i]
-        if not scheduler.halted and policy.should_retry(attempt.number, error):
+        tries = attempt.number - self.attempts_before[i]  # this process's attempts
+        if not scheduler.halted and policy.should_retry(tries, error):
             scheduler.retry(i)
             self._backoffs += 1
-            delay = policy.delay(attempt.number)
+            delay = policy.delay(tries)
             if in_loop:
                 self._loop.call_later(delay, self._requeue, i)
             else:
@@ -743,7 +759,11 @@ class _Run:
         self._question_defaults[i] = request.default
         if self.listening:
             self._emit(InputRequested, task_id=question.task_id, question=question)
-        if question.deadline is not None:
+        if question.deadline is not None and question.deadline <= now:
+            # Asked before a resume and overdue now: expire it here, not from a timer, so that
+            # a resumed run does not pause again before the timer fires.
+            self._expire(i, question, in_loop=in_loop)
+        elif question.deadline is not None:
             if in_loop:
                 self._start_question_timer(i, question)
             else:
@@ -760,31 +780,35 @@ class _Run:
         self._question_timers[i] = self._loop.call_later(delay, self._question_expired, i, question)
 
     def _question_expired(self, i: int, question: Question) -> None:
-        """Nobody answered in time: use the default, or fail the task (loop thread)."""
+        """A question's timer went off (loop thread)."""
         with self.lock:
             if self.questions.get(i) is not question:
                 return  # answered meanwhile
-            assert question is not None
             self._question_timers.pop(i, None)
-            default = self._question_defaults.get(i, NO_DEFAULT)
-            if default is _UNKNOWN_DEFAULT:
-                # Asked before a resume: run the task again; it asks again, with its default,
-                # and finds the deadline passed.
-                if self.scheduler.answer(i) and self.announce_ready:
-                    self._emit(TaskReady, task_id=self.graph.ids[i])
-            elif default is not NO_DEFAULT:
-                self._receive(i, question.key, default)
-            else:
-                del self.questions[i]
-                error = InputTimeoutError(
-                    f"nobody answered task {question.task_id!r} ({question.prompt!r}) within its "
-                    f"timeout; answer sooner, raise the timeout, or give the question a default"
-                )
-                self._fail_waiting(i, error)
+            self._expire(i, question, in_loop=True)
             self._dispatch(in_loop=True)
             self._resolve_if_finished(in_loop=True)
 
-    def _fail_waiting(self, i: int, error: BaseException) -> None:
+    def _expire(self, i: int, question: Question, *, in_loop: bool) -> None:
+        """Nobody answered ``question`` in time: use the default, or fail the task. Under the
+        lock; the caller dispatches."""
+        default = self._question_defaults.get(i, NO_DEFAULT)
+        if default is _UNKNOWN_DEFAULT:
+            # Asked before a resume: run the task again; it asks again, with its default,
+            # and finds the deadline passed.
+            if self.scheduler.answer(i) and self.announce_ready:
+                self._emit(TaskReady, task_id=self.graph.ids[i])
+        elif default is not NO_DEFAULT:
+            self._receive(i, question.key, default)
+        else:
+            del self.questions[i]
+            error = InputTimeoutError(
+                f"nobody answered task {question.task_id!r} ({question.prompt!r}) within its "
+                f"timeout; answer sooner, raise the timeout, or give the question a default"
+            )
+            self._fail_waiting(i, error, in_loop=in_loop)
+
+    def _fail_waiting(self, i: int, error: BaseException, *, in_loop: bool) -> None:
         task_error = TaskError.from_exception(error)
         self.errors[i] = task_error
         self.finished_at[i] = time.time()
@@ -796,7 +820,7 @@ class _Run:
             self._emit_skipped(i, skipped)
         if self.critical[i] and not self.scheduler.halted:
             self.halted_by = i
-            self._halt(in_loop=True)
+            self._halt(in_loop=in_loop)
 
     def give_input(self, task_id: str, value: Any, *, key: str | None = None) -> None:
         """Answer task ``task_id``'s question, from any thread; the run goes on with it.
@@ -936,7 +960,7 @@ class _Run:
         """Stop waiting for a sync attempt; it keeps its thread until it returns, unheard."""
         attempt.abandoned = True
         self.executor.abandon(attempt)
-        if not attempt.timed_out:
+        if not attempt.timed_out and not isinstance(attempt.error, TaskCancelledError):
             attempt.error = TaskCancelledError(
                 f"task {self.graph.ids[attempt.index]!r} did not stop within the cancel grace "
                 f"period of {self.config.cancel_grace}s"
@@ -1039,6 +1063,44 @@ class _Run:
                 return
             self._stop_for_lease(in_loop=True)
             self._resolve_if_finished(in_loop=True)
+
+    def stop(self, reason: str) -> None:
+        """Stop the run as an interrupt does, from any thread: nothing new starts, running
+        tasks are cancelled (sync ones get ``cancel_grace``), and the run ends ``cancelled``
+        with ``reason`` (e.g. "cancelled by a request from host:4242") in its error. Does
+        nothing once the run has ended or halted."""
+        with contextlib.suppress(RuntimeError):  # its loop is closed: the run is over
+            self._loop.call_soon_threadsafe(self._stop, reason)
+
+    def _stop(self, reason: str) -> None:
+        with self.lock:
+            if self._done.done() or self.scheduler.halted:
+                return
+            self.interrupted = True
+            self.stop_reason = reason
+            self._halt(in_loop=True)
+            self._resolve_if_finished(in_loop=True)
+
+    def stop_now(self, reason: str) -> None:
+        """Stop the run without waiting (a second Ctrl-C), on the loop thread: as :meth:`stop`,
+        and sync attempts are abandoned at once -- the run no longer waits for their threads
+        -- and shell commands' process groups get ``SIGKILL`` now."""
+        with self.lock:
+            if not self._done.done():
+                if not self.interrupted:
+                    self.interrupted = True
+                    self.stop_reason = reason
+                    if not self.scheduler.halted:
+                        self._halt(in_loop=True)
+                specs = self.graph.specs
+                for attempt in self.current:
+                    if attempt is not None and not specs[attempt.index].is_async:
+                        attempt.error = TaskCancelledError(
+                            f"task {self.graph.ids[attempt.index]!r} was abandoned: {reason}"
+                        )
+                        self._abandon(attempt)
+                self._resolve_if_finished(in_loop=True)
+        kill_groups(self.run_id)
 
     def store_failed(self, error: BaseException) -> None:
         """The recorder cannot write any more (from its thread): stop the run."""

@@ -15,26 +15,32 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import logging
 import os
 import socket
 import time
 import uuid
 import weakref
-from collections.abc import Mapping, Sequence
+from collections.abc import Coroutine, Mapping, Sequence
 from typing import Any
 
+from . import _signals
 from ._config import EngineConfig, check_pools
+from ._definition import definition_diff
 from ._engine import Restored, _Run
 from ._events import Subscriber
 from ._exceptions import ConfigError, DefinitionChangedError, NotWaitingError
-from ._graph import LazyDefinition, definition_changes
+from ._graph import LazyDefinition
 from ._lease import lease_clock
 from ._pause import Question, validate_answer
 from ._public import publish_exports
 from ._recorder import Recorder, question_of, request_of
+from ._requests import Inbox, RequestKind, RunRequest
+from ._restart import cleared_tasks, restart_batch
 from ._results import RunResult, TaskResults
 from ._serialization import JSONSerializer, ObjectSerializer, Serializer, check_stored
 from ._state import RunStatus, TaskStatus
+from ._targets import refuse_run_while_importing, target_of
 from ._text import check_name
 from ._workflow import Workflow
 from .stores import (
@@ -54,6 +60,8 @@ from .stores._open import opens_store, using_store
 
 __all__ = ["answer", "aresume", "arun", "get_run", "list_runs", "resume", "run"]
 
+_log = logging.getLogger("plait.runs")
+
 #: Seconds a lease lasts when no run's settings say (``EngineConfig.lease_seconds`` does for
 #: runs): what answering a paused run claims it for.
 LEASE_SECONDS = 30.0
@@ -64,6 +72,11 @@ _live_runs: weakref.WeakValueDictionary[str, _Run] = weakref.WeakValueDictionary
 
 def _owner() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+
+
+def cancelled_by(request: RunRequest) -> str:
+    """How a run's error names a cancel request: ``cancelled by a request from host:pid``."""
+    return f"cancelled by a request from {request.sent_by}"
 
 
 def _config(config: EngineConfig | None, settings: Mapping[str, Any]) -> EngineConfig:
@@ -140,6 +153,14 @@ async def _execute(store: Store, owner: str, run_state: _Run, lease_start: float
         StoreUnavailableError: the run stopped because its store could not record it.
     """
     assert run_state.serializer is not None
+    inbox = None
+    if store.durable:  # a memory store's run is reached in this process (see _cancel)
+        inbox = Inbox(
+            store,
+            run_state.run_id,
+            owner,
+            {RequestKind.CANCEL: lambda request: run_state.stop(cancelled_by(request))},
+        )
     recorder = Recorder(
         store,
         run_state.run_id,
@@ -152,6 +173,7 @@ async def _execute(store: Store, owner: str, run_state: _Run, lease_start: float
         on_failure=run_state.store_failed,
         on_renewed=run_state.lease_renewed,
         on_stall=run_state.store_stalls,
+        inbox=inbox,
     )
     run_state.recorder = recorder
     if store.durable:
@@ -159,6 +181,9 @@ async def _execute(store: Store, owner: str, run_state: _Run, lease_start: float
         run_state.keep_journal(recorder)
         recorder.start()
     _live_runs[run_state.run_id] = run_state
+    interrupts = _signals.current.get()
+    if interrupts is not None:  # a blocking run: signals stop it (see _signals)
+        interrupts.attach(run_state)
     try:
         result = await run_state.execute()
     finally:
@@ -167,13 +192,18 @@ async def _execute(store: Store, owner: str, run_state: _Run, lease_start: float
         if not store.durable:  # nothing was written while it ran: write it all now
             recorder.snapshot(run_state.task_columns(), list(run_state.questions.values()))
         final = ended.status not in (RunStatus.PAUSED, RunStatus.RUNNING)
-        recorder.close(
-            RunUpdate(
-                status=ended.status,
-                finished_at=ended.finished_at if final else None,
-                error=ended.error,
+        if inbox is not None:  # what became of the requests it took: how the run ended
+            inbox.finish(str(ended.status))
+        try:
+            recorder.close(
+                RunUpdate(
+                    status=ended.status,
+                    finished_at=ended.finished_at if final else None,
+                    error=ended.error,
+                )
             )
-        )
+        finally:
+            run_state.recorded.set()
     # What the store said last wins when it names the new owner; a run that was not recorded
     # to its end never returns a result.
     stopped = recorder.failure
@@ -194,6 +224,7 @@ async def arun(
     serializer: Serializer | None = None,
     subscribers: Sequence[Subscriber] = (),
     wait_for_input: bool = False,
+    target: str | None = None,
     **settings: Any,
 ) -> RunResult:
     """Run ``workflow`` on the running event loop and return its :class:`RunResult`.
@@ -211,6 +242,9 @@ async def arun(
         subscribers: callables that receive every :class:`Event` of the run.
         wait_for_input: when every remaining task waits for an answer, keep the run live
             (answers come through :func:`answer`) instead of ending it ``paused``.
+        target: how to import the workflow (``"pkg.flows:wf"``), recorded with the run so that
+            ``plait resume RUN`` finds it; default: the module and attribute that hold it,
+            when one of its tasks' modules does.
 
     A failed task does not raise: the result's ``status`` is ``failed`` and its ``error`` says
     why (``result.raise_for_status()`` raises). A run whose remaining tasks wait for people ends
@@ -222,14 +256,19 @@ async def arun(
         ConfigError: a setting is invalid.
         InvalidOptionError: ``run_id`` holds text no store can keep (NUL, a lone surrogate).
         RunExistsError: the store already has a run with ``run_id``.
+        WorkflowFileError: called while ``plait`` imports a target (a run started at import
+            time; guard it with ``if __name__ == "__main__":``).
         LeaseLostError: this process lost the run's lease (it was stopped past the lease, or
             another process took the run over); the run stopped, nothing more was recorded.
         StoreUnavailableError: the store stayed unavailable for as long as the lease allows;
             the run stopped (resume it later).
     """
+    refuse_run_while_importing()
     workflow.validate()
     engine_config = _config(config, settings)
     check_pools(engine_config, ((spec.id, spec.pool) for spec in workflow.tasks.values()))
+    if target is not None and not (isinstance(target, str) and target):
+        raise ConfigError(f"target must be a non-empty str such as 'pkg.flows:wf', not {target!r}")
     the_store = open_store(store)
     serializer = _serializer_for(the_store, serializer)
     graph = workflow.graph()
@@ -251,6 +290,8 @@ async def arun(
                 updated_at=now,
                 owner=owner,
                 lease_expires_at=now + engine_config.lease_seconds,
+                # Only another process needs it, and only a durable store reaches one.
+                target=target or (target_of(workflow) if the_store.durable else None),
             )
         )
     except RunExistsError:
@@ -278,19 +319,26 @@ def run(
     serializer: Serializer | None = None,
     subscribers: Sequence[Subscriber] = (),
     wait_for_input: bool = False,
+    target: str | None = None,
     **settings: Any,
 ) -> RunResult:
     """Run ``workflow`` to the end (or until it pauses) and return its :class:`RunResult`.
 
-    Takes the same arguments as :func:`arun`, in a new event loop. Ctrl-C cancels the running
-    tasks, waits for them as :func:`arun` does, then raises ``KeyboardInterrupt``.
+    Takes the same arguments as :func:`arun`, in a new event loop. Called on the main thread,
+    it answers SIGINT (Ctrl-C), SIGTERM and SIGHUP for as long as it runs: the run is stopped
+    (running tasks cancelled, shell commands' process groups killed) and recorded
+    ``cancelled``, then the signal is handed on -- ``KeyboardInterrupt`` for Ctrl-C,
+    ``SystemExit(143)`` / ``SystemExit(129)`` for SIGTERM / SIGHUP, or the handler that was
+    installed before. A second signal stops at once, without waiting for sync tasks. Signals
+    ignored when it starts stay ignored.
 
     Raises:
         RuntimeError: called from a running event loop; use ``await plait.arun(...)`` there.
         LeaseLostError, StoreUnavailableError: the run stopped unrecorded (see :func:`arun`).
+        KeyboardInterrupt, SystemExit: a signal stopped the run (it is recorded cancelled).
     """
     _no_event_loop("run")
-    return asyncio.run(
+    return _blocking(
         arun(
             workflow,
             config=config,
@@ -299,9 +347,19 @@ def run(
             serializer=serializer,
             subscribers=subscribers,
             wait_for_input=wait_for_input,
+            target=target,
             **settings,
         )
     )
+
+
+def _blocking(main: Coroutine[Any, Any, RunResult]) -> RunResult:
+    """Run ``main`` in a new event loop, answering signals meanwhile (see ``_signals``)."""
+    with _signals.Interrupts() as interrupts:
+        try:
+            return asyncio.run(main)
+        finally:
+            interrupts.pass_on()
 
 
 def _record(store: Store, run_id: str) -> RunRecord:
@@ -326,26 +384,42 @@ async def aresume(
     serializer: Serializer | None = None,
     subscribers: Sequence[Subscriber] = (),
     wait_for_input: bool = False,
+    accept_changes: bool = False,
+    rerun: Sequence[str] = (),
     **settings: Any,
 ) -> RunResult:
     """Continue run ``run_id`` of ``workflow``: after a pause, a failure or a crash.
 
     Every answer in ``inputs`` is checked first; if one is wrong, nothing in the store changes.
     Then the run continues where it was: tasks recorded ``succeeded`` keep their outputs and do
-    not run again; every other task runs (again) as its dependencies allow. The run's stored
+    not run again; every other task runs (again) as its dependencies allow, a failed one with a
+    fresh retry budget (its attempt numbers go on counting). A question whose deadline passed
+    while the run was paused takes its default now (or fails its task). The run's stored
     settings apply, overridden by ``config``/``settings``.
 
     Args:
         run_id: the run to continue.
-        workflow: the same workflow (task ids, dependencies and functions must match).
+        workflow: the same workflow (task ids, dependencies, functions and params must match),
+            or a changed one with ``accept_changes``.
         inputs: task id -> answer, for tasks waiting for input (or with a ``pause`` still ahead).
         force: take the run over even if another process's lease on it is live -- only when that
             process is known to be dead.
+        accept_changes: resume with ``workflow`` even if it differs from the run's definition.
+            Tasks whose function identity (``module:qualname`` -- not its body), dependencies
+            and params did not change keep their recorded successes; added and changed tasks
+            and everything downstream of a changed one run; removed tasks are dropped from the
+            run. The differences are logged (a warning of the ``plait.runs`` logger) and
+            recorded in the run's event log (``RunResumed``).
+        rerun: task ids to run again, with everything downstream of them (their questions are
+            asked again), like "clear with downstream"; works on a finished run too, which
+            becomes a new attempt of the same run.
         (the other arguments are those of :func:`arun`)
 
     Raises:
         RunNotFoundError: the store has no such run.
-        DefinitionChangedError: the workflow differs from the run's; the message lists how.
+        DefinitionChangedError: the workflow differs from the run's (and not
+            ``accept_changes``); the message lists how.
+        InvalidOptionError: ``rerun`` names a task the workflow does not have.
         InputValidationError: an answer does not fit its question's schema.
         NotWaitingError: an answer for a task that asks no question.
         LeaseHeldError: another live process owns the run.
@@ -357,21 +431,27 @@ async def aresume(
     the_store = open_store(store)
     record = _record(the_store, run_id)
     graph = workflow.graph()
+    diff = None
     if record.fingerprint != graph.fingerprint():
-        changes = definition_changes(record.definition, graph.definition())
-        raise DefinitionChangedError(
-            f"run {run_id!r} was made by a different definition of workflow "
-            f"{record.workflow!r}: "
-            + "; ".join(changes or ["the definitions differ"])
-            + "; resume it with the workflow as it was, or start a new run"
-        )
+        diff = definition_diff(record.definition, graph.definition())
+        if diff and not accept_changes:
+            raise DefinitionChangedError(
+                f"run {run_id!r} was made by a different definition of workflow "
+                f"{record.workflow!r}: "
+                + "; ".join(diff.describe())
+                + "; resume it with the workflow as it was, pass accept_changes=True to "
+                "resume it with this one, or start a new run"
+            )
+    cleared = cleared_tasks(graph, diff, rerun, run_id)
     if not force:
         _refuse_if_owned(the_store, record)
     serializer = _serializer_of(the_store, record, serializer)
-    if record.status is RunStatus.SUCCEEDED:
+    if record.status is RunStatus.SUCCEEDED and not cleared and not diff:
         return get_run(run_id, store=the_store, serializer=serializer)
-    tasks = the_store.load_tasks(run_id)
-    requests = the_store.load_requests(run_id)
+    dropped = {*cleared, *(diff.removed if diff else ())}
+    stored_tasks = the_store.load_tasks(run_id)
+    tasks = {t: task for t, task in stored_tasks.items() if t not in dropped}
+    requests = [r for r in the_store.load_requests(run_id) if r.task_id not in dropped]
     answers: dict[int, dict[str, Any]] = {}
     questions: dict[int, Question] = {}
     for request in requests:
@@ -418,11 +498,23 @@ async def aresume(
     owner = _claim(the_store, run_id, force=force, lease_seconds=engine_config.lease_seconds)
     now = time.time()
     batch = WriteBatch(run=RunUpdate(status=RunStatus.RUNNING))
+    if diff or cleared:
+        # Cleared tasks start afresh, keeping their count of attempts (the numbers go on).
+        attempts = {t: task.attempts for t, task in stored_tasks.items()}
+        batch = restart_batch(graph, record, diff=diff, cleared=cleared, attempts=attempts, now=now)
+        tasks.update({r.task_id: r for r in batch.tasks})
     for i, question, value, payload in new_answers:
         answers.setdefault(i, {})[question.key] = value
         questions.pop(i, None)
         batch.requests.append(_answered(question, payload, now))
     the_store.write(run_id, owner, batch)
+    if diff:  # shown, as --accept-changes shows it: a changed definition is worth a look
+        _log.warning(
+            "run %r resumes with a changed definition of workflow %r: %s",
+            run_id,
+            record.workflow,
+            "; ".join(diff.describe()),
+        )
     restored = Restored(
         outputs=outputs,
         payloads={i: task.output for i, task in succeeded.items()},
@@ -486,11 +578,13 @@ def resume(
     serializer: Serializer | None = None,
     subscribers: Sequence[Subscriber] = (),
     wait_for_input: bool = False,
+    accept_changes: bool = False,
+    rerun: Sequence[str] = (),
     **settings: Any,
 ) -> RunResult:
-    """Blocking form of :func:`aresume`; same arguments."""
+    """Blocking form of :func:`aresume`; same arguments. Answers signals as :func:`run` does."""
     _no_event_loop("resume")
-    return asyncio.run(
+    return _blocking(
         aresume(
             run_id,
             workflow,
@@ -501,6 +595,8 @@ def resume(
             serializer=serializer,
             subscribers=subscribers,
             wait_for_input=wait_for_input,
+            accept_changes=accept_changes,
+            rerun=rerun,
             **settings,
         )
     )
@@ -623,6 +719,7 @@ def get_run(
         finished_at=record.finished_at or record.updated_at,
         error=record.error,
         waiting=waiting,
+        stale_since=record.stale_since,
     )
 
 

@@ -82,3 +82,16 @@ def test_a_one_task_run_of_a_python_file_loads_no_yaml_jsonschema_or_postgres(
     assert (tmp_path / "home" / "plait.db").exists()
     unwanted = ("yaml", "jsonschema", "psycopg", "rich.live", "rich.table", "rich.progress_bar")
     assert [name for name in unwanted if loaded(modules, name)] == []
+
+
+def test_lazily_loaded_errors_still_read_plait_when_a_run_stores_them() -> None:
+    code = (
+        "import asyncio, plait\n"
+        "async def nap():\n"
+        "    await asyncio.sleep(5)\n"
+        "wf = plait.Workflow('slow')\n"
+        "wf.add_task('nap', nap, timeout=0.05)\n"
+        "print(plait.run(wf, max_retries=0).tasks['nap'].error.type)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "plait.TaskTimeoutError"

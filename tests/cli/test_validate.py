@@ -51,6 +51,7 @@ def test_a_pool_given_on_the_command_line_needs_no_limit_in_the_file(tmp_path: P
     result = plait_cli("validate", flow)
     assert result.exit_code == 2
     assert "task 'a' names pool 'cc', which has no limit" in result.stderr
+    assert plait_cli("validate", flow, "--pool", "cc=1").exit_code == 0
     assert plait_cli("run", flow, "--pool", "cc=1", "-q").exit_code == 0
 
 

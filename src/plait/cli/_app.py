@@ -4,30 +4,33 @@ Where runs are kept: ``--store URL`` if given, else ``$PLAIT_STORE``, else the S
 ``$PLAIT_HOME/plait.db`` (``~/.plait/plait.db``), so that ``runs``, ``status`` and ``resume``
 see what ``run`` did.
 
-How ``resume`` finds a run's workflow: a run's record holds its definition, not where the code
-came from, so ``plait run`` writes the TARGET (a file target made absolute), the ``--param``
-values and the working directory to ``$PLAIT_HOME/targets.json`` (run id -> entry) when the run
-starts. ``plait resume RUN_ID`` reads it from there; ``--target`` names it for runs started
-otherwise (from Python, or with another ``PLAIT_HOME``). The file keeps the newest
-``TARGETS_KEPT`` entries; writers take a lock file next to it.
+How ``resume`` finds a run's workflow: a run's record holds its definition and a *target* (how
+to import the workflow): ``plait run`` records the TARGET it was given (a file made absolute),
+``plait.run`` the module and attribute that hold the workflow (see ``plait._targets``). The
+stored target is a hint, never an order: ``plait resume RUN_ID`` imports it only when it
+resolves inside the current directory or a directory on ``PLAIT_PATH``, and otherwise shows it
+and asks for ``--target``. The ``--param`` values of ``plait run`` are part of the run's
+definition (each task's params), and ``plait resume`` applies them again.
 
 Exit codes: 0 the run succeeded (or the command did its work), 1 the run failed, 2 a usage or
 validation error (one red line, no traceback), 3 the run paused for input, 4 plait lost the run
-(another process took it over, or its store stayed unavailable), 130 interrupted.
+(another process took it over, or its store stayed unavailable), 130 / 143 / 129 interrupted by
+SIGINT (Ctrl-C) / SIGTERM / SIGHUP: the run was stopped and recorded cancelled first (see
+``plait._signals``; a second signal stops at once).
 """
 
 from __future__ import annotations
 
 import contextlib
-import dataclasses
-import fcntl
 import inspect
 import json
+import logging
 import os
 import re
+import shlex
 import signal
-import socket
 import sys
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -43,7 +46,7 @@ if TYPE_CHECKING:
     from rich.console import Console
     from rich.text import Text
 
-    from .._events import Event, Subscriber
+    from .._events import Subscriber
     from .._pause import Question
     from .._results import RunResult
     from .._serialization import Serializer
@@ -70,9 +73,6 @@ EXIT_USAGE = 2
 EXIT_PAUSED = 3
 EXIT_INTERRUPTED = 130
 EXIT_LOST = 4  # LeaseLostError or StoreUnavailableError: the run stopped, and was not recorded
-
-#: How many runs ``targets.json`` remembers (the oldest are forgotten first).
-TARGETS_KEPT = 10_000
 
 _EXIT_FOR_STATUS = {
     RunStatus.SUCCEEDED: EXIT_OK,
@@ -131,23 +131,44 @@ def cli_words(message: str) -> str:
     return message
 
 
+def _exit_code(interrupt: KeyboardInterrupt) -> int:
+    """128 + the signal that interrupted the command: 130 for Ctrl-C, 143 SIGTERM, 129 SIGHUP."""
+    return 128 + getattr(interrupt, "signum", signal.SIGINT)  # see plait._signals.Interrupted
+
+
+def _raise_interrupted(signum: int, frame: object) -> None:
+    from .._signals import Interrupted
+
+    raise Interrupted(signum)
+
+
 class _Plait(click.Group):
-    """The command group: plait's own errors become one red line and exit code 2."""
+    """The command group: plait's own errors become one red line and exit code 2. SIGTERM and
+    SIGHUP interrupt a command as Ctrl-C does (unless they were ignored when it started); a
+    run in progress is stopped and recorded cancelled first."""
 
     def invoke(self, ctx: click.Context) -> Any:
+        installed = {}
+        if threading.current_thread() is threading.main_thread():
+            for signum in (signal.SIGTERM, signal.SIGHUP):
+                if signal.getsignal(signum) is signal.SIG_DFL:
+                    installed[signum] = signal.signal(signum, _raise_interrupted)
         try:
             return super().invoke(ctx)
         except WorkflowFileError as error:  # every problem of a file, each on its own line
             _fail(*(cli_words(str(problem)) for problem in error.errors))
         except PlaitError as error:
             _fail(cli_words(str(error)))
-        except KeyboardInterrupt:
+        except KeyboardInterrupt as interrupt:
             from rich.text import Text
 
             from ._terminal import TextConsole
 
             TextConsole(stderr=True).print(Text("interrupted", style="red"))
-            raise click.exceptions.Exit(EXIT_INTERRUPTED) from None
+            raise click.exceptions.Exit(_exit_code(interrupt)) from None
+        finally:
+            for signum, previous in installed.items():
+                signal.signal(signum, previous)
 
 
 # -- stores and the targets file ----------------------------------------------------------------
@@ -179,33 +200,6 @@ def _opened(option: str | None, *, create: bool = False) -> Iterator[Store]:
         store.close()
 
 
-def _targets_path() -> Path:
-    from ..stores import default_sqlite_path
-
-    return default_sqlite_path().parent / "targets.json"
-
-
-@contextlib.contextmanager
-def _targets() -> Iterator[dict[str, Any]]:
-    """The targets file as a dict, under its lock; changes are written back atomically."""
-    path = _targets_path()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path.with_name(path.name + ".lock"), "a") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        try:
-            entries: dict[str, Any] = json.loads(path.read_text()) if path.exists() else {}
-        except (OSError, ValueError):
-            entries = {}  # unreadable: start again rather than refuse to run
-        before = json.dumps(entries)
-        yield entries
-        if json.dumps(entries) != before:
-            for old in list(entries)[: max(0, len(entries) - TARGETS_KEPT)]:
-                del entries[old]
-            temporary = path.with_name(f"{path.name}.{os.getpid()}.tmp")
-            temporary.write_text(json.dumps(entries, indent=1))
-            temporary.replace(path)
-
-
 def _absolute_target(target: str) -> str:
     """``target`` with a file path made absolute, so that it still works from elsewhere."""
     path, colon, attribute = target.rpartition(":") if ":" in target else (target, "", "")
@@ -214,50 +208,53 @@ def _absolute_target(target: str) -> str:
     return target
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
-class _Remember:
-    """A subscriber that writes the run's target to the targets file once the run has started.
+def _stored_target(record: RunRecord) -> str:
+    """The run's stored target, if it may be imported from here (see the module docstring).
 
-    It acts on ``RunStarted`` only -- once per run, before any task starts -- so a run that was
-    never created (a bad setting, a taken run id) leaves no entry behind.
+    Raises:
+        click.exceptions.Exit: there is none, or it lies outside the trusted directories.
     """
+    run_id = record.run_id
+    if record.target is None:
+        _fail(
+            f"run {run_id!r} does not record where its workflow comes from (it was started "
+            "from an interactive session, or by an older plait); give it with --target TARGET"
+        )
+    from .._targets import trusted_target
 
-    target: str
-    params: Mapping[str, Any]
-
-    def __call__(self, event: Event) -> None:
-        from rich.text import Text
-
-        from .._events import RunStarted
-        from ._terminal import TextConsole
-
-        if not isinstance(event, RunStarted):
-            return
-        entry = {"target": self.target, "params": dict(self.params), "cwd": os.getcwd()}
-        try:
-            with _targets() as entries:
-                entries.pop(event.run_id, None)  # re-insert: the newest entries are kept
-                entries[event.run_id] = entry
-        except OSError as error:
-            TextConsole(stderr=True).print(
-                Text(
-                    f"warning: cannot record the target of run {event.run_id} in "
-                    f"{_targets_path()}: {error}; resume it with --target",
-                    style="yellow",
-                )
-            )
+    trusted = trusted_target(record.target)
+    if trusted is None:
+        _fail(
+            f"run {run_id!r} was started from {record.target!r}, which is not inside the "
+            f"current directory ({os.getcwd()}) or a directory on PLAIT_PATH; plait imports a "
+            "stored target only from there (a store holds data, not code): run this in the "
+            f"workflow's project, add its directory to PLAIT_PATH, or pass --target "
+            f"{record.target} if you trust it"
+        )
+    target, root = trusted
+    if str(root) not in sys.path:
+        sys.path.insert(0, str(root))  # `pkg.flows:wf` imports from where it was found
+    return target
 
 
-def _recall(run_id: str) -> tuple[str, dict[str, Any]] | None:
-    """The target and params recorded for ``run_id``, or None."""
-    with _targets() as entries:
-        entry = entries.get(run_id)
-    if not isinstance(entry, dict) or not isinstance(entry.get("target"), str):
-        return None
-    cwd = entry.get("cwd")
-    if isinstance(cwd, str) and cwd not in sys.path:
-        sys.path.append(cwd)  # a `pkg.module:wf` target imports as it did where the run began
-    return entry["target"], dict(entry.get("params") or {})
+def _stored_params(record: RunRecord, workflow: Workflow) -> dict[str, Any]:
+    """The ``--param`` values the run was started with: the params its definition holds for
+    its tasks that the workflow's own tasks do not set."""
+    from .._tagged import from_document
+
+    params: dict[str, Any] = {}
+    for task in record.definition:
+        spec = workflow.tasks.get(task["id"])
+        if spec is None:
+            continue
+        for name, value in dict(task.get("params") or {}).items():
+            if name in spec.params:
+                continue
+            try:
+                params[name] = from_document(value)
+            except ValueError:  # a value only the Python API could give: not a --param
+                continue
+    return params
 
 
 # -- parsing options ----------------------------------------------------------------------------
@@ -404,7 +401,6 @@ def _watch(
     run_id: str,
     start: Callable[[Sequence[Subscriber]], RunResult],
     dependencies: Mapping[str, Sequence[str]],
-    remember: _Remember,
 ) -> int:
     """Run ``start`` under ``watcher``; show the end; return the exit code."""
     from ..stores import LeaseLostError, StoreUnavailableError
@@ -412,10 +408,10 @@ def _watch(
 
     try:
         with watcher:
-            result = start([remember, watcher])
-    except KeyboardInterrupt:
+            result = start([watcher])
+    except KeyboardInterrupt as interrupt:  # Ctrl-C, SIGTERM, SIGHUP: recorded cancelled
         watcher.interrupted(run_id)
-        return EXIT_INTERRUPTED
+        return _exit_code(interrupt)
     except (LeaseLostError, StoreUnavailableError) as error:
         _lost(run_id, error, store=watcher.store)
         return EXIT_LOST
@@ -461,7 +457,9 @@ Exit codes:
   3    the run paused: tasks wait for answers (see `plait inputs`)
   4    plait lost the run: another process took it over, or its store
        stayed unavailable; nothing more was started or recorded
-  130  interrupted with Ctrl-C: running tasks were cancelled
+  130  interrupted with Ctrl-C: running tasks were cancelled, the run
+       recorded cancelled (143 for SIGTERM, 129 for SIGHUP; a second
+       signal stops at once)
 
 \b
 Example:
@@ -528,7 +526,7 @@ Events (snake_case), with their fields besides event, run_id and time:
 
 \b
 Exit codes: 0 succeeded, 1 failed, 2 usage/validation error, 3 paused,
-4 lost the run (its lease or its store), 130 Ctrl-C.
+4 lost the run (its lease or its store), 130 Ctrl-C (143 SIGTERM, 129 SIGHUP).
 """
 
 
@@ -555,9 +553,9 @@ class _Seconds(click.ParamType):  # type: ignore[type-arg] # generic from click 
         return seconds
 
 
-#: The EngineConfig settings that ``run`` and ``resume`` take as flags, under their API names
-#: (``max_retries`` is ``--max-retries``); ``max_concurrency``, ``fail_fast`` and ``pools`` have
-#: flags of their own above. A flag left out keeps the file's (or the stored run's) setting.
+#: The EngineConfig settings that ``run`` takes as flags, under their API names (``max_retries``
+#: is ``--max-retries``); ``max_concurrency``, ``fail_fast`` and ``pools`` have flags of their
+#: own. A flag left out keeps the workflow file's setting (or EngineConfig's default).
 _SETTING_FLAGS: dict[str, tuple[Any, str]] = {
     "max_retries": (
         click.IntRange(min=0),
@@ -697,10 +695,10 @@ def run(
                 store=the_store,
                 serializer=_serializer(unsafe_pickle),
                 subscribers=subscribers,
+                target=_absolute_target(target),
                 **settings,
             ),
             dependencies_of(workflow),
-            _Remember(_absolute_target(target), values),
         )
     raise click.exceptions.Exit(code)
 
@@ -711,10 +709,17 @@ Examples:
   plait resume 3f2a9c1b2e4d --input approve=@answer.json
   plait resume 3f2a9c1b2e4d          # on a terminal: asks each waiting question
 
+  plait resume 3f2a9c1b2e4d --rerun publish      # publish and what follows, again
+  plait resume 3f2a9c1b2e4d --accept-changes     # with the workflow as it is now
+
 \b
-Tasks that succeeded keep their outputs; the others run (again). The workflow
-comes from $PLAIT_HOME/targets.json, where `plait run` recorded it; give
---target for a run started otherwise.
+Tasks that succeeded keep their outputs; the others run (again), a failed one
+with a fresh retry budget. The workflow comes from the target the run recorded,
+imported only if it lies in the current directory or on PLAIT_PATH; --target
+names it otherwise. --accept-changes keeps the successes of tasks whose
+function (by module:name, not its body), dependencies and params did not
+change; added and changed tasks and all after them run; removed ones are
+dropped.
 """
 
 
@@ -727,9 +732,25 @@ comes from $PLAIT_HOME/targets.json, where `plait run` recorded it; give
     metavar="TASK=JSON",
     help="Answer TASK's question with a JSON value (or TASK=@file.json).",
 )
-@click.option("--target", metavar="TARGET", help="The run's workflow, if plait did not record it.")
+@click.option(
+    "--target",
+    metavar="TARGET",
+    help="The run's workflow, if its recorded one is missing or not trusted here.",
+)
 @_store_option
 @click.option("--force", is_flag=True, help="Take over a run whose owner is known to be dead.")
+@click.option(
+    "--accept-changes",
+    is_flag=True,
+    help="Resume with the workflow as it is now, even if its definition changed (shows how).",
+)
+@click.option(
+    "--rerun",
+    "reruns",
+    multiple=True,
+    metavar="TASK",
+    help="Run TASK and everything downstream of it again (repeatable); on a finished run too.",
+)
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per line per event.")
 @click.option("--quiet", "-q", is_flag=True, help="Only failures and the end.")
 @_unsafe_pickle_option
@@ -740,6 +761,8 @@ def resume(
     target: str | None,
     store: str | None,
     force: bool,
+    accept_changes: bool,
+    reruns: tuple[str, ...],
     as_json: bool,
     quiet: bool,
     unsafe_pickle: bool,
@@ -747,31 +770,38 @@ def resume(
     """Continue run RUN_ID: answer its questions, or run its failed tasks again."""
     from rich.text import Text
 
+    from .._definition import definition_diff
+    from .._exceptions import InvalidOptionError
     from .._files import load_target
+    from .._restart import cleared_tasks
     from .._runs import get_run
     from .._runs import resume as resume_run
-    from ..stores import default_sqlite_path
     from ._live import ask, resume_command
     from ._summary import dependencies_of
+    from ._terminal import TextConsole
 
     console = _console()
     with _opened(store) as the_store:
         record = _record(the_store, run_id)
-        remembered = _recall(run_id)
-        if target is None and remembered is None:
-            _fail(
-                f"plait does not know the workflow of run {run_id!r}: it was not started by "
-                f"`plait run` with this PLAIT_HOME ({default_sqlite_path().parent}); give it "
-                "with --target TARGET"
-            )
-        params = remembered[1] if remembered else {}
-        if target is None:
-            assert remembered is not None
-            target = remembered[0]
-        workflow = with_params(load_target(target).workflow, params)
-        if record.status is RunStatus.SUCCEEDED:
+        workflow = load_target(target or _stored_target(record)).workflow
+        workflow = with_params(workflow, _stored_params(record, workflow))
+        graph = workflow.graph()
+        diff = definition_diff(record.definition, graph.definition()) if accept_changes else None
+        changes = diff.describe() if diff else []
+        try:
+            fresh = set(cleared_tasks(graph, diff, reruns, run_id))  # they run again
+        except InvalidOptionError as error:
+            raise click.BadParameter(str(error), param_hint="--rerun") from None
+        if record.status is RunStatus.SUCCEEDED and not reruns and not changes:
             console.print(f"run {run_id} already succeeded; there is nothing to resume")
             raise click.exceptions.Exit(EXIT_OK)
+        notes = TextConsole(stderr=True) if as_json else console  # stdout: JSON only
+        for change in changes:  # what --accept-changes accepts, before anything runs
+            notes.print(Text(f"accepting: {change}", style="yellow"))
+        # plait.resume logs the same changes for scripts; here they were shown just above.
+        runs_log = logging.getLogger("plait.runs")
+        if not any(isinstance(h, logging.NullHandler) for h in runs_log.handlers):
+            runs_log.addHandler(logging.NullHandler())
         owner = _live_owner(record)
         if owner is not None and not force:  # say so before asking anyone anything
             _fail(
@@ -790,7 +820,13 @@ def resume(
                 console.print(f"continue with: {resume_command(run_id, store=store)}")
                 raise click.exceptions.Exit(EXIT_PAUSED) from None
         watcher = _watcher(console, as_json=as_json, quiet=quiet, store=store)
-        watcher.seed([t for t, r in before.tasks.items() if r.status is TaskStatus.SUCCEEDED])
+        watcher.seed(
+            [
+                t
+                for t, r in before.tasks.items()
+                if r.status is TaskStatus.SUCCEEDED and t not in fresh and t in workflow
+            ]
+        )
         code = _watch(
             watcher,
             run_id,
@@ -802,16 +838,27 @@ def resume(
                 force=force,
                 serializer=serializer,
                 subscribers=subscribers,
+                accept_changes=accept_changes,
+                rerun=reruns,
             ),
             dependencies_of(workflow),
-            _Remember(_absolute_target(target), params),
         )
     raise click.exceptions.Exit(code)
 
 
-@cli.command(epilog="\b\nExample:\n  plait validate examples/build.yaml")
+@cli.command(
+    epilog="\b\nExamples:\n  plait validate examples/build.yaml\n"
+    "  plait validate flow.yaml --pool db=2   # a pool `plait run --pool` will limit"
+)
 @click.argument("target")
-def validate(target: str) -> None:
+@click.option(
+    "--pool",
+    "pools",
+    multiple=True,
+    metavar="NAME=N",
+    help="A pool the run will limit with --pool (tasks may name it).",
+)
+def validate(target: str, pools: tuple[str, ...]) -> None:
     """Check the workflow TARGET and show its shape; runs nothing.
 
     A workflow file's problems are all reported, one line each with its file and line (exit
@@ -823,7 +870,7 @@ def validate(target: str) -> None:
     from .._files import load_target
     from ._summary import graph_shape
 
-    loaded = load_target(target)
+    loaded = load_target(target, pools=_pools(pools))
     shape = graph_shape(loaded.workflow)  # load_target checked the file's engine settings
     console = _console()
     console.print(
@@ -914,6 +961,19 @@ def _status_text(status: str) -> Text:
     return Text(status, style=STATUS_STYLE.get(status, ""))
 
 
+def _cancel_command(run_id: str, store: str | None) -> str:
+    return shlex.join(["plait", "cancel", run_id, *(["--store", store] if store else [])])
+
+
+def _run_status_text(record: RunRecord) -> Text:
+    """The run's status; a stale one (recorded running, its owner gone) says since when."""
+    text = _status_text(str(record.status))
+    since = record.stale_since
+    if since is not None:
+        text.append(f" · stale since {_when(since)}", style="yellow")
+    return text
+
+
 _RUNS_EPILOG = """\b
 Examples:
   plait runs
@@ -923,7 +983,7 @@ Examples:
 \b
 With --json, one JSON object per line per run:
   run_id, workflow, status, created_at, updated_at, finished_at, duration,
-  error, live_owner  (times in Unix seconds, or null)
+  error, live_owner, stale_since  (times in Unix seconds, or null)
 """
 
 _JSON_HELP = "JSON instead of a table (the schema is in the examples below)."
@@ -971,7 +1031,7 @@ def runs(status: str | None, limit: int, store: str | None, as_json: bool) -> No
         table.add_row(
             record.run_id,
             record.workflow,
-            _status_text(str(record.status)),
+            _run_status_text(record),
             _when(record.created_at),
             format_seconds(took),
             error[0] if error else "",
@@ -1027,6 +1087,17 @@ def status(run_id: str, store: str | None, unsafe_pickle: bool, as_json: bool) -
         .append(f" · started {_when(record.created_at)}")
         .append(f" · live in process {live}" if live else "")
     )
+    since = record.stale_since
+    if since is not None:
+        gone = f"its owner {record.owner} is" if record.owner else "no process has owned it"
+        console.print(
+            Text(
+                f"  stale: {gone} gone since {_when(since)} (its lease ran out while the run was "
+                f"running); `{resume_command(run_id, store=store)}` takes it over, "
+                f"`{_cancel_command(run_id, store)}` records it cancelled",
+                style="yellow",
+            )
+        )
     if record.error:  # its first line: the table below has each task's error
         console.print(Text(f"  {record.error.strip().splitlines()[0]}", style="red"))
     table = Table(box=None, padding=(0, 2), show_edge=False)
@@ -1090,6 +1161,7 @@ def inputs(store: str | None, as_json: bool) -> None:
 
     console = _console()
     found = 0
+    now = time.time()
     with _opened(store) as the_store:
         for record, questions in _open_questions(the_store):
             for question in questions:
@@ -1101,11 +1173,21 @@ def inputs(store: str | None, as_json: bool) -> None:
                     document = question_record(question, command=command)
                     _json_line({"run_id": record.run_id, "workflow": record.workflow, **document})
                     continue
-                console.print(
+                line = (
                     Text(f"{record.run_id} ({record.workflow}) · ")
                     .append(question.task_id, style="bold")
                     .append(f": {question.prompt}")
                 )
+                if question.deadline is not None and question.deadline <= now:
+                    # The next resume applies the timeout: the default, or InputTimeoutError.
+                    line.append(
+                        f" · expired {_when(question.deadline)}: resuming applies its "
+                        "timeout (its default, or the task fails)",
+                        style="yellow",
+                    )
+                elif question.deadline is not None:
+                    line.append(f" · answer by {_when(question.deadline)}", style="dim")
+                console.print(line)
                 command = resume_command(
                     record.run_id, store=store, task_id=question.task_id, schema=question.schema
                 )
@@ -1122,75 +1204,69 @@ def _live_owner(record: RunRecord) -> str | None:
     return None
 
 
-def _cancel_in_store(store: Store, record: RunRecord, *, force: bool) -> None:
-    """Claim the run, mark it and its unfinished tasks cancelled, release it."""
-    from .._runs import LEASE_SECONDS
-    from ..stores import RunUpdate, WriteBatch
+_CANCEL_EPILOG = """\b
+Examples:
+  plait cancel 3f2a9c1b2e4d
+  plait cancel 3f2a9c1b2e4d --timeout 10
 
-    owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
-    store.claim(record.run_id, owner, lease_seconds=LEASE_SECONDS, force=force)
-    try:
-        now = time.time()
-        unfinished = [
-            dataclasses.replace(task, status=TaskStatus.CANCELLED)
-            for task in store.load_tasks(record.run_id).values()
-            if not task.status.is_final
-        ]
-        store.write(
-            record.run_id,
-            owner,
-            WriteBatch(
-                run=RunUpdate(
-                    status=RunStatus.CANCELLED,
-                    finished_at=now,
-                    error=f"cancelled with `plait cancel` (it was {record.status})",
-                ),
-                tasks=unfinished,
-            ),
-        )
-    finally:
-        store.release(record.run_id, owner)
+\b
+A live run -- in this process or another, on this host or another that shares
+the store -- is sent a cancel request through the store: its process cancels the
+running tasks, kills shell commands, and records the run cancelled, within about
+a second. A paused, failed or stale run (its process gone) is recorded cancelled
+at once. No signal is sent to any process.
+"""
 
 
-@cli.command(epilog="\b\nExample:\n  plait cancel 3f2a9c1b2e4d")
+@cli.command(epilog=_CANCEL_EPILOG)
 @click.argument("run_id")
 @_store_option
-def cancel(run_id: str, store: str | None) -> None:
-    """Cancel run RUN_ID.
+@click.option(
+    "--wait/--no-wait",
+    default=True,
+    show_default=True,
+    help="Wait until the run is recorded cancelled, or only send the request.",
+)
+@click.option(
+    "--timeout",
+    type=click.FloatRange(min=0),
+    metavar="SECONDS",
+    help="Give up waiting for a live run's process after this long (default: until it "
+    "answers, or its lease runs out and the run is recorded cancelled as stale).",
+)
+def cancel(run_id: str, store: str | None, wait: bool, timeout: float | None) -> None:
+    """Cancel run RUN_ID, wherever it runs."""
+    from rich.text import Text
 
-    A paused or failed run (or one whose process died) is marked cancelled in the store. A run
-    live in a process on this host gets SIGINT, as Ctrl-C would: that process cancels its tasks
-    and records the run cancelled. A run live on another host must be stopped there.
-    """
+    from .._cancel import cancel as cancel_run
+    from .._exceptions import CancelTimeoutError
+    from ._terminal import TextConsole
+
     console = _console()
     with _opened(store) as the_store:
-        record = _record(the_store, run_id)
-        if record.status is RunStatus.CANCELLED:
+        before = _record(the_store, run_id)
+        if before.status is RunStatus.CANCELLED:
             console.print(f"run {run_id} is already cancelled")
             return
-        if record.status is RunStatus.SUCCEEDED:
+        if before.status is RunStatus.SUCCEEDED:
             _fail(f"run {run_id!r} already succeeded; there is nothing to cancel")
-        owner = _live_owner(record)
-        dead_owner = False
-        if owner is not None:
-            host, pid_text, _ = (*owner.rsplit(":", 2), "", "")[:3]  # "hostname:pid:random"
-            if host != socket.gethostname() or not pid_text.isdigit():
-                _fail(
-                    f"run {run_id!r} is live in process {owner}, on another host; stop it "
-                    "there (Ctrl-C), or wait for it to pause or finish"
-                )
-            try:
-                os.kill(int(pid_text), signal.SIGINT)
-            except ProcessLookupError:
-                dead_owner = True  # the lease outlived its process: take the run over
-            else:
-                console.print(
-                    f"sent SIGINT to process {pid_text}, which runs {run_id}: it cancels the "
-                    "running tasks and records the run cancelled"
-                )
-                return
-        _cancel_in_store(the_store, record, force=dead_owner)
-    console.print(f"run {run_id} ({record.workflow}) was {record.status}; now cancelled")
+        live = _live_owner(before)
+        try:
+            after = cancel_run(run_id, store=the_store, wait=wait, timeout=timeout)
+        except CancelTimeoutError as error:
+            TextConsole(stderr=True, soft_wrap=True).print(Text(f"error: {error}", style="red"))
+            raise click.exceptions.Exit(EXIT_FAILED) from None
+    if after.status is not RunStatus.CANCELLED:  # --no-wait
+        console.print(
+            Text(
+                f"sent a cancel request to process {live}, which runs {run_id}; "
+                f"`plait status {run_id}` shows when it has stopped"
+            )
+        )
+        return
+    console.print(f"run {run_id} ({before.workflow}) was {before.status}; now cancelled")
+    if before.status is RunStatus.RUNNING and after.error:  # by its process, or here as stale
+        console.print(Text(f"  {after.error.strip().splitlines()[0]}", style="dim"))
 
 
 @cli.command(epilog="\b\nExample:\n  plait report 3f2a9c1b2e4d -o run.html")
