@@ -242,7 +242,8 @@ async def arun(
         run_id: the run's id, e.g. an idempotency key (default: a new unique one).
         store: where the run is kept: a :class:`~plait.stores.Store`, a URL (``memory://``,
             ``sqlite:///path/plait.db``, ``postgresql://...``), or None for ``$PLAIT_STORE`` or
-            the process's memory store.
+            the process's memory store. A store opened from a URL is closed when the call
+            returns (as in every function here); a store object stays open.
         serializer: how outputs and answers are stored (default: JSON in a durable store).
             :func:`resume` and :func:`get_run` load the run only with the same serializer.
         subscribers: callables that receive every :class:`Event` of the run.
@@ -693,6 +694,7 @@ def get_run(
         RunNotFoundError: no such run.
         SerializerMismatchError: the run was stored with another serializer than
             ``serializer`` (a pickled run needs ``serializer=plait.PickleSerializer()``).
+        StoreError: a stored output cannot be read with ``serializer`` (not plait's data).
     """
     the_store = open_store(store)
     record = _record(the_store, run_id)

@@ -239,6 +239,11 @@ def _every_call(url: str, tmp_path: Path) -> Iterator[str]:
     yield "resume"
     write_report(paused.run_id, tmp_path / "report.html", store=url)
     yield "report"
+    plait.get_logs(paused.run_id, store=url)
+    yield "get_logs"
+    plait.run(wf, store=url, run_id="closing-2")  # paused: one to cancel
+    plait.cancel("closing-2", store=url)
+    yield "cancel"
     with pytest.raises(plait.stores.RunNotFoundError):
         plait.get_run("no-such-run", store=url)
     yield "get_run of an unknown run"
