@@ -44,6 +44,9 @@ def test_api_advice_becomes_commands_and_flags() -> None:
     assert cli_words("plait.list_runs(store=...) shows the runs it has") == (
         "`plait runs` shows the runs it has"
     )
+    assert cli_words("or resume it with accept_changes=True") == (
+        "or resume it with --accept-changes"
+    )
 
 
 def test_a_pool_without_a_limit_is_explained_with_the_pool_flag(tmp_path: Path) -> None:

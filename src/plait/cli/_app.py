@@ -103,10 +103,15 @@ def _fail(message: str, *more: str) -> NoReturn:
     raise click.exceptions.Exit(EXIT_USAGE)
 
 
+def _flag(match: re.Match[str]) -> str:
+    """``accept_changes=True`` as the flag that says it: ``--accept-changes``."""
+    return "--" + match.group(1).replace("_", "-")
+
+
 #: How the Python API's advice reads on the command line. plait's errors say what would fix
 #: them in the words of the API (``force=True``); a command shows them in its own.
-_CLI_WORDS: Sequence[tuple[re.Pattern[str], str]] = [
-    (re.compile(r"\bpass force=True\b"), "pass --force"),
+_CLI_WORDS: Sequence[tuple[re.Pattern[str], str | Callable[[re.Match[str]], str]]] = [
+    (re.compile(r"\b(force|accept_changes|fail_fast)=True\b"), _flag),
     (re.compile(r"\bplait\.resume\((['\"])(.+?)\1, workflow\)"), r"`plait resume \2`"),
     (re.compile(r"\bplait\.list_runs\(store=\.\.\.\)"), "`plait runs`"),
     (re.compile(r"\bpools=\{(['\"])(.+?)\1: N\}"), r"--pool \2=N"),
