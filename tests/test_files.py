@@ -757,6 +757,29 @@ def test_functions_are_found_next_to_the_workflow_file(tmp_path: Path) -> None:
     assert result.tasks["greet"].output == "hi you"
 
 
+def test_an_alias_bomb_is_refused_at_once(tmp_path: Path) -> None:
+    # 9 levels of 9 aliases: 9**9 (387 million) strings once expanded, in under 600 bytes.
+    levels = ['l0: &l0 ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]']
+    levels += [f"l{n}: &l{n} [{','.join([f'*l{n - 1}'] * 9)}]" for n in range(1, 9)]
+    path = tmp_path / "bomb.yaml"
+    path.write_text("\n".join(["name: bomb", *levels, "tasks: [*l8]", ""]))
+    assert path.stat().st_size < 600
+    with pytest.raises(plait.WorkflowFileError, match=r", line 2, column 5: YAML anchors and "):
+        plait.load_target(str(path))
+
+
+# (PyYAML's scanner takes quadratic time in the nesting: 500 levels are enough to fail it)
+@pytest.mark.parametrize(("suffix", "levels"), [(".yaml", 500), (".json", 100_000)])
+def test_a_file_nested_too_deep_is_a_clear_error(tmp_path: Path, suffix: str, levels: int) -> None:
+    path = tmp_path / f"deep{suffix}"
+    path.write_text('{"name": "deep", "tasks": ' + "[" * levels + "]" * levels + "}")
+    with pytest.raises(
+        plait.WorkflowFileError,
+        match=rf"^{re.escape(str(path))}: its values are nested deeper than plait can read ",
+    ):
+        plait.load_target(str(path))
+
+
 # -- every problem at once, and pools ---------------------------------------------------------
 
 
@@ -866,26 +889,3 @@ def test_pools_that_cannot_be_read_are_reported_once_not_at_every_task(tmp_path:
         """,
     )
     fails_with(target, f"{target}, line 3: config.pools.db: expected an int, not 'many'")
-
-
-def test_an_alias_bomb_is_refused_at_once(tmp_path: Path) -> None:
-    # 9 levels of 9 aliases: 9**9 (387 million) strings once expanded, in under 600 bytes.
-    levels = ['l0: &l0 ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]']
-    levels += [f"l{n}: &l{n} [{','.join([f'*l{n - 1}'] * 9)}]" for n in range(1, 9)]
-    path = tmp_path / "bomb.yaml"
-    path.write_text("\n".join(["name: bomb", *levels, "tasks: [*l8]", ""]))
-    assert path.stat().st_size < 600
-    with pytest.raises(plait.WorkflowFileError, match=r", line 2, column 5: YAML anchors and "):
-        plait.load_target(str(path))
-
-
-# (PyYAML's scanner takes quadratic time in the nesting: 500 levels are enough to fail it)
-@pytest.mark.parametrize(("suffix", "levels"), [(".yaml", 500), (".json", 100_000)])
-def test_a_file_nested_too_deep_is_a_clear_error(tmp_path: Path, suffix: str, levels: int) -> None:
-    path = tmp_path / f"deep{suffix}"
-    path.write_text('{"name": "deep", "tasks": ' + "[" * levels + "]" * levels + "}")
-    with pytest.raises(
-        plait.WorkflowFileError,
-        match=rf"^{re.escape(str(path))}: its values are nested deeper than plait can read ",
-    ):
-        plait.load_target(str(path))

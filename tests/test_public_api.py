@@ -278,27 +278,6 @@ def test_every_name_in_a_private_all_exists(module: ModuleType) -> None:
     assert missing == []
 
 
-def test_the_lazy_exports_match_the_imports_type_checkers_see() -> None:
-    """``plait/__init__.py`` lists each name twice: in the TYPE_CHECKING imports (for mypy and
-    editors) and in ``_EXPORTS`` (what ``__getattr__`` loads); they must agree."""
-    import ast  # noqa: PLC0415
-    import inspect  # noqa: PLC0415
-
-    tree = ast.parse(inspect.getsource(plait))
-    (checking,) = [
-        node
-        for node in tree.body
-        if isinstance(node, ast.If) and getattr(node.test, "id", "") == "TYPE_CHECKING"
-    ]
-    imported = {
-        "." * node.level + (node.module or ""): tuple(alias.name for alias in node.names)
-        for node in checking.body
-        if isinstance(node, ast.ImportFrom)
-    }
-    assert imported == plait._EXPORTS
-    assert sorted(name for names in imported.values() for name in names) == plait.__all__
-
-
 def _public(package: ModuleType) -> list[tuple[str, object]]:
     return [
         (f"{package.__name__}.{name}", getattr(package, name))
@@ -329,3 +308,24 @@ def test_a_stored_error_type_and_a_pickled_error_read_plait() -> None:
     )
     assert error.type == "plait.ShellCommandError"
     assert b"plait._" not in pickle.dumps(plait.TaskTimeoutError("slow"))
+
+
+def test_the_lazy_exports_match_the_imports_type_checkers_see() -> None:
+    """``plait/__init__.py`` lists each name twice: in the TYPE_CHECKING imports (for mypy and
+    editors) and in ``_EXPORTS`` (what ``__getattr__`` loads); they must agree."""
+    import ast  # noqa: PLC0415
+    import inspect  # noqa: PLC0415
+
+    tree = ast.parse(inspect.getsource(plait))
+    (checking,) = [
+        node
+        for node in tree.body
+        if isinstance(node, ast.If) and getattr(node.test, "id", "") == "TYPE_CHECKING"
+    ]
+    imported = {
+        "." * node.level + (node.module or ""): tuple(alias.name for alias in node.names)
+        for node in checking.body
+        if isinstance(node, ast.ImportFrom)
+    }
+    assert imported == plait._EXPORTS
+    assert sorted(name for names in imported.values() for name in names) == plait.__all__

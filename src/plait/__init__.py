@@ -3,9 +3,9 @@ under failure.
 
 ``import plait`` loads none of plait's modules: each public name is imported from its module on
 first use (PEP 562), so that the command line starts fast and ``plait --help`` loads no engine.
-``from plait import run`` and ``plait.run`` work as with eager imports. Each module's public
-classes and functions are published as ``plait.X`` (see ``_public.py``) as soon as one of them
-is fetched from here: before any of them can run, raise or be stored.
+``from plait import run`` and ``plait.run`` work as with eager imports. Each public class and
+function says ``plait`` as its ``__module__`` (its private module publishes it so when it loads,
+see :mod:`plait._public`).
 """
 
 from __future__ import annotations
@@ -208,41 +208,15 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
 _MODULE_OF = {name: module for module, names in _EXPORTS.items() for name in names}
 
 
-_published: set[str] = set()
-
-
 def __getattr__(name: str) -> Any:
     """Import public ``name`` from its module, once (then it is an ordinary attribute)."""
     try:
         module = _MODULE_OF[name]
     except KeyError:
         raise AttributeError(f"module 'plait' has no attribute {name!r}") from None
-    importlib.import_module(module, __name__)
-    _publish_loaded()
-    return globals()[name]
-
-
-def _publish_loaded() -> None:
-    """Make the public names of every module loaded so far attributes of this package, saying
-    that they come from it (``plait.TaskTimeoutError``, not ``plait._exceptions...``).
-
-    Every module loaded, not only the one asked for: importing ``_runs`` loads ``_exceptions``,
-    whose errors a run may raise and store before anyone asks for them by name.
-    """
-    import sys  # noqa: PLC0415 - imported by Python itself: free
-
-    from ._public import publish  # noqa: PLC0415 - it imports inspect and typing
-
-    for module, names in _EXPORTS.items():
-        loaded = sys.modules.get(__name__ + module)
-        if module in _published or loaded is None:
-            continue
-        namespace = vars(loaded)
-        if any(name not in namespace for name in names):
-            continue  # still being imported (the next call publishes it)
-        globals().update({name: namespace[name] for name in names})
-        publish(globals(), names)
-        _published.add(module)
+    value = getattr(importlib.import_module(module, __name__), name)
+    globals()[name] = value
+    return value
 
 
 def __dir__() -> list[str]:

@@ -10,6 +10,7 @@ from types import MappingProxyType
 
 from ._exceptions import ConfigError, InvalidOptionError
 from ._policies import RetryPolicy, check_retry_settings
+from ._public import publish_exports
 
 __all__ = ["EngineConfig", "check_pools", "pool_problem"]
 
@@ -125,3 +126,6 @@ def check_pools(config: EngineConfig, task_pools: Iterable[tuple[str, str | None
             raise InvalidOptionError(
                 f"{problem} (give it one with pools={{{pool!r}: N}}, or fix the task's pool)"
             )
+
+
+publish_exports(globals())  # plait.X, not plait._config.X: see plait._public

@@ -8,6 +8,7 @@ from typing import Any, Protocol
 
 from ._exceptions import TaskCancelledError
 from ._pause import NO_DEFAULT, InputRequired, as_schema_value
+from ._public import publish_exports
 
 __all__ = ["Context"]
 
@@ -140,3 +141,6 @@ class Context:
             f"<Context run={self.run_id!r} task={self.task_id!r} attempt={self.attempt}"
             f"{' cancelled' if self.cancelled else ''}>"
         )
+
+
+publish_exports(globals())  # plait.X, not plait._context.X: see plait._public

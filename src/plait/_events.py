@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ._pause import Question
+from ._public import publish_exports
 from ._results import TaskError
 from ._state import RunStatus
 
@@ -153,3 +154,6 @@ def publish(subscribers: Sequence[Subscriber], event: Event) -> None:
             subscriber(event)
         except Exception:
             _log.exception("event subscriber %r failed on %r", subscriber, event)
+
+
+publish_exports(globals())  # plait.X, not plait._events.X: see plait._public

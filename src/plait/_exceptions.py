@@ -45,6 +45,8 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from ._results import RunResult
 
+from ._public import publish_exports
+
 __all__ = [
     "BindingError",
     "ConfigError",
@@ -229,3 +231,6 @@ class RunFailedError(PlaitError, RuntimeError):
     def __init__(self, message: str, result: RunResult) -> None:
         super().__init__(message)
         self.result = result
+
+
+publish_exports(globals())  # plait.X, not plait._exceptions.X: see plait._public

@@ -131,6 +131,8 @@ if TYPE_CHECKING:
     import jsonschema
     import yaml
 
+from ._public import publish_exports
+
 __all__ = ["CONFIG_SETTINGS", "SCHEMA", "LoadedTarget", "load_target"]
 
 _FILE_SUFFIXES = (".yaml", ".yml", ".json")
@@ -937,3 +939,6 @@ def _workflow_in(module: ModuleType, name: str, source: str) -> Workflow:
     except WorkflowError as error:
         raise WorkflowFileError(str(error), file=source, field=name) from error
     return value
+
+
+publish_exports(globals())  # plait.X, not plait._files.X: see plait._public

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ._exceptions import InputValidationError, InvalidOptionError
+from ._public import publish_exports
 
 __all__ = [
     "NO_DEFAULT",
@@ -175,3 +176,6 @@ def validate_answer(task_id: str, schema: Any, value: Any, *, key: str = "") -> 
         field=path,
         rule=str(problem.validator),
     )
+
+
+publish_exports(globals())  # plait.X, not plait._pause.X: see plait._public

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ._exceptions import BindingError, ConfigError, OutputNotStorableError, ShellCommandError
+from ._public import publish_exports
 
 __all__ = ["RetryPolicy", "can_succeed_on_retry", "check_retry_settings"]
 
@@ -109,3 +110,6 @@ class RetryPolicy:
         """Seconds to wait after failed attempt number ``attempt`` (1-based) before the next."""
         base = min(self.max_backoff, self.backoff * 2.0 ** min(attempt - 1, 1000))
         return base * (1 - self.jitter * random.random())
+
+
+publish_exports(globals())  # plait.X, not plait._policies.X: see plait._public

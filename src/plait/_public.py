@@ -13,11 +13,13 @@ names up in the module that ``__module__`` names.
 
 from __future__ import annotations
 
+import importlib
 import inspect
 import typing
 from collections.abc import Iterable, Mapping
+from typing import Any
 
-__all__ = ["publish"]
+__all__ = ["publish", "publish_exports"]
 
 
 def publish(namespace: Mapping[str, object], names: Iterable[str]) -> None:
@@ -38,3 +40,16 @@ def publish(namespace: Mapping[str, object], names: Iterable[str]) -> None:
         elif not callable(value) or not hasattr(value, "__code__"):
             continue  # a type alias or a constant: nothing to rename
         value.__module__ = str(facade)
+
+
+def publish_exports(namespace: dict[str, Any]) -> None:
+    """Publish, from a private module's globals, the names that ``plait`` exports from it.
+
+    ``import plait`` loads its modules lazily (see ``plait/__init__.py``), so a class is not
+    renamed when ``plait`` loads but when its own module does: each private module that defines
+    public names calls this last. ``plait._EXPORTS`` says which names those are.
+    """
+    package, _, module = str(namespace["__name__"]).rpartition(".")
+    facade = importlib.import_module(package)
+    names = facade._EXPORTS.get(f".{module}", ())
+    publish({**namespace, "__name__": package}, names)

@@ -11,6 +11,7 @@ from typing import Any, NamedTuple
 
 from ._exceptions import RunFailedError
 from ._pause import Question
+from ._public import publish_exports
 from ._state import RunStatus, TaskStatus
 
 __all__ = ["RunResult", "TaskError", "TaskResult", "TaskResults"]
@@ -216,3 +217,6 @@ class RunResult:
         return (
             f"<RunResult {self.run_id!r} {self.status} in {self.duration:.3f}s: {summary or '-'}>"
         )
+
+
+publish_exports(globals())  # plait.X, not plait._results.X: see plait._public

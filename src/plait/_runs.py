@@ -29,6 +29,7 @@ from ._events import Subscriber
 from ._exceptions import ConfigError, DefinitionChangedError, NotWaitingError
 from ._graph import LazyDefinition, definition_changes
 from ._pause import Question, validate_answer
+from ._public import publish_exports
 from ._recorder import Recorder, question_of, request_of
 from ._results import RunResult, TaskResults
 from ._serialization import JSONSerializer, ObjectSerializer, Serializer, check_stored
@@ -600,3 +601,6 @@ def list_runs(
     return open_store(store).list_runs(
         status=None if status is None else RunStatus(status), limit=limit
     )
+
+
+publish_exports(globals())  # plait.X, not plait._runs.X: see plait._public

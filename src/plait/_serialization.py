@@ -19,6 +19,7 @@ import pickle
 from typing import Any, Protocol, runtime_checkable
 
 from ._exceptions import SerializerMismatchError
+from ._public import publish_exports
 
 __all__ = [
     "JSONSerializer",
@@ -109,3 +110,6 @@ def check_stored(run_id: str, stored: object, serializer: Serializer) -> None:
             f"{serializer.name!r}; pass the serializer the run was made with (serializer=...)"
         )
     raise SerializerMismatchError(message, stored=stored, given=serializer.name)
+
+
+publish_exports(globals())  # plait.X, not plait._serialization.X: see plait._public

@@ -61,6 +61,7 @@ from typing import Any
 
 from ._context import Context
 from ._exceptions import InvalidOptionError, ShellCommandError
+from ._public import publish_exports
 
 __all__ = ["ShellTask"]
 
@@ -370,3 +371,6 @@ def _failure_message(task_id: str, command: str, finished: _Finished) -> str:
     ]
     label = f"last {_SHOWN_LINES} lines of {stream}" if len(lines) > _SHOWN_LINES else stream
     return f"{head}; {label}:\n" + "\n".join(f"  {line}" for line in shown)
+
+
+publish_exports(globals())  # plait.X, not plait._shell.X: see plait._public

@@ -22,6 +22,8 @@ from __future__ import annotations
 
 from enum import StrEnum
 
+from ._public import publish_exports
+
 __all__ = ["FINAL_TASK_STATUSES", "TASK_TRANSITIONS", "RunStatus", "TaskStatus"]
 
 
@@ -84,3 +86,6 @@ TASK_TRANSITIONS: dict[TaskStatus, frozenset[TaskStatus]] = {
     TaskStatus.SKIPPED: frozenset(),
     TaskStatus.CANCELLED: frozenset(),
 }
+
+
+publish_exports(globals())  # plait.X, not plait._state.X: see plait._public

@@ -29,6 +29,7 @@ from ._exceptions import BindingError, DuplicateTaskError, InvalidOptionError
 from ._graph import Graph
 from ._pause import Pause
 from ._policies import RetryPolicy
+from ._public import publish_exports
 
 __all__ = ["TaskSpec", "Workflow"]
 
@@ -514,3 +515,6 @@ def _bind(
     if not from_dependencies and context_parameter is None and not params:
         return _NO_BINDING
     return Binding(tuple(from_dependencies), context_parameter, params)
+
+
+publish_exports(globals())  # plait.X, not plait._workflow.X: see plait._public

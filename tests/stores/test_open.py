@@ -210,25 +210,6 @@ def test_default_sqlite_path_defaults_to_dot_plait_in_the_home_directory(
     assert default_sqlite_path() == tmp_path / "elsewhere" / "plait.db"
 
 
-def test_an_sqlite_store_opened_without_create_must_exist(tmp_path: Path) -> None:
-    path = tmp_path / "plait.db"
-    with pytest.raises(StoreNotFoundError, match=r"^there is no SQLite store at '.*plait\.db'$"):
-        open_store(f"sqlite://{path}", create=False)
-    assert not path.exists()
-    SQLiteStore(path).close()
-    open_store(f"sqlite://{path}", create=False).close()  # now it exists
-
-
-def test_a_postgres_store_opened_without_create_must_have_its_tables(
-    postgres_url: str, postgres_schema: str
-) -> None:
-    url = with_query(postgres_url, schema=postgres_schema)
-    with pytest.raises(StoreNotFoundError, match=r"^there is no plait store at .*schema"):
-        open_store(url, create=False)
-    open_store(url).close()  # creates it
-    open_store(url, create=False).close()
-
-
 # -- stores opened from a URL are closed --------------------------------------------------------
 
 
@@ -302,3 +283,22 @@ def test_a_store_object_passed_in_stays_open(tmp_path: Path) -> None:
         plait.get_run(result.run_id, store=store)
         assert [r.run_id for r in plait.list_runs(store=store)] == [result.run_id]
         assert "closed" not in repr(store)
+
+
+def test_an_sqlite_store_opened_without_create_must_exist(tmp_path: Path) -> None:
+    path = tmp_path / "plait.db"
+    with pytest.raises(StoreNotFoundError, match=r"^there is no SQLite store at '.*plait\.db'$"):
+        open_store(f"sqlite://{path}", create=False)
+    assert not path.exists()
+    SQLiteStore(path).close()
+    open_store(f"sqlite://{path}", create=False).close()  # now it exists
+
+
+def test_a_postgres_store_opened_without_create_must_have_its_tables(
+    postgres_url: str, postgres_schema: str
+) -> None:
+    url = with_query(postgres_url, schema=postgres_schema)
+    with pytest.raises(StoreNotFoundError, match=r"^there is no plait store at .*schema"):
+        open_store(url, create=False)
+    open_store(url).close()  # creates it
+    open_store(url, create=False).close()

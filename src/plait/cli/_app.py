@@ -971,9 +971,9 @@ With --json, one JSON object: the fields of a `plait runs --json` line, and
 @cli.command(epilog=_STATUS_EPILOG)
 @click.argument("run_id")
 @_store_option
-@click.option("--json", "as_json", is_flag=True, help=_JSON_HELP)
 @_unsafe_pickle_option
-def status(run_id: str, store: str | None, as_json: bool, unsafe_pickle: bool) -> None:
+@click.option("--json", "as_json", is_flag=True, help=_JSON_HELP)
+def status(run_id: str, store: str | None, unsafe_pickle: bool, as_json: bool) -> None:
     """Show run RUN_ID task by task: status, attempts, duration, the error's last line."""
     from rich.table import Table
     from rich.text import Text
