@@ -20,15 +20,12 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import fcntl
-import inspect
 import json
 import os
 import re
 import signal
-import socket
 import sys
 import time
-import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
@@ -294,6 +291,8 @@ def _pools(values: Sequence[str]) -> dict[str, int]:
 
 def _takes(spec_fn: Callable[..., Any] | None, name: str, excluded: Sequence[str]) -> bool:
     """Whether ``spec_fn`` has a parameter ``name`` that params may fill."""
+    import inspect
+
     if spec_fn is None or name in excluded:
         return False
     try:
@@ -627,6 +626,8 @@ def run(
     Engine settings come from the workflow file's config, overridden by the flags, which
     have the names of the EngineConfig fields: --max-retries sets max_retries.
     """
+    import uuid
+
     from .._files import load_target
     from .._runs import run as start_run
     from ._live import resume_command
@@ -1099,6 +1100,9 @@ def _live_owner(record: RunRecord) -> str | None:
 
 def _cancel_in_store(store: Store, record: RunRecord, *, force: bool) -> None:
     """Claim the run, mark it and its unfinished tasks cancelled, release it."""
+    import socket
+    import uuid
+
     from .._runs import LEASE_SECONDS
     from ..stores import RunUpdate, WriteBatch
 
@@ -1137,6 +1141,8 @@ def cancel(run_id: str, store: str | None) -> None:
     live in a process on this host gets SIGINT, as Ctrl-C would: that process cancels its tasks
     and records the run cancelled. A run live on another host must be stopped there.
     """
+    import socket
+
     console = _console()
     with _opened(store) as the_store:
         record = _record(the_store, run_id)
