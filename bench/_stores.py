@@ -6,17 +6,25 @@ the run goes), the SQLite store (a file in a temporary folder, WAL) and the Post
 (the server at ``$PLAIT_BENCH_POSTGRES_URL``, default ``postgresql://postgres@127.0.0.1:5432/test``,
 in a schema of its own that is dropped afterwards). Each store records every task's state and
 the event log, in batches, on its writer thread (a busy run is written every 0.1 s).
+
+A second table times what the JSON serializer costs per output, against the ``json`` module
+alone: plain data is written as plain JSON (found by one walk of the value), and a value with
+tuples or int keys is tagged (see ``plait._tagged``).
 """
 
 from __future__ import annotations
 
+import functools
 import gc
+import json
 import os
 import tempfile
 import time
+import timeit
 import uuid
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from _graphs import anoop, noop, to_workflow
 from _report import Ledger, heading, num, ratio, table, verdict
@@ -109,6 +117,7 @@ def run_part3(ledger: Ledger, log: Callable[[str], None], *, n: int = N) -> None
             rows,
         )
     )
+    run_serializer_costs()
     for name, limit in (("sqlite", SQLITE_FACTOR), ("postgres", POSTGRES_FACTOR)):
         worst_kind = max(("sync", "async"), key=lambda k: cost[k, name][0] / cost[k, "memory"][0])
         factor = cost[worst_kind, name][0] / cost[worst_kind, "memory"][0]
@@ -118,6 +127,53 @@ def run_part3(ledger: Ledger, log: Callable[[str], None], *, n: int = N) -> None
             f"worst {factor:.2f}x ({worst_kind})",
             factor <= limit,
         )
+
+
+#: Outputs to time the serializer with: what most tasks return, then typical records.
+SERIALIZED: dict[str, Any] = {
+    "None": None,
+    "small dict": {"id": 17, "name": "report.csv", "ok": True, "size": 2.5},
+    "100 plain rows": [{"id": i, "name": f"row {i}", "tags": ["a", "b"]} for i in range(100)],
+    "100 tagged rows": [{"id": i, "pair": (i, i), "counts": {i: 1}} for i in range(100)],
+}
+
+
+def run_serializer_costs() -> None:
+    """Print µs per dumps and per loads: the JSON serializer beside the bare ``json`` module
+    (which loses the tuples and int keys of the tagged rows)."""
+    serializer = plait.JSONSerializer()
+    encode = json.JSONEncoder(separators=(",", ":")).encode
+    rows = []
+    for name, value in SERIALIZED.items():
+        payload = serializer.dumps(value)
+        plain = encode(value).encode()
+        figures = []
+        for fn in (
+            functools.partial(encode, value),
+            functools.partial(serializer.dumps, value),
+            functools.partial(json.loads, plain),
+            functools.partial(serializer.loads, payload),
+        ):
+            count, _ = timeit.Timer(fn).autorange()
+            figures.append(min(timeit.repeat(fn, number=count, repeat=3)) / count * 1e6)
+        rows.append(
+            [
+                name,
+                num(figures[0], 2),
+                num(figures[1], 2),
+                ratio(figures[1] / figures[0]),
+                num(figures[2], 2),
+                num(figures[3], 2),
+                ratio(figures[3] / figures[2]),
+            ]
+        )
+    print("\nThe JSON serializer per output (µs), beside the bare json module:")
+    print(
+        table(
+            ["output", "json.dumps", "dumps", "ratio", "json.loads", "loads", "ratio"],
+            rows,
+        )
+    )
 
 
 def _drop_schema(schema: str) -> None:

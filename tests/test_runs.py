@@ -7,6 +7,7 @@ import sys
 import textwrap
 import time
 from collections.abc import Iterator
+from fractions import Fraction
 from pathlib import Path
 
 import pytest
@@ -143,7 +144,8 @@ def test_resume_refuses_a_changed_workflow_and_lists_the_differences(
     with pytest.raises(
         plait.DefinitionChangedError,
         match=r"^run '.*' was made by a different definition of workflow 'pipeline': "
-        r"task 'eeeee' was added; resume it with the workflow as it was, or start a new run$",
+        r"task 'eeeee' was added; resume it with the workflow as it was, pass "
+        r"accept_changes=True to resume it with this one, or start a new run$",
     ):
         plait.resume(done.run_id, changed, store=store)
     rewired = plait.Workflow("pipeline")
@@ -184,7 +186,7 @@ def test_a_resumed_run_keeps_its_stored_settings(store: plait.stores.Store) -> N
 
 def test_an_output_json_cannot_store_fails_its_task_naming_the_type(tmp_path: Path) -> None:
     wf = plait.Workflow("objects")
-    wf.add_task("make", lambda: {1, 2})
+    wf.add_task("make", lambda: {1: object()})
     with SQLiteStore(tmp_path / "plait.db") as store:
         result = plait.run(wf, store=store)
     task = result.tasks["make"]
@@ -192,18 +194,19 @@ def test_an_output_json_cannot_store_fails_its_task_naming_the_type(tmp_path: Pa
     assert task.attempts == 1  # not retried: it would fail the same way
     assert task.error is not None
     assert task.error.message.startswith(
-        "task 'make' returned a set, which the json serializer cannot store"
+        "task 'make' returned a dict, which the json serializer cannot store: output[1]: "
+        "object is not storable"
     )
     assert isinstance(task.error.exception, plait.OutputNotStorableError)
 
 
 def test_pickle_stores_what_json_cannot(tmp_path: Path) -> None:
     wf = plait.Workflow("objects")
-    wf.add_task("make", lambda: {1, 2})
+    wf.add_task("make", lambda: {Fraction(1, 3)})
     with SQLiteStore(tmp_path / "plait.db") as store:
         result = plait.run(wf, store=store, serializer=plait.PickleSerializer())
         loaded = plait.get_run(result.run_id, store=store, serializer=plait.PickleSerializer())
-        assert loaded.outputs == {"make": {1, 2}}
+        assert loaded.outputs == {"make": {Fraction(1, 3)}}
 
 
 def test_the_store_can_be_named_by_url_and_environment(

@@ -71,6 +71,7 @@ from ._results import RunResult, TaskError, TaskResults
 from ._scheduler import Scheduler
 from ._serialization import Serializer
 from ._state import RunStatus, TaskStatus
+from ._tagged import NotStorable
 from ._workflow import Workflow
 from .executors import Executor, ThreadExecutor
 from .stores import TaskRecordColumns
@@ -215,6 +216,9 @@ class _Run:
         self.outputs: list[Any] = [None] * n
         self.errors: list[TaskError | None] = [None] * n
         self.attempts = [0] * n
+        # Attempts made before this resume: retry budgets count from here, so a task that used
+        # up its retries in an earlier process gets a full budget again.
+        self.attempts_before = [0] * n
         self.started_at: list[float | None] = [None] * n
         self.finished_at: list[float | None] = [None] * n
         self.current: list[_Attempt | None] = [None] * n
@@ -272,7 +276,7 @@ class _Run:
             self.payloads[i] = restored.payloads.get(i)
         self._succeeded_before = sorted(restored.outputs)
         for i, attempts in restored.attempts.items():
-            self.attempts[i] = attempts
+            self.attempts[i] = self.attempts_before[i] = attempts
         for i, at in restored.started_at.items():
             self.started_at[i] = at
         for i, at in restored.finished_at.items():
@@ -429,6 +433,12 @@ class _Run:
         assert self.serializer is not None
         try:
             attempt.payload = self.serializer.dumps(attempt.output)
+        except NotStorable as error:
+            task_id = self.graph.ids[attempt.index]
+            attempt.error = OutputNotStorableError(
+                f"task {task_id!r} returned a {type(attempt.output).__qualname__}, which the "
+                f"{self.serializer.name} serializer cannot store: {error.describe('output')}"
+            )
         except (TypeError, ValueError) as error:
             task_id = self.graph.ids[attempt.index]
             attempt.error = OutputNotStorableError(
@@ -494,7 +504,7 @@ class _Run:
         self.attempts[i] = number
         attempt = _Attempt(self, i, number)
         self.current[i] = attempt
-        if number == 1:
+        if self.started_at[i] is None:  # its first attempt in this run, or since a resume
             self.started_at[i] = time.time()
         timeout = self.timeout[i]
         if timeout is not None:
@@ -607,10 +617,11 @@ class _Run:
         task_error = TaskError.from_exception(error)
         self.errors[i] = task_error
         policy = self.retry[i]
-        if not scheduler.halted and policy.should_retry(attempt.number, error):
+        tries = attempt.number - self.attempts_before[i]  # this process's attempts
+        if not scheduler.halted and policy.should_retry(tries, error):
             scheduler.retry(i)
             self._backoffs += 1
-            delay = policy.delay(attempt.number)
+            delay = policy.delay(tries)
             if in_loop:
                 self._loop.call_later(delay, self._requeue, i)
             else:
@@ -714,7 +725,11 @@ class _Run:
         self._question_defaults[i] = request.default
         if self.listening:
             self._emit(InputRequested, task_id=question.task_id, question=question)
-        if question.deadline is not None:
+        if question.deadline is not None and question.deadline <= now:
+            # Asked before a resume and overdue now: expire it here, not from a timer, so that
+            # a resumed run does not pause again before the timer fires.
+            self._expire(i, question, in_loop=in_loop)
+        elif question.deadline is not None:
             if in_loop:
                 self._start_question_timer(i, question)
             else:
@@ -731,31 +746,35 @@ class _Run:
         self._question_timers[i] = self._loop.call_later(delay, self._question_expired, i, question)
 
     def _question_expired(self, i: int, question: Question) -> None:
-        """Nobody answered in time: use the default, or fail the task (loop thread)."""
+        """A question's timer went off (loop thread)."""
         with self.lock:
             if self.questions.get(i) is not question:
                 return  # answered meanwhile
-            assert question is not None
             self._question_timers.pop(i, None)
-            default = self._question_defaults.get(i, NO_DEFAULT)
-            if default is _UNKNOWN_DEFAULT:
-                # Asked before a resume: run the task again; it asks again, with its default,
-                # and finds the deadline passed.
-                if self.scheduler.answer(i) and self.announce_ready:
-                    self._emit(TaskReady, task_id=self.graph.ids[i])
-            elif default is not NO_DEFAULT:
-                self._receive(i, question.key, default)
-            else:
-                del self.questions[i]
-                error = InputTimeoutError(
-                    f"nobody answered task {question.task_id!r} ({question.prompt!r}) within its "
-                    f"timeout; answer sooner, raise the timeout, or give the question a default"
-                )
-                self._fail_waiting(i, error)
+            self._expire(i, question, in_loop=True)
             self._dispatch(in_loop=True)
             self._resolve_if_finished(in_loop=True)
 
-    def _fail_waiting(self, i: int, error: BaseException) -> None:
+    def _expire(self, i: int, question: Question, *, in_loop: bool) -> None:
+        """Nobody answered ``question`` in time: use the default, or fail the task. Under the
+        lock; the caller dispatches."""
+        default = self._question_defaults.get(i, NO_DEFAULT)
+        if default is _UNKNOWN_DEFAULT:
+            # Asked before a resume: run the task again; it asks again, with its default,
+            # and finds the deadline passed.
+            if self.scheduler.answer(i) and self.announce_ready:
+                self._emit(TaskReady, task_id=self.graph.ids[i])
+        elif default is not NO_DEFAULT:
+            self._receive(i, question.key, default)
+        else:
+            del self.questions[i]
+            error = InputTimeoutError(
+                f"nobody answered task {question.task_id!r} ({question.prompt!r}) within its "
+                f"timeout; answer sooner, raise the timeout, or give the question a default"
+            )
+            self._fail_waiting(i, error, in_loop=in_loop)
+
+    def _fail_waiting(self, i: int, error: BaseException, *, in_loop: bool) -> None:
         task_error = TaskError.from_exception(error)
         self.errors[i] = task_error
         self.finished_at[i] = time.time()
@@ -767,7 +786,7 @@ class _Run:
             self._emit_skipped(i, skipped)
         if self.critical[i] and not self.scheduler.halted:
             self.halted_by = i
-            self._halt(in_loop=True)
+            self._halt(in_loop=in_loop)
 
     def give_input(self, task_id: str, value: Any, *, key: str | None = None) -> None:
         """Answer task ``task_id``'s question, from any thread; the run goes on with it.

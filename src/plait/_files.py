@@ -125,6 +125,7 @@ from ._graph import unknown_dependency
 from ._pause import Pause
 from ._policies import RetryPolicy
 from ._shell import ShellTask
+from ._targets import importing
 from ._workflow import Workflow
 
 if TYPE_CHECKING:
@@ -364,8 +365,14 @@ def load_target(target: str, *, pools: Collection[str] = ()) -> LoadedTarget:
 
     Raises:
         WorkflowFileError: the target cannot be read, is invalid, or names no workflow; the
-            message says where and what was expected (every problem of a file, one per line).
+            message says where and what was expected (every problem of a file, one per line);
+            or importing it started a run.
     """
+    with importing(target):  # a module that starts a run as it is imported is stopped
+        return _load_target(target, pools)
+
+
+def _load_target(target: str, pools: Collection[str]) -> LoadedTarget:
     if target.lower().endswith(_FILE_SUFFIXES):
         return _load_file(target, pools)
     location, colon, name = target.rpartition(":")

@@ -19,17 +19,20 @@ from __future__ import annotations
 import difflib
 import functools
 import hashlib
+import json
 from collections import deque
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from json.encoder import encode_basestring_ascii
 from typing import TYPE_CHECKING, Any, overload
 
+from ._definition import params_document
 from ._exceptions import CycleError, UnknownDependencyError
+from ._targets import main_module_name
 
 if TYPE_CHECKING:
     from ._workflow import TaskSpec, Workflow
 
-__all__ = ["Graph", "definition_changes", "unknown_dependency"]
+__all__ = ["Graph", "unknown_dependency"]
 
 
 def unknown_dependency(
@@ -55,28 +58,10 @@ def _function_name(fn: Callable[..., Any] | None) -> str:
     while isinstance(fn, functools.partial):
         fn = fn.func
     module = getattr(fn, "__module__", None) or "?"
+    if module == "__main__":
+        module = main_module_name()
     name = getattr(fn, "__qualname__", None) or type(fn).__qualname__
     return f"{module}:{name}"
-
-
-def definition_changes(
-    stored: Sequence[Mapping[str, Any]], current: Sequence[Mapping[str, Any]]
-) -> list[str]:
-    """How ``current`` differs from ``stored`` (both from :meth:`Graph.definition`), in words."""
-    old = {task["id"]: task for task in stored}
-    new = {task["id"]: task for task in current}
-    changes = [f"task {task_id!r} was removed" for task_id in old if task_id not in new]
-    changes += [f"task {task_id!r} was added" for task_id in new if task_id not in old]
-    for task_id in old.keys() & new.keys():
-        before, after = old[task_id], new[task_id]
-        if list(before["depends_on"]) != list(after["depends_on"]):
-            changes.append(
-                f"task {task_id!r} depended on {list(before['depends_on'])}, now on "
-                f"{list(after['depends_on'])}"
-            )
-        if before["function"] != after["function"]:
-            changes.append(f"task {task_id!r} ran {before['function']}, now {after['function']}")
-    return sorted(changes)
 
 
 class Graph:
@@ -208,7 +193,8 @@ class Graph:
         return rank
 
     def definition(self) -> list[dict[str, Any]]:
-        """What a resumed run must agree on: each task's id, dependencies and function."""
+        """What a resumed run must agree on: each task's id, dependencies, function and
+        params."""
         if self._definition is None:
             self._definition = _definition(self.ids, self.specs)
         return self._definition
@@ -218,8 +204,11 @@ class Graph:
         if self._fingerprint is None:
             # Control characters that ids and function names do not contain in practice: \x1f
             # between a task's fields, \x1e between its dependencies, a newline between tasks.
+            # A task's params are appended only when it has some, so that the fingerprints of
+            # runs stored before params were kept stay the same.
             text = "\n".join(
                 "\x1f".join((task_id, "\x1e".join(spec.depends_on), function))
+                + (f"\x1f{_params_json(spec.params)}" if spec.params else "")
                 for task_id, spec, function in zip(
                     self.ids, self.specs, _function_names(self.specs), strict=True
                 )
@@ -259,9 +248,18 @@ def _median(values: list[float], empty: float) -> float:
 
 def _definition(ids: Sequence[str], specs: Sequence[TaskSpec]) -> list[dict[str, Any]]:
     return [
-        {"id": task_id, "depends_on": list(spec.depends_on), "function": function}
+        {
+            "id": task_id,
+            "depends_on": list(spec.depends_on),
+            "function": function,
+            "params": params_document(spec.params) if spec.params else {},
+        }
         for task_id, spec, function in zip(ids, specs, _function_names(specs), strict=True)
     ]
+
+
+def _params_json(params: Mapping[str, Any]) -> str:
+    return json.dumps(params_document(params), sort_keys=True, separators=(",", ":"))
 
 
 def _function_names(specs: Sequence[TaskSpec]) -> list[str]:
@@ -313,7 +311,8 @@ class LazyDefinition(Sequence[Mapping[str, Any]]):
             "["
             + ",".join(
                 f'{{"id":{quote(task_id)},"depends_on":[{",".join(map(quote, spec.depends_on))}],'
-                f'"function":{quote(function)}}}'
+                f'"function":{quote(function)},'
+                f'"params":{_params_json(spec.params) if spec.params else "{}"}}}'
                 for task_id, spec, function in zip(
                     self._ids, self._specs, _function_names(self._specs), strict=True
                 )

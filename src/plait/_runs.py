@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import logging
 import os
 import socket
 import time
@@ -24,16 +25,19 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from ._config import EngineConfig, check_pools
+from ._definition import definition_diff
 from ._engine import Restored, _Run
 from ._events import Subscriber
 from ._exceptions import ConfigError, DefinitionChangedError, NotWaitingError
-from ._graph import LazyDefinition, definition_changes
+from ._graph import LazyDefinition
 from ._pause import Question, validate_answer
 from ._public import publish_exports
 from ._recorder import Recorder, question_of, request_of
+from ._restart import cleared_tasks, restart_batch
 from ._results import RunResult, TaskResults
 from ._serialization import JSONSerializer, ObjectSerializer, Serializer, check_stored
 from ._state import RunStatus, TaskStatus
+from ._targets import refuse_run_while_importing, target_of
 from ._workflow import Workflow
 from .stores import (
     InputRequest,
@@ -50,6 +54,8 @@ from .stores import (
 from .stores._open import opens_store, using_store
 
 __all__ = ["answer", "aresume", "arun", "get_run", "list_runs", "resume", "run"]
+
+_log = logging.getLogger("plait.runs")
 
 #: Seconds a run's lease lasts; the owner renews it every third of that while the run is live.
 LEASE_SECONDS = 30.0
@@ -172,6 +178,7 @@ async def arun(
     serializer: Serializer | None = None,
     subscribers: Sequence[Subscriber] = (),
     wait_for_input: bool = False,
+    target: str | None = None,
     **settings: Any,
 ) -> RunResult:
     """Run ``workflow`` on the running event loop and return its :class:`RunResult`.
@@ -189,6 +196,9 @@ async def arun(
         subscribers: callables that receive every :class:`Event` of the run.
         wait_for_input: when every remaining task waits for an answer, keep the run live
             (answers come through :func:`answer`) instead of ending it ``paused``.
+        target: how to import the workflow (``"pkg.flows:wf"``), recorded with the run so that
+            ``plait resume RUN`` finds it; default: the module and attribute that hold it,
+            when one of its tasks' modules does.
 
     A failed task does not raise: the result's ``status`` is ``failed`` and its ``error`` says
     why (``result.raise_for_status()`` raises). A run whose remaining tasks wait for people ends
@@ -199,10 +209,15 @@ async def arun(
         WorkflowError: the workflow is invalid, or a task names a pool that has no limit.
         ConfigError: a setting is invalid.
         RunExistsError: the store already has a run with ``run_id``.
+        WorkflowFileError: called while ``plait`` imports a target (a run started at import
+            time; guard it with ``if __name__ == "__main__":``).
     """
+    refuse_run_while_importing()
     workflow.validate()
     engine_config = _config(config, settings)
     check_pools(engine_config, ((spec.id, spec.pool) for spec in workflow.tasks.values()))
+    if target is not None and not (isinstance(target, str) and target):
+        raise ConfigError(f"target must be a non-empty str such as 'pkg.flows:wf', not {target!r}")
     the_store = open_store(store)
     serializer = _serializer_for(the_store, serializer)
     graph = workflow.graph()
@@ -222,6 +237,8 @@ async def arun(
                 updated_at=now,
                 owner=owner,
                 lease_expires_at=now + LEASE_SECONDS,
+                # Only another process needs it, and only a durable store reaches one.
+                target=target or (target_of(workflow) if the_store.durable else None),
             )
         )
     except RunExistsError:
@@ -249,6 +266,7 @@ def run(
     serializer: Serializer | None = None,
     subscribers: Sequence[Subscriber] = (),
     wait_for_input: bool = False,
+    target: str | None = None,
     **settings: Any,
 ) -> RunResult:
     """Run ``workflow`` to the end (or until it pauses) and return its :class:`RunResult`.
@@ -269,6 +287,7 @@ def run(
             serializer=serializer,
             subscribers=subscribers,
             wait_for_input=wait_for_input,
+            target=target,
             **settings,
         )
     )
@@ -296,26 +315,42 @@ async def aresume(
     serializer: Serializer | None = None,
     subscribers: Sequence[Subscriber] = (),
     wait_for_input: bool = False,
+    accept_changes: bool = False,
+    rerun: Sequence[str] = (),
     **settings: Any,
 ) -> RunResult:
     """Continue run ``run_id`` of ``workflow``: after a pause, a failure or a crash.
 
     Every answer in ``inputs`` is checked first; if one is wrong, nothing in the store changes.
     Then the run continues where it was: tasks recorded ``succeeded`` keep their outputs and do
-    not run again; every other task runs (again) as its dependencies allow. The run's stored
+    not run again; every other task runs (again) as its dependencies allow, a failed one with a
+    fresh retry budget (its attempt numbers go on counting). A question whose deadline passed
+    while the run was paused takes its default now (or fails its task). The run's stored
     settings apply, overridden by ``config``/``settings``.
 
     Args:
         run_id: the run to continue.
-        workflow: the same workflow (task ids, dependencies and functions must match).
+        workflow: the same workflow (task ids, dependencies, functions and params must match),
+            or a changed one with ``accept_changes``.
         inputs: task id -> answer, for tasks waiting for input (or with a ``pause`` still ahead).
         force: take the run over even if another process's lease on it is live -- only when that
             process is known to be dead.
+        accept_changes: resume with ``workflow`` even if it differs from the run's definition.
+            Tasks whose function identity (``module:qualname`` -- not its body), dependencies
+            and params did not change keep their recorded successes; added and changed tasks
+            and everything downstream of a changed one run; removed tasks are dropped from the
+            run. The differences are logged (a warning of the ``plait.runs`` logger) and
+            recorded in the run's event log (``RunResumed``).
+        rerun: task ids to run again, with everything downstream of them (their questions are
+            asked again), like "clear with downstream"; works on a finished run too, which
+            becomes a new attempt of the same run.
         (the other arguments are those of :func:`arun`)
 
     Raises:
         RunNotFoundError: the store has no such run.
-        DefinitionChangedError: the workflow differs from the run's; the message lists how.
+        DefinitionChangedError: the workflow differs from the run's (and not
+            ``accept_changes``); the message lists how.
+        InvalidOptionError: ``rerun`` names a task the workflow does not have.
         InputValidationError: an answer does not fit its question's schema.
         NotWaitingError: an answer for a task that asks no question.
         LeaseHeldError: another live process owns the run.
@@ -326,21 +361,27 @@ async def aresume(
     the_store = open_store(store)
     record = _record(the_store, run_id)
     graph = workflow.graph()
+    diff = None
     if record.fingerprint != graph.fingerprint():
-        changes = definition_changes(record.definition, graph.definition())
-        raise DefinitionChangedError(
-            f"run {run_id!r} was made by a different definition of workflow "
-            f"{record.workflow!r}: "
-            + "; ".join(changes or ["the definitions differ"])
-            + "; resume it with the workflow as it was, or start a new run"
-        )
+        diff = definition_diff(record.definition, graph.definition())
+        if diff and not accept_changes:
+            raise DefinitionChangedError(
+                f"run {run_id!r} was made by a different definition of workflow "
+                f"{record.workflow!r}: "
+                + "; ".join(diff.describe())
+                + "; resume it with the workflow as it was, pass accept_changes=True to "
+                "resume it with this one, or start a new run"
+            )
+    cleared = cleared_tasks(graph, diff, rerun, run_id)
     if not force:
         _refuse_if_owned(the_store, record)
     serializer = _serializer_of(the_store, record, serializer)
-    if record.status is RunStatus.SUCCEEDED:
+    if record.status is RunStatus.SUCCEEDED and not cleared and not diff:
         return get_run(run_id, store=the_store, serializer=serializer)
-    tasks = the_store.load_tasks(run_id)
-    requests = the_store.load_requests(run_id)
+    dropped = {*cleared, *(diff.removed if diff else ())}
+    stored_tasks = the_store.load_tasks(run_id)
+    tasks = {t: task for t, task in stored_tasks.items() if t not in dropped}
+    requests = [r for r in the_store.load_requests(run_id) if r.task_id not in dropped]
     answers: dict[int, dict[str, Any]] = {}
     questions: dict[int, Question] = {}
     for request in requests:
@@ -385,11 +426,23 @@ async def aresume(
     owner = _claim(the_store, run_id, force=force)
     now = time.time()
     batch = WriteBatch(run=RunUpdate(status=RunStatus.RUNNING))
+    if diff or cleared:
+        # Cleared tasks start afresh, keeping their count of attempts (the numbers go on).
+        attempts = {t: task.attempts for t, task in stored_tasks.items()}
+        batch = restart_batch(graph, record, diff=diff, cleared=cleared, attempts=attempts, now=now)
+        tasks.update({r.task_id: r for r in batch.tasks})
     for i, question, value, payload in new_answers:
         answers.setdefault(i, {})[question.key] = value
         questions.pop(i, None)
         batch.requests.append(_answered(question, payload, now))
     the_store.write(run_id, owner, batch)
+    if diff:  # shown, as --accept-changes shows it: a changed definition is worth a look
+        _log.warning(
+            "run %r resumes with a changed definition of workflow %r: %s",
+            run_id,
+            record.workflow,
+            "; ".join(diff.describe()),
+        )
     restored = Restored(
         outputs=outputs,
         payloads={i: task.output for i, task in succeeded.items()},
@@ -453,6 +506,8 @@ def resume(
     serializer: Serializer | None = None,
     subscribers: Sequence[Subscriber] = (),
     wait_for_input: bool = False,
+    accept_changes: bool = False,
+    rerun: Sequence[str] = (),
     **settings: Any,
 ) -> RunResult:
     """Blocking form of :func:`aresume`; same arguments."""
@@ -468,6 +523,8 @@ def resume(
             serializer=serializer,
             subscribers=subscribers,
             wait_for_input=wait_for_input,
+            accept_changes=accept_changes,
+            rerun=rerun,
             **settings,
         )
     )

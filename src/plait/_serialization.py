@@ -1,10 +1,12 @@
 """Serializers: how outputs and answers become bytes in a store, and back.
 
 JSON is the default: readable in the database, safe to load from a store that others can write
-to, and strict -- an output JSON cannot represent fails its task at once (naming the task and the
-type) rather than failing later on resume. :class:`PickleSerializer` takes any picklable object,
-but loading a pickle runs code chosen by whoever wrote it: use it only with a store that nobody
-else can write to.
+to, lossless for the types tasks commonly return (tuples, sets, dicts with int keys, bytes,
+dates and times, Decimal, UUID, Path: tagged, see ``_tagged``), and strict -- an output that
+would not come back as it went in fails its task at once (naming where in the output, and the
+type) rather than reading differently after a resume. :class:`PickleSerializer` takes any
+picklable object, but loading a pickle runs code chosen by whoever wrote it: use it only with a
+store that nobody else can write to.
 
 A store is data, never code: the serializer that loads a run's outputs is always the one the
 caller passes (or the default), never one named in the stored run record. The record's name is
@@ -14,12 +16,12 @@ only compared with the caller's, so that a run stored with pickle is refused wit
 
 from __future__ import annotations
 
-import json
 import pickle
 from typing import Any, Protocol, runtime_checkable
 
 from ._exceptions import SerializerMismatchError
 from ._public import publish_exports
+from ._tagged import decode, encode
 
 __all__ = [
     "JSONSerializer",
@@ -45,21 +47,21 @@ class Serializer(Protocol):
         ...
 
 
-_encode_json = json.JSONEncoder(separators=(",", ":"), allow_nan=False).encode
-
-
 class JSONSerializer:
-    """JSON (UTF-8): dicts, lists, strings, numbers, booleans and None."""
+    """Tagged JSON (UTF-8): plain JSON for dicts, lists, strings, numbers, booleans and None;
+    tuples, sets, frozensets, dicts with other keys, bytes, date/time/datetime/timedelta,
+    Decimal, UUID and Path come back as they went in (see ``plait._tagged`` for the format).
+
+    ``dumps`` raises TypeError for a value that would not round-trip, naming where it is.
+    """
 
     name = "json"
 
     def dumps(self, value: Any) -> bytes:
-        if value is None:  # what most tasks return: skip the encoder
-            return b"null"
-        return _encode_json(value).encode()
+        return encode(value)
 
     def loads(self, data: bytes) -> Any:
-        return json.loads(data)
+        return decode(data)
 
 
 class PickleSerializer:

@@ -1,4 +1,5 @@
-"""Fixtures for the report tests: real runs in real stores, and a real browser to look at them.
+"""Fixtures for the CLI tests: stored targets under the tests' temporary directory are trusted;
+for the report tests, real runs in real stores, and a real browser to look at them.
 
 The browser is the system's Chromium (Debian's ``chromium`` package), driven by Playwright
 without Playwright's own browser download. When either is missing the browser tests are skipped
@@ -31,6 +32,15 @@ INSTALL_PLAYWRIGHT = "pip install -e '.[dev]' (it has playwright; never `playwri
 
 #: Where screenshots and measurements are kept for people to look at (git-ignored).
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
+
+
+@pytest.fixture(autouse=True)
+def trusted_targets(
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`plait resume` trusts the targets that runs recorded under the tests' temporary
+    directory (it imports a stored target only from the current directory or PLAIT_PATH)."""
+    monkeypatch.setenv("PLAIT_PATH", str(tmp_path_factory.getbasetemp()))
 
 
 def in_thread(fn: Callable[[], T]) -> T:

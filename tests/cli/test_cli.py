@@ -566,7 +566,9 @@ def test_resume_runs_the_failed_tasks_again(flows: Path, home: Path) -> None:
     assert stored(home, "f1").tasks["explode"].attempts == 2
 
 
-def test_resume_needs_the_target_of_a_run_not_started_by_the_cli(flows: Path, home: Path) -> None:
+def test_resume_imports_the_target_a_python_run_recorded_only_where_trusted(
+    flows: Path, home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     sys.path.insert(0, str(flows.parent))
     try:
         import cli_flows  # type: ignore[import-not-found]  # noqa: PLC0415
@@ -574,16 +576,59 @@ def test_resume_needs_the_target_of_a_run_not_started_by_the_cli(flows: Path, ho
         sys.path.remove(str(flows.parent))
     result_ = plait.run(cli_flows.gate, run_id="py1", store=store_url(home))
     assert result_.status is plait.RunStatus.PAUSED
+    assert SQLiteStore(home / "plait.db").get_run("py1").target == "cli_flows:gate"  # type: ignore[union-attr]
+    monkeypatch.setenv("PLAIT_PATH", str(home))  # not where cli_flows is
     result = plait_cli("resume", "py1", "--input", 'approve={"approved": true}')
     assert result.exit_code == 2
     assert error_lines(result) == [
-        "error: plait does not know the workflow of run 'py1': it was not started by `plait "
-        f"run` with this PLAIT_HOME ({home}); give it with --target TARGET"
+        "error: run 'py1' was started from 'cli_flows:gate', which is not inside the current "
+        f"directory ({os.getcwd()}) or a directory on PLAIT_PATH; plait imports a stored "
+        "target only from there (a store holds data, not code): run this in the workflow's "
+        "project, add its directory to PLAIT_PATH, or pass --target cli_flows:gate if you "
+        "trust it"
     ]
-    result = plait_cli(
-        "resume", "py1", "--target", f"{flows}:gate", "--input", 'approve={"approved": true}'
-    )
+    monkeypatch.setenv("PLAIT_PATH", str(flows.parent))
+    result = plait_cli("resume", "py1", "--input", 'approve={"approved": true}')
     assert result.exit_code == 0, result.output
+
+
+def test_resume_needs_the_target_of_a_run_that_recorded_none(flows: Path, home: Path) -> None:
+    def gate() -> plait.Workflow:  # a workflow no module variable holds: no target to record
+        wf = plait.Workflow("local")
+        wf.add_task("approve", None, pause=plait.Pause("ok?"))
+        return wf
+
+    plait.run(gate(), run_id="py2", store=store_url(home))
+    result = plait_cli("resume", "py2", "--input", "approve=1")
+    assert result.exit_code == 2
+    assert error_lines(result) == [
+        "error: run 'py2' does not record where its workflow comes from (it was started from an "
+        "interactive session, or by an older plait); give it with --target TARGET"
+    ]
+
+
+def test_a_target_that_starts_a_run_as_it_is_imported_is_stopped(tmp_path: Path) -> None:
+    unguarded = tmp_path / "unguarded.py"
+    unguarded.write_text(
+        "import plait\nwf = plait.Workflow('u')\nwf.add_task('a', lambda: 1)\n"
+        "plait.run(wf, store='memory://')\n"
+    )
+    result = plait_cli("run", f"{unguarded}:wf")
+    assert result.exit_code == 2
+    assert error_lines(result) == [
+        f"error: {unguarded}:wf: importing it started a run (a plait.run(...) at the top level "
+        'of the module); guard it with `if __name__ == "__main__":` so that it runs only as a '
+        "script"
+    ]
+
+
+def test_resume_reruns_a_task_and_its_downstream(flows: Path, home: Path) -> None:
+    assert plait_cli("run", f"{flows}:ok", "--run-id", "rr1", "-q").exit_code == 0
+    result = plait_cli("resume", "rr1", "--rerun", "left", "--json")
+    assert result.exit_code == 0, result.output
+    started = [r["task_id"] for r in json_lines(result) if r["event"] == "task_started"]
+    assert sorted(started) == ["left", "total"]
+    assert stored(home, "rr1").tasks["left"].attempts == 2
 
 
 def test_resume_of_an_unknown_run_is_an_error(home: Path) -> None:
@@ -873,3 +918,44 @@ def test_without_its_extra_the_command_says_what_to_install() -> None:
     )
     assert result.returncode == 2
     assert result.stderr == "the plait command line needs its extra: pip install 'plait[cli]'\n"
+
+
+EVOLVING = """
+import plait
+
+wf = plait.Workflow("evolving")
+wf.add_task("a", lambda: 1)
+"""
+
+
+def test_resume_accept_changes_shows_the_changes_and_runs_the_added_tasks(
+    tmp_path: Path, home: Path
+) -> None:
+    flow = tmp_path / "evolving_flow.py"
+    flow.write_text(EVOLVING)
+    assert plait_cli("run", f"{flow}:wf", "--run-id", "ev1", "-q").exit_code == 0
+    flow.write_text(EVOLVING + "wf.add_task('b', lambda a: a + 1, depends_on=['a'])\n")
+    sys.modules.pop("evolving_flow", None)  # import the file as it is now
+    result = plait_cli("resume", "ev1", "-q")
+    assert result.exit_code == 0  # a finished run, and changes not accepted: nothing to do
+    assert result.stdout == "run ev1 already succeeded; there is nothing to resume\n"
+    result = plait_cli("resume", "ev1", "--accept-changes", "--json")
+    assert result.exit_code == 0, result.output
+    assert error_lines(result) == ["accepting: task 'b' was added"]  # stdout is JSON only
+    assert [r["task_id"] for r in json_lines(result) if r["event"] == "task_started"] == ["b"]
+    assert stored(home, "ev1").outputs == {"a": 1, "b": 2}
+
+
+def test_inputs_shows_a_question_whose_deadline_passed_as_expired(home: Path) -> None:
+    wf = plait.Workflow("late")
+    wf.add_task("gate", None, pause=plait.Pause("Still there?", timeout=0.05, default=False))
+    paused = plait.run(wf, run_id="late1", store=store_url(home))
+    deadline = paused.waiting["gate"].deadline
+    assert deadline is not None
+    time.sleep(max(0.0, deadline - time.time()) + 0.05)  # let the deadline pass
+    out = lines(plait_cli("inputs"))
+    assert re.fullmatch(
+        r"late1 \(late\) · gate: Still there\? · expired \d{4}-\d\d-\d\d [\d:]{8}: resuming "
+        r"applies its timeout \(its default, or the task fails\)",
+        out[0],
+    )

@@ -122,6 +122,13 @@ def test_a_run_with_every_optional_field_reads_back_equal(store: Store) -> None:
     assert store.get_run("run-1") == run
 
 
+def test_a_run_with_a_target_reads_back_equal(store: Store) -> None:
+    run = replace(make_run(), target="pkg.flows:wf")
+    store.create_run(run)
+    assert store.get_run("run-1") == run
+    assert store.list_runs()[0].target == "pkg.flows:wf"
+
+
 def test_a_run_without_an_owner_reads_back_equal(store: Store) -> None:
     run = make_run(owner=None)
     store.create_run(run)
@@ -348,6 +355,43 @@ def test_a_write_without_a_run_update_leaves_the_status(store: Store) -> None:
     run = store.get_run("run-1")
     assert run is not None
     assert run.status is RunStatus.PAUSED
+
+
+def test_a_run_update_with_a_definition_replaces_the_runs_definition(store: Store) -> None:
+    run = make_run()
+    store.create_run(run)
+    definition = [*run.definition, {"id": "report", "depends_on": ["load"], "function": "x:y"}]
+    update = RunUpdate(status=RunStatus.RUNNING, definition=definition, fingerprint="sha256:new")
+    store.write("run-1", "alice", WriteBatch(run=update))
+    after = store.get_run("run-1")
+    assert after is not None
+    assert (list(after.definition), after.fingerprint) == (definition, "sha256:new")
+    store.write("run-1", "alice", WriteBatch(run=RunUpdate(status=RunStatus.PAUSED)))
+    again = store.get_run("run-1")
+    assert again is not None
+    assert (list(again.definition), again.fingerprint) == (definition, "sha256:new")
+
+
+def test_dropped_tasks_lose_their_records_and_requests_before_the_batch_applies(
+    store: Store,
+) -> None:
+    store.create_run(make_run())
+    store.write(
+        "run-1",
+        "alice",
+        WriteBatch(
+            tasks=columns_of(task("extract"), task("load")),
+            requests=[request("load", ""), request("load", "0"), request("extract", "")],
+        ),
+    )
+    fresh = task("load", status=TaskStatus.PENDING, output=None, attempts=1)
+    store.write("run-1", "alice", WriteBatch(dropped=["load"], tasks=[fresh]))
+    assert store.load_tasks("run-1") == {"extract": task("extract"), "load": fresh}
+    assert store.load_requests("run-1") == [request("extract", "")]
+    store.write("run-1", "alice", WriteBatch(dropped=["extract", "unknown"]))
+    assert store.load_tasks("run-1") == {"load": fresh}
+    assert store.load_requests("run-1") == []
+    assert WriteBatch(dropped=["x"])  # a batch that only drops is not empty
 
 
 def test_an_empty_write_by_the_owner_succeeds(store: Store) -> None:

@@ -4,12 +4,13 @@ Where runs are kept: ``--store URL`` if given, else ``$PLAIT_STORE``, else the S
 ``$PLAIT_HOME/plait.db`` (``~/.plait/plait.db``), so that ``runs``, ``status`` and ``resume``
 see what ``run`` did.
 
-How ``resume`` finds a run's workflow: a run's record holds its definition, not where the code
-came from, so ``plait run`` writes the TARGET (a file target made absolute), the ``--param``
-values and the working directory to ``$PLAIT_HOME/targets.json`` (run id -> entry) when the run
-starts. ``plait resume RUN_ID`` reads it from there; ``--target`` names it for runs started
-otherwise (from Python, or with another ``PLAIT_HOME``). The file keeps the newest
-``TARGETS_KEPT`` entries; writers take a lock file next to it.
+How ``resume`` finds a run's workflow: a run's record holds its definition and a *target* (how
+to import the workflow): ``plait run`` records the TARGET it was given (a file made absolute),
+``plait.run`` the module and attribute that hold the workflow (see ``plait._targets``). The
+stored target is a hint, never an order: ``plait resume RUN_ID`` imports it only when it
+resolves inside the current directory or a directory on ``PLAIT_PATH``, and otherwise shows it
+and asks for ``--target``. The ``--param`` values of ``plait run`` are part of the run's
+definition (each task's params), and ``plait resume`` applies them again.
 
 Exit codes: 0 the run succeeded (or the command did its work), 1 the run failed, 2 a usage or
 validation error (one red line, no traceback), 3 the run paused for input, 130 interrupted.
@@ -19,8 +20,8 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import fcntl
 import json
+import logging
 import os
 import re
 import signal
@@ -39,7 +40,7 @@ if TYPE_CHECKING:
     from rich.console import Console
     from rich.text import Text
 
-    from .._events import Event, Subscriber
+    from .._events import Subscriber
     from .._pause import Question
     from .._results import RunResult
     from .._serialization import Serializer
@@ -57,9 +58,6 @@ EXIT_FAILED = 1
 EXIT_USAGE = 2
 EXIT_PAUSED = 3
 EXIT_INTERRUPTED = 130
-
-#: How many runs ``targets.json`` remembers (the oldest are forgotten first).
-TARGETS_KEPT = 10_000
 
 _EXIT_FOR_STATUS = {
     RunStatus.SUCCEEDED: EXIT_OK,
@@ -171,33 +169,6 @@ def _opened(option: str | None, *, create: bool = False) -> Iterator[Store]:
         store.close()
 
 
-def _targets_path() -> Path:
-    from ..stores import default_sqlite_path
-
-    return default_sqlite_path().parent / "targets.json"
-
-
-@contextlib.contextmanager
-def _targets() -> Iterator[dict[str, Any]]:
-    """The targets file as a dict, under its lock; changes are written back atomically."""
-    path = _targets_path()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path.with_name(path.name + ".lock"), "a") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        try:
-            entries: dict[str, Any] = json.loads(path.read_text()) if path.exists() else {}
-        except (OSError, ValueError):
-            entries = {}  # unreadable: start again rather than refuse to run
-        before = json.dumps(entries)
-        yield entries
-        if json.dumps(entries) != before:
-            for old in list(entries)[: max(0, len(entries) - TARGETS_KEPT)]:
-                del entries[old]
-            temporary = path.with_name(f"{path.name}.{os.getpid()}.tmp")
-            temporary.write_text(json.dumps(entries, indent=1))
-            temporary.replace(path)
-
-
 def _absolute_target(target: str) -> str:
     """``target`` with a file path made absolute, so that it still works from elsewhere."""
     path, colon, attribute = target.rpartition(":") if ":" in target else (target, "", "")
@@ -206,50 +177,53 @@ def _absolute_target(target: str) -> str:
     return target
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
-class _Remember:
-    """A subscriber that writes the run's target to the targets file once the run has started.
+def _stored_target(record: RunRecord) -> str:
+    """The run's stored target, if it may be imported from here (see the module docstring).
 
-    It acts on ``RunStarted`` only -- once per run, before any task starts -- so a run that was
-    never created (a bad setting, a taken run id) leaves no entry behind.
+    Raises:
+        click.exceptions.Exit: there is none, or it lies outside the trusted directories.
     """
+    run_id = record.run_id
+    if record.target is None:
+        _fail(
+            f"run {run_id!r} does not record where its workflow comes from (it was started "
+            "from an interactive session, or by an older plait); give it with --target TARGET"
+        )
+    from .._targets import trusted_target
 
-    target: str
-    params: Mapping[str, Any]
-
-    def __call__(self, event: Event) -> None:
-        from rich.text import Text
-
-        from .._events import RunStarted
-        from ._terminal import TextConsole
-
-        if not isinstance(event, RunStarted):
-            return
-        entry = {"target": self.target, "params": dict(self.params), "cwd": os.getcwd()}
-        try:
-            with _targets() as entries:
-                entries.pop(event.run_id, None)  # re-insert: the newest entries are kept
-                entries[event.run_id] = entry
-        except OSError as error:
-            TextConsole(stderr=True).print(
-                Text(
-                    f"warning: cannot record the target of run {event.run_id} in "
-                    f"{_targets_path()}: {error}; resume it with --target",
-                    style="yellow",
-                )
-            )
+    trusted = trusted_target(record.target)
+    if trusted is None:
+        _fail(
+            f"run {run_id!r} was started from {record.target!r}, which is not inside the "
+            f"current directory ({os.getcwd()}) or a directory on PLAIT_PATH; plait imports a "
+            "stored target only from there (a store holds data, not code): run this in the "
+            f"workflow's project, add its directory to PLAIT_PATH, or pass --target "
+            f"{record.target} if you trust it"
+        )
+    target, root = trusted
+    if str(root) not in sys.path:
+        sys.path.insert(0, str(root))  # `pkg.flows:wf` imports from where it was found
+    return target
 
 
-def _recall(run_id: str) -> tuple[str, dict[str, Any]] | None:
-    """The target and params recorded for ``run_id``, or None."""
-    with _targets() as entries:
-        entry = entries.get(run_id)
-    if not isinstance(entry, dict) or not isinstance(entry.get("target"), str):
-        return None
-    cwd = entry.get("cwd")
-    if isinstance(cwd, str) and cwd not in sys.path:
-        sys.path.append(cwd)  # a `pkg.module:wf` target imports as it did where the run began
-    return entry["target"], dict(entry.get("params") or {})
+def _stored_params(record: RunRecord, workflow: Workflow) -> dict[str, Any]:
+    """The ``--param`` values the run was started with: the params its definition holds for
+    its tasks that the workflow's own tasks do not set."""
+    from .._tagged import from_document
+
+    params: dict[str, Any] = {}
+    for task in record.definition:
+        spec = workflow.tasks.get(task["id"])
+        if spec is None:
+            continue
+        for name, value in dict(task.get("params") or {}).items():
+            if name in spec.params:
+                continue
+            try:
+                params[name] = from_document(value)
+            except ValueError:  # a value only the Python API could give: not a --param
+                continue
+    return params
 
 
 # -- parsing options ----------------------------------------------------------------------------
@@ -398,14 +372,13 @@ def _watch(
     run_id: str,
     start: Callable[[Sequence[Subscriber]], RunResult],
     dependencies: Mapping[str, Sequence[str]],
-    remember: _Remember,
 ) -> int:
     """Run ``start`` under ``watcher``; show the end; return the exit code."""
     from ._summary import run_figures
 
     try:
         with watcher:
-            result = start([remember, watcher])
+            result = start([watcher])
     except KeyboardInterrupt:
         watcher.interrupted(run_id)
         return EXIT_INTERRUPTED
@@ -663,10 +636,10 @@ def run(
                 store=the_store,
                 serializer=_serializer(unsafe_pickle),
                 subscribers=subscribers,
+                target=_absolute_target(target),
                 **settings,
             ),
             dependencies_of(workflow),
-            _Remember(_absolute_target(target), values),
         )
     raise click.exceptions.Exit(code)
 
@@ -677,10 +650,17 @@ Examples:
   plait resume 3f2a9c1b2e4d --input approve=@answer.json
   plait resume 3f2a9c1b2e4d          # on a terminal: asks each waiting question
 
+  plait resume 3f2a9c1b2e4d --rerun publish      # publish and what follows, again
+  plait resume 3f2a9c1b2e4d --accept-changes     # with the workflow as it is now
+
 \b
-Tasks that succeeded keep their outputs; the others run (again). The workflow
-comes from $PLAIT_HOME/targets.json, where `plait run` recorded it; give
---target for a run started otherwise.
+Tasks that succeeded keep their outputs; the others run (again), a failed one
+with a fresh retry budget. The workflow comes from the target the run recorded,
+imported only if it lies in the current directory or on PLAIT_PATH; --target
+names it otherwise. --accept-changes keeps the successes of tasks whose
+function (by module:name, not its body), dependencies and params did not
+change; added and changed tasks and all after them run; removed ones are
+dropped.
 """
 
 
@@ -693,9 +673,25 @@ comes from $PLAIT_HOME/targets.json, where `plait run` recorded it; give
     metavar="TASK=JSON",
     help="Answer TASK's question with a JSON value (or TASK=@file.json).",
 )
-@click.option("--target", metavar="TARGET", help="The run's workflow, if plait did not record it.")
+@click.option(
+    "--target",
+    metavar="TARGET",
+    help="The run's workflow, if its recorded one is missing or not trusted here.",
+)
 @_store_option
 @click.option("--force", is_flag=True, help="Take over a run whose owner is known to be dead.")
+@click.option(
+    "--accept-changes",
+    is_flag=True,
+    help="Resume with the workflow as it is now, even if its definition changed (shows how).",
+)
+@click.option(
+    "--rerun",
+    "reruns",
+    multiple=True,
+    metavar="TASK",
+    help="Run TASK and everything downstream of it again (repeatable); on a finished run too.",
+)
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per line per event.")
 @click.option("--quiet", "-q", is_flag=True, help="Only failures and the end.")
 @_unsafe_pickle_option
@@ -706,6 +702,8 @@ def resume(
     target: str | None,
     store: str | None,
     force: bool,
+    accept_changes: bool,
+    reruns: tuple[str, ...],
     as_json: bool,
     quiet: bool,
     unsafe_pickle: bool,
@@ -713,31 +711,38 @@ def resume(
     """Continue run RUN_ID: answer its questions, or run its failed tasks again."""
     from rich.text import Text
 
+    from .._definition import definition_diff
+    from .._exceptions import InvalidOptionError
     from .._files import load_target
+    from .._restart import cleared_tasks
     from .._runs import get_run
     from .._runs import resume as resume_run
-    from ..stores import default_sqlite_path
     from ._live import ask, resume_command
     from ._summary import dependencies_of
+    from ._terminal import TextConsole
 
     console = _console()
     with _opened(store) as the_store:
         record = _record(the_store, run_id)
-        remembered = _recall(run_id)
-        if target is None and remembered is None:
-            _fail(
-                f"plait does not know the workflow of run {run_id!r}: it was not started by "
-                f"`plait run` with this PLAIT_HOME ({default_sqlite_path().parent}); give it "
-                "with --target TARGET"
-            )
-        params = remembered[1] if remembered else {}
-        if target is None:
-            assert remembered is not None
-            target = remembered[0]
-        workflow = with_params(load_target(target).workflow, params)
-        if record.status is RunStatus.SUCCEEDED:
+        workflow = load_target(target or _stored_target(record)).workflow
+        workflow = with_params(workflow, _stored_params(record, workflow))
+        graph = workflow.graph()
+        diff = definition_diff(record.definition, graph.definition()) if accept_changes else None
+        changes = diff.describe() if diff else []
+        try:
+            fresh = set(cleared_tasks(graph, diff, reruns, run_id))  # they run again
+        except InvalidOptionError as error:
+            raise click.BadParameter(str(error), param_hint="--rerun") from None
+        if record.status is RunStatus.SUCCEEDED and not reruns and not changes:
             console.print(f"run {run_id} already succeeded; there is nothing to resume")
             raise click.exceptions.Exit(EXIT_OK)
+        notes = TextConsole(stderr=True) if as_json else console  # stdout: JSON only
+        for change in changes:  # what --accept-changes accepts, before anything runs
+            notes.print(Text(f"accepting: {change}", style="yellow"))
+        # plait.resume logs the same changes for scripts; here they were shown just above.
+        runs_log = logging.getLogger("plait.runs")
+        if not any(isinstance(h, logging.NullHandler) for h in runs_log.handlers):
+            runs_log.addHandler(logging.NullHandler())
         owner = _live_owner(record)
         if owner is not None and not force:  # say so before asking anyone anything
             _fail(
@@ -756,7 +761,13 @@ def resume(
                 console.print(f"continue with: {resume_command(run_id, store=store)}")
                 raise click.exceptions.Exit(EXIT_PAUSED) from None
         watcher = _watcher(console, as_json=as_json, quiet=quiet, store=store)
-        watcher.seed([t for t, r in before.tasks.items() if r.status is TaskStatus.SUCCEEDED])
+        watcher.seed(
+            [
+                t
+                for t, r in before.tasks.items()
+                if r.status is TaskStatus.SUCCEEDED and t not in fresh and t in workflow
+            ]
+        )
         code = _watch(
             watcher,
             run_id,
@@ -768,9 +779,10 @@ def resume(
                 force=force,
                 serializer=serializer,
                 subscribers=subscribers,
+                accept_changes=accept_changes,
+                rerun=reruns,
             ),
             dependencies_of(workflow),
-            _Remember(_absolute_target(target), params),
         )
     raise click.exceptions.Exit(code)
 
@@ -1066,6 +1078,7 @@ def inputs(store: str | None, as_json: bool) -> None:
 
     console = _console()
     found = 0
+    now = time.time()
     with _opened(store) as the_store:
         for record, questions in _open_questions(the_store):
             for question in questions:
@@ -1077,11 +1090,21 @@ def inputs(store: str | None, as_json: bool) -> None:
                     document = question_record(question, command=command)
                     _json_line({"run_id": record.run_id, "workflow": record.workflow, **document})
                     continue
-                console.print(
+                line = (
                     Text(f"{record.run_id} ({record.workflow}) · ")
                     .append(question.task_id, style="bold")
                     .append(f": {question.prompt}")
                 )
+                if question.deadline is not None and question.deadline <= now:
+                    # The next resume applies the timeout: the default, or InputTimeoutError.
+                    line.append(
+                        f" · expired {_when(question.deadline)}: resuming applies its "
+                        "timeout (its default, or the task fails)",
+                        style="yellow",
+                    )
+                elif question.deadline is not None:
+                    line.append(f" · answer by {_when(question.deadline)}", style="dim")
+                console.print(line)
                 command = resume_command(
                     record.run_id, store=store, task_id=question.task_id, schema=question.schema
                 )

@@ -90,15 +90,24 @@ class RunRecord:
     lease_expires_at: float | None = None
     finished_at: float | None = None
     error: str | None = None
+    #: How to import the run's workflow (``pkg.flows:wf``, ``/abs/flow.py:wf``), when known: a
+    #: hint for ``plait resume``, never imported without checks (see the CLI).
+    target: str | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class RunUpdate:
-    """A change to a run's record, written with a batch."""
+    """A change to a run's record, written with a batch.
+
+    ``definition`` and ``fingerprint``, when given, replace the run's (a resume that accepted a
+    changed workflow).
+    """
 
     status: RunStatus
     finished_at: float | None = None
     error: str | None = None
+    definition: Sequence[Mapping[str, Any]] | None = None
+    fingerprint: str | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -261,15 +270,21 @@ class EventRecordColumns(Sequence[EventRecord]):
 
 @dataclass(slots=True, kw_only=True)
 class WriteBatch:
-    """Changes to one run, applied together by :meth:`Store.write`."""
+    """Changes to one run, applied together by :meth:`Store.write`.
+
+    ``dropped`` names tasks whose record and input requests are deleted first (a resume that
+    clears tasks to run them again, or removes them from the run); the batch's own records are
+    written after, so a dropped task can be written afresh in the same batch.
+    """
 
     run: RunUpdate | None = None
     tasks: Sequence[TaskRecord] = field(default_factory=list)
     requests: list[InputRequest] = field(default_factory=list)
     events: Sequence[EventRecord] = field(default_factory=list)
+    dropped: Sequence[str] = ()
 
     def __bool__(self) -> bool:
-        return bool(self.run or self.tasks or self.requests or self.events)
+        return bool(self.run or self.tasks or self.requests or self.events or self.dropped)
 
 
 class Store(ABC):
@@ -327,8 +342,9 @@ class Store(ABC):
     def write(self, run_id: str, owner: str, batch: WriteBatch) -> None:
         """Apply ``batch`` in one transaction, if ``owner`` holds the run's lease.
 
-        Task records and input requests replace earlier ones with the same key; events are
-        appended in order.
+        The tasks in ``batch.dropped`` lose their records and input requests first; then task
+        records and input requests replace earlier ones with the same key; events are appended
+        in order.
 
         Raises:
             LeaseLostError: ``owner`` no longer holds the run; nothing was written.

@@ -111,6 +111,14 @@ class MemoryStore(Store):
     def write(self, run_id: str, owner: str, batch: WriteBatch) -> None:
         with self._lock:
             state = self._owned(run_id, owner)
+            if batch.dropped:
+                if state.columns is not None:  # back to records one by one, to drop some
+                    state.tasks = {**{t.task_id: t for t in state.columns}, **state.tasks}
+                    state.columns = None
+                dropped = set(batch.dropped)
+                for task_id in dropped:
+                    state.tasks.pop(task_id, None)
+                state.requests = {k: r for k, r in state.requests.items() if k[0] not in dropped}
             tasks = batch.tasks
             if isinstance(tasks, TaskRecordColumns) and len(tasks) >= len(state.record.definition):
                 state.columns, state.tasks = tasks, {}  # every task: keep the columns as they are
@@ -128,6 +136,12 @@ class MemoryStore(Store):
                     finished_at=batch.run.finished_at,
                     error=batch.run.error,
                 )
+                if batch.run.definition is not None:
+                    record = replace(
+                        record,
+                        definition=batch.run.definition,
+                        fingerprint=batch.run.fingerprint or record.fingerprint,
+                    )
             state.record = record
 
     def load_tasks(self, run_id: str) -> dict[str, TaskRecord]:

@@ -62,6 +62,7 @@ from ._sql import (
     _REQUEST_COLUMNS,
     _RUN_COLUMNS,
     _TASK_COLUMNS,
+    _definition_json,
     _event_record,
     _event_rows,
     _lease_held,
@@ -138,6 +139,10 @@ _MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX events_by_run ON events (run_id, seq);
     """,
+    # 2: how to import the run's workflow (a hint for `plait resume`)
+    """
+    ALTER TABLE runs ADD COLUMN target TEXT;
+    """,
 )
 
 _VERSION_TABLE = """
@@ -149,7 +154,7 @@ _VERSION_TABLE = """
 
 _INSERT_RUN = f"""
     INSERT INTO runs ({_RUN_COLUMNS})
-    VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
+    VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
     ON CONFLICT (run_id) DO NOTHING
 """
 
@@ -474,6 +479,20 @@ class PostgresStore(Store):
                 )
             if cursor.rowcount == 0:
                 raise _missing_or_lost(cursor, run_id, owner)
+            if batch.run is not None and batch.run.definition is not None:
+                cursor.execute(
+                    "UPDATE runs SET definition = %s, fingerprint = %s WHERE run_id = %s",
+                    (_definition_json(batch.run.definition), batch.run.fingerprint, run_id),
+                )
+            if batch.dropped:
+                cursor.execute(
+                    "DELETE FROM tasks WHERE run_id = %s AND task_id = ANY(%s)",
+                    (run_id, list(batch.dropped)),
+                )
+                cursor.execute(
+                    "DELETE FROM input_requests WHERE run_id = %s AND task_id = ANY(%s)",
+                    (run_id, list(batch.dropped)),
+                )
             if len(tasks) >= _COPY_FROM:
                 with cursor.copy(_COPY_TASKS) as copy:
                     copy.set_types(_TASK_TYPES)

@@ -32,6 +32,7 @@ __all__ = [
     "_REQUEST_COLUMNS",
     "_RUN_COLUMNS",
     "_TASK_COLUMNS",
+    "_definition_json",
     "_event_json",
     "_event_record",
     "_event_rows",
@@ -49,7 +50,7 @@ __all__ = [
 # Columns in the order the record builders below expect them.
 _RUN_COLUMNS = (
     "run_id, workflow, fingerprint, definition, config, status, created_at, updated_at, "
-    "owner, lease_expires_at, finished_at, error"
+    "owner, lease_expires_at, finished_at, error, target"
 )
 _TASK_COLUMNS = "task_id, status, attempts, output, error, started_at, finished_at"
 _REQUEST_COLUMNS = (
@@ -127,6 +128,7 @@ def _run_row(run: RunRecord) -> tuple[Any, ...]:
         run.lease_expires_at,
         run.finished_at,
         run.error,
+        run.target,
     )
 
 
@@ -144,6 +146,7 @@ def _run_record(row: Sequence[Any]) -> RunRecord:
         lease_expires_at=row[9],
         finished_at=row[10],
         error=row[11],
+        target=row[12],
     )
 
 

@@ -63,6 +63,7 @@ from ._sql import (
     _REQUEST_COLUMNS,
     _RUN_COLUMNS,
     _TASK_COLUMNS,
+    _definition_json,
     _event_record,
     _event_rows,
     _lease_held,
@@ -138,11 +139,15 @@ _MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX events_by_run ON events (run_id, seq);
     """,
+    # 2: how to import the run's workflow (a hint for `plait resume`)
+    """
+    ALTER TABLE runs ADD COLUMN target TEXT;
+    """,
 )
 
 _INSERT_RUN = f"""
     INSERT INTO runs ({_RUN_COLUMNS})
-    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
     ON CONFLICT (run_id) DO NOTHING
 """
 
@@ -403,6 +408,17 @@ class SQLiteStore(Store):
                 )
             if cursor.rowcount == 0:
                 raise _missing_or_lost(conn, run_id, owner)
+            if batch.run is not None and batch.run.definition is not None:
+                conn.execute(
+                    "UPDATE runs SET definition = ?, fingerprint = ? WHERE run_id = ?",
+                    (_definition_json(batch.run.definition), batch.run.fingerprint, run_id),
+                )
+            if batch.dropped:
+                dropped = [(run_id, task_id) for task_id in batch.dropped]
+                conn.executemany("DELETE FROM tasks WHERE run_id = ? AND task_id = ?", dropped)
+                conn.executemany(
+                    "DELETE FROM input_requests WHERE run_id = ? AND task_id = ?", dropped
+                )
             _insert(conn, _UPSERT_TASKS, tasks)
             if requests:
                 conn.executemany(_UPSERT_REQUEST, requests)
