@@ -496,9 +496,10 @@ class _Seconds(click.ParamType):  # type: ignore[type-arg] # generic from click 
         return seconds
 
 
-#: The EngineConfig settings that ``run`` takes as flags, under their API names (``max_retries``
-#: is ``--max-retries``); ``max_concurrency``, ``fail_fast`` and ``pools`` have flags of their
-#: own. A flag left out keeps the workflow file's setting (or EngineConfig's default).
+#: The EngineConfig settings that ``run`` and ``resume`` take as flags, under their API names
+#: (``max_retries`` is ``--max-retries``); ``run`` has flags of its own for ``max_concurrency``,
+#: ``fail_fast`` and ``pools``. A flag left out keeps the workflow file's setting (on a resume:
+#: the run's).
 _SETTING_FLAGS: dict[str, tuple[Any, str]] = {
     "max_retries": (
         click.IntRange(min=0),
@@ -695,6 +696,7 @@ dropped.
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per line per event.")
 @click.option("--quiet", "-q", is_flag=True, help="Only failures and the end.")
 @_unsafe_pickle_option
+@_setting_options
 def resume(
     *,
     run_id: str,
@@ -707,8 +709,13 @@ def resume(
     as_json: bool,
     quiet: bool,
     unsafe_pickle: bool,
+    **flags: Any,
 ) -> None:
-    """Continue run RUN_ID: answer its questions, or run its failed tasks again."""
+    """Continue run RUN_ID: answer its questions, or run its failed tasks again.
+
+    The run keeps the engine settings it was started with; the settings flags (named like the
+    EngineConfig fields, as for run) change them for this resume: --max-retries 5.
+    """
     from rich.text import Text
 
     from .._definition import definition_diff
@@ -781,6 +788,7 @@ def resume(
                 subscribers=subscribers,
                 accept_changes=accept_changes,
                 rerun=reruns,
+                **_given(flags),
             ),
             dependencies_of(workflow),
         )
