@@ -5,10 +5,11 @@ measures peak memory in a child process and the parallel speedup of sleeping tas
 replays real task graphs (STG, WfCommons, from ``../shared/bench-data``) as sleeps and compares
 plait's makespan with the optimum or a lower bound, and simulates the order plait gives when half
 the estimates are unknown. Part 3 measures what the durable stores (SQLite, PostgreSQL) cost per
-task against the memory store. Part 4 runs the build example against ``make -j`` on the same
-graph. Part 5 times the whole call a user pays for (build the workflow, run it, read every
-result) against the same floors. Part 6 times the start-up of the ``plait`` command against a
-bare Python start. A PASS/FAIL summary of the targets ends it.
+task against the memory store, and how fast an owner that lost its lease stops. Part 4 runs the
+build example against ``make -j`` on the same graph. Part 5 times the whole call a user pays for
+(build the workflow, run it, read every result) against the same floors. Part 6 times the
+start-up of the ``plait`` command against a bare Python start. A PASS/FAIL summary of the
+targets ends it.
 
 Usage: ``python bench/run.py [--quick] [--gc-enabled] [--part 1|2|3|4|5|6] [--profile]``.
 """
@@ -26,6 +27,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # sibling modules, run as a script
 
+import _lease
 import _make
 import _overhead
 import _replay
@@ -123,6 +125,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"no benchmark data at {root} (set PLAIT_BENCH_DATA to its location)")
     if args.part in (None, "3"):
         _stores.run_part3(ledger, log, n=2_000 if args.quick else _stores.N)
+        _lease.run_lease(log)
     if args.part in (None, "4"):
         _make.run_part4(log)
     if args.part in (None, "5"):

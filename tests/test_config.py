@@ -25,6 +25,7 @@ SETTINGS = [
     "fail_fast",
     "pools",
     "cancel_grace",
+    "lease_seconds",
 ]
 
 
@@ -68,6 +69,7 @@ def test_defaults() -> None:
     assert config.fail_fast is False
     assert dict(config.pools) == {}
     assert config.cancel_grace == 5.0
+    assert config.lease_seconds == 30.0
 
 
 def test_max_concurrency_defaults_to_one_when_the_cpu_count_is_unknown(
@@ -106,6 +108,12 @@ def test_a_config_is_frozen() -> None:
         ({"task_timeout": -1.0}, r"^task_timeout must be > 0 seconds or None, not -1\.0$"),
         ({"task_timeout": math.nan}, r"^task_timeout must be > 0 seconds or None, not nan$"),
         ({"cancel_grace": -1}, r"^cancel_grace must be >= 0 seconds, not -1$"),
+        ({"lease_seconds": 0.1}, r"^lease_seconds must be a number of seconds >= 0.5, not 0.1$"),
+        (
+            {"lease_seconds": math.inf},
+            r"^lease_seconds must be a number of seconds >= 0.5, not inf$",
+        ),
+        ({"lease_seconds": "30"}, r"^lease_seconds must be a number of seconds >= 0.5, not '30'$"),
         ({"pools": {"db": 0}}, r"^pool 'db' needs an int limit >= 1, not 0$"),
         ({"pools": {"db": 2, "cpu": 1.5}}, r"^pool 'cpu' needs an int limit >= 1, not 1\.5$"),
         ({"pools": {"db": None}}, r"^pool 'db' needs an int limit >= 1, not None$"),

@@ -19,11 +19,19 @@ from plait._events import (
     TaskStarted,
     TaskSucceeded,
 )
+from plait._lease import lease_clock
 from plait._pause import Question
 from plait._recorder import Recorder
 from plait._results import TaskError
 from plait._serialization import JSONSerializer
-from plait.stores import EventRecord, RunUpdate, TaskRecordColumns, WriteBatch
+from plait.stores import (
+    EventRecord,
+    LeaseLostError,
+    RunUpdate,
+    StoreUnavailableError,
+    TaskRecordColumns,
+    WriteBatch,
+)
 
 
 class CapturingStore:
@@ -283,3 +291,62 @@ def test_while_busy_a_change_waits_for_the_interval() -> None:
     assert wakeup.setters == []  # neither change woke the writer: they wait for the interval
     recorder.close(RunUpdate(status=RunStatus.SUCCEEDED, finished_at=time.time()))
     assert [e.task_id for e in store.events] == ["a", "b"]
+
+
+def test_a_failed_renewal_is_retried_holds_new_tasks_meanwhile_and_moves_the_deadline() -> None:
+    store = CapturingStore()
+    failures = [StoreUnavailableError("busy (test)")] * 2
+
+    def renew(run_id: str, owner: str, *, lease_seconds: float) -> None:
+        if failures:
+            raise failures.pop()
+
+    store.renew = renew  # type: ignore[method-assign]
+    stalls: list[float | None] = []
+    renewed = threading.Event()
+    recorder = Recorder(
+        store,  # type: ignore[arg-type]
+        "run-1",
+        "me",
+        serializer=JSONSerializer(),
+        lease_seconds=3.0,
+        lease_start=lease_clock() - 1.0,  # a renewal is due at once
+        lock=threading.Lock(),
+        task_columns=columns,
+        on_failure=lambda error: None,
+        on_renewed=lambda deadline: renewed.set(),
+        on_stall=stalls.append,
+    )
+    first_deadline = recorder.lease.deadline
+    recorder.start()
+    assert renewed.wait(timeout=10)
+    recorder.close(RunUpdate(status=RunStatus.SUCCEEDED))
+    assert recorder.failure is None and not failures
+    # Held from STALL_SECONDS after the call began, then at once when it failed (twice), then
+    # free when it succeeded.
+    began, *failed, answered = stalls[:4]
+    assert began is not None and len(failed) == 2 and answered is None
+    assert all(at is not None and at < began for at in failed)
+    assert recorder.lease.deadline > first_deadline
+
+
+def test_why_a_lease_ran_out_is_the_store_when_a_call_failed_or_is_under_way() -> None:
+    recorder = Recorder(
+        CapturingStore(),  # type: ignore[arg-type]
+        "run-1",
+        "me",
+        serializer=JSONSerializer(),
+        lease_seconds=1.0,
+        lock=threading.Lock(),
+        task_columns=columns,
+        on_failure=lambda error: None,
+    )
+    idle = recorder.lease.error()
+    assert isinstance(idle, LeaseLostError)
+    assert str(idle).startswith("plait lost run 'run-1': its lease was last renewed ")
+    assert (idle.run_id, idle.owner) == ("run-1", None)
+    recorder.lease.calling_since = lease_clock() - 2.0  # a store call that has not come back
+    hung = recorder.lease.error()
+    assert isinstance(hung, StoreUnavailableError)
+    assert str(hung).startswith("run 'run-1' stopped: its store could not record it for 2.")
+    assert "(it did not answer)" in str(hung)

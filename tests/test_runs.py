@@ -368,11 +368,11 @@ def test_a_run_that_loses_its_lease_stops_and_says_why(tmp_path: Path) -> None:
     wf.add_task("steal", steal)
     wf.add_task("after", lambda: time.sleep(0.2), depends_on=["steal"])
     wf.add_task("later", lambda: None, depends_on=["after"])
-    result = plait.run(wf, store=store)
-    assert result.status is RunStatus.FAILED
-    assert result.error is not None
-    assert result.error.startswith("the run was stopped because its store failed: ")
-    assert "host:2:thief" in result.error
-    record = store.get_run(result.run_id)
+    with pytest.raises(plait.LeaseLostError) as lost:
+        plait.run(wf, store=store, run_id="stolen-1")
+    assert str(lost.value).startswith("plait lost run 'stolen-1': its owner is now 'host:2:thief'")
+    assert (lost.value.run_id, lost.value.owner) == ("stolen-1", "host:2:thief")
+    record = store.get_run("stolen-1")
     assert record is not None
     assert record.owner == "host:2:thief"  # the new owner's claim is intact
+    assert record.status is RunStatus.RUNNING  # nothing the old owner did reached the store

@@ -62,6 +62,7 @@ if TYPE_CHECKING:  # the names, for type checkers; at run time each is loaded on
     from ._shell import ShellTask
     from ._state import RunStatus, TaskStatus
     from ._workflow import TaskSpec, Workflow
+    from .stores import LeaseLostError, StoreUnavailableError
 
 __version__ = "0.1.0"
 
@@ -80,6 +81,7 @@ __all__ = [
     "InputValidationError",
     "InvalidOptionError",
     "JSONSerializer",
+    "LeaseLostError",
     "LoadedTarget",
     "NotWaitingError",
     "OutputNotStorableError",
@@ -97,6 +99,7 @@ __all__ = [
     "SerializerMismatchError",
     "ShellCommandError",
     "ShellTask",
+    "StoreUnavailableError",
     "Subscriber",
     "TaskCancelled",
     "TaskCancelledError",
@@ -203,6 +206,11 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
     "._workflow": (
         "TaskSpec",
         "Workflow",
+    ),
+    # The store's errors that stop a run; they keep plait.stores as their module.
+    ".stores": (
+        "LeaseLostError",
+        "StoreUnavailableError",
     ),
 }
 _MODULE_OF = {name: module for module, names in _EXPORTS.items() for name in names}

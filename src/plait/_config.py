@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import math
 import os
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -12,7 +13,11 @@ from ._exceptions import ConfigError, InvalidOptionError
 from ._policies import RetryPolicy, check_retry_settings
 from ._public import publish_exports
 
-__all__ = ["EngineConfig", "check_pools", "pool_problem"]
+__all__ = ["MIN_LEASE_SECONDS", "EngineConfig", "check_pools", "pool_problem"]
+
+#: The shortest lease a run may have: renewing it (every third of its length) must stay cheap
+#: beside a store write, and a store's answer must fit in it many times over.
+MIN_LEASE_SECONDS = 0.5
 
 
 def _is_int(value: object) -> bool:
@@ -43,6 +48,10 @@ class EngineConfig:
             task whose pool has no limit here is refused before the run starts.
         cancel_grace: seconds to wait for running sync tasks to notice a cancellation before the
             run ends without them.
+        lease_seconds: how long a durable run's lease lasts. The owner renews it every third of
+            that; another process may resume the run once it has expired. An owner that could not
+            renew it in time stops (see ``plait.LeaseLostError``), and one whose store stays
+            unavailable that long stops too (``plait.StoreUnavailableError``).
     """
 
     max_concurrency: int = field(default_factory=_default_concurrency)
@@ -55,6 +64,7 @@ class EngineConfig:
     fail_fast: bool = False
     pools: Mapping[str, int] = field(default_factory=dict)
     cancel_grace: float = 5.0
+    lease_seconds: float = 30.0
 
     def __post_init__(self) -> None:
         if not _is_int(self.max_concurrency) or self.max_concurrency < 1:
@@ -67,6 +77,13 @@ class EngineConfig:
             )
         if not (_is_number(self.cancel_grace) and self.cancel_grace >= 0):
             raise ConfigError(f"cancel_grace must be >= 0 seconds, not {self.cancel_grace!r}")
+        if not (
+            _is_number(self.lease_seconds) and MIN_LEASE_SECONDS <= self.lease_seconds < math.inf
+        ):
+            raise ConfigError(
+                f"lease_seconds must be a number of seconds >= {MIN_LEASE_SECONDS}, not "
+                f"{self.lease_seconds!r}"
+            )
         if not isinstance(self.retry_failed_tasks, bool) or not isinstance(self.fail_fast, bool):
             raise ConfigError("retry_failed_tasks and fail_fast must be True or False")
         for name, limit in self.pools.items():

@@ -9,6 +9,7 @@ from typing import Any, Protocol
 from ._exceptions import TaskCancelledError
 from ._pause import NO_DEFAULT, InputRequired, as_schema_value
 from ._public import publish_exports
+from ._text import check_name
 
 __all__ = ["Context"]
 
@@ -99,10 +100,15 @@ class Context:
             timeout: seconds to wait; then the task fails with ``InputTimeoutError`` (or gets
                 ``default``).
             default: the answer to use when the timeout passes.
+
+        Raises:
+            InvalidOptionError: ``key`` holds text no store can keep (NUL, a lone surrogate).
         """
         if key is None:
             key = str(self._asked)
             self._asked += 1
+        else:
+            check_name("question key", key)
         value = self._state.answer(key)
         if value is NO_DEFAULT:
             raise InputRequired(key, prompt, schema, timeout, default)

@@ -11,7 +11,13 @@ module does the I/O around it:
 - *timeouts*: one timer on the loop watches the earliest deadline of all running attempts;
 - *halt*: a critical failure, ``fail_fast`` or an interrupt stops new starts, cancels async
   attempts at once, flags sync attempts (``ctx.cancelled``) and waits ``cancel_grace`` seconds for
-  them before abandoning them.
+  them before abandoning them;
+- *the gate*: a durable run starts a task only before its *gate*, the earlier of the lease's
+  deadline and the moment the store stalled (a call failed, or has taken ``STALL_SECONDS``),
+  both on ``lease_clock`` (the recorder keeps them up to date). Past the lease's deadline the run
+  stops -- a timer on the loop stops it then too, and cancels what runs; past a stall, new
+  tasks wait until the store answers. Dispatch compares the clock with the gate every time, so
+  even a worker thread that wakes before the loop after a SIGSTOP starts nothing late.
 
 Threading: every change of run state happens under ``_Run.lock``, from the loop thread or a worker
 thread; loop-only calls (``create_task``, timers) reach the loop with ``call_soon_threadsafe``.
@@ -58,6 +64,7 @@ from ._exceptions import (
     TaskCancelledError,
     TaskTimeoutError,
 )
+from ._lease import lease_clock
 from ._pause import (
     NO_DEFAULT,
     InputRequired,
@@ -77,6 +84,9 @@ from .executors import Executor, ThreadExecutor
 from .stores import TaskRecordColumns
 
 __all__ = ["Restored"]
+
+#: The gate of a run that has no lease (the memory store's): it never closes.
+_OPEN = math.inf
 
 #: How often a worker thread tries the run's lock, giving the GIL away between tries, before it
 #: blocks on it; see _take.
@@ -242,7 +252,13 @@ class _Run:
         self._encodes = serializer is not None and serializer.name != "object"
         self.payloads: list[bytes | None] = [None] * n
         self.recorder: Recorder | None = None
-        self.store_failure: BaseException | None = None
+        self.store_failure: BaseException | None = None  # what stopped the run (lease, store)
+        # The gate (see the module docstring), on lease_clock; set by the recorder's thread.
+        self.lease_deadline = math.inf
+        self._stall = math.inf  # when the store call under way, if any, counts as stalled
+        self.gate = math.inf
+        self._holding = False  # new tasks wait for a stalled store call
+        self._lease_timer: asyncio.TimerHandle | None = None
         self._succeeded_before: list[int] = []
         self.halted_by: int | None = None
         self.interrupted = False
@@ -296,6 +312,8 @@ class _Run:
         self.run_started_at = time.time()
         if self.listening:
             self._emit(RunStarted, workflow=self.graph.workflow_name, tasks=len(self.graph))
+        if self.lease_deadline < math.inf:
+            self._arm_lease_timer()
         try:
             with self.lock:
                 self._announce_ready(
@@ -325,7 +343,8 @@ class _Run:
         await asyncio.shield(self._done)
 
     def _close(self) -> None:
-        for timer in (self._deadline_timer, self._grace_timer, *self._question_timers.values()):
+        timers = (self._deadline_timer, self._grace_timer, self._lease_timer)
+        for timer in (*timers, *self._question_timers.values()):
             if timer is not None:
                 timer.cancel()
         self._question_timers.clear()
@@ -375,7 +394,7 @@ class _Run:
         skipped = sum(1 for s in status if s is TaskStatus.SKIPPED)
         cancelled = sum(1 for s in status if s is TaskStatus.CANCELLED)
         if self.store_failure is not None:
-            head = f"the run was stopped because its store failed: {self.store_failure}"
+            head = str(self.store_failure)
         elif self.interrupted:
             head = "the run was interrupted"
         elif self.halted_by is not None:
@@ -481,6 +500,14 @@ class _Run:
 
         Returns a sync attempt for the calling worker to run itself, when ``for_worker``.
         """
+        gate = self.gate
+        if (
+            gate < _OPEN
+            and self.scheduler.ready
+            and lease_clock() >= gate
+            and self._gate_closed(in_loop)
+        ):
+            return None
         take = self.scheduler.take
         specs = self.graph.specs
         keep = None
@@ -965,6 +992,65 @@ class _Run:
             for attempt in self.current:
                 if attempt is not None and not specs[attempt.index].is_async:
                     self._abandon(attempt)
+            self._resolve_if_finished(in_loop=True)
+
+    # -- the gate: the lease and the store ------------------------------------------------------
+
+    def _gate_closed(self, in_loop: bool) -> bool:
+        """The clock passed the gate: stop the run if the lease's deadline passed, else hold new
+        tasks until the stalled store call succeeds. Whether nothing may start. Under the lock."""
+        if lease_clock() >= self.lease_deadline:
+            self._stop_for_lease(in_loop=in_loop)
+            return True
+        self._holding = True
+        # Read the gate again: the recorder moves it, then reads _holding (the other order).
+        if lease_clock() < self.gate:
+            self._holding = False
+            return False
+        return True
+
+    def _stop_for_lease(self, *, in_loop: bool) -> None:
+        if self.store_failure is None and self.recorder is not None:
+            self.store_failure = self.recorder.lease.error()
+            self._halt(in_loop=in_loop)
+
+    def lease_renewed(self, deadline: float) -> None:
+        """The recorder renewed the lease until ``deadline`` (from its thread)."""
+        self.lease_deadline = deadline
+        self.gate = min(deadline, self._stall)
+        self._loop.call_soon_threadsafe(self._gate_moved)
+
+    def store_stalls(self, at: float | None) -> None:
+        """Start nothing from ``at`` on until the store answers; None: it answered (recorder
+        thread)."""
+        self._stall = stall = math.inf if at is None else at
+        self.gate = min(self.lease_deadline, stall)
+        if at is None and self._holding:
+            self._loop.call_soon_threadsafe(self._gate_moved)
+
+    def _gate_moved(self) -> None:
+        """The lease was renewed or the store answered: re-arm the timer, let tasks start."""
+        with self.lock:
+            self._arm_lease_timer()
+            if self._holding and lease_clock() < self.gate:
+                self._holding = False
+                self._dispatch(in_loop=True)
+                self._resolve_if_finished(in_loop=True)
+
+    def _arm_lease_timer(self) -> None:
+        if self._lease_timer is not None:
+            self._lease_timer.cancel()
+        delay = max(0.0, self.lease_deadline - lease_clock())
+        self._lease_timer = self._loop.call_later(delay, self._lease_expired)
+
+    def _lease_expired(self) -> None:
+        """The lease's deadline passed with no renewal: stop the run (loop thread)."""
+        with self.lock:
+            self._lease_timer = None
+            if lease_clock() < self.lease_deadline:  # renewed meanwhile
+                self._arm_lease_timer()
+                return
+            self._stop_for_lease(in_loop=True)
             self._resolve_if_finished(in_loop=True)
 
     def store_failed(self, error: BaseException) -> None:

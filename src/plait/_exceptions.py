@@ -32,9 +32,17 @@ either::
     │                               raised by ``ctx.raise_if_cancelled()`` in a cancelled task
     ├── ShellCommandError (RuntimeError)
     │                               a shell task's command exited with a non-zero status
-    └── RunFailedError (RuntimeError)
-                                    raised by ``RunResult.raise_for_status()`` for a run that did
-                                    not succeed
+    ├── RunFailedError (RuntimeError)
+    │                               raised by ``RunResult.raise_for_status()`` for a run that did
+    │                               not succeed
+    └── StoreError (RuntimeError)   the store refused an operation (``plait.stores``)
+        ├── RunExistsError          a new run's id is taken
+        ├── RunNotFoundError (LookupError)
+        │                           the store has no such run
+        ├── LeaseHeldError          another live process owns the run
+        ├── LeaseLostError          this process no longer owns the run (it stopped)
+        └── StoreUnavailableError   the store was out of reach or busy (a run whose store
+                                    stays so for as long as its lease allows stopped)
 """
 
 from __future__ import annotations

@@ -28,11 +28,22 @@ record had not been written yet, runs again when the run is resumed (at-least-on
 
 With a store that is not durable (the memory store) nothing is written while the run goes; the
 whole state is written once, when the run ends or pauses.
+
+**The lease, and a failing store.** The same thread renews the run's lease and makes every
+store call through its :class:`~plait._lease.Lease`, which keeps the owner's own deadline,
+retries a store that is unavailable, and tells the engine when to hold new tasks (see
+``_lease.py``). Each batch is written under its own key (``WriteBatch.key``), so a batch whose
+commit did land before the connection dropped is not applied twice. A store that says another
+process owns the run (:class:`LeaseLostError`), a store unavailable until the lease's deadline,
+or any other store error ends the recording (``on_failure``): the engine stops the run. On the
+way out the writer tries once more to write what is pending, and releases the lease, so that the
+run can be resumed at once; after a :class:`LeaseLostError` it writes nothing.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import logging
 import threading
 import time
@@ -50,14 +61,17 @@ from ._events import (
     TaskStarted,
     TaskSucceeded,
 )
+from ._lease import Lease, lease_clock
 from ._pause import Question
 from ._results import TaskError
 from ._serialization import Serializer
 from .stores import (
     EventRecordColumns,
     InputRequest,
+    LeaseLostError,
     RunUpdate,
     Store,
+    StoreUnavailableError,
     TaskRecord,
     TaskRecordColumns,
     WriteBatch,
@@ -72,12 +86,20 @@ _log = logging.getLogger("plait.store")
 
 
 class Recorder:
-    """Writes one run's progress to its store; see the module docstring.
+    """Writes one run's progress to its store and keeps its lease; see the module docstring.
 
     Thread contract: the engine calls the journal (this object) while it holds its lock
     (``lock``), and :meth:`answered` without it; the writer thread takes the same lock only to
     swap the pending batch out and to read the records of the tasks that changed -- a consistent
-    cut of the run.
+    cut of the run. The writer tells the engine about the lease and the store through the
+    ``on_*`` callbacks, from its own thread.
+
+    Args:
+        lease_start: when (on ``lease_clock``) the run's lease was taken: just before the run
+            was created or claimed (default: now).
+        on_renewed, on_stall: the :class:`~plait._lease.Lease`'s callbacks to the engine.
+        on_failure: called once, with the :class:`LeaseLostError` or
+            :class:`StoreUnavailableError` that ends the recording.
     """
 
     def __init__(
@@ -88,16 +110,28 @@ class Recorder:
         *,
         serializer: Serializer,
         lease_seconds: float,
+        lease_start: float | None = None,
         interval: float = WRITE_INTERVAL,
         lock: threading.Lock,
         task_columns: Callable[[list[str]], TaskRecordColumns],
         on_failure: Callable[[BaseException], None],
+        on_renewed: Callable[[float], None] = lambda deadline: None,
+        on_stall: Callable[[float | None], None] = lambda at: None,
     ) -> None:
         self.store = store
         self.run_id = run_id
         self.owner = owner
         self._serializer = serializer
-        self._lease_seconds = lease_seconds
+        #: The run's lease, and the store calls made under it.
+        self.lease = Lease(
+            store,
+            run_id,
+            owner,
+            seconds=lease_seconds,
+            start=lease_clock() if lease_start is None else lease_start,
+            on_renewed=on_renewed,
+            on_stall=on_stall,
+        )
         self._interval = interval
         self._next_write = 0.0  # monotonic time before which a change does not wake the writer
         self._lock = lock
@@ -110,6 +144,8 @@ class Recorder:
         self._snapshot: TaskRecordColumns | None = None
         self._requests: list[InputRequest] = []
         self._run_update: RunUpdate | None = None
+        self._unwritten: list[WriteBatch] = []  # batches the store did not take, in order
+        self._batches = 0  # batches made, for their keys
         self._closing = False
         self.failure: BaseException | None = None
         self._thread: threading.Thread | None = None
@@ -166,24 +202,38 @@ class Recorder:
         self._thread.start()
 
     def close(self, update: RunUpdate) -> None:
-        """Write everything still pending and ``update``, release the lease, stop the thread."""
+        """Write everything still pending and ``update``, release the lease, stop the thread.
+
+        Waits for the writer until the lease's deadline, and at least a third of the lease (5 s
+        at most) -- long enough for a store that answers, not forever for one that hangs: a
+        writer still waiting for its store then is abandoned (it writes nothing more once its
+        call returns), and :attr:`failure` says the store did not answer.
+        """
+        lease = self.lease
         with self._lock:
             self._run_update = update
             self._closing = True
+            lease.silent = True  # the engine is done: its loop may be gone
         self._wakeup.set()
-        if self._thread is not None:
-            self._thread.join()
-        elif self.failure is None:  # never started: write in this thread
-            self._flush()
-        if self.failure is None:
-            try:
+        thread = self._thread
+        if thread is None:  # never started: write in this thread
+            if self.failure is None:
+                self._flush()
                 self.store.release(self.run_id, self.owner)
-            except Exception:  # the run is over; a lease that lapses on its own is harmless
-                _log.exception("could not release the lease of run %r", self.run_id)
+            return
+        patience = min(lease.seconds / 3, 5.0)
+        thread.join(timeout=max(lease.deadline - lease_clock(), patience))
+        if thread.is_alive():
+            lease.abandoned.set()
+            if self.failure is None:
+                self.failure = lease.unavailable(lease.trouble, lease.calling_since)
+            _log.error(
+                "run %r: gave up waiting for its store; what was not written is lost",
+                self.run_id,
+            )
 
     def _write_loop(self) -> None:
-        renew_every = self._lease_seconds / 3
-        renew_at = time.monotonic() + renew_every
+        lease = self.lease
         while True:
             self._wakeup.wait(timeout=self._interval)
             self._wakeup.clear()
@@ -194,18 +244,45 @@ class Recorder:
                 try:
                     if not self._flush():
                         self._next_write = now  # quiet: the next change is written at once
-                    if now >= renew_at:
-                        self.store.renew(self.run_id, self.owner, lease_seconds=self._lease_seconds)
-                        renew_at = now + renew_every
-                except BaseException as error:
-                    self.failure = error
-                    _log.error("run %r can no longer be recorded: %s", self.run_id, error)
-                    self._on_failure(error)
-            if closing:
+                    if lease.due:
+                        lease.renew()
+                except (LeaseLostError, StoreUnavailableError) as error:
+                    self._fail(error)
+                except BaseException as error:  # a store error that will not pass, or a bug
+                    self._fail(lease.unavailable(error))
+            if closing or lease.abandoned.is_set():
+                self._finish()
                 return
 
-    def _flush(self) -> bool:
-        """Write what is pending, in one transaction; False if there was nothing."""
+    def _fail(self, error: LeaseLostError | StoreUnavailableError) -> None:
+        if isinstance(error, LeaseLostError):
+            error = self.lease.lost(error)
+        self.failure = error
+        _log.error("run %r can no longer be recorded: %s", self.run_id, error)
+        if not self.lease.silent:
+            self._on_failure(error)
+
+    def _finish(self) -> None:
+        """On the way out: after a store failure, try once more to write what is pending (the
+        lease may still be ours); release the lease unless it was lost."""
+        if isinstance(self.failure, LeaseLostError) or self.lease.abandoned.is_set():
+            return
+        if self.failure is not None:
+            try:
+                self._flush(retry=False)
+            except Exception as error:  # it stays unrecorded: the resume runs it again
+                _log.warning("run %r: its last changes were not recorded: %s", self.run_id, error)
+        try:
+            self.store.release(self.run_id, self.owner)
+        except Exception as error:  # the run is over; a lease that lapses on its own is harmless
+            _log.warning("run %r: could not release its lease: %s", self.run_id, error)
+
+    def _flush(self, *, retry: bool = True) -> bool:
+        """Write what is pending, in one transaction; False if there was nothing.
+
+        Each batch gets a key (the owner's id and a count), so writing it again is harmless. A
+        batch the store did not take stays pending, ahead of newer changes, for a last try on
+        the way out."""
         with self._lock:
             events, self._events = self._events, []
             self._starts = {}
@@ -222,9 +299,22 @@ class Recorder:
             requests=requests,
             events=_event_columns(events),
         )
-        if not batch:
+        pending = [*self._unwritten, batch] if batch else self._unwritten
+        self._unwritten = []
+        if not pending:
             return False
-        self.store.write(self.run_id, self.owner, batch)
+        for n, each in enumerate(pending):
+            if each.key is None:
+                self._batches += 1
+                each.key = f"{self.owner}#{self._batches}"
+            try:
+                self.lease.call(
+                    functools.partial(self.store.write, self.run_id, self.owner, each),
+                    retry=retry,
+                )
+            except BaseException:
+                self._unwritten = pending[n:]  # kept, in order, for a last try on the way out
+                raise
         return True
 
 

@@ -30,6 +30,7 @@ from ._engine import Restored, _Run
 from ._events import Subscriber
 from ._exceptions import ConfigError, DefinitionChangedError, NotWaitingError
 from ._graph import LazyDefinition
+from ._lease import lease_clock
 from ._pause import Question, validate_answer
 from ._public import publish_exports
 from ._recorder import Recorder, question_of, request_of
@@ -38,10 +39,12 @@ from ._results import RunResult, TaskResults
 from ._serialization import JSONSerializer, ObjectSerializer, Serializer, check_stored
 from ._state import RunStatus, TaskStatus
 from ._targets import refuse_run_while_importing, target_of
+from ._text import check_name
 from ._workflow import Workflow
 from .stores import (
     InputRequest,
     LeaseHeldError,
+    LeaseLostError,
     RunExistsError,
     RunNotFoundError,
     RunRecord,
@@ -57,7 +60,8 @@ __all__ = ["answer", "aresume", "arun", "get_run", "list_runs", "resume", "run"]
 
 _log = logging.getLogger("plait.runs")
 
-#: Seconds a run's lease lasts; the owner renews it every third of that while the run is live.
+#: Seconds a lease lasts when no run's settings say (``EngineConfig.lease_seconds`` does for
+#: runs): what answering a paused run claims it for.
 LEASE_SECONDS = 30.0
 
 # Runs live in this process, so that answer() can reach them without the store.
@@ -133,39 +137,57 @@ def _no_event_loop(name: str) -> None:
     )
 
 
-async def _execute(store: Store, owner: str, run_state: _Run) -> RunResult:
-    """Run ``run_state`` while its recorder writes it to ``store``."""
+async def _execute(store: Store, owner: str, run_state: _Run, lease_start: float) -> RunResult:
+    """Run ``run_state`` while its recorder writes it to ``store`` and keeps its lease (taken
+    at ``lease_start``, on ``lease_clock``).
+
+    Raises:
+        LeaseLostError: the run stopped because this process lost its lease.
+        StoreUnavailableError: the run stopped because its store could not record it.
+    """
     assert run_state.serializer is not None
     recorder = Recorder(
         store,
         run_state.run_id,
         owner,
         serializer=run_state.serializer,
-        lease_seconds=LEASE_SECONDS,
+        lease_seconds=run_state.config.lease_seconds,
+        lease_start=lease_start,
         lock=run_state.lock,
         task_columns=run_state.task_columns,
         on_failure=run_state.store_failed,
+        on_renewed=run_state.lease_renewed,
+        on_stall=run_state.store_stalls,
     )
     run_state.recorder = recorder
     if store.durable:
+        run_state.lease_deadline = run_state.gate = recorder.lease.deadline
         run_state.keep_journal(recorder)
         recorder.start()
     _live_runs[run_state.run_id] = run_state
     try:
-        return await run_state.execute()
+        result = await run_state.execute()
     finally:
         _live_runs.pop(run_state.run_id, None)
-        result = run_state.final_result or run_state.result()
+        ended = run_state.final_result or run_state.result()
         if not store.durable:  # nothing was written while it ran: write it all now
             recorder.snapshot(run_state.task_columns(), list(run_state.questions.values()))
-        final = result.status not in (RunStatus.PAUSED, RunStatus.RUNNING)
+        final = ended.status not in (RunStatus.PAUSED, RunStatus.RUNNING)
         recorder.close(
             RunUpdate(
-                status=result.status,
-                finished_at=result.finished_at if final else None,
-                error=result.error,
+                status=ended.status,
+                finished_at=ended.finished_at if final else None,
+                error=ended.error,
             )
         )
+    # What the store said last wins when it names the new owner; a run that was not recorded
+    # to its end never returns a result.
+    stopped = recorder.failure
+    if not isinstance(stopped, LeaseLostError) and run_state.store_failure is not None:
+        stopped = run_state.store_failure
+    if stopped is not None:
+        raise stopped
+    return result
 
 
 @opens_store
@@ -208,9 +230,14 @@ async def arun(
     Raises:
         WorkflowError: the workflow is invalid, or a task names a pool that has no limit.
         ConfigError: a setting is invalid.
+        InvalidOptionError: ``run_id`` holds text no store can keep (NUL, a lone surrogate).
         RunExistsError: the store already has a run with ``run_id``.
         WorkflowFileError: called while ``plait`` imports a target (a run started at import
             time; guard it with ``if __name__ == "__main__":``).
+        LeaseLostError: this process lost the run's lease (it was stopped past the lease, or
+            another process took the run over); the run stopped, nothing more was recorded.
+        StoreUnavailableError: the store stayed unavailable for as long as the lease allows;
+            the run stopped (resume it later).
     """
     refuse_run_while_importing()
     workflow.validate()
@@ -222,7 +249,9 @@ async def arun(
     serializer = _serializer_for(the_store, serializer)
     graph = workflow.graph()
     run_id = run_id or uuid.uuid4().hex
+    check_name("run id", run_id)
     owner = _owner()
+    lease_start = lease_clock()
     now = time.time()
     try:
         the_store.create_run(
@@ -236,7 +265,7 @@ async def arun(
                 created_at=now,
                 updated_at=now,
                 owner=owner,
-                lease_expires_at=now + LEASE_SECONDS,
+                lease_expires_at=now + engine_config.lease_seconds,
                 # Only another process needs it, and only a durable store reaches one.
                 target=target or (target_of(workflow) if the_store.durable else None),
             )
@@ -254,7 +283,7 @@ async def arun(
         wait_for_input=wait_for_input,
         serializer=serializer,
     )
-    return await _execute(the_store, owner, run_state)
+    return await _execute(the_store, owner, run_state, lease_start)
 
 
 def run(
@@ -276,6 +305,7 @@ def run(
 
     Raises:
         RuntimeError: called from a running event loop; use ``await plait.arun(...)`` there.
+        LeaseLostError, StoreUnavailableError: the run stopped unrecorded (see :func:`arun`).
     """
     _no_event_loop("run")
     return asyncio.run(
@@ -356,6 +386,7 @@ async def aresume(
         LeaseHeldError: another live process owns the run.
         SerializerMismatchError: the run was stored with another serializer than
             ``serializer`` (a pickled run needs ``serializer=plait.PickleSerializer()``).
+        LeaseLostError, StoreUnavailableError: the run stopped, as in :func:`arun`.
     """
     workflow.validate()
     the_store = open_store(store)
@@ -423,7 +454,9 @@ async def aresume(
         i: _loads(serializer, task.output, run_id, f"output of {task.task_id!r}")
         for i, task in succeeded.items()
     }
-    owner = _claim(the_store, run_id, force=force)
+    engine_config = _config(config or _stored_config(record.config), settings)
+    lease_start = lease_clock()
+    owner = _claim(the_store, run_id, force=force, lease_seconds=engine_config.lease_seconds)
     now = time.time()
     batch = WriteBatch(run=RunUpdate(status=RunStatus.RUNNING))
     if diff or cleared:
@@ -454,14 +487,14 @@ async def aresume(
     )
     run_state = _Run(
         workflow,
-        _config(config or _stored_config(record.config), settings),
+        engine_config,
         run_id,
         subscribers,
         wait_for_input=wait_for_input,
         serializer=serializer,
         restored=restored,
     )
-    return await _execute(the_store, owner, run_state)
+    return await _execute(the_store, owner, run_state, lease_start)
 
 
 def _lease_held(run_id: str, owner: str, until: float) -> LeaseHeldError:
@@ -474,11 +507,11 @@ def _lease_held(run_id: str, owner: str, until: float) -> LeaseHeldError:
     )
 
 
-def _claim(store: Store, run_id: str, *, force: bool) -> str:
+def _claim(store: Store, run_id: str, *, force: bool, lease_seconds: float = LEASE_SECONDS) -> str:
     """Make a new owner of this process hold the run's lease; return the owner's id."""
     owner = _owner()
     try:
-        store.claim(run_id, owner, lease_seconds=LEASE_SECONDS, force=force)
+        store.claim(run_id, owner, lease_seconds=lease_seconds, force=force)
     except LeaseHeldError as error:
         raise _lease_held(run_id, error.owner, error.until) from None
     return owner

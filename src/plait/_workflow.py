@@ -30,6 +30,7 @@ from ._graph import Graph
 from ._pause import Pause
 from ._policies import RetryPolicy
 from ._public import publish_exports
+from ._text import check_name
 
 __all__ = ["TaskSpec", "Workflow"]
 
@@ -127,6 +128,7 @@ class Workflow:
     def __init__(self, name: str) -> None:
         if not isinstance(name, str) or not name:
             raise InvalidOptionError(f"a workflow needs a non-empty name, not {name!r}")
+        check_name("workflow name", name)
         self.name = name
         self._tasks: dict[str, TaskSpec] = {}
         # Each function's analysis, and the ids of the tasks that run it (to resolve a function
@@ -259,6 +261,7 @@ class Workflow:
         tasks = self._tasks
         if not isinstance(id, str) or not id:
             raise InvalidOptionError(f"task ids must be non-empty strings, not {id!r}")
+        check_name("task id", id)
         if id in tasks:
             raise DuplicateTaskError(
                 f"task {id!r} is already defined in workflow {self.name!r}; give each task a "

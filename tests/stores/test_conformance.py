@@ -446,6 +446,69 @@ def test_write_to_an_unknown_run_raises_run_not_found(store: Store) -> None:
         store.write("nope", "alice", _full_batch())
 
 
+def test_lease_lost_names_the_run_and_its_new_owner(store: Store) -> None:
+    store.create_run(make_run(owner="alice"))
+    store.claim("run-1", "bob", lease_seconds=LEASE, force=True)
+    with pytest.raises(LeaseLostError) as lost:
+        store.write("run-1", "alice", WriteBatch(tasks=[task()]))
+    assert (lost.value.run_id, lost.value.owner) == ("run-1", "bob")
+    with pytest.raises(LeaseLostError) as lost:
+        store.renew("run-1", "alice", lease_seconds=LEASE)
+    assert (lost.value.run_id, lost.value.owner) == ("run-1", "bob")
+
+
+# -- batch keys: a batch written again is applied once --------------------------------------
+
+
+def test_a_batch_written_twice_with_its_key_is_applied_once(store: Store) -> None:
+    store.create_run(make_run())
+    batch = replace(_full_batch(), key="alice#1")
+    store.write("run-1", "alice", batch)
+    store.write("run-1", "alice", batch)
+    assert store.load_events("run-1") == list(batch.events)
+    assert store.load_tasks("run-1") == {t.task_id: t for t in batch.tasks}
+
+
+def test_batches_with_other_keys_or_none_are_all_applied(store: Store) -> None:
+    store.create_run(make_run())
+    for key in ("alice#1", "alice#2", None, None, "alice#1"):
+        store.write("run-1", "alice", WriteBatch(events=[event(n=1)], key=key))
+    assert len(store.load_events("run-1")) == 5
+
+
+def test_a_replayed_batch_after_a_takeover_raises_lease_lost(store: Store) -> None:
+    store.create_run(make_run())
+    batch = WriteBatch(events=[event(n=1)], key="alice#1")
+    store.write("run-1", "alice", batch)
+    store.claim("run-1", "bob", lease_seconds=LEASE, force=True)
+    with pytest.raises(LeaseLostError):
+        store.write("run-1", "alice", batch)
+    store.write("run-1", "bob", replace(batch, key="bob#1"))
+    assert len(store.load_events("run-1")) == 2
+
+
+# -- text a store cannot hold as it is --------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "kept"),
+    [
+        ("a\x00b", "a\\x00b"),
+        ("bad byte \udcff here", "bad byte \\udcff here"),
+        ("caf\u00e9 \u2603", "caf\u00e9 \u2603"),
+    ],
+)
+def test_free_text_the_store_cannot_hold_is_escaped(store: Store, text: str, kept: str) -> None:
+    store.create_run(make_run())
+    update = RunUpdate(status=RunStatus.FAILED, error=text)
+    store.write("run-1", "alice", WriteBatch(run=update, requests=[request(prompt=text)]))
+    run = store.get_run("run-1")
+    assert run is not None
+    expected = text if not store.durable else kept  # the memory store keeps objects as they are
+    assert run.error == expected
+    assert store.load_requests("run-1")[0].prompt == expected
+
+
 # -- keys: replayed writes replace ---------------------------------------------------------
 
 

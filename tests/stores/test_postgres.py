@@ -195,3 +195,21 @@ def test_repr_shows_server_database_and_schema(store: PostgresStore, postgres_sc
     assert repr(store) == (
         f"<PostgresStore {info.host}:{info.port}/{info.dbname} schema {postgres_schema!r}>"
     )
+
+
+def test_leases_run_on_the_database_clock_not_the_hosts(
+    store: PostgresStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # This host's clock runs an hour ahead of the database's.
+    real_time = time.time
+    monkeypatch.setattr("plait.stores._postgres.time.time", lambda: real_time() + 3600)
+    store.create_run(make_run(owner="alice"))  # its lease: 60 s by the true clock
+    with pytest.raises(LeaseHeldError):  # the skewed clock would call it expired
+        store.claim("run-1", "bob", lease_seconds=5)
+    store.renew("run-1", "alice", lease_seconds=5)
+    record = store.get_run("run-1")
+    assert record is not None and record.lease_expires_at is not None
+    assert record.lease_expires_at < real_time() + 10  # stamped by the database, not the host
+    claimed = store.claim("run-1", "alice", lease_seconds=5)
+    assert claimed.lease_expires_at is not None
+    assert claimed.lease_expires_at < real_time() + 10

@@ -103,6 +103,37 @@ def test_a_writer_waits_for_another_processs_write_instead_of_failing(
     assert list(store.load_tasks("run-1")) == ["t"]
 
 
+def test_closing_does_not_wait_for_a_write_stuck_behind_another_process(
+    store: SQLiteStore, path: Path
+) -> None:
+    store.create_run(make_run())
+    other = raw(path)
+    other.execute("BEGIN IMMEDIATE")  # holds the lock until the end of the test
+    failed: list[BaseException] = []
+
+    def write() -> None:
+        try:
+            store.write("run-1", "alice", WriteBatch())
+        except StoreError as error:
+            failed.append(error)
+
+    writer = threading.Thread(target=write, daemon=True)
+    writer.start()
+    while not store._lock.locked():  # the writer is inside its call, waiting for the lock
+        time.sleep(0.001)
+    closed = threading.Thread(target=store.close)
+    closed.start()
+    closed.join(timeout=5)  # the write waits up to 10 s: closing must not
+    assert not closed.is_alive()
+    with pytest.raises(StoreError, match="is closed"):
+        store.get_run("run-1")
+    other.rollback()  # the stuck write goes through, and closes the connection on its way out
+    writer.join(timeout=10)
+    assert not writer.is_alive() and not failed
+    with pytest.raises(sqlite3.ProgrammingError):
+        store._conn.execute("SELECT 1")
+
+
 def test_readers_are_not_blocked_by_a_writer(store: SQLiteStore, path: Path) -> None:
     store.create_run(make_run())
     other = raw(path)

@@ -13,7 +13,8 @@ and asks for ``--target``. The ``--param`` values of ``plait run`` are part of t
 definition (each task's params), and ``plait resume`` applies them again.
 
 Exit codes: 0 the run succeeded (or the command did its work), 1 the run failed, 2 a usage or
-validation error (one red line, no traceback), 3 the run paused for input, 130 interrupted.
+validation error (one red line, no traceback), 3 the run paused for input, 4 plait lost the run
+(another process took it over, or its store stayed unavailable), 130 interrupted.
 """
 
 from __future__ import annotations
@@ -45,19 +46,28 @@ if TYPE_CHECKING:
     from .._results import RunResult
     from .._serialization import Serializer
     from .._workflow import Workflow
-    from ..stores import RunRecord, Store
+    from ..stores import RunRecord, Store, StoreError
     from ._live import Watcher
 
 # Start-up time: `plait --help` must not load the engine, rich, the stores or jsonschema, so
 # this module imports them inside the commands that use them (bench/run.py measures it).
 
-__all__ = ["EXIT_FAILED", "EXIT_INTERRUPTED", "EXIT_OK", "EXIT_PAUSED", "EXIT_USAGE", "cli"]
+__all__ = [
+    "EXIT_FAILED",
+    "EXIT_INTERRUPTED",
+    "EXIT_LOST",
+    "EXIT_OK",
+    "EXIT_PAUSED",
+    "EXIT_USAGE",
+    "cli",
+]
 
 EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_USAGE = 2
 EXIT_PAUSED = 3
 EXIT_INTERRUPTED = 130
+EXIT_LOST = 4  # LeaseLostError or StoreUnavailableError: the run stopped, and was not recorded
 
 _EXIT_FOR_STATUS = {
     RunStatus.SUCCEEDED: EXIT_OK,
@@ -374,6 +384,7 @@ def _watch(
     dependencies: Mapping[str, Sequence[str]],
 ) -> int:
     """Run ``start`` under ``watcher``; show the end; return the exit code."""
+    from ..stores import LeaseLostError, StoreUnavailableError
     from ._summary import run_figures
 
     try:
@@ -382,8 +393,30 @@ def _watch(
     except KeyboardInterrupt:
         watcher.interrupted(run_id)
         return EXIT_INTERRUPTED
+    except (LeaseLostError, StoreUnavailableError) as error:
+        _lost(run_id, error, store=watcher.store)
+        return EXIT_LOST
     watcher.finish(result, run_figures(result, dependencies))
     return _EXIT_FOR_STATUS[result.status]
+
+
+def _lost(run_id: str, error: StoreError, *, store: str | None) -> None:
+    """Say on stderr why the run stopped unrecorded (``error``: a LeaseLostError or a
+    StoreUnavailableError), and how it goes on."""
+    from rich.text import Text
+
+    from ..stores import LeaseLostError
+    from ._live import resume_command
+    from ._terminal import TextConsole
+
+    console = TextConsole(stderr=True, soft_wrap=True)
+    if isinstance(error, LeaseLostError):
+        console.print(Text(f"plait lost the run: {error}", style="red"))
+        if error.owner is None:  # nobody took it: it can be resumed once the lease expires
+            console.print(Text(f"continue with: {resume_command(run_id, store=store)}"))
+    else:
+        console.print(Text(f"plait could not record the run: {error}", style="red"))
+        console.print(Text(f"continue with: {resume_command(run_id, store=store)}"))
 
 
 # -- the commands -------------------------------------------------------------------------------
@@ -403,6 +436,8 @@ Exit codes:
   1    the run failed (a task failed, was skipped or cancelled)
   2    usage or validation error: bad option, invalid workflow, bad answer
   3    the run paused: tasks wait for answers (see `plait inputs`)
+  4    plait lost the run: another process took it over, or its store
+       stayed unavailable; nothing more was started or recorded
   130  interrupted with Ctrl-C: running tasks were cancelled
 
 \b
@@ -469,7 +504,8 @@ Events (snake_case), with their fields besides event, run_id and time:
                    critical_path_seconds, tasks {status: count}, waiting [...]
 
 \b
-Exit codes: 0 succeeded, 1 failed, 2 usage/validation error, 3 paused, 130 Ctrl-C.
+Exit codes: 0 succeeded, 1 failed, 2 usage/validation error, 3 paused,
+4 lost the run (its lease or its store), 130 Ctrl-C.
 """
 
 
@@ -518,6 +554,10 @@ _SETTING_FLAGS: dict[str, tuple[Any, str]] = {
     "cancel_grace": (
         click.FloatRange(min=0),
         "Seconds sync tasks get to notice a cancel (default 5).",
+    ),
+    "lease_seconds": (
+        click.FloatRange(min=0.5),  # EngineConfig's MIN_LEASE_SECONDS
+        "Seconds the run's lease lasts; the owner renews it every third (default 30).",
     ),
 }
 

@@ -12,6 +12,11 @@ Rules every backend keeps (the conformance suite in ``tests/stores`` checks them
   writer holds the run's lease (fencing): a process that lost its lease cannot overwrite the
   new owner's progress.
 - :meth:`Store.claim` is atomic: when several processes claim one run at once, exactly one wins.
+- A batch with a ``key`` is applied once, however often it is written (:class:`WriteBatch`).
+- A transient failure (the store busy or out of reach) raises :class:`StoreUnavailableError`,
+  which the engine retries; any other :class:`StoreError` is final.
+- Leases run on the store's clock where it has one (PostgreSQL's), so hosts whose clocks
+  disagree still agree on when a lease expires.
 - Times are Unix seconds (floats); outputs and answers are bytes made by the run's serializer.
 """
 
@@ -39,6 +44,7 @@ __all__ = [
     "Store",
     "StoreError",
     "StoreNotFoundError",
+    "StoreUnavailableError",
     "TaskRecord",
     "TaskRecordColumns",
     "WriteBatch",
@@ -67,7 +73,31 @@ class LeaseHeldError(StoreError):
 
 
 class LeaseLostError(StoreError):
-    """This process no longer owns the run: its lease expired and another process took it."""
+    """This process no longer owns the run: its lease expired (another process may have taken
+    it), so nothing this process does reaches the run's record any more.
+
+    ``run_id`` is the run and ``owner`` its new owner, when they are known.
+    """
+
+    def __init__(self, message: str, *, run_id: str | None = None, owner: str | None = None):
+        super().__init__(message)
+        self.run_id = run_id
+        self.owner = owner
+
+
+class StoreUnavailableError(StoreError):
+    """The store could not be reached, or stayed busy: SQLite's file was locked by another
+    process, the PostgreSQL connection dropped or did not answer. The same operation may succeed
+    later; a write that raised it may be made again safely (see :attr:`WriteBatch.key`).
+
+    A run whose store stays unavailable for as long as its lease allows stops, and
+    ``plait.run`` raises this error; ``run_id`` is then the run, and ``__cause__`` the store's
+    last error.
+    """
+
+    def __init__(self, message: str, *, run_id: str | None = None):
+        super().__init__(message)
+        self.run_id = run_id
 
 
 class StoreNotFoundError(StoreError, LookupError):
@@ -275,6 +305,11 @@ class WriteBatch:
     ``dropped`` names tasks whose record and input requests are deleted first (a resume that
     clears tasks to run them again, or removes them from the run); the batch's own records are
     written after, so a dropped task can be written afresh in the same batch.
+
+    ``key``, when given, names the batch so that writing it again is harmless: the store keeps
+    the key of the last batch it applied to the run, and a batch with that key is not applied a
+    second time. A writer whose commit's outcome is unknown (the connection dropped while it
+    committed) writes the same batch again, with its key, and no event is logged twice.
     """
 
     run: RunUpdate | None = None
@@ -282,6 +317,7 @@ class WriteBatch:
     requests: list[InputRequest] = field(default_factory=list)
     events: Sequence[EventRecord] = field(default_factory=list)
     dropped: Sequence[str] = ()
+    key: str | None = None
 
     def __bool__(self) -> bool:
         return bool(self.run or self.tasks or self.requests or self.events or self.dropped)
@@ -344,10 +380,13 @@ class Store(ABC):
 
         The tasks in ``batch.dropped`` lose their records and input requests first; then task
         records and input requests replace earlier ones with the same key; events are appended
-        in order.
+        in order. A batch whose ``key`` is that of the last batch applied to the run is not
+        applied again (it was, though its writer could not know).
 
         Raises:
             LeaseLostError: ``owner`` no longer holds the run; nothing was written.
+            StoreUnavailableError: the store could not be reached or stayed busy; nothing was
+                written, or the commit's outcome is unknown: write the same batch again.
         """
 
     @abstractmethod

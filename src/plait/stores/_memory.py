@@ -25,7 +25,7 @@ __all__ = ["MemoryStore"]
 
 
 class _RunState:
-    __slots__ = ("columns", "events", "record", "requests", "tasks")
+    __slots__ = ("columns", "events", "last_batch", "record", "requests", "tasks")
 
     def __init__(self, record: RunRecord) -> None:
         self.record = record
@@ -33,6 +33,7 @@ class _RunState:
         self.tasks: dict[str, TaskRecord] = {}  # records written one by one (newer)
         self.requests: dict[tuple[str, str], InputRequest] = {}
         self.events: list[EventRecord] = []
+        self.last_batch: str | None = None  # the key of the last batch written
 
 
 class MemoryStore(Store):
@@ -111,6 +112,10 @@ class MemoryStore(Store):
     def write(self, run_id: str, owner: str, batch: WriteBatch) -> None:
         with self._lock:
             state = self._owned(run_id, owner)
+            if batch.key is not None:
+                if batch.key == state.last_batch:
+                    return  # applied already
+                state.last_batch = batch.key
             if batch.dropped:
                 if state.columns is not None:  # back to records one by one, to drop some
                     state.tasks = {**{t.task_id: t for t in state.columns}, **state.tasks}
@@ -184,7 +189,11 @@ class MemoryStore(Store):
     def _owned(self, run_id: str, owner: str) -> _RunState:
         state = self._state(run_id)
         if state.record.owner != owner:
+            current = state.record.owner
             raise LeaseLostError(
-                f"run {run_id!r} is no longer owned by {owner} (owner: {state.record.owner})"
+                f"run {run_id!r} is no longer owned by {owner!r}: "
+                + ("it has no owner" if current is None else f"its owner is now {current!r}"),
+                run_id=run_id,
+                owner=current,
             )
         return state

@@ -6,7 +6,9 @@ Design (the same as the SQLite store's wherever the databases allow; see ``_sqli
   explicit transaction while holding a :class:`threading.Lock`, so the store may be shared by
   threads. A connection found broken (the server restarted, an admin ended the session) is
   replaced before the next method runs; the method that met the failure raises
-  :class:`StoreError`.
+  :class:`StoreUnavailableError` (as does any ``OperationalError``: a failure that may pass),
+  and the engine writes its batch again -- with the batch's key, so a batch whose commit did
+  land is not applied twice. Other database errors raise :class:`StoreError`.
 - **A schema of its own.** Tables live in the schema given (``plait`` by default), created if
   missing; the connection's ``search_path`` points there, so one database can hold several
   independent stores.
@@ -30,8 +32,13 @@ Design (the same as the SQLite store's wherever the databases allow; see ``_sqli
 - **Keys and types.** The same keys and upserts as SQLite; bytes are ``BYTEA`` and times
   ``DOUBLE PRECISION``. JSON is kept as ``TEXT``, encoded and decoded by Python exactly as
   the SQLite store does: ``JSONB`` would reject ``NaN`` and rewrite numbers, and the backends
-  must round-trip the same values. Times always come from the Python process
-  (``time.time()``), never the database clock, so every backend agrees on them.
+  must round-trip the same values. Times of runs, tasks and events come from the Python
+  process (``time.time()``), so every backend agrees on them.
+- **Leases.** A lease's expiry is stamped by the database's clock (``clock_timestamp()``) when
+  a run is claimed or its lease renewed, and compared with it when a run is claimed: hosts whose
+  clocks disagree still agree on when a lease has expired. (A new run's record is stored as
+  given; its owner's first renewal moves its lease onto the database's clock.) The owner
+  itself keeps its own deadline, on its monotonic clock (see ``plait._recorder``).
 
 psycopg is imported when a store is made, so ``import plait`` works without it.
 """
@@ -54,6 +61,7 @@ from ._base import (
     Store,
     StoreError,
     StoreNotFoundError,
+    StoreUnavailableError,
     TaskRecord,
     WriteBatch,
 )
@@ -72,6 +80,7 @@ from ._sql import (
     _request_rows,
     _run_record,
     _run_row,
+    _storable,
     _task_record,
     _task_rows,
 )
@@ -143,6 +152,10 @@ _MIGRATIONS: tuple[str, ...] = (
     """
     ALTER TABLE runs ADD COLUMN target TEXT;
     """,
+    # 3: the key of the last batch written to a run (WriteBatch.key), so a batch is applied once
+    """
+    ALTER TABLE runs ADD COLUMN last_batch TEXT;
+    """,
 )
 
 _VERSION_TABLE = """
@@ -152,6 +165,9 @@ _VERSION_TABLE = """
     )
 """
 
+#: The database's clock, in Unix seconds: leases run on it (see "Leases" in the module docstring).
+_NOW = "extract(epoch FROM clock_timestamp())::float8"
+
 _INSERT_RUN = f"""
     INSERT INTO runs ({_RUN_COLUMNS})
     VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
@@ -159,11 +175,29 @@ _INSERT_RUN = f"""
 """
 
 _CLAIM = f"""
-    UPDATE runs SET owner = %(owner)s, lease_expires_at = %(until)s
+    UPDATE runs SET owner = %(owner)s, lease_expires_at = {_NOW} + %(lease)s
     WHERE run_id = %(run_id)s
       AND (%(force)s OR owner IS NULL OR owner = %(owner)s
-           OR lease_expires_at IS NULL OR lease_expires_at <= %(now)s)
+           OR lease_expires_at IS NULL OR lease_expires_at <= {_NOW})
     RETURNING {_RUN_COLUMNS}
+"""
+
+_RENEW = f"""
+    UPDATE runs SET lease_expires_at = {_NOW} + %s WHERE run_id = %s AND owner = %s
+"""
+
+# The fence of a write: touch the run only if ``owner`` still holds it, and the batch (if it
+# has a key) was not applied already; the row stays locked until the transaction ends.
+_FENCE = """
+    UPDATE runs SET updated_at = %(now)s, last_batch = %(key)s
+    WHERE run_id = %(run_id)s AND owner = %(owner)s
+      AND (%(key)s::text IS NULL OR last_batch IS DISTINCT FROM %(key)s)
+"""
+_FENCE_AND_UPDATE = """
+    UPDATE runs SET updated_at = %(now)s, last_batch = %(key)s,
+        status = %(status)s, finished_at = %(finished_at)s, error = %(error)s
+    WHERE run_id = %(run_id)s AND owner = %(owner)s
+      AND (%(key)s::text IS NULL OR last_batch IS DISTINCT FROM %(key)s)
 """
 
 #: Batches with at least this many task records (or events) are written with COPY.
@@ -302,7 +336,9 @@ class PostgresStore(Store):
         try:
             return self._psycopg.connect(self.url, autocommit=False)
         except self._psycopg.Error as error:
-            raise StoreError(f"cannot connect to PostgreSQL at {self._where()}: {error}") from None
+            raise StoreUnavailableError(
+                f"cannot connect to PostgreSQL at {self._where()}: {error}"
+            ) from None
 
     def _require_tables(self) -> None:
         """Raise :class:`StoreNotFoundError` (and close) if the schema holds no plait tables."""
@@ -361,6 +397,8 @@ class PostgresStore(Store):
         """Hold the lock and run the block in one transaction: committed if it returns, rolled
         back if it raises. psycopg errors become :class:`StoreError`."""
         psycopg = self._psycopg
+        if self._closed:  # before waiting for the lock: a closed store answers at once
+            raise StoreError(f"{self!r} is closed")
         with self._lock:
             if self._closed:
                 raise StoreError(f"{self!r} is closed")
@@ -370,8 +408,15 @@ class PostgresStore(Store):
                     self._migrate()  # sets search_path on the new connection
                 with self._conn.transaction(), self._conn.cursor() as cursor:
                     yield cursor
+            except psycopg.OperationalError as error:  # the connection, or the server: may pass
+                raise StoreUnavailableError(
+                    f"the PostgreSQL store {self._where()} failed: {error}"
+                ) from error
             except psycopg.Error as error:
                 raise StoreError(f"the PostgreSQL store {self._where()} failed: {error}") from error
+            finally:
+                if self._closed:  # close() was called meanwhile, from another thread
+                    self._conn.close()
 
     # -- the Store interface ----------------------------------------------------------------
 
@@ -408,14 +453,7 @@ class PostgresStore(Store):
     def claim(
         self, run_id: str, owner: str, *, lease_seconds: float, force: bool = False
     ) -> RunRecord:
-        now = time.time()
-        params = {
-            "owner": owner,
-            "until": now + lease_seconds,
-            "run_id": run_id,
-            "force": force,
-            "now": now,
-        }
+        params = {"owner": owner, "lease": lease_seconds, "run_id": run_id, "force": force}
         with self._transaction() as cursor:
             row = cursor.execute(_CLAIM, params).fetchone()
             if row is None:
@@ -434,10 +472,7 @@ class PostgresStore(Store):
 
     def renew(self, run_id: str, owner: str, *, lease_seconds: float) -> None:
         with self._transaction() as cursor:
-            cursor.execute(
-                "UPDATE runs SET lease_expires_at = %s WHERE run_id = %s AND owner = %s",
-                (time.time() + lease_seconds, run_id, owner),
-            )
+            cursor.execute(_RENEW, (lease_seconds, run_id, owner))
             if cursor.rowcount == 0:
                 raise _missing_or_lost(cursor, run_id, owner)
 
@@ -457,27 +492,16 @@ class PostgresStore(Store):
         requests = _request_rows(run_id, batch.requests)
         events = _event_rows(run_id, batch.events)
         now = time.time()
+        fence: dict[str, Any] = {"now": now, "key": batch.key, "run_id": run_id, "owner": owner}
+        if batch.run is not None:
+            fence["status"] = batch.run.status.value
+            fence["finished_at"] = batch.run.finished_at
+            fence["error"] = _storable(batch.run.error)
         with self._transaction() as cursor:
-            # The fence: touch the run only if ``owner`` still holds it; the row stays locked.
-            if batch.run is None:
-                cursor.execute(
-                    "UPDATE runs SET updated_at = %s WHERE run_id = %s AND owner = %s",
-                    (now, run_id, owner),
-                )
-            else:
-                cursor.execute(
-                    "UPDATE runs SET updated_at = %s, status = %s, finished_at = %s, error = %s "
-                    "WHERE run_id = %s AND owner = %s",
-                    (
-                        now,
-                        batch.run.status.value,
-                        batch.run.finished_at,
-                        batch.run.error,
-                        run_id,
-                        owner,
-                    ),
-                )
+            cursor.execute(_FENCE if batch.run is None else _FENCE_AND_UPDATE, fence)
             if cursor.rowcount == 0:
+                if _applied(cursor, run_id, owner, batch.key):
+                    return
                 raise _missing_or_lost(cursor, run_id, owner)
             if batch.run is not None and batch.run.definition is not None:
                 cursor.execute(
@@ -538,16 +562,35 @@ class PostgresStore(Store):
         return [_event_record(row) for row in rows]
 
     def close(self) -> None:
-        """Close the connection; closing a closed store does nothing."""
-        with self._lock:
-            if not self._closed:
-                self._closed = True
+        """Close the connection; closing a closed store does nothing.
+
+        A call under way in another thread (a writer waiting for a lock, or for a server that
+        does not answer) is not waited for: the connection is closed when that call returns.
+        """
+        self._closed = True  # no call starts from now on
+        if self._lock.acquire(blocking=False):
+            try:
                 self._conn.close()
+            finally:
+                self._lock.release()
+        # else: the call under way closes it on its way out (see _transaction)
 
 
 def _check_run(cursor: psycopg.Cursor[tuple[Any, ...]], run_id: str) -> None:
     if cursor.execute("SELECT 1 FROM runs WHERE run_id = %s", (run_id,)).fetchone() is None:
         raise _not_found(run_id)
+
+
+def _applied(
+    cursor: psycopg.Cursor[tuple[Any, ...]], run_id: str, owner: str, key: str | None
+) -> bool:
+    """Whether ``owner`` already applied the batch ``key`` to ``run_id`` (it is the last)."""
+    if key is None:
+        return False
+    row = cursor.execute(
+        "SELECT owner, last_batch FROM runs WHERE run_id = %s", (run_id,)
+    ).fetchone()
+    return row is not None and row[0] == owner and row[1] == key
 
 
 def _missing_or_lost(

@@ -14,6 +14,7 @@ from typing import Any
 from .._graph import LazyDefinition
 from .._results import TaskError
 from .._state import RunStatus, TaskStatus
+from .._text import storable
 from ._base import (
     EventRecord,
     EventRecordColumns,
@@ -43,6 +44,7 @@ __all__ = [
     "_request_rows",
     "_run_record",
     "_run_row",
+    "_storable",
     "_task_record",
     "_task_rows",
 ]
@@ -68,7 +70,9 @@ def _not_found(run_id: str) -> RunNotFoundError:
 
 def _lease_lost(run_id: str, owner: str, current: str | None) -> LeaseLostError:
     now = "it has no owner" if current is None else f"its owner is now {current!r}"
-    return LeaseLostError(f"run {run_id!r} is no longer owned by {owner!r}: {now}")
+    return LeaseLostError(
+        f"run {run_id!r} is no longer owned by {owner!r}: {now}", run_id=run_id, owner=current
+    )
 
 
 def _lease_held(run_id: str, owner: str, until: float) -> LeaseHeldError:
@@ -81,6 +85,11 @@ def _lease_held(run_id: str, owner: str, until: float) -> LeaseHeldError:
 
 
 # -- how records become rows and back --------------------------------
+
+
+def _storable(text: str | None) -> str | None:
+    """Free text (a run's error, a prompt) with what the stores cannot hold escaped."""
+    return None if text is None else storable(text)
 
 
 def _to_json(value: object) -> Any:
@@ -127,7 +136,7 @@ def _run_row(run: RunRecord) -> tuple[Any, ...]:
         run.owner,
         run.lease_expires_at,
         run.finished_at,
-        run.error,
+        _storable(run.error),
         run.target,
     )
 
@@ -193,7 +202,7 @@ def _request_rows(run_id: str, requests: Sequence[InputRequest]) -> list[tuple[A
             run_id,
             r.task_id,
             r.key,
-            r.prompt,
+            _storable(r.prompt),
             None if r.schema is None else _dumps(r.schema),
             r.requested_at,
             r.deadline,

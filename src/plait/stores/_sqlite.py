@@ -12,7 +12,9 @@ Design:
   the last transactions, never corrupt the file.
 - **Writers queue rather than fail.** Every write is one ``BEGIN IMMEDIATE`` transaction, which
   takes the file's write lock up front (a deferred transaction could deadlock when upgrading a
-  read lock); a process that finds the lock taken waits up to ``busy_timeout`` (10 s) for it.
+  read lock); a process that finds the lock taken waits up to ``busy_timeout`` (10 s) for it,
+  then gets :class:`StoreUnavailableError` (so does a full disk or an I/O error: failures that
+  may pass, which the engine retries); other SQLite errors raise :class:`StoreError`.
 - **Migrations.** :data:`_MIGRATIONS` is an ordered list of SQL scripts; a script's position
   (1-based) is the schema version it brings the file to, and the version is kept in
   ``PRAGMA user_version``. They are applied when the store opens, inside one exclusive
@@ -22,7 +24,8 @@ Design:
   its owner*; if no row matched, it rolls back and raises :class:`LeaseLostError`, so a process
   that lost its lease cannot overwrite the new owner's progress. Because the transaction holds
   the write lock from its first statement, no claim can slip in between the check and the
-  writes.
+  writes. The same update records the batch's key (``runs.last_batch``) and skips a batch whose
+  key is already there, so a batch written twice is applied once.
 - **Keys.** Tasks are keyed by ``(run_id, task_id)`` and input requests by
   ``(run_id, task_id, key)``; writes are upserts (``INSERT ... ON CONFLICT DO UPDATE``), so a
   replayed write replaces rather than duplicates. An upsert keeps the row's ``rowid``, which is
@@ -55,6 +58,7 @@ from ._base import (
     Store,
     StoreError,
     StoreNotFoundError,
+    StoreUnavailableError,
     TaskRecord,
     WriteBatch,
 )
@@ -73,6 +77,7 @@ from ._sql import (
     _request_rows,
     _run_record,
     _run_row,
+    _storable,
     _task_record,
     _task_rows,
 )
@@ -142,6 +147,10 @@ _MIGRATIONS: tuple[str, ...] = (
     # 2: how to import the run's workflow (a hint for `plait resume`)
     """
     ALTER TABLE runs ADD COLUMN target TEXT;
+    """,
+    # 3: the key of the last batch written to a run (WriteBatch.key), so a batch is applied once
+    """
+    ALTER TABLE runs ADD COLUMN last_batch TEXT;
     """,
 )
 
@@ -294,6 +303,8 @@ class SQLiteStore(Store):
     def _transaction(self, begin: str = "BEGIN IMMEDIATE") -> Iterator[sqlite3.Connection]:
         """Hold the lock and run the block in one transaction: committed if it returns, rolled
         back if it raises. SQLite errors become :class:`StoreError`."""
+        if self._closed:  # before waiting for the lock: a closed store answers at once
+            raise StoreError(f"{self!r} is closed")
         with self._lock:
             if self._closed:
                 raise StoreError(f"{self!r} is closed")
@@ -309,7 +320,10 @@ class SQLiteStore(Store):
             except sqlite3.Error as error:
                 if conn.in_transaction:  # COMMIT itself failed
                     conn.rollback()
-                raise StoreError(f"the SQLite store {str(self.path)!r} failed: {error}") from error
+                raise _store_error(self.path, error) from error
+            finally:
+                if self._closed:  # close() was called meanwhile, from another thread
+                    conn.close()
 
     def _read(self) -> AbstractContextManager[sqlite3.Connection]:
         """A read-only transaction: one consistent snapshot of the file."""
@@ -386,27 +400,36 @@ class SQLiteStore(Store):
         requests = _request_rows(run_id, batch.requests)
         events = _event_rows(run_id, batch.events)
         now = time.time()
+        key = batch.key
         with self._transaction() as conn:
-            # The fence: touch the run only if ``owner`` still holds it.
+            # The fence: touch the run only if ``owner`` still holds it (and this batch was not
+            # applied already).
             if batch.run is None:
                 cursor = conn.execute(
-                    "UPDATE runs SET updated_at = ? WHERE run_id = ? AND owner = ?",
-                    (now, run_id, owner),
+                    "UPDATE runs SET updated_at = ?, last_batch = ? "
+                    "WHERE run_id = ? AND owner = ? AND (? IS NULL OR last_batch IS NOT ?)",
+                    (now, key, run_id, owner, key, key),
                 )
             else:
                 cursor = conn.execute(
-                    "UPDATE runs SET updated_at = ?, status = ?, finished_at = ?, error = ? "
-                    "WHERE run_id = ? AND owner = ?",
+                    "UPDATE runs SET updated_at = ?, status = ?, finished_at = ?, error = ?, "
+                    "last_batch = ? "
+                    "WHERE run_id = ? AND owner = ? AND (? IS NULL OR last_batch IS NOT ?)",
                     (
                         now,
                         batch.run.status.value,
                         batch.run.finished_at,
-                        batch.run.error,
+                        _storable(batch.run.error),
+                        key,
                         run_id,
                         owner,
+                        key,
+                        key,
                     ),
                 )
             if cursor.rowcount == 0:
+                if _applied(conn, run_id, owner, key):
+                    return
                 raise _missing_or_lost(conn, run_id, owner)
             if batch.run is not None and batch.run.definition is not None:
                 conn.execute(
@@ -450,11 +473,34 @@ class SQLiteStore(Store):
         return [_event_record(row) for row in rows]
 
     def close(self) -> None:
-        """Close the connection; closing a closed store does nothing."""
-        with self._lock:
-            if not self._closed:
-                self._closed = True
+        """Close the connection; closing a closed store does nothing.
+
+        A call under way in another thread (a writer waiting for a lock, or for a server that
+        does not answer) is not waited for: the connection is closed when that call returns.
+        """
+        self._closed = True  # no call starts from now on
+        if self._lock.acquire(blocking=False):
+            try:
                 self._conn.close()
+            finally:
+                self._lock.release()
+        # else: the call under way closes it on its way out (see _transaction)
+
+
+#: SQLite's result codes for failures that may pass: another process holds the lock past the
+#: busy timeout, the disk is full, an I/O error.
+_TRANSIENT = frozenset(
+    {sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED, sqlite3.SQLITE_FULL, sqlite3.SQLITE_IOERR}
+)
+
+
+def _store_error(path: Path, error: sqlite3.Error) -> StoreError:
+    """The store's error for ``error``: :class:`StoreUnavailableError` if it may pass."""
+    message = f"the SQLite store {str(path)!r} failed: {error}"
+    code = getattr(error, "sqlite_errorcode", None)
+    if code is not None and code & 0xFF in _TRANSIENT:  # the primary code of an extended one
+        return StoreUnavailableError(message)
+    return StoreError(message)
 
 
 def _insert(conn: sqlite3.Connection, template: str, rows: Sequence[tuple[Any, ...]]) -> None:
@@ -474,6 +520,14 @@ def _statement(template: str, width: int, rows: int) -> str:
 def _check_run(conn: sqlite3.Connection, run_id: str) -> None:
     if conn.execute("SELECT 1 FROM runs WHERE run_id = ?", (run_id,)).fetchone() is None:
         raise _not_found(run_id)
+
+
+def _applied(conn: sqlite3.Connection, run_id: str, owner: str, key: str | None) -> bool:
+    """Whether ``owner`` already applied the batch ``key`` to ``run_id`` (it is the last)."""
+    if key is None:
+        return False
+    row = conn.execute("SELECT owner, last_batch FROM runs WHERE run_id = ?", (run_id,)).fetchone()
+    return row is not None and row[0] == owner and row[1] == key
 
 
 def _missing_or_lost(conn: sqlite3.Connection, run_id: str, owner: str) -> StoreError:
