@@ -20,7 +20,6 @@ validation error (one red line, no traceback), 3 the run paused for input, 4 pla
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import json
 import logging
 import os
@@ -1171,6 +1170,7 @@ def _live_owner(record: RunRecord) -> str | None:
 
 def _cancel_in_store(store: Store, record: RunRecord, *, force: bool) -> None:
     """Claim the run, mark it and its unfinished tasks cancelled, release it."""
+    import dataclasses
     import socket
     import uuid
 
