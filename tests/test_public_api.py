@@ -21,6 +21,7 @@ import plait.stores
 
 EXPECTED_ALL = [
     "BindingError",
+    "CancelTimeoutError",
     "ConfigError",
     "Context",
     "CycleError",
@@ -37,6 +38,7 @@ EXPECTED_ALL = [
     "LeaseLostError",
     "LoadedTarget",
     "NotWaitingError",
+    "NothingToCancelError",
     "OutputNotStorableError",
     "Pause",
     "PickleSerializer",
@@ -75,6 +77,7 @@ EXPECTED_ALL = [
     "answer",
     "aresume",
     "arun",
+    "cancel",
     "get_run",
     "list_runs",
     "load_target",
@@ -84,6 +87,7 @@ EXPECTED_ALL = [
 
 PUBLIC_ERRORS = [
     "BindingError",
+    "CancelTimeoutError",
     "ConfigError",
     "CycleError",
     "DefinitionChangedError",
@@ -93,6 +97,7 @@ PUBLIC_ERRORS = [
     "InvalidOptionError",
     "LeaseLostError",
     "NotWaitingError",
+    "NothingToCancelError",
     "OutputNotStorableError",
     "PlaitError",
     "RunFailedError",

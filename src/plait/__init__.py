@@ -14,6 +14,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # the names, for type checkers; at run time each is loaded on first use
+    from ._cancel import cancel
     from ._config import EngineConfig
     from ._context import Context
     from ._events import (
@@ -34,6 +35,7 @@ if TYPE_CHECKING:  # the names, for type checkers; at run time each is loaded on
     )
     from ._exceptions import (
         BindingError,
+        CancelTimeoutError,
         ConfigError,
         CycleError,
         DefinitionChangedError,
@@ -41,6 +43,7 @@ if TYPE_CHECKING:  # the names, for type checkers; at run time each is loaded on
         InputTimeoutError,
         InputValidationError,
         InvalidOptionError,
+        NothingToCancelError,
         NotWaitingError,
         OutputNotStorableError,
         PlaitError,
@@ -68,6 +71,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "BindingError",
+    "CancelTimeoutError",
     "ConfigError",
     "Context",
     "CycleError",
@@ -84,6 +88,7 @@ __all__ = [
     "LeaseLostError",
     "LoadedTarget",
     "NotWaitingError",
+    "NothingToCancelError",
     "OutputNotStorableError",
     "Pause",
     "PickleSerializer",
@@ -122,6 +127,7 @@ __all__ = [
     "answer",
     "aresume",
     "arun",
+    "cancel",
     "get_run",
     "list_runs",
     "load_target",
@@ -131,6 +137,7 @@ __all__ = [
 
 #: The module of each public name (a test checks it against the imports above).
 _EXPORTS: dict[str, tuple[str, ...]] = {
+    "._cancel": ("cancel",),
     "._config": ("EngineConfig",),
     "._context": ("Context",),
     "._events": (
@@ -151,6 +158,7 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
     ),
     "._exceptions": (
         "BindingError",
+        "CancelTimeoutError",
         "ConfigError",
         "CycleError",
         "DefinitionChangedError",
@@ -158,6 +166,7 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
         "InputTimeoutError",
         "InputValidationError",
         "InvalidOptionError",
+        "NothingToCancelError",
         "NotWaitingError",
         "OutputNotStorableError",
         "PlaitError",

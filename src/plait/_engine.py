@@ -27,6 +27,7 @@ Nothing polls: the run ends when the last settle resolves a future the caller aw
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import functools
 import math
@@ -64,6 +65,7 @@ from ._exceptions import (
     TaskCancelledError,
     TaskTimeoutError,
 )
+from ._groups import kill_groups
 from ._lease import lease_clock
 from ._pause import (
     NO_DEFAULT,
@@ -262,8 +264,10 @@ class _Run:
         self._succeeded_before: list[int] = []
         self.halted_by: int | None = None
         self.interrupted = False
+        self.stop_reason: str | None = None  # why it was interrupted, for the run's error
         self.run_started_at = 0.0
-        self._loop: asyncio.AbstractEventLoop
+        # Built on the loop that runs it, so stop() works from any thread from the start.
+        self._loop: asyncio.AbstractEventLoop = asyncio.get_running_loop()
         self._new_task: Callable[[Coroutine[Any, Any, None]], asyncio.Task[None]]
         self._loop_thread = 0
         self._done: asyncio.Future[None]
@@ -275,6 +279,7 @@ class _Run:
         self._grace_timer: asyncio.TimerHandle | None = None
         self._async_starts: list[_Attempt] = []
         self.final_result: RunResult | None = None
+        self.recorded = threading.Event()  # set once the run's end is in its store
         if restored is not None:
             self._restore(restored)
         for i, spec in enumerate(graph.specs):
@@ -396,7 +401,7 @@ class _Run:
         if self.store_failure is not None:
             head = str(self.store_failure)
         elif self.interrupted:
-            head = "the run was interrupted"
+            head = f"the run was {self.stop_reason or 'interrupted'}"
         elif self.halted_by is not None:
             reason = (
                 "is critical" if self.graph.specs[self.halted_by].critical else "fail_fast is on"
@@ -953,7 +958,7 @@ class _Run:
         """Stop waiting for a sync attempt; it keeps its thread until it returns, unheard."""
         attempt.abandoned = True
         self.executor.abandon(attempt)
-        if not attempt.timed_out:
+        if not attempt.timed_out and not isinstance(attempt.error, TaskCancelledError):
             attempt.error = TaskCancelledError(
                 f"task {self.graph.ids[attempt.index]!r} did not stop within the cancel grace "
                 f"period of {self.config.cancel_grace}s"
@@ -1052,6 +1057,44 @@ class _Run:
                 return
             self._stop_for_lease(in_loop=True)
             self._resolve_if_finished(in_loop=True)
+
+    def stop(self, reason: str) -> None:
+        """Stop the run as an interrupt does, from any thread: nothing new starts, running
+        tasks are cancelled (sync ones get ``cancel_grace``), and the run ends ``cancelled``
+        with ``reason`` (e.g. "cancelled by a request from host:4242") in its error. Does
+        nothing once the run has ended or halted."""
+        with contextlib.suppress(RuntimeError):  # its loop is closed: the run is over
+            self._loop.call_soon_threadsafe(self._stop, reason)
+
+    def _stop(self, reason: str) -> None:
+        with self.lock:
+            if self._done.done() or self.scheduler.halted:
+                return
+            self.interrupted = True
+            self.stop_reason = reason
+            self._halt(in_loop=True)
+            self._resolve_if_finished(in_loop=True)
+
+    def stop_now(self, reason: str) -> None:
+        """Stop the run without waiting (a second Ctrl-C), on the loop thread: as :meth:`stop`,
+        and sync attempts are abandoned at once -- the run no longer waits for their threads
+        -- and shell commands' process groups get ``SIGKILL`` now."""
+        with self.lock:
+            if not self._done.done():
+                if not self.interrupted:
+                    self.interrupted = True
+                    self.stop_reason = reason
+                    if not self.scheduler.halted:
+                        self._halt(in_loop=True)
+                specs = self.graph.specs
+                for attempt in self.current:
+                    if attempt is not None and not specs[attempt.index].is_async:
+                        attempt.error = TaskCancelledError(
+                            f"task {self.graph.ids[attempt.index]!r} was abandoned: {reason}"
+                        )
+                        self._abandon(attempt)
+                self._resolve_if_finished(in_loop=True)
+        kill_groups(self.run_id)
 
     def store_failed(self, error: BaseException) -> None:
         """The recorder cannot write any more (from its thread): stop the run."""

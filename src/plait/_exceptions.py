@@ -35,6 +35,10 @@ either::
     ├── RunFailedError (RuntimeError)
     │                               raised by ``RunResult.raise_for_status()`` for a run that did
     │                               not succeed
+    ├── NothingToCancelError (RuntimeError)
+    │                               ``plait.cancel`` of a run that succeeded
+    ├── CancelTimeoutError (TimeoutError)
+    │                               a live run's owner did not answer a cancel in time
     └── StoreError (RuntimeError)   the store refused an operation (``plait.stores``)
         ├── RunExistsError          a new run's id is taken
         ├── RunNotFoundError (LookupError)
@@ -57,6 +61,7 @@ from ._public import publish_exports
 
 __all__ = [
     "BindingError",
+    "CancelTimeoutError",
     "ConfigError",
     "CycleError",
     "DefinitionChangedError",
@@ -65,6 +70,7 @@ __all__ = [
     "InputValidationError",
     "InvalidOptionError",
     "NotWaitingError",
+    "NothingToCancelError",
     "OutputNotStorableError",
     "PlaitError",
     "RunFailedError",
@@ -239,6 +245,21 @@ class RunFailedError(PlaitError, RuntimeError):
     def __init__(self, message: str, result: RunResult) -> None:
         super().__init__(message)
         self.result = result
+
+
+class NothingToCancelError(PlaitError, RuntimeError):
+    """``plait.cancel`` was asked to cancel a run that already succeeded (or succeeded while the
+    cancel was on its way)."""
+
+
+class CancelTimeoutError(PlaitError, TimeoutError):
+    """A live run's owner holds its lease but did not record the run cancelled within the time
+    ``plait.cancel`` was given; the request stays pending, and the owner acts on it when it next
+    looks. ``owner`` names that process."""
+
+    def __init__(self, message: str, owner: str) -> None:
+        super().__init__(message)
+        self.owner = owner
 
 
 publish_exports(globals())  # plait.X, not plait._exceptions.X: see plait._public

@@ -26,6 +26,10 @@ history does the same with activity starts.) This halves the rows a run writes.
 A task recorded ``succeeded`` is never run again; a task that finished just before a crash, whose
 record had not been written yet, runs again when the run is resumed (at-least-once).
 
+At the same wake-ups the run's :class:`~plait._requests.Inbox` (if any) looks for requests sent
+to the run through the store (a cancel); the outcomes of those it acted on are written with the
+next batch, in the same transaction as what they describe.
+
 With a store that is not durable (the memory store) nothing is written while the run goes; the
 whole state is written once, when the run ends or pauses.
 
@@ -63,6 +67,7 @@ from ._events import (
 )
 from ._lease import Lease, lease_clock
 from ._pause import Question
+from ._requests import Inbox
 from ._results import TaskError
 from ._serialization import Serializer
 from .stores import (
@@ -117,6 +122,7 @@ class Recorder:
         on_failure: Callable[[BaseException], None],
         on_renewed: Callable[[float], None] = lambda deadline: None,
         on_stall: Callable[[float | None], None] = lambda at: None,
+        inbox: Inbox | None = None,
     ) -> None:
         self.store = store
         self.run_id = run_id
@@ -137,6 +143,7 @@ class Recorder:
         self._lock = lock
         self._task_columns = task_columns
         self._on_failure = on_failure
+        self._inbox = inbox  # requests to the run, looked for at the writer's wake-ups
         self._wakeup = threading.Event()
         self._events: list[_Logged | None] = []  # None: a start folded into its attempt's end
         self._starts: dict[str, int] = {}  # task id -> the place of its running attempt's start
@@ -244,6 +251,8 @@ class Recorder:
                 try:
                     if not self._flush():
                         self._next_write = now  # quiet: the next change is written at once
+                    if self._inbox is not None and not closing:
+                        self._inbox.check(now)
                     if lease.due:
                         lease.renew()
                 except (LeaseLostError, StoreUnavailableError) as error:
@@ -298,6 +307,7 @@ class Recorder:
             tasks=tasks,
             requests=requests,
             events=_event_columns(events),
+            requests_done=self._inbox.drain() if self._inbox is not None else [],
         )
         pending = [*self._unwritten, batch] if batch else self._unwritten
         self._unwritten = []

@@ -165,6 +165,9 @@ class RunResult:
         started_at, finished_at: Unix times.
         error: for a run that did not succeed, what went wrong, naming the tasks.
         waiting: for a paused run, task id -> the :class:`Question` it waits on.
+        stale_since: for a snapshot (:func:`plait.get_run`) of a run recorded ``running``
+            whose owner is gone (its lease ran out), when the lease ran out; else None. See
+            :attr:`stale`.
     """
 
     run_id: str
@@ -175,6 +178,13 @@ class RunResult:
     finished_at: float
     error: str | None = None
     waiting: Mapping[str, Question] = field(default_factory=dict)
+    stale_since: float | None = None
+
+    @property
+    def stale(self) -> bool:
+        """Whether the run was stale when read: recorded ``running``, but no process holds it
+        any more (``plait.resume`` takes it over, ``plait.cancel`` records it cancelled)."""
+        return self.stale_since is not None
 
     @property
     def duration(self) -> float:

@@ -21,9 +21,10 @@ import socket
 import time
 import uuid
 import weakref
-from collections.abc import Mapping, Sequence
+from collections.abc import Coroutine, Mapping, Sequence
 from typing import Any
 
+from . import _signals
 from ._config import EngineConfig, check_pools
 from ._definition import definition_diff
 from ._engine import Restored, _Run
@@ -34,6 +35,7 @@ from ._lease import lease_clock
 from ._pause import Question, validate_answer
 from ._public import publish_exports
 from ._recorder import Recorder, question_of, request_of
+from ._requests import Inbox, RequestKind, RunRequest
 from ._restart import cleared_tasks, restart_batch
 from ._results import RunResult, TaskResults
 from ._serialization import JSONSerializer, ObjectSerializer, Serializer, check_stored
@@ -70,6 +72,11 @@ _live_runs: weakref.WeakValueDictionary[str, _Run] = weakref.WeakValueDictionary
 
 def _owner() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+
+
+def cancelled_by(request: RunRequest) -> str:
+    """How a run's error names a cancel request: ``cancelled by a request from host:pid``."""
+    return f"cancelled by a request from {request.sent_by}"
 
 
 def _config(config: EngineConfig | None, settings: Mapping[str, Any]) -> EngineConfig:
@@ -146,6 +153,14 @@ async def _execute(store: Store, owner: str, run_state: _Run, lease_start: float
         StoreUnavailableError: the run stopped because its store could not record it.
     """
     assert run_state.serializer is not None
+    inbox = None
+    if store.durable:  # a memory store's run is reached in this process (see _cancel)
+        inbox = Inbox(
+            store,
+            run_state.run_id,
+            owner,
+            {RequestKind.CANCEL: lambda request: run_state.stop(cancelled_by(request))},
+        )
     recorder = Recorder(
         store,
         run_state.run_id,
@@ -158,6 +173,7 @@ async def _execute(store: Store, owner: str, run_state: _Run, lease_start: float
         on_failure=run_state.store_failed,
         on_renewed=run_state.lease_renewed,
         on_stall=run_state.store_stalls,
+        inbox=inbox,
     )
     run_state.recorder = recorder
     if store.durable:
@@ -165,6 +181,9 @@ async def _execute(store: Store, owner: str, run_state: _Run, lease_start: float
         run_state.keep_journal(recorder)
         recorder.start()
     _live_runs[run_state.run_id] = run_state
+    interrupts = _signals.current.get()
+    if interrupts is not None:  # a blocking run: signals stop it (see _signals)
+        interrupts.attach(run_state)
     try:
         result = await run_state.execute()
     finally:
@@ -173,13 +192,18 @@ async def _execute(store: Store, owner: str, run_state: _Run, lease_start: float
         if not store.durable:  # nothing was written while it ran: write it all now
             recorder.snapshot(run_state.task_columns(), list(run_state.questions.values()))
         final = ended.status not in (RunStatus.PAUSED, RunStatus.RUNNING)
-        recorder.close(
-            RunUpdate(
-                status=ended.status,
-                finished_at=ended.finished_at if final else None,
-                error=ended.error,
+        if inbox is not None:  # what became of the requests it took: how the run ended
+            inbox.finish(str(ended.status))
+        try:
+            recorder.close(
+                RunUpdate(
+                    status=ended.status,
+                    finished_at=ended.finished_at if final else None,
+                    error=ended.error,
+                )
             )
-        )
+        finally:
+            run_state.recorded.set()
     # What the store said last wins when it names the new owner; a run that was not recorded
     # to its end never returns a result.
     stopped = recorder.failure
@@ -300,15 +324,21 @@ def run(
 ) -> RunResult:
     """Run ``workflow`` to the end (or until it pauses) and return its :class:`RunResult`.
 
-    Takes the same arguments as :func:`arun`, in a new event loop. Ctrl-C cancels the running
-    tasks, waits for them as :func:`arun` does, then raises ``KeyboardInterrupt``.
+    Takes the same arguments as :func:`arun`, in a new event loop. Called on the main thread,
+    it answers SIGINT (Ctrl-C), SIGTERM and SIGHUP for as long as it runs: the run is stopped
+    (running tasks cancelled, shell commands' process groups killed) and recorded
+    ``cancelled``, then the signal is handed on -- ``KeyboardInterrupt`` for Ctrl-C,
+    ``SystemExit(143)`` / ``SystemExit(129)`` for SIGTERM / SIGHUP, or the handler that was
+    installed before. A second signal stops at once, without waiting for sync tasks. Signals
+    ignored when it starts stay ignored.
 
     Raises:
         RuntimeError: called from a running event loop; use ``await plait.arun(...)`` there.
         LeaseLostError, StoreUnavailableError: the run stopped unrecorded (see :func:`arun`).
+        KeyboardInterrupt, SystemExit: a signal stopped the run (it is recorded cancelled).
     """
     _no_event_loop("run")
-    return asyncio.run(
+    return _blocking(
         arun(
             workflow,
             config=config,
@@ -321,6 +351,15 @@ def run(
             **settings,
         )
     )
+
+
+def _blocking(main: Coroutine[Any, Any, RunResult]) -> RunResult:
+    """Run ``main`` in a new event loop, answering signals meanwhile (see ``_signals``)."""
+    with _signals.Interrupts() as interrupts:
+        try:
+            return asyncio.run(main)
+        finally:
+            interrupts.pass_on()
 
 
 def _record(store: Store, run_id: str) -> RunRecord:
@@ -543,9 +582,9 @@ def resume(
     rerun: Sequence[str] = (),
     **settings: Any,
 ) -> RunResult:
-    """Blocking form of :func:`aresume`; same arguments."""
+    """Blocking form of :func:`aresume`; same arguments. Answers signals as :func:`run` does."""
     _no_event_loop("resume")
-    return asyncio.run(
+    return _blocking(
         aresume(
             run_id,
             workflow,
@@ -680,6 +719,7 @@ def get_run(
         finished_at=record.finished_at or record.updated_at,
         error=record.error,
         waiting=waiting,
+        stale_since=record.stale_since,
     )
 
 

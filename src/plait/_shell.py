@@ -40,6 +40,8 @@ The contract:
   cancellation go on. When the command exits by itself, anything it left running in its group
   is stopped the same way. Either way the task leaves no process behind (except one that left
   the group on purpose, e.g. with ``setsid``).
+- **Death of plait.** The group is killed with ``SIGKILL`` when plait's process dies, even by
+  ``kill -9``, by a watchdog process (see ``_groups.py``); a second Ctrl-C kills it at once.
 """
 
 from __future__ import annotations
@@ -61,6 +63,7 @@ from typing import Any
 
 from ._context import Context
 from ._exceptions import InvalidOptionError, ShellCommandError
+from ._groups import forget_group, start_watchdog, watch_group
 from ._public import publish_exports
 
 __all__ = ["ShellTask"]
@@ -209,7 +212,7 @@ class ShellTask:
         stop = asyncio.Event()
         # The process is looked after by a job that is never cancelled itself: cancelling this
         # task only asks the job to stop the process group, then waits for it to have done so.
-        job = asyncio.ensure_future(self._run(env, stop))
+        job = asyncio.ensure_future(self._run(env, stop, ctx.run_id))
         try:
             finished = await asyncio.shield(job)
         except asyncio.CancelledError:
@@ -254,9 +257,11 @@ class ShellTask:
         text = self._command_text()
         return text if len(text) <= 80 else text[:77] + "..."
 
-    async def _run(self, env: dict[str, str], stop: asyncio.Event) -> _Finished:
-        """Start the command, wait for it to exit or for ``stop``, then clear its group."""
+    async def _run(self, env: dict[str, str], stop: asyncio.Event, run_id: str) -> _Finished:
+        """Start the command, wait for it to exit or for ``stop``, then clear its group. The
+        group is watched meanwhile (``_groups``): it dies with plait, however plait dies."""
         loop = asyncio.get_running_loop()
+        start_watchdog()
         transport, capture = await loop.subprocess_exec(
             lambda: _Capture(loop),
             *self.argv,
@@ -267,13 +272,16 @@ class ShellTask:
             env=env,
             start_new_session=True,
         )
+        group = transport.get_pid()
+        watch_group(run_id, group)
         try:
             stopping: asyncio.Future[Any] = asyncio.ensure_future(stop.wait())
             try:
                 await asyncio.wait([capture.exited, stopping], return_when=FIRST_COMPLETED)
             finally:
                 stopping.cancel()
-                await _clear_group(transport.get_pid(), capture)
+                await _clear_group(group, capture)
+                forget_group(run_id, group)
         finally:
             transport.close()  # the command has exited: this only closes pipes left open
         returncode = transport.get_returncode()

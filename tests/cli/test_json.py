@@ -19,6 +19,7 @@ RUN_KEYS = {
     "duration",
     "error",
     "live_owner",
+    "stale_since",
 }
 QUESTION_KEYS = {"task_id", "key", "prompt", "schema", "deadline", "asked_at", "command"}
 TASK_KEYS = {"task_id", "status", "attempts", "started_at", "finished_at", "duration", "error"}

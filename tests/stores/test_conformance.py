@@ -1042,3 +1042,23 @@ def test_a_store_written_by_a_newer_plait_is_refused(durable_backend: Backend) -
         StoreError, match=rf"has schema version {latest + 1}, newer than this plait knows "
     ):
         durable_backend.open(base)
+
+
+# -- stale runs ----------------------------------------------------------------------------------
+
+
+def test_a_running_run_whose_lease_expired_reads_back_stale_since_then(store: Store) -> None:
+    store.create_run(make_run("live"))
+    store.create_run(make_run("gone", lease=-5.0))
+    store.create_run(make_run("unowned", owner=None))
+    store.create_run(make_run("paused", lease=-5.0, status=RunStatus.PAUSED))
+    runs = {r.run_id: r for r in store.list_runs()}
+    assert {run_id for run_id, r in runs.items() if r.stale} == {"gone", "unowned"}
+    gone = store.get_run("gone")
+    assert gone is not None and gone.stale
+    assert gone.stale_since == gone.lease_expires_at
+    assert runs["unowned"].stale_since == runs["unowned"].updated_at
+    assert runs["live"].stale_since is None and runs["paused"].stale_since is None
+    store.claim("gone", "bob", lease_seconds=60)  # a new owner: live again
+    again = store.get_run("gone")
+    assert again is not None and not again.stale

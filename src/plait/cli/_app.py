@@ -14,7 +14,9 @@ definition (each task's params), and ``plait resume`` applies them again.
 
 Exit codes: 0 the run succeeded (or the command did its work), 1 the run failed, 2 a usage or
 validation error (one red line, no traceback), 3 the run paused for input, 4 plait lost the run
-(another process took it over, or its store stayed unavailable), 130 interrupted.
+(another process took it over, or its store stayed unavailable), 130 / 143 / 129 interrupted by
+SIGINT (Ctrl-C) / SIGTERM / SIGHUP: the run was stopped and recorded cancelled first (see
+``plait._signals``; a second signal stops at once).
 """
 
 from __future__ import annotations
@@ -24,8 +26,10 @@ import json
 import logging
 import os
 import re
+import shlex
 import signal
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
@@ -130,23 +134,44 @@ def cli_words(message: str) -> str:
     return message
 
 
+def _exit_code(interrupt: KeyboardInterrupt) -> int:
+    """128 + the signal that interrupted the command: 130 for Ctrl-C, 143 SIGTERM, 129 SIGHUP."""
+    return 128 + getattr(interrupt, "signum", signal.SIGINT)  # see plait._signals.Interrupted
+
+
+def _raise_interrupted(signum: int, frame: object) -> None:
+    from .._signals import Interrupted
+
+    raise Interrupted(signum)
+
+
 class _Plait(click.Group):
-    """The command group: plait's own errors become one red line and exit code 2."""
+    """The command group: plait's own errors become one red line and exit code 2. SIGTERM and
+    SIGHUP interrupt a command as Ctrl-C does (unless they were ignored when it started); a
+    run in progress is stopped and recorded cancelled first."""
 
     def invoke(self, ctx: click.Context) -> Any:
+        installed = {}
+        if threading.current_thread() is threading.main_thread():
+            for signum in (signal.SIGTERM, signal.SIGHUP):
+                if signal.getsignal(signum) is signal.SIG_DFL:
+                    installed[signum] = signal.signal(signum, _raise_interrupted)
         try:
             return super().invoke(ctx)
         except WorkflowFileError as error:  # every problem of a file, each on its own line
             _fail(*(cli_words(str(problem)) for problem in error.errors))
         except PlaitError as error:
             _fail(cli_words(str(error)))
-        except KeyboardInterrupt:
+        except KeyboardInterrupt as interrupt:
             from rich.text import Text
 
             from ._terminal import TextConsole
 
             TextConsole(stderr=True).print(Text("interrupted", style="red"))
-            raise click.exceptions.Exit(EXIT_INTERRUPTED) from None
+            raise click.exceptions.Exit(_exit_code(interrupt)) from None
+        finally:
+            for signum, previous in installed.items():
+                signal.signal(signum, previous)
 
 
 # -- stores and the targets file ----------------------------------------------------------------
@@ -389,9 +414,9 @@ def _watch(
     try:
         with watcher:
             result = start([watcher])
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as interrupt:  # Ctrl-C, SIGTERM, SIGHUP: recorded cancelled
         watcher.interrupted(run_id)
-        return EXIT_INTERRUPTED
+        return _exit_code(interrupt)
     except (LeaseLostError, StoreUnavailableError) as error:
         _lost(run_id, error, store=watcher.store)
         return EXIT_LOST
@@ -437,7 +462,9 @@ Exit codes:
   3    the run paused: tasks wait for answers (see `plait inputs`)
   4    plait lost the run: another process took it over, or its store
        stayed unavailable; nothing more was started or recorded
-  130  interrupted with Ctrl-C: running tasks were cancelled
+  130  interrupted with Ctrl-C: running tasks were cancelled, the run
+       recorded cancelled (143 for SIGTERM, 129 for SIGHUP; a second
+       signal stops at once)
 
 \b
 Example:
@@ -504,7 +531,7 @@ Events (snake_case), with their fields besides event, run_id and time:
 
 \b
 Exit codes: 0 succeeded, 1 failed, 2 usage/validation error, 3 paused,
-4 lost the run (its lease or its store), 130 Ctrl-C.
+4 lost the run (its lease or its store), 130 Ctrl-C (143 SIGTERM, 129 SIGHUP).
 """
 
 
@@ -949,6 +976,19 @@ def _status_text(status: str) -> Text:
     return Text(status, style=STATUS_STYLE.get(status, ""))
 
 
+def _cancel_command(run_id: str, store: str | None) -> str:
+    return shlex.join(["plait", "cancel", run_id, *(["--store", store] if store else [])])
+
+
+def _run_status_text(record: RunRecord) -> Text:
+    """The run's status; a stale one (recorded running, its owner gone) says since when."""
+    text = _status_text(str(record.status))
+    since = record.stale_since
+    if since is not None:
+        text.append(f" · stale since {_when(since)}", style="yellow")
+    return text
+
+
 _RUNS_EPILOG = """\b
 Examples:
   plait runs
@@ -958,7 +998,7 @@ Examples:
 \b
 With --json, one JSON object per line per run:
   run_id, workflow, status, created_at, updated_at, finished_at, duration,
-  error, live_owner  (times in Unix seconds, or null)
+  error, live_owner, stale_since  (times in Unix seconds, or null)
 """
 
 _JSON_HELP = "JSON instead of a table (the schema is in the examples below)."
@@ -1006,7 +1046,7 @@ def runs(status: str | None, limit: int, store: str | None, as_json: bool) -> No
         table.add_row(
             record.run_id,
             record.workflow,
-            _status_text(str(record.status)),
+            _run_status_text(record),
             _when(record.created_at),
             format_seconds(took),
             error[0] if error else "",
@@ -1062,6 +1102,17 @@ def status(run_id: str, store: str | None, unsafe_pickle: bool, as_json: bool) -
         .append(f" · started {_when(record.created_at)}")
         .append(f" · live in process {live}" if live else "")
     )
+    since = record.stale_since
+    if since is not None:
+        gone = f"its owner {record.owner} is" if record.owner else "no process has owned it"
+        console.print(
+            Text(
+                f"  stale: {gone} gone since {_when(since)} (its lease ran out while the run was "
+                f"running); `{resume_command(run_id, store=store)}` takes it over, "
+                f"`{_cancel_command(run_id, store)}` records it cancelled",
+                style="yellow",
+            )
+        )
     if record.error:  # its first line: the table below has each task's error
         console.print(Text(f"  {record.error.strip().splitlines()[0]}", style="red"))
     table = Table(box=None, padding=(0, 2), show_edge=False)
@@ -1168,81 +1219,69 @@ def _live_owner(record: RunRecord) -> str | None:
     return None
 
 
-def _cancel_in_store(store: Store, record: RunRecord, *, force: bool) -> None:
-    """Claim the run, mark it and its unfinished tasks cancelled, release it."""
-    import dataclasses
-    import socket
-    import uuid
+_CANCEL_EPILOG = """\b
+Examples:
+  plait cancel 3f2a9c1b2e4d
+  plait cancel 3f2a9c1b2e4d --timeout 10
 
-    from .._runs import LEASE_SECONDS
-    from ..stores import RunUpdate, WriteBatch
-
-    owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
-    store.claim(record.run_id, owner, lease_seconds=LEASE_SECONDS, force=force)
-    try:
-        now = time.time()
-        unfinished = [
-            dataclasses.replace(task, status=TaskStatus.CANCELLED)
-            for task in store.load_tasks(record.run_id).values()
-            if not task.status.is_final
-        ]
-        store.write(
-            record.run_id,
-            owner,
-            WriteBatch(
-                run=RunUpdate(
-                    status=RunStatus.CANCELLED,
-                    finished_at=now,
-                    error=f"cancelled with `plait cancel` (it was {record.status})",
-                ),
-                tasks=unfinished,
-            ),
-        )
-    finally:
-        store.release(record.run_id, owner)
+\b
+A live run -- in this process or another, on this host or another that shares
+the store -- is sent a cancel request through the store: its process cancels the
+running tasks, kills shell commands, and records the run cancelled, within about
+a second. A paused, failed or stale run (its process gone) is recorded cancelled
+at once. No signal is sent to any process.
+"""
 
 
-@cli.command(epilog="\b\nExample:\n  plait cancel 3f2a9c1b2e4d")
+@cli.command(epilog=_CANCEL_EPILOG)
 @click.argument("run_id")
 @_store_option
-def cancel(run_id: str, store: str | None) -> None:
-    """Cancel run RUN_ID.
+@click.option(
+    "--wait/--no-wait",
+    default=True,
+    show_default=True,
+    help="Wait until the run is recorded cancelled, or only send the request.",
+)
+@click.option(
+    "--timeout",
+    type=click.FloatRange(min=0),
+    metavar="SECONDS",
+    help="Give up waiting for a live run's process after this long (default: until it "
+    "answers, or its lease runs out and the run is recorded cancelled as stale).",
+)
+def cancel(run_id: str, store: str | None, wait: bool, timeout: float | None) -> None:
+    """Cancel run RUN_ID, wherever it runs."""
+    from rich.text import Text
 
-    A paused or failed run (or one whose process died) is marked cancelled in the store. A run
-    live in a process on this host gets SIGINT, as Ctrl-C would: that process cancels its tasks
-    and records the run cancelled. A run live on another host must be stopped there.
-    """
-    import socket
+    from .._cancel import cancel as cancel_run
+    from .._exceptions import CancelTimeoutError
+    from ._terminal import TextConsole
 
     console = _console()
     with _opened(store) as the_store:
-        record = _record(the_store, run_id)
-        if record.status is RunStatus.CANCELLED:
+        before = _record(the_store, run_id)
+        if before.status is RunStatus.CANCELLED:
             console.print(f"run {run_id} is already cancelled")
             return
-        if record.status is RunStatus.SUCCEEDED:
+        if before.status is RunStatus.SUCCEEDED:
             _fail(f"run {run_id!r} already succeeded; there is nothing to cancel")
-        owner = _live_owner(record)
-        dead_owner = False
-        if owner is not None:
-            host, pid_text, _ = (*owner.rsplit(":", 2), "", "")[:3]  # "hostname:pid:random"
-            if host != socket.gethostname() or not pid_text.isdigit():
-                _fail(
-                    f"run {run_id!r} is live in process {owner}, on another host; stop it "
-                    "there (Ctrl-C), or wait for it to pause or finish"
-                )
-            try:
-                os.kill(int(pid_text), signal.SIGINT)
-            except ProcessLookupError:
-                dead_owner = True  # the lease outlived its process: take the run over
-            else:
-                console.print(
-                    f"sent SIGINT to process {pid_text}, which runs {run_id}: it cancels the "
-                    "running tasks and records the run cancelled"
-                )
-                return
-        _cancel_in_store(the_store, record, force=dead_owner)
-    console.print(f"run {run_id} ({record.workflow}) was {record.status}; now cancelled")
+        live = _live_owner(before)
+        try:
+            after = cancel_run(run_id, store=the_store, wait=wait, timeout=timeout)
+        except CancelTimeoutError as error:
+            TextConsole(stderr=True, soft_wrap=True).print(Text(f"error: {error}", style="red"))
+            raise click.exceptions.Exit(EXIT_FAILED) from None
+    if after.status is not RunStatus.CANCELLED:  # --no-wait
+        console.print(
+            Text(
+                f"sent a cancel request to process {live}, which runs {run_id}; "
+                f"`plait status {run_id}` shows when it has stopped"
+            )
+        )
+        return
+    console.print(f"run {run_id} ({before.workflow}) was {before.status}; now cancelled")
+    if before.status is RunStatus.RUNNING and after.error:  # by its process, or here as stale
+        console.print(Text(f"  {after.error.strip().splitlines()[0]}", style="dim"))
 
 
 @cli.command(epilog="\b\nExample:\n  plait report 3f2a9c1b2e4d -o run.html")

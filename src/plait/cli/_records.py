@@ -9,7 +9,8 @@ none removed or renamed.
 
     run_id, workflow, status, created_at, updated_at, finished_at (or null),
     duration (finished_at or updated_at, minus created_at), error (string or null),
-    live_owner (the process that holds the run's live lease, or null)
+    live_owner (the process that holds the run's live lease, or null),
+    stale_since (for a run recorded running whose owner's lease ran out: when it did; else null)
 
 ``plait status RUN_ID --json`` writes one object::
 
@@ -54,6 +55,7 @@ def run_record(record: RunRecord, *, live_owner: str | None) -> dict[str, Any]:
         "duration": (record.finished_at or record.updated_at) - record.created_at,
         "error": record.error,
         "live_owner": live_owner,
+        "stale_since": record.stale_since,
     }
 
 

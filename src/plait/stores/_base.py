@@ -2,7 +2,8 @@
 
 A store holds, per run: the run's record (workflow, definition fingerprint, config, status, the
 owner's lease), each task's latest state (status, attempts, serialized output, error, times), the
-questions asked of people and their answers, and an append-only event log.
+questions asked of people and their answers, an append-only event log, and the requests sent
+to the run's live owner through the store (a cancel; see ``plait._requests``).
 
 Rules every backend keeps (the conformance suite in ``tests/stores`` checks them):
 
@@ -17,17 +18,21 @@ Rules every backend keeps (the conformance suite in ``tests/stores`` checks them
   which the engine retries; any other :class:`StoreError` is final.
 - Leases run on the store's clock where it has one (PostgreSQL's), so hosts whose clocks
   disagree still agree on when a lease expires.
+- :meth:`Store.take_requests` is atomic too: a request is taken once, only by the owner it is
+  addressed to while that owner holds the lease; its outcome is written with a batch.
 - Times are Unix seconds (floats); outputs and answers are bytes made by the run's serializer.
 """
 
 from __future__ import annotations
 
+import time
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Self, overload
 
 from .._exceptions import PlaitError
+from .._requests import RunRequest
 from .._results import TaskError
 from .._state import RunStatus, TaskStatus
 
@@ -123,6 +128,26 @@ class RunRecord:
     #: How to import the run's workflow (``pkg.flows:wf``, ``/abs/flow.py:wf``), when known: a
     #: hint for ``plait resume``, never imported without checks (see the CLI).
     target: str | None = None
+
+    @property
+    def stale(self) -> bool:
+        """Whether the run is recorded ``running`` but no process holds it any more: its
+        owner's lease expired (or it has none), so the owner is gone -- killed, or cut off from
+        the store -- since :attr:`stale_since`. ``plait resume`` takes such a run over and
+        ``plait cancel`` records it cancelled. Judged by this machine's clock when read."""
+        return self.status is RunStatus.RUNNING and (
+            self.owner is None
+            or self.lease_expires_at is None
+            or self.lease_expires_at <= time.time()
+        )
+
+    @property
+    def stale_since(self) -> float | None:
+        """For a :attr:`stale` run, when its owner's lease ran out (or when the run was last
+        written, if it has no lease); None for any other run."""
+        if not self.stale:
+            return None
+        return self.lease_expires_at if self.lease_expires_at is not None else self.updated_at
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -318,9 +343,19 @@ class WriteBatch:
     events: Sequence[EventRecord] = field(default_factory=list)
     dropped: Sequence[str] = ()
     key: str | None = None
+    #: Requests to the run (see ``plait._requests``) the owner acted on: their state, ``done_at``
+    #: and ``outcome`` are written (keyed by ``request_id``); a request the store lacks is ignored.
+    requests_done: list[RunRequest] = field(default_factory=list)
 
     def __bool__(self) -> bool:
-        return bool(self.run or self.tasks or self.requests or self.events or self.dropped)
+        return bool(
+            self.run
+            or self.tasks
+            or self.requests
+            or self.events
+            or self.dropped
+            or self.requests_done
+        )
 
 
 class Store(ABC):
@@ -400,6 +435,36 @@ class Store(ABC):
     @abstractmethod
     def load_events(self, run_id: str) -> list[EventRecord]:
         """The run's event log, oldest first."""
+
+    # -- requests to a live run (see plait._requests) -----------------------------------------
+
+    @abstractmethod
+    def send_request(self, run_id: str, request: RunRequest) -> None:
+        """Add ``request`` (pending) for the run's owner. A request whose id the run already has
+        is left as it is: sending twice is sending once.
+
+        Raises:
+            RunNotFoundError: no such run.
+        """
+
+    @abstractmethod
+    def take_requests(self, run_id: str, owner: str) -> list[RunRequest]:
+        """Mark the pending requests addressed to ``owner`` taken, and return them (taken),
+        oldest first; atomic, so each request is taken once.
+
+        Raises:
+            LeaseLostError: ``owner`` no longer holds the run; nothing was taken.
+            RunNotFoundError: no such run.
+        """
+
+    @abstractmethod
+    def get_request(self, run_id: str, request_id: str) -> RunRequest | None:
+        """The request as it stands (its outcome once done), or None if the run has no such
+        request.
+
+        Raises:
+            RunNotFoundError: no such run.
+        """
 
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release connections; the store is not used afterwards."""

@@ -6,6 +6,7 @@ import threading
 import time
 from dataclasses import replace
 
+from .._requests import RequestState, RunRequest
 from .._state import RunStatus
 from ._base import (
     EventRecord,
@@ -25,7 +26,7 @@ __all__ = ["MemoryStore"]
 
 
 class _RunState:
-    __slots__ = ("columns", "events", "last_batch", "record", "requests", "tasks")
+    __slots__ = ("columns", "events", "last_batch", "record", "requests", "run_requests", "tasks")
 
     def __init__(self, record: RunRecord) -> None:
         self.record = record
@@ -34,6 +35,7 @@ class _RunState:
         self.requests: dict[tuple[str, str], InputRequest] = {}
         self.events: list[EventRecord] = []
         self.last_batch: str | None = None  # the key of the last batch written
+        self.run_requests: dict[str, RunRequest] = {}  # in the order they were sent
 
 
 class MemoryStore(Store):
@@ -133,6 +135,9 @@ class MemoryStore(Store):
             for request in batch.requests:
                 state.requests[request.task_id, request.key] = request
             state.events.extend(batch.events)
+            for done in batch.requests_done:
+                if done.request_id in state.run_requests:
+                    state.run_requests[done.request_id] = done
             record = replace(state.record, updated_at=time.time())
             if batch.run is not None:
                 record = replace(
@@ -163,6 +168,26 @@ class MemoryStore(Store):
     def load_events(self, run_id: str) -> list[EventRecord]:
         with self._lock:
             return list(self._state(run_id).events)
+
+    def send_request(self, run_id: str, request: RunRequest) -> None:
+        with self._lock:
+            self._state(run_id).run_requests.setdefault(request.request_id, request)
+
+    def take_requests(self, run_id: str, owner: str) -> list[RunRequest]:
+        now = time.time()
+        with self._lock:
+            state = self._owned(run_id, owner)
+            taken = []
+            for request in state.run_requests.values():
+                if request.state is RequestState.PENDING and request.owner == owner:
+                    taken.append(replace(request, state=RequestState.TAKEN, taken_at=now))
+            for request in taken:
+                state.run_requests[request.request_id] = request
+            return taken
+
+    def get_request(self, run_id: str, request_id: str) -> RunRequest | None:
+        with self._lock:
+            return self._state(run_id).run_requests.get(request_id)
 
     def _forget_finished(self) -> None:
         """Drop the oldest finished runs while the store holds more than its limits allow."""

@@ -39,6 +39,13 @@ Design (the same as the SQLite store's wherever the databases allow; see ``_sqli
   clocks disagree still agree on when a lease has expired. (A new run's record is stored as
   given; its owner's first renewal moves its lease onto the database's clock.) The owner
   itself keeps its own deadline, on its monotonic clock (see ``plait._recorder``).
+  must round-trip the same values. Times always come from the Python process
+  (``time.time()``), never the database clock, so every backend agrees on them.
+- **Requests to a live run** (``run_requests``, keyed by ``(run_id, request_id)``; sending again
+  inserts nothing). The owner's look is one ``UPDATE ... RETURNING`` over an index that holds
+  only pending rows: it writes nothing when none is pending, and the row locks it takes make a
+  request taken once even when two processes look at the same moment. (LISTEN/NOTIFY would
+  save the look, at the price of a second connection per run.)
 
 psycopg is imported when a store is made, so ``import plait`` works without it.
 """
@@ -52,6 +59,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from .._requests import RunRequest
 from .._state import RunStatus
 from ._base import (
     EventRecord,
@@ -69,6 +77,7 @@ from ._sql import (
     _EVENT_COLUMNS,
     _REQUEST_COLUMNS,
     _RUN_COLUMNS,
+    _RUN_REQUEST_COLUMNS,
     _TASK_COLUMNS,
     _definition_json,
     _event_record,
@@ -79,6 +88,9 @@ from ._sql import (
     _request_record,
     _request_rows,
     _run_record,
+    _run_request_done_rows,
+    _run_request_record,
+    _run_request_row,
     _run_row,
     _storable,
     _task_record,
@@ -155,6 +167,25 @@ _MIGRATIONS: tuple[str, ...] = (
     # 3: the key of the last batch written to a run (WriteBatch.key), so a batch is applied once
     """
     ALTER TABLE runs ADD COLUMN last_batch TEXT;
+    """,
+    # 4: requests to a live run's owner (plait._requests), in the order sent (seq).
+    """
+    CREATE TABLE run_requests (
+        run_id     TEXT NOT NULL,
+        request_id TEXT NOT NULL,
+        kind       TEXT NOT NULL,
+        owner      TEXT NOT NULL,  -- the owner it is addressed to
+        sent_at    DOUBLE PRECISION NOT NULL,
+        sent_by    TEXT NOT NULL,
+        data       TEXT NOT NULL,  -- JSON
+        state      TEXT NOT NULL,  -- pending, taken, done
+        taken_at   DOUBLE PRECISION,
+        done_at    DOUBLE PRECISION,
+        outcome    TEXT,
+        seq        BIGINT GENERATED ALWAYS AS IDENTITY,
+        PRIMARY KEY (run_id, request_id)
+    );
+    CREATE INDEX run_requests_pending ON run_requests (run_id, owner) WHERE state = 'pending';
     """,
 )
 
@@ -269,6 +300,26 @@ _UPSERT_REQUEST = """
 _INSERT_EVENT = "INSERT INTO events (run_id, kind, task_id, time, data) VALUES (%s, %s, %s, %s, %s)"
 _COPY_EVENTS = "COPY events (run_id, kind, task_id, time, data) FROM STDIN (FORMAT BINARY)"
 _EVENT_TYPES = ("text", "text", "text", "float8", "text")
+
+_INSERT_RUN_REQUEST = f"""
+    INSERT INTO run_requests (run_id, {_RUN_REQUEST_COLUMNS})
+    VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
+    ON CONFLICT (run_id, request_id) DO NOTHING
+"""
+
+# The owner's look for requests: one statement that takes nothing (and writes nothing) when
+# none is pending, and that no other owner's look can race (each row is updated once).
+_TAKE_REQUESTS = f"""
+    UPDATE run_requests SET state = 'taken', taken_at = %(now)s
+    WHERE run_id = %(run_id)s AND owner = %(owner)s AND state = 'pending'
+      AND EXISTS (SELECT 1 FROM runs WHERE run_id = %(run_id)s AND owner = %(owner)s)
+    RETURNING seq, {_RUN_REQUEST_COLUMNS}
+"""
+
+_FINISH_REQUEST = """
+    UPDATE run_requests SET state = %s, done_at = %s, outcome = %s
+    WHERE run_id = %s AND request_id = %s
+"""
 
 
 class PostgresStore(Store):
@@ -491,6 +542,7 @@ class PostgresStore(Store):
         tasks = list({row[1]: row for row in _task_rows(run_id, batch.tasks)}.values())
         requests = _request_rows(run_id, batch.requests)
         events = _event_rows(run_id, batch.events)
+        done = _run_request_done_rows(run_id, batch.requests_done)
         now = time.time()
         fence: dict[str, Any] = {"now": now, "key": batch.key, "run_id": run_id, "owner": owner}
         if batch.run is not None:
@@ -534,6 +586,8 @@ class PostgresStore(Store):
                         copy.write_row(row)
             elif events:
                 cursor.executemany(_INSERT_EVENT, events)
+            if done:
+                cursor.executemany(_FINISH_REQUEST, done)
 
     def load_tasks(self, run_id: str) -> dict[str, TaskRecord]:
         with self._transaction() as cursor:
@@ -560,6 +614,35 @@ class PostgresStore(Store):
             )
             rows = cursor.fetchall()
         return [_event_record(row) for row in rows]
+
+    def send_request(self, run_id: str, request: RunRequest) -> None:
+        with self._transaction() as cursor:
+            _check_run(cursor, run_id)
+            cursor.execute(_INSERT_RUN_REQUEST, _run_request_row(run_id, request))
+
+    def take_requests(self, run_id: str, owner: str) -> list[RunRequest]:
+        params = {"now": time.time(), "run_id": run_id, "owner": owner}
+        with self._transaction() as cursor:
+            rows = cursor.execute(_TAKE_REQUESTS, params).fetchall()
+            if not rows:  # nothing pending, or not ours to take: which?
+                row = cursor.execute(
+                    "SELECT owner FROM runs WHERE run_id = %s", (run_id,)
+                ).fetchone()
+                if row is None:
+                    raise _not_found(run_id)
+                if row[0] != owner:
+                    raise _lease_lost(run_id, owner, row[0])
+        return [_run_request_record(row[1:]) for row in sorted(rows)]
+
+    def get_request(self, run_id: str, request_id: str) -> RunRequest | None:
+        with self._transaction() as cursor:
+            _check_run(cursor, run_id)
+            row = cursor.execute(
+                f"SELECT {_RUN_REQUEST_COLUMNS} FROM run_requests "
+                "WHERE run_id = %s AND request_id = %s",
+                (run_id, request_id),
+            ).fetchone()
+        return None if row is None else _run_request_record(row)
 
     def close(self) -> None:
         """Close the connection; closing a closed store does nothing.

@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from .._graph import LazyDefinition
+from .._requests import RequestKind, RequestState, RunRequest
 from .._results import TaskError
 from .._state import RunStatus, TaskStatus
 from .._text import storable
@@ -32,6 +33,7 @@ __all__ = [
     "_EVENT_COLUMNS",
     "_REQUEST_COLUMNS",
     "_RUN_COLUMNS",
+    "_RUN_REQUEST_COLUMNS",
     "_TASK_COLUMNS",
     "_definition_json",
     "_event_json",
@@ -43,6 +45,9 @@ __all__ = [
     "_request_record",
     "_request_rows",
     "_run_record",
+    "_run_request_done_rows",
+    "_run_request_record",
+    "_run_request_row",
     "_run_row",
     "_storable",
     "_task_record",
@@ -59,6 +64,9 @@ _REQUEST_COLUMNS = (
     "task_id, key, prompt, schema, requested_at, deadline, answered, value, answered_at"
 )
 _EVENT_COLUMNS = "kind, time, task_id, data"
+_RUN_REQUEST_COLUMNS = (
+    "request_id, kind, owner, sent_at, sent_by, data, state, taken_at, done_at, outcome"
+)
 
 
 # -- errors --------------------------------------------------------
@@ -253,3 +261,43 @@ def _event_json(data: Mapping[str, Any]) -> str:
 def _event_record(row: Sequence[Any]) -> EventRecord:
     data = {} if row[3] == "{}" else _loads(row[3])
     return EventRecord(kind=row[0], time=row[1], task_id=row[2], data=data)
+
+
+def _run_request_row(run_id: str, request: RunRequest) -> tuple[Any, ...]:
+    """``run_id`` and the request's fields, in :data:`_RUN_REQUEST_COLUMNS` order."""
+    return (
+        run_id,
+        request.request_id,
+        str(request.kind),
+        request.owner,
+        request.sent_at,
+        request.sent_by,
+        _dumps(request.data),
+        request.state.value,
+        request.taken_at,
+        request.done_at,
+        request.outcome,
+    )
+
+
+def _run_request_done_rows(run_id: str, done: Sequence[RunRequest]) -> list[tuple[Any, ...]]:
+    """(state, done_at, outcome, run_id, request_id) of each request marked done."""
+    return [(r.state.value, r.done_at, r.outcome, run_id, r.request_id) for r in done]
+
+
+_REQUEST_KINDS = {kind.value: kind for kind in RequestKind}
+
+
+def _run_request_record(row: Sequence[Any]) -> RunRequest:
+    return RunRequest(
+        request_id=row[0],
+        kind=_REQUEST_KINDS.get(row[1], row[1]),
+        owner=row[2],
+        sent_at=row[3],
+        sent_by=row[4],
+        data=_loads(row[5]),
+        state=RequestState(row[6]),
+        taken_at=row[7],
+        done_at=row[8],
+        outcome=row[9],
+    )

@@ -31,6 +31,10 @@ Design:
   replayed write replaces rather than duplicates. An upsert keeps the row's ``rowid``, which is
   how input requests keep the order they were first made in. Events are appended with a rowid
   ``seq``: SQLite gives a new row a rowid above every existing one, so a run's log stays in order.
+- **Requests to a live run** (``run_requests``, keyed by ``(run_id, request_id)``; sending again
+  inserts nothing). The owner's look for pending requests is one read of an index that holds
+  only pending rows; when it finds some, one ``UPDATE ... RETURNING`` takes them, so a request
+  is taken once even when two processes look at the same moment.
 
 How records become rows and back (JSON, statuses, errors) and the lease messages live in
 ``_sql.py``, shared with the PostgreSQL store, so both backends encode every field the same way.
@@ -49,6 +53,7 @@ from itertools import chain
 from pathlib import Path
 from typing import Any, ClassVar
 
+from .._requests import RunRequest
 from .._state import RunStatus
 from ._base import (
     EventRecord,
@@ -66,6 +71,7 @@ from ._sql import (
     _EVENT_COLUMNS,
     _REQUEST_COLUMNS,
     _RUN_COLUMNS,
+    _RUN_REQUEST_COLUMNS,
     _TASK_COLUMNS,
     _definition_json,
     _event_record,
@@ -76,6 +82,9 @@ from ._sql import (
     _request_record,
     _request_rows,
     _run_record,
+    _run_request_done_rows,
+    _run_request_record,
+    _run_request_row,
     _run_row,
     _storable,
     _task_record,
@@ -152,6 +161,24 @@ _MIGRATIONS: tuple[str, ...] = (
     """
     ALTER TABLE runs ADD COLUMN last_batch TEXT;
     """,
+    # 4: requests to a live run's owner (plait._requests), in the order sent (rowid).
+    """
+    CREATE TABLE run_requests (
+        run_id     TEXT NOT NULL,
+        request_id TEXT NOT NULL,
+        kind       TEXT NOT NULL,
+        owner      TEXT NOT NULL,  -- the owner it is addressed to
+        sent_at    REAL NOT NULL,
+        sent_by    TEXT NOT NULL,
+        data       TEXT NOT NULL,  -- JSON
+        state      TEXT NOT NULL,  -- pending, taken, done
+        taken_at   REAL,
+        done_at    REAL,
+        outcome    TEXT,
+        PRIMARY KEY (run_id, request_id)
+    );
+    CREATE INDEX run_requests_pending ON run_requests (run_id, owner) WHERE state = 'pending';
+    """,
 )
 
 _INSERT_RUN = f"""
@@ -196,6 +223,32 @@ _UPSERT_REQUEST = """
 """
 
 _INSERT_EVENTS = "INSERT INTO events (run_id, kind, task_id, time, data) VALUES {values}"
+
+_INSERT_RUN_REQUEST = f"""
+    INSERT INTO run_requests (run_id, {_RUN_REQUEST_COLUMNS})
+    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+    ON CONFLICT (run_id, request_id) DO NOTHING
+"""
+
+# The owner's look for requests: whether it still holds the run, and whether any wait for it.
+_PENDING_FOR = """
+    SELECT owner, EXISTS (
+        SELECT 1 FROM run_requests
+        WHERE run_id = runs.run_id AND owner = ? AND state = 'pending'
+    )
+    FROM runs WHERE run_id = ?
+"""
+
+_TAKE_REQUESTS = f"""
+    UPDATE run_requests SET state = 'taken', taken_at = ?
+    WHERE run_id = ? AND owner = ? AND state = 'pending'
+    RETURNING rowid, {_RUN_REQUEST_COLUMNS}
+"""
+
+_FINISH_REQUEST = """
+    UPDATE run_requests SET state = ?, done_at = ?, outcome = ?
+    WHERE run_id = ? AND request_id = ?
+"""
 
 #: Rows per INSERT statement. SQLite steps once per statement, and Python's sqlite3 gives up the
 #: GIL at every step: a statement per row hands the GIL back and forth with the event loop of the
@@ -399,6 +452,7 @@ class SQLiteStore(Store):
         tasks = _task_rows(run_id, batch.tasks)
         requests = _request_rows(run_id, batch.requests)
         events = _event_rows(run_id, batch.events)
+        done = _run_request_done_rows(run_id, batch.requests_done)
         now = time.time()
         key = batch.key
         with self._transaction() as conn:
@@ -446,6 +500,8 @@ class SQLiteStore(Store):
             if requests:
                 conn.executemany(_UPSERT_REQUEST, requests)
             _insert(conn, _INSERT_EVENTS, events)
+            if done:
+                conn.executemany(_FINISH_REQUEST, done)
 
     def load_tasks(self, run_id: str) -> dict[str, TaskRecord]:
         with self._read() as conn:
@@ -471,6 +527,40 @@ class SQLiteStore(Store):
                 f"SELECT {_EVENT_COLUMNS} FROM events WHERE run_id = ? ORDER BY seq", (run_id,)
             ).fetchall()
         return [_event_record(row) for row in rows]
+
+    def send_request(self, run_id: str, request: RunRequest) -> None:
+        with self._transaction() as conn:
+            _check_run(conn, run_id)
+            conn.execute(_INSERT_RUN_REQUEST, _run_request_row(run_id, request))
+
+    def take_requests(self, run_id: str, owner: str) -> list[RunRequest]:
+        # A live run looks several times a second: a read (no write lock) usually finds nothing.
+        with self._read() as conn:
+            row = conn.execute(_PENDING_FOR, (owner, run_id)).fetchone()
+        if row is None:
+            raise _not_found(run_id)
+        if row[0] != owner:
+            raise _lease_lost(run_id, owner, row[0])
+        if not row[1]:
+            return []
+        with self._transaction() as conn:
+            (current,) = conn.execute(
+                "SELECT owner FROM runs WHERE run_id = ?", (run_id,)
+            ).fetchone() or (None,)
+            if current != owner:
+                raise _lease_lost(run_id, owner, current)
+            rows = conn.execute(_TAKE_REQUESTS, (time.time(), run_id, owner)).fetchall()
+        return [_run_request_record(row[1:]) for row in sorted(rows)]
+
+    def get_request(self, run_id: str, request_id: str) -> RunRequest | None:
+        with self._read() as conn:
+            _check_run(conn, run_id)
+            row = conn.execute(
+                f"SELECT {_RUN_REQUEST_COLUMNS} FROM run_requests "
+                "WHERE run_id = ? AND request_id = ?",
+                (run_id, request_id),
+            ).fetchone()
+        return None if row is None else _run_request_record(row)
 
     def close(self) -> None:
         """Close the connection; closing a closed store does nothing.
