@@ -25,6 +25,7 @@ SETTINGS = [
     "fail_fast",
     "pools",
     "cancel_grace",
+    "max_log_bytes",
     "lease_seconds",
 ]
 

@@ -576,6 +576,7 @@ def test_config_takes_every_engine_config_setting_under_its_api_name(tmp_path: P
         "fail_fast": True,
         "pools": {"db": 2},
         "cancel_grace": 1.5,
+        "max_log_bytes": 4096,
         "lease_seconds": 10.0,
     }
     document = {"name": "x", "config": settings, "tasks": [{"id": "a", "shell": "true"}]}

@@ -130,6 +130,21 @@ def test_the_error_shows_the_last_10_lines_of_stderr() -> None:
     )
 
 
+def test_the_error_shows_the_lines_that_look_like_errors_above_the_last_10() -> None:
+    """A compiler's error line comes first, then many lines of context: both are shown."""
+    command = (
+        "echo 'In file main.c:' >&2; echo 'main.c:3: error: expected ;' >&2; "
+        'for i in $(seq 1 15); do echo "  note $i" >&2; done; exit 1'
+    )
+    message = str(error_of(run_one(ShellTask(command))))
+    assert message.split("exited with status 1; ", 1)[1] == (
+        "stderr, its first lines that look like errors and its last 10:\n"
+        "  ...\n"
+        "  main.c:3: error: expected ;\n"
+        "  ...\n" + "\n".join(f"    note {i}" for i in range(6, 16))
+    )
+
+
 def test_the_error_shows_stdout_when_stderr_is_empty() -> None:
     result = run_one(ShellTask(["sh", "-c", "echo 'build failed'; exit 2"]))
     with pytest.raises(plait.ShellCommandError, match=r"status 2; stdout:\n  build failed$"):

@@ -27,6 +27,7 @@ if TYPE_CHECKING:  # the names, for type checkers; at run time each is loaded on
         TaskCancelled,
         TaskEvent,
         TaskFailed,
+        TaskLogged,
         TaskReady,
         TaskRetrying,
         TaskSkipped,
@@ -51,16 +52,18 @@ if TYPE_CHECKING:  # the names, for type checkers; at run time each is loaded on
         SerializerMismatchError,
         ShellCommandError,
         TaskCancelledError,
+        TaskNotFoundError,
         TaskTimeoutError,
         UnknownDependencyError,
         WorkflowError,
         WorkflowFileError,
     )
     from ._files import LoadedTarget, load_target
+    from ._logs import LogLine
     from ._pause import Pause, Question
     from ._policies import RetryPolicy
     from ._results import RunResult, TaskError, TaskResult
-    from ._runs import answer, aresume, arun, get_run, list_runs, resume, run
+    from ._runs import answer, aresume, arun, get_logs, get_run, list_runs, resume, run
     from ._serialization import JSONSerializer, PickleSerializer, Serializer
     from ._shell import ShellTask
     from ._state import RunStatus, TaskStatus
@@ -87,6 +90,7 @@ __all__ = [
     "JSONSerializer",
     "LeaseLostError",
     "LoadedTarget",
+    "LogLine",
     "NotWaitingError",
     "NothingToCancelError",
     "OutputNotStorableError",
@@ -111,6 +115,8 @@ __all__ = [
     "TaskError",
     "TaskEvent",
     "TaskFailed",
+    "TaskLogged",
+    "TaskNotFoundError",
     "TaskReady",
     "TaskResult",
     "TaskRetrying",
@@ -128,6 +134,7 @@ __all__ = [
     "aresume",
     "arun",
     "cancel",
+    "get_logs",
     "get_run",
     "list_runs",
     "load_target",
@@ -150,6 +157,7 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
         "TaskCancelled",
         "TaskEvent",
         "TaskFailed",
+        "TaskLogged",
         "TaskReady",
         "TaskRetrying",
         "TaskSkipped",
@@ -174,6 +182,7 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
         "SerializerMismatchError",
         "ShellCommandError",
         "TaskCancelledError",
+        "TaskNotFoundError",
         "TaskTimeoutError",
         "UnknownDependencyError",
         "WorkflowError",
@@ -183,6 +192,7 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
         "LoadedTarget",
         "load_target",
     ),
+    "._logs": ("LogLine",),
     "._pause": (
         "Pause",
         "Question",
@@ -197,6 +207,7 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
         "answer",
         "aresume",
         "arun",
+        "get_logs",
         "get_run",
         "list_runs",
         "resume",

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 
 from ._exceptions import ConfigError, InvalidOptionError
+from ._logs import MAX_LOG_BYTES, MIN_LOG_BYTES
 from ._policies import RetryPolicy, check_retry_settings
 from ._public import publish_exports
 
@@ -48,6 +49,9 @@ class EngineConfig:
             task whose pool has no limit here is refused before the run starts.
         cancel_grace: seconds to wait for running sync tasks to notice a cancellation before the
             run ends without them.
+        max_log_bytes: the most bytes of text kept of one attempt's log (what it logged,
+            printed, or its command wrote): the first and last halves, with a note of what was
+            cut between them; 0 keeps no logs.
         lease_seconds: how long a durable run's lease lasts. The owner renews it every third of
             that; another process may resume the run once it has expired. An owner that could not
             renew it in time stops (see ``plait.LeaseLostError``), and one whose store stays
@@ -64,6 +68,7 @@ class EngineConfig:
     fail_fast: bool = False
     pools: Mapping[str, int] = field(default_factory=dict)
     cancel_grace: float = 5.0
+    max_log_bytes: int = MAX_LOG_BYTES
     lease_seconds: float = 30.0
 
     def __post_init__(self) -> None:
@@ -77,6 +82,13 @@ class EngineConfig:
             )
         if not (_is_number(self.cancel_grace) and self.cancel_grace >= 0):
             raise ConfigError(f"cancel_grace must be >= 0 seconds, not {self.cancel_grace!r}")
+        if not _is_int(self.max_log_bytes) or not (
+            self.max_log_bytes == 0 or self.max_log_bytes >= MIN_LOG_BYTES
+        ):
+            raise ConfigError(
+                f"max_log_bytes must be 0 (keep no logs) or an int >= {MIN_LOG_BYTES}, "
+                f"not {self.max_log_bytes!r}"
+            )
         if not (
             _is_number(self.lease_seconds) and MIN_LEASE_SECONDS <= self.lease_seconds < math.inf
         ):

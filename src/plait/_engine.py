@@ -9,6 +9,9 @@ module does the I/O around it:
   backoff timer, holding no slot), fail (skipping dependents) or cancel it, and dispatch again.
   A worker thread settles its own attempt and is handed the next sync task directly;
 - *timeouts*: one timer on the loop watches the earliest deadline of all running attempts;
+- *logs*: while an attempt's function runs, ``_logs.running_attempt`` names the attempt (in the
+  worker thread of a sync task, in the asyncio task of an async one), so what it logs and prints
+  goes into its log; the log is made on first use and written by the recorder;
 - *halt*: a critical failure, ``fail_fast`` or an interrupt stops new starts, cancels async
   attempts at once, flags sync attempts (``ctx.cancelled``) and waits ``cancel_grace`` seconds for
   them before abandoning them;
@@ -50,6 +53,7 @@ from ._events import (
     Subscriber,
     TaskCancelled,
     TaskFailed,
+    TaskLogged,
     TaskReady,
     TaskRetrying,
     TaskSkipped,
@@ -67,6 +71,7 @@ from ._exceptions import (
 )
 from ._groups import kill_groups
 from ._lease import lease_clock
+from ._logs import AttemptLog, LogLine, running_attempt, start_capture, stop_capture
 from ._pause import (
     NO_DEFAULT,
     InputRequired,
@@ -146,13 +151,16 @@ _UNKNOWN_DEFAULT: Any = _UnknownDefault()
 
 
 class _Attempt:
-    """One attempt of one task: a job for the executor, a cancel flag for the task's context."""
+    """One attempt of one task: a job for the executor, a cancel flag for the task's context,
+    and the source of its log (see ``_logs``: the engine sets ``running_attempt`` to it while its
+    function runs)."""
 
     __slots__ = (
         "abandoned",
         "cancelled",
         "error",
         "index",
+        "log",
         "number",
         "output",
         "payload",
@@ -174,17 +182,29 @@ class _Attempt:
         self.error: BaseException | None = None
         self.task: asyncio.Task[Any] | None = None
         self.started = False  # an async attempt's task has taken its first step
+        self.log: AttemptLog | None = None  # made when the attempt first says something
 
     def run(self) -> None:
         if self.cancelled:  # the run stopped before a worker got to it: never call it
             self.error = TaskCancelledError("cancelled before it started")
             return
+        token = running_attempt.set(self)
         try:
             self.output = self.run_state.call(self)
         except BaseException as error:  # the task's failure, whatever it is, is its outcome
             self.error = error
         else:
             self.run_state.serialize(self)
+        finally:
+            running_attempt.reset(token)
+            if self.log is not None:
+                self.log.close()
+
+    def task_log(self) -> AttemptLog | None:
+        log = self.log
+        if log is None:
+            log = self.run_state.open_log(self)
+        return log
 
     def finish(self) -> _Attempt | None:
         return self.run_state.settle_sync(self)
@@ -278,6 +298,7 @@ class _Run:
         self._armed_deadline = math.inf
         self._grace_timer: asyncio.TimerHandle | None = None
         self._async_starts: list[_Attempt] = []
+        self._log_lock = threading.Lock()  # makes each attempt's log once
         self.final_result: RunResult | None = None
         self.recorded = threading.Event()  # set once the run's end is in its store
         if restored is not None:
@@ -317,6 +338,7 @@ class _Run:
         self.run_started_at = time.time()
         if self.listening:
             self._emit(RunStarted, workflow=self.graph.workflow_name, tasks=len(self.graph))
+        start_capture()
         if self.lease_deadline < math.inf:
             self._arm_lease_timer()
         try:
@@ -355,6 +377,7 @@ class _Run:
         self._question_timers.clear()
         self._deadlines.clear()
         self.executor.shutdown(wait=True)
+        stop_capture()
 
     def result(self) -> RunResult:
         """The run's result as it stands."""
@@ -562,6 +585,7 @@ class _Run:
             coroutine.close()
             attempt.error = asyncio.CancelledError()
         else:
+            token = running_attempt.set(attempt)
             try:
                 attempt.output = await coroutine
             except BaseException as error:  # CancelledError too: this task only ends by settling
@@ -569,6 +593,9 @@ class _Run:
             else:
                 if self._encodes:
                     self.serialize(attempt)
+            running_attempt.reset(token)
+            if attempt.log is not None:
+                attempt.log.close()
         with self.lock:
             self._settle(attempt, in_loop=True)
             self._dispatch(in_loop=True)
@@ -1106,6 +1133,47 @@ class _Run:
                 self.store_failure = error
                 self._halt(in_loop=True)
             self._resolve_if_finished(in_loop=True)
+
+    # -- logs ---------------------------------------------------------------------------------
+
+    def open_log(self, attempt: _Attempt) -> AttemptLog | None:
+        """Make ``attempt``'s log, the first time it says something (any thread); None when
+        the run keeps no logs (``max_log_bytes=0``)."""
+        limit = self.config.max_log_bytes
+        if not limit:
+            return None
+        with self._log_lock:
+            if attempt.log is None:
+                recorder = self.recorder
+                attempt.log = AttemptLog(
+                    self.graph.ids[attempt.index],
+                    attempt.number,
+                    limit=limit,
+                    changed=None if recorder is None else recorder.log_changed,
+                    said=self._publish_line if self.subscribers else None,
+                )
+            return attempt.log
+
+    def _publish_line(self, line: LogLine, echoed: bool) -> None:
+        """Tell the subscribers a task said ``line`` (from the thread that said it)."""
+        token = running_attempt.set(None)  # what a subscriber prints is not the task's
+        try:
+            with self.lock:
+                publish(
+                    self.subscribers,
+                    TaskLogged(
+                        run_id=self.run_id,
+                        time=line.time,
+                        task_id=line.task_id,
+                        attempt=line.attempt,
+                        number=line.number,
+                        stream=line.stream,
+                        text=line.text,
+                        echoed=echoed,
+                    ),
+                )
+        finally:
+            running_attempt.reset(token)
 
     # -- events -------------------------------------------------------------------------------
 

@@ -32,6 +32,7 @@ __all__ = [
     "TaskCancelled",
     "TaskEvent",
     "TaskFailed",
+    "TaskLogged",
     "TaskReady",
     "TaskRetrying",
     "TaskSkipped",
@@ -137,6 +138,22 @@ class InputReceived(TaskEvent):
     """An answer to the task's question ``key`` arrived (it was valid)."""
 
     key: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TaskLogged(TaskEvent):
+    """Attempt ``attempt`` said ``text`` on ``stream`` (``stdout``, ``stderr``, ``log`` or
+    ``plait``; see :class:`plait.LogLine`); ``echoed`` when it was also written to the process's
+    own stdout or stderr (a ``print``), so a watcher need not show it twice.
+
+    Sent to subscribers only (the store keeps the attempt's log as a whole): a line a task
+    says while no subscriber listens costs no event."""
+
+    attempt: int
+    number: int
+    stream: str
+    text: str
+    echoed: bool = False
 
 
 Subscriber = Callable[[Event], object]

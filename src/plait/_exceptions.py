@@ -35,6 +35,8 @@ either::
     ├── RunFailedError (RuntimeError)
     │                               raised by ``RunResult.raise_for_status()`` for a run that did
     │                               not succeed
+    ├── TaskNotFoundError (LookupError)
+    │                               a run has no task with the id asked for (``plait.get_logs``)
     ├── NothingToCancelError (RuntimeError)
     │                               ``plait.cancel`` of a run that succeeded
     ├── CancelTimeoutError (TimeoutError)
@@ -77,6 +79,7 @@ __all__ = [
     "SerializerMismatchError",
     "ShellCommandError",
     "TaskCancelledError",
+    "TaskNotFoundError",
     "TaskTimeoutError",
     "UnknownDependencyError",
     "WorkflowError",
@@ -245,6 +248,10 @@ class RunFailedError(PlaitError, RuntimeError):
     def __init__(self, message: str, result: RunResult) -> None:
         super().__init__(message)
         self.result = result
+
+
+class TaskNotFoundError(PlaitError, LookupError):
+    """A run has no task with the id asked for."""
 
 
 class NothingToCancelError(PlaitError, RuntimeError):

@@ -21,7 +21,7 @@ checked; write each value out where it is used. Every key is shown here::
       max_retries: 2                   #   retries of a failed task (0: none, as a build wants)
       retry_backoff: 0.5               #   seconds
       fail_fast: false                 #   ...and retry_failed_tasks, retry_max_backoff,
-      cancel_grace: 5                  #   retry_jitter, cancel_grace)
+      cancel_grace: 5                  #   retry_jitter, cancel_grace, max_log_bytes)
     tasks:                             # required: a list of tasks
       - id: fetch                      # required: the task's unique id
         function: reports.jobs:fetch   # a Python callable, "package.module:attribute.path"

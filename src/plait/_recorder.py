@@ -23,6 +23,12 @@ one row, the event that ended it, whose data holds ``started`` (the attempt's st
 ``TaskStarted`` row, so the log of a run that crashed shows what was in flight. (Temporal's
 history does the same with activity starts.) This halves the rows a run writes.
 
+Task logs (see ``_logs``) ride in the same batches: an attempt's log tells the recorder when it
+changes (:meth:`Recorder.log_changed`, from any thread, with no lock), and each batch takes the
+logs that changed -- after it took the task records, so a line said before an attempt ended is
+written with the record of that end or before it -- and writes each whole, in the same
+transaction as the rest of the batch.
+
 A task recorded ``succeeded`` is never run again; a task that finished just before a crash, whose
 record had not been written yet, runs again when the run is resumed (at-least-once).
 
@@ -51,6 +57,7 @@ import functools
 import logging
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from enum import Enum
 from typing import Any
@@ -66,6 +73,7 @@ from ._events import (
     TaskSucceeded,
 )
 from ._lease import Lease, lease_clock
+from ._logs import AttemptLog
 from ._pause import Question
 from ._requests import Inbox
 from ._results import TaskError
@@ -77,6 +85,7 @@ from .stores import (
     RunUpdate,
     Store,
     StoreUnavailableError,
+    TaskLog,
     TaskRecord,
     TaskRecordColumns,
     WriteBatch,
@@ -150,6 +159,7 @@ class Recorder:
         self._changed: dict[str, None] = {}  # task ids whose record must be written, in order
         self._snapshot: TaskRecordColumns | None = None
         self._requests: list[InputRequest] = []
+        self._logs: deque[AttemptLog] = deque()  # logs changed since the last write
         self._run_update: RunUpdate | None = None
         self._unwritten: list[WriteBatch] = []  # batches the store did not take, in order
         self._batches = 0  # batches made, for their keys
@@ -182,6 +192,12 @@ class Recorder:
         events.append((kind, at, task_id, data, started))
         if time.monotonic() >= self._next_write and not self._wakeup.is_set():
             self._wakeup.set()  # after a quiet spell: write now (while busy: at the interval)
+
+    def log_changed(self, log: AttemptLog) -> None:
+        """An attempt's log changed (any thread, no lock: a deque's append is atomic)."""
+        self._logs.append(log)
+        if time.monotonic() >= self._next_write and not self._wakeup.is_set():
+            self._wakeup.set()
 
     def answered(self, question: Question, value: Any, at: float) -> None:
         """Queue the record of an answer (its value serialized here, so a bad one fails now)."""
@@ -307,6 +323,7 @@ class Recorder:
             tasks=tasks,
             requests=requests,
             events=_event_columns(events),
+            logs=_taken_logs(self._logs),
             requests_done=self._inbox.drain() if self._inbox is not None else [],
         )
         pending = [*self._unwritten, batch] if batch else self._unwritten
@@ -334,6 +351,18 @@ _Logged = tuple[type[Event], float, str | None, dict[str, Any], float | None]
 
 #: The events that end an attempt, into which its start is folded.
 _ATTEMPT_ENDS = frozenset({TaskSucceeded, TaskRetrying, TaskFailed, TaskCancelled})
+
+
+def _taken_logs(changed: deque[AttemptLog]) -> list[TaskLog]:
+    """The logs that changed, as they are now. Taken after the batch's task records: a line said
+    before an attempt ended is in the batch that records its end, or in an earlier one."""
+    logs = []
+    for _ in range(len(changed)):
+        log = changed.popleft()
+        lines = log.take()
+        if lines is not None:
+            logs.append(TaskLog(task_id=log.task_id, attempt=log.attempt, lines=lines))
+    return logs
 
 
 def question_of(request: InputRequest) -> Question:

@@ -29,9 +29,15 @@ from ._config import EngineConfig, check_pools
 from ._definition import definition_diff
 from ._engine import Restored, _Run
 from ._events import Subscriber
-from ._exceptions import ConfigError, DefinitionChangedError, NotWaitingError
+from ._exceptions import (
+    ConfigError,
+    DefinitionChangedError,
+    NotWaitingError,
+    TaskNotFoundError,
+)
 from ._graph import LazyDefinition
 from ._lease import lease_clock
+from ._logs import LogLine
 from ._pause import Question, validate_answer
 from ._public import publish_exports
 from ._recorder import Recorder, question_of, request_of
@@ -58,7 +64,7 @@ from .stores import (
 )
 from .stores._open import opens_store, using_store
 
-__all__ = ["answer", "aresume", "arun", "get_run", "list_runs", "resume", "run"]
+__all__ = ["answer", "aresume", "arun", "get_logs", "get_run", "list_runs", "resume", "run"]
 
 _log = logging.getLogger("plait.runs")
 
@@ -731,6 +737,42 @@ def list_runs(
     return open_store(store).list_runs(
         status=None if status is None else RunStatus(status), limit=limit
     )
+
+
+@opens_store
+def get_logs(
+    run_id: str,
+    task_id: str | None = None,
+    *,
+    attempt: int | None = None,
+    store: Store | str | None = None,
+) -> list[LogLine]:
+    """What the tasks of run ``run_id`` said, as its store holds it: the lines of every attempt
+    (or of ``task_id``'s, or of attempt ``attempt`` only), oldest first.
+
+    A line is a :class:`LogLine`: a ``logging`` record (INFO and above), a printed line, or a
+    line a shell command wrote; each attempt keeps at most ``max_log_bytes`` (its first and last
+    halves, with a ``plait`` line that says what was cut). A live run's logs are written with its
+    progress (at most 0.1 s behind), except in the memory store, which has them when the run
+    ends or pauses.
+
+    Raises:
+        RunNotFoundError: no such run.
+        TaskNotFoundError: the run has no task ``task_id``.
+    """
+    the_store = open_store(store)
+    record = _record(the_store, run_id)
+    if task_id is not None and all(task["id"] != task_id for task in record.definition):
+        ids = [str(task["id"]) for task in record.definition]
+        raise TaskNotFoundError(
+            f"run {run_id!r} has no task {task_id!r}; its tasks are: "
+            + ", ".join(map(repr, ids[:20]))
+            + (f" (and {len(ids) - 20} more)" if len(ids) > 20 else "")
+        )
+    logs = the_store.load_logs(run_id, task_id=task_id, attempt=attempt)
+    lines = [line for log in logs for line in log.lines]
+    lines.sort(key=lambda line: line.time)  # stable: an attempt's own lines keep their order
+    return lines
 
 
 publish_exports(globals())  # plait.X, not plait._runs.X: see plait._public

@@ -28,10 +28,13 @@ The contract:
 - **Output.** The task's output is what the command wrote to stdout, decoded as UTF-8 (bad bytes
   replaced), with the trailing newline stripped. Of stdout and of stderr, only the last 64 KiB
   are kept: a command with more to say should write a file.
+- **Log.** Both streams also go, line by line as they come, into the attempt's log (see
+  ``plait.get_logs`` and ``plait logs``), bounded by ``max_log_bytes`` rather than 64 KiB.
 - **Failure.** A non-zero exit status, or death by a signal, raises :class:`ShellCommandError`;
-  its message names the task, the command and the status (or the signal), and shows the last
-  lines of stderr (of stdout when stderr is empty). Like any error it is retried as the task's
-  retry policy says.
+  its message names the task, the command and the status (or the signal), and shows the lines
+  of stderr (of stdout when stderr is empty) that matter: the first few that look like errors
+  (``error``, ``fatal``, ``undefined reference``...) wherever they are, and the last 10. Like
+  any error it is retried as the task's retry policy says.
 - **Process group.** The command runs in a new session, so it is the leader of its own process
   group: Ctrl-C at a terminal reaches plait, not the command, and plait decides what stops.
   When the task is cancelled (its timeout, a critical failure elsewhere, Ctrl-C), the whole
@@ -47,6 +50,7 @@ The contract:
 from __future__ import annotations
 
 import asyncio
+import codecs
 import contextlib
 import json
 import os
@@ -64,14 +68,22 @@ from typing import Any
 from ._context import Context
 from ._exceptions import InvalidOptionError, ShellCommandError
 from ._groups import forget_group, start_watchdog, watch_group
+from ._logs import AttemptLog, current_log
 from ._public import publish_exports
 
-__all__ = ["ShellTask"]
+__all__ = ["ShellTask", "looks_like_error", "telling_lines"]
 
 _OUTPUT_LIMIT = 64 * 1024  # bytes kept of stdout, and of stderr
 _KILL_GRACE = 2.0  # seconds between SIGTERM and SIGKILL
 _DRAIN_GRACE = 0.5  # seconds to wait for pipes held open by a process outside the group
-_SHOWN_LINES = 10  # lines of stderr (or stdout) in a ShellCommandError's message
+_SHOWN_LINES = 10  # last lines of stderr (or stdout) in a ShellCommandError's message
+_SHOWN_ERRORS = 5  # and at most this many earlier lines that look like errors
+#: What a line that reports an error says, in the tools' own words (gcc, make, Python, shells).
+_ERROR_LIKE = re.compile(
+    r"\b(errors?|fatal|fail(ed|ure)?|exception|traceback|panic|denied|cannot|can't|undefined|"
+    r"not found|no such file|segmentation fault|abort(ed)?)\b",
+    re.IGNORECASE,
+)
 _SHOWN_LINE_LENGTH = 300
 _NOT_NAME = re.compile(r"[^A-Z0-9]")
 
@@ -90,19 +102,26 @@ class _Capture(asyncio.SubprocessProtocol):
     this protocol on ``loop.subprocess_exec`` can.
     """
 
-    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+    def __init__(self, loop: asyncio.AbstractEventLoop, log: AttemptLog | None) -> None:
         self.output = {1: bytearray(), 2: bytearray()}
         self.exited: asyncio.Future[None] = loop.create_future()
         self.closed: asyncio.Future[None] = loop.create_future()
         self._open = {1, 2}
+        self._log = log
+        # Text for the log as it comes; a character split between two reads waits for the rest.
+        self._decoders = {fd: codecs.getincrementaldecoder("utf-8")("replace") for fd in (1, 2)}
 
     def pipe_data_received(self, fd: int, data: bytes) -> None:
         kept = self.output[fd]
         kept += data
         if len(kept) > _OUTPUT_LIMIT:
             del kept[:-_OUTPUT_LIMIT]
+        if self._log is not None and fd in _STREAMS:
+            self._log.write(_STREAMS[fd], self._decoders[fd].decode(data))
 
     def pipe_connection_lost(self, fd: int, exc: Exception | None) -> None:
+        if self._log is not None and fd in _STREAMS:
+            self._log.write(_STREAMS[fd], self._decoders[fd].decode(b"", final=True))
         self._open.discard(fd)
         if not self._open and not self.closed.done():
             self.closed.set_result(None)
@@ -113,6 +132,9 @@ class _Capture(asyncio.SubprocessProtocol):
 
     def text(self, fd: int) -> str:
         return self.output[fd].decode("utf-8", errors="replace")
+
+
+_STREAMS = {1: "stdout", 2: "stderr"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -261,9 +283,10 @@ class ShellTask:
         """Start the command, wait for it to exit or for ``stop``, then clear its group. The
         group is watched meanwhile (``_groups``): it dies with plait, however plait dies."""
         loop = asyncio.get_running_loop()
+        log = current_log()
         start_watchdog()
         transport, capture = await loop.subprocess_exec(
-            lambda: _Capture(loop),
+            lambda: _Capture(loop, log),
             *self.argv,
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
@@ -357,6 +380,30 @@ def _as_json(value: Any, what: str, task_id: str) -> str:
         ) from None
 
 
+def looks_like_error(line: str) -> bool:
+    """Whether a line of a command's output reports an error, in the words tools use."""
+    return _ERROR_LIKE.search(line) is not None
+
+
+def telling_lines(lines: Sequence[str], *, errors: int, tail: int) -> list[str]:
+    """The lines of a command's output that matter, in order: the first ``errors`` lines that
+    look like errors and the last ``tail`` lines; ``...`` stands for each run of lines left out.
+
+    A compiler names the error near the top and follows it with context (``3 |  x = 1``,
+    ``  |  ^``), so the last lines alone may show nothing but punctuation.
+    """
+    chosen = set(range(max(0, len(lines) - tail), len(lines)))
+    chosen.update([i for i, line in enumerate(lines) if looks_like_error(line)][:errors])
+    shown: list[str] = []
+    previous = -1
+    for i in sorted(chosen):
+        if i > previous + 1:
+            shown.append("...")
+        shown.append(lines[i])
+        previous = i
+    return shown
+
+
 def _failure_message(task_id: str, command: str, finished: _Finished) -> str:
     code = finished.returncode
     if code < 0:
@@ -375,9 +422,15 @@ def _failure_message(task_id: str, command: str, finished: _Finished) -> str:
         return f"{head} (and wrote nothing)"
     shown = [
         line if len(line) <= _SHOWN_LINE_LENGTH else line[: _SHOWN_LINE_LENGTH - 3] + "..."
-        for line in lines[-_SHOWN_LINES:]
+        for line in telling_lines(lines, errors=_SHOWN_ERRORS, tail=_SHOWN_LINES)
     ]
-    label = f"last {_SHOWN_LINES} lines of {stream}" if len(lines) > _SHOWN_LINES else stream
+    if len(shown) == len(lines):
+        label = stream
+    elif len(shown) == _SHOWN_LINES + 1:  # nothing that looks like an error above the tail
+        label = f"last {_SHOWN_LINES} lines of {stream}"
+        shown = shown[1:]  # the label says the lines before them are left out
+    else:
+        label = f"{stream}, its first lines that look like errors and its last {_SHOWN_LINES}"
     return f"{head}; {label}:\n" + "\n".join(f"  {line}" for line in shown)
 
 

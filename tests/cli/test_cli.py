@@ -175,7 +175,18 @@ def stored(home: Path, run_id: str) -> plait.RunResult:
 
 # -- help ----------------------------------------------------------------------------------------
 
-COMMANDS = ("run", "resume", "validate", "graph", "runs", "status", "inputs", "cancel", "report")
+COMMANDS = (
+    "run",
+    "resume",
+    "validate",
+    "graph",
+    "runs",
+    "status",
+    "inputs",
+    "cancel",
+    "report",
+    "logs",
+)
 
 
 def test_help_lists_every_command_and_the_exit_codes() -> None:
@@ -265,6 +276,7 @@ EVENT_FIELDS = {
     "task_failed": {"task_id", "attempt", "error"},
     "task_skipped": {"task_id", "cause"},
     "input_requested": {"task_id", "key", "prompt", "schema", "deadline"},
+    "task_logged": {"task_id", "attempt", "number", "stream", "text"},
     "run_finished": {"status", "error"},
     "run_summary": {
         "status",

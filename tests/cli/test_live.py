@@ -238,11 +238,11 @@ def test_plain_mode_writes_one_line_per_task_start_end_failure_retry() -> None:
     ]
 
 
-def test_quiet_mode_writes_only_the_failures() -> None:
+def test_quiet_mode_writes_only_the_failures_at_their_time_in_the_run() -> None:
     console = plain()
     feed(LogLines(console, quiet=True), EVENTS)
     assert written(console).splitlines() == [
-        "[   0.00s] failed    upload (attempt 2): ValueError: boom"
+        "[   0.75s] failed    upload (attempt 2): ValueError: boom"
     ]
 
 
@@ -441,7 +441,8 @@ def test_the_summary_of_a_failed_run_shows_each_failure_with_its_errors_last_lin
     print_summary(console, result, run_figures(result, {"b": ("a",)}), store="sqlite:///x.db")
     assert written(console).splitlines() == [
         "✗ run r1 (build) failed · 1 failed · 1 skipped",
-        "  ✗ a failed after 1 attempt: ShellCommandError: link.c:3: undefined reference",
+        "  ✗ a failed after 1 attempt: ShellCommandError: cc: error",
+        "      link.c:3: undefined reference",
         "makespan 1.00s · task time 1.00s · parallelism 1.0x · critical path 1.00s (1 task)",
         "run the failed tasks again with: plait resume r1 --store sqlite:///x.db",
     ]

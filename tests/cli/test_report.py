@@ -16,17 +16,10 @@ from typing import Any
 import pytest
 
 import plait
-from plait.cli._report import (
-    _critical_path,
-    _Run,
-    _seconds,
-    _Segment,
-    _segments_from_events,
-    _Task,
-    _ticks,
-    build_report,
-)
+from plait.cli._report import _seconds, _ticks, build_report
 from plait.cli._report import write_report as write
+from plait.cli._summary import figures_of
+from plait.cli._timeline import _Run, _Segment, _segments_from_events, _Task
 from plait.stores import EventRecord, MemoryStore, RunNotFoundError, SQLiteStore
 
 from .conftest import ARTIFACTS, Opened, in_thread
@@ -592,6 +585,15 @@ def _task(task_id: str, index: int, work: float, *deps: str) -> _Task:
     if work:
         task.segments.append(_Segment("attempt", "succeeded", 100.0, 100.0 + work, attempt=1))
     return task
+
+
+def _critical_path(tasks: dict[str, _Task]) -> tuple[list[str], float]:
+    """The critical path as the figures module computes it for the report's tasks."""
+    figures = figures_of(
+        {t.id: [(s.start, s.end) for s in t.segments] for t in tasks.values()},
+        {t.id: t.depends_on for t in tasks.values()},
+    )
+    return list(figures.critical_path), figures.critical_seconds
 
 
 def test_the_critical_path_is_the_longest_path_by_work() -> None:

@@ -18,6 +18,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from plait import RunStatus, TaskError, TaskStatus
+from plait._logs import LogLine
 from plait.stores import (
     EventRecord,
     EventRecordColumns,
@@ -30,6 +31,7 @@ from plait.stores import (
     RunUpdate,
     Store,
     StoreError,
+    TaskLog,
     TaskRecord,
     TaskRecordColumns,
     WriteBatch,
@@ -405,6 +407,7 @@ def _assert_nothing_written(store: Store, run: RunRecord) -> None:
     assert store.load_tasks(run.run_id) == {}
     assert store.load_requests(run.run_id) == []
     assert store.load_events(run.run_id) == []
+    assert store.load_logs(run.run_id) == []
 
 
 def _full_batch() -> WriteBatch:
@@ -413,6 +416,7 @@ def _full_batch() -> WriteBatch:
         tasks=[task("extract"), task("load")],
         requests=[request()],
         events=[event(n=n) for n in range(3)],
+        logs=[log("extract", 1, "a", "b")],
     )
 
 
@@ -665,6 +669,70 @@ def test_event_data_round_trips_as_json(store: Store) -> None:
     assert store.load_events("run-1") == events
 
 
+# -- task logs ------------------------------------------------------------------------------------
+
+
+def log(task_id: str = "extract", attempt: int = 1, *texts: str, stream: str = "stdout") -> TaskLog:
+    return TaskLog(
+        task_id=task_id,
+        attempt=attempt,
+        lines=[
+            LogLine(task_id, attempt, n, 1_700_000_000.25 + n, stream, text)
+            for n, text in enumerate(texts, start=1)
+        ],
+    )
+
+
+def test_logs_are_kept_per_attempt_and_read_back_equal(store: Store) -> None:
+    run_id = new_run(store)
+    logs = [log("load", 1, "a"), log("extract", 2, "b", "c"), log("extract", 1, "d")]
+    store.write(run_id, "alice", WriteBatch(logs=logs))
+    assert store.load_logs(run_id) == [logs[2], logs[1], logs[0]]  # by task, then attempt
+    assert store.load_logs(run_id, task_id="extract") == [logs[2], logs[1]]
+    assert store.load_logs(run_id, task_id="extract", attempt=2) == [logs[1]]
+    assert store.load_logs(run_id, attempt=1) == [logs[2], logs[0]]
+    assert store.load_logs(run_id, task_id="nope") == []
+
+
+def test_a_log_written_again_replaces_the_attempts_earlier_one(store: Store) -> None:
+    run_id = new_run(store)
+    store.write(run_id, "alice", WriteBatch(logs=[log("extract", 1, "a")]))
+    grown = log("extract", 1, "a", "b")
+    store.write(run_id, "alice", WriteBatch(logs=[log("extract", 1, "x"), grown]))
+    assert store.load_logs(run_id) == [grown]
+
+
+def test_log_text_round_trips_exactly(store: Store) -> None:
+    run_id = new_run(store)
+    texts = ["", 'tab\tquote"back\\slash', "nul\x00byte", "é ✓ 😀", "lone \udc80 surrogate"]
+    written = TaskLog(
+        task_id="extract",
+        attempt=1,
+        lines=[
+            LogLine("extract", 1, 7, 0.1, "stderr", texts[0]),
+            *(LogLine("extract", 1, 8 + n, 1e9 + n / 3, "log", t) for n, t in enumerate(texts)),
+            LogLine("extract", 1, 99, 2.5, "plait", "multi\nline\r\n"),
+        ],
+    )
+    store.write(run_id, "alice", WriteBatch(logs=[written]))
+    assert store.load_logs(run_id) == [written]
+
+
+def test_a_log_write_is_fenced_like_the_rest(store: Store) -> None:
+    run_id = new_run(store)
+    with pytest.raises(LeaseLostError):
+        store.write(run_id, "mallory", WriteBatch(logs=[log("extract", 1, "a")]))
+    assert store.load_logs(run_id) == []
+
+
+def test_logs_of_runs_are_separate(store: Store) -> None:
+    first, second = new_run(store), new_run(store)
+    store.write(first, "alice", WriteBatch(logs=[log("extract", 1, "a")]))
+    assert store.load_logs(second) == []
+    with pytest.raises(RunNotFoundError, match="'nope'"):
+        store.load_logs("nope")
+
+
 # -- values round-trip exactly ---------------------------------------------------------------
 
 
@@ -883,6 +951,7 @@ def test_everything_survives_closing_and_reopening(durable_backend: Backend) -> 
     assert reopened.load_tasks("run-1") == {t.task_id: t for t in batch.tasks}
     assert reopened.load_requests("run-1") == batch.requests
     assert reopened.load_events("run-1") == batch.events
+    assert reopened.load_logs("run-1") == batch.logs
     assert reopened.claim("run-2", "bob", lease_seconds=LEASE).owner == "bob"
 
 

@@ -1,10 +1,12 @@
 """plait's command line: ``plait run flow.yaml``, ``plait resume RUN_ID``, ``plait runs``, ...
 
-The commands live in :mod:`plait.cli._app`; the terminal views in :mod:`plait.cli._live`; the
-figures a run's summary shows in :mod:`plait.cli._summary`; the console that prints a run's
-strings as text (no markup, no control sequences) in :mod:`plait.cli._terminal`. They need
-the ``cli`` extra (click, rich and PyYAML); without it, :func:`main` says how to install it
-and exits with status 2.
+The commands live in :mod:`plait.cli._app`; the terminal views in :mod:`plait.cli._live`; a
+stored run's timeline (its attempts, replayed from the store) in :mod:`plait.cli._timeline`; the
+figures the summaries and the report show, computed from it, in :mod:`plait.cli._summary`; task
+logs as ``plait logs`` prints them in :mod:`plait.cli._logview`; the console that prints a
+run's strings as text (no markup, no control sequences) in :mod:`plait.cli._terminal`. They
+need the ``cli`` extra (click, rich and PyYAML); without it, :func:`main` says how to install
+it and exits with status 2.
 """
 
 from __future__ import annotations

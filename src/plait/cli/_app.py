@@ -1,4 +1,5 @@
-"""The ``plait`` commands: run, resume, validate, graph, runs, status, inputs, cancel, report.
+"""The ``plait`` commands: run, resume, validate, graph, runs, status, inputs, cancel, report,
+logs.
 
 Where runs are kept: ``--store URL`` if given, else ``$PLAIT_STORE``, else the SQLite file at
 ``$PLAIT_HOME/plait.db`` (``~/.plait/plait.db``), so that ``runs``, ``status`` and ``resume``
@@ -391,14 +392,16 @@ def _answers(
 # -- watching a run -----------------------------------------------------------------------------
 
 
-def _watcher(console: Console, *, as_json: bool, quiet: bool, store: str | None) -> Watcher:
+def _watcher(
+    console: Console, *, as_json: bool, quiet: bool, store: str | None, verbose: bool = False
+) -> Watcher:
     from ._live import JsonLines, LiveView, LogLines
 
     if as_json:
         return JsonLines(console, store=store)
     if quiet or not console.is_terminal:
-        return LogLines(console, store=store, quiet=quiet)
-    return LiveView(console, store=store)
+        return LogLines(console, store=store, quiet=quiet, verbose=verbose)
+    return LiveView(console, store=store, verbose=verbose)
 
 
 def _watch(
@@ -406,10 +409,13 @@ def _watch(
     run_id: str,
     start: Callable[[Sequence[Subscriber]], RunResult],
     dependencies: Mapping[str, Sequence[str]],
+    *,
+    store: Store,
 ) -> int:
     """Run ``start`` under ``watcher``; show the end; return the exit code."""
     from ..stores import LeaseLostError, StoreUnavailableError
     from ._summary import run_figures
+    from ._timeline import stored_figures
 
     try:
         with watcher:
@@ -420,7 +426,10 @@ def _watch(
     except (LeaseLostError, StoreUnavailableError) as error:
         _lost(run_id, error, store=watcher.store)
         return EXIT_LOST
-    watcher.finish(result, run_figures(result, dependencies))
+    # The whole run, every session of it, weighed as the report weighs it.
+    record = store.get_run(run_id)
+    figures = run_figures(result, dependencies) if record is None else stored_figures(store, record)
+    watcher.finish(result, figures)
     return _EXIT_FOR_STATUS[result.status]
 
 
@@ -525,6 +534,7 @@ Events (snake_case), with their fields besides event, run_id and time:
   task_cancelled   task_id, attempt
   input_requested  task_id, key, prompt, schema, deadline
   input_received   task_id, key
+  task_logged      task_id, attempt, number, stream, text
   run_finished     status, error
   run_summary      status, makespan, task_time, parallelism, critical_path,
                    critical_path_seconds, tasks {status: count}, waiting [...]
@@ -580,6 +590,10 @@ _SETTING_FLAGS: dict[str, tuple[Any, str]] = {
     "cancel_grace": (
         click.FloatRange(min=0),
         "Seconds sync tasks get to notice a cancel (default 5).",
+    ),
+    "max_log_bytes": (
+        click.IntRange(min=0),
+        "Bytes of log kept per attempt: its first and last halves (default 1 MiB; 0: none).",
     ),
     "lease_seconds": (
         click.FloatRange(min=0.5),  # EngineConfig's MIN_LEASE_SECONDS
@@ -645,6 +659,9 @@ def _given(settings: Mapping[str, Any]) -> dict[str, Any]:
 @click.option("--run-id", metavar="ID", help="The run's id (default: a new random one).")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per line per event.")
 @click.option("--quiet", "-q", is_flag=True, help="Only failures and the end.")
+@click.option(
+    "--verbose", "-v", is_flag=True, help="Show what the tasks log, and their commands' output."
+)
 @_unsafe_pickle_option
 def run(
     *,
@@ -658,6 +675,7 @@ def run(
     run_id: str | None,
     as_json: bool,
     quiet: bool,
+    verbose: bool,
     unsafe_pickle: bool,
     **flags: Any,
 ) -> None:
@@ -693,7 +711,7 @@ def run(
                 f"run {run_id!r} already exists in {the_store!r}; continue it with "
                 f"`{resume_command(run_id, store=store)}`, or choose another --run-id"
             )
-        watcher = _watcher(console, as_json=as_json, quiet=quiet, store=store)
+        watcher = _watcher(console, as_json=as_json, quiet=quiet, store=store, verbose=verbose)
         code = _watch(
             watcher,
             run_id,
@@ -707,6 +725,7 @@ def run(
                 **settings,
             ),
             dependencies_of(workflow),
+            store=the_store,
         )
     raise click.exceptions.Exit(code)
 
@@ -761,6 +780,9 @@ dropped.
 )
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per line per event.")
 @click.option("--quiet", "-q", is_flag=True, help="Only failures and the end.")
+@click.option(
+    "--verbose", "-v", is_flag=True, help="Show what the tasks log, and their commands' output."
+)
 @_unsafe_pickle_option
 @_setting_options
 def resume(
@@ -774,6 +796,7 @@ def resume(
     reruns: tuple[str, ...],
     as_json: bool,
     quiet: bool,
+    verbose: bool,
     unsafe_pickle: bool,
     **flags: Any,
 ) -> None:
@@ -833,7 +856,7 @@ def resume(
                 console.print(Text("\nno answer given; the run stays paused", style="yellow"))
                 console.print(f"continue with: {resume_command(run_id, store=store)}")
                 raise click.exceptions.Exit(EXIT_PAUSED) from None
-        watcher = _watcher(console, as_json=as_json, quiet=quiet, store=store)
+        watcher = _watcher(console, as_json=as_json, quiet=quiet, store=store, verbose=verbose)
         watcher.seed(
             [
                 t
@@ -857,6 +880,7 @@ def resume(
                 **_given(flags),
             ),
             dependencies_of(workflow),
+            store=the_store,
         )
     raise click.exceptions.Exit(code)
 
@@ -1081,19 +1105,20 @@ def status(run_id: str, store: str | None, unsafe_pickle: bool, as_json: bool) -
     from .._runs import get_run
     from ._live import last_line, resume_command
     from ._records import status_record
-    from ._summary import dependencies_from_definition, format_seconds, run_figures
+    from ._summary import format_seconds
+    from ._timeline import stored_figures
 
     console = _console()
     with _opened(store) as the_store:
         record = _record(the_store, run_id)
         result = get_run(run_id, store=the_store, serializer=_serializer(unsafe_pickle))
+        figures = stored_figures(the_store, record)
     live = _live_owner(record)
     if as_json:
         commands = {
             task_id: resume_command(run_id, store=store, task_id=task_id, schema=question.schema)
             for task_id, question in result.waiting.items()
         }
-        figures = run_figures(result, dependencies_from_definition(record.definition))
         _json_line(status_record(record, result, figures, live_owner=live, commands=commands))
         return
     console.print(
@@ -1128,7 +1153,6 @@ def status(run_id: str, store: str | None, unsafe_pickle: bool, as_json: bool) -
             last_line(task.error),
         )
     console.print(table)
-    figures = run_figures(result, dependencies_from_definition(record.definition))
     console.print(Text(str(figures), style="dim"))
     for task_id, question in result.waiting.items():
         console.print(Text("⏸ ", style="cyan").append(f"{task_id} waits: {question.prompt}"))
@@ -1301,3 +1325,49 @@ def report(run_id: str, output: Path | None, store: str | None) -> None:
         _record(the_store, run_id)
         path = write_report(run_id, output or Path(f"{run_id}.html"), store=the_store)
     _console().print(f"wrote {path}")
+
+
+_LOGS_EPILOG = """\b
+Examples:
+  plait logs 3f2a9c1b2e4d
+  plait logs 3f2a9c1b2e4d compile --attempt 2
+  plait logs 3f2a9c1b2e4d --follow
+
+\b
+Each line: time, task#attempt, stream (stdout, stderr, log, plait), text.
+An attempt keeps its first and last max_log_bytes / 2 bytes (1 MiB in all by
+default); a `plait` line says what was cut between them.
+"""
+
+
+@cli.command(epilog=_LOGS_EPILOG)
+@click.argument("run_id")
+@click.argument("task_id", required=False)
+@click.option("--attempt", type=click.IntRange(min=1), help="Only this attempt (1 is the first).")
+@click.option("--follow", "-f", is_flag=True, help="Go on printing lines while the run runs.")
+@_store_option
+def logs(
+    run_id: str, task_id: str | None, attempt: int | None, follow: bool, store: str | None
+) -> None:
+    """Print what the tasks of run RUN_ID said (or task TASK_ID's): their log records (INFO and
+    above), what they printed, and their commands' stdout and stderr, oldest first."""
+    from ._logview import print_logs
+    from ._terminal import TextConsole
+
+    console = _console()
+    with _opened(store) as the_store:
+        _record(the_store, run_id)
+        printed = print_logs(
+            console,
+            the_store,
+            run_id,
+            task_id,
+            attempt=attempt,
+            follow=follow,
+            live=lambda record: _live_owner(record) is not None,
+        )
+    if not printed:
+        which = f"task {task_id!r} of run {run_id}" if task_id else f"run {run_id}"
+        if attempt is not None:
+            which = f"attempt {attempt} of {which}"
+        TextConsole(stderr=True).print(f"{which} said nothing (no logs)")

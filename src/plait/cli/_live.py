@@ -6,8 +6,13 @@ A *watcher* is a plait subscriber that shows a run as it goes, in one of three f
   tasks, the counts by status and the running tasks with their elapsed time; retries, failures
   and questions are printed above it as they happen.
 - :class:`LogLines` (not on a terminal, or ``--quiet``): one plain line per task start, success,
-  failure, retry, skip, cancellation or question -- with ``quiet``, only the failures.
+  failure, retry, skip, cancellation or question -- with ``quiet``, only the failures. Each line
+  starts with the seconds since the run started.
 - :class:`JsonLines` (``--json``): one JSON object per line per event, in the schema below.
+
+With ``verbose`` (``-v``), the live view and the log lines also show what the tasks say (their
+log records, and their shell commands' output) as they say it, each line after its task's id;
+what a task prints is not repeated, since it reaches the terminal anyway.
 
 Subscribers are called under the engine's lock, from the event loop or a worker thread, so a
 watcher's ``__call__`` only records what happened (under its own lock) or queues a line; a thread
@@ -34,6 +39,8 @@ events add ``task_id``; errors are ``{"type": ..., "message": ...}``::
     task_cancelled   attempt (the last one made; 0 if it never started)
     input_requested  key, prompt, schema (JSON Schema or null), deadline (Unix time or null)
     input_received   key
+    task_logged      attempt, number (the line's place in the attempt's log), stream
+                     (stdout|stderr|log|plait), text -- a line the task said (see plait logs)
     run_finished     status (succeeded|failed|cancelled|paused), error (string or null)
     run_summary      status, makespan, task_time, parallelism, critical_path (ids),
                      critical_path_seconds, tasks ({status: count}), waiting
@@ -71,6 +78,7 @@ from .._events import (
     TaskCancelled,
     TaskEvent,
     TaskFailed,
+    TaskLogged,
     TaskRetrying,
     TaskSkipped,
     TaskStarted,
@@ -79,6 +87,7 @@ from .._events import (
 from .._exceptions import InputValidationError
 from .._pause import Question, validate_answer
 from .._results import RunResult, TaskError
+from .._shell import looks_like_error, telling_lines
 from .._state import RunStatus, TaskStatus
 from ._summary import RunFigures, format_seconds
 
@@ -94,9 +103,11 @@ __all__ = [
     "answer_example",
     "ask",
     "event_record",
+    "failure_lines",
     "last_line",
     "print_summary",
     "resume_command",
+    "said",
 ]
 
 #: How often the live view redraws.
@@ -136,12 +147,43 @@ _STATUS_MARK: Mapping[str, str] = {
 }
 
 
+_SAYS_SOMETHING = re.compile(r"[^\W_]")  # a letter or a digit: not ``|    ;`` nor ``^~~~``
+
+
 def last_line(error: TaskError | None) -> str:
-    """``Type: last line of the message``: what a person needs to see of a task's error."""
+    """``Type: line``: the one line of a task's error a person needs to see.
+
+    The line is the message's last line, unless the message has several: then the first line
+    after its first that looks like an error (a compiler's ``error:`` line in a shell command's
+    output), else the last one with a letter or digit in it.
+    """
     if error is None:
         return ""
-    lines = [line for line in error.message.strip().splitlines() if line.strip()]
-    return f"{error.type}: {lines[-1].strip()}" if lines else error.type
+    lines = [line.strip() for line in error.message.strip().splitlines() if line.strip()]
+    if not lines:
+        return error.type
+    if len(lines) > 1:
+        details = [line for line in lines[1:] if _SAYS_SOMETHING.search(line)]
+        errors = [line for line in details if looks_like_error(line)]
+        if errors:
+            return f"{error.type}: {errors[0]}"
+        if details:
+            return f"{error.type}: {details[-1]}"
+    return f"{error.type}: {lines[-1]}"
+
+
+def failure_lines(task_id: str, error: TaskError | None) -> tuple[str, list[str]]:
+    """A failed task's error as the summary shows it: :func:`last_line`; for a shell command,
+    the first line of its message and the lines of its output that matter (see
+    :func:`plait._shell.telling_lines`): the first that look like errors, and the last ones."""
+    if error is None:
+        return "", []
+    lines = [line.rstrip() for line in error.message.strip().splitlines() if line.strip()]
+    if len(lines) < 2 or not error.type.endswith("ShellCommandError"):
+        return last_line(error), []
+    head = lines[0].removeprefix(f"task {task_id!r}: ")
+    rest = [line.removeprefix("  ") for line in lines[1:]]
+    return f"{error.type}: {head}", telling_lines(rest, errors=3, tail=4)
 
 
 def _error_record(error: TaskError) -> dict[str, str]:
@@ -183,7 +225,18 @@ def event_record(event: Event) -> dict[str, Any]:
         )
     elif isinstance(event, InputReceived):
         record["key"] = event.key
+    elif isinstance(event, TaskLogged):
+        record.update(
+            attempt=event.attempt, number=event.number, stream=event.stream, text=event.text
+        )
     return record
+
+
+def said(event: TaskLogged) -> str:
+    """A line a task said, as ``-v`` shows it: ``task | text`` (continued lines indented)."""
+    mark = "!" if event.stream == "stderr" else "|"
+    indent = "\n" + " " * (len(event.task_id) + 3)
+    return f"{event.task_id} {mark} " + event.text.replace("\n", indent)
 
 
 # -- the commands a person copies --------------------------------------------------------------
@@ -295,9 +348,12 @@ def print_summary(
     for task_id, task in result.tasks.items():
         if task.status is TaskStatus.FAILED:
             attempts = f"{task.attempts} attempt{'' if task.attempts == 1 else 's'}"
+            head, details = failure_lines(task_id, task.error)
             line = Text("  ✗ ", style="red").append(task_id, style="bold")
-            line.append(f" failed after {attempts}: {last_line(task.error)}")
+            line.append(f" failed after {attempts}: {head}")
             console.print(line)
+            for detail in details:
+                console.print(Text(f"      {detail}"), highlight=False)
     for task_id, question in result.waiting.items():
         line = Text("  ⏸ ", style="cyan").append(task_id, style="bold")
         line.append(f" waits for an answer: {question.prompt}")
@@ -447,12 +503,21 @@ class LogLines(_LineWriter):
     """Plain log lines, one per task start, end, failure, retry or question.
 
     Each line starts with the seconds since the run started: ``[  0.21s] started   fetch``.
-    With ``quiet``, only failures are written (and the summary at the end).
+    With ``quiet``, only failures are written (and the summary at the end); with ``verbose``,
+    what the tasks say too (see the module docstring).
     """
 
-    def __init__(self, console: Console, *, store: str | None = None, quiet: bool = False) -> None:
+    def __init__(
+        self,
+        console: Console,
+        *,
+        store: str | None = None,
+        quiet: bool = False,
+        verbose: bool = False,
+    ) -> None:
         super().__init__(console, store=store)
         self.quiet = quiet
+        self.verbose = verbose
         self._start: float | None = None
         self._started: dict[str, float] = {}
         self._done_before: int | None = None  # set on a resume
@@ -465,15 +530,19 @@ class LogLines(_LineWriter):
         if line is not None:
             if self._start is None:
                 self._start = event.time
-            self._lines.put(f"[{event.time - self._start:7.2f}s] {line}")
+            prefix = f"[{event.time - self._start:7.2f}s] "
+            self._lines.put(prefix + line.replace("\n", "\n" + " " * len(prefix)))
 
     def _describe(self, event: Event) -> str | None:
+        if isinstance(event, RunStarted):
+            self._start = event.time  # even when quiet: times count from the run's start
         if isinstance(event, TaskFailed):
             return f"failed    {event.task_id} (attempt {event.attempt}): {last_line(event.error)}"
+        if isinstance(event, TaskLogged):
+            return said(event) if self.verbose and not event.echoed else None
         if self.quiet:
             return None
         if isinstance(event, RunStarted):
-            self._start = event.time
             if self._done_before is not None:
                 return (
                     f"run {event.run_id} ({event.workflow}) resumed: {event.tasks} tasks, "
@@ -516,8 +585,11 @@ class LiveView(Watcher):
     second, and what tests look at.
     """
 
-    def __init__(self, console: Console, *, store: str | None = None) -> None:
+    def __init__(
+        self, console: Console, *, store: str | None = None, verbose: bool = False
+    ) -> None:
         super().__init__(console, store=store)
+        self.verbose = verbose
         self._lock = threading.Lock()
         self.total = 0
         self.status: dict[str, TaskStatus] = {}
@@ -590,6 +662,10 @@ class LiveView(Watcher):
                 )
             elif isinstance(event, InputReceived):
                 self._set(event.task_id, TaskStatus.PENDING)
+            elif isinstance(event, TaskLogged) and self.verbose and not event.echoed:
+                self._notes.append(
+                    Text(said(event), style="red" if event.stream == "stderr" else "dim")
+                )
 
     # -- drawing (on the refresher thread) --
 

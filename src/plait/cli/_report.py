@@ -15,6 +15,11 @@ each task's latest record, the questions asked, and the event log -- and renders
   or to the end of the run while it is unanswered); a marker when a task was skipped or
   cancelled before it started. Every bar has a tooltip: task, attempt, start, end, duration, and
   the error for a failed attempt;
+- **the logs**: what each attempt said (its log records, prints and command output), one
+  collapsible block per attempt, the failed attempts' open; an attempt's bar shows the last lines
+  of its log in its tooltip, and a failed task's row under *what needs attention* links to its
+  last attempt's log. An attempt shows at most its last :data:`LOG_LINES_SHOWN` lines
+  (``plait logs`` prints them all);
 - **the graph**: the definition's DAG as SVG, nodes coloured by status. Tasks are placed in
   layers by longest path from the sources (a task sits one layer right of its deepest
   dependency); within a layer, a few barycenter sweeps (each node moves to the mean position of
@@ -38,28 +43,18 @@ Every string that comes from a run (task ids, errors, prompts) is HTML-escaped.
 
 from __future__ import annotations
 
-import graphlib
 import html
 import math
 import time
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Any, Literal, cast
 
-from .._results import TaskError
+from .._logs import LogLine
 from .._state import RunStatus, TaskStatus
-from ..stores import (
-    EventRecord,
-    InputRequest,
-    RunNotFoundError,
-    RunRecord,
-    Store,
-    TaskRecord,
-    open_store,
-)
+from ..stores import RunNotFoundError, Store, open_store
 from ..stores._open import opens_store
+from ._timeline import _ORDER, _Run, _Segment, _Task, _topological
 
 __all__ = ["build_report", "write_report"]
 
@@ -68,6 +63,12 @@ LARGE_GRAPH = 300
 
 #: Tracebacks longer than this are cut (their end is kept: it says what went wrong).
 MAX_TRACEBACK = 8000
+
+#: The most lines of one attempt's log the page shows (its last ones).
+LOG_LINES_SHOWN = 400
+
+#: The lines of an attempt's log its bar's tooltip shows (its last ones).
+LOG_LINES_IN_TIP = 8
 
 
 @opens_store
@@ -102,347 +103,6 @@ def write_report(run_id: str, path: str | Path, *, store: Store | str | None = N
     target = Path(path)
     target.write_text(build_report(run_id, store=store), encoding="utf-8")
     return target
-
-
-# -- the model: what the page shows, computed from the store -----------------------------------
-
-
-#: What a bar of the timeline stands for.
-_Kind = Literal["attempt", "waiting", "marker"]
-
-#: How a bar or a node looks: its CSS class is ``status-<look>``. A task's status gives its look
-#: (``waiting_for_input`` looks ``waiting``); attempts add ``suspended`` (stopped to ask for
-#: input) and ``interrupted`` (lost when the run's process stopped).
-_Look = Literal[
-    "succeeded",
-    "failed",
-    "cancelled",
-    "skipped",
-    "waiting",
-    "running",
-    "pending",
-    "suspended",
-    "interrupted",
-]
-
-
-#: The order of the statuses in the header's counts and the timeline's filter.
-_ORDER: tuple[_Look, ...] = (
-    "succeeded",
-    "failed",
-    "cancelled",
-    "skipped",
-    "waiting",
-    "running",
-    "pending",
-)
-
-
-@dataclass(slots=True)
-class _Segment:
-    """One bar of the timeline: an attempt, a wait for input, or a point-in-time marker."""
-
-    kind: _Kind
-    status: _Look
-    start: float
-    end: float
-    attempt: int = 0
-    note: str = ""  # the error's line, the question, or why the task was skipped
-    retried: bool = False  # a failed attempt that was followed by a retry
-
-    @property
-    def duration(self) -> float:
-        return max(0.0, self.end - self.start)
-
-
-@dataclass(slots=True)
-class _Task:
-    id: str
-    index: int
-    depends_on: tuple[str, ...]
-    status: TaskStatus
-    attempts: int = 0
-    error: TaskError | None = None
-    segments: list[_Segment] = field(default_factory=list)
-    critical: bool = False
-
-    @property
-    def css(self) -> _Look:
-        return _css_status(self.status)
-
-    @property
-    def work(self) -> float:
-        """Seconds the task's attempts ran, together."""
-        return sum(s.duration for s in self.segments if s.kind == "attempt")
-
-    @property
-    def first_start(self) -> float | None:
-        starts = [s.start for s in self.segments if s.kind != "marker"]
-        return min(starts) if starts else None
-
-
-@dataclass(slots=True)
-class _Run:
-    record: RunRecord
-    tasks: dict[str, _Task]
-    questions: list[InputRequest]  # the questions still waiting
-    start: float  # the time axis' origin
-    end: float  # the time axis' end
-    has_events: bool
-    critical_path: list[str]
-    critical_seconds: float
-
-    @classmethod
-    def load(cls, record: RunRecord, store: Store) -> _Run:
-        stored = store.load_tasks(record.run_id)
-        requests = store.load_requests(record.run_id)
-        events = store.load_events(record.run_id)
-        tasks: dict[str, _Task] = {}
-        for i, entry in enumerate(record.definition):
-            task_id = str(entry["id"])
-            task_record: TaskRecord | None = stored.get(task_id)
-            tasks[task_id] = _Task(
-                id=task_id,
-                index=i,
-                depends_on=tuple(str(d) for d in entry.get("depends_on", ())),
-                status=task_record.status if task_record else TaskStatus.PENDING,
-                attempts=task_record.attempts if task_record else 0,
-                error=task_record.error if task_record else None,
-            )
-        last_event = max((e.time for e in events), default=record.updated_at)
-        if record.finished_at is not None:
-            run_end = record.finished_at
-        else:  # paused or live: as far as the store knows
-            run_end = max(record.updated_at, last_event)
-        live = record.status is RunStatus.RUNNING
-        if events:
-            _segments_from_events(tasks, events, run_end, live=live)
-        else:
-            _segments_from_records(tasks, stored, requests, run_end)
-        starts = [s.start for t in tasks.values() for s in t.segments]
-        ends = [s.end for t in tasks.values() for s in t.segments]
-        start = min([record.created_at, *starts])
-        end = max([run_end, *ends])
-        path, seconds = _critical_path(tasks)
-        for task_id in path:
-            tasks[task_id].critical = True
-        return cls(
-            record=record,
-            tasks=tasks,
-            questions=[r for r in requests if not r.answered],
-            start=start,
-            end=end,
-            has_events=bool(events),
-            critical_path=path,
-            critical_seconds=seconds,
-        )
-
-    @property
-    def span(self) -> float:
-        return max(self.end - self.start, 1e-3)
-
-    def attempts(self) -> list[_Segment]:
-        return [s for t in self.tasks.values() for s in t.segments if s.kind == "attempt"]
-
-
-def _css_status(status: TaskStatus) -> _Look:
-    if status is TaskStatus.WAITING_FOR_INPUT:
-        return "waiting"
-    return cast(_Look, status.value)
-
-
-def _task_error(value: Any) -> TaskError | None:
-    if not isinstance(value, Mapping):
-        return None
-    return TaskError(
-        type=str(value.get("type", "")),
-        message=str(value.get("message", "")),
-        traceback=str(value.get("traceback") or ""),
-    )
-
-
-def _error_line(error: TaskError | None) -> str:
-    """The error as the last line of its traceback reads: ``Type: message``, on one line."""
-    if error is None:
-        return ""
-    line = " ".join(str(error).split())
-    return line if len(line) <= 240 else line[:239] + "\u2026"
-
-
-#: How each event that ends an attempt colours it.
-_ENDS: dict[str, _Look] = {
-    "TaskSucceeded": "succeeded",
-    "TaskRetrying": "failed",
-    "TaskFailed": "failed",
-    "TaskCancelled": "cancelled",
-}
-
-_LOST = "the run's process stopped before this attempt ended"
-
-
-def _segments_from_events(
-    tasks: Mapping[str, _Task], events: Sequence[EventRecord], run_end: float, *, live: bool
-) -> None:
-    """Replay the event log into each task's bars.
-
-    An attempt runs from ``TaskStarted`` to the event that ends it (or to the question it stops
-    to ask); an attempt logged as one row has its start in the ending event's ``started``. A
-    wait runs from ``InputRequested`` to ``InputReceived`` or to the attempt that starts with
-    the answer. Attempts still open when a run starts again (a resume after a crash) or when the
-    log ends (a run that is not live) were lost with their process.
-    """
-    running: dict[str, _Segment] = {}
-    waiting: dict[str, _Segment] = {}
-    previous = events[0].time if events else run_end
-    for event in events:
-        kind, at = event.kind, event.time
-        if kind == "RunStarted":
-            for attempt in running.values():
-                attempt.end, attempt.status, attempt.note = previous, "interrupted", _LOST
-            running.clear()
-        previous = at
-        task = tasks.get(event.task_id) if event.task_id is not None else None
-        if task is None:
-            continue
-        data = event.data
-        if kind == "TaskStarted":
-            _start(task, at, data, running, waiting)
-        elif kind in _ENDS:
-            started = data.get("started")
-            if isinstance(started, int | float):  # an attempt logged as one row
-                _start(task, started, data, running, waiting)
-            _close(waiting, task.id, at)
-            ended = running.pop(task.id, None)
-            if ended is not None:
-                ended.end, ended.status = at, _ENDS[kind]
-                ended.retried = kind == "TaskRetrying"
-                ended.note = _error_line(_task_error(data.get("error")))
-            elif kind == "TaskCancelled":  # before it started, or while it waited
-                task.segments.append(_Segment("marker", "cancelled", at, at, note=_UNSTARTED))
-        elif kind == "TaskSkipped":
-            note = f"skipped: {str(data.get('cause', ''))!r} did not succeed"
-            task.segments.append(_Segment("marker", "skipped", at, at, note=note))
-        elif kind == "InputRequested":
-            asked = running.pop(task.id, None)
-            if asked is not None:  # the attempt stopped to ask (ctx.request_input)
-                asked.end, asked.status, asked.note = at, "suspended", "stopped to ask for input"
-            if task.id not in waiting:  # a resumed run asks its open questions again
-                question = data.get("question")
-                prompt = question.get("prompt", "") if isinstance(question, Mapping) else ""
-                wait = _Segment("waiting", "waiting", at, at, note=str(prompt))
-                waiting[task.id] = wait
-                task.segments.append(wait)
-        elif kind == "InputReceived":
-            answered = _close(waiting, task.id, at)
-            if answered is not None:
-                answered.note += " (answered)"
-    for attempt in running.values():
-        attempt.end = max(attempt.start, run_end)
-        if not live:
-            attempt.status, attempt.note = "interrupted", _LOST
-    for wait in waiting.values():
-        wait.end = max(wait.start, run_end)
-
-
-_UNSTARTED = "cancelled (not started)"
-
-
-def _start(
-    task: _Task,
-    at: float,
-    data: Mapping[str, Any],
-    running: dict[str, _Segment],
-    waiting: dict[str, _Segment],
-) -> None:
-    """Open the bar of the attempt ``data`` names, started at ``at`` (ending any wait)."""
-    _close(waiting, task.id, at)
-    attempt = _Segment("attempt", "running", at, at, attempt=int(data.get("attempt", 0)))
-    running[task.id] = attempt
-    task.segments.append(attempt)
-
-
-def _close(open_segments: dict[str, _Segment], task_id: str, at: float) -> _Segment | None:
-    """End the task's open segment (if any) at ``at``; return it."""
-    segment = open_segments.pop(task_id, None)
-    if segment is not None:
-        segment.end = at
-    return segment
-
-
-def _segments_from_records(
-    tasks: Mapping[str, _Task],
-    stored: Mapping[str, TaskRecord],
-    requests: Sequence[InputRequest],
-    run_end: float,
-) -> None:
-    """Without an event log: one bar per task, from its first start to its last end."""
-    for request in requests:
-        task = tasks.get(request.task_id)
-        if task is not None:
-            end = request.answered_at if request.answered_at is not None else run_end
-            task.segments.append(
-                _Segment("waiting", "waiting", request.requested_at, end, note=request.prompt)
-            )
-    for task_id, task_record in stored.items():
-        task = tasks.get(task_id)
-        if task is None or task_record.started_at is None:
-            continue
-        end = task_record.finished_at if task_record.finished_at is not None else run_end
-        status: _Look = task.css if task.status.is_final else "running"
-        if task.status is TaskStatus.WAITING_FOR_INPUT:
-            status = "suspended"  # it ran, then stopped to ask
-        task.segments.append(
-            _Segment(
-                "attempt",
-                status,
-                task_record.started_at,
-                max(end, task_record.started_at),
-                attempt=task_record.attempts,
-                note=_error_line(task_record.error),
-            )
-        )
-        task.segments.sort(key=lambda s: s.start)
-
-
-def _topological(tasks: Mapping[str, _Task]) -> list[str]:
-    sorter: graphlib.TopologicalSorter[str] = graphlib.TopologicalSorter()
-    for task in tasks.values():
-        sorter.add(task.id, *(d for d in task.depends_on if d in tasks))
-    return list(sorter.static_order())
-
-
-def _critical_path(tasks: Mapping[str, _Task]) -> tuple[list[str], float]:
-    """The longest path by work through the DAG, and its length in seconds.
-
-    Ties go to the task defined first; a path never ends in tasks that did no work.
-    """
-    longest: dict[str, float] = {}
-    through: dict[str, str | None] = {}
-    for task_id in _topological(tasks):
-        task = tasks[task_id]
-        best: str | None = None
-        for dep in task.depends_on:
-            if dep in longest and (
-                best is None
-                or longest[dep] > longest[best]
-                or (longest[dep] == longest[best] and tasks[dep].index < tasks[best].index)
-            ):
-                best = dep
-        longest[task_id] = task.work + (longest[best] if best is not None else 0.0)
-        through[task_id] = best
-    worked = [t for t in tasks.values() if t.work > 0]
-    if not worked:
-        return [], 0.0
-    last = max(worked, key=lambda t: (longest[t.id], -t.index)).id
-    path: list[str] = []
-    step: str | None = last
-    while step is not None:
-        path.append(step)
-        step = through[step]
-    path.reverse()
-    while path and tasks[path[0]].work == 0:  # leading tasks that did nothing are not on it
-        path.pop(0)
-    return path, longest[last]
 
 
 # -- formatting --------------------------------------------------------------------------------
@@ -539,6 +199,7 @@ def _render(run: _Run) -> str:
         _render_header(run),
         _render_attention(run),
         _render_gantt(run, large=large),
+        _render_logs(run),
         _render_graph(run, large=large),
         "<footer>Generated by plait at ",
         _e(_clock(time.time())),
@@ -562,17 +223,13 @@ def _figure(label: str, value: str, detail: str = "", *, name: str) -> str:
 def _render_header(run: _Run) -> str:
     record = run.record
     attempts = run.attempts()
-    if attempts:
-        first = min(s.start for s in attempts)
-        makespan = max(s.end for s in attempts) - first
-    else:
-        makespan = 0.0
-    total = sum(s.duration for s in attempts)
+    figures = run.figures  # computed where the command line's summary computes its own
+    makespan, total, critical = figures.makespan, figures.task_time, figures.critical_seconds
     slots = record.config.get("max_concurrency")
     limit = f"with up to {_e(slots)} at once" if isinstance(slots, int) else ""
-    parallelism = f"{total / makespan:.2f}\u00d7" if makespan > 0 else "\u2014"
+    parallelism = f"{figures.parallelism:.2f}\u00d7" if makespan > 0 else "\u2014"
     share = f"{len(run.critical_path)} task{'s' if len(run.critical_path) != 1 else ''}" + (
-        f" \u00b7 {run.critical_seconds / makespan:.0%} of the makespan" if makespan else ""
+        f" \u00b7 {critical / makespan:.0%} of the makespan" if makespan else ""
     )
     counts = Counter(t.css for t in run.tasks.values())
     chips = "".join(
@@ -583,7 +240,7 @@ def _render_header(run: _Run) -> str:
     )
     duration = (record.finished_at or run.end) - record.created_at
     error = f"<p class='run-error'><b>Why:</b> {_e(record.error)}</p>" if record.error else ""
-    figures = "".join(
+    shown = "".join(
         [
             _figure("Makespan", _seconds(makespan), "first start \u2192 last end", name="makespan"),
             _figure(
@@ -593,7 +250,7 @@ def _render_header(run: _Run) -> str:
                 name="total",
             ),
             _figure("Parallelism", parallelism, limit or "achieved", name="parallelism"),
-            _figure("Critical path", _seconds(run.critical_seconds), share, name="critical-path"),
+            _figure("Critical path", _seconds(critical), share, name="critical-path"),
             _figure("Tasks", str(len(run.tasks)), chips, name="tasks"),
         ]
     )
@@ -612,9 +269,9 @@ def _render_header(run: _Run) -> str:
         f"<div class='meta'><span>run <code id='run-id'>{_e(record.run_id)}</code></span>"
         f"<span>created {_e(_clock(record.created_at))}</span>"
         f"<span>{'took' if record.finished_at else 'so far'} {_e(_seconds(duration))}</span></div>"
-        f"{error}<div class='figures'>{figures}</div>{note}"
+        f"{error}<div class='figures'>{shown}</div>{note}"
         "<nav><a href='#attention'>Attention</a><a href='#timeline'>Timeline</a>"
-        "<a href='#graph'>Graph</a></nav>"
+        "<a href='#logs'>Logs</a><a href='#graph'>Graph</a></nav>"
         "</header>"
     )
 
@@ -638,11 +295,14 @@ def _render_attention(run: _Run) -> str:
             traceback = (
                 f"<details><summary>Traceback</summary><pre>{_e(text.rstrip())}</pre></details>"
             )
+        log = ""
+        if (task.id, task.attempts) in run.logs:
+            log = f"<a class='log-link' href='#{_log_anchor(task.id, task.attempts)}'>Log</a>"
         rows.append(
             f"<tr data-task-id='{_e(task.id)}'><td class='task'><code>{_e(task.id)}</code></td>"
             f"<td class='num'>{task.attempts}</td>"
             f"<td><code class='error-type'>{kind}</code>"
-            f"<div class='message'>{message}</div>{traceback}</td></tr>"
+            f"<div class='message'>{message}</div>{traceback}{log}</td></tr>"
         )
     failures = (
         "<table class='failures'><thead><tr><th>Task</th><th>Attempts</th><th>Error</th></tr>"
@@ -707,6 +367,12 @@ def _bar_title(task: _Task, segment: _Segment, run: _Run) -> str:
         if segment.note:
             lines.append(segment.note)
     lines.append(f"{_offset(start)} \u2192 {_offset(end)} ({_seconds(segment.duration)})")
+    said = run.logs.get((task.id, segment.attempt)) if segment.kind == "attempt" else None
+    if said:
+        shown = said[-LOG_LINES_IN_TIP:]
+        some = f"last {len(shown)} of " if len(said) > len(shown) else ""
+        lines.append(f"log ({some}{len(said)} line{'' if len(said) == 1 else 's'}):")
+        lines.extend(_log_line(line, run) for line in shown)
     return "\n".join(lines)
 
 
@@ -779,6 +445,45 @@ def _render_gantt(run: _Run, *, large: bool) -> str:
         f"<div class='axis'><div class='label'></div><div class='track'>{axis}</div></div>"
         f"<div class='rows'>{grid}{''.join(rows)}</div></div></section>"
     )
+
+
+def _log_anchor(task_id: str, attempt: int) -> str:
+    return _e(f"log-{task_id}-{attempt}")
+
+
+def _log_line(line: LogLine, run: _Run) -> str:
+    """A line as the page shows it: its time in the run, ``!`` for stderr, and the text."""
+    mark = {"stderr": "!", "plait": "~"}.get(line.stream, "|")
+    return f"{_offset(line.time - run.start):>8} {mark} {line.text}"
+
+
+def _render_logs(run: _Run) -> str:
+    """One collapsible block per attempt that said something, in the timeline's order."""
+    blocks: list[str] = []
+    for task in _gantt_order(run.tasks.values()):
+        for attempt in range(1, task.attempts + 1):
+            lines = run.logs.get((task.id, attempt))
+            if not lines:
+                continue
+            shown = lines[-LOG_LINES_SHOWN:]
+            cut = len(lines) - len(shown)
+            failed = task.status is TaskStatus.FAILED and attempt == task.attempts
+            text = "\n".join(_log_line(line, run) for line in shown)
+            if cut:
+                text = (
+                    f"\u2026 {cut} earlier lines: plait logs {run.record.run_id} {task.id} "
+                    f"--attempt {attempt} prints them all\n{text}"
+                )
+            blocks.append(
+                f"<details class='log' id='{_log_anchor(task.id, attempt)}' "
+                f"data-task-id='{_e(task.id)}' data-attempt='{attempt}'"
+                f"{' open' if failed else ''}><summary><code>{_e(task.id)}</code> attempt "
+                f"{attempt} <span class='muted'>{len(lines)} line"
+                f"{'' if len(lines) == 1 else 's'}</span></summary>"
+                f"<pre>{_e(text)}</pre></details>"
+            )
+    body = "".join(blocks) or "<p class='empty'>No task said anything.</p>"
+    return f"<section id='logs' class='card'><h2>Logs</h2>{body}</section>"
 
 
 def _layout(tasks: Mapping[str, _Task]) -> tuple[dict[str, int], list[list[str]]]:
@@ -971,6 +676,7 @@ td.num{white-space:nowrap}
 td.when{min-width:10em;font-size:12.5px}
 td.task{min-width:9em}td.task code{font-weight:600}
 .error-type{color:#b4232a;font-weight:600}
+details.log{margin:6px 0}details.log pre{max-height:40vh;overflow:auto}
 .message{white-space:pre-wrap;margin-top:2px}
 details{margin-top:6px}summary{cursor:pointer;color:var(--muted);font-size:12px}
 details pre{max-height:320px;overflow:auto;background:#0f172a;color:#e2e8f0;padding:10px 12px;

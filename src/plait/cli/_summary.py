@@ -2,11 +2,17 @@
 
 Two pure computations, no I/O:
 
-- :func:`run_figures` -- how a run used its time: the *makespan* (first task start to last task
-  end), the *task time* (the sum of every task's duration), the *parallelism* (task time over
-  makespan: how many tasks ran at once on average) and the *critical path* by **actual**
-  durations (the chain of dependent tasks whose durations add up to the most: no schedule, with
-  any number of slots, could have finished sooner than it).
+- :func:`figures_of` -- how a run used its time, from the spans its attempts ran over: the
+  *makespan* (first attempt's start to last attempt's end), the *task time* (the sum of every
+  attempt's duration: waiting for an answer and retry backoff are not work), the *parallelism*
+  (task time over makespan: how many tasks ran at once on average) and the *critical path* by
+  **work** (the chain of dependent tasks whose attempts add up to the most: no schedule, with
+  any number of slots, could have finished sooner than it). This is the one place these figures
+  are computed: the HTML report and the command line's summaries (through
+  ``_timeline.stored_figures``, which replays a stored run's event log into attempts) both call
+  it, so they name the same path with the same weights.
+- :func:`run_figures` -- the same figures from a :class:`RunResult` alone (one span per task,
+  from its first start to its last end), for a run whose store is not at hand.
 - :func:`graph_shape` -- what ``plait validate`` prints: tasks, edges, depth (the most tasks on
   one chain), width (the largest layer, a layer being the tasks at the same depth) and the
   critical path by *estimate* (the one the scheduler favours before anything has run).
@@ -31,6 +37,7 @@ __all__ = [
     "RunFigures",
     "dependencies_from_definition",
     "dependencies_of",
+    "figures_of",
     "format_seconds",
     "graph_shape",
     "run_figures",
@@ -120,64 +127,93 @@ def _topological(dependencies: Dependencies, among: Sequence[str]) -> list[str]:
     return order
 
 
-def _longest_path(
-    dependencies: Dependencies, among: Sequence[str], weight: Mapping[str, float]
+def _critical_path(
+    work: Mapping[str, float], dependencies: Dependencies
 ) -> tuple[list[str], float]:
-    """The heaviest chain of dependent tasks within ``among``, and its weight."""
-    best: dict[str, float] = {}
-    previous: dict[str, str | None] = {}
-    for t in _topological(dependencies, among):
-        before = [d for d in dependencies.get(t, ()) if d in best]
-        # ties go to the dependency listed first, so the answer does not depend on set order
-        chosen = max(before, key=lambda d: best[d], default=None)
-        best[t] = weight[t] + (best[chosen] if chosen is not None else 0.0)
-        previous[t] = chosen
-    if not best:
+    """The heaviest chain of dependent tasks by ``work``, and its weight.
+
+    Ties go to the task listed first in ``work`` (the definition's order); the path ends in a
+    task that did work, and tasks that did none are not at its start.
+    """
+    index = {task_id: i for i, task_id in enumerate(work)}
+    longest: dict[str, float] = {}
+    through: dict[str, str | None] = {}
+    for task_id in _topological(dependencies, list(work)):
+        best: str | None = None
+        for dep in dependencies.get(task_id, ()):
+            if dep in longest and (
+                best is None
+                or longest[dep] > longest[best]
+                or (longest[dep] == longest[best] and index[dep] < index[best])
+            ):
+                best = dep
+        longest[task_id] = work[task_id] + (longest[best] if best is not None else 0.0)
+        through[task_id] = best
+    worked = [task_id for task_id in work if work[task_id] > 0 and task_id in longest]
+    if not worked:
         return [], 0.0
-    end = max(best, key=lambda t: best[t])
+    last = max(worked, key=lambda t: (longest[t], -index[t]))
     path: list[str] = []
-    at: str | None = end
-    while at is not None:
-        path.append(at)
-        at = previous[at]
+    step: str | None = last
+    while step is not None:
+        path.append(step)
+        step = through[step]
     path.reverse()
-    return path, best[end]
+    while path and work[path[0]] == 0:  # leading tasks that did nothing are not on it
+        path.pop(0)
+    return path, longest[last]
 
 
-def run_figures(result: RunResult, dependencies: Dependencies) -> RunFigures:
-    """The figures of ``result``, over the tasks that ran in it (see the module docstring).
+#: Task id -> the (start, end) of each of its attempts.
+Spans = Mapping[str, Sequence[tuple[float, float]]]
+
+
+def figures_of(spans: Spans, dependencies: Dependencies) -> RunFigures:
+    """The figures of a run whose attempts ran over ``spans`` (see the module docstring).
 
     Args:
-        result: a finished (or paused) run's result.
-        dependencies: task id -> dependency ids (:func:`dependencies_of`, or
-            :func:`dependencies_from_definition` for a stored run).
+        spans: task id -> the (start, end) of each of its attempts, every task of the run in
+            the definition's order (a task that never ran has none).
+        dependencies: task id -> dependency ids.
     """
-    durations: dict[str, float] = {}
-    starts: list[float] = []
-    ends: list[float] = []
-    for task_id, task in result.tasks.items():
-        started, finished = task.started_at, task.finished_at
-        if started is None or finished is None or started < result.started_at:
-            continue
-        durations[task_id] = max(0.0, finished - started)
-        starts.append(started)
-        ends.append(finished)
+    work = {
+        task_id: sum(max(0.0, end - start) for start, end in spans[task_id]) for task_id in spans
+    }
+    intervals = [interval for attempts in spans.values() for interval in attempts]
     needed = {dependency for deps in dependencies.values() for dependency in deps}
-    final = tuple(task_id for task_id in result.tasks if task_id not in needed)
-    if not durations:
+    final = tuple(task_id for task_id in spans if task_id not in needed)
+    if not intervals:
         return RunFigures(0.0, 0.0, 0.0, (), 0.0, 0, final)
-    makespan = max(ends) - min(starts)
-    task_time = sum(durations.values())
-    path, seconds = _longest_path(dependencies, list(durations), durations)
+    makespan = max(end for _, end in intervals) - min(start for start, _ in intervals)
+    task_time = sum(work.values())
+    path, seconds = _critical_path(work, dependencies)
     return RunFigures(
         makespan=makespan,
         task_time=task_time,
         parallelism=task_time / makespan if makespan > 0 else 0.0,
         critical_path=tuple(path),
         critical_seconds=seconds,
-        tasks=len(durations),
+        tasks=sum(1 for attempts in spans.values() if attempts),
         final_tasks=final,
     )
+
+
+def run_figures(result: RunResult, dependencies: Dependencies) -> RunFigures:
+    """The figures of ``result`` alone: one span per task, from its first start to its last end,
+    over the tasks that started at or after ``result.started_at`` (see the module docstring).
+    With the run's store at hand, ``_timeline.stored_figures`` counts each attempt instead.
+
+    Args:
+        result: a finished (or paused) run's result.
+        dependencies: task id -> dependency ids (:func:`dependencies_of`, or
+            :func:`dependencies_from_definition` for a stored run).
+    """
+    spans: dict[str, list[tuple[float, float]]] = {}
+    for task_id, task in result.tasks.items():
+        started, finished = task.started_at, task.finished_at
+        ran = started is not None and finished is not None and started >= result.started_at
+        spans[task_id] = [(started, finished)] if ran else []  # type: ignore[list-item]
+    return figures_of(spans, dependencies)
 
 
 @dataclass(frozen=True, slots=True)

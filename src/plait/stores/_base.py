@@ -21,6 +21,8 @@ Rules every backend keeps (the conformance suite in ``tests/stores`` checks them
 - :meth:`Store.take_requests` is atomic too: a request is taken once, only by the owner it is
   addressed to while that owner holds the lease; its outcome is written with a batch.
 - Times are Unix seconds (floats); outputs and answers are bytes made by the run's serializer.
+- A task's log is kept per attempt, keyed by ``(run_id, task_id, attempt)``: a write replaces
+  the attempt's whole log (as far as it has come), in the same transaction as the task records.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from dataclasses import dataclass, field
 from typing import Any, Self, overload
 
 from .._exceptions import PlaitError
+from .._logs import LogLine
 from .._requests import RunRequest
 from .._results import TaskError
 from .._state import RunStatus, TaskStatus
@@ -50,6 +53,7 @@ __all__ = [
     "StoreError",
     "StoreNotFoundError",
     "StoreUnavailableError",
+    "TaskLog",
     "TaskRecord",
     "TaskRecordColumns",
     "WriteBatch",
@@ -207,6 +211,16 @@ class EventRecord:
     data: Mapping[str, Any] = field(default_factory=dict)
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TaskLog:
+    """What one attempt of a task said, as far as it has come: its lines in order, with plait's
+    note where lines were cut (see ``plait._logs``)."""
+
+    task_id: str
+    attempt: int
+    lines: Sequence[LogLine]
+
+
 class TaskRecordColumns(Sequence[TaskRecord]):
     """Task records as columns (one list per field); a record is built only when it is read.
 
@@ -341,6 +355,7 @@ class WriteBatch:
     tasks: Sequence[TaskRecord] = field(default_factory=list)
     requests: list[InputRequest] = field(default_factory=list)
     events: Sequence[EventRecord] = field(default_factory=list)
+    logs: Sequence[TaskLog] = field(default_factory=list)
     dropped: Sequence[str] = ()
     key: str | None = None
     #: Requests to the run (see ``plait._requests``) the owner acted on: their state, ``done_at``
@@ -353,6 +368,7 @@ class WriteBatch:
             or self.tasks
             or self.requests
             or self.events
+            or self.logs
             or self.dropped
             or self.requests_done
         )
@@ -435,6 +451,17 @@ class Store(ABC):
     @abstractmethod
     def load_events(self, run_id: str) -> list[EventRecord]:
         """The run's event log, oldest first."""
+
+    @abstractmethod
+    def load_logs(
+        self, run_id: str, *, task_id: str | None = None, attempt: int | None = None
+    ) -> list[TaskLog]:
+        """The run's task logs, one per attempt that said something, by task id then attempt;
+        only ``task_id``'s (and only attempt ``attempt``) when given.
+
+        Raises:
+            RunNotFoundError: no such run.
+        """
 
     # -- requests to a live run (see plait._requests) -----------------------------------------
 

@@ -17,6 +17,7 @@ from ._base import (
     RunNotFoundError,
     RunRecord,
     Store,
+    TaskLog,
     TaskRecord,
     TaskRecordColumns,
     WriteBatch,
@@ -26,7 +27,16 @@ __all__ = ["MemoryStore"]
 
 
 class _RunState:
-    __slots__ = ("columns", "events", "last_batch", "record", "requests", "run_requests", "tasks")
+    __slots__ = (
+        "columns",
+        "events",
+        "last_batch",
+        "logs",
+        "record",
+        "requests",
+        "run_requests",
+        "tasks",
+    )
 
     def __init__(self, record: RunRecord) -> None:
         self.record = record
@@ -34,6 +44,7 @@ class _RunState:
         self.tasks: dict[str, TaskRecord] = {}  # records written one by one (newer)
         self.requests: dict[tuple[str, str], InputRequest] = {}
         self.events: list[EventRecord] = []
+        self.logs: dict[tuple[str, int], TaskLog] = {}
         self.last_batch: str | None = None  # the key of the last batch written
         self.run_requests: dict[str, RunRequest] = {}  # in the order they were sent
 
@@ -135,6 +146,8 @@ class MemoryStore(Store):
             for request in batch.requests:
                 state.requests[request.task_id, request.key] = request
             state.events.extend(batch.events)
+            for log in batch.logs:
+                state.logs[log.task_id, log.attempt] = log
             for done in batch.requests_done:
                 if done.request_id in state.run_requests:
                     state.run_requests[done.request_id] = done
@@ -168,6 +181,17 @@ class MemoryStore(Store):
     def load_events(self, run_id: str) -> list[EventRecord]:
         with self._lock:
             return list(self._state(run_id).events)
+
+    def load_logs(
+        self, run_id: str, *, task_id: str | None = None, attempt: int | None = None
+    ) -> list[TaskLog]:
+        with self._lock:
+            logs = self._state(run_id).logs
+            return [
+                logs[key]
+                for key in sorted(logs)
+                if (task_id is None or key[0] == task_id) and (attempt is None or key[1] == attempt)
+            ]
 
     def send_request(self, run_id: str, request: RunRequest) -> None:
         with self._lock:

@@ -70,11 +70,13 @@ from ._base import (
     StoreError,
     StoreNotFoundError,
     StoreUnavailableError,
+    TaskLog,
     TaskRecord,
     WriteBatch,
 )
 from ._sql import (
     _EVENT_COLUMNS,
+    _LOG_COLUMNS,
     _REQUEST_COLUMNS,
     _RUN_COLUMNS,
     _RUN_REQUEST_COLUMNS,
@@ -84,6 +86,8 @@ from ._sql import (
     _event_rows,
     _lease_held,
     _lease_lost,
+    _log_record,
+    _log_rows,
     _not_found,
     _request_record,
     _request_rows,
@@ -186,6 +190,16 @@ _MIGRATIONS: tuple[str, ...] = (
         PRIMARY KEY (run_id, request_id)
     );
     CREATE INDEX run_requests_pending ON run_requests (run_id, owner) WHERE state = 'pending';
+    """,
+    # 5: task logs, one row per attempt (see plait._logs)
+    """
+    CREATE TABLE task_logs (
+        run_id  TEXT NOT NULL,
+        task_id TEXT NOT NULL,
+        attempt INTEGER NOT NULL,
+        lines   TEXT NOT NULL,  -- JSON [[number, time, stream, text], ...]
+        PRIMARY KEY (run_id, task_id, attempt)
+    );
     """,
 )
 
@@ -294,6 +308,11 @@ _UPSERT_REQUEST = """
         answered = excluded.answered,
         value = excluded.value,
         answered_at = excluded.answered_at
+"""
+
+_UPSERT_LOG = """
+    INSERT INTO task_logs (run_id, task_id, attempt, lines) VALUES (%s, %s, %s, %s)
+    ON CONFLICT (run_id, task_id, attempt) DO UPDATE SET lines = excluded.lines
 """
 
 # COPY appends rows in order, so ``seq`` keeps the order of the batch.
@@ -542,6 +561,7 @@ class PostgresStore(Store):
         tasks = list({row[1]: row for row in _task_rows(run_id, batch.tasks)}.values())
         requests = _request_rows(run_id, batch.requests)
         events = _event_rows(run_id, batch.events)
+        logs = _log_rows(run_id, batch.logs)
         done = _run_request_done_rows(run_id, batch.requests_done)
         now = time.time()
         fence: dict[str, Any] = {"now": now, "key": batch.key, "run_id": run_id, "owner": owner}
@@ -586,6 +606,8 @@ class PostgresStore(Store):
                         copy.write_row(row)
             elif events:
                 cursor.executemany(_INSERT_EVENT, events)
+            if logs:
+                cursor.executemany(_UPSERT_LOG, logs)
             if done:
                 cursor.executemany(_FINISH_REQUEST, done)
 
@@ -614,6 +636,21 @@ class PostgresStore(Store):
             )
             rows = cursor.fetchall()
         return [_event_record(row) for row in rows]
+
+    def load_logs(
+        self, run_id: str, *, task_id: str | None = None, attempt: int | None = None
+    ) -> list[TaskLog]:
+        with self._transaction() as cursor:
+            _check_run(cursor, run_id)
+            cursor.execute(
+                f"SELECT {_LOG_COLUMNS} FROM task_logs WHERE run_id = %(run_id)s "
+                "AND (%(task_id)s::text IS NULL OR task_id = %(task_id)s) "
+                "AND (%(attempt)s::integer IS NULL OR attempt = %(attempt)s) "
+                "ORDER BY task_id, attempt",
+                {"run_id": run_id, "task_id": task_id, "attempt": attempt},
+            )
+            rows = cursor.fetchall()
+        return [_log_record(row) for row in rows]
 
     def send_request(self, run_id: str, request: RunRequest) -> None:
         with self._transaction() as cursor:

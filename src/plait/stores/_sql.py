@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from .._graph import LazyDefinition
+from .._logs import LogLine
 from .._requests import RequestKind, RequestState, RunRequest
 from .._results import TaskError
 from .._state import RunStatus, TaskStatus
@@ -24,6 +25,7 @@ from ._base import (
     LeaseLostError,
     RunNotFoundError,
     RunRecord,
+    TaskLog,
     TaskRecord,
     TaskRecordColumns,
 )
@@ -31,6 +33,7 @@ from ._base import (
 # What the SQL stores import (the module is private; its names keep their underscores).
 __all__ = [
     "_EVENT_COLUMNS",
+    "_LOG_COLUMNS",
     "_REQUEST_COLUMNS",
     "_RUN_COLUMNS",
     "_RUN_REQUEST_COLUMNS",
@@ -41,6 +44,8 @@ __all__ = [
     "_event_rows",
     "_lease_held",
     "_lease_lost",
+    "_log_record",
+    "_log_rows",
     "_not_found",
     "_request_record",
     "_request_rows",
@@ -64,6 +69,7 @@ _REQUEST_COLUMNS = (
     "task_id, key, prompt, schema, requested_at, deadline, answered, value, answered_at"
 )
 _EVENT_COLUMNS = "kind, time, task_id, data"
+_LOG_COLUMNS = "task_id, attempt, lines"
 _RUN_REQUEST_COLUMNS = (
     "request_id, kind, owner, sent_at, sent_by, data, state, taken_at, done_at, outcome"
 )
@@ -261,6 +267,30 @@ def _event_json(data: Mapping[str, Any]) -> str:
 def _event_record(row: Sequence[Any]) -> EventRecord:
     data = {} if row[3] == "{}" else _loads(row[3])
     return EventRecord(kind=row[0], time=row[1], task_id=row[2], data=data)
+
+
+def _log_rows(run_id: str, logs: Sequence[TaskLog]) -> list[tuple[Any, ...]]:
+    """One row per attempt (the last log of an attempt given twice wins): its lines as JSON
+    ``[[number, time, stream, text], ...]``."""
+    rows = {
+        (log.task_id, log.attempt): (
+            run_id,
+            log.task_id,
+            log.attempt,
+            _dumps([[line.number, line.time, line.stream, line.text] for line in log.lines]),
+        )
+        for log in logs
+    }
+    return list(rows.values())
+
+
+def _log_record(row: Sequence[Any]) -> TaskLog:
+    task_id, attempt = row[0], row[1]
+    return TaskLog(
+        task_id=task_id,
+        attempt=attempt,
+        lines=[LogLine(task_id, attempt, *line) for line in _loads(row[2])],
+    )
 
 
 def _run_request_row(run_id: str, request: RunRequest) -> tuple[Any, ...]:

@@ -64,11 +64,13 @@ from ._base import (
     StoreError,
     StoreNotFoundError,
     StoreUnavailableError,
+    TaskLog,
     TaskRecord,
     WriteBatch,
 )
 from ._sql import (
     _EVENT_COLUMNS,
+    _LOG_COLUMNS,
     _REQUEST_COLUMNS,
     _RUN_COLUMNS,
     _RUN_REQUEST_COLUMNS,
@@ -78,6 +80,8 @@ from ._sql import (
     _event_rows,
     _lease_held,
     _lease_lost,
+    _log_record,
+    _log_rows,
     _not_found,
     _request_record,
     _request_rows,
@@ -179,6 +183,16 @@ _MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX run_requests_pending ON run_requests (run_id, owner) WHERE state = 'pending';
     """,
+    # 5: task logs, one row per attempt (see plait._logs)
+    """
+    CREATE TABLE task_logs (
+        run_id  TEXT NOT NULL,
+        task_id TEXT NOT NULL,
+        attempt INTEGER NOT NULL,
+        lines   TEXT NOT NULL,  -- JSON [[number, time, stream, text], ...]
+        PRIMARY KEY (run_id, task_id, attempt)
+    );
+    """,
 )
 
 _INSERT_RUN = f"""
@@ -220,6 +234,12 @@ _UPSERT_REQUEST = """
         answered = excluded.answered,
         value = excluded.value,
         answered_at = excluded.answered_at
+"""
+
+_UPSERT_LOGS = """
+    INSERT INTO task_logs (run_id, task_id, attempt, lines)
+    VALUES {values}
+    ON CONFLICT (run_id, task_id, attempt) DO UPDATE SET lines = excluded.lines
 """
 
 _INSERT_EVENTS = "INSERT INTO events (run_id, kind, task_id, time, data) VALUES {values}"
@@ -452,6 +472,7 @@ class SQLiteStore(Store):
         tasks = _task_rows(run_id, batch.tasks)
         requests = _request_rows(run_id, batch.requests)
         events = _event_rows(run_id, batch.events)
+        logs = _log_rows(run_id, batch.logs)
         done = _run_request_done_rows(run_id, batch.requests_done)
         now = time.time()
         key = batch.key
@@ -500,6 +521,7 @@ class SQLiteStore(Store):
             if requests:
                 conn.executemany(_UPSERT_REQUEST, requests)
             _insert(conn, _INSERT_EVENTS, events)
+            _insert(conn, _UPSERT_LOGS, logs)
             if done:
                 conn.executemany(_FINISH_REQUEST, done)
 
@@ -527,6 +549,19 @@ class SQLiteStore(Store):
                 f"SELECT {_EVENT_COLUMNS} FROM events WHERE run_id = ? ORDER BY seq", (run_id,)
             ).fetchall()
         return [_event_record(row) for row in rows]
+
+    def load_logs(
+        self, run_id: str, *, task_id: str | None = None, attempt: int | None = None
+    ) -> list[TaskLog]:
+        with self._read() as conn:
+            _check_run(conn, run_id)
+            rows = conn.execute(
+                f"SELECT {_LOG_COLUMNS} FROM task_logs WHERE run_id = ? "
+                "AND (? IS NULL OR task_id = ?) AND (? IS NULL OR attempt = ?) "
+                "ORDER BY task_id, attempt",
+                (run_id, task_id, task_id, attempt, attempt),
+            ).fetchall()
+        return [_log_record(row) for row in rows]
 
     def send_request(self, run_id: str, request: RunRequest) -> None:
         with self._transaction() as conn:

@@ -1,0 +1,431 @@
+"""Task logs: what each attempt of a task says, kept with its run.
+
+What is kept, per attempt (a task's log is the logs of its attempts, each on its own):
+
+- the records of ``ctx.logger`` and of any :mod:`logging` logger called from within the task, at
+  INFO and above -- even when the logger's level, inherited from the root logger (WARNING by
+  default), would drop them; a level you set on the logger itself (or a parent other than the
+  root) is respected;
+- what the task writes to ``sys.stdout`` and ``sys.stderr`` (``print``): it still goes where it
+  went before, and is kept line by line as well;
+- a shell task's stdout and stderr (:mod:`plait._shell` feeds them in as they arrive).
+
+**Attribution is by context, not by thread.** :data:`running_attempt`, a
+:class:`~contextvars.ContextVar`, holds the running attempt while its function runs: the engine
+sets it in the worker thread of a sync task and in the asyncio task of an async one. asyncio
+tasks copy the context they are made in, so what an async task starts (``gather``,
+``create_task``, ``asyncio.to_thread``) is attributed to it; a thread started with
+``threading.Thread`` starts with an empty context (run its target with
+``contextvars.copy_context().run`` to have it attributed).
+
+**The capture** is installed while at least one run is live in the process, and removed after
+the last one ends (:func:`start_capture` / :func:`stop_capture`): ``sys.stdout`` and
+``sys.stderr`` become :class:`_TaskStream` proxies that write through to the stream they
+replaced, and :class:`logging.Logger`'s ``isEnabledFor`` and ``handle`` are wrapped so that, in a
+task's context only, an INFO record is made, kept, and then handled only if the logger's own
+rules would have let it through: what the process's handlers print does not change. Outside a
+task's context both cost one context-variable lookup.
+
+**Bounds.** An attempt keeps at most ``EngineConfig.max_log_bytes`` bytes of text (UTF-8;
+default 1 MiB): the first half as it came, the last half rolling. Lines dropped in between are
+replaced by one line of stream ``plait`` that says how many lines and bytes were cut; a single
+line longer than half the budget keeps its start. ``max_log_bytes=0`` keeps no logs at all.
+
+**Recording.** An :class:`AttemptLog` tells its owner (the run's recorder) when it changes; the
+recorder writes each changed log whole in its next batch, in the same transaction as the task
+records, so a log is as durable as the record of the attempt that wrote it. A log that keeps
+changing is rewritten at most ten times a second (as the batches go), up to ``max_log_bytes``
+each time: give a task that writes a great deal a smaller bound, or write its output to a file.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from contextvars import ContextVar
+from dataclasses import dataclass
+from typing import Any, Protocol, TextIO
+
+from ._public import publish_exports
+
+__all__ = [
+    "MAX_LOG_BYTES",
+    "MIN_LOG_BYTES",
+    "AttemptLog",
+    "LogLine",
+    "LogSource",
+    "current_log",
+    "running_attempt",
+    "start_capture",
+    "stop_capture",
+]
+
+#: The default bound of one attempt's log, in bytes of UTF-8 text.
+MAX_LOG_BYTES = 1024 * 1024
+
+#: The least non-zero bound: below it, the note that says what was cut would not fit.
+MIN_LOG_BYTES = 1024
+
+
+@dataclass(frozen=True, slots=True)
+class LogLine:
+    """One line of a task's log.
+
+    Attributes:
+        task_id: the task that said it.
+        attempt: the attempt (1-based) that said it.
+        number: its place in the attempt's log, from 1, counting lines that were cut; the note
+            that replaces cut lines has the number of the first of them.
+        time: when it was said (Unix seconds).
+        stream: ``stdout`` or ``stderr`` (printed, or written by a shell command), ``log`` (a
+            :mod:`logging` record, as ``LEVEL logger: message``) or ``plait`` (plait's note of
+            what was cut).
+        text: the line, without its newline (a record with a traceback spans several lines).
+    """
+
+    task_id: str
+    attempt: int
+    number: int
+    time: float
+    stream: str
+    text: str
+
+
+class LogSource(Protocol):
+    """What :data:`running_attempt` holds: the attempt whose log a line belongs to."""
+
+    def task_log(self) -> AttemptLog | None:
+        """The attempt's log (made on first use), or None when logs are not kept."""
+        ...
+
+
+#: The attempt whose function runs in this context (see the module docstring).
+running_attempt: ContextVar[LogSource | None] = ContextVar("plait_running_attempt", default=None)
+
+
+def _size(text: str) -> int:
+    return len(text.encode("utf-8", "surrogatepass")) + 1  # and its newline
+
+
+def _clip(text: str, size: int) -> str:
+    """The start of ``text`` that fits ``size`` bytes, with a note of what was cut."""
+    total = _size(text) - 1
+    kept = text.encode("utf-8", "surrogatepass")[: max(0, size - 60)]
+    start = kept.decode("utf-8", "ignore")
+    return f"{start} [... {total - len(start.encode('utf-8', 'surrogatepass'))} bytes cut]"
+
+
+class AttemptLog:
+    """The log of one attempt, bounded to ``limit`` bytes (see the module docstring).
+
+    Thread-safe: lines may come from the task's thread, the event loop and threads the task
+    started. ``changed`` is called (outside the log's lock) each time the log changes after
+    :meth:`take` last took it; ``said``, if given, with every line kept, and whether it was also
+    written to the process's own stream (``echoed``: a print).
+    """
+
+    __slots__ = (
+        "_count",
+        "_cut_bytes",
+        "_cut_from",
+        "_cut_lines",
+        "_cut_time",
+        "_dirty",
+        "_full",
+        "_half",
+        "_head",
+        "_head_bytes",
+        "_lock",
+        "_partial",
+        "_tail",
+        "_tail_bytes",
+        "attempt",
+        "changed",
+        "said",
+        "task_id",
+    )
+
+    def __init__(
+        self,
+        task_id: str,
+        attempt: int,
+        *,
+        limit: int = MAX_LOG_BYTES,
+        changed: Callable[[AttemptLog], object] | None = None,
+        said: Callable[[LogLine, bool], object] | None = None,
+    ) -> None:
+        self.task_id = task_id
+        self.attempt = attempt
+        self.changed = changed
+        self.said = said
+        self._half = limit // 2
+        self._head: list[LogLine] = []
+        self._head_bytes = 0
+        self._full = False  # the head has its share: new lines go to the tail
+        self._tail: deque[tuple[LogLine, int]] = deque()
+        self._tail_bytes = 0
+        self._count = 0
+        self._cut_lines = 0
+        self._cut_bytes = 0
+        self._cut_from = 0
+        self._cut_time = 0.0
+        self._partial: dict[str, str] = {}  # stream -> the start of a line without its newline
+        self._lock = threading.Lock()
+        self._dirty = False
+
+    def write(self, stream: str, text: str, *, echoed: bool = False) -> None:
+        """Add ``text`` as written to ``stream``: its complete lines now, a last line without
+        its newline once the rest comes (or at :meth:`close`)."""
+        if not text:
+            return
+        at = time.time()
+        with self._lock:
+            pending = self._partial.pop(stream, "")
+            *lines, rest = (pending + text).split("\n")
+            if rest:
+                self._partial[stream] = rest
+            added = [self._add(stream, line.removesuffix("\r"), at) for line in lines]
+            tell = self._mark(added)
+        self._tell(added, tell, echoed)
+
+    def record(self, text: str, at: float) -> None:
+        """Add one logging record (``text`` may span several lines)."""
+        with self._lock:
+            added = [self._add("log", text, at)]
+            tell = self._mark(added)
+        self._tell(added, tell, False)
+
+    def close(self) -> None:
+        """Keep the lines still waiting for their newline (the attempt has ended)."""
+        with self._lock:
+            partial, self._partial = self._partial, {}
+            at = time.time()
+            added = [self._add(stream, text, at) for stream, text in partial.items()]
+            tell = self._mark(added)
+        self._tell(added, tell, True)
+
+    def lines(self) -> list[LogLine]:
+        """The lines kept, in order, with a note where lines were cut."""
+        with self._lock:
+            return self._lines()
+
+    def take(self) -> list[LogLine] | None:
+        """The lines kept, if the log changed since it was last taken; else None."""
+        with self._lock:
+            if not self._dirty:
+                return None
+            self._dirty = False
+            return self._lines()
+
+    def _lines(self) -> list[LogLine]:
+        lines = list(self._head)
+        if self._cut_lines:
+            lines.append(
+                LogLine(
+                    self.task_id,
+                    self.attempt,
+                    self._cut_from,
+                    self._cut_time,
+                    "plait",
+                    f"[{self._cut_lines} lines ({self._cut_bytes} bytes) cut here: an attempt "
+                    f"keeps the first and last {self._half} bytes of its log (max_log_bytes)]",
+                )
+            )
+        lines.extend(line for line, _ in self._tail)
+        return lines
+
+    def _add(self, stream: str, text: str, at: float) -> LogLine:
+        """Keep one line, within the bounds. Under the lock."""
+        self._count += 1
+        size = _size(text)
+        if size > self._half:  # longer than a half on its own: keep its start
+            text = _clip(text, self._half)
+            size = _size(text)
+        line = LogLine(self.task_id, self.attempt, self._count, at, stream, text)
+        if not self._full:
+            if self._head_bytes + size <= self._half:
+                self._head.append(line)
+                self._head_bytes += size
+                return line
+            self._full = True
+        tail = self._tail
+        tail.append((line, size))
+        self._tail_bytes += size
+        while self._tail_bytes > self._half:
+            old, old_size = tail.popleft()
+            self._tail_bytes -= old_size
+            if not self._cut_lines:
+                self._cut_from = old.number
+            self._cut_lines += 1
+            self._cut_bytes += old_size
+            self._cut_time = old.time
+        return line
+
+    def _mark(self, added: list[LogLine]) -> bool:
+        """Note a change; whether it is the first since the log was last taken. Under the lock."""
+        if not added or self._dirty:
+            return False
+        self._dirty = True
+        return True
+
+    def _tell(self, added: list[LogLine], tell: bool, echoed: bool) -> None:
+        """Tell the owner of a change, and the listener of each line. Outside the lock."""
+        if tell and self.changed is not None:
+            self.changed(self)
+        if self.said is not None:
+            for line in added:
+                self.said(line, echoed)
+
+    def __repr__(self) -> str:
+        return f"<AttemptLog {self.task_id!r}#{self.attempt}: {self._count} lines>"
+
+
+def current_log() -> AttemptLog | None:
+    """The log of the attempt running in this context, if any."""
+    source = running_attempt.get()
+    return None if source is None else source.task_log()
+
+
+# -- stdout and stderr ---------------------------------------------------------------------------
+
+
+class _TaskStream:
+    """``sys.stdout`` (or ``sys.stderr``) while runs are live: writes go to the stream it
+    replaced, and, from a task's context, into the attempt's log too."""
+
+    def __init__(self, target: TextIO, stream: str) -> None:
+        self._target = target
+        self._stream = stream
+        self._active = True  # cleared when the capture stops but the proxy could not be removed
+
+    def write(self, text: str) -> int:
+        written = self._target.write(text)
+        if self._active and (source := running_attempt.get()) is not None:
+            log = source.task_log()
+            if log is not None:
+                log.write(self._stream, text, echoed=True)
+        return written
+
+    def writelines(self, lines: Any) -> None:
+        for line in lines:
+            self.write(line)
+
+    def __getattr__(self, name: str) -> Any:  # flush, fileno, isatty, encoding, buffer...
+        return getattr(self._target, name)
+
+
+# -- logging -------------------------------------------------------------------------------------
+
+_is_enabled_for = logging.Logger.isEnabledFor
+_handle = logging.Logger.handle
+_formatter = logging.Formatter()
+
+
+def _kept_level(logger: logging.Logger, level: int) -> bool:
+    """Whether a record at ``level`` belongs in a task's log: INFO and above, unless a level set
+    on the logger (or a parent other than the root) is higher."""
+    if level < logging.INFO:
+        return False
+    node: logging.Logger | None = logger
+    while node is not None and node is not logging.root:
+        if node.level:
+            return level >= node.level
+        node = node.parent
+    return True
+
+
+def _enabled_in_tasks(self: logging.Logger, level: int) -> bool:
+    """``Logger.isEnabledFor``, also true in a task's context for the levels it keeps."""
+    if (
+        level >= logging.INFO
+        and running_attempt.get() is not None
+        and not self.disabled
+        and self.manager.disable < level
+        and _kept_level(self, level)
+    ):
+        return True
+    return _is_enabled_for(self, level)
+
+
+def _handle_in_tasks(self: logging.Logger, record: logging.LogRecord) -> None:
+    """``Logger.handle``; in a task's context, keep the record in the attempt's log, then hand it
+    on only if the logger would have made it (so handlers see what they saw before)."""
+    source = running_attempt.get()
+    if source is None:
+        _handle(self, record)
+        return
+    if _kept_level(self, record.levelno) and (log := source.task_log()) is not None:
+        log.record(_record_text(record), record.created)
+    if _is_enabled_for(self, record.levelno):
+        # What a handler writes to stderr is the record again, not something the task printed.
+        token = running_attempt.set(None)
+        try:
+            _handle(self, record)
+        finally:
+            running_attempt.reset(token)
+
+
+def _record_text(record: logging.LogRecord) -> str:
+    try:
+        message = record.getMessage()
+    except Exception:  # a bad format string: the handlers will say so; keep what there is
+        message = str(record.msg)
+    task_id = getattr(record, "task_id", None)
+    if task_id is not None:  # ctx.logger's prefix: the log is the attempt's already
+        message = message.removeprefix(f"[{task_id}#{getattr(record, 'attempt', '')}] ")
+    text = f"{record.levelname} {record.name}: {message}"
+    if record.exc_info:
+        text += "\n" + _formatter.formatException(record.exc_info)
+    if record.stack_info:
+        text += "\n" + record.stack_info
+    return text
+
+
+# -- installing and removing the capture --------------------------------------------------------
+
+_install_lock = threading.Lock()
+_live_runs = 0
+_proxies: list[tuple[str, _TaskStream]] = []
+
+
+def start_capture() -> None:
+    """A run starts: install the capture if it is the only live run (see the module docstring)."""
+    global _live_runs
+    with _install_lock:
+        _live_runs += 1
+        if _live_runs > 1:
+            return
+        for name in ("stdout", "stderr"):
+            target = getattr(sys, name)
+            if target is not None:
+                proxy = _TaskStream(target, name)
+                setattr(sys, name, proxy)
+                _proxies.append((name, proxy))
+        logging.Logger.isEnabledFor = _enabled_in_tasks  # type: ignore[method-assign]
+        logging.Logger.handle = _handle_in_tasks  # type: ignore[method-assign]
+
+
+def stop_capture() -> None:
+    """A run ended: remove the capture if no other run is live."""
+    global _live_runs
+    with _install_lock:
+        _live_runs -= 1
+        if _live_runs > 0:
+            return
+        for name, proxy in _proxies:
+            if getattr(sys, name) is proxy:
+                setattr(sys, name, proxy._target)
+            else:  # replaced meanwhile (e.g. wrapped by a terminal UI): let it write through
+                proxy._active = False
+        _proxies.clear()
+        if logging.Logger.isEnabledFor is _enabled_in_tasks:
+            logging.Logger.isEnabledFor = _is_enabled_for  # type: ignore[method-assign]
+        if logging.Logger.handle is _handle_in_tasks:
+            logging.Logger.handle = _handle  # type: ignore[method-assign]
+
+
+publish_exports(globals())  # plait.X, not plait._logs.X: see plait._public

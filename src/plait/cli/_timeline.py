@@ -1,0 +1,367 @@
+"""The timeline of a stored run: what each task's attempts did, and when, replayed from the store.
+
+:meth:`_Run.load` reads a run's record, task records, questions, event log and task logs, and
+replays the log into *segments*, one list per task: an attempt (from its start to the event that
+ended it, or to the question it stopped to ask), a wait for a person's answer, or a
+point-in-time marker (skipped, cancelled before it started). Attempts still open when a run
+starts again (a resume after a crash) or when the log ends (a run that is not live) were lost
+with their process. Without an event log (the memory store), each task has one attempt segment,
+from its first start to its last end.
+
+This is the run's data model, apart from how it is drawn: the HTML report renders it, and the
+figures of ``_summary`` (makespan, task time, parallelism, critical path) are computed from its
+attempts, for the report and for the command line's summaries alike.
+
+(The module is private; its names keep their underscores, as the report imports them.)
+"""
+
+from __future__ import annotations
+
+import graphlib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal, cast
+
+from .._logs import LogLine
+from .._results import TaskError
+from .._state import RunStatus, TaskStatus
+from ..stores import EventRecord, InputRequest, RunRecord, Store, TaskRecord
+from ._summary import RunFigures, figures_of
+
+__all__ = [
+    "_ORDER",
+    "_Look",
+    "_Run",
+    "_Segment",
+    "_Task",
+    "_css_status",
+    "_error_line",
+    "_segments_from_events",
+    "_topological",
+    "stored_figures",
+]
+
+
+#: What a bar of the timeline stands for.
+_Kind = Literal["attempt", "waiting", "marker"]
+
+#: How a bar or a node looks: its CSS class is ``status-<look>``. A task's status gives its look
+#: (``waiting_for_input`` looks ``waiting``); attempts add ``suspended`` (stopped to ask for
+#: input) and ``interrupted`` (lost when the run's process stopped).
+_Look = Literal[
+    "succeeded",
+    "failed",
+    "cancelled",
+    "skipped",
+    "waiting",
+    "running",
+    "pending",
+    "suspended",
+    "interrupted",
+]
+
+
+#: The order of the statuses in the header's counts and the timeline's filter.
+_ORDER: tuple[_Look, ...] = (
+    "succeeded",
+    "failed",
+    "cancelled",
+    "skipped",
+    "waiting",
+    "running",
+    "pending",
+)
+
+
+@dataclass(slots=True)
+class _Segment:
+    """One bar of the timeline: an attempt, a wait for input, or a point-in-time marker."""
+
+    kind: _Kind
+    status: _Look
+    start: float
+    end: float
+    attempt: int = 0
+    note: str = ""  # the error's line, the question, or why the task was skipped
+    retried: bool = False  # a failed attempt that was followed by a retry
+
+    @property
+    def duration(self) -> float:
+        return max(0.0, self.end - self.start)
+
+
+@dataclass(slots=True)
+class _Task:
+    id: str
+    index: int
+    depends_on: tuple[str, ...]
+    status: TaskStatus
+    attempts: int = 0
+    error: TaskError | None = None
+    segments: list[_Segment] = field(default_factory=list)
+    critical: bool = False
+
+    @property
+    def css(self) -> _Look:
+        return _css_status(self.status)
+
+    @property
+    def work(self) -> float:
+        """Seconds the task's attempts ran, together."""
+        return sum(s.duration for s in self.segments if s.kind == "attempt")
+
+    @property
+    def first_start(self) -> float | None:
+        starts = [s.start for s in self.segments if s.kind != "marker"]
+        return min(starts) if starts else None
+
+
+@dataclass(slots=True)
+class _Run:
+    record: RunRecord
+    tasks: dict[str, _Task]
+    questions: list[InputRequest]  # the questions still waiting
+    start: float  # the time axis' origin
+    end: float  # the time axis' end
+    has_events: bool
+    figures: RunFigures
+    logs: dict[tuple[str, int], Sequence[LogLine]]  # (task id, attempt) -> its lines
+
+    @classmethod
+    def load(cls, record: RunRecord, store: Store, *, with_logs: bool = True) -> _Run:
+        """The timeline of ``record``'s run, from ``store``; its task logs too, unless not
+        ``with_logs`` (the figures do not need them)."""
+        stored = store.load_tasks(record.run_id)
+        requests = store.load_requests(record.run_id)
+        events = store.load_events(record.run_id)
+        logs = {}
+        if with_logs:
+            logs = {(log.task_id, log.attempt): log.lines for log in store.load_logs(record.run_id)}
+        tasks: dict[str, _Task] = {}
+        for i, entry in enumerate(record.definition):
+            task_id = str(entry["id"])
+            task_record: TaskRecord | None = stored.get(task_id)
+            tasks[task_id] = _Task(
+                id=task_id,
+                index=i,
+                depends_on=tuple(str(d) for d in entry.get("depends_on", ())),
+                status=task_record.status if task_record else TaskStatus.PENDING,
+                attempts=task_record.attempts if task_record else 0,
+                error=task_record.error if task_record else None,
+            )
+        last_event = max((e.time for e in events), default=record.updated_at)
+        if record.finished_at is not None:
+            run_end = record.finished_at
+        else:  # paused or live: as far as the store knows
+            run_end = max(record.updated_at, last_event)
+        live = record.status is RunStatus.RUNNING
+        if events:
+            _segments_from_events(tasks, events, run_end, live=live)
+        else:
+            _segments_from_records(tasks, stored, requests, run_end)
+        starts = [s.start for t in tasks.values() for s in t.segments]
+        ends = [s.end for t in tasks.values() for s in t.segments]
+        start = min([record.created_at, *starts])
+        end = max([run_end, *ends])
+        figures = figures_of(
+            {
+                task.id: [(s.start, s.end) for s in task.segments if s.kind == "attempt"]
+                for task in tasks.values()
+            },
+            {task.id: task.depends_on for task in tasks.values()},
+        )
+        for task_id in figures.critical_path:
+            tasks[task_id].critical = True
+        return cls(
+            record=record,
+            tasks=tasks,
+            questions=[r for r in requests if not r.answered],
+            start=start,
+            end=end,
+            has_events=bool(events),
+            figures=figures,
+            logs=logs,
+        )
+
+    @property
+    def critical_path(self) -> list[str]:
+        return list(self.figures.critical_path)
+
+    @property
+    def span(self) -> float:
+        return max(self.end - self.start, 1e-3)
+
+    def attempts(self) -> list[_Segment]:
+        return [s for t in self.tasks.values() for s in t.segments if s.kind == "attempt"]
+
+
+def _css_status(status: TaskStatus) -> _Look:
+    if status is TaskStatus.WAITING_FOR_INPUT:
+        return "waiting"
+    return cast(_Look, status.value)
+
+
+def _task_error(value: Any) -> TaskError | None:
+    if not isinstance(value, Mapping):
+        return None
+    return TaskError(
+        type=str(value.get("type", "")),
+        message=str(value.get("message", "")),
+        traceback=str(value.get("traceback") or ""),
+    )
+
+
+def _error_line(error: TaskError | None) -> str:
+    """The error as the last line of its traceback reads: ``Type: message``, on one line."""
+    if error is None:
+        return ""
+    line = " ".join(str(error).split())
+    return line if len(line) <= 240 else line[:239] + "\u2026"
+
+
+#: How each event that ends an attempt colours it.
+_ENDS: dict[str, _Look] = {
+    "TaskSucceeded": "succeeded",
+    "TaskRetrying": "failed",
+    "TaskFailed": "failed",
+    "TaskCancelled": "cancelled",
+}
+
+_LOST = "the run's process stopped before this attempt ended"
+
+
+def _segments_from_events(
+    tasks: Mapping[str, _Task], events: Sequence[EventRecord], run_end: float, *, live: bool
+) -> None:
+    """Replay the event log into each task's bars.
+
+    An attempt runs from ``TaskStarted`` to the event that ends it (or to the question it stops
+    to ask); an attempt logged as one row has its start in the ending event's ``started``. A
+    wait runs from ``InputRequested`` to ``InputReceived`` or to the attempt that starts with
+    the answer. Attempts still open when a run starts again (a resume after a crash) or when the
+    log ends (a run that is not live) were lost with their process.
+    """
+    running: dict[str, _Segment] = {}
+    waiting: dict[str, _Segment] = {}
+    previous = events[0].time if events else run_end
+    for event in events:
+        kind, at = event.kind, event.time
+        if kind == "RunStarted":
+            for attempt in running.values():
+                attempt.end, attempt.status, attempt.note = previous, "interrupted", _LOST
+            running.clear()
+        previous = at
+        task = tasks.get(event.task_id) if event.task_id is not None else None
+        if task is None:
+            continue
+        data = event.data
+        if kind == "TaskStarted":
+            _start(task, at, data, running, waiting)
+        elif kind in _ENDS:
+            started = data.get("started")
+            if isinstance(started, int | float):  # an attempt logged as one row
+                _start(task, started, data, running, waiting)
+            _close(waiting, task.id, at)
+            ended = running.pop(task.id, None)
+            if ended is not None:
+                ended.end, ended.status = at, _ENDS[kind]
+                ended.retried = kind == "TaskRetrying"
+                ended.note = _error_line(_task_error(data.get("error")))
+            elif kind == "TaskCancelled":  # before it started, or while it waited
+                task.segments.append(_Segment("marker", "cancelled", at, at, note=_UNSTARTED))
+        elif kind == "TaskSkipped":
+            note = f"skipped: {str(data.get('cause', ''))!r} did not succeed"
+            task.segments.append(_Segment("marker", "skipped", at, at, note=note))
+        elif kind == "InputRequested":
+            asked = running.pop(task.id, None)
+            if asked is not None:  # the attempt stopped to ask (ctx.request_input)
+                asked.end, asked.status, asked.note = at, "suspended", "stopped to ask for input"
+            if task.id not in waiting:  # a resumed run asks its open questions again
+                question = data.get("question")
+                prompt = question.get("prompt", "") if isinstance(question, Mapping) else ""
+                wait = _Segment("waiting", "waiting", at, at, note=str(prompt))
+                waiting[task.id] = wait
+                task.segments.append(wait)
+        elif kind == "InputReceived":
+            answered = _close(waiting, task.id, at)
+            if answered is not None:
+                answered.note += " (answered)"
+    for attempt in running.values():
+        attempt.end = max(attempt.start, run_end)
+        if not live:
+            attempt.status, attempt.note = "interrupted", _LOST
+    for wait in waiting.values():
+        wait.end = max(wait.start, run_end)
+
+
+_UNSTARTED = "cancelled (not started)"
+
+
+def _start(
+    task: _Task,
+    at: float,
+    data: Mapping[str, Any],
+    running: dict[str, _Segment],
+    waiting: dict[str, _Segment],
+) -> None:
+    """Open the bar of the attempt ``data`` names, started at ``at`` (ending any wait)."""
+    _close(waiting, task.id, at)
+    attempt = _Segment("attempt", "running", at, at, attempt=int(data.get("attempt", 0)))
+    running[task.id] = attempt
+    task.segments.append(attempt)
+
+
+def _close(open_segments: dict[str, _Segment], task_id: str, at: float) -> _Segment | None:
+    """End the task's open segment (if any) at ``at``; return it."""
+    segment = open_segments.pop(task_id, None)
+    if segment is not None:
+        segment.end = at
+    return segment
+
+
+def _segments_from_records(
+    tasks: Mapping[str, _Task],
+    stored: Mapping[str, TaskRecord],
+    requests: Sequence[InputRequest],
+    run_end: float,
+) -> None:
+    """Without an event log: one bar per task, from its first start to its last end."""
+    for request in requests:
+        task = tasks.get(request.task_id)
+        if task is not None:
+            end = request.answered_at if request.answered_at is not None else run_end
+            task.segments.append(
+                _Segment("waiting", "waiting", request.requested_at, end, note=request.prompt)
+            )
+    for task_id, task_record in stored.items():
+        task = tasks.get(task_id)
+        if task is None or task_record.started_at is None:
+            continue
+        end = task_record.finished_at if task_record.finished_at is not None else run_end
+        status: _Look = task.css if task.status.is_final else "running"
+        if task.status is TaskStatus.WAITING_FOR_INPUT:
+            status = "suspended"  # it ran, then stopped to ask
+        task.segments.append(
+            _Segment(
+                "attempt",
+                status,
+                task_record.started_at,
+                max(end, task_record.started_at),
+                attempt=task_record.attempts,
+                note=_error_line(task_record.error),
+            )
+        )
+        task.segments.sort(key=lambda s: s.start)
+
+
+def _topological(tasks: Mapping[str, _Task]) -> list[str]:
+    sorter: graphlib.TopologicalSorter[str] = graphlib.TopologicalSorter()
+    for task in tasks.values():
+        sorter.add(task.id, *(d for d in task.depends_on if d in tasks))
+    return list(sorter.static_order())
+
+
+def stored_figures(store: Store, record: RunRecord) -> RunFigures:
+    """The figures of ``record``'s whole run, every session of it, as its store holds it: what
+    the command line's summaries show, computed as the report computes its own."""
+    return _Run.load(record, store, with_logs=False).figures
