@@ -6,6 +6,7 @@ it is killed with ``kill -9``, leaving a run that ``plait runs`` and ``plait sta
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -209,6 +210,8 @@ def test_kill_9_of_plait_kills_its_shell_commands_and_leaves_a_stale_run(
     monkeypatch.setenv("COLUMNS", "200")
     runs = CliRunner().invoke(cli, ["runs"], catch_exceptions=False)
     assert "running · stale since " in runs.stdout
+    (line,) = CliRunner().invoke(cli, ["runs", "--json"]).stdout.splitlines()
+    assert json.loads(line)["stale_since"] == record.lease_expires_at
     status = CliRunner().invoke(cli, ["status", "k9"], catch_exceptions=False)
     assert f"  stale: its owner {record.owner} is gone since " in status.stdout
     assert "`plait resume k9` takes it over, `plait cancel k9` records it cancelled" in (

@@ -280,6 +280,7 @@ class _Run:
         self._stall = math.inf  # when the store call under way, if any, counts as stalled
         self.gate = math.inf
         self._holding = False  # new tasks wait for a stalled store call
+        self._closed = False  # the run is over (_close)
         self._lease_timer: asyncio.TimerHandle | None = None
         self._succeeded_before: list[int] = []
         self.halted_by: int | None = None
@@ -370,6 +371,7 @@ class _Run:
         await asyncio.shield(self._done)
 
     def _close(self) -> None:
+        self._closed = True  # the lease's timer is not armed again
         timers = (self._deadline_timer, self._grace_timer, self._lease_timer)
         for timer in (*timers, *self._question_timers.values()):
             if timer is not None:
@@ -1063,6 +1065,8 @@ class _Run:
     def _gate_moved(self) -> None:
         """The lease was renewed or the store answered: re-arm the timer, let tasks start."""
         with self.lock:
+            if self._closed:
+                return
             self._arm_lease_timer()
             if self._holding and lease_clock() < self.gate:
                 self._holding = False
@@ -1079,6 +1083,8 @@ class _Run:
         """The lease's deadline passed with no renewal: stop the run (loop thread)."""
         with self.lock:
             self._lease_timer = None
+            if self._closed:
+                return
             if lease_clock() < self.lease_deadline:  # renewed meanwhile
                 self._arm_lease_timer()
                 return

@@ -14,6 +14,10 @@ Importing a target must not start a run: a module with an unguarded ``plait.run(
 top level would run its workflow while ``plait resume`` (or ``plait run``) loads it.
 :func:`importing` marks such an import, and :func:`refuse_run_while_importing` (called by
 ``plait.run``) stops it with an error that says how to guard the call.
+
+A script's module is named as an import would name it (:func:`main_module_name`): ``python
+flow.py`` runs ``flow`` as ``__main__``, but the run's definition (and its target) must say
+``flow``, or the run could not be resumed by code that imports ``flow``.
 """
 
 from __future__ import annotations

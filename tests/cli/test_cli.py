@@ -977,3 +977,5 @@ def test_inputs_shows_a_question_whose_deadline_passed_as_expired(home: Path) ->
         r"applies its timeout \(its default, or the task fails\)",
         out[0],
     )
+    (document,) = [json.loads(line) for line in plait_cli("inputs", "--json").stdout.splitlines()]
+    assert (document["task_id"], document["expired"]) == ("gate", True)

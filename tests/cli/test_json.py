@@ -20,8 +20,18 @@ RUN_KEYS = {
     "error",
     "live_owner",
     "stale_since",
+    "target",
 }
-QUESTION_KEYS = {"task_id", "key", "prompt", "schema", "deadline", "asked_at", "command"}
+QUESTION_KEYS = {
+    "task_id",
+    "key",
+    "prompt",
+    "schema",
+    "deadline",
+    "asked_at",
+    "command",
+    "expired",
+}
 TASK_KEYS = {"task_id", "status", "attempts", "started_at", "finished_at", "duration", "error"}
 
 
@@ -42,6 +52,8 @@ def test_runs_json_is_one_object_per_run_newest_first(flows: Path) -> None:  # n
     assert second["created_at"] <= second["finished_at"] <= first["created_at"]
     assert second["duration"] == second["finished_at"] - second["created_at"]
     assert first["live_owner"] is None
+    assert first["target"] == f"{flows}:failing"  # as `plait run` recorded it
+    assert first["stale_since"] is None
     assert [r["run_id"] for r in json_lines("runs", "--status", "succeeded")] == ["j1"]
 
 
@@ -68,6 +80,7 @@ def test_status_json_has_every_task_the_figures_and_the_waiting_questions(
     (question,) = document["waiting"]
     assert set(question) == QUESTION_KEYS
     assert (question["task_id"], question["prompt"]) == ("approve", "Ship 1.0?")
+    assert question["expired"] is False  # no deadline
     assert question["schema"]["required"] == ["approved"]
     # the command answers the question
     words = shlex.split(question["command"])

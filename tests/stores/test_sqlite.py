@@ -92,14 +92,20 @@ def test_a_writer_waits_for_another_processs_write_instead_of_failing(
     store.create_run(make_run())
     other = raw(path)
     other.execute("BEGIN IMMEDIATE")  # another writer holds the lock for a while
-    timer = threading.Timer(0.3, other.commit)
+    releasing: list[float] = []
+
+    def release() -> None:
+        releasing.append(time.monotonic())  # before the commit: the write cannot end earlier
+        other.commit()
+
+    timer = threading.Timer(0.3, release)
     timer.start()
-    started = time.monotonic()
     store.write(
         "run-1", "alice", WriteBatch(tasks=[TaskRecord(task_id="t", status=TaskStatus.PENDING)])
     )
-    assert time.monotonic() - started >= 0.25
+    returned = time.monotonic()
     timer.join()
+    assert releasing and releasing[0] <= returned  # it waited for the lock, by causality
     assert list(store.load_tasks("run-1")) == ["t"]
 
 

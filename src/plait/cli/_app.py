@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import logging
 import os
 import re
 import shlex
@@ -175,7 +174,7 @@ class _Plait(click.Group):
                 signal.signal(signum, previous)
 
 
-# -- stores and the targets file ----------------------------------------------------------------
+# -- stores and stored targets ------------------------------------------------------------------
 
 
 def _store_url(option: str | None) -> str:
@@ -805,6 +804,8 @@ def resume(
     The run keeps the engine settings it was started with; the settings flags (named like the
     EngineConfig fields, as for run) change them for this resume: --max-retries 5.
     """
+    import logging
+
     from rich.text import Text
 
     from .._definition import definition_diff

@@ -10,7 +10,8 @@ none removed or renamed.
     run_id, workflow, status, created_at, updated_at, finished_at (or null),
     duration (finished_at or updated_at, minus created_at), error (string or null),
     live_owner (the process that holds the run's live lease, or null),
-    stale_since (for a run recorded running whose owner's lease ran out: when it did; else null)
+    stale_since (for a run recorded running whose owner's lease ran out: when it did; else null),
+    target (how to import the run's workflow, as the run recorded it, or null)
 
 ``plait status RUN_ID --json`` writes one object::
 
@@ -23,11 +24,13 @@ none removed or renamed.
 ``plait inputs --json`` writes one object per line per waiting question::
 
     run_id, workflow, task_id, key, prompt, schema (JSON Schema or null),
-    deadline (Unix time or null), asked_at, command (the ``plait resume`` command that answers it)
+    deadline (Unix time or null), asked_at, command (the ``plait resume`` command that answers it),
+    expired (the deadline passed: the next resume applies the question's timeout)
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping
 from typing import Any
 
@@ -56,6 +59,7 @@ def run_record(record: RunRecord, *, live_owner: str | None) -> dict[str, Any]:
         "error": record.error,
         "live_owner": live_owner,
         "stale_since": record.stale_since,
+        "target": record.target,
     }
 
 
@@ -69,6 +73,7 @@ def question_record(question: Question, *, command: str) -> dict[str, Any]:
         "deadline": question.deadline,
         "asked_at": question.asked_at,
         "command": command,
+        "expired": question.deadline is not None and question.deadline <= time.time(),
     }
 
 
