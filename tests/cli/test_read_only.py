@@ -13,6 +13,7 @@ READ_ONLY = [
     ("runs",),
     ("status", "r1"),
     ("report", "r1"),
+    ("logs", "r1"),
     ("resume", "r1", "--target", "flow.yaml"),
     ("cancel", "r1"),
 ]

@@ -102,3 +102,12 @@ def test_task_timeout_none_lifts_the_limit_and_a_bad_value_is_refused(tmp_path: 
     result = plait_cli("run", flow, "--task-timeout", "soon")
     assert result.exit_code == 2
     assert "'soon' is not a number of seconds > 0, nor 'none'" in result.stderr
+
+
+def test_resume_takes_the_settings_flags_too(tmp_path: Path) -> None:
+    flow = write(tmp_path, FLAKY.replace("retry_backoff: 0", "retry_backoff: 0\n  max_retries: 0"))
+    assert plait_cli("run", flow, "-q", "--run-id", "f1").exit_code == 1
+    assert (tmp_path / "attempts.txt").read_text().count("x") == 1
+    result = plait_cli("resume", "f1", "-q", "--max-retries", "2")
+    assert result.exit_code == 1, result.output
+    assert (tmp_path / "attempts.txt").read_text().count("x") == 1 + 3  # a fresh budget of 2

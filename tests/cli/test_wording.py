@@ -44,6 +44,9 @@ def test_api_advice_becomes_commands_and_flags() -> None:
     assert cli_words("plait.list_runs(store=...) shows the runs it has") == (
         "`plait runs` shows the runs it has"
     )
+    assert cli_words("or resume it with accept_changes=True") == (
+        "or resume it with --accept-changes"
+    )
 
 
 def test_a_pool_without_a_limit_is_explained_with_the_pool_flag(tmp_path: Path) -> None:
@@ -71,3 +74,19 @@ def test_the_live_view_draws_no_progress_before_it_knows_the_total() -> None:
     view(plait.RunStarted(run_id="r1", time=1.0, workflow="w", tasks=4))
     console.print(view.render(now=1.0))
     assert "2/4 tasks" in console.file.getvalue()  # type: ignore[attr-defined]
+
+
+def test_a_changed_definition_is_accepted_with_the_flag(tmp_path: Path) -> None:
+    flow = tmp_path / "changing_flow.py"
+    flow.write_text(
+        "import plait\nwf = plait.Workflow('changing')\n"
+        "def fail():\n    raise RuntimeError('no')\n"
+        "wf.add_task('a', fail)\n"
+    )
+    assert plait_cli("run", f"{flow}:wf", "--run-id", "c1", "--max-retries", "0").exit_code == 1
+    changed = tmp_path / "changed_flow.py"  # a new module: this process imported the first
+    changed.write_text(flow.read_text() + "wf.add_task('b', lambda: 2)\n")
+    result = plait_cli("resume", "c1", "--target", f"{changed}:wf")
+    assert result.exit_code == 2
+    assert "pass --accept-changes to resume it with this one" in result.stderr
+    assert "accept_changes=True" not in result.stderr

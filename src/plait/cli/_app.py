@@ -23,7 +23,6 @@ SIGINT (Ctrl-C) / SIGTERM / SIGHUP: the run was stopped and recorded cancelled f
 from __future__ import annotations
 
 import contextlib
-import inspect
 import json
 import os
 import re
@@ -32,7 +31,6 @@ import signal
 import sys
 import threading
 import time
-import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
@@ -113,10 +111,15 @@ def _fail(message: str, *more: str) -> NoReturn:
     raise click.exceptions.Exit(EXIT_USAGE)
 
 
+def _flag(match: re.Match[str]) -> str:
+    """``accept_changes=True`` as the flag that says it: ``--accept-changes``."""
+    return "--" + match.group(1).replace("_", "-")
+
+
 #: How the Python API's advice reads on the command line. plait's errors say what would fix
 #: them in the words of the API (``force=True``); a command shows them in its own.
-_CLI_WORDS: Sequence[tuple[re.Pattern[str], str]] = [
-    (re.compile(r"\bpass force=True\b"), "pass --force"),
+_CLI_WORDS: Sequence[tuple[re.Pattern[str], str | Callable[[re.Match[str]], str]]] = [
+    (re.compile(r"\b(force|accept_changes|fail_fast)=True\b"), _flag),
     (re.compile(r"\bplait\.resume\((['\"])(.+?)\1, workflow\)"), r"`plait resume \2`"),
     (re.compile(r"\bplait\.list_runs\(store=\.\.\.\)"), "`plait runs`"),
     (re.compile(r"\bpools=\{(['\"])(.+?)\1: N\}"), r"--pool \2=N"),
@@ -296,6 +299,8 @@ def _pools(values: Sequence[str]) -> dict[str, int]:
 
 def _takes(spec_fn: Callable[..., Any] | None, name: str, excluded: Sequence[str]) -> bool:
     """Whether ``spec_fn`` has a parameter ``name`` that params may fill."""
+    import inspect
+
     if spec_fn is None or name in excluded:
         return False
     try:
@@ -562,9 +567,10 @@ class _Seconds(click.ParamType):  # type: ignore[type-arg] # generic from click 
         return seconds
 
 
-#: The EngineConfig settings that ``run`` takes as flags, under their API names (``max_retries``
-#: is ``--max-retries``); ``max_concurrency``, ``fail_fast`` and ``pools`` have flags of their
-#: own. A flag left out keeps the workflow file's setting (or EngineConfig's default).
+#: The EngineConfig settings that ``run`` and ``resume`` take as flags, under their API names
+#: (``max_retries`` is ``--max-retries``); ``run`` has flags of its own for ``max_concurrency``,
+#: ``fail_fast`` and ``pools``. A flag left out keeps the workflow file's setting (on a resume:
+#: the run's).
 _SETTING_FLAGS: dict[str, tuple[Any, str]] = {
     "max_retries": (
         click.IntRange(min=0),
@@ -677,6 +683,8 @@ def run(
     Engine settings come from the workflow file's config, overridden by the flags, which
     have the names of the EngineConfig fields: --max-retries sets max_retries.
     """
+    import uuid
+
     from .._files import load_target
     from .._runs import run as start_run
     from ._live import resume_command
@@ -775,6 +783,7 @@ dropped.
     "--verbose", "-v", is_flag=True, help="Show what the tasks log, and their commands' output."
 )
 @_unsafe_pickle_option
+@_setting_options
 def resume(
     *,
     run_id: str,
@@ -788,8 +797,13 @@ def resume(
     quiet: bool,
     verbose: bool,
     unsafe_pickle: bool,
+    **flags: Any,
 ) -> None:
-    """Continue run RUN_ID: answer its questions, or run its failed tasks again."""
+    """Continue run RUN_ID: answer its questions, or run its failed tasks again.
+
+    The run keeps the engine settings it was started with; the settings flags (named like the
+    EngineConfig fields, as for run) change them for this resume: --max-retries 5.
+    """
     import logging
 
     from rich.text import Text
@@ -864,6 +878,7 @@ def resume(
                 subscribers=subscribers,
                 accept_changes=accept_changes,
                 rerun=reruns,
+                **_given(flags),
             ),
             dependencies_of(workflow),
             store=the_store,
