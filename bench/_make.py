@@ -63,7 +63,8 @@ def run_part4(log: Callable[[str], None]) -> None:
     if shutil.which("make") is None:
         print("  make is not installed: skipped")
         return
-    workflow = plait.load_target(str(EXAMPLE)).workflow
+    loaded = plait.load_target(str(EXAMPLE))
+    workflow, pools = loaded.workflow, loaded.settings.get("pools", {})
     folder = Path(tempfile.mkdtemp(prefix="plait-make-"))
     (folder / "Makefile").write_text(makefile(workflow))
     env = {**os.environ, "BUILD_DIR": str(folder / "build"), "PLAIT_HOME": str(folder / "home")}
@@ -76,7 +77,9 @@ def run_part4(log: Callable[[str], None]) -> None:
 
     def in_process() -> None:
         os.environ["BUILD_DIR"] = env["BUILD_DIR"]
-        result = plait.run(workflow, max_concurrency=JOBS, store=plait.stores.MemoryStore())
+        result = plait.run(
+            workflow, max_concurrency=JOBS, pools=pools, store=plait.stores.MemoryStore()
+        )
         if result.status is not plait.RunStatus.SUCCEEDED:
             raise RuntimeError(f"the build example ended {result.status}: {result.error}")
 
