@@ -452,8 +452,9 @@ class _Run:
         fn = spec.fn
         if fn is None:  # an approval gate: its output is the answer
             return attempt.answer("")
-        kwargs = dict(spec.binding.params)
+        kwargs: dict[str, Any] | None = None  # None: nothing to pass (the common no-op case)
         if inputs is not None:
+            kwargs = dict(spec.binding.params)
             outputs = self.outputs
             for name, d in inputs:
                 kwargs[name] = outputs[d]
@@ -461,7 +462,7 @@ class _Run:
             if context_parameter is not None:
                 kwargs[context_parameter] = Context(self.run_id, spec.id, attempt.number, attempt)
         try:
-            return fn(**kwargs)
+            return fn() if kwargs is None else fn(**kwargs)
         except TypeError as error:
             # Raised by the call itself (no frame of fn's below this one): the arguments do
             # not fit the function as it really is (a decorator that hides its signature, a
@@ -470,7 +471,7 @@ class _Run:
                 raise
             raise BindingError(
                 f"task {spec.id!r}: calling {getattr(fn, '__qualname__', repr(fn))} with "
-                f"parameters {sorted(kwargs)!r} failed: {error}; make its signature name the "
+                f"parameters {sorted(kwargs or ())!r} failed: {error}; make its signature name the "
                 "parameters it takes"
             ) from error
 

@@ -7,6 +7,9 @@ import contextlib
 import gc
 import os
 import secrets
+import subprocess
+import sys
+import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -51,7 +54,24 @@ class FakePostgres:
 
 @pytest.fixture
 def fake_postgres(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(_open, "PostgresStore", FakePostgres)
+    monkeypatch.setattr(_open, "_postgres_store", lambda: FakePostgres)
+
+
+def test_a_run_on_another_store_does_not_import_the_postgres_module() -> None:
+    code = (
+        "import sys, plait; plait.run(plait.Workflow('w'), store='memory://'); "
+        "plait.stores.open_store('sqlite:///' + sys.argv[1]).close(); "
+        "print('plait.stores._postgres' in sys.modules)"
+    )
+    with tempfile.TemporaryDirectory() as folder:
+        out = subprocess.run(
+            [sys.executable, "-c", code, os.path.join(folder, "p.db")],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+    assert out.stdout.strip() == "False"
+    assert plait.stores.PostgresStore.__module__ == "plait.stores"  # published when loaded
 
 
 def test_a_store_is_returned_as_it_is() -> None:

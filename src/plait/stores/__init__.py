@@ -4,6 +4,8 @@
 ``postgresql://...``); every backend implements :class:`Store` and passes one conformance suite.
 """
 
+from typing import TYPE_CHECKING, Any
+
 from .._public import publish
 from ._base import (
     EventRecord,
@@ -26,8 +28,10 @@ from ._base import (
 )
 from ._memory import MemoryStore
 from ._open import default_sqlite_path, open_store
-from ._postgres import PostgresStore
 from ._sqlite import SQLiteStore
+
+if TYPE_CHECKING:
+    from ._postgres import PostgresStore
 
 __all__ = [
     "EventRecord",
@@ -54,4 +58,17 @@ __all__ = [
     "open_store",
 ]
 
-publish(globals(), __all__)  # plait.stores.X, not a private module's path
+_LAZY = {"PostgresStore"}  # loaded on first use: its module is not needed by other stores' runs
+publish(globals(), [name for name in __all__ if name not in _LAZY])  # plait.stores.X
+
+
+def __getattr__(name: str) -> Any:
+    """Import ``PostgresStore`` on first use (PEP 562), published as ``plait.stores``'s."""
+    if name not in _LAZY:
+        raise AttributeError(f"module 'plait.stores' has no attribute {name!r}")
+    from . import _postgres  # noqa: PLC0415
+
+    publish(vars(_postgres) | {"__name__": __name__}, [name])
+    value = getattr(_postgres, name)
+    globals()[name] = value
+    return value

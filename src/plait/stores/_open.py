@@ -24,14 +24,16 @@ import os
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, ParamSpec, TypeVar, cast
+from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar, cast
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from .._exceptions import ConfigError
 from ._base import Store
 from ._memory import MemoryStore
-from ._postgres import PostgresStore
 from ._sqlite import SQLiteStore
+
+if TYPE_CHECKING:
+    from ._postgres import PostgresStore
 
 __all__ = ["default_sqlite_path", "open_store", "opens_store", "using_store"]
 
@@ -139,8 +141,8 @@ def _open_url(url: str, *, create: bool = True) -> Store:
     if separator and scheme in ("postgresql", "postgres"):
         url, schema = _pop_schema(url)
         if schema is None:
-            return PostgresStore(url, create=create)
-        return PostgresStore(url, schema=schema, create=create)
+            return _postgres_store()(url, create=create)
+        return _postgres_store()(url, schema=schema, create=create)
     raise ConfigError(f"cannot open a store at {_redact(url)!r}: use {_ACCEPTED}")
 
 
@@ -169,3 +171,11 @@ def _redact(url: str) -> str:
     if not (at and colon):
         return url
     return urlunsplit(parts._replace(netloc=f"{user}:***@{host}"))
+
+
+def _postgres_store() -> type[PostgresStore]:
+    """The PostgreSQL store class, imported on first use: a run on another store (and
+    ``plait run``'s start-up, which make bench Part 6 times) does not pay for its module."""
+    from . import PostgresStore  # noqa: PLC0415 - plait.stores loads (and publishes) it
+
+    return PostgresStore
