@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import textwrap
@@ -103,13 +104,35 @@ def wait_for_starts(process: subprocess.Popen[str], count: int) -> None:
         assert line.startswith("started"), line + process.communicate()[1]
 
 
+def stop_outside_a_write(process: subprocess.Popen[str], db: Path) -> None:
+    """SIGSTOP ``process`` at a moment it holds no SQLite write lock.
+
+    A process stopped in the middle of a write keeps SQLite's lock, and every other process
+    then waits for it (a limit of SQLite itself, whatever the lease says); the scenario under
+    test is an owner stopped between writes, as nearly all of its time is spent.
+    """
+    for _ in range(100):
+        process.send_signal(signal.SIGSTOP)
+        probe = sqlite3.connect(db, timeout=0.1, isolation_level=None)
+        try:
+            probe.execute("BEGIN IMMEDIATE")
+            probe.execute("ROLLBACK")
+            return
+        except sqlite3.OperationalError:  # stopped inside a write: let it finish, try again
+            process.send_signal(signal.SIGCONT)
+            time.sleep(0.02)
+        finally:
+            probe.close()
+    raise AssertionError("the owner was always inside a write")
+
+
 def test_an_owner_stopped_past_its_lease_starts_nothing_after_another_resumed_it(
     flow_dir: Path,
 ) -> None:
     db = flow_dir / "plait.db"
     first = plait_process(flow_dir, "run", str(db), str(LEASE))
     wait_for_starts(first, 2)
-    first.send_signal(signal.SIGSTOP)
+    stop_outside_a_write(first, db)
     try:
         before = starts(flow_dir, first.pid)  # stable: the process is stopped
         with SQLiteStore(db) as store:

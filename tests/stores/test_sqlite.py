@@ -109,6 +109,25 @@ def test_a_writer_waits_for_another_processs_write_instead_of_failing(
     assert list(store.load_tasks("run-1")) == ["t"]
 
 
+def test_opening_a_current_store_does_not_wait_for_another_processs_write(
+    store: SQLiteStore, path: Path
+) -> None:
+    store.create_run(make_run())
+    other = raw(path)
+    other.execute("BEGIN IMMEDIATE")  # a writer (or one stopped mid-write) holds the lock
+    opened: list[SQLiteStore] = []
+    opener = threading.Thread(target=lambda: opened.append(SQLiteStore(path)), daemon=True)
+    opener.start()
+    opener.join(timeout=5)  # the busy timeout is 10 s: a store that waited is still waiting
+    try:
+        assert opened, "opening the store waited for the other process's write lock"
+        assert opened[0].get_run("run-1") is not None  # and it reads, beside the writer
+    finally:
+        other.execute("ROLLBACK")
+        for each in opened:
+            each.close()
+
+
 def test_closing_does_not_wait_for_a_write_stuck_behind_another_process(
     store: SQLiteStore, path: Path
 ) -> None:

@@ -348,9 +348,16 @@ class SQLiteStore(Store):
             time.sleep(0.005)
 
     def _migrate(self) -> int:
-        """Apply the migrations the file lacks, in one exclusive transaction; return the version."""
+        """Apply the migrations the file lacks, in one exclusive transaction; return the version.
+
+        A file already at the latest version is only read: opening a store never waits for
+        another process's write (nor for a process stopped in the middle of one).
+        """
         latest = len(self._migrations)
         conn = self._conn
+        (current,) = conn.execute("PRAGMA user_version").fetchone()
+        if current == latest:
+            return latest
         conn.execute("BEGIN EXCLUSIVE")
         try:
             (current,) = conn.execute("PRAGMA user_version").fetchone()
