@@ -190,9 +190,10 @@ def test_task_results_keep_order_length_and_membership() -> None:
     assert repr(results) == "<TaskResults of 2 tasks>"
 
 
-def test_task_results_build_each_result_once() -> None:
+def test_task_results_keep_nothing_per_task_read() -> None:
     results = make_task_results()
-    assert results["a"] is results["a"]
+    assert results["a"] == results["a"]
+    assert not hasattr(results, "__dict__")  # nothing kept per task read: only the columns
 
 
 def test_outputs_read_from_columns_equal_outputs_read_task_by_task() -> None:
@@ -211,7 +212,6 @@ def test_outputs_read_from_columns_equal_outputs_read_task_by_task() -> None:
         finished_at=[2.0] * 4,
     )
     from_columns = RunResult("r1", "etl", RunStatus.FAILED, columns, 100.0, 101.5).outputs
-    assert not columns._built  # read without building a TaskResult per task
     by_task = run_result({task_id: columns[task_id] for task_id in columns}).outputs
     assert from_columns == by_task == {"a": 1, "none": None, "b": 2}
     assert list(from_columns) == ["a", "none", "b"]

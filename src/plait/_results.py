@@ -91,12 +91,15 @@ _make_task_result: Callable[[tuple[Any, ...]], TaskResult] = functools.partial(
 
 
 class TaskResults(Mapping[str, TaskResult]):
-    """Task id -> :class:`TaskResult`, built on first access from a finished run's columns.
+    """Task id -> :class:`TaskResult`, made on each access from a finished run's columns.
 
-    A run of 100,000 tasks should not pay for 100,000 result objects nobody reads.
+    A run of 100,000 tasks should not pay for 100,000 result objects nobody reads, nor keep
+    those it made: a result is a small tuple, cheaper to make again than to keep (keeping
+    them made reading every task of a 100,000-task run twice as slow, the collector walking
+    them again and again; ``make bench`` Part 5). Results compare equal, not identical.
     """
 
-    __slots__ = ("_built", "_columns", "_index")
+    __slots__ = ("_columns", "_index")
 
     def __init__(
         self,
@@ -111,19 +114,13 @@ class TaskResults(Mapping[str, TaskResult]):
     ) -> None:
         self._index = index
         self._columns = (status, output, error, attempts, started_at, finished_at)
-        self._built: dict[str, TaskResult] = {}
 
     def __getitem__(self, task_id: str) -> TaskResult:
-        # .get, not try/except KeyError: a first read of every task would raise once per task.
-        result = self._built.get(task_id)
-        if result is not None:
-            return result
         i = self._index[task_id]
         status, output, error, attempts, started_at, finished_at = self._columns
-        result = self._built[task_id] = _make_task_result(
+        return _make_task_result(
             (task_id, status[i], output[i], error[i], attempts[i], started_at[i], finished_at[i])
         )
-        return result
 
     def __iter__(self) -> Iterator[str]:
         return iter(self._index)
