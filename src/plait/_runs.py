@@ -741,9 +741,8 @@ def list_runs(
 ) -> list[RunRecord]:
     """The runs in the store, newest first; only those with ``status`` and of ``workflow`` if
     given. (Page through many with ``Store.list_runs``, which returns a cursor.)"""
-    return open_store(store).list_runs(
-        status=None if status is None else RunStatus(status), workflow=workflow, limit=limit
-    ).runs
+    wanted = None if status is None else RunStatus(status)
+    return open_store(store).list_runs(status=wanted, workflow=workflow, limit=limit).runs
 
 
 @opens_store
