@@ -733,12 +733,16 @@ def get_run(
 
 @opens_store
 def list_runs(
-    *, store: Store | str | None = None, status: RunStatus | str | None = None, limit: int = 50
+    *,
+    store: Store | str | None = None,
+    status: RunStatus | str | None = None,
+    workflow: str | None = None,
+    limit: int = 50,
 ) -> list[RunRecord]:
-    """The runs in the store, newest first; only those with ``status`` if given."""
-    return open_store(store).list_runs(
-        status=None if status is None else RunStatus(status), limit=limit
-    )
+    """The runs in the store, newest first; only those with ``status`` and of ``workflow`` if
+    given. (Page through many with ``Store.list_runs``, which returns a cursor.)"""
+    wanted = None if status is None else RunStatus(status)
+    return open_store(store).list_runs(status=wanted, workflow=workflow, limit=limit).runs
 
 
 @opens_store

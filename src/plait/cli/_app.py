@@ -1054,7 +1054,7 @@ def runs(status: str | None, limit: int, store: str | None, as_json: bool) -> No
     console = _console()
     with _opened(store) as the_store:
         wanted = None if status is None else RunStatus(status)
-        records = the_store.list_runs(status=wanted, limit=limit)
+        records = the_store.list_runs(status=wanted, limit=limit).runs
     if as_json:
         for record in records:
             _json_line(run_record(record, live_owner=_live_owner(record)))
@@ -1161,22 +1161,6 @@ def status(run_id: str, store: str | None, unsafe_pickle: bool, as_json: bool) -
         console.print(f"    {command}")
 
 
-def _open_questions(store: Store) -> Iterator[tuple[RunRecord, list[Question]]]:
-    """Paused runs (and runs whose owner died) with their unanswered questions."""
-    from .._recorder import question_of
-
-    now = time.time()
-    candidates = store.list_runs(status=RunStatus.PAUSED, limit=1_000_000) + [
-        record
-        for record in store.list_runs(status=RunStatus.RUNNING, limit=1_000_000)
-        if record.lease_expires_at is None or record.lease_expires_at <= now
-    ]
-    for record in candidates:
-        questions = [question_of(r) for r in store.load_requests(record.run_id) if not r.answered]
-        if questions:
-            yield record, questions
-
-
 _INPUTS_EPILOG = """\b
 Examples:
   plait inputs
@@ -1196,43 +1180,47 @@ def inputs(store: str | None, as_json: bool) -> None:
     """List every question waiting for an answer, across runs, with the command to answer it."""
     from rich.text import Text
 
+    from .._pause import Question
     from ._live import resume_command
     from ._records import question_record
 
     console = _console()
-    found = 0
     now = time.time()
     with _opened(store) as the_store:
-        for record, questions in _open_questions(the_store):
-            for question in questions:
-                found += 1
-                if as_json:
-                    command = resume_command(
-                        record.run_id, store=store, task_id=question.task_id, schema=question.schema
-                    )
-                    document = question_record(question, command=command)
-                    _json_line({"run_id": record.run_id, "workflow": record.workflow, **document})
-                    continue
-                line = (
-                    Text(f"{record.run_id} ({record.workflow}) · ")
-                    .append(question.task_id, style="bold")
-                    .append(f": {question.prompt}")
-                )
-                if question.deadline is not None and question.deadline <= now:
-                    # The next resume applies the timeout: the default, or InputTimeoutError.
-                    line.append(
-                        f" · expired {_when(question.deadline)}: resuming applies its "
-                        "timeout (its default, or the task fails)",
-                        style="yellow",
-                    )
-                elif question.deadline is not None:
-                    line.append(f" · answer by {_when(question.deadline)}", style="dim")
-                console.print(line)
-                command = resume_command(
-                    record.run_id, store=store, task_id=question.task_id, schema=question.schema
-                )
-                console.print(f"    {command}")
-    if not found and not as_json:
+        inbox = the_store.open_questions(limit=1_000_000)
+    for found in inbox:
+        question = Question(
+            task_id=found.task_id,
+            prompt=found.prompt,
+            schema=found.schema,
+            key=found.key,
+            deadline=found.deadline,
+            asked_at=found.asked_at,
+        )
+        command = resume_command(
+            found.run_id, store=store, task_id=question.task_id, schema=question.schema
+        )
+        if as_json:
+            document = question_record(question, command=command)
+            _json_line({"run_id": found.run_id, "workflow": found.workflow, **document})
+            continue
+        line = (
+            Text(f"{found.run_id} ({found.workflow}) · ")
+            .append(question.task_id, style="bold")
+            .append(f": {question.prompt}")
+        )
+        if question.deadline is not None and question.deadline <= now:
+            # The next resume applies the timeout: the default, or InputTimeoutError.
+            line.append(
+                f" · expired {_when(question.deadline)}: resuming applies its "
+                "timeout (its default, or the task fails)",
+                style="yellow",
+            )
+        elif question.deadline is not None:
+            line.append(f" · answer by {_when(question.deadline)}", style="dim")
+        console.print(line)
+        console.print(f"    {command}")
+    if not inbox and not as_json:
         console.print("no questions are waiting for an answer")
 
 
