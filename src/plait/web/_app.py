@@ -41,6 +41,7 @@ from starlette.staticfiles import StaticFiles
 from .._exceptions import InputValidationError, NothingToCancelError, NotWaitingError
 from .._state import RunStatus
 from ..stores import LeaseHeldError, RunRecord, Store, StoreError, open_store
+from ..stores._listing import InvalidCursorError
 from . import _data
 from ._auth import COOKIE, Access, Grant, Keys, question_path
 from ._children import Children, ResumeRefusedError
@@ -200,13 +201,20 @@ async def runs(request: Request) -> Response:
         status = None
     workflow = params.get("workflow", "").strip() or None
     started = time.perf_counter()
-    page = await asyncio.to_thread(
-        _data.runs_page,
-        app.store,
-        status=status,
-        workflow=workflow,
-        cursor=params.get("before") or None,
-    )
+    try:
+        page = await asyncio.to_thread(
+            _data.runs_page,
+            app.store,
+            status=status,
+            workflow=workflow,
+            cursor=params.get("before") or None,
+        )
+    except InvalidCursorError:
+        return PlainTextResponse(
+            "this page of runs is not one plait handed out (its before= was cut short or "
+            "changed); start again from /runs",
+            status_code=400,
+        )
     query_seconds = time.perf_counter() - started
     filters = {k: v for k, v in (("status", status_text), ("workflow", workflow or "")) if v}
     older = None
@@ -578,7 +586,7 @@ def create_app(
             Route("/runs/{run_id}/live", run_live),
             Route("/runs/{run_id}/cancel", cancel_run, methods=["POST"]),
             Route("/runs/{run_id}/resume", resume_run, methods=["POST"]),
-            Route("/runs/{run_id}/questions/{task_id}", question, methods=["GET", "POST"]),
+            Route("/runs/{run_id}/questions/{task_id:path}", question, methods=["GET", "POST"]),
             Route("/inbox", inbox),
             Route("/inbox/part", inbox_part),
             Route("/inbox/live", inbox_live),
