@@ -11,9 +11,9 @@ import plait
 
 pytest.importorskip("starlette", reason="plait serve's tests need the ui extra")
 
-from starlette.testclient import TestClient  # noqa: E402
+from starlette.testclient import TestClient
 
-from plait.web import Keys, create_app  # noqa: E402
+from plait.web import Keys, create_app
 
 TOKEN = "test-token-0123456789"
 

@@ -8,7 +8,7 @@ from starlette.testclient import TestClient
 
 import plait
 from plait.stores import open_store
-from plait.web import Keys
+from plait.web import Keys, create_app
 
 from .conftest import paused_run
 
@@ -117,8 +117,6 @@ def test_a_valid_answer_is_recorded_with_who_gave_it(client: TestClient, url: st
 
 
 def test_an_answer_needs_a_name_unless_a_proxy_gives_it(url: str, keys: Keys) -> None:
-    from plait.web import create_app
-
     paused_run(url, "p1", schema={"type": "boolean"})
     with TestClient(
         create_app(url, keys=keys, user_header="X-Forwarded-User"), follow_redirects=False
