@@ -109,5 +109,5 @@ def test_every_response_forbids_what_comes_from_elsewhere(client: TestClient) ->
         csp = headers["content-security-policy"]
         assert "default-src 'none'" in csp and "script-src 'self'" in csp, path
         assert "'unsafe-inline'" not in csp.replace("style-src-attr 'unsafe-inline'", "")
-        assert headers["referrer-policy"] == "no-referrer"
+        assert headers["referrer-policy"] == "same-origin"
         assert headers["x-content-type-options"] == "nosniff"

@@ -541,6 +541,10 @@ def _resume_problem(record: RunRecord) -> str:
     return ""
 
 
+async def no_icon(request: Request) -> Response:
+    return Response(status_code=204)
+
+
 async def report_stylesheet(request: Request) -> Response:
     return Response(report_css(), media_type="text/css", headers={"cache-control": "max-age=60"})
 
@@ -591,6 +595,7 @@ def create_app(
             Route("/inbox/part", inbox_part),
             Route("/inbox/live", inbox_live),
             Route("/static/web/report.css", report_stylesheet),
+            Route("/favicon.ico", no_icon),
             Mount("/static", StaticFiles(directory=_PACKAGE / "static"), name="static"),
         ],
         lifespan=lifespan,

@@ -8,8 +8,10 @@
 - every response gets the headers of a page that trusts nothing from elsewhere: a
   Content-Security-Policy that allows scripts, styles, images and connections from this server
   only (no inline script at all; inline ``style`` attributes only, which the report's charts
-  use to place their bars), no framing, no referrer (a question link's signature must not leak
-  to another site), no MIME sniffing.
+  use to place their bars), no framing, no MIME sniffing, and no referrer sent to another site
+  (a question link's signature must not leak; ``same-origin``, not ``no-referrer``, since with
+  that Chromium sends ``Origin: null`` on the page's own form posts, which the Origin check
+  refuses).
 
 Whether a request may see a page is each page's decision (``plait.web._app``: most need the
 token, a question page also takes its signed link), since only the page knows what it shows.
@@ -40,7 +42,7 @@ CSP = (
 _HEADERS = [
     (b"content-security-policy", CSP.encode()),
     (b"x-content-type-options", b"nosniff"),
-    (b"referrer-policy", b"no-referrer"),
+    (b"referrer-policy", b"same-origin"),
     (b"x-frame-options", b"DENY"),
     (b"cross-origin-opener-policy", b"same-origin"),
     (b"cross-origin-resource-policy", b"same-origin"),
