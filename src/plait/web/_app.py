@@ -20,12 +20,14 @@ import asyncio
 import contextlib
 import json
 import time
+from collections import OrderedDict
 from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode, urlsplit
 
 import jinja2
+from markupsafe import Markup
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import (
@@ -62,6 +64,9 @@ NOTES = {
     "resuming": "Resuming: the run continues in a process this server started.",
 }
 
+#: How many rendered runs (one per version) the app keeps.
+SECTIONS_CACHED = 16
+
 #: Statuses from which a run can be resumed from the page (and a running one when stale).
 RESUMABLE = (RunStatus.PAUSED, RunStatus.FAILED, RunStatus.CANCELLED)
 
@@ -83,6 +88,7 @@ class App:
         self.user_header = user_header
         self.watches = Watches() if poll_seconds is None else Watches(interval=poll_seconds)
         self.children = Children(store_url)
+        self._sections: OrderedDict[tuple[str, Any], asyncio.Future[Markup]] = OrderedDict()
         self.templates = jinja2.Environment(
             loader=jinja2.FileSystemLoader(_PACKAGE / "templates" / "web"),
             autoescape=True,
@@ -148,6 +154,26 @@ class App:
 
     def record(self, run_id: str) -> RunRecord | None:
         return self.store.get_run(run_id)
+
+    async def sections(self, record: RunRecord) -> Markup:
+        """The report's sections of ``record``'s run, rendered once per version of the run: the
+        20 pages that follow a live run all fetch the same new part after each change, and a
+        finished run never changes."""
+        key = (record.run_id, _data.record_probe(record))
+        cached = self._sections.get(key)
+        if cached is None:
+            cached = self._sections[key] = asyncio.ensure_future(
+                asyncio.to_thread(run_sections, record, self.store)
+            )
+            while len(self._sections) > SECTIONS_CACHED:
+                self._sections.popitem(last=False)
+        else:
+            self._sections.move_to_end(key)
+        try:
+            return await asyncio.shield(cached)
+        except Exception:
+            self._sections.pop(key, None)
+            raise
 
 
 def _when(at: float | None) -> str:
@@ -266,9 +292,10 @@ async def _run_response(
     record = await asyncio.to_thread(app.record, run_id)
     if record is None:
         return app.page(request, "missing.html", grant, code=404, what=f"run {run_id!r}")
-    sections = await asyncio.to_thread(run_sections, record, app.store)
+    sections = await app.sections(record)
     questions = await asyncio.to_thread(app.store.load_requests, run_id)
-    return app.page(
+    version = _data.version(_data.record_probe(record))
+    response = app.page(
         request,
         template,
         grant,
@@ -282,7 +309,10 @@ async def _run_response(
         can_resume=_resumable(record),
         child=app.children.get(run_id),
         error=error,
+        version=version,
     )
+    response.headers["x-plait-version"] = version
+    return response
 
 
 def _live_owner(record: RunRecord) -> str | None:
@@ -327,7 +357,12 @@ async def _inbox_response(app: App, request: Request, grant: Grant, template: st
         (item.run_id, item.task_id): base + app.keys.question_link(item.run_id, item.task_id)
         for item in items
     }
-    return app.page(request, template, grant, items=items, links=links, now=time.time())
+    version = _data.version(_data.questions_probe(items))
+    response = app.page(
+        request, template, grant, items=items, links=links, now=time.time(), version=version
+    )
+    response.headers["x-plait-version"] = version
+    return response
 
 
 async def inbox_live(request: Request) -> Response:
@@ -339,7 +374,7 @@ async def inbox_live(request: Request) -> Response:
 
 def _stream(app: App, key: str, probe: Any) -> Response:
     async def events() -> AsyncIterator[str]:
-        async for chunk in app.watches.stream(key, probe):
+        async for chunk in app.watches.stream(key, probe, _data.version):
             yield chunk
 
     return StreamingResponse(

@@ -9,19 +9,23 @@ have changed (the live updates compare probes; see ``plait.web._live``).
 
 from __future__ import annotations
 
+import hashlib
 import inspect
 from typing import Any
 
 from .._state import RunStatus
-from ..stores import InputRequest, Store
+from ..stores import InputRequest, RunRecord, Store
 from ..stores._listing import OpenQuestion, RunPage
 
 __all__ = [
     "inbox_probe",
     "open_questions",
+    "questions_probe",
+    "record_probe",
     "run_probe",
     "runs_page",
     "submit_answer",
+    "version",
 ]
 
 
@@ -47,17 +51,31 @@ def open_questions(store: Store, *, limit: int = 500) -> list[OpenQuestion]:
     return store.open_questions(limit=limit)
 
 
-def run_probe(store: Store, run_id: str) -> tuple[Any, ...] | None:
-    """What changes whenever the run's page may change: every write moves ``updated_at``."""
-    record = store.get_run(run_id)
+def version(probe: Any) -> str:
+    """A short name for a probe's value: the page carries the version it shows, the live stream
+    sends the current one, and the page fetches its part again only when they differ."""
+    return hashlib.blake2s(repr(probe).encode(), digest_size=8).hexdigest()
+
+
+def record_probe(record: RunRecord | None) -> tuple[Any, ...] | None:
+    """What changes whenever a run's page may change: every write moves ``updated_at``."""
     if record is None:
         return None
-    return (record.status, record.updated_at, record.error)
+    return (record.status.value, record.updated_at, record.error)
+
+
+def run_probe(store: Store, run_id: str) -> tuple[Any, ...] | None:
+    """The probe of run ``run_id`` as the store has it now (see :func:`record_probe`)."""
+    return record_probe(store.get_run(run_id))
 
 
 def inbox_probe(store: Store) -> tuple[Any, ...]:
     """What changes whenever the inbox may change: the open questions themselves."""
-    return tuple((q.run_id, q.task_id, q.key, q.deadline) for q in open_questions(store))
+    return questions_probe(open_questions(store))
+
+
+def questions_probe(questions: list[OpenQuestion]) -> tuple[Any, ...]:
+    return tuple((q.run_id, q.task_id, q.key, q.deadline) for q in questions)
 
 
 def submit_answer(store: Store, run_id: str, asked: InputRequest, value: Any, name: str) -> None:

@@ -5,9 +5,10 @@ subscribes to a :class:`Watch` for what the page shows, keyed by name (``run:RUN
 ``inbox``): the first subscriber starts it, the last one to leave stops it. A watch asks the
 store for a *probe* (see ``plait.web._data``: a run's status and ``updated_at``, which every
 write moves; the inbox's open questions) every :data:`POLL_SECONDS`, in a worker thread, and
-when the probe changes it tells each subscriber, which sends one ``change`` event; the page
-then fetches its fragment again. So 20 pages on one run cost the store one small query per
-interval, not 20.
+when the probe changes it tells each subscriber, which sends one ``change`` event with the
+probe's version; a page whose version differs fetches its part again. So 20 pages on one run
+cost the store one small query per interval, not 20 (and the app renders the new part once:
+see ``App.sections``).
 
 The store has no way to push a change, so looking at it on a timer is the one poll here; it
 is the same wait the request channel makes (``plait._requests``), and it is what bounds the
@@ -17,7 +18,6 @@ event-to-screen time (at most :data:`POLL_SECONDS`, then one fragment fetch).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
@@ -45,7 +45,11 @@ class Watch:
         return len(self._subscribers)
 
     def subscribe(self) -> asyncio.Queue[Any]:
+        """A queue that receives the probe's value each time it changes (only the latest one
+        waits there), starting with the last value seen, if any."""
         queue: asyncio.Queue[Any] = asyncio.Queue(maxsize=1)
+        if self.last is not None:
+            queue.put_nowait(self.last)
         self._subscribers.add(queue)
         if self._task is None:
             self._task = asyncio.create_task(self._run())
@@ -66,8 +70,9 @@ class Watch:
             if probe != self.last:
                 self.last = probe
                 for queue in self._subscribers:
-                    with contextlib.suppress(asyncio.QueueFull):  # one pending wake is enough
-                        queue.put_nowait(probe)
+                    if queue.full():  # only the latest value matters
+                        queue.get_nowait()
+                    queue.put_nowait(probe)
             await asyncio.sleep(self._interval)
 
 
@@ -81,9 +86,12 @@ class Watches:
     def __len__(self) -> int:
         return len(self._watches)
 
-    async def stream(self, key: str, probe: Callable[[], Any]) -> AsyncIterator[str]:
-        """Server-sent events for ``key``: a ``change`` each time its probe changes (the
-        first probe included, so a page learns of what happened while it loaded)."""
+    async def stream(
+        self, key: str, probe: Callable[[], Any], version: Callable[[Any], str]
+    ) -> AsyncIterator[str]:
+        """Server-sent events for ``key``: a ``change`` each time its probe changes, whose data
+        is ``version(probe)`` (the first one too, so a page learns of what changed while it
+        loaded; it compares the version with its own and fetches only if they differ)."""
         watch = self._watches.get(key)
         if watch is None:
             watch = self._watches[key] = Watch(probe, interval=self.interval)
@@ -92,11 +100,11 @@ class Watches:
             yield "retry: 1000\n\n"
             while True:
                 try:
-                    await asyncio.wait_for(queue.get(), KEEPALIVE_SECONDS)
+                    value = await asyncio.wait_for(queue.get(), KEEPALIVE_SECONDS)
                 except TimeoutError:
                     yield ": keep-alive\n\n"
                     continue
-                yield "event: change\ndata: {}\n\n"
+                yield f"event: change\ndata: {version(value)}\n\n"
         finally:
             watch.unsubscribe(queue)
             if not watch.subscribers and self._watches.get(key) is watch:

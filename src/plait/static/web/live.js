@@ -2,7 +2,8 @@
 (function () {
   "use strict";
 
-  // -- live: a server-sent event says "changed"; fetch the page's part again and swap it in.
+  // -- live: a server-sent event names the version the store is at; when it is not the one
+  // this page shows, fetch the page's part again and swap it in.
   var body = document.body;
   var stream = body.dataset.live;
   var partUrl = body.dataset.part;
@@ -41,14 +42,17 @@
     fetch(partUrl, { credentials: "same-origin", cache: "no-store" })
       .then(function (response) {
         if (!response.ok) { throw new Error("HTTP " + response.status); }
-        return response.text();
+        var version = response.headers.get("x-plait-version");
+        return response.text().then(function (html) { return [html, version]; });
       })
-      .then(function (html) {
+      .then(function (got) {
+        var html = got[0];
         var open = openDetails();
         var active = document.activeElement;
         var typing = active && target.contains(active) && active.matches("input, textarea, select");
         if (!typing) {
           target.innerHTML = html;
+          if (got[1]) { body.dataset.version = got[1]; }
           reopen(open);
           applyFilter();
           body.dataset.updated = String(Date.now());
@@ -64,9 +68,12 @@
 
   if (stream && partUrl && target && window.EventSource) {
     var source = new EventSource(stream);
-    source.addEventListener("open", function () { if (dot) { dot.hidden = false; } refresh(); });
+    source.addEventListener("open", function () { if (dot) { dot.hidden = false; } });
     source.addEventListener("error", function () { if (dot) { dot.hidden = true; } });
-    source.addEventListener("change", refresh);
+    source.addEventListener("change", function (event) {
+      // The stream names the version the store is at; fetch only what this page lacks.
+      if (event.data !== body.dataset.version) { refresh(); }
+    });
   }
 
   // -- the report's task filter (delegated: the timeline is replaced on each refresh).
