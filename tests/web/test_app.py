@@ -3,7 +3,12 @@
 from __future__ import annotations
 
 import re
+import subprocess
+import sys
+import time
+from pathlib import Path
 
+import pytest
 from starlette.testclient import TestClient
 
 import plait
@@ -198,3 +203,40 @@ def test_resume_refuses_a_run_whose_target_is_not_trusted(client: TestClient) ->
 def test_an_unknown_run_is_404(client: TestClient) -> None:
     assert client.get("/runs/nope").status_code == 404
     assert client.get("/runs/nope/questions/x").status_code == 404
+
+
+CRASHING = """
+import os
+import signal
+
+import plait
+
+gate = plait.Workflow("crashing")
+gate.add_task("start", lambda: 1)  # a function of this module: the run records its target
+gate.add_task("approve", None, depends_on=["start"], pause=plait.Pause("ok?"))
+
+if __name__ == "__main__":
+    import sys
+
+    plait.run(gate, store=sys.argv[1], run_id="k1")
+else:  # imported by the resume: the interpreter dies
+    os.kill(os.getpid(), signal.SIGKILL)
+"""
+
+
+def test_a_resume_that_kills_its_process_leaves_the_server_up(
+    client: TestClient, url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PLAIT_PATH", str(tmp_path))  # the server may import its target
+    (tmp_path / "crashing.py").write_text(CRASHING)
+    subprocess.run([sys.executable, "crashing.py", url], cwd=tmp_path, check=True)
+    page = client.get("/runs/k1").text
+    response = client.post("/runs/k1/resume", data={"csrf": csrf_of(page)}, headers=ORIGIN)
+    assert response.status_code == 303, re.findall(
+        r'note-error" role="alert">([^<]*)', response.text
+    )
+    deadline = time.monotonic() + 60
+    while "exited with status -9" not in (text := client.get("/runs/k1").text):
+        assert time.monotonic() < deadline, text
+        time.sleep(0.1)
+    assert client.get("/runs").status_code == 200  # the server goes on
