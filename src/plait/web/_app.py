@@ -465,8 +465,10 @@ async def _answer(app: App, request: Request, grant: Grant, run_id: str, task_id
     name = (_proxy_user(app, request) or submitted.get("answered_by", "")).strip()
 
     async def again(error: str, on: Field | None) -> Response:
+        """The form again, as sent, with ``error`` by its field (or on top); nothing recorded."""
         if on is not None:
             on.error = error
+            error = "Nothing was recorded: the field marked below needs another answer."
         return await _question_page(
             app, request, grant, run_id, task_id, form=form, error=error, name=name, status=422
         )
