@@ -304,8 +304,7 @@ async def _run_response(
         sections=sections,
         open_questions=[q for q in questions if not q.answered],
         live_owner=_live_owner(record),
-        can_cancel=record.status in (RunStatus.RUNNING, RunStatus.PAUSED, RunStatus.FAILED)
-        and record.status is not RunStatus.FAILED,
+        can_cancel=record.status in (RunStatus.RUNNING, RunStatus.PAUSED),
         can_resume=_resumable(record),
         child=app.children.get(run_id),
         error=error,
