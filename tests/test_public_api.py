@@ -20,6 +20,7 @@ import plait.executors
 import plait.stores
 
 EXPECTED_ALL = [
+    "AnswerChannel",
     "BindingError",
     "CancelTimeoutError",
     "ConfigError",

@@ -183,6 +183,7 @@ COMMANDS = (
     "runs",
     "status",
     "inputs",
+    "answer",
     "cancel",
     "report",
     "logs",
@@ -767,6 +768,56 @@ def test_inputs_lists_every_waiting_question_across_runs(flows: Path) -> None:
         ),
         ("in2 (named) · name: Release name?", "    plait resume in2 --input 'name=\"...\"'"),
     ]
+
+
+def test_answer_records_who_answered_from_the_command_line(flows: Path, home: Path) -> None:
+    plait_cli("run", f"{flows}:gate", "--run-id", "an1", "-q")
+    result = plait_cli("answer", "an1", 'approve={"approved": true}', "--by", "ada")
+    assert result.exit_code == 0, result.output
+    assert lines(result) == [
+        "answered approve of run an1 (gate) (by ada)",
+        "every question is answered; go on with: plait resume an1",
+    ]
+    (request,) = plait.stores.open_store(store_url(home)).load_requests("an1")
+    assert (request.answered_by, request.answered_via) == ("ada", "cli")
+    out = lines(plait_cli("inputs", "an1"))
+    assert out[0] == "an1 (gate) · approve: Ship 1.0?"
+    assert re.fullmatch(r"    answered by ada via cli at \d{4}-\d\d-\d\d [\d:]{8}", out[1])
+    (document,) = [
+        json.loads(line) for line in plait_cli("inputs", "an1", "--json").stdout.splitlines()
+    ]
+    assert (document["answered"], document["answered_by"], document["answered_via"]) == (
+        True,
+        "ada",
+        "cli",
+    )
+    assert lines(plait_cli("inputs")) == ["no questions are waiting for an answer"]
+    assert plait_cli("resume", "an1", "-q").exit_code == 0
+    assert stored(home, "an1").status is plait.RunStatus.SUCCEEDED
+
+
+def test_answer_refuses_an_invalid_answer_and_records_nothing(flows: Path, home: Path) -> None:
+    plait_cli("run", f"{flows}:gate", "--run-id", "an2", "-q")
+    result = plait_cli("answer", "an2", 'approve={"approved": "yes"}')
+    assert result.exit_code == 2
+    assert "approved" in result.stderr
+    (request,) = plait.stores.open_store(store_url(home)).load_requests("an2")
+    assert not request.answered
+    assert plait_cli("answer", "an2", "nope=1").exit_code == 2
+
+
+def test_resume_records_the_os_user_or_by_as_who_answered(
+    flows: Path, home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("LOGNAME", "grace")  # what getpass.getuser() reads first
+    plait_cli("run", f"{flows}:gate", "--run-id", "an3", "-q")
+    plait_cli("resume", "an3", "--input", 'approve={"approved": true}', "-q")
+    (request,) = plait.stores.open_store(store_url(home)).load_requests("an3")
+    assert (request.answered_by, request.answered_via) == ("grace", "cli")
+    plait_cli("run", f"{flows}:gate", "--run-id", "an4", "-q")
+    plait_cli("resume", "an4", "--input", 'approve={"approved": true}', "--by", "ops", "-q")
+    (request,) = plait.stores.open_store(store_url(home)).load_requests("an4")
+    assert request.answered_by == "ops"
 
 
 # -- cancel --------------------------------------------------------------------------------------
