@@ -21,6 +21,7 @@ import plait.stores
 
 EXPECTED_ALL = [
     "AnswerChannel",
+    "AnswerTimeoutError",
     "BindingError",
     "CancelTimeoutError",
     "ConfigError",
@@ -91,6 +92,7 @@ EXPECTED_ALL = [
 ]
 
 PUBLIC_ERRORS = [
+    "AnswerTimeoutError",
     "BindingError",
     "CancelTimeoutError",
     "ConfigError",

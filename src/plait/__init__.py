@@ -14,7 +14,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # the names, for type checkers; at run time each is loaded on first use
-    from ._answers import answer
+    from ._answers import AnswerTimeoutError, answer
     from ._cancel import cancel
     from ._config import EngineConfig
     from ._context import Context
@@ -75,6 +75,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "AnswerChannel",
+    "AnswerTimeoutError",
     "BindingError",
     "CancelTimeoutError",
     "ConfigError",
@@ -146,7 +147,7 @@ __all__ = [
 
 #: The module of each public name (a test checks it against the imports above).
 _EXPORTS: dict[str, tuple[str, ...]] = {
-    "._answers": ("answer",),
+    "._answers": ("AnswerTimeoutError", "answer"),
     "._cancel": ("cancel",),
     "._config": ("EngineConfig",),
     "._context": ("Context",),
