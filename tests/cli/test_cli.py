@@ -796,6 +796,25 @@ def test_answer_records_who_answered_from_the_command_line(flows: Path, home: Pa
     assert stored(home, "an1").status is plait.RunStatus.SUCCEEDED
 
 
+def test_inputs_offers_plait_answer_for_a_running_run_and_it_answers_it(
+    flows: Path, home: Path
+) -> None:
+    plait_cli("run", f"{flows}:gate", "--run-id", "an5", "-q")
+    store = SQLiteStore(home / "plait.db")
+    # Recorded running, its owner gone (as after kill -9): stale, answered without a resume.
+    store.claim("an5", "gone", lease_seconds=0.001, force=True)
+    store.write(
+        "an5",
+        "gone",
+        plait.stores.WriteBatch(run=plait.stores.RunUpdate(status=plait.RunStatus.RUNNING)),
+    )
+    time.sleep(0.01)
+    assert lines(plait_cli("inputs"))[1] == "    plait answer an5 'approve={\"approved\": true}'"
+    assert plait_cli("answer", "an5", 'approve={"approved": false}', "--by", "ops").exit_code == 0
+    (request,) = store.load_requests("an5")
+    assert (request.answered, request.answered_by) == (True, "ops")
+
+
 def test_answer_refuses_an_invalid_answer_and_records_nothing(flows: Path, home: Path) -> None:
     plait_cli("run", f"{flows}:gate", "--run-id", "an2", "-q")
     result = plait_cli("answer", "an2", 'approve={"approved": "yes"}')

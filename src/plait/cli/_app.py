@@ -1195,7 +1195,8 @@ Examples:
 Questions come earliest deadline first (those without one last), then oldest.
 With --json, one JSON object per line per waiting question:
   run_id, workflow, task_id, key, prompt, schema (JSON Schema or null),
-  deadline (Unix time or null), asked_at, command (the `plait resume` that answers it)
+  deadline (Unix time or null), asked_at, command (the `plait resume` that answers
+  it, or for a running run the `plait answer`)
 and with RUN_ID, for each of its questions, also:
   answered, answered_by, answered_at, answered_via ("api", "cli" or "web"; or null)
 """
@@ -1211,7 +1212,7 @@ def inputs(run_id: str | None, store: str | None, as_json: bool) -> None:
     from rich.text import Text
 
     from .._pause import Question
-    from ._live import resume_command
+    from ._live import answer_command, resume_command
     from ._records import question_record
 
     console = _console()
@@ -1230,9 +1231,14 @@ def inputs(run_id: str | None, store: str | None, as_json: bool) -> None:
             deadline=found.deadline,
             asked_at=found.asked_at,
         )
-        command = resume_command(
-            found.run_id, store=store, task_id=question.task_id, schema=question.schema
-        )
+        if found.run_status is RunStatus.RUNNING:  # live, or stale: answered without a resume
+            command = answer_command(
+                found.run_id, question.task_id, store=store, schema=question.schema
+            )
+        else:
+            command = resume_command(
+                found.run_id, store=store, task_id=question.task_id, schema=question.schema
+            )
         if as_json:
             document = question_record(question, command=command)
             _json_line({"run_id": found.run_id, "workflow": found.workflow, **document})
