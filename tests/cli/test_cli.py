@@ -726,6 +726,12 @@ def test_runs_lists_the_runs_newest_first_and_filters_them(flows: Path) -> None:
         "no runs with status cancelled in <SQLiteStore"
     )
     assert plait_cli("runs", "--status", "bogus").exit_code == 2
+    assert [line.split()[0] for line in lines(plait_cli("runs", "--workflow", "ok"))[1:]] == [
+        "first"
+    ]
+    assert plait_cli("runs", "--workflow", "gate", "--status", "failed").stdout.startswith(
+        "no runs of workflow 'gate' with status failed in <SQLiteStore"
+    )
 
 
 def test_status_shows_each_task(flows: Path) -> None:

@@ -1042,6 +1042,7 @@ _RUNS_EPILOG = """\b
 Examples:
   plait runs
   plait runs --status paused --limit 5
+  plait runs --workflow nightly
   plait runs --json | jq -r 'select(.status == "failed") | .run_id'
 
 \b
@@ -1063,12 +1064,15 @@ def _json_line(document: Any) -> None:
     type=click.Choice([s.value for s in RunStatus]),
     help="Only the runs with this status.",
 )
+@click.option("--workflow", metavar="NAME", help="Only the runs of this workflow.")
 @click.option(
     "--limit", type=click.IntRange(min=1), default=20, show_default=True, help="At most N runs."
 )
 @_store_option
 @click.option("--json", "as_json", is_flag=True, help=_JSON_HELP)
-def runs(status: str | None, limit: int, store: str | None, as_json: bool) -> None:
+def runs(
+    status: str | None, workflow: str | None, limit: int, store: str | None, as_json: bool
+) -> None:
     """List the runs in the store, newest first."""
     from rich.table import Table
 
@@ -1078,13 +1082,16 @@ def runs(status: str | None, limit: int, store: str | None, as_json: bool) -> No
     console = _console()
     with _opened(store) as the_store:
         wanted = None if status is None else RunStatus(status)
-        records = the_store.list_runs(status=wanted, limit=limit).runs
+        records = the_store.list_runs(status=wanted, workflow=workflow, limit=limit).runs
     if as_json:
         for record in records:
             _json_line(run_record(record, live_owner=_live_owner(record)))
         return
     if not records:
-        console.print(f"no runs{f' with status {status}' if status else ''} in {the_store!r}")
+        which = f" of workflow {workflow!r}" if workflow else ""
+        console.print(
+            f"no runs{which}{f' with status {status}' if status else ''} in {the_store!r}"
+        )
         return
     table = Table(box=None, padding=(0, 2), show_edge=False)
     for column in ("run", "workflow", "status", "started", "took", "error"):
