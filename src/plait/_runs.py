@@ -751,4 +751,14 @@ def get_logs(
     return lines
 
 
+def __getattr__(name: str) -> Any:
+    """``answer`` lives in ``plait._answers`` (it needs this module); ``from plait._runs import
+    answer``, its old place, still finds it."""
+    if name == "answer":
+        from ._answers import answer  # noqa: PLC0415 - _answers imports this module
+
+        return answer
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
 publish_exports(globals())  # plait.X, not plait._runs.X: see plait._public

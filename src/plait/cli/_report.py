@@ -48,8 +48,10 @@ How the page is made, in three modules:
   Autoescaping is on: every string that comes from a run (task ids, errors, prompts, who
   answered) is HTML-escaped by the templates.
 
-``plait serve`` renders the same partials with :func:`environment` (its static files linked
-from a URL, not inlined). The report needs no network: its CSS and a little JavaScript (a
+``plait serve`` renders the same partials with :func:`render_page` -- ``run/sections.html``, the
+whole run view without the page around it, or any one partial with its piece of the view --
+its static files linked from a URL, not inlined (a large run's view sits in an element of class
+``large``, as the report's body is). The report needs no network: its CSS and a little JavaScript (a
 filter and tooltips) are inlined, and the charts are plain HTML and SVG, so a 2,000-task run
 opens in about a second. Jinja2 (in the ``cli`` extra) is imported when a page is rendered,
 never by ``plait --help``.
