@@ -109,6 +109,21 @@ def test_a_blank_name_is_no_name(url: str) -> None:
     assert answer_of(url, paused.run_id).answered_by is None
 
 
+def test_an_answer_to_a_run_live_in_this_process_records_who_gave_it(url: str) -> None:
+    def asked(event: plait.Event) -> None:
+        if isinstance(event, plait.InputRequested):
+            threading.Thread(
+                target=plait.answer,
+                args=(event.run_id, "approve", True),
+                kwargs={"by": "grace", "via": "cli"},
+            ).start()
+
+    result = plait.run(gate(), store=url, wait_for_input=True, subscribers=[asked])
+    assert result.status is RunStatus.SUCCEEDED
+    recorded = answer_of(url, result.run_id)
+    assert (recorded.answered_by, recorded.answered_via) == ("grace", "cli")
+
+
 # -- a run live in another process --------------------------------------------------------------
 
 # A run that waits for its answers rather than pausing (wait_for_input=True), in a process of
@@ -201,6 +216,9 @@ def test_an_answer_reaches_a_run_live_in_another_process(
     assert out.splitlines()[-1] == "succeeded 1.0: True 42"
     answered = {r.task_id: r for r in store.load_requests("live")}
     assert all(r.answered for r in answered.values())
+    # Recorded by the run's own process, with who answered and how.
+    assert (answered["approve"].answered_by, answered["approve"].answered_via) == ("ada", "web")
+    assert (answered["amount"].answered_by, answered["amount"].answered_via) == (None, "api")
     # Each answer went through the request channel, and its outcome says it was taken.
     assert [r.kind for r in sent] == [RequestKind.ANSWER] * 2
     done = [store.get_request("live", r.request_id) for r in sent]

@@ -117,7 +117,7 @@ def answer(
     by, channel = answer_provenance(by, via)
     live = _live_runs.get(run_id)
     if live is not None:
-        live.give_input(task_id, value, key=key)
+        live.give_input(task_id, value, key=key, by=by, via=channel.value)
         return
     with using_store(store) as the_store:
         record = _record(the_store, run_id)

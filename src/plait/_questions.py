@@ -139,11 +139,20 @@ class _Questions(_RunState):
             self.halted_by = i
             self._halt(in_loop=in_loop)
 
-    def give_input(self, task_id: str, value: Any, *, key: str | None = None) -> None:
+    def give_input(
+        self,
+        task_id: str,
+        value: Any,
+        *,
+        key: str | None = None,
+        by: str | None = None,
+        via: str | None = None,
+    ) -> None:
         """Answer task ``task_id``'s question, from any thread; the run goes on with it.
 
         The answer is checked first; a task that has not asked yet but has a ``pause`` can be
-        answered in advance.
+        answered in advance. It is recorded with who gave it (``by``) and through what
+        (``via``: ``api``, ``cli``, ``web``; see ``plait._answers``).
 
         Raises:
             KeyError: no task ``task_id``.
@@ -179,6 +188,8 @@ class _Questions(_RunState):
                 dataclasses.replace(asked, key=key, schema=schema_document(schema)),
                 value,
                 time.time(),
+                by=by,
+                via=via,
             )
         if threading.get_ident() == self._loop_thread:
             self._receive_locked(i, key, value)

@@ -93,14 +93,14 @@ def _take_answer(run_state: _Run, request: RunRequest) -> str:
     the answer is queued for the store, and the task resumes on the run's loop."""
     assert run_state.serializer is not None
     try:
-        task_id, key, payload, _by, _via = answer_of(request)
+        task_id, key, payload, by, via = answer_of(request)
         value = run_state.serializer.loads(payload)
     except Exception as error:  # not an answer plait sent, or not the run's serializer's
         return refusal(NotWaitingError(f"the answer could not be read: {error}"))
     if task_id not in run_state.graph.index:
         return refusal(NotWaitingError(f"run {run_state.run_id!r} has no task {task_id!r}"))
     try:
-        run_state.give_input(task_id, value, key=key)
+        run_state.give_input(task_id, value, key=key, by=by, via=via)
     except (InputValidationError, NotWaitingError) as error:
         return refusal(error)
     return ANSWERED
