@@ -7,6 +7,8 @@ announced (``InputRequested``), and timed by a loop timer when it has a timeout:
 is used, or the task fails with ``InputTimeoutError``. :meth:`_Questions.give_input` (any thread)
 checks an answer against the question's schema, records it, and lets the task run again -- from
 the top, with the answer there for ``ctx.input`` / ``ctx.request_input``.
+:meth:`_Questions.take_answer` does the same for an answer sent from another process through the
+store (an ``answer`` request; see ``plait._answers``), and says what became of it.
 """
 
 from __future__ import annotations
@@ -17,8 +19,9 @@ import time
 from typing import Any
 
 from ._events import InputReceived, InputRequested, TaskFailed, TaskReady
-from ._exceptions import InputTimeoutError, NotWaitingError
+from ._exceptions import InputTimeoutError, InputValidationError, NotWaitingError
 from ._pause import NO_DEFAULT, InputRequired, Question, schema_document, validate_answer
+from ._requests import ANSWERED, RunRequest, answer_of, refusal
 from ._results import TaskError
 from ._run_state import _RunState
 from ._state import TaskStatus
@@ -195,6 +198,26 @@ class _Questions(_RunState):
             self._receive_locked(i, key, value)
         else:
             self._loop.call_soon_threadsafe(self._receive_locked, i, key, value)
+
+    def take_answer(self, request: RunRequest) -> str:
+        """The owner's side of an ``answer`` request (see ``plait._answers``): give the run the
+        answer it carries, checked as one given in this process (:meth:`give_input`), and
+        return the request's outcome: ``answered``, or why it was refused. Called on the
+        recorder's writer thread; never blocks: the answer is queued for the store (with the
+        request's outcome, in the same batch) and the task goes on on the run's loop."""
+        assert self.serializer is not None
+        try:
+            task_id, key, payload, by, via = answer_of(request)
+            value = self.serializer.loads(payload)
+        except Exception as error:  # not an answer plait sent, or not this run's serializer's
+            return refusal(NotWaitingError(f"the answer could not be read: {error}"))
+        if task_id not in self.graph.index:
+            return refusal(NotWaitingError(f"run {self.run_id!r} has no task {task_id!r}"))
+        try:
+            self.give_input(task_id, value, key=key, by=by, via=via)
+        except (InputValidationError, NotWaitingError) as error:
+            return refusal(error)
+        return ANSWERED
 
     def _receive_locked(self, i: int, key: str, value: Any) -> None:
         with self.lock:

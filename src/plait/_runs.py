@@ -32,7 +32,6 @@ from ._events import Subscriber
 from ._exceptions import (
     ConfigError,
     DefinitionChangedError,
-    InputValidationError,
     NotWaitingError,
     TaskNotFoundError,
 )
@@ -42,7 +41,7 @@ from ._logs import LogLine
 from ._pause import AnswerChannel, Question, answer_provenance, validate_answer
 from ._public import publish_exports
 from ._recorder import Recorder, question_of, request_of
-from ._requests import ANSWERED, Inbox, RequestKind, RunRequest, answer_of, refusal
+from ._requests import Inbox, RequestKind, RunRequest
 from ._restart import cleared_tasks, restart_batch
 from ._results import RunResult, TaskResults
 from ._serialization import JSONSerializer, ObjectSerializer, Serializer, check_stored
@@ -84,26 +83,6 @@ def _owner() -> str:
 def cancelled_by(request: RunRequest) -> str:
     """How a run's error names a cancel request: ``cancelled by a request from host:pid``."""
     return f"cancelled by a request from {request.sent_by}"
-
-
-def _take_answer(run_state: _Run, request: RunRequest) -> str:
-    """The owner's side of an ``answer`` request (see ``plait._answers``): give the answer it
-    carries to the run, checked as one given in this process; return the request's outcome
-    (``answered``, or why it was refused). Runs on the recorder's writer thread, never blocks:
-    the answer is queued for the store, and the task resumes on the run's loop."""
-    assert run_state.serializer is not None
-    try:
-        task_id, key, payload, by, via = answer_of(request)
-        value = run_state.serializer.loads(payload)
-    except Exception as error:  # not an answer plait sent, or not the run's serializer's
-        return refusal(NotWaitingError(f"the answer could not be read: {error}"))
-    if task_id not in run_state.graph.index:
-        return refusal(NotWaitingError(f"run {run_state.run_id!r} has no task {task_id!r}"))
-    try:
-        run_state.give_input(task_id, value, key=key, by=by, via=via)
-    except (InputValidationError, NotWaitingError) as error:
-        return refusal(error)
-    return ANSWERED
 
 
 def _config(config: EngineConfig | None, settings: Mapping[str, Any]) -> EngineConfig:
@@ -188,7 +167,7 @@ async def _execute(store: Store, owner: str, run_state: _Run, lease_start: float
             owner,
             {
                 RequestKind.CANCEL: lambda request: run_state.stop(cancelled_by(request)),
-                RequestKind.ANSWER: lambda request: _take_answer(run_state, request),
+                RequestKind.ANSWER: run_state.take_answer,
             },
         )
     recorder = Recorder(
