@@ -13,6 +13,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
+from enum import StrEnum
 from typing import Any
 
 from ._exceptions import InputValidationError, InvalidOptionError
@@ -20,9 +21,11 @@ from ._public import publish_exports
 
 __all__ = [
     "NO_DEFAULT",
+    "AnswerChannel",
     "InputRequired",
     "Pause",
     "Question",
+    "answer_provenance",
     "as_schema_value",
     "schema_document",
     "validate_answer",
@@ -32,6 +35,9 @@ __all__ = [
 class _NoDefault:
     def __repr__(self) -> str:
         return "NO_DEFAULT"
+
+    def __reduce__(self) -> str:
+        return "NO_DEFAULT"  # unpickles as this module's one instance: `is NO_DEFAULT` holds
 
 
 NO_DEFAULT: Any = _NoDefault()
@@ -85,6 +91,40 @@ class Question:
     asked_at: float = 0.0
 
 
+class AnswerChannel(StrEnum):
+    """Through what an answer came, as recorded with it (``answered_via``)."""
+
+    API = "api"  # plait.answer, plait.resume(inputs=...) from Python
+    CLI = "cli"  # plait resume --input, plait answer
+    WEB = "web"  # the page of plait serve
+
+
+#: The longest name kept as who answered (``answered_by``); longer ones are refused.
+MAX_ANSWERER_LENGTH = 200
+
+
+def answer_provenance(by: str | None, via: AnswerChannel | str) -> tuple[str | None, AnswerChannel]:
+    """Who answered and through what, checked: ``by`` stripped (None if blank), ``via`` as an
+    :class:`AnswerChannel`.
+
+    Raises:
+        InvalidOptionError: ``via`` is not a channel, or ``by`` is not a short one-line name.
+    """
+    try:
+        channel = AnswerChannel(via)
+    except ValueError:
+        choices = ", ".join(repr(c.value) for c in AnswerChannel)
+        raise InvalidOptionError(f"via must be one of {choices}, not {via!r}") from None
+    if by is None:
+        return None, channel
+    if not isinstance(by, str) or "\n" in by or len(by) > MAX_ANSWERER_LENGTH:
+        raise InvalidOptionError(
+            f"who answered must be a name on one line of at most {MAX_ANSWERER_LENGTH} "
+            f"characters, not {by!r}"
+        )
+    return by.strip() or None, channel
+
+
 class InputRequired(BaseException):
     """Raised by ``ctx.request_input`` when the answer is not there yet; the engine catches it.
 
@@ -100,6 +140,10 @@ class InputRequired(BaseException):
         self.schema = schema
         self.timeout = timeout
         self.default = default
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Pickled whole, so a question asked in a process or Dask worker reaches the engine.
+        return (type(self), (self.key, self.prompt, self.schema, self.timeout, self.default))
 
 
 def _is_pydantic_model(schema: Any) -> bool:

@@ -199,10 +199,24 @@ class Recorder:
         if time.monotonic() >= self._next_write and not self._wakeup.is_set():
             self._wakeup.set()
 
-    def answered(self, question: Question, value: Any, at: float) -> None:
-        """Queue the record of an answer (its value serialized here, so a bad one fails now)."""
+    def answered(
+        self,
+        question: Question,
+        value: Any,
+        at: float,
+        *,
+        by: str | None = None,
+        via: str | None = None,
+    ) -> None:
+        """Queue the record of an answer (its value serialized here, so a bad one fails now),
+        with who gave it and through what."""
         record = dataclasses.replace(
-            request_of(question), answered=True, value=self._serializer.dumps(value), answered_at=at
+            request_of(question),
+            answered=True,
+            value=self._serializer.dumps(value),
+            answered_at=at,
+            answered_by=by,
+            answered_via=via,
         )
         with self._lock:
             self._requests.append(record)

@@ -178,6 +178,7 @@ def test_an_open_question_carries_what_an_inbox_shows(store: Store) -> None:
     assert found == OpenQuestion(
         run_id="run-1",
         workflow="etl",
+        run_status=RunStatus.PAUSED,
         task_id="approve",
         key="",
         prompt="Send invoice 42?",
@@ -195,7 +196,9 @@ def test_an_open_question_carries_what_an_inbox_shows(store: Store) -> None:
 def test_questions_of_finished_runs_are_not_in_the_inbox(store: Store, status: RunStatus) -> None:
     ask(store, "run-1", request("approve"), status=status)
     ask(store, "run-2", request("approve"), status=RunStatus.RUNNING)
-    assert [q.run_id for q in store.open_questions()] == ["run-2"]
+    assert [(q.run_id, q.run_status) for q in store.open_questions()] == [
+        ("run-2", RunStatus.RUNNING)
+    ]
 
 
 def test_an_empty_store_has_an_empty_inbox(store: Store) -> None:

@@ -23,6 +23,12 @@ Rules every backend keeps (the conformance suite in ``tests/stores`` checks them
 - Times are Unix seconds (floats); outputs and answers are bytes made by the run's serializer.
 - A task's log is kept per attempt, keyed by ``(run_id, task_id, attempt)``: a write replaces
   the attempt's whole log (as far as it has come), in the same transaction as the task records.
+- Reads across runs are one query each, served by an index whatever the number of runs: a page
+  of runs (:meth:`Store.list_runs`, keyset-paginated by an opaque cursor) and the inbox of open
+  questions (:meth:`Store.open_questions`); see ``_listing.py``. An event's ``seq`` grows along
+  its run's log, so :meth:`Store.load_events` with ``after`` tails a live run.
+- An answer keeps who gave it and through what (:attr:`InputRequest.answered_by`,
+  :attr:`InputRequest.answered_via`), written with it.
 """
 
 from __future__ import annotations

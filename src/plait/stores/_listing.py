@@ -64,11 +64,14 @@ class OpenQuestion:
 
     ``key`` tells a task's questions apart (``""`` for its ``pause``); ``deadline`` is the Unix
     time after which the task stops waiting (None if the question has no timeout); ``default``
-    is the ``default`` its JSON Schema declares (None when it declares none).
+    is the ``default`` its JSON Schema declares (None when it declares none: a ``Pause``'s
+    Python ``default`` is not stored). ``run_status`` is ``paused`` (the answer waits for a
+    resume) or ``running`` (a live run takes it at once, or a stale one on its resume).
     """
 
     run_id: str
     workflow: str
+    run_status: RunStatus
     task_id: str
     key: str
     prompt: str

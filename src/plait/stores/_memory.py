@@ -113,6 +113,7 @@ class MemoryStore(Store):
                 OpenQuestion(
                     run_id=state.record.run_id,
                     workflow=state.record.workflow,
+                    run_status=state.record.status,
                     task_id=request.task_id,
                     key=request.key,
                     prompt=request.prompt,

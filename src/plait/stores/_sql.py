@@ -150,8 +150,8 @@ def _open_questions_sql(param: str) -> str:
     oldest first; its one parameter is the limit."""
     statuses = ", ".join(f"'{status.value}'" for status in OPEN_RUN_STATUSES)
     return (
-        "SELECT q.run_id, r.workflow, q.task_id, q.key, q.prompt, q.schema, q.requested_at, "
-        "q.deadline FROM input_requests q JOIN runs r ON r.run_id = q.run_id "
+        "SELECT q.run_id, r.workflow, r.status, q.task_id, q.key, q.prompt, q.schema, "
+        "q.requested_at, q.deadline FROM input_requests q JOIN runs r ON r.run_id = q.run_id "
         f"WHERE NOT q.answered AND r.status IN ({statuses}) "
         "ORDER BY (q.deadline IS NULL), q.deadline, q.requested_at, q.run_id, q.task_id, q.key "
         f"LIMIT {param}"
@@ -162,12 +162,13 @@ def _open_question(row: Sequence[Any]) -> OpenQuestion:
     return OpenQuestion(
         run_id=row[0],
         workflow=row[1],
-        task_id=row[2],
-        key=row[3],
-        prompt=row[4],
-        schema=None if row[5] is None else _loads(row[5]),
-        asked_at=row[6],
-        deadline=row[7],
+        run_status=RunStatus(row[2]),
+        task_id=row[3],
+        key=row[4],
+        prompt=row[5],
+        schema=None if row[6] is None else _loads(row[6]),
+        asked_at=row[7],
+        deadline=row[8],
     )
 
 
