@@ -40,16 +40,22 @@ from starlette.responses import (
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from .._exceptions import InputValidationError, NothingToCancelError, NotWaitingError
+from .._answers import AnswerTimeoutError
+from .._exceptions import (
+    InputValidationError,
+    InvalidOptionError,
+    NothingToCancelError,
+    NotWaitingError,
+)
 from .._state import RunStatus
-from ..stores import LeaseHeldError, RunRecord, Store, StoreError, open_store
+from ..stores import RunRecord, Store, StoreError, open_store
 from ..stores._listing import InvalidCursorError
 from . import _data
 from ._auth import COOKIE, Access, Grant, Keys, question_path
 from ._children import Children, ResumeRefusedError
 from ._forms import Field, FormError, answer_from, field_of_error, form_for
 from ._live import Watches
-from ._run_view import report_css, run_sections
+from ._run_view import run_sections
 from ._security import Guard
 
 __all__ = ["App", "create_app"]
@@ -59,6 +65,7 @@ _PACKAGE = Path(__file__).resolve().parents[1]
 #: Notes a redirect may ask a page to show (by code: a page never echoes text from the URL).
 NOTES = {
     "answered": "Answer recorded. The run goes on with it.",
+    "answer-pending": "Answer sent: the run's process takes it when it next looks at the store.",
     "cancel-sent": "Cancel requested: the run stops within about a second.",
     "cancelled": "The run is cancelled.",
     "resuming": "Resuming: the run continues in a process this server started.",
@@ -485,21 +492,21 @@ async def _answer(app: App, request: Request, grant: Grant, run_id: str, task_id
         return await again(str(error), field_of_error(form, error.field))
     except NotWaitingError:
         return await _question_page(app, request, grant, run_id, task_id)
-    except LeaseHeldError as error:
-        return await again(
-            f"the run is live in another process ({error.owner}), which this plait cannot reach "
-            "with an answer yet; answer it there, or once it pauses",
-            None,
-        )
+    except InvalidOptionError as error:  # the name: not a short one-line one
+        return await again(f"your name: {error}", None)
+    except AnswerTimeoutError:  # sent; its live owner takes it when it next looks
+        note = "answer-pending"
     except StoreError as error:
         return await again(f"the store refused the answer: {error}", None)
+    else:
+        note = "answered"
     target = question_path(run_id, task_id)
     if grant.access is Access.FULL:
         target = f"/runs/{run_id}"
     else:
         target += "?" + urlencode({"sig": grant.credential})
     sep = "&" if "?" in target else "?"
-    return RedirectResponse(f"{target}{sep}note=answered", status_code=303)
+    return RedirectResponse(f"{target}{sep}note={note}", status_code=303)
 
 
 # -- actions on a run -------------------------------------------------------------------------
@@ -581,10 +588,6 @@ async def no_icon(request: Request) -> Response:
     return Response(status_code=204)
 
 
-async def report_stylesheet(request: Request) -> Response:
-    return Response(report_css(), media_type="text/css", headers={"cache-control": "max-age=60"})
-
-
 # -- the app ----------------------------------------------------------------------------------
 
 
@@ -630,7 +633,6 @@ def create_app(
             Route("/inbox", inbox),
             Route("/inbox/part", inbox_part),
             Route("/inbox/live", inbox_live),
-            Route("/static/web/report.css", report_stylesheet),
             Route("/favicon.ico", no_icon),
             Mount("/static", StaticFiles(directory=_PACKAGE / "static"), name="static"),
         ],

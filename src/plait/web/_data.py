@@ -10,12 +10,14 @@ have changed (the live updates compare probes; see ``plait.web._live``).
 from __future__ import annotations
 
 import hashlib
-import inspect
 from typing import Any
 
 from .._state import RunStatus
 from ..stores import InputRequest, RunRecord, Store
 from ..stores._listing import OpenQuestion, RunPage
+
+#: How long an answer waits for a live owner (in another process) to take it.
+ANSWER_SECONDS = 10.0
 
 __all__ = [
     "inbox_probe",
@@ -79,25 +81,26 @@ def questions_probe(questions: list[OpenQuestion]) -> tuple[Any, ...]:
 
 
 def submit_answer(store: Store, run_id: str, asked: InputRequest, value: Any, name: str) -> None:
-    """Answer ``asked`` with ``value`` through ``plait.answer`` (its validation, its rules),
-    saying who answered, and that the answer came from the web page, where plait records it.
+    """Answer ``asked`` with ``value`` through ``plait.answer`` (its validation, its rules;
+    a run live in another process gets it through the store), recorded as given by ``name``
+    through the web page.
 
     Raises:
         InputValidationError: the answer does not fit (nothing recorded).
         NotWaitingError: the question is no longer open.
-        StoreError: the store refused it (a run live elsewhere, when answers cannot reach it).
+        InvalidOptionError: ``name`` is not a short one-line name.
+        AnswerTimeoutError: a live owner did not take it within :data:`ANSWER_SECONDS`.
+        StoreError: the store refused it.
     """
-    from .._runs import answer  # noqa: PLC0415 - the engine, only when an answer comes
+    from .._answers import answer  # noqa: PLC0415 - the engine, only when an answer comes
 
-    # The keyword names of answer's provenance, as that API has them (it is being extended).
-    takes = inspect.signature(answer).parameters
-    provenance: dict[str, Any] = {}
-    for keyword, given in (
-        ("answered_by", name),
-        ("by", name),
-        ("via", "web"),
-        ("answered_via", "web"),
-    ):
-        if keyword in takes:
-            provenance[keyword] = given
-    answer(run_id, asked.task_id, value, key=asked.key, store=store, **provenance)
+    answer(
+        run_id,
+        asked.task_id,
+        value,
+        key=asked.key,
+        by=name,
+        via="web",
+        store=store,
+        timeout=ANSWER_SECONDS,
+    )
