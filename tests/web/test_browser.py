@@ -73,8 +73,10 @@ slow.add_task("sleep", lambda: time.sleep(120))
 
 if __name__ == "__main__":
     mode, store, run_id = sys.argv[1:]
-    workflow = {"gate": gate, "many": many, "slow": slow}[mode]
+    workflow = {"gate": gate, "many": many, "slow": slow, "waiting": gate}[mode]
     extra = {"max_concurrency": 4} if mode == "many" else {}
+    if mode == "waiting":  # stays live while it waits for the answer
+        extra = {"wait_for_input": True}
     print(plait.run(workflow, store=store, run_id=run_id, **extra).status, flush=True)
 """
 
@@ -299,3 +301,40 @@ def test_a_post_from_another_origin_is_refused(server: Server) -> None:
     )
     assert refused.status_code == 403
     assert server.status("o1") == "paused"
+
+
+def test_a_link_holder_answers_a_run_live_in_another_process_and_it_finishes(
+    server: Server,
+    tab: Tab,
+    browser: Browser,  # noqa: F811
+) -> None:
+    child = server.start("waiting", "w1")
+    tab.goto("/inbox")
+    live(tab)
+    tab.page.wait_for_selector('.question-item[data-run-id="w1"]', timeout=30_000)
+    assert server.status("w1") == "running"  # live, waiting, in the other process
+    link = tab.page.locator('.question-item[data-run-id="w1"] input.share').input_value()
+    tab.goto("/runs/w1")
+    live(tab)
+
+    # Someone with only the link (no token, no cookie): that question and nothing else.
+    stranger = browser.new_context().new_page()
+    try:
+        stranger.goto(link)
+        stranger.fill("#answered_by", "Grace")
+        stranger.check('input[name="answer.send"][value="false"]')
+        stranger.select_option('select[name="answer.currency"]', '"USD"')
+        stranger.fill('input[name="answer.billing.city"]', "Rome")
+        stranger.click("#submit")
+        stranger.wait_for_selector("text=your answer was recorded", timeout=30_000)
+        response = stranger.goto(server.base + "/runs/w1")
+        assert response is not None and response.status == 401
+    finally:
+        stranger.context.close()
+
+    assert child.wait(timeout=60) == 0
+    tab.page.wait_for_selector('#page-status:text("succeeded")', timeout=30_000)
+    assert tab.page.evaluate("performance.getEntriesByType('navigation').length") == 1
+    with open_store(server.store) as store:
+        (request,) = store.load_requests("w1")
+    assert request.answered and request.answered_by == "Grace" and request.answered_via == "web"
