@@ -77,7 +77,7 @@ def inbox_probe(store: Store) -> tuple[Any, ...]:
 
 
 def questions_probe(questions: list[OpenQuestion]) -> tuple[Any, ...]:
-    return tuple((q.run_id, q.task_id, q.key, q.deadline) for q in questions)
+    return tuple((q.run_id, q.task_id, q.key, q.deadline, q.run_status) for q in questions)
 
 
 def submit_answer(store: Store, run_id: str, asked: InputRequest, value: Any, name: str) -> None:
