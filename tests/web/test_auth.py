@@ -56,6 +56,8 @@ def test_the_token_in_the_address_sets_the_cookie_and_leaves_the_address(
     assert "HttpOnly" in cookie and "SameSite=Strict" in cookie
     assert TOKEN not in cookie  # the cookie is an HMAC of the token, not the token
     assert anonymous.get("/runs?token=wrong").status_code == 401
+    elsewhere = anonymous.get(f"http://testserver//evil.example/x?token={TOKEN}")
+    assert elsewhere.headers["location"] == "/evil.example/x"  # never another host
 
 
 def test_a_bearer_token_opens_pages_and_acts_without_csrf(anonymous: TestClient) -> None:

@@ -87,7 +87,10 @@ class Guard:
             await _respond(send, 401, b"wrong token: open the address plait serve printed")
             return
         rest = urlencode([(name, value) for name, value in query if name != "token"])
-        location = scope.get("root_path", "") + scope["path"] + (f"?{rest}" if rest else "")
+        raw = scope.get("raw_path") or scope["path"].encode()
+        # One leading slash: "//host/..." would send the browser to another host.
+        path = "/" + raw.decode("latin-1").lstrip("/")
+        location = path + (f"?{rest}" if rest else "")
         await _respond(
             send,
             303,
