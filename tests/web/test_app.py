@@ -113,7 +113,7 @@ def test_a_valid_answer_is_recorded_with_who_gave_it(client: TestClient, url: st
         headers=ORIGIN,
     )
     assert response.status_code == 303, response.text
-    assert response.headers["location"] == "/runs/r1?note=answered"
+    assert response.headers["location"] == "/runs/r1?note=answered-paused"
     with open_store(url) as store:
         (request,) = store.load_requests("r1")
         assert request.answered

@@ -226,7 +226,7 @@ def test_a_paused_run_reaches_the_inbox_live_is_answered_and_resumed(
 
     page.fill('input[name="answer.amount"]', "50")
     page.click("#submit")
-    page.wait_for_url(re.compile(r".*/runs/g1\?note=answered$"))
+    page.wait_for_url(re.compile(r".*/runs/g1\?note=answered-paused$"))
     with open_store(server.store) as store:
         assert all(r.answered for r in store.load_requests("g1"))
 

@@ -65,6 +65,8 @@ _PACKAGE = Path(__file__).resolve().parents[1]
 #: Notes a redirect may ask a page to show (by code: a page never echoes text from the URL).
 NOTES = {
     "answered": "Answer recorded. The run goes on with it.",
+    "answered-paused": "Answer recorded. The run is paused: resume it once every question is "
+    "answered.",
     "answer-pending": "Answer sent: the run's process takes it when it next looks at the store.",
     "cancel-sent": "Cancel requested: the run stops within about a second.",
     "cancelled": "The run is cancelled.",
@@ -499,7 +501,9 @@ async def _answer(app: App, request: Request, grant: Grant, run_id: str, task_id
     except StoreError as error:
         return await again(f"the store refused the answer: {error}", None)
     else:
-        note = "answered"
+        after = await asyncio.to_thread(app.record, run_id)
+        paused = after is not None and after.status is RunStatus.PAUSED
+        note = "answered-paused" if paused else "answered"
     target = question_path(run_id, task_id)
     if grant.access is Access.FULL:
         target = f"/runs/{run_id}"
