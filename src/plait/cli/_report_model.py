@@ -30,6 +30,7 @@ from dataclasses import dataclass
 
 from .._logs import LogLine
 from .._state import RunStatus, TaskStatus
+from ..stores import RunRecord, Store
 from ._report_layout import LARGE_GRAPH, graph_layout, ticks
 from ._timeline import _ORDER, _Run, _Segment, _Task
 
@@ -52,6 +53,7 @@ __all__ = [
     "TaskAttemptsView",
     "TimelineView",
     "clock",
+    "load_view",
     "run_view",
     "seconds",
 ]
@@ -278,6 +280,11 @@ class RunView:
     graph: GraphView | None  # None: the workflow has no tasks
     created: str
     generated: str
+
+
+def load_view(record: RunRecord, store: Store) -> RunView:
+    """The view of ``record``'s run as ``store`` holds it now (its timeline, logs, questions)."""
+    return run_view(_Run.load(record, store))
 
 
 def run_view(run: _Run) -> RunView:
