@@ -298,3 +298,19 @@ def test_an_answer_sent_to_an_owner_that_lets_the_run_go_is_recorded_in_the_stor
     done = store.get_request(paused.run_id, request.request_id)
     assert done is not None and done.state is RequestState.DONE
     assert done.outcome is not None and "the owner let the run go" in done.outcome
+
+
+def test_the_inbox_shows_a_questions_own_default_before_and_after_a_resume(url: str) -> None:
+    wf = plait.Workflow("late")
+    wf.add_task("gate", None, pause=plait.Pause("Still there?", timeout=3600, default="hold"))
+    wf.add_task("ask", lambda ctx: ctx.request_input("Why?", default=["no", "reason"], timeout=60))
+    paused = plait.run(wf, store=url)
+    assert paused.waiting["gate"].default == "hold"
+    store = open_store(url)
+    assert {q.task_id: q.default for q in store.open_questions()} == {
+        "gate": "hold",
+        "ask": ["no", "reason"],
+    }
+    again = plait.resume(paused.run_id, wf, store=url)  # asks again: still known
+    assert again.status is RunStatus.PAUSED
+    assert {q.task_id: q.default for q in store.open_questions()}["gate"] == "hold"

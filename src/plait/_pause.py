@@ -80,7 +80,9 @@ class Question:
     """A question waiting for an answer: which task asks, what, and in what form.
 
     ``key`` is ``""`` for a task's ``pause``; for ``ctx.request_input`` it is the key given, or
-    the call's 0-based order within the task. ``deadline`` is a Unix time, or None.
+    the call's 0-based order within the task. ``deadline`` is a Unix time, or None. ``default``
+    is the answer used when the deadline passes (``NO_DEFAULT``: none, or not known here -- a
+    question read back from a store).
     """
 
     task_id: str
@@ -89,6 +91,7 @@ class Question:
     key: str = ""
     deadline: float | None = None
     asked_at: float = 0.0
+    default: Any = NO_DEFAULT
 
 
 class AnswerChannel(StrEnum):

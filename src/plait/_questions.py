@@ -65,6 +65,8 @@ class _Questions(_RunState):
         earlier = self.questions.get(i)
         if earlier is not None and earlier.key == request.key:  # asked before this resume
             question = earlier
+            if request.default is not _UNKNOWN_DEFAULT:  # a pause's: known again
+                question = dataclasses.replace(earlier, default=request.default)
         else:
             question = Question(
                 task_id=self.graph.ids[i],
@@ -73,6 +75,7 @@ class _Questions(_RunState):
                 key=request.key,
                 deadline=None if request.timeout is None else now + request.timeout,
                 asked_at=now,
+                default=NO_DEFAULT if request.default is _UNKNOWN_DEFAULT else request.default,
             )
         self.questions[i] = question
         self._question_schemas[i] = request.schema

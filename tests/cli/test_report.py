@@ -651,7 +651,9 @@ def test_answered_questions_show_who_answered_when_and_how(tmp_path: Path) -> No
     store = SQLiteStore(tmp_path / "plait.db")
     wf = plait.Workflow("ask")
     wf.add_task("approve", lambda ctx: ctx.input, pause=plait.Pause("Ship it?"))
-    wf.add_task("other", lambda ctx: ctx.input, pause=plait.Pause("And this?"))
+    wf.add_task(
+        "other", lambda ctx: ctx.input, pause=plait.Pause("And this?", timeout=600, default="<no>")
+    )
     paused = in_thread(lambda: plait.run(wf, store=store))
     plait.answer(paused.run_id, "approve", True, by="<b>ada</b>", via="web", store=store)
     text = build_report(paused.run_id, store=store)
@@ -661,6 +663,8 @@ def test_answered_questions_show_who_answered_when_and_how(tmp_path: Path) -> No
     assert "via <span class='via'>web</span>" in answers
     assert re.search(r"<div class='muted'>\d{4}-\d\d-\d\d [\d:]{8} UTC</div>", answers)
     assert "<b>ada</b>" not in text
+    waiting = text.split("<table class='questions'>")[1].split("</table>")[0]
+    assert "then <code class='then'>&#34;&lt;no&gt;&#34;</code>" in waiting  # its default
 
 
 def test_the_partials_render_alone_and_a_served_page_links_its_static_files(

@@ -185,8 +185,8 @@ def test_an_open_question_carries_what_an_inbox_shows(store: Store) -> None:
         schema=schema,
         asked_at=asked.requested_at,
         deadline=1_700_000_600.0,
+        default=False,  # the schema's: the question has no default of its own
     )
-    assert found.default is False
 
 
 @pytest.mark.parametrize(
@@ -245,3 +245,31 @@ def test_an_answer_keeps_who_gave_it_and_how(store: Store) -> None:
     )
     store.write("run-1", "alice", WriteBatch(requests=[answered]))
     assert store.load_requests("run-1") == [answered]
+
+
+def test_a_question_keeps_its_default_and_the_inbox_shows_it(store: Store) -> None:
+    store.create_run(make_run())
+    schema = {"type": "string", "default": "from the schema"}
+    asked = [
+        request("own", default=b'"hold"', schema=schema),
+        request("schema", schema=schema),
+        request("none", default=b"not plait's JSON"),
+        request("nothing"),
+    ]
+    store.write("run-1", "alice", WriteBatch(requests=asked))
+    assert store.load_requests("run-1") == asked
+    inbox = {q.task_id: q.default for q in store.open_questions()}
+    assert inbox == {"own": "hold", "schema": "from the schema", "none": None, "nothing": None}
+
+
+def test_a_pickled_runs_default_is_never_loaded(store: Store) -> None:
+    import pickle  # noqa: PLC0415
+
+    class Boom:
+        def __reduce__(self) -> tuple[object, ...]:
+            return (exec, ("raise SystemExit('loaded')",))
+
+    run = make_run()
+    store.create_run(replace(run, config={**run.config, "serializer": "pickle"}))
+    store.write("run-1", "alice", WriteBatch(requests=[request("x", default=pickle.dumps(Boom()))]))
+    assert [q.default for q in store.open_questions()] == [None]

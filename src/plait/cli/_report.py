@@ -66,8 +66,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..stores import RunNotFoundError, Store, open_store
 from ..stores._open import opens_store
-from ._report_model import RunView, run_view
-from ._timeline import _Run
+from ._report_model import RunView, load_view
 
 if TYPE_CHECKING:
     import jinja2
@@ -94,7 +93,7 @@ def build_report(run_id: str, *, store: Store | str | None = None) -> str:
             f"there is no run {run_id!r} in {the_store!r}; plait.list_runs(store=...) shows the "
             "runs it has"
         )
-    return render_page("report.html", view=run_view(_Run.load(record, the_store)))
+    return render_page("report.html", view=load_view(record, the_store))
 
 
 def write_report(run_id: str, path: str | Path, *, store: Store | str | None = None) -> Path:

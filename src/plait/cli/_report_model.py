@@ -22,6 +22,7 @@ the page lays out the bars with no script.
 
 from __future__ import annotations
 
+import json
 import math
 import time
 from collections import Counter
@@ -30,6 +31,8 @@ from dataclasses import dataclass
 
 from .._logs import LogLine
 from .._state import RunStatus, TaskStatus
+from ..stores import InputRequest, RunRecord, Store
+from ..stores._listing import inbox_default
 from ._report_layout import LARGE_GRAPH, graph_layout, ticks
 from ._timeline import _ORDER, _Run, _Segment, _Task
 
@@ -52,6 +55,7 @@ __all__ = [
     "TaskAttemptsView",
     "TimelineView",
     "clock",
+    "load_view",
     "run_view",
     "seconds",
 ]
@@ -167,6 +171,7 @@ class QuestionView:
     waited: str
     asked: str
     deadline: str | None  # None when no question of the run has a deadline; "none" for this one
+    then: str | None = None  # the default used when the deadline passes (JSON), if known
 
 
 @dataclass(frozen=True, slots=True)
@@ -280,6 +285,11 @@ class RunView:
     generated: str
 
 
+def load_view(record: RunRecord, store: Store) -> RunView:
+    """The view of ``record``'s run as ``store`` holds it now (its timeline, logs, questions)."""
+    return run_view(_Run.load(record, store))
+
+
 def run_view(run: _Run) -> RunView:
     """The view of ``run``'s page."""
     record = run.record
@@ -368,6 +378,7 @@ def _attention(run: _Run) -> AttentionView:
             )
         )
     deadlines = any(r.deadline is not None for r in run.questions)
+    serializer = str(run.record.config.get("serializer", "json"))
     questions = [
         QuestionView(
             task_id=request.task_id,
@@ -380,6 +391,7 @@ def _attention(run: _Run) -> AttentionView:
                 if deadlines
                 else None
             ),
+            then=_then(request, serializer) if request.deadline is not None else None,
         )
         for request in run.questions
     ]
@@ -395,6 +407,18 @@ def _attention(run: _Run) -> AttentionView:
         for request in run.answers
     ]
     return AttentionView(failures, questions, deadlines, answers)
+
+
+def _then(request: InputRequest, serializer: str) -> str | None:
+    """The answer a question takes when its deadline passes, as JSON, if it is known and safe
+    to read (see ``stores._listing.inbox_default``)."""
+    if request.default is None and (request.schema is None or "default" not in request.schema):
+        return None
+    value = inbox_default(request.schema, request.default, serializer)
+    try:
+        return json.dumps(value, ensure_ascii=False)
+    except (TypeError, ValueError):
+        return repr(value)
 
 
 def _gantt_order(tasks: Iterable[_Task]) -> list[_Task]:

@@ -213,6 +213,10 @@ class InputRequest:
     #: them, and for a default used when nobody answered in time.
     answered_by: str | None = None
     answered_via: str | None = None
+    #: The answer used if nobody answers in time, made by the run's serializer (bytes; the
+    #: memory store keeps the object); None when the question has none, or it could not be
+    #: stored. Shown to people (the inbox), never needed to run: the workflow has it.
+    default: Any = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

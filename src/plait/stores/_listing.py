@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 from .._exceptions import PlaitError
+from .._serialization import JSONSerializer
 from .._state import RunStatus
 from ._base import RunRecord
 
@@ -37,6 +38,7 @@ __all__ = [
     "check_limit",
     "decode_cursor",
     "encode_cursor",
+    "inbox_default",
     "page_of",
 ]
 
@@ -63,10 +65,10 @@ class OpenQuestion:
     """A question waiting for an answer, with what an inbox shows of its run.
 
     ``key`` tells a task's questions apart (``""`` for its ``pause``); ``deadline`` is the Unix
-    time after which the task stops waiting (None if the question has no timeout); ``default``
-    is the ``default`` its JSON Schema declares (None when it declares none: a ``Pause``'s
-    Python ``default`` is not stored). ``run_status`` is ``paused`` (the answer waits for a
-    resume) or ``running`` (a live run takes it at once, or a stale one on its resume).
+    time after which the task stops waiting (None if the question has no timeout).
+    ``run_status`` is ``paused`` (the answer waits for a resume) or ``running`` (a live run
+    takes it at once, or a stale one on its resume). ``default`` is what :func:`inbox_default`
+    says: the answer used when the deadline passes, or else the default the schema suggests.
     """
 
     run_id: str
@@ -78,11 +80,26 @@ class OpenQuestion:
     schema: Mapping[str, Any] | None
     asked_at: float
     deadline: float | None = None
+    default: Any = None
 
-    @property
-    def default(self) -> Any:
-        """The schema's ``default``, if it declares one; else None."""
-        return None if self.schema is None else self.schema.get("default")
+
+def inbox_default(schema: Mapping[str, Any] | None, stored: Any, serializer: str) -> Any:
+    """The default an inbox shows: the question's own (the ``default`` of its ``Pause`` or
+    ``request_input``, ``stored`` by the run's ``serializer`` -- None if it has none) when it
+    can be read safely, else the ``default`` its JSON Schema declares, else None.
+
+    Safely: a JSON run's is decoded, an in-memory run's is the object itself; a pickled run's
+    is never loaded (stored data is never code), nor is anything that is not plait's JSON.
+    """
+    if stored is not None:
+        if serializer == "object":
+            return stored
+        if serializer == "json":
+            try:
+                return JSONSerializer().loads(bytes(stored))
+            except Exception:  # not plait's JSON: fall back to the schema
+                pass
+    return None if schema is None else schema.get("default")
 
 
 def encode_cursor(run: RunRecord) -> str:

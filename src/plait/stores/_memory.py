@@ -22,7 +22,15 @@ from ._base import (
     TaskRecordColumns,
     WriteBatch,
 )
-from ._listing import OPEN_RUN_STATUSES, OpenQuestion, RunPage, check_limit, decode_cursor, page_of
+from ._listing import (
+    OPEN_RUN_STATUSES,
+    OpenQuestion,
+    RunPage,
+    check_limit,
+    decode_cursor,
+    inbox_default,
+    page_of,
+)
 
 __all__ = ["MemoryStore"]
 
@@ -120,6 +128,11 @@ class MemoryStore(Store):
                     schema=request.schema,
                     asked_at=request.requested_at,
                     deadline=request.deadline,
+                    default=inbox_default(
+                        request.schema,
+                        request.default,
+                        state.record.config.get("serializer", "json"),
+                    ),
                 )
                 for state in self._runs.values()
                 if state.record.status in OPEN_RUN_STATUSES

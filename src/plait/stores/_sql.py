@@ -30,7 +30,7 @@ from ._base import (
     TaskRecord,
     TaskRecordColumns,
 )
-from ._listing import OPEN_RUN_STATUSES, OpenQuestion, check_limit, decode_cursor
+from ._listing import OPEN_RUN_STATUSES, OpenQuestion, check_limit, decode_cursor, inbox_default
 
 # What the SQL stores import (the module is private; its names keep their underscores).
 __all__ = [
@@ -73,7 +73,7 @@ _RUN_COLUMNS = (
 _TASK_COLUMNS = "task_id, status, attempts, output, error, started_at, finished_at"
 _REQUEST_COLUMNS = (
     "task_id, key, prompt, schema, requested_at, deadline, answered, value, answered_at, "
-    "answered_by, answered_via"
+    "answered_by, answered_via, default_value"
 )
 _EVENT_COLUMNS = "kind, time, task_id, data, seq"
 _LOG_COLUMNS = "task_id, attempt, lines"
@@ -82,12 +82,14 @@ _RUN_REQUEST_COLUMNS = (
 )
 
 
-#: Migration 6, the same for both SQL stores: who answered and how (``answered_by``,
-#: ``answered_via``), and the indexes of the pages of runs by workflow and of the inbox (only
-#: the open questions; see ``_listing.py``).
+#: Migration 6, the same for both SQL stores (``{blob}``: the type of bytes): who answered and
+#: how (``answered_by``, ``answered_via``), a question's default (shown in the inbox), and the
+#: indexes of the pages of runs by workflow and of the inbox (only the open questions; see
+#: ``_listing.py``).
 _MIGRATION_6 = """
     ALTER TABLE input_requests ADD COLUMN answered_by TEXT;
     ALTER TABLE input_requests ADD COLUMN answered_via TEXT;
+    ALTER TABLE input_requests ADD COLUMN default_value {blob};
     CREATE INDEX runs_by_workflow ON runs (workflow, created_at DESC, run_id DESC);
     CREATE INDEX input_requests_open ON input_requests (deadline, requested_at)
         WHERE NOT answered;
@@ -151,7 +153,8 @@ def _open_questions_sql(param: str) -> str:
     statuses = ", ".join(f"'{status.value}'" for status in OPEN_RUN_STATUSES)
     return (
         "SELECT q.run_id, r.workflow, r.status, q.task_id, q.key, q.prompt, q.schema, "
-        "q.requested_at, q.deadline FROM input_requests q JOIN runs r ON r.run_id = q.run_id "
+        "q.requested_at, q.deadline, q.default_value, r.config "
+        "FROM input_requests q JOIN runs r ON r.run_id = q.run_id "
         f"WHERE NOT q.answered AND r.status IN ({statuses}) "
         "ORDER BY (q.deadline IS NULL), q.deadline, q.requested_at, q.run_id, q.task_id, q.key "
         f"LIMIT {param}"
@@ -159,6 +162,7 @@ def _open_questions_sql(param: str) -> str:
 
 
 def _open_question(row: Sequence[Any]) -> OpenQuestion:
+    schema = None if row[6] is None else _loads(row[6])
     return OpenQuestion(
         run_id=row[0],
         workflow=row[1],
@@ -166,9 +170,10 @@ def _open_question(row: Sequence[Any]) -> OpenQuestion:
         task_id=row[3],
         key=row[4],
         prompt=row[5],
-        schema=None if row[6] is None else _loads(row[6]),
+        schema=schema,
         asked_at=row[7],
         deadline=row[8],
+        default=inbox_default(schema, row[9], _loads(row[10]).get("serializer", "json")),
     )
 
 
@@ -322,6 +327,7 @@ def _request_rows(run_id: str, requests: Sequence[InputRequest]) -> list[tuple[A
             r.answered_at,
             _storable(r.answered_by),
             r.answered_via,
+            r.default,
         )
         for r in requests
     ]
@@ -340,6 +346,7 @@ def _request_record(row: Sequence[Any]) -> InputRequest:
         answered_at=row[8],
         answered_by=row[9],
         answered_via=row[10],
+        default=row[11],
     )
 
 

@@ -198,8 +198,8 @@ _MIGRATIONS: tuple[str, ...] = (
         PRIMARY KEY (run_id, task_id, attempt)
     );
     """,
-    # 6: answers' provenance; indexes of the pages of runs by workflow and of the inbox
-    _MIGRATION_6,
+    # 6: answers' provenance, questions' defaults; indexes of pages of runs and of the inbox
+    _MIGRATION_6.format(blob="BLOB"),
 )
 
 _INSERT_RUN = f"""
@@ -231,9 +231,9 @@ _UPSERT_TASKS = """
 _UPSERT_REQUEST = """
     INSERT INTO input_requests (
         run_id, task_id, key, prompt, schema, requested_at, deadline, answered, value, answered_at,
-        answered_by, answered_via
+        answered_by, answered_via, default_value
     )
-    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
     ON CONFLICT (run_id, task_id, key) DO UPDATE SET
         prompt = excluded.prompt,
         schema = excluded.schema,
@@ -243,7 +243,8 @@ _UPSERT_REQUEST = """
         value = excluded.value,
         answered_at = excluded.answered_at,
         answered_by = excluded.answered_by,
-        answered_via = excluded.answered_via
+        answered_via = excluded.answered_via,
+        default_value = excluded.default_value
 """
 
 _OPEN_QUESTIONS = _open_questions_sql("?")
