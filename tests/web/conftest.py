@@ -1,11 +1,14 @@
-"""Fixtures for the web app's tests: a SQLite store with real runs, the app, a client."""
+"""Fixtures for the web app's tests: SQLite and PostgreSQL stores with runs, the app, a client."""
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from _unavailable import unavailable
+from stores.conftest import POSTGRES_URL, drop_schemas, postgres_unreachable, with_query
 
 import plait
 
@@ -61,9 +64,20 @@ def paused_run(url: str, run_id: str, *, schema: object = None, prompt: str = "S
     assert result.status is plait.RunStatus.PAUSED
 
 
-@pytest.fixture
-def url(tmp_path: Path) -> str:
-    return store_url(tmp_path)
+@pytest.fixture(params=["sqlite", "postgres"])
+def url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """An empty store's URL: SQLite, then PostgreSQL (a schema of its own, dropped after)."""
+    if request.param == "sqlite":
+        yield store_url(tmp_path)
+        return
+    problem = postgres_unreachable()
+    if problem is not None:
+        unavailable(problem)
+    schema = f"plait_web_{secrets.token_hex(6)}"
+    try:
+        yield with_query(POSTGRES_URL, schema=schema)
+    finally:
+        drop_schemas(schema)
 
 
 @pytest.fixture
