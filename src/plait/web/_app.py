@@ -26,7 +26,6 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode, urlsplit
 
-import jinja2
 from markupsafe import Markup
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -48,6 +47,7 @@ from .._exceptions import (
     NotWaitingError,
 )
 from .._state import RunStatus
+from ..cli._report import environment
 from ..stores import RunRecord, Store, StoreError, open_store
 from ..stores._listing import InvalidCursorError
 from . import _data
@@ -60,7 +60,7 @@ from ._security import Guard
 
 __all__ = ["App", "create_app"]
 
-_PACKAGE = Path(__file__).resolve().parents[1]
+_PACKAGE = Path(__file__).resolve().parents[1]  # plait/: its static files
 
 #: Notes a redirect may ask a page to show (by code: a page never echoes text from the URL).
 NOTES = {
@@ -98,14 +98,15 @@ class App:
         self.watches = Watches() if poll_seconds is None else Watches(interval=poll_seconds)
         self.children = Children(store_url)
         self._sections: OrderedDict[tuple[str, Any], asyncio.Future[Markup]] = OrderedDict()
-        self.templates = jinja2.Environment(
-            loader=jinja2.FileSystemLoader(_PACKAGE / "templates" / "web"),
-            autoescape=True,
-            undefined=jinja2.StrictUndefined,
-        )
-        self.templates.globals.update(
-            when=_when, ago=_ago, question_path=question_path, status_css=_status_css
-        )
+        # The report's environment: one set of templates for the report and the pages.
+        self.templates = environment()
+        self.helpers = {
+            "when": _when,
+            "ago": _ago,
+            "question_path": question_path,
+            "status_css": _status_css,
+            "static_url": "/static",
+        }
 
     # -- access -----------------------------------------------------------------------------
 
@@ -126,8 +127,9 @@ class App:
     def page(
         self, request: Request, template_name: str, grant: Grant, code: int = 200, **context: Any
     ) -> HTMLResponse:
-        template = self.templates.get_template(template_name)
+        template = self.templates.get_template(f"web/{template_name}")
         html = template.render(
+            **self.helpers,
             request=request,
             grant=grant,
             full=grant.access is Access.FULL,

@@ -4,10 +4,10 @@
 
   // -- live: a server-sent event names the version the store is at; when it is not the one
   // this page shows, fetch the page's part again and swap it in.
-  var body = document.body;
-  var stream = body.dataset.live;
-  var partUrl = body.dataset.part;
   var target = document.getElementById("live-part");
+  var state = target ? target.dataset : {};
+  var stream = state.live;
+  var partUrl = state.part;
   var dot = document.getElementById("live-dot");
   var fetching = false;
   var again = false;
@@ -52,10 +52,9 @@
         var typing = active && target.contains(active) && active.matches("input, textarea, select");
         if (!typing) {
           target.innerHTML = html;
-          if (got[1]) { body.dataset.version = got[1]; }
+          if (got[1]) { state.version = got[1]; }
           reopen(open);
           applyFilter();
-          body.dataset.updated = String(Date.now());
           document.dispatchEvent(new CustomEvent("plait:updated"));
         }
       })
@@ -72,7 +71,7 @@
     source.addEventListener("error", function () { if (dot) { dot.hidden = true; } });
     source.addEventListener("change", function (event) {
       // The stream names the version the store is at; fetch only what this page lacks.
-      if (event.data !== body.dataset.version) { refresh(); }
+      if (event.data !== state.version) { refresh(); }
     });
   }
 
