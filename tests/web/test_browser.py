@@ -68,12 +68,23 @@ many = plait.Workflow("many")
 for i in range(200):
     many.add_task(f"t{i:03d}", step, params={"i": i}, depends_on=[f"t{i - 1:03d}"] if i % 4 else [])
 
+EVIL = "<script>alert(1)</script>"
+evil = plait.Workflow(EVIL)
+evil.add_task(EVIL, None, pause=plait.Pause(EVIL + "<img src=x onerror=alert(2)>"))
+
+
+def boom():
+    raise RuntimeError("<img src=x onerror=alert(3)>")
+
+
+evil.add_task("boom", boom)
+
 slow = plait.Workflow("slow")
 slow.add_task("sleep", lambda: time.sleep(120))
 
 if __name__ == "__main__":
     mode, store, run_id = sys.argv[1:]
-    workflow = {"gate": gate, "many": many, "slow": slow, "waiting": gate}[mode]
+    workflow = {"gate": gate, "many": many, "slow": slow, "waiting": gate, "evil": evil}[mode]
     extra = {"max_concurrency": 4} if mode == "many" else {}
     if mode == "waiting":  # stays live while it waits for the answer
         extra = {"wait_for_input": True}
@@ -339,3 +350,23 @@ def test_a_link_holder_answers_a_run_live_in_another_process_and_it_finishes(
     with open_store(server.store) as store:
         (request,) = store.load_requests("w1")
     assert request.answered and request.answered_by == "Grace" and request.answered_via == "web"
+
+
+def test_markup_from_a_run_is_shown_as_text(server: Server, tab: Tab) -> None:
+    dialogs: list[str] = []
+    tab.page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
+    server.start("evil", "e1").wait(timeout=60)
+    evil = "<script>alert(1)</script>"
+    for path in (
+        "/runs",
+        "/runs/e1",
+        "/inbox",
+        "/runs/e1/questions/%3Cscript%3Ealert(1)%3C%2Fscript%3E",
+    ):
+        tab.goto(path)
+        text = tab.page.inner_text("body")
+        assert evil in text, path  # shown, as text
+        assert tab.page.locator("main script, main img").count() == 0, path
+    tab.goto("/runs/e1")
+    assert "<img src=x onerror=alert(3)>" in tab.page.inner_text(".failures")
+    assert dialogs == []
