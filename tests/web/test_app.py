@@ -12,7 +12,7 @@ import pytest
 from starlette.testclient import TestClient
 
 import plait
-from plait.stores import open_store
+from plait.stores import StoreUnavailableError, open_store
 from plait.web import Keys, create_app
 
 from .conftest import paused_run
@@ -240,3 +240,17 @@ def test_a_resume_that_kills_its_process_leaves_the_server_up(
         assert time.monotonic() < deadline, text
         time.sleep(0.1)
     assert client.get("/runs").status_code == 200  # the server goes on
+
+
+def test_a_failing_store_is_a_503_that_says_so(
+    client: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    app = client.app.app.state.plait  # type: ignore[attr-defined]
+
+    def busy(run_id: str) -> None:
+        raise StoreUnavailableError("database is locked")
+
+    monkeypatch.setattr(app.store, "get_run", busy)
+    response = client.get("/runs/r1")
+    assert response.status_code == 503
+    assert response.text == "the store failed: database is locked; reload the page in a moment"

@@ -590,6 +590,13 @@ def _resume_problem(record: RunRecord) -> str:
     return ""
 
 
+async def store_failed(request: Request, error: Exception) -> Response:
+    """A store that failed (busy, out of reach): 503, saying so; the page can be reloaded."""
+    return PlainTextResponse(
+        f"the store failed: {error}; reload the page in a moment", status_code=503
+    )
+
+
 async def no_icon(request: Request) -> Response:
     return Response(status_code=204)
 
@@ -643,6 +650,7 @@ def create_app(
             Mount("/static", StaticFiles(directory=_PACKAGE / "static"), name="static"),
         ],
         lifespan=lifespan,
+        exception_handlers={StoreError: store_failed},
     )
     app.state.plait = state
     return Guard(app, keys)
