@@ -159,7 +159,9 @@ def test_a_link_holder_answers_and_stays_on_the_question(anonymous: TestClient, 
     )
     assert response.status_code == 303
     assert response.headers["location"].startswith("/runs/r1/questions/approve?sig=")
-    assert "your answer was recorded" in anonymous.get(response.headers["location"]).text
+    after = anonymous.get(response.headers["location"]).text
+    assert "your answer was recorded" in after
+    assert re.search(r"Answered by <b>Bob</b> \(via web\) at \d{4}-", after)
 
 
 def test_script_in_a_prompt_task_or_error_is_shown_as_text(url: str, client: TestClient) -> None:

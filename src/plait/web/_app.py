@@ -398,10 +398,17 @@ def _stream(app: App, key: str, probe: Any) -> Response:
 
 
 def _open_question(app: App, run_id: str, task_id: str) -> Any:
+    """The question ``task_id`` of the run asks now, or None."""
     for request in app.store.load_requests(run_id):
         if request.task_id == task_id and not request.answered:
             return request
     return None
+
+
+def _last_answer(app: App, run_id: str, task_id: str) -> Any:
+    """The task's last answered question (who answered, when, how), or None."""
+    answered = [r for r in app.store.load_requests(run_id) if r.task_id == task_id and r.answered]
+    return max(answered, key=lambda r: r.answered_at or 0.0, default=None)
 
 
 async def question(request: Request) -> Response:
@@ -430,6 +437,7 @@ async def _question_page(
     record = await asyncio.to_thread(app.record, run_id)
     asked = await asyncio.to_thread(_open_question, app, run_id, task_id) if record else None
     if record is None or asked is None:
+        last = await asyncio.to_thread(_last_answer, app, run_id, task_id) if record else None
         return app.page(
             request,
             "answered.html",
@@ -438,6 +446,7 @@ async def _question_page(
             record=record,
             run_id=run_id,
             task_id=task_id,
+            last=last,
         )
     return app.page(
         request,
