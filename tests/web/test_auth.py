@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from starlette.testclient import TestClient
 
 from plait.web import Keys
@@ -22,6 +24,12 @@ def test_a_question_link_opens_its_question_until_it_expires() -> None:
     expiry, mac = sig.split(".")
     assert not keys.check_question(f"{int(expiry) + 100}.{mac}", "r1", "approve", now=1000.0)
     assert not keys.check_question("garbage", "r1", "approve", now=1000.0)
+
+
+def test_parts_cannot_be_shifted_from_the_run_to_the_task() -> None:
+    keys = Keys("k")
+    sig = keys.sign_question("a\0b", "c", now=0.0)
+    assert not keys.check_question(sig, "a", "b\0c", now=0.0)
 
 
 def test_links_depend_on_the_secret_not_only_the_run() -> None:
@@ -113,3 +121,14 @@ def test_every_response_forbids_what_comes_from_elsewhere(client: TestClient) ->
         assert "'unsafe-inline'" not in csp.replace("style-src-attr 'unsafe-inline'", "")
         assert headers["referrer-policy"] == "same-origin"
         assert headers["x-content-type-options"] == "nosniff"
+
+
+@given(st.text(min_size=1), st.text(min_size=1), st.text(min_size=1))
+def test_a_link_opens_exactly_its_own_question(run_id: str, task_id: str, other: str) -> None:
+    keys = Keys("token")
+    sig = keys.sign_question(run_id, task_id, now=0.0)
+    assert keys.check_question(sig, run_id, task_id, now=0.0)
+    if other != task_id:
+        assert not keys.check_question(sig, run_id, other, now=0.0)
+    if other != run_id:
+        assert not keys.check_question(sig, other, task_id, now=0.0)

@@ -25,6 +25,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import json
 import secrets
 import time
 from dataclasses import dataclass
@@ -94,7 +95,9 @@ class Keys:
         return cls(secrets.token_urlsafe(36))
 
     def _mac(self, *parts: str) -> str:
-        message = "\0".join(parts).encode()
+        # As a JSON list, so that no two lists of parts make one message ("a\0b", "c" vs
+        # "a", "b\0c").
+        message = json.dumps(parts).encode()
         return _b64(hmac.new(self._key, message, hashlib.sha256).digest())
 
     def is_token(self, candidate: str) -> bool:
