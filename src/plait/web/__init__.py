@@ -2,8 +2,12 @@
 
 Imported only by ``plait serve`` (the ``ui`` extra: Starlette, uvicorn, Jinja2). The pieces:
 
-- ``_app``: the pages and actions, and :func:`create_app`, the app factory (extra routes such
-  as ``/metrics`` mount there);
+- ``_app``: the routes and :func:`create_app`, the app factory (extra routes such as
+  ``/metrics`` mount there);
+- ``_site``: what every page shares (the store, keys, templates, watches, children);
+- ``_pages``: runs, a run, the inbox, and their live streams;
+- ``_answering``: a question's form and its answer;
+- ``_actions``: cancel and resume;
 - ``_auth``: the token, its cookie, signed question links, CSRF tokens;
 - ``_security``: the middleware that takes ``?token=`` and sets the security headers (CSP);
 - ``_forms``: forms from JSON Schemas, and answers from submitted forms;
