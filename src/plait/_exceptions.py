@@ -43,6 +43,8 @@ either::
     │                               a live run's owner did not answer a cancel in time
     ├── AnswerTimeoutError (TimeoutError)
     │                               a live run's owner did not take an answer in time
+    ├── InvalidCursorError (ValueError)
+    │                               a cursor no page of runs handed out (``plait.stores``)
     └── StoreError (RuntimeError)   the store refused an operation (``plait.stores``)
         ├── RunExistsError          a new run's id is taken
         ├── RunNotFoundError (LookupError)
