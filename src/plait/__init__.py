@@ -14,7 +14,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # the names, for type checkers; at run time each is loaded on first use
-    from ._answers import AnswerTimeoutError, answer
+    from ._answers import answer
     from ._cancel import cancel
     from ._config import EngineConfig
     from ._context import Context
@@ -36,6 +36,7 @@ if TYPE_CHECKING:  # the names, for type checkers; at run time each is loaded on
         TaskSucceeded,
     )
     from ._exceptions import (
+        AnswerTimeoutError,
         BindingError,
         CancelTimeoutError,
         ConfigError,
@@ -147,7 +148,7 @@ __all__ = [
 
 #: The module of each public name (a test checks it against the imports above).
 _EXPORTS: dict[str, tuple[str, ...]] = {
-    "._answers": ("AnswerTimeoutError", "answer"),
+    "._answers": ("answer",),
     "._cancel": ("cancel",),
     "._config": ("EngineConfig",),
     "._context": ("Context",),
@@ -169,6 +170,7 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
         "TaskSucceeded",
     ),
     "._exceptions": (
+        "AnswerTimeoutError",
         "BindingError",
         "CancelTimeoutError",
         "ConfigError",

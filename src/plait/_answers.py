@@ -7,7 +7,7 @@ Where the run is decides how the answer travels:
 - **Live in another process** (on this host or another that shares the store: a run with
   ``wait_for_input=True``, or a long run whose pause is still ahead): the answer goes to the
   run's owner as an ``answer`` request through the store (``plait._requests``, the channel of
-  ``plait.cancel``). The owner takes it at its next look (within about a quarter of a second),
+  ``plait.cancel``). The owner takes it at its next look (it looks every 0.25 s),
   checks it as it would an answer given in its own process, records it with its provenance
   and lets the waiting task go on; then it writes the request's outcome, which the caller
   waits for: ``answered``, or ``refused: {"error": ..., "message": ..., "field": ...,
@@ -31,7 +31,7 @@ import time
 from typing import Any
 
 from ._cancel import _live_owner
-from ._exceptions import NotWaitingError, PlaitError
+from ._exceptions import AnswerTimeoutError, NotWaitingError
 from ._pause import AnswerChannel, answer_provenance, validate_answer
 from ._public import publish_exports
 from ._requests import (
@@ -49,20 +49,10 @@ from ._serialization import Serializer
 from .stores import InputRequest, LeaseHeldError, RunRecord, Store, WriteBatch
 from .stores._open import using_store
 
-__all__ = ["AnswerTimeoutError", "answer"]
+__all__ = ["answer"]
 
 #: Seconds between two looks at the store while a live owner takes an answer.
 _WAIT_STEP = 0.05
-
-
-class AnswerTimeoutError(PlaitError, TimeoutError):
-    """A live run's owner holds its lease but did not take an answer within the time
-    ``plait.answer`` was given; the request stays pending, and the owner takes it when it next
-    looks. ``owner`` names that process."""
-
-    def __init__(self, message: str, owner: str) -> None:
-        super().__init__(message)
-        self.owner = owner
 
 
 def answer(
