@@ -20,8 +20,8 @@ from starlette.responses import (
     Response,
 )
 
-from .._answers import AnswerTimeoutError
 from .._exceptions import (
+    AnswerTimeoutError,
     InputValidationError,
     InvalidOptionError,
     NotWaitingError,
