@@ -256,3 +256,17 @@ def test_a_failing_store_is_a_503_that_says_so(
     response = client.get("/runs/r1")
     assert response.status_code == 503
     assert response.text == "the store failed: database is locked; reload the page in a moment"
+
+
+def test_the_first_page_of_runs_follows_new_runs(client: TestClient, url: str) -> None:
+    page = client.get("/runs?status=succeeded").text
+    live = re.search(r'data-live="([^"]+)" data-part="([^"]+)"', page)
+    assert live is not None
+    assert live.groups() == ("/runs-live?status=succeeded", "/runs-part?status=succeeded")
+    before = client.get(live.group(2))
+    plait.run(_flow(1), run_id="new1", store=url)
+    after = client.get(live.group(2))
+    assert 'data-run-id="new1"' in after.text and 'data-run-id="new1"' not in before.text
+    assert after.headers["x-plait-version"] != before.headers["x-plait-version"]
+    plait.run(_flow(1), run_id="part", store=url)  # a run may be called "part"
+    assert client.get("/runs/part").status_code == 200

@@ -278,9 +278,12 @@ def test_the_run_page_follows_a_200_task_run_and_the_runs_page_lists_it(
 
 
 def test_cancel_stops_a_run_live_in_another_process(server: Server, tab: Tab) -> None:
+    tab.goto("/runs")
+    live(tab)
     child = server.start("slow", "c1")
+    # the runs page shows the new run without a reload; its link opens it
+    tab.page.click('tr[data-run-id="c1"] a', timeout=30_000)
     server.wait_for("c1", "running")
-    tab.goto("/runs/c1")
     live(tab)
     tab.page.click("#cancel")
     tab.page.wait_for_selector('#page-status:text("cancelled")', timeout=30_000)

@@ -36,7 +36,18 @@ from ..stores import StoreError
 from ._actions import cancel_run, resume_run
 from ._answering import question
 from ._auth import Keys
-from ._pages import home, inbox, inbox_live, inbox_part, run_live, run_page, run_part, runs
+from ._pages import (
+    home,
+    inbox,
+    inbox_live,
+    inbox_part,
+    run_live,
+    run_page,
+    run_part,
+    runs,
+    runs_live,
+    runs_part,
+)
 from ._security import Guard
 from ._site import App
 
@@ -93,6 +104,8 @@ def create_app(
             *routes,  # /metrics and other features' routes go here (see the docstring)
             Route("/", home),
             Route("/runs", runs),
+            Route("/runs-part", runs_part),  # not under /runs/: a run may be called "part"
+            Route("/runs-live", runs_live),
             Route("/runs/{run_id}", run_page),
             Route("/runs/{run_id}/part", run_part),
             Route("/runs/{run_id}/live", run_live),

@@ -10,6 +10,7 @@ have changed (the live updates compare probes; see ``plait.web._live``).
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from typing import Any
 
 from .._state import RunStatus
@@ -26,6 +27,7 @@ __all__ = [
     "record_probe",
     "run_probe",
     "runs_page",
+    "runs_probe",
     "submit_answer",
     "version",
 ]
@@ -69,6 +71,11 @@ def record_probe(record: RunRecord | None) -> tuple[Any, ...] | None:
 def run_probe(store: Store, run_id: str) -> tuple[Any, ...] | None:
     """The probe of run ``run_id`` as the store has it now (see :func:`record_probe`)."""
     return record_probe(store.get_run(run_id))
+
+
+def runs_probe(runs: Sequence[RunRecord]) -> tuple[Any, ...]:
+    """What changes whenever a page of runs may change: its runs, their status and writes."""
+    return tuple((r.run_id, r.status.value, r.updated_at) for r in runs)
 
 
 def inbox_probe(store: Store) -> tuple[Any, ...]:

@@ -42,6 +42,8 @@ __all__ = [
     "run_part",
     "run_response",
     "runs",
+    "runs_live",
+    "runs_part",
 ]
 
 
@@ -53,25 +55,35 @@ async def home(request: Request) -> Response:
 
 
 async def runs(request: Request) -> Response:
+    """The runs, newest first: a page of them, with filters and the link to the next page."""
+    return await _runs(request, "runs.html")
+
+
+async def runs_part(request: Request) -> Response:
+    """The runs page's table, for its live refresh."""
+    return await _runs(request, "_runs_part.html")
+
+
+def _filters(request: Request) -> tuple[RunStatus | None, str | None]:
+    params = request.query_params
+    try:
+        status = RunStatus(params.get("status", "")) if params.get("status") else None
+    except ValueError:
+        status = None
+    return status, params.get("workflow", "").strip() or None
+
+
+async def _runs(request: Request, template: str) -> Response:
     app: App = request.app.state.plait
     grant = app.grant(request)
     if grant.access is not Access.FULL:
         return app.refuse(request)
-    params = request.query_params
-    status_text = params.get("status", "")
-    try:
-        status = RunStatus(status_text) if status_text else None
-    except ValueError:
-        status = None
-    workflow = params.get("workflow", "").strip() or None
+    status, workflow = _filters(request)
+    cursor = request.query_params.get("before") or None
     started = time.perf_counter()
     try:
         page = await asyncio.to_thread(
-            _data.runs_page,
-            app.store,
-            status=status,
-            workflow=workflow,
-            cursor=params.get("before") or None,
+            _data.runs_page, app.store, status=status, workflow=workflow, cursor=cursor
         )
     except InvalidCursorError:
         return PlainTextResponse(
@@ -80,24 +92,44 @@ async def runs(request: Request) -> Response:
             status_code=400,
         )
     query_seconds = time.perf_counter() - started
-    filters = {k: v for k, v in (("status", status_text), ("workflow", workflow or "")) if v}
+    filters = {
+        k: v for k, v in (("status", status.value if status else ""), ("workflow", workflow)) if v
+    }
+    query = ("?" + urlencode(filters)) if filters else ""
     older = None
     if page.next_cursor:
         older = "/runs?" + urlencode({**filters, "before": page.next_cursor})
-    newest = ("/runs?" + urlencode(filters)).rstrip("?") if params.get("before") else None
+    version = _data.version(_data.runs_probe(page.runs))
     response = app.page(
         request,
-        "runs.html",
+        template,
         grant,
         page=page,
-        status_filter=status_text,
+        status_filter=status.value if status else "",
         workflow=workflow or "",
         statuses=[s.value for s in RunStatus],
         older=older,
-        newest=newest,
+        newest=f"/runs{query}" if cursor else None,
+        live_query=None if cursor else query,  # the first page follows new runs live
+        version=version,
     )
     response.headers["server-timing"] = f"store;dur={query_seconds * 1000:.1f}"
+    response.headers["x-plait-version"] = version
     return response
+
+
+async def runs_live(request: Request) -> Response:
+    """The first page of runs (with its filters), as a server-sent event stream."""
+    app: App = request.app.state.plait
+    if app.grant(request).access is not Access.FULL:
+        return app.refuse(request)
+    status, workflow = _filters(request)
+
+    def probe() -> tuple[object, ...]:
+        page = _data.runs_page(app.store, status=status, workflow=workflow)
+        return _data.runs_probe(page.runs)
+
+    return _stream(app, f"runs:{status}:{workflow}", probe)
 
 
 async def run_page(request: Request) -> Response:
