@@ -43,7 +43,7 @@ run's stored target must lie here or on PLAIT_PATH.
     type=click.IntRange(0, 65535),
     default=8421,
     show_default=True,
-    help="0: any free one.",
+    help="The port to listen on (0: any free one).",
 )
 @click.option(
     "--user-header",
