@@ -55,6 +55,7 @@ if TYPE_CHECKING:  # the names, for type checkers; at run time each is loaded on
         TaskNotFoundError,
         TaskTimeoutError,
         UnknownDependencyError,
+        WorkerLostError,
         WorkflowError,
         WorkflowFileError,
     )
@@ -127,6 +128,7 @@ __all__ = [
     "TaskSucceeded",
     "TaskTimeoutError",
     "UnknownDependencyError",
+    "WorkerLostError",
     "Workflow",
     "WorkflowError",
     "WorkflowFileError",
@@ -185,6 +187,7 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
         "TaskNotFoundError",
         "TaskTimeoutError",
         "UnknownDependencyError",
+        "WorkerLostError",
         "WorkflowError",
         "WorkflowFileError",
     ),

@@ -30,6 +30,9 @@ either::
     │                               an answer for a task that asked no question
     ├── TaskCancelledError (RuntimeError)
     │                               raised by ``ctx.raise_if_cancelled()`` in a cancelled task
+    ├── WorkerLostError (RuntimeError)
+    │                               the worker running an attempt died unasked (killed, out of
+    │                               memory, crashed); a retry may succeed elsewhere
     ├── ShellCommandError (RuntimeError)
     │                               a shell task's command exited with a non-zero status
     ├── RunFailedError (RuntimeError)
@@ -82,6 +85,7 @@ __all__ = [
     "TaskNotFoundError",
     "TaskTimeoutError",
     "UnknownDependencyError",
+    "WorkerLostError",
     "WorkflowError",
     "WorkflowFileError",
 ]
@@ -222,6 +226,16 @@ class TaskTimeoutError(PlaitError, TimeoutError):
 
 class TaskCancelledError(PlaitError, RuntimeError):
     """The task was cancelled: ``ctx.raise_if_cancelled()`` raises it so sync code stops early."""
+
+
+class WorkerLostError(PlaitError, RuntimeError):
+    """The worker that ran an attempt died before it reported an outcome.
+
+    A worker process that the OOM killer, a segfault, ``os._exit`` or a ``kill -9`` ended (or a
+    Dask worker that left its cluster) takes only its own attempt with it: that attempt fails
+    with this error, which the task's retry policy treats like any other failure (a retry runs
+    on a fresh worker). The message names the task, the attempt and how the worker ended.
+    """
 
 
 class ShellCommandError(PlaitError, RuntimeError):
