@@ -18,6 +18,9 @@ either::
     ├── ConfigError (ValueError)    an engine setting has a value plait cannot use
     ├── OutputNotStorableError (TypeError)
     │                               a task's output cannot be stored by the run's serializer
+    ├── NotPicklableError (TypeError)
+    │                               a task's function, argument or output cannot be pickled, so
+    │                               it cannot travel to (or back from) the process that runs it
     ├── SerializerMismatchError (ValueError)
     │                               a run's outputs were stored by another serializer than the
     │                               one given to load them (a pickled run needs an explicit
@@ -74,6 +77,7 @@ __all__ = [
     "InputTimeoutError",
     "InputValidationError",
     "InvalidOptionError",
+    "NotPicklableError",
     "NotWaitingError",
     "NothingToCancelError",
     "OutputNotStorableError",
@@ -204,6 +208,15 @@ class ConfigError(PlaitError, ValueError):
 
 class OutputNotStorableError(PlaitError, TypeError):
     """A task returned a value that the run's serializer cannot store (JSON by default)."""
+
+
+class NotPicklableError(PlaitError, TypeError):
+    """A task's function, one of its arguments or its output cannot be pickled, so it cannot
+    reach the worker process (or machine) that runs the task, or come back from it.
+
+    The message names the task and the value's type, and says what would fix it. No retry
+    changes it: the attempt fails at once.
+    """
 
 
 class SerializerMismatchError(PlaitError, ValueError):
