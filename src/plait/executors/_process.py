@@ -52,12 +52,12 @@ import contextlib
 import io
 import multiprocessing
 import os
+import select
 import signal
 import sys
 import threading
 import weakref
 from multiprocessing import (
-    connection,
     forkserver,
     popen_forkserver,
     process,
@@ -72,7 +72,7 @@ from typing import Any
 from .._exceptions import ConfigError, NotPicklableError, WorkerLostError
 from ._base import Executor, Job, Outcome, TaskCall
 from ._pickling import dumps, loads
-from ._process_worker import CALL, CANCEL, OUTCOME, PATH, UNREADABLE, serve
+from ._process_worker import CALL, CANCEL, OUTCOME, PATH, SEQ, UNREADABLE, serve
 
 __all__ = ["KILL_GRACE", "ProcessExecutor"]
 
@@ -221,6 +221,37 @@ class ProcessExecutor(Executor):
             self._started += 1
 
 
+class _Worker:
+    """One worker process: its two pipes (see ``_process_worker``), and one poll object that
+    watches the calls pipe, the process's exit and the slot's wake-up pipe together."""
+
+    def __init__(self, wake: int) -> None:
+        self.calls, theirs_calls = multiprocessing.Pipe(duplex=True)
+        theirs_control, self.control = multiprocessing.Pipe(duplex=False)
+        self.process = _WorkerProcess(
+            target=serve, args=(theirs_calls, theirs_control), name="plait-process-worker"
+        )
+        _start_forkserver()
+        self.process.start()
+        theirs_calls.close()
+        theirs_control.close()
+        pid = self.process.pid
+        assert pid is not None  # started
+        self.pid = pid
+        self.path = _child_path()  # the sys.path it has
+        self.seq = 0  # the number of the last call sent
+        self.poll = select.poll()
+        self.calls_fd = self.calls.fileno()
+        self.exit_fd: int = self.process.sentinel
+        for fd in (self.calls_fd, self.exit_fd, wake):
+            self.poll.register(fd, select.POLLIN)
+
+    def close_pipes(self) -> None:
+        for pipe in (self.calls, self.control):
+            if not pipe.closed:
+                pipe.close()
+
+
 class _Slot:
     """One worker process and the thread that feeds it; see the module docstring."""
 
@@ -230,10 +261,7 @@ class _Slot:
             target=self._serve, name=f"plait-process-slot-{number}", daemon=True
         )
         self._lock = threading.Lock()  # guards what cancel/kill/stop read from other threads
-        self._process: _WorkerProcess | None = None
-        self._pid: int | None = None
-        self._connection: connection.Connection | None = None
-        self._path: list[str] = []  # the sys.path the worker has
+        self._worker: _Worker | None = None
         self._job: Job | None = None
         self._sent = False  # the job's call has reached the pipe: a cancel can follow it
         self._wake_reader, self._wake_writer = os.pipe()  # wakes the thread for a kill or stop
@@ -243,7 +271,8 @@ class _Slot:
     @property
     def pid(self) -> int | None:
         """The worker's process id (its group's id too), while it lives."""
-        return self._pid
+        worker = self._worker
+        return None if worker is None else worker.pid
 
     def start(self) -> None:
         self._thread.start()
@@ -254,9 +283,8 @@ class _Slot:
 
     def cancel(self, job: Job) -> None:
         with self._lock:
-            if self._job is job and self._sent and self._connection is not None:
-                with contextlib.suppress(OSError):  # the worker is gone: nothing to stop
-                    self._connection.send_bytes(CANCEL)
+            if self._job is job and self._sent and self._worker is not None:
+                self._send_cancel(self._worker)
 
     def kill(self) -> None:
         """Kill the worker (its job was abandoned); the thread does it and then ends."""
@@ -274,14 +302,24 @@ class _Slot:
         with contextlib.suppress(OSError):
             os.write(self._wake_writer, b"!")
 
+    def _send_cancel(self, worker: _Worker) -> None:
+        """Under the lock."""
+        with contextlib.suppress(OSError):  # the worker is gone: nothing to stop
+            worker.control.send_bytes(CANCEL + worker.seq.to_bytes(SEQ, "little"))
+
     # -- the slot's thread ----------------------------------------------------------------
 
     def _serve(self) -> None:
         executor = self._executor
         try:
             while (job := executor._take(self)) is not None:
-                self._run(job)
-                if not executor._done(self, job):
+                outcome = self._run(job)
+                # Free before completing: completing may submit the next job at once, and it
+                # must find this slot free rather than start another.
+                serving = executor._done(self, job)
+                if outcome is not None:
+                    job.complete(outcome)
+                if not serving:
                     break
         finally:
             self._end_worker(polite=not self._killing)
@@ -289,90 +327,74 @@ class _Slot:
             os.close(self._wake_reader)
             os.close(self._wake_writer)
 
-    def _run(self, job: Job) -> None:
+    def _run(self, job: Job) -> Outcome | None:
+        """Run ``job`` in the worker; its outcome, or None if it must not be completed (it was
+        abandoned, or the executor is shutting down)."""
         try:
             call = job.call()
-        except BaseException as error:  # the attempt's failure, e.g. binding
-            job.complete(Outcome(error=error))
-            return
+        except BaseException as error:  # the attempt's failure, e.g. a binding error
+            return Outcome(error=error)
         try:
-            payload = CALL + dumps(call)
+            payload = dumps(call)
         except Exception as error:  # some part of it does not pickle
-            job.complete(Outcome(error=_not_picklable(call, error)))
-            return
+            return Outcome(error=_not_picklable(call, error))
         try:
             worker = self._ready_worker()
         except Exception as error:  # no process could be started
-            job.complete(
-                Outcome(
-                    error=WorkerLostError(
-                        f"task {call.task_id!r} (attempt {call.attempt}): no worker process "
-                        f"could be started ({type(error).__name__}: {error})"
-                    )
+            return Outcome(
+                error=WorkerLostError(
+                    f"task {call.task_id!r} (attempt {call.attempt}): no worker process "
+                    f"could be started ({type(error).__name__}: {error})"
                 )
             )
-            return
-        outcome = self._send_and_wait(job, call, worker, payload)
-        if outcome is not None:
-            job.complete(outcome)
+        return self._send_and_wait(job, call, worker, payload)
 
-    def _ready_worker(self) -> connection.Connection:
-        """The pipe to a live worker, started if need be, with ``sys.path`` up to date."""
-        if self._connection is None:
-            self._start_worker()
-        assert self._connection is not None
-        if sys.path != self._path:
+    def _ready_worker(self) -> _Worker:
+        """A live worker, started if need be, with ``sys.path`` up to date."""
+        worker = self._worker
+        if worker is None:
+            worker = _Worker(self._wake_reader)
+            with self._lock:
+                self._worker = worker
+            self._executor._count_start()
+        if sys.path != worker.path:
             path = list(sys.path)
             with contextlib.suppress(OSError):  # it died: the wait for the outcome says so
-                self._connection.send_bytes(PATH + dumps(path))
-            self._path = path
-        return self._connection
-
-    def _start_worker(self) -> None:
-        ours, theirs = multiprocessing.Pipe(duplex=True)
-        worker = _WorkerProcess(target=serve, args=(theirs,), name="plait-process-worker")
-        _start_forkserver()
-        worker.start()
-        theirs.close()
-        with self._lock:
-            self._process = worker
-            self._connection = ours
-            self._pid = worker.pid
-        self._path = _child_path()
-        self._executor._count_start()
+                worker.calls.send_bytes(PATH + dumps(path))
+            worker.path = path
+        return worker
 
     def _send_and_wait(
-        self, job: Job, call: TaskCall, pipe: connection.Connection, payload: bytes
+        self, job: Job, call: TaskCall, worker: _Worker, payload: bytes
     ) -> Outcome | None:
         """Run ``call`` in the worker; its outcome, or None when the job was abandoned (or the
         executor shut down) and must not be completed."""
+        worker.seq += 1
         with self._lock:
             self._job = job
         with contextlib.suppress(OSError):  # it died before it took the call: found out below
-            pipe.send_bytes(payload)
+            worker.calls.send_bytes(CALL + worker.seq.to_bytes(SEQ, "little") + payload)
         with self._lock:
             self._sent = True
             if job.cancelled:  # cancelled before the call got there
-                with contextlib.suppress(OSError):
-                    pipe.send_bytes(CANCEL)
+                self._send_cancel(worker)
         try:
-            return self._wait(call, pipe)
+            return self._wait(call, worker)
         finally:
             with self._lock:
                 self._job = None
                 self._sent = False
 
-    def _wait(self, call: TaskCall, pipe: connection.Connection) -> Outcome | None:
-        process = self._process
-        assert process is not None
-        watched: list[Any] = [pipe, process.sentinel, self._wake_reader]
+    def _wait(self, call: TaskCall, worker: _Worker) -> Outcome | None:
+        ended = False  # the calls pipe said end of file
         while True:
-            ready = connection.wait(watched)
-            if pipe in ready:
+            ready = {fd for fd, _ in worker.poll.poll()}
+            if worker.calls_fd in ready and not ended:
                 try:
-                    message = pipe.recv_bytes()
-                except (EOFError, OSError):  # it died: the sentinel says so too, soon
-                    watched.remove(pipe)
+                    message = worker.calls.recv_bytes()
+                except (EOFError, OSError):  # it died: its exit says so too, soon
+                    ended = True
+                    worker.poll.unregister(worker.calls_fd)
                 else:
                     return self._outcome(call, message)
             if self._wake_reader in ready:
@@ -381,7 +403,7 @@ class _Slot:
                     return None  # the thread kills the worker on its way out
             # Dead, with nothing left to read (an outcome sent just before the end is read
             # first: the pipe stays watched until it says end of file).
-            if process.sentinel in ready and (pipe not in watched or not pipe.poll()):
+            if worker.exit_fd in ready and (ended or not worker.calls.poll()):
                 return Outcome(error=self._lost(call))
 
     def _outcome(self, call: TaskCall, message: bytes) -> Outcome:
@@ -411,42 +433,40 @@ class _Slot:
 
     def _lost(self, call: TaskCall) -> WorkerLostError:
         """The worker died unasked: clean up after it and say how it ended."""
-        process = self._process
-        assert process is not None
-        pid, how = process.pid, _how_it_ended(process.exitcode)
+        worker = self._worker
+        assert worker is not None
+        how = _how_it_ended(worker.process.exitcode)
         self._end_worker(polite=False)
         return WorkerLostError(
-            f"task {call.task_id!r} (attempt {call.attempt}): its worker process (pid {pid}) "
-            f"{how} before the attempt ended; another attempt runs in a fresh worker if the "
-            "task's retries allow"
+            f"task {call.task_id!r} (attempt {call.attempt}): its worker process (pid "
+            f"{worker.pid}) {how} before the attempt ended; another attempt runs in a fresh "
+            "worker if the task's retries allow"
         )
 
     def _end_worker(self, *, polite: bool) -> None:
         """End the worker and everything in its group, and reap it.
 
-        Politely (an idle worker of an executor shutting down): close the pipe and let it end
+        Politely (an idle worker of an executor shutting down): close the pipes and let it end
         its group itself. Otherwise ``SIGTERM`` to the group, then ``SIGKILL`` after
         :data:`KILL_GRACE` seconds, or as soon as the worker is gone (for what it left behind).
         """
         with self._lock:
-            worker, pipe = self._process, self._connection
-            self._connection = None
+            worker = self._worker
         if worker is None:
             return
-        if polite and pipe is not None:
-            pipe.close()
-            worker.join(KILL_GRACE)
-        elif worker.exitcode is None:
-            _signal_group(worker, signal.SIGTERM)
-            worker.join(KILL_GRACE)
-        _signal_group(worker, signal.SIGKILL)
-        worker.join()
-        if pipe is not None and not pipe.closed:
-            pipe.close()
-        worker.close()
+        process = worker.process
+        if polite:
+            worker.close_pipes()
+            process.join(KILL_GRACE)
+        elif process.exitcode is None:
+            _signal_group(process, signal.SIGTERM)
+            process.join(KILL_GRACE)
+        _signal_group(process, signal.SIGKILL)
+        process.join()
+        worker.close_pipes()
+        process.close()
         with self._lock:
-            self._process = None
-            self._pid = None
+            self._worker = None
 
 
 def _signal_group(worker: _WorkerProcess, signum: int) -> None:

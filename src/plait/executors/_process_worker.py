@@ -1,30 +1,33 @@
 """The worker process of the process executor: runs one shipped call at a time, forever.
 
-The protocol, over one duplex pipe (``multiprocessing.connection``), one message per
-``send_bytes``, its first byte saying what it is:
+The protocol: two pipes (``multiprocessing.connection``), one message per ``send_bytes``, its
+first byte saying what it is; ``SEQ`` is the call's number (8 bytes, little-endian), counted by
+the parent for this worker.
 
-====================  =========================================================================
-parent -> worker
-``R`` + call          run this pickled :class:`~plait.executors.TaskCall` (the worker is idle)
-``C``                 the call running (or the last one sent) is cancelled: set its flag
-``P`` + path          set ``sys.path`` to this pickled list before the next call
-end of file           the parent is done with this worker, or dead: exit (see below)
-worker -> parent
-``O`` + outcome       the pickled :class:`~plait.executors.Outcome` of the call
-``U`` + text          the call could not be unpickled here; ``text`` says why
-====================  =========================================================================
+=====================  ========================================================================
+*calls* pipe, parent -> worker
+``R`` SEQ call         run this pickled :class:`~plait.executors.TaskCall` (the worker is idle)
+``P`` path             set ``sys.path`` to this pickled list before the next call
+end of file            the parent is done with this worker, or dead: exit (see below)
+*calls* pipe, worker -> parent
+``O`` outcome          the pickled :class:`~plait.executors.Outcome` of the call
+``U`` text             the call could not be unpickled here; ``text`` says why
+*control* pipe, parent -> worker
+``C`` SEQ              call SEQ is cancelled: set its flag (at once if it runs, or when it
+                       starts)
+=====================  ========================================================================
 
-Two threads: the main thread runs calls (``run_call``: a context whose ``cancelled`` reads the
-call's flag, captured logs, ``asyncio.run`` for async functions); a reader thread receives
-messages, so that a cancel reaches a running call at once. The reader makes each call's flag as
-the call arrives, and messages arrive in order, so a ``C`` sets the flag of the call it was sent
-for, never the next one's.
+Two threads: the main thread reads calls and runs them (``run_call``: a context whose
+``cancelled`` reads the call's flag, captured logs, ``asyncio.run`` for async functions), with no
+hand-off between threads on the way; a listener thread reads the control pipe, so that a cancel
+reaches a running call at once. The cancel names its call, so a late one never touches the next
+call's flag.
 
 The worker leads a process group of its own (made first thing, before any task can start a child
 process), so the parent can signal it together with whatever its tasks started. At the end of
 file it flushes its output and sends ``SIGKILL`` to its own group: a task's background children
-end with it. The parent's death (``kill -9``) closes the pipe too, so a worker never outlives
-the run it worked for -- even mid-call.
+end with it. The parent's death (``kill -9``) closes both pipes, so a worker never outlives the
+run it worked for -- even mid-call, when the listener ends the group at once.
 """
 
 from __future__ import annotations
@@ -34,75 +37,100 @@ import signal
 import sys
 import threading
 from multiprocessing.connection import Connection
-from queue import SimpleQueue
 from typing import Any
 
 from .._exceptions import NotPicklableError
+from .._logs import start_capture
 from ._base import Outcome, RemoteError
 from ._pickling import dumps, loads
 from ._shipping import CancelFlag, run_call
 
-__all__ = ["CALL", "CANCEL", "OUTCOME", "PATH", "UNREADABLE", "serve"]
+__all__ = ["CALL", "CANCEL", "OUTCOME", "PATH", "SEQ", "UNREADABLE", "serve"]
 
 CALL = b"R"
 CANCEL = b"C"
 PATH = b"P"
 OUTCOME = b"O"
 UNREADABLE = b"U"
+SEQ = 8  # bytes of a call's number
 
 
-def serve(connection: Connection) -> None:
-    """The worker's main: serve calls from ``connection`` until it closes; never returns."""
+class _Current:
+    """The call the main thread runs, as the listener sees it."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.seq = -1
+        self.flag = CancelFlag()
+        self.busy = False
+        self.cancelled = -1  # the number of the last call cancelled
+
+    def begin(self, seq: int) -> CancelFlag:
+        with self.lock:
+            self.seq, self.flag, self.busy = seq, CancelFlag(), True
+            if self.cancelled == seq:  # the cancel overtook the call
+                self.flag.set()
+            return self.flag
+
+    def end(self) -> None:
+        with self.lock:
+            self.busy = False
+
+    def cancel(self, seq: int) -> None:
+        with self.lock:
+            self.cancelled = seq
+            flag = self.flag if self.seq == seq else None
+        if flag is not None:
+            flag.set()  # outside the lock: it may cancel an async call's task
+
+
+def serve(calls: Connection, control: Connection) -> None:
+    """The worker's main: serve calls until the parent closes the pipes; never returns."""
     os.setpgid(0, 0)  # a group of its own: the parent kills the group, grandchildren included
-    work: SimpleQueue[tuple[bytes, CancelFlag] | list[str] | None] = SimpleQueue()
-    busy = threading.Event()
-    reader = threading.Thread(
-        target=_read, args=(connection, work, busy), name="plait-worker-reader", daemon=True
+    start_capture()  # for the worker's whole life: each call's capture then costs nothing more
+    current = _Current()
+    listener = threading.Thread(
+        target=_listen, args=(control, current), name="plait-worker-listener", daemon=True
     )
-    reader.start()
-    while (item := work.get()) is not None:
-        if isinstance(item, list):
-            sys.path[:] = item
-            continue
-        busy.set()
+    listener.start()
+    while True:
         try:
-            connection.send_bytes(_run(*item))
-        except OSError:  # the parent is gone: the reader is ending this process
+            message = calls.recv_bytes()
+        except (EOFError, OSError):
             break
+        if message[:1] == PATH:
+            sys.path[:] = loads(memoryview(message)[1:])
+            continue
+        flag = current.begin(int.from_bytes(message[1 : 1 + SEQ], "little"))
+        try:
+            reply = _run(message, flag)
         finally:
-            _flush()
-            busy.clear()
+            current.end()
+        _flush()
+        try:
+            calls.send_bytes(reply)
+        except OSError:  # the parent is gone
+            break
     _end_group()
 
 
-def _read(
-    connection: Connection,
-    work: SimpleQueue[tuple[bytes, CancelFlag] | list[str] | None],
-    busy: threading.Event,
-) -> None:
-    flag = CancelFlag()
+def _listen(control: Connection, current: _Current) -> None:
     while True:
         try:
-            message = connection.recv_bytes()
+            message = control.recv_bytes()
         except (EOFError, OSError):
             break
-        kind = message[:1]
-        if kind == CALL:
-            flag = CancelFlag()
-            work.put((message, flag))
-        elif kind == CANCEL:
-            flag.set()
-        elif kind == PATH:
-            work.put(loads(memoryview(message)[1:]))
-    if busy.is_set():  # the parent died mid-call (or gave up on it): stop the call now
+        current.cancel(int.from_bytes(message[1 : 1 + SEQ], "little"))
+    with current.lock:
+        busy = current.busy
+    if busy:  # the parent died mid-call, or gave up on it: stop the call now
         _end_group(flush=False)
-    work.put(None)
 
 
 def _run(message: bytes, flag: CancelFlag) -> bytes:
     """Run the call in ``message``; the message that reports its outcome."""
     try:
-        call = loads(memoryview(message)[1:])
+        call = loads(memoryview(message)[1 + SEQ :])
     except BaseException as error:  # reported to the parent, which names the task
         return UNREADABLE + f"{type(error).__name__}: {error}".encode("utf-8", "replace")
     outcome = run_call(call, cancelled=flag)
