@@ -471,6 +471,9 @@ def test_a_durable_run_survives_kill_9_of_its_orchestrator_and_leaves_no_worker(
             assert orchestrator.poll() is None, "the orchestrator ended early"
             time.sleep(0.02)
         worker = int(pid_file.read_text())
+        store = f"sqlite:///{tmp_path / 'plait.db'}"
+        while plait.get_run("r1", store=store).tasks["first"].status is not TaskStatus.SUCCEEDED:
+            time.sleep(0.02)  # the recorder writes every 0.1 s: "first" is durable once it has
         orchestrator.kill()
         orchestrator.wait()
         assert_gone(worker)  # its pipe closed: it ended its own group
