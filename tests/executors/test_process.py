@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import os
 import signal
 import subprocess
@@ -109,6 +110,21 @@ def test_each_worker_leads_its_own_process_group(executor: ProcessExecutor) -> N
     assert os.getpgid(worker) != os.getpgrp()
 
 
+def test_a_module_put_on_sys_path_after_the_worker_started_is_importable_there(
+    executor: ProcessExecutor, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    first = FakeJob(pid)
+    executor.submit(first)
+    first.result()
+    (tmp_path / "late_module_for_plait.py").write_text("def triple(x):\n    return 3 * x\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    triple = importlib.import_module("late_module_for_plait").triple
+    job = FakeJob(triple, kwargs={"x": 5})
+    executor.submit(job)
+    assert job.result().output == 15
+    assert executor.statistics()["started"] == 1  # the same worker learned the new path
+
+
 def test_a_lambda_and_a_closure_ship_by_value(executor: ProcessExecutor) -> None:
     base = 10
     jobs = [FakeJob(lambda: base + 1), FakeJob(lambda x: x * base, kwargs={"x": 4})]
@@ -139,13 +155,17 @@ def test_a_cancel_reaches_the_context_in_the_worker(
     assert job.result().output is True
 
 
-def test_a_job_cancelled_before_it_reaches_the_worker_sees_the_flag_at_once(
+def test_a_job_cancelled_before_a_worker_takes_it_is_never_called(
     executor: ProcessExecutor, tmp_path: Path
 ) -> None:
-    job = FakeJob(until_cancelled, kwargs={"marker": str(tmp_path / "m")}, context_parameter="ctx")
-    job.cancelled = True
+    marker = tmp_path / "m"
+    job = FakeJob(until_cancelled, kwargs={"marker": str(marker)}, context_parameter="ctx")
+    job.cancelled = True  # as the engine does for a run that stopped (thread executor alike)
     executor.submit(job)
-    assert job.result().output is True
+    error = job.result().error
+    assert isinstance(error, plait.TaskCancelledError)
+    assert str(error) == "cancelled before it started"
+    assert not marker.exists()
 
 
 def test_logs_and_prints_come_back_with_the_outcome(executor: ProcessExecutor) -> None:

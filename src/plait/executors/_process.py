@@ -69,7 +69,7 @@ from multiprocessing.context import ForkServerProcess, set_spawning_popen
 from queue import SimpleQueue
 from typing import Any
 
-from .._exceptions import ConfigError, NotPicklableError, WorkerLostError
+from .._exceptions import ConfigError, NotPicklableError, TaskCancelledError, WorkerLostError
 from ._base import Executor, Job, Outcome, TaskCall
 from ._pickling import dumps, loads
 from ._process_worker import CALL, CANCEL, OUTCOME, PATH, SEQ, UNREADABLE, serve
@@ -330,6 +330,8 @@ class _Slot:
     def _run(self, job: Job) -> Outcome | None:
         """Run ``job`` in the worker; its outcome, or None if it must not be completed (it was
         abandoned, or the executor is shutting down)."""
+        if job.cancelled:  # the run stopped before a worker got to it: never call it
+            return Outcome(error=TaskCancelledError("cancelled before it started"))
         try:
             call = job.call()
         except BaseException as error:  # the attempt's failure, e.g. a binding error
