@@ -71,3 +71,7 @@ def exit_now() -> None:
 async def async_pid(x: int) -> tuple[int, int]:
     await asyncio.sleep(0)
     return os.getpid(), x
+
+
+async def sleep_long() -> None:
+    await asyncio.sleep(30)

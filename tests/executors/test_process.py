@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import importlib
 import os
 import signal
@@ -29,6 +30,7 @@ from ._process_tasks import (
     exit_now,
     holds_a_lock,
     pid,
+    sleep_long,
     spin_with_a_child,
     until_cancelled,
     use,
@@ -99,7 +101,7 @@ def test_a_call_runs_in_another_process_and_its_worker_is_reused(
     assert second.result().output == 3
     assert worker != os.getpid()
     assert executor.worker_pids() == [worker]
-    assert executor.statistics()["started"] == 1
+    assert executor.statistics().started == 1
 
 
 def test_each_worker_leads_its_own_process_group(executor: ProcessExecutor) -> None:
@@ -122,7 +124,7 @@ def test_a_module_put_on_sys_path_after_the_worker_started_is_importable_there(
     job = FakeJob(triple, kwargs={"x": 5})
     executor.submit(job)
     assert job.result().output == 15
-    assert executor.statistics()["started"] == 1  # the same worker learned the new path
+    assert executor.statistics().started == 1  # the same worker learned the new path
 
 
 def test_a_lambda_and_a_closure_ship_by_value(executor: ProcessExecutor) -> None:
@@ -140,6 +142,18 @@ def test_an_async_function_runs_under_asyncio_run_in_the_worker(
     executor.submit(job)
     worker, x = job.result().output
     assert (worker != os.getpid(), x) == (True, 3)
+
+
+def test_a_cancel_stops_an_async_task_at_its_next_await(executor: ProcessExecutor) -> None:
+    job = FakeJob(sleep_long, is_async=True)
+    executor.submit(job)
+    while executor.statistics().busy == 0:
+        time.sleep(0.01)
+    time.sleep(0.2)  # let the call reach its await (a cancel before it starts works as well)
+    job.cancelled = True
+    executor.cancel(job)
+    outcome = job.result()
+    assert isinstance(outcome.error, asyncio.CancelledError)
 
 
 def test_a_cancel_reaches_the_context_in_the_worker(
@@ -191,7 +205,7 @@ def test_an_unpicklable_function_fails_with_an_error_naming_the_task(
     error = job.result().error
     assert isinstance(error, plait.NotPicklableError)
     assert str(error).startswith("task 'locked': its function, a function, cannot be pickled")
-    assert executor.statistics()["started"] == 0  # nothing was sent anywhere
+    assert executor.statistics().started == 0  # nothing was sent anywhere
 
 
 def test_an_unpicklable_argument_fails_with_an_error_naming_the_task_and_argument(
@@ -221,7 +235,7 @@ def test_an_unpicklable_output_fails_with_an_error_naming_the_task_and_type(
     again = FakeJob(pid)  # the worker lived on
     executor.submit(again)
     assert again.result().error is None
-    assert executor.statistics()["started"] == 1
+    assert executor.statistics().started == 1
 
 
 def test_a_worker_that_exits_unasked_fails_its_job_with_worker_lost_and_is_replaced(
@@ -236,7 +250,7 @@ def test_a_worker_that_exits_unasked_fails_its_job_with_worker_lost_and_is_repla
     again = FakeJob(pid)
     executor.submit(again)
     assert again.result().output != os.getpid()
-    assert executor.statistics()["started"] == 2
+    assert executor.statistics().started == 2
 
 
 def test_abandon_kills_the_worker_group_and_every_grandchild(

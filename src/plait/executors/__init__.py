@@ -12,7 +12,7 @@ from ._shipping import CancelFlag, run_call
 from ._thread import ThreadExecutor
 
 if TYPE_CHECKING:
-    from ._process import ProcessExecutor
+    from ._process import ProcessExecutor, ProcessStatistics
 
 __all__ = [
     "CancelFlag",
@@ -20,6 +20,7 @@ __all__ = [
     "Job",
     "Outcome",
     "ProcessExecutor",
+    "ProcessStatistics",
     "RemoteError",
     "TaskCall",
     "ThreadExecutor",
@@ -27,7 +28,7 @@ __all__ = [
 ]
 
 #: Executors loaded on first use (their modules import what only they need).
-_LAZY = {"ProcessExecutor": "._process"}
+_LAZY = {"ProcessExecutor": "._process", "ProcessStatistics": "._process"}
 
 publish(globals(), [name for name in __all__ if name not in _LAZY])  # plait.executors.X
 

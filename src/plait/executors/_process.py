@@ -57,6 +57,7 @@ import signal
 import sys
 import threading
 import weakref
+from dataclasses import dataclass
 from multiprocessing import (
     forkserver,
     popen_forkserver,
@@ -74,12 +75,29 @@ from ._base import Executor, Job, Outcome, TaskCall
 from ._pickling import dumps, loads
 from ._process_worker import CALL, CANCEL, OUTCOME, PATH, SEQ, UNREADABLE, serve
 
-__all__ = ["KILL_GRACE", "ProcessExecutor"]
+__all__ = ["KILL_GRACE", "ProcessExecutor", "ProcessStatistics"]
 
 #: Seconds between the ``SIGTERM`` and the ``SIGKILL`` sent to an abandoned worker's group.
 KILL_GRACE = 1.0
 
 _PRELOAD = ["plait.executors._process_worker"]  # the forkserver imports it once for all workers
+
+
+@dataclass(frozen=True, slots=True)
+class ProcessStatistics:
+    """What a :class:`ProcessExecutor` holds at one moment.
+
+    Attributes:
+        slots: worker slots serving jobs (each with its worker process, once it had work).
+        busy: jobs running (or about to) in a worker.
+        retiring: slots still killing the worker of an abandoned job.
+        started: worker processes started since the executor was made.
+    """
+
+    slots: int
+    busy: int
+    retiring: int
+    started: int
 
 
 class ProcessExecutor(Executor):
@@ -165,14 +183,15 @@ class ProcessExecutor(Executor):
                 slot.join()
         _live_executors.discard(self)
 
-    def statistics(self) -> dict[str, int]:
-        """Live worker slots, slots busy killing a worker, and worker processes started."""
+    def statistics(self) -> ProcessStatistics:
+        """A snapshot of the workers: see :class:`ProcessStatistics`."""
         with self._lock:
-            return {
-                "slots": len(self._slots),
-                "retiring": len(self._retired),
-                "started": self._started,
-            }
+            return ProcessStatistics(
+                slots=len(self._slots),
+                busy=len(self._running),
+                retiring=len(self._retired),
+                started=self._started,
+            )
 
     def worker_pids(self) -> list[int]:
         """The process ids of the live workers (each leads its process group)."""
