@@ -528,10 +528,13 @@ def test_a_durable_run_survives_kill_9_of_its_orchestrator_and_leaves_no_worker(
     assert (tmp_path / "first.ran").read_text() == "x"  # recorded: not run again
 
 
-def test_a_workflow_loaded_from_a_file_runs_its_functions_in_workers(tmp_path: Path) -> None:
+@pytest.mark.parametrize("stem", ["myflow", "string"])  # "string": the name is taken
+def test_a_workflow_loaded_from_a_file_runs_its_functions_in_workers(
+    tmp_path: Path, stem: str
+) -> None:
     flows = tmp_path / "flows"
     flows.mkdir()
-    (flows / "myflow.py").write_text(
+    (flows / f"{stem}.py").write_text(
         textwrap.dedent(
             """
             import os
@@ -551,7 +554,7 @@ def test_a_workflow_loaded_from_a_file_runs_its_functions_in_workers(tmp_path: P
         from plait import _engine
         from plait.executors import ProcessExecutor
         _engine.ThreadExecutor = lambda n: ProcessExecutor(n)
-        loaded = plait.load_target({str(flows / "myflow.py")!r} + ":wf")
+        loaded = plait.load_target({str(flows / f"{stem}.py")!r} + ":wf")
         result = plait.run(loaded.workflow, max_concurrency=1)
         print(result.status.value, result.tasks["where"].output != os.getpid())
         """
