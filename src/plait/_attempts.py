@@ -112,7 +112,10 @@ class _Attempt:
             return
         token = running_attempt.set(self)
         try:
-            self.output = self.run_state.call(self)
+            output = self.run_state.call(self)
+            if self.run_state.async_off_loop[self.index]:  # an async function on a thread
+                output = asyncio.run(output)
+            self.output = output
         except BaseException as error:  # the task's failure, whatever it is, is its outcome
             self.error = error
         else:
@@ -254,7 +257,7 @@ class _Attempts(_RunState):
             if attempt.abandoned:
                 return None
             self._settle(attempt, in_loop=False)
-            keep = self._dispatch(in_loop=False, for_worker=True)
+            keep = self._dispatch(in_loop=False, for_worker=self.executor_of[attempt.index])
             self._resolve_if_finished(in_loop=False)
             return keep
         finally:

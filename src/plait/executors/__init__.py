@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from .._public import publish
 from ._base import Executor, Job, Outcome, RemoteError, TaskCall
+from ._inline import InlineExecutor
 from ._shipping import CancelFlag, run_call
 from ._thread import ThreadExecutor
 
@@ -17,6 +18,7 @@ if TYPE_CHECKING:
 __all__ = [
     "CancelFlag",
     "Executor",
+    "InlineExecutor",
     "Job",
     "Outcome",
     "ProcessExecutor",
