@@ -24,7 +24,6 @@ from typing import Any
 from _report import Ledger, heading, num, ratio, table
 
 import plait
-from plait import _engine
 from plait.executors import Executor, ProcessExecutor, ThreadExecutor
 
 CPU_TASKS = 16
@@ -63,38 +62,10 @@ def _calibrate() -> int:
         n *= 4
 
 
-class _Kept(Executor):
-    """An executor lent to one run: the run's shutdown leaves it running (it was started before
-    the clock, and is timed again)."""
-
-    def __init__(self, inner: Executor) -> None:
-        self.inner = inner
-
-    @property
-    def capacity(self) -> int | None:
-        return self.inner.capacity
-
-    def submit(self, job: Any) -> None:
-        self.inner.submit(job)
-
-    def cancel(self, job: Any) -> None:
-        self.inner.cancel(job)
-
-    def abandon(self, job: Any) -> None:
-        self.inner.abandon(job)
-
-    def shutdown(self, *, wait: bool = True) -> None:
-        pass
-
-
 def _run_on(executor: Executor, workflow: plait.Workflow, **settings: Any) -> plait.RunResult:
-    """Run ``workflow`` with every sync task on ``executor`` (left running afterwards)."""
-    made = _engine.ThreadExecutor  # type: ignore[attr-defined]
-    _engine.ThreadExecutor = lambda _size: _Kept(executor)  # type: ignore[attr-defined]
-    try:
-        return plait.run(workflow, **settings)
-    finally:
-        _engine.ThreadExecutor = made  # type: ignore[attr-defined]
+    """Run ``workflow`` with every sync task on ``executor``, which stays running afterwards (an
+    executor given to a run is its owner's to shut down)."""
+    return plait.run(workflow, executors={"bench": executor}, default_executor="bench", **settings)
 
 
 def _best(rounds: int, fn: Callable[[], object]) -> float:

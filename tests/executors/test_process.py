@@ -19,7 +19,7 @@ import psutil
 import pytest
 
 import plait
-from plait import RunStatus, TaskStatus, Workflow, _engine
+from plait import RunStatus, TaskStatus, Workflow
 from plait.executors import Outcome, ProcessExecutor, TaskCall
 
 from ._process_tasks import (
@@ -315,16 +315,22 @@ def assert_gone(*pids: int) -> None:
 
 
 @pytest.fixture
-def on_processes(monkeypatch: pytest.MonkeyPatch) -> list[ProcessExecutor]:
-    """Every run's sync tasks go to a ProcessExecutor (of the run's size)."""
+def on_processes() -> Iterator[list[ProcessExecutor]]:
+    """The ``process`` executor as a run makes it by name, kept to look at after the run."""
     made: list[ProcessExecutor] = []
+    yield made
+    for executor in made:
+        executor.shutdown(wait=True)
 
-    def make(max_workers: int) -> ProcessExecutor:
-        made.append(ProcessExecutor(max_workers))
-        return made[-1]
 
-    monkeypatch.setattr(_engine, "ThreadExecutor", make)
-    return made
+def run_on_processes(
+    made: list[ProcessExecutor], workflow: Workflow, **settings: Any
+) -> plait.RunResult:
+    """``plait.run`` with every sync task on a ProcessExecutor (of the run's size) that the
+    test keeps, so it can look at the workers afterwards."""
+    pool = ProcessExecutor(settings.get("max_concurrency"))
+    made.append(pool)
+    return plait.run(workflow, executors={"process": pool}, default_executor="process", **settings)
 
 
 def test_sigkill_of_one_worker_fails_only_its_attempt_which_is_retried(
@@ -338,7 +344,9 @@ def test_sigkill_of_one_worker_fails_only_its_attempt_which_is_retried(
 
     def run() -> None:
         result.append(
-            plait.run(wf, max_concurrency=3, retry_backoff=0, subscribers=[events.append])
+            run_on_processes(
+                on_processes, wf, max_concurrency=3, retry_backoff=0, subscribers=[events.append]
+            )
         )
 
     runner = threading.Thread(target=run)
@@ -372,12 +380,13 @@ def test_a_task_in_an_infinite_loop_is_killed_at_its_timeout_with_its_children(
     wf.add_task(
         "spin", spin_with_a_child, params={"marker": str(marker)}, timeout=1, depends_on=["warm"]
     )
-    result = plait.run(wf, max_concurrency=1, max_retries=0)
+    result = run_on_processes(on_processes, wf, max_concurrency=1, max_retries=0)
     assert result.tasks["spin"].status is TaskStatus.FAILED
     assert result.tasks["spin"].error is not None
     assert result.tasks["spin"].error.type == "plait.TaskTimeoutError"
     worker, grandchild = map(int, marker.read_text().split())
     assert_gone(worker, grandchild)
+    on_processes[0].shutdown(wait=True)  # the run is over; the kill may still be reaping
     assert on_processes[0].worker_pids() == []
 
 
@@ -385,7 +394,7 @@ def test_unpicklable_errors_fail_the_task_at_once(on_processes: list[ProcessExec
     wf = Workflow("pickles")
     wf.add_task("maker", holds_a_lock)
     wf.add_task("user", use, params={"value": threading.Lock()})
-    result = plait.run(wf, max_concurrency=2, max_retries=3, retry_backoff=0)
+    result = run_on_processes(on_processes, wf, max_concurrency=2, max_retries=3, retry_backoff=0)
     for task in ("maker", "user"):
         error = result.tasks[task].error
         assert error is not None and error.type == "plait.NotPicklableError"
@@ -398,10 +407,10 @@ def test_a_paused_task_resumes_in_a_worker_with_its_answer(
 ) -> None:
     wf = Workflow("ask")
     wf.add_task("greet", ask)
-    first = plait.run(wf, max_concurrency=1)
+    first = plait.run(wf, max_concurrency=1, default_executor="process")  # made by name
     assert first.status is RunStatus.PAUSED
     assert first.waiting["greet"].prompt == "name?"
-    second = plait.resume(first.run_id, wf, inputs={"greet": "ada"})
+    second = plait.resume(first.run_id, wf, inputs={"greet": "ada"}, default_executor="process")
     assert second.status is RunStatus.SUCCEEDED, second.error
     assert second.tasks["greet"].output == "hello ada"
 
@@ -409,7 +418,7 @@ def test_a_paused_task_resumes_in_a_worker_with_its_answer(
 def test_logs_land_in_the_attempts_log(on_processes: list[ProcessExecutor]) -> None:
     wf = Workflow("logs")
     wf.add_task("chatty", chatty)
-    result = plait.run(wf, max_concurrency=1)
+    result = run_on_processes(on_processes, wf, max_concurrency=1)
     texts = [line.text for line in plait.get_logs(result.run_id, "chatty")]
     assert texts == ["printed in the worker", "INFO plait.task: logged in the worker: 42"]
 
@@ -419,10 +428,6 @@ def test_logs_land_in_the_attempts_log(on_processes: list[ProcessExecutor]) -> N
 SCRIPT = """
 import dataclasses, os, sys, time
 import plait
-from plait import _engine
-from plait.executors import ProcessExecutor
-
-_engine.ThreadExecutor = lambda n: ProcessExecutor(n)  # every sync task on a worker process
 
 
 @dataclasses.dataclass
@@ -440,7 +445,7 @@ wf.add_task("make", make)
 wf.add_task("shift", lambda make: Point(make.x + 1, os.getpid()), depends_on=["make"])
 
 if __name__ == "__main__":
-    result = plait.run(wf, max_concurrency=1)
+    result = plait.run(wf, max_concurrency=1, default_executor="process")
     shifted = result.tasks["shift"].output
     print(result.status.value, type(shifted) is Point, shifted.x, shifted.y != os.getpid())
 """
@@ -460,10 +465,6 @@ DURABLE = """
 import os, sys, time
 from pathlib import Path
 import plait
-from plait import _engine
-from plait.executors import ProcessExecutor
-
-_engine.ThreadExecutor = lambda n: ProcessExecutor(n)
 here = Path(sys.argv[1])
 
 
@@ -486,9 +487,12 @@ wf.add_task("second", second, depends_on=["first"])
 if __name__ == "__main__":
     store = f"sqlite:///{here / 'plait.db'}"
     if sys.argv[2] == "run":
-        plait.run(wf, run_id="r1", store=store, max_concurrency=1, lease_seconds=2)
+        plait.run(
+            wf, run_id="r1", store=store, max_concurrency=1, lease_seconds=2,
+            default_executor="process",
+        )
     else:
-        result = plait.resume("r1", wf, store=store)
+        result = plait.resume("r1", wf, store=store, default_executor="process")
         print(result.status.value, result.tasks["second"].output)
 """
 
@@ -551,11 +555,8 @@ def test_a_workflow_loaded_from_a_file_runs_its_functions_in_workers(
     program = textwrap.dedent(
         f"""
         import os, plait
-        from plait import _engine
-        from plait.executors import ProcessExecutor
-        _engine.ThreadExecutor = lambda n: ProcessExecutor(n)
         loaded = plait.load_target({str(flows / f"{stem}.py")!r} + ":wf")
-        result = plait.run(loaded.workflow, max_concurrency=1)
+        result = plait.run(loaded.workflow, max_concurrency=1, default_executor="process")
         print(result.status.value, result.tasks["where"].output != os.getpid())
         """
     )
