@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import importlib
+import json
 import os
 import signal
 import subprocess
@@ -570,3 +571,70 @@ def test_a_workflow_loaded_from_a_file_runs_its_functions_in_workers(
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.split() == ["succeeded", "True"]
+
+
+# -- shell tasks, async tasks and the command line on the process executor ------------------------
+
+
+def test_an_async_task_that_names_the_process_executor_runs_in_a_worker() -> None:
+    wf = Workflow("async")
+    wf.add_task("where", async_pid, params={"x": 1}, executor="process")
+    result = plait.run(wf, max_concurrency=1)
+    worker, x = result.tasks["where"].output
+    assert (worker != os.getpid(), x) == (True, 1)
+
+
+def test_a_shell_task_runs_in_a_worker_and_its_command_dies_at_the_timeout(
+    tmp_path: Path,
+) -> None:
+    marker = tmp_path / "pid"
+    wf = Workflow("shell")
+    wf.add_task("hello", plait.ShellTask("echo hi from $PLAIT_TASK_ID"), executor="process")
+    wf.add_task(
+        "stuck",
+        plait.ShellTask(f"echo $$ > {marker}; exec sleep 60"),
+        executor="process",
+        timeout=1,
+        depends_on=["hello"],
+    )
+    result = plait.run(wf, max_concurrency=1, max_retries=0)
+    assert result.tasks["hello"].output == "hi from hello"
+    assert result.tasks["stuck"].error is not None
+    assert result.tasks["stuck"].error.type == "plait.TaskTimeoutError"
+    assert_gone(int(marker.read_text()))
+
+
+FLOW = """
+name: cli
+executors:
+  pool: {process: {max_workers: 1}}
+tasks:
+  - id: plait_pid
+    shell: echo $PPID
+  - id: shell_worker
+    shell: echo $PPID
+    executor: pool
+  - id: function_worker
+    function: os:getpid
+"""
+
+
+def test_plait_run_executor_process_runs_a_workflow_file_on_workers(tmp_path: Path) -> None:
+    flow = tmp_path / "flow.yaml"
+    flow.write_text(FLOW)
+    plait_command = Path(sys.executable).parent / "plait"
+    done = subprocess.run(
+        [str(plait_command), "run", str(flow), "--executor", "process", "--json"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        cwd=tmp_path,
+        env={**os.environ, "PLAIT_HOME": str(tmp_path)},
+    )
+    assert done.returncode == 0, done.stderr
+    run_id = json.loads(done.stdout.splitlines()[0])["run_id"]
+    tasks = plait.get_run(run_id, store=f"sqlite:///{tmp_path / 'plait.db'}").tasks
+    plait_pid = int(tasks["plait_pid"].output)  # an async shell task: on plait's event loop
+    assert int(tasks["shell_worker"].output) != plait_pid  # the file's "pool"
+    assert tasks["function_worker"].output != plait_pid  # --executor process: the default
