@@ -75,3 +75,9 @@ async def async_pid(x: int) -> tuple[int, int]:
 
 async def sleep_long() -> None:
     await asyncio.sleep(30)
+
+
+def segfault() -> None:
+    import ctypes  # noqa: PLC0415 - only this task needs it
+
+    ctypes.string_at(0)

@@ -31,6 +31,7 @@ from ._process_tasks import (
     exit_now,
     holds_a_lock,
     pid,
+    segfault,
     sleep_long,
     spin_with_a_child,
     until_cancelled,
@@ -252,6 +253,14 @@ def test_a_worker_that_exits_unasked_fails_its_job_with_worker_lost_and_is_repla
     executor.submit(again)
     assert again.result().output != os.getpid()
     assert executor.statistics().started == 2
+
+
+def test_a_worker_that_crashes_fails_its_job_with_worker_lost(executor: ProcessExecutor) -> None:
+    job = FakeJob(segfault, task_id="crasher")
+    executor.submit(job)
+    error = job.result().error
+    assert isinstance(error, plait.WorkerLostError)
+    assert "was killed by SIGSEGV before the attempt ended" in str(error)
 
 
 def test_abandon_kills_the_worker_group_and_every_grandchild(
