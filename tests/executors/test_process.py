@@ -542,6 +542,39 @@ def test_a_durable_run_survives_kill_9_of_its_orchestrator_and_leaves_no_worker(
     assert (tmp_path / "first.ran").read_text() == "x"  # recorded: not run again
 
 
+HOLDS_THE_GIL = """
+import os, sys
+from pathlib import Path
+import plait
+
+
+def hold(marker: str) -> int:
+    Path(marker).write_text(str(os.getpid()))
+    return sum(range(10**14))  # C code that never lets the GIL go: the listener cannot run
+
+
+if __name__ == "__main__":
+    wf = plait.Workflow("gil")
+    wf.add_task("hold", hold, params={"marker": sys.argv[1]})
+    plait.run(wf, default_executor="process", max_concurrency=1)
+"""
+
+
+def test_a_worker_holding_the_gil_dies_with_a_killed_orchestrator(tmp_path: Path) -> None:
+    script = tmp_path / "gil.py"
+    script.write_text(HOLDS_THE_GIL)
+    marker = tmp_path / "pid"
+    orchestrator = subprocess.Popen([sys.executable, str(script), str(marker)])
+    try:
+        while not (marker.exists() and marker.read_text()):
+            assert orchestrator.poll() is None, "the orchestrator ended early"
+            time.sleep(0.02)
+    finally:
+        orchestrator.kill()
+        orchestrator.wait()
+    assert_gone(int(marker.read_text()))  # plait's watchdog killed its group
+
+
 @pytest.mark.parametrize("stem", ["myflow", "string"])  # "string": the name is taken
 def test_a_workflow_loaded_from_a_file_runs_its_functions_in_workers(
     tmp_path: Path, stem: str

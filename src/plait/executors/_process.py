@@ -25,10 +25,11 @@ docstring gives the protocol.
   :data:`KILL_GRACE` seconds later (or at once once the worker is gone, for what it left
   behind), then the slot ends; a new slot with a fresh worker takes its place when there is
   work.
-- ``shutdown`` ends every worker and kills its group; a worker also ends its group when its
-  pipe closes, so a ``kill -9`` of plait itself takes the workers down with it. The forkserver
-  (one per plait process, shared by every process executor) is multiprocessing's, and ends with
-  this process.
+- ``shutdown`` ends every worker and kills its group. If plait itself dies (``kill -9``), each
+  worker ends its group when its pipes close, and plait's watchdog process (``_groups``, the one
+  that guards shell commands) kills every worker's group too -- even one whose task holds the
+  GIL in C code, where the worker's own listener cannot run. The forkserver (one per plait
+  process, shared by every process executor) is multiprocessing's, and ends with this process.
 
 **Sizing.** ``max_workers`` is also :attr:`capacity`: the scheduler never hands the executor
 more jobs than that, so work that waits stays in plait's ready queue, in critical-path order.

@@ -14,6 +14,7 @@ import threading
 from typing import TYPE_CHECKING
 
 from .._exceptions import NotPicklableError, TaskCancelledError, WorkerLostError
+from .._groups import forget_group, start_watchdog, watch_group
 from ._base import Job, Outcome, TaskCall
 from ._forkserver import WorkerProcess, child_path, signal_group, start_forkserver
 from ._pickling import dumps, loads
@@ -27,6 +28,11 @@ __all__ = ["KILL_GRACE", "Slot"]
 #: Seconds between the ``SIGTERM`` and the ``SIGKILL`` sent to an abandoned worker's group.
 KILL_GRACE = 1.0
 
+#: The key under which workers' process groups are registered with plait's watchdog
+#: (``_groups``), which kills them if this process dies -- even while a worker's own listener
+#: cannot run (a task holding the GIL in C code). Not a run id: no run's Ctrl-C kills them.
+WORKER_GROUPS = "plait-process-workers"
+
 
 class _Worker:
     """One worker process: its two pipes (see ``_process_worker``), and one poll object that
@@ -39,12 +45,14 @@ class _Worker:
             target=serve, args=(theirs_calls, theirs_control), name="plait-process-worker"
         )
         start_forkserver()
+        start_watchdog()
         self.process.start()
         theirs_calls.close()
         theirs_control.close()
         pid = self.process.pid
         assert pid is not None  # started
         self.pid = pid
+        watch_group(WORKER_GROUPS, pid)  # its group: the worker makes it first thing
         self.path = child_path()  # the sys.path it has
         self.seq = 0  # the number of the last call sent
         self.poll = select.poll()
@@ -272,6 +280,7 @@ class Slot:
             process.join(KILL_GRACE)
         signal_group(process, signal.SIGKILL)
         process.join()
+        forget_group(WORKER_GROUPS, worker.pid)
         worker.close_pipes()
         process.close()
         with self._lock:
