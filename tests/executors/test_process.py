@@ -194,6 +194,15 @@ def test_logs_and_prints_come_back_with_the_outcome(executor: ProcessExecutor) -
     ]
 
 
+def test_what_a_worker_prints_is_written_to_this_process_s_streams(
+    executor: ProcessExecutor, capsys: pytest.CaptureFixture[str]
+) -> None:
+    job = FakeJob(chatty, context_parameter="ctx")
+    executor.submit(job)
+    job.result()
+    assert capsys.readouterr().out == "printed in the worker\n"
+
+
 def test_an_unpicklable_function_fails_with_an_error_naming_the_task(
     executor: ProcessExecutor,
 ) -> None:

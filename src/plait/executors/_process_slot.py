@@ -18,7 +18,7 @@ from .._groups import forget_group, start_watchdog, watch_group
 from ._base import Job, Outcome, TaskCall
 from ._forkserver import WorkerProcess, child_path, signal_group, start_forkserver
 from ._pickling import dumps, loads
-from ._process_worker import CALL, CANCEL, OUTCOME, PATH, SEQ, UNREADABLE, serve
+from ._process_worker import CALL, CANCEL, OUTCOME, PATH, SEQ, UNREADABLE, WRITE, serve
 
 if TYPE_CHECKING:
     from ._process import ProcessExecutor
@@ -213,7 +213,10 @@ class Slot:
                     ended = True
                     worker.poll.unregister(worker.calls_fd)
                 else:
-                    return self._outcome(call, message)
+                    if message[:1] != WRITE:
+                        return self._outcome(call, message)
+                    _write_out(message)
+                    continue
             if self._wake_reader in ready:
                 os.read(self._wake_reader, 64)
                 if self._killing or self._stopping:
@@ -285,6 +288,19 @@ class Slot:
         process.close()
         with self._lock:
             self._worker = None
+
+
+def _write_out(message: bytes) -> None:
+    """Write what a worker wrote (a ``W`` message) to this process's stdout or stderr: outside
+    any task's context, so it is not kept twice (the task's log has it from the outcome)."""
+    stream = sys.stdout if message[1:2] == b"1" else sys.stderr
+    if stream is None:
+        return
+    try:
+        stream.write(message[2:].decode("utf-8", "replace"))
+        stream.flush()
+    except (OSError, ValueError):  # a closed or broken stream: the log keeps the lines
+        pass
 
 
 def _how_it_ended(exitcode: int | None) -> str:

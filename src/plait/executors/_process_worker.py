@@ -12,6 +12,8 @@ end of file            the parent is done with this worker, or dead: exit (see b
 *calls* pipe, worker -> parent
 ``O`` outcome          the pickled :class:`~plait.executors.Outcome` of the call
 ``U`` text             the call could not be unpickled here; ``text`` says why
+``W`` ``1``/``2`` text  written to the worker's stdout (1) or stderr (2): the parent writes it
+                       to its own, as it comes (see below)
 *control* pipe, parent -> worker
 ``C`` SEQ              call SEQ is cancelled: set its flag (at once if it runs, or when it
                        starts)
@@ -23,6 +25,11 @@ hand-off between threads on the way; a listener thread reads the control pipe, s
 reaches a running call at once. The cancel names its call, so a late one never touches the next
 call's flag.
 
+What the worker writes to ``sys.stdout`` and ``sys.stderr`` (a task's ``print``) goes to the
+parent as it is written, and the parent writes it to its own ``sys.stdout``/``sys.stderr``: so it
+shows where a thread task's output would (above a live view on a terminal, not through it). The
+task's log keeps the lines too, in the outcome, as it keeps everything the task says.
+
 The worker leads a process group of its own (made first thing, before any task can start a child
 process), so the parent can signal it together with whatever its tasks started. At the end of
 file it flushes its output and sends ``SIGKILL`` to its own group: a task's background children
@@ -32,6 +39,8 @@ run it worked for -- even mid-call, when the listener ends the group at once.
 
 from __future__ import annotations
 
+import contextlib
+import io
 import os
 import signal
 import sys
@@ -45,13 +54,14 @@ from ._base import Outcome, RemoteError
 from ._pickling import dumps, loads
 from ._shipping import CancelFlag, run_call
 
-__all__ = ["CALL", "CANCEL", "OUTCOME", "PATH", "SEQ", "UNREADABLE", "serve"]
+__all__ = ["CALL", "CANCEL", "OUTCOME", "PATH", "SEQ", "UNREADABLE", "WRITE", "serve"]
 
 CALL = b"R"
 CANCEL = b"C"
 PATH = b"P"
 OUTCOME = b"O"
 UNREADABLE = b"U"
+WRITE = b"W"
 SEQ = 8  # bytes of a call's number
 
 
@@ -84,9 +94,31 @@ class _Current:
             flag.set()  # outside the lock: it may cancel an async call's task
 
 
+class _Forward(io.TextIOBase):
+    """The worker's stdout or stderr: what is written goes to the parent (``W`` messages)."""
+
+    def __init__(self, calls: Connection, lock: threading.Lock, tag: bytes) -> None:
+        self._calls = calls
+        self._lock = lock
+        self._head = WRITE + tag
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, text: str) -> int:
+        if text:
+            data = self._head + text.encode("utf-8", "replace")
+            with self._lock, contextlib.suppress(OSError):  # the parent is gone: say nothing
+                self._calls.send_bytes(data)
+        return len(text)
+
+
 def serve(calls: Connection, control: Connection) -> None:
     """The worker's main: serve calls until the parent closes the pipes; never returns."""
     os.setpgid(0, 0)  # a group of its own: the parent kills the group, grandchildren included
+    sending = threading.Lock()  # one message at a time on the calls pipe
+    sys.stdout = _Forward(calls, sending, b"1")
+    sys.stderr = _Forward(calls, sending, b"2")
     start_capture()  # for the worker's whole life: each call's capture then costs nothing more
     current = _Current()
     listener = threading.Thread(
@@ -106,9 +138,9 @@ def serve(calls: Connection, control: Connection) -> None:
             reply = _run(message, flag)
         finally:
             current.end()
-        _flush()
         try:
-            calls.send_bytes(reply)
+            with sending:
+                calls.send_bytes(reply)
         except OSError:  # the parent is gone
             break
     _end_group()
@@ -166,7 +198,7 @@ def _kind(value: Any) -> str:
 
 
 def _flush() -> None:
-    for stream in (sys.stdout, sys.stderr):
+    for stream in (sys.__stdout__, sys.__stderr__):
         try:
             if stream is not None:
                 stream.flush()
