@@ -15,12 +15,13 @@ import pytest
 
 import plait
 from plait import RunResult, Workflow
-from plait.executors import Executor, InlineExecutor, ThreadExecutor
+from plait.executors import Executor, InlineExecutor, ProcessExecutor, ThreadExecutor
 
 #: Each executor under test, by name, and how to make one.
 EXECUTORS: dict[str, Callable[[], Executor]] = {
     "thread": lambda: ThreadExecutor(4),
     "inline": InlineExecutor,
+    "process": lambda: ProcessExecutor(2),
 }
 
 #: What an executor cannot do, by name: the semantics tests that check it are skipped, saying
