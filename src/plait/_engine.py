@@ -62,7 +62,6 @@ from ._events import (
     publish,
 )
 from ._exceptions import (
-    BindingError,
     InputTimeoutError,
     NotWaitingError,
     OutputNotStorableError,
@@ -87,7 +86,8 @@ from ._serialization import Serializer
 from ._state import RunStatus, TaskStatus
 from ._tagged import NotStorable
 from ._workflow import Workflow
-from .executors import Executor, ThreadExecutor
+from .executors import Executor, Outcome, RemoteError, TaskCall, ThreadExecutor
+from .executors._shipping import call_function
 from .stores import TaskRecordColumns
 
 __all__ = ["Restored"]
@@ -130,6 +130,17 @@ def _take(lock: threading.Lock) -> None:
     lock.acquire()
 
 
+def _task_error(error: BaseException, formatted: str | None) -> TaskError:
+    """``TaskError.from_exception``, for a shipped error too: a :class:`RemoteError` reads as
+    the error it stands for, and ``formatted`` (taken where it was raised) is the traceback."""
+    if isinstance(error, RemoteError):
+        return TaskError(error.type_name, error.message, error.formatted, error)
+    task_error = TaskError.from_exception(error)
+    if formatted is not None:  # its own traceback did not travel with it
+        task_error = dataclasses.replace(task_error, traceback=formatted)
+    return task_error
+
+
 @dataclass(slots=True)
 class Restored:
     """Where a resumed run starts from, as read from its store (by task index)."""
@@ -168,6 +179,7 @@ class _Attempt:
         "started",
         "task",
         "timed_out",
+        "traceback",
     )
 
     def __init__(self, run_state: _Run, index: int, number: int) -> None:
@@ -180,6 +192,7 @@ class _Attempt:
         self.output: Any = None
         self.payload: bytes | None = None
         self.error: BaseException | None = None
+        self.traceback: str | None = None  # a shipped error's, formatted where it was raised
         self.task: asyncio.Task[Any] | None = None
         self.started = False  # an async attempt's task has taken its first step
         self.log: AttemptLog | None = None  # made when the attempt first says something
@@ -208,6 +221,12 @@ class _Attempt:
 
     def finish(self) -> _Attempt | None:
         return self.run_state.settle_sync(self)
+
+    def call(self) -> TaskCall:
+        return self.run_state.task_call(self)
+
+    def complete(self, outcome: Outcome) -> None:
+        self.run_state.complete(self, outcome)
 
     def answer(self, key: str) -> Any:
         answers = self.run_state.answers[self.index]
@@ -461,19 +480,59 @@ class _Run:
             context_parameter = spec.binding.context_parameter
             if context_parameter is not None:
                 kwargs[context_parameter] = Context(self.run_id, spec.id, attempt.number, attempt)
+        return call_function(fn, kwargs, spec.id)
+
+    def task_call(self, attempt: _Attempt) -> TaskCall:
+        """What ``attempt`` calls, as a picklable snapshot for an executor to ship."""
+        i = attempt.index
+        spec = self.graph.specs[i]
+        inputs = self.graph.inputs[i]
+        kwargs: dict[str, Any] = {}
+        context_parameter = None
+        if inputs is not None:
+            kwargs = dict(spec.binding.params)
+            outputs = self.outputs
+            for name, d in inputs:
+                kwargs[name] = outputs[d]
+            context_parameter = spec.binding.context_parameter
+        answers = self.answers[i]
+        return TaskCall(
+            run_id=self.run_id,
+            task_id=spec.id,
+            attempt=attempt.number,
+            idempotency_key=f"{self.run_id}/{spec.id}",
+            fn=spec.fn,
+            kwargs=kwargs,
+            context_parameter=context_parameter,
+            answers={} if not answers else {key: attempt.answer(key) for key in answers},
+            is_async=spec.is_async,
+            log_limit=self.config.max_log_bytes,
+        )
+
+    def complete(self, attempt: _Attempt, outcome: Outcome) -> None:
+        """Settle a shipped attempt with the outcome its executor reports (any thread)."""
+        if outcome.logs:
+            log = attempt.task_log()
+            if log is not None:
+                log.extend(outcome.logs)
+        if attempt.log is not None:
+            attempt.log.close()
+        if outcome.error is None:
+            attempt.output = outcome.output
+            self.serialize(attempt)
+        else:
+            attempt.error = outcome.error
+            attempt.traceback = outcome.traceback
+        in_loop = threading.get_ident() == self._loop_thread
+        _take(self.lock)
         try:
-            return fn() if kwargs is None else fn(**kwargs)
-        except TypeError as error:
-            # Raised by the call itself (no frame of fn's below this one): the arguments do
-            # not fit the function as it really is (a decorator that hides its signature, a
-            # C function); every retry would fail the same way.
-            if error.__traceback__ is None or error.__traceback__.tb_next is not None:
-                raise
-            raise BindingError(
-                f"task {spec.id!r}: calling {getattr(fn, '__qualname__', repr(fn))} with "
-                f"parameters {sorted(kwargs or ())!r} failed: {error}; make its signature name the "
-                "parameters it takes"
-            ) from error
+            if attempt.abandoned:
+                return
+            self._settle(attempt, in_loop=in_loop)
+            self._dispatch(in_loop=in_loop)
+            self._resolve_if_finished(in_loop=in_loop)
+        finally:
+            self.lock.release()
 
     def serialize(self, attempt: _Attempt) -> None:
         """Turn a durable run's output into bytes now, so a value the store cannot keep fails
@@ -676,7 +735,7 @@ class _Run:
             self._cancel(i, attempt.number)
             return
         assert error is not None
-        task_error = TaskError.from_exception(error)
+        task_error = _task_error(error, attempt.traceback)
         self.errors[i] = task_error
         policy = self.retry[i]
         tries = attempt.number - self.attempts_before[i]  # this process's attempts
@@ -982,6 +1041,7 @@ class _Run:
             self._cancel_async(attempt, in_loop=True)  # it settles, as a timeout
         else:
             attempt.cancelled = True
+            self.executor.cancel(attempt)
             self._abandon(attempt)
 
     def _abandon(self, attempt: _Attempt) -> None:
@@ -1009,6 +1069,7 @@ class _Run:
                 self._cancel_async(attempt, in_loop=in_loop)
             else:
                 attempt.cancelled = True
+                self.executor.cancel(attempt)
                 waiting_for_threads = True
         if waiting_for_threads:
             grace = self.config.cancel_grace
