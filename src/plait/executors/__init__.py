@@ -5,11 +5,14 @@ See :mod:`plait.executors._base` for the interface a custom executor implements.
 
 from .._public import publish
 from ._base import Executor, Job, Outcome, RemoteError, TaskCall
+from ._dask import DaskExecutor, DaskOutput
 from ._shipping import CancelFlag, run_call
 from ._thread import ThreadExecutor
 
 __all__ = [
     "CancelFlag",
+    "DaskExecutor",
+    "DaskOutput",
     "Executor",
     "Job",
     "Outcome",

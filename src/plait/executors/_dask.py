@@ -1,0 +1,405 @@
+"""Tasks on a Dask cluster: one ``client.submit`` per attempt, plait keeping every decision.
+
+plait's engine stays the orchestrator -- it chooses what runs (the scheduler's ready queue, in
+critical-path order), retries, times out, records to the store and resumes -- and Dask is where
+the functions run. The executor's :attr:`~DaskExecutor.capacity` is the cluster's total worker
+threads, which the engine treats as an implicit pool, so work waits in plait's queue (free to
+cancel, in plait's order) rather than in Dask's.
+
+Each attempt is one Dask task:
+
+- **Key** ``{run_id}/{task_id}/{attempt}.{session}``: unique (``session`` is random per executor,
+  so a second orchestrator that resumes the same run never meets a key the first left behind),
+  submitted with ``pure=False``, ``retries=0`` (plait owns retries) and ``priority=`` the task's
+  critical-path rank, so Dask agrees with plait when it does have a choice.
+- **The function** is :func:`_run_attempt` on the worker: the attempt guard, then
+  :func:`~plait.executors.run_call` with the :class:`~plait.executors.TaskCall` the engine made.
+  It returns the output (wrapped with the attempt's log lines when it logged anything), or a
+  :class:`_Failed` around a portable :class:`~plait.executors.Outcome`: returned, not raised,
+  and told apart by the result's type, which Dask reports to the client without the data.
+- **The attempt guard.** Dask runs a task again when its worker dies mid-task (up to the
+  cluster's ``allowed-failures``). plait must not run an attempt's body twice: the retry is its
+  own decision, counted and recorded. So the first thing an execution does is take a lock named
+  after the attempt, without waiting, in the scheduler's ``MultiLock`` extension: a lock with no
+  lease (unlike ``distributed.Lock``, whose lease would lapse once the dead worker stops renewing
+  it and let the second execution in) taken in one round trip (a ``Variable`` or ``Event`` would
+  need two, a read then a write). A second execution finds it held and fails with
+  :class:`plait.WorkerLostError`, which plait's retry policy treats as any failure. An execution
+  that ends releases the lock without waiting for the answer, so the scheduler keeps nothing
+  behind for attempts that end (a dead worker's lock stays: a few hundred bytes per lost worker).
+- **Cancellation** is cooperative: :meth:`DaskExecutor.cancel` sets a Dask ``Event`` named after
+  the attempt, which the worker reads as ``ctx.cancelled`` (at most every
+  :data:`CANCEL_CHECK_SECONDS`: each read past that is a round trip to the scheduler). An
+  attempt past its timeout or its grace period is settled by the engine whatever the worker
+  does; :meth:`DaskExecutor.abandon` then releases its future, so its late result is dropped.
+  **Dask cannot stop one running task** short of restarting its worker (``client.restart`` or
+  the nanny), which would take every other task of that worker with it: a task that never looks
+  at ``ctx.cancelled`` keeps its worker thread until it returns.
+- **A lost worker**: the attempt fails with ``WorkerLostError`` -- raised by the guard when Dask
+  runs it again, or made from Dask's ``KilledWorker`` once the cluster's ``allowed-failures``
+  are used up -- and other tasks go on.
+- **Settling**: a future's end is heard in Dask's callback thread; the executor fetches what
+  the engine must see (an error, the log lines, the output unless it stays on the cluster) and
+  calls ``job.complete``.
+
+Data stays on the cluster when the engine lets it (see :class:`DaskOutput`): a finished
+attempt's output is a handle on its future, a dependent task on the same cluster receives the
+future itself (Dask moves the data worker to worker), and the value comes to the orchestrator
+only when something there reads it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import threading
+import time
+import uuid
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+from .._exceptions import TaskCancelledError, WorkerLostError
+from ._base import Executor, Job, Outcome, TaskCall
+from ._shipping import run_call
+
+if TYPE_CHECKING:
+    from distributed import Client
+
+__all__ = ["CANCEL_CHECK_SECONDS", "DaskExecutor", "DaskOutput"]
+
+#: How often, at most, a task's reads of ``ctx.cancelled`` ask the scheduler (seconds).
+CANCEL_CHECK_SECONDS = 0.05
+
+
+def _guard_name(key: str) -> str:
+    return f"plait-guard/{key}"
+
+
+def _cancel_name(key: str) -> str:
+    return f"plait-cancel/{key}"
+
+
+class _Logged:
+    """An output with the log lines its attempt said, as a Dask task's result (a task returns
+    one value; the orchestrator fetches ``lines`` alone, and dependents unwrap ``output``)."""
+
+    __slots__ = ("lines", "output")
+
+    def __init__(self, output: Any, lines: list[Any]) -> None:
+        self.output = output
+        self.lines = lines
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_Logged, (self.output, self.lines))
+
+
+def _unwrap(value: Any) -> Any:
+    return value.output if type(value) is _Logged else value
+
+
+def _lines_of(value: Any) -> list[Any]:
+    return value.lines if type(value) is _Logged else []
+
+
+class _Failed:
+    """A failed attempt, as its Dask task's result: the error as :func:`run_call` caught it
+    (made portable), its traceback as text and its log lines. Returned rather than raised, so
+    Dask logs no "Compute Failed" for what is plait's business (a retry, a pause); the
+    orchestrator tells it apart by the result's type, which Dask reports without the data."""
+
+    __slots__ = ("outcome",)
+
+    def __init__(self, outcome: Outcome) -> None:
+        self.outcome = outcome
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_Failed, (self.outcome,))
+
+
+class _CancelWatch:
+    """``cancelled()`` for :func:`run_call` on a worker: reads the attempt's cancel ``Event``
+    from the scheduler, at most every :data:`CANCEL_CHECK_SECONDS`; once set, stays set."""
+
+    __slots__ = ("_checked", "_name", "_set", "_worker")
+
+    def __init__(self, worker: Any, key: str) -> None:
+        self._worker = worker
+        self._name = _cancel_name(key)
+        self._set = False
+        self._checked = -CANCEL_CHECK_SECONDS
+
+    def __call__(self) -> bool:
+        if self._set:
+            return True
+        now = time.monotonic()
+        if now - self._checked >= CANCEL_CHECK_SECONDS:
+            from distributed.utils import sync  # noqa: PLC0415 - runs on a worker
+
+            worker = self._worker
+            self._set = bool(sync(worker.loop, worker.scheduler.event_is_set, name=self._name))
+            self._checked = time.monotonic()
+        return self._set
+
+
+async def _release(worker: Any, holder: str) -> None:
+    with contextlib.suppress(Exception):  # a worker closing, a scheduler gone: nothing to keep
+        await worker.scheduler.multi_lock_release(id=holder)
+
+
+def _run_attempt(task_call: TaskCall, inputs: Mapping[str, Any], key: str) -> Any:
+    """Run one attempt on a Dask worker (the function every plait Dask task calls).
+
+    ``inputs`` holds the outputs of dependencies that ran on this cluster, passed as futures
+    and resolved by Dask into values here (each possibly :class:`_Logged`).
+    """
+    from distributed import get_worker  # noqa: PLC0415 - runs on a worker
+    from distributed.utils import sync  # noqa: PLC0415
+
+    worker = get_worker()
+    holder = f"{key}@{uuid.uuid4().hex}"
+    taken = sync(
+        worker.loop,
+        worker.scheduler.multi_lock_acquire,
+        locks=[_guard_name(key)],
+        id=holder,
+        timeout=0,
+        num_locks=1,
+    )
+    if not taken:
+        error = WorkerLostError(
+            f"task {task_call.task_id!r} (attempt {task_call.attempt}): the Dask worker running "
+            f"it was lost, and Dask started it again on {worker.address}; plait runs an attempt "
+            "once, so its retry policy decides what happens next"
+        )
+        return _Failed(Outcome(error=error))
+    try:
+        if inputs:
+            kwargs = {**task_call.kwargs, **{n: _unwrap(v) for n, v in inputs.items()}}
+            task_call = dataclasses.replace(task_call, kwargs=kwargs)
+        outcome = run_call(task_call, cancelled=_CancelWatch(worker, key))
+    finally:
+        worker.loop.add_callback(_release, worker, holder)
+    if outcome.error is not None:
+        return _Failed(outcome.portable())
+    if outcome.logs:
+        return _Logged(outcome.output, outcome.logs)
+    return outcome.output
+
+
+class DaskOutput:
+    """A task's output that stays on the Dask cluster: a handle on the future that holds it.
+
+    :meth:`fetch` brings the value to this process (once: it is kept after). A task on the same
+    cluster that depends on it receives the data worker to worker instead.
+    """
+
+    __slots__ = ("_fetched", "_lock", "_value", "future")
+
+    def __init__(self, future: Any) -> None:  # a distributed.Future
+        self.future = future
+        self._lock = threading.Lock()
+        self._fetched = False
+        self._value: Any = None
+
+    def fetch(self) -> Any:
+        """The output's value, gathered from the cluster the first time."""
+        with self._lock:
+            if not self._fetched:
+                self._value = _unwrap(self.future.result())
+                self._fetched = True
+            return self._value
+
+    def __repr__(self) -> str:
+        return f"<DaskOutput {self.future.key!r} {'fetched' if self._fetched else 'on cluster'}>"
+
+
+@dataclasses.dataclass(slots=True)
+class _Submitted:
+    """What the executor knows of an attempt it submitted."""
+
+    key: str
+    future: Any  # a distributed.Future
+    task_id: str
+    attempt: int
+    cancel_set: bool = False
+
+    def describe(self) -> str:
+        return f"task {self.task_id!r} (attempt {self.attempt})"
+
+
+class DaskExecutor(Executor):
+    """Runs tasks on a Dask cluster through a ``distributed.Client`` (see the module docstring).
+
+    Args:
+        client: a synchronous ``distributed.Client``, connected. The executor does not close a
+            client it was given.
+        keep_outputs: leave outputs on the cluster (as :class:`DaskOutput`) when the engine
+            allows it; False gathers every output as its attempt ends.
+
+    Build one from an address with :meth:`connect` (what ``plait run --dask ADDRESS`` and
+    ``executors: {name: {dask: ADDRESS}}`` in workflow files do).
+    """
+
+    def __init__(self, client: Client, *, keep_outputs: bool = True) -> None:
+        self._client: Any = client  # distributed is untyped: Any inside
+        self._owns_client = False
+        self.keep_outputs = keep_outputs
+        self._session = uuid.uuid4().hex[:8]
+        self._lock = threading.Lock()
+        self._submitted: dict[Job, _Submitted] = {}
+        self._capacity: int | None = None
+
+    @classmethod
+    def connect(cls, address: str, *, keep_outputs: bool = True) -> DaskExecutor:
+        """An executor on the scheduler at ``address`` (``tcp://host:8786``), with a client of
+        its own that :meth:`shutdown` closes."""
+        try:
+            from distributed import Client  # noqa: PLC0415 - the optional extra
+        except ImportError as error:  # pragma: no cover - the extra is missing
+            raise ImportError(
+                f"running tasks on Dask ({address!r}) needs dask.distributed: "
+                "pip install 'plait[dask]'"
+            ) from error
+        client = Client(address, set_as_default=False)  # type: ignore[no-untyped-call]
+        executor = cls(client, keep_outputs=keep_outputs)
+        executor._owns_client = True
+        return executor
+
+    @property
+    def client(self) -> Client:
+        """The ``distributed.Client`` tasks are submitted through."""
+        client: Client = self._client
+        return client
+
+    @property
+    def capacity(self) -> int:
+        """The cluster's total worker threads (read once, when first asked)."""
+        if self._capacity is None:
+            threads = sum(self._client.nthreads().values())
+            if threads < 1:
+                raise RuntimeError(
+                    f"the Dask cluster at {self._client.scheduler.address!r} has no workers; "
+                    "start some (`dask worker ADDRESS`) before running tasks on it"
+                )
+            self._capacity = threads
+        return self._capacity
+
+    def key_of(self, task_call: TaskCall) -> str:
+        """The Dask key of one attempt: ``run/task/attempt.session``."""
+        return f"{task_call.run_id}/{task_call.task_id}/{task_call.attempt}.{self._session}"
+
+    def submit(self, job: Job) -> None:
+        try:
+            task_call = job.call()
+        except Exception as error:  # e.g. a BindingError: the attempt fails
+            # Not from here: the engine holds its lock while it submits.
+            self._client.loop.add_callback(job.complete, Outcome(error=error))
+            return
+        inputs: dict[str, Any] = {}
+        kwargs = task_call.kwargs
+        for name, value in kwargs.items():
+            if type(value) is DaskOutput and value.future.client is self._client:
+                inputs[name] = value.future
+        if inputs:
+            rest = {name: value for name, value in kwargs.items() if name not in inputs}
+            task_call = dataclasses.replace(task_call, kwargs=rest)
+        key = self.key_of(task_call)
+        future = self._client.submit(
+            _run_attempt,
+            task_call,
+            inputs,
+            key,
+            key=key,
+            pure=False,
+            retries=0,
+            priority=int(getattr(job, "priority", 0)),
+        )
+        with self._lock:
+            self._submitted[job] = _Submitted(key, future, task_call.task_id, task_call.attempt)
+        future.add_done_callback(lambda future: self._settle(job, future))
+
+    def cancel(self, job: Job) -> None:
+        with self._lock:
+            submitted = self._submitted.get(job)
+            if submitted is None or submitted.cancel_set:
+                return
+            submitted.cancel_set = True
+        client = self._client
+        client.loop.add_callback(_quietly, client.scheduler.event_set, _cancel_name(submitted.key))
+
+    def abandon(self, job: Job) -> None:
+        with self._lock:
+            submitted = self._submitted.pop(job, None)
+        if submitted is not None:
+            self._forget(submitted)
+            submitted.future.release()  # its late result is not wanted: Dask drops it
+
+    def shutdown(self, *, wait: bool = True) -> None:
+        with self._lock:
+            left = list(self._submitted.values())
+            self._submitted.clear()
+        for submitted in left:
+            self._forget(submitted)
+        if self._owns_client:
+            self._client.close()
+
+    def _forget(self, submitted: _Submitted) -> None:
+        if submitted.cancel_set:  # the scheduler keeps a set event until it is cleared
+            client = self._client
+            with contextlib.suppress(RuntimeError):  # the client's loop has stopped
+                client.loop.add_callback(
+                    _quietly, client.scheduler.event_clear, _cancel_name(submitted.key)
+                )
+
+    def _settle(self, job: Job, future: Any) -> None:
+        """A submitted future ended (Dask's callback thread): tell the engine how."""
+        with self._lock:
+            submitted = self._submitted.pop(job, None)
+        if submitted is None or job.abandoned:
+            return  # abandoned: the engine has settled it already
+        self._forget(submitted)
+        job.complete(self._outcome(job, submitted))
+
+    def _outcome(self, job: Job, submitted: _Submitted) -> Outcome:
+        """How the attempt ended, fetching from the cluster only what the engine must see."""
+        future = submitted.future
+        status = future.status
+        try:
+            if status == "finished":
+                kind = _type_name(future.type)
+                if kind == "_Failed":
+                    failed: _Failed = future.result()
+                    return failed.outcome
+                if not (self.keep_outputs and getattr(job, "keeps_remote_output", False)):
+                    result = future.result()
+                    return Outcome(output=_unwrap(result), logs=_lines_of(result))
+                lines: list[Any] = []
+                if kind == "_Logged":  # the lines alone, computed where the output is
+                    lines = self._client.submit(_lines_of, future, pure=False).result()
+                return Outcome(output=DaskOutput(future), logs=lines)
+            if status == "cancelled" and job.cancelled:
+                return Outcome(error=TaskCancelledError(f"{submitted.describe()} was cancelled"))
+            error = future.exception()
+        except Exception as fetch_error:  # the cluster failed us: a lost worker
+            return Outcome(error=_lost(submitted, fetch_error))
+        # KilledWorker (its worker died more often than the cluster's allowed-failures), a
+        # future cancelled by someone else, an error in Dask's own machinery.
+        return Outcome(error=_lost(submitted, error))
+
+
+def _type_name(kind: Any) -> str:
+    """The name of a result's type as Dask reports it (a class, or its name when the class
+    could not be loaded here)."""
+    return str(getattr(kind, "__name__", kind))
+
+
+async def _quietly(handler: Any, name: str) -> None:
+    with contextlib.suppress(Exception):  # cancel flags are best effort; the engine settles
+        await handler(name=name)
+
+
+def _lost(submitted: _Submitted, cause: BaseException | str) -> WorkerLostError:
+    error = WorkerLostError(f"{submitted.describe()}: the Dask cluster lost it ({cause})")
+    if isinstance(cause, BaseException):
+        error.__cause__ = cause
+    return error

@@ -1,0 +1,257 @@
+"""The Dask executor: attempts submitted to a real cluster (a LocalCluster of two worker
+processes, module-scoped), the attempt guard, cancellation, lost workers, data left on the
+cluster, and ``plait run --dask`` against a scheduler and workers started as commands."""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import plait
+from plait import BindingError, WorkerLostError
+from plait.executors import DaskExecutor, DaskOutput, Outcome, RemoteError, TaskCall
+from plait.executors._dask import _Failed, _run_attempt
+
+distributed = pytest.importorskip("distributed")
+
+pytestmark = pytest.mark.timeout(60)
+
+
+@pytest.fixture(scope="module")
+def client() -> Iterator[Any]:
+    cluster = distributed.LocalCluster(
+        n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
+    )
+    with distributed.Client(cluster, set_as_default=False) as dask_client:
+        yield dask_client
+    cluster.close()
+
+
+class FakeJob:
+    """A job as the engine would hand one over: the call to make, and what came back."""
+
+    def __init__(self, task_call: TaskCall | Exception, *, keeps_remote: bool = False) -> None:
+        self._call = task_call
+        self.cancelled = False
+        self.abandoned = False
+        self.keeps_remote_output = keeps_remote
+        self.outcome: Outcome | None = None
+        self.done = threading.Event()
+
+    def call(self) -> TaskCall:
+        if isinstance(self._call, Exception):
+            raise self._call
+        return self._call
+
+    def complete(self, outcome: Outcome) -> None:
+        assert self.outcome is None, "completed twice"
+        self.outcome = outcome
+        self.done.set()
+
+    def run(self) -> None:
+        raise AssertionError("a shipped job is never run in process")
+
+    def finish(self) -> None:
+        raise AssertionError("a shipped job is never finished in process")
+
+    def wait(self) -> Outcome:
+        assert self.done.wait(30), "the attempt never completed"
+        assert self.outcome is not None
+        return self.outcome
+
+
+def make_call(fn: Any, task_id: str = "t", attempt: int = 1, **kwargs: Any) -> TaskCall:
+    return TaskCall(
+        run_id="run-1",
+        task_id=task_id,
+        attempt=attempt,
+        idempotency_key=f"run-1/{task_id}",
+        fn=fn,
+        kwargs=kwargs,
+        context_parameter="ctx"
+        if "ctx" in getattr(fn, "__code__", (lambda: 0).__code__).co_varnames
+        else None,
+        log_limit=1 << 20,
+    )
+
+
+def add(a: int, b: int) -> int:
+    return a + b
+
+
+def test_an_attempt_runs_on_a_worker_and_its_output_comes_back(client: Any) -> None:
+    executor = DaskExecutor(client)
+    job = FakeJob(make_call(add, a=2, b=3))
+    executor.submit(job)
+    outcome = job.wait()
+    assert outcome.error is None
+    assert outcome.output == 5
+    assert executor.capacity == 2
+
+
+def fail(a: int) -> int:
+    raise ValueError(f"no good: {a!r}")
+
+
+class Unpicklable(Exception):
+    def __init__(self) -> None:
+        super().__init__("holds a lock")
+        self.lock = threading.Lock()
+
+
+def fail_unpicklably() -> None:
+    raise Unpicklable
+
+
+def chatty(ctx: plait.Context) -> str:
+    ctx.logger.info("hello from %s", ctx.task_id)
+    print("printed on the worker")
+    return "said"
+
+
+def wait_for_event(name: str) -> str:
+    distributed.Event(name).wait(20)
+    return "went"
+
+
+def loop_until_cancelled(started: str, ctx: plait.Context) -> str:
+    distributed.Event(started).set()
+    while not ctx.cancelled:
+        time.sleep(0.01)
+    return "stopped"
+
+
+def big(n: int) -> bytes:
+    return b"x" * n
+
+
+def size(data: bytes, ctx: plait.Context) -> int:
+    ctx.logger.info("got %d bytes", len(data))
+    return len(data)
+
+
+def test_an_error_comes_back_as_raised_with_its_traceback(client: Any) -> None:
+    job = FakeJob(make_call(fail, a=7))
+    DaskExecutor(client).submit(job)
+    outcome = job.wait()
+    assert isinstance(outcome.error, ValueError)
+    assert str(outcome.error) == "no good: 7"
+    assert outcome.traceback is not None and "in fail" in outcome.traceback
+
+
+def test_an_error_that_cannot_travel_comes_back_as_a_remote_error(client: Any) -> None:
+    job = FakeJob(make_call(fail_unpicklably))
+    DaskExecutor(client).submit(job)
+    error = job.wait().error
+    assert isinstance(error, RemoteError)
+    assert error.type_name.endswith("Unpicklable")
+    assert error.message == "holds a lock"
+
+
+def test_what_a_task_logs_and_prints_on_the_worker_comes_back(client: Any) -> None:
+    job = FakeJob(make_call(chatty, task_id="talker"))
+    DaskExecutor(client).submit(job)
+    outcome = job.wait()
+    assert outcome.output == "said"
+    texts = [line.text for line in outcome.logs]
+    assert any("hello from talker" in text for text in texts)
+    assert "printed on the worker" in texts
+
+
+def test_a_call_that_cannot_be_made_fails_its_attempt(client: Any) -> None:
+    job = FakeJob(BindingError("task 't': no parameter 'x'"))
+    DaskExecutor(client).submit(job)
+    assert isinstance(job.wait().error, BindingError)
+
+
+def test_a_second_execution_of_one_attempt_is_refused(client: Any) -> None:
+    """As when Dask runs a task again after its worker died: the guard (held by the first
+    execution, still running) makes the second fail with WorkerLostError, body not run."""
+    gate = f"gate-{uuid.uuid4().hex}"
+    call = make_call(wait_for_event, task_id="once", name=gate)
+    first = client.submit(_run_attempt, call, {}, "run-1/once/1.x", pure=False)
+    second = client.submit(_run_attempt, call, {}, "run-1/once/1.x", pure=False)
+    try:
+        refused = second.result(timeout=30)
+        assert isinstance(refused, _Failed)
+        assert isinstance(refused.outcome.error, WorkerLostError)
+        assert "'once' (attempt 1)" in str(refused.outcome.error)
+    finally:
+        distributed.Event(gate, client=client).set()
+    assert first.result(timeout=30) == "went"
+
+
+def test_cancel_is_seen_as_ctx_cancelled_on_the_worker(client: Any) -> None:
+    started = f"started-{uuid.uuid4().hex}"
+    executor = DaskExecutor(client)
+    job = FakeJob(make_call(loop_until_cancelled, started=started))
+    executor.submit(job)
+    assert distributed.Event(started, client=client).wait(30)
+    job.cancelled = True
+    executor.cancel(job)
+    outcome = job.wait()
+    assert outcome.output == "stopped"
+
+
+def test_an_abandoned_attempt_is_never_completed(client: Any) -> None:
+    gate = f"gate-{uuid.uuid4().hex}"
+    executor = DaskExecutor(client)
+    job = FakeJob(make_call(wait_for_event, name=gate))
+    executor.submit(job)
+    job.abandoned = True
+    executor.abandon(job)
+    distributed.Event(gate, client=client).set()
+    # A later attempt on the same cluster runs and completes: the abandoned one never does.
+    after = FakeJob(make_call(add, attempt=2, a=1, b=1))
+    executor.submit(after)
+    assert after.wait().output == 2
+    assert job.outcome is None
+
+
+def test_outputs_can_stay_on_the_cluster_and_feed_a_dependent_there(client: Any) -> None:
+    executor = DaskExecutor(client)
+    producer = FakeJob(make_call(big, task_id="big", n=1000), keeps_remote=True)
+    executor.submit(producer)
+    handle = producer.wait().output
+    assert isinstance(handle, DaskOutput)
+    consumer = FakeJob(make_call(size, task_id="size", data=handle), keeps_remote=True)
+    executor.submit(consumer)
+    outcome = consumer.wait()
+    assert isinstance(outcome.output, DaskOutput)
+    assert [line.text for line in outcome.logs] == ["INFO plait.task: got 1000 bytes"]
+    assert outcome.output.fetch() == 1000
+    assert handle.fetch() == b"x" * 1000
+
+
+def slow_on_marked_worker(marker: str) -> str:
+    Path(marker).write_text(f"{os.getpid()}\n")
+    time.sleep(30)
+    return "finished"
+
+
+def test_a_worker_killed_mid_task_fails_only_that_attempt(client: Any, tmp_path: Path) -> None:
+    """SIGKILL the worker process running an attempt: Dask runs it again elsewhere, the guard
+    refuses, and the attempt fails with WorkerLostError; an attempt on the other worker goes on."""
+    executor = DaskExecutor(client)
+    marker = tmp_path / "pid"
+    doomed = FakeJob(make_call(slow_on_marked_worker, task_id="doomed", marker=str(marker)))
+    executor.submit(doomed)
+    for _ in range(3000):  # the body writes its worker's pid first thing
+        if marker.exists() and marker.read_text().endswith("\n"):
+            break
+        time.sleep(0.01)
+    os.kill(int(marker.read_text()), signal.SIGKILL)
+    error = doomed.wait().error
+    assert isinstance(error, WorkerLostError), error
+    assert "'doomed' (attempt 1)" in str(error)
+    other = FakeJob(make_call(add, task_id="other", a=2, b=2))
+    executor.submit(other)
+    assert other.wait().output == 4
