@@ -50,12 +50,15 @@ only when something there reads it.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import dataclasses
+import functools
 import threading
 import time
 import uuid
 from collections.abc import Mapping
+from queue import SimpleQueue
 from typing import TYPE_CHECKING, Any
 
 from .._exceptions import TaskCancelledError, WorkerLostError
@@ -233,6 +236,10 @@ class DaskExecutor(Executor):
     Args:
         client: a synchronous ``distributed.Client``, connected. The executor does not close a
             client it was given.
+        capacity: how many attempts may be on the cluster at once (the implicit pool the
+            engine keeps); default: the cluster's total worker threads, read when first needed.
+            More keeps workers busy through the round trip of each task, at the price of tasks
+            queued inside Dask, where plait's order and cheap cancellation do not reach.
         keep_outputs: leave outputs on the cluster (as :class:`DaskOutput`) when the engine
             allows it; False gathers every output as its attempt ends.
 
@@ -240,17 +247,28 @@ class DaskExecutor(Executor):
     ``executors: {name: {dask: ADDRESS}}`` in workflow files do).
     """
 
-    def __init__(self, client: Client, *, keep_outputs: bool = True) -> None:
+    def __init__(
+        self, client: Client, *, capacity: int | None = None, keep_outputs: bool = True
+    ) -> None:
+        if capacity is not None and capacity < 1:
+            raise ValueError(
+                f"capacity must be at least 1 (or None: the cluster's threads), not {capacity!r}"
+            )
         self._client: Any = client  # distributed is untyped: Any inside
         self._owns_client = False
         self.keep_outputs = keep_outputs
         self._session = uuid.uuid4().hex[:8]
         self._lock = threading.Lock()
         self._submitted: dict[Job, _Submitted] = {}
-        self._capacity: int | None = None
+        self._capacity = capacity
+        self._settling: SimpleQueue[tuple[Job, Outcome] | None] = SimpleQueue()
+        self._settler: threading.Thread | None = None  # started by the first submit
+        self._fetching: set[asyncio.Future[None]] = set()  # on the client's loop
 
     @classmethod
-    def connect(cls, address: str, *, keep_outputs: bool = True) -> DaskExecutor:
+    def connect(
+        cls, address: str, *, capacity: int | None = None, keep_outputs: bool = True
+    ) -> DaskExecutor:
         """An executor on the scheduler at ``address`` (``tcp://host:8786``), with a client of
         its own that :meth:`shutdown` closes."""
         try:
@@ -261,7 +279,7 @@ class DaskExecutor(Executor):
                 "pip install 'plait[dask]'"
             ) from error
         client = Client(address, set_as_default=False)  # type: ignore[no-untyped-call]
-        executor = cls(client, keep_outputs=keep_outputs)
+        executor = cls(client, capacity=capacity, keep_outputs=keep_outputs)
         executor._owns_client = True
         return executor
 
@@ -273,7 +291,8 @@ class DaskExecutor(Executor):
 
     @property
     def capacity(self) -> int:
-        """The cluster's total worker threads (read once, when first asked)."""
+        """How many attempts may be on the cluster at once: the ``capacity`` given, or the
+        cluster's total worker threads (read once, when first asked)."""
         if self._capacity is None:
             threads = sum(self._client.nthreads().values())
             if threads < 1:
@@ -289,6 +308,10 @@ class DaskExecutor(Executor):
         return f"{task_call.run_id}/{task_call.task_id}/{task_call.attempt}.{self._session}"
 
     def submit(self, job: Job) -> None:
+        from distributed.client import done_callback  # noqa: PLC0415 - the optional extra
+
+        if self._settler is None:
+            self._start_settler()
         try:
             task_call = job.call()
         except Exception as error:  # e.g. a BindingError: the attempt fails
@@ -316,7 +339,7 @@ class DaskExecutor(Executor):
         )
         with self._lock:
             self._submitted[job] = _Submitted(key, future, task_call.task_id, task_call.attempt)
-        future.add_done_callback(lambda future: self._settle(job, future))
+        self._client.loop.add_callback(done_callback, future, functools.partial(self._ended, job))
 
     def cancel(self, job: Job) -> None:
         with self._lock:
@@ -340,6 +363,12 @@ class DaskExecutor(Executor):
             self._submitted.clear()
         for submitted in left:
             self._forget(submitted)
+        with self._lock:
+            settler, self._settler = self._settler, None
+        if settler is not None:
+            self._settling.put(None)
+            if wait and settler is not threading.current_thread():
+                settler.join()
         if self._owns_client:
             self._client.close()
 
@@ -351,40 +380,69 @@ class DaskExecutor(Executor):
                     _quietly, client.scheduler.event_clear, _cancel_name(submitted.key)
                 )
 
-    def _settle(self, job: Job, future: Any) -> None:
-        """A submitted future ended (Dask's callback thread): tell the engine how."""
+    def _start_settler(self) -> None:
+        with self._lock:
+            if self._settler is None:
+                self._settler = threading.Thread(
+                    target=self._settle, args=(self._settling,), name="plait-dask", daemon=True
+                )
+                self._settler.start()
+
+    def _ended(self, job: Job, future: Any) -> None:
+        """A submitted future ended (on the client's event loop): fetch what the engine must
+        see, then hand the outcome to the settling thread."""
         with self._lock:
             submitted = self._submitted.pop(job, None)
         if submitted is None or job.abandoned:
             return  # abandoned: the engine has settled it already
         self._forget(submitted)
-        job.complete(self._outcome(job, submitted))
+        kind = _type_name(future.type) if future.status == "finished" else None
+        if kind is not None and kind not in ("_Failed", "_Logged") and self._keeps(job):
+            self._settling.put((job, Outcome(output=DaskOutput(future))))
+        else:
+            fetch = asyncio.ensure_future(self._fetch(job, submitted, kind))
+            self._fetching.add(fetch)  # asyncio keeps only a weak reference to a task
+            fetch.add_done_callback(self._fetching.discard)
 
-    def _outcome(self, job: Job, submitted: _Submitted) -> Outcome:
-        """How the attempt ended, fetching from the cluster only what the engine must see."""
+    def _keeps(self, job: Job) -> bool:
+        """Whether ``job``'s output may stay on the cluster (the engine says so, and we may)."""
+        return self.keep_outputs and bool(getattr(job, "keeps_remote_output", False))
+
+    async def _fetch(self, job: Job, submitted: _Submitted, kind: str | None) -> None:
+        """Fetch the outcome of an attempt from the cluster (on the client's event loop)."""
         future = submitted.future
-        status = future.status
         try:
-            if status == "finished":
-                kind = _type_name(future.type)
-                if kind == "_Failed":
-                    failed: _Failed = future.result()
-                    return failed.outcome
-                if not (self.keep_outputs and getattr(job, "keeps_remote_output", False)):
-                    result = future.result()
-                    return Outcome(output=_unwrap(result), logs=_lines_of(result))
-                lines: list[Any] = []
-                if kind == "_Logged":  # the lines alone, computed where the output is
-                    lines = self._client.submit(_lines_of, future, pure=False).result()
-                return Outcome(output=DaskOutput(future), logs=lines)
-            if status == "cancelled" and job.cancelled:
-                return Outcome(error=TaskCancelledError(f"{submitted.describe()} was cancelled"))
-            error = future.exception()
-        except Exception as fetch_error:  # the cluster failed us: a lost worker
-            return Outcome(error=_lost(submitted, fetch_error))
-        # KilledWorker (its worker died more often than the cluster's allowed-failures), a
-        # future cancelled by someone else, an error in Dask's own machinery.
-        return Outcome(error=_lost(submitted, error))
+            if kind == "_Failed":
+                failed: _Failed = await future._result()
+                outcome = failed.outcome
+            elif kind == "_Logged" and self._keeps(job):  # the lines, fetched without the data
+                lines_of = self._client.submit(_lines_of, future, pure=False)
+                outcome = Outcome(output=DaskOutput(future), logs=await lines_of._result())
+            elif kind is not None:
+                result = await future._result()
+                outcome = Outcome(output=_unwrap(result), logs=_lines_of(result))
+            elif future.status == "cancelled" and job.cancelled:
+                outcome = Outcome(error=TaskCancelledError(f"{submitted.describe()} was cancelled"))
+            else:
+                # KilledWorker (its worker died more often than the cluster's allowed-failures),
+                # a future cancelled by someone else, an error in Dask's own machinery.
+                outcome = Outcome(error=_lost(submitted, await future._exception()))
+        except Exception as error:  # the cluster failed us while fetching: a lost worker
+            outcome = Outcome(error=_lost(submitted, error))
+        self._settling.put((job, outcome))
+
+    @staticmethod
+    def _settle(settling: SimpleQueue[tuple[Job, Outcome] | None]) -> None:
+        """The settling thread: report outcomes to the engine, in the order they came.
+
+        Not the client's event loop: settling takes the engine's lock and may start the next
+        tasks, and a task elsewhere may fetch a Dask output while it starts, which must not
+        wait on the loop that would deliver it."""
+        get = settling.get
+        while (item := get()) is not None:
+            job, outcome = item
+            if not job.abandoned:
+                job.complete(outcome)
 
 
 def _type_name(kind: Any) -> str:
