@@ -20,6 +20,7 @@ from plait import BindingError, WorkerLostError
 from plait.executors import DaskExecutor, DaskOutput, Outcome, RemoteError, TaskCall
 from plait.executors._dask import _Failed, _run_attempt
 
+dask = pytest.importorskip("dask")
 distributed = pytest.importorskip("distributed")
 
 pytestmark = pytest.mark.timeout(60)
@@ -117,6 +118,12 @@ def chatty(ctx: plait.Context) -> str:
     return "said"
 
 
+def hold(started: str, gate: str) -> str:
+    distributed.Event(started).set()
+    distributed.Event(gate).wait(20)
+    return "went"
+
+
 def wait_for_event(name: str) -> str:
     distributed.Event(name).wait(20)
     return "went"
@@ -175,11 +182,14 @@ def test_a_call_that_cannot_be_made_fails_its_attempt(client: Any) -> None:
 def test_a_second_execution_of_one_attempt_is_refused(client: Any) -> None:
     """As when Dask runs a task again after its worker died: the guard (held by the first
     execution, still running) makes the second fail with WorkerLostError, body not run."""
-    gate = f"gate-{uuid.uuid4().hex}"
-    call = make_call(wait_for_event, task_id="once", name=gate)
+    started, gate = f"started-{uuid.uuid4().hex}", f"gate-{uuid.uuid4().hex}"
+    call = make_call(hold, task_id="once", started=started, gate=gate)
     first = client.submit(_run_attempt, call, {}, "run-1/once/1.x", pure=False)
-    second = client.submit(_run_attempt, call, {}, "run-1/once/1.x", pure=False)
     try:
+        assert distributed.Event(started, client=client).wait(30)
+        running_on = {w for w, keys in client.processing().items() if first.key in keys}
+        other = sorted(set(client.nthreads()) - running_on)[:1]
+        second = client.submit(_run_attempt, call, {}, "run-1/once/1.x", pure=False, workers=other)
         refused = second.result(timeout=30)
         assert isinstance(refused, _Failed)
         assert isinstance(refused.outcome.error, WorkerLostError)
@@ -255,3 +265,34 @@ def test_a_worker_killed_mid_task_fails_only_that_attempt(client: Any, tmp_path:
     other = FakeJob(make_call(add, task_id="other", a=2, b=2))
     executor.submit(other)
     assert other.wait().output == 4
+
+
+def test_an_executor_made_from_an_address_connects_on_first_use_and_closes_its_client(
+    client: Any,
+) -> None:
+    executor = DaskExecutor(client.scheduler.address)
+    assert executor._client is None  # nothing connects until a task needs the cluster
+    job = FakeJob(make_call(add, a=20, b=22))
+    executor.submit(job)
+    assert job.wait().output == 42
+    own = executor.client
+    assert own is not client
+    executor.shutdown()
+    assert own.status == "closed"
+    assert client.status == "running"  # a client given by the caller is never closed
+
+
+def test_an_unreachable_scheduler_is_named_in_the_error() -> None:
+    executor = DaskExecutor("tcp://127.0.0.1:9", capacity=1)
+    with (
+        dask.config.set({"distributed.comm.timeouts.connect": "1s"}),
+        pytest.raises(ConnectionError, match=r"Dask scheduler at 'tcp://127\.0\.0\.1:9'"),
+    ):
+        executor.submit(FakeJob(make_call(add, a=1, b=1)))
+
+
+def test_capacity_is_the_clusters_threads_unless_given(client: Any) -> None:
+    assert DaskExecutor(client).capacity == 2
+    assert DaskExecutor(client, capacity=8).capacity == 8
+    with pytest.raises(ValueError, match=r"^capacity must be at least 1 .*, not 0$"):
+        DaskExecutor(client, capacity=0)

@@ -63,6 +63,7 @@ from typing import TYPE_CHECKING, Any
 
 from .._exceptions import TaskCancelledError, WorkerLostError
 from ._base import Executor, Job, Outcome, TaskCall
+from ._remote import RemoteOutput
 from ._shipping import run_call
 
 if TYPE_CHECKING:
@@ -189,11 +190,12 @@ def _run_attempt(task_call: TaskCall, inputs: Mapping[str, Any], key: str) -> An
     return outcome.output
 
 
-class DaskOutput:
+class DaskOutput(RemoteOutput):
     """A task's output that stays on the Dask cluster: a handle on the future that holds it.
 
-    :meth:`fetch` brings the value to this process (once: it is kept after). A task on the same
-    cluster that depends on it receives the data worker to worker instead.
+    :meth:`fetch` brings the value to this process (once: it is kept after). A task on an
+    executor with the same client receives the future instead, and Dask moves the data worker
+    to worker. The value lives on the cluster as long as a handle (or a task) needs it.
     """
 
     __slots__ = ("_fetched", "_lock", "_value", "future")
@@ -205,15 +207,18 @@ class DaskOutput:
         self._value: Any = None
 
     def fetch(self) -> Any:
-        """The output's value, gathered from the cluster the first time."""
         with self._lock:
             if not self._fetched:
                 self._value = _unwrap(self.future.result())
                 self._fetched = True
             return self._value
 
+    def kept_by(self, executor: Executor) -> bool:
+        return isinstance(executor, DaskExecutor) and executor.client is self.future.client
+
     def __repr__(self) -> str:
-        return f"<DaskOutput {self.future.key!r} {'fetched' if self._fetched else 'on cluster'}>"
+        where = "fetched" if self._fetched else "on the cluster"
+        return f"<DaskOutput {self.future.key!r} {where}>"
 
 
 @dataclasses.dataclass(slots=True)
@@ -234,28 +239,29 @@ class DaskExecutor(Executor):
     """Runs tasks on a Dask cluster through a ``distributed.Client`` (see the module docstring).
 
     Args:
-        client: a synchronous ``distributed.Client``, connected. The executor does not close a
-            client it was given.
+        client: a synchronous ``distributed.Client`` (the executor never closes a client it was
+            given), or the scheduler's address (``"tcp://10.0.0.5:8786"``): the executor then
+            connects on first use, with a client of its own that :meth:`shutdown` closes (what
+            ``plait run --dask ADDRESS`` and ``executors: {name: {dask: ADDRESS}}`` in workflow
+            files do).
         capacity: how many attempts may be on the cluster at once (the implicit pool the
             engine keeps); default: the cluster's total worker threads, read when first needed.
             More keeps workers busy through the round trip of each task, at the price of tasks
             queued inside Dask, where plait's order and cheap cancellation do not reach.
         keep_outputs: leave outputs on the cluster (as :class:`DaskOutput`) when the engine
             allows it; False gathers every output as its attempt ends.
-
-    Build one from an address with :meth:`connect` (what ``plait run --dask ADDRESS`` and
-    ``executors: {name: {dask: ADDRESS}}`` in workflow files do).
     """
 
     def __init__(
-        self, client: Client, *, capacity: int | None = None, keep_outputs: bool = True
+        self, client: Client | str, *, capacity: int | None = None, keep_outputs: bool = True
     ) -> None:
         if capacity is not None and capacity < 1:
             raise ValueError(
                 f"capacity must be at least 1 (or None: the cluster's threads), not {capacity!r}"
             )
-        self._client: Any = client  # distributed is untyped: Any inside
-        self._owns_client = False
+        self.address = client if isinstance(client, str) else None
+        self._client: Any = None if isinstance(client, str) else client  # distributed: untyped
+        self._owns_client = isinstance(client, str)
         self.keep_outputs = keep_outputs
         self._session = uuid.uuid4().hex[:8]
         self._lock = threading.Lock()
@@ -265,39 +271,46 @@ class DaskExecutor(Executor):
         self._settler: threading.Thread | None = None  # started by the first submit
         self._fetching: set[asyncio.Future[None]] = set()  # on the client's loop
 
-    @classmethod
-    def connect(
-        cls, address: str, *, capacity: int | None = None, keep_outputs: bool = True
-    ) -> DaskExecutor:
-        """An executor on the scheduler at ``address`` (``tcp://host:8786``), with a client of
-        its own that :meth:`shutdown` closes."""
-        try:
-            from distributed import Client  # noqa: PLC0415 - the optional extra
-        except ImportError as error:  # pragma: no cover - the extra is missing
-            raise ImportError(
-                f"running tasks on Dask ({address!r}) needs dask.distributed: "
-                "pip install 'plait[dask]'"
-            ) from error
-        client = Client(address, set_as_default=False)  # type: ignore[no-untyped-call]
-        executor = cls(client, capacity=capacity, keep_outputs=keep_outputs)
-        executor._owns_client = True
-        return executor
-
     @property
     def client(self) -> Client:
-        """The ``distributed.Client`` tasks are submitted through."""
-        client: Client = self._client
+        """The ``distributed.Client`` tasks are submitted through (connected on first use when
+        the executor was given an address)."""
+        client: Client = self._client if self._client is not None else self._connect()
         return client
+
+    def _connect(self) -> Any:
+        with self._lock:
+            if self._client is None:
+                try:
+                    from distributed import Client  # noqa: PLC0415 - the optional extra
+                except ImportError as error:  # pragma: no cover - the extra is missing
+                    raise ImportError(
+                        f"running tasks on Dask ({self.address!r}) needs dask.distributed: "
+                        "pip install 'plait[dask]'"
+                    ) from error
+                try:
+                    self._client = Client(self.address, set_as_default=False)  # type: ignore[no-untyped-call]
+                except (OSError, TimeoutError) as error:
+                    raise ConnectionError(
+                        f"could not reach the Dask scheduler at {self.address!r} ({error}); "
+                        "start one (`dask scheduler`) or check the address"
+                    ) from error
+            return self._client
+
+    def __repr__(self) -> str:
+        where = self.address or getattr(self._client.scheduler, "address", "?")
+        return f"<DaskExecutor {where} capacity={self._capacity or '?'}>"
 
     @property
     def capacity(self) -> int:
         """How many attempts may be on the cluster at once: the ``capacity`` given, or the
         cluster's total worker threads (read once, when first asked)."""
         if self._capacity is None:
-            threads = sum(self._client.nthreads().values())
+            client: Any = self.client
+            threads = sum(client.nthreads().values())
             if threads < 1:
                 raise RuntimeError(
-                    f"the Dask cluster at {self._client.scheduler.address!r} has no workers; "
+                    f"the Dask cluster at {client.scheduler.address!r} has no workers; "
                     "start some (`dask worker ADDRESS`) before running tasks on it"
                 )
             self._capacity = threads
@@ -312,6 +325,8 @@ class DaskExecutor(Executor):
 
         if self._settler is None:
             self._start_settler()
+        if self._client is None:
+            self._connect()
         try:
             task_call = job.call()
         except Exception as error:  # e.g. a BindingError: the attempt fails
@@ -321,7 +336,7 @@ class DaskExecutor(Executor):
         inputs: dict[str, Any] = {}
         kwargs = task_call.kwargs
         for name, value in kwargs.items():
-            if type(value) is DaskOutput and value.future.client is self._client:
+            if type(value) is DaskOutput and value.kept_by(self):
                 inputs[name] = value.future
         if inputs:
             rest = {name: value for name, value in kwargs.items() if name not in inputs}
@@ -369,8 +384,9 @@ class DaskExecutor(Executor):
             self._settling.put(None)
             if wait and settler is not threading.current_thread():
                 settler.join()
-        if self._owns_client:
+        if self._owns_client and self._client is not None:
             self._client.close()
+            self._client = None  # connect again if used again
 
     def _forget(self, submitted: _Submitted) -> None:
         if submitted.cancel_set:  # the scheduler keeps a set event until it is cleared
