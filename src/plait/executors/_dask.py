@@ -330,8 +330,8 @@ class DaskExecutor(Executor):
         try:
             task_call = job.call()
         except Exception as error:  # e.g. a BindingError: the attempt fails
-            # Not from here: the engine holds its lock while it submits.
-            self._client.loop.add_callback(job.complete, Outcome(error=error))
+            # Not from here (the engine holds its lock while it submits): the settling thread.
+            self._settling.put((job, Outcome(error=error)))
             return
         inputs: dict[str, Any] = {}
         kwargs = task_call.kwargs
@@ -342,16 +342,26 @@ class DaskExecutor(Executor):
             rest = {name: value for name, value in kwargs.items() if name not in inputs}
             task_call = dataclasses.replace(task_call, kwargs=rest)
         key = self.key_of(task_call)
-        future = self._client.submit(
-            _run_attempt,
-            task_call,
-            inputs,
-            key,
-            key=key,
-            pure=False,
-            retries=0,
-            priority=int(getattr(job, "priority", 0)),
-        )
+        try:
+            future = self._client.submit(
+                _run_attempt,
+                task_call,
+                inputs,
+                key,
+                key=key,
+                pure=False,
+                retries=0,
+                priority=int(getattr(job, "priority", 0)),
+            )
+        except Exception as error:  # the call cannot be pickled (a lock, a generator...)
+            unsendable = TypeError(
+                f"task {task_call.task_id!r}: its function or arguments cannot be sent to the "
+                f"Dask cluster ({type(error).__name__}: {error}); pass plain, picklable data "
+                "(or run this task on the thread executor)"
+            )
+            unsendable.__cause__ = error
+            self._settling.put((job, Outcome(error=unsendable)))
+            return
         with self._lock:
             self._submitted[job] = _Submitted(key, future, task_call.task_id, task_call.attempt)
         self._client.loop.add_callback(done_callback, future, functools.partial(self._ended, job))
