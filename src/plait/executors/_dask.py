@@ -31,7 +31,8 @@ Each attempt is one Dask task:
   the attempt, which the worker reads as ``ctx.cancelled`` (at most every
   :data:`CANCEL_CHECK_SECONDS`: each read past that is a round trip to the scheduler). An
   attempt past its timeout or its grace period is settled by the engine whatever the worker
-  does; :meth:`DaskExecutor.abandon` then releases its future, so its late result is dropped.
+  does; after :meth:`DaskExecutor.abandon` its late result is dropped unread when it comes (the
+  cancel ``Event`` stays set until then, for the worker to see).
   **Dask cannot stop one running task** short of restarting its worker (``client.restart`` or
   the nanny), which would take every other task of that worker with it: a task that never looks
   at ``ctx.cancelled`` keeps its worker thread until it returns.
@@ -229,7 +230,8 @@ class _Submitted:
     future: Any  # a distributed.Future
     task_id: str
     attempt: int
-    cancel_set: bool = False
+    cancel_set: bool = False  # its cancel Event was set: clear it once the attempt has ended
+    abandoned: bool = False  # the engine stopped waiting: ignore how it ends
 
     def describe(self) -> str:
         return f"task {self.task_id!r} (attempt {self.attempt})"
@@ -376,11 +378,13 @@ class DaskExecutor(Executor):
         client.loop.add_callback(_quietly, client.scheduler.event_set, _cancel_name(submitted.key))
 
     def abandon(self, job: Job) -> None:
+        # Kept until it ends, unread: its cancel Event must stay set while the worker may
+        # still look at it, and releasing the future of a running task would not stop it.
+        # Its late result is dropped (and so released) when it comes; see _ended.
         with self._lock:
-            submitted = self._submitted.pop(job, None)
-        if submitted is not None:
-            self._forget(submitted)
-            submitted.future.release()  # its late result is not wanted: Dask drops it
+            submitted = self._submitted.get(job)
+            if submitted is not None:
+                submitted.abandoned = True
 
     def shutdown(self, *, wait: bool = True) -> None:
         with self._lock:
@@ -388,6 +392,7 @@ class DaskExecutor(Executor):
             self._submitted.clear()
         for submitted in left:
             self._forget(submitted)
+            submitted.future.release()
         with self._lock:
             settler, self._settler = self._settler, None
         if settler is not None:
@@ -419,9 +424,11 @@ class DaskExecutor(Executor):
         see, then hand the outcome to the settling thread."""
         with self._lock:
             submitted = self._submitted.pop(job, None)
-        if submitted is None or job.abandoned:
-            return  # abandoned: the engine has settled it already
+        if submitted is None:
+            return
         self._forget(submitted)
+        if submitted.abandoned or job.abandoned:
+            return  # the engine has settled it already: its result is dropped unread
         kind = _type_name(future.type) if future.status == "finished" else None
         if kind is not None and kind not in ("_Failed", "_Logged") and self._keeps(job):
             self._settling.put((job, Outcome(output=DaskOutput(future))))
