@@ -25,7 +25,7 @@ from hypothesis import event, given, settings
 from hypothesis import strategies as st
 
 import plait
-import plait._engine
+import plait.executors._named
 from plait._events import (
     Event,
     RunFinished,
@@ -601,7 +601,7 @@ def test_a_sync_attempt_stopped_before_a_thread_picks_it_up_is_never_called(
 
             threading.Thread(target=later, daemon=True).start()
 
-    monkeypatch.setattr(plait._engine, "ThreadExecutor", SlowPickup)
+    monkeypatch.setattr(plait.executors._named, "ThreadExecutor", SlowPickup)
     wf = plait.Workflow("slow pickup")
     calls: list[bool] = []
 

@@ -113,7 +113,10 @@ class _Attempt:
             return
         token = running_attempt.set(self)
         try:
-            self.output = self.run_state.call(self)
+            output = self.run_state.call(self)
+            if self.run_state.async_off_loop[self.index]:  # an async function on a thread
+                output = asyncio.run(output)
+            self.output = output
         except BaseException as error:  # the task's failure, whatever it is, is its outcome
             self.error = error
         else:
@@ -200,10 +203,12 @@ class _Attempts(_RunState):
             for name, d in inputs:
                 kwargs[name] = outputs[d]
             if self.remote_outputs:  # a handle goes as it is only where it is kept
-                executor = self.executor
+                executor = self.executor_of[i]
                 for name, d in inputs:
                     value = outputs[d]
-                    if isinstance(value, RemoteOutput) and not value.kept_by(executor):
+                    if isinstance(value, RemoteOutput) and not (
+                        executor is not None and value.kept_by(executor)
+                    ):
                         kwargs[name] = value.fetch()
             context_parameter = spec.binding.context_parameter
         answers = self.answers[i]
@@ -278,7 +283,7 @@ class _Attempts(_RunState):
             if attempt.abandoned:
                 return None
             self._settle(attempt, in_loop=False)
-            keep = self._dispatch(in_loop=False, for_worker=True)
+            keep = self._dispatch(in_loop=False, for_worker=self.executor_of[attempt.index])
             self._resolve_if_finished(in_loop=False)
             return keep
         finally:

@@ -6,6 +6,7 @@ See :mod:`plait.executors._base` for the interface a custom executor implements.
 from .._public import publish
 from ._base import Executor, Job, Outcome, RemoteError, TaskCall
 from ._dask import DaskExecutor, DaskOutput
+from ._inline import InlineExecutor
 from ._remote import RemoteOutput
 from ._shipping import CancelFlag, run_call
 from ._thread import ThreadExecutor
@@ -15,6 +16,7 @@ __all__ = [
     "DaskExecutor",
     "DaskOutput",
     "Executor",
+    "InlineExecutor",
     "Job",
     "Outcome",
     "RemoteError",
