@@ -4,8 +4,12 @@ cluster, and ``plait run --dask`` against a scheduler and workers started as com
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
+import socket
+import subprocess
+import sys
 import threading
 import time
 import uuid
@@ -226,6 +230,28 @@ def test_an_abandoned_attempt_is_never_completed(client: Any) -> None:
     assert job.outcome is None
 
 
+def loop_until_cancelled_then_tell(started: str, stopped: str, ctx: plait.Context) -> str:
+    distributed.Event(started).set()
+    while not ctx.cancelled:
+        time.sleep(0.01)
+    distributed.Event(stopped).set()
+    return "stopped"
+
+
+def test_an_attempt_abandoned_at_once_after_its_cancel_still_sees_it(client: Any) -> None:
+    """A timeout cancels and abandons in one go: the worker must still see ctx.cancelled."""
+    started, stopped = f"started-{uuid.uuid4().hex}", f"stopped-{uuid.uuid4().hex}"
+    executor = DaskExecutor(client)
+    job = FakeJob(make_call(loop_until_cancelled_then_tell, started=started, stopped=stopped))
+    executor.submit(job)
+    assert distributed.Event(started, client=client).wait(30)
+    job.cancelled = job.abandoned = True
+    executor.cancel(job)
+    executor.abandon(job)
+    assert distributed.Event(stopped, client=client).wait(30)
+    assert job.outcome is None
+
+
 def test_outputs_can_stay_on_the_cluster_and_feed_a_dependent_there(client: Any) -> None:
     executor = DaskExecutor(client)
     producer = FakeJob(make_call(big, task_id="big", n=1000), keeps_remote=True)
@@ -265,6 +291,7 @@ def test_a_worker_killed_mid_task_fails_only_that_attempt(client: Any, tmp_path:
     other = FakeJob(make_call(add, task_id="other", a=2, b=2))
     executor.submit(other)
     assert other.wait().output == 4
+    client.wait_for_workers(2, timeout=60)  # the nanny starts a new worker for later tests
 
 
 def test_an_executor_made_from_an_address_connects_on_first_use_and_closes_its_client(
@@ -296,3 +323,221 @@ def test_capacity_is_the_clusters_threads_unless_given(client: Any) -> None:
     assert DaskExecutor(client, capacity=8).capacity == 8
     with pytest.raises(ValueError, match=r"^capacity must be at least 1 .*, not 0$"):
         DaskExecutor(client, capacity=0)
+
+
+# -- a real scheduler and workers, started as commands, and `plait run --dask` ----------------
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+WORKER_OPTIONS = ("--host", "127.0.0.1", "--no-dashboard", "--no-nanny")
+
+
+@pytest.fixture
+def command_cluster(tmp_path: Path) -> Iterator[tuple[str, list[subprocess.Popen[bytes]]]]:
+    """``dask scheduler`` and two ``dask worker`` processes on 127.0.0.1 (free ports), whose
+    ``sys.path`` has ``tmp_path`` (where the test's workflow module is). Killed at the end, each
+    with its process group."""
+    dask_command = str(Path(sys.executable).with_name("dask"))
+    port = str(free_port())
+    address = f"tcp://127.0.0.1:{port}"
+    env = {**os.environ, "PYTHONPATH": str(tmp_path)}
+    common = {"cwd": tmp_path, "env": env, "start_new_session": True}
+    logs = (tmp_path / "dask.log").open("wb")
+    processes = [
+        subprocess.Popen(
+            [dask_command, "scheduler", "--host", "127.0.0.1", "--port", port, "--no-dashboard"],
+            stdout=logs,
+            stderr=subprocess.STDOUT,
+            **common,  # type: ignore[call-overload]
+        )
+    ]
+    try:
+        for _ in range(2):
+            processes.append(
+                subprocess.Popen(
+                    [dask_command, "worker", address, "--nthreads", "1", *WORKER_OPTIONS],
+                    stdout=logs,
+                    stderr=subprocess.STDOUT,
+                    **common,  # type: ignore[call-overload]
+                )
+            )
+        with distributed.Client(address, timeout="30s", set_as_default=False) as probe:
+            probe.wait_for_workers(2, timeout=60)
+        yield address, processes
+    finally:
+        for process in reversed(processes):
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+        logs.close()
+
+
+FLOW_MODULE = """
+import os
+
+
+def where() -> int:
+    return os.getpid()
+
+
+def total(where: int, shout: str) -> str:
+    return f"{where}:{shout.strip()}"
+"""
+
+FLOW_YAML = """
+name: on-dask
+tasks:
+  - id: where
+    function: flowmod:where
+  - id: shout
+    shell: echo hello from $(hostname)
+  - id: total
+    function: flowmod:total
+    depends_on: [where, shout]
+"""
+
+
+@pytest.mark.timeout(120)
+def test_plait_run_dask_runs_a_workflow_file_on_a_cluster_started_as_commands(
+    tmp_path: Path, command_cluster: tuple[str, list[subprocess.Popen[bytes]]]
+) -> None:
+    address, processes = command_cluster
+    (tmp_path / "flowmod.py").write_text(FLOW_MODULE)
+    (tmp_path / "flow.yaml").write_text(FLOW_YAML)
+    store = tmp_path / "runs.db"
+    options = ["--store", f"sqlite:///{store}", "--run-id", "on-dask-1"]
+    done = subprocess.run(
+        [sys.executable, "-m", "plait.cli", "run", "flow.yaml", "--dask", address, *options],
+        cwd=tmp_path,
+        env={**os.environ, "PLAIT_HOME": str(tmp_path / "home")},
+        capture_output=True,
+        text=True,
+        timeout=100,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    run = plait.get_run("on-dask-1", store=f"sqlite:///{store}")
+    assert run.status is plait.RunStatus.SUCCEEDED
+    pid, _, said = run.tasks["total"].output.partition(":")
+    workers = {process.pid for process in processes[1:]}
+    assert int(pid) in workers  # it ran on a worker, not in the `plait run` process
+    assert int(run.tasks["where"].output) in workers
+    assert said.startswith("hello from")
+
+
+def test_a_call_that_cannot_be_pickled_fails_its_attempt_naming_the_task(client: Any) -> None:
+    job = FakeJob(make_call(add, task_id="locked", a=threading.Lock(), b=1))
+    DaskExecutor(client).submit(job)
+    error = job.wait().error
+    assert isinstance(error, TypeError)
+    assert str(error).startswith("task 'locked': its function or arguments cannot be sent")
+
+
+# -- whole runs on the cluster ----------------------------------------------------------------
+
+
+def pid() -> int:
+    return os.getpid()
+
+
+def pair(left: int, right: int) -> tuple[int, int]:
+    return (left, right)
+
+
+class OnlyOnWorkers:
+    """A value that cannot be loaded outside a Dask worker: proof that it never came back."""
+
+    def __init__(self, payload: str) -> None:
+        self.payload = payload
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_load_only_on_workers, (self.payload,))
+
+
+def _load_only_on_workers(payload: str) -> OnlyOnWorkers:
+    distributed.get_worker()  # raises ValueError outside a worker
+    return OnlyOnWorkers(payload)
+
+
+def make_unloadable() -> OnlyOnWorkers:
+    return OnlyOnWorkers("kept on the cluster")
+
+
+def unwrap(make_unloadable: OnlyOnWorkers) -> str:
+    return make_unloadable.payload
+
+
+def test_a_workflow_runs_on_the_workers(client: Any) -> None:
+    wf = plait.Workflow("diamond")
+    wf.add_task("left", pid)
+    wf.add_task("right", pid)
+    wf.add_task("both", pair, depends_on=["left", "right"])
+    result = plait.run(wf, executors={"cluster": DaskExecutor(client)}, default_executor="cluster")
+    assert result.status is plait.RunStatus.SUCCEEDED, result.error
+    workers = set(client.run(os.getpid).values())
+    left, right = result.tasks["both"].output
+    assert {left, right} <= workers
+    assert result.outputs["left"] == left
+
+
+def test_an_output_passes_worker_to_worker_without_coming_back(client: Any) -> None:
+    """With the memory store, an output stays on the cluster: a value that cannot even be
+    loaded in this process goes from one Dask task to the next."""
+    wf = plait.Workflow("kept")
+    wf.add_task("make_unloadable", make_unloadable)
+    wf.add_task("unwrap", unwrap, depends_on=["make_unloadable"])
+    result = plait.run(wf, executors={"cluster": DaskExecutor(client)}, default_executor="cluster")
+    assert result.status is plait.RunStatus.SUCCEEDED, result.error
+    assert result.tasks["unwrap"].output == "kept on the cluster"
+    with pytest.raises(ValueError):  # reading it here fetches it, which is what fails
+        result.tasks["make_unloadable"].output  # noqa: B018
+
+
+def test_a_task_on_threads_gets_the_value_of_a_task_on_dask(client: Any) -> None:
+    wf = plait.Workflow("mixed")
+    wf.add_task("left", pid)
+    wf.add_task("right", pid, executor="thread")
+    wf.add_task("both", pair, depends_on=["left", "right"], executor="thread")
+    result = plait.run(wf, executors={"cluster": DaskExecutor(client)}, default_executor="cluster")
+    assert result.status is plait.RunStatus.SUCCEEDED, result.error
+    left, right = result.tasks["both"].output
+    assert left in set(client.run(os.getpid).values())
+    assert right == os.getpid()
+
+
+def kill_my_worker_once(ctx: plait.Context) -> int:
+    if ctx.attempt == 1:
+        os.kill(os.getpid(), signal.SIGKILL)  # a real SIGKILL, mid-task
+    return ctx.attempt
+
+
+def slow_pid(seconds: float) -> int:
+    time.sleep(seconds)
+    return os.getpid()
+
+
+@pytest.mark.timeout(90)
+def test_a_worker_killed_mid_task_fails_that_attempt_which_is_retried(client: Any) -> None:
+    events: list[plait.Event] = []
+    wf = plait.Workflow("lost")
+    wf.add_task("victim", kill_my_worker_once, retry=plait.RetryPolicy(max_retries=2, backoff=0))
+    for i in range(3):
+        wf.add_task(f"bystander{i}", slow_pid, params={"seconds": 0.2})
+    result = plait.run(
+        wf,
+        executors={"cluster": DaskExecutor(client)},
+        default_executor="cluster",
+        subscribers=[events.append],
+    )
+    assert result.status is plait.RunStatus.SUCCEEDED, result.error
+    assert result.tasks["victim"].output == 2
+    assert result.tasks["victim"].attempts == 2
+    retried = [e for e in events if isinstance(e, plait.TaskRetrying)]
+    assert [(e.task_id, e.error.type) for e in retried] == [("victim", "plait.WorkerLostError")]
+    assert all(result.tasks[f"bystander{i}"].attempts == 1 for i in range(3))
+    client.wait_for_workers(2, timeout=60)  # the nanny starts a new worker for later tests
