@@ -541,3 +541,114 @@ def test_a_worker_killed_mid_task_fails_that_attempt_which_is_retried(client: An
     assert [(e.task_id, e.error.type) for e in retried] == [("victim", "plait.WorkerLostError")]
     assert all(result.tasks[f"bystander{i}"].attempts == 1 for i in range(3))
     client.wait_for_workers(2, timeout=60)  # the nanny starts a new worker for later tests
+
+
+def sleep_unless_cancelled(marker: str, ctx: plait.Context) -> str:
+    while not ctx.cancelled:
+        time.sleep(0.01)
+    Path(marker).write_text("saw the cancel\n")
+    return "stopped"
+
+
+def deaf_sleep(marker: str, seconds: float) -> str:
+    time.sleep(seconds)
+    Path(marker).write_text("finished late\n")
+    return "late"
+
+
+@pytest.mark.timeout(60)
+def test_a_timeout_settles_the_attempt_whatever_the_worker_does(
+    client: Any, tmp_path: Path
+) -> None:
+    """One task stops when it sees ctx.cancelled; the other never looks. Both fail with
+    TaskTimeoutError at their deadline; the run does not wait for the deaf one."""
+    heard, deaf = tmp_path / "heard", tmp_path / "deaf"
+    wf = plait.Workflow("timeouts")
+    no_retry = plait.RetryPolicy(max_retries=0)
+    wf.add_task(
+        "listens",
+        sleep_unless_cancelled,
+        params={"marker": str(heard)},
+        timeout=0.5,
+        retry=no_retry,
+    )
+    wf.add_task(
+        "deaf",
+        deaf_sleep,
+        params={"marker": str(deaf), "seconds": 5},
+        timeout=0.5,
+        retry=no_retry,
+    )
+    result = plait.run(wf, executors={"cluster": DaskExecutor(client)}, default_executor="cluster")
+    assert result.status is plait.RunStatus.FAILED
+    for task_id in ("listens", "deaf"):
+        error = result.tasks[task_id].error
+        assert error is not None and error.type == "plait.TaskTimeoutError", error
+    assert not deaf.exists()  # settled before its worker finished it: the late result is unread
+    for _ in range(3000):  # the worker saw the cancel Event (it stays set after the timeout)
+        if heard.exists():
+            break
+        time.sleep(0.01)
+    assert heard.read_text() == "saw the cancel\n"
+    # The deaf task keeps its worker's thread until it returns (Dask cannot stop it); wait for
+    # it, so that later tests find both workers free.
+    for _ in range(3000):
+        if deaf.exists():
+            break
+        time.sleep(0.01)
+
+
+def ask_name(ctx: plait.Context) -> str:
+    ctx.logger.info("asking for a name")
+    name = ctx.request_input("Your name?", schema={"type": "string"})
+    return f"hello {name} from {os.getpid()}"
+
+
+def test_a_question_asked_on_a_worker_pauses_the_run_and_resuming_answers_it(
+    client: Any, tmp_path: Path
+) -> None:
+    store = f"sqlite:///{tmp_path / 'runs.db'}"
+    wf = plait.Workflow("asks")
+    wf.add_task("ask_name", ask_name)
+    executors = {"cluster": DaskExecutor(client)}
+    paused = plait.run(
+        wf, run_id="asks-1", store=store, executors=executors, default_executor="cluster"
+    )
+    assert paused.status is plait.RunStatus.PAUSED
+    assert paused.waiting["ask_name"].prompt == "Your name?"
+    done = plait.resume(
+        "asks-1",
+        wf,
+        store=store,
+        inputs={"ask_name": "Ada"},
+        executors=executors,
+        default_executor="cluster",
+    )
+    assert done.status is plait.RunStatus.SUCCEEDED, done.error
+    greeting, _, pid_text = done.tasks["ask_name"].output.rpartition(" from ")
+    assert greeting == "hello Ada"
+    assert int(pid_text) in set(client.run(os.getpid).values())
+    assert done.tasks["ask_name"].attempts == 2  # it ran again from the top with the answer
+    said = [line.text for line in plait.get_logs("asks-1", "ask_name", store=store)]
+    assert said.count("INFO plait.task: asking for a name") == 2  # each attempt's, kept
+
+
+def test_a_durable_run_records_outputs_gathered_from_the_cluster(
+    client: Any, tmp_path: Path
+) -> None:
+    store = f"sqlite:///{tmp_path / 'runs.db'}"
+    wf = plait.Workflow("durable")
+    wf.add_task("left", pid)
+    wf.add_task("right", pid)
+    wf.add_task("both", pair, depends_on=["left", "right"])
+    result = plait.run(
+        wf,
+        run_id="durable-1",
+        store=store,
+        executors={"cluster": DaskExecutor(client)},
+        default_executor="cluster",
+    )
+    assert result.status is plait.RunStatus.SUCCEEDED, result.error
+    stored = plait.get_run("durable-1", store=store)
+    assert stored.tasks["both"].output == (stored.outputs["left"], stored.outputs["right"])
+    assert stored.outputs["left"] in set(client.run(os.getpid).values())
