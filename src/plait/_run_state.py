@@ -40,7 +40,7 @@ from ._scheduler import Scheduler
 from ._serialization import Serializer
 from ._state import RunStatus, TaskStatus
 from ._workflow import Workflow
-from .executors import Executor
+from .executors import Executor, InlineExecutor
 from .executors._named import RunExecutors
 from .executors._remote import FetchingColumn, RemoteOutput
 from .stores import TaskRecordColumns
@@ -110,11 +110,13 @@ class _RunState:
         self.executors = RunExecutors(config.max_concurrency, executors or {})
         get, default = self.executors.get, config.default_executor
         self.executor_of: list[Executor | None] = [
-            None
-            if spec.is_async and (spec.executor is None or spec.executor == "inline")
-            else get(spec.executor or default)
+            None if spec.is_async and spec.executor is None else get(spec.executor or default)
             for spec in graph.specs
         ]
+        if any(isinstance(e, InlineExecutor) for e in self.executors.in_use()):
+            for i, spec in enumerate(graph.specs):
+                if spec.is_async and isinstance(self.executor_of[i], InlineExecutor):
+                    self.executor_of[i] = None  # the loop's thread is where it runs anyway
         # An async function called by an executor in process (run under asyncio.run there).
         self.async_off_loop = [
             spec.is_async and self.executor_of[i] is not None for i, spec in enumerate(graph.specs)
