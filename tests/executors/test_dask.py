@@ -24,20 +24,18 @@ from plait import BindingError, WorkerLostError
 from plait.executors import DaskExecutor, DaskOutput, Outcome, RemoteError, TaskCall
 from plait.executors._dask import _Failed, _run_attempt
 
+from .conftest import dask_client
+
 dask = pytest.importorskip("dask")
 distributed = pytest.importorskip("distributed")
 
 pytestmark = pytest.mark.timeout(60)
 
 
-@pytest.fixture(scope="module")
-def client() -> Iterator[Any]:
-    cluster = distributed.LocalCluster(
-        n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
-    )
-    with distributed.Client(cluster, set_as_default=False) as dask_client:
-        yield dask_client
-    cluster.close()
+@pytest.fixture
+def client() -> Any:
+    """The tests' shared LocalCluster (see conftest.dask_client)."""
+    return dask_client()
 
 
 class FakeJob:
@@ -575,7 +573,7 @@ def test_a_timeout_settles_the_attempt_whatever_the_worker_does(
     wf.add_task(
         "deaf",
         deaf_sleep,
-        params={"marker": str(deaf), "seconds": 5},
+        params={"marker": str(deaf), "seconds": 2},
         timeout=0.5,
         retry=no_retry,
     )

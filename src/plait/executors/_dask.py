@@ -226,6 +226,7 @@ class DaskOutput(RemoteOutput):
 class _Submitted:
     """What the executor knows of an attempt it submitted."""
 
+    job: Job
     key: str
     future: Any  # a distributed.Future
     task_id: str
@@ -365,7 +366,9 @@ class DaskExecutor(Executor):
             self._settling.put((job, Outcome(error=unsendable)))
             return
         with self._lock:
-            self._submitted[job] = _Submitted(key, future, task_call.task_id, task_call.attempt)
+            self._submitted[job] = _Submitted(
+                job, key, future, task_call.task_id, task_call.attempt
+            )
         self._client.loop.add_callback(done_callback, future, functools.partial(self._ended, job))
 
     def cancel(self, job: Job) -> None:
@@ -387,9 +390,13 @@ class DaskExecutor(Executor):
                 submitted.abandoned = True
 
     def shutdown(self, *, wait: bool = True) -> None:
+        # Abandoned attempts still running stay watched (_ended clears their cancel Event when
+        # they end: cleared now, a worker that has not looked yet would never see it). With a
+        # client of our own, closed below, their Events stay on the scheduler (a few bytes).
         with self._lock:
-            left = list(self._submitted.values())
-            self._submitted.clear()
+            left = [s for s in self._submitted.values() if not s.abandoned]
+            for submitted in left:
+                self._submitted.pop(submitted.job)
         for submitted in left:
             self._forget(submitted)
             submitted.future.release()
