@@ -650,3 +650,74 @@ def test_a_durable_run_records_outputs_gathered_from_the_cluster(
     stored = plait.get_run("durable-1", store=store)
     assert stored.tasks["both"].output == (stored.outputs["left"], stored.outputs["right"])
     assert stored.outputs["left"] in set(client.run(os.getpid).values())
+
+
+CRASHING_ORCHESTRATOR = """
+import sys, plait
+from distributed import Client
+from plait.executors import DaskExecutor
+from executors.test_dask import count_and_return, wait_for_file
+
+address, store, marker, gate = sys.argv[1:]
+wf = plait.Workflow("crash")
+wf.add_task("first", count_and_return, params={"marker": marker})
+wf.add_task("second", wait_for_file, params={"path": gate}, depends_on=["first"])
+with Client(address, set_as_default=False) as client:
+    plait.run(wf, run_id="crash-1", store=store, executors={"c": DaskExecutor(client)},
+              default_executor="c")
+"""
+
+
+def count_and_return(marker: str) -> str:
+    with Path(marker).open("a") as file:
+        file.write("ran\n")
+    return "first done"
+
+
+def wait_for_file(path: str, first: str) -> str:
+    for _ in range(3000):
+        if Path(path).exists():
+            return f"{first}, then {Path(path).read_text()}"
+        time.sleep(0.01)
+    raise TimeoutError(f"{path} never came")
+
+
+@pytest.mark.timeout(90)
+def test_a_durable_run_on_dask_resumes_after_its_orchestrator_is_killed(
+    client: Any, tmp_path: Path
+) -> None:
+    """kill -9 the process that runs the workflow once the store has recorded the first task;
+    resume it here, on the same cluster: the recorded task does not run again."""
+    store = f"sqlite:///{tmp_path / 'runs.db'}"
+    marker, gate = tmp_path / "ran", tmp_path / "gate"
+    tests_dir = str(Path(__file__).resolve().parents[1])
+    arguments = [store, str(marker), str(gate)]
+    orchestrator = subprocess.Popen(
+        [sys.executable, "-c", CRASHING_ORCHESTRATOR, client.scheduler.address, *arguments],
+        env={**os.environ, "PYTHONPATH": tests_dir},
+    )
+    try:
+        for _ in range(6000):  # until the store has the first task's success
+            run = plait.get_run("crash-1", store=store) if (tmp_path / "runs.db").exists() else None
+            if run is not None and run.tasks["first"].status is plait.TaskStatus.SUCCEEDED:
+                break
+            assert orchestrator.poll() is None, "the orchestrator ended before the kill"
+            time.sleep(0.01)
+        os.kill(orchestrator.pid, signal.SIGKILL)
+    finally:
+        orchestrator.wait()
+    gate.write_text("the gate opened")
+    wf = plait.Workflow("crash")
+    wf.add_task("first", count_and_return, params={"marker": str(marker)})
+    wf.add_task("second", wait_for_file, params={"path": str(gate)}, depends_on=["first"])
+    resumed = plait.resume(
+        "crash-1",
+        wf,
+        store=store,
+        force=True,
+        executors={"c": DaskExecutor(client)},
+        default_executor="c",
+    )
+    assert resumed.status is plait.RunStatus.SUCCEEDED, resumed.error
+    assert resumed.tasks["second"].output == "first done, then the gate opened"
+    assert marker.read_text().splitlines() == ["ran"]  # recorded: it did not run again
