@@ -21,7 +21,7 @@ import pytest
 
 import plait
 from plait import BindingError, WorkerLostError
-from plait.executors import DaskExecutor, DaskOutput, Outcome, RemoteError, TaskCall
+from plait.executors import DaskExecutor, DaskOutput, Outcome, RemoteError, TaskCall, run_call
 from plait.executors._dask import _Failed, _run_attempt
 
 from .conftest import dask_client
@@ -721,3 +721,47 @@ def test_a_durable_run_on_dask_resumes_after_its_orchestrator_is_killed(
     assert resumed.status is plait.RunStatus.SUCCEEDED, resumed.error
     assert resumed.tasks["second"].output == "first done, then the gate opened"
     assert marker.read_text().splitlines() == ["ran"]  # recorded: it did not run again
+
+
+def test_an_attempt_goes_to_dask_with_plaits_priority(client: Any) -> None:
+    started, gate = f"started-{uuid.uuid4().hex}", f"gate-{uuid.uuid4().hex}"
+    executor = DaskExecutor(client)
+    job = FakeJob(make_call(hold, started=started, gate=gate))
+    job.priority = 7  # type: ignore[attr-defined]  # what the engine's attempt says
+    executor.submit(job)
+    try:
+        assert distributed.Event(started, client=client).wait(30)
+        (key,) = (s.key for s in executor._submitted.values())
+
+        def priority_of(dask_scheduler: Any) -> Any:
+            return dask_scheduler.tasks[key].priority
+
+        assert client.run_on_scheduler(priority_of)[0] == -7  # Dask: lower runs first
+    finally:
+        distributed.Event(gate, client=client).set()
+    assert job.wait().output == "went"
+
+
+def test_plaits_queue_order_is_the_attempts_priority() -> None:
+    """The engine's side: a job's priority is its place in plait's ready queue, higher first
+    (a task's own priority, then the critical path)."""
+    seen: dict[str, int] = {}
+
+    class Recording(plait.executors.Executor):
+        """Ships each job as a remote executor would, noting its priority."""
+
+        def submit(self, job: Any) -> None:
+            task_call = job.call()
+            seen[task_call.task_id] = job.priority
+            threading.Thread(target=lambda: job.complete(run_call(task_call))).start()
+
+        def shutdown(self, *, wait: bool = True) -> None:
+            pass
+
+    wf = plait.Workflow("order")
+    wf.add_task("short", add, params={"a": 1, "b": 1}, estimate=1)
+    wf.add_task("long", add, params={"a": 1, "b": 1}, estimate=10)
+    wf.add_task("urgent", add, params={"a": 1, "b": 1}, priority=5)
+    result = plait.run(wf, executors={"rec": Recording()}, default_executor="rec")
+    assert result.status is plait.RunStatus.SUCCEEDED
+    assert seen["urgent"] > seen["long"] > seen["short"]
