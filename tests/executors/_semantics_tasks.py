@@ -45,6 +45,11 @@ def wait_for_cancel(ctx: Context, limit: float = 30.0) -> str:
     return "not cancelled"
 
 
+def note_cancel(ctx: Context, marker: str) -> None:
+    """Waits (at most 30 s) until cancelled, then writes what it saw to ``marker``."""
+    Path(marker).write_text(wait_for_cancel(ctx))
+
+
 def ask(ctx: Context, marker: str) -> str:
     """Asks for a colour; writes ``marker`` first, each time it runs (the re-run is visible)."""
     with Path(marker).open("a") as file:

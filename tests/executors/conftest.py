@@ -58,8 +58,7 @@ EXECUTORS: dict[str, Callable[[], Executor]] = {
 #: why. (The README's table of executors says the same.)
 CANNOT: dict[str, dict[str, str]] = {
     "inline": {
-        "timeout": "a blocked event loop cannot time out the task that blocks it",
-        "concurrency": "it runs one task at a time",
+        "interrupt": "a blocked event loop cannot interrupt the task that blocks it",
     },
 }
 

@@ -4,6 +4,7 @@ durability (a SQLite store, and resuming a run)."""
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import pytest
@@ -45,15 +46,34 @@ def test_a_failed_attempt_is_retried_by_plaits_policy(executor: Executor) -> Non
     assert result.tasks["flaky"].attempts == 3
 
 
-def test_a_task_past_its_timeout_fails_and_sees_ctx_cancelled(executor: Executor) -> None:
-    can(executor, "timeout")
+def test_a_task_past_its_timeout_fails(executor: Executor) -> None:
     wf = Workflow("w")
-    wf.add_task("stuck", tasks.wait_for_cancel, timeout=0.3, retry=NO_WAIT)
+    # It stops when cancelled, or after a second (an executor that cannot interrupt it).
+    wf.add_task("stuck", tasks.wait_for_cancel, params={"limit": 1.0}, timeout=0.3, retry=NO_WAIT)
+    wf.add_task("after", tasks.one, depends_on=["stuck"])
     result = run_on(executor, wf, cancel_grace=5)
     stuck = result.tasks["stuck"]
     assert stuck.status is TaskStatus.FAILED
     assert stuck.error is not None
     assert stuck.error.type == "plait.TaskTimeoutError"
+    assert result.tasks["after"].status is TaskStatus.SKIPPED
+
+
+def test_a_timeout_is_seen_by_the_running_task_as_ctx_cancelled(
+    executor: Executor, tmp_path: Path
+) -> None:
+    can(executor, "interrupt")
+    marker = tmp_path / "seen"
+    wf = Workflow("w")
+    wf.add_task(
+        "stuck", tasks.note_cancel, params={"marker": str(marker)}, timeout=0.3, retry=NO_WAIT
+    )
+    result = run_on(executor, wf, cancel_grace=5)
+    assert result.tasks["stuck"].status is TaskStatus.FAILED
+    deadline = time.monotonic() + 30  # the abandoned task writes its note a moment later
+    while not marker.exists() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert marker.read_text() == "cancelled"
 
 
 def test_a_failure_skips_its_dependents_and_nothing_else(executor: Executor) -> None:

@@ -8,8 +8,10 @@ their turn between two inline tasks.
 
 What it cannot do, because the loop is blocked while a task runs:
 
-- a timeout cannot interrupt a running inline task; the deadline is only seen once the task
-  returns (the run then goes on as the settled attempt says);
+- a timeout cannot interrupt a running inline task. It is applied when the task returns: the
+  attempt is settled only after the timers that fell due meanwhile have fired, so a task that
+  ran past its deadline fails with ``TaskTimeoutError`` (and is retried as its policy says),
+  whatever it returned;
 - a cancellation (Ctrl-C, a critical failure elsewhere) is seen by the task only through
   ``ctx.cancelled`` if something else sets it while it runs -- in practice, at its end; tasks
   still queued when the run stops are never called.
@@ -60,16 +62,24 @@ class InlineExecutor(Executor):
         loop.call_soon_threadsafe(self._run_next)
 
     def _run_next(self) -> None:
-        """Run one job here, on the loop's thread; come back for the next one later."""
+        """Run one job here, on the loop's thread, blocking it; settle it a little later."""
+        loop = self._loop
+        assert loop is not None
         with self._lock:
             job = self._queue.popleft() if self._queue else None
-        if job is not None:
-            job.run()
-            next_job = job.finish()
-            if next_job is not None:
-                with self._lock:
-                    self._queue.appendleft(next_job)
+            if job is None:
+                self._scheduled = False
+                return
+        job.run()
+        # Settled by a timer due now: the loop fires the timers that fell due while the job
+        # ran first (they are earlier), so a deadline it ran past is seen before its outcome.
+        loop.call_at(loop.time(), self._finish, job)
+
+    def _finish(self, job: Job) -> None:
+        next_job = job.finish()
         with self._lock:
+            if next_job is not None:
+                self._queue.appendleft(next_job)
             if not self._queue:
                 self._scheduled = False
                 return
