@@ -174,7 +174,7 @@ def _no_ops(
 def _timeout_kill(ledger: Ledger, log: Callable[[str], None]) -> None:
     log("Part 7: a stuck task with timeout=1")
     grace = 1.0
-    processes = ProcessExecutor(max_workers=1)
+    processes = ProcessExecutor(max_workers=1, cancel_grace=grace)
     try:
         _warm_one(processes)
         (pid,) = processes.worker_pids()
