@@ -11,10 +11,10 @@ build example against ``make -j`` on the same graph. Part 5 times the whole call
 (build the workflow, run it, read every result) against the same floors. Part 6 times the
 start-up of the ``plait`` command against a bare Python start. Part 7 measures the process
 executor: CPU-bound tasks against the thread executor, no-op tasks against
-``ProcessPoolExecutor``, and how fast a stuck task's worker is killed. A PASS/FAIL summary of
-the targets ends it.
+``ProcessPoolExecutor``, and how fast a stuck task's worker is killed. Part 8 runs plait on a
+Dask cluster (``DaskExecutor``) against Dask alone. A PASS/FAIL summary of the targets ends it.
 
-Usage: ``python bench/run.py [--quick] [--gc-enabled] [--part 1|2|3|4|5|6|7] [--profile]``.
+Usage: ``python bench/run.py [--quick] [--gc-enabled] [--part 1|2|3|4|5|6|7|8] [--profile]``.
 """
 
 from __future__ import annotations
@@ -31,6 +31,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # sibling modules, run as a script
 
 import _cancel
+import _dask
 import _lease
 import _make
 import _overhead
@@ -70,7 +71,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="leave the garbage collector on in timed regions (default: off for everyone)",
     )
     parser.add_argument(
-        "--part", choices=("1", "2", "3", "4", "5", "6", "7"), help="run only this part"
+        "--part", choices=("1", "2", "3", "4", "5", "6", "7", "8"), help="run only this part"
     )
     parser.add_argument(
         "--profile",
@@ -142,6 +143,8 @@ def main(argv: list[str] | None = None) -> int:
         _startup.run_part6(ledger, log, quick=args.quick)
     if args.part in (None, "7"):
         _process.run_part7(ledger, log, quick=args.quick)
+    if args.part in (None, "8"):
+        _dask.run_part8(ledger, log, quick=args.quick)
     print(heading("Summary of targets" + (" (QUICK sizes: indicative only)" if args.quick else "")))
     print(ledger.render())
     passed = sum(t.ok for t in ledger.targets)

@@ -637,6 +637,13 @@ def _given(settings: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
+_DASK_HELP = (
+    "Run tasks on the Dask cluster whose scheduler is at ADDRESS (tcp://host:8786): an "
+    "executor named dask, made the default; without -c, --max-concurrency becomes the "
+    "cluster's total worker threads. Needs plait[dask]."
+)
+
+
 @cli.command(epilog=_RUN_EPILOG)
 @click.argument("target")
 @click.option(
@@ -673,9 +680,11 @@ def _given(settings: Mapping[str, Any]) -> dict[str, Any]:
     "--verbose", "-v", is_flag=True, help="Show what the tasks log, and their commands' output."
 )
 @_unsafe_pickle_option
+@click.option("--dask", "dask_address", metavar="ADDRESS", help=_DASK_HELP)
 def run(
     *,
     target: str,
+    dask_address: str | None,
     concurrency: int | None,
     sequential: bool,
     fail_fast: bool,
@@ -718,6 +727,8 @@ def run(
     run_id = run_id or uuid.uuid4().hex[:12]
     console = _console()
     with _opened(store, create=True) as the_store, _shut_down_after(executors):
+        sized = concurrency is None and not sequential and "max_concurrency" not in settings
+        _join_dask(executors, settings, dask_address, size=sized)
         if the_store.get_run(run_id) is not None:
             _fail(
                 f"run {run_id!r} already exists in {the_store!r}; continue it with "
@@ -741,6 +752,24 @@ def run(
             store=the_store,
         )
     raise click.exceptions.Exit(code)
+
+
+def _join_dask(
+    executors: dict[str, Executor], settings: dict[str, Any], address: str | None, *, size: bool
+) -> None:
+    """Add the executor of ``--dask ADDRESS`` (if given) to ``executors``, named ``dask`` and
+    made the default; with ``size``, ``max_concurrency`` becomes the cluster's worker threads."""
+    if address is None:
+        return
+    from ..executors import DaskExecutor
+
+    executor = executors["dask"] = DaskExecutor(address)
+    settings["default_executor"] = "dask"
+    if size:
+        try:
+            settings["max_concurrency"] = executor.capacity
+        except (ConnectionError, RuntimeError) as error:  # unreachable, or no workers
+            _fail(str(error))
 
 
 @contextlib.contextmanager
@@ -807,10 +836,12 @@ dropped.
     "--verbose", "-v", is_flag=True, help="Show what the tasks log, and their commands' output."
 )
 @_unsafe_pickle_option
+@click.option("--dask", "dask_address", metavar="ADDRESS", help=_DASK_HELP)
 @_setting_options
 def resume(
     *,
     run_id: str,
+    dask_address: str | None,
     inputs: tuple[str, ...],
     target: str | None,
     store: str | None,
@@ -890,7 +921,10 @@ def resume(
             ]
         )
         executors = dict(loaded.executors)  # as for `plait run`
+        settings = _given(flags)
         with _shut_down_after(executors):
+            sized = "max_concurrency" not in settings
+            _join_dask(executors, settings, dask_address, size=sized)
             code = _watch(
                 watcher,
                 run_id,
@@ -905,7 +939,7 @@ def resume(
                     accept_changes=accept_changes,
                     rerun=reruns,
                     executors=executors,
-                    **_given(flags),
+                    **settings,
                 ),
                 dependencies_of(workflow),
                 store=the_store,

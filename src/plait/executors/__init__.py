@@ -8,7 +8,9 @@ from typing import TYPE_CHECKING, Any
 
 from .._public import publish
 from ._base import Executor, Job, Outcome, RemoteError, TaskCall
+from ._dask import DaskExecutor, DaskOutput
 from ._inline import InlineExecutor
+from ._remote import RemoteOutput
 from ._shipping import CancelFlag, run_call
 from ._thread import ThreadExecutor
 
@@ -17,6 +19,8 @@ if TYPE_CHECKING:
 
 __all__ = [
     "CancelFlag",
+    "DaskExecutor",
+    "DaskOutput",
     "Executor",
     "InlineExecutor",
     "Job",
@@ -24,6 +28,7 @@ __all__ = [
     "ProcessExecutor",
     "ProcessStatistics",
     "RemoteError",
+    "RemoteOutput",
     "TaskCall",
     "ThreadExecutor",
     "run_call",
