@@ -63,7 +63,7 @@ def test_a_task_past_its_timeout_fails(executor: Executor) -> None:
 def test_a_timeout_is_seen_by_the_running_task_as_ctx_cancelled(
     executor: Executor, tmp_path: Path
 ) -> None:
-    can(executor, "interrupt")
+    can(executor, "see a timeout")
     marker = tmp_path / "seen"
     wf = Workflow("w")
     wf.add_task(
