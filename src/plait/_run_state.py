@@ -42,6 +42,7 @@ from ._state import RunStatus, TaskStatus
 from ._workflow import Workflow
 from .executors import Executor, InlineExecutor
 from .executors._named import RunExecutors
+from .executors._remote import FetchingColumn, RemoteOutput
 from .stores import TaskRecordColumns
 
 if TYPE_CHECKING:
@@ -151,6 +152,9 @@ class _RunState:
         self.serializer = serializer
         # The memory store keeps outputs as they are: nothing to encode.
         self._encodes = serializer is not None and serializer.name != "object"
+        # Some outputs are handles on values kept where they were made (a Dask worker's
+        # memory; see executors._remote): read through `local` from then on. Set by complete().
+        self.remote_outputs = False
         self.payloads: list[bytes | None] = [None] * n
         self.recorder: Recorder | None = None
         self.store_failure: BaseException | None = None  # what stopped the run (lease, store)
@@ -187,6 +191,8 @@ class _RunState:
     def _restore(self, restored: Restored) -> None:
         for i, output in restored.outputs.items():
             self.outputs[i] = output
+            if isinstance(output, RemoteOutput):  # a pause resumed in the same process
+                self.remote_outputs = True
             self.payloads[i] = restored.payloads.get(i)
         self._succeeded_before = sorted(restored.outputs)
         for i, attempts in restored.attempts.items():
@@ -205,10 +211,13 @@ class _RunState:
         """The run's result as it stands."""
         graph = self.graph
         status = self.scheduler.status
+        values = list(self.outputs)
+        # Handles on values kept elsewhere (executors._remote) are fetched when read.
+        outputs: Sequence[Any] = FetchingColumn(values) if self.remote_outputs else values
         tasks = TaskResults(
             graph.index,
             status=list(status),
-            output=list(self.outputs),
+            output=outputs,
             error=list(self.errors),
             attempts=list(self.attempts),
             started_at=list(self.started_at),

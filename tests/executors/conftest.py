@@ -15,12 +15,44 @@ import pytest
 
 import plait
 from plait import RunResult, Workflow
-from plait.executors import Executor, InlineExecutor, ThreadExecutor
+from plait.executors import DaskExecutor, Executor, InlineExecutor, ProcessExecutor, ThreadExecutor
+
+_DASK: list[Any] = []  # the tests' one LocalCluster and its client, made on first use
+
+
+def dask_client() -> Any:
+    """A client of the tests' LocalCluster (two single-threaded worker processes), started the
+    first time a test asks and closed when the session ends (see ``_close_the_dask_cluster``):
+    starting one costs seconds, so every Dask test shares it."""
+    if not _DASK:
+        distributed = pytest.importorskip("distributed")
+        cluster = distributed.LocalCluster(
+            n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
+        )
+        _DASK.extend([cluster, distributed.Client(cluster, set_as_default=False)])
+    return _DASK[1]
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _close_the_dask_cluster() -> Iterator[None]:
+    yield
+    if _DASK:
+        cluster, client = _DASK
+        client.close()
+        cluster.close()
+        _DASK.clear()
+
+
+def _dask_executor() -> Executor:
+    return DaskExecutor(dask_client())
+
 
 #: Each executor under test, by name, and how to make one.
 EXECUTORS: dict[str, Callable[[], Executor]] = {
     "thread": lambda: ThreadExecutor(4),
     "inline": InlineExecutor,
+    "process": lambda: ProcessExecutor(2),
+    "dask": _dask_executor,
 }
 
 #: What an executor cannot do, by name: the semantics tests that check it are skipped, saying
