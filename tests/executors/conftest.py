@@ -66,6 +66,10 @@ CANNOT: dict[str, dict[str, str]] = {
         "interrupt": "a blocked event loop cannot interrupt the task that blocks it",
         "see a timeout": "a blocked event loop cannot interrupt the task that blocks it",
     },
+    "process": {
+        "see a timeout": "a task past its timeout is killed at once (its worker's process "
+        "group gets SIGTERM, then SIGKILL)",
+    },
 }
 
 #: The name the executor under test goes by in a run.
