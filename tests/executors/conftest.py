@@ -56,10 +56,15 @@ EXECUTORS: dict[str, Callable[[], Executor]] = {
 }
 
 #: What an executor cannot do, by name: the semantics tests that check it are skipped, saying
-#: why. (The README's table of executors says the same.)
+#: why. (The README's table of executors says the same.) The things:
+#:
+#: - ``"interrupt"``: tell a running task to stop while it runs (a cancelled run);
+#: - ``"see a timeout"``: let a task past its timeout see ``ctx.cancelled`` (an executor that
+#:   kills it at once, or cannot interrupt it, cannot).
 CANNOT: dict[str, dict[str, str]] = {
     "inline": {
         "interrupt": "a blocked event loop cannot interrupt the task that blocks it",
+        "see a timeout": "a blocked event loop cannot interrupt the task that blocks it",
     },
 }
 
