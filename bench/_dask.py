@@ -119,7 +119,7 @@ def run_part8(ledger: Ledger, log: Callable[[str], None], *, quick: bool = False
     cloudpickle.register_pickle_by_value(sys.modules[__name__])  # workers cannot import bench/
     log("part 8: starting a LocalCluster (2 worker processes, 1 thread each)")
     cluster = LocalCluster(
-        n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
+        n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0"
     )
     client = Client(cluster)  # the default client: distributed.wait() looks for it
     try:
