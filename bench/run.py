@@ -6,13 +6,18 @@ replays real task graphs (STG, WfCommons, from ``../shared/bench-data``) as slee
 plait's makespan with the optimum or a lower bound, and simulates the order plait gives when half
 the estimates are unknown. Part 3 measures what the durable stores (SQLite, PostgreSQL) cost per
 task against the memory store, how fast an owner that lost its lease stops, and (3c) how fast
-``plait.cancel`` reaches a run live in another process through its store. Part 4 runs the
+``plait.cancel`` reaches a run live in another process through its store, and (3d) how fast
+``plait.answer`` does. Part 4 runs the
 build example against ``make -j`` on the same graph. Part 5 times the whole call a user pays for
 (build the workflow, run it, read every result) against the same floors. Part 6 times the
-start-up of the ``plait`` command against a bare Python start. Part 8 runs plait on a Dask
-cluster (``DaskExecutor``) against Dask alone. A PASS/FAIL summary of the targets ends it.
+start-up of the ``plait`` command against a bare Python start. Part 7 measures the process
+executor: CPU-bound tasks against the thread executor, no-op tasks against
+``ProcessPoolExecutor``, and how fast a stuck task's worker is killed. Part 8 runs plait on a
+Dask cluster (``DaskExecutor``) against Dask alone. Part 9 measures ``plait serve``: event to
+screen with 20 live clients, the runs page over 10,000 runs, a 2,000-task run page in Chromium.
+A PASS/FAIL summary of the targets ends it.
 
-Usage: ``python bench/run.py [--quick] [--gc-enabled] [--part 1|2|3|4|5|6|8] [--profile]``.
+Usage: ``python bench/run.py [--quick] [--gc-enabled] [--part 1|2|3|4|5|6|7|8|9] [--profile]``.
 """
 
 from __future__ import annotations
@@ -28,12 +33,15 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # sibling modules, run as a script
 
+import _answer
 import _cancel
 import _dask
 import _lease
 import _make
 import _overhead
+import _process
 import _replay
+import _serve
 import _startup
 import _stores
 import _whole
@@ -68,7 +76,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="leave the garbage collector on in timed regions (default: off for everyone)",
     )
     parser.add_argument(
-        "--part", choices=("1", "2", "3", "4", "5", "6", "8"), help="run only this part"
+        "--part",
+        choices=("1", "2", "3", "4", "5", "6", "7", "8", "9"),
+        help="run only this part",
     )
     parser.add_argument(
         "--profile",
@@ -132,14 +142,19 @@ def main(argv: list[str] | None = None) -> int:
         _stores.run_part3(ledger, log, n=2_000 if args.quick else _stores.N)
         _lease.run_lease(log)
         _cancel.run_cancel(ledger, log, repeats=2 if args.quick else _cancel.REPEATS)
+        _answer.run_answer(ledger, log, repeats=2 if args.quick else _answer.REPEATS)
     if args.part in (None, "4"):
         _make.run_part4(log)
     if args.part in (None, "5"):
         _whole.run_part5(_whole.QUICK if args.quick else _whole.FULL, ledger, log)
     if args.part in (None, "6"):
         _startup.run_part6(ledger, log, quick=args.quick)
+    if args.part in (None, "7"):
+        _process.run_part7(ledger, log, quick=args.quick)
     if args.part in (None, "8"):
         _dask.run_part8(ledger, log, quick=args.quick)
+    if args.part in (None, "9"):
+        _serve.run_part9(ledger, log)
     print(heading("Summary of targets" + (" (QUICK sizes: indicative only)" if args.quick else "")))
     print(ledger.render())
     passed = sum(t.ok for t in ledger.targets)

@@ -20,6 +20,8 @@ import plait.executors
 import plait.stores
 
 EXPECTED_ALL = [
+    "AnswerChannel",
+    "AnswerTimeoutError",
     "BindingError",
     "CancelTimeoutError",
     "ConfigError",
@@ -38,6 +40,7 @@ EXPECTED_ALL = [
     "LeaseLostError",
     "LoadedTarget",
     "LogLine",
+    "NotPicklableError",
     "NotWaitingError",
     "NothingToCancelError",
     "OutputNotStorableError",
@@ -91,6 +94,7 @@ EXPECTED_ALL = [
 ]
 
 PUBLIC_ERRORS = [
+    "AnswerTimeoutError",
     "BindingError",
     "CancelTimeoutError",
     "ConfigError",
@@ -101,6 +105,7 @@ PUBLIC_ERRORS = [
     "InputValidationError",
     "InvalidOptionError",
     "LeaseLostError",
+    "NotPicklableError",
     "NotWaitingError",
     "NothingToCancelError",
     "OutputNotStorableError",

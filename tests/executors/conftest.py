@@ -15,7 +15,7 @@ import pytest
 
 import plait
 from plait import RunResult, Workflow
-from plait.executors import DaskExecutor, Executor, InlineExecutor, ThreadExecutor
+from plait.executors import DaskExecutor, Executor, InlineExecutor, ProcessExecutor, ThreadExecutor
 
 _DASK: list[Any] = []  # the tests' one LocalCluster and its client, made on first use
 
@@ -53,6 +53,7 @@ def _dask_executor() -> Executor:
 EXECUTORS: dict[str, Callable[[], Executor]] = {
     "thread": lambda: ThreadExecutor(4),
     "inline": InlineExecutor,
+    "process": lambda: ProcessExecutor(2),
     "dask": _dask_executor,
 }
 
