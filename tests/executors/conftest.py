@@ -26,8 +26,10 @@ def dask_client() -> Any:
     starting one costs seconds, so every Dask test shares it."""
     if not _DASK:
         distributed = pytest.importorskip("distributed")
+        # dashboard_address=":0", not None: None is the default port, 8787, with a warning when
+        # another cluster on the machine has it.
         cluster = distributed.LocalCluster(
-            n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
+            n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0"
         )
         _DASK.extend([cluster, distributed.Client(cluster, set_as_default=False)])
     return _DASK[1]
