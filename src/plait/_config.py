@@ -56,6 +56,9 @@ class EngineConfig:
             that; another process may resume the run once it has expired. An owner that could not
             renew it in time stops (see ``plait.LeaseLostError``), and one whose store stays
             unavailable that long stops too (``plait.StoreUnavailableError``).
+        learn_estimates: give each task without an ``estimate`` one learned from the store's
+            history of the workflow (see ``plait._estimates``), read once at the run's start;
+            it changes only the order of ready tasks. False orders by given estimates alone.
     """
 
     max_concurrency: int = field(default_factory=_default_concurrency)
@@ -70,8 +73,13 @@ class EngineConfig:
     cancel_grace: float = 5.0
     max_log_bytes: int = MAX_LOG_BYTES
     lease_seconds: float = 30.0
+    learn_estimates: bool = True
 
     def __post_init__(self) -> None:
+        if not isinstance(self.learn_estimates, bool):
+            raise ConfigError(
+                f"learn_estimates must be True or False, not {self.learn_estimates!r}"
+            )
         if not _is_int(self.max_concurrency) or self.max_concurrency < 1:
             raise ConfigError(f"max_concurrency must be an int >= 1, not {self.max_concurrency!r}")
         if self.task_timeout is not None and not (

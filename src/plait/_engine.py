@@ -69,6 +69,7 @@ from ._exceptions import (
     TaskCancelledError,
     TaskTimeoutError,
 )
+from ._graph import Graph
 from ._groups import kill_groups
 from ._lease import lease_clock
 from ._logs import AttemptLog, LogLine, running_attempt, start_capture, stop_capture
@@ -232,8 +233,10 @@ class _Run:
         wait_for_input: bool = False,
         serializer: Serializer | None = None,
         restored: Restored | None = None,
+        graph: Graph | None = None,
     ) -> None:
-        self.graph = graph = workflow.graph()
+        # ``graph``: the workflow's, reordered by learned estimates (see plait._estimates).
+        self.graph = graph = workflow.graph() if graph is None else graph
         self.config = config
         self.run_id = run_id
         self.subscribers = tuple(subscribers)

@@ -28,6 +28,7 @@ from . import _signals
 from ._config import EngineConfig, check_pools
 from ._definition import definition_diff
 from ._engine import Restored, _Run
+from ._estimates import FirstTryDurations, learned_graph
 from ._events import Subscriber
 from ._exceptions import (
     ConfigError,
@@ -35,7 +36,7 @@ from ._exceptions import (
     NotWaitingError,
     TaskNotFoundError,
 )
-from ._graph import LazyDefinition
+from ._graph import Graph, LazyDefinition, _function_names
 from ._lease import lease_clock
 from ._logs import LogLine
 from ._pause import Question, validate_answer
@@ -150,6 +151,22 @@ def _no_event_loop(name: str) -> None:
     )
 
 
+def _ordered_graph(store: Store, graph: Graph, config: EngineConfig) -> Graph:
+    """``graph``, reordered by the estimates learned from ``store`` when ``config`` says so. A
+    store that cannot tell leaves the order as given: it only ever changes the order."""
+    if not config.learn_estimates:
+        return graph
+    try:
+        return learned_graph(store, graph)
+    except StoreError as error:
+        _log.warning(
+            "workflow %r: no estimates learned, the store's history could not be read: %s",
+            graph.workflow_name,
+            error,
+        )
+        return graph
+
+
 async def _execute(store: Store, owner: str, run_state: _Run, lease_start: float) -> RunResult:
     """Run ``run_state`` while its recorder writes it to ``store`` and keeps its lease (taken
     at ``lease_start``, on ``lease_clock``).
@@ -159,6 +176,7 @@ async def _execute(store: Store, owner: str, run_state: _Run, lease_start: float
         StoreUnavailableError: the run stopped because its store could not record it.
     """
     assert run_state.serializer is not None
+    graph = run_state.graph
     inbox = None
     if store.durable:  # a memory store's run is reached in this process (see _cancel)
         inbox = Inbox(
@@ -180,6 +198,9 @@ async def _execute(store: Store, owner: str, run_state: _Run, lease_start: float
         on_renewed=run_state.lease_renewed,
         on_stall=run_state.store_stalls,
         inbox=inbox,
+        functions=dict(zip(graph.ids, _function_names(graph.specs), strict=True))
+        if store.durable
+        else None,
     )
     run_state.recorder = recorder
     if store.durable:
@@ -196,7 +217,14 @@ async def _execute(store: Store, owner: str, run_state: _Run, lease_start: float
         _live_runs.pop(run_state.run_id, None)
         ended = run_state.final_result or run_state.result()
         if not store.durable:  # nothing was written while it ran: write it all now
-            recorder.snapshot(run_state.task_columns(), list(run_state.questions.values()))
+            columns = run_state.task_columns()
+            asked = {i for i, answers in enumerate(run_state.answers) if answers is not None}
+            asked.update(run_state.questions)
+            recorder.snapshot(
+                columns,
+                list(run_state.questions.values()),
+                FirstTryDurations(graph, columns, asked),
+            )
         final = ended.status not in (RunStatus.PAUSED, RunStatus.RUNNING)
         if inbox is not None:  # what became of the requests it took: how the run ended
             inbox.finish(str(ended.status))
@@ -313,6 +341,7 @@ async def arun(
         subscribers,
         wait_for_input=wait_for_input,
         serializer=serializer,
+        graph=_ordered_graph(the_store, graph, engine_config),
     )
     return await _execute(the_store, owner, run_state, lease_start)
 
@@ -539,6 +568,7 @@ async def aresume(
         wait_for_input=wait_for_input,
         serializer=serializer,
         restored=restored,
+        graph=_ordered_graph(the_store, workflow.graph(), engine_config),
     )
     return await _execute(the_store, owner, run_state, lease_start)
 

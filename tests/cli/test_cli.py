@@ -186,6 +186,7 @@ COMMANDS = (
     "cancel",
     "report",
     "logs",
+    "estimates",
 )
 
 

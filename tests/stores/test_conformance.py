@@ -31,6 +31,7 @@ from plait.stores import (
     RunUpdate,
     Store,
     StoreError,
+    TaskDuration,
     TaskLog,
     TaskRecord,
     TaskRecordColumns,
@@ -599,6 +600,74 @@ def test_task_records_given_as_columns_replace_those_of_their_tasks_only(store: 
     assert store.load_tasks("run-1") == {"extract": task("extract"), "load": failed}
     store.write("run-1", "alice", WriteBatch(tasks=columns_of(task("extract", attempts=3))))
     assert store.load_tasks("run-1") == {"extract": task("extract", attempts=3), "load": failed}
+
+
+# -- durations (the history learned estimates read) ----------------------------------------
+
+
+def duration(task_id: str, n: int, function: str = "etl:extract") -> TaskDuration:
+    return TaskDuration(
+        task_id=task_id, function=function, seconds=0.5 + n, finished_at=1_700_000_000.0 + n
+    )
+
+
+def _by_task(durations: Sequence[TaskDuration]) -> dict[str, list[TaskDuration]]:
+    tasks: dict[str, list[TaskDuration]] = {}
+    for d in sorted(durations, key=lambda d: (d.task_id, -d.finished_at)):
+        tasks.setdefault(d.task_id, []).append(d)
+    return tasks
+
+
+def test_no_history_is_an_empty_list(store: Store) -> None:
+    assert store.task_durations("etl") == []
+    store.create_run(make_run())
+    assert store.task_durations("etl") == []
+
+
+def test_task_durations_are_the_latest_few_of_each_task_across_runs(store: Store) -> None:
+    first, second = new_run(store), new_run(store)
+    # Written out of order, over two runs of the workflow: the latest by finished_at count.
+    store.write(first, "alice", WriteBatch(durations=[duration("extract", n) for n in (9, 1, 5)]))
+    store.write(
+        second,
+        "alice",
+        WriteBatch(
+            durations=[*(duration("extract", n) for n in (2, 8, 7, 3)), duration("load", 4)]
+        ),
+    )
+    tasks = _by_task(store.task_durations("etl", per_task=5))
+    assert tasks == {
+        "extract": [duration("extract", n) for n in (9, 8, 7, 5, 3)],
+        "load": [duration("load", 4)],
+    }
+    assert _by_task(store.task_durations("etl", per_task=1))["extract"] == [duration("extract", 9)]
+
+
+def test_task_durations_belong_to_their_workflow(store: Store) -> None:
+    new_run(store)
+    store.create_run(replace(make_run("other-run"), workflow="reports"))
+    store.write("other-run", "alice", WriteBatch(durations=[duration("extract", 1, "r:x")]))
+    assert store.task_durations("etl") == []
+    assert store.task_durations("reports") == [duration("extract", 1, "r:x")]
+
+
+def test_durations_are_fenced_and_written_once_per_key(store: Store) -> None:
+    run_id = new_run(store)
+    with pytest.raises(LeaseLostError):
+        store.write(run_id, "mallory", WriteBatch(durations=[duration("extract", 1)]))
+    batch = WriteBatch(durations=[duration("extract", 1)], key="alice#1")
+    store.write(run_id, "alice", batch)
+    store.write(run_id, "alice", batch)
+    assert store.task_durations("etl") == [duration("extract", 1)]
+
+
+def test_many_durations_in_one_batch(store: Store) -> None:
+    run_id = new_run(store)
+    durations = [duration(f"t{n % 100}", n) for n in range(1000)]
+    store.write(run_id, "alice", WriteBatch(durations=durations))
+    tasks = _by_task(store.task_durations("etl"))
+    assert len(tasks) == 100 and all(len(latest) == 5 for latest in tasks.values())
+    assert tasks["t7"] == [duration("t7", n) for n in (907, 807, 707, 607, 507)]
 
 
 # -- events ---------------------------------------------------------------------------------

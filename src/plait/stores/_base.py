@@ -23,6 +23,9 @@ Rules every backend keeps (the conformance suite in ``tests/stores`` checks them
 - Times are Unix seconds (floats); outputs and answers are bytes made by the run's serializer.
 - A task's log is kept per attempt, keyed by ``(run_id, task_id, attempt)``: a write replaces
   the attempt's whole log (as far as it has come), in the same transaction as the task records.
+- How long succeeded attempts ran (:class:`TaskDuration`) is history kept by workflow name, not
+  by run: it is appended with the batches and read back, the latest few per task, by
+  :meth:`Store.task_durations` (learned estimates, see ``plait._estimates``).
 """
 
 from __future__ import annotations
@@ -53,6 +56,7 @@ __all__ = [
     "StoreError",
     "StoreNotFoundError",
     "StoreUnavailableError",
+    "TaskDuration",
     "TaskLog",
     "TaskRecord",
     "TaskRecordColumns",
@@ -212,6 +216,19 @@ class EventRecord:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class TaskDuration:
+    """How long one succeeded attempt of a task ran: ``seconds`` from its start to its end, less
+    the time it waited for people's answers (retry backoff lies between attempts, so it never
+    counts). ``function`` names the task's function (``module:qualname``) and ``finished_at``
+    orders the history, newest last."""
+
+    task_id: str
+    function: str
+    seconds: float
+    finished_at: float
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class TaskLog:
     """What one attempt of a task said, as far as it has come: its lines in order, with plait's
     note where lines were cut (see ``plait._logs``)."""
@@ -361,10 +378,13 @@ class WriteBatch:
     #: Requests to the run (see ``plait._requests``) the owner acted on: their state, ``done_at``
     #: and ``outcome`` are written (keyed by ``request_id``); a request the store lacks is ignored.
     requests_done: list[RunRequest] = field(default_factory=list)
+    #: How long attempts that succeeded ran: history of the run's workflow, appended.
+    durations: Sequence[TaskDuration] = ()
 
     def __bool__(self) -> bool:
         return bool(
             self.run
+            or self.durations
             or self.tasks
             or self.requests
             or self.events
@@ -462,6 +482,12 @@ class Store(ABC):
         Raises:
             RunNotFoundError: no such run.
         """
+
+    @abstractmethod
+    def task_durations(self, workflow: str, *, per_task: int = 5) -> list[TaskDuration]:
+        """The history of ``workflow``'s succeeded attempts: for each task id, its latest
+        ``per_task`` durations (by ``finished_at``) in any run of a workflow of that name, in
+        no particular order. Read in one query, to learn estimates at a run's start."""
 
     # -- requests to a live run (see plait._requests) -----------------------------------------
 

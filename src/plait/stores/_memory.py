@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import threading
 import time
+from collections import deque
+from collections.abc import Sequence
 from dataclasses import replace
 
 from .._requests import RequestState, RunRequest
@@ -17,6 +19,7 @@ from ._base import (
     RunNotFoundError,
     RunRecord,
     Store,
+    TaskDuration,
     TaskLog,
     TaskRecord,
     TaskRecordColumns,
@@ -24,6 +27,9 @@ from ._base import (
 )
 
 __all__ = ["MemoryStore"]
+
+#: How many batches of durations the store keeps per workflow (a run's end writes one).
+_HISTORY_BATCHES = 20
 
 
 class _RunState:
@@ -67,6 +73,10 @@ class MemoryStore(Store):
         self._runs: dict[str, _RunState] = {}
         self._max_runs = max_runs
         self._max_tasks = max_tasks
+        #: Succeeded attempts' durations by workflow name, as batches brought them (a batch's
+        #: may be built only when read, see plait._estimates); kept when runs are forgotten, the
+        #: latest :data:`_HISTORY_BATCHES` batches of each workflow.
+        self._durations: dict[str, deque[Sequence[TaskDuration]]] = {}
 
     def __repr__(self) -> str:
         return f"<MemoryStore with {len(self._runs)} runs>"
@@ -146,6 +156,11 @@ class MemoryStore(Store):
             for request in batch.requests:
                 state.requests[request.task_id, request.key] = request
             state.events.extend(batch.events)
+            if batch.durations:
+                history = self._durations.setdefault(
+                    state.record.workflow, deque(maxlen=_HISTORY_BATCHES)
+                )
+                history.append(batch.durations)
             for log in batch.logs:
                 state.logs[log.task_id, log.attempt] = log
             for done in batch.requests_done:
@@ -177,6 +192,20 @@ class MemoryStore(Store):
     def load_requests(self, run_id: str) -> list[InputRequest]:
         with self._lock:
             return list(self._state(run_id).requests.values())
+
+    def task_durations(self, workflow: str, *, per_task: int = 5) -> list[TaskDuration]:
+        with self._lock:
+            batches = list(self._durations.get(workflow, ()))
+        history = [duration for batch in batches for duration in batch]
+        history.sort(key=lambda d: d.finished_at, reverse=True)
+        taken: dict[str, int] = {}
+        latest = []
+        for duration in history:
+            count = taken.get(duration.task_id, 0)
+            if count < per_task:
+                taken[duration.task_id] = count + 1
+                latest.append(duration)
+        return latest
 
     def load_events(self, run_id: str) -> list[EventRecord]:
         with self._lock:

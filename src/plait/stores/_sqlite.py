@@ -64,6 +64,7 @@ from ._base import (
     StoreError,
     StoreNotFoundError,
     StoreUnavailableError,
+    TaskDuration,
     TaskLog,
     TaskRecord,
     WriteBatch,
@@ -193,6 +194,28 @@ _MIGRATIONS: tuple[str, ...] = (
         PRIMARY KEY (run_id, task_id, attempt)
     );
     """,
+    # 6: reserved for the report's answers (branch `report`): replace this placeholder.
+    """
+    SELECT 1;
+    """,
+    # 7: reserved for trigger rules and mapped tasks (branch `rules`): replace this placeholder.
+    """
+    SELECT 1;
+    """,
+    # 8: how long succeeded attempts ran, by workflow: the history learned estimates read
+    # (plait._estimates); the index serves "the latest 5 of each task" of one workflow.
+    """
+    CREATE TABLE task_durations (
+        workflow    TEXT NOT NULL,
+        task_id     TEXT NOT NULL,
+        function    TEXT NOT NULL,
+        run_id      TEXT NOT NULL,
+        seconds     REAL NOT NULL,
+        finished_at REAL NOT NULL
+    );
+    CREATE INDEX task_durations_latest
+        ON task_durations (workflow, task_id, finished_at DESC);
+    """,
 )
 
 _INSERT_RUN = f"""
@@ -243,6 +266,20 @@ _UPSERT_LOGS = """
 """
 
 _INSERT_EVENTS = "INSERT INTO events (run_id, kind, task_id, time, data) VALUES {values}"
+
+_INSERT_DURATIONS = (
+    "INSERT INTO task_durations (workflow, run_id, task_id, function, seconds, finished_at) "
+    "VALUES {values}"
+)
+
+#: The latest durations of each task of a workflow, in one pass over the index.
+_LATEST_DURATIONS = """
+    SELECT task_id, function, seconds, finished_at FROM (
+        SELECT task_id, function, seconds, finished_at,
+               row_number() OVER (PARTITION BY task_id ORDER BY finished_at DESC) AS latest
+        FROM task_durations WHERE workflow = ?
+    ) WHERE latest <= ?
+"""
 
 _INSERT_RUN_REQUEST = f"""
     INSERT INTO run_requests (run_id, {_RUN_REQUEST_COLUMNS})
@@ -481,6 +518,7 @@ class SQLiteStore(Store):
         events = _event_rows(run_id, batch.events)
         logs = _log_rows(run_id, batch.logs)
         done = _run_request_done_rows(run_id, batch.requests_done)
+        durations = [(d.task_id, d.function, d.seconds, d.finished_at) for d in batch.durations]
         now = time.time()
         key = batch.key
         with self._transaction() as conn:
@@ -528,6 +566,11 @@ class SQLiteStore(Store):
             if requests:
                 conn.executemany(_UPSERT_REQUEST, requests)
             _insert(conn, _INSERT_EVENTS, events)
+            if durations:
+                (workflow,) = conn.execute(
+                    "SELECT workflow FROM runs WHERE run_id = ?", (run_id,)
+                ).fetchone()
+                _insert(conn, _INSERT_DURATIONS, [(workflow, run_id, *d) for d in durations])
             _insert(conn, _UPSERT_LOGS, logs)
             if done:
                 conn.executemany(_FINISH_REQUEST, done)
@@ -548,6 +591,13 @@ class SQLiteStore(Store):
                 (run_id,),
             ).fetchall()
         return [_request_record(row) for row in rows]
+
+    def task_durations(self, workflow: str, *, per_task: int = 5) -> list[TaskDuration]:
+        with self._read() as conn:
+            rows = conn.execute(_LATEST_DURATIONS, (workflow, per_task)).fetchall()
+        return [
+            TaskDuration(task_id=t, function=f, seconds=s, finished_at=at) for t, f, s, at in rows
+        ]
 
     def load_events(self, run_id: str) -> list[EventRecord]:
         with self._read() as conn:
