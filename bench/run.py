@@ -4,15 +4,16 @@ Part 1 times no-op tasks on synthetic graphs against bare asyncio, graphlib + th
 measures peak memory in a child process and the parallel speedup of sleeping tasks. Part 2
 replays real task graphs (STG, WfCommons, from ``../shared/bench-data``) as sleeps and compares
 plait's makespan with the optimum or a lower bound, and simulates the order plait gives when half
-the estimates are unknown. Part 3 measures what the durable stores (SQLite, PostgreSQL) cost per
-task against the memory store, how fast an owner that lost its lease stops, and (3c) how fast
-``plait.cancel`` reaches a run live in another process through its store. Part 4 runs the
-build example against ``make -j`` on the same graph. Part 5 times the whole call a user pays for
-(build the workflow, run it, read every result) against the same floors. Part 6 times the
-start-up of the ``plait`` command against a bare Python start. A PASS/FAIL summary of the
-targets ends it.
+the estimates are unknown; 2d (``--part 2d`` alone) replays them with no estimates at all, the
+second run ordered by estimates learned from the first. Part 3 measures what the durable stores
+(SQLite, PostgreSQL) cost per task against the memory store, how fast an owner that lost its
+lease stops, and (3c) how fast ``plait.cancel`` reaches a run live in another process through its
+store. Part 4 runs the build example against ``make -j`` on the same graph. Part 5 times the
+whole call a user pays for (build the workflow, run it, read every result) against the same
+floors. Part 6 times the start-up of the ``plait`` command against a bare Python start. A
+PASS/FAIL summary of the targets ends it.
 
-Usage: ``python bench/run.py [--quick] [--gc-enabled] [--part 1|2|3|4|5|6] [--profile]``.
+Usage: ``python bench/run.py [--quick] [--gc-enabled] [--part 1|2|2d|3|4|5|6] [--profile]``.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # sibling modules, run as a script
 
 import _cancel
+import _learned
 import _lease
 import _make
 import _overhead
@@ -66,7 +68,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         action="store_true",
         help="leave the garbage collector on in timed regions (default: off for everyone)",
     )
-    parser.add_argument("--part", choices=("1", "2", "3", "4", "5", "6"), help="run only this part")
+    parser.add_argument(
+        "--part", choices=("1", "2", "2d", "3", "4", "5", "6"), help="run only this part"
+    )
     parser.add_argument(
         "--profile",
         action="store_true",
@@ -124,6 +128,13 @@ def main(argv: list[str] | None = None) -> int:
             _replay.run_partial_estimates(root, args.quick)
         else:
             print(heading("Part 2 skipped"))
+            print(f"no benchmark data at {root} (set PLAIT_BENCH_DATA to its location)")
+    if args.part in (None, "2", "2d"):
+        root = _replay.data_dir()
+        if (root / "README.md").exists():
+            _learned.run_learned(root, args.quick, ledger, log)
+        elif args.part == "2d":
+            print(heading("Part 2d skipped"))
             print(f"no benchmark data at {root} (set PLAIT_BENCH_DATA to its location)")
     if args.part in (None, "3"):
         _stores.run_part3(ledger, log, n=2_000 if args.quick else _stores.N)

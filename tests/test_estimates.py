@@ -10,7 +10,7 @@ import pytest
 import plait
 from plait import Workflow
 from plait._estimates import EstimateSource, estimate_tasks, learned_graph
-from plait.stores import MemoryStore, SQLiteStore, Store, TaskDuration
+from plait.stores import MemoryStore, SQLiteStore, Store, TaskHistory
 
 
 def _sleep(seconds: float) -> None:
@@ -85,11 +85,8 @@ def test_no_history_leaves_the_graph_as_it_is() -> None:
     assert learned_graph(MemoryStore(), graph) is graph
 
 
-def _history(task_id: str, function: str, *seconds: float) -> list[TaskDuration]:
-    return [
-        TaskDuration(task_id=task_id, function=function, seconds=s, finished_at=float(n))
-        for n, s in enumerate(seconds)
-    ]
+def _history(task_id: str, function: str, *seconds: float) -> list[TaskHistory]:
+    return [TaskHistory(task_id, function, seconds)]
 
 
 def test_estimates_by_rule() -> None:
@@ -125,8 +122,8 @@ def test_a_retried_task_learns_its_attempt_not_its_backoff(tmp_path: Path) -> No
     wf.add_task("flaky", flaky, retry=plait.RetryPolicy(max_retries=1, backoff=0.5, jitter=0))
     store = SQLiteStore(tmp_path / "plait.db")
     plait.run(wf, store=store)
-    [learned] = store.task_durations("flaky")
-    assert learned.task_id == "flaky" and learned.seconds < 0.4  # the backoff was 0.5 s
+    [learned] = store.task_history("flaky")
+    assert learned.task_id == "flaky" and learned.seconds[0] < 0.4  # the backoff was 0.5 s
 
 
 def test_learn_estimates_is_a_bool() -> None:

@@ -3,8 +3,8 @@
 A task's ``estimate`` weights the critical path that orders ready tasks (see ``plait._graph``).
 Few people write estimates, and those they write go stale; the store knows better. At a run's
 start, when ``EngineConfig.learn_estimates`` is on (the default), each task without an explicit
-``estimate`` gets one from the store's history of the workflow (:meth:`Store.task_durations`,
-one query), by the first rule that applies:
+``estimate`` gets one from the store's history of the workflow (:meth:`Store.task_history`,
+one query, one row per task), by the first rule that applies:
 
 1. **learned**: the median of the task's own latest 5 succeeded attempts, in earlier runs of a
    workflow of the same name;
@@ -37,15 +37,12 @@ from typing import TYPE_CHECKING, overload
 from ._graph import Graph, _function_names, _median
 from ._public import publish_exports
 from ._state import TaskStatus
-from .stores import TaskDuration
+from .stores import TaskDuration, TaskHistory
 
 if TYPE_CHECKING:
     from .stores import Store, TaskRecordColumns
 
 __all__ = ["Estimate", "EstimateSource", "FirstTryDurations", "estimate_tasks", "learned_graph"]
-
-#: How many of a task's latest succeeded attempts its learned estimate is the median of.
-HISTORY_PER_TASK = 5
 
 
 class EstimateSource(StrEnum):
@@ -68,13 +65,14 @@ class Estimate:
     samples: int = 0
 
 
-def estimate_tasks(graph: Graph, history: Sequence[TaskDuration]) -> list[Estimate]:
+def estimate_tasks(graph: Graph, history: Sequence[TaskHistory]) -> list[Estimate]:
     """Each task's estimate (by task index), from its ``estimate`` and ``history``."""
     own: dict[str, list[float]] = {}
     by_function: dict[str, list[float]] = {}
-    for duration in history:
-        own.setdefault(duration.task_id, []).append(duration.seconds)
-        by_function.setdefault(duration.function, []).append(duration.seconds)
+    for task in history:
+        if task.seconds:
+            own[task.task_id] = list(task.seconds)
+            by_function.setdefault(task.function, []).extend(task.seconds)
     estimates = []
     for task_id, spec, function in zip(
         graph.ids, graph.specs, _function_names(graph.specs), strict=True
@@ -105,7 +103,7 @@ def learned_graph(store: Store, graph: Graph) -> Graph:
     when the history teaches nothing (no task lacks an estimate, or none has history)."""
     if all(spec.estimate is not None for spec in graph.specs):
         return graph
-    history = store.task_durations(graph.workflow_name, per_task=HISTORY_PER_TASK)
+    history = store.task_history(graph.workflow_name)
     if not history:
         return graph
     return graph.reranked([e.seconds for e in estimate_tasks(graph, history)])

@@ -32,6 +32,7 @@ from plait.stores import (
     Store,
     StoreError,
     TaskDuration,
+    TaskHistory,
     TaskLog,
     TaskRecord,
     TaskRecordColumns,
@@ -611,20 +612,21 @@ def duration(task_id: str, n: int, function: str = "etl:extract") -> TaskDuratio
     )
 
 
-def _by_task(durations: Sequence[TaskDuration]) -> dict[str, list[TaskDuration]]:
-    tasks: dict[str, list[TaskDuration]] = {}
-    for d in sorted(durations, key=lambda d: (d.task_id, -d.finished_at)):
-        tasks.setdefault(d.task_id, []).append(d)
-    return tasks
+def _by_task(store: Store, workflow: str = "etl") -> dict[str, TaskHistory]:
+    return {task.task_id: task for task in store.task_history(workflow)}
+
+
+def _seconds(*ns: int) -> tuple[float, ...]:
+    return tuple(0.5 + n for n in ns)
 
 
 def test_no_history_is_an_empty_list(store: Store) -> None:
-    assert store.task_durations("etl") == []
+    assert store.task_history("etl") == []
     store.create_run(make_run())
-    assert store.task_durations("etl") == []
+    assert store.task_history("etl") == []
 
 
-def test_task_durations_are_the_latest_few_of_each_task_across_runs(store: Store) -> None:
+def test_task_history_is_the_latest_five_of_each_task_across_runs(store: Store) -> None:
     first, second = new_run(store), new_run(store)
     # Written out of order, over two runs of the workflow: the latest by finished_at count.
     store.write(first, "alice", WriteBatch(durations=[duration("extract", n) for n in (9, 1, 5)]))
@@ -632,23 +634,28 @@ def test_task_durations_are_the_latest_few_of_each_task_across_runs(store: Store
         second,
         "alice",
         WriteBatch(
-            durations=[*(duration("extract", n) for n in (2, 8, 7, 3)), duration("load", 4)]
+            durations=[*(duration("extract", n) for n in (2, 8, 7, 3)), duration("load", 4, "l")]
         ),
     )
-    tasks = _by_task(store.task_durations("etl", per_task=5))
-    assert tasks == {
-        "extract": [duration("extract", n) for n in (9, 8, 7, 5, 3)],
-        "load": [duration("load", 4)],
+    assert _by_task(store) == {
+        "extract": TaskHistory("extract", "etl:extract", _seconds(9, 8, 7, 5, 3)),
+        "load": TaskHistory("load", "l", _seconds(4)),
     }
-    assert _by_task(store.task_durations("etl", per_task=1))["extract"] == [duration("extract", 9)]
 
 
-def test_task_durations_belong_to_their_workflow(store: Store) -> None:
+def test_the_history_names_the_latest_function(store: Store) -> None:
+    run_id = new_run(store)
+    store.write(run_id, "alice", WriteBatch(durations=[duration("extract", 1, "old:f")]))
+    store.write(run_id, "alice", WriteBatch(durations=[duration("extract", 2, "new:f")]))
+    assert _by_task(store)["extract"] == TaskHistory("extract", "new:f", _seconds(2, 1))
+
+
+def test_task_history_belongs_to_its_workflow(store: Store) -> None:
     new_run(store)
     store.create_run(replace(make_run("other-run"), workflow="reports"))
     store.write("other-run", "alice", WriteBatch(durations=[duration("extract", 1, "r:x")]))
-    assert store.task_durations("etl") == []
-    assert store.task_durations("reports") == [duration("extract", 1, "r:x")]
+    assert store.task_history("etl") == []
+    assert store.task_history("reports") == [TaskHistory("extract", "r:x", _seconds(1))]
 
 
 def test_durations_are_fenced_and_written_once_per_key(store: Store) -> None:
@@ -658,16 +665,16 @@ def test_durations_are_fenced_and_written_once_per_key(store: Store) -> None:
     batch = WriteBatch(durations=[duration("extract", 1)], key="alice#1")
     store.write(run_id, "alice", batch)
     store.write(run_id, "alice", batch)
-    assert store.task_durations("etl") == [duration("extract", 1)]
+    assert store.task_history("etl") == [TaskHistory("extract", "etl:extract", _seconds(1))]
 
 
 def test_many_durations_in_one_batch(store: Store) -> None:
     run_id = new_run(store)
-    durations = [duration(f"t{n % 100}", n) for n in range(1000)]
+    durations = [duration(f"t{n % 300}", n) for n in range(3000)]
     store.write(run_id, "alice", WriteBatch(durations=durations))
-    tasks = _by_task(store.task_durations("etl"))
-    assert len(tasks) == 100 and all(len(latest) == 5 for latest in tasks.values())
-    assert tasks["t7"] == [duration("t7", n) for n in (907, 807, 707, 607, 507)]
+    tasks = _by_task(store)
+    assert len(tasks) == 300 and all(len(task.seconds) == 5 for task in tasks.values())
+    assert tasks["t7"].seconds == _seconds(2707, 2407, 2107, 1807, 1507)
 
 
 # -- events ---------------------------------------------------------------------------------

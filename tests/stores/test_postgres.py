@@ -98,7 +98,7 @@ def test_the_tables_live_in_the_given_schema(
         "tasks",
         "input_requests",
         "events",
-        "task_durations",
+        "task_history",
         "task_logs",
         "run_requests",
         "plait_schema_version",

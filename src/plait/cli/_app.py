@@ -1389,13 +1389,13 @@ def estimates(target: str, store: str | None, as_json: bool) -> None:
     from rich.table import Table
     from rich.text import Text
 
-    from .._estimates import HISTORY_PER_TASK, EstimateSource, estimate_tasks
+    from .._estimates import EstimateSource, estimate_tasks
     from .._files import load_target
 
     workflow = load_target(target).workflow
     graph = workflow.graph()
     with _opened(store) as the_store:
-        history = the_store.task_durations(graph.workflow_name, per_task=HISTORY_PER_TASK)
+        history = the_store.task_history(graph.workflow_name)
     found = estimate_tasks(graph, history)
     if as_json:
         for estimate in found:

@@ -24,8 +24,8 @@ Rules every backend keeps (the conformance suite in ``tests/stores`` checks them
 - A task's log is kept per attempt, keyed by ``(run_id, task_id, attempt)``: a write replaces
   the attempt's whole log (as far as it has come), in the same transaction as the task records.
 - How long succeeded attempts ran (:class:`TaskDuration`) is history kept by workflow name, not
-  by run: it is appended with the batches and read back, the latest few per task, by
-  :meth:`Store.task_durations` (learned estimates, see ``plait._estimates``).
+  by run: it is appended with the batches and read back, the latest 5 per task, by
+  :meth:`Store.task_history` (learned estimates, see ``plait._estimates``).
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ import time
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Self, overload
+from typing import Any, NamedTuple, Self, overload
 
 from .._exceptions import PlaitError
 from .._logs import LogLine
@@ -57,6 +57,7 @@ __all__ = [
     "StoreNotFoundError",
     "StoreUnavailableError",
     "TaskDuration",
+    "TaskHistory",
     "TaskLog",
     "TaskRecord",
     "TaskRecordColumns",
@@ -226,6 +227,23 @@ class TaskDuration:
     function: str
     seconds: float
     finished_at: float
+
+
+class TaskHistory(NamedTuple):
+    """What a store remembers of how long a task of a workflow took: the ``seconds`` of its
+    latest succeeded attempts (at most :data:`HISTORY_KEPT`, newest first) and the function
+    it called last (``module:qualname``).
+
+    A named tuple rather than a frozen dataclass: a run's start reads one per task.
+    """
+
+    task_id: str
+    function: str
+    seconds: tuple[float, ...]
+
+
+#: How many durations of each task a store keeps (the latest, by ``finished_at``).
+HISTORY_KEPT = 5
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -484,10 +502,11 @@ class Store(ABC):
         """
 
     @abstractmethod
-    def task_durations(self, workflow: str, *, per_task: int = 5) -> list[TaskDuration]:
-        """The history of ``workflow``'s succeeded attempts: for each task id, its latest
-        ``per_task`` durations (by ``finished_at``) in any run of a workflow of that name, in
-        no particular order. Read in one query, to learn estimates at a run's start."""
+    def task_history(self, workflow: str) -> list[TaskHistory]:
+        """The history of ``workflow``'s succeeded attempts: for each task id that has one,
+        its latest :data:`HISTORY_KEPT` durations (by ``finished_at``, newest first) in any run
+        of a workflow of that name, in no particular order. Read in one query (one row per
+        task), to learn estimates at a run's start."""
 
     # -- requests to a live run (see plait._requests) -----------------------------------------
 

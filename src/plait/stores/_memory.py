@@ -11,6 +11,7 @@ from dataclasses import replace
 from .._requests import RequestState, RunRequest
 from .._state import RunStatus
 from ._base import (
+    HISTORY_KEPT,
     EventRecord,
     InputRequest,
     LeaseHeldError,
@@ -20,6 +21,7 @@ from ._base import (
     RunRecord,
     Store,
     TaskDuration,
+    TaskHistory,
     TaskLog,
     TaskRecord,
     TaskRecordColumns,
@@ -193,19 +195,19 @@ class MemoryStore(Store):
         with self._lock:
             return list(self._state(run_id).requests.values())
 
-    def task_durations(self, workflow: str, *, per_task: int = 5) -> list[TaskDuration]:
+    def task_history(self, workflow: str) -> list[TaskHistory]:
         with self._lock:
             batches = list(self._durations.get(workflow, ()))
-        history = [duration for batch in batches for duration in batch]
-        history.sort(key=lambda d: d.finished_at, reverse=True)
-        taken: dict[str, int] = {}
-        latest = []
-        for duration in history:
-            count = taken.get(duration.task_id, 0)
-            if count < per_task:
-                taken[duration.task_id] = count + 1
-                latest.append(duration)
-        return latest
+        latest: dict[str, list[TaskDuration]] = {}
+        for batch in batches:
+            for duration in batch:
+                latest.setdefault(duration.task_id, []).append(duration)
+        history = []
+        for task_id, durations in latest.items():
+            durations.sort(key=lambda d: d.finished_at, reverse=True)
+            seconds = tuple(d.seconds for d in durations[:HISTORY_KEPT])
+            history.append(TaskHistory(task_id, durations[0].function, seconds))
+        return history
 
     def load_events(self, run_id: str) -> list[EventRecord]:
         with self._lock:

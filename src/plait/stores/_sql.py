@@ -18,6 +18,7 @@ from .._results import TaskError
 from .._state import RunStatus, TaskStatus
 from .._text import storable
 from ._base import (
+    HISTORY_KEPT,
     EventRecord,
     EventRecordColumns,
     InputRequest,
@@ -25,6 +26,8 @@ from ._base import (
     LeaseLostError,
     RunNotFoundError,
     RunRecord,
+    TaskDuration,
+    TaskHistory,
     TaskLog,
     TaskRecord,
     TaskRecordColumns,
@@ -42,6 +45,7 @@ __all__ = [
     "_event_json",
     "_event_record",
     "_event_rows",
+    "_history_rows",
     "_lease_held",
     "_lease_lost",
     "_log_record",
@@ -55,6 +59,7 @@ __all__ = [
     "_run_request_row",
     "_run_row",
     "_storable",
+    "_task_history",
     "_task_record",
     "_task_rows",
 ]
@@ -331,3 +336,37 @@ def _run_request_record(row: Sequence[Any]) -> RunRequest:
         done_at=row[8],
         outcome=row[9],
     )
+
+
+# -- task history (learned estimates) ---------------------------------------------------------
+
+
+def _history_rows(
+    workflow: str, stored: Mapping[str, str], durations: Sequence[TaskDuration]
+) -> list[tuple[str, str, str, str]]:
+    """The ``task_history`` rows (workflow, task id, function, samples) after ``durations``:
+    each task's stored samples (``stored``: task id -> samples JSON) and its new ones, the
+    latest :data:`HISTORY_KEPT` kept, newest first, as ``[[finished_at, seconds], ...]``."""
+    merged: dict[str, tuple[str, list[list[float]]]] = {}
+    for duration in durations:
+        task_id = duration.task_id
+        if task_id in merged:
+            samples = merged[task_id][1]
+        else:
+            samples = json.loads(stored[task_id]) if task_id in stored else []
+        samples.append([duration.finished_at, duration.seconds])
+        merged[task_id] = (duration.function, samples)
+    rows = []
+    for task_id, (function, samples) in merged.items():
+        samples.sort(reverse=True)
+        rows.append((workflow, task_id, function, json.dumps(samples[:HISTORY_KEPT])))
+    return rows
+
+
+def _task_history(rows: Sequence[tuple[str, str, str]]) -> list[TaskHistory]:
+    """The records of ``task_history`` rows (task id, function, samples)."""
+    loads = json.loads
+    return [
+        TaskHistory(task_id, function, tuple([seconds for _, seconds in loads(samples)]))
+        for task_id, function, samples in rows
+    ]

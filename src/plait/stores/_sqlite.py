@@ -65,6 +65,7 @@ from ._base import (
     StoreNotFoundError,
     StoreUnavailableError,
     TaskDuration,
+    TaskHistory,
     TaskLog,
     TaskRecord,
     WriteBatch,
@@ -79,6 +80,7 @@ from ._sql import (
     _definition_json,
     _event_record,
     _event_rows,
+    _history_rows,
     _lease_held,
     _lease_lost,
     _log_record,
@@ -92,6 +94,7 @@ from ._sql import (
     _run_request_row,
     _run_row,
     _storable,
+    _task_history,
     _task_record,
     _task_rows,
 )
@@ -203,18 +206,16 @@ _MIGRATIONS: tuple[str, ...] = (
     SELECT 1;
     """,
     # 8: how long succeeded attempts ran, by workflow: the history learned estimates read
-    # (plait._estimates); the index serves "the latest 5 of each task" of one workflow.
+    # (plait._estimates). One row per task, holding its latest 5 durations: a run's start
+    # reads one row per task, not one per attempt ever made (1,000 rows, not 20,000).
     """
-    CREATE TABLE task_durations (
-        workflow    TEXT NOT NULL,
-        task_id     TEXT NOT NULL,
-        function    TEXT NOT NULL,
-        run_id      TEXT NOT NULL,
-        seconds     REAL NOT NULL,
-        finished_at REAL NOT NULL
+    CREATE TABLE task_history (
+        workflow TEXT NOT NULL,
+        task_id  TEXT NOT NULL,
+        function TEXT NOT NULL,  -- the latest, module:qualname
+        samples  TEXT NOT NULL,  -- JSON [[finished_at, seconds], ...], newest first, at most 5
+        PRIMARY KEY (workflow, task_id)
     );
-    CREATE INDEX task_durations_latest
-        ON task_durations (workflow, task_id, finished_at DESC);
     """,
 )
 
@@ -267,18 +268,10 @@ _UPSERT_LOGS = """
 
 _INSERT_EVENTS = "INSERT INTO events (run_id, kind, task_id, time, data) VALUES {values}"
 
-_INSERT_DURATIONS = (
-    "INSERT INTO task_durations (workflow, run_id, task_id, function, seconds, finished_at) "
-    "VALUES {values}"
-)
-
-#: The latest durations of each task of a workflow, in one pass over the index.
-_LATEST_DURATIONS = """
-    SELECT task_id, function, seconds, finished_at FROM (
-        SELECT task_id, function, seconds, finished_at,
-               row_number() OVER (PARTITION BY task_id ORDER BY finished_at DESC) AS latest
-        FROM task_durations WHERE workflow = ?
-    ) WHERE latest <= ?
+_UPSERT_HISTORY = """
+    INSERT INTO task_history (workflow, task_id, function, samples) VALUES {values}
+    ON CONFLICT (workflow, task_id) DO UPDATE SET
+        function = excluded.function, samples = excluded.samples
 """
 
 _INSERT_RUN_REQUEST = f"""
@@ -518,7 +511,7 @@ class SQLiteStore(Store):
         events = _event_rows(run_id, batch.events)
         logs = _log_rows(run_id, batch.logs)
         done = _run_request_done_rows(run_id, batch.requests_done)
-        durations = [(d.task_id, d.function, d.seconds, d.finished_at) for d in batch.durations]
+        durations = batch.durations
         now = time.time()
         key = batch.key
         with self._transaction() as conn:
@@ -567,10 +560,7 @@ class SQLiteStore(Store):
                 conn.executemany(_UPSERT_REQUEST, requests)
             _insert(conn, _INSERT_EVENTS, events)
             if durations:
-                (workflow,) = conn.execute(
-                    "SELECT workflow FROM runs WHERE run_id = ?", (run_id,)
-                ).fetchone()
-                _insert(conn, _INSERT_DURATIONS, [(workflow, run_id, *d) for d in durations])
+                _add_history(conn, run_id, durations)
             _insert(conn, _UPSERT_LOGS, logs)
             if done:
                 conn.executemany(_FINISH_REQUEST, done)
@@ -592,12 +582,13 @@ class SQLiteStore(Store):
             ).fetchall()
         return [_request_record(row) for row in rows]
 
-    def task_durations(self, workflow: str, *, per_task: int = 5) -> list[TaskDuration]:
+    def task_history(self, workflow: str) -> list[TaskHistory]:
         with self._read() as conn:
-            rows = conn.execute(_LATEST_DURATIONS, (workflow, per_task)).fetchall()
-        return [
-            TaskDuration(task_id=t, function=f, seconds=s, finished_at=at) for t, f, s, at in rows
-        ]
+            rows = conn.execute(
+                "SELECT task_id, function, samples FROM task_history WHERE workflow = ?",
+                (workflow,),
+            ).fetchall()
+        return _task_history(rows)
 
     def load_events(self, run_id: str) -> list[EventRecord]:
         with self._read() as conn:
@@ -697,6 +688,23 @@ def _insert(conn: sqlite3.Connection, template: str, rows: Sequence[tuple[Any, .
 def _statement(template: str, width: int, rows: int) -> str:
     row = "(" + ", ".join("?" * width) + ")"
     return template.format(values=", ".join([row] * rows))
+
+
+def _add_history(conn: sqlite3.Connection, run_id: str, durations: Sequence[TaskDuration]) -> None:
+    """Merge ``durations`` into the history of the run's workflow (see ``_history_rows``)."""
+    (workflow,) = conn.execute("SELECT workflow FROM runs WHERE run_id = ?", (run_id,)).fetchone()
+    task_ids = list({d.task_id: None for d in durations})
+    stored: dict[str, str] = {}
+    for start in range(0, len(task_ids), _ROWS_PER_INSERT):
+        chunk = task_ids[start : start + _ROWS_PER_INSERT]
+        stored.update(
+            conn.execute(
+                "SELECT task_id, samples FROM task_history "
+                f"WHERE workflow = ? AND task_id IN ({', '.join('?' * len(chunk))})",
+                (workflow, *chunk),
+            ).fetchall()
+        )
+    _insert(conn, _UPSERT_HISTORY, _history_rows(workflow, stored, durations))
 
 
 def _check_run(conn: sqlite3.Connection, run_id: str) -> None:
