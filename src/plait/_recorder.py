@@ -135,6 +135,7 @@ class Recorder:
         on_stall: Callable[[float | None], None] = lambda at: None,
         inbox: Inbox | None = None,
         functions: Mapping[str, str] | None = None,
+        on_write: Callable[[float], object] | None = None,
     ) -> None:
         self.store = store
         self.run_id = run_id
@@ -173,6 +174,7 @@ class Recorder:
         # function of each task id (None: record none), when each running attempt began, and
         # how long it waited for answers so far.
         self._functions = functions
+        self._on_write = on_write  # told how long each batch took to write (metrics)
         self._began: dict[str, float] = {}
         self._asked: dict[str, float] = {}
         self._waited: dict[str, float] = {}
@@ -384,10 +386,13 @@ class Recorder:
                 self._batches += 1
                 each.key = f"{self.owner}#{self._batches}"
             try:
+                started = time.perf_counter()
                 self.lease.call(
                     functools.partial(self.store.write, self.run_id, self.owner, each),
                     retry=retry,
                 )
+                if self._on_write is not None:
+                    self._on_write(time.perf_counter() - started)
             except BaseException:
                 self._unwritten = pending[n:]  # kept, in order, for a last try on the way out
                 raise

@@ -21,8 +21,8 @@ import socket
 import time
 import uuid
 import weakref
-from collections.abc import Coroutine, Mapping, Sequence
-from typing import Any
+from collections.abc import Callable, Coroutine, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 from . import _signals
 from ._config import EngineConfig, check_pools
@@ -66,6 +66,9 @@ from .stores import (
 from .stores._open import opens_store, using_store
 
 __all__ = ["answer", "aresume", "arun", "get_logs", "get_run", "list_runs", "resume", "run"]
+
+if TYPE_CHECKING:
+    from prometheus_client import CollectorRegistry
 
 _log = logging.getLogger("plait.runs")
 
@@ -167,7 +170,35 @@ def _ordered_graph(store: Store, graph: Graph, config: EngineConfig) -> Graph:
         return graph
 
 
-async def _execute(store: Store, owner: str, run_state: _Run, lease_start: float) -> RunResult:
+def _monitors(
+    workflow: str,
+    subscribers: Sequence[Subscriber],
+    *,
+    metrics: bool,
+    metrics_registry: Any,
+    metrics_task_labels: bool,
+) -> tuple[list[Subscriber], Callable[[float], object] | None]:
+    """The run's subscribers, with those that monitor it added (see ``plait._metrics``), and
+    what the recorder tells how long each write took."""
+    if not metrics:
+        if metrics_registry is not None or metrics_task_labels:
+            raise ConfigError(
+                "metrics_registry and metrics_task_labels apply only with metrics=True; add it"
+            )
+        return list(subscribers), None
+    from ._metrics import RunMetrics  # noqa: PLC0415 - imports prometheus_client
+
+    recorder = RunMetrics(workflow, registry=metrics_registry, task_labels=metrics_task_labels)
+    return [*subscribers, recorder], recorder.store_wrote
+
+
+async def _execute(
+    store: Store,
+    owner: str,
+    run_state: _Run,
+    lease_start: float,
+    on_write: Callable[[float], object] | None = None,
+) -> RunResult:
     """Run ``run_state`` while its recorder writes it to ``store`` and keeps its lease (taken
     at ``lease_start``, on ``lease_clock``).
 
@@ -201,6 +232,7 @@ async def _execute(store: Store, owner: str, run_state: _Run, lease_start: float
         functions=dict(zip(graph.ids, _function_names(graph.specs), strict=True))
         if store.durable
         else None,
+        on_write=on_write,
     )
     run_state.recorder = recorder
     if store.durable:
@@ -259,6 +291,9 @@ async def arun(
     subscribers: Sequence[Subscriber] = (),
     wait_for_input: bool = False,
     target: str | None = None,
+    metrics: bool = False,
+    metrics_registry: CollectorRegistry | None = None,
+    metrics_task_labels: bool = False,
     **settings: Any,
 ) -> RunResult:
     """Run ``workflow`` on the running event loop and return its :class:`RunResult`.
@@ -280,6 +315,10 @@ async def arun(
         target: how to import the workflow (``"pkg.flows:wf"``), recorded with the run so that
             ``plait resume RUN`` finds it; default: the module and attribute that hold it,
             when one of its tasks' modules does.
+        metrics: record the run in Prometheus metrics (``plait[prometheus]``; see
+            ``plait._metrics`` for the series), in prometheus_client's default registry or
+            ``metrics_registry``; ``metrics_task_labels`` adds ``task_id`` and ``run_id``
+            labels to the task series (by default no label grows with the workflow).
 
     A failed task does not raise: the result's ``status`` is ``failed`` and its ``error`` says
     why (``result.raise_for_status()`` raises). A run whose remaining tasks wait for people ends
@@ -288,7 +327,8 @@ async def arun(
 
     Raises:
         WorkflowError: the workflow is invalid, or a task names a pool that has no limit.
-        ConfigError: a setting is invalid.
+        ConfigError: a setting is invalid, or ``metrics`` is asked for without
+            prometheus_client installed.
         InvalidOptionError: ``run_id`` holds text no store can keep (NUL, a lone surrogate).
         RunExistsError: the store already has a run with ``run_id``.
         WorkflowFileError: called while ``plait`` imports a target (a run started at import
@@ -302,6 +342,13 @@ async def arun(
     workflow.validate()
     engine_config = _config(config, settings)
     check_pools(engine_config, ((spec.id, spec.pool) for spec in workflow.tasks.values()))
+    subscribers, on_write = _monitors(
+        workflow.name,
+        subscribers,
+        metrics=metrics,
+        metrics_registry=metrics_registry,
+        metrics_task_labels=metrics_task_labels,
+    )
     if target is not None and not (isinstance(target, str) and target):
         raise ConfigError(f"target must be a non-empty str such as 'pkg.flows:wf', not {target!r}")
     the_store = open_store(store)
@@ -343,7 +390,7 @@ async def arun(
         serializer=serializer,
         graph=_ordered_graph(the_store, graph, engine_config),
     )
-    return await _execute(the_store, owner, run_state, lease_start)
+    return await _execute(the_store, owner, run_state, lease_start, on_write)
 
 
 def run(
@@ -356,6 +403,9 @@ def run(
     subscribers: Sequence[Subscriber] = (),
     wait_for_input: bool = False,
     target: str | None = None,
+    metrics: bool = False,
+    metrics_registry: CollectorRegistry | None = None,
+    metrics_task_labels: bool = False,
     **settings: Any,
 ) -> RunResult:
     """Run ``workflow`` to the end (or until it pauses) and return its :class:`RunResult`.
@@ -384,6 +434,9 @@ def run(
             subscribers=subscribers,
             wait_for_input=wait_for_input,
             target=target,
+            metrics=metrics,
+            metrics_registry=metrics_registry,
+            metrics_task_labels=metrics_task_labels,
             **settings,
         )
     )
@@ -422,6 +475,9 @@ async def aresume(
     wait_for_input: bool = False,
     accept_changes: bool = False,
     rerun: Sequence[str] = (),
+    metrics: bool = False,
+    metrics_registry: CollectorRegistry | None = None,
+    metrics_task_labels: bool = False,
     **settings: Any,
 ) -> RunResult:
     """Continue run ``run_id`` of ``workflow``: after a pause, a failure or a crash.
@@ -464,6 +520,13 @@ async def aresume(
         LeaseLostError, StoreUnavailableError: the run stopped, as in :func:`arun`.
     """
     workflow.validate()
+    subscribers, on_write = _monitors(
+        workflow.name,
+        subscribers,
+        metrics=metrics,
+        metrics_registry=metrics_registry,
+        metrics_task_labels=metrics_task_labels,
+    )
     the_store = open_store(store)
     record = _record(the_store, run_id)
     graph = workflow.graph()
@@ -570,7 +633,7 @@ async def aresume(
         restored=restored,
         graph=_ordered_graph(the_store, workflow.graph(), engine_config),
     )
-    return await _execute(the_store, owner, run_state, lease_start)
+    return await _execute(the_store, owner, run_state, lease_start, on_write)
 
 
 def _lease_held(run_id: str, owner: str, until: float) -> LeaseHeldError:
@@ -617,6 +680,9 @@ def resume(
     wait_for_input: bool = False,
     accept_changes: bool = False,
     rerun: Sequence[str] = (),
+    metrics: bool = False,
+    metrics_registry: CollectorRegistry | None = None,
+    metrics_task_labels: bool = False,
     **settings: Any,
 ) -> RunResult:
     """Blocking form of :func:`aresume`; same arguments. Answers signals as :func:`run` does."""
@@ -634,6 +700,9 @@ def resume(
             wait_for_input=wait_for_input,
             accept_changes=accept_changes,
             rerun=rerun,
+            metrics=metrics,
+            metrics_registry=metrics_registry,
+            metrics_task_labels=metrics_task_labels,
             **settings,
         )
     )
