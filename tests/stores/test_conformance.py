@@ -677,6 +677,31 @@ def test_many_durations_in_one_batch(store: Store) -> None:
     assert tasks["t7"].seconds == _seconds(2707, 2407, 2107, 1807, 1507)
 
 
+# -- trace context ----------------------------------------------------------------------------
+
+TRACEPARENT = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
+
+
+def test_a_run_has_no_trace_context_until_one_is_set(store: Store) -> None:
+    store.create_run(make_run())
+    assert store.get_trace_context("run-1") is None
+    store.set_trace_context("run-1", TRACEPARENT)
+    assert store.get_trace_context("run-1") == TRACEPARENT
+
+
+def test_the_first_trace_context_stays(store: Store) -> None:
+    store.create_run(make_run())
+    store.set_trace_context("run-1", TRACEPARENT)
+    store.set_trace_context("run-1", TRACEPARENT.replace("b7ad", "0000"))
+    assert store.get_trace_context("run-1") == TRACEPARENT
+
+
+def test_the_trace_context_of_an_unknown_run(store: Store) -> None:
+    assert store.get_trace_context("nope") is None
+    with pytest.raises(RunNotFoundError):
+        store.set_trace_context("nope", TRACEPARENT)
+
+
 # -- events ---------------------------------------------------------------------------------
 
 

@@ -508,6 +508,22 @@ class Store(ABC):
         of a workflow of that name, in no particular order. Read in one query (one row per
         task), to learn estimates at a run's start."""
 
+    @abstractmethod
+    def set_trace_context(self, run_id: str, trace_context: str) -> None:
+        """Record the run's trace context -- the W3C ``traceparent`` of its first ``plait.run``
+        span -- unless it has one already: the first process that traced the run names the
+        trace, and a resumed run continues it (see ``plait._tracing``). Not fenced: it names the
+        run's trace, not its progress.
+
+        Raises:
+            RunNotFoundError: no such run.
+        """
+
+    @abstractmethod
+    def get_trace_context(self, run_id: str) -> str | None:
+        """The run's trace context, or None if it was never traced (or there is no such
+        run)."""
+
     # -- requests to a live run (see plait._requests) -----------------------------------------
 
     @abstractmethod

@@ -44,6 +44,7 @@ class _RunState:
         "requests",
         "run_requests",
         "tasks",
+        "trace_context",
     )
 
     def __init__(self, record: RunRecord) -> None:
@@ -55,6 +56,7 @@ class _RunState:
         self.logs: dict[tuple[str, int], TaskLog] = {}
         self.last_batch: str | None = None  # the key of the last batch written
         self.run_requests: dict[str, RunRequest] = {}  # in the order they were sent
+        self.trace_context: str | None = None
 
 
 class MemoryStore(Store):
@@ -194,6 +196,17 @@ class MemoryStore(Store):
     def load_requests(self, run_id: str) -> list[InputRequest]:
         with self._lock:
             return list(self._state(run_id).requests.values())
+
+    def set_trace_context(self, run_id: str, trace_context: str) -> None:
+        with self._lock:
+            state = self._state(run_id)
+            if state.trace_context is None:
+                state.trace_context = trace_context
+
+    def get_trace_context(self, run_id: str) -> str | None:
+        with self._lock:
+            state = self._runs.get(run_id)
+            return None if state is None else state.trace_context
 
     def task_history(self, workflow: str) -> list[TaskHistory]:
         with self._lock:

@@ -223,6 +223,11 @@ _MIGRATIONS: tuple[str, ...] = (
         samples  TEXT NOT NULL,  -- JSON [[finished_at, seconds], ...], newest first, at most 5
         PRIMARY KEY (workflow, task_id)
     );
+    -- the W3C traceparent of each traced run's first plait.run span (plait._tracing)
+    CREATE TABLE run_traces (
+        run_id        TEXT PRIMARY KEY,
+        trace_context TEXT NOT NULL
+    );
     """,
 )
 
@@ -671,6 +676,21 @@ class PostgresStore(Store):
             )
             rows = cursor.fetchall()
         return [_request_record(row) for row in rows]
+
+    def set_trace_context(self, run_id: str, trace_context: str) -> None:
+        with self._transaction() as cursor:
+            _check_run(cursor, run_id)
+            cursor.execute(
+                "INSERT INTO run_traces (run_id, trace_context) VALUES (%s, %s) "
+                "ON CONFLICT (run_id) DO NOTHING",
+                (run_id, _storable(trace_context)),
+            )
+
+    def get_trace_context(self, run_id: str) -> str | None:
+        with self._transaction() as cursor:
+            cursor.execute("SELECT trace_context FROM run_traces WHERE run_id = %s", (run_id,))
+            row = cursor.fetchone()
+        return None if row is None else str(row[0])
 
     def task_history(self, workflow: str) -> list[TaskHistory]:
         with self._transaction() as cursor:

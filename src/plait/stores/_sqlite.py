@@ -216,6 +216,11 @@ _MIGRATIONS: tuple[str, ...] = (
         samples  TEXT NOT NULL,  -- JSON [[finished_at, seconds], ...], newest first, at most 5
         PRIMARY KEY (workflow, task_id)
     );
+    -- the W3C traceparent of each traced run's first plait.run span (plait._tracing)
+    CREATE TABLE run_traces (
+        run_id        TEXT PRIMARY KEY,
+        trace_context TEXT NOT NULL
+    );
     """,
 )
 
@@ -581,6 +586,22 @@ class SQLiteStore(Store):
                 (run_id,),
             ).fetchall()
         return [_request_record(row) for row in rows]
+
+    def set_trace_context(self, run_id: str, trace_context: str) -> None:
+        with self._transaction() as conn:
+            _check_run(conn, run_id)
+            conn.execute(
+                "INSERT INTO run_traces (run_id, trace_context) VALUES (?, ?) "
+                "ON CONFLICT (run_id) DO NOTHING",
+                (run_id, _storable(trace_context)),
+            )
+
+    def get_trace_context(self, run_id: str) -> str | None:
+        with self._read() as conn:
+            row = conn.execute(
+                "SELECT trace_context FROM run_traces WHERE run_id = ?", (run_id,)
+            ).fetchone()
+        return None if row is None else str(row[0])
 
     def task_history(self, workflow: str) -> list[TaskHistory]:
         with self._read() as conn:
