@@ -28,6 +28,7 @@ SETTINGS = [
     "max_log_bytes",
     "lease_seconds",
     "learn_estimates",
+    "tracing",
 ]
 
 

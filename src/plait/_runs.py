@@ -70,6 +70,8 @@ __all__ = ["answer", "aresume", "arun", "get_logs", "get_run", "list_runs", "res
 if TYPE_CHECKING:
     from prometheus_client import CollectorRegistry
 
+    from ._tracing import RunTracer
+
 _log = logging.getLogger("plait.runs")
 
 #: Seconds a lease lasts when no run's settings say (``EngineConfig.lease_seconds`` does for
@@ -192,12 +194,30 @@ def _monitors(
     return [*subscribers, recorder], recorder.store_wrote
 
 
+def _tracer(
+    config: EngineConfig,
+    workflow: str,
+    run_id: str,
+    store: Store,
+    waits: Sequence[tuple[str, float, float]] = (),
+) -> RunTracer | None:
+    """The run's tracer when ``config.tracing`` (see ``plait._tracing``); None, and nothing
+    imported, otherwise. ``waits``: questions answered before this part of the run."""
+    if not config.tracing:
+        return None
+    from ._tracing import RunTracer  # noqa: PLC0415 - imports OpenTelemetry
+
+    return RunTracer(workflow, run_id, store, waits=waits)
+
+
 async def _execute(
     store: Store,
     owner: str,
     run_state: _Run,
     lease_start: float,
+    *,
     on_write: Callable[[float], object] | None = None,
+    tracer: RunTracer | None = None,
 ) -> RunResult:
     """Run ``run_state`` while its recorder writes it to ``store`` and keeps its lease (taken
     at ``lease_start``, on ``lease_clock``).
@@ -246,6 +266,8 @@ async def _execute(
     try:
         result = await run_state.execute()
     finally:
+        if tracer is not None:  # every span ended (and handed to the exporters) before return
+            tracer.close()
         _live_runs.pop(run_state.run_id, None)
         ended = run_state.final_result or run_state.result()
         if not store.durable:  # nothing was written while it ran: write it all now
@@ -381,16 +403,19 @@ async def arun(
             f"run {run_id!r} already exists in {the_store!r}; continue it with "
             f"plait.resume({run_id!r}, workflow), or start a new run with another run_id"
         ) from None
+    tracer = _tracer(engine_config, workflow.name, run_id, the_store)
     run_state = _Run(
         workflow,
         engine_config,
         run_id,
-        subscribers,
+        subscribers if tracer is None else [*subscribers, tracer],
         wait_for_input=wait_for_input,
         serializer=serializer,
         graph=_ordered_graph(the_store, graph, engine_config),
     )
-    return await _execute(the_store, owner, run_state, lease_start, on_write)
+    return await _execute(
+        the_store, owner, run_state, lease_start, on_write=on_write, tracer=tracer
+    )
 
 
 def run(
@@ -623,17 +648,32 @@ async def aresume(
         answers=answers,
         questions=questions,
     )
+    # The questions answered since the last part of the run: their waits, for its trace.
+    waits = [
+        (r.task_id, r.requested_at, r.answered_at)
+        for r in requests
+        if r.answered and r.answered_at is not None and graph.index[r.task_id] not in succeeded
+    ]
+    asked = {(r.task_id, r.key): r.requested_at for r in requests if not r.answered}
+    waits += [
+        (graph.ids[i], asked[graph.ids[i], question.key], now)
+        for i, question, _, _ in new_answers
+        if (graph.ids[i], question.key) in asked
+    ]
+    tracer = _tracer(engine_config, workflow.name, run_id, the_store, waits)
     run_state = _Run(
         workflow,
         engine_config,
         run_id,
-        subscribers,
+        subscribers if tracer is None else [*subscribers, tracer],
         wait_for_input=wait_for_input,
         serializer=serializer,
         restored=restored,
         graph=_ordered_graph(the_store, workflow.graph(), engine_config),
     )
-    return await _execute(the_store, owner, run_state, lease_start, on_write)
+    return await _execute(
+        the_store, owner, run_state, lease_start, on_write=on_write, tracer=tracer
+    )
 
 
 def _lease_held(run_id: str, owner: str, until: float) -> LeaseHeldError:

@@ -1,0 +1,242 @@
+"""OpenTelemetry traces of runs: the span tree, read from the SDK's in-memory exporter."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from opentelemetry import trace
+from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.trace import StatusCode
+
+import plait
+from plait import Workflow
+from plait.stores import MemoryStore, SQLiteStore
+
+_exporter = InMemorySpanExporter()
+
+
+@pytest.fixture
+def spans() -> Iterator[InMemorySpanExporter]:
+    """The spans finished during the test (the process's tracer provider is set once)."""
+    if not isinstance(trace.get_tracer_provider(), TracerProvider):
+        provider = TracerProvider()
+        provider.add_span_processor(SimpleSpanProcessor(_exporter))
+        trace.set_tracer_provider(provider)
+    _exporter.clear()
+    yield _exporter
+    _exporter.clear()
+
+
+def diamond(calls: Counter[str]) -> Workflow:
+    """a -> (b, c, gate) -> d: b fails once then succeeds, c always fails, gate asks first."""
+    wf = Workflow("diamond")
+
+    def a() -> int:
+        calls["a"] += 1
+        return 1
+
+    def b() -> int:
+        calls["b"] += 1
+        if calls["b"] == 1:
+            raise RuntimeError("b fails once")
+        return 2
+
+    def c() -> int:
+        calls["c"] += 1
+        raise ValueError("c always fails")
+
+    def d() -> None:
+        calls["d"] += 1
+
+    wf.add_task("a", a)
+    wf.add_task(
+        "b", b, depends_on=["a"], retry=plait.RetryPolicy(max_retries=1, backoff=0.05, jitter=0)
+    )
+    wf.add_task("c", c, depends_on=["a"], retry=plait.RetryPolicy(max_retries=0))
+    wf.add_task("gate", None, depends_on=["a"], pause=plait.Pause("go on?"))
+    wf.add_task("d", d, depends_on=["b", "c", "gate"])
+    return wf
+
+
+def tree(spans: list[ReadableSpan]) -> list[tuple[Any, ...]]:
+    """Each span as (name, parent's name, status, error.type, attempt, events), in start order."""
+    by_id = {span.context.span_id: span for span in spans}
+    rows = []
+    for span in sorted(spans, key=lambda s: (s.start_time or 0, s.name)):
+        parent = by_id.get(span.parent.span_id) if span.parent is not None else None
+        attributes = span.attributes or {}
+        rows.append(
+            (
+                span.name,
+                parent.name if parent is not None else None,
+                span.status.status_code.name,
+                attributes.get("error.type"),
+                attributes.get("plait.task.attempt"),
+                [(e.name, dict(e.attributes or {})) for e in span.events],
+            )
+        )
+    return rows
+
+
+def test_the_span_tree_of_a_run_with_a_retry_a_failure_and_a_pause(
+    spans: InMemorySpanExporter,
+) -> None:
+    store = MemoryStore()
+    calls: Counter[str] = Counter()
+    first = plait.run(diamond(calls), store=store, tracing=True, max_concurrency=1)
+    assert first.status is plait.RunStatus.PAUSED
+    run = "plait.run diamond"
+    assert tree(list(spans.get_finished_spans())) == [
+        (run, None, "UNSET", None, None, []),
+        ("plait.task a", run, "UNSET", None, 1, []),
+        (
+            "plait.task b",
+            run,
+            "ERROR",
+            "RuntimeError",
+            1,
+            [("plait.retry", {"plait.retry.delay": 0.05})],
+        ),
+        ("plait.task c", run, "ERROR", "ValueError", 1, []),
+        ("plait.task b", run, "UNSET", None, 2, []),
+    ]
+    by_name = {s.name: s for s in spans.get_finished_spans()}
+    run_span = by_name[run]
+    assert run_span.attributes == {
+        "plait.run.id": first.run_id,
+        "plait.workflow": "diamond",
+        "plait.run.tasks": 5,
+        "plait.run.status": "paused",
+    }
+    task = by_name["plait.task a"]
+    assert task.attributes == {
+        "plait.run.id": first.run_id,
+        "plait.workflow": "diamond",
+        "plait.task.id": "a",
+        "plait.task.attempt": 1,
+    }
+    assert {s.context.trace_id for s in spans.get_finished_spans()} == {run_span.context.trace_id}
+    # Times come from the events: the attempt spans agree with the result to the millisecond.
+    assert task.start_time is not None and task.end_time is not None
+    assert abs(task.start_time / 1e9 - first.tasks["a"].started_at) < 1e-3  # type: ignore[operator]
+    assert abs(task.end_time / 1e9 - first.tasks["a"].finished_at) < 1e-3  # type: ignore[operator]
+
+    spans.clear()
+    second = plait.resume(first.run_id, diamond(calls), store=store, inputs={"gate": True})
+    assert second.status is plait.RunStatus.FAILED
+    rows = tree(list(spans.get_finished_spans()))
+    assert [row for row in rows if row[0] == run] == [(run, None, "ERROR", None, None, [])]
+    assert sorted(row for row in rows if row[0] != run) == sorted(
+        [
+            ("plait.wait gate", run, "UNSET", None, None, []),
+            ("plait.task gate", run, "UNSET", None, 1, []),
+            ("plait.task c", run, "ERROR", "ValueError", 2, []),
+        ]
+    )
+    resumed = next(s for s in spans.get_finished_spans() if s.name == run)
+    assert resumed.context.trace_id == run_span.context.trace_id
+    assert resumed.parent is not None and resumed.parent.span_id == run_span.context.span_id
+    assert [link.context.span_id for link in resumed.links] == [run_span.context.span_id]
+    assert resumed.status.status_code is StatusCode.ERROR
+
+
+def test_no_span_when_tracing_is_off(spans: InMemorySpanExporter) -> None:
+    plait.run(diamond(Counter()), store=MemoryStore())
+    assert spans.get_finished_spans() == ()
+
+
+def test_no_opentelemetry_import_when_tracing_is_off() -> None:
+    code = textwrap.dedent(
+        """
+        import sys
+
+        import plait
+
+        wf = plait.Workflow("w")
+        wf.add_task("a", lambda: 1)
+        assert plait.run(wf).status is plait.RunStatus.SUCCEEDED
+        print(sorted(name for name in sys.modules if name.startswith("opentelemetry")))
+        """
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
+    )
+    assert out.stdout.strip() == "[]"
+
+
+FLOW = """
+import plait
+
+
+def first() -> int:
+    return 1
+
+
+wf = plait.Workflow("asks")
+wf.add_task("first", first)
+wf.add_task("approve", None, depends_on=["first"], pause=plait.Pause("ship it?"))
+"""
+
+FIRST_PART = """
+import json
+import sys
+
+from opentelemetry import trace
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+import plait
+
+exporter = InMemorySpanExporter()
+provider = TracerProvider()
+provider.add_span_processor(SimpleSpanProcessor(exporter))
+trace.set_tracer_provider(provider)
+
+wf = plait.load_target(sys.argv[2]).workflow
+result = plait.run(wf, store=sys.argv[1], run_id="traced", tracing=True)
+span = next(s for s in exporter.get_finished_spans() if s.name == "plait.run asks")
+print(json.dumps({"status": str(result.status), "trace_id": span.context.trace_id,
+                  "span_id": span.context.span_id}))
+"""
+
+
+def test_a_run_resumed_in_another_process_continues_the_trace(
+    spans: InMemorySpanExporter, tmp_path: Path
+) -> None:
+    url = f"sqlite:///{tmp_path / 'plait.db'}"
+    flow = tmp_path / "asks_flow.py"
+    flow.write_text(FLOW)
+    target = f"{flow}:wf"
+    out = subprocess.run(
+        [sys.executable, "-c", FIRST_PART, url, target],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    )
+    first = json.loads(out.stdout)
+    assert first["status"] == "paused"
+
+    wf = plait.load_target(target).workflow
+    store = SQLiteStore(tmp_path / "plait.db")
+    result = plait.resume("traced", wf, store=store, inputs={"approve": "yes"}, tracing=True)
+    assert result.status is plait.RunStatus.SUCCEEDED
+    finished = {s.name: s for s in spans.get_finished_spans()}
+    resumed = finished["plait.run asks"]
+    assert resumed.context.trace_id == first["trace_id"]
+    assert resumed.parent is not None and resumed.parent.span_id == first["span_id"]
+    assert [link.context.span_id for link in resumed.links] == [first["span_id"]]
+    for name in ("plait.wait approve", "plait.task approve"):
+        assert finished[name].context.trace_id == first["trace_id"]
+        assert finished[name].parent.span_id == resumed.context.span_id  # type: ignore[union-attr]
