@@ -185,6 +185,22 @@ def _store_url(option: str | None) -> str:
 
 
 @contextlib.contextmanager
+def _monitoring(*, trace: bool, metrics_port: int | None) -> Iterator[None]:
+    """The tracer provider (``--trace``) and the metrics endpoint (``--metrics-port``) of a
+    command, for as long as it runs (see ``_monitoring``)."""
+    with contextlib.ExitStack() as stack:
+        if trace:
+            from ._monitoring import tracing_provider
+
+            stack.enter_context(tracing_provider())
+        if metrics_port is not None:
+            from ._monitoring import metrics_server
+
+            stack.enter_context(metrics_server(metrics_port))
+        yield
+
+
+@contextlib.contextmanager
 def _opened(option: str | None, *, create: bool = False) -> Iterator[Store]:
     """The store to use, closed afterwards. Only ``run`` creates it (``create=True``): the
     other commands look at runs that must already be there, so a missing store is an error
@@ -662,6 +678,17 @@ def _given(settings: Mapping[str, Any]) -> dict[str, Any]:
     "--verbose", "-v", is_flag=True, help="Show what the tasks log, and their commands' output."
 )
 @_unsafe_pickle_option
+@click.option(
+    "--trace",
+    is_flag=True,
+    help="Emit OpenTelemetry spans (plait[otel]); exporters come from the OTEL_* variables.",
+)
+@click.option(
+    "--metrics-port",
+    type=click.IntRange(0, 65535),
+    metavar="PORT",
+    help="Serve Prometheus metrics of the run on PORT (/metrics) while it runs.",
+)
 def run(
     *,
     target: str,
@@ -676,6 +703,8 @@ def run(
     quiet: bool,
     verbose: bool,
     unsafe_pickle: bool,
+    trace: bool,
+    metrics_port: int | None,
     **flags: Any,
 ) -> None:
     """Run the workflow TARGET and watch it.
@@ -702,9 +731,16 @@ def run(
         settings["fail_fast"] = True
     if pools:
         settings["pools"] = {**settings.get("pools", {}), **_pools(pools)}
+    if trace:
+        settings["tracing"] = True
+    if metrics_port is not None:
+        settings["metrics"] = True
     run_id = run_id or uuid.uuid4().hex[:12]
     console = _console()
-    with _opened(store, create=True) as the_store:
+    with (
+        _monitoring(trace=trace, metrics_port=metrics_port),
+        _opened(store, create=True) as the_store,
+    ):
         if the_store.get_run(run_id) is not None:
             _fail(
                 f"run {run_id!r} already exists in {the_store!r}; continue it with "
