@@ -10,10 +10,11 @@ second run ordered by estimates learned from the first. Part 3 measures what the
 lease stops, and (3c) how fast ``plait.cancel`` reaches a run live in another process through its
 store. Part 4 runs the build example against ``make -j`` on the same graph. Part 5 times the
 whole call a user pays for (build the workflow, run it, read every result) against the same
-floors. Part 6 times the start-up of the ``plait`` command against a bare Python start. A
-PASS/FAIL summary of the targets ends it.
+floors. Part 6 times the start-up of the ``plait`` command against a bare Python start. Part 11
+times what tracing and metrics add per task on the engine's threads. A PASS/FAIL summary of the
+targets ends it.
 
-Usage: ``python bench/run.py [--quick] [--gc-enabled] [--part 1|2|2d|3|4|5|6] [--profile]``.
+Usage: ``python bench/run.py [--quick] [--gc-enabled] [--part 1|2|2d|3|4|5|6|11] [--profile]``.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ import _cancel
 import _learned
 import _lease
 import _make
+import _monitoring
 import _overhead
 import _replay
 import _startup
@@ -69,7 +71,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="leave the garbage collector on in timed regions (default: off for everyone)",
     )
     parser.add_argument(
-        "--part", choices=("1", "2", "2d", "3", "4", "5", "6"), help="run only this part"
+        "--part", choices=("1", "2", "2d", "3", "4", "5", "6", "11"), help="run only this part"
     )
     parser.add_argument(
         "--profile",
@@ -146,6 +148,8 @@ def main(argv: list[str] | None = None) -> int:
         _whole.run_part5(_whole.QUICK if args.quick else _whole.FULL, ledger, log)
     if args.part in (None, "6"):
         _startup.run_part6(ledger, log, quick=args.quick)
+    if args.part in (None, "11"):
+        _monitoring.run_part11(ledger, log, quick=args.quick)
     print(heading("Summary of targets" + (" (QUICK sizes: indicative only)" if args.quick else "")))
     print(ledger.render())
     passed = sum(t.ok for t in ledger.targets)

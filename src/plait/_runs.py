@@ -29,7 +29,7 @@ from ._config import EngineConfig, check_pools
 from ._definition import definition_diff
 from ._engine import Restored, _Run
 from ._estimates import FirstTryDurations, learned_graph
-from ._events import Subscriber
+from ._events import Event, Journal, Subscriber
 from ._exceptions import (
     ConfigError,
     DefinitionChangedError,
@@ -194,6 +194,16 @@ def _monitors(
     return [*subscribers, recorder], recorder.store_wrote
 
 
+def _both(first: Journal, second: Journal) -> Journal:
+    """A journal that hands each event to ``first``, then to ``second``."""
+
+    def journal(kind: type[Event], at: float, task_id: str | None, data: dict[str, Any]) -> None:
+        first(kind, at, task_id, data)
+        second(kind, at, task_id, data)
+
+    return journal
+
+
 def _tracer(
     config: EngineConfig,
     workflow: str,
@@ -255,10 +265,15 @@ async def _execute(
         on_write=on_write,
     )
     run_state.recorder = recorder
+    journals: list[Journal] = []
     if store.durable:
         run_state.lease_deadline = run_state.gate = recorder.lease.deadline
-        run_state.keep_journal(recorder)
+        journals.append(recorder)
         recorder.start()
+    if tracer is not None:  # plain fields on a queue: no event object built on the engine's side
+        journals.append(tracer.journal)
+    if journals:
+        run_state.keep_journal(journals[0] if len(journals) == 1 else _both(*journals))
     _live_runs[run_state.run_id] = run_state
     interrupts = _signals.current.get()
     if interrupts is not None:  # a blocking run: signals stop it (see _signals)
@@ -408,7 +423,7 @@ async def arun(
         workflow,
         engine_config,
         run_id,
-        subscribers if tracer is None else [*subscribers, tracer],
+        subscribers,
         wait_for_input=wait_for_input,
         serializer=serializer,
         graph=_ordered_graph(the_store, graph, engine_config),
@@ -665,7 +680,7 @@ async def aresume(
         workflow,
         engine_config,
         run_id,
-        subscribers if tracer is None else [*subscribers, tracer],
+        subscribers,
         wait_for_input=wait_for_input,
         serializer=serializer,
         restored=restored,

@@ -15,10 +15,12 @@ provider (set up by the application, or by the standard ``OTEL_*`` environment v
 - ``plait.wait <task_id>``: a child span for the time a question waited for its answer.
 
 **Times come from the events**, so the spans agree with the report and ``RunResult``. **Spans
-are built off the engine's thread**: the subscriber only puts each event on a queue (the
-engine's cost), and a thread of the tracer's makes and ends the spans. A task span is ended --
-and so exported, by the provider's span processor -- as soon as its attempt ends, under the run
-span's context: a long run is visible while it runs, before its own span ends.
+are built off the engine's thread**: the tracer hears of events as a journal does (their plain
+fields, see ``plait._events.Journal``), puts them on a queue -- the engine's whole cost, with no
+event object built -- and a thread of its own builds the events and makes and ends the spans. A
+task span is ended -- and so exported, by the provider's span processor -- as soon as its
+attempt ends, under the run span's context: a long run is visible while it runs, before its own
+span ends.
 
 **A resumed run continues the trace.** The first process stores the run span's W3C
 ``traceparent`` with the run (:meth:`Store.set_trace_context`); a process that resumes the run
@@ -112,7 +114,15 @@ class RunTracer:
         self._thread.start()
 
     def __call__(self, event: Event) -> None:
+        """Subscriber: queue ``event``."""
         self._events.put(event)
+
+    def journal(
+        self, kind: type[Event], at: float, task_id: str | None, data: dict[str, Any]
+    ) -> None:
+        """Journal (see ``plait._events.Journal``): queue the event's fields; its object is
+        built on the tracer's thread, so the engine builds none for tracing."""
+        self._events.put((kind, at, task_id, data))
 
     def close(self) -> None:
         """Wait until every span of the run is built and ended."""
@@ -133,10 +143,19 @@ class RunTracer:
             InputReceived: self._input_received,
             RunFinished: self._run_finished,
         }
-        while (event := self._events.get()) is not _END:
-            handler = handlers.get(type(event))
-            if handler is None:
-                continue
+        while (item := self._events.get()) is not _END:
+            if isinstance(item, tuple):  # a journal's fields
+                kind, at, task_id, data = item
+                handler = handlers.get(kind)
+                if handler is None:
+                    continue
+                fields = data if task_id is None else {"task_id": task_id, **data}
+                event = kind(run_id=self._run_id, time=at, **fields)
+            else:
+                event = item
+                handler = handlers.get(type(event))
+                if handler is None:
+                    continue
             try:
                 handler(event)
             except Exception:  # a tracing failure must not reach the run
