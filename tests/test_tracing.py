@@ -240,3 +240,46 @@ def test_a_run_resumed_in_another_process_continues_the_trace(
     for name in ("plait.wait approve", "plait.task approve"):
         assert finished[name].context.trace_id == first["trace_id"]
         assert finished[name].parent.span_id == resumed.context.span_id  # type: ignore[union-attr]
+
+
+def test_the_attempt_span_is_current_while_the_function_runs(
+    spans: InMemorySpanExporter,
+) -> None:
+    inner = trace.get_tracer("a-library")
+
+    def sync_task() -> None:
+        with inner.start_as_current_span("inner sync"):
+            pass
+
+    async def async_task() -> None:
+        with inner.start_as_current_span("inner async"):
+            pass
+
+    def flaky(ctx: plait.Context) -> None:
+        with inner.start_as_current_span(f"inner flaky {ctx.attempt}"):
+            if ctx.attempt == 1:
+                raise RuntimeError("again")
+
+    wf = Workflow("nested")
+    wf.add_task("sync", sync_task)
+    wf.add_task("async", async_task)
+    wf.add_task("flaky", flaky, retry=plait.RetryPolicy(max_retries=1, backoff=0, jitter=0))
+    result = plait.run(wf, store=MemoryStore(), tracing=True)
+    assert result.status is plait.RunStatus.SUCCEEDED, result.error
+    finished = list(spans.get_finished_spans())
+    by_id = {s.context.span_id: s for s in finished}
+    parents = {
+        s.name: (
+            by_id[s.parent.span_id].name,
+            by_id[s.parent.span_id].attributes.get("plait.task.attempt"),
+        )  # type: ignore[union-attr]
+        for s in finished
+        if s.name.startswith("inner")
+    }
+    assert parents == {
+        "inner sync": ("plait.task sync", 1),
+        "inner async": ("plait.task async", 1),
+        "inner flaky 1": ("plait.task flaky", 1),
+        "inner flaky 2": ("plait.task flaky", 2),
+    }
+    assert len({s.context.trace_id for s in finished}) == 1

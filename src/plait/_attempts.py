@@ -111,6 +111,12 @@ class _Attempt:
             self.error = TaskCancelledError("cancelled before it started")
             return
         token = running_attempt.set(self)
+        scope = self.run_state.attempt_scope
+        scoped = (
+            None
+            if scope is None
+            else scope.enter(self.run_state.graph.ids[self.index], self.number)
+        )
         try:
             self.output = self.run_state.call(self)
         except BaseException as error:  # the task's failure, whatever it is, is its outcome
@@ -118,6 +124,8 @@ class _Attempt:
         else:
             self.run_state.serialize(self)
         finally:
+            if scope is not None:
+                scope.exit(scoped)
             running_attempt.reset(token)
             if self.log is not None:
                 self.log.close()

@@ -211,6 +211,9 @@ class _Run(_Attempts, _Deadlines, _Questions, _Stopping):
             attempt.error = asyncio.CancelledError()
         else:
             token = running_attempt.set(attempt)
+            scope = self.attempt_scope
+            if scope is not None:
+                scoped = scope.enter(self.graph.ids[attempt.index], attempt.number)
             try:
                 attempt.output = await coroutine
             except BaseException as error:  # CancelledError too: this task only ends by settling
@@ -218,6 +221,8 @@ class _Run(_Attempts, _Deadlines, _Questions, _Stopping):
             else:
                 if self._encodes:
                     self.serialize(attempt)
+            if scope is not None:
+                scope.exit(scoped)
             running_attempt.reset(token)
             if attempt.log is not None:
                 attempt.log.close()

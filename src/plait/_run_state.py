@@ -28,7 +28,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from ._config import EngineConfig
 from ._events import Event, Journal, Subscriber, TaskLogged, TaskSkipped, publish
@@ -63,6 +63,18 @@ class Restored:
     questions: dict[int, Question]  # questions still open
 
 
+class AttemptScope(Protocol):
+    """What is entered around each in-process call of a task's function, on the thread that
+    calls it (a worker thread, or the event loop's task of an async attempt)."""
+
+    def enter(self, task_id: str, attempt: int) -> object:
+        """The call of attempt ``attempt`` of ``task_id`` begins; returns what :meth:`exit`
+        takes."""
+
+    def exit(self, token: object) -> None:
+        """The call that :meth:`enter` began (which returned ``token``) ended."""
+
+
 class _RunState:
     """The state of one run; see the module docstring."""
 
@@ -84,6 +96,9 @@ class _RunState:
         self.run_id = run_id
         self.subscribers = tuple(subscribers)
         self.journal: Journal | None = None  # the store's recorder, see keep_journal()
+        #: Entered around each in-process call of a task function (the tracer's: it makes the
+        #: attempt's span current, see plait._tracing); None costs nothing.
+        self.attempt_scope: AttemptScope | None = None
         self.listening = bool(self.subscribers)  # whether anyone hears of events
         # TaskReady is the most frequent event and the store's recorder does not want it: it is
         # built only when a subscriber given by the caller may.

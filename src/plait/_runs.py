@@ -272,6 +272,8 @@ async def _execute(
         recorder.start()
     if tracer is not None:  # plain fields on a queue: no event object built on the engine's side
         journals.append(tracer.journal)
+        if tracer.scopes:  # each attempt's span current while its function runs
+            run_state.attempt_scope = tracer
     if journals:
         run_state.keep_journal(journals[0] if len(journals) == 1 else _both(*journals))
     _live_runs[run_state.run_id] = run_state

@@ -33,9 +33,12 @@ OpenTelemetry), and the engine does no tracing work at all.
 
 from __future__ import annotations
 
+import contextvars
 import logging
 import queue
+import random
 import threading
+from collections import deque
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -69,10 +72,76 @@ SCOPE = "plait"
 
 _log = logging.getLogger("plait.tracing")
 _END = object()  # the queue's last item
+#: How many current-span contexts the tracer keeps made ahead (see RunTracer.enter).
+_STOCK = 256
 
 
 def _ns(seconds: float) -> int:
     return int(seconds * 1e9)
+
+
+def _ids_of(stored: str | None) -> tuple[int | None, int]:
+    """The trace id of a run (the stored one's, or a new one) and its new run span's id."""
+    span_id = random.getrandbits(64) or 1
+    if stored is None:
+        return random.getrandbits(128) or 1, span_id
+    parts = stored.split("-")
+    try:
+        return int(parts[1], 16), span_id
+    except (IndexError, ValueError):
+        return None, span_id  # not a traceparent: no span is made current
+
+
+def _attach_detach(context: Any) -> tuple[Callable[[Any], Any], Callable[[Any], None]]:
+    """How to make a context current and undo it: the ContextVar that opentelemetry-api keeps
+    it in, set and reset directly when it is there (a third of the cost of ``attach`` and
+    ``detach``, which wrap it -- this runs around every task's function); else those."""
+    runtime = getattr(context, "_RUNTIME_CONTEXT", None)
+    var = getattr(runtime, "_current_context", None)
+    if isinstance(var, contextvars.ContextVar):
+        return var.set, var.reset
+    return context.attach, context.detach
+
+
+class _CurrentSpan:
+    """Makes a context whose current span is a span not built yet, by its ids."""
+
+    __slots__ = ("_flags", "_in_context", "_non_recording", "_span_context")
+
+    def __init__(self, trace: Any) -> None:
+        self._span_context = trace.SpanContext
+        self._non_recording = trace.NonRecordingSpan
+        self._in_context = trace.set_span_in_context
+        # The spans a task makes are kept, as its own is.
+        self._flags = trace.TraceFlags(trace.TraceFlags.SAMPLED)
+
+    def __call__(self, trace_id: int, span_id: int) -> Any:
+        current = self._span_context(trace_id, span_id, False, self._flags)
+        return self._in_context(self._non_recording(current))
+
+
+class _ChosenIds:
+    """The SDK tracer's id generator, which hands out the ids chosen for the next span first:
+    used on the tracer's thread only, one span at a time."""
+
+    def __init__(self, base: Any) -> None:
+        self._base = base
+        self._trace_id: int | None = None
+        self._span_id: int | None = None
+
+    def choose(self, trace_id: int | None, span_id: int | None) -> None:
+        self._trace_id, self._span_id = trace_id, span_id
+
+    def generate_trace_id(self) -> int:
+        chosen, self._trace_id = self._trace_id, None
+        return chosen if chosen is not None else int(self._base.generate_trace_id())
+
+    def generate_span_id(self) -> int:
+        chosen, self._span_id = self._span_id, None
+        return chosen if chosen is not None else int(self._base.generate_span_id())
+
+    def __getattr__(self, name: str) -> Any:  # is_trace_id_random, and what newer SDKs ask
+        return getattr(self._base, name)
 
 
 class RunTracer:
@@ -95,14 +164,31 @@ class RunTracer:
         waits: Sequence[tuple[str, float, float]] = (),
     ) -> None:
         try:
-            from opentelemetry import trace  # noqa: PLC0415 - an optional dependency
+            from opentelemetry import context, trace  # noqa: PLC0415 - an optional dependency
         except ImportError:
             raise ConfigError(MISSING_EXTRA) from None
         self._trace = trace
+        self._attach, self._detach = _attach_detach(context)
+        self._current_span = _CurrentSpan(trace)
         self._tracer = trace.get_tracer(SCOPE)
         self._workflow = workflow
         self._run_id = run_id
         self._store = store
+        # The span ids of the run's span and of each running attempt's are chosen here, so a
+        # task's function can run under its span before the tracer's thread builds it (see
+        # enter()); this needs the SDK's tracer, whose ids plait can choose (``_ChosenIds``).
+        self._ids: _ChosenIds | None = None
+        self._chosen: dict[tuple[str, int], int] = {}  # (task id, attempt) -> its span id
+        generator = getattr(self._tracer, "id_generator", None)
+        if generator is not None:
+            self._ids = _ChosenIds(generator)
+            self._tracer.id_generator = self._ids  # type: ignore[attr-defined]
+        self._stored = store.get_trace_context(run_id)
+        self._trace_id, self._run_span_id = _ids_of(self._stored)
+        self.scopes = self._ids is not None and self._trace_id is not None
+        self._ready: deque[tuple[int, Any]] = deque()  # (span id, context) made ahead
+        if self.scopes:
+            self._stock(_STOCK)
         self._events: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._run_span: Span | None = None
         self._run_context: Any = None  # the context task spans are made in
@@ -123,6 +209,27 @@ class RunTracer:
         """Journal (see ``plait._events.Journal``): queue the event's fields; its object is
         built on the tracer's thread, so the engine builds none for tracing."""
         self._events.put((kind, at, task_id, data))
+
+    # -- the task's thread: its span current while its function runs --------------------------
+
+    def enter(self, task_id: str, attempt: int) -> object:
+        """Make the attempt's span current (on the calling thread, or the async task's context):
+        a span the task's function makes (an HTTP client's, a database driver's) nests under it.
+        The span itself is built later, on the tracer's thread, with the id chosen here.
+
+        The contexts are made ahead, on the tracer's thread (:meth:`_stock`): here one is only
+        taken and attached -- the part that cannot move off the task's thread."""
+        try:
+            span_id, current = self._ready.popleft()
+        except IndexError:  # the stock ran out: make one here
+            span_id = random.getrandbits(64) or 1
+            current = self._current_span(self._trace_id or 0, span_id)
+        self._chosen[task_id, attempt] = span_id
+        return self._attach(current)
+
+    def exit(self, token: object) -> None:
+        """The attempt's function returned: its span is no longer current."""
+        self._detach(token)  # what enter() returned
 
     def close(self) -> None:
         """Wait until every span of the run is built and ended."""
@@ -174,7 +281,7 @@ class RunTracer:
         )
 
         propagator = TraceContextTextMapPropagator()
-        stored = self._store.get_trace_context(self._run_id)
+        stored = self._stored
         parent = None
         links = []
         if stored is not None:  # a resumed run: its part of the trace, under the first
@@ -182,6 +289,8 @@ class RunTracer:
             first = self._trace.get_current_span(parent).get_span_context()
             if first.is_valid:
                 links.append(Link(first, {"plait.link": "first part of the run"}))
+        if self._ids is not None:
+            self._ids.choose(None if stored is not None else self._trace_id, self._run_span_id)
         span = self._tracer.start_span(
             f"plait.run {self._workflow}",
             context=parent,
@@ -201,6 +310,15 @@ class RunTracer:
 
     def _task_started(self, event: TaskStarted) -> None:
         self._attempts[event.task_id] = (event.time, event.attempt)
+        if self.scopes and len(self._ready) < _STOCK:
+            self._stock(_STOCK // 8)
+
+    def _stock(self, n: int) -> None:
+        """Make ``n`` more current-span contexts for :meth:`enter` to take."""
+        make, trace_id, ready = self._current_span, self._trace_id or 0, self._ready
+        for _ in range(n):
+            span_id = random.getrandbits(64) or 1
+            ready.append((span_id, make(trace_id, span_id)))
 
     def _task_ended(self, event: TaskEvent) -> None:
         from opentelemetry.trace import Status, StatusCode  # noqa: PLC0415
@@ -209,6 +327,9 @@ class RunTracer:
         if started is None:  # cancelled before it started: no attempt to show
             return
         start, attempt = started
+        span_id = self._chosen.pop((event.task_id, attempt), None)
+        if self._ids is not None and span_id is not None:
+            self._ids.choose(None, span_id)
         span = self._tracer.start_span(
             f"plait.task {event.task_id}",
             context=self._run_context,
