@@ -131,3 +131,18 @@ def test_learn_estimates_is_a_bool() -> None:
         plait.ConfigError, match=r"^learn_estimates must be True or False, not 'no'$"
     ):
         plait.EngineConfig(learn_estimates="no")  # type: ignore[arg-type]
+
+
+def test_the_report_shows_each_task_estimate_beside_its_actual_time(tmp_path: Path) -> None:
+    from plait.cli._report import build_report
+
+    store = SQLiteStore(tmp_path / "plait.db")
+    plait.run(bad_order_workflow({"short0": 2.0}), store=store)
+    second = plait.run(bad_order_workflow({"short0": 2.0}), store=store)
+    page = build_report(second.run_id, store=store)
+    assert "estimate 2.00 s (given), actual" in page
+    assert page.count("(learned), actual") == 4  # short1..3 and long, from the first run
+    stored = store.get_run(second.run_id)
+    assert stored is not None
+    assert stored.config["estimates"]["short0"] == [2.0, "given"]
+    assert stored.config["estimates"]["long"][1] == "learned"

@@ -32,7 +32,7 @@ from __future__ import annotations
 from collections.abc import Container, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import TYPE_CHECKING, overload
+from typing import TYPE_CHECKING, Any, overload
 
 from ._graph import Graph, _function_names, _median
 from ._public import publish_exports
@@ -42,7 +42,14 @@ from .stores import TaskDuration, TaskHistory
 if TYPE_CHECKING:
     from .stores import Store, TaskRecordColumns
 
-__all__ = ["Estimate", "EstimateSource", "FirstTryDurations", "estimate_tasks", "learned_graph"]
+__all__ = [
+    "Estimate",
+    "EstimateSource",
+    "FirstTryDurations",
+    "estimate_tasks",
+    "learn",
+    "learned_graph",
+]
 
 
 class EstimateSource(StrEnum):
@@ -101,12 +108,25 @@ def _median_of(task_id: str, seconds: list[float], source: EstimateSource) -> Es
 def learned_graph(store: Store, graph: Graph) -> Graph:
     """``graph`` ordered by the estimates learned from ``store`` (one query); ``graph`` itself
     when the history teaches nothing (no task lacks an estimate, or none has history)."""
+    return learn(store, graph)[0]
+
+
+def learn(store: Store, graph: Graph) -> tuple[Graph, dict[str, list[Any]]]:
+    """:func:`learned_graph`, and the estimates it weighs the known tasks by, as the run
+    records them for its report: task id -> ``[seconds, source]`` (unknown tasks left out)."""
     if all(spec.estimate is not None for spec in graph.specs):
-        return graph
+        return graph, _document(estimate_tasks(graph, ()))
     history = store.task_history(graph.workflow_name)
     if not history:
-        return graph
-    return graph.reranked([e.seconds for e in estimate_tasks(graph, history)])
+        if any(spec.estimate is not None for spec in graph.specs):
+            return graph, _document(estimate_tasks(graph, ()))
+        return graph, {}
+    estimates = estimate_tasks(graph, history)
+    return graph.reranked([e.seconds for e in estimates]), _document(estimates)
+
+
+def _document(estimates: Sequence[Estimate]) -> dict[str, list[Any]]:
+    return {e.task_id: [e.seconds, str(e.source)] for e in estimates if e.seconds is not None}
 
 
 class FirstTryDurations(Sequence[TaskDuration]):

@@ -217,13 +217,9 @@ class Recorder:
             began = self._began.pop(task_id, None)
             if began is not None:
                 assert self._functions is not None
+                seconds = at - began - self._waited.pop(task_id, 0.0)
                 self._durations.append(
-                    TaskDuration(
-                        task_id=task_id,
-                        function=self._functions[task_id],
-                        seconds=max(0.0, at - began - self._waited.pop(task_id, 0.0)),
-                        finished_at=at,
-                    )
+                    TaskDuration(task_id, self._functions[task_id], max(0.0, seconds), at)
                 )
         elif kind in _ATTEMPT_ENDS:
             self._began.pop(task_id, None)

@@ -28,7 +28,7 @@ from . import _signals
 from ._config import EngineConfig, check_pools
 from ._definition import definition_diff
 from ._engine import Restored, _Run
-from ._estimates import FirstTryDurations, learned_graph
+from ._estimates import FirstTryDurations, learn
 from ._events import Event, Journal, Subscriber
 from ._exceptions import (
     ConfigError,
@@ -156,20 +156,23 @@ def _no_event_loop(name: str) -> None:
     )
 
 
-def _ordered_graph(store: Store, graph: Graph, config: EngineConfig) -> Graph:
-    """``graph``, reordered by the estimates learned from ``store`` when ``config`` says so. A
-    store that cannot tell leaves the order as given: it only ever changes the order."""
+def _ordered_graph(
+    store: Store, graph: Graph, config: EngineConfig
+) -> tuple[Graph, dict[str, list[Any]]]:
+    """``graph``, reordered by the estimates learned from ``store`` when ``config`` says so,
+    and the estimates the run weighs its tasks by (for its report). A store that cannot tell
+    leaves the order as given: it only ever changes the order."""
     if not config.learn_estimates:
-        return graph
+        return graph, {}
     try:
-        return learned_graph(store, graph)
+        return learn(store, graph)
     except StoreError as error:
         _log.warning(
             "workflow %r: no estimates learned, the store's history could not be read: %s",
             graph.workflow_name,
             error,
         )
-        return graph
+        return graph, {}
 
 
 def _monitors(
@@ -396,6 +399,10 @@ async def arun(
     run_id = run_id or uuid.uuid4().hex
     check_name("run id", run_id)
     owner = _owner()
+    ordered, estimates = _ordered_graph(the_store, graph, engine_config)
+    config_document = _config_document(engine_config, serializer)
+    if estimates:  # what the scheduler weighed each task by, for the report
+        config_document["estimates"] = estimates
     lease_start = lease_clock()
     now = time.time()
     try:
@@ -405,7 +412,7 @@ async def arun(
                 workflow=workflow.name,
                 fingerprint=graph.fingerprint(),
                 definition=LazyDefinition(graph),
-                config=_config_document(engine_config, serializer),
+                config=config_document,
                 status=RunStatus.RUNNING,
                 created_at=now,
                 updated_at=now,
@@ -428,7 +435,7 @@ async def arun(
         subscribers,
         wait_for_input=wait_for_input,
         serializer=serializer,
-        graph=_ordered_graph(the_store, graph, engine_config),
+        graph=ordered,
     )
     return await _execute(
         the_store, owner, run_state, lease_start, on_write=on_write, tracer=tracer
@@ -686,7 +693,7 @@ async def aresume(
         wait_for_input=wait_for_input,
         serializer=serializer,
         restored=restored,
-        graph=_ordered_graph(the_store, workflow.graph(), engine_config),
+        graph=_ordered_graph(the_store, workflow.graph(), engine_config)[0],
     )
     return await _execute(
         the_store, owner, run_state, lease_start, on_write=on_write, tracer=tracer

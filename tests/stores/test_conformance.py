@@ -628,17 +628,17 @@ def test_no_history_is_an_empty_list(store: Store) -> None:
 
 def test_task_history_is_the_latest_five_of_each_task_across_runs(store: Store) -> None:
     first, second = new_run(store), new_run(store)
-    # Written out of order, over two runs of the workflow: the latest by finished_at count.
-    store.write(first, "alice", WriteBatch(durations=[duration("extract", n) for n in (9, 1, 5)]))
+    # Over two runs of the workflow, out of order within each batch: the latest count.
+    store.write(first, "alice", WriteBatch(durations=[duration("extract", n) for n in (5, 1, 3)]))
     store.write(
         second,
         "alice",
         WriteBatch(
-            durations=[*(duration("extract", n) for n in (2, 8, 7, 3)), duration("load", 4, "l")]
+            durations=[*(duration("extract", n) for n in (9, 6, 8, 7)), duration("load", 4, "l")]
         ),
     )
     assert _by_task(store) == {
-        "extract": TaskHistory("extract", "etl:extract", _seconds(9, 8, 7, 5, 3)),
+        "extract": TaskHistory("extract", "etl:extract", _seconds(9, 8, 7, 6, 5)),
         "load": TaskHistory("load", "l", _seconds(4)),
     }
 

@@ -367,6 +367,9 @@ def _bar_title(task: _Task, segment: _Segment, run: _Run) -> str:
         if segment.note:
             lines.append(segment.note)
     lines.append(f"{_offset(start)} \u2192 {_offset(end)} ({_seconds(segment.duration)})")
+    if segment.kind == "attempt" and task.estimate is not None:
+        seconds, source = task.estimate
+        lines.append(f"estimate {_seconds(seconds)} ({source}), actual {_seconds(task.work)}")
     said = run.logs.get((task.id, segment.attempt)) if segment.kind == "attempt" else None
     if said:
         shown = said[-LOG_LINES_IN_TIP:]

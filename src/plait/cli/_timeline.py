@@ -100,6 +100,9 @@ class _Task:
     error: TaskError | None = None
     segments: list[_Segment] = field(default_factory=list)
     critical: bool = False
+    #: What the scheduler weighed the task by, and where that came from (``given``, ``learned``
+    #: or ``function``; see plait._estimates); None when it was unknown.
+    estimate: tuple[float, str] | None = None
 
     @property
     def css(self) -> _Look:
@@ -138,6 +141,7 @@ class _Run:
         if with_logs:
             logs = {(log.task_id, log.attempt): log.lines for log in store.load_logs(record.run_id)}
         tasks: dict[str, _Task] = {}
+        estimates = record.config.get("estimates") or {}
         for i, entry in enumerate(record.definition):
             task_id = str(entry["id"])
             task_record: TaskRecord | None = stored.get(task_id)
@@ -148,6 +152,7 @@ class _Run:
                 status=task_record.status if task_record else TaskStatus.PENDING,
                 attempts=task_record.attempts if task_record else 0,
                 error=task_record.error if task_record else None,
+                estimate=_estimate(estimates.get(task_id)),
             )
         last_event = max((e.time for e in events), default=record.updated_at)
         if record.finished_at is not None:
@@ -365,3 +370,12 @@ def stored_figures(store: Store, record: RunRecord) -> RunFigures:
     """The figures of ``record``'s whole run, every session of it, as its store holds it: what
     the command line's summaries show, computed as the report computes its own."""
     return _Run.load(record, store, with_logs=False).figures
+
+
+def _estimate(stored: object) -> tuple[float, str] | None:
+    """A task's estimate as the run recorded it (``[seconds, source]``), or None."""
+    if isinstance(stored, list | tuple) and len(stored) == 2:
+        seconds, source = stored
+        if isinstance(seconds, int | float) and isinstance(source, str):
+            return float(seconds), source
+    return None

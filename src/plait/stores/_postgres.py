@@ -77,6 +77,7 @@ from ._base import (
 )
 from ._sql import (
     _EVENT_COLUMNS,
+    _HISTORY_COLUMNS,
     _LOG_COLUMNS,
     _REQUEST_COLUMNS,
     _RUN_COLUMNS,
@@ -213,14 +214,19 @@ _MIGRATIONS: tuple[str, ...] = (
     SELECT 1;
     """,
     # 8: how long succeeded attempts ran, by workflow: the history learned estimates read
-    # (plait._estimates). One row per task, holding its latest 5 durations: a run's start
-    # reads one row per task, not one per attempt ever made (1,000 rows, not 20,000).
+    # (plait._estimates). One row per task holding its latest 5 durations, s0 the newest: a
+    # write shifts them along in the upsert itself (no read), and a run's start reads one row
+    # per task, not one per attempt ever made (1,000 rows, not 20,000).
     """
     CREATE TABLE task_history (
         workflow TEXT NOT NULL,
         task_id  TEXT NOT NULL,
         function TEXT NOT NULL,  -- the latest, module:qualname
-        samples  TEXT NOT NULL,  -- JSON [[finished_at, seconds], ...], newest first, at most 5
+        s0       DOUBLE PRECISION NOT NULL,
+        s1       DOUBLE PRECISION,
+        s2       DOUBLE PRECISION,
+        s3       DOUBLE PRECISION,
+        s4       DOUBLE PRECISION,
         PRIMARY KEY (workflow, task_id)
     );
     -- the W3C traceparent of each traced run's first plait.run span (plait._tracing)
@@ -348,10 +354,14 @@ _INSERT_EVENT = "INSERT INTO events (run_id, kind, task_id, time, data) VALUES (
 _COPY_EVENTS = "COPY events (run_id, kind, task_id, time, data) FROM STDIN (FORMAT BINARY)"
 _EVENT_TYPES = ("text", "text", "text", "float8", "text")
 
+# A duration joins its task's history as s0, the others moving one along (SQL evaluates every
+# right-hand side before it assigns: s1 gets the old s0).
 _UPSERT_HISTORY = """
-    INSERT INTO task_history (workflow, task_id, function, samples) VALUES (%s, %s, %s, %s)
+    INSERT INTO task_history (workflow, task_id, function, s0)
+    SELECT %s, * FROM unnest(%s::text[], %s::text[], %s::float8[])
     ON CONFLICT (workflow, task_id) DO UPDATE SET
-        function = excluded.function, samples = excluded.samples
+        s4 = task_history.s3, s3 = task_history.s2, s2 = task_history.s1, s1 = task_history.s0,
+        s0 = excluded.s0, function = excluded.function
 """
 
 _INSERT_RUN_REQUEST = f"""
@@ -644,17 +654,30 @@ class PostgresStore(Store):
             if durations:
                 cursor.execute("SELECT workflow FROM runs WHERE run_id = %s", (run_id,))
                 (workflow,) = cursor.fetchone() or ("",)
-                # The rows of this workflow's tasks stay locked to the end of the transaction:
-                # two runs of one workflow merge their durations one after the other (locked
-                # and written in task id order, so that they cannot deadlock).
-                cursor.execute(
-                    "SELECT task_id, samples FROM task_history "
-                    "WHERE workflow = %s AND task_id = ANY(%s) ORDER BY task_id FOR UPDATE",
-                    (workflow, sorted({d.task_id for d in durations})),
-                )
-                stored = dict(cursor.fetchall())
-                rows = sorted(_history_rows(workflow, stored, durations))
-                cursor.executemany(_UPSERT_HISTORY, rows)
+                # One statement for the batch, in task id order (two runs of one workflow
+                # writing at once wait for each other rather than deadlock). An upsert may touch
+                # a row once: a task twice in the batch (it cannot succeed twice in one part of
+                # a run, so hardly ever) is written in a statement of its own each time.
+                rows = _history_rows(workflow, durations)
+                while rows:
+                    once: dict[str, tuple[str, str, str, float]] = {}
+                    again = []
+                    for row in rows:  # oldest first: a task's later durations go after
+                        if row[1] in once:
+                            again.append(row)
+                        else:
+                            once[row[1]] = row
+                    ordered = sorted(once.values(), key=lambda row: row[1])
+                    cursor.execute(
+                        _UPSERT_HISTORY,
+                        (
+                            workflow,
+                            [row[1] for row in ordered],
+                            [row[2] for row in ordered],
+                            [row[3] for row in ordered],
+                        ),
+                    )
+                    rows = again
             if logs:
                 cursor.executemany(_UPSERT_LOG, logs)
             if done:
@@ -695,7 +718,7 @@ class PostgresStore(Store):
     def task_history(self, workflow: str) -> list[TaskHistory]:
         with self._transaction() as cursor:
             cursor.execute(
-                "SELECT task_id, function, samples FROM task_history WHERE workflow = %s",
+                f"SELECT {_HISTORY_COLUMNS} FROM task_history WHERE workflow = %s",
                 (workflow,),
             )
             rows = cursor.fetchall()

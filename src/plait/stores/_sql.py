@@ -18,7 +18,6 @@ from .._results import TaskError
 from .._state import RunStatus, TaskStatus
 from .._text import storable
 from ._base import (
-    HISTORY_KEPT,
     EventRecord,
     EventRecordColumns,
     InputRequest,
@@ -36,6 +35,7 @@ from ._base import (
 # What the SQL stores import (the module is private; its names keep their underscores).
 __all__ = [
     "_EVENT_COLUMNS",
+    "_HISTORY_COLUMNS",
     "_LOG_COLUMNS",
     "_REQUEST_COLUMNS",
     "_RUN_COLUMNS",
@@ -74,6 +74,7 @@ _REQUEST_COLUMNS = (
     "task_id, key, prompt, schema, requested_at, deadline, answered, value, answered_at"
 )
 _EVENT_COLUMNS = "kind, time, task_id, data"
+_HISTORY_COLUMNS = "task_id, function, s0, s1, s2, s3, s4"
 _LOG_COLUMNS = "task_id, attempt, lines"
 _RUN_REQUEST_COLUMNS = (
     "request_id, kind, owner, sent_at, sent_by, data, state, taken_at, done_at, outcome"
@@ -342,31 +343,19 @@ def _run_request_record(row: Sequence[Any]) -> RunRequest:
 
 
 def _history_rows(
-    workflow: str, stored: Mapping[str, str], durations: Sequence[TaskDuration]
-) -> list[tuple[str, str, str, str]]:
-    """The ``task_history`` rows (workflow, task id, function, samples) after ``durations``:
-    each task's stored samples (``stored``: task id -> samples JSON) and its new ones, the
-    latest :data:`HISTORY_KEPT` kept, newest first, as ``[[finished_at, seconds], ...]``."""
-    merged: dict[str, tuple[str, list[list[float]]]] = {}
-    for duration in durations:
-        task_id = duration.task_id
-        if task_id in merged:
-            samples = merged[task_id][1]
-        else:
-            samples = json.loads(stored[task_id]) if task_id in stored else []
-        samples.append([duration.finished_at, duration.seconds])
-        merged[task_id] = (duration.function, samples)
-    rows = []
-    for task_id, (function, samples) in merged.items():
-        samples.sort(reverse=True)
-        rows.append((workflow, task_id, function, json.dumps(samples[:HISTORY_KEPT])))
-    return rows
-
-
-def _task_history(rows: Sequence[tuple[str, str, str]]) -> list[TaskHistory]:
-    """The records of ``task_history`` rows (task id, function, samples)."""
-    loads = json.loads
+    workflow: str, durations: Sequence[TaskDuration]
+) -> list[tuple[str, str, str, float]]:
+    """The rows (workflow, task id, function, seconds) that add ``durations`` to the history,
+    oldest first: each becomes its task's newest (``s0``) in turn, so the latest written --
+    within a batch, the latest finished -- is the newest."""
     return [
-        TaskHistory(task_id, function, tuple([seconds for _, seconds in loads(samples)]))
-        for task_id, function, samples in rows
+        (workflow, d.task_id, d.function, d.seconds)
+        for d in sorted(durations, key=lambda d: d.finished_at)
+    ]
+
+
+def _task_history(rows: Sequence[tuple[Any, ...]]) -> list[TaskHistory]:
+    """The records of ``task_history`` rows (:data:`_HISTORY_COLUMNS`)."""
+    return [
+        TaskHistory(row[0], row[1], tuple([s for s in row[2:] if s is not None])) for row in rows
     ]

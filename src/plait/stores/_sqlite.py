@@ -72,6 +72,7 @@ from ._base import (
 )
 from ._sql import (
     _EVENT_COLUMNS,
+    _HISTORY_COLUMNS,
     _LOG_COLUMNS,
     _REQUEST_COLUMNS,
     _RUN_COLUMNS,
@@ -206,14 +207,19 @@ _MIGRATIONS: tuple[str, ...] = (
     SELECT 1;
     """,
     # 8: how long succeeded attempts ran, by workflow: the history learned estimates read
-    # (plait._estimates). One row per task, holding its latest 5 durations: a run's start
-    # reads one row per task, not one per attempt ever made (1,000 rows, not 20,000).
+    # (plait._estimates). One row per task holding its latest 5 durations, s0 the newest: a
+    # write shifts them along in the upsert itself (no read), and a run's start reads one row
+    # per task, not one per attempt ever made (1,000 rows, not 20,000).
     """
     CREATE TABLE task_history (
         workflow TEXT NOT NULL,
         task_id  TEXT NOT NULL,
         function TEXT NOT NULL,  -- the latest, module:qualname
-        samples  TEXT NOT NULL,  -- JSON [[finished_at, seconds], ...], newest first, at most 5
+        s0       REAL NOT NULL,
+        s1       REAL,
+        s2       REAL,
+        s3       REAL,
+        s4       REAL,
         PRIMARY KEY (workflow, task_id)
     );
     -- the W3C traceparent of each traced run's first plait.run span (plait._tracing)
@@ -273,10 +279,13 @@ _UPSERT_LOGS = """
 
 _INSERT_EVENTS = "INSERT INTO events (run_id, kind, task_id, time, data) VALUES {values}"
 
+# A duration joins its task's history as s0, the others moving one along (SQL evaluates every
+# right-hand side before it assigns: s1 gets the old s0).
 _UPSERT_HISTORY = """
-    INSERT INTO task_history (workflow, task_id, function, samples) VALUES {values}
+    INSERT INTO task_history (workflow, task_id, function, s0) VALUES {values}
     ON CONFLICT (workflow, task_id) DO UPDATE SET
-        function = excluded.function, samples = excluded.samples
+        s4 = task_history.s3, s3 = task_history.s2, s2 = task_history.s1, s1 = task_history.s0,
+        s0 = excluded.s0, function = excluded.function
 """
 
 _INSERT_RUN_REQUEST = f"""
@@ -606,7 +615,7 @@ class SQLiteStore(Store):
     def task_history(self, workflow: str) -> list[TaskHistory]:
         with self._read() as conn:
             rows = conn.execute(
-                "SELECT task_id, function, samples FROM task_history WHERE workflow = ?",
+                f"SELECT {_HISTORY_COLUMNS} FROM task_history WHERE workflow = ?",
                 (workflow,),
             ).fetchall()
         return _task_history(rows)
@@ -712,20 +721,10 @@ def _statement(template: str, width: int, rows: int) -> str:
 
 
 def _add_history(conn: sqlite3.Connection, run_id: str, durations: Sequence[TaskDuration]) -> None:
-    """Merge ``durations`` into the history of the run's workflow (see ``_history_rows``)."""
+    """Add ``durations`` to the history of the run's workflow (see ``_history_rows``)."""
     (workflow,) = conn.execute("SELECT workflow FROM runs WHERE run_id = ?", (run_id,)).fetchone()
-    task_ids = list({d.task_id: None for d in durations})
-    stored: dict[str, str] = {}
-    for start in range(0, len(task_ids), _ROWS_PER_INSERT):
-        chunk = task_ids[start : start + _ROWS_PER_INSERT]
-        stored.update(
-            conn.execute(
-                "SELECT task_id, samples FROM task_history "
-                f"WHERE workflow = ? AND task_id IN ({', '.join('?' * len(chunk))})",
-                (workflow, *chunk),
-            ).fetchall()
-        )
-    _insert(conn, _UPSERT_HISTORY, _history_rows(workflow, stored, durations))
+    # One statement applies its rows in order: a task twice in it shifts twice.
+    _insert(conn, _UPSERT_HISTORY, _history_rows(workflow, durations))
 
 
 def _check_run(conn: sqlite3.Connection, run_id: str) -> None:
