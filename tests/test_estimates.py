@@ -10,6 +10,7 @@ import pytest
 import plait
 from plait import Workflow
 from plait._estimates import EstimateSource, estimate_tasks, learned_graph
+from plait.cli._report import build_report
 from plait.stores import MemoryStore, SQLiteStore, Store, TaskHistory
 
 
@@ -134,8 +135,6 @@ def test_learn_estimates_is_a_bool() -> None:
 
 
 def test_the_report_shows_each_task_estimate_beside_its_actual_time(tmp_path: Path) -> None:
-    from plait.cli._report import build_report
-
     store = SQLiteStore(tmp_path / "plait.db")
     plait.run(bad_order_workflow({"short0": 2.0}), store=store)
     second = plait.run(bad_order_workflow({"short0": 2.0}), store=store)

@@ -178,7 +178,9 @@ class Recorder:
         self._began: dict[str, float] = {}
         self._asked: dict[str, float] = {}
         self._waited: dict[str, float] = {}
-        self._durations: list[TaskDuration] = []
+        self._timed: list[tuple[str, float, float]] = []  # (task id, seconds, finished at)
+        #: Given whole, by snapshot(): the memory store's, built only if someone reads them.
+        self._durations: Sequence[TaskDuration] = ()
 
     # -- called by the engine, under its lock ------------------------------------------------
 
@@ -218,9 +220,7 @@ class Recorder:
             if began is not None:
                 assert self._functions is not None
                 seconds = at - began - self._waited.pop(task_id, 0.0)
-                self._durations.append(
-                    TaskDuration(task_id, self._functions[task_id], max(0.0, seconds), at)
-                )
+                self._timed.append((task_id, max(0.0, seconds), at))
         elif kind in _ATTEMPT_ENDS:
             self._began.pop(task_id, None)
             self._waited.pop(task_id, None)
@@ -255,7 +255,7 @@ class Recorder:
         """Queue the whole state at once (for a store that is written only at the end), with
         the ``durations`` of succeeded attempts it can tell."""
         with self._lock:
-            self._durations.extend(durations)
+            self._durations = durations
             self._snapshot = tasks
             self._requests[:0] = [request_of(question) for question in questions]
 
@@ -360,10 +360,18 @@ class Recorder:
             snapshot, self._snapshot = self._snapshot, None
             requests, self._requests = self._requests, []
             update, self._run_update = self._run_update, None
-            durations, self._durations = self._durations, []
+            durations, self._durations = self._durations, ()
+            timed, self._timed = self._timed, []
             tasks: Sequence[TaskRecord] = snapshot or (
                 self._task_columns(list(changed)) if changed else []
             )
+        if timed:  # made here, on the writer's thread, not under the engine's lock
+            functions = self._functions
+            assert functions is not None
+            durations = [
+                *durations,
+                *(TaskDuration(t, functions[t], s, at) for t, s, at in timed),
+            ]
         batch = WriteBatch(
             run=update,
             tasks=tasks,
