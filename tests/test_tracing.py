@@ -6,6 +6,7 @@ import json
 import subprocess
 import sys
 import textwrap
+import time
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,7 +21,10 @@ from opentelemetry.trace import StatusCode
 
 import plait
 from plait import Workflow
-from plait.stores import MemoryStore, SQLiteStore
+from plait._events import RunFinished, RunStarted, TaskStarted, TaskSucceeded
+from plait._tracing import RunTracer
+from plait.executors import TaskCall, run_call
+from plait.stores import MemoryStore, RunRecord, SQLiteStore
 
 _exporter = InMemorySpanExporter()
 
@@ -283,3 +287,52 @@ def test_the_attempt_span_is_current_while_the_function_runs(
         "inner flaky 2": ("plait.task flaky", 2),
     }
     assert len({s.context.trace_id for s in finished}) == 1
+
+
+def test_a_shipped_attempt_runs_under_its_span_where_it_runs(
+    spans: InMemorySpanExporter,
+) -> None:
+    store = MemoryStore()
+    store.create_run(
+        RunRecord(
+            run_id="shipped",
+            workflow="far",
+            fingerprint="-",
+            definition=[],
+            config={},
+            status=plait.RunStatus.RUNNING,
+            created_at=0.0,
+            updated_at=0.0,
+        )
+    )
+    tracer = RunTracer("far", "shipped", store)
+    now = time.time()
+    tracer(RunStarted(run_id="shipped", time=now, workflow="far", tasks=1))
+    tracer(TaskStarted(run_id="shipped", time=now, task_id="t", attempt=1))
+    traceparent = tracer.traceparent("t", 1)
+
+    def far_away() -> None:  # as a process or Dask worker would run it: from the TaskCall only
+        with trace.get_tracer("a-library").start_as_current_span("inner far"):
+            pass
+
+    outcome = run_call(
+        TaskCall(
+            run_id="shipped",
+            task_id="t",
+            attempt=1,
+            idempotency_key="shipped/t",
+            fn=far_away,
+            traceparent=traceparent,
+        )
+    )
+    assert outcome.error is None
+    tracer(TaskSucceeded(run_id="shipped", time=now + 0.01, task_id="t", attempt=1))
+    tracer(RunFinished(run_id="shipped", time=now + 0.02, status=plait.RunStatus.SUCCEEDED))
+    tracer.close()
+    by_name = {s.name: s for s in spans.get_finished_spans()}
+    task, inner = by_name["plait.task t"], by_name["inner far"]
+    assert inner.parent is not None and inner.parent.span_id == task.context.span_id
+    assert (
+        inner.context.trace_id == task.context.trace_id == by_name["plait.run far"].context.trace_id
+    )
+    assert traceparent == f"00-{task.context.trace_id:032x}-{task.context.span_id:016x}-01"

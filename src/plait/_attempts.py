@@ -204,6 +204,9 @@ class _Attempts(_RunState):
             answers={} if not answers else {key: attempt.answer(key) for key in answers},
             is_async=spec.is_async,
             log_limit=self.config.max_log_bytes,
+            traceparent=None
+            if self.attempt_scope is None
+            else self.attempt_scope.traceparent(spec.id, attempt.number),
         )
 
     def serialize(self, attempt: _Attempt) -> None:

@@ -74,6 +74,10 @@ class AttemptScope(Protocol):
     def exit(self, token: object) -> None:
         """The call that :meth:`enter` began (which returned ``token``) ended."""
 
+    def traceparent(self, task_id: str, attempt: int) -> str:
+        """For an attempt shipped elsewhere: what names its span there (a W3C
+        ``traceparent``)."""
+
 
 class _RunState:
     """The state of one run; see the module docstring."""

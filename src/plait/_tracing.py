@@ -227,6 +227,13 @@ class RunTracer:
         self._chosen[task_id, attempt] = span_id
         return self._attach(current)
 
+    def traceparent(self, task_id: str, attempt: int) -> str:
+        """The W3C ``traceparent`` of the attempt's span, for an attempt shipped to another
+        process (``TaskCall.traceparent``): its span id is chosen here, as :meth:`enter` does."""
+        span_id = random.getrandbits(64) or 1
+        self._chosen[task_id, attempt] = span_id
+        return f"00-{self._trace_id or 0:032x}-{span_id:016x}-01"
+
     def exit(self, token: object) -> None:
         """The attempt's function returned: its span is no longer current."""
         self._detach(token)  # what enter() returned
