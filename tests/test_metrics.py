@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections import Counter
 from pathlib import Path
 
+import httpx
 import pytest
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
+from starlette.applications import Starlette
 
 import plait
 from plait import Workflow
-from plait._metrics import exposition
+from plait._metrics import exposition, metrics_route
 from plait.stores import MemoryStore, SQLiteStore
 
 
@@ -178,3 +181,25 @@ def test_the_exposition_adds_gauges_read_from_the_store(tmp_path: Path) -> None:
     assert found[("plait_store_runs", (("status", "failed"),))] == 1
     assert found[("plait_store_runs", (("status", "paused"),))] == 1
     assert found[("plait_store_open_questions", ())] == 1
+
+
+def test_the_metrics_route_needs_the_token(tmp_path: Path) -> None:
+    store = SQLiteStore(tmp_path / "plait.db")
+    registry = CollectorRegistry()
+    plait.run(flat(2), store=store, metrics=True, metrics_registry=registry)
+    app = Starlette(
+        routes=[metrics_route(store, is_token=lambda t: t == "s3cret", registry=registry)]
+    )
+
+    async def scrape(headers: dict[str, str]) -> httpx.Response:
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://plait") as client:
+            return await client.get("/metrics", headers=headers)
+
+    assert asyncio.run(scrape({})).status_code == 401
+    assert asyncio.run(scrape({"Authorization": "Bearer nope"})).status_code == 401
+    scraped = asyncio.run(scrape({"Authorization": "Bearer s3cret"}))
+    assert scraped.status_code == 200
+    assert scraped.headers["content-type"].startswith("text/plain")
+    assert 'plait_runs_total{status="succeeded",workflow="flat"} 1.0' in scraped.text
+    assert 'plait_store_runs{status="succeeded"} 1.0' in scraped.text

@@ -28,7 +28,9 @@ with task labels or without them, not both.
 
 For a server (``plait serve``), :func:`exposition` renders a registry in the text format, with
 gauges read from a store when one is given: ``plait_store_runs`` (by ``status``) and
-``plait_store_open_questions``.
+``plait_store_open_questions``; :func:`metrics_route` is that as a Starlette route for
+``/metrics``, behind the server's token (``plait serve`` mounts it through ``create_app``'s
+``routes``).
 """
 
 from __future__ import annotations
@@ -60,7 +62,7 @@ if TYPE_CHECKING:
 
     from .stores import Store
 
-__all__ = ["RunMetrics", "exposition"]
+__all__ = ["RunMetrics", "exposition", "metrics_route"]
 
 MISSING_EXTRA = "metrics=True needs prometheus_client: pip install 'plait[prometheus]'"
 
@@ -328,6 +330,42 @@ def exposition(
         gauges.register(_StoreGauges())
         body += generate_latest(gauges)
     return body, CONTENT_TYPE_LATEST
+
+
+def metrics_route(
+    store: Store,
+    *,
+    is_token: Callable[[str], bool],
+    registry: CollectorRegistry | None = None,
+    path: str = "/metrics",
+) -> Any:
+    """A Starlette route serving :func:`exposition` (``registry`` and the gauges of ``store``)
+    at ``path`` to a scraper that sends ``Authorization: Bearer TOKEN`` with a token
+    ``is_token`` accepts; 401 otherwise (Prometheus's ``authorization`` scrape setting sends
+    it). The store is read in a worker thread.
+
+    Raises:
+        ConfigError: prometheus_client or Starlette is not installed.
+    """
+    try:
+        from starlette.concurrency import run_in_threadpool  # noqa: PLC0415 - optional
+        from starlette.responses import PlainTextResponse, Response  # noqa: PLC0415
+        from starlette.routing import Route  # noqa: PLC0415
+    except ImportError:
+        raise ConfigError("metrics_route needs Starlette: pip install 'plait[ui]'") from None
+
+    async def metrics(request: Any) -> Any:
+        scheme, _, credential = request.headers.get("authorization", "").partition(" ")
+        if scheme.lower() != "bearer" or not is_token(credential.strip()):
+            return PlainTextResponse(
+                "the metrics need the server's token: send Authorization: Bearer TOKEN",
+                status_code=401,
+                headers={"WWW-Authenticate": "Bearer"},
+            )
+        body, content_type = await run_in_threadpool(exposition, registry, store=store)
+        return Response(body, media_type=content_type)
+
+    return Route(path, metrics)
 
 
 publish_exports(globals())  # plait.X, not plait._metrics.X: see plait._public
