@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import threading
 from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
@@ -203,3 +205,32 @@ def test_the_metrics_route_needs_the_token(tmp_path: Path) -> None:
     assert scraped.headers["content-type"].startswith("text/plain")
     assert 'plait_runs_total{status="succeeded",workflow="flat"} 1.0' in scraped.text
     assert 'plait_store_runs{status="succeeded"} 1.0' in scraped.text
+
+
+def test_a_question_answered_live_records_its_wait() -> None:
+    registry = CollectorRegistry()
+    store = MemoryStore()
+    asked = threading.Event()
+    wf = Workflow("asks")
+    wf.add_task("approve", None, pause=plait.Pause("ship it?"))
+
+    def on_event(event: plait.Event) -> None:
+        if isinstance(event, plait.InputRequested):
+            asked.set()
+
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        running = pool.submit(
+            plait.run,
+            wf,
+            run_id="live-question",
+            store=store,
+            wait_for_input=True,
+            subscribers=[on_event],
+            metrics=True,
+            metrics_registry=registry,
+        )
+        assert asked.wait(timeout=30)
+        plait.answer("live-question", "approve", "yes", store=store)
+        assert running.result(timeout=30).status is plait.RunStatus.SUCCEEDED
+    assert value(registry, "plait_input_wait_seconds_count", workflow="asks") == 1
+    assert value(registry, "plait_task_attempts_total", workflow="asks", result="succeeded") == 1
