@@ -106,17 +106,17 @@ def _attach_detach(context: Any) -> tuple[Callable[[Any], Any], Callable[[Any], 
 class _CurrentSpan:
     """Makes a context whose current span is a span not built yet, by its ids."""
 
-    __slots__ = ("_flags", "_in_context", "_non_recording", "_span_context")
+    __slots__ = ("_in_context", "_non_recording", "_span_context", "flags")
 
     def __init__(self, trace: Any) -> None:
         self._span_context = trace.SpanContext
         self._non_recording = trace.NonRecordingSpan
         self._in_context = trace.set_span_in_context
-        # The spans a task makes are kept, as its own is.
-        self._flags = trace.TraceFlags(trace.TraceFlags.SAMPLED)
+        #: Sampled or not, as the run's span is (sampled until it is known).
+        self.flags = trace.TraceFlags(trace.TraceFlags.SAMPLED)
 
     def __call__(self, trace_id: int, span_id: int) -> Any:
-        current = self._span_context(trace_id, span_id, False, self._flags)
+        current = self._span_context(trace_id, span_id, False, self.flags)
         return self._in_context(self._non_recording(current))
 
 
@@ -232,7 +232,7 @@ class RunTracer:
         process (``TaskCall.traceparent``): its span id is chosen here, as :meth:`enter` does."""
         span_id = random.getrandbits(64) or 1
         self._chosen[task_id, attempt] = span_id
-        return f"00-{self._trace_id or 0:032x}-{span_id:016x}-01"
+        return f"00-{self._trace_id or 0:032x}-{span_id:016x}-{int(self._current_span.flags):02x}"
 
     def exit(self, token: object) -> None:
         """The attempt's function returned: its span is no longer current."""
@@ -307,6 +307,11 @@ class RunTracer:
         )
         self._run_span = span
         self._run_context = self._trace.set_span_in_context(span)
+        flags = span.get_span_context().trace_flags
+        if self.scopes and flags != self._current_span.flags:  # the sampler dropped the run
+            self._current_span.flags = flags  # its tasks' spans are dropped too, and theirs
+            self._ready.clear()
+            self._stock(_STOCK)
         for task_id, asked, answered in self._waits:
             self._wait_span(task_id, asked, answered)
         if stored is None:
