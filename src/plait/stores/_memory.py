@@ -30,8 +30,10 @@ from ._base import (
 
 __all__ = ["MemoryStore"]
 
-#: How many batches of durations the store keeps per workflow (a run's end writes one).
-_HISTORY_BATCHES = 20
+#: How many batches of durations the store keeps per workflow: a run's end writes one, so the
+#: latest 5 runs -- each task's latest 5 durations when every run ran every task. (A batch holds
+#: its run's task columns until read: more would keep a big workflow's runs in memory.)
+_HISTORY_BATCHES = HISTORY_KEPT
 
 
 class _RunState:
