@@ -626,6 +626,12 @@ def _setting_options(fn: Callable[..., Any]) -> Callable[..., Any]:
         default=None,
         help="Whether tasks without a retry policy of their own are retried (default: yes).",
     )(fn)
+    fn = click.option(
+        "--learn-estimates/--no-learn-estimates",
+        "learn_estimates",
+        default=None,
+        help="Order ready tasks by estimates learned from the store's history (default: yes).",
+    )(fn)
     for name, (kind, text) in reversed(_SETTING_FLAGS.items()):
         flag = "--" + name.replace("_", "-")
         fn = click.option(flag, name, type=kind, default=None, help=text)(fn)
@@ -680,6 +686,8 @@ def _given(settings: Mapping[str, Any]) -> dict[str, Any]:
 @_unsafe_pickle_option
 @click.option(
     "--trace",
+    "--tracing",
+    "trace",
     is_flag=True,
     help="Emit OpenTelemetry spans (plait[otel]); exporters come from the OTEL_* variables.",
 )
