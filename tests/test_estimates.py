@@ -143,5 +143,5 @@ def test_the_report_shows_each_task_estimate_beside_its_actual_time(tmp_path: Pa
     assert page.count("(learned), actual") == 4  # short1..3 and long, from the first run
     stored = store.get_run(second.run_id)
     assert stored is not None
-    assert stored.config["estimates"]["short0"] == [2.0, "given"]
-    assert stored.config["estimates"]["long"][1] == "learned"
+    assert stored.config["estimates"]["from"] == "gllll"  # short0 given; short1-3, long
+    assert stored.config["estimates"]["seconds"][0] == 2.0

@@ -30,9 +30,8 @@ which tasks start at ``max_concurrency=1`` is always the same.
 from __future__ import annotations
 
 from collections.abc import Container, Sequence
-from dataclasses import dataclass
 from enum import StrEnum
-from typing import TYPE_CHECKING, Any, overload
+from typing import TYPE_CHECKING, Any, NamedTuple, overload
 
 from ._graph import Graph, _function_names, _median
 from ._public import publish_exports
@@ -61,10 +60,10 @@ class EstimateSource(StrEnum):
     UNKNOWN = "unknown"
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Estimate:
+class Estimate(NamedTuple):
     """A task's estimate: ``seconds`` (None when unknown), where it comes from, and how many
-    recorded attempts it is the median of (0 for a given or unknown one)."""
+    recorded attempts it is the median of (0 for a given or unknown one). A named tuple: a
+    run's start makes one per task."""
 
     task_id: str
     seconds: float | None
@@ -85,13 +84,13 @@ def estimate_tasks(graph: Graph, history: Sequence[TaskHistory]) -> list[Estimat
         graph.ids, graph.specs, _function_names(graph.specs), strict=True
     ):
         if spec.estimate is not None:
-            estimates.append(Estimate(task_id=task_id, seconds=spec.estimate, source=_GIVEN))
+            estimates.append(Estimate(task_id, spec.estimate, _GIVEN))
         elif (seconds := own.get(task_id)) is not None:
             estimates.append(_median_of(task_id, seconds, EstimateSource.LEARNED))
         elif (seconds := by_function.get(function)) is not None:
             estimates.append(_median_of(task_id, seconds, EstimateSource.FUNCTION))
         else:
-            estimates.append(Estimate(task_id=task_id, seconds=None, source=_UNKNOWN))
+            estimates.append(Estimate(task_id, None, _UNKNOWN))
     return estimates
 
 
@@ -111,9 +110,9 @@ def learned_graph(store: Store, graph: Graph) -> Graph:
     return learn(store, graph)[0]
 
 
-def learn(store: Store, graph: Graph) -> tuple[Graph, dict[str, list[Any]]]:
-    """:func:`learned_graph`, and the estimates it weighs the known tasks by, as the run
-    records them for its report: task id -> ``[seconds, source]`` (unknown tasks left out)."""
+def learn(store: Store, graph: Graph) -> tuple[Graph, dict[str, Any]]:
+    """:func:`learned_graph`, and the estimates it weighs the tasks by, as the run records them
+    for its report (see :func:`_document`; empty when no task has one)."""
     if all(spec.estimate is not None for spec in graph.specs):
         return graph, _document(estimate_tasks(graph, ()))
     history = store.task_history(graph.workflow_name)
@@ -125,8 +124,24 @@ def learn(store: Store, graph: Graph) -> tuple[Graph, dict[str, list[Any]]]:
     return graph.reranked([e.seconds for e in estimates]), _document(estimates)
 
 
-def _document(estimates: Sequence[Estimate]) -> dict[str, list[Any]]:
-    return {e.task_id: [e.seconds, str(e.source)] for e in estimates if e.seconds is not None}
+def _document(estimates: Sequence[Estimate]) -> dict[str, Any]:
+    """The estimates as the run's record keeps them (compact: one JSON list and one string for
+    a whole run): ``seconds`` by task, in definition order (None when unknown), and ``from``,
+    one letter per task: given, learned, function, unknown."""
+    return {
+        "seconds": [e.seconds for e in estimates],
+        "from": "".join([_LETTER[e.source] for e in estimates]),
+    }
+
+
+_LETTER = {
+    EstimateSource.GIVEN: "g",
+    EstimateSource.LEARNED: "l",
+    EstimateSource.FUNCTION: "f",
+    EstimateSource.UNKNOWN: "u",
+}
+#: What each letter of a recorded ``from`` stands for.
+SOURCE_OF_LETTER = {letter: str(source) for source, letter in _LETTER.items()}
 
 
 class FirstTryDurations(Sequence[TaskDuration]):

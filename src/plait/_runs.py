@@ -158,7 +158,7 @@ def _no_event_loop(name: str) -> None:
 
 def _ordered_graph(
     store: Store, graph: Graph, config: EngineConfig
-) -> tuple[Graph, dict[str, list[Any]]]:
+) -> tuple[Graph, dict[str, Any]]:
     """``graph``, reordered by the estimates learned from ``store`` when ``config`` says so,
     and the estimates the run weighs its tasks by (for its report). A store that cannot tell
     leaves the order as given: it only ever changes the order."""

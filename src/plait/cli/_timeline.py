@@ -22,6 +22,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, cast
 
+from .._estimates import SOURCE_OF_LETTER
 from .._logs import LogLine
 from .._results import TaskError
 from .._state import RunStatus, TaskStatus
@@ -141,7 +142,7 @@ class _Run:
         if with_logs:
             logs = {(log.task_id, log.attempt): log.lines for log in store.load_logs(record.run_id)}
         tasks: dict[str, _Task] = {}
-        estimates = record.config.get("estimates") or {}
+        estimates = _estimates(record.config.get("estimates"), len(record.definition))
         for i, entry in enumerate(record.definition):
             task_id = str(entry["id"])
             task_record: TaskRecord | None = stored.get(task_id)
@@ -152,7 +153,7 @@ class _Run:
                 status=task_record.status if task_record else TaskStatus.PENDING,
                 attempts=task_record.attempts if task_record else 0,
                 error=task_record.error if task_record else None,
-                estimate=_estimate(estimates.get(task_id)),
+                estimate=estimates[i],
             )
         last_event = max((e.time for e in events), default=record.updated_at)
         if record.finished_at is not None:
@@ -372,10 +373,16 @@ def stored_figures(store: Store, record: RunRecord) -> RunFigures:
     return _Run.load(record, store, with_logs=False).figures
 
 
-def _estimate(stored: object) -> tuple[float, str] | None:
-    """A task's estimate as the run recorded it (``[seconds, source]``), or None."""
-    if isinstance(stored, list | tuple) and len(stored) == 2:
-        seconds, source = stored
-        if isinstance(seconds, int | float) and isinstance(source, str):
-            return float(seconds), source
-    return None
+def _estimates(stored: object, n: int) -> list[tuple[float, str] | None]:
+    """Each task's estimate (by definition order) as the run recorded them (see
+    ``plait._estimates._document``): seconds and where it came from; None when unknown."""
+    found: list[tuple[float, str] | None] = [None] * n
+    if not isinstance(stored, dict):
+        return found
+    seconds, letters = stored.get("seconds"), stored.get("from")
+    if not (isinstance(seconds, list) and isinstance(letters, str)):
+        return found
+    for i, (value, letter) in enumerate(zip(seconds[:n], letters, strict=False)):
+        if isinstance(value, int | float) and letter in SOURCE_OF_LETTER:
+            found[i] = (float(value), SOURCE_OF_LETTER[letter])
+    return found
