@@ -9,6 +9,7 @@ import textwrap
 import time
 from collections import Counter
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -336,3 +337,42 @@ def test_a_shipped_attempt_runs_under_its_span_where_it_runs(
         inner.context.trace_id == task.context.trace_id == by_name["plait.run far"].context.trace_id
     )
     assert traceparent == f"00-{task.context.trace_id:032x}-{task.context.span_id:016x}-01"
+
+
+def test_runs_traced_at_once_keep_their_spans_apart(spans: InMemorySpanExporter) -> None:
+    inner = trace.get_tracer("a-library")
+
+    def work(n: int) -> int:
+        with inner.start_as_current_span("inner"):
+            time.sleep(0.001)
+        return n
+
+    def workflow(name: str) -> Workflow:
+        wf = Workflow(name)
+        for i in range(30):
+            wf.add_task(f"t{i}", work, params={"n": i})
+        return wf
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        results = list(
+            pool.map(
+                lambda name: plait.run(workflow(name), store=MemoryStore(), tracing=True),
+                ["left", "right"],
+            )
+        )
+    assert all(r.status is plait.RunStatus.SUCCEEDED for r in results)
+    finished = list(spans.get_finished_spans())
+    by_id = {s.context.span_id: s for s in finished}
+    runs = {s.name: s for s in finished if s.name.startswith("plait.run")}
+    for span in finished:
+        if span.name.startswith("plait.task"):
+            workflow_name = (span.attributes or {})["plait.workflow"]
+            assert span.parent is not None
+            assert by_id[span.parent.span_id] is runs[f"plait.run {workflow_name}"]
+        elif span.name == "inner":
+            assert span.parent is not None and by_id[span.parent.span_id].name.startswith(
+                "plait.task"
+            )
+    assert sum(s.name == "inner" for s in finished) == 60
+    generator = trace.get_tracer("plait").id_generator  # type: ignore[attr-defined]
+    assert not isinstance(generator._base, type(generator))  # wrapped once, not once per run

@@ -121,27 +121,44 @@ class _CurrentSpan:
 
 
 class _ChosenIds:
-    """The SDK tracer's id generator, which hands out the ids chosen for the next span first:
-    used on the tracer's thread only, one span at a time."""
+    """The SDK tracer's id generator, which hands out the ids chosen for the next span first.
+
+    The SDK keeps one tracer per name, so every RunTracer of the process shares plait's: this
+    wraps its generator once (:func:`_chosen_ids`), and a choice is the choosing thread's own --
+    each run's tracer thread chooses, then makes the span, with no other run in between.
+    """
 
     def __init__(self, base: Any) -> None:
         self._base = base
-        self._trace_id: int | None = None
-        self._span_id: int | None = None
+        self._choice = threading.local()
 
     def choose(self, trace_id: int | None, span_id: int | None) -> None:
-        self._trace_id, self._span_id = trace_id, span_id
+        self._choice.ids = (trace_id, span_id)
 
     def generate_trace_id(self) -> int:
-        chosen, self._trace_id = self._trace_id, None
-        return chosen if chosen is not None else int(self._base.generate_trace_id())
+        trace_id, span_id = getattr(self._choice, "ids", (None, None))
+        self._choice.ids = (None, span_id)
+        return trace_id if trace_id is not None else int(self._base.generate_trace_id())
 
     def generate_span_id(self) -> int:
-        chosen, self._span_id = self._span_id, None
-        return chosen if chosen is not None else int(self._base.generate_span_id())
+        trace_id, span_id = getattr(self._choice, "ids", (None, None))
+        self._choice.ids = (trace_id, None)
+        return span_id if span_id is not None else int(self._base.generate_span_id())
 
     def __getattr__(self, name: str) -> Any:  # is_trace_id_random, and what newer SDKs ask
         return getattr(self._base, name)
+
+
+_installing = threading.Lock()
+
+
+def _chosen_ids(tracer: Any) -> _ChosenIds:
+    """The SDK ``tracer``'s id generator, wrapped in a :class:`_ChosenIds` (once)."""
+    with _installing:
+        generator = tracer.id_generator
+        if not isinstance(generator, _ChosenIds):
+            generator = tracer.id_generator = _ChosenIds(generator)
+        return generator
 
 
 class RunTracer:
@@ -179,10 +196,8 @@ class RunTracer:
         # enter()); this needs the SDK's tracer, whose ids plait can choose (``_ChosenIds``).
         self._ids: _ChosenIds | None = None
         self._chosen: dict[tuple[str, int], int] = {}  # (task id, attempt) -> its span id
-        generator = getattr(self._tracer, "id_generator", None)
-        if generator is not None:
-            self._ids = _ChosenIds(generator)
-            self._tracer.id_generator = self._ids  # type: ignore[attr-defined]
+        if getattr(self._tracer, "id_generator", None) is not None:
+            self._ids = _chosen_ids(self._tracer)
         self._stored = store.get_trace_context(run_id)
         self._trace_id, self._run_span_id = _ids_of(self._stored)
         self.scopes = self._ids is not None and self._trace_id is not None
