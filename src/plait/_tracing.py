@@ -162,11 +162,14 @@ def _chosen_ids(tracer: Any) -> _ChosenIds:
 
 
 class RunTracer:
-    """An event subscriber that traces one run (see the module docstring).
+    """Traces one run (see the module docstring): the run's journal (:meth:`journal`, or a
+    subscriber, :meth:`__call__`) and its attempts' scope (:meth:`enter` / :meth:`exit`, see
+    ``plait._run_state.AttemptScope``).
 
-    Thread contract: :meth:`__call__` runs on whichever thread emits the event, under the
-    engine's lock, and only queues it; the tracer's own thread builds every span, in event
-    order; :meth:`close` (after the run) waits for it to finish.
+    Thread contract: :meth:`journal` runs on whichever thread emits the event, under the
+    engine's lock, and only queues it; :meth:`enter` and :meth:`exit` run on the thread that
+    calls the task's function; the tracer's own thread builds every span, in event order, and
+    makes the current-span contexts ahead; :meth:`close` (after the run) waits for it.
 
     Raises:
         ConfigError: the OpenTelemetry API is not installed.
