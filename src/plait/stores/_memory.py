@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import threading
 import time
-from collections import deque
 from collections.abc import Sequence
 from dataclasses import replace
 
@@ -79,10 +78,11 @@ class MemoryStore(Store):
         self._runs: dict[str, _RunState] = {}
         self._max_runs = max_runs
         self._max_tasks = max_tasks
-        #: Succeeded attempts' durations by workflow name, as batches brought them (a batch's
-        #: may be built only when read, see plait._estimates); kept when runs are forgotten, the
-        #: latest :data:`_HISTORY_BATCHES` batches of each workflow.
-        self._durations: dict[str, deque[Sequence[TaskDuration]]] = {}
+        #: Succeeded attempts' durations by workflow name (kept when runs are forgotten): the
+        #: batches not read yet, as they came (a batch's may be built only when read, see
+        #: plait._estimates), and each task's latest, folded from those read.
+        self._durations: dict[str, list[Sequence[TaskDuration]]] = {}
+        self._history: dict[str, dict[str, tuple[str, list[TaskDuration]]]] = {}
 
     def __repr__(self) -> str:
         return f"<MemoryStore with {len(self._runs)} runs>"
@@ -163,10 +163,9 @@ class MemoryStore(Store):
                 state.requests[request.task_id, request.key] = request
             state.events.extend(batch.events)
             if batch.durations:
-                history = self._durations.setdefault(
-                    state.record.workflow, deque(maxlen=_HISTORY_BATCHES)
-                )
-                history.append(batch.durations)
+                pending = self._durations.setdefault(state.record.workflow, [])
+                pending.append(batch.durations)
+                del pending[:-_HISTORY_BATCHES]  # older ones could not be among the latest
             for log in batch.logs:
                 state.logs[log.task_id, log.attempt] = log
             for done in batch.requests_done:
@@ -212,17 +211,19 @@ class MemoryStore(Store):
 
     def task_history(self, workflow: str) -> list[TaskHistory]:
         with self._lock:
-            batches = list(self._durations.get(workflow, ()))
-        latest: dict[str, list[TaskDuration]] = {}
-        for batch in batches:
-            for duration in batch:
-                latest.setdefault(duration.task_id, []).append(duration)
-        history = []
-        for task_id, durations in latest.items():
-            durations.sort(key=lambda d: d.finished_at, reverse=True)
-            seconds = tuple(d.seconds for d in durations[:HISTORY_KEPT])
-            history.append(TaskHistory(task_id, durations[0].function, seconds))
-        return history
+            # Each batch is folded in once: reading again costs one record per task, not a
+            # pass over every run's durations.
+            latest = self._history.setdefault(workflow, {})
+            for batch in self._durations.pop(workflow, ()):
+                for duration in batch:
+                    kept = latest.get(duration.task_id)
+                    durations = [duration] if kept is None else [*kept[1], duration]
+                    durations.sort(key=lambda d: d.finished_at, reverse=True)
+                    latest[duration.task_id] = (durations[0].function, durations[:HISTORY_KEPT])
+            return [
+                TaskHistory(task_id, function, tuple([d.seconds for d in durations]))
+                for task_id, (function, durations) in latest.items()
+            ]
 
     def load_events(self, run_id: str) -> list[EventRecord]:
         with self._lock:
