@@ -17,7 +17,9 @@ the I/O around it, in parts that each have a module (see ``_run_state``):
   ``cancel_grace`` seconds for them before abandoning them;
 - *logs*: while an attempt's function runs, ``_logs.running_attempt`` names the attempt (in the
   worker thread of a sync task, in the asyncio task of an async one), so what it logs and prints
-  goes into its log; the log is made on first use and written by the recorder.
+  goes into its log; the log is made on first use and written by the recorder. The run's
+  ``attempt_scope`` (when traced: ``_tracing.RunTracer``) is entered around the same call, so
+  the attempt's span is current there.
 
 Threading: every change of run state happens under ``_Run.lock``, from the loop thread or a worker
 thread; loop-only calls (``create_task``, timers) reach the loop with ``call_soon_threadsafe``.
