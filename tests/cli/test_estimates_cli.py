@@ -32,7 +32,7 @@ wf.add_task("other", print)
 
 
 def test_estimates_say_where_each_comes_from(tmp_path: Path) -> None:
-    flow = tmp_path / "flow.py"
+    flow = tmp_path / "estimated_flow.py"  # a module name of its own: sys.modules keeps it
     flow.write_text(textwrap.dedent(FLOW))
     url = f"sqlite:///{tmp_path / 'plait.db'}"
     SQLiteStore(tmp_path / "plait.db").close()  # a store with no history yet
