@@ -1,20 +1,23 @@
 """plait's benchmark suite (``make bench``): engine overhead, then scheduling quality.
 
 Part 1 times no-op tasks on synthetic graphs against bare asyncio, graphlib + threads and Dask,
-measures peak memory in a child process and the parallel speedup of sleeping tasks. Part 2
-replays real task graphs (STG, WfCommons, from ``../shared/bench-data``) as sleeps and compares
-plait's makespan with the optimum or a lower bound, and simulates the order plait gives when half
-the estimates are unknown; 2d (``--part 2d`` alone) replays them with no estimates at all, the
-second run ordered by estimates learned from the first. Part 3 measures what the durable stores
-(SQLite, PostgreSQL) cost per task against the memory store, how fast an owner that lost its
-lease stops, and (3c) how fast ``plait.cancel`` reaches a run live in another process through its
-store. Part 4 runs the build example against ``make -j`` on the same graph. Part 5 times the
-whole call a user pays for (build the workflow, run it, read every result) against the same
-floors. Part 6 times the start-up of the ``plait`` command against a bare Python start. Part 11
-times what tracing and metrics add per task on the engine's threads. A PASS/FAIL summary of the
-targets ends it.
+measures peak memory in a child process and the parallel speedup of sleeping tasks. Part 2 replays
+real task graphs (STG, WfCommons, from ``../shared/bench-data``) as sleeps and compares plait's
+makespan with the optimum or a lower bound, and simulates the order plait gives when half the
+estimates are unknown; 2d (``--part 2d`` alone) replays them with no estimates at all, the second
+run ordered by estimates learned from the first. Part 3 measures what the durable stores (SQLite,
+PostgreSQL) cost per task against the memory store, how fast an owner that lost its lease stops,
+and (3c) how fast ``plait.cancel`` reaches a run live in another process through its store, and
+(3d) how fast ``plait.answer`` does. Part 4 runs the build example against ``make -j`` on the same
+graph. Part 5 times the whole call a user pays for (build the workflow, run it, read every result)
+against the same floors. Part 6 times the start-up of the ``plait`` command against a bare Python
+start. Part 7 measures the process executor: CPU-bound tasks against the thread executor, no-op
+tasks against ``ProcessPoolExecutor``, and how fast a stuck task's worker is killed. Part 8 runs
+plait on a Dask cluster (``DaskExecutor``) against Dask alone. Part 11 times what tracing and
+metrics add per task on the engine's threads. A PASS/FAIL summary of the targets ends it.
 
-Usage: ``python bench/run.py [--quick] [--gc-enabled] [--part 1|2|2d|3|4|5|6|11] [--profile]``.
+Usage: ``python bench/run.py [--quick] [--gc-enabled] [--part 1|2|2d|3|4|5|6|7|8|11]
+[--profile]``.
 """
 
 from __future__ import annotations
@@ -30,12 +33,15 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # sibling modules, run as a script
 
+import _answer
 import _cancel
+import _dask
 import _learned
 import _lease
 import _make
 import _monitoring
 import _overhead
+import _process
 import _replay
 import _startup
 import _stores
@@ -71,7 +77,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="leave the garbage collector on in timed regions (default: off for everyone)",
     )
     parser.add_argument(
-        "--part", choices=("1", "2", "2d", "3", "4", "5", "6", "11"), help="run only this part"
+        "--part",
+        choices=("1", "2", "2d", "3", "4", "5", "6", "7", "8", "11"),
+        help="run only this part",
     )
     parser.add_argument(
         "--profile",
@@ -142,12 +150,17 @@ def main(argv: list[str] | None = None) -> int:
         _stores.run_part3(ledger, log, n=2_000 if args.quick else _stores.N)
         _lease.run_lease(log)
         _cancel.run_cancel(ledger, log, repeats=2 if args.quick else _cancel.REPEATS)
+        _answer.run_answer(ledger, log, repeats=2 if args.quick else _answer.REPEATS)
     if args.part in (None, "4"):
         _make.run_part4(log)
     if args.part in (None, "5"):
         _whole.run_part5(_whole.QUICK if args.quick else _whole.FULL, ledger, log)
     if args.part in (None, "6"):
         _startup.run_part6(ledger, log, quick=args.quick)
+    if args.part in (None, "7"):
+        _process.run_part7(ledger, log, quick=args.quick)
+    if args.part in (None, "8"):
+        _dask.run_part8(ledger, log, quick=args.quick)
     if args.part in (None, "11"):
         _monitoring.run_part11(ledger, log, quick=args.quick)
     print(heading("Summary of targets" + (" (QUICK sizes: indicative only)" if args.quick else "")))

@@ -39,7 +39,7 @@ from ._exceptions import (
 from ._graph import Graph, LazyDefinition, _function_names
 from ._lease import lease_clock
 from ._logs import LogLine
-from ._pause import Question, validate_answer
+from ._pause import AnswerChannel, Question, answer_provenance, validate_answer
 from ._public import publish_exports
 from ._recorder import Recorder, question_of, request_of
 from ._requests import Inbox, RequestKind, RunRequest
@@ -50,6 +50,8 @@ from ._state import RunStatus, TaskStatus
 from ._targets import refuse_run_while_importing, target_of
 from ._text import check_name
 from ._workflow import Workflow
+from .executors import Executor
+from .executors._named import check_executors
 from .stores import (
     InputRequest,
     LeaseHeldError,
@@ -63,9 +65,9 @@ from .stores import (
     WriteBatch,
     open_store,
 )
-from .stores._open import opens_store, using_store
+from .stores._open import opens_store
 
-__all__ = ["answer", "aresume", "arun", "get_logs", "get_run", "list_runs", "resume", "run"]
+__all__ = ["aresume", "arun", "get_logs", "get_run", "list_runs", "resume", "run"]
 
 if TYPE_CHECKING:
     from prometheus_client import CollectorRegistry
@@ -247,7 +249,10 @@ async def _execute(
             store,
             run_state.run_id,
             owner,
-            {RequestKind.CANCEL: lambda request: run_state.stop(cancelled_by(request))},
+            {
+                RequestKind.CANCEL: lambda request: run_state.stop(cancelled_by(request)),
+                RequestKind.ANSWER: run_state.take_answer,
+            },
         )
     recorder = Recorder(
         store,
@@ -336,6 +341,7 @@ async def arun(
     metrics: bool = False,
     metrics_registry: CollectorRegistry | None = None,
     metrics_task_labels: bool = False,
+    executors: Mapping[str, Executor] | None = None,
     **settings: Any,
 ) -> RunResult:
     """Run ``workflow`` on the running event loop and return its :class:`RunResult`.
@@ -361,6 +367,9 @@ async def arun(
             ``plait._metrics`` for the series), in prometheus_client's default registry or
             ``metrics_registry``; ``metrics_task_labels`` adds ``task_id`` and ``run_id``
             labels to the task series (by default no label grows with the workflow).
+        executors: executors by name, for tasks' ``executor=`` and ``default_executor``
+            (``{"cluster": plait.executors.DaskExecutor(client)}``); they stay yours to shut
+            down. The built-in names ``"thread"``, ``"inline"`` and ``"process"`` need none.
 
     A failed task does not raise: the result's ``status`` is ``failed`` and its ``error`` says
     why (``result.raise_for_status()`` raises). A run whose remaining tasks wait for people ends
@@ -368,9 +377,10 @@ async def arun(
     tasks, waits for them (sync ones up to ``cancel_grace``) and re-raises ``CancelledError``.
 
     Raises:
-        WorkflowError: the workflow is invalid, or a task names a pool that has no limit.
-        ConfigError: a setting is invalid, or ``metrics`` is asked for without
-            prometheus_client installed.
+        WorkflowError: the workflow is invalid, or a task names a pool that has no limit, or
+            an executor that is neither built in nor in ``executors``.
+        ConfigError: a setting is invalid (``default_executor`` names no executor), or
+            ``metrics`` is asked for without prometheus_client installed.
         InvalidOptionError: ``run_id`` holds text no store can keep (NUL, a lone surrogate).
         RunExistsError: the store already has a run with ``run_id``.
         WorkflowFileError: called while ``plait`` imports a target (a run started at import
@@ -390,6 +400,11 @@ async def arun(
         metrics=metrics,
         metrics_registry=metrics_registry,
         metrics_task_labels=metrics_task_labels,
+    )
+    check_executors(
+        ((spec.id, spec.executor) for spec in workflow.tasks.values()),
+        engine_config.default_executor,
+        executors or {},
     )
     if target is not None and not (isinstance(target, str) and target):
         raise ConfigError(f"target must be a non-empty str such as 'pkg.flows:wf', not {target!r}")
@@ -435,6 +450,7 @@ async def arun(
         subscribers,
         wait_for_input=wait_for_input,
         serializer=serializer,
+        executors=executors,
         graph=ordered,
     )
     return await _execute(
@@ -455,6 +471,7 @@ def run(
     metrics: bool = False,
     metrics_registry: CollectorRegistry | None = None,
     metrics_task_labels: bool = False,
+    executors: Mapping[str, Executor] | None = None,
     **settings: Any,
 ) -> RunResult:
     """Run ``workflow`` to the end (or until it pauses) and return its :class:`RunResult`.
@@ -486,6 +503,7 @@ def run(
             metrics=metrics,
             metrics_registry=metrics_registry,
             metrics_task_labels=metrics_task_labels,
+            executors=executors,
             **settings,
         )
     )
@@ -527,6 +545,9 @@ async def aresume(
     metrics: bool = False,
     metrics_registry: CollectorRegistry | None = None,
     metrics_task_labels: bool = False,
+    executors: Mapping[str, Executor] | None = None,
+    answered_by: str | None = None,
+    answered_via: AnswerChannel | str = AnswerChannel.API,
     **settings: Any,
 ) -> RunResult:
     """Continue run ``run_id`` of ``workflow``: after a pause, a failure or a crash.
@@ -554,6 +575,8 @@ async def aresume(
         rerun: task ids to run again, with everything downstream of them (their questions are
             asked again), like "clear with downstream"; works on a finished run too, which
             becomes a new attempt of the same run.
+        answered_by, answered_via: who gave ``inputs`` (a name, as they would be shown it) and
+            through what (``"api"``, ``"cli"`` or ``"web"``), recorded with each answer.
         (the other arguments are those of :func:`arun`)
 
     Raises:
@@ -576,6 +599,7 @@ async def aresume(
         metrics_registry=metrics_registry,
         metrics_task_labels=metrics_task_labels,
     )
+    by, via = answer_provenance(answered_by, answered_via)
     the_store = open_store(store)
     record = _record(the_store, run_id)
     graph = workflow.graph()
@@ -642,6 +666,11 @@ async def aresume(
         for i, task in succeeded.items()
     }
     engine_config = _config(config or _stored_config(record.config), settings)
+    check_executors(
+        ((spec.id, spec.executor) for spec in workflow.tasks.values()),
+        engine_config.default_executor,
+        executors or {},
+    )
     lease_start = lease_clock()
     owner = _claim(the_store, run_id, force=force, lease_seconds=engine_config.lease_seconds)
     now = time.time()
@@ -654,7 +683,7 @@ async def aresume(
     for i, question, value, payload in new_answers:
         answers.setdefault(i, {})[question.key] = value
         questions.pop(i, None)
-        batch.requests.append(_answered(question, payload, now))
+        batch.requests.append(_answered(question, payload, now, by=by, via=via))
     the_store.write(run_id, owner, batch)
     if diff:  # shown, as --accept-changes shows it: a changed definition is worth a look
         _log.warning(
@@ -693,6 +722,7 @@ async def aresume(
         wait_for_input=wait_for_input,
         serializer=serializer,
         restored=restored,
+        executors=executors,
         graph=_ordered_graph(the_store, workflow.graph(), engine_config)[0],
     )
     return await _execute(
@@ -727,8 +757,17 @@ def _refuse_if_owned(store: Store, record: RunRecord) -> None:
         raise _lease_held(record.run_id, record.owner, until)
 
 
-def _answered(question: Question, payload: Any, at: float) -> InputRequest:
-    return dataclasses.replace(request_of(question), answered=True, value=payload, answered_at=at)
+def _answered(
+    question: Question, payload: Any, at: float, *, by: str | None, via: AnswerChannel
+) -> InputRequest:
+    return dataclasses.replace(
+        request_of(question),
+        answered=True,
+        value=payload,
+        answered_at=at,
+        answered_by=by,
+        answered_via=via.value,
+    )
 
 
 def resume(
@@ -747,6 +786,9 @@ def resume(
     metrics: bool = False,
     metrics_registry: CollectorRegistry | None = None,
     metrics_task_labels: bool = False,
+    executors: Mapping[str, Executor] | None = None,
+    answered_by: str | None = None,
+    answered_via: AnswerChannel | str = AnswerChannel.API,
     **settings: Any,
 ) -> RunResult:
     """Blocking form of :func:`aresume`; same arguments. Answers signals as :func:`run` does."""
@@ -767,81 +809,12 @@ def resume(
             metrics=metrics,
             metrics_registry=metrics_registry,
             metrics_task_labels=metrics_task_labels,
+            executors=executors,
+            answered_by=answered_by,
+            answered_via=answered_via,
             **settings,
         )
     )
-
-
-def answer(
-    run_id: str,
-    task_id: str,
-    value: Any,
-    *,
-    key: str | None = None,
-    store: Store | str | None = None,
-    serializer: Serializer | None = None,
-) -> None:
-    """Answer a question of run ``run_id``, live or paused; thread-safe.
-
-    If the run is live in this process, it goes on with the answer at once (call this from
-    another thread or coroutine: a web handler, a chat bot). Otherwise the answer is checked and
-    recorded in the store, for the next :func:`resume`, with ``serializer`` (the run's: the
-    default, or the one it was made with).
-
-    Raises:
-        InputValidationError: the answer does not fit the question's schema (nothing recorded).
-        NotWaitingError: the task asks no question.
-        RunNotFoundError: no such run.
-        LeaseHeldError: the run is live in another process; answer it there.
-        SerializerMismatchError: the run was stored with another serializer than
-            ``serializer`` (a pickled run needs ``serializer=plait.PickleSerializer()``).
-    """
-    live = _live_runs.get(run_id)
-    if live is not None:
-        live.give_input(task_id, value, key=key)
-        return
-    with using_store(store) as the_store:
-        _answer_in_store(the_store, run_id, task_id, value, key=key, serializer=serializer)
-
-
-def _answer_in_store(
-    the_store: Store,
-    run_id: str,
-    task_id: str,
-    value: Any,
-    *,
-    key: str | None,
-    serializer: Serializer | None,
-) -> None:
-    """Check ``value`` and record it in the store as the answer to ``task_id``'s question."""
-    record = _record(the_store, run_id)
-    open_questions = {r.task_id: r for r in the_store.load_requests(run_id) if not r.answered}
-    request = open_questions.get(task_id)
-    if request is None or key not in (None, request.key):
-        raise NotWaitingError(
-            f"task {task_id!r} of run {run_id!r} is not waiting for input; tasks waiting: "
-            f"{sorted(open_questions)}"
-        )
-    validate_answer(task_id, request.schema, value, key=request.key)
-    serializer = _serializer_of(the_store, record, serializer)
-    owner = _claim(the_store, run_id, force=False)
-    try:
-        the_store.write(
-            run_id,
-            owner,
-            WriteBatch(
-                requests=[
-                    dataclasses.replace(
-                        request,
-                        answered=True,
-                        value=serializer.dumps(value),
-                        answered_at=time.time(),
-                    )
-                ]
-            ),
-        )
-    finally:
-        the_store.release(run_id, owner)
 
 
 @opens_store
@@ -896,12 +869,16 @@ def get_run(
 
 @opens_store
 def list_runs(
-    *, store: Store | str | None = None, status: RunStatus | str | None = None, limit: int = 50
+    *,
+    store: Store | str | None = None,
+    status: RunStatus | str | None = None,
+    workflow: str | None = None,
+    limit: int = 50,
 ) -> list[RunRecord]:
-    """The runs in the store, newest first; only those with ``status`` if given."""
-    return open_store(store).list_runs(
-        status=None if status is None else RunStatus(status), limit=limit
-    )
+    """The runs in the store, newest first; only those with ``status`` and of ``workflow`` if
+    given. (Page through many with ``Store.list_runs``, which returns a cursor.)"""
+    wanted = None if status is None else RunStatus(status)
+    return open_store(store).list_runs(status=wanted, workflow=workflow, limit=limit).runs
 
 
 @opens_store
@@ -938,6 +915,16 @@ def get_logs(
     lines = [line for log in logs for line in log.lines]
     lines.sort(key=lambda line: line.time)  # stable: an attempt's own lines keep their order
     return lines
+
+
+def __getattr__(name: str) -> Any:
+    """``answer`` lives in ``plait._answers`` (it needs this module); ``from plait._runs import
+    answer``, its old place, still finds it."""
+    if name == "answer":
+        from ._answers import answer  # noqa: PLC0415 - _answers imports this module
+
+        return answer
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 publish_exports(globals())  # plait.X, not plait._runs.X: see plait._public
