@@ -18,6 +18,9 @@ import plait
 from plait import Workflow
 from plait._metrics import exposition, metrics_route
 from plait.stores import MemoryStore, SQLiteStore
+from plait.web._app import create_app
+from plait.web._auth import Keys
+from plait.web._server import metrics_routes
 
 
 def samples(registry: CollectorRegistry) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
@@ -234,3 +237,25 @@ def test_a_question_answered_live_records_its_wait() -> None:
         assert running.result(timeout=30).status is plait.RunStatus.SUCCEEDED
     assert value(registry, "plait_input_wait_seconds_count", workflow="asks") == 1
     assert value(registry, "plait_task_attempts_total", workflow="asks", result="succeeded") == 1
+
+
+def test_plait_serve_mounts_the_metrics_behind_its_token(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'plait.db'}"
+    plait.run(flat(2), store=url)
+    keys = Keys("a-token-of-the-server")
+    routes, store = metrics_routes(url, keys)
+    assert store is not None
+    app = create_app(url, keys=keys, routes=routes)
+
+    async def scrape(headers: dict[str, str]) -> httpx.Response:
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+            return await client.get("/metrics", headers=headers)
+
+    try:
+        assert asyncio.run(scrape({})).status_code == 401
+        scraped = asyncio.run(scrape({"Authorization": f"Bearer {keys.token}"}))
+    finally:
+        store.close()
+    assert scraped.status_code == 200
+    assert 'plait_store_runs{status="succeeded"} 1.0' in scraped.text

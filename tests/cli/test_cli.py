@@ -188,6 +188,7 @@ COMMANDS = (
     "report",
     "logs",
     "estimates",
+    "serve",
 )
 
 

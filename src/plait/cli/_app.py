@@ -1688,3 +1688,8 @@ def estimates(target: str, store: str | None, as_json: bool) -> None:
         f"{counts[EstimateSource.GIVEN]} given · {counts[EstimateSource.UNKNOWN]} unknown"
         + ("" if known or not found else " (no history: every task weighs 1)")
     )
+
+
+from ._serve import serve as _serve  # noqa: E402 - its own module: the web page's command
+
+cli.add_command(_serve)
