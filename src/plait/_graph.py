@@ -5,9 +5,11 @@ computes, once per workflow, everything the scheduler needs so that a run does n
 
 - ``dependencies[i]`` / ``dependents[i]``: edges by task index;
 - ``rank[i]``: the longest path from task ``i`` to the end of the graph, each task weighted by its
-  ``estimate`` -- the critical path still ahead of it. A task without an estimate weighs the
-  median of the workflow's known estimates (1 when none is known): a typical task, so a graph
-  where some tasks say ``estimate=0.01`` is not ordered as if the others took 100 times longer;
+  ``estimate`` (or, in a run's :meth:`Graph.reranked` copy, the estimate learned from the store's
+  history, see ``plait._estimates``) -- the critical path still ahead of it. A task without an
+  estimate weighs the median of the workflow's known estimates (1 when none is known): a typical
+  task, so a graph where some tasks say ``estimate=0.01`` is not ordered as if the others took
+  100 times longer;
 - ``queue_key[i]``: the task's position in ready-queue order -- higher ``priority`` first, then
   higher ``rank``, then definition order; the scheduler's heaps hold these small ints;
 - ``pool_of[i]``: the index of the task's pool (0 = no pool);
@@ -99,18 +101,7 @@ class Graph:
                 self.dependents[d].append(i)
         self.inputs = [self._inputs(spec) for spec in self.specs]
         self.topological_order = self._sort()
-        self.rank = rank = self._ranks()
-        # Python's sort is stable: equal keys keep definition order, the last tie-break.
-        if any(spec.priority for spec in self.specs):
-            priority = [spec.priority for spec in self.specs]
-            by_queue_order = sorted(range(len(self.specs)), key=lambda i: (-priority[i], -rank[i]))
-        else:
-            negated = [-r for r in self.rank]
-            by_queue_order = sorted(range(len(self.specs)), key=negated.__getitem__)
-        self.task_at_key = by_queue_order
-        self.queue_key = [0] * len(self.specs)
-        for key, i in enumerate(by_queue_order):
-            self.queue_key[i] = key
+        self._order([spec.estimate for spec in self.specs])
         self.pool_names: list[str | None] = [None]
         pools: dict[str | None, int] = {None: 0}
         self.pool_of = [pools.setdefault(spec.pool, len(pools)) for spec in self.specs]
@@ -181,16 +172,52 @@ class Graph:
         loop.reverse()  # show it in the direction work flows: dependency -> dependent
         return [*loop, loop[0]]
 
-    def _ranks(self) -> list[float]:
+    def _order(self, estimates: Sequence[float | None]) -> None:
+        """Set ``rank``, ``queue_key`` and ``task_at_key`` from ``estimates`` (by task index)."""
+        self.rank = rank = self._ranks(estimates)
+        # Python's sort is stable: equal keys keep definition order, the last tie-break.
+        if any(spec.priority for spec in self.specs):
+            priority = [spec.priority for spec in self.specs]
+            by_queue_order = sorted(range(len(self.specs)), key=lambda i: (-priority[i], -rank[i]))
+        else:
+            negated = [-r for r in rank]
+            by_queue_order = sorted(range(len(self.specs)), key=negated.__getitem__)
+        self.task_at_key = by_queue_order
+        self.queue_key = [0] * len(self.specs)
+        for key, i in enumerate(by_queue_order):
+            self.queue_key[i] = key
+
+    def _ranks(self, estimates: Sequence[float | None]) -> list[float]:
         rank = [0.0] * len(self.specs)
-        specs, dependents = self.specs, self.dependents
-        unknown = _median([spec.estimate for spec in specs if spec.estimate is not None], 1.0)
+        dependents = self.dependents
+        unknown = _median([e for e in estimates if e is not None], 1.0)
         for i in reversed(self.topological_order):
-            estimate = specs[i].estimate
+            estimate = estimates[i]
             after = dependents[i]
             rest = max([rank[d] for d in after]) if after else 0.0
             rank[i] = (unknown if estimate is None else estimate) + rest
         return rank
+
+    def reranked(self, estimates: Sequence[float | None]) -> Graph:
+        """This graph with the ready-queue order ``estimates`` (by task index) give, e.g. those
+        learned from history (see ``plait._estimates``); None weighs the median of the others.
+
+        Everything else -- ids, edges, inputs, the fingerprint -- is shared with this graph: only
+        the order of ready tasks can change, never what runs.
+
+        Raises:
+            ValueError: ``estimates`` does not hold one entry per task.
+        """
+        if len(estimates) != len(self.specs):
+            raise ValueError(
+                f"reranked() needs one estimate per task of workflow {self.workflow_name!r} "
+                f"({len(self.specs)}), not {len(estimates)}"
+            )
+        other = object.__new__(Graph)
+        for name in Graph.__slots__:
+            setattr(other, name, getattr(self, name))
+        other._order(estimates)
+        return other
 
     def definition(self) -> list[dict[str, Any]]:
         """What a resumed run must agree on: each task's id, dependencies, function and
