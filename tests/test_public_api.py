@@ -55,6 +55,8 @@ EXPECTED_ALL = [
     "SerializerMismatchError",
     "ShellCommandError",
     "ShellTask",
+    "Skip",
+    "SkipCause",
     "StoreUnavailableError",
     "Subscriber",
     "TaskCancelled",
@@ -73,6 +75,7 @@ EXPECTED_ALL = [
     "TaskStatus",
     "TaskSucceeded",
     "TaskTimeoutError",
+    "TriggerRule",
     "UnknownDependencyError",
     "Workflow",
     "WorkflowError",
@@ -115,6 +118,9 @@ PUBLIC_ERRORS = [
     "WorkflowError",
     "WorkflowFileError",
 ]
+
+#: Exceptions that are signals, not errors: not PlaitErrors, never a failure.
+PUBLIC_SIGNALS = ["Skip"]
 
 
 def _plait_modules() -> list[ModuleType]:
@@ -159,7 +165,13 @@ def test_the_public_errors_are_exactly_the_exception_classes_of_all() -> None:
         if isinstance(getattr(plait, name), type)
         and issubclass(getattr(plait, name), BaseException)
     ]
-    assert exceptions == PUBLIC_ERRORS
+    assert exceptions == sorted(PUBLIC_ERRORS + PUBLIC_SIGNALS)
+
+
+def test_skip_is_a_signal_not_an_error() -> None:
+    assert issubclass(plait.Skip, Exception)
+    assert not issubclass(plait.Skip, plait.PlaitError)
+    assert plait.Skip("nothing new").reason == "nothing new"
 
 
 def test_plait_error_is_an_exception() -> None:

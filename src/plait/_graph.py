@@ -11,6 +11,7 @@ computes, once per workflow, everything the scheduler needs so that a run does n
 - ``queue_key[i]``: the task's position in ready-queue order -- higher ``priority`` first, then
   higher ``rank``, then definition order; the scheduler's heaps hold these small ints;
 - ``pool_of[i]``: the index of the task's pool (0 = no pool);
+- ``rules[i]`` / ``cleanup[i]``: the task's trigger rule, and whether it runs even after a halt;
 - ``inputs[i]``: which dependency outputs fill which parameters (``None``: call with none).
 """
 
@@ -70,6 +71,7 @@ class Graph:
     __slots__ = (
         "_definition",
         "_fingerprint",
+        "cleanup",
         "dependencies",
         "dependents",
         "ids",
@@ -79,6 +81,7 @@ class Graph:
         "pool_of",
         "queue_key",
         "rank",
+        "rules",
         "specs",
         "task_at_key",
         "topological_order",
@@ -98,6 +101,8 @@ class Graph:
             for d in dependencies:
                 self.dependents[d].append(i)
         self.inputs = [self._inputs(spec) for spec in self.specs]
+        self.rules = [spec.trigger for spec in self.specs]
+        self.cleanup = [spec.cleanup for spec in self.specs]
         self.topological_order = self._sort()
         self.rank = rank = self._ranks()
         # Python's sort is stable: equal keys keep definition order, the last tie-break.

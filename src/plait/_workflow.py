@@ -30,6 +30,7 @@ from ._graph import Graph
 from ._pause import Pause
 from ._policies import RetryPolicy
 from ._public import publish_exports
+from ._rules import TriggerRule, coerce_rule
 from ._text import check_name
 
 __all__ = ["TaskSpec", "Workflow"]
@@ -71,6 +72,8 @@ class TaskSpec(NamedTuple):
     estimate: float | None = None
     pause: Pause | None = None
     is_async: bool = False
+    trigger: TriggerRule = TriggerRule.ALL_SUCCESS
+    cleanup: bool = False
     binding: Binding = _NO_BINDING
 
     # ``binding`` follows from the other fields: left out of comparisons and the repr.
@@ -169,6 +172,8 @@ class Workflow:
         priority: int = 0,
         estimate: float | None = None,
         pause: Pause | None = None,
+        trigger: TriggerRule | str | None = None,
+        cleanup: bool = False,
     ) -> Callable[[F], F]: ...
 
     def task(
@@ -186,6 +191,8 @@ class Workflow:
         priority: int = 0,
         estimate: float | None = None,
         pause: Pause | None = None,
+        trigger: TriggerRule | str | None = None,
+        cleanup: bool = False,
     ) -> Any:
         """Add the decorated function as a task; its id defaults to the function's name.
 
@@ -210,6 +217,8 @@ class Workflow:
                 priority=priority,
                 estimate=estimate,
                 pause=pause,
+                trigger=trigger,
+                cleanup=cleanup,
             )
             return function
 
@@ -229,6 +238,8 @@ class Workflow:
         priority: int = 0,
         estimate: float | None = None,
         pause: Pause | None = None,
+        trigger: TriggerRule | str | None = None,
+        cleanup: bool = False,
     ) -> TaskSpec:
         """Add a task that runs ``fn`` once every task in ``depends_on`` has succeeded.
 
@@ -247,6 +258,14 @@ class Workflow:
             pause: wait for a person's answer (a :class:`Pause`) once the dependencies have
                 succeeded; the task then runs with it in ``ctx.input``. With ``fn=None`` the
                 task is only that question (an approval gate): its output is the answer.
+            trigger: when the task runs, judged on how its dependencies ended: a
+                :class:`TriggerRule` or its name (Airflow's rules: ``"all_done"``,
+                ``"one_failed"``...). The default is ``"all_success"`` (``"all_done"`` for a
+                cleanup task). A parameter named after a dependency that did not succeed gets
+                its default, so under any other rule such parameters need one.
+            cleanup: run even after the run halts (a critical failure, ``fail_fast``, cancel,
+                Ctrl-C), once the dependencies are done, as Airflow's teardown tasks do; a second
+                Ctrl-C skips it.
 
         Returns:
             The task's :class:`TaskSpec`.
@@ -296,6 +315,14 @@ class Workflow:
                 raise InvalidOptionError(
                     f"task {id!r} lists a dependency twice: {dependencies!r}; list each one once"
                 )
+        if trigger is None:
+            rule = TriggerRule.ALL_DONE if cleanup is True else TriggerRule.ALL_SUCCESS
+        elif type(trigger) is TriggerRule:
+            rule = trigger
+        else:
+            rule = coerce_rule(trigger, id)
+        if cleanup is not False and cleanup is not True:
+            raise InvalidOptionError(f"task {id!r}: cleanup must be True or False, not {cleanup!r}")
         if (
             retry is not None
             or timeout is not None
@@ -320,7 +347,7 @@ class Workflow:
         else:
             info = entry[0]
             is_async = info.is_async
-            binding = _bind(id, fn, info, dependencies, frozen_params)
+            binding = _bind(id, fn, info, dependencies, frozen_params, rule=rule)
             entry[1].append(id)
         spec = tasks[id] = _new_task_spec(
             (
@@ -336,6 +363,8 @@ class Workflow:
                 estimate,
                 pause,
                 is_async,
+                rule,
+                cleanup,
                 binding,
             )
         )
@@ -472,6 +501,8 @@ def _bind(
     info: _FunctionInfo,
     dependencies: tuple[str, ...],
     params: Mapping[str, Any],
+    *,
+    rule: TriggerRule = TriggerRule.ALL_SUCCESS,
 ) -> Binding:
     """Work out how to fill ``fn``'s parameters for one task (see the module docstring)."""
     from_dependencies: list[tuple[str, str]] = []
@@ -493,6 +524,12 @@ def _bind(
                 )
             continue
         if name in dependencies:
+            if not parameter.has_default and not rule.needs_every_success:
+                raise BindingError(
+                    f"task {task_id!r}: parameter {name!r} gets the output of dependency {name!r}, "
+                    f"which may not succeed under trigger={rule.value!r}; give {name!r} a "
+                    f"default (used when it did not succeed), or read ctx.upstream[{name!r}]"
+                )
             from_dependencies.append((name, name))
         elif context_parameter is None and parameter.wants_context:
             context_parameter = name

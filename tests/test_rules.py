@@ -1,0 +1,272 @@
+"""Trigger rules against a reference written from Airflow's documented semantics.
+
+The reference (:func:`airflow_state`, :func:`met_now`) follows Airflow's ``TriggerRuleDep``: a rule
+is *met* on the current counts of the direct upstream tasks' states, and a rule that is not met
+once every upstream task is done sets the task ``upstream_failed`` or ``skipped``. plait's
+:func:`plait._rules.decide` must agree with it on every finished combination (the truth table),
+must decide as early as the reference allows and no earlier (every partial combination), and the
+scheduler driving it must agree with it on random graphs.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections import Counter
+from collections.abc import Sequence
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import plait
+from plait import Workflow
+from plait._graph import Graph
+from plait._rules import RUN, TriggerRule, decide
+from plait._scheduler import Scheduler
+from plait._state import SkipCause, TaskStatus
+
+R = TriggerRule
+FINISHED = ("success", "failed", "upstream_failed", "skipped")
+UPSTREAM_FAILED, SKIPPED = "upstream_failed", "skipped"
+
+
+def met_now(rule: TriggerRule, states: Sequence[str]) -> bool:
+    """Airflow: whether the rule is met by the upstream states seen so far (``"pending"`` for an
+    upstream task that has not finished). A task without upstream tasks always may run."""
+    n = len(states)
+    c = Counter(states)
+    success, failed, upstream_failed, skipped = (c[s] for s in FINISHED)
+    done = n - c["pending"]
+    if n == 0 or rule is R.ALWAYS:
+        return True
+    return {
+        R.ALL_SUCCESS: success == n,
+        R.ALL_FAILED: failed + upstream_failed == n,
+        R.ALL_DONE: done == n,
+        R.ALL_SKIPPED: skipped == n,
+        R.ONE_SUCCESS: success > 0,
+        R.ONE_FAILED: failed + upstream_failed > 0,
+        R.ONE_DONE: success + failed > 0,
+        R.NONE_FAILED: success + skipped == n,
+        R.NONE_FAILED_MIN_ONE_SUCCESS: success + skipped == n and success > 0,
+        R.NONE_SKIPPED: done == n and skipped == 0,
+        R.ALL_DONE_MIN_ONE_SUCCESS: done == n and success > 0,
+    }[rule]
+
+
+def airflow_state(rule: TriggerRule, states: Sequence[str]) -> str:
+    """Airflow: what a task becomes once every upstream task finished: ``"run"``, or the state a
+    rule that is not met sets (``upstream_failed`` or ``skipped``), checked in Airflow's order.
+
+    ``all_done_min_one_success`` (newer than the rest) is taken as ``one_success`` once all are
+    done: no success is ``upstream_failed``, or ``skipped`` when every upstream task was skipped.
+    """
+    if met_now(rule, states):
+        return RUN
+    c = Counter(states)
+    failed, upstream_failed, skipped = c["failed"], c["upstream_failed"], c["skipped"]
+    n = len(states)
+    if rule in (R.ALL_SUCCESS, R.NONE_FAILED, R.NONE_FAILED_MIN_ONE_SUCCESS):
+        if failed or upstream_failed:
+            return UPSTREAM_FAILED
+        return SKIPPED
+    if rule in (R.ONE_SUCCESS, R.ALL_DONE_MIN_ONE_SUCCESS):
+        return SKIPPED if skipped == n else UPSTREAM_FAILED
+    assert rule in (R.ALL_FAILED, R.ALL_SKIPPED, R.ONE_FAILED, R.ONE_DONE, R.NONE_SKIPPED)
+    return SKIPPED
+
+
+def reference_cause(rule: TriggerRule, states: Sequence[str]) -> str:
+    """The skip cause plait gives a task Airflow would not run: ``upstream_failed`` for Airflow's
+    state of that name; for ``skipped``, ``upstream_skipped`` when the rule failed because
+    upstream tasks were skipped, ``trigger_rule`` otherwise."""
+    state = airflow_state(rule, states)
+    if state == RUN:
+        return RUN
+    if state == UPSTREAM_FAILED:
+        return SkipCause.UPSTREAM_FAILED
+    if rule in (R.ALL_FAILED, R.ALL_SKIPPED, R.ONE_FAILED, R.ONE_DONE):
+        return SkipCause.TRIGGER_RULE
+    return SkipCause.UPSTREAM_SKIPPED
+
+
+def reference_decision(rule: TriggerRule, states: Sequence[str]) -> str | None:
+    """Run when met now; skip when every way the pending upstream tasks could end gives the same
+    skip; otherwise wait (``None``)."""
+    if met_now(rule, states):
+        return RUN
+    pending = [i for i, s in enumerate(states) if s == "pending"]
+    outcomes = set()
+    for ends in itertools.product(FINISHED, repeat=len(pending)):
+        finished = list(states)
+        for i, end in zip(pending, ends, strict=True):
+            finished[i] = end
+        outcomes.add(reference_cause(rule, finished))
+    if len(outcomes) == 1 and RUN not in outcomes:
+        return outcomes.pop()
+    return None
+
+
+def plait_decision(rule: TriggerRule, states: Sequence[str]) -> str | None:
+    c = Counter(states)
+    return decide(rule, *(c[s] for s in FINISHED), c["pending"])
+
+
+def combinations(with_pending: bool, up_to: int = 3) -> list[tuple[str, ...]]:
+    kinds = (*FINISHED, "pending") if with_pending else FINISHED
+    # order does not matter to a rule: one multiset per combination
+    return [
+        combination
+        for n in range(up_to + 1)
+        for combination in itertools.combinations_with_replacement(kinds, n)
+    ]
+
+
+@pytest.mark.parametrize("rule", list(TriggerRule))
+def test_every_rule_agrees_with_airflow_on_every_combination_of_finished_dependencies(
+    rule: TriggerRule,
+) -> None:
+    differences = []
+    for states in combinations(with_pending=False):
+        decided = plait_decision(rule, states)
+        expected = airflow_state(rule, states)
+        got = (
+            RUN
+            if decided is RUN
+            else (UPSTREAM_FAILED if decided is SkipCause.UPSTREAM_FAILED else SKIPPED)
+        )
+        if got != expected or decided != reference_cause(rule, states):
+            differences.append((states, decided, expected))
+    assert differences == []
+
+
+@pytest.mark.parametrize("rule", list(TriggerRule))
+def test_every_rule_decides_as_soon_as_its_outcome_is_certain_and_no_sooner(
+    rule: TriggerRule,
+) -> None:
+    differences = [
+        (states, plait_decision(rule, states), reference_decision(rule, states))
+        for states in combinations(with_pending=True, up_to=4)
+        if plait_decision(rule, states) != reference_decision(rule, states)
+    ]
+    assert differences == []
+
+
+@pytest.mark.parametrize(
+    ("rule", "states", "expected"),
+    [
+        (R.ONE_SUCCESS, ("success", "pending", "pending"), RUN),  # at the first success
+        (R.ONE_FAILED, ("success", "success"), SkipCause.TRIGGER_RULE),
+        (R.ONE_FAILED, ("success", "pending"), None),
+        (R.ALL_SUCCESS, ("failed", "pending"), SkipCause.UPSTREAM_FAILED),  # at once
+        (R.ALL_SUCCESS, ("skipped", "pending"), None),  # a failure may still come: it would win
+        (R.ALL_SUCCESS, ("skipped", "success"), SkipCause.UPSTREAM_SKIPPED),
+        (R.ALL_DONE, ("failed", "skipped", "upstream_failed"), RUN),
+        (R.ALWAYS, ("pending",), RUN),
+        (R.NONE_FAILED_MIN_ONE_SUCCESS, ("skipped", "skipped"), SkipCause.UPSTREAM_SKIPPED),
+        (R.NONE_FAILED_MIN_ONE_SUCCESS, ("skipped", "success"), RUN),
+    ],
+)
+def test_examples_read_as_the_docs_say(
+    rule: TriggerRule, states: tuple[str, ...], expected: str | None
+) -> None:
+    assert plait_decision(rule, states) == expected
+
+
+def test_trigger_rules_are_public_and_named_as_in_airflow() -> None:
+    assert plait.TriggerRule.ONE_FAILED == "one_failed"
+    assert {rule.value for rule in plait.TriggerRule} == {
+        "all_success", "all_failed", "all_done", "all_skipped", "one_success", "one_failed",
+        "one_done", "none_failed", "none_failed_min_one_success", "none_skipped",
+        "all_done_min_one_success", "always",
+    }  # fmt: skip
+    assert plait.SkipCause.SKIPPED_BY_TASK == "skipped_by_task"
+
+
+# -- the scheduler on random graphs --------------------------------------------------------------
+
+_END = {"success": TaskStatus.SUCCEEDED, "failed": TaskStatus.FAILED, "skip": TaskStatus.SKIPPED}
+
+
+def _noop() -> None:
+    pass
+
+
+@st.composite
+def ruled_graphs(draw: st.DrawFn) -> tuple[Graph, list[str]]:
+    """A random DAG, each task with a random rule and a random end should it run."""
+    n = draw(st.integers(1, 12))
+    wf = Workflow("rules")
+    ends = []
+    for i in range(n):
+        depends_on = draw(st.lists(st.integers(0, max(i - 1, 0)), max_size=min(i, 4), unique=True))
+        wf.add_task(
+            f"t{i}",
+            _noop,
+            depends_on=[f"t{d}" for d in depends_on],
+            trigger=draw(st.sampled_from(list(TriggerRule))),
+        )
+        ends.append(draw(st.sampled_from(["success", "success", "failed", "skip"])))
+    return wf.graph(), ends
+
+
+def _upstream_state(status: TaskStatus, cause: SkipCause | None) -> str:
+    if status is TaskStatus.SUCCEEDED:
+        return "success"
+    if status is TaskStatus.FAILED:
+        return "failed"
+    if status is TaskStatus.SKIPPED:
+        return UPSTREAM_FAILED if cause is SkipCause.UPSTREAM_FAILED else SKIPPED
+    return "pending"
+
+
+def reference_run(graph: Graph, ends: list[str]) -> list[tuple[TaskStatus, str | None]]:
+    """Each task's final status and skip cause, decided by the reference in topological order."""
+    final: list[tuple[TaskStatus, str | None]] = [(TaskStatus.PENDING, None)] * len(graph)
+    for i in graph.topological_order:
+        states = [_upstream_state(*final[d]) for d in graph.dependencies[i]]  # type: ignore[arg-type]
+        outcome = reference_cause(graph.rules[i], states)
+        if outcome == RUN:
+            end = ends[i]
+            final[i] = (_END[end], SkipCause.SKIPPED_BY_TASK if end == "skip" else None)
+        else:
+            final[i] = (TaskStatus.SKIPPED, outcome)
+    return final
+
+
+@settings(max_examples=10_000, deadline=None, derandomize=True)
+@given(setup=ruled_graphs(), data=st.data())
+def test_random_graphs_with_random_rules_and_outcomes_end_as_the_reference_says(
+    setup: tuple[Graph, list[str]], data: st.DataObject
+) -> None:
+    """Tasks finish in a random order; after every report, each task the scheduler decided is
+    one the reference would decide now, the same way, and every task it left undecided is one
+    the reference would leave waiting. At the end every status and cause is the reference's."""
+    graph, ends = setup
+    scheduler = Scheduler(graph, max_concurrency=len(graph))
+    decided_at: dict[int, str] = {}
+
+    def check(decided: list[int]) -> None:
+        status, cause = scheduler.status, scheduler.skip_cause
+        for i in range(len(graph)):
+            states = [_upstream_state(status[d], cause[d]) for d in graph.dependencies[i]]
+            expected = reference_decision(graph.rules[i], states)
+            if i in decided:
+                got = RUN if status[i] is not TaskStatus.SKIPPED else cause[i]
+                assert got == expected, (graph.ids[i], states)
+                decided_at[i] = got  # type: ignore[assignment]
+            elif i not in decided_at:
+                assert expected is None, (graph.ids[i], states)
+
+    check(scheduler.start())
+    running: list[int] = []
+    while not scheduler.finished:
+        while (i := scheduler.take()) is not None:
+            running.append(i)
+        assert running, "nothing runs, yet the run is not finished"
+        i = running.pop(data.draw(st.integers(0, len(running) - 1), label="finishes"))
+        end = ends[i]
+        report = {"success": scheduler.succeed, "failed": scheduler.fail, "skip": scheduler.skip}
+        check(report[end](i))
+    final = list(zip(scheduler.status, scheduler.skip_cause, strict=True))
+    assert final == reference_run(graph, ends)
