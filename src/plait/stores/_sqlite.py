@@ -71,6 +71,7 @@ from ._base import (
 from ._sql import (
     _EVENT_COLUMNS,
     _LOG_COLUMNS,
+    _MIGRATION_7,
     _REQUEST_COLUMNS,
     _RUN_COLUMNS,
     _RUN_REQUEST_COLUMNS,
@@ -193,6 +194,11 @@ _MIGRATIONS: tuple[str, ...] = (
         PRIMARY KEY (run_id, task_id, attempt)
     );
     """,
+    # 6: reserved for engineer report's migration (answers' provenance): a no-op placeholder,
+    # replaced by that migration when the branches are merged
+    "SELECT 1;",
+    # 7: why a skipped task was skipped (plait.SkipCause)
+    _MIGRATION_7,
 )
 
 _INSERT_RUN = f"""
@@ -210,7 +216,9 @@ _CLAIM = f"""
 
 # The row inserts are templates: ``{values}`` becomes one ``(?, ...)`` per row (see _insert).
 _UPSERT_TASKS = """
-    INSERT INTO tasks (run_id, task_id, status, attempts, output, error, started_at, finished_at)
+    INSERT INTO tasks (
+        run_id, task_id, status, attempts, output, error, started_at, finished_at, skip_cause
+    )
     VALUES {values}
     ON CONFLICT (run_id, task_id) DO UPDATE SET
         status = excluded.status,
@@ -218,7 +226,8 @@ _UPSERT_TASKS = """
         output = excluded.output,
         error = excluded.error,
         started_at = excluded.started_at,
-        finished_at = excluded.finished_at
+        finished_at = excluded.finished_at,
+        skip_cause = excluded.skip_cause
 """
 
 _UPSERT_REQUEST = """
@@ -272,7 +281,7 @@ _FINISH_REQUEST = """
 
 #: Rows per INSERT statement. SQLite steps once per statement, and Python's sqlite3 gives up the
 #: GIL at every step: a statement per row hands the GIL back and forth with the event loop of the
-#: run being recorded, which slows both threads (some 3x for the writer). 100 rows of up to 8
+#: run being recorded, which slows both threads (some 3x for the writer). 100 rows of up to 9
 #: values stay under the 999 parameters that older SQLite builds allow.
 _ROWS_PER_INSERT = 100
 
