@@ -270,3 +270,27 @@ def test_random_graphs_with_random_rules_and_outcomes_end_as_the_reference_says(
         check(report[end](i))
     final = list(zip(scheduler.status, scheduler.skip_cause, strict=True))
     assert final == reference_run(graph, ends)
+
+
+@pytest.mark.parametrize("rule", list(TriggerRule))
+def test_decides_on_success_says_whether_a_success_can_decide_while_others_run(
+    rule: TriggerRule,
+) -> None:
+    """The scheduler asks a rule after a success only when the success was the last dependency
+    to finish, unless ``decides_on_success``: that flag must be true of every rule for which a
+    success with others pending ever turns "wait" into a decision."""
+    can = any(
+        plait_decision(rule, (*states, "success")) is not None
+        and plait_decision(rule, (*states, "pending")) is None
+        for states in combinations(with_pending=True, up_to=3)
+        if "pending" in states
+    )
+    assert rule.decides_on_success == can
+
+
+@pytest.mark.parametrize("rule", list(TriggerRule))
+def test_only_always_decides_before_any_dependency_finished(rule: TriggerRule) -> None:
+    """The scheduler's start skips asking the other rules of tasks whose dependencies are all
+    still pending."""
+    decided = [plait_decision(rule, ("pending",) * n) for n in (1, 2, 3)]
+    assert decided == ([RUN] * 3 if rule is TriggerRule.ALWAYS else [None] * 3)

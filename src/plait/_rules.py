@@ -85,11 +85,22 @@ class TriggerRule(StrEnum):
     """Runs at once, whatever its dependencies do (their outputs only if they are ready)."""
 
     @property
+    def decides_on_success(self) -> bool:
+        """Whether a dependency's success can decide this rule while other dependencies still
+        run (``one_success`` runs at once; ``all_failed`` is skipped at once). For the other rules
+        a success matters only once every dependency finished: the scheduler asks them then."""
+        return self in _DECIDE_ON_SUCCESS
+
+    @property
     def needs_every_success(self) -> bool:
         """Whether the task runs only when every dependency succeeded: only then is each
         dependency's output sure to be there."""
         return self is TriggerRule.ALL_SUCCESS
 
+
+_DECIDE_ON_SUCCESS = frozenset(
+    {TriggerRule.ONE_SUCCESS, TriggerRule.ONE_DONE, TriggerRule.ALL_FAILED, TriggerRule.ALL_SKIPPED}
+)
 
 #: What :func:`decide` returns for a task that can run now.
 RUN: Final = "run"
@@ -109,13 +120,13 @@ def decide(  # noqa: PLR0917  # positional: it runs once per edge, where a call'
 
     A task without dependencies runs under every rule.
     """
-    failures = failed + upstream_failed
     if rule is _ALL_SUCCESS:  # the default first: the common case pays one comparison
-        if failures:
+        if failed or upstream_failed:
             return _UPSTREAM_FAILED
         if pending:
             return None
         return _UPSTREAM_SKIPPED if skipped else RUN
+    failures = failed + upstream_failed
     if rule is TriggerRule.ALWAYS:
         return RUN
     if rule is TriggerRule.ALL_DONE:

@@ -103,6 +103,7 @@ class Scheduler:
     __slots__ = (
         "_cleanup",
         "_counts",
+        "_decides_on_success",
         "_free",
         "_graph",
         "_limit",
@@ -136,6 +137,9 @@ class Scheduler:
         self._missing = [len(d) for d in graph.dependencies]
         # succeeded, failed, upstream-failed, skipped dependencies: one list per kind
         self._counts = ([0] * len(graph), [0] * len(graph), [0] * len(graph), [0] * len(graph))
+        # Whether a success may decide the task's rule while other dependencies still run: if
+        # not, a success asks the rule only when it was the last dependency to finish.
+        self._decides_on_success = graph.decides_on_success
         self._open = [True] * len(graph)
         self._rules = graph.rules
         self._cleanup = graph.cleanup
@@ -190,10 +194,14 @@ class Scheduler:
         stack: list[int] = []
         # A task decided here is never looked at again (it is no longer open), and a skip is
         # counted for its dependents at once: each edge is still looked at once.
-        for i in self._graph.topological_order:
+        # A fresh run decides its first tasks only (nothing else can be decided before something
+        # finishes); a resumed one asks every task, in topological order.
+        candidates = self._graph.topological_order if restored else self._graph.first
+        for i in candidates:
             if self._open[i]:
                 self._decide(i, decided, stack)
-                self._cascade(decided, stack)
+                if stack:
+                    self._cascade(decided, stack)
         return decided
 
     def hold(self, i: int) -> None:
@@ -254,7 +262,31 @@ class Scheduler:
         self.status[i] = TaskStatus.SUCCEEDED
         self._release(i)
         self.unfinished -= 1
-        return self._settle(i, _SUCCEEDED)
+        # _count, written out: this is the loop every edge of a run goes through (bench Part 10)
+        # and _decide too, but for a skip.
+        decided: list[int] = []
+        stack: list[int] = []
+        missing = self._missing
+        succeeded, failed, upstream_failed, skipped = self._counts
+        is_open = self._open
+        early = self._decides_on_success
+        rules = self._rules
+        for d in self._graph.dependents[i]:
+            missing[d] -= 1
+            succeeded[d] += 1
+            if is_open[d] and (missing[d] == 0 or early[d]):
+                outcome = decide(
+                    rules[d], succeeded[d], failed[d], upstream_failed[d], skipped[d], missing[d]
+                )
+                if outcome is RUN:
+                    is_open[d] = False
+                    decided.append(d)
+                    self._make_ready(d)
+                elif outcome is not None:
+                    self._decide(d, decided, stack)
+        if stack:
+            self._cascade(decided, stack)
+        return decided
 
     def fail(self, i: int) -> list[int]:
         """Record that task ``i`` (running or waiting) failed for good; return the tasks this
@@ -482,19 +514,19 @@ class Scheduler:
 
     def _decide(self, i: int, decided: list[int], stack: list[int]) -> None:
         """Ask undecided task ``i``'s rule; make it ready, or skip it (onto ``stack``)."""
-        counts = self._counts
+        succeeded, failed, upstream_failed, skipped = self._counts
         outcome = decide(
             self._rules[i],
-            counts[_SUCCEEDED][i],
-            counts[_FAILED][i],
-            counts[_UPSTREAM_FAILED][i],
-            counts[_SKIPPED][i],
+            succeeded[i],
+            failed[i],
+            upstream_failed[i],
+            skipped[i],
             self._missing[i],
         )
         if outcome is None:
             return
-        if self.status[i] is not PENDING or (self.halted and not self._cleanup[i]):
-            return  # cancelled by a halt: its rule no longer matters
+        # An open task is pending (a cancelled one is closed), and after a halt only cleanup
+        # tasks are still open.
         self._open[i] = False
         decided.append(i)
         if outcome is RUN:
