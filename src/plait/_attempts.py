@@ -27,11 +27,15 @@ from ._events import TaskCancelled, TaskFailed, TaskReady, TaskRetrying, TaskSuc
 from ._exceptions import OutputNotStorableError, TaskCancelledError, TaskTimeoutError
 from ._logs import AttemptLog, running_attempt
 from ._pause import NO_DEFAULT, InputRequired, as_schema_value
-from ._results import TaskError
+from ._results import TaskError, TaskResult
+from ._rules import Skip
 from ._run_state import _RunState
+from ._state import TaskStatus
 from ._tagged import NotStorable
 from .executors import Outcome, RemoteError, TaskCall
 from .executors._shipping import call_function
+
+SUCCEEDED = TaskStatus.SUCCEEDED
 
 __all__: list[str] = []
 
@@ -137,6 +141,14 @@ class _Attempt:
     def complete(self, outcome: Outcome) -> None:
         self.run_state.complete(self, outcome)
 
+    def upstream(self) -> dict[str, TaskResult]:
+        run_state = self.run_state
+        with run_state.lock:
+            return {
+                run_state.graph.ids[d]: run_state.task_result(d)
+                for d in run_state.graph.dependencies[self.index]
+            }
+
     def answer(self, key: str) -> Any:
         answers = self.run_state.answers[self.index]
         if answers is None or key not in answers:
@@ -163,9 +175,10 @@ class _Attempts(_RunState):
         kwargs: dict[str, Any] | None = None  # None: nothing to pass (the common no-op case)
         if inputs is not None:
             kwargs = dict(spec.binding.params)
-            outputs = self.outputs
+            outputs, status = self.outputs, self.scheduler.status
             for name, d in inputs:
-                kwargs[name] = outputs[d]
+                if status[d] is SUCCEEDED:  # else the parameter keeps its default
+                    kwargs[name] = outputs[d]
             context_parameter = spec.binding.context_parameter
             if context_parameter is not None:
                 kwargs[context_parameter] = Context(self.run_id, spec.id, attempt.number, attempt)
@@ -180,11 +193,13 @@ class _Attempts(_RunState):
         context_parameter = None
         if inputs is not None:
             kwargs = dict(spec.binding.params)
-            outputs = self.outputs
+            outputs, status = self.outputs, self.scheduler.status
             for name, d in inputs:
-                kwargs[name] = outputs[d]
+                if status[d] is SUCCEEDED:  # else the parameter keeps its default
+                    kwargs[name] = outputs[d]
             context_parameter = spec.binding.context_parameter
         answers = self.answers[i]
+        ids = self.graph.ids
         return TaskCall(
             run_id=self.run_id,
             task_id=spec.id,
@@ -196,6 +211,7 @@ class _Attempts(_RunState):
             answers={} if not answers else {key: attempt.answer(key) for key in answers},
             is_async=spec.is_async,
             log_limit=self.config.max_log_bytes,
+            upstream={ids[d]: self.task_result(d) for d in self.graph.dependencies[i]},
         )
 
     def serialize(self, attempt: _Attempt) -> None:
@@ -271,15 +287,21 @@ class _Attempts(_RunState):
             self.outputs[i] = attempt.output
             self.payloads[i] = attempt.payload
             self.errors[i] = None
-            ready = scheduler.succeed(i)
+            decided = scheduler.succeed(i)
             if self.listening:
                 self._emit(TaskSucceeded, task_id=self.graph.ids[i], attempt=attempt.number)
-            if ready:
-                self._announce_ready(ready, in_loop=in_loop)
+            if decided:
+                self._decided(i, decided, in_loop=in_loop)
+            return
+        if isinstance(error, Skip) and not attempt.timed_out:
+            # Skipping on purpose: never retried, no failure. The reason is kept for the report.
+            self.errors[i] = TaskError("plait.Skip", error.reason)
+            decided = scheduler.skip(i)
+            self._decided(i, [i, *decided], in_loop=in_loop)
             return
         if isinstance(error, InputRequired):
             if scheduler.halted:  # nobody will answer a run that stopped: the task stops too
-                self._cancel(i, attempt.number)
+                self._cancel(i, attempt.number, in_loop=in_loop)
             else:
                 scheduler.suspend(i)
                 self._ask(i, error, in_loop=in_loop)
@@ -292,7 +314,7 @@ class _Attempts(_RunState):
         elif (attempt.cancelled or scheduler.halted) and isinstance(
             error, asyncio.CancelledError | TaskCancelledError
         ):
-            self._cancel(i, attempt.number)
+            self._cancel(i, attempt.number, in_loop=in_loop)
             return
         assert error is not None
         task_error = _task_error(error, attempt.traceback)
@@ -316,21 +338,21 @@ class _Attempts(_RunState):
                     delay=delay,
                 )
             return
-        skipped = scheduler.fail(i)
+        decided = scheduler.fail(i)
         if self.listening:
             self._emit(
                 TaskFailed, task_id=self.graph.ids[i], attempt=attempt.number, error=task_error
             )
-            self._emit_skipped(i, skipped)
+        self._decided(i, decided, in_loop=in_loop)
         if self.critical[i] and not scheduler.halted:
             self.halted_by = i
             self._halt(in_loop=in_loop)
 
-    def _cancel(self, i: int, attempt_number: int) -> None:
-        skipped = self.scheduler.cancel(i)
+    def _cancel(self, i: int, attempt_number: int, *, in_loop: bool) -> None:
+        decided = self.scheduler.cancel(i)
         if self.listening:
             self._emit(TaskCancelled, task_id=self.graph.ids[i], attempt=attempt_number)
-            self._emit_skipped(i, skipped)
+        self._decided(i, decided, in_loop=in_loop)
 
     def _requeue(self, i: int) -> None:
         """A retry's backoff is over (loop thread)."""

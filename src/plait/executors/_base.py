@@ -67,6 +67,8 @@ class TaskCall:
         answers: the answers to the task's questions so far, by key (``""``: its ``pause``).
         is_async: call ``fn`` and await what it returns (under ``asyncio.run`` away from the loop).
         log_limit: bytes of log to keep (``EngineConfig.max_log_bytes``; 0 keeps none).
+        upstream: each direct dependency's ``TaskResult`` when the attempt was made
+            (``ctx.upstream``).
     """
 
     run_id: str
@@ -79,6 +81,7 @@ class TaskCall:
     answers: Mapping[str, Any] = field(default_factory=dict)
     is_async: bool = False
     log_limit: int = 0
+    upstream: Mapping[str, Any] = field(default_factory=dict)
 
     def __repr__(self) -> str:
         name = getattr(self.fn, "__qualname__", repr(self.fn))
