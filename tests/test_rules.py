@@ -11,8 +11,14 @@ scheduler driving it must agree with it on random graphs.
 from __future__ import annotations
 
 import itertools
+import signal
+import subprocess
+import sys
+import threading
 from collections import Counter
 from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import given, settings
@@ -294,3 +300,280 @@ def test_only_always_decides_before_any_dependency_finished(rule: TriggerRule) -
     still pending."""
     decided = [plait_decision(rule, ("pending",) * n) for n in (1, 2, 3)]
     assert decided == ([RUN] * 3 if rule is TriggerRule.ALWAYS else [None] * 3)
+
+
+# -- runs: rules, Skip, inputs, ctx.upstream, run status, cleanup --------------------------------
+
+
+def _fetch(n: int) -> Any:
+    def fetch() -> int:
+        if n == 2:
+            raise RuntimeError("page 2 timed out")
+        return n * 10
+
+    return fetch
+
+
+def test_all_done_aggregates_the_pages_that_succeeded_and_sees_which_failed() -> None:
+    wf = Workflow("pages")
+    for n in range(4):
+        wf.add_task(f"page{n}", _fetch(n))
+    seen: dict[str, Any] = {}
+
+    @wf.task(depends_on=[f"page{n}" for n in range(4)], trigger="all_done")
+    def aggregate(ctx: plait.Context, page0: int = -1, **pages: int) -> int:
+        seen.update(upstream={k: (r.status, r.output) for k, r in ctx.upstream.items()})
+        seen["page0"] = page0
+        return page0 + sum(pages.values())
+
+    @wf.task(depends_on=[aggregate], trigger="one_failed")
+    def alert() -> str:
+        return "paged"
+
+    @wf.task(depends_on=[f"page{n}" for n in range(4)], trigger="one_failed")
+    def page_oncall() -> str:
+        return "paged"
+
+    result = plait.run(wf, max_concurrency=1)
+    assert result.tasks["aggregate"].output == 0 + 10 + 30  # page 2 is missing, not an error
+    assert seen["upstream"]["page2"] == (TaskStatus.FAILED, None)
+    assert seen["upstream"]["page3"] == (TaskStatus.SUCCEEDED, 30)
+    assert result.tasks["page_oncall"].status is TaskStatus.SUCCEEDED
+    assert result.tasks["alert"].status is TaskStatus.SKIPPED
+    assert result.tasks["alert"].skip_cause is SkipCause.TRIGGER_RULE
+    assert result.status is plait.RunStatus.FAILED  # page 2 failed: never decided by leaves alone
+
+
+def test_a_parameter_named_after_a_dependency_that_did_not_succeed_gets_its_default() -> None:
+    wf = Workflow("defaults")
+    wf.add_task("good", lambda: "ok")
+    wf.add_task("bad", _fetch(2))
+
+    @wf.task(depends_on=["good", "bad"], trigger="all_done")
+    def report(good: str = "-", bad: str = "missing") -> str:
+        return f"{good}/{bad}"
+
+    assert plait.run(wf).tasks["report"].output == "ok/missing"
+
+
+def test_skip_ends_a_task_skipped_and_the_run_still_succeeds() -> None:
+    wf = Workflow("skip")
+
+    @wf.task
+    def check() -> None:
+        raise plait.Skip("nothing new today")
+
+    @wf.task(depends_on=[check])
+    def publish() -> str:
+        return "published"
+
+    @wf.task(depends_on=[check], trigger="none_failed")
+    def tidy() -> str:
+        return "tidied"
+
+    result = plait.run(wf)
+    assert result.status is plait.RunStatus.SUCCEEDED, result.error
+    check_result = result.tasks["check"]
+    assert (check_result.status, check_result.skip_cause) == (
+        TaskStatus.SKIPPED,
+        SkipCause.SKIPPED_BY_TASK,
+    )
+    assert check_result.error is not None and check_result.error.message == "nothing new today"
+    assert check_result.attempts == 1  # never retried
+    assert result.tasks["publish"].skip_cause is SkipCause.UPSTREAM_SKIPPED
+    assert result.tasks["tidy"].output == "tidied"
+
+
+def test_skip_is_never_retried() -> None:
+    calls = []
+    wf = Workflow("skip-retry")
+
+    @wf.task(retry=plait.RetryPolicy(max_retries=3, backoff=0))
+    def once() -> None:
+        calls.append(1)
+        raise plait.Skip()
+
+    assert plait.run(wf).tasks["once"].status is TaskStatus.SKIPPED
+    assert calls == [1]
+
+
+def test_one_success_starts_at_the_first_success_without_waiting_for_the_rest() -> None:
+    wf = Workflow("first")
+    release = threading.Event()
+    order: list[str] = []
+
+    @wf.task
+    def fast() -> str:
+        order.append("fast")
+        return "fast"
+
+    @wf.task
+    def slow() -> str:
+        assert release.wait(10), "the one_success task did not start before slow finished"
+        order.append("slow")
+        return "slow"
+
+    @wf.task(depends_on=[fast, slow], trigger="one_success")
+    def first(ctx: plait.Context, fast: str = "", slow: str = "") -> str:
+        order.append("first")
+        assert ctx.upstream["slow"].status is TaskStatus.RUNNING
+        release.set()
+        return fast + slow
+
+    result = plait.run(wf, max_concurrency=2)
+    assert result.tasks["first"].output == "fast"
+    assert order == ["fast", "first", "slow"]
+
+
+def test_skip_causes_and_reasons_are_recorded_in_the_store(tmp_path: Path) -> None:
+    wf = Workflow("stored")
+
+    @wf.task
+    def check() -> None:
+        raise plait.Skip("quiet day")
+
+    wf.add_task("after", lambda: 1, depends_on=["check"])
+    store = f"sqlite:///{tmp_path / 'runs.db'}"
+    run_id = plait.run(wf, store=store).run_id
+    stored = plait.get_run(run_id, store=store)
+    assert stored.status is plait.RunStatus.SUCCEEDED
+    assert stored.tasks["check"].skip_cause is SkipCause.SKIPPED_BY_TASK
+    assert stored.tasks["check"].error is not None
+    assert stored.tasks["check"].error.message == "quiet day"
+    assert stored.tasks["after"].skip_cause is SkipCause.UPSTREAM_SKIPPED
+
+
+def test_skipped_events_say_why() -> None:
+    wf = Workflow("events")
+    wf.add_task("bad", _fetch(2))
+    wf.add_task("next", lambda: 1, depends_on=["bad"])
+    events: list[plait.TaskSkipped] = []
+    plait.run(
+        wf, subscribers=[lambda e: events.append(e) if isinstance(e, plait.TaskSkipped) else None]
+    )
+    assert [(e.task_id, e.cause, e.skip_cause) for e in events] == [
+        ("next", "bad", SkipCause.UPSTREAM_FAILED)
+    ]
+
+
+def test_a_cleanup_task_runs_after_a_critical_failure_once_its_dependencies_are_done() -> None:
+    wf = Workflow("teardown")
+    wf.add_task("setup", lambda: "cluster-1")
+
+    @wf.task(depends_on=["setup"], critical=True)
+    def work() -> None:
+        raise RuntimeError("boom")
+
+    wf.add_task("more", lambda: 1, depends_on=["work"])
+
+    @wf.task(depends_on=["setup", "work"], cleanup=True)
+    def release(setup: str = "", work: None = None) -> str:
+        return f"released {setup}"
+
+    result = plait.run(wf)
+    assert result.status is plait.RunStatus.FAILED
+    assert result.tasks["more"].status is TaskStatus.SKIPPED
+    assert result.tasks["release"].output == "released cluster-1"
+
+
+def test_a_cleanup_task_runs_after_fail_fast_halts_the_run() -> None:
+    wf = Workflow("fail-fast")
+    gate = threading.Event()
+
+    @wf.task
+    def bad() -> None:
+        raise RuntimeError("boom")
+
+    @wf.task
+    def long() -> None:  # still running when bad fails: cancelled, and then the cleanup runs
+        gate.wait(10)
+
+    wf.add_task("never", lambda: 1, depends_on=["long"])
+
+    @wf.task(depends_on=[long], cleanup=True)
+    def release() -> str:
+        return "released"
+
+    def stop_waiting(event: plait.Event) -> None:
+        if isinstance(event, plait.TaskFailed):
+            gate.set()
+
+    result = plait.run(wf, fail_fast=True, max_concurrency=2, subscribers=[stop_waiting])
+    assert result.tasks["never"].status is TaskStatus.CANCELLED
+    assert result.tasks["release"].status is TaskStatus.SUCCEEDED
+
+
+# -- cleanup tasks and real signals ----------------------------------------------------------
+
+_CLEANUP_SCRIPT = """
+import sys, time, plait
+from pathlib import Path
+
+wf = plait.Workflow("teardown")
+
+@wf.task
+def work(ctx):
+    print("working", flush=True)
+    while not ctx.cancelled:
+        time.sleep(0.01)
+    if sys.argv[2] == "stubborn":  # ignores the cancel: only a second signal stops waiting
+        print("saw the cancel", flush=True)
+        time.sleep(60)
+    ctx.raise_if_cancelled()
+
+@wf.task(depends_on=[work], cleanup=True)
+def release():
+    Path(sys.argv[3]).write_text("released")
+    return "released"
+
+try:
+    plait.run(wf, run_id="teardown", store=sys.argv[1], cancel_grace=60)
+except KeyboardInterrupt:
+    print("KeyboardInterrupt", flush=True)
+    sys.exit(130)
+"""
+
+
+def _run_until(process: subprocess.Popen[str], line: str) -> None:
+    assert process.stdout is not None
+    for seen in process.stdout:
+        if seen.strip() == line:
+            return
+    raise AssertionError(f"the run ended before printing {line!r}: {process.communicate()}")
+
+
+@pytest.mark.parametrize("signals", [1, 2], ids=["one Ctrl-C", "two Ctrl-C"])
+def test_a_cleanup_task_runs_after_ctrl_c_and_a_second_ctrl_c_skips_it(
+    tmp_path: Path, signals: int
+) -> None:
+    store = f"sqlite://{tmp_path / 'runs.db'}"
+    released = tmp_path / "released"
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            _CLEANUP_SCRIPT,
+            store,
+            "polite" if signals == 1 else "stubborn",
+            str(released),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    _run_until(process, "working")
+    process.send_signal(signal.SIGINT)
+    if signals == 2:
+        _run_until(process, "saw the cancel")  # the cleanup still waits for work to end
+        process.send_signal(signal.SIGINT)
+    stdout, stderr = process.communicate(timeout=30)  # far less than the 60 s grace
+    assert process.returncode == 130, (stdout, stderr)
+    result = plait.get_run("teardown", store=store)
+    assert result.status is plait.RunStatus.CANCELLED
+    assert result.tasks["work"].status is TaskStatus.CANCELLED
+    if signals == 1:
+        assert released.read_text() == "released"
+        assert result.tasks["release"].status is TaskStatus.SUCCEEDED
+    else:
+        assert not released.exists()
+        assert result.tasks["release"].status is TaskStatus.CANCELLED
