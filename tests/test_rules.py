@@ -11,10 +11,12 @@ scheduler driving it must agree with it on random graphs.
 from __future__ import annotations
 
 import itertools
+import os
 import signal
 import subprocess
 import sys
 import threading
+import time
 from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
@@ -577,3 +579,127 @@ def test_a_cleanup_task_runs_after_ctrl_c_and_a_second_ctrl_c_skips_it(
     else:
         assert not released.exists()
         assert result.tasks["release"].status is TaskStatus.CANCELLED
+
+
+# -- resume after kill -9 ----------------------------------------------------------------------
+
+_RESUME_FLOW = """
+import os, sys, time, plait
+from pathlib import Path
+
+EFFECTS = Path(os.environ["EFFECTS"])
+PHASE = os.environ["PHASE"]
+
+def mark(name):
+    with EFFECTS.open("a") as f:
+        f.write(f"{PHASE} {name}\\n")
+
+wf = plait.Workflow("resumable")
+
+@wf.task(retry=plait.RetryPolicy(max_retries=1, backoff=0))
+def flaky():
+    mark("flaky")
+    if PHASE == "1":
+        raise RuntimeError("flaky today")
+    return 7
+
+@wf.task
+def check():
+    mark("check")
+    raise plait.Skip("nothing to publish")
+
+@wf.task(depends_on=[check])
+def publish():
+    mark("publish")
+
+@wf.task(depends_on=[flaky], trigger="one_failed")
+def alert():
+    mark("alert")
+    return "paged"
+
+@wf.task
+def slow():
+    mark("slow")
+    if PHASE == "1":
+        print("blocking", flush=True)
+        time.sleep(60)
+    return 1
+
+@wf.task(depends_on=[slow], trigger="one_failed")
+def alert_slow():
+    mark("alert_slow")
+
+@wf.task(depends_on=[flaky, slow], trigger="all_done")
+def aggregate(flaky=0, slow=0):
+    mark("aggregate")
+    return flaky + slow
+
+@wf.task(depends_on=[aggregate], cleanup=True)
+def cleanup():
+    mark("cleanup")
+    return "clean"
+
+if __name__ == "__main__":
+    store = sys.argv[1]
+    if PHASE == "1":
+        plait.run(wf, run_id="r", store=store)
+    else:
+        plait.resume("r", wf, store=store, force=True)  # the first process was killed
+"""
+
+
+def test_a_run_with_rules_skip_and_cleanup_resumes_after_kill_9_with_every_state_right(
+    tmp_path: Path,
+) -> None:
+    flow = tmp_path / "resumable.py"
+    flow.write_text(_RESUME_FLOW)
+    effects = tmp_path / "effects"
+    store = f"sqlite://{tmp_path / 'runs.db'}"
+    env = {**os.environ, "EFFECTS": str(effects), "PHASE": "1"}
+    first = subprocess.Popen(
+        [sys.executable, str(flow), store], env=env, stdout=subprocess.PIPE, text=True
+    )
+    _run_until(first, "blocking")
+
+    def recorded() -> dict[str, TaskStatus]:
+        return {t: r.status for t, r in plait.get_run("r", store=store).tasks.items()}
+
+    deadline = time.monotonic() + 20
+    while recorded()["alert"] is not TaskStatus.SUCCEEDED:  # the store has caught up
+        assert time.monotonic() < deadline, recorded()
+        time.sleep(0.02)
+    first.send_signal(signal.SIGKILL)
+    first.wait(10)
+    before = plait.get_run("r", store=store)
+    assert before.tasks["flaky"].status is TaskStatus.FAILED
+    assert before.tasks["check"].skip_cause is SkipCause.SKIPPED_BY_TASK
+    assert before.tasks["publish"].skip_cause is SkipCause.UPSTREAM_SKIPPED
+    assert before.tasks["slow"].status is TaskStatus.RUNNING
+
+    resumed = subprocess.run(
+        [sys.executable, str(flow), store],
+        env={**env, "PHASE": "2"},
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert resumed.returncode == 0, resumed.stderr
+    after = plait.get_run("r", store=store)
+    states = {t: (r.status.value, r.skip_cause) for t, r in after.tasks.items()}
+    assert states == {
+        "flaky": ("succeeded", None),  # a fresh retry budget: it runs again, and succeeds
+        "check": ("skipped", SkipCause.SKIPPED_BY_TASK),  # kept: nothing it depends on changed
+        "publish": ("skipped", SkipCause.UPSTREAM_SKIPPED),
+        "alert": ("succeeded", None),  # recorded succeeded: never runs again
+        "slow": ("succeeded", None),
+        "alert_slow": ("skipped", SkipCause.TRIGGER_RULE),
+        "aggregate": ("succeeded", None),
+        "cleanup": ("succeeded", None),
+    }
+    assert after.tasks["aggregate"].output == 8
+    assert after.status is plait.RunStatus.SUCCEEDED, after.error
+    ran = effects.read_text().split("\n")
+    assert ran.count("1 check") == 1 and not any(line.endswith(" publish") for line in ran)
+    assert "2 check" not in ran and "2 alert" not in ran  # neither runs again
+    assert ran.count("1 flaky") == 2 and ran.count("2 flaky") == 1  # 2 tries, then 1 more
