@@ -39,7 +39,7 @@ from ._exceptions import InvalidOptionError
 from ._public import publish_exports
 from ._state import SkipCause
 
-__all__ = ["RUN", "Skip", "TriggerRule", "coerce_rule", "decide"]
+__all__ = ["RUN", "Skip", "TriggerRule", "coerce_rule", "decide", "skip_note"]
 
 
 class Skip(Exception):  # a signal, not an error: named for what it asks
@@ -174,6 +174,18 @@ def decide(  # noqa: PLR0917  # positional: it runs once per edge, where a call'
             return _UPSTREAM_SKIPPED
         return None if pending else RUN
     raise ValueError(f"unknown trigger rule {rule!r}")  # pragma: no cover  # the enum is closed
+
+
+def skip_note(skip_cause: str | None, cause: str) -> str:
+    """Why a task was skipped, in words, for the report and the live view: ``skip_cause`` as
+    :class:`SkipCause` names it, ``cause`` the task whose end decided it."""
+    if skip_cause == SkipCause.SKIPPED_BY_TASK:
+        return "skipped itself (plait.Skip)"
+    if skip_cause == SkipCause.UPSTREAM_SKIPPED:
+        return f"upstream skipped ({cause!r})"
+    if skip_cause == SkipCause.TRIGGER_RULE:
+        return f"trigger rule not met (after {cause!r})"
+    return f"{cause!r} did not succeed"  # upstream_failed, and events recorded before causes
 
 
 def coerce_rule(value: object, task_id: str) -> TriggerRule:
