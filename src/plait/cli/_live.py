@@ -649,6 +649,7 @@ class LiveView(Watcher):
                     .append(f" failed (attempt {event.attempt}): {last_line(event.error)}")
                 )
             elif isinstance(event, TaskSkipped):
+                self.running.pop(event.task_id, None)  # it may have skipped itself
                 self._set(event.task_id, TaskStatus.SKIPPED)
             elif isinstance(event, TaskCancelled):
                 self.running.pop(event.task_id, None)

@@ -273,7 +273,11 @@ def _segments_from_events(
         elif kind == "TaskSkipped":
             reason = skip_note(data.get("skip_cause"), str(data.get("cause", "")))
             note = f"skipped: {reason}"
-            task.segments.append(_Segment("marker", "skipped", at, at, note=note))
+            ended = running.pop(task.id, None)
+            if ended is not None:  # the attempt skipped itself (raise plait.Skip)
+                ended.end, ended.status, ended.note = at, "skipped", note
+            else:
+                task.segments.append(_Segment("marker", "skipped", at, at, note=note))
         elif kind == "InputRequested":
             asked = running.pop(task.id, None)
             if asked is not None:  # the attempt stopped to ask (ctx.request_input)
