@@ -38,6 +38,7 @@ EXPECTED_ALL = [
     "LeaseLostError",
     "LoadedTarget",
     "LogLine",
+    "NotPicklableError",
     "NotWaitingError",
     "NothingToCancelError",
     "OutputNotStorableError",
@@ -77,6 +78,7 @@ EXPECTED_ALL = [
     "TaskTimeoutError",
     "TriggerRule",
     "UnknownDependencyError",
+    "WorkerLostError",
     "Workflow",
     "WorkflowError",
     "WorkflowFileError",
@@ -103,6 +105,7 @@ PUBLIC_ERRORS = [
     "InputValidationError",
     "InvalidOptionError",
     "LeaseLostError",
+    "NotPicklableError",
     "NotWaitingError",
     "NothingToCancelError",
     "OutputNotStorableError",
@@ -115,6 +118,7 @@ PUBLIC_ERRORS = [
     "TaskNotFoundError",
     "TaskTimeoutError",
     "UnknownDependencyError",
+    "WorkerLostError",
     "WorkflowError",
     "WorkflowFileError",
 ]
@@ -192,6 +196,7 @@ def test_every_public_error_subclasses_plait_error(name: str) -> None:
         (plait.TaskCancelledError, RuntimeError),
         (plait.RunFailedError, RuntimeError),
         (plait.ShellCommandError, RuntimeError),
+        (plait.WorkerLostError, RuntimeError),
         (plait.WorkflowFileError, ValueError),
     ],
 )
@@ -256,6 +261,7 @@ def test_definition_errors_are_workflow_errors(error: type[Exception]) -> None:
         plait.TaskCancelledError,
         plait.RunFailedError,
         plait.ShellCommandError,
+        plait.WorkerLostError,
     ],
 )
 def test_runtime_errors_are_not_workflow_errors(error: type[Exception]) -> None:

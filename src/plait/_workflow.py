@@ -55,7 +55,7 @@ class TaskSpec(NamedTuple):
     """One task of a workflow: what to run, after what, and with which options (immutable).
 
     A named tuple rather than a frozen dataclass: ``add_task`` makes one per task, and a frozen
-    dataclass of these thirteen fields costs more to make than all the rest of ``add_task``
+    dataclass of these fourteen fields costs more to make than all the rest of ``add_task``
     (its ``__init__`` goes through ``object.__setattr__`` field by field); ``make bench`` Part 5
     times ``add_task``. ``binding`` is derived from ``fn``, ``depends_on`` and ``params``.
     """
@@ -71,6 +71,7 @@ class TaskSpec(NamedTuple):
     priority: int = 0
     estimate: float | None = None
     pause: Pause | None = None
+    executor: str | None = None
     is_async: bool = False
     trigger: TriggerRule = TriggerRule.ALL_SUCCESS
     cleanup: bool = False
@@ -172,6 +173,7 @@ class Workflow:
         priority: int = 0,
         estimate: float | None = None,
         pause: Pause | None = None,
+        executor: str | None = None,
         trigger: TriggerRule | str | None = None,
         cleanup: bool = False,
     ) -> Callable[[F], F]: ...
@@ -191,6 +193,7 @@ class Workflow:
         priority: int = 0,
         estimate: float | None = None,
         pause: Pause | None = None,
+        executor: str | None = None,
         trigger: TriggerRule | str | None = None,
         cleanup: bool = False,
     ) -> Any:
@@ -217,6 +220,7 @@ class Workflow:
                 priority=priority,
                 estimate=estimate,
                 pause=pause,
+                executor=executor,
                 trigger=trigger,
                 cleanup=cleanup,
             )
@@ -238,6 +242,7 @@ class Workflow:
         priority: int = 0,
         estimate: float | None = None,
         pause: Pause | None = None,
+        executor: str | None = None,
         trigger: TriggerRule | str | None = None,
         cleanup: bool = False,
     ) -> TaskSpec:
@@ -258,6 +263,10 @@ class Workflow:
             pause: wait for a person's answer (a :class:`Pause`) once the dependencies have
                 succeeded; the task then runs with it in ``ctx.input``. With ``fn=None`` the
                 task is only that question (an approval gate): its output is the answer.
+            executor: the name of the executor that runs it (``"thread"``, ``"inline"``,
+                ``"process"``, or one given to ``plait.run(executors=...)``); by default a sync
+                task runs on ``EngineConfig.default_executor`` and an async one on the event
+                loop. An unknown name is refused when the run starts, before anything runs.
             trigger: when the task runs, judged on how its dependencies ended: a
                 :class:`TriggerRule` or its name (Airflow's rules: ``"all_done"``,
                 ``"one_failed"``...). The default is ``"all_success"`` (``"all_done"`` for a
@@ -331,6 +340,7 @@ class Workflow:
             or type(priority) is not int
             or priority != 0
             or estimate is not None
+            or executor is not None
         ):
             _check_options(
                 id,
@@ -340,6 +350,7 @@ class Workflow:
                 pool=pool,
                 priority=priority,
                 estimate=estimate,
+                executor=executor,
             )
         frozen_params = MappingProxyType(dict(params)) if params else _NO_PARAMS
         if fn is None or entry is None:
@@ -362,6 +373,7 @@ class Workflow:
                 priority,
                 estimate,
                 pause,
+                executor,
                 is_async,
                 rule,
                 cleanup,
@@ -416,6 +428,7 @@ def _check_options(
     pool: object,
     priority: object,
     estimate: object,
+    executor: object = None,
 ) -> None:
     def bad(option: str, value: object, expected: str) -> InvalidOptionError:
         return InvalidOptionError(f"task {task_id!r}: {option} must be {expected}, not {value!r}")
@@ -428,6 +441,8 @@ def _check_options(
         raise bad("critical", critical, "True or False")
     if pool is not None and not (isinstance(pool, str) and pool):
         raise bad("pool", pool, "a non-empty pool name")
+    if executor is not None and not (isinstance(executor, str) and executor):
+        raise bad("executor", executor, "a non-empty executor name")
     if isinstance(priority, bool) or not isinstance(priority, int):
         raise bad("priority", priority, "an int")
     if estimate is not None and not (
