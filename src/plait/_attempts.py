@@ -242,7 +242,7 @@ class _Attempts(_RunState):
             answers={} if not answers else {key: attempt.answer(key) for key in answers},
             is_async=spec.is_async,
             log_limit=self.config.max_log_bytes,
-            upstream={ids[d]: self.task_result(d) for d in self.graph.dependencies[i]},
+            upstream={ids[d]: _shippable(self.task_result(d)) for d in self.graph.dependencies[i]},
         )
 
     def serialize(self, attempt: _Attempt) -> None:
@@ -396,3 +396,15 @@ class _Attempts(_RunState):
                     self._emit(TaskReady, task_id=self.graph.ids[i])
                 self._dispatch(in_loop=True)
             self._resolve_if_finished(in_loop=True)
+
+
+def _shippable(result: TaskResult) -> TaskResult:
+    """A dependency's result for ``ctx.upstream`` away from this process: without the live
+    exception object (it may not pickle), and without an output kept on a cluster (a handle
+    does not travel; the parameters carry the outputs)."""
+    error = result.error
+    if error is not None and error.exception is not None:
+        result = result._replace(error=dataclasses.replace(error, exception=None))
+    if isinstance(result.output, RemoteOutput):
+        result = result._replace(output=None)
+    return result
