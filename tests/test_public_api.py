@@ -20,6 +20,8 @@ import plait.executors
 import plait.stores
 
 EXPECTED_ALL = [
+    "AnswerChannel",
+    "AnswerTimeoutError",
     "BindingError",
     "CancelTimeoutError",
     "ConfigError",
@@ -95,6 +97,7 @@ EXPECTED_ALL = [
 ]
 
 PUBLIC_ERRORS = [
+    "AnswerTimeoutError",
     "BindingError",
     "CancelTimeoutError",
     "ConfigError",
