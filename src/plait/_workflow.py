@@ -6,7 +6,9 @@ parameter of the function will be filled when it runs (its *binding*):
 
 - a parameter named like one of the task's dependencies receives that dependency's output, and
   a ``**kwargs`` parameter receives the outputs of the dependencies not named (keyed by id, so
-  ids that are not Python names work too);
+  ids that are not Python names work too) -- of those that succeeded: under a trigger rule other
+  than ``all_success`` a dependency may not have, and the parameter keeps its default (which it
+  must then have);
 - a parameter named ``ctx`` or annotated :class:`plait.Context` receives the task's context;
 - any other parameter comes from ``params``, or keeps its default value.
 
