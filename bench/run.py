@@ -13,10 +13,12 @@ build example against ``make -j`` on the same graph. Part 5 times the whole call
 start-up of the ``plait`` command against a bare Python start. Part 7 measures the process
 executor: CPU-bound tasks against the thread executor, no-op tasks against
 ``ProcessPoolExecutor``, and how fast a stuck task's worker is killed. Part 8 runs plait on a
-Dask cluster (``DaskExecutor``) against Dask alone. Part 10 compares the CPU time of default-rule
-runs with the commit before trigger rules. A PASS/FAIL summary of the targets ends it.
+Dask cluster (``DaskExecutor``) against Dask alone. Part 9 measures ``plait serve``: event to
+screen with 20 live clients, the runs page over 10,000 runs, a 2,000-task run page in Chromium.
+Part 10 compares the CPU time of default-rule runs with the commit before trigger rules. A
+PASS/FAIL summary of the targets ends it.
 
-Usage: ``python bench/run.py [--quick] [--gc-enabled] [--part 1|2|3|4|5|6|7|8|10] [--profile]``.
+Usage: ``python bench/run.py [--quick] [--gc-enabled] [--part 1|2|...|9|10] [--profile]``.
 """
 
 from __future__ import annotations
@@ -41,6 +43,7 @@ import _overhead
 import _process
 import _replay
 import _rules
+import _serve
 import _startup
 import _stores
 import _whole
@@ -76,7 +79,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument(
         "--part",
-        choices=("1", "2", "3", "4", "5", "6", "7", "8", "10"),
+        choices=("1", "2", "3", "4", "5", "6", "7", "8", "9", "10"),
         help="run only this part",
     )
     parser.add_argument(
@@ -152,6 +155,8 @@ def main(argv: list[str] | None = None) -> int:
         _process.run_part7(ledger, log, quick=args.quick)
     if args.part in (None, "8"):
         _dask.run_part8(ledger, log, quick=args.quick)
+    if args.part in (None, "9"):
+        _serve.run_part9(ledger, log)
     if args.part in (None, "10"):
         _rules.run_part10(ledger, log, n=2_000 if args.quick else 10_000)
     print(heading("Summary of targets" + (" (QUICK sizes: indicative only)" if args.quick else "")))
