@@ -135,6 +135,30 @@ def test_an_approval_gate_is_a_task_with_only_a_pause(tmp_path: Path) -> None:
     assert result.tasks["ship"].status is TaskStatus.PENDING
 
 
+def test_trigger_and_cleanup_are_task_keys(tmp_path: Path) -> None:
+    target = task_file(
+        tmp_path,
+        "- {id: a, shell: 'true'}",
+        "- {id: alert, shell: 'true', depends_on: [a], trigger: one_failed}",
+        "- {id: release, shell: 'true', depends_on: [a], cleanup: true}",
+    )
+    tasks = plait.load_target(target).workflow.tasks
+    assert tasks["alert"].trigger is plait.TriggerRule.ONE_FAILED
+    assert (tasks["release"].cleanup, tasks["release"].trigger) == (True, "all_done")
+    assert (tasks["a"].cleanup, tasks["a"].trigger) == (False, "all_success")
+
+
+def test_an_unknown_trigger_rule_names_the_rules(tmp_path: Path) -> None:
+    target = task_file(tmp_path, "- {id: a, shell: 'true', trigger: one_fail}")
+    error = fails_with(
+        target,
+        f"{target}, line 3: tasks[0].trigger: expected a trigger rule: "
+        + ", ".join(rule.value for rule in plait.TriggerRule)
+        + ", not 'one_fail'",
+    )
+    assert error.field == "tasks[0].trigger"
+
+
 def test_a_shell_task_runs_in_the_file_directory_unless_cwd_says_otherwise(
     tmp_path: Path,
 ) -> None:
@@ -407,7 +431,7 @@ def test_an_unknown_key_with_no_close_match_lists_the_known_ones(tmp_path: Path)
         target,
         f"{target}, line 3: tasks[0]: unknown key 'colour'; expected one of: id, function, "
         "shell, cwd, env, params, depends_on, retry, timeout, critical, pool, priority, "
-        "estimate, pause, executor",
+        "estimate, pause, executor, trigger, cleanup",
     )
 
 

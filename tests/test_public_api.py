@@ -58,6 +58,8 @@ EXPECTED_ALL = [
     "SerializerMismatchError",
     "ShellCommandError",
     "ShellTask",
+    "Skip",
+    "SkipCause",
     "StoreUnavailableError",
     "Subscriber",
     "TaskCancelled",
@@ -76,6 +78,7 @@ EXPECTED_ALL = [
     "TaskStatus",
     "TaskSucceeded",
     "TaskTimeoutError",
+    "TriggerRule",
     "UnknownDependencyError",
     "WorkerLostError",
     "Workflow",
@@ -123,6 +126,9 @@ PUBLIC_ERRORS = [
     "WorkflowFileError",
 ]
 
+#: Exceptions that are signals, not errors: not PlaitErrors, never a failure.
+PUBLIC_SIGNALS = ["Skip"]
+
 
 def _plait_modules() -> list[ModuleType]:
     """Every module of the plait package, subpackages included."""
@@ -166,7 +172,13 @@ def test_the_public_errors_are_exactly_the_exception_classes_of_all() -> None:
         if isinstance(getattr(plait, name), type)
         and issubclass(getattr(plait, name), BaseException)
     ]
-    assert exceptions == PUBLIC_ERRORS
+    assert exceptions == sorted(PUBLIC_ERRORS + PUBLIC_SIGNALS)
+
+
+def test_skip_is_a_signal_not_an_error() -> None:
+    assert issubclass(plait.Skip, Exception)
+    assert not issubclass(plait.Skip, plait.PlaitError)
+    assert plait.Skip("nothing new").reason == "nothing new"
 
 
 def test_plait_error_is_an_exception() -> None:

@@ -10,11 +10,13 @@ from typing import Any, SupportsIndex
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from test_rules import reference_decision
 
 from plait import Workflow
 from plait._graph import Graph
+from plait._rules import RUN, TriggerRule
 from plait._scheduler import PoolStatistics, Scheduler
-from plait._state import TASK_TRANSITIONS, TaskStatus
+from plait._state import TASK_TRANSITIONS, SkipCause, TaskStatus
 
 PENDING = TaskStatus.PENDING
 RUNNING = TaskStatus.RUNNING
@@ -106,8 +108,14 @@ class Harness:
     def cancel(self, task_id: str) -> list[str]:
         return self._ids(self.scheduler.cancel(self._i(task_id)))
 
-    def halt(self) -> list[str]:
-        return self._ids(self.scheduler.halt())
+    def halt(self, *, cleanup: bool = True) -> list[str]:
+        return self._ids(self.scheduler.halt(cleanup=cleanup))
+
+    def skip(self, task_id: str) -> list[str]:
+        return self._ids(self.scheduler.skip(self._i(task_id)))
+
+    def cause(self, task_id: str) -> SkipCause | None:
+        return self.scheduler.skip_cause[self._i(task_id)]
 
     def hold(self, task_id: str) -> None:
         self.scheduler.hold(self._i(task_id))
@@ -818,6 +826,104 @@ def test_repr_summarises_the_queues() -> None:
     assert repr(h.scheduler) == "<Scheduler 1/2 running, 2 ready, 3 unfinished>"
 
 
+# -- trigger rules, Skip and cleanup tasks ------------------------------------------------------
+
+
+def test_a_one_success_task_is_ready_at_the_first_success() -> None:
+    h = Harness(
+        make_graph([("a", ()), ("b", ()), ("any", ["a", "b"])], {"any": {"trigger": "one_success"}})
+    )
+    h.start()
+    h.take_all()
+    assert h.succeed("a") == ["any"]  # b still runs
+    assert h.take() == "any"
+
+
+def test_a_one_failed_task_is_skipped_once_every_dependency_succeeded() -> None:
+    h = Harness(
+        make_graph(
+            [("a", ()), ("b", ()), ("alert", ["a", "b"])], {"alert": {"trigger": "one_failed"}}
+        )
+    )
+    h.start()
+    h.take_all()
+    assert h.succeed("a") == []
+    assert h.succeed("b") == ["alert"]
+    assert h.statuses()["alert"] is SKIPPED
+    assert h.cause("alert") is SkipCause.TRIGGER_RULE
+
+
+def test_a_failure_skips_by_rule_and_an_all_done_task_still_runs() -> None:
+    graph = make_graph(
+        [("a", ()), ("b", ["a"]), ("c", ["b"]), ("report", ["c"])],
+        {"report": {"trigger": "all_done"}},
+    )
+    h = Harness(graph)
+    h.start()
+    h.take()
+    assert h.fail("a") == ["b", "c", "report"]  # report runs: c ended (skipped)
+    assert [h.cause(t) for t in "bc"] == [SkipCause.UPSTREAM_FAILED] * 2
+    assert h.statuses()["report"] is PENDING
+    assert h.take() == "report"
+
+
+def test_a_task_that_skips_itself_counts_as_skipped_not_failed_for_its_dependents() -> None:
+    graph = make_graph([("a", ()), ("b", ["a"]), ("c", ["a"])], {"c": {"trigger": "none_failed"}})
+    h = Harness(graph)
+    h.start()
+    h.take()
+    assert h.skip("a") == ["b", "c"]
+    assert h.cause("a") is SkipCause.SKIPPED_BY_TASK
+    assert h.cause("b") is SkipCause.UPSTREAM_SKIPPED
+    assert h.statuses()["c"] is PENDING  # none_failed: a skip is no failure
+    assert h.take() == "c"
+
+
+def test_a_cleanup_task_runs_after_a_halt_once_its_dependencies_are_done() -> None:
+    graph = make_graph(
+        [("setup", ()), ("work", ["setup"]), ("more", ["work"]), ("release", ["setup", "work"])],
+        {"release": {"cleanup": True}},
+    )
+    h = Harness(graph)
+    h.start()
+    h.take()
+    h.succeed("setup")
+    assert h.take() == "work"
+    assert h.halt() == ["more"]  # release waits for work, still running
+    assert h.take() is None
+    assert h.cancel("work") == ["release"]  # all_done, the default of a cleanup task
+    assert h.take() == "release"
+    h.succeed("release")
+    assert h.scheduler.finished
+
+
+def test_a_second_halt_without_cleanup_cancels_the_cleanup_tasks_too() -> None:
+    graph = make_graph([("work", ()), ("release", ["work"])], {"release": {"cleanup": True}})
+    h = Harness(graph)
+    h.start()
+    h.take()
+    assert h.halt() == []
+    assert h.halt(cleanup=False) == ["release"]
+    assert h.cancel("work") == []
+    assert h.scheduler.finished
+
+
+def test_start_keeps_tasks_that_skipped_themselves_and_decides_rule_skips_again() -> None:
+    graph = make_graph(
+        [("a", ()), ("b", ["a"]), ("c", ["b"]), ("d", ["b"])], {"d": {"trigger": "none_skipped"}}
+    )
+    h = Harness(graph)
+    i = graph.index
+    decided = h._ids(h.scheduler.start(succeeded=[i["a"]], skipped=[i["b"]]))
+    assert decided == ["c", "d"]
+    assert [h.cause(t) for t in "bcd"] == [
+        SkipCause.SKIPPED_BY_TASK,
+        SkipCause.UPSTREAM_SKIPPED,
+        SkipCause.UPSTREAM_SKIPPED,
+    ]
+    assert h.scheduler.finished
+
+
 # -- a model of the scheduler, driven by random operations ----------------------------------------
 
 
@@ -835,6 +941,8 @@ class Model:
         self.backoff: set[int] = set()
         self.needs_input = [i in held for i in range(self.n)]
         self.halted = False
+        self.decided = [False] * self.n  # the rule said: run (or the task is final)
+        self.cause: list[SkipCause | None] = [None] * self.n
         self.dependents = [
             [j for j in range(self.n) if i in graph.dependencies[j]] for i in range(self.n)
         ]
@@ -856,18 +964,24 @@ class Model:
     def running_in(self, pool: str) -> int:
         return sum(1 for i in self.with_status(RUNNING) if self.graph.specs[i].pool == pool)
 
-    def dependencies_succeeded(self, i: int) -> bool:
-        return all(self.status[d] is SUCCEEDED for d in self.graph.dependencies[i])
+    def upstream_states(self, i: int) -> list[str]:
+        """Task ``i``'s dependencies as the Airflow reference names their states."""
+        names = {SUCCEEDED: "success", FAILED: "failed", CANCELLED: "upstream_failed"}
+        states = []
+        for d in self.graph.dependencies[i]:
+            status = self.status[d]
+            if status is SKIPPED:
+                failed = self.cause[d] is SkipCause.UPSTREAM_FAILED
+                states.append("upstream_failed" if failed else "skipped")
+            else:
+                states.append(names.get(status, "pending"))
+        return states
 
     def ready(self) -> list[int]:
-        return [
-            i
-            for i in self.with_status(PENDING)
-            if i not in self.backoff and self.dependencies_succeeded(i)
-        ]
+        return [i for i in self.with_status(PENDING) if i not in self.backoff and self.decided[i]]
 
     def takeable(self) -> list[int]:
-        if self.halted or self.running() >= self.max_concurrency:
+        if self.running() >= self.max_concurrency:  # after a halt only cleanup tasks are ready
             return []
         result = []
         for i in self.ready():
@@ -879,24 +993,38 @@ class Model:
     def best(self) -> int | None:
         return min(self.takeable(), key=self.order_key.__getitem__, default=None)
 
-    def make_ready(self, tasks: Iterable[int]) -> set[int]:
-        """Tasks whose dependencies all succeeded now: queued, or waiting if they need input."""
-        tasks = {i for i in tasks if self.status[i] is PENDING and self.dependencies_succeeded(i)}
-        for i in tasks:
-            if self.needs_input[i]:
-                self.status[i] = WAITING
-        return tasks
+    def settle(self) -> set[int]:
+        """Ask the reference about every undecided task until nothing changes: those it says
+        run are queued (or wait, if they need input), those it says skip are skipped."""
+        decided = set()
+        changed = True
+        while changed:
+            changed = False
+            for i in self.with_status(PENDING):
+                if self.decided[i] or (self.halted and not self.graph.cleanup[i]):
+                    continue
+                outcome = reference_decision(self.graph.rules[i], self.upstream_states(i))
+                if outcome is None:
+                    continue
+                self.decided[i] = changed = True
+                decided.add(i)
+                if outcome != RUN:
+                    self.status[i] = SKIPPED
+                    self.cause[i] = SkipCause(outcome)
+                elif self.needs_input[i]:
+                    self.status[i] = WAITING
+        return decided
 
-    def skip_dependents(self, i: int) -> set[int]:
-        skipped = set()
-        stack = list(self.dependents[i])
-        while stack:
-            j = stack.pop()
-            if self.status[j] is PENDING:
-                self.status[j] = SKIPPED
-                skipped.add(j)
-                stack.extend(self.dependents[j])
-        return skipped
+    def halt(self, cleanup: bool) -> set[int]:
+        """Cancel what has not started, except pending cleanup tasks (unless ``cleanup`` is
+        false); return the cancelled tasks and those the cancellations decided."""
+        keep = {i for i in self.with_status(PENDING) if cleanup and self.graph.cleanup[i]}
+        cancelled = set(self.with_status(PENDING) + self.with_status(WAITING)) - keep
+        for i in cancelled:
+            self.status[i] = CANCELLED
+        self.backoff &= keep
+        self.halted = True
+        return cancelled | self.settle()
 
 
 @st.composite
@@ -915,6 +1043,8 @@ def scheduler_setups(draw: st.DrawFn) -> tuple[Graph, int, dict[str, int], set[i
             pool=draw(st.sampled_from([None, *pool_names])),
             priority=draw(st.sampled_from([0, 0, 0, 1, -1])),
             estimate=draw(st.sampled_from([None, None, 0.0, 0.5, 3.0])),
+            trigger=draw(st.sampled_from([TriggerRule.ALL_SUCCESS] * 12 + list(TriggerRule))),
+            cleanup=draw(st.integers(0, 5)) == 5,
         )
         if draw(st.integers(0, 9)) == 9:
             held.add(i)
@@ -938,7 +1068,7 @@ def test_scheduler_matches_a_model_under_random_operations(
 
     for i in held:
         scheduler.hold(i)
-    assert set(scheduler.start()) == model.make_ready(range(len(graph)))
+    assert set(scheduler.start()) == model.settle()
     for _ in range(20 * len(graph) + 10):
         if scheduler.finished:
             break
@@ -949,7 +1079,7 @@ def test_scheduler_matches_a_model_under_random_operations(
         if model.takeable() or data.draw(st.booleans(), label="try an empty take"):
             operations.append("take")
         if running:
-            operations += ["succeed", "succeed", "fail", "cancel"]
+            operations += ["succeed", "succeed", "fail", "cancel", "skip"]
             if not model.halted and any(retries[i] < 2 for i in running):
                 operations.append("retry")
             if not model.halted and any(suspensions[i] < 2 for i in running):
@@ -962,6 +1092,7 @@ def test_scheduler_matches_a_model_under_random_operations(
             operations.append("requeue")
         if not model.halted:
             operations.append("halt")
+        operations.append("halt without cleanup")  # a second interrupt
         operation = data.draw(st.sampled_from(operations), label="operation")
 
         if operation == "take":
@@ -973,18 +1104,14 @@ def test_scheduler_matches_a_model_under_random_operations(
             i = data.draw(st.sampled_from(sorted(model.backoff)), label="requeued")
             model.backoff.discard(i)
             assert scheduler.requeue(i) is True
-        elif operation == "halt":
-            expected_cancelled = set(model.with_status(PENDING) + waiting)
-            for i in expected_cancelled:
-                model.status[i] = CANCELLED
-            model.backoff.clear()
-            model.halted = True
-            assert set(scheduler.halt()) == expected_cancelled
+        elif operation.startswith("halt"):
+            cleanup = operation == "halt"
+            assert set(scheduler.halt(cleanup=cleanup)) == model.halt(cleanup)
         elif operation == "answer":
             # answer a waiting task, or any other (an answer given before it was asked for)
             i = data.draw(st.sampled_from(waiting + list(range(len(graph)))), label="answered")
             model.needs_input[i] = False
-            queued = model.status[i] is WAITING and not model.halted
+            queued = model.status[i] is WAITING and (not model.halted or graph.cleanup[i])
             if queued:
                 model.status[i] = PENDING
             assert scheduler.answer(i) is queued
@@ -992,15 +1119,15 @@ def test_scheduler_matches_a_model_under_random_operations(
             i = data.draw(st.sampled_from(model.with_status(PENDING)), label=operation)
             model.status[i] = CANCELLED
             model.backoff.discard(i)
-            assert set(scheduler.cancel(i)) == model.skip_dependents(i)
+            assert set(scheduler.cancel(i)) == model.settle()
         elif operation.endswith(" waiting"):
             i = data.draw(st.sampled_from(waiting), label=operation)
             if operation == "fail waiting":
                 model.status[i] = FAILED
-                assert set(scheduler.fail(i)) == model.skip_dependents(i)
+                assert set(scheduler.fail(i)) == model.settle()
             else:
                 model.status[i] = CANCELLED
-                assert set(scheduler.cancel(i)) == model.skip_dependents(i)
+                assert set(scheduler.cancel(i)) == model.settle()
         else:
             if operation == "retry":
                 running = [i for i in running if retries[i] < 2]
@@ -1009,14 +1136,17 @@ def test_scheduler_matches_a_model_under_random_operations(
             i = data.draw(st.sampled_from(running), label=operation)
             if operation == "succeed":
                 model.status[i] = SUCCEEDED
-                became_ready = model.make_ready(model.dependents[i])
-                assert set(scheduler.succeed(i)) == became_ready
+                assert set(scheduler.succeed(i)) == model.settle()
             elif operation == "fail":
                 model.status[i] = FAILED
-                assert set(scheduler.fail(i)) == model.skip_dependents(i)
+                assert set(scheduler.fail(i)) == model.settle()
             elif operation == "cancel":
                 model.status[i] = CANCELLED
-                assert set(scheduler.cancel(i)) == model.skip_dependents(i)
+                assert set(scheduler.cancel(i)) == model.settle()
+            elif operation == "skip":
+                model.status[i] = SKIPPED
+                model.cause[i] = SkipCause.SKIPPED_BY_TASK
+                assert set(scheduler.skip(i)) == model.settle()
             elif operation == "suspend":
                 suspensions[i] += 1
                 model.status[i] = WAITING
@@ -1029,6 +1159,7 @@ def test_scheduler_matches_a_model_under_random_operations(
                 scheduler.retry(i)
 
         assert list(scheduler.status) == model.status
+        assert scheduler.skip_cause == model.cause
         assert scheduler.running == model.running() <= max_concurrency
         for pool, limit in pools.items():
             assert model.running_in(pool) <= limit

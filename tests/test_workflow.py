@@ -22,6 +22,7 @@ from plait import (
     RetryPolicy,
     TaskSpec,
     TaskStatus,
+    TriggerRule,
     Workflow,
 )
 
@@ -634,6 +635,45 @@ def test_var_positional_parameters_are_ignored() -> None:
         return None
 
     Workflow("w").add_task("t", task)
+
+
+def test_trigger_takes_a_rule_or_its_name_and_cleanup_defaults_to_all_done() -> None:
+    wf = Workflow("w")
+    wf.add_task("a", lambda: 1)
+    assert wf.add_task("b", lambda: 1, depends_on=["a"]).trigger is TriggerRule.ALL_SUCCESS
+    assert wf.add_task("c", lambda: 1, depends_on=["a"], trigger="one_failed").trigger == (
+        TriggerRule.ONE_FAILED
+    )
+    spec = wf.add_task("d", lambda: 1, depends_on=["a"], cleanup=True)
+    assert (spec.cleanup, spec.trigger) == (True, TriggerRule.ALL_DONE)
+    spec = wf.add_task("e", lambda: 1, depends_on=["a"], cleanup=True, trigger="all_success")
+    assert spec.trigger is TriggerRule.ALL_SUCCESS
+
+
+def test_an_unknown_trigger_rule_is_an_invalid_option_naming_the_rules() -> None:
+    wf = Workflow("w")
+    with pytest.raises(
+        InvalidOptionError,
+        match=r"^task 'a': trigger='one_fail' is not a trigger rule; use one of all_success, ",
+    ):
+        wf.add_task("a", lambda: 1, trigger="one_fail")
+    with pytest.raises(
+        InvalidOptionError, match=r"^task 'a': cleanup must be True or False, not 1$"
+    ):
+        wf.add_task("a", lambda: 1, cleanup=1)  # type: ignore[arg-type]
+
+
+def test_a_parameter_without_default_bound_to_a_dependency_that_may_not_succeed() -> None:
+    wf = Workflow("w")
+    wf.add_task("fetch", lambda: 1)
+    with pytest.raises(
+        BindingError,
+        match=r"^task 'total': parameter 'fetch' gets the output of dependency 'fetch', which "
+        r"may not succeed under trigger='all_done'; give 'fetch' a default \(used when it did "
+        r"not succeed\), or read ctx.upstream\['fetch'\]$",
+    ):
+        wf.add_task("total", lambda fetch: fetch, depends_on=["fetch"], trigger="all_done")
+    wf.add_task("total", lambda fetch=None: fetch, depends_on=["fetch"], trigger="all_done")
 
 
 def test_an_unbindable_parameter_is_a_binding_error_naming_task_and_parameter() -> None:

@@ -67,10 +67,11 @@ if TYPE_CHECKING:  # the names, for type checkers; at run time each is loaded on
     from ._pause import AnswerChannel, Pause, Question
     from ._policies import RetryPolicy
     from ._results import RunResult, TaskError, TaskResult
+    from ._rules import Skip, TriggerRule
     from ._runs import aresume, arun, get_logs, get_run, list_runs, resume, run
     from ._serialization import JSONSerializer, PickleSerializer, Serializer
     from ._shell import ShellTask
-    from ._state import RunStatus, TaskStatus
+    from ._state import RunStatus, SkipCause, TaskStatus
     from ._workflow import TaskSpec, Workflow
     from .stores import LeaseLostError, StoreUnavailableError
 
@@ -115,6 +116,8 @@ __all__ = [
     "SerializerMismatchError",
     "ShellCommandError",
     "ShellTask",
+    "Skip",
+    "SkipCause",
     "StoreUnavailableError",
     "Subscriber",
     "TaskCancelled",
@@ -133,6 +136,7 @@ __all__ = [
     "TaskStatus",
     "TaskSucceeded",
     "TaskTimeoutError",
+    "TriggerRule",
     "UnknownDependencyError",
     "WorkerLostError",
     "Workflow",
@@ -231,8 +235,13 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
         "Serializer",
     ),
     "._shell": ("ShellTask",),
+    "._rules": (
+        "Skip",
+        "TriggerRule",
+    ),
     "._state": (
         "RunStatus",
+        "SkipCause",
         "TaskStatus",
     ),
     "._workflow": (

@@ -27,12 +27,16 @@ from ._events import TaskCancelled, TaskFailed, TaskReady, TaskRetrying, TaskSuc
 from ._exceptions import OutputNotStorableError, TaskCancelledError, TaskTimeoutError
 from ._logs import AttemptLog, running_attempt
 from ._pause import NO_DEFAULT, InputRequired, as_schema_value
-from ._results import TaskError
+from ._results import TaskError, TaskResult
+from ._rules import Skip
 from ._run_state import _RunState
+from ._state import TaskStatus
 from ._tagged import NotStorable
 from .executors import Outcome, RemoteError, TaskCall
 from .executors._remote import RemoteOutput, local
 from .executors._shipping import call_function
+
+SUCCEEDED = TaskStatus.SUCCEEDED
 
 __all__: list[str] = []
 
@@ -162,6 +166,14 @@ class _Attempt:
     def complete(self, outcome: Outcome) -> None:
         self.run_state.complete(self, outcome)
 
+    def upstream(self) -> dict[str, TaskResult]:
+        run_state = self.run_state
+        with run_state.lock:
+            return {
+                run_state.graph.ids[d]: run_state.task_result(d)
+                for d in run_state.graph.dependencies[self.index]
+            }
+
     def answer(self, key: str) -> Any:
         answers = self.run_state.answers[self.index]
         if answers is None or key not in answers:
@@ -188,11 +200,14 @@ class _Attempts(_RunState):
         kwargs: dict[str, Any] | None = None  # None: nothing to pass (the common no-op case)
         if inputs is not None:
             kwargs = dict(spec.binding.params)
-            outputs = self.outputs
+            outputs, status = self.outputs, self.scheduler.status
             for name, d in inputs:
-                kwargs[name] = outputs[d]
+                if status[d] is SUCCEEDED:  # else the parameter keeps its default
+                    kwargs[name] = outputs[d]
             if self.remote_outputs:  # fetched here, in the worker thread that needs them
-                kwargs.update((name, local(outputs[d])) for name, d in inputs)
+                kwargs.update(
+                    (name, local(outputs[d])) for name, d in inputs if status[d] is SUCCEEDED
+                )
             context_parameter = spec.binding.context_parameter
             if context_parameter is not None:
                 kwargs[context_parameter] = Context(self.run_id, spec.id, attempt.number, attempt)
@@ -207,19 +222,23 @@ class _Attempts(_RunState):
         context_parameter = None
         if inputs is not None:
             kwargs = dict(spec.binding.params)
-            outputs = self.outputs
+            outputs, status = self.outputs, self.scheduler.status
             for name, d in inputs:
-                kwargs[name] = outputs[d]
+                if status[d] is SUCCEEDED:  # else the parameter keeps its default
+                    kwargs[name] = outputs[d]
             if self.remote_outputs:  # a handle goes as it is only where it is kept
                 executor = self.executor_of[i]
                 for name, d in inputs:
                     value = outputs[d]
-                    if isinstance(value, RemoteOutput) and not (
-                        executor is not None and value.kept_by(executor)
+                    if (
+                        status[d] is SUCCEEDED
+                        and isinstance(value, RemoteOutput)
+                        and not (executor is not None and value.kept_by(executor))
                     ):
                         kwargs[name] = value.fetch()
             context_parameter = spec.binding.context_parameter
         answers = self.answers[i]
+        ids = self.graph.ids
         return TaskCall(
             run_id=self.run_id,
             task_id=spec.id,
@@ -234,6 +253,7 @@ class _Attempts(_RunState):
             traceparent=None
             if self.attempt_scope is None
             else self.attempt_scope.traceparent(spec.id, attempt.number),
+            upstream={ids[d]: _shippable(self.task_result(d)) for d in self.graph.dependencies[i]},
         )
 
     def serialize(self, attempt: _Attempt) -> None:
@@ -311,15 +331,21 @@ class _Attempts(_RunState):
             self.outputs[i] = attempt.output
             self.payloads[i] = attempt.payload
             self.errors[i] = None
-            ready = scheduler.succeed(i)
+            decided = scheduler.succeed(i)
             if self.listening:
                 self._emit(TaskSucceeded, task_id=self.graph.ids[i], attempt=attempt.number)
-            if ready:
-                self._announce_ready(ready, in_loop=in_loop)
+            if decided:
+                self._decided(i, decided, in_loop=in_loop)
+            return
+        if isinstance(error, Skip) and not attempt.timed_out:
+            # Skipping on purpose: never retried, no failure. The reason is kept for the report.
+            self.errors[i] = TaskError("plait.Skip", error.reason)
+            decided = scheduler.skip(i)
+            self._decided(i, [i, *decided], in_loop=in_loop)
             return
         if isinstance(error, InputRequired):
             if scheduler.halted:  # nobody will answer a run that stopped: the task stops too
-                self._cancel(i, attempt.number)
+                self._cancel(i, attempt.number, in_loop=in_loop)
             else:
                 scheduler.suspend(i)
                 self._ask(i, error, in_loop=in_loop)
@@ -332,7 +358,7 @@ class _Attempts(_RunState):
         elif (attempt.cancelled or scheduler.halted) and isinstance(
             error, asyncio.CancelledError | TaskCancelledError
         ):
-            self._cancel(i, attempt.number)
+            self._cancel(i, attempt.number, in_loop=in_loop)
             return
         assert error is not None
         task_error = _task_error(error, attempt.traceback)
@@ -356,21 +382,21 @@ class _Attempts(_RunState):
                     delay=delay,
                 )
             return
-        skipped = scheduler.fail(i)
+        decided = scheduler.fail(i)
         if self.listening:
             self._emit(
                 TaskFailed, task_id=self.graph.ids[i], attempt=attempt.number, error=task_error
             )
-            self._emit_skipped(i, skipped)
+        self._decided(i, decided, in_loop=in_loop)
         if self.critical[i] and not scheduler.halted:
             self.halted_by = i
             self._halt(in_loop=in_loop)
 
-    def _cancel(self, i: int, attempt_number: int) -> None:
-        skipped = self.scheduler.cancel(i)
+    def _cancel(self, i: int, attempt_number: int, *, in_loop: bool) -> None:
+        decided = self.scheduler.cancel(i)
         if self.listening:
             self._emit(TaskCancelled, task_id=self.graph.ids[i], attempt=attempt_number)
-            self._emit_skipped(i, skipped)
+        self._decided(i, decided, in_loop=in_loop)
 
     def _requeue(self, i: int) -> None:
         """A retry's backoff is over (loop thread)."""
@@ -381,3 +407,15 @@ class _Attempts(_RunState):
                     self._emit(TaskReady, task_id=self.graph.ids[i])
                 self._dispatch(in_loop=True)
             self._resolve_if_finished(in_loop=True)
+
+
+def _shippable(result: TaskResult) -> TaskResult:
+    """A dependency's result for ``ctx.upstream`` away from this process: without the live
+    exception object (it may not pickle), and without an output kept on a cluster (a handle
+    does not travel; the parameters carry the outputs)."""
+    error = result.error
+    if error is not None and error.exception is not None:
+        result = result._replace(error=dataclasses.replace(error, exception=None))
+    if isinstance(result.output, RemoteOutput):
+        result = result._replace(output=None)
+    return result

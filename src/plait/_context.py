@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import MutableMapping
-from typing import Any, Protocol
+from collections.abc import Mapping, MutableMapping
+from typing import TYPE_CHECKING, Any, Protocol
 
 from ._exceptions import TaskCancelledError
 from ._pause import NO_DEFAULT, InputRequired, as_schema_value
 from ._public import publish_exports
 from ._text import check_name
+
+if TYPE_CHECKING:
+    from ._results import TaskResult
 
 __all__ = ["Context"]
 
@@ -24,6 +27,10 @@ class AttemptState(Protocol):
 
     def answer(self, key: str) -> Any:
         """The answer given to the task's question ``key``, or NO_DEFAULT."""
+        ...
+
+    def upstream(self) -> Mapping[str, TaskResult]:
+        """Each direct dependency's result as it stands, by task id."""
         ...
 
 
@@ -67,6 +74,15 @@ class Context:
             raise TaskCancelledError(
                 f"task {self.task_id!r} (attempt {self.attempt}) was cancelled"
             )
+
+    @property
+    def upstream(self) -> Mapping[str, TaskResult]:
+        """Each direct dependency's :class:`TaskResult` as it stands when the task starts, by
+        task id: its status, output, error and ``skip_cause``. Under a trigger rule other than
+        ``all_success`` this says which dependencies succeeded (a parameter named after one that
+        did not gets its default); under ``one_success`` or ``always`` a dependency may still be
+        ``pending`` or ``running``."""
+        return self._state.upstream()
 
     @property
     def input(self) -> Any:

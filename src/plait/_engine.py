@@ -123,9 +123,10 @@ class _Run(_Attempts, _Deadlines, _Questions, _Stopping):
             self._arm_lease_timer()
         try:
             with self.lock:
-                self._announce_ready(
-                    self.scheduler.start(succeeded=self._succeeded_before), in_loop=True
+                decided = self.scheduler.start(
+                    succeeded=self._succeeded_before, skipped=self._skipped_before
                 )
+                self._decided(None, decided, in_loop=True)
                 self._dispatch(in_loop=True)
                 self._resolve_if_finished(in_loop=True)
             try:

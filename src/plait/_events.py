@@ -19,7 +19,7 @@ from typing import Any
 from ._pause import Question
 from ._public import publish_exports
 from ._results import TaskError
-from ._state import RunStatus
+from ._state import RunStatus, SkipCause
 
 __all__ = [
     "Event",
@@ -112,10 +112,12 @@ class TaskFailed(TaskEvent):
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class TaskSkipped(TaskEvent):
-    """The task will not run: ``cause`` is the task upstream of it (a dependency, or one of
-    theirs) whose failure or cancellation skipped it."""
+    """The task will not run: ``skip_cause`` says why (a :class:`~plait.SkipCause`), and
+    ``cause`` is the task whose end decided it -- upstream of it (a dependency, or one of
+    theirs), or the task itself when it raised ``plait.Skip``."""
 
     cause: str
+    skip_cause: SkipCause = SkipCause.UPSTREAM_FAILED
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

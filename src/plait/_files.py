@@ -50,6 +50,14 @@ checked; write each value out where it is used. Every key is shown here::
         estimate: 30                   # expected seconds (weights the critical path)
         executor: cluster              # where it runs: thread, inline, process, or a name
                                        #   of the executors section
+      - id: alert
+        shell: ./page-oncall.sh
+        depends_on: [fetch, publish]
+        trigger: one_failed            # when it runs: an Airflow trigger rule (all_success)
+      - id: release
+        function: reports.jobs:release
+        depends_on: [fetch]
+        cleanup: true                  # runs even after a halt (trigger defaults to all_done)
 
 The ``config`` keys are the :class:`~plait.EngineConfig` fields, under the same names as in
 Python and on the command line (``max_retries``, ``--max-retries``); the schema of the section is
@@ -136,6 +144,7 @@ from ._exceptions import (
 from ._graph import unknown_dependency
 from ._pause import Pause
 from ._policies import RetryPolicy
+from ._rules import TriggerRule
 from ._shell import ShellTask
 from ._targets import importing
 from ._workflow import Workflow
@@ -313,6 +322,11 @@ _TASK = {
             "description": "an executor's name ('thread', 'inline', 'process', or one under "
             "executors)",
         },
+        "trigger": {
+            "enum": [rule.value for rule in TriggerRule],
+            "description": "a trigger rule: " + ", ".join(rule.value for rule in TriggerRule),
+        },
+        "cleanup": {"type": "boolean", "description": "true or false"},
     },
     "dependentRequired": {"params": ["function"], "cwd": ["shell"], "env": ["shell"]},
     "allOf": [
@@ -872,7 +886,17 @@ def _add_task(
         raise source.error(str(error), (*at, "pause")) from error
     options = {
         key: task[key]
-        for key in ("params", "timeout", "critical", "pool", "priority", "estimate", "executor")
+        for key in (
+            "params",
+            "timeout",
+            "critical",
+            "pool",
+            "priority",
+            "estimate",
+            "executor",
+            "trigger",
+            "cleanup",
+        )
         if key in task
     }
     try:

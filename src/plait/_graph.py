@@ -13,6 +13,10 @@ computes, once per workflow, everything the scheduler needs so that a run does n
 - ``queue_key[i]``: the task's position in ready-queue order -- higher ``priority`` first, then
   higher ``rank``, then definition order; the scheduler's heaps hold these small ints;
 - ``pool_of[i]``: the index of the task's pool (0 = no pool);
+- ``rules[i]`` / ``cleanup[i]``: the task's trigger rule, and whether it runs even after a halt;
+  ``decides_on_success[i]``: whether a success may decide the rule before the other dependencies
+  finish; ``first``: the tasks a fresh run decides before anything finished (no dependencies, or
+  the rule ``always``);
 - ``inputs[i]``: which dependency outputs fill which parameters (``None``: call with none).
 """
 
@@ -29,12 +33,16 @@ from typing import TYPE_CHECKING, Any, overload
 
 from ._definition import params_document
 from ._exceptions import CycleError, UnknownDependencyError
+from ._rules import TriggerRule
 from ._targets import main_module_name
 
 if TYPE_CHECKING:
     from ._workflow import TaskSpec, Workflow
 
 __all__ = ["Graph", "unknown_dependency"]
+
+
+_DECIDES_ON_SUCCESS = frozenset(rule for rule in TriggerRule if rule.decides_on_success)
 
 
 def unknown_dependency(
@@ -72,8 +80,11 @@ class Graph:
     __slots__ = (
         "_definition",
         "_fingerprint",
+        "cleanup",
+        "decides_on_success",
         "dependencies",
         "dependents",
+        "first",
         "ids",
         "index",
         "inputs",
@@ -81,6 +92,7 @@ class Graph:
         "pool_of",
         "queue_key",
         "rank",
+        "rules",
         "specs",
         "task_at_key",
         "topological_order",
@@ -100,7 +112,16 @@ class Graph:
             for d in dependencies:
                 self.dependents[d].append(i)
         self.inputs = [self._inputs(spec) for spec in self.specs]
+        self.rules = [spec.trigger for spec in self.specs]
+        self.cleanup = [spec.cleanup for spec in self.specs]
+        early = _DECIDES_ON_SUCCESS
+        self.decides_on_success = [rule in early for rule in self.rules]
         self.topological_order = self._sort()
+        always = TriggerRule.ALWAYS
+        #: What a run decides first: the tasks without dependencies and the "always" tasks.
+        self.first = [
+            i for i in self.topological_order if not self.dependencies[i] or self.rules[i] is always
+        ]
         self._order([spec.estimate for spec in self.specs])
         self.pool_names: list[str | None] = [None]
         pools: dict[str | None, int] = {None: 0}

@@ -135,12 +135,12 @@ class _Questions(_RunState):
         task_error = TaskError.from_exception(error)
         self.errors[i] = task_error
         self.finished_at[i] = time.time()
-        skipped = self.scheduler.fail(i)
+        decided = self.scheduler.fail(i)
         if self.listening:
             self._emit(
                 TaskFailed, task_id=self.graph.ids[i], attempt=self.attempts[i], error=task_error
             )
-            self._emit_skipped(i, skipped)
+        self._decided(i, decided, in_loop=in_loop)
         if self.critical[i] and not self.scheduler.halted:
             self.halted_by = i
             self._halt(in_loop=in_loop)

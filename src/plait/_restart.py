@@ -1,5 +1,5 @@
-"""How a resume starts a run over in part: ``rerun`` (clear with downstream) and a changed
-definition accepted with ``accept_changes``.
+"""How a resume starts a run over in part: ``rerun`` (clear with downstream), a changed
+definition accepted with ``accept_changes``, and which skips a resume keeps (:func:`kept_skips`).
 
 The tasks cleared are the ones named in ``rerun``, the added and changed tasks, and everything
 downstream of them; they lose their records and questions (their questions are asked again) but
@@ -17,10 +17,37 @@ from typing import Any
 from ._definition import DefinitionDiff
 from ._exceptions import InvalidOptionError
 from ._graph import Graph
-from ._state import RunStatus, TaskStatus
+from ._results import TaskError
+from ._state import RunStatus, SkipCause, TaskStatus
 from .stores import EventRecord, RunRecord, RunUpdate, TaskRecord, WriteBatch
 
-__all__ = ["cleared_tasks", "restart_batch"]
+__all__ = ["cleared_tasks", "kept_skips", "restart_batch"]
+
+
+def kept_skips(graph: Graph, tasks: Mapping[str, TaskRecord]) -> dict[int, TaskError | None]:
+    """The tasks that skipped themselves (``raise plait.Skip``) and stay skipped on resume, by
+    index, with the reason they gave.
+
+    A resume runs failed (and unfinished) tasks again, so the skips that followed from them are
+    decided again by the rules. A task's dependencies end the same way as before when each one
+    succeeded (it is not run again), or was skipped while its own dependencies ended the same
+    way (a rule decides the same; a task that skipped itself is kept): then a task that skipped
+    itself stays skipped, and a task skipped by its rule is skipped again by the same rule.
+    """
+    unchanged = [False] * len(graph)
+    kept: dict[int, TaskError | None] = {}
+    ids, dependencies = graph.ids, graph.dependencies
+    for i in graph.topological_order:
+        record = tasks.get(ids[i])
+        if record is None:
+            continue
+        if record.status is TaskStatus.SUCCEEDED:
+            unchanged[i] = True
+        elif record.status is TaskStatus.SKIPPED and all(unchanged[d] for d in dependencies[i]):
+            unchanged[i] = True
+            if record.skip_cause is SkipCause.SKIPPED_BY_TASK:
+                kept[i] = record.error
+    return kept
 
 
 def cleared_tasks(

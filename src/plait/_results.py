@@ -12,7 +12,7 @@ from typing import Any, NamedTuple
 from ._exceptions import RunFailedError
 from ._pause import Question
 from ._public import publish_exports
-from ._state import RunStatus, TaskStatus
+from ._state import RunStatus, SkipCause, TaskStatus
 
 __all__ = ["RunResult", "TaskError", "TaskResult", "TaskResults"]
 
@@ -65,6 +65,8 @@ class TaskResult(NamedTuple):
         error: why its last attempt failed, if it did.
         attempts: how many attempts started (0 for a task that never ran).
         started_at, finished_at: Unix times of the first attempt's start and the last's end.
+        skip_cause: for a skipped task, why (a :class:`SkipCause`: ``"upstream_failed"``,
+            ``"upstream_skipped"``, ``"trigger_rule"`` or ``"skipped_by_task"``); else None.
     """
 
     task_id: str
@@ -74,6 +76,7 @@ class TaskResult(NamedTuple):
     attempts: int = 0
     started_at: float | None = None
     finished_at: float | None = None
+    skip_cause: SkipCause | None = None
 
     @property
     def duration(self) -> float | None:
@@ -111,15 +114,27 @@ class TaskResults(Mapping[str, TaskResult]):
         attempts: Sequence[int],
         started_at: Sequence[float | None],
         finished_at: Sequence[float | None],
+        skip_cause: Sequence[SkipCause | None] | None = None,
     ) -> None:
         self._index = index
-        self._columns = (status, output, error, attempts, started_at, finished_at)
+        if skip_cause is None:
+            skip_cause = [None] * len(status)
+        self._columns = (status, output, error, attempts, started_at, finished_at, skip_cause)
 
     def __getitem__(self, task_id: str) -> TaskResult:
         i = self._index[task_id]
-        status, output, error, attempts, started_at, finished_at = self._columns
+        status, output, error, attempts, started_at, finished_at, cause = self._columns
         return _make_task_result(
-            (task_id, status[i], output[i], error[i], attempts[i], started_at[i], finished_at[i])
+            (
+                task_id,
+                status[i],
+                output[i],
+                error[i],
+                attempts[i],
+                started_at[i],
+                finished_at[i],
+                cause[i],
+            )
         )
 
     def __iter__(self) -> Iterator[str]:

@@ -28,19 +28,19 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Coroutine, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
 from ._config import EngineConfig
-from ._events import Event, Journal, Subscriber, TaskLogged, TaskSkipped, publish
+from ._events import Event, Journal, Subscriber, TaskCancelled, TaskLogged, TaskSkipped, publish
 from ._graph import Graph
 from ._logs import AttemptLog, LogLine, running_attempt
 from ._pause import InputRequired, Question
 from ._recorder import Recorder
-from ._results import RunResult, TaskError, TaskResults
+from ._results import RunResult, TaskError, TaskResult, TaskResults
 from ._scheduler import Scheduler
 from ._serialization import Serializer
-from ._state import RunStatus, TaskStatus
+from ._state import RunStatus, SkipCause, TaskStatus
 from ._workflow import TaskSpec, Workflow
 from .executors import Executor, InlineExecutor
 from .executors._named import RunExecutors
@@ -64,6 +64,9 @@ class Restored:
     finished_at: dict[int, float]
     answers: dict[int, dict[str, Any]]
     questions: dict[int, Question]  # questions still open
+    # tasks that skipped themselves (raise plait.Skip) and whose dependencies ended the same
+    # way as then: they stay skipped, with their reason (see plait._restart)
+    skipped: dict[int, TaskError | None] = field(default_factory=dict)
 
 
 def _place(
@@ -212,6 +215,7 @@ class _RunState:
         self._closed = False  # the run is over (_close)
         self._lease_timer: asyncio.TimerHandle | None = None
         self._succeeded_before: list[int] = []
+        self._skipped_before: list[int] = []
         self.halted_by: int | None = None
         self.interrupted = False
         self.stop_reason: str | None = None  # why it was interrupted, for the run's error
@@ -241,6 +245,9 @@ class _RunState:
                 self.remote_outputs = True
             self.payloads[i] = restored.payloads.get(i)
         self._succeeded_before = sorted(restored.outputs)
+        self._skipped_before = sorted(restored.skipped)
+        for i, reason in restored.skipped.items():
+            self.errors[i] = reason
         for i, attempts in restored.attempts.items():
             self.attempts[i] = self.attempts_before[i] = attempts
         for i, at in restored.started_at.items():
@@ -268,10 +275,11 @@ class _RunState:
             attempts=list(self.attempts),
             started_at=list(self.started_at),
             finished_at=list(self.finished_at),
+            skip_cause=list(self.scheduler.skip_cause),
         )
         if self.interrupted:
             run_status = RunStatus.CANCELLED
-        elif status.count(TaskStatus.SUCCEEDED) == len(status):
+        elif status.count(TaskStatus.SUCCEEDED) == len(status) or self._only_skipped_else():
             run_status = RunStatus.SUCCEEDED
         elif self.scheduler.finished:
             run_status = RunStatus.FAILED
@@ -317,6 +325,28 @@ class _RunState:
         tail = [f"{n} {what}" for n, what in ((skipped, "skipped"), (cancelled, "cancelled")) if n]
         return head + (f" ({', '.join(tail)})" if tail else "")
 
+    def _only_skipped_else(self) -> bool:
+        """Whether every task that did not succeed was skipped by a rule or by ``plait.Skip``:
+        no failure (a skip because something failed comes with that failure or cancellation,
+        and fails the run; so does any task left unfinished)."""
+        status = self.scheduler.status
+        if status.count(TaskStatus.SUCCEEDED) + status.count(TaskStatus.SKIPPED) < len(status):
+            return False
+        return SkipCause.UPSTREAM_FAILED not in self.scheduler.skip_cause
+
+    def task_result(self, i: int) -> TaskResult:
+        """Task ``i``'s result as it stands (for ``ctx.upstream``). Under the lock."""
+        return TaskResult(
+            self.graph.ids[i],
+            self.scheduler.status[i],
+            self.outputs[i] if self.scheduler.status[i] is TaskStatus.SUCCEEDED else None,
+            self.errors[i],
+            self.attempts[i],
+            self.started_at[i],
+            self.finished_at[i],
+            self.scheduler.skip_cause[i],
+        )
+
     def _can_only_wait(self) -> bool:
         """Whether every unfinished task waits for an answer, or for a task that does."""
         scheduler = self.scheduler
@@ -327,6 +357,7 @@ class _RunState:
         copies: the run may still change them. Under the lock."""
         outputs = self.payloads if self._encodes else self.outputs
         status = self.scheduler.status
+        causes = self.scheduler.skip_cause
         if task_ids is None:
             return TaskRecordColumns(
                 task_ids=self.graph.ids,
@@ -336,6 +367,7 @@ class _RunState:
                 error=list(self.errors),
                 started_at=list(self.started_at),
                 finished_at=list(self.finished_at),
+                skip_cause=list(causes),
             )
         index = self.graph.index
         rows = [index[task_id] for task_id in task_ids]
@@ -349,6 +381,7 @@ class _RunState:
             error=[errors[i] for i in rows],
             started_at=[started_at[i] for i in rows],
             finished_at=[finished_at[i] for i in rows],
+            skip_cause=[causes[i] for i in rows],
         )
 
     # -- logs ----------------------------------------------------------------------------------
@@ -410,10 +443,31 @@ class _RunState:
             event = kind(run_id=self.run_id, time=now, **data)
             publish(self.subscribers, event)
 
-    def _emit_skipped(self, cause: int, skipped: list[int]) -> None:
+    def _decided(self, cause: int | None, decided: list[int], *, in_loop: bool) -> None:
+        """Tell the world what a report to the scheduler decided: the tasks it skipped (``cause``
+        is the task whose end decided them), cancelled (a halt) or made ready. Under the lock."""
+        if not decided:
+            return
+        status = self.scheduler.status
         ids = self.graph.ids
-        for d in skipped:
-            self._emit(TaskSkipped, task_id=ids[d], cause=ids[cause])
+        ready = []
+        for d in decided:
+            now = status[d]
+            if now is TaskStatus.SKIPPED:
+                if self.listening:
+                    self._emit(
+                        TaskSkipped,
+                        task_id=ids[d],
+                        cause=ids[d if cause is None else cause],
+                        skip_cause=self.scheduler.skip_cause[d],
+                    )
+            elif now is TaskStatus.CANCELLED:
+                if self.listening:
+                    self._emit(TaskCancelled, task_id=ids[d], attempt=self.attempts[d])
+            else:
+                ready.append(d)
+        if ready:
+            self._announce_ready(ready, in_loop=in_loop)
 
     # -- the steps each part calls in another (defined in the module named) -------------------
 
@@ -437,4 +491,4 @@ class _RunState:
 
         def _ask(self, i: int, request: InputRequired, *, in_loop: bool) -> None: ...  # _questions
 
-        def _halt(self, *, in_loop: bool) -> None: ...  # _stopping
+        def _halt(self, *, in_loop: bool, cleanup: bool = True) -> None: ...  # _stopping

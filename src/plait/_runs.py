@@ -7,7 +7,10 @@ it once the lease has expired (or at once with ``force=True``, when the owner is
 
 Guarantees on resume: tasks recorded ``succeeded`` keep their outputs and never run again; tasks
 that were running (or had finished but were not recorded yet) when the process died run again as
-a new attempt -- at-least-once for work in flight, exactly-once for recorded successes. Give side
+a new attempt -- at-least-once for work in flight, exactly-once for recorded successes. Failed
+tasks run again, with a fresh retry budget; the skips that followed from them are decided again
+by the rules, and a task that skipped itself stays skipped if its dependencies ended the same
+way (see ``plait._restart.kept_skips``). Give side
 effects an idempotency key (``ctx.idempotency_key``) so a repeat can be recognised.
 """
 
@@ -43,7 +46,7 @@ from ._pause import AnswerChannel, Question, answer_provenance, validate_answer
 from ._public import publish_exports
 from ._recorder import Recorder, question_of, request_of
 from ._requests import Inbox, RequestKind, RunRequest
-from ._restart import cleared_tasks, restart_batch
+from ._restart import cleared_tasks, kept_skips, restart_batch
 from ._results import RunResult, TaskResults
 from ._serialization import JSONSerializer, ObjectSerializer, Serializer, check_stored
 from ._state import RunStatus, TaskStatus
@@ -700,6 +703,7 @@ async def aresume(
         finished_at={i: t.finished_at for i, t in succeeded.items() if t.finished_at is not None},
         answers=answers,
         questions=questions,
+        skipped=kept_skips(graph, tasks),
     )
     # The questions answered since the last part of the run: their waits, for its trace.
     waits = [
@@ -853,6 +857,7 @@ def get_run(
         attempts=[r.attempts if r else 0 for r in records],
         started_at=[r.started_at if r else None for r in records],
         finished_at=[r.finished_at if r else None for r in records],
+        skip_cause=[r.skip_cause if r else None for r in records],
     )
     return RunResult(
         run_id=run_id,

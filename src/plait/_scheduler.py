@@ -7,9 +7,14 @@ of this state, so it can be tested step by step.
 State, per task (by graph index):
 
 - ``status[i]``: a :class:`TaskStatus`.
-- missing dependencies: how many of the task's dependencies have not succeeded yet. When it drops
-  to zero the task is *ready*: it goes into the ready queue of its pool. Each edge is looked at once
-  when its dependency finishes, so a whole run costs O(tasks + edges): no rescans, no polling.
+- dependency counts: how many of the task's dependencies have not finished yet, and how many
+  finished succeeded, failed, upstream-failed (skipped because something failed, or cancelled) and
+  skipped. Each edge is looked at once, when its dependency finishes: the counts change and the
+  task's trigger rule is asked (:func:`plait._rules.decide`, one evaluator for every rule) whether
+  the task can now run, must be skipped, or must wait. A task that can run is *ready*: it goes
+  into the ready queue of its pool. A whole run costs O(tasks + edges): no rescans, no polling.
+- ``open[i]``: the rule of task ``i`` is still undecided; a decision is made once.
+- ``skip_cause[i]``: why a skipped task was skipped (a :class:`SkipCause`).
 - ready queues: one binary heap per pool (pool 0 holds the tasks without a pool), keyed by
   ``graph.queue_key`` -- priority first, then the longest estimate-weighted path to the end of the
   graph (highest level first: what keeps the critical path moving shortens the makespan), then
@@ -30,9 +35,17 @@ Waiting for input: a task marked with ``hold`` (it needs a person's answer) goes
 ready, to ``waiting_for_input`` instead of the ready queue, holding no slot; a running task that
 asks mid-way is ``suspend``-ed there, its slot freed. ``answer`` moves it to the ready queue.
 
-Failure: ``fail`` marks every transitive dependent of the failed task ``skipped`` (they never
-run); independent branches go on. ``halt`` stops the run: nothing new starts and every task that
-has not started is ``cancelled``; running tasks stay ``running`` until the engine reports them.
+Failure: ``fail`` counts the failure for each dependent, whose rule decides: under the default
+``all_success`` it is skipped (cause ``upstream_failed``), and so on down the graph, each task by
+its own rule; independent branches go on. ``skip`` ends a running task ``skipped`` on purpose
+(``raise plait.Skip``). Every report returns the tasks it decided: ready ones (``pending`` in a
+queue, or ``waiting_for_input``) and skipped ones, in the order decided.
+
+Halting: ``halt`` stops the run: nothing new starts and every task that has not started is
+``cancelled``, except *cleanup* tasks (Airflow's teardown): they stay, and run once their
+dependencies are done, as their rule says (a cancelled dependency counts as upstream-failed).
+``halt(cleanup=False)`` (a second interrupt) cancels them too. Running tasks stay ``running``
+until the engine reports them.
 
 Misuse is loud, as in graphlib: reporting a task that is not in the state the report needs
 (``succeed`` twice, ``retry`` of a task that is not running, an index the graph does not have)
@@ -47,15 +60,23 @@ import sys
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from heapq import heappop, heappush
+from typing import cast
 
 from ._graph import Graph
-from ._state import TaskStatus
+from ._rules import RUN, decide
+from ._state import SkipCause, TaskStatus
 
 __all__ = ["PoolStatistics", "Scheduler", "SchedulerStatistics"]
 
 _UNLIMITED = sys.maxsize
 PENDING = TaskStatus.PENDING
 RUNNING = TaskStatus.RUNNING
+SKIPPED = TaskStatus.SKIPPED
+WAITING = TaskStatus.WAITING_FOR_INPUT
+UPSTREAM_FAILED = SkipCause.UPSTREAM_FAILED
+
+# Which count a finished dependency adds to (see the module docstring).
+_SUCCEEDED, _FAILED, _UPSTREAM_FAILED, _SKIPPED = range(4)
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,6 +107,9 @@ class Scheduler:
     """
 
     __slots__ = (
+        "_cleanup",
+        "_counts",
+        "_decides_on_success",
         "_free",
         "_graph",
         "_lane_free",
@@ -93,6 +117,7 @@ class Scheduler:
         "_limit",
         "_missing",
         "_needs_input",
+        "_open",
         "_pool_free",
         "_pool_limit",
         "_queue_lane",
@@ -100,10 +125,12 @@ class Scheduler:
         "_queue_pool",
         "_queued",
         "_ready",
+        "_rules",
         "_single_queue",
         "_size",
         "halted",
         "ready",
+        "skip_cause",
         "status",
         "unfinished",
         "waiting",
@@ -137,6 +164,15 @@ class Scheduler:
         self.unfinished = len(graph)
         self.halted = False
         self._missing = [len(d) for d in graph.dependencies]
+        # succeeded, failed, upstream-failed, skipped dependencies: one list per kind
+        self._counts = ([0] * len(graph), [0] * len(graph), [0] * len(graph), [0] * len(graph))
+        # Whether a success may decide the task's rule while other dependencies still run: if
+        # not, a success asks the rule only when it was the last dependency to finish.
+        self._decides_on_success = graph.decides_on_success
+        self._open = [True] * len(graph)
+        self._rules = graph.rules
+        self._cleanup = graph.cleanup
+        self.skip_cause: list[SkipCause | None] = [None] * len(graph)
         self._needs_input = [False] * len(graph)
         self.waiting = 0
         self._lane_free = [_UNLIMITED, *lane_limits]
@@ -173,30 +209,51 @@ class Scheduler:
         self._limit = max_concurrency
         self._free = max_concurrency
 
-    def start(self, succeeded: Iterable[int] = ()) -> list[int]:
-        """Queue the tasks that can run first, and return them.
+    def start(self, succeeded: Iterable[int] = (), skipped: Iterable[int] = ()) -> list[int]:
+        """Decide the tasks that can be decided before anything runs, and return them: the ready
+        ones (queued, or waiting for input) and the skipped ones.
 
         Args:
             succeeded: tasks that already succeeded (a resumed run); they are not run again.
+            skipped: tasks that skipped themselves (``raise plait.Skip``) in an earlier run whose
+                dependencies ended the same way this time; they stay skipped. Tasks skipped by a
+                rule are not given: their rules decide again, the same way if nothing changed.
 
         Raises:
-            ValueError: a task in ``succeeded`` is not pending (given twice, or not in the graph).
+            ValueError: a task in ``succeeded`` or ``skipped`` is not pending (given twice, or
+                not in the graph).
         """
-        for i in succeeded:
-            if not 0 <= i < self._size or self.status[i] is not PENDING:
-                raise self._misuse(i, "pending")
-            self.status[i] = TaskStatus.SUCCEEDED
-            self.unfinished -= 1
+        restored: list[tuple[int, int]] = []
+        for kind, tasks in ((_SUCCEEDED, succeeded), (_SKIPPED, skipped)):
+            for i in tasks:
+                if not 0 <= i < self._size or self.status[i] is not PENDING:
+                    raise self._misuse(i, "pending")
+                if kind == _SUCCEEDED:
+                    self.status[i] = TaskStatus.SUCCEEDED
+                else:
+                    self.status[i] = SKIPPED
+                    self.skip_cause[i] = SkipCause.SKIPPED_BY_TASK
+                self._open[i] = False
+                self.unfinished -= 1
+                restored.append((i, kind))
+        for i, kind in restored:
+            count = self._counts[kind]
             for d in self._graph.dependents[i]:
                 self._missing[d] -= 1
-        ready = [
-            i
-            for i in self._graph.topological_order
-            if self._missing[i] == 0 and self.status[i] is PENDING
-        ]
-        for i in ready:
-            self._make_ready(i)
-        return ready
+                count[d] += 1
+        decided: list[int] = []
+        stack: list[int] = []
+        # A task decided here is never looked at again (it is no longer open), and a skip is
+        # counted for its dependents at once: each edge is still looked at once.
+        # A fresh run decides its first tasks only (nothing else can be decided before something
+        # finishes); a resumed one asks every task, in topological order.
+        candidates = self._graph.topological_order if restored else self._graph.first
+        for i in candidates:
+            if self._open[i]:
+                self._decide(i, decided, stack)
+                if stack:
+                    self._cascade(decided, stack)
+        return decided
 
     def hold(self, i: int) -> None:
         """Task ``i`` needs an answer before it can run: when ready, it will wait for one.
@@ -210,7 +267,7 @@ class Scheduler:
 
     def take(self) -> int | None:
         """Start the best ready task that a free slot allows; ``None`` if there is none."""
-        if self._free == 0 or self.halted:
+        if self._free == 0:  # after a halt only cleanup tasks are ever queued
             return None
         status = self.status
         task_at_key = self._graph.task_at_key
@@ -251,9 +308,10 @@ class Scheduler:
         return i
 
     def succeed(self, i: int) -> list[int]:
-        """Record that running task ``i`` succeeded; return the tasks that became ready.
+        """Record that running task ``i`` succeeded; return the tasks this decided.
 
-        A returned task whose status is ``waiting_for_input`` became ready but waits for an answer.
+        A returned task is ready (``pending`` in a queue, or ``waiting_for_input`` when it waits
+        for an answer) or ``skipped`` (its rule can no longer be met: ``one_failed``...).
 
         Raises:
             ValueError: ``i`` is not a running task.
@@ -263,31 +321,62 @@ class Scheduler:
         self.status[i] = TaskStatus.SUCCEEDED
         self._release(i)
         self.unfinished -= 1
-        ready = []
+        # _count, written out: this is the loop every edge of a run goes through (bench Part 10)
+        # and _decide too, but for a skip.
+        decided: list[int] = []
+        stack: list[int] = []
         missing = self._missing
-        status = self.status
+        succeeded, failed, upstream_failed, skipped = self._counts
+        is_open = self._open
+        early = self._decides_on_success
+        rules = self._rules
         for d in self._graph.dependents[i]:
             missing[d] -= 1
-            if missing[d] == 0 and status[d] is PENDING:
-                self._make_ready(d)
-                ready.append(d)
-        return ready
+            succeeded[d] += 1
+            if is_open[d] and (missing[d] == 0 or early[d]):
+                outcome = decide(
+                    rules[d], succeeded[d], failed[d], upstream_failed[d], skipped[d], missing[d]
+                )
+                if outcome is RUN:
+                    is_open[d] = False
+                    decided.append(d)
+                    self._make_ready(d)
+                elif outcome is not None:
+                    self._decide(d, decided, stack)
+        if stack:
+            self._cascade(decided, stack)
+        return decided
 
     def fail(self, i: int) -> list[int]:
-        """Record that task ``i`` (running or waiting) failed for good; return the dependents it
-        skips.
+        """Record that task ``i`` (running or waiting) failed for good; return the tasks this
+        decided (skipped ones, and ready ones whose rule wanted a failure).
 
         Raises:
             ValueError: ``i`` is neither running nor waiting for input.
         """
         if not 0 <= i < self._size or (
-            self.status[i] is not RUNNING and self.status[i] is not TaskStatus.WAITING_FOR_INPUT
+            self.status[i] is not RUNNING and self.status[i] is not WAITING
         ):
             raise self._misuse(i, "running or waiting for input")
         self._leave(i)
         self.status[i] = TaskStatus.FAILED
         self.unfinished -= 1
-        return self._skip_dependents(i)
+        return self._settle(i, _FAILED)
+
+    def skip(self, i: int) -> list[int]:
+        """Record that running task ``i`` skipped itself (``raise plait.Skip``); return the tasks
+        this decided.
+
+        Raises:
+            ValueError: ``i`` is not a running task.
+        """
+        if not 0 <= i < self._size or self.status[i] is not RUNNING:
+            raise self._misuse(i, "running")
+        self._release(i)
+        self.status[i] = SKIPPED
+        self.skip_cause[i] = SkipCause.SKIPPED_BY_TASK
+        self.unfinished -= 1
+        return self._settle(i, _SKIPPED)
 
     def retry(self, i: int) -> None:
         """Running task ``i`` failed but will be tried again: free its slot; it waits, pending.
@@ -309,7 +398,7 @@ class Scheduler:
         """
         if not 0 <= i < self._size:
             raise self._misuse(i, "pending")
-        if self.halted or self.status[i] is not PENDING:
+        if self.status[i] is not PENDING or (self.halted and not self._cleanup[i]):
             return False
         self._push(i)
         return True
@@ -324,7 +413,7 @@ class Scheduler:
             raise self._misuse(i, "running")
         self._release(i)
         self._needs_input[i] = True
-        self.status[i] = TaskStatus.WAITING_FOR_INPUT
+        self.status[i] = WAITING
         self.waiting += 1
 
     def answer(self, i: int) -> bool:
@@ -338,7 +427,7 @@ class Scheduler:
         if not 0 <= i < self._size:
             raise self._misuse(i, "waiting for input")
         self._needs_input[i] = False
-        if self.status[i] is not TaskStatus.WAITING_FOR_INPUT or self.halted:
+        if self.status[i] is not WAITING or (self.halted and not self._cleanup[i]):
             return False
         self.status[i] = PENDING
         self.waiting -= 1
@@ -346,7 +435,8 @@ class Scheduler:
         return True
 
     def cancel(self, i: int) -> list[int]:
-        """Record that task ``i`` was cancelled; return the dependents it skips.
+        """Record that task ``i`` was cancelled; return the tasks this decided (for the rules of
+        its dependents a cancelled task counts as upstream-failed).
 
         Raises:
             ValueError: task ``i`` had already finished (or the graph has no task ``i``).
@@ -355,29 +445,42 @@ class Scheduler:
             raise self._misuse(i, "unfinished")
         self._leave(i)
         self.status[i] = TaskStatus.CANCELLED
+        self._open[i] = False
         self.unfinished -= 1
-        return self._skip_dependents(i)
+        return self._settle(i, _UPSTREAM_FAILED)
 
-    def halt(self) -> list[int]:
-        """Stop starting tasks; cancel every task that has not started, and return those.
+    def halt(self, *, cleanup: bool = True) -> list[int]:
+        """Stop starting tasks; cancel every task that has not started, and return those,
+        followed by the cleanup tasks this decided.
 
-        Running tasks are left to the engine to stop and report. Halting twice does nothing more.
+        Cleanup tasks are left to run once their dependencies are done, unless ``cleanup`` is
+        false (a second interrupt: cancel them too). Running tasks are left to the engine to
+        stop and report. Halting again cancels nothing more, except the cleanup tasks the first
+        halt kept if this one gives ``cleanup=False``.
         """
         self.halted = True
+        status = self.status
+        keep = self._cleanup
         cancelled = [
             i
-            for i, status in enumerate(self.status)
-            if status is PENDING or status is TaskStatus.WAITING_FOR_INPUT
+            for i, s in enumerate(status)
+            if (s is PENDING or s is WAITING) and not (cleanup and keep[i] and s is PENDING)
         ]
-        self.waiting = 0
         for i in cancelled:
-            self.status[i] = TaskStatus.CANCELLED
+            if status[i] is WAITING:
+                self.waiting -= 1
+            elif self._queued[i]:
+                self._queued[i] = False
+                self.ready -= 1
+            status[i] = TaskStatus.CANCELLED
+            self._open[i] = False
         self.unfinished -= len(cancelled)
-        for heap in self._ready:
-            heap.clear()
-        self._queued = [False] * len(self.status)
-        self.ready = 0
-        return cancelled
+        decided: list[int] = []
+        stack: list[int] = []
+        for i in cancelled:
+            self._count(i, _UPSTREAM_FAILED, decided, stack)
+        self._cascade(decided, stack)
+        return cancelled + decided
 
     @property
     def finished(self) -> bool:
@@ -445,9 +548,63 @@ class Scheduler:
             f"task {task_id!r} is not {expected} (it is {status.value.replace('_', ' ')})"
         )
 
+    def _settle(self, i: int, kind: int) -> list[int]:
+        """Task ``i`` finished as ``kind``: count it for each dependent, and decide what follows."""
+        decided: list[int] = []
+        stack: list[int] = []
+        self._count(i, kind, decided, stack)
+        if stack:
+            self._cascade(decided, stack)
+        return decided
+
+    def _count(self, i: int, kind: int, decided: list[int], stack: list[int]) -> None:
+        """Count finished task ``i`` (as ``kind``) for each dependent still undecided, and ask
+        each one's rule; tasks skipped as a result go on ``stack``, to be counted in turn."""
+        count = self._counts[kind]
+        missing = self._missing
+        is_open = self._open
+        for d in self._graph.dependents[i]:
+            missing[d] -= 1
+            count[d] += 1
+            if is_open[d]:
+                self._decide(d, decided, stack)
+
+    def _cascade(self, decided: list[int], stack: list[int]) -> None:
+        """Count the skipped tasks on ``stack`` for their dependents, until nothing more is
+        decided. Each task is skipped once, so each edge is still looked at once."""
+        while stack:
+            i = stack.pop()
+            kind = _UPSTREAM_FAILED if self.skip_cause[i] is UPSTREAM_FAILED else _SKIPPED
+            self._count(i, kind, decided, stack)
+
+    def _decide(self, i: int, decided: list[int], stack: list[int]) -> None:
+        """Ask undecided task ``i``'s rule; make it ready, or skip it (onto ``stack``)."""
+        succeeded, failed, upstream_failed, skipped = self._counts
+        outcome = decide(
+            self._rules[i],
+            succeeded[i],
+            failed[i],
+            upstream_failed[i],
+            skipped[i],
+            self._missing[i],
+        )
+        if outcome is None:
+            return
+        # An open task is pending (a cancelled one is closed), and after a halt only cleanup
+        # tasks are still open.
+        self._open[i] = False
+        decided.append(i)
+        if outcome is RUN:
+            self._make_ready(i)
+        else:
+            self.status[i] = SKIPPED
+            self.skip_cause[i] = cast(SkipCause, outcome)
+            self.unfinished -= 1
+            stack.append(i)
+
     def _make_ready(self, i: int) -> None:
         if self._needs_input[i]:
-            self.status[i] = TaskStatus.WAITING_FOR_INPUT
+            self.status[i] = WAITING
             self.waiting += 1
         else:
             self._push(i)
@@ -457,7 +614,7 @@ class Scheduler:
         status = self.status[i]
         if status is RUNNING:
             self._release(i)
-        elif status is TaskStatus.WAITING_FOR_INPUT:
+        elif status is WAITING:
             self.waiting -= 1
         elif self._queued[i]:  # left in its heap; take() drops it
             self._queued[i] = False
@@ -473,16 +630,3 @@ class Scheduler:
         if not self._single_queue:
             self._pool_free[self._graph.pool_of[i]] += 1
             self._lane_free[self._lane_of[i]] += 1
-
-    def _skip_dependents(self, i: int) -> list[int]:
-        skipped = []
-        stack = list(self._graph.dependents[i])
-        status = self.status
-        while stack:
-            d = stack.pop()
-            if status[d] is PENDING:
-                status[d] = TaskStatus.SKIPPED
-                skipped.append(d)
-                stack.extend(self._graph.dependents[d])
-        self.unfinished -= len(skipped)
-        return skipped

@@ -6,7 +6,8 @@ ends in one of the final states:
 
 - ``succeeded``: an attempt returned; its output feeds the dependents.
 - ``failed``: the last allowed attempt raised (or timed out).
-- ``skipped``: a dependency failed or was skipped, so the task could never run.
+- ``skipped``: the task's trigger rule could no longer be met (by default: a dependency failed or
+  was skipped), or the task raised :class:`plait.Skip`; its :class:`SkipCause` says which.
 - ``cancelled``: the run was stopped (a critical failure, fail-fast, or an interrupt) before the
   task finished.
 
@@ -14,7 +15,8 @@ A failed attempt that will be retried takes a running task back to ``pending`` f
 holding no slot. ``waiting_for_input`` belongs to pausing for a person's answer.
 
 A run is ``running`` until every task is final; it then ends ``succeeded`` when every task
-succeeded, ``failed`` when any task failed, was skipped or was cancelled by a failure, and
+succeeded or was skipped without a failure (by a rule or by ``Skip``), ``failed`` when any task
+failed, was skipped because something failed, or was cancelled by a failure, and
 ``cancelled`` when it was interrupted. ``paused`` belongs to pausing for input.
 """
 
@@ -24,7 +26,7 @@ from enum import StrEnum
 
 from ._public import publish_exports
 
-__all__ = ["FINAL_TASK_STATUSES", "TASK_TRANSITIONS", "RunStatus", "TaskStatus"]
+__all__ = ["FINAL_TASK_STATUSES", "TASK_TRANSITIONS", "RunStatus", "SkipCause", "TaskStatus"]
 
 
 class TaskStatus(StrEnum):
@@ -42,6 +44,24 @@ class TaskStatus(StrEnum):
     def is_final(self) -> bool:
         """Whether the task will not change any more in this run."""
         return self in FINAL_TASK_STATUSES
+
+
+class SkipCause(StrEnum):
+    """Why a task was skipped.
+
+    For the trigger rules of its dependents, a task skipped with ``UPSTREAM_FAILED`` counts as
+    upstream-failed, any other skip as skipped (as Airflow's ``upstream_failed`` and ``skipped``
+    states).
+    """
+
+    UPSTREAM_FAILED = "upstream_failed"
+    """Something upstream failed (or was cancelled), so the rule cannot be met."""
+    UPSTREAM_SKIPPED = "upstream_skipped"
+    """Dependencies were skipped, so the rule cannot be met."""
+    TRIGGER_RULE = "trigger_rule"
+    """The rule cannot be met for another reason (``one_failed`` when nothing failed...)."""
+    SKIPPED_BY_TASK = "skipped_by_task"
+    """The task raised :class:`plait.Skip`."""
 
 
 class RunStatus(StrEnum):
@@ -75,6 +95,7 @@ TASK_TRANSITIONS: dict[TaskStatus, frozenset[TaskStatus]] = {
             TaskStatus.WAITING_FOR_INPUT,
             TaskStatus.SUCCEEDED,
             TaskStatus.FAILED,
+            TaskStatus.SKIPPED,  # the task raised plait.Skip
             TaskStatus.CANCELLED,
         }
     ),

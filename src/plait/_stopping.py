@@ -4,6 +4,10 @@
 once, flags sync attempts (``ctx.cancelled`` and :meth:`~plait.executors.Executor.cancel`) and
 waits ``cancel_grace`` seconds for them before abandoning them (see ``_deadlines``). The run then
 ends when its last attempt has settled.
+
+Cleanup tasks (``cleanup=True``, Airflow's teardown) are spared by a first halt: those running
+go on, those not started run once their dependencies are done, as their rule says. A second
+interrupt (:meth:`_Stopping.stop_now`) halts without sparing them.
 """
 
 from __future__ import annotations
@@ -11,7 +15,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 
-from ._events import TaskCancelled
 from ._exceptions import TaskCancelledError
 from ._groups import kill_groups
 from ._run_state import _RunState
@@ -22,12 +25,15 @@ __all__: list[str] = []
 class _Stopping(_RunState):
     """Halting the run; part of :class:`plait._engine._Run`."""
 
-    def _halt(self, *, in_loop: bool) -> None:
-        """Stop the run: nothing new starts; running attempts are asked to stop. Under the lock."""
-        for i in self.scheduler.halt():
-            if self.listening:
-                self._emit(TaskCancelled, task_id=self.graph.ids[i], attempt=self.attempts[i])
-        running = [a for a in self.current if a is not None]
+    def _halt(self, *, in_loop: bool, cleanup: bool = True) -> None:
+        """Stop the run: nothing new starts but cleanup tasks (unless ``cleanup`` is false);
+        running attempts but those of cleanup tasks are asked to stop. Under the lock; the
+        caller dispatches (a cleanup task may have become ready)."""
+        self._decided(None, self.scheduler.halt(cleanup=cleanup), in_loop=in_loop)
+        spared = self.graph.cleanup if cleanup else [False] * len(self.graph)
+        running = [
+            a for a in self.current if a is not None and not a.cancelled and not spared[a.index]
+        ]
         waiting_for_threads = False
         for attempt in running:
             executor = self.executor_of[attempt.index]
@@ -50,6 +56,7 @@ class _Stopping(_RunState):
         with self.lock:
             self.interrupted = True
             self._halt(in_loop=True)
+            self._dispatch(in_loop=True)
             self._resolve_if_finished(in_loop=True)
         await asyncio.shield(self._done)
 
@@ -68,6 +75,7 @@ class _Stopping(_RunState):
             self.interrupted = True
             self.stop_reason = reason
             self._halt(in_loop=True)
+            self._dispatch(in_loop=True)
             self._resolve_if_finished(in_loop=True)
 
     def stop_now(self, reason: str) -> None:
@@ -79,8 +87,7 @@ class _Stopping(_RunState):
                 if not self.interrupted:
                     self.interrupted = True
                     self.stop_reason = reason
-                    if not self.scheduler.halted:
-                        self._halt(in_loop=True)
+                self._halt(in_loop=True, cleanup=False)  # cleanup tasks too, this time
                 executor_of = self.executor_of
                 for attempt in self.current:
                     if attempt is not None and executor_of[attempt.index] is not None:
@@ -100,4 +107,5 @@ class _Stopping(_RunState):
             if self.store_failure is None:
                 self.store_failure = error
                 self._halt(in_loop=True)
+                self._dispatch(in_loop=True)
             self._resolve_if_finished(in_loop=True)

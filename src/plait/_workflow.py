@@ -6,7 +6,9 @@ parameter of the function will be filled when it runs (its *binding*):
 
 - a parameter named like one of the task's dependencies receives that dependency's output, and
   a ``**kwargs`` parameter receives the outputs of the dependencies not named (keyed by id, so
-  ids that are not Python names work too);
+  ids that are not Python names work too) -- of those that succeeded: under a trigger rule other
+  than ``all_success`` a dependency may not have, and the parameter keeps its default (which it
+  must then have);
 - a parameter named ``ctx`` or annotated :class:`plait.Context` receives the task's context;
 - any other parameter comes from ``params``, or keeps its default value.
 
@@ -30,6 +32,7 @@ from ._graph import Graph
 from ._pause import Pause
 from ._policies import RetryPolicy
 from ._public import publish_exports
+from ._rules import TriggerRule, coerce_rule
 from ._text import check_name
 
 __all__ = ["TaskSpec", "Workflow"]
@@ -72,6 +75,8 @@ class TaskSpec(NamedTuple):
     pause: Pause | None = None
     executor: str | None = None
     is_async: bool = False
+    trigger: TriggerRule = TriggerRule.ALL_SUCCESS
+    cleanup: bool = False
     binding: Binding = _NO_BINDING
 
     # ``binding`` follows from the other fields: left out of comparisons and the repr.
@@ -171,6 +176,8 @@ class Workflow:
         estimate: float | None = None,
         pause: Pause | None = None,
         executor: str | None = None,
+        trigger: TriggerRule | str | None = None,
+        cleanup: bool = False,
     ) -> Callable[[F], F]: ...
 
     def task(
@@ -189,6 +196,8 @@ class Workflow:
         estimate: float | None = None,
         pause: Pause | None = None,
         executor: str | None = None,
+        trigger: TriggerRule | str | None = None,
+        cleanup: bool = False,
     ) -> Any:
         """Add the decorated function as a task; its id defaults to the function's name.
 
@@ -214,6 +223,8 @@ class Workflow:
                 estimate=estimate,
                 pause=pause,
                 executor=executor,
+                trigger=trigger,
+                cleanup=cleanup,
             )
             return function
 
@@ -234,6 +245,8 @@ class Workflow:
         estimate: float | None = None,
         pause: Pause | None = None,
         executor: str | None = None,
+        trigger: TriggerRule | str | None = None,
+        cleanup: bool = False,
     ) -> TaskSpec:
         """Add a task that runs ``fn`` once every task in ``depends_on`` has succeeded.
 
@@ -256,6 +269,14 @@ class Workflow:
                 ``"process"``, or one given to ``plait.run(executors=...)``); by default a sync
                 task runs on ``EngineConfig.default_executor`` and an async one on the event
                 loop. An unknown name is refused when the run starts, before anything runs.
+            trigger: when the task runs, judged on how its dependencies ended: a
+                :class:`TriggerRule` or its name (Airflow's rules: ``"all_done"``,
+                ``"one_failed"``...). The default is ``"all_success"`` (``"all_done"`` for a
+                cleanup task). A parameter named after a dependency that did not succeed gets
+                its default, so under any other rule such parameters need one.
+            cleanup: run even after the run halts (a critical failure, ``fail_fast``, cancel,
+                Ctrl-C), once the dependencies are done, as Airflow's teardown tasks do; a second
+                Ctrl-C skips it.
 
         Returns:
             The task's :class:`TaskSpec`.
@@ -305,6 +326,14 @@ class Workflow:
                 raise InvalidOptionError(
                     f"task {id!r} lists a dependency twice: {dependencies!r}; list each one once"
                 )
+        if trigger is None:
+            rule = TriggerRule.ALL_DONE if cleanup is True else TriggerRule.ALL_SUCCESS
+        elif type(trigger) is TriggerRule:
+            rule = trigger
+        else:
+            rule = coerce_rule(trigger, id)
+        if cleanup is not False and cleanup is not True:
+            raise InvalidOptionError(f"task {id!r}: cleanup must be True or False, not {cleanup!r}")
         if (
             retry is not None
             or timeout is not None
@@ -331,7 +360,7 @@ class Workflow:
         else:
             info = entry[0]
             is_async = info.is_async
-            binding = _bind(id, fn, info, dependencies, frozen_params)
+            binding = _bind(id, fn, info, dependencies, frozen_params, rule=rule)
             entry[1].append(id)
         spec = tasks[id] = _new_task_spec(
             (
@@ -348,6 +377,8 @@ class Workflow:
                 pause,
                 executor,
                 is_async,
+                rule,
+                cleanup,
                 binding,
             )
         )
@@ -487,6 +518,8 @@ def _bind(
     info: _FunctionInfo,
     dependencies: tuple[str, ...],
     params: Mapping[str, Any],
+    *,
+    rule: TriggerRule = TriggerRule.ALL_SUCCESS,
 ) -> Binding:
     """Work out how to fill ``fn``'s parameters for one task (see the module docstring)."""
     from_dependencies: list[tuple[str, str]] = []
@@ -508,6 +541,12 @@ def _bind(
                 )
             continue
         if name in dependencies:
+            if not parameter.has_default and not rule.needs_every_success:
+                raise BindingError(
+                    f"task {task_id!r}: parameter {name!r} gets the output of dependency {name!r}, "
+                    f"which may not succeed under trigger={rule.value!r}; give {name!r} a "
+                    f"default (used when it did not succeed), or read ctx.upstream[{name!r}]"
+                )
             from_dependencies.append((name, name))
         elif context_parameter is None and parameter.wants_context:
             context_parameter = name

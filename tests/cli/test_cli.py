@@ -277,7 +277,7 @@ EVENT_FIELDS = {
     "task_started": {"task_id", "attempt"},
     "task_succeeded": {"task_id", "attempt"},
     "task_failed": {"task_id", "attempt", "error"},
-    "task_skipped": {"task_id", "cause"},
+    "task_skipped": {"task_id", "cause", "skip_cause"},
     "input_requested": {"task_id", "key", "prompt", "schema", "deadline"},
     "task_logged": {"task_id", "attempt", "number", "stream", "text"},
     "run_finished": {"status", "error"},

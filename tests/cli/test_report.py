@@ -644,6 +644,33 @@ def test_durations_and_ticks_read_well() -> None:
     assert step == 600 and len(ticks) == 7
 
 
+def test_skips_show_their_cause_and_an_attempt_that_skipped_itself_ends_skipped() -> None:
+    itself = _Task(id="check", index=0, depends_on=(), status=plait.TaskStatus.SKIPPED, attempts=1)
+    after = _Task(id="after", index=1, depends_on=("check",), status=plait.TaskStatus.SKIPPED)
+    log = [
+        EventRecord(kind="RunStarted", time=10.0, data={"workflow": "w", "tasks": 2}),
+        EventRecord(kind="TaskStarted", time=11.0, task_id="check", data={"attempt": 1}),
+        EventRecord(
+            kind="TaskSkipped",
+            time=12.0,
+            task_id="check",
+            data={"cause": "check", "skip_cause": "skipped_by_task"},
+        ),
+        EventRecord(
+            kind="TaskSkipped",
+            time=12.0,
+            task_id="after",
+            data={"cause": "check", "skip_cause": "upstream_skipped"},
+        ),
+    ]
+    _segments_from_events({"check": itself, "after": after}, log, 20.0, live=False)
+    (ran,) = itself.segments
+    assert (ran.kind, ran.status, ran.start, ran.end) == ("attempt", "skipped", 11.0, 12.0)
+    assert ran.note == "skipped: skipped itself (plait.Skip)"
+    (marker,) = after.segments
+    assert (marker.status, marker.note) == ("skipped", "skipped: upstream skipped ('check')")
+
+
 # -- answers and the templates ---------------------------------------------------------------------
 
 

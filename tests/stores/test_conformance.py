@@ -17,7 +17,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from plait import RunStatus, TaskError, TaskStatus
+from plait import RunStatus, SkipCause, TaskError, TaskStatus
 from plait._logs import LogLine
 from plait.stores import (
     EventRecord,
@@ -703,6 +703,27 @@ def test_the_trace_context_of_an_unknown_run(store: Store) -> None:
     assert store.get_trace_context("nope") is None
     with pytest.raises(RunNotFoundError):
         store.set_trace_context("nope", TRACEPARENT)
+
+
+def test_skip_causes_are_kept_with_records_and_columns_small_and_large_batches(
+    store: Store,
+) -> None:
+    store.create_run(make_run())
+    causes = [None, *SkipCause]
+    records = [
+        task(
+            f"t{n}",
+            status=TaskStatus.SKIPPED if causes[n % 5] else TaskStatus.SUCCEEDED,
+            skip_cause=causes[n % 5],
+            output=None,
+        )
+        for n in range(400)  # past the size from which PostgreSQL copies rows in bulk
+    ]
+    store.write("run-1", "alice", WriteBatch(tasks=records[:3]))
+    store.write("run-1", "alice", WriteBatch(tasks=columns_of(*records)))
+    loaded = store.load_tasks("run-1")
+    assert loaded == {r.task_id: r for r in records}
+    assert loaded["t2"].skip_cause is SkipCause.UPSTREAM_SKIPPED
 
 
 # -- events ---------------------------------------------------------------------------------

@@ -567,7 +567,7 @@ Events (snake_case), with their fields besides event, run_id and time:
   task_succeeded   task_id, attempt
   task_retrying    task_id, attempt, error {type, message}, delay
   task_failed      task_id, attempt, error {type, message}
-  task_skipped     task_id, cause
+  task_skipped     task_id, cause, skip_cause
   task_cancelled   task_id, attempt
   input_requested  task_id, key, prompt, schema, deadline
   input_received   task_id, key

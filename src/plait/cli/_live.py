@@ -35,7 +35,7 @@ events add ``task_id``; errors are ``{"type": ..., "message": ...}``::
     task_succeeded   attempt
     task_retrying    attempt, error, delay (seconds before the next attempt)
     task_failed      attempt, error
-    task_skipped     cause (the dependency that did not succeed)
+    task_skipped     cause (the task whose end decided it), skip_cause (why: a SkipCause)
     task_cancelled   attempt (the last one made; 0 if it never started)
     input_requested  key, prompt, schema (JSON Schema or null), deadline (Unix time or null)
     input_received   key
@@ -87,6 +87,7 @@ from .._events import (
 from .._exceptions import InputValidationError
 from .._pause import Question, validate_answer
 from .._results import RunResult, TaskError
+from .._rules import skip_note
 from .._shell import looks_like_error, telling_lines
 from .._state import RunStatus, TaskStatus
 from ._summary import RunFigures, format_seconds
@@ -214,7 +215,7 @@ def event_record(event: Event) -> dict[str, Any]:
     elif isinstance(event, TaskFailed):
         record.update(attempt=event.attempt, error=_error_record(event.error))
     elif isinstance(event, TaskSkipped):
-        record["cause"] = event.cause
+        record.update(cause=event.cause, skip_cause=str(event.skip_cause))
     elif isinstance(event, InputRequested):
         question = event.question
         record.update(
@@ -572,7 +573,7 @@ class LogLines(_LineWriter):
                 f"{event.attempt} failed: {last_line(event.error)})"
             )
         if isinstance(event, TaskSkipped):
-            return f"skipped   {event.task_id} ({event.cause!r} did not succeed)"
+            return f"skipped   {event.task_id} ({skip_note(event.skip_cause, event.cause)})"
         if isinstance(event, TaskCancelled):
             return f"cancelled {event.task_id}"
         if isinstance(event, InputRequested):
@@ -659,6 +660,7 @@ class LiveView(Watcher):
                     .append(f" failed (attempt {event.attempt}): {last_line(event.error)}")
                 )
             elif isinstance(event, TaskSkipped):
+                self.running.pop(event.task_id, None)  # it may have skipped itself
                 self._set(event.task_id, TaskStatus.SKIPPED)
             elif isinstance(event, TaskCancelled):
                 self.running.pop(event.task_id, None)

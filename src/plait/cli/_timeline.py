@@ -25,6 +25,7 @@ from typing import Any, Literal, cast
 from .._estimates import SOURCE_OF_LETTER
 from .._logs import LogLine
 from .._results import TaskError
+from .._rules import skip_note
 from .._state import RunStatus, TaskStatus
 from ..stores import EventRecord, InputRequest, RunRecord, Store, TaskRecord
 from ._summary import RunFigures, figures_of
@@ -278,8 +279,13 @@ def _segments_from_events(
             elif kind == "TaskCancelled":  # before it started, or while it waited
                 task.segments.append(_Segment("marker", "cancelled", at, at, note=_UNSTARTED))
         elif kind == "TaskSkipped":
-            note = f"skipped: {str(data.get('cause', ''))!r} did not succeed"
-            task.segments.append(_Segment("marker", "skipped", at, at, note=note))
+            reason = skip_note(data.get("skip_cause"), str(data.get("cause", "")))
+            note = f"skipped: {reason}"
+            ended = running.pop(task.id, None)
+            if ended is not None:  # the attempt skipped itself (raise plait.Skip)
+                ended.end, ended.status, ended.note = at, "skipped", note
+            else:
+                task.segments.append(_Segment("marker", "skipped", at, at, note=note))
         elif kind == "InputRequested":
             asked = running.pop(task.id, None)
             if asked is not None:  # the attempt stopped to ask (ctx.request_input)

@@ -76,6 +76,8 @@ class TaskCall:
             :func:`run_call` makes it current around the function, so the spans the task makes
             where it runs (a process, a Dask worker) nest under the attempt's (see
             ``plait._tracing``).
+        upstream: each direct dependency's ``TaskResult`` when the attempt was made
+            (``ctx.upstream``).
     """
 
     run_id: str
@@ -89,6 +91,7 @@ class TaskCall:
     is_async: bool = False
     log_limit: int = 0
     traceparent: str | None = None
+    upstream: Mapping[str, Any] = field(default_factory=dict)
 
     def __repr__(self) -> str:
         name = getattr(self.fn, "__qualname__", repr(self.fn))

@@ -103,6 +103,9 @@ class _ShippedAttempt:
     def answer(self, key: str) -> Any:
         return self._answers.get(key, NO_DEFAULT)
 
+    def upstream(self) -> Mapping[str, Any]:
+        return self._task_call.upstream
+
     def task_log(self) -> AttemptLog | None:
         if self._log is None and self._task_call.log_limit:
             task_call = self._task_call

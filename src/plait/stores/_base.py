@@ -1,7 +1,8 @@
 """The store interface: where durable runs keep their state.
 
 A store holds, per run: the run's record (workflow, definition fingerprint, config, status, the
-owner's lease), each task's latest state (status, attempts, serialized output, error, times), the
+owner's lease), each task's latest state (status, attempts, serialized output, error, times,
+skip cause), the
 questions asked of people and their answers, an append-only event log, and the requests sent
 to the run's live owner through the store (a cancel; see ``plait._requests``).
 
@@ -46,7 +47,7 @@ from .._exceptions import PlaitError
 from .._logs import LogLine
 from .._requests import RunRequest
 from .._results import TaskError
-from .._state import RunStatus, TaskStatus
+from .._state import RunStatus, SkipCause, TaskStatus
 
 if TYPE_CHECKING:
     from ._listing import OpenQuestion, RunPage
@@ -194,6 +195,7 @@ class TaskRecord:
     error: TaskError | None = None
     started_at: float | None = None
     finished_at: float | None = None
+    skip_cause: SkipCause | None = None  # why a skipped task was skipped
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -284,6 +286,9 @@ class TaskLog:
     lines: Sequence[LogLine]
 
 
+_NO_CAUSES: list[SkipCause | None] = [None]
+
+
 class TaskRecordColumns(Sequence[TaskRecord]):
     """Task records as columns (one list per field); a record is built only when it is read.
 
@@ -305,8 +310,20 @@ class TaskRecordColumns(Sequence[TaskRecord]):
         error: Sequence[TaskError | None],
         started_at: Sequence[float | None],
         finished_at: Sequence[float | None],
+        skip_cause: Sequence[SkipCause | None] | None = None,
     ) -> None:
-        self._columns = (task_ids, status, attempts, output, error, started_at, finished_at)
+        if skip_cause is None:
+            skip_cause = _NO_CAUSES * len(task_ids)
+        self._columns = (
+            task_ids,
+            status,
+            attempts,
+            output,
+            error,
+            started_at,
+            finished_at,
+            skip_cause,
+        )
 
     def __len__(self) -> int:
         return len(self._columns[0])
@@ -324,10 +341,11 @@ class TaskRecordColumns(Sequence[TaskRecord]):
             error=[r.error for r in records],
             started_at=[r.started_at for r in records],
             finished_at=[r.finished_at for r in records],
+            skip_cause=[r.skip_cause for r in records],
         )
 
     def columns(self) -> tuple[Sequence[Any], ...]:
-        """The seven columns, in :class:`TaskRecord`'s field order."""
+        """The eight columns, in :class:`TaskRecord`'s field order."""
         return self._columns
 
     @overload
@@ -339,7 +357,7 @@ class TaskRecordColumns(Sequence[TaskRecord]):
     def __getitem__(self, i: int | slice) -> TaskRecord | Sequence[TaskRecord]:
         if isinstance(i, slice):
             return [self[j] for j in range(*i.indices(len(self)))]
-        task_id, status, attempts, output, error, started_at, finished_at = self._columns
+        task_id, status, attempts, output, error, started_at, finished_at, cause = self._columns
         return TaskRecord(
             task_id=task_id[i],
             status=status[i],
@@ -348,6 +366,7 @@ class TaskRecordColumns(Sequence[TaskRecord]):
             error=error[i],
             started_at=started_at[i],
             finished_at=finished_at[i],
+            skip_cause=cause[i],
         )
 
 

@@ -81,6 +81,7 @@ from ._sql import (
     _HISTORY_COLUMNS,
     _LOG_COLUMNS,
     _MIGRATION_6,
+    _MIGRATION_7,
     _REQUEST_COLUMNS,
     _RUN_COLUMNS,
     _RUN_REQUEST_COLUMNS,
@@ -212,10 +213,8 @@ _MIGRATIONS: tuple[str, ...] = (
     """,
     # 6: answers' provenance, questions' defaults; indexes of pages of runs and of the inbox
     _MIGRATION_6.format(blob="BYTEA"),
-    # 7: reserved for trigger rules and mapped tasks (branch `rules`): replace this placeholder.
-    """
-    SELECT 1;
-    """,
+    # 7: why a skipped task was skipped (plait.SkipCause)
+    _MIGRATION_7,
     # 8: how long succeeded attempts ran, by workflow: the history learned estimates read
     # (plait._estimates). One row per task holding its latest 5 durations, s0 the newest: a
     # write shifts them along in the upsert itself (no read), and a run's start reads one row
@@ -286,15 +285,18 @@ _FENCE_AND_UPDATE = """
 _COPY_FROM = 64
 
 _UPSERT_TASK = """
-    INSERT INTO tasks (run_id, task_id, status, attempts, output, error, started_at, finished_at)
-    VALUES (%s, %s, %s, %s, %s, %s, %s, %s)
+    INSERT INTO tasks (
+        run_id, task_id, status, attempts, output, error, started_at, finished_at, skip_cause
+    )
+    VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)
     ON CONFLICT (run_id, task_id) DO UPDATE SET
         status = excluded.status,
         attempts = excluded.attempts,
         output = excluded.output,
         error = excluded.error,
         started_at = excluded.started_at,
-        finished_at = excluded.finished_at
+        finished_at = excluded.finished_at,
+        skip_cause = excluded.skip_cause
 """
 
 # Large batches of task records are copied into a per-session staging table, then upserted in
@@ -308,20 +310,23 @@ _STAGING_TABLE = """
         output      BYTEA,
         error       TEXT,
         started_at  DOUBLE PRECISION,
-        finished_at DOUBLE PRECISION
+        finished_at DOUBLE PRECISION,
+        skip_cause  TEXT
     ) ON COMMIT DELETE ROWS
 """
 
 _COPY_TASKS = """
     COPY plait_tasks_in (
-        run_id, task_id, status, attempts, output, error, started_at, finished_at
+        run_id, task_id, status, attempts, output, error, started_at, finished_at, skip_cause
     ) FROM STDIN (FORMAT BINARY)
 """
-_TASK_TYPES = ("text", "text", "text", "int4", "bytea", "text", "float8", "float8")
+_TASK_TYPES = ("text", "text", "text", "int4", "bytea", "text", "float8", "float8", "text")
 
 _UPSERT_TASKS = """
-    INSERT INTO tasks (run_id, task_id, status, attempts, output, error, started_at, finished_at)
-    SELECT run_id, task_id, status, attempts, output, error, started_at, finished_at
+    INSERT INTO tasks (
+        run_id, task_id, status, attempts, output, error, started_at, finished_at, skip_cause
+    )
+    SELECT run_id, task_id, status, attempts, output, error, started_at, finished_at, skip_cause
     FROM plait_tasks_in
     ON CONFLICT (run_id, task_id) DO UPDATE SET
         status = excluded.status,
@@ -329,7 +334,8 @@ _UPSERT_TASKS = """
         output = excluded.output,
         error = excluded.error,
         started_at = excluded.started_at,
-        finished_at = excluded.finished_at
+        finished_at = excluded.finished_at,
+        skip_cause = excluded.skip_cause
 """
 
 _UPSERT_REQUEST = """

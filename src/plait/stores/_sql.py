@@ -16,7 +16,7 @@ from .._graph import LazyDefinition
 from .._logs import LogLine
 from .._requests import RequestKind, RequestState, RunRequest
 from .._results import TaskError
-from .._state import RunStatus, TaskStatus
+from .._state import RunStatus, SkipCause, TaskStatus
 from .._text import storable
 from ._base import (
     EventRecord,
@@ -40,6 +40,7 @@ __all__ = [
     "_HISTORY_COLUMNS",
     "_LOG_COLUMNS",
     "_MIGRATION_6",
+    "_MIGRATION_7",
     "_REQUEST_COLUMNS",
     "_RUN_COLUMNS",
     "_RUN_REQUEST_COLUMNS",
@@ -75,7 +76,12 @@ _RUN_COLUMNS = (
     "run_id, workflow, fingerprint, definition, config, status, created_at, updated_at, "
     "owner, lease_expires_at, finished_at, error, target"
 )
-_TASK_COLUMNS = "task_id, status, attempts, output, error, started_at, finished_at"
+_TASK_COLUMNS = "task_id, status, attempts, output, error, started_at, finished_at, skip_cause"
+
+#: Migration 7, the same for both SQL stores: why a skipped task was skipped (a SkipCause).
+_MIGRATION_7 = """
+    ALTER TABLE tasks ADD COLUMN skip_cause TEXT;
+"""
 _REQUEST_COLUMNS = (
     "task_id, key, prompt, schema, requested_at, deadline, answered, value, answered_at, "
     "answered_by, answered_via, default_value"
@@ -282,9 +288,9 @@ def _run_record(row: Sequence[Any]) -> RunRecord:
 
 
 def _task_rows(run_id: str, tasks: Sequence[TaskRecord]) -> list[tuple[Any, ...]]:
-    task_ids, status, attempts, output, error, started_at, finished_at = TaskRecordColumns.of(
-        tasks
-    ).columns()
+    task_ids, status, attempts, output, error, started_at, finished_at, skip_cause = (
+        TaskRecordColumns.of(tasks).columns()
+    )
     return list(
         zip(
             [run_id] * len(task_ids),
@@ -295,6 +301,7 @@ def _task_rows(run_id: str, tasks: Sequence[TaskRecord]) -> list[tuple[Any, ...]
             [None if e is None else _error_json(e) for e in error],
             started_at,
             finished_at,
+            [None if cause is None else cause.value for cause in skip_cause],
             strict=True,
         )
     )
@@ -315,6 +322,7 @@ def _task_record(row: Sequence[Any]) -> TaskRecord:
         error=None if row[4] is None else _task_error(row[4]),
         started_at=row[5],
         finished_at=row[6],
+        skip_cause=None if row[7] is None else SkipCause(row[7]),
     )
 
 

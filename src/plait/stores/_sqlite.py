@@ -76,6 +76,7 @@ from ._sql import (
     _HISTORY_COLUMNS,
     _LOG_COLUMNS,
     _MIGRATION_6,
+    _MIGRATION_7,
     _REQUEST_COLUMNS,
     _RUN_COLUMNS,
     _RUN_REQUEST_COLUMNS,
@@ -205,10 +206,8 @@ _MIGRATIONS: tuple[str, ...] = (
     """,
     # 6: answers' provenance, questions' defaults; indexes of pages of runs and of the inbox
     _MIGRATION_6.format(blob="BLOB"),
-    # 7: reserved for trigger rules and mapped tasks (branch `rules`): replace this placeholder.
-    """
-    SELECT 1;
-    """,
+    # 7: why a skipped task was skipped (plait.SkipCause)
+    _MIGRATION_7,
     # 8: how long succeeded attempts ran, by workflow: the history learned estimates read
     # (plait._estimates). One row per task holding its latest 5 durations, s0 the newest: a
     # write shifts them along in the upsert itself (no read), and a run's start reads one row
@@ -248,7 +247,9 @@ _CLAIM = f"""
 
 # The row inserts are templates: ``{values}`` becomes one ``(?, ...)`` per row (see _insert).
 _UPSERT_TASKS = """
-    INSERT INTO tasks (run_id, task_id, status, attempts, output, error, started_at, finished_at)
+    INSERT INTO tasks (
+        run_id, task_id, status, attempts, output, error, started_at, finished_at, skip_cause
+    )
     VALUES {values}
     ON CONFLICT (run_id, task_id) DO UPDATE SET
         status = excluded.status,
@@ -256,7 +257,8 @@ _UPSERT_TASKS = """
         output = excluded.output,
         error = excluded.error,
         started_at = excluded.started_at,
-        finished_at = excluded.finished_at
+        finished_at = excluded.finished_at,
+        skip_cause = excluded.skip_cause
 """
 
 _UPSERT_REQUEST = """
@@ -325,7 +327,7 @@ _FINISH_REQUEST = """
 
 #: Rows per INSERT statement. SQLite steps once per statement, and Python's sqlite3 gives up the
 #: GIL at every step: a statement per row hands the GIL back and forth with the event loop of the
-#: run being recorded, which slows both threads (some 3x for the writer). 100 rows of up to 8
+#: run being recorded, which slows both threads (some 3x for the writer). 100 rows of up to 9
 #: values stay under the 999 parameters that older SQLite builds allow.
 _ROWS_PER_INSERT = 100
 
