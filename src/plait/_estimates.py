@@ -157,7 +157,7 @@ class FirstTryDurations(Sequence[TaskDuration]):
     __slots__ = ("_asked", "_built", "_columns", "_graph")
 
     def __init__(self, graph: Graph, tasks: TaskRecordColumns, asked: Container[int]) -> None:
-        task_ids, status, attempts, _, _, started_at, finished_at = tasks.columns()
+        task_ids, status, attempts, _, _, started_at, finished_at, _ = tasks.columns()
         self._graph = graph
         self._columns = (task_ids, status, attempts, started_at, finished_at)
         self._asked = asked
