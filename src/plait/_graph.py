@@ -97,7 +97,9 @@ class Graph:
         for i, dependencies in enumerate(self.dependencies):
             for d in dependencies:
                 self.dependents[d].append(i)
-        self.inputs = [self._inputs(spec) for spec in self.specs]
+        # A dependency's (parameter name, index) pair is the same for each of its dependents.
+        pairs: list[tuple[str, int] | None] = [None] * len(self.specs)
+        self.inputs = [self._inputs(spec, pairs) for spec in self.specs]
         self.topological_order = self._sort()
         self.rank = rank = self._ranks()
         # Python's sort is stable: equal keys keep definition order, the last tie-break.
@@ -135,12 +137,25 @@ class Graph:
                 ) from None
         return tuple(resolved)
 
-    def _inputs(self, spec: TaskSpec) -> tuple[tuple[str, int], ...] | None:
-        """(parameter, dependency index) pairs; None when the function takes no arguments."""
+    def _inputs(
+        self, spec: TaskSpec, pairs: list[tuple[str, int] | None]
+    ) -> tuple[tuple[str, int], ...] | None:
+        """(parameter, dependency index) pairs; None when the function takes no arguments.
+
+        A parameter is named like its dependency, so ``pairs[d]`` serves every dependent of d.
+        """
         binding = spec.binding
-        if not binding.from_dependencies and not binding.params and not binding.context_parameter:
+        if not binding.passed and not binding.params and not binding.context_parameter:
             return None
-        return tuple((name, self.index[dep]) for name, dep in binding.from_dependencies)
+        index = self.index
+        inputs = []
+        for dependency in binding.passed:
+            d = index[dependency]
+            pair = pairs[d]
+            if pair is None:
+                pair = pairs[d] = (dependency, d)
+            inputs.append(pair)
+        return tuple(inputs)
 
     def _sort(self) -> list[int]:
         """Kahn's algorithm in definition order; a leftover task means there is a cycle."""

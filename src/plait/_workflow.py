@@ -39,11 +39,22 @@ Dependency = str | Callable[..., Any]
 
 
 class Binding(NamedTuple):
-    """How to fill a task function's parameters: from dependency outputs, the context, params."""
+    """How to fill a task function's parameters: from dependency outputs, the context, params.
 
-    from_dependencies: tuple[tuple[str, str], ...]  # (parameter name, dependency id)
+    A dependency's output always fills the parameter named like the dependency (or goes into
+    ``**kwargs`` under its id), so ``passed`` holds ids only; when every dependency is passed it
+    is the task's own ``depends_on`` tuple, shared rather than copied (a 100k-task workflow
+    keeps one per task).
+    """
+
+    passed: tuple[str, ...]  # the dependencies whose outputs are passed, in depends_on order
     context_parameter: str | None
     params: Mapping[str, Any]
+
+    @property
+    def from_dependencies(self) -> tuple[tuple[str, str], ...]:
+        """(parameter name, dependency id) pairs: which output fills which parameter."""
+        return tuple((dependency, dependency) for dependency in self.passed)
 
 
 _NO_PARAMS: Mapping[str, Any] = MappingProxyType({})
@@ -110,6 +121,8 @@ class _FunctionInfo:
     parameters: tuple[_Parameter, ...]  # in order; not *args or **kwargs
     names: frozenset[str]
     accepts_any_keyword: bool  # a **kwargs parameter
+    # ``def f(**upstream)``: every dependency's output is passed, nothing else can be.
+    takes_only_any_keyword: bool
 
 
 _ALWAYS_STR = itertools.repeat(str)  # isinstance's second argument, for map()
@@ -261,7 +274,8 @@ class Workflow:
         tasks = self._tasks
         if not isinstance(id, str) or not id:
             raise InvalidOptionError(f"task ids must be non-empty strings, not {id!r}")
-        check_name("task id", id)
+        if not id.isascii() or "\x00" in id:  # check_name's question, asked of ASCII at once
+            check_name("task id", id)
         if id in tasks:
             raise DuplicateTaskError(
                 f"task {id!r} is already defined in workflow {self.name!r}; give each task a "
@@ -320,7 +334,10 @@ class Workflow:
         else:
             info = entry[0]
             is_async = info.is_async
-            binding = _bind(id, fn, info, dependencies, frozen_params)
+            if info.takes_only_any_keyword and not frozen_params:  # the common case, at once
+                binding = Binding(dependencies, None, _NO_PARAMS) if dependencies else _NO_BINDING
+            else:
+                binding = _bind(id, fn, info, dependencies, frozen_params)
             entry[1].append(id)
         spec = tasks[id] = _new_task_spec(
             (
@@ -450,6 +467,7 @@ def _analyse(task_id: str, fn: Callable[..., Any]) -> _FunctionInfo:
         parameters=tuple(parameters),
         names=frozenset(p.name for p in parameters),
         accepts_any_keyword=accepts_any_keyword,
+        takes_only_any_keyword=accepts_any_keyword and not parameters,
     )
 
 
@@ -474,7 +492,7 @@ def _bind(
     params: Mapping[str, Any],
 ) -> Binding:
     """Work out how to fill ``fn``'s parameters for one task (see the module docstring)."""
-    from_dependencies: list[tuple[str, str]] = []
+    named: set[str] = set()  # parameters filled by the dependency of their name
     context_parameter: str | None = None
     for parameter in info.parameters:
         name = parameter.name
@@ -493,7 +511,7 @@ def _bind(
                 )
             continue
         if name in dependencies:
-            from_dependencies.append((name, name))
+            named.add(name)
         elif context_parameter is None and parameter.wants_context:
             context_parameter = name
         elif not parameter.has_default:
@@ -503,21 +521,26 @@ def _bind(
                 f"that task's output), to params, or give it a default"
             )
     names = info.names
+    passed: tuple[str, ...]
     if info.accepts_any_keyword:  # **kwargs takes the outputs of the dependencies not named
-        from_dependencies += [
-            (dependency, dependency)
+        passed = tuple(
+            dependency
             for dependency in dependencies
-            if dependency not in names and dependency not in params
-        ]
-    elif params and not names.issuperset(params):
-        unknown = sorted(set(params) - names)
-        raise BindingError(
-            f"task {task_id!r}: params {unknown!r} match no parameter of "
-            f"{getattr(fn, '__qualname__', repr(fn))}; remove them or rename the parameters"
+            if dependency in named or (dependency not in names and dependency not in params)
         )
-    if not from_dependencies and context_parameter is None and not params:
+    else:
+        if params and not names.issuperset(params):
+            unknown = sorted(set(params) - names)
+            raise BindingError(
+                f"task {task_id!r}: params {unknown!r} match no parameter of "
+                f"{getattr(fn, '__qualname__', repr(fn))}; remove them or rename the parameters"
+            )
+        passed = tuple(dependency for dependency in dependencies if dependency in named)
+    if not passed and context_parameter is None and not params:
         return _NO_BINDING
-    return Binding(tuple(from_dependencies), context_parameter, params)
+    if len(passed) == len(dependencies):
+        passed = dependencies  # the same ids: share the tuple
+    return Binding(passed, context_parameter, params)
 
 
 publish_exports(globals())  # plait.X, not plait._workflow.X: see plait._public
