@@ -145,11 +145,12 @@ class Graph:
         A parameter is named like its dependency, so ``pairs[d]`` serves every dependent of d.
         """
         binding = spec.binding
-        if not binding.passed and not binding.params and not binding.context_parameter:
+        passed = spec.depends_on if binding.passed is None else binding.passed
+        if not passed and not binding.params and not binding.context_parameter:
             return None
         index = self.index
         inputs = []
-        for dependency in binding.passed:
+        for dependency in passed:
             d = index[dependency]
             pair = pairs[d]
             if pair is None:

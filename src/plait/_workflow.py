@@ -42,23 +42,20 @@ class Binding(NamedTuple):
     """How to fill a task function's parameters: from dependency outputs, the context, params.
 
     A dependency's output always fills the parameter named like the dependency (or goes into
-    ``**kwargs`` under its id), so ``passed`` holds ids only; when every dependency is passed it
-    is the task's own ``depends_on`` tuple, shared rather than copied (a 100k-task workflow
-    keeps one per task).
+    ``**kwargs`` under its id), so ``passed`` holds ids only, and is ``None`` when every
+    dependency is passed: then all such tasks share one Binding (see ``_EVERY_DEPENDENCY``)
+    instead of each keeping one for the garbage collector to walk. Read it through
+    :attr:`TaskSpec.passed`.
     """
 
-    passed: tuple[str, ...]  # the dependencies whose outputs are passed, in depends_on order
+    passed: tuple[str, ...] | None  # the dependencies whose outputs are passed; None: all
     context_parameter: str | None
     params: Mapping[str, Any]
-
-    @property
-    def from_dependencies(self) -> tuple[tuple[str, str], ...]:
-        """(parameter name, dependency id) pairs: which output fills which parameter."""
-        return tuple((dependency, dependency) for dependency in self.passed)
 
 
 _NO_PARAMS: Mapping[str, Any] = MappingProxyType({})
 _NO_BINDING = Binding((), None, _NO_PARAMS)
+_EVERY_DEPENDENCY = Binding(None, None, _NO_PARAMS)  # e.g. ``def f(**upstream)``
 
 
 class TaskSpec(NamedTuple):
@@ -96,6 +93,13 @@ class TaskSpec(NamedTuple):
 
     def __hash__(self) -> int:
         return hash(self[:-1])
+
+    @property
+    def passed(self) -> tuple[str, ...]:
+        """The dependencies whose outputs are passed to ``fn``, each as the parameter of its
+        own name (or in ``**kwargs``, keyed by id), in ``depends_on`` order."""
+        passed = self.binding.passed
+        return self.depends_on if passed is None else passed
 
     def __repr__(self) -> str:
         fields = zip(self._fields[:-1], self[:-1], strict=True)
@@ -335,7 +339,7 @@ class Workflow:
             info = entry[0]
             is_async = info.is_async
             if info.takes_only_any_keyword and not frozen_params:  # the common case, at once
-                binding = Binding(dependencies, None, _NO_PARAMS) if dependencies else _NO_BINDING
+                binding = _EVERY_DEPENDENCY if dependencies else _NO_BINDING
             else:
                 binding = _bind(id, fn, info, dependencies, frozen_params)
             entry[1].append(id)
@@ -539,7 +543,9 @@ def _bind(
     if not passed and context_parameter is None and not params:
         return _NO_BINDING
     if len(passed) == len(dependencies):
-        passed = dependencies  # the same ids: share the tuple
+        if context_parameter is None and not params:
+            return _EVERY_DEPENDENCY
+        return Binding(None, context_parameter, params)
     return Binding(passed, context_parameter, params)
 
 
