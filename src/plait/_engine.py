@@ -455,9 +455,9 @@ class _Run:
         kwargs: dict[str, Any] | None = None  # None: nothing to pass (the common no-op case)
         if inputs is not None:
             kwargs = dict(spec.binding.params)
-            outputs = self.outputs
-            for name, d in inputs:
-                kwargs[name] = outputs[d]
+            outputs, ids = self.outputs, self.graph.ids
+            for d in inputs:
+                kwargs[ids[d]] = outputs[d]
             context_parameter = spec.binding.context_parameter
             if context_parameter is not None:
                 kwargs[context_parameter] = Context(self.run_id, spec.id, attempt.number, attempt)

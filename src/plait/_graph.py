@@ -11,7 +11,8 @@ computes, once per workflow, everything the scheduler needs so that a run does n
 - ``queue_key[i]``: the task's position in ready-queue order -- higher ``priority`` first, then
   higher ``rank``, then definition order; the scheduler's heaps hold these small ints;
 - ``pool_of[i]``: the index of the task's pool (0 = no pool);
-- ``inputs[i]``: which dependency outputs fill which parameters (``None``: call with none).
+- ``inputs[i]``: the dependencies whose outputs fill parameters, each the parameter named
+  ``ids[d]`` (``None``: call with none); ``dependencies[i]`` itself when all of them do.
 """
 
 from __future__ import annotations
@@ -33,6 +34,9 @@ if TYPE_CHECKING:
     from ._workflow import TaskSpec, Workflow
 
 __all__ = ["Graph", "unknown_dependency"]
+
+
+_NO_EDGES: tuple[int, ...] = ()
 
 
 def unknown_dependency(
@@ -86,77 +90,102 @@ class Graph:
     )
 
     def __init__(self, workflow: Workflow) -> None:
+        # One pass over the tasks in definition order resolves the edges and notes what the
+        # later passes need; make bench Part 5 times it (plait.run compiles the workflow).
         self.workflow_name = workflow.name
         self._definition: list[dict[str, Any]] | None = None
         self._fingerprint: str | None = None
-        self.specs: list[TaskSpec] = list(workflow.tasks.values())
-        self.ids = [spec.id for spec in self.specs]
-        self.index = {task_id: i for i, task_id in enumerate(self.ids)}
-        self.dependencies = [self._resolve(spec) for spec in self.specs]
-        self.dependents: list[list[int]] = [[] for _ in self.specs]
-        for i, dependencies in enumerate(self.dependencies):
-            for d in dependencies:
-                self.dependents[d].append(i)
-        # A dependency's (parameter name, index) pair is the same for each of its dependents.
-        pairs: list[tuple[str, int] | None] = [None] * len(self.specs)
-        self.inputs = [self._inputs(spec, pairs) for spec in self.specs]
-        self.topological_order = self._sort()
-        self.rank = rank = self._ranks()
-        # Python's sort is stable: equal keys keep definition order, the last tie-break.
-        if any(spec.priority for spec in self.specs):
-            priority = [spec.priority for spec in self.specs]
-            by_queue_order = sorted(range(len(self.specs)), key=lambda i: (-priority[i], -rank[i]))
+        tasks = workflow.tasks
+        specs: list[TaskSpec] = list(tasks.values())
+        self.specs = specs
+        n = len(specs)
+        self.ids = ids = list(tasks)
+        self.index = index = dict(zip(ids, range(n), strict=True))
+        position = index.__getitem__
+        self.dependencies = dependencies = [_NO_EDGES] * n
+        self.inputs: list[tuple[int, ...] | None] = [None] * n
+        dependents: list[list[int] | None] = [None] * n
+        in_order = True  # every dependency defined before its dependents
+        estimates: list[float] = []
+        prioritised = pooled = False
+        for i, spec in enumerate(specs):
+            if spec.depends_on:
+                try:
+                    resolved = dependencies[i] = tuple(map(position, spec.depends_on))
+                except KeyError:
+                    self._resolve_each()  # raises the first error in definition order
+                    raise
+                for d in resolved:
+                    after = dependents[d]
+                    if after is None:
+                        dependents[d] = [i]
+                    else:
+                        after.append(i)
+                    if d >= i:
+                        in_order = False
+            binding = spec.binding
+            if binding.passed is not None or binding.params or binding.context_parameter:
+                self.inputs[i] = self._inputs(spec, dependencies[i])
+            elif spec.depends_on:
+                self.inputs[i] = dependencies[i]  # the same indexes: share the tuple
+            if spec.estimate is not None:
+                estimates.append(spec.estimate)
+            if spec.priority:
+                prioritised = True
+            if spec.pool is not None:
+                pooled = True
+        # Tuples, not lists: smaller, and the garbage collector stops walking them.
+        self.dependents = [_NO_EDGES if after is None else tuple(after) for after in dependents]
+        if in_order:  # the common case: definition order is a topological order already
+            self.topological_order: Sequence[int] = range(n)
         else:
-            negated = [-r for r in self.rank]
-            by_queue_order = sorted(range(len(self.specs)), key=negated.__getitem__)
+            self.topological_order = self._sort()
+        self.rank = rank = self._ranks(_median(estimates, 1.0))
+        # Python's sort is stable: equal keys keep definition order, the last tie-break.
+        if prioritised:
+            priority = [spec.priority for spec in specs]
+            by_queue_order = sorted(range(n), key=lambda i: (-priority[i], -rank[i]))
+        else:
+            negated = [-r for r in rank]
+            by_queue_order = sorted(range(n), key=negated.__getitem__)
         self.task_at_key = by_queue_order
-        self.queue_key = [0] * len(self.specs)
+        self.queue_key = queue_key = [0] * n
         for key, i in enumerate(by_queue_order):
-            self.queue_key[i] = key
-        self.pool_names: list[str | None] = [None]
-        pools: dict[str | None, int] = {None: 0}
-        self.pool_of = [pools.setdefault(spec.pool, len(pools)) for spec in self.specs]
-        self.pool_names = list(pools)
+            queue_key[i] = key
+        if pooled:
+            pools: dict[str | None, int] = {None: 0}
+            self.pool_of = [pools.setdefault(spec.pool, len(pools)) for spec in specs]
+            self.pool_names: list[str | None] = list(pools)
+        else:
+            self.pool_of = [0] * n
+            self.pool_names = [None]
 
     def __len__(self) -> int:
         return len(self.specs)
 
-    def _resolve(self, spec: TaskSpec) -> tuple[int, ...]:
-        resolved = []
-        for dependency in spec.depends_on:
-            if dependency == spec.id:
-                raise CycleError(
-                    f"task {spec.id!r} depends on itself; remove {spec.id!r} from its depends_on",
-                    [spec.id, spec.id],
-                )
-            try:
-                resolved.append(self.index[dependency])
-            except KeyError:
-                raise unknown_dependency(
-                    spec.id, dependency, self.ids, self.workflow_name
-                ) from None
-        return tuple(resolved)
+    def _resolve_each(self) -> None:
+        """Raise the error of the first task, in definition order, with a dependency on itself
+        or on no task of the workflow (the slow path, for the error message)."""
+        for spec in self.specs:
+            for dependency in spec.depends_on:
+                if dependency == spec.id:
+                    raise CycleError(
+                        f"task {spec.id!r} depends on itself; remove {spec.id!r} from its "
+                        "depends_on",
+                        [spec.id, spec.id],
+                    )
+                if dependency not in self.index:
+                    raise unknown_dependency(spec.id, dependency, self.ids, self.workflow_name)
 
-    def _inputs(
-        self, spec: TaskSpec, pairs: list[tuple[str, int] | None]
-    ) -> tuple[tuple[str, int], ...] | None:
-        """(parameter, dependency index) pairs; None when the function takes no arguments.
-
-        A parameter is named like its dependency, so ``pairs[d]`` serves every dependent of d.
-        """
+    def _inputs(self, spec: TaskSpec, dependencies: tuple[int, ...]) -> tuple[int, ...] | None:
+        """The dependencies whose outputs fill parameters; None when the function takes no
+        arguments. A parameter is named like its dependency: ``ids[d]``."""
         binding = spec.binding
-        passed = spec.depends_on if binding.passed is None else binding.passed
-        if not passed and not binding.params and not binding.context_parameter:
+        if binding.passed is None:
+            return dependencies
+        if not binding.passed and not binding.params and not binding.context_parameter:
             return None
-        index = self.index
-        inputs = []
-        for dependency in passed:
-            d = index[dependency]
-            pair = pairs[d]
-            if pair is None:
-                pair = pairs[d] = (dependency, d)
-            inputs.append(pair)
-        return tuple(inputs)
+        return tuple(map(self.index.__getitem__, binding.passed))
 
     def _sort(self) -> list[int]:
         """Kahn's algorithm in definition order; a leftover task means there is a cycle."""
@@ -171,6 +200,7 @@ class Graph:
                 if missing[d] == 0:
                     queue.append(d)
         if len(order) < len(self.specs):
+            self._resolve_each()  # a task that depends on itself says so
             cycle = self._find_cycle([i for i, m in enumerate(missing) if m > 0])
             path = " -> ".join(self.ids[i] for i in cycle)
             raise CycleError(
@@ -197,14 +227,15 @@ class Graph:
         loop.reverse()  # show it in the direction work flows: dependency -> dependent
         return [*loop, loop[0]]
 
-    def _ranks(self) -> list[float]:
+    def _ranks(self, unknown: float) -> list[float]:
+        """Each task's critical path to the end; ``unknown`` weighs a task without estimate."""
         rank = [0.0] * len(self.specs)
         specs, dependents = self.specs, self.dependents
-        unknown = _median([spec.estimate for spec in specs if spec.estimate is not None], 1.0)
+        at = rank.__getitem__
         for i in reversed(self.topological_order):
             estimate = specs[i].estimate
             after = dependents[i]
-            rest = max([rank[d] for d in after]) if after else 0.0
+            rest = max(map(at, after)) if after else 0.0
             rank[i] = (unknown if estimate is None else estimate) + rest
         return rank
 
