@@ -111,9 +111,11 @@ def _task_maker(
     return loop.create_task
 
 
-#: How many attempts in a row an async driver runs before it lets the loop run others; see
-#: _Run._drive.
-_KEEP_WITHOUT_YIELDING = 16
+#: An async driver lets the loop run others after this many attempts in a row, or once it has
+#: held the loop this long (attempts that never suspend would hold it); see _Run._drive. 64
+#: no-op attempts take about half a millisecond.
+_KEEP_WITHOUT_YIELDING = 64
+_HOLD_LOOP_SECONDS = 0.002
 
 
 def _take(lock: threading.Lock) -> None:
@@ -597,15 +599,32 @@ class _Run:
         And as a worker thread keeps the next sync attempt for itself, a driver whose attempt
         ended well goes on with the next ready async one: no asyncio Task to make and schedule
         per attempt, which made an async no-op cost half as much again as a sync one. It lets
-        the loop run others every ``_KEEP_WITHOUT_YIELDING`` attempts, as attempts that never
-        suspend would hold the loop; after a cancellation or an error it stops (its task's
-        cancel count stays raised). A new driver's context is a copy of the one that started
-        it, as a new Task's would be.
+        the loop run others every ``_KEEP_WITHOUT_YIELDING`` attempts or ``_HOLD_LOOP_SECONDS``,
+        as attempts that never suspend would hold the loop; after a cancellation or an error it
+        stops (its task's cancel count stays raised). A new driver's context is a copy of the
+        one that started it, as a new Task's would be.
         """
         task = attempt.task
-        kept = 0
+        kept, since = 0, time.time()  # attempts run and time since the loop last ran others
         while True:
-            await self._await_attempt(attempt, coroutine)
+            attempt.started = True
+            if coroutine is None or attempt.cancelled:  # it never gets a first step
+                if coroutine is not None:
+                    coroutine.close()
+                if attempt.error is None:
+                    attempt.error = asyncio.CancelledError()
+            else:
+                token = running_attempt.set(attempt)
+                try:
+                    attempt.output = await coroutine
+                except BaseException as error:  # CancelledError too: it only ends by settling
+                    attempt.error = error
+                else:
+                    if self._encodes:
+                        self.serialize(attempt)
+                running_attempt.reset(token)
+                if attempt.log is not None:
+                    attempt.log.close()
             keep_going = attempt.error is None and task is not None and not task.cancelling()
             with self.lock:
                 self._settle(attempt, in_loop=True)
@@ -615,38 +634,19 @@ class _Run:
                 return
             keep.task = task
             kept += 1
-            if kept % _KEEP_WITHOUT_YIELDING == 0:
+            settled_at = self.finished_at[attempt.index]
+            assert settled_at is not None  # _settle set it
+            if kept == _KEEP_WITHOUT_YIELDING or settled_at - since > _HOLD_LOOP_SECONDS:
                 await asyncio.sleep(0)  # never cancelled: keep has not started (_cancel_async)
+                kept, since = 0, time.time()
+            # No coroutine: calling the function failed (attempt.error), or the run stopped
+            # while the loop ran others (attempt.cancelled).
             attempt, coroutine = keep, None
-            if not attempt.cancelled:  # (it is if the run stopped while the loop ran others)
+            if not attempt.cancelled:
                 try:
                     coroutine = self.call(attempt)
                 except BaseException as error:  # e.g. a bad argument: it fails at once
                     attempt.error = error
-
-    async def _await_attempt(
-        self, attempt: _Attempt, coroutine: Coroutine[Any, Any, Any] | None
-    ) -> None:
-        """Run one async attempt to its end; its outcome is in ``attempt``. No ``coroutine``:
-        calling the function failed (``attempt.error``), or the attempt was cancelled first."""
-        attempt.started = True
-        if coroutine is None or attempt.cancelled:  # it never gets a first step
-            if coroutine is not None:
-                coroutine.close()
-            if attempt.error is None:
-                attempt.error = asyncio.CancelledError()
-            return
-        token = running_attempt.set(attempt)
-        try:
-            attempt.output = await coroutine
-        except BaseException as error:  # CancelledError too: this task only ends by settling
-            attempt.error = error
-        else:
-            if self._encodes:
-                self.serialize(attempt)
-        running_attempt.reset(token)
-        if attempt.log is not None:
-            attempt.log.close()
 
     def _cancel_async(self, attempt: _Attempt, *, in_loop: bool) -> None:
         """Ask a running async attempt to stop (it settles as cancelled, or as timed out)."""
