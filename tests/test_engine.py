@@ -797,7 +797,7 @@ def test_ctrl_c_stops_plait_run_cleanly(tmp_path: Any) -> None:
 
 
 def test_a_worker_takes_the_run_lock_only_once_it_is_free() -> None:
-    from plait._engine import _LOCK_TRIES, _take  # noqa: PLC0415 - the engine's private helper
+    from plait._attempts import _LOCK_TRIES, _take  # noqa: PLC0415 - a worker's private helper
 
     lock = threading.Lock()
     _take(lock)  # free: taken at once

@@ -199,6 +199,16 @@ class AttemptLog:
             tell = self._mark(added)
         self._tell(added, tell, False)
 
+    def extend(self, lines: list[LogLine]) -> None:
+        """Add lines said elsewhere (a shipped attempt's, see ``executors._base.Outcome``),
+        keeping their stream and time; numbers are this log's own."""
+        if not lines:
+            return
+        with self._lock:
+            added = [self._add(line.stream, line.text, line.time) for line in lines]
+            tell = self._mark(added)
+        self._tell(added, tell, False)
+
     def close(self) -> None:
         """Keep the lines still waiting for their newline (the attempt has ended)."""
         with self._lock:

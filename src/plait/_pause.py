@@ -33,6 +33,9 @@ class _NoDefault:
     def __repr__(self) -> str:
         return "NO_DEFAULT"
 
+    def __reduce__(self) -> str:
+        return "NO_DEFAULT"  # unpickles as this module's one instance: `is NO_DEFAULT` holds
+
 
 NO_DEFAULT: Any = _NoDefault()
 
@@ -100,6 +103,10 @@ class InputRequired(BaseException):
         self.schema = schema
         self.timeout = timeout
         self.default = default
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Pickled whole, so a question asked in a process or Dask worker reaches the engine.
+        return (type(self), (self.key, self.prompt, self.schema, self.timeout, self.default))
 
 
 def _is_pydantic_model(schema: Any) -> bool:

@@ -1,44 +1,199 @@
-"""The executor interface: where sync task functions run, away from the event loop.
+"""The executor interface: where task functions run, and what travels between engine and worker.
 
-Async task functions run on the engine's event loop itself. Everything else goes through an
-:class:`Executor`, which receives :class:`Job` objects -- one attempt of one task each -- and
-must, for every job, call ``job.run()`` (which calls the task function and keeps its outcome; it
-never raises) and then ``job.finish()`` (which reports the outcome to the engine). ``finish`` may
-return another job: the engine offers it to the worker that just became free, so that a chain of
-tasks can run without a hand-off between threads; an executor that cannot use it submits it.
+The engine decides *what* runs and *when* (the scheduler); an :class:`Executor` decides *where*.
+It receives :class:`Job` objects -- one attempt of one task each -- and must bring every job it
+accepts to an end in one of two ways:
+
+**In process** (the thread and inline executors): call ``job.run()`` in the thread that should
+run the function (it calls the task function and keeps its outcome; it never raises), then
+``job.finish()`` (which settles the attempt). ``finish`` may return another job: the engine
+hands it to the worker that just became free, so a chain of sync tasks runs with no hand-off
+between threads (the fast path); an executor that cannot use it submits it to itself.
+
+**Shipped** (process, Dask, or your own): call ``job.call()`` to get a :class:`TaskCall` -- a
+picklable snapshot of everything the attempt needs (function, keyword arguments, run/task ids,
+attempt number, idempotency key, the answers given so far) -- send it anywhere, run it there
+with :func:`plait.executors.run_call`, and hand the :class:`Outcome` it returns to
+``job.complete(outcome)``, from any thread. ``job.call()`` may raise (a parameter that cannot be
+bound, a dependency output the executor cannot ship); pass that error back as
+``job.complete(Outcome(error=error))``.
+
+The engine's side of the contract:
+
+- :meth:`Executor.submit` is called with the engine's lock held: it must not block, and must not
+  call back into the job (``finish``, ``complete``) before returning.
+- :meth:`Executor.cancel` is called once when the engine asks a running (or queued) attempt to
+  stop: a timeout, a critical failure elsewhere, Ctrl-C. ``job.cancelled`` is true from then on;
+  in-process jobs see it as ``ctx.cancelled``; a shipped job's executor should forward it to the
+  ``cancelled`` callable it gave ``run_call``. The attempt still ends by ``finish``/``complete``.
+- :meth:`Executor.abandon` is called when the engine stops waiting for a running attempt (its
+  timeout passed, or the cancel grace period ran out): the attempt is already settled, whatever
+  it reports later is ignored, and the executor should free the slot (a thread executor starts
+  a replacement thread; a process executor kills the worker).
+- :attr:`Executor.capacity` is how many jobs it can run at once (None: no limit of its own). The
+  scheduler treats it as an implicit pool, so it never hands an executor more jobs than it has
+  slots, and work that waits stays in plait's ready queue (in critical-path order, free to
+  cancel) rather than in the executor's.
+- :meth:`Executor.shutdown` is called when the run ends; an executor passed in by the caller
+  (``plait.run(..., executors=...)``) is shut down by its owner instead.
 """
 
 from __future__ import annotations
 
+import pickle
+import traceback
 from abc import ABC, abstractmethod
-from typing import Protocol
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol
 
-__all__ = ["Executor", "Job"]
+from .._logs import LogLine
+
+__all__ = ["Executor", "Job", "Outcome", "RemoteError", "TaskCall"]
+
+
+@dataclass(frozen=True, slots=True)
+class TaskCall:
+    """What one attempt of one task needs in order to run anywhere: picklable when its function
+    and values are.
+
+    Attributes:
+        run_id, task_id, attempt: who runs (``attempt`` counts from 1).
+        idempotency_key: ``run_id/task_id``, the same for every attempt (``ctx.idempotency_key``).
+        fn: the task function; None for an approval gate (its output is the answer).
+        kwargs: the keyword arguments: bound parameters and dependency outputs. The context is
+            not among them: :func:`run_call` builds it, under ``context_parameter``.
+        context_parameter: the name of the parameter that receives the ``Context``, if any.
+        answers: the answers to the task's questions so far, by key (``""``: its ``pause``).
+        is_async: call ``fn`` and await what it returns (under ``asyncio.run`` away from the loop).
+        log_limit: bytes of log to keep (``EngineConfig.max_log_bytes``; 0 keeps none).
+    """
+
+    run_id: str
+    task_id: str
+    attempt: int
+    idempotency_key: str
+    fn: Callable[..., Any] | None
+    kwargs: Mapping[str, Any] = field(default_factory=dict)
+    context_parameter: str | None = None
+    answers: Mapping[str, Any] = field(default_factory=dict)
+    is_async: bool = False
+    log_limit: int = 0
+
+    def __repr__(self) -> str:
+        name = getattr(self.fn, "__qualname__", repr(self.fn))
+        return f"<TaskCall {self.task_id!r}#{self.attempt} {name}({', '.join(self.kwargs)})>"
+
+
+class RemoteError(Exception):
+    """Stands in for an exception that could not travel back from where it was raised (it, or
+    something it holds, cannot be pickled): keeps its type's name, message and traceback, so it
+    still becomes a readable ``TaskError``."""
+
+    def __init__(self, type_name: str, message: str, formatted: str) -> None:
+        super().__init__(type_name, message, formatted)
+        self.type_name = type_name
+        self.message = message
+        self.formatted = formatted
+
+    @classmethod
+    def of(cls, error: BaseException) -> RemoteError:
+        kind = type(error)
+        name = (
+            kind.__qualname__
+            if kind.__module__ == "builtins"
+            else f"{kind.__module__}.{kind.__qualname__}"
+        )
+        return cls(name, str(error), "".join(traceback.format_exception(error)))
+
+    def __str__(self) -> str:
+        return f"{self.type_name}: {self.message}" if self.message else self.type_name
+
+
+@dataclass(slots=True)
+class Outcome:
+    """How one attempt ended, as a worker reports it.
+
+    Attributes:
+        output: what the function returned (when ``error`` is None).
+        error: the exception it raised, as raised, or a :class:`RemoteError` in its place when
+            it cannot be pickled (see :meth:`portable`).
+        traceback: the error's formatted traceback, taken where it was raised (a pickled
+            exception loses its own).
+        logs: the lines the attempt logged and printed in the worker, to be kept in its log.
+    """
+
+    output: Any = None
+    error: BaseException | None = None
+    traceback: str | None = None
+    logs: list[LogLine] = field(default_factory=list)
+
+    def portable(self) -> Outcome:
+        """This outcome, with its error replaced by a :class:`RemoteError` if the error does not
+        survive a pickle round trip. Call it in the worker before sending the outcome back."""
+        error = self.error
+        if error is None:
+            return self
+        try:
+            pickle.loads(pickle.dumps(error))
+        except Exception:
+            return Outcome(None, RemoteError.of(error), self.traceback, self.logs)
+        return self
 
 
 class Job(Protocol):
-    """One attempt of one task, as an executor sees it."""
+    """One attempt of one task, as an executor sees it (see the module docstring)."""
 
     @property
     def abandoned(self) -> bool:
         """Whether the engine has given up on this job (a timeout or cancellation ran out)."""
         ...
 
+    @property
+    def cancelled(self) -> bool:
+        """Whether the engine has asked this attempt to stop."""
+        ...
+
     def run(self) -> None:
-        """Call the task function in this thread and keep its outcome. Never raises."""
+        """In process: call the task function in this thread and keep its outcome. Never
+        raises."""
         ...
 
     def finish(self) -> Job | None:
-        """Report the outcome to the engine; may return the next job for this worker."""
+        """In process: settle the outcome ``run`` kept; may return the next job for this
+        worker."""
+        ...
+
+    def call(self) -> TaskCall:
+        """Shipped: what to run, as a picklable :class:`TaskCall`.
+
+        Raises:
+            Exception: the call cannot be made (e.g. a ``BindingError``); report it with
+                ``complete(Outcome(error=...))``.
+        """
+        ...
+
+    def complete(self, outcome: Outcome) -> None:
+        """Shipped: settle the attempt with ``outcome``, from any thread. Its output is
+        serialized for a durable store as an in-process output is, its logs are kept."""
         ...
 
 
 class Executor(ABC):
-    """Runs jobs outside the event loop; see the module docstring for the contract."""
+    """Runs jobs away from the engine's bookkeeping; see the module docstring for the contract."""
+
+    @property
+    def capacity(self) -> int | None:
+        """How many jobs this executor runs at once; None when it sets no limit of its own."""
+        return None
 
     @abstractmethod
     def submit(self, job: Job) -> None:
-        """Run ``job`` (``run`` then ``finish``) as soon as a worker is free. Must not block."""
+        """Run ``job`` as soon as a worker is free. Must not block."""
+
+    def cancel(self, job: Job) -> None:  # noqa: B027 - optional hook
+        """The engine asked ``job`` to stop (``job.cancelled`` is now true); forward that to
+        wherever it runs. The default does nothing: in-process jobs read the flag themselves."""
 
     def abandon(self, job: Job) -> None:  # noqa: B027 - optional hook
         """The engine stopped waiting for running ``job``; free the capacity it holds.

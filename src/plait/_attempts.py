@@ -1,0 +1,343 @@
+"""Attempts: one attempt of one task -- how it is called, and how it is settled.
+
+An :class:`_Attempt` is what an executor receives as a job (see ``executors/_base.py``): in
+process it is ``run`` (the function is called in the worker's thread, with ``running_attempt``
+naming it so that what it logs goes into its log) then ``finish``; shipped, it is ``call`` (a
+picklable :class:`~plait.executors.TaskCall`) then ``complete`` with the worker's outcome.
+
+*Settling* (:meth:`_Attempts._settle`, under the run's lock) records how the attempt ended and
+moves its task on: success (outputs, serialized at once for a durable store so that a value the
+store cannot keep fails its own task), a question (the task waits, see ``_questions``), a
+timeout, a cancellation, or an error -- retried after the retry policy's backoff (a timer on the
+loop; the task holds no slot meanwhile), or failed, skipping its dependents and halting the run
+when the task is critical. A worker thread settles its own attempt and is handed the next sync
+task directly (the fast path: no hand-off between threads).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import threading
+import time
+from typing import Any
+
+from ._context import Context
+from ._events import TaskCancelled, TaskFailed, TaskReady, TaskRetrying, TaskSucceeded
+from ._exceptions import OutputNotStorableError, TaskCancelledError, TaskTimeoutError
+from ._logs import AttemptLog, running_attempt
+from ._pause import NO_DEFAULT, InputRequired, as_schema_value
+from ._results import TaskError
+from ._run_state import _RunState
+from ._tagged import NotStorable
+from .executors import Outcome, RemoteError, TaskCall
+from .executors._shipping import call_function
+
+__all__: list[str] = []
+
+#: How often a worker thread tries the run's lock, giving the GIL away between tries, before it
+#: blocks on it; see _take.
+_LOCK_TRIES = 20
+
+
+def _take(lock: threading.Lock) -> None:
+    """Take the run's lock from a worker thread.
+
+    With short sync tasks, the workers queue for the lock every few microseconds. A worker that
+    blocks on it sleeps in the kernel, must be woken when it is free, and then waits for the GIL
+    too: that tripled the cost of a task on a random DAG. A holder needs the lock for a few
+    microseconds, so a worker first lets it finish -- ``time.sleep(0)`` gives the GIL away --
+    and tries again; only a lock held longer (the recorder reading a big batch) is waited for
+    by blocking.
+    """
+    if lock.acquire(blocking=False):
+        return
+    for _ in range(_LOCK_TRIES):
+        time.sleep(0)
+        if lock.acquire(blocking=False):
+            return
+    lock.acquire()
+
+
+def _task_error(error: BaseException, formatted: str | None) -> TaskError:
+    """``TaskError.from_exception``, for a shipped error too: a :class:`RemoteError` reads as
+    the error it stands for, and ``formatted`` (taken where it was raised) is the traceback."""
+    if isinstance(error, RemoteError):
+        return TaskError(error.type_name, error.message, error.formatted, error)
+    task_error = TaskError.from_exception(error)
+    if formatted is not None:  # its own traceback did not travel with it
+        task_error = dataclasses.replace(task_error, traceback=formatted)
+    return task_error
+
+
+class _Attempt:
+    """One attempt of one task: a job for the executor, a cancel flag for the task's context,
+    and the source of its log (see ``_logs``: the engine sets ``running_attempt`` to it while its
+    function runs)."""
+
+    __slots__ = (
+        "abandoned",
+        "cancelled",
+        "error",
+        "index",
+        "log",
+        "number",
+        "output",
+        "payload",
+        "run_state",
+        "started",
+        "task",
+        "timed_out",
+        "traceback",
+    )
+
+    def __init__(self, run_state: _Attempts, index: int, number: int) -> None:
+        self.run_state = run_state
+        self.index = index
+        self.number = number
+        self.cancelled = False
+        self.timed_out = False
+        self.abandoned = False
+        self.output: Any = None
+        self.payload: bytes | None = None
+        self.error: BaseException | None = None
+        self.traceback: str | None = None  # a shipped error's, formatted where it was raised
+        self.task: asyncio.Task[Any] | None = None
+        self.started = False  # an async attempt's task has taken its first step
+        self.log: AttemptLog | None = None  # made when the attempt first says something
+
+    def run(self) -> None:
+        if self.cancelled:  # the run stopped before a worker got to it: never call it
+            self.error = TaskCancelledError("cancelled before it started")
+            return
+        token = running_attempt.set(self)
+        try:
+            self.output = self.run_state.call(self)
+        except BaseException as error:  # the task's failure, whatever it is, is its outcome
+            self.error = error
+        else:
+            self.run_state.serialize(self)
+        finally:
+            running_attempt.reset(token)
+            if self.log is not None:
+                self.log.close()
+
+    def task_log(self) -> AttemptLog | None:
+        log = self.log
+        if log is None:
+            log = self.run_state.open_log(self)
+        return log
+
+    def finish(self) -> _Attempt | None:
+        return self.run_state.settle_sync(self)
+
+    def call(self) -> TaskCall:
+        return self.run_state.task_call(self)
+
+    def complete(self, outcome: Outcome) -> None:
+        self.run_state.complete(self, outcome)
+
+    def answer(self, key: str) -> Any:
+        answers = self.run_state.answers[self.index]
+        if answers is None or key not in answers:
+            return NO_DEFAULT
+        if key == "":  # the task's own pause: give it in the form its schema asks for
+            pause = self.run_state.graph.specs[self.index].pause
+            return as_schema_value(pause.schema if pause else None, answers[key])
+        return answers[key]
+
+
+class _Attempts(_RunState):
+    """Calling and settling attempts; part of :class:`plait._engine._Run`."""
+
+    # -- calling -------------------------------------------------------------------------------
+
+    def call(self, attempt: _Attempt) -> Any:
+        """Call the attempt's task function with its parameters filled (see _workflow)."""
+        i = attempt.index
+        spec = self.graph.specs[i]
+        inputs = self.graph.inputs[i]
+        fn = spec.fn
+        if fn is None:  # an approval gate: its output is the answer
+            return attempt.answer("")
+        kwargs: dict[str, Any] | None = None  # None: nothing to pass (the common no-op case)
+        if inputs is not None:
+            kwargs = dict(spec.binding.params)
+            outputs, ids = self.outputs, self.graph.ids
+            for d in inputs:  # each fills the parameter named like the dependency
+                kwargs[ids[d]] = outputs[d]
+            context_parameter = spec.binding.context_parameter
+            if context_parameter is not None:
+                kwargs[context_parameter] = Context(self.run_id, spec.id, attempt.number, attempt)
+        return call_function(fn, kwargs, spec.id)
+
+    def task_call(self, attempt: _Attempt) -> TaskCall:
+        """What ``attempt`` calls, as a picklable snapshot for an executor to ship."""
+        i = attempt.index
+        spec = self.graph.specs[i]
+        inputs = self.graph.inputs[i]
+        kwargs: dict[str, Any] = {}
+        context_parameter = None
+        if inputs is not None:
+            kwargs = dict(spec.binding.params)
+            outputs, ids = self.outputs, self.graph.ids
+            for d in inputs:  # each fills the parameter named like the dependency
+                kwargs[ids[d]] = outputs[d]
+            context_parameter = spec.binding.context_parameter
+        answers = self.answers[i]
+        return TaskCall(
+            run_id=self.run_id,
+            task_id=spec.id,
+            attempt=attempt.number,
+            idempotency_key=f"{self.run_id}/{spec.id}",
+            fn=spec.fn,
+            kwargs=kwargs,
+            context_parameter=context_parameter,
+            answers={} if not answers else {key: attempt.answer(key) for key in answers},
+            is_async=spec.is_async,
+            log_limit=self.config.max_log_bytes,
+        )
+
+    def serialize(self, attempt: _Attempt) -> None:
+        """Turn a durable run's output into bytes now, so a value the store cannot keep fails
+        its task at once, naming the task and the type."""
+        if not self._encodes:
+            return
+        assert self.serializer is not None
+        try:
+            attempt.payload = self.serializer.dumps(attempt.output)
+        except NotStorable as error:
+            task_id = self.graph.ids[attempt.index]
+            attempt.error = OutputNotStorableError(
+                f"task {task_id!r} returned a {type(attempt.output).__qualname__}, which the "
+                f"{self.serializer.name} serializer cannot store: {error.describe('output')}"
+            )
+        except (TypeError, ValueError) as error:
+            task_id = self.graph.ids[attempt.index]
+            attempt.error = OutputNotStorableError(
+                f"task {task_id!r} returned a {type(attempt.output).__qualname__}, which the "
+                f"{self.serializer.name} serializer cannot store ({error}); return "
+                f"{self.serializer.name}-compatible data, or run with another serializer"
+            )
+
+    # -- settling ------------------------------------------------------------------------------
+
+    def complete(self, attempt: _Attempt, outcome: Outcome) -> None:
+        """Settle a shipped attempt with the outcome its executor reports (any thread)."""
+        if outcome.logs:
+            log = attempt.task_log()
+            if log is not None:
+                log.extend(outcome.logs)
+        if attempt.log is not None:
+            attempt.log.close()
+        if outcome.error is None:
+            attempt.output = outcome.output
+            self.serialize(attempt)
+        else:
+            attempt.error = outcome.error
+            attempt.traceback = outcome.traceback
+        in_loop = threading.get_ident() == self._loop_thread
+        _take(self.lock)
+        try:
+            if attempt.abandoned:
+                return
+            self._settle(attempt, in_loop=in_loop)
+            self._dispatch(in_loop=in_loop)
+            self._resolve_if_finished(in_loop=in_loop)
+        finally:
+            self.lock.release()
+
+    def settle_sync(self, attempt: _Attempt) -> _Attempt | None:
+        """Report a sync attempt from its worker thread; return the worker's next attempt."""
+        _take(self.lock)
+        try:
+            if attempt.abandoned:
+                return None
+            self._settle(attempt, in_loop=False)
+            keep = self._dispatch(in_loop=False, for_worker=True)
+            self._resolve_if_finished(in_loop=False)
+            return keep
+        finally:
+            self.lock.release()
+
+    def _settle(self, attempt: _Attempt, *, in_loop: bool) -> None:
+        """Record how ``attempt`` ended and move its task on. Under the lock."""
+        i = attempt.index
+        self.current[i] = None
+        self.finished_at[i] = time.time()
+        error = attempt.error
+        scheduler = self.scheduler
+        if error is None and not attempt.timed_out:
+            self.outputs[i] = attempt.output
+            self.payloads[i] = attempt.payload
+            self.errors[i] = None
+            ready = scheduler.succeed(i)
+            if self.listening:
+                self._emit(TaskSucceeded, task_id=self.graph.ids[i], attempt=attempt.number)
+            if ready:
+                self._announce_ready(ready, in_loop=in_loop)
+            return
+        if isinstance(error, InputRequired):
+            if scheduler.halted:  # nobody will answer a run that stopped: the task stops too
+                self._cancel(i, attempt.number)
+            else:
+                scheduler.suspend(i)
+                self._ask(i, error, in_loop=in_loop)
+            return
+        if attempt.timed_out:
+            error = TaskTimeoutError(
+                f"task {self.graph.ids[i]!r} (attempt {attempt.number}) ran past its timeout of "
+                f"{self.timeout[i]}s; raise the task's timeout or make it faster"
+            )
+        elif (attempt.cancelled or scheduler.halted) and isinstance(
+            error, asyncio.CancelledError | TaskCancelledError
+        ):
+            self._cancel(i, attempt.number)
+            return
+        assert error is not None
+        task_error = _task_error(error, attempt.traceback)
+        self.errors[i] = task_error
+        policy = self.retry[i]
+        tries = attempt.number - self.attempts_before[i]  # this process's attempts
+        if not scheduler.halted and policy.should_retry(tries, error):
+            scheduler.retry(i)
+            self._backoffs += 1
+            delay = policy.delay(tries)
+            if in_loop:
+                self._loop.call_later(delay, self._requeue, i)
+            else:
+                self._loop.call_soon_threadsafe(self._loop.call_later, delay, self._requeue, i)
+            if self.listening:
+                self._emit(
+                    TaskRetrying,
+                    task_id=self.graph.ids[i],
+                    attempt=attempt.number,
+                    error=task_error,
+                    delay=delay,
+                )
+            return
+        skipped = scheduler.fail(i)
+        if self.listening:
+            self._emit(
+                TaskFailed, task_id=self.graph.ids[i], attempt=attempt.number, error=task_error
+            )
+            self._emit_skipped(i, skipped)
+        if self.critical[i] and not scheduler.halted:
+            self.halted_by = i
+            self._halt(in_loop=in_loop)
+
+    def _cancel(self, i: int, attempt_number: int) -> None:
+        skipped = self.scheduler.cancel(i)
+        if self.listening:
+            self._emit(TaskCancelled, task_id=self.graph.ids[i], attempt=attempt_number)
+            self._emit_skipped(i, skipped)
+
+    def _requeue(self, i: int) -> None:
+        """A retry's backoff is over (loop thread)."""
+        with self.lock:
+            self._backoffs -= 1
+            if self.scheduler.requeue(i):
+                if self.announce_ready:
+                    self._emit(TaskReady, task_id=self.graph.ids[i])
+                self._dispatch(in_loop=True)
+            self._resolve_if_finished(in_loop=True)

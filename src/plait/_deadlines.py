@@ -1,0 +1,187 @@
+"""Deadlines: task timeouts, the cancel grace period, and the gate of a durable run's lease.
+
+- *Timeouts*: running attempts' deadlines wait in one queue per timeout length (so each queue is
+  in deadline order as attempts start); one timer on the loop serves the earliest. An async
+  attempt that times out is cancelled (it settles as timed out); a sync one is flagged
+  (``ctx.cancelled``, and :meth:`~plait.executors.Executor.cancel`) and abandoned at once: its
+  executor frees the slot, and its late outcome is ignored.
+- *Grace*: when the run halts, sync attempts are flagged and given ``cancel_grace`` seconds; then
+  they are abandoned.
+- *The gate*: a durable run starts a task only before its *gate*, the earlier of the lease's
+  deadline and the moment the store stalled (a call failed, or has taken ``STALL_SECONDS``),
+  both on ``lease_clock`` (the recorder keeps them up to date). Past the lease's deadline the
+  run stops -- a timer on the loop stops it then too, and cancels what runs; past a stall, new
+  tasks wait until the store answers. Dispatch compares the clock with the gate every time, so
+  even a worker thread that wakes before the loop after a SIGSTOP starts nothing late.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections import deque
+
+from ._attempts import _Attempt
+from ._exceptions import TaskCancelledError
+from ._lease import lease_clock
+from ._run_state import _RunState
+
+__all__: list[str] = []
+
+
+class _Deadlines(_RunState):
+    """Timeouts, grace and the lease's gate; part of :class:`plait._engine._Run`."""
+
+    # -- timeouts ------------------------------------------------------------------------------
+
+    def _watch_deadline(self, timeout: float, attempt: _Attempt, in_loop: bool) -> None:
+        """Remember when ``attempt`` times out; one loop timer serves the earliest deadline."""
+        deadline = time.monotonic() + timeout
+        queue = self._deadlines.get(timeout)
+        if queue is None:
+            queue = self._deadlines[timeout] = deque()
+        queue.append((deadline, attempt))
+        current = self.current
+        while current[queue[0][1].index] is not queue[0][1]:
+            queue.popleft()  # that attempt already ended
+        if len(queue) > 1024 and len(queue) > 4 * self.scheduler.running:
+            # A long attempt at the head keeps ended ones behind it: drop those.
+            self._deadlines[timeout] = deque(e for e in queue if current[e[1].index] is e[1])
+        if deadline < self._armed_deadline:
+            self._armed_deadline = deadline
+            if in_loop:
+                self._arm_deadline_timer()
+            else:
+                self._loop.call_soon_threadsafe(self._arm_deadline_timer_locked)
+
+    def _arm_deadline_timer_locked(self) -> None:
+        with self.lock:
+            self._arm_deadline_timer()
+
+    def _arm_deadline_timer(self) -> None:
+        current = self.current
+        earliest = math.inf
+        for queue in self._deadlines.values():
+            while queue and current[queue[0][1].index] is not queue[0][1]:
+                queue.popleft()  # that attempt already ended
+            if queue:
+                earliest = min(earliest, queue[0][0])
+        if self._deadline_timer is not None:
+            self._deadline_timer.cancel()
+            self._deadline_timer = None
+        self._armed_deadline = earliest
+        if earliest < math.inf:
+            self._deadline_timer = self._loop.call_at(
+                self._loop.time() + (earliest - time.monotonic()), self._expire_deadlines
+            )
+
+    def _expire_deadlines(self) -> None:
+        """The earliest deadline passed: time out every attempt whose deadline has (loop)."""
+        with self.lock:
+            self._deadline_timer = None
+            now = time.monotonic()
+            for queue in self._deadlines.values():
+                while queue and queue[0][0] <= now:
+                    _, attempt = queue.popleft()
+                    if self.current[attempt.index] is attempt:
+                        self._time_out(attempt)
+            self._arm_deadline_timer()
+            self._dispatch(in_loop=True)
+            self._resolve_if_finished(in_loop=True)
+
+    def _time_out(self, attempt: _Attempt) -> None:
+        attempt.timed_out = True
+        if self.graph.specs[attempt.index].is_async:
+            self._cancel_async(attempt, in_loop=True)  # it settles, as a timeout
+        else:
+            attempt.cancelled = True
+            self.executor.cancel(attempt)
+            self._abandon(attempt)
+
+    def _abandon(self, attempt: _Attempt) -> None:
+        """Stop waiting for a sync attempt; it keeps its thread until it returns, unheard."""
+        attempt.abandoned = True
+        self.executor.abandon(attempt)
+        if not attempt.timed_out and not isinstance(attempt.error, TaskCancelledError):
+            attempt.error = TaskCancelledError(
+                f"task {self.graph.ids[attempt.index]!r} did not stop within the cancel grace "
+                f"period of {self.config.cancel_grace}s"
+            )
+        self._settle(attempt, in_loop=True)
+
+    # -- grace ---------------------------------------------------------------------------------
+
+    def _start_grace_timer(self, grace: float) -> None:
+        if self._grace_timer is None:
+            self._grace_timer = self._loop.call_later(grace, self._grace_over)
+
+    def _grace_over(self) -> None:
+        with self.lock:
+            specs = self.graph.specs
+            for attempt in self.current:
+                if attempt is not None and not specs[attempt.index].is_async:
+                    self._abandon(attempt)
+            self._resolve_if_finished(in_loop=True)
+
+    # -- the gate: the lease and the store -----------------------------------------------------
+
+    def _gate_closed(self, in_loop: bool) -> bool:
+        """The clock passed the gate: stop the run if the lease's deadline passed, else hold new
+        tasks until the stalled store call succeeds. Whether nothing may start. Under the lock."""
+        if lease_clock() >= self.lease_deadline:
+            self._stop_for_lease(in_loop=in_loop)
+            return True
+        self._holding = True
+        # Read the gate again: the recorder moves it, then reads _holding (the other order).
+        if lease_clock() < self.gate:
+            self._holding = False
+            return False
+        return True
+
+    def _stop_for_lease(self, *, in_loop: bool) -> None:
+        if self.store_failure is None and self.recorder is not None:
+            self.store_failure = self.recorder.lease.error()
+            self._halt(in_loop=in_loop)
+
+    def lease_renewed(self, deadline: float) -> None:
+        """The recorder renewed the lease until ``deadline`` (from its thread)."""
+        self.lease_deadline = deadline
+        self.gate = min(deadline, self._stall)
+        self._loop.call_soon_threadsafe(self._gate_moved)
+
+    def store_stalls(self, at: float | None) -> None:
+        """Start nothing from ``at`` on until the store answers; None: it answered (recorder
+        thread)."""
+        self._stall = stall = math.inf if at is None else at
+        self.gate = min(self.lease_deadline, stall)
+        if at is None and self._holding:
+            self._loop.call_soon_threadsafe(self._gate_moved)
+
+    def _gate_moved(self) -> None:
+        """The lease was renewed or the store answered: re-arm the timer, let tasks start."""
+        with self.lock:
+            if self._closed:
+                return
+            self._arm_lease_timer()
+            if self._holding and lease_clock() < self.gate:
+                self._holding = False
+                self._dispatch(in_loop=True)
+                self._resolve_if_finished(in_loop=True)
+
+    def _arm_lease_timer(self) -> None:
+        if self._lease_timer is not None:
+            self._lease_timer.cancel()
+        delay = max(0.0, self.lease_deadline - lease_clock())
+        self._lease_timer = self._loop.call_later(delay, self._lease_expired)
+
+    def _lease_expired(self) -> None:
+        """The lease's deadline passed with no renewal: stop the run (loop thread)."""
+        with self.lock:
+            self._lease_timer = None
+            if self._closed:
+                return
+            if lease_clock() < self.lease_deadline:  # renewed meanwhile
+                self._arm_lease_timer()
+                return
+            self._stop_for_lease(in_loop=True)
+            self._resolve_if_finished(in_loop=True)

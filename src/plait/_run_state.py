@@ -1,0 +1,349 @@
+"""The state of one run, and what reads it: its result, its store records, its events, its logs.
+
+A run is one :class:`plait._engine._Run`, made of this state and of one part per concern, each in
+a module of its own (mixins over :class:`_RunState`, so that every part reads and changes the
+same fields under the same lock):
+
+- ``_engine.py``: the life cycle, and dispatch (what starts, where it runs);
+- ``_attempts.py``: an attempt -- how it is called, and settled (succeed, retry after a backoff,
+  fail, cancel);
+- ``_deadlines.py``: timeouts, the cancel grace period, and the gate of a durable run's lease;
+- ``_questions.py``: asking for input, expiring questions, receiving answers;
+- ``_stopping.py``: halting (a critical failure, ``fail_fast``, an interrupt, a failed store).
+
+The steps one part calls in another are named at the end of :class:`_RunState`, for type checkers
+only; each is defined by exactly one part.
+
+Threading: every change of run state happens under ``_RunState.lock``, from the loop thread or a
+worker thread; loop-only calls (``create_task``, timers) reach the loop with
+``call_soon_threadsafe``; ``in_loop`` says which thread a step runs in.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Coroutine, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from ._config import EngineConfig
+from ._events import Event, Journal, Subscriber, TaskLogged, TaskSkipped, publish
+from ._logs import AttemptLog, LogLine, running_attempt
+from ._pause import InputRequired, Question
+from ._recorder import Recorder
+from ._results import RunResult, TaskError, TaskResults
+from ._scheduler import Scheduler
+from ._serialization import Serializer
+from ._state import RunStatus, TaskStatus
+from ._workflow import Workflow
+from .executors import Executor
+from .stores import TaskRecordColumns
+
+if TYPE_CHECKING:
+    from ._attempts import _Attempt
+
+__all__ = ["Restored"]
+
+
+@dataclass(slots=True)
+class Restored:
+    """Where a resumed run starts from, as read from its store (by task index)."""
+
+    outputs: dict[int, Any]  # tasks that succeeded: they do not run again
+    payloads: dict[int, bytes]
+    attempts: dict[int, int]
+    started_at: dict[int, float]
+    finished_at: dict[int, float]
+    answers: dict[int, dict[str, Any]]
+    questions: dict[int, Question]  # questions still open
+
+
+class _RunState:
+    """The state of one run; see the module docstring."""
+
+    def __init__(
+        self,
+        workflow: Workflow,
+        config: EngineConfig,
+        run_id: str,
+        subscribers: Sequence[Subscriber],
+        *,
+        wait_for_input: bool = False,
+        serializer: Serializer | None = None,
+        restored: Restored | None = None,
+    ) -> None:
+        self.graph = graph = workflow.graph()
+        self.config = config
+        self.run_id = run_id
+        self.subscribers = tuple(subscribers)
+        self.journal: Journal | None = None  # the store's recorder, see keep_journal()
+        self.listening = bool(self.subscribers)  # whether anyone hears of events
+        # TaskReady is the most frequent event and the store's recorder does not want it: it is
+        # built only when a subscriber given by the caller may.
+        self.announce_ready = bool(self.subscribers)
+        self.lock = threading.Lock()
+        self.scheduler = Scheduler(graph, config.max_concurrency, config.pools)
+        n = len(graph)
+        self.outputs: list[Any] = [None] * n
+        self.errors: list[TaskError | None] = [None] * n
+        self.attempts = [0] * n
+        # Attempts made before this resume: retry budgets count from here, so a task that used
+        # up its retries in an earlier process gets a full budget again.
+        self.attempts_before = [0] * n
+        self.started_at: list[float | None] = [None] * n
+        self.finished_at: list[float | None] = [None] * n
+        self.current: list[_Attempt | None] = [None] * n
+        default_retry = config.default_retry
+        self.retry = [spec.retry or default_retry for spec in graph.specs]
+        self.timeout = [
+            spec.timeout if spec.timeout is not None else config.task_timeout
+            for spec in graph.specs
+        ]
+        self.critical = [spec.critical or config.fail_fast for spec in graph.specs]
+        self.executor: Executor  # set by _engine._Run
+        self.wait_for_input = wait_for_input
+        self.answers: list[dict[str, Any] | None] = [None] * n
+        self.questions: dict[int, Question] = {}  # open questions; at most one per task
+        self._question_schemas: dict[int, Any] = {}  # as given (e.g. a pydantic model)
+        self._question_defaults: dict[int, Any] = {}
+        self._question_timers: dict[int, asyncio.TimerHandle] = {}
+        self._backoffs = 0  # failed attempts waiting out their backoff
+        self.serializer = serializer
+        # The memory store keeps outputs as they are: nothing to encode.
+        self._encodes = serializer is not None and serializer.name != "object"
+        self.payloads: list[bytes | None] = [None] * n
+        self.recorder: Recorder | None = None
+        self.store_failure: BaseException | None = None  # what stopped the run (lease, store)
+        # The gate (see the module docstring), on lease_clock; set by the recorder's thread.
+        self.lease_deadline = math.inf
+        self._stall = math.inf  # when the store call under way, if any, counts as stalled
+        self.gate = math.inf
+        self._holding = False  # new tasks wait for a stalled store call
+        self._closed = False  # the run is over (_close)
+        self._lease_timer: asyncio.TimerHandle | None = None
+        self._succeeded_before: list[int] = []
+        self.halted_by: int | None = None
+        self.interrupted = False
+        self.stop_reason: str | None = None  # why it was interrupted, for the run's error
+        self.run_started_at = 0.0
+        # Built on the loop that runs it, so stop() works from any thread from the start.
+        self._loop: asyncio.AbstractEventLoop = asyncio.get_running_loop()
+        self._new_task: Callable[[Coroutine[Any, Any, None]], asyncio.Task[None]]
+        self._loop_thread = 0
+        self._done: asyncio.Future[None]
+        # Running attempts' deadlines: one queue per timeout length, so each is in deadline
+        # order as attempts start (there are few lengths: the engine's and tasks' own).
+        self._deadlines: dict[float, deque[tuple[float, _Attempt]]] = {}
+        self._deadline_timer: asyncio.TimerHandle | None = None
+        self._armed_deadline = math.inf
+        self._grace_timer: asyncio.TimerHandle | None = None
+        self._async_starts: list[_Attempt] = []
+        self._log_lock = threading.Lock()  # makes each attempt's log once
+        self.final_result: RunResult | None = None
+        self.recorded = threading.Event()  # set once the run's end is in its store
+        if restored is not None:
+            self._restore(restored)
+
+    def _restore(self, restored: Restored) -> None:
+        for i, output in restored.outputs.items():
+            self.outputs[i] = output
+            self.payloads[i] = restored.payloads.get(i)
+        self._succeeded_before = sorted(restored.outputs)
+        for i, attempts in restored.attempts.items():
+            self.attempts[i] = self.attempts_before[i] = attempts
+        for i, at in restored.started_at.items():
+            self.started_at[i] = at
+        for i, at in restored.finished_at.items():
+            self.finished_at[i] = at
+        for i, answers in restored.answers.items():
+            self.answers[i] = dict(answers)
+        self.questions.update(restored.questions)
+
+    # -- reading the state --------------------------------------------------------------------
+
+    def result(self) -> RunResult:
+        """The run's result as it stands."""
+        graph = self.graph
+        status = self.scheduler.status
+        tasks = TaskResults(
+            graph.index,
+            status=list(status),
+            output=list(self.outputs),
+            error=list(self.errors),
+            attempts=list(self.attempts),
+            started_at=list(self.started_at),
+            finished_at=list(self.finished_at),
+        )
+        if self.interrupted:
+            run_status = RunStatus.CANCELLED
+        elif status.count(TaskStatus.SUCCEEDED) == len(status):
+            run_status = RunStatus.SUCCEEDED
+        elif self.scheduler.finished:
+            run_status = RunStatus.FAILED
+        elif self._can_only_wait():
+            run_status = RunStatus.PAUSED
+        else:
+            run_status = RunStatus.RUNNING
+        return RunResult(
+            run_id=self.run_id,
+            workflow=graph.workflow_name,
+            status=run_status,
+            tasks=tasks,
+            started_at=self.run_started_at,
+            finished_at=time.time(),
+            error=self._describe_failure(run_status),
+            waiting={graph.ids[i]: question for i, question in self.questions.items()},
+        )
+
+    def _describe_failure(self, run_status: RunStatus) -> str | None:
+        if run_status in (RunStatus.SUCCEEDED, RunStatus.RUNNING, RunStatus.PAUSED):
+            return None
+        ids = self.graph.ids
+        status = self.scheduler.status
+        failed = [i for i, s in enumerate(status) if s is TaskStatus.FAILED]
+        skipped = sum(1 for s in status if s is TaskStatus.SKIPPED)
+        cancelled = sum(1 for s in status if s is TaskStatus.CANCELLED)
+        if self.store_failure is not None:
+            head = str(self.store_failure)
+        elif self.interrupted:
+            head = f"the run was {self.stop_reason or 'interrupted'}"
+        elif self.halted_by is not None:
+            reason = (
+                "is critical" if self.graph.specs[self.halted_by].critical else "fail_fast is on"
+            )
+            head = (
+                f"task {ids[self.halted_by]!r} failed and {reason}, so the run was stopped: "
+                f"{self.errors[self.halted_by]}"
+            )
+        else:
+            shown = "; ".join(f"{ids[i]!r}: {self.errors[i]}" for i in failed[:5])
+            more = f" (and {len(failed) - 5} more)" if len(failed) > 5 else ""
+            head = f"{len(failed)} task(s) failed: {shown}{more}"
+        tail = [f"{n} {what}" for n, what in ((skipped, "skipped"), (cancelled, "cancelled")) if n]
+        return head + (f" ({', '.join(tail)})" if tail else "")
+
+    def _can_only_wait(self) -> bool:
+        """Whether every unfinished task waits for an answer, or for a task that does."""
+        scheduler = self.scheduler
+        return bool(scheduler.waiting) and scheduler.idle and not self._backoffs
+
+    def task_columns(self, task_ids: Sequence[str] | None = None) -> TaskRecordColumns:
+        """The records of ``task_ids`` (default: every task) for the store, as columns of
+        copies: the run may still change them. Under the lock."""
+        outputs = self.payloads if self._encodes else self.outputs
+        status = self.scheduler.status
+        if task_ids is None:
+            return TaskRecordColumns(
+                task_ids=self.graph.ids,
+                status=list(status),
+                attempts=list(self.attempts),
+                output=list(outputs),
+                error=list(self.errors),
+                started_at=list(self.started_at),
+                finished_at=list(self.finished_at),
+            )
+        index = self.graph.index
+        rows = [index[task_id] for task_id in task_ids]
+        attempts, errors = self.attempts, self.errors
+        started_at, finished_at = self.started_at, self.finished_at
+        return TaskRecordColumns(
+            task_ids=list(task_ids),
+            status=[status[i] for i in rows],
+            attempts=[attempts[i] for i in rows],
+            output=[outputs[i] for i in rows],
+            error=[errors[i] for i in rows],
+            started_at=[started_at[i] for i in rows],
+            finished_at=[finished_at[i] for i in rows],
+        )
+
+    # -- logs ----------------------------------------------------------------------------------
+
+    def open_log(self, attempt: _Attempt) -> AttemptLog | None:
+        """Make ``attempt``'s log, the first time it says something (any thread); None when
+        the run keeps no logs (``max_log_bytes=0``)."""
+        limit = self.config.max_log_bytes
+        if not limit:
+            return None
+        with self._log_lock:
+            if attempt.log is None:
+                recorder = self.recorder
+                attempt.log = AttemptLog(
+                    self.graph.ids[attempt.index],
+                    attempt.number,
+                    limit=limit,
+                    changed=None if recorder is None else recorder.log_changed,
+                    said=self._publish_line if self.subscribers else None,
+                )
+            return attempt.log
+
+    def _publish_line(self, line: LogLine, echoed: bool) -> None:
+        """Tell the subscribers a task said ``line`` (from the thread that said it)."""
+        token = running_attempt.set(None)  # what a subscriber prints is not the task's
+        try:
+            with self.lock:
+                publish(
+                    self.subscribers,
+                    TaskLogged(
+                        run_id=self.run_id,
+                        time=line.time,
+                        task_id=line.task_id,
+                        attempt=line.attempt,
+                        number=line.number,
+                        stream=line.stream,
+                        text=line.text,
+                        echoed=echoed,
+                    ),
+                )
+        finally:
+            running_attempt.reset(token)
+
+    # -- events --------------------------------------------------------------------------------
+
+    def keep_journal(self, journal: Journal) -> None:
+        """Send every event to ``journal`` (the store's recorder) too, as plain fields."""
+        self.journal = journal
+        self.listening = True
+
+    def _emit(self, kind: type[Event], task_id: str | None = None, **data: Any) -> None:
+        """Tell the journal and the subscribers that ``kind`` happened (to ``task_id``)."""
+        now = time.time()
+        if self.journal is not None:
+            self.journal(kind, now, task_id, data)
+        if self.subscribers:
+            if task_id is not None:
+                data = {"task_id": task_id, **data}
+            event = kind(run_id=self.run_id, time=now, **data)
+            publish(self.subscribers, event)
+
+    def _emit_skipped(self, cause: int, skipped: list[int]) -> None:
+        ids = self.graph.ids
+        for d in skipped:
+            self._emit(TaskSkipped, task_id=ids[d], cause=ids[cause])
+
+    # -- the steps each part calls in another (defined in the module named) -------------------
+
+    if TYPE_CHECKING:
+
+        def _dispatch(  # _engine
+            self, *, in_loop: bool, for_worker: bool = False, for_driver: bool = False
+        ) -> _Attempt | None: ...
+
+        def _resolve_if_finished(self, *, in_loop: bool) -> None: ...  # _engine
+
+        def _cancel_async(self, attempt: _Attempt, *, in_loop: bool) -> None: ...  # _engine
+
+        def _settle(self, attempt: _Attempt, *, in_loop: bool) -> None: ...  # _attempts
+
+        def _abandon(self, attempt: _Attempt) -> None: ...  # _deadlines
+
+        def _start_grace_timer(self, grace: float) -> None: ...  # _deadlines
+
+        def _announce_ready(self, ready: list[int], *, in_loop: bool) -> None: ...  # _questions
+
+        def _ask(self, i: int, request: InputRequired, *, in_loop: bool) -> None: ...  # _questions
+
+        def _halt(self, *, in_loop: bool) -> None: ...  # _stopping
