@@ -516,6 +516,24 @@ def test_the_fingerprint_hashes_ids_dependencies_and_functions() -> None:
     assert graph.fingerprint() == hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
+def test_the_fingerprint_of_tasks_with_params_appends_their_json() -> None:
+    import hashlib  # noqa: PLC0415
+    import json  # noqa: PLC0415
+
+    wf = Workflow("w")
+    wf.add_task("a", noop)
+    wf.add_task("b", lambda a, x, y: a, depends_on=["a"], params={"y": [1], "x": "two"})
+    graph = wf.graph()
+    a, b = graph.definition()
+    text = "\n".join(
+        [
+            f"a\x1f\x1f{a['function']}",
+            f"b\x1fa\x1f{b['function']}\x1f" + json.dumps({"x": "two", "y": [1]}).replace(" ", ""),
+        ]
+    )
+    assert graph.fingerprint() == hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
 def test_a_lazy_definition_writes_the_json_the_encoder_would() -> None:
     import json  # noqa: PLC0415
 

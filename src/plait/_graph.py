@@ -253,12 +253,15 @@ class Graph:
             # between a task's fields, \x1e between its dependencies, a newline between tasks.
             # A task's params are appended only when it has some, so that the fingerprints of
             # runs stored before params were kept stay the same.
+            join = "\x1e".join
             text = "\n".join(
-                "\x1f".join((task_id, "\x1e".join(spec.depends_on), function))
-                + (f"\x1f{_params_json(spec.params)}" if spec.params else "")
-                for task_id, spec, function in zip(
-                    self.ids, self.specs, _function_names(self.specs), strict=True
-                )
+                [
+                    f"{task_id}\x1f{join(spec.depends_on)}\x1f{function}"
+                    f"{_params_suffix(spec.params) if spec.params else ''}"
+                    for task_id, spec, function in zip(
+                        self.ids, self.specs, _function_names(self.specs), strict=True
+                    )
+                ]
             )
             self._fingerprint = hashlib.sha256(text.encode()).hexdigest()[:16]
         return self._fingerprint
@@ -309,15 +312,17 @@ def _params_json(params: Mapping[str, Any]) -> str:
     return json.dumps(params_document(params), sort_keys=True, separators=(",", ":"))
 
 
+def _params_suffix(params: Mapping[str, Any]) -> str:
+    """A task's params as the fingerprint's text has them: after a \x1f."""
+    return "\x1f" + _params_json(params)
+
+
 def _function_names(specs: Sequence[TaskSpec]) -> list[str]:
     names: dict[int, str] = {}  # by function: many tasks often share one
-    result = []
     for spec in specs:
-        name = names.get(id(spec.fn))
-        if name is None:
-            name = names[id(spec.fn)] = _function_name(spec.fn)
-        result.append(name)
-    return result
+        if id(spec.fn) not in names:
+            names[id(spec.fn)] = _function_name(spec.fn)
+    return [names[id(spec.fn)] for spec in specs]
 
 
 class LazyDefinition(Sequence[Mapping[str, Any]]):
