@@ -95,13 +95,12 @@ class _Run(_Attempts, _Deadlines, _Questions, _Stopping):
             restored=restored,
         )
         self.executor = ThreadExecutor(config.max_concurrency)
-        graph = self.graph
-        for i, spec in enumerate(graph.specs):
+        for i in self.graph.pause_tasks:
             answers = self.answers[i]
-            if spec.pause is not None and not (answers and "" in answers):
+            if not (answers and "" in answers):
                 self.scheduler.hold(i)
-            question = self.questions.get(i)
-            if question is not None and question.key != "":
+        for i, question in self.questions.items():
+            if question.key != "":
                 self.scheduler.hold(i)  # it asked mid-way before the resume: it waits again
                 self._question_defaults[i] = _UNKNOWN_DEFAULT
 

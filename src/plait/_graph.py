@@ -10,7 +10,8 @@ computes, once per workflow, everything the scheduler needs so that a run does n
   where some tasks say ``estimate=0.01`` is not ordered as if the others took 100 times longer;
 - ``queue_key[i]``: the task's position in ready-queue order -- higher ``priority`` first, then
   higher ``rank``, then definition order; the scheduler's heaps hold these small ints;
-- ``pool_of[i]``: the index of the task's pool (0 = no pool);
+- ``pool_of[i]``: the index of the task's pool (0 = no pool); ``pause_tasks``: the tasks with a
+  ``pause``;
 - ``inputs[i]``: the dependencies whose outputs fill parameters, each the parameter named
   ``ids[d]`` (``None``: call with none); ``dependencies[i]`` itself when all of them do.
 """
@@ -79,6 +80,7 @@ class Graph:
         "ids",
         "index",
         "inputs",
+        "pause_tasks",
         "pool_names",
         "pool_of",
         "queue_key",
@@ -107,6 +109,7 @@ class Graph:
         dependents: list[list[int] | None] = [None] * n
         in_order = True  # every dependency defined before its dependents
         estimates: list[float] = []
+        self.pause_tasks: list[int] = []
         prioritised = pooled = False
         for i, spec in enumerate(specs):
             if spec.depends_on:
@@ -134,6 +137,8 @@ class Graph:
                 prioritised = True
             if spec.pool is not None:
                 pooled = True
+            if spec.pause is not None:
+                self.pause_tasks.append(i)
         # Tuples, not lists: smaller, and the garbage collector stops walking them.
         self.dependents = [_NO_EDGES if after is None else tuple(after) for after in dependents]
         if in_order:  # the common case: definition order is a topological order already
