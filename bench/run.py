@@ -9,10 +9,12 @@ task against the memory store, how fast an owner that lost its lease stops, and 
 ``plait.cancel`` reaches a run live in another process through its store. Part 4 runs the
 build example against ``make -j`` on the same graph. Part 5 times the whole call a user pays for
 (build the workflow, run it, read every result) against the same floors. Part 6 times the
-start-up of the ``plait`` command against a bare Python start. A PASS/FAIL summary of the
-targets ends it.
+start-up of the ``plait`` command against a bare Python start. Part 7 measures the process
+executor: CPU-bound tasks against the thread executor, no-op tasks against
+``ProcessPoolExecutor``, and how fast a stuck task's worker is killed. Part 8 runs plait on a
+Dask cluster (``DaskExecutor``) against Dask alone. A PASS/FAIL summary of the targets ends it.
 
-Usage: ``python bench/run.py [--quick] [--gc-enabled] [--part 1|2|3|4|5|6] [--profile]``.
+Usage: ``python bench/run.py [--quick] [--gc-enabled] [--part 1|2|3|4|5|6|7|8] [--profile]``.
 """
 
 from __future__ import annotations
@@ -29,9 +31,11 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # sibling modules, run as a script
 
 import _cancel
+import _dask
 import _lease
 import _make
 import _overhead
+import _process
 import _replay
 import _startup
 import _stores
@@ -66,7 +70,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         action="store_true",
         help="leave the garbage collector on in timed regions (default: off for everyone)",
     )
-    parser.add_argument("--part", choices=("1", "2", "3", "4", "5", "6"), help="run only this part")
+    parser.add_argument(
+        "--part", choices=("1", "2", "3", "4", "5", "6", "7", "8"), help="run only this part"
+    )
     parser.add_argument(
         "--profile",
         action="store_true",
@@ -135,6 +141,10 @@ def main(argv: list[str] | None = None) -> int:
         _whole.run_part5(_whole.QUICK if args.quick else _whole.FULL, ledger, log)
     if args.part in (None, "6"):
         _startup.run_part6(ledger, log, quick=args.quick)
+    if args.part in (None, "7"):
+        _process.run_part7(ledger, log, quick=args.quick)
+    if args.part in (None, "8"):
+        _dask.run_part8(ledger, log, quick=args.quick)
     print(heading("Summary of targets" + (" (QUICK sizes: indicative only)" if args.quick else "")))
     print(ledger.render())
     passed = sum(t.ok for t in ledger.targets)

@@ -27,6 +27,7 @@ SETTINGS = [
     "cancel_grace",
     "max_log_bytes",
     "lease_seconds",
+    "default_executor",
 ]
 
 

@@ -211,7 +211,8 @@ def test_the_schema_is_a_valid_json_schema_with_no_unknown_keys_anywhere() -> No
                 yield from objects(value)
 
     fixed = list(objects(SCHEMA))
-    assert len(fixed) == 5  # the file, config, a task, retry, pause
+    # the file, config, a task, retry, pause; an executor, and its process and thread settings
+    assert len(fixed) == 8
     assert all(schema["additionalProperties"] is False for schema in fixed)
 
 
@@ -406,7 +407,7 @@ def test_an_unknown_key_with_no_close_match_lists_the_known_ones(tmp_path: Path)
         target,
         f"{target}, line 3: tasks[0]: unknown key 'colour'; expected one of: id, function, "
         "shell, cwd, env, params, depends_on, retry, timeout, critical, pool, priority, "
-        "estimate, pause",
+        "estimate, pause, executor",
     )
 
 
@@ -578,6 +579,7 @@ def test_config_takes_every_engine_config_setting_under_its_api_name(tmp_path: P
         "cancel_grace": 1.5,
         "max_log_bytes": 4096,
         "lease_seconds": 10.0,
+        "default_executor": "inline",
     }
     document = {"name": "x", "config": settings, "tasks": [{"id": "a", "shell": "true"}]}
     target = write(tmp_path, "flow.json", json.dumps(document))

@@ -25,7 +25,7 @@ from hypothesis import event, given, settings
 from hypothesis import strategies as st
 
 import plait
-import plait._engine
+import plait.executors._named
 from plait._events import (
     Event,
     RunFinished,
@@ -85,12 +85,19 @@ class TaskPlan:
         return self.fail_first >= self.allowed_attempts
 
 
+#: The executors a plan runs on: those that run in this process, so that the recorder (which
+#: the task functions share) sees every call. tests/executors/test_properties.py compares the
+#: others with the thread executor.
+RECORDED_EXECUTORS = ("thread", "inline")
+
+
 @dataclass(frozen=True)
 class Plan:
     tasks: tuple[TaskPlan, ...]
     max_concurrency: int
     pools: Mapping[str, int]
     fail_fast: bool
+    executor: str = "thread"
 
     def halts_on(self, i: int) -> bool:
         return self.fail_fast or self.tasks[i].critical
@@ -134,6 +141,7 @@ def plans(draw: st.DrawFn, *, retries: bool = False, halts: bool = False) -> Pla
         max_concurrency=draw(st.integers(1, 8), label="max_concurrency"),
         pools=pools,
         fail_fast=halts and draw(chance(30)),
+        executor=draw(st.sampled_from(RECORDED_EXECUTORS), label="executor"),
     )
 
 
@@ -278,6 +286,7 @@ def run_plan(plan: Plan) -> tuple[plait.RunResult, Recorder]:
                     pools=plan.pools,
                     fail_fast=plan.fail_fast,
                     retry_failed_tasks=False,
+                    default_executor=plan.executor,
                 )
             )
         except BaseException as error:
@@ -601,7 +610,7 @@ def test_a_sync_attempt_stopped_before_a_thread_picks_it_up_is_never_called(
 
             threading.Thread(target=later, daemon=True).start()
 
-    monkeypatch.setattr(plait._engine, "ThreadExecutor", SlowPickup)
+    monkeypatch.setattr(plait.executors._named, "ThreadExecutor", SlowPickup)
     wf = plait.Workflow("slow pickup")
     calls: list[bool] = []
 

@@ -38,6 +38,7 @@ EXPECTED_ALL = [
     "LeaseLostError",
     "LoadedTarget",
     "LogLine",
+    "NotPicklableError",
     "NotWaitingError",
     "NothingToCancelError",
     "OutputNotStorableError",
@@ -74,6 +75,7 @@ EXPECTED_ALL = [
     "TaskSucceeded",
     "TaskTimeoutError",
     "UnknownDependencyError",
+    "WorkerLostError",
     "Workflow",
     "WorkflowError",
     "WorkflowFileError",
@@ -100,6 +102,7 @@ PUBLIC_ERRORS = [
     "InputValidationError",
     "InvalidOptionError",
     "LeaseLostError",
+    "NotPicklableError",
     "NotWaitingError",
     "NothingToCancelError",
     "OutputNotStorableError",
@@ -112,6 +115,7 @@ PUBLIC_ERRORS = [
     "TaskNotFoundError",
     "TaskTimeoutError",
     "UnknownDependencyError",
+    "WorkerLostError",
     "WorkflowError",
     "WorkflowFileError",
 ]
@@ -180,6 +184,7 @@ def test_every_public_error_subclasses_plait_error(name: str) -> None:
         (plait.TaskCancelledError, RuntimeError),
         (plait.RunFailedError, RuntimeError),
         (plait.ShellCommandError, RuntimeError),
+        (plait.WorkerLostError, RuntimeError),
         (plait.WorkflowFileError, ValueError),
     ],
 )
@@ -244,6 +249,7 @@ def test_definition_errors_are_workflow_errors(error: type[Exception]) -> None:
         plait.TaskCancelledError,
         plait.RunFailedError,
         plait.ShellCommandError,
+        plait.WorkerLostError,
     ],
 )
 def test_runtime_errors_are_not_workflow_errors(error: type[Exception]) -> None:

@@ -1098,3 +1098,47 @@ def test_succeed_twice_no_longer_drifts_the_counters() -> None:
     with pytest.raises(ValueError, match=r"^task 'x' was already marked succeeded$"):
         h.succeed("x")
     assert repr(h.scheduler) == "<Scheduler 1/2 running, 0 ready, 1 unfinished>"
+
+
+# -- lanes: executors' capacities as implicit pools ---------------------------------------------
+
+
+def test_a_lane_limits_its_tasks_and_never_blocks_the_others() -> None:
+    graph = make_graph([("a", []), ("b", []), ("c", []), ("d", [])])
+    # a, b, c on an executor of capacity 1 (lane 1); d on no lane.
+    scheduler = Scheduler(graph, 8, lanes=[1, 1, 1, 0], lane_limits=[1])
+    scheduler.start()
+    taken = [scheduler.take(), scheduler.take(), scheduler.take()]
+    assert taken == [graph.index["a"], graph.index["d"], None]
+    scheduler.succeed(graph.index["a"])
+    assert scheduler.take() == graph.index["b"]
+    assert scheduler.take() is None
+
+
+def test_a_task_needs_a_slot_in_both_its_pool_and_its_lane() -> None:
+    graph = make_graph(
+        [("a", []), ("b", []), ("c", [])], {"a": {"pool": "db"}, "b": {"pool": "db"}}
+    )
+    scheduler = Scheduler(graph, 8, {"db": 1}, lanes=[1, 1, 1], lane_limits=[2])
+    scheduler.start()
+    first, second = scheduler.take(), scheduler.take()
+    assert {first, second} == {graph.index["a"], graph.index["c"]}  # b waits for the pool
+    assert scheduler.take() is None
+    scheduler.succeed(graph.index["c"])
+    assert scheduler.take() is None  # the lane is free again, but db is still full
+    scheduler.succeed(graph.index["a"])
+    assert scheduler.take() == graph.index["b"]
+
+
+def test_lanes_keep_the_critical_path_order_within_a_lane() -> None:
+    # a long chain behind x: x comes first although it was added last.
+    graph = make_graph([("y", []), ("x", []), ("x2", ["x"]), ("x3", ["x2"])])
+    scheduler = Scheduler(graph, 4, lanes=[1, 1, 1, 1], lane_limits=[1])
+    scheduler.start()
+    assert scheduler.take() == graph.index["x"]
+
+
+def test_lanes_that_do_not_fit_the_graph_are_refused() -> None:
+    graph = make_graph([("a", []), ("b", [])])
+    with pytest.raises(ValueError, match=r"^lanes must give each of the 2 tasks a lane in 0..1"):
+        Scheduler(graph, 2, lanes=[0, 2], lane_limits=[1])

@@ -31,6 +31,7 @@ from ._results import TaskError
 from ._run_state import _RunState
 from ._tagged import NotStorable
 from .executors import Outcome, RemoteError, TaskCall
+from .executors._remote import RemoteOutput, local
 from .executors._shipping import call_function
 
 __all__: list[str] = []
@@ -112,7 +113,10 @@ class _Attempt:
             return
         token = running_attempt.set(self)
         try:
-            self.output = self.run_state.call(self)
+            output = self.run_state.call(self)
+            if self.run_state.async_off_loop[self.index]:  # an async function on a thread
+                output = asyncio.run(output)
+            self.output = output
         except BaseException as error:  # the task's failure, whatever it is, is its outcome
             self.error = error
         else:
@@ -133,6 +137,19 @@ class _Attempt:
 
     def call(self) -> TaskCall:
         return self.run_state.task_call(self)
+
+    @property
+    def keeps_remote_output(self) -> bool:
+        """Whether the executor may report a :class:`~plait.executors.RemoteOutput` (a handle
+        on an output kept where it was made): not when the run's store serializes outputs."""
+        return not self.run_state._encodes
+
+    @property
+    def priority(self) -> int:
+        """Plait's ready-queue order (``priority``, critical-path rank, definition order) as
+        one number, higher first: for executors that keep a queue of their own (Dask)."""
+        graph = self.run_state.graph
+        return len(graph) - graph.queue_key[self.index]
 
     def complete(self, outcome: Outcome) -> None:
         self.run_state.complete(self, outcome)
@@ -166,6 +183,8 @@ class _Attempts(_RunState):
             outputs, ids = self.outputs, self.graph.ids
             for d in inputs:  # each fills the parameter named like the dependency
                 kwargs[ids[d]] = outputs[d]
+            if self.remote_outputs:  # fetched here, in the worker thread that needs them
+                kwargs.update((ids[d], local(outputs[d])) for d in inputs)
             context_parameter = spec.binding.context_parameter
             if context_parameter is not None:
                 kwargs[context_parameter] = Context(self.run_id, spec.id, attempt.number, attempt)
@@ -183,6 +202,14 @@ class _Attempts(_RunState):
             outputs, ids = self.outputs, self.graph.ids
             for d in inputs:  # each fills the parameter named like the dependency
                 kwargs[ids[d]] = outputs[d]
+            if self.remote_outputs:  # a handle goes as it is only where it is kept
+                executor = self.executor_of[i]
+                for d in inputs:
+                    value = outputs[d]
+                    if isinstance(value, RemoteOutput) and not (
+                        executor is not None and value.kept_by(executor)
+                    ):
+                        kwargs[ids[d]] = value.fetch()
             context_parameter = spec.binding.context_parameter
         answers = self.answers[i]
         return TaskCall(
@@ -232,6 +259,8 @@ class _Attempts(_RunState):
             attempt.log.close()
         if outcome.error is None:
             attempt.output = outcome.output
+            if isinstance(outcome.output, RemoteOutput):
+                self.remote_outputs = True  # before its dependents start: under the lock below
             self.serialize(attempt)
         else:
             attempt.error = outcome.error
@@ -254,7 +283,7 @@ class _Attempts(_RunState):
             if attempt.abandoned:
                 return None
             self._settle(attempt, in_loop=False)
-            keep = self._dispatch(in_loop=False, for_worker=True)
+            keep = self._dispatch(in_loop=False, for_worker=self.executor_of[attempt.index])
             self._resolve_if_finished(in_loop=False)
             return keep
         finally:

@@ -56,6 +56,9 @@ class EngineConfig:
             that; another process may resume the run once it has expired. An owner that could not
             renew it in time stops (see ``plait.LeaseLostError``), and one whose store stays
             unavailable that long stops too (``plait.StoreUnavailableError``).
+        default_executor: the name of the executor that runs sync tasks which name none
+            (``"thread"``, ``"inline"``, ``"process"``, or one given to
+            ``plait.run(executors=...)``); async tasks that name none run on the event loop.
     """
 
     max_concurrency: int = field(default_factory=_default_concurrency)
@@ -70,6 +73,7 @@ class EngineConfig:
     cancel_grace: float = 5.0
     max_log_bytes: int = MAX_LOG_BYTES
     lease_seconds: float = 30.0
+    default_executor: str = "thread"
 
     def __post_init__(self) -> None:
         if not _is_int(self.max_concurrency) or self.max_concurrency < 1:
@@ -98,6 +102,11 @@ class EngineConfig:
             )
         if not isinstance(self.retry_failed_tasks, bool) or not isinstance(self.fail_fast, bool):
             raise ConfigError("retry_failed_tasks and fail_fast must be True or False")
+        if not (isinstance(self.default_executor, str) and self.default_executor):
+            raise ConfigError(
+                f"default_executor must be an executor's name such as 'thread', not "
+                f"{self.default_executor!r}"
+            )
         for name, limit in self.pools.items():
             if not _is_int(limit) or limit < 1:
                 raise ConfigError(f"pool {name!r} needs an int limit >= 1, not {limit!r}")

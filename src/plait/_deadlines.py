@@ -91,17 +91,20 @@ class _Deadlines(_RunState):
 
     def _time_out(self, attempt: _Attempt) -> None:
         attempt.timed_out = True
-        if self.graph.specs[attempt.index].is_async:
+        executor = self.executor_of[attempt.index]
+        if executor is None:
             self._cancel_async(attempt, in_loop=True)  # it settles, as a timeout
         else:
             attempt.cancelled = True
-            self.executor.cancel(attempt)
+            executor.cancel(attempt)
             self._abandon(attempt)
 
     def _abandon(self, attempt: _Attempt) -> None:
         """Stop waiting for a sync attempt; it keeps its thread until it returns, unheard."""
         attempt.abandoned = True
-        self.executor.abandon(attempt)
+        executor = self.executor_of[attempt.index]
+        assert executor is not None  # an attempt on the loop is cancelled, never abandoned
+        executor.abandon(attempt)
         if not attempt.timed_out and not isinstance(attempt.error, TaskCancelledError):
             attempt.error = TaskCancelledError(
                 f"task {self.graph.ids[attempt.index]!r} did not stop within the cancel grace "
@@ -117,9 +120,9 @@ class _Deadlines(_RunState):
 
     def _grace_over(self) -> None:
         with self.lock:
-            specs = self.graph.specs
+            executor_of = self.executor_of
             for attempt in self.current:
-                if attempt is not None and not specs[attempt.index].is_async:
+                if attempt is not None and executor_of[attempt.index] is not None:
                     self._abandon(attempt)
             self._resolve_if_finished(in_loop=True)
 

@@ -31,7 +31,7 @@ import functools
 import math
 import threading
 import time
-from collections.abc import Callable, Coroutine, Sequence
+from collections.abc import Callable, Coroutine, Mapping, Sequence
 from typing import Any
 
 from ._attempts import _Attempt, _Attempts
@@ -46,7 +46,7 @@ from ._run_state import Restored
 from ._serialization import Serializer
 from ._stopping import _Stopping
 from ._workflow import Workflow
-from .executors import ThreadExecutor
+from .executors import Executor
 
 __all__ = ["Restored"]
 
@@ -84,6 +84,7 @@ class _Run(_Attempts, _Deadlines, _Questions, _Stopping):
         wait_for_input: bool = False,
         serializer: Serializer | None = None,
         restored: Restored | None = None,
+        executors: Mapping[str, Executor] | None = None,
     ) -> None:
         super().__init__(
             workflow,
@@ -93,8 +94,8 @@ class _Run(_Attempts, _Deadlines, _Questions, _Stopping):
             wait_for_input=wait_for_input,
             serializer=serializer,
             restored=restored,
+            executors=executors,
         )
-        self.executor = ThreadExecutor(config.max_concurrency)
         for i in self.graph.pause_tasks:
             answers = self.answers[i]
             if not (answers and "" in answers):
@@ -116,6 +117,8 @@ class _Run(_Attempts, _Deadlines, _Questions, _Stopping):
         if self.listening:
             self._emit(RunStarted, workflow=self.graph.workflow_name, tasks=len(self.graph))
         start_capture()
+        for executor in self.executors.in_use():
+            executor.start(self._loop)
         if self.lease_deadline < math.inf:
             self._arm_lease_timer()
         try:
@@ -145,18 +148,23 @@ class _Run(_Attempts, _Deadlines, _Questions, _Stopping):
                 timer.cancel()
         self._question_timers.clear()
         self._deadlines.clear()
-        self.executor.shutdown(wait=True)
+        self.executors.shutdown()
         stop_capture()
 
     # -- dispatch ------------------------------------------------------------------------------
 
     def _dispatch(
-        self, *, in_loop: bool, for_worker: bool = False, for_driver: bool = False
+        self,
+        *,
+        in_loop: bool,
+        for_worker: Executor | None = None,
+        for_driver: bool = False,
     ) -> _Attempt | None:
         """Start every task the scheduler allows now. Under the lock.
 
-        Returns a sync attempt for the calling worker to run itself, when ``for_worker``; an
-        async one for the calling driver (see ``_drive``), when ``for_driver``.
+        Returns an attempt for the calling worker to run itself, when ``for_worker`` (the
+        worker's executor) is to run one; an async one for the calling driver (see ``_drive``),
+        when ``for_driver``.
         """
         gate = self.gate
         if (
@@ -167,11 +175,12 @@ class _Run(_Attempts, _Deadlines, _Questions, _Stopping):
         ):
             return None
         take = self.scheduler.take
-        specs = self.graph.specs
+        executor_of = self.executor_of
         keep = None
         while (i := take()) is not None:
             attempt = self._begin(i, in_loop)
-            if specs[i].is_async:
+            executor = executor_of[i]
+            if executor is None:
                 if for_driver and keep is None:
                     keep = attempt
                 elif in_loop:
@@ -180,10 +189,10 @@ class _Run(_Attempts, _Deadlines, _Questions, _Stopping):
                     self._async_starts.append(attempt)
                     if len(self._async_starts) == 1:
                         self._loop.call_soon_threadsafe(self._start_async_batch)
-            elif for_worker and keep is None:
+            elif executor is for_worker and keep is None:
                 keep = attempt
             else:
-                self.executor.submit(attempt)
+                executor.submit(attempt)
         return keep
 
     def _begin(self, i: int, in_loop: bool) -> _Attempt:

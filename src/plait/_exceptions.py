@@ -18,6 +18,9 @@ either::
     ├── ConfigError (ValueError)    an engine setting has a value plait cannot use
     ├── OutputNotStorableError (TypeError)
     │                               a task's output cannot be stored by the run's serializer
+    ├── NotPicklableError (TypeError)
+    │                               a task's function, argument or output cannot be pickled, so
+    │                               it cannot travel to (or back from) the process that runs it
     ├── SerializerMismatchError (ValueError)
     │                               a run's outputs were stored by another serializer than the
     │                               one given to load them (a pickled run needs an explicit
@@ -30,6 +33,9 @@ either::
     │                               an answer for a task that asked no question
     ├── TaskCancelledError (RuntimeError)
     │                               raised by ``ctx.raise_if_cancelled()`` in a cancelled task
+    ├── WorkerLostError (RuntimeError)
+    │                               the worker running an attempt died unasked (killed, out of
+    │                               memory, crashed); a retry may succeed elsewhere
     ├── ShellCommandError (RuntimeError)
     │                               a shell task's command exited with a non-zero status
     ├── RunFailedError (RuntimeError)
@@ -71,6 +77,7 @@ __all__ = [
     "InputTimeoutError",
     "InputValidationError",
     "InvalidOptionError",
+    "NotPicklableError",
     "NotWaitingError",
     "NothingToCancelError",
     "OutputNotStorableError",
@@ -82,6 +89,7 @@ __all__ = [
     "TaskNotFoundError",
     "TaskTimeoutError",
     "UnknownDependencyError",
+    "WorkerLostError",
     "WorkflowError",
     "WorkflowFileError",
 ]
@@ -202,6 +210,15 @@ class OutputNotStorableError(PlaitError, TypeError):
     """A task returned a value that the run's serializer cannot store (JSON by default)."""
 
 
+class NotPicklableError(PlaitError, TypeError):
+    """A task's function, one of its arguments or its output cannot be pickled, so it cannot
+    reach the worker process (or machine) that runs the task, or come back from it.
+
+    The message names the task and the value's type, and says what would fix it. No retry
+    changes it: the attempt fails at once.
+    """
+
+
 class SerializerMismatchError(PlaitError, ValueError):
     """A run's outputs were stored by another serializer than the one given to load them.
 
@@ -222,6 +239,16 @@ class TaskTimeoutError(PlaitError, TimeoutError):
 
 class TaskCancelledError(PlaitError, RuntimeError):
     """The task was cancelled: ``ctx.raise_if_cancelled()`` raises it so sync code stops early."""
+
+
+class WorkerLostError(PlaitError, RuntimeError):
+    """The worker that ran an attempt died before it reported an outcome.
+
+    A worker process that the OOM killer, a segfault, ``os._exit`` or a ``kill -9`` ended (or a
+    Dask worker that left its cluster) takes only its own attempt with it: that attempt fails
+    with this error, which the task's retry policy treats like any other failure (a retry runs
+    on a fresh worker). The message names the task, the attempt and how the worker ended.
+    """
 
 
 class ShellCommandError(PlaitError, RuntimeError):

@@ -98,6 +98,7 @@ message, after the file and line.
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import importlib
 import importlib.util
@@ -127,6 +128,8 @@ from ._policies import RetryPolicy
 from ._shell import ShellTask
 from ._targets import importing
 from ._workflow import Workflow
+from .executors import Executor
+from .executors._named import executor_of_kind
 
 if TYPE_CHECKING:
     import jsonschema
@@ -293,6 +296,12 @@ _TASK = {
         "priority": {"type": "integer", "description": "an int"},
         "estimate": _SECONDS,
         "pause": _PAUSE,
+        "executor": {
+            "type": "string",
+            "minLength": 1,
+            "description": "an executor's name ('thread', 'inline', 'process', or one under "
+            "executors)",
+        },
     },
     "dependentRequired": {"params": ["function"], "cwd": ["shell"], "env": ["shell"]},
     "allOf": [
@@ -306,6 +315,44 @@ _TASK = {
             "anyOf": [{"required": ["function"]}, {"required": ["shell"]}, {"required": ["pause"]}],
         },
     ],
+}
+
+_EXECUTOR = {
+    "type": "object",
+    "description": "one executor: {dask: ADDRESS}, {process: {max_workers: N}}, "
+    "{thread: {max_workers: N}} or {inline: {}}",
+    "minProperties": 1,
+    "maxProperties": 1,
+    "additionalProperties": False,
+    "properties": {
+        "dask": {
+            "type": "string",
+            "minLength": 1,
+            "description": "a Dask scheduler's address, such as 'tcp://10.0.0.5:8786'",
+        },
+        "process": {
+            "type": "object",
+            "description": "a mapping of process executor settings (max_workers)",
+            "additionalProperties": False,
+            "properties": {
+                "max_workers": {"type": "integer", "minimum": 1, "description": "an int >= 1"}
+            },
+        },
+        "thread": {
+            "type": "object",
+            "description": "a mapping with max_workers",
+            "required": ["max_workers"],
+            "additionalProperties": False,
+            "properties": {
+                "max_workers": {"type": "integer", "minimum": 1, "description": "an int >= 1"}
+            },
+        },
+        "inline": {
+            "type": "object",
+            "maxProperties": 0,
+            "description": "an empty mapping ({})",
+        },
+    },
 }
 
 SCHEMA: Mapping[str, Any] = {
@@ -324,6 +371,12 @@ SCHEMA: Mapping[str, Any] = {
             "properties": _CONFIG_PROPERTIES,
         },
         "tasks": {"type": "array", "description": "a list of tasks", "items": _TASK},
+        "executors": {
+            "type": "object",
+            "propertyNames": {"type": "string", "minLength": 1, "description": "a name"},
+            "additionalProperties": _EXECUTOR,
+            "description": "a mapping of executor names to executors",
+        },
     },
 }
 """The JSON Schema (draft 2020-12) of a workflow file; see the module docstring."""
@@ -343,11 +396,14 @@ class LoadedTarget:
         settings: :class:`EngineConfig` keyword settings from the file's ``config`` (empty for a
             Python target).
         source: the file path or module it came from.
+        executors: the executors of the file's ``executors`` section, by name, made when it
+            was loaded: pass them to :func:`plait.run` (``executors=``), then shut them down.
     """
 
     workflow: Workflow
     settings: dict[str, Any]
     source: str
+    executors: dict[str, Executor] = dataclasses.field(default_factory=dict)
 
 
 def load_target(target: str, *, pools: Collection[str] = ()) -> LoadedTarget:
@@ -471,7 +527,14 @@ def _load_file(file: str, pools: Collection[str]) -> LoadedTarget:
     if problems:
         problems.sort(key=lambda problem: problem.line or 0)  # stable: the file's order
         raise WorkflowFileError.several(problems)
-    return LoadedTarget(workflow=workflow, settings=settings, source=file)
+    executors = {}
+    for name, spec in (data.get("executors") or {}).items():
+        ((kind, options),) = spec.items()  # the schema let exactly one through
+        try:
+            executors[name] = executor_of_kind(kind, options)
+        except (ConfigError, ValueError, ImportError) as error:
+            raise source.error(str(error), ("executors", name)) from error
+    return LoadedTarget(workflow=workflow, settings=settings, source=file, executors=executors)
 
 
 def _under(problem: WorkflowFileError, path: _FieldPath) -> bool:
@@ -798,7 +861,7 @@ def _add_task(
         raise source.error(str(error), (*at, "pause")) from error
     options = {
         key: task[key]
-        for key in ("params", "timeout", "critical", "pool", "priority", "estimate")
+        for key in ("params", "timeout", "critical", "pool", "priority", "estimate", "executor")
         if key in task
     }
     try:

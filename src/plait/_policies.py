@@ -6,7 +6,13 @@ import random
 from dataclasses import dataclass
 from typing import Any
 
-from ._exceptions import BindingError, ConfigError, OutputNotStorableError, ShellCommandError
+from ._exceptions import (
+    BindingError,
+    ConfigError,
+    NotPicklableError,
+    OutputNotStorableError,
+    ShellCommandError,
+)
 from ._public import publish_exports
 
 __all__ = ["RetryPolicy", "can_succeed_on_retry", "check_retry_settings"]
@@ -21,12 +27,14 @@ def can_succeed_on_retry(error: BaseException) -> bool:
 
     Not when the failure is in the task's definition rather than in the world: a shell command
     that is not found or not executable (exit status 127 or 126), an output the run's
-    serializer cannot store, parameters that do not fit the function (:class:`BindingError`).
+    serializer cannot store, parameters that do not fit the function (:class:`BindingError`),
+    a function, argument or output that cannot be pickled for a worker process
+    (:class:`NotPicklableError`).
     Retrying those only delays the failure by the backoff.
     """
     if isinstance(error, ShellCommandError):
         return error.returncode not in _SHELL_NOT_RUNNABLE
-    return not isinstance(error, OutputNotStorableError | BindingError)
+    return not isinstance(error, OutputNotStorableError | BindingError | NotPicklableError)
 
 
 def _seconds(value: object) -> bool:

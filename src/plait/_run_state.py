@@ -26,7 +26,7 @@ import math
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Coroutine, Sequence
+from collections.abc import Callable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass
 from operator import attrgetter
 from typing import TYPE_CHECKING, Any
@@ -41,7 +41,9 @@ from ._scheduler import Scheduler
 from ._serialization import Serializer
 from ._state import RunStatus, TaskStatus
 from ._workflow import Workflow
-from .executors import Executor
+from .executors import Executor, InlineExecutor
+from .executors._named import RunExecutors
+from .executors._remote import FetchingColumn, RemoteOutput
 from .stores import TaskRecordColumns
 
 if TYPE_CHECKING:
@@ -63,6 +65,23 @@ class Restored:
     questions: dict[int, Question]  # questions still open
 
 
+def _lanes(
+    executor_of: Sequence[Executor | None], max_concurrency: int
+) -> tuple[list[int] | None, list[int]]:
+    """Each task's lane -- its executor's implicit pool, when the executor runs fewer tasks at
+    once than ``max_concurrency`` -- and each lane's slots (see ``_scheduler``)."""
+    limits: list[int] = []
+    lane_of_executor: dict[int, int] = {}
+    for executor in {id(e): e for e in executor_of if e is not None}.values():
+        capacity = executor.capacity
+        if capacity is not None and capacity < max_concurrency:
+            limits.append(max(1, capacity))
+            lane_of_executor[id(executor)] = len(limits)
+    if not limits:
+        return None, limits
+    return [0 if e is None else lane_of_executor.get(id(e), 0) for e in executor_of], limits
+
+
 class _RunState:
     """The state of one run; see the module docstring."""
 
@@ -76,6 +95,7 @@ class _RunState:
         wait_for_input: bool = False,
         serializer: Serializer | None = None,
         restored: Restored | None = None,
+        executors: Mapping[str, Executor] | None = None,
     ) -> None:
         self.graph = graph = workflow.graph()
         self.config = config
@@ -87,7 +107,25 @@ class _RunState:
         # built only when a subscriber given by the caller may.
         self.announce_ready = bool(self.subscribers)
         self.lock = threading.Lock()
-        self.scheduler = Scheduler(graph, config.max_concurrency, config.pools)
+        # Where each task runs: None on the loop (an async task that names no executor).
+        self.executors = RunExecutors(config.max_concurrency, executors or {})
+        get, default = self.executors.get, config.default_executor
+        self.executor_of: list[Executor | None] = [
+            None if spec.is_async and spec.executor is None else get(spec.executor or default)
+            for spec in graph.specs
+        ]
+        if any(isinstance(e, InlineExecutor) for e in self.executors.in_use()):
+            for i, spec in enumerate(graph.specs):
+                if spec.is_async and isinstance(self.executor_of[i], InlineExecutor):
+                    self.executor_of[i] = None  # the loop's thread is where it runs anyway
+        # An async function called by an executor in process (run under asyncio.run there).
+        self.async_off_loop = [
+            spec.is_async and self.executor_of[i] is not None for i, spec in enumerate(graph.specs)
+        ]
+        lanes, lane_limits = _lanes(self.executor_of, config.max_concurrency)
+        self.scheduler = Scheduler(
+            graph, config.max_concurrency, config.pools, lanes=lanes, lane_limits=lane_limits
+        )
         n = len(graph)
         self.outputs: list[Any] = [None] * n
         self.errors: list[TaskError | None] = [None] * n
@@ -116,7 +154,6 @@ class _RunState:
             if any(map(attrgetter("critical"), specs))
             else [config.fail_fast] * n
         )
-        self.executor: Executor  # set by _engine._Run
         self.wait_for_input = wait_for_input
         self.answers: list[dict[str, Any] | None] = [None] * n
         self.questions: dict[int, Question] = {}  # open questions; at most one per task
@@ -127,6 +164,9 @@ class _RunState:
         self.serializer = serializer
         # The memory store keeps outputs as they are: nothing to encode.
         self._encodes = serializer is not None and serializer.name != "object"
+        # Some outputs are handles on values kept where they were made (a Dask worker's
+        # memory; see executors._remote): read through `local` from then on. Set by complete().
+        self.remote_outputs = False
         self.payloads: list[bytes | None] = [None] * n
         self.recorder: Recorder | None = None
         self.store_failure: BaseException | None = None  # what stopped the run (lease, store)
@@ -163,6 +203,8 @@ class _RunState:
     def _restore(self, restored: Restored) -> None:
         for i, output in restored.outputs.items():
             self.outputs[i] = output
+            if isinstance(output, RemoteOutput):  # a pause resumed in the same process
+                self.remote_outputs = True
             self.payloads[i] = restored.payloads.get(i)
         self._succeeded_before = sorted(restored.outputs)
         for i, attempts in restored.attempts.items():
@@ -181,10 +223,13 @@ class _RunState:
         """The run's result as it stands."""
         graph = self.graph
         status = self.scheduler.status
+        values = list(self.outputs)
+        # Handles on values kept elsewhere (executors._remote) are fetched when read.
+        outputs: Sequence[Any] = FetchingColumn(values) if self.remote_outputs else values
         tasks = TaskResults(
             graph.index,
             status=list(status),
-            output=list(self.outputs),
+            output=outputs,
             error=list(self.errors),
             attempts=list(self.attempts),
             started_at=list(self.started_at),
@@ -341,7 +386,7 @@ class _RunState:
     if TYPE_CHECKING:
 
         def _dispatch(  # _engine
-            self, *, in_loop: bool, for_worker: bool = False, for_driver: bool = False
+            self, *, in_loop: bool, for_worker: Executor | None = None, for_driver: bool = False
         ) -> _Attempt | None: ...
 
         def _resolve_if_finished(self, *, in_loop: bool) -> None: ...  # _engine

@@ -49,6 +49,8 @@ from ._state import RunStatus, TaskStatus
 from ._targets import refuse_run_while_importing, target_of
 from ._text import check_name
 from ._workflow import Workflow
+from .executors import Executor
+from .executors._named import check_executors
 from .stores import (
     InputRequest,
     LeaseHeldError,
@@ -231,6 +233,7 @@ async def arun(
     subscribers: Sequence[Subscriber] = (),
     wait_for_input: bool = False,
     target: str | None = None,
+    executors: Mapping[str, Executor] | None = None,
     **settings: Any,
 ) -> RunResult:
     """Run ``workflow`` on the running event loop and return its :class:`RunResult`.
@@ -252,6 +255,9 @@ async def arun(
         target: how to import the workflow (``"pkg.flows:wf"``), recorded with the run so that
             ``plait resume RUN`` finds it; default: the module and attribute that hold it,
             when one of its tasks' modules does.
+        executors: executors by name, for tasks' ``executor=`` and ``default_executor``
+            (``{"cluster": plait.executors.DaskExecutor(client)}``); they stay yours to shut
+            down. The built-in names ``"thread"``, ``"inline"`` and ``"process"`` need none.
 
     A failed task does not raise: the result's ``status`` is ``failed`` and its ``error`` says
     why (``result.raise_for_status()`` raises). A run whose remaining tasks wait for people ends
@@ -259,8 +265,9 @@ async def arun(
     tasks, waits for them (sync ones up to ``cancel_grace``) and re-raises ``CancelledError``.
 
     Raises:
-        WorkflowError: the workflow is invalid, or a task names a pool that has no limit.
-        ConfigError: a setting is invalid.
+        WorkflowError: the workflow is invalid, or a task names a pool that has no limit, or
+            an executor that is neither built in nor in ``executors``.
+        ConfigError: a setting is invalid (``default_executor`` names no executor).
         InvalidOptionError: ``run_id`` holds text no store can keep (NUL, a lone surrogate).
         RunExistsError: the store already has a run with ``run_id``.
         WorkflowFileError: called while ``plait`` imports a target (a run started at import
@@ -275,6 +282,11 @@ async def arun(
     engine_config = _config(config, settings)
     if len(workflow.graph().pool_names) > 1:  # some task names a pool: each needs a limit
         check_pools(engine_config, ((spec.id, spec.pool) for spec in workflow.tasks.values()))
+    check_executors(
+        ((spec.id, spec.executor) for spec in workflow.tasks.values()),
+        engine_config.default_executor,
+        executors or {},
+    )
     if target is not None and not (isinstance(target, str) and target):
         raise ConfigError(f"target must be a non-empty str such as 'pkg.flows:wf', not {target!r}")
     the_store = open_store(store)
@@ -314,6 +326,7 @@ async def arun(
         subscribers,
         wait_for_input=wait_for_input,
         serializer=serializer,
+        executors=executors,
     )
     return await _execute(the_store, owner, run_state, lease_start)
 
@@ -328,6 +341,7 @@ def run(
     subscribers: Sequence[Subscriber] = (),
     wait_for_input: bool = False,
     target: str | None = None,
+    executors: Mapping[str, Executor] | None = None,
     **settings: Any,
 ) -> RunResult:
     """Run ``workflow`` to the end (or until it pauses) and return its :class:`RunResult`.
@@ -356,6 +370,7 @@ def run(
             subscribers=subscribers,
             wait_for_input=wait_for_input,
             target=target,
+            executors=executors,
             **settings,
         )
     )
@@ -394,6 +409,7 @@ async def aresume(
     wait_for_input: bool = False,
     accept_changes: bool = False,
     rerun: Sequence[str] = (),
+    executors: Mapping[str, Executor] | None = None,
     **settings: Any,
 ) -> RunResult:
     """Continue run ``run_id`` of ``workflow``: after a pause, a failure or a crash.
@@ -502,6 +518,11 @@ async def aresume(
         for i, task in succeeded.items()
     }
     engine_config = _config(config or _stored_config(record.config), settings)
+    check_executors(
+        ((spec.id, spec.executor) for spec in workflow.tasks.values()),
+        engine_config.default_executor,
+        executors or {},
+    )
     lease_start = lease_clock()
     owner = _claim(the_store, run_id, force=force, lease_seconds=engine_config.lease_seconds)
     now = time.time()
@@ -540,6 +561,7 @@ async def aresume(
         wait_for_input=wait_for_input,
         serializer=serializer,
         restored=restored,
+        executors=executors,
     )
     return await _execute(the_store, owner, run_state, lease_start)
 
@@ -588,6 +610,7 @@ def resume(
     wait_for_input: bool = False,
     accept_changes: bool = False,
     rerun: Sequence[str] = (),
+    executors: Mapping[str, Executor] | None = None,
     **settings: Any,
 ) -> RunResult:
     """Blocking form of :func:`aresume`; same arguments. Answers signals as :func:`run` does."""
@@ -605,6 +628,7 @@ def resume(
             wait_for_input=wait_for_input,
             accept_changes=accept_changes,
             rerun=rerun,
+            executors=executors,
             **settings,
         )
     )

@@ -15,10 +15,16 @@ State, per task (by graph index):
   graph (highest level first: what keeps the critical path moving shortens the makespan), then
   definition order. ``max_concurrency=1`` therefore runs a deterministic topological order.
 - free slots: one global count (``max_concurrency``) and one per pool with a limit.
+- executors' capacities (*lanes*): an executor that runs fewer tasks at once than
+  ``max_concurrency`` (an inline executor: 1; a process pool of 4) is an implicit pool: each task
+  is in one lane (0: no limit of its own) as well as in one pool, and a task starts only when
+  both have a free slot. There is then one ready queue per (pool, lane) pair in use. So work
+  never queues blindly inside an executor: it waits here, in order, free to cancel.
 
-Policy: ``take`` returns the best ready task among the pools that have a free slot, while a global
-slot is free. A task whose pool is full never blocks ready tasks of other pools (no head-of-line
-blocking), and a free slot is filled as soon as any ready task can use it (work-conserving).
+Policy: ``take`` returns the best ready task among the queues whose pool and lane have a free
+slot, while a global slot is free. A task whose pool (or lane) is full never blocks ready tasks of
+other queues (no head-of-line blocking), and a free slot is filled as soon as any ready task can
+use it (work-conserving).
 
 Waiting for input: a task marked with ``hold`` (it needs a person's answer) goes, when it becomes
 ready, to ``waiting_for_input`` instead of the ready queue, holding no slot; a running task that
@@ -38,7 +44,7 @@ Such an error is a bug in the engine that drives the scheduler, never a user's m
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from heapq import heappop, heappush
 
@@ -82,11 +88,16 @@ class Scheduler:
     __slots__ = (
         "_free",
         "_graph",
+        "_lane_free",
+        "_lane_of",
         "_limit",
         "_missing",
         "_needs_input",
         "_pool_free",
         "_pool_limit",
+        "_queue_lane",
+        "_queue_of",
+        "_queue_pool",
         "_queued",
         "_ready",
         "_single_queue",
@@ -99,8 +110,26 @@ class Scheduler:
     )
 
     def __init__(
-        self, graph: Graph, max_concurrency: int, pool_limits: Mapping[str, int] | None = None
+        self,
+        graph: Graph,
+        max_concurrency: int,
+        pool_limits: Mapping[str, int] | None = None,
+        *,
+        lanes: Sequence[int] | None = None,
+        lane_limits: Sequence[int] = (),
     ) -> None:
+        """Every task starts pending.
+
+        Args:
+            graph: the compiled graph.
+            max_concurrency: the most tasks running at once.
+            pool_limits: slots of each named pool.
+            lanes: each task's lane (its executor's implicit pool; 0: none), by index.
+            lane_limits: the slots of lanes 1, 2, ...
+
+        Raises:
+            ValueError: a task's lane has no limit in ``lane_limits``.
+        """
         pool_limits = pool_limits or {}
         self._graph = graph
         self._size = len(graph)
@@ -110,7 +139,29 @@ class Scheduler:
         self._missing = [len(d) for d in graph.dependencies]
         self._needs_input = [False] * len(graph)
         self.waiting = 0
-        self._ready: list[list[int]] = [[] for _ in graph.pool_names]
+        self._lane_free = [_UNLIMITED, *lane_limits]
+        if lanes is None or not any(lanes):
+            self._lane_of: Sequence[int] = [0] * len(graph) if lanes is None else lanes
+            self._queue_of: Sequence[int] = graph.pool_of
+            self._queue_pool = list(range(len(graph.pool_names)))
+            self._queue_lane = [0] * len(graph.pool_names)
+        else:
+            if len(lanes) != len(graph) or not all(
+                0 <= lane < len(self._lane_free) for lane in lanes
+            ):
+                raise ValueError(
+                    f"lanes must give each of the {len(graph)} tasks a lane in 0.."
+                    f"{len(lane_limits)}, not {list(lanes)!r}"
+                )
+            queues: dict[tuple[int, int], int] = {(0, 0): 0}
+            pool_of = graph.pool_of
+            self._lane_of = lanes
+            self._queue_of = [
+                queues.setdefault((pool_of[i], lanes[i]), len(queues)) for i in range(len(graph))
+            ]
+            self._queue_pool = [pool for pool, _ in queues]
+            self._queue_lane = [lane for _, lane in queues]
+        self._ready: list[list[int]] = [[] for _ in self._queue_pool]
         self._queued = [False] * len(graph)  # in a ready queue (and not cancelled there)
         self.ready = 0
         self._pool_limit = [
@@ -118,7 +169,7 @@ class Scheduler:
             for name in graph.pool_names
         ]
         self._pool_free = list(self._pool_limit)
-        self._single_queue = len(graph.pool_names) == 1
+        self._single_queue = len(self._queue_pool) == 1
         self._limit = max_concurrency
         self._free = max_concurrency
 
@@ -175,16 +226,24 @@ class Scheduler:
             while True:
                 best = -1
                 best_key = _UNLIMITED
-                for pool, heap in enumerate(self._ready):
-                    if heap and heap[0] < best_key and self._pool_free[pool] > 0:
-                        best, best_key = pool, heap[0]
+                pool_free, lane_free = self._pool_free, self._lane_free
+                queue_pool, queue_lane = self._queue_pool, self._queue_lane
+                for queue, heap in enumerate(self._ready):
+                    if (
+                        heap
+                        and heap[0] < best_key
+                        and pool_free[queue_pool[queue]] > 0
+                        and lane_free[queue_lane[queue]] > 0
+                    ):
+                        best, best_key = queue, heap[0]
                 if best < 0:
                     return None
                 heappop(self._ready[best])
                 i = task_at_key[best_key]
                 if self._queued[i]:
                     break
-            self._pool_free[best] -= 1
+            self._pool_free[self._queue_pool[best]] -= 1
+            self._lane_free[self._queue_lane[best]] -= 1
         self._queued[i] = False
         self.ready -= 1
         self._free -= 1
@@ -350,7 +409,13 @@ class Scheduler:
                     if status is RUNNING and self._graph.pool_of[i] == pool
                 ),
                 limit=None if limit == _UNLIMITED else limit,
-                ready=sum(1 for key in self._ready[pool] if self._queued[task_at_key[key]]),
+                ready=sum(
+                    1
+                    for queue, heap in enumerate(self._ready)
+                    if self._queue_pool[queue] == pool
+                    for key in heap
+                    if self._queued[task_at_key[key]]
+                ),
             )
         return SchedulerStatistics(
             running=self.running,
@@ -399,7 +464,7 @@ class Scheduler:
             self.ready -= 1
 
     def _push(self, i: int) -> None:
-        heappush(self._ready[self._graph.pool_of[i]], self._graph.queue_key[i])
+        heappush(self._ready[self._queue_of[i]], self._graph.queue_key[i])
         self._queued[i] = True
         self.ready += 1
 
@@ -407,6 +472,7 @@ class Scheduler:
         self._free += 1
         if not self._single_queue:
             self._pool_free[self._graph.pool_of[i]] += 1
+            self._lane_free[self._lane_of[i]] += 1
 
     def _skip_dependents(self, i: int) -> list[int]:
         skipped = []

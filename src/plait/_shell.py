@@ -207,6 +207,11 @@ class ShellTask:
         command (every ShellTask is the same class)."""
         return f"shell {self!r}"
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Pickled by its arguments (a MappingProxyType does not pickle), so a shell task can be
+        # shipped to a process or Dask worker: it runs on that worker's host.
+        return (_shell_task, (self.command, self.cwd, dict(self.env)))
+
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, ShellTask):
             return NotImplemented
@@ -310,6 +315,11 @@ class ShellTask:
         returncode = transport.get_returncode()
         assert returncode is not None
         return _Finished(returncode, capture.text(1), capture.text(2))
+
+
+def _shell_task(command: str | tuple[str, ...], cwd: Path | None, env: dict[str, str]) -> ShellTask:
+    """A ShellTask again, from what ``ShellTask.__reduce__`` kept."""
+    return ShellTask(command, cwd=cwd, env=env)
 
 
 async def _clear_group(group: int, capture: _Capture) -> None:

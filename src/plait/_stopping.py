@@ -30,11 +30,12 @@ class _Stopping(_RunState):
         running = [a for a in self.current if a is not None]
         waiting_for_threads = False
         for attempt in running:
-            if self.graph.specs[attempt.index].is_async:
+            executor = self.executor_of[attempt.index]
+            if executor is None:
                 self._cancel_async(attempt, in_loop=in_loop)
             else:
                 attempt.cancelled = True
-                self.executor.cancel(attempt)
+                executor.cancel(attempt)
                 waiting_for_threads = True
         if waiting_for_threads:
             grace = self.config.cancel_grace
@@ -80,9 +81,9 @@ class _Stopping(_RunState):
                     self.stop_reason = reason
                     if not self.scheduler.halted:
                         self._halt(in_loop=True)
-                specs = self.graph.specs
+                executor_of = self.executor_of
                 for attempt in self.current:
-                    if attempt is not None and not specs[attempt.index].is_async:
+                    if attempt is not None and executor_of[attempt.index] is not None:
                         attempt.error = TaskCancelledError(
                             f"task {self.graph.ids[attempt.index]!r} was abandoned: {reason}"
                         )

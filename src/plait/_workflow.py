@@ -62,7 +62,7 @@ class TaskSpec(NamedTuple):
     """One task of a workflow: what to run, after what, and with which options (immutable).
 
     A named tuple rather than a frozen dataclass: ``add_task`` makes one per task, and a frozen
-    dataclass of these thirteen fields costs more to make than all the rest of ``add_task``
+    dataclass of these fourteen fields costs more to make than all the rest of ``add_task``
     (its ``__init__`` goes through ``object.__setattr__`` field by field); ``make bench`` Part 5
     times ``add_task``. ``binding`` is derived from ``fn``, ``depends_on`` and ``params``.
     """
@@ -78,6 +78,7 @@ class TaskSpec(NamedTuple):
     priority: int = 0
     estimate: float | None = None
     pause: Pause | None = None
+    executor: str | None = None
     is_async: bool = False
     binding: Binding = _NO_BINDING
 
@@ -186,6 +187,7 @@ class Workflow:
         priority: int = 0,
         estimate: float | None = None,
         pause: Pause | None = None,
+        executor: str | None = None,
     ) -> Callable[[F], F]: ...
 
     def task(
@@ -203,6 +205,7 @@ class Workflow:
         priority: int = 0,
         estimate: float | None = None,
         pause: Pause | None = None,
+        executor: str | None = None,
     ) -> Any:
         """Add the decorated function as a task; its id defaults to the function's name.
 
@@ -227,6 +230,7 @@ class Workflow:
                 priority=priority,
                 estimate=estimate,
                 pause=pause,
+                executor=executor,
             )
             return function
 
@@ -246,6 +250,7 @@ class Workflow:
         priority: int = 0,
         estimate: float | None = None,
         pause: Pause | None = None,
+        executor: str | None = None,
     ) -> TaskSpec:
         """Add a task that runs ``fn`` once every task in ``depends_on`` has succeeded.
 
@@ -264,6 +269,10 @@ class Workflow:
             pause: wait for a person's answer (a :class:`Pause`) once the dependencies have
                 succeeded; the task then runs with it in ``ctx.input``. With ``fn=None`` the
                 task is only that question (an approval gate): its output is the answer.
+            executor: the name of the executor that runs it (``"thread"``, ``"inline"``,
+                ``"process"``, or one given to ``plait.run(executors=...)``); by default a sync
+                task runs on ``EngineConfig.default_executor`` and an async one on the event
+                loop. An unknown name is refused when the run starts, before anything runs.
 
         Returns:
             The task's :class:`TaskSpec`.
@@ -322,6 +331,7 @@ class Workflow:
             or type(priority) is not int
             or priority != 0
             or estimate is not None
+            or executor is not None
         ):
             _check_options(
                 id,
@@ -331,6 +341,7 @@ class Workflow:
                 pool=pool,
                 priority=priority,
                 estimate=estimate,
+                executor=executor,
             )
         frozen_params = MappingProxyType(dict(params)) if params else _NO_PARAMS
         if fn is None or entry is None:
@@ -356,6 +367,7 @@ class Workflow:
                 priority,
                 estimate,
                 pause,
+                executor,
                 is_async,
                 binding,
             )
@@ -408,6 +420,7 @@ def _check_options(
     pool: object,
     priority: object,
     estimate: object,
+    executor: object = None,
 ) -> None:
     def bad(option: str, value: object, expected: str) -> InvalidOptionError:
         return InvalidOptionError(f"task {task_id!r}: {option} must be {expected}, not {value!r}")
@@ -420,6 +433,8 @@ def _check_options(
         raise bad("critical", critical, "True or False")
     if pool is not None and not (isinstance(pool, str) and pool):
         raise bad("pool", pool, "a non-empty pool name")
+    if executor is not None and not (isinstance(executor, str) and executor):
+        raise bad("executor", executor, "a non-empty executor name")
     if isinstance(priority, bool) or not isinstance(priority, int):
         raise bad("priority", priority, "an int")
     if estimate is not None and not (

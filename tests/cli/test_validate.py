@@ -111,3 +111,11 @@ def test_resume_takes_the_settings_flags_too(tmp_path: Path) -> None:
     result = plait_cli("resume", "f1", "-q", "--max-retries", "2")
     assert result.exit_code == 1, result.output
     assert (tmp_path / "attempts.txt").read_text().count("x") == 1 + 3  # a fresh budget of 2
+
+
+def test_run_takes_the_default_executor_as_executor(tmp_path: Path) -> None:
+    flow = write(tmp_path, "name: e\ntasks:\n  - {id: a, shell: 'echo 1'}\n")
+    assert plait_cli("run", flow, "--executor", "inline", "-q").exit_code == 0
+    result = plait_cli("run", flow, "--executor", "nowhere", "-q")
+    assert result.exit_code != 0
+    assert "default_executor 'nowhere' is not an executor" in result.stderr

@@ -15,7 +15,7 @@ import cloudpickle
 import pytest
 
 import plait
-from plait import Context, RunStatus, Workflow, _engine
+from plait import Context, RunStatus, Workflow
 from plait._pause import NO_DEFAULT, InputRequired
 from plait.executors import (
     CancelFlag,
@@ -279,19 +279,18 @@ class PicklingExecutor(Executor):
 
 
 @pytest.fixture
-def shipping(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[PicklingExecutor]]:
-    made: list[PicklingExecutor] = []
+def shipping() -> Iterator[PicklingExecutor]:
+    executor = PicklingExecutor(4)
+    yield executor
+    executor.shutdown()
 
-    def make(max_workers: int) -> PicklingExecutor:
-        made.append(PicklingExecutor(max_workers))
-        return made[-1]
 
-    monkeypatch.setattr(_engine, "ThreadExecutor", make)
-    yield made
+def run_shipped(wf: Workflow, executor: PicklingExecutor, **options: Any) -> plait.RunResult:
+    return plait.run(wf, executors={"ship": executor}, default_executor="ship", **options)
 
 
 def test_a_shipped_chain_passes_outputs_and_keeps_logs(
-    shipping: list[PicklingExecutor],
+    shipping: PicklingExecutor,
 ) -> None:
     wf = Workflow("w")
     wf.add_task("one", lambda: 1)
@@ -304,8 +303,8 @@ def test_a_shipped_chain_passes_outputs_and_keeps_logs(
         return one + 1
 
     store = plait.stores.MemoryStore()
-    result = plait.run(wf, store=store)
-    assert shipping, "the run did not use the shipping executor"
+    result = run_shipped(wf, shipping, store=store)
+    assert shipping.threads, "the run did not use the shipping executor"
     assert result.status is RunStatus.SUCCEEDED
     assert result.outputs == {"one": 1, "two": 2}
     assert result.tasks["two"].attempts == 2
@@ -317,14 +316,14 @@ def test_a_shipped_chain_passes_outputs_and_keeps_logs(
 
 
 def test_a_shipped_error_that_cannot_be_pickled_is_a_readable_task_error(
-    shipping: list[PicklingExecutor],
+    shipping: PicklingExecutor,
 ) -> None:
     def fail() -> None:
         raise Unpicklable("held a lock")
 
     wf = Workflow("w")
     wf.add_task("fail", fail)
-    result = plait.run(wf)
+    result = run_shipped(wf, shipping)
     error = result.tasks["fail"].error
     assert error is not None
     assert error.type.endswith("Unpicklable")
@@ -333,21 +332,21 @@ def test_a_shipped_error_that_cannot_be_pickled_is_a_readable_task_error(
 
 
 def test_a_shipped_error_keeps_the_traceback_from_where_it_was_raised(
-    shipping: list[PicklingExecutor],
+    shipping: PicklingExecutor,
 ) -> None:
     def fail() -> None:
         raise ValueError("bad value")
 
     wf = Workflow("w")
     wf.add_task("fail", fail)
-    error = plait.run(wf).tasks["fail"].error
+    error = run_shipped(wf, shipping).tasks["fail"].error
     assert error is not None
     assert (error.type, error.message) == ("ValueError", "bad value")
     assert "in fail" in error.traceback
 
 
 def test_a_shipped_task_can_ask_and_runs_again_with_the_answer(
-    shipping: list[PicklingExecutor],
+    shipping: PicklingExecutor,
 ) -> None:
     def pick(ctx: Context) -> str:
         return str(ctx.request_input("colour?"))
@@ -355,10 +354,17 @@ def test_a_shipped_task_can_ask_and_runs_again_with_the_answer(
     wf = Workflow("ask")
     wf.add_task("pick", pick)
     store = plait.stores.MemoryStore()
-    first = plait.run(wf, store=store)
+    first = run_shipped(wf, shipping, store=store)
     assert first.status is RunStatus.PAUSED
     assert first.waiting["pick"].prompt == "colour?"
-    final = plait.resume(first.run_id, wf, store=store, inputs={"pick": "red"})
+    final = plait.resume(
+        first.run_id,
+        wf,
+        store=store,
+        inputs={"pick": "red"},
+        executors={"ship": shipping},
+        default_executor="ship",
+    )
     assert final.outputs == {"pick": "red"}
 
 
@@ -373,24 +379,22 @@ def stuck(ctx: Context) -> None:
 
 
 def test_a_timeout_is_forwarded_to_the_executor_as_a_cancel(
-    shipping: list[PicklingExecutor],
+    shipping: PicklingExecutor,
 ) -> None:
     wf = Workflow("w")
     wf.add_task("stuck", stuck, timeout=0.2, retry=plait.RetryPolicy(max_retries=0))
-    result = plait.run(wf)
+    result = run_shipped(wf, shipping)
     assert result.tasks["stuck"].status is plait.TaskStatus.FAILED
     assert isinstance(result.tasks["stuck"].error, plait.TaskError)
     assert result.tasks["stuck"].error.type == "plait.TaskTimeoutError"
-    assert shipping[0].cancelled == ["stuck"]
+    assert shipping.cancelled == ["stuck"]
     assert STOPPED.wait(10)  # the worker saw ctx.cancelled
 
 
-def test_a_durable_run_stores_a_shipped_output(
-    shipping: list[PicklingExecutor], tmp_path: Any
-) -> None:
+def test_a_durable_run_stores_a_shipped_output(shipping: PicklingExecutor, tmp_path: Any) -> None:
     wf = Workflow("w")
     wf.add_task("one", lambda: {"a": [1, 2]})
     store = plait.stores.SQLiteStore(tmp_path / "runs.db")
-    result = plait.run(wf, store=store)
+    result = run_shipped(wf, shipping, store=store)
     assert result.outputs == {"one": {"a": [1, 2]}}
     assert plait.get_run(result.run_id, store=store).outputs == {"one": {"a": [1, 2]}}

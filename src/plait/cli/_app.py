@@ -49,6 +49,7 @@ if TYPE_CHECKING:
     from .._results import RunResult
     from .._serialization import Serializer
     from .._workflow import Workflow
+    from ..executors import Executor
     from ..stores import RunRecord, Store, StoreError
     from ._live import Watcher
 
@@ -346,6 +347,7 @@ def with_params(workflow: Workflow, params: Mapping[str, Any]) -> Workflow:
             priority=spec.priority,
             estimate=spec.estimate,
             pause=spec.pause,
+            executor=spec.executor,
         )
     unused = sorted(set(params) - used)
     if unused:
@@ -598,7 +600,15 @@ _SETTING_FLAGS: dict[str, tuple[Any, str]] = {
         click.FloatRange(min=0.5),  # EngineConfig's MIN_LEASE_SECONDS
         "Seconds the run's lease lasts; the owner renews it every third (default 30).",
     ),
+    "default_executor": (
+        str,
+        "Where sync tasks that name no executor run: thread, inline, process, or an executor "
+        "of the workflow file's executors section (default: thread).",
+    ),
 }
+
+#: Shorter names a setting's flag also answers to.
+_FLAG_ALIASES: dict[str, tuple[str, ...]] = {"default_executor": ("--executor",)}
 
 
 def _setting_options(fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -612,7 +622,8 @@ def _setting_options(fn: Callable[..., Any]) -> Callable[..., Any]:
     )(fn)
     for name, (kind, text) in reversed(_SETTING_FLAGS.items()):
         flag = "--" + name.replace("_", "-")
-        fn = click.option(flag, name, type=kind, default=None, help=text)(fn)
+        aliases = _FLAG_ALIASES.get(name, ())
+        fn = click.option(*aliases, flag, name, type=kind, default=None, help=text)(fn)
     return fn
 
 
@@ -624,6 +635,13 @@ def _given(settings: Mapping[str, Any]) -> dict[str, Any]:
         for name, value in settings.items()
         if value is not None
     }
+
+
+_DASK_HELP = (
+    "Run tasks on the Dask cluster whose scheduler is at ADDRESS (tcp://host:8786): an "
+    "executor named dask, made the default; without -c, --max-concurrency becomes the "
+    "cluster's total worker threads. Needs plait[dask]."
+)
 
 
 @cli.command(epilog=_RUN_EPILOG)
@@ -662,9 +680,11 @@ def _given(settings: Mapping[str, Any]) -> dict[str, Any]:
     "--verbose", "-v", is_flag=True, help="Show what the tasks log, and their commands' output."
 )
 @_unsafe_pickle_option
+@click.option("--dask", "dask_address", metavar="ADDRESS", help=_DASK_HELP)
 def run(
     *,
     target: str,
+    dask_address: str | None,
     concurrency: int | None,
     sequential: bool,
     fail_fast: bool,
@@ -702,9 +722,13 @@ def run(
         settings["fail_fast"] = True
     if pools:
         settings["pools"] = {**settings.get("pools", {}), **_pools(pools)}
+    # The file's executors section; an executor made from a flag (--dask) joins them here.
+    executors = dict(loaded.executors)
     run_id = run_id or uuid.uuid4().hex[:12]
     console = _console()
-    with _opened(store, create=True) as the_store:
+    with _opened(store, create=True) as the_store, _shut_down_after(executors):
+        sized = concurrency is None and not sequential and "max_concurrency" not in settings
+        _join_dask(executors, settings, dask_address, size=sized)
         if the_store.get_run(run_id) is not None:
             _fail(
                 f"run {run_id!r} already exists in {the_store!r}; continue it with "
@@ -721,12 +745,41 @@ def run(
                 serializer=_serializer(unsafe_pickle),
                 subscribers=subscribers,
                 target=_absolute_target(target),
+                executors=executors,
                 **settings,
             ),
             dependencies_of(workflow),
             store=the_store,
         )
     raise click.exceptions.Exit(code)
+
+
+def _join_dask(
+    executors: dict[str, Executor], settings: dict[str, Any], address: str | None, *, size: bool
+) -> None:
+    """Add the executor of ``--dask ADDRESS`` (if given) to ``executors``, named ``dask`` and
+    made the default; with ``size``, ``max_concurrency`` becomes the cluster's worker threads."""
+    if address is None:
+        return
+    from ..executors import DaskExecutor
+
+    executor = executors["dask"] = DaskExecutor(address)
+    settings["default_executor"] = "dask"
+    if size:
+        try:
+            settings["max_concurrency"] = executor.capacity
+        except (ConnectionError, RuntimeError) as error:  # unreachable, or no workers
+            _fail(str(error))
+
+
+@contextlib.contextmanager
+def _shut_down_after(executors: Mapping[str, Executor]) -> Iterator[None]:
+    """Shut ``executors`` down when the block ends: the command made them, so it owns them."""
+    try:
+        yield
+    finally:
+        for executor in executors.values():
+            executor.shutdown(wait=True)
 
 
 _RESUME_EPILOG = """\b
@@ -783,10 +836,12 @@ dropped.
     "--verbose", "-v", is_flag=True, help="Show what the tasks log, and their commands' output."
 )
 @_unsafe_pickle_option
+@click.option("--dask", "dask_address", metavar="ADDRESS", help=_DASK_HELP)
 @_setting_options
 def resume(
     *,
     run_id: str,
+    dask_address: str | None,
     inputs: tuple[str, ...],
     target: str | None,
     store: str | None,
@@ -821,8 +876,8 @@ def resume(
     console = _console()
     with _opened(store) as the_store:
         record = _record(the_store, run_id)
-        workflow = load_target(target or _stored_target(record)).workflow
-        workflow = with_params(workflow, _stored_params(record, workflow))
+        loaded = load_target(target or _stored_target(record))
+        workflow = with_params(loaded.workflow, _stored_params(record, loaded.workflow))
         graph = workflow.graph()
         diff = definition_diff(record.definition, graph.definition()) if accept_changes else None
         changes = diff.describe() if diff else []
@@ -865,24 +920,30 @@ def resume(
                 if r.status is TaskStatus.SUCCEEDED and t not in fresh and t in workflow
             ]
         )
-        code = _watch(
-            watcher,
-            run_id,
-            lambda subscribers: resume_run(
+        executors = dict(loaded.executors)  # as for `plait run`
+        settings = _given(flags)
+        with _shut_down_after(executors):
+            sized = "max_concurrency" not in settings
+            _join_dask(executors, settings, dask_address, size=sized)
+            code = _watch(
+                watcher,
                 run_id,
-                workflow,
-                inputs=answers,
+                lambda subscribers: resume_run(
+                    run_id,
+                    workflow,
+                    inputs=answers,
+                    store=the_store,
+                    force=force,
+                    serializer=serializer,
+                    subscribers=subscribers,
+                    accept_changes=accept_changes,
+                    rerun=reruns,
+                    executors=executors,
+                    **settings,
+                ),
+                dependencies_of(workflow),
                 store=the_store,
-                force=force,
-                serializer=serializer,
-                subscribers=subscribers,
-                accept_changes=accept_changes,
-                rerun=reruns,
-                **_given(flags),
-            ),
-            dependencies_of(workflow),
-            store=the_store,
-        )
+            )
     raise click.exceptions.Exit(code)
 
 

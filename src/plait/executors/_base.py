@@ -34,12 +34,17 @@ The engine's side of the contract:
   scheduler treats it as an implicit pool, so it never hands an executor more jobs than it has
   slots, and work that waits stays in plait's ready queue (in critical-path order, free to
   cancel) rather than in the executor's.
-- :meth:`Executor.shutdown` is called when the run ends; an executor passed in by the caller
-  (``plait.run(..., executors=...)``) is shut down by its owner instead.
+- :meth:`Executor.start` is called on the loop's thread when a run that uses the executor
+  starts (an executor that must hand work back to the loop keeps it).
+- :meth:`Executor.shutdown` is called when the run ends for the executors plait made by name
+  (``"thread"``, ``"inline"``, ``"process"``); an executor passed in by the caller
+  (``plait.run(..., executors=...)``) stays its owner's to shut down, and may serve several
+  runs one after another.
 """
 
 from __future__ import annotations
 
+import asyncio
 import pickle
 import traceback
 from abc import ABC, abstractmethod
@@ -186,6 +191,10 @@ class Executor(ABC):
     def capacity(self) -> int | None:
         """How many jobs this executor runs at once; None when it sets no limit of its own."""
         return None
+
+    def start(self, loop: asyncio.AbstractEventLoop) -> None:  # noqa: B027 - optional hook
+        """A run that uses this executor starts on ``loop`` (called on the loop's thread,
+        before the first ``submit``). The default does nothing."""
 
     @abstractmethod
     def submit(self, job: Job) -> None:

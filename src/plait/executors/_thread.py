@@ -28,6 +28,10 @@ class ThreadExecutor(Executor):
         self._abandoned: set[int] = set()  # workers stuck in an abandoned job
         self._closed = False
 
+    @property
+    def capacity(self) -> int:
+        return self._max_workers
+
     def submit(self, job: Job) -> None:
         self._queue.put(job)
         if len(self._workers) - len(self._abandoned) < self._max_workers:

@@ -1,0 +1,503 @@
+"""Tasks on a Dask cluster: one ``client.submit`` per attempt, plait keeping every decision.
+
+plait's engine stays the orchestrator -- it chooses what runs (the scheduler's ready queue, in
+critical-path order), retries, times out, records to the store and resumes -- and Dask is where
+the functions run. The executor's :attr:`~DaskExecutor.capacity` is the cluster's total worker
+threads, which the engine treats as an implicit pool, so work waits in plait's queue (free to
+cancel, in plait's order) rather than in Dask's.
+
+Each attempt is one Dask task:
+
+- **Key** ``{run_id}/{task_id}/{attempt}.{session}``: unique (``session`` is random per executor,
+  so a second orchestrator that resumes the same run never meets a key the first left behind),
+  submitted with ``pure=False``, ``retries=0`` (plait owns retries) and ``priority=`` the task's
+  critical-path rank, so Dask agrees with plait when it does have a choice.
+- **The function** is :func:`_run_attempt` on the worker: the attempt guard, then
+  :func:`~plait.executors.run_call` with the :class:`~plait.executors.TaskCall` the engine made.
+  It returns the output (wrapped with the attempt's log lines when it logged anything), or a
+  :class:`_Failed` around a portable :class:`~plait.executors.Outcome`: returned, not raised,
+  and told apart by the result's type, which Dask reports to the client without the data.
+- **The attempt guard.** Dask runs a task again when its worker dies mid-task (up to the
+  cluster's ``allowed-failures``). plait must not run an attempt's body twice: the retry is its
+  own decision, counted and recorded. So the first thing an execution does is take a lock named
+  after the attempt, without waiting, in the scheduler's ``MultiLock`` extension: a lock with no
+  lease (unlike ``distributed.Lock``, whose lease would lapse once the dead worker stops renewing
+  it and let the second execution in) taken in one round trip (a ``Variable`` or ``Event`` would
+  need two, a read then a write). A second execution finds it held and fails with
+  :class:`plait.WorkerLostError`, which plait's retry policy treats as any failure. An execution
+  that ends releases the lock without waiting for the answer, so the scheduler keeps nothing
+  behind for attempts that end (a dead worker's lock stays: a few hundred bytes per lost worker).
+- **Cancellation** is cooperative: :meth:`DaskExecutor.cancel` sets a Dask ``Event`` named after
+  the attempt, which the worker reads as ``ctx.cancelled`` (at most every
+  :data:`CANCEL_CHECK_SECONDS`: each read past that is a round trip to the scheduler). An
+  attempt past its timeout or its grace period is settled by the engine whatever the worker
+  does; after :meth:`DaskExecutor.abandon` its late result is dropped unread when it comes (the
+  cancel ``Event`` stays set until then, for the worker to see).
+  **Dask cannot stop one running task** short of restarting its worker (``client.restart`` or
+  the nanny), which would take every other task of that worker with it: a task that never looks
+  at ``ctx.cancelled`` keeps its worker thread until it returns.
+- **A lost worker**: the attempt fails with ``WorkerLostError`` -- raised by the guard when Dask
+  runs it again, or made from Dask's ``KilledWorker`` once the cluster's ``allowed-failures``
+  are used up -- and other tasks go on.
+- **Settling**: a future's end is heard in Dask's callback thread; the executor fetches what
+  the engine must see (an error, the log lines, the output unless it stays on the cluster) and
+  calls ``job.complete``.
+
+Data stays on the cluster when the engine lets it (see :class:`DaskOutput`): a finished
+attempt's output is a handle on its future, a dependent task on the same cluster receives the
+future itself (Dask moves the data worker to worker), and the value comes to the orchestrator
+only when something there reads it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import functools
+import threading
+import time
+import uuid
+from collections.abc import Mapping
+from queue import SimpleQueue
+from typing import TYPE_CHECKING, Any
+
+from .._exceptions import TaskCancelledError, WorkerLostError
+from ._base import Executor, Job, Outcome, TaskCall
+from ._remote import RemoteOutput
+from ._shipping import run_call
+
+if TYPE_CHECKING:
+    from distributed import Client
+
+__all__ = ["CANCEL_CHECK_SECONDS", "DaskExecutor", "DaskOutput"]
+
+#: How often, at most, a task's reads of ``ctx.cancelled`` ask the scheduler (seconds).
+CANCEL_CHECK_SECONDS = 0.05
+
+
+def _guard_name(key: str) -> str:
+    return f"plait-guard/{key}"
+
+
+def _cancel_name(key: str) -> str:
+    return f"plait-cancel/{key}"
+
+
+class _Logged:
+    """An output with the log lines its attempt said, as a Dask task's result (a task returns
+    one value; the orchestrator fetches ``lines`` alone, and dependents unwrap ``output``)."""
+
+    __slots__ = ("lines", "output")
+
+    def __init__(self, output: Any, lines: list[Any]) -> None:
+        self.output = output
+        self.lines = lines
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_Logged, (self.output, self.lines))
+
+
+def _unwrap(value: Any) -> Any:
+    return value.output if type(value) is _Logged else value
+
+
+def _lines_of(value: Any) -> list[Any]:
+    return value.lines if type(value) is _Logged else []
+
+
+class _Failed:
+    """A failed attempt, as its Dask task's result: the error as :func:`run_call` caught it
+    (made portable), its traceback as text and its log lines. Returned rather than raised, so
+    Dask logs no "Compute Failed" for what is plait's business (a retry, a pause); the
+    orchestrator tells it apart by the result's type, which Dask reports without the data."""
+
+    __slots__ = ("outcome",)
+
+    def __init__(self, outcome: Outcome) -> None:
+        self.outcome = outcome
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_Failed, (self.outcome,))
+
+
+class _CancelWatch:
+    """``cancelled()`` for :func:`run_call` on a worker: reads the attempt's cancel ``Event``
+    from the scheduler, at most every :data:`CANCEL_CHECK_SECONDS`; once set, stays set."""
+
+    __slots__ = ("_checked", "_name", "_set", "_worker")
+
+    def __init__(self, worker: Any, key: str) -> None:
+        self._worker = worker
+        self._name = _cancel_name(key)
+        self._set = False
+        self._checked = -CANCEL_CHECK_SECONDS
+
+    def __call__(self) -> bool:
+        if self._set:
+            return True
+        now = time.monotonic()
+        if now - self._checked >= CANCEL_CHECK_SECONDS:
+            from distributed.utils import sync  # noqa: PLC0415 - runs on a worker
+
+            worker = self._worker
+            self._set = bool(sync(worker.loop, worker.scheduler.event_is_set, name=self._name))
+            self._checked = time.monotonic()
+        return self._set
+
+
+async def _release(worker: Any, holder: str) -> None:
+    with contextlib.suppress(Exception):  # a worker closing, a scheduler gone: nothing to keep
+        await worker.scheduler.multi_lock_release(id=holder)
+
+
+def _run_attempt(task_call: TaskCall, inputs: Mapping[str, Any], key: str) -> Any:
+    """Run one attempt on a Dask worker (the function every plait Dask task calls).
+
+    ``inputs`` holds the outputs of dependencies that ran on this cluster, passed as futures
+    and resolved by Dask into values here (each possibly :class:`_Logged`).
+    """
+    from distributed import get_worker  # noqa: PLC0415 - runs on a worker
+    from distributed.utils import sync  # noqa: PLC0415
+
+    worker = get_worker()
+    holder = f"{key}@{uuid.uuid4().hex}"
+    taken = sync(
+        worker.loop,
+        worker.scheduler.multi_lock_acquire,
+        locks=[_guard_name(key)],
+        id=holder,
+        timeout=0,
+        num_locks=1,
+    )
+    if not taken:
+        error = WorkerLostError(
+            f"task {task_call.task_id!r} (attempt {task_call.attempt}): the Dask worker running "
+            f"it was lost, and Dask started it again on {worker.address}; plait runs an attempt "
+            "once, so its retry policy decides what happens next"
+        )
+        return _Failed(Outcome(error=error))
+    try:
+        if inputs:
+            kwargs = {**task_call.kwargs, **{n: _unwrap(v) for n, v in inputs.items()}}
+            task_call = dataclasses.replace(task_call, kwargs=kwargs)
+        outcome = run_call(task_call, cancelled=_CancelWatch(worker, key))
+    finally:
+        worker.loop.add_callback(_release, worker, holder)
+    if outcome.error is not None:
+        return _Failed(outcome.portable())
+    if outcome.logs:
+        return _Logged(outcome.output, outcome.logs)
+    return outcome.output
+
+
+class DaskOutput(RemoteOutput):
+    """A task's output that stays on the Dask cluster: a handle on the future that holds it.
+
+    :meth:`fetch` brings the value to this process (once: it is kept after). A task on an
+    executor with the same client receives the future instead, and Dask moves the data worker
+    to worker. The value lives on the cluster as long as a handle (or a task) needs it.
+    """
+
+    __slots__ = ("_fetched", "_lock", "_value", "future")
+
+    def __init__(self, future: Any) -> None:  # a distributed.Future
+        self.future = future
+        self._lock = threading.Lock()
+        self._fetched = False
+        self._value: Any = None
+
+    def fetch(self) -> Any:
+        with self._lock:
+            if not self._fetched:
+                self._value = _unwrap(self.future.result())
+                self._fetched = True
+            return self._value
+
+    def kept_by(self, executor: Executor) -> bool:
+        return isinstance(executor, DaskExecutor) and executor.client is self.future.client
+
+    def __repr__(self) -> str:
+        where = "fetched" if self._fetched else "on the cluster"
+        return f"<DaskOutput {self.future.key!r} {where}>"
+
+
+@dataclasses.dataclass(slots=True)
+class _Submitted:
+    """What the executor knows of an attempt it submitted."""
+
+    job: Job
+    key: str
+    future: Any  # a distributed.Future
+    task_id: str
+    attempt: int
+    cancel_set: bool = False  # its cancel Event was set: clear it once the attempt has ended
+    abandoned: bool = False  # the engine stopped waiting: ignore how it ends
+
+    def describe(self) -> str:
+        return f"task {self.task_id!r} (attempt {self.attempt})"
+
+
+class DaskExecutor(Executor):
+    """Runs tasks on a Dask cluster through a ``distributed.Client`` (see the module docstring).
+
+    Args:
+        client: a synchronous ``distributed.Client`` (the executor never closes a client it was
+            given), or the scheduler's address (``"tcp://10.0.0.5:8786"``): the executor then
+            connects on first use, with a client of its own that :meth:`shutdown` closes (what
+            ``plait run --dask ADDRESS`` and ``executors: {name: {dask: ADDRESS}}`` in workflow
+            files do).
+        capacity: how many attempts may be on the cluster at once (the implicit pool the
+            engine keeps); default: the cluster's total worker threads, read when first needed.
+            More keeps workers busy through the round trip of each task, at the price of tasks
+            queued inside Dask, where plait's order and cheap cancellation do not reach.
+        keep_outputs: leave outputs on the cluster (as :class:`DaskOutput`) when the engine
+            allows it; False gathers every output as its attempt ends.
+    """
+
+    def __init__(
+        self, client: Client | str, *, capacity: int | None = None, keep_outputs: bool = True
+    ) -> None:
+        if capacity is not None and capacity < 1:
+            raise ValueError(
+                f"capacity must be at least 1 (or None: the cluster's threads), not {capacity!r}"
+            )
+        self.address = client if isinstance(client, str) else None
+        self._client: Any = None if isinstance(client, str) else client  # distributed: untyped
+        self._owns_client = isinstance(client, str)
+        self.keep_outputs = keep_outputs
+        self._session = uuid.uuid4().hex[:8]
+        self._lock = threading.Lock()
+        self._submitted: dict[Job, _Submitted] = {}
+        self._capacity = capacity
+        self._settling: SimpleQueue[tuple[Job, Outcome] | None] = SimpleQueue()
+        self._settler: threading.Thread | None = None  # started by the first submit
+        self._fetching: set[asyncio.Future[None]] = set()  # on the client's loop
+
+    @property
+    def client(self) -> Client:
+        """The ``distributed.Client`` tasks are submitted through (connected on first use when
+        the executor was given an address)."""
+        client: Client = self._client if self._client is not None else self._connect()
+        return client
+
+    def _connect(self) -> Any:
+        with self._lock:
+            if self._client is None:
+                try:
+                    from distributed import Client  # noqa: PLC0415 - the optional extra
+                except ImportError as error:  # pragma: no cover - the extra is missing
+                    raise ImportError(
+                        f"running tasks on Dask ({self.address!r}) needs dask.distributed: "
+                        "pip install 'plait[dask]'"
+                    ) from error
+                try:
+                    self._client = Client(self.address, set_as_default=False)  # type: ignore[no-untyped-call]
+                except (OSError, TimeoutError) as error:
+                    raise ConnectionError(
+                        f"could not reach the Dask scheduler at {self.address!r} ({error}); "
+                        "start one (`dask scheduler`) or check the address"
+                    ) from error
+            return self._client
+
+    def __repr__(self) -> str:
+        where = self.address or getattr(self._client.scheduler, "address", "?")
+        return f"<DaskExecutor {where} capacity={self._capacity or '?'}>"
+
+    @property
+    def capacity(self) -> int:
+        """How many attempts may be on the cluster at once: the ``capacity`` given, or the
+        cluster's total worker threads (read once, when first asked)."""
+        if self._capacity is None:
+            client: Any = self.client
+            threads = sum(client.nthreads().values())
+            if threads < 1:
+                raise RuntimeError(
+                    f"the Dask cluster at {client.scheduler.address!r} has no workers; "
+                    "start some (`dask worker ADDRESS`) before running tasks on it"
+                )
+            self._capacity = threads
+        return self._capacity
+
+    def key_of(self, task_call: TaskCall) -> str:
+        """The Dask key of one attempt: ``run/task/attempt.session``."""
+        return f"{task_call.run_id}/{task_call.task_id}/{task_call.attempt}.{self._session}"
+
+    def submit(self, job: Job) -> None:
+        from distributed.client import done_callback  # noqa: PLC0415 - the optional extra
+
+        if self._settler is None:
+            self._start_settler()
+        if self._client is None:
+            self._connect()
+        try:
+            task_call = job.call()
+        except Exception as error:  # e.g. a BindingError: the attempt fails
+            # Not from here (the engine holds its lock while it submits): the settling thread.
+            self._settling.put((job, Outcome(error=error)))
+            return
+        inputs: dict[str, Any] = {}
+        kwargs = task_call.kwargs
+        for name, value in kwargs.items():
+            if type(value) is DaskOutput and value.kept_by(self):
+                inputs[name] = value.future
+        if inputs:
+            rest = {name: value for name, value in kwargs.items() if name not in inputs}
+            task_call = dataclasses.replace(task_call, kwargs=rest)
+        key = self.key_of(task_call)
+        try:
+            future = self._client.submit(
+                _run_attempt,
+                task_call,
+                inputs,
+                key,
+                key=key,
+                pure=False,
+                retries=0,
+                priority=int(getattr(job, "priority", 0)),
+            )
+        except Exception as error:  # the call cannot be pickled (a lock, a generator...)
+            unsendable = TypeError(
+                f"task {task_call.task_id!r}: its function or arguments cannot be sent to the "
+                f"Dask cluster ({type(error).__name__}: {error}); pass plain, picklable data "
+                "(or run this task on the thread executor)"
+            )
+            unsendable.__cause__ = error
+            self._settling.put((job, Outcome(error=unsendable)))
+            return
+        with self._lock:
+            self._submitted[job] = _Submitted(
+                job, key, future, task_call.task_id, task_call.attempt
+            )
+        self._client.loop.add_callback(done_callback, future, functools.partial(self._ended, job))
+
+    def cancel(self, job: Job) -> None:
+        with self._lock:
+            submitted = self._submitted.get(job)
+            if submitted is None or submitted.cancel_set:
+                return
+            submitted.cancel_set = True
+        client = self._client
+        client.loop.add_callback(_quietly, client.scheduler.event_set, _cancel_name(submitted.key))
+
+    def abandon(self, job: Job) -> None:
+        # Kept until it ends, unread: its cancel Event must stay set while the worker may
+        # still look at it, and releasing the future of a running task would not stop it.
+        # Its late result is dropped (and so released) when it comes; see _ended.
+        with self._lock:
+            submitted = self._submitted.get(job)
+            if submitted is not None:
+                submitted.abandoned = True
+
+    def shutdown(self, *, wait: bool = True) -> None:
+        # Abandoned attempts still running stay watched (_ended clears their cancel Event when
+        # they end: cleared now, a worker that has not looked yet would never see it). With a
+        # client of our own, closed below, their Events stay on the scheduler (a few bytes).
+        with self._lock:
+            left = [s for s in self._submitted.values() if not s.abandoned]
+            for submitted in left:
+                self._submitted.pop(submitted.job)
+        for submitted in left:
+            self._forget(submitted)
+            submitted.future.release()
+        with self._lock:
+            settler, self._settler = self._settler, None
+        if settler is not None:
+            self._settling.put(None)
+            if wait and settler is not threading.current_thread():
+                settler.join()
+        if self._owns_client and self._client is not None:
+            self._client.close()
+            self._client = None  # connect again if used again
+
+    def _forget(self, submitted: _Submitted) -> None:
+        if submitted.cancel_set:  # the scheduler keeps a set event until it is cleared
+            client = self._client
+            with contextlib.suppress(RuntimeError):  # the client's loop has stopped
+                client.loop.add_callback(
+                    _quietly, client.scheduler.event_clear, _cancel_name(submitted.key)
+                )
+
+    def _start_settler(self) -> None:
+        with self._lock:
+            if self._settler is None:
+                self._settler = threading.Thread(
+                    target=self._settle, args=(self._settling,), name="plait-dask", daemon=True
+                )
+                self._settler.start()
+
+    def _ended(self, job: Job, future: Any) -> None:
+        """A submitted future ended (on the client's event loop): fetch what the engine must
+        see, then hand the outcome to the settling thread."""
+        with self._lock:
+            submitted = self._submitted.pop(job, None)
+        if submitted is None:
+            return
+        self._forget(submitted)
+        if submitted.abandoned or job.abandoned:
+            return  # the engine has settled it already: its result is dropped unread
+        kind = _type_name(future.type) if future.status == "finished" else None
+        if kind is not None and kind not in ("_Failed", "_Logged") and self._keeps(job):
+            self._settling.put((job, Outcome(output=DaskOutput(future))))
+        else:
+            fetch = asyncio.ensure_future(self._fetch(job, submitted, kind))
+            self._fetching.add(fetch)  # asyncio keeps only a weak reference to a task
+            fetch.add_done_callback(self._fetching.discard)
+
+    def _keeps(self, job: Job) -> bool:
+        """Whether ``job``'s output may stay on the cluster (the engine says so, and we may)."""
+        return self.keep_outputs and bool(getattr(job, "keeps_remote_output", False))
+
+    async def _fetch(self, job: Job, submitted: _Submitted, kind: str | None) -> None:
+        """Fetch the outcome of an attempt from the cluster (on the client's event loop)."""
+        future = submitted.future
+        try:
+            if kind == "_Failed":
+                failed: _Failed = await future._result()
+                outcome = failed.outcome
+            elif kind == "_Logged" and self._keeps(job):  # the lines, fetched without the data
+                lines_of = self._client.submit(_lines_of, future, pure=False)
+                outcome = Outcome(output=DaskOutput(future), logs=await lines_of._result())
+            elif kind is not None:
+                result = await future._result()
+                outcome = Outcome(output=_unwrap(result), logs=_lines_of(result))
+            elif future.status == "cancelled" and job.cancelled:
+                outcome = Outcome(error=TaskCancelledError(f"{submitted.describe()} was cancelled"))
+            else:
+                # KilledWorker (its worker died more often than the cluster's allowed-failures),
+                # a future cancelled by someone else, an error in Dask's own machinery.
+                outcome = Outcome(error=_lost(submitted, await future._exception()))
+        except Exception as error:  # the cluster failed us while fetching: a lost worker
+            outcome = Outcome(error=_lost(submitted, error))
+        self._settling.put((job, outcome))
+
+    @staticmethod
+    def _settle(settling: SimpleQueue[tuple[Job, Outcome] | None]) -> None:
+        """The settling thread: report outcomes to the engine, in the order they came.
+
+        Not the client's event loop: settling takes the engine's lock and may start the next
+        tasks, and a task elsewhere may fetch a Dask output while it starts, which must not
+        wait on the loop that would deliver it."""
+        get = settling.get
+        while (item := get()) is not None:
+            job, outcome = item
+            if not job.abandoned:
+                job.complete(outcome)
+
+
+def _type_name(kind: Any) -> str:
+    """The name of a result's type as Dask reports it (a class, or its name when the class
+    could not be loaded here)."""
+    return str(getattr(kind, "__name__", kind))
+
+
+async def _quietly(handler: Any, name: str) -> None:
+    with contextlib.suppress(Exception):  # cancel flags are best effort; the engine settles
+        await handler(name=name)
+
+
+def _lost(submitted: _Submitted, cause: BaseException | str) -> WorkerLostError:
+    error = WorkerLostError(f"{submitted.describe()}: the Dask cluster lost it ({cause})")
+    if isinstance(cause, BaseException):
+        error.__cause__ = cause
+    return error

@@ -1,0 +1,213 @@
+"""The worker process of the process executor: runs one shipped call at a time, forever.
+
+The protocol: two pipes (``multiprocessing.connection``), one message per ``send_bytes``, its
+first byte saying what it is; ``SEQ`` is the call's number (8 bytes, little-endian), counted by
+the parent for this worker.
+
+=====================  ========================================================================
+*calls* pipe, parent -> worker
+``R`` SEQ call         run this pickled :class:`~plait.executors.TaskCall` (the worker is idle)
+``P`` path             set ``sys.path`` to this pickled list before the next call
+end of file            the parent is done with this worker, or dead: exit (see below)
+*calls* pipe, worker -> parent
+``O`` outcome          the pickled :class:`~plait.executors.Outcome` of the call
+``U`` text             the call could not be unpickled here; ``text`` says why
+``W`` ``1``/``2`` text  written to the worker's stdout (1) or stderr (2): the parent writes it
+                       to its own, as it comes (see below)
+*control* pipe, parent -> worker
+``C`` SEQ              call SEQ is cancelled: set its flag (at once if it runs, or when it
+                       starts)
+=====================  ========================================================================
+
+Two threads: the main thread reads calls and runs them (``run_call``: a context whose
+``cancelled`` reads the call's flag, captured logs, ``asyncio.run`` for async functions), with no
+hand-off between threads on the way; a listener thread reads the control pipe, so that a cancel
+reaches a running call at once. The cancel names its call, so a late one never touches the next
+call's flag.
+
+What the worker writes to ``sys.stdout`` and ``sys.stderr`` (a task's ``print``) goes to the
+parent as it is written, and the parent writes it to its own ``sys.stdout``/``sys.stderr``: so it
+shows where a thread task's output would (above a live view on a terminal, not through it). The
+task's log keeps the lines too, in the outcome, as it keeps everything the task says.
+
+The worker leads a process group of its own (made first thing, before any task can start a child
+process), so the parent can signal it together with whatever its tasks started. At the end of
+file it flushes its output and sends ``SIGKILL`` to its own group: a task's background children
+end with it. The parent's death (``kill -9``) closes both pipes, so a worker never outlives the
+run it worked for -- even mid-call, when the listener ends the group at once.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+import signal
+import sys
+import threading
+from multiprocessing.connection import Connection
+from typing import Any
+
+from .._exceptions import NotPicklableError
+from .._logs import start_capture
+from ._base import Outcome, RemoteError
+from ._pickling import dumps, loads
+from ._shipping import CancelFlag, run_call
+
+__all__ = ["CALL", "CANCEL", "OUTCOME", "PATH", "SEQ", "UNREADABLE", "WRITE", "serve"]
+
+CALL = b"R"
+CANCEL = b"C"
+PATH = b"P"
+OUTCOME = b"O"
+UNREADABLE = b"U"
+WRITE = b"W"
+SEQ = 8  # bytes of a call's number
+
+
+class _Current:
+    """The call the main thread runs, as the listener sees it."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.seq = -1
+        self.flag = CancelFlag()
+        self.busy = False
+        self.cancelled = -1  # the number of the last call cancelled
+
+    def begin(self, seq: int) -> CancelFlag:
+        with self.lock:
+            self.seq, self.flag, self.busy = seq, CancelFlag(), True
+            if self.cancelled == seq:  # the cancel overtook the call
+                self.flag.set()
+            return self.flag
+
+    def end(self) -> None:
+        with self.lock:
+            self.busy = False
+
+    def cancel(self, seq: int) -> None:
+        with self.lock:
+            self.cancelled = seq
+            flag = self.flag if self.seq == seq else None
+        if flag is not None:
+            flag.set()  # outside the lock: it may cancel an async call's task
+
+
+class _Forward(io.TextIOBase):
+    """The worker's stdout or stderr: what is written goes to the parent (``W`` messages)."""
+
+    def __init__(self, calls: Connection, lock: threading.Lock, tag: bytes) -> None:
+        self._calls = calls
+        self._lock = lock
+        self._head = WRITE + tag
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, text: str) -> int:
+        if text:
+            data = self._head + text.encode("utf-8", "replace")
+            with self._lock, contextlib.suppress(OSError):  # the parent is gone: say nothing
+                self._calls.send_bytes(data)
+        return len(text)
+
+
+def serve(calls: Connection, control: Connection) -> None:
+    """The worker's main: serve calls until the parent closes the pipes; never returns."""
+    os.setpgid(0, 0)  # a group of its own: the parent kills the group, grandchildren included
+    sending = threading.Lock()  # one message at a time on the calls pipe
+    sys.stdout = _Forward(calls, sending, b"1")
+    sys.stderr = _Forward(calls, sending, b"2")
+    start_capture()  # for the worker's whole life: each call's capture then costs nothing more
+    current = _Current()
+    listener = threading.Thread(
+        target=_listen, args=(control, current), name="plait-worker-listener", daemon=True
+    )
+    listener.start()
+    while True:
+        try:
+            message = calls.recv_bytes()
+        except (EOFError, OSError):
+            break
+        if message[:1] == PATH:
+            sys.path[:] = loads(memoryview(message)[1:])
+            continue
+        flag = current.begin(int.from_bytes(message[1 : 1 + SEQ], "little"))
+        try:
+            reply = _run(message, flag)
+        finally:
+            current.end()
+        try:
+            with sending:
+                calls.send_bytes(reply)
+        except OSError:  # the parent is gone
+            break
+    _end_group()
+
+
+def _listen(control: Connection, current: _Current) -> None:
+    while True:
+        try:
+            message = control.recv_bytes()
+        except (EOFError, OSError):
+            break
+        current.cancel(int.from_bytes(message[1 : 1 + SEQ], "little"))
+    with current.lock:
+        busy = current.busy
+    if busy:  # the parent died mid-call, or gave up on it: stop the call now
+        _end_group(flush=False)
+
+
+def _run(message: bytes, flag: CancelFlag) -> bytes:
+    """Run the call in ``message``; the message that reports its outcome."""
+    try:
+        call = loads(memoryview(message)[1 + SEQ :])
+    except BaseException as error:  # reported to the parent, which names the task
+        return UNREADABLE + f"{type(error).__name__}: {error}".encode("utf-8", "replace")
+    outcome = run_call(call, cancelled=flag)
+    try:
+        return OUTCOME + dumps(outcome)
+    except Exception as error:  # some part of the outcome does not pickle
+        return OUTCOME + dumps(_portable(outcome, call.task_id, error))
+
+
+def _portable(outcome: Outcome, task_id: str, error: Exception) -> Outcome:
+    """``outcome`` made picklable: an error that does not pickle stands in as a RemoteError;
+    an output that does not pickle fails the attempt with an error that says so."""
+    if outcome.error is not None:
+        return Outcome(
+            error=RemoteError.of(outcome.error), traceback=outcome.traceback, logs=outcome.logs
+        )
+    failure = NotPicklableError(
+        f"task {task_id!r}: its output, {_kind(outcome.output)}, cannot be pickled to come back "
+        f"from its worker process ({type(error).__name__}: {error}); return plain data (or "
+        "save the value and return where it is), or run the task on the thread executor"
+    )
+    return Outcome(error=failure, logs=outcome.logs)
+
+
+def _kind(value: Any) -> str:
+    kind = type(value)
+    name = (
+        kind.__qualname__
+        if kind.__module__ == "builtins"
+        else f"{kind.__module__}.{kind.__qualname__}"
+    )
+    return f"a {name}"
+
+
+def _flush() -> None:
+    for stream in (sys.__stdout__, sys.__stderr__):
+        try:
+            if stream is not None:
+                stream.flush()
+        except (OSError, ValueError):  # closed, or a broken pipe: nothing more to say
+            pass
+
+
+def _end_group(*, flush: bool = True) -> None:
+    """Kill this worker's whole group, itself included (see the module docstring)."""
+    if flush:
+        _flush()
+    os.killpg(0, signal.SIGKILL)

@@ -1,0 +1,83 @@
+"""Task functions for the process executor's tests, in a module that is light to import: a
+worker imports it to unpickle them (by reference), and the test module would bring pytest."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import threading
+import time
+from pathlib import Path
+
+from plait import Context
+
+
+def pid() -> int:
+    return os.getpid()
+
+
+def add(a: int, b: int) -> int:
+    return a + b
+
+
+def wait_for_file(path: str, ctx: Context) -> str:
+    """Write this worker's pid to ``path``.pid, then wait for ``path`` to exist."""
+    Path(path + ".pid").write_text(str(os.getpid()))
+    while not os.path.exists(path):
+        time.sleep(0.01)
+    return f"attempt {ctx.attempt}"
+
+
+def until_cancelled(marker: str, ctx: Context) -> bool:
+    Path(marker).write_text("started")
+    deadline = time.monotonic() + 20
+    while not ctx.cancelled and time.monotonic() < deadline:
+        time.sleep(0.01)
+    return ctx.cancelled
+
+
+def spin_with_a_child(marker: str) -> None:
+    """Start a grandchild (``sleep``), say both pids, then spin forever without looking up."""
+    child = subprocess.Popen(["sleep", "60"])
+    Path(marker).write_text(f"{os.getpid()} {child.pid}")
+    while True:
+        pass
+
+
+def ask(ctx: Context) -> str:
+    answer = ctx.request_input("name?")
+    return f"hello {answer}"
+
+
+def chatty(ctx: Context) -> int:
+    print("printed in the worker")
+    ctx.logger.info("logged in the worker: %d", 42)
+    return 1
+
+
+def holds_a_lock() -> threading.Lock:
+    return threading.Lock()
+
+
+def use(value: object) -> str:
+    return type(value).__name__
+
+
+def exit_now() -> None:
+    os._exit(7)
+
+
+async def async_pid(x: int) -> tuple[int, int]:
+    await asyncio.sleep(0)
+    return os.getpid(), x
+
+
+async def sleep_long() -> None:
+    await asyncio.sleep(30)
+
+
+def segfault() -> None:
+    import ctypes  # noqa: PLC0415 - only this task needs it
+
+    ctypes.string_at(0)
