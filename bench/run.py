@@ -6,7 +6,8 @@ replays real task graphs (STG, WfCommons, from ``../shared/bench-data``) as slee
 plait's makespan with the optimum or a lower bound, and simulates the order plait gives when half
 the estimates are unknown. Part 3 measures what the durable stores (SQLite, PostgreSQL) cost per
 task against the memory store, how fast an owner that lost its lease stops, and (3c) how fast
-``plait.cancel`` reaches a run live in another process through its store. Part 4 runs the
+``plait.cancel`` reaches a run live in another process through its store, and (3d) how fast
+``plait.answer`` does. Part 4 runs the
 build example against ``make -j`` on the same graph. Part 5 times the whole call a user pays for
 (build the workflow, run it, read every result) against the same floors. Part 6 times the
 start-up of the ``plait`` command against a bare Python start. Part 7 measures the process
@@ -30,6 +31,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # sibling modules, run as a script
 
+import _answer
 import _cancel
 import _dask
 import _lease
@@ -135,6 +137,7 @@ def main(argv: list[str] | None = None) -> int:
         _stores.run_part3(ledger, log, n=2_000 if args.quick else _stores.N)
         _lease.run_lease(log)
         _cancel.run_cancel(ledger, log, repeats=2 if args.quick else _cancel.REPEATS)
+        _answer.run_answer(ledger, log, repeats=2 if args.quick else _answer.REPEATS)
     if args.part in (None, "4"):
         _make.run_part4(log)
     if args.part in (None, "5"):

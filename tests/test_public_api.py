@@ -20,6 +20,8 @@ import plait.executors
 import plait.stores
 
 EXPECTED_ALL = [
+    "AnswerChannel",
+    "AnswerTimeoutError",
     "BindingError",
     "CancelTimeoutError",
     "ConfigError",
@@ -92,6 +94,7 @@ EXPECTED_ALL = [
 ]
 
 PUBLIC_ERRORS = [
+    "AnswerTimeoutError",
     "BindingError",
     "CancelTimeoutError",
     "ConfigError",

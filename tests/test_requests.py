@@ -8,8 +8,16 @@ import time
 
 import pytest
 
-from plait import RunStatus
-from plait._requests import Inbox, RequestKind, RequestState, RunRequest, send
+from plait import InputValidationError, NotWaitingError, RunStatus
+from plait._requests import (
+    Inbox,
+    RequestKind,
+    RequestState,
+    RunRequest,
+    refusal,
+    refused_with,
+    send,
+)
 from plait.stores import LeaseLostError, MemoryStore, RunRecord, StoreError, WriteBatch
 
 
@@ -52,6 +60,33 @@ def test_each_request_is_handed_to_its_handler_once_and_done_with_the_runs_end()
     )
     store.write(run_id, "me", WriteBatch(requests_done=[done]))
     assert store.get_request(run_id, sent.request_id) == done
+
+
+def test_a_handler_that_returns_an_outcome_has_its_request_done_at_once() -> None:
+    store = MemoryStore()
+    run_id = live_run(store)
+    inbox = Inbox(store, run_id, "me", {RequestKind.ANSWER: lambda request: "answered"}, every=0)
+    sent = send(store, run_id, "me", RequestKind.ANSWER, {"task_id": "t"})
+    inbox.check(time.monotonic())
+    (done,) = inbox.drain()
+    assert (done.request_id, done.state, done.outcome) == (
+        sent.request_id,
+        RequestState.DONE,
+        "answered",
+    )
+    inbox.finish("succeeded")
+    assert inbox.drain() == []  # done once: the run's end does not touch it again
+
+
+def test_an_answers_refusal_carries_the_error_to_the_sender() -> None:
+    invalid = InputValidationError("too small", task_id="t", field="n", rule="minimum")
+    back = refused_with(refusal(invalid), "t")
+    assert isinstance(back, InputValidationError)
+    assert (str(back), back.task_id, back.field, back.rule) == ("too small", "t", "n", "minimum")
+    back = refused_with(refusal(NotWaitingError("not waiting")), "t")
+    assert isinstance(back, NotWaitingError) and str(back) == "not waiting"
+    assert refused_with("answered", "t") is None
+    assert refused_with("refused: not json", "t") is None
 
 
 def test_the_store_is_read_at_most_every_interval() -> None:

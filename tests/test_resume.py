@@ -108,7 +108,7 @@ def test_a_run_records_the_target_it_is_given_or_the_variable_that_holds_it(
     with SQLiteStore(tmp_path / "plait.db") as store:
         plait.run(MODULE_WF, store=store, run_id="found")
         plait.run(MODULE_WF, store=store, run_id="given", target="pkg.flows:wf")
-        targets = {r.run_id: r.target for r in store.list_runs()}
+        targets = {r.run_id: r.target for r in store.list_runs().runs}
     assert targets == {"found": f"{__name__}:MODULE_WF", "given": "pkg.flows:wf"}
     assert plait.run(MODULE_WF).status is plait.RunStatus.SUCCEEDED  # memory: nothing to find
     with pytest.raises(plait.ConfigError, match=r"^target must be a non-empty str"):

@@ -14,6 +14,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # the names, for type checkers; at run time each is loaded on first use
+    from ._answers import answer
     from ._cancel import cancel
     from ._config import EngineConfig
     from ._context import Context
@@ -35,6 +36,7 @@ if TYPE_CHECKING:  # the names, for type checkers; at run time each is loaded on
         TaskSucceeded,
     )
     from ._exceptions import (
+        AnswerTimeoutError,
         BindingError,
         CancelTimeoutError,
         ConfigError,
@@ -62,10 +64,10 @@ if TYPE_CHECKING:  # the names, for type checkers; at run time each is loaded on
     )
     from ._files import LoadedTarget, load_target
     from ._logs import LogLine
-    from ._pause import Pause, Question
+    from ._pause import AnswerChannel, Pause, Question
     from ._policies import RetryPolicy
     from ._results import RunResult, TaskError, TaskResult
-    from ._runs import answer, aresume, arun, get_logs, get_run, list_runs, resume, run
+    from ._runs import aresume, arun, get_logs, get_run, list_runs, resume, run
     from ._serialization import JSONSerializer, PickleSerializer, Serializer
     from ._shell import ShellTask
     from ._state import RunStatus, TaskStatus
@@ -75,6 +77,8 @@ if TYPE_CHECKING:  # the names, for type checkers; at run time each is loaded on
 __version__ = "0.1.0"
 
 __all__ = [
+    "AnswerChannel",
+    "AnswerTimeoutError",
     "BindingError",
     "CancelTimeoutError",
     "ConfigError",
@@ -148,6 +152,7 @@ __all__ = [
 
 #: The module of each public name (a test checks it against the imports above).
 _EXPORTS: dict[str, tuple[str, ...]] = {
+    "._answers": ("answer",),
     "._cancel": ("cancel",),
     "._config": ("EngineConfig",),
     "._context": ("Context",),
@@ -169,6 +174,7 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
         "TaskSucceeded",
     ),
     "._exceptions": (
+        "AnswerTimeoutError",
         "BindingError",
         "CancelTimeoutError",
         "ConfigError",
@@ -200,6 +206,7 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
     ),
     "._logs": ("LogLine",),
     "._pause": (
+        "AnswerChannel",
         "Pause",
         "Question",
     ),
@@ -210,7 +217,6 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
         "TaskResult",
     ),
     "._runs": (
-        "answer",
         "aresume",
         "arun",
         "get_logs",

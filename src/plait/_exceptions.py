@@ -47,6 +47,10 @@ either::
     │                               ``plait.cancel`` of a run that succeeded
     ├── CancelTimeoutError (TimeoutError)
     │                               a live run's owner did not answer a cancel in time
+    ├── AnswerTimeoutError (TimeoutError)
+    │                               a live run's owner did not take an answer in time
+    ├── InvalidCursorError (ValueError)
+    │                               a cursor no page of runs handed out (``plait.stores``)
     └── StoreError (RuntimeError)   the store refused an operation (``plait.stores``)
         ├── RunExistsError          a new run's id is taken
         ├── RunNotFoundError (LookupError)
@@ -68,6 +72,7 @@ if TYPE_CHECKING:
 from ._public import publish_exports
 
 __all__ = [
+    "AnswerTimeoutError",
     "BindingError",
     "CancelTimeoutError",
     "ConfigError",
@@ -289,6 +294,16 @@ class NothingToCancelError(PlaitError, RuntimeError):
 class CancelTimeoutError(PlaitError, TimeoutError):
     """A live run's owner holds its lease but did not record the run cancelled within the time
     ``plait.cancel`` was given; the request stays pending, and the owner acts on it when it next
+    looks. ``owner`` names that process."""
+
+    def __init__(self, message: str, owner: str) -> None:
+        super().__init__(message)
+        self.owner = owner
+
+
+class AnswerTimeoutError(PlaitError, TimeoutError):
+    """A live run's owner holds its lease but did not take an answer within the time
+    ``plait.answer`` was given; the request stays pending, and the owner takes it when it next
     looks. ``owner`` names that process."""
 
     def __init__(self, message: str, owner: str) -> None:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
+from enum import StrEnum
 from typing import Any
 
 from ._exceptions import InputValidationError, InvalidOptionError
@@ -20,9 +21,11 @@ from ._public import publish_exports
 
 __all__ = [
     "NO_DEFAULT",
+    "AnswerChannel",
     "InputRequired",
     "Pause",
     "Question",
+    "answer_provenance",
     "as_schema_value",
     "schema_document",
     "validate_answer",
@@ -77,7 +80,9 @@ class Question:
     """A question waiting for an answer: which task asks, what, and in what form.
 
     ``key`` is ``""`` for a task's ``pause``; for ``ctx.request_input`` it is the key given, or
-    the call's 0-based order within the task. ``deadline`` is a Unix time, or None.
+    the call's 0-based order within the task. ``deadline`` is a Unix time, or None. ``default``
+    is the answer used when the deadline passes (``NO_DEFAULT``: none, or not known here -- a
+    question read back from a store).
     """
 
     task_id: str
@@ -86,6 +91,41 @@ class Question:
     key: str = ""
     deadline: float | None = None
     asked_at: float = 0.0
+    default: Any = NO_DEFAULT
+
+
+class AnswerChannel(StrEnum):
+    """Through what an answer came, as recorded with it (``answered_via``)."""
+
+    API = "api"  # plait.answer, plait.resume(inputs=...) from Python
+    CLI = "cli"  # plait resume --input, plait answer
+    WEB = "web"  # the page of plait serve
+
+
+#: The longest name kept as who answered (``answered_by``); longer ones are refused.
+MAX_ANSWERER_LENGTH = 200
+
+
+def answer_provenance(by: str | None, via: AnswerChannel | str) -> tuple[str | None, AnswerChannel]:
+    """Who answered and through what, checked: ``by`` stripped (None if blank), ``via`` as an
+    :class:`AnswerChannel`.
+
+    Raises:
+        InvalidOptionError: ``via`` is not a channel, or ``by`` is not a short one-line name.
+    """
+    try:
+        channel = AnswerChannel(via)
+    except ValueError:
+        choices = ", ".join(repr(c.value) for c in AnswerChannel)
+        raise InvalidOptionError(f"via must be one of {choices}, not {via!r}") from None
+    if by is None:
+        return None, channel
+    if not isinstance(by, str) or "\n" in by or len(by) > MAX_ANSWERER_LENGTH:
+        raise InvalidOptionError(
+            f"who answered must be a name on one line of at most {MAX_ANSWERER_LENGTH} "
+            f"characters, not {by!r}"
+        )
+    return by.strip() or None, channel
 
 
 class InputRequired(BaseException):

@@ -7,6 +7,8 @@ announced (``InputRequested``), and timed by a loop timer when it has a timeout:
 is used, or the task fails with ``InputTimeoutError``. :meth:`_Questions.give_input` (any thread)
 checks an answer against the question's schema, records it, and lets the task run again -- from
 the top, with the answer there for ``ctx.input`` / ``ctx.request_input``.
+:meth:`_Questions.take_answer` does the same for an answer sent from another process through the
+store (an ``answer`` request; see ``plait._answers``), and says what became of it.
 """
 
 from __future__ import annotations
@@ -17,8 +19,9 @@ import time
 from typing import Any
 
 from ._events import InputReceived, InputRequested, TaskFailed, TaskReady
-from ._exceptions import InputTimeoutError, NotWaitingError
+from ._exceptions import InputTimeoutError, InputValidationError, NotWaitingError
 from ._pause import NO_DEFAULT, InputRequired, Question, schema_document, validate_answer
+from ._requests import ANSWERED, RunRequest, answer_of, refusal
 from ._results import TaskError
 from ._run_state import _RunState
 from ._state import TaskStatus
@@ -62,6 +65,8 @@ class _Questions(_RunState):
         earlier = self.questions.get(i)
         if earlier is not None and earlier.key == request.key:  # asked before this resume
             question = earlier
+            if request.default is not _UNKNOWN_DEFAULT:  # a pause's: known again
+                question = dataclasses.replace(earlier, default=request.default)
         else:
             question = Question(
                 task_id=self.graph.ids[i],
@@ -70,6 +75,7 @@ class _Questions(_RunState):
                 key=request.key,
                 deadline=None if request.timeout is None else now + request.timeout,
                 asked_at=now,
+                default=NO_DEFAULT if request.default is _UNKNOWN_DEFAULT else request.default,
             )
         self.questions[i] = question
         self._question_schemas[i] = request.schema
@@ -139,11 +145,20 @@ class _Questions(_RunState):
             self.halted_by = i
             self._halt(in_loop=in_loop)
 
-    def give_input(self, task_id: str, value: Any, *, key: str | None = None) -> None:
+    def give_input(
+        self,
+        task_id: str,
+        value: Any,
+        *,
+        key: str | None = None,
+        by: str | None = None,
+        via: str | None = None,
+    ) -> None:
         """Answer task ``task_id``'s question, from any thread; the run goes on with it.
 
         The answer is checked first; a task that has not asked yet but has a ``pause`` can be
-        answered in advance.
+        answered in advance. It is recorded with who gave it (``by``) and through what
+        (``via``: ``api``, ``cli``, ``web``; see ``plait._answers``).
 
         Raises:
             KeyError: no task ``task_id``.
@@ -179,11 +194,33 @@ class _Questions(_RunState):
                 dataclasses.replace(asked, key=key, schema=schema_document(schema)),
                 value,
                 time.time(),
+                by=by,
+                via=via,
             )
         if threading.get_ident() == self._loop_thread:
             self._receive_locked(i, key, value)
         else:
             self._loop.call_soon_threadsafe(self._receive_locked, i, key, value)
+
+    def take_answer(self, request: RunRequest) -> str:
+        """The owner's side of an ``answer`` request (see ``plait._answers``): give the run the
+        answer it carries, checked as one given in this process (:meth:`give_input`), and
+        return the request's outcome: ``answered``, or why it was refused. Called on the
+        recorder's writer thread; never blocks: the answer is queued for the store (with the
+        request's outcome, in the same batch) and the task goes on on the run's loop."""
+        assert self.serializer is not None
+        try:
+            task_id, key, payload, by, via = answer_of(request)
+            value = self.serializer.loads(payload)
+        except Exception as error:  # not an answer plait sent, or not this run's serializer's
+            return refusal(NotWaitingError(f"the answer could not be read: {error}"))
+        if task_id not in self.graph.index:
+            return refusal(NotWaitingError(f"run {self.run_id!r} has no task {task_id!r}"))
+        try:
+            self.give_input(task_id, value, key=key, by=by, via=via)
+        except (InputValidationError, NotWaitingError) as error:
+            return refusal(error)
+        return ANSWERED
 
     def _receive_locked(self, i: int, key: str, value: Any) -> None:
         with self.lock:

@@ -74,7 +74,7 @@ from ._events import (
 )
 from ._lease import Lease, lease_clock
 from ._logs import AttemptLog
-from ._pause import Question
+from ._pause import NO_DEFAULT, Question
 from ._requests import Inbox
 from ._results import TaskError
 from ._serialization import Serializer
@@ -188,7 +188,7 @@ class Recorder:
                 events[place] = None
                 started = start[1]
             if kind is InputRequested:
-                self._requests.append(request_of(data["question"]))
+                self._requests.append(request_of(data["question"], self._serializer))
         events.append((kind, at, task_id, data, started))
         if time.monotonic() >= self._next_write and not self._wakeup.is_set():
             self._wakeup.set()  # after a quiet spell: write now (while busy: at the interval)
@@ -199,10 +199,24 @@ class Recorder:
         if time.monotonic() >= self._next_write and not self._wakeup.is_set():
             self._wakeup.set()
 
-    def answered(self, question: Question, value: Any, at: float) -> None:
-        """Queue the record of an answer (its value serialized here, so a bad one fails now)."""
+    def answered(
+        self,
+        question: Question,
+        value: Any,
+        at: float,
+        *,
+        by: str | None = None,
+        via: str | None = None,
+    ) -> None:
+        """Queue the record of an answer (its value serialized here, so a bad one fails now),
+        with who gave it and through what."""
         record = dataclasses.replace(
-            request_of(question), answered=True, value=self._serializer.dumps(value), answered_at=at
+            request_of(question, self._serializer),
+            answered=True,
+            value=self._serializer.dumps(value),
+            answered_at=at,
+            answered_by=by,
+            answered_via=via,
         )
         with self._lock:
             self._requests.append(record)
@@ -212,7 +226,7 @@ class Recorder:
         """Queue the whole state at once (for a store that is written only at the end)."""
         with self._lock:
             self._snapshot = tasks
-            self._requests[:0] = [request_of(question) for question in questions]
+            self._requests[:0] = [request_of(q, self._serializer) for q in questions]
 
     # -- life cycle ---------------------------------------------------------------------------
 
@@ -377,8 +391,16 @@ def question_of(request: InputRequest) -> Question:
     )
 
 
-def request_of(question: Question) -> InputRequest:
-    """The store's record of ``question``, not answered yet."""
+def request_of(question: Question, serializer: Serializer | None = None) -> InputRequest:
+    """The store's record of ``question``, not answered yet; its default made by ``serializer``
+    (none kept without one, or when the serializer cannot store it: the default is shown to
+    people, never needed to run)."""
+    default = None
+    if serializer is not None and question.default is not NO_DEFAULT:
+        try:
+            default = serializer.dumps(question.default)
+        except Exception:  # any serializer's refusal: not kept, nothing else
+            default = None
     return InputRequest(
         task_id=question.task_id,
         key=question.key,
@@ -386,6 +408,7 @@ def request_of(question: Question) -> InputRequest:
         schema=question.schema,
         requested_at=question.asked_at,
         deadline=question.deadline,
+        default=default,
     )
 
 

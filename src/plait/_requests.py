@@ -28,6 +28,8 @@ connection per run; the poll is cheap enough (see ``make bench``).
 
 from __future__ import annotations
 
+import base64
+import json
 import logging
 import os
 import socket
@@ -39,15 +41,22 @@ from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
+from ._exceptions import InputValidationError, NotWaitingError, PlaitError
+
 if TYPE_CHECKING:
     from .stores import Store
 
 __all__ = [
+    "ANSWERED",
     "POLL_INTERVAL",
     "Inbox",
     "RequestKind",
     "RequestState",
     "RunRequest",
+    "answer_data",
+    "answer_of",
+    "refusal",
+    "refused_with",
     "send",
     "sender",
 ]
@@ -62,6 +71,7 @@ class RequestKind(StrEnum):
     """What a request asks of a run's owner."""
 
     CANCEL = "cancel"  # stop the run as an interrupt would, and record it cancelled
+    ANSWER = "answer"  # give a waiting task its answer (see plait._answers)
 
 
 class RequestState(StrEnum):
@@ -101,6 +111,65 @@ class RunRequest:
     outcome: str | None = None
 
 
+# -- what an answer request carries, and what becomes of it ---------------------------------------
+
+#: The outcome of an ``answer`` request the owner acted on: the answer is recorded, the task
+#: goes on. A refused one's outcome is ``refused: {"error", "message", "field", "rule"}`` (JSON).
+ANSWERED = "answered"
+
+
+def answer_data(
+    task_id: str, key: str | None, payload: bytes, *, by: str | None, via: str
+) -> dict[str, Any]:
+    """The data of an ``answer`` request: the task, the question's key (None: the one it asks),
+    the value as the run's serializer made it (base64), who answered and through what."""
+    value = base64.b64encode(payload).decode("ascii")
+    return {"task_id": task_id, "key": key, "value": value, "by": by, "via": via}
+
+
+def answer_of(request: RunRequest) -> tuple[str, str | None, bytes, str | None, str]:
+    """What an ``answer`` request carries: ``(task_id, key, payload, by, via)``.
+
+    Raises:
+        ValueError: the request's data is not an answer's.
+    """
+    data = request.data
+    try:
+        task_id, key, by, via = data["task_id"], data["key"], data["by"], data["via"]
+        payload = base64.b64decode(data["value"], validate=True)
+    except (KeyError, TypeError, ValueError) as error:
+        raise ValueError(f"request {request.request_id!r} carries no answer: {error!r}") from None
+    return str(task_id), key, payload, by, str(via)
+
+
+def refusal(error: InputValidationError | NotWaitingError) -> str:
+    """The outcome of an ``answer`` request the owner refused with ``error``."""
+    document = {"error": type(error).__name__, "message": str(error)}
+    if isinstance(error, InputValidationError):
+        document |= {"field": error.field, "rule": error.rule}
+    return "refused: " + json.dumps(document)
+
+
+def refused_with(outcome: str | None, task_id: str) -> PlaitError | None:
+    """The error a :func:`refusal` outcome stands for (to raise in the sender), or None for any
+    other outcome."""
+    if outcome is None or not outcome.startswith("refused: "):
+        return None
+    try:
+        document = json.loads(outcome.removeprefix("refused: "))
+    except ValueError:
+        return None
+    message = str(document.get("message", outcome))
+    if document.get("error") == "InputValidationError":
+        return InputValidationError(
+            message,
+            task_id=task_id,
+            field=str(document.get("field", "")),
+            rule=str(document.get("rule", "")),
+        )
+    return NotWaitingError(message)
+
+
 def sender() -> str:
     """Who is sending, for a request's ``sent_by``: ``host:pid``."""
     return f"{socket.gethostname()}:{os.getpid()}"
@@ -135,8 +204,11 @@ class Inbox:
     Args:
         store, run_id, owner: where to look, and for whom.
         handlers: what to do with a request of each kind (called on the writer thread; a handler
-            must only hand the request to the run, never block). A request of a kind with no
-            handler (sent by a newer plait) is written back done, saying so.
+            must only hand the request to the run, never block). A handler that returns an
+            outcome (text) has acted on the request, which is marked done with it at once; one
+            that returns None leaves it taken, done when the run ends (:meth:`finish`). A
+            request of a kind with no handler (sent by a newer plait) is written back done,
+            saying so.
         every: seconds between two looks at the store.
     """
 
@@ -145,7 +217,7 @@ class Inbox:
         store: Store,
         run_id: str,
         owner: str,
-        handlers: Mapping[RequestKind, Callable[[RunRequest], None]],
+        handlers: Mapping[RequestKind, Callable[[RunRequest], str | None]],
         *,
         every: float = POLL_INTERVAL,
     ) -> None:
@@ -195,7 +267,11 @@ class Inbox:
                 self._mark_done(request, ended)
                 continue
             _log.info("run %r: %s request from %s", self._run_id, request.kind, request.sent_by)
-            handler(request)
+            outcome = handler(request)
+            if outcome is not None:
+                with self._lock:
+                    self._taken.pop(request.request_id, None)
+                self._mark_done(request, outcome)
 
     def finish(self, outcome: str) -> None:
         """Mark every request taken and not done yet as done with ``outcome`` (the run ended);

@@ -38,7 +38,7 @@ from ._exceptions import (
 from ._graph import LazyDefinition
 from ._lease import lease_clock
 from ._logs import LogLine
-from ._pause import Question, validate_answer
+from ._pause import AnswerChannel, Question, answer_provenance, validate_answer
 from ._public import publish_exports
 from ._recorder import Recorder, question_of, request_of
 from ._requests import Inbox, RequestKind, RunRequest
@@ -64,9 +64,9 @@ from .stores import (
     WriteBatch,
     open_store,
 )
-from .stores._open import opens_store, using_store
+from .stores._open import opens_store
 
-__all__ = ["answer", "aresume", "arun", "get_logs", "get_run", "list_runs", "resume", "run"]
+__all__ = ["aresume", "arun", "get_logs", "get_run", "list_runs", "resume", "run"]
 
 _log = logging.getLogger("plait.runs")
 
@@ -167,7 +167,10 @@ async def _execute(store: Store, owner: str, run_state: _Run, lease_start: float
             store,
             run_state.run_id,
             owner,
-            {RequestKind.CANCEL: lambda request: run_state.stop(cancelled_by(request))},
+            {
+                RequestKind.CANCEL: lambda request: run_state.stop(cancelled_by(request)),
+                RequestKind.ANSWER: run_state.take_answer,
+            },
         )
     recorder = Recorder(
         store,
@@ -410,6 +413,8 @@ async def aresume(
     accept_changes: bool = False,
     rerun: Sequence[str] = (),
     executors: Mapping[str, Executor] | None = None,
+    answered_by: str | None = None,
+    answered_via: AnswerChannel | str = AnswerChannel.API,
     **settings: Any,
 ) -> RunResult:
     """Continue run ``run_id`` of ``workflow``: after a pause, a failure or a crash.
@@ -437,6 +442,8 @@ async def aresume(
         rerun: task ids to run again, with everything downstream of them (their questions are
             asked again), like "clear with downstream"; works on a finished run too, which
             becomes a new attempt of the same run.
+        answered_by, answered_via: who gave ``inputs`` (a name, as they would be shown it) and
+            through what (``"api"``, ``"cli"`` or ``"web"``), recorded with each answer.
         (the other arguments are those of :func:`arun`)
 
     Raises:
@@ -452,6 +459,7 @@ async def aresume(
         LeaseLostError, StoreUnavailableError: the run stopped, as in :func:`arun`.
     """
     workflow.validate()
+    by, via = answer_provenance(answered_by, answered_via)
     the_store = open_store(store)
     record = _record(the_store, run_id)
     graph = workflow.graph()
@@ -535,7 +543,7 @@ async def aresume(
     for i, question, value, payload in new_answers:
         answers.setdefault(i, {})[question.key] = value
         questions.pop(i, None)
-        batch.requests.append(_answered(question, payload, now))
+        batch.requests.append(_answered(question, payload, now, by=by, via=via))
     the_store.write(run_id, owner, batch)
     if diff:  # shown, as --accept-changes shows it: a changed definition is worth a look
         _log.warning(
@@ -593,8 +601,17 @@ def _refuse_if_owned(store: Store, record: RunRecord) -> None:
         raise _lease_held(record.run_id, record.owner, until)
 
 
-def _answered(question: Question, payload: Any, at: float) -> InputRequest:
-    return dataclasses.replace(request_of(question), answered=True, value=payload, answered_at=at)
+def _answered(
+    question: Question, payload: Any, at: float, *, by: str | None, via: AnswerChannel
+) -> InputRequest:
+    return dataclasses.replace(
+        request_of(question),
+        answered=True,
+        value=payload,
+        answered_at=at,
+        answered_by=by,
+        answered_via=via.value,
+    )
 
 
 def resume(
@@ -611,6 +628,8 @@ def resume(
     accept_changes: bool = False,
     rerun: Sequence[str] = (),
     executors: Mapping[str, Executor] | None = None,
+    answered_by: str | None = None,
+    answered_via: AnswerChannel | str = AnswerChannel.API,
     **settings: Any,
 ) -> RunResult:
     """Blocking form of :func:`aresume`; same arguments. Answers signals as :func:`run` does."""
@@ -629,81 +648,11 @@ def resume(
             accept_changes=accept_changes,
             rerun=rerun,
             executors=executors,
+            answered_by=answered_by,
+            answered_via=answered_via,
             **settings,
         )
     )
-
-
-def answer(
-    run_id: str,
-    task_id: str,
-    value: Any,
-    *,
-    key: str | None = None,
-    store: Store | str | None = None,
-    serializer: Serializer | None = None,
-) -> None:
-    """Answer a question of run ``run_id``, live or paused; thread-safe.
-
-    If the run is live in this process, it goes on with the answer at once (call this from
-    another thread or coroutine: a web handler, a chat bot). Otherwise the answer is checked and
-    recorded in the store, for the next :func:`resume`, with ``serializer`` (the run's: the
-    default, or the one it was made with).
-
-    Raises:
-        InputValidationError: the answer does not fit the question's schema (nothing recorded).
-        NotWaitingError: the task asks no question.
-        RunNotFoundError: no such run.
-        LeaseHeldError: the run is live in another process; answer it there.
-        SerializerMismatchError: the run was stored with another serializer than
-            ``serializer`` (a pickled run needs ``serializer=plait.PickleSerializer()``).
-    """
-    live = _live_runs.get(run_id)
-    if live is not None:
-        live.give_input(task_id, value, key=key)
-        return
-    with using_store(store) as the_store:
-        _answer_in_store(the_store, run_id, task_id, value, key=key, serializer=serializer)
-
-
-def _answer_in_store(
-    the_store: Store,
-    run_id: str,
-    task_id: str,
-    value: Any,
-    *,
-    key: str | None,
-    serializer: Serializer | None,
-) -> None:
-    """Check ``value`` and record it in the store as the answer to ``task_id``'s question."""
-    record = _record(the_store, run_id)
-    open_questions = {r.task_id: r for r in the_store.load_requests(run_id) if not r.answered}
-    request = open_questions.get(task_id)
-    if request is None or key not in (None, request.key):
-        raise NotWaitingError(
-            f"task {task_id!r} of run {run_id!r} is not waiting for input; tasks waiting: "
-            f"{sorted(open_questions)}"
-        )
-    validate_answer(task_id, request.schema, value, key=request.key)
-    serializer = _serializer_of(the_store, record, serializer)
-    owner = _claim(the_store, run_id, force=False)
-    try:
-        the_store.write(
-            run_id,
-            owner,
-            WriteBatch(
-                requests=[
-                    dataclasses.replace(
-                        request,
-                        answered=True,
-                        value=serializer.dumps(value),
-                        answered_at=time.time(),
-                    )
-                ]
-            ),
-        )
-    finally:
-        the_store.release(run_id, owner)
 
 
 @opens_store
@@ -758,12 +707,16 @@ def get_run(
 
 @opens_store
 def list_runs(
-    *, store: Store | str | None = None, status: RunStatus | str | None = None, limit: int = 50
+    *,
+    store: Store | str | None = None,
+    status: RunStatus | str | None = None,
+    workflow: str | None = None,
+    limit: int = 50,
 ) -> list[RunRecord]:
-    """The runs in the store, newest first; only those with ``status`` if given."""
-    return open_store(store).list_runs(
-        status=None if status is None else RunStatus(status), limit=limit
-    )
+    """The runs in the store, newest first; only those with ``status`` and of ``workflow`` if
+    given. (Page through many with ``Store.list_runs``, which returns a cursor.)"""
+    wanted = None if status is None else RunStatus(status)
+    return open_store(store).list_runs(status=wanted, workflow=workflow, limit=limit).runs
 
 
 @opens_store
@@ -800,6 +753,16 @@ def get_logs(
     lines = [line for log in logs for line in log.lines]
     lines.sort(key=lambda line: line.time)  # stable: an attempt's own lines keep their order
     return lines
+
+
+def __getattr__(name: str) -> Any:
+    """``answer`` lives in ``plait._answers`` (it needs this module); ``from plait._runs import
+    answer``, its old place, still finds it."""
+    if name == "answer":
+        from ._answers import answer  # noqa: PLC0415 - _answers imports this module
+
+        return answer
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 publish_exports(globals())  # plait.X, not plait._runs.X: see plait._public

@@ -183,6 +183,7 @@ COMMANDS = (
     "runs",
     "status",
     "inputs",
+    "answer",
     "cancel",
     "report",
     "logs",
@@ -725,6 +726,12 @@ def test_runs_lists_the_runs_newest_first_and_filters_them(flows: Path) -> None:
         "no runs with status cancelled in <SQLiteStore"
     )
     assert plait_cli("runs", "--status", "bogus").exit_code == 2
+    assert [line.split()[0] for line in lines(plait_cli("runs", "--workflow", "ok"))[1:]] == [
+        "first"
+    ]
+    assert plait_cli("runs", "--workflow", "gate", "--status", "failed").stdout.startswith(
+        "no runs of workflow 'gate' with status failed in <SQLiteStore"
+    )
 
 
 def test_status_shows_each_task(flows: Path) -> None:
@@ -767,6 +774,75 @@ def test_inputs_lists_every_waiting_question_across_runs(flows: Path) -> None:
         ),
         ("in2 (named) · name: Release name?", "    plait resume in2 --input 'name=\"...\"'"),
     ]
+
+
+def test_answer_records_who_answered_from_the_command_line(flows: Path, home: Path) -> None:
+    plait_cli("run", f"{flows}:gate", "--run-id", "an1", "-q")
+    result = plait_cli("answer", "an1", 'approve={"approved": true}', "--by", "ada")
+    assert result.exit_code == 0, result.output
+    assert lines(result) == [
+        "answered approve of run an1 (gate) (by ada)",
+        "every question is answered; go on with: plait resume an1",
+    ]
+    (request,) = plait.stores.open_store(store_url(home)).load_requests("an1")
+    assert (request.answered_by, request.answered_via) == ("ada", "cli")
+    out = lines(plait_cli("inputs", "an1"))
+    assert out[0] == "an1 (gate) · approve: Ship 1.0?"
+    assert re.fullmatch(r"    answered by ada via cli at \d{4}-\d\d-\d\d [\d:]{8}", out[1])
+    (document,) = [
+        json.loads(line) for line in plait_cli("inputs", "an1", "--json").stdout.splitlines()
+    ]
+    assert (document["answered"], document["answered_by"], document["answered_via"]) == (
+        True,
+        "ada",
+        "cli",
+    )
+    assert lines(plait_cli("inputs")) == ["no questions are waiting for an answer"]
+    assert plait_cli("resume", "an1", "-q").exit_code == 0
+    assert stored(home, "an1").status is plait.RunStatus.SUCCEEDED
+
+
+def test_inputs_offers_plait_answer_for_a_running_run_and_it_answers_it(
+    flows: Path, home: Path
+) -> None:
+    plait_cli("run", f"{flows}:gate", "--run-id", "an5", "-q")
+    store = SQLiteStore(home / "plait.db")
+    # Recorded running, its owner gone (as after kill -9): stale, answered without a resume.
+    store.claim("an5", "gone", lease_seconds=0.001, force=True)
+    store.write(
+        "an5",
+        "gone",
+        plait.stores.WriteBatch(run=plait.stores.RunUpdate(status=plait.RunStatus.RUNNING)),
+    )
+    time.sleep(0.01)
+    assert lines(plait_cli("inputs"))[1] == "    plait answer an5 'approve={\"approved\": true}'"
+    assert plait_cli("answer", "an5", 'approve={"approved": false}', "--by", "ops").exit_code == 0
+    (request,) = store.load_requests("an5")
+    assert (request.answered, request.answered_by) == (True, "ops")
+
+
+def test_answer_refuses_an_invalid_answer_and_records_nothing(flows: Path, home: Path) -> None:
+    plait_cli("run", f"{flows}:gate", "--run-id", "an2", "-q")
+    result = plait_cli("answer", "an2", 'approve={"approved": "yes"}')
+    assert result.exit_code == 2
+    assert "approved" in result.stderr
+    (request,) = plait.stores.open_store(store_url(home)).load_requests("an2")
+    assert not request.answered
+    assert plait_cli("answer", "an2", "nope=1").exit_code == 2
+
+
+def test_resume_records_the_os_user_or_by_as_who_answered(
+    flows: Path, home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("LOGNAME", "grace")  # what getpass.getuser() reads first
+    plait_cli("run", f"{flows}:gate", "--run-id", "an3", "-q")
+    plait_cli("resume", "an3", "--input", 'approve={"approved": true}', "-q")
+    (request,) = plait.stores.open_store(store_url(home)).load_requests("an3")
+    assert (request.answered_by, request.answered_via) == ("grace", "cli")
+    plait_cli("run", f"{flows}:gate", "--run-id", "an4", "-q")
+    plait_cli("resume", "an4", "--input", 'approve={"approved": true}', "--by", "ops", "-q")
+    (request,) = plait.stores.open_store(store_url(home)).load_requests("an4")
+    assert request.answered_by == "ops"
 
 
 # -- cancel --------------------------------------------------------------------------------------

@@ -16,8 +16,10 @@ from typing import Any
 import pytest
 
 import plait
-from plait.cli._report import _seconds, _ticks, build_report
+from plait.cli._report import build_report
 from plait.cli._report import write_report as write
+from plait.cli._report_layout import ticks as axis_ticks
+from plait.cli._report_model import seconds
 from plait.cli._summary import figures_of
 from plait.cli._timeline import _Run, _Segment, _segments_from_events, _Task
 from plait.stores import EventRecord, MemoryStore, RunNotFoundError, SQLiteStore
@@ -628,7 +630,7 @@ def test_ties_go_to_the_task_defined_first_and_idle_sources_are_left_out() -> No
 
 
 def test_durations_and_ticks_read_well() -> None:
-    assert [_seconds(s) for s in (0.0004, 0.25, 1.234, 42.0, 185.0, 7300.0)] == [
+    assert [seconds(s) for s in (0.0004, 0.25, 1.234, 42.0, 185.0, 7300.0)] == [
         "0.4 ms",
         "250 ms",
         "1.23 s",
@@ -636,7 +638,49 @@ def test_durations_and_ticks_read_well() -> None:
         "3 m 05 s",
         "2 h 01 m",
     ]
-    step, ticks = _ticks(0.17)
+    step, ticks = axis_ticks(0.17)
     assert step == 0.02 and ticks == pytest.approx([0.02 * i for i in range(9)])
-    step, ticks = _ticks(3600)
+    step, ticks = axis_ticks(3600)
     assert step == 600 and len(ticks) == 7
+
+
+# -- answers and the templates ---------------------------------------------------------------------
+
+
+def test_answered_questions_show_who_answered_when_and_how(tmp_path: Path) -> None:
+    store = SQLiteStore(tmp_path / "plait.db")
+    wf = plait.Workflow("ask")
+    wf.add_task("approve", lambda ctx: ctx.input, pause=plait.Pause("Ship it?"))
+    wf.add_task(
+        "other", lambda ctx: ctx.input, pause=plait.Pause("And this?", timeout=600, default="<no>")
+    )
+    paused = in_thread(lambda: plait.run(wf, store=store))
+    plait.answer(paused.run_id, "approve", True, by="<b>ada</b>", via="web", store=store)
+    text = build_report(paused.run_id, store=store)
+    answers = text.split("<table class='answers'>")[1].split("</table>")[0]
+    assert "data-task-id='approve'" in answers and "data-task-id='other'" not in answers
+    assert "<span class='by'>&lt;b&gt;ada&lt;/b&gt;</span>" in answers
+    assert "via <span class='via'>web</span>" in answers
+    assert re.search(r"<div class='muted'>\d{4}-\d\d-\d\d [\d:]{8} UTC</div>", answers)
+    assert "<b>ada</b>" not in text
+    waiting = text.split("<table class='questions'>")[1].split("</table>")[0]
+    assert "then <code class='then'>&#34;&lt;no&gt;&#34;</code>" in waiting  # its default
+
+
+def test_the_partials_render_alone_and_a_served_page_links_its_static_files(
+    mixed: tuple[plait.RunResult, Path],
+) -> None:
+    from plait.cli._report import render_page  # noqa: PLC0415
+    from plait.cli._report_model import run_view  # noqa: PLC0415
+
+    result, path = mixed
+    store = SQLiteStore(path.parent / "plait.db")
+    record = store.get_run(result.run_id)
+    assert record is not None
+    view = run_view(_Run.load(record, store))
+    gantt = render_page("run/gantt.html", timeline=view.timeline)
+    assert gantt.count("<div class='row ") == 10 and "<style" not in gantt
+    page = render_page("report.html", view=view, static_url="/static")
+    assert "<link rel='stylesheet' href='/static/report.css'>" in page
+    assert "<script src='/static/report.js'></script>" in page
+    assert "<style" not in page and page.count("<script") == 1

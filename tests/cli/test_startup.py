@@ -16,6 +16,7 @@ HEAVY = (
     "jsonschema",
     "sqlite3",
     "psycopg",
+    "jinja2",
     "asyncio",
     "plait._engine",
     "plait._runs",

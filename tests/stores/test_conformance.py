@@ -128,7 +128,7 @@ def test_a_run_with_a_target_reads_back_equal(store: Store) -> None:
     run = replace(make_run(), target="pkg.flows:wf")
     store.create_run(run)
     assert store.get_run("run-1") == run
-    assert store.list_runs()[0].target == "pkg.flows:wf"
+    assert store.list_runs().runs[0].target == "pkg.flows:wf"
 
 
 def test_a_run_without_an_owner_reads_back_equal(store: Store) -> None:
@@ -156,34 +156,37 @@ def test_creating_a_run_twice_raises_run_exists_and_keeps_the_first(store: Store
 def test_list_runs_is_newest_first(store: Store) -> None:
     for run_id, created_at in [("b", 2.0), ("c", 3.0), ("a", 1.0)]:
         store.create_run(make_run(run_id, created_at=created_at))
-    assert [run.run_id for run in store.list_runs()] == ["c", "b", "a"]
+    assert [run.run_id for run in store.list_runs().runs] == ["c", "b", "a"]
 
 
 def test_list_runs_filters_by_status(store: Store) -> None:
     statuses = [RunStatus.RUNNING, RunStatus.PAUSED, RunStatus.RUNNING, RunStatus.FAILED]
     for n, status in enumerate(statuses):
         store.create_run(make_run(f"run-{n}", created_at=float(n), status=status))
-    assert [run.run_id for run in store.list_runs(status=RunStatus.RUNNING)] == ["run-2", "run-0"]
-    assert [run.run_id for run in store.list_runs(status=RunStatus.PAUSED)] == ["run-1"]
-    assert store.list_runs(status=RunStatus.SUCCEEDED) == []
+    assert [run.run_id for run in store.list_runs(status=RunStatus.RUNNING).runs] == [
+        "run-2",
+        "run-0",
+    ]
+    assert [run.run_id for run in store.list_runs(status=RunStatus.PAUSED).runs] == ["run-1"]
+    assert store.list_runs(status=RunStatus.SUCCEEDED).runs == []
 
 
 def test_list_runs_keeps_the_newest_up_to_the_limit(store: Store) -> None:
     for n in range(5):
         store.create_run(make_run(f"run-{n}", created_at=float(n)))
-    assert [run.run_id for run in store.list_runs(limit=2)] == ["run-4", "run-3"]
-    assert store.list_runs(limit=0) == []
-    assert len(store.list_runs()) == 5
+    assert [run.run_id for run in store.list_runs(limit=2).runs] == ["run-4", "run-3"]
+    assert store.list_runs(limit=0).runs == []
+    assert len(store.list_runs().runs) == 5
 
 
 def test_list_runs_returns_full_records(store: Store) -> None:
     run = make_run()
     store.create_run(run)
-    assert store.list_runs() == [run]
+    assert store.list_runs().runs == [run]
 
 
 def test_an_empty_store_lists_nothing(store: Store) -> None:
-    assert store.list_runs() == []
+    assert store.list_runs().runs == []
 
 
 # -- claiming, renewing and releasing -----------------------------------------------------------
@@ -307,7 +310,7 @@ def test_release_of_a_released_or_unknown_run_does_nothing(store: Store) -> None
     store.release("run-1", "alice")
     store.release("run-1", "alice")
     store.release("nope", "alice")
-    assert store.list_runs()[0].owner is None
+    assert store.list_runs().runs[0].owner is None
 
 
 # -- writing, and fencing -------------------------------------------------------------------
@@ -947,7 +950,7 @@ def test_everything_survives_closing_and_reopening(durable_backend: Backend) -> 
 
     reopened = durable_backend.open()
     assert reopened.get_run("run-1") == expected
-    assert [r.run_id for r in reopened.list_runs()] == ["run-1", "run-2"]
+    assert [r.run_id for r in reopened.list_runs().runs] == ["run-1", "run-2"]
     assert reopened.load_tasks("run-1") == {t.task_id: t for t in batch.tasks}
     assert reopened.load_requests("run-1") == batch.requests
     assert reopened.load_events("run-1") == batch.events
@@ -1121,7 +1124,7 @@ def test_a_running_run_whose_lease_expired_reads_back_stale_since_then(store: St
     store.create_run(make_run("gone", lease=-5.0))
     store.create_run(make_run("unowned", owner=None))
     store.create_run(make_run("paused", lease=-5.0, status=RunStatus.PAUSED))
-    runs = {r.run_id: r for r in store.list_runs()}
+    runs = {r.run_id: r for r in store.list_runs().runs}
     assert {run_id for run_id, r in runs.items() if r.stale} == {"gone", "unowned"}
     gone = store.get_run("gone")
     assert gone is not None and gone.stale

@@ -32,7 +32,7 @@ def test_a_bounded_store_forgets_the_oldest_finished_runs_first() -> None:
     store.create_run(record("new", 1, 3.0))
     finish(store, "new")
     store.create_run(record("newest", 1, 4.0))
-    assert sorted(r.run_id for r in store.list_runs()) == ["newest", "paused"]
+    assert sorted(r.run_id for r in store.list_runs().runs) == ["newest", "paused"]
 
 
 def test_a_store_bounded_by_tasks_keeps_the_newest_run_whatever_its_size() -> None:
@@ -40,4 +40,4 @@ def test_a_store_bounded_by_tasks_keeps_the_newest_run_whatever_its_size() -> No
     store.create_run(record("small", 4, 1.0))
     finish(store, "small")
     store.create_run(record("huge", 50, 2.0))
-    assert [r.run_id for r in store.list_runs()] == ["huge"]
+    assert [r.run_id for r in store.list_runs().runs] == ["huge"]

@@ -177,7 +177,7 @@ def test_a_postgres_url_opens_a_real_store(postgres_url: str, postgres_schema: s
         assert isinstance(store, PostgresStore)
         assert store.schema == postgres_schema
         assert "schema=" not in store.url
-        assert store.list_runs() == []
+        assert store.list_runs().runs == []
 
 
 @pytest.mark.parametrize(

@@ -50,7 +50,7 @@ if TYPE_CHECKING:
     from .._serialization import Serializer
     from .._workflow import Workflow
     from ..executors import Executor
-    from ..stores import RunRecord, Store, StoreError
+    from ..stores import InputRequest, RunRecord, Store, StoreError
     from ._live import Watcher
 
 # Start-up time: `plait --help` must not load the engine, rich, the stores or jsonschema, so
@@ -506,6 +506,26 @@ def _unsafe_pickle_option(fn: Callable[..., Any]) -> Callable[..., Any]:
     return click.option("--unsafe-pickle", is_flag=True, help=_UNSAFE_PICKLE_HELP)(fn)
 
 
+def _by_option(fn: Callable[..., Any]) -> Callable[..., Any]:
+    return click.option(
+        "--by",
+        metavar="NAME",
+        help="Who answers, as recorded with the answers (default: your user name).",
+    )(fn)
+
+
+def _answerer(by: str | None) -> str | None:
+    """Who answers from this command line: ``--by``, or the user this process runs as."""
+    if by is not None:
+        return by
+    import getpass
+
+    try:
+        return getpass.getuser()
+    except (OSError, KeyError):  # no user name in the environment nor the password database
+        return None
+
+
 def _serializer(unsafe_pickle: bool) -> Serializer | None:
     """The serializer ``--unsafe-pickle`` asks for (None: plait's default, JSON)."""
     from .._serialization import PickleSerializer
@@ -818,6 +838,7 @@ dropped.
 )
 @_store_option
 @click.option("--force", is_flag=True, help="Take over a run whose owner is known to be dead.")
+@_by_option
 @click.option(
     "--accept-changes",
     is_flag=True,
@@ -846,6 +867,7 @@ def resume(
     target: str | None,
     store: str | None,
     force: bool,
+    by: str | None,
     accept_changes: bool,
     reruns: tuple[str, ...],
     as_json: bool,
@@ -939,6 +961,8 @@ def resume(
                     accept_changes=accept_changes,
                     rerun=reruns,
                     executors=executors,
+                    answered_by=_answerer(by),
+                    answered_via="cli",
                     **settings,
                 ),
                 dependencies_of(workflow),
@@ -1079,6 +1103,7 @@ _RUNS_EPILOG = """\b
 Examples:
   plait runs
   plait runs --status paused --limit 5
+  plait runs --workflow nightly
   plait runs --json | jq -r 'select(.status == "failed") | .run_id'
 
 \b
@@ -1100,12 +1125,15 @@ def _json_line(document: Any) -> None:
     type=click.Choice([s.value for s in RunStatus]),
     help="Only the runs with this status.",
 )
+@click.option("--workflow", metavar="NAME", help="Only the runs of this workflow.")
 @click.option(
     "--limit", type=click.IntRange(min=1), default=20, show_default=True, help="At most N runs."
 )
 @_store_option
 @click.option("--json", "as_json", is_flag=True, help=_JSON_HELP)
-def runs(status: str | None, limit: int, store: str | None, as_json: bool) -> None:
+def runs(
+    status: str | None, workflow: str | None, limit: int, store: str | None, as_json: bool
+) -> None:
     """List the runs in the store, newest first."""
     from rich.table import Table
 
@@ -1115,13 +1143,16 @@ def runs(status: str | None, limit: int, store: str | None, as_json: bool) -> No
     console = _console()
     with _opened(store) as the_store:
         wanted = None if status is None else RunStatus(status)
-        records = the_store.list_runs(status=wanted, limit=limit)
+        records = the_store.list_runs(status=wanted, workflow=workflow, limit=limit).runs
     if as_json:
         for record in records:
             _json_line(run_record(record, live_owner=_live_owner(record)))
         return
     if not records:
-        console.print(f"no runs{f' with status {status}' if status else ''} in {the_store!r}")
+        which = f" of workflow {workflow!r}" if workflow else ""
+        console.print(
+            f"no runs{which}{f' with status {status}' if status else ''} in {the_store!r}"
+        )
         return
     table = Table(box=None, padding=(0, 2), show_edge=False)
     for column in ("run", "workflow", "status", "started", "took", "error"):
@@ -1222,79 +1253,126 @@ def status(run_id: str, store: str | None, unsafe_pickle: bool, as_json: bool) -
         console.print(f"    {command}")
 
 
-def _open_questions(store: Store) -> Iterator[tuple[RunRecord, list[Question]]]:
-    """Paused runs (and runs whose owner died) with their unanswered questions."""
-    from .._recorder import question_of
-
-    now = time.time()
-    candidates = store.list_runs(status=RunStatus.PAUSED, limit=1_000_000) + [
-        record
-        for record in store.list_runs(status=RunStatus.RUNNING, limit=1_000_000)
-        if record.lease_expires_at is None or record.lease_expires_at <= now
-    ]
-    for record in candidates:
-        questions = [question_of(r) for r in store.load_requests(record.run_id) if not r.answered]
-        if questions:
-            yield record, questions
-
-
 _INPUTS_EPILOG = """\b
 Examples:
   plait inputs
   plait inputs --json | jq -r .command
+  plait inputs 3f2a9c1b2e4d          # that run's questions, and who answered
 
 \b
+Questions come earliest deadline first (those without one last), then oldest.
 With --json, one JSON object per line per waiting question:
   run_id, workflow, task_id, key, prompt, schema (JSON Schema or null),
-  deadline (Unix time or null), asked_at, command (the `plait resume` that answers it)
+  deadline (Unix time or null), asked_at, command (the `plait resume` that answers
+  it, or for a running run the `plait answer`)
+and with RUN_ID, for each of its questions, also:
+  answered, answered_by, answered_at, answered_via ("api", "cli" or "web"; or null)
 """
 
 
 @cli.command(epilog=_INPUTS_EPILOG)
+@click.argument("run_id", required=False)
 @_store_option
 @click.option("--json", "as_json", is_flag=True, help=_JSON_HELP)
-def inputs(store: str | None, as_json: bool) -> None:
-    """List every question waiting for an answer, across runs, with the command to answer it."""
+def inputs(run_id: str | None, store: str | None, as_json: bool) -> None:
+    """List every question waiting for an answer, across runs, with the command to answer it;
+    with RUN_ID, every question of that run, and who answered it, when and how."""
     from rich.text import Text
 
-    from ._live import resume_command
+    from .._pause import Question
+    from ._live import answer_command, resume_command
     from ._records import question_record
 
     console = _console()
-    found = 0
     now = time.time()
+    if run_id is not None:
+        _run_inputs(console, run_id, store, as_json=as_json)
+        return
     with _opened(store) as the_store:
-        for record, questions in _open_questions(the_store):
-            for question in questions:
-                found += 1
-                if as_json:
-                    command = resume_command(
-                        record.run_id, store=store, task_id=question.task_id, schema=question.schema
-                    )
-                    document = question_record(question, command=command)
-                    _json_line({"run_id": record.run_id, "workflow": record.workflow, **document})
-                    continue
-                line = (
-                    Text(f"{record.run_id} ({record.workflow}) · ")
-                    .append(question.task_id, style="bold")
-                    .append(f": {question.prompt}")
-                )
-                if question.deadline is not None and question.deadline <= now:
-                    # The next resume applies the timeout: the default, or InputTimeoutError.
-                    line.append(
-                        f" · expired {_when(question.deadline)}: resuming applies its "
-                        "timeout (its default, or the task fails)",
-                        style="yellow",
-                    )
-                elif question.deadline is not None:
-                    line.append(f" · answer by {_when(question.deadline)}", style="dim")
-                console.print(line)
-                command = resume_command(
-                    record.run_id, store=store, task_id=question.task_id, schema=question.schema
-                )
-                console.print(f"    {command}")
-    if not found and not as_json:
+        inbox = the_store.open_questions(limit=1_000_000)
+    for found in inbox:
+        question = Question(
+            task_id=found.task_id,
+            prompt=found.prompt,
+            schema=found.schema,
+            key=found.key,
+            deadline=found.deadline,
+            asked_at=found.asked_at,
+        )
+        if found.run_status is RunStatus.RUNNING:  # live, or stale: answered without a resume
+            command = answer_command(
+                found.run_id, question.task_id, store=store, schema=question.schema
+            )
+        else:
+            command = resume_command(
+                found.run_id, store=store, task_id=question.task_id, schema=question.schema
+            )
+        if as_json:
+            document = question_record(question, command=command)
+            _json_line({"run_id": found.run_id, "workflow": found.workflow, **document})
+            continue
+        line = (
+            Text(f"{found.run_id} ({found.workflow}) · ")
+            .append(question.task_id, style="bold")
+            .append(f": {question.prompt}")
+        )
+        if question.deadline is not None and question.deadline <= now:
+            # The next resume applies the timeout: the default, or InputTimeoutError.
+            line.append(
+                f" · expired {_when(question.deadline)}: resuming applies its "
+                "timeout (its default, or the task fails)",
+                style="yellow",
+            )
+        elif question.deadline is not None:
+            line.append(f" · answer by {_when(question.deadline)}", style="dim")
+        console.print(line)
+        console.print(f"    {command}")
+    if not inbox and not as_json:
         console.print("no questions are waiting for an answer")
+
+
+def _run_inputs(console: Console, run_id: str, store: str | None, *, as_json: bool) -> None:
+    """``plait inputs RUN_ID``: the run's questions in the order asked, each with its answer's
+    provenance (who, when, through what) or the command that answers it."""
+    from rich.text import Text
+
+    from .._recorder import question_of
+    from ._live import resume_command
+    from ._records import answered_record, question_record
+
+    with _opened(store) as the_store:
+        record = _record(the_store, run_id)
+        requests = the_store.load_requests(run_id)
+    for request in requests:
+        question = question_of(request)
+        command = resume_command(
+            run_id, store=store, task_id=request.task_id, schema=request.schema
+        )
+        if as_json:
+            document = question_record(question, command=command) | answered_record(request)
+            _json_line({"run_id": run_id, "workflow": record.workflow, **document})
+            continue
+        line = Text(f"{run_id} ({record.workflow}) · ").append(request.task_id, style="bold")
+        line.append(f": {request.prompt}")
+        console.print(line)
+        if request.answered:
+            console.print(Text(f"    {answered_text(request)}", style="green"))
+        else:
+            console.print(f"    {command}")
+    if not requests and not as_json:
+        console.print(f"run {run_id} asked no questions")
+
+
+def answered_text(request: InputRequest) -> str:
+    """``answered by ada via web at 2026-12-07 05:00:00`` (the parts known)."""
+    words = ["answered"]
+    if request.answered_by:
+        words.append(f"by {request.answered_by}")
+    if request.answered_via:
+        words.append(f"via {request.answered_via}")
+    if request.answered_at is not None:
+        words.append(f"at {_when(request.answered_at)}")
+    return " ".join(words)
 
 
 def _live_owner(record: RunRecord) -> str | None:
@@ -1303,6 +1381,74 @@ def _live_owner(record: RunRecord) -> str | None:
     if record.owner is not None and until is not None and until > time.time():
         return record.owner
     return None
+
+
+_ANSWER_EPILOG = """\b
+Examples:
+  plait answer 3f2a9c1b2e4d 'approve=true'
+  plait answer 3f2a9c1b2e4d approve=@answer.json --by ada
+
+\b
+The answer is checked against the question's schema, then recorded with who
+gave it (--by, or your user name) for the next `plait resume` of a paused run.
+"""
+
+
+@cli.command(epilog=_ANSWER_EPILOG)
+@click.argument("run_id")
+@click.argument("answer", metavar="TASK=JSON")
+@click.option("--key", metavar="KEY", help="Which of the task's questions (default: the open one).")
+@_by_option
+@_store_option
+@_unsafe_pickle_option
+def answer(
+    *,
+    run_id: str,
+    answer: str,
+    key: str | None,
+    by: str | None,
+    store: str | None,
+    unsafe_pickle: bool,
+) -> None:
+    """Answer a question of run RUN_ID, without resuming it."""
+    from .._answers import answer as answer_run
+    from ._live import parse_answer, resume_command
+
+    console = _console()
+    ((task_id, text),) = _pairs([answer], "TASK=JSON", "TASK=JSON or TASK=@FILE")
+    with _opened(store) as the_store:
+        record = _record(the_store, run_id)
+        asked = [r for r in the_store.load_requests(run_id) if r.task_id == task_id]
+        open_ = [r for r in asked if not r.answered and key in (None, r.key)]
+        if text.startswith("@"):
+            try:
+                text = Path(text[1:]).read_text().strip()
+            except OSError as error:
+                raise click.BadParameter(
+                    f"cannot read the answer for {task_id!r}: {error}", param_hint="TASK=JSON"
+                ) from None
+        try:
+            value = parse_answer(text, open_[0].schema if open_ else None)
+        except ValueError as error:
+            raise click.BadParameter(f"{task_id}: {error}", param_hint="TASK=JSON") from None
+        answered_by = _answerer(by)
+        answer_run(
+            run_id,
+            task_id,
+            value,
+            key=key,
+            by=answered_by,
+            via="cli",
+            store=the_store,
+            serializer=_serializer(unsafe_pickle),
+        )
+        waiting = [r for r in the_store.load_requests(run_id) if not r.answered]
+    who = f" (by {answered_by})" if answered_by else ""
+    console.print(f"answered {task_id} of run {run_id} ({record.workflow}){who}")
+    if record.status is RunStatus.PAUSED and not waiting:
+        console.print(
+            f"every question is answered; go on with: {resume_command(run_id, store=store)}"
+        )
 
 
 _CANCEL_EPILOG = """\b

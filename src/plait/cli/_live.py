@@ -298,6 +298,17 @@ def resume_command(
     return shlex.join(words)
 
 
+def answer_command(
+    run_id: str, task_id: str, *, store: str | None = None, schema: Mapping[str, Any] | None = None
+) -> str:
+    """The shell command that answers ``task_id``'s question of a running run (live, or stale)
+    with an example value of ``schema``: ``plait answer RUN 'approve={"approved": true}'``."""
+    words = ["plait", "answer", run_id, f"{task_id}={json.dumps(answer_example(schema))}"]
+    if store is not None:
+        words += ["--store", store]
+    return shlex.join(words)
+
+
 # -- the summary at the end ----------------------------------------------------------------------
 
 

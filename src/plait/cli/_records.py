@@ -36,10 +36,10 @@ from typing import Any
 
 from .._pause import Question
 from .._results import RunResult, TaskError
-from ..stores import RunRecord
+from ..stores import InputRequest, RunRecord
 from ._summary import RunFigures
 
-__all__ = ["question_record", "run_record", "status_record"]
+__all__ = ["answered_record", "question_record", "run_record", "status_record"]
 
 
 def _error(error: TaskError | None) -> dict[str, str] | None:
@@ -74,6 +74,16 @@ def question_record(question: Question, *, command: str) -> dict[str, Any]:
         "asked_at": question.asked_at,
         "command": command,
         "expired": question.deadline is not None and question.deadline <= time.time(),
+    }
+
+
+def answered_record(request: InputRequest) -> dict[str, Any]:
+    """Whether a question was answered, and by whom, when and through what (or nulls)."""
+    return {
+        "answered": request.answered,
+        "answered_by": request.answered_by,
+        "answered_at": request.answered_at,
+        "answered_via": request.answered_via,
     }
 
 

@@ -126,6 +126,7 @@ class _Run:
     has_events: bool
     figures: RunFigures
     logs: dict[tuple[str, int], Sequence[LogLine]]  # (task id, attempt) -> its lines
+    answers: list[InputRequest] = field(default_factory=list)  # the questions answered
 
     @classmethod
     def load(cls, record: RunRecord, store: Store, *, with_logs: bool = True) -> _Run:
@@ -176,6 +177,7 @@ class _Run:
             record=record,
             tasks=tasks,
             questions=[r for r in requests if not r.answered],
+            answers=[r for r in requests if r.answered],
             start=start,
             end=end,
             has_events=bool(events),

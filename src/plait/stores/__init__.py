@@ -26,6 +26,7 @@ from ._base import (
     TaskRecordColumns,
     WriteBatch,
 )
+from ._listing import InvalidCursorError, OpenQuestion, RunPage
 from ._memory import MemoryStore
 from ._open import default_sqlite_path, open_store
 from ._sqlite import SQLiteStore
@@ -37,12 +38,15 @@ __all__ = [
     "EventRecord",
     "EventRecordColumns",
     "InputRequest",
+    "InvalidCursorError",
     "LeaseHeldError",
     "LeaseLostError",
     "MemoryStore",
+    "OpenQuestion",
     "PostgresStore",
     "RunExistsError",
     "RunNotFoundError",
+    "RunPage",
     "RunRecord",
     "RunUpdate",
     "SQLiteStore",

@@ -23,6 +23,12 @@ Rules every backend keeps (the conformance suite in ``tests/stores`` checks them
 - Times are Unix seconds (floats); outputs and answers are bytes made by the run's serializer.
 - A task's log is kept per attempt, keyed by ``(run_id, task_id, attempt)``: a write replaces
   the attempt's whole log (as far as it has come), in the same transaction as the task records.
+- Reads across runs are one query each, served by an index whatever the number of runs: a page
+  of runs (:meth:`Store.list_runs`, keyset-paginated by an opaque cursor) and the inbox of open
+  questions (:meth:`Store.open_questions`); see ``_listing.py``. An event's ``seq`` grows along
+  its run's log, so :meth:`Store.load_events` with ``after`` tails a live run.
+- An answer keeps who gave it and through what (:attr:`InputRequest.answered_by`,
+  :attr:`InputRequest.answered_via`), written with it.
 """
 
 from __future__ import annotations
@@ -31,13 +37,16 @@ import time
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Self, overload
+from typing import TYPE_CHECKING, Any, Self, overload
 
 from .._exceptions import PlaitError
 from .._logs import LogLine
 from .._requests import RunRequest
 from .._results import TaskError
 from .._state import RunStatus, TaskStatus
+
+if TYPE_CHECKING:
+    from ._listing import OpenQuestion, RunPage
 
 __all__ = [
     "EventRecord",
@@ -199,16 +208,32 @@ class InputRequest:
     answered: bool = False
     value: Any = None  # bytes from the run's serializer (the memory store keeps the object)
     answered_at: float | None = None
+    #: Who answered (a name, as the answerer gave it), and through what: ``"web"``, ``"cli"``
+    #: or ``"api"`` (see ``plait.AnswerChannel``); None for answers recorded before plait kept
+    #: them, and for a default used when nobody answered in time.
+    answered_by: str | None = None
+    answered_via: str | None = None
+    #: The answer used if nobody answers in time, made by the run's serializer (bytes; the
+    #: memory store keeps the object); None when the question has none, or it could not be
+    #: stored. Shown to people (the inbox), never needed to run: the workflow has it.
+    default: Any = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class EventRecord:
-    """One entry of a run's event log; ``data`` holds the event's other fields (JSON-able)."""
+    """One entry of a run's event log; ``data`` holds the event's other fields (JSON-able).
+
+    ``seq`` is the entry's position in the store, set when it is loaded (None before it is
+    written): it grows along a run's log, so ``load_events(run_id, after=seq)`` returns the
+    entries written since. It is the store's, not the event's: two records equal as events
+    compare equal whatever their ``seq``.
+    """
 
     kind: str
     time: float
     task_id: str | None = None
     data: Mapping[str, Any] = field(default_factory=dict)
+    seq: int | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -396,8 +421,33 @@ class Store(ABC):
         """The run's record, or None."""
 
     @abstractmethod
-    def list_runs(self, *, status: RunStatus | None = None, limit: int = 50) -> list[RunRecord]:
-        """Runs, newest first, optionally only those with ``status``."""
+    def list_runs(
+        self,
+        *,
+        status: RunStatus | None = None,
+        workflow: str | None = None,
+        before: str | None = None,
+        limit: int = 50,
+    ) -> RunPage:
+        """A page of at most ``limit`` runs, newest first (by ``created_at``, then ``run_id``),
+        only those with ``status`` and of ``workflow`` if given; see ``stores/_listing.py``.
+
+        ``before`` is the ``next_cursor`` of the previous page: this page starts after it.
+
+        Raises:
+            InvalidCursorError: ``before`` is not a cursor a page handed out.
+            ValueError: ``limit`` is not a whole number >= 0.
+        """
+
+    @abstractmethod
+    def open_questions(self, *, limit: int = 100) -> list[OpenQuestion]:
+        """Every question not answered yet, of runs paused or running, across all runs: the
+        earliest deadline first, questions with no deadline last, then the oldest first; at
+        most ``limit``. One query, whatever the number of runs.
+
+        Raises:
+            ValueError: ``limit`` is not a whole number >= 0.
+        """
 
     @abstractmethod
     def claim(
@@ -449,8 +499,14 @@ class Store(ABC):
         """The run's input requests, in the order they were first made."""
 
     @abstractmethod
-    def load_events(self, run_id: str) -> list[EventRecord]:
-        """The run's event log, oldest first."""
+    def load_events(self, run_id: str, *, after: int | None = None) -> list[EventRecord]:
+        """The run's event log, oldest first, each entry with its ``seq``; only the entries
+        after ``after`` (the ``seq`` of the last entry the caller has) when given: tailing a
+        live run's log is calling again with the last ``seq`` seen.
+
+        Raises:
+            RunNotFoundError: no such run.
+        """
 
     @abstractmethod
     def load_logs(

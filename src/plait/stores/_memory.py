@@ -22,6 +22,15 @@ from ._base import (
     TaskRecordColumns,
     WriteBatch,
 )
+from ._listing import (
+    OPEN_RUN_STATUSES,
+    OpenQuestion,
+    RunPage,
+    check_limit,
+    decode_cursor,
+    inbox_default,
+    page_of,
+)
 
 __all__ = ["MemoryStore"]
 
@@ -83,13 +92,64 @@ class MemoryStore(Store):
             state = self._runs.get(run_id)
             return None if state is None else state.record
 
-    def list_runs(self, *, status: RunStatus | None = None, limit: int = 50) -> list[RunRecord]:
+    def list_runs(
+        self,
+        *,
+        status: RunStatus | None = None,
+        workflow: str | None = None,
+        before: str | None = None,
+        limit: int = 50,
+    ) -> RunPage:
+        check_limit(limit)
+        after = None if before is None else decode_cursor(before)
         with self._lock:
             records = [s.record for s in self._runs.values()]
-        if status is not None:
-            records = [r for r in records if r.status is status]
-        records.sort(key=lambda r: r.created_at, reverse=True)
-        return records[:limit]
+        records = [
+            r
+            for r in records
+            if (status is None or r.status is status)
+            and (workflow is None or r.workflow == workflow)
+            and (after is None or (r.created_at, r.run_id) < after)
+        ]
+        records.sort(key=lambda r: (r.created_at, r.run_id), reverse=True)
+        return page_of(records[: limit + 1], limit)
+
+    def open_questions(self, *, limit: int = 100) -> list[OpenQuestion]:
+        check_limit(limit)
+        with self._lock:
+            found = [
+                OpenQuestion(
+                    run_id=state.record.run_id,
+                    workflow=state.record.workflow,
+                    run_status=state.record.status,
+                    task_id=request.task_id,
+                    key=request.key,
+                    prompt=request.prompt,
+                    schema=request.schema,
+                    asked_at=request.requested_at,
+                    deadline=request.deadline,
+                    default=inbox_default(
+                        request.schema,
+                        request.default,
+                        state.record.config.get("serializer", "json"),
+                    ),
+                )
+                for state in self._runs.values()
+                if state.record.status in OPEN_RUN_STATUSES
+                for request in state.requests.values()
+                if not request.answered
+            ]
+        found.sort(
+            key=lambda q: (
+                q.deadline is None,
+                q.deadline or 0.0,
+                q.asked_at,
+                q.run_id,
+                q.task_id,
+                q.key,
+            )
+        )
+        return found[:limit]
 
     def claim(
         self, run_id: str, owner: str, *, lease_seconds: float, force: bool = False
@@ -178,9 +238,12 @@ class MemoryStore(Store):
         with self._lock:
             return list(self._state(run_id).requests.values())
 
-    def load_events(self, run_id: str) -> list[EventRecord]:
+    def load_events(self, run_id: str, *, after: int | None = None) -> list[EventRecord]:
         with self._lock:
-            return list(self._state(run_id).events)
+            events = self._state(run_id).events
+            start = 0 if after is None else max(0, after)
+            # An entry's seq is its 1-based place in the run's log.
+            return [replace(e, seq=seq) for seq, e in enumerate(events[start:], start + 1)]
 
     def load_logs(
         self, run_id: str, *, task_id: str | None = None, attempt: int | None = None

@@ -74,9 +74,11 @@ from ._base import (
     TaskRecord,
     WriteBatch,
 )
+from ._listing import OpenQuestion, RunPage, check_limit, page_of
 from ._sql import (
     _EVENT_COLUMNS,
     _LOG_COLUMNS,
+    _MIGRATION_6,
     _REQUEST_COLUMNS,
     _RUN_COLUMNS,
     _RUN_REQUEST_COLUMNS,
@@ -86,9 +88,12 @@ from ._sql import (
     _event_rows,
     _lease_held,
     _lease_lost,
+    _list_runs_query,
     _log_record,
     _log_rows,
     _not_found,
+    _open_question,
+    _open_questions_sql,
     _request_record,
     _request_rows,
     _run_record,
@@ -201,6 +206,8 @@ _MIGRATIONS: tuple[str, ...] = (
         PRIMARY KEY (run_id, task_id, attempt)
     );
     """,
+    # 6: answers' provenance, questions' defaults; indexes of pages of runs and of the inbox
+    _MIGRATION_6.format(blob="BYTEA"),
 )
 
 _VERSION_TABLE = """
@@ -297,9 +304,10 @@ _UPSERT_TASKS = """
 
 _UPSERT_REQUEST = """
     INSERT INTO input_requests (
-        run_id, task_id, key, prompt, schema, requested_at, deadline, answered, value, answered_at
+        run_id, task_id, key, prompt, schema, requested_at, deadline, answered, value, answered_at,
+        answered_by, answered_via, default_value
     )
-    VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
+    VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
     ON CONFLICT (run_id, task_id, key) DO UPDATE SET
         prompt = excluded.prompt,
         schema = excluded.schema,
@@ -307,8 +315,13 @@ _UPSERT_REQUEST = """
         deadline = excluded.deadline,
         answered = excluded.answered,
         value = excluded.value,
-        answered_at = excluded.answered_at
+        answered_at = excluded.answered_at,
+        answered_by = excluded.answered_by,
+        answered_via = excluded.answered_via,
+        default_value = excluded.default_value
 """
+
+_OPEN_QUESTIONS = _open_questions_sql("%s")
 
 _UPSERT_LOG = """
     INSERT INTO task_logs (run_id, task_id, attempt, lines) VALUES (%s, %s, %s, %s)
@@ -503,22 +516,24 @@ class PostgresStore(Store):
             ).fetchone()
         return None if row is None else _run_record(row)
 
-    def list_runs(self, *, status: RunStatus | None = None, limit: int = 50) -> list[RunRecord]:
+    def list_runs(
+        self,
+        *,
+        status: RunStatus | None = None,
+        workflow: str | None = None,
+        before: str | None = None,
+        limit: int = 50,
+    ) -> RunPage:
+        query, params = _list_runs_query("%s", status, workflow, before, limit)
         with self._transaction() as cursor:
-            if status is None:
-                cursor.execute(
-                    f"SELECT {_RUN_COLUMNS} FROM runs "
-                    "ORDER BY created_at DESC, run_id DESC LIMIT %s",
-                    (limit,),
-                )
-            else:
-                cursor.execute(
-                    f"SELECT {_RUN_COLUMNS} FROM runs WHERE status = %s "
-                    "ORDER BY created_at DESC, run_id DESC LIMIT %s",
-                    (status.value, limit),
-                )
-            rows = cursor.fetchall()
-        return [_run_record(row) for row in rows]
+            rows = cursor.execute(query, params).fetchall()
+        return page_of([_run_record(row) for row in rows], limit)
+
+    def open_questions(self, *, limit: int = 100) -> list[OpenQuestion]:
+        check_limit(limit)
+        with self._transaction() as cursor:
+            rows = cursor.execute(_OPEN_QUESTIONS, (limit,)).fetchall()
+        return [_open_question(row) for row in rows]
 
     def claim(
         self, run_id: str, owner: str, *, lease_seconds: float, force: bool = False
@@ -628,11 +643,12 @@ class PostgresStore(Store):
             rows = cursor.fetchall()
         return [_request_record(row) for row in rows]
 
-    def load_events(self, run_id: str) -> list[EventRecord]:
+    def load_events(self, run_id: str, *, after: int | None = None) -> list[EventRecord]:
         with self._transaction() as cursor:
             _check_run(cursor, run_id)
             cursor.execute(
-                f"SELECT {_EVENT_COLUMNS} FROM events WHERE run_id = %s ORDER BY seq", (run_id,)
+                f"SELECT {_EVENT_COLUMNS} FROM events WHERE run_id = %s AND seq > %s ORDER BY seq",
+                (run_id, -1 if after is None else after),
             )
             rows = cursor.fetchall()
         return [_event_record(row) for row in rows]

@@ -5,6 +5,7 @@ transactions in its own module.
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 from collections.abc import Mapping, Sequence
@@ -29,11 +30,13 @@ from ._base import (
     TaskRecord,
     TaskRecordColumns,
 )
+from ._listing import OPEN_RUN_STATUSES, OpenQuestion, check_limit, decode_cursor, inbox_default
 
 # What the SQL stores import (the module is private; its names keep their underscores).
 __all__ = [
     "_EVENT_COLUMNS",
     "_LOG_COLUMNS",
+    "_MIGRATION_6",
     "_REQUEST_COLUMNS",
     "_RUN_COLUMNS",
     "_RUN_REQUEST_COLUMNS",
@@ -44,9 +47,12 @@ __all__ = [
     "_event_rows",
     "_lease_held",
     "_lease_lost",
+    "_list_runs_query",
     "_log_record",
     "_log_rows",
     "_not_found",
+    "_open_question",
+    "_open_questions_sql",
     "_request_record",
     "_request_rows",
     "_run_record",
@@ -66,13 +72,109 @@ _RUN_COLUMNS = (
 )
 _TASK_COLUMNS = "task_id, status, attempts, output, error, started_at, finished_at"
 _REQUEST_COLUMNS = (
-    "task_id, key, prompt, schema, requested_at, deadline, answered, value, answered_at"
+    "task_id, key, prompt, schema, requested_at, deadline, answered, value, answered_at, "
+    "answered_by, answered_via, default_value"
 )
-_EVENT_COLUMNS = "kind, time, task_id, data"
+_EVENT_COLUMNS = "kind, time, task_id, data, seq"
 _LOG_COLUMNS = "task_id, attempt, lines"
 _RUN_REQUEST_COLUMNS = (
     "request_id, kind, owner, sent_at, sent_by, data, state, taken_at, done_at, outcome"
 )
+
+
+#: Migration 6, the same for both SQL stores (``{blob}``: the type of bytes): who answered and
+#: how (``answered_by``, ``answered_via``), a question's default (shown in the inbox), and the
+#: indexes of the pages of runs by workflow and of the inbox (only the open questions; see
+#: ``_listing.py``).
+_MIGRATION_6 = """
+    ALTER TABLE input_requests ADD COLUMN answered_by TEXT;
+    ALTER TABLE input_requests ADD COLUMN answered_via TEXT;
+    ALTER TABLE input_requests ADD COLUMN default_value {blob};
+    CREATE INDEX runs_by_workflow ON runs (workflow, created_at DESC, run_id DESC);
+    CREATE INDEX input_requests_open ON input_requests (deadline, requested_at)
+        WHERE NOT answered;
+"""
+
+
+@functools.cache
+def _list_runs_sql(param: str, *, status: bool, workflow: bool, before: bool) -> str:
+    """The query of a page of runs, with ``param`` as the placeholder (``?`` or ``%s``); its
+    parameters, in order: status, workflow, the cursor's created_at and run_id (each when
+    asked for), then the limit. Both databases serve it from an index (``runs_newest_first``,
+    ``runs_by_status`` or ``runs_by_workflow``)."""
+    where = []
+    if status:
+        where.append(f"status = {param}")
+    if workflow:
+        where.append(f"workflow = {param}")
+    if before:
+        # A row value: both databases read it as a range of the index, not a filter.
+        where.append(f"(created_at, run_id) < ({param}, {param})")
+    clause = f"WHERE {' AND '.join(where)} " if where else ""
+    return (
+        f"SELECT {_RUN_COLUMNS} FROM runs {clause}"
+        f"ORDER BY created_at DESC, run_id DESC LIMIT {param}"
+    )
+
+
+def _list_runs_query(
+    param: str,
+    status: RunStatus | None,
+    workflow: str | None,
+    before: str | None,
+    limit: int,
+) -> tuple[str, list[Any]]:
+    """The query of a page of runs and its parameters (it fetches ``limit + 1`` rows: one more
+    than the page, which tells whether a next page exists; see ``_listing.page_of``).
+
+    Raises:
+        InvalidCursorError: ``before`` is not a cursor.
+        ValueError: ``limit`` is not a whole number >= 0.
+    """
+    check_limit(limit)
+    params: list[Any] = []
+    if status is not None:
+        params.append(status.value)
+    if workflow is not None:
+        params.append(workflow)
+    if before is not None:
+        params += decode_cursor(before)
+    params.append(limit + 1)
+    sql = _list_runs_sql(
+        param, status=status is not None, workflow=workflow is not None, before=before is not None
+    )
+    return sql, params
+
+
+def _open_questions_sql(param: str) -> str:
+    """The inbox's query (see ``_listing.py``), with ``param`` as the placeholder: open
+    questions of paused or running runs, earliest deadline first, no deadline last, then the
+    oldest first; its one parameter is the limit."""
+    statuses = ", ".join(f"'{status.value}'" for status in OPEN_RUN_STATUSES)
+    return (
+        "SELECT q.run_id, r.workflow, r.status, q.task_id, q.key, q.prompt, q.schema, "
+        "q.requested_at, q.deadline, q.default_value, r.config "
+        "FROM input_requests q JOIN runs r ON r.run_id = q.run_id "
+        f"WHERE NOT q.answered AND r.status IN ({statuses}) "
+        "ORDER BY (q.deadline IS NULL), q.deadline, q.requested_at, q.run_id, q.task_id, q.key "
+        f"LIMIT {param}"
+    )
+
+
+def _open_question(row: Sequence[Any]) -> OpenQuestion:
+    schema = None if row[6] is None else _loads(row[6])
+    return OpenQuestion(
+        run_id=row[0],
+        workflow=row[1],
+        run_status=RunStatus(row[2]),
+        task_id=row[3],
+        key=row[4],
+        prompt=row[5],
+        schema=schema,
+        asked_at=row[7],
+        deadline=row[8],
+        default=inbox_default(schema, row[9], _loads(row[10]).get("serializer", "json")),
+    )
 
 
 # -- errors --------------------------------------------------------
@@ -223,6 +325,9 @@ def _request_rows(run_id: str, requests: Sequence[InputRequest]) -> list[tuple[A
             r.answered,
             r.value,
             r.answered_at,
+            _storable(r.answered_by),
+            r.answered_via,
+            r.default,
         )
         for r in requests
     ]
@@ -239,6 +344,9 @@ def _request_record(row: Sequence[Any]) -> InputRequest:
         answered=bool(row[6]),
         value=row[7],
         answered_at=row[8],
+        answered_by=row[9],
+        answered_via=row[10],
+        default=row[11],
     )
 
 
@@ -266,7 +374,7 @@ def _event_json(data: Mapping[str, Any]) -> str:
 
 def _event_record(row: Sequence[Any]) -> EventRecord:
     data = {} if row[3] == "{}" else _loads(row[3])
-    return EventRecord(kind=row[0], time=row[1], task_id=row[2], data=data)
+    return EventRecord(kind=row[0], time=row[1], task_id=row[2], data=data, seq=row[4])
 
 
 def _log_rows(run_id: str, logs: Sequence[TaskLog]) -> list[tuple[Any, ...]]:
