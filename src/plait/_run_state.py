@@ -108,7 +108,9 @@ class _RunState:
         self.announce_ready = bool(self.subscribers)
         self.lock = threading.Lock()
         # Where each task runs: None on the loop (an async task that names no executor).
-        self.executors = RunExecutors(config.max_concurrency, executors or {})
+        self.executors = RunExecutors(
+            config.max_concurrency, executors or {}, cancel_grace=config.cancel_grace
+        )
         get, default = self.executors.get, config.default_executor
         self.executor_of: list[Executor | None] = [
             None if spec.is_async and spec.executor is None else get(spec.executor or default)

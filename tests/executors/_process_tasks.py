@@ -81,3 +81,12 @@ def segfault() -> None:
     import ctypes  # noqa: PLC0415 - only this task needs it
 
     ctypes.string_at(0)
+
+
+def note_cancel(marker: str, ctx: Context) -> None:
+    """Say it started, wait (at most 20 s) to be cancelled, then say it saw it."""
+    Path(marker).write_text("started")
+    deadline = time.monotonic() + 20
+    while not ctx.cancelled and time.monotonic() < deadline:
+        time.sleep(0.01)
+    Path(marker).write_text("cancelled" if ctx.cancelled else "not cancelled")

@@ -30,6 +30,7 @@ from ._process_tasks import (
     chatty,
     exit_now,
     holds_a_lock,
+    note_cancel,
     pid,
     segfault,
     sleep_long,
@@ -288,6 +289,29 @@ def test_abandon_kills_the_worker_group_and_every_grandchild(
     assert_gone(worker, grandchild)
 
 
+def test_a_job_abandoned_at_its_cancel_gets_the_grace_to_see_ctx_cancelled(
+    tmp_path: Path,
+) -> None:
+    executor = ProcessExecutor(max_workers=1, cancel_grace=10)
+    marker = tmp_path / "note"
+    job = FakeJob(note_cancel, kwargs={"marker": str(marker)}, context_parameter="ctx")
+    try:
+        executor.submit(job)
+        while not marker.exists():
+            time.sleep(0.01)
+        job.cancelled = True  # a timeout: the engine cancels and gives up at once
+        executor.cancel(job)
+        job.abandoned = True
+        executor.abandon(job)
+        while marker.read_text() == "started":
+            time.sleep(0.01)
+        assert marker.read_text() == "cancelled"
+        assert executor.statistics().slots == 0  # its slot was freed at once
+    finally:
+        executor.shutdown(wait=True)
+    assert job.outcome is None
+
+
 def test_shutdown_kills_idle_and_busy_workers_alike(tmp_path: Path) -> None:
     executor = ProcessExecutor(max_workers=2)
     marker = tmp_path / "pids"
@@ -347,7 +371,9 @@ def run_on_processes(
 ) -> plait.RunResult:
     """``plait.run`` with every sync task on a ProcessExecutor (of the run's size) that the
     test keeps, so it can look at the workers afterwards."""
-    pool = ProcessExecutor(settings.get("max_concurrency"))
+    pool = ProcessExecutor(
+        settings.get("max_concurrency"), cancel_grace=settings.get("cancel_grace", 5.0)
+    )
     made.append(pool)
     return plait.run(workflow, executors={"process": pool}, default_executor="process", **settings)
 
@@ -399,7 +425,7 @@ def test_a_task_in_an_infinite_loop_is_killed_at_its_timeout_with_its_children(
     wf.add_task(
         "spin", spin_with_a_child, params={"marker": str(marker)}, timeout=1, depends_on=["warm"]
     )
-    result = run_on_processes(on_processes, wf, max_concurrency=1, max_retries=0)
+    result = run_on_processes(on_processes, wf, max_concurrency=1, max_retries=0, cancel_grace=0.2)
     assert result.tasks["spin"].status is TaskStatus.FAILED
     assert result.tasks["spin"].error is not None
     assert result.tasks["spin"].error.type == "plait.TaskTimeoutError"
@@ -648,7 +674,7 @@ def test_a_shell_task_runs_in_a_worker_and_its_command_dies_at_the_timeout(
         timeout=1,
         depends_on=["hello"],
     )
-    result = plait.run(wf, max_concurrency=1, max_retries=0)
+    result = plait.run(wf, max_concurrency=1, max_retries=0, cancel_grace=0.2)
     assert result.tasks["hello"].output == "hi from hello"
     assert result.tasks["stuck"].error is not None
     assert result.tasks["stuck"].error.type == "plait.TaskTimeoutError"

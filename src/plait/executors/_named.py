@@ -83,8 +83,10 @@ def check_executors(
             )
 
 
-def _make(name: str, max_concurrency: int) -> Executor:
-    """The built-in executor ``name``, sized to ``max_concurrency``."""
+def _make(name: str, max_concurrency: int, cancel_grace: float) -> Executor:
+    """The built-in executor ``name``, sized to ``max_concurrency`` (the process executor also
+    takes the run's ``cancel_grace``: how long a cancelled task may run on before it is
+    killed)."""
     if name == "thread":
         return ThreadExecutor(max_concurrency)
     if name == "inline":
@@ -93,7 +95,9 @@ def _make(name: str, max_concurrency: int) -> Executor:
         # Imported by name when a run first uses it: the process executor's module (and
         # multiprocessing) costs nothing to runs that do not.
         process = importlib.import_module("plait.executors._process")
-        executor: Executor = process.ProcessExecutor(max_workers=max_concurrency)
+        executor: Executor = process.ProcessExecutor(
+            max_workers=max_concurrency, cancel_grace=cancel_grace
+        )
         return executor
     raise ConfigError(
         f"{name!r} is not a built-in executor; the built-ins are {BUILT_IN_EXECUTORS}"
@@ -128,10 +132,13 @@ def executor_of_kind(kind: str, options: Any) -> Executor:
 class RunExecutors:
     """The executors of one run, by name: those it was given, and the built-ins it made."""
 
-    __slots__ = ("_given", "_made", "_max_concurrency", "_used")
+    __slots__ = ("_cancel_grace", "_given", "_made", "_max_concurrency", "_used")
 
-    def __init__(self, max_concurrency: int, given: Mapping[str, Executor]) -> None:
+    def __init__(
+        self, max_concurrency: int, given: Mapping[str, Executor], *, cancel_grace: float = 5.0
+    ) -> None:
         self._max_concurrency = max_concurrency
+        self._cancel_grace = cancel_grace
         self._given = dict(given)
         self._made: dict[str, Executor] = {}
         self._used: dict[str, Executor] = {}
@@ -142,7 +149,8 @@ class RunExecutors:
         if executor is None:
             executor = self._given.get(name)
             if executor is None:
-                executor = self._made[name] = _make(name, self._max_concurrency)
+                made = _make(name, self._max_concurrency, self._cancel_grace)
+                executor = self._made[name] = made
             self._used[name] = executor
         return executor
 

@@ -21,10 +21,12 @@ docstring gives the protocol.
 - ``cancel`` (a timeout, a critical failure elsewhere, Ctrl-C) sends ``C``: ``ctx.cancelled``
   turns true in the worker, and an async task is cancelled at its next ``await``.
 - ``abandon`` (the engine stopped waiting: the timeout passed, or the cancel grace period ran
-  out) kills the job's worker: ``SIGTERM`` to its process group, ``SIGKILL`` to the group
-  :data:`KILL_GRACE` seconds later (or at once once the worker is gone, for what it left
-  behind), then the slot ends; a new slot with a fresh worker takes its place when there is
-  work.
+  out) frees the job's slot at once -- a new slot with a fresh worker takes its place when there
+  is work -- and kills the old worker once ``cancel_grace`` seconds have passed since the job's
+  cancel (at once after a halt's grace; ``cancel_grace`` later after a timeout, so a task sees
+  ``ctx.cancelled`` as it would on a thread): ``SIGTERM`` to its process group, ``SIGKILL`` to
+  the group :data:`KILL_GRACE` seconds later (or as soon as the worker is gone, for what it
+  left behind). A task that stops by itself within the grace is not killed.
 - ``shutdown`` ends every worker and kills its group. If plait itself dies (``kill -9``), each
   worker ends its group when its pipes close, and plait's watchdog process (``_groups``, the one
   that guards shell commands) kills every worker's group too -- even one whose task holds the
@@ -88,17 +90,29 @@ class ProcessExecutor(Executor):
     Args:
         max_workers: the most worker processes at once (and jobs at once); None to follow the
             engine's ``max_concurrency``.
+        cancel_grace: seconds a cancelled attempt may run on, seeing ``ctx.cancelled``, before
+            its worker is killed once the engine gives up on it (a timeout gives up at once).
+            The ``"process"`` executor a run makes by name takes the run's ``cancel_grace``;
+            the default is ``EngineConfig``'s.
 
     Raises:
-        ConfigError: ``max_workers`` is not a positive int (or None).
+        ConfigError: ``max_workers`` is not a positive int (or None), or ``cancel_grace`` is
+            negative.
     """
 
-    def __init__(self, max_workers: int | None = None) -> None:
+    def __init__(self, max_workers: int | None = None, *, cancel_grace: float = 5.0) -> None:
         if max_workers is not None and (
             isinstance(max_workers, bool) or not isinstance(max_workers, int) or max_workers < 1
         ):
             raise ConfigError(f"max_workers must be an int >= 1 or None, not {max_workers!r}")
+        if (
+            isinstance(cancel_grace, bool)
+            or not isinstance(cancel_grace, int | float)
+            or not cancel_grace >= 0
+        ):
+            raise ConfigError(f"cancel_grace must be >= 0 seconds, not {cancel_grace!r}")
         self._max_workers = max_workers
+        self._cancel_grace = float(cancel_grace)
         self._queue: SimpleQueue[Job | None] = SimpleQueue()
         self._lock = threading.Lock()
         self._slots: list[Slot] = []  # live slots: each serves the queue
@@ -128,7 +142,7 @@ class ProcessExecutor(Executor):
                 return
             if self._max_workers is not None and len(self._slots) >= self._max_workers:
                 return  # more jobs than capacity: the next slot to finish takes it
-            slot = Slot(self, len(self._slots) + len(self._retired))
+            slot = Slot(self, len(self._slots) + len(self._retired), self._cancel_grace)
             self._slots.append(slot)
         slot.start()
 

@@ -11,6 +11,7 @@ import select
 import signal
 import sys
 import threading
+import time
 from typing import TYPE_CHECKING
 
 from .._exceptions import NotPicklableError, TaskCancelledError, WorkerLostError
@@ -70,8 +71,9 @@ class _Worker:
 class Slot:
     """One worker process and the thread that feeds it; see the module docstring."""
 
-    def __init__(self, executor: ProcessExecutor, number: int) -> None:
+    def __init__(self, executor: ProcessExecutor, number: int, cancel_grace: float) -> None:
         self._executor = executor
+        self._cancel_grace = cancel_grace
         self._thread = threading.Thread(
             target=self._serve, name=f"plait-process-slot-{number}", daemon=True
         )
@@ -82,6 +84,8 @@ class Slot:
         self._wake_reader, self._wake_writer = os.pipe()  # wakes the thread for a kill or stop
         self._killing = False
         self._stopping = False
+        self._cancelled_at: float | None = None  # when the running call was cancelled
+        self._spared = False  # its job was abandoned, but it ended by itself within the grace
 
     @property
     def pid(self) -> int | None:
@@ -102,7 +106,10 @@ class Slot:
                 self._send_cancel(self._worker)
 
     def kill(self) -> None:
-        """Kill the worker (its job was abandoned); the thread does it and then ends."""
+        """Kill the worker (its job was abandoned) once the job's cancel grace period is over
+        (``cancel_grace`` after its cancel, or at once if the grace is over): the thread does it
+        and then ends. A task that stops by itself within the grace keeps its worker alive
+        until the thread ends it politely."""
         with self._lock:
             self._killing = True
         self._wake()
@@ -119,6 +126,8 @@ class Slot:
 
     def _send_cancel(self, worker: _Worker) -> None:
         """Under the lock."""
+        if self._cancelled_at is None:
+            self._cancelled_at = time.monotonic()
         with contextlib.suppress(OSError):  # the worker is gone: nothing to stop
             worker.control.send_bytes(CANCEL + worker.seq.to_bytes(SEQ, "little"))
 
@@ -137,7 +146,7 @@ class Slot:
                 if not serving:
                     break
         finally:
-            self._end_worker(polite=not self._killing)
+            self._end_worker(polite=self._spared or not self._killing)
             executor._forget(self)
             os.close(self._wake_reader)
             os.close(self._wake_writer)
@@ -201,11 +210,16 @@ class Slot:
             with self._lock:
                 self._job = None
                 self._sent = False
+                self._cancelled_at = None
 
     def _wait(self, call: TaskCall, worker: _Worker) -> Outcome | None:
         ended = False  # the calls pipe said end of file
+        kill_at: float | None = None  # the job was abandoned: kill the worker then
         while True:
-            ready = {fd for fd, _ in worker.poll.poll()}
+            timeout = None if kill_at is None else max(0.0, kill_at - time.monotonic()) * 1000
+            ready = {fd for fd, _ in worker.poll.poll(timeout)}
+            if kill_at is not None and time.monotonic() >= kill_at:
+                return None  # the grace is over: the thread kills the worker on its way out
             if worker.calls_fd in ready and not ended:
                 try:
                     message = worker.calls.recv_bytes()
@@ -213,17 +227,27 @@ class Slot:
                     ended = True
                     worker.poll.unregister(worker.calls_fd)
                 else:
-                    if message[:1] != WRITE:
-                        return self._outcome(call, message)
-                    _write_out(message)
-                    continue
+                    if message[:1] == WRITE:
+                        _write_out(message)
+                        continue
+                    if kill_at is not None:  # it stopped within the grace: its worker is fine
+                        self._spared = True
+                        return None
+                    return self._outcome(call, message)
             if self._wake_reader in ready:
                 os.read(self._wake_reader, 64)
-                if self._killing or self._stopping:
-                    return None  # the thread kills the worker on its way out
+                if self._stopping:
+                    return None  # the thread ends the worker on its way out
+                if self._killing and kill_at is None:
+                    with self._lock:
+                        cancelled_at = self._cancelled_at
+                    now = time.monotonic()
+                    kill_at = now if cancelled_at is None else cancelled_at + self._cancel_grace
             # Dead, with nothing left to read (an outcome sent just before the end is read
             # first: the pipe stays watched until it says end of file).
             if worker.exit_fd in ready and (ended or not worker.calls.poll()):
+                if kill_at is not None:
+                    return None
                 return Outcome(error=self._lost(call))
 
     def _outcome(self, call: TaskCall, message: bytes) -> Outcome:
