@@ -13,9 +13,11 @@ build example against ``make -j`` on the same graph. Part 5 times the whole call
 start-up of the ``plait`` command against a bare Python start. Part 7 measures the process
 executor: CPU-bound tasks against the thread executor, no-op tasks against
 ``ProcessPoolExecutor``, and how fast a stuck task's worker is killed. Part 8 runs plait on a
-Dask cluster (``DaskExecutor``) against Dask alone. A PASS/FAIL summary of the targets ends it.
+Dask cluster (``DaskExecutor``) against Dask alone. Part 9 measures ``plait serve``: event to
+screen with 20 live clients, the runs page over 10,000 runs, a 2,000-task run page in Chromium.
+A PASS/FAIL summary of the targets ends it.
 
-Usage: ``python bench/run.py [--quick] [--gc-enabled] [--part 1|2|3|4|5|6|7|8] [--profile]``.
+Usage: ``python bench/run.py [--quick] [--gc-enabled] [--part 1|2|3|4|5|6|7|8|9] [--profile]``.
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ import _make
 import _overhead
 import _process
 import _replay
+import _serve
 import _startup
 import _stores
 import _whole
@@ -73,7 +76,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="leave the garbage collector on in timed regions (default: off for everyone)",
     )
     parser.add_argument(
-        "--part", choices=("1", "2", "3", "4", "5", "6", "7", "8"), help="run only this part"
+        "--part",
+        choices=("1", "2", "3", "4", "5", "6", "7", "8", "9"),
+        help="run only this part",
     )
     parser.add_argument(
         "--profile",
@@ -148,6 +153,8 @@ def main(argv: list[str] | None = None) -> int:
         _process.run_part7(ledger, log, quick=args.quick)
     if args.part in (None, "8"):
         _dask.run_part8(ledger, log, quick=args.quick)
+    if args.part in (None, "9"):
+        _serve.run_part9(ledger, log)
     print(heading("Summary of targets" + (" (QUICK sizes: indicative only)" if args.quick else "")))
     print(ledger.render())
     passed = sum(t.ok for t in ledger.targets)

@@ -1579,3 +1579,8 @@ def logs(
         if attempt is not None:
             which = f"attempt {attempt} of {which}"
         TextConsole(stderr=True).print(f"{which} said nothing (no logs)")
+
+
+from ._serve import serve as _serve  # noqa: E402 - its own module: the web page's command
+
+cli.add_command(_serve)
