@@ -22,6 +22,10 @@ checked; write each value out where it is used. Every key is shown here::
       retry_backoff: 0.5               #   seconds
       fail_fast: false                 #   ...and retry_failed_tasks, retry_max_backoff,
       cancel_grace: 5                  #   retry_jitter, cancel_grace, max_log_bytes)
+      default_executor: pool           #   where sync tasks that name none run
+    executors:                         # optional: executors made by name, for plait.run
+      pool: {process: {max_workers: 4}}    # also {thread: {max_workers: N}}, {inline: {}}
+      cluster: {dask: "tcp://10.0.0.5:8786"}
     tasks:                             # required: a list of tasks
       - id: fetch                      # required: the task's unique id
         function: reports.jobs:fetch   # a Python callable, "package.module:attribute.path"
@@ -44,6 +48,8 @@ checked; write each value out where it is used. Every key is shown here::
         pool: db                       # a named concurrency pool
         priority: 10                   # higher starts first among ready tasks
         estimate: 30                   # expected seconds (weights the critical path)
+        executor: cluster              # where it runs: thread, inline, process, or a name
+                                       #   of the executors section
 
 The ``config`` keys are the :class:`~plait.EngineConfig` fields, under the same names as in
 Python and on the command line (``max_retries``, ``--max-retries``); the schema of the section is
@@ -51,6 +57,11 @@ derived from the class, and EngineConfig checks the values. They are returned in
 :attr:`LoadedTarget.settings` (only those the file sets), for the caller to pass to
 :func:`plait.run` with its own on top. Every ``pool`` a task names must have a limit under
 ``pools`` (or be given one by the caller: ``load_target(..., pools=...)``, ``plait run --pool``).
+
+The ``executors`` section makes one executor per name (:attr:`LoadedTarget.executors`), for the
+caller to pass to :func:`plait.run` (``executors=``) and shut down afterwards; a task's
+``executor`` and ``config.default_executor`` may name them, or the built-ins (see
+``plait.executors._named``). Names are checked when the run starts.
 
 A task has **exactly one** of ``function`` and ``shell``, or neither when it has a ``pause`` (an
 approval gate). ``function`` is imported when the file is loaded; sync and async callables both

@@ -26,8 +26,10 @@ def dask_client() -> Any:
     starting one costs seconds, so every Dask test shares it."""
     if not _DASK:
         distributed = pytest.importorskip("distributed")
+        # dashboard_address=":0", not None: None is the default port, 8787, with a warning when
+        # another cluster on the machine has it.
         cluster = distributed.LocalCluster(
-            n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
+            n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0"
         )
         _DASK.extend([cluster, distributed.Client(cluster, set_as_default=False)])
     return _DASK[1]
@@ -56,10 +58,15 @@ EXECUTORS: dict[str, Callable[[], Executor]] = {
 }
 
 #: What an executor cannot do, by name: the semantics tests that check it are skipped, saying
-#: why. (The README's table of executors says the same.)
+#: why. (The README's table of executors says the same.) The things:
+#:
+#: - ``"interrupt"``: tell a running task to stop while it runs (a cancelled run);
+#: - ``"see a timeout"``: let a task past its timeout see ``ctx.cancelled`` (an executor that
+#:   kills it at once, or cannot interrupt it, cannot).
 CANNOT: dict[str, dict[str, str]] = {
     "inline": {
         "interrupt": "a blocked event loop cannot interrupt the task that blocks it",
+        "see a timeout": "a blocked event loop cannot interrupt the task that blocks it",
     },
 }
 

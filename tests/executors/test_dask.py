@@ -20,6 +20,7 @@ from typing import Any
 import pytest
 
 import plait
+import plait.stores
 from plait import BindingError, WorkerLostError
 from plait.executors import DaskExecutor, DaskOutput, Outcome, RemoteError, TaskCall, run_call
 from plait.executors._dask import _Failed, _run_attempt
@@ -682,6 +683,16 @@ def wait_for_file(path: str, first: str) -> str:
     raise TimeoutError(f"{path} never came")
 
 
+def recorded_success(store: str, run_id: str, task_id: str) -> bool:
+    """Whether ``store`` has recorded ``task_id`` of ``run_id`` as succeeded (the run may not be
+    in the store yet)."""
+    try:
+        run = plait.get_run(run_id, store=store)
+    except plait.stores.RunNotFoundError:
+        return False
+    return run.tasks[task_id].status is plait.TaskStatus.SUCCEEDED
+
+
 @pytest.mark.timeout(90)
 def test_a_durable_run_on_dask_resumes_after_its_orchestrator_is_killed(
     client: Any, tmp_path: Path
@@ -698,13 +709,12 @@ def test_a_durable_run_on_dask_resumes_after_its_orchestrator_is_killed(
     )
     try:
         for _ in range(6000):  # until the store has the first task's success
-            run = plait.get_run("crash-1", store=store) if (tmp_path / "runs.db").exists() else None
-            if run is not None and run.tasks["first"].status is plait.TaskStatus.SUCCEEDED:
+            if recorded_success(store, "crash-1", "first"):
                 break
             assert orchestrator.poll() is None, "the orchestrator ended before the kill"
             time.sleep(0.01)
-        os.kill(orchestrator.pid, signal.SIGKILL)
     finally:
+        os.kill(orchestrator.pid, signal.SIGKILL)
         orchestrator.wait()
     gate.write_text("the gate opened")
     wf = plait.Workflow("crash")

@@ -4,6 +4,7 @@ durability (a SQLite store, and resuming a run)."""
 
 from __future__ import annotations
 
+import threading
 import time
 from pathlib import Path
 
@@ -62,7 +63,7 @@ def test_a_task_past_its_timeout_fails(executor: Executor) -> None:
 def test_a_timeout_is_seen_by_the_running_task_as_ctx_cancelled(
     executor: Executor, tmp_path: Path
 ) -> None:
-    can(executor, "interrupt")
+    can(executor, "see a timeout")
     marker = tmp_path / "seen"
     wf = Workflow("w")
     wf.add_task(
@@ -179,3 +180,33 @@ def test_a_durable_run_records_outputs_and_resumes_only_what_did_not_succeed(
     assert second.status is RunStatus.SUCCEEDED
     assert second.outputs == {"counted": 1, "needs": "here"}
     assert marker.read_text().splitlines() == ["ran"]  # it did not run again
+
+
+def test_cancelling_a_live_run_stops_its_running_task(executor: Executor, tmp_path: Path) -> None:
+    can(executor, "interrupt")
+    store = SQLiteStore(tmp_path / "runs.db")
+    started = threading.Event()
+    outcome: list[plait.RunResult] = []
+    wf = Workflow("w")
+    wf.add_task("waits", tasks.wait_for_cancel)
+    wf.add_task("after", tasks.one, depends_on=["waits"])
+
+    def heard(event: Event) -> None:
+        if isinstance(event, plait.TaskStarted) and event.task_id == "waits":
+            started.set()
+
+    runner = threading.Thread(
+        target=lambda: outcome.append(
+            run_on(executor, wf, store=store, run_id="live", subscribers=[heard], cancel_grace=10)
+        )
+    )
+    runner.start()
+    assert started.wait(30)
+    plait.cancel("live", store=store, timeout=30)
+    runner.join(60)
+    [result] = outcome
+    assert result.status is RunStatus.CANCELLED
+    waits = result.tasks["waits"]
+    # Stopped (a hard cancel), or it saw ctx.cancelled and returned: either way it ended early.
+    assert waits.status is TaskStatus.CANCELLED or waits.output == "cancelled"
+    assert result.tasks["after"].status is TaskStatus.CANCELLED  # it never started

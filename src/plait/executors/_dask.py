@@ -10,8 +10,9 @@ Each attempt is one Dask task:
 
 - **Key** ``{run_id}/{task_id}/{attempt}.{session}``: unique (``session`` is random per executor,
   so a second orchestrator that resumes the same run never meets a key the first left behind),
-  submitted with ``pure=False``, ``retries=0`` (plait owns retries) and ``priority=`` the task's
-  critical-path rank, so Dask agrees with plait when it does have a choice.
+  submitted with ``pure=False``, ``retries=0`` (plait owns retries) and ``priority=`` the job's
+  place in plait's ready queue (its ``priority``, then its critical-path rank), so Dask agrees
+  with plait when it does have a choice.
 - **The function** is :func:`_run_attempt` on the worker: the attempt guard, then
   :func:`~plait.executors.run_call` with the :class:`~plait.executors.TaskCall` the engine made.
   It returns the output (wrapped with the attempt's log lines when it logged anything), or a
@@ -39,9 +40,11 @@ Each attempt is one Dask task:
 - **A lost worker**: the attempt fails with ``WorkerLostError`` -- raised by the guard when Dask
   runs it again, or made from Dask's ``KilledWorker`` once the cluster's ``allowed-failures``
   are used up -- and other tasks go on.
-- **Settling**: a future's end is heard in Dask's callback thread; the executor fetches what
-  the engine must see (an error, the log lines, the output unless it stays on the cluster) and
-  calls ``job.complete``.
+- **Settling**: a future's end is heard on the client's event loop, which fetches what the
+  engine must see -- an error, the log lines, the output unless it stays on the cluster --
+  without blocking; then the executor's settling thread calls ``job.complete``. Not the loop
+  itself: settling starts the next tasks, and one of them may need to fetch a Dask output
+  (a task on another executor), which would wait forever on the loop that delivers it.
 
 Data stays on the cluster when the engine lets it (see :class:`DaskOutput`): a finished
 attempt's output is a handle on its future, a dependent task on the same cluster receives the
