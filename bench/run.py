@@ -1,23 +1,25 @@
 """plait's benchmark suite (``make bench``): engine overhead, then scheduling quality.
 
 Part 1 times no-op tasks on synthetic graphs against bare asyncio, graphlib + threads and Dask,
-measures peak memory in a child process and the parallel speedup of sleeping tasks. Part 2
-replays real task graphs (STG, WfCommons, from ``../shared/bench-data``) as sleeps and compares
-plait's makespan with the optimum or a lower bound, and simulates the order plait gives when half
-the estimates are unknown. Part 3 measures what the durable stores (SQLite, PostgreSQL) cost per
-task against the memory store, how fast an owner that lost its lease stops, and (3c) how fast
-``plait.cancel`` reaches a run live in another process through its store, and (3d) how fast
-``plait.answer`` does. Part 4 runs the
-build example against ``make -j`` on the same graph. Part 5 times the whole call a user pays for
-(build the workflow, run it, read every result) against the same floors. Part 6 times the
-start-up of the ``plait`` command against a bare Python start. Part 7 measures the process
-executor: CPU-bound tasks against the thread executor, no-op tasks against
-``ProcessPoolExecutor``, and how fast a stuck task's worker is killed. Part 8 runs plait on a
-Dask cluster (``DaskExecutor``) against Dask alone. Part 9 measures ``plait serve``: event to
-screen with 20 live clients, the runs page over 10,000 runs, a 2,000-task run page in Chromium.
-A PASS/FAIL summary of the targets ends it.
+measures peak memory in a child process and the parallel speedup of sleeping tasks. Part 2 replays
+real task graphs (STG, WfCommons, from ``../shared/bench-data``) as sleeps and compares plait's
+makespan with the optimum or a lower bound, and simulates the order plait gives when half the
+estimates are unknown; 2d (``--part 2d`` alone) replays them with no estimates at all, the second
+run ordered by estimates learned from the first. Part 3 measures what the durable stores (SQLite,
+PostgreSQL) cost per task against the memory store, how fast an owner that lost its lease stops,
+and (3c) how fast ``plait.cancel`` reaches a run live in another process through its store, and
+(3d) how fast ``plait.answer`` does. Part 4 runs the build example against ``make -j`` on the same
+graph. Part 5 times the whole call a user pays for (build the workflow, run it, read every result)
+against the same floors. Part 6 times the start-up of the ``plait`` command against a bare Python
+start. Part 7 measures the process executor: CPU-bound tasks against the thread executor, no-op
+tasks against ``ProcessPoolExecutor``, and how fast a stuck task's worker is killed. Part 8 runs
+plait on a Dask cluster (``DaskExecutor``) against Dask alone. Part 9 measures ``plait serve``:
+event to screen with 20 live clients, the runs page over 10,000 runs, a 2,000-task run page in
+Chromium. Part 11 times what tracing and metrics add per task on the engine's threads. A PASS/FAIL
+summary of the targets ends it.
 
-Usage: ``python bench/run.py [--quick] [--gc-enabled] [--part 1|2|3|4|5|6|7|8|9] [--profile]``.
+Usage: ``python bench/run.py [--quick] [--gc-enabled] [--part 1|2|2d|3|4|5|6|7|8|9|11]
+[--profile]``.
 """
 
 from __future__ import annotations
@@ -36,8 +38,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))  # sibling modules, run
 import _answer
 import _cancel
 import _dask
+import _learned
 import _lease
 import _make
+import _monitoring
 import _overhead
 import _process
 import _replay
@@ -77,7 +81,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument(
         "--part",
-        choices=("1", "2", "3", "4", "5", "6", "7", "8", "9"),
+        choices=("1", "2", "2d", "3", "4", "5", "6", "7", "8", "9", "11"),
         help="run only this part",
     )
     parser.add_argument(
@@ -138,6 +142,13 @@ def main(argv: list[str] | None = None) -> int:
         else:
             print(heading("Part 2 skipped"))
             print(f"no benchmark data at {root} (set PLAIT_BENCH_DATA to its location)")
+    if args.part in (None, "2", "2d"):
+        root = _replay.data_dir()
+        if (root / "README.md").exists():
+            _learned.run_learned(root, args.quick, ledger, log)
+        elif args.part == "2d":
+            print(heading("Part 2d skipped"))
+            print(f"no benchmark data at {root} (set PLAIT_BENCH_DATA to its location)")
     if args.part in (None, "3"):
         _stores.run_part3(ledger, log, n=2_000 if args.quick else _stores.N)
         _lease.run_lease(log)
@@ -155,6 +166,8 @@ def main(argv: list[str] | None = None) -> int:
         _dask.run_part8(ledger, log, quick=args.quick)
     if args.part in (None, "9"):
         _serve.run_part9(ledger, log)
+    if args.part in (None, "11"):
+        _monitoring.run_part11(ledger, log, quick=args.quick)
     print(heading("Summary of targets" + (" (QUICK sizes: indicative only)" if args.quick else "")))
     print(ledger.render())
     passed = sum(t.ok for t in ledger.targets)

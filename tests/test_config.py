@@ -28,6 +28,8 @@ SETTINGS = [
     "max_log_bytes",
     "lease_seconds",
     "default_executor",
+    "learn_estimates",
+    "tracing",
 ]
 
 

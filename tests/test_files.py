@@ -580,6 +580,8 @@ def test_config_takes_every_engine_config_setting_under_its_api_name(tmp_path: P
         "max_log_bytes": 4096,
         "lease_seconds": 10.0,
         "default_executor": "inline",
+        "learn_estimates": False,
+        "tracing": False,
     }
     document = {"name": "x", "config": settings, "tasks": [{"id": "a", "shell": "true"}]}
     target = write(tmp_path, "flow.json", json.dumps(document))

@@ -112,6 +112,12 @@ class _Attempt:
             self.error = TaskCancelledError("cancelled before it started")
             return
         token = running_attempt.set(self)
+        scope = self.run_state.attempt_scope
+        scoped = (
+            None
+            if scope is None
+            else scope.enter(self.run_state.graph.ids[self.index], self.number)
+        )
         try:
             output = self.run_state.call(self)
             if self.run_state.async_off_loop[self.index]:  # an async function on a thread
@@ -122,6 +128,8 @@ class _Attempt:
         else:
             self.run_state.serialize(self)
         finally:
+            if scope is not None:
+                scope.exit(scoped)
             running_attempt.reset(token)
             if self.log is not None:
                 self.log.close()
@@ -223,6 +231,9 @@ class _Attempts(_RunState):
             answers={} if not answers else {key: attempt.answer(key) for key in answers},
             is_async=spec.is_async,
             log_limit=self.config.max_log_bytes,
+            traceparent=None
+            if self.attempt_scope is None
+            else self.attempt_scope.traceparent(spec.id, attempt.number),
         )
 
     def serialize(self, attempt: _Attempt) -> None:

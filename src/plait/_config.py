@@ -59,6 +59,12 @@ class EngineConfig:
         default_executor: the name of the executor that runs sync tasks which name none
             (``"thread"``, ``"inline"``, ``"process"``, or one given to
             ``plait.run(executors=...)``); async tasks that name none run on the event loop.
+        learn_estimates: give each task without an ``estimate`` one learned from the store's
+            history of the workflow (see ``plait._estimates``), read once at the run's start;
+            it changes only the order of ready tasks. False orders by given estimates alone.
+        tracing: emit OpenTelemetry spans of the run -- one per run, one per attempt, one per
+            question's wait -- through the globally configured tracer provider (needs
+            ``plait[otel]``; see ``plait._tracing``). Off, no tracing work is done at all.
     """
 
     max_concurrency: int = field(default_factory=_default_concurrency)
@@ -74,8 +80,13 @@ class EngineConfig:
     max_log_bytes: int = MAX_LOG_BYTES
     lease_seconds: float = 30.0
     default_executor: str = "thread"
+    learn_estimates: bool = True
+    tracing: bool = False
 
     def __post_init__(self) -> None:
+        for name in ("learn_estimates", "tracing"):
+            if not isinstance(getattr(self, name), bool):
+                raise ConfigError(f"{name} must be True or False, not {getattr(self, name)!r}")
         if not _is_int(self.max_concurrency) or self.max_concurrency < 1:
             raise ConfigError(f"max_concurrency must be an int >= 1, not {self.max_concurrency!r}")
         if self.task_timeout is not None and not (

@@ -17,7 +17,9 @@ the I/O around it, in parts that each have a module (see ``_run_state``):
   ``cancel_grace`` seconds for them before abandoning them;
 - *logs*: while an attempt's function runs, ``_logs.running_attempt`` names the attempt (in the
   worker thread of a sync task, in the asyncio task of an async one), so what it logs and prints
-  goes into its log; the log is made on first use and written by the recorder.
+  goes into its log; the log is made on first use and written by the recorder. The run's
+  ``attempt_scope`` (when traced: ``_tracing.RunTracer``) is entered around the same call, so
+  the attempt's span is current there.
 
 Threading: every change of run state happens under ``_Run.lock``, from the loop thread or a worker
 thread; loop-only calls (``create_task``, timers) reach the loop with ``call_soon_threadsafe``.
@@ -38,6 +40,7 @@ from ._attempts import _Attempt, _Attempts
 from ._config import EngineConfig
 from ._deadlines import _Deadlines
 from ._events import RunFinished, RunStarted, Subscriber, TaskStarted
+from ._graph import Graph
 from ._lease import lease_clock
 from ._logs import running_attempt, start_capture, stop_capture
 from ._questions import _UNKNOWN_DEFAULT, _Questions
@@ -84,6 +87,7 @@ class _Run(_Attempts, _Deadlines, _Questions, _Stopping):
         wait_for_input: bool = False,
         serializer: Serializer | None = None,
         restored: Restored | None = None,
+        graph: Graph | None = None,
         executors: Mapping[str, Executor] | None = None,
     ) -> None:
         super().__init__(
@@ -94,6 +98,7 @@ class _Run(_Attempts, _Deadlines, _Questions, _Stopping):
             wait_for_input=wait_for_input,
             serializer=serializer,
             restored=restored,
+            graph=graph,
             executors=executors,
         )
         for i in self.graph.pause_tasks:
@@ -241,6 +246,9 @@ class _Run(_Attempts, _Deadlines, _Questions, _Stopping):
                     attempt.error = asyncio.CancelledError()
             else:
                 token = running_attempt.set(attempt)
+                scope = self.attempt_scope
+                if scope is not None:
+                    scoped = scope.enter(self.graph.ids[attempt.index], attempt.number)
                 try:
                     attempt.output = await coroutine
                 except BaseException as error:  # CancelledError too: it only ends by settling
@@ -248,6 +256,8 @@ class _Run(_Attempts, _Deadlines, _Questions, _Stopping):
                 else:
                     if self._encodes:
                         self.serialize(attempt)
+                if scope is not None:
+                    scope.exit(scoped)
                 running_attempt.reset(token)
                 if attempt.log is not None:
                     attempt.log.close()

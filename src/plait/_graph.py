@@ -5,9 +5,11 @@ computes, once per workflow, everything the scheduler needs so that a run does n
 
 - ``dependencies[i]`` / ``dependents[i]``: edges by task index;
 - ``rank[i]``: the longest path from task ``i`` to the end of the graph, each task weighted by its
-  ``estimate`` -- the critical path still ahead of it. A task without an estimate weighs the
-  median of the workflow's known estimates (1 when none is known): a typical task, so a graph
-  where some tasks say ``estimate=0.01`` is not ordered as if the others took 100 times longer;
+  ``estimate`` (or, in a run's :meth:`Graph.reranked` copy, the estimate learned from the store's
+  history, see ``plait._estimates``) -- the critical path still ahead of it. A task without an
+  estimate weighs the median of the workflow's known estimates (1 when none is known): a typical
+  task, so a graph where some tasks say ``estimate=0.01`` is not ordered as if the others took
+  100 times longer;
 - ``queue_key[i]``: the task's position in ready-queue order -- higher ``priority`` first, then
   higher ``rank``, then definition order; the scheduler's heaps hold these small ints;
 - ``pool_of[i]``: the index of the task's pool (0 = no pool); ``pause_tasks``: the tasks with a
@@ -108,9 +110,8 @@ class Graph:
         self.inputs: list[tuple[int, ...] | None] = [None] * n
         dependents: list[list[int] | None] = [None] * n
         in_order = True  # every dependency defined before its dependents
-        estimates: list[float] = []
         self.pause_tasks: list[int] = []
-        prioritised = pooled = False
+        pooled = False
         for i, spec in enumerate(specs):
             if spec.depends_on:
                 try:
@@ -131,10 +132,6 @@ class Graph:
                 self.inputs[i] = self._inputs(spec, dependencies[i])
             elif spec.depends_on:
                 self.inputs[i] = dependencies[i]  # the same indexes: share the tuple
-            if spec.estimate is not None:
-                estimates.append(spec.estimate)
-            if spec.priority:
-                prioritised = True
             if spec.pool is not None:
                 pooled = True
             if spec.pause is not None:
@@ -145,18 +142,7 @@ class Graph:
             self.topological_order: Sequence[int] = range(n)
         else:
             self.topological_order = self._sort()
-        self.rank = rank = self._ranks(_median(estimates, 1.0))
-        # Python's sort is stable: equal keys keep definition order, the last tie-break.
-        if prioritised:
-            priority = [spec.priority for spec in specs]
-            by_queue_order = sorted(range(n), key=lambda i: (-priority[i], -rank[i]))
-        else:
-            negated = [-r for r in rank]
-            by_queue_order = sorted(range(n), key=negated.__getitem__)
-        self.task_at_key = by_queue_order
-        self.queue_key = queue_key = [0] * n
-        for key, i in enumerate(by_queue_order):
-            queue_key[i] = key
+        self._order([spec.estimate for spec in specs])
         if pooled:
             pools: dict[str | None, int] = {None: 0}
             self.pool_of = [pools.setdefault(spec.pool, len(pools)) for spec in specs]
@@ -232,17 +218,53 @@ class Graph:
         loop.reverse()  # show it in the direction work flows: dependency -> dependent
         return [*loop, loop[0]]
 
-    def _ranks(self, unknown: float) -> list[float]:
-        """Each task's critical path to the end; ``unknown`` weighs a task without estimate."""
+    def _order(self, estimates: Sequence[float | None]) -> None:
+        """Set ``rank``, ``queue_key`` and ``task_at_key`` from ``estimates`` (by task index)."""
+        self.rank = rank = self._ranks(estimates)
+        # Python's sort is stable: equal keys keep definition order, the last tie-break.
+        if any(spec.priority for spec in self.specs):
+            priority = [spec.priority for spec in self.specs]
+            by_queue_order = sorted(range(len(self.specs)), key=lambda i: (-priority[i], -rank[i]))
+        else:
+            negated = [-r for r in rank]
+            by_queue_order = sorted(range(len(self.specs)), key=negated.__getitem__)
+        self.task_at_key = by_queue_order
+        self.queue_key = [0] * len(self.specs)
+        for key, i in enumerate(by_queue_order):
+            self.queue_key[i] = key
+
+    def _ranks(self, estimates: Sequence[float | None]) -> list[float]:
         rank = [0.0] * len(self.specs)
-        specs, dependents = self.specs, self.dependents
+        dependents = self.dependents
+        unknown = _median([e for e in estimates if e is not None], 1.0)
         at = rank.__getitem__
         for i in reversed(self.topological_order):
-            estimate = specs[i].estimate
+            estimate = estimates[i]
             after = dependents[i]
             rest = max(map(at, after)) if after else 0.0
             rank[i] = (unknown if estimate is None else estimate) + rest
         return rank
+
+    def reranked(self, estimates: Sequence[float | None]) -> Graph:
+        """This graph with the ready-queue order ``estimates`` (by task index) give, e.g. those
+        learned from history (see ``plait._estimates``); None weighs the median of the others.
+
+        Everything else -- ids, edges, inputs, the fingerprint -- is shared with this graph: only
+        the order of ready tasks can change, never what runs.
+
+        Raises:
+            ValueError: ``estimates`` does not hold one entry per task.
+        """
+        if len(estimates) != len(self.specs):
+            raise ValueError(
+                f"reranked() needs one estimate per task of workflow {self.workflow_name!r} "
+                f"({len(self.specs)}), not {len(estimates)}"
+            )
+        other = object.__new__(Graph)
+        for name in Graph.__slots__:
+            setattr(other, name, getattr(self, name))
+        other._order(estimates)
+        return other
 
     def definition(self) -> list[dict[str, Any]]:
         """What a resumed run must agree on: each task's id, dependencies, function and

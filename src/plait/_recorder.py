@@ -64,6 +64,7 @@ from typing import Any
 
 from ._events import (
     Event,
+    InputReceived,
     InputRequested,
     TaskCancelled,
     TaskFailed,
@@ -85,6 +86,7 @@ from .stores import (
     RunUpdate,
     Store,
     StoreUnavailableError,
+    TaskDuration,
     TaskLog,
     TaskRecord,
     TaskRecordColumns,
@@ -132,6 +134,8 @@ class Recorder:
         on_renewed: Callable[[float], None] = lambda deadline: None,
         on_stall: Callable[[float | None], None] = lambda at: None,
         inbox: Inbox | None = None,
+        functions: Mapping[str, str] | None = None,
+        on_write: Callable[[float], object] | None = None,
     ) -> None:
         self.store = store
         self.run_id = run_id
@@ -166,6 +170,17 @@ class Recorder:
         self._closing = False
         self.failure: BaseException | None = None
         self._thread: threading.Thread | None = None
+        # How long succeeded attempts ran, for learned estimates (plait._estimates): the
+        # function of each task id (None: record none), when each running attempt began, and
+        # how long it waited for answers so far.
+        self._functions = functions
+        self._on_write = on_write  # told how long each batch took to write (metrics)
+        self._began: dict[str, float] = {}
+        self._asked: dict[str, float] = {}
+        self._waited: dict[str, float] = {}
+        self._timed: list[tuple[str, float, float]] = []  # (task id, seconds, finished at)
+        #: Given whole, by snapshot(): the memory store's, built only if someone reads them.
+        self._durations: Sequence[TaskDuration] = ()
 
     # -- called by the engine, under its lock ------------------------------------------------
 
@@ -189,9 +204,32 @@ class Recorder:
                 started = start[1]
             if kind is InputRequested:
                 self._requests.append(request_of(data["question"], self._serializer))
+            if self._functions is not None:
+                self._time(kind, at, task_id)
         events.append((kind, at, task_id, data, started))
         if time.monotonic() >= self._next_write and not self._wakeup.is_set():
             self._wakeup.set()  # after a quiet spell: write now (while busy: at the interval)
+
+    def _time(self, kind: type[Event], at: float, task_id: str) -> None:
+        """Keep the times that make a succeeded attempt's duration (see ``TaskDuration``)."""
+        if kind is TaskStarted:
+            self._began[task_id] = at
+            self._waited.pop(task_id, None)
+        elif kind is TaskSucceeded:
+            began = self._began.pop(task_id, None)
+            if began is not None:
+                assert self._functions is not None
+                seconds = at - began - self._waited.pop(task_id, 0.0)
+                self._timed.append((task_id, max(0.0, seconds), at))
+        elif kind in _ATTEMPT_ENDS:
+            self._began.pop(task_id, None)
+            self._waited.pop(task_id, None)
+        elif kind is InputRequested:
+            self._asked[task_id] = at
+        elif kind is InputReceived:
+            asked = self._asked.pop(task_id, None)
+            if asked is not None and task_id in self._began:  # waited inside an attempt
+                self._waited[task_id] = self._waited.get(task_id, 0.0) + at - asked
 
     def log_changed(self, log: AttemptLog) -> None:
         """An attempt's log changed (any thread, no lock: a deque's append is atomic)."""
@@ -222,9 +260,16 @@ class Recorder:
             self._requests.append(record)
         self._wakeup.set()
 
-    def snapshot(self, tasks: TaskRecordColumns, questions: list[Question]) -> None:
-        """Queue the whole state at once (for a store that is written only at the end)."""
+    def snapshot(
+        self,
+        tasks: TaskRecordColumns,
+        questions: list[Question],
+        durations: Sequence[TaskDuration] = (),
+    ) -> None:
+        """Queue the whole state at once (for a store that is written only at the end), with
+        the ``durations`` of succeeded attempts it can tell."""
         with self._lock:
+            self._durations = durations
             self._snapshot = tasks
             self._requests[:0] = [request_of(q, self._serializer) for q in questions]
 
@@ -329,9 +374,18 @@ class Recorder:
             snapshot, self._snapshot = self._snapshot, None
             requests, self._requests = self._requests, []
             update, self._run_update = self._run_update, None
+            durations, self._durations = self._durations, ()
+            timed, self._timed = self._timed, []
             tasks: Sequence[TaskRecord] = snapshot or (
                 self._task_columns(list(changed)) if changed else []
             )
+        if timed:  # made here, on the writer's thread, not under the engine's lock
+            functions = self._functions
+            assert functions is not None
+            durations = [
+                *durations,
+                *(TaskDuration(t, functions[t], s, at) for t, s, at in timed),
+            ]
         batch = WriteBatch(
             run=update,
             tasks=tasks,
@@ -339,6 +393,7 @@ class Recorder:
             events=_event_columns(events),
             logs=_taken_logs(self._logs),
             requests_done=self._inbox.drain() if self._inbox is not None else [],
+            durations=durations,
         )
         pending = [*self._unwritten, batch] if batch else self._unwritten
         self._unwritten = []
@@ -349,10 +404,13 @@ class Recorder:
                 self._batches += 1
                 each.key = f"{self.owner}#{self._batches}"
             try:
+                started = time.perf_counter()
                 self.lease.call(
                     functools.partial(self.store.write, self.run_id, self.owner, each),
                     retry=retry,
                 )
+                if self._on_write is not None:
+                    self._on_write(time.perf_counter() - started)
             except BaseException:
                 self._unwritten = pending[n:]  # kept, in order, for a last try on the way out
                 raise

@@ -30,10 +30,11 @@ from collections import deque
 from collections.abc import Callable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass
 from operator import attrgetter
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from ._config import EngineConfig
 from ._events import Event, Journal, Subscriber, TaskLogged, TaskSkipped, publish
+from ._graph import Graph
 from ._logs import AttemptLog, LogLine, running_attempt
 from ._pause import InputRequired, Question
 from ._recorder import Recorder
@@ -92,6 +93,22 @@ _IS_ASYNC = operator.attrgetter("is_async")
 _EXECUTOR = operator.attrgetter("executor")
 
 
+class AttemptScope(Protocol):
+    """What is entered around each in-process call of a task's function, on the thread that
+    calls it (a worker thread, or the event loop's task of an async attempt)."""
+
+    def enter(self, task_id: str, attempt: int) -> object:
+        """The call of attempt ``attempt`` of ``task_id`` begins; returns what :meth:`exit`
+        takes."""
+
+    def exit(self, token: object) -> None:
+        """The call that :meth:`enter` began (which returned ``token``) ended."""
+
+    def traceparent(self, task_id: str, attempt: int) -> str:
+        """For an attempt shipped elsewhere: what names its span there (a W3C
+        ``traceparent``)."""
+
+
 def _lanes(
     executor_of: Sequence[Executor | None], in_use: Sequence[Executor], max_concurrency: int
 ) -> tuple[list[int] | None, list[int]]:
@@ -122,13 +139,18 @@ class _RunState:
         wait_for_input: bool = False,
         serializer: Serializer | None = None,
         restored: Restored | None = None,
+        graph: Graph | None = None,
         executors: Mapping[str, Executor] | None = None,
     ) -> None:
-        self.graph = graph = workflow.graph()
+        # ``graph``: the workflow's, reordered by learned estimates (see plait._estimates).
+        self.graph = graph = workflow.graph() if graph is None else graph
         self.config = config
         self.run_id = run_id
         self.subscribers = tuple(subscribers)
         self.journal: Journal | None = None  # the store's recorder, see keep_journal()
+        #: Entered around each in-process call of a task function (the tracer's: it makes the
+        #: attempt's span current, see plait._tracing); None costs nothing.
+        self.attempt_scope: AttemptScope | None = None
         self.listening = bool(self.subscribers)  # whether anyone hears of events
         # TaskReady is the most frequent event and the store's recorder does not want it: it is
         # built only when a subscriber given by the caller may.

@@ -21,21 +21,22 @@ import socket
 import time
 import uuid
 import weakref
-from collections.abc import Coroutine, Mapping, Sequence
-from typing import Any
+from collections.abc import Callable, Coroutine, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 from . import _signals
 from ._config import EngineConfig, check_pools
 from ._definition import definition_diff
 from ._engine import Restored, _Run
-from ._events import Subscriber
+from ._estimates import FirstTryDurations, learn
+from ._events import Event, Journal, Subscriber
 from ._exceptions import (
     ConfigError,
     DefinitionChangedError,
     NotWaitingError,
     TaskNotFoundError,
 )
-from ._graph import LazyDefinition
+from ._graph import Graph, LazyDefinition, _function_names
 from ._lease import lease_clock
 from ._logs import LogLine
 from ._pause import AnswerChannel, Question, answer_provenance, validate_answer
@@ -67,6 +68,11 @@ from .stores import (
 from .stores._open import opens_store
 
 __all__ = ["aresume", "arun", "get_logs", "get_run", "list_runs", "resume", "run"]
+
+if TYPE_CHECKING:
+    from prometheus_client import CollectorRegistry
+
+    from ._tracing import RunTracer
 
 _log = logging.getLogger("plait.runs")
 
@@ -152,7 +158,82 @@ def _no_event_loop(name: str) -> None:
     )
 
 
-async def _execute(store: Store, owner: str, run_state: _Run, lease_start: float) -> RunResult:
+def _ordered_graph(
+    store: Store, graph: Graph, config: EngineConfig
+) -> tuple[Graph, dict[str, Any]]:
+    """``graph``, reordered by the estimates learned from ``store`` when ``config`` says so,
+    and the estimates the run weighs its tasks by (for its report). A store that cannot tell
+    leaves the order as given: it only ever changes the order."""
+    if not config.learn_estimates:
+        return graph, {}
+    try:
+        return learn(store, graph)
+    except StoreError as error:
+        _log.warning(
+            "workflow %r: no estimates learned, the store's history could not be read: %s",
+            graph.workflow_name,
+            error,
+        )
+        return graph, {}
+
+
+def _monitors(
+    workflow: str,
+    subscribers: Sequence[Subscriber],
+    *,
+    metrics: bool,
+    metrics_registry: Any,
+    metrics_task_labels: bool,
+) -> tuple[list[Subscriber], Callable[[float], object] | None]:
+    """The run's subscribers, with those that monitor it added (see ``plait._metrics``), and
+    what the recorder tells how long each write took."""
+    if not metrics:
+        if metrics_registry is not None or metrics_task_labels:
+            raise ConfigError(
+                "metrics_registry and metrics_task_labels apply only with metrics=True; add it"
+            )
+        return list(subscribers), None
+    from ._metrics import RunMetrics  # noqa: PLC0415 - imports prometheus_client
+
+    recorder = RunMetrics(workflow, registry=metrics_registry, task_labels=metrics_task_labels)
+    return [*subscribers, recorder], recorder.store_wrote
+
+
+def _both(first: Journal, second: Journal) -> Journal:
+    """A journal that hands each event to ``first``, then to ``second``."""
+
+    def journal(kind: type[Event], at: float, task_id: str | None, data: dict[str, Any]) -> None:
+        first(kind, at, task_id, data)
+        second(kind, at, task_id, data)
+
+    return journal
+
+
+def _tracer(
+    config: EngineConfig,
+    workflow: str,
+    run_id: str,
+    store: Store,
+    waits: Sequence[tuple[str, float, float]] = (),
+) -> RunTracer | None:
+    """The run's tracer when ``config.tracing`` (see ``plait._tracing``); None, and nothing
+    imported, otherwise. ``waits``: questions answered before this part of the run."""
+    if not config.tracing:
+        return None
+    from ._tracing import RunTracer  # noqa: PLC0415 - imports OpenTelemetry
+
+    return RunTracer(workflow, run_id, store, waits=waits)
+
+
+async def _execute(
+    store: Store,
+    owner: str,
+    run_state: _Run,
+    lease_start: float,
+    *,
+    on_write: Callable[[float], object] | None = None,
+    tracer: RunTracer | None = None,
+) -> RunResult:
     """Run ``run_state`` while its recorder writes it to ``store`` and keeps its lease (taken
     at ``lease_start``, on ``lease_clock``).
 
@@ -161,6 +242,7 @@ async def _execute(store: Store, owner: str, run_state: _Run, lease_start: float
         StoreUnavailableError: the run stopped because its store could not record it.
     """
     assert run_state.serializer is not None
+    graph = run_state.graph
     inbox = None
     if store.durable:  # a memory store's run is reached in this process (see _cancel)
         inbox = Inbox(
@@ -185,12 +267,23 @@ async def _execute(store: Store, owner: str, run_state: _Run, lease_start: float
         on_renewed=run_state.lease_renewed,
         on_stall=run_state.store_stalls,
         inbox=inbox,
+        functions=dict(zip(graph.ids, _function_names(graph.specs), strict=True))
+        if store.durable
+        else None,
+        on_write=on_write,
     )
     run_state.recorder = recorder
+    journals: list[Journal] = []
     if store.durable:
         run_state.lease_deadline = run_state.gate = recorder.lease.deadline
-        run_state.keep_journal(recorder)
+        journals.append(recorder)
         recorder.start()
+    if tracer is not None:  # plain fields on a queue: no event object built on the engine's side
+        journals.append(tracer.journal)
+        if tracer.scopes:  # each attempt's span current while its function runs
+            run_state.attempt_scope = tracer
+    if journals:
+        run_state.keep_journal(journals[0] if len(journals) == 1 else _both(*journals))
     _live_runs[run_state.run_id] = run_state
     interrupts = _signals.current.get()
     if interrupts is not None:  # a blocking run: signals stop it (see _signals)
@@ -198,10 +291,19 @@ async def _execute(store: Store, owner: str, run_state: _Run, lease_start: float
     try:
         result = await run_state.execute()
     finally:
+        if tracer is not None:  # every span ended (and handed to the exporters) before return
+            tracer.close()
         _live_runs.pop(run_state.run_id, None)
         ended = run_state.final_result or run_state.result()
         if not store.durable:  # nothing was written while it ran: write it all now
-            recorder.snapshot(run_state.task_columns(), list(run_state.questions.values()))
+            columns = run_state.task_columns()
+            asked = {i for i, answers in enumerate(run_state.answers) if answers is not None}
+            asked.update(run_state.questions)
+            recorder.snapshot(
+                columns,
+                list(run_state.questions.values()),
+                FirstTryDurations(graph, columns, asked),
+            )
         final = ended.status not in (RunStatus.PAUSED, RunStatus.RUNNING)
         if inbox is not None:  # what became of the requests it took: how the run ended
             inbox.finish(str(ended.status))
@@ -236,6 +338,9 @@ async def arun(
     subscribers: Sequence[Subscriber] = (),
     wait_for_input: bool = False,
     target: str | None = None,
+    metrics: bool = False,
+    metrics_registry: CollectorRegistry | None = None,
+    metrics_task_labels: bool = False,
     executors: Mapping[str, Executor] | None = None,
     **settings: Any,
 ) -> RunResult:
@@ -258,6 +363,10 @@ async def arun(
         target: how to import the workflow (``"pkg.flows:wf"``), recorded with the run so that
             ``plait resume RUN`` finds it; default: the module and attribute that hold it,
             when one of its tasks' modules does.
+        metrics: record the run in Prometheus metrics (``plait[prometheus]``; see
+            ``plait._metrics`` for the series), in prometheus_client's default registry or
+            ``metrics_registry``; ``metrics_task_labels`` adds ``task_id`` and ``run_id``
+            labels to the task series (by default no label grows with the workflow).
         executors: executors by name, for tasks' ``executor=`` and ``default_executor``
             (``{"cluster": plait.executors.DaskExecutor(client)}``); they stay yours to shut
             down. The built-in names ``"thread"``, ``"inline"`` and ``"process"`` need none.
@@ -270,7 +379,8 @@ async def arun(
     Raises:
         WorkflowError: the workflow is invalid, or a task names a pool that has no limit, or
             an executor that is neither built in nor in ``executors``.
-        ConfigError: a setting is invalid (``default_executor`` names no executor).
+        ConfigError: a setting is invalid (``default_executor`` names no executor), or
+            ``metrics`` is asked for without prometheus_client installed.
         InvalidOptionError: ``run_id`` holds text no store can keep (NUL, a lone surrogate).
         RunExistsError: the store already has a run with ``run_id``.
         WorkflowFileError: called while ``plait`` imports a target (a run started at import
@@ -285,6 +395,13 @@ async def arun(
     engine_config = _config(config, settings)
     if len(workflow.graph().pool_names) > 1:  # some task names a pool: each needs a limit
         check_pools(engine_config, ((spec.id, spec.pool) for spec in workflow.tasks.values()))
+    subscribers, on_write = _monitors(
+        workflow.name,
+        subscribers,
+        metrics=metrics,
+        metrics_registry=metrics_registry,
+        metrics_task_labels=metrics_task_labels,
+    )
     check_executors(
         ((spec.id, spec.executor) for spec in workflow.tasks.values()),
         engine_config.default_executor,
@@ -298,6 +415,10 @@ async def arun(
     run_id = run_id or uuid.uuid4().hex
     check_name("run id", run_id)
     owner = _owner()
+    ordered, estimates = _ordered_graph(the_store, graph, engine_config)
+    config_document = _config_document(engine_config, serializer)
+    if estimates:  # what the scheduler weighed each task by, for the report
+        config_document["estimates"] = estimates
     lease_start = lease_clock()
     now = time.time()
     try:
@@ -307,7 +428,7 @@ async def arun(
                 workflow=workflow.name,
                 fingerprint=graph.fingerprint(),
                 definition=LazyDefinition(graph),
-                config=_config_document(engine_config, serializer),
+                config=config_document,
                 status=RunStatus.RUNNING,
                 created_at=now,
                 updated_at=now,
@@ -322,6 +443,7 @@ async def arun(
             f"run {run_id!r} already exists in {the_store!r}; continue it with "
             f"plait.resume({run_id!r}, workflow), or start a new run with another run_id"
         ) from None
+    tracer = _tracer(engine_config, workflow.name, run_id, the_store)
     run_state = _Run(
         workflow,
         engine_config,
@@ -330,8 +452,11 @@ async def arun(
         wait_for_input=wait_for_input,
         serializer=serializer,
         executors=executors,
+        graph=ordered,
     )
-    return await _execute(the_store, owner, run_state, lease_start)
+    return await _execute(
+        the_store, owner, run_state, lease_start, on_write=on_write, tracer=tracer
+    )
 
 
 def run(
@@ -344,6 +469,9 @@ def run(
     subscribers: Sequence[Subscriber] = (),
     wait_for_input: bool = False,
     target: str | None = None,
+    metrics: bool = False,
+    metrics_registry: CollectorRegistry | None = None,
+    metrics_task_labels: bool = False,
     executors: Mapping[str, Executor] | None = None,
     **settings: Any,
 ) -> RunResult:
@@ -373,6 +501,9 @@ def run(
             subscribers=subscribers,
             wait_for_input=wait_for_input,
             target=target,
+            metrics=metrics,
+            metrics_registry=metrics_registry,
+            metrics_task_labels=metrics_task_labels,
             executors=executors,
             **settings,
         )
@@ -412,6 +543,9 @@ async def aresume(
     wait_for_input: bool = False,
     accept_changes: bool = False,
     rerun: Sequence[str] = (),
+    metrics: bool = False,
+    metrics_registry: CollectorRegistry | None = None,
+    metrics_task_labels: bool = False,
     executors: Mapping[str, Executor] | None = None,
     answered_by: str | None = None,
     answered_via: AnswerChannel | str = AnswerChannel.API,
@@ -459,6 +593,13 @@ async def aresume(
         LeaseLostError, StoreUnavailableError: the run stopped, as in :func:`arun`.
     """
     workflow.validate()
+    subscribers, on_write = _monitors(
+        workflow.name,
+        subscribers,
+        metrics=metrics,
+        metrics_registry=metrics_registry,
+        metrics_task_labels=metrics_task_labels,
+    )
     by, via = answer_provenance(answered_by, answered_via)
     the_store = open_store(store)
     record = _record(the_store, run_id)
@@ -561,6 +702,19 @@ async def aresume(
         answers=answers,
         questions=questions,
     )
+    # The questions answered since the last part of the run: their waits, for its trace.
+    waits = [
+        (r.task_id, r.requested_at, r.answered_at)
+        for r in requests
+        if r.answered and r.answered_at is not None and graph.index[r.task_id] not in succeeded
+    ]
+    asked = {(r.task_id, r.key): r.requested_at for r in requests if not r.answered}
+    waits += [
+        (graph.ids[i], asked[graph.ids[i], question.key], now)
+        for i, question, _, _ in new_answers
+        if (graph.ids[i], question.key) in asked
+    ]
+    tracer = _tracer(engine_config, workflow.name, run_id, the_store, waits)
     run_state = _Run(
         workflow,
         engine_config,
@@ -570,8 +724,11 @@ async def aresume(
         serializer=serializer,
         restored=restored,
         executors=executors,
+        graph=_ordered_graph(the_store, workflow.graph(), engine_config)[0],
     )
-    return await _execute(the_store, owner, run_state, lease_start)
+    return await _execute(
+        the_store, owner, run_state, lease_start, on_write=on_write, tracer=tracer
+    )
 
 
 def _lease_held(run_id: str, owner: str, until: float) -> LeaseHeldError:
@@ -627,6 +784,9 @@ def resume(
     wait_for_input: bool = False,
     accept_changes: bool = False,
     rerun: Sequence[str] = (),
+    metrics: bool = False,
+    metrics_registry: CollectorRegistry | None = None,
+    metrics_task_labels: bool = False,
     executors: Mapping[str, Executor] | None = None,
     answered_by: str | None = None,
     answered_via: AnswerChannel | str = AnswerChannel.API,
@@ -647,6 +807,9 @@ def resume(
             wait_for_input=wait_for_input,
             accept_changes=accept_changes,
             rerun=rerun,
+            metrics=metrics,
+            metrics_registry=metrics_registry,
+            metrics_task_labels=metrics_task_labels,
             executors=executors,
             answered_by=answered_by,
             answered_via=answered_via,

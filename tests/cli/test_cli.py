@@ -187,6 +187,7 @@ COMMANDS = (
     "cancel",
     "report",
     "logs",
+    "estimates",
     "serve",
 )
 

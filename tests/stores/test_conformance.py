@@ -31,6 +31,8 @@ from plait.stores import (
     RunUpdate,
     Store,
     StoreError,
+    TaskDuration,
+    TaskHistory,
     TaskLog,
     TaskRecord,
     TaskRecordColumns,
@@ -602,6 +604,105 @@ def test_task_records_given_as_columns_replace_those_of_their_tasks_only(store: 
     assert store.load_tasks("run-1") == {"extract": task("extract"), "load": failed}
     store.write("run-1", "alice", WriteBatch(tasks=columns_of(task("extract", attempts=3))))
     assert store.load_tasks("run-1") == {"extract": task("extract", attempts=3), "load": failed}
+
+
+# -- durations (the history learned estimates read) ----------------------------------------
+
+
+def duration(task_id: str, n: int, function: str = "etl:extract") -> TaskDuration:
+    return TaskDuration(
+        task_id=task_id, function=function, seconds=0.5 + n, finished_at=1_700_000_000.0 + n
+    )
+
+
+def _by_task(store: Store, workflow: str = "etl") -> dict[str, TaskHistory]:
+    return {task.task_id: task for task in store.task_history(workflow)}
+
+
+def _seconds(*ns: int) -> tuple[float, ...]:
+    return tuple(0.5 + n for n in ns)
+
+
+def test_no_history_is_an_empty_list(store: Store) -> None:
+    assert store.task_history("etl") == []
+    store.create_run(make_run())
+    assert store.task_history("etl") == []
+
+
+def test_task_history_is_the_latest_five_of_each_task_across_runs(store: Store) -> None:
+    first, second = new_run(store), new_run(store)
+    # Over two runs of the workflow, out of order within each batch: the latest count.
+    store.write(first, "alice", WriteBatch(durations=[duration("extract", n) for n in (5, 1, 3)]))
+    store.write(
+        second,
+        "alice",
+        WriteBatch(
+            durations=[*(duration("extract", n) for n in (9, 6, 8, 7)), duration("load", 4, "l")]
+        ),
+    )
+    assert _by_task(store) == {
+        "extract": TaskHistory("extract", "etl:extract", _seconds(9, 8, 7, 6, 5)),
+        "load": TaskHistory("load", "l", _seconds(4)),
+    }
+
+
+def test_the_history_names_the_latest_function(store: Store) -> None:
+    run_id = new_run(store)
+    store.write(run_id, "alice", WriteBatch(durations=[duration("extract", 1, "old:f")]))
+    store.write(run_id, "alice", WriteBatch(durations=[duration("extract", 2, "new:f")]))
+    assert _by_task(store)["extract"] == TaskHistory("extract", "new:f", _seconds(2, 1))
+
+
+def test_task_history_belongs_to_its_workflow(store: Store) -> None:
+    new_run(store)
+    store.create_run(replace(make_run("other-run"), workflow="reports"))
+    store.write("other-run", "alice", WriteBatch(durations=[duration("extract", 1, "r:x")]))
+    assert store.task_history("etl") == []
+    assert store.task_history("reports") == [TaskHistory("extract", "r:x", _seconds(1))]
+
+
+def test_durations_are_fenced_and_written_once_per_key(store: Store) -> None:
+    run_id = new_run(store)
+    with pytest.raises(LeaseLostError):
+        store.write(run_id, "mallory", WriteBatch(durations=[duration("extract", 1)]))
+    batch = WriteBatch(durations=[duration("extract", 1)], key="alice#1")
+    store.write(run_id, "alice", batch)
+    store.write(run_id, "alice", batch)
+    assert store.task_history("etl") == [TaskHistory("extract", "etl:extract", _seconds(1))]
+
+
+def test_many_durations_in_one_batch(store: Store) -> None:
+    run_id = new_run(store)
+    durations = [duration(f"t{n % 300}", n) for n in range(3000)]
+    store.write(run_id, "alice", WriteBatch(durations=durations))
+    tasks = _by_task(store)
+    assert len(tasks) == 300 and all(len(task.seconds) == 5 for task in tasks.values())
+    assert tasks["t7"].seconds == _seconds(2707, 2407, 2107, 1807, 1507)
+
+
+# -- trace context ----------------------------------------------------------------------------
+
+TRACEPARENT = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
+
+
+def test_a_run_has_no_trace_context_until_one_is_set(store: Store) -> None:
+    store.create_run(make_run())
+    assert store.get_trace_context("run-1") is None
+    store.set_trace_context("run-1", TRACEPARENT)
+    assert store.get_trace_context("run-1") == TRACEPARENT
+
+
+def test_the_first_trace_context_stays(store: Store) -> None:
+    store.create_run(make_run())
+    store.set_trace_context("run-1", TRACEPARENT)
+    store.set_trace_context("run-1", TRACEPARENT.replace("b7ad", "0000"))
+    assert store.get_trace_context("run-1") == TRACEPARENT
+
+
+def test_the_trace_context_of_an_unknown_run(store: Store) -> None:
+    assert store.get_trace_context("nope") is None
+    with pytest.raises(RunNotFoundError):
+        store.set_trace_context("nope", TRACEPARENT)
 
 
 # -- events ---------------------------------------------------------------------------------

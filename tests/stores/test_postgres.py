@@ -98,6 +98,8 @@ def test_the_tables_live_in_the_given_schema(
         "tasks",
         "input_requests",
         "events",
+        "task_history",
+        "run_traces",
         "task_logs",
         "run_requests",
         "plait_schema_version",

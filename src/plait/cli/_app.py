@@ -186,6 +186,22 @@ def _store_url(option: str | None) -> str:
 
 
 @contextlib.contextmanager
+def _monitoring(*, trace: bool, metrics_port: int | None) -> Iterator[None]:
+    """The tracer provider (``--trace``) and the metrics endpoint (``--metrics-port``) of a
+    command, for as long as it runs (see ``_monitoring``)."""
+    with contextlib.ExitStack() as stack:
+        if trace:
+            from ._monitoring import tracing_provider
+
+            stack.enter_context(tracing_provider())
+        if metrics_port is not None:
+            from ._monitoring import metrics_server
+
+            stack.enter_context(metrics_server(metrics_port))
+        yield
+
+
+@contextlib.contextmanager
 def _opened(option: str | None, *, create: bool = False) -> Iterator[Store]:
     """The store to use, closed afterwards. Only ``run`` creates it (``create=True``): the
     other commands look at runs that must already be there, so a missing store is an error
@@ -640,6 +656,12 @@ def _setting_options(fn: Callable[..., Any]) -> Callable[..., Any]:
         default=None,
         help="Whether tasks without a retry policy of their own are retried (default: yes).",
     )(fn)
+    fn = click.option(
+        "--learn-estimates/--no-learn-estimates",
+        "learn_estimates",
+        default=None,
+        help="Order ready tasks by estimates learned from the store's history (default: yes).",
+    )(fn)
     for name, (kind, text) in reversed(_SETTING_FLAGS.items()):
         flag = "--" + name.replace("_", "-")
         aliases = _FLAG_ALIASES.get(name, ())
@@ -700,6 +722,19 @@ _DASK_HELP = (
     "--verbose", "-v", is_flag=True, help="Show what the tasks log, and their commands' output."
 )
 @_unsafe_pickle_option
+@click.option(
+    "--trace",
+    "--tracing",
+    "trace",
+    is_flag=True,
+    help="Emit OpenTelemetry spans (plait[otel]); exporters come from the OTEL_* variables.",
+)
+@click.option(
+    "--metrics-port",
+    type=click.IntRange(0, 65535),
+    metavar="PORT",
+    help="Serve Prometheus metrics of the run on PORT (/metrics) while it runs.",
+)
 @click.option("--dask", "dask_address", metavar="ADDRESS", help=_DASK_HELP)
 def run(
     *,
@@ -716,6 +751,8 @@ def run(
     quiet: bool,
     verbose: bool,
     unsafe_pickle: bool,
+    trace: bool,
+    metrics_port: int | None,
     **flags: Any,
 ) -> None:
     """Run the workflow TARGET and watch it.
@@ -742,11 +779,19 @@ def run(
         settings["fail_fast"] = True
     if pools:
         settings["pools"] = {**settings.get("pools", {}), **_pools(pools)}
+    if trace:
+        settings["tracing"] = True
+    if metrics_port is not None:
+        settings["metrics"] = True
     # The file's executors section; an executor made from a flag (--dask) joins them here.
     executors = dict(loaded.executors)
     run_id = run_id or uuid.uuid4().hex[:12]
     console = _console()
-    with _opened(store, create=True) as the_store, _shut_down_after(executors):
+    with (
+        _monitoring(trace=trace, metrics_port=metrics_port),
+        _opened(store, create=True) as the_store,
+        _shut_down_after(executors),
+    ):
         sized = concurrency is None and not sequential and "max_concurrency" not in settings
         _join_dask(executors, settings, dask_address, size=sized)
         if the_store.get_run(run_id) is not None:
@@ -1579,6 +1624,70 @@ def logs(
         if attempt is not None:
             which = f"attempt {attempt} of {which}"
         TextConsole(stderr=True).print(f"{which} said nothing (no logs)")
+
+
+@cli.command(
+    epilog="\b\nExamples:\n  plait estimates examples/build.yaml\n"
+    "  plait estimates flows.py:etl --store sqlite:///plait.db --json"
+)
+@click.argument("target")
+@_store_option
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per task.")
+def estimates(target: str, store: str | None, as_json: bool) -> None:
+    """Print the estimate of each task of TARGET, and where it comes from: given (the task's
+    own estimate), learned (the median of its latest 5 succeeded attempts in the store),
+    function (that of the tasks calling the same function), or unknown (it weighs the median
+    of the known ones). A run orders its ready tasks by these (see `learn_estimates`)."""
+    from rich.table import Table
+    from rich.text import Text
+
+    from .._estimates import EstimateSource, estimate_tasks
+    from .._files import load_target
+
+    workflow = load_target(target).workflow
+    graph = workflow.graph()
+    with _opened(store) as the_store:
+        history = the_store.task_history(graph.workflow_name)
+    found = estimate_tasks(graph, history)
+    if as_json:
+        for estimate in found:
+            _json_line(
+                {
+                    "task_id": estimate.task_id,
+                    "seconds": estimate.seconds,
+                    "source": str(estimate.source),
+                    "samples": estimate.samples,
+                }
+            )
+        return
+    known = sorted(e.seconds for e in found if e.seconds is not None)
+    typical = graph.reranked([e.seconds for e in found]).rank  # unknown: the median of known
+    table = Table(box=None, pad_edge=False)
+    for column in ("task", "estimate", "from", "attempts"):
+        table.add_column(column, justify="right" if column != "task" else "left")
+    for i, estimate in enumerate(found):
+        if estimate.seconds is None:
+            below = max((typical[d] for d in graph.dependents[i]), default=0.0)
+            seconds = Text(f"({typical[i] - below:.3g} s)", style="dim")
+        else:
+            seconds = Text(f"{estimate.seconds:.3g} s")
+        table.add_row(
+            Text(estimate.task_id),
+            seconds,
+            Text(
+                str(estimate.source),
+                style="dim" if estimate.source is EstimateSource.UNKNOWN else "",
+            ),
+            str(estimate.samples or ""),
+        )
+    console = _console()
+    console.print(table)
+    counts = {source: sum(e.source is source for e in found) for source in EstimateSource}
+    console.print(
+        f"{counts[EstimateSource.LEARNED] + counts[EstimateSource.FUNCTION]} learned · "
+        f"{counts[EstimateSource.GIVEN]} given · {counts[EstimateSource.UNKNOWN]} unknown"
+        + ("" if known or not found else " (no history: every task weighs 1)")
+    )
 
 
 from ._serve import serve as _serve  # noqa: E402 - its own module: the web page's command

@@ -496,6 +496,9 @@ def _bar_title(task: _Task, segment: _Segment, run: _Run) -> str:
         if segment.note:
             lines.append(segment.note)
     lines.append(f"{offset(start)} \u2192 {offset(end)} ({seconds(segment.duration)})")
+    if segment.kind == "attempt" and task.estimate is not None:
+        estimate, source = task.estimate
+        lines.append(f"estimate {seconds(estimate)} ({source}), actual {seconds(task.work)}")
     said = run.logs.get((task.id, segment.attempt)) if segment.kind == "attempt" else None
     if said:
         shown = said[-LOG_LINES_IN_TIP:]

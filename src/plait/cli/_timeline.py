@@ -22,6 +22,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, cast
 
+from .._estimates import SOURCE_OF_LETTER
 from .._logs import LogLine
 from .._results import TaskError
 from .._state import RunStatus, TaskStatus
@@ -100,6 +101,9 @@ class _Task:
     error: TaskError | None = None
     segments: list[_Segment] = field(default_factory=list)
     critical: bool = False
+    #: What the scheduler weighed the task by, and where that came from (``given``, ``learned``
+    #: or ``function``; see plait._estimates); None when it was unknown.
+    estimate: tuple[float, str] | None = None
 
     @property
     def css(self) -> _Look:
@@ -139,6 +143,7 @@ class _Run:
         if with_logs:
             logs = {(log.task_id, log.attempt): log.lines for log in store.load_logs(record.run_id)}
         tasks: dict[str, _Task] = {}
+        estimates = _estimates(record.config.get("estimates"), len(record.definition))
         for i, entry in enumerate(record.definition):
             task_id = str(entry["id"])
             task_record: TaskRecord | None = stored.get(task_id)
@@ -149,6 +154,7 @@ class _Run:
                 status=task_record.status if task_record else TaskStatus.PENDING,
                 attempts=task_record.attempts if task_record else 0,
                 error=task_record.error if task_record else None,
+                estimate=estimates[i],
             )
         last_event = max((e.time for e in events), default=record.updated_at)
         if record.finished_at is not None:
@@ -367,3 +373,18 @@ def stored_figures(store: Store, record: RunRecord) -> RunFigures:
     """The figures of ``record``'s whole run, every session of it, as its store holds it: what
     the command line's summaries show, computed as the report computes its own."""
     return _Run.load(record, store, with_logs=False).figures
+
+
+def _estimates(stored: object, n: int) -> list[tuple[float, str] | None]:
+    """Each task's estimate (by definition order) as the run recorded them (see
+    ``plait._estimates._document``): seconds and where it came from; None when unknown."""
+    found: list[tuple[float, str] | None] = [None] * n
+    if not isinstance(stored, dict):
+        return found
+    seconds, letters = stored.get("seconds"), stored.get("from")
+    if not (isinstance(seconds, list) and isinstance(letters, str)):
+        return found
+    for i, (value, letter) in enumerate(zip(seconds[:n], letters, strict=False)):
+        if isinstance(value, int | float) and letter in SOURCE_OF_LETTER:
+            found[i] = (float(value), SOURCE_OF_LETTER[letter])
+    return found

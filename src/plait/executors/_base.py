@@ -72,6 +72,10 @@ class TaskCall:
         answers: the answers to the task's questions so far, by key (``""``: its ``pause``).
         is_async: call ``fn`` and await what it returns (under ``asyncio.run`` away from the loop).
         log_limit: bytes of log to keep (``EngineConfig.max_log_bytes``; 0 keeps none).
+        traceparent: when the run is traced, the W3C ``traceparent`` of the attempt's span:
+            :func:`run_call` makes it current around the function, so the spans the task makes
+            where it runs (a process, a Dask worker) nest under the attempt's (see
+            ``plait._tracing``).
     """
 
     run_id: str
@@ -84,6 +88,7 @@ class TaskCall:
     answers: Mapping[str, Any] = field(default_factory=dict)
     is_async: bool = False
     log_limit: int = 0
+    traceparent: str | None = None
 
     def __repr__(self) -> str:
         name = getattr(self.fn, "__qualname__", repr(self.fn))

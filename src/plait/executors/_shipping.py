@@ -135,6 +135,7 @@ def run_call(task_call: TaskCall, *, cancelled: Callable[[], bool] = _never) -> 
     attempt = _ShippedAttempt(task_call, cancelled)
     start_capture()
     token = running_attempt.set(attempt)
+    traced = _enter_trace(task_call.traceparent) if task_call.traceparent else None
     try:
         output = _call(task_call, attempt, cancelled)
     except BaseException as error:  # the task's failure, whatever it is, is its outcome
@@ -145,6 +146,8 @@ def run_call(task_call: TaskCall, *, cancelled: Callable[[], bool] = _never) -> 
     else:
         outcome = Outcome(output=output)
     finally:
+        if traced is not None:
+            traced()
         running_attempt.reset(token)
         stop_capture()
     log = attempt._log
@@ -152,6 +155,20 @@ def run_call(task_call: TaskCall, *, cancelled: Callable[[], bool] = _never) -> 
         log.close()
         outcome.logs = log.lines()
     return outcome
+
+
+def _enter_trace(traceparent: str) -> Callable[[], None] | None:
+    """Make the span ``traceparent`` names current; return what undoes it (None when the
+    OpenTelemetry API is not installed where the task runs: then it runs untraced)."""
+    try:
+        from opentelemetry import context  # noqa: PLC0415 - only for a traced run
+        from opentelemetry.trace.propagation.tracecontext import (  # noqa: PLC0415
+            TraceContextTextMapPropagator,
+        )
+    except ImportError:
+        return None
+    token = context.attach(TraceContextTextMapPropagator().extract({"traceparent": traceparent}))
+    return lambda: context.detach(token)
 
 
 def _call(task_call: TaskCall, attempt: _ShippedAttempt, cancelled: Callable[[], bool]) -> Any:

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Sequence
 from dataclasses import replace
 
 from .._requests import RequestState, RunRequest
 from .._state import RunStatus
 from ._base import (
+    HISTORY_KEPT,
     EventRecord,
     InputRequest,
     LeaseHeldError,
@@ -17,6 +19,8 @@ from ._base import (
     RunNotFoundError,
     RunRecord,
     Store,
+    TaskDuration,
+    TaskHistory,
     TaskLog,
     TaskRecord,
     TaskRecordColumns,
@@ -34,6 +38,11 @@ from ._listing import (
 
 __all__ = ["MemoryStore"]
 
+#: How many batches of durations the store keeps per workflow: a run's end writes one, so the
+#: latest 5 runs -- each task's latest 5 durations when every run ran every task. (A batch holds
+#: its run's task columns until read: more would keep a big workflow's runs in memory.)
+_HISTORY_BATCHES = HISTORY_KEPT
+
 
 class _RunState:
     __slots__ = (
@@ -45,6 +54,7 @@ class _RunState:
         "requests",
         "run_requests",
         "tasks",
+        "trace_context",
     )
 
     def __init__(self, record: RunRecord) -> None:
@@ -56,6 +66,7 @@ class _RunState:
         self.logs: dict[tuple[str, int], TaskLog] = {}
         self.last_batch: str | None = None  # the key of the last batch written
         self.run_requests: dict[str, RunRequest] = {}  # in the order they were sent
+        self.trace_context: str | None = None
 
 
 class MemoryStore(Store):
@@ -76,6 +87,11 @@ class MemoryStore(Store):
         self._runs: dict[str, _RunState] = {}
         self._max_runs = max_runs
         self._max_tasks = max_tasks
+        #: Succeeded attempts' durations by workflow name (kept when runs are forgotten): the
+        #: batches not read yet, as they came (a batch's may be built only when read, see
+        #: plait._estimates), and each task's latest, folded from those read.
+        self._durations: dict[str, list[Sequence[TaskDuration]]] = {}
+        self._history: dict[str, dict[str, tuple[str, list[TaskDuration]]]] = {}
 
     def __repr__(self) -> str:
         return f"<MemoryStore with {len(self._runs)} runs>"
@@ -206,6 +222,10 @@ class MemoryStore(Store):
             for request in batch.requests:
                 state.requests[request.task_id, request.key] = request
             state.events.extend(batch.events)
+            if batch.durations:
+                pending = self._durations.setdefault(state.record.workflow, [])
+                pending.append(batch.durations)
+                del pending[:-_HISTORY_BATCHES]  # older ones could not be among the latest
             for log in batch.logs:
                 state.logs[log.task_id, log.attempt] = log
             for done in batch.requests_done:
@@ -237,6 +257,33 @@ class MemoryStore(Store):
     def load_requests(self, run_id: str) -> list[InputRequest]:
         with self._lock:
             return list(self._state(run_id).requests.values())
+
+    def set_trace_context(self, run_id: str, trace_context: str) -> None:
+        with self._lock:
+            state = self._state(run_id)
+            if state.trace_context is None:
+                state.trace_context = trace_context
+
+    def get_trace_context(self, run_id: str) -> str | None:
+        with self._lock:
+            state = self._runs.get(run_id)
+            return None if state is None else state.trace_context
+
+    def task_history(self, workflow: str) -> list[TaskHistory]:
+        with self._lock:
+            # Each batch is folded in once: reading again costs one record per task, not a
+            # pass over every run's durations.
+            latest = self._history.setdefault(workflow, {})
+            for batch in self._durations.pop(workflow, ()):
+                for duration in batch:
+                    kept = latest.get(duration.task_id)
+                    durations = [duration] if kept is None else [*kept[1], duration]
+                    durations.sort(key=lambda d: d.finished_at, reverse=True)
+                    latest[duration.task_id] = (durations[0].function, durations[:HISTORY_KEPT])
+            return [
+                TaskHistory(task_id, function, tuple([d.seconds for d in durations]))
+                for task_id, (function, durations) in latest.items()
+            ]
 
     def load_events(self, run_id: str, *, after: int | None = None) -> list[EventRecord]:
         with self._lock:

@@ -70,6 +70,7 @@ from ._base import (
     StoreError,
     StoreNotFoundError,
     StoreUnavailableError,
+    TaskHistory,
     TaskLog,
     TaskRecord,
     WriteBatch,
@@ -77,6 +78,7 @@ from ._base import (
 from ._listing import OpenQuestion, RunPage, check_limit, page_of
 from ._sql import (
     _EVENT_COLUMNS,
+    _HISTORY_COLUMNS,
     _LOG_COLUMNS,
     _MIGRATION_6,
     _REQUEST_COLUMNS,
@@ -86,6 +88,7 @@ from ._sql import (
     _definition_json,
     _event_record,
     _event_rows,
+    _history_rows,
     _lease_held,
     _lease_lost,
     _list_runs_query,
@@ -102,6 +105,7 @@ from ._sql import (
     _run_request_row,
     _run_row,
     _storable,
+    _task_history,
     _task_record,
     _task_rows,
 )
@@ -208,6 +212,32 @@ _MIGRATIONS: tuple[str, ...] = (
     """,
     # 6: answers' provenance, questions' defaults; indexes of pages of runs and of the inbox
     _MIGRATION_6.format(blob="BYTEA"),
+    # 7: reserved for trigger rules and mapped tasks (branch `rules`): replace this placeholder.
+    """
+    SELECT 1;
+    """,
+    # 8: how long succeeded attempts ran, by workflow: the history learned estimates read
+    # (plait._estimates). One row per task holding its latest 5 durations, s0 the newest: a
+    # write shifts them along in the upsert itself (no read), and a run's start reads one row
+    # per task, not one per attempt ever made (1,000 rows, not 20,000).
+    """
+    CREATE TABLE task_history (
+        workflow TEXT NOT NULL,
+        task_id  TEXT NOT NULL,
+        function TEXT NOT NULL,  -- the latest, module:qualname
+        s0       DOUBLE PRECISION NOT NULL,
+        s1       DOUBLE PRECISION,
+        s2       DOUBLE PRECISION,
+        s3       DOUBLE PRECISION,
+        s4       DOUBLE PRECISION,
+        PRIMARY KEY (workflow, task_id)
+    );
+    -- the W3C traceparent of each traced run's first plait.run span (plait._tracing)
+    CREATE TABLE run_traces (
+        run_id        TEXT PRIMARY KEY,
+        trace_context TEXT NOT NULL
+    );
+    """,
 )
 
 _VERSION_TABLE = """
@@ -332,6 +362,16 @@ _UPSERT_LOG = """
 _INSERT_EVENT = "INSERT INTO events (run_id, kind, task_id, time, data) VALUES (%s, %s, %s, %s, %s)"
 _COPY_EVENTS = "COPY events (run_id, kind, task_id, time, data) FROM STDIN (FORMAT BINARY)"
 _EVENT_TYPES = ("text", "text", "text", "float8", "text")
+
+# A duration joins its task's history as s0, the others moving one along (SQL evaluates every
+# right-hand side before it assigns: s1 gets the old s0).
+_UPSERT_HISTORY = """
+    INSERT INTO task_history (workflow, task_id, function, s0)
+    SELECT %s, * FROM unnest(%s::text[], %s::text[], %s::float8[])
+    ON CONFLICT (workflow, task_id) DO UPDATE SET
+        s4 = task_history.s3, s3 = task_history.s2, s2 = task_history.s1, s1 = task_history.s0,
+        s0 = excluded.s0, function = excluded.function
+"""
 
 _INSERT_RUN_REQUEST = f"""
     INSERT INTO run_requests (run_id, {_RUN_REQUEST_COLUMNS})
@@ -578,6 +618,7 @@ class PostgresStore(Store):
         events = _event_rows(run_id, batch.events)
         logs = _log_rows(run_id, batch.logs)
         done = _run_request_done_rows(run_id, batch.requests_done)
+        durations = batch.durations
         now = time.time()
         fence: dict[str, Any] = {"now": now, "key": batch.key, "run_id": run_id, "owner": owner}
         if batch.run is not None:
@@ -621,6 +662,33 @@ class PostgresStore(Store):
                         copy.write_row(row)
             elif events:
                 cursor.executemany(_INSERT_EVENT, events)
+            if durations:
+                cursor.execute("SELECT workflow FROM runs WHERE run_id = %s", (run_id,))
+                (workflow,) = cursor.fetchone() or ("",)
+                # One statement for the batch, in task id order (two runs of one workflow
+                # writing at once wait for each other rather than deadlock). An upsert may touch
+                # a row once: a task twice in the batch (it cannot succeed twice in one part of
+                # a run, so hardly ever) is written in a statement of its own each time.
+                rows = _history_rows(workflow, durations)
+                while rows:
+                    once: dict[str, tuple[str, str, str, float]] = {}
+                    again = []
+                    for row in rows:  # oldest first: a task's later durations go after
+                        if row[1] in once:
+                            again.append(row)
+                        else:
+                            once[row[1]] = row
+                    ordered = sorted(once.values(), key=lambda row: row[1])
+                    cursor.execute(
+                        _UPSERT_HISTORY,
+                        (
+                            workflow,
+                            [row[1] for row in ordered],
+                            [row[2] for row in ordered],
+                            [row[3] for row in ordered],
+                        ),
+                    )
+                    rows = again
             if logs:
                 cursor.executemany(_UPSERT_LOG, logs)
             if done:
@@ -642,6 +710,30 @@ class PostgresStore(Store):
             )
             rows = cursor.fetchall()
         return [_request_record(row) for row in rows]
+
+    def set_trace_context(self, run_id: str, trace_context: str) -> None:
+        with self._transaction() as cursor:
+            _check_run(cursor, run_id)
+            cursor.execute(
+                "INSERT INTO run_traces (run_id, trace_context) VALUES (%s, %s) "
+                "ON CONFLICT (run_id) DO NOTHING",
+                (run_id, _storable(trace_context)),
+            )
+
+    def get_trace_context(self, run_id: str) -> str | None:
+        with self._transaction() as cursor:
+            cursor.execute("SELECT trace_context FROM run_traces WHERE run_id = %s", (run_id,))
+            row = cursor.fetchone()
+        return None if row is None else str(row[0])
+
+    def task_history(self, workflow: str) -> list[TaskHistory]:
+        with self._transaction() as cursor:
+            cursor.execute(
+                f"SELECT {_HISTORY_COLUMNS} FROM task_history WHERE workflow = %s",
+                (workflow,),
+            )
+            rows = cursor.fetchall()
+        return _task_history(rows)
 
     def load_events(self, run_id: str, *, after: int | None = None) -> list[EventRecord]:
         with self._transaction() as cursor:

@@ -26,6 +26,8 @@ from ._base import (
     LeaseLostError,
     RunNotFoundError,
     RunRecord,
+    TaskDuration,
+    TaskHistory,
     TaskLog,
     TaskRecord,
     TaskRecordColumns,
@@ -35,6 +37,7 @@ from ._listing import OPEN_RUN_STATUSES, OpenQuestion, check_limit, decode_curso
 # What the SQL stores import (the module is private; its names keep their underscores).
 __all__ = [
     "_EVENT_COLUMNS",
+    "_HISTORY_COLUMNS",
     "_LOG_COLUMNS",
     "_MIGRATION_6",
     "_REQUEST_COLUMNS",
@@ -45,6 +48,7 @@ __all__ = [
     "_event_json",
     "_event_record",
     "_event_rows",
+    "_history_rows",
     "_lease_held",
     "_lease_lost",
     "_list_runs_query",
@@ -61,6 +65,7 @@ __all__ = [
     "_run_request_row",
     "_run_row",
     "_storable",
+    "_task_history",
     "_task_record",
     "_task_rows",
 ]
@@ -76,6 +81,7 @@ _REQUEST_COLUMNS = (
     "answered_by, answered_via, default_value"
 )
 _EVENT_COLUMNS = "kind, time, task_id, data, seq"
+_HISTORY_COLUMNS = "task_id, function, s0, s1, s2, s3, s4"
 _LOG_COLUMNS = "task_id, attempt, lines"
 _RUN_REQUEST_COLUMNS = (
     "request_id, kind, owner, sent_at, sent_by, data, state, taken_at, done_at, outcome"
@@ -439,3 +445,25 @@ def _run_request_record(row: Sequence[Any]) -> RunRequest:
         done_at=row[8],
         outcome=row[9],
     )
+
+
+# -- task history (learned estimates) ---------------------------------------------------------
+
+
+def _history_rows(
+    workflow: str, durations: Sequence[TaskDuration]
+) -> list[tuple[str, str, str, float]]:
+    """The rows (workflow, task id, function, seconds) that add ``durations`` to the history,
+    oldest first: each becomes its task's newest (``s0``) in turn, so the latest written --
+    within a batch, the latest finished -- is the newest."""
+    return [
+        (workflow, d.task_id, d.function, d.seconds)
+        for d in sorted(durations, key=lambda d: d.finished_at)
+    ]
+
+
+def _task_history(rows: Sequence[tuple[Any, ...]]) -> list[TaskHistory]:
+    """The records of ``task_history`` rows (:data:`_HISTORY_COLUMNS`)."""
+    return [
+        TaskHistory(row[0], row[1], tuple([s for s in row[2:] if s is not None])) for row in rows
+    ]

@@ -64,6 +64,8 @@ from ._base import (
     StoreError,
     StoreNotFoundError,
     StoreUnavailableError,
+    TaskDuration,
+    TaskHistory,
     TaskLog,
     TaskRecord,
     WriteBatch,
@@ -71,6 +73,7 @@ from ._base import (
 from ._listing import OpenQuestion, RunPage, check_limit, page_of
 from ._sql import (
     _EVENT_COLUMNS,
+    _HISTORY_COLUMNS,
     _LOG_COLUMNS,
     _MIGRATION_6,
     _REQUEST_COLUMNS,
@@ -80,6 +83,7 @@ from ._sql import (
     _definition_json,
     _event_record,
     _event_rows,
+    _history_rows,
     _lease_held,
     _lease_lost,
     _list_runs_query,
@@ -96,6 +100,7 @@ from ._sql import (
     _run_request_row,
     _run_row,
     _storable,
+    _task_history,
     _task_record,
     _task_rows,
 )
@@ -200,6 +205,32 @@ _MIGRATIONS: tuple[str, ...] = (
     """,
     # 6: answers' provenance, questions' defaults; indexes of pages of runs and of the inbox
     _MIGRATION_6.format(blob="BLOB"),
+    # 7: reserved for trigger rules and mapped tasks (branch `rules`): replace this placeholder.
+    """
+    SELECT 1;
+    """,
+    # 8: how long succeeded attempts ran, by workflow: the history learned estimates read
+    # (plait._estimates). One row per task holding its latest 5 durations, s0 the newest: a
+    # write shifts them along in the upsert itself (no read), and a run's start reads one row
+    # per task, not one per attempt ever made (1,000 rows, not 20,000).
+    """
+    CREATE TABLE task_history (
+        workflow TEXT NOT NULL,
+        task_id  TEXT NOT NULL,
+        function TEXT NOT NULL,  -- the latest, module:qualname
+        s0       REAL NOT NULL,
+        s1       REAL,
+        s2       REAL,
+        s3       REAL,
+        s4       REAL,
+        PRIMARY KEY (workflow, task_id)
+    );
+    -- the W3C traceparent of each traced run's first plait.run span (plait._tracing)
+    CREATE TABLE run_traces (
+        run_id        TEXT PRIMARY KEY,
+        trace_context TEXT NOT NULL
+    );
+    """,
 )
 
 _INSERT_RUN = f"""
@@ -256,6 +287,15 @@ _UPSERT_LOGS = """
 """
 
 _INSERT_EVENTS = "INSERT INTO events (run_id, kind, task_id, time, data) VALUES {values}"
+
+# A duration joins its task's history as s0, the others moving one along (SQL evaluates every
+# right-hand side before it assigns: s1 gets the old s0).
+_UPSERT_HISTORY = """
+    INSERT INTO task_history (workflow, task_id, function, s0) VALUES {values}
+    ON CONFLICT (workflow, task_id) DO UPDATE SET
+        s4 = task_history.s3, s3 = task_history.s2, s2 = task_history.s1, s1 = task_history.s0,
+        s0 = excluded.s0, function = excluded.function
+"""
 
 _INSERT_RUN_REQUEST = f"""
     INSERT INTO run_requests (run_id, {_RUN_REQUEST_COLUMNS})
@@ -497,6 +537,7 @@ class SQLiteStore(Store):
         events = _event_rows(run_id, batch.events)
         logs = _log_rows(run_id, batch.logs)
         done = _run_request_done_rows(run_id, batch.requests_done)
+        durations = batch.durations
         now = time.time()
         key = batch.key
         with self._transaction() as conn:
@@ -544,6 +585,8 @@ class SQLiteStore(Store):
             if requests:
                 conn.executemany(_UPSERT_REQUEST, requests)
             _insert(conn, _INSERT_EVENTS, events)
+            if durations:
+                _add_history(conn, run_id, durations)
             _insert(conn, _UPSERT_LOGS, logs)
             if done:
                 conn.executemany(_FINISH_REQUEST, done)
@@ -564,6 +607,30 @@ class SQLiteStore(Store):
                 (run_id,),
             ).fetchall()
         return [_request_record(row) for row in rows]
+
+    def set_trace_context(self, run_id: str, trace_context: str) -> None:
+        with self._transaction() as conn:
+            _check_run(conn, run_id)
+            conn.execute(
+                "INSERT INTO run_traces (run_id, trace_context) VALUES (?, ?) "
+                "ON CONFLICT (run_id) DO NOTHING",
+                (run_id, _storable(trace_context)),
+            )
+
+    def get_trace_context(self, run_id: str) -> str | None:
+        with self._read() as conn:
+            row = conn.execute(
+                "SELECT trace_context FROM run_traces WHERE run_id = ?", (run_id,)
+            ).fetchone()
+        return None if row is None else str(row[0])
+
+    def task_history(self, workflow: str) -> list[TaskHistory]:
+        with self._read() as conn:
+            rows = conn.execute(
+                f"SELECT {_HISTORY_COLUMNS} FROM task_history WHERE workflow = ?",
+                (workflow,),
+            ).fetchall()
+        return _task_history(rows)
 
     def load_events(self, run_id: str, *, after: int | None = None) -> list[EventRecord]:
         with self._read() as conn:
@@ -664,6 +731,13 @@ def _insert(conn: sqlite3.Connection, template: str, rows: Sequence[tuple[Any, .
 def _statement(template: str, width: int, rows: int) -> str:
     row = "(" + ", ".join("?" * width) + ")"
     return template.format(values=", ".join([row] * rows))
+
+
+def _add_history(conn: sqlite3.Connection, run_id: str, durations: Sequence[TaskDuration]) -> None:
+    """Add ``durations`` to the history of the run's workflow (see ``_history_rows``)."""
+    (workflow,) = conn.execute("SELECT workflow FROM runs WHERE run_id = ?", (run_id,)).fetchone()
+    # One statement applies its rows in order: a task twice in it shifts twice.
+    _insert(conn, _UPSERT_HISTORY, _history_rows(workflow, durations))
 
 
 def _check_run(conn: sqlite3.Connection, run_id: str) -> None:

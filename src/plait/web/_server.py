@@ -7,12 +7,16 @@ uvicorn on it until Ctrl-C or SIGTERM, after which the resume children are stopp
 
 from __future__ import annotations
 
+import importlib.util
 import ipaddress
 import socket
 import sys
-from typing import TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from ._auth import Keys
+
+if TYPE_CHECKING:
+    from ..stores import Store
 
 __all__ = ["is_loopback", "serve"]
 
@@ -57,7 +61,8 @@ def serve(
     sock = _bind(host, port)
     bound_port = sock.getsockname()[1]
     shown_host = f"[{host}]" if ":" in host else host
-    app = create_app(store_url, keys=keys, user_header=user_header)
+    routes, metrics_store = metrics_routes(store_url, keys)
+    app = create_app(store_url, keys=keys, user_header=user_header, routes=routes)
     print(
         f"plait serve: {store_url}\n  http://{shown_host}:{bound_port}/?token={keys.token}",
         file=out or sys.stdout,
@@ -66,4 +71,21 @@ def serve(
     config = uvicorn.Config(
         app, log_level="warning", access_log=False, lifespan="on", timeout_graceful_shutdown=5
     )
-    uvicorn.Server(config).run(sockets=[sock])
+    try:
+        uvicorn.Server(config).run(sockets=[sock])
+    finally:
+        if metrics_store is not None:
+            metrics_store.close()
+
+
+def metrics_routes(store_url: str, keys: Keys) -> tuple[list[Any], Store | None]:
+    """``/metrics`` (see ``plait._metrics.metrics_route``: this process's metrics and gauges
+    read from the store, for a scraper that sends the server's token as a Bearer token) and the
+    store it reads; none when prometheus_client is not installed (``plait[prometheus]``)."""
+    if importlib.util.find_spec("prometheus_client") is None:
+        return [], None
+    from .._metrics import metrics_route  # noqa: PLC0415 - imports prometheus_client
+    from ..stores import open_store  # noqa: PLC0415
+
+    store = open_store(store_url)
+    return [metrics_route(store, is_token=keys.is_token)], store

@@ -1,0 +1,424 @@
+"""OpenTelemetry traces of runs (``pip install 'plait[otel]'``): spans built from the events.
+
+``plait.run(wf, tracing=True)`` (or ``EngineConfig.tracing``, or ``plait run --trace``) adds a
+:class:`RunTracer` to the run's subscribers. It emits, through the globally configured tracer
+provider (set up by the application, or by the standard ``OTEL_*`` environment variables with
+``opentelemetry-instrument``):
+
+- ``plait.run <workflow>``: one span for this process's part of the run, from ``RunStarted`` to
+  ``RunFinished``; ERROR when the run failed; attributes ``plait.run.id``, ``plait.workflow``,
+  ``plait.run.status``;
+- ``plait.task <task_id>``: one child span per attempt, from its start to its end, with
+  ``plait.run.id``, ``plait.task.id``, ``plait.task.attempt``, ``plait.workflow``; a failed
+  attempt has ERROR status and ``error.type``, and one that is retried says so with a
+  ``plait.retry`` event holding the delay (``plait.retry.delay``, seconds);
+- ``plait.wait <task_id>``: a child span for the time a question waited for its answer.
+
+**Times come from the events**, so the spans agree with the report and ``RunResult``. **Spans
+are built off the engine's thread**: the tracer hears of events as a journal does (their plain
+fields, see ``plait._events.Journal``), puts them on a queue -- the engine's whole cost, with no
+event object built -- and a thread of its own builds the events and makes and ends the spans. A
+task span is ended -- and so exported, by the provider's span processor -- as soon as its
+attempt ends, under the run span's context: a long run is visible while it runs, before its own
+span ends.
+
+**A resumed run continues the trace.** The first process stores the run span's W3C
+``traceparent`` with the run (:meth:`Store.set_trace_context`); a process that resumes the run
+(after a pause, a failure, or kill -9) makes its own ``plait.run`` span in the same trace, as a
+child of the first and linked to it.
+
+**Off by default, and then free**: without ``tracing`` nothing here is imported (nor
+OpenTelemetry), and the engine does no tracing work at all.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import logging
+import queue
+import random
+import threading
+from collections import deque
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
+
+from ._events import (
+    Event,
+    InputReceived,
+    InputRequested,
+    RunFinished,
+    RunStarted,
+    TaskCancelled,
+    TaskEvent,
+    TaskFailed,
+    TaskRetrying,
+    TaskStarted,
+    TaskSucceeded,
+)
+from ._exceptions import ConfigError
+from ._public import publish_exports
+from ._state import RunStatus
+
+if TYPE_CHECKING:
+    from opentelemetry.trace import Span
+
+    from .stores import Store
+
+__all__ = ["RunTracer"]
+
+MISSING_EXTRA = "tracing needs the OpenTelemetry API: pip install 'plait[otel]'"
+#: The instrumentation scope plait's spans are made under.
+SCOPE = "plait"
+
+_log = logging.getLogger("plait.tracing")
+_END = object()  # the queue's last item
+#: How many current-span contexts the tracer keeps made ahead (see RunTracer.enter).
+_STOCK = 256
+
+
+def _ns(seconds: float) -> int:
+    return int(seconds * 1e9)
+
+
+def _ids_of(stored: str | None) -> tuple[int | None, int]:
+    """The trace id of a run (the stored one's, or a new one) and its new run span's id."""
+    span_id = random.getrandbits(64) or 1
+    if stored is None:
+        return random.getrandbits(128) or 1, span_id
+    parts = stored.split("-")
+    try:
+        return int(parts[1], 16), span_id
+    except (IndexError, ValueError):
+        return None, span_id  # not a traceparent: no span is made current
+
+
+def _attach_detach(context: Any) -> tuple[Callable[[Any], Any], Callable[[Any], None]]:
+    """How to make a context current and undo it: the ContextVar that opentelemetry-api keeps
+    it in, set and reset directly when it is there (a third of the cost of ``attach`` and
+    ``detach``, which wrap it -- this runs around every task's function); else those."""
+    runtime = getattr(context, "_RUNTIME_CONTEXT", None)
+    var = getattr(runtime, "_current_context", None)
+    if isinstance(var, contextvars.ContextVar):
+        return var.set, var.reset
+    return context.attach, context.detach
+
+
+class _CurrentSpan:
+    """Makes a context whose current span is a span not built yet, by its ids."""
+
+    __slots__ = ("_in_context", "_non_recording", "_span_context", "flags")
+
+    def __init__(self, trace: Any) -> None:
+        self._span_context = trace.SpanContext
+        self._non_recording = trace.NonRecordingSpan
+        self._in_context = trace.set_span_in_context
+        #: Sampled or not, as the run's span is (sampled until it is known).
+        self.flags = trace.TraceFlags(trace.TraceFlags.SAMPLED)
+
+    def __call__(self, trace_id: int, span_id: int) -> Any:
+        current = self._span_context(trace_id, span_id, False, self.flags)
+        return self._in_context(self._non_recording(current))
+
+
+class _ChosenIds:
+    """The SDK tracer's id generator, which hands out the ids chosen for the next span first.
+
+    The SDK keeps one tracer per name, so every RunTracer of the process shares plait's: this
+    wraps its generator once (:func:`_chosen_ids`), and a choice is the choosing thread's own --
+    each run's tracer thread chooses, then makes the span, with no other run in between.
+    """
+
+    def __init__(self, base: Any) -> None:
+        self._base = base
+        self._choice = threading.local()
+
+    def choose(self, trace_id: int | None, span_id: int | None) -> None:
+        self._choice.ids = (trace_id, span_id)
+
+    def generate_trace_id(self) -> int:
+        trace_id, span_id = getattr(self._choice, "ids", (None, None))
+        self._choice.ids = (None, span_id)
+        return trace_id if trace_id is not None else int(self._base.generate_trace_id())
+
+    def generate_span_id(self) -> int:
+        trace_id, span_id = getattr(self._choice, "ids", (None, None))
+        self._choice.ids = (trace_id, None)
+        return span_id if span_id is not None else int(self._base.generate_span_id())
+
+    def __getattr__(self, name: str) -> Any:  # is_trace_id_random, and what newer SDKs ask
+        return getattr(self._base, name)
+
+
+_installing = threading.Lock()
+
+
+def _chosen_ids(tracer: Any) -> _ChosenIds:
+    """The SDK ``tracer``'s id generator, wrapped in a :class:`_ChosenIds` (once)."""
+    with _installing:
+        generator = tracer.id_generator
+        if not isinstance(generator, _ChosenIds):
+            generator = tracer.id_generator = _ChosenIds(generator)
+        return generator
+
+
+class RunTracer:
+    """Traces one run (see the module docstring): the run's journal (:meth:`journal`, or a
+    subscriber, :meth:`__call__`) and its attempts' scope (:meth:`enter` / :meth:`exit`, see
+    ``plait._run_state.AttemptScope``).
+
+    Thread contract: :meth:`journal` runs on whichever thread emits the event, under the
+    engine's lock, and only queues it; :meth:`enter` and :meth:`exit` run on the thread that
+    calls the task's function; the tracer's own thread builds every span, in event order, and
+    makes the current-span contexts ahead; :meth:`close` (after the run) waits for it.
+
+    Raises:
+        ConfigError: the OpenTelemetry API is not installed.
+    """
+
+    def __init__(
+        self,
+        workflow: str,
+        run_id: str,
+        store: Store,
+        *,
+        waits: Sequence[tuple[str, float, float]] = (),
+    ) -> None:
+        try:
+            from opentelemetry import context, trace  # noqa: PLC0415 - an optional dependency
+        except ImportError:
+            raise ConfigError(MISSING_EXTRA) from None
+        self._trace = trace
+        self._attach, self._detach = _attach_detach(context)
+        self._current_span = _CurrentSpan(trace)
+        self._tracer = trace.get_tracer(SCOPE)
+        self._workflow = workflow
+        self._run_id = run_id
+        self._store = store
+        # The span ids of the run's span and of each running attempt's are chosen here, so a
+        # task's function can run under its span before the tracer's thread builds it (see
+        # enter()); this needs the SDK's tracer, whose ids plait can choose (``_ChosenIds``).
+        self._ids: _ChosenIds | None = None
+        self._chosen: dict[tuple[str, int], int] = {}  # (task id, attempt) -> its span id
+        if getattr(self._tracer, "id_generator", None) is not None:
+            self._ids = _chosen_ids(self._tracer)
+        self._stored = store.get_trace_context(run_id)
+        self._trace_id, self._run_span_id = _ids_of(self._stored)
+        self.scopes = self._ids is not None and self._trace_id is not None
+        self._ready: deque[tuple[int, Any]] = deque()  # (span id, context) made ahead
+        if self.scopes:
+            self._stock(_STOCK)
+        self._events: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._run_span: Span | None = None
+        self._run_context: Any = None  # the context task spans are made in
+        self._attempts: dict[str, tuple[float, int]] = {}  # task id -> running attempt
+        self._asked: dict[str, float] = {}  # task id -> when its open question was asked
+        self._waits = waits  # (task id, asked, answered) before this part of the run
+        self._thread = threading.Thread(target=self._build, name=f"plait-tracer-{run_id}")
+        self._thread.daemon = True
+        self._thread.start()
+
+    def __call__(self, event: Event) -> None:
+        """Subscriber: queue ``event``."""
+        self._events.put(event)
+
+    def journal(
+        self, kind: type[Event], at: float, task_id: str | None, data: dict[str, Any]
+    ) -> None:
+        """Journal (see ``plait._events.Journal``): queue the event's fields; its object is
+        built on the tracer's thread, so the engine builds none for tracing."""
+        self._events.put((kind, at, task_id, data))
+
+    # -- the task's thread: its span current while its function runs --------------------------
+
+    def enter(self, task_id: str, attempt: int) -> object:
+        """Make the attempt's span current (on the calling thread, or the async task's context):
+        a span the task's function makes (an HTTP client's, a database driver's) nests under it.
+        The span itself is built later, on the tracer's thread, with the id chosen here.
+
+        The contexts are made ahead, on the tracer's thread (:meth:`_stock`): here one is only
+        taken and attached -- the part that cannot move off the task's thread."""
+        try:
+            span_id, current = self._ready.popleft()
+        except IndexError:  # the stock ran out: make one here
+            span_id = random.getrandbits(64) or 1
+            current = self._current_span(self._trace_id or 0, span_id)
+        self._chosen[task_id, attempt] = span_id
+        return self._attach(current)
+
+    def traceparent(self, task_id: str, attempt: int) -> str:
+        """The W3C ``traceparent`` of the attempt's span, for an attempt shipped to another
+        process (``TaskCall.traceparent``): its span id is chosen here, as :meth:`enter` does."""
+        span_id = random.getrandbits(64) or 1
+        self._chosen[task_id, attempt] = span_id
+        return f"00-{self._trace_id or 0:032x}-{span_id:016x}-{int(self._current_span.flags):02x}"
+
+    def exit(self, token: object) -> None:
+        """The attempt's function returned: its span is no longer current."""
+        self._detach(token)  # what enter() returned
+
+    def close(self) -> None:
+        """Wait until every span of the run is built and ended."""
+        self._events.put(_END)
+        self._thread.join()
+
+    # -- the tracer's thread ---------------------------------------------------------------------
+
+    def _build(self) -> None:
+        handlers: dict[type[Event], Callable[[Any], None]] = {
+            RunStarted: self._run_started,
+            TaskStarted: self._task_started,
+            TaskSucceeded: self._task_ended,
+            TaskRetrying: self._task_ended,
+            TaskFailed: self._task_ended,
+            TaskCancelled: self._task_ended,
+            InputRequested: self._input_requested,
+            InputReceived: self._input_received,
+            RunFinished: self._run_finished,
+        }
+        while (item := self._events.get()) is not _END:
+            if isinstance(item, tuple):  # a journal's fields
+                kind, at, task_id, data = item
+                handler = handlers.get(kind)
+                if handler is None:
+                    continue
+                fields = data if task_id is None else {"task_id": task_id, **data}
+                event = kind(run_id=self._run_id, time=at, **fields)
+            else:
+                event = item
+                handler = handlers.get(type(event))
+                if handler is None:
+                    continue
+            try:
+                handler(event)
+            except Exception:  # a tracing failure must not reach the run
+                _log.exception("run %r: could not trace %r", self._run_id, event)
+        if self._run_span is not None:  # the run ended without RunFinished (it was stopped)
+            self._run_span.end()
+            self._run_span = None
+
+    def _attributes(self) -> dict[str, Any]:
+        return {"plait.run.id": self._run_id, "plait.workflow": self._workflow}
+
+    def _run_started(self, event: RunStarted) -> None:
+        from opentelemetry.trace import Link  # noqa: PLC0415 - an optional dependency
+        from opentelemetry.trace.propagation.tracecontext import (  # noqa: PLC0415
+            TraceContextTextMapPropagator,
+        )
+
+        propagator = TraceContextTextMapPropagator()
+        stored = self._stored
+        parent = None
+        links = []
+        if stored is not None:  # a resumed run: its part of the trace, under the first
+            parent = propagator.extract({"traceparent": stored})
+            first = self._trace.get_current_span(parent).get_span_context()
+            if first.is_valid:
+                links.append(Link(first, {"plait.link": "first part of the run"}))
+        if self._ids is not None:
+            self._ids.choose(None if stored is not None else self._trace_id, self._run_span_id)
+        span = self._tracer.start_span(
+            f"plait.run {self._workflow}",
+            context=parent,
+            links=links,
+            start_time=_ns(event.time),
+            attributes={**self._attributes(), "plait.run.tasks": event.tasks},
+        )
+        self._run_span = span
+        self._run_context = self._trace.set_span_in_context(span)
+        flags = span.get_span_context().trace_flags
+        if self.scopes and flags != self._current_span.flags:  # the sampler dropped the run
+            self._current_span.flags = flags  # its tasks' spans are dropped too, and theirs
+            self._ready.clear()
+            self._stock(_STOCK)
+        for task_id, asked, answered in self._waits:
+            self._wait_span(task_id, asked, answered)
+        if stored is None:
+            carrier: dict[str, str] = {}
+            propagator.inject(carrier, context=self._run_context)
+            if "traceparent" in carrier:
+                self._store.set_trace_context(self._run_id, carrier["traceparent"])
+
+    def _task_started(self, event: TaskStarted) -> None:
+        self._attempts[event.task_id] = (event.time, event.attempt)
+        if self.scopes and len(self._ready) < _STOCK:
+            self._stock(_STOCK // 8)
+
+    def _stock(self, n: int) -> None:
+        """Make ``n`` more current-span contexts for :meth:`enter` to take."""
+        make, trace_id, ready = self._current_span, self._trace_id or 0, self._ready
+        for _ in range(n):
+            span_id = random.getrandbits(64) or 1
+            ready.append((span_id, make(trace_id, span_id)))
+
+    def _task_ended(self, event: TaskEvent) -> None:
+        from opentelemetry.trace import Status, StatusCode  # noqa: PLC0415
+
+        started = self._attempts.pop(event.task_id, None)
+        if started is None:  # cancelled before it started: no attempt to show
+            return
+        start, attempt = started
+        span_id = self._chosen.pop((event.task_id, attempt), None)
+        if self._ids is not None and span_id is not None:
+            self._ids.choose(None, span_id)
+        span = self._tracer.start_span(
+            f"plait.task {event.task_id}",
+            context=self._run_context,
+            start_time=_ns(start),
+            attributes={
+                **self._attributes(),
+                "plait.task.id": event.task_id,
+                "plait.task.attempt": attempt,
+            },
+        )
+        if isinstance(event, TaskRetrying | TaskFailed):
+            span.set_attribute("error.type", event.error.type)
+            span.set_status(Status(StatusCode.ERROR, event.error.message))
+            if isinstance(event, TaskRetrying):
+                span.add_event(
+                    "plait.retry", {"plait.retry.delay": event.delay}, timestamp=_ns(event.time)
+                )
+        elif isinstance(event, TaskCancelled):
+            span.set_attribute("error.type", "plait.TaskCancelledError")
+            span.set_status(Status(StatusCode.ERROR, "cancelled"))
+        span.end(end_time=_ns(event.time))
+
+    def _input_requested(self, event: InputRequested) -> None:
+        self._asked[event.task_id] = event.question.asked_at
+
+    def _input_received(self, event: InputReceived) -> None:
+        asked = self._asked.pop(event.task_id, None)
+        if asked is None:  # asked in an earlier part of the run: the store knows when
+            asked = next(
+                (
+                    request.requested_at
+                    for request in self._store.load_requests(self._run_id)
+                    if request.task_id == event.task_id and request.key == event.key
+                ),
+                None,
+            )
+        if asked is not None:
+            self._wait_span(event.task_id, asked, event.time)
+
+    def _wait_span(self, task_id: str, asked: float, answered: float) -> None:
+        span = self._tracer.start_span(
+            f"plait.wait {task_id}",
+            context=self._run_context,
+            start_time=_ns(asked),
+            attributes={**self._attributes(), "plait.task.id": task_id},
+        )
+        span.end(end_time=_ns(answered))
+
+    def _run_finished(self, event: RunFinished) -> None:
+        from opentelemetry.trace import Status, StatusCode  # noqa: PLC0415
+
+        span = self._run_span
+        if span is None:
+            return
+        span.set_attribute("plait.run.status", str(event.status))
+        if event.status is RunStatus.FAILED:
+            span.set_status(Status(StatusCode.ERROR, event.error or "failed"))
+        span.end(end_time=_ns(event.time))
+        self._run_span = None
+
+
+publish_exports(globals())  # plait.X, not plait._tracing.X: see plait._public

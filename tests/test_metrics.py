@@ -1,0 +1,261 @@
+"""Prometheus metrics of runs: the series a run records, read back from the text exposition."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import httpx
+import pytest
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.parser import text_string_to_metric_families
+from starlette.applications import Starlette
+
+import plait
+from plait import Workflow
+from plait._metrics import exposition, metrics_route
+from plait.stores import MemoryStore, SQLiteStore
+from plait.web._app import create_app
+from plait.web._auth import Keys
+from plait.web._server import metrics_routes
+
+
+def samples(registry: CollectorRegistry) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    """Every sample of the registry's text exposition, by name and labels."""
+    text = generate_latest(registry).decode()
+    return {
+        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+    }
+
+
+def value(registry: CollectorRegistry, name: str, **labels: str) -> float:
+    return samples(registry).get((name, tuple(sorted(labels.items()))), 0.0)
+
+
+def diamond(calls: Counter[str]) -> Workflow:
+    """a -> (b, c) -> d; b fails once then succeeds, c always fails (so d is skipped)."""
+    wf = Workflow("diamond")
+
+    def a() -> int:
+        calls["a"] += 1
+        return 1
+
+    def b() -> int:
+        calls["b"] += 1
+        if calls["b"] == 1:
+            raise RuntimeError("b fails once")
+        return 2
+
+    def c() -> int:
+        calls["c"] += 1
+        raise ValueError("c always fails")
+
+    def d() -> None:
+        calls["d"] += 1
+
+    no_wait = plait.RetryPolicy(max_retries=1, backoff=0.0, jitter=0.0)
+    wf.add_task("a", a)
+    wf.add_task("b", b, depends_on=["a"], retry=no_wait)
+    wf.add_task("c", c, depends_on=["a"], retry=plait.RetryPolicy(max_retries=0))
+    wf.add_task("d", d, depends_on=["b", "c"])
+    return wf
+
+
+def test_a_run_records_its_attempts_tasks_and_end(tmp_path: Path) -> None:
+    registry = CollectorRegistry()
+    calls: Counter[str] = Counter()
+    result = plait.run(
+        diamond(calls),
+        store=SQLiteStore(tmp_path / "plait.db"),
+        metrics=True,
+        metrics_registry=registry,
+    )
+    assert result.status is plait.RunStatus.FAILED
+    attempts = {
+        outcome: value(registry, "plait_task_attempts_total", workflow="diamond", result=outcome)
+        for outcome in ("succeeded", "retried", "failed", "cancelled")
+    }
+    # a, b's second attempt succeeded; b's first was retried; c failed; d never ran.
+    assert attempts == {"succeeded": 2, "retried": 1, "failed": 1, "cancelled": 0}
+    assert sum(attempts.values()) == sum(calls.values()) == 4
+    for outcome, count in attempts.items():
+        observed = value(
+            registry, "plait_task_duration_seconds_count", workflow="diamond", result=outcome
+        )
+        assert observed == count
+    # Every attempt waited for its slot once (b's second from the end of its backoff).
+    assert value(registry, "plait_task_queue_wait_seconds_count", workflow="diamond") == 4
+    assert value(registry, "plait_tasks_running", workflow="diamond") == 0
+    assert value(registry, "plait_runs_active", workflow="diamond") == 0
+    assert value(registry, "plait_runs_total", workflow="diamond", status="failed") == 1
+    assert value(registry, "plait_store_write_seconds_count", workflow="diamond") >= 1
+
+
+def test_runs_add_to_the_same_series() -> None:
+    registry = CollectorRegistry()
+    for _ in range(3):
+        plait.run(diamond(Counter()), store=MemoryStore(), metrics=True, metrics_registry=registry)
+    assert value(registry, "plait_runs_total", workflow="diamond", status="failed") == 3
+    assert value(registry, "plait_task_attempts_total", workflow="diamond", result="succeeded") == 6
+
+
+def series(registry: CollectorRegistry) -> set[tuple[str, tuple[str, ...]]]:
+    """The series' names and label names (values aside): what grows with cardinality."""
+    return {(name, tuple(k for k, _ in labels)) for name, labels in samples(registry)}
+
+
+def noop() -> None:
+    pass
+
+
+def flat(n: int) -> Workflow:
+    wf = Workflow("flat")
+    for i in range(n):
+        wf.add_task(f"t{i}", noop)
+    return wf
+
+
+def test_ten_thousand_tasks_make_as_few_series_as_ten() -> None:
+    small, large = CollectorRegistry(), CollectorRegistry()
+    plait.run(flat(10), store=MemoryStore(), metrics=True, metrics_registry=small)
+    plait.run(flat(10_000), store=MemoryStore(), metrics=True, metrics_registry=large)
+    assert len(samples(large)) == len(samples(small)) < 200
+    assert series(large) == series(small)
+    assert value(large, "plait_task_attempts_total", workflow="flat", result="succeeded") == 10_000
+    assert all("task_id" not in labels for _, labels in series(large))
+
+
+def test_task_labels_are_there_when_asked_for() -> None:
+    registry = CollectorRegistry()
+    result = plait.run(
+        flat(3),
+        store=MemoryStore(),
+        metrics=True,
+        metrics_registry=registry,
+        metrics_task_labels=True,
+    )
+    for task_id in ("t0", "t1", "t2"):
+        labels = {
+            "workflow": "flat",
+            "result": "succeeded",
+            "task_id": task_id,
+            "run_id": result.run_id,
+        }
+        assert value(registry, "plait_task_attempts_total", **labels) == 1
+
+
+def test_one_registry_takes_one_label_setting() -> None:
+    registry = CollectorRegistry()
+    plait.run(flat(1), store=MemoryStore(), metrics=True, metrics_registry=registry)
+    with pytest.raises(plait.ConfigError, match=r"^metrics_task_labels=True, but the registry"):
+        plait.run(
+            flat(1),
+            store=MemoryStore(),
+            metrics=True,
+            metrics_registry=registry,
+            metrics_task_labels=True,
+        )
+
+
+def test_metrics_options_need_metrics() -> None:
+    with pytest.raises(plait.ConfigError, match=r"apply only with metrics=True"):
+        plait.run(flat(1), store=MemoryStore(), metrics_registry=CollectorRegistry())
+
+
+def test_the_exposition_adds_gauges_read_from_the_store(tmp_path: Path) -> None:
+    store = SQLiteStore(tmp_path / "plait.db")
+    plait.run(flat(2), store=store)
+    plait.run(diamond(Counter()), store=store)
+    wf = Workflow("asks")
+    wf.add_task("approve", None, pause=plait.Pause("Ship it?"))
+    plait.run(wf, store=store)
+    registry = CollectorRegistry()
+    body, content_type = exposition(registry, store=store)
+    assert content_type.startswith("text/plain")
+    found = {
+        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+        for family in text_string_to_metric_families(body.decode())
+        for sample in family.samples
+    }
+    assert found[("plait_store_runs", (("status", "succeeded"),))] == 1
+    assert found[("plait_store_runs", (("status", "failed"),))] == 1
+    assert found[("plait_store_runs", (("status", "paused"),))] == 1
+    assert found[("plait_store_open_questions", ())] == 1
+
+
+def test_the_metrics_route_needs_the_token(tmp_path: Path) -> None:
+    store = SQLiteStore(tmp_path / "plait.db")
+    registry = CollectorRegistry()
+    plait.run(flat(2), store=store, metrics=True, metrics_registry=registry)
+    app = Starlette(
+        routes=[metrics_route(store, is_token=lambda t: t == "s3cret", registry=registry)]
+    )
+
+    async def scrape(headers: dict[str, str]) -> httpx.Response:
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://plait") as client:
+            return await client.get("/metrics", headers=headers)
+
+    assert asyncio.run(scrape({})).status_code == 401
+    assert asyncio.run(scrape({"Authorization": "Bearer nope"})).status_code == 401
+    scraped = asyncio.run(scrape({"Authorization": "Bearer s3cret"}))
+    assert scraped.status_code == 200
+    assert scraped.headers["content-type"].startswith("text/plain")
+    assert 'plait_runs_total{status="succeeded",workflow="flat"} 1.0' in scraped.text
+    assert 'plait_store_runs{status="succeeded"} 1.0' in scraped.text
+
+
+def test_a_question_answered_live_records_its_wait() -> None:
+    registry = CollectorRegistry()
+    store = MemoryStore()
+    asked = threading.Event()
+    wf = Workflow("asks")
+    wf.add_task("approve", None, pause=plait.Pause("ship it?"))
+
+    def on_event(event: plait.Event) -> None:
+        if isinstance(event, plait.InputRequested):
+            asked.set()
+
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        running = pool.submit(
+            plait.run,
+            wf,
+            run_id="live-question",
+            store=store,
+            wait_for_input=True,
+            subscribers=[on_event],
+            metrics=True,
+            metrics_registry=registry,
+        )
+        assert asked.wait(timeout=30)
+        plait.answer("live-question", "approve", "yes", store=store)
+        assert running.result(timeout=30).status is plait.RunStatus.SUCCEEDED
+    assert value(registry, "plait_input_wait_seconds_count", workflow="asks") == 1
+    assert value(registry, "plait_task_attempts_total", workflow="asks", result="succeeded") == 1
+
+
+def test_plait_serve_mounts_the_metrics_behind_its_token(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'plait.db'}"
+    plait.run(flat(2), store=url)
+    keys = Keys("a-token-of-the-server")
+    routes, store = metrics_routes(url, keys)
+    assert store is not None
+    app = create_app(url, keys=keys, routes=routes)
+
+    async def scrape(headers: dict[str, str]) -> httpx.Response:
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+            return await client.get("/metrics", headers=headers)
+
+    try:
+        assert asyncio.run(scrape({})).status_code == 401
+        scraped = asyncio.run(scrape({"Authorization": f"Bearer {keys.token}"}))
+    finally:
+        store.close()
+    assert scraped.status_code == 200
+    assert 'plait_store_runs{status="succeeded"} 1.0' in scraped.text
