@@ -529,6 +529,109 @@ async def _answer() -> int:
     return 42
 
 
+def _driver_count(workflow: plait.Workflow, **options: Any) -> tuple[plait.RunResult, int]:
+    """Run ``workflow``; return its result and how many ``_drive`` tasks the engine made."""
+    made: list[str] = []
+
+    async def main() -> plait.RunResult:
+        def factory(loop: asyncio.AbstractEventLoop, coro: Any, **kwargs: Any) -> asyncio.Task[Any]:
+            made.append(getattr(coro, "__qualname__", ""))
+            return asyncio.Task(coro, loop=loop, **kwargs)
+
+        asyncio.get_running_loop().set_task_factory(factory)
+        return await plait.arun(workflow, **options)
+
+    result = asyncio.run(main())
+    return result, sum("_drive" in name for name in made)
+
+
+def test_a_chain_of_async_tasks_runs_in_one_driver_not_a_task_each() -> None:
+    async def step(**upstream: int) -> int:
+        return sum(upstream.values()) + 1
+
+    wf = plait.Workflow("w")
+    for i in range(100):
+        wf.add_task(f"t{i}", step, depends_on=[f"t{i - 1}"] if i else [])
+    result, drivers = _driver_count(wf)
+    assert result.outputs["t99"] == 100
+    assert drivers == 1
+
+
+def test_an_async_driver_lets_the_loop_run_others_every_few_attempts() -> None:
+    order: list[str] = []
+
+    async def step(**upstream: Any) -> None:
+        order.append("task")
+        if len(order) == 1:  # the first attempt asks the loop to run something else
+            asyncio.get_running_loop().call_soon(order.append, "loop")
+
+    wf = plait.Workflow("w")
+    for i in range(100):
+        wf.add_task(f"t{i}", step, depends_on=[f"t{i - 1}"] if i else [])
+    plait.run(wf)
+    assert order.index("loop") <= 1 + 64  # a driver yields at least every 64 attempts it keeps
+
+
+def test_an_async_driver_whose_attempts_hold_the_loop_lets_it_run_others_after_each() -> None:
+    order: list[str] = []
+
+    async def busy(**upstream: Any) -> None:
+        time.sleep(0.005)  # holds the loop: longer than a driver may hold it (2 ms)
+        order.append("task")
+        if len(order) == 1:
+            asyncio.get_running_loop().call_soon(order.append, "loop")
+
+    wf = plait.Workflow("w")
+    for i in range(5):
+        wf.add_task(f"t{i}", busy, depends_on=[f"t{i - 1}"] if i else [])
+    plait.run(wf)
+    assert order.index("loop") == 1
+
+
+def test_after_a_failed_async_attempt_its_driver_runs_no_other_attempt() -> None:
+    drivers: dict[str, asyncio.Task[Any] | None] = {}
+
+    async def fail() -> None:
+        drivers["bad"] = asyncio.current_task()
+        raise ValueError("no")
+
+    async def fine(ctx: plait.Context, **upstream: Any) -> str:
+        drivers[ctx.task_id] = asyncio.current_task()
+        return "ok"
+
+    wf = plait.Workflow("w")
+    wf.add_task("bad", fail, retry=plait.RetryPolicy(max_retries=0), priority=1)  # first
+    wf.add_task("good", fine)
+    wf.add_task("after", fine, depends_on=["good"])
+    result = plait.run(wf, max_concurrency=1)
+    assert statuses(result) == {"bad": "failed", "good": "succeeded", "after": "succeeded"}
+    assert drivers["bad"] not in (drivers["good"], drivers["after"])
+    assert drivers["good"] is drivers["after"]  # a driver whose attempt succeeded goes on
+
+
+def test_a_timed_out_async_attempt_in_a_chain_leaves_the_next_attempts_alone() -> None:
+    async def slow(**upstream: Any) -> None:
+        await asyncio.sleep(GUARD)
+
+    async def fine(**upstream: Any) -> str:
+        return "ok"
+
+    wf = plait.Workflow("w")
+    wf.add_task("a", fine)
+    wf.add_task("slow", slow, depends_on=["a"], timeout=0.05)
+    wf.add_task("b", fine, depends_on=["a"])
+    wf.add_task("c", fine, depends_on=["b"])
+    result = plait.run(wf, max_concurrency=1)
+    assert statuses(result) == {
+        "a": "succeeded",
+        "slow": "failed",
+        "b": "succeeded",
+        "c": "succeeded",
+    }
+    assert result.tasks["slow"].error is not None
+    assert result.tasks["slow"].error.type == "plait.TaskTimeoutError"
+
+
 def test_a_timed_out_attempt_is_retried() -> None:
     calls = 0
 

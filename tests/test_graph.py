@@ -186,6 +186,43 @@ def test_random_graphs_are_sorted_or_their_reported_cycle_is_real(
             assert position[dependency] < position[task_id]
 
 
+@given(
+    st.integers(min_value=1, max_value=8).flatmap(
+        lambda n: st.tuples(
+            st.tuples(*(st.sets(st.integers(0, max(i - 1, 0)), max_size=3) for i in range(n))),
+            st.permutations(range(n)),
+        )
+    )
+)
+@settings(max_examples=150, deadline=None)
+def test_a_graph_compiles_alike_whatever_order_its_tasks_are_defined_in(
+    graph_and_order: tuple[tuple[set[int], ...], list[int]],
+) -> None:
+    # In definition order, every dependency comes first (the compiler's fast path); shuffled,
+    # it does not (Kahn's algorithm). Ranks and edges must not tell the two apart.
+    dependencies, order = graph_and_order
+    deps = {f"t{i}": [f"t{d}" for d in sorted(ds) if d < i] for i, ds in enumerate(dependencies)}
+    in_order = workflow(deps).graph()
+    shuffled = workflow({f"t{i}": deps[f"t{i}"] for i in order}).graph()
+    for task_id in deps:
+        a, b = in_order.index[task_id], shuffled.index[task_id]
+        assert in_order.rank[a] == shuffled.rank[b]
+        assert ids_in_order(in_order, in_order.dependents[a]) == sorted(
+            ids_in_order(shuffled, shuffled.dependents[b]), key=in_order.index.__getitem__
+        )
+    for graph in (in_order, shuffled):
+        position = {i: n for n, i in enumerate(graph.topological_order)}
+        assert sorted(position) == list(range(len(deps)))
+        for i, task_dependencies in enumerate(graph.dependencies):
+            assert all(position[d] < position[i] for d in task_dependencies)
+
+
+def test_a_self_dependency_is_reported_before_a_later_unknown_dependency() -> None:
+    wf = workflow({"a": [], "b": ["b"], "c": ["nope"]})
+    with pytest.raises(CycleError, match=r"^task 'b' depends on itself"):
+        wf.validate()
+
+
 # -- nothing runs when the workflow is invalid --------------------------------------------------
 
 
@@ -230,7 +267,7 @@ def test_dependencies_and_dependents_are_task_indexes() -> None:
     assert graph.ids == ["a", "b", "c"]
     assert graph.index == {"a": 0, "b": 1, "c": 2}
     assert graph.dependencies == [(), (0,), (0, 1)]
-    assert graph.dependents == [[1, 2], [2], []]
+    assert graph.dependents == [(1, 2), (2,), ()]
     assert len(graph) == 3
 
 
@@ -475,6 +512,24 @@ def test_the_fingerprint_hashes_ids_dependencies_and_functions() -> None:
     text = "\n".join(
         "\x1f".join((task["id"], "\x1e".join(task["depends_on"]), task["function"]))
         for task in graph.definition()
+    )
+    assert graph.fingerprint() == hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def test_the_fingerprint_of_tasks_with_params_appends_their_json() -> None:
+    import hashlib  # noqa: PLC0415
+    import json  # noqa: PLC0415
+
+    wf = Workflow("w")
+    wf.add_task("a", noop)
+    wf.add_task("b", lambda a, x, y: a, depends_on=["a"], params={"y": [1], "x": "two"})
+    graph = wf.graph()
+    a, b = graph.definition()
+    text = "\n".join(
+        [
+            f"a\x1f\x1f{a['function']}",
+            f"b\x1fa\x1f{b['function']}\x1f" + json.dumps({"x": "two", "y": [1]}).replace(" ", ""),
+        ]
     )
     assert graph.fingerprint() == hashlib.sha256(text.encode()).hexdigest()[:16]
 

@@ -379,7 +379,7 @@ def test_a_shell_task_is_an_async_task_whose_dependencies_fill_its_keywords() ->
     wf.add_task("fetch", lambda: 1)
     spec = wf.add_task("sh", ShellTask("true"), depends_on=["fetch"])
     assert spec.is_async
-    assert spec.binding.from_dependencies == (("fetch", "fetch"),)
+    assert spec.passed == ("fetch",)
     assert spec.binding.context_parameter == "ctx"
 
 

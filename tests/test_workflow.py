@@ -538,7 +538,7 @@ def test_a_parameter_named_like_a_dependency_is_bound_to_its_output() -> None:
     wf.add_task("a", one)
     wf.add_task("b", two)
     spec = wf.add_task("c", sync_add, depends_on=["a", "b"])
-    assert spec.binding.from_dependencies == (("a", "a"), ("b", "b"))
+    assert spec.passed == ("a", "b")
     assert spec.binding.context_parameter is None
 
 
@@ -546,7 +546,7 @@ def test_a_dependency_without_a_parameter_is_only_an_ordering_constraint() -> No
     wf = Workflow("w")
     wf.add_task("a", one)
     spec = wf.add_task("b", two, depends_on=["a"])
-    assert spec.binding.from_dependencies == ()
+    assert spec.passed == ()
 
 
 def test_a_parameter_named_ctx_gets_the_context() -> None:
@@ -616,9 +616,46 @@ def test_params_fill_the_remaining_parameters() -> None:
     wf = Workflow("w")
     wf.add_task("a", one)
     spec = wf.add_task("t", task, depends_on=["a"], params={"rate": 0.5})
-    assert spec.binding.from_dependencies == (("a", "a"),)
+    assert spec.passed == ("a",)
     assert spec.binding.context_parameter == "ctx"
     assert dict(spec.binding.params) == {"rate": 0.5}
+
+
+def test_a_kwargs_task_is_passed_every_dependency_but_those_given_as_params() -> None:
+    def upstream(**outputs: Any) -> None:
+        return None
+
+    wf = Workflow("w")
+    for task_id in ("a", "b", "c"):
+        wf.add_task(task_id, one)
+    every = wf.add_task("every", upstream, depends_on=["c", "a", "b"])
+    assert every.passed == ("c", "a", "b")
+    some = wf.add_task("some", upstream, depends_on=["c", "a", "b"], params={"a": 1})
+    assert some.passed == ("c", "b")
+    assert dict(some.binding.params) == {"a": 1}
+
+
+def test_named_dependency_parameters_are_passed_in_depends_on_order() -> None:
+    def task(b: int, ctx: Context, a: int, **rest: Any) -> None:
+        return None
+
+    wf = Workflow("w")
+    for task_id in ("a", "b", "c"):
+        wf.add_task(task_id, one)
+    spec = wf.add_task("t", task, depends_on=["a", "c", "b"])
+    assert spec.passed == ("a", "c", "b")
+    assert spec.binding.context_parameter == "ctx"
+    graph = wf.graph()
+    inputs = graph.inputs[graph.index["t"]]
+    assert inputs == (0, 2, 1)
+
+
+def test_a_positional_only_parameter_named_like_a_dependency_is_not_passed() -> None:
+    wf = Workflow("w")
+    wf.add_task("x", one)
+    spec = wf.add_task("t", positional_only_with_default, depends_on=["x"])
+    assert spec.passed == ()
+    assert wf.graph().inputs[1] is None
 
 
 def test_parameters_with_defaults_need_nothing() -> None:
@@ -626,7 +663,7 @@ def test_parameters_with_defaults_need_nothing() -> None:
         return None
 
     spec = Workflow("w").add_task("t", task)
-    assert spec.binding.from_dependencies == ()
+    assert spec.passed == ()
     assert dict(spec.binding.params) == {}
 
 

@@ -200,14 +200,12 @@ class _Attempts(_RunState):
         kwargs: dict[str, Any] | None = None  # None: nothing to pass (the common no-op case)
         if inputs is not None:
             kwargs = dict(spec.binding.params)
-            outputs, status = self.outputs, self.scheduler.status
-            for name, d in inputs:
+            outputs, ids, status = self.outputs, self.graph.ids, self.scheduler.status
+            for d in inputs:  # each fills the parameter named like the dependency
                 if status[d] is SUCCEEDED:  # else the parameter keeps its default
-                    kwargs[name] = outputs[d]
+                    kwargs[ids[d]] = outputs[d]
             if self.remote_outputs:  # fetched here, in the worker thread that needs them
-                kwargs.update(
-                    (name, local(outputs[d])) for name, d in inputs if status[d] is SUCCEEDED
-                )
+                kwargs.update((ids[d], local(outputs[d])) for d in inputs if status[d] is SUCCEEDED)
             context_parameter = spec.binding.context_parameter
             if context_parameter is not None:
                 kwargs[context_parameter] = Context(self.run_id, spec.id, attempt.number, attempt)
@@ -222,20 +220,20 @@ class _Attempts(_RunState):
         context_parameter = None
         if inputs is not None:
             kwargs = dict(spec.binding.params)
-            outputs, status = self.outputs, self.scheduler.status
-            for name, d in inputs:
+            outputs, ids, status = self.outputs, self.graph.ids, self.scheduler.status
+            for d in inputs:  # each fills the parameter named like the dependency
                 if status[d] is SUCCEEDED:  # else the parameter keeps its default
-                    kwargs[name] = outputs[d]
+                    kwargs[ids[d]] = outputs[d]
             if self.remote_outputs:  # a handle goes as it is only where it is kept
                 executor = self.executor_of[i]
-                for name, d in inputs:
+                for d in inputs:
                     value = outputs[d]
                     if (
                         status[d] is SUCCEEDED
                         and isinstance(value, RemoteOutput)
                         and not (executor is not None and value.kept_by(executor))
                     ):
-                        kwargs[name] = value.fetch()
+                        kwargs[ids[d]] = value.fetch()
             context_parameter = spec.binding.context_parameter
         answers = self.answers[i]
         ids = self.graph.ids

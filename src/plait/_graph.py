@@ -12,12 +12,14 @@ computes, once per workflow, everything the scheduler needs so that a run does n
   100 times longer;
 - ``queue_key[i]``: the task's position in ready-queue order -- higher ``priority`` first, then
   higher ``rank``, then definition order; the scheduler's heaps hold these small ints;
-- ``pool_of[i]``: the index of the task's pool (0 = no pool);
+- ``pool_of[i]``: the index of the task's pool (0 = no pool); ``pause_tasks``: the tasks with a
+  ``pause``;
 - ``rules[i]`` / ``cleanup[i]``: the task's trigger rule, and whether it runs even after a halt;
   ``decides_on_success[i]``: whether a success may decide the rule before the other dependencies
   finish; ``first``: the tasks a fresh run decides before anything finished (no dependencies, or
   the rule ``always``);
-- ``inputs[i]``: which dependency outputs fill which parameters (``None``: call with none).
+- ``inputs[i]``: the dependencies whose outputs fill parameters, each the parameter named
+  ``ids[d]`` (``None``: call with none); ``dependencies[i]`` itself when all of them do.
 """
 
 from __future__ import annotations
@@ -43,6 +45,7 @@ __all__ = ["Graph", "unknown_dependency"]
 
 
 _DECIDES_ON_SUCCESS = frozenset(rule for rule in TriggerRule if rule.decides_on_success)
+_NO_EDGES: tuple[int, ...] = ()
 
 
 def unknown_dependency(
@@ -88,6 +91,7 @@ class Graph:
         "ids",
         "index",
         "inputs",
+        "pause_tasks",
         "pool_names",
         "pool_of",
         "queue_key",
@@ -100,59 +104,98 @@ class Graph:
     )
 
     def __init__(self, workflow: Workflow) -> None:
+        # One pass over the tasks in definition order resolves the edges and notes what the
+        # later passes need; make bench Part 5 times it (plait.run compiles the workflow).
         self.workflow_name = workflow.name
         self._definition: list[dict[str, Any]] | None = None
         self._fingerprint: str | None = None
-        self.specs: list[TaskSpec] = list(workflow.tasks.values())
-        self.ids = [spec.id for spec in self.specs]
-        self.index = {task_id: i for i, task_id in enumerate(self.ids)}
-        self.dependencies = [self._resolve(spec) for spec in self.specs]
-        self.dependents: list[list[int]] = [[] for _ in self.specs]
-        for i, dependencies in enumerate(self.dependencies):
-            for d in dependencies:
-                self.dependents[d].append(i)
-        self.inputs = [self._inputs(spec) for spec in self.specs]
-        self.rules = [spec.trigger for spec in self.specs]
-        self.cleanup = [spec.cleanup for spec in self.specs]
+        tasks = workflow.tasks
+        specs: list[TaskSpec] = list(tasks.values())
+        self.specs = specs
+        n = len(specs)
+        self.ids = ids = list(tasks)
+        self.index = index = dict(zip(ids, range(n), strict=True))
+        position = index.__getitem__
+        self.dependencies = dependencies = [_NO_EDGES] * n
+        self.inputs: list[tuple[int, ...] | None] = [None] * n
+        dependents: list[list[int] | None] = [None] * n
+        in_order = True  # every dependency defined before its dependents
+        self.pause_tasks: list[int] = []
+        pooled = False
+        for i, spec in enumerate(specs):
+            if spec.depends_on:
+                try:
+                    resolved = dependencies[i] = tuple(map(position, spec.depends_on))
+                except KeyError:
+                    self._resolve_each()  # raises the first error in definition order
+                    raise
+                for d in resolved:
+                    after = dependents[d]
+                    if after is None:
+                        dependents[d] = [i]
+                    else:
+                        after.append(i)
+                    if d >= i:
+                        in_order = False
+            binding = spec.binding
+            if binding.passed is not None or binding.params or binding.context_parameter:
+                self.inputs[i] = self._inputs(spec, dependencies[i])
+            elif spec.depends_on:
+                self.inputs[i] = dependencies[i]  # the same indexes: share the tuple
+            if spec.pool is not None:
+                pooled = True
+            if spec.pause is not None:
+                self.pause_tasks.append(i)
+        self.rules = [spec.trigger for spec in specs]
+        self.cleanup = [spec.cleanup for spec in specs]
         early = _DECIDES_ON_SUCCESS
         self.decides_on_success = [rule in early for rule in self.rules]
-        self.topological_order = self._sort()
+        # Tuples, not lists: smaller, and the garbage collector stops walking them.
+        self.dependents = [_NO_EDGES if after is None else tuple(after) for after in dependents]
+        if in_order:  # the common case: definition order is a topological order already
+            self.topological_order: Sequence[int] = range(n)
+        else:
+            self.topological_order = self._sort()
         always = TriggerRule.ALWAYS
         #: What a run decides first: the tasks without dependencies and the "always" tasks.
         self.first = [
-            i for i in self.topological_order if not self.dependencies[i] or self.rules[i] is always
+            i for i in self.topological_order if not dependencies[i] or self.rules[i] is always
         ]
-        self._order([spec.estimate for spec in self.specs])
-        self.pool_names: list[str | None] = [None]
-        pools: dict[str | None, int] = {None: 0}
-        self.pool_of = [pools.setdefault(spec.pool, len(pools)) for spec in self.specs]
-        self.pool_names = list(pools)
+        self._order([spec.estimate for spec in specs])
+        if pooled:
+            pools: dict[str | None, int] = {None: 0}
+            self.pool_of = [pools.setdefault(spec.pool, len(pools)) for spec in specs]
+            self.pool_names: list[str | None] = list(pools)
+        else:
+            self.pool_of = [0] * n
+            self.pool_names = [None]
 
     def __len__(self) -> int:
         return len(self.specs)
 
-    def _resolve(self, spec: TaskSpec) -> tuple[int, ...]:
-        resolved = []
-        for dependency in spec.depends_on:
-            if dependency == spec.id:
-                raise CycleError(
-                    f"task {spec.id!r} depends on itself; remove {spec.id!r} from its depends_on",
-                    [spec.id, spec.id],
-                )
-            try:
-                resolved.append(self.index[dependency])
-            except KeyError:
-                raise unknown_dependency(
-                    spec.id, dependency, self.ids, self.workflow_name
-                ) from None
-        return tuple(resolved)
+    def _resolve_each(self) -> None:
+        """Raise the error of the first task, in definition order, with a dependency on itself
+        or on no task of the workflow (the slow path, for the error message)."""
+        for spec in self.specs:
+            for dependency in spec.depends_on:
+                if dependency == spec.id:
+                    raise CycleError(
+                        f"task {spec.id!r} depends on itself; remove {spec.id!r} from its "
+                        "depends_on",
+                        [spec.id, spec.id],
+                    )
+                if dependency not in self.index:
+                    raise unknown_dependency(spec.id, dependency, self.ids, self.workflow_name)
 
-    def _inputs(self, spec: TaskSpec) -> tuple[tuple[str, int], ...] | None:
-        """(parameter, dependency index) pairs; None when the function takes no arguments."""
+    def _inputs(self, spec: TaskSpec, dependencies: tuple[int, ...]) -> tuple[int, ...] | None:
+        """The dependencies whose outputs fill parameters; None when the function takes no
+        arguments. A parameter is named like its dependency: ``ids[d]``."""
         binding = spec.binding
-        if not binding.from_dependencies and not binding.params and not binding.context_parameter:
+        if binding.passed is None:
+            return dependencies
+        if not binding.passed and not binding.params and not binding.context_parameter:
             return None
-        return tuple((name, self.index[dep]) for name, dep in binding.from_dependencies)
+        return tuple(map(self.index.__getitem__, binding.passed))
 
     def _sort(self) -> list[int]:
         """Kahn's algorithm in definition order; a leftover task means there is a cycle."""
@@ -167,6 +210,7 @@ class Graph:
                 if missing[d] == 0:
                     queue.append(d)
         if len(order) < len(self.specs):
+            self._resolve_each()  # a task that depends on itself says so
             cycle = self._find_cycle([i for i, m in enumerate(missing) if m > 0])
             path = " -> ".join(self.ids[i] for i in cycle)
             raise CycleError(
@@ -212,10 +256,11 @@ class Graph:
         rank = [0.0] * len(self.specs)
         dependents = self.dependents
         unknown = _median([e for e in estimates if e is not None], 1.0)
+        at = rank.__getitem__
         for i in reversed(self.topological_order):
             estimate = estimates[i]
             after = dependents[i]
-            rest = max([rank[d] for d in after]) if after else 0.0
+            rest = max(map(at, after)) if after else 0.0
             rank[i] = (unknown if estimate is None else estimate) + rest
         return rank
 
@@ -254,12 +299,15 @@ class Graph:
             # between a task's fields, \x1e between its dependencies, a newline between tasks.
             # A task's params are appended only when it has some, so that the fingerprints of
             # runs stored before params were kept stay the same.
+            join = "\x1e".join
             text = "\n".join(
-                "\x1f".join((task_id, "\x1e".join(spec.depends_on), function))
-                + (f"\x1f{_params_json(spec.params)}" if spec.params else "")
-                for task_id, spec, function in zip(
-                    self.ids, self.specs, _function_names(self.specs), strict=True
-                )
+                [
+                    f"{task_id}\x1f{join(spec.depends_on)}\x1f{function}"
+                    f"{_params_suffix(spec.params) if spec.params else ''}"
+                    for task_id, spec, function in zip(
+                        self.ids, self.specs, _function_names(self.specs), strict=True
+                    )
+                ]
             )
             self._fingerprint = hashlib.sha256(text.encode()).hexdigest()[:16]
         return self._fingerprint
@@ -310,15 +358,17 @@ def _params_json(params: Mapping[str, Any]) -> str:
     return json.dumps(params_document(params), sort_keys=True, separators=(",", ":"))
 
 
+def _params_suffix(params: Mapping[str, Any]) -> str:
+    """A task's params as the fingerprint's text has them: after a \x1f."""
+    return "\x1f" + _params_json(params)
+
+
 def _function_names(specs: Sequence[TaskSpec]) -> list[str]:
     names: dict[int, str] = {}  # by function: many tasks often share one
-    result = []
     for spec in specs:
-        name = names.get(id(spec.fn))
-        if name is None:
-            name = names[id(spec.fn)] = _function_name(spec.fn)
-        result.append(name)
-    return result
+        if id(spec.fn) not in names:
+            names[id(spec.fn)] = _function_name(spec.fn)
+    return [names[id(spec.fn)] for spec in specs]
 
 
 class LazyDefinition(Sequence[Mapping[str, Any]]):

@@ -29,6 +29,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass, field
+from operator import attrgetter
 from typing import TYPE_CHECKING, Any, Protocol
 
 from ._config import EngineConfig
@@ -184,13 +185,24 @@ class _RunState:
         self.started_at: list[float | None] = [None] * n
         self.finished_at: list[float | None] = [None] * n
         self.current: list[_Attempt | None] = [None] * n
-        default_retry = config.default_retry
-        self.retry = [spec.retry or default_retry for spec in graph.specs]
-        self.timeout = [
-            spec.timeout if spec.timeout is not None else config.task_timeout
-            for spec in graph.specs
-        ]
-        self.critical = [spec.critical or config.fail_fast for spec in graph.specs]
+        # Each task's own option, or the run's; most tasks have none of their own, which
+        # attrgetter over the specs sees without a Python-level step per task.
+        specs, default_retry = graph.specs, config.default_retry
+        self.retry = (
+            [spec.retry or default_retry for spec in specs]
+            if any(map(attrgetter("retry"), specs))
+            else [default_retry] * n
+        )
+        self.timeout = (
+            [spec.timeout if spec.timeout is not None else config.task_timeout for spec in specs]
+            if any(map(attrgetter("timeout"), specs))  # a task's own timeout is > 0
+            else [config.task_timeout] * n
+        )
+        self.critical = (
+            [spec.critical or config.fail_fast for spec in specs]
+            if any(map(attrgetter("critical"), specs))
+            else [config.fail_fast] * n
+        )
         self.wait_for_input = wait_for_input
         self.answers: list[dict[str, Any] | None] = [None] * n
         self.questions: dict[int, Question] = {}  # open questions; at most one per task
@@ -474,7 +486,7 @@ class _RunState:
     if TYPE_CHECKING:
 
         def _dispatch(  # _engine
-            self, *, in_loop: bool, for_worker: Executor | None = None
+            self, *, in_loop: bool, for_worker: Executor | None = None, for_driver: bool = False
         ) -> _Attempt | None: ...
 
         def _resolve_if_finished(self, *, in_loop: bool) -> None: ...  # _engine

@@ -396,7 +396,8 @@ async def arun(
     refuse_run_while_importing()
     workflow.validate()
     engine_config = _config(config, settings)
-    check_pools(engine_config, ((spec.id, spec.pool) for spec in workflow.tasks.values()))
+    if len(workflow.graph().pool_names) > 1:  # some task names a pool: each needs a limit
+        check_pools(engine_config, ((spec.id, spec.pool) for spec in workflow.tasks.values()))
     subscribers, on_write = _monitors(
         workflow.name,
         subscribers,

@@ -42,15 +42,23 @@ Dependency = str | Callable[..., Any]
 
 
 class Binding(NamedTuple):
-    """How to fill a task function's parameters: from dependency outputs, the context, params."""
+    """How to fill a task function's parameters: from dependency outputs, the context, params.
 
-    from_dependencies: tuple[tuple[str, str], ...]  # (parameter name, dependency id)
+    A dependency's output always fills the parameter named like the dependency (or goes into
+    ``**kwargs`` under its id), so ``passed`` holds ids only, and is ``None`` when every
+    dependency is passed: then all such tasks share one Binding (see ``_EVERY_DEPENDENCY``)
+    instead of each keeping one for the garbage collector to walk. Read it through
+    :attr:`TaskSpec.passed`.
+    """
+
+    passed: tuple[str, ...] | None  # the dependencies whose outputs are passed; None: all
     context_parameter: str | None
     params: Mapping[str, Any]
 
 
 _NO_PARAMS: Mapping[str, Any] = MappingProxyType({})
 _NO_BINDING = Binding((), None, _NO_PARAMS)
+_EVERY_DEPENDENCY = Binding(None, None, _NO_PARAMS)  # e.g. ``def f(**upstream)``
 
 
 class TaskSpec(NamedTuple):
@@ -92,6 +100,13 @@ class TaskSpec(NamedTuple):
     def __hash__(self) -> int:
         return hash(self[:-1])
 
+    @property
+    def passed(self) -> tuple[str, ...]:
+        """The dependencies whose outputs are passed to ``fn``, each as the parameter of its
+        own name (or in ``**kwargs``, keyed by id), in ``depends_on`` order."""
+        passed = self.binding.passed
+        return self.depends_on if passed is None else passed
+
     def __repr__(self) -> str:
         fields = zip(self._fields[:-1], self[:-1], strict=True)
         shown = ", ".join(f"{name}={value!r}" for name, value in fields)
@@ -116,6 +131,8 @@ class _FunctionInfo:
     parameters: tuple[_Parameter, ...]  # in order; not *args or **kwargs
     names: frozenset[str]
     accepts_any_keyword: bool  # a **kwargs parameter
+    # ``def f(**upstream)``: every dependency's output is passed, nothing else can be.
+    takes_only_any_keyword: bool
 
 
 _ALWAYS_STR = itertools.repeat(str)  # isinstance's second argument, for map()
@@ -291,7 +308,8 @@ class Workflow:
         tasks = self._tasks
         if not isinstance(id, str) or not id:
             raise InvalidOptionError(f"task ids must be non-empty strings, not {id!r}")
-        check_name("task id", id)
+        if not id.isascii() or "\x00" in id:  # check_name's question, asked of ASCII at once
+            check_name("task id", id)
         if id in tasks:
             raise DuplicateTaskError(
                 f"task {id!r} is already defined in workflow {self.name!r}; give each task a "
@@ -360,7 +378,10 @@ class Workflow:
         else:
             info = entry[0]
             is_async = info.is_async
-            binding = _bind(id, fn, info, dependencies, frozen_params, rule=rule)
+            if info.takes_only_any_keyword and not frozen_params:  # the common case, at once
+                binding = _EVERY_DEPENDENCY if dependencies else _NO_BINDING
+            else:
+                binding = _bind(id, fn, info, dependencies, frozen_params, rule=rule)
             entry[1].append(id)
         spec = tasks[id] = _new_task_spec(
             (
@@ -496,6 +517,7 @@ def _analyse(task_id: str, fn: Callable[..., Any]) -> _FunctionInfo:
         parameters=tuple(parameters),
         names=frozenset(p.name for p in parameters),
         accepts_any_keyword=accepts_any_keyword,
+        takes_only_any_keyword=accepts_any_keyword and not parameters,
     )
 
 
@@ -522,7 +544,7 @@ def _bind(
     rule: TriggerRule = TriggerRule.ALL_SUCCESS,
 ) -> Binding:
     """Work out how to fill ``fn``'s parameters for one task (see the module docstring)."""
-    from_dependencies: list[tuple[str, str]] = []
+    named: set[str] = set()  # parameters filled by the dependency of their name
     context_parameter: str | None = None
     for parameter in info.parameters:
         name = parameter.name
@@ -547,7 +569,7 @@ def _bind(
                     f"which may not succeed under trigger={rule.value!r}; give {name!r} a "
                     f"default (used when it did not succeed), or read ctx.upstream[{name!r}]"
                 )
-            from_dependencies.append((name, name))
+            named.add(name)
         elif context_parameter is None and parameter.wants_context:
             context_parameter = name
         elif not parameter.has_default:
@@ -557,21 +579,28 @@ def _bind(
                 f"that task's output), to params, or give it a default"
             )
     names = info.names
+    passed: tuple[str, ...]
     if info.accepts_any_keyword:  # **kwargs takes the outputs of the dependencies not named
-        from_dependencies += [
-            (dependency, dependency)
+        passed = tuple(
+            dependency
             for dependency in dependencies
-            if dependency not in names and dependency not in params
-        ]
-    elif params and not names.issuperset(params):
-        unknown = sorted(set(params) - names)
-        raise BindingError(
-            f"task {task_id!r}: params {unknown!r} match no parameter of "
-            f"{getattr(fn, '__qualname__', repr(fn))}; remove them or rename the parameters"
+            if dependency in named or (dependency not in names and dependency not in params)
         )
-    if not from_dependencies and context_parameter is None and not params:
+    else:
+        if params and not names.issuperset(params):
+            unknown = sorted(set(params) - names)
+            raise BindingError(
+                f"task {task_id!r}: params {unknown!r} match no parameter of "
+                f"{getattr(fn, '__qualname__', repr(fn))}; remove them or rename the parameters"
+            )
+        passed = tuple(dependency for dependency in dependencies if dependency in named)
+    if not passed and context_parameter is None and not params:
         return _NO_BINDING
-    return Binding(tuple(from_dependencies), context_parameter, params)
+    if len(passed) == len(dependencies):
+        if context_parameter is None and not params:
+            return _EVERY_DEPENDENCY
+        return Binding(None, context_parameter, params)
+    return Binding(passed, context_parameter, params)
 
 
 publish_exports(globals())  # plait.X, not plait._workflow.X: see plait._public
