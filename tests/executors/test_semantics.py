@@ -97,7 +97,8 @@ def test_a_failure_skips_its_dependents_and_nothing_else(executor: Executor) -> 
 
 def test_fail_fast_stops_the_run_and_cancels_what_runs(executor: Executor) -> None:
     wf = Workflow("w")
-    wf.add_task("waits", tasks.wait_for_cancel, priority=1)
+    # At most 5 s: on the inline executor it runs first and blocks the loop until it gives up.
+    wf.add_task("waits", tasks.wait_for_cancel, priority=1, params={"limit": 5.0})
     wf.add_task("bad", tasks.fail, retry=NO_WAIT)
     wf.add_task("later", tasks.one, depends_on=["bad"])
     result = run_on(executor, wf, fail_fast=True, max_concurrency=2, cancel_grace=10)
