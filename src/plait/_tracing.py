@@ -16,11 +16,14 @@ provider (set up by the application, or by the standard ``OTEL_*`` environment v
 
 **Times come from the events**, so the spans agree with the report and ``RunResult``. **Spans
 are built off the engine's thread**: the tracer hears of events as a journal does (their plain
-fields, see ``plait._events.Journal``), puts them on a queue -- the engine's whole cost, with no
-event object built -- and a thread of its own builds the events and makes and ends the spans. A
-task span is ended -- and so exported, by the provider's span processor -- as soon as its
-attempt ends, under the run span's context: a long run is visible while it runs, before its own
-span ends.
+fields, see ``plait._events.Journal``), appends them to a deque -- the engine's whole cost, with
+no event object built and no thread woken -- and a thread of its own takes what has gathered
+every ``_POLL_SECONDS``, builds the events and makes and ends the spans. (A queue whose reader
+waits on it woke that thread for each event: a system call on the engine's thread per event, and
+a thread contending for the GIL once per event; bench Part 11 measured that as most of tracing's
+cost per sync task.) A task span is ended -- and so exported, by the provider's span processor --
+within ``_POLL_SECONDS`` of its attempt's end, under the run span's context: a long run is
+visible while it runs, before its own span ends.
 
 **A resumed run continues the trace.** The first process stores the run span's W3C
 ``traceparent`` with the run (:meth:`Store.set_trace_context`); a process that resumes the run
@@ -35,7 +38,6 @@ from __future__ import annotations
 
 import contextvars
 import logging
-import queue
 import random
 import threading
 from collections import deque
@@ -71,9 +73,9 @@ MISSING_EXTRA = "tracing needs the OpenTelemetry API: pip install 'plait[otel]'"
 SCOPE = "plait"
 
 _log = logging.getLogger("plait.tracing")
-_END = object()  # the queue's last item
-#: How many current-span contexts the tracer keeps made ahead (see RunTracer.enter).
-_STOCK = 256
+_END = object()  # the deque's last item
+#: How often the tracer's thread takes the events gathered (seconds): spans lag by at most this.
+_POLL_SECONDS = 0.02
 
 
 def _ns(seconds: float) -> int:
@@ -104,20 +106,65 @@ def _attach_detach(context: Any) -> tuple[Callable[[Any], Any], Callable[[Any], 
 
 
 class _CurrentSpan:
-    """Makes a context whose current span is a span not built yet, by its ids."""
+    """Makes a context whose current span is a span not built yet, known by its ids.
 
-    __slots__ = ("_in_context", "_non_recording", "_span_context", "flags")
+    What is current is a :class:`_PendingSpan`: the run's trace id, the attempt's span id and
+    the flags, with its ``SpanContext`` made only when asked for (when the task's function
+    makes a span of its own) -- so making an attempt's span current costs one small object, one
+    one-entry context and a ContextVar set (bench Part 11: building the ``SpanContext`` and
+    ``set_span_in_context``'s copy of the current context per attempt cost ~3 µs). The
+    context holds the span alone: the function runs in a context of the attempt's own.
+    """
 
-    def __init__(self, trace: Any) -> None:
-        self._span_context = trace.SpanContext
-        self._non_recording = trace.NonRecordingSpan
-        self._in_context = trace.set_span_in_context
+    __slots__ = ("_context", "_key", "_pending", "flags")
+
+    def __init__(self, trace: Any, context: Any) -> None:
+        self._pending = _pending_span_class(trace)
+        self._context = context.Context
+        probe = trace.set_span_in_context(trace.INVALID_SPAN, context.Context())
+        #: The key OpenTelemetry keeps the current span under (``create_key`` made it unique).
+        self._key = next(iter(probe))
         #: Sampled or not, as the run's span is (sampled until it is known).
-        self.flags = trace.TraceFlags(trace.TraceFlags.SAMPLED)
+        self.flags = int(trace.TraceFlags.SAMPLED)
 
     def __call__(self, trace_id: int, span_id: int) -> Any:
-        current = self._span_context(trace_id, span_id, False, self.flags)
-        return self._in_context(self._non_recording(current))
+        return self._context({self._key: self._pending(trace_id, span_id, self.flags)})
+
+
+_pending_spans: dict[int, type] = {}
+
+
+def _pending_span_class(trace: Any) -> type:
+    """A ``NonRecordingSpan`` that makes its ``SpanContext`` when first asked (one class per
+    process; made here as OpenTelemetry is imported only when tracing)."""
+    made = _pending_spans.get(id(trace))
+    if made is not None:
+        return made
+    span_context, trace_flags = trace.SpanContext, trace.TraceFlags
+
+    class _PendingSpan(trace.NonRecordingSpan):  # type: ignore[misc] # an optional dependency
+        """The current span of a running attempt, built later on the tracer's thread."""
+
+        __slots__ = ("_built", "_ids")
+
+        def __init__(self, trace_id: int, span_id: int, flags: int) -> None:
+            # NonRecordingSpan.__init__ is not called: its ``_context`` is made when asked for.
+            self._ids = (trace_id, span_id, flags)
+            self._built: Any = None
+
+        @property
+        def _context(self) -> Any:
+            return self.get_span_context()
+
+        def get_span_context(self) -> Any:
+            built = self._built
+            if built is None:
+                trace_id, span_id, flags = self._ids
+                built = self._built = span_context(trace_id, span_id, False, trace_flags(flags))
+            return built
+
+    _pending_spans[id(trace)] = _PendingSpan
+    return _PendingSpan
 
 
 class _ChosenIds:
@@ -168,8 +215,8 @@ class RunTracer:
 
     Thread contract: :meth:`journal` runs on whichever thread emits the event, under the
     engine's lock, and only queues it; :meth:`enter` and :meth:`exit` run on the thread that
-    calls the task's function; the tracer's own thread builds every span, in event order, and
-    makes the current-span contexts ahead; :meth:`close` (after the run) waits for it.
+    calls the task's function; the tracer's own thread builds every span, in event order;
+    :meth:`close` (after the run) waits for it.
 
     Raises:
         ConfigError: the OpenTelemetry API is not installed.
@@ -189,7 +236,7 @@ class RunTracer:
             raise ConfigError(MISSING_EXTRA) from None
         self._trace = trace
         self._attach, self._detach = _attach_detach(context)
-        self._current_span = _CurrentSpan(trace)
+        self._current_span = _CurrentSpan(trace, context)
         self._tracer = trace.get_tracer(SCOPE)
         self._workflow = workflow
         self._run_id = run_id
@@ -204,10 +251,10 @@ class RunTracer:
         self._stored = store.get_trace_context(run_id)
         self._trace_id, self._run_span_id = _ids_of(self._stored)
         self.scopes = self._ids is not None and self._trace_id is not None
-        self._ready: deque[tuple[int, Any]] = deque()  # (span id, context) made ahead
-        if self.scopes:
-            self._stock(_STOCK)
-        self._events: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        # Appended to by the engine's threads, taken from by the tracer's: deque's append and
+        # popleft are atomic, and appending wakes nobody (see the module docstring).
+        self._events: deque[Any] = deque()
+        self._closing = threading.Event()  # set by close(): take the rest now
         self._run_span: Span | None = None
         self._run_context: Any = None  # the context task spans are made in
         self._attempts: dict[str, tuple[float, int]] = {}  # task id -> running attempt
@@ -219,30 +266,25 @@ class RunTracer:
 
     def __call__(self, event: Event) -> None:
         """Subscriber: queue ``event``."""
-        self._events.put(event)
+        self._events.append(event)
 
     def journal(
         self, kind: type[Event], at: float, task_id: str | None, data: dict[str, Any]
     ) -> None:
         """Journal (see ``plait._events.Journal``): queue the event's fields; its object is
         built on the tracer's thread, so the engine builds none for tracing."""
-        self._events.put((kind, at, task_id, data))
+        self._events.append((kind, at, task_id, data))
 
     # -- the task's thread: its span current while its function runs --------------------------
 
     def enter(self, task_id: str, attempt: int) -> object:
         """Make the attempt's span current (on the calling thread, or the async task's context):
         a span the task's function makes (an HTTP client's, a database driver's) nests under it.
-        The span itself is built later, on the tracer's thread, with the id chosen here.
-
-        The contexts are made ahead, on the tracer's thread (:meth:`_stock`): here one is only
-        taken and attached -- the part that cannot move off the task's thread."""
-        try:
-            span_id, current = self._ready.popleft()
-        except IndexError:  # the stock ran out: make one here
-            span_id = random.getrandbits(64) or 1
-            current = self._current_span(self._trace_id or 0, span_id)
+        The span itself is built later, on the tracer's thread, with the id chosen here; what
+        is current meanwhile stands for it by its ids (see :class:`_CurrentSpan`)."""
+        span_id = random.getrandbits(64) or 1
         self._chosen[task_id, attempt] = span_id
+        current = self._current_span(self._trace_id or 0, span_id)
         return self._attach(current)
 
     def traceparent(self, task_id: str, attempt: int) -> str:
@@ -250,7 +292,7 @@ class RunTracer:
         process (``TaskCall.traceparent``): its span id is chosen here, as :meth:`enter` does."""
         span_id = random.getrandbits(64) or 1
         self._chosen[task_id, attempt] = span_id
-        return f"00-{self._trace_id or 0:032x}-{span_id:016x}-{int(self._current_span.flags):02x}"
+        return f"00-{self._trace_id or 0:032x}-{span_id:016x}-{self._current_span.flags:02x}"
 
     def exit(self, token: object) -> None:
         """The attempt's function returned: its span is no longer current."""
@@ -258,7 +300,8 @@ class RunTracer:
 
     def close(self) -> None:
         """Wait until every span of the run is built and ended."""
-        self._events.put(_END)
+        self._events.append(_END)
+        self._closing.set()
         self._thread.join()
 
     # -- the tracer's thread ---------------------------------------------------------------------
@@ -275,7 +318,14 @@ class RunTracer:
             InputReceived: self._input_received,
             RunFinished: self._run_finished,
         }
-        while (item := self._events.get()) is not _END:
+        events, closing = self._events, self._closing
+        while True:
+            if not events:
+                closing.wait(_POLL_SECONDS)
+                continue
+            item = events.popleft()
+            if item is _END:
+                break
             if isinstance(item, tuple):  # a journal's fields
                 kind, at, task_id, data = item
                 handler = handlers.get(kind)
@@ -325,11 +375,8 @@ class RunTracer:
         )
         self._run_span = span
         self._run_context = self._trace.set_span_in_context(span)
-        flags = span.get_span_context().trace_flags
-        if self.scopes and flags != self._current_span.flags:  # the sampler dropped the run
-            self._current_span.flags = flags  # its tasks' spans are dropped too, and theirs
-            self._ready.clear()
-            self._stock(_STOCK)
+        # When the sampler dropped the run, its tasks' spans are dropped too, and theirs.
+        self._current_span.flags = int(span.get_span_context().trace_flags)
         for task_id, asked, answered in self._waits:
             self._wait_span(task_id, asked, answered)
         if stored is None:
@@ -340,15 +387,6 @@ class RunTracer:
 
     def _task_started(self, event: TaskStarted) -> None:
         self._attempts[event.task_id] = (event.time, event.attempt)
-        if self.scopes and len(self._ready) < _STOCK:
-            self._stock(_STOCK // 8)
-
-    def _stock(self, n: int) -> None:
-        """Make ``n`` more current-span contexts for :meth:`enter` to take."""
-        make, trace_id, ready = self._current_span, self._trace_id or 0, self._ready
-        for _ in range(n):
-            span_id = random.getrandbits(64) or 1
-            ready.append((span_id, make(trace_id, span_id)))
 
     def _task_ended(self, event: TaskEvent) -> None:
         from opentelemetry.trace import Status, StatusCode  # noqa: PLC0415
