@@ -42,7 +42,7 @@ import random
 import threading
 from collections import deque
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from ._events import (
     Event,
@@ -105,66 +105,58 @@ def _attach_detach(context: Any) -> tuple[Callable[[Any], Any], Callable[[Any], 
     return context.attach, context.detach
 
 
-class _CurrentSpan:
-    """Makes a context whose current span is a span not built yet, known by its ids.
+#: The attempt whose function runs in this context, as (task id, attempt), while a traced run's
+#: attempt span is current (see RunTracer.enter): what :class:`_CurrentSpan`'s span reads.
+_running: contextvars.ContextVar[tuple[str, int] | None] = contextvars.ContextVar(
+    "plait_traced_attempt", default=None
+)
 
-    What is current is a :class:`_PendingSpan`: the run's trace id, the attempt's span id and
-    the flags, with its ``SpanContext`` made only when asked for (when the task's function
-    makes a span of its own) -- so making an attempt's span current costs one small object, one
-    one-entry context and a ContextVar set (bench Part 11: building the ``SpanContext`` and
-    ``set_span_in_context``'s copy of the current context per attempt cost ~3 µs). The
-    context holds the span alone: the function runs in a context of the attempt's own.
+
+class _CurrentSpan:
+    """The one context a run's attempts run in: its current span stands for whichever of the
+    run's attempts runs in the context that asks (:data:`_running`).
+
+    Making an attempt's span current then costs two ContextVar sets -- no span, span context
+    or OpenTelemetry context made per attempt (bench Part 11: making them cost ~1-2 µs per
+    attempt on the task's thread). The span's ``SpanContext`` is made only when asked for (when
+    the task's function makes a span of its own), with the span id the attempt's span will be
+    built with: chosen then (``chosen``, shared with the tracer's thread), else by the SDK when
+    the tracer builds the span.
     """
 
-    __slots__ = ("_context", "_key", "_pending", "flags")
+    __slots__ = ("context", "flags")
 
-    def __init__(self, trace: Any, context: Any) -> None:
-        self._pending = _pending_span_class(trace)
-        self._context = context.Context
-        probe = trace.set_span_in_context(trace.INVALID_SPAN, context.Context())
-        #: The key OpenTelemetry keeps the current span under (``create_key`` made it unique).
-        self._key = next(iter(probe))
+    def __init__(self, trace: Any, context: Any, trace_id: int, chosen: dict[Any, int]) -> None:
         #: Sampled or not, as the run's span is (sampled until it is known).
         self.flags = int(trace.TraceFlags.SAMPLED)
+        span_context, trace_flags, invalid = (
+            trace.SpanContext,
+            trace.TraceFlags,
+            trace.INVALID_SPAN_CONTEXT,
+        )
+        current = self
 
-    def __call__(self, trace_id: int, span_id: int) -> Any:
-        return self._context({self._key: self._pending(trace_id, span_id, self.flags)})
+        class _AttemptSpan(trace.NonRecordingSpan):  # type: ignore[misc] # optional dependency
+            """The span of the attempt running in the asking context (built later)."""
 
+            def __init__(self) -> None:  # NonRecordingSpan's _context is made when asked for
+                pass
 
-_pending_spans: dict[int, type] = {}
+            @property
+            def _context(self) -> Any:
+                return self.get_span_context()
 
+            def get_span_context(self) -> Any:
+                key = _running.get()
+                if key is None:  # not in one of the run's attempts (a thread it left behind)
+                    return invalid
+                span_id = chosen.get(key)
+                if span_id is None:
+                    span_id = chosen.setdefault(key, random.getrandbits(64) or 1)
+                return span_context(trace_id, span_id, False, trace_flags(current.flags))
 
-def _pending_span_class(trace: Any) -> type:
-    """A ``NonRecordingSpan`` that makes its ``SpanContext`` when first asked (one class per
-    process; made here as OpenTelemetry is imported only when tracing)."""
-    made = _pending_spans.get(id(trace))
-    if made is not None:
-        return made
-    span_context, trace_flags = trace.SpanContext, trace.TraceFlags
-
-    class _PendingSpan(trace.NonRecordingSpan):  # type: ignore[misc] # an optional dependency
-        """The current span of a running attempt, built later on the tracer's thread."""
-
-        __slots__ = ("_built", "_ids")
-
-        def __init__(self, trace_id: int, span_id: int, flags: int) -> None:
-            # NonRecordingSpan.__init__ is not called: its ``_context`` is made when asked for.
-            self._ids = (trace_id, span_id, flags)
-            self._built: Any = None
-
-        @property
-        def _context(self) -> Any:
-            return self.get_span_context()
-
-        def get_span_context(self) -> Any:
-            built = self._built
-            if built is None:
-                trace_id, span_id, flags = self._ids
-                built = self._built = span_context(trace_id, span_id, False, trace_flags(flags))
-            return built
-
-    _pending_spans[id(trace)] = _PendingSpan
-    return _PendingSpan
+        #: The context each attempt's function runs in: its current span is an _AttemptSpan.
+        self.context = trace.set_span_in_context(_AttemptSpan(), context.Context())
 
 
 class _ChosenIds:
@@ -236,7 +228,6 @@ class RunTracer:
             raise ConfigError(MISSING_EXTRA) from None
         self._trace = trace
         self._attach, self._detach = _attach_detach(context)
-        self._current_span = _CurrentSpan(trace, context)
         self._tracer = trace.get_tracer(SCOPE)
         self._workflow = workflow
         self._run_id = run_id
@@ -251,6 +242,8 @@ class RunTracer:
         self._stored = store.get_trace_context(run_id)
         self._trace_id, self._run_span_id = _ids_of(self._stored)
         self.scopes = self._ids is not None and self._trace_id is not None
+        self._current_span = _CurrentSpan(trace, context, self._trace_id or 0, self._chosen)
+        self._set_running, self._reset_running = _running.set, _running.reset
         # Appended to by the engine's threads, taken from by the tracer's: deque's append and
         # popleft are atomic, and appending wakes nobody (see the module docstring).
         self._events: deque[Any] = deque()
@@ -280,23 +273,23 @@ class RunTracer:
     def enter(self, task_id: str, attempt: int) -> object:
         """Make the attempt's span current (on the calling thread, or the async task's context):
         a span the task's function makes (an HTTP client's, a database driver's) nests under it.
-        The span itself is built later, on the tracer's thread, with the id chosen here; what
-        is current meanwhile stands for it by its ids (see :class:`_CurrentSpan`)."""
-        span_id = random.getrandbits(64) or 1
-        self._chosen[task_id, attempt] = span_id
-        current = self._current_span(self._trace_id or 0, span_id)
-        return self._attach(current)
+        The span itself is built later, on the tracer's thread; what is current meanwhile
+        stands for it (see :class:`_CurrentSpan`)."""
+        return self._set_running((task_id, attempt)), self._attach(self._current_span.context)
 
     def traceparent(self, task_id: str, attempt: int) -> str:
         """The W3C ``traceparent`` of the attempt's span, for an attempt shipped to another
-        process (``TaskCall.traceparent``): its span id is chosen here, as :meth:`enter` does."""
+        process (``TaskCall.traceparent``): its span id is chosen here, for the tracer to build
+        it with."""
         span_id = random.getrandbits(64) or 1
         self._chosen[task_id, attempt] = span_id
         return f"00-{self._trace_id or 0:032x}-{span_id:016x}-{self._current_span.flags:02x}"
 
     def exit(self, token: object) -> None:
         """The attempt's function returned: its span is no longer current."""
-        self._detach(token)  # what enter() returned
+        running, current = cast("tuple[Any, Any]", token)  # what enter() returned
+        self._detach(current)
+        self._reset_running(running)
 
     def close(self) -> None:
         """Wait until every span of the run is built and ended."""
