@@ -141,6 +141,9 @@ def test_the_report_shows_each_task_estimate_beside_its_actual_time(tmp_path: Pa
     page = build_report(second.run_id, store=store)
     assert "estimate 2.00 s (given), actual" in page
     assert page.count("(learned), actual") == 4  # short1..3 and long, from the first run
+    # and beside the task's name in the timeline: "estimate ->" before its actual time
+    assert "title='estimate (given) \u2192 actual'>2.00 s \u2192</span>" in page
+    assert page.count("title='estimate (learned) \u2192 actual'>") == 4
     stored = store.get_run(second.run_id)
     assert stored is not None
     assert stored.config["estimates"]["from"] == "gllll"  # short0 given; short1-3, long

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -288,6 +290,49 @@ def test_the_attempt_span_is_current_while_the_function_runs(
         "inner flaky 2": ("plait.task flaky", 2),
     }
     assert len({s.context.trace_id for s in finished}) == 1
+
+
+def test_attempts_running_at_once_each_nest_their_spans_under_their_own(
+    spans: InMemorySpanExporter,
+) -> None:
+    # The run's attempts share one context, whose span stands for the attempt of the asking
+    # thread or asyncio task: while all are inside their functions at once, each still finds
+    # its own (and a span made outside any attempt is under none of them).
+    inner = trace.get_tracer("a-library")
+    together = threading.Barrier(4, timeout=30)
+
+    def sync_task(ctx: plait.Context) -> None:
+        together.wait()
+        with inner.start_as_current_span(f"inner {ctx.task_id}"):
+            together.wait()
+
+    async def async_task(ctx: plait.Context) -> None:
+        for _ in range(3):
+            await asyncio.sleep(0.01)
+            with inner.start_as_current_span(f"inner {ctx.task_id}"):
+                await asyncio.sleep(0.01)
+
+    wf = Workflow("at-once")
+    for i in range(4):
+        wf.add_task(f"sync{i}", sync_task)
+        wf.add_task(f"async{i}", async_task)
+    result = plait.run(wf, store=MemoryStore(), tracing=True, max_concurrency=8)
+    assert result.status is plait.RunStatus.SUCCEEDED, result.error
+    with inner.start_as_current_span("outside"):
+        pass
+    finished = list(spans.get_finished_spans())
+    by_id = {s.context.span_id: s for s in finished}
+    made = Counter()
+    for s in finished:
+        if s.name.startswith("inner "):
+            assert s.parent is not None
+            assert by_id[s.parent.span_id].name == f"plait.task {s.name.removeprefix('inner ')}"
+            made[s.name] += 1
+    assert made == Counter({f"inner sync{i}": 1 for i in range(4)}) + Counter(
+        {f"inner async{i}": 3 for i in range(4)}
+    )
+    [outside] = [s for s in finished if s.name == "outside"]
+    assert outside.parent is None
 
 
 def test_a_shipped_attempt_runs_under_its_span_where_it_runs(

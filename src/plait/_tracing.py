@@ -16,11 +16,14 @@ provider (set up by the application, or by the standard ``OTEL_*`` environment v
 
 **Times come from the events**, so the spans agree with the report and ``RunResult``. **Spans
 are built off the engine's thread**: the tracer hears of events as a journal does (their plain
-fields, see ``plait._events.Journal``), puts them on a queue -- the engine's whole cost, with no
-event object built -- and a thread of its own builds the events and makes and ends the spans. A
-task span is ended -- and so exported, by the provider's span processor -- as soon as its
-attempt ends, under the run span's context: a long run is visible while it runs, before its own
-span ends.
+fields, see ``plait._events.Journal``), appends them to a deque -- the engine's whole cost, with
+no event object built and no thread woken -- and a thread of its own takes what has gathered
+every ``_POLL_SECONDS``, builds the events and makes and ends the spans. (A queue whose reader
+waits on it woke that thread for each event: a system call on the engine's thread per event, and
+a thread contending for the GIL once per event; bench Part 11 measured that as most of tracing's
+cost per sync task.) A task span is ended -- and so exported, by the provider's span processor --
+within ``_POLL_SECONDS`` of its attempt's end, under the run span's context: a long run is
+visible while it runs, before its own span ends.
 
 **A resumed run continues the trace.** The first process stores the run span's W3C
 ``traceparent`` with the run (:meth:`Store.set_trace_context`); a process that resumes the run
@@ -35,12 +38,11 @@ from __future__ import annotations
 
 import contextvars
 import logging
-import queue
 import random
 import threading
 from collections import deque
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from ._events import (
     Event,
@@ -71,9 +73,9 @@ MISSING_EXTRA = "tracing needs the OpenTelemetry API: pip install 'plait[otel]'"
 SCOPE = "plait"
 
 _log = logging.getLogger("plait.tracing")
-_END = object()  # the queue's last item
-#: How many current-span contexts the tracer keeps made ahead (see RunTracer.enter).
-_STOCK = 256
+_END = object()  # the deque's last item
+#: How often the tracer's thread takes the events gathered (seconds): spans lag by at most this.
+_POLL_SECONDS = 0.02
 
 
 def _ns(seconds: float) -> int:
@@ -103,21 +105,58 @@ def _attach_detach(context: Any) -> tuple[Callable[[Any], Any], Callable[[Any], 
     return context.attach, context.detach
 
 
+#: The attempt whose function runs in this context, as (task id, attempt), while a traced run's
+#: attempt span is current (see RunTracer.enter): what :class:`_CurrentSpan`'s span reads.
+_running: contextvars.ContextVar[tuple[str, int] | None] = contextvars.ContextVar(
+    "plait_traced_attempt", default=None
+)
+
+
 class _CurrentSpan:
-    """Makes a context whose current span is a span not built yet, by its ids."""
+    """The one context a run's attempts run in: its current span stands for whichever of the
+    run's attempts runs in the context that asks (:data:`_running`).
 
-    __slots__ = ("_in_context", "_non_recording", "_span_context", "flags")
+    Making an attempt's span current then costs two ContextVar sets -- no span, span context
+    or OpenTelemetry context made per attempt (bench Part 11: making them cost ~1-2 µs per
+    attempt on the task's thread). The span's ``SpanContext`` is made only when asked for (when
+    the task's function makes a span of its own), with the span id the attempt's span will be
+    built with: chosen then (``chosen``, shared with the tracer's thread), else by the SDK when
+    the tracer builds the span.
+    """
 
-    def __init__(self, trace: Any) -> None:
-        self._span_context = trace.SpanContext
-        self._non_recording = trace.NonRecordingSpan
-        self._in_context = trace.set_span_in_context
+    __slots__ = ("context", "flags")
+
+    def __init__(self, trace: Any, context: Any, trace_id: int, chosen: dict[Any, int]) -> None:
         #: Sampled or not, as the run's span is (sampled until it is known).
-        self.flags = trace.TraceFlags(trace.TraceFlags.SAMPLED)
+        self.flags = int(trace.TraceFlags.SAMPLED)
+        span_context, trace_flags, invalid = (
+            trace.SpanContext,
+            trace.TraceFlags,
+            trace.INVALID_SPAN_CONTEXT,
+        )
+        current = self
 
-    def __call__(self, trace_id: int, span_id: int) -> Any:
-        current = self._span_context(trace_id, span_id, False, self.flags)
-        return self._in_context(self._non_recording(current))
+        class _AttemptSpan(trace.NonRecordingSpan):  # type: ignore[misc] # optional dependency
+            """The span of the attempt running in the asking context (built later)."""
+
+            def __init__(self) -> None:  # NonRecordingSpan's _context is made when asked for
+                pass
+
+            @property
+            def _context(self) -> Any:
+                return self.get_span_context()
+
+            def get_span_context(self) -> Any:
+                key = _running.get()
+                if key is None:  # not in one of the run's attempts (a thread it left behind)
+                    return invalid
+                span_id = chosen.get(key)
+                if span_id is None:
+                    span_id = chosen.setdefault(key, random.getrandbits(64) or 1)
+                return span_context(trace_id, span_id, False, trace_flags(current.flags))
+
+        #: The context each attempt's function runs in: its current span is an _AttemptSpan.
+        self.context = trace.set_span_in_context(_AttemptSpan(), context.Context())
 
 
 class _ChosenIds:
@@ -168,8 +207,8 @@ class RunTracer:
 
     Thread contract: :meth:`journal` runs on whichever thread emits the event, under the
     engine's lock, and only queues it; :meth:`enter` and :meth:`exit` run on the thread that
-    calls the task's function; the tracer's own thread builds every span, in event order, and
-    makes the current-span contexts ahead; :meth:`close` (after the run) waits for it.
+    calls the task's function; the tracer's own thread builds every span, in event order;
+    :meth:`close` (after the run) waits for it.
 
     Raises:
         ConfigError: the OpenTelemetry API is not installed.
@@ -189,7 +228,6 @@ class RunTracer:
             raise ConfigError(MISSING_EXTRA) from None
         self._trace = trace
         self._attach, self._detach = _attach_detach(context)
-        self._current_span = _CurrentSpan(trace)
         self._tracer = trace.get_tracer(SCOPE)
         self._workflow = workflow
         self._run_id = run_id
@@ -204,10 +242,12 @@ class RunTracer:
         self._stored = store.get_trace_context(run_id)
         self._trace_id, self._run_span_id = _ids_of(self._stored)
         self.scopes = self._ids is not None and self._trace_id is not None
-        self._ready: deque[tuple[int, Any]] = deque()  # (span id, context) made ahead
-        if self.scopes:
-            self._stock(_STOCK)
-        self._events: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._current_span = _CurrentSpan(trace, context, self._trace_id or 0, self._chosen)
+        self._set_running, self._reset_running = _running.set, _running.reset
+        # Appended to by the engine's threads, taken from by the tracer's: deque's append and
+        # popleft are atomic, and appending wakes nobody (see the module docstring).
+        self._events: deque[Any] = deque()
+        self._closing = threading.Event()  # set by close(): take the rest now
         self._run_span: Span | None = None
         self._run_context: Any = None  # the context task spans are made in
         self._attempts: dict[str, tuple[float, int]] = {}  # task id -> running attempt
@@ -219,46 +259,42 @@ class RunTracer:
 
     def __call__(self, event: Event) -> None:
         """Subscriber: queue ``event``."""
-        self._events.put(event)
+        self._events.append(event)
 
     def journal(
         self, kind: type[Event], at: float, task_id: str | None, data: dict[str, Any]
     ) -> None:
         """Journal (see ``plait._events.Journal``): queue the event's fields; its object is
         built on the tracer's thread, so the engine builds none for tracing."""
-        self._events.put((kind, at, task_id, data))
+        self._events.append((kind, at, task_id, data))
 
     # -- the task's thread: its span current while its function runs --------------------------
 
     def enter(self, task_id: str, attempt: int) -> object:
         """Make the attempt's span current (on the calling thread, or the async task's context):
         a span the task's function makes (an HTTP client's, a database driver's) nests under it.
-        The span itself is built later, on the tracer's thread, with the id chosen here.
-
-        The contexts are made ahead, on the tracer's thread (:meth:`_stock`): here one is only
-        taken and attached -- the part that cannot move off the task's thread."""
-        try:
-            span_id, current = self._ready.popleft()
-        except IndexError:  # the stock ran out: make one here
-            span_id = random.getrandbits(64) or 1
-            current = self._current_span(self._trace_id or 0, span_id)
-        self._chosen[task_id, attempt] = span_id
-        return self._attach(current)
+        The span itself is built later, on the tracer's thread; what is current meanwhile
+        stands for it (see :class:`_CurrentSpan`)."""
+        return self._set_running((task_id, attempt)), self._attach(self._current_span.context)
 
     def traceparent(self, task_id: str, attempt: int) -> str:
         """The W3C ``traceparent`` of the attempt's span, for an attempt shipped to another
-        process (``TaskCall.traceparent``): its span id is chosen here, as :meth:`enter` does."""
+        process (``TaskCall.traceparent``): its span id is chosen here, for the tracer to build
+        it with."""
         span_id = random.getrandbits(64) or 1
         self._chosen[task_id, attempt] = span_id
-        return f"00-{self._trace_id or 0:032x}-{span_id:016x}-{int(self._current_span.flags):02x}"
+        return f"00-{self._trace_id or 0:032x}-{span_id:016x}-{self._current_span.flags:02x}"
 
     def exit(self, token: object) -> None:
         """The attempt's function returned: its span is no longer current."""
-        self._detach(token)  # what enter() returned
+        running, current = cast("tuple[Any, Any]", token)  # what enter() returned
+        self._detach(current)
+        self._reset_running(running)
 
     def close(self) -> None:
         """Wait until every span of the run is built and ended."""
-        self._events.put(_END)
+        self._events.append(_END)
+        self._closing.set()
         self._thread.join()
 
     # -- the tracer's thread ---------------------------------------------------------------------
@@ -275,7 +311,14 @@ class RunTracer:
             InputReceived: self._input_received,
             RunFinished: self._run_finished,
         }
-        while (item := self._events.get()) is not _END:
+        events, closing = self._events, self._closing
+        while True:
+            if not events:
+                closing.wait(_POLL_SECONDS)
+                continue
+            item = events.popleft()
+            if item is _END:
+                break
             if isinstance(item, tuple):  # a journal's fields
                 kind, at, task_id, data = item
                 handler = handlers.get(kind)
@@ -325,11 +368,8 @@ class RunTracer:
         )
         self._run_span = span
         self._run_context = self._trace.set_span_in_context(span)
-        flags = span.get_span_context().trace_flags
-        if self.scopes and flags != self._current_span.flags:  # the sampler dropped the run
-            self._current_span.flags = flags  # its tasks' spans are dropped too, and theirs
-            self._ready.clear()
-            self._stock(_STOCK)
+        # When the sampler dropped the run, its tasks' spans are dropped too, and theirs.
+        self._current_span.flags = int(span.get_span_context().trace_flags)
         for task_id, asked, answered in self._waits:
             self._wait_span(task_id, asked, answered)
         if stored is None:
@@ -340,15 +380,6 @@ class RunTracer:
 
     def _task_started(self, event: TaskStarted) -> None:
         self._attempts[event.task_id] = (event.time, event.attempt)
-        if self.scopes and len(self._ready) < _STOCK:
-            self._stock(_STOCK // 8)
-
-    def _stock(self, n: int) -> None:
-        """Make ``n`` more current-span contexts for :meth:`enter` to take."""
-        make, trace_id, ready = self._current_span, self._trace_id or 0, self._ready
-        for _ in range(n):
-            span_id = random.getrandbits(64) or 1
-            ready.append((span_id, make(trace_id, span_id)))
 
     def _task_ended(self, event: TaskEvent) -> None:
         from opentelemetry.trace import Status, StatusCode  # noqa: PLC0415

@@ -212,6 +212,10 @@ class RowView:
     work: str
     lifeline: str | None  # the style of the line from the first start to the last end
     bars: Sequence[BarView]
+    #: What the scheduler weighed the task by (seconds, shown beside its actual ``work``) and
+    #: where that came from (given, learned, function, unknown); "" when the run recorded none.
+    estimate: str = ""
+    estimate_source: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -469,6 +473,8 @@ def _timeline(run: _Run, order: Sequence[_Task]) -> TimelineView:
                 work=seconds(task.work) if task.work else "",
                 lifeline=lifeline,
                 bars=bars,
+                estimate="" if task.estimate is None else seconds(task.estimate[0]),
+                estimate_source="" if task.estimate is None else task.estimate[1],
             )
         )
     return TimelineView(
