@@ -153,6 +153,7 @@ def test_a_run_killed_at_any_point_resumes_without_losing_or_repeating_work(
     rng = random.Random(11)
     in_write = 0
     progress = []  # how many tasks the store had recorded succeeded at each kill
+    reached = []  # how many tasks had run (their side effect done) at each kill
     for k in range(KILLS):
         case = tmp_path / f"kill{k}"
         case.mkdir()
@@ -183,6 +184,7 @@ def test_a_run_killed_at_any_point_resumes_without_losing_or_repeating_work(
             }
         progress.append(len(recorded))
         before = effects(case / "effects.txt")
+        reached.append(len(before))
         assert recorded <= set(before)  # a recorded success did run
 
         resumed = python(RESUME, str(db), cwd=flow_dir, env=env)
@@ -197,6 +199,11 @@ def test_a_run_killed_at_any_point_resumes_without_losing_or_repeating_work(
         assert rerun == [], f"kill {k}: tasks recorded succeeded ran again: {rerun}"
         assert all(after[t] >= 1 for t in expected)
     assert in_write >= KILLS // 3, f"only {in_write} of {KILLS} kills landed during a store write"
-    # The kills are spread over the run: some early, some late.
-    assert min(progress) < TASKS / 3 < 2 * TASKS / 3 < max(progress), progress
-    print(f"kills: {KILLS}, during a store write: {in_write}, recorded successes: {progress}")
+    # The kills are spread over the run: some early, some late. Counted by the tasks that had
+    # run, not by those recorded: the recorder writes in batches (every 0.1 s), so what it had
+    # recorded lags behind by however many tasks finished since its last write.
+    assert min(reached) < TASKS / 3 < 2 * TASKS / 3 < max(reached), (reached, progress)
+    print(
+        f"kills: {KILLS}, during a store write: {in_write}, tasks run: {reached}, "
+        f"recorded successes: {progress}"
+    )
