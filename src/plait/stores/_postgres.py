@@ -82,6 +82,7 @@ from ._sql import (
     _LOG_COLUMNS,
     _MIGRATION_6,
     _MIGRATION_7,
+    _MIGRATION_8,
     _REQUEST_COLUMNS,
     _RUN_COLUMNS,
     _RUN_REQUEST_COLUMNS,
@@ -219,24 +220,7 @@ _MIGRATIONS: tuple[str, ...] = (
     # (plait._estimates). One row per task holding its latest 5 durations, s0 the newest: a
     # write shifts them along in the upsert itself (no read), and a run's start reads one row
     # per task, not one per attempt ever made (1,000 rows, not 20,000).
-    """
-    CREATE TABLE task_history (
-        workflow TEXT NOT NULL,
-        task_id  TEXT NOT NULL,
-        function TEXT NOT NULL,  -- the latest, module:qualname
-        s0       DOUBLE PRECISION NOT NULL,
-        s1       DOUBLE PRECISION,
-        s2       DOUBLE PRECISION,
-        s3       DOUBLE PRECISION,
-        s4       DOUBLE PRECISION,
-        PRIMARY KEY (workflow, task_id)
-    );
-    -- the W3C traceparent of each traced run's first plait.run span (plait._tracing)
-    CREATE TABLE run_traces (
-        run_id        TEXT PRIMARY KEY,
-        trace_context TEXT NOT NULL
-    );
-    """,
+    _MIGRATION_8.format(real="DOUBLE PRECISION"),
 )
 
 _VERSION_TABLE = """

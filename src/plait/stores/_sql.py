@@ -41,6 +41,7 @@ __all__ = [
     "_LOG_COLUMNS",
     "_MIGRATION_6",
     "_MIGRATION_7",
+    "_MIGRATION_8",
     "_REQUEST_COLUMNS",
     "_RUN_COLUMNS",
     "_RUN_REQUEST_COLUMNS",
@@ -79,6 +80,24 @@ _RUN_COLUMNS = (
 _TASK_COLUMNS = "task_id, status, attempts, output, error, started_at, finished_at, skip_cause"
 
 #: Migration 7, the same for both SQL stores: why a skipped task was skipped (a SkipCause).
+_MIGRATION_8 = """
+    CREATE TABLE task_history (
+        workflow TEXT NOT NULL,
+        task_id  TEXT NOT NULL,
+        function TEXT NOT NULL,  -- the latest, module:qualname
+        s0       {real} NOT NULL,
+        s1       {real},
+        s2       {real},
+        s3       {real},
+        s4       {real},
+        PRIMARY KEY (workflow, task_id)
+    );
+    -- the W3C traceparent of each traced run's first plait.run span (plait._tracing)
+    CREATE TABLE run_traces (
+        run_id        TEXT PRIMARY KEY,
+        trace_context TEXT NOT NULL
+    );
+"""
 _MIGRATION_7 = """
     ALTER TABLE tasks ADD COLUMN skip_cause TEXT;
 """

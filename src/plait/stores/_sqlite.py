@@ -77,6 +77,7 @@ from ._sql import (
     _LOG_COLUMNS,
     _MIGRATION_6,
     _MIGRATION_7,
+    _MIGRATION_8,
     _REQUEST_COLUMNS,
     _RUN_COLUMNS,
     _RUN_REQUEST_COLUMNS,
@@ -212,24 +213,7 @@ _MIGRATIONS: tuple[str, ...] = (
     # (plait._estimates). One row per task holding its latest 5 durations, s0 the newest: a
     # write shifts them along in the upsert itself (no read), and a run's start reads one row
     # per task, not one per attempt ever made (1,000 rows, not 20,000).
-    """
-    CREATE TABLE task_history (
-        workflow TEXT NOT NULL,
-        task_id  TEXT NOT NULL,
-        function TEXT NOT NULL,  -- the latest, module:qualname
-        s0       REAL NOT NULL,
-        s1       REAL,
-        s2       REAL,
-        s3       REAL,
-        s4       REAL,
-        PRIMARY KEY (workflow, task_id)
-    );
-    -- the W3C traceparent of each traced run's first plait.run span (plait._tracing)
-    CREATE TABLE run_traces (
-        run_id        TEXT PRIMARY KEY,
-        trace_context TEXT NOT NULL
-    );
-    """,
+    _MIGRATION_8.format(real="REAL"),
 )
 
 _INSERT_RUN = f"""

@@ -17,7 +17,7 @@ from .._exceptions import (
 )
 from .._state import RunStatus
 from ..stores import RunRecord, StoreError
-from ._auth import Access
+from ._auth import Access, Grant
 from ._children import ResumeRefusedError
 from ._pages import resumable, run_response
 from ._site import App
@@ -28,15 +28,22 @@ from ._site import App
 __all__ = ["cancel_run", "resume_run"]
 
 
-async def cancel_run(request: Request) -> Response:
+async def _full_post(request: Request) -> tuple[App, Grant] | Response:
+    """The app and the grant of a POST that acts on a run: a full-access token and a POST that
+    passes the Origin and CSRF checks; else the response that refuses it."""
     app: App = request.app.state.plait
     grant = app.grant(request)
     if grant.access is not Access.FULL:
         return app.refuse(request)
-    form = await request.form()
-    refused = app.check_post(request, grant, form)
-    if refused is not None:
-        return refused
+    refused = app.check_post(request, grant, await request.form())
+    return (app, grant) if refused is None else refused
+
+
+async def cancel_run(request: Request) -> Response:
+    allowed = await _full_post(request)
+    if isinstance(allowed, Response):
+        return allowed
+    app, grant = allowed
     run_id = request.path_params["run_id"]
     from .._cancel import cancel  # noqa: PLC0415 - the engine, only when used
 
@@ -51,14 +58,10 @@ async def cancel_run(request: Request) -> Response:
 
 
 async def resume_run(request: Request) -> Response:
-    app: App = request.app.state.plait
-    grant = app.grant(request)
-    if grant.access is not Access.FULL:
-        return app.refuse(request)
-    form = await request.form()
-    refused = app.check_post(request, grant, form)
-    if refused is not None:
-        return refused
+    allowed = await _full_post(request)
+    if isinstance(allowed, Response):
+        return allowed
+    app, grant = allowed
     run_id = request.path_params["run_id"]
     record = await asyncio.to_thread(app.record, run_id)
     if record is None:
