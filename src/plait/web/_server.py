@@ -63,16 +63,23 @@ def serve(
     shown_host = f"[{host}]" if ":" in host else host
     routes, metrics_store = metrics_routes(store_url, keys)
     app = create_app(store_url, keys=keys, user_header=user_header, routes=routes)
-    print(
-        f"plait serve: {store_url}\n  http://{shown_host}:{bound_port}/?token={keys.token}",
-        file=out or sys.stdout,
-        flush=True,
-    )
+    address = f"plait serve: {store_url}\n  http://{shown_host}:{bound_port}/?token={keys.token}"
+
+    class _AnnouncingServer(uvicorn.Server):
+        """Prints the address once the server has started: by then its signal handlers are in
+        place, so a SIGTERM sent by whoever read the address stops it (printed earlier, a
+        signal in between was lost and the server ran on)."""
+
+        async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+            await super().startup(sockets=sockets)
+            if self.started:
+                print(address, file=out or sys.stdout, flush=True)
+
     config = uvicorn.Config(
         app, log_level="warning", access_log=False, lifespan="on", timeout_graceful_shutdown=5
     )
     try:
-        uvicorn.Server(config).run(sockets=[sock])
+        _AnnouncingServer(config).run(sockets=[sock])
     finally:
         if metrics_store is not None:
             metrics_store.close()
