@@ -1,6 +1,7 @@
 """plait's command line: ``plait run flow.yaml``, ``plait resume RUN_ID``, ``plait runs``, ...
 
-The commands live in :mod:`plait.cli._app`; the terminal views in :mod:`plait.cli._live`; a
+The command group lives in :mod:`plait.cli._app`, each group of commands in a module of its
+own (the layout is in its docstring); the terminal views in :mod:`plait.cli._live`; a
 stored run's timeline (its attempts, replayed from the store) in :mod:`plait.cli._timeline`; the
 figures the summaries and the report show, computed from it, in :mod:`plait.cli._summary`; task
 logs as ``plait logs`` prints them in :mod:`plait.cli._logview`; the console that prints a

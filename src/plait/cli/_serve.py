@@ -52,7 +52,7 @@ run's stored target must lie here or on PLAIT_PATH.
 )
 def serve(store: str | None, host: str, port: int, user_header: str | None) -> None:
     """Serve a web page to watch runs, answer their questions, cancel and resume them."""
-    from ._app import _fail, _opened, _store_url
+    from ._common import _fail, _opened, _store_url
 
     missing = [name for name in UI_MODULES if importlib.util.find_spec(name) is None]
     if missing:
