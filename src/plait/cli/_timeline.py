@@ -8,6 +8,10 @@ starts again (a resume after a crash) or when the log ends (a run that is not li
 with their process. Without an event log (the memory store), each task has one attempt segment,
 from its first start to its last end.
 
+A mapped task's instances (``convert[0]`` ...) are tasks of their own here too, each with its
+segments, kept apart from the definition's tasks in ``_Run.instances`` (see ``_mapped``): the
+views show them as a group under their mapped task.
+
 This is the run's data model, apart from how it is drawn: the HTML report renders it, and the
 figures of ``_summary`` (makespan, task time, parallelism, critical path) are computed from its
 attempts, for the report and for the command line's summaries alike.
@@ -17,7 +21,9 @@ attempts, for the report and for the command line's summaries alike.
 
 from __future__ import annotations
 
+import dataclasses
 import graphlib
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, cast
@@ -28,6 +34,7 @@ from .._results import TaskError
 from .._rules import skip_note
 from .._state import RunStatus, TaskStatus
 from ..stores import EventRecord, InputRequest, RunRecord, Store, TaskRecord
+from ._mapped import figure_dependencies, group_look, instance_of
 from ._summary import RunFigures, figures_of
 
 __all__ = [
@@ -105,10 +112,17 @@ class _Task:
     #: What the scheduler weighed the task by, and where that came from (``given``, ``learned``
     #: or ``function``; see plait._estimates); None when it was unknown.
     estimate: tuple[float, str] | None = None
+    #: Why a skipped task was skipped, in words (see ``plait._rules.skip_note``); "" otherwise.
+    skip_note: str = ""
+    #: A mapped task: its instances are ``_Run.instances[id]``. (Its look is theirs, summed up,
+    #: when the store holds no record of the task as a whole.)
+    mapped: bool = False
+    #: An instance: the mapped task it belongs to (its ``index`` is its item's).
+    parent: str | None = None
 
     @property
     def css(self) -> _Look:
-        return _css_status(self.status)
+        return _LOOK_OF[self.status]
 
     @property
     def work(self) -> float:
@@ -132,6 +146,10 @@ class _Run:
     figures: RunFigures
     logs: dict[tuple[str, int], Sequence[LogLine]]  # (task id, attempt) -> its lines
     answers: list[InputRequest] = field(default_factory=list)  # the questions answered
+    #: Each mapped task's instances, in item order (a mapped task with none yet has ``[]``).
+    instances: dict[str, list[_Task]] = field(default_factory=dict)
+    #: Each mapped task's instances by look: ``{"succeeded": 19, "failed": 1}``.
+    looks: dict[str, Counter[str]] = field(default_factory=dict)
 
     @classmethod
     def load(cls, record: RunRecord, store: Store, *, with_logs: bool = True) -> _Run:
@@ -144,19 +162,19 @@ class _Run:
         if with_logs:
             logs = {(log.task_id, log.attempt): log.lines for log in store.load_logs(record.run_id)}
         tasks: dict[str, _Task] = {}
+        map_over: dict[str, str] = {}
         estimates = _estimates(record.config.get("estimates"), len(record.definition))
         for i, entry in enumerate(record.definition):
             task_id = str(entry["id"])
-            task_record: TaskRecord | None = stored.get(task_id)
-            tasks[task_id] = _Task(
-                id=task_id,
-                index=i,
-                depends_on=tuple(str(d) for d in entry.get("depends_on", ())),
-                status=task_record.status if task_record else TaskStatus.PENDING,
-                attempts=task_record.attempts if task_record else 0,
-                error=task_record.error if task_record else None,
-                estimate=estimates[i],
+            task = tasks[task_id] = _task(
+                task_id, i, tuple(str(d) for d in entry.get("depends_on", ())), stored
             )
+            task.estimate = estimates[i]
+            if entry.get("map_over"):
+                task.mapped = True
+                map_over[task_id] = str(entry["map_over"])
+        instances = _instances(tasks, stored, events)
+        every = {**tasks, **{t.id: t for group in instances.values() for t in group}}
         last_event = max((e.time for e in events), default=record.updated_at)
         if record.finished_at is not None:
             run_end = record.finished_at
@@ -164,22 +182,38 @@ class _Run:
             run_end = max(record.updated_at, last_event)
         live = record.status is RunStatus.RUNNING
         if events:
-            _segments_from_events(tasks, events, run_end, live=live)
+            _segments_from_events(every, events, run_end, live=live)
         else:
-            _segments_from_records(tasks, stored, requests, run_end)
-        starts = [s.start for t in tasks.values() for s in t.segments]
-        ends = [s.end for t in tasks.values() for s in t.segments]
-        start = min([record.created_at, *starts])
-        end = max([run_end, *ends])
+            _segments_from_records(every, stored, requests, run_end)
+        _skip_notes(every, stored)
+        looks: dict[str, Counter[str]] = {}
+        for task_id, group in instances.items():
+            looks[task_id] = Counter(t.css for t in group)
+            if task_id not in stored and group:
+                look = group_look(looks[task_id], total=len(group))
+                tasks[task_id].status = TaskStatus(_STATUS_OF_LOOK.get(look, look))
+        start = min([record.created_at, *(s.start for t in every.values() for s in t.segments)])
+        end = max([run_end, *(s.end for t in every.values() for s in t.segments)])
         figures = figures_of(
             {
                 task.id: [(s.start, s.end) for s in task.segments if s.kind == "attempt"]
-                for task in tasks.values()
+                for task in every.values()
             },
-            {task.id: task.depends_on for task in tasks.values()},
+            figure_dependencies(
+                {task.id: task.depends_on for task in tasks.values()},
+                {task_id: [t.id for t in group] for task_id, group in instances.items()},
+                map_over,
+            ),
         )
-        for task_id in figures.critical_path:
-            tasks[task_id].critical = True
+        # The mapped task stands for "all its instances" on the way; the path names the one
+        # instance that weighed the most, not the mapped task that only joined them.
+        path = tuple(t for t in figures.critical_path if not (t in instances and not every[t].work))
+        figures = dataclasses.replace(figures, critical_path=path)
+        for task_id in path:
+            every[task_id].critical = True
+            parent = every[task_id].parent
+            if parent is not None:
+                tasks[parent].critical = True
         return cls(
             record=record,
             tasks=tasks,
@@ -190,6 +224,8 @@ class _Run:
             has_events=bool(events),
             figures=figures,
             logs=logs,
+            instances=instances,
+            looks=looks,
         )
 
     @property
@@ -200,14 +236,73 @@ class _Run:
     def span(self) -> float:
         return max(self.end - self.start, 1e-3)
 
+    def every_task(self) -> list[_Task]:
+        """The definition's tasks, then each mapped task's instances."""
+        return [*self.tasks.values(), *(t for group in self.instances.values() for t in group)]
+
     def attempts(self) -> list[_Segment]:
-        return [s for t in self.tasks.values() for s in t.segments if s.kind == "attempt"]
+        return [s for t in self.every_task() for s in t.segments if s.kind == "attempt"]
+
+
+def _task(
+    task_id: str, index: int, depends_on: tuple[str, ...], stored: Mapping[str, TaskRecord]
+) -> _Task:
+    """A task as its record (if any) has it."""
+    task_record = stored.get(task_id)
+    return _Task(
+        id=task_id,
+        index=index,
+        depends_on=depends_on,
+        status=task_record.status if task_record else TaskStatus.PENDING,
+        attempts=task_record.attempts if task_record else 0,
+        error=task_record.error if task_record else None,
+    )
+
+
+def _instances(
+    tasks: dict[str, _Task], stored: Mapping[str, TaskRecord], events: Sequence[EventRecord]
+) -> dict[str, list[_Task]]:
+    """Each mapped task's instances, in item order, from the ids the records and events use
+    (an id ``name[i]`` whose ``name`` is a task of the run; see ``_mapped``); marks the tasks
+    that have some as mapped."""
+    found: dict[str, dict[int, str]] = {t.id: {} for t in tasks.values() if t.mapped}
+    ids = stored.keys() | {e.task_id for e in events if e.task_id is not None}
+    for task_id in ids:
+        named = instance_of(task_id)
+        if named is not None and named[0] in tasks and task_id not in tasks:
+            found.setdefault(named[0], {})[named[1]] = task_id
+    instances: dict[str, list[_Task]] = {}
+    for parent, by_index in found.items():
+        tasks[parent].mapped = True
+        group = instances[parent] = []
+        for index in sorted(by_index):
+            instance = _task(by_index[index], index, (), stored)
+            instance.parent = parent
+            group.append(instance)
+    return instances
+
+
+#: The task status that a look (of a mapped task summed up from its instances) stands for.
+_STATUS_OF_LOOK: Mapping[str, str] = {"waiting": "waiting_for_input"}
+
+
+def _skip_notes(tasks: Mapping[str, _Task], stored: Mapping[str, TaskRecord]) -> None:
+    """Give each skipped task whose events did not say why the why its record keeps."""
+    for task in tasks.values():
+        if task.status is TaskStatus.SKIPPED and not task.skip_note:
+            task_record = stored.get(task.id)
+            cause = task_record.skip_cause if task_record else None
+            task.skip_note = skip_note(cause)
 
 
 def _css_status(status: TaskStatus) -> _Look:
-    if status is TaskStatus.WAITING_FOR_INPUT:
-        return "waiting"
-    return cast(_Look, status.value)
+    return _LOOK_OF[status]
+
+
+_LOOK_OF: Mapping[TaskStatus, _Look] = {
+    status: "waiting" if status is TaskStatus.WAITING_FOR_INPUT else cast(_Look, status.value)
+    for status in TaskStatus
+}
 
 
 def _task_error(value: Any) -> TaskError | None:
@@ -280,6 +375,7 @@ def _segments_from_events(
                 task.segments.append(_Segment("marker", "cancelled", at, at, note=_UNSTARTED))
         elif kind == "TaskSkipped":
             reason = skip_note(data.get("skip_cause"), str(data.get("cause", "")))
+            task.skip_note = reason
             note = f"skipped: {reason}"
             ended = running.pop(task.id, None)
             if ended is not None:  # the attempt skipped itself (raise plait.Skip)
@@ -349,7 +445,13 @@ def _segments_from_records(
             )
     for task_id, task_record in stored.items():
         task = tasks.get(task_id)
-        if task is None or task_record.started_at is None:
+        if task is None:
+            continue
+        if task_record.started_at is None:
+            if task.status is TaskStatus.SKIPPED and task_record.finished_at is not None:
+                note = f"skipped: {skip_note(task_record.skip_cause)}"
+                at = task_record.finished_at
+                task.segments.append(_Segment("marker", "skipped", at, at, note=note))
             continue
         end = task_record.finished_at if task_record.finished_at is not None else run_end
         status: _Look = task.css if task.status.is_final else "running"

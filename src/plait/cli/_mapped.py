@@ -1,0 +1,138 @@
+"""Mapped tasks as the report, the live view and the run page show them.
+
+A mapped task (``map_over=...``) expands at run time into one *instance* per item:
+``convert[0]`` ... ``convert[n-1]``, each a task of its own with its record, events and
+attempts. Brackets are reserved in task ids, so an id of the form ``name[i]`` is instance ``i``
+of the mapped task ``name`` (:func:`instance_of`): nothing else has to be recorded to tell
+instances apart from tasks, and a stored run's instances are found from the ids its records and
+events use.
+
+A run can hold 100,000 instances of one task, so the views show a mapped task as a *group*:
+
+- one row (the timeline) or line (the live view) for the whole task, with its instances'
+  counts by status, e.g. ``convert [20]: 19 succeeded, 1 failed``;
+- under it, each instance's own row when the group is small (at most :data:`COLLAPSE_OVER`
+  instances); a larger group is collapsed to its row, and opens (the report's ``<details>``)
+  on at most :data:`INSTANCE_ROWS` instance rows: every instance that did not succeed first,
+  then the slowest of the others, shown in item order (:func:`shown_instances`).
+
+The critical path runs through instances (:func:`figure_dependencies`): an instance depends on
+its mapped task's dependencies, and the mapped task on its instances, so the path reads
+``list_files -> convert[7] -> total`` and the graph of dependencies stays as large as the run
+(not instances times dependents).
+"""
+
+from __future__ import annotations
+
+import heapq
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Protocol, TypeVar
+
+__all__ = [
+    "COLLAPSE_OVER",
+    "INSTANCE_ROWS",
+    "counts_text",
+    "figure_dependencies",
+    "group_look",
+    "instance_of",
+    "shown_instances",
+]
+
+#: A mapped task with more instances than this is shown collapsed to one row (or line) with
+#: its counts; one with this many or fewer shows each instance's row.
+COLLAPSE_OVER = 10
+
+#: The most instance rows a collapsed group opens on (the report's size stays bounded by the
+#: number of tasks, not of instances: a 100,000-instance task is one row and these).
+INSTANCE_ROWS = 200
+
+_INSTANCE = re.compile(r"(.+)\[(\d+)\]")
+
+
+def instance_of(task_id: str) -> tuple[str, int] | None:
+    """``("convert", 3)`` for ``"convert[3]"``; None for an id that names no instance."""
+    if not task_id.endswith("]"):  # most ids: no regular expression at all
+        return None
+    match = _INSTANCE.fullmatch(task_id)
+    return None if match is None else (match.group(1), int(match.group(2)))
+
+
+class _Shown(Protocol):
+    """What choosing the instances to show needs of one."""
+
+    @property
+    def css(self) -> str: ...
+
+    @property
+    def work(self) -> float: ...
+
+
+_T = TypeVar("_T", bound=_Shown)
+
+
+def shown_instances(instances: Sequence[_T], most: int = INSTANCE_ROWS) -> list[_T]:
+    """The instances a group shows, in item order: all of them if there are at most ``most``;
+    else every one that did not succeed, then the slowest that did, ``most`` in all."""
+    if len(instances) <= most:
+        return list(instances)
+    chosen = [i for i, task in enumerate(instances) if task.css != "succeeded"][:most]
+    room = most - len(chosen)
+    if room > 0:
+        succeeded = (i for i, task in enumerate(instances) if task.css == "succeeded")
+        chosen += heapq.nlargest(room, succeeded, key=lambda i: instances[i].work)
+    return [instances[i] for i in sorted(chosen)]
+
+
+#: Which status a group takes from its instances' (the first found, in this order).
+_GROUP_ORDER = ("failed", "running", "waiting", "cancelled", "pending", "skipped")
+
+
+def group_look(looks: Mapping[str, int], *, total: int) -> str:
+    """The look (status) of a mapped task from its instances' looks: failed if one failed,
+    running while one runs, ..., succeeded when all of them did (and there are some)."""
+    for look in _GROUP_ORDER:
+        if looks.get(look):
+            if look == "skipped" and looks.get("succeeded"):
+                return "succeeded"  # some skipped themselves: the task as a whole went on
+            return look
+    return "succeeded" if total and looks.get("succeeded") == total else "pending"
+
+
+def counts_text(counts: Iterable[tuple[str, int]]) -> str:
+    """``19 succeeded, 1 failed``: the counts that are not zero, in the order given."""
+    return ", ".join(f"{n:,} {look}" for look, n in counts if n) or "no instances"
+
+
+def figure_dependencies(
+    dependencies: Mapping[str, Sequence[str]],
+    instances: Mapping[str, Sequence[str]],
+    map_over: Mapping[str, str],
+) -> dict[str, tuple[str, ...]]:
+    """The dependencies the critical path is computed over, instances included.
+
+    Args:
+        dependencies: each task of the definition -> its dependencies (as declared).
+        instances: each mapped task -> its instances' ids, in item order.
+        map_over: each mapped task -> the task it maps over, when the definition says so.
+
+    An instance depends on its mapped task's dependencies; instance ``i`` of a task mapped over
+    another mapped task's output depends on that task's instance ``i`` (they stream), not on all
+    of them. The mapped task depends on its instances, so a task that depends on it follows
+    them all through one node: the edges grow with the instances, never with their product.
+    """
+    result: dict[str, tuple[str, ...]] = {}
+    for task_id, deps in dependencies.items():
+        ids = instances.get(task_id)
+        if ids is None:
+            result[task_id] = tuple(deps)
+            continue
+        result[task_id] = tuple(ids)
+        over = map_over.get(task_id)
+        streams = over in instances
+        others = tuple(d for d in deps if not (streams and d == over))
+        upstream = instances.get(over, ()) if over is not None else ()
+        for i, instance in enumerate(ids):
+            paired = (upstream[i],) if streams and i < len(upstream) else ()
+            result[instance] = paired + others
+    return result

@@ -1,0 +1,209 @@
+"""Mapped tasks in the report's view (and the run page's, which is the same): a group per mapped
+task, with its counts; bounded rows, failures and logs however many instances it has; the
+critical path through an instance; skip causes in words. (The live view's groups are tested with
+the live view, in test_live.py; the report in a browser in test_report.py.)"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+import plait
+from plait.cli._mapped import (
+    COLLAPSE_OVER,
+    INSTANCE_ROWS,
+    counts_text,
+    figure_dependencies,
+    group_look,
+    instance_of,
+    shown_instances,
+)
+from plait.cli._report import build_report, render_page
+from plait.cli._report_model import FAILURES_SHOWN, GroupView, RowView, RunView, load_view
+from plait.cli._timeline import _Run
+from plait.stores import MemoryStore, SQLiteStore, Store
+
+from .mapped_runs import store_mapped_run
+
+
+def view_of(store: Store, run_id: str = "mapped") -> RunView:
+    record = store.get_run(run_id)
+    assert record is not None
+    return load_view(record, store)
+
+
+def rows_by_id(view: RunView) -> dict[str, RowView | GroupView]:
+    return {r.row.task_id if isinstance(r, GroupView) else r.task_id: r for r in view.timeline.rows}
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> SQLiteStore:
+    return SQLiteStore(tmp_path / "plait.db")
+
+
+# -- the pieces ------------------------------------------------------------------------------------
+
+
+def test_an_instance_is_known_by_its_id_alone() -> None:
+    assert instance_of("convert[3]") == ("convert", 3)
+    assert instance_of("a[b][12]") == ("a[b]", 12)
+    for task_id in ("convert", "convert[]", "convert[x]", "[3]", "convert[3] ", "c[-1]"):
+        assert instance_of(task_id) is None, task_id
+
+
+class _Instance:
+    def __init__(self, css: str, work: float) -> None:
+        self.css, self.work = css, work
+
+
+def test_a_large_group_shows_what_did_not_succeed_then_the_slowest_in_item_order() -> None:
+    instances = [_Instance("succeeded", float(i % 10)) for i in range(50)]
+    instances[7] = _Instance("failed", 0.0)
+    instances[31] = _Instance("cancelled", 0.0)
+    shown = shown_instances(instances, most=6)
+    assert [instances.index(i) for i in shown] == [7, 9, 19, 29, 31, 39]  # work 9: the slowest
+    assert shown_instances(instances[:6], most=6) == instances[:6]
+    failing = [_Instance("failed", 1.0) for _ in range(10)]
+    assert shown_instances(failing, most=4) == failing[:4]
+
+
+@pytest.mark.parametrize(
+    ("looks", "total", "look"),
+    [
+        ({"succeeded": 19, "failed": 1}, 20, "failed"),
+        ({"succeeded": 5, "running": 2, "pending": 3}, 10, "running"),
+        ({"succeeded": 3, "skipped": 1}, 4, "succeeded"),  # one skipped itself
+        ({"skipped": 4}, 4, "skipped"),
+        ({"succeeded": 4}, 4, "succeeded"),
+        ({}, 0, "pending"),
+    ],
+)
+def test_a_group_looks_as_its_instances_sum_up(
+    looks: dict[str, int], total: int, look: str
+) -> None:
+    assert group_look(looks, total=total) == look
+
+
+def test_counts_read_as_words() -> None:
+    assert counts_text([("succeeded", 19_000), ("failed", 1), ("skipped", 0)]) == (
+        "19,000 succeeded, 1 failed"
+    )
+    assert counts_text([]) == "no instances"
+
+
+def test_the_critical_path_graph_grows_with_the_instances_not_their_product() -> None:
+    declared = {"list": (), "a": ("list",), "b": ("a", "config"), "config": (), "total": ("b",)}
+    instances = {"a": ["a[0]", "a[1]"], "b": ["b[0]", "b[1]"]}
+    deps = figure_dependencies(declared, instances, {"a": "list", "b": "a"})
+    assert deps["a"] == ("a[0]", "a[1]") and deps["a[1]"] == ("list",)
+    assert deps["b[1]"] == ("a[1]", "config")  # b maps over a: instance by instance
+    assert deps["total"] == ("b",) and deps["list"] == ()
+
+
+# -- the report's view -----------------------------------------------------------------------------
+
+
+def test_a_large_mapped_task_is_one_row_with_its_counts_opening_on_bounded_rows(
+    store: SQLiteStore,
+) -> None:
+    n = INSTANCE_ROWS + 100
+    store_mapped_run(store, n, failed={3, 150})
+    view = view_of(store)
+    rows = rows_by_id(view)
+    assert list(rows) == ["list_files", "convert", "alert", "cleanup", "total"]
+    group = rows["convert"]
+    assert isinstance(group, GroupView)
+    assert group.total == n and not group.open
+    assert group.counts == [("succeeded", n - 2), ("failed", 2)]
+    assert group.summary == f"convert [{n}]: {n - 2} succeeded, 2 failed"
+    assert group.row.look == "failed" and group.row.critical
+    (bar,) = group.row.bars  # one bar from the first instance's start to the last one's end
+    assert bar.classes == "bar group status-failed" and group.summary in bar.title
+    ids = [instance_of(r.task_id) for r in group.instances]
+    assert len(ids) == INSTANCE_ROWS and ids == sorted(ids)  # type: ignore[type-var]
+    assert {"convert[3]", "convert[150]"} <= {r.task_id for r in group.instances}
+    assert group.shown.startswith(f"Showing {INSTANCE_ROWS} of {n} instances")
+    assert view.timeline.count == 4 + 1 + INSTANCE_ROWS
+
+    (tasks,) = [f for f in view.header.figures if f.name == "tasks"]
+    assert tasks.value == f"{4 + n}"  # a mapped task counts as its instances
+    assert dict(tasks.chips) == {"succeeded": n + 1, "failed": 2, "skipped": 1}
+    assert [f.task_id for f in view.attention.failures] == ["convert[3]", "convert[150]"]
+    assert view.attention.failed == 2
+
+    assert view.graph is not None
+    (node,) = [node for node in view.graph.nodes if node.task_id == "convert"]
+    assert node.label == f"convert [{n}]" and f"{n - 2} succeeded, 2 failed" in node.title
+    path = view.graph.critical_path
+    assert path[0] == "list_files" and instance_of(path[1]) is not None and path[2] == "alert"
+    assert sum(1 for classes, _ in view.graph.edges if classes == "edge critical") == 2
+
+
+def test_a_small_mapped_task_shows_every_instance_open(store: SQLiteStore) -> None:
+    store_mapped_run(store, COLLAPSE_OVER)
+    group = rows_by_id(view_of(store))["convert"]
+    assert isinstance(group, GroupView)
+    assert group.open and group.shown == ""
+    assert [r.task_id for r in group.instances] == [f"convert[{i}]" for i in range(COLLAPSE_OVER)]
+    html = render_page("run/gantt.html", timeline=view_of(store).timeline)
+    assert "<details class='group' id='group-convert' data-task-id='convert' open>" in html
+    assert html.count(" instance' data-task-id='convert[") == COLLAPSE_OVER
+
+
+def test_the_page_stays_the_same_size_however_many_instances(tmp_path: Path) -> None:
+    sizes = []
+    for n in (INSTANCE_ROWS + 50, 3 * INSTANCE_ROWS):
+        store = SQLiteStore(tmp_path / f"{n}.db")
+        store_mapped_run(store, n, failed={n - 1})
+        html = build_report("mapped", store=store)
+        assert html.count("class='row ") == 4 + 1 + INSTANCE_ROWS  # the group's own row too
+        assert f"convert [{n:,}]: {n - 1:,} succeeded, 1 failed" in html
+        sizes.append(len(html))
+    assert abs(sizes[1] - sizes[0]) < 2_000, sizes
+
+
+def test_failures_list_a_few_instances_and_count_the_rest(store: SQLiteStore) -> None:
+    failed = set(range(0, 100, 3))
+    store_mapped_run(store, 100, failed=failed)
+    attention = view_of(store).attention
+    assert [f.task_id for f in attention.failures] == [
+        f"convert[{i}]" for i in sorted(failed)[:FAILURES_SHOWN]
+    ]
+    assert attention.failed == len(failed)
+    assert attention.more_failures == [
+        f"convert: {len(failed) - FAILURES_SHOWN} more failed instances, in the timeline's group "
+        "(filter it by status)"
+    ]
+    html = render_page("run/failures.html", attention=attention)
+    assert f"<span class='count'>{len(failed)}</span>" in html
+
+
+def test_skipped_tasks_say_why_with_or_without_an_event_log(store: SQLiteStore) -> None:
+    store_mapped_run(store, 3, failed={1})
+    rows = rows_by_id(view_of(store))
+    total = rows["total"]
+    assert isinstance(total, RowView) and total.note == "'convert' did not succeed"
+    (marker,) = total.bars
+    assert "skipped: 'convert' did not succeed" in marker.title
+    assert "class='why'" in build_report("mapped", store=store)
+
+    memory = MemoryStore()  # no event log: the why comes from the task's record
+    store_mapped_run(memory, 3, with_events=False)
+    rows = rows_by_id(view_of(memory))
+    alert = rows["alert"]
+    assert isinstance(alert, RowView) and alert.note == "trigger rule not met"
+    (marker,) = alert.bars
+    assert "skipped: trigger rule not met" in marker.title
+
+
+def test_a_mapped_task_with_no_record_looks_as_its_instances(store: SQLiteStore) -> None:
+    store_mapped_run(store, 4, failed={2})
+    record = store.get_run("mapped")
+    assert record is not None
+    tasks = store.load_tasks("mapped")
+    tasks.pop("convert")  # as a store holds it while the instances still run
+    store.load_tasks = lambda run_id: tasks  # type: ignore[method-assign]
+    run = _Run.load(record, store)
+    assert run.tasks["convert"].status is plait.TaskStatus.FAILED
+    assert [t.id for t in run.instances["convert"]] == [f"convert[{i}]" for i in range(4)]
