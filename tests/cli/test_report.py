@@ -25,6 +25,7 @@ from plait.cli._timeline import _Run, _Segment, _segments_from_events, _Task
 from plait.stores import EventRecord, MemoryStore, RunNotFoundError, SQLiteStore
 
 from .conftest import ARTIFACTS, Opened, in_thread
+from .mapped_runs import store_mapped_run
 
 XSS = "<img src=x onerror=alert(1)>"
 QUOTED = 'it\'s "quoted" & <b>bold</b>'
@@ -425,6 +426,49 @@ def test_a_2000_task_report_is_small_and_opens_fast(
         )
         + "\n"
     )
+
+
+def test_a_mapped_run_is_one_group_that_opens_and_filters(
+    tmp_path: Path, open_report: Callable[[Path], Opened]
+) -> None:
+    store = SQLiteStore(tmp_path / "plait.db")
+    store_mapped_run(store, 40, failed={5, 22})
+    path = write("mapped", tmp_path / "report.html", store=store)
+    opened = open_report(path)
+    assert opened.errors == [] and opened.dialogs == []
+    page = opened.page
+    group = page.locator("details.group[data-task-id='convert']")
+    head = group.locator("summary.group-row")
+    assert group.get_attribute("open") is None  # 40 instances: collapsed
+    assert head.locator(".name").inner_text() == "convert [40]"
+    assert head.locator(".counts").inner_text().split() == ["38", "2"]
+    assert head.locator(".label").get_attribute("title") == "convert [40]: 38 succeeded, 2 failed"
+    assert page.locator(".row.instance").first.is_hidden()
+    bar = head.locator(".bar.group").bounding_box()
+    track = head.locator(".track").bounding_box()
+    assert bar is not None and track is not None
+    assert bar["width"] > 0.5 * track["width"]  # first start to last end: most of the run
+    assert page.locator(".row[data-task-id='total'] .why").inner_text() == (
+        "'convert' did not succeed"
+    )
+
+    page.fill("#filter", "convert[22]")  # the filter opens the group on what it finds
+    assert group.get_attribute("open") is not None
+    assert page.locator(".row.instance:visible").count() == 1
+    assert page.inner_text("#shown") == "1 of 45 tasks"
+    page.fill("#filter", "")
+    assert group.get_attribute("open") is None  # and closes it again
+    head.click()
+    rows: list[dict[str, Any]] = opened.evaluate(ROWS_JS)
+    instances = [row for row in rows if "[" in row["id"]]
+    assert [row["id"] for row in instances] == [f"convert[{i}]" for i in range(40)]
+    for row in instances:
+        (attempt,) = row["bars"]
+        assert attempt["width"] >= 1 and attempt["right"] <= attempt["track"] + 5
+        assert status_of(attempt) == (
+            "failed" if row["id"] in ("convert[5]", "convert[22]") else "succeeded"
+        )
+    keep(opened, tmp_path, "report-mapped.png")
 
 
 def _status_counts(result: plait.RunResult) -> dict[plait.TaskStatus, int]:

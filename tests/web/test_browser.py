@@ -271,6 +271,17 @@ def test_the_run_page_follows_a_200_task_run_and_the_runs_page_lists_it(
     assert tab.page.evaluate("performance.getEntriesByType('navigation').length") == 1
     final = tab.page.locator("[data-figure=tasks]").inner_text()  # the same swap as the status
     assert "200 succeeded" in final.replace("\n", " ")
+    # The status shows once; the wide graph scrolls in its own box, not the page.
+    widths = tab.page.evaluate(
+        """() => ({
+        pills: document.querySelectorAll('main .pill').length,
+        page: document.documentElement.scrollWidth, window: document.documentElement.clientWidth,
+        dag: document.querySelector('.dag').scrollWidth,
+        box: document.querySelector('.dag').clientWidth,
+    })"""
+    )
+    assert widths["pills"] == 1
+    assert widths["page"] == widths["window"] and widths["dag"] > widths["box"], widths
     tab.keep("serve-run.png")
     tab.goto("/runs")
     assert tab.page.locator('tr[data-run-id="m1"]').count() == 1
