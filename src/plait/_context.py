@@ -50,12 +50,22 @@ class Context:
     cancelled at their next ``await``.
     """
 
-    __slots__ = ("_asked", "_logger", "_state", "attempt", "run_id", "task_id")
+    __slots__ = ("_asked", "_logger", "_state", "attempt", "map_over", "run_id", "task_id")
 
-    def __init__(self, run_id: str, task_id: str, attempt: int, state: AttemptState) -> None:
+    def __init__(
+        self,
+        run_id: str,
+        task_id: str,
+        attempt: int,
+        state: AttemptState,
+        map_over: str | None = None,
+    ) -> None:
         self.run_id = run_id
         self.task_id = task_id
         self.attempt = attempt
+        #: For an instance of a mapped task (``task_id`` is ``convert[3]``), the dependency it
+        #: maps over: the parameter of that name holds its item. None for any other task.
+        self.map_over = map_over
         self._state = state
         self._asked = 0
         self._logger: logging.LoggerAdapter[logging.Logger] | None = None

@@ -42,6 +42,7 @@ from ._exceptions import (
 from ._graph import Graph, LazyDefinition, _function_names
 from ._lease import lease_clock
 from ._logs import LogLine
+from ._mapping import group_instances, restored_instances
 from ._pause import AnswerChannel, Question, answer_provenance, validate_answer
 from ._public import publish_exports
 from ._recorder import Recorder, question_of, request_of
@@ -640,7 +641,7 @@ async def aresume(
     succeeded = {
         graph.index[task_id]: task
         for task_id, task in tasks.items()
-        if task.status is TaskStatus.SUCCEEDED
+        if task.status is TaskStatus.SUCCEEDED and task_id in graph.index  # not an instance
     }
     new_answers = []
     for task_id, value in (inputs or {}).items():
@@ -699,12 +700,18 @@ async def aresume(
     restored = Restored(
         outputs=outputs,
         payloads={i: task.output for i, task in succeeded.items()},
-        attempts={graph.index[t]: task.attempts for t, task in tasks.items()},
+        attempts={graph.index[t]: task.attempts for t, task in tasks.items() if t in graph.index},
         started_at={i: t.started_at for i, t in succeeded.items() if t.started_at is not None},
         finished_at={i: t.finished_at for i, t in succeeded.items() if t.finished_at is not None},
         answers=answers,
         questions=questions,
         skipped=kept_skips(graph, tasks),
+        instances=restored_instances(
+            tasks,
+            (spec.id for spec in graph.specs if spec.map_over is not None),
+            graph.index,
+            lambda task: _loads(serializer, task.output, run_id, f"output of {task.task_id!r}"),
+        ),
     )
     # The questions answered since the last part of the run: their waits, for its trace.
     waits = [
@@ -843,6 +850,13 @@ def get_run(
     stored = the_store.load_tasks(run_id)
     ids = [task["id"] for task in record.definition]
     index = {task_id: i for i, task_id in enumerate(ids)}
+    mapped = [task["id"] for task in record.definition if task.get("map_over")]
+    instances: dict[int, list[int]] = {}
+    for task_id, group in group_instances(stored, mapped).items():
+        instances[index[task_id]] = list(range(len(ids), len(ids) + len(group)))
+        for _, instance_id in group:
+            index[instance_id] = len(ids)
+            ids.append(instance_id)
     records = [stored.get(task_id) for task_id in ids]
     waiting = {r.task_id: question_of(r) for r in the_store.load_requests(run_id) if not r.answered}
     tasks = TaskResults(
@@ -850,15 +864,16 @@ def get_run(
         status=[r.status if r else TaskStatus.PENDING for r in records],
         output=[
             _loads(serializer, r.output, run_id, f"output of {r.task_id!r}")
-            if r and r.status is TaskStatus.SUCCEEDED
+            if r and r.output is not None and (r.status is TaskStatus.SUCCEEDED or i in instances)
             else None
-            for r in records
+            for i, r in enumerate(records)
         ],
         error=[r.error if r else None for r in records],
         attempts=[r.attempts if r else 0 for r in records],
         started_at=[r.started_at if r else None for r in records],
         finished_at=[r.finished_at if r else None for r in records],
         skip_cause=[r.skip_cause if r else None for r in records],
+        instances=instances,
     )
     return RunResult(
         run_id=run_id,
