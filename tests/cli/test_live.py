@@ -196,9 +196,8 @@ def test_a_large_mapped_task_runs_as_one_line_with_its_counts() -> None:
     view(run_started(3))
     view(started("list_files", 0.0))
     view(succeeded("list_files", 0.5))
+    view(plait.TaskMapped(run_id="r1", time=T0 + 0.5, task_id="convert", count=20))
     for i in range(20):  # 20 instances, 4 at a time: 8 done (1 failed), 4 running, 8 pending
-        view(plait.TaskReady(run_id="r1", time=T0 + 1, task_id=f"convert[{i}]"))
-    for i in range(20):
         if i < 12:
             view(started(f"convert[{i}]", 1.0 + i // 4))
         if i < 8:
@@ -251,8 +250,18 @@ def test_skips_are_printed_with_why_and_an_instances_failures_only_the_first_few
                 skip_cause=plait.SkipCause.TRIGGER_RULE,
             )
         )
+        view(
+            plait.TaskSkipped(
+                run_id="r1",
+                time=T0 + 1,
+                task_id="publish",
+                cause="convert[7]",  # the instance that ended last: convert decided it
+                skip_cause=plait.SkipCause.UPSTREAM_FAILED,
+            )
+        )
     text = shown(console)
     assert "⤼ total skipped: 'convert' did not succeed" in text
+    assert "⤼ publish skipped: 'convert' did not succeed" in text
     assert "⤼ alert skipped: trigger rule not met (after 'convert')" in text
     printed = [i for i in range(NOTES_PER_GROUP + 3) if f"convert[{i}] failed" in text]
     assert printed == list(range(NOTES_PER_GROUP))

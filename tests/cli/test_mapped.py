@@ -14,6 +14,7 @@ from plait.cli._mapped import (
     COLLAPSE_OVER,
     INSTANCE_ROWS,
     counts_text,
+    deciding_task,
     figure_dependencies,
     group_look,
     instance_of,
@@ -22,7 +23,7 @@ from plait.cli._mapped import (
 from plait.cli._report import build_report, render_page
 from plait.cli._report_model import FAILURES_SHOWN, GroupView, RowView, RunView, load_view
 from plait.cli._timeline import _Run
-from plait.stores import MemoryStore, SQLiteStore, Store
+from plait.stores import EventRecord, MemoryStore, SQLiteStore, Store
 
 from .mapped_runs import store_mapped_run
 
@@ -83,6 +84,12 @@ def test_a_group_looks_as_its_instances_sum_up(
     looks: dict[str, int], total: int, look: str
 ) -> None:
     assert group_look(looks, total=total) == look
+
+
+def test_a_task_after_a_mapped_task_was_decided_by_the_mapped_task_not_its_last_instance() -> None:
+    assert deciding_task("publish", "convert[19]") == "convert"
+    assert deciding_task("b[3]", "a[3]") == "a[3]"  # b maps over a: instance by instance
+    assert deciding_task("publish", "load") == "load"
 
 
 def test_counts_read_as_words() -> None:
@@ -207,3 +214,19 @@ def test_a_mapped_task_with_no_record_looks_as_its_instances(store: SQLiteStore)
     run = _Run.load(record, store)
     assert run.tasks["convert"].status is plait.TaskStatus.FAILED
     assert [t.id for t in run.instances["convert"]] == [f"convert[{i}]" for i in range(4)]
+
+
+def test_a_live_mapped_task_shows_the_instances_not_started_yet_as_pending(
+    store: SQLiteStore,
+) -> None:
+    store_mapped_run(store, 3)
+    record = store.get_run("mapped")
+    assert record is not None
+    events = store.load_events("mapped")
+    at = next(e.time for e in events if e.task_id == "convert[0]")
+    mapped = EventRecord(kind="TaskMapped", time=at, task_id="convert", data={"count": 10})
+    store.load_events = lambda run_id, after=None: [*events, mapped]  # type: ignore[method-assign]
+    run = _Run.load(record, store)
+    looks = [t.css for t in run.instances["convert"]]
+    assert looks == ["succeeded"] * 3 + ["pending"] * 7
+    assert run.looks["convert"] == {"succeeded": 3, "pending": 7}

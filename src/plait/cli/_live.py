@@ -84,7 +84,7 @@ from .._events import (
     TaskEvent,
     TaskFailed,
     TaskLogged,
-    TaskReady,
+    TaskMapped,
     TaskRetrying,
     TaskSkipped,
     TaskStarted,
@@ -96,7 +96,7 @@ from .._results import RunResult, TaskError, TaskResult
 from .._rules import skip_note
 from .._shell import looks_like_error, telling_lines
 from .._state import RunStatus, TaskStatus
-from ._mapped import COLLAPSE_OVER, instance_of
+from ._mapped import COLLAPSE_OVER, deciding_task, instance_of
 from ._summary import RunFigures, format_seconds
 
 if TYPE_CHECKING:
@@ -446,6 +446,10 @@ def _print_skips(console: Console, result: RunResult) -> None:
         console.print(Text(f"  ⤼ … and {len(skipped) - SKIPS_SHOWN:,} more skipped"))
 
 
+def _why(event: TaskSkipped) -> str:
+    return skip_note(event.skip_cause, deciding_task(event.task_id, event.cause))
+
+
 def _count(n: int, word: str) -> str:
     return f"{n:,} {word}{'' if n == 1 else 's'}"
 
@@ -633,7 +637,7 @@ class LogLines(_LineWriter):
                 f"{event.attempt} failed: {last_line(event.error)})"
             )
         if isinstance(event, TaskSkipped):
-            return f"skipped   {event.task_id} ({skip_note(event.skip_cause, event.cause)})"
+            return f"skipped   {event.task_id} ({_why(event)})"
         if isinstance(event, TaskCancelled):
             return f"cancelled {event.task_id}"
         if isinstance(event, InputRequested):
@@ -667,7 +671,9 @@ class LiveView(Watcher):
         self.status: dict[str, TaskStatus] = {}
         self.counts: Counter[TaskStatus] = Counter()
         self.running: dict[str, float] = {}  # task id -> when its attempt started; oldest first
-        #: Each mapped task's instances by status, and when its first one started.
+        #: Each mapped task's instances: how many (from TaskMapped), by status (those seen), and
+        #: when the first one started.
+        self.sizes: dict[str, int] = {}
         self.groups: dict[str, Counter[TaskStatus]] = {}
         self.group_started: dict[str, float] = {}
         self._noted: Counter[str] = Counter()  # failures and skips printed, by mapped task
@@ -715,9 +721,8 @@ class LiveView(Watcher):
             if isinstance(event, RunStarted):
                 self.total = event.tasks
                 self.started_at = event.time
-            elif isinstance(event, TaskReady):
-                if event.task_id not in self.status and instance_of(event.task_id) is not None:
-                    self._set(event.task_id, TaskStatus.PENDING)  # the group's size grows
+            elif isinstance(event, TaskMapped):
+                self.sizes[event.task_id] = event.count
             elif isinstance(event, TaskStarted):
                 self.running[event.task_id] = event.time
                 self._set(event.task_id, TaskStatus.RUNNING)
@@ -755,7 +760,7 @@ class LiveView(Watcher):
                     event.task_id,
                     Text("⤼ ", style="yellow")
                     .append(event.task_id, style="bold")
-                    .append(f" skipped: {skip_note(event.skip_cause, event.cause)}"),
+                    .append(f" skipped: {_why(event)}"),
                 )
             elif isinstance(event, TaskCancelled):
                 self.running.pop(event.task_id, None)
@@ -781,8 +786,8 @@ class LiveView(Watcher):
         """The live area as it stands (``now``: the time to measure elapsed times against)."""
         now = time.time() if now is None else now
         with self._lock:
-            # A mapped task's instances are tasks too, as they become known.
-            total = self.total + sum(group.total() for group in self.groups.values())
+            # A mapped task's instances are tasks too, once it has expanded.
+            total = self.total + sum(map(self._size, self.sizes.keys() | self.groups.keys()))
             counts = dict(self.counts)
             running = self._running_lines()
             retries = self.retries
@@ -824,6 +829,12 @@ class LiveView(Watcher):
             parts.append(table)
         return Group(*parts)
 
+    def _size(self, mapped: str) -> int:
+        """How many instances ``mapped`` has: as it said when it expanded, or as many as
+        were seen (a resumed run's earlier instances, say)."""
+        group = self.groups.get(mapped)
+        return max(self.sizes.get(mapped, 0), group.total() if group else 0)
+
     def _running_lines(self) -> list[tuple[str, float, int]]:
         """What runs, oldest first, as (what the line says, since when, how many tasks it
         stands for): a task, or a mapped task with more than ``COLLAPSE_OVER`` instances,
@@ -833,14 +844,14 @@ class LiveView(Watcher):
         for task_id, since in self.running.items():
             named = instance_of(task_id)
             group = self.groups.get(named[0]) if named is not None else None
-            if named is None or group is None or group.total() <= COLLAPSE_OVER:
+            if named is None or group is None or self._size(named[0]) <= COLLAPSE_OVER:
                 lines.append((task_id, since, 1))
                 continue
             if named[0] in seen:
                 continue
             seen.add(named[0])
             done = sum(n for status, n in group.items() if status.is_final)
-            words = [f"{done:,}/{group.total():,} done"]
+            words = [f"{done:,}/{self._size(named[0]):,} done"]
             if group[TaskStatus.FAILED]:
                 words.append(f"{group[TaskStatus.FAILED]:,} failed")
             words.append(f"{group[TaskStatus.RUNNING]:,} running")

@@ -3,9 +3,9 @@
 A mapped task (``map_over=...``) expands at run time into one *instance* per item:
 ``convert[0]`` ... ``convert[n-1]``, each a task of its own with its record, events and
 attempts. Brackets are reserved in task ids, so an id of the form ``name[i]`` is instance ``i``
-of the mapped task ``name`` (:func:`instance_of`): nothing else has to be recorded to tell
-instances apart from tasks, and a stored run's instances are found from the ids its records and
-events use.
+of the mapped task ``name`` (:func:`instance_of`, after ``plait._mapping``): nothing else has
+to be recorded to tell instances apart from tasks, and a stored run's instances are found from the
+ids its records and events use (and its ``TaskMapped`` events: how many a mapped task has).
 
 A run can hold 100,000 instances of one task, so the views show a mapped task as a *group*:
 
@@ -25,14 +25,16 @@ its mapped task's dependencies, and the mapped task on its instances, so the pat
 from __future__ import annotations
 
 import heapq
-import re
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Protocol, TypeVar
+
+from .._mapping import split_instance_id
 
 __all__ = [
     "COLLAPSE_OVER",
     "INSTANCE_ROWS",
     "counts_text",
+    "deciding_task",
     "figure_dependencies",
     "group_look",
     "instance_of",
@@ -47,15 +49,22 @@ COLLAPSE_OVER = 10
 #: number of tasks, not of instances: a 100,000-instance task is one row and these).
 INSTANCE_ROWS = 200
 
-_INSTANCE = re.compile(r"(.+)\[(\d+)\]")
-
 
 def instance_of(task_id: str) -> tuple[str, int] | None:
     """``("convert", 3)`` for ``"convert[3]"``; None for an id that names no instance."""
-    if not task_id.endswith("]"):  # most ids: no regular expression at all
-        return None
-    match = _INSTANCE.fullmatch(task_id)
-    return None if match is None else (match.group(1), int(match.group(2)))
+    if not task_id.endswith("]"):  # most ids: no regular expression at all (the live view
+        return None  # asks of every event, under the engine's lock)
+    return split_instance_id(task_id)
+
+
+def deciding_task(task_id: str, cause: str) -> str:
+    """The task whose end decided that ``task_id`` is skipped, as its dependencies name it:
+    a task that depends on a mapped task waits for the whole of it, so the instance that ended
+    last (which the engine names as the cause) stands for its mapped task."""
+    named = instance_of(cause)
+    if named is not None and instance_of(task_id) is None:
+        return named[0]
+    return cause
 
 
 class _Shown(Protocol):

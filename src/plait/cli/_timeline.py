@@ -29,12 +29,13 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, cast
 
 from .._estimates import SOURCE_OF_LETTER
+from .._graph import instance_id
 from .._logs import LogLine
 from .._results import TaskError
 from .._rules import skip_note
 from .._state import RunStatus, TaskStatus
 from ..stores import EventRecord, InputRequest, RunRecord, Store, TaskRecord
-from ._mapped import figure_dependencies, group_look, instance_of
+from ._mapped import deciding_task, figure_dependencies, group_look, instance_of
 from ._summary import RunFigures, figures_of
 
 __all__ = [
@@ -263,10 +264,20 @@ def _instances(
     tasks: dict[str, _Task], stored: Mapping[str, TaskRecord], events: Sequence[EventRecord]
 ) -> dict[str, list[_Task]]:
     """Each mapped task's instances, in item order, from the ids the records and events use
-    (an id ``name[i]`` whose ``name`` is a task of the run; see ``_mapped``); marks the tasks
+    (an id ``name[i]`` whose ``name`` is a task of the run; see ``_mapped``) and the count
+    each ``TaskMapped`` event gives (an instance not started yet is pending); marks the tasks
     that have some as mapped."""
     found: dict[str, dict[int, str]] = {t.id: {} for t in tasks.values() if t.mapped}
-    ids = stored.keys() | {e.task_id for e in events if e.task_id is not None}
+    ids = set(stored.keys())
+    for event in events:
+        if event.task_id is None:
+            continue
+        ids.add(event.task_id)
+        if event.kind == "TaskMapped" and event.task_id in tasks:
+            count = event.data.get("count")
+            by_index = found.setdefault(event.task_id, {})
+            for index in range(count if isinstance(count, int) else 0):
+                by_index.setdefault(index, instance_id(event.task_id, index))
     for task_id in ids:
         named = instance_of(task_id)
         if named is not None and named[0] in tasks and task_id not in tasks:
@@ -374,7 +385,8 @@ def _segments_from_events(
             elif kind == "TaskCancelled":  # before it started, or while it waited
                 task.segments.append(_Segment("marker", "cancelled", at, at, note=_UNSTARTED))
         elif kind == "TaskSkipped":
-            reason = skip_note(data.get("skip_cause"), str(data.get("cause", "")))
+            cause = deciding_task(task.id, str(data.get("cause", "")))
+            reason = skip_note(data.get("skip_cause"), cause)
             task.skip_note = reason
             note = f"skipped: {reason}"
             ended = running.pop(task.id, None)
