@@ -8,6 +8,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import plait
 from plait.cli._mapped import (
@@ -18,10 +20,12 @@ from plait.cli._mapped import (
     figure_dependencies,
     group_look,
     instance_of,
+    path_weights,
     shown_instances,
 )
 from plait.cli._report import build_report, render_page
 from plait.cli._report_model import FAILURES_SHOWN, GroupView, RowView, RunView, load_view
+from plait.cli._summary import figures_of
 from plait.cli._timeline import _Run
 from plait.stores import EventRecord, MemoryStore, SQLiteStore, Store
 
@@ -103,9 +107,53 @@ def test_the_critical_path_graph_grows_with_the_instances_not_their_product() ->
     declared = {"list": (), "a": ("list",), "b": ("a", "config"), "config": (), "total": ("b",)}
     instances = {"a": ["a[0]", "a[1]"], "b": ["b[0]", "b[1]"]}
     deps = figure_dependencies(declared, instances, {"a": "list", "b": "a"})
-    assert deps["a"] == ("a[0]", "a[1]") and deps["a[1]"] == ("list",)
+    assert deps["a"] == ("a[0]", "a[1]", "list") and deps["a[1]"] == ("list",)
     assert deps["b[1]"] == ("a[1]", "config")  # b maps over a: instance by instance
     assert deps["total"] == ("b",) and deps["list"] == ()
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    a=st.lists(st.integers(0, 5), max_size=6),
+    b=st.lists(st.integers(0, 5), max_size=6),
+    c=st.lists(st.integers(0, 5), max_size=6),
+    head=st.integers(0, 5),
+    tail=st.integers(0, 5),
+)
+def test_weighing_a_mapped_task_as_its_heaviest_instance_finds_the_same_path(
+    a: list[int], b: list[int], c: list[int], head: int, tail: int
+) -> None:
+    """``list -> a (mapped) -> b (mapped over a, instance by instance) -> end`` and
+    ``list -> c (mapped) -> end``: ``c`` is weighed as one node, ``a`` and ``b`` stream."""
+    b = b[: len(a)]
+    declared = {"list": (), "a": ("list",), "b": ("a",), "c": ("list",), "end": ("b", "c")}
+    instances = {
+        name: [f"{name}[{i}]" for i in range(len(w))]
+        for name, w in zip("abc", (a, b, c), strict=True)
+    }
+    work = {"list": float(head), "a": 0.0, "b": 0.0, "c": 0.0, "end": float(tail)}
+    for name, weights in zip("abc", (a, b, c), strict=True):
+        work.update((f"{name}[{i}]", float(w)) for i, w in enumerate(weights))
+    spans = {task_id: [(0.0, w)] if w else [] for task_id, w in work.items()}
+    deps = figure_dependencies(declared, instances, {"a": "list", "b": "a", "c": "list"})
+    every_node = figures_of(spans, deps)
+    weights, stands_for = path_weights(work, instances, {"a": "list", "b": "a", "c": "list"})
+    assert set(stands_for) <= {"c"} and not any(i in weights for i in instances["c"])
+    one_node = figures_of(spans, deps, weights=weights)
+    assert one_node.critical_seconds == every_node.critical_seconds
+    # As the report names it: a mapped task weighed as an instance is that instance; one that
+    # only joins its instances is left out. (Ties may pick another path of the same weight.)
+    named = [
+        stands_for.get(t, t)
+        for t in one_node.critical_path
+        if t in stands_for or t not in instances
+    ]
+    assert sum(work[t] for t in named) == one_node.critical_seconds
+    assert (one_node.makespan, one_node.task_time, one_node.tasks) == (
+        every_node.makespan,
+        every_node.task_time,
+        every_node.tasks,
+    )
 
 
 # -- the report's view -----------------------------------------------------------------------------

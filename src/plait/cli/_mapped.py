@@ -19,7 +19,10 @@ A run can hold 100,000 instances of one task, so the views show a mapped task as
 The critical path runs through instances (:func:`figure_dependencies`): an instance depends on
 its mapped task's dependencies, and the mapped task on its instances, so the path reads
 ``list_files -> convert[7] -> total`` and the graph of dependencies stays as large as the run
-(not instances times dependents).
+(not instances times dependents). The instances of a mapped task that no other maps over, and
+that maps over no mapped task, all sit between the same tasks: only the heaviest can be on the
+path, so the search weighs the mapped task as that one (:func:`path_weights`), and 100,000
+instances cost it one node.
 """
 
 from __future__ import annotations
@@ -38,6 +41,7 @@ __all__ = [
     "figure_dependencies",
     "group_look",
     "instance_of",
+    "path_weights",
     "shown_instances",
 ]
 
@@ -113,6 +117,42 @@ def counts_text(counts: Iterable[tuple[str, int]]) -> str:
     return ", ".join(f"{n:,} {look}" for look, n in counts if n) or "no instances"
 
 
+def path_weights(
+    work: Mapping[str, float],
+    instances: Mapping[str, Sequence[str]],
+    map_over: Mapping[str, str],
+) -> tuple[dict[str, float], dict[str, str]]:
+    """The nodes the critical path is sought among, with their weights (see the module
+    docstring), and the instance each mapped task weighed as stands for (to name it on the
+    path).
+
+    Args:
+        work: every task's and instance's work, in the definition's order, then the instances.
+        instances, map_over: as for :func:`figure_dependencies`.
+    """
+    streamed = {over for over in map_over.values() if over in instances}
+    alone = {
+        task_id
+        for task_id in instances
+        if task_id not in streamed and map_over.get(task_id) not in instances
+    }
+    weights: dict[str, float] = {}
+    stands_for: dict[str, str] = {}
+    for task_id, own in work.items():
+        heaviest = None
+        if task_id in alone:
+            heaviest = max(instances[task_id], key=work.__getitem__, default=None)
+        if heaviest is not None and work[heaviest] > 0:
+            stands_for[task_id] = heaviest
+            weights[task_id] = own + work[heaviest]
+        else:
+            weights[task_id] = own
+    for task_id in alone:  # the instances: one node, their mapped task
+        for instance in instances[task_id]:
+            del weights[instance]
+    return weights, stands_for
+
+
 def figure_dependencies(
     dependencies: Mapping[str, Sequence[str]],
     instances: Mapping[str, Sequence[str]],
@@ -127,8 +167,9 @@ def figure_dependencies(
 
     An instance depends on its mapped task's dependencies; instance ``i`` of a task mapped over
     another mapped task's output depends on that task's instance ``i`` (they stream), not on all
-    of them. The mapped task depends on its instances, so a task that depends on it follows
-    them all through one node: the edges grow with the instances, never with their product.
+    of them. The mapped task depends on its instances (and on its own dependencies, for when
+    :func:`path_weights` makes it stand for them), so a task that depends on it follows them
+    all through one node: the edges grow with the instances, never with their product.
     """
     result: dict[str, tuple[str, ...]] = {}
     for task_id, deps in dependencies.items():
@@ -136,7 +177,7 @@ def figure_dependencies(
         if ids is None:
             result[task_id] = tuple(deps)
             continue
-        result[task_id] = tuple(ids)
+        result[task_id] = (*ids, *deps)  # its own too: where it stands for its instances
         over = map_over.get(task_id)
         streams = over in instances
         others = tuple(d for d in deps if not (streams and d == over))

@@ -21,10 +21,12 @@ attempts, for the report and for the command line's summaries alike.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import gc
 import graphlib
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, cast
 
@@ -35,7 +37,13 @@ from .._results import TaskError
 from .._rules import skip_note
 from .._state import RunStatus, TaskStatus
 from ..stores import EventRecord, InputRequest, RunRecord, Store, TaskRecord
-from ._mapped import deciding_task, figure_dependencies, group_look, instance_of
+from ._mapped import (
+    deciding_task,
+    figure_dependencies,
+    group_look,
+    instance_of,
+    path_weights,
+)
 from ._summary import RunFigures, figures_of
 
 __all__ = [
@@ -156,6 +164,11 @@ class _Run:
     def load(cls, record: RunRecord, store: Store, *, with_logs: bool = True) -> _Run:
         """The timeline of ``record``'s run, from ``store``; its task logs too, unless not
         ``with_logs`` (the figures do not need them)."""
+        with _no_cyclic_gc():
+            return cls._load(record, store, with_logs=with_logs)
+
+    @classmethod
+    def _load(cls, record: RunRecord, store: Store, *, with_logs: bool) -> _Run:
         stored = store.load_tasks(record.run_id)
         requests = store.load_requests(record.run_id)
         events = store.load_events(record.run_id)
@@ -195,20 +208,28 @@ class _Run:
                 tasks[task_id].status = TaskStatus(_STATUS_OF_LOOK.get(look, look))
         start = min([record.created_at, *(s.start for t in every.values() for s in t.segments)])
         end = max([run_end, *(s.end for t in every.values() for s in t.segments)])
-        figures = figures_of(
-            {
-                task.id: [(s.start, s.end) for s in task.segments if s.kind == "attempt"]
-                for task in every.values()
-            },
-            figure_dependencies(
-                {task.id: task.depends_on for task in tasks.values()},
-                {task_id: [t.id for t in group] for task_id, group in instances.items()},
-                map_over,
-            ),
+        spans = {
+            task.id: [(s.start, s.end) for s in task.segments if s.kind == "attempt"]
+            for task in every.values()
+        }
+        ids = {task_id: [t.id for t in group] for task_id, group in instances.items()}
+        weights, stands_for = path_weights(
+            {task_id: sum(e - s for s, e in attempts) for task_id, attempts in spans.items()},
+            ids,
+            map_over,
         )
-        # The mapped task stands for "all its instances" on the way; the path names the one
-        # instance that weighed the most, not the mapped task that only joined them.
-        path = tuple(t for t in figures.critical_path if not (t in instances and not every[t].work))
+        figures = figures_of(
+            spans,
+            figure_dependencies({t.id: t.depends_on for t in tasks.values()}, ids, map_over),
+            weights=weights,
+        )
+        # A mapped task on the path stands for its instances: the path names the instance that
+        # weighed the most (the mapped task only joins them; it did no work of its own).
+        path = tuple(
+            stands_for.get(t, t)
+            for t in figures.critical_path
+            if t in stands_for or not (t in instances and not every[t].work)
+        )
         figures = dataclasses.replace(figures, critical_path=path)
         for task_id in path:
             every[task_id].critical = True
@@ -245,6 +266,21 @@ class _Run:
         return [s for t in self.every_task() for s in t.segments if s.kind == "attempt"]
 
 
+@contextlib.contextmanager
+def _no_cyclic_gc() -> Iterator[None]:
+    """No cyclic garbage collection while a run's records become objects: they all live until
+    the page is made, and at 100,000 instances (some ten objects each) the collector's passes
+    over them took a third of the time (reference counting still frees what is dropped). The
+    collector is on again after, if it was before (so two threads that overlap leave it on)."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
 def _task(
     task_id: str, index: int, depends_on: tuple[str, ...], stored: Mapping[str, TaskRecord]
 ) -> _Task:
@@ -268,17 +304,18 @@ def _instances(
     each ``TaskMapped`` event gives (an instance not started yet is pending); marks the tasks
     that have some as mapped."""
     found: dict[str, dict[int, str]] = {t.id: {} for t in tasks.values() if t.mapped}
-    ids = set(stored.keys())
+    named_by_events: set[str] = set()
     for event in events:
-        if event.task_id is None:
-            continue
-        ids.add(event.task_id)
         if event.kind == "TaskMapped" and event.task_id in tasks:
             count = event.data.get("count")
-            by_index = found.setdefault(event.task_id, {})
-            for index in range(count if isinstance(count, int) else 0):
-                by_index.setdefault(index, instance_id(event.task_id, index))
-    for task_id in ids:
+            ids = (
+                [instance_id(event.task_id, i) for i in range(count)]
+                if isinstance(count, int)
+                else []
+            )
+            found.setdefault(event.task_id, {}).update(enumerate(ids))
+            named_by_events.update(ids)
+    for task_id in stored.keys() - named_by_events:  # without a TaskMapped event (no log)
         named = instance_of(task_id)
         if named is not None and named[0] in tasks and task_id not in tasks:
             found.setdefault(named[0], {})[named[1]] = task_id
