@@ -1443,7 +1443,6 @@ def test_instances_keep_their_tasks_pool_and_a_halt_cancels_those_not_started() 
     scheduler = Scheduler(graph, 4, lanes=[0, 1, 0], lane_limits=[1])
     scheduler.start()
     scheduler.succeed(scheduler.take())  # type: ignore[arg-type]
-    decided = scheduler.succeed  # noqa: F841  # (keep mypy quiet about the name below)
     scheduler.expand(1, 3)
     taken = [scheduler.take(), scheduler.take(), scheduler.take()]
     assert taken == [3, 2, None]  # one instance (lane of 1 slot) and the other task
@@ -1452,6 +1451,9 @@ def test_instances_keep_their_tasks_pool_and_a_halt_cancels_those_not_started() 
     assert cancelled == [4, 5]
     assert scheduler.succeed(3) == [1]
     assert scheduler.status[1] is CANCELLED
+    assert scheduler.take() is None  # the mapped task's key left in its heap is dropped
+    assert scheduler.succeed(2) == []
+    assert scheduler.finished
 
 
 def mapped_plan(rng: random.Random) -> tuple[Graph, dict[int, int], dict[str, str]]:
