@@ -3,11 +3,17 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
+import subprocess
+import sys
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
 import pytest
+from test_rules import _run_until
 
 import plait
 from plait import TaskStatus
@@ -348,6 +354,127 @@ def test_a_resumed_run_reruns_only_the_instances_that_did_not_succeed(tmp_path: 
     assert resumed.outputs["join"] == "ABC"
     assert resumed.tasks["each[1]"].attempts == 2
     assert plait.get_run("r", store=store).tasks["each"].status is SUCCEEDED
+
+
+_KILLED_FLOW = """
+import os, sys, time, plait
+from pathlib import Path
+
+EFFECTS = Path(os.environ["EFFECTS"])
+PHASE = os.environ["PHASE"]
+
+def mark(name):
+    with EFFECTS.open("a") as f:
+        f.write(f"{PHASE} {name}\\n")
+
+wf = plait.Workflow("mapped-kill")
+
+@wf.task
+def pages():
+    mark("pages")
+    return [0, 1, 2, 3, 4, 5]
+
+@wf.task(depends_on=[pages], map_over="pages", retry=plait.RetryPolicy(max_retries=1, backoff=0))
+def fetch(pages):
+    mark(f"fetch[{pages}]")
+    if pages == 2 and PHASE == "1":
+        raise RuntimeError("flaky page")
+    if pages == 4 and PHASE == "1":
+        print("blocking", flush=True)
+        time.sleep(60)
+    return pages * 10
+
+@wf.task
+def check():
+    mark("check")
+    raise plait.Skip("nothing to publish")
+
+@wf.task(depends_on=[check])
+def publish():
+    mark("publish")
+
+@wf.task(depends_on=[fetch], trigger="one_failed")
+def alert():
+    mark("alert")
+
+@wf.task(depends_on=[fetch], trigger="all_done")
+def aggregate(fetch=()):
+    mark("aggregate")
+    return sum(fetch)
+
+@wf.task(depends_on=[aggregate], cleanup=True)
+def cleanup():
+    mark("cleanup")
+    return "clean"
+
+if __name__ == "__main__":
+    if PHASE == "1":
+        plait.run(wf, run_id="r", store=sys.argv[1], max_concurrency=2)
+    else:
+        plait.resume("r", wf, store=sys.argv[1], force=True)  # the first process was killed
+"""
+
+
+def test_a_mapped_run_with_a_flaky_instance_rules_and_cleanup_resumes_after_kill_9(
+    tmp_path: Path,
+) -> None:
+    flow = tmp_path / "killed.py"
+    flow.write_text(_KILLED_FLOW)
+    effects = tmp_path / "effects"
+    store = f"sqlite://{tmp_path / 'runs.db'}"
+    env = {**os.environ, "EFFECTS": str(effects), "PHASE": "1"}
+    first = subprocess.Popen(
+        [sys.executable, str(flow), store], env=env, stdout=subprocess.PIPE, text=True
+    )
+    _run_until(first, "blocking")
+
+    def recorded() -> dict[str, TaskStatus]:
+        return {t: r.status for t, r in plait.get_run("r", store=store).tasks.items()}
+
+    deadline = time.monotonic() + 20
+    while any(  # the store has caught up with all but the blocked instance
+        recorded().get(f"fetch[{k}]") is not (FAILED if k == 2 else SUCCEEDED) for k in (0, 1, 2)
+    ):
+        assert time.monotonic() < deadline, recorded()
+        time.sleep(0.02)
+    first.send_signal(signal.SIGKILL)
+    first.wait(10)
+    before = plait.get_run("r", store=store)
+    assert before.tasks["fetch"].status is TaskStatus.RUNNING
+    assert before.tasks["fetch[2]"].attempts == 2
+    assert before.tasks["check"].skip_cause is plait.SkipCause.SKIPPED_BY_TASK
+
+    resumed = subprocess.run(
+        [sys.executable, str(flow), store],
+        env={**env, "PHASE": "2"},
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert resumed.returncode == 0, resumed.stderr
+    after = plait.get_run("r", store=store)
+    states = {t: (r.status.value, r.skip_cause) for t, r in after.tasks.items()}
+    assert states == {
+        "pages": ("succeeded", None),
+        "fetch": ("succeeded", None),
+        **{f"fetch[{k}]": ("succeeded", None) for k in range(6)},
+        "check": ("skipped", plait.SkipCause.SKIPPED_BY_TASK),  # kept
+        "publish": ("skipped", plait.SkipCause.UPSTREAM_SKIPPED),
+        "alert": ("skipped", plait.SkipCause.TRIGGER_RULE),  # nothing failed in the end
+        "aggregate": ("succeeded", None),
+        "cleanup": ("succeeded", None),
+    }
+    assert after.status is plait.RunStatus.SUCCEEDED, after.error
+    assert after.tasks["aggregate"].output == 150
+    assert after.tasks["fetch"].output == [0, 10, 20, 30, 40, 50]
+    assert after.tasks["fetch[2]"].attempts == 3  # two before the kill, one after
+    ran = effects.read_text().split("\n")
+    # after the kill only what had not succeeded runs: no page, check or finished instance
+    assert sorted(line for line in ran if line.startswith("2 ")) == [
+        "2 aggregate", "2 cleanup", "2 fetch[2]", "2 fetch[4]",
+    ]  # fmt: skip
+    assert ran.count("1 fetch[2]") == 2 and ran.count("1 pages") == 1
 
 
 # -- workflow files and shell tasks --------------------------------------------------------------
