@@ -17,6 +17,7 @@ from test_rules import _run_until
 
 import plait
 from plait import TaskStatus
+from plait._graph import series_id
 from plait._mapping import split_instance_id
 
 SUCCEEDED, FAILED, SKIPPED = TaskStatus.SUCCEEDED, TaskStatus.FAILED, TaskStatus.SKIPPED
@@ -314,6 +315,28 @@ def test_map_over_changes_the_fingerprint_but_leaves_other_workflows_alone() -> 
     assert plain.graph().fingerprint() != mapped.graph().fingerprint()
     assert "map_over" not in plain.graph().definition()[1]
     assert mapped.graph().definition()[1]["map_over"] == "ls"
+
+
+def test_an_instance_stands_for_its_mapped_task_in_series_spans_and_estimates() -> None:
+    assert series_id("convert[3]") == "convert"
+    assert series_id("convert") == "convert"
+    assert series_id("a[x]") == "a[x]"  # not an instance's id
+
+
+@pytest.mark.parametrize("store_kind", ["memory", "sqlite"])
+def test_estimates_learn_a_mapped_task_from_five_of_its_instances(
+    tmp_path: Path, store_kind: str
+) -> None:
+    store = (
+        plait.stores.MemoryStore()
+        if store_kind == "memory"
+        else plait.stores.SQLiteStore(tmp_path / "runs.db")
+    )
+    plait.run(listing(*"abcdefghijklmnopqrst"), store=store)
+    history = {h.task_id: h for h in store.task_history("mapped")}
+    assert set(history) == {"ls", "size", "total"}  # no "size[3]": one series per task
+    assert len(history["size"].seconds) == 5
+    assert history["size"].function.endswith("<lambda>")
 
 
 # -- stores, resume ------------------------------------------------------------------------------
