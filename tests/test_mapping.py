@@ -541,3 +541,18 @@ def _escaped(text: str) -> str:
     import re  # noqa: PLC0415
 
     return re.escape(text)
+
+
+def test_rerun_of_a_mapped_task_expands_it_afresh_over_the_new_items(tmp_path: Path) -> None:
+    store = f"sqlite:///{tmp_path / 'runs.db'}"
+    items = ["a", "b", "c"]
+    wf = plait.Workflow("rerun")
+    wf.add_task("ls", lambda: list(items))
+    wf.add_task("each", lambda ls: ls.upper(), depends_on=["ls"], map_over="ls")
+    plait.run(wf, store=store, run_id="r")
+    items[:] = ["x"]
+    resumed = plait.resume("r", wf, store=store, rerun=["ls"])
+    assert resumed.outputs["each"] == ["X"]
+    stored = plait.get_run("r", store=store)
+    assert [i.task_id for i in stored.tasks["each"].instances or ()] == ["each[0]"]
+    assert stored.tasks["each"].output == ["X"]
