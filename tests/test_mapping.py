@@ -556,3 +556,19 @@ def test_rerun_of_a_mapped_task_expands_it_afresh_over_the_new_items(tmp_path: P
     stored = plait.get_run("r", store=store)
     assert [i.task_id for i in stored.tasks["each"].instances or ()] == ["each[0]"]
     assert stored.tasks["each"].output == ["X"]
+
+
+def test_an_instances_upstream_is_its_mapped_tasks_without_the_instances_of_each() -> None:
+    seen: dict[str, Any] = {}
+
+    def b(ctx: plait.Context, a: int) -> int:
+        upstream = ctx.upstream
+        seen[ctx.task_id] = (sorted(upstream), upstream["a"].instances)
+        return a
+
+    wf = plait.Workflow("upstream")
+    wf.add_task("ls", lambda: [1, 2])
+    wf.add_task("a", lambda ls: ls, depends_on=["ls"], map_over="ls")
+    wf.add_task("b", b, depends_on=["a"], map_over="a")
+    plait.run(wf)
+    assert seen == {"b[0]": (["a"], None), "b[1]": (["a"], None)}
