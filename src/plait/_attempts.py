@@ -175,10 +175,14 @@ class _Attempt:
         run_state = self.run_state
         graph = run_state.graph
         i = self.index
-        if i >= graph.size:  # an instance: its mapped task's dependencies
+        whole = i < graph.size
+        if not whole:  # an instance: its mapped task's dependencies (see task_result)
             i = graph.instance_parent[i - graph.size]
         with run_state.lock:
-            return {graph.ids[d]: run_state.task_result(d) for d in graph.dependencies[i]}
+            return {
+                graph.ids[d]: run_state.task_result(d, with_instances=whole)
+                for d in graph.dependencies[i]
+            }
 
     def answer(self, key: str) -> Any:
         answers = self.run_state.answers[self.index]
@@ -278,7 +282,10 @@ class _Attempts(_RunState):
             traceparent=None
             if self.attempt_scope is None
             else self.attempt_scope.traceparent(task_id, attempt.number),
-            upstream={ids[d]: _shippable(self.task_result(d)) for d in graph.dependencies[static]},
+            upstream={
+                ids[d]: _shippable(self.task_result(d, with_instances=static == i))
+                for d in graph.dependencies[static]
+            },
             map_over=map_over,
         )
 

@@ -91,7 +91,10 @@ class Context:
         task id: its status, output, error and ``skip_cause``. Under a trigger rule other than
         ``all_success`` this says which dependencies succeeded (a parameter named after one that
         did not gets its default); under ``one_success`` or ``always`` a dependency may still be
-        ``pending`` or ``running``."""
+        ``pending`` or ``running``. A mapped dependency's result has ``instances``, each
+        instance's result. In an instance of a mapped task, these are its mapped task's
+        dependencies, without their ``instances`` (each instance reading them all would cost
+        the square of their number)."""
         return self._state.upstream()
 
     @property

@@ -34,12 +34,11 @@ which tasks start at ``max_concurrency=1`` is always the same.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Container, Sequence
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any, NamedTuple, overload
 
-from ._graph import Graph, _function_names, _median
+from ._graph import Graph, _function_names, _median, series_id
 from ._public import publish_exports
 from ._state import TaskStatus
 from .stores import TaskDuration, TaskHistory
@@ -166,18 +165,14 @@ class InstanceSamples:
 
     def sample(self, instance_id: str) -> str | None:
         """The id to record ``instance_id``'s duration under; None: record none."""
-        match = _INSTANCE.match(instance_id)
-        if match is None:
+        task_id = series_id(instance_id)
+        if task_id == instance_id:
             return None
-        task_id = match[1]
         taken = self._taken.get(task_id, 0)
         if taken >= SAMPLES_PER_MAPPED_TASK:
             return None
         self._taken[task_id] = taken + 1
         return task_id
-
-
-_INSTANCE = re.compile(r"^(.+)\[\d+\]$", re.DOTALL)  # see plait._graph.instance_id
 
 
 class FirstTryDurations(Sequence[TaskDuration]):

@@ -37,6 +37,7 @@ import difflib
 import functools
 import hashlib
 import json
+import re
 from collections import deque
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from json.encoder import encode_basestring_ascii
@@ -50,7 +51,7 @@ from ._targets import main_module_name
 if TYPE_CHECKING:
     from ._workflow import TaskSpec, Workflow
 
-__all__ = ["Graph", "instance_id", "unknown_dependency"]
+__all__ = ["INSTANCE_ID", "Graph", "instance_id", "series_id", "unknown_dependency"]
 
 
 _DECIDES_ON_SUCCESS = frozenset(rule for rule in TriggerRule if rule.decides_on_success)
@@ -72,10 +73,21 @@ def unknown_dependency(
 def instance_id(task_id: str, index: int) -> str:
     """The id of instance ``index`` of mapped task ``task_id``: ``convert[3]``.
 
-    Task ids may not hold brackets, so an id matching ``^(.+)\\[(\\d+)\\]$`` is always an
-    instance of the mapped task in group 1.
+    Task ids may not hold brackets, so an id matching :data:`INSTANCE_ID` is always an instance
+    of the mapped task in group 1.
     """
     return f"{task_id}[{index}]"
+
+
+#: What an instance's id looks like: the mapped task's id, then the item's index in brackets.
+INSTANCE_ID = re.compile(r"^(.+)\[(\d+)\]$", re.DOTALL)
+
+
+def series_id(task_id: str) -> str:
+    """The id that stands for ``task_id`` where one id per task of the workflow is wanted (span
+    names, metric labels, learned estimates): an instance's mapped task, else the task itself."""
+    match = INSTANCE_ID.match(task_id) if task_id.endswith("]") else None
+    return task_id if match is None else match[1]
 
 
 def _function_name(fn: Callable[..., Any] | None) -> str:

@@ -23,7 +23,6 @@ task ids, so :func:`split_instance_id` tells an instance from a task by its id a
 
 from __future__ import annotations
 
-import re
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -31,6 +30,7 @@ from typing import Any
 
 from ._events import TaskCancelled, TaskFailed, TaskMapped, TaskSkipped, TaskSucceeded
 from ._exceptions import MapError
+from ._graph import INSTANCE_ID
 from ._results import TaskError
 from ._run_state import _RunState
 from ._state import SkipCause, TaskStatus
@@ -38,12 +38,10 @@ from .executors._remote import local
 
 __all__ = ["RestoredInstance", "split_instance_id"]
 
-_INSTANCE_ID = re.compile(r"^(.+)\[(\d+)\]$", re.DOTALL)
-
 
 def split_instance_id(task_id: str) -> tuple[str, int] | None:
     """``("convert", 3)`` for ``"convert[3]"``; None for an id that is not an instance's."""
-    match = _INSTANCE_ID.match(task_id)
+    match = INSTANCE_ID.match(task_id)
     if match is None:
         return None
     return match[1], int(match[2])

@@ -361,8 +361,12 @@ class _RunState:
             return False
         return SkipCause.UPSTREAM_FAILED not in self.scheduler.skip_cause
 
-    def task_result(self, i: int) -> TaskResult:
-        """Task ``i``'s result as it stands (for ``ctx.upstream``). Under the lock."""
+    def task_result(self, i: int, *, with_instances: bool = True) -> TaskResult:
+        """Task ``i``'s result as it stands (for ``ctx.upstream``). Under the lock.
+
+        ``with_instances``: for a mapped task, fill ``instances`` too (O(instances)); an
+        instance's ``ctx.upstream`` leaves them out, or 100,000 instances each reading a mapped
+        dependency's would cost O(n^2)."""
         status = self.scheduler.status[i]
         instances = self.graph.instances.get(i) if self.graph.mapped else None
         return TaskResult(
@@ -374,7 +378,9 @@ class _RunState:
             self.started_at[i],
             self.finished_at[i],
             self.scheduler.skip_cause[i],
-            None if instances is None else tuple(map(self.task_result, instances)),
+            None
+            if instances is None or not with_instances
+            else tuple(map(self.task_result, instances)),
         )
 
     def _can_only_wait(self) -> bool:

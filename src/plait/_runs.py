@@ -39,7 +39,7 @@ from ._exceptions import (
     NotWaitingError,
     TaskNotFoundError,
 )
-from ._graph import Graph, LazyDefinition, _function_names
+from ._graph import Graph, LazyDefinition, _function_names, series_id
 from ._lease import lease_clock
 from ._logs import LogLine
 from ._mapping import group_instances, restored_instances
@@ -627,6 +627,9 @@ async def aresume(
         return get_run(run_id, store=the_store, serializer=serializer)
     dropped = {*cleared, *(diff.removed if diff else ())}
     stored_tasks = the_store.load_tasks(run_id)
+    # A mapped task cleared or removed goes with its instances: it expands afresh.
+    dropped_instances = [t for t in stored_tasks if (s := series_id(t)) != t and s in dropped]
+    dropped.update(dropped_instances)
     tasks = {t: task for t, task in stored_tasks.items() if t not in dropped}
     requests = [r for r in the_store.load_requests(run_id) if r.task_id not in dropped]
     answers: dict[int, dict[str, Any]] = {}
@@ -684,6 +687,7 @@ async def aresume(
         # Cleared tasks start afresh, keeping their count of attempts (the numbers go on).
         attempts = {t: task.attempts for t, task in stored_tasks.items()}
         batch = restart_batch(graph, record, diff=diff, cleared=cleared, attempts=attempts, now=now)
+        batch = dataclasses.replace(batch, dropped=[*batch.dropped, *dropped_instances])
         tasks.update({r.task_id: r for r in batch.tasks})
     for i, question, value, payload in new_answers:
         answers.setdefault(i, {})[question.key] = value

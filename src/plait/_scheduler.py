@@ -777,6 +777,7 @@ class Scheduler:
         else:
             self.status[p], kind = TaskStatus.SUCCEEDED, _SUCCEEDED
         self._lined[p] = None
+        self._queued[p] = False  # its key, if still in a heap, is dropped when taken
         self.unfinished -= 1
         decided.append(p)
         self._count(p, kind, decided, stack)
