@@ -359,7 +359,7 @@ def print_summary(
         result: the run's result.
         figures: its figures (:func:`~plait.cli._summary.run_figures`).
         store: the ``--store`` URL to repeat in ``plait resume`` commands (None: the default).
-        quiet: leave out the counts by status (``--quiet``).
+        quiet: leave out the counts by status and the skipped tasks (``--quiet``).
     """
     status = str(result.status)
     counts = Counter(str(task.status) for task in result.tasks.values())
@@ -372,7 +372,8 @@ def print_summary(
         headline.append(" · ").append_text(_counts_text(ordered))
     console.print(headline)
     _print_failures(console, result)
-    _print_skips(console, result)
+    if not quiet:
+        _print_skips(console, result)
     for task_id, question in result.waiting.items():
         line = Text("  ⏸ ", style="cyan").append(task_id, style="bold")
         line.append(f" waits for an answer: {question.prompt}")
