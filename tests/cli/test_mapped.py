@@ -58,19 +58,20 @@ def test_an_instance_is_known_by_its_id_alone() -> None:
 
 
 class _Instance:
-    def __init__(self, css: str, work: float) -> None:
-        self.css, self.work = css, work
+    def __init__(self, i: int, css: str) -> None:
+        self.id, self.css = f"t[{i}]", css
 
 
 def test_a_large_group_shows_what_did_not_succeed_then_the_slowest_in_item_order() -> None:
-    instances = [_Instance("succeeded", float(i % 10)) for i in range(50)]
-    instances[7] = _Instance("failed", 0.0)
-    instances[31] = _Instance("cancelled", 0.0)
-    shown = shown_instances(instances, most=6)
+    instances = [_Instance(i, "succeeded") for i in range(50)]
+    work = {f"t[{i}]": float(i % 10) for i in range(50)}
+    instances[7] = _Instance(7, "failed")
+    instances[31] = _Instance(31, "cancelled")
+    shown = shown_instances(instances, work, most=6)
     assert [instances.index(i) for i in shown] == [7, 9, 19, 29, 31, 39]  # work 9: the slowest
-    assert shown_instances(instances[:6], most=6) == instances[:6]
-    failing = [_Instance("failed", 1.0) for _ in range(10)]
-    assert shown_instances(failing, most=4) == failing[:4]
+    assert shown_instances(instances[:6], work, most=6) == instances[:6]
+    failing = [_Instance(i, "failed") for i in range(10)]
+    assert shown_instances(failing, work, most=4) == failing[:4]
 
 
 @pytest.mark.parametrize(

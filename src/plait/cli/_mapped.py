@@ -75,25 +75,28 @@ class _Shown(Protocol):
     """What choosing the instances to show needs of one."""
 
     @property
-    def css(self) -> str: ...
+    def id(self) -> str: ...
 
     @property
-    def work(self) -> float: ...
+    def css(self) -> str: ...
 
 
 _T = TypeVar("_T", bound=_Shown)
 
 
-def shown_instances(instances: Sequence[_T], most: int = INSTANCE_ROWS) -> list[_T]:
+def shown_instances(
+    instances: Sequence[_T], work: Mapping[str, float], most: int = INSTANCE_ROWS
+) -> list[_T]:
     """The instances a group shows, in item order: all of them if there are at most ``most``;
-    else every one that did not succeed, then the slowest that did, ``most`` in all."""
+    else every one that did not succeed, then the slowest that did (by ``work``, seconds by
+    id), ``most`` in all."""
     if len(instances) <= most:
         return list(instances)
     chosen = [i for i, task in enumerate(instances) if task.css != "succeeded"][:most]
     room = most - len(chosen)
     if room > 0:
         succeeded = (i for i, task in enumerate(instances) if task.css == "succeeded")
-        chosen += heapq.nlargest(room, succeeded, key=lambda i: instances[i].work)
+        chosen += heapq.nlargest(room, succeeded, key=lambda i: work[instances[i].id])
     return [instances[i] for i in sorted(chosen)]
 
 

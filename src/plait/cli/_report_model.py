@@ -451,7 +451,7 @@ def _graph(run: _Run) -> GraphView:
         x, y = layout.at[task.id]
         group = run.instances.get(task.id)
         label = task.id if len(task.id) <= 20 else task.id[:19] + "\u2026"
-        work = task.work + sum(t.work for t in group or ())
+        work = task.work + sum(run.work[t.id] for t in group or ())
         title = f"{task.id} \u2014 {task.css}" + (f" \u2014 {seconds(work)}" if work else "")
         if group is not None:
             looks = run.looks[task.id]

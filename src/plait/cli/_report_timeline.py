@@ -118,11 +118,8 @@ def gantt_order(tasks: Iterable[_Task], run: _Run) -> list[_Task]:
 
 
 def _first_start(task: _Task, run: _Run) -> float | None:
-    starts = [s for s in (task.first_start,) if s is not None]
-    for instance in run.instances.get(task.id, ()):
-        first = instance.first_start
-        if first is not None:
-            starts.append(first)
+    span = run.spans.get(task.id)
+    starts = [s for s in (task.first_start, span[0] if span else None) if s is not None]
     return min(starts, default=None)
 
 
@@ -186,11 +183,11 @@ def _group(task: _Task, instances: Sequence[_Task], run: _Run) -> GroupView:
     counts = [(look, looks[look]) for look in _ORDER if looks[look]]
     label = f"{task.id} [{len(instances):,}]"
     summary = f"{label}: {counts_text(counts)}"
-    spans = [(s.start, s.end) for t in instances for s in t.segments if s.kind != "marker"]
+    span = run.spans.get(task.id)
     bars = [_bar(task, s, run) for s in task.segments]  # its own: skipped as a whole, say
-    work = sum(t.work for t in instances) + task.work
-    if spans:
-        first, last = min(s for s, _ in spans), max(e for _, e in spans)
+    work = sum(run.work[t.id] for t in instances) + task.work
+    if span is not None:
+        first, last = span
         attempts = sum(t.attempts for t in instances)
         title = (
             f"{summary}\n{plural(attempts, 'attempt')}, {seconds(work)} of work\n"
@@ -200,7 +197,7 @@ def _group(task: _Task, instances: Sequence[_Task], run: _Run) -> GroupView:
         left = pct(100 * (first - run.start) / run.span)
         width = pct(100 * (last - first) / run.span)
         bars.insert(0, BarView(f"bar group status-{task.css}", f"left:{left};width:{width}", title))
-    shown = shown_instances(instances)
+    shown = shown_instances(instances, run.work)
     if len(shown) < len(instances):
         note = (
             f"Showing {len(shown):,} of {len(instances):,} instances: every one that did not "
