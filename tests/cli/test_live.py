@@ -206,12 +206,26 @@ def test_a_large_mapped_task_runs_as_one_line_with_its_counts() -> None:
     console = terminal(width=120)
     console.print(view.render(now=T0 + 4.0))
     lines = shown(console).splitlines()
-    assert "9/23 tasks" in lines[0]  # the 3 tasks and the 20 instances
-    assert lines[1] == "8 succeeded · 1 failed · 5 running · 9 pending"
+    assert "9/22 tasks" in lines[0]  # list_files, lint and convert's 20 instances
+    assert lines[1] == "8 succeeded · 1 failed · 5 running · 8 pending"
     assert lines[2].split() == ["▶", "convert", "[8/20", "done", "·", "1", "failed", "·", "4",
                                 "running]", "3.00s"]  # fmt: skip
     assert lines[3].split() == ["▶", "lint", "1.50s"]
     assert len(lines) == 4
+
+    for i in range(8, 20):  # the rest end; then convert as a whole, counted as its instances
+        view(succeeded(f"convert[{i}]", 3.0))
+    view(failed("convert", 3.0, "1 of 20 instances of 'convert' failed: 'convert[3]'"))
+    console = terminal(width=120)
+    console.print(view.render(now=T0 + 4.0))
+    lines = shown(console).splitlines()
+    assert "21/22 tasks" in lines[0]
+    assert lines[1] == "20 succeeded · 1 failed · 1 running"
+    notes = [str(note) for note in view._notes]
+    assert (
+        notes[-1]
+        == "✗ convert failed: ValueError: 1 of 20 instances of 'convert' failed: 'convert[3]'"
+    )
 
 
 def test_a_small_mapped_task_lists_its_running_instances() -> None:
@@ -284,6 +298,8 @@ def test_the_summary_names_a_few_failed_instances_and_counts_the_rest() -> None:
     lines = written(console).splitlines()
     failures = [line for line in lines[1:] if "✗" in line or "…" in line]
     assert len(instances) == NOTES_PER_GROUP + 2
+    # convert counts as its instances: list_files and 2 instances succeeded, 7 failed
+    assert lines[0] == "✗ run r1 (build) failed · 3 succeeded · 7 failed · 1 skipped"
     assert failures == [
         f"  ✗ convert failed: {len(instances)} instances failed",
         *(

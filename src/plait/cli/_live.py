@@ -362,7 +362,11 @@ def print_summary(
         quiet: leave out the counts by status and the skipped tasks (``--quiet``).
     """
     status = str(result.status)
-    counts = Counter(str(task.status) for task in result.tasks.values())
+    # A mapped task counts as its instances (as in the report and the live view).
+    mapped = {named[0] for task_id in result.tasks if (named := instance_of(task_id))}
+    counts = Counter(
+        str(task.status) for task_id, task in result.tasks.items() if task_id not in mapped
+    )
     headline = Text()
     headline.append(f"{_STATUS_MARK.get(status, '·')} ", style=STATUS_STYLE.get(status, ""))
     headline.append(f"run {result.run_id} ({result.workflow}) ")
@@ -688,6 +692,8 @@ class LiveView(Watcher):
     # -- recording (under the engine's lock: quick) --
 
     def _set(self, task_id: str, status: TaskStatus) -> None:
+        if self.sizes.get(task_id):  # a mapped task with instances counts as them
+            return
         before = self.status.get(task_id)
         if before is not None:
             self.counts[before] -= 1
@@ -724,6 +730,9 @@ class LiveView(Watcher):
                 self.started_at = event.time
             elif isinstance(event, TaskMapped):
                 self.sizes[event.task_id] = event.count
+                before = self.status.pop(event.task_id, None) if event.count else None
+                if before is not None:
+                    self.counts[before] -= 1
             elif isinstance(event, TaskStarted):
                 self.running[event.task_id] = event.time
                 self._set(event.task_id, TaskStatus.RUNNING)
@@ -748,11 +757,13 @@ class LiveView(Watcher):
             elif isinstance(event, TaskFailed):
                 self.running.pop(event.task_id, None)
                 self._set(event.task_id, TaskStatus.FAILED)
+                # A mapped task fails with its instances, and made no attempt of its own.
+                attempt = f" (attempt {event.attempt})" if event.task_id not in self.sizes else ""
                 self._note(
                     event.task_id,
                     Text("✗ ", style="red")
                     .append(event.task_id, style="bold red")
-                    .append(f" failed (attempt {event.attempt}): {last_line(event.error)}"),
+                    .append(f" failed{attempt}: {last_line(event.error)}"),
                 )
             elif isinstance(event, TaskSkipped):
                 self.running.pop(event.task_id, None)  # it may have skipped itself
@@ -787,8 +798,11 @@ class LiveView(Watcher):
         """The live area as it stands (``now``: the time to measure elapsed times against)."""
         now = time.time() if now is None else now
         with self._lock:
-            # A mapped task's instances are tasks too, once it has expanded.
-            total = self.total + sum(map(self._size, self.sizes.keys() | self.groups.keys()))
+            # A mapped task with instances counts as them, once it has expanded.
+            total = self.total + sum(
+                self._size(mapped) - (1 if self.sizes.get(mapped) else 0)
+                for mapped in self.sizes.keys() | self.groups.keys()
+            )
             counts = dict(self.counts)
             running = self._running_lines()
             retries = self.retries

@@ -259,8 +259,8 @@ def _header(run: _Run) -> HeaderView:
     limit = f"with up to {slots} at once" if isinstance(slots, int) else ""
     on_path = plural(len(run.critical_path), "task")
     share = on_path + (f" \u00b7 {critical / makespan:.0%} of the makespan" if makespan else "")
-    # A mapped task counts as its instances (its own status sums theirs up).
-    counts: Counter[str] = Counter(t.css for t in run.tasks.values() if t.id not in run.looks)
+    # A mapped task counts as its instances (its own status sums theirs up), if it has some.
+    counts: Counter[str] = Counter(t.css for t in run.tasks.values() if not run.instances.get(t.id))
     for looks in run.looks.values():
         counts.update(looks)
     duration = (record.finished_at or run.end) - record.created_at
