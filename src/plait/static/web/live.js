@@ -54,6 +54,7 @@
           target.innerHTML = html;
           if (got[1]) { state.version = got[1]; }
           reopen(open);
+          hide();  // a tooltip of a bar that was just replaced would stay up, stale
           applyFilter();
           document.dispatchEvent(new CustomEvent("plait:updated"));
         }
