@@ -696,8 +696,10 @@ class Scheduler:
                     self._missing[j] = 0
                     self._counts[self._kind(u)][j] += 1
                     self._decide(j, decided, stack)
-                else:
+                elif dependents[u]:
                     cast(list[int], dependents[u]).append(j)
+                else:
+                    dependents[u] = [j]
         # Its streams (tasks mapped over it) count it as succeeded: they may expand now.
         missing, succeeded_count, is_open = self._missing, self._counts[_SUCCEEDED], self._open
         for d in graph.streams[i]:
