@@ -122,7 +122,9 @@ class SchedulerStatistics:
 class Scheduler:
     """Tracks which tasks are ready and hands them out within the concurrency limits.
 
-    Not thread-safe: the engine calls it under its own lock.
+    Not thread-safe: the engine calls it under its own lock. ``graph`` is the graph it works
+    on: the one given, or for a workflow with mapped tasks a copy of it that grows by their
+    instances (:meth:`Graph.for_run`), which the engine reads task ids and specs from.
     """
 
     __slots__ = (
