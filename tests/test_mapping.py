@@ -572,3 +572,17 @@ def test_an_instances_upstream_is_its_mapped_tasks_without_the_instances_of_each
     wf.add_task("b", b, depends_on=["a"], map_over="a")
     plait.run(wf)
     assert seen == {"b[0]": (["a"], None), "b[1]": (["a"], None)}
+
+
+def test_an_instances_log_is_its_own(tmp_path: Path) -> None:
+    store = f"sqlite:///{tmp_path / 'runs.db'}"
+
+    def say(ls: str) -> None:
+        print(f"converting {ls}")
+
+    wf = plait.Workflow("logs")
+    wf.add_task("ls", lambda: ["a", "b"])
+    wf.add_task("each", say, depends_on=["ls"], map_over="ls")
+    plait.run(wf, store=store, run_id="r")
+    lines = plait.get_logs("r", store=store, task_id="each[1]")
+    assert [(line.task_id, line.text) for line in lines] == [("each[1]", "converting b")]

@@ -284,7 +284,7 @@ class Graph:
             self.dependencies.extend([_NO_EDGES] * count)
         inputs = self.inputs[i]
         self.inputs.extend([inputs] * count)
-        self.dependents.extend([] for _ in range(count))
+        self.dependents.extend([_NO_EDGES] * count)  # a list once a stream's instance joins
         self.map_over.extend([-1] * count)
         self.streams.extend([_NO_EDGES] * count)
         self.rules.extend([self.rules[i]] * count)

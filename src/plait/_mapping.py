@@ -24,7 +24,7 @@ task ids, so :func:`split_instance_id` tells an instance from a task by its id a
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -35,8 +35,9 @@ from ._results import TaskError
 from ._run_state import _RunState
 from ._state import SkipCause, TaskStatus
 from .executors._remote import local
+from .stores import TaskRecord
 
-__all__ = ["RestoredInstance", "split_instance_id"]
+__all__ = ["RestoredInstance", "group_instances", "restored_instances", "split_instance_id"]
 
 
 def split_instance_id(task_id: str) -> tuple[str, int] | None:
@@ -239,7 +240,10 @@ class _Mapping(_RunState):
 
 
 def restored_instances(
-    records: Mapping[str, Any], mapped: Iterable[str], index: Mapping[str, int], load: Any
+    records: Mapping[str, TaskRecord],
+    mapped: Iterable[str],
+    index: Mapping[str, int],
+    load: Callable[[TaskRecord], Any],
 ) -> dict[int, dict[int, RestoredInstance]]:
     """The instance records among ``records`` (task id -> TaskRecord) of the ``mapped`` tasks,
     by the mapped task's index and item; ``load`` reads a stored output."""

@@ -9,7 +9,12 @@ same fields under the same lock):
   fail, cancel);
 - ``_deadlines.py``: timeouts, the cancel grace period, and the gate of a durable run's lease;
 - ``_questions.py``: asking for input, expiring questions, receiving answers;
-- ``_stopping.py``: halting (a critical failure, ``fail_fast``, an interrupt, a failed store).
+- ``_stopping.py``: halting (a critical failure, ``fail_fast``, an interrupt, a failed store);
+- ``_mapping.py``: expanding a mapped task into its instances, and finishing it.
+
+Per-task state is held in columns by task index. For a workflow with mapped tasks, ``graph`` is
+the run's own copy (``Graph.for_run``), and every column grows by a mapped task's instances when
+it expands (``_mapping``): an instance is a task like any other from then on.
 
 The steps one part calls in another are named at the end of :class:`_RunState`, for type checkers
 only; each is defined by exactly one part.

@@ -929,7 +929,9 @@ def get_logs(
     """
     the_store = open_store(store)
     record = _record(the_store, run_id)
-    if task_id is not None and all(task["id"] != task_id for task in record.definition):
+    # an instance (convert[3]) is a task of the run if its mapped task is
+    known = task_id if task_id is None else series_id(task_id)
+    if known is not None and all(task["id"] != known for task in record.definition):
         ids = [str(task["id"]) for task in record.definition]
         raise TaskNotFoundError(
             f"run {run_id!r} has no task {task_id!r}; its tasks are: "

@@ -122,7 +122,9 @@ class SchedulerStatistics:
 class Scheduler:
     """Tracks which tasks are ready and hands them out within the concurrency limits.
 
-    Not thread-safe: the engine calls it under its own lock.
+    Not thread-safe: the engine calls it under its own lock. ``graph`` is the graph it works
+    on: the one given, or for a workflow with mapped tasks a copy of it that grows by their
+    instances (:meth:`Graph.for_run`), which the engine reads task ids and specs from.
     """
 
     __slots__ = (
@@ -696,8 +698,10 @@ class Scheduler:
                     self._missing[j] = 0
                     self._counts[self._kind(u)][j] += 1
                     self._decide(j, decided, stack)
-                else:
+                elif dependents[u]:
                     cast(list[int], dependents[u]).append(j)
+                else:
+                    dependents[u] = [j]
         # Its streams (tasks mapped over it) count it as succeeded: they may expand now.
         missing, succeeded_count, is_open = self._missing, self._counts[_SUCCEEDED], self._open
         for d in graph.streams[i]:

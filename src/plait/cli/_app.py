@@ -563,6 +563,7 @@ with --json one JSON object per line per event:
 Events (snake_case), with their fields besides event, run_id and time:
   run_started      workflow, tasks
   task_ready       task_id
+  task_mapped      task_id, count (the instances task_id[0].. it expanded into)
   task_started     task_id, attempt
   task_succeeded   task_id, attempt
   task_retrying    task_id, attempt, error {type, message}, delay
@@ -640,6 +641,10 @@ _SETTING_FLAGS: dict[str, tuple[Any, str]] = {
         str,
         "Where sync tasks that name no executor run: thread, inline, process, or an executor "
         "of the workflow file's executors section (default: thread).",
+    ),
+    "max_map": (
+        click.IntRange(min=0),
+        "The most instances one mapped task may expand into (default 100,000).",
     ),
 }
 

@@ -36,6 +36,8 @@ events add ``task_id``; errors are ``{"type": ..., "message": ...}``::
 
     run_started      workflow, tasks (int)
     task_ready       -
+    task_mapped      count: a mapped task expanded into ``count`` instances, ``task_id[0]``...
+                     (each then has the events of any task, the whole ends with the last)
     task_started     attempt (1-based)
     task_succeeded   attempt
     task_retrying    attempt, error, delay (seconds before the next attempt)
@@ -230,6 +232,8 @@ def event_record(event: Event) -> dict[str, Any]:
         record.update(attempt=event.attempt, error=_error_record(event.error))
     elif isinstance(event, TaskSkipped):
         record.update(cause=event.cause, skip_cause=str(event.skip_cause))
+    elif isinstance(event, TaskMapped):
+        record["count"] = event.count
     elif isinstance(event, InputRequested):
         question = event.question
         record.update(
