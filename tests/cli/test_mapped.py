@@ -5,6 +5,7 @@ the live view, in test_live.py; the report in a browser in test_report.py.)"""
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import pytest
@@ -29,6 +30,7 @@ from plait.cli._summary import figures_of
 from plait.cli._timeline import _Run
 from plait.stores import EventRecord, MemoryStore, SQLiteStore, Store
 
+from .conftest import in_thread
 from .mapped_runs import store_mapped_run
 
 
@@ -95,6 +97,7 @@ def test_a_task_after_a_mapped_task_was_decided_by_the_mapped_task_not_its_last_
     assert deciding_task("publish", "convert[19]") == "convert"
     assert deciding_task("b[3]", "a[3]") == "a[3]"  # b maps over a: instance by instance
     assert deciding_task("publish", "load") == "load"
+    assert deciding_task("parse", "parse[13]") == "parse[13]"  # skipped as a whole, for it
 
 
 def test_counts_read_as_words() -> None:
@@ -113,7 +116,7 @@ def test_the_critical_path_graph_grows_with_the_instances_not_their_product() ->
     assert deps["total"] == ("b",) and deps["list"] == ()
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=30, deadline=None)
 @given(
     a=st.lists(st.integers(0, 5), max_size=6),
     b=st.lists(st.integers(0, 5), max_size=6),
@@ -279,3 +282,27 @@ def test_a_live_mapped_task_shows_the_instances_not_started_yet_as_pending(
     looks = [t.css for t in run.instances["convert"]]
     assert looks == ["succeeded"] * 3 + ["pending"] * 7
     assert run.looks["convert"] == {"succeeded": 3, "pending": 7}
+
+
+def test_a_task_mapped_over_a_mapped_task_streams_through_its_instances(store: SQLiteStore) -> None:
+    wf = plait.Workflow("stream")
+    wf.add_task("items", lambda: [1, 2, 3, 40])
+
+    def slow(items: int) -> int:
+        time.sleep(items / 1000)
+        if items == 3:
+            raise ValueError("three")
+        return items
+
+    wf.add_task("a", slow, depends_on=["items"], map_over="items", retry=plait.RetryPolicy(0))
+    wf.add_task("b", lambda a: slow(a), depends_on=["a"], map_over="a")
+    result = in_thread(lambda: plait.run(wf, store=store))
+    assert result.tasks["b"].status is plait.TaskStatus.SKIPPED
+    view = view_of(store, result.run_id)
+    rows = rows_by_id(view)
+    a, b = rows["a"], rows["b"]
+    assert isinstance(a, GroupView) and isinstance(b, GroupView)
+    assert b.counts == [("succeeded", 3), ("skipped", 1)]
+    assert b.row.note == "'b[2]' did not succeed"  # b skipped as a whole: for its instance
+    assert view.graph is not None
+    assert list(view.graph.critical_path) == ["items", "a[3]", "b[3]"]  # 40 ms each: a pair

@@ -64,9 +64,10 @@ def instance_of(task_id: str) -> tuple[str, int] | None:
 def deciding_task(task_id: str, cause: str) -> str:
     """The task whose end decided that ``task_id`` is skipped, as its dependencies name it:
     a task that depends on a mapped task waits for the whole of it, so the instance that ended
-    last (which the engine names as the cause) stands for its mapped task."""
+    last (which the engine names as the cause) stands for its mapped task. (A mapped task
+    skipped as a whole because of one of its own instances keeps that instance.)"""
     named = instance_of(cause)
-    if named is not None and instance_of(task_id) is None:
+    if named is not None and named[0] != task_id and instance_of(task_id) is None:
         return named[0]
     return cause
 
