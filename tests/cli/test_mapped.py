@@ -295,7 +295,11 @@ def test_a_task_mapped_over_a_mapped_task_streams_through_its_instances(store: S
         return items
 
     wf.add_task("a", slow, depends_on=["items"], map_over="items", retry=plait.RetryPolicy(0))
-    wf.add_task("b", lambda a: slow(a), depends_on=["a"], map_over="a")
+
+    def after(a: int) -> int:  # its parameter is named after what it maps over
+        return slow(a)
+
+    wf.add_task("b", after, depends_on=["a"], map_over="a")
     result = in_thread(lambda: plait.run(wf, store=store))
     assert result.tasks["b"].status is plait.TaskStatus.SKIPPED
     view = view_of(store, result.run_id)
