@@ -15,7 +15,10 @@ start. Part 7 measures the process executor: CPU-bound tasks against the thread 
 tasks against ``ProcessPoolExecutor``, and how fast a stuck task's worker is killed. Part 8 runs
 plait on a Dask cluster (``DaskExecutor``) against Dask alone. Part 9 measures ``plait serve``:
 event to screen with 20 live clients, the runs page over 10,000 runs, a 2,000-task run page in
-Chromium. Part 10 compares the CPU time of default-rule runs with the commit before trigger rules.
+Chromium. Part 10 compares the CPU time of default-rule runs with the commit before trigger
+rules, and measures mapped tasks: an instance's CPU time against a static task's, and the peak
+memory of 100,000 instances (``--part 10m`` runs only those), and what the report of a mapped
+run costs against the run, at 10,000 and 100,000 instances (``--part 10v``).
 Part 11 times what tracing and metrics add per task on the engine's threads. A PASS/FAIL summary
 of the targets ends it.
 
@@ -42,6 +45,8 @@ import _dask
 import _learned
 import _lease
 import _make
+import _mapped
+import _mapped_views
 import _monitoring
 import _overhead
 import _process
@@ -83,7 +88,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument(
         "--part",
-        choices=("1", "2", "2d", "3", "4", "5", "6", "7", "8", "9", "10", "11"),
+        choices=("1", "2", "2d", "3", "4", "5", "6", "7", "8", "9", "10", "10m", "10v", "11"),
         help="run only this part",
     )
     parser.add_argument(
@@ -170,6 +175,15 @@ def main(argv: list[str] | None = None) -> int:
         _serve.run_part9(ledger, log)
     if args.part in (None, "10"):
         _rules.run_part10(ledger, log, n=2_000 if args.quick else 10_000)
+    if args.part in (None, "10", "10m"):
+        _mapped.run_mapped(
+            ledger,
+            log,
+            n=2_000 if args.quick else 10_000,
+            memory_n=20_000 if args.quick else 100_000,
+        )
+    if args.part in (None, "10", "10v"):
+        _mapped_views.run_mapped_views(ledger, log, quick=args.quick)
     if args.part in (None, "11"):
         _monitoring.run_part11(ledger, log, quick=args.quick)
     print(heading("Summary of targets" + (" (QUICK sizes: indicative only)" if args.quick else "")))

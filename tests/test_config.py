@@ -30,6 +30,7 @@ SETTINGS = [
     "default_executor",
     "learn_estimates",
     "tracing",
+    "max_map",
 ]
 
 
@@ -279,3 +280,10 @@ def test_arun_from_inside_a_running_loop_works() -> None:
 
     assert asyncio.run(main()).status is RunStatus.SUCCEEDED
     assert ran == ["a"]
+
+
+def test_max_map_is_an_int_of_zero_or_more() -> None:
+    assert EngineConfig().max_map == 100_000
+    for bad in (-1, 1.5, True, "10"):
+        with pytest.raises(ConfigError, match=rf"^max_map must be an int >= 0, not {bad!r}$"):
+            EngineConfig(max_map=bad)  # type: ignore[arg-type]

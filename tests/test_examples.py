@@ -141,3 +141,16 @@ def test_the_pipeline_example_runs_through_the_command_line_with_the_live_view(
     assert "↻ upload_report attempt 1 failed, retrying in" in text
     assert re.search(r"✓ run \w+ \(sales-report\) succeeded · 5 succeeded", text)
     assert re.search(r"makespan \d\.\d\ds · task time .* critical path .* \(3 tasks\)", text)
+
+
+def test_the_pages_example_maps_fetch_over_the_pages_and_aggregates_19_of_20() -> None:
+    out = subprocess.run(
+        [sys.executable, str(EXAMPLES / "pages.py")],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    ).stdout
+    assert "aggregate: {'pages': 19, 'bytes': 750, 'missing': ['parse[13]']}" in out
+    assert "alert: paged the on-call" in out
+    assert "fetch[13]: failed TimeoutError: https://example.com/page/13 did not answer" in out

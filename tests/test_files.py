@@ -431,7 +431,7 @@ def test_an_unknown_key_with_no_close_match_lists_the_known_ones(tmp_path: Path)
         target,
         f"{target}, line 3: tasks[0]: unknown key 'colour'; expected one of: id, function, "
         "shell, cwd, env, params, depends_on, retry, timeout, critical, pool, priority, "
-        "estimate, pause, executor, trigger, cleanup",
+        "estimate, pause, executor, trigger, cleanup, map_over",
     )
 
 
@@ -606,6 +606,7 @@ def test_config_takes_every_engine_config_setting_under_its_api_name(tmp_path: P
         "default_executor": "inline",
         "learn_estimates": False,
         "tracing": False,
+        "max_map": 10,
     }
     document = {"name": "x", "config": settings, "tasks": [{"id": "a", "shell": "true"}]}
     target = write(tmp_path, "flow.json", json.dumps(document))

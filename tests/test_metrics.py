@@ -259,3 +259,20 @@ def test_plait_serve_mounts_the_metrics_behind_its_token(tmp_path: Path) -> None
         store.close()
     assert scraped.status_code == 200
     assert 'plait_store_runs{status="succeeded"} 1.0' in scraped.text
+
+
+def test_instances_of_a_mapped_task_share_its_task_label() -> None:
+    registry = CollectorRegistry()
+    wf = plait.Workflow("mapped")
+    wf.add_task("ls", lambda: list(range(50)))
+    wf.add_task("each", lambda ls: ls, depends_on=["ls"], map_over="ls")
+    result = plait.run(
+        wf,
+        store=MemoryStore(),
+        metrics=True,
+        metrics_registry=registry,
+        metrics_task_labels=True,
+    )
+    labels = {"workflow": "mapped", "result": "succeeded", "run_id": result.run_id}
+    assert value(registry, "plait_task_attempts_total", task_id="each", **labels) == 50
+    assert "each[" not in generate_latest(registry).decode()  # one series per task, not item

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+import random
 import re
 import statistics
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -10,7 +12,7 @@ from typing import Any, SupportsIndex
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from test_rules import reference_decision
+from test_rules import reference_cause, reference_decision
 
 from plait import Workflow
 from plait._graph import Graph
@@ -1273,3 +1275,314 @@ def test_lanes_that_do_not_fit_the_graph_are_refused() -> None:
     graph = make_graph([("a", []), ("b", [])])
     with pytest.raises(ValueError, match=r"^lanes must give each of the 2 tasks a lane in 0..1"):
         Scheduler(graph, 2, lanes=[0, 2], lane_limits=[1])
+
+
+# -- mapped tasks --------------------------------------------------------------------------------
+
+
+def _each(**inputs: Any) -> None:
+    pass
+
+
+def mapped_graph(tasks: Iterable[tuple[str, Sequence[str], str | None]], **options: Any) -> Graph:
+    """A graph of no-op tasks: ``(id, depends_on, map_over)``."""
+    wf = Workflow("mapped")
+    for task_id, depends_on, map_over in tasks:
+        wf.add_task(task_id, _each, depends_on=depends_on, map_over=map_over, **options)
+    return wf.graph()
+
+
+def drain(scheduler: Scheduler) -> list[str]:
+    """Take and succeed tasks until nothing is ready; the ids, in order. Mapped tasks that
+    become ready are expanded into two instances."""
+    ids = scheduler.graph.ids
+    order = []
+    while (i := scheduler.take()) is not None:
+        order.append(ids[i])
+        for d in scheduler.succeed(i):
+            if scheduler.status[d] is RUNNING:
+                scheduler.expand(d, 2)
+    return order
+
+
+def test_a_mapped_task_waits_running_for_its_expansion_and_its_instances_run_in_item_order() -> (
+    None
+):
+    scheduler = Scheduler(mapped_graph([("ls", [], None), ("each", ["ls"], "ls")]), 1)
+    assert scheduler.start() == [0]
+    assert scheduler.take() == 0
+    assert scheduler.succeed(0) == [1]
+    assert scheduler.status[1] is RUNNING
+    assert scheduler.running == 0  # expanding holds no slot
+    assert scheduler.take() is None
+    assert scheduler.expand(1, 3) == [2, 3, 4]
+    graph = scheduler.graph
+    assert graph.ids[2:] == ["each[0]", "each[1]", "each[2]"]
+    assert scheduler.instances(1) == range(2, 5)
+    assert scheduler.unfinished == 4  # the mapped task and its three instances
+    order = []
+    while (i := scheduler.take()) is not None:
+        order.append(i)
+        decided = scheduler.succeed(i)
+    assert order == [2, 3, 4]
+    assert decided == [1]  # the last instance finishes the mapped task
+    assert scheduler.status[1] is SUCCEEDED
+    assert scheduler.finished
+
+
+def test_zero_items_finish_a_mapped_task_at_once_and_its_dependents_go_on() -> None:
+    graph = mapped_graph([("ls", [], None), ("each", ["ls"], "ls"), ("total", ["each"], None)])
+    scheduler = Scheduler(graph, 2)
+    scheduler.start()
+    scheduler.succeed(scheduler.take())  # type: ignore[arg-type]
+    assert scheduler.expand(1, 0) == [1, 2]
+    assert scheduler.status[1] is SUCCEEDED
+    assert scheduler.take() == 2
+
+
+def test_the_workflow_graph_is_left_alone_a_run_grows_its_own_copy() -> None:
+    graph = mapped_graph([("ls", [], None), ("each", ["ls"], "ls")])
+    scheduler = Scheduler(graph, 2)
+    scheduler.start()
+    scheduler.succeed(scheduler.take())  # type: ignore[arg-type]
+    scheduler.expand(1, 5)
+    assert len(graph) == 2 and len(scheduler.graph) == 7
+    assert graph.definition() == scheduler.graph.definition()
+    assert graph.fingerprint() == scheduler.graph.fingerprint()
+    assert Scheduler(graph, 2).graph is not scheduler.graph
+
+
+def test_a_failed_instance_fails_the_mapped_task_after_the_others_ran() -> None:
+    graph = mapped_graph([("ls", [], None), ("each", ["ls"], "ls"), ("after", ["each"], None)])
+    scheduler = Scheduler(graph, 4)
+    scheduler.start()
+    scheduler.succeed(scheduler.take())  # type: ignore[arg-type]
+    scheduler.expand(1, 3)
+    first, second, third = scheduler.take(), scheduler.take(), scheduler.take()
+    assert scheduler.fail(first) == []  # type: ignore[arg-type]
+    assert scheduler.succeed(second) == []  # type: ignore[arg-type]
+    assert scheduler.succeed(third) == [1, 2]  # type: ignore[arg-type]
+    assert scheduler.status[1] is FAILED
+    assert (scheduler.status[2], scheduler.skip_cause[2]) == (SKIPPED, SkipCause.UPSTREAM_FAILED)
+
+
+def test_mapping_over_a_mapped_task_streams_instance_by_instance() -> None:
+    graph = mapped_graph([("ls", [], None), ("a", ["ls"], "ls"), ("b", ["a"], "a")])
+    scheduler = Scheduler(graph, 4)
+    scheduler.start()
+    scheduler.succeed(scheduler.take())  # type: ignore[arg-type]
+    assert scheduler.expand(1, 3) == [3, 4, 5, 2]  # a's instances, then b: it may expand now
+    assert scheduler.expand(2, 3) == []  # b[k] waits for a[k]
+    with pytest.raises(ValueError, match=r"^task 'b' was already expanded|not waiting to expand"):
+        scheduler.expand(2, 3)
+    a = [scheduler.take() for _ in range(3)]
+    assert a == [3, 4, 5]
+    assert scheduler.succeed(4) == [7]  # b[1] as soon as a[1] succeeded
+    assert scheduler.graph.ids[7] == "b[1]"
+    assert scheduler.fail(3) == [6]  # b[0] is skipped: a[0] failed
+    assert (scheduler.status[6], scheduler.skip_cause[6]) == (SKIPPED, SkipCause.UPSTREAM_FAILED)
+    assert scheduler.succeed(5) == [8, 1]  # b[2]; a is done
+    assert scheduler.status[1] is FAILED
+
+
+def test_a_stream_expands_over_the_instances_of_its_upstream_and_nothing_else() -> None:
+    graph = mapped_graph([("ls", [], None), ("a", ["ls"], "ls"), ("b", ["a"], "a")])
+    scheduler = Scheduler(graph, 4)
+    scheduler.start()
+    scheduler.succeed(scheduler.take())  # type: ignore[arg-type]
+    scheduler.expand(1, 2)
+    with pytest.raises(
+        ValueError,
+        match=r"^task 'b' maps over 'a' instance by instance: it expands into its 2 instances, "
+        r"not 3$",
+    ):
+        scheduler.expand(2, 3)
+
+
+def test_misuse_of_mapped_tasks_is_loud() -> None:
+    graph = mapped_graph([("ls", [], None), ("each", ["ls"], "ls")])
+    scheduler = Scheduler(graph, 2)
+    scheduler.start()
+    with pytest.raises(ValueError, match=r"^task 0 is not a mapped task: there is nothing to"):
+        scheduler.expand(0, 1)
+    with pytest.raises(ValueError, match=r"^task 'each' is not waiting to expand \(it is pending"):
+        scheduler.expand(1, 1)
+    scheduler.succeed(scheduler.take())  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match=r"^task 'each' cannot expand into -1 instances$"):
+        scheduler.expand(1, -1)
+    with pytest.raises(ValueError, match=r"^task 'each': items \[2\] are not all among its 2"):
+        scheduler.expand(1, 2, succeeded=[2])
+    scheduler.expand(1, 2)
+    for report in (scheduler.succeed, scheduler.skip, scheduler.retry, scheduler.cancel):
+        with pytest.raises(ValueError, match=r"^task 'each' is mapped: its instances run and"):
+            report(1)
+    with pytest.raises(ValueError, match=r"^task 'each' is mapped: it cannot wait for input$"):
+        scheduler.hold(1)
+
+
+def test_instances_restored_as_succeeded_do_not_run_again() -> None:
+    graph = mapped_graph([("ls", [], None), ("each", ["ls"], "ls")])
+    scheduler = Scheduler(graph, 4)
+    scheduler.start()
+    scheduler.succeed(scheduler.take())  # type: ignore[arg-type]
+    assert scheduler.expand(1, 3, succeeded=[0, 2]) == [3]
+    assert scheduler.status[2:] == [SUCCEEDED, PENDING, SUCCEEDED]
+    assert scheduler.succeed(scheduler.take()) == [1]  # type: ignore[arg-type]
+    assert scheduler.expand  # and when all were restored, the task finishes as it expands:
+    again = Scheduler(graph, 4)
+    again.start()
+    again.succeed(again.take())  # type: ignore[arg-type]
+    assert again.expand(1, 2, succeeded=[0, 1]) == [1]
+    assert again.finished
+
+
+def test_instances_keep_their_tasks_pool_and_a_halt_cancels_those_not_started() -> None:
+    graph = mapped_graph(
+        [("ls", [], None), ("each", ["ls"], "ls"), ("other", ["ls"], None)],
+    )
+    scheduler = Scheduler(graph, 4, lanes=[0, 1, 0], lane_limits=[1])
+    scheduler.start()
+    scheduler.succeed(scheduler.take())  # type: ignore[arg-type]
+    scheduler.expand(1, 3)
+    taken = [scheduler.take(), scheduler.take(), scheduler.take()]
+    assert taken == [3, 2, None]  # one instance (lane of 1 slot) and the other task
+    assert scheduler.statistics().ready == 2
+    cancelled = scheduler.halt()
+    assert cancelled == [4, 5]
+    assert scheduler.succeed(3) == [1]
+    assert scheduler.status[1] is CANCELLED
+    assert scheduler.take() is None  # the mapped task's key left in its heap is dropped
+    assert scheduler.succeed(2) == []
+    assert scheduler.finished
+
+
+def mapped_plan(rng: random.Random) -> tuple[Graph, dict[int, int], dict[str, str]]:
+    """A random DAG of static and mapped tasks (some mapped over mapped ones), the number of
+    items each mapped task over a static one gets, and how each task or instance ends (made
+    from one seeded ``Random``, as ``test_rules.ruled_graph`` is: hypothesis's cost is per
+    draw)."""
+    n = rng.randint(1, 8)
+    wf = Workflow("mapped")
+    mapped: set[int] = set()
+    counts: dict[int, int] = {}
+    for i in range(n):
+        depends_on = rng.sample(range(i), rng.randint(0, min(i, 3)))
+        map_over = None
+        if depends_on and rng.random() < 0.5:
+            map_over = depends_on[0]
+            mapped.add(i)
+            if map_over not in mapped:
+                counts[i] = rng.randint(0, 3)
+        wf.add_task(
+            f"t{i}",
+            _each,
+            depends_on=[f"t{d}" for d in depends_on],
+            map_over=None if map_over is None else f"t{map_over}",
+            trigger=TriggerRule.ALL_SUCCESS if map_over is not None else rng.choice(RULES),
+        )
+    ends = {
+        f"t{i}{suffix}": rng.choice(["success", "success", "failed", "skip"])
+        for i in range(n)
+        for suffix in ("", *INSTANCES)
+    }
+    return wf.graph(), counts, ends
+
+
+RULES = [TriggerRule.ALL_SUCCESS, TriggerRule.ALL_DONE, TriggerRule.ONE_FAILED]
+INSTANCES = ("[0]", "[1]", "[2]")
+
+
+def _state(status: TaskStatus, cause: SkipCause | None) -> str:
+    if status is SUCCEEDED:
+        return "success"
+    if status is FAILED:
+        return "failed"
+    return "upstream_failed" if cause is SkipCause.UPSTREAM_FAILED else "skipped"
+
+
+@functools.cache
+def _reference_cause(rule: TriggerRule, states: tuple[str, ...]) -> str:
+    return reference_cause(rule, states)
+
+
+def mapped_reference(
+    graph: Graph, counts: dict[int, int], ends: dict[str, str]
+) -> dict[str, tuple[TaskStatus, SkipCause | None]]:
+    """Each task's and instance's final status and cause, from the rules in topological order:
+    a stream counts its upstream as succeeded if that expanded, instance k follows instance k."""
+    end_of = {"success": (SUCCEEDED, None), "failed": (FAILED, None)}
+    end_of["skip"] = (SKIPPED, SkipCause.SKIPPED_BY_TASK)
+    final: dict[str, tuple[TaskStatus, SkipCause | None]] = {}
+    expanded: dict[int, list[str]] = {}
+    for i in graph.topological_order:
+        task_id, u = graph.ids[i], graph.map_over[i]
+        states = [
+            "success" if d == u and d in expanded else _state(*final[graph.ids[d]])
+            for d in graph.dependencies[i]
+        ]
+        outcome = _reference_cause(graph.rules[i], tuple(sorted(states)))
+        if outcome != RUN:
+            final[task_id] = (SKIPPED, outcome)  # type: ignore[assignment]
+            continue
+        if u < 0:
+            final[task_id] = end_of[ends.get(task_id, "success")]
+            continue
+        items = [f"{task_id}[{k}]" for k in range(len(expanded[u]) if u in expanded else counts[i])]
+        expanded[i] = items
+        for k, instance in enumerate(items):
+            upstream = "success" if u not in expanded else _state(*final[expanded[u][k]])
+            if upstream == "success":
+                final[instance] = end_of[ends.get(instance, "success")]
+            else:
+                final[instance] = (SKIPPED, _reference_cause(TriggerRule.ALL_SUCCESS, (upstream,)))  # type: ignore[assignment]
+        statuses = [final[instance] for instance in items]
+        if any(s is FAILED for s, _ in statuses):
+            final[task_id] = (FAILED, None)
+        elif (SKIPPED, SkipCause.UPSTREAM_FAILED) in statuses:
+            final[task_id] = (SKIPPED, SkipCause.UPSTREAM_FAILED)
+        else:
+            final[task_id] = (SUCCEEDED, None)
+    return final
+
+
+@settings(max_examples=800, deadline=None, derandomize=True)
+@given(seed=st.integers(0, 2**64 - 1))
+def test_random_graphs_with_mapped_tasks_end_as_the_reference_says(seed: int) -> None:
+    """Tasks and instances finish in a random order; mapped tasks expand when handed over. At
+    the end every status and cause is the reference's, every instance ran only once its
+    upstream instance succeeded (streaming), and nothing is left counted as ready or running."""
+    rng = random.Random(seed)
+    graph, counts, ends = mapped_plan(rng)
+    scheduler = Scheduler(graph, max_concurrency=4)
+    ids = scheduler.graph.ids
+
+    def follow(decided: list[int]) -> None:
+        for d in decided:
+            if scheduler.status[d] is RUNNING:  # a mapped task, handed over to expand
+                upstream = scheduler.instances(graph.map_over[d])
+                count = len(upstream) if upstream is not None else counts[d]
+                follow(scheduler.expand(d, count))
+
+    follow(scheduler.start())
+    running: list[int] = []
+    while not scheduler.finished:
+        while (i := scheduler.take()) is not None:
+            if i >= graph.size:  # an instance: its upstream instance, if any, succeeded
+                assert all(
+                    scheduler.status[d] is SUCCEEDED for d in scheduler.graph.dependencies[i]
+                )
+            running.append(i)
+        assert running, "nothing runs, yet the run is not finished"
+        i = running.pop(rng.randrange(len(running)))
+        end = ends[ids[i]]
+        report = {"success": scheduler.succeed, "failed": scheduler.fail, "skip": scheduler.skip}
+        follow(report[end](i))
+    expected = mapped_reference(graph, counts, ends)
+    got = {
+        ids[i]: (status, cause)
+        for i, (status, cause) in enumerate(
+            zip(scheduler.status, scheduler.skip_cause, strict=True)
+        )
+    }
+    assert got == expected
+    assert (scheduler.ready, scheduler.running, scheduler.waiting) == (0, 0, 0)

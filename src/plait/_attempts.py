@@ -24,7 +24,12 @@ from typing import Any
 
 from ._context import Context
 from ._events import TaskCancelled, TaskFailed, TaskReady, TaskRetrying, TaskSucceeded
-from ._exceptions import OutputNotStorableError, TaskCancelledError, TaskTimeoutError
+from ._exceptions import (
+    InvalidOptionError,
+    OutputNotStorableError,
+    TaskCancelledError,
+    TaskTimeoutError,
+)
 from ._logs import AttemptLog, running_attempt
 from ._pause import NO_DEFAULT, InputRequired, as_schema_value
 from ._results import TaskError, TaskResult
@@ -168,10 +173,15 @@ class _Attempt:
 
     def upstream(self) -> dict[str, TaskResult]:
         run_state = self.run_state
+        graph = run_state.graph
+        i = self.index
+        whole = i < graph.size
+        if not whole:  # an instance: its mapped task's dependencies (see task_result)
+            i = graph.instance_parent[i - graph.size]
         with run_state.lock:
             return {
-                run_state.graph.ids[d]: run_state.task_result(d)
-                for d in run_state.graph.dependencies[self.index]
+                graph.ids[d]: run_state.task_result(d, with_instances=whole)
+                for d in graph.dependencies[i]
             }
 
     def answer(self, key: str) -> Any:
@@ -198,18 +208,39 @@ class _Attempts(_RunState):
         if fn is None:  # an approval gate: its output is the answer
             return attempt.answer("")
         kwargs: dict[str, Any] | None = None  # None: nothing to pass (the common no-op case)
+        task_id = spec.id
+        map_over = None
         if inputs is not None:
             kwargs = dict(spec.binding.params)
             outputs, ids, status = self.outputs, self.graph.ids, self.scheduler.status
             for d in inputs:  # each fills the parameter named like the dependency
-                if status[d] is SUCCEEDED:  # else the parameter keeps its default
+                if status[d] is SUCCEEDED:  # else the parameter keeps its default...
                     kwargs[ids[d]] = outputs[d]
+                elif d in self.graph.instances and status[d].is_final:
+                    kwargs[ids[d]] = outputs[d]  # ...but a mapped task's: its succeeded outputs
+            if i >= self.graph.size:  # an instance of a mapped task: its item
+                task_id = self.graph.ids[i]
+                map_over, item = self._item(i)
+                kwargs[map_over] = item
             if self.remote_outputs:  # fetched here, in the worker thread that needs them
-                kwargs.update((ids[d], local(outputs[d])) for d in inputs if status[d] is SUCCEEDED)
+                kwargs = {name: local(value) for name, value in kwargs.items()}
             context_parameter = spec.binding.context_parameter
             if context_parameter is not None:
-                kwargs[context_parameter] = Context(self.run_id, spec.id, attempt.number, attempt)
-        return call_function(fn, kwargs, spec.id)
+                kwargs[context_parameter] = Context(
+                    self.run_id, task_id, attempt.number, attempt, map_over
+                )
+        return call_function(fn, kwargs, task_id)
+
+    def _inputs(self, inputs: tuple[int, ...], spec: Any) -> dict[str, Any]:
+        """The parameters filled by dependencies' outputs, and ``params``."""
+        kwargs = dict(spec.binding.params)
+        outputs, ids, status = self.outputs, self.graph.ids, self.scheduler.status
+        for d in inputs:  # each fills the parameter named like the dependency
+            if status[d] is SUCCEEDED:  # else the parameter keeps its default...
+                kwargs[ids[d]] = outputs[d]
+            elif d in self.graph.instances and status[d].is_final:
+                kwargs[ids[d]] = outputs[d]  # ...but for a mapped task: its succeeded outputs
+        return kwargs
 
     def task_call(self, attempt: _Attempt) -> TaskCall:
         """What ``attempt`` calls, as a picklable snapshot for an executor to ship."""
@@ -218,30 +249,30 @@ class _Attempts(_RunState):
         inputs = self.graph.inputs[i]
         kwargs: dict[str, Any] = {}
         context_parameter = None
+        graph = self.graph
+        task_id = graph.ids[i]
+        map_over = None
         if inputs is not None:
-            kwargs = dict(spec.binding.params)
-            outputs, ids, status = self.outputs, self.graph.ids, self.scheduler.status
-            for d in inputs:  # each fills the parameter named like the dependency
-                if status[d] is SUCCEEDED:  # else the parameter keeps its default
-                    kwargs[ids[d]] = outputs[d]
+            kwargs = self._inputs(inputs, spec)
+            if i >= graph.size:  # an instance of a mapped task: its item
+                map_over, item = self._item(i)
+                kwargs[map_over] = item
             if self.remote_outputs:  # a handle goes as it is only where it is kept
                 executor = self.executor_of[i]
-                for d in inputs:
-                    value = outputs[d]
-                    if (
-                        status[d] is SUCCEEDED
-                        and isinstance(value, RemoteOutput)
-                        and not (executor is not None and value.kept_by(executor))
+                for name, value in kwargs.items():
+                    if isinstance(value, RemoteOutput) and not (
+                        executor is not None and value.kept_by(executor)
                     ):
-                        kwargs[ids[d]] = value.fetch()
+                        kwargs[name] = value.fetch()
             context_parameter = spec.binding.context_parameter
         answers = self.answers[i]
-        ids = self.graph.ids
+        ids = graph.ids
+        static = i if i < graph.size else graph.instance_parent[i - graph.size]
         return TaskCall(
             run_id=self.run_id,
-            task_id=spec.id,
+            task_id=task_id,
             attempt=attempt.number,
-            idempotency_key=f"{self.run_id}/{spec.id}",
+            idempotency_key=f"{self.run_id}/{task_id}",
             fn=spec.fn,
             kwargs=kwargs,
             context_parameter=context_parameter,
@@ -250,8 +281,12 @@ class _Attempts(_RunState):
             log_limit=self.config.max_log_bytes,
             traceparent=None
             if self.attempt_scope is None
-            else self.attempt_scope.traceparent(spec.id, attempt.number),
-            upstream={ids[d]: _shippable(self.task_result(d)) for d in self.graph.dependencies[i]},
+            else self.attempt_scope.traceparent(task_id, attempt.number),
+            upstream={
+                ids[d]: _shippable(self.task_result(d, with_instances=static == i))
+                for d in graph.dependencies[static]
+            },
+            map_over=map_over,
         )
 
     def serialize(self, attempt: _Attempt) -> None:
@@ -341,6 +376,11 @@ class _Attempts(_RunState):
             decided = scheduler.skip(i)
             self._decided(i, [i, *decided], in_loop=in_loop)
             return
+        if isinstance(error, InputRequired) and i >= self.graph.size:
+            error = InvalidOptionError(
+                f"task {self.graph.ids[i]!r} is an instance of a mapped task, which cannot ask "
+                "for input (ctx.request_input); ask in a task it depends on"
+            )
         if isinstance(error, InputRequired):
             if scheduler.halted:  # nobody will answer a run that stopped: the task stops too
                 self._cancel(i, attempt.number, in_loop=in_loop)

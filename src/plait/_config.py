@@ -65,6 +65,9 @@ class EngineConfig:
         tracing: emit OpenTelemetry spans of the run -- one per run, one per attempt, one per
             question's wait -- through the globally configured tracer provider (needs
             ``plait[otel]``; see ``plait._tracing``). Off, no tracing work is done at all.
+        max_map: the most instances one mapped task may expand into (default 100,000); a
+            longer list fails the mapped task, naming its length. A guard against mapping over
+            the wrong output by mistake.
     """
 
     max_concurrency: int = field(default_factory=_default_concurrency)
@@ -82,6 +85,7 @@ class EngineConfig:
     default_executor: str = "thread"
     learn_estimates: bool = True
     tracing: bool = False
+    max_map: int = 100_000
 
     def __post_init__(self) -> None:
         for name in ("learn_estimates", "tracing"):
@@ -95,6 +99,8 @@ class EngineConfig:
             raise ConfigError(
                 f"task_timeout must be > 0 seconds or None, not {self.task_timeout!r}"
             )
+        if not _is_int(self.max_map) or self.max_map < 0:
+            raise ConfigError(f"max_map must be an int >= 0, not {self.max_map!r}")
         if not (_is_number(self.cancel_grace) and self.cancel_grace >= 0):
             raise ConfigError(f"cancel_grace must be >= 0 seconds, not {self.cancel_grace!r}")
         if not _is_int(self.max_log_bytes) or not (

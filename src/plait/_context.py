@@ -50,12 +50,22 @@ class Context:
     cancelled at their next ``await``.
     """
 
-    __slots__ = ("_asked", "_logger", "_state", "attempt", "run_id", "task_id")
+    __slots__ = ("_asked", "_logger", "_state", "attempt", "map_over", "run_id", "task_id")
 
-    def __init__(self, run_id: str, task_id: str, attempt: int, state: AttemptState) -> None:
+    def __init__(
+        self,
+        run_id: str,
+        task_id: str,
+        attempt: int,
+        state: AttemptState,
+        map_over: str | None = None,
+    ) -> None:
         self.run_id = run_id
         self.task_id = task_id
         self.attempt = attempt
+        #: For an instance of a mapped task (``task_id`` is ``convert[3]``), the dependency it
+        #: maps over: the parameter of that name holds its item. None for any other task.
+        self.map_over = map_over
         self._state = state
         self._asked = 0
         self._logger: logging.LoggerAdapter[logging.Logger] | None = None
@@ -81,7 +91,10 @@ class Context:
         task id: its status, output, error and ``skip_cause``. Under a trigger rule other than
         ``all_success`` this says which dependencies succeeded (a parameter named after one that
         did not gets its default); under ``one_success`` or ``always`` a dependency may still be
-        ``pending`` or ``running``."""
+        ``pending`` or ``running``. A mapped dependency's result has ``instances``, each
+        instance's result. In an instance of a mapped task, these are its mapped task's
+        dependencies, without their ``instances`` (each instance reading them all would cost
+        the square of their number)."""
         return self._state.upstream()
 
     @property

@@ -12,6 +12,7 @@ the I/O around it, in parts that each have a module (see ``_run_state``):
 - *deadlines* (``_deadlines``): one timer on the loop watches the earliest deadline of all
   running attempts; the cancel grace period; the gate of a durable run's lease;
 - *questions* (``_questions``): ask, expire, receive answers;
+- *mapping* (``_mapping``): expand a mapped task into its instances, and finish it;
 - *halt* (``_stopping``): a critical failure, ``fail_fast`` or an interrupt stops new starts,
   cancels async attempts at once, flags sync attempts (``ctx.cancelled``) and waits
   ``cancel_grace`` seconds for them before abandoning them;
@@ -43,6 +44,7 @@ from ._events import RunFinished, RunStarted, Subscriber, TaskStarted
 from ._graph import Graph
 from ._lease import lease_clock
 from ._logs import running_attempt, start_capture, stop_capture
+from ._mapping import _Mapping
 from ._questions import _UNKNOWN_DEFAULT, _Questions
 from ._results import RunResult
 from ._run_state import Restored
@@ -74,7 +76,7 @@ def _task_maker(
     return loop.create_task
 
 
-class _Run(_Attempts, _Deadlines, _Questions, _Stopping):
+class _Run(_Attempts, _Deadlines, _Questions, _Stopping, _Mapping):
     """One run: its state (``_run_state``) and its parts; see the module docstring."""
 
     def __init__(

@@ -22,6 +22,11 @@ counts. Durable stores record them from the run's events, as each batch is writt
 store, written once at the end, keeps the tasks that succeeded at their first attempt and asked
 nothing (their record's start and end bound exactly one attempt).
 
+Mapped tasks: a mapped task is learned from its instances' durations, under its own id (never
+``convert[3]``'s: instances' ids would make the history grow with every item). A run records the
+first :data:`SAMPLES_PER_MAPPED_TASK` instances of each mapped task that succeed, enough for the
+median of the latest five, so a mapped task of 100,000 items adds five rows, not 100,000.
+
 Determinism: the history read at the start is fixed for the run, the medians are plain
 arithmetic on it, and ties fall back to definition order, so for a given history the order in
 which tasks start at ``max_concurrency=1`` is always the same.
@@ -33,7 +38,7 @@ from collections.abc import Container, Sequence
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any, NamedTuple, overload
 
-from ._graph import Graph, _function_names, _median
+from ._graph import Graph, _function_names, _median, series_id
 from ._public import publish_exports
 from ._state import TaskStatus
 from .stores import TaskDuration, TaskHistory
@@ -42,6 +47,7 @@ if TYPE_CHECKING:
     from .stores import Store, TaskRecordColumns
 
 __all__ = [
+    "SAMPLES_PER_MAPPED_TASK",
     "Estimate",
     "EstimateSource",
     "FirstTryDurations",
@@ -144,6 +150,31 @@ _LETTER = {
 SOURCE_OF_LETTER = {letter: str(source) for source, letter in _LETTER.items()}
 
 
+#: How many of a mapped task's instances' durations a run records (see the module docstring).
+SAMPLES_PER_MAPPED_TASK = 5
+
+
+class InstanceSamples:
+    """Which instances' durations a run records: the first :data:`SAMPLES_PER_MAPPED_TASK` of
+    each mapped task, under the mapped task's id."""
+
+    __slots__ = ("_taken",)
+
+    def __init__(self) -> None:
+        self._taken: dict[str, int] = {}
+
+    def sample(self, instance_id: str) -> str | None:
+        """The id to record ``instance_id``'s duration under; None: record none."""
+        task_id = series_id(instance_id)
+        if task_id == instance_id:
+            return None
+        taken = self._taken.get(task_id, 0)
+        if taken >= SAMPLES_PER_MAPPED_TASK:
+            return None
+        self._taken[task_id] = taken + 1
+        return task_id
+
+
 class FirstTryDurations(Sequence[TaskDuration]):
     """The durations a run that was not journaled can teach (the memory store's): its tasks that
     succeeded at their first attempt and asked no question (``asked``: task indexes), whose
@@ -189,15 +220,22 @@ class FirstTryDurations(Sequence[TaskDuration]):
         index = graph.index
         durations = []
         succeeded = TaskStatus.SUCCEEDED
+        sampled = InstanceSamples()
         for task_id, state, tries, start, end in zip(*self._columns, strict=True):
             if state is not succeeded or tries != 1 or start is None or end is None:
                 continue
             i = index[task_id]
             if i in asked or graph.specs[i].pause is not None:
                 continue
+            learned_as = task_id
+            if i >= graph.size:  # an instance: learned as its mapped task
+                sampled_as = sampled.sample(task_id)
+                if sampled_as is None:
+                    continue
+                learned_as, i = sampled_as, index[sampled_as]
             durations.append(
                 TaskDuration(
-                    task_id=task_id, function=functions[i], seconds=end - start, finished_at=end
+                    task_id=learned_as, function=functions[i], seconds=end - start, finished_at=end
                 )
             )
         return durations

@@ -33,6 +33,7 @@ __all__ = [
     "TaskEvent",
     "TaskFailed",
     "TaskLogged",
+    "TaskMapped",
     "TaskReady",
     "TaskRetrying",
     "TaskSkipped",
@@ -77,6 +78,14 @@ class TaskEvent(Event):
 @dataclass(frozen=True, slots=True, kw_only=True)
 class TaskReady(TaskEvent):
     """Every dependency of the task succeeded; it waits for a slot."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TaskMapped(TaskEvent):
+    """The mapped task expanded into ``count`` instances, ``task_id[0]`` to
+    ``task_id[count - 1]`` (each then has the events of any task); it finishes with the last."""
+
+    count: int
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -25,6 +25,9 @@ either::
     │                               a run's outputs were stored by another serializer than the
     │                               one given to load them (a pickled run needs an explicit
     │                               ``serializer=plait.PickleSerializer()``)
+    ├── MapError (TypeError)        a mapped task could not expand: what it maps over is not
+    │                               a list, or has more items than ``max_map`` (or: some of
+    │                               its instances failed)
     ├── TaskTimeoutError (TimeoutError)
     │                               an attempt ran past its timeout
     ├── InputTimeoutError (TimeoutError)
@@ -82,6 +85,7 @@ __all__ = [
     "InputTimeoutError",
     "InputValidationError",
     "InvalidOptionError",
+    "MapError",
     "NotPicklableError",
     "NotWaitingError",
     "NothingToCancelError",
@@ -236,6 +240,13 @@ class SerializerMismatchError(PlaitError, ValueError):
         super().__init__(message)
         self.stored = stored
         self.given = given
+
+
+class MapError(PlaitError, TypeError):
+    """A mapped task could not expand: the output it maps over is not a list (or tuple), or it
+    has more items than ``EngineConfig.max_map``; the mapped task fails with it, and no
+    instance runs. A mapped task some of whose instances failed records an error of this type
+    too, naming them."""
 
 
 class TaskTimeoutError(PlaitError, TimeoutError):

@@ -58,6 +58,10 @@ checked; write each value out where it is used. Every key is shown here::
         function: reports.jobs:release
         depends_on: [fetch]
         cleanup: true                  # runs even after a halt (trigger defaults to all_done)
+      - id: convert
+        shell: convert "$PLAIT_ITEM"   # once per item: convert[0], convert[1]...
+        depends_on: [fetch]
+        map_over: fetch                # fetch's output is a list; each instance gets one item
 
 The ``config`` keys are the :class:`~plait.EngineConfig` fields, under the same names as in
 Python and on the command line (``max_retries``, ``--max-retries``); the schema of the section is
@@ -80,6 +84,11 @@ dependencies' outputs as ``PLAIT_INPUT_<ID>`` environment variables (JSON) and i
 stdout; it runs in ``cwd``, which defaults to the directory of the workflow file, so that a file
 works the same from wherever it is run. ``retry`` keys are those of :class:`~plait.RetryPolicy`
 (unset ones take its defaults); ``pause`` keys those of :class:`~plait.Pause`.
+
+``map_over`` makes a task *mapped* (see :meth:`plait.Workflow.add_task`): it names one of the
+task's ``depends_on``, whose output must be a list, and the task runs once per item, as
+instances ``id[0]``, ``id[1]``...; a ``function`` task gets the item in the parameter named
+after that dependency, a ``shell`` task in ``PLAIT_ITEM`` (JSON).
 
 Imports (``function``, a ``.py`` target's own imports, a module target) look in the workflow
 file's directory first, then the current directory, then the usual ``sys.path``: both
@@ -327,6 +336,11 @@ _TASK = {
             "description": "a trigger rule: " + ", ".join(rule.value for rule in TriggerRule),
         },
         "cleanup": {"type": "boolean", "description": "true or false"},
+        "map_over": {
+            "type": "string",
+            "minLength": 1,
+            "description": "the id of one of its depends_on, whose output (a list) it maps over",
+        },
     },
     "dependentRequired": {"params": ["function"], "cwd": ["shell"], "env": ["shell"]},
     "allOf": [
@@ -896,6 +910,7 @@ def _add_task(
             "executor",
             "trigger",
             "cleanup",
+            "map_over",
         )
         if key in task
     }

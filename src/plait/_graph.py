@@ -19,7 +19,16 @@ computes, once per workflow, everything the scheduler needs so that a run does n
   finish; ``first``: the tasks a fresh run decides before anything finished (no dependencies, or
   the rule ``always``);
 - ``inputs[i]``: the dependencies whose outputs fill parameters, each the parameter named
-  ``ids[d]`` (``None``: call with none); ``dependencies[i]`` itself when all of them do.
+  ``ids[d]`` (``None``: call with none); ``dependencies[i]`` itself when all of them do;
+- ``map_over[i]``: for a mapped task, the index of the dependency it maps over (else -1);
+  ``streams[i]``: the mapped tasks that map over mapped task ``i`` (instance by instance).
+
+Mapped tasks: a run's scheduler works on its own copy of the graph (:meth:`Graph.for_run`), which
+grows as mapped tasks expand: :meth:`Graph.add_instances` appends the instances ``id[0]``...
+``id[n-1]`` of a mapped task as tasks of their own, each with the task's spec, pool, rank and
+queue key. Every other graph is immutable once built. In a run's copy the edge from a mapped task
+to a task that maps over it instance by instance is not in ``dependents`` (it is ``streams``):
+that dependent expands when the task expands, and its instance ``k`` depends on instance ``k``.
 """
 
 from __future__ import annotations
@@ -28,6 +37,7 @@ import difflib
 import functools
 import hashlib
 import json
+import re
 from collections import deque
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from json.encoder import encode_basestring_ascii
@@ -41,7 +51,7 @@ from ._targets import main_module_name
 if TYPE_CHECKING:
     from ._workflow import TaskSpec, Workflow
 
-__all__ = ["Graph", "unknown_dependency"]
+__all__ = ["INSTANCE_ID", "Graph", "instance_id", "series_id", "unknown_dependency"]
 
 
 _DECIDES_ON_SUCCESS = frozenset(rule for rule in TriggerRule if rule.decides_on_success)
@@ -58,6 +68,26 @@ def unknown_dependency(
         f"task {task_id!r} depends on {dependency!r}, which is not a task of "
         f"workflow {workflow_name!r}{hint}"
     )
+
+
+def instance_id(task_id: str, index: int) -> str:
+    """The id of instance ``index`` of mapped task ``task_id``: ``convert[3]``.
+
+    Task ids may not hold brackets, so an id matching :data:`INSTANCE_ID` is always an instance
+    of the mapped task in group 1.
+    """
+    return f"{task_id}[{index}]"
+
+
+#: What an instance's id looks like: the mapped task's id, then the item's index in brackets.
+INSTANCE_ID = re.compile(r"^(.+)\[(\d+)\]$", re.DOTALL)
+
+
+def series_id(task_id: str) -> str:
+    """The id that stands for ``task_id`` where one id per task of the workflow is wanted (span
+    names, metric labels, learned estimates): an instance's mapped task, else the task itself."""
+    match = INSTANCE_ID.match(task_id) if task_id.endswith("]") else None
+    return task_id if match is None else match[1]
 
 
 def _function_name(fn: Callable[..., Any] | None) -> str:
@@ -88,16 +118,23 @@ class Graph:
         "dependencies",
         "dependents",
         "first",
+        "growable",
         "ids",
         "index",
         "inputs",
+        "instance_parent",
+        "instances",
+        "map_over",
+        "mapped",
         "pause_tasks",
         "pool_names",
         "pool_of",
         "queue_key",
         "rank",
         "rules",
+        "size",
         "specs",
+        "streams",
         "task_at_key",
         "topological_order",
         "workflow_name",
@@ -116,7 +153,8 @@ class Graph:
         self.ids = ids = list(tasks)
         self.index = index = dict(zip(ids, range(n), strict=True))
         position = index.__getitem__
-        self.dependencies = dependencies = [_NO_EDGES] * n
+        self.dependencies: list[tuple[int, ...]] = [_NO_EDGES] * n
+        dependencies = self.dependencies
         self.inputs: list[tuple[int, ...] | None] = [None] * n
         dependents: list[list[int] | None] = [None] * n
         in_order = True  # every dependency defined before its dependents
@@ -146,12 +184,23 @@ class Graph:
                 pooled = True
             if spec.pause is not None:
                 self.pause_tasks.append(i)
+        self.size = n  # the workflow's tasks; a run's copy holds instances after them
+        self.instance_parent: list[int] = []  # by index - size: the mapped task of an instance
+        self.instances: dict[int, range] = {}  # a run's copy: each expanded task's instances
+        self.growable = False
+        self.mapped = any(spec.map_over is not None for spec in specs)
+        self.map_over = [-1] * n
+        self.streams: list[tuple[int, ...]] = [_NO_EDGES] * n
+        if self.mapped:
+            self._link_mapped()
         self.rules = [spec.trigger for spec in specs]
         self.cleanup = [spec.cleanup for spec in specs]
         early = _DECIDES_ON_SUCCESS
         self.decides_on_success = [rule in early for rule in self.rules]
         # Tuples, not lists: smaller, and the garbage collector stops walking them.
-        self.dependents = [_NO_EDGES if after is None else tuple(after) for after in dependents]
+        self.dependents: list[Sequence[int]] = [
+            _NO_EDGES if after is None else tuple(after) for after in dependents
+        ]
         if in_order:  # the common case: definition order is a topological order already
             self.topological_order: Sequence[int] = range(n)
         else:
@@ -172,6 +221,79 @@ class Graph:
 
     def __len__(self) -> int:
         return len(self.specs)
+
+    def _link_mapped(self) -> None:
+        """Set ``map_over`` and ``streams`` (the graph has mapped tasks)."""
+        streams: dict[int, list[int]] = {}
+        for i, spec in enumerate(self.specs):
+            if spec.map_over is not None:
+                u = self.map_over[i] = self.index[spec.map_over]
+                if self.specs[u].map_over is not None:
+                    streams.setdefault(u, []).append(i)
+        for u, after in streams.items():
+            self.streams[u] = tuple(after)
+
+    def for_run(self) -> Graph:
+        """A copy for one run, which :meth:`add_instances` can grow (see the module
+        docstring); this graph itself when it has no mapped task (nothing will grow)."""
+        if not self.mapped:
+            return self
+        other = object.__new__(Graph)
+        for name in Graph.__slots__:
+            value = getattr(self, name)
+            if isinstance(value, list):
+                value = list(value)
+            setattr(other, name, value)
+        other.index = dict(self.index)
+        other.instances = {}
+        other.growable = True
+        other.dependents = [
+            tuple(d for d in after if d not in streams) if (streams := self.streams[i]) else after
+            for i, after in enumerate(self.dependents)
+        ]
+        return other
+
+    def add_instances(self, i: int, count: int) -> range:
+        """Append ``count`` instances of mapped task ``i``; return their indexes.
+
+        Each instance is a task with ``i``'s spec, pool, rule, rank and queue key, and no
+        dependencies, except that an instance of a task mapped over a mapped task depends on
+        the instance of the same item (``b[k]`` on ``a[k]``).
+
+        Raises:
+            ValueError: this graph is not a run's copy, or task ``i`` is not mapped.
+        """
+        if not self.growable:
+            raise ValueError("add_instances() grows a run's copy of a graph only (for_run())")
+        if not 0 <= i < self.size or self.map_over[i] < 0:
+            raise ValueError(f"task {i!r} of workflow {self.workflow_name!r} is not mapped")
+        if i in self.instances:
+            raise ValueError(f"task {self.ids[i]!r} was already expanded")
+        first = len(self.specs)
+        added = self.instances[i] = range(first, first + count)
+        task_id, spec = self.ids[i], self.specs[i]
+        ids = [instance_id(task_id, k) for k in range(count)]
+        self.ids.extend(ids)
+        self.index.update(zip(ids, added, strict=True))
+        self.specs.extend([spec] * count)
+        self.instance_parent.extend([i] * count)
+        upstream = self.instances.get(self.map_over[i])
+        if upstream is not None:  # b[k] depends on a[k]
+            self.dependencies.extend((j,) for j in upstream)
+        else:
+            self.dependencies.extend([_NO_EDGES] * count)
+        inputs = self.inputs[i]
+        self.inputs.extend([inputs] * count)
+        self.dependents.extend([_NO_EDGES] * count)  # a list once a stream's instance joins
+        self.map_over.extend([-1] * count)
+        self.streams.extend([_NO_EDGES] * count)
+        self.rules.extend([self.rules[i]] * count)
+        self.cleanup.extend([self.cleanup[i]] * count)
+        self.decides_on_success.extend([False] * count)
+        self.pool_of.extend([self.pool_of[i]] * count)
+        self.rank.extend([self.rank[i]] * count)
+        self.queue_key.extend([self.queue_key[i]] * count)
+        return added
 
     def _resolve_each(self) -> None:
         """Raise the error of the first task, in definition order, with a dependency on itself
@@ -289,7 +411,7 @@ class Graph:
         """What a resumed run must agree on: each task's id, dependencies, function and
         params."""
         if self._definition is None:
-            self._definition = _definition(self.ids, self.specs)
+            self._definition = _definition(self.ids[: self.size], self.specs[: self.size])
         return self._definition
 
     def fingerprint(self) -> str:
@@ -304,8 +426,12 @@ class Graph:
                 [
                     f"{task_id}\x1f{join(spec.depends_on)}\x1f{function}"
                     f"{_params_suffix(spec.params) if spec.params else ''}"
+                    f"{_map_suffix(spec.map_over)}"
                     for task_id, spec, function in zip(
-                        self.ids, self.specs, _function_names(self.specs), strict=True
+                        self.ids[: self.size],
+                        self.specs[: self.size],
+                        _function_names(self.specs[: self.size]),
+                        strict=True,
                     )
                 ]
             )
@@ -349,6 +475,7 @@ def _definition(ids: Sequence[str], specs: Sequence[TaskSpec]) -> list[dict[str,
             "depends_on": list(spec.depends_on),
             "function": function,
             "params": params_document(spec.params) if spec.params else {},
+            **({} if spec.map_over is None else {"map_over": spec.map_over}),
         }
         for task_id, spec, function in zip(ids, specs, _function_names(specs), strict=True)
     ]
@@ -361,6 +488,19 @@ def _params_json(params: Mapping[str, Any]) -> str:
 def _params_suffix(params: Mapping[str, Any]) -> str:
     """A task's params as the fingerprint's text has them: after a \x1f."""
     return "\x1f" + _params_json(params)
+
+
+def _map_suffix(map_over: str | None) -> str:
+    """A mapped task's ``map_over`` as the fingerprint's text has it: after a \x1d (nothing
+    for other tasks, so fingerprints made before mapping existed stay the same)."""
+    return "" if map_over is None else "\x1d" + map_over
+
+
+def _map_json(map_over: str | None) -> str:
+    """A mapped task's ``map_over`` as a field of its definition's JSON (nothing for others)."""
+    if map_over is None:
+        return ""
+    return ',"map_over":' + encode_basestring_ascii(map_over)
 
 
 def _function_names(specs: Sequence[TaskSpec]) -> list[str]:
@@ -384,6 +524,8 @@ class LazyDefinition(Sequence[Mapping[str, Any]]):
 
     def __init__(self, graph: Graph) -> None:
         self._ids, self._specs = graph.ids, graph.specs
+        if graph.growable:  # a run's copy: its instances are not part of the definition
+            self._ids, self._specs = graph.ids[: graph.size], graph.specs[: graph.size]
         self._built: list[dict[str, Any]] | None = None
 
     def __len__(self) -> int:
@@ -410,7 +552,8 @@ class LazyDefinition(Sequence[Mapping[str, Any]]):
             + ",".join(
                 f'{{"id":{quote(task_id)},"depends_on":[{",".join(map(quote, spec.depends_on))}],'
                 f'"function":{quote(function)},'
-                f'"params":{_params_json(spec.params) if spec.params else "{}"}}}'
+                f'"params":{_params_json(spec.params) if spec.params else "{}"}'
+                f"{_map_json(spec.map_over)}}}"
                 for task_id, spec, function in zip(
                     self._ids, self._specs, _function_names(self._specs), strict=True
                 )

@@ -20,7 +20,9 @@ plait_store_write_seconds      histogram  workflow          one batch written to
 follows), ``failed`` (no retry left) or ``cancelled``. Base units (seconds), ``_total`` on
 counters. No label holds a task id or a run id unless ``metrics_task_labels=True`` adds both
 (``task_id``, ``run_id``) to the task series: by default a workflow of 10 tasks and one of
-10,000 make the same number of series (Airflow's per-task metric names did not).
+10,000 make the same number of series (Airflow's per-task metric names did not). Even then the
+instances of a mapped task (``convert[3]``) are labelled with the mapped task's id: a task
+mapped over 100,000 items adds one series, not 100,000.
 
 The collectors are made once per registry (prometheus_client refuses a name twice), so many
 runs -- of many workflows -- in one process add to the same series. A registry holds the series
@@ -54,6 +56,7 @@ from ._events import (
     TaskSucceeded,
 )
 from ._exceptions import ConfigError
+from ._graph import series_id
 from ._public import publish_exports
 from ._state import RunStatus
 
@@ -226,7 +229,7 @@ class RunMetrics:
             return
         self._running.dec()
         if self._task_labels:
-            extra = (event.task_id, event.run_id)
+            extra = (series_id(event.task_id), event.run_id)
             duration = self._metrics.duration.labels(self._workflow, result, *extra)
             attempts = self._metrics.attempts.labels(self._workflow, result, *extra)
         else:
@@ -275,7 +278,7 @@ class RunMetrics:
 
     def _task_series(self, family: Any, event: TaskReady | TaskStarted | InputReceived) -> Any:
         if self._task_labels:
-            return family.labels(self._workflow, event.task_id, event.run_id)
+            return family.labels(self._workflow, series_id(event.task_id), event.run_id)
         return family.labels(self._workflow)
 
 

@@ -62,6 +62,7 @@ from collections.abc import Callable, Mapping, Sequence
 from enum import Enum
 from typing import Any
 
+from ._estimates import InstanceSamples
 from ._events import (
     Event,
     InputReceived,
@@ -179,6 +180,7 @@ class Recorder:
         self._asked: dict[str, float] = {}
         self._waited: dict[str, float] = {}
         self._timed: list[tuple[str, float, float]] = []  # (task id, seconds, finished at)
+        self._sampled = InstanceSamples()  # instances' durations count for their mapped task
         #: Given whole, by snapshot(): the memory store's, built only if someone reads them.
         self._durations: Sequence[TaskDuration] = ()
 
@@ -220,7 +222,11 @@ class Recorder:
             if began is not None:
                 assert self._functions is not None
                 seconds = at - began - self._waited.pop(task_id, 0.0)
-                self._timed.append((task_id, max(0.0, seconds), at))
+                learned_as: str | None = task_id
+                if task_id not in self._functions:  # an instance: learned as its mapped task
+                    learned_as = self._sampled.sample(task_id)
+                if learned_as is not None:
+                    self._timed.append((learned_as, max(0.0, seconds), at))
         elif kind in _ATTEMPT_ENDS:
             self._began.pop(task_id, None)
             self._waited.pop(task_id, None)

@@ -67,6 +67,12 @@ class TaskResult(NamedTuple):
         started_at, finished_at: Unix times of the first attempt's start and the last's end.
         skip_cause: for a skipped task, why (a :class:`SkipCause`: ``"upstream_failed"``,
             ``"upstream_skipped"``, ``"trigger_rule"`` or ``"skipped_by_task"``); else None.
+        instances: for a mapped task that expanded, the result of each of its instances, in
+            item order (``instances[3]`` is ``convert[3]``'s); None for any other task. The
+            output of a mapped task that finished is the list of its succeeded instances'
+            outputs, in item order, whatever its status: a dependent that runs although some
+            instances failed (``trigger="all_done"``) gets those, and reads ``instances`` to
+            see which failed.
     """
 
     task_id: str
@@ -77,6 +83,7 @@ class TaskResult(NamedTuple):
     started_at: float | None = None
     finished_at: float | None = None
     skip_cause: SkipCause | None = None
+    instances: tuple[TaskResult, ...] | None = None
 
     @property
     def duration(self) -> float | None:
@@ -102,7 +109,7 @@ class TaskResults(Mapping[str, TaskResult]):
     them again and again; ``make bench`` Part 5). Results compare equal, not identical.
     """
 
-    __slots__ = ("_columns", "_index")
+    __slots__ = ("_columns", "_ids", "_index", "_instances")
 
     def __init__(
         self,
@@ -115,11 +122,15 @@ class TaskResults(Mapping[str, TaskResult]):
         started_at: Sequence[float | None],
         finished_at: Sequence[float | None],
         skip_cause: Sequence[SkipCause | None] | None = None,
+        instances: Mapping[int, Sequence[int]] | None = None,
     ) -> None:
+        """``instances``: each expanded mapped task's instances, by index."""
         self._index = index
         if skip_cause is None:
             skip_cause = [None] * len(status)
         self._columns = (status, output, error, attempts, started_at, finished_at, skip_cause)
+        self._instances = instances or None
+        self._ids: list[str] | None = None
 
     def __getitem__(self, task_id: str) -> TaskResult:
         i = self._index[task_id]
@@ -134,8 +145,19 @@ class TaskResults(Mapping[str, TaskResult]):
                 started_at[i],
                 finished_at[i],
                 cause[i],
+                None if self._instances is None else self._instances_of(i),
             )
         )
+
+    def _instances_of(self, i: int) -> tuple[TaskResult, ...] | None:
+        assert self._instances is not None
+        instances = self._instances.get(i)
+        if instances is None:
+            return None
+        if self._ids is None:
+            self._ids = list(self._index)
+        ids = self._ids
+        return tuple(self[ids[j]] for j in instances)
 
     def __iter__(self) -> Iterator[str]:
         return iter(self._index)

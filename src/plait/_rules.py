@@ -176,16 +176,18 @@ def decide(  # noqa: PLR0917  # positional: it runs once per edge, where a call'
     raise ValueError(f"unknown trigger rule {rule!r}")  # pragma: no cover  # the enum is closed
 
 
-def skip_note(skip_cause: str | None, cause: str) -> str:
+def skip_note(skip_cause: str | None, cause: str = "") -> str:
     """Why a task was skipped, in words, for the report and the live view: ``skip_cause`` as
-    :class:`SkipCause` names it, ``cause`` the task whose end decided it."""
+    :class:`SkipCause` names it, ``cause`` the task whose end decided it ("" when unknown: a
+    task record keeps the why, only the event log keeps the which)."""
     if skip_cause == SkipCause.SKIPPED_BY_TASK:
         return "skipped itself (plait.Skip)"
     if skip_cause == SkipCause.UPSTREAM_SKIPPED:
-        return f"upstream skipped ({cause!r})"
+        return f"upstream skipped ({cause!r})" if cause else "upstream skipped"
     if skip_cause == SkipCause.TRIGGER_RULE:
-        return f"trigger rule not met (after {cause!r})"
-    return f"{cause!r} did not succeed"  # upstream_failed, and events recorded before causes
+        return f"trigger rule not met (after {cause!r})" if cause else "trigger rule not met"
+    # upstream_failed, and events recorded before causes were
+    return f"{cause!r} did not succeed" if cause else "upstream failed"
 
 
 def coerce_rule(value: object, task_id: str) -> TriggerRule:

@@ -9,7 +9,12 @@ same fields under the same lock):
   fail, cancel);
 - ``_deadlines.py``: timeouts, the cancel grace period, and the gate of a durable run's lease;
 - ``_questions.py``: asking for input, expiring questions, receiving answers;
-- ``_stopping.py``: halting (a critical failure, ``fail_fast``, an interrupt, a failed store).
+- ``_stopping.py``: halting (a critical failure, ``fail_fast``, an interrupt, a failed store);
+- ``_mapping.py``: expanding a mapped task into its instances, and finishing it.
+
+Per-task state is held in columns by task index. For a workflow with mapped tasks, ``graph`` is
+the run's own copy (``Graph.for_run``), and every column grows by a mapped task's instances when
+it expands (``_mapping``): an instance is a task like any other from then on.
 
 The steps one part calls in another are named at the end of :class:`_RunState`, for type checkers
 only; each is defined by exactly one part.
@@ -50,6 +55,7 @@ from .stores import TaskRecordColumns
 
 if TYPE_CHECKING:
     from ._attempts import _Attempt
+    from ._mapping import RestoredInstance
 
 __all__ = ["Restored"]
 
@@ -68,6 +74,9 @@ class Restored:
     # tasks that skipped themselves (raise plait.Skip) and whose dependencies ended the same
     # way as then: they stay skipped, with their reason (see plait._restart)
     skipped: dict[int, TaskError | None] = field(default_factory=dict)
+    # the recorded instances of mapped tasks, by the mapped task's index and item: those that
+    # succeeded do not run again when it expands (see plait._mapping)
+    instances: dict[int, dict[int, RestoredInstance]] = field(default_factory=dict)
 
 
 def _place(
@@ -175,6 +184,10 @@ class _RunState:
         self.scheduler = Scheduler(
             graph, config.max_concurrency, config.pools, lanes=lanes, lane_limits=lane_limits
         )
+        # A workflow with mapped tasks: the run's own copy, which grows by their instances.
+        self.graph = graph = self.scheduler.graph
+        self._items: dict[int, Sequence[Any]] = {}  # each expanded mapped task's items
+        self._restored_instances: dict[int, dict[int, RestoredInstance]] = {}
         n = len(graph)
         self.outputs: list[Any] = [None] * n
         self.errors: list[TaskError | None] = [None] * n
@@ -251,6 +264,12 @@ class _RunState:
             self._restore(restored)
 
     def _restore(self, restored: Restored) -> None:
+        map_over = self.graph.map_over
+        if self.graph.mapped:  # a mapped task expands again, its succeeded instances restored
+            kept = {i: o for i, o in restored.outputs.items() if map_over[i] < 0}
+            restored.outputs = kept
+            restored.payloads = {i: p for i, p in restored.payloads.items() if i in kept}
+        self._restored_instances = dict(restored.instances)
         for i, output in restored.outputs.items():
             self.outputs[i] = output
             if isinstance(output, RemoteOutput):  # a pause resumed in the same process
@@ -280,7 +299,7 @@ class _RunState:
         # Handles on values kept elsewhere (executors._remote) are fetched when read.
         outputs: Sequence[Any] = FetchingColumn(values) if self.remote_outputs else values
         tasks = TaskResults(
-            graph.index,
+            dict(graph.index) if graph.growable else graph.index,
             status=list(status),
             output=outputs,
             error=list(self.errors),
@@ -288,6 +307,7 @@ class _RunState:
             started_at=list(self.started_at),
             finished_at=list(self.finished_at),
             skip_cause=list(self.scheduler.skip_cause),
+            instances=dict(graph.instances),
         )
         if self.interrupted:
             run_status = RunStatus.CANCELLED
@@ -346,17 +366,26 @@ class _RunState:
             return False
         return SkipCause.UPSTREAM_FAILED not in self.scheduler.skip_cause
 
-    def task_result(self, i: int) -> TaskResult:
-        """Task ``i``'s result as it stands (for ``ctx.upstream``). Under the lock."""
+    def task_result(self, i: int, *, with_instances: bool = True) -> TaskResult:
+        """Task ``i``'s result as it stands (for ``ctx.upstream``). Under the lock.
+
+        ``with_instances``: for a mapped task, fill ``instances`` too (O(instances)); an
+        instance's ``ctx.upstream`` leaves them out, or 100,000 instances each reading a mapped
+        dependency's would cost O(n^2)."""
+        status = self.scheduler.status[i]
+        instances = self.graph.instances.get(i) if self.graph.mapped else None
         return TaskResult(
             self.graph.ids[i],
-            self.scheduler.status[i],
-            self.outputs[i] if self.scheduler.status[i] is TaskStatus.SUCCEEDED else None,
+            status,
+            self.outputs[i] if status is TaskStatus.SUCCEEDED or instances is not None else None,
             self.errors[i],
             self.attempts[i],
             self.started_at[i],
             self.finished_at[i],
             self.scheduler.skip_cause[i],
+            None
+            if instances is None or not with_instances
+            else tuple(map(self.task_result, instances)),
         )
 
     def _can_only_wait(self) -> bool:
@@ -371,8 +400,9 @@ class _RunState:
         status = self.scheduler.status
         causes = self.scheduler.skip_cause
         if task_ids is None:
+            ids = self.graph.ids
             return TaskRecordColumns(
-                task_ids=self.graph.ids,
+                task_ids=list(ids) if self.graph.growable else ids,
                 status=list(status),
                 attempts=list(self.attempts),
                 output=list(outputs),
@@ -461,10 +491,20 @@ class _RunState:
         if not decided:
             return
         status = self.scheduler.status
-        ids = self.graph.ids
+        graph = self.graph
+        ids = graph.ids
+        maps = graph.mapped
         ready = []
         for d in decided:
             now = status[d]
+            if (
+                maps
+                and d < graph.size
+                and graph.map_over[d] >= 0
+                and (now is TaskStatus.RUNNING or d in graph.instances)
+            ):
+                self._mapped_decided(d, in_loop=in_loop)  # expands, or finished
+                continue
             if now is TaskStatus.SKIPPED:
                 if self.listening:
                     self._emit(
@@ -504,3 +544,7 @@ class _RunState:
         def _ask(self, i: int, request: InputRequired, *, in_loop: bool) -> None: ...  # _questions
 
         def _halt(self, *, in_loop: bool, cleanup: bool = True) -> None: ...  # _stopping
+
+        def _mapped_decided(self, i: int, *, in_loop: bool) -> None: ...  # _mapping
+
+        def _item(self, j: int) -> tuple[str, Any]: ...  # _mapping

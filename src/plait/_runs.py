@@ -39,9 +39,10 @@ from ._exceptions import (
     NotWaitingError,
     TaskNotFoundError,
 )
-from ._graph import Graph, LazyDefinition, _function_names
+from ._graph import Graph, LazyDefinition, _function_names, series_id
 from ._lease import lease_clock
 from ._logs import LogLine
+from ._mapping import group_instances, restored_instances
 from ._pause import AnswerChannel, Question, answer_provenance, validate_answer
 from ._public import publish_exports
 from ._recorder import Recorder, question_of, request_of
@@ -626,6 +627,9 @@ async def aresume(
         return get_run(run_id, store=the_store, serializer=serializer)
     dropped = {*cleared, *(diff.removed if diff else ())}
     stored_tasks = the_store.load_tasks(run_id)
+    # A mapped task cleared or removed goes with its instances: it expands afresh.
+    dropped_instances = [t for t in stored_tasks if (s := series_id(t)) != t and s in dropped]
+    dropped.update(dropped_instances)
     tasks = {t: task for t, task in stored_tasks.items() if t not in dropped}
     requests = [r for r in the_store.load_requests(run_id) if r.task_id not in dropped]
     answers: dict[int, dict[str, Any]] = {}
@@ -640,7 +644,7 @@ async def aresume(
     succeeded = {
         graph.index[task_id]: task
         for task_id, task in tasks.items()
-        if task.status is TaskStatus.SUCCEEDED
+        if task.status is TaskStatus.SUCCEEDED and task_id in graph.index  # not an instance
     }
     new_answers = []
     for task_id, value in (inputs or {}).items():
@@ -683,6 +687,7 @@ async def aresume(
         # Cleared tasks start afresh, keeping their count of attempts (the numbers go on).
         attempts = {t: task.attempts for t, task in stored_tasks.items()}
         batch = restart_batch(graph, record, diff=diff, cleared=cleared, attempts=attempts, now=now)
+        batch = dataclasses.replace(batch, dropped=[*batch.dropped, *dropped_instances])
         tasks.update({r.task_id: r for r in batch.tasks})
     for i, question, value, payload in new_answers:
         answers.setdefault(i, {})[question.key] = value
@@ -699,12 +704,18 @@ async def aresume(
     restored = Restored(
         outputs=outputs,
         payloads={i: task.output for i, task in succeeded.items()},
-        attempts={graph.index[t]: task.attempts for t, task in tasks.items()},
+        attempts={graph.index[t]: task.attempts for t, task in tasks.items() if t in graph.index},
         started_at={i: t.started_at for i, t in succeeded.items() if t.started_at is not None},
         finished_at={i: t.finished_at for i, t in succeeded.items() if t.finished_at is not None},
         answers=answers,
         questions=questions,
         skipped=kept_skips(graph, tasks),
+        instances=restored_instances(
+            tasks,
+            (spec.id for spec in graph.specs if spec.map_over is not None),
+            graph.index,
+            lambda task: _loads(serializer, task.output, run_id, f"output of {task.task_id!r}"),
+        ),
     )
     # The questions answered since the last part of the run: their waits, for its trace.
     waits = [
@@ -843,6 +854,13 @@ def get_run(
     stored = the_store.load_tasks(run_id)
     ids = [task["id"] for task in record.definition]
     index = {task_id: i for i, task_id in enumerate(ids)}
+    mapped = [task["id"] for task in record.definition if task.get("map_over")]
+    instances: dict[int, list[int]] = {}
+    for task_id, group in group_instances(stored, mapped).items():
+        instances[index[task_id]] = list(range(len(ids), len(ids) + len(group)))
+        for _, instance_id in group:
+            index[instance_id] = len(ids)
+            ids.append(instance_id)
     records = [stored.get(task_id) for task_id in ids]
     waiting = {r.task_id: question_of(r) for r in the_store.load_requests(run_id) if not r.answered}
     tasks = TaskResults(
@@ -850,15 +868,16 @@ def get_run(
         status=[r.status if r else TaskStatus.PENDING for r in records],
         output=[
             _loads(serializer, r.output, run_id, f"output of {r.task_id!r}")
-            if r and r.status is TaskStatus.SUCCEEDED
+            if r and r.output is not None and (r.status is TaskStatus.SUCCEEDED or i in instances)
             else None
-            for r in records
+            for i, r in enumerate(records)
         ],
         error=[r.error if r else None for r in records],
         attempts=[r.attempts if r else 0 for r in records],
         started_at=[r.started_at if r else None for r in records],
         finished_at=[r.finished_at if r else None for r in records],
         skip_cause=[r.skip_cause if r else None for r in records],
+        instances=instances,
     )
     return RunResult(
         run_id=run_id,
@@ -910,7 +929,9 @@ def get_logs(
     """
     the_store = open_store(store)
     record = _record(the_store, run_id)
-    if task_id is not None and all(task["id"] != task_id for task in record.definition):
+    # an instance (convert[3]) is a task of the run if its mapped task is
+    known = task_id if task_id is None else series_id(task_id)
+    if known is not None and all(task["id"] != known for task in record.definition):
         ids = [str(task["id"]) for task in record.definition]
         raise TaskNotFoundError(
             f"run {run_id!r} has no task {task_id!r}; its tasks are: "

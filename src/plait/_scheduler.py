@@ -47,6 +47,22 @@ dependencies are done, as their rule says (a cancelled dependency counts as upst
 ``halt(cleanup=False)`` (a second interrupt) cancels them too. Running tasks stay ``running``
 until the engine reports them.
 
+Mapped tasks: a mapped task whose rule says run does not go to a ready queue: it becomes
+``running`` (holding no slot) and is returned among the decided tasks, for the engine to
+``expand`` with its number of items (the length of the list it maps over, which only the engine
+sees). ``expand(i, n)`` adds the instances ``i[0]``... ``i[n-1]`` (:meth:`Graph.add_instances`),
+each a task of its own with the rank, pool and lane of its mapped task, and returns those it
+decided. A task mapped over a mapped task maps instance by instance and *streams*: the edge between
+the two counts as succeeded as soon as the first one expands, and instance ``b[k]`` waits for
+``a[k]`` alone. Instances of one mapped task wait in one line (a deque, in the order they became
+ready) behind their task's key in its pool's heap, so a heap holds each mapped task once, however
+many instances are ready. When its last instance finishes the mapped task finishes too, and is
+returned among the decided tasks: ``failed`` if an instance failed, else ``cancelled`` if one was
+cancelled, else ``skipped`` (cause ``upstream_failed``) if one was skipped because something
+failed, else ``succeeded`` (instances that skipped for another reason are left out of its
+output). Zero instances: it succeeds at once. Its dependents then follow their rules. The cost of
+a mapped task is O(instances + their edges), like as many static tasks.
+
 Misuse is loud, as in graphlib: reporting a task that is not in the state the report needs
 (``succeed`` twice, ``retry`` of a task that is not running, an index the graph does not have)
 raises ``ValueError`` naming the task and its status -- ``task 'x' was already marked
@@ -57,6 +73,7 @@ Such an error is a bug in the engine that drives the scheduler, never a user's m
 from __future__ import annotations
 
 import sys
+from collections import deque
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from heapq import heappop, heappush
@@ -67,6 +84,8 @@ from ._rules import RUN, decide
 from ._state import SkipCause, TaskStatus
 
 __all__ = ["PoolStatistics", "Scheduler", "SchedulerStatistics"]
+
+_NOT_EXPANDED = -1
 
 _UNLIMITED = sys.maxsize
 PENDING = TaskStatus.PENDING
@@ -103,7 +122,9 @@ class SchedulerStatistics:
 class Scheduler:
     """Tracks which tasks are ready and hands them out within the concurrency limits.
 
-    Not thread-safe: the engine calls it under its own lock.
+    Not thread-safe: the engine calls it under its own lock. ``graph`` is the graph it works
+    on: the one given, or for a workflow with mapped tasks a copy of it that grows by their
+    instances (:meth:`Graph.for_run`), which the engine reads task ids and specs from.
     """
 
     __slots__ = (
@@ -112,11 +133,14 @@ class Scheduler:
         "_decides_on_success",
         "_free",
         "_graph",
+        "_held",
         "_lane_free",
         "_lane_of",
+        "_left",
         "_limit",
+        "_lined",
+        "_maps",
         "_missing",
-        "_needs_input",
         "_open",
         "_pool_free",
         "_pool_limit",
@@ -128,6 +152,8 @@ class Scheduler:
         "_rules",
         "_single_queue",
         "_size",
+        "_total",
+        "graph",
         "halted",
         "ready",
         "skip_cause",
@@ -158,8 +184,10 @@ class Scheduler:
             ValueError: a task's lane has no limit in ``lane_limits``.
         """
         pool_limits = pool_limits or {}
-        self._graph = graph
-        self._size = len(graph)
+        # A workflow with mapped tasks grows: the scheduler works on the run's own copy.
+        self.graph = self._graph = graph = graph.for_run() if not graph.growable else graph
+        self._size = len(graph)  # the workflow's tasks; instances come after them
+        self._total = len(graph)  # every task, instances included
         self.status = [PENDING] * len(graph)
         self.unfinished = len(graph)
         self.halted = False
@@ -173,11 +201,23 @@ class Scheduler:
         self._rules = graph.rules
         self._cleanup = graph.cleanup
         self.skip_cause: list[SkipCause | None] = [None] * len(graph)
-        self._needs_input = [False] * len(graph)
+        # Ready, but not into a ready queue: waiting for input (hold), or a mapped task, to expand.
+        self._held = [False] * len(graph)
         self.waiting = 0
+        self._maps = graph.mapped
+        # By task: how many of a mapped task's instances have not finished (-1: not expanded),
+        # and the line of its ready instances (see the module docstring).
+        self._left: list[int] = []
+        self._lined: list[deque[int] | None] = []
+        if graph.mapped:
+            self._left = [_NOT_EXPANDED] * len(graph)
+            self._lined = [None] * len(graph)
+            for i, u in enumerate(graph.map_over):
+                if u >= 0:
+                    self._held[i] = True
         self._lane_free = [_UNLIMITED, *lane_limits]
         if lanes is None or not any(lanes):
-            self._lane_of: Sequence[int] = [0] * len(graph) if lanes is None else lanes
+            self._lane_of: Sequence[int] = [0] * len(graph) if lanes is None else list(lanes)
             self._queue_of: Sequence[int] = graph.pool_of
             self._queue_pool = list(range(len(graph.pool_names)))
             self._queue_lane = [0] * len(graph.pool_names)
@@ -191,7 +231,7 @@ class Scheduler:
                 )
             queues: dict[tuple[int, int], int] = {(0, 0): 0}
             pool_of = graph.pool_of
-            self._lane_of = lanes
+            self._lane_of = list(lanes)
             self._queue_of = [
                 queues.setdefault((pool_of[i], lanes[i]), len(queues)) for i in range(len(graph))
             ]
@@ -226,7 +266,7 @@ class Scheduler:
         restored: list[tuple[int, int]] = []
         for kind, tasks in ((_SUCCEEDED, succeeded), (_SKIPPED, skipped)):
             for i in tasks:
-                if not 0 <= i < self._size or self.status[i] is not PENDING:
+                if not 0 <= i < self._total or self.status[i] is not PENDING:
                     raise self._misuse(i, "pending")
                 if kind == _SUCCEEDED:
                     self.status[i] = TaskStatus.SUCCEEDED
@@ -261,9 +301,11 @@ class Scheduler:
         Raises:
             ValueError: the graph has no task ``i``.
         """
-        if not 0 <= i < self._size:
+        if not 0 <= i < self._total:
             raise self._misuse(i, "pending")
-        self._needs_input[i] = True
+        if self._maps and self._graph.map_over[i] >= 0:
+            raise ValueError(f"task {self._graph.ids[i]!r} is mapped: it cannot wait for input")
+        self._held[i] = True
 
     def take(self) -> int | None:
         """Start the best ready task that a free slot allows; ``None`` if there is none."""
@@ -271,6 +313,7 @@ class Scheduler:
             return None
         status = self.status
         task_at_key = self._graph.task_at_key
+        maps = self._maps
         if self._single_queue:
             heap = self._ready[0]
             while True:
@@ -278,6 +321,10 @@ class Scheduler:
                     return None
                 i = task_at_key[heappop(heap)]
                 if self._queued[i]:
+                    if maps and self._lined[i] is not None:  # a mapped task: its next instance
+                        i = self._pop_instance(i, heap)
+                        if i < 0:
+                            continue
                     break  # else it was cancelled while queued: drop it
         else:
             while True:
@@ -295,9 +342,14 @@ class Scheduler:
                         best, best_key = queue, heap[0]
                 if best < 0:
                     return None
-                heappop(self._ready[best])
+                heap = self._ready[best]
+                heappop(heap)
                 i = task_at_key[best_key]
                 if self._queued[i]:
+                    if maps and self._lined[i] is not None:
+                        i = self._pop_instance(i, heap)
+                        if i < 0:
+                            continue
                     break
             self._pool_free[self._queue_pool[best]] -= 1
             self._lane_free[self._queue_lane[best]] -= 1
@@ -316,7 +368,7 @@ class Scheduler:
         Raises:
             ValueError: ``i`` is not a running task.
         """
-        if not 0 <= i < self._size or self.status[i] is not RUNNING:
+        if not 0 <= i < self._total or self.status[i] is not RUNNING or self._is_mapped(i):
             raise self._misuse(i, "running")
         self.status[i] = TaskStatus.SUCCEEDED
         self._release(i)
@@ -343,22 +395,30 @@ class Scheduler:
                     self._make_ready(d)
                 elif outcome is not None:
                     self._decide(d, decided, stack)
+        if i >= self._size:
+            self._instance_done(i, decided, stack)
         if stack:
             self._cascade(decided, stack)
         return decided
 
     def fail(self, i: int) -> list[int]:
         """Record that task ``i`` (running or waiting) failed for good; return the tasks this
-        decided (skipped ones, and ready ones whose rule wanted a failure).
+        decided (skipped ones, and ready ones whose rule wanted a failure). A mapped task that
+        could not expand (its items are not a list...) fails so too.
 
         Raises:
             ValueError: ``i`` is neither running nor waiting for input.
         """
-        if not 0 <= i < self._size or (
-            self.status[i] is not RUNNING and self.status[i] is not WAITING
+        if (
+            not 0 <= i < self._total
+            or (self.status[i] is not RUNNING and self.status[i] is not WAITING)
+            or (self._is_mapped(i) and self._left[i] != _NOT_EXPANDED)
         ):
             raise self._misuse(i, "running or waiting for input")
-        self._leave(i)
+        if self._is_mapped(i):  # it could not expand: it holds no slot
+            self._open[i] = False
+        else:
+            self._leave(i)
         self.status[i] = TaskStatus.FAILED
         self.unfinished -= 1
         return self._settle(i, _FAILED)
@@ -370,7 +430,7 @@ class Scheduler:
         Raises:
             ValueError: ``i`` is not a running task.
         """
-        if not 0 <= i < self._size or self.status[i] is not RUNNING:
+        if not 0 <= i < self._total or self.status[i] is not RUNNING or self._is_mapped(i):
             raise self._misuse(i, "running")
         self._release(i)
         self.status[i] = SKIPPED
@@ -384,7 +444,7 @@ class Scheduler:
         Raises:
             ValueError: ``i`` is not a running task.
         """
-        if not 0 <= i < self._size or self.status[i] is not RUNNING:
+        if not 0 <= i < self._total or self.status[i] is not RUNNING or self._is_mapped(i):
             raise self._misuse(i, "running")
         self.status[i] = PENDING
         self._release(i)
@@ -396,7 +456,7 @@ class Scheduler:
         Raises:
             ValueError: the graph has no task ``i``.
         """
-        if not 0 <= i < self._size:
+        if not 0 <= i < self._total:
             raise self._misuse(i, "pending")
         if self.status[i] is not PENDING or (self.halted and not self._cleanup[i]):
             return False
@@ -409,10 +469,10 @@ class Scheduler:
         Raises:
             ValueError: ``i`` is not a running task.
         """
-        if not 0 <= i < self._size or self.status[i] is not RUNNING:
+        if not 0 <= i < self._total or self.status[i] is not RUNNING or self._is_mapped(i):
             raise self._misuse(i, "running")
         self._release(i)
-        self._needs_input[i] = True
+        self._held[i] = True
         self.status[i] = WAITING
         self.waiting += 1
 
@@ -424,9 +484,9 @@ class Scheduler:
         Raises:
             ValueError: the graph has no task ``i``.
         """
-        if not 0 <= i < self._size:
+        if not 0 <= i < self._total:
             raise self._misuse(i, "waiting for input")
-        self._needs_input[i] = False
+        self._held[i] = False
         if self.status[i] is not WAITING or (self.halted and not self._cleanup[i]):
             return False
         self.status[i] = PENDING
@@ -441,7 +501,7 @@ class Scheduler:
         Raises:
             ValueError: task ``i`` had already finished (or the graph has no task ``i``).
         """
-        if not 0 <= i < self._size or self.status[i].is_final:
+        if not 0 <= i < self._total or self.status[i].is_final or self._is_mapped(i):
             raise self._misuse(i, "unfinished")
         self._leave(i)
         self.status[i] = TaskStatus.CANCELLED
@@ -509,7 +569,9 @@ class Scheduler:
                 running=sum(
                     1
                     for i, status in enumerate(self.status)
-                    if status is RUNNING and self._graph.pool_of[i] == pool
+                    if status is RUNNING
+                    and self._graph.pool_of[i] == pool
+                    and not self._is_mapped(i)
                 ),
                 limit=None if limit == _UNLIMITED else limit,
                 ready=sum(
@@ -517,7 +579,7 @@ class Scheduler:
                     for queue, heap in enumerate(self._ready)
                     if self._queue_pool[queue] == pool
                     for key in heap
-                    if self._queued[task_at_key[key]]
+                    for i in self._ready_behind(task_at_key[key])
                 ),
             )
         return SchedulerStatistics(
@@ -537,16 +599,192 @@ class Scheduler:
 
     def _misuse(self, i: int, expected: str) -> ValueError:
         """The error for a report about task ``i``, which is not ``expected``."""
-        if not isinstance(i, int) or not 0 <= i < self._size:
-            tasks = f"0 to {self._size - 1}" if self._size else "none"
+        if not isinstance(i, int) or not 0 <= i < self._total:
+            tasks = f"0 to {self._total - 1}" if self._total else "none"
             return ValueError(f"no task has index {i!r}; the graph's tasks are {tasks}")
         task_id = self._graph.ids[i]
         status = self.status[i]
+        if self._is_mapped(i) and not status.is_final:
+            return ValueError(
+                f"task {task_id!r} is mapped: its instances run and are reported, not the task"
+            )
         if status.is_final:
             return ValueError(f"task {task_id!r} was already marked {status}")
         return ValueError(
             f"task {task_id!r} is not {expected} (it is {status.value.replace('_', ' ')})"
         )
+
+    def _ready_behind(self, i: int) -> Iterable[int]:
+        """The ready tasks behind the key of task ``i`` in a heap: itself, or a mapped task's
+        ready instances."""
+        if not self._queued[i]:
+            return ()
+        line = self._lined[i] if self._maps else None
+        if line is None:
+            return (i,)
+        return [j for j in line if self._queued[j]]
+
+    def _is_mapped(self, i: int) -> bool:
+        return self._maps and i < self._size and self._graph.map_over[i] >= 0
+
+    # -- mapped tasks --------------------------------------------------------------------------
+
+    def expand(self, i: int, count: int, succeeded: Iterable[int] = ()) -> list[int]:
+        """Expand mapped task ``i``, which its rule let run, into ``count`` instances (one per
+        item); return the tasks this decided: its ready instances, and, when ``count`` is 0 or
+        every instance is already done, the task itself (finished) and what that decided.
+
+        Args:
+            i: a mapped task that is ``running`` and not expanded yet (it was returned as
+                decided, ``running``, by the report that let it run).
+            count: how many items it maps over; for a task mapped over a mapped task, that
+                task's number of instances.
+            succeeded: the items (0-based) whose instances already succeeded (a resumed run);
+                they are not run again.
+
+        Raises:
+            ValueError: ``i`` is not a mapped task waiting to expand, ``count`` is negative or
+                is not its upstream's number of instances, or an item in ``succeeded`` is out
+                of range.
+        """
+        if not (isinstance(i, int) and 0 <= i < self._total) or not self._is_mapped(i):
+            raise ValueError(f"task {i!r} is not a mapped task: there is nothing to expand")
+        graph = self._graph
+        if self.status[i] is not RUNNING or self._left[i] != _NOT_EXPANDED:
+            raise ValueError(
+                f"task {graph.ids[i]!r} is not waiting to expand (it is "
+                f"{self.status[i].value.replace('_', ' ')}"
+                f"{', already expanded' if self._left[i] != _NOT_EXPANDED else ''})"
+            )
+        upstream = graph.instances.get(graph.map_over[i])
+        if not isinstance(count, int) or count < 0:
+            raise ValueError(f"task {graph.ids[i]!r} cannot expand into {count!r} instances")
+        if upstream is not None and count != len(upstream):
+            raise ValueError(
+                f"task {graph.ids[i]!r} maps over {graph.ids[graph.map_over[i]]!r} instance by "
+                f"instance: it expands into its {len(upstream)} instances, not {count}"
+            )
+        done = sorted(set(succeeded))
+        if done and not 0 <= done[0] <= done[-1] < count:
+            raise ValueError(
+                f"task {graph.ids[i]!r}: items {done!r} are not all among its {count} items"
+            )
+        added = graph.add_instances(i, count)
+        self._grow(i, count, 0 if upstream is None else 1)
+        self._left[i] = count
+        self._lined[i] = deque()
+        status = self.status
+        for k in done:
+            j = added[k]
+            status[j] = TaskStatus.SUCCEEDED
+            self._open[j] = False
+        self.unfinished += count - len(done)
+        self._left[i] -= len(done)
+        decided: list[int] = []
+        stack: list[int] = []
+        if upstream is None:  # every instance is ready at once
+            for j in added:
+                if self._open[j]:
+                    self._open[j] = False
+                    decided.append(j)
+                    self._push(j)
+        else:  # instance k waits for upstream instance k
+            dependents = graph.dependents
+            for j, u in zip(added, upstream, strict=True):
+                if not self._open[j]:
+                    continue
+                upstream_status = status[u]
+                if upstream_status.is_final:
+                    self._missing[j] = 0
+                    self._counts[self._kind(u)][j] += 1
+                    self._decide(j, decided, stack)
+                elif dependents[u]:
+                    cast(list[int], dependents[u]).append(j)
+                else:
+                    dependents[u] = [j]
+        # Its streams (tasks mapped over it) count it as succeeded: they may expand now.
+        missing, succeeded_count, is_open = self._missing, self._counts[_SUCCEEDED], self._open
+        for d in graph.streams[i]:
+            missing[d] -= 1
+            succeeded_count[d] += 1
+            if is_open[d]:
+                self._decide(d, decided, stack)
+        if self.halted and not self._cleanup[i]:  # only a cleanup task expands after a halt
+            for j in added:
+                if status[j] is PENDING:
+                    self._leave(j)
+                    status[j] = TaskStatus.CANCELLED
+                    self._open[j] = False
+                    self.unfinished -= 1
+                    decided.append(j)
+                    self._count(j, _UPSTREAM_FAILED, decided, stack)
+        if self._left[i] == 0:
+            self._finish_mapped(i, decided, stack)
+        if stack:
+            self._cascade(decided, stack)
+        return decided
+
+    def instances(self, i: int) -> range | None:
+        """The indexes of mapped task ``i``'s instances; None before it expanded (or if it is
+        not mapped)."""
+        return self._graph.instances.get(i)
+
+    def _grow(self, i: int, count: int, missing: int) -> None:
+        """Make room for ``count`` new instances of mapped task ``i``."""
+        self._total += count
+        self.status.extend([PENDING] * count)
+        self._missing.extend([missing] * count)
+        for column in self._counts:
+            column.extend([0] * count)
+        self._open.extend([True] * count)
+        self.skip_cause.extend([None] * count)
+        self._held.extend([False] * count)
+        self._queued.extend([False] * count)
+        self._left.extend([_NOT_EXPANDED] * count)
+        self._lined.extend([None] * count)
+        cast(list[int], self._lane_of).extend([self._lane_of[i]] * count)
+        if self._queue_of is not self._graph.pool_of:
+            cast(list[int], self._queue_of).extend([self._queue_of[i]] * count)
+
+    def _kind(self, i: int) -> int:
+        """Which count finished task ``i`` adds to, for its dependents' rules."""
+        status = self.status[i]
+        if status is TaskStatus.SUCCEEDED:
+            return _SUCCEEDED
+        if status is TaskStatus.FAILED:
+            return _FAILED
+        if status is SKIPPED and self.skip_cause[i] is not UPSTREAM_FAILED:
+            return _SKIPPED
+        return _UPSTREAM_FAILED
+
+    def _instance_done(self, j: int, decided: list[int], stack: list[int]) -> None:
+        """Instance ``j`` finished: its mapped task finishes with its last instance."""
+        p = self._graph.instance_parent[j - self._size]
+        self._left[p] -= 1
+        if self._left[p] == 0:
+            self._finish_mapped(p, decided, stack)
+
+    def _finish_mapped(self, p: int, decided: list[int], stack: list[int]) -> None:
+        """Every instance of mapped task ``p`` finished: so does ``p`` (see the module
+        docstring for its status), and its dependents follow their rules."""
+        statuses = {self.status[j] for j in self._graph.instances[p]}
+        causes = self.skip_cause
+        if TaskStatus.FAILED in statuses:
+            self.status[p], kind = TaskStatus.FAILED, _FAILED
+        elif TaskStatus.CANCELLED in statuses:
+            self.status[p], kind = TaskStatus.CANCELLED, _UPSTREAM_FAILED
+        elif SKIPPED in statuses and any(
+            causes[j] is UPSTREAM_FAILED for j in self._graph.instances[p]
+        ):
+            self.status[p], kind = SKIPPED, _UPSTREAM_FAILED
+            causes[p] = UPSTREAM_FAILED
+        else:
+            self.status[p], kind = TaskStatus.SUCCEEDED, _SUCCEEDED
+        self._lined[p] = None
+        self._queued[p] = False  # its key, if still in a heap, is dropped when taken
+        self.unfinished -= 1
+        decided.append(p)
+        self._count(p, kind, decided, stack)
 
     def _settle(self, i: int, kind: int) -> list[int]:
         """Task ``i`` finished as ``kind``: count it for each dependent, and decide what follows."""
@@ -568,6 +806,15 @@ class Scheduler:
             count[d] += 1
             if is_open[d]:
                 self._decide(d, decided, stack)
+        if self._maps:
+            if i >= self._size:
+                self._instance_done(i, decided, stack)
+            elif self._left[i] == _NOT_EXPANDED:  # it ends unexpanded: so do its streams' edges
+                for d in self._graph.streams[i]:
+                    missing[d] -= 1
+                    count[d] += 1
+                    if is_open[d]:
+                        self._decide(d, decided, stack)
 
     def _cascade(self, decided: list[int], stack: list[int]) -> None:
         """Count the skipped tasks on ``stack`` for their dependents, until nothing more is
@@ -603,9 +850,12 @@ class Scheduler:
             stack.append(i)
 
     def _make_ready(self, i: int) -> None:
-        if self._needs_input[i]:
-            self.status[i] = WAITING
-            self.waiting += 1
+        if self._held[i]:
+            if self._maps and self._graph.map_over[i] >= 0:  # the engine expands it
+                self.status[i] = RUNNING
+            else:
+                self.status[i] = WAITING
+                self.waiting += 1
         else:
             self._push(i)
 
@@ -621,9 +871,34 @@ class Scheduler:
             self.ready -= 1
 
     def _push(self, i: int) -> None:
-        heappush(self._ready[self._queue_of[i]], self._graph.queue_key[i])
         self._queued[i] = True
         self.ready += 1
+        if i >= self._size:  # an instance: into its task's line
+            p = self._graph.instance_parent[i - self._size]
+            line = self._lined[p]
+            assert line is not None
+            line.append(i)
+            if self._queued[p]:
+                return
+            self._queued[p] = True
+            i = p
+        heappush(self._ready[self._queue_of[i]], self._graph.queue_key[i])
+
+    def _pop_instance(self, p: int, heap: list[int]) -> int:
+        """The next ready instance of mapped task ``p``, whose key was just taken from ``heap``
+        (its key goes back while instances are left); -1 if none is ready any more."""
+        self._queued[p] = False
+        line = self._lined[p]
+        assert line is not None
+        queued = self._queued
+        while line:
+            j = line.popleft()
+            if queued[j]:
+                if line:
+                    heappush(heap, self._graph.queue_key[p])
+                    queued[p] = True
+                return j
+        return -1
 
     def _release(self, i: int) -> None:
         self._free += 1

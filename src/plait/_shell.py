@@ -23,7 +23,9 @@ The contract:
     can be told from the number ``42``. Two dependencies whose ids give the same name are an
     error; so is an output that is not JSON data. An environment variable holds at most
     128 KiB on Linux: pass bigger data through files;
-  - ``PLAIT_ANSWER``, as JSON, when the task has a ``pause`` and it was answered.
+  - ``PLAIT_ANSWER``, as JSON, when the task has a ``pause`` and it was answered;
+  - ``PLAIT_ITEM``, as JSON, for an instance of a mapped task (``map_over``): its one item.
+    ``PLAIT_INPUT_<ID>`` of the dependency it maps over holds that item too, not the list.
 
 - **Output.** The task's output is what the command wrote to stdout, decoded as UTF-8 (bad bytes
   replaced), with the trailing newline stripped. Of stdout and of stderr, only the last 64 KiB
@@ -272,6 +274,8 @@ class ShellTask:
                 )
             named[name] = task_id
             env[name] = _as_json(output, f"the output of dependency {task_id!r}", ctx.task_id)
+        if ctx.map_over is not None:
+            env["PLAIT_ITEM"] = _as_json(inputs[ctx.map_over], "its item", ctx.task_id)
         answer = ctx.input
         if answer is not None:
             env["PLAIT_ANSWER"] = _as_json(answer, "the answer", ctx.task_id)

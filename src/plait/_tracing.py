@@ -58,6 +58,7 @@ from ._events import (
     TaskSucceeded,
 )
 from ._exceptions import ConfigError
+from ._graph import series_id
 from ._public import publish_exports
 from ._state import RunStatus
 
@@ -392,7 +393,7 @@ class RunTracer:
         if self._ids is not None and span_id is not None:
             self._ids.choose(None, span_id)
         span = self._tracer.start_span(
-            f"plait.task {event.task_id}",
+            f"plait.task {series_id(event.task_id)}",  # an instance's: its mapped task's
             context=self._run_context,
             start_time=_ns(start),
             attributes={

@@ -85,6 +85,7 @@ class TaskSpec(NamedTuple):
     is_async: bool = False
     trigger: TriggerRule = TriggerRule.ALL_SUCCESS
     cleanup: bool = False
+    map_over: str | None = None
     binding: Binding = _NO_BINDING
 
     # ``binding`` follows from the other fields: left out of comparisons and the repr.
@@ -195,6 +196,7 @@ class Workflow:
         executor: str | None = None,
         trigger: TriggerRule | str | None = None,
         cleanup: bool = False,
+        map_over: Dependency | None = None,
     ) -> Callable[[F], F]: ...
 
     def task(
@@ -215,6 +217,7 @@ class Workflow:
         executor: str | None = None,
         trigger: TriggerRule | str | None = None,
         cleanup: bool = False,
+        map_over: Dependency | None = None,
     ) -> Any:
         """Add the decorated function as a task; its id defaults to the function's name.
 
@@ -242,6 +245,7 @@ class Workflow:
                 executor=executor,
                 trigger=trigger,
                 cleanup=cleanup,
+                map_over=map_over,
             )
             return function
 
@@ -264,6 +268,7 @@ class Workflow:
         executor: str | None = None,
         trigger: TriggerRule | str | None = None,
         cleanup: bool = False,
+        map_over: Dependency | None = None,
     ) -> TaskSpec:
         """Add a task that runs ``fn`` once every task in ``depends_on`` has succeeded.
 
@@ -294,6 +299,13 @@ class Workflow:
             cleanup: run even after the run halts (a critical failure, ``fail_fast``, cancel,
                 Ctrl-C), once the dependencies are done, as Airflow's teardown tasks do; a second
                 Ctrl-C skips it.
+            map_over: one of ``depends_on`` (its id, or the function added as it) whose output
+                is a list: the task is *mapped* -- it runs once per item, as instances
+                ``id[0]``, ``id[1]``... made when that dependency succeeds, each getting ONE
+                item in the parameter named after the dependency (see the README's "Mapped
+                tasks"). Its result's output is the list of the instances' outputs, in item
+                order. A mapped task runs under ``trigger="all_success"`` only, and cannot
+                ``pause``.
 
         Returns:
             The task's :class:`TaskSpec`.
@@ -310,6 +322,11 @@ class Workflow:
             raise InvalidOptionError(f"task ids must be non-empty strings, not {id!r}")
         if not id.isascii() or "\x00" in id:  # check_name's question, asked of ASCII at once
             check_name("task id", id)
+        if "[" in id or "]" in id:
+            raise InvalidOptionError(
+                f"task id {id!r} contains a bracket; '[' and ']' are reserved for the instances "
+                "of mapped tasks ('convert[3]'): use other characters, such as '-' or '.'"
+            )
         if id in tasks:
             raise DuplicateTaskError(
                 f"task {id!r} is already defined in workflow {self.name!r}; give each task a "
@@ -352,6 +369,11 @@ class Workflow:
             rule = coerce_rule(trigger, id)
         if cleanup is not False and cleanup is not True:
             raise InvalidOptionError(f"task {id!r}: cleanup must be True or False, not {cleanup!r}")
+        mapped: str | None = None
+        if map_over is not None:
+            mapped = _check_map_over(
+                id, self._dependency_id(id, map_over), dependencies, rule, pause
+            )
         if (
             retry is not None
             or timeout is not None
@@ -382,6 +404,8 @@ class Workflow:
                 binding = _EVERY_DEPENDENCY if dependencies else _NO_BINDING
             else:
                 binding = _bind(id, fn, info, dependencies, frozen_params, rule=rule)
+            if mapped is not None:
+                _check_item_parameter(id, fn, info, mapped, frozen_params)
             entry[1].append(id)
         spec = tasks[id] = _new_task_spec(
             (
@@ -400,6 +424,7 @@ class Workflow:
                 is_async,
                 rule,
                 cleanup,
+                mapped,
                 binding,
             )
         )
@@ -472,6 +497,61 @@ def _check_options(
         _is_number(estimate) and estimate >= 0 and math.isfinite(estimate)
     ):
         raise bad("estimate", estimate, "a number of seconds >= 0")
+
+
+def _check_map_over(
+    task_id: str,
+    map_over: str,
+    dependencies: tuple[str, ...],
+    rule: TriggerRule,
+    pause: Pause | None,
+) -> str:
+    """``map_over`` (an id) if task ``task_id`` can be mapped over it.
+
+    Raises:
+        InvalidOptionError: it is not one of the task's dependencies, or the task's rule or
+            pause does not go with mapping.
+    """
+    if map_over not in dependencies:
+        raise InvalidOptionError(
+            f"task {task_id!r}: map_over={map_over!r} is not one of its dependencies "
+            f"{list(dependencies)!r}; add {map_over!r} to depends_on (the task maps over its "
+            "output)"
+        )
+    if not rule.needs_every_success:
+        raise InvalidOptionError(
+            f"task {task_id!r}: a mapped task runs under trigger='all_success' only (it needs "
+            f"the items of {map_over!r}), not trigger={rule.value!r}; put the rule on a task "
+            "that depends on it"
+        )
+    if pause is not None:
+        raise InvalidOptionError(
+            f"task {task_id!r}: a mapped task cannot pause; put the pause on a task before it "
+            "(an approval gate it depends on)"
+        )
+    return map_over
+
+
+def _check_item_parameter(
+    task_id: str,
+    fn: Callable[..., Any],
+    info: _FunctionInfo,
+    map_over: str,
+    params: Mapping[str, Any],
+) -> None:
+    """Raise unless ``fn`` has a parameter that receives the item: the one named after the
+    dependency mapped over (or ``**kwargs``)."""
+    if map_over in params:
+        raise BindingError(
+            f"task {task_id!r}: params[{map_over!r}] would hide the item it maps over; "
+            f"remove {map_over!r} from params"
+        )
+    if map_over not in info.names and not info.accepts_any_keyword:
+        name = getattr(fn, "__qualname__", repr(fn))
+        raise BindingError(
+            f"task {task_id!r} maps over {map_over!r}, but {name} has no parameter "
+            f"{map_over!r} to receive each item; add a parameter named {map_over!r}"
+        )
 
 
 def _is_number(value: object) -> TypeGuard[float]:

@@ -274,6 +274,7 @@ def test_quiet_shows_only_failures_and_the_end(flows: Path) -> None:
 EVENT_FIELDS = {
     "run_started": {"workflow", "tasks"},
     "task_ready": {"task_id"},
+    "task_mapped": {"task_id", "count"},
     "task_started": {"task_id", "attempt"},
     "task_succeeded": {"task_id", "attempt"},
     "task_failed": {"task_id", "attempt", "error"},
@@ -323,6 +324,24 @@ def test_json_prints_one_object_per_line_per_event_in_the_documented_schema(flow
     assert [r["event"] for r in records[-2:]] == ["run_finished", "run_summary"]
     assert records[-2]["status"] == "failed"
     assert records[-1]["tasks"] == {"succeeded": 1, "failed": 1, "skipped": 1}
+
+
+def test_json_says_when_a_mapped_task_expands_and_each_instance_has_the_events_of_a_task(
+    tmp_path: Path,
+) -> None:
+    flow = tmp_path / "mapped.yaml"
+    flow.write_text(
+        "name: mapped\ntasks:\n"
+        "  - {id: ls, function: json:loads, params: {s: '[1, 2]'}}\n"
+        "  - {id: each, shell: 'echo $PLAIT_ITEM', depends_on: [ls], map_over: ls}\n"
+    )
+    result = plait_cli("run", flow, "--json", "--run-id", "jm")
+    assert result.exit_code == 0, result.output
+    records = json_lines(result)
+    mapped = [r for r in records if r["event"] == "task_mapped"]
+    assert [(r["task_id"], r["count"]) for r in mapped] == [("each", 2)]
+    started = sorted(r["task_id"] for r in records if r["event"] == "task_started")
+    assert started == ["each[0]", "each[1]", "ls"]
 
 
 def test_json_of_a_paused_run_names_the_question_and_prints_no_resume_command(

@@ -14,6 +14,7 @@ from rich.console import Console
 import plait
 from plait import Question, RunResult, RunStatus, TaskError, TaskResult, TaskStatus
 from plait.cli._live import (
+    NOTES_PER_GROUP,
     SHOWN_RUNNING,
     JsonLines,
     LiveView,
@@ -182,6 +183,131 @@ def test_retries_and_failures_are_printed_above_the_live_area_as_they_happen() -
     text = shown(console)
     assert "↻ upload attempt 1 failed, retrying in 0.25s: ConnectionError: service down" in text
     assert "✗ compile failed (attempt 2): ValueError: boom" in text
+
+
+def failed(task_id: str, at: float, message: str = "boom") -> plait.TaskFailed:
+    return plait.TaskFailed(
+        run_id="r1", time=T0 + at, task_id=task_id, attempt=1, error=error(message)
+    )
+
+
+def test_a_large_mapped_task_runs_as_one_line_with_its_counts() -> None:
+    view = LiveView(terminal())
+    view(run_started(3))
+    view(started("list_files", 0.0))
+    view(succeeded("list_files", 0.5))
+    view(plait.TaskMapped(run_id="r1", time=T0 + 0.5, task_id="convert", count=20))
+    for i in range(20):  # 20 instances, 4 at a time: 8 done (1 failed), 4 running, 8 pending
+        if i < 12:
+            view(started(f"convert[{i}]", 1.0 + i // 4))
+        if i < 8:
+            view(failed(f"convert[{i}]", 2.0) if i == 3 else succeeded(f"convert[{i}]", 2.0))
+    view(started("lint", 2.5))
+    console = terminal(width=120)
+    console.print(view.render(now=T0 + 4.0))
+    lines = shown(console).splitlines()
+    assert "9/22 tasks" in lines[0]  # list_files, lint and convert's 20 instances
+    assert lines[1] == "8 succeeded · 1 failed · 5 running · 8 pending"
+    assert lines[2].split() == ["▶", "convert", "[8/20", "done", "·", "1", "failed", "·", "4",
+                                "running]", "3.00s"]  # fmt: skip
+    assert lines[3].split() == ["▶", "lint", "1.50s"]
+    assert len(lines) == 4
+
+    for i in range(8, 20):  # the rest end; then convert as a whole, counted as its instances
+        view(succeeded(f"convert[{i}]", 3.0))
+    view(failed("convert", 3.0, "1 of 20 instances of 'convert' failed: 'convert[3]'"))
+    console = terminal(width=120)
+    console.print(view.render(now=T0 + 4.0))
+    lines = shown(console).splitlines()
+    assert "21/22 tasks" in lines[0]
+    assert lines[1] == "20 succeeded · 1 failed · 1 running"
+    notes = [str(note) for note in view._notes]
+    assert (
+        notes[-1]
+        == "✗ convert failed: ValueError: 1 of 20 instances of 'convert' failed: 'convert[3]'"
+    )
+
+
+def test_a_small_mapped_task_lists_its_running_instances() -> None:
+    view = LiveView(terminal())
+    view(run_started(1))
+    for i in range(3):
+        view(started(f"convert[{i}]", i / 10))
+    console = terminal()
+    console.print(view.render(now=T0 + 1.0))
+    lines = shown(console).splitlines()
+    assert [line.split()[1] for line in lines[2:]] == ["convert[0]", "convert[1]", "convert[2]"]
+
+
+def test_skips_are_printed_with_why_and_an_instances_failures_only_the_first_few() -> None:
+    console = terminal(width=120)
+    with LiveView(console) as view:
+        view(run_started(3))
+        for i in range(NOTES_PER_GROUP + 3):
+            view(started(f"convert[{i}]", 0.0))
+            view(failed(f"convert[{i}]", 0.1, f"bad file {i}"))
+        view(
+            plait.TaskSkipped(
+                run_id="r1",
+                time=T0 + 1,
+                task_id="total",
+                cause="convert",
+                skip_cause=plait.SkipCause.UPSTREAM_FAILED,
+            )
+        )
+        view(
+            plait.TaskSkipped(
+                run_id="r1",
+                time=T0 + 1,
+                task_id="alert",
+                cause="convert",
+                skip_cause=plait.SkipCause.TRIGGER_RULE,
+            )
+        )
+        view(
+            plait.TaskSkipped(
+                run_id="r1",
+                time=T0 + 1,
+                task_id="publish",
+                cause="convert[7]",  # the instance that ended last: convert decided it
+                skip_cause=plait.SkipCause.UPSTREAM_FAILED,
+            )
+        )
+    text = shown(console)
+    assert "⤼ total skipped: 'convert' did not succeed" in text
+    assert "⤼ publish skipped: 'convert' did not succeed" in text
+    assert "⤼ alert skipped: trigger rule not met (after 'convert')" in text
+    printed = [i for i in range(NOTES_PER_GROUP + 3) if f"convert[{i}] failed" in text]
+    assert printed == list(range(NOTES_PER_GROUP))
+
+
+def test_the_summary_names_a_few_failed_instances_and_counts_the_rest() -> None:
+    console = plain()
+    tasks: dict[str, tuple[TaskStatus, float | None, float | None]] = {
+        "list_files": (TaskStatus.SUCCEEDED, 0, 1),
+        "convert": (TaskStatus.FAILED, 1, 2),
+    }
+    instances = [i for i in range(NOTES_PER_GROUP + 4) if i % 2 == 0 or i > 3]  # 2 too many
+    for i in range(NOTES_PER_GROUP + 4):
+        status = TaskStatus.FAILED if i in instances else TaskStatus.SUCCEEDED
+        tasks[f"convert[{i}]"] = (status, 1, 2)
+    tasks["total"] = (TaskStatus.SKIPPED, None, None)
+    errors = {f"convert[{i}]": error() for i in instances}
+    result = result_of(tasks, status=RunStatus.FAILED, errors=errors)
+    print_summary(console, result, run_figures(result, {}))
+    lines = written(console).splitlines()
+    failures = [line for line in lines[1:] if "✗" in line or "…" in line]
+    assert len(instances) == NOTES_PER_GROUP + 2
+    # convert counts as its instances: list_files and 2 instances succeeded, 7 failed
+    assert lines[0] == "✗ run r1 (build) failed · 3 succeeded · 7 failed · 1 skipped"
+    assert failures == [
+        f"  ✗ convert failed: {len(instances)} instances failed",
+        *(
+            f"    ✗ convert[{i}] failed after 1 attempt: ValueError: boom"
+            for i in instances[:NOTES_PER_GROUP]
+        ),
+        f"    … and {len(instances) - NOTES_PER_GROUP} more (plait report shows them all)",
+    ]
 
 
 # -- plain lines and JSON lines ------------------------------------------------------------------
@@ -431,7 +557,7 @@ def test_the_summary_of_a_paused_run_ends_with_the_exact_resume_commands() -> No
     ]
 
 
-def test_the_summary_of_a_failed_run_shows_each_failure_with_its_errors_last_line() -> None:
+def test_the_summary_of_a_failed_run_shows_each_failure_and_each_skip_with_why() -> None:
     console = plain()
     result = result_of(
         {"a": (TaskStatus.FAILED, 0, 1), "b": (TaskStatus.SKIPPED, None, None)},
@@ -443,6 +569,7 @@ def test_the_summary_of_a_failed_run_shows_each_failure_with_its_errors_last_lin
         "✗ run r1 (build) failed · 1 failed · 1 skipped",
         "  ✗ a failed after 1 attempt: ShellCommandError: cc: error",
         "      link.c:3: undefined reference",
+        "  ⤼ b skipped: upstream failed",
         "makespan 1.00s · task time 1.00s · parallelism 1.0x · critical path 1.00s (1 task)",
         "run the failed tasks again with: plait resume r1 --store sqlite:///x.db",
     ]

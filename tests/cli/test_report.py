@@ -427,6 +427,79 @@ def test_a_2000_task_report_is_small_and_opens_fast(
     )
 
 
+def mapped_workflow(n: int = 40) -> plait.Workflow:
+    """``list_files -> convert`` (mapped over its ``n`` items; ``page07`` and ``page22`` are not
+    PNGs) ``-> total`` (all_done), ``alert`` (one_failed), ``publish`` (skipped: upstream
+    failed) and a ``cleanup``."""
+    wf = plait.Workflow("convert-files")
+
+    @wf.task
+    def list_files() -> list[str]:
+        return [f"page{i:02d}" for i in range(n)]
+
+    @wf.task(depends_on=[list_files], map_over="list_files", retry=plait.RetryPolicy(0))
+    def convert(list_files: str) -> int:
+        time.sleep(0.005 + int(list_files[4:]) % 7 / 400)
+        if list_files in ("page07", "page22"):
+            raise ValueError(f"{list_files} is not a PNG")
+        return len(list_files)
+
+    @wf.task(depends_on=[convert], trigger="all_done")
+    def total(convert: list[int] | None = None) -> int:
+        return sum(convert or [])
+
+    wf.add_task("alert", lambda: None, depends_on=["convert"], trigger="one_failed")
+    wf.add_task("publish", lambda: None, depends_on=["convert"])
+    wf.add_task("cleanup", lambda: None, depends_on=["total"], cleanup=True)
+    return wf
+
+
+def test_a_mapped_run_is_one_group_that_opens_and_filters(
+    tmp_path: Path, open_report: Callable[[Path], Opened]
+) -> None:
+    result, path = run_report(tmp_path, mapped_workflow, max_concurrency=4)
+    assert result.tasks["convert"].status is plait.TaskStatus.FAILED
+    opened = open_report(path)
+    assert opened.errors == [] and opened.dialogs == []
+    page = opened.page
+    group = page.locator("details.group[data-task-id='convert']")
+    head = group.locator("summary.group-row")
+    assert group.get_attribute("open") is None  # 40 instances: collapsed
+    assert head.locator(".name").inner_text() == "convert [40]"
+    assert head.locator(".counts").inner_text().split() == ["38", "2"]
+    assert head.locator(".label").get_attribute("title") == "convert [40]: 38 succeeded, 2 failed"
+    assert page.locator(".row.instance").first.is_hidden()
+    bar = head.locator(".bar.group").bounding_box()
+    track = head.locator(".track").bounding_box()
+    assert bar is not None and track is not None
+    assert bar["width"] > 0.3 * track["width"]  # first start to last end: most of the run
+    assert page.locator(".row[data-task-id='publish'] .why").inner_text() == (
+        "'convert' did not succeed"
+    )
+    failed = page.locator(".failures tbody tr").evaluate_all(
+        "rows => rows.map(r => r.dataset.taskId)"
+    )
+    assert failed == ["convert[7]", "convert[22]"]
+
+    page.fill("#filter", "convert[22]")  # the filter opens the group on what it finds
+    assert group.get_attribute("open") is not None
+    assert page.locator(".row.instance:visible").count() == 1
+    assert page.inner_text("#shown") == "1 of 46 tasks"
+    page.fill("#filter", "")
+    assert group.get_attribute("open") is None  # and closes it again
+    head.click()
+    rows: list[dict[str, Any]] = opened.evaluate(ROWS_JS)
+    instances = [row for row in rows if "[" in row["id"]]
+    assert [row["id"] for row in instances] == [f"convert[{i}]" for i in range(40)]
+    for row in instances:
+        (attempt,) = row["bars"]
+        assert attempt["width"] >= 1 and attempt["right"] <= attempt["track"] + 5
+        bad = row["id"] in ("convert[7]", "convert[22]")
+        assert status_of(attempt) == ("failed" if bad else "succeeded")
+    page.mouse.move(5, 5)  # no tooltip in the picture (docs/report-mapped.png is one)
+    keep(opened, tmp_path, "report-mapped.png")
+
+
 def _status_counts(result: plait.RunResult) -> dict[plait.TaskStatus, int]:
     counts: dict[plait.TaskStatus, int] = {}
     for task in result.tasks.values():

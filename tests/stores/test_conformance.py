@@ -17,6 +17,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+import plait
 from plait import RunStatus, SkipCause, TaskError, TaskStatus
 from plait._logs import LogLine
 from plait.stores import (
@@ -1256,3 +1257,37 @@ def test_a_running_run_whose_lease_expired_reads_back_stale_since_then(store: St
     store.claim("gone", "bob", lease_seconds=60)  # a new owner: live again
     again = store.get_run("gone")
     assert again is not None and not again.stale
+
+
+# -- mapped tasks: instances are task records like any other -------------------------------------
+
+
+def test_a_mapped_run_records_its_instances_and_resumes_only_those_that_did_not_succeed(
+    store: Store,
+) -> None:
+    failing = {3, 250}
+    ran: list[int] = []
+
+    def each(items: int) -> int:
+        ran.append(items)
+        if items in failing:
+            raise RuntimeError(f"item {items} failed")
+        return items * 2
+
+    wf = plait.Workflow("mapped")
+    wf.add_task("items", lambda: list(range(300)))
+    wf.add_task("each", each, depends_on=["items"], map_over="items")
+    wf.add_task("total", lambda each: sum(each), depends_on=["each"])  # noqa: PLW0108
+    first = plait.run(wf, store=store, run_id="m", retry_failed_tasks=False)
+    assert first.tasks["each"].status is TaskStatus.FAILED
+    stored = store.load_tasks("m")
+    assert stored["each[3]"].status is TaskStatus.FAILED
+    assert stored["each[299]"].status is TaskStatus.SUCCEEDED
+    assert stored["each"].status is TaskStatus.FAILED  # the whole has a record too
+    assert len(stored) == 1 + 1 + 300 + 1
+    ran.clear()
+    failing.clear()
+    resumed = plait.resume("m", wf, store=store)
+    assert sorted(ran) == [3, 250]
+    assert resumed.outputs["total"] == sum(range(300)) * 2
+    assert store.load_tasks("m")["each"].status is TaskStatus.SUCCEEDED

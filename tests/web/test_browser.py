@@ -243,7 +243,7 @@ def test_a_paused_run_reaches_the_inbox_live_is_answered_and_resumed(
 
     page.click("#resume")
     page.wait_for_url(re.compile(r".*/runs/g1\?note=resuming$"))
-    page.wait_for_selector('#page-status:text("succeeded")', timeout=60_000)
+    page.wait_for_selector('#run-status:text("succeeded")', timeout=60_000)
     assert server.status("g1") == "succeeded"
     assert [e for e in tab.errors if "status of 422" not in e] == []  # the refused answer's
 
@@ -263,7 +263,7 @@ def test_the_run_page_follows_a_200_task_run_and_the_runs_page_lists_it(
         text = tab.page.locator("[data-figure=tasks]").inner_text()
         if not seen or seen[-1] != text:
             seen.append(text)
-        if (tab.page.locator("#page-status").text_content() or "").startswith("succeeded"):
+        if (tab.page.locator("#run-status").text_content() or "").startswith("succeeded"):
             break
         assert time.monotonic() < deadline + 60, (seen[-3:], server.status("m1"))
         tab.page.wait_for_timeout(50)
@@ -271,6 +271,17 @@ def test_the_run_page_follows_a_200_task_run_and_the_runs_page_lists_it(
     assert tab.page.evaluate("performance.getEntriesByType('navigation').length") == 1
     final = tab.page.locator("[data-figure=tasks]").inner_text()  # the same swap as the status
     assert "200 succeeded" in final.replace("\n", " ")
+    # The status shows once; the wide graph scrolls in its own box, not the page.
+    widths = tab.page.evaluate(
+        """() => ({
+        pills: document.querySelectorAll('main .pill').length,
+        page: document.documentElement.scrollWidth, window: document.documentElement.clientWidth,
+        dag: document.querySelector('.dag').scrollWidth,
+        box: document.querySelector('.dag').clientWidth,
+    })"""
+    )
+    assert widths["pills"] == 1
+    assert widths["page"] == widths["window"] and widths["dag"] > widths["box"], widths
     tab.keep("serve-run.png")
     tab.goto("/runs")
     assert tab.page.locator('tr[data-run-id="m1"]').count() == 1
@@ -286,7 +297,7 @@ def test_cancel_stops_a_run_live_in_another_process(server: Server, tab: Tab) ->
     server.wait_for("c1", "running")
     live(tab)
     tab.page.click("#cancel")
-    tab.page.wait_for_selector('#page-status:text("cancelled")', timeout=30_000)
+    tab.page.wait_for_selector('#run-status:text("cancelled")', timeout=30_000)
     assert child.wait(timeout=30) is not None
     assert server.status("c1") == "cancelled"
 
@@ -348,7 +359,7 @@ def test_a_link_holder_answers_a_run_live_in_another_process_and_it_finishes(
         stranger.context.close()
 
     assert child.wait(timeout=60) == 0
-    tab.page.wait_for_selector('#page-status:text("succeeded")', timeout=30_000)
+    tab.page.wait_for_selector('#run-status:text("succeeded")', timeout=30_000)
     assert tab.page.evaluate("performance.getEntriesByType('navigation').length") == 1
     with open_store(server.store) as store:
         (request,) = store.load_requests("w1")

@@ -3,8 +3,12 @@
 A *watcher* is a plait subscriber that shows a run as it goes, in one of three forms:
 
 - :class:`LiveView` (on a terminal): a rich ``Live`` area with a progress bar of finished/total
-  tasks, the counts by status and the running tasks with their elapsed time; retries, failures
-  and questions are printed above it as they happen.
+  tasks, the counts by status and the running tasks with their elapsed time; retries, failures,
+  skips (with why: see ``plait._rules.skip_note``) and questions are printed above it as they
+  happen. A mapped task's instances (``convert[3]``, see ``_mapped``) count as tasks; while more
+  than ``_mapped.COLLAPSE_OVER`` of them exist, the running ones are one line for the mapped task
+  (``▶ convert [12/20 done · 1 failed · 4 running]``), and their failures and skips are not
+  printed one by one beyond :data:`NOTES_PER_GROUP` (the summary counts them).
 - :class:`LogLines` (not on a terminal, or ``--quiet``): one plain line per task start, success,
   failure, retry, skip, cancellation or question -- with ``quiet``, only the failures. Each line
   starts with the seconds since the run started.
@@ -21,9 +25,10 @@ itself would), the line writers block on a queue. Use a watcher as a context man
 run, then call :meth:`Watcher.finish` (or :meth:`Watcher.interrupted` after Ctrl-C).
 
 Every mode but JSON ends with :func:`print_summary`: the run's status and counts, each failure
-with its error's last line, each waiting question with the exact ``plait resume`` command that
-answers it, the figures line (``makespan ... · critical path ...``) and, for a paused or failed
-run, the command that continues it.
+with its error's last line (at most :data:`NOTES_PER_GROUP` instances of one mapped task, then
+how many more), the skipped tasks and why, each waiting question with the exact ``plait
+resume`` command that answers it, the figures line (``makespan ... · critical path ...``) and,
+for a paused or failed run, the command that continues it.
 
 **The JSON lines schema** (stable; new fields may be added, none removed or renamed). Every line
 is an object with ``event`` (snake_case name), ``run_id`` and ``time`` (Unix seconds); task
@@ -31,6 +36,8 @@ events add ``task_id``; errors are ``{"type": ..., "message": ...}``::
 
     run_started      workflow, tasks (int)
     task_ready       -
+    task_mapped      count: a mapped task expanded into ``count`` instances, ``task_id[0]``...
+                     (each then has the events of any task, the whole ends with the last)
     task_started     attempt (1-based)
     task_succeeded   attempt
     task_retrying    attempt, error, delay (seconds before the next attempt)
@@ -79,6 +86,7 @@ from .._events import (
     TaskEvent,
     TaskFailed,
     TaskLogged,
+    TaskMapped,
     TaskRetrying,
     TaskSkipped,
     TaskStarted,
@@ -86,10 +94,11 @@ from .._events import (
 )
 from .._exceptions import InputValidationError
 from .._pause import Question, validate_answer
-from .._results import RunResult, TaskError
+from .._results import RunResult, TaskError, TaskResult
 from .._rules import skip_note
 from .._shell import looks_like_error, telling_lines
 from .._state import RunStatus, TaskStatus
+from ._mapped import COLLAPSE_OVER, deciding_task, instance_of
 from ._summary import RunFigures, format_seconds
 
 if TYPE_CHECKING:
@@ -116,6 +125,13 @@ REFRESH_PER_SECOND = 10
 
 #: How many running tasks the live view lists (the longest-running first).
 SHOWN_RUNNING = 8
+
+#: How many failures or skips of one mapped task's instances are printed one by one (as they
+#: happen, and in the summary); the rest are counted.
+NOTES_PER_GROUP = 5
+
+#: How many skipped tasks the summary names, with why.
+SKIPS_SHOWN = 5
 
 STATUS_STYLE: Mapping[str, str] = {
     "succeeded": "green",
@@ -216,6 +232,8 @@ def event_record(event: Event) -> dict[str, Any]:
         record.update(attempt=event.attempt, error=_error_record(event.error))
     elif isinstance(event, TaskSkipped):
         record.update(cause=event.cause, skip_cause=str(event.skip_cause))
+    elif isinstance(event, TaskMapped):
+        record["count"] = event.count
     elif isinstance(event, InputRequested):
         question = event.question
         record.update(
@@ -345,10 +363,14 @@ def print_summary(
         result: the run's result.
         figures: its figures (:func:`~plait.cli._summary.run_figures`).
         store: the ``--store`` URL to repeat in ``plait resume`` commands (None: the default).
-        quiet: leave out the counts by status (``--quiet``).
+        quiet: leave out the counts by status and the skipped tasks (``--quiet``).
     """
     status = str(result.status)
-    counts = Counter(str(task.status) for task in result.tasks.values())
+    # A mapped task counts as its instances (as in the report and the live view).
+    mapped = {named[0] for task_id in result.tasks if (named := instance_of(task_id))}
+    counts = Counter(
+        str(task.status) for task_id, task in result.tasks.items() if task_id not in mapped
+    )
     headline = Text()
     headline.append(f"{_STATUS_MARK.get(status, '·')} ", style=STATUS_STYLE.get(status, ""))
     headline.append(f"run {result.run_id} ({result.workflow}) ")
@@ -357,15 +379,9 @@ def print_summary(
         ordered = {s.value: counts[s.value] for s in _SHOWN_ORDER}
         headline.append(" · ").append_text(_counts_text(ordered))
     console.print(headline)
-    for task_id, task in result.tasks.items():
-        if task.status is TaskStatus.FAILED:
-            attempts = f"{task.attempts} attempt{'' if task.attempts == 1 else 's'}"
-            head, details = failure_lines(task_id, task.error)
-            line = Text("  ✗ ", style="red").append(task_id, style="bold")
-            line.append(f" failed after {attempts}: {head}")
-            console.print(line)
-            for detail in details:
-                console.print(Text(f"      {detail}"), highlight=False)
+    _print_failures(console, result)
+    if not quiet:
+        _print_skips(console, result)
     for task_id, question in result.waiting.items():
         line = Text("  ⏸ ", style="cyan").append(task_id, style="bold")
         line.append(f" waits for an answer: {question.prompt}")
@@ -388,6 +404,63 @@ def print_summary(
         console.print(
             Text(f"run the failed tasks again with: {resume_command(result.run_id, store=store)}")
         )
+
+
+def _print_failures(console: Console, result: RunResult) -> None:
+    """Each failed task with its error; of a mapped task's failed instances, the first
+    :data:`NOTES_PER_GROUP`, then how many more (the mapped task itself failed with them)."""
+    failed: dict[str, list[str]] = {}  # mapped task -> its failed instances
+    for task_id, task in result.tasks.items():
+        named = instance_of(task_id)
+        if named is not None and task.status is TaskStatus.FAILED:
+            failed.setdefault(named[0], []).append(task_id)
+    for task_id, task in result.tasks.items():
+        if task.status is not TaskStatus.FAILED or instance_of(task_id) is not None:
+            continue
+        instances = failed.get(task_id)
+        if instances is None:
+            _print_failure(console, task_id, task)
+            continue
+        line = Text("  ✗ ", style="red").append(task_id, style="bold")
+        console.print(line.append(f" failed: {_count(len(instances), 'instance')} failed"))
+        for instance in instances[:NOTES_PER_GROUP]:
+            _print_failure(console, instance, result.tasks[instance], indent="    ")
+        if len(instances) > NOTES_PER_GROUP:
+            more = len(instances) - NOTES_PER_GROUP
+            console.print(Text(f"    … and {more:,} more (plait report shows them all)"))
+
+
+def _print_failure(console: Console, task_id: str, task: TaskResult, indent: str = "  ") -> None:
+    attempts = f"{task.attempts} attempt{'' if task.attempts == 1 else 's'}"
+    head, details = failure_lines(task_id, task.error)
+    line = Text(f"{indent}✗ ", style="red").append(task_id, style="bold")
+    line.append(f" failed after {attempts}: {head}")
+    console.print(line)
+    for detail in details:
+        console.print(Text(f"{indent}    {detail}"), highlight=False)
+
+
+def _print_skips(console: Console, result: RunResult) -> None:
+    """The first :data:`SKIPS_SHOWN` skipped tasks (instances apart) and why, then how many
+    more."""
+    skipped = [
+        (task_id, task)
+        for task_id, task in result.tasks.items()
+        if task.status is TaskStatus.SKIPPED and instance_of(task_id) is None
+    ]
+    for task_id, task in skipped[:SKIPS_SHOWN]:
+        line = Text("  ⤼ ", style="yellow").append(task_id, style="bold")
+        console.print(line.append(f" skipped: {skip_note(task.skip_cause)}"))
+    if len(skipped) > SKIPS_SHOWN:
+        console.print(Text(f"  ⤼ … and {len(skipped) - SKIPS_SHOWN:,} more skipped"))
+
+
+def _why(event: TaskSkipped) -> str:
+    return skip_note(event.skip_cause, deciding_task(event.task_id, event.cause))
+
+
+def _count(n: int, word: str) -> str:
+    return f"{n:,} {word}{'' if n == 1 else 's'}"
 
 
 # -- watchers ------------------------------------------------------------------------------------
@@ -573,7 +646,7 @@ class LogLines(_LineWriter):
                 f"{event.attempt} failed: {last_line(event.error)})"
             )
         if isinstance(event, TaskSkipped):
-            return f"skipped   {event.task_id} ({skip_note(event.skip_cause, event.cause)})"
+            return f"skipped   {event.task_id} ({_why(event)})"
         if isinstance(event, TaskCancelled):
             return f"cancelled {event.task_id}"
         if isinstance(event, InputRequested):
@@ -607,6 +680,12 @@ class LiveView(Watcher):
         self.status: dict[str, TaskStatus] = {}
         self.counts: Counter[TaskStatus] = Counter()
         self.running: dict[str, float] = {}  # task id -> when its attempt started; oldest first
+        #: Each mapped task's instances: how many (from TaskMapped), by status (those seen), and
+        #: when the first one started.
+        self.sizes: dict[str, int] = {}
+        self.groups: dict[str, Counter[TaskStatus]] = {}
+        self.group_started: dict[str, float] = {}
+        self._noted: Counter[str] = Counter()  # failures and skips printed, by mapped task
         self.retries = 0
         self.started_at: float | None = None
         self._notes: list[Text] = []
@@ -617,11 +696,31 @@ class LiveView(Watcher):
     # -- recording (under the engine's lock: quick) --
 
     def _set(self, task_id: str, status: TaskStatus) -> None:
+        if self.sizes.get(task_id):  # a mapped task with instances counts as them
+            return
         before = self.status.get(task_id)
         if before is not None:
             self.counts[before] -= 1
         self.status[task_id] = status
         self.counts[status] += 1
+        named = instance_of(task_id)
+        if named is not None:
+            group = self.groups.get(named[0])
+            if group is None:
+                group = self.groups[named[0]] = Counter()
+            if before is not None:
+                group[before] -= 1
+            group[status] += 1
+
+    def _note(self, task_id: str, note: Text) -> None:
+        """Print ``note`` above the area, unless it is about an instance of a mapped task that
+        already had :data:`NOTES_PER_GROUP` printed."""
+        named = instance_of(task_id)
+        if named is not None:
+            self._noted[named[0]] += 1
+            if self._noted[named[0]] > NOTES_PER_GROUP:
+                return
+        self._notes.append(note)
 
     def seed(self, succeeded: Sequence[str]) -> None:
         with self._lock:
@@ -633,9 +732,17 @@ class LiveView(Watcher):
             if isinstance(event, RunStarted):
                 self.total = event.tasks
                 self.started_at = event.time
+            elif isinstance(event, TaskMapped):
+                self.sizes[event.task_id] = event.count
+                before = self.status.pop(event.task_id, None) if event.count else None
+                if before is not None:
+                    self.counts[before] -= 1
             elif isinstance(event, TaskStarted):
                 self.running[event.task_id] = event.time
                 self._set(event.task_id, TaskStatus.RUNNING)
+                named = instance_of(event.task_id)
+                if named is not None:
+                    self.group_started.setdefault(named[0], event.time)
             elif isinstance(event, TaskSucceeded):
                 self.running.pop(event.task_id, None)
                 self._set(event.task_id, TaskStatus.SUCCEEDED)
@@ -654,14 +761,23 @@ class LiveView(Watcher):
             elif isinstance(event, TaskFailed):
                 self.running.pop(event.task_id, None)
                 self._set(event.task_id, TaskStatus.FAILED)
-                self._notes.append(
+                # A mapped task fails with its instances, and made no attempt of its own.
+                attempt = f" (attempt {event.attempt})" if event.task_id not in self.sizes else ""
+                self._note(
+                    event.task_id,
                     Text("✗ ", style="red")
                     .append(event.task_id, style="bold red")
-                    .append(f" failed (attempt {event.attempt}): {last_line(event.error)}")
+                    .append(f" failed{attempt}: {last_line(event.error)}"),
                 )
             elif isinstance(event, TaskSkipped):
                 self.running.pop(event.task_id, None)  # it may have skipped itself
                 self._set(event.task_id, TaskStatus.SKIPPED)
+                self._note(
+                    event.task_id,
+                    Text("⤼ ", style="yellow")
+                    .append(event.task_id, style="bold")
+                    .append(f" skipped: {_why(event)}"),
+                )
             elif isinstance(event, TaskCancelled):
                 self.running.pop(event.task_id, None)
                 self._set(event.task_id, TaskStatus.CANCELLED)
@@ -686,10 +802,13 @@ class LiveView(Watcher):
         """The live area as it stands (``now``: the time to measure elapsed times against)."""
         now = time.time() if now is None else now
         with self._lock:
-            total = self.total
+            # A mapped task with instances counts as them, once it has expanded.
+            total = self.total + sum(
+                self._size(mapped) - (1 if self.sizes.get(mapped) else 0)
+                for mapped in self.sizes.keys() | self.groups.keys()
+            )
             counts = dict(self.counts)
-            running = list(self.running.items())[:SHOWN_RUNNING]
-            more = len(self.running) - len(running)
+            running = self._running_lines()
             retries = self.retries
             started_at = self.started_at
         if started_at is None:
@@ -719,16 +838,45 @@ class LiveView(Watcher):
         if retries:
             line.append(f" · {retries} retr{'y' if retries == 1 else 'ies'}", style="yellow")
         parts: list[RenderableType] = [bar, line]
-        if running:
+        listed, more = running[:SHOWN_RUNNING], sum(n for _, _, n in running[SHOWN_RUNNING:])
+        if listed:
             table = Table.grid(padding=(0, 2))
-            for task_id, since in running:
-                table.add_row(
-                    Text(f"  ▶ {task_id}", style="blue"), Text(format_seconds(now - since))
-                )
+            for what, since, _ in listed:
+                table.add_row(Text(f"  ▶ {what}", style="blue"), Text(format_seconds(now - since)))
             if more:
                 table.add_row(Text(f"    … and {more} more running", style="dim"), Text(""))
             parts.append(table)
         return Group(*parts)
+
+    def _size(self, mapped: str) -> int:
+        """How many instances ``mapped`` has: as it said when it expanded, or as many as
+        were seen (a resumed run's earlier instances, say)."""
+        group = self.groups.get(mapped)
+        return max(self.sizes.get(mapped, 0), group.total() if group else 0)
+
+    def _running_lines(self) -> list[tuple[str, float, int]]:
+        """What runs, oldest first, as (what the line says, since when, how many tasks it
+        stands for): a task, or a mapped task with more than ``COLLAPSE_OVER`` instances,
+        ``convert [12/20 done · 1 failed · 4 running]``, since its first instance started."""
+        lines: list[tuple[str, float, int]] = []
+        seen: set[str] = set()
+        for task_id, since in self.running.items():
+            named = instance_of(task_id)
+            group = self.groups.get(named[0]) if named is not None else None
+            if named is None or group is None or self._size(named[0]) <= COLLAPSE_OVER:
+                lines.append((task_id, since, 1))
+                continue
+            if named[0] in seen:
+                continue
+            seen.add(named[0])
+            done = sum(n for status, n in group.items() if status.is_final)
+            words = [f"{done:,}/{self._size(named[0]):,} done"]
+            if group[TaskStatus.FAILED]:
+                words.append(f"{group[TaskStatus.FAILED]:,} failed")
+            words.append(f"{group[TaskStatus.RUNNING]:,} running")
+            first = self.group_started.get(named[0], since)
+            lines.append((f"{named[0]} [{' · '.join(words)}]", first, group[TaskStatus.RUNNING]))
+        return lines
 
     def _flush(self) -> None:
         with self._lock:

@@ -160,6 +160,10 @@ _SETTING_FLAGS: dict[str, tuple[Any, str]] = {
         "Where sync tasks that name no executor run: thread, inline, process, or an executor "
         "of the workflow file's executors section (default: thread).",
     ),
+    "max_map": (
+        click.IntRange(min=0),
+        "The most instances one mapped task may expand into (default 100,000).",
+    ),
 }
 
 #: Shorter names a setting's flag also answers to.

@@ -9,32 +9,46 @@ so a task id or an error that holds markup shows as text. The pieces follow the 
   time, achieved parallelism, critical path, tasks by status; see ``_summary``);
 - :class:`AttentionView`: the failed tasks (error, traceback, a link to the last attempt's log),
   the questions still waiting, and the answers given, with who gave them, when and how;
-- :class:`TimelineView`: the Gantt chart: the axis' ticks, then one row per task ordered by
-  first start (tasks that never ran last), one bar per attempt, wait or marker, each with its
-  tooltip (task, attempt, times, the error, the last lines of its log);
+- :class:`TimelineView`: the Gantt chart (``_report_timeline``): the axis' ticks, then one row
+  per task ordered by first start (tasks that never ran last), one bar per attempt, wait or
+  marker, each with its tooltip; a mapped task is a group: one row with its instances' counts,
+  then the instances' rows (see ``_mapped``);
 - :class:`TaskAttemptsView`: a task's attempts and what each said (its log, at most
   :data:`LOG_LINES_SHOWN` lines), one per task that said something;
-- :class:`GraphView`: the DAG, nodes coloured by status, laid out by ``_report_layout``.
+- :class:`GraphView`: the DAG, nodes coloured by status, laid out by ``_report_layout`` (a
+  mapped task is one node, ``convert [20]``).
 
-Positions along the timeline are percentages of its span (strings ready for a ``style``), so
-the page lays out the bars with no script.
+A mapped task with many instances costs the page what a few hundred tasks do, never one row,
+failure or log per instance: its failures list at most :data:`FAILURES_SHOWN` instances, its
+logs are those of the instances its timeline group shows.
 """
 
 from __future__ import annotations
 
+import itertools
 import json
-import math
 import time
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
-from .._logs import LogLine
 from .._state import RunStatus, TaskStatus
 from ..stores import InputRequest, RunRecord, Store
 from ..stores._listing import inbox_default
-from ._report_layout import LARGE_GRAPH, graph_layout, ticks
-from ._timeline import _ORDER, _Run, _Segment, _Task
+from ._mapped import counts_text, instance_of
+from ._report_format import clock, plural, seconds
+from ._report_layout import LARGE_GRAPH, graph_layout
+from ._report_timeline import (
+    LOG_LINES_IN_TIP,
+    BarView,
+    GroupView,
+    RowView,
+    TimelineView,
+    gantt_order,
+    log_line,
+    timeline_view,
+)
+from ._timeline import _ORDER, _Run, _Task
 
 __all__ = [
     "LOG_LINES_IN_TIP",
@@ -47,6 +61,7 @@ __all__ = [
     "FailureView",
     "FigureView",
     "GraphView",
+    "GroupView",
     "HeaderView",
     "NodeView",
     "QuestionView",
@@ -66,61 +81,8 @@ MAX_TRACEBACK = 8000
 #: The most lines of one attempt's log the page shows (its last ones).
 LOG_LINES_SHOWN = 400
 
-#: The lines of an attempt's log its bar's tooltip shows (its last ones).
-LOG_LINES_IN_TIP = 8
-
-
-# -- formatting ---------------------------------------------------------------------------------
-
-
-def seconds(value: float) -> str:
-    """A duration for people: ``850 ms``, ``12.4 s``, ``3 m 05 s``, ``2 h 10 m``."""
-    if value < 0.01:
-        return f"{value * 1000:.1f} ms"
-    if value < 1:
-        return f"{value * 1000:.0f} ms"
-    if value < 60:
-        return f"{value:.2f} s" if value < 10 else f"{value:.1f} s"
-    if value < 3600:
-        minutes, rest = divmod(round(value), 60)
-        return f"{minutes} m {rest:02d} s"
-    hours, rest = divmod(round(value), 3600)
-    return f"{hours} h {rest // 60:02d} m"
-
-
-def offset(value: float) -> str:
-    """A time relative to the run's start, with the precision a tooltip needs."""
-    if abs(value) < 60:
-        return f"+{value:.3f} s"
-    return f"+{seconds(value)}"
-
-
-def clock(value: float) -> str:
-    """A Unix time as ``2026-12-07 05:00:00 UTC``."""
-    return time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(value))
-
-
-def tick_label(value: float, step: float) -> str:
-    """A tick of the axis, as precise as its step."""
-    if step < 1:
-        decimals = max(0, math.ceil(-math.log10(step) - 1e-9))
-        return f"{value:.{decimals}f} s"
-    if step < 60:
-        return f"{value:.0f} s"
-    if step < 3600:
-        minutes, rest = divmod(round(value), 60)
-        return f"{minutes} m" if not rest else f"{minutes} m {rest:02d} s"
-    hours, rest = divmod(round(value), 3600)
-    return f"{hours} h" if not rest else f"{hours} h {rest // 60:02d} m"
-
-
-def pct(value: float) -> str:
-    """A percentage for a ``style``, as short as exact enough: ``12.5%``."""
-    return f"{value:.3f}".rstrip("0").rstrip(".") + "%"
-
-
-def plural(count: int, word: str) -> str:
-    return f"{count} {word}{'' if count == 1 else 's'}"
+#: The most failed instances of one mapped task the failures list (the timeline shows more).
+FAILURES_SHOWN = 20
 
 
 # -- the view -------------------------------------------------------------------------------------
@@ -149,6 +111,8 @@ class HeaderView:
     error: str | None
     figures: Sequence[FigureView]
     has_events: bool
+    #: Recorded running, but no process holds it any more (see ``RunRecord.stale``).
+    stale: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -192,42 +156,10 @@ class AttentionView:
     questions: Sequence[QuestionView]
     deadlines: bool  # whether the questions table has a deadline column
     answers: Sequence[AnswerView]
-
-
-@dataclass(frozen=True, slots=True)
-class BarView:
-    """A bar (or the faint lifeline) of a timeline row: its classes, position and tooltip."""
-
-    classes: str
-    style: str
-    title: str = ""
-    attempt: int | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class RowView:
-    task_id: str
-    look: str
-    critical: bool
-    work: str
-    lifeline: str | None  # the style of the line from the first start to the last end
-    bars: Sequence[BarView]
-    #: What the scheduler weighed the task by (seconds, shown beside its actual ``work``) and
-    #: where that came from (given, learned, function, unknown); "" when the run recorded none.
-    estimate: str = ""
-    estimate_source: str = ""
-
-
-@dataclass(frozen=True, slots=True)
-class TimelineView:
-    ticks: Sequence[tuple[str, str]]  # (left, label)
-    gridlines: Sequence[str]  # x as a fraction of the track
-    rows: Sequence[RowView]
-    looks: Sequence[str]  # the statuses the filter offers
-
-    @property
-    def scroll(self) -> bool:
-        return len(self.rows) > 40
+    #: The failures left out, one line per mapped task ("convert: 480 more failed instances").
+    more_failures: Sequence[str] = ()
+    #: How many tasks failed, those left out included.
+    failed: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -298,14 +230,21 @@ def run_view(run: _Run) -> RunView:
     """The view of ``run``'s page."""
     record = run.record
     title = f"{record.workflow} \u00b7 run {record.run_id} \u2014 plait report"
-    order = _gantt_order(run.tasks.values())
+    order = gantt_order(run.tasks.values(), run)
+    timeline = timeline_view(run, order)
+    shown = {
+        row.task_id
+        for group in timeline.rows
+        if isinstance(group, GroupView)
+        for row in group.instances
+    }
     return RunView(
         title=title,
         large=len(run.tasks) > LARGE_GRAPH,
         header=_header(run),
-        attention=_attention(run),
-        timeline=_timeline(run, order),
-        logs=_logs(run, order),
+        attention=_attention(run, order),
+        timeline=timeline,
+        logs=_logs(run, order, shown),
         graph=_graph(run) if run.tasks else None,
         created=clock(record.created_at),
         generated=clock(time.time()),
@@ -320,7 +259,10 @@ def _header(run: _Run) -> HeaderView:
     limit = f"with up to {slots} at once" if isinstance(slots, int) else ""
     on_path = plural(len(run.critical_path), "task")
     share = on_path + (f" \u00b7 {critical / makespan:.0%} of the makespan" if makespan else "")
-    counts = Counter(t.css for t in run.tasks.values())
+    # A mapped task counts as its instances (its own status sums theirs up), if it has some.
+    counts: Counter[str] = Counter(t.css for t in run.tasks.values() if not run.instances.get(t.id))
+    for looks in run.looks.values():
+        counts.update(looks)
     duration = (record.finished_at or run.end) - record.created_at
     shown = [
         FigureView("makespan", "Makespan", seconds(makespan), "first start \u2192 last end"),
@@ -340,7 +282,7 @@ def _header(run: _Run) -> HeaderView:
         FigureView(
             "tasks",
             "Tasks",
-            str(len(run.tasks)),
+            f"{counts.total():,}",
             chips=[(status, counts[status]) for status in _ORDER if counts[status]],
         ),
     ]
@@ -355,32 +297,30 @@ def _header(run: _Run) -> HeaderView:
         error=record.error or None,
         figures=shown,
         has_events=run.has_events,
+        stale=record.stale,
     )
 
 
-def _attention(run: _Run) -> AttentionView:
+def _attention(run: _Run, order: Sequence[_Task]) -> AttentionView:
     failures = []
-    for task in run.tasks.values():
+    more = []
+    failed_total = 0
+    for task in order:
         if task.status is not TaskStatus.FAILED:
             continue
-        error = task.error
-        traceback = ""
-        if error and error.traceback:
-            traceback = error.traceback
-            if len(traceback) > MAX_TRACEBACK:
-                traceback = "\u2026 (cut)\n" + traceback[-MAX_TRACEBACK:]
-            traceback = traceback.rstrip()
-        said = (task.id, task.attempts) in run.logs
-        failures.append(
-            FailureView(
-                task_id=task.id,
-                attempts=task.attempts,
-                error_type=error.type if error else "\u2014",
-                message=error.message if error else "",
-                traceback=traceback,
-                log_anchor=log_anchor(task.id, task.attempts) if said else None,
+        failed = [t for t in run.instances.get(task.id, ()) if t.status is TaskStatus.FAILED]
+        if not failed:  # a task, or a mapped task that failed as a whole
+            failures.append(_failure(task, run))
+            failed_total += 1
+            continue
+        failed_total += len(failed)
+        failures.extend(_failure(t, run) for t in failed[:FAILURES_SHOWN])
+        if len(failed) > FAILURES_SHOWN:
+            left = len(failed) - FAILURES_SHOWN
+            more.append(
+                f"{task.id}: {left:,} more failed instance{'' if left == 1 else 's'}, "
+                "in the timeline's group (filter it by status)"
             )
-        )
     deadlines = any(r.deadline is not None for r in run.questions)
     serializer = str(run.record.config.get("serializer", "json"))
     questions = [
@@ -410,7 +350,26 @@ def _attention(run: _Run) -> AttentionView:
         )
         for request in run.answers
     ]
-    return AttentionView(failures, questions, deadlines, answers)
+    return AttentionView(failures, questions, deadlines, answers, more, failed_total)
+
+
+def _failure(task: _Task, run: _Run) -> FailureView:
+    error = task.error
+    traceback = ""
+    if error and error.traceback:
+        traceback = error.traceback
+        if len(traceback) > MAX_TRACEBACK:
+            traceback = "\u2026 (cut)\n" + traceback[-MAX_TRACEBACK:]
+        traceback = traceback.rstrip()
+    said = (task.id, task.attempts) in run.logs
+    return FailureView(
+        task_id=task.id,
+        attempts=task.attempts,
+        error_type=error.type if error else "\u2014",
+        message=error.message if error else "",
+        traceback=traceback,
+        log_anchor=log_anchor(task.id, task.attempts) if said else None,
+    )
 
 
 def _then(request: InputRequest, serializer: str) -> str | None:
@@ -425,110 +384,16 @@ def _then(request: InputRequest, serializer: str) -> str | None:
         return repr(value)
 
 
-def _gantt_order(tasks: Iterable[_Task]) -> list[_Task]:
-    def key(task: _Task) -> tuple[int, float, int]:
-        first = task.first_start
-        return (0, first, task.index) if first is not None else (1, 0.0, task.index)
-
-    return sorted(tasks, key=key)
-
-
-def _timeline(run: _Run, order: Sequence[_Task]) -> TimelineView:
-    span = run.span
-    step, at = ticks(span)
-    rows = []
-    for task in order:
-        timed = [s for s in task.segments if s.kind != "marker"]
-        lifeline = None
-        if len(timed) > 1:  # a faint line from the first start to the last end
-            first = min(s.start for s in timed)
-            last = max(s.end for s in timed)
-            lifeline = (
-                f"left:{pct(100 * (first - run.start) / span)};"
-                f"width:{pct(100 * (last - first) / span)}"
-            )
-        bars = []
-        for segment in task.segments:
-            left = pct(100 * (segment.start - run.start) / span)
-            classes = f"bar {segment.kind} status-{segment.status}"
-            if segment.retried:
-                classes += " retried"
-            if segment.kind == "marker":
-                style = f"left:{left}"
-            else:
-                style = f"left:{left};width:{pct(100 * segment.duration / span)}"
-            bars.append(
-                BarView(
-                    classes=classes,
-                    style=style,
-                    title=_bar_title(task, segment, run),
-                    attempt=segment.attempt if segment.kind == "attempt" else None,
-                )
-            )
-        rows.append(
-            RowView(
-                task_id=task.id,
-                look=task.css,
-                critical=task.critical,
-                work=seconds(task.work) if task.work else "",
-                lifeline=lifeline,
-                bars=bars,
-                estimate="" if task.estimate is None else seconds(task.estimate[0]),
-                estimate_source="" if task.estimate is None else task.estimate[1],
-            )
-        )
-    return TimelineView(
-        ticks=[(pct(100 * t / span), tick_label(t, step)) for t in at],
-        gridlines=[f"{t / span:.5f}" for t in at if t > 0],
-        rows=rows,
-        looks=_ORDER,
-    )
-
-
-def _bar_title(task: _Task, segment: _Segment, run: _Run) -> str:
-    start, end = segment.start - run.start, segment.end - run.start
-    if segment.kind == "marker":
-        return f"{task.id}\n{segment.note} at {offset(start)}"
-    if segment.kind == "waiting":
-        head = f"{task.id} \u2014 waiting for input"
-        lines = [head, f"question: {segment.note}"] if segment.note else [head]
-    else:
-        what = "retried" if segment.retried else segment.status
-        if not run.has_events and segment.attempt > 1:  # one bar for all the attempts
-            lines = [f"{task.id} \u2014 attempts 1\u2013{segment.attempt}, {what}"]
-        else:
-            of = f" of {task.attempts}" if task.attempts >= segment.attempt > 0 else ""
-            lines = [f"{task.id} \u2014 attempt {segment.attempt}{of}, {what}"]
-        if segment.note:
-            lines.append(segment.note)
-    lines.append(f"{offset(start)} \u2192 {offset(end)} ({seconds(segment.duration)})")
-    if segment.kind == "attempt" and task.estimate is not None:
-        estimate, source = task.estimate
-        lines.append(f"estimate {seconds(estimate)} ({source}), actual {seconds(task.work)}")
-    said = run.logs.get((task.id, segment.attempt)) if segment.kind == "attempt" else None
-    if said:
-        shown = said[-LOG_LINES_IN_TIP:]
-        some = f"last {len(shown)} of " if len(said) > len(shown) else ""
-        lines.append(f"log ({some}{plural(len(said), 'line')}):")
-        lines.extend(log_line(line, run) for line in shown)
-    return "\n".join(lines)
-
-
 def log_anchor(task_id: str, attempt: int) -> str:
     """The id of an attempt's log on the page."""
     return f"log-{task_id}-{attempt}"
 
 
-def log_line(line: LogLine, run: _Run) -> str:
-    """A line as the page shows it: its time in the run, ``!`` for stderr, and the text."""
-    mark = {"stderr": "!", "plait": "~"}.get(line.stream, "|")
-    return f"{offset(line.time - run.start):>8} {mark} {line.text}"
-
-
-def _logs(run: _Run, order: Sequence[_Task]) -> list[TaskAttemptsView]:
-    """One entry per task that said something, in the timeline's order."""
+def _logs(run: _Run, order: Sequence[_Task], instances: set[str]) -> list[TaskAttemptsView]:
+    """One entry per task that said something, in the timeline's order; of a mapped task's
+    instances, those the timeline shows (``instances``)."""
     views = []
-    for task in order:
+    for task in _with_instances(order, run, instances):
         attempts = []
         for attempt in range(1, task.attempts + 1):
             lines = run.logs.get((task.id, attempt))
@@ -556,9 +421,20 @@ def _logs(run: _Run, order: Sequence[_Task]) -> list[TaskAttemptsView]:
     return views
 
 
+def _with_instances(order: Sequence[_Task], run: _Run, shown: set[str]) -> list[_Task]:
+    """The tasks in ``order``, each mapped task followed by its instances in ``shown``."""
+    tasks = []
+    for task in order:
+        tasks.append(task)
+        tasks.extend(t for t in run.instances.get(task.id, ()) if t.id in shown)
+    return tasks
+
+
 def _graph(run: _Run) -> GraphView:
     layout = graph_layout(run.tasks)
-    on_path = set(zip(run.critical_path, run.critical_path[1:], strict=False))
+    # The path may go through an instance: the graph draws its mapped task.
+    path = [_group_of(task_id, run) for task_id in run.critical_path]
+    on_path = set(itertools.pairwise(path))
     plain: list[str] = []
     edges: list[tuple[str, str]] = []
     for dep, task_id, d in layout.edges:
@@ -573,15 +449,25 @@ def _graph(run: _Run) -> GraphView:
     nodes = []
     for task in run.tasks.values():
         x, y = layout.at[task.id]
-        work = f" \u2014 {seconds(task.work)}" if task.work else ""
+        group = run.instances.get(task.id)
+        label = task.id if len(task.id) <= 20 else task.id[:19] + "\u2026"
+        work = task.work + sum(run.work[t.id] for t in group or ())
+        title = f"{task.id} \u2014 {task.css}" + (f" \u2014 {seconds(work)}" if work else "")
+        if group is not None:
+            looks = run.looks[task.id]
+            counts = counts_text((look, looks[look]) for look in _ORDER)
+            title += f"\n{plural(len(group), 'instance')}: {counts}"
+            label = f"{label} [{len(group):,}]"
+        if task.skip_note:
+            title += f"\nskipped: {task.skip_note}"
         nodes.append(
             NodeView(
                 task_id=task.id,
                 classes=f"node status-{task.css}" + (" critical" if task.critical else ""),
                 x=x,
                 y=y,
-                title=f"{task.id} \u2014 {task.css}{work}",
-                label=task.id if len(task.id) <= 20 else task.id[:19] + "\u2026",
+                title=title,
+                label=label,
             )
         )
     return GraphView(
@@ -595,3 +481,9 @@ def _graph(run: _Run) -> GraphView:
         nodes=nodes,
         critical_path=run.critical_path,
     )
+
+
+def _group_of(task_id: str, run: _Run) -> str:
+    """The task of the definition ``task_id`` is, or is an instance of."""
+    named = instance_of(task_id)
+    return named[0] if named is not None and named[0] in run.instances else task_id

@@ -53,6 +53,7 @@ with --json one JSON object per line per event:
 Events (snake_case), with their fields besides event, run_id and time:
   run_started      workflow, tasks
   task_ready       task_id
+  task_mapped      task_id, count (the instances task_id[0].. it expanded into)
   task_started     task_id, attempt
   task_succeeded   task_id, attempt
   task_retrying    task_id, attempt, error {type, message}, delay

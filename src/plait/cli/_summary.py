@@ -109,11 +109,12 @@ def dependencies_from_definition(
 def _topological(dependencies: Dependencies, among: Sequence[str]) -> list[str]:
     """``among`` in an order where each task follows its dependencies (within ``among``)."""
     members = set(among)
-    missing = {t: sum(1 for d in dependencies.get(t, ()) if d in members) for t in among}
+    missing = dict.fromkeys(among, 0)
     dependents: dict[str, list[str]] = {t: [] for t in among}
     for t in among:
         for d in dependencies.get(t, ()):
             if d in members:
+                missing[t] += 1
                 dependents[d].append(t)
     queue = deque(t for t in among if missing[t] == 0)
     order: list[str] = []
@@ -168,13 +169,19 @@ def _critical_path(
 Spans = Mapping[str, Sequence[tuple[float, float]]]
 
 
-def figures_of(spans: Spans, dependencies: Dependencies) -> RunFigures:
+def figures_of(
+    spans: Spans, dependencies: Dependencies, *, weights: Mapping[str, float] | None = None
+) -> RunFigures:
     """The figures of a run whose attempts ran over ``spans`` (see the module docstring).
 
     Args:
         spans: task id -> the (start, end) of each of its attempts, every task of the run in
             the definition's order (a task that never ran has none).
         dependencies: task id -> dependency ids.
+        weights: the nodes the critical path is sought among, and what each weighs (by
+            default every task of ``spans``, weighing its work): a caller that knows many
+            tasks to be interchangeable on any path (a mapped task's instances) offers one node
+            for them all.
     """
     work = {
         task_id: sum(max(0.0, end - start) for start, end in spans[task_id]) for task_id in spans
@@ -186,7 +193,7 @@ def figures_of(spans: Spans, dependencies: Dependencies) -> RunFigures:
         return RunFigures(0.0, 0.0, 0.0, (), 0.0, 0, final)
     makespan = max(end for _, end in intervals) - min(start for start, _ in intervals)
     task_time = sum(work.values())
-    path, seconds = _critical_path(work, dependencies)
+    path, seconds = _critical_path(work if weights is None else weights, dependencies)
     return RunFigures(
         makespan=makespan,
         task_time=task_time,

@@ -78,6 +78,8 @@ class TaskCall:
             ``plait._tracing``).
         upstream: each direct dependency's ``TaskResult`` when the attempt was made
             (``ctx.upstream``).
+        map_over: for an instance of a mapped task, the dependency it maps over, whose
+            parameter in ``kwargs`` holds its item (``ctx.map_over``); else None.
     """
 
     run_id: str
@@ -92,6 +94,7 @@ class TaskCall:
     log_limit: int = 0
     traceparent: str | None = None
     upstream: Mapping[str, Any] = field(default_factory=dict)
+    map_over: str | None = None
 
     def __repr__(self) -> str:
         name = getattr(self.fn, "__qualname__", repr(self.fn))

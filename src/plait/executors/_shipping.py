@@ -181,7 +181,13 @@ def _call(task_call: TaskCall, attempt: _ShippedAttempt, cancelled: Callable[[],
         return None if answer is NO_DEFAULT else answer
     kwargs: Mapping[str, Any] = task_call.kwargs
     if task_call.context_parameter is not None:
-        context = Context(task_call.run_id, task_call.task_id, task_call.attempt, attempt)
+        context = Context(
+            task_call.run_id,
+            task_call.task_id,
+            task_call.attempt,
+            attempt,
+            task_call.map_over,
+        )
         kwargs = {**kwargs, task_call.context_parameter: context}
     if not task_call.is_async:
         return call_function(fn, kwargs, task_call.task_id)

@@ -6,6 +6,7 @@
   var filter = document.getElementById("filter");
   var show = document.getElementById("show");
   var shown = document.getElementById("shown");
+  var groups = Array.prototype.slice.call(document.querySelectorAll(".gantt details.group"));
   function apply() {
     var text = filter.value.trim().toLowerCase();
     var what = show.value;
@@ -17,8 +18,24 @@
       row.hidden = !ok;
       if (ok) { count += 1; }
     });
+    groups.forEach(function (group) { fit(group, Boolean(text || what)); });
     shown.textContent = count === rows.length ? rows.length + " tasks"
                                               : count + " of " + rows.length + " tasks";
+  }
+  // A mapped task's group: shown while its row or one of its instances' rows is, opened while
+  // a filter finds instances in it (and closed again when the filter is cleared).
+  function fit(group, filtering) {
+    var head = group.querySelector(".group-row");
+    var found = group.querySelector(".row.instance:not([hidden])") !== null;
+    group.hidden = head.hidden && !found;
+    if (found) { head.hidden = false; }
+    if (filtering && found && !group.open) {
+      group.open = true;
+      group.dataset.filterOpened = "1";
+    } else if (!filtering && group.dataset.filterOpened) {
+      group.open = false;
+      delete group.dataset.filterOpened;
+    }
   }
   filter.addEventListener("input", apply);
   show.addEventListener("change", apply);

@@ -62,10 +62,11 @@ def version(probe: Any) -> str:
 
 
 def record_probe(record: RunRecord | None) -> tuple[Any, ...] | None:
-    """What changes whenever a run's page may change: every write moves ``updated_at``."""
+    """What changes whenever a run's page may change: every write moves ``updated_at``; a run
+    whose owner went away turns stale with no write at all (its page then offers a resume)."""
     if record is None:
         return None
-    return (record.status.value, record.updated_at, record.error)
+    return (record.status.value, record.updated_at, record.error, record.stale)
 
 
 def run_probe(store: Store, run_id: str) -> tuple[Any, ...] | None:

@@ -12,27 +12,27 @@
   var fetching = false;
   var again = false;
 
-  function openDetails() {
-    // Which <details> the person opened, so that a refresh keeps them open.
-    var open = [];
-    target.querySelectorAll("details[open]").forEach(function (d) {
-      var owner = d.closest("[data-task-id]");
-      var summary = d.querySelector("summary");
-      open.push((d.id || "") + "|" + (owner ? owner.dataset.taskId : "") + "|" +
-                (summary ? summary.textContent : ""));
-    });
-    return open;
+  function detailsKey(d) {
+    // A <details> with an id (a log, a mapped task's group) is known by it: its summary's
+    // text changes as the run goes (a group's counts); one without, by its task and summary.
+    if (d.id) { return d.id; }
+    var owner = d.closest("[data-task-id]");
+    var summary = d.querySelector("summary");
+    return "|" + (owner ? owner.dataset.taskId : "") + "|" + (summary ? summary.textContent : "");
   }
 
-  function reopen(open) {
-    if (!open.length) { return; }
-    var keep = new Set(open);
+  function openDetails() {
+    // Which <details> are open or closed by the person (a small group starts open), so that a
+    // refresh keeps them so.
+    var seen = new Map();
+    target.querySelectorAll("details").forEach(function (d) { seen.set(detailsKey(d), d.open); });
+    return seen;
+  }
+
+  function reopen(seen) {
     target.querySelectorAll("details").forEach(function (d) {
-      var owner = d.closest("[data-task-id]");
-      var summary = d.querySelector("summary");
-      var key = (d.id || "") + "|" + (owner ? owner.dataset.taskId : "") + "|" +
-                (summary ? summary.textContent : "");
-      if (keep.has(key)) { d.open = true; }
+      var key = detailsKey(d);
+      if (seen.has(key)) { d.open = seen.get(key); }
     });
   }
 
@@ -54,6 +54,7 @@
           target.innerHTML = html;
           if (got[1]) { state.version = got[1]; }
           reopen(open);
+          hide();  // a tooltip of a bar that was just replaced would stay up, stale
           applyFilter();
           document.dispatchEvent(new CustomEvent("plait:updated"));
         }
@@ -92,6 +93,21 @@
                                        : row.dataset.status === what));
       row.hidden = !ok;
       if (ok) { count += 1; }
+    });
+    // A mapped task's group (as report.js does): shown while its row or an instance's is,
+    // opened while a filter finds instances in it, closed again when the filter is cleared.
+    document.querySelectorAll(".gantt details.group").forEach(function (group) {
+      var head = group.querySelector(".group-row");
+      var found = group.querySelector(".row.instance:not([hidden])") !== null;
+      group.hidden = head.hidden && !found;
+      if (found) { head.hidden = false; }
+      if ((text || what) && found && !group.open) {
+        group.open = true;
+        group.dataset.filterOpened = "1";
+      } else if (!(text || what) && group.dataset.filterOpened) {
+        group.open = false;
+        delete group.dataset.filterOpened;
+      }
     });
     if (shown) {
       shown.textContent = count === rows.length ? rows.length + " tasks"
