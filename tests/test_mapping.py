@@ -586,3 +586,19 @@ def test_an_instances_log_is_its_own(tmp_path: Path) -> None:
     plait.run(wf, store=store, run_id="r")
     lines = plait.get_logs("r", store=store, task_id="each[1]")
     assert [(line.task_id, line.text) for line in lines] == [("each[1]", "converting b")]
+
+
+def test_a_mapped_cleanup_task_says_its_rule_must_be_given() -> None:
+    wf = plait.Workflow("cleanup")
+    wf.add_task("ls", lambda: ["a"])
+    with pytest.raises(
+        plait.InvalidOptionError,
+        match=r"^task 'each': a mapped task runs under trigger='all_success' only \(it needs the "
+        r"items of 'ls'\), and a cleanup task's rule defaults to 'all_done'; give it "
+        r"trigger='all_success'$",
+    ):
+        wf.add_task("each", lambda ls: ls, depends_on=["ls"], map_over="ls", cleanup=True)
+    wf.add_task(
+        "each", lambda ls: ls, depends_on=["ls"], map_over="ls", cleanup=True, trigger="all_success"
+    )
+    assert plait.run(wf).outputs["each"] == ["a"]
