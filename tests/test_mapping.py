@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import signal
 import subprocess
 import sys
@@ -13,7 +14,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from test_rules import _run_until
+from test_scheduler import mapped_plan, mapped_reference
 
 import plait
 from plait import TaskStatus
@@ -586,3 +590,47 @@ def test_an_instances_log_is_its_own(tmp_path: Path) -> None:
     plait.run(wf, store=store, run_id="r")
     lines = plait.get_logs("r", store=store, task_id="each[1]")
     assert [(line.task_id, line.text) for line in lines] == [("each[1]", "converting b")]
+
+
+def test_a_mapped_cleanup_task_says_its_rule_must_be_given() -> None:
+    wf = plait.Workflow("cleanup")
+    wf.add_task("ls", lambda: ["a"])
+    with pytest.raises(
+        plait.InvalidOptionError,
+        match=r"^task 'each': a mapped task runs under trigger='all_success' only \(it needs the "
+        r"items of 'ls'\), and a cleanup task's rule defaults to 'all_done'; give it "
+        r"trigger='all_success'$",
+    ):
+        wf.add_task("each", lambda ls: ls, depends_on=["ls"], map_over="ls", cleanup=True)
+    wf.add_task(
+        "each", lambda ls: ls, depends_on=["ls"], map_over="ls", cleanup=True, trigger="all_success"
+    )
+    assert plait.run(wf).outputs["each"] == ["a"]
+
+
+@settings(max_examples=60, deadline=None, derandomize=True)
+@given(seed=st.integers(0, 2**64 - 1))
+def test_random_mapped_workflows_run_by_the_engine_end_as_the_reference_says(seed: int) -> None:
+    """The scheduler's reference (``test_scheduler.mapped_reference``), run for real: each task
+    or instance succeeds, fails or skips itself as planned, and a static task mapped over
+    returns a list of the planned length. Every task's and instance's end is the reference's."""
+    graph, counts, ends = mapped_plan(random.Random(seed))
+    sizes = {graph.map_over[i]: count for i, count in counts.items()}
+
+    def act(ctx: plait.Context, **inputs: Any) -> list[int]:
+        end = ends[ctx.task_id]
+        if end == "failed":
+            raise RuntimeError(f"{ctx.task_id} fails as planned")
+        if end == "skip":
+            raise plait.Skip("as planned")
+        task_id = ctx.task_id
+        return list(range(sizes.get(graph.index.get(task_id, -1), 0)))
+
+    wf = plait.Workflow("random")
+    for spec in graph.specs:
+        wf.add_task(
+            spec.id, act, depends_on=spec.depends_on, map_over=spec.map_over, trigger=spec.trigger
+        )
+    result = plait.run(wf, retry_failed_tasks=False, store=plait.stores.MemoryStore())
+    got = {task_id: (r.status, r.skip_cause) for task_id, r in result.tasks.items()}
+    assert got == mapped_reference(graph, counts, ends)

@@ -1458,13 +1458,15 @@ def test_instances_keep_their_tasks_pool_and_a_halt_cancels_those_not_started() 
 
 def mapped_plan(rng: random.Random) -> tuple[Graph, dict[int, int], dict[str, str]]:
     """A random DAG of static and mapped tasks (some mapped over mapped ones), the number of
-    items each mapped task over a static one gets, and how each task or instance ends (made
+    items each mapped task over a static one gets (the same for every task mapped over one
+    task: its output's length), and how each task or instance ends (made
     from one seeded ``Random``, as ``test_rules.ruled_graph`` is: hypothesis's cost is per
     draw)."""
     n = rng.randint(1, 8)
     wf = Workflow("mapped")
     mapped: set[int] = set()
     counts: dict[int, int] = {}
+    sizes: dict[int, int] = {}  # the length of each static task's output that is mapped over
     for i in range(n):
         depends_on = rng.sample(range(i), rng.randint(0, min(i, 3)))
         map_over = None
@@ -1472,7 +1474,7 @@ def mapped_plan(rng: random.Random) -> tuple[Graph, dict[int, int], dict[str, st
             map_over = depends_on[0]
             mapped.add(i)
             if map_over not in mapped:
-                counts[i] = rng.randint(0, 3)
+                counts[i] = sizes.setdefault(map_over, rng.randint(0, 3))
         wf.add_task(
             f"t{i}",
             _each,

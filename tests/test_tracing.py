@@ -421,3 +421,16 @@ def test_runs_traced_at_once_keep_their_spans_apart(spans: InMemorySpanExporter)
     assert sum(s.name == "inner" for s in finished) == 60
     generator = trace.get_tracer("plait").id_generator  # type: ignore[attr-defined]
     assert not isinstance(generator._base, type(generator))  # wrapped once, not once per run
+
+
+def test_an_instance_span_is_named_after_its_mapped_task_and_says_its_own_id(
+    spans: InMemorySpanExporter,
+) -> None:
+    wf = Workflow("mapped")
+    wf.add_task("ls", lambda: [1, 2, 3])
+    wf.add_task("each", lambda ls: ls, depends_on=["ls"], map_over="ls")
+    plait.run(wf, store=MemoryStore(), tracing=True)
+    tasks = [s for s in spans.get_finished_spans() if s.name.startswith("plait.task")]
+    assert sorted(s.name for s in tasks) == ["plait.task each"] * 3 + ["plait.task ls"]
+    ids = sorted(str((s.attributes or {})["plait.task.id"]) for s in tasks)
+    assert ids == ["each[0]", "each[1]", "each[2]", "ls"]

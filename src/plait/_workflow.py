@@ -372,7 +372,12 @@ class Workflow:
         mapped: str | None = None
         if map_over is not None:
             mapped = _check_map_over(
-                id, self._dependency_id(id, map_over), dependencies, rule, pause
+                id,
+                self._dependency_id(id, map_over),
+                dependencies,
+                rule,
+                pause=pause,
+                default_rule=trigger is None,
             )
         if (
             retry is not None
@@ -504,7 +509,9 @@ def _check_map_over(
     map_over: str,
     dependencies: tuple[str, ...],
     rule: TriggerRule,
+    *,
     pause: Pause | None,
+    default_rule: bool = False,
 ) -> str:
     """``map_over`` (an id) if task ``task_id`` can be mapped over it.
 
@@ -517,6 +524,12 @@ def _check_map_over(
             f"task {task_id!r}: map_over={map_over!r} is not one of its dependencies "
             f"{list(dependencies)!r}; add {map_over!r} to depends_on (the task maps over its "
             "output)"
+        )
+    if not rule.needs_every_success and default_rule:  # a cleanup task's: all_done
+        raise InvalidOptionError(
+            f"task {task_id!r}: a mapped task runs under trigger='all_success' only (it needs "
+            f"the items of {map_over!r}), and a cleanup task's rule defaults to "
+            f"{rule.value!r}; give it trigger='all_success'"
         )
     if not rule.needs_every_success:
         raise InvalidOptionError(
