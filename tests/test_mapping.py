@@ -383,6 +383,41 @@ def test_a_resumed_run_reruns_only_the_instances_that_did_not_succeed(tmp_path: 
     assert plait.get_run("r", store=store).tasks["each"].status is SUCCEEDED
 
 
+def test_an_instance_that_skipped_itself_stays_skipped_on_resume(tmp_path: Path) -> None:
+    store = f"sqlite:///{tmp_path / 'runs.db'}"
+    calls: list[str] = []
+    fail = {"b"}
+
+    def each(ls: str) -> str:
+        calls.append(ls)
+        if ls == "c":
+            raise plait.Skip(f"nothing in {ls}")
+        if ls in fail:
+            raise RuntimeError(f"{ls} failed")
+        return ls.upper()
+
+    def then(each: str) -> str:
+        calls.append(f"then {each}")
+        return each.lower()
+
+    wf = plait.Workflow("resume-skip")
+    wf.add_task("ls", lambda: ["a", "b", "c"])
+    wf.add_task("each", each, depends_on=["ls"], map_over="ls")
+    wf.add_task("then", then, depends_on=["each"], map_over="each")
+    first = plait.run(wf, store=store, run_id="r", retry_failed_tasks=False)
+    assert first.tasks["each[2]"].skip_cause is plait.SkipCause.SKIPPED_BY_TASK
+    assert first.tasks["then[2]"].skip_cause is plait.SkipCause.UPSTREAM_SKIPPED
+    calls.clear()
+    fail.clear()
+    resumed = plait.resume("r", wf, store=store)
+    assert calls == ["b", "then B"]  # each[2] is not asked again: its item did not change
+    kept = resumed.tasks["each[2]"]
+    assert (kept.status, kept.skip_cause) == (SKIPPED, plait.SkipCause.SKIPPED_BY_TASK)
+    assert kept.error is not None and "nothing in c" in kept.error.message
+    assert resumed.tasks["then[2]"].skip_cause is plait.SkipCause.UPSTREAM_SKIPPED
+    assert resumed.outputs["then"] == ["a", "b"]
+
+
 _KILLED_FLOW = """
 import os, sys, time, plait
 from pathlib import Path

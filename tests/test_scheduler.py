@@ -1436,6 +1436,27 @@ def test_instances_restored_as_succeeded_do_not_run_again() -> None:
     assert again.finished
 
 
+def test_instances_that_skipped_themselves_stay_skipped_when_restored() -> None:
+    graph = mapped_graph([("ls", [], None), ("each", ["ls"], "ls"), ("then", ["each"], "each")])
+    scheduler = Scheduler(graph, 4)
+    scheduler.start()
+    scheduler.succeed(scheduler.take())  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match=r"items \[1\] cannot have both succeeded and skipped"):
+        scheduler.expand(1, 3, succeeded=[0, 1], skipped=[1])
+    with pytest.raises(ValueError, match=r"items \[3\] are not all among its 3 items"):
+        scheduler.expand(1, 3, skipped=[3])
+    decided = scheduler.expand(1, 3, succeeded=[0], skipped=[1])
+    each = list(scheduler.instances(1) or ())
+    assert decided == [each[2], 2]  # the one left to run, then the stream (it may expand now)
+    assert scheduler.status[each[1]] is SKIPPED
+    assert scheduler.skip_cause[each[1]] is SkipCause.SKIPPED_BY_TASK
+    then = scheduler.expand(2, 3)
+    skipped = scheduler.instances(2)[1]  # type: ignore[index]
+    assert skipped in then and scheduler.skip_cause[skipped] is SkipCause.UPSTREAM_SKIPPED
+    scheduler.succeed(scheduler.take())  # type: ignore[arg-type]  # each[2]
+    assert scheduler.status[1] is SUCCEEDED  # an instance's Skip leaves out its item only
+
+
 def test_instances_keep_their_tasks_pool_and_a_halt_cancels_those_not_started() -> None:
     graph = mapped_graph(
         [("ls", [], None), ("each", ["ls"], "ls"), ("other", ["ls"], None)],

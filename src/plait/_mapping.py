@@ -76,6 +76,16 @@ class RestoredInstance:
     payload: bytes | None = None
     started_at: float | None = None
     finished_at: float | None = None
+    skip_cause: SkipCause | None = None  # for a skipped instance
+    error: TaskError | None = None  # a failed instance's error, or the reason a skip gave
+
+    @property
+    def kept_skip(self) -> bool:
+        """Whether it skipped itself (``raise plait.Skip``) and so stays skipped on resume: its
+        item is the one recorded and its mapped task ran because every dependency succeeded,
+        so what it was given is unchanged (as :func:`plait._restart.kept_skips` decides for a
+        task, whose dependencies may have changed)."""
+        return self.status is TaskStatus.SKIPPED and self.skip_cause is SkipCause.SKIPPED_BY_TASK
 
 
 class _Mapping(_RunState):
@@ -128,9 +138,10 @@ class _Mapping(_RunState):
         succeeded = [
             k for k, r in restored.items() if r.status is TaskStatus.SUCCEEDED and k < count
         ]
+        skipped = [k for k, r in restored.items() if r.kept_skip and k < count]
         if items is not None:
             self._items[i] = items
-        decided = self.scheduler.expand(i, count, succeeded)
+        decided = self.scheduler.expand(i, count, succeeded, skipped)
         self._grow(i, count)
         instances = graph.instances[i]
         for k, record in restored.items():
@@ -141,8 +152,11 @@ class _Mapping(_RunState):
             if record.status is TaskStatus.SUCCEEDED:
                 self.outputs[j] = record.output
                 self.payloads[j] = record.payload
+            if record.status is TaskStatus.SUCCEEDED or record.kept_skip:
                 self.started_at[j] = record.started_at
                 self.finished_at[j] = record.finished_at
+            if record.kept_skip:
+                self.errors[j] = record.error
         if self.listening:
             self._emit(TaskMapped, task_id=graph.ids[i], count=count)
         self._decided(i, decided, in_loop=in_loop)
@@ -260,5 +274,7 @@ def restored_instances(
                 payload=record.output if succeeded else None,
                 started_at=record.started_at,
                 finished_at=record.finished_at,
+                skip_cause=record.skip_cause,
+                error=record.error,
             )
     return restored

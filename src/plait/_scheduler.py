@@ -629,7 +629,9 @@ class Scheduler:
 
     # -- mapped tasks --------------------------------------------------------------------------
 
-    def expand(self, i: int, count: int, succeeded: Iterable[int] = ()) -> list[int]:
+    def expand(
+        self, i: int, count: int, succeeded: Iterable[int] = (), skipped: Iterable[int] = ()
+    ) -> list[int]:
         """Expand mapped task ``i``, which its rule let run, into ``count`` instances (one per
         item); return the tasks this decided: its ready instances, and, when ``count`` is 0 or
         every instance is already done, the task itself (finished) and what that decided.
@@ -641,11 +643,13 @@ class Scheduler:
                 task's number of instances.
             succeeded: the items (0-based) whose instances already succeeded (a resumed run);
                 they are not run again.
+            skipped: the items whose instances skipped themselves (``raise plait.Skip``) in an
+                earlier run; they stay skipped, as :meth:`start`'s ``skipped`` tasks do.
 
         Raises:
             ValueError: ``i`` is not a mapped task waiting to expand, ``count`` is negative or
-                is not its upstream's number of instances, or an item in ``succeeded`` is out
-                of range.
+                is not its upstream's number of instances, or an item in ``succeeded`` or
+                ``skipped`` is out of range or in both.
         """
         if not (isinstance(i, int) and 0 <= i < self._total) or not self._is_mapped(i):
             raise ValueError(f"task {i!r} is not a mapped task: there is nothing to expand")
@@ -664,10 +668,17 @@ class Scheduler:
                 f"task {graph.ids[i]!r} maps over {graph.ids[graph.map_over[i]]!r} instance by "
                 f"instance: it expands into its {len(upstream)} instances, not {count}"
             )
-        done = sorted(set(succeeded))
-        if done and not 0 <= done[0] <= done[-1] < count:
+        done, kept = sorted(set(succeeded)), sorted(set(skipped))
+        for items in (done, kept):
+            if items and not 0 <= items[0] <= items[-1] < count:
+                raise ValueError(
+                    f"task {graph.ids[i]!r}: items {items!r} are not all among its {count} items"
+                )
+        both = set(done).intersection(kept)
+        if both:
             raise ValueError(
-                f"task {graph.ids[i]!r}: items {done!r} are not all among its {count} items"
+                f"task {graph.ids[i]!r}: items {sorted(both)!r} cannot have both succeeded and "
+                "skipped"
             )
         added = graph.add_instances(i, count)
         self._grow(i, count, 0 if upstream is None else 1)
@@ -678,8 +689,13 @@ class Scheduler:
             j = added[k]
             status[j] = TaskStatus.SUCCEEDED
             self._open[j] = False
-        self.unfinished += count - len(done)
-        self._left[i] -= len(done)
+        for k in kept:
+            j = added[k]
+            status[j] = SKIPPED
+            self.skip_cause[j] = SkipCause.SKIPPED_BY_TASK
+            self._open[j] = False
+        self.unfinished += count - len(done) - len(kept)
+        self._left[i] -= len(done) + len(kept)
         decided: list[int] = []
         stack: list[int] = []
         if upstream is None:  # every instance is ready at once
