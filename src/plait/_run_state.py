@@ -335,7 +335,9 @@ class _RunState:
             return None
         ids = self.graph.ids
         status = self.scheduler.status
-        failed = [i for i, s in enumerate(status) if s is TaskStatus.FAILED]
+        # A mapped task that expanded fails through its instances: they are named, not it too.
+        expanded = self.graph.instances
+        failed = [i for i, s in enumerate(status) if s is TaskStatus.FAILED and i not in expanded]
         skipped = sum(1 for s in status if s is TaskStatus.SKIPPED)
         cancelled = sum(1 for s in status if s is TaskStatus.CANCELLED)
         if self.store_failure is not None:
