@@ -6,8 +6,9 @@ function. CPU* is the process's CPU time during ``plait.run`` less the tracer th
 thread CPU clock, summed around its loop): what every other thread spent, against the same
 run with tracing off -- less sensitive than wall time to other processes. The wall time shows
 the whole cost: the tracer's thread shares the GIL, so the run slows while spans are built
-(span building per attempt is shown apart). ``metrics=True`` is shown too (its subscriber works
-on the engine's threads: it is synchronous).
+(span building per attempt is shown apart). ``metrics=True`` is shown too: its journal notes
+each event on the engine's threads and hands what it noted to prometheus_client in batches, so
+its whole cost is in CPU*.
 
 Tasks are no-ops, ``max_concurrency`` 8, the memory store; best of 5, interleaved; gc off in
 timed regions. A tracer provider from the SDK with a span processor that drops every span.
