@@ -1,7 +1,8 @@
-"""Prometheus metrics of runs (``pip install 'plait[prometheus]'``): an event subscriber.
+"""Prometheus metrics of runs (``pip install 'plait[prometheus]'``), recorded from the events.
 
-``plait.run(wf, metrics=True)`` adds a :class:`RunMetrics` to the run's subscribers; it turns the
-run's events into these series, in prometheus_client's default registry or ``metrics_registry``:
+``plait.run(wf, metrics=True)`` gives the run a :class:`RunMetrics`, which hears of its events as
+a journal does (their plain fields) and turns them into these series, in prometheus_client's
+default registry or ``metrics_registry``:
 
 =============================  =========  ================  ================================
 name                           type       labels            what
