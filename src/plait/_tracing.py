@@ -42,7 +42,7 @@ import random
 import threading
 from collections import deque
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any
 
 from ._events import (
     Event,
@@ -243,7 +243,13 @@ class RunTracer:
         self._trace_id, self._run_span_id = _ids_of(self._stored)
         self.scopes = self._ids is not None and self._trace_id is not None
         self._current_span = _CurrentSpan(trace, context, self._trace_id or 0, self._chosen)
+        self._context = self._current_span.context  # what enter() makes current
         self._set_running, self._reset_running = _running.set, _running.reset
+        from opentelemetry.trace import Status, StatusCode  # noqa: PLC0415 - optional
+
+        self._status, self._error = Status, StatusCode.ERROR
+        #: Every span's attributes start with these.
+        self._base = {"plait.run.id": run_id, "plait.workflow": workflow}
         # Appended to by the engine's threads, taken from by the tracer's: deque's append and
         # popleft are atomic, and appending wakes nobody (see the module docstring).
         self._events: deque[Any] = deque()
@@ -275,7 +281,7 @@ class RunTracer:
         a span the task's function makes (an HTTP client's, a database driver's) nests under it.
         The span itself is built later, on the tracer's thread; what is current meanwhile
         stands for it (see :class:`_CurrentSpan`)."""
-        return self._set_running((task_id, attempt)), self._attach(self._current_span.context)
+        return self._set_running((task_id, attempt)), self._attach(self._context)
 
     def traceparent(self, task_id: str, attempt: int) -> str:
         """The W3C ``traceparent`` of the attempt's span, for an attempt shipped to another
@@ -285,11 +291,10 @@ class RunTracer:
         self._chosen[task_id, attempt] = span_id
         return f"00-{self._trace_id or 0:032x}-{span_id:016x}-{self._current_span.flags:02x}"
 
-    def exit(self, token: object) -> None:
+    def exit(self, token: Any) -> None:
         """The attempt's function returned: its span is no longer current."""
-        running, current = cast("tuple[Any, Any]", token)  # what enter() returned
-        self._detach(current)
-        self._reset_running(running)
+        self._detach(token[1])  # token: what enter() returned, its two tokens
+        self._reset_running(token[0])
 
     def close(self) -> None:
         """Wait until every span of the run is built and ended."""
@@ -321,6 +326,15 @@ class RunTracer:
                 break
             if isinstance(item, tuple):  # a journal's fields
                 kind, at, task_id, data = item
+                if kind is TaskStarted:  # the two events of every task: no event object
+                    self._attempts[task_id] = (at, data["attempt"])
+                    continue
+                if kind is TaskSucceeded:
+                    try:
+                        self._end_attempt(task_id, at, None)
+                    except Exception:  # a tracing failure must not reach the run
+                        _log.exception("run %r: could not trace %r", self._run_id, item)
+                    continue
                 handler = handlers.get(kind)
                 if handler is None:
                     continue
@@ -338,9 +352,6 @@ class RunTracer:
         if self._run_span is not None:  # the run ended without RunFinished (it was stopped)
             self._run_span.end()
             self._run_span = None
-
-    def _attributes(self) -> dict[str, Any]:
-        return {"plait.run.id": self._run_id, "plait.workflow": self._workflow}
 
     def _run_started(self, event: RunStarted) -> None:
         from opentelemetry.trace import Link  # noqa: PLC0415 - an optional dependency
@@ -364,7 +375,7 @@ class RunTracer:
             context=parent,
             links=links,
             start_time=_ns(event.time),
-            attributes={**self._attributes(), "plait.run.tasks": event.tasks},
+            attributes={**self._base, "plait.run.tasks": event.tasks},
         )
         self._run_span = span
         self._run_context = self._trace.set_span_in_context(span)
@@ -382,36 +393,35 @@ class RunTracer:
         self._attempts[event.task_id] = (event.time, event.attempt)
 
     def _task_ended(self, event: TaskEvent) -> None:
-        from opentelemetry.trace import Status, StatusCode  # noqa: PLC0415
+        self._end_attempt(event.task_id, event.time, event)
 
-        started = self._attempts.pop(event.task_id, None)
+    def _end_attempt(self, task_id: str, at: float, event: TaskEvent | None) -> None:
+        """The span of ``task_id``'s running attempt, which ended at ``at`` (``event`` says how,
+        unless it succeeded)."""
+        started = self._attempts.pop(task_id, None)
         if started is None:  # cancelled before it started: no attempt to show
             return
         start, attempt = started
-        span_id = self._chosen.pop((event.task_id, attempt), None)
+        span_id = self._chosen.pop((task_id, attempt), None)
         if self._ids is not None and span_id is not None:
             self._ids.choose(None, span_id)
         span = self._tracer.start_span(
-            f"plait.task {event.task_id}",
+            f"plait.task {task_id}",
             context=self._run_context,
             start_time=_ns(start),
-            attributes={
-                **self._attributes(),
-                "plait.task.id": event.task_id,
-                "plait.task.attempt": attempt,
-            },
+            attributes={**self._base, "plait.task.id": task_id, "plait.task.attempt": attempt},
         )
         if isinstance(event, TaskRetrying | TaskFailed):
             span.set_attribute("error.type", event.error.type)
-            span.set_status(Status(StatusCode.ERROR, event.error.message))
+            span.set_status(self._status(self._error, event.error.message))
             if isinstance(event, TaskRetrying):
                 span.add_event(
                     "plait.retry", {"plait.retry.delay": event.delay}, timestamp=_ns(event.time)
                 )
         elif isinstance(event, TaskCancelled):
             span.set_attribute("error.type", "plait.TaskCancelledError")
-            span.set_status(Status(StatusCode.ERROR, "cancelled"))
-        span.end(end_time=_ns(event.time))
+            span.set_status(self._status(self._error, "cancelled"))
+        span.end(end_time=_ns(at))
 
     def _input_requested(self, event: InputRequested) -> None:
         self._asked[event.task_id] = event.question.asked_at
@@ -435,19 +445,17 @@ class RunTracer:
             f"plait.wait {task_id}",
             context=self._run_context,
             start_time=_ns(asked),
-            attributes={**self._attributes(), "plait.task.id": task_id},
+            attributes={**self._base, "plait.task.id": task_id},
         )
         span.end(end_time=_ns(answered))
 
     def _run_finished(self, event: RunFinished) -> None:
-        from opentelemetry.trace import Status, StatusCode  # noqa: PLC0415
-
         span = self._run_span
         if span is None:
             return
         span.set_attribute("plait.run.status", str(event.status))
         if event.status is RunStatus.FAILED:
-            span.set_status(Status(StatusCode.ERROR, event.error or "failed"))
+            span.set_status(self._status(self._error, event.error or "failed"))
         span.end(end_time=_ns(event.time))
         self._run_span = None
 
