@@ -58,6 +58,7 @@ from ._events import (
     TaskSucceeded,
 )
 from ._exceptions import ConfigError
+from ._logs import Handling, running_attempt
 from ._public import publish_exports
 from ._state import RunStatus
 
@@ -105,20 +106,32 @@ def _attach_detach(context: Any) -> tuple[Callable[[Any], Any], Callable[[Any], 
     return context.attach, context.detach
 
 
-#: The attempt whose function runs in this context, as (task id, attempt), while a traced run's
-#: attempt span is current (see RunTracer.enter): what :class:`_CurrentSpan`'s span reads.
-_running: contextvars.ContextVar[tuple[str, int] | None] = contextvars.ContextVar(
-    "plait_traced_attempt", default=None
-)
+def _attempt_of(run_id: str) -> tuple[str, int] | None:
+    """The (task id, attempt number) of run ``run_id``'s attempt whose function runs in this
+    context, from the attempt the engine names there for its logs (``_logs.running_attempt``,
+    also while a log record goes to the handlers): that attempt, or -- in a run started by one
+    of ``run_id``'s attempts -- the attempt that started it."""
+    attempt: Any = running_attempt.get()
+    while isinstance(attempt, Handling):
+        attempt = attempt.source
+    while attempt is not None:
+        run = getattr(attempt, "run_state", None)
+        if run is None:
+            return None
+        if run.run_id == run_id:
+            return run.graph.ids[attempt.index], attempt.number
+        attempt = run.started_in
+    return None
 
 
 class _CurrentSpan:
     """The one context a run's attempts run in: its current span stands for whichever of the
-    run's attempts runs in the context that asks (:data:`_running`).
+    run's attempts runs in the context that asks (:func:`_attempt_of`).
 
-    Making an attempt's span current then costs two ContextVar sets -- no span, span context
+    Making an attempt's span current then costs one ContextVar set -- no span, span context
     or OpenTelemetry context made per attempt (bench Part 11: making them cost ~1-2 µs per
-    attempt on the task's thread). The span's ``SpanContext`` is made only when asked for (when
+    attempt on the task's thread), and no variable of its own for the attempt (the engine
+    names it for its logs already). The span's ``SpanContext`` is made only when asked for (when
     the task's function makes a span of its own), with the span id the attempt's span will be
     built with: chosen then (``chosen``, shared with the tracer's thread), else by the SDK when
     the tracer builds the span.
@@ -126,7 +139,9 @@ class _CurrentSpan:
 
     __slots__ = ("context", "flags")
 
-    def __init__(self, trace: Any, context: Any, trace_id: int, chosen: dict[Any, int]) -> None:
+    def __init__(
+        self, trace: Any, context: Any, run_id: str, trace_id: int, chosen: dict[Any, int]
+    ) -> None:
         #: Sampled or not, as the run's span is (sampled until it is known).
         self.flags = int(trace.TraceFlags.SAMPLED)
         span_context, trace_flags, invalid = (
@@ -147,7 +162,7 @@ class _CurrentSpan:
                 return self.get_span_context()
 
             def get_span_context(self) -> Any:
-                key = _running.get()
+                key = _attempt_of(run_id)
                 if key is None:  # not in one of the run's attempts (a thread it left behind)
                     return invalid
                 span_id = chosen.get(key)
@@ -242,9 +257,8 @@ class RunTracer:
         self._stored = store.get_trace_context(run_id)
         self._trace_id, self._run_span_id = _ids_of(self._stored)
         self.scopes = self._ids is not None and self._trace_id is not None
-        self._current_span = _CurrentSpan(trace, context, self._trace_id or 0, self._chosen)
+        self._current_span = _CurrentSpan(trace, context, run_id, self._trace_id or 0, self._chosen)
         self._context = self._current_span.context  # what enter() makes current
-        self._set_running, self._reset_running = _running.set, _running.reset
         from opentelemetry.trace import Status, StatusCode  # noqa: PLC0415 - optional
 
         self._status, self._error = Status, StatusCode.ERROR
@@ -281,7 +295,7 @@ class RunTracer:
         a span the task's function makes (an HTTP client's, a database driver's) nests under it.
         The span itself is built later, on the tracer's thread; what is current meanwhile
         stands for it (see :class:`_CurrentSpan`)."""
-        return self._set_running((task_id, attempt)), self._attach(self._context)
+        return self._attach(self._context)
 
     def traceparent(self, task_id: str, attempt: int) -> str:
         """The W3C ``traceparent`` of the attempt's span, for an attempt shipped to another
@@ -293,8 +307,7 @@ class RunTracer:
 
     def exit(self, token: Any) -> None:
         """The attempt's function returned: its span is no longer current."""
-        self._detach(token[1])  # token: what enter() returned, its two tokens
-        self._reset_running(token[0])
+        self._detach(token)
 
     def close(self) -> None:
         """Wait until every span of the run is built and ended."""
