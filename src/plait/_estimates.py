@@ -22,6 +22,11 @@ counts. Durable stores record them from the run's events, as each batch is writt
 store, written once at the end, keeps the tasks that succeeded at their first attempt and asked
 nothing (their record's start and end bound exactly one attempt).
 
+Cost: the history is read as columns (``stores._history``), not a record per task; a run that
+finds its own task order in them reads its tasks' seconds by index. When the history cannot
+change the order -- it taught no task anything, or every task weighs the same, as every task
+did before -- the graph is not ranked again (the order is the same either way).
+
 Determinism: the history read at the start is fixed for the run, the medians are plain
 arithmetic on it, and ties fall back to definition order, so for a given history the order in
 which tasks start at ``max_concurrency=1`` is always the same.
