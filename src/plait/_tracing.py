@@ -112,9 +112,9 @@ def _attempt_of(run_id: str) -> tuple[str, int] | None:
     also while a log record goes to the handlers): that attempt, or -- in a run started by one
     of ``run_id``'s attempts -- the attempt that started it."""
     attempt: Any = running_attempt.get()
-    while isinstance(attempt, Handling):
-        attempt = attempt.source
     while attempt is not None:
+        while isinstance(attempt, Handling):
+            attempt = attempt.source
         run = getattr(attempt, "run_state", None)
         if run is None:
             return None

@@ -105,3 +105,9 @@ def test_the_memory_store_folds_each_run_into_the_history() -> None:
     assert after["c"].seconds == (result.tasks["c"].duration,)
     assert after["a"].seconds == (result.tasks["a"].duration, *history["a"].seconds[:4])
     assert store.task_history("hist") == list(after.values())  # reading again: the same
+
+
+def test_columns_tell_whether_they_hold_any_history_without_making_records() -> None:
+    assert not HistoryColumns(["a", "b"], [(), ()], ["m:f", "m:f"])
+    columns = HistoryColumns(["a", "b"], [(), (1.0,)], ["m:f", "m:f"])
+    assert columns and columns._records is None

@@ -76,6 +76,9 @@ class HistoryColumns(Sequence[TaskHistory]):
             ]
         return self._records
 
+    def __bool__(self) -> bool:
+        return any(self.seconds)  # without a record made
+
     def __len__(self) -> int:
         return len(self._list())
 
