@@ -52,6 +52,7 @@ NOISE_MARGIN = 1.01  # noisy history: mean no more than 1 % worse than unit rank
 NOISE_SEEDS = range(5)
 HISTORY_TASKS, HISTORY_RUNS = 1_000, 20
 HISTORY_SECONDS = 0.020
+REPEATED_TASKS = 10_000
 
 
 def _workflow(dag: Dag, unit: float) -> plait.Workflow:
@@ -213,6 +214,29 @@ def run_learned(root: Path, quick: bool, ledger: Ledger, log: Callable[[str], No
         noisy_mean <= unit_mean * NOISE_MARGIN,
     )
     _history_read(ledger, log)
+    _repeated_runs(log, n=2_000 if quick else REPEATED_TASKS)
+
+
+def _repeated_runs(log: Callable[[str], None], n: int) -> None:
+    """CPU per task of runs of ``n`` independent no-op tasks run again and again on one memory
+    store (the default store's case: each run learns from those before it), with learning on
+    and off, interleaved; the median of 5 after one run to start the history."""
+    log("part 2d: repeated runs on one memory store, learning on and off")
+    parents: list[tuple[int, ...]] = [()] * n
+    cpu: dict[bool, list[float]] = {True: [], False: []}
+    stores = {learn: MemoryStore() for learn in cpu}
+    for repeat in range(6):
+        for learn, store in stores.items():
+            workflow = to_workflow(parents, noop, name="repeated")
+            started = time.process_time()
+            plait.run(workflow, store=store, max_concurrency=8, learn_estimates=learn)
+            if repeat:  # the first run has no history to learn from
+                cpu[learn].append((time.process_time() - started) / n * 1e6)
+    on, off = sorted(cpu[True])[2], sorted(cpu[False])[2]
+    print(
+        f"  {n:,} no-op tasks run again and again on one memory store: {on:.2f} µs of CPU per "
+        f"task learning, {off:.2f} without ({ratio(on / off)}; medians of 5)"
+    )
 
 
 def _history_read(ledger: Ledger, log: Callable[[str], None]) -> None:

@@ -6,6 +6,8 @@ import time
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import plait
 from plait import Workflow
@@ -148,3 +150,69 @@ def test_the_report_shows_each_task_estimate_beside_its_actual_time(tmp_path: Pa
     assert stored is not None
     assert stored.config["estimates"]["from"] == "gllll"  # short0 given; short1-3, long
     assert stored.config["estimates"]["seconds"][0] == 2.0
+
+
+class _Remembers(MemoryStore):
+    """A memory store whose history is the one given."""
+
+    def __init__(self, history: list[TaskHistory]) -> None:
+        super().__init__()
+        self.history = history
+
+    def task_history(self, workflow: str) -> list[TaskHistory]:
+        return self.history
+
+
+def test_no_new_ranks_when_every_task_weighs_the_same_as_before() -> None:
+    graph = bad_order_workflow().graph()
+    function = f"{__name__}:_sleep"
+    same = [TaskHistory(task_id, function, (0.5, 0.5)) for task_id in graph.ids]
+    assert learned_graph(_Remembers(same), graph) is graph
+    # an explicit estimate equal to the learned ones: alike too
+    given = bad_order_workflow({"short0": 0.5}).graph()
+    assert learned_graph(_Remembers(same), given) is given
+    differs = [*same[:-1], TaskHistory("long", function, (0.3,))]
+    assert learned_graph(_Remembers(differs), graph) is not graph
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(st.lists(st.integers(0, 6), max_size=2), min_size=1, max_size=7),
+    st.lists(st.one_of(st.none(), st.sampled_from([1.0, 2.0])), min_size=7, max_size=7),
+    st.lists(st.lists(st.sampled_from([1.0, 2.0]), max_size=3), min_size=7, max_size=7),
+)
+def test_skipping_the_new_ranks_never_changes_the_order(
+    parents: list[list[int]], estimates: list[float | None], seconds: list[list[float]]
+) -> None:
+    """Whatever the history, the order of ready tasks (at max_concurrency=1, the order tasks
+    start in) is the one the learned estimates rank them in, re-ranked or not."""
+    wf = Workflow("skip")
+    for i, deps in enumerate(parents):
+        wf.add_task(
+            f"t{i}",
+            _sleep,
+            params={"seconds": 0},
+            depends_on=sorted({f"t{d}" for d in deps if d < i}),
+            estimate=estimates[i],
+        )
+    graph = wf.graph()
+    function = f"{__name__}:_sleep"
+    history = [TaskHistory(f"t{i}", function, tuple(s)) for i, s in enumerate(seconds) if s]
+    learned = learned_graph(_Remembers(history), graph)
+    ranked = graph.reranked([e.seconds for e in estimate_tasks(graph, history)])
+    assert learned.task_at_key == ranked.task_at_key
+
+
+def test_the_memory_store_teaches_a_run_the_durations_of_those_before() -> None:
+    def quick() -> Workflow:
+        wf = Workflow("quick")
+        for task_id in ("a", "b", "c"):
+            wf.add_task(task_id, _sleep, params={"seconds": 0})
+        return wf
+
+    store = MemoryStore()
+    runs = [plait.run(quick(), store=store) for _ in range(2)]
+    estimates = estimate_tasks(quick().graph(), store.task_history("quick"))
+    assert [(e.source, e.samples) for e in estimates] == [(EstimateSource.LEARNED, 2)] * 3
+    durations = [run.tasks["c"].duration or 0.0 for run in runs]
+    assert estimates[-1].seconds == pytest.approx(sum(durations) / 2)

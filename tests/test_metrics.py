@@ -10,13 +10,13 @@ from pathlib import Path
 
 import httpx
 import pytest
-from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client import CollectorRegistry, Histogram, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 from starlette.applications import Starlette
 
 import plait
 from plait import Workflow
-from plait._metrics import exposition, metrics_route
+from plait._metrics import TASK_BUCKETS, _observe, exposition, metrics_route
 from plait.stores import MemoryStore, SQLiteStore
 from plait.web._app import create_app
 from plait.web._auth import Keys
@@ -276,3 +276,54 @@ def test_instances_of_a_mapped_task_share_its_task_label() -> None:
     labels = {"workflow": "mapped", "result": "succeeded", "run_id": result.run_id}
     assert value(registry, "plait_task_attempts_total", task_id="each", **labels) == 50
     assert "each[" not in generate_latest(registry).decode()  # one series per task, not item
+
+
+def test_a_scrape_during_a_run_sees_the_attempts_that_ended() -> None:
+    registry = CollectorRegistry()
+    seen: dict[str, float] = {}
+    wf = Workflow("live")
+    wf.add_task("first", lambda: None)
+
+    def second() -> None:  # scrapes while it runs: `first` ended, it runs
+        seen["ended"] = value(
+            registry, "plait_task_attempts_total", workflow="live", result="succeeded"
+        )
+        seen["running"] = value(registry, "plait_tasks_running", workflow="live")
+        seen["waits"] = value(registry, "plait_task_queue_wait_seconds_count", workflow="live")
+
+    wf.add_task("second", second, depends_on=["first"])
+    plait.run(wf, store=MemoryStore(), metrics=True, metrics_registry=registry)
+    assert seen == {"ended": 1.0, "running": 1.0, "waits": 2.0}
+    assert value(registry, "plait_tasks_running", workflow="live") == 0.0
+    assert value(registry, "plait_task_attempts_total", workflow="live", result="succeeded") == 2
+
+
+def test_a_histogram_told_at_once_reads_as_one_told_value_by_value() -> None:
+    values = [0.0, -1.0, 0.005, 0.0051, 0.3, 2.5, 7.0, 3599.0, 5000.0, 0.01, 0.01]
+    read = []
+    for at_once in (True, False):
+        registry = CollectorRegistry()
+        histogram = Histogram("h_seconds", "h", ("w",), buckets=TASK_BUCKETS, registry=registry)
+        if at_once:
+            _observe(histogram.labels("w"), values)
+        else:
+            for v in values:
+                histogram.labels("w").observe(max(0.0, v))
+        read.append({k: v for k, v in samples(registry).items() if k[0] != "h_seconds_created"})
+    assert read[0] == read[1]
+    assert read[0][("h_seconds_count", (("w", "w"),))] == len(values)
+
+
+def test_attempts_past_one_batch_all_reach_the_registry() -> None:
+    registry = CollectorRegistry()
+    wf = Workflow("many")
+    for n in range(1100):  # more than one batch of gathered attempts (1024)
+        wf.add_task(f"t{n}", lambda: None)
+    plait.run(wf, store=MemoryStore(), metrics=True, metrics_registry=registry)
+    assert value(registry, "plait_task_attempts_total", workflow="many", result="succeeded") == 1100
+    assert (
+        value(registry, "plait_task_duration_seconds_count", workflow="many", result="succeeded")
+        == 1100
+    )
+    assert value(registry, "plait_task_queue_wait_seconds_count", workflow="many") == 1100
+    assert value(registry, "plait_tasks_running", workflow="many") == 0.0

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import subprocess
 import sys
 import textwrap
@@ -196,6 +197,7 @@ wf.add_task("approve", None, depends_on=["first"], pause=plait.Pause("ship it?")
 
 FIRST_PART = """
 import json
+import logging
 import sys
 
 from opentelemetry import trace
@@ -434,3 +436,46 @@ def test_an_instance_span_is_named_after_its_mapped_task_and_says_its_own_id(
     assert sorted(s.name for s in tasks) == ["plait.task each"] * 3 + ["plait.task ls"]
     ids = sorted(str((s.attributes or {})["plait.task.id"]) for s in tasks)
     assert ids == ["each[0]", "each[1]", "each[2]", "ls"]
+
+
+def test_a_log_handler_sees_the_attempt_span_current(spans: InMemorySpanExporter) -> None:
+    # As OpenTelemetry's logging handler reads it, to put the trace in each record it exports.
+    seen: list[int] = []
+
+    class Handler(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            seen.append(trace.get_current_span().get_span_context().span_id)
+
+    logger = logging.getLogger("plait-test-traced-task")
+    handler = Handler()
+    logger.addHandler(handler)
+    try:
+        wf = Workflow("logged")
+        wf.add_task("t", lambda: logger.warning("from the task"))
+        plait.run(wf, store=MemoryStore(), tracing=True)
+    finally:
+        logger.removeHandler(handler)
+    [task] = [s for s in spans.get_finished_spans() if s.name == "plait.task t"]
+    assert seen == [task.context.span_id]
+
+
+def test_a_run_started_by_a_traced_attempt_nests_its_spans_under_it(
+    spans: InMemorySpanExporter,
+) -> None:
+    inner = trace.get_tracer("a-library")
+
+    async def deep() -> None:
+        with inner.start_as_current_span("deep"):
+            pass
+
+    def starts_a_run() -> None:  # an untraced run of its own, whose async task makes a span
+        wf = Workflow("inside")
+        wf.add_task("deep", deep)
+        plait.run(wf, store=MemoryStore())
+
+    wf = Workflow("outside")
+    wf.add_task("outer", starts_a_run)
+    plait.run(wf, store=MemoryStore(), tracing=True)
+    by_name = {s.name: s for s in spans.get_finished_spans()}
+    parent = by_name["deep"].parent
+    assert parent is not None and parent.span_id == by_name["plait.task outer"].context.span_id

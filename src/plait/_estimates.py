@@ -27,6 +27,11 @@ Mapped tasks: a mapped task is learned from its instances' durations, under its 
 first :data:`SAMPLES_PER_MAPPED_TASK` instances of each mapped task that succeed, enough for the
 median of the latest five, so a mapped task of 100,000 items adds five rows, not 100,000.
 
+Cost: the history is read as columns (``stores._history``), not a record per task; a run that
+finds its own task order in them reads its tasks' seconds by index. When the history cannot
+change the order -- it taught no task anything, or every task weighs the same, as every task
+did before -- the graph is not ranked again (the order is the same either way).
+
 Determinism: the history read at the start is fixed for the run, the medians are plain
 arithmetic on it, and ties fall back to definition order, so for a given history the order in
 which tasks start at ``max_concurrency=1`` is always the same.
@@ -34,7 +39,8 @@ which tasks start at ``max_concurrency=1`` is always the same.
 
 from __future__ import annotations
 
-from collections.abc import Container, Sequence
+import itertools
+from collections.abc import Collection, Sequence
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any, NamedTuple, overload
 
@@ -42,6 +48,7 @@ from ._graph import Graph, _function_names, _median, series_id
 from ._public import publish_exports
 from ._state import TaskStatus
 from .stores import TaskDuration, TaskHistory
+from .stores._history import DurationColumns, HistoryColumns
 
 if TYPE_CHECKING:
     from .stores import Store, TaskRecordColumns
@@ -79,35 +86,78 @@ class Estimate(NamedTuple):
 
 def estimate_tasks(graph: Graph, history: Sequence[TaskHistory]) -> list[Estimate]:
     """Each task's estimate (by task index), from its ``estimate`` and ``history``."""
-    own: dict[str, list[float]] = {}
+    seconds, letters, samples = _weigh(graph, history)
+    return [
+        Estimate(task_id, estimate, _SOURCE_OF[letter], count if letter in "lf" else 0)
+        for task_id, estimate, letter, count in zip(
+            graph.ids, seconds, letters, samples, strict=True
+        )
+    ]
+
+
+def _weigh(
+    graph: Graph, history: Sequence[TaskHistory]
+) -> tuple[list[float | None], str, list[int]]:
+    """Each task's estimate (None when unknown), its source's letter (see :func:`_document`),
+    and how many durations it is the median of: its own latest, or all its function's.
+
+    The columns are read in a few passes without a record per task: a run that finds its own
+    task order in the history (the same workflow run again) reads its seconds by index.
+    """
+    columns = HistoryColumns.of(history)
+    ids = graph.ids
+    if columns.task_ids == ids:
+        own = columns.seconds
+    else:
+        by_id = dict(zip(columns.task_ids, columns.seconds, strict=True))
+        own = [by_id.get(task_id, ()) for task_id in ids]
+    learned = list(map(_median_of, own))
+    given = [spec.estimate for spec in graph.specs]
+    if given.count(None) == len(given):
+        seconds = learned
+        letters = ["l" if s else "u" for s in own]
+    else:
+        seconds = [m if g is None else g for g, m in zip(given, learned, strict=True)]
+        letters = [
+            "g" if g is not None else "l" if s else "u" for g, s in zip(given, own, strict=True)
+        ]
+    samples = list(map(len, own))
+    if "u" in letters and columns.task_ids:
+        _by_function(graph, columns, seconds, letters, samples)
+    return seconds, "".join(letters), samples
+
+
+def _median_of(seconds: tuple[float, ...]) -> float | None:
+    """The median of ``seconds`` (None when there are none), whatever their order."""
+    n = len(seconds)
+    if n == 1:
+        return seconds[0]
+    if not n:
+        return None
+    ordered, middle = sorted(seconds), n // 2
+    return ordered[middle] if n % 2 else (ordered[middle - 1] + ordered[middle]) / 2
+
+
+def _by_function(
+    graph: Graph,
+    columns: HistoryColumns,
+    seconds: list[float | None],
+    letters: list[str],
+    samples: list[int],
+) -> None:
+    """Give the unknown tasks the median of their function's history, where it has any."""
     by_function: dict[str, list[float]] = {}
-    for task in history:
-        if task.seconds:
-            own[task.task_id] = list(task.seconds)
-            by_function.setdefault(task.function, []).extend(task.seconds)
-    estimates = []
-    for task_id, spec, function in zip(
-        graph.ids, graph.specs, _function_names(graph.specs), strict=True
-    ):
-        if spec.estimate is not None:
-            estimates.append(Estimate(task_id, spec.estimate, _GIVEN))
-        elif (seconds := own.get(task_id)) is not None:
-            estimates.append(_median_of(task_id, seconds, EstimateSource.LEARNED))
-        elif (seconds := by_function.get(function)) is not None:
-            estimates.append(_median_of(task_id, seconds, EstimateSource.FUNCTION))
-        else:
-            estimates.append(Estimate(task_id, None, _UNKNOWN))
-    return estimates
-
-
-_GIVEN, _UNKNOWN = EstimateSource.GIVEN, EstimateSource.UNKNOWN
-
-
-def _median_of(task_id: str, seconds: list[float], source: EstimateSource) -> Estimate:
-    # Sorted first so that the median does not depend on the order the store returned.
-    return Estimate(
-        task_id=task_id, seconds=_median(sorted(seconds), 0.0), source=source, samples=len(seconds)
-    )
+    for function, latest in zip(columns.functions, columns.seconds, strict=True):
+        if latest:
+            by_function.setdefault(function, []).extend(latest)
+    functions = _function_names(graph.specs)
+    medians: dict[str, float] = {}
+    for i, letter in enumerate(letters):
+        if letter != "u" or (kept := by_function.get(functions[i])) is None:
+            continue
+        if functions[i] not in medians:
+            medians[functions[i]] = _median(sorted(kept), 0.0)
+        seconds[i], letters[i], samples[i] = medians[functions[i]], "f", len(kept)
 
 
 def learned_graph(store: Store, graph: Graph) -> Graph:
@@ -118,26 +168,44 @@ def learned_graph(store: Store, graph: Graph) -> Graph:
 
 def learn(store: Store, graph: Graph) -> tuple[Graph, dict[str, Any]]:
     """:func:`learned_graph`, and the estimates it weighs the tasks by, as the run records them
-    for its report (see :func:`_document`; empty when no task has one)."""
+    for its report (see :func:`_document`; empty when no task has one).
+
+    The graph is ranked again only when the history can change its order: not when it teaches
+    no task anything, nor when every task weighs the same, as they did before.
+    """
     if all(spec.estimate is not None for spec in graph.specs):
-        return graph, _document(estimate_tasks(graph, ()))
+        seconds, letters, _ = _weigh(graph, ())
+        return graph, _document(seconds, letters)
     history = store.task_history(graph.workflow_name)
     if not history:
         if any(spec.estimate is not None for spec in graph.specs):
-            return graph, _document(estimate_tasks(graph, ()))
+            seconds, letters, _ = _weigh(graph, ())
+            return graph, _document(seconds, letters)
         return graph, {}
-    estimates = estimate_tasks(graph, history)
-    return graph.reranked([e.seconds for e in estimates]), _document(estimates)
+    seconds, letters, _ = _weigh(graph, history)
+    if not _can_reorder(graph, seconds, letters):
+        return graph, _document(seconds, letters)
+    return graph.reranked(seconds), _document(seconds, letters)
 
 
-def _document(estimates: Sequence[Estimate]) -> dict[str, Any]:
-    """The estimates as the run's record keeps them (compact: one JSON list and one string for
-    a whole run): ``seconds`` by task, in definition order (None when unknown), and ``from``,
+def _can_reorder(graph: Graph, seconds: Sequence[float | None], letters: str) -> bool:
+    """Whether ranking ``graph`` by ``seconds`` may order its tasks otherwise than it does (by
+    its given estimates): not when nothing was learned, nor when the tasks weighed alike before
+    and still do (an unknown estimate weighs the median of the known: alike too)."""
+    if "l" not in letters and "f" not in letters:
+        return False
+    before = {spec.estimate for spec in graph.specs}
+    before.discard(None)
+    after = set(seconds)
+    after.discard(None)
+    return len(before) > 1 or len(after) > 1
+
+
+def _document(seconds: Sequence[float | None], letters: str) -> dict[str, Any]:
+    """The estimates as the run records them (compact: one JSON list and one string for a
+    whole run): ``seconds`` by task, in definition order (None when unknown), and ``from``,
     one letter per task: given, learned, function, unknown."""
-    return {
-        "seconds": [e.seconds for e in estimates],
-        "from": "".join([_LETTER[e.source] for e in estimates]),
-    }
+    return {"seconds": list(seconds), "from": letters}
 
 
 _LETTER = {
@@ -148,6 +216,7 @@ _LETTER = {
 }
 #: What each letter of a recorded ``from`` stands for.
 SOURCE_OF_LETTER = {letter: str(source) for source, letter in _LETTER.items()}
+_SOURCE_OF = {letter: source for source, letter in _LETTER.items()}
 
 
 #: How many of a mapped task's instances' durations a run records (see the module docstring).
@@ -175,27 +244,57 @@ class InstanceSamples:
         return task_id
 
 
-class FirstTryDurations(Sequence[TaskDuration]):
+class FirstTryDurations(DurationColumns):
     """The durations a run that was not journaled can teach (the memory store's): its tasks that
     succeeded at their first attempt and asked no question (``asked``: task indexes), whose
     record's start and end bound exactly that attempt.
 
-    Built when first read: a memory store keeps the history of runs that nobody may learn from,
-    and a run of 100,000 tasks should not pay for 100,000 records at its end. It keeps the
-    columns it needs, not the outputs.
+    Worked out when first read: a memory store keeps the history of runs that nobody may learn
+    from, and a run of 100,000 tasks should not pay for it at its end. It keeps the columns it
+    needs, not the outputs, and gives them to the store as columns (:meth:`history`), with no
+    record per task.
     """
 
-    __slots__ = ("_asked", "_built", "_columns", "_graph")
+    __slots__ = ("_asked", "_columns", "_graph", "_history")
 
-    def __init__(self, graph: Graph, tasks: TaskRecordColumns, asked: Container[int]) -> None:
+    def __init__(self, graph: Graph, tasks: TaskRecordColumns, asked: Collection[int]) -> None:
         task_ids, status, attempts, _, _, started_at, finished_at, _ = tasks.columns()
         self._graph = graph
         self._columns = (task_ids, status, attempts, started_at, finished_at)
         self._asked = asked
-        self._built: list[TaskDuration] | None = None
+        self._history: HistoryColumns | None = None
+
+    def history(self) -> HistoryColumns:
+        """Each task's durations (in the run's task order; its workflow's tasks, not the
+        instances), ``()`` for one that teaches none; a mapped task's are those of its first
+        :data:`SAMPLES_PER_MAPPED_TASK` instances that teach one."""
+        if self._history is None:
+            task_ids, status, attempts, started_at, finished_at = self._columns
+            ok = TaskStatus.SUCCEEDED
+            seconds: list[tuple[float, ...]] = [
+                (end - start,) if state is ok and tries == 1 and end is not None else ()
+                for state, tries, start, end in zip(
+                    status, attempts, started_at, finished_at, strict=True
+                )
+            ]
+            graph = self._graph
+            specs = graph.specs
+            for i in self._asked:
+                seconds[i] = ()
+            for i in [i for i, spec in enumerate(specs) if spec.pause is not None]:
+                seconds[i] = ()
+            size = graph.size
+            if len(seconds) > size:  # instances teach their mapped task, not themselves
+                for p, instances in graph.instances.items():
+                    taught = (s[0] for s in (seconds[j] for j in instances) if s)
+                    seconds[p] = tuple(itertools.islice(taught, SAMPLES_PER_MAPPED_TASK))
+                del seconds[size:]
+                task_ids, specs = task_ids[:size], specs[:size]
+            self._history = HistoryColumns(task_ids, seconds, _function_names(specs))
+        return self._history
 
     def __bool__(self) -> bool:
-        return True  # not worth building to find out
+        return True  # not worth working out to find out
 
     def __len__(self) -> int:
         return len(self._list())
@@ -210,35 +309,15 @@ class FirstTryDurations(Sequence[TaskDuration]):
         return self._list()[i]
 
     def _list(self) -> list[TaskDuration]:
-        if self._built is None:
-            self._built = self._build()
-        return self._built
-
-    def _build(self) -> list[TaskDuration]:
-        graph, asked = self._graph, self._asked
-        functions = _function_names(graph.specs)
-        index = graph.index
-        durations = []
-        succeeded = TaskStatus.SUCCEEDED
-        sampled = InstanceSamples()
-        for task_id, state, tries, start, end in zip(*self._columns, strict=True):
-            if state is not succeeded or tries != 1 or start is None or end is None:
-                continue
-            i = index[task_id]
-            if i in asked or graph.specs[i].pause is not None:
-                continue
-            learned_as = task_id
-            if i >= graph.size:  # an instance: learned as its mapped task
-                sampled_as = sampled.sample(task_id)
-                if sampled_as is None:
-                    continue
-                learned_as, i = sampled_as, index[sampled_as]
-            durations.append(
-                TaskDuration(
-                    task_id=learned_as, function=functions[i], seconds=end - start, finished_at=end
-                )
+        history = self.history()
+        functions, finished_at = history.functions, self._columns[4]
+        return [
+            TaskDuration(task_id, functions[i], duration, finished_at[i])
+            for i, (task_id, seconds) in enumerate(
+                zip(history.task_ids, history.seconds, strict=True)
             )
-        return durations
+            for duration in seconds
+        ]
 
 
 publish_exports(globals())  # plait.X, not plait._estimates.X: see plait._public

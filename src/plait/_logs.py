@@ -56,6 +56,7 @@ __all__ = [
     "MAX_LOG_BYTES",
     "MIN_LOG_BYTES",
     "AttemptLog",
+    "Handling",
     "LogLine",
     "LogSource",
     "current_log",
@@ -105,6 +106,20 @@ class LogSource(Protocol):
 
 #: The attempt whose function runs in this context (see the module docstring).
 running_attempt: ContextVar[LogSource | None] = ContextVar("plait_running_attempt", default=None)
+
+
+class Handling:
+    """What :data:`running_attempt` holds while a task's log record goes to the logging handlers:
+    what they write is not the task's (no log), but the attempt still runs there (``source``:
+    a trace's current span stays the attempt's, see ``plait._tracing``)."""
+
+    __slots__ = ("source",)
+
+    def __init__(self, source: LogSource) -> None:
+        self.source = source
+
+    def task_log(self) -> AttemptLog | None:
+        return None
 
 
 def _size(text: str) -> int:
@@ -352,7 +367,8 @@ def _enabled_in_tasks(self: logging.Logger, level: int) -> bool:
     """``Logger.isEnabledFor``, also true in a task's context for the levels it keeps."""
     if (
         level >= logging.INFO
-        and running_attempt.get() is not None
+        and (source := running_attempt.get()) is not None
+        and not isinstance(source, Handling)
         and not self.disabled
         and self.manager.disable < level
         and _kept_level(self, level)
@@ -372,7 +388,7 @@ def _handle_in_tasks(self: logging.Logger, record: logging.LogRecord) -> None:
         log.record(_record_text(record), record.created)
     if _is_enabled_for(self, record.levelno):
         # What a handler writes to stderr is the record again, not something the task printed.
-        token = running_attempt.set(None)
+        token = running_attempt.set(Handling(source))
         try:
             _handle(self, record)
         finally:

@@ -163,6 +163,9 @@ class _RunState:
         #: Entered around each in-process call of a task function (the tracer's: it makes the
         #: attempt's span current, see plait._tracing); None costs nothing.
         self.attempt_scope: AttemptScope | None = None
+        #: The attempt (of another run) whose function started this run, if one did: a trace
+        #: of that run nests this one's spans under it (see plait._tracing).
+        self.started_in = running_attempt.get()
         self.listening = bool(self.subscribers)  # whether anyone hears of events
         # TaskReady is the most frequent event and the store's recorder does not want it: it is
         # built only when a subscriber given by the caller may.

@@ -24,7 +24,7 @@ import socket
 import time
 import uuid
 import weakref
-from collections.abc import Callable, Coroutine, Mapping, Sequence
+from collections.abc import Coroutine, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from . import _signals
@@ -76,6 +76,7 @@ __all__ = ["aresume", "arun", "get_logs", "get_run", "list_runs", "resume", "run
 if TYPE_CHECKING:
     from prometheus_client import CollectorRegistry
 
+    from ._metrics import RunMetrics
     from ._tracing import RunTracer
 
 _log = logging.getLogger("plait.runs")
@@ -183,32 +184,31 @@ def _ordered_graph(
 
 def _monitors(
     workflow: str,
-    subscribers: Sequence[Subscriber],
     *,
     metrics: bool,
     metrics_registry: Any,
     metrics_task_labels: bool,
-) -> tuple[list[Subscriber], Callable[[float], object] | None]:
-    """The run's subscribers, with those that monitor it added (see ``plait._metrics``), and
-    what the recorder tells how long each write took."""
+) -> RunMetrics | None:
+    """What records the run into metrics, when ``metrics`` (see ``plait._metrics``)."""
     if not metrics:
         if metrics_registry is not None or metrics_task_labels:
             raise ConfigError(
                 "metrics_registry and metrics_task_labels apply only with metrics=True; add it"
             )
-        return list(subscribers), None
+        return None
     from ._metrics import RunMetrics  # noqa: PLC0415 - imports prometheus_client
 
-    recorder = RunMetrics(workflow, registry=metrics_registry, task_labels=metrics_task_labels)
-    return [*subscribers, recorder], recorder.store_wrote
+    return RunMetrics(workflow, registry=metrics_registry, task_labels=metrics_task_labels)
 
 
-def _both(first: Journal, second: Journal) -> Journal:
-    """A journal that hands each event to ``first``, then to ``second``."""
+def _all(journals: Sequence[Journal]) -> Journal:
+    """A journal that hands each event to each of ``journals``, in order."""
+    if len(journals) == 1:
+        return journals[0]
 
     def journal(kind: type[Event], at: float, task_id: str | None, data: dict[str, Any]) -> None:
-        first(kind, at, task_id, data)
-        second(kind, at, task_id, data)
+        for each in journals:
+            each(kind, at, task_id, data)
 
     return journal
 
@@ -235,7 +235,7 @@ async def _execute(
     run_state: _Run,
     lease_start: float,
     *,
-    on_write: Callable[[float], object] | None = None,
+    metrics: RunMetrics | None = None,
     tracer: RunTracer | None = None,
 ) -> RunResult:
     """Run ``run_state`` while its recorder writes it to ``store`` and keeps its lease (taken
@@ -274,7 +274,7 @@ async def _execute(
         functions=dict(zip(graph.ids, _function_names(graph.specs), strict=True))
         if store.durable
         else None,
-        on_write=on_write,
+        on_write=None if metrics is None else metrics.store_wrote,
     )
     run_state.recorder = recorder
     journals: list[Journal] = []
@@ -286,8 +286,12 @@ async def _execute(
         journals.append(tracer.journal)
         if tracer.scopes:  # each attempt's span current while its function runs
             run_state.attempt_scope = tracer
+    if metrics is not None:  # plain fields too, and TaskReady (queue waits start there)
+        metrics.run_id = run_state.run_id
+        journals.append(metrics.journal)
+        run_state.announce_ready = True
     if journals:
-        run_state.keep_journal(journals[0] if len(journals) == 1 else _both(*journals))
+        run_state.keep_journal(_all(journals))
     _live_runs[run_state.run_id] = run_state
     interrupts = _signals.current.get()
     if interrupts is not None:  # a blocking run: signals stop it (see _signals)
@@ -399,9 +403,8 @@ async def arun(
     engine_config = _config(config, settings)
     if len(workflow.graph().pool_names) > 1:  # some task names a pool: each needs a limit
         check_pools(engine_config, ((spec.id, spec.pool) for spec in workflow.tasks.values()))
-    subscribers, on_write = _monitors(
+    run_metrics = _monitors(
         workflow.name,
-        subscribers,
         metrics=metrics,
         metrics_registry=metrics_registry,
         metrics_task_labels=metrics_task_labels,
@@ -459,7 +462,7 @@ async def arun(
         graph=ordered,
     )
     return await _execute(
-        the_store, owner, run_state, lease_start, on_write=on_write, tracer=tracer
+        the_store, owner, run_state, lease_start, metrics=run_metrics, tracer=tracer
     )
 
 
@@ -597,9 +600,8 @@ async def aresume(
         LeaseLostError, StoreUnavailableError: the run stopped, as in :func:`arun`.
     """
     workflow.validate()
-    subscribers, on_write = _monitors(
+    run_metrics = _monitors(
         workflow.name,
-        subscribers,
         metrics=metrics,
         metrics_registry=metrics_registry,
         metrics_task_labels=metrics_task_labels,
@@ -742,7 +744,7 @@ async def aresume(
         graph=_ordered_graph(the_store, workflow.graph(), engine_config)[0],
     )
     return await _execute(
-        the_store, owner, run_state, lease_start, on_write=on_write, tracer=tracer
+        the_store, owner, run_state, lease_start, metrics=run_metrics, tracer=tracer
     )
 
 

@@ -42,7 +42,7 @@ import random
 import threading
 from collections import deque
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any
 
 from ._events import (
     Event,
@@ -59,6 +59,7 @@ from ._events import (
 )
 from ._exceptions import ConfigError
 from ._graph import series_id
+from ._logs import Handling, running_attempt
 from ._public import publish_exports
 from ._state import RunStatus
 
@@ -106,20 +107,32 @@ def _attach_detach(context: Any) -> tuple[Callable[[Any], Any], Callable[[Any], 
     return context.attach, context.detach
 
 
-#: The attempt whose function runs in this context, as (task id, attempt), while a traced run's
-#: attempt span is current (see RunTracer.enter): what :class:`_CurrentSpan`'s span reads.
-_running: contextvars.ContextVar[tuple[str, int] | None] = contextvars.ContextVar(
-    "plait_traced_attempt", default=None
-)
+def _attempt_of(run_id: str) -> tuple[str, int] | None:
+    """The (task id, attempt number) of run ``run_id``'s attempt whose function runs in this
+    context, from the attempt the engine names there for its logs (``_logs.running_attempt``,
+    also while a log record goes to the handlers): that attempt, or -- in a run started by one
+    of ``run_id``'s attempts -- the attempt that started it."""
+    attempt: Any = running_attempt.get()
+    while attempt is not None:
+        while isinstance(attempt, Handling):
+            attempt = attempt.source
+        run = getattr(attempt, "run_state", None)
+        if run is None:
+            return None
+        if run.run_id == run_id:
+            return run.graph.ids[attempt.index], attempt.number
+        attempt = run.started_in
+    return None
 
 
 class _CurrentSpan:
     """The one context a run's attempts run in: its current span stands for whichever of the
-    run's attempts runs in the context that asks (:data:`_running`).
+    run's attempts runs in the context that asks (:func:`_attempt_of`).
 
-    Making an attempt's span current then costs two ContextVar sets -- no span, span context
+    Making an attempt's span current then costs one ContextVar set -- no span, span context
     or OpenTelemetry context made per attempt (bench Part 11: making them cost ~1-2 µs per
-    attempt on the task's thread). The span's ``SpanContext`` is made only when asked for (when
+    attempt on the task's thread), and no variable of its own for the attempt (the engine
+    names it for its logs already). The span's ``SpanContext`` is made only when asked for (when
     the task's function makes a span of its own), with the span id the attempt's span will be
     built with: chosen then (``chosen``, shared with the tracer's thread), else by the SDK when
     the tracer builds the span.
@@ -127,7 +140,9 @@ class _CurrentSpan:
 
     __slots__ = ("context", "flags")
 
-    def __init__(self, trace: Any, context: Any, trace_id: int, chosen: dict[Any, int]) -> None:
+    def __init__(
+        self, trace: Any, context: Any, run_id: str, trace_id: int, chosen: dict[Any, int]
+    ) -> None:
         #: Sampled or not, as the run's span is (sampled until it is known).
         self.flags = int(trace.TraceFlags.SAMPLED)
         span_context, trace_flags, invalid = (
@@ -148,7 +163,7 @@ class _CurrentSpan:
                 return self.get_span_context()
 
             def get_span_context(self) -> Any:
-                key = _running.get()
+                key = _attempt_of(run_id)
                 if key is None:  # not in one of the run's attempts (a thread it left behind)
                     return invalid
                 span_id = chosen.get(key)
@@ -243,8 +258,13 @@ class RunTracer:
         self._stored = store.get_trace_context(run_id)
         self._trace_id, self._run_span_id = _ids_of(self._stored)
         self.scopes = self._ids is not None and self._trace_id is not None
-        self._current_span = _CurrentSpan(trace, context, self._trace_id or 0, self._chosen)
-        self._set_running, self._reset_running = _running.set, _running.reset
+        self._current_span = _CurrentSpan(trace, context, run_id, self._trace_id or 0, self._chosen)
+        self._context = self._current_span.context  # what enter() makes current
+        from opentelemetry.trace import Status, StatusCode  # noqa: PLC0415 - optional
+
+        self._status, self._error = Status, StatusCode.ERROR
+        #: Every span's attributes start with these.
+        self._base = {"plait.run.id": run_id, "plait.workflow": workflow}
         # Appended to by the engine's threads, taken from by the tracer's: deque's append and
         # popleft are atomic, and appending wakes nobody (see the module docstring).
         self._events: deque[Any] = deque()
@@ -276,7 +296,7 @@ class RunTracer:
         a span the task's function makes (an HTTP client's, a database driver's) nests under it.
         The span itself is built later, on the tracer's thread; what is current meanwhile
         stands for it (see :class:`_CurrentSpan`)."""
-        return self._set_running((task_id, attempt)), self._attach(self._current_span.context)
+        return self._attach(self._context)
 
     def traceparent(self, task_id: str, attempt: int) -> str:
         """The W3C ``traceparent`` of the attempt's span, for an attempt shipped to another
@@ -286,11 +306,9 @@ class RunTracer:
         self._chosen[task_id, attempt] = span_id
         return f"00-{self._trace_id or 0:032x}-{span_id:016x}-{self._current_span.flags:02x}"
 
-    def exit(self, token: object) -> None:
+    def exit(self, token: Any) -> None:
         """The attempt's function returned: its span is no longer current."""
-        running, current = cast("tuple[Any, Any]", token)  # what enter() returned
-        self._detach(current)
-        self._reset_running(running)
+        self._detach(token)
 
     def close(self) -> None:
         """Wait until every span of the run is built and ended."""
@@ -322,6 +340,15 @@ class RunTracer:
                 break
             if isinstance(item, tuple):  # a journal's fields
                 kind, at, task_id, data = item
+                if kind is TaskStarted:  # the two events of every task: no event object
+                    self._attempts[task_id] = (at, data["attempt"])
+                    continue
+                if kind is TaskSucceeded:
+                    try:
+                        self._end_attempt(task_id, at, None)
+                    except Exception:  # a tracing failure must not reach the run
+                        _log.exception("run %r: could not trace %r", self._run_id, item)
+                    continue
                 handler = handlers.get(kind)
                 if handler is None:
                     continue
@@ -339,9 +366,6 @@ class RunTracer:
         if self._run_span is not None:  # the run ended without RunFinished (it was stopped)
             self._run_span.end()
             self._run_span = None
-
-    def _attributes(self) -> dict[str, Any]:
-        return {"plait.run.id": self._run_id, "plait.workflow": self._workflow}
 
     def _run_started(self, event: RunStarted) -> None:
         from opentelemetry.trace import Link  # noqa: PLC0415 - an optional dependency
@@ -365,7 +389,7 @@ class RunTracer:
             context=parent,
             links=links,
             start_time=_ns(event.time),
-            attributes={**self._attributes(), "plait.run.tasks": event.tasks},
+            attributes={**self._base, "plait.run.tasks": event.tasks},
         )
         self._run_span = span
         self._run_context = self._trace.set_span_in_context(span)
@@ -383,36 +407,35 @@ class RunTracer:
         self._attempts[event.task_id] = (event.time, event.attempt)
 
     def _task_ended(self, event: TaskEvent) -> None:
-        from opentelemetry.trace import Status, StatusCode  # noqa: PLC0415
+        self._end_attempt(event.task_id, event.time, event)
 
-        started = self._attempts.pop(event.task_id, None)
+    def _end_attempt(self, task_id: str, at: float, event: TaskEvent | None) -> None:
+        """The span of ``task_id``'s running attempt, which ended at ``at`` (``event`` says how,
+        unless it succeeded)."""
+        started = self._attempts.pop(task_id, None)
         if started is None:  # cancelled before it started: no attempt to show
             return
         start, attempt = started
-        span_id = self._chosen.pop((event.task_id, attempt), None)
+        span_id = self._chosen.pop((task_id, attempt), None)
         if self._ids is not None and span_id is not None:
             self._ids.choose(None, span_id)
         span = self._tracer.start_span(
-            f"plait.task {series_id(event.task_id)}",  # an instance's: its mapped task's
+            f"plait.task {series_id(task_id)}",  # an instance's: its mapped task's
             context=self._run_context,
             start_time=_ns(start),
-            attributes={
-                **self._attributes(),
-                "plait.task.id": event.task_id,
-                "plait.task.attempt": attempt,
-            },
+            attributes={**self._base, "plait.task.id": task_id, "plait.task.attempt": attempt},
         )
         if isinstance(event, TaskRetrying | TaskFailed):
             span.set_attribute("error.type", event.error.type)
-            span.set_status(Status(StatusCode.ERROR, event.error.message))
+            span.set_status(self._status(self._error, event.error.message))
             if isinstance(event, TaskRetrying):
                 span.add_event(
                     "plait.retry", {"plait.retry.delay": event.delay}, timestamp=_ns(event.time)
                 )
         elif isinstance(event, TaskCancelled):
             span.set_attribute("error.type", "plait.TaskCancelledError")
-            span.set_status(Status(StatusCode.ERROR, "cancelled"))
-        span.end(end_time=_ns(event.time))
+            span.set_status(self._status(self._error, "cancelled"))
+        span.end(end_time=_ns(at))
 
     def _input_requested(self, event: InputRequested) -> None:
         self._asked[event.task_id] = event.question.asked_at
@@ -436,19 +459,17 @@ class RunTracer:
             f"plait.wait {task_id}",
             context=self._run_context,
             start_time=_ns(asked),
-            attributes={**self._attributes(), "plait.task.id": task_id},
+            attributes={**self._base, "plait.task.id": task_id},
         )
         span.end(end_time=_ns(answered))
 
     def _run_finished(self, event: RunFinished) -> None:
-        from opentelemetry.trace import Status, StatusCode  # noqa: PLC0415
-
         span = self._run_span
         if span is None:
             return
         span.set_attribute("plait.run.status", str(event.status))
         if event.status is RunStatus.FAILED:
-            span.set_status(Status(StatusCode.ERROR, event.error or "failed"))
+            span.set_status(self._status(self._error, event.error or "failed"))
         span.end(end_time=_ns(event.time))
         self._run_span = None
 

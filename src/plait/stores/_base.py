@@ -580,11 +580,12 @@ class Store(ABC):
         """
 
     @abstractmethod
-    def task_history(self, workflow: str) -> list[TaskHistory]:
+    def task_history(self, workflow: str) -> Sequence[TaskHistory]:
         """The history of ``workflow``'s succeeded attempts: for each task id that has one,
-        its latest :data:`HISTORY_KEPT` durations (by ``finished_at``, newest first) in any run
-        of a workflow of that name, in no particular order. Read in one query (one row per
-        task), to learn estimates at a run's start."""
+        its latest :data:`HISTORY_KEPT` durations, newest first, in any run of a workflow of
+        that name (the latest written; within one batch, the latest by ``finished_at``), in no
+        particular order. Read in one query (one row per task), to learn estimates at a run's
+        start."""
 
     @abstractmethod
     def set_trace_context(self, run_id: str, trace_context: str) -> None:

@@ -26,6 +26,7 @@ from ._base import (
     TaskRecordColumns,
     WriteBatch,
 )
+from ._history import HistoryColumns, history_of, merge_histories
 from ._listing import (
     OPEN_RUN_STATUSES,
     OpenQuestion,
@@ -38,9 +39,10 @@ from ._listing import (
 
 __all__ = ["MemoryStore"]
 
-#: How many batches of durations the store keeps per workflow: a run's end writes one, so the
-#: latest 5 runs -- each task's latest 5 durations when every run ran every task. (A batch holds
-#: its run's task columns until read: more would keep a big workflow's runs in memory.)
+#: How many unread batches of durations the store keeps per workflow (a run's end writes one):
+#: those of the latest 5 runs hold each task's latest 5 durations when every run ran every task.
+#: (A batch holds its run's task columns until read: more would keep a big workflow's runs in
+#: memory.) Batches read are folded into the workflow's history, which keeps every task's.
 _HISTORY_BATCHES = HISTORY_KEPT
 
 
@@ -88,10 +90,10 @@ class MemoryStore(Store):
         self._max_runs = max_runs
         self._max_tasks = max_tasks
         #: Succeeded attempts' durations by workflow name (kept when runs are forgotten): the
-        #: batches not read yet, as they came (a batch's may be built only when read, see
-        #: plait._estimates), and each task's latest, folded from those read.
+        #: batches not read yet, newest first, as they came (a run's end hands over its task
+        #: columns, see plait._estimates); and the history folded from those read.
         self._durations: dict[str, list[Sequence[TaskDuration]]] = {}
-        self._history: dict[str, dict[str, tuple[str, list[TaskDuration]]]] = {}
+        self._history: dict[str, HistoryColumns] = {}
 
     def __repr__(self) -> str:
         return f"<MemoryStore with {len(self._runs)} runs>"
@@ -224,8 +226,8 @@ class MemoryStore(Store):
             state.events.extend(batch.events)
             if batch.durations:
                 pending = self._durations.setdefault(state.record.workflow, [])
-                pending.append(batch.durations)
-                del pending[:-_HISTORY_BATCHES]  # older ones could not be among the latest
+                pending.insert(0, batch.durations)
+                del pending[_HISTORY_BATCHES:]  # older ones could not be among the latest
             for log in batch.logs:
                 state.logs[log.task_id, log.attempt] = log
             for done in batch.requests_done:
@@ -269,21 +271,17 @@ class MemoryStore(Store):
             state = self._runs.get(run_id)
             return None if state is None else state.trace_context
 
-    def task_history(self, workflow: str) -> list[TaskHistory]:
+    def task_history(self, workflow: str) -> Sequence[TaskHistory]:
         with self._lock:
-            # Each batch is folded in once: reading again costs one record per task, not a
-            # pass over every run's durations.
-            latest = self._history.setdefault(workflow, {})
-            for batch in self._durations.pop(workflow, ()):
-                for duration in batch:
-                    kept = latest.get(duration.task_id)
-                    durations = [duration] if kept is None else [*kept[1], duration]
-                    durations.sort(key=lambda d: d.finished_at, reverse=True)
-                    latest[duration.task_id] = (durations[0].function, durations[:HISTORY_KEPT])
-            return [
-                TaskHistory(task_id, function, tuple([d.seconds for d in durations]))
-                for task_id, (function, durations) in latest.items()
-            ]
+            # Each batch is folded in once, as columns: a run's start reads the fold, not a
+            # record per task (see stores._history).
+            batches = [history_of(batch) for batch in self._durations.pop(workflow, ())]
+            if (history := self._history.get(workflow)) is not None:
+                batches.append(history)
+            if not batches:
+                return []
+            history = self._history[workflow] = merge_histories(batches)
+            return history
 
     def load_events(self, run_id: str, *, after: int | None = None) -> list[EventRecord]:
         with self._lock:
