@@ -5,8 +5,9 @@ the format, :func:`check_schema` checks a file's data against it and keeps the m
 problem of each place, :func:`describe` puts a schema error in the words of the file's author
 (``expected a number of seconds > 0, not 'soon'``, ``unknown key 'retires'; did you mean
 'retry'?``), and :func:`check_settings` asks :class:`~plait.EngineConfig` about the ``config``
-values. The ``config`` section's schema is derived from EngineConfig (:func:`config_properties`),
-and the ``executors`` section's (``_EXECUTOR``) names the kinds of ``plait.executors._named``.
+values. The ``config`` section's schema is derived from EngineConfig (:func:`config_properties`);
+the ``executors`` section's (``_EXECUTOR``) lists the kinds of executor a file may make (``dask``,
+``process``, ``thread``, ``inline``: see ``plait.executors._named``).
 
 jsonschema is imported only when a file is checked.
 """
