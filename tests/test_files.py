@@ -14,8 +14,8 @@ import jsonschema
 import pytest
 
 import plait
-from plait import RunStatus, ShellTask, TaskStatus, WorkflowFileError, _files
-from plait._files import SCHEMA
+from plait import RunStatus, ShellTask, TaskStatus, WorkflowFileError
+from plait._file_schema import SCHEMA, config_properties, describe
 
 DATA = Path(__file__).parent / "data" / "workflows"
 
@@ -896,11 +896,11 @@ class _ConfigWithObjects:
 def test_a_config_field_that_holds_objects_is_named_as_such_in_the_schema(
     tmp_path: Path,
 ) -> None:
-    properties = _files._config_properties(_ConfigWithObjects)
+    properties = config_properties(_ConfigWithObjects)
     assert properties["max_retries"] == {"type": "integer", "description": "an int"}
     schema = {"type": "object", "properties": properties}
     (error,) = jsonschema.Draft202012Validator(schema).iter_errors({"executors": {"a": 1}})
-    assert _files._describe(error)[-1] == (
+    assert describe(error)[-1] == (
         "'executors' holds objects rather than a setting; it cannot be given under config "
         "(pass it to plait.run)"
     )

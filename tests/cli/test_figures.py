@@ -15,6 +15,7 @@ from click.testing import CliRunner, Result
 import plait
 from plait.cli._app import cli
 from plait.cli._report import build_report
+from plait.cli._summary import format_seconds
 
 FLOW = """
 import time
@@ -132,7 +133,7 @@ def test_the_summary_status_and_report_show_the_same_figures(flow: Path, tmp_pat
     result = plait_cli("run", f"{flow}:retried", "--json", "--run-id", "r1", "--concurrency", "2")
     figures = summary(result)
     status_line = plait_cli("status", "r1").stdout.splitlines()[-1]
-    expected = plait.cli._live.format_seconds(figures["makespan"])  # type: ignore[attr-defined]
+    expected = format_seconds(figures["makespan"])
     assert status_line.startswith(f"makespan {expected} · ")
     page = build_report("r1", store=f"sqlite://{tmp_path / 'home' / 'plait.db'}")
     shown = re.search(

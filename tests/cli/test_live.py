@@ -13,20 +13,11 @@ from rich.console import Console
 
 import plait
 from plait import Question, RunResult, RunStatus, TaskError, TaskResult, TaskStatus
-from plait.cli._live import (
-    NOTES_PER_GROUP,
-    SHOWN_RUNNING,
-    JsonLines,
-    LiveView,
-    LogLines,
-    answer_example,
-    ask,
-    event_record,
-    last_line,
-    parse_answer,
-    print_summary,
-    resume_command,
-)
+from plait.cli._asking import ask, parse_answer
+from plait.cli._commands import answer_example, resume_command
+from plait.cli._lines import JsonLines, LogLines, event_record
+from plait.cli._live import SHOWN_RUNNING, LiveView
+from plait.cli._outcome import NOTES_PER_GROUP, last_line, print_summary
 from plait.cli._summary import (
     RunFigures,
     dependencies_of,

@@ -17,7 +17,9 @@ from rich.console import Console
 import plait
 from plait import RunStatus, TaskError, TaskStatus
 from plait.cli._app import cli
-from plait.cli._live import JsonLines, LiveView, LogLines, last_line, print_summary
+from plait.cli._lines import JsonLines, LogLines
+from plait.cli._live import LiveView
+from plait.cli._outcome import last_line, print_summary
 from plait.cli._report import build_report
 from plait.cli._summary import run_figures
 

@@ -147,7 +147,7 @@ def test_runs_status_and_inputs_show_markup_in_a_run_as_text(home: Path) -> None
 
 
 def test_a_question_with_markup_is_asked_as_text() -> None:
-    from plait.cli._live import ask  # noqa: PLC0415
+    from plait.cli._asking import ask  # noqa: PLC0415
     from plait.cli._terminal import TextConsole  # noqa: PLC0415
 
     console = TextConsole(width=100, record=True)

@@ -58,7 +58,8 @@ def answer(
 ) -> None:
     """Answer a question of run RUN_ID, without resuming it."""
     from .._answers import answer as answer_run
-    from ._live import parse_answer, resume_command
+    from ._asking import parse_answer
+    from ._commands import resume_command
 
     console = _console()
     ((task_id, text),) = _pairs([answer], "TASK=JSON", "TASK=JSON or TASK=@FILE")

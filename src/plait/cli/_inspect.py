@@ -34,7 +34,7 @@ def _when(at: float) -> str:
 def _status_text(status: str) -> Text:
     from rich.text import Text
 
-    from ._live import STATUS_STYLE
+    from ._outcome import STATUS_STYLE
 
     return Text(status, style=STATUS_STYLE.get(status, ""))
 
@@ -143,7 +143,8 @@ def status(run_id: str, store: str | None, unsafe_pickle: bool, as_json: bool) -
     from rich.text import Text
 
     from .._runs import get_run
-    from ._live import last_line, resume_command
+    from ._commands import resume_command
+    from ._outcome import last_line
     from ._records import status_record
     from ._summary import format_seconds
     from ._timeline import stored_figures
@@ -227,7 +228,7 @@ def inputs(run_id: str | None, store: str | None, as_json: bool) -> None:
     from rich.text import Text
 
     from .._pause import Question
-    from ._live import answer_command, resume_command
+    from ._commands import answer_command, resume_command
     from ._records import question_record
 
     console = _console()
@@ -284,7 +285,7 @@ def _run_inputs(console: Console, run_id: str, store: str | None, *, as_json: bo
     from rich.text import Text
 
     from .._recorder import question_of
-    from ._live import resume_command
+    from ._commands import resume_command
     from ._records import answered_record, question_record
 
     with _opened(store) as the_store:

@@ -1,6 +1,6 @@
 """The JSON documents of ``plait runs --json``, ``plait status --json`` and ``plait inputs --json``.
 
-They follow the conventions of ``plait run --json`` (see :mod:`plait.cli._live`): snake_case
+They follow the conventions of ``plait run --json`` (see :mod:`plait.cli._lines`): snake_case
 keys, times as Unix seconds (float) or null, durations in seconds, statuses as their lower-case
 names, errors as ``{"type": ..., "message": ...}``. The schema is stable: new keys may be added,
 none removed or renamed.

@@ -151,7 +151,7 @@ def run(
 
     from .._files import load_target
     from .._runs import run as start_run
-    from ._live import resume_command
+    from ._commands import resume_command
     from ._summary import dependencies_of
 
     if sequential and concurrency not in (None, 1):
@@ -219,7 +219,7 @@ def _schema_for(task_id: str, waiting: Mapping[str, Question], workflow: Workflo
 def _answers(
     values: Sequence[str], waiting: Mapping[str, Question], workflow: Workflow
 ) -> dict[str, Any]:
-    from ._live import parse_answer
+    from ._asking import parse_answer
 
     answers = {}
     for task_id, text in _pairs(values, "--input", "TASK=JSON or TASK=@FILE"):
@@ -326,7 +326,8 @@ def resume(
     from .._restart import cleared_tasks
     from .._runs import get_run
     from .._runs import resume as resume_run
-    from ._live import ask, resume_command
+    from ._asking import ask
+    from ._commands import resume_command
     from ._summary import dependencies_of
     from ._terminal import TextConsole
 

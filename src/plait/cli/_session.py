@@ -17,7 +17,7 @@ if TYPE_CHECKING:
     from .._results import RunResult
     from ..executors import Executor
     from ..stores import Store, StoreError
-    from ._live import Watcher
+    from ._watcher import Watcher
 
 # Start-up time: `plait --help` imports this module; it must not load the engine, rich, the
 # stores or jsonschema, so they are imported inside the functions that use them (bench/run.py
@@ -82,7 +82,8 @@ def _shut_down_after(executors: Mapping[str, Executor]) -> Iterator[None]:
 def _watcher(
     console: Console, *, as_json: bool, quiet: bool, store: str | None, verbose: bool = False
 ) -> Watcher:
-    from ._live import JsonLines, LiveView, LogLines
+    from ._lines import JsonLines, LogLines
+    from ._live import LiveView
 
     if as_json:
         return JsonLines(console, store=store)
@@ -126,7 +127,7 @@ def _lost(run_id: str, error: StoreError, *, store: str | None) -> None:
     from rich.text import Text
 
     from ..stores import LeaseLostError
-    from ._live import resume_command
+    from ._commands import resume_command
     from ._terminal import TextConsole
 
     console = TextConsole(stderr=True, soft_wrap=True)
