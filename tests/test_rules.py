@@ -494,6 +494,28 @@ def test_a_cleanup_task_runs_after_a_critical_failure_once_its_dependencies_are_
     assert result.tasks["release"].output == "released cluster-1"
 
 
+def test_a_cleanup_task_that_fails_after_a_halt_is_retried_by_its_policy() -> None:
+    wf = Workflow("flaky-teardown")
+
+    @wf.task(critical=True)
+    def work() -> None:
+        raise RuntimeError("boom")
+
+    calls: list[int] = []
+
+    @wf.task(depends_on=[work], cleanup=True, retry=plait.RetryPolicy(max_retries=3, backoff=0))
+    def release() -> str:
+        calls.append(1)
+        if len(calls) < 3:
+            raise RuntimeError("the lock server hiccuped")
+        return "released"
+
+    result = plait.run(wf)
+    assert result.status is plait.RunStatus.FAILED
+    assert result.error is not None and result.error.startswith("task 'work' failed")
+    assert (result.tasks["release"].output, result.tasks["release"].attempts) == ("released", 3)
+
+
 def test_a_cleanup_task_runs_after_fail_fast_halts_the_run() -> None:
     wf = Workflow("fail-fast")
     gate = threading.Event()

@@ -910,6 +910,24 @@ def test_a_second_halt_without_cleanup_cancels_the_cleanup_tasks_too() -> None:
     assert h.scheduler.finished
 
 
+def test_a_cleanup_task_may_be_retried_after_a_halt_until_a_second_halt_stops_it() -> None:
+    graph = make_graph([("work", ()), ("release", ())], {"release": {"cleanup": True}})
+    h = Harness(graph)
+    h.start()
+    assert {h.take(), h.take()} == {"work", "release"}
+    i = graph.index
+    assert h.halt() == []
+    assert not h.scheduler.may_retry(i["work"])
+    assert h.scheduler.may_retry(i["release"])  # its retry policy still holds
+    h.scheduler.retry(i["release"])
+    assert h.scheduler.requeue(i["release"])
+    assert h.take() == "release"
+    assert h.halt(cleanup=False) == []
+    assert not h.scheduler.may_retry(i["release"])
+    with pytest.raises(ValueError, match="'release' cannot be retried: the run halted and its"):
+        h.scheduler.retry(i["release"])
+
+
 def test_start_keeps_tasks_that_skipped_themselves_and_decides_rule_skips_again() -> None:
     graph = make_graph(
         [("a", ()), ("b", ["a"]), ("c", ["b"]), ("d", ["b"])], {"d": {"trigger": "none_skipped"}}

@@ -403,7 +403,7 @@ class _Attempts(_RunState):
         self.errors[i] = task_error
         policy = self.retry[i]
         tries = attempt.number - self.attempts_before[i]  # this process's attempts
-        if not scheduler.halted and policy.should_retry(tries, error):
+        if scheduler.may_retry(i) and policy.should_retry(tries, error):
             scheduler.retry(i)
             self._backoffs += 1
             delay = policy.delay(tries)

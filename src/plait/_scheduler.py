@@ -153,6 +153,7 @@ class Scheduler:
         "_single_queue",
         "_size",
         "_total",
+        "cleanup_halted",
         "graph",
         "halted",
         "ready",
@@ -191,6 +192,7 @@ class Scheduler:
         self.status = [PENDING] * len(graph)
         self.unfinished = len(graph)
         self.halted = False
+        self.cleanup_halted = False  # a halt cancelled the cleanup tasks too (second interrupt)
         self._missing = [len(d) for d in graph.dependencies]
         # succeeded, failed, upstream-failed, skipped dependencies: one list per kind
         self._counts = ([0] * len(graph), [0] * len(graph), [0] * len(graph), [0] * len(graph))
@@ -438,14 +440,26 @@ class Scheduler:
         self.unfinished -= 1
         return self._settle(i, _SKIPPED)
 
+    def may_retry(self, i: int) -> bool:
+        """Whether task ``i``'s failed attempt may be tried again as far as the run goes: it
+        has not halted, or ``i`` is a cleanup task the halt left to run (a cleanup task's retry
+        policy holds after a halt, until a second interrupt stops the cleanup tasks too)."""
+        return not self.halted or (self._cleanup[i] and not self.cleanup_halted)
+
     def retry(self, i: int) -> None:
         """Running task ``i`` failed but will be tried again: free its slot; it waits, pending.
 
         Raises:
-            ValueError: ``i`` is not a running task.
+            ValueError: ``i`` is not a running task, or the run halted and ``i`` may not be
+                tried again (see :meth:`may_retry`).
         """
         if not 0 <= i < self._total or self.status[i] is not RUNNING or self._is_mapped(i):
             raise self._misuse(i, "running")
+        if not self.may_retry(i):
+            raise ValueError(
+                f"task {self._graph.ids[i]!r} cannot be retried: the run halted"
+                + (" and its cleanup tasks were stopped" if self._cleanup[i] else "")
+            )
         self.status[i] = PENDING
         self._release(i)
 
@@ -519,6 +533,7 @@ class Scheduler:
         halt kept if this one gives ``cleanup=False``.
         """
         self.halted = True
+        self.cleanup_halted = self.cleanup_halted or not cleanup
         status = self.status
         keep = self._cleanup
         cancelled = [
