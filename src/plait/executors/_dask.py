@@ -2,14 +2,19 @@
 
 plait's engine stays the orchestrator -- it chooses what runs (the scheduler's ready queue, in
 critical-path order), retries, times out, records to the store and resumes -- and Dask is where
-the functions run. The executor's :attr:`~DaskExecutor.capacity` is the cluster's total worker
-threads, which the engine treats as an implicit pool, so work waits in plait's queue (free to
-cancel, in plait's order) rather than in Dask's.
+the functions run. The executor's :attr:`~DaskExecutor.capacity`, which the engine treats as an
+implicit pool, is twice the cluster's total worker threads (:data:`PREFETCH`): each thread runs
+one attempt and has the next waiting on its worker, so it never idles through the round trip
+of a completion to plait and of the next submission back; everything past that waits in
+plait's queue (free to cancel, in plait's order), not in Dask's.
 
 Each attempt is one Dask task:
 
-- **Key** ``{run_id}/{task_id}/{attempt}.{session}``: unique (``session`` is random per executor,
-  so a second orchestrator that resumes the same run never meets a key the first left behind),
+- **Key** ``("plait-{run_id}/{task_id}", attempt, session)``: unique (``session`` is random per
+  executor, so a second orchestrator that resumes the same run never meets a key the first
+  left behind); Dask groups a task's attempts by the first part and files every attempt under
+  one prefix, ``plait`` (a key of one part per attempt would leave the scheduler one task
+  prefix per attempt, kept forever),
   submitted with ``pure=False``, ``retries=0`` (plait owns retries) and ``priority=`` the job's
   place in plait's ready queue (its ``priority``, then its critical-path rank), so Dask agrees
   with plait when it does have a choice.
@@ -19,15 +24,12 @@ Each attempt is one Dask task:
   :class:`_Failed` around a portable :class:`~plait.executors.Outcome`: returned, not raised,
   and told apart by the result's type, which Dask reports to the client without the data.
 - **The attempt guard.** Dask runs a task again when its worker dies mid-task (up to the
-  cluster's ``allowed-failures``). plait must not run an attempt's body twice: the retry is its
-  own decision, counted and recorded. So the first thing an execution does is take a lock named
-  after the attempt, without waiting, in the scheduler's ``MultiLock`` extension: a lock with no
-  lease (unlike ``distributed.Lock``, whose lease would lapse once the dead worker stops renewing
-  it and let the second execution in) taken in one round trip (a ``Variable`` or ``Event`` would
-  need two, a read then a write). A second execution finds it held and fails with
-  :class:`plait.WorkerLostError`, which plait's retry policy treats as any failure. An execution
-  that ends releases the lock without waiting for the answer, so the scheduler keeps nothing
-  behind for attempts that end (a dead worker's lock stays: a few hundred bytes per lost worker).
+  cluster's ``allowed-failures``), and recomputes a finished one whose output was lost with
+  its worker. plait must not run an attempt's body twice: the retry is its own decision,
+  counted and recorded. So a second execution fails with :class:`plait.WorkerLostError`,
+  which plait's retry policy treats as any failure. It is told apart by a scheduler plugin at
+  no cost per attempt, or, where the scheduler cannot load plait, by a lock per attempt (a
+  round trip each); see :mod:`plait.executors._dask_guard`.
 - **Cancellation** is cooperative: :meth:`DaskExecutor.cancel` sets a Dask ``Event`` named after
   the attempt, which the worker reads as ``ctx.cancelled`` (at most every
   :data:`CANCEL_CHECK_SECONDS`: each read past that is a round trip to the scheduler). An
@@ -73,17 +75,19 @@ from ._shipping import run_call
 if TYPE_CHECKING:
     from distributed import Client
 
-__all__ = ["CANCEL_CHECK_SECONDS", "DaskExecutor", "DaskOutput"]
+__all__ = ["CANCEL_CHECK_SECONDS", "PREFETCH", "DaskExecutor", "DaskOutput"]
 
 #: How often, at most, a task's reads of ``ctx.cancelled`` ask the scheduler (seconds).
 CANCEL_CHECK_SECONDS = 0.05
 
+#: The default capacity, in attempts per worker thread of the cluster: one running, one waiting
+#: on its worker, so a thread that finishes starts the next attempt at once instead of idling
+#: through the round trip to plait and back (Dask's own ``worker-saturation`` does the same
+#: for the tasks it queues itself).
+PREFETCH = 2
 
-def _guard_name(key: str) -> str:
-    return f"plait-guard/{key}"
 
-
-def _cancel_name(key: str) -> str:
+def _cancel_name(key: Any) -> str:
     return f"plait-cancel/{key}"
 
 
@@ -149,31 +153,22 @@ class _CancelWatch:
         return self._set
 
 
-async def _release(worker: Any, holder: str) -> None:
-    with contextlib.suppress(Exception):  # a worker closing, a scheduler gone: nothing to keep
-        await worker.scheduler.multi_lock_release(id=holder)
-
-
-def _run_attempt(task_call: TaskCall, inputs: Mapping[str, Any], key: str) -> Any:
+def _run_attempt(task_call: TaskCall, inputs: Mapping[str, Any], key: Any, locked: bool) -> Any:
     """Run one attempt on a Dask worker (the function every plait Dask task calls).
 
     ``inputs`` holds the outputs of dependencies that ran on this cluster, passed as futures
-    and resolved by Dask into values here (each possibly :class:`_Logged`).
+    and resolved by Dask into values here (each possibly :class:`_Logged`, or :class:`_Failed`
+    when Dask lost it and the guard refused to compute it again). ``locked``: the attempt guard
+    is a lock (the scheduler has no plugin; see :mod:`plait.executors._dask_guard`).
     """
     from distributed import get_worker  # noqa: PLC0415 - runs on a worker
-    from distributed.utils import sync  # noqa: PLC0415
+
+    from . import _dask_guard as guard  # noqa: PLC0415 - imports distributed
 
     worker = get_worker()
     holder = f"{key}@{uuid.uuid4().hex}"
-    taken = sync(
-        worker.loop,
-        worker.scheduler.multi_lock_acquire,
-        locks=[_guard_name(key)],
-        id=holder,
-        timeout=0,
-        num_locks=1,
-    )
-    if not taken:
+    again = (not guard.take_lock(worker, key, holder)) if locked else guard.refused(worker, key)
+    if again:
         error = WorkerLostError(
             f"task {task_call.task_id!r} (attempt {task_call.attempt}): the Dask worker running "
             f"it was lost, and Dask started it again on {worker.address}; plait runs an attempt "
@@ -182,11 +177,19 @@ def _run_attempt(task_call: TaskCall, inputs: Mapping[str, Any], key: str) -> An
         return _Failed(Outcome(error=error))
     try:
         if inputs:
+            lost = [name for name, value in inputs.items() if type(value) is _Failed]
+            if lost:
+                error = WorkerLostError(
+                    f"task {task_call.task_id!r} (attempt {task_call.attempt}): the output of "
+                    f"{lost[0]!r} was lost with the Dask worker that held it"
+                )
+                return _Failed(Outcome(error=error))
             kwargs = {**task_call.kwargs, **{n: _unwrap(v) for n, v in inputs.items()}}
             task_call = dataclasses.replace(task_call, kwargs=kwargs)
         outcome = run_call(task_call, cancelled=_CancelWatch(worker, key))
     finally:
-        worker.loop.add_callback(_release, worker, holder)
+        if locked:
+            guard.release_lock(worker, holder)
     if outcome.error is not None:
         return _Failed(outcome.portable())
     if outcome.logs:
@@ -213,7 +216,13 @@ class DaskOutput(RemoteOutput):
     def fetch(self) -> Any:
         with self._lock:
             if not self._fetched:
-                self._value = _unwrap(self.future.result())
+                value = self.future.result()
+                if type(value) is _Failed:  # lost with its worker, and not computed again
+                    raise WorkerLostError(
+                        f"the output of Dask task {self.future.key!r} was lost with the worker "
+                        "that held it"
+                    )
+                self._value = _unwrap(value)
                 self._fetched = True
             return self._value
 
@@ -230,7 +239,7 @@ class _Submitted:
     """What the executor knows of an attempt it submitted."""
 
     job: Job
-    key: str
+    key: Any  # a Dask key: see DaskExecutor.key_of
     future: Any  # a distributed.Future
     task_id: str
     attempt: int
@@ -251,9 +260,11 @@ class DaskExecutor(Executor):
             ``plait run --dask ADDRESS`` and ``executors: {name: {dask: ADDRESS}}`` in workflow
             files do).
         capacity: how many attempts may be on the cluster at once (the implicit pool the
-            engine keeps); default: the cluster's total worker threads, read when first needed.
-            More keeps workers busy through the round trip of each task, at the price of tasks
-            queued inside Dask, where plait's order and cheap cancellation do not reach.
+            engine keeps); default: :data:`PREFETCH` (2) per worker thread of the cluster, read
+            when first needed. Past the threads, attempts wait on a worker (a small window, so
+            each thread has its next task at hand); more keeps short tasks flowing through
+            longer round trips, at the price of more tasks queued inside Dask, where plait's
+            order and cheap cancellation do not reach.
         keep_outputs: leave outputs on the cluster (as :class:`DaskOutput`) when the engine
             allows it; False gathers every output as its attempt ends.
     """
@@ -263,7 +274,8 @@ class DaskExecutor(Executor):
     ) -> None:
         if capacity is not None and capacity < 1:
             raise ValueError(
-                f"capacity must be at least 1 (or None: the cluster's threads), not {capacity!r}"
+                f"capacity must be at least 1 (or None: {PREFETCH} per worker thread of the "
+                f"cluster), not {capacity!r}"
             )
         self.address = client if isinstance(client, str) else None
         self._client: Any = None if isinstance(client, str) else client  # distributed: untyped
@@ -276,6 +288,7 @@ class DaskExecutor(Executor):
         self._settling: SimpleQueue[tuple[Job, Outcome] | None] = SimpleQueue()
         self._settler: threading.Thread | None = None  # started by the first submit
         self._fetching: set[asyncio.Future[None]] = set()  # on the client's loop
+        self._locked: bool | None = None  # the attempt guard is a lock; None: not known yet
 
     @property
     def client(self) -> Client:
@@ -309,8 +322,9 @@ class DaskExecutor(Executor):
 
     @property
     def capacity(self) -> int:
-        """How many attempts may be on the cluster at once: the ``capacity`` given, or the
-        cluster's total worker threads (read once, when first asked)."""
+        """How many attempts may be on the cluster at once: the ``capacity`` given, or
+        :data:`PREFETCH` times the cluster's total worker threads (read once, when first
+        asked)."""
         if self._capacity is None:
             client: Any = self.client
             threads = sum(client.nthreads().values())
@@ -319,20 +333,32 @@ class DaskExecutor(Executor):
                     f"the Dask cluster at {client.scheduler.address!r} has no workers; "
                     "start some (`dask worker ADDRESS`) before running tasks on it"
                 )
-            self._capacity = threads
+            self._capacity = PREFETCH * threads
         return self._capacity
 
-    def key_of(self, task_call: TaskCall) -> str:
-        """The Dask key of one attempt: ``run/task/attempt.session``."""
-        return f"{task_call.run_id}/{task_call.task_id}/{task_call.attempt}.{self._session}"
+    def key_of(self, task_call: TaskCall) -> tuple[str, int, str]:
+        """The Dask key of one attempt: ``("plait-run/task", attempt, session)``."""
+        return (f"plait-{task_call.run_id}/{task_call.task_id}", task_call.attempt, self._session)
+
+    def start(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._prepare()
+
+    def _prepare(self) -> None:
+        """Connect, and install the attempt guard on the scheduler (once per executor)."""
+        if self._client is None:
+            self._connect()
+        if self._locked is None:
+            from . import _dask_guard  # noqa: PLC0415 - imports distributed
+
+            self._locked = not _dask_guard.install(self._client)
 
     def submit(self, job: Job) -> None:
         from distributed.client import done_callback  # noqa: PLC0415 - the optional extra
 
         if self._settler is None:
             self._start_settler()
-        if self._client is None:
-            self._connect()
+        if self._locked is None:  # not started by a run: a caller of the interface's own
+            self._prepare()
         try:
             task_call = job.call()
         except Exception as error:  # e.g. a BindingError: the attempt fails
@@ -354,6 +380,7 @@ class DaskExecutor(Executor):
                 task_call,
                 inputs,
                 key,
+                self._locked,
                 key=key,
                 pure=False,
                 retries=0,
