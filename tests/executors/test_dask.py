@@ -274,15 +274,14 @@ KEY = ("plait-run-1/t", 1, "abcd1234")
         ([("waiting", "processing", "tcp://a"), ("processing", "released", "gone a")], True),
         # Stolen or released while its worker is still here: never started, not marked.
         ([("waiting", "processing", "tcp://a"), ("processing", "released", None)], False),
-        # Finished, then its output was lost with its worker: a recompute is refused.
-        ([("waiting", "processing", "tcp://a"), ("processing", "memory", None)], False),
+        # Finished, then its output was lost with its worker: Dask may compute it again.
         (
             [
                 ("waiting", "processing", "tcp://a"),
-                ("processing", "memory", None),
+                ("processing", "memory", "gone a"),
                 ("memory", "released", None),
             ],
-            True,
+            False,
         ),
         # Failed on a worker that left afterwards: nothing to run again.
         ([("waiting", "processing", "tcp://a"), ("processing", "erred", "gone a")], False),

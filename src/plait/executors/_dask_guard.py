@@ -1,18 +1,20 @@
 """The attempt guard: an attempt that Dask runs again never runs its task's body twice.
 
 Dask runs a task again when the worker that had it leaves the cluster (a crash, an OOM kill,
-a lost connection, a retirement) while the task was on it, and recomputes a finished task whose
-only copy of the output was on such a worker. For plait either is a second execution of one
-attempt: its retry is plait's own decision, counted and recorded. So a second execution must
-not call the body; it fails with :class:`plait.WorkerLostError` and plait's retry policy decides.
+a lost connection, a retirement) while the task was on it. For plait that is a second
+execution of one attempt: its retry is plait's own decision, counted and recorded. So a second
+execution must not call the body; it fails with :class:`plait.WorkerLostError` and plait's
+retry policy decides. (A finished attempt whose output was lost with its worker is another
+matter: Dask computes it again when something still needs the output, its lineage at work,
+and the guard lets it.)
 
 Two ways to know, chosen once per executor (:func:`install`):
 
 - **The scheduler plugin** (:class:`AttemptGuard`), when the scheduler can load it (plait is
   installed where the scheduler runs, as it must be on the workers). The scheduler already
   knows which tasks a departed worker had; the plugin hears each plait attempt's transitions
-  and, when one goes back to ``released`` from a worker that is no longer in the cluster (or
-  from memory: its output was lost), marks it with the :data:`LOST` annotation. Dask sends the
+  and, when one goes back to ``released`` from a worker that is no longer in the cluster,
+  marks it with the :data:`LOST` annotation. Dask sends the
   annotations with the task when it runs it again, and the worker reads them locally
   (:func:`refused`). Nothing is paid per attempt: no round trip, no state kept for attempts
   that end (the plugin holds each attempt's worker address only while it is processing).
@@ -80,8 +82,6 @@ class AttemptGuard(SchedulerPlugin):
             # by a steal or a client, the worker is still here and never ran it.)
             if finish == "released" and address not in scheduler.workers:
                 self._mark(key)
-        elif start == "memory" and finish == "released":
-            self._mark(key)  # its output was lost with its worker, or it is being forgotten
 
     def _mark(self, key: Any) -> None:
         task = self._scheduler.tasks.get(key)
