@@ -197,7 +197,7 @@ def test_without_the_plugin_a_second_execution_of_one_attempt_is_refused(client:
     the second fail with WorkerLostError, body not run."""
     started, gate = f"started-{uuid.uuid4().hex}", f"gate-{uuid.uuid4().hex}"
     call = make_call(hold, task_id="once", started=started, gate=gate)
-    key = ("plait-run-1/once", 1, "x")
+    key = ("plait-run-1", "once", 1, "x")
     first = client.submit(_run_attempt, call, {}, key, True, pure=False)
     try:
         assert distributed.Event(started, client=client).wait(30)
@@ -264,7 +264,7 @@ def guard_on(scheduler: FakeScheduler) -> Any:
     return plugin
 
 
-KEY = ("plait-run-1/t", 1, "abcd1234")
+KEY = ("plait-run-1", "t", 1, "abcd1234")
 
 
 @pytest.mark.parametrize(

@@ -10,11 +10,12 @@ plait's queue (free to cancel, in plait's order), not in Dask's.
 
 Each attempt is one Dask task:
 
-- **Key** ``("plait-{run_id}/{task_id}", attempt, session)``: unique (``session`` is random per
+- **Key** ``("plait-{run_id}", task_id, attempt, session)``: unique (``session`` is random per
   executor, so a second orchestrator that resumes the same run never meets a key the first
-  left behind); Dask groups a task's attempts by the first part and files every attempt under
-  one prefix, ``plait`` (a key of one part per attempt would leave the scheduler one task
-  prefix per attempt, kept forever),
+  left behind). Dask files tasks by the key's first part: one task group per run, under one
+  prefix, ``plait``. (A key of one part per attempt made a group per attempt, which the
+  scheduler scans on every submission -- quadratic in a run's tasks -- and a prefix per
+  attempt, which it keeps forever.)
   submitted with ``pure=False``, ``retries=0`` (plait owns retries) and ``priority=`` the job's
   place in plait's ready queue (its ``priority``, then its critical-path rank), so Dask agrees
   with plait when it does have a choice.
@@ -336,9 +337,9 @@ class DaskExecutor(Executor):
             self._capacity = PREFETCH * threads
         return self._capacity
 
-    def key_of(self, task_call: TaskCall) -> tuple[str, int, str]:
-        """The Dask key of one attempt: ``("plait-run/task", attempt, session)``."""
-        return (f"plait-{task_call.run_id}/{task_call.task_id}", task_call.attempt, self._session)
+    def key_of(self, task_call: TaskCall) -> tuple[str, str, int, str]:
+        """The Dask key of one attempt: ``("plait-{run_id}", task_id, attempt, session)``."""
+        return (f"plait-{task_call.run_id}", task_call.task_id, task_call.attempt, self._session)
 
     def start(self, loop: asyncio.AbstractEventLoop) -> None:
         self._prepare()
