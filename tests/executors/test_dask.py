@@ -32,7 +32,7 @@ from plait.executors import (
     _dask_guard,
     run_call,
 )
-from plait.executors._dask import _Failed, _run_attempt
+from plait.executors._dask_worker import _Failed, _run_attempt
 
 from .conftest import dask_client
 

@@ -19,18 +19,18 @@ Each attempt is one Dask task:
   submitted with ``pure=False``, ``retries=0`` (plait owns retries) and ``priority=`` the job's
   place in plait's ready queue (its ``priority``, then its critical-path rank), so Dask agrees
   with plait when it does have a choice.
-- **The function** is :func:`_run_attempt` on the worker: the attempt guard, then
-  :func:`~plait.executors.run_call` with the :class:`~plait.executors.TaskCall` the engine made.
-  It returns the output (wrapped with the attempt's log lines when it logged anything), or a
-  :class:`_Failed` around a portable :class:`~plait.executors.Outcome`: returned, not raised,
-  and told apart by the result's type, which Dask reports to the client without the data.
+- **The function** is :func:`_run_attempt` on the worker (``plait.executors._dask_worker``):
+  the attempt guard, then :func:`~plait.executors.run_call` with the
+  :class:`~plait.executors.TaskCall` the engine made. It returns the output (wrapped with the
+  attempt's log lines when it logged anything), or a :class:`_Failed` around a portable
+  :class:`~plait.executors.Outcome`: returned, not raised, and told apart by the result's
+  type, which Dask reports to the client without the data.
 - **The attempt guard.** Dask runs a task again when its worker dies mid-task (up to the
-  cluster's ``allowed-failures``), and recomputes a finished one whose output was lost with
-  its worker. plait must not run an attempt's body twice: the retry is its own decision,
-  counted and recorded. So a second execution fails with :class:`plait.WorkerLostError`,
-  which plait's retry policy treats as any failure. It is told apart by a scheduler plugin at
-  no cost per attempt, or, where the scheduler cannot load plait, by a lock per attempt (a
-  round trip each); see :mod:`plait.executors._dask_guard`.
+  cluster's ``allowed-failures``). plait must not run an attempt's body twice: the retry is its
+  own decision, counted and recorded. So a second execution fails with
+  :class:`plait.WorkerLostError`, which plait's retry policy treats as any failure. It is told
+  apart by a scheduler plugin at no cost per attempt, or, where the scheduler cannot load
+  plait, by a lock per attempt (a round trip each); see :mod:`plait.executors._dask_guard`.
 - **Cancellation** is cooperative: :meth:`DaskExecutor.cancel` sets a Dask ``Event`` named after
   the attempt, which the worker reads as ``ctx.cancelled`` (at most every
   :data:`CANCEL_CHECK_SECONDS`: each read past that is a round trip to the scheduler). An
@@ -62,140 +62,32 @@ import contextlib
 import dataclasses
 import functools
 import threading
-import time
 import uuid
-from collections.abc import Mapping
 from queue import SimpleQueue
 from typing import TYPE_CHECKING, Any
 
 from .._exceptions import TaskCancelledError, WorkerLostError
 from ._base import Executor, Job, Outcome, TaskCall
+from ._dask_worker import (
+    CANCEL_CHECK_SECONDS,
+    _cancel_name,
+    _Failed,
+    _lines_of,
+    _run_attempt,
+    _unwrap,
+)
 from ._remote import RemoteOutput
-from ._shipping import run_call
 
 if TYPE_CHECKING:
     from distributed import Client
 
 __all__ = ["CANCEL_CHECK_SECONDS", "PREFETCH", "DaskExecutor", "DaskOutput"]
 
-#: How often, at most, a task's reads of ``ctx.cancelled`` ask the scheduler (seconds).
-CANCEL_CHECK_SECONDS = 0.05
-
 #: The default capacity, in attempts per worker thread of the cluster: one running, one waiting
 #: on its worker, so a thread that finishes starts the next attempt at once instead of idling
 #: through the round trip to plait and back (Dask's own ``worker-saturation`` does the same
 #: for the tasks it queues itself).
 PREFETCH = 2
-
-
-def _cancel_name(key: Any) -> str:
-    return f"plait-cancel/{key}"
-
-
-class _Logged:
-    """An output with the log lines its attempt said, as a Dask task's result (a task returns
-    one value; the orchestrator fetches ``lines`` alone, and dependents unwrap ``output``)."""
-
-    __slots__ = ("lines", "output")
-
-    def __init__(self, output: Any, lines: list[Any]) -> None:
-        self.output = output
-        self.lines = lines
-
-    def __reduce__(self) -> tuple[Any, ...]:
-        return (_Logged, (self.output, self.lines))
-
-
-def _unwrap(value: Any) -> Any:
-    return value.output if type(value) is _Logged else value
-
-
-def _lines_of(value: Any) -> list[Any]:
-    return value.lines if type(value) is _Logged else []
-
-
-class _Failed:
-    """A failed attempt, as its Dask task's result: the error as :func:`run_call` caught it
-    (made portable), its traceback as text and its log lines. Returned rather than raised, so
-    Dask logs no "Compute Failed" for what is plait's business (a retry, a pause); the
-    orchestrator tells it apart by the result's type, which Dask reports without the data."""
-
-    __slots__ = ("outcome",)
-
-    def __init__(self, outcome: Outcome) -> None:
-        self.outcome = outcome
-
-    def __reduce__(self) -> tuple[Any, ...]:
-        return (_Failed, (self.outcome,))
-
-
-class _CancelWatch:
-    """``cancelled()`` for :func:`run_call` on a worker: reads the attempt's cancel ``Event``
-    from the scheduler, at most every :data:`CANCEL_CHECK_SECONDS`; once set, stays set."""
-
-    __slots__ = ("_checked", "_name", "_set", "_worker")
-
-    def __init__(self, worker: Any, key: str) -> None:
-        self._worker = worker
-        self._name = _cancel_name(key)
-        self._set = False
-        self._checked = -CANCEL_CHECK_SECONDS
-
-    def __call__(self) -> bool:
-        if self._set:
-            return True
-        now = time.monotonic()
-        if now - self._checked >= CANCEL_CHECK_SECONDS:
-            from distributed.utils import sync  # noqa: PLC0415 - runs on a worker
-
-            worker = self._worker
-            self._set = bool(sync(worker.loop, worker.scheduler.event_is_set, name=self._name))
-            self._checked = time.monotonic()
-        return self._set
-
-
-def _run_attempt(task_call: TaskCall, inputs: Mapping[str, Any], key: Any, locked: bool) -> Any:
-    """Run one attempt on a Dask worker (the function every plait Dask task calls).
-
-    ``inputs`` holds the outputs of dependencies that ran on this cluster, passed as futures
-    and resolved by Dask into values here (each possibly :class:`_Logged`, or :class:`_Failed`
-    when Dask lost it and the guard refused to compute it again). ``locked``: the attempt guard
-    is a lock (the scheduler has no plugin; see :mod:`plait.executors._dask_guard`).
-    """
-    from distributed import get_worker  # noqa: PLC0415 - runs on a worker
-
-    from . import _dask_guard as guard  # noqa: PLC0415 - imports distributed
-
-    worker = get_worker()
-    holder = f"{key}@{uuid.uuid4().hex}"
-    again = (not guard.take_lock(worker, key, holder)) if locked else guard.refused(worker, key)
-    if again:
-        error = WorkerLostError(
-            f"task {task_call.task_id!r} (attempt {task_call.attempt}): the Dask worker running "
-            f"it was lost, and Dask started it again on {worker.address}; plait runs an attempt "
-            "once, so its retry policy decides what happens next"
-        )
-        return _Failed(Outcome(error=error))
-    try:
-        if inputs:
-            lost = [name for name, value in inputs.items() if type(value) is _Failed]
-            if lost:
-                error = WorkerLostError(
-                    f"task {task_call.task_id!r} (attempt {task_call.attempt}): the output of "
-                    f"{lost[0]!r} was lost with the Dask worker that held it"
-                )
-                return _Failed(Outcome(error=error))
-            kwargs = {**task_call.kwargs, **{n: _unwrap(v) for n, v in inputs.items()}}
-            task_call = dataclasses.replace(task_call, kwargs=kwargs)
-        outcome = run_call(task_call, cancelled=_CancelWatch(worker, key))
-    finally:
-        if locked:
-            guard.release_lock(worker, holder)
-    if outcome.error is not None:
-        return _Failed(outcome.portable())
-    if outcome.logs:
-        return _Logged(outcome.output, outcome.logs)
-    return outcome.output
 
 
 class DaskOutput(RemoteOutput):
