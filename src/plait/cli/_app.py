@@ -681,8 +681,8 @@ def _given(settings: Mapping[str, Any]) -> dict[str, Any]:
 
 _DASK_HELP = (
     "Run tasks on the Dask cluster whose scheduler is at ADDRESS (tcp://host:8786): an "
-    "executor named dask, made the default; without -c, --max-concurrency becomes the "
-    "cluster's total worker threads. Needs plait[dask]."
+    "executor named dask, made the default; without -c, --max-concurrency becomes its "
+    "capacity (two tasks per worker thread of the cluster). Needs plait[dask]."
 )
 
 
@@ -823,7 +823,8 @@ def _join_dask(
     executors: dict[str, Executor], settings: dict[str, Any], address: str | None, *, size: bool
 ) -> None:
     """Add the executor of ``--dask ADDRESS`` (if given) to ``executors``, named ``dask`` and
-    made the default; with ``size``, ``max_concurrency`` becomes the cluster's worker threads."""
+    made the default; with ``size``, ``max_concurrency`` becomes its capacity (two tasks per
+    worker thread of the cluster, see ``DaskExecutor``)."""
     if address is None:
         return
     from ..executors import DaskExecutor
