@@ -243,19 +243,13 @@ def test_a_scheduler_that_refuses_the_plugin_gets_the_lock(
 class FakeTask:
     def __init__(self, annotations: dict[str, Any] | None = None) -> None:
         self.annotations = annotations
-        self.processing_on: Any = None
 
 
 class FakeScheduler:
-    """What the guard's plugin reads of a scheduler: its tasks and its workers."""
+    """What the guard's plugin reads of a scheduler: its tasks."""
 
     def __init__(self) -> None:
         self.tasks: dict[Any, FakeTask] = {}
-        self.workers: dict[str, object] = {"tcp://a": object(), "tcp://b": object()}
-
-    def send(self, key: Any, to: str) -> None:
-        """The task goes to worker ``to``, as Dask's transition to processing does."""
-        self.tasks[key].processing_on = type("W", (), {"address": to})()
 
 
 def guard_on(scheduler: FakeScheduler) -> Any:
@@ -270,39 +264,27 @@ KEY = ("plait-run-1", "t", 1, "abcd1234")
 @pytest.mark.parametrize(
     ("story", "lost"),
     [
-        # Sent to a worker that then left: Dask runs it again, marked.
-        ([("waiting", "processing", "tcp://a"), ("processing", "released", "gone a")], True),
-        # Stolen or released while its worker is still here: never started, not marked.
-        ([("waiting", "processing", "tcp://a"), ("processing", "released", None)], False),
+        # Taken back from the worker it was on (that worker left): Dask runs it again, marked.
+        ([("waiting", "processing"), ("processing", "released"), ("released", "waiting")], True),
         # Finished, then its output was lost with its worker: Dask may compute it again.
-        (
-            [
-                ("waiting", "processing", "tcp://a"),
-                ("processing", "memory", "gone a"),
-                ("memory", "released", None),
-            ],
-            False,
-        ),
-        # Failed on a worker that left afterwards: nothing to run again.
-        ([("waiting", "processing", "tcp://a"), ("processing", "erred", "gone a")], False),
+        ([("waiting", "processing"), ("processing", "memory"), ("memory", "released")], False),
+        # Failed: nothing to run again.
+        ([("waiting", "processing"), ("processing", "erred")], False),
+        # Queued on the scheduler, then sent out.
+        ([("queued", "processing")], False),
     ],
 )
 def test_the_guard_marks_an_attempt_dask_would_run_again(
-    story: list[tuple[str, str, str | None]], lost: bool
+    story: list[tuple[str, str]], lost: bool
 ) -> None:
     scheduler = FakeScheduler()
     scheduler.tasks[KEY] = FakeTask({"other": 1})
     plugin = guard_on(scheduler)
-    for start, finish, note in story:
-        if finish == "processing" and note is not None:
-            scheduler.send(KEY, note)
-        if note is not None and note.startswith("gone "):
-            del scheduler.workers[f"tcp://{note[-1]}"]
+    for start, finish in story:
         plugin.transition(KEY, start, finish, stimulus_id="test")
     annotations = scheduler.tasks[KEY].annotations
     assert annotations is not None and annotations["other"] == 1  # the task's own are kept
     assert _dask_guard.refused(Worker(scheduler), KEY) is lost
-    assert plugin._processing_on == {}  # nothing kept for an attempt no longer processing
 
 
 class Worker:

@@ -12,12 +12,15 @@ Two ways to know, chosen once per executor (:func:`install`):
 
 - **The scheduler plugin** (:class:`AttemptGuard`), when the scheduler can load it (plait is
   installed where the scheduler runs, as it must be on the workers). The scheduler already
-  knows which tasks a departed worker had; the plugin hears each plait attempt's transitions
-  and, when one goes back to ``released`` from a worker that is no longer in the cluster,
-  marks it with the :data:`LOST` annotation. Dask sends the
-  annotations with the task when it runs it again, and the worker reads them locally
-  (:func:`refused`). Nothing is paid per attempt: no round trip, no state kept for attempts
-  that end (the plugin holds each attempt's worker address only while it is processing).
+  takes a task back from a worker (``processing`` to ``released``) when that worker leaves;
+  the plugin hears it and marks the plait attempt with the :data:`LOST` annotation. Dask sends
+  the annotations with the task when it runs it again, and the worker reads them locally
+  (:func:`refused`). Nothing is paid per attempt: no round trip, no state kept. The mark does
+  not ask which worker the task was on (a steal moves a task without a transition, so the
+  plugin could not follow it): Dask also takes a task back from a live worker when a client
+  releases it (it is then forgotten, mark and all) and, rarely, when a steal goes stale
+  (the task never started; the mark makes a spurious ``WorkerLostError``, which plait's retry
+  policy handles): a spurious failure, never a second execution.
 - **A lock per attempt** otherwise: the first thing an execution does is take a lock named
   after the attempt, without waiting, in the scheduler's ``MultiLock`` extension (a lock with
   no lease: a ``distributed.Lock``'s would lapse once the dead worker stops renewing it and let
@@ -61,7 +64,6 @@ class AttemptGuard(SchedulerPlugin):
 
     def __init__(self) -> None:
         self._scheduler: Any = None
-        self._processing_on: dict[Any, str] = {}  # attempt key -> worker address, while there
 
     async def start(self, scheduler: Any) -> None:
         self._scheduler = scheduler
@@ -69,24 +71,10 @@ class AttemptGuard(SchedulerPlugin):
     def transition(
         self, key: Any, start: str, finish: str, *args: Any, stimulus_id: str, **kwargs: Any
     ) -> None:
-        if not is_attempt_key(key):
-            return
-        scheduler = self._scheduler
-        if finish == "processing":
-            worker = scheduler.tasks[key].processing_on
-            if worker is not None:
-                self._processing_on[key] = worker.address
-        elif start == "processing":
-            address = self._processing_on.pop(key, None)
-            # Released while on a worker that has left: it may have started there. (Released
-            # by a steal or a client, the worker is still here and never ran it.)
-            if finish == "released" and address not in scheduler.workers:
-                self._mark(key)
-
-    def _mark(self, key: Any) -> None:
-        task = self._scheduler.tasks.get(key)
-        if task is not None:
-            task.annotations = {**(task.annotations or {}), LOST: True}
+        if start == "processing" and finish == "released" and is_attempt_key(key):
+            task = self._scheduler.tasks.get(key)  # it may have started where it was
+            if task is not None:
+                task.annotations = {**(task.annotations or {}), LOST: True}
 
 
 def install(client: Any) -> bool:
