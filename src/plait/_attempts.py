@@ -318,7 +318,7 @@ class _Attempts(_RunState):
         if outcome.logs:
             log = attempt.task_log()
             if log is not None:
-                log.extend(outcome.logs)
+                log.extend(outcome.logs, echoed=outcome.echoed)
         if attempt.log is not None:
             attempt.log.close()
         if outcome.error is None:

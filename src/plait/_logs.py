@@ -214,15 +214,20 @@ class AttemptLog:
             tell = self._mark(added)
         self._tell(added, tell, False)
 
-    def extend(self, lines: list[LogLine]) -> None:
+    def extend(self, lines: list[LogLine], *, echoed: bool = False) -> None:
         """Add lines said elsewhere (a shipped attempt's, see ``executors._base.Outcome``),
-        keeping their stream and time; numbers are this log's own."""
+        keeping their stream and time; numbers are this log's own. ``echoed``: the printed
+        ones (streams ``stdout``, ``stderr``) were written to this process's streams already."""
         if not lines:
             return
         with self._lock:
             added = [self._add(line.stream, line.text, line.time) for line in lines]
             tell = self._mark(added)
-        self._tell(added, tell, False)
+        if tell and self.changed is not None:
+            self.changed(self)
+        if self.said is not None:
+            for line in added:
+                self.said(line, echoed and line.stream in _PRINTED)
 
     def close(self) -> None:
         """Keep the lines still waiting for their newline (the attempt has ended)."""
@@ -307,6 +312,9 @@ class AttemptLog:
 
     def __repr__(self) -> str:
         return f"<AttemptLog {self.task_id!r}#{self.attempt}: {self._count} lines>"
+
+
+_PRINTED = frozenset({"stdout", "stderr"})
 
 
 def current_log() -> AttemptLog | None:

@@ -164,6 +164,17 @@ def test_verbose_streams_what_the_tasks_say_and_json_carries_it(flow: Path) -> N
     assert len(logged) == 8
 
 
+def test_verbose_shows_a_process_tasks_print_once(flow: Path) -> None:
+    """The process executor writes a worker's prints out as they come: the lines that come
+    back with the outcome are kept in the log, not shown a second time."""
+    out = plait_cli("run", f"{flow}:talk", "-v", "--executor", "process").stdout.splitlines()
+    said = [line.split("] ", 1)[1] for line in out if line.startswith("[")]
+    assert "greet | INFO plait.task: hello from greet" in said
+    assert out.count("printed") == 1
+    assert "greet | printed" not in said
+    assert "compile ! main.c:3:5: error: expected ; before return" in said
+
+
 def test_follow_prints_lines_while_the_run_goes_and_stops_when_it_ends(flow: Path) -> None:
     env = {"PLAIT_HOME": str(flow.parent / "home"), "PATH": "/usr/bin:/bin"}
     command = [sys.executable, "-m", "plait.cli"]

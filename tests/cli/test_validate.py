@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import re
+import socket
 import textwrap
 from pathlib import Path
+from typing import Any
 
+import psutil
 import pytest
 
 import plait
+from plait.executors import DaskExecutor, ProcessExecutor
 
 from .test_cli import home, plait_cli  # noqa: F401 - `home` is an autouse fixture
 
@@ -119,3 +123,43 @@ def test_run_takes_the_default_executor_as_executor(tmp_path: Path) -> None:
     result = plait_cli("run", flow, "--executor", "nowhere", "-q")
     assert result.exit_code != 0
     assert "default_executor 'nowhere' is not an executor" in result.stderr
+
+
+def test_validate_connects_to_no_cluster_and_starts_no_worker(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The file's executors are made (their settings checked) and shut down, never used: no
+    connection reaches the Dask scheduler's address, no worker process starts."""
+    before = {child.pid for child in psutil.Process().children(recursive=True)}
+    shut: list[str] = []
+    for kind in (DaskExecutor, ProcessExecutor):
+        shutdown = kind.shutdown
+
+        def recording(self: Any, *, wait: bool = True, _shutdown: Any = shutdown) -> None:
+            shut.append(type(self).__name__)
+            _shutdown(self, wait=wait)
+
+        monkeypatch.setattr(kind, "shutdown", recording)
+    with socket.socket() as scheduler:  # stands in for a Dask scheduler: counts who calls
+        scheduler.bind(("127.0.0.1", 0))
+        scheduler.listen()
+        scheduler.setblocking(False)
+        port = scheduler.getsockname()[1]
+        flow = write(
+            tmp_path,
+            f"""
+            name: elsewhere
+            executors:
+              cluster: {{dask: "tcp://127.0.0.1:{port}"}}
+              pool: {{process: {{max_workers: 2}}}}
+            tasks:
+              - {{id: a, shell: echo a, executor: cluster}}
+              - {{id: b, shell: echo b, executor: pool, depends_on: [a]}}
+            """,
+        )
+        result = plait_cli("validate", flow)
+        assert result.exit_code == 0, result.output
+        with pytest.raises(BlockingIOError):
+            scheduler.accept()  # nobody connected
+    assert sorted(shut) == ["DaskExecutor", "ProcessExecutor"]
+    assert {child.pid for child in psutil.Process().children(recursive=True)} <= before

@@ -85,8 +85,15 @@ def segfault() -> None:
 
 def note_cancel(marker: str, ctx: Context) -> None:
     """Say it started, wait (at most 20 s) to be cancelled, then say it saw it."""
-    Path(marker).write_text("started")
+    _write_whole(marker, "started")
     deadline = time.monotonic() + 20
     while not ctx.cancelled and time.monotonic() < deadline:
         time.sleep(0.01)
-    Path(marker).write_text("cancelled" if ctx.cancelled else "not cancelled")
+    _write_whole(marker, "cancelled" if ctx.cancelled else "not cancelled")
+
+
+def _write_whole(marker: str, text: str) -> None:
+    """Write ``marker`` so that a reader never sees it empty or half written (a rename)."""
+    partial = Path(f"{marker}.partial")
+    partial.write_text(text)
+    partial.replace(marker)

@@ -4,6 +4,7 @@ cluster, and ``plait run --dask`` against a scheduler and workers started as com
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 import signal
@@ -22,8 +23,16 @@ import pytest
 import plait
 import plait.stores
 from plait import BindingError, WorkerLostError
-from plait.executors import DaskExecutor, DaskOutput, Outcome, RemoteError, TaskCall, run_call
-from plait.executors._dask import _Failed, _run_attempt
+from plait.executors import (
+    DaskExecutor,
+    DaskOutput,
+    Outcome,
+    RemoteError,
+    TaskCall,
+    _dask_guard,
+    run_call,
+)
+from plait.executors._dask_worker import _Failed, _run_attempt
 
 from .conftest import dask_client
 
@@ -98,7 +107,7 @@ def test_an_attempt_runs_on_a_worker_and_its_output_comes_back(client: Any) -> N
     outcome = job.wait()
     assert outcome.error is None
     assert outcome.output == 5
-    assert executor.capacity == 2
+    assert executor.capacity == 4  # two single-threaded workers, PREFETCH 2
 
 
 def fail(a: int) -> int:
@@ -182,17 +191,19 @@ def test_a_call_that_cannot_be_made_fails_its_attempt(client: Any) -> None:
     assert isinstance(job.wait().error, BindingError)
 
 
-def test_a_second_execution_of_one_attempt_is_refused(client: Any) -> None:
-    """As when Dask runs a task again after its worker died: the guard (held by the first
-    execution, still running) makes the second fail with WorkerLostError, body not run."""
+def test_without_the_plugin_a_second_execution_of_one_attempt_is_refused(client: Any) -> None:
+    """As when Dask runs a task again after its worker died, on a scheduler that cannot load
+    the guard's plugin: the attempt's lock (held by the first execution, still running) makes
+    the second fail with WorkerLostError, body not run."""
     started, gate = f"started-{uuid.uuid4().hex}", f"gate-{uuid.uuid4().hex}"
     call = make_call(hold, task_id="once", started=started, gate=gate)
-    first = client.submit(_run_attempt, call, {}, "run-1/once/1.x", pure=False)
+    key = ("plait-run-1", "once", 1, "x")
+    first = client.submit(_run_attempt, call, {}, key, True, pure=False)
     try:
         assert distributed.Event(started, client=client).wait(30)
         running_on = {w for w, keys in client.processing().items() if first.key in keys}
         other = sorted(set(client.nthreads()) - running_on)[:1]
-        second = client.submit(_run_attempt, call, {}, "run-1/once/1.x", pure=False, workers=other)
+        second = client.submit(_run_attempt, call, {}, key, True, pure=False, workers=other)
         refused = second.result(timeout=30)
         assert isinstance(refused, _Failed)
         assert isinstance(refused.outcome.error, WorkerLostError)
@@ -200,6 +211,95 @@ def test_a_second_execution_of_one_attempt_is_refused(client: Any) -> None:
     finally:
         distributed.Event(gate, client=client).set()
     assert first.result(timeout=30) == "went"
+
+
+def test_the_guard_is_a_plugin_on_a_scheduler_that_can_load_it(client: Any) -> None:
+    executor = DaskExecutor(client)
+    job = FakeJob(make_call(add, a=1, b=2))
+    executor.submit(job)
+    assert job.wait().output == 3
+    assert executor._locked is False  # no lock, no round trip per attempt
+
+    def has_guard(dask_scheduler: Any) -> bool:
+        return _dask_guard.NAME in dask_scheduler.plugins
+
+    assert client.run_on_scheduler(has_guard)
+
+
+def test_a_scheduler_that_refuses_the_plugin_gets_the_lock(
+    client: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def refuse(*args: Any, **kwargs: Any) -> None:
+        raise ModuleNotFoundError("No module named 'plait'")
+
+    executor = DaskExecutor(client)
+    monkeypatch.setattr(client, "register_plugin", refuse)
+    job = FakeJob(make_call(add, a=2, b=2))
+    executor.submit(job)
+    assert job.wait().output == 4
+    assert executor._locked is True
+
+
+class FakeTask:
+    def __init__(self, annotations: dict[str, Any] | None = None) -> None:
+        self.annotations = annotations
+
+
+class FakeScheduler:
+    """What the guard's plugin reads of a scheduler: its tasks."""
+
+    def __init__(self) -> None:
+        self.tasks: dict[Any, FakeTask] = {}
+
+
+def guard_on(scheduler: FakeScheduler) -> Any:
+    plugin = _dask_guard.AttemptGuard()
+    asyncio.run(plugin.start(scheduler))
+    return plugin
+
+
+KEY = ("plait-run-1", "t", 1, "abcd1234")
+
+
+@pytest.mark.parametrize(
+    ("story", "lost"),
+    [
+        # Taken back from the worker it was on (that worker left): Dask runs it again, marked.
+        ([("waiting", "processing"), ("processing", "released"), ("released", "waiting")], True),
+        # Finished, then its output was lost with its worker: Dask may compute it again.
+        ([("waiting", "processing"), ("processing", "memory"), ("memory", "released")], False),
+        # Failed: nothing to run again.
+        ([("waiting", "processing"), ("processing", "erred")], False),
+        # Queued on the scheduler, then sent out.
+        ([("queued", "processing")], False),
+    ],
+)
+def test_the_guard_marks_an_attempt_dask_would_run_again(
+    story: list[tuple[str, str]], lost: bool
+) -> None:
+    scheduler = FakeScheduler()
+    scheduler.tasks[KEY] = FakeTask({"other": 1})
+    plugin = guard_on(scheduler)
+    for start, finish in story:
+        plugin.transition(KEY, start, finish, stimulus_id="test")
+    annotations = scheduler.tasks[KEY].annotations
+    assert annotations is not None and annotations["other"] == 1  # the task's own are kept
+    assert _dask_guard.refused(Worker(scheduler), KEY) is lost
+
+
+class Worker:
+    """What ``refused`` reads of a worker: its tasks, with the annotations Dask sent."""
+
+    def __init__(self, scheduler: FakeScheduler) -> None:
+        self.state = type("State", (), {"tasks": scheduler.tasks})()
+
+
+def test_the_guard_ignores_keys_that_are_not_plaits() -> None:
+    scheduler = FakeScheduler()
+    scheduler.tasks["noop-123"] = FakeTask()
+    plugin = guard_on(scheduler)
+    plugin.transition("noop-123", "processing", "released", stimulus_id="test")
+    assert scheduler.tasks["noop-123"].annotations is None
 
 
 def test_cancel_is_seen_as_ctx_cancelled_on_the_worker(client: Any) -> None:
@@ -317,8 +417,8 @@ def test_an_unreachable_scheduler_is_named_in_the_error() -> None:
         executor.submit(FakeJob(make_call(add, a=1, b=1)))
 
 
-def test_capacity_is_the_clusters_threads_unless_given(client: Any) -> None:
-    assert DaskExecutor(client).capacity == 2
+def test_capacity_is_twice_the_clusters_threads_unless_given(client: Any) -> None:
+    assert DaskExecutor(client).capacity == 4
     assert DaskExecutor(client, capacity=8).capacity == 8
     with pytest.raises(ValueError, match=r"^capacity must be at least 1 .*, not 0$"):
         DaskExecutor(client, capacity=0)

@@ -55,7 +55,8 @@ def _join_dask(
     executors: dict[str, Executor], settings: dict[str, Any], address: str | None, *, size: bool
 ) -> None:
     """Add the executor of ``--dask ADDRESS`` (if given) to ``executors``, named ``dask`` and
-    made the default; with ``size``, ``max_concurrency`` becomes the cluster's worker threads."""
+    made the default; with ``size``, ``max_concurrency`` becomes its capacity (two tasks per
+    worker thread of the cluster, see ``DaskExecutor``)."""
     if address is None:
         return
     from ..executors import DaskExecutor

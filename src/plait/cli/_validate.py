@@ -44,6 +44,8 @@ def validate(target: str, pools: tuple[str, ...]) -> None:
     from ._summary import graph_shape
 
     loaded = load_target(target, pools=_pools(pools))
+    for executor in loaded.executors.values():  # made (lazily) to check their settings only
+        executor.shutdown()
     shape = graph_shape(loaded.workflow)  # load_target checked the file's engine settings
     console = _console()
     console.print(

@@ -137,12 +137,16 @@ class Outcome:
         traceback: the error's formatted traceback, taken where it was raised (a pickled
             exception loses its own).
         logs: the lines the attempt logged and printed in the worker, to be kept in its log.
+        echoed: its printed lines (streams ``stdout`` and ``stderr`` of ``logs``) were written
+            to this process's own streams already, as they came (the process executor
+            forwards a worker's prints live): kept in the log, not shown again.
     """
 
     output: Any = None
     error: BaseException | None = None
     traceback: str | None = None
     logs: list[LogLine] = field(default_factory=list)
+    echoed: bool = False
 
     def portable(self) -> Outcome:
         """This outcome, with its error replaced by a :class:`RemoteError` if the error does not
@@ -153,7 +157,7 @@ class Outcome:
         try:
             pickle.loads(pickle.dumps(error))
         except Exception:
-            return Outcome(None, RemoteError.of(error), self.traceback, self.logs)
+            return Outcome(None, RemoteError.of(error), self.traceback, self.logs, self.echoed)
         return self
 
 

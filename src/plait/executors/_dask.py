@@ -2,32 +2,35 @@
 
 plait's engine stays the orchestrator -- it chooses what runs (the scheduler's ready queue, in
 critical-path order), retries, times out, records to the store and resumes -- and Dask is where
-the functions run. The executor's :attr:`~DaskExecutor.capacity` is the cluster's total worker
-threads, which the engine treats as an implicit pool, so work waits in plait's queue (free to
-cancel, in plait's order) rather than in Dask's.
+the functions run. The executor's :attr:`~DaskExecutor.capacity`, which the engine treats as an
+implicit pool, is twice the cluster's total worker threads (:data:`PREFETCH`): each thread runs
+one attempt and has the next waiting on its worker, so it never idles through the round trip
+of a completion to plait and of the next submission back; everything past that waits in
+plait's queue (free to cancel, in plait's order), not in Dask's.
 
 Each attempt is one Dask task:
 
-- **Key** ``{run_id}/{task_id}/{attempt}.{session}``: unique (``session`` is random per executor,
-  so a second orchestrator that resumes the same run never meets a key the first left behind),
+- **Key** ``("plait-{run_id}", task_id, attempt, session)``: unique (``session`` is random per
+  executor, so a second orchestrator that resumes the same run never meets a key the first
+  left behind). Dask files tasks by the key's first part: one task group per run, under one
+  prefix, ``plait``. (A key of one part per attempt made a group per attempt, which the
+  scheduler scans on every submission -- quadratic in a run's tasks -- and a prefix per
+  attempt, which it keeps forever.)
   submitted with ``pure=False``, ``retries=0`` (plait owns retries) and ``priority=`` the job's
   place in plait's ready queue (its ``priority``, then its critical-path rank), so Dask agrees
   with plait when it does have a choice.
-- **The function** is :func:`_run_attempt` on the worker: the attempt guard, then
-  :func:`~plait.executors.run_call` with the :class:`~plait.executors.TaskCall` the engine made.
-  It returns the output (wrapped with the attempt's log lines when it logged anything), or a
-  :class:`_Failed` around a portable :class:`~plait.executors.Outcome`: returned, not raised,
-  and told apart by the result's type, which Dask reports to the client without the data.
+- **The function** is :func:`_run_attempt` on the worker (``plait.executors._dask_worker``):
+  the attempt guard, then :func:`~plait.executors.run_call` with the
+  :class:`~plait.executors.TaskCall` the engine made. It returns the output (wrapped with the
+  attempt's log lines when it logged anything), or a :class:`_Failed` around a portable
+  :class:`~plait.executors.Outcome`: returned, not raised, and told apart by the result's
+  type, which Dask reports to the client without the data.
 - **The attempt guard.** Dask runs a task again when its worker dies mid-task (up to the
   cluster's ``allowed-failures``). plait must not run an attempt's body twice: the retry is its
-  own decision, counted and recorded. So the first thing an execution does is take a lock named
-  after the attempt, without waiting, in the scheduler's ``MultiLock`` extension: a lock with no
-  lease (unlike ``distributed.Lock``, whose lease would lapse once the dead worker stops renewing
-  it and let the second execution in) taken in one round trip (a ``Variable`` or ``Event`` would
-  need two, a read then a write). A second execution finds it held and fails with
-  :class:`plait.WorkerLostError`, which plait's retry policy treats as any failure. An execution
-  that ends releases the lock without waiting for the answer, so the scheduler keeps nothing
-  behind for attempts that end (a dead worker's lock stays: a few hundred bytes per lost worker).
+  own decision, counted and recorded. So a second execution fails with
+  :class:`plait.WorkerLostError`, which plait's retry policy treats as any failure. It is told
+  apart by a scheduler plugin at no cost per attempt, or, where the scheduler cannot load
+  plait, by a lock per attempt (a round trip each); see :mod:`plait.executors._dask_guard`.
 - **Cancellation** is cooperative: :meth:`DaskExecutor.cancel` sets a Dask ``Event`` named after
   the attempt, which the worker reads as ``ctx.cancelled`` (at most every
   :data:`CANCEL_CHECK_SECONDS`: each read past that is a round trip to the scheduler). An
@@ -59,139 +62,32 @@ import contextlib
 import dataclasses
 import functools
 import threading
-import time
 import uuid
-from collections.abc import Mapping
 from queue import SimpleQueue
 from typing import TYPE_CHECKING, Any
 
 from .._exceptions import TaskCancelledError, WorkerLostError
 from ._base import Executor, Job, Outcome, TaskCall
+from ._dask_worker import (
+    CANCEL_CHECK_SECONDS,
+    _cancel_name,
+    _Failed,
+    _lines_of,
+    _run_attempt,
+    _unwrap,
+)
 from ._remote import RemoteOutput
-from ._shipping import run_call
 
 if TYPE_CHECKING:
     from distributed import Client
 
-__all__ = ["CANCEL_CHECK_SECONDS", "DaskExecutor", "DaskOutput"]
+__all__ = ["CANCEL_CHECK_SECONDS", "PREFETCH", "DaskExecutor", "DaskOutput"]
 
-#: How often, at most, a task's reads of ``ctx.cancelled`` ask the scheduler (seconds).
-CANCEL_CHECK_SECONDS = 0.05
-
-
-def _guard_name(key: str) -> str:
-    return f"plait-guard/{key}"
-
-
-def _cancel_name(key: str) -> str:
-    return f"plait-cancel/{key}"
-
-
-class _Logged:
-    """An output with the log lines its attempt said, as a Dask task's result (a task returns
-    one value; the orchestrator fetches ``lines`` alone, and dependents unwrap ``output``)."""
-
-    __slots__ = ("lines", "output")
-
-    def __init__(self, output: Any, lines: list[Any]) -> None:
-        self.output = output
-        self.lines = lines
-
-    def __reduce__(self) -> tuple[Any, ...]:
-        return (_Logged, (self.output, self.lines))
-
-
-def _unwrap(value: Any) -> Any:
-    return value.output if type(value) is _Logged else value
-
-
-def _lines_of(value: Any) -> list[Any]:
-    return value.lines if type(value) is _Logged else []
-
-
-class _Failed:
-    """A failed attempt, as its Dask task's result: the error as :func:`run_call` caught it
-    (made portable), its traceback as text and its log lines. Returned rather than raised, so
-    Dask logs no "Compute Failed" for what is plait's business (a retry, a pause); the
-    orchestrator tells it apart by the result's type, which Dask reports without the data."""
-
-    __slots__ = ("outcome",)
-
-    def __init__(self, outcome: Outcome) -> None:
-        self.outcome = outcome
-
-    def __reduce__(self) -> tuple[Any, ...]:
-        return (_Failed, (self.outcome,))
-
-
-class _CancelWatch:
-    """``cancelled()`` for :func:`run_call` on a worker: reads the attempt's cancel ``Event``
-    from the scheduler, at most every :data:`CANCEL_CHECK_SECONDS`; once set, stays set."""
-
-    __slots__ = ("_checked", "_name", "_set", "_worker")
-
-    def __init__(self, worker: Any, key: str) -> None:
-        self._worker = worker
-        self._name = _cancel_name(key)
-        self._set = False
-        self._checked = -CANCEL_CHECK_SECONDS
-
-    def __call__(self) -> bool:
-        if self._set:
-            return True
-        now = time.monotonic()
-        if now - self._checked >= CANCEL_CHECK_SECONDS:
-            from distributed.utils import sync  # noqa: PLC0415 - runs on a worker
-
-            worker = self._worker
-            self._set = bool(sync(worker.loop, worker.scheduler.event_is_set, name=self._name))
-            self._checked = time.monotonic()
-        return self._set
-
-
-async def _release(worker: Any, holder: str) -> None:
-    with contextlib.suppress(Exception):  # a worker closing, a scheduler gone: nothing to keep
-        await worker.scheduler.multi_lock_release(id=holder)
-
-
-def _run_attempt(task_call: TaskCall, inputs: Mapping[str, Any], key: str) -> Any:
-    """Run one attempt on a Dask worker (the function every plait Dask task calls).
-
-    ``inputs`` holds the outputs of dependencies that ran on this cluster, passed as futures
-    and resolved by Dask into values here (each possibly :class:`_Logged`).
-    """
-    from distributed import get_worker  # noqa: PLC0415 - runs on a worker
-    from distributed.utils import sync  # noqa: PLC0415
-
-    worker = get_worker()
-    holder = f"{key}@{uuid.uuid4().hex}"
-    taken = sync(
-        worker.loop,
-        worker.scheduler.multi_lock_acquire,
-        locks=[_guard_name(key)],
-        id=holder,
-        timeout=0,
-        num_locks=1,
-    )
-    if not taken:
-        error = WorkerLostError(
-            f"task {task_call.task_id!r} (attempt {task_call.attempt}): the Dask worker running "
-            f"it was lost, and Dask started it again on {worker.address}; plait runs an attempt "
-            "once, so its retry policy decides what happens next"
-        )
-        return _Failed(Outcome(error=error))
-    try:
-        if inputs:
-            kwargs = {**task_call.kwargs, **{n: _unwrap(v) for n, v in inputs.items()}}
-            task_call = dataclasses.replace(task_call, kwargs=kwargs)
-        outcome = run_call(task_call, cancelled=_CancelWatch(worker, key))
-    finally:
-        worker.loop.add_callback(_release, worker, holder)
-    if outcome.error is not None:
-        return _Failed(outcome.portable())
-    if outcome.logs:
-        return _Logged(outcome.output, outcome.logs)
-    return outcome.output
+#: The default capacity, in attempts per worker thread of the cluster: one running, one waiting
+#: on its worker, so a thread that finishes starts the next attempt at once instead of idling
+#: through the round trip to plait and back (Dask's own ``worker-saturation`` does the same
+#: for the tasks it queues itself).
+PREFETCH = 2
 
 
 class DaskOutput(RemoteOutput):
@@ -213,7 +109,13 @@ class DaskOutput(RemoteOutput):
     def fetch(self) -> Any:
         with self._lock:
             if not self._fetched:
-                self._value = _unwrap(self.future.result())
+                value = self.future.result()
+                if type(value) is _Failed:  # lost with its worker, and not computed again
+                    raise WorkerLostError(
+                        f"the output of Dask task {self.future.key!r} was lost with the worker "
+                        "that held it"
+                    )
+                self._value = _unwrap(value)
                 self._fetched = True
             return self._value
 
@@ -230,7 +132,7 @@ class _Submitted:
     """What the executor knows of an attempt it submitted."""
 
     job: Job
-    key: str
+    key: Any  # a Dask key: see DaskExecutor.key_of
     future: Any  # a distributed.Future
     task_id: str
     attempt: int
@@ -251,9 +153,11 @@ class DaskExecutor(Executor):
             ``plait run --dask ADDRESS`` and ``executors: {name: {dask: ADDRESS}}`` in workflow
             files do).
         capacity: how many attempts may be on the cluster at once (the implicit pool the
-            engine keeps); default: the cluster's total worker threads, read when first needed.
-            More keeps workers busy through the round trip of each task, at the price of tasks
-            queued inside Dask, where plait's order and cheap cancellation do not reach.
+            engine keeps); default: :data:`PREFETCH` (2) per worker thread of the cluster, read
+            when first needed. Past the threads, attempts wait on a worker (a small window, so
+            each thread has its next task at hand); more keeps short tasks flowing through
+            longer round trips, at the price of more tasks queued inside Dask, where plait's
+            order and cheap cancellation do not reach.
         keep_outputs: leave outputs on the cluster (as :class:`DaskOutput`) when the engine
             allows it; False gathers every output as its attempt ends.
     """
@@ -263,7 +167,8 @@ class DaskExecutor(Executor):
     ) -> None:
         if capacity is not None and capacity < 1:
             raise ValueError(
-                f"capacity must be at least 1 (or None: the cluster's threads), not {capacity!r}"
+                f"capacity must be at least 1 (or None: {PREFETCH} per worker thread of the "
+                f"cluster), not {capacity!r}"
             )
         self.address = client if isinstance(client, str) else None
         self._client: Any = None if isinstance(client, str) else client  # distributed: untyped
@@ -276,6 +181,7 @@ class DaskExecutor(Executor):
         self._settling: SimpleQueue[tuple[Job, Outcome] | None] = SimpleQueue()
         self._settler: threading.Thread | None = None  # started by the first submit
         self._fetching: set[asyncio.Future[None]] = set()  # on the client's loop
+        self._locked: bool | None = None  # the attempt guard is a lock; None: not known yet
 
     @property
     def client(self) -> Client:
@@ -309,8 +215,9 @@ class DaskExecutor(Executor):
 
     @property
     def capacity(self) -> int:
-        """How many attempts may be on the cluster at once: the ``capacity`` given, or the
-        cluster's total worker threads (read once, when first asked)."""
+        """How many attempts may be on the cluster at once: the ``capacity`` given, or
+        :data:`PREFETCH` times the cluster's total worker threads (read once, when first
+        asked)."""
         if self._capacity is None:
             client: Any = self.client
             threads = sum(client.nthreads().values())
@@ -319,20 +226,32 @@ class DaskExecutor(Executor):
                     f"the Dask cluster at {client.scheduler.address!r} has no workers; "
                     "start some (`dask worker ADDRESS`) before running tasks on it"
                 )
-            self._capacity = threads
+            self._capacity = PREFETCH * threads
         return self._capacity
 
-    def key_of(self, task_call: TaskCall) -> str:
-        """The Dask key of one attempt: ``run/task/attempt.session``."""
-        return f"{task_call.run_id}/{task_call.task_id}/{task_call.attempt}.{self._session}"
+    def key_of(self, task_call: TaskCall) -> tuple[str, str, int, str]:
+        """The Dask key of one attempt: ``("plait-{run_id}", task_id, attempt, session)``."""
+        return (f"plait-{task_call.run_id}", task_call.task_id, task_call.attempt, self._session)
+
+    def start(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._prepare()
+
+    def _prepare(self) -> None:
+        """Connect, and install the attempt guard on the scheduler (once per executor)."""
+        if self._client is None:
+            self._connect()
+        if self._locked is None:
+            from . import _dask_guard  # noqa: PLC0415 - imports distributed
+
+            self._locked = not _dask_guard.install(self._client)
 
     def submit(self, job: Job) -> None:
         from distributed.client import done_callback  # noqa: PLC0415 - the optional extra
 
         if self._settler is None:
             self._start_settler()
-        if self._client is None:
-            self._connect()
+        if self._locked is None:  # not started by a run: a caller of the interface's own
+            self._prepare()
         try:
             task_call = job.call()
         except Exception as error:  # e.g. a BindingError: the attempt fails
@@ -354,6 +273,7 @@ class DaskExecutor(Executor):
                 task_call,
                 inputs,
                 key,
+                self._locked,
                 key=key,
                 pure=False,
                 retries=0,

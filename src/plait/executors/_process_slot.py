@@ -273,6 +273,7 @@ class Slot:
                 )
             )
         assert isinstance(outcome, Outcome)
+        outcome.echoed = True  # what it printed was written out as it came (_write_out)
         return outcome
 
     def _lost(self, call: TaskCall) -> WorkerLostError:
