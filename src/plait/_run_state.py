@@ -92,6 +92,8 @@ def _place(
     return executor_of, [a and e is not None for a, e in zip(is_async, executor_of, strict=True)]
 
 
+_SKIPPED = TaskStatus.SKIPPED  # read for every decided task (see _decided)
+_CANCELLED = TaskStatus.CANCELLED
 _IS_ASYNC = operator.attrgetter("is_async")
 _EXECUTOR = operator.attrgetter("executor")
 
@@ -465,7 +467,7 @@ class _RunState:
         ready = []
         for d in decided:
             now = status[d]
-            if now is TaskStatus.SKIPPED:
+            if now is _SKIPPED:
                 if self.listening:
                     self._emit(
                         TaskSkipped,
@@ -473,7 +475,7 @@ class _RunState:
                         cause=ids[d if cause is None else cause],
                         skip_cause=self.scheduler.skip_cause[d],
                     )
-            elif now is TaskStatus.CANCELLED:
+            elif now is _CANCELLED:
                 if self.listening:
                     self._emit(TaskCancelled, task_id=ids[d], attempt=self.attempts[d])
             else:

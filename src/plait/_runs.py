@@ -637,10 +637,9 @@ async def aresume(
             answers.setdefault(i, {})[request.key] = answer
         else:
             questions[i] = question_of(request)
+    done = TaskStatus.SUCCEEDED  # once: a member read off its enum class costs ~1k instructions
     succeeded = {
-        graph.index[task_id]: task
-        for task_id, task in tasks.items()
-        if task.status is TaskStatus.SUCCEEDED
+        graph.index[task_id]: task for task_id, task in tasks.items() if task.status is done
     }
     new_answers = []
     for task_id, value in (inputs or {}).items():
@@ -845,12 +844,13 @@ def get_run(
     index = {task_id: i for i, task_id in enumerate(ids)}
     records = [stored.get(task_id) for task_id in ids]
     waiting = {r.task_id: question_of(r) for r in the_store.load_requests(run_id) if not r.answered}
+    pending, succeeded = TaskStatus.PENDING, TaskStatus.SUCCEEDED  # once, not once per task
     tasks = TaskResults(
         index,
-        status=[r.status if r else TaskStatus.PENDING for r in records],
+        status=[r.status if r else pending for r in records],
         output=[
             _loads(serializer, r.output, run_id, f"output of {r.task_id!r}")
-            if r and r.status is TaskStatus.SUCCEEDED
+            if r and r.status is succeeded
             else None
             for r in records
         ],

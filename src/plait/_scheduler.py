@@ -69,8 +69,11 @@ from ._state import SkipCause, TaskStatus
 __all__ = ["PoolStatistics", "Scheduler", "SchedulerStatistics"]
 
 _UNLIMITED = sys.maxsize
+# Statuses as constants: a member read off its enum class costs a tenth of a microsecond, and
+# these are read once per task.
 PENDING = TaskStatus.PENDING
 RUNNING = TaskStatus.RUNNING
+SUCCEEDED = TaskStatus.SUCCEEDED
 SKIPPED = TaskStatus.SKIPPED
 WAITING = TaskStatus.WAITING_FOR_INPUT
 UPSTREAM_FAILED = SkipCause.UPSTREAM_FAILED
@@ -318,7 +321,7 @@ class Scheduler:
         """
         if not 0 <= i < self._size or self.status[i] is not RUNNING:
             raise self._misuse(i, "running")
-        self.status[i] = TaskStatus.SUCCEEDED
+        self.status[i] = SUCCEEDED
         self._release(i)
         self.unfinished -= 1
         # _count, written out: this is the loop every edge of a run goes through (bench Part 10)
