@@ -74,9 +74,12 @@ _UNLIMITED = sys.maxsize
 PENDING = TaskStatus.PENDING
 RUNNING = TaskStatus.RUNNING
 SUCCEEDED = TaskStatus.SUCCEEDED
+FAILED = TaskStatus.FAILED
 SKIPPED = TaskStatus.SKIPPED
+CANCELLED = TaskStatus.CANCELLED
 WAITING = TaskStatus.WAITING_FOR_INPUT
 UPSTREAM_FAILED = SkipCause.UPSTREAM_FAILED
+SKIPPED_BY_TASK = SkipCause.SKIPPED_BY_TASK
 
 # Which count a finished dependency adds to (see the module docstring).
 _SUCCEEDED, _FAILED, _UPSTREAM_FAILED, _SKIPPED = range(4)
@@ -232,10 +235,10 @@ class Scheduler:
                 if not 0 <= i < self._size or self.status[i] is not PENDING:
                     raise self._misuse(i, "pending")
                 if kind == _SUCCEEDED:
-                    self.status[i] = TaskStatus.SUCCEEDED
+                    self.status[i] = SUCCEEDED
                 else:
                     self.status[i] = SKIPPED
-                    self.skip_cause[i] = SkipCause.SKIPPED_BY_TASK
+                    self.skip_cause[i] = SKIPPED_BY_TASK
                 self._open[i] = False
                 self.unfinished -= 1
                 restored.append((i, kind))
@@ -362,7 +365,7 @@ class Scheduler:
         ):
             raise self._misuse(i, "running or waiting for input")
         self._leave(i)
-        self.status[i] = TaskStatus.FAILED
+        self.status[i] = FAILED
         self.unfinished -= 1
         return self._settle(i, _FAILED)
 
@@ -377,7 +380,7 @@ class Scheduler:
             raise self._misuse(i, "running")
         self._release(i)
         self.status[i] = SKIPPED
-        self.skip_cause[i] = SkipCause.SKIPPED_BY_TASK
+        self.skip_cause[i] = SKIPPED_BY_TASK
         self.unfinished -= 1
         return self._settle(i, _SKIPPED)
 
@@ -447,7 +450,7 @@ class Scheduler:
         if not 0 <= i < self._size or self.status[i].is_final:
             raise self._misuse(i, "unfinished")
         self._leave(i)
-        self.status[i] = TaskStatus.CANCELLED
+        self.status[i] = CANCELLED
         self._open[i] = False
         self.unfinished -= 1
         return self._settle(i, _UPSTREAM_FAILED)
@@ -475,7 +478,7 @@ class Scheduler:
             elif self._queued[i]:
                 self._queued[i] = False
                 self.ready -= 1
-            status[i] = TaskStatus.CANCELLED
+            status[i] = CANCELLED
             self._open[i] = False
         self.unfinished -= len(cancelled)
         decided: list[int] = []
