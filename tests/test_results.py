@@ -217,6 +217,23 @@ def test_outputs_read_from_columns_equal_outputs_read_task_by_task() -> None:
     assert list(from_columns) == ["a", "none", "b"]
 
 
+def test_outputs_of_a_run_where_every_task_succeeded_keep_every_task_in_order() -> None:
+    # Every task succeeded: the dict is built in one C call (zip), not filtered task by task.
+    columns = TaskResults(
+        {"b": 0, "a": 1, "none": 2},
+        status=[TaskStatus.SUCCEEDED] * 3,
+        output=[2, 1, None],
+        error=[None] * 3,
+        attempts=[1] * 3,
+        started_at=[1.0] * 3,
+        finished_at=[2.0] * 3,
+    )
+    from_columns = RunResult("r1", "etl", RunStatus.SUCCEEDED, columns, 100.0, 101.5).outputs
+    by_task = run_result({task_id: columns[task_id] for task_id in columns}).outputs
+    assert from_columns == by_task == {"b": 2, "a": 1, "none": None}
+    assert list(from_columns) == ["b", "a", "none"]
+
+
 def test_task_results_raise_key_error_for_an_unknown_task() -> None:
     with pytest.raises(KeyError):
         make_task_results()["zzz"]

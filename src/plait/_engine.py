@@ -240,6 +240,15 @@ class _Run(_Attempts, _Deadlines, _Questions, _Stopping, _Mapping):
         """
         task = attempt.task
         kept, since = 0, time.time()  # attempts run and time since the loop last ran others
+        # Looked up once: this loop runs once per async attempt.
+        lock, settle, dispatch, resolve = (
+            self.lock,
+            self._settle,
+            self._dispatch,
+            self._resolve_if_finished,
+        )
+        set_attempt, reset_attempt = running_attempt.set, running_attempt.reset
+        finished_at, scope = self.finished_at, self.attempt_scope
         while True:
             attempt.started = True
             if coroutine is None or attempt.cancelled:  # it never gets a first step
@@ -248,11 +257,12 @@ class _Run(_Attempts, _Deadlines, _Questions, _Stopping, _Mapping):
                 if attempt.error is None:
                     attempt.error = asyncio.CancelledError()
             else:
-                token = running_attempt.set(attempt)
-                scope = self.attempt_scope
+                token = set_attempt(attempt)
                 if scope is not None:
                     scoped = scope.enter(self.graph.ids[attempt.index], attempt.number)
                 try:
+                    # A coroutine that never suspends runs to its end right here, inside this
+                    # step of the driver's Task: no Task, no loop iteration of its own.
                     attempt.output = await coroutine
                 except BaseException as error:  # CancelledError too: it only ends by settling
                     attempt.error = error
@@ -261,19 +271,22 @@ class _Run(_Attempts, _Deadlines, _Questions, _Stopping, _Mapping):
                         self.serialize(attempt)
                 if scope is not None:
                     scope.exit(scoped)
-                running_attempt.reset(token)
+                reset_attempt(token)
                 if attempt.log is not None:
                     attempt.log.close()
             keep_going = attempt.error is None and task is not None and not task.cancelling()
-            with self.lock:
-                self._settle(attempt, in_loop=True)
-                keep = self._dispatch(in_loop=True, for_driver=keep_going)
-                self._resolve_if_finished(in_loop=True)
+            lock.acquire()  # not ``with``: a with statement looks up two methods each time
+            try:
+                settle(attempt, in_loop=True)
+                keep = dispatch(in_loop=True, for_driver=keep_going)
+                resolve(in_loop=True)
+            finally:
+                lock.release()
             if keep is None:
                 return
             keep.task = task
             kept += 1
-            settled_at = self.finished_at[attempt.index]
+            settled_at = finished_at[attempt.index]
             assert settled_at is not None  # _settle set it
             if kept == _KEEP_WITHOUT_YIELDING or settled_at - since > _HOLD_LOOP_SECONDS:
                 await asyncio.sleep(0)  # never cancelled: keep has not started (_cancel_async)

@@ -1,6 +1,7 @@
 """The compiled graph: a validated workflow as integer-indexed arrays, ready to schedule.
 
-Compiling checks what cannot be checked one task at a time (unknown dependencies, cycles), and
+Compiling checks what cannot be checked one task at a time (unknown dependencies, cycles) and
+what one pass checks for less than a check per ``add_task`` (a dependency listed twice), and
 computes, once per workflow, everything the scheduler needs so that a run does no lookups by id:
 
 - ``dependencies[i]`` / ``dependents[i]``: edges by task index;
@@ -44,7 +45,7 @@ from json.encoder import encode_basestring_ascii
 from typing import TYPE_CHECKING, Any, overload
 
 from ._definition import params_document
-from ._exceptions import CycleError, UnknownDependencyError
+from ._exceptions import CycleError, InvalidOptionError, UnknownDependencyError
 from ._rules import TriggerRule
 from ._targets import main_module_name
 
@@ -88,6 +89,14 @@ def series_id(task_id: str) -> str:
     names, metric labels, learned estimates): an instance's mapped task, else the task itself."""
     match = INSTANCE_ID.match(task_id) if task_id.endswith("]") else None
     return task_id if match is None else match[1]
+
+
+def _listed_twice(spec: TaskSpec) -> InvalidOptionError:
+    """The error for a task whose ``depends_on`` names a task twice (found here, in the graph's
+    one pass, at the cost of a comparison per edge, rather than by a set per ``add_task``)."""
+    return InvalidOptionError(
+        f"task {spec.id!r} lists a dependency twice: {spec.depends_on!r}; list each one once"
+    )
 
 
 def _function_name(fn: Callable[..., Any] | None) -> str:
@@ -171,6 +180,8 @@ class Graph:
                     after = dependents[d]
                     if after is None:
                         dependents[d] = [i]
+                    elif after[-1] == i:  # i's dependencies name d twice
+                        raise _listed_twice(spec)
                     else:
                         after.append(i)
                     if d >= i:

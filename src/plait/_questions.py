@@ -28,6 +28,8 @@ from ._state import TaskStatus
 
 __all__: list[str] = []
 
+_WAITING = TaskStatus.WAITING_FOR_INPUT  # read for every task made ready (see _announce_ready)
+
 
 class _UnknownDefault:
     """The default of a mid-task question asked before a resume: only the task knows it."""
@@ -43,7 +45,7 @@ class _Questions(_RunState):
         """Tell the world about tasks that became ready; ask the questions of those that wait."""
         status = self.scheduler.status
         for i in ready:
-            if status[i] is TaskStatus.WAITING_FOR_INPUT:
+            if status[i] is _WAITING:
                 pause = self.graph.specs[i].pause
                 earlier = self.questions.get(i)
                 if earlier is not None and earlier.key != "":  # asked mid-way, before a resume

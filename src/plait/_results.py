@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import functools
 import traceback
 from collections import Counter
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
@@ -93,11 +92,9 @@ class TaskResult(NamedTuple):
         return self.finished_at - self.started_at
 
 
-#: A TaskResult from a full tuple of fields: ``tuple.__new__`` directly skips the keyword
-#: handling of the constructor and the length check of ``TaskResult._make``.
-_make_task_result: Callable[[tuple[Any, ...]], TaskResult] = functools.partial(
-    tuple.__new__, TaskResult
-)
+#: ``tuple.__new__(TaskResult, fields)`` makes a TaskResult from a full tuple of fields: it skips
+#: the keyword handling of the constructor and the length check of ``TaskResult._make``.
+_tuple_new = tuple.__new__
 
 
 class TaskResults(Mapping[str, TaskResult]):
@@ -135,7 +132,8 @@ class TaskResults(Mapping[str, TaskResult]):
     def __getitem__(self, task_id: str) -> TaskResult:
         i = self._index[task_id]
         status, output, error, attempts, started_at, finished_at, cause = self._columns
-        return _make_task_result(
+        return _tuple_new(
+            TaskResult,
             (
                 task_id,
                 status[i],
@@ -146,7 +144,7 @@ class TaskResults(Mapping[str, TaskResult]):
                 finished_at[i],
                 cause[i],
                 None if self._instances is None else self._instances_of(i),
-            )
+            ),
         )
 
     def _instances_of(self, i: int) -> tuple[TaskResult, ...] | None:
@@ -173,6 +171,8 @@ class TaskResults(Mapping[str, TaskResult]):
         building the results)."""
         succeeded = TaskStatus.SUCCEEDED
         status, output = self._columns[0], self._columns[1]
+        if status.count(succeeded) == len(status):  # the common case, in C: a fifth of the cost
+            return dict(zip(self._index, output, strict=True))
         return {
             task_id: value
             for task_id, state, value in zip(self._index, status, output, strict=True)

@@ -101,6 +101,11 @@ def _place(
     return executor_of, [a and e is not None for a, e in zip(is_async, executor_of, strict=True)]
 
 
+# Read per task (see _decided, task_result): a member read off its enum class costs ~1k
+# instructions.
+_SUCCEEDED = TaskStatus.SUCCEEDED
+_SKIPPED = TaskStatus.SKIPPED
+_CANCELLED = TaskStatus.CANCELLED
 _IS_ASYNC = operator.attrgetter("is_async")
 _EXECUTOR = operator.attrgetter("executor")
 
@@ -340,9 +345,10 @@ class _RunState:
         status = self.scheduler.status
         # A mapped task that expanded fails through its instances: they are named, not it too.
         expanded = self.graph.instances
-        failed = [i for i, s in enumerate(status) if s is TaskStatus.FAILED and i not in expanded]
-        skipped = sum(1 for s in status if s is TaskStatus.SKIPPED)
-        cancelled = sum(1 for s in status if s is TaskStatus.CANCELLED)
+        failed_status = TaskStatus.FAILED  # once: not once per task
+        failed = [i for i, s in enumerate(status) if s is failed_status and i not in expanded]
+        skipped = status.count(_SKIPPED)
+        cancelled = status.count(_CANCELLED)
         if self.store_failure is not None:
             head = str(self.store_failure)
         elif self.interrupted:
@@ -382,7 +388,7 @@ class _RunState:
         return TaskResult(
             self.graph.ids[i],
             status,
-            self.outputs[i] if status is TaskStatus.SUCCEEDED or instances is not None else None,
+            self.outputs[i] if status is _SUCCEEDED or instances is not None else None,
             self.errors[i],
             self.attempts[i],
             self.started_at[i],
@@ -510,7 +516,7 @@ class _RunState:
             ):
                 self._mapped_decided(d, in_loop=in_loop)  # expands, or finished
                 continue
-            if now is TaskStatus.SKIPPED:
+            if now is _SKIPPED:
                 if self.listening:
                     self._emit(
                         TaskSkipped,
@@ -518,7 +524,7 @@ class _RunState:
                         cause=ids[d if cause is None else cause],
                         skip_cause=self.scheduler.skip_cause[d],
                     )
-            elif now is TaskStatus.CANCELLED:
+            elif now is _CANCELLED:
                 if self.listening:
                     self._emit(TaskCancelled, task_id=ids[d], attempt=self.attempts[d])
             else:

@@ -643,10 +643,11 @@ async def aresume(
             answers.setdefault(i, {})[request.key] = answer
         else:
             questions[i] = question_of(request)
+    done = TaskStatus.SUCCEEDED  # once: a member read off its enum class costs ~1k instructions
     succeeded = {
         graph.index[task_id]: task
         for task_id, task in tasks.items()
-        if task.status is TaskStatus.SUCCEEDED and task_id in graph.index  # not an instance
+        if task.status is done and task_id in graph.index  # not an instance
     }
     new_answers = []
     for task_id, value in (inputs or {}).items():
@@ -865,12 +866,13 @@ def get_run(
             ids.append(instance_id)
     records = [stored.get(task_id) for task_id in ids]
     waiting = {r.task_id: question_of(r) for r in the_store.load_requests(run_id) if not r.answered}
+    pending, succeeded = TaskStatus.PENDING, TaskStatus.SUCCEEDED  # once, not once per task
     tasks = TaskResults(
         index,
-        status=[r.status if r else TaskStatus.PENDING for r in records],
+        status=[r.status if r else pending for r in records],
         output=[
             _loads(serializer, r.output, run_id, f"output of {r.task_id!r}")
-            if r and r.output is not None and (r.status is TaskStatus.SUCCEEDED or i in instances)
+            if r and r.output is not None and (r.status is succeeded or i in instances)
             else None
             for i, r in enumerate(records)
         ],

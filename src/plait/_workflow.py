@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import functools
 import inspect
-import itertools
 import math
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
@@ -136,10 +135,14 @@ class _FunctionInfo:
     takes_only_any_keyword: bool
 
 
-_ALWAYS_STR = itertools.repeat(str)  # isinstance's second argument, for map()
+# The default rules as constants: reading a member off the enum class costs more than all of
+# add_task's other option handling (make bench Part 5 times add_task).
+_ALL_SUCCESS = TriggerRule.ALL_SUCCESS
+_ALL_DONE = TriggerRule.ALL_DONE
 
-#: A TaskSpec from a full tuple of fields (``tuple.__new__`` directly: one call less).
-_new_task_spec: Callable[[tuple[Any, ...]], TaskSpec] = functools.partial(tuple.__new__, TaskSpec)
+#: ``tuple.__new__(TaskSpec, fields)`` makes a TaskSpec from a full tuple of fields: one call
+#: less than the named tuple's own ``__new__``.
+_tuple_new = tuple.__new__
 
 
 class Workflow:
@@ -155,8 +158,11 @@ class Workflow:
         check_name("workflow name", name)
         self.name = name
         self._tasks: dict[str, TaskSpec] = {}
-        # Each function's analysis, and the ids of the tasks that run it (to resolve a function
-        # named in depends_on): one lookup per add_task.
+        # Each function's analysis, and the ids of the first two tasks that run it (a function
+        # named in depends_on resolves to the one task that runs it): one lookup per add_task.
+        # Two are enough to tell that a function runs as several tasks; the error that says so
+        # finds them all (a list of every id would grow with the workflow, for the collector
+        # to walk).
         self._functions: dict[Callable[..., Any], tuple[_FunctionInfo, list[str]]] = {}
         self._graph: Graph | None = None
 
@@ -275,7 +281,8 @@ class Workflow:
         Args:
             id: the task's unique id.
             fn: a sync or async function. Its parameters are filled as the module docstring says.
-            depends_on: ids, or functions added as tasks of this workflow.
+            depends_on: ids, or functions added as tasks of this workflow, each once (the
+                graph checks the ids when it is compiled, before anything runs).
             params: values for parameters that are not dependencies or the context.
             retry: this task's retry policy, instead of the engine's default.
             timeout: seconds an attempt may run, instead of the engine's ``task_timeout``.
@@ -354,15 +361,13 @@ class Workflow:
             )
         given = tuple(depends_on)
         dependencies: tuple[str, ...] = given  # type: ignore[assignment]  # checked next
-        if given:
-            if not all(map(isinstance, given, _ALWAYS_STR)):
+        for dependency in given:  # a plain loop: cheaper than all(map(...)) for a few
+            if type(dependency) is not str:
                 dependencies = tuple(self._dependency_id(id, dep) for dep in given)
-            if len(dependencies) > 1 and len(set(dependencies)) != len(dependencies):
-                raise InvalidOptionError(
-                    f"task {id!r} lists a dependency twice: {dependencies!r}; list each one once"
-                )
+                break
+        # A dependency listed twice is refused by the graph's one pass (Graph.__init__).
         if trigger is None:
-            rule = TriggerRule.ALL_DONE if cleanup is True else TriggerRule.ALL_SUCCESS
+            rule = _ALL_DONE if cleanup is True else _ALL_SUCCESS
         elif type(trigger) is TriggerRule:
             rule = trigger
         else:
@@ -411,8 +416,10 @@ class Workflow:
                 binding = _bind(id, fn, info, dependencies, frozen_params, rule=rule)
             if mapped is not None:
                 _check_item_parameter(id, fn, info, mapped, frozen_params)
-            entry[1].append(id)
-        spec = tasks[id] = _new_task_spec(
+            if len(entry[1]) < 2:
+                entry[1].append(id)
+        spec = tasks[id] = _tuple_new(
+            TaskSpec,
             (
                 id,
                 fn,
@@ -431,16 +438,17 @@ class Workflow:
                 cleanup,
                 mapped,
                 binding,
-            )
+            ),
         )
         self._graph = None
         return spec
 
     def validate(self) -> None:
-        """Check the whole graph: unknown dependencies and cycles.
+        """Check the whole graph: unknown dependencies, dependencies listed twice, and cycles.
 
         Raises:
             UnknownDependencyError: a dependency names no task of this workflow.
+            InvalidOptionError: a task lists a dependency twice.
             CycleError: the dependencies form a cycle.
         """
         self.graph()
@@ -465,9 +473,10 @@ class Workflow:
                 f"{self.name!r}; add it first, or name the dependency by its id"
             ) from None
         if len(ids) > 1:
+            every = [spec.id for spec in self._tasks.values() if spec.fn == dependency]
             raise InvalidOptionError(
                 f"task {task_id!r} depends on {name}, which was added as several tasks "
-                f"({', '.join(map(repr, ids))}); name the dependency by its id"
+                f"({', '.join(map(repr, every))}); name the dependency by its id"
             )
         return ids[0]
 
