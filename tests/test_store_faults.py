@@ -10,7 +10,6 @@ refused up front in names.
 from __future__ import annotations
 
 import collections
-import importlib.util
 import json
 import os
 import re
@@ -22,10 +21,10 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from types import ModuleType
 
 import psycopg
 import pytest
+from _modules import module_from_file
 from stores.conftest import POSTGRES_URL, drop_schemas, postgres_unreachable
 
 import plait
@@ -84,16 +83,6 @@ for i in range(20):
 #: The module the command imports FLOW as (from its file's name): a name no other test uses, so
 #: that its functions have the same module:name here as in the run's definition.
 FLOW_MODULE = "store_faults_locked_flow"
-
-
-def module_from_file(path: Path) -> ModuleType:
-    """The module in ``path``, named after its file, imported without touching ``sys.path``
-    or ``sys.modules``."""
-    spec = importlib.util.spec_from_file_location(path.stem, path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def test_a_store_locked_past_the_lease_stops_the_run_with_exit_4_never_success(
