@@ -13,6 +13,7 @@ interleave threads as the OS schedules them: a plan reproduces, a race may need 
 from __future__ import annotations
 
 import asyncio
+import functools
 import os
 import threading
 import time
@@ -103,9 +104,30 @@ class Plan:
         return self.fail_fast or self.tasks[i].critical
 
 
+# The strategies a plan draws from are made once, not at every draw: a new strategy is checked
+# the first time it is drawn from, which cost more than the draws themselves (one per task).
+
+
+@functools.cache
 def chance(percent: int) -> st.SearchStrategy[bool]:
     """True about ``percent`` % of the time; shrinks to False."""
     return st.integers(0, 99).map(lambda k: k >= 100 - percent)
+
+
+@functools.cache
+def dependencies(i: int) -> st.SearchStrategy[list[int]]:
+    """Up to four of the tasks before task ``i``."""
+    return st.lists(st.integers(0, max(i - 1, 0)), max_size=min(i, 4), unique=True)
+
+
+@functools.cache
+def pool_of(limited: int) -> st.SearchStrategy[str | None]:
+    """No pool, one of the ``limited`` pools that limit, or the one that does not."""
+    return st.sampled_from([None, *(f"pool{k}" for k in range(limited)), "wide"])
+
+
+FAIL_FIRST = st.sampled_from([0, 0, 0, 0, 1, 2, 3, ALWAYS])
+DURATION = st.sampled_from(DURATIONS)
 
 
 @st.composite
@@ -116,24 +138,21 @@ def plans(draw: st.DrawFn, *, retries: bool = False, halts: bool = False) -> Pla
     # "wide" never binds (its limit is the largest max_concurrency): plait.run refuses a pool
     # with no limit at all, so that is how a run gets a pool that limits nothing.
     pools["wide"] = 8
-    pool_names = [None, *limited, "wide"]
+    pool = pool_of(len(limited))
     tasks = []
     for i in range(n):
-        deps = draw(st.lists(st.integers(0, max(i - 1, 0)), max_size=min(i, 4), unique=True))
+        deps = draw(dependencies(i))
         max_retries = draw(st.integers(1, 3)) if retries and draw(chance(50)) else None
-        if retries:
-            fail_first = draw(st.sampled_from([0, 0, 0, 0, 1, 2, 3, ALWAYS]))
-        else:
-            fail_first = ALWAYS if draw(chance(4)) else 0
+        fail_first = draw(FAIL_FIRST) if retries else (ALWAYS if draw(chance(4)) else 0)
         tasks.append(
             TaskPlan(
                 deps=tuple(sorted(deps)),
                 is_async=draw(st.booleans()),
-                duration=draw(st.sampled_from(DURATIONS)),
+                duration=draw(DURATION),
                 fail_first=fail_first,
                 max_retries=max_retries,
                 critical=halts and draw(chance(10)),
-                pool=draw(st.sampled_from(pool_names)),
+                pool=draw(pool),
             )
         )
     return Plan(

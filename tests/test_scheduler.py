@@ -1047,6 +1047,20 @@ class Model:
         return cancelled | self.settle()
 
 
+# The strategies a setup draws from are made once, not for every task: a new strategy is checked
+# the first time it is drawn from, which costs more than the draw.
+PRIORITY = st.sampled_from([0, 0, 0, 1, -1])
+ESTIMATE = st.sampled_from([None, None, 0.0, 0.5, 3.0])
+TRIGGER = st.sampled_from([TriggerRule.ALL_SUCCESS] * 12 + list(TriggerRule))
+POOLS = [st.sampled_from([None, *["p", "q", "r"][:k]]) for k in range(4)]
+
+
+@functools.cache
+def dependencies(i: int) -> st.SearchStrategy[list[int]]:
+    """Up to three of the tasks before task ``i``."""
+    return st.lists(st.integers(0, max(i - 1, 0)), max_size=min(i, 3), unique=True)
+
+
 @st.composite
 def scheduler_setups(draw: st.DrawFn) -> tuple[Graph, int, dict[str, int], set[int]]:
     n = draw(st.integers(0, 25))
@@ -1055,15 +1069,14 @@ def scheduler_setups(draw: st.DrawFn) -> tuple[Graph, int, dict[str, int], set[i
     wf = Workflow("model")
     held = set()
     for i in range(n):
-        depends_on = draw(st.lists(st.integers(0, max(i - 1, 0)), max_size=min(i, 3), unique=True))
         wf.add_task(
             f"t{i}",
             _noop,
-            depends_on=[f"t{d}" for d in depends_on],
-            pool=draw(st.sampled_from([None, *pool_names])),
-            priority=draw(st.sampled_from([0, 0, 0, 1, -1])),
-            estimate=draw(st.sampled_from([None, None, 0.0, 0.5, 3.0])),
-            trigger=draw(st.sampled_from([TriggerRule.ALL_SUCCESS] * 12 + list(TriggerRule))),
+            depends_on=[f"t{d}" for d in draw(dependencies(i))],
+            pool=draw(POOLS[len(pool_names)]),
+            priority=draw(PRIORITY),
+            estimate=draw(ESTIMATE),
+            trigger=draw(TRIGGER),
             cleanup=draw(st.integers(0, 5)) == 5,
         )
         if draw(st.integers(0, 9)) == 9:

@@ -24,6 +24,7 @@ from pathlib import Path
 
 import psycopg
 import pytest
+from _modules import module_from_file
 from stores.conftest import POSTGRES_URL, drop_schemas, postgres_unreachable
 
 import plait
@@ -79,15 +80,20 @@ for i in range(20):
 """
 
 
+#: The module the command imports FLOW as (from its file's name): a name no other test uses, so
+#: that its functions have the same module:name here as in the run's definition.
+FLOW_MODULE = "store_faults_locked_flow"
+
+
 def test_a_store_locked_past_the_lease_stops_the_run_with_exit_4_never_success(
     tmp_path: Path,
 ) -> None:
-    (tmp_path / "flow.py").write_text(FLOW)
+    (tmp_path / f"{FLOW_MODULE}.py").write_text(FLOW)
     db = tmp_path / "plait.db"
     env = {**os.environ, "PLAIT_HOME": str(tmp_path / "home")}
     options = ["--store", f"sqlite://{db}", "--run-id", "locked", "--lease-seconds", "1.5"]
     child = subprocess.Popen(
-        [sys.executable, "-m", "plait.cli", "run", "flow.py:wf", "--json", *options],
+        [sys.executable, "-m", "plait.cli", "run", f"{FLOW_MODULE}.py:wf", "--json", *options],
         cwd=tmp_path,
         env=env,
         stdout=subprocess.PIPE,
@@ -117,14 +123,8 @@ def test_a_store_locked_past_the_lease_stops_the_run_with_exit_4_never_success(
         assert record is not None and record.status is not RunStatus.SUCCEEDED
         assert record.lease_expires_at is not None
         time.sleep(max(0.0, record.lease_expires_at - time.time()) + 0.05)
-        sys.path.insert(0, str(tmp_path))
-        try:
-            import flow  # type: ignore[import-not-found]  # noqa: PLC0415 - written by the test
-
-            result = plait.resume("locked", flow.wf, store=store)
-        finally:
-            sys.path.remove(str(tmp_path))
-            sys.modules.pop("flow", None)
+        flow = module_from_file(tmp_path / f"{FLOW_MODULE}.py")
+        result = plait.resume("locked", flow.wf, store=store)
         assert result.status is RunStatus.SUCCEEDED
         assert_recorded_once(store, "locked", 20)
 

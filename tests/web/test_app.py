@@ -46,8 +46,9 @@ def _flow(i: int) -> plait.Workflow:
 
 
 def test_pages_of_runs_follow_the_cursor(client: TestClient, url: str) -> None:
-    for i in range(120):
-        plait.run(_flow(i), run_id=f"s{i:03d}", store=url)
+    with open_store(url) as store:  # one connection for the 120 runs, not one each
+        for i in range(120):
+            plait.run(_flow(i), run_id=f"s{i:03d}", store=store)
     first = client.get("/runs").text
     older = re.search(r'href="(/runs\?before=[^"]+)" rel="next"', first)
     assert older is not None

@@ -91,6 +91,7 @@ from ._sql import (
     _event_record,
     _event_rows,
     _history_rows,
+    _insert_run_request_sql,
     _lease_held,
     _lease_lost,
     _list_runs_query,
@@ -110,6 +111,7 @@ from ._sql import (
     _task_history,
     _task_record,
     _task_rows,
+    _upsert_request_sql,
 )
 
 if TYPE_CHECKING:
@@ -322,24 +324,7 @@ _UPSERT_TASKS = """
         skip_cause = excluded.skip_cause
 """
 
-_UPSERT_REQUEST = """
-    INSERT INTO input_requests (
-        run_id, task_id, key, prompt, schema, requested_at, deadline, answered, value, answered_at,
-        answered_by, answered_via, default_value
-    )
-    VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
-    ON CONFLICT (run_id, task_id, key) DO UPDATE SET
-        prompt = excluded.prompt,
-        schema = excluded.schema,
-        requested_at = excluded.requested_at,
-        deadline = excluded.deadline,
-        answered = excluded.answered,
-        value = excluded.value,
-        answered_at = excluded.answered_at,
-        answered_by = excluded.answered_by,
-        answered_via = excluded.answered_via,
-        default_value = excluded.default_value
-"""
+_UPSERT_REQUEST = _upsert_request_sql("%s")
 
 _OPEN_QUESTIONS = _open_questions_sql("%s")
 
@@ -363,11 +348,7 @@ _UPSERT_HISTORY = """
         s0 = excluded.s0, function = excluded.function
 """
 
-_INSERT_RUN_REQUEST = f"""
-    INSERT INTO run_requests (run_id, {_RUN_REQUEST_COLUMNS})
-    VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
-    ON CONFLICT (run_id, request_id) DO NOTHING
-"""
+_INSERT_RUN_REQUEST = _insert_run_request_sql("%s")
 
 # The owner's look for requests: one statement that takes nothing (and writes nothing) when
 # none is pending, and that no other owner's look can race (each row is updated once).

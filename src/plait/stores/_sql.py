@@ -51,6 +51,7 @@ __all__ = [
     "_event_record",
     "_event_rows",
     "_history_rows",
+    "_insert_run_request_sql",
     "_lease_held",
     "_lease_lost",
     "_list_runs_query",
@@ -70,6 +71,7 @@ __all__ = [
     "_task_history",
     "_task_record",
     "_task_rows",
+    "_upsert_request_sql",
 ]
 
 # Columns in the order the record builders below expect them.
@@ -343,6 +345,31 @@ def _task_record(row: Sequence[Any]) -> TaskRecord:
         finished_at=row[6],
         skip_cause=None if row[7] is None else SkipCause(row[7]),
     )
+
+
+def _upsert_request_sql(param: str) -> str:
+    """The statement that writes a row of :func:`_request_rows` (``run_id`` and
+    :data:`_REQUEST_COLUMNS`), replacing the request's row if it has one; ``param`` is the
+    placeholder."""
+    columns = ["run_id", *_REQUEST_COLUMNS.split(", ")]
+    updates = ",\n        ".join(f"{c} = excluded.{c}" for c in columns[3:])  # not the key
+    return f"""
+    INSERT INTO input_requests (run_id, {_REQUEST_COLUMNS})
+    VALUES ({", ".join([param] * len(columns))})
+    ON CONFLICT (run_id, task_id, key) DO UPDATE SET
+        {updates}
+"""
+
+
+def _insert_run_request_sql(param: str) -> str:
+    """The statement that writes a row of :func:`_run_request_row` unless the request has one
+    (a request sent twice is sent once); ``param`` is the placeholder."""
+    values = ", ".join([param] * (1 + len(_RUN_REQUEST_COLUMNS.split(", "))))
+    return f"""
+    INSERT INTO run_requests (run_id, {_RUN_REQUEST_COLUMNS})
+    VALUES ({values})
+    ON CONFLICT (run_id, request_id) DO NOTHING
+"""
 
 
 def _request_rows(run_id: str, requests: Sequence[InputRequest]) -> list[tuple[Any, ...]]:
