@@ -363,6 +363,28 @@ def test_quiet_mode_writes_only_the_failures_at_their_time_in_the_run() -> None:
     ]
 
 
+def test_plain_mode_says_when_a_mapped_task_expands_and_ends_as_a_whole() -> None:
+    error = TaskError("plait.MapError", "1 of 2 instances of 'each' failed: 'each[1]'")
+    console = plain()
+    feed(
+        LogLines(console),
+        [
+            run_started(2),
+            plait.TaskMapped(run_id="r1", time=T0 + 0.1, task_id="each", count=2),
+            plait.TaskSucceeded(run_id="r1", time=T0 + 0.4, task_id="each", attempt=0),
+            plait.TaskMapped(run_id="r1", time=T0 + 0.5, task_id="more", count=1),
+            plait.TaskFailed(run_id="r1", time=T0 + 0.6, task_id="more", attempt=0, error=error),
+        ],
+    )
+    assert written(console).splitlines() == [
+        "[   0.00s] run r1 (build) started: 2 tasks",
+        "[   0.10s] mapped    each into 2 instances",
+        "[   0.40s] succeeded each (2 instances) in 0.30s",  # from its expansion
+        "[   0.50s] mapped    more into 1 instance",
+        "[   0.60s] failed    more: plait.MapError: 1 of 2 instances of 'each' failed: 'each[1]'",
+    ]  # a mapped task as a whole made no attempt: none is named
+
+
 def test_json_mode_writes_every_event_in_the_documented_schema() -> None:
     console = plain()
     feed(JsonLines(console), EVENTS)

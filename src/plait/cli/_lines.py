@@ -1,7 +1,8 @@
 """The plain watchers: a line per event, for a log (``LogLines``) or a program (``JsonLines``).
 
 :class:`LogLines` (not on a terminal, or ``--quiet``) writes one plain line per task start,
-success, failure, retry, skip, cancellation or question -- with ``quiet``, only the failures;
+success, failure, retry, skip, cancellation or question, and when a mapped task expands (a
+mapped task as a whole made no attempt, so its end names none) -- with ``quiet``, only the failures;
 with ``verbose``, what the tasks say too. Each line starts with the seconds since the run
 started. :class:`JsonLines` (``--json``) writes one JSON object per line per event
 (:func:`event_record`), in the schema below. Both queue their lines under the engine's lock and
@@ -214,6 +215,7 @@ class LogLines(_LineWriter):
         self.verbose = verbose
         self._start: float | None = None
         self._started: dict[str, float] = {}
+        self._mapped: dict[str, int] = {}  # a mapped task's number of instances, once expanded
         self._done_before: int | None = None  # set on a resume
 
     def seed(self, succeeded: Sequence[str]) -> None:
@@ -231,7 +233,10 @@ class LogLines(_LineWriter):
         if isinstance(event, RunStarted):
             self._start = event.time  # even when quiet: times count from the run's start
         if isinstance(event, TaskFailed):
-            return f"failed    {event.task_id} (attempt {event.attempt}): {last_line(event.error)}"
+            # attempt 0: a mapped task as a whole, which fails through its instances or because
+            # it could not expand; it made no attempt of its own
+            attempt = f" (attempt {event.attempt})" if event.attempt else ""
+            return f"failed    {event.task_id}{attempt}: {last_line(event.error)}"
         if isinstance(event, TaskLogged):
             return said(event) if self.verbose and not event.echoed else None
         if self.quiet:
@@ -246,9 +251,15 @@ class LogLines(_LineWriter):
         if isinstance(event, TaskStarted):
             self._started[event.task_id] = event.time
             return f"started   {event.task_id} (attempt {event.attempt})"
+        if isinstance(event, TaskMapped):
+            self._started[event.task_id] = event.time
+            self._mapped[event.task_id] = event.count
+            return f"mapped    {event.task_id} into {_instances(event.count)}"
         if isinstance(event, TaskSucceeded):
             took = event.time - self._started.get(event.task_id, event.time)
-            return f"succeeded {event.task_id} in {format_seconds(took)}"
+            count = self._mapped.get(event.task_id)
+            what = event.task_id if count is None else f"{event.task_id} ({_instances(count)})"
+            return f"succeeded {what} in {format_seconds(took)}"
         if isinstance(event, TaskRetrying):
             return (
                 f"retrying  {event.task_id} in {format_seconds(event.delay)} (attempt "
@@ -266,6 +277,10 @@ class LogLines(_LineWriter):
 
     def _write(self, line: str) -> None:
         self.console.print(line, markup=False, highlight=False)
+
+
+def _instances(count: int) -> str:
+    return f"{count:,} instance{'' if count == 1 else 's'}"
 
     def finish(self, result: RunResult, figures: RunFigures) -> None:
         print_summary(self.console, result, figures, store=self.store, quiet=self.quiet)
