@@ -278,9 +278,9 @@ class LogLines(_LineWriter):
     def _write(self, line: str) -> None:
         self.console.print(line, markup=False, highlight=False)
 
+    def finish(self, result: RunResult, figures: RunFigures) -> None:
+        print_summary(self.console, result, figures, store=self.store, quiet=self.quiet)
+
 
 def _instances(count: int) -> str:
     return f"{count:,} instance{'' if count == 1 else 's'}"
-
-    def finish(self, result: RunResult, figures: RunFigures) -> None:
-        print_summary(self.console, result, figures, store=self.store, quiet=self.quiet)
