@@ -3,20 +3,15 @@
 from __future__ import annotations
 
 import json
-import os
 import random
-import signal
-import subprocess
-import sys
 import threading
-import time
 from pathlib import Path
 from typing import Any
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from test_rules import _run_until
+from test_rules import KilledRun
 from test_scheduler import mapped_plan, mapped_reference
 
 import plait
@@ -483,42 +478,17 @@ if __name__ == "__main__":
 def test_a_mapped_run_with_a_flaky_instance_rules_and_cleanup_resumes_after_kill_9(
     tmp_path: Path,
 ) -> None:
-    flow = tmp_path / "killed.py"
-    flow.write_text(_KILLED_FLOW)
-    effects = tmp_path / "effects"
-    store = f"sqlite://{tmp_path / 'runs.db'}"
-    env = {**os.environ, "EFFECTS": str(effects), "PHASE": "1"}
-    first = subprocess.Popen(
-        [sys.executable, str(flow), store], env=env, stdout=subprocess.PIPE, text=True
+    run = KilledRun(tmp_path, _KILLED_FLOW)
+    before = run.kill_once(  # the store has caught up with all but the blocked instance
+        lambda recorded: all(
+            recorded.get(f"fetch[{k}]") is (FAILED if k == 2 else SUCCEEDED) for k in (0, 1, 2)
+        )
     )
-    _run_until(first, "blocking")
-
-    def recorded() -> dict[str, TaskStatus]:
-        return {t: r.status for t, r in plait.get_run("r", store=store).tasks.items()}
-
-    deadline = time.monotonic() + 20
-    while any(  # the store has caught up with all but the blocked instance
-        recorded().get(f"fetch[{k}]") is not (FAILED if k == 2 else SUCCEEDED) for k in (0, 1, 2)
-    ):
-        assert time.monotonic() < deadline, recorded()
-        time.sleep(0.02)
-    first.send_signal(signal.SIGKILL)
-    first.wait(10)
-    before = plait.get_run("r", store=store)
     assert before.tasks["fetch"].status is TaskStatus.RUNNING
     assert before.tasks["fetch[2]"].attempts == 2
     assert before.tasks["check"].skip_cause is plait.SkipCause.SKIPPED_BY_TASK
 
-    resumed = subprocess.run(
-        [sys.executable, str(flow), store],
-        env={**env, "PHASE": "2"},
-        check=False,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert resumed.returncode == 0, resumed.stderr
-    after = plait.get_run("r", store=store)
+    after = run.resume()
     states = {t: (r.status.value, r.skip_cause) for t, r in after.tasks.items()}
     assert states == {
         "pages": ("succeeded", None),
@@ -534,7 +504,7 @@ def test_a_mapped_run_with_a_flaky_instance_rules_and_cleanup_resumes_after_kill
     assert after.tasks["aggregate"].output == 150
     assert after.tasks["fetch"].output == [0, 10, 20, 30, 40, 50]
     assert after.tasks["fetch[2]"].attempts == 3  # two before the kill, one after
-    ran = effects.read_text().split("\n")
+    ran = run.effects.read_text().split("\n")
     # after the kill only what had not succeeded runs: no page, check or finished instance
     assert sorted(line for line in ran if line.startswith("2 ")) == [
         "2 aggregate", "2 cleanup", "2 fetch[2]", "2 fetch[4]",

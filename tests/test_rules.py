@@ -20,7 +20,7 @@ import sys
 import threading
 import time
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -594,6 +594,53 @@ def _run_until(process: subprocess.Popen[str], line: str) -> None:
     raise AssertionError(f"the run ended before printing {line!r}: {process.communicate()}")
 
 
+class KilledRun:
+    """A workflow script (``source``; it reads ``EFFECTS`` and ``PHASE`` from its environment
+    and the store URL from ``argv[1]``, and runs or resumes run ``r``) run as a user's process
+    would: phase 1 in a child until it prints ``blocking``, killed with SIGKILL once the store
+    shows what the test waits for, then phase 2 -- the resume -- to its end."""
+
+    def __init__(self, tmp_path: Path, source: str) -> None:
+        self.flow = tmp_path / "killed_flow.py"
+        self.flow.write_text(source)
+        self.effects = tmp_path / "effects"
+        self.store = f"sqlite://{tmp_path / 'runs.db'}"
+        self.env = {**os.environ, "EFFECTS": str(self.effects), "PHASE": "1"}
+        self.first = subprocess.Popen(
+            [sys.executable, str(self.flow), self.store],
+            env=self.env,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        _run_until(self.first, "blocking")
+
+    def recorded(self) -> dict[str, TaskStatus]:
+        return {t: r.status for t, r in plait.get_run("r", store=self.store).tasks.items()}
+
+    def kill_once(self, caught_up: Callable[[dict[str, TaskStatus]], bool]) -> plait.RunResult:
+        """SIGKILL the first process once ``caught_up(recorded statuses)``; the run as stored."""
+        deadline = time.monotonic() + 20
+        while not caught_up(self.recorded()):
+            assert time.monotonic() < deadline, self.recorded()
+            time.sleep(0.02)
+        self.first.send_signal(signal.SIGKILL)
+        self.first.wait(10)
+        return plait.get_run("r", store=self.store)
+
+    def resume(self) -> plait.RunResult:
+        """Run phase 2 (the resume) in a new process to its end; the run as stored."""
+        resumed = subprocess.run(
+            [sys.executable, str(self.flow), self.store],
+            env={**self.env, "PHASE": "2"},
+            check=False,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert resumed.returncode == 0, resumed.stderr
+        return plait.get_run("r", store=self.store)
+
+
 @pytest.mark.parametrize("signals", [1, 2], ids=["one Ctrl-C", "two Ctrl-C"])
 def test_a_cleanup_task_runs_after_ctrl_c_and_a_second_ctrl_c_skips_it(
     tmp_path: Path, signals: int
@@ -701,41 +748,15 @@ if __name__ == "__main__":
 def test_a_run_with_rules_skip_and_cleanup_resumes_after_kill_9_with_every_state_right(
     tmp_path: Path,
 ) -> None:
-    flow = tmp_path / "resumable.py"
-    flow.write_text(_RESUME_FLOW)
-    effects = tmp_path / "effects"
-    store = f"sqlite://{tmp_path / 'runs.db'}"
-    env = {**os.environ, "EFFECTS": str(effects), "PHASE": "1"}
-    first = subprocess.Popen(
-        [sys.executable, str(flow), store], env=env, stdout=subprocess.PIPE, text=True
-    )
-    _run_until(first, "blocking")
-
-    def recorded() -> dict[str, TaskStatus]:
-        return {t: r.status for t, r in plait.get_run("r", store=store).tasks.items()}
-
-    deadline = time.monotonic() + 20
-    while recorded()["alert"] is not TaskStatus.SUCCEEDED:  # the store has caught up
-        assert time.monotonic() < deadline, recorded()
-        time.sleep(0.02)
-    first.send_signal(signal.SIGKILL)
-    first.wait(10)
-    before = plait.get_run("r", store=store)
+    run = KilledRun(tmp_path, _RESUME_FLOW)
+    # the store has caught up
+    before = run.kill_once(lambda recorded: recorded["alert"] is TaskStatus.SUCCEEDED)
     assert before.tasks["flaky"].status is TaskStatus.FAILED
     assert before.tasks["check"].skip_cause is SkipCause.SKIPPED_BY_TASK
     assert before.tasks["publish"].skip_cause is SkipCause.UPSTREAM_SKIPPED
     assert before.tasks["slow"].status is TaskStatus.RUNNING
 
-    resumed = subprocess.run(
-        [sys.executable, str(flow), store],
-        env={**env, "PHASE": "2"},
-        check=False,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert resumed.returncode == 0, resumed.stderr
-    after = plait.get_run("r", store=store)
+    after = run.resume()
     states = {t: (r.status.value, r.skip_cause) for t, r in after.tasks.items()}
     assert states == {
         "flaky": ("succeeded", None),  # a fresh retry budget: it runs again, and succeeds
@@ -749,7 +770,7 @@ def test_a_run_with_rules_skip_and_cleanup_resumes_after_kill_9_with_every_state
     }
     assert after.tasks["aggregate"].output == 8
     assert after.status is plait.RunStatus.SUCCEEDED, after.error
-    ran = effects.read_text().split("\n")
+    ran = run.effects.read_text().split("\n")
     assert ran.count("1 check") == 1 and not any(line.endswith(" publish") for line in ran)
     assert "2 check" not in ran and "2 alert" not in ran  # neither runs again
     assert ran.count("1 flaky") == 2 and ran.count("2 flaky") == 1  # 2 tries, then 1 more
