@@ -131,6 +131,7 @@ def serve(calls: Connection, control: Connection) -> None:
     sys.stderr = _Forward(calls, sending, b"2")
     start_capture()  # for the worker's whole life: each call's capture then costs nothing more
     current = _Current()
+    send_lines = _LineSender(calls, sending)
     listener = threading.Thread(
         target=_listen, args=(control, current), name="plait-worker-listener", daemon=True
     )
@@ -143,10 +144,10 @@ def serve(calls: Connection, control: Connection) -> None:
         if message[:1] == PATH:
             sys.path[:] = loads(memoryview(message)[1:])
             continue
-        seq = int.from_bytes(message[1 : 1 + SEQ], "little")
-        flag = current.begin(seq)
+        flag = current.begin(int.from_bytes(message[1 : 1 + SEQ], "little"))
+        send_lines.seq = message[1 : 1 + SEQ]  # the last call's lines were sent or returned
         try:
-            reply = _run(message, flag, _LineSender(calls, sending, seq))
+            reply = _run(message, flag, send_lines)
         finally:
             current.end()
         try:
@@ -171,17 +172,18 @@ def _listen(control: Connection, current: _Current) -> None:
 
 
 class _LineSender:
-    """``send_lines`` for one call: a batch of its log lines as one ``L`` message."""
+    """``send_lines`` for the running call (``seq``, as bytes): a batch of its log lines as one
+    ``L`` message."""
 
-    __slots__ = ("_calls", "_head", "_sending")
+    __slots__ = ("_calls", "_sending", "seq")
 
-    def __init__(self, calls: Connection, sending: threading.Lock, seq: int) -> None:
+    def __init__(self, calls: Connection, sending: threading.Lock) -> None:
         self._calls = calls
         self._sending = sending
-        self._head = LINES + seq.to_bytes(SEQ, "little")
+        self.seq = bytes(SEQ)
 
     def __call__(self, lines: list[LogLine]) -> None:
-        data = self._head + pickle.dumps(lines, pickle.HIGHEST_PROTOCOL)
+        data = LINES + self.seq + pickle.dumps(lines, pickle.HIGHEST_PROTOCOL)
         with self._sending:  # OSError: the parent is gone; the stream keeps the lines
             self._calls.send_bytes(data)
 

@@ -26,6 +26,7 @@ batch sent before is in the attempt's log already.
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from collections.abc import Callable
@@ -130,14 +131,22 @@ class _Flusher:
     def due(self, stream: LogStream) -> None:
         """``stream``'s batch got its first line: send it soon."""
         with self._condition:
-            self._due.append(stream)
-            if self._thread is None or not self._thread.is_alive():
-                # (Not alive: this process was forked from one that had it; start our own.)
+            due = self._due
+            due.append(stream)
+            if len(due) > 1:
+                return  # the flusher is awake already, in its batching window
+            if self._thread is None:
                 self._thread = threading.Thread(
                     target=self._serve, name="plait-log-flusher", daemon=True
                 )
                 self._thread.start()
             self._condition.notify()
+
+    def forget(self) -> None:
+        """In a child forked from this process: no flusher there yet, nothing due."""
+        self._condition = threading.Condition(threading.Lock())
+        self._due = []
+        self._thread = None
 
     def _serve(self) -> None:
         while True:
@@ -152,3 +161,4 @@ class _Flusher:
 
 
 _flusher = _Flusher()
+os.register_at_fork(after_in_child=_flusher.forget)
