@@ -520,6 +520,21 @@ def test_a_line_is_in_the_store_and_told_to_subscribers_while_its_task_runs(
     assert kinds == [plait.TaskLogged, plait.TaskSucceeded]
 
 
+def test_a_streamed_burst_keeps_the_head_and_tail_of_the_log(
+    on_processes: list[ProcessExecutor],
+) -> None:
+    wf = Workflow("burst")
+    wf.add_task("burst", burst, params={"n": 10_000})
+    result = run_on_processes(on_processes, wf, max_concurrency=1, max_log_bytes=4096)
+    lines = plait.get_logs(result.run_id, "burst")
+    assert lines[0].text == "line 0" and lines[-1].text == "line 9999"
+    (cut,) = [line for line in lines if line.stream == "plait"]
+    assert cut.text.startswith("[") and "lines (" in cut.text and "cut here" in cut.text
+    assert sum(len(line.text.encode()) + 1 for line in lines if line is not cut) <= 4096
+    assert [line.number for line in lines] == sorted(line.number for line in lines)
+    assert lines[-1].number == 10_000  # every line counted once, none twice
+
+
 @pytest.mark.parametrize(
     ("task", "error"),
     [(seen_then_spin, "plait.TaskTimeoutError"), (seen_then_exit, "plait.WorkerLostError")],
