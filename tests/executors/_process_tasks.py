@@ -10,9 +10,9 @@ import threading
 import time
 from pathlib import Path
 
-import plait
 from plait import Context
-from plait.stores import SQLiteStore
+
+from ._semantics_tasks import wait_to_be_seen
 
 
 def pid() -> int:
@@ -99,21 +99,6 @@ def _write_whole(marker: str, text: str) -> None:
     partial = Path(f"{marker}.partial")
     partial.write_text(text)
     partial.replace(marker)
-
-
-def wait_to_be_seen(store: str, ctx: Context) -> bool:
-    """Log a line, then wait (at most 20 s) until the run's store holds it: whether it did
-    while this attempt still ran (so the line came back before the outcome)."""
-    ctx.logger.info("waiting to be seen")
-    deadline = time.monotonic() + 20
-    # Another connection, as `plait logs --follow` has; ``store`` is a sqlite:/// URL.
-    with SQLiteStore(store.removeprefix("sqlite://")) as reader:
-        while time.monotonic() < deadline:
-            lines = plait.get_logs(ctx.run_id, ctx.task_id, attempt=ctx.attempt, store=reader)
-            if any(line.text == "INFO plait.task: waiting to be seen" for line in lines):
-                return True
-            time.sleep(0.02)
-    return False
 
 
 def seen_then_spin(store: str, ctx: Context) -> None:

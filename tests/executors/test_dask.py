@@ -35,7 +35,7 @@ from plait.executors import (
 from plait.executors._dask_worker import _Failed, _run_attempt, logs_topic
 from plait.executors._streaming import BATCH_LINES
 
-from ._process_tasks import burst, wait_to_be_seen
+from ._process_tasks import burst
 from .conftest import dask_client
 
 dask = pytest.importorskip("dask")
@@ -762,28 +762,6 @@ def test_a_question_asked_on_a_worker_pauses_the_run_and_resuming_answers_it(
     assert done.tasks["ask_name"].attempts == 2  # it ran again from the top with the answer
     said = [line.text for line in plait.get_logs("asks-1", "ask_name", store=store)]
     assert said.count("INFO plait.task: asking for a name") == 2  # each attempt's, kept
-
-
-def test_a_line_is_in_the_store_and_told_to_subscribers_while_its_task_runs(
-    client: Any, tmp_path: Path
-) -> None:
-    """The task returns only once it has read its own line back from the run's store."""
-    store = f"sqlite:///{tmp_path / 'runs.db'}"
-    wf = plait.Workflow("live")
-    wf.add_task("talk", wait_to_be_seen, params={"store": store})
-    events: list[plait.Event] = []
-    result = plait.run(
-        wf,
-        store=store,
-        executors={"cluster": DaskExecutor(client)},
-        default_executor="cluster",
-        subscribers=[events.append],
-    )
-    assert result.tasks["talk"].output is True
-    texts = [line.text for line in plait.get_logs(result.run_id, "talk", store=store)]
-    assert texts == ["INFO plait.task: waiting to be seen"]  # once: not again with the outcome
-    kinds = [type(e) for e in events if isinstance(e, plait.TaskLogged | plait.TaskSucceeded)]
-    assert kinds == [plait.TaskLogged, plait.TaskSucceeded]
 
 
 def test_a_durable_run_records_outputs_gathered_from_the_cluster(

@@ -42,7 +42,6 @@ from ._process_tasks import (
     until_cancelled,
     use,
     wait_for_file,
-    wait_to_be_seen,
 )
 
 pytestmark = pytest.mark.timeout(60)
@@ -500,24 +499,6 @@ def test_logs_land_in_the_attempts_log(on_processes: list[ProcessExecutor]) -> N
     assert texts == ["printed in the worker", "INFO plait.task: logged in the worker: 42"]
     logged = [(e.text, e.echoed) for e in events if isinstance(e, plait.TaskLogged)]
     assert logged == [(texts[0], True), (texts[1], False)]  # each once; the print was shown
-
-
-def test_a_line_is_in_the_store_and_told_to_subscribers_while_its_task_runs(
-    on_processes: list[ProcessExecutor], tmp_path: Path
-) -> None:
-    """The task returns only once it has read its own line back from the run's store."""
-    store = f"sqlite:///{tmp_path / 'plait.db'}"
-    wf = Workflow("live")
-    wf.add_task("talk", wait_to_be_seen, params={"store": store})
-    events: list[plait.Event] = []
-    result = run_on_processes(
-        on_processes, wf, max_concurrency=1, store=store, subscribers=[events.append]
-    )
-    assert result.tasks["talk"].output is True
-    texts = [line.text for line in plait.get_logs(result.run_id, "talk", store=store)]
-    assert texts == ["INFO plait.task: waiting to be seen"]  # once: not again with the outcome
-    kinds = [type(e) for e in events if isinstance(e, plait.TaskLogged | plait.TaskSucceeded)]
-    assert kinds == [plait.TaskLogged, plait.TaskSucceeded]
 
 
 def test_a_streamed_burst_keeps_the_head_and_tail_of_the_log(
