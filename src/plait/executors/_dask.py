@@ -84,6 +84,7 @@ from ._dask_worker import (
     _lines_of,
     _run_attempt,
     _unwrap,
+    key_of_event,
     lines_of_event,
     logs_topic,
 )
@@ -243,7 +244,8 @@ class DaskExecutor(Executor):
         return self._capacity
 
     def key_of(self, task_call: TaskCall) -> tuple[str, str, int, str]:
-        """The Dask key of one attempt: ``("plait-{run_id}", task_id, attempt, session)``."""
+        """The Dask key of one attempt: ``("plait-{run_id}", task_id, attempt, session)``
+        (the worker finds the executor's logs topic by the session, last: see ``logs_topic``)."""
         return (f"plait-{task_call.run_id}", task_call.task_id, task_call.attempt, self._session)
 
     def start(self, loop: asyncio.AbstractEventLoop) -> None:
@@ -265,11 +267,11 @@ class DaskExecutor(Executor):
         """A batch of lines an attempt said on a worker, as an event of this executor's topic
         (on the client's event loop): to the settling thread, which keeps them in the attempt's
         log before it settles the attempt. Lines of an attempt already settled are dropped."""
-        key, lines = lines_of_event(event)
-        with self._lock:
-            job = next((s.job for s in self._submitted.values() if s.key == key), None)
-        if job is not None:
-            self._settling.put((job, lines))
+        key = key_of_event(event)
+        with self._lock:  # (a scan: as many attempts as the capacity, a batch at most 10 a second)
+            found = next((s for s in self._submitted.values() if s.key == key), None)
+        if found is not None:
+            self._settling.put((found.job, lines_of_event(event, found.task_id, found.attempt)))
 
     def submit(self, job: Job) -> None:
         from distributed.client import done_callback  # noqa: PLC0415 - the optional extra

@@ -27,7 +27,7 @@ from .._logs import LogLine
 from ._base import Outcome, TaskCall
 from ._shipping import run_call
 
-__all__ = ["CANCEL_CHECK_SECONDS", "lines_of_event", "logs_topic"]
+__all__ = ["CANCEL_CHECK_SECONDS", "key_of_event", "lines_of_event", "logs_topic"]
 
 #: How often, at most, a task's reads of ``ctx.cancelled`` ask the scheduler (seconds).
 CANCEL_CHECK_SECONDS = 0.05
@@ -59,13 +59,17 @@ class _LineEvents:
         self._worker.log_event(self._topic, [self._key, batch])
 
 
-def lines_of_event(event: Any) -> tuple[tuple[Any, ...], list[LogLine]]:
-    """The attempt's key and its lines, from an event of a :func:`logs_topic` (as the client
-    receives it: ``(time, [key, batch])``)."""
-    _, (key, batch) = event
-    key = tuple(key)
-    _, task_id, attempt, _ = key
-    return key, [LogLine(task_id, attempt, 0, at, stream, text) for at, stream, text in batch]
+def lines_of_event(event: Any, task_id: str, attempt: int) -> list[LogLine]:
+    """The lines of attempt ``attempt`` of ``task_id`` in an event of a :func:`logs_topic` (as
+    the client receives it: ``(time, [key, batch])``)."""
+    _, (_, batch) = event
+    return [LogLine(task_id, attempt, 0, at, stream, text) for at, stream, text in batch]
+
+
+def key_of_event(event: Any) -> tuple[Any, ...]:
+    """The key of the attempt that said the lines of an event of a :func:`logs_topic`."""
+    _, (key, _) = event
+    return tuple(key)
 
 
 class _Logged:
