@@ -69,11 +69,13 @@ if TYPE_CHECKING:  # the names, for type checkers; at run time each is loaded on
     from ._pause import AnswerChannel, Pause, Question
     from ._policies import RetryPolicy
     from ._results import RunResult, TaskError, TaskResult
+    from ._resume import aresume, resume
     from ._rules import Skip, TriggerRule
-    from ._runs import aresume, arun, get_logs, get_run, list_runs, resume, run
+    from ._runs import arun, run
     from ._serialization import JSONSerializer, PickleSerializer, Serializer
     from ._shell import ShellTask
     from ._state import RunStatus, SkipCause, TaskStatus
+    from ._stored_runs import get_logs, get_run, list_runs
     from ._workflow import TaskSpec, Workflow
     from .stores import LeaseLostError, StoreUnavailableError
 
@@ -226,13 +228,12 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
         "TaskError",
         "TaskResult",
     ),
-    "._runs": (
+    "._resume": (
         "aresume",
-        "arun",
-        "get_logs",
-        "get_run",
-        "list_runs",
         "resume",
+    ),
+    "._runs": (
+        "arun",
         "run",
     ),
     "._serialization": (
@@ -249,6 +250,11 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
         "RunStatus",
         "SkipCause",
         "TaskStatus",
+    ),
+    "._stored_runs": (
+        "get_logs",
+        "get_run",
+        "list_runs",
     ),
     "._workflow": (
         "TaskSpec",
