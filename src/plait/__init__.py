@@ -76,7 +76,8 @@ if TYPE_CHECKING:  # the names, for type checkers; at run time each is loaded on
     from ._shell import ShellTask
     from ._state import RunStatus, SkipCause, TaskStatus
     from ._stored_runs import get_logs, get_run, list_runs
-    from ._workflow import TaskSpec, Workflow
+    from ._task_spec import TaskSpec
+    from ._workflow import Workflow
     from .stores import LeaseLostError, StoreUnavailableError
 
 __version__ = "0.1.0"
@@ -256,10 +257,8 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
         "get_run",
         "list_runs",
     ),
-    "._workflow": (
-        "TaskSpec",
-        "Workflow",
-    ),
+    "._task_spec": ("TaskSpec",),
+    "._workflow": ("Workflow",),
     # The store's errors that stop a run; they keep plait.stores as their module.
     ".stores": (
         "LeaseLostError",

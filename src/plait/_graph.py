@@ -50,7 +50,8 @@ from ._rules import TriggerRule
 from ._targets import main_module_name
 
 if TYPE_CHECKING:
-    from ._workflow import TaskSpec, Workflow
+    from ._task_spec import TaskSpec
+    from ._workflow import Workflow
 
 __all__ = ["INSTANCE_ID", "Graph", "instance_id", "series_id", "unknown_dependency"]
 
