@@ -24,11 +24,12 @@ from typing import TYPE_CHECKING, Any
 from . import _signals
 from ._claims import _live_runs, _owner
 from ._config import EngineConfig, _config, _config_document, check_pools
+from ._definition import LazyDefinition, _function_names
 from ._engine import _Run
 from ._estimates import FirstTryDurations, learn
 from ._events import Journal, Subscriber
 from ._exceptions import ConfigError
-from ._graph import Graph, LazyDefinition, _function_names
+from ._graph import Graph
 from ._lease import lease_clock
 from ._monitors import _all, _monitors, _tracer
 from ._public import publish_exports
