@@ -336,7 +336,7 @@ def test_a_run_whose_owner_vanished_can_be_resumed_once_its_lease_expires(
 
 def test_a_live_run_renews_its_lease(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     store = SQLiteStore(tmp_path / "plait.db")  # the memory store has no writer thread to renew
-    monkeypatch.setattr("plait._runs.LEASE_SECONDS", 0.3)
+    monkeypatch.setattr("plait._claims.LEASE_SECONDS", 0.3)
     leases: list[float] = []
 
     def watch(ctx: plait.Context) -> None:

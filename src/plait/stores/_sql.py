@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from .._graph import LazyDefinition
+from .._definition import LazyDefinition
 from .._logs import LogLine
 from .._requests import RequestKind, RequestState, RunRequest
 from .._results import TaskError
