@@ -19,7 +19,18 @@ from .._groups import forget_group, start_watchdog, watch_group
 from ._base import Job, Outcome, TaskCall
 from ._forkserver import WorkerProcess, child_path, signal_group, start_forkserver
 from ._pickling import dumps, loads
-from ._process_worker import CALL, CANCEL, OUTCOME, PATH, SEQ, UNREADABLE, WRITE, serve
+from ._process_worker import (
+    CALL,
+    CANCEL,
+    OUTCOME,
+    PATH,
+    SEQ,
+    UNREADABLE,
+    WRITE,
+    Inbox,
+    send,
+    serve,
+)
 
 if TYPE_CHECKING:
     from ._process import ProcessExecutor
@@ -36,8 +47,9 @@ WORKER_GROUPS = "plait-process-workers"
 
 
 class _Worker:
-    """One worker process: its two pipes (see ``_process_worker``), and one poll object that
-    watches the calls pipe, the process's exit and the slot's wake-up pipe together."""
+    """One worker process: its two pipes (see ``_process_worker``), the inbox of its calls pipe,
+    and one poll object that watches the calls pipe, the process's exit and the slot's wake-up
+    pipe together."""
 
     def __init__(self, wake: int) -> None:
         self.calls, theirs_calls = multiprocessing.Pipe(duplex=True)
@@ -58,6 +70,7 @@ class _Worker:
         self.seq = 0  # the number of the last call sent
         self.poll = select.poll()
         self.calls_fd = self.calls.fileno()
+        self.inbox = Inbox(self.calls)  # every read of the calls pipe goes through it
         self.exit_fd: int = self.process.sentinel
         for fd in (self.calls_fd, self.exit_fd, wake):
             self.poll.register(fd, select.POLLIN)
@@ -186,7 +199,7 @@ class Slot:
         if sys.path != worker.path:
             path = list(sys.path)
             with contextlib.suppress(OSError):  # it died: the wait for the outcome says so
-                worker.calls.send_bytes(PATH + dumps(path))
+                send(worker.calls, PATH + dumps(path))
             worker.path = path
         return worker
 
@@ -199,7 +212,7 @@ class Slot:
         with self._lock:
             self._job = job
         with contextlib.suppress(OSError):  # it died before it took the call: found out below
-            worker.calls.send_bytes(CALL + worker.seq.to_bytes(SEQ, "little") + payload)
+            send(worker.calls, CALL + worker.seq.to_bytes(SEQ, "little") + payload)
         with self._lock:
             self._sent = True
             if job.cancelled:  # cancelled before the call got there
@@ -215,25 +228,30 @@ class Slot:
     def _wait(self, call: TaskCall, worker: _Worker) -> Outcome | None:
         ended = False  # the calls pipe said end of file
         kill_at: float | None = None  # the job was abandoned: kill the worker then
+        inbox = worker.inbox
         while True:
-            timeout = None if kill_at is None else max(0.0, kill_at - time.monotonic()) * 1000
-            ready = {fd for fd, _ in worker.poll.poll(timeout)}
-            if kill_at is not None and time.monotonic() >= kill_at:
-                return None  # the grace is over: the thread kills the worker on its way out
-            if worker.calls_fd in ready and not ended:
-                try:
-                    message = worker.calls.recv_bytes()
-                except (EOFError, OSError):  # it died: its exit says so too, soon
-                    ended = True
-                    worker.poll.unregister(worker.calls_fd)
-                else:
-                    if message[:1] == WRITE:
-                        _write_out(message)
-                        continue
-                    if kill_at is not None:  # it stopped within the grace: its worker is fine
-                        self._spared = True
-                        return None
-                    return self._outcome(call, message)
+            message = inbox.next()  # one read may have brought more than one message
+            if message is None:
+                timeout = None if kill_at is None else max(0.0, kill_at - time.monotonic()) * 1000
+                ready = {fd for fd, _ in worker.poll.poll(timeout)}
+                if kill_at is not None and time.monotonic() >= kill_at:
+                    return None  # the grace is over: the thread kills the worker on its way out
+                if worker.calls_fd in ready and not ended:
+                    try:
+                        inbox.read()
+                    except (EOFError, OSError):  # it died: its exit says so too, soon
+                        ended = True
+                        worker.poll.unregister(worker.calls_fd)
+                    else:
+                        message = inbox.next()
+            if message is not None:
+                if message[:1] == WRITE:
+                    _write_out(message)
+                    continue
+                if kill_at is not None:  # it stopped within the grace: its worker is fine
+                    self._spared = True
+                    return None
+                return self._outcome(call, message)
             if self._wake_reader in ready:
                 os.read(self._wake_reader, 64)
                 if self._stopping:
