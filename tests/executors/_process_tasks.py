@@ -23,6 +23,12 @@ def add(a: int, b: int) -> int:
     return a + b
 
 
+def shout(data: bytes, times: int) -> bytes:
+    """``data`` in capitals, ``times`` over: an output as big as the caller likes."""
+    print("shouting")  # a W message just before the big outcome on the same pipe
+    return data.upper() * times
+
+
 def wait_for_file(path: str, ctx: Context) -> str:
     """Write this worker's pid to ``path``.pid, then wait for ``path`` to exist."""
     Path(path + ".pid").write_text(str(os.getpid()))

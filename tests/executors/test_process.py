@@ -37,6 +37,7 @@ from ._process_tasks import (
     seen_then_exit,
     seen_then_spin,
     segfault,
+    shout,
     sleep_long,
     spin_with_a_child,
     until_cancelled,
@@ -122,6 +123,20 @@ def test_a_call_runs_in_another_process_and_its_worker_is_reused(
     assert worker != os.getpid()
     assert executor.worker_pids() == [worker]
     assert executor.statistics().started == 1
+
+
+def test_big_calls_and_outcomes_cross_the_pipe_whole_between_small_ones(
+    executor: ProcessExecutor,
+) -> None:
+    """A message past one read of the pipe (an argument, an output), between small ones."""
+    for size, times in ((3, 1), (300_000, 4), (5, 2)):
+        data = bytes(range(97, 123)) * size
+        job = FakeJob(shout, kwargs={"data": data, "times": times})
+        executor.submit(job)
+        outcome = job.result()
+        assert outcome.error is None
+        assert outcome.output == data.upper() * times
+        assert [line.text for line in outcome.logs] == ["shouting"]
 
 
 def test_each_worker_leads_its_own_process_group(executor: ProcessExecutor) -> None:

@@ -4,6 +4,7 @@ executor that ships every attempt through pickle, end to end."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import pickle
 import sys
@@ -16,6 +17,7 @@ import pytest
 
 import plait
 from plait import Context, RunStatus, Workflow
+from plait._logs import LogLine
 from plait._pause import NO_DEFAULT, InputRequired
 from plait.executors import (
     CancelFlag,
@@ -196,6 +198,37 @@ def test_a_task_call_pickles_by_reference_and_a_lambda_with_cloudpickle() -> Non
     assert pickle.loads(pickle.dumps(call)) == call
     lam = make_call(lambda a: a + 1, kwargs={"a": 1})
     assert run_call(pickle.loads(cloudpickle.dumps(lam))).output == 2
+
+
+def test_every_field_of_a_call_and_an_outcome_survives_pickling() -> None:
+    """Both pickle as their fields in order (``__reduce__``): a field added to the class but
+    not to its ``__reduce__`` would be lost on the way to a worker, or back."""
+    call = TaskCall(
+        run_id="r",
+        task_id="t",
+        attempt=3,
+        idempotency_key="r/t",
+        fn=add,
+        kwargs={"a": 1},
+        context_parameter="ctx",
+        answers={"k": 2},
+        is_async=True,
+        log_limit=7,
+        traceparent="00-ab-cd-01",
+        upstream={"u": 4},
+        map_over="items",
+    )
+    defaults = TaskCall(run_id="", task_id="", attempt=0, idempotency_key="", fn=None)
+    for field in dataclasses.fields(TaskCall):  # none left at its default, so each is checked
+        assert getattr(call, field.name) != getattr(defaults, field.name), field.name
+    assert pickle.loads(pickle.dumps(call)) == call
+    line = LogLine("t", 3, 1, 0.5, "stdout", "hi")
+    outcome = Outcome(output=5, error=ValueError("v"), traceback="tb", logs=[line], echoed=True)
+    for field in dataclasses.fields(Outcome):
+        assert getattr(outcome, field.name) != getattr(Outcome(), field.name), field.name
+    back = pickle.loads(pickle.dumps(outcome))
+    assert (back.output, back.traceback, back.logs, back.echoed) == (5, "tb", [line], True)
+    assert isinstance(back.error, ValueError) and str(back.error) == "v"
 
 
 def test_input_required_and_no_default_survive_pickling() -> None:

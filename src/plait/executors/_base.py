@@ -105,6 +105,26 @@ class TaskCall:
     upstream: Mapping[str, Any] = field(default_factory=dict)
     map_over: str | None = None
 
+    def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:
+        # Pickled as its fields in order: a dataclass's default pickling (its generated
+        # __getstate__ walks ``fields()``) costs a process task's round trip more than the
+        # call itself does.
+        return TaskCall, (
+            self.run_id,
+            self.task_id,
+            self.attempt,
+            self.idempotency_key,
+            self.fn,
+            self.kwargs,
+            self.context_parameter,
+            self.answers,
+            self.is_async,
+            self.log_limit,
+            self.traceparent,
+            self.upstream,
+            self.map_over,
+        )
+
     def __repr__(self) -> str:
         name = getattr(self.fn, "__qualname__", repr(self.fn))
         return f"<TaskCall {self.task_id!r}#{self.attempt} {name}({', '.join(self.kwargs)})>"
@@ -158,6 +178,10 @@ class Outcome:
     traceback: str | None = None
     logs: list[LogLine] = field(default_factory=list)
     echoed: bool = False
+
+    def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:
+        # As its fields in order, as TaskCall is (see there): cheaper than a dataclass's state.
+        return Outcome, (self.output, self.error, self.traceback, self.logs, self.echoed)
 
     def portable(self) -> Outcome:
         """This outcome, with its error replaced by a :class:`RemoteError` if the error does not

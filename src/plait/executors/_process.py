@@ -50,8 +50,18 @@ Why a thread per slot rather than one reader for all pipes (or the event loop's 
 slot's whole life (send, wait, kill, restart) reads top to bottom in one place, a blocked wait
 costs nothing, and a slot that completes a job picks the next one the engine submits in the
 same thread, with no hand-off. With the few workers a machine has (one per core), the threads
-are cheap: no-op tasks cost about what ``concurrent.futures.ProcessPoolExecutor`` costs
-(``make bench`` Part 7: 85 us per task against its 99 us, two workers, two cores).
+are cheap.
+
+**What a no-op task costs** (``make bench`` Part 7, two workers, two cores). A slot runs one
+call at a time, so a task's round trip is latency: the slot's share of this process's CPU (the
+engine settling the last job and making the next call, pickling, one write, one poll, one read:
+some 50 us, every slot's under the one GIL) plus the worker's (some 15 us) plus two wake-ups,
+one of the worker and one of the slot's thread. ``ProcessPoolExecutor.map`` keeps calls queued
+ahead of its workers, so its time is its parent's CPU alone (some 65 us a task on a quiet
+machine; on a loaded one it grows past plait's). Sending the next call while the worker runs
+the current one would hide the wake-ups too, but the engine hands an executor only as many jobs
+as may run at once (``max_concurrency``, and the capacity): a call waiting in a worker needs the
+scheduler to know jobs that are handed out but not yet running.
 """
 
 from __future__ import annotations

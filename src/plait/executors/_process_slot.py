@@ -29,6 +29,8 @@ from ._process_worker import (
     SEQ,
     UNREADABLE,
     WRITE,
+    Inbox,
+    send,
     serve,
 )
 
@@ -47,8 +49,9 @@ WORKER_GROUPS = "plait-process-workers"
 
 
 class _Worker:
-    """One worker process: its two pipes (see ``_process_worker``), and one poll object that
-    watches the calls pipe, the process's exit and the slot's wake-up pipe together."""
+    """One worker process: its two pipes (see ``_process_worker``), the inbox of its calls pipe,
+    and one poll object that watches the calls pipe, the process's exit and the slot's wake-up
+    pipe together."""
 
     def __init__(self, wake: int) -> None:
         self.calls, theirs_calls = multiprocessing.Pipe(duplex=True)
@@ -69,6 +72,7 @@ class _Worker:
         self.seq = 0  # the number of the last call sent
         self.poll = select.poll()
         self.calls_fd = self.calls.fileno()
+        self.inbox = Inbox(self.calls)  # every read of the calls pipe goes through it
         self.exit_fd: int = self.process.sentinel
         for fd in (self.calls_fd, self.exit_fd, wake):
             self.poll.register(fd, select.POLLIN)
@@ -197,7 +201,7 @@ class Slot:
         if sys.path != worker.path:
             path = list(sys.path)
             with contextlib.suppress(OSError):  # it died: the wait for the outcome says so
-                worker.calls.send_bytes(PATH + dumps(path))
+                send(worker.calls, PATH + dumps(path))
             worker.path = path
         return worker
 
@@ -210,7 +214,7 @@ class Slot:
         with self._lock:
             self._job = job
         with contextlib.suppress(OSError):  # it died before it took the call: found out below
-            worker.calls.send_bytes(CALL + worker.seq.to_bytes(SEQ, "little") + payload)
+            send(worker.calls, CALL + worker.seq.to_bytes(SEQ, "little") + payload)
         with self._lock:
             self._sent = True
             if job.cancelled:  # cancelled before the call got there
@@ -226,29 +230,34 @@ class Slot:
     def _wait(self, job: Job, call: TaskCall, worker: _Worker) -> Outcome | None:
         ended = False  # the calls pipe said end of file
         kill_at: float | None = None  # the job was abandoned: kill the worker then
+        inbox = worker.inbox
         while True:
-            timeout = None if kill_at is None else max(0.0, kill_at - time.monotonic()) * 1000
-            ready = {fd for fd, _ in worker.poll.poll(timeout)}
-            if kill_at is not None and time.monotonic() >= kill_at:
-                return None  # the grace is over: the thread kills the worker on its way out
-            if worker.calls_fd in ready and not ended:
-                try:
-                    message = worker.calls.recv_bytes()
-                except (EOFError, OSError):  # it died: its exit says so too, soon
-                    ended = True
-                    worker.poll.unregister(worker.calls_fd)
-                else:
-                    if message[:1] == WRITE:
-                        _write_out(message)
-                        continue
-                    if message[:1] == LINES:  # abandoned too: a timed-out task's last words
-                        if int.from_bytes(message[1 : 1 + SEQ], "little") == worker.seq:
-                            job.logged(pickle.loads(message[1 + SEQ :]), echoed=True)
-                        continue  # (its prints were written out as they came: echoed)
-                    if kill_at is not None:  # it stopped within the grace: its worker is fine
-                        self._spared = True
-                        return None
-                    return self._outcome(call, message)
+            message = inbox.next()  # one read may have brought more than one message
+            if message is None:
+                timeout = None if kill_at is None else max(0.0, kill_at - time.monotonic()) * 1000
+                ready = {fd for fd, _ in worker.poll.poll(timeout)}
+                if kill_at is not None and time.monotonic() >= kill_at:
+                    return None  # the grace is over: the thread kills the worker on its way out
+                if worker.calls_fd in ready and not ended:
+                    try:
+                        inbox.read()
+                    except (EOFError, OSError):  # it died: its exit says so too, soon
+                        ended = True
+                        worker.poll.unregister(worker.calls_fd)
+                    else:
+                        message = inbox.next()
+            if message is not None:
+                if message[:1] == WRITE:
+                    _write_out(message)
+                    continue
+                if message[:1] == LINES:  # abandoned too: a timed-out task's last words
+                    if int.from_bytes(message[1 : 1 + SEQ], "little") == worker.seq:
+                        job.logged(pickle.loads(message[1 + SEQ :]), echoed=True)
+                    continue  # (its prints were written out as they came: echoed)
+                if kill_at is not None:  # it stopped within the grace: its worker is fine
+                    self._spared = True
+                    return None
+                return self._outcome(call, message)
             if self._wake_reader in ready:
                 os.read(self._wake_reader, 64)
                 if self._stopping:
