@@ -67,6 +67,7 @@ from queue import SimpleQueue
 from typing import TYPE_CHECKING, Any
 
 from .._exceptions import TaskCancelledError, WorkerLostError
+from . import _dask_batch
 from ._base import Executor, Job, Outcome, TaskCall
 from ._dask_worker import (
     CANCEL_CHECK_SECONDS,
@@ -127,13 +128,23 @@ class DaskOutput(RemoteOutput):
         return f"<DaskOutput {self.future.key!r} {where}>"
 
 
+class _OneByOne(Exception):
+    """This batch goes to the cluster one attempt at a time (see ``DaskExecutor._send``)."""
+
+
+#: On the settling queue: send the attempts submitted since the last send.
+_SEND = "send"
+
+_Item = tuple[Job, Outcome] | str | None
+
+
 @dataclasses.dataclass(slots=True)
 class _Submitted:
     """What the executor knows of an attempt it submitted."""
 
     job: Job
     key: Any  # a Dask key: see DaskExecutor.key_of
-    future: Any  # a distributed.Future
+    future: Any  # a distributed.Future; None until the attempt is sent
     task_id: str
     attempt: int
     cancel_set: bool = False  # its cancel Event was set: clear it once the attempt has ended
@@ -178,7 +189,8 @@ class DaskExecutor(Executor):
         self._lock = threading.Lock()
         self._submitted: dict[Job, _Submitted] = {}
         self._capacity = capacity
-        self._settling: SimpleQueue[tuple[Job, Outcome] | None] = SimpleQueue()
+        self._settling: SimpleQueue[_Item] = SimpleQueue()
+        self._pending: list[tuple[_Submitted, tuple[Any, ...]]] = []  # submitted, not sent
         self._settler: threading.Thread | None = None  # started by the first submit
         self._fetching: set[asyncio.Future[None]] = set()  # on the client's loop
         self._locked: bool | None = None  # the attempt guard is a lock; None: not known yet
@@ -246,8 +258,6 @@ class DaskExecutor(Executor):
             self._locked = not _dask_guard.install(self._client)
 
     def submit(self, job: Job) -> None:
-        from distributed.client import done_callback  # noqa: PLC0415 - the optional extra
-
         if self._settler is None:
             self._start_settler()
         if self._locked is None:  # not started by a run: a caller of the interface's own
@@ -267,32 +277,85 @@ class DaskExecutor(Executor):
             rest = {name: value for name, value in kwargs.items() if name not in inputs}
             task_call = dataclasses.replace(task_call, kwargs=rest)
         key = self.key_of(task_call)
+        submitted = _Submitted(job, key, None, task_call.task_id, task_call.attempt)
+        args = (task_call, inputs, key, self._locked)
+        with self._lock:
+            self._submitted[job] = submitted
+            self._pending.append((submitted, args))
+            first = len(self._pending) == 1
+        if first:  # the settling thread sends the batch once it has settled what came before
+            self._settling.put(_SEND)
+
+    def _send(self) -> None:
+        """Send every attempt submitted since the last send, as one graph (on the settling
+        thread; see ``_dask_batch``): those that the engine cancelled meanwhile never reach
+        the cluster."""
+        with self._lock:
+            pending, self._pending = self._pending, []
+        batch = []
+        for submitted, args in pending:
+            job = submitted.job
+            if job.cancelled or job.abandoned:
+                with self._lock:
+                    self._submitted.pop(job, None)
+                if not job.abandoned:
+                    error = TaskCancelledError(f"{submitted.describe()} was cancelled")
+                    job.complete(Outcome(error=error))
+            else:
+                batch.append((submitted, args))
+        if not batch:
+            return
+        calls = [(s.key, args, int(getattr(s.job, "priority", 0))) for s, args in batch]
         try:
-            future = self._client.submit(
+            if len(batch) == 1 or not _dask_batch.batching():
+                raise _OneByOne
+            futures = _dask_batch.send(self._client, _run_attempt, calls)
+        except Exception:  # one of them cannot be pickled (or no batches): one by one
+            futures = [self._submit_one(s, call) for (s, _), call in zip(batch, calls, strict=True)]
+        cancelled = []
+        with self._lock:
+            for (submitted, _), future in zip(batch, futures, strict=True):
+                submitted.future = future
+                if future is not None and submitted.cancel_set:
+                    cancelled.append(submitted)
+        self._client.loop.add_callback(self._watch, [s for s, _ in batch])
+        for submitted in cancelled:
+            self._set_cancel(submitted)
+
+    def _submit_one(self, submitted: _Submitted, call: tuple[Any, tuple[Any, ...], int]) -> Any:
+        """Submit one attempt by itself; None when it cannot be sent (it has failed)."""
+        _, args, priority = call
+        try:
+            return self._client.submit(
                 _run_attempt,
-                task_call,
-                inputs,
-                key,
-                self._locked,
-                key=key,
+                *args,
+                key=submitted.key,
                 pure=False,
                 retries=0,
-                priority=int(getattr(job, "priority", 0)),
+                priority=priority,
             )
         except Exception as error:  # the call cannot be pickled (a lock, a generator...)
             unsendable = TypeError(
-                f"task {task_call.task_id!r}: its function or arguments cannot be sent to the "
+                f"task {submitted.task_id!r}: its function or arguments cannot be sent to the "
                 f"Dask cluster ({type(error).__name__}: {error}); pass plain, picklable data "
                 "(or run this task on the thread executor)"
             )
             unsendable.__cause__ = error
-            self._settling.put((job, Outcome(error=unsendable)))
-            return
-        with self._lock:
-            self._submitted[job] = _Submitted(
-                job, key, future, task_call.task_id, task_call.attempt
-            )
-        self._client.loop.add_callback(done_callback, future, functools.partial(self._ended, job))
+            with self._lock:
+                self._submitted.pop(submitted.job, None)
+            submitted.job.complete(Outcome(error=unsendable))
+            return None
+
+    def _watch(self, sent: list[_Submitted]) -> None:
+        """On the client's event loop: hear when each sent attempt's future ends."""
+        from distributed.client import done_callback  # noqa: PLC0415 - the optional extra
+
+        for submitted in sent:
+            if submitted.future is not None:
+                ended = functools.partial(self._ended, submitted.job)
+                watch = asyncio.ensure_future(done_callback(submitted.future, ended))  # type: ignore[no-untyped-call]
+                self._fetching.add(watch)  # asyncio keeps only a weak reference to a task
+                watch.add_done_callback(self._fetching.discard)
 
     def cancel(self, job: Job) -> None:
         with self._lock:
@@ -300,6 +363,11 @@ class DaskExecutor(Executor):
             if submitted is None or submitted.cancel_set:
                 return
             submitted.cancel_set = True
+            if submitted.future is None:  # not sent yet: it never will be (see _send)
+                return
+        self._set_cancel(submitted)
+
+    def _set_cancel(self, submitted: _Submitted) -> None:
         client = self._client
         client.loop.add_callback(_quietly, client.scheduler.event_set, _cancel_name(submitted.key))
 
@@ -317,12 +385,14 @@ class DaskExecutor(Executor):
         # they end: cleared now, a worker that has not looked yet would never see it). With a
         # client of our own, closed below, their Events stay on the scheduler (a few bytes).
         with self._lock:
-            left = [s for s in self._submitted.values() if not s.abandoned]
+            self._pending.clear()
+            left = [s for s in self._submitted.values() if not s.abandoned or s.future is None]
             for submitted in left:
                 self._submitted.pop(submitted.job)
         for submitted in left:
-            self._forget(submitted)
-            submitted.future.release()
+            if submitted.future is not None:
+                self._forget(submitted)
+                submitted.future.release()
         with self._lock:
             settler, self._settler = self._settler, None
         if settler is not None:
@@ -394,15 +464,19 @@ class DaskExecutor(Executor):
             outcome = Outcome(error=_lost(submitted, error))
         self._settling.put((job, outcome))
 
-    @staticmethod
-    def _settle(settling: SimpleQueue[tuple[Job, Outcome] | None]) -> None:
-        """The settling thread: report outcomes to the engine, in the order they came.
+    def _settle(self, settling: SimpleQueue[_Item]) -> None:
+        """The settling thread: report outcomes to the engine, in the order they came, and
+        send the attempts submitted meanwhile.
 
         Not the client's event loop: settling takes the engine's lock and may start the next
         tasks, and a task elsewhere may fetch a Dask output while it starts, which must not
-        wait on the loop that would deliver it."""
+        wait on the loop that would deliver it. The attempts that settling several outcomes
+        starts go to the cluster together (see ``_send``)."""
         get = settling.get
         while (item := get()) is not None:
+            if not isinstance(item, tuple):  # _SEND
+                self._send()
+                continue
             job, outcome = item
             if not job.abandoned:
                 job.complete(outcome)
