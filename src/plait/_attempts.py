@@ -335,10 +335,23 @@ class _Attempts(_RunState):
             if attempt.abandoned:
                 return
             self._settle(attempt, in_loop=in_loop)
+            if self.lane_of_executor:
+                self._follow_capacity(attempt.index)
             self._dispatch(in_loop=in_loop)
             self._resolve_if_finished(in_loop=in_loop)
         finally:
             self.lock.release()
+
+    def _follow_capacity(self, i: int) -> None:
+        """Resize the implicit pool of task ``i``'s executor to the executor's capacity now, if
+        it changed: a shipping executor may adapt how many attempts it takes at once (the Dask
+        executor's window; see ``Executor.capacity``). Under the lock."""
+        executor = self.executor_of[i]
+        lane = self.lane_of_executor.get(id(executor))
+        if lane is not None and executor is not None:
+            capacity = executor.capacity
+            if capacity is not None and capacity != self.scheduler.lane_limit(lane):
+                self.scheduler.resize_lane(lane, max(1, capacity))
 
     def settle_sync(self, attempt: _Attempt) -> _Attempt | None:
         """Report a sync attempt from its worker thread; return the worker's next attempt."""

@@ -1,12 +1,19 @@
-"""Tasks on a Dask cluster: one ``client.submit`` per attempt, plait keeping every decision.
+"""Tasks on a Dask cluster: one Dask task per attempt, plait keeping every decision.
 
 plait's engine stays the orchestrator -- it chooses what runs (the scheduler's ready queue, in
 critical-path order), retries, times out, records to the store and resumes -- and Dask is where
 the functions run. The executor's :attr:`~DaskExecutor.capacity`, which the engine treats as an
-implicit pool, is twice the cluster's total worker threads (:data:`PREFETCH`): each thread runs
-one attempt and has the next waiting on its worker, so it never idles through the round trip
-of a completion to plait and of the next submission back; everything past that waits in
-plait's queue (free to cancel, in plait's order), not in Dask's.
+implicit pool, is a **window**: how many attempts may be on the cluster at once, two per worker
+thread and up to eight while attempts are short (see :mod:`plait.executors._dask_window`, and
+there how it bears on timeouts). Everything past it waits in plait's queue (free to cancel, in
+plait's order), not in Dask's.
+
+- **Batches.** Attempts that start together -- a run's first ready tasks, the dependents one
+  ending releases, those the outcomes settled in one go start -- go to the scheduler as one
+  graph (one ``update-graph`` message, each attempt keeping its priority; see
+  :mod:`plait.executors._dask_batch`) rather than one ``client.submit`` each: the scheduler
+  handles each message on its own, and one per attempt costs it far more. They are sent by
+  the settling thread once it has settled the outcomes that came before them.
 
 Each attempt is one Dask task:
 
@@ -15,10 +22,9 @@ Each attempt is one Dask task:
   left behind). Dask files tasks by the key's first part: one task group per run, under one
   prefix, ``plait``. (A key of one part per attempt made a group per attempt, which the
   scheduler scans on every submission -- quadratic in a run's tasks -- and a prefix per
-  attempt, which it keeps forever.)
-  submitted with ``pure=False``, ``retries=0`` (plait owns retries) and ``priority=`` the job's
-  place in plait's ready queue (its ``priority``, then its critical-path rank), so Dask agrees
-  with plait when it does have a choice.
+  attempt, which it keeps forever.) Sent with no Dask retries (plait owns retries) and as
+  its priority the job's place in plait's ready queue (its ``priority``, then its
+  critical-path rank), so Dask agrees with plait when it does have a choice.
 - **The function** is :func:`_run_attempt` on the worker (``plait.executors._dask_worker``):
   the attempt guard, then :func:`~plait.executors.run_call` with the
   :class:`~plait.executors.TaskCall` the engine made. It returns the output (wrapped with the
@@ -31,7 +37,9 @@ Each attempt is one Dask task:
   :class:`plait.WorkerLostError`, which plait's retry policy treats as any failure. It is told
   apart by a scheduler plugin at no cost per attempt, or, where the scheduler cannot load
   plait, by a lock per attempt (a round trip each); see :mod:`plait.executors._dask_guard`.
-- **Cancellation** is cooperative: :meth:`DaskExecutor.cancel` sets a Dask ``Event`` named after
+- **Cancellation** of an attempt not sent yet (submitted, waiting for its batch) is free: it
+  never reaches the cluster, and ends as cancelled. Of one sent, it is cooperative:
+  :meth:`DaskExecutor.cancel` sets a Dask ``Event`` named after
   the attempt, which the worker reads as ``ctx.cancelled`` (at most every
   :data:`CANCEL_CHECK_SECONDS`: each read past that is a round trip to the scheduler). An
   attempt past its timeout or its grace period is settled by the engine whatever the worker
@@ -62,6 +70,7 @@ import contextlib
 import dataclasses
 import functools
 import threading
+import time
 import uuid
 from queue import SimpleQueue
 from typing import TYPE_CHECKING, Any
@@ -69,6 +78,7 @@ from typing import TYPE_CHECKING, Any
 from .._exceptions import TaskCancelledError, WorkerLostError
 from . import _dask_batch
 from ._base import Executor, Job, Outcome, TaskCall
+from ._dask_window import MAX_PREFETCH, PREFETCH, SHORT_ROUND_SECONDS, Window
 from ._dask_worker import (
     CANCEL_CHECK_SECONDS,
     _cancel_name,
@@ -82,13 +92,14 @@ from ._remote import RemoteOutput
 if TYPE_CHECKING:
     from distributed import Client
 
-__all__ = ["CANCEL_CHECK_SECONDS", "PREFETCH", "DaskExecutor", "DaskOutput"]
-
-#: The default capacity, in attempts per worker thread of the cluster: one running, one waiting
-#: on its worker, so a thread that finishes starts the next attempt at once instead of idling
-#: through the round trip to plait and back (Dask's own ``worker-saturation`` does the same
-#: for the tasks it queues itself).
-PREFETCH = 2
+__all__ = [
+    "CANCEL_CHECK_SECONDS",
+    "MAX_PREFETCH",
+    "PREFETCH",
+    "SHORT_ROUND_SECONDS",
+    "DaskExecutor",
+    "DaskOutput",
+]
 
 
 class DaskOutput(RemoteOutput):
@@ -147,6 +158,7 @@ class _Submitted:
     future: Any  # a distributed.Future; None until the attempt is sent
     task_id: str
     attempt: int
+    sent: float = 0.0  # time.monotonic() when it went to the cluster
     cancel_set: bool = False  # its cancel Event was set: clear it once the attempt has ended
     abandoned: bool = False  # the engine stopped waiting: ignore how it ends
 
@@ -164,11 +176,11 @@ class DaskExecutor(Executor):
             ``plait run --dask ADDRESS`` and ``executors: {name: {dask: ADDRESS}}`` in workflow
             files do).
         capacity: how many attempts may be on the cluster at once (the implicit pool the
-            engine keeps); default: :data:`PREFETCH` (2) per worker thread of the cluster, read
-            when first needed. Past the threads, attempts wait on a worker (a small window, so
-            each thread has its next task at hand); more keeps short tasks flowing through
-            longer round trips, at the price of more tasks queued inside Dask, where plait's
-            order and cheap cancellation do not reach.
+            engine keeps), fixed; default: a window that adapts between :data:`PREFETCH` (2)
+            and :data:`MAX_PREFETCH` (8) per worker thread of the cluster (read when first
+            needed), wide while attempts are short (see the module docstring). Past the
+            threads, attempts wait on the cluster, where plait's order and cheap
+            cancellation do not reach, and their timeouts run.
         keep_outputs: leave outputs on the cluster (as :class:`DaskOutput`) when the engine
             allows it; False gathers every output as its attempt ends.
     """
@@ -189,6 +201,7 @@ class DaskExecutor(Executor):
         self._lock = threading.Lock()
         self._submitted: dict[Job, _Submitted] = {}
         self._capacity = capacity
+        self._window: Window | None = None  # sized when first needed
         self._settling: SimpleQueue[_Item] = SimpleQueue()
         self._pending: list[tuple[_Submitted, tuple[Any, ...]]] = []  # submitted, not sent
         self._settler: threading.Thread | None = None  # started by the first submit
@@ -223,23 +236,36 @@ class DaskExecutor(Executor):
 
     def __repr__(self) -> str:
         where = self.address or getattr(self._client.scheduler, "address", "?")
-        return f"<DaskExecutor {where} capacity={self._capacity or '?'}>"
+        size = "?" if self._window is None else self._window.size
+        return f"<DaskExecutor {where} capacity={size}>"
 
     @property
     def capacity(self) -> int:
-        """How many attempts may be on the cluster at once: the ``capacity`` given, or
-        :data:`PREFETCH` times the cluster's total worker threads (read once, when first
-        asked)."""
-        if self._capacity is None:
-            client: Any = self.client
-            threads = sum(client.nthreads().values())
-            if threads < 1:
-                raise RuntimeError(
-                    f"the Dask cluster at {client.scheduler.address!r} has no workers; "
-                    "start some (`dask worker ADDRESS`) before running tasks on it"
-                )
-            self._capacity = PREFETCH * threads
-        return self._capacity
+        """How many attempts may be on the cluster at once now: the ``capacity`` given, or the
+        adaptive window, between :data:`PREFETCH` and :data:`MAX_PREFETCH` times the cluster's
+        total worker threads (read once, when first asked)."""
+        return (self._window or self._size_window()).size
+
+    @property
+    def widest(self) -> int:
+        """The most attempts the window lets on the cluster at once: the ``capacity`` given,
+        or :data:`MAX_PREFETCH` per worker thread (``plait run --dask`` makes it the run's
+        ``max_concurrency``)."""
+        return (self._window or self._size_window()).widest
+
+    def _size_window(self) -> Window:
+        if self._capacity is not None:
+            self._window = Window.fixed(self._capacity)
+            return self._window
+        client: Any = self.client
+        threads = sum(client.nthreads().values())
+        if threads < 1:
+            raise RuntimeError(
+                f"the Dask cluster at {client.scheduler.address!r} has no workers; "
+                "start some (`dask worker ADDRESS`) before running tasks on it"
+            )
+        self._window = Window.for_threads(threads)
+        return self._window
 
     def key_of(self, task_call: TaskCall) -> tuple[str, str, int, str]:
         """The Dask key of one attempt: ``("plait-{run_id}", task_id, attempt, session)``."""
@@ -313,9 +339,11 @@ class DaskExecutor(Executor):
         except Exception:  # one of them cannot be pickled (or no batches): one by one
             futures = [self._submit_one(s, call) for (s, _), call in zip(batch, calls, strict=True)]
         cancelled = []
+        sent = time.monotonic()
         with self._lock:
             for (submitted, _), future in zip(batch, futures, strict=True):
                 submitted.future = future
+                submitted.sent = sent
                 if future is not None and submitted.cancel_set:
                     cancelled.append(submitted)
         self._client.loop.add_callback(self._watch, [s for s, _ in batch])
@@ -426,6 +454,8 @@ class DaskExecutor(Executor):
             submitted = self._submitted.pop(job, None)
         if submitted is None:
             return
+        if self._window is not None:  # before the engine reads the capacity
+            self._window.adapt(time.monotonic() - submitted.sent)
         self._forget(submitted)
         if submitted.abandoned or job.abandoned:
             return  # the engine has settled it already: its result is dropped unread
