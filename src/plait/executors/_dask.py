@@ -68,26 +68,24 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
-import functools
 import threading
 import time
 import uuid
 from queue import SimpleQueue
 from typing import TYPE_CHECKING, Any
 
-from .._exceptions import TaskCancelledError, WorkerLostError
-from . import _dask_batch
+from .._exceptions import TaskCancelledError
 from ._base import Executor, Job, Outcome, TaskCall
+from ._dask_batch import _Sending
+from ._dask_output import DaskOutput, _lost, _quietly, _Submitted, _type_name
 from ._dask_window import MAX_PREFETCH, PREFETCH, SHORT_ROUND_SECONDS, Window
 from ._dask_worker import (
     CANCEL_CHECK_SECONDS,
     _cancel_name,
     _Failed,
     _lines_of,
-    _run_attempt,
     _unwrap,
 )
-from ._remote import RemoteOutput
 
 if TYPE_CHECKING:
     from distributed import Client
@@ -102,71 +100,13 @@ __all__ = [
 ]
 
 
-class DaskOutput(RemoteOutput):
-    """A task's output that stays on the Dask cluster: a handle on the future that holds it.
-
-    :meth:`fetch` brings the value to this process (once: it is kept after). A task on an
-    executor with the same client receives the future instead, and Dask moves the data worker
-    to worker. The value lives on the cluster as long as a handle (or a task) needs it.
-    """
-
-    __slots__ = ("_fetched", "_lock", "_value", "future")
-
-    def __init__(self, future: Any) -> None:  # a distributed.Future
-        self.future = future
-        self._lock = threading.Lock()
-        self._fetched = False
-        self._value: Any = None
-
-    def fetch(self) -> Any:
-        with self._lock:
-            if not self._fetched:
-                value = self.future.result()
-                if type(value) is _Failed:  # lost with its worker, and not computed again
-                    raise WorkerLostError(
-                        f"the output of Dask task {self.future.key!r} was lost with the worker "
-                        "that held it"
-                    )
-                self._value = _unwrap(value)
-                self._fetched = True
-            return self._value
-
-    def kept_by(self, executor: Executor) -> bool:
-        return isinstance(executor, DaskExecutor) and executor.client is self.future.client
-
-    def __repr__(self) -> str:
-        where = "fetched" if self._fetched else "on the cluster"
-        return f"<DaskOutput {self.future.key!r} {where}>"
-
-
-class _OneByOne(Exception):
-    """This batch goes to the cluster one attempt at a time (see ``DaskExecutor._send``)."""
-
-
 #: On the settling queue: send the attempts submitted since the last send.
 _SEND = "send"
 
 _Item = tuple[Job, Outcome] | str | None
 
 
-@dataclasses.dataclass(slots=True)
-class _Submitted:
-    """What the executor knows of an attempt it submitted."""
-
-    job: Job
-    key: Any  # a Dask key: see DaskExecutor.key_of
-    future: Any  # a distributed.Future; None until the attempt is sent
-    task_id: str
-    attempt: int
-    sent: float = 0.0  # time.monotonic() when it went to the cluster
-    cancel_set: bool = False  # its cancel Event was set: clear it once the attempt has ended
-    abandoned: bool = False  # the engine stopped waiting: ignore how it ends
-
-    def describe(self) -> str:
-        return f"task {self.task_id!r} (attempt {self.attempt})"
-
-
-class DaskExecutor(Executor):
+class DaskExecutor(_Sending, Executor):
     """Runs tasks on a Dask cluster through a ``distributed.Client`` (see the module docstring).
 
     Args:
@@ -312,79 +252,6 @@ class DaskExecutor(Executor):
         if first:  # the settling thread sends the batch once it has settled what came before
             self._settling.put(_SEND)
 
-    def _send(self) -> None:
-        """Send every attempt submitted since the last send, as one graph (on the settling
-        thread; see ``_dask_batch``): those that the engine cancelled meanwhile never reach
-        the cluster."""
-        with self._lock:
-            pending, self._pending = self._pending, []
-        batch = []
-        for submitted, args in pending:
-            job = submitted.job
-            if job.cancelled or job.abandoned:
-                with self._lock:
-                    self._submitted.pop(job, None)
-                if not job.abandoned:
-                    error = TaskCancelledError(f"{submitted.describe()} was cancelled")
-                    job.complete(Outcome(error=error))
-            else:
-                batch.append((submitted, args))
-        if not batch:
-            return
-        calls = [(s.key, args, int(getattr(s.job, "priority", 0))) for s, args in batch]
-        try:
-            if len(batch) == 1 or not _dask_batch.batching():
-                raise _OneByOne
-            futures = _dask_batch.send(self._client, _run_attempt, calls)
-        except Exception:  # one of them cannot be pickled (or no batches): one by one
-            futures = [self._submit_one(s, call) for (s, _), call in zip(batch, calls, strict=True)]
-        cancelled = []
-        sent = time.monotonic()
-        with self._lock:
-            for (submitted, _), future in zip(batch, futures, strict=True):
-                submitted.future = future
-                submitted.sent = sent
-                if future is not None and submitted.cancel_set:
-                    cancelled.append(submitted)
-        self._client.loop.add_callback(self._watch, [s for s, _ in batch])
-        for submitted in cancelled:
-            self._set_cancel(submitted)
-
-    def _submit_one(self, submitted: _Submitted, call: tuple[Any, tuple[Any, ...], int]) -> Any:
-        """Submit one attempt by itself; None when it cannot be sent (it has failed)."""
-        _, args, priority = call
-        try:
-            return self._client.submit(
-                _run_attempt,
-                *args,
-                key=submitted.key,
-                pure=False,
-                retries=0,
-                priority=priority,
-            )
-        except Exception as error:  # the call cannot be pickled (a lock, a generator...)
-            unsendable = TypeError(
-                f"task {submitted.task_id!r}: its function or arguments cannot be sent to the "
-                f"Dask cluster ({type(error).__name__}: {error}); pass plain, picklable data "
-                "(or run this task on the thread executor)"
-            )
-            unsendable.__cause__ = error
-            with self._lock:
-                self._submitted.pop(submitted.job, None)
-            submitted.job.complete(Outcome(error=unsendable))
-            return None
-
-    def _watch(self, sent: list[_Submitted]) -> None:
-        """On the client's event loop: hear when each sent attempt's future ends."""
-        from distributed.client import done_callback  # noqa: PLC0415 - the optional extra
-
-        for submitted in sent:
-            if submitted.future is not None:
-                ended = functools.partial(self._ended, submitted.job)
-                watch = asyncio.ensure_future(done_callback(submitted.future, ended))  # type: ignore[no-untyped-call]
-                self._fetching.add(watch)  # asyncio keeps only a weak reference to a task
-                watch.add_done_callback(self._fetching.discard)
-
     def cancel(self, job: Job) -> None:
         with self._lock:
             submitted = self._submitted.get(job)
@@ -394,10 +261,6 @@ class DaskExecutor(Executor):
             if submitted.future is None:  # not sent yet: it never will be (see _send)
                 return
         self._set_cancel(submitted)
-
-    def _set_cancel(self, submitted: _Submitted) -> None:
-        client = self._client
-        client.loop.add_callback(_quietly, client.scheduler.event_set, _cancel_name(submitted.key))
 
     def abandon(self, job: Job) -> None:
         # Kept until it ends, unread: its cancel Event must stay set while the worker may
@@ -510,21 +373,3 @@ class DaskExecutor(Executor):
             job, outcome = item
             if not job.abandoned:
                 job.complete(outcome)
-
-
-def _type_name(kind: Any) -> str:
-    """The name of a result's type as Dask reports it (a class, or its name when the class
-    could not be loaded here)."""
-    return str(getattr(kind, "__name__", kind))
-
-
-async def _quietly(handler: Any, name: str) -> None:
-    with contextlib.suppress(Exception):  # cancel flags are best effort; the engine settles
-        await handler(name=name)
-
-
-def _lost(submitted: _Submitted, cause: BaseException | str) -> WorkerLostError:
-    error = WorkerLostError(f"{submitted.describe()}: the Dask cluster lost it ({cause})")
-    if isinstance(cause, BaseException):
-        error.__cause__ = cause
-    return error
