@@ -4,6 +4,7 @@ attempt cancelled before it is sent never reaching the cluster."""
 
 from __future__ import annotations
 
+import asyncio
 import threading
 from typing import Any
 
@@ -66,6 +67,20 @@ def test_a_capacity_given_is_a_window_that_never_moves(client: Any) -> None:
 def test_by_default_the_window_is_two_to_eight_attempts_per_worker_thread(client: Any) -> None:
     executor = DaskExecutor(client)  # two single-threaded workers
     assert (executor.capacity, executor.widest) == (4, 16)
+
+
+def test_each_run_starts_with_the_narrowest_window(client: Any) -> None:
+    executor = DaskExecutor(client)
+    assert executor.capacity == 4
+    window = executor._window
+    assert window is not None
+    window.size = 16  # widened by a run before
+    loop = asyncio.new_event_loop()
+    try:
+        executor.start(loop)
+    finally:
+        loop.close()
+    assert executor.capacity == 4
 
 
 # -- a run: the engine keeps within the window ----------------------------------------------------

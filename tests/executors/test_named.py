@@ -153,7 +153,7 @@ class Adaptive(Executor):
     as the Dask executor's window does); records how many were out at each submit."""
 
     def __init__(self, capacities: Iterator[int]) -> None:
-        self._capacity = 1
+        self._capacity = 5  # until a run starts it
         self.capacities = capacities
         self.out = 0
         self.seen: list[int] = []  # jobs out, each time one is submitted
@@ -164,6 +164,9 @@ class Adaptive(Executor):
     @property
     def capacity(self) -> int:
         return self._capacity
+
+    def start(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._capacity = 1
 
     def submit(self, job: Job) -> None:
         self.out += 1
@@ -186,8 +189,8 @@ def test_the_engine_follows_an_executors_capacity_as_its_jobs_complete() -> None
     wf = Workflow("w")
     for n in range(7):
         wf.add_task(f"t{n}", lambda: 1, executor="adaptive")
-    # The first job's end widens it to 3; the next three narrow it to 1: none starts until
-    # the three out have ended, then one at a time.
+    # Its start narrows it from 5 to 1; the first job's end widens it to 3; the next three
+    # narrow it to 1: none starts until the three out have ended, then one at a time.
     adaptive = Adaptive(iter([3, 1, 1, 1, 1, 1, 1]))
     try:
         result = plait.run(wf, executors={"adaptive": adaptive}, max_concurrency=8)

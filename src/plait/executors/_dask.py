@@ -130,8 +130,8 @@ class DaskExecutor(_Sending, Executor):
     ) -> None:
         if capacity is not None and capacity < 1:
             raise ValueError(
-                f"capacity must be at least 1 (or None: {PREFETCH} per worker thread of the "
-                f"cluster), not {capacity!r}"
+                f"capacity must be at least 1 (or None: a window of {PREFETCH} to "
+                f"{MAX_PREFETCH} per worker thread of the cluster), not {capacity!r}"
             )
         self.address = client if isinstance(client, str) else None
         self._client: Any = None if isinstance(client, str) else client  # distributed: untyped
@@ -213,6 +213,8 @@ class DaskExecutor(_Sending, Executor):
 
     def start(self, loop: asyncio.AbstractEventLoop) -> None:
         self._prepare()
+        if self._window is not None:  # a run starts narrow: it learns its own attempts' length
+            self._window.size = self._window.narrowest
 
     def _prepare(self) -> None:
         """Connect, and install the attempt guard on the scheduler (once per executor)."""

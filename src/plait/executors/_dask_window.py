@@ -10,8 +10,9 @@ plait's order), not in Dask's.
   5 ms). One attempt waiting on each thread hides that for attempts longer than the round
   trip; shorter ones need several waiting, or the thread idles most of the time (400 no-ops on
   two threads: 1.9x the time of ``client.submit`` with two per thread, about 1.1x with eight).
-- **How wide.** The window starts at :data:`PREFETCH` (2) per worker thread of the cluster and
-  adapts as TCP's does: each attempt that comes back within :data:`SHORT_ROUND_SECONDS`
+- **How wide.** The window starts at :data:`PREFETCH` (2) per worker thread of the cluster,
+  at the start of each run (a run learns how long its own attempts are), and adapts as TCP's
+  does: each attempt that comes back within :data:`SHORT_ROUND_SECONDS`
   (0.1 s) of being sent widens it by one, up to :data:`MAX_PREFETCH` (8) per thread; one that
   takes longer halves it, down to 2 per thread. The engine reads the capacity again as each
   attempt ends and resizes its pool (``Scheduler.resize_lane``); attempts already sent stay.
