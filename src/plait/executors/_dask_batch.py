@@ -31,19 +31,19 @@ from ._dask_worker import _cancel_name, _run_attempt
 __all__ = ["batching", "send"]
 
 
+@functools.cache
 def _task_spec() -> Any:
+    """``dask._task_spec``, or None; imported on first use (``dask`` loads what plait's start
+    must not: its config, YAML)."""
     try:
         return importlib.import_module("dask._task_spec")
     except ImportError:  # pragma: no cover - a Dask older than the task spec
         return None
 
 
-_SPEC = _task_spec()
-
-
 def batching() -> bool:
     """Whether this Dask can take several attempts as one graph (see the module docstring)."""
-    return _SPEC is not None
+    return _task_spec() is not None
 
 
 def send(
@@ -57,7 +57,8 @@ def send(
         Exception: what pickling the graph raised (a value that cannot be sent): nothing was
             sent.
     """
-    parse, task = _SPEC.parse_input, _SPEC.Task
+    spec = _task_spec()
+    parse, task = spec.parse_input, spec.Task
     graph = {key: task(key, fn, *(parse(a) for a in args)) for key, args, _ in calls}
     priorities = {key: priority for key, _, priority in calls}
     return list(
