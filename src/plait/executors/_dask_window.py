@@ -9,7 +9,8 @@ plait's order), not in Dask's.
   what it sends to the scheduler every 10 ms, the scheduler what it sends to workers every
   5 ms). One attempt waiting on each thread hides that for attempts longer than the round
   trip; shorter ones need several waiting, or the thread idles most of the time (400 no-ops on
-  two threads: 1.9x the time of ``client.submit`` with two per thread, about 1.1x with eight).
+  two threads, bench Part 8: 1.7x-1.9x the time of ``client.submit`` with two per thread,
+  1.0x-1.2x with this window).
 - **How wide.** The window starts at :data:`PREFETCH` (2) per worker thread of the cluster,
   at the start of each run (a run learns how long its own attempts are), and adapts as TCP's
   does: each attempt that comes back within :data:`SHORT_ROUND_SECONDS`
