@@ -10,10 +10,11 @@ each is kept (a shared machine's drift hits them alike).
   share one slice of a busy machine with it, so only an idle machine shows the speedup.
 - **Independent no-ops**: plait against ``client.submit`` of the same tasks, all at once, then
   waiting for them. plait keeps at most the executor's ``capacity`` attempts on the cluster
-  (nothing queues blindly inside Dask): by default two per worker thread, one running and one
-  waiting, so a thread does not idle through the round trip of each completion; it is shown
-  with the default capacity and with a larger one (4x the threads). Target (default
-  capacity): within 1.3x.
+  (nothing queues blindly inside Dask): by default a window of two to eight per worker thread,
+  wide while attempts are short, so a thread does not idle through the round trip of each
+  completion; it is shown with the default window and with a fixed capacity of 4x the
+  threads. Target (default window): within 1.3x. Each run of plait starts with the narrowest
+  window and widens it as its attempts come back.
 - **Chains of no-ops**: plait against a loop that submits each task when its dependency
   completes, passing the future (what an orchestrator that decides step by step can do), with
   Dask's submit-everything-up-front figure beside it. Target: within 1.3x of the loop.

@@ -1302,6 +1302,37 @@ def test_lanes_keep_the_critical_path_order_within_a_lane() -> None:
     assert scheduler.take() == graph.index["x"]
 
 
+def test_a_lane_resized_while_tasks_run_starts_only_what_its_new_limit_allows() -> None:
+    graph = make_graph([(name, []) for name in "abcdef"])
+    scheduler = Scheduler(graph, 8, lanes=[1] * 6, lane_limits=[2])
+    scheduler.start()
+    a, b = scheduler.take(), scheduler.take()
+    assert scheduler.take() is None
+    scheduler.resize_lane(1, 4)  # wider: two more start
+    assert scheduler.lane_limit(1) == 4
+    c, d = scheduler.take(), scheduler.take()
+    assert None not in (a, b, c, d) and scheduler.take() is None
+    scheduler.resize_lane(1, 1)  # narrower than the four running: none more until one is left
+    for i in (a, b, c):
+        scheduler.succeed(i)
+        assert scheduler.take() is None
+    scheduler.succeed(d)
+    assert scheduler.take() is not None
+    assert scheduler.take() is None
+
+
+def test_a_lane_that_does_not_exist_or_a_limit_below_one_is_refused() -> None:
+    graph = make_graph([("a", [])])
+    scheduler = Scheduler(graph, 2, lanes=[1], lane_limits=[1])
+    with pytest.raises(ValueError, match=r"^the scheduler has lanes 1..1, not 2$"):
+        scheduler.resize_lane(2, 3)
+    with pytest.raises(ValueError, match=r"^the scheduler has lanes 1..1, not 0$"):
+        scheduler.lane_limit(0)
+    with pytest.raises(ValueError, match=r"^lane 1's limit must be at least 1, not 0$"):
+        scheduler.resize_lane(1, 0)
+    assert scheduler.lane_limit(1) == 1
+
+
 def test_lanes_that_do_not_fit_the_graph_are_refused() -> None:
     graph = make_graph([("a", []), ("b", [])])
     with pytest.raises(ValueError, match=r"^lanes must give each of the 2 tasks a lane in 0..1"):

@@ -37,7 +37,7 @@ from ._rules import Skip
 from ._run_state import _RunState
 from ._state import TaskStatus
 from ._tagged import NotStorable
-from .executors import Outcome, RemoteError, TaskCall
+from .executors import Executor, Outcome, RemoteError, TaskCall
 from .executors._remote import RemoteOutput, local
 from .executors._shipping import call_function
 
@@ -339,10 +339,22 @@ class _Attempts(_RunState):
             if attempt.abandoned:
                 return
             self._settle(attempt, in_loop=in_loop)
+            if self.lane_of_executor:
+                self.follow_capacity(self.executor_of[attempt.index])
             self._dispatch(in_loop=in_loop)
             self._resolve_if_finished(in_loop=in_loop)
         finally:
             self.lock.release()
+
+    def follow_capacity(self, executor: Executor | None) -> None:
+        """Resize ``executor``'s implicit pool to its capacity now, if it changed: a shipping
+        executor may adapt how many attempts it takes at once (the Dask executor's window;
+        see ``Executor.capacity``). Under the lock."""
+        lane = self.lane_of_executor.get(id(executor))
+        if lane is not None and executor is not None:
+            capacity = executor.capacity
+            if capacity is not None and capacity != self.scheduler.lane_limit(lane):
+                self.scheduler.resize_lane(lane, max(1, capacity))
 
     def settle_sync(self, attempt: _Attempt) -> _Attempt | None:
         """Report a sync attempt from its worker thread; return the worker's next attempt."""

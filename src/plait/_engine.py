@@ -130,6 +130,8 @@ class _Run(_Attempts, _Deadlines, _Questions, _Stopping, _Mapping):
             self._arm_lease_timer()
         try:
             with self.lock:
+                for executor in self.executors.in_use():  # its start may change its capacity
+                    self.follow_capacity(executor)
                 decided = self.scheduler.start(
                     succeeded=self._succeeded_before, skipped=self._skipped_before
                 )

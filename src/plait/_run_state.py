@@ -129,9 +129,10 @@ class AttemptScope(Protocol):
 
 def _lanes(
     executor_of: Sequence[Executor | None], in_use: Sequence[Executor], max_concurrency: int
-) -> tuple[list[int] | None, list[int]]:
+) -> tuple[list[int] | None, list[int], dict[int, int]]:
     """Each task's lane -- its executor's implicit pool, when the executor runs fewer tasks at
-    once than ``max_concurrency`` -- and each lane's slots (see ``_scheduler``)."""
+    once than ``max_concurrency`` -- each lane's slots (see ``_scheduler``), and the lane of
+    each such executor, by its ``id``."""
     limits: list[int] = []
     lane_of_executor: dict[int, int] = {}
     for executor in in_use:
@@ -140,8 +141,9 @@ def _lanes(
             limits.append(max(1, capacity))
             lane_of_executor[id(executor)] = len(limits)
     if not limits:
-        return None, limits
-    return [0 if e is None else lane_of_executor.get(id(e), 0) for e in executor_of], limits
+        return None, limits, lane_of_executor
+    lanes = [0 if e is None else lane_of_executor.get(id(e), 0) for e in executor_of]
+    return lanes, limits, lane_of_executor
 
 
 class _RunState:
@@ -187,7 +189,9 @@ class _RunState:
         self.executor_of, self.async_off_loop = _place(
             graph.specs, self.executors, config.default_executor
         )
-        lanes, lane_limits = _lanes(
+        # An executor's lane, by id: its capacity may change (see _Attempts.complete).
+        self.lane_of_executor: dict[int, int]
+        lanes, lane_limits, self.lane_of_executor = _lanes(
             self.executor_of, self.executors.in_use(), config.max_concurrency
         )
         self.scheduler = Scheduler(

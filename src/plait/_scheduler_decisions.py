@@ -6,6 +6,11 @@ can run, must be skipped, or must wait. A skipped task is counted in turn for it
 (:meth:`_Decisions._cascade`). A task that can run goes into the ready queue of its pool and lane
 (:meth:`_Decisions._push`), waits for input, or -- a mapped task -- waits to be expanded
 (:meth:`_Decisions._make_ready`); see ``_scheduler``'s docstring for the policy.
+
+A lane's limit may change while the run goes on (:meth:`_Decisions.resize_lane`: an executor
+whose capacity adapts, as the Dask executor's window does): its free slots move by the
+difference, and go below zero when it shrinks under what runs in it, so that nothing more starts
+there until enough has finished.
 """
 
 from __future__ import annotations
@@ -35,6 +40,30 @@ class _Decisions(_SchedulerState):
     """Counting finished tasks, asking rules, queueing ready tasks, freeing slots."""
 
     __slots__ = ()
+
+    def lane_limit(self, lane: int) -> int:
+        """How many tasks of ``lane`` (1, 2, ...: see the ``lanes`` given) may run at once."""
+        self._check_lane(lane)
+        return self._lane_limit[lane]
+
+    def resize_lane(self, lane: int, limit: int) -> None:
+        """Let ``limit`` tasks of ``lane`` run at once from now on. Tasks already running stay
+        running when it shrinks below them; the next of the lane starts once fewer run.
+
+        Raises:
+            ValueError: ``lane`` is not a lane of this scheduler, or ``limit`` is below 1.
+        """
+        self._check_lane(lane)
+        if limit < 1:
+            raise ValueError(f"lane {lane}'s limit must be at least 1, not {limit!r}")
+        self._lane_free[lane] += limit - self._lane_limit[lane]
+        self._lane_limit[lane] = limit
+
+    def _check_lane(self, lane: int) -> None:
+        if not 0 < lane < len(self._lane_limit):
+            raise ValueError(
+                f"the scheduler has lanes 1..{len(self._lane_limit) - 1}, not {lane!r}"
+            )
 
     def _kind(self, i: int) -> int:
         """Which count finished task ``i`` adds to, for its dependents' rules."""

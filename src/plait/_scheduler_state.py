@@ -57,6 +57,7 @@ class _SchedulerState:
         "_graph",
         "_held",
         "_lane_free",
+        "_lane_limit",
         "_lane_of",
         "_left",
         "_limit",
@@ -140,6 +141,7 @@ class _SchedulerState:
                 if u >= 0:
                     self._held[i] = True
         self._lane_free = [_UNLIMITED, *lane_limits]
+        self._lane_limit = list(self._lane_free)
         if lanes is None or not any(lanes):
             self._lane_of: Sequence[int] = [0] * len(graph) if lanes is None else list(lanes)
             self._queue_of: Sequence[int] = graph.pool_of

@@ -123,7 +123,7 @@ def test_an_attempt_runs_on_a_worker_and_its_output_comes_back(client: Any) -> N
     outcome = job.wait()
     assert outcome.error is None
     assert outcome.output == 5
-    assert executor.capacity == 4  # two single-threaded workers, PREFETCH 2
+    assert executor.capacity == 4  # two single-threaded workers, PREFETCH 2 (a fresh window)
 
 
 def fail(a: int) -> int:
@@ -452,7 +452,11 @@ def test_an_unreachable_scheduler_is_named_in_the_error() -> None:
 def test_capacity_is_twice_the_clusters_threads_unless_given(client: Any) -> None:
     assert DaskExecutor(client).capacity == 4
     assert DaskExecutor(client, capacity=8).capacity == 8
-    with pytest.raises(ValueError, match=r"^capacity must be at least 1 .*, not 0$"):
+    with pytest.raises(
+        ValueError,
+        match=r"^capacity must be at least 1 \(or None: a window of 2 to 8 per worker thread "
+        r"of the cluster\), not 0$",
+    ):
         DaskExecutor(client, capacity=0)
 
 

@@ -4,14 +4,16 @@ makes and shuts down."""
 from __future__ import annotations
 
 import asyncio
+import queue
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 import plait
 from plait import ConfigError, Context, InvalidOptionError, RunStatus, Workflow
-from plait.executors import Executor, InlineExecutor, Job, ThreadExecutor
+from plait.executors import Executor, InlineExecutor, Job, ThreadExecutor, run_call
 
 
 def test_a_task_naming_an_unknown_executor_is_refused_before_anything_runs() -> None:
@@ -143,6 +145,59 @@ def test_an_executor_given_to_run_is_started_and_left_to_its_owner() -> None:
     assert plait.run(wf, executors={"mine": mine}).outputs == {"a": 1}  # serves a second run
     assert (mine.started, mine.shut_down) == (2, False)
     mine.shutdown()
+
+
+class Adaptive(Executor):
+    """Ships jobs to one driver thread that ends them one at a time, in order, each after
+    setting the capacity that ``capacities`` gives next (an executor whose capacity adapts,
+    as the Dask executor's window does); records how many were out at each submit."""
+
+    def __init__(self, capacities: Iterator[int]) -> None:
+        self._capacity = 5  # until a run starts it
+        self.capacities = capacities
+        self.out = 0
+        self.seen: list[int] = []  # jobs out, each time one is submitted
+        self.jobs: queue.SimpleQueue[Job | None] = queue.SimpleQueue()
+        self.driver = threading.Thread(target=self._drive)
+        self.driver.start()
+
+    @property
+    def capacity(self) -> int:
+        return self._capacity
+
+    def start(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._capacity = 1
+
+    def submit(self, job: Job) -> None:
+        self.out += 1
+        self.seen.append(self.out)
+        self.jobs.put(job)
+
+    def _drive(self) -> None:
+        while (job := self.jobs.get()) is not None:
+            outcome = run_call(job.call())
+            self._capacity = next(self.capacities)
+            self.out -= 1
+            job.complete(outcome)  # the engine submits the next jobs from here
+
+    def shutdown(self, *, wait: bool = True) -> None:
+        self.jobs.put(None)
+        self.driver.join()
+
+
+def test_the_engine_follows_an_executors_capacity_as_its_jobs_complete() -> None:
+    wf = Workflow("w")
+    for n in range(7):
+        wf.add_task(f"t{n}", lambda: 1, executor="adaptive")
+    # Its start narrows it from 5 to 1; the first job's end widens it to 3; the next three
+    # narrow it to 1: none starts until the three out have ended, then one at a time.
+    adaptive = Adaptive(iter([3, 1, 1, 1, 1, 1, 1]))
+    try:
+        result = plait.run(wf, executors={"adaptive": adaptive}, max_concurrency=8)
+    finally:
+        adaptive.shutdown()
+    assert result.status is RunStatus.SUCCEEDED
+    assert adaptive.seen == [1, 1, 2, 3, 1, 1, 1]
 
 
 def test_an_executors_capacity_limits_how_many_of_its_tasks_run_at_once() -> None:

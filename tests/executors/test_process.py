@@ -136,7 +136,7 @@ def test_big_calls_and_outcomes_cross_the_pipe_whole_between_small_ones(
         outcome = job.result()
         assert outcome.error is None
         assert outcome.output == data.upper() * times
-        assert [line.text for line in outcome.logs] == ["shouting"]
+        assert job.said() == [("stdout", "shouting")]  # streamed, or in the outcome: once
 
 
 def test_each_worker_leads_its_own_process_group(executor: ProcessExecutor) -> None:

@@ -204,6 +204,6 @@ def _given(settings: Mapping[str, Any]) -> dict[str, Any]:
 
 _DASK_HELP = (
     "Run tasks on the Dask cluster whose scheduler is at ADDRESS (tcp://host:8786): an "
-    "executor named dask, made the default; without -c, --max-concurrency becomes its "
-    "capacity (two tasks per worker thread of the cluster). Needs plait[dask]."
+    "executor named dask, made the default; without -c, --max-concurrency becomes its widest "
+    "window (eight tasks per worker thread of the cluster). Needs plait[dask]."
 )

@@ -55,8 +55,8 @@ def _join_dask(
     executors: dict[str, Executor], settings: dict[str, Any], address: str | None, *, size: bool
 ) -> None:
     """Add the executor of ``--dask ADDRESS`` (if given) to ``executors``, named ``dask`` and
-    made the default; with ``size``, ``max_concurrency`` becomes its capacity (two tasks per
-    worker thread of the cluster, see ``DaskExecutor``)."""
+    made the default; with ``size``, ``max_concurrency`` becomes the widest its window grows
+    (eight tasks per worker thread of the cluster, see ``DaskExecutor``)."""
     if address is None:
         return
     from ..executors import DaskExecutor
@@ -65,7 +65,7 @@ def _join_dask(
     settings["default_executor"] = "dask"
     if size:
         try:
-            settings["max_concurrency"] = executor.capacity
+            settings["max_concurrency"] = executor.widest
         except (ConnectionError, RuntimeError) as error:  # unreachable, or no workers
             _fail(str(error))
 

@@ -42,7 +42,10 @@ The engine's side of the contract:
 - :attr:`Executor.capacity` is how many jobs it can run at once (None: no limit of its own). The
   scheduler treats it as an implicit pool, so it never hands an executor more jobs than it has
   slots, and work that waits stays in plait's ready queue (in critical-path order, free to
-  cancel) rather than in the executor's.
+  cancel) rather than in the executor's. It may change while a run goes on (the Dask
+  executor's window adapts): the engine reads it again as each shipped job completes and
+  resizes the pool; jobs already submitted stay. A pool exists only for an executor whose
+  capacity at the run's start is below ``max_concurrency``.
 - :meth:`Executor.start` is called on the loop's thread when a run that uses the executor
   starts (an executor that must hand work back to the loop keeps it).
 - :meth:`Executor.shutdown` is called when the run ends for the executors plait made by name
@@ -246,7 +249,8 @@ class Executor(ABC):
 
     @property
     def capacity(self) -> int | None:
-        """How many jobs this executor runs at once; None when it sets no limit of its own."""
+        """How many jobs this executor runs at once; None when it sets no limit of its own. May
+        change between jobs (see the module docstring)."""
         return None
 
     def start(self, loop: asyncio.AbstractEventLoop) -> None:  # noqa: B027 - optional hook

@@ -1,12 +1,19 @@
-"""Tasks on a Dask cluster: one ``client.submit`` per attempt, plait keeping every decision.
+"""Tasks on a Dask cluster: one Dask task per attempt, plait keeping every decision.
 
 plait's engine stays the orchestrator -- it chooses what runs (the scheduler's ready queue, in
 critical-path order), retries, times out, records to the store and resumes -- and Dask is where
 the functions run. The executor's :attr:`~DaskExecutor.capacity`, which the engine treats as an
-implicit pool, is twice the cluster's total worker threads (:data:`PREFETCH`): each thread runs
-one attempt and has the next waiting on its worker, so it never idles through the round trip
-of a completion to plait and of the next submission back; everything past that waits in
-plait's queue (free to cancel, in plait's order), not in Dask's.
+implicit pool, is a **window**: how many attempts may be on the cluster at once, two per worker
+thread and up to eight while attempts are short (see :mod:`plait.executors._dask_window`, and
+there how it bears on timeouts). Everything past it waits in plait's queue (free to cancel, in
+plait's order), not in Dask's.
+
+- **Batches.** Attempts that start together -- a run's first ready tasks, the dependents one
+  ending releases, those the outcomes settled in one go start -- go to the scheduler as one
+  graph (one ``update-graph`` message, each attempt keeping its priority; see
+  :mod:`plait.executors._dask_batch`) rather than one ``client.submit`` each: the scheduler
+  handles each message on its own, and one per attempt costs it far more. They are sent by
+  the settling thread once it has settled the outcomes that came before them.
 
 Each attempt is one Dask task:
 
@@ -15,10 +22,9 @@ Each attempt is one Dask task:
   left behind). Dask files tasks by the key's first part: one task group per run, under one
   prefix, ``plait``. (A key of one part per attempt made a group per attempt, which the
   scheduler scans on every submission -- quadratic in a run's tasks -- and a prefix per
-  attempt, which it keeps forever.)
-  submitted with ``pure=False``, ``retries=0`` (plait owns retries) and ``priority=`` the job's
-  place in plait's ready queue (its ``priority``, then its critical-path rank), so Dask agrees
-  with plait when it does have a choice.
+  attempt, which it keeps forever.) Sent with no Dask retries (plait owns retries) and as
+  its priority the job's place in plait's ready queue (its ``priority``, then its
+  critical-path rank), so Dask agrees with plait when it does have a choice.
 - **The function** is :func:`_run_attempt` on the worker (``plait.executors._dask_worker``):
   the attempt guard, then :func:`~plait.executors.run_call` with the
   :class:`~plait.executors.TaskCall` the engine made. It returns the output (wrapped with the
@@ -31,7 +37,9 @@ Each attempt is one Dask task:
   :class:`plait.WorkerLostError`, which plait's retry policy treats as any failure. It is told
   apart by a scheduler plugin at no cost per attempt, or, where the scheduler cannot load
   plait, by a lock per attempt (a round trip each); see :mod:`plait.executors._dask_guard`.
-- **Cancellation** is cooperative: :meth:`DaskExecutor.cancel` sets a Dask ``Event`` named after
+- **Cancellation** of an attempt not sent yet (submitted, waiting for its batch) is free: it
+  never reaches the cluster, and ends as cancelled. Of one sent, it is cooperative:
+  :meth:`DaskExecutor.cancel` sets a Dask ``Event`` named after
   the attempt, which the worker reads as ``ctx.cancelled`` (at most every
   :data:`CANCEL_CHECK_SECONDS`: each read past that is a round trip to the scheduler). An
   attempt past its timeout or its grace period is settled by the engine whatever the worker
@@ -68,94 +76,49 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
-import functools
 import threading
+import time
 import uuid
 from queue import SimpleQueue
 from typing import TYPE_CHECKING, Any
 
-from .._exceptions import TaskCancelledError, WorkerLostError
+from .._exceptions import TaskCancelledError
 from .._logs import LogLine
 from ._base import Executor, Job, Outcome, TaskCall
+from ._dask_batch import _Sending
+from ._dask_output import DaskOutput, _lost, _quietly, _Submitted, _type_name
+from ._dask_window import MAX_PREFETCH, PREFETCH, SHORT_ROUND_SECONDS, Window
 from ._dask_worker import (
     CANCEL_CHECK_SECONDS,
     _cancel_name,
     _Failed,
     _lines_of,
-    _run_attempt,
     _unwrap,
     key_of_event,
     lines_of_event,
     logs_topic,
 )
-from ._remote import RemoteOutput
 
 if TYPE_CHECKING:
     from distributed import Client
 
-__all__ = ["CANCEL_CHECK_SECONDS", "PREFETCH", "DaskExecutor", "DaskOutput"]
-
-#: The default capacity, in attempts per worker thread of the cluster: one running, one waiting
-#: on its worker, so a thread that finishes starts the next attempt at once instead of idling
-#: through the round trip to plait and back (Dask's own ``worker-saturation`` does the same
-#: for the tasks it queues itself).
-PREFETCH = 2
-
-
-class DaskOutput(RemoteOutput):
-    """A task's output that stays on the Dask cluster: a handle on the future that holds it.
-
-    :meth:`fetch` brings the value to this process (once: it is kept after). A task on an
-    executor with the same client receives the future instead, and Dask moves the data worker
-    to worker. The value lives on the cluster as long as a handle (or a task) needs it.
-    """
-
-    __slots__ = ("_fetched", "_lock", "_value", "future")
-
-    def __init__(self, future: Any) -> None:  # a distributed.Future
-        self.future = future
-        self._lock = threading.Lock()
-        self._fetched = False
-        self._value: Any = None
-
-    def fetch(self) -> Any:
-        with self._lock:
-            if not self._fetched:
-                value = self.future.result()
-                if type(value) is _Failed:  # lost with its worker, and not computed again
-                    raise WorkerLostError(
-                        f"the output of Dask task {self.future.key!r} was lost with the worker "
-                        "that held it"
-                    )
-                self._value = _unwrap(value)
-                self._fetched = True
-            return self._value
-
-    def kept_by(self, executor: Executor) -> bool:
-        return isinstance(executor, DaskExecutor) and executor.client is self.future.client
-
-    def __repr__(self) -> str:
-        where = "fetched" if self._fetched else "on the cluster"
-        return f"<DaskOutput {self.future.key!r} {where}>"
+__all__ = [
+    "CANCEL_CHECK_SECONDS",
+    "MAX_PREFETCH",
+    "PREFETCH",
+    "SHORT_ROUND_SECONDS",
+    "DaskExecutor",
+    "DaskOutput",
+]
 
 
-@dataclasses.dataclass(slots=True)
-class _Submitted:
-    """What the executor knows of an attempt it submitted."""
+#: On the settling queue: send the attempts submitted since the last send.
+_SEND = "send"
 
-    job: Job
-    key: Any  # a Dask key: see DaskExecutor.key_of
-    future: Any  # a distributed.Future
-    task_id: str
-    attempt: int
-    cancel_set: bool = False  # its cancel Event was set: clear it once the attempt has ended
-    abandoned: bool = False  # the engine stopped waiting: ignore how it ends
-
-    def describe(self) -> str:
-        return f"task {self.task_id!r} (attempt {self.attempt})"
+_Item = tuple[Job, Outcome | list[LogLine]] | str | None
 
 
-class DaskExecutor(Executor):
+class DaskExecutor(_Sending, Executor):
     """Runs tasks on a Dask cluster through a ``distributed.Client`` (see the module docstring).
 
     Args:
@@ -165,11 +128,11 @@ class DaskExecutor(Executor):
             ``plait run --dask ADDRESS`` and ``executors: {name: {dask: ADDRESS}}`` in workflow
             files do).
         capacity: how many attempts may be on the cluster at once (the implicit pool the
-            engine keeps); default: :data:`PREFETCH` (2) per worker thread of the cluster, read
-            when first needed. Past the threads, attempts wait on a worker (a small window, so
-            each thread has its next task at hand); more keeps short tasks flowing through
-            longer round trips, at the price of more tasks queued inside Dask, where plait's
-            order and cheap cancellation do not reach.
+            engine keeps), fixed; default: a window that adapts between :data:`PREFETCH` (2)
+            and :data:`MAX_PREFETCH` (8) per worker thread of the cluster (read when first
+            needed), wide while attempts are short (see the module docstring). Past the
+            threads, attempts wait on the cluster, where plait's order and cheap
+            cancellation do not reach, and their timeouts run.
         keep_outputs: leave outputs on the cluster (as :class:`DaskOutput`) when the engine
             allows it; False gathers every output as its attempt ends.
     """
@@ -179,8 +142,8 @@ class DaskExecutor(Executor):
     ) -> None:
         if capacity is not None and capacity < 1:
             raise ValueError(
-                f"capacity must be at least 1 (or None: {PREFETCH} per worker thread of the "
-                f"cluster), not {capacity!r}"
+                f"capacity must be at least 1 (or None: a window of {PREFETCH} to "
+                f"{MAX_PREFETCH} per worker thread of the cluster), not {capacity!r}"
             )
         self.address = client if isinstance(client, str) else None
         self._client: Any = None if isinstance(client, str) else client  # distributed: untyped
@@ -190,8 +153,11 @@ class DaskExecutor(Executor):
         self._lock = threading.Lock()
         self._submitted: dict[Job, _Submitted] = {}
         self._capacity = capacity
-        # Outcomes to settle, and lines said while attempts run (see _lines_came), in order.
-        self._settling: SimpleQueue[tuple[Job, Outcome | list[LogLine]] | None] = SimpleQueue()
+        self._window: Window | None = None  # sized when first needed
+        # Outcomes to settle, lines said while attempts run (see _lines_came), in order, and
+        # the word to send what was submitted meanwhile.
+        self._settling: SimpleQueue[_Item] = SimpleQueue()
+        self._pending: list[tuple[_Submitted, tuple[Any, ...]]] = []  # submitted, not sent
         self._settler: threading.Thread | None = None  # started by the first submit
         self._fetching: set[asyncio.Future[None]] = set()  # on the client's loop
         self._locked: bool | None = None  # the attempt guard is a lock; None: not known yet
@@ -225,23 +191,36 @@ class DaskExecutor(Executor):
 
     def __repr__(self) -> str:
         where = self.address or getattr(self._client.scheduler, "address", "?")
-        return f"<DaskExecutor {where} capacity={self._capacity or '?'}>"
+        size = "?" if self._window is None else self._window.size
+        return f"<DaskExecutor {where} capacity={size}>"
 
     @property
     def capacity(self) -> int:
-        """How many attempts may be on the cluster at once: the ``capacity`` given, or
-        :data:`PREFETCH` times the cluster's total worker threads (read once, when first
-        asked)."""
-        if self._capacity is None:
-            client: Any = self.client
-            threads = sum(client.nthreads().values())
-            if threads < 1:
-                raise RuntimeError(
-                    f"the Dask cluster at {client.scheduler.address!r} has no workers; "
-                    "start some (`dask worker ADDRESS`) before running tasks on it"
-                )
-            self._capacity = PREFETCH * threads
-        return self._capacity
+        """How many attempts may be on the cluster at once now: the ``capacity`` given, or the
+        adaptive window, between :data:`PREFETCH` and :data:`MAX_PREFETCH` times the cluster's
+        total worker threads (read once, when first asked)."""
+        return (self._window or self._size_window()).size
+
+    @property
+    def widest(self) -> int:
+        """The most attempts the window lets on the cluster at once: the ``capacity`` given,
+        or :data:`MAX_PREFETCH` per worker thread (``plait run --dask`` makes it the run's
+        ``max_concurrency``)."""
+        return (self._window or self._size_window()).widest
+
+    def _size_window(self) -> Window:
+        if self._capacity is not None:
+            self._window = Window.fixed(self._capacity)
+            return self._window
+        client: Any = self.client
+        threads = sum(client.nthreads().values())
+        if threads < 1:
+            raise RuntimeError(
+                f"the Dask cluster at {client.scheduler.address!r} has no workers; "
+                "start some (`dask worker ADDRESS`) before running tasks on it"
+            )
+        self._window = Window.for_threads(threads)
+        return self._window
 
     def key_of(self, task_call: TaskCall) -> tuple[str, str, int, str]:
         """The Dask key of one attempt: ``("plait-{run_id}", task_id, attempt, session)``
@@ -250,6 +229,8 @@ class DaskExecutor(Executor):
 
     def start(self, loop: asyncio.AbstractEventLoop) -> None:
         self._prepare()
+        if self._window is not None:  # a run starts narrow: it learns its own attempts' length
+            self._window.size = self._window.narrowest
 
     def _prepare(self) -> None:
         """Connect, and install the attempt guard on the scheduler (once per executor)."""
@@ -274,8 +255,6 @@ class DaskExecutor(Executor):
             self._settling.put((found.job, lines_of_event(event, found.task_id, found.attempt)))
 
     def submit(self, job: Job) -> None:
-        from distributed.client import done_callback  # noqa: PLC0415 - the optional extra
-
         if self._settler is None:
             self._start_settler()
         if self._locked is None:  # not started by a run: a caller of the interface's own
@@ -295,32 +274,14 @@ class DaskExecutor(Executor):
             rest = {name: value for name, value in kwargs.items() if name not in inputs}
             task_call = dataclasses.replace(task_call, kwargs=rest)
         key = self.key_of(task_call)
-        try:
-            future = self._client.submit(
-                _run_attempt,
-                task_call,
-                inputs,
-                key,
-                self._locked,
-                key=key,
-                pure=False,
-                retries=0,
-                priority=int(getattr(job, "priority", 0)),
-            )
-        except Exception as error:  # the call cannot be pickled (a lock, a generator...)
-            unsendable = TypeError(
-                f"task {task_call.task_id!r}: its function or arguments cannot be sent to the "
-                f"Dask cluster ({type(error).__name__}: {error}); pass plain, picklable data "
-                "(or run this task on the thread executor)"
-            )
-            unsendable.__cause__ = error
-            self._settling.put((job, Outcome(error=unsendable)))
-            return
+        submitted = _Submitted(job, key, None, task_call.task_id, task_call.attempt)
+        args = (task_call, inputs, key, self._locked)
         with self._lock:
-            self._submitted[job] = _Submitted(
-                job, key, future, task_call.task_id, task_call.attempt
-            )
-        self._client.loop.add_callback(done_callback, future, functools.partial(self._ended, job))
+            self._submitted[job] = submitted
+            self._pending.append((submitted, args))
+            first = len(self._pending) == 1
+        if first:  # the settling thread sends the batch once it has settled what came before
+            self._settling.put(_SEND)
 
     def cancel(self, job: Job) -> None:
         with self._lock:
@@ -328,8 +289,9 @@ class DaskExecutor(Executor):
             if submitted is None or submitted.cancel_set:
                 return
             submitted.cancel_set = True
-        client = self._client
-        client.loop.add_callback(_quietly, client.scheduler.event_set, _cancel_name(submitted.key))
+            if submitted.future is None:  # not sent yet: it never will be (see _send)
+                return
+        self._set_cancel(submitted)
 
     def abandon(self, job: Job) -> None:
         # Kept until it ends, unread: its cancel Event must stay set while the worker may
@@ -345,12 +307,14 @@ class DaskExecutor(Executor):
         # they end: cleared now, a worker that has not looked yet would never see it). With a
         # client of our own, closed below, their Events stay on the scheduler (a few bytes).
         with self._lock:
-            left = [s for s in self._submitted.values() if not s.abandoned]
+            self._pending.clear()
+            left = [s for s in self._submitted.values() if not s.abandoned or s.future is None]
             for submitted in left:
                 self._submitted.pop(submitted.job)
         for submitted in left:
-            self._forget(submitted)
-            submitted.future.release()
+            if submitted.future is not None:
+                self._forget(submitted)
+                submitted.future.release()
         with self._lock:
             settler, self._settler = self._settler, None
         if settler is not None:
@@ -388,6 +352,8 @@ class DaskExecutor(Executor):
             submitted = self._submitted.pop(job, None)
         if submitted is None:
             return
+        if self._window is not None:  # before the engine reads the capacity
+            self._window.adapt(time.monotonic() - submitted.sent)
         self._forget(submitted)
         if submitted.abandoned or job.abandoned:
             return  # the engine has settled it already: its result is dropped unread
@@ -426,35 +392,21 @@ class DaskExecutor(Executor):
             outcome = Outcome(error=_lost(submitted, error))
         self._settling.put((job, outcome))
 
-    @staticmethod
-    def _settle(settling: SimpleQueue[tuple[Job, Outcome | list[LogLine]] | None]) -> None:
-        """The settling thread: report outcomes to the engine, in the order they came.
+    def _settle(self, settling: SimpleQueue[_Item]) -> None:
+        """The settling thread: report outcomes to the engine and keep lines in their logs, in
+        the order they came, and send the attempts submitted meanwhile.
 
         Not the client's event loop: settling takes the engine's lock and may start the next
         tasks, and a task elsewhere may fetch a Dask output while it starts, which must not
-        wait on the loop that would deliver it."""
+        wait on the loop that would deliver it. The attempts that settling several outcomes
+        starts go to the cluster together (see ``_send``)."""
         get = settling.get
         while (item := get()) is not None:
+            if not isinstance(item, tuple):  # _SEND
+                self._send()
+                continue
             job, outcome = item
             if isinstance(outcome, list):  # lines it said while it ran: its log, abandoned or not
                 job.logged(outcome)
             elif not job.abandoned:
                 job.complete(outcome)
-
-
-def _type_name(kind: Any) -> str:
-    """The name of a result's type as Dask reports it (a class, or its name when the class
-    could not be loaded here)."""
-    return str(getattr(kind, "__name__", kind))
-
-
-async def _quietly(handler: Any, name: str) -> None:
-    with contextlib.suppress(Exception):  # cancel flags are best effort; the engine settles
-        await handler(name=name)
-
-
-def _lost(submitted: _Submitted, cause: BaseException | str) -> WorkerLostError:
-    error = WorkerLostError(f"{submitted.describe()}: the Dask cluster lost it ({cause})")
-    if isinstance(cause, BaseException):
-        error.__cause__ = cause
-    return error
