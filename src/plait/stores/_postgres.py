@@ -76,13 +76,11 @@ from ._base import (
     WriteBatch,
 )
 from ._listing import OpenQuestion, RunPage, check_limit, page_of
+from ._migrations import POSTGRES_MIGRATIONS
 from ._sql import (
     _EVENT_COLUMNS,
     _HISTORY_COLUMNS,
     _LOG_COLUMNS,
-    _MIGRATION_6,
-    _MIGRATION_7,
-    _MIGRATION_8,
     _REQUEST_COLUMNS,
     _RUN_COLUMNS,
     _RUN_REQUEST_COLUMNS,
@@ -119,126 +117,8 @@ if TYPE_CHECKING:
 
 __all__ = ["PostgresStore"]
 
-#: Schema migrations; the script at index ``i`` brings the schema to version ``i + 1``.
-#: Append new scripts; never edit one that has shipped.
-_MIGRATIONS: tuple[str, ...] = (
-    """
-    CREATE TABLE runs (
-        run_id           TEXT PRIMARY KEY,
-        workflow         TEXT NOT NULL,
-        fingerprint      TEXT NOT NULL,
-        definition       TEXT NOT NULL,  -- JSON
-        config           TEXT NOT NULL,  -- JSON
-        status           TEXT NOT NULL,
-        owner            TEXT,
-        lease_expires_at DOUBLE PRECISION,
-        created_at       DOUBLE PRECISION NOT NULL,
-        updated_at       DOUBLE PRECISION NOT NULL,
-        finished_at      DOUBLE PRECISION,
-        error            TEXT
-    );
-    CREATE INDEX runs_newest_first ON runs (created_at DESC, run_id DESC);
-    CREATE INDEX runs_by_status ON runs (status, created_at DESC, run_id DESC);
-
-    CREATE TABLE tasks (
-        run_id      TEXT NOT NULL,
-        task_id     TEXT NOT NULL,
-        status      TEXT NOT NULL,
-        attempts    INTEGER NOT NULL,
-        output      BYTEA,
-        error       TEXT,  -- JSON {"type", "message", "traceback"}
-        started_at  DOUBLE PRECISION,
-        finished_at DOUBLE PRECISION,
-        PRIMARY KEY (run_id, task_id)
-    );
-
-    CREATE TABLE input_requests (
-        run_id       TEXT NOT NULL,
-        task_id      TEXT NOT NULL,
-        key          TEXT NOT NULL,
-        prompt       TEXT NOT NULL,
-        schema       TEXT,  -- JSON
-        requested_at DOUBLE PRECISION NOT NULL,
-        deadline     DOUBLE PRECISION,
-        answered     BOOLEAN NOT NULL,
-        value        BYTEA,
-        answered_at  DOUBLE PRECISION,
-        seq          BIGINT GENERATED ALWAYS AS IDENTITY,  -- the order of first requests
-        PRIMARY KEY (run_id, task_id, key)
-    );
-
-    CREATE TABLE events (
-        seq     BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
-        run_id  TEXT NOT NULL,
-        kind    TEXT NOT NULL,
-        task_id TEXT,
-        time    DOUBLE PRECISION NOT NULL,
-        data    TEXT NOT NULL  -- JSON
-    );
-    CREATE INDEX events_by_run ON events (run_id, seq);
-    """,
-    # 2: how to import the run's workflow (a hint for `plait resume`)
-    """
-    ALTER TABLE runs ADD COLUMN target TEXT;
-    """,
-    # 3: the key of the last batch written to a run (WriteBatch.key), so a batch is applied once
-    """
-    ALTER TABLE runs ADD COLUMN last_batch TEXT;
-    """,
-    # 4: requests to a live run's owner (plait._requests), in the order sent (seq).
-    """
-    CREATE TABLE run_requests (
-        run_id     TEXT NOT NULL,
-        request_id TEXT NOT NULL,
-        kind       TEXT NOT NULL,
-        owner      TEXT NOT NULL,  -- the owner it is addressed to
-        sent_at    DOUBLE PRECISION NOT NULL,
-        sent_by    TEXT NOT NULL,
-        data       TEXT NOT NULL,  -- JSON
-        state      TEXT NOT NULL,  -- pending, taken, done
-        taken_at   DOUBLE PRECISION,
-        done_at    DOUBLE PRECISION,
-        outcome    TEXT,
-        seq        BIGINT GENERATED ALWAYS AS IDENTITY,
-        PRIMARY KEY (run_id, request_id)
-    );
-    CREATE INDEX run_requests_pending ON run_requests (run_id, owner) WHERE state = 'pending';
-    """,
-    # 5: task logs, one row per attempt (see plait._logs)
-    """
-    CREATE TABLE task_logs (
-        run_id  TEXT NOT NULL,
-        task_id TEXT NOT NULL,
-        attempt INTEGER NOT NULL,
-        lines   TEXT NOT NULL,  -- JSON [[number, time, stream, text], ...]
-        PRIMARY KEY (run_id, task_id, attempt)
-    );
-    """,
-    # 6: answers' provenance, questions' defaults; indexes of pages of runs and of the inbox
-    _MIGRATION_6.format(blob="BYTEA"),
-    # 7: why a skipped task was skipped (plait.SkipCause)
-    _MIGRATION_7,
-    # 8: how long succeeded attempts ran, by workflow: the history learned estimates read
-    # (plait._estimates). One row per task holding its latest 5 durations, s0 the newest: a
-    # write shifts them along in the upsert itself (no read), and a run's start reads one row
-    # per task, not one per attempt ever made (1,000 rows, not 20,000).
-    _MIGRATION_8.format(real="DOUBLE PRECISION"),
-    # 9: cheaper writes. Every run that succeeds rewrites its tasks' history rows: with pages
-    # half empty, the new version of a row fits beside the old one (a HOT update, with no new
-    # index entry), which makes that upsert a third cheaper. A run's definition (750 kB of JSON
-    # for 10,000 tasks) is compressed with lz4, several times faster than the default pglz,
-    # where the server has it (PostgreSQL 14+ built with lz4); elsewhere it stays as it is.
-    """
-    ALTER TABLE task_history SET (fillfactor = 50);
-    DO $$
-    BEGIN
-        EXECUTE 'ALTER TABLE runs ALTER COLUMN definition SET COMPRESSION lz4';
-    EXCEPTION WHEN feature_not_supported OR syntax_error OR undefined_object THEN
-        NULL;
-    END
-    $$;
-    """,
-)
+#: Schema migrations (see ``_migrations.py``); a subclass may extend them (tests do).
+_MIGRATIONS: tuple[str, ...] = POSTGRES_MIGRATIONS
 
 _VERSION_TABLE = """
     CREATE TABLE IF NOT EXISTS plait_schema_version (

@@ -41,9 +41,6 @@ __all__ = [
     "_EVENT_COLUMNS",
     "_HISTORY_COLUMNS",
     "_LOG_COLUMNS",
-    "_MIGRATION_6",
-    "_MIGRATION_7",
-    "_MIGRATION_8",
     "_REQUEST_COLUMNS",
     "_RUN_COLUMNS",
     "_RUN_REQUEST_COLUMNS",
@@ -83,28 +80,6 @@ _RUN_COLUMNS = (
 )
 _TASK_COLUMNS = "task_id, status, attempts, output, error, started_at, finished_at, skip_cause"
 
-#: Migration 7, the same for both SQL stores: why a skipped task was skipped (a SkipCause).
-_MIGRATION_8 = """
-    CREATE TABLE task_history (
-        workflow TEXT NOT NULL,
-        task_id  TEXT NOT NULL,
-        function TEXT NOT NULL,  -- the latest, module:qualname
-        s0       {real} NOT NULL,
-        s1       {real},
-        s2       {real},
-        s3       {real},
-        s4       {real},
-        PRIMARY KEY (workflow, task_id)
-    );
-    -- the W3C traceparent of each traced run's first plait.run span (plait._tracing)
-    CREATE TABLE run_traces (
-        run_id        TEXT PRIMARY KEY,
-        trace_context TEXT NOT NULL
-    );
-"""
-_MIGRATION_7 = """
-    ALTER TABLE tasks ADD COLUMN skip_cause TEXT;
-"""
 _REQUEST_COLUMNS = (
     "task_id, key, prompt, schema, requested_at, deadline, answered, value, answered_at, "
     "answered_by, answered_via, default_value"
@@ -115,20 +90,6 @@ _LOG_COLUMNS = "task_id, attempt, lines"
 _RUN_REQUEST_COLUMNS = (
     "request_id, kind, owner, sent_at, sent_by, data, state, taken_at, done_at, outcome"
 )
-
-
-#: Migration 6, the same for both SQL stores (``{blob}``: the type of bytes): who answered and
-#: how (``answered_by``, ``answered_via``), a question's default (shown in the inbox), and the
-#: indexes of the pages of runs by workflow and of the inbox (only the open questions; see
-#: ``_listing.py``).
-_MIGRATION_6 = """
-    ALTER TABLE input_requests ADD COLUMN answered_by TEXT;
-    ALTER TABLE input_requests ADD COLUMN answered_via TEXT;
-    ALTER TABLE input_requests ADD COLUMN default_value {blob};
-    CREATE INDEX runs_by_workflow ON runs (workflow, created_at DESC, run_id DESC);
-    CREATE INDEX input_requests_open ON input_requests (deadline, requested_at)
-        WHERE NOT answered;
-"""
 
 
 @functools.cache

@@ -71,13 +71,11 @@ from ._base import (
     WriteBatch,
 )
 from ._listing import OpenQuestion, RunPage, check_limit, page_of
+from ._migrations import SQLITE_MIGRATIONS
 from ._sql import (
     _EVENT_COLUMNS,
     _HISTORY_COLUMNS,
     _LOG_COLUMNS,
-    _MIGRATION_6,
-    _MIGRATION_7,
-    _MIGRATION_8,
     _REQUEST_COLUMNS,
     _RUN_COLUMNS,
     _RUN_REQUEST_COLUMNS,
@@ -114,109 +112,8 @@ __all__ = ["SQLiteStore"]
 #: Seconds a process waits for another one's write lock before giving up.
 _BUSY_TIMEOUT = 10.0
 
-#: Schema migrations; the script at index ``i`` brings the file to version ``i + 1``.
-#: Append new scripts; never edit one that has shipped.
-_MIGRATIONS: tuple[str, ...] = (
-    """
-    CREATE TABLE runs (
-        run_id           TEXT PRIMARY KEY,
-        workflow         TEXT NOT NULL,
-        fingerprint      TEXT NOT NULL,
-        definition       TEXT NOT NULL,  -- JSON
-        config           TEXT NOT NULL,  -- JSON
-        status           TEXT NOT NULL,
-        owner            TEXT,
-        lease_expires_at REAL,
-        created_at       REAL NOT NULL,
-        updated_at       REAL NOT NULL,
-        finished_at      REAL,
-        error            TEXT
-    );
-    CREATE INDEX runs_newest_first ON runs (created_at DESC, run_id DESC);
-    CREATE INDEX runs_by_status ON runs (status, created_at DESC, run_id DESC);
-
-    CREATE TABLE tasks (
-        run_id      TEXT NOT NULL,
-        task_id     TEXT NOT NULL,
-        status      TEXT NOT NULL,
-        attempts    INTEGER NOT NULL,
-        output      BLOB,
-        error       TEXT,  -- JSON {"type", "message", "traceback"}
-        started_at  REAL,
-        finished_at REAL,
-        PRIMARY KEY (run_id, task_id)
-    );
-
-    CREATE TABLE input_requests (
-        run_id       TEXT NOT NULL,
-        task_id      TEXT NOT NULL,
-        key          TEXT NOT NULL,
-        prompt       TEXT NOT NULL,
-        schema       TEXT,  -- JSON
-        requested_at REAL NOT NULL,
-        deadline     REAL,
-        answered     INTEGER NOT NULL,
-        value        BLOB,
-        answered_at  REAL,
-        PRIMARY KEY (run_id, task_id, key)
-    );
-
-    CREATE TABLE events (
-        seq     INTEGER PRIMARY KEY,
-        run_id  TEXT NOT NULL,
-        kind    TEXT NOT NULL,
-        task_id TEXT,
-        time    REAL NOT NULL,
-        data    TEXT NOT NULL  -- JSON
-    );
-    CREATE INDEX events_by_run ON events (run_id, seq);
-    """,
-    # 2: how to import the run's workflow (a hint for `plait resume`)
-    """
-    ALTER TABLE runs ADD COLUMN target TEXT;
-    """,
-    # 3: the key of the last batch written to a run (WriteBatch.key), so a batch is applied once
-    """
-    ALTER TABLE runs ADD COLUMN last_batch TEXT;
-    """,
-    # 4: requests to a live run's owner (plait._requests), in the order sent (rowid).
-    """
-    CREATE TABLE run_requests (
-        run_id     TEXT NOT NULL,
-        request_id TEXT NOT NULL,
-        kind       TEXT NOT NULL,
-        owner      TEXT NOT NULL,  -- the owner it is addressed to
-        sent_at    REAL NOT NULL,
-        sent_by    TEXT NOT NULL,
-        data       TEXT NOT NULL,  -- JSON
-        state      TEXT NOT NULL,  -- pending, taken, done
-        taken_at   REAL,
-        done_at    REAL,
-        outcome    TEXT,
-        PRIMARY KEY (run_id, request_id)
-    );
-    CREATE INDEX run_requests_pending ON run_requests (run_id, owner) WHERE state = 'pending';
-    """,
-    # 5: task logs, one row per attempt (see plait._logs)
-    """
-    CREATE TABLE task_logs (
-        run_id  TEXT NOT NULL,
-        task_id TEXT NOT NULL,
-        attempt INTEGER NOT NULL,
-        lines   TEXT NOT NULL,  -- JSON [[number, time, stream, text], ...]
-        PRIMARY KEY (run_id, task_id, attempt)
-    );
-    """,
-    # 6: answers' provenance, questions' defaults; indexes of pages of runs and of the inbox
-    _MIGRATION_6.format(blob="BLOB"),
-    # 7: why a skipped task was skipped (plait.SkipCause)
-    _MIGRATION_7,
-    # 8: how long succeeded attempts ran, by workflow: the history learned estimates read
-    # (plait._estimates). One row per task holding its latest 5 durations, s0 the newest: a
-    # write shifts them along in the upsert itself (no read), and a run's start reads one row
-    # per task, not one per attempt ever made (1,000 rows, not 20,000).
-    _MIGRATION_8.format(real="REAL"),
-)
+#: Schema migrations (see ``_migrations.py``); a subclass may extend them (tests do).
+_MIGRATIONS: tuple[str, ...] = SQLITE_MIGRATIONS
 
 _INSERT_RUN = f"""
     INSERT INTO runs ({_RUN_COLUMNS})
