@@ -12,9 +12,9 @@ Design (the same as the SQLite store's wherever the databases allow; see ``_sqli
 - **A schema of its own.** Tables live in the schema given (``plait`` by default), created if
   missing; the connection's ``search_path`` points there, so one database can hold several
   independent stores.
-- **Migrations.** :data:`_MIGRATIONS` is an ordered list of SQL scripts; a script's position
-  (1-based) is the schema version it brings the tables to. Applied versions are rows of
-  ``plait_schema_version``. Opening a store takes a transaction-scoped advisory lock
+- **Migrations.** :data:`_MIGRATIONS` (``_migrations.py``) is an ordered list of SQL scripts; a
+  script's position (1-based) is the schema version it brings the tables to. Applied versions
+  are rows of ``plait_schema_version``. Opening a store takes a transaction-scoped advisory lock
   (``pg_advisory_xact_lock``, keyed by the schema's name) before looking, so two processes
   opening a new schema at once do not both migrate it. A schema from a newer plait is refused.
 - **Atomic claims.** :meth:`PostgresStore.claim` is a single conditional

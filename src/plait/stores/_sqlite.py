@@ -15,9 +15,9 @@ Design:
   read lock); a process that finds the lock taken waits up to ``busy_timeout`` (10 s) for it,
   then gets :class:`StoreUnavailableError` (so does a full disk or an I/O error: failures that
   may pass, which the engine retries); other SQLite errors raise :class:`StoreError`.
-- **Migrations.** :data:`_MIGRATIONS` is an ordered list of SQL scripts; a script's position
-  (1-based) is the schema version it brings the file to, and the version is kept in
-  ``PRAGMA user_version``. They are applied when the store opens, inside one exclusive
+- **Migrations.** :data:`_MIGRATIONS` (``_migrations.py``) is an ordered list of SQL scripts; a
+  script's position (1-based) is the schema version it brings the file to, and the version is
+  kept in ``PRAGMA user_version``. They are applied when the store opens, inside one exclusive
   transaction, so two processes opening a new file at once do not both migrate it: the second
   waits, then finds the file up to date. A file from a newer plait is refused, not damaged.
 - **Fencing.** :meth:`SQLiteStore.write` first updates the run's row *where the writer is still
@@ -36,8 +36,9 @@ Design:
   only pending rows; when it finds some, one ``UPDATE ... RETURNING`` takes them, so a request
   is taken once even when two processes look at the same moment.
 
-How records become rows and back (JSON, statuses, errors) and the lease messages live in
-``_sql.py``, shared with the PostgreSQL store, so both backends encode every field the same way.
+What both SQL stores do alike -- the statements, the fence, how records become rows and back,
+the lease messages -- is written once, in ``_sql.py`` and the modules it names, so both backends
+encode every field the same way; the schema is in ``_migrations.py``.
 """
 
 from __future__ import annotations
