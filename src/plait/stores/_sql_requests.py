@@ -18,7 +18,7 @@ from ._sql import (
     Database,
     SQLBase,
 )
-from ._sql_rows import _request_record, _request_rows, _run_request_record, _run_request_row
+from ._sql_rows import _request_record, _run_request_record, _run_request_row
 
 __all__ = ["SQLRequests"]
 
@@ -53,9 +53,6 @@ class SQLRequests(SQLBase):
     """Input requests and requests to a live run, in an SQL store."""
 
     # -- questions to people ------------------------------------------------------------------
-
-    def _request_rows(self, run_id: str, requests: Sequence[InputRequest]) -> list[tuple[Any, ...]]:
-        return _request_rows(run_id, requests)
 
     def _write_requests(self, db: Database, rows: Sequence[tuple[Any, ...]]) -> None:
         """Upsert a batch's input requests (few: one statement each)."""

@@ -40,6 +40,7 @@ from ._sql_rows import (
     _log_record,
     _log_rows,
     _open_question,
+    _request_rows,
     _run_record,
     _run_request_done_rows,
     _run_row,
@@ -57,7 +58,6 @@ _INSERT_RUN = f"""
     ON CONFLICT (run_id) DO NOTHING
 """
 
-# The row inserts are templates: ``{values}`` becomes one ``(?, ...)`` per row (_insert_rows).
 #: A task row's columns, and what an upsert of task rows changes in a row already there.
 _TASK_ROW_COLUMNS = (
     "run_id, task_id, status, attempts, output, error, started_at, finished_at, skip_cause"
@@ -72,6 +72,7 @@ _ON_TASK_CONFLICT = """
         finished_at = excluded.finished_at,
         skip_cause = excluded.skip_cause
 """
+# The row inserts are templates: ``{values}`` becomes one ``(?, ...)`` per row (_insert_rows).
 _UPSERT_TASKS = f"INSERT INTO tasks ({_TASK_ROW_COLUMNS}) VALUES {{values}} {_ON_TASK_CONFLICT}"
 _INSERT_EVENTS = "INSERT INTO events (run_id, kind, task_id, time, data) VALUES {values}"
 _UPSERT_LOGS = """
@@ -143,7 +144,7 @@ class SQLStore(SQLRequests):
     def write(self, run_id: str, owner: str, batch: WriteBatch) -> None:
         # Build the rows before taking the lock: other threads may use the store meanwhile.
         tasks = self._task_rows(run_id, batch.tasks)
-        requests = self._request_rows(run_id, batch.requests)
+        requests = _request_rows(run_id, batch.requests)
         events = _event_rows(run_id, batch.events)
         logs = _log_rows(run_id, batch.logs)
         done = _run_request_done_rows(run_id, batch.requests_done)
