@@ -488,7 +488,7 @@ def test_a_rejected_task_does_not_change_the_compiled_graph() -> None:
 
 
 def test_a_lazy_definition_is_built_only_when_read_and_equals_the_definition() -> None:
-    from plait._graph import LazyDefinition  # noqa: PLC0415
+    from plait._definition import LazyDefinition  # noqa: PLC0415
 
     wf = Workflow("w")
     wf.add_task("a", lambda: 1)
@@ -537,7 +537,7 @@ def test_the_fingerprint_of_tasks_with_params_appends_their_json() -> None:
 def test_a_lazy_definition_writes_the_json_the_encoder_would() -> None:
     import json  # noqa: PLC0415
 
-    from plait._graph import LazyDefinition  # noqa: PLC0415
+    from plait._definition import LazyDefinition  # noqa: PLC0415
 
     wf = Workflow("w")
     wf.add_task('a "quoted" \\ id', lambda: 1)

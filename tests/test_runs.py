@@ -334,13 +334,12 @@ def test_a_run_whose_owner_vanished_can_be_resumed_once_its_lease_expires(
     assert plait.resume(failed.run_id, pipeline(), store=store).status is RunStatus.SUCCEEDED
 
 
-def test_a_live_run_renews_its_lease(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_live_run_renews_its_lease(tmp_path: Path) -> None:
     store = SQLiteStore(tmp_path / "plait.db")  # the memory store has no writer thread to renew
-    monkeypatch.setattr("plait._runs.LEASE_SECONDS", 0.3)
     leases: list[float] = []
 
     def watch(ctx: plait.Context) -> None:
-        for _ in range(6):
+        for _ in range(12):
             time.sleep(0.1)
             record = store.get_run(ctx.run_id)
             assert record is not None
@@ -350,9 +349,10 @@ def test_a_live_run_renews_its_lease(tmp_path: Path, monkeypatch: pytest.MonkeyP
     wf = plait.Workflow("long")
     wf.add_task("watch", watch)
     started = time.time()
-    result = plait.run(wf, store=store)
+    result = plait.run(wf, store=store, lease_seconds=0.5)  # the shortest allowed
     assert result.status is RunStatus.SUCCEEDED
-    assert max(leases) > started + 0.45  # renewed beyond the first 0.3 s
+    assert leases == sorted(leases) and len(set(leases)) > 1  # renewed, never shortened
+    assert max(leases) > started + 0.8  # renewed beyond the first 0.5 s
     record = store.get_run(result.run_id)
     assert record is not None
     assert record.owner is None  # released at the end

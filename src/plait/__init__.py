@@ -69,12 +69,15 @@ if TYPE_CHECKING:  # the names, for type checkers; at run time each is loaded on
     from ._pause import AnswerChannel, Pause, Question
     from ._policies import RetryPolicy
     from ._results import RunResult, TaskError, TaskResult
+    from ._resume import aresume, resume
     from ._rules import Skip, TriggerRule
-    from ._runs import aresume, arun, get_logs, get_run, list_runs, resume, run
+    from ._runs import arun, run
     from ._serialization import JSONSerializer, PickleSerializer, Serializer
     from ._shell import ShellTask
     from ._state import RunStatus, SkipCause, TaskStatus
-    from ._workflow import TaskSpec, Workflow
+    from ._stored_runs import get_logs, get_run, list_runs
+    from ._task_spec import TaskSpec
+    from ._workflow import Workflow
     from .stores import LeaseLostError, StoreUnavailableError
 
 __version__ = "0.1.0"
@@ -226,13 +229,12 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
         "TaskError",
         "TaskResult",
     ),
-    "._runs": (
+    "._resume": (
         "aresume",
-        "arun",
-        "get_logs",
-        "get_run",
-        "list_runs",
         "resume",
+    ),
+    "._runs": (
+        "arun",
         "run",
     ),
     "._serialization": (
@@ -250,10 +252,13 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
         "SkipCause",
         "TaskStatus",
     ),
-    "._workflow": (
-        "TaskSpec",
-        "Workflow",
+    "._stored_runs": (
+        "get_logs",
+        "get_run",
+        "list_runs",
     ),
+    "._task_spec": ("TaskSpec",),
+    "._workflow": ("Workflow",),
     # The store's errors that stop a run; they keep plait.stores as their module.
     ".stores": (
         "LeaseLostError",

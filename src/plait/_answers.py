@@ -31,6 +31,7 @@ import time
 from typing import Any
 
 from ._cancel import _live_owner
+from ._claims import _claim, _live_runs
 from ._exceptions import AnswerTimeoutError, NotWaitingError
 from ._pause import AnswerChannel, answer_provenance, validate_answer
 from ._public import publish_exports
@@ -44,8 +45,8 @@ from ._requests import (
     send,
     sender,
 )
-from ._runs import _claim, _live_runs, _record, _serializer_of
 from ._serialization import Serializer
+from ._stored_runs import _record, _serializer_of
 from .stores import InputRequest, LeaseHeldError, RunRecord, Store, WriteBatch
 from .stores._open import using_store
 

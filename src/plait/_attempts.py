@@ -30,7 +30,7 @@ from ._exceptions import (
     TaskCancelledError,
     TaskTimeoutError,
 )
-from ._logs import AttemptLog, running_attempt
+from ._logs import AttemptLog, LogLine, running_attempt
 from ._pause import NO_DEFAULT, InputRequired, as_schema_value
 from ._results import TaskError, TaskResult
 from ._rules import Skip
@@ -167,6 +167,10 @@ class _Attempt:
         one number, higher first: for executors that keep a queue of their own (Dask)."""
         graph = self.run_state.graph
         return len(graph) - graph.queue_key[self.index]
+
+    def logged(self, lines: list[LogLine], *, echoed: bool = False) -> None:
+        if lines and (log := self.task_log()) is not None:
+            log.extend(lines, echoed=echoed)
 
     def complete(self, outcome: Outcome) -> None:
         self.run_state.complete(self, outcome)

@@ -25,11 +25,12 @@ import os
 import socket
 import time
 
+from ._claims import LEASE_SECONDS, _live_runs, _owner
 from ._exceptions import CancelTimeoutError, NothingToCancelError
 from ._public import publish_exports
 from ._requests import RequestKind, RequestState, RunRequest, send, sender
-from ._runs import LEASE_SECONDS, _live_runs, _owner, _record
 from ._state import RunStatus, TaskStatus
+from ._stored_runs import _record
 from .stores import LeaseHeldError, RunRecord, RunUpdate, Store, WriteBatch, open_store
 from .stores._open import opens_store
 

@@ -1,4 +1,5 @@
-"""Engine settings for one run."""
+"""Engine settings for one run: :class:`EngineConfig`, keyword settings applied over it, and the
+config as a run's record keeps it (read back when the run is resumed)."""
 
 from __future__ import annotations
 
@@ -8,11 +9,15 @@ import os
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
+from typing import TYPE_CHECKING, Any
 
 from ._exceptions import ConfigError, InvalidOptionError
 from ._logs import MAX_LOG_BYTES, MIN_LOG_BYTES
 from ._policies import RetryPolicy, check_retry_settings
 from ._public import publish_exports
+
+if TYPE_CHECKING:
+    from ._serialization import Serializer
 
 __all__ = ["MIN_LEASE_SECONDS", "EngineConfig", "check_pools", "pool_problem"]
 
@@ -181,6 +186,34 @@ def check_pools(config: EngineConfig, task_pools: Iterable[tuple[str, str | None
             raise InvalidOptionError(
                 f"{problem} (give it one with pools={{{pool!r}: N}}, or fix the task's pool)"
             )
+
+
+def _config(config: EngineConfig | None, settings: Mapping[str, Any]) -> EngineConfig:
+    if config is None:
+        config = EngineConfig()
+    if not settings:
+        return config
+    fields = EngineConfig.__dataclass_fields__
+    unknown = sorted(set(settings) - set(fields))
+    if unknown:
+        raise ConfigError(
+            f"unknown engine setting(s) {unknown!r}; the settings are: {', '.join(fields)}"
+        )
+    values = {name: getattr(config, name) for name in fields}
+    values.update(settings)
+    return EngineConfig(**values)
+
+
+def _config_document(config: EngineConfig, serializer: Serializer) -> dict[str, Any]:
+    document = {name: getattr(config, name) for name in EngineConfig.__dataclass_fields__}
+    document["pools"] = dict(config.pools)
+    document["serializer"] = serializer.name
+    return document
+
+
+def _stored_config(document: Mapping[str, Any]) -> EngineConfig:
+    fields = EngineConfig.__dataclass_fields__
+    return EngineConfig(**{k: v for k, v in document.items() if k in fields})
 
 
 publish_exports(globals())  # plait.X, not plait._config.X: see plait._public

@@ -1,20 +1,38 @@
-"""A run's definition: what a resume must agree on, and how two definitions differ.
+"""A run's definition: what a resume must agree on, how it is built from a graph, and how two
+definitions differ.
 
-A definition lists each task's id, dependencies, function identity (``module:qualname``, see
-``_graph``) and params; a run's record keeps the one it was made with. A function's body is not
-part of it: a task whose code changed but whose name did not resumes with the new code.
+A definition lists each task's id, dependencies, function identity (``module:qualname``, or the
+``plait_name`` a callable gives itself), params and, for a mapped task, ``map_over``; a run's
+record keeps the one it was made with (a :class:`LazyDefinition`, built when first read).
+:meth:`Graph.definition` builds it and :meth:`Graph.fingerprint` hashes the same fields (see
+``plait._graph``). A function's body is not part of it: a task whose code changed but whose name
+did not resumes with the new code.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import functools
+import json
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from json.encoder import encode_basestring_ascii
+from typing import TYPE_CHECKING, Any, overload
 
 from ._tagged import NotStorable
 from ._tagged import document as tagged_document
+from ._targets import main_module_name
 
-__all__ = ["DefinitionDiff", "definition_changes", "definition_diff", "params_document"]
+if TYPE_CHECKING:
+    from ._graph import Graph
+    from ._task_spec import TaskSpec
+
+__all__ = [
+    "DefinitionDiff",
+    "LazyDefinition",
+    "definition_changes",
+    "definition_diff",
+    "params_document",
+]
 
 
 def params_document(params: Mapping[str, Any]) -> dict[str, Any]:
@@ -28,6 +46,130 @@ def params_document(params: Mapping[str, Any]) -> dict[str, Any]:
         except NotStorable:
             document[name] = {"$unstorable": type(value).__qualname__}
     return document
+
+
+def _function_name(fn: Callable[..., Any] | None) -> str:
+    """``module:qualname``, or what a callable says of itself in ``plait_name`` (a shell task
+    names its command)."""
+    if fn is None:
+        return "(pause only)"
+    own_name = getattr(fn, "plait_name", None)
+    if isinstance(own_name, str):
+        return own_name
+    while isinstance(fn, functools.partial):
+        fn = fn.func
+    module = getattr(fn, "__module__", None) or "?"
+    if module == "__main__":
+        module = main_module_name()
+    name = getattr(fn, "__qualname__", None) or type(fn).__qualname__
+    return f"{module}:{name}"
+
+
+def _definition(ids: Sequence[str], specs: Sequence[TaskSpec]) -> list[dict[str, Any]]:
+    return [
+        {
+            "id": task_id,
+            "depends_on": list(spec.depends_on),
+            "function": function,
+            "params": params_document(spec.params) if spec.params else {},
+            **({} if spec.map_over is None else {"map_over": spec.map_over}),
+        }
+        for task_id, spec, function in zip(ids, specs, _function_names(specs), strict=True)
+    ]
+
+
+def _params_json(params: Mapping[str, Any]) -> str:
+    return json.dumps(params_document(params), sort_keys=True, separators=(",", ":"))
+
+
+def _params_suffix(params: Mapping[str, Any]) -> str:
+    """A task's params as the fingerprint's text has them: after a \x1f."""
+    return "\x1f" + _params_json(params)
+
+
+def _map_suffix(map_over: str | None) -> str:
+    """A mapped task's ``map_over`` as the fingerprint's text has it: after a \x1d (nothing
+    for other tasks, so fingerprints made before mapping existed stay the same)."""
+    return "" if map_over is None else "\x1d" + map_over
+
+
+def _map_json(map_over: str | None) -> str:
+    """A mapped task's ``map_over`` as a field of its definition's JSON (nothing for others)."""
+    if map_over is None:
+        return ""
+    return ',"map_over":' + encode_basestring_ascii(map_over)
+
+
+def _function_names(specs: Sequence[TaskSpec]) -> list[str]:
+    # Named once per function (many tasks often share one), looked up by id at C speed.
+    functions = [spec.fn for spec in specs]
+    by_id = dict(zip(map(id, functions), functions, strict=True))
+    names = {key: _function_name(fn) for key, fn in by_id.items()}
+    return list(map(names.__getitem__, map(id, functions)))
+
+
+class LazyDefinition(Sequence[Mapping[str, Any]]):
+    """A graph's :meth:`Graph.definition`, built when it is first read.
+
+    A run's record holds its definition; the memory store keeps the record as it is, so a run
+    that nobody resumes or inspects never builds one dict per task (a microsecond each). It
+    keeps the graph's ids and task specs, not the compiled graph.
+    """
+
+    __slots__ = ("_built", "_ids", "_specs")
+    __hash__ = None  # type: ignore[assignment]  # unhashable, like the list it stands for
+
+    def __init__(self, graph: Graph) -> None:
+        self._ids, self._specs = graph.ids, graph.specs
+        if graph.growable:  # a run's copy: its instances are not part of the definition
+            self._ids, self._specs = graph.ids[: graph.size], graph.specs[: graph.size]
+        self._built: list[dict[str, Any]] | None = None
+
+    def __len__(self) -> int:
+        return len(self._ids)
+
+    @overload
+    def __getitem__(self, i: int) -> Mapping[str, Any]: ...
+
+    @overload
+    def __getitem__(self, i: slice) -> Sequence[Mapping[str, Any]]: ...
+
+    def __getitem__(self, i: int | slice) -> Mapping[str, Any] | Sequence[Mapping[str, Any]]:
+        return self._list()[i]
+
+    def __iter__(self) -> Iterator[Mapping[str, Any]]:
+        return iter(self._list())
+
+    def json(self) -> str:
+        """The definition as compact, ASCII-only JSON, written directly: a third of the time
+        ``json`` takes over the dicts, which need not be built at all."""
+        quote = encode_basestring_ascii
+        return (
+            "["
+            + ",".join(
+                f'{{"id":{quote(task_id)},"depends_on":[{",".join(map(quote, spec.depends_on))}],'
+                f'"function":{quote(function)},'
+                f'"params":{_params_json(spec.params) if spec.params else "{}"}'
+                f"{_map_json(spec.map_over)}}}"
+                for task_id, spec, function in zip(
+                    self._ids, self._specs, _function_names(self._specs), strict=True
+                )
+            )
+            + "]"
+        )
+
+    def _list(self) -> list[dict[str, Any]]:
+        if self._built is None:
+            self._built = _definition(self._ids, self._specs)
+        return self._built
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Sequence):
+            return NotImplemented
+        return list(self) == list(other)
+
+    def __repr__(self) -> str:
+        return repr(self._list())
 
 
 @dataclass(frozen=True, slots=True)

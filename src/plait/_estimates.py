@@ -44,7 +44,8 @@ from collections.abc import Collection, Sequence
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any, NamedTuple, overload
 
-from ._graph import Graph, _function_names, _median, series_id
+from ._definition import _function_names
+from ._graph import Graph, _median, series_id
 from ._public import publish_exports
 from ._state import TaskStatus
 from .stores import TaskDuration, TaskHistory

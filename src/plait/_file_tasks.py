@@ -29,7 +29,7 @@ from ._exceptions import (
     WorkflowFileError,
 )
 from ._file_parsing import FieldPath, Source, under
-from ._graph import unknown_dependency
+from ._graph_checks import unknown_dependency
 from ._pause import Pause
 from ._policies import RetryPolicy
 from ._shell import ShellTask

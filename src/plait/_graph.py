@@ -1,8 +1,10 @@
 """The compiled graph: a validated workflow as integer-indexed arrays, ready to schedule.
 
 Compiling checks what cannot be checked one task at a time (unknown dependencies, cycles) and
-what one pass checks for less than a check per ``add_task`` (a dependency listed twice), and
-computes, once per workflow, everything the scheduler needs so that a run does no lookups by id:
+what one pass checks for less than a check per ``add_task`` (a dependency listed twice) -- the
+errors, and the topological sort when definition order is not one, are in
+``plait._graph_checks`` -- and computes, once per workflow, everything the scheduler needs so
+that a run does no lookups by id:
 
 - ``dependencies[i]`` / ``dependents[i]``: edges by task index;
 - ``rank[i]``: the longest path from task ``i`` to the end of the graph, each task weighted by its
@@ -30,45 +32,31 @@ grows as mapped tasks expand: :meth:`Graph.add_instances` appends the instances 
 queue key. Every other graph is immutable once built. In a run's copy the edge from a mapped task
 to a task that maps over it instance by instance is not in ``dependents`` (it is ``streams``):
 that dependent expands when the task expands, and its instance ``k`` depends on instance ``k``.
+
+What a run records of its graph -- its definition, and the fields its fingerprint hashes -- is
+built in ``plait._definition``.
 """
 
 from __future__ import annotations
 
-import difflib
-import functools
 import hashlib
-import json
 import re
-from collections import deque
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from json.encoder import encode_basestring_ascii
-from typing import TYPE_CHECKING, Any, overload
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
-from ._definition import params_document
-from ._exceptions import CycleError, InvalidOptionError, UnknownDependencyError
+from ._definition import _definition, _function_names, _map_suffix, _params_suffix
+from ._graph_checks import _GraphChecks, _listed_twice
 from ._rules import TriggerRule
-from ._targets import main_module_name
 
 if TYPE_CHECKING:
-    from ._workflow import TaskSpec, Workflow
+    from ._task_spec import TaskSpec
+    from ._workflow import Workflow
 
-__all__ = ["INSTANCE_ID", "Graph", "instance_id", "series_id", "unknown_dependency"]
+__all__ = ["INSTANCE_ID", "Graph", "instance_id", "series_id"]
 
 
 _DECIDES_ON_SUCCESS = frozenset(rule for rule in TriggerRule if rule.decides_on_success)
 _NO_EDGES: tuple[int, ...] = ()
-
-
-def unknown_dependency(
-    task_id: str, dependency: str, ids: Sequence[str], workflow_name: str
-) -> UnknownDependencyError:
-    """The error for ``task_id`` depending on ``dependency``, which is none of ``ids``."""
-    close = difflib.get_close_matches(dependency, ids, n=1)
-    hint = f"; did you mean {close[0]!r}?" if close else "; define it or remove it"
-    return UnknownDependencyError(
-        f"task {task_id!r} depends on {dependency!r}, which is not a task of "
-        f"workflow {workflow_name!r}{hint}"
-    )
 
 
 def instance_id(task_id: str, index: int) -> str:
@@ -91,32 +79,7 @@ def series_id(task_id: str) -> str:
     return task_id if match is None else match[1]
 
 
-def _listed_twice(spec: TaskSpec) -> InvalidOptionError:
-    """The error for a task whose ``depends_on`` names a task twice (found here, in the graph's
-    one pass, at the cost of a comparison per edge, rather than by a set per ``add_task``)."""
-    return InvalidOptionError(
-        f"task {spec.id!r} lists a dependency twice: {spec.depends_on!r}; list each one once"
-    )
-
-
-def _function_name(fn: Callable[..., Any] | None) -> str:
-    """``module:qualname``, or what a callable says of itself in ``plait_name`` (a shell task
-    names its command)."""
-    if fn is None:
-        return "(pause only)"
-    own_name = getattr(fn, "plait_name", None)
-    if isinstance(own_name, str):
-        return own_name
-    while isinstance(fn, functools.partial):
-        fn = fn.func
-    module = getattr(fn, "__module__", None) or "?"
-    if module == "__main__":
-        module = main_module_name()
-    name = getattr(fn, "__qualname__", None) or type(fn).__qualname__
-    return f"{module}:{name}"
-
-
-class Graph:
+class Graph(_GraphChecks):
     """A workflow, validated and compiled for scheduling; immutable once built."""
 
     __slots__ = (
@@ -306,20 +269,6 @@ class Graph:
         self.queue_key.extend([self.queue_key[i]] * count)
         return added
 
-    def _resolve_each(self) -> None:
-        """Raise the error of the first task, in definition order, with a dependency on itself
-        or on no task of the workflow (the slow path, for the error message)."""
-        for spec in self.specs:
-            for dependency in spec.depends_on:
-                if dependency == spec.id:
-                    raise CycleError(
-                        f"task {spec.id!r} depends on itself; remove {spec.id!r} from its "
-                        "depends_on",
-                        [spec.id, spec.id],
-                    )
-                if dependency not in self.index:
-                    raise unknown_dependency(spec.id, dependency, self.ids, self.workflow_name)
-
     def _inputs(self, spec: TaskSpec, dependencies: tuple[int, ...]) -> tuple[int, ...] | None:
         """The dependencies whose outputs fill parameters; None when the function takes no
         arguments. A parameter is named like its dependency: ``ids[d]``."""
@@ -329,46 +278,6 @@ class Graph:
         if not binding.passed and not binding.params and not binding.context_parameter:
             return None
         return tuple(map(self.index.__getitem__, binding.passed))
-
-    def _sort(self) -> list[int]:
-        """Kahn's algorithm in definition order; a leftover task means there is a cycle."""
-        missing = [len(d) for d in self.dependencies]
-        queue = deque(i for i, m in enumerate(missing) if m == 0)
-        order = []
-        while queue:
-            i = queue.popleft()
-            order.append(i)
-            for d in self.dependents[i]:
-                missing[d] -= 1
-                if missing[d] == 0:
-                    queue.append(d)
-        if len(order) < len(self.specs):
-            self._resolve_each()  # a task that depends on itself says so
-            cycle = self._find_cycle([i for i, m in enumerate(missing) if m > 0])
-            path = " -> ".join(self.ids[i] for i in cycle)
-            raise CycleError(
-                f"the dependencies of workflow {self.workflow_name!r} form a cycle: {path}; "
-                "remove one of these dependencies",
-                [self.ids[i] for i in cycle],
-            )
-        return order
-
-    def _find_cycle(self, blocked: list[int]) -> list[int]:
-        """Walk back through blocked dependencies until a task repeats: that loop is a cycle.
-
-        Every blocked task has a blocked dependency, so the walk cannot end elsewhere.
-        """
-        in_blocked = set(blocked)
-        seen: dict[int, int] = {}
-        walk: list[int] = []
-        i = blocked[0]
-        while i not in seen:
-            seen[i] = len(walk)
-            walk.append(i)
-            i = next(d for d in self.dependencies[i] if d in in_blocked)
-        loop = walk[seen[i] :]
-        loop.reverse()  # show it in the direction work flows: dependency -> dependent
-        return [*loop, loop[0]]
 
     def _order(self, estimates: Sequence[float | None]) -> None:
         """Set ``rank``, ``queue_key`` and ``task_at_key`` from ``estimates`` (by task index)."""
@@ -477,110 +386,3 @@ def _median(values: list[float], empty: float) -> float:
     if len(values) % 2:
         return values[middle]
     return (values[middle - 1] + values[middle]) / 2
-
-
-def _definition(ids: Sequence[str], specs: Sequence[TaskSpec]) -> list[dict[str, Any]]:
-    return [
-        {
-            "id": task_id,
-            "depends_on": list(spec.depends_on),
-            "function": function,
-            "params": params_document(spec.params) if spec.params else {},
-            **({} if spec.map_over is None else {"map_over": spec.map_over}),
-        }
-        for task_id, spec, function in zip(ids, specs, _function_names(specs), strict=True)
-    ]
-
-
-def _params_json(params: Mapping[str, Any]) -> str:
-    return json.dumps(params_document(params), sort_keys=True, separators=(",", ":"))
-
-
-def _params_suffix(params: Mapping[str, Any]) -> str:
-    """A task's params as the fingerprint's text has them: after a \x1f."""
-    return "\x1f" + _params_json(params)
-
-
-def _map_suffix(map_over: str | None) -> str:
-    """A mapped task's ``map_over`` as the fingerprint's text has it: after a \x1d (nothing
-    for other tasks, so fingerprints made before mapping existed stay the same)."""
-    return "" if map_over is None else "\x1d" + map_over
-
-
-def _map_json(map_over: str | None) -> str:
-    """A mapped task's ``map_over`` as a field of its definition's JSON (nothing for others)."""
-    if map_over is None:
-        return ""
-    return ',"map_over":' + encode_basestring_ascii(map_over)
-
-
-def _function_names(specs: Sequence[TaskSpec]) -> list[str]:
-    # Named once per function (many tasks often share one), looked up by id at C speed.
-    functions = [spec.fn for spec in specs]
-    by_id = dict(zip(map(id, functions), functions, strict=True))
-    names = {key: _function_name(fn) for key, fn in by_id.items()}
-    return list(map(names.__getitem__, map(id, functions)))
-
-
-class LazyDefinition(Sequence[Mapping[str, Any]]):
-    """A graph's :meth:`Graph.definition`, built when it is first read.
-
-    A run's record holds its definition; the memory store keeps the record as it is, so a run
-    that nobody resumes or inspects never builds one dict per task (a microsecond each). It
-    keeps the graph's ids and task specs, not the compiled graph.
-    """
-
-    __slots__ = ("_built", "_ids", "_specs")
-    __hash__ = None  # type: ignore[assignment]  # unhashable, like the list it stands for
-
-    def __init__(self, graph: Graph) -> None:
-        self._ids, self._specs = graph.ids, graph.specs
-        if graph.growable:  # a run's copy: its instances are not part of the definition
-            self._ids, self._specs = graph.ids[: graph.size], graph.specs[: graph.size]
-        self._built: list[dict[str, Any]] | None = None
-
-    def __len__(self) -> int:
-        return len(self._ids)
-
-    @overload
-    def __getitem__(self, i: int) -> Mapping[str, Any]: ...
-
-    @overload
-    def __getitem__(self, i: slice) -> Sequence[Mapping[str, Any]]: ...
-
-    def __getitem__(self, i: int | slice) -> Mapping[str, Any] | Sequence[Mapping[str, Any]]:
-        return self._list()[i]
-
-    def __iter__(self) -> Iterator[Mapping[str, Any]]:
-        return iter(self._list())
-
-    def json(self) -> str:
-        """The definition as compact, ASCII-only JSON, written directly: a third of the time
-        ``json`` takes over the dicts, which need not be built at all."""
-        quote = encode_basestring_ascii
-        return (
-            "["
-            + ",".join(
-                f'{{"id":{quote(task_id)},"depends_on":[{",".join(map(quote, spec.depends_on))}],'
-                f'"function":{quote(function)},'
-                f'"params":{_params_json(spec.params) if spec.params else "{}"}'
-                f"{_map_json(spec.map_over)}}}"
-                for task_id, spec, function in zip(
-                    self._ids, self._specs, _function_names(self._specs), strict=True
-                )
-            )
-            + "]"
-        )
-
-    def _list(self) -> list[dict[str, Any]]:
-        if self._built is None:
-            self._built = _definition(self._ids, self._specs)
-        return self._built
-
-    def __eq__(self, other: object) -> bool:
-        if not isinstance(other, Sequence):
-            return NotImplemented
-        return list(self) == list(other)
-
-    def __repr__(self) -> str:
-        return repr(self._list())

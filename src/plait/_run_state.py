@@ -47,7 +47,8 @@ from ._results import RunResult, TaskError, TaskResult, TaskResults
 from ._scheduler import Scheduler
 from ._serialization import Serializer
 from ._state import RunStatus, SkipCause, TaskStatus
-from ._workflow import TaskSpec, Workflow
+from ._task_spec import TaskSpec
+from ._workflow import Workflow
 from .executors import Executor, InlineExecutor
 from .executors._named import RunExecutors
 from .executors._remote import FetchingColumn, RemoteOutput

@@ -1,139 +1,39 @@
-"""Workflows: tasks, their options, and how a task's parameters are filled.
+"""Workflows: a :class:`Workflow` is a named, ordered collection of :class:`TaskSpec`.
 
-A :class:`Workflow` is a named, ordered collection of :class:`TaskSpec`. Tasks are added with the
-``@wf.task`` decorator or with ``wf.add_task``; both check the options and work out, once, how each
-parameter of the function will be filled when it runs (its *binding*):
-
-- a parameter named like one of the task's dependencies receives that dependency's output, and
-  a ``**kwargs`` parameter receives the outputs of the dependencies not named (keyed by id, so
-  ids that are not Python names work too) -- of those that succeeded: under a trigger rule other
-  than ``all_success`` a dependency may not have, and the parameter keeps its default (which it
-  must then have);
-- a parameter named ``ctx`` or annotated :class:`plait.Context` receives the task's context;
-- any other parameter comes from ``params``, or keeps its default value.
-
-A parameter that none of these can fill is a :class:`BindingError` at once, before anything runs.
+Tasks are added with the ``@wf.task`` decorator or with ``wf.add_task``; both check the options
+(see ``plait._task_spec``) and work out, once, how each parameter of the function will be filled
+when it runs: its *binding* (see ``plait._binding``). ``wf.graph()`` compiles the workflow into
+the validated graph a run schedules (see ``plait._graph``).
 """
 
 from __future__ import annotations
 
-import functools
-import inspect
-import math
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
 from types import MappingProxyType
-from typing import Any, NamedTuple, TypeGuard, TypeVar, overload
+from typing import Any, TypeVar, overload
 
-from ._context import Context
-from ._exceptions import BindingError, DuplicateTaskError, InvalidOptionError
+from ._binding import (
+    _EVERY_DEPENDENCY,
+    _NO_BINDING,
+    _NO_PARAMS,
+    _analyse,
+    _bind,
+    _check_item_parameter,
+    _FunctionInfo,
+)
+from ._exceptions import DuplicateTaskError, InvalidOptionError
 from ._graph import Graph
 from ._pause import Pause
 from ._policies import RetryPolicy
 from ._public import publish_exports
 from ._rules import TriggerRule, coerce_rule
+from ._task_spec import TaskSpec, _check_map_over, _check_options
 from ._text import check_name
 
-__all__ = ["TaskSpec", "Workflow"]
+__all__ = ["Workflow"]
 
 F = TypeVar("F", bound=Callable[..., Any])
 Dependency = str | Callable[..., Any]
-
-
-class Binding(NamedTuple):
-    """How to fill a task function's parameters: from dependency outputs, the context, params.
-
-    A dependency's output always fills the parameter named like the dependency (or goes into
-    ``**kwargs`` under its id), so ``passed`` holds ids only, and is ``None`` when every
-    dependency is passed: then all such tasks share one Binding (see ``_EVERY_DEPENDENCY``)
-    instead of each keeping one for the garbage collector to walk. Read it through
-    :attr:`TaskSpec.passed`.
-    """
-
-    passed: tuple[str, ...] | None  # the dependencies whose outputs are passed; None: all
-    context_parameter: str | None
-    params: Mapping[str, Any]
-
-
-_NO_PARAMS: Mapping[str, Any] = MappingProxyType({})
-_NO_BINDING = Binding((), None, _NO_PARAMS)
-_EVERY_DEPENDENCY = Binding(None, None, _NO_PARAMS)  # e.g. ``def f(**upstream)``
-
-
-class TaskSpec(NamedTuple):
-    """One task of a workflow: what to run, after what, and with which options (immutable).
-
-    A named tuple rather than a frozen dataclass: ``add_task`` makes one per task, and a frozen
-    dataclass of these fourteen fields costs more to make than all the rest of ``add_task``
-    (its ``__init__`` goes through ``object.__setattr__`` field by field); ``make bench`` Part 5
-    times ``add_task``. ``binding`` is derived from ``fn``, ``depends_on`` and ``params``.
-    """
-
-    id: str
-    fn: Callable[..., Any] | None
-    depends_on: tuple[str, ...] = ()
-    params: Mapping[str, Any] = _NO_PARAMS
-    retry: RetryPolicy | None = None
-    timeout: float | None = None
-    critical: bool = False
-    pool: str | None = None
-    priority: int = 0
-    estimate: float | None = None
-    pause: Pause | None = None
-    executor: str | None = None
-    is_async: bool = False
-    trigger: TriggerRule = TriggerRule.ALL_SUCCESS
-    cleanup: bool = False
-    map_over: str | None = None
-    binding: Binding = _NO_BINDING
-
-    # ``binding`` follows from the other fields: left out of comparisons and the repr.
-    def __eq__(self, other: object) -> bool:
-        if not isinstance(other, TaskSpec):
-            return NotImplemented
-        return self[:-1] == other[:-1]
-
-    def __ne__(self, other: object) -> bool:
-        equal = self.__eq__(other)
-        return equal if equal is NotImplemented else not equal
-
-    def __hash__(self) -> int:
-        return hash(self[:-1])
-
-    @property
-    def passed(self) -> tuple[str, ...]:
-        """The dependencies whose outputs are passed to ``fn``, each as the parameter of its
-        own name (or in ``**kwargs``, keyed by id), in ``depends_on`` order."""
-        passed = self.binding.passed
-        return self.depends_on if passed is None else passed
-
-    def __repr__(self) -> str:
-        fields = zip(self._fields[:-1], self[:-1], strict=True)
-        shown = ", ".join(f"{name}={value!r}" for name, value in fields)
-        return f"TaskSpec({shown})"
-
-
-@dataclass(frozen=True, slots=True)
-class _Parameter:
-    """What binding needs to know of one parameter of a task function."""
-
-    name: str
-    positional_only: bool
-    has_default: bool
-    wants_context: bool
-
-
-@dataclass(frozen=True, slots=True)
-class _FunctionInfo:
-    """A task function, analysed once however many tasks run it."""
-
-    is_async: bool
-    parameters: tuple[_Parameter, ...]  # in order; not *args or **kwargs
-    names: frozenset[str]
-    accepts_any_keyword: bool  # a **kwargs parameter
-    # ``def f(**upstream)``: every dependency's output is passed, nothing else can be.
-    takes_only_any_keyword: bool
-
 
 # The default rules as constants: reading a member off the enum class costs more than all of
 # add_task's other option handling (make bench Part 5 times add_task).
@@ -280,7 +180,8 @@ class Workflow:
 
         Args:
             id: the task's unique id.
-            fn: a sync or async function. Its parameters are filled as the module docstring says.
+            fn: a sync or async function. Its parameters are filled as ``plait._binding``
+                says: dependencies' outputs by name, the context, ``params``.
             depends_on: ids, or functions added as tasks of this workflow, each once (the
                 graph checks the ids when it is compiled, before anything runs).
             params: values for parameters that are not dependencies or the context.
@@ -479,230 +380,6 @@ class Workflow:
                 f"({', '.join(map(repr, every))}); name the dependency by its id"
             )
         return ids[0]
-
-
-def _check_options(
-    task_id: str,
-    *,
-    retry: object,
-    timeout: object,
-    critical: object,
-    pool: object,
-    priority: object,
-    estimate: object,
-    executor: object = None,
-) -> None:
-    def bad(option: str, value: object, expected: str) -> InvalidOptionError:
-        return InvalidOptionError(f"task {task_id!r}: {option} must be {expected}, not {value!r}")
-
-    if retry is not None and not isinstance(retry, RetryPolicy):
-        raise bad("retry", retry, "a plait.RetryPolicy")
-    if timeout is not None and not (_is_number(timeout) and timeout > 0 and math.isfinite(timeout)):
-        raise bad("timeout", timeout, "a number of seconds > 0")
-    if not isinstance(critical, bool):
-        raise bad("critical", critical, "True or False")
-    if pool is not None and not (isinstance(pool, str) and pool):
-        raise bad("pool", pool, "a non-empty pool name")
-    if executor is not None and not (isinstance(executor, str) and executor):
-        raise bad("executor", executor, "a non-empty executor name")
-    if isinstance(priority, bool) or not isinstance(priority, int):
-        raise bad("priority", priority, "an int")
-    if estimate is not None and not (
-        _is_number(estimate) and estimate >= 0 and math.isfinite(estimate)
-    ):
-        raise bad("estimate", estimate, "a number of seconds >= 0")
-
-
-def _check_map_over(
-    task_id: str,
-    map_over: str,
-    dependencies: tuple[str, ...],
-    rule: TriggerRule,
-    *,
-    pause: Pause | None,
-    default_rule: bool = False,
-) -> str:
-    """``map_over`` (an id) if task ``task_id`` can be mapped over it.
-
-    Raises:
-        InvalidOptionError: it is not one of the task's dependencies, or the task's rule or
-            pause does not go with mapping.
-    """
-    if map_over not in dependencies:
-        raise InvalidOptionError(
-            f"task {task_id!r}: map_over={map_over!r} is not one of its dependencies "
-            f"{list(dependencies)!r}; add {map_over!r} to depends_on (the task maps over its "
-            "output)"
-        )
-    if not rule.needs_every_success and default_rule:  # a cleanup task's: all_done
-        raise InvalidOptionError(
-            f"task {task_id!r}: a mapped task runs under trigger='all_success' only (it needs "
-            f"the items of {map_over!r}), and a cleanup task's rule defaults to "
-            f"{rule.value!r}; give it trigger='all_success'"
-        )
-    if not rule.needs_every_success:
-        raise InvalidOptionError(
-            f"task {task_id!r}: a mapped task runs under trigger='all_success' only (it needs "
-            f"the items of {map_over!r}), not trigger={rule.value!r}; put the rule on a task "
-            "that depends on it"
-        )
-    if pause is not None:
-        raise InvalidOptionError(
-            f"task {task_id!r}: a mapped task cannot pause; put the pause on a task before it "
-            "(an approval gate it depends on)"
-        )
-    return map_over
-
-
-def _check_item_parameter(
-    task_id: str,
-    fn: Callable[..., Any],
-    info: _FunctionInfo,
-    map_over: str,
-    params: Mapping[str, Any],
-) -> None:
-    """Raise unless ``fn`` has a parameter that receives the item: the one named after the
-    dependency mapped over (or ``**kwargs``)."""
-    if map_over in params:
-        raise BindingError(
-            f"task {task_id!r}: params[{map_over!r}] would hide the item it maps over; "
-            f"remove {map_over!r} from params"
-        )
-    if map_over not in info.names and not info.accepts_any_keyword:
-        name = getattr(fn, "__qualname__", repr(fn))
-        raise BindingError(
-            f"task {task_id!r} maps over {map_over!r}, but {name} has no parameter "
-            f"{map_over!r} to receive each item; add a parameter named {map_over!r}"
-        )
-
-
-def _is_number(value: object) -> TypeGuard[float]:
-    return isinstance(value, int | float) and not isinstance(value, bool)
-
-
-def _is_async(fn: Callable[..., Any]) -> bool:
-    while isinstance(fn, functools.partial):
-        fn = fn.func
-    if inspect.iscoroutinefunction(fn):
-        return True
-    call = getattr(type(fn), "__call__", None)  # noqa: B004 - instances with an async __call__
-    return not inspect.isfunction(fn) and inspect.iscoroutinefunction(call)
-
-
-def _analyse(task_id: str, fn: Callable[..., Any]) -> _FunctionInfo:
-    """Read what binding needs from ``fn``'s signature (once per function and workflow)."""
-    if not callable(fn):
-        raise InvalidOptionError(f"task {task_id!r}: fn must be callable, not {fn!r}")
-    try:
-        signature = inspect.signature(fn)
-    except (TypeError, ValueError) as error:
-        raise BindingError(
-            f"task {task_id!r}: cannot read the signature of {fn!r}, so plait cannot tell "
-            "which parameters to fill; wrap it in a def or lambda"
-        ) from error
-    parameters = []
-    accepts_any_keyword = False
-    for parameter in signature.parameters.values():
-        if parameter.kind is inspect.Parameter.VAR_KEYWORD:
-            accepts_any_keyword = True
-        elif parameter.kind is not inspect.Parameter.VAR_POSITIONAL:
-            parameters.append(
-                _Parameter(
-                    name=parameter.name,
-                    positional_only=parameter.kind is inspect.Parameter.POSITIONAL_ONLY,
-                    has_default=parameter.default is not inspect.Parameter.empty,
-                    wants_context=_wants_context(fn, parameter),
-                )
-            )
-    return _FunctionInfo(
-        is_async=_is_async(fn),
-        parameters=tuple(parameters),
-        names=frozenset(p.name for p in parameters),
-        accepts_any_keyword=accepts_any_keyword,
-        takes_only_any_keyword=accepts_any_keyword and not parameters,
-    )
-
-
-def _wants_context(fn: Callable[..., Any], parameter: inspect.Parameter) -> bool:
-    annotation = parameter.annotation
-    if parameter.name == "ctx" or annotation is Context:
-        return True
-    if isinstance(annotation, str):  # a postponed annotation: resolve it as typing would
-        namespace = getattr(inspect.unwrap(fn), "__globals__", {})
-        try:
-            return eval(annotation, namespace) is Context
-        except Exception:
-            return annotation in ("Context", "plait.Context")
-    return False
-
-
-def _bind(
-    task_id: str,
-    fn: Callable[..., Any],
-    info: _FunctionInfo,
-    dependencies: tuple[str, ...],
-    params: Mapping[str, Any],
-    *,
-    rule: TriggerRule = TriggerRule.ALL_SUCCESS,
-) -> Binding:
-    """Work out how to fill ``fn``'s parameters for one task (see the module docstring)."""
-    named: set[str] = set()  # parameters filled by the dependency of their name
-    context_parameter: str | None = None
-    for parameter in info.parameters:
-        name = parameter.name
-        if parameter.positional_only:
-            if not parameter.has_default or name in params:
-                raise BindingError(
-                    f"task {task_id!r}: parameter {name!r} is positional-only, so plait cannot "
-                    "pass it by name; make it a normal parameter"
-                )
-            continue
-        if name in params:
-            if name in dependencies:
-                raise BindingError(
-                    f"task {task_id!r}: parameter {name!r} would get both the output of "
-                    f"dependency {name!r} and params[{name!r}]; remove one of them"
-                )
-            continue
-        if name in dependencies:
-            if not parameter.has_default and not rule.needs_every_success:
-                raise BindingError(
-                    f"task {task_id!r}: parameter {name!r} gets the output of dependency {name!r}, "
-                    f"which may not succeed under trigger={rule.value!r}; give {name!r} a "
-                    f"default (used when it did not succeed), or read ctx.upstream[{name!r}]"
-                )
-            named.add(name)
-        elif context_parameter is None and parameter.wants_context:
-            context_parameter = name
-        elif not parameter.has_default:
-            raise BindingError(
-                f"task {task_id!r}: nothing fills parameter {name!r} of "
-                f"{getattr(fn, '__qualname__', repr(fn))}; add {name!r} to depends_on (to receive "
-                f"that task's output), to params, or give it a default"
-            )
-    names = info.names
-    passed: tuple[str, ...]
-    if info.accepts_any_keyword:  # **kwargs takes the outputs of the dependencies not named
-        passed = tuple(
-            dependency
-            for dependency in dependencies
-            if dependency in named or (dependency not in names and dependency not in params)
-        )
-    else:
-        if params and not names.issuperset(params):
-            unknown = sorted(set(params) - names)
-            raise BindingError(
-                f"task {task_id!r}: params {unknown!r} match no parameter of "
-                f"{getattr(fn, '__qualname__', repr(fn))}; remove them or rename the parameters"
-            )
-        passed = tuple(dependency for dependency in dependencies if dependency in named)
-    if not passed and context_parameter is None and not params:
-        return _NO_BINDING
-    if len(passed) == len(dependencies):
-        if context_parameter is None and not params:
-            return _EVERY_DEPENDENCY
-        return Binding(None, context_parameter, params)
-    return Binding(passed, context_parameter, params)
 
 
 publish_exports(globals())  # plait.X, not plait._workflow.X: see plait._public

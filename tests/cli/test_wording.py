@@ -10,7 +10,7 @@ import pytest
 from rich.console import Console
 
 import plait
-from plait._runs import _lease_held as runs_lease_held
+from plait._claims import _lease_held as runs_lease_held
 from plait.cli._common import cli_words
 from plait.cli._live import LiveView
 from plait.stores._sql import _lease_held as store_lease_held

@@ -12,6 +12,8 @@ from pathlib import Path
 
 from plait import Context
 
+from ._semantics_tasks import wait_to_be_seen
+
 
 def pid() -> int:
     return os.getpid()
@@ -97,3 +99,23 @@ def _write_whole(marker: str, text: str) -> None:
     partial = Path(f"{marker}.partial")
     partial.write_text(text)
     partial.replace(marker)
+
+
+def seen_then_spin(store: str, ctx: Context) -> None:
+    """Wait until the store holds a line of ours, then spin past any timeout."""
+    if wait_to_be_seen(store, ctx):
+        while True:
+            pass
+
+
+def seen_then_exit(store: str, ctx: Context) -> None:
+    """Wait until the store holds a line of ours, then die unasked."""
+    wait_to_be_seen(store, ctx)
+    os._exit(3)
+
+
+def burst(n: int) -> int:
+    """Print ``n`` numbered lines as fast as it can."""
+    for i in range(n):
+        print(f"line {i}")
+    return n

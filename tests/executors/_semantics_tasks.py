@@ -9,7 +9,9 @@ import time
 from pathlib import Path
 from typing import Any
 
+import plait
 from plait import Context
+from plait.stores import SQLiteStore
 
 
 def one() -> int:
@@ -97,3 +99,18 @@ def planned(ctx: Context, i: int, fail_first: int, **inputs: int) -> int:
 
 async def planned_async(ctx: Context, i: int, fail_first: int, **inputs: int) -> int:
     return planned(ctx, i, fail_first, **inputs)
+
+
+def wait_to_be_seen(store: str, ctx: Context) -> bool:
+    """Log a line, then wait (at most 20 s) until the run's store holds it: whether it did
+    while this attempt still ran (so the line came back before the outcome)."""
+    ctx.logger.info("waiting to be seen")
+    deadline = time.monotonic() + 20
+    # Another connection, as `plait logs --follow` has; ``store`` is a sqlite:/// URL.
+    with SQLiteStore(store.removeprefix("sqlite://")) as reader:
+        while time.monotonic() < deadline:
+            lines = plait.get_logs(ctx.run_id, ctx.task_id, attempt=ctx.attempt, store=reader)
+            if any(line.text == "INFO plait.task: waiting to be seen" for line in lines):
+                return True
+            time.sleep(0.02)
+    return False

@@ -22,7 +22,7 @@ import pytest
 
 import plait
 import plait.stores
-from plait import BindingError, WorkerLostError
+from plait import BindingError, LogLine, WorkerLostError
 from plait.executors import (
     DaskExecutor,
     DaskOutput,
@@ -32,8 +32,10 @@ from plait.executors import (
     _dask_guard,
     run_call,
 )
-from plait.executors._dask_worker import _Failed, _run_attempt
+from plait.executors._dask_worker import _Failed, _run_attempt, logs_topic
+from plait.executors._streaming import BATCH_LINES
 
+from ._process_tasks import burst
 from .conftest import dask_client
 
 dask = pytest.importorskip("dask")
@@ -58,11 +60,25 @@ class FakeJob:
         self.keeps_remote_output = keeps_remote
         self.outcome: Outcome | None = None
         self.done = threading.Event()
+        self.batches: list[list[LogLine]] = []  # lines it said, as they came while it ran
 
     def call(self) -> TaskCall:
         if isinstance(self._call, Exception):
             raise self._call
         return self._call
+
+    def logged(self, lines: list[LogLine], *, echoed: bool = False) -> None:
+        assert self.outcome is None, "lines after the outcome"
+        assert not echoed, "a Dask worker's prints are not shown here"
+        self.batches.append(lines)
+
+    def said(self) -> list[str]:
+        """The text of every line the attempt said: sent while it ran, then the rest with its
+        outcome."""
+        assert self.outcome is not None
+        return [line.text for batch in self.batches for line in batch] + [
+            line.text for line in self.outcome.logs
+        ]
 
     def complete(self, outcome: Outcome) -> None:
         assert self.outcome is None, "completed twice"
@@ -180,9 +196,25 @@ def test_what_a_task_logs_and_prints_on_the_worker_comes_back(client: Any) -> No
     DaskExecutor(client).submit(job)
     outcome = job.wait()
     assert outcome.output == "said"
-    texts = [line.text for line in outcome.logs]
-    assert any("hello from talker" in text for text in texts)
-    assert "printed on the worker" in texts
+    assert job.said() == ["INFO plait.task: hello from talker", "printed on the worker"]
+
+
+def test_a_burst_of_lines_comes_back_in_a_few_events_in_order(client: Any) -> None:
+    executor = DaskExecutor(client)
+    job = FakeJob(make_call(burst, n=5_000))
+    executor.submit(job)
+    assert job.wait().output == 5_000
+    assert job.said() == [f"line {i}" for i in range(5_000)]
+    assert 5_000 // BATCH_LINES <= len(job.batches) <= 100  # not one event per line
+    assert len(client.get_events(logs_topic(executor._session))) == len(job.batches)
+
+
+def test_an_attempt_that_says_nothing_sends_no_event(client: Any) -> None:
+    executor = DaskExecutor(client)
+    job = FakeJob(make_call(add, a=1, b=2))
+    executor.submit(job)
+    assert job.wait().output == 3
+    assert client.get_events(logs_topic(executor._session)) == ()
 
 
 def test_a_call_that_cannot_be_made_fails_its_attempt(client: Any) -> None:
@@ -361,7 +393,7 @@ def test_outputs_can_stay_on_the_cluster_and_feed_a_dependent_there(client: Any)
     executor.submit(consumer)
     outcome = consumer.wait()
     assert isinstance(outcome.output, DaskOutput)
-    assert [line.text for line in outcome.logs] == ["INFO plait.task: got 1000 bytes"]
+    assert consumer.said() == ["INFO plait.task: got 1000 bytes"]
     assert outcome.output.fetch() == 1000
     assert handle.fetch() == b"x" * 1000
 

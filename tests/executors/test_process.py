@@ -20,18 +20,22 @@ import psutil
 import pytest
 
 import plait
-from plait import RunStatus, TaskStatus, Workflow
+from plait import LogLine, RunStatus, TaskStatus, Workflow
 from plait.executors import Outcome, ProcessExecutor, TaskCall
+from plait.executors._streaming import BATCH_LINES
 
 from ._process_tasks import (
     add,
     ask,
     async_pid,
+    burst,
     chatty,
     exit_now,
     holds_a_lock,
     note_cancel,
     pid,
+    seen_then_exit,
+    seen_then_spin,
     segfault,
     sleep_long,
     spin_with_a_child,
@@ -63,14 +67,27 @@ class FakeJob:
         self.abandoned = False
         self.outcome: Outcome | None = None
         self.done = threading.Event()
+        self.batches: list[list[LogLine]] = []  # lines it said, as they came while it ran
 
     def call(self) -> TaskCall:
         return self._call
+
+    def logged(self, lines: list[LogLine], *, echoed: bool = False) -> None:
+        assert self.outcome is None, "lines after the outcome"
+        assert echoed, "a process worker's prints are written out as they come"
+        self.batches.append(lines)
 
     def complete(self, outcome: Outcome) -> None:
         assert self.outcome is None, "completed twice"
         self.outcome = outcome
         self.done.set()
+
+    def said(self) -> list[tuple[str, str]]:
+        """Every line the attempt said, as (stream, text): sent while it ran, then the rest
+        with its outcome."""
+        assert self.outcome is not None
+        lines = [line for batch in self.batches for line in batch] + self.outcome.logs
+        return [(line.stream, line.text) for line in lines]
 
     def run(self) -> None:
         raise AssertionError("a shipped job is never run in process")
@@ -185,14 +202,27 @@ def test_a_job_cancelled_before_a_worker_takes_it_is_never_called(
     assert not marker.exists()
 
 
-def test_logs_and_prints_come_back_with_the_outcome(executor: ProcessExecutor) -> None:
+def test_logs_and_prints_come_back_each_once(executor: ProcessExecutor) -> None:
     job = FakeJob(chatty, context_parameter="ctx")
     executor.submit(job)
-    outcome = job.result()
-    assert [(line.stream, line.text) for line in outcome.logs] == [
+    job.result()
+    assert job.said() == [
         ("stdout", "printed in the worker"),
         ("log", "INFO plait.task: logged in the worker: 42"),
     ]
+
+
+def test_a_burst_of_lines_comes_back_in_a_few_batches_in_order(
+    executor: ProcessExecutor, capsys: pytest.CaptureFixture[str]
+) -> None:
+    job = FakeJob(burst, kwargs={"n": 10_000})
+    executor.submit(job)
+    assert job.result().output == 10_000
+    assert job.said() == [("stdout", f"line {i}") for i in range(10_000)]
+    # A batch every BATCH_LINES lines, and one each FLUSH_SECONDS the burst lasts: not 10,000.
+    assert 10_000 // BATCH_LINES <= len(job.batches) <= 100
+    assert max(len(batch) for batch in job.batches) == BATCH_LINES
+    assert capsys.readouterr().out.count("\n") == 10_000  # and each printed once
 
 
 def test_what_a_worker_prints_is_written_to_this_process_s_streams(
@@ -463,9 +493,46 @@ def test_a_paused_task_resumes_in_a_worker_with_its_answer(
 def test_logs_land_in_the_attempts_log(on_processes: list[ProcessExecutor]) -> None:
     wf = Workflow("logs")
     wf.add_task("chatty", chatty)
-    result = run_on_processes(on_processes, wf, max_concurrency=1)
+    events: list[plait.Event] = []
+    result = run_on_processes(on_processes, wf, max_concurrency=1, subscribers=[events.append])
     texts = [line.text for line in plait.get_logs(result.run_id, "chatty")]
     assert texts == ["printed in the worker", "INFO plait.task: logged in the worker: 42"]
+    logged = [(e.text, e.echoed) for e in events if isinstance(e, plait.TaskLogged)]
+    assert logged == [(texts[0], True), (texts[1], False)]  # each once; the print was shown
+
+
+def test_a_streamed_burst_keeps_the_head_and_tail_of_the_log(
+    on_processes: list[ProcessExecutor],
+) -> None:
+    wf = Workflow("burst")
+    wf.add_task("burst", burst, params={"n": 10_000})
+    result = run_on_processes(on_processes, wf, max_concurrency=1, max_log_bytes=4096)
+    lines = plait.get_logs(result.run_id, "burst")
+    assert lines[0].text == "line 0" and lines[-1].text == "line 9999"
+    (cut,) = [line for line in lines if line.stream == "plait"]
+    assert cut.text.startswith("[") and "lines (" in cut.text and "cut here" in cut.text
+    assert sum(len(line.text.encode()) + 1 for line in lines if line is not cut) <= 4096
+    assert [line.number for line in lines] == sorted(line.number for line in lines)
+    assert lines[-1].number == 10_000  # every line counted once, none twice
+
+
+@pytest.mark.parametrize(
+    ("task", "error"),
+    [(seen_then_spin, "plait.TaskTimeoutError"), (seen_then_exit, "plait.WorkerLostError")],
+)
+def test_lines_said_before_a_worker_is_killed_stay_in_the_attempts_log(
+    on_processes: list[ProcessExecutor], tmp_path: Path, task: Callable[..., Any], error: str
+) -> None:
+    store = f"sqlite:///{tmp_path / 'plait.db'}"
+    wf = Workflow("killed")
+    wf.add_task("talk", task, params={"store": store}, timeout=2)
+    result = run_on_processes(
+        on_processes, wf, max_concurrency=1, max_retries=0, cancel_grace=0.2, store=store
+    )
+    failure = result.tasks["talk"].error
+    assert failure is not None and failure.type == error
+    texts = [line.text for line in plait.get_logs(result.run_id, "talk", store=store)]
+    assert texts == ["INFO plait.task: waiting to be seen"]
 
 
 # -- whole programs ----------------------------------------------------------------------------

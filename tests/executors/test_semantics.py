@@ -141,6 +141,23 @@ def test_what_a_task_logs_and_prints_is_kept_in_its_log(executor: Executor) -> N
     ]
 
 
+def test_a_line_is_in_the_store_and_told_to_subscribers_while_its_task_runs(
+    executor: Executor, tmp_path: Path
+) -> None:
+    """The task returns only once it has read its own line back from the run's store: on a
+    worker process or a Dask worker too, the line comes back as it is said."""
+    store = f"sqlite:///{tmp_path / 'plait.db'}"
+    wf = Workflow("live")
+    wf.add_task("talk", tasks.wait_to_be_seen, params={"store": store})
+    events: list[Event] = []
+    result = run_on(executor, wf, store=store, subscribers=[events.append])
+    assert result.tasks["talk"].output is True
+    texts = [line.text for line in plait.get_logs(result.run_id, "talk", store=store)]
+    assert texts == ["INFO plait.task: waiting to be seen"]  # once: not again with the outcome
+    kinds = [type(e) for e in events if isinstance(e, plait.TaskLogged | plait.TaskSucceeded)]
+    assert kinds == [plait.TaskLogged, plait.TaskSucceeded]
+
+
 def test_events_tell_each_attempt_in_causal_order(executor: Executor) -> None:
     events: list[Event] = []
     wf = Workflow("w")

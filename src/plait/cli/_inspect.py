@@ -142,7 +142,7 @@ def status(run_id: str, store: str | None, unsafe_pickle: bool, as_json: bool) -
     from rich.table import Table
     from rich.text import Text
 
-    from .._runs import get_run
+    from .._stored_runs import get_run
     from ._commands import resume_command
     from ._outcome import last_line
     from ._records import status_record

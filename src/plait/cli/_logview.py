@@ -24,8 +24,8 @@ from rich.console import Console
 from rich.text import Text
 
 from .._logs import LogLine
-from .._runs import get_logs
 from .._state import RunStatus
+from .._stored_runs import get_logs
 from ..stores import RunRecord, Store
 
 __all__ = ["FOLLOW_INTERVAL", "line_text", "print_logs"]

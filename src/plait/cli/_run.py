@@ -324,8 +324,8 @@ def resume(
     from .._exceptions import InvalidOptionError
     from .._files import load_target
     from .._restart import cleared_tasks
-    from .._runs import get_run
-    from .._runs import resume as resume_run
+    from .._resume import resume as resume_run
+    from .._stored_runs import get_run
     from ._asking import ask
     from ._commands import resume_command
     from ._summary import dependencies_of

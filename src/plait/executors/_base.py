@@ -18,6 +18,15 @@ with :func:`plait.executors.run_call`, and hand the :class:`Outcome` it returns 
 bound, a dependency output the executor cannot ship); pass that error back as
 ``job.complete(Outcome(error=error))``.
 
+**Logs while a shipped attempt runs.** Without more, what a shipped attempt says reaches its log
+with its outcome (:attr:`Outcome.logs`). To have it there as it is said -- in the store, in
+``plait logs --follow``, the web page and ``TaskLogged`` events, like a thread task's, and kept
+when the worker is killed before it can report -- give ``run_call`` a ``send_lines`` callable
+that brings each batch of lines back, and hand them to ``job.logged(lines)`` (any thread, any
+number of times, before ``complete``). ``run_call`` then leaves out of the outcome the lines it
+sent, so each line is kept once. The process executor sends them on its pipe (``L`` messages),
+the Dask executor as events of a topic of its own.
+
 The engine's side of the contract:
 
 - :meth:`Executor.submit` is called with the engine's lock held: it must not block, and must not
@@ -136,7 +145,9 @@ class Outcome:
             it cannot be pickled (see :meth:`portable`).
         traceback: the error's formatted traceback, taken where it was raised (a pickled
             exception loses its own).
-        logs: the lines the attempt logged and printed in the worker, to be kept in its log.
+        logs: the lines the attempt logged and printed in the worker, to be kept in its log:
+            all of them, or those not handed to ``job.logged`` already (see ``run_call``'s
+            ``send_lines``).
         echoed: its printed lines (streams ``stdout`` and ``stderr`` of ``logs``) were written
             to this process's own streams already, as they came (the process executor
             forwards a worker's prints live): kept in the log, not shown again.
@@ -191,6 +202,13 @@ class Job(Protocol):
             Exception: the call cannot be made (e.g. a ``BindingError``); report it with
                 ``complete(Outcome(error=...))``.
         """
+        ...
+
+    def logged(self, lines: list[LogLine], *, echoed: bool = False) -> None:
+        """Shipped: keep ``lines``, said by the running attempt, in its log now (any thread,
+        any number of times, before or after ``complete``; in the order they were said).
+        ``echoed``: the printed ones (streams ``stdout``, ``stderr``) were written to this
+        process's own streams already, as :attr:`Outcome.echoed` says of an outcome's."""
         ...
 
     def complete(self, outcome: Outcome) -> None:

@@ -43,6 +43,14 @@ Each attempt is one Dask task:
 - **A lost worker**: the attempt fails with ``WorkerLostError`` -- raised by the guard when Dask
   runs it again, or made from Dask's ``KilledWorker`` once the cluster's ``allowed-failures``
   are used up -- and other tasks go on.
+- **Logs while it runs**: the worker sends the attempt's lines in batches as it says them, as
+  events of a topic of this executor's own (``plait-logs/{session}``), which its client
+  subscribes to when a run starts; :meth:`DaskExecutor._lines_came` hands each batch to the
+  settling thread, which keeps it in the attempt's log (``job.logged``) -- before the outcome,
+  whose result carries only the lines not sent yet. A task that logs nothing sends no event.
+  The scheduler keeps the last ``distributed.admin.low-level-log-length`` (1,000) events of a
+  topic, at most 64 KiB of text each. Lines said less than 0.1 s before a worker dies are lost
+  with it (the rest are in the log).
 - **Settling**: a future's end is heard on the client's event loop, which fetches what the
   engine must see -- an error, the log lines, the output unless it stays on the cluster --
   without blocking; then the executor's settling thread calls ``job.complete``. Not the loop
@@ -67,6 +75,7 @@ from queue import SimpleQueue
 from typing import TYPE_CHECKING, Any
 
 from .._exceptions import TaskCancelledError, WorkerLostError
+from .._logs import LogLine
 from ._base import Executor, Job, Outcome, TaskCall
 from ._dask_worker import (
     CANCEL_CHECK_SECONDS,
@@ -75,6 +84,9 @@ from ._dask_worker import (
     _lines_of,
     _run_attempt,
     _unwrap,
+    key_of_event,
+    lines_of_event,
+    logs_topic,
 )
 from ._remote import RemoteOutput
 
@@ -178,10 +190,12 @@ class DaskExecutor(Executor):
         self._lock = threading.Lock()
         self._submitted: dict[Job, _Submitted] = {}
         self._capacity = capacity
-        self._settling: SimpleQueue[tuple[Job, Outcome] | None] = SimpleQueue()
+        # Outcomes to settle, and lines said while attempts run (see _lines_came), in order.
+        self._settling: SimpleQueue[tuple[Job, Outcome | list[LogLine]] | None] = SimpleQueue()
         self._settler: threading.Thread | None = None  # started by the first submit
         self._fetching: set[asyncio.Future[None]] = set()  # on the client's loop
         self._locked: bool | None = None  # the attempt guard is a lock; None: not known yet
+        self._listening: Any = None  # the client subscribed to this executor's logs topic
 
     @property
     def client(self) -> Client:
@@ -230,7 +244,8 @@ class DaskExecutor(Executor):
         return self._capacity
 
     def key_of(self, task_call: TaskCall) -> tuple[str, str, int, str]:
-        """The Dask key of one attempt: ``("plait-{run_id}", task_id, attempt, session)``."""
+        """The Dask key of one attempt: ``("plait-{run_id}", task_id, attempt, session)``
+        (the worker finds the executor's logs topic by the session, last: see ``logs_topic``)."""
         return (f"plait-{task_call.run_id}", task_call.task_id, task_call.attempt, self._session)
 
     def start(self, loop: asyncio.AbstractEventLoop) -> None:
@@ -244,6 +259,19 @@ class DaskExecutor(Executor):
             from . import _dask_guard  # noqa: PLC0415 - imports distributed
 
             self._locked = not _dask_guard.install(self._client)
+        if self._listening is not self._client:
+            self._client.subscribe_topic(logs_topic(self._session), self._lines_came)
+            self._listening = self._client
+
+    def _lines_came(self, event: Any) -> None:
+        """A batch of lines an attempt said on a worker, as an event of this executor's topic
+        (on the client's event loop): to the settling thread, which keeps them in the attempt's
+        log before it settles the attempt. Lines of an attempt already settled are dropped."""
+        key = key_of_event(event)
+        with self._lock:  # (a scan: as many attempts as the capacity, a batch at most 10 a second)
+            found = next((s for s in self._submitted.values() if s.key == key), None)
+        if found is not None:
+            self._settling.put((found.job, lines_of_event(event, found.task_id, found.attempt)))
 
     def submit(self, job: Job) -> None:
         from distributed.client import done_callback  # noqa: PLC0415 - the optional extra
@@ -329,6 +357,10 @@ class DaskExecutor(Executor):
             self._settling.put(None)
             if wait and settler is not threading.current_thread():
                 settler.join()
+        if self._listening is not None:
+            with contextlib.suppress(Exception):  # the client is closed already
+                self._listening.unsubscribe_topic(logs_topic(self._session))
+            self._listening = None
         if self._owns_client and self._client is not None:
             self._client.close()
             self._client = None  # connect again if used again
@@ -395,7 +427,7 @@ class DaskExecutor(Executor):
         self._settling.put((job, outcome))
 
     @staticmethod
-    def _settle(settling: SimpleQueue[tuple[Job, Outcome] | None]) -> None:
+    def _settle(settling: SimpleQueue[tuple[Job, Outcome | list[LogLine]] | None]) -> None:
         """The settling thread: report outcomes to the engine, in the order they came.
 
         Not the client's event loop: settling takes the engine's lock and may start the next
@@ -404,7 +436,9 @@ class DaskExecutor(Executor):
         get = settling.get
         while (item := get()) is not None:
             job, outcome = item
-            if not job.abandoned:
+            if isinstance(outcome, list):  # lines it said while it ran: its log, abandoned or not
+                job.logged(outcome)
+            elif not job.abandoned:
                 job.complete(outcome)
 
 

@@ -7,6 +7,11 @@ cancel ``Event`` (:class:`_CancelWatch`). Its result is the output itself, :clas
 around it when the attempt logged anything, or :class:`_Failed` around a portable
 :class:`~plait.executors.Outcome`: returned, not raised, and told apart by the result's type,
 which Dask reports to the client without the data (see ``plait.executors._dask``).
+
+What the attempt logs and prints while it runs goes to the orchestrator as it is said: in
+batches (``_streaming``), each an event of the executor's topic (:func:`logs_topic`, sent with
+``Worker.log_event``: ``[key, [[time, stream, text], ...]]``), which the executor's client
+subscribes to. The lines not sent when the attempt ends travel in its result, as before.
 """
 
 from __future__ import annotations
@@ -18,10 +23,11 @@ from collections.abc import Mapping
 from typing import Any
 
 from .._exceptions import WorkerLostError
+from .._logs import LogLine
 from ._base import Outcome, TaskCall
 from ._shipping import run_call
 
-__all__ = ["CANCEL_CHECK_SECONDS"]
+__all__ = ["CANCEL_CHECK_SECONDS", "key_of_event", "lines_of_event", "logs_topic"]
 
 #: How often, at most, a task's reads of ``ctx.cancelled`` ask the scheduler (seconds).
 CANCEL_CHECK_SECONDS = 0.05
@@ -29,6 +35,41 @@ CANCEL_CHECK_SECONDS = 0.05
 
 def _cancel_name(key: Any) -> str:
     return f"plait-cancel/{key}"
+
+
+def logs_topic(session: str) -> str:
+    """The Dask event topic that carries the log lines of one executor's attempts (``session``:
+    the last part of their keys)."""
+    return f"plait-logs/{session}"
+
+
+class _LineEvents:
+    """``send_lines`` on a worker: a batch of an attempt's lines as one event of its executor's
+    topic. Raises (and the lines stay for the result) when they cannot be sent that way."""
+
+    __slots__ = ("_key", "_topic", "_worker")
+
+    def __init__(self, worker: Any, key: Any) -> None:
+        self._worker = worker
+        self._key = list(key)
+        self._topic = logs_topic(key[-1])
+
+    def __call__(self, lines: list[LogLine]) -> None:
+        batch = [[line.time, line.stream, line.text] for line in lines]
+        self._worker.log_event(self._topic, [self._key, batch])
+
+
+def lines_of_event(event: Any, task_id: str, attempt: int) -> list[LogLine]:
+    """The lines of attempt ``attempt`` of ``task_id`` in an event of a :func:`logs_topic` (as
+    the client receives it: ``(time, [key, batch])``)."""
+    _, (_, batch) = event
+    return [LogLine(task_id, attempt, 0, at, stream, text) for at, stream, text in batch]
+
+
+def key_of_event(event: Any) -> tuple[Any, ...]:
+    """The key of the attempt that said the lines of an event of a :func:`logs_topic`."""
+    _, (key, _) = event
+    return tuple(key)
 
 
 class _Logged:
@@ -127,7 +168,9 @@ def _run_attempt(task_call: TaskCall, inputs: Mapping[str, Any], key: Any, locke
                 return _Failed(Outcome(error=error))
             kwargs = {**task_call.kwargs, **{n: _unwrap(v) for n, v in inputs.items()}}
             task_call = dataclasses.replace(task_call, kwargs=kwargs)
-        outcome = run_call(task_call, cancelled=_CancelWatch(worker, key))
+        outcome = run_call(
+            task_call, cancelled=_CancelWatch(worker, key), send_lines=_LineEvents(worker, key)
+        )
     finally:
         if locked:
             guard.release_lock(worker, holder)

@@ -7,7 +7,9 @@ which plait always has) -- and two pipes to it, one for calls and outcomes, one 
 The slot takes a job from the executor's queue, asks it for its
 :class:`~plait.executors.TaskCall`, pickles it (``_pickling``: by reference, by value when it
 must), sends it, and waits -- on the pipe and on the worker's exit at once -- for the outcome,
-which it hands to ``job.complete``. The worker's side is ``_process_worker``; its module
+which it hands to ``job.complete``; meanwhile it writes out what the task prints and hands the
+lines it says, batched, to ``job.logged`` (so they are in the attempt's log as they are said,
+and stay there if the worker is killed). The worker's side is ``_process_worker``; its module
 docstring gives the protocol.
 
 **What can go wrong, and what each costs.**

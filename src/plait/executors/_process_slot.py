@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextlib
 import multiprocessing
 import os
+import pickle
 import select
 import signal
 import sys
@@ -19,7 +20,17 @@ from .._groups import forget_group, start_watchdog, watch_group
 from ._base import Job, Outcome, TaskCall
 from ._forkserver import WorkerProcess, child_path, signal_group, start_forkserver
 from ._pickling import dumps, loads
-from ._process_worker import CALL, CANCEL, OUTCOME, PATH, SEQ, UNREADABLE, WRITE, serve
+from ._process_worker import (
+    CALL,
+    CANCEL,
+    LINES,
+    OUTCOME,
+    PATH,
+    SEQ,
+    UNREADABLE,
+    WRITE,
+    serve,
+)
 
 if TYPE_CHECKING:
     from ._process import ProcessExecutor
@@ -205,14 +216,14 @@ class Slot:
             if job.cancelled:  # cancelled before the call got there
                 self._send_cancel(worker)
         try:
-            return self._wait(call, worker)
+            return self._wait(job, call, worker)
         finally:
             with self._lock:
                 self._job = None
                 self._sent = False
                 self._cancelled_at = None
 
-    def _wait(self, call: TaskCall, worker: _Worker) -> Outcome | None:
+    def _wait(self, job: Job, call: TaskCall, worker: _Worker) -> Outcome | None:
         ended = False  # the calls pipe said end of file
         kill_at: float | None = None  # the job was abandoned: kill the worker then
         while True:
@@ -230,6 +241,10 @@ class Slot:
                     if message[:1] == WRITE:
                         _write_out(message)
                         continue
+                    if message[:1] == LINES:  # abandoned too: a timed-out task's last words
+                        if int.from_bytes(message[1 : 1 + SEQ], "little") == worker.seq:
+                            job.logged(pickle.loads(message[1 + SEQ :]), echoed=True)
+                        continue  # (its prints were written out as they came: echoed)
                     if kill_at is not None:  # it stopped within the grace: its worker is fine
                         self._spared = True
                         return None
@@ -317,7 +332,8 @@ class Slot:
 
 def _write_out(message: bytes) -> None:
     """Write what a worker wrote (a ``W`` message) to this process's stdout or stderr: outside
-    any task's context, so it is not kept twice (the task's log has it from the outcome)."""
+    any task's context, so it is not kept twice (the task's log has it from an ``L`` message or
+    the outcome)."""
     stream = sys.stdout if message[1:2] == b"1" else sys.stderr
     if stream is None:
         return

@@ -14,6 +14,7 @@ end of file            the parent is done with this worker, or dead: exit (see b
 ``U`` text             the call could not be unpickled here; ``text`` says why
 ``W`` ``1``/``2`` text  written to the worker's stdout (1) or stderr (2): the parent writes it
                        to its own, as it comes (see below)
+``L`` SEQ lines        call SEQ said these pickled :class:`~plait.LogLine`, a batch (see below)
 *control* pipe, parent -> worker
 ``C`` SEQ              call SEQ is cancelled: set its flag (at once if it runs, or when it
                        starts)
@@ -27,8 +28,15 @@ call's flag.
 
 What the worker writes to ``sys.stdout`` and ``sys.stderr`` (a task's ``print``) goes to the
 parent as it is written, and the parent writes it to its own ``sys.stdout``/``sys.stderr``: so it
-shows where a thread task's output would (above a live view on a terminal, not through it). The
-task's log keeps the lines too, in the outcome, as it keeps everything the task says.
+shows where a thread task's output would (above a live view on a terminal, not through it).
+
+What a call logs and prints goes to the parent as it is said too, in ``L`` messages, into the
+attempt's log (``job.logged``): batched (``_streaming``: a batch is sent 0.1 s after its first
+line, or at once when it holds 1,000 lines or 64 KiB, by the task's thread), so a task that logs
+a burst costs a few messages and one that logs nothing costs none. The lines not sent yet when
+the call ends travel in its outcome, which follows every ``L`` of its call on the pipe. The parent
+drops an ``L`` of a call other than the one it waits for (a late one cannot be: the call's last
+batch is sent before its outcome).
 
 The worker leads a process group of its own (made first thing, before any task can start a child
 process), so the parent can signal it together with whatever its tasks started. At the end of
@@ -42,6 +50,7 @@ from __future__ import annotations
 import contextlib
 import io
 import os
+import pickle
 import signal
 import sys
 import threading
@@ -49,12 +58,12 @@ from multiprocessing.connection import Connection
 from typing import Any
 
 from .._exceptions import NotPicklableError
-from .._logs import start_capture
+from .._logs import LogLine, start_capture
 from ._base import Outcome, RemoteError
 from ._pickling import dumps, loads
 from ._shipping import CancelFlag, run_call
 
-__all__ = ["CALL", "CANCEL", "OUTCOME", "PATH", "SEQ", "UNREADABLE", "WRITE", "serve"]
+__all__ = ["CALL", "CANCEL", "LINES", "OUTCOME", "PATH", "SEQ", "UNREADABLE", "WRITE", "serve"]
 
 CALL = b"R"
 CANCEL = b"C"
@@ -62,6 +71,7 @@ PATH = b"P"
 OUTCOME = b"O"
 UNREADABLE = b"U"
 WRITE = b"W"
+LINES = b"L"
 SEQ = 8  # bytes of a call's number
 
 
@@ -121,6 +131,7 @@ def serve(calls: Connection, control: Connection) -> None:
     sys.stderr = _Forward(calls, sending, b"2")
     start_capture()  # for the worker's whole life: each call's capture then costs nothing more
     current = _Current()
+    send_lines = _LineSender(calls, sending)
     listener = threading.Thread(
         target=_listen, args=(control, current), name="plait-worker-listener", daemon=True
     )
@@ -134,8 +145,9 @@ def serve(calls: Connection, control: Connection) -> None:
             sys.path[:] = loads(memoryview(message)[1:])
             continue
         flag = current.begin(int.from_bytes(message[1 : 1 + SEQ], "little"))
+        send_lines.seq = message[1 : 1 + SEQ]  # the last call's lines were sent or returned
         try:
-            reply = _run(message, flag)
+            reply = _run(message, flag, send_lines)
         finally:
             current.end()
         try:
@@ -159,13 +171,30 @@ def _listen(control: Connection, current: _Current) -> None:
         _end_group(flush=False)
 
 
-def _run(message: bytes, flag: CancelFlag) -> bytes:
+class _LineSender:
+    """``send_lines`` for the running call (``seq``, as bytes): a batch of its log lines as one
+    ``L`` message."""
+
+    __slots__ = ("_calls", "_sending", "seq")
+
+    def __init__(self, calls: Connection, sending: threading.Lock) -> None:
+        self._calls = calls
+        self._sending = sending
+        self.seq = bytes(SEQ)
+
+    def __call__(self, lines: list[LogLine]) -> None:
+        data = LINES + self.seq + pickle.dumps(lines, pickle.HIGHEST_PROTOCOL)
+        with self._sending:  # OSError: the parent is gone; the stream keeps the lines
+            self._calls.send_bytes(data)
+
+
+def _run(message: bytes, flag: CancelFlag, send_lines: _LineSender) -> bytes:
     """Run the call in ``message``; the message that reports its outcome."""
     try:
         call = loads(memoryview(message)[1 + SEQ :])
     except BaseException as error:  # reported to the parent, which names the task
         return UNREADABLE + f"{type(error).__name__}: {error}".encode("utf-8", "replace")
-    outcome = run_call(call, cancelled=flag)
+    outcome = run_call(call, cancelled=flag, send_lines=send_lines)
     try:
         return OUTCOME + dumps(outcome)
     except Exception as error:  # some part of the outcome does not pickle

@@ -8,6 +8,12 @@ A process worker, a Dask worker or your own executor calls :func:`run_call` with
 logs and prints into :attr:`Outcome.logs`, calls the function -- under ``asyncio.run`` when it is
 async -- and never raises: whatever the function raises is the outcome's error.
 
+Logs while the attempt runs: give ``send_lines``, a callable that takes a list of
+:class:`~plait.LogLine` to the orchestrator, where the executor hands it to ``job.logged``. The
+lines then go out in batches as they are said (``_streaming``: at most every 0.1 s, or when a
+batch is full), and the outcome's ``logs`` holds only the lines not sent that way: each line
+reaches the attempt's log once. Without it, every line comes in the outcome.
+
 Cancellation: ``cancelled`` is any ``Callable[[], bool]``. Give a :class:`CancelFlag` to also
 have an async call cancelled (``CancelledError`` at its next ``await``) the moment the flag is
 set; sync code sees the flag when it reads ``ctx.cancelled``, and nothing else can interrupt it
@@ -25,9 +31,10 @@ from typing import Any
 
 from .._context import Context
 from .._exceptions import BindingError
-from .._logs import AttemptLog, running_attempt, start_capture, stop_capture
+from .._logs import AttemptLog, LogLine, running_attempt, start_capture, stop_capture
 from .._pause import NO_DEFAULT, InputRequired
 from ._base import Outcome, TaskCall
+from ._streaming import LogStream
 
 __all__ = ["CancelFlag", "call_function", "run_call"]
 
@@ -88,12 +95,19 @@ def _never() -> bool:
 class _ShippedAttempt:
     """The attempt as a worker knows it: the context's state and the source of its log."""
 
-    __slots__ = ("_answers", "_cancelled", "_log", "_task_call")
+    __slots__ = ("_answers", "_cancelled", "_log", "_send_lines", "_stream", "_task_call")
 
-    def __init__(self, task_call: TaskCall, cancelled: Callable[[], bool]) -> None:
+    def __init__(
+        self,
+        task_call: TaskCall,
+        cancelled: Callable[[], bool],
+        send_lines: Callable[[list[LogLine]], object] | None,
+    ) -> None:
         self._task_call = task_call
         self._answers = task_call.answers
         self._cancelled = cancelled
+        self._send_lines = send_lines
+        self._stream: LogStream | None = None  # made with the log, when lines are sent
         self._log: AttemptLog | None = None
 
     @property
@@ -109,8 +123,24 @@ class _ShippedAttempt:
     def task_log(self) -> AttemptLog | None:
         if self._log is None and self._task_call.log_limit:
             task_call = self._task_call
-            self._log = AttemptLog(task_call.task_id, task_call.attempt, limit=task_call.log_limit)
+            if self._send_lines is not None:
+                self._stream = LogStream(self._send_lines, limit=task_call.log_limit)
+            stream = self._stream
+            self._log = AttemptLog(
+                task_call.task_id,
+                task_call.attempt,
+                limit=task_call.log_limit,
+                said=None if stream is None else stream.add,
+            )
         return self._log
+
+    def lines(self) -> list[LogLine]:
+        """The lines for the outcome: all of them, or those the stream has not sent."""
+        log = self._log
+        if log is None:
+            return []
+        log.close()
+        return log.lines() if self._stream is None else self._stream.close()
 
 
 def call_function(fn: Callable[..., Any], kwargs: Mapping[str, Any] | None, task_id: str) -> Any:
@@ -129,13 +159,20 @@ def call_function(fn: Callable[..., Any], kwargs: Mapping[str, Any] | None, task
         ) from error
 
 
-def run_call(task_call: TaskCall, *, cancelled: Callable[[], bool] = _never) -> Outcome:
+def run_call(
+    task_call: TaskCall,
+    *,
+    cancelled: Callable[[], bool] = _never,
+    send_lines: Callable[[list[LogLine]], object] | None = None,
+) -> Outcome:
     """Run one attempt described by ``task_call`` in this thread; return how it ended.
 
     Never raises (the function's exceptions, ``KeyboardInterrupt`` and ``SystemExit`` included,
-    become the outcome's error). See the module docstring for cancellation and logs.
+    become the outcome's error). See the module docstring for cancellation and logs:
+    ``send_lines``, if given, is called (from the thread that said the last line, or a flusher
+    thread; one call at a time) with the attempt's lines in batches while it runs.
     """
-    attempt = _ShippedAttempt(task_call, cancelled)
+    attempt = _ShippedAttempt(task_call, cancelled, send_lines)
     start_capture()
     token = running_attempt.set(attempt)
     traced = _enter_trace(task_call.traceparent) if task_call.traceparent else None
@@ -153,10 +190,7 @@ def run_call(task_call: TaskCall, *, cancelled: Callable[[], bool] = _never) -> 
             traced()
         running_attempt.reset(token)
         stop_capture()
-    log = attempt._log
-    if log is not None:
-        log.close()
-        outcome.logs = log.lines()
+    outcome.logs = attempt.lines()
     return outcome
 
 

@@ -13,7 +13,7 @@ import operator
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from .._graph import LazyDefinition
+from .._definition import LazyDefinition
 from .._logs import LogLine
 from .._requests import RequestKind, RequestState, RunRequest
 from .._results import TaskError
