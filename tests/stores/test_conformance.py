@@ -7,6 +7,7 @@ at the end (durability, several processes, migrations) run on the durable backen
 from __future__ import annotations
 
 import itertools
+import random
 import time
 from collections import Counter
 from collections.abc import Sequence
@@ -670,6 +671,20 @@ def test_durations_are_fenced_and_written_once_per_key(store: Store) -> None:
     store.write(run_id, "alice", batch)
     store.write(run_id, "alice", batch)
     assert store.task_history("etl") == [TaskHistory("extract", "etl:extract", _seconds(1))]
+
+
+def test_a_large_batch_of_durations_in_no_order_keeps_each_tasks_latest_first(
+    store: Store,
+) -> None:
+    # More rows than one statement holds, tasks out of id order, each task twice: whatever
+    # order a backend writes them in, a task's later duration is its newest.
+    run_id = new_run(store)
+    durations = [duration(f"t{n % 600}", n) for n in range(1200)]
+    random.Random(7).shuffle(durations)
+    store.write(run_id, "alice", WriteBatch(durations=durations))
+    assert _by_task(store) == {
+        f"t{n}": TaskHistory(f"t{n}", "etl:extract", _seconds(n + 600, n)) for n in range(600)
+    }
 
 
 def test_many_durations_in_one_batch(store: Store) -> None:

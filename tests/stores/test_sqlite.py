@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -205,6 +206,27 @@ def test_readers_are_not_blocked_by_a_writer(store: SQLiteStore, path: Path) -> 
     assert run is not None
     assert run.workflow == "etl"
     other.rollback()
+
+
+def test_a_build_that_allows_few_parameters_gets_smaller_statements(
+    path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    connect = sqlite3.connect
+
+    def older_build(*args: Any, **kwargs: Any) -> sqlite3.Connection:
+        conn = connect(*args, **kwargs)
+        conn.setlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER, 999)  # before SQLite 3.32
+        return conn
+
+    monkeypatch.setattr(sqlite3, "connect", older_build)
+    store = SQLiteStore(path)
+    store.create_run(make_run())
+    tasks = [TaskRecord(task_id=f"t{n}", status=TaskStatus.SUCCEEDED) for n in range(1000)]
+    events = [EventRecord(kind="TaskSucceeded", time=float(n)) for n in range(1000)]
+    store.write("run-1", "alice", WriteBatch(tasks=tasks, events=events))
+    assert store.load_tasks("run-1") == {t.task_id: t for t in tasks}
+    assert store.load_events("run-1") == events
+    store.close()
 
 
 def test_the_schema_version_is_kept_in_user_version(store: SQLiteStore, path: Path) -> None:

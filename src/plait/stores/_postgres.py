@@ -12,9 +12,9 @@ Design (the same as the SQLite store's wherever the databases allow; see ``_sqli
 - **A schema of its own.** Tables live in the schema given (``plait`` by default), created if
   missing; the connection's ``search_path`` points there, so one database can hold several
   independent stores.
-- **Migrations.** :data:`_MIGRATIONS` is an ordered list of SQL scripts; a script's position
-  (1-based) is the schema version it brings the tables to. Applied versions are rows of
-  ``plait_schema_version``. Opening a store takes a transaction-scoped advisory lock
+- **Migrations.** :data:`_MIGRATIONS` (``_migrations.py``) is an ordered list of SQL scripts; a
+  script's position (1-based) is the schema version it brings the tables to. Applied versions
+  are rows of ``plait_schema_version``. Opening a store takes a transaction-scoped advisory lock
   (``pg_advisory_xact_lock``, keyed by the schema's name) before looking, so two processes
   opening a new schema at once do not both migrate it. A schema from a newer plait is refused.
 - **Atomic claims.** :meth:`PostgresStore.claim` is a single conditional
@@ -23,12 +23,8 @@ Design (the same as the SQLite store's wherever the databases allow; see ``_sqli
 - **Fencing.** :meth:`PostgresStore.write` first updates the run's row where the writer is still
   its owner, and rolls back with :class:`LeaseLostError` when no row matched. The row lock is
   held until the transaction ends, so no claim can land between the check and the writes.
-- **Bulk writes.** The engine flushes batches of thousands of records. A large batch's events
-  are appended with ``COPY`` (in order: ``seq`` follows the batch), and its task records are
-  copied into a per-session temporary table and upserted from it in one
-  ``INSERT ... ON CONFLICT DO UPDATE``: two to three times faster than ``executemany``. A
-  small batch (fewer than :data:`_COPY_FROM` rows of a kind) uses ``executemany``, which costs
-  less to start; so do input requests, which are few.
+- **Bulk writes.** A large batch's tasks and events are written with ``COPY`` (see
+  ``_postgres_copy.py``); a small one with ``executemany``.
 - **Keys and types.** The same keys and upserts as SQLite; bytes are ``BYTEA`` and times
   ``DOUBLE PRECISION``. JSON is kept as ``TEXT``, encoded and decoded by Python exactly as
   the SQLite store does: ``JSONB`` would reject ``NaN`` and rewrite numbers, and the backends
@@ -39,8 +35,6 @@ Design (the same as the SQLite store's wherever the databases allow; see ``_sqli
   clocks disagree still agree on when a lease has expired. (A new run's record is stored as
   given; its owner's first renewal moves its lease onto the database's clock.) The owner
   itself keeps its own deadline, on its monotonic clock (see ``plait._recorder``).
-  must round-trip the same values. Times always come from the Python process
-  (``time.time()``), never the database clock, so every backend agrees on them.
 - **Requests to a live run** (``run_requests``, keyed by ``(run_id, request_id)``; sending again
   inserts nothing). The owner's look is one ``UPDATE ... RETURNING`` over an index that holds
   only pending rows: it writes nothing when none is pending, and the row locks it takes make a
@@ -57,173 +51,37 @@ import threading
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, cast
 
 from .._requests import RunRequest
-from .._state import RunStatus
 from ._base import (
-    EventRecord,
-    InputRequest,
-    RunExistsError,
     RunRecord,
-    Store,
     StoreError,
     StoreNotFoundError,
     StoreUnavailableError,
-    TaskHistory,
-    TaskLog,
+    TaskDuration,
     TaskRecord,
-    WriteBatch,
 )
-from ._listing import OpenQuestion, RunPage, check_limit, page_of
+from ._migrations import POSTGRES_MIGRATIONS
+from ._postgres_copy import COPY_FROM, STAGING_TABLE, copy_events, copy_tasks
 from ._sql import (
-    _EVENT_COLUMNS,
-    _HISTORY_COLUMNS,
-    _LOG_COLUMNS,
-    _MIGRATION_6,
-    _MIGRATION_7,
-    _MIGRATION_8,
-    _REQUEST_COLUMNS,
     _RUN_COLUMNS,
     _RUN_REQUEST_COLUMNS,
-    _TASK_COLUMNS,
-    _definition_json,
-    _event_record,
-    _event_rows,
-    _history_rows,
-    _insert_run_request_sql,
+    Database,
     _lease_held,
     _lease_lost,
-    _list_runs_query,
-    _log_record,
-    _log_rows,
     _not_found,
-    _open_question,
-    _open_questions_sql,
-    _request_record,
-    _request_rows,
-    _run_record,
-    _run_request_done_rows,
-    _run_request_record,
-    _run_request_row,
-    _run_row,
-    _storable,
-    _task_history,
-    _task_record,
-    _task_rows,
-    _upsert_request_sql,
 )
+from ._sql_rows import _history_rows, _run_record, _run_request_record, _task_rows
+from ._sql_store import SQLStore
 
 if TYPE_CHECKING:
     import psycopg
 
 __all__ = ["PostgresStore"]
 
-#: Schema migrations; the script at index ``i`` brings the schema to version ``i + 1``.
-#: Append new scripts; never edit one that has shipped.
-_MIGRATIONS: tuple[str, ...] = (
-    """
-    CREATE TABLE runs (
-        run_id           TEXT PRIMARY KEY,
-        workflow         TEXT NOT NULL,
-        fingerprint      TEXT NOT NULL,
-        definition       TEXT NOT NULL,  -- JSON
-        config           TEXT NOT NULL,  -- JSON
-        status           TEXT NOT NULL,
-        owner            TEXT,
-        lease_expires_at DOUBLE PRECISION,
-        created_at       DOUBLE PRECISION NOT NULL,
-        updated_at       DOUBLE PRECISION NOT NULL,
-        finished_at      DOUBLE PRECISION,
-        error            TEXT
-    );
-    CREATE INDEX runs_newest_first ON runs (created_at DESC, run_id DESC);
-    CREATE INDEX runs_by_status ON runs (status, created_at DESC, run_id DESC);
-
-    CREATE TABLE tasks (
-        run_id      TEXT NOT NULL,
-        task_id     TEXT NOT NULL,
-        status      TEXT NOT NULL,
-        attempts    INTEGER NOT NULL,
-        output      BYTEA,
-        error       TEXT,  -- JSON {"type", "message", "traceback"}
-        started_at  DOUBLE PRECISION,
-        finished_at DOUBLE PRECISION,
-        PRIMARY KEY (run_id, task_id)
-    );
-
-    CREATE TABLE input_requests (
-        run_id       TEXT NOT NULL,
-        task_id      TEXT NOT NULL,
-        key          TEXT NOT NULL,
-        prompt       TEXT NOT NULL,
-        schema       TEXT,  -- JSON
-        requested_at DOUBLE PRECISION NOT NULL,
-        deadline     DOUBLE PRECISION,
-        answered     BOOLEAN NOT NULL,
-        value        BYTEA,
-        answered_at  DOUBLE PRECISION,
-        seq          BIGINT GENERATED ALWAYS AS IDENTITY,  -- the order of first requests
-        PRIMARY KEY (run_id, task_id, key)
-    );
-
-    CREATE TABLE events (
-        seq     BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
-        run_id  TEXT NOT NULL,
-        kind    TEXT NOT NULL,
-        task_id TEXT,
-        time    DOUBLE PRECISION NOT NULL,
-        data    TEXT NOT NULL  -- JSON
-    );
-    CREATE INDEX events_by_run ON events (run_id, seq);
-    """,
-    # 2: how to import the run's workflow (a hint for `plait resume`)
-    """
-    ALTER TABLE runs ADD COLUMN target TEXT;
-    """,
-    # 3: the key of the last batch written to a run (WriteBatch.key), so a batch is applied once
-    """
-    ALTER TABLE runs ADD COLUMN last_batch TEXT;
-    """,
-    # 4: requests to a live run's owner (plait._requests), in the order sent (seq).
-    """
-    CREATE TABLE run_requests (
-        run_id     TEXT NOT NULL,
-        request_id TEXT NOT NULL,
-        kind       TEXT NOT NULL,
-        owner      TEXT NOT NULL,  -- the owner it is addressed to
-        sent_at    DOUBLE PRECISION NOT NULL,
-        sent_by    TEXT NOT NULL,
-        data       TEXT NOT NULL,  -- JSON
-        state      TEXT NOT NULL,  -- pending, taken, done
-        taken_at   DOUBLE PRECISION,
-        done_at    DOUBLE PRECISION,
-        outcome    TEXT,
-        seq        BIGINT GENERATED ALWAYS AS IDENTITY,
-        PRIMARY KEY (run_id, request_id)
-    );
-    CREATE INDEX run_requests_pending ON run_requests (run_id, owner) WHERE state = 'pending';
-    """,
-    # 5: task logs, one row per attempt (see plait._logs)
-    """
-    CREATE TABLE task_logs (
-        run_id  TEXT NOT NULL,
-        task_id TEXT NOT NULL,
-        attempt INTEGER NOT NULL,
-        lines   TEXT NOT NULL,  -- JSON [[number, time, stream, text], ...]
-        PRIMARY KEY (run_id, task_id, attempt)
-    );
-    """,
-    # 6: answers' provenance, questions' defaults; indexes of pages of runs and of the inbox
-    _MIGRATION_6.format(blob="BYTEA"),
-    # 7: why a skipped task was skipped (plait.SkipCause)
-    _MIGRATION_7,
-    # 8: how long succeeded attempts ran, by workflow: the history learned estimates read
-    # (plait._estimates). One row per task holding its latest 5 durations, s0 the newest: a
-    # write shifts them along in the upsert itself (no read), and a run's start reads one row
-    # per task, not one per attempt ever made (1,000 rows, not 20,000).
-    _MIGRATION_8.format(real="DOUBLE PRECISION"),
-)
+#: Schema migrations (see ``_migrations.py``); a subclass may extend them (tests do).
+_MIGRATIONS: tuple[str, ...] = POSTGRES_MIGRATIONS
 
 _VERSION_TABLE = """
     CREATE TABLE IF NOT EXISTS plait_schema_version (
@@ -235,11 +93,6 @@ _VERSION_TABLE = """
 #: The database's clock, in Unix seconds: leases run on it (see "Leases" in the module docstring).
 _NOW = "extract(epoch FROM clock_timestamp())::float8"
 
-_INSERT_RUN = f"""
-    INSERT INTO runs ({_RUN_COLUMNS})
-    VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
-    ON CONFLICT (run_id) DO NOTHING
-"""
 
 _CLAIM = f"""
     UPDATE runs SET owner = %(owner)s, lease_expires_at = {_NOW} + %(lease)s
@@ -253,90 +106,6 @@ _RENEW = f"""
     UPDATE runs SET lease_expires_at = {_NOW} + %s WHERE run_id = %s AND owner = %s
 """
 
-# The fence of a write: touch the run only if ``owner`` still holds it, and the batch (if it
-# has a key) was not applied already; the row stays locked until the transaction ends.
-_FENCE = """
-    UPDATE runs SET updated_at = %(now)s, last_batch = %(key)s
-    WHERE run_id = %(run_id)s AND owner = %(owner)s
-      AND (%(key)s::text IS NULL OR last_batch IS DISTINCT FROM %(key)s)
-"""
-_FENCE_AND_UPDATE = """
-    UPDATE runs SET updated_at = %(now)s, last_batch = %(key)s,
-        status = %(status)s, finished_at = %(finished_at)s, error = %(error)s
-    WHERE run_id = %(run_id)s AND owner = %(owner)s
-      AND (%(key)s::text IS NULL OR last_batch IS DISTINCT FROM %(key)s)
-"""
-
-#: Batches with at least this many task records (or events) are written with COPY.
-_COPY_FROM = 64
-
-_UPSERT_TASK = """
-    INSERT INTO tasks (
-        run_id, task_id, status, attempts, output, error, started_at, finished_at, skip_cause
-    )
-    VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)
-    ON CONFLICT (run_id, task_id) DO UPDATE SET
-        status = excluded.status,
-        attempts = excluded.attempts,
-        output = excluded.output,
-        error = excluded.error,
-        started_at = excluded.started_at,
-        finished_at = excluded.finished_at,
-        skip_cause = excluded.skip_cause
-"""
-
-# Large batches of task records are copied into a per-session staging table, then upserted in
-# one statement; see "Bulk writes" in the module docstring.
-_STAGING_TABLE = """
-    CREATE TEMPORARY TABLE IF NOT EXISTS plait_tasks_in (
-        run_id      TEXT,
-        task_id     TEXT,
-        status      TEXT,
-        attempts    INTEGER,
-        output      BYTEA,
-        error       TEXT,
-        started_at  DOUBLE PRECISION,
-        finished_at DOUBLE PRECISION,
-        skip_cause  TEXT
-    ) ON COMMIT DELETE ROWS
-"""
-
-_COPY_TASKS = """
-    COPY plait_tasks_in (
-        run_id, task_id, status, attempts, output, error, started_at, finished_at, skip_cause
-    ) FROM STDIN (FORMAT BINARY)
-"""
-_TASK_TYPES = ("text", "text", "text", "int4", "bytea", "text", "float8", "float8", "text")
-
-_UPSERT_TASKS = """
-    INSERT INTO tasks (
-        run_id, task_id, status, attempts, output, error, started_at, finished_at, skip_cause
-    )
-    SELECT run_id, task_id, status, attempts, output, error, started_at, finished_at, skip_cause
-    FROM plait_tasks_in
-    ON CONFLICT (run_id, task_id) DO UPDATE SET
-        status = excluded.status,
-        attempts = excluded.attempts,
-        output = excluded.output,
-        error = excluded.error,
-        started_at = excluded.started_at,
-        finished_at = excluded.finished_at,
-        skip_cause = excluded.skip_cause
-"""
-
-_UPSERT_REQUEST = _upsert_request_sql("%s")
-
-_OPEN_QUESTIONS = _open_questions_sql("%s")
-
-_UPSERT_LOG = """
-    INSERT INTO task_logs (run_id, task_id, attempt, lines) VALUES (%s, %s, %s, %s)
-    ON CONFLICT (run_id, task_id, attempt) DO UPDATE SET lines = excluded.lines
-"""
-
-# COPY appends rows in order, so ``seq`` keeps the order of the batch.
-_INSERT_EVENT = "INSERT INTO events (run_id, kind, task_id, time, data) VALUES (%s, %s, %s, %s, %s)"
-_COPY_EVENTS = "COPY events (run_id, kind, task_id, time, data) FROM STDIN (FORMAT BINARY)"
-_EVENT_TYPES = ("text", "text", "text", "float8", "text")
 
 # A duration joins its task's history as s0, the others moving one along (SQL evaluates every
 # right-hand side before it assigns: s1 gets the old s0).
@@ -348,7 +117,6 @@ _UPSERT_HISTORY = """
         s0 = excluded.s0, function = excluded.function
 """
 
-_INSERT_RUN_REQUEST = _insert_run_request_sql("%s")
 
 # The owner's look for requests: one statement that takes nothing (and writes nothing) when
 # none is pending, and that no other owner's look can race (each row is updated once).
@@ -359,13 +127,8 @@ _TAKE_REQUESTS = f"""
     RETURNING seq, {_RUN_REQUEST_COLUMNS}
 """
 
-_FINISH_REQUEST = """
-    UPDATE run_requests SET state = %s, done_at = %s, outcome = %s
-    WHERE run_id = %s AND request_id = %s
-"""
 
-
-class PostgresStore(Store):
+class PostgresStore(SQLStore):
     """Keeps runs in a PostgreSQL database, in tables of their own schema.
 
     The schema is created if missing (unless ``create`` is false), and its tables brought up to
@@ -385,6 +148,9 @@ class PostgresStore(Store):
 
     #: The schema migrations this class applies; a subclass may extend them (tests do).
     _migrations: ClassVar[Sequence[str]] = _MIGRATIONS
+    _param = "%s"
+    _request_order = "seq"  # an identity column: SQLite's rowid is PostgreSQL's seq
+    _distinct = "IS DISTINCT FROM"
 
     def __init__(self, url: str, *, schema: str = "plait", create: bool = True) -> None:
         try:
@@ -483,7 +249,7 @@ class PostgresStore(Store):
                     "INSERT INTO plait_schema_version (version, applied_at) VALUES (%s, %s)",
                     (version, time.time()),
                 )
-            conn.execute(_STAGING_TABLE)
+            conn.execute(STAGING_TABLE)
         return latest
 
     @contextmanager
@@ -514,38 +280,6 @@ class PostgresStore(Store):
 
     # -- the Store interface ----------------------------------------------------------------
 
-    def create_run(self, run: RunRecord) -> None:
-        with self._transaction() as cursor:
-            cursor.execute(_INSERT_RUN, _run_row(run))
-            if cursor.rowcount == 0:
-                raise RunExistsError(f"run {run.run_id!r} already exists")
-
-    def get_run(self, run_id: str) -> RunRecord | None:
-        with self._transaction() as cursor:
-            row = cursor.execute(
-                f"SELECT {_RUN_COLUMNS} FROM runs WHERE run_id = %s", (run_id,)
-            ).fetchone()
-        return None if row is None else _run_record(row)
-
-    def list_runs(
-        self,
-        *,
-        status: RunStatus | None = None,
-        workflow: str | None = None,
-        before: str | None = None,
-        limit: int = 50,
-    ) -> RunPage:
-        query, params = _list_runs_query("%s", status, workflow, before, limit)
-        with self._transaction() as cursor:
-            rows = cursor.execute(query, params).fetchall()
-        return page_of([_run_record(row) for row in rows], limit)
-
-    def open_questions(self, *, limit: int = 100) -> list[OpenQuestion]:
-        check_limit(limit)
-        with self._transaction() as cursor:
-            rows = cursor.execute(_OPEN_QUESTIONS, (limit,)).fetchall()
-        return [_open_question(row) for row in rows]
-
     def claim(
         self, run_id: str, owner: str, *, lease_seconds: float, force: bool = False
     ) -> RunRecord:
@@ -570,171 +304,7 @@ class PostgresStore(Store):
         with self._transaction() as cursor:
             cursor.execute(_RENEW, (lease_seconds, run_id, owner))
             if cursor.rowcount == 0:
-                raise _missing_or_lost(cursor, run_id, owner)
-
-    def release(self, run_id: str, owner: str) -> None:
-        with self._transaction() as cursor:
-            cursor.execute(
-                "UPDATE runs SET owner = NULL, lease_expires_at = NULL "
-                "WHERE run_id = %s AND owner = %s",
-                (run_id, owner),
-            )
-
-    def write(self, run_id: str, owner: str, batch: WriteBatch) -> None:
-        # Build the rows before taking the lock: other threads may use the store meanwhile.
-        # One INSERT ... ON CONFLICT may not touch a row twice, so a task that appears twice in
-        # the batch is written once, with its last record (which is what replaying gives).
-        tasks = list({row[1]: row for row in _task_rows(run_id, batch.tasks)}.values())
-        requests = _request_rows(run_id, batch.requests)
-        events = _event_rows(run_id, batch.events)
-        logs = _log_rows(run_id, batch.logs)
-        done = _run_request_done_rows(run_id, batch.requests_done)
-        durations = batch.durations
-        now = time.time()
-        fence: dict[str, Any] = {"now": now, "key": batch.key, "run_id": run_id, "owner": owner}
-        if batch.run is not None:
-            fence["status"] = batch.run.status.value
-            fence["finished_at"] = batch.run.finished_at
-            fence["error"] = _storable(batch.run.error)
-        with self._transaction() as cursor:
-            cursor.execute(_FENCE if batch.run is None else _FENCE_AND_UPDATE, fence)
-            if cursor.rowcount == 0:
-                if _applied(cursor, run_id, owner, batch.key):
-                    return
-                raise _missing_or_lost(cursor, run_id, owner)
-            if batch.run is not None and batch.run.definition is not None:
-                cursor.execute(
-                    "UPDATE runs SET definition = %s, fingerprint = %s WHERE run_id = %s",
-                    (_definition_json(batch.run.definition), batch.run.fingerprint, run_id),
-                )
-            if batch.dropped:
-                cursor.execute(
-                    "DELETE FROM tasks WHERE run_id = %s AND task_id = ANY(%s)",
-                    (run_id, list(batch.dropped)),
-                )
-                cursor.execute(
-                    "DELETE FROM input_requests WHERE run_id = %s AND task_id = ANY(%s)",
-                    (run_id, list(batch.dropped)),
-                )
-            if len(tasks) >= _COPY_FROM:
-                with cursor.copy(_COPY_TASKS) as copy:
-                    copy.set_types(_TASK_TYPES)
-                    for row in tasks:
-                        copy.write_row(row)
-                cursor.execute(_UPSERT_TASKS)
-            elif tasks:
-                cursor.executemany(_UPSERT_TASK, tasks)
-            if requests:
-                cursor.executemany(_UPSERT_REQUEST, requests)
-            if len(events) >= _COPY_FROM:
-                with cursor.copy(_COPY_EVENTS) as copy:
-                    copy.set_types(_EVENT_TYPES)
-                    for row in events:
-                        copy.write_row(row)
-            elif events:
-                cursor.executemany(_INSERT_EVENT, events)
-            if durations:
-                cursor.execute("SELECT workflow FROM runs WHERE run_id = %s", (run_id,))
-                (workflow,) = cursor.fetchone() or ("",)
-                # One statement for the batch, in task id order (two runs of one workflow
-                # writing at once wait for each other rather than deadlock). An upsert may touch
-                # a row once: a task twice in the batch (it cannot succeed twice in one part of
-                # a run, so hardly ever) is written in a statement of its own each time.
-                rows = _history_rows(workflow, durations)
-                while rows:
-                    once: dict[str, tuple[str, str, str, float]] = {}
-                    again = []
-                    for row in rows:  # oldest first: a task's later durations go after
-                        if row[1] in once:
-                            again.append(row)
-                        else:
-                            once[row[1]] = row
-                    ordered = sorted(once.values(), key=lambda row: row[1])
-                    cursor.execute(
-                        _UPSERT_HISTORY,
-                        (
-                            workflow,
-                            [row[1] for row in ordered],
-                            [row[2] for row in ordered],
-                            [row[3] for row in ordered],
-                        ),
-                    )
-                    rows = again
-            if logs:
-                cursor.executemany(_UPSERT_LOG, logs)
-            if done:
-                cursor.executemany(_FINISH_REQUEST, done)
-
-    def load_tasks(self, run_id: str) -> dict[str, TaskRecord]:
-        with self._transaction() as cursor:
-            _check_run(cursor, run_id)
-            cursor.execute(f"SELECT {_TASK_COLUMNS} FROM tasks WHERE run_id = %s", (run_id,))
-            rows = cursor.fetchall()
-        return {row[0]: _task_record(row) for row in rows}
-
-    def load_requests(self, run_id: str) -> list[InputRequest]:
-        with self._transaction() as cursor:
-            _check_run(cursor, run_id)
-            cursor.execute(
-                f"SELECT {_REQUEST_COLUMNS} FROM input_requests WHERE run_id = %s ORDER BY seq",
-                (run_id,),
-            )
-            rows = cursor.fetchall()
-        return [_request_record(row) for row in rows]
-
-    def set_trace_context(self, run_id: str, trace_context: str) -> None:
-        with self._transaction() as cursor:
-            _check_run(cursor, run_id)
-            cursor.execute(
-                "INSERT INTO run_traces (run_id, trace_context) VALUES (%s, %s) "
-                "ON CONFLICT (run_id) DO NOTHING",
-                (run_id, _storable(trace_context)),
-            )
-
-    def get_trace_context(self, run_id: str) -> str | None:
-        with self._transaction() as cursor:
-            cursor.execute("SELECT trace_context FROM run_traces WHERE run_id = %s", (run_id,))
-            row = cursor.fetchone()
-        return None if row is None else str(row[0])
-
-    def task_history(self, workflow: str) -> list[TaskHistory]:
-        with self._transaction() as cursor:
-            cursor.execute(
-                f"SELECT {_HISTORY_COLUMNS} FROM task_history WHERE workflow = %s",
-                (workflow,),
-            )
-            rows = cursor.fetchall()
-        return _task_history(rows)
-
-    def load_events(self, run_id: str, *, after: int | None = None) -> list[EventRecord]:
-        with self._transaction() as cursor:
-            _check_run(cursor, run_id)
-            cursor.execute(
-                f"SELECT {_EVENT_COLUMNS} FROM events WHERE run_id = %s AND seq > %s ORDER BY seq",
-                (run_id, -1 if after is None else after),
-            )
-            rows = cursor.fetchall()
-        return [_event_record(row) for row in rows]
-
-    def load_logs(
-        self, run_id: str, *, task_id: str | None = None, attempt: int | None = None
-    ) -> list[TaskLog]:
-        with self._transaction() as cursor:
-            _check_run(cursor, run_id)
-            cursor.execute(
-                f"SELECT {_LOG_COLUMNS} FROM task_logs WHERE run_id = %(run_id)s "
-                "AND (%(task_id)s::text IS NULL OR task_id = %(task_id)s) "
-                "AND (%(attempt)s::integer IS NULL OR attempt = %(attempt)s) "
-                "ORDER BY task_id, attempt",
-                {"run_id": run_id, "task_id": task_id, "attempt": attempt},
-            )
-            rows = cursor.fetchall()
-        return [_log_record(row) for row in rows]
-
-    def send_request(self, run_id: str, request: RunRequest) -> None:
-        with self._transaction() as cursor:
-            _check_run(cursor, run_id)
-            cursor.execute(_INSERT_RUN_REQUEST, _run_request_row(run_id, request))
+                raise self._missing_or_lost(cursor, run_id, owner)
 
     def take_requests(self, run_id: str, owner: str) -> list[RunRequest]:
         params = {"now": time.time(), "run_id": run_id, "owner": owner}
@@ -750,51 +320,60 @@ class PostgresStore(Store):
                     raise _lease_lost(run_id, owner, row[0])
         return [_run_request_record(row[1:]) for row in sorted(rows)]
 
-    def get_request(self, run_id: str, request_id: str) -> RunRequest | None:
-        with self._transaction() as cursor:
-            _check_run(cursor, run_id)
-            row = cursor.execute(
-                f"SELECT {_RUN_REQUEST_COLUMNS} FROM run_requests "
-                "WHERE run_id = %s AND request_id = %s",
-                (run_id, request_id),
-            ).fetchone()
-        return None if row is None else _run_request_record(row)
+    # -- many rows at once --------------------------------------------------------------------
 
-    def close(self) -> None:
-        """Close the connection; closing a closed store does nothing.
+    def _task_rows(self, run_id: str, tasks: Sequence[TaskRecord]) -> list[tuple[Any, ...]]:
+        # One INSERT ... ON CONFLICT may not touch a row twice, so a task that appears twice in
+        # the batch is written once, with its last record (which is what replaying gives).
+        return list({row[1]: row for row in _task_rows(run_id, tasks)}.values())
 
-        A call under way in another thread (a writer waiting for a lock, or for a server that
-        does not answer) is not waited for: the connection is closed when that call returns.
-        """
-        self._closed = True  # no call starts from now on
-        if self._lock.acquire(blocking=False):
-            try:
-                self._conn.close()
-            finally:
-                self._lock.release()
-        # else: the call under way closes it on its way out (see _transaction)
+    def _insert_rows(self, db: Database, template: str, rows: Sequence[tuple[Any, ...]]) -> None:
+        """Insert ``rows`` with ``template``, one ``executemany`` of one-row statements."""
+        if rows:
+            values = "(" + ", ".join(["%s"] * len(rows[0])) + ")"
+            db.executemany(template.format(values=values), rows)
+
+    def _write_tasks(self, db: Database, rows: Sequence[tuple[Any, ...]]) -> None:
+        if len(rows) < COPY_FROM:
+            super()._write_tasks(db, rows)
+        else:
+            copy_tasks(_cursor(db), rows)
+
+    def _write_events(self, db: Database, rows: Sequence[tuple[Any, ...]]) -> None:
+        if len(rows) < COPY_FROM:
+            super()._write_events(db, rows)
+        else:
+            copy_events(_cursor(db), rows)
+
+    def _write_history(
+        self, db: Database, workflow: str, durations: Sequence[TaskDuration]
+    ) -> None:
+        # One statement for the batch, in task id order (two runs of one workflow writing at
+        # once wait for each other rather than deadlock). An upsert may touch a row once: a task
+        # twice in the batch (it cannot succeed twice in one part of a run, so hardly ever) is
+        # written in a statement of its own each time.
+        rows = _history_rows(workflow, durations)
+        while rows:
+            once: dict[str, tuple[str, str, str, float]] = {}
+            again = []
+            for row in rows:  # oldest first: a task's later durations go after
+                if row[1] in once:
+                    again.append(row)
+                else:
+                    once[row[1]] = row
+            ordered = sorted(once.values(), key=lambda row: row[1])
+            db.execute(
+                _UPSERT_HISTORY,
+                (
+                    workflow,
+                    [row[1] for row in ordered],
+                    [row[2] for row in ordered],
+                    [row[3] for row in ordered],
+                ),
+            )
+            rows = again
 
 
-def _check_run(cursor: psycopg.Cursor[tuple[Any, ...]], run_id: str) -> None:
-    if cursor.execute("SELECT 1 FROM runs WHERE run_id = %s", (run_id,)).fetchone() is None:
-        raise _not_found(run_id)
-
-
-def _applied(
-    cursor: psycopg.Cursor[tuple[Any, ...]], run_id: str, owner: str, key: str | None
-) -> bool:
-    """Whether ``owner`` already applied the batch ``key`` to ``run_id`` (it is the last)."""
-    if key is None:
-        return False
-    row = cursor.execute(
-        "SELECT owner, last_batch FROM runs WHERE run_id = %s", (run_id,)
-    ).fetchone()
-    return row is not None and row[0] == owner and row[1] == key
-
-
-def _missing_or_lost(
-    cursor: psycopg.Cursor[tuple[Any, ...]], run_id: str, owner: str
-) -> StoreError:
-    """Why ``owner``'s conditional update of ``run_id`` matched no row."""
-    row = cursor.execute("SELECT owner FROM runs WHERE run_id = %s", (run_id,)).fetchone()
-    return _not_found(run_id) if row is None else _lease_lost(run_id, owner, row[0])
+def _cursor(db: Database) -> psycopg.Cursor[tuple[Any, ...]]:
+    """The psycopg cursor a transaction of this store hands its block."""
+    return cast("psycopg.Cursor[tuple[Any, ...]]", db)

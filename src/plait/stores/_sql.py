@@ -1,108 +1,69 @@
-"""What the SQL stores (SQLite, PostgreSQL) share: the columns they read, how records become
-rows and back, and the errors they raise. Each backend keeps its own SQL, connections and
-transactions in its own module.
+"""What the SQL stores (SQLite, PostgreSQL) share, at the bottom: :class:`SQLBase`, the dialect
+and transactions every statement runs in, the queries of pages of runs and of the inbox, and
+the errors the stores raise.
+
+The SQL stores are layered, one concept a module:
+
+- ``_sql.py`` (this module): :class:`SQLBase`;
+- ``_sql_requests.py``: questions to people (input requests) and requests to a live run;
+- ``_sql_store.py``: :class:`SQLStore` -- runs, batches (tasks, events, logs, history) and reads;
+- ``_sql_rows.py``: how records become rows and back; ``_migrations.py``: the schema;
+- ``_sqlite.py``, ``_postgres.py``: each backend -- its connection and transactions, leases (on
+  the database's clock where it has one), and its fastest way to write many rows.
+
+A backend supplies what truly differs between the databases:
+
+- its connection, and a transaction on it (:meth:`SQLBase._transaction`; a read-only one,
+  :meth:`SQLBase._read`, where the database has a cheaper kind), behind the store's lock;
+- its dialect, in a few class attributes: the placeholder of a parameter (``?`` or ``%s``; the
+  shared statements are written with ``?``), the column that orders input requests the way they
+  were first made (SQLite's ``rowid``, PostgreSQL's ``seq``), and the null-safe "differs"
+  (``IS NOT`` or ``IS DISTINCT FROM``);
+- how rows are inserted many at once (multi-row ``VALUES``, ``executemany`` or ``COPY``);
+- leases -- :meth:`Store.claim` and :meth:`Store.renew` -- and how the owner takes the requests
+  sent to its run.
 """
 
 from __future__ import annotations
 
 import functools
-import json
-import math
-from collections.abc import Mapping, Sequence
+import threading
+from abc import abstractmethod
+from contextlib import AbstractContextManager
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, ClassVar, Protocol
 
-from .._definition import LazyDefinition
-from .._logs import LogLine
-from .._requests import RequestKind, RequestState, RunRequest
-from .._results import TaskError
-from .._state import RunStatus, SkipCause, TaskStatus
-from .._text import storable
-from ._base import (
-    EventRecord,
-    EventRecordColumns,
-    InputRequest,
-    LeaseHeldError,
-    LeaseLostError,
-    RunNotFoundError,
-    RunRecord,
-    TaskDuration,
-    TaskHistory,
-    TaskLog,
-    TaskRecord,
-    TaskRecordColumns,
-)
-from ._listing import OPEN_RUN_STATUSES, OpenQuestion, check_limit, decode_cursor, inbox_default
+from .._state import RunStatus
+from ._base import LeaseHeldError, LeaseLostError, RunNotFoundError, Store, StoreError
+from ._listing import OPEN_RUN_STATUSES, check_limit, decode_cursor
+from ._sql_rows import _event_json
 
 # What the SQL stores import (the module is private; its names keep their underscores).
 __all__ = [
     "_EVENT_COLUMNS",
     "_HISTORY_COLUMNS",
     "_LOG_COLUMNS",
-    "_MIGRATION_6",
-    "_MIGRATION_7",
-    "_MIGRATION_8",
     "_REQUEST_COLUMNS",
     "_RUN_COLUMNS",
     "_RUN_REQUEST_COLUMNS",
     "_TASK_COLUMNS",
-    "_definition_json",
+    "Database",
+    "Rows",
+    "SQLBase",
     "_event_json",
-    "_event_record",
-    "_event_rows",
-    "_history_rows",
-    "_insert_run_request_sql",
     "_lease_held",
     "_lease_lost",
     "_list_runs_query",
-    "_log_record",
-    "_log_rows",
     "_not_found",
-    "_open_question",
     "_open_questions_sql",
-    "_request_record",
-    "_request_rows",
-    "_run_record",
-    "_run_request_done_rows",
-    "_run_request_record",
-    "_run_request_row",
-    "_run_row",
-    "_storable",
-    "_task_history",
-    "_task_record",
-    "_task_rows",
-    "_upsert_request_sql",
 ]
 
-# Columns in the order the record builders below expect them.
+# Columns in the order the record builders of ``_sql_rows.py`` expect them.
 _RUN_COLUMNS = (
     "run_id, workflow, fingerprint, definition, config, status, created_at, updated_at, "
     "owner, lease_expires_at, finished_at, error, target"
 )
 _TASK_COLUMNS = "task_id, status, attempts, output, error, started_at, finished_at, skip_cause"
-
-#: Migration 7, the same for both SQL stores: why a skipped task was skipped (a SkipCause).
-_MIGRATION_8 = """
-    CREATE TABLE task_history (
-        workflow TEXT NOT NULL,
-        task_id  TEXT NOT NULL,
-        function TEXT NOT NULL,  -- the latest, module:qualname
-        s0       {real} NOT NULL,
-        s1       {real},
-        s2       {real},
-        s3       {real},
-        s4       {real},
-        PRIMARY KEY (workflow, task_id)
-    );
-    -- the W3C traceparent of each traced run's first plait.run span (plait._tracing)
-    CREATE TABLE run_traces (
-        run_id        TEXT PRIMARY KEY,
-        trace_context TEXT NOT NULL
-    );
-"""
-_MIGRATION_7 = """
-    ALTER TABLE tasks ADD COLUMN skip_cause TEXT;
-"""
 _REQUEST_COLUMNS = (
     "task_id, key, prompt, schema, requested_at, deadline, answered, value, answered_at, "
     "answered_by, answered_via, default_value"
@@ -115,18 +76,98 @@ _RUN_REQUEST_COLUMNS = (
 )
 
 
-#: Migration 6, the same for both SQL stores (``{blob}``: the type of bytes): who answered and
-#: how (``answered_by``, ``answered_via``), a question's default (shown in the inbox), and the
-#: indexes of the pages of runs by workflow and of the inbox (only the open questions; see
-#: ``_listing.py``).
-_MIGRATION_6 = """
-    ALTER TABLE input_requests ADD COLUMN answered_by TEXT;
-    ALTER TABLE input_requests ADD COLUMN answered_via TEXT;
-    ALTER TABLE input_requests ADD COLUMN default_value {blob};
-    CREATE INDEX runs_by_workflow ON runs (workflow, created_at DESC, run_id DESC);
-    CREATE INDEX input_requests_open ON input_requests (deadline, requested_at)
-        WHERE NOT answered;
-"""
+class Rows(Protocol):
+    """What a statement returns: a DB-API cursor, as far as the stores read it."""
+
+    @property
+    def rowcount(self) -> int: ...
+
+    def fetchone(self) -> Any: ...
+
+    def fetchall(self) -> list[Any]: ...
+
+
+class Database(Protocol):
+    """What a transaction hands its block: an SQLite connection or a psycopg cursor."""
+
+    def execute(self, sql: Any, parameters: Any = ..., /) -> Rows: ...
+
+    def executemany(self, sql: Any, parameters: Any, /) -> Any: ...
+
+
+class SQLBase(Store):
+    """What every part of an SQL store stands on: the dialect, transactions, and the checks
+    that tell why a statement matched no row. See the module docstring.
+
+    Thread contract: every method holds the store's lock for its transaction.
+    """
+
+    #: The dialect: the placeholder of a parameter, the column that orders input requests as
+    #: first made, and the null-safe "differs" operator.
+    _param: ClassVar[str] = "?"
+    _request_order: ClassVar[str] = "rowid"
+    _distinct: ClassVar[str] = "IS NOT"
+
+    _lock: threading.Lock
+    _closed: bool
+    _conn: Any  # the backend's connection
+
+    @abstractmethod
+    def _transaction(self) -> AbstractContextManager[Database]:
+        """Hold the lock and run the block in one transaction: committed if it returns, rolled
+        back if it raises; the database's errors become :class:`StoreError`."""
+
+    def _read(self) -> AbstractContextManager[Database]:
+        """A transaction that only reads (the same as :meth:`_transaction` unless the
+        database has a cheaper kind)."""
+        return self._transaction()
+
+    def _q(self, sql: str) -> str:
+        """``sql``, written with ``?``, in this store's dialect."""
+        return _in_dialect(sql, self._param)
+
+    def close(self) -> None:
+        """Close the connection; closing a closed store does nothing.
+
+        A call under way in another thread (a writer waiting for a lock, or for a server that
+        does not answer) is not waited for: the connection is closed when that call returns.
+        """
+        self._closed = True  # no call starts from now on
+        if self._lock.acquire(blocking=False):
+            try:
+                self._conn.close()
+            finally:
+                self._lock.release()
+        # else: the call under way closes it on its way out (see _transaction)
+
+    # -- why a statement matched no row -------------------------------------------------------
+
+    def _check_run(self, db: Database, run_id: str) -> None:
+        if db.execute(self._q("SELECT 1 FROM runs WHERE run_id = ?"), (run_id,)).fetchone() is None:
+            raise _not_found(run_id)
+
+    def _applied(self, db: Database, run_id: str, owner: str, key: str | None) -> bool:
+        """Whether ``owner`` already applied the batch ``key`` to ``run_id`` (it is the last)."""
+        if key is None:
+            return False
+        row = db.execute(
+            self._q("SELECT owner, last_batch FROM runs WHERE run_id = ?"), (run_id,)
+        ).fetchone()
+        return row is not None and row[0] == owner and row[1] == key
+
+    def _missing_or_lost(self, db: Database, run_id: str, owner: str) -> StoreError:
+        """Why ``owner``'s conditional update of ``run_id`` matched no row."""
+        row = db.execute(self._q("SELECT owner FROM runs WHERE run_id = ?"), (run_id,)).fetchone()
+        return _not_found(run_id) if row is None else _lease_lost(run_id, owner, row[0])
+
+
+@functools.cache
+def _in_dialect(sql: str, param: str) -> str:
+    """``sql``, written with ``?`` placeholders, with ``param`` in their place."""
+    return sql if param == "?" else sql.replace("?", param)
+
+
+# -- pages of runs, and the inbox ----------------------------------------------------------------
 
 
 @functools.cache
@@ -179,6 +220,7 @@ def _list_runs_query(
     return sql, params
 
 
+@functools.cache
 def _open_questions_sql(param: str) -> str:
     """The inbox's query (see ``_listing.py``), with ``param`` as the placeholder: open
     questions of paused or running runs, earliest deadline first, no deadline last, then the
@@ -194,23 +236,7 @@ def _open_questions_sql(param: str) -> str:
     )
 
 
-def _open_question(row: Sequence[Any]) -> OpenQuestion:
-    schema = None if row[6] is None else _loads(row[6])
-    return OpenQuestion(
-        run_id=row[0],
-        workflow=row[1],
-        run_status=RunStatus(row[2]),
-        task_id=row[3],
-        key=row[4],
-        prompt=row[5],
-        schema=schema,
-        asked_at=row[7],
-        deadline=row[8],
-        default=inbox_default(schema, row[9], _loads(row[10]).get("serializer", "json")),
-    )
-
-
-# -- errors --------------------------------------------------------
+# -- errors --------------------------------------------------------------------------------------
 
 
 def _not_found(run_id: str) -> RunNotFoundError:
@@ -231,293 +257,3 @@ def _lease_held(run_id: str, owner: str, until: float) -> LeaseHeldError:
         owner,
         until,
     )
-
-
-# -- how records become rows and back --------------------------------
-
-
-def _storable(text: str | None) -> str | None:
-    """Free text (a run's error, a prompt) with what the stores cannot hold escaped."""
-    return None if text is None else storable(text)
-
-
-def _to_json(value: object) -> Any:
-    """``json`` hook: mappings other than dicts (``MappingProxyType``...) encode as objects,
-    sequences other than lists and tuples (a run's lazy definition) as arrays."""
-    if isinstance(value, Mapping):
-        return dict(value)
-    if isinstance(value, Sequence) and not isinstance(value, str | bytes):
-        return list(value)
-    raise TypeError(f"{type(value).__qualname__} is not JSON-able: {value!r}")
-
-
-# Compact, and ASCII-only so that any text (even lone surrogates) can be stored.
-_dumps = json.JSONEncoder(separators=(",", ":"), default=_to_json).encode
-_loads = json.loads
-
-
-def _error_json(error: TaskError) -> str:
-    return _dumps({"type": error.type, "message": error.message, "traceback": error.traceback})
-
-
-def _task_error(text: str) -> TaskError:
-    data = _loads(text)
-    return TaskError(data["type"], data["message"], data["traceback"])
-
-
-def _definition_json(definition: Sequence[Mapping[str, Any]]) -> str:
-    """A run's definition as JSON; the engine's (built lazily) writes its own, faster."""
-    if isinstance(definition, LazyDefinition):
-        return definition.json()
-    return _dumps(definition)
-
-
-def _run_row(run: RunRecord) -> tuple[Any, ...]:
-    return (
-        run.run_id,
-        run.workflow,
-        run.fingerprint,
-        _definition_json(run.definition),
-        _dumps(run.config),
-        run.status.value,
-        run.created_at,
-        run.updated_at,
-        run.owner,
-        run.lease_expires_at,
-        run.finished_at,
-        _storable(run.error),
-        run.target,
-    )
-
-
-def _run_record(row: Sequence[Any]) -> RunRecord:
-    return RunRecord(
-        run_id=row[0],
-        workflow=row[1],
-        fingerprint=row[2],
-        definition=_loads(row[3]),
-        config=_loads(row[4]),
-        status=RunStatus(row[5]),
-        created_at=row[6],
-        updated_at=row[7],
-        owner=row[8],
-        lease_expires_at=row[9],
-        finished_at=row[10],
-        error=row[11],
-        target=row[12],
-    )
-
-
-def _task_rows(run_id: str, tasks: Sequence[TaskRecord]) -> list[tuple[Any, ...]]:
-    task_ids, status, attempts, output, error, started_at, finished_at, skip_cause = (
-        TaskRecordColumns.of(tasks).columns()
-    )
-    return list(
-        zip(
-            [run_id] * len(task_ids),
-            task_ids,
-            map(_STATUS_TEXT.__getitem__, status),
-            attempts,
-            output,
-            [None if e is None else _error_json(e) for e in error],
-            started_at,
-            finished_at,
-            [None if cause is None else cause.value for cause in skip_cause],
-            strict=True,
-        )
-    )
-
-
-# A dict lookup is some twenty times faster than ``TaskStatus(value)`` or ``status.value``; a
-# batch writes, and a load builds, many records.
-_TASK_STATUSES = {status.value: status for status in TaskStatus}
-_STATUS_TEXT = {status: status.value for status in TaskStatus}
-
-
-def _task_record(row: Sequence[Any]) -> TaskRecord:
-    return TaskRecord(
-        task_id=row[0],
-        status=_TASK_STATUSES[row[1]],
-        attempts=row[2],
-        output=row[3],
-        error=None if row[4] is None else _task_error(row[4]),
-        started_at=row[5],
-        finished_at=row[6],
-        skip_cause=None if row[7] is None else SkipCause(row[7]),
-    )
-
-
-def _upsert_request_sql(param: str) -> str:
-    """The statement that writes a row of :func:`_request_rows` (``run_id`` and
-    :data:`_REQUEST_COLUMNS`), replacing the request's row if it has one; ``param`` is the
-    placeholder."""
-    columns = ["run_id", *_REQUEST_COLUMNS.split(", ")]
-    updates = ",\n        ".join(f"{c} = excluded.{c}" for c in columns[3:])  # not the key
-    return f"""
-    INSERT INTO input_requests (run_id, {_REQUEST_COLUMNS})
-    VALUES ({", ".join([param] * len(columns))})
-    ON CONFLICT (run_id, task_id, key) DO UPDATE SET
-        {updates}
-"""
-
-
-def _insert_run_request_sql(param: str) -> str:
-    """The statement that writes a row of :func:`_run_request_row` unless the request has one
-    (a request sent twice is sent once); ``param`` is the placeholder."""
-    values = ", ".join([param] * (1 + len(_RUN_REQUEST_COLUMNS.split(", "))))
-    return f"""
-    INSERT INTO run_requests (run_id, {_RUN_REQUEST_COLUMNS})
-    VALUES ({values})
-    ON CONFLICT (run_id, request_id) DO NOTHING
-"""
-
-
-def _request_rows(run_id: str, requests: Sequence[InputRequest]) -> list[tuple[Any, ...]]:
-    return [
-        (
-            run_id,
-            r.task_id,
-            r.key,
-            _storable(r.prompt),
-            None if r.schema is None else _dumps(r.schema),
-            r.requested_at,
-            r.deadline,
-            r.answered,
-            r.value,
-            r.answered_at,
-            _storable(r.answered_by),
-            r.answered_via,
-            r.default,
-        )
-        for r in requests
-    ]
-
-
-def _request_record(row: Sequence[Any]) -> InputRequest:
-    return InputRequest(
-        task_id=row[0],
-        key=row[1],
-        prompt=row[2],
-        schema=None if row[3] is None else _loads(row[3]),
-        requested_at=row[4],
-        deadline=row[5],
-        answered=bool(row[6]),
-        value=row[7],
-        answered_at=row[8],
-        answered_by=row[9],
-        answered_via=row[10],
-        default=row[11],
-    )
-
-
-def _event_rows(run_id: str, events: Sequence[EventRecord]) -> list[tuple[Any, ...]]:
-    kinds, times, task_ids, data = EventRecordColumns.of(events).columns()
-    return list(
-        zip([run_id] * len(kinds), kinds, task_ids, times, map(_event_json, data), strict=True)
-    )
-
-
-def _event_json(data: Mapping[str, Any]) -> str:
-    """An event's data as JSON. Nearly every row holds an attempt's number, and maybe its start
-    time: those two shapes are formatted directly (a finite float's ``repr`` is its JSON), some
-    five times faster than the encoder; everything else goes through it."""
-    attempt = data.get("attempt")
-    if type(attempt) is int:
-        size = len(data)
-        if size == 1:
-            return f'{{"attempt":{attempt}}}'
-        started = data.get("started")
-        if size == 2 and type(started) is float and math.isfinite(started):
-            return f'{{"attempt":{attempt},"started":{started!r}}}'
-    return _dumps(data) if data else "{}"
-
-
-def _event_record(row: Sequence[Any]) -> EventRecord:
-    data = {} if row[3] == "{}" else _loads(row[3])
-    return EventRecord(kind=row[0], time=row[1], task_id=row[2], data=data, seq=row[4])
-
-
-def _log_rows(run_id: str, logs: Sequence[TaskLog]) -> list[tuple[Any, ...]]:
-    """One row per attempt (the last log of an attempt given twice wins): its lines as JSON
-    ``[[number, time, stream, text], ...]``."""
-    rows = {
-        (log.task_id, log.attempt): (
-            run_id,
-            log.task_id,
-            log.attempt,
-            _dumps([[line.number, line.time, line.stream, line.text] for line in log.lines]),
-        )
-        for log in logs
-    }
-    return list(rows.values())
-
-
-def _log_record(row: Sequence[Any]) -> TaskLog:
-    task_id, attempt = row[0], row[1]
-    return TaskLog(
-        task_id=task_id,
-        attempt=attempt,
-        lines=[LogLine(task_id, attempt, *line) for line in _loads(row[2])],
-    )
-
-
-def _run_request_row(run_id: str, request: RunRequest) -> tuple[Any, ...]:
-    """``run_id`` and the request's fields, in :data:`_RUN_REQUEST_COLUMNS` order."""
-    return (
-        run_id,
-        request.request_id,
-        str(request.kind),
-        request.owner,
-        request.sent_at,
-        request.sent_by,
-        _dumps(request.data),
-        request.state.value,
-        request.taken_at,
-        request.done_at,
-        request.outcome,
-    )
-
-
-def _run_request_done_rows(run_id: str, done: Sequence[RunRequest]) -> list[tuple[Any, ...]]:
-    """(state, done_at, outcome, run_id, request_id) of each request marked done."""
-    return [(r.state.value, r.done_at, r.outcome, run_id, r.request_id) for r in done]
-
-
-_REQUEST_KINDS = {kind.value: kind for kind in RequestKind}
-
-
-def _run_request_record(row: Sequence[Any]) -> RunRequest:
-    return RunRequest(
-        request_id=row[0],
-        kind=_REQUEST_KINDS.get(row[1], row[1]),
-        owner=row[2],
-        sent_at=row[3],
-        sent_by=row[4],
-        data=_loads(row[5]),
-        state=RequestState(row[6]),
-        taken_at=row[7],
-        done_at=row[8],
-        outcome=row[9],
-    )
-
-
-# -- task history (learned estimates) ---------------------------------------------------------
-
-
-def _history_rows(
-    workflow: str, durations: Sequence[TaskDuration]
-) -> list[tuple[str, str, str, float]]:
-    """The rows (workflow, task id, function, seconds) that add ``durations`` to the history,
-    oldest first: each becomes its task's newest (``s0``) in turn, so the latest written --
-    within a batch, the latest finished -- is the newest."""
-    return [
-        (workflow, d.task_id, d.function, d.seconds)
-        for d in sorted(durations, key=lambda d: d.finished_at)
-    ]
-
-
-def _task_history(rows: Sequence[tuple[Any, ...]]) -> list[TaskHistory]:
-    """The records of ``task_history`` rows (:data:`_HISTORY_COLUMNS`)."""
-    return [
-        TaskHistory(row[0], row[1], tuple([s for s in row[2:] if s is not None])) for row in rows
-    ]

@@ -15,9 +15,9 @@ Design:
   read lock); a process that finds the lock taken waits up to ``busy_timeout`` (10 s) for it,
   then gets :class:`StoreUnavailableError` (so does a full disk or an I/O error: failures that
   may pass, which the engine retries); other SQLite errors raise :class:`StoreError`.
-- **Migrations.** :data:`_MIGRATIONS` is an ordered list of SQL scripts; a script's position
-  (1-based) is the schema version it brings the file to, and the version is kept in
-  ``PRAGMA user_version``. They are applied when the store opens, inside one exclusive
+- **Migrations.** :data:`_MIGRATIONS` (``_migrations.py``) is an ordered list of SQL scripts; a
+  script's position (1-based) is the schema version it brings the file to, and the version is
+  kept in ``PRAGMA user_version``. They are applied when the store opens, inside one exclusive
   transaction, so two processes opening a new file at once do not both migrate it: the second
   waits, then finds the file up to date. A file from a newer plait is refused, not damaged.
 - **Fencing.** :meth:`SQLiteStore.write` first updates the run's row *where the writer is still
@@ -36,8 +36,9 @@ Design:
   only pending rows; when it finds some, one ``UPDATE ... RETURNING`` takes them, so a request
   is taken once even when two processes look at the same moment.
 
-How records become rows and back (JSON, statuses, errors) and the lease messages live in
-``_sql.py``, shared with the PostgreSQL store, so both backends encode every field the same way.
+What both SQL stores do alike -- the statements, the fence, how records become rows and back,
+the lease messages -- is written once, in ``_sql.py`` and the modules it names, so both backends
+encode every field the same way; the schema is in ``_migrations.py``.
 """
 
 from __future__ import annotations
@@ -54,175 +55,26 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from .._requests import RunRequest
-from .._state import RunStatus
 from ._base import (
-    EventRecord,
-    InputRequest,
-    RunExistsError,
     RunRecord,
-    Store,
     StoreError,
     StoreNotFoundError,
     StoreUnavailableError,
     TaskDuration,
-    TaskHistory,
-    TaskLog,
-    TaskRecord,
-    WriteBatch,
 )
-from ._listing import OpenQuestion, RunPage, check_limit, page_of
-from ._sql import (
-    _EVENT_COLUMNS,
-    _HISTORY_COLUMNS,
-    _LOG_COLUMNS,
-    _MIGRATION_6,
-    _MIGRATION_7,
-    _MIGRATION_8,
-    _REQUEST_COLUMNS,
-    _RUN_COLUMNS,
-    _RUN_REQUEST_COLUMNS,
-    _TASK_COLUMNS,
-    _definition_json,
-    _event_record,
-    _event_rows,
-    _history_rows,
-    _insert_run_request_sql,
-    _lease_held,
-    _lease_lost,
-    _list_runs_query,
-    _log_record,
-    _log_rows,
-    _not_found,
-    _open_question,
-    _open_questions_sql,
-    _request_record,
-    _request_rows,
-    _run_record,
-    _run_request_done_rows,
-    _run_request_record,
-    _run_request_row,
-    _run_row,
-    _storable,
-    _task_history,
-    _task_record,
-    _task_rows,
-    _upsert_request_sql,
-)
+from ._migrations import SQLITE_MIGRATIONS
+from ._sql import _RUN_COLUMNS, _RUN_REQUEST_COLUMNS, Database, _lease_held, _lease_lost, _not_found
+from ._sql_rows import _history_rows, _run_record, _run_request_record
+from ._sql_store import SQLStore
 
 __all__ = ["SQLiteStore"]
 
 #: Seconds a process waits for another one's write lock before giving up.
 _BUSY_TIMEOUT = 10.0
 
-#: Schema migrations; the script at index ``i`` brings the file to version ``i + 1``.
-#: Append new scripts; never edit one that has shipped.
-_MIGRATIONS: tuple[str, ...] = (
-    """
-    CREATE TABLE runs (
-        run_id           TEXT PRIMARY KEY,
-        workflow         TEXT NOT NULL,
-        fingerprint      TEXT NOT NULL,
-        definition       TEXT NOT NULL,  -- JSON
-        config           TEXT NOT NULL,  -- JSON
-        status           TEXT NOT NULL,
-        owner            TEXT,
-        lease_expires_at REAL,
-        created_at       REAL NOT NULL,
-        updated_at       REAL NOT NULL,
-        finished_at      REAL,
-        error            TEXT
-    );
-    CREATE INDEX runs_newest_first ON runs (created_at DESC, run_id DESC);
-    CREATE INDEX runs_by_status ON runs (status, created_at DESC, run_id DESC);
+#: Schema migrations (see ``_migrations.py``); a subclass may extend them (tests do).
+_MIGRATIONS: tuple[str, ...] = SQLITE_MIGRATIONS
 
-    CREATE TABLE tasks (
-        run_id      TEXT NOT NULL,
-        task_id     TEXT NOT NULL,
-        status      TEXT NOT NULL,
-        attempts    INTEGER NOT NULL,
-        output      BLOB,
-        error       TEXT,  -- JSON {"type", "message", "traceback"}
-        started_at  REAL,
-        finished_at REAL,
-        PRIMARY KEY (run_id, task_id)
-    );
-
-    CREATE TABLE input_requests (
-        run_id       TEXT NOT NULL,
-        task_id      TEXT NOT NULL,
-        key          TEXT NOT NULL,
-        prompt       TEXT NOT NULL,
-        schema       TEXT,  -- JSON
-        requested_at REAL NOT NULL,
-        deadline     REAL,
-        answered     INTEGER NOT NULL,
-        value        BLOB,
-        answered_at  REAL,
-        PRIMARY KEY (run_id, task_id, key)
-    );
-
-    CREATE TABLE events (
-        seq     INTEGER PRIMARY KEY,
-        run_id  TEXT NOT NULL,
-        kind    TEXT NOT NULL,
-        task_id TEXT,
-        time    REAL NOT NULL,
-        data    TEXT NOT NULL  -- JSON
-    );
-    CREATE INDEX events_by_run ON events (run_id, seq);
-    """,
-    # 2: how to import the run's workflow (a hint for `plait resume`)
-    """
-    ALTER TABLE runs ADD COLUMN target TEXT;
-    """,
-    # 3: the key of the last batch written to a run (WriteBatch.key), so a batch is applied once
-    """
-    ALTER TABLE runs ADD COLUMN last_batch TEXT;
-    """,
-    # 4: requests to a live run's owner (plait._requests), in the order sent (rowid).
-    """
-    CREATE TABLE run_requests (
-        run_id     TEXT NOT NULL,
-        request_id TEXT NOT NULL,
-        kind       TEXT NOT NULL,
-        owner      TEXT NOT NULL,  -- the owner it is addressed to
-        sent_at    REAL NOT NULL,
-        sent_by    TEXT NOT NULL,
-        data       TEXT NOT NULL,  -- JSON
-        state      TEXT NOT NULL,  -- pending, taken, done
-        taken_at   REAL,
-        done_at    REAL,
-        outcome    TEXT,
-        PRIMARY KEY (run_id, request_id)
-    );
-    CREATE INDEX run_requests_pending ON run_requests (run_id, owner) WHERE state = 'pending';
-    """,
-    # 5: task logs, one row per attempt (see plait._logs)
-    """
-    CREATE TABLE task_logs (
-        run_id  TEXT NOT NULL,
-        task_id TEXT NOT NULL,
-        attempt INTEGER NOT NULL,
-        lines   TEXT NOT NULL,  -- JSON [[number, time, stream, text], ...]
-        PRIMARY KEY (run_id, task_id, attempt)
-    );
-    """,
-    # 6: answers' provenance, questions' defaults; indexes of pages of runs and of the inbox
-    _MIGRATION_6.format(blob="BLOB"),
-    # 7: why a skipped task was skipped (plait.SkipCause)
-    _MIGRATION_7,
-    # 8: how long succeeded attempts ran, by workflow: the history learned estimates read
-    # (plait._estimates). One row per task holding its latest 5 durations, s0 the newest: a
-    # write shifts them along in the upsert itself (no read), and a run's start reads one row
-    # per task, not one per attempt ever made (1,000 rows, not 20,000).
-    _MIGRATION_8.format(real="REAL"),
-)
-
-_INSERT_RUN = f"""
-    INSERT INTO runs ({_RUN_COLUMNS})
-    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-    ON CONFLICT (run_id) DO NOTHING
-"""
 
 _CLAIM = f"""
     UPDATE runs SET owner = ?, lease_expires_at = ?
@@ -231,33 +83,6 @@ _CLAIM = f"""
     RETURNING {_RUN_COLUMNS}
 """
 
-# The row inserts are templates: ``{values}`` becomes one ``(?, ...)`` per row (see _insert).
-_UPSERT_TASKS = """
-    INSERT INTO tasks (
-        run_id, task_id, status, attempts, output, error, started_at, finished_at, skip_cause
-    )
-    VALUES {values}
-    ON CONFLICT (run_id, task_id) DO UPDATE SET
-        status = excluded.status,
-        attempts = excluded.attempts,
-        output = excluded.output,
-        error = excluded.error,
-        started_at = excluded.started_at,
-        finished_at = excluded.finished_at,
-        skip_cause = excluded.skip_cause
-"""
-
-_UPSERT_REQUEST = _upsert_request_sql("?")
-
-_OPEN_QUESTIONS = _open_questions_sql("?")
-
-_UPSERT_LOGS = """
-    INSERT INTO task_logs (run_id, task_id, attempt, lines)
-    VALUES {values}
-    ON CONFLICT (run_id, task_id, attempt) DO UPDATE SET lines = excluded.lines
-"""
-
-_INSERT_EVENTS = "INSERT INTO events (run_id, kind, task_id, time, data) VALUES {values}"
 
 # A duration joins its task's history as s0, the others moving one along (SQL evaluates every
 # right-hand side before it assigns: s1 gets the old s0).
@@ -268,7 +93,6 @@ _UPSERT_HISTORY = """
         s0 = excluded.s0, function = excluded.function
 """
 
-_INSERT_RUN_REQUEST = _insert_run_request_sql("?")
 
 # The owner's look for requests: whether it still holds the run, and whether any wait for it.
 _PENDING_FOR = """
@@ -285,19 +109,16 @@ _TAKE_REQUESTS = f"""
     RETURNING rowid, {_RUN_REQUEST_COLUMNS}
 """
 
-_FINISH_REQUEST = """
-    UPDATE run_requests SET state = ?, done_at = ?, outcome = ?
-    WHERE run_id = ? AND request_id = ?
-"""
 
-#: Rows per INSERT statement. SQLite steps once per statement, and Python's sqlite3 gives up the
-#: GIL at every step: a statement per row hands the GIL back and forth with the event loop of the
-#: run being recorded, which slows both threads (some 3x for the writer). 100 rows of up to 9
-#: values stay under the 999 parameters that older SQLite builds allow.
-_ROWS_PER_INSERT = 100
+#: Rows per INSERT statement, at most. SQLite steps once per statement, and Python's sqlite3
+#: gives up the GIL at every step: a statement per row hands the GIL back and forth with the event
+#: loop of the run being recorded, which slows both threads (some 3x for the writer); 500 rows a
+#: statement hand it over five times less often than 100 did. Fewer where the SQLite build allows
+#: fewer parameters a statement (999 in older builds; see ``_insert``).
+_ROWS_PER_INSERT = 500
 
 
-class SQLiteStore(Store):
+class SQLiteStore(SQLStore):
     """Keeps runs in an SQLite file; several processes may use the same file at once.
 
     The file and its parent directories are created if missing (unless ``create`` is false),
@@ -337,6 +158,8 @@ class SQLiteStore(Store):
         try:
             self._enable_wal()
             self._conn.execute("PRAGMA synchronous = NORMAL")
+            #: How many parameters one statement may have (the build's limit; see _insert_rows).
+            self._parameters_allowed = self._conn.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER)
             #: The schema version of the file, once migrated: ``len(self._migrations)``.
             self.schema_version = self._migrate()
         except sqlite3.Error as error:
@@ -429,38 +252,7 @@ class SQLiteStore(Store):
         """A read-only transaction: one consistent snapshot of the file."""
         return self._transaction("BEGIN DEFERRED")
 
-    # -- the Store interface ----------------------------------------------------------------
-
-    def create_run(self, run: RunRecord) -> None:
-        with self._transaction() as conn:
-            if conn.execute(_INSERT_RUN, _run_row(run)).rowcount == 0:
-                raise RunExistsError(f"run {run.run_id!r} already exists")
-
-    def get_run(self, run_id: str) -> RunRecord | None:
-        with self._read() as conn:
-            row = conn.execute(
-                f"SELECT {_RUN_COLUMNS} FROM runs WHERE run_id = ?", (run_id,)
-            ).fetchone()
-        return None if row is None else _run_record(row)
-
-    def list_runs(
-        self,
-        *,
-        status: RunStatus | None = None,
-        workflow: str | None = None,
-        before: str | None = None,
-        limit: int = 50,
-    ) -> RunPage:
-        query, params = _list_runs_query("?", status, workflow, before, limit)
-        with self._read() as conn:
-            rows = conn.execute(query, params).fetchall()
-        return page_of([_run_record(row) for row in rows], limit)
-
-    def open_questions(self, *, limit: int = 100) -> list[OpenQuestion]:
-        check_limit(limit)
-        with self._read() as conn:
-            rows = conn.execute(_OPEN_QUESTIONS, (limit,)).fetchall()
-        return [_open_question(row) for row in rows]
+    # -- leases, and the owner's requests ----------------------------------------------------
 
     def claim(
         self, run_id: str, owner: str, *, lease_seconds: float, force: bool = False
@@ -487,144 +279,7 @@ class SQLiteStore(Store):
                 (time.time() + lease_seconds, run_id, owner),
             )
             if cursor.rowcount == 0:
-                raise _missing_or_lost(conn, run_id, owner)
-
-    def release(self, run_id: str, owner: str) -> None:
-        with self._transaction() as conn:
-            conn.execute(
-                "UPDATE runs SET owner = NULL, lease_expires_at = NULL "
-                "WHERE run_id = ? AND owner = ?",
-                (run_id, owner),
-            )
-
-    def write(self, run_id: str, owner: str, batch: WriteBatch) -> None:
-        # Build the rows before taking the lock: other threads may use the store meanwhile.
-        tasks = _task_rows(run_id, batch.tasks)
-        requests = _request_rows(run_id, batch.requests)
-        events = _event_rows(run_id, batch.events)
-        logs = _log_rows(run_id, batch.logs)
-        done = _run_request_done_rows(run_id, batch.requests_done)
-        durations = batch.durations
-        now = time.time()
-        key = batch.key
-        with self._transaction() as conn:
-            # The fence: touch the run only if ``owner`` still holds it (and this batch was not
-            # applied already).
-            if batch.run is None:
-                cursor = conn.execute(
-                    "UPDATE runs SET updated_at = ?, last_batch = ? "
-                    "WHERE run_id = ? AND owner = ? AND (? IS NULL OR last_batch IS NOT ?)",
-                    (now, key, run_id, owner, key, key),
-                )
-            else:
-                cursor = conn.execute(
-                    "UPDATE runs SET updated_at = ?, status = ?, finished_at = ?, error = ?, "
-                    "last_batch = ? "
-                    "WHERE run_id = ? AND owner = ? AND (? IS NULL OR last_batch IS NOT ?)",
-                    (
-                        now,
-                        batch.run.status.value,
-                        batch.run.finished_at,
-                        _storable(batch.run.error),
-                        key,
-                        run_id,
-                        owner,
-                        key,
-                        key,
-                    ),
-                )
-            if cursor.rowcount == 0:
-                if _applied(conn, run_id, owner, key):
-                    return
-                raise _missing_or_lost(conn, run_id, owner)
-            if batch.run is not None and batch.run.definition is not None:
-                conn.execute(
-                    "UPDATE runs SET definition = ?, fingerprint = ? WHERE run_id = ?",
-                    (_definition_json(batch.run.definition), batch.run.fingerprint, run_id),
-                )
-            if batch.dropped:
-                dropped = [(run_id, task_id) for task_id in batch.dropped]
-                conn.executemany("DELETE FROM tasks WHERE run_id = ? AND task_id = ?", dropped)
-                conn.executemany(
-                    "DELETE FROM input_requests WHERE run_id = ? AND task_id = ?", dropped
-                )
-            _insert(conn, _UPSERT_TASKS, tasks)
-            if requests:
-                conn.executemany(_UPSERT_REQUEST, requests)
-            _insert(conn, _INSERT_EVENTS, events)
-            if durations:
-                _add_history(conn, run_id, durations)
-            _insert(conn, _UPSERT_LOGS, logs)
-            if done:
-                conn.executemany(_FINISH_REQUEST, done)
-
-    def load_tasks(self, run_id: str) -> dict[str, TaskRecord]:
-        with self._read() as conn:
-            _check_run(conn, run_id)
-            rows = conn.execute(
-                f"SELECT {_TASK_COLUMNS} FROM tasks WHERE run_id = ?", (run_id,)
-            ).fetchall()
-        return {row[0]: _task_record(row) for row in rows}
-
-    def load_requests(self, run_id: str) -> list[InputRequest]:
-        with self._read() as conn:
-            _check_run(conn, run_id)
-            rows = conn.execute(
-                f"SELECT {_REQUEST_COLUMNS} FROM input_requests WHERE run_id = ? ORDER BY rowid",
-                (run_id,),
-            ).fetchall()
-        return [_request_record(row) for row in rows]
-
-    def set_trace_context(self, run_id: str, trace_context: str) -> None:
-        with self._transaction() as conn:
-            _check_run(conn, run_id)
-            conn.execute(
-                "INSERT INTO run_traces (run_id, trace_context) VALUES (?, ?) "
-                "ON CONFLICT (run_id) DO NOTHING",
-                (run_id, _storable(trace_context)),
-            )
-
-    def get_trace_context(self, run_id: str) -> str | None:
-        with self._read() as conn:
-            row = conn.execute(
-                "SELECT trace_context FROM run_traces WHERE run_id = ?", (run_id,)
-            ).fetchone()
-        return None if row is None else str(row[0])
-
-    def task_history(self, workflow: str) -> list[TaskHistory]:
-        with self._read() as conn:
-            rows = conn.execute(
-                f"SELECT {_HISTORY_COLUMNS} FROM task_history WHERE workflow = ?",
-                (workflow,),
-            ).fetchall()
-        return _task_history(rows)
-
-    def load_events(self, run_id: str, *, after: int | None = None) -> list[EventRecord]:
-        with self._read() as conn:
-            _check_run(conn, run_id)
-            rows = conn.execute(
-                f"SELECT {_EVENT_COLUMNS} FROM events WHERE run_id = ? AND seq > ? ORDER BY seq",
-                (run_id, -1 if after is None else after),
-            ).fetchall()
-        return [_event_record(row) for row in rows]
-
-    def load_logs(
-        self, run_id: str, *, task_id: str | None = None, attempt: int | None = None
-    ) -> list[TaskLog]:
-        with self._read() as conn:
-            _check_run(conn, run_id)
-            rows = conn.execute(
-                f"SELECT {_LOG_COLUMNS} FROM task_logs WHERE run_id = ? "
-                "AND (? IS NULL OR task_id = ?) AND (? IS NULL OR attempt = ?) "
-                "ORDER BY task_id, attempt",
-                (run_id, task_id, task_id, attempt, attempt),
-            ).fetchall()
-        return [_log_record(row) for row in rows]
-
-    def send_request(self, run_id: str, request: RunRequest) -> None:
-        with self._transaction() as conn:
-            _check_run(conn, run_id)
-            conn.execute(_INSERT_RUN_REQUEST, _run_request_row(run_id, request))
+                raise self._missing_or_lost(conn, run_id, owner)
 
     def take_requests(self, run_id: str, owner: str) -> list[RunRequest]:
         # A live run looks several times a second: a read (no write lock) usually finds nothing.
@@ -645,29 +300,24 @@ class SQLiteStore(Store):
             rows = conn.execute(_TAKE_REQUESTS, (time.time(), run_id, owner)).fetchall()
         return [_run_request_record(row[1:]) for row in sorted(rows)]
 
-    def get_request(self, run_id: str, request_id: str) -> RunRequest | None:
-        with self._read() as conn:
-            _check_run(conn, run_id)
-            row = conn.execute(
-                f"SELECT {_RUN_REQUEST_COLUMNS} FROM run_requests "
-                "WHERE run_id = ? AND request_id = ?",
-                (run_id, request_id),
-            ).fetchone()
-        return None if row is None else _run_request_record(row)
+    # -- many rows at once --------------------------------------------------------------------
 
-    def close(self) -> None:
-        """Close the connection; closing a closed store does nothing.
+    def _insert_rows(self, db: Database, template: str, rows: Sequence[tuple[Any, ...]]) -> None:
+        """Insert ``rows`` with ``template``, at most :data:`_ROWS_PER_INSERT` rows per
+        statement (fewer if their parameters would pass the connection's limit)."""
+        if not rows:
+            return
+        width = len(rows[0])
+        per = max(1, min(_ROWS_PER_INSERT, self._parameters_allowed // width))
+        for start in range(0, len(rows), per):
+            chunk = rows[start : start + per]
+            db.execute(_statement(template, width, len(chunk)), list(chain.from_iterable(chunk)))
 
-        A call under way in another thread (a writer waiting for a lock, or for a server that
-        does not answer) is not waited for: the connection is closed when that call returns.
-        """
-        self._closed = True  # no call starts from now on
-        if self._lock.acquire(blocking=False):
-            try:
-                self._conn.close()
-            finally:
-                self._lock.release()
-        # else: the call under way closes it on its way out (see _transaction)
+    def _write_history(
+        self, db: Database, workflow: str, durations: Sequence[TaskDuration]
+    ) -> None:
+        # One statement applies its rows in order: a task twice in it shifts twice.
+        self._insert_rows(db, _UPSERT_HISTORY, _history_rows(workflow, durations))
 
 
 #: SQLite's result codes for failures that may pass: another process holds the lock past the
@@ -686,44 +336,10 @@ def _store_error(path: Path, error: sqlite3.Error) -> StoreError:
     return StoreError(message)
 
 
-def _insert(conn: sqlite3.Connection, template: str, rows: Sequence[tuple[Any, ...]]) -> None:
-    """Insert ``rows`` with ``template``, at most :data:`_ROWS_PER_INSERT` rows per statement."""
-    width = len(rows[0]) if rows else 0
-    for start in range(0, len(rows), _ROWS_PER_INSERT):
-        chunk = rows[start : start + _ROWS_PER_INSERT]
-        conn.execute(_statement(template, width, len(chunk)), list(chain.from_iterable(chunk)))
-
-
 @functools.lru_cache(maxsize=256)
 def _statement(template: str, width: int, rows: int) -> str:
     row = "(" + ", ".join("?" * width) + ")"
     return template.format(values=", ".join([row] * rows))
-
-
-def _add_history(conn: sqlite3.Connection, run_id: str, durations: Sequence[TaskDuration]) -> None:
-    """Add ``durations`` to the history of the run's workflow (see ``_history_rows``)."""
-    (workflow,) = conn.execute("SELECT workflow FROM runs WHERE run_id = ?", (run_id,)).fetchone()
-    # One statement applies its rows in order: a task twice in it shifts twice.
-    _insert(conn, _UPSERT_HISTORY, _history_rows(workflow, durations))
-
-
-def _check_run(conn: sqlite3.Connection, run_id: str) -> None:
-    if conn.execute("SELECT 1 FROM runs WHERE run_id = ?", (run_id,)).fetchone() is None:
-        raise _not_found(run_id)
-
-
-def _applied(conn: sqlite3.Connection, run_id: str, owner: str, key: str | None) -> bool:
-    """Whether ``owner`` already applied the batch ``key`` to ``run_id`` (it is the last)."""
-    if key is None:
-        return False
-    row = conn.execute("SELECT owner, last_batch FROM runs WHERE run_id = ?", (run_id,)).fetchone()
-    return row is not None and row[0] == owner and row[1] == key
-
-
-def _missing_or_lost(conn: sqlite3.Connection, run_id: str, owner: str) -> StoreError:
-    """Why ``owner``'s conditional update of ``run_id`` matched no row."""
-    row = conn.execute("SELECT owner FROM runs WHERE run_id = ?", (run_id,)).fetchone()
-    return _not_found(run_id) if row is None else _lease_lost(run_id, owner, row[0])
 
 
 def _statements(script: str) -> Iterator[str]:
