@@ -182,10 +182,11 @@ class _Run(_Attempts, _Deadlines, _Questions, _Stopping, _Mapping):
             and self._gate_closed(in_loop)
         ):
             return None
-        take = self.scheduler.take
+        scheduler = self.scheduler
+        take = scheduler.take
         executor_of = self.executor_of
         keep = None
-        while (i := take()) is not None:
+        while scheduler.ready and (i := take()) is not None:  # (a call less when none is)
             attempt = self._begin(i, in_loop)
             executor = executor_of[i]
             if executor is None:
@@ -279,7 +280,8 @@ class _Run(_Attempts, _Deadlines, _Questions, _Stopping, _Mapping):
             try:
                 settle(attempt, in_loop=True)
                 keep = dispatch(in_loop=True, for_driver=keep_going)
-                resolve(in_loop=True)
+                if keep is None:  # (with one, the run goes on)
+                    resolve(in_loop=True)
             finally:
                 lock.release()
             if keep is None:

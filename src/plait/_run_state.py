@@ -106,6 +106,7 @@ def _place(
 _SUCCEEDED = TaskStatus.SUCCEEDED
 _SKIPPED = TaskStatus.SKIPPED
 _CANCELLED = TaskStatus.CANCELLED
+_WAITING = TaskStatus.WAITING_FOR_INPUT
 _IS_ASYNC = operator.attrgetter("is_async")
 _EXECUTOR = operator.attrgetter("executor")
 
@@ -505,7 +506,8 @@ class _RunState:
         graph = self.graph
         ids = graph.ids
         maps = graph.mapped
-        ready = []
+        announce = self.announce_ready
+        ready = []  # those that ask their question (waiting for input), or are announced
         for d in decided:
             now = status[d]
             if (
@@ -527,7 +529,7 @@ class _RunState:
             elif now is _CANCELLED:
                 if self.listening:
                     self._emit(TaskCancelled, task_id=ids[d], attempt=self.attempts[d])
-            else:
+            elif announce or now is _WAITING:
                 ready.append(d)
         if ready:
             self._announce_ready(ready, in_loop=in_loop)
