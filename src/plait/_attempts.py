@@ -39,7 +39,7 @@ from ._state import TaskStatus
 from ._tagged import NotStorable
 from .executors import Outcome, RemoteError, TaskCall
 from .executors._remote import RemoteOutput, local
-from .executors._shipping import call_function
+from .executors._shipping import binding_error
 
 SUCCEEDED = TaskStatus.SUCCEEDED
 
@@ -230,7 +230,14 @@ class _Attempts(_RunState):
                 kwargs[context_parameter] = Context(
                     self.run_id, task_id, attempt.number, attempt, map_over
                 )
-        return call_function(fn, kwargs, task_id)
+        # call_function(fn, kwargs, task_id), written out: a call less per attempt
+        try:
+            return fn(**kwargs) if kwargs else fn()
+        except TypeError as error:
+            binding = binding_error(error, fn, kwargs, task_id)
+            if binding is None:
+                raise  # raised inside fn: the task's own failure
+            raise binding from error
 
     def _inputs(self, inputs: tuple[int, ...], spec: Any) -> dict[str, Any]:
         """The parameters filled by dependencies' outputs, and ``params``."""
@@ -372,7 +379,7 @@ class _Attempts(_RunState):
             decided = scheduler.succeed(i)
             if self.listening:
                 self._emit(TaskSucceeded, task_id=self.graph.ids[i], attempt=attempt.number)
-            if decided:
+            if decided and (self.listening or not self._plain_ready):
                 self._decided(i, decided, in_loop=in_loop)
             return
         if isinstance(error, Skip) and not attempt.timed_out:

@@ -107,9 +107,11 @@ class _Run(_Attempts, _Deadlines, _Questions, _Stopping, _Mapping):
             answers = self.answers[i]
             if not (answers and "" in answers):
                 self.scheduler.hold(i)
+                self._plain_ready = False
         for i, question in self.questions.items():
             if question.key != "":
                 self.scheduler.hold(i)  # it asked mid-way before the resume: it waits again
+                self._plain_ready = False
                 self._question_defaults[i] = _UNKNOWN_DEFAULT
 
     # -- life cycle ----------------------------------------------------------------------------
@@ -249,7 +251,12 @@ class _Run(_Attempts, _Deadlines, _Questions, _Stopping, _Mapping):
             self._resolve_if_finished,
         )
         set_attempt, reset_attempt = running_attempt.set, running_attempt.reset
-        finished_at, scope = self.finished_at, self.attempt_scope
+        finished_at, scope, call, encodes = (
+            self.finished_at,
+            self.attempt_scope,
+            self.call,
+            self._encodes,
+        )
         while True:
             attempt.started = True
             if coroutine is None or attempt.cancelled:  # it never gets a first step
@@ -268,7 +275,7 @@ class _Run(_Attempts, _Deadlines, _Questions, _Stopping, _Mapping):
                 except BaseException as error:  # CancelledError too: it only ends by settling
                     attempt.error = error
                 else:
-                    if self._encodes:
+                    if encodes:
                         self.serialize(attempt)
                 if scope is not None:
                     scope.exit(scoped)
@@ -298,7 +305,7 @@ class _Run(_Attempts, _Deadlines, _Questions, _Stopping, _Mapping):
             attempt, coroutine = keep, None
             if not attempt.cancelled:
                 try:
-                    coroutine = self.call(attempt)
+                    coroutine = call(attempt)
                 except BaseException as error:  # e.g. a bad argument: it fails at once
                     attempt.error = error
 

@@ -226,6 +226,9 @@ class _RunState:
             else [config.fail_fast] * n
         )
         self.wait_for_input = wait_for_input
+        # Whether a task a report made ready needs nothing more, when no one listens: not a
+        # mapped task (it expands) nor one that waits for input (it asks). See _decided.
+        self._plain_ready = not graph.mapped
         self.answers: list[dict[str, Any] | None] = [None] * n
         self.questions: dict[int, Question] = {}  # open questions; at most one per task
         self._question_schemas: dict[int, Any] = {}  # as given (e.g. a pydantic model)
