@@ -193,8 +193,8 @@ class Scheduler(_MappedTasks, _Decisions):
         """Start the best ready task that a free slot allows; ``None`` if there is none."""
         if self._free == 0:  # after a halt only cleanup tasks are ever queued
             return None
-        status = self.status
         task_at_key = self._graph.task_at_key
+        queued = self._queued
         maps = self._maps
         if self._single_queue:
             heap = self._ready[0]
@@ -206,7 +206,7 @@ class Scheduler(_MappedTasks, _Decisions):
                     i = task_at_key[heappop(heap)]
                 else:
                     return None
-                if self._queued[i]:
+                if queued[i]:
                     if maps and self._lined[i] is not None:  # a mapped task: its next instance
                         i = self._pop_instance(i, heap)
                         if i < 0:
@@ -234,7 +234,7 @@ class Scheduler(_MappedTasks, _Decisions):
                 else:
                     heappop(heap)
                 i = task_at_key[best_key]
-                if self._queued[i]:
+                if queued[i]:
                     if maps and self._lined[i] is not None:
                         i = self._pop_instance(i, heap)
                         if i < 0:
@@ -242,10 +242,10 @@ class Scheduler(_MappedTasks, _Decisions):
                     break
             self._pool_free[self._queue_pool[best]] -= 1
             self._lane_free[self._queue_lane[best]] -= 1
-        self._queued[i] = False
+        queued[i] = False
         self.ready -= 1
         self._free -= 1
-        status[i] = RUNNING
+        self.status[i] = RUNNING
         return i
 
     def succeed(self, i: int) -> list[int]:
@@ -264,23 +264,27 @@ class Scheduler(_MappedTasks, _Decisions):
         ):
             raise self._misuse(i, "running")
         self.status[i] = SUCCEEDED
-        self._release(i)
+        self._free += 1  # _release, written out
+        if not self._single_queue:
+            self._pool_free[self._graph.pool_of[i]] += 1
+            self._lane_free[self._lane_of[i]] += 1
         self.unfinished -= 1
         # _count, written out: this is the loop every edge of a run goes through (bench Part 10)
         # and _decide too, but for a skip.
         decided: list[int] = []
         stack: list[int] = []
         missing = self._missing
-        succeeded, failed, upstream_failed, skipped = self._counts
+        succeeded = self._counts[_SUCCEEDED]
         is_open = self._open
         early = self._decides_on_success
-        rules = self._rules
         for d in self._graph.dependents[i]:
-            missing[d] -= 1
+            left = missing[d] - 1
+            missing[d] = left
             succeeded[d] += 1
-            if is_open[d] and (missing[d] == 0 or early[d]):
+            if is_open[d] and (left == 0 or early[d]):
+                _, failed, upstream_failed, skipped = self._counts
                 outcome = decide(
-                    rules[d], succeeded[d], failed[d], upstream_failed[d], skipped[d], missing[d]
+                    self._rules[d], succeeded[d], failed[d], upstream_failed[d], skipped[d], left
                 )
                 if outcome is RUN:
                     is_open[d] = False
