@@ -242,7 +242,9 @@ class _Run(_Attempts, _Deadlines, _Questions, _Stopping, _Mapping):
         one that started it, as a new Task's would be.
         """
         task = attempt.task
-        kept, since = 0, time.time()  # attempts run and time since the loop last ran others
+        assert task is not None  # set as the driver was made, before its first step
+        # Attempts left to run, and until when, before the loop runs others.
+        left, until = _KEEP_WITHOUT_YIELDING, time.time() + _HOLD_LOOP_SECONDS
         # Looked up once: this loop runs once per async attempt.
         lock, settle, dispatch, resolve = (
             self.lock,
@@ -282,7 +284,7 @@ class _Run(_Attempts, _Deadlines, _Questions, _Stopping, _Mapping):
                 reset_attempt(token)
                 if attempt.log is not None:
                     attempt.log.close()
-            keep_going = attempt.error is None and task is not None and not task.cancelling()
+            keep_going = attempt.error is None and not task.cancelling()
             lock.acquire()  # not ``with``: a with statement looks up two methods each time
             try:
                 settle(attempt, in_loop=True)
@@ -294,12 +296,12 @@ class _Run(_Attempts, _Deadlines, _Questions, _Stopping, _Mapping):
             if keep is None:
                 return
             keep.task = task
-            kept += 1
+            left -= 1
             settled_at = finished_at[attempt.index]
             assert settled_at is not None  # _settle set it
-            if kept == _KEEP_WITHOUT_YIELDING or settled_at - since > _HOLD_LOOP_SECONDS:
+            if not left or settled_at > until:
                 await asyncio.sleep(0)  # never cancelled: keep has not started (_cancel_async)
-                kept, since = 0, time.time()
+                left, until = _KEEP_WITHOUT_YIELDING, time.time() + _HOLD_LOOP_SECONDS
             # No coroutine: calling the function failed (attempt.error), or the run stopped
             # while the loop ran others (attempt.cancelled).
             attempt, coroutine = keep, None
