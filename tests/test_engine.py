@@ -508,8 +508,9 @@ def test_timeouts_of_different_lengths_each_fire_at_their_own_deadline() -> None
 
 
 def test_a_timeout_fires_after_many_shorter_attempts_of_its_length_ended() -> None:
-    # Ended attempts' deadlines are dropped in bulk once a queue is long (_deadlines): the long
-    # attempt at the head of its queue still times out, and the queue stays short.
+    # Ended attempts' deadlines behind a running one are dropped once a queue is long
+    # (_deadlines): the long attempt at the head of its queue still times out, and the queue
+    # stays short.
     async def slow() -> None:
         await asyncio.sleep(GUARD)
 
