@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 import plait
-from plait import RunStatus, TaskStatus
+from plait import RunStatus, TaskStatus, _deadlines
 
 GUARD = 10.0  # seconds: a deadlock shows up as a failed wait, never as a hung suite
 
@@ -505,6 +505,38 @@ def test_timeouts_of_different_lengths_each_fire_at_their_own_deadline() -> None
     assert short.finished_at is not None and long.finished_at is not None
     assert short.finished_at < long.finished_at
     assert result.tasks["default"].output == "fine"
+
+
+def test_a_timeout_fires_after_many_shorter_attempts_of_its_length_ended() -> None:
+    # Ended attempts' deadlines behind a running one are dropped once a queue is long
+    # (_deadlines): the long attempt at the head of its queue still times out, and the queue
+    # stays short.
+    async def slow() -> None:
+        await asyncio.sleep(GUARD)
+
+    async def quick() -> None:
+        pass
+
+    count = 3 * _deadlines._PRUNE_AT
+    wf = plait.Workflow("w")
+    wf.add_task("long", slow)
+    for k in range(count):
+        wf.add_task(f"q{k}", quick)
+    lengths: list[int] = []
+    watch = _deadlines._Deadlines._watch_deadline
+
+    def watching(self: Any, timeout: float, attempt: Any, in_loop: bool) -> None:
+        watch(self, timeout, attempt, in_loop)
+        lengths.append(len(self._deadlines[timeout]))
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(_deadlines._Deadlines, "_watch_deadline", watching)
+        result = plait.run(wf, task_timeout=0.5, max_concurrency=4, retry_failed_tasks=False)
+    error = result.tasks["long"].error
+    assert error is not None and error.type == "plait.TaskTimeoutError"
+    assert result.tasks[f"q{count - 1}"].status is TaskStatus.SUCCEEDED
+    assert len(lengths) == count + 1
+    assert max(lengths) <= _deadlines._PRUNE_AT + 1
 
 
 def test_a_custom_task_factory_of_the_loop_is_used_for_async_tasks() -> None:

@@ -280,6 +280,37 @@ def test_a_task_made_ready_later_is_ordered_among_those_already_waiting() -> Non
     assert h.run_serially() == ["b", "c", "after_a"]
 
 
+def test_tasks_ready_at_the_start_and_those_made_ready_later_are_taken_in_one_order() -> None:
+    # The start's ready tasks wait in a sorted list beside the heap: take compares both heads.
+    graph = make_graph(
+        [("a", ()), ("b", ()), ("c", ()), ("urgent", ["a"]), ("after_c", ["c"])],
+        {"urgent": {"priority": 5}},
+    )
+    h = Harness(graph, max_concurrency=1)
+    h.start()
+    assert h.take() == "a"
+    assert h.succeed("a") == ["urgent"]
+    assert h.take() == "urgent"  # made ready later, but before b and c
+    h.succeed("urgent")
+    assert h.run_serially() == ["c", "b", "after_c"]  # c has a task after it
+
+
+def test_with_pools_tasks_ready_at_the_start_and_later_are_taken_in_one_order() -> None:
+    graph = make_graph(
+        [("a", ()), ("p1", ()), ("p2", ()), ("b", ()), ("urgent", ["a"])],
+        {"p1": {"pool": "p"}, "p2": {"pool": "p"}, "urgent": {"priority": 5, "pool": "p"}},
+    )
+    h = Harness(graph, max_concurrency=1, pools={"p": 1})
+    h.start()
+    assert h.scheduler.statistics().pools["p"] == PoolStatistics(running=0, limit=1, ready=2)
+    assert h.take() == "a"
+    assert h.succeed("a") == ["urgent"]
+    assert h.scheduler.statistics().pools["p"] == PoolStatistics(running=0, limit=1, ready=3)
+    assert h.take() == "urgent"
+    h.succeed("urgent")
+    assert h.run_serially() == ["p1", "p2", "b"]
+
+
 # -- succeed --------------------------------------------------------------------------------------
 
 

@@ -39,7 +39,7 @@ from ._state import TaskStatus
 from ._tagged import NotStorable
 from .executors import Executor, Outcome, RemoteError, TaskCall
 from .executors._remote import RemoteOutput, local
-from .executors._shipping import call_function
+from .executors._shipping import binding_error
 
 SUCCEEDED = TaskStatus.SUCCEEDED
 
@@ -60,11 +60,11 @@ def _take(lock: threading.Lock) -> None:
     and tries again; only a lock held longer (the recorder reading a big batch) is waited for
     by blocking.
     """
-    if lock.acquire(blocking=False):
+    if lock.acquire(False):  # (positional: a keyword costs a tenth of the call)
         return
     for _ in range(_LOCK_TRIES):
         time.sleep(0)
-        if lock.acquire(blocking=False):
+        if lock.acquire(False):
             return
     lock.acquire()
 
@@ -120,22 +120,22 @@ class _Attempt:
         if self.cancelled:  # the run stopped before a worker got to it: never call it
             self.error = TaskCancelledError("cancelled before it started")
             return
+        run_state = self.run_state
         token = running_attempt.set(self)
-        scope = self.run_state.attempt_scope
+        scope = run_state.attempt_scope
         scoped = (
-            None
-            if scope is None
-            else scope.enter(self.run_state.graph.ids[self.index], self.number)
+            None if scope is None else scope.enter(run_state.graph.ids[self.index], self.number)
         )
         try:
-            output = self.run_state.call(self)
-            if self.run_state.async_off_loop[self.index]:  # an async function on a thread
+            output = run_state.call(self)
+            if run_state.async_off_loop[self.index]:  # an async function on a thread
                 output = asyncio.run(output)
             self.output = output
         except BaseException as error:  # the task's failure, whatever it is, is its outcome
             self.error = error
         else:
-            self.run_state.serialize(self)
+            if run_state._encodes:
+                run_state.serialize(self)
         finally:
             if scope is not None:
                 scope.exit(scoped)
@@ -215,7 +215,8 @@ class _Attempts(_RunState):
         task_id = spec.id
         map_over = None
         if inputs is not None:
-            kwargs = dict(spec.binding.params)
+            params = spec.binding.params
+            kwargs = dict(params) if params else {}  # dict() of an empty proxy costs 10 {}
             outputs, ids, status = self.outputs, self.graph.ids, self.scheduler.status
             for d in inputs:  # each fills the parameter named like the dependency
                 if status[d] is SUCCEEDED:  # else the parameter keeps its default...
@@ -233,11 +234,19 @@ class _Attempts(_RunState):
                 kwargs[context_parameter] = Context(
                     self.run_id, task_id, attempt.number, attempt, map_over
                 )
-        return call_function(fn, kwargs, task_id)
+        # call_function(fn, kwargs, task_id), written out: a call less per attempt
+        try:
+            return fn(**kwargs) if kwargs else fn()
+        except TypeError as error:
+            binding = binding_error(error, fn, kwargs, task_id)
+            if binding is None:
+                raise  # raised inside fn: the task's own failure
+            raise binding from error
 
     def _inputs(self, inputs: tuple[int, ...], spec: Any) -> dict[str, Any]:
         """The parameters filled by dependencies' outputs, and ``params``."""
-        kwargs = dict(spec.binding.params)
+        params = spec.binding.params
+        kwargs = dict(params) if params else {}
         outputs, ids, status = self.outputs, self.graph.ids, self.scheduler.status
         for d in inputs:  # each fills the parameter named like the dependency
             if status[d] is SUCCEEDED:  # else the parameter keeps its default...
@@ -358,16 +367,19 @@ class _Attempts(_RunState):
 
     def settle_sync(self, attempt: _Attempt) -> _Attempt | None:
         """Report a sync attempt from its worker thread; return the worker's next attempt."""
-        _take(self.lock)
+        lock = self.lock
+        if not lock.acquire(False):  # (free most of the time: no call to _take then)
+            _take(lock)
         try:
             if attempt.abandoned:
                 return None
             self._settle(attempt, in_loop=False)
             keep = self._dispatch(in_loop=False, for_worker=self.executor_of[attempt.index])
-            self._resolve_if_finished(in_loop=False)
+            if keep is None:  # (with one, the run goes on: a call less per task)
+                self._resolve_if_finished(in_loop=False)
             return keep
         finally:
-            self.lock.release()
+            lock.release()
 
     def _settle(self, attempt: _Attempt, *, in_loop: bool) -> None:
         """Record how ``attempt`` ended and move its task on. Under the lock."""
@@ -383,7 +395,7 @@ class _Attempts(_RunState):
             decided = scheduler.succeed(i)
             if self.listening:
                 self._emit(TaskSucceeded, task_id=self.graph.ids[i], attempt=attempt.number)
-            if decided:
+            if decided and (self.listening or not self._plain_ready):
                 self._decided(i, decided, in_loop=in_loop)
             return
         if isinstance(error, Skip) and not attempt.timed_out:

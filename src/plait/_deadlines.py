@@ -28,6 +28,10 @@ from ._run_state import _RunState
 
 __all__: list[str] = []
 
+#: How many deadlines one queue holds before those of ended attempts behind a running one are
+#: dropped.
+_PRUNE_AT = 1024
+
 
 class _Deadlines(_RunState):
     """Timeouts, grace and the lease's gate; part of :class:`plait._engine._Run`."""
@@ -42,9 +46,11 @@ class _Deadlines(_RunState):
             queue = self._deadlines[timeout] = deque()
         queue.append((deadline, attempt))
         current = self.current
+        # Ended attempts are dropped from the head at once: kept queued, they would outlive the
+        # young generation and make the collector's full passes over a big run more frequent.
         while current[queue[0][1].index] is not queue[0][1]:
             queue.popleft()  # that attempt already ended
-        if len(queue) > 1024 and len(queue) > 4 * self.scheduler.running:
+        if len(queue) > _PRUNE_AT and len(queue) > 4 * self.scheduler.running:
             # A long attempt at the head keeps ended ones behind it: drop those.
             self._deadlines[timeout] = deque(e for e in queue if current[e[1].index] is e[1])
         if deadline < self._armed_deadline:

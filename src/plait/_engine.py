@@ -107,9 +107,11 @@ class _Run(_Attempts, _Deadlines, _Questions, _Stopping, _Mapping):
             answers = self.answers[i]
             if not (answers and "" in answers):
                 self.scheduler.hold(i)
+                self._plain_ready = False
         for i, question in self.questions.items():
             if question.key != "":
                 self.scheduler.hold(i)  # it asked mid-way before the resume: it waits again
+                self._plain_ready = False
                 self._question_defaults[i] = _UNKNOWN_DEFAULT
 
     # -- life cycle ----------------------------------------------------------------------------
@@ -184,10 +186,11 @@ class _Run(_Attempts, _Deadlines, _Questions, _Stopping, _Mapping):
             and self._gate_closed(in_loop)
         ):
             return None
-        take = self.scheduler.take
+        scheduler = self.scheduler
+        take = scheduler.take
         executor_of = self.executor_of
         keep = None
-        while (i := take()) is not None:
+        while scheduler.ready and (i := take()) is not None:  # (a call less when none is)
             attempt = self._begin(i, in_loop)
             executor = executor_of[i]
             if executor is None:
@@ -241,7 +244,9 @@ class _Run(_Attempts, _Deadlines, _Questions, _Stopping, _Mapping):
         one that started it, as a new Task's would be.
         """
         task = attempt.task
-        kept, since = 0, time.time()  # attempts run and time since the loop last ran others
+        assert task is not None  # set as the driver was made, before its first step
+        # Attempts left to run, and until when, before the loop runs others.
+        left, until = _KEEP_WITHOUT_YIELDING, time.time() + _HOLD_LOOP_SECONDS
         # Looked up once: this loop runs once per async attempt.
         lock, settle, dispatch, resolve = (
             self.lock,
@@ -250,7 +255,12 @@ class _Run(_Attempts, _Deadlines, _Questions, _Stopping, _Mapping):
             self._resolve_if_finished,
         )
         set_attempt, reset_attempt = running_attempt.set, running_attempt.reset
-        finished_at, scope = self.finished_at, self.attempt_scope
+        finished_at, scope, call, encodes = (
+            self.finished_at,
+            self.attempt_scope,
+            self.call,
+            self._encodes,
+        )
         while True:
             attempt.started = True
             if coroutine is None or attempt.cancelled:  # it never gets a first step
@@ -269,36 +279,37 @@ class _Run(_Attempts, _Deadlines, _Questions, _Stopping, _Mapping):
                 except BaseException as error:  # CancelledError too: it only ends by settling
                     attempt.error = error
                 else:
-                    if self._encodes:
+                    if encodes:
                         self.serialize(attempt)
                 if scope is not None:
                     scope.exit(scoped)
                 reset_attempt(token)
                 if attempt.log is not None:
                     attempt.log.close()
-            keep_going = attempt.error is None and task is not None and not task.cancelling()
+            keep_going = attempt.error is None and not task.cancelling()
             lock.acquire()  # not ``with``: a with statement looks up two methods each time
             try:
                 settle(attempt, in_loop=True)
                 keep = dispatch(in_loop=True, for_driver=keep_going)
-                resolve(in_loop=True)
+                if keep is None:  # (with one, the run goes on)
+                    resolve(in_loop=True)
             finally:
                 lock.release()
             if keep is None:
                 return
             keep.task = task
-            kept += 1
+            left -= 1
             settled_at = finished_at[attempt.index]
             assert settled_at is not None  # _settle set it
-            if kept == _KEEP_WITHOUT_YIELDING or settled_at - since > _HOLD_LOOP_SECONDS:
+            if not left or settled_at > until:
                 await asyncio.sleep(0)  # never cancelled: keep has not started (_cancel_async)
-                kept, since = 0, time.time()
+                left, until = _KEEP_WITHOUT_YIELDING, time.time() + _HOLD_LOOP_SECONDS
             # No coroutine: calling the function failed (attempt.error), or the run stopped
             # while the loop ran others (attempt.cancelled).
             attempt, coroutine = keep, None
             if not attempt.cancelled:
                 try:
-                    coroutine = self.call(attempt)
+                    coroutine = call(attempt)
                 except BaseException as error:  # e.g. a bad argument: it fails at once
                     attempt.error = error
 

@@ -107,6 +107,7 @@ def _place(
 _SUCCEEDED = TaskStatus.SUCCEEDED
 _SKIPPED = TaskStatus.SKIPPED
 _CANCELLED = TaskStatus.CANCELLED
+_WAITING = TaskStatus.WAITING_FOR_INPUT
 _IS_ASYNC = operator.attrgetter("is_async")
 _EXECUTOR = operator.attrgetter("executor")
 
@@ -230,6 +231,9 @@ class _RunState:
             else [config.fail_fast] * n
         )
         self.wait_for_input = wait_for_input
+        # Whether a task a report made ready needs nothing more, when no one listens: not a
+        # mapped task (it expands) nor one that waits for input (it asks). See _decided.
+        self._plain_ready = not graph.mapped
         self.answers: list[dict[str, Any] | None] = [None] * n
         self.questions: dict[int, Question] = {}  # open questions; at most one per task
         self._question_schemas: dict[int, Any] = {}  # as given (e.g. a pydantic model)
@@ -510,7 +514,8 @@ class _RunState:
         graph = self.graph
         ids = graph.ids
         maps = graph.mapped
-        ready = []
+        announce = self.announce_ready
+        ready = []  # those that ask their question (waiting for input), or are announced
         for d in decided:
             now = status[d]
             if (
@@ -532,7 +537,7 @@ class _RunState:
             elif now is _CANCELLED:
                 if self.listening:
                     self._emit(TaskCancelled, task_id=ids[d], attempt=self.attempts[d])
-            else:
+            elif announce or now is _WAITING:
                 ready.append(d)
         if ready:
             self._announce_ready(ready, in_loop=in_loop)

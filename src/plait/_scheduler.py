@@ -19,6 +19,9 @@ State, per task (by graph index):
   ``graph.queue_key`` -- priority first, then the longest estimate-weighted path to the end of the
   graph (highest level first: what keeps the critical path moving shortens the makespan), then
   definition order. ``max_concurrency=1`` therefore runs a deterministic topological order.
+  The tasks ready at the start -- in a wide graph, most of it -- wait beside the heap in a
+  sorted list instead (``_start_ready``, smallest key last), taken from the end in O(1);
+  ``take`` compares the two heads, so the order is the same as one heap's.
 - free slots: one global count (``max_concurrency``) and one per pool with a limit.
 - executors' capacities (*lanes*): an executor that runs fewer tasks at once than
   ``max_concurrency`` (an inline executor: 1; a process pool of 4) is an implicit pool: each task
@@ -156,12 +159,22 @@ class Scheduler(_MappedTasks, _Decisions):
         # counted for its dependents at once: each edge is still looked at once.
         # A fresh run decides its first tasks only (nothing else can be decided before something
         # finishes); a resumed one asks every task, in topological order.
-        candidates = self._graph.topological_order if restored else self._graph.first
-        for i in candidates:
-            if self._open[i]:
-                self._decide(i, decided, stack)
-                if stack:
-                    self._cascade(decided, stack)
+        if restored:
+            for i in self._graph.topological_order:
+                if self._open[i]:
+                    self._decide(i, decided, stack)
+                    if stack:
+                        self._cascade(decided, stack)
+        else:
+            missing = self._missing
+            for i in self._graph.first:
+                if missing[i]:  # an "always" task: its rule is asked
+                    self._decide(i, decided, stack)
+                else:  # no dependencies: it runs, whatever its rule (see decide)
+                    self._open[i] = False
+                    decided.append(i)
+                    self._make_ready(i)
+        self._sort_start_ready()
         return decided
 
     def hold(self, i: int) -> None:
@@ -180,16 +193,20 @@ class Scheduler(_MappedTasks, _Decisions):
         """Start the best ready task that a free slot allows; ``None`` if there is none."""
         if self._free == 0:  # after a halt only cleanup tasks are ever queued
             return None
-        status = self.status
         task_at_key = self._graph.task_at_key
+        queued = self._queued
         maps = self._maps
         if self._single_queue:
             heap = self._ready[0]
+            start_ready = self._start_ready[0]
             while True:
-                if not heap:
+                if start_ready and (not heap or start_ready[-1] < heap[0]):
+                    i = task_at_key[start_ready.pop()]
+                elif heap:
+                    i = task_at_key[heappop(heap)]
+                else:
                     return None
-                i = task_at_key[heappop(heap)]
-                if self._queued[i]:
+                if queued[i]:
                     if maps and self._lined[i] is not None:  # a mapped task: its next instance
                         i = self._pop_instance(i, heap)
                         if i < 0:
@@ -201,20 +218,23 @@ class Scheduler(_MappedTasks, _Decisions):
                 best_key = _UNLIMITED
                 pool_free, lane_free = self._pool_free, self._lane_free
                 queue_pool, queue_lane = self._queue_pool, self._queue_lane
-                for queue, heap in enumerate(self._ready):
+                for queue in range(len(self._ready)):
+                    head = self._head(queue)
                     if (
-                        heap
-                        and heap[0] < best_key
+                        head < best_key
                         and pool_free[queue_pool[queue]] > 0
                         and lane_free[queue_lane[queue]] > 0
                     ):
-                        best, best_key = queue, heap[0]
+                        best, best_key = queue, head
                 if best < 0:
                     return None
-                heap = self._ready[best]
-                heappop(heap)
+                heap, start_ready = self._ready[best], self._start_ready[best]
+                if start_ready and start_ready[-1] == best_key:
+                    start_ready.pop()
+                else:
+                    heappop(heap)
                 i = task_at_key[best_key]
-                if self._queued[i]:
+                if queued[i]:
                     if maps and self._lined[i] is not None:
                         i = self._pop_instance(i, heap)
                         if i < 0:
@@ -222,10 +242,10 @@ class Scheduler(_MappedTasks, _Decisions):
                     break
             self._pool_free[self._queue_pool[best]] -= 1
             self._lane_free[self._queue_lane[best]] -= 1
-        self._queued[i] = False
+        queued[i] = False
         self.ready -= 1
         self._free -= 1
-        status[i] = RUNNING
+        self.status[i] = RUNNING
         return i
 
     def succeed(self, i: int) -> list[int]:
@@ -237,26 +257,34 @@ class Scheduler(_MappedTasks, _Decisions):
         Raises:
             ValueError: ``i`` is not a running task.
         """
-        if not 0 <= i < self._total or self.status[i] is not RUNNING or self._is_mapped(i):
+        if (
+            not 0 <= i < self._total
+            or self.status[i] is not RUNNING
+            or (self._maps and self._is_mapped(i))  # (a call less per task without mapping)
+        ):
             raise self._misuse(i, "running")
         self.status[i] = SUCCEEDED
-        self._release(i)
+        self._free += 1  # _release, written out
+        if not self._single_queue:
+            self._pool_free[self._graph.pool_of[i]] += 1
+            self._lane_free[self._lane_of[i]] += 1
         self.unfinished -= 1
         # _count, written out: this is the loop every edge of a run goes through (bench Part 10)
         # and _decide too, but for a skip.
         decided: list[int] = []
         stack: list[int] = []
         missing = self._missing
-        succeeded, failed, upstream_failed, skipped = self._counts
+        succeeded = self._counts[_SUCCEEDED]
         is_open = self._open
         early = self._decides_on_success
-        rules = self._rules
         for d in self._graph.dependents[i]:
-            missing[d] -= 1
+            left = missing[d] - 1
+            missing[d] = left
             succeeded[d] += 1
-            if is_open[d] and (missing[d] == 0 or early[d]):
+            if is_open[d] and (left == 0 or early[d]):
+                _, failed, upstream_failed, skipped = self._counts
                 outcome = decide(
-                    rules[d], succeeded[d], failed[d], upstream_failed[d], skipped[d], missing[d]
+                    self._rules[d], succeeded[d], failed[d], upstream_failed[d], skipped[d], left
                 )
                 if outcome is RUN:
                     is_open[d] = False
@@ -460,7 +488,7 @@ class Scheduler(_MappedTasks, _Decisions):
                     1
                     for queue, heap in enumerate(self._ready)
                     if self._queue_pool[queue] == pool
-                    for key in heap
+                    for key in (*heap, *self._start_ready[queue])
                     for i in self._ready_behind(task_at_key[key])
                 ),
             )

@@ -24,6 +24,7 @@ from ._scheduler_state import (
     _NOT_EXPANDED,
     _SKIPPED,
     _SUCCEEDED,
+    _UNLIMITED,
     _UPSTREAM_FAILED,
     RUNNING,
     SKIPPED,
@@ -173,6 +174,22 @@ class _Decisions(_SchedulerState):
             self._queued[p] = True
             i = p
         heappush(self._ready[self._queue_of[i]], self._graph.queue_key[i])
+
+    def _sort_start_ready(self) -> None:
+        """Move the tasks the start made ready from the heaps into the sorted lists beside them:
+        a wide graph's thousands of first tasks are then taken in O(1) each, not O(log n)."""
+        for queue, heap in enumerate(self._ready):
+            if heap:
+                self._start_ready[queue] = sorted([*heap, *self._start_ready[queue]], reverse=True)
+                heap.clear()
+
+    def _head(self, queue: int) -> int:
+        """The smallest key ready in ``queue`` (in its heap or its start list); _UNLIMITED if
+        none."""
+        heap, start_ready = self._ready[queue], self._start_ready[queue]
+        if start_ready and (not heap or start_ready[-1] < heap[0]):
+            return start_ready[-1]
+        return heap[0] if heap else _UNLIMITED
 
     def _release(self, i: int) -> None:
         self._free += 1

@@ -75,6 +75,7 @@ class _SchedulerState:
         "_rules",
         "_single_queue",
         "_size",
+        "_start_ready",
         "_total",
         "cleanup_halted",
         "graph",
@@ -164,6 +165,8 @@ class _SchedulerState:
             self._queue_pool = [pool for pool, _ in queues]
             self._queue_lane = [lane for _, lane in queues]
         self._ready: list[list[int]] = [[] for _ in self._queue_pool]
+        # The keys ready at the start, sorted, smallest last: popped in O(1) (see _scheduler).
+        self._start_ready: list[list[int]] = [[] for _ in self._queue_pool]
         self._queued = [False] * len(graph)  # in a ready queue (and not cancelled there)
         self.ready = 0
         self._pool_limit = [

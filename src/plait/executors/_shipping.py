@@ -36,7 +36,7 @@ from .._pause import NO_DEFAULT, InputRequired
 from ._base import Outcome, TaskCall
 from ._streaming import LogStream
 
-__all__ = ["CancelFlag", "call_function", "run_call"]
+__all__ = ["CancelFlag", "binding_error", "call_function", "run_call"]
 
 
 class CancelFlag:
@@ -150,13 +150,24 @@ def call_function(fn: Callable[..., Any], kwargs: Mapping[str, Any] | None, task
     try:
         return fn() if not kwargs else fn(**kwargs)
     except TypeError as error:
-        if error.__traceback__ is None or error.__traceback__.tb_next is not None:
+        binding = binding_error(error, fn, kwargs, task_id)
+        if binding is None:
             raise  # raised inside fn: the task's own failure
-        raise BindingError(
-            f"task {task_id!r}: calling {getattr(fn, '__qualname__', repr(fn))} with "
-            f"parameters {sorted(kwargs or ())!r} failed: {error}; make its signature name the "
-            "parameters it takes"
-        ) from error
+        raise binding from error
+
+
+def binding_error(
+    error: TypeError, fn: Callable[..., Any], kwargs: Mapping[str, Any] | None, task_id: str
+) -> BindingError | None:
+    """The ``BindingError`` that ``error``, caught by the frame that called ``fn``, stands for
+    (see :func:`call_function`); None when ``fn`` itself raised it (it is the task's failure)."""
+    if error.__traceback__ is None or error.__traceback__.tb_next is not None:
+        return None
+    return BindingError(
+        f"task {task_id!r}: calling {getattr(fn, '__qualname__', repr(fn))} with "
+        f"parameters {sorted(kwargs or ())!r} failed: {error}; make its signature name the "
+        "parameters it takes"
+    )
 
 
 def run_call(
