@@ -204,7 +204,7 @@ class _Attempts(_RunState):
     # -- calling -------------------------------------------------------------------------------
 
     def call(self, attempt: _Attempt) -> Any:
-        """Call the attempt's task function with its parameters filled (see _workflow)."""
+        """Call the attempt's task function with its parameters filled (see _binding)."""
         i = attempt.index
         spec = self.graph.specs[i]
         inputs = self.graph.inputs[i]
