@@ -696,6 +696,27 @@ def test_many_durations_in_one_batch(store: Store) -> None:
     assert tasks["t7"].seconds == _seconds(2707, 2407, 2107, 1807, 1507)
 
 
+def test_large_batches_of_durations_one_after_another_each_join_the_history(
+    store: Store,
+) -> None:
+    # Large enough for a backend's bulk path (PostgreSQL: a staging table that must be empty
+    # again for the next batch, also after a batch the fence refused).
+    run_id = new_run(store)
+    with pytest.raises(LeaseLostError):
+        store.write(
+            run_id, "mallory", WriteBatch(durations=[duration(f"t{n}", 0) for n in range(200)])
+        )
+    for batch in range(3):
+        store.write(
+            run_id,
+            "alice",
+            WriteBatch(durations=[duration(f"t{n}", batch) for n in range(200)]),
+        )
+    assert _by_task(store) == {
+        f"t{n}": TaskHistory(f"t{n}", "etl:extract", _seconds(2, 1, 0)) for n in range(200)
+    }
+
+
 # -- trace context ----------------------------------------------------------------------------
 
 TRACEPARENT = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"

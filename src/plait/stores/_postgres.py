@@ -23,7 +23,7 @@ Design (the same as the SQLite store's wherever the databases allow; see ``_sqli
 - **Fencing.** :meth:`PostgresStore.write` first updates the run's row where the writer is still
   its owner, and rolls back with :class:`LeaseLostError` when no row matched. The row lock is
   held until the transaction ends, so no claim can land between the check and the writes.
-- **Bulk writes.** A large batch's tasks and events are written with ``COPY`` (see
+- **Bulk writes.** A large batch's tasks, events and durations are written with ``COPY`` (see
   ``_postgres_copy.py``); a small one with ``executemany``.
 - **Keys and types.** The same keys and upserts as SQLite; bytes are ``BYTEA`` and times
   ``DOUBLE PRECISION``. JSON is kept as ``TEXT``, encoded and decoded by Python exactly as
@@ -63,7 +63,7 @@ from ._base import (
     TaskRecord,
 )
 from ._migrations import POSTGRES_MIGRATIONS
-from ._postgres_copy import COPY_FROM, STAGING_TABLE, copy_events, copy_tasks
+from ._postgres_copy import COPY_FROM, STAGING_TABLES, copy_events, copy_history, copy_tasks
 from ._sql import (
     _RUN_COLUMNS,
     _RUN_REQUEST_COLUMNS,
@@ -249,7 +249,8 @@ class PostgresStore(SQLStore):
                     "INSERT INTO plait_schema_version (version, applied_at) VALUES (%s, %s)",
                     (version, time.time()),
                 )
-            conn.execute(STAGING_TABLE)
+            for table in STAGING_TABLES:
+                conn.execute(table)
         return latest
 
     @contextmanager
@@ -353,6 +354,7 @@ class PostgresStore(SQLStore):
         # twice in the batch (it cannot succeed twice in one part of a run, so hardly ever) is
         # written in a statement of its own each time.
         rows = _history_rows(workflow, durations)
+        copied = False
         while rows:
             once: dict[str, tuple[str, str, str, float]] = {}
             again = []
@@ -362,15 +364,19 @@ class PostgresStore(SQLStore):
                 else:
                     once[row[1]] = row
             ordered = sorted(once.values(), key=lambda row: row[1])
-            db.execute(
-                _UPSERT_HISTORY,
-                (
-                    workflow,
-                    [row[1] for row in ordered],
-                    [row[2] for row in ordered],
-                    [row[3] for row in ordered],
-                ),
-            )
+            if len(ordered) >= COPY_FROM and not copied:  # the staging table, once
+                copy_history(_cursor(db), workflow, ordered)
+                copied = True
+            else:
+                db.execute(
+                    _UPSERT_HISTORY,
+                    (
+                        workflow,
+                        [row[1] for row in ordered],
+                        [row[2] for row in ordered],
+                        [row[3] for row in ordered],
+                    ),
+                )
             rows = again
 
 

@@ -163,6 +163,7 @@ def _sort_by_task_id(rows: list[tuple[Any, ...]]) -> None:
 
 
 _BY_TASK_ID = operator.itemgetter(1)
+_BY_FINISHED_AT = operator.attrgetter("finished_at")
 
 
 # A dict lookup is some twenty times faster than ``TaskStatus(value)`` or ``status.value``; a
@@ -324,8 +325,7 @@ def _history_rows(
     each becomes its task's newest (``s0``) in turn, so the latest written -- within a batch,
     the latest finished -- is the newest."""
     rows = [
-        (workflow, d.task_id, d.function, d.seconds)
-        for d in sorted(durations, key=lambda d: d.finished_at)
+        (workflow, d.task_id, d.function, d.seconds) for d in sorted(durations, key=_BY_FINISHED_AT)
     ]
     _sort_by_task_id(rows)
     return rows
