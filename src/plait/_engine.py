@@ -47,6 +47,7 @@ from ._logs import running_attempt, start_capture, stop_capture
 from ._mapping import _Mapping
 from ._questions import _UNKNOWN_DEFAULT, _Questions
 from ._results import RunResult
+from ._run_results import _Results
 from ._run_state import Restored
 from ._serialization import Serializer
 from ._stopping import _Stopping
@@ -76,7 +77,7 @@ def _task_maker(
     return loop.create_task
 
 
-class _Run(_Attempts, _Deadlines, _Questions, _Stopping, _Mapping):
+class _Run(_Attempts, _Deadlines, _Questions, _Stopping, _Mapping, _Results):
     """One run: its state (``_run_state``) and its parts; see the module docstring."""
 
     def __init__(

@@ -1,4 +1,4 @@
-"""The state of one run, and what reads it: its result, its store records, its events, its logs.
+"""The state of one run, and what it tells as it changes: its events, its logs.
 
 A run is one :class:`plait._engine._Run`, made of this state and of one part per concern, each in
 a module of its own (mixins over :class:`_RunState`, so that every part reads and changes the
@@ -10,7 +10,8 @@ same fields under the same lock):
 - ``_deadlines.py``: timeouts, the cancel grace period, and the gate of a durable run's lease;
 - ``_questions.py``: asking for input, expiring questions, receiving answers;
 - ``_stopping.py``: halting (a critical failure, ``fail_fast``, an interrupt, a failed store);
-- ``_mapping.py``: expanding a mapped task into its instances, and finishing it.
+- ``_mapping.py``: expanding a mapped task into its instances, and finishing it;
+- ``_run_results.py``: reading the state -- the run's result, a task's, the store's columns.
 
 Per-task state is held in columns by task index. For a workflow with mapped tasks, ``graph`` is
 the run's own copy (``Graph.for_run``), and every column grows by a mapped task's instances when
@@ -43,15 +44,15 @@ from ._graph import Graph
 from ._logs import AttemptLog, LogLine, running_attempt
 from ._pause import InputRequired, Question
 from ._recorder import Recorder
-from ._results import RunResult, TaskError, TaskResult, TaskResults
+from ._results import RunResult, TaskError, TaskResult
 from ._scheduler import Scheduler
 from ._serialization import Serializer
-from ._state import RunStatus, SkipCause, TaskStatus
+from ._state import TaskStatus
 from ._task_spec import TaskSpec
 from ._workflow import Workflow
 from .executors import Executor, InlineExecutor
 from .executors._named import RunExecutors
-from .executors._remote import FetchingColumn, RemoteOutput
+from .executors._remote import RemoteOutput
 from .stores import TaskRecordColumns
 
 if TYPE_CHECKING:
@@ -306,146 +307,6 @@ class _RunState:
             self.answers[i] = dict(answers)
         self.questions.update(restored.questions)
 
-    # -- reading the state --------------------------------------------------------------------
-
-    def result(self) -> RunResult:
-        """The run's result as it stands."""
-        graph = self.graph
-        status = self.scheduler.status
-        values = list(self.outputs)
-        # Handles on values kept elsewhere (executors._remote) are fetched when read.
-        outputs: Sequence[Any] = FetchingColumn(values) if self.remote_outputs else values
-        tasks = TaskResults(
-            dict(graph.index) if graph.growable else graph.index,
-            status=list(status),
-            output=outputs,
-            error=list(self.errors),
-            attempts=list(self.attempts),
-            started_at=list(self.started_at),
-            finished_at=list(self.finished_at),
-            skip_cause=list(self.scheduler.skip_cause),
-            instances=dict(graph.instances),
-        )
-        if self.interrupted:
-            run_status = RunStatus.CANCELLED
-        elif status.count(TaskStatus.SUCCEEDED) == len(status) or self._only_skipped_else():
-            run_status = RunStatus.SUCCEEDED
-        elif self.scheduler.finished:
-            run_status = RunStatus.FAILED
-        elif self._can_only_wait():
-            run_status = RunStatus.PAUSED
-        else:
-            run_status = RunStatus.RUNNING
-        return RunResult(
-            run_id=self.run_id,
-            workflow=graph.workflow_name,
-            status=run_status,
-            tasks=tasks,
-            started_at=self.run_started_at,
-            finished_at=time.time(),
-            error=self._describe_failure(run_status),
-            waiting={graph.ids[i]: question for i, question in self.questions.items()},
-        )
-
-    def _describe_failure(self, run_status: RunStatus) -> str | None:
-        if run_status in (RunStatus.SUCCEEDED, RunStatus.RUNNING, RunStatus.PAUSED):
-            return None
-        ids = self.graph.ids
-        status = self.scheduler.status
-        # A mapped task that expanded fails through its instances: they are named, not it too.
-        expanded = self.graph.instances
-        failed_status = TaskStatus.FAILED  # once: not once per task
-        failed = [i for i, s in enumerate(status) if s is failed_status and i not in expanded]
-        skipped = status.count(_SKIPPED)
-        cancelled = status.count(_CANCELLED)
-        if self.store_failure is not None:
-            head = str(self.store_failure)
-        elif self.interrupted:
-            head = f"the run was {self.stop_reason or 'interrupted'}"
-        elif self.halted_by is not None:
-            reason = (
-                "is critical" if self.graph.specs[self.halted_by].critical else "fail_fast is on"
-            )
-            head = (
-                f"task {ids[self.halted_by]!r} failed and {reason}, so the run was stopped: "
-                f"{self.errors[self.halted_by]}"
-            )
-        else:
-            shown = "; ".join(f"{ids[i]!r}: {self.errors[i]}" for i in failed[:5])
-            more = f" (and {len(failed) - 5} more)" if len(failed) > 5 else ""
-            head = f"{len(failed)} task(s) failed: {shown}{more}"
-        tail = [f"{n} {what}" for n, what in ((skipped, "skipped"), (cancelled, "cancelled")) if n]
-        return head + (f" ({', '.join(tail)})" if tail else "")
-
-    def _only_skipped_else(self) -> bool:
-        """Whether every task that did not succeed was skipped by a rule or by ``plait.Skip``:
-        no failure (a skip because something failed comes with that failure or cancellation,
-        and fails the run; so does any task left unfinished)."""
-        status = self.scheduler.status
-        if status.count(TaskStatus.SUCCEEDED) + status.count(TaskStatus.SKIPPED) < len(status):
-            return False
-        return SkipCause.UPSTREAM_FAILED not in self.scheduler.skip_cause
-
-    def task_result(self, i: int, *, with_instances: bool = True) -> TaskResult:
-        """Task ``i``'s result as it stands (for ``ctx.upstream``). Under the lock.
-
-        ``with_instances``: for a mapped task, fill ``instances`` too (O(instances)); an
-        instance's ``ctx.upstream`` leaves them out, or 100,000 instances each reading a mapped
-        dependency's would cost O(n^2)."""
-        status = self.scheduler.status[i]
-        instances = self.graph.instances.get(i) if self.graph.mapped else None
-        return TaskResult(
-            self.graph.ids[i],
-            status,
-            self.outputs[i] if status is _SUCCEEDED or instances is not None else None,
-            self.errors[i],
-            self.attempts[i],
-            self.started_at[i],
-            self.finished_at[i],
-            self.scheduler.skip_cause[i],
-            None
-            if instances is None or not with_instances
-            else tuple(map(self.task_result, instances)),
-        )
-
-    def _can_only_wait(self) -> bool:
-        """Whether every unfinished task waits for an answer, or for a task that does."""
-        scheduler = self.scheduler
-        return bool(scheduler.waiting) and scheduler.idle and not self._backoffs
-
-    def task_columns(self, task_ids: Sequence[str] | None = None) -> TaskRecordColumns:
-        """The records of ``task_ids`` (default: every task) for the store, as columns of
-        copies: the run may still change them. Under the lock."""
-        outputs = self.payloads if self._encodes else self.outputs
-        status = self.scheduler.status
-        causes = self.scheduler.skip_cause
-        if task_ids is None:
-            ids = self.graph.ids
-            return TaskRecordColumns(
-                task_ids=list(ids) if self.graph.growable else ids,
-                status=list(status),
-                attempts=list(self.attempts),
-                output=list(outputs),
-                error=list(self.errors),
-                started_at=list(self.started_at),
-                finished_at=list(self.finished_at),
-                skip_cause=list(causes),
-            )
-        index = self.graph.index
-        rows = [index[task_id] for task_id in task_ids]
-        attempts, errors = self.attempts, self.errors
-        started_at, finished_at = self.started_at, self.finished_at
-        return TaskRecordColumns(
-            task_ids=list(task_ids),
-            status=[status[i] for i in rows],
-            attempts=[attempts[i] for i in rows],
-            output=[outputs[i] for i in rows],
-            error=[errors[i] for i in rows],
-            started_at=[started_at[i] for i in rows],
-            finished_at=[finished_at[i] for i in rows],
-            skip_cause=[causes[i] for i in rows],
-        )
-
     # -- logs ----------------------------------------------------------------------------------
 
     def open_log(self, attempt: _Attempt) -> AttemptLog | None:
@@ -569,3 +430,15 @@ class _RunState:
         def _mapped_decided(self, i: int, *, in_loop: bool) -> None: ...  # _mapping
 
         def _item(self, j: int) -> tuple[str, Any]: ...  # _mapping
+
+        def result(self) -> RunResult: ...  # _run_results
+
+        def task_result(  # _run_results
+            self, i: int, *, with_instances: bool = True
+        ) -> TaskResult: ...
+
+        def _can_only_wait(self) -> bool: ...  # _run_results
+
+        def task_columns(  # _run_results
+            self, task_ids: Sequence[str] | None = None
+        ) -> TaskRecordColumns: ...
