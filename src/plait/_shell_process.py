@@ -26,7 +26,8 @@ from pathlib import Path
 from typing import Any
 
 from ._groups import forget_group, start_watchdog, watch_group
-from ._logs import AttemptLog, current_log
+from ._log_capture import current_log
+from ._logs import AttemptLog
 
 __all__ = ["Finished", "run_in_group"]
 
