@@ -30,7 +30,8 @@ from ._exceptions import (
     TaskCancelledError,
     TaskTimeoutError,
 )
-from ._logs import AttemptLog, LogLine, running_attempt
+from ._log_capture import running_attempt
+from ._logs import AttemptLog, LogLine
 from ._pause import NO_DEFAULT, InputRequired, as_schema_value
 from ._results import TaskError, TaskResult
 from ._rules import Skip

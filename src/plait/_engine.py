@@ -43,7 +43,7 @@ from ._deadlines import _Deadlines
 from ._events import RunFinished, RunStarted, Subscriber, TaskStarted
 from ._graph import Graph
 from ._lease import lease_clock
-from ._logs import running_attempt, start_capture, stop_capture
+from ._log_capture import running_attempt, start_capture, stop_capture
 from ._mapping import _Mapping
 from ._questions import _UNKNOWN_DEFAULT, _Questions
 from ._results import RunResult

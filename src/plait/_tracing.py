@@ -59,7 +59,7 @@ from ._events import (
 )
 from ._exceptions import ConfigError
 from ._graph import series_id
-from ._logs import Handling, running_attempt
+from ._log_capture import Handling, running_attempt
 from ._public import publish_exports
 from ._state import RunStatus
 
