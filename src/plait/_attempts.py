@@ -83,8 +83,8 @@ def _task_error(error: BaseException, formatted: str | None) -> TaskError:
 
 class _Attempt:
     """One attempt of one task: a job for the executor, a cancel flag for the task's context,
-    and the source of its log (see ``_logs``: the engine sets ``running_attempt`` to it while its
-    function runs)."""
+    and the source of its log (see ``_log_capture``: the engine sets ``running_attempt`` to it
+    while its function runs)."""
 
     __slots__ = (
         "abandoned",
