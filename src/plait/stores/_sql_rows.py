@@ -10,7 +10,7 @@ import contextlib
 import json
 import math
 import operator
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from .._definition import LazyDefinition
@@ -143,15 +143,24 @@ def _task_rows(run_id: str, tasks: Sequence[TaskRecord]) -> list[tuple[Any, ...]
             map(_STATUS_TEXT.__getitem__, status),
             attempts,
             output,
-            [None if e is None else _error_json(e) for e in error],
+            _encoded(error, _error_json),
             started_at,
             finished_at,
-            [None if cause is None else cause.value for cause in skip_cause],
+            _encoded(skip_cause, _VALUE),
             strict=True,
         )
     )
     _sort_by_task_id(rows)
     return rows
+
+
+def _encoded(column: Sequence[Any], encode: Callable[[Any], Any]) -> Sequence[Any]:
+    """``column`` with each value but None encoded. Most tasks have no error and no skip
+    cause: a column of Nones only is found in C (``count``) and kept as it is, rather than
+    copied with a test per task."""
+    if column.count(None) == len(column):
+        return column
+    return [None if value is None else encode(value) for value in column]
 
 
 def _sort_by_task_id(rows: list[tuple[Any, ...]]) -> None:
@@ -170,6 +179,7 @@ _BY_FINISHED_AT = operator.attrgetter("finished_at")
 # batch writes, and a load builds, many records.
 _TASK_STATUSES = {status.value: status for status in TaskStatus}
 _STATUS_TEXT = {status: status.value for status in TaskStatus}
+_VALUE = operator.attrgetter("value")
 
 
 def _task_record(row: Sequence[Any]) -> TaskRecord:
