@@ -11,7 +11,7 @@ import json
 import math
 import operator
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from typing import Any, TypeGuard
 
 from .._definition import LazyDefinition
 from .._logs import LogLine
@@ -235,16 +235,20 @@ def _request_record(row: Sequence[Any]) -> InputRequest:
 
 def _event_rows(run_id: str, events: Sequence[EventRecord]) -> list[tuple[Any, ...]]:
     """(run_id, kind, task_id, time, data, started) of each event (see :func:`_event_data`)."""
-    kinds, times, task_ids, data = EventRecordColumns.of(events).columns()
+    columns = EventRecordColumns.of(events)
+    kinds, times, task_ids, data = columns.columns()
     if not kinds:
         return []
-    texts, started = zip(*map(_event_data, data), strict=True)
+    folded = columns.started()
+    encoded = map(_event_data, data) if folded is None else map(_event_data, data, folded)
+    texts, started = zip(*encoded, strict=True)
     return list(zip([run_id] * len(kinds), kinds, task_ids, times, texts, started, strict=True))
 
 
-def _event_data(data: Mapping[str, Any]) -> tuple[str, float | None]:
-    """An event's data as JSON, and the start of the attempt it ends (the ``started`` column),
-    if that is taken out of the JSON.
+def _event_data(data: Mapping[str, Any], folded: float | None = None) -> tuple[str, float | None]:
+    """An event's data (with ``folded``, the start folded into it, if any: see
+    ``EventRecordColumns``) as JSON, and the start of the attempt it ends (the ``started``
+    column), if that is kept out of the JSON.
 
     Nearly every row holds an attempt's number, and maybe its start time: those two shapes are
     formatted directly, some five times faster than the encoder, and the start (a finite float)
@@ -253,12 +257,18 @@ def _event_data(data: Mapping[str, Any]) -> tuple[str, float | None]:
     attempt = data.get("attempt")
     if type(attempt) is int:
         size = len(data)
-        if size == 1:
+        if size == 1 and folded is None:
             return f'{{"attempt":{attempt}}}', None
-        started = data.get("started")
-        if size == 2 and type(started) is float and math.isfinite(started):
+        started = data.get("started") if folded is None else folded
+        if size == (1 if folded is not None else 2) and _finite(started):
             return f'{{"attempt":{attempt}}}', started
+    if folded is not None:
+        data = {**data, "started": folded}
     return (_dumps(data) if data else "{}"), None
+
+
+def _finite(value: object) -> TypeGuard[float]:
+    return type(value) is float and math.isfinite(value)
 
 
 def _event_record(row: Sequence[Any]) -> EventRecord:
