@@ -66,9 +66,9 @@ def run_part3(ledger: Ledger, log: Callable[[str], None], *, n: int = N) -> None
     """Run and print Part 3; record its targets in ``ledger``."""
     print(heading("Part 3 - durable stores: per-task overhead"))
     print(
-        f"{n:,} no-op tasks in chains of {CHAIN}, max_concurrency=8, best of {REPEATS} (the stores in turn); "
-        "wall and CPU µs per task.\nEvery store records each task's state and the event log, "
-        "batched on its writer thread."
+        f"{n:,} no-op tasks in chains of {CHAIN}, max_concurrency=8, best of {REPEATS} rounds "
+        "(each runs every store once); wall and CPU µs per task.\nEvery store records each "
+        "task's state and the event log, batched on its writer thread."
     )
     schema = f"plait_bench_{uuid.uuid4().hex[:8]}"
     folder = Path(tempfile.mkdtemp(prefix="plait-bench-"))
