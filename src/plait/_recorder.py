@@ -87,6 +87,7 @@ from .stores import (
     TaskRecordColumns,
     WriteBatch,
 )
+from .stores._history import TimedDurations
 
 __all__ = ["WRITE_INTERVAL", "Recorder"]
 
@@ -395,11 +396,10 @@ class Recorder:
             tasks: Sequence[TaskRecord] = snapshot or (
                 self._task_columns(list(changed)) if changed else []
             )
-        if timed:  # made here, on the writer's thread, not under the engine's lock
-            functions = self._functions
-            assert functions is not None
-            make = TaskDuration._make  # tuple.__new__: a third of what calling the class costs
-            durations = [*durations, *[make((t, functions[t], s, at)) for t, s, at in timed]]
+        if timed:  # records made only if a store reads them (the SQL stores take the columns)
+            assert self._functions is not None
+            recorded = TimedDurations(timed, self._functions)
+            durations = [*durations, *recorded] if durations else recorded
         batch = WriteBatch(
             run=update,
             tasks=tasks,

@@ -20,6 +20,7 @@ from .._results import TaskError
 from .._state import RunStatus, SkipCause, TaskStatus
 from .._text import storable
 from ._columns import EventRecordColumns, TaskRecordColumns
+from ._history import TimedDurations
 from ._listing import OpenQuestion, inbox_default
 from ._records import (
     EventRecord,
@@ -354,9 +355,17 @@ def _history_rows(
     in task id order (the index's, as for :func:`_task_rows`), and a task's own oldest first:
     each becomes its task's newest (``s0``) in turn, so the latest written -- within a batch,
     the latest finished -- is the newest."""
-    rows = [
-        (workflow, d.task_id, d.function, d.seconds) for d in sorted(durations, key=_BY_FINISHED_AT)
-    ]
+    rows: list[tuple[str, str, str, float]] | None = None
+    if isinstance(durations, TimedDurations) and durations.timed:  # a recorder's: by column
+        task_ids, seconds, finished_at = zip(*durations.timed, strict=True)
+        if all(map(operator.le, finished_at, finished_at[1:])):  # as they finished (the clock)
+            functions = map(durations.functions.__getitem__, task_ids)
+            rows = list(zip([workflow] * len(task_ids), task_ids, functions, seconds, strict=True))
+    if rows is None:
+        rows = [
+            (workflow, d.task_id, d.function, d.seconds)
+            for d in sorted(durations, key=_BY_FINISHED_AT)
+        ]
     _sort_by_task_id(rows)
     return rows
 
