@@ -32,9 +32,9 @@ from ._mapping import restored_instances
 from ._monitors import _monitors, _tracer
 from ._pause import AnswerChannel, Question, answer_provenance, validate_answer
 from ._public import publish_exports
-from ._recorder import question_of, request_of
 from ._restart import cleared_tasks, kept_skips, restart_batch
 from ._results import RunResult
+from ._run_records import question_of, request_of
 from ._runs import _blocking, _execute, _log, _no_event_loop, _ordered_graph
 from ._serialization import Serializer
 from ._state import RunStatus, TaskStatus

@@ -16,8 +16,8 @@ from ._graph import series_id
 from ._logs import LogLine
 from ._mapping import group_instances
 from ._public import publish_exports
-from ._recorder import question_of
 from ._results import RunResult, TaskResults
+from ._run_records import question_of
 from ._serialization import JSONSerializer, ObjectSerializer, Serializer, check_stored
 from ._state import RunStatus, TaskStatus
 from .stores import RunNotFoundError, RunRecord, Store, StoreError, open_store

@@ -1261,6 +1261,48 @@ def test_opening_an_older_store_applies_the_missing_migrations(durable_backend: 
     assert again.get_run("run-1") == replace(written, workflow="etl-v2", error="v3")
 
 
+def test_events_written_before_the_started_column_read_back_as_they_were(
+    durable_backend: Backend,
+) -> None:
+    """The migration that gave events' folded starts a column of their own (SQLite 9,
+    PostgreSQL 10) leaves older rows as they are: their start stays in the JSON, and reads as
+    the same data as a start written since."""
+    base: Any = durable_backend.store_class
+
+    class Older(base):  # type: ignore[misc]
+        _migrations = base._migrations[:-1]
+
+    old = durable_backend.open(Older)
+    old.create_run(make_run())
+    with old._transaction() as db:  # a row as the older plait wrote it
+        db.execute(
+            old._q("INSERT INTO events (run_id, kind, task_id, time, data) VALUES (?, ?, ?, ?, ?)"),
+            ("run-1", "TaskSucceeded", "extract", 2.0, '{"attempt":1,"started":1.25}'),
+        )
+    old.close()
+
+    new = durable_backend.open(base)
+    assert new.schema_version == len(base._migrations)  # type: ignore[attr-defined]
+    new.write(
+        "run-1",
+        "alice",
+        WriteBatch(
+            events=[
+                EventRecord(
+                    kind="TaskSucceeded",
+                    time=3.0,
+                    task_id="load",
+                    data={"attempt": 2, "started": 2.5},
+                )
+            ]
+        ),
+    )
+    assert [(e.task_id, e.data) for e in new.load_events("run-1")] == [
+        ("extract", {"attempt": 1, "started": 1.25}),
+        ("load", {"attempt": 2, "started": 2.5}),
+    ]
+
+
 def test_a_store_written_by_a_newer_plait_is_refused(durable_backend: Backend) -> None:
     base: Any = durable_backend.store_class
 

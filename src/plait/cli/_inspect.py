@@ -284,7 +284,7 @@ def _run_inputs(console: Console, run_id: str, store: str | None, *, as_json: bo
     provenance (who, when, through what) or the command that answers it."""
     from rich.text import Text
 
-    from .._recorder import question_of
+    from .._run_records import question_of
     from ._commands import resume_command
     from ._records import answered_record, question_record
 

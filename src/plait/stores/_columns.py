@@ -103,9 +103,15 @@ class TaskRecordColumns(Sequence[TaskRecord]):
 class EventRecordColumns(Sequence[EventRecord]):
     """Log entries as columns (one list per field), in order; a record is built only when it
     is read. The engine hands its batches of events to the stores this way, so the SQL stores
-    turn them into rows with no record in between."""
+    turn them into rows with no record in between.
 
-    __slots__ = ("_columns",)
+    ``started``, when given, holds for each entry the start of the attempt it ends where that
+    start was folded into it (see ``plait._recorder``), else None: a record has it in its data
+    (``data["started"]``), the SQL stores in a column of their own, so it is not merged into
+    each entry's data only to be taken out again.
+    """
+
+    __slots__ = ("_columns", "_started")
 
     def __init__(
         self,
@@ -114,8 +120,10 @@ class EventRecordColumns(Sequence[EventRecord]):
         times: Sequence[float],
         task_ids: Sequence[str | None],
         data: Sequence[Mapping[str, Any]],
+        started: Sequence[float | None] | None = None,
     ) -> None:
         self._columns = (kinds, times, task_ids, data)
+        self._started = started
 
     def __len__(self) -> int:
         return len(self._columns[0])
@@ -133,8 +141,14 @@ class EventRecordColumns(Sequence[EventRecord]):
         )
 
     def columns(self) -> tuple[Sequence[Any], ...]:
-        """The four columns, in :class:`EventRecord`'s field order."""
+        """The four columns, in :class:`EventRecord`'s field order (``data`` without the
+        folded starts: see :meth:`started`)."""
         return self._columns
+
+    def started(self) -> Sequence[float | None] | None:
+        """The folded start of each entry's attempt (None where there is none); None if no
+        entry has one."""
+        return self._started
 
     @overload
     def __getitem__(self, i: int) -> EventRecord: ...
@@ -146,4 +160,7 @@ class EventRecordColumns(Sequence[EventRecord]):
         if isinstance(i, slice):
             return [self[j] for j in range(*i.indices(len(self)))]
         kinds, times, task_ids, data = self._columns
-        return EventRecord(kind=kinds[i], time=times[i], task_id=task_ids[i], data=data[i])
+        fields = data[i]
+        if self._started is not None and (started := self._started[i]) is not None:
+            fields = {**fields, "started": started}
+        return EventRecord(kind=kinds[i], time=times[i], task_id=task_ids[i], data=fields)

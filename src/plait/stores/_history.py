@@ -23,12 +23,12 @@ from __future__ import annotations
 
 import operator
 from abc import abstractmethod
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import overload
 
 from ._base import HISTORY_KEPT, TaskDuration, TaskHistory
 
-__all__ = ["DurationColumns", "HistoryColumns", "history_of", "merge_histories"]
+__all__ = ["DurationColumns", "HistoryColumns", "TimedDurations", "history_of", "merge_histories"]
 
 
 class HistoryColumns(Sequence[TaskHistory]):
@@ -112,6 +112,39 @@ class DurationColumns(Sequence[TaskDuration]):
     @abstractmethod
     def history(self) -> HistoryColumns:
         """These durations by task, one entry per task (``()`` for one with none)."""
+
+
+class TimedDurations(DurationColumns):
+    """Durations as a run's recorder keeps them: ``timed`` holds (task id, seconds, finished
+    at) in the order the attempts finished, and ``functions`` each task's function by its id.
+    A :class:`TaskDuration` is made only when one is read: the SQL stores take their rows from
+    the columns (``_sql_rows._history_rows``), with no record per task in between."""
+
+    __slots__ = ("functions", "timed")
+
+    def __init__(
+        self, timed: Sequence[tuple[str, float, float]], functions: Mapping[str, str]
+    ) -> None:
+        self.timed = timed
+        self.functions = functions
+
+    def __len__(self) -> int:
+        return len(self.timed)
+
+    @overload
+    def __getitem__(self, i: int) -> TaskDuration: ...
+
+    @overload
+    def __getitem__(self, i: slice) -> Sequence[TaskDuration]: ...
+
+    def __getitem__(self, i: int | slice) -> TaskDuration | Sequence[TaskDuration]:
+        if isinstance(i, slice):
+            return [self[j] for j in range(*i.indices(len(self)))]
+        task_id, seconds, finished_at = self.timed[i]
+        return TaskDuration(task_id, self.functions[task_id], seconds, finished_at)
+
+    def history(self) -> HistoryColumns:
+        return history_of(list(self))
 
 
 def history_of(durations: Sequence[TaskDuration]) -> HistoryColumns:

@@ -183,12 +183,36 @@ _POSTGRES_9 = """
     $$;
 """
 
+#: Both databases -- SQLite 9, PostgreSQL 10: the start of the attempt an event ends (folded
+#: into that event when both are in one batch, see ``plait._recorder``) gets a column of its own,
+#: ``started``, instead of a place in the JSON of the event's data, which keeps the attempt's
+#: number: nearly every event of a busy run has one, and writing a float as JSON text (its
+#: shortest ``repr``) was two thirds of what encoding an event's data cost the writer. Older
+#: rows keep it in their JSON; reads give ``data["started"]`` from either.
+_EVENT_STARTED = """
+    ALTER TABLE events ADD COLUMN started {real};
+"""
+
+#: PostgreSQL only, with ``started`` in 10: one index on events, not two. A run's log is read by
+#: ``(run_id, seq)`` (``events_by_run``), never by ``seq`` alone, yet ``seq`` had a primary key
+#: of its own, a second B-tree to insert every row into. ``(run_id, seq)`` becomes the primary
+#: key (``seq`` stays an identity: unique anyway): a quarter less of the server's time to append
+#: a batch of events (COPY of 10,000 rows: about 3.0 -> 2.2 µs a row of backend CPU).
+_POSTGRES_EVENT_KEY = """
+    ALTER TABLE events DROP CONSTRAINT events_pkey;
+    DROP INDEX events_by_run;
+    ALTER TABLE events ADD PRIMARY KEY (run_id, seq);
+"""
+
 #: The SQLite store's migrations: the script at index ``i`` brings a file to version ``i + 1``.
-SQLITE_MIGRATIONS: tuple[str, ...] = tuple(script.format(**SQLITE) for script in _SHARED)
+SQLITE_MIGRATIONS: tuple[str, ...] = tuple(
+    script.format(**SQLITE) for script in (*_SHARED, _EVENT_STARTED)
+)
 
 #: The PostgreSQL store's migrations: the script at index ``i`` brings a schema to version
 #: ``i + 1``.
 POSTGRES_MIGRATIONS: tuple[str, ...] = (
     *(script.format(**POSTGRES) for script in _SHARED),
     _POSTGRES_9,
+    _EVENT_STARTED.format(**POSTGRES) + _POSTGRES_EVENT_KEY,
 )

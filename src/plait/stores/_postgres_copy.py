@@ -71,8 +71,8 @@ _UPSERT_HISTORY = """
 """
 
 # COPY appends rows in order, so ``seq`` keeps the order of the batch.
-_COPY_EVENTS = "COPY events (run_id, kind, task_id, time, data) FROM STDIN (FORMAT BINARY)"
-_EVENT_TYPES = ("text", "text", "text", "float8", "text")
+_COPY_EVENTS = "COPY events (run_id, kind, task_id, time, data, started) FROM STDIN (FORMAT BINARY)"
+_EVENT_TYPES = ("text", "text", "text", "float8", "text", "float8")
 
 
 def copy_tasks(cursor: psycopg.Cursor[tuple[Any, ...]], rows: Sequence[tuple[Any, ...]]) -> None:

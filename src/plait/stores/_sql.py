@@ -36,7 +36,7 @@ from typing import Any, ClassVar, Protocol
 from .._state import RunStatus
 from ._base import LeaseHeldError, LeaseLostError, RunNotFoundError, Store, StoreError
 from ._listing import OPEN_RUN_STATUSES, check_limit, decode_cursor
-from ._sql_rows import _event_json
+from ._sql_rows import _event_data
 
 # What the SQL stores import (the module is private; its names keep their underscores).
 __all__ = [
@@ -50,7 +50,7 @@ __all__ = [
     "Database",
     "Rows",
     "SQLBase",
-    "_event_json",
+    "_event_data",
     "_lease_held",
     "_lease_lost",
     "_list_runs_query",
@@ -68,7 +68,7 @@ _REQUEST_COLUMNS = (
     "task_id, key, prompt, schema, requested_at, deadline, answered, value, answered_at, "
     "answered_by, answered_via, default_value"
 )
-_EVENT_COLUMNS = "kind, time, task_id, data, seq"
+_EVENT_COLUMNS = "kind, time, task_id, data, seq, started"
 _HISTORY_COLUMNS = "task_id, function, s0, s1, s2, s3, s4"
 _LOG_COLUMNS = "task_id, attempt, lines"
 _RUN_REQUEST_COLUMNS = (

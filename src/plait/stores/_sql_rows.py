@@ -10,8 +10,8 @@ import contextlib
 import json
 import math
 import operator
-from collections.abc import Mapping, Sequence
-from typing import Any
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, TypeGuard
 
 from .._definition import LazyDefinition
 from .._logs import LogLine
@@ -20,6 +20,7 @@ from .._results import TaskError
 from .._state import RunStatus, SkipCause, TaskStatus
 from .._text import storable
 from ._columns import EventRecordColumns, TaskRecordColumns
+from ._history import TimedDurations
 from ._listing import OpenQuestion, inbox_default
 from ._records import (
     EventRecord,
@@ -35,7 +36,7 @@ from ._records import (
 __all__ = [
     "_definition_json",
     "_dumps",
-    "_event_json",
+    "_event_data",
     "_event_record",
     "_event_rows",
     "_history_rows",
@@ -143,15 +144,24 @@ def _task_rows(run_id: str, tasks: Sequence[TaskRecord]) -> list[tuple[Any, ...]
             map(_STATUS_TEXT.__getitem__, status),
             attempts,
             output,
-            [None if e is None else _error_json(e) for e in error],
+            _encoded(error, _error_json),
             started_at,
             finished_at,
-            [None if cause is None else cause.value for cause in skip_cause],
+            _encoded(skip_cause, _VALUE),
             strict=True,
         )
     )
     _sort_by_task_id(rows)
     return rows
+
+
+def _encoded(column: Sequence[Any], encode: Callable[[Any], Any]) -> Sequence[Any]:
+    """``column`` with each value but None encoded. Most tasks have no error and no skip
+    cause: a column of Nones only is found in C (``count``) and kept as it is, rather than
+    copied with a test per task."""
+    if column.count(None) == len(column):
+        return column
+    return [None if value is None else encode(value) for value in column]
 
 
 def _sort_by_task_id(rows: list[tuple[Any, ...]]) -> None:
@@ -170,6 +180,7 @@ _BY_FINISHED_AT = operator.attrgetter("finished_at")
 # batch writes, and a load builds, many records.
 _TASK_STATUSES = {status.value: status for status in TaskStatus}
 _STATUS_TEXT = {status: status.value for status in TaskStatus}
+_VALUE = operator.attrgetter("value")
 
 
 def _task_record(row: Sequence[Any]) -> TaskRecord:
@@ -224,29 +235,49 @@ def _request_record(row: Sequence[Any]) -> InputRequest:
 
 
 def _event_rows(run_id: str, events: Sequence[EventRecord]) -> list[tuple[Any, ...]]:
-    kinds, times, task_ids, data = EventRecordColumns.of(events).columns()
-    return list(
-        zip([run_id] * len(kinds), kinds, task_ids, times, map(_event_json, data), strict=True)
-    )
+    """(run_id, kind, task_id, time, data, started) of each event (see :func:`_event_data`)."""
+    columns = EventRecordColumns.of(events)
+    kinds, times, task_ids, data = columns.columns()
+    if not kinds:
+        return []
+    folded = columns.started()
+    encoded = map(_event_data, data) if folded is None else map(_event_data, data, folded)
+    texts, started = zip(*encoded, strict=True)
+    return list(zip([run_id] * len(kinds), kinds, task_ids, times, texts, started, strict=True))
 
 
-def _event_json(data: Mapping[str, Any]) -> str:
-    """An event's data as JSON. Nearly every row holds an attempt's number, and maybe its start
-    time: those two shapes are formatted directly (a finite float's ``repr`` is its JSON), some
-    five times faster than the encoder; everything else goes through it."""
+def _event_data(data: Mapping[str, Any], folded: float | None = None) -> tuple[str, float | None]:
+    """An event's data (with ``folded``, the start folded into it, if any: see
+    ``EventRecordColumns``) as JSON, and the start of the attempt it ends (the ``started``
+    column), if that is kept out of the JSON.
+
+    Nearly every row holds an attempt's number, and maybe its start time: those two shapes are
+    formatted directly, some five times faster than the encoder, and the start (a finite float)
+    goes to its column as a number -- JSON would spell it out (its shortest ``repr``, most of
+    the cost). Everything else goes through the encoder whole."""
     attempt = data.get("attempt")
     if type(attempt) is int:
         size = len(data)
-        if size == 1:
-            return f'{{"attempt":{attempt}}}'
-        started = data.get("started")
-        if size == 2 and type(started) is float and math.isfinite(started):
-            return f'{{"attempt":{attempt},"started":{started!r}}}'
-    return _dumps(data) if data else "{}"
+        if size == 1 and folded is None:
+            return f'{{"attempt":{attempt}}}', None
+        started = data.get("started") if folded is None else folded
+        if size == (1 if folded is not None else 2) and _finite(started):
+            return f'{{"attempt":{attempt}}}', started
+    if folded is not None:
+        data = {**data, "started": folded}
+    return (_dumps(data) if data else "{}"), None
+
+
+def _finite(value: object) -> TypeGuard[float]:
+    return type(value) is float and math.isfinite(value)
 
 
 def _event_record(row: Sequence[Any]) -> EventRecord:
+    """The record of an ``events`` row (:data:`_EVENT_COLUMNS`): ``started``, if the row has
+    it, back in the data."""
     data = {} if row[3] == "{}" else _loads(row[3])
+    if row[5] is not None:
+        data["started"] = row[5]
     return EventRecord(kind=row[0], time=row[1], task_id=row[2], data=data, seq=row[4])
 
 
@@ -324,9 +355,17 @@ def _history_rows(
     in task id order (the index's, as for :func:`_task_rows`), and a task's own oldest first:
     each becomes its task's newest (``s0``) in turn, so the latest written -- within a batch,
     the latest finished -- is the newest."""
-    rows = [
-        (workflow, d.task_id, d.function, d.seconds) for d in sorted(durations, key=_BY_FINISHED_AT)
-    ]
+    rows: list[tuple[str, str, str, float]] | None = None
+    if isinstance(durations, TimedDurations) and durations.timed:  # a recorder's: by column
+        task_ids, seconds, finished_at = zip(*durations.timed, strict=True)
+        if all(map(operator.le, finished_at, finished_at[1:])):  # as they finished (the clock)
+            functions = map(durations.functions.__getitem__, task_ids)
+            rows = list(zip([workflow] * len(task_ids), task_ids, functions, seconds, strict=True))
+    if rows is None:
+        rows = [
+            (workflow, d.task_id, d.function, d.seconds)
+            for d in sorted(durations, key=_BY_FINISHED_AT)
+        ]
     _sort_by_task_id(rows)
     return rows
 

@@ -74,7 +74,7 @@ _ON_TASK_CONFLICT = """
 """
 # The row inserts are templates: ``{values}`` becomes one ``(?, ...)`` per row (_insert_rows).
 _UPSERT_TASKS = f"INSERT INTO tasks ({_TASK_ROW_COLUMNS}) VALUES {{values}} {_ON_TASK_CONFLICT}"
-_INSERT_EVENTS = "INSERT INTO events (run_id, kind, task_id, time, data) VALUES {values}"
+_INSERT_EVENTS = "INSERT INTO events (run_id, kind, task_id, time, data, started) VALUES {values}"
 _UPSERT_LOGS = """
     INSERT INTO task_logs (run_id, task_id, attempt, lines)
     VALUES {values}
