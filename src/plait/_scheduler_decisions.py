@@ -160,6 +160,8 @@ class _Decisions(_SchedulerState):
         elif self._queued[i]:  # left in its heap; take() drops it
             self._queued[i] = False
             self.ready -= 1
+        elif self._ahead:  # perhaps queued behind a running task: not any more
+            self._unqueue(i)
 
     def _push(self, i: int) -> None:
         self._queued[i] = True
@@ -192,6 +194,8 @@ class _Decisions(_SchedulerState):
         return heap[0] if heap else _UNLIMITED
 
     def _release(self, i: int) -> None:
+        if self._behind and self._hand_over(i):  # the task queued behind it takes its slots
+            return
         self._free += 1
         if not self._single_queue:
             self._pool_free[self._graph.pool_of[i]] += 1
