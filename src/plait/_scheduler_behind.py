@@ -94,8 +94,9 @@ class _QueuedBehind(_SchedulerState):
             del self._behind[i]
 
     def _pop_ready(self, queue: int) -> int | None:
-        """Take the best ready task out of ``queue`` (as ``take`` does, for one queue, ignoring
-        the slots); ``None`` if it holds none."""
+        """Take the best ready task out of ``queue``, ignoring the slots (``take`` with a single
+        queue, and ``take_behind``); ``None`` if it holds none. Tasks cancelled while queued are
+        dropped on the way."""
         heap, start_ready = self._ready[queue], self._start_ready[queue]
         task_at_key = self._graph.task_at_key
         queued = self._queued
