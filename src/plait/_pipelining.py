@@ -47,7 +47,7 @@ class _Pipelining(_RunState):
     def queue_behind(self, ahead: _Attempt) -> _Attempt | None:
         """An attempt to queue on ``ahead``'s worker behind it, or None (any thread)."""
         executor = self.executor_of[ahead.index]
-        if id(executor) not in self.lane_of_executor:
+        if executor is None or not executor.pipelines:
             raise RuntimeError(
                 f"{executor!r} asked for a job to queue behind task "
                 f"{self.graph.ids[ahead.index]!r}, but its pipelines property is False: make "

@@ -16,7 +16,9 @@ Which task: the best ready task, in the ready queue's order, of the running task
 the same pool, so that it can take over the pool's slot, and the same lane, because the lane is
 the executor (a task queued behind another runs where that one runs). So a queued task is the
 best-ranked ready task of its queue *when it was queued*: a task that becomes ready later, even
-a better-ranked one, may run after it (as in Dask's and ``concurrent.futures``' queues). Tasks in
+a better-ranked one, may run after it (as in Dask's and ``concurrent.futures``' queues); and it
+waits for the task ahead of it even if a slot of its lane becomes free meanwhile (one task per
+running task waits so: the price of never leaving a worker idle between two short tasks). Tasks in
 lane 0 (no executor lane) cannot be queued behind: the engine gives an executor that pipelines a
 lane of its own.
 
