@@ -238,7 +238,7 @@ class Slot:
             if running is not None:
                 with self._lock:
                     self._ahead = running
-            if outcome is not None:
+            if outcome is not None and not ahead.job.abandoned:  # (it ended as it was abandoned)
                 ahead.job.complete(outcome)
             if running is None:
                 return left, serving
