@@ -199,15 +199,26 @@ class Scheduler(_MappedTasks, _QueuedBehind, _Decisions):
         """Start the best ready task that a free slot allows; ``None`` if there is none."""
         if self._free == 0:  # after a halt only cleanup tasks are ever queued
             return None
+        task_at_key = self._graph.task_at_key
+        queued = self._queued
+        maps = self._maps
         if self._single_queue:
-            j = self._pop_ready(0)
-            if j is None:
-                return None
-            i = j
+            heap = self._ready[0]
+            start_ready = self._start_ready[0]
+            while True:
+                if start_ready and (not heap or start_ready[-1] < heap[0]):
+                    i = task_at_key[start_ready.pop()]
+                elif heap:
+                    i = task_at_key[heappop(heap)]
+                else:
+                    return None
+                if queued[i]:
+                    if maps and self._lined[i] is not None:  # a mapped task: its next instance
+                        i = self._pop_instance(i, heap)
+                        if i < 0:
+                            continue
+                    break  # else it was cancelled while queued: drop it
         else:
-            task_at_key = self._graph.task_at_key
-            queued = self._queued
-            maps = self._maps
             while True:
                 best = -1
                 best_key = _UNLIMITED
@@ -223,21 +234,12 @@ class Scheduler(_MappedTasks, _QueuedBehind, _Decisions):
                         best, best_key = queue, head
                 if best < 0:
                     return None
-                heap, start_ready = self._ready[best], self._start_ready[best]
-                if start_ready and start_ready[-1] == best_key:
-                    start_ready.pop()
-                else:
-                    heappop(heap)
-                i = task_at_key[best_key]
-                if queued[i]:
-                    if maps and self._lined[i] is not None:
-                        i = self._pop_instance(i, heap)
-                        if i < 0:
-                            continue
+                i = self._pop_key(best, best_key)
+                if i >= 0:
                     break
             self._pool_free[self._queue_pool[best]] -= 1
             self._lane_free[self._queue_lane[best]] -= 1
-            queued[i] = False
+        queued[i] = False
         self.ready -= 1
         self._free -= 1
         self.status[i] = RUNNING

@@ -29,9 +29,7 @@ queued behind it.
 
 from __future__ import annotations
 
-from heapq import heappop
-
-from ._scheduler_state import RUNNING, _SchedulerState
+from ._scheduler_state import _UNLIMITED, RUNNING, _SchedulerState
 
 __all__: list[str] = []
 
@@ -63,12 +61,16 @@ class _QueuedBehind(_SchedulerState):
                 f"task {ids[i]!r} runs in no executor lane: a task can be queued behind it only "
                 "in its executor's lane (give the executor a lane)"
             )
-        j = self._pop_ready(self._queue_of[i])
-        if j is not None:
-            self.ready -= 1
-            self._behind[i] = j
-            self._ahead[j] = i
-        return j
+        queue = self._queue_of[i]
+        while (key := self._head(queue)) != _UNLIMITED:
+            j = self._pop_key(queue, key)
+            if j >= 0:
+                self._queued[j] = False
+                self.ready -= 1
+                self._behind[i] = j
+                self._ahead[j] = i
+                return j
+        return None
 
     @property
     def queued_behind(self) -> int:
@@ -94,25 +96,3 @@ class _QueuedBehind(_SchedulerState):
         i = self._ahead.pop(j, -1)
         if i >= 0:
             del self._behind[i]
-
-    def _pop_ready(self, queue: int) -> int | None:
-        """Take the best ready task out of ``queue``, ignoring the slots (``take`` with a single
-        queue, and ``take_behind``); ``None`` if it holds none. Tasks cancelled while queued are
-        dropped on the way."""
-        heap, start_ready = self._ready[queue], self._start_ready[queue]
-        task_at_key = self._graph.task_at_key
-        queued = self._queued
-        while True:
-            if start_ready and (not heap or start_ready[-1] < heap[0]):
-                i = task_at_key[start_ready.pop()]
-            elif heap:
-                i = task_at_key[heappop(heap)]
-            else:
-                return None
-            if queued[i]:
-                if self._maps and self._lined[i] is not None:  # a mapped task: its next instance
-                    i = self._pop_instance(i, heap)
-                    if i < 0:
-                        continue
-                queued[i] = False
-                return i

@@ -207,6 +207,10 @@ class _SchedulerState:
 
         def _push(self, i: int) -> None: ...  # _scheduler_decisions
 
+        def _head(self, queue: int) -> int: ...  # _scheduler_decisions
+
+        def _pop_key(self, queue: int, key: int) -> int: ...  # _scheduler_decisions
+
         def _misuse(self, i: int, expected: str) -> ValueError: ...  # _scheduler
 
         def _is_mapped(self, i: int) -> bool: ...  # _scheduler_mapping
