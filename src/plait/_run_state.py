@@ -41,7 +41,8 @@ from typing import TYPE_CHECKING, Any, Protocol
 from ._config import EngineConfig
 from ._events import Event, Journal, Subscriber, TaskCancelled, TaskLogged, TaskSkipped, publish
 from ._graph import Graph
-from ._logs import AttemptLog, LogLine, running_attempt
+from ._log_capture import running_attempt
+from ._logs import AttemptLog, LogLine
 from ._pause import InputRequired, Question
 from ._recorder import Recorder
 from ._results import RunResult, TaskError, TaskResult

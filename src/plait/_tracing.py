@@ -59,7 +59,7 @@ from ._events import (
 )
 from ._exceptions import ConfigError
 from ._graph import series_id
-from ._logs import Handling, running_attempt
+from ._log_capture import Handling, running_attempt
 from ._public import publish_exports
 from ._state import RunStatus
 
@@ -109,7 +109,7 @@ def _attach_detach(context: Any) -> tuple[Callable[[Any], Any], Callable[[Any], 
 
 def _attempt_of(run_id: str) -> tuple[str, int] | None:
     """The (task id, attempt number) of run ``run_id``'s attempt whose function runs in this
-    context, from the attempt the engine names there for its logs (``_logs.running_attempt``,
+    context, from the attempt the engine names there for its logs (``_log_capture.running_attempt``,
     also while a log record goes to the handlers): that attempt, or -- in a run started by one
     of ``run_id``'s attempts -- the attempt that started it."""
     attempt: Any = running_attempt.get()
