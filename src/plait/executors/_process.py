@@ -88,7 +88,7 @@ class ProcessStatistics:
 
     Attributes:
         slots: worker slots serving jobs (each with its worker process, once it had work).
-        busy: jobs running (or about to) in a worker.
+        busy: jobs running (or about to) in a worker, or queued in one behind the running job.
         retiring: slots still killing the worker of an abandoned job.
         started: worker processes started since the executor was made.
     """
