@@ -88,6 +88,7 @@ class _Attempt:
 
     __slots__ = (
         "abandoned",
+        "behind",
         "cancelled",
         "error",
         "index",
@@ -95,6 +96,7 @@ class _Attempt:
         "number",
         "output",
         "payload",
+        "queued",
         "run_state",
         "started",
         "task",
@@ -116,6 +118,10 @@ class _Attempt:
         self.task: asyncio.Task[Any] | None = None
         self.started = False  # an async attempt's task has taken its first step
         self.log: AttemptLog | None = None  # made when the attempt first says something
+        # Pipelining (see Job.queue_behind): the attempt its executor queued behind this one,
+        # and whether this one was handed out queued and has not begun yet.
+        self.behind: _Attempt | None = None
+        self.queued = False
 
     def run(self) -> None:
         if self.cancelled:  # the run stopped before a worker got to it: never call it
@@ -175,6 +181,13 @@ class _Attempt:
 
     def complete(self, outcome: Outcome) -> None:
         self.run_state.complete(self, outcome)
+
+    def queue_behind(self) -> _Attempt | None:
+        return self.run_state.queue_behind(self)
+
+    def began(self) -> None:
+        if self.queued:  # (a job that was submitted began when it was: nothing to do)
+            self.run_state.queued_began(self)
 
     def upstream(self) -> dict[str, TaskResult]:
         run_state = self.run_state
@@ -386,6 +399,11 @@ class _Attempts(_RunState):
         """Record how ``attempt`` ended and move its task on. Under the lock."""
         i = attempt.index
         self.current[i] = None
+        behind = attempt.behind
+        if behind is not None:  # the attempt queued behind it takes over its slot (scheduler)
+            attempt.behind = None
+            if not behind.abandoned:
+                self.current[behind.index] = behind
         self.finished_at[i] = time.time()
         error = attempt.error
         scheduler = self.scheduler

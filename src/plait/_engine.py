@@ -13,6 +13,7 @@ the I/O around it, in parts that each have a module (see ``_run_state``):
   running attempts; the cancel grace period; the gate of a durable run's lease;
 - *questions* (``_questions``): ask, expire, receive answers;
 - *mapping* (``_mapping``): expand a mapped task into its instances, and finish it;
+- *pipelining* (``_pipelining``): attempts an executor queues on a worker behind the running one;
 - *halt* (``_stopping``): a critical failure, ``fail_fast`` or an interrupt stops new starts,
   cancels async attempts at once, flags sync attempts (``ctx.cancelled``) and waits
   ``cancel_grace`` seconds for them before abandoning them;
@@ -45,6 +46,7 @@ from ._graph import Graph
 from ._lease import lease_clock
 from ._log_capture import running_attempt, start_capture, stop_capture
 from ._mapping import _Mapping
+from ._pipelining import _Pipelining
 from ._questions import _UNKNOWN_DEFAULT, _Questions
 from ._results import RunResult
 from ._run_results import _Results
@@ -77,7 +79,7 @@ def _task_maker(
     return loop.create_task
 
 
-class _Run(_Attempts, _Deadlines, _Questions, _Stopping, _Mapping, _Results):
+class _Run(_Attempts, _Deadlines, _Questions, _Stopping, _Mapping, _Pipelining, _Results):
     """One run: its state (``_run_state``) and its parts; see the module docstring."""
 
     def __init__(

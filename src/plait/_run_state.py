@@ -134,15 +134,19 @@ def _lanes(
     executor_of: Sequence[Executor | None], in_use: Sequence[Executor], max_concurrency: int
 ) -> tuple[list[int] | None, list[int], dict[int, int]]:
     """Each task's lane -- its executor's implicit pool, when the executor runs fewer tasks at
-    once than ``max_concurrency`` -- each lane's slots (see ``_scheduler``), and the lane of
-    each such executor, by its ``id``."""
+    once than ``max_concurrency`` or pipelines -- each lane's slots (see ``_scheduler``), and
+    the lane of each such executor, by its ``id``."""
     limits: list[int] = []
     lane_of_executor: dict[int, int] = {}
     for executor in in_use:
         capacity = executor.capacity
         if capacity is not None and capacity < max_concurrency:
             limits.append(max(1, capacity))
-            lane_of_executor[id(executor)] = len(limits)
+        elif executor.pipelines:  # it queues jobs behind its own (see _scheduler_behind)
+            limits.append(max_concurrency if capacity is None else capacity)
+        else:
+            continue
+        lane_of_executor[id(executor)] = len(limits)
     if not limits:
         return None, limits, lane_of_executor
     lanes = [0 if e is None else lane_of_executor.get(id(e), 0) for e in executor_of]
@@ -419,6 +423,16 @@ class _RunState:
         def _settle(self, attempt: _Attempt, *, in_loop: bool) -> None: ...  # _attempts
 
         def _abandon(self, attempt: _Attempt) -> None: ...  # _deadlines
+
+        def _watch_deadline(  # _deadlines
+            self, timeout: float, attempt: _Attempt, in_loop: bool
+        ) -> None: ...
+
+        def queue_behind(self, ahead: _Attempt) -> _Attempt | None: ...  # _pipelining
+
+        def queued_began(self, attempt: _Attempt) -> None: ...  # _pipelining
+
+        def _cancel_queued(self) -> None: ...  # _pipelining
 
         def _start_grace_timer(self, grace: float) -> None: ...  # _deadlines
 

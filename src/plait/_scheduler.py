@@ -50,6 +50,11 @@ dependencies are done, as their rule says (a cancelled dependency counts as upst
 ``halt(cleanup=False)`` (a second interrupt) cancels them too. Running tasks stay ``running``
 until the engine reports them.
 
+Pipelining (``_scheduler_behind``): ``take_behind`` queues a ready task behind a running one, for
+an executor that sends a worker its next call while the current one runs. The queued task holds
+no slot until the one ahead of it stops running; then it takes over that one's slots, so at most
+``max_concurrency`` tasks ever run at once.
+
 Mapped tasks (``_scheduler_mapping``): a mapped task whose rule says run becomes ``running``,
 holding no slot, for the engine to ``expand`` into its instances, each a task of its own; it
 finishes with its last instance.
@@ -68,6 +73,7 @@ from dataclasses import dataclass
 from heapq import heappop
 
 from ._rules import RUN, decide
+from ._scheduler_behind import _QueuedBehind
 from ._scheduler_decisions import _Decisions
 from ._scheduler_mapping import _MappedTasks
 from ._scheduler_state import (
@@ -111,7 +117,7 @@ class SchedulerStatistics:
     pools: Mapping[str, PoolStatistics]
 
 
-class Scheduler(_MappedTasks, _Decisions):
+class Scheduler(_MappedTasks, _QueuedBehind, _Decisions):
     """Tracks which tasks are ready and hands them out within the concurrency limits.
 
     Not thread-safe: the engine calls it under its own lock. ``graph`` is the graph it works
@@ -228,17 +234,8 @@ class Scheduler(_MappedTasks, _Decisions):
                         best, best_key = queue, head
                 if best < 0:
                     return None
-                heap, start_ready = self._ready[best], self._start_ready[best]
-                if start_ready and start_ready[-1] == best_key:
-                    start_ready.pop()
-                else:
-                    heappop(heap)
-                i = task_at_key[best_key]
-                if queued[i]:
-                    if maps and self._lined[i] is not None:
-                        i = self._pop_instance(i, heap)
-                        if i < 0:
-                            continue
+                i = self._pop_key(best, best_key)
+                if i >= 0:
                     break
             self._pool_free[self._queue_pool[best]] -= 1
             self._lane_free[self._queue_lane[best]] -= 1
@@ -264,10 +261,12 @@ class Scheduler(_MappedTasks, _Decisions):
         ):
             raise self._misuse(i, "running")
         self.status[i] = SUCCEEDED
-        self._free += 1  # _release, written out
-        if not self._single_queue:
-            self._pool_free[self._graph.pool_of[i]] += 1
-            self._lane_free[self._lane_of[i]] += 1
+        # _release, written out: unless a task queued behind it takes them, its slots are free
+        if not (self._behind and self._hand_over(i)):
+            self._free += 1
+            if not self._single_queue:
+                self._pool_free[self._graph.pool_of[i]] += 1
+                self._lane_free[self._lane_of[i]] += 1
         self.unfinished -= 1
         # _count, written out: this is the loop every edge of a run goes through (bench Part 10)
         # and _decide too, but for a skip.
@@ -367,7 +366,11 @@ class Scheduler(_MappedTasks, _Decisions):
         """
         if not 0 <= i < self._total:
             raise self._misuse(i, "pending")
-        if self.status[i] is not PENDING or (self.halted and not self._cleanup[i]):
+        if (
+            self.status[i] is not PENDING
+            or (self.halted and not self._cleanup[i])
+            or i in self._ahead  # queued behind a running task: it is no longer waiting
+        ):
             return False
         self._push(i)
         return True
@@ -442,6 +445,8 @@ class Scheduler(_MappedTasks, _Decisions):
             elif self._queued[i]:
                 self._queued[i] = False
                 self.ready -= 1
+            elif self._ahead:  # perhaps queued behind a running task: not any more
+                self._unqueue(i)
             status[i] = CANCELLED
             self._open[i] = False
         self.unfinished -= len(cancelled)
@@ -514,6 +519,11 @@ class Scheduler(_MappedTasks, _Decisions):
             return ValueError(f"no task has index {i!r}; the graph's tasks are {tasks}")
         task_id = self._graph.ids[i]
         status = self.status[i]
+        if i in self._ahead:
+            return ValueError(
+                f"task {task_id!r} is not {expected} (it is pending, queued behind "
+                f"{self._graph.ids[self._ahead[i]]!r})"
+            )
         if self._is_mapped(i) and not status.is_final:
             return ValueError(
                 f"task {task_id!r} is mapped: its instances run and are reported, not the task"

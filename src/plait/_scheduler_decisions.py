@@ -15,7 +15,7 @@ there until enough has finished.
 
 from __future__ import annotations
 
-from heapq import heappush
+from heapq import heappop, heappush
 from typing import cast
 
 from ._rules import RUN, decide
@@ -160,6 +160,8 @@ class _Decisions(_SchedulerState):
         elif self._queued[i]:  # left in its heap; take() drops it
             self._queued[i] = False
             self.ready -= 1
+        elif self._ahead:  # perhaps queued behind a running task: not any more
+            self._unqueue(i)
 
     def _push(self, i: int) -> None:
         self._queued[i] = True
@@ -191,7 +193,25 @@ class _Decisions(_SchedulerState):
             return start_ready[-1]
         return heap[0] if heap else _UNLIMITED
 
+    def _pop_key(self, queue: int, key: int) -> int:
+        """Take ``key``, the head of ``queue`` (see ``_head``), out of it: its task, or a mapped
+        task's next ready instance; -1 if the key was stale (its task was cancelled while
+        queued, or the mapped task has no ready instance left)."""
+        heap, start_ready = self._ready[queue], self._start_ready[queue]
+        if start_ready and start_ready[-1] == key:
+            start_ready.pop()
+        else:
+            heappop(heap)
+        i = self._graph.task_at_key[key]
+        if not self._queued[i]:
+            return -1
+        if self._maps and self._lined[i] is not None:
+            return self._pop_instance(i, heap)
+        return i
+
     def _release(self, i: int) -> None:
+        if self._behind and self._hand_over(i):  # the task queued behind it takes its slots
+            return
         self._free += 1
         if not self._single_queue:
             self._pool_free[self._graph.pool_of[i]] += 1

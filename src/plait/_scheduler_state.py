@@ -7,7 +7,8 @@ over ``_run_state``):
 - ``_scheduler.py``: the reports the engine makes (``succeed``, ``fail``...) and ``take``;
 - ``_scheduler_decisions.py``: counting a finished task for its dependents, asking their rules,
   and the ready queues;
-- ``_scheduler_mapping.py``: mapped tasks -- expanding one into its instances, finishing it.
+- ``_scheduler_mapping.py``: mapped tasks -- expanding one into its instances, finishing it;
+- ``_scheduler_behind.py``: tasks queued behind running ones, for executors that pipeline.
 
 What each field means is told in ``_scheduler``'s docstring (the design); the slots are declared
 here, once, and the parts declare none. The steps one part calls in another are named at the end
@@ -50,6 +51,8 @@ class _SchedulerState:
     start."""
 
     __slots__ = (
+        "_ahead",
+        "_behind",
         "_cleanup",
         "_counts",
         "_decides_on_success",
@@ -177,6 +180,10 @@ class _SchedulerState:
         self._single_queue = len(self._queue_pool) == 1
         self._limit = max_concurrency
         self._free = max_concurrency
+        # Tasks queued behind running ones (see _scheduler_behind): by the running task, and by
+        # the queued one.
+        self._behind: dict[int, int] = {}
+        self._ahead: dict[int, int] = {}
 
     # -- the steps each part calls in another (defined in the module named) -------------------
 
@@ -199,6 +206,20 @@ class _SchedulerState:
         def _leave(self, i: int) -> None: ...  # _scheduler_decisions
 
         def _push(self, i: int) -> None: ...  # _scheduler_decisions
+
+        def _head(self, queue: int) -> int: ...  # _scheduler_decisions
+
+        def _pop_key(self, queue: int, key: int) -> int: ...  # _scheduler_decisions
+
+        def _misuse(self, i: int, expected: str) -> ValueError: ...  # _scheduler
+
+        def _is_mapped(self, i: int) -> bool: ...  # _scheduler_mapping
+
+        def _pop_instance(self, p: int, heap: list[int]) -> int: ...  # _scheduler_mapping
+
+        def _hand_over(self, i: int) -> bool: ...  # _scheduler_behind
+
+        def _unqueue(self, j: int) -> None: ...  # _scheduler_behind
 
         def _instance_done(  # _scheduler_mapping
             self, j: int, decided: list[int], stack: list[int]

@@ -30,6 +30,7 @@ class _Stopping(_RunState):
         running attempts but those of cleanup tasks are asked to stop. Under the lock; the
         caller dispatches (a cleanup task may have become ready)."""
         self._decided(None, self.scheduler.halt(cleanup=cleanup), in_loop=in_loop)
+        self._cancel_queued()  # those queued behind running attempts, cancelled just now
         spared = self.graph.cleanup if cleanup else [False] * len(self.graph)
         running = [
             a for a in self.current if a is not None and not a.cancelled and not spared[a.index]

@@ -125,3 +125,29 @@ def burst(n: int) -> int:
     for i in range(n):
         print(f"line {i}")
     return n
+
+
+def log_span(log: str, name: str, seconds: float = 0.0) -> str:
+    """Append ``S name`` to ``log``, sleep ``seconds``, append ``E name``: the order of the
+    lines shows which tasks ran at once (one write each, appended whole)."""
+    fd = os.open(log, os.O_WRONLY | os.O_APPEND | os.O_CREAT)
+    try:
+        os.write(fd, f"S {name}\n".encode())
+        time.sleep(seconds)
+        os.write(fd, f"E {name}\n".encode())
+    finally:
+        os.close(fd)
+    return name
+
+
+def touch(marker: str) -> None:
+    Path(marker).write_text(str(os.getpid()))
+
+
+def kill_own_worker(marker: str, ctx: Context) -> str:
+    """Attempt 1: after a while (so that a job is queued behind it), kill this worker."""
+    if ctx.attempt == 1:
+        time.sleep(0.3)
+        Path(marker).write_text(str(os.getpid()))
+        os.kill(os.getpid(), 9)
+    return f"attempt {ctx.attempt}"

@@ -69,9 +69,23 @@ class FakeJob:
         self.outcome: Outcome | None = None
         self.done = threading.Event()
         self.batches: list[list[LogLine]] = []  # lines it said, as they came while it ran
+        self.behind: FakeJob | None = None  # handed out once by queue_behind
+        self.ahead: FakeJob | None = None  # the job it was queued behind
+        self.begun = threading.Event()
 
     def call(self) -> TaskCall:
         return self._call
+
+    def queue_behind(self) -> FakeJob | None:
+        behind, self.behind = self.behind, None
+        if behind is not None:
+            behind.ahead = self
+        return behind
+
+    def began(self) -> None:
+        ahead = self.ahead
+        assert ahead is None or ahead.outcome is not None, "began before the job ahead ended"
+        self.begun.set()
 
     def logged(self, lines: list[LogLine], *, echoed: bool = False) -> None:
         assert self.outcome is None, "lines after the outcome"

@@ -19,10 +19,16 @@ def test_a_cancel_sets_the_flag_of_the_call_it_names() -> None:
     assert flag()
 
 
-def test_a_cancel_that_overtakes_its_call_is_kept_for_it() -> None:
+def test_a_call_cancelled_before_it_began_is_skipped() -> None:
     current = _Current()
-    current.cancel(2)  # the listener read it before the main thread began call 2
-    assert current.begin(2)()
+    first = current.begin(1)
+    current.cancel(3)  # queued behind 2, which is queued behind 1: the listener reads it first
+    current.cancel(2)
+    assert not first()
+    current.end()
+    assert current.begin(2) is None
+    assert current.begin(3) is None
+    assert current.begin(4) is not None  # and only those
 
 
 def test_a_late_cancel_never_reaches_the_next_call() -> None:

@@ -27,14 +27,36 @@ number of times, before ``complete``). ``run_call`` then leaves out of the outco
 sent, so each line is kept once. The process executor sends them on its pipe (``L`` messages),
 the Dask executor as events of a topic of its own.
 
+**Pipelining** (the process executor, or your own). A worker that takes its calls in order can
+be sent its next call while it runs the current one, so it never waits for a round trip through
+the engine between two tasks (as ``concurrent.futures.ProcessPoolExecutor`` keeps calls queued
+ahead of its workers). Say so with :attr:`Executor.pipelines`; then, once a job runs on a worker,
+``job.queue_behind()`` may hand out another job to queue on that worker behind it (or None: no
+ready task, or one is queued behind it already -- one at a time). A queued job is not running
+yet: it does not count against ``max_concurrency`` or the capacity; when the job ahead of it
+ends, it takes over that job's place. Call ``queued.began()`` when it begins on the worker
+(after ``complete`` of the job ahead: a worker that reads calls in order begins the next one as
+the outcome of the one ahead comes back): ``TaskStarted`` is emitted then, and its timeout starts
+counting then, not while it waited. ``began()`` does nothing for a job that was submitted (it began
+when submitted), so an executor may call it for every job it starts. A queued job is the best
+ready task of its pool when it was queued: one that becomes ready later may run after it.
+
+If the engine cancels a queued job (a halt), it settles it at once, as cancelled; the executor
+is told with :meth:`Executor.cancel`, and should see to it that its body never runs (the process
+executor's worker skips a call cancelled before it begins). If the job ahead is abandoned, or its
+worker dies, the queued job has not begun: run it elsewhere (a fresh worker), and call
+``began()`` when it does begin. A job must never be lost: each ends with ``complete`` (or
+``finish``), or is cancelled by the engine.
+
 The engine's side of the contract:
 
 - :meth:`Executor.submit` is called with the engine's lock held: it must not block, and must not
   call back into the job (``finish``, ``complete``) before returning.
-- :meth:`Executor.cancel` is called once when the engine asks a running (or queued) attempt to
-  stop: a timeout, a critical failure elsewhere, Ctrl-C. ``job.cancelled`` is true from then on;
-  in-process jobs see it as ``ctx.cancelled``; a shipped job's executor should forward it to the
-  ``cancelled`` callable it gave ``run_call``. The attempt still ends by ``finish``/``complete``.
+- :meth:`Executor.cancel` is called once when the engine asks a running (or queued, or queued
+  behind a running one) attempt to stop: a timeout, a critical failure elsewhere, Ctrl-C.
+  ``job.cancelled`` is true from then on; in-process jobs see it as ``ctx.cancelled``; a shipped
+  job's executor should forward it to the ``cancelled`` callable it gave ``run_call``. The
+  attempt still ends by ``finish``/``complete``.
 - :meth:`Executor.abandon` is called when the engine stops waiting for a running attempt (its
   timeout passed, or the cancel grace period ran out): the attempt is already settled, whatever
   it reports later is ignored, and the executor should free the slot (a thread executor starts
@@ -243,6 +265,27 @@ class Job(Protocol):
         serialized for a durable store as an in-process output is, its logs are kept."""
         ...
 
+    def queue_behind(self) -> Job | None:
+        """Pipelining: a job to queue on this running job's worker, behind it; None if there is
+        none to queue now (nothing ready, the run is stopping, or one is queued behind this job
+        already). Only for an executor whose :attr:`Executor.pipelines` is true; any thread.
+
+        Raises:
+            RuntimeError: the executor does not say it pipelines.
+        """
+        ...
+
+    def began(self) -> None:
+        """Pipelining: this job, handed out by :meth:`queue_behind`, began on its worker now:
+        its ``TaskStarted`` is emitted and its timeout starts. Call it after the job ahead of
+        it completed. Does nothing for a job given to ``submit``, or one the engine cancelled
+        while it was queued; any thread.
+
+        Raises:
+            RuntimeError: the job ahead of it has not completed yet.
+        """
+        ...
+
 
 class Executor(ABC):
     """Runs jobs away from the engine's bookkeeping; see the module docstring for the contract."""
@@ -252,6 +295,12 @@ class Executor(ABC):
         """How many jobs this executor runs at once; None when it sets no limit of its own. May
         change between jobs (see the module docstring)."""
         return None
+
+    @property
+    def pipelines(self) -> bool:
+        """Whether this executor queues jobs on its workers behind running ones
+        (``job.queue_behind()``, see the module docstring). False by default."""
+        return False
 
     def start(self, loop: asyncio.AbstractEventLoop) -> None:  # noqa: B027 - optional hook
         """A run that uses this executor starts on ``loop`` (called on the loop's thread,

@@ -1,6 +1,6 @@
 """One slot of the process executor: a worker process, and the thread of this process that
-feeds it jobs, one at a time. See ``_process`` for the design, ``_process_worker`` for the
-protocol."""
+feeds it jobs: the one it runs, and one queued behind it in its pipe. See ``_process`` for the
+design, ``_process_worker`` for the protocol."""
 
 from __future__ import annotations
 
@@ -83,6 +83,17 @@ class _Worker:
                 pipe.close()
 
 
+class _Sent:
+    """A job whose call was sent down the worker's calls pipe: the call, and its number."""
+
+    __slots__ = ("call", "job", "seq")
+
+    def __init__(self, job: Job, call: TaskCall, seq: int) -> None:
+        self.job = job
+        self.call = call
+        self.seq = seq
+
+
 class Slot:
     """One worker process and the thread that feeds it; see the module docstring."""
 
@@ -94,8 +105,8 @@ class Slot:
         )
         self._lock = threading.Lock()  # guards what cancel/kill/stop read from other threads
         self._worker: _Worker | None = None
-        self._job: Job | None = None
-        self._sent = False  # the job's call has reached the pipe: a cancel can follow it
+        self._ahead: _Sent | None = None  # the call the worker runs (a cancel can follow it)
+        self._behind: _Sent | None = None  # the call queued behind it, in the worker's pipe
         self._wake_reader, self._wake_writer = os.pipe()  # wakes the thread for a kill or stop
         self._killing = False
         self._stopping = False
@@ -116,9 +127,15 @@ class Slot:
             self._thread.join()
 
     def cancel(self, job: Job) -> None:
+        """Cancel ``job``'s call: the running one sees ``ctx.cancelled``; one queued behind it
+        is skipped by the worker (its function never called)."""
         with self._lock:
-            if self._job is job and self._sent and self._worker is not None:
-                self._send_cancel(self._worker)
+            worker = self._worker
+            if worker is None:
+                return
+            for sent in (self._ahead, self._behind):
+                if sent is not None and sent.job is job:
+                    self._send_cancel(worker, sent)
 
     def kill(self) -> None:
         """Kill the worker (its job was abandoned) once the job's cancel grace period is over
@@ -139,25 +156,30 @@ class Slot:
         with contextlib.suppress(OSError):
             os.write(self._wake_writer, b"!")
 
-    def _send_cancel(self, worker: _Worker) -> None:
+    def _send_cancel(self, worker: _Worker, sent: _Sent) -> None:
         """Under the lock."""
-        if self._cancelled_at is None:
+        if sent is self._ahead and self._cancelled_at is None:
             self._cancelled_at = time.monotonic()
         with contextlib.suppress(OSError):  # the worker is gone: nothing to stop
-            worker.control.send_bytes(CANCEL + worker.seq.to_bytes(SEQ, "little"))
+            worker.control.send_bytes(CANCEL + sent.seq.to_bytes(SEQ, "little"))
 
     # -- the slot's thread ----------------------------------------------------------------
 
     def _serve(self) -> None:
         executor = self._executor
+        job: Job | None = None  # a job to start next, whose worker was lost (see _pipeline)
         try:
-            while (job := executor._take(self)) is not None:
-                outcome = self._run(job)
-                # Free before completing: completing may submit the next job at once, and it
-                # must find this slot free rather than start another.
-                serving = executor._done(self, job)
-                if outcome is not None:
-                    job.complete(outcome)
+            while True:
+                if job is None and (job := executor._take(self)) is None:
+                    break
+                sent = self._start(job)
+                job.began()  # (a queued job whose worker was lost begins now, in a fresh one)
+                if isinstance(sent, Outcome):  # it ended before it reached the worker
+                    serving = executor._done(self, job, idle=True)
+                    job.complete(sent)
+                    job = None
+                else:
+                    job, serving = self._pipeline(sent)
                 if not serving:
                     break
         finally:
@@ -166,19 +188,13 @@ class Slot:
             os.close(self._wake_reader)
             os.close(self._wake_writer)
 
-    def _run(self, job: Job) -> Outcome | None:
-        """Run ``job`` in the worker; its outcome, or None if it must not be completed (it was
-        abandoned, or the executor is shutting down)."""
-        if job.cancelled:  # the run stopped before a worker got to it: never call it
-            return Outcome(error=TaskCancelledError("cancelled before it started"))
-        try:
-            call = job.call()
-        except BaseException as error:  # the attempt's failure, e.g. a binding error
-            return Outcome(error=error)
-        try:
-            payload = dumps(call)
-        except Exception as error:  # some part of it does not pickle
-            return Outcome(error=_not_picklable(call, error))
+    def _start(self, job: Job) -> _Sent | Outcome:
+        """Send ``job`` to the idle worker (started if need be); or the outcome it ended with
+        before it got there."""
+        prepared = self._prepare(job)
+        if isinstance(prepared, Outcome):
+            return prepared
+        call, payload = prepared
         try:
             worker = self._ready_worker()
         except Exception as error:  # no process could be started
@@ -188,7 +204,86 @@ class Slot:
                     f"could be started ({type(error).__name__}: {error})"
                 )
             )
-        return self._send_and_wait(job, call, worker, payload)
+        return self._send(job, call, payload, worker, running=True)
+
+    def _pipeline(self, ahead: _Sent) -> tuple[Job | None, bool]:
+        """Run the call ``ahead`` (sent) and, one after another, the jobs queued behind it,
+        each sent to the worker while the one before it runs (see ``_process``), until the
+        worker has none left. Returns a job left to start in a fresh worker (its worker died
+        before it began, or its call could not be made) and whether the slot serves on."""
+        executor = self._executor
+        while True:
+            left = self._queue_behind(ahead)  # a job queued but not sent
+            outcome = self._wait(ahead)
+            lost = self._worker is None  # it died: the queued call never began
+            with self._lock:
+                behind, self._ahead, self._behind = self._behind, None, None
+                self._cancelled_at = None
+            running = None  # the queued call, running in the worker now
+            if behind is not None:
+                if outcome is not None and not lost:
+                    running = behind
+                else:
+                    left = behind.job
+                    if outcome is None:  # the worker is to be killed: it must not begin it
+                        self._skip(behind)
+            serving = executor._done(self, ahead.job, idle=running is None and left is None)
+            if not serving and (running is not None or left is not None):
+                if running is not None:  # (it may have begun: the worker is killed)
+                    self._skip(running)
+                    left = running.job
+                assert left is not None
+                executor._hand_back(left)  # it runs elsewhere, in a fresh worker
+                running = left = None
+            if running is not None:
+                with self._lock:
+                    self._ahead = running
+            if outcome is not None and not ahead.job.abandoned:  # (it ended as it was abandoned)
+                ahead.job.complete(outcome)
+            if running is None:
+                return left, serving
+            running.job.began()  # it began as the outcome of the one ahead came
+            ahead = running
+
+    def _queue_behind(self, ahead: _Sent) -> Job | None:
+        """Queue the next job behind ``ahead`` in the worker's pipe, if the engine has one;
+        the job if it is queued but could not be sent (it starts once the worker is idle)."""
+        if ahead.job.cancelled:
+            return None
+        job = ahead.job.queue_behind()
+        if job is None:
+            return None
+        self._executor._queued(self, job)
+        worker = self._worker
+        prepared = self._prepare(job)
+        if isinstance(prepared, Outcome) or worker is None:
+            return job  # it fails again, with its outcome, once the worker is idle
+        call, payload = prepared
+        if sys.path != worker.path:
+            self._send_path(worker)
+        self._send(job, call, payload, worker, running=False)
+        return None
+
+    def _skip(self, sent: _Sent) -> None:
+        """The worker must not begin ``sent``'s call (it is to run elsewhere)."""
+        with self._lock:
+            worker = self._worker
+            if worker is not None:
+                with contextlib.suppress(OSError):  # the worker is gone: it begins nothing
+                    worker.control.send_bytes(CANCEL + sent.seq.to_bytes(SEQ, "little"))
+
+    def _prepare(self, job: Job) -> tuple[TaskCall, bytes] | Outcome:
+        """``job``'s call and its pickle; or the outcome it ends with, if it cannot be made."""
+        if job.cancelled:  # the run stopped before a worker got to it: never call it
+            return Outcome(error=TaskCancelledError("cancelled before it started"))
+        try:
+            call = job.call()
+        except BaseException as error:  # the attempt's failure, e.g. a binding error
+            return Outcome(error=error)
+        try:
+            return call, dumps(call)
+        except Exception as error:  # some part of it does not pickle
+            return Outcome(error=_not_picklable(call, error))
 
     def _ready_worker(self) -> _Worker:
         """A live worker, started if need be, with ``sys.path`` up to date."""
@@ -199,35 +294,39 @@ class Slot:
                 self._worker = worker
             self._executor._count_start()
         if sys.path != worker.path:
-            path = list(sys.path)
-            with contextlib.suppress(OSError):  # it died: the wait for the outcome says so
-                send(worker.calls, PATH + dumps(path))
-            worker.path = path
+            self._send_path(worker)
         return worker
 
-    def _send_and_wait(
-        self, job: Job, call: TaskCall, worker: _Worker, payload: bytes
-    ) -> Outcome | None:
-        """Run ``call`` in the worker; its outcome, or None when the job was abandoned (or the
-        executor shut down) and must not be completed."""
+    def _send_path(self, worker: _Worker) -> None:
+        path = list(sys.path)
+        with contextlib.suppress(OSError):  # it died: the wait for the outcome says so
+            send(worker.calls, PATH + dumps(path))
+        worker.path = path
+
+    def _send(
+        self, job: Job, call: TaskCall, payload: bytes, worker: _Worker, *, running: bool
+    ) -> _Sent:
+        """Send ``call`` down the worker's pipe: the call it runs now (``running``), or the
+        one queued behind that."""
         worker.seq += 1
-        with self._lock:
-            self._job = job
-        with contextlib.suppress(OSError):  # it died before it took the call: found out below
+        sent = _Sent(job, call, worker.seq)
+        with contextlib.suppress(OSError):  # it died before it took the call: found out later
             send(worker.calls, CALL + worker.seq.to_bytes(SEQ, "little") + payload)
         with self._lock:
-            self._sent = True
+            if running:
+                self._ahead = sent
+            else:
+                self._behind = sent
             if job.cancelled:  # cancelled before the call got there
-                self._send_cancel(worker)
-        try:
-            return self._wait(job, call, worker)
-        finally:
-            with self._lock:
-                self._job = None
-                self._sent = False
-                self._cancelled_at = None
+                self._send_cancel(worker, sent)
+        return sent
 
-    def _wait(self, job: Job, call: TaskCall, worker: _Worker) -> Outcome | None:
+    def _wait(self, sent: _Sent) -> Outcome | None:
+        """Wait for the outcome of ``sent``, the call the worker runs; None when its job was
+        abandoned (or the executor shut down) and must not be completed."""
+        worker = self._worker
+        assert worker is not None
+        job, call = sent.job, sent.call
         ended = False  # the calls pipe said end of file
         kill_at: float | None = None  # the job was abandoned: kill the worker then
         inbox = worker.inbox
@@ -251,7 +350,7 @@ class Slot:
                     _write_out(message)
                     continue
                 if message[:1] == LINES:  # abandoned too: a timed-out task's last words
-                    if int.from_bytes(message[1 : 1 + SEQ], "little") == worker.seq:
+                    if int.from_bytes(message[1 : 1 + SEQ], "little") == sent.seq:
                         job.logged(pickle.loads(message[1 + SEQ :]), echoed=True)
                     continue  # (its prints were written out as they came: echoed)
                 if kill_at is not None:  # it stopped within the grace: its worker is fine

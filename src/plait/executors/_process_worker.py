@@ -9,7 +9,8 @@ on each side, and one more system call (the length, then the body).
 
 =====================  ========================================================================
 *calls* pipe, parent -> worker
-``R`` SEQ call         run this pickled :class:`~plait.executors.TaskCall` (the worker is idle)
+``R`` SEQ call         run this pickled :class:`~plait.executors.TaskCall`, once the calls
+                       before it have ended (the parent may queue one while another runs)
 ``P`` path             set ``sys.path`` to this pickled list before the next call
 end of file            the parent is done with this worker, or dead: exit (see below)
 *calls* pipe, worker -> parent
@@ -19,8 +20,9 @@ end of file            the parent is done with this worker, or dead: exit (see b
                        to its own, as it comes (see below)
 ``L`` SEQ lines        call SEQ said these pickled :class:`~plait.LogLine`, a batch (see below)
 *control* pipe, parent -> worker
-``C`` SEQ              call SEQ is cancelled: set its flag (at once if it runs, or when it
-                       starts)
+``C`` SEQ              call SEQ is cancelled: set its flag at once if it runs; if it has
+                       not begun (it is queued behind the running one), skip it when it comes:
+                       its function is never called, its outcome is a ``TaskCancelledError``
 =====================  ========================================================================
 
 Two threads: the main thread reads calls and runs them (``run_call``: a context whose
@@ -61,7 +63,7 @@ import threading
 from multiprocessing.connection import Connection
 from typing import Any
 
-from .._exceptions import NotPicklableError
+from .._exceptions import NotPicklableError, TaskCancelledError
 from .._log_capture import start_capture
 from .._logs import LogLine
 from ._base import Outcome, RemoteError
@@ -170,20 +172,24 @@ class Inbox:
 
 
 class _Current:
-    """The call the main thread runs, as the listener sees it."""
+    """The call the main thread runs, as the listener sees it, and the calls cancelled before
+    they began (queued behind it), to be skipped."""
 
     def __init__(self) -> None:
         self.lock = threading.Lock()
         self.seq = -1
         self.flag = CancelFlag()
         self.busy = False
-        self.cancelled = -1  # the number of the last call cancelled
+        self.skip: set[int] = set()  # calls cancelled before they began
 
-    def begin(self, seq: int) -> CancelFlag:
+    def begin(self, seq: int) -> CancelFlag | None:
+        """Call ``seq`` begins: its cancel flag; None if it was cancelled already (the cancel
+        overtook it): skip it."""
         with self.lock:
+            if seq in self.skip:
+                self.skip.discard(seq)
+                return None
             self.seq, self.flag, self.busy = seq, CancelFlag(), True
-            if self.cancelled == seq:  # the cancel overtook the call
-                self.flag.set()
             return self.flag
 
     def end(self) -> None:
@@ -192,8 +198,9 @@ class _Current:
 
     def cancel(self, seq: int) -> None:
         with self.lock:
-            self.cancelled = seq
-            flag = self.flag if self.seq == seq else None
+            if seq > self.seq:  # not begun yet: it never will
+                self.skip.add(seq)
+            flag = self.flag if self.seq == seq else None  # (a late cancel reaches nothing)
         if flag is not None:
             flag.set()  # outside the lock: it may cancel an async call's task
 
@@ -240,17 +247,24 @@ def serve(calls: Connection, control: Connection) -> None:
             sys.path[:] = loads(memoryview(message)[1:])
             continue
         flag = current.begin(int.from_bytes(message[1 : 1 + SEQ], "little"))
-        send_lines.seq = message[1 : 1 + SEQ]  # the last call's lines were sent or returned
-        try:
-            reply = _run(message, flag, send_lines)
-        finally:
-            current.end()
+        if flag is None:  # cancelled before it began: its function is never called
+            reply = _NOT_BEGUN
+        else:
+            send_lines.seq = message[1 : 1 + SEQ]  # the last call's lines were sent or returned
+            try:
+                reply = _run(message, flag, send_lines)
+            finally:
+                current.end()
         try:
             with sending:
                 send(calls, reply)
         except OSError:  # the parent is gone
             break
     _end_group()
+
+
+#: The outcome of a call cancelled before it began.
+_NOT_BEGUN = OUTCOME + dumps(Outcome(error=TaskCancelledError("cancelled before it started")))
 
 
 def _listen(control: Connection, current: _Current) -> None:
