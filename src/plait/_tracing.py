@@ -42,7 +42,8 @@ OpenTelemetry), and the engine does no tracing work at all.
 from __future__ import annotations
 
 import random
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from ._events import Event
@@ -63,11 +64,11 @@ SCOPE = "plait"
 
 class RunTracer:
     """Traces one run (see the module docstring): the run's journal (:meth:`journal`, or a
-    subscriber, :meth:`__call__`) and its attempts' scope (:meth:`enter` / :meth:`exit`, see
+    subscriber, :meth:`__call__`) and its attempts' scope (:attr:`enter` / :attr:`exit`, see
     ``plait._run_state.AttemptScope``).
 
     Thread contract: :meth:`journal` runs on whichever thread emits the event, under the
-    engine's lock, and only queues it; :meth:`enter` and :meth:`exit` run on the thread that
+    engine's lock, and only queues it; :attr:`enter` and :attr:`exit` run on the thread that
     calls the task's function; the tracer's own thread (a ``_tracing_spans.SpanBuilder``)
     builds every span, in event order; :meth:`close` (after the run) waits for it.
 
@@ -87,7 +88,7 @@ class RunTracer:
             from opentelemetry import context, trace  # noqa: PLC0415 - an optional dependency
         except ImportError:
             raise ConfigError(MISSING_EXTRA) from None
-        self._attach, self._detach = attach_detach(context)
+        attach, detach = attach_detach(context)
         tracer = trace.get_tracer(SCOPE)
         # The span ids of the run's span and of each running attempt's are chosen here, so a
         # task's function can run under its span before the tracer's thread builds it (see
@@ -100,7 +101,16 @@ class RunTracer:
         self._trace_id, run_span_id = ids_of(stored)
         self.scopes = ids is not None and self._trace_id is not None
         self._current_span = CurrentSpan(trace, context, run_id, self._trace_id or 0, self._chosen)
-        self._context = self._current_span.context  # what enter() makes current
+        # -- the task's thread: its span current while its function runs ----------------------
+        #: Make the running attempt's span current (on the calling thread, or the async task's
+        #: context): a span the task's function makes (an HTTP client's, a database driver's)
+        #: nests under it. The span itself is built later, on the tracer's thread; what is
+        #: current meanwhile stands for it (see ``_tracing_context.CurrentSpan``). The set of a
+        #: ContextVar with a context made once, called as it is: no Python call of plait's
+        #: around it (this runs around every task's function; see ``exit``).
+        self.enter: Callable[[], object] = partial(attach, self._current_span.context)
+        #: The attempt's function returned: its span is no longer current (``enter``'s token).
+        self.exit: Callable[[Any], None] = detach
         self._builder = SpanBuilder(
             tracer=tracer,
             workflow=workflow,
@@ -129,15 +139,6 @@ class RunTracer:
         built on the tracer's thread, so the engine builds none for tracing."""
         self._events.append((kind, at, task_id, data))
 
-    # -- the task's thread: its span current while its function runs --------------------------
-
-    def enter(self, task_id: str, attempt: int) -> object:
-        """Make the attempt's span current (on the calling thread, or the async task's context):
-        a span the task's function makes (an HTTP client's, a database driver's) nests under it.
-        The span itself is built later, on the tracer's thread; what is current meanwhile
-        stands for it (see ``_tracing_context.CurrentSpan``)."""
-        return self._attach(self._context)
-
     def traceparent(self, task_id: str, attempt: int) -> str:
         """The W3C ``traceparent`` of the attempt's span, for an attempt shipped to another
         process (``TaskCall.traceparent``): its span id is chosen here, for the tracer to build
@@ -145,10 +146,6 @@ class RunTracer:
         span_id = random.getrandbits(64) or 1
         self._chosen[task_id, attempt] = span_id
         return f"00-{self._trace_id or 0:032x}-{span_id:016x}-{self._current_span.flags:02x}"
-
-    def exit(self, token: Any) -> None:
-        """The attempt's function returned: its span is no longer current."""
-        self._detach(token)
 
     def close(self) -> None:
         """Wait until every span of the run is built and ended."""
