@@ -52,10 +52,12 @@ def _ns(seconds: float) -> int:
 
 class SpanBuilder(threading.Thread):
     """The thread that builds one run's spans from what is put on :attr:`events` (a journal's
-    ``(kind, at, task_id, data)``, or an event object) until :data:`END`; :attr:`closing` is set
-    to take the rest at once. ``ids`` (when the tracer is the SDK's) builds each span with the
-    id chosen for it: the run span's ``run_span_id``, an attempt's in ``chosen`` (shared with
-    the engine's threads, which choose it when it must be named before it is built)."""
+    ``(kind, at, task_id, data)`` -- ``data`` the attempt number for TaskStarted, None for
+    TaskSucceeded, the event's other fields for the rest -- or an event object) until
+    :data:`END`; :attr:`closing` is set to take the rest at once. ``ids`` (when the tracer is
+    the SDK's) builds each span with the id chosen for it: the run span's ``run_span_id``, an
+    attempt's in ``chosen`` (shared with the engine's threads, which choose it when it must be
+    named before it is built)."""
 
     def __init__(
         self,
@@ -123,7 +125,7 @@ class SpanBuilder(threading.Thread):
             if isinstance(item, tuple):  # a journal's fields
                 kind, at, task_id, data = item
                 if kind is TaskStarted:  # the two events of every task: no event object
-                    self._attempts[task_id] = (at, data["attempt"])
+                    self._attempts[task_id] = (at, data)  # data: the attempt number
                     continue
                 if kind is TaskSucceeded:
                     try:
