@@ -16,7 +16,9 @@ from starlette.applications import Starlette
 
 import plait
 from plait import Workflow
-from plait._metrics import TASK_BUCKETS, _observe, exposition, metrics_route
+from plait._metrics import _observe
+from plait._metrics_exposition import exposition, metrics_route
+from plait._metrics_series import TASK_BUCKETS
 from plait.stores import MemoryStore, SQLiteStore
 from plait.web._app import create_app
 from plait.web._auth import Keys

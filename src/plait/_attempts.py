@@ -30,7 +30,8 @@ from ._exceptions import (
     TaskCancelledError,
     TaskTimeoutError,
 )
-from ._logs import AttemptLog, LogLine, running_attempt
+from ._log_capture import running_attempt
+from ._logs import AttemptLog, LogLine
 from ._pause import NO_DEFAULT, InputRequired, as_schema_value
 from ._results import TaskError, TaskResult
 from ._rules import Skip
@@ -82,8 +83,8 @@ def _task_error(error: BaseException, formatted: str | None) -> TaskError:
 
 class _Attempt:
     """One attempt of one task: a job for the executor, a cancel flag for the task's context,
-    and the source of its log (see ``_logs``: the engine sets ``running_attempt`` to it while its
-    function runs)."""
+    and the source of its log (see ``_log_capture``: the engine sets ``running_attempt`` to it
+    while its function runs)."""
 
     __slots__ = (
         "abandoned",

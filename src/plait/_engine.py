@@ -16,9 +16,9 @@ the I/O around it, in parts that each have a module (see ``_run_state``):
 - *halt* (``_stopping``): a critical failure, ``fail_fast`` or an interrupt stops new starts,
   cancels async attempts at once, flags sync attempts (``ctx.cancelled``) and waits
   ``cancel_grace`` seconds for them before abandoning them;
-- *logs*: while an attempt's function runs, ``_logs.running_attempt`` names the attempt (in the
-  worker thread of a sync task, in the asyncio task of an async one), so what it logs and prints
-  goes into its log; the log is made on first use and written by the recorder. The run's
+- *logs*: while an attempt's function runs, ``_log_capture.running_attempt`` names the attempt
+  (in the worker thread of a sync task, in the asyncio task of an async one), so what it logs and
+  prints goes into its log; the log is made on first use and written by the recorder. The run's
   ``attempt_scope`` (when traced: ``_tracing.RunTracer``) is entered around the same call, so
   the attempt's span is current there.
 
@@ -43,7 +43,7 @@ from ._deadlines import _Deadlines
 from ._events import RunFinished, RunStarted, Subscriber, TaskStarted
 from ._graph import Graph
 from ._lease import lease_clock
-from ._logs import running_attempt, start_capture, stop_capture
+from ._log_capture import running_attempt, start_capture, stop_capture
 from ._mapping import _Mapping
 from ._questions import _UNKNOWN_DEFAULT, _Questions
 from ._results import RunResult

@@ -1,9 +1,9 @@
 """The process groups of running shell commands, so that none outlives plait.
 
-Each shell task's command leads a process group of its own (see ``_shell.py``), and so does each
-worker of a process executor (see ``executors/_process_slot.py``, which registers its workers
-under a key of its own rather than a run id). Two things here make sure those groups end with
-plait:
+Each shell task's command leads a process group of its own (see ``_shell_process.py``), and so
+does each worker of a process executor (see ``executors/_process_slot.py``, which registers its
+workers under a key of its own rather than a run id). Two things here make sure those groups end
+with plait:
 
 - **A registry, by run.** A second Ctrl-C (or signal) does not wait for commands to stop
   politely: :func:`kill_groups` sends ``SIGKILL`` to every group of the run at once.

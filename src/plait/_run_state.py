@@ -41,7 +41,8 @@ from typing import TYPE_CHECKING, Any, Protocol
 from ._config import EngineConfig
 from ._events import Event, Journal, Subscriber, TaskCancelled, TaskLogged, TaskSkipped, publish
 from ._graph import Graph
-from ._logs import AttemptLog, LogLine, running_attempt
+from ._log_capture import running_attempt
+from ._logs import AttemptLog, LogLine
 from ._pause import InputRequired, Question
 from ._recorder import Recorder
 from ._results import RunResult, TaskError, TaskResult
@@ -118,8 +119,8 @@ class AttemptScope(Protocol):
     calls it (a worker thread, or the event loop's task of an async attempt)."""
 
     def enter(self) -> object:
-        """The call of an attempt begins (the attempt is the one ``_logs.running_attempt``
-        names there); returns what :meth:`exit` takes."""
+        """The call of an attempt begins (the attempt is the one that
+        ``_log_capture.running_attempt`` names there); returns what :meth:`exit` takes."""
 
     def exit(self, token: object) -> None:
         """The call that :meth:`enter` began (which returned ``token``) ended."""

@@ -244,7 +244,7 @@ async def arun(
             ``plait resume RUN`` finds it; default: the module and attribute that hold it,
             when one of its tasks' modules does.
         metrics: record the run in Prometheus metrics (``plait[prometheus]``; see
-            ``plait._metrics`` for the series), in prometheus_client's default registry or
+            ``plait._metrics_series`` for the series), in prometheus_client's default registry or
             ``metrics_registry``; ``metrics_task_labels`` adds ``task_id`` and ``run_id``
             labels to the task series (by default no label grows with the workflow).
         executors: executors by name, for tasks' ``executor=`` and ``default_executor``

@@ -47,103 +47,37 @@ The contract:
   the group on purpose, e.g. with ``setsid``).
 - **Death of plait.** The group is killed with ``SIGKILL`` when plait's process dies, even by
   ``kill -9``, by a watchdog process (see ``_groups.py``); a second Ctrl-C kills it at once.
+
+This module is the task itself: its arguments and the environment it builds. Its process --
+started, captured and cleared -- is :mod:`plait._shell_process`; which lines of its output an
+error shows, :mod:`plait._shell_errors`.
 """
 
 from __future__ import annotations
 
-import asyncio
-import codecs
-import contextlib
 import json
 import os
 import re
 import shlex
-import signal
-import subprocess
-from asyncio import FIRST_COMPLETED
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
 from ._context import Context
 from ._exceptions import InvalidOptionError, ShellCommandError
-from ._groups import forget_group, start_watchdog, watch_group
-from ._logs import AttemptLog, current_log
 from ._public import publish_exports
+from ._shell_errors import failure_message
+from ._shell_process import run_in_group
 
-__all__ = ["ShellTask", "looks_like_error", "telling_lines"]
+__all__ = ["ShellTask"]
 
-_OUTPUT_LIMIT = 64 * 1024  # bytes kept of stdout, and of stderr
-_KILL_GRACE = 2.0  # seconds between SIGTERM and SIGKILL
-_DRAIN_GRACE = 0.5  # seconds to wait for pipes held open by a process outside the group
-_SHOWN_LINES = 10  # last lines of stderr (or stdout) in a ShellCommandError's message
-_SHOWN_ERRORS = 5  # and at most this many earlier lines that look like errors
-#: What a line that reports an error says, in the tools' own words (gcc, make, Python, shells).
-_ERROR_LIKE = re.compile(
-    r"\b(errors?|fatal|fail(ed|ure)?|exception|traceback|panic|denied|cannot|can't|undefined|"
-    r"not found|no such file|segmentation fault|abort(ed)?)\b",
-    re.IGNORECASE,
-)
-_SHOWN_LINE_LENGTH = 300
 _NOT_NAME = re.compile(r"[^A-Z0-9]")
 
 
 def input_variable(task_id: str) -> str:
     """The environment variable that holds dependency ``task_id``'s output."""
     return "PLAIT_INPUT_" + _NOT_NAME.sub("_", task_id.upper())
-
-
-class _Capture(asyncio.SubprocessProtocol):
-    """Collects the end of the command's stdout and stderr, and says when it exited and when
-    its pipes closed (once every process holding them is gone).
-
-    ``Process.wait()`` of ``asyncio.create_subprocess_exec`` waits for the pipes as well, so it
-    cannot tell a command that exited from one whose leftover children still hold its output;
-    this protocol on ``loop.subprocess_exec`` can.
-    """
-
-    def __init__(self, loop: asyncio.AbstractEventLoop, log: AttemptLog | None) -> None:
-        self.output = {1: bytearray(), 2: bytearray()}
-        self.exited: asyncio.Future[None] = loop.create_future()
-        self.closed: asyncio.Future[None] = loop.create_future()
-        self._open = {1, 2}
-        self._log = log
-        # Text for the log as it comes; a character split between two reads waits for the rest.
-        self._decoders = {fd: codecs.getincrementaldecoder("utf-8")("replace") for fd in (1, 2)}
-
-    def pipe_data_received(self, fd: int, data: bytes) -> None:
-        kept = self.output[fd]
-        kept += data
-        if len(kept) > _OUTPUT_LIMIT:
-            del kept[:-_OUTPUT_LIMIT]
-        if self._log is not None and fd in _STREAMS:
-            self._log.write(_STREAMS[fd], self._decoders[fd].decode(data))
-
-    def pipe_connection_lost(self, fd: int, exc: Exception | None) -> None:
-        if self._log is not None and fd in _STREAMS:
-            self._log.write(_STREAMS[fd], self._decoders[fd].decode(b"", final=True))
-        self._open.discard(fd)
-        if not self._open and not self.closed.done():
-            self.closed.set_result(None)
-
-    def process_exited(self) -> None:
-        if not self.exited.done():
-            self.exited.set_result(None)
-
-    def text(self, fd: int) -> str:
-        return self.output[fd].decode("utf-8", errors="replace")
-
-
-_STREAMS = {1: "stdout", 2: "stderr"}
-
-
-@dataclass(frozen=True, slots=True)
-class _Finished:
-    returncode: int
-    stdout: str
-    stderr: str
 
 
 class ShellTask:
@@ -238,19 +172,10 @@ class ShellTask:
             OSError: the command could not be started (e.g. no such program, or no ``cwd``).
         """
         env = self._environment(ctx, inputs)
-        stop = asyncio.Event()
-        # The process is looked after by a job that is never cancelled itself: cancelling this
-        # task only asks the job to stop the process group, then waits for it to have done so.
-        job = asyncio.ensure_future(self._run(env, stop, ctx.run_id))
-        try:
-            finished = await asyncio.shield(job)
-        except asyncio.CancelledError:
-            stop.set()
-            await _wait_through_cancellation(job)
-            raise
+        finished = await run_in_group(self.argv, cwd=self.cwd, env=env, run_id=ctx.run_id)
         if finished.returncode != 0:
             raise ShellCommandError(
-                _failure_message(ctx.task_id, self._shown_command(), finished),
+                failure_message(ctx.task_id, self._shown_command(), finished),
                 command=self._command_text(),
                 returncode=finished.returncode,
                 stdout=finished.stdout,
@@ -288,93 +213,10 @@ class ShellTask:
         text = self._command_text()
         return text if len(text) <= 80 else text[:77] + "..."
 
-    async def _run(self, env: dict[str, str], stop: asyncio.Event, run_id: str) -> _Finished:
-        """Start the command, wait for it to exit or for ``stop``, then clear its group. The
-        group is watched meanwhile (``_groups``): it dies with plait, however plait dies."""
-        loop = asyncio.get_running_loop()
-        log = current_log()
-        start_watchdog()
-        transport, capture = await loop.subprocess_exec(
-            lambda: _Capture(loop, log),
-            *self.argv,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            cwd=self.cwd,
-            env=env,
-            start_new_session=True,
-        )
-        group = transport.get_pid()
-        watch_group(run_id, group)
-        try:
-            stopping: asyncio.Future[Any] = asyncio.ensure_future(stop.wait())
-            try:
-                await asyncio.wait([capture.exited, stopping], return_when=FIRST_COMPLETED)
-            finally:
-                stopping.cancel()
-                await _clear_group(group, capture)
-                forget_group(run_id, group)
-        finally:
-            transport.close()  # the command has exited: this only closes pipes left open
-        returncode = transport.get_returncode()
-        assert returncode is not None
-        return _Finished(returncode, capture.text(1), capture.text(2))
-
 
 def _shell_task(command: str | tuple[str, ...], cwd: Path | None, env: dict[str, str]) -> ShellTask:
     """A ShellTask again, from what ``ShellTask.__reduce__`` kept."""
     return ShellTask(command, cwd=cwd, env=env)
-
-
-async def _clear_group(group: int, capture: _Capture) -> None:
-    """Stop every process of the command's group (whose id is the command's pid); reap the
-    command.
-
-    SIGTERM first, unless everything is over already; then SIGKILL to whatever is left once the
-    command has exited and its output pipes have closed (so every member that shared them is
-    gone), or after ``_KILL_GRACE`` seconds. A pipe still open after that is held by a process
-    outside the group: stop waiting for it after ``_DRAIN_GRACE`` seconds.
-    """
-    exited, closed = capture.exited, capture.closed
-    if not (exited.done() and closed.done()) or _group_exists(group):
-        _signal_group(group, signal.SIGTERM)
-        await asyncio.wait([exited, closed], timeout=_KILL_GRACE)
-        if _group_exists(group):
-            _signal_group(group, signal.SIGKILL)
-    await exited  # asyncio's child watcher has reaped the command when this is set
-    await asyncio.wait([closed], timeout=_DRAIN_GRACE)
-
-
-def _group_exists(group: int) -> bool:
-    try:
-        os.killpg(group, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # a member changed its user id; it still counts as there
-        return True
-    return True
-
-
-def _signal_group(group: int, signum: signal.Signals) -> None:
-    # The group may be gone already (or hold nothing that is ours to signal).
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(group, signum)
-
-
-async def _wait_through_cancellation(job: asyncio.Future[Any]) -> None:
-    """Wait for ``job`` to finish even if cancelled again meanwhile; ignore how it ended.
-
-    The caller re-raises its own cancellation afterwards, which is the outcome that matters.
-    """
-    while not job.done():
-        try:
-            await asyncio.shield(job)
-        except asyncio.CancelledError:
-            continue
-        except Exception:
-            break
-    if not job.cancelled():
-        job.exception()  # mark it retrieved
 
 
 def _pydantic_data(value: Any) -> Any:
@@ -392,60 +234,6 @@ def _as_json(value: Any, what: str, task_id: str) -> str:
             f"task {task_id!r}: {what} cannot be passed to the command as JSON ({error}); "
             "return JSON data (dicts, lists, strings, numbers, booleans, None)"
         ) from None
-
-
-def looks_like_error(line: str) -> bool:
-    """Whether a line of a command's output reports an error, in the words tools use."""
-    return _ERROR_LIKE.search(line) is not None
-
-
-def telling_lines(lines: Sequence[str], *, errors: int, tail: int) -> list[str]:
-    """The lines of a command's output that matter, in order: the first ``errors`` lines that
-    look like errors and the last ``tail`` lines; ``...`` stands for each run of lines left out.
-
-    A compiler names the error near the top and follows it with context (``3 |  x = 1``,
-    ``  |  ^``), so the last lines alone may show nothing but punctuation.
-    """
-    chosen = set(range(max(0, len(lines) - tail), len(lines)))
-    chosen.update([i for i, line in enumerate(lines) if looks_like_error(line)][:errors])
-    shown: list[str] = []
-    previous = -1
-    for i in sorted(chosen):
-        if i > previous + 1:
-            shown.append("...")
-        shown.append(lines[i])
-        previous = i
-    return shown
-
-
-def _failure_message(task_id: str, command: str, finished: _Finished) -> str:
-    code = finished.returncode
-    if code < 0:
-        try:
-            how = f"was killed by {signal.Signals(-code).name}"
-        except ValueError:
-            how = f"was killed by signal {-code}"
-    else:
-        how = f"exited with status {code}"
-    head = f"task {task_id!r}: command {command!r} {how}"
-    stream, text = ("stderr", finished.stderr)
-    if not text.strip():
-        stream, text = ("stdout", finished.stdout)
-    lines = text.rstrip().splitlines()
-    if not "".join(lines).strip():
-        return f"{head} (and wrote nothing)"
-    shown = [
-        line if len(line) <= _SHOWN_LINE_LENGTH else line[: _SHOWN_LINE_LENGTH - 3] + "..."
-        for line in telling_lines(lines, errors=_SHOWN_ERRORS, tail=_SHOWN_LINES)
-    ]
-    if len(shown) == len(lines):
-        label = stream
-    elif len(shown) == _SHOWN_LINES + 1:  # nothing that looks like an error above the tail
-        label = f"last {_SHOWN_LINES} lines of {stream}"
-        shown = shown[1:]  # the label says the lines before them are left out
-    else:
-        label = f"{stream}, its first lines that look like errors and its last {_SHOWN_LINES}"
-    return f"{head}; {label}:\n" + "\n".join(f"  {line}" for line in shown)
 
 
 publish_exports(globals())  # plait.X, not plait._shell.X: see plait._public

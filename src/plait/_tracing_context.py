@@ -17,7 +17,7 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-from ._logs import Handling, running_attempt
+from ._log_capture import Handling, running_attempt
 
 __all__ = ["ChosenIds", "CurrentSpan", "attach_detach", "chosen_ids", "ids_of"]
 
@@ -47,9 +47,10 @@ def attach_detach(context: Any) -> tuple[Callable[[Any], Any], Callable[[Any], N
 
 def _attempt_of(run_id: str) -> tuple[str, int] | None:
     """The (task id, attempt number) of run ``run_id``'s attempt whose function runs in this
-    context, from the attempt the engine names there for its logs (``_logs.running_attempt``,
-    also while a log record goes to the handlers): that attempt, or -- in a run started by one
-    of ``run_id``'s attempts -- the attempt that started it."""
+    context, from the attempt the engine names there for its logs
+    (``_log_capture.running_attempt``, also while a log record goes to the handlers): that
+    attempt, or -- in a run started by one of ``run_id``'s attempts -- the attempt that started
+    it."""
     attempt: Any = running_attempt.get()
     while attempt is not None:
         while isinstance(attempt, Handling):

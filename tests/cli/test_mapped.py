@@ -25,7 +25,8 @@ from plait.cli._mapped import (
     shown_instances,
 )
 from plait.cli._report import build_report, render_page
-from plait.cli._report_model import FAILURES_SHOWN, GroupView, RowView, RunView, load_view
+from plait.cli._report_attention import FAILURES_SHOWN
+from plait.cli._report_model import GroupView, RowView, RunView, load_view
 from plait.cli._summary import figures_of
 from plait.cli._timeline import _Run
 from plait.stores import EventRecord, MemoryStore, SQLiteStore, Store

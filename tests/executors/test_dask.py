@@ -209,6 +209,41 @@ def test_a_burst_of_lines_comes_back_in_a_few_events_in_order(client: Any) -> No
     assert len(client.get_events(logs_topic(executor._session))) == len(job.batches)
 
 
+def count_aloud(name: str, n: int, started: str, gate: str) -> int:
+    """Print ``n`` lines that name ``name``, once the other attempt has started too (both
+    wait at the gate), so that their lines' events come in while both are out."""
+    distributed.Event(started).set()
+    distributed.Event(gate).wait(20)
+    for i in range(n):
+        print(f"{name} {i}")
+    return n
+
+
+def test_lines_said_while_attempts_run_reach_the_attempt_that_said_them(client: Any) -> None:
+    """Two attempts out at once, each sending its lines as it says them: every batch goes to
+    its own attempt's log, found by its Dask key."""
+    gate = f"gate-{uuid.uuid4().hex}"
+    executor = DaskExecutor(client)
+    jobs = {}
+    for name, attempt in (("left", 1), ("right", 2)):
+        started = f"started-{name}-{uuid.uuid4().hex}"
+        call = make_call(count_aloud, name, attempt, name=name, n=3_000, started=started, gate=gate)
+        jobs[name] = FakeJob(call)
+        executor.submit(jobs[name])
+        assert distributed.Event(started, client=client).wait(30)
+    assert len(executor._submitted) == 2
+    distributed.Event(gate, client=client).set()
+    for name, attempt in (("left", 1), ("right", 2)):
+        job = jobs[name]
+        assert job.wait().output == 3_000
+        assert job.batches, "no line came while it ran"
+        assert {(line.task_id, line.attempt) for b in job.batches for line in b} == {
+            (name, attempt)
+        }
+        assert job.said() == [f"{name} {i}" for i in range(3_000)]
+    assert len(executor._submitted) == 0
+
+
 def test_an_attempt_that_says_nothing_sends_no_event(client: Any) -> None:
     executor = DaskExecutor(client)
     job = FakeJob(make_call(add, a=1, b=2))

@@ -1,12 +1,12 @@
 """The ``plait`` command group, with every command added to it.
 
-The commands live in a module per concept: ``run`` and ``resume`` in ``_run`` (the run they
-hold in this process in ``_session``; the workflow they load and its params in ``_loading``);
-``validate`` and ``graph`` in ``_validate``; ``runs``, ``status``, ``inputs``, ``report`` and
-``logs`` in ``_inspect``; ``answer`` and ``cancel`` in ``_actions``; ``estimates`` in
-``_estimates``; ``serve`` in ``_serve``. The options they share are in ``_options``, and what
-else they share (exit codes, the console, the one-line error, opening the store) in
-``_common``.
+The commands live in a module per concept: ``run`` in ``_run`` and ``resume`` in ``_resume``
+(the run they hold in this process in ``_session``; the workflow they load and its params in
+``_loading``); ``validate`` and ``graph`` in ``_validate``; ``runs``, ``status``, ``inputs``,
+``report`` and ``logs`` in ``_inspect``; ``answer`` and ``cancel`` in ``_actions``;
+``estimates`` in ``_estimates``; ``serve`` in ``_serve``. The options they share are in
+``_options``, and what else they share (exit codes, the console, the one-line error, opening
+the store) in ``_common``.
 
 Exit codes: 0 the run succeeded (or the command did its work), 1 the run failed, 2 a usage or
 validation error (one red line, no traceback), 3 the run paused for input, 4 plait lost the run
@@ -28,7 +28,8 @@ from ._actions import answer, cancel
 from ._common import _exit_code, _fail, cli_words
 from ._estimates import estimates
 from ._inspect import inputs, logs, report, runs, status
-from ._run import resume, run
+from ._resume import resume
+from ._run import run
 from ._serve import serve
 from ._validate import graph, validate
 

@@ -23,7 +23,7 @@ from rich.text import Text
 
 from .._results import RunResult, TaskError, TaskResult
 from .._rules import skip_note
-from .._shell import looks_like_error, telling_lines
+from .._shell_errors import looks_like_error, telling_lines
 from .._state import RunStatus, TaskStatus
 from ._commands import resume_command
 from ._mapped import instance_of
@@ -106,7 +106,8 @@ def last_line(error: TaskError | None) -> str:
 def failure_lines(task_id: str, error: TaskError | None) -> tuple[str, list[str]]:
     """A failed task's error as the summary shows it: :func:`last_line`; for a shell command,
     the first line of its message and the lines of its output that matter (see
-    :func:`plait._shell.telling_lines`): the first that look like errors, and the last ones."""
+    :func:`plait._shell_errors.telling_lines`): the first that look like errors, and the last
+    ones."""
     if error is None:
         return "", []
     lines = [line.rstrip() for line in error.message.strip().splitlines() if line.strip()]

@@ -39,7 +39,8 @@ its last end.
 How the page is made, in three modules:
 
 - ``_report_model``: the *data model* -- :class:`RunView`, everything the page shows as plain
-  text and numbers, built from the run's timeline (``_timeline``);
+  text and numbers, built from the run's timeline (``_timeline``), a module per part of the
+  page (``_report_timeline``, ``_report_attention``, ``_report_logs``, ``_report_graph``);
 - ``_report_layout``: the *layout* -- the timeline's axis and the graph's geometry;
 - this module: the *rendering* -- Jinja2 templates (``plait/templates``: ``report.html`` on
   ``base.html``, with one partial per part of the page under ``run/``: ``header``, ``failures``,

@@ -86,7 +86,7 @@ from .._exceptions import TaskCancelledError
 from .._logs import LogLine
 from ._base import Executor, Job, Outcome, TaskCall
 from ._dask_batch import _Sending
-from ._dask_output import DaskOutput, _lost, _quietly, _Submitted, _type_name
+from ._dask_output import DaskOutput, _lost, _quietly, _Submitted, _SubmittedAttempts, _type_name
 from ._dask_window import MAX_PREFETCH, PREFETCH, SHORT_ROUND_SECONDS, Window
 from ._dask_worker import (
     CANCEL_CHECK_SECONDS,
@@ -151,7 +151,7 @@ class DaskExecutor(_Sending, Executor):
         self.keep_outputs = keep_outputs
         self._session = uuid.uuid4().hex[:8]
         self._lock = threading.Lock()
-        self._submitted: dict[Job, _Submitted] = {}
+        self._submitted = _SubmittedAttempts()
         self._capacity = capacity
         self._window: Window | None = None  # sized when first needed
         # Outcomes to settle, lines said while attempts run (see _lines_came), in order, and
@@ -249,8 +249,8 @@ class DaskExecutor(_Sending, Executor):
         (on the client's event loop): to the settling thread, which keeps them in the attempt's
         log before it settles the attempt. Lines of an attempt already settled are dropped."""
         key = key_of_event(event)
-        with self._lock:  # (a scan: as many attempts as the capacity, a batch at most 10 a second)
-            found = next((s for s in self._submitted.values() if s.key == key), None)
+        with self._lock:
+            found = self._submitted.with_key(key)
         if found is not None:
             self._settling.put((found.job, lines_of_event(event, found.task_id, found.attempt)))
 
@@ -277,7 +277,7 @@ class DaskExecutor(_Sending, Executor):
         submitted = _Submitted(job, key, None, task_call.task_id, task_call.attempt)
         args = (task_call, inputs, key, self._locked)
         with self._lock:
-            self._submitted[job] = submitted
+            self._submitted.add(submitted)
             self._pending.append((submitted, args))
             first = len(self._pending) == 1
         if first:  # the settling thread sends the batch once it has settled what came before
@@ -349,7 +349,7 @@ class DaskExecutor(_Sending, Executor):
         """A submitted future ended (on the client's event loop): fetch what the engine must
         see, then hand the outcome to the settling thread."""
         with self._lock:
-            submitted = self._submitted.pop(job, None)
+            submitted = self._submitted.pop(job)
         if submitted is None:
             return
         if self._window is not None:  # before the engine reads the capacity

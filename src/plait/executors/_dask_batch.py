@@ -25,7 +25,7 @@ from typing import Any
 
 from .._exceptions import TaskCancelledError
 from ._base import Job, Outcome
-from ._dask_output import _quietly, _Submitted
+from ._dask_output import _quietly, _Submitted, _SubmittedAttempts
 from ._dask_worker import _cancel_name, _run_attempt
 
 __all__ = ["batching", "send"]
@@ -82,7 +82,7 @@ class _Sending:
 
     _lock: threading.Lock
     _client: Any  # a distributed.Client
-    _submitted: dict[Job, _Submitted]
+    _submitted: _SubmittedAttempts
     _pending: list[tuple[_Submitted, tuple[Any, ...]]]  # submitted, not sent yet
     _fetching: set[asyncio.Future[Any]]  # tasks on the client's loop
     _ended: Callable[[Job, Any], None]  # a future ended (on the client's loop)
@@ -98,7 +98,7 @@ class _Sending:
             job = submitted.job
             if job.cancelled or job.abandoned:
                 with self._lock:
-                    self._submitted.pop(job, None)
+                    self._submitted.pop(job)
                 if not job.abandoned:
                     error = TaskCancelledError(f"{submitted.describe()} was cancelled")
                     job.complete(Outcome(error=error))
@@ -145,7 +145,7 @@ class _Sending:
             )
             unsendable.__cause__ = error
             with self._lock:
-                self._submitted.pop(submitted.job, None)
+                self._submitted.pop(submitted.job)
             submitted.job.complete(Outcome(error=unsendable))
             return None
 

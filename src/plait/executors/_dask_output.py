@@ -1,5 +1,6 @@
 """What the Dask executor keeps of an attempt: the output it leaves on the cluster
-(:class:`DaskOutput`), its record while it is out (:class:`_Submitted`), and how an ending
+(:class:`DaskOutput`), its record while it is out (:class:`_Submitted`, found by job or by key
+in :class:`_SubmittedAttempts`), and how an ending
 that is not an outcome is told (:func:`_lost`). See ``plait.executors._dask``."""
 
 from __future__ import annotations
@@ -74,6 +75,45 @@ class _Submitted:
 
     def describe(self) -> str:
         return f"task {self.task_id!r} (attempt {self.attempt})"
+
+
+class _SubmittedAttempts:
+    """The attempts a Dask executor submitted and has not seen end, by job and by Dask key.
+
+    By key because a batch of log lines names its attempt by key alone (see
+    ``DaskExecutor._lines_came``): a lookup rather than a scan of every attempt out. Not
+    thread-safe: the executor holds its lock around each call.
+    """
+
+    __slots__ = ("_by_job", "_by_key")
+
+    def __init__(self) -> None:
+        self._by_job: dict[Job, _Submitted] = {}
+        self._by_key: dict[Any, _Submitted] = {}
+
+    def add(self, submitted: _Submitted) -> None:
+        self._by_job[submitted.job] = submitted
+        self._by_key[submitted.key] = submitted
+
+    def get(self, job: Job) -> _Submitted | None:
+        return self._by_job.get(job)
+
+    def with_key(self, key: Any) -> _Submitted | None:
+        """The attempt whose Dask key is ``key`` (a tuple), if it is still out."""
+        return self._by_key.get(key)
+
+    def pop(self, job: Job) -> _Submitted | None:
+        """Forget ``job``'s attempt; it, or None if it was not out."""
+        submitted = self._by_job.pop(job, None)
+        if submitted is not None and self._by_key.get(submitted.key) is submitted:
+            del self._by_key[submitted.key]
+        return submitted
+
+    def values(self) -> list[_Submitted]:
+        return list(self._by_job.values())
+
+    def __len__(self) -> int:
+        return len(self._by_job)
 
 
 def _type_name(kind: Any) -> str:

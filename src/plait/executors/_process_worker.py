@@ -62,7 +62,8 @@ from multiprocessing.connection import Connection
 from typing import Any
 
 from .._exceptions import NotPicklableError
-from .._logs import LogLine, start_capture
+from .._log_capture import start_capture
+from .._logs import LogLine
 from ._base import Outcome, RemoteError
 from ._pickling import dumps, loads
 from ._shipping import CancelFlag, run_call

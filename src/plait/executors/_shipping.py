@@ -31,7 +31,8 @@ from typing import Any
 
 from .._context import Context
 from .._exceptions import BindingError
-from .._logs import AttemptLog, LogLine, running_attempt, start_capture, stop_capture
+from .._log_capture import running_attempt, start_capture, stop_capture
+from .._logs import AttemptLog, LogLine
 from .._pause import NO_DEFAULT, InputRequired
 from ._base import Outcome, TaskCall
 from ._streaming import LogStream

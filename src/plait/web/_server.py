@@ -86,12 +86,12 @@ def serve(
 
 
 def metrics_routes(store_url: str, keys: Keys) -> tuple[list[Any], Store | None]:
-    """``/metrics`` (see ``plait._metrics.metrics_route``: this process's metrics and gauges
-    read from the store, for a scraper that sends the server's token as a Bearer token) and the
-    store it reads; none when prometheus_client is not installed (``plait[prometheus]``)."""
+    """``/metrics`` (see ``plait._metrics_exposition.metrics_route``: this process's metrics and
+    gauges read from the store, for a scraper that sends the server's token as a Bearer token)
+    and the store it reads; none when prometheus_client is not installed (``plait[prometheus]``)."""
     if importlib.util.find_spec("prometheus_client") is None:
         return [], None
-    from .._metrics import metrics_route  # noqa: PLC0415 - imports prometheus_client
+    from .._metrics_exposition import metrics_route  # noqa: PLC0415 - imports prometheus_client
     from ..stores import open_store  # noqa: PLC0415
 
     store = open_store(store_url)
