@@ -30,7 +30,7 @@ from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
 from prometheus_client import CollectorRegistry
 
 import plait
-from plait import _tracing
+from plait import _tracing, _tracing_spans
 from plait._events import RunFinished, RunStarted, TaskStarted, TaskSucceeded
 from plait.stores import MemoryStore, RunRecord
 
@@ -52,28 +52,29 @@ def _provider() -> None:
 
 class _TracerClock:
     """While in force, the CPU time of every RunTracer's thread is added up (patched around
-    its ``_build``): the process's CPU time less this is what the run's other threads spent."""
+    its ``SpanBuilder.run``): the process's CPU time less this is what the run's other threads
+    spent."""
 
     def __init__(self) -> None:
         self.seconds = 0.0
         self._lock = threading.Lock()
 
     def __enter__(self) -> _TracerClock:
-        build = self._build = _tracing.RunTracer._build
+        build = self._build = _tracing_spans.SpanBuilder.run
 
-        def timed_build(tracer: _tracing.RunTracer) -> None:
+        def timed_build(builder: _tracing_spans.SpanBuilder) -> None:
             started = time.thread_time()
             try:
-                build(tracer)
+                build(builder)
             finally:
                 with self._lock:
                     self.seconds += time.thread_time() - started
 
-        _tracing.RunTracer._build = timed_build  # type: ignore[method-assign]
+        _tracing_spans.SpanBuilder.run = timed_build  # type: ignore[method-assign]
         return self
 
     def __exit__(self, *exc_info: object) -> None:
-        _tracing.RunTracer._build = self._build  # type: ignore[method-assign]
+        _tracing_spans.SpanBuilder.run = self._build  # type: ignore[method-assign]
 
 
 def _timed(kind: str, mode: str, clock: _TracerClock) -> tuple[float, float, float]:

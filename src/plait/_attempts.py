@@ -130,9 +130,7 @@ class _Attempt:
         run_state = self.run_state
         token = running_attempt.set(self)
         scope = run_state.attempt_scope
-        scoped = (
-            None if scope is None else scope.enter(run_state.graph.ids[self.index], self.number)
-        )
+        scoped = None if scope is None else scope.enter()
         try:
             output = run_state.call(self)
             if run_state.async_off_loop[self.index]:  # an async function on a thread

@@ -274,7 +274,7 @@ class _Run(_Attempts, _Deadlines, _Questions, _Stopping, _Mapping, _Pipelining, 
             else:
                 token = set_attempt(attempt)
                 if scope is not None:
-                    scoped = scope.enter(self.graph.ids[attempt.index], attempt.number)
+                    scoped = scope.enter()
                 try:
                     # A coroutine that never suspends runs to its end right here, inside this
                     # step of the driver's Task: no Task, no loop iteration of its own.

@@ -118,9 +118,9 @@ class AttemptScope(Protocol):
     """What is entered around each in-process call of a task's function, on the thread that
     calls it (a worker thread, or the event loop's task of an async attempt)."""
 
-    def enter(self, task_id: str, attempt: int) -> object:
-        """The call of attempt ``attempt`` of ``task_id`` begins; returns what :meth:`exit`
-        takes."""
+    def enter(self) -> object:
+        """The call of an attempt begins (the attempt is the one that
+        ``_log_capture.running_attempt`` names there); returns what :meth:`exit` takes."""
 
     def exit(self, token: object) -> None:
         """The call that :meth:`enter` began (which returned ``token``) ended."""
