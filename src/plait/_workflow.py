@@ -31,7 +31,7 @@ from ._pause import Pause
 from ._policies import RetryPolicy
 from ._public import publish_exports
 from ._rules import TriggerRule, coerce_rule
-from ._task_columns import DEFAULT_OPTIONS, TaskColumns, TaskView
+from ._task_columns import DEFAULT_OPTIONS, TaskColumns, TaskView, options_of
 from ._task_spec import TaskSpec, _check_map_over, _check_options
 from ._text import check_name
 
@@ -360,7 +360,7 @@ class Workflow:
         ):  # the common case: options shared, not one tuple per task
             options = DEFAULT_OPTIONS[is_async][binding is _EVERY_DEPENDENCY]
         else:
-            options = spec[3:]
+            options = options_of(spec)
         tasks[id] = dependencies
         columns.functions.append(fn)
         columns.options.append(options)
