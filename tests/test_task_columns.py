@@ -108,7 +108,15 @@ def test_the_tasks_view_is_live_and_read_only() -> None:
     with pytest.raises(TypeError):
         view["b"] = view["a"]  # type: ignore[index]
     assert view == {"a": view["a"]}
+    wf.add_task("b", one)
+    assert list(reversed(view)) == ["b", "a"]
+    copy = view.copy()
+    assert copy == {"a": view["a"], "b": view["b"]} and type(copy) is dict
+    assert list(view | {"c": view["a"]}) == ["a", "b", "c"]
+    assert list({"c": view["a"]} | view) == ["c", "a", "b"]
     assert repr(view).startswith("TaskView({'a': TaskSpec(id='a'")
+    del copy["a"]
+    assert "a" in view
 
 
 def test_graph_specs_by_index_with_instances() -> None:

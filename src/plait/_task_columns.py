@@ -173,6 +173,21 @@ class TaskView(Mapping[str, TaskSpec]):
     def items(self) -> ItemsView[str, TaskSpec]:
         return _Items(self)
 
+    def __reversed__(self) -> Iterator[str]:
+        return reversed(self._columns.dependencies)
+
+    # What a ``MappingProxyType`` over a dict offers besides a Mapping's methods (wf.tasks was
+    # one): a copy, and ``|``; each gives a dict.
+    def copy(self) -> dict[str, TaskSpec]:
+        """The tasks as a new dict."""
+        return dict(self._columns.specs())
+
+    def __or__(self, other: Mapping[str, TaskSpec]) -> dict[str, TaskSpec]:
+        return {**self._columns.specs(), **other}
+
+    def __ror__(self, other: Mapping[str, TaskSpec]) -> dict[str, TaskSpec]:
+        return {**other, **self._columns.specs()}
+
     def __repr__(self) -> str:
         return f"TaskView({self._columns.specs()!r})"
 
