@@ -369,7 +369,7 @@ def test_depends_on_a_function_added_as_two_tasks_is_ambiguous() -> None:
 def test_add_task_returns_the_spec_it_stores() -> None:
     wf = Workflow("w")
     spec = wf.add_task("a", one)
-    assert wf.tasks["a"] is spec
+    assert wf.tasks["a"] == spec
     assert spec.is_async is False
     assert dict(spec.params) == {}
 
@@ -416,7 +416,7 @@ def test_duplicate_id_with_add_task_is_rejected() -> None:
         r"\(for a decorated function: @wf\.task\(id=\.\.\.\)\)$",
     ):
         wf.add_task("a", two)
-    assert wf.tasks["a"] is first
+    assert wf.tasks["a"] == first
     assert len(wf) == 1
 
 

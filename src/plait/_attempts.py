@@ -205,7 +205,7 @@ class _Attempt:
         if answers is None or key not in answers:
             return NO_DEFAULT
         if key == "":  # the task's own pause: give it in the form its schema asks for
-            pause = self.run_state.graph.specs[self.index].pause
+            pause = self.run_state.graph.options[self.index].pause
             return as_schema_value(pause.schema if pause else None, answers[key])
         return answers[key]
 
@@ -218,13 +218,13 @@ class _Attempts(_RunState):
     def call(self, attempt: _Attempt) -> Any:
         """Call the attempt's task function with its parameters filled (see _binding)."""
         i = attempt.index
-        spec = self.graph.specs[i]
+        spec = self.graph.options[i]
         inputs = self.graph.inputs[i]
-        fn = spec.fn
+        fn = self.graph.fns[i]
         if fn is None:  # an approval gate: its output is the answer
             return attempt.answer("")
         kwargs: dict[str, Any] | None = None  # None: nothing to pass (the common no-op case)
-        task_id = spec.id
+        task_id = self.graph.ids[i]
         map_over = None
         if inputs is not None:
             params = spec.binding.params
@@ -270,7 +270,7 @@ class _Attempts(_RunState):
     def task_call(self, attempt: _Attempt) -> TaskCall:
         """What ``attempt`` calls, as a picklable snapshot for an executor to ship."""
         i = attempt.index
-        spec = self.graph.specs[i]
+        spec = self.graph.options[i]
         inputs = self.graph.inputs[i]
         kwargs: dict[str, Any] = {}
         context_parameter = None
@@ -298,7 +298,7 @@ class _Attempts(_RunState):
             task_id=task_id,
             attempt=attempt.number,
             idempotency_key=f"{self.run_id}/{task_id}",
-            fn=spec.fn,
+            fn=graph.fns[i],
             kwargs=kwargs,
             context_parameter=context_parameter,
             answers={} if not answers else {key: attempt.answer(key) for key in answers},

@@ -24,7 +24,7 @@ from ._targets import main_module_name
 
 if TYPE_CHECKING:
     from ._graph import Graph
-    from ._task_spec import TaskSpec
+    from ._task_columns import TaskOptions
 
 __all__ = [
     "DefinitionDiff",
@@ -65,16 +65,24 @@ def _function_name(fn: Callable[..., Any] | None) -> str:
     return f"{module}:{name}"
 
 
-def _definition(ids: Sequence[str], specs: Sequence[TaskSpec]) -> list[dict[str, Any]]:
+def _definition(
+    ids: Sequence[str],
+    depends_on: Sequence[tuple[str, ...]],
+    fns: Sequence[Callable[..., Any] | None],
+    options: Sequence[TaskOptions],
+) -> list[dict[str, Any]]:
+    """The definition of the tasks in these columns (a graph's, by task index)."""
     return [
         {
             "id": task_id,
-            "depends_on": list(spec.depends_on),
+            "depends_on": list(dependencies),
             "function": function,
-            "params": params_document(spec.params) if spec.params else {},
-            **({} if spec.map_over is None else {"map_over": spec.map_over}),
+            "params": params_document(task.params) if task.params else {},
+            **({} if task.map_over is None else {"map_over": task.map_over}),
         }
-        for task_id, spec, function in zip(ids, specs, _function_names(specs), strict=True)
+        for task_id, dependencies, task, function in zip(
+            ids, depends_on, options, _function_names(fns), strict=True
+        )
     ]
 
 
@@ -100,9 +108,9 @@ def _map_json(map_over: str | None) -> str:
     return ',"map_over":' + encode_basestring_ascii(map_over)
 
 
-def _function_names(specs: Sequence[TaskSpec]) -> list[str]:
+def _function_names(functions: Sequence[Callable[..., Any] | None]) -> list[str]:
+    """Each function's name (see ``_function_name``), in order."""
     # Named once per function (many tasks often share one), looked up by id at C speed.
-    functions = [spec.fn for spec in specs]
     by_id = dict(zip(map(id, functions), functions, strict=True))
     names = {key: _function_name(fn) for key, fn in by_id.items()}
     return list(map(names.__getitem__, map(id, functions)))
@@ -113,16 +121,23 @@ class LazyDefinition(Sequence[Mapping[str, Any]]):
 
     A run's record holds its definition; the memory store keeps the record as it is, so a run
     that nobody resumes or inspects never builds one dict per task (a microsecond each). It
-    keeps the graph's ids and task specs, not the compiled graph.
+    keeps the graph's columns of ids, dependencies, functions and options, not the compiled
+    graph.
     """
 
-    __slots__ = ("_built", "_ids", "_specs")
+    __slots__ = ("_built", "_depends_on", "_fns", "_ids", "_options")
     __hash__ = None  # type: ignore[assignment]  # unhashable, like the list it stands for
 
     def __init__(self, graph: Graph) -> None:
-        self._ids, self._specs = graph.ids, graph.specs
+        self._ids, self._fns, self._options = graph.ids, graph.fns, graph.options
+        self._depends_on = graph.depends_on  # the workflow's tasks only
         if graph.growable:  # a run's copy: its instances are not part of the definition
-            self._ids, self._specs = graph.ids[: graph.size], graph.specs[: graph.size]
+            size = graph.size
+            self._ids, self._fns, self._options = (
+                graph.ids[:size],
+                graph.fns[:size],
+                graph.options[:size],
+            )
         self._built: list[dict[str, Any]] | None = None
 
     def __len__(self) -> int:
@@ -147,12 +162,16 @@ class LazyDefinition(Sequence[Mapping[str, Any]]):
         return (
             "["
             + ",".join(
-                f'{{"id":{quote(task_id)},"depends_on":[{",".join(map(quote, spec.depends_on))}],'
+                f'{{"id":{quote(task_id)},"depends_on":[{",".join(map(quote, depends_on))}],'
                 f'"function":{quote(function)},'
-                f'"params":{_params_json(spec.params) if spec.params else "{}"}'
-                f"{_map_json(spec.map_over)}}}"
-                for task_id, spec, function in zip(
-                    self._ids, self._specs, _function_names(self._specs), strict=True
+                f'"params":{_params_json(task.params) if task.params else "{}"}'
+                f"{_map_json(task.map_over)}}}"
+                for task_id, depends_on, task, function in zip(
+                    self._ids,
+                    self._depends_on,
+                    self._options,
+                    _function_names(self._fns),
+                    strict=True,
                 )
             )
             + "]"
@@ -160,7 +179,7 @@ class LazyDefinition(Sequence[Mapping[str, Any]]):
 
     def _list(self) -> list[dict[str, Any]]:
         if self._built is None:
-            self._built = _definition(self._ids, self._specs)
+            self._built = _definition(self._ids, self._depends_on, self._fns, self._options)
         return self._built
 
     def __eq__(self, other: object) -> bool:

@@ -113,7 +113,7 @@ def _weigh(
         by_id = dict(zip(columns.task_ids, columns.seconds, strict=True))
         own = [by_id.get(task_id, ()) for task_id in ids]
     learned = list(map(_median_of, own))
-    given = [spec.estimate for spec in graph.specs]
+    given = [options.estimate for options in graph.options]
     if given.count(None) == len(given):
         seconds = learned
         letters = ["l" if s else "u" for s in own]
@@ -151,7 +151,7 @@ def _by_function(
     for function, latest in zip(columns.functions, columns.seconds, strict=True):
         if latest:
             by_function.setdefault(function, []).extend(latest)
-    functions = _function_names(graph.specs)
+    functions = _function_names(graph.fns)
     medians: dict[str, float] = {}
     for i, letter in enumerate(letters):
         if letter != "u" or (kept := by_function.get(functions[i])) is None:
@@ -174,12 +174,12 @@ def learn(store: Store, graph: Graph) -> tuple[Graph, dict[str, Any]]:
     The graph is ranked again only when the history can change its order: not when it teaches
     no task anything, nor when every task weighs the same, as they did before.
     """
-    if all(spec.estimate is not None for spec in graph.specs):
+    if all(options.estimate is not None for options in graph.options):
         seconds, letters, _ = _weigh(graph, ())
         return graph, _document(seconds, letters)
     history = store.task_history(graph.workflow_name)
     if not history:
-        if any(spec.estimate is not None for spec in graph.specs):
+        if any(options.estimate is not None for options in graph.options):
             seconds, letters, _ = _weigh(graph, ())
             return graph, _document(seconds, letters)
         return graph, {}
@@ -195,7 +195,7 @@ def _can_reorder(graph: Graph, seconds: Sequence[float | None], letters: str) ->
     and still do (an unknown estimate weighs the median of the known: alike too)."""
     if "l" not in letters and "f" not in letters:
         return False
-    before = {spec.estimate for spec in graph.specs}
+    before = {options.estimate for options in graph.options}
     before.discard(None)
     after = set(seconds)
     after.discard(None)
@@ -279,10 +279,10 @@ class FirstTryDurations(DurationColumns):
                 )
             ]
             graph = self._graph
-            specs = graph.specs
+            fns = graph.fns
             for i in self._asked:
                 seconds[i] = ()
-            for i in [i for i, spec in enumerate(specs) if spec.pause is not None]:
+            for i in [i for i, options in enumerate(graph.options) if options.pause is not None]:
                 seconds[i] = ()
             size = graph.size
             if len(seconds) > size:  # instances teach their mapped task, not themselves
@@ -290,8 +290,8 @@ class FirstTryDurations(DurationColumns):
                     taught = (s[0] for s in (seconds[j] for j in instances) if s)
                     seconds[p] = tuple(itertools.islice(taught, SAMPLES_PER_MAPPED_TASK))
                 del seconds[size:]
-                task_ids, specs = task_ids[:size], specs[:size]
-            self._history = HistoryColumns(task_ids, seconds, _function_names(specs))
+                task_ids, fns = task_ids[:size], fns[:size]
+            self._history = HistoryColumns(task_ids, seconds, _function_names(fns))
         return self._history
 
     def __bool__(self) -> bool:

@@ -33,6 +33,11 @@ queue key. Every other graph is immutable once built. In a run's copy the edge f
 to a task that maps over it instance by instance is not in ``dependents`` (it is ``streams``):
 that dependent expands when the task expands, and its instance ``k`` depends on instance ``k``.
 
+Each task's spec is kept as the workflow keeps it, in columns (see ``plait._task_columns``):
+``fns[i]`` its function, ``options[i]`` the rest of its options (shared by tasks added alike),
+``depends_on[i]`` its dependency ids; instances have their mapped task's function and options.
+``specs`` makes TaskSpecs from these when read.
+
 What a run records of its graph -- its definition, and the fields its fingerprint hashes -- is
 built in ``plait._definition``.
 """
@@ -41,12 +46,14 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from operator import attrgetter
 from typing import TYPE_CHECKING, Any
 
 from ._definition import _definition, _function_names, _map_suffix, _params_suffix
 from ._graph_checks import _GraphChecks, _listed_twice
 from ._rules import TriggerRule
+from ._task_columns import IndexedSpecs, TaskOptions
 
 if TYPE_CHECKING:
     from ._task_spec import TaskSpec
@@ -89,7 +96,9 @@ class Graph(_GraphChecks):
         "decides_on_success",
         "dependencies",
         "dependents",
+        "depends_on",
         "first",
+        "fns",
         "growable",
         "ids",
         "index",
@@ -98,6 +107,7 @@ class Graph(_GraphChecks):
         "instances",
         "map_over",
         "mapped",
+        "options",
         "pause_tasks",
         "pool_names",
         "pool_of",
@@ -105,7 +115,6 @@ class Graph(_GraphChecks):
         "rank",
         "rules",
         "size",
-        "specs",
         "streams",
         "task_at_key",
         "topological_order",
@@ -118,11 +127,13 @@ class Graph(_GraphChecks):
         self.workflow_name = workflow.name
         self._definition: list[dict[str, Any]] | None = None
         self._fingerprint: str | None = None
-        tasks = workflow.tasks
-        specs: list[TaskSpec] = list(tasks.values())
-        self.specs = specs
-        n = len(specs)
-        self.ids = ids = list(tasks)
+        columns = workflow._tasks  # copied: the workflow may grow, this graph may not
+        self.ids = ids = list(columns.dependencies)
+        self.depends_on = list(columns.dependencies.values())
+        self.fns: list[Callable[..., Any] | None] = list(columns.functions)
+        self.options: list[TaskOptions] = list(columns.options)
+        options = self.options
+        n = len(ids)
         self.index = index = dict(zip(ids, range(n), strict=True))
         position = index.__getitem__
         self.dependencies: list[tuple[int, ...]] = [_NO_EDGES] * n
@@ -131,11 +142,13 @@ class Graph(_GraphChecks):
         dependents: list[list[int] | None] = [None] * n
         in_order = True  # every dependency defined before its dependents
         self.pause_tasks: list[int] = []
+        self.size = n  # the workflow's tasks; a run's copy holds instances after them
+        self.instance_parent: list[int] = []  # by index - size: the mapped task of an instance
         pooled = False
-        for i, spec in enumerate(specs):
-            if spec.depends_on:
+        for i, (depends_on, task_options) in enumerate(zip(self.depends_on, options, strict=True)):
+            if depends_on:
                 try:
-                    resolved = dependencies[i] = tuple(map(position, spec.depends_on))
+                    resolved = dependencies[i] = tuple(map(position, depends_on))
                 except KeyError:
                     self._resolve_each()  # raises the first error in definition order
                     raise
@@ -144,31 +157,29 @@ class Graph(_GraphChecks):
                     if after is None:
                         dependents[d] = [i]
                     elif after[-1] == i:  # i's dependencies name d twice
-                        raise _listed_twice(spec)
+                        raise _listed_twice(ids[i], depends_on)
                     else:
                         after.append(i)
                     if d >= i:
                         in_order = False
-            binding = spec.binding
+            binding = task_options.binding
             if binding.passed is not None or binding.params or binding.context_parameter:
-                self.inputs[i] = self._inputs(spec, dependencies[i])
-            elif spec.depends_on:
+                self.inputs[i] = self._inputs(task_options, dependencies[i])
+            elif depends_on:
                 self.inputs[i] = dependencies[i]  # the same indexes: share the tuple
-            if spec.pool is not None:
+            if task_options.pool is not None:
                 pooled = True
-            if spec.pause is not None:
+            if task_options.pause is not None:
                 self.pause_tasks.append(i)
-        self.size = n  # the workflow's tasks; a run's copy holds instances after them
-        self.instance_parent: list[int] = []  # by index - size: the mapped task of an instance
         self.instances: dict[int, range] = {}  # a run's copy: each expanded task's instances
         self.growable = False
-        self.mapped = any(spec.map_over is not None for spec in specs)
+        self.mapped = any(map(attrgetter("map_over"), options))  # an id: never empty
         self.map_over = [-1] * n
         self.streams: list[tuple[int, ...]] = [_NO_EDGES] * n
         if self.mapped:
             self._link_mapped()
-        self.rules = [spec.trigger for spec in specs]
-        self.cleanup = [spec.cleanup for spec in specs]
+        self.rules = list(map(attrgetter("trigger"), options))
+        self.cleanup = list(map(attrgetter("cleanup"), options))
         early = _DECIDES_ON_SUCCESS
         self.decides_on_success = [rule in early for rule in self.rules]
         # Tuples, not lists: smaller, and the garbage collector stops walking them.
@@ -184,25 +195,30 @@ class Graph(_GraphChecks):
         self.first = [
             i for i in self.topological_order if not dependencies[i] or self.rules[i] is always
         ]
-        self._order([spec.estimate for spec in specs])
+        self._order(list(map(attrgetter("estimate"), options)))
         if pooled:
             pools: dict[str | None, int] = {None: 0}
-            self.pool_of = [pools.setdefault(spec.pool, len(pools)) for spec in specs]
+            self.pool_of = [pools.setdefault(o.pool, len(pools)) for o in options]
             self.pool_names: list[str | None] = list(pools)
         else:
             self.pool_of = [0] * n
             self.pool_names = [None]
 
     def __len__(self) -> int:
-        return len(self.specs)
+        return len(self.ids)
+
+    @property
+    def specs(self) -> Sequence[TaskSpec]:
+        """Each task's TaskSpec by index (made when read: see ``plait._task_columns``)."""
+        return IndexedSpecs(self)
 
     def _link_mapped(self) -> None:
         """Set ``map_over`` and ``streams`` (the graph has mapped tasks)."""
         streams: dict[int, list[int]] = {}
-        for i, spec in enumerate(self.specs):
-            if spec.map_over is not None:
-                u = self.map_over[i] = self.index[spec.map_over]
-                if self.specs[u].map_over is not None:
+        for i, task_options in enumerate(self.options):
+            if task_options.map_over is not None:
+                u = self.map_over[i] = self.index[task_options.map_over]
+                if self.options[u].map_over is not None:
                     streams.setdefault(u, []).append(i)
         for u, after in streams.items():
             self.streams[u] = tuple(after)
@@ -230,9 +246,9 @@ class Graph(_GraphChecks):
     def add_instances(self, i: int, count: int) -> range:
         """Append ``count`` instances of mapped task ``i``; return their indexes.
 
-        Each instance is a task with ``i``'s spec, pool, rule, rank and queue key, and no
-        dependencies, except that an instance of a task mapped over a mapped task depends on
-        the instance of the same item (``b[k]`` on ``a[k]``).
+        Each instance is a task with ``i``'s function, options, pool, rule, rank and queue key,
+        and no dependencies, except that an instance of a task mapped over a mapped task depends
+        on the instance of the same item (``b[k]`` on ``a[k]``).
 
         Raises:
             ValueError: this graph is not a run's copy, or task ``i`` is not mapped.
@@ -243,13 +259,14 @@ class Graph(_GraphChecks):
             raise ValueError(f"task {i!r} of workflow {self.workflow_name!r} is not mapped")
         if i in self.instances:
             raise ValueError(f"task {self.ids[i]!r} was already expanded")
-        first = len(self.specs)
+        first = len(self.ids)
         added = self.instances[i] = range(first, first + count)
-        task_id, spec = self.ids[i], self.specs[i]
+        task_id = self.ids[i]
         ids = [instance_id(task_id, k) for k in range(count)]
         self.ids.extend(ids)
         self.index.update(zip(ids, added, strict=True))
-        self.specs.extend([spec] * count)
+        self.fns.extend([self.fns[i]] * count)
+        self.options.extend([self.options[i]] * count)
         self.instance_parent.extend([i] * count)
         upstream = self.instances.get(self.map_over[i])
         if upstream is not None:  # b[k] depends on a[k]
@@ -269,10 +286,12 @@ class Graph(_GraphChecks):
         self.queue_key.extend([self.queue_key[i]] * count)
         return added
 
-    def _inputs(self, spec: TaskSpec, dependencies: tuple[int, ...]) -> tuple[int, ...] | None:
+    def _inputs(
+        self, options: TaskOptions, dependencies: tuple[int, ...]
+    ) -> tuple[int, ...] | None:
         """The dependencies whose outputs fill parameters; None when the function takes no
         arguments. A parameter is named like its dependency: ``ids[d]``."""
-        binding = spec.binding
+        binding = options.binding
         if binding.passed is None:
             return dependencies
         if not binding.passed and not binding.params and not binding.context_parameter:
@@ -283,19 +302,19 @@ class Graph(_GraphChecks):
         """Set ``rank``, ``queue_key`` and ``task_at_key`` from ``estimates`` (by task index)."""
         self.rank = rank = self._ranks(estimates)
         # Python's sort is stable: equal keys keep definition order, the last tie-break.
-        if any(spec.priority for spec in self.specs):
-            priority = [spec.priority for spec in self.specs]
-            by_queue_order = sorted(range(len(self.specs)), key=lambda i: (-priority[i], -rank[i]))
+        priority = list(map(attrgetter("priority"), self.options))
+        if any(priority):
+            by_queue_order = sorted(range(len(self.ids)), key=lambda i: (-priority[i], -rank[i]))
         else:
             negated = [-r for r in rank]
-            by_queue_order = sorted(range(len(self.specs)), key=negated.__getitem__)
+            by_queue_order = sorted(range(len(self.ids)), key=negated.__getitem__)
         self.task_at_key = by_queue_order
-        self.queue_key = [0] * len(self.specs)
+        self.queue_key = [0] * len(self.ids)
         for key, i in enumerate(by_queue_order):
             self.queue_key[i] = key
 
     def _ranks(self, estimates: Sequence[float | None]) -> list[float]:
-        rank = [0.0] * len(self.specs)
+        rank = [0.0] * len(self.ids)
         dependents = self.dependents
         unknown = _median([e for e in estimates if e is not None], 1.0)
         at = rank.__getitem__
@@ -316,10 +335,10 @@ class Graph(_GraphChecks):
         Raises:
             ValueError: ``estimates`` does not hold one entry per task.
         """
-        if len(estimates) != len(self.specs):
+        if len(estimates) != len(self.ids):
             raise ValueError(
                 f"reranked() needs one estimate per task of workflow {self.workflow_name!r} "
-                f"({len(self.specs)}), not {len(estimates)}"
+                f"({len(self.ids)}), not {len(estimates)}"
             )
         other = object.__new__(Graph)
         for name in Graph.__slots__:
@@ -331,7 +350,10 @@ class Graph(_GraphChecks):
         """What a resumed run must agree on: each task's id, dependencies, function and
         params."""
         if self._definition is None:
-            self._definition = _definition(self.ids[: self.size], self.specs[: self.size])
+            size = self.size
+            self._definition = _definition(
+                self.ids[:size], self.depends_on, self.fns[:size], self.options[:size]
+            )
         return self._definition
 
     def fingerprint(self) -> str:
@@ -342,15 +364,17 @@ class Graph(_GraphChecks):
             # A task's params are appended only when it has some, so that the fingerprints of
             # runs stored before params were kept stay the same.
             join = "\x1e".join
+            size = self.size
             text = "\n".join(
                 [
-                    f"{task_id}\x1f{join(spec.depends_on)}\x1f{function}"
-                    f"{_params_suffix(spec.params) if spec.params else ''}"
-                    f"{_map_suffix(spec.map_over)}"
-                    for task_id, spec, function in zip(
-                        self.ids[: self.size],
-                        self.specs[: self.size],
-                        _function_names(self.specs[: self.size]),
+                    f"{task_id}\x1f{join(depends_on)}\x1f{function}"
+                    f"{_params_suffix(options.params) if options.params else ''}"
+                    f"{_map_suffix(options.map_over)}"
+                    for task_id, depends_on, options, function in zip(
+                        self.ids[:size],
+                        self.depends_on,
+                        self.options[:size],
+                        _function_names(self.fns[:size]),
                         strict=True,
                     )
                 ]
@@ -360,7 +384,7 @@ class Graph(_GraphChecks):
 
     def critical_path(self) -> list[str]:
         """The ids along the longest (estimate-weighted) path through the graph."""
-        if not self.specs:
+        if not self.ids:
             return []
         i = max(
             (i for i, deps in enumerate(self.dependencies) if not deps),

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING
 from ._exceptions import CycleError, InvalidOptionError, UnknownDependencyError
 
 if TYPE_CHECKING:
-    from ._task_spec import TaskSpec
+    pass
 
 __all__ = ["unknown_dependency"]
 
@@ -39,11 +39,11 @@ def unknown_dependency(
     )
 
 
-def _listed_twice(spec: TaskSpec) -> InvalidOptionError:
+def _listed_twice(task_id: str, depends_on: tuple[str, ...]) -> InvalidOptionError:
     """The error for a task whose ``depends_on`` names a task twice (found here, in the graph's
     one pass, at the cost of a comparison per edge, rather than by a set per ``add_task``)."""
     return InvalidOptionError(
-        f"task {spec.id!r} lists a dependency twice: {spec.depends_on!r}; list each one once"
+        f"task {task_id!r} lists a dependency twice: {depends_on!r}; list each one once"
     )
 
 
@@ -54,8 +54,8 @@ class _GraphChecks:
 
     # Graph's fields that the checks read (see plait._graph).
     workflow_name: str
-    specs: list[TaskSpec]
     ids: list[str]
+    depends_on: list[tuple[str, ...]]
     index: dict[str, int]
     dependencies: list[tuple[int, ...]]
     dependents: list[Sequence[int]]
@@ -63,16 +63,16 @@ class _GraphChecks:
     def _resolve_each(self) -> None:
         """Raise the error of the first task, in definition order, with a dependency on itself
         or on no task of the workflow (the slow path, for the error message)."""
-        for spec in self.specs:
-            for dependency in spec.depends_on:
-                if dependency == spec.id:
+        for task_id, depends_on in zip(self.ids, self.depends_on, strict=False):  # no instances
+            for dependency in depends_on:
+                if dependency == task_id:
                     raise CycleError(
-                        f"task {spec.id!r} depends on itself; remove {spec.id!r} from its "
+                        f"task {task_id!r} depends on itself; remove {task_id!r} from its "
                         "depends_on",
-                        [spec.id, spec.id],
+                        [task_id, task_id],
                     )
                 if dependency not in self.index:
-                    raise unknown_dependency(spec.id, dependency, self.ids, self.workflow_name)
+                    raise unknown_dependency(task_id, dependency, self.ids, self.workflow_name)
 
     def _sort(self) -> list[int]:
         """Kahn's algorithm in definition order; a leftover task means there is a cycle."""
@@ -86,7 +86,7 @@ class _GraphChecks:
                 missing[d] -= 1
                 if missing[d] == 0:
                     queue.append(d)
-        if len(order) < len(self.specs):
+        if len(order) < len(self.ids):
             self._resolve_each()  # a task that depends on itself says so
             cycle = self._find_cycle([i for i, m in enumerate(missing) if m > 0])
             path = " -> ".join(self.ids[i] for i in cycle)

@@ -46,7 +46,7 @@ class _Questions(_RunState):
         status = self.scheduler.status
         for i in ready:
             if status[i] is _WAITING:
-                pause = self.graph.specs[i].pause
+                pause = self.graph.options[i].pause
                 earlier = self.questions.get(i)
                 if earlier is not None and earlier.key != "":  # asked mid-way, before a resume
                     request = InputRequired(
@@ -170,7 +170,7 @@ class _Questions(_RunState):
         i = self.graph.index[task_id]
         with self.lock:
             question = self.questions.get(i)
-            pause = self.graph.specs[i].pause
+            pause = self.graph.options[i].pause
             if question is not None and key in (None, question.key):
                 key, schema = question.key, self._question_schemas.get(i, question.schema)
             elif (

@@ -18,6 +18,7 @@ from __future__ import annotations
 import dataclasses
 import time
 from collections.abc import Mapping, Sequence
+from operator import attrgetter
 from typing import TYPE_CHECKING, Any
 
 from ._claims import _claim, _refuse_if_owned
@@ -169,7 +170,7 @@ async def aresume(
         if task_id not in graph.index:
             raise NotWaitingError(f"run {run_id!r} has no task {task_id!r}")
         i = graph.index[task_id]
-        pause = graph.specs[i].pause
+        pause = graph.options[i].pause
         question = questions.get(i)
         if question is not None:
             key = question.key
@@ -193,7 +194,7 @@ async def aresume(
     }
     engine_config = _config(config or _stored_config(record.config), settings)
     check_executors(
-        ((spec.id, spec.executor) for spec in workflow.tasks.values()),
+        zip(graph.ids, map(attrgetter("executor"), graph.options), strict=True),
         engine_config.default_executor,
         executors or {},
     )
@@ -230,7 +231,7 @@ async def aresume(
         skipped=kept_skips(graph, tasks),
         instances=restored_instances(
             tasks,
-            (spec.id for spec in graph.specs if spec.map_over is not None),
+            (graph.ids[i] for i, options in enumerate(graph.options) if options.map_over),
             graph.index,
             lambda task: _loads(serializer, task.output, run_id, f"output of {task.task_id!r}"),
         ),

@@ -49,7 +49,7 @@ from ._results import RunResult, TaskError, TaskResult
 from ._scheduler import Scheduler
 from ._serialization import Serializer
 from ._state import TaskStatus
-from ._task_spec import TaskSpec
+from ._task_columns import TaskOptions
 from ._workflow import Workflow
 from .executors import Executor, InlineExecutor
 from .executors._named import RunExecutors
@@ -83,7 +83,7 @@ class Restored:
 
 
 def _place(
-    specs: Sequence[TaskSpec], executors: RunExecutors, default: str
+    specs: Sequence[TaskOptions], executors: RunExecutors, default: str
 ) -> tuple[list[Executor | None], list[bool]]:
     """Where each task runs (None: on the loop), and whether it is an async function that an
     executor calls. Costs one pass in C when no task names an executor (make bench Part 1)."""
@@ -194,7 +194,7 @@ class _RunState:
         # Whether a task is an async function that an executor calls (under asyncio.run).
         self.async_off_loop: list[bool]
         self.executor_of, self.async_off_loop = _place(
-            graph.specs, self.executors, config.default_executor
+            graph.options, self.executors, config.default_executor
         )
         # An executor's lane, by id: its capacity may change (see _Attempts.complete).
         self.lane_of_executor: dict[int, int]
@@ -219,8 +219,8 @@ class _RunState:
         self.finished_at: list[float | None] = [None] * n
         self.current: list[_Attempt | None] = [None] * n
         # Each task's own option, or the run's; most tasks have none of their own, which
-        # attrgetter over the specs sees without a Python-level step per task.
-        specs, default_retry = graph.specs, config.default_retry
+        # attrgetter over the options sees without a Python-level step per task.
+        specs, default_retry = graph.options, config.default_retry
         self.retry = (
             [spec.retry or default_retry for spec in specs]
             if any(map(attrgetter("retry"), specs))

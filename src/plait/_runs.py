@@ -19,6 +19,7 @@ import logging
 import time
 import uuid
 from collections.abc import Coroutine, Mapping, Sequence
+from operator import attrgetter
 from typing import TYPE_CHECKING, Any
 
 from . import _signals
@@ -143,7 +144,7 @@ async def _execute(
         on_renewed=run_state.lease_renewed,
         on_stall=run_state.store_stalls,
         inbox=inbox,
-        functions=dict(zip(graph.ids, _function_names(graph.specs), strict=True))
+        functions=dict(zip(graph.ids, _function_names(graph.fns), strict=True))
         if store.durable
         else None,
         on_write=None if metrics is None else metrics.store_wrote,
@@ -273,8 +274,11 @@ async def arun(
     refuse_run_while_importing()
     workflow.validate()
     engine_config = _config(config, settings)
-    if len(workflow.graph().pool_names) > 1:  # some task names a pool: each needs a limit
-        check_pools(engine_config, ((spec.id, spec.pool) for spec in workflow.tasks.values()))
+    graph = workflow.graph()  # its columns: the workflow's TaskSpecs are made when read
+    if len(graph.pool_names) > 1:  # some task names a pool: each needs a limit
+        check_pools(
+            engine_config, zip(graph.ids, map(attrgetter("pool"), graph.options), strict=True)
+        )
     run_metrics = _monitors(
         workflow.name,
         metrics=metrics,
@@ -282,7 +286,7 @@ async def arun(
         metrics_task_labels=metrics_task_labels,
     )
     check_executors(
-        ((spec.id, spec.executor) for spec in workflow.tasks.values()),
+        zip(graph.ids, map(attrgetter("executor"), graph.options), strict=True),
         engine_config.default_executor,
         executors or {},
     )
@@ -290,7 +294,6 @@ async def arun(
         raise ConfigError(f"target must be a non-empty str such as 'pkg.flows:wf', not {target!r}")
     the_store = open_store(store)
     serializer = _serializer_for(the_store, serializer)
-    graph = workflow.graph()
     run_id = run_id or uuid.uuid4().hex
     check_name("run id", run_id)
     owner = _owner()

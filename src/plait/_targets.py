@@ -97,8 +97,8 @@ def target_of(workflow: Workflow) -> str | None:
     modules of its tasks' functions (a script's as the name an import would give it); None
     when there is none."""
     seen: set[str] = set()
-    for spec in workflow.tasks.values():
-        module_name = getattr(spec.fn, "__module__", None)
+    for fn in workflow.graph().fns:  # not workflow.tasks: that makes a TaskSpec per task
+        module_name = getattr(fn, "__module__", None)
         if not isinstance(module_name, str) or module_name in seen:
             continue
         seen.add(module_name)

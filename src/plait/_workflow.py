@@ -4,6 +4,10 @@ Tasks are added with the ``@wf.task`` decorator or with ``wf.add_task``; both ch
 (see ``plait._task_spec``) and work out, once, how each parameter of the function will be filled
 when it runs: its *binding* (see ``plait._binding``). ``wf.graph()`` compiles the workflow into
 the validated graph a run schedules (see ``plait._graph``).
+
+A workflow keeps its tasks in columns, not one TaskSpec per task, so that a large build gives
+the garbage collector nothing more to walk; :attr:`Workflow.tasks` makes the TaskSpecs when it
+is first read (see ``plait._task_columns``).
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ from ._pause import Pause
 from ._policies import RetryPolicy
 from ._public import publish_exports
 from ._rules import TriggerRule, coerce_rule
+from ._task_columns import DEFAULT_OPTIONS, TaskColumns, TaskView, options_of
 from ._task_spec import TaskSpec, _check_map_over, _check_options
 from ._text import check_name
 
@@ -57,7 +62,7 @@ class Workflow:
             raise InvalidOptionError(f"a workflow needs a non-empty name, not {name!r}")
         check_name("workflow name", name)
         self.name = name
-        self._tasks: dict[str, TaskSpec] = {}
+        self._tasks = TaskColumns()  # not a TaskSpec per task: see plait._task_columns
         # Each function's analysis, and the ids of the first two tasks that run it (a function
         # named in depends_on resolves to the one task that runs it): one lookup per add_task.
         # Two are enough to tell that a function runs as several tasks; the error that says so
@@ -69,16 +74,16 @@ class Workflow:
     @property
     def tasks(self) -> Mapping[str, TaskSpec]:
         """The tasks by id, in the order they were added (read-only)."""
-        return MappingProxyType(self._tasks)
+        return TaskView(self._tasks)
 
     def __len__(self) -> int:
-        return len(self._tasks)
+        return len(self._tasks.dependencies)
 
     def __contains__(self, task_id: object) -> bool:
-        return task_id in self._tasks
+        return task_id in self._tasks.dependencies
 
     def __repr__(self) -> str:
-        return f"<Workflow {self.name!r} with {len(self._tasks)} tasks>"
+        return f"<Workflow {self.name!r} with {len(self._tasks.dependencies)} tasks>"
 
     @overload
     def task(self, fn: F, /) -> F: ...
@@ -225,7 +230,8 @@ class Workflow:
         """
         # The common case -- a known function, ids as dependencies, default options -- makes
         # no call it can skip: make bench Part 5 times add_task.
-        tasks = self._tasks
+        columns = self._tasks
+        tasks = columns.dependencies
         if not isinstance(id, str) or not id:
             raise InvalidOptionError(f"task ids must be non-empty strings, not {id!r}")
         if not id.isascii() or "\x00" in id:  # check_name's question, asked of ASCII at once
@@ -285,6 +291,7 @@ class Workflow:
                 pause=pause,
                 default_rule=trigger is None,
             )
+        default_options = True
         if (
             retry is not None
             or timeout is not None
@@ -295,6 +302,7 @@ class Workflow:
             or estimate is not None
             or executor is not None
         ):
+            default_options = False
             _check_options(
                 id,
                 retry=retry,
@@ -319,7 +327,7 @@ class Workflow:
                 _check_item_parameter(id, fn, info, mapped, frozen_params)
             if len(entry[1]) < 2:
                 entry[1].append(id)
-        spec = tasks[id] = _tuple_new(
+        spec = _tuple_new(
             TaskSpec,
             (
                 id,
@@ -341,6 +349,21 @@ class Workflow:
                 binding,
             ),
         )
+        if (
+            default_options
+            and rule is _ALL_SUCCESS
+            and (binding is _EVERY_DEPENDENCY or binding is _NO_BINDING)
+            and pause is None
+            and cleanup is False
+            and mapped is None
+            and not frozen_params
+        ):  # the common case: options shared, not one tuple per task
+            options = DEFAULT_OPTIONS[is_async][binding is _EVERY_DEPENDENCY]
+        else:
+            options = options_of(spec)
+        tasks[id] = dependencies
+        columns.functions.append(fn)
+        columns.options.append(options)
         self._graph = None
         return spec
 
@@ -374,7 +397,7 @@ class Workflow:
                 f"{self.name!r}; add it first, or name the dependency by its id"
             ) from None
         if len(ids) > 1:
-            every = [spec.id for spec in self._tasks.values() if spec.fn == dependency]
+            every = self._tasks.ids_running(dependency)
             raise InvalidOptionError(
                 f"task {task_id!r} depends on {name}, which was added as several tasks "
                 f"({', '.join(map(repr, every))}); name the dependency by its id"
