@@ -591,6 +591,33 @@ def test_an_async_attempt_that_suspends_late_times_out_from_its_start() -> None:
     assert error is not None and error.type == "plait.TaskTimeoutError"
 
 
+def test_a_deadline_queued_late_takes_its_place_before_later_ones() -> None:
+    # "held" holds the loop 0.8s, then waits for "second" to end (1.5s in). Meanwhile a worker
+    # thread started "second" (0.5s in; deadline 1.7s). held's deadline, queued as it suspends,
+    # is 1.2s: it must go before second's in their queue, and fire before second ends.
+    second_done = threading.Event()
+
+    def first() -> None:
+        time.sleep(0.5)
+
+    def second() -> None:
+        time.sleep(1.0)
+        second_done.set()
+
+    async def held() -> None:
+        time.sleep(0.8)
+        await asyncio.to_thread(second_done.wait, GUARD)
+
+    wf = plait.Workflow("w")
+    wf.add_task("first", first, timeout=1.2)
+    wf.add_task("second", second, depends_on=["first"], timeout=1.2)
+    wf.add_task("held", held, timeout=1.2)
+    result = plait.run(wf, retry_failed_tasks=False, max_concurrency=4)
+    error = result.tasks["held"].error
+    assert error is not None and error.type == "plait.TaskTimeoutError"
+    assert result.tasks["second"].status is TaskStatus.SUCCEEDED
+
+
 def test_a_driver_whose_attempts_suspend_queues_each_deadline_once() -> None:
     # After an attempt suspends, its driver queues the next ones' deadlines as it takes them
     # (eager), and turns lazy again when it lets others run (every 64 attempts): each deadline

@@ -41,8 +41,9 @@ class _DriverWatch:
 
     An async attempt that never suspends holds the loop from its start to its end: no timer can
     fire meanwhile, so it cannot time out, and queueing its deadline is wasted work (a tenth of
-    an async no-op task's CPU: a clock read, the queue entry, and the collector passes its
-    tuples caused). So the driver only notes the attempt and when it started (the clock it read
+    an async no-op task's whole call: a clock read, the queue entry, and the collector passes
+    its tuples caused; 83.5k -> 75.0k instructions per task of a 2,000-task chain, callgrind).
+    So the driver only notes the attempt and when it started (the clock it read
     as the previous one settled: no read of its own); a callback it schedules on the loop (one
     pending at a time) runs once the driver's Task has given the loop back -- the attempt
     suspended, or the driver let others run between attempts -- and queues the deadline of the
@@ -75,7 +76,13 @@ class _Deadlines(_RunState):
         queue = self._deadlines.get(timeout)
         if queue is None:
             queue = self._deadlines[timeout] = deque()
-        queue.append((deadline, attempt))
+        if started is None or not queue or queue[-1][0] <= deadline:
+            queue.append((deadline, attempt))
+        else:  # queued late, from an earlier start (a suspended async attempt): into its place
+            k = len(queue)
+            while k and queue[k - 1][0] > deadline:
+                k -= 1
+            queue.insert(k, (deadline, attempt))
         current = self.current
         # Ended attempts are dropped from the head at once: kept queued, they would outlive the
         # young generation and make the collector's full passes over a big run more frequent.
@@ -101,7 +108,7 @@ class _Deadlines(_RunState):
         i = attempt.index
         timeout = self.timeout[i]
         with self.lock:
-            if self.current[i] is attempt:
+            if self.current[i] is attempt and not self._closed:
                 watch.eager = True
                 if timeout is not None and attempt is not watch.queued:
                     # its start, moved from time.time() to time.monotonic()
