@@ -86,8 +86,10 @@ class _Deadlines(_RunState):
         current = self.current
         # Ended attempts are dropped from the head at once: kept queued, they would outlive the
         # young generation and make the collector's full passes over a big run more frequent.
-        while current[queue[0][1].index] is not queue[0][1]:
+        head = queue[0][1]
+        while current[head.index] is not head:
             queue.popleft()  # that attempt already ended
+            head = queue[0][1]
         if len(queue) > _PRUNE_AT and len(queue) > 4 * self.scheduler.running:
             # A long attempt at the head keeps ended ones behind it: drop those.
             self._deadlines[timeout] = deque(e for e in queue if current[e[1].index] is e[1])
