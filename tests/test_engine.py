@@ -510,12 +510,12 @@ def test_timeouts_of_different_lengths_each_fire_at_their_own_deadline() -> None
 def test_a_timeout_fires_after_many_shorter_attempts_of_its_length_ended() -> None:
     # Ended attempts' deadlines behind a running one are dropped once a queue is long
     # (_deadlines): the long attempt at the head of its queue still times out, and the queue
-    # stays short.
+    # stays short. The quick ones suspend once: an async attempt's deadline is queued then.
     async def slow() -> None:
         await asyncio.sleep(GUARD)
 
     async def quick() -> None:
-        pass
+        await asyncio.sleep(0)
 
     count = 3 * _deadlines._PRUNE_AT
     wf = plait.Workflow("w")
@@ -525,8 +525,10 @@ def test_a_timeout_fires_after_many_shorter_attempts_of_its_length_ended() -> No
     lengths: list[int] = []
     watch = _deadlines._Deadlines._watch_deadline
 
-    def watching(self: Any, timeout: float, attempt: Any, in_loop: bool) -> None:
-        watch(self, timeout, attempt, in_loop)
+    def watching(
+        self: Any, timeout: float, attempt: Any, in_loop: bool, started: float | None = None
+    ) -> None:
+        watch(self, timeout, attempt, in_loop, started)
         lengths.append(len(self._deadlines[timeout]))
 
     with pytest.MonkeyPatch.context() as patch:
@@ -537,6 +539,116 @@ def test_a_timeout_fires_after_many_shorter_attempts_of_its_length_ended() -> No
     assert result.tasks[f"q{count - 1}"].status is TaskStatus.SUCCEEDED
     assert len(lengths) == count + 1
     assert max(lengths) <= _deadlines._PRUNE_AT + 1
+
+
+def _counting_deadlines(patch: pytest.MonkeyPatch) -> dict[str, int]:
+    """Count the deadlines queued, by task id, while ``patch`` is in force."""
+    queued: dict[str, int] = {}
+    watch = _deadlines._Deadlines._watch_deadline
+
+    def watching(
+        self: Any, timeout: float, attempt: Any, in_loop: bool, started: float | None = None
+    ) -> None:
+        task_id = self.graph.ids[attempt.index]
+        queued[task_id] = queued.get(task_id, 0) + 1
+        watch(self, timeout, attempt, in_loop, started)
+
+    patch.setattr(_deadlines._Deadlines, "_watch_deadline", watching)
+    return queued
+
+
+def test_an_async_attempt_that_never_suspends_queues_no_deadline_and_cannot_time_out() -> None:
+    # It holds the loop from start to end, so no timer could fire: its deadline is never
+    # queued (_deadlines._DriverWatch), and one that runs past its timeout still succeeds.
+    async def blocking() -> str:
+        time.sleep(0.1)  # past its timeout, without giving the loop back
+        return "done"
+
+    async def quick(blocking: str) -> str:
+        return blocking
+
+    wf = plait.Workflow("w")
+    wf.add_task("blocking", blocking, timeout=0.05)
+    wf.add_task("quick", quick, depends_on=["blocking"])
+    with pytest.MonkeyPatch.context() as patch:
+        queued = _counting_deadlines(patch)
+        result = plait.run(wf, retry_failed_tasks=False)
+    assert result.outputs == {"blocking": "done", "quick": "done"}
+    assert queued == {}
+
+
+def test_an_async_attempt_that_suspends_late_times_out_from_its_start() -> None:
+    # Its deadline is queued as it suspends, counted from when it started: 0.45s holding the
+    # loop and 0.25s asleep pass its 0.5s timeout (from its suspension, they would not).
+    async def late() -> None:
+        time.sleep(0.45)
+        await asyncio.sleep(0.25)
+
+    wf = plait.Workflow("w")
+    wf.add_task("late", late, timeout=0.5)
+    result = plait.run(wf, retry_failed_tasks=False)
+    error = result.tasks["late"].error
+    assert error is not None and error.type == "plait.TaskTimeoutError"
+
+
+def test_a_deadline_queued_late_takes_its_place_before_later_ones() -> None:
+    # "held" holds the loop 0.8s, then waits for "second" to end (1.5s in). Meanwhile a worker
+    # thread started "second" (0.5s in; deadline 1.7s). held's deadline, queued as it suspends,
+    # is 1.2s: it must go before second's in their queue, and fire before second ends.
+    second_done = threading.Event()
+
+    def first() -> None:
+        time.sleep(0.5)
+
+    def second() -> None:
+        time.sleep(1.0)
+        second_done.set()
+
+    async def held() -> None:
+        time.sleep(0.8)
+        await asyncio.to_thread(second_done.wait, GUARD)
+
+    wf = plait.Workflow("w")
+    wf.add_task("first", first, timeout=1.2)
+    wf.add_task("second", second, depends_on=["first"], timeout=1.2)
+    wf.add_task("held", held, timeout=1.2)
+    result = plait.run(wf, retry_failed_tasks=False, max_concurrency=4)
+    error = result.tasks["held"].error
+    assert error is not None and error.type == "plait.TaskTimeoutError"
+    assert result.tasks["second"].status is TaskStatus.SUCCEEDED
+
+
+def test_a_driver_whose_attempts_suspend_queues_each_deadline_once() -> None:
+    # After an attempt suspends, its driver queues the next ones' deadlines as it takes them
+    # (eager), and turns lazy again when it lets others run (every 64 attempts): each deadline
+    # is queued once, one that suspends then raises fails with its error, and the last one,
+    # taken eagerly, times out.
+    async def step() -> None:
+        await asyncio.sleep(0)
+
+    async def broken() -> None:
+        await asyncio.sleep(0)
+        raise ValueError("broken after suspending")
+
+    async def slow() -> None:
+        await asyncio.sleep(GUARD)
+
+    count = 150  # more than two hand-backs of a driver (_KEEP_WITHOUT_YIELDING)
+    wf = plait.Workflow("w")
+    wf.add_task("s0", step)
+    for k in range(1, count):
+        wf.add_task(f"s{k}", step, depends_on=[f"s{k - 1}"])
+    wf.add_task("broken", broken, depends_on=[f"s{count - 1}"])
+    wf.add_task("slow", slow, depends_on=[f"s{count - 1}"], timeout=0.05)
+    with pytest.MonkeyPatch.context() as patch:
+        queued = _counting_deadlines(patch)
+        result = plait.run(wf, retry_failed_tasks=False, max_concurrency=1)
+    assert set(queued) == {*(f"s{k}" for k in range(count)), "broken", "slow"}
+    assert set(queued.values()) == {1}
+    broken_error = result.tasks["broken"].error
+    assert broken_error is not None and broken_error.message == "broken after suspending"
+    slow_error = result.tasks["slow"].error
+    assert slow_error is not None and slow_error.type == "plait.TaskTimeoutError"
 
 
 def test_a_custom_task_factory_of_the_loop_is_used_for_async_tasks() -> None:

@@ -40,7 +40,7 @@ from typing import Any
 
 from ._attempts import _Attempt, _Attempts
 from ._config import EngineConfig
-from ._deadlines import _Deadlines
+from ._deadlines import _Deadlines, _DriverWatch
 from ._events import RunFinished, RunStarted, Subscriber, TaskStarted
 from ._graph import Graph
 from ._lease import lease_clock
@@ -219,7 +219,7 @@ class _Run(_Attempts, _Deadlines, _Questions, _Stopping, _Mapping, _Pipelining, 
         if self.started_at[i] is None:  # its first attempt in this run, or since a resume
             self.started_at[i] = time.time()
         timeout = self.timeout[i]
-        if timeout is not None:
+        if timeout is not None and self.executor_of[i] is not None:  # async: see _drive
             self._watch_deadline(timeout, attempt, in_loop)
         if self.listening:
             self._emit(TaskStarted, task_id=self.graph.ids[i], attempt=number)
@@ -244,12 +244,15 @@ class _Run(_Attempts, _Deadlines, _Questions, _Stopping, _Mapping, _Pipelining, 
         the loop run others every ``_KEEP_WITHOUT_YIELDING`` attempts or ``_HOLD_LOOP_SECONDS``,
         as attempts that never suspend would hold the loop; after a cancellation or an error it
         stops (its task's cancel count stays raised). A new driver's context is a copy of the
-        one that started it, as a new Task's would be.
+        one that started it, as a new Task's would be. An attempt's deadline is queued only if
+        it suspends (see ``_deadlines._DriverWatch``).
         """
         task = attempt.task
         assert task is not None  # set as the driver was made, before its first step
-        # Attempts left to run, and until when, before the loop runs others.
-        left, until = _KEEP_WITHOUT_YIELDING, time.time() + _HOLD_LOOP_SECONDS
+        # Attempts left to run, and until when, before the loop runs others; the clock as last
+        # read (as the previous attempt settled): the next attempt's start, for its deadline.
+        now = time.time()
+        left, until = _KEEP_WITHOUT_YIELDING, now + _HOLD_LOOP_SECONDS
         # Looked up once: this loop runs once per async attempt.
         lock, settle, dispatch, resolve = (
             self.lock,
@@ -258,6 +261,8 @@ class _Run(_Attempts, _Deadlines, _Questions, _Stopping, _Mapping, _Pipelining, 
             self._resolve_if_finished,
         )
         set_attempt, reset_attempt = running_attempt.set, running_attempt.reset
+        watch, call_soon = _DriverWatch(), self._loop.call_soon
+        timeouts, watch_deadline = self.timeout, self._watch_deadline
         finished_at, scope, call, encodes = (
             self.finished_at,
             self.attempt_scope,
@@ -272,6 +277,11 @@ class _Run(_Attempts, _Deadlines, _Questions, _Stopping, _Mapping, _Pipelining, 
                 if attempt.error is None:
                     attempt.error = asyncio.CancelledError()
             else:
+                if not watch.eager:  # (eager: its deadline is queued; see below)
+                    if not watch.pending:  # the loop ran since the last look: look again
+                        watch.pending = True
+                        call_soon(self._watch_suspended, watch)
+                    watch.attempt, watch.started = attempt, now
                 token = set_attempt(attempt)
                 if scope is not None:
                     scoped = scope.enter()
@@ -296,6 +306,8 @@ class _Run(_Attempts, _Deadlines, _Questions, _Stopping, _Mapping, _Pipelining, 
                 keep = dispatch(in_loop=True, for_driver=keep_going)
                 if keep is None:  # (with one, the run goes on)
                     resolve(in_loop=True)
+                elif watch.eager and (timeout := timeouts[keep.index]) is not None:
+                    watch_deadline(timeout, keep, True)
             finally:
                 lock.release()
             if keep is None:
@@ -304,9 +316,13 @@ class _Run(_Attempts, _Deadlines, _Questions, _Stopping, _Mapping, _Pipelining, 
             left -= 1
             settled_at = finished_at[attempt.index]
             assert settled_at is not None  # _settle set it
-            if not left or settled_at > until:
+            now = settled_at
+            if not left or now > until:
                 await asyncio.sleep(0)  # never cancelled: keep has not started (_cancel_async)
-                left, until = _KEEP_WITHOUT_YIELDING, time.time() + _HOLD_LOOP_SECONDS
+                now = time.time()
+                left, until = _KEEP_WITHOUT_YIELDING, now + _HOLD_LOOP_SECONDS
+                if watch.eager:  # lazy again; keep's deadline is queued already
+                    watch.eager, watch.queued = False, keep
             # No coroutine: calling the function failed (attempt.error), or the run stopped
             # while the loop ran others (attempt.cancelled).
             attempt, coroutine = keep, None
