@@ -756,7 +756,7 @@ def test_a_timeout_settles_the_attempt_whatever_the_worker_does(
         assert error is not None and error.type == "plait.TaskTimeoutError", error
     assert not deaf.exists()  # settled before its worker finished it: the late result is unread
     for _ in range(3000):  # the worker saw the cancel Event (it stays set after the timeout)
-        if heard.exists():
+        if heard.exists() and heard.read_text():  # (made, then written: wait for both)
             break
         time.sleep(0.01)
     assert heard.read_text() == "saw the cancel\n"
