@@ -182,6 +182,38 @@ def test_the_journal_leaves_the_engines_fields_untouched(recorder: Recorder) -> 
     assert data == {"attempt": 1}  # the engine builds the subscribers' event from it
 
 
+def test_the_attempt_journal_logs_a_start_and_a_success_as_the_journal_does() -> None:
+    through_journal, through_attempts = CapturingStore(), CapturingStore()
+    recorders = []
+    for store in (through_journal, through_attempts):
+        recorder = Recorder(
+            store,  # type: ignore[arg-type]
+            "run-1",
+            "me",
+            serializer=JSONSerializer(),
+            lease_seconds=30.0,
+            lock=threading.Lock(),
+            task_columns=columns,
+            on_failure=lambda error: None,
+            functions={"a": "f", "b": "g"},  # durations learned too
+        )
+        recorders.append(recorder)
+    journal, attempts = recorders
+    for kind, at, task_id, number in [
+        (TaskStarted, 1.0, "a", 1),
+        (TaskStarted, 1.5, "b", 1),
+        (TaskSucceeded, 2.0, "a", 1),
+    ]:
+        journal(kind, at, task_id, {"attempt": number})
+        attempts.attempt(kind, at, task_id, number)
+    assert attempts._timed == journal._timed == [("a", 1.0, 2.0)]  # a's duration learned
+    for recorder in recorders:
+        recorder._flush()
+    assert through_attempts.events == through_journal.events
+    assert [e.kind for e in through_attempts.events] == ["TaskStarted", "TaskSucceeded"]
+    assert list(through_attempts.batches[0].tasks) == list(through_journal.batches[0].tasks)
+
+
 def test_closing_writes_what_is_pending_and_the_run_update(
     recorder: Recorder, store: CapturingStore
 ) -> None:
