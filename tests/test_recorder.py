@@ -74,8 +74,8 @@ def store() -> CapturingStore:
     return CapturingStore()
 
 
-@pytest.fixture
-def recorder(store: CapturingStore) -> Recorder:
+def recording(store: CapturingStore, functions: dict[str, str] | None = None) -> Recorder:
+    """A recorder of run-1 into ``store`` (learning durations of ``functions``' tasks)."""
     return Recorder(
         store,  # type: ignore[arg-type]
         "run-1",
@@ -85,7 +85,13 @@ def recorder(store: CapturingStore) -> Recorder:
         lock=threading.Lock(),
         task_columns=columns,
         on_failure=lambda error: None,
+        functions=functions,
     )
+
+
+@pytest.fixture
+def recorder(store: CapturingStore) -> Recorder:
+    return recording(store)
 
 
 def log(recorder: Recorder, kind: type[Event], at: float, task_id: str | None, **data: Any) -> None:
@@ -184,20 +190,8 @@ def test_the_journal_leaves_the_engines_fields_untouched(recorder: Recorder) -> 
 
 def test_the_attempt_journal_logs_a_start_and_a_success_as_the_journal_does() -> None:
     through_journal, through_attempts = CapturingStore(), CapturingStore()
-    recorders = []
-    for store in (through_journal, through_attempts):
-        recorder = Recorder(
-            store,  # type: ignore[arg-type]
-            "run-1",
-            "me",
-            serializer=JSONSerializer(),
-            lease_seconds=30.0,
-            lock=threading.Lock(),
-            task_columns=columns,
-            on_failure=lambda error: None,
-            functions={"a": "f", "b": "g"},  # durations learned too
-        )
-        recorders.append(recorder)
+    functions = {"a": "f", "b": "g"}  # durations learned too
+    recorders = [recording(through_journal, functions), recording(through_attempts, functions)]
     journal, attempts = recorders
     for kind, at, task_id, number in [
         (TaskStarted, 1.0, "a", 1),

@@ -337,14 +337,12 @@ def test_attempts_running_at_once_each_nest_their_spans_under_their_own(
     assert outside.parent is None
 
 
-def test_a_shipped_attempt_runs_under_its_span_where_it_runs(
-    spans: InMemorySpanExporter,
-) -> None:
-    store = MemoryStore()
+def create_run(store: MemoryStore, run_id: str, workflow: str) -> None:
+    """Create ``run_id``, running, in ``store``: a run to trace without the engine."""
     store.create_run(
         RunRecord(
-            run_id="shipped",
-            workflow="far",
+            run_id=run_id,
+            workflow=workflow,
             fingerprint="-",
             definition=[],
             config={},
@@ -353,6 +351,13 @@ def test_a_shipped_attempt_runs_under_its_span_where_it_runs(
             updated_at=0.0,
         )
     )
+
+
+def test_a_shipped_attempt_runs_under_its_span_where_it_runs(
+    spans: InMemorySpanExporter,
+) -> None:
+    store = MemoryStore()
+    create_run(store, "shipped", "far")
     tracer = RunTracer("far", "shipped", store)
     now = time.time()
     tracer(RunStarted(run_id="shipped", time=now, workflow="far", tasks=1))
@@ -487,18 +492,7 @@ def test_the_attempt_journal_traces_a_start_and_a_success_as_the_journal_does(
     store = MemoryStore()
     traced: dict[str, list[tuple[str, int | None, int | None, dict[str, Any]]]] = {}
     for run_id in ("journal", "attempts"):
-        store.create_run(
-            RunRecord(
-                run_id=run_id,
-                workflow="wf",
-                fingerprint="-",
-                definition=[],
-                config={},
-                status=plait.RunStatus.RUNNING,
-                created_at=0.0,
-                updated_at=0.0,
-            )
-        )
+        create_run(store, run_id, "wf")
         tracer = RunTracer("wf", run_id, store)
         tracer.journal(RunStarted, 1.0, None, {"workflow": "wf", "tasks": 2})
         for kind, at, task_id in [

@@ -62,7 +62,7 @@ def _all(
 def _all_attempts(attempts: list[AttemptJournal]) -> AttemptJournal:
     """An attempt journal that calls each of ``attempts`` (two or three: the recorder, the
     tracer, the metrics), in order. Unrolled, not a loop: it runs twice per task, and a loop
-    over a tuple costs ~60 ns more per call of three (best of 40)."""
+    over a tuple of three no-op journals took 196 ns a call, unrolled 158 (best of 40)."""
     if len(attempts) == 2:
         first, second = attempts
 

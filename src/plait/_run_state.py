@@ -390,8 +390,10 @@ class _RunState:
     ) -> None:
         """:meth:`_emit` of a task's start or success (``kind``: TaskStarted or TaskSucceeded)
         of attempt ``number``: the two events of every task, so their fields go positionally to
-        the journal and no dict is built unless a subscriber listens. Through ``_emit``'s
-        keywords and dict they cost ~0.4 µs more per event (see the commit that made this)."""
+        the attempt journal and no dict is built unless a subscriber listens. A task's two
+        events cost the engine's thread 0.65 µs through ``_emit``'s keywords and dict into the
+        tracer's journal, 0.47 this way; 4.0-4.6 and 3.2-3.7 into the recorder's, the tracer's
+        and the metrics' (thread CPU, best of 15 x 20,000 tasks)."""
         now = time.time()
         if self.attempt_journal is not None:
             self.attempt_journal(kind, now, task_id, number)
