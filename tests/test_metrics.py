@@ -16,7 +16,8 @@ from starlette.applications import Starlette
 
 import plait
 from plait import Workflow
-from plait._metrics import _observe
+from plait._events import RunStarted, TaskReady, TaskStarted, TaskSucceeded
+from plait._metrics import RunMetrics, _observe
 from plait._metrics_exposition import exposition, metrics_route
 from plait._metrics_series import TASK_BUCKETS
 from plait.stores import MemoryStore, SQLiteStore
@@ -329,3 +330,35 @@ def test_attempts_past_one_batch_all_reach_the_registry() -> None:
     )
     assert value(registry, "plait_task_queue_wait_seconds_count", workflow="many") == 1100
     assert value(registry, "plait_tasks_running", workflow="many") == 0.0
+
+
+def told(registry: CollectorRegistry) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    """The samples of ``registry`` but their series' creation times."""
+    return {key: v for key, v in samples(registry).items() if not key[0].endswith("_created")}
+
+
+def test_the_attempt_journal_records_a_start_and_a_success_as_the_journal_does() -> None:
+    through_journal, through_attempts = CollectorRegistry(), CollectorRegistry()
+    journal = RunMetrics("wf", registry=through_journal)
+    attempts = RunMetrics("wf", registry=through_attempts)
+    for metrics in (journal, attempts):
+        metrics.run_id = "r"
+        metrics.journal(RunStarted, 0.5, None, {"workflow": "wf", "tasks": 2})
+        metrics.journal(TaskReady, 1.0, "a", {})
+        metrics.journal(TaskReady, 1.0, "b", {})
+    for kind, at, task_id in [
+        (TaskStarted, 1.25, "a"),
+        (TaskStarted, 1.5, "b"),
+        (TaskSucceeded, 3.0, "a"),
+    ]:
+        journal.journal(kind, at, task_id, {"attempt": 1})
+        attempts.attempt(kind, at, task_id, 1)
+    journal.flush()
+    attempts.flush()
+    recorded = told(through_attempts)
+    assert recorded == told(through_journal)
+    assert recorded["plait_tasks_running", (("workflow", "wf"),)] == 1.0  # b
+    succeeded = (("result", "succeeded"), ("workflow", "wf"))
+    assert recorded["plait_task_duration_seconds_count", succeeded] == 1.0
+    assert recorded["plait_task_duration_seconds_sum", succeeded] == 1.75
+    assert recorded["plait_task_queue_wait_seconds_sum", (("workflow", "wf"),)] == 0.75

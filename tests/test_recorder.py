@@ -74,8 +74,8 @@ def store() -> CapturingStore:
     return CapturingStore()
 
 
-@pytest.fixture
-def recorder(store: CapturingStore) -> Recorder:
+def recording(store: CapturingStore, functions: dict[str, str] | None = None) -> Recorder:
+    """A recorder of run-1 into ``store`` (learning durations of ``functions``' tasks)."""
     return Recorder(
         store,  # type: ignore[arg-type]
         "run-1",
@@ -85,7 +85,13 @@ def recorder(store: CapturingStore) -> Recorder:
         lock=threading.Lock(),
         task_columns=columns,
         on_failure=lambda error: None,
+        functions=functions,
     )
+
+
+@pytest.fixture
+def recorder(store: CapturingStore) -> Recorder:
+    return recording(store)
 
 
 def log(recorder: Recorder, kind: type[Event], at: float, task_id: str | None, **data: Any) -> None:
@@ -180,6 +186,26 @@ def test_the_journal_leaves_the_engines_fields_untouched(recorder: Recorder) -> 
     recorder(TaskStarted, 1.0, "a", {"attempt": 1})
     recorder(TaskSucceeded, 2.0, "a", data)
     assert data == {"attempt": 1}  # the engine builds the subscribers' event from it
+
+
+def test_the_attempt_journal_logs_a_start_and_a_success_as_the_journal_does() -> None:
+    through_journal, through_attempts = CapturingStore(), CapturingStore()
+    functions = {"a": "f", "b": "g"}  # durations learned too
+    recorders = [recording(through_journal, functions), recording(through_attempts, functions)]
+    journal, attempts = recorders
+    for kind, at, task_id, number in [
+        (TaskStarted, 1.0, "a", 1),
+        (TaskStarted, 1.5, "b", 1),
+        (TaskSucceeded, 2.0, "a", 1),
+    ]:
+        journal(kind, at, task_id, {"attempt": number})
+        attempts.attempt(kind, at, task_id, number)
+    assert attempts._timed == journal._timed == [("a", 1.0, 2.0)]  # a's duration learned
+    for recorder in recorders:
+        recorder._flush()
+    assert through_attempts.events == through_journal.events
+    assert [e.kind for e in through_attempts.events] == ["TaskStarted", "TaskSucceeded"]
+    assert list(through_attempts.batches[0].tasks) == list(through_journal.batches[0].tasks)
 
 
 def test_closing_writes_what_is_pending_and_the_run_update(

@@ -337,14 +337,12 @@ def test_attempts_running_at_once_each_nest_their_spans_under_their_own(
     assert outside.parent is None
 
 
-def test_a_shipped_attempt_runs_under_its_span_where_it_runs(
-    spans: InMemorySpanExporter,
-) -> None:
-    store = MemoryStore()
+def create_run(store: MemoryStore, run_id: str, workflow: str) -> None:
+    """Create ``run_id``, running, in ``store``: a run to trace without the engine."""
     store.create_run(
         RunRecord(
-            run_id="shipped",
-            workflow="far",
+            run_id=run_id,
+            workflow=workflow,
             fingerprint="-",
             definition=[],
             config={},
@@ -353,6 +351,13 @@ def test_a_shipped_attempt_runs_under_its_span_where_it_runs(
             updated_at=0.0,
         )
     )
+
+
+def test_a_shipped_attempt_runs_under_its_span_where_it_runs(
+    spans: InMemorySpanExporter,
+) -> None:
+    store = MemoryStore()
+    create_run(store, "shipped", "far")
     tracer = RunTracer("far", "shipped", store)
     now = time.time()
     tracer(RunStarted(run_id="shipped", time=now, workflow="far", tasks=1))
@@ -479,3 +484,38 @@ def test_a_run_started_by_a_traced_attempt_nests_its_spans_under_it(
     by_name = {s.name: s for s in spans.get_finished_spans()}
     parent = by_name["deep"].parent
     assert parent is not None and parent.span_id == by_name["plait.task outer"].context.span_id
+
+
+def test_the_attempt_journal_traces_a_start_and_a_success_as_the_journal_does(
+    spans: InMemorySpanExporter,
+) -> None:
+    store = MemoryStore()
+    traced: dict[str, list[tuple[str, int | None, int | None, dict[str, Any]]]] = {}
+    for run_id in ("journal", "attempts"):
+        create_run(store, run_id, "wf")
+        tracer = RunTracer("wf", run_id, store)
+        tracer.journal(RunStarted, 1.0, None, {"workflow": "wf", "tasks": 2})
+        for kind, at, task_id in [
+            (TaskStarted, 1.25, "a"),
+            (TaskStarted, 1.5, "b"),
+            (TaskSucceeded, 2.0, "a"),
+            (TaskSucceeded, 2.5, "b"),
+        ]:
+            if run_id == "journal":
+                tracer.journal(kind, at, task_id, {"attempt": 1})
+            else:
+                tracer.attempt_journal(kind, at, task_id, 1)
+        tracer.journal(RunFinished, 3.0, None, {"status": plait.RunStatus.SUCCEEDED})
+        tracer.close()
+        traced[run_id] = sorted(
+            (
+                s.name,
+                s.start_time,
+                s.end_time,
+                {k: v for k, v in (s.attributes or {}).items() if k != "plait.run.id"},
+            )
+            for s in spans.get_finished_spans()
+        )
+        spans.clear()
+    assert traced["attempts"] == traced["journal"]
+    assert len(traced["attempts"]) == 3  # the run's span and each attempt's

@@ -411,7 +411,7 @@ class _Attempts(_RunState):
             self.errors[i] = None
             decided = scheduler.succeed(i)
             if self.listening:
-                self._emit(TaskSucceeded, task_id=self.graph.ids[i], attempt=attempt.number)
+                self._emit_attempt(TaskSucceeded, self.graph.ids[i], attempt.number)
             if decided and (self.listening or not self._plain_ready):
                 self._decided(i, decided, in_loop=in_loop)
             return

@@ -222,7 +222,7 @@ class _Run(_Attempts, _Deadlines, _Questions, _Stopping, _Mapping, _Pipelining, 
         if timeout is not None and self.executor_of[i] is not None:  # async: see _drive
             self._watch_deadline(timeout, attempt, in_loop)
         if self.listening:
-            self._emit(TaskStarted, task_id=self.graph.ids[i], attempt=number)
+            self._emit_attempt(TaskStarted, self.graph.ids[i], number)
         return attempt
 
     def _start_async(self, attempt: _Attempt) -> None:

@@ -22,6 +22,7 @@ from ._results import TaskError
 from ._state import RunStatus, SkipCause
 
 __all__ = [
+    "AttemptJournal",
     "Event",
     "InputReceived",
     "InputRequested",
@@ -173,6 +174,12 @@ Subscriber = Callable[[Event], object]
 #: events) and other fields, with no :class:`Event` object built -- the recorder turns them into
 #: log rows, and a durable run emits two events per task.
 Journal = Callable[[type[Event], float, str | None, dict[str, Any]], object]
+
+#: A journal's path for the two events of every task, :class:`TaskStarted` and
+#: :class:`TaskSucceeded`: their class, time, task id and attempt number, positional -- no
+#: fields' dict built, the engine's whole cost of a task's events when no subscriber listens
+#: (see ``_RunState._emit_attempt``). It records what :data:`Journal` records of the same event.
+AttemptJournal = Callable[[type[Event], float, str, int], object]
 
 
 def publish(subscribers: Sequence[Subscriber], event: Event) -> None:

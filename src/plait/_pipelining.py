@@ -101,7 +101,7 @@ class _Pipelining(_RunState):
             if timeout is not None:
                 self._watch_deadline(timeout, attempt, in_loop)
             if self.listening:
-                self._emit(TaskStarted, task_id=self.graph.ids[i], attempt=attempt.number)
+                self._emit_attempt(TaskStarted, self.graph.ids[i], attempt.number)
         finally:
             lock.release()
 

@@ -28,7 +28,7 @@ from ._config import EngineConfig, _config, _config_document, check_pools
 from ._definition import LazyDefinition, _function_names
 from ._engine import _Run
 from ._estimates import FirstTryDurations, learn
-from ._events import Journal, Subscriber
+from ._events import AttemptJournal, Journal, Subscriber
 from ._exceptions import ConfigError
 from ._graph import Graph
 from ._lease import lease_clock
@@ -150,21 +150,21 @@ async def _execute(
         on_write=None if metrics is None else metrics.store_wrote,
     )
     run_state.recorder = recorder
-    journals: list[Journal] = []
+    journals: list[tuple[Journal, AttemptJournal]] = []
     if store.durable:
         run_state.lease_deadline = run_state.gate = recorder.lease.deadline
-        journals.append(recorder)
+        journals.append((recorder, recorder.attempt))
         recorder.start()
     if tracer is not None:  # plain fields on a queue: no event object built on the engine's side
-        journals.append(tracer.journal)
+        journals.append((tracer.journal, tracer.attempt_journal))
         if tracer.scopes:  # each attempt's span current while its function runs
             run_state.attempt_scope = tracer
     if metrics is not None:  # plain fields too, and TaskReady (queue waits start there)
         metrics.run_id = run_state.run_id
-        journals.append(metrics.journal)
+        journals.append((metrics.journal, metrics.attempt))
         run_state.announce_ready = True
     if journals:
-        run_state.keep_journal(_all(journals))
+        run_state.keep_journal(*_all(journals))
     _live_runs[run_state.run_id] = run_state
     interrupts = _signals.current.get()
     if interrupts is not None:  # a blocking run: signals stop it (see _signals)
