@@ -10,7 +10,7 @@ must), sends it, and waits -- on the pipe and on the worker's exit at once -- fo
 which it hands to ``job.complete``; meanwhile it writes out what the task prints and hands the
 lines it says, batched, to ``job.logged`` (so they are in the attempt's log as they are said,
 and stay there if the worker is killed). The worker's side is ``_process_worker``; its module
-docstring gives the protocol.
+docstring gives the protocol, and ``_process_outcomes`` what its messages mean to the slot.
 
 **What can go wrong, and what each costs.**
 

@@ -15,19 +15,18 @@ import threading
 import time
 from typing import TYPE_CHECKING
 
-from .._exceptions import NotPicklableError, TaskCancelledError, WorkerLostError
+from .._exceptions import TaskCancelledError, WorkerLostError
 from .._groups import forget_group, start_watchdog, watch_group
 from ._base import Job, Outcome, TaskCall
 from ._forkserver import WorkerProcess, child_path, signal_group, start_forkserver
-from ._pickling import dumps, loads
+from ._pickling import dumps
+from ._process_outcomes import not_picklable, outcome_of, worker_lost, write_out
 from ._process_worker import (
     CALL,
     CANCEL,
     LINES,
-    OUTCOME,
     PATH,
     SEQ,
-    UNREADABLE,
     WRITE,
     Inbox,
     send,
@@ -283,7 +282,7 @@ class Slot:
         try:
             return call, dumps(call)
         except Exception as error:  # some part of it does not pickle
-            return Outcome(error=_not_picklable(call, error))
+            return Outcome(error=not_picklable(call, error))
 
     def _ready_worker(self) -> _Worker:
         """A live worker, started if need be, with ``sys.path`` up to date."""
@@ -347,7 +346,7 @@ class Slot:
                         message = inbox.next()
             if message is not None:
                 if message[:1] == WRITE:
-                    _write_out(message)
+                    write_out(message)
                     continue
                 if message[:1] == LINES:  # abandoned too: a timed-out task's last words
                     if int.from_bytes(message[1 : 1 + SEQ], "little") == sent.seq:
@@ -356,7 +355,7 @@ class Slot:
                 if kill_at is not None:  # it stopped within the grace: its worker is fine
                     self._spared = True
                     return None
-                return self._outcome(call, message)
+                return outcome_of(call, message)
             if self._wake_reader in ready:
                 os.read(self._wake_reader, 64)
                 if self._stopping:
@@ -373,43 +372,13 @@ class Slot:
                     return None
                 return Outcome(error=self._lost(call))
 
-    def _outcome(self, call: TaskCall, message: bytes) -> Outcome:
-        body = memoryview(message)[1:]
-        if message[:1] == UNREADABLE:
-            return Outcome(
-                error=NotPicklableError(
-                    f"task {call.task_id!r}: its call could not be unpickled in the worker "
-                    f"process ({bytes(body).decode('utf-8', 'replace')}); make its function and "
-                    "arguments importable there (a module on sys.path), or run the task on the "
-                    "thread executor"
-                )
-            )
-        assert message[:1] == OUTCOME, message[:1]
-        try:
-            outcome = loads(body)
-        except Exception as error:  # e.g. a class this process cannot import
-            return Outcome(
-                error=NotPicklableError(
-                    f"task {call.task_id!r}: its outcome came back from the worker process but "
-                    f"cannot be unpickled here ({type(error).__name__}: {error}); return plain "
-                    "data, or run the task on the thread executor"
-                )
-            )
-        assert isinstance(outcome, Outcome)
-        outcome.echoed = True  # what it printed was written out as it came (_write_out)
-        return outcome
-
     def _lost(self, call: TaskCall) -> WorkerLostError:
         """The worker died unasked: clean up after it and say how it ended."""
         worker = self._worker
         assert worker is not None
-        how = _how_it_ended(worker.process.exitcode)
+        lost = worker_lost(call, worker.pid, worker.process.exitcode)  # (before it is closed)
         self._end_worker(polite=False)
-        return WorkerLostError(
-            f"task {call.task_id!r} (attempt {call.attempt}): its worker process (pid "
-            f"{worker.pid}) {how} before the attempt ended; another attempt runs in a fresh "
-            "worker if the task's retries allow"
-        )
+        return lost
 
     def _end_worker(self, *, polite: bool) -> None:
         """End the worker and everything in its group, and reap it.
@@ -436,67 +405,3 @@ class Slot:
         process.close()
         with self._lock:
             self._worker = None
-
-
-def _write_out(message: bytes) -> None:
-    """Write what a worker wrote (a ``W`` message) to this process's stdout or stderr: outside
-    any task's context, so it is not kept twice (the task's log has it from an ``L`` message or
-    the outcome)."""
-    stream = sys.stdout if message[1:2] == b"1" else sys.stderr
-    if stream is None:
-        return
-    try:
-        stream.write(message[2:].decode("utf-8", "replace"))
-        stream.flush()
-    except (OSError, ValueError):  # a closed or broken stream: the log keeps the lines
-        pass
-
-
-def _how_it_ended(exitcode: int | None) -> str:
-    if exitcode is None:
-        return "stopped answering"
-    if exitcode < 0:
-        try:
-            name = signal.Signals(-exitcode).name
-        except ValueError:
-            name = f"signal {-exitcode}"
-        hint = " (the OOM killer, or a kill -9)" if -exitcode == signal.SIGKILL else ""
-        return f"was killed by {name}{hint}"
-    return f"exited with status {exitcode}"
-
-
-def _not_picklable(call: TaskCall, error: Exception) -> NotPicklableError:
-    """The error for a call that cannot be pickled, naming the part of it at fault."""
-    what = "its call"
-    value: object = call
-    if not _pickles(call.fn):
-        what, value = "its function", call.fn
-    else:
-        for name, argument in call.kwargs.items():
-            if not _pickles(argument):
-                what, value = f"its argument {name!r}", argument
-                break
-        else:
-            for key, answer in call.answers.items():
-                if not _pickles(answer):
-                    what, value = f"the answer to its question {key!r}", answer
-                    break
-    kind = type(value)
-    name = (
-        kind.__qualname__
-        if kind.__module__ == "builtins"
-        else f"{kind.__module__}.{kind.__qualname__}"
-    )
-    return NotPicklableError(
-        f"task {call.task_id!r}: {what}, a {name}, cannot be pickled to reach its worker "
-        f"process ({type(error).__name__}: {error}); pass plain data (or something that says "
-        "where to find the value, such as a path), or run the task on the thread executor"
-    )
-
-
-def _pickles(value: object) -> bool:
-    try:
-        dumps(value)
-    except Exception:  # whatever pickling raises, the value is at fault
-        return False
-    return True
