@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import sys
 from collections import deque
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING
 
 from ._graph import Graph
@@ -211,9 +211,11 @@ class _SchedulerState:
 
         def _pop_key(self, queue: int, key: int) -> int: ...  # _scheduler_decisions
 
-        def _misuse(self, i: int, expected: str) -> ValueError: ...  # _scheduler
+        def _misuse(self, i: int, expected: str) -> ValueError: ...  # _scheduler_inspection
 
         def _is_mapped(self, i: int) -> bool: ...  # _scheduler_mapping
+
+        def _ready_behind(self, i: int) -> Iterable[int]: ...  # _scheduler_mapping
 
         def _pop_instance(self, p: int, heap: list[int]) -> int: ...  # _scheduler_mapping
 
