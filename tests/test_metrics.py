@@ -18,7 +18,7 @@ import plait
 from plait import Workflow
 from plait._events import RunStarted, TaskReady, TaskStarted, TaskSucceeded
 from plait._metrics import RunMetrics, _observe
-from plait._metrics_exposition import exposition, metrics_route
+from plait._metrics_exposition import metrics_route
 from plait._metrics_series import TASK_BUCKETS
 from plait.stores import MemoryStore, SQLiteStore
 from plait.web._app import create_app
@@ -178,7 +178,7 @@ def test_the_exposition_adds_gauges_read_from_the_store(tmp_path: Path) -> None:
     wf.add_task("approve", None, pause=plait.Pause("Ship it?"))
     plait.run(wf, store=store)
     registry = CollectorRegistry()
-    body, content_type = exposition(registry, store=store)
+    body, content_type = plait.metrics_exposition(registry, store=store)
     assert content_type.startswith("text/plain")
     found = {
         (sample.name, tuple(sorted(sample.labels.items()))): sample.value

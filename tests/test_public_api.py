@@ -94,6 +94,7 @@ EXPECTED_ALL = [
     "get_run",
     "list_runs",
     "load_target",
+    "metrics_exposition",
     "resume",
     "run",
 ]

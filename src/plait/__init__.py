@@ -66,6 +66,7 @@ if TYPE_CHECKING:  # the names, for type checkers; at run time each is loaded on
     )
     from ._files import LoadedTarget, load_target
     from ._logs import LogLine
+    from ._metrics_exposition import metrics_exposition
     from ._pause import AnswerChannel, Pause, Question
     from ._policies import RetryPolicy
     from ._results import RunResult, TaskError, TaskResult
@@ -157,6 +158,7 @@ __all__ = [
     "get_run",
     "list_runs",
     "load_target",
+    "metrics_exposition",
     "resume",
     "run",
 ]
@@ -218,6 +220,7 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
         "load_target",
     ),
     "._logs": ("LogLine",),
+    "._metrics_exposition": ("metrics_exposition",),
     "._pause": (
         "AnswerChannel",
         "Pause",

@@ -1,6 +1,7 @@
 """Serving plait's metrics to a scraper: the text exposition, with gauges read from a store.
 
-For a server (``plait serve``), :func:`exposition` renders a registry in the text format, with
+For a server (``plait serve``, or one of the user's), :func:`metrics_exposition` (public:
+``plait.metrics_exposition``) renders a registry in the text format, with
 gauges read from a store when one is given: ``plait_store_runs`` (by ``status``) and
 ``plait_store_open_questions``; :func:`metrics_route` is that as a Starlette route for
 ``/metrics``, behind the server's token (``plait serve`` mounts it through ``create_app``'s
@@ -14,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from ._exceptions import ConfigError
 from ._metrics_series import MISSING_EXTRA
+from ._public import publish_exports
 from ._state import RunStatus
 
 if TYPE_CHECKING:
@@ -21,10 +23,10 @@ if TYPE_CHECKING:
 
     from .stores import Store
 
-__all__ = ["exposition", "metrics_route"]
+__all__ = ["metrics_exposition", "metrics_route"]
 
 
-def exposition(
+def metrics_exposition(
     registry: CollectorRegistry | None = None, *, store: Store | None = None
 ) -> tuple[bytes, str]:
     """The metrics of ``registry`` (default: prometheus_client's) in Prometheus's text format,
@@ -88,8 +90,8 @@ def metrics_route(
     registry: CollectorRegistry | None = None,
     path: str = "/metrics",
 ) -> Any:
-    """A Starlette route serving :func:`exposition` (``registry`` and the gauges of ``store``)
-    at ``path`` to a scraper that sends ``Authorization: Bearer TOKEN`` with a token
+    """A Starlette route serving :func:`metrics_exposition` (``registry`` and the gauges of
+    ``store``) at ``path`` to a scraper that sends ``Authorization: Bearer TOKEN`` with a token
     ``is_token`` accepts; 401 otherwise (Prometheus's ``authorization`` scrape setting sends
     it). The store is read in a worker thread.
 
@@ -111,7 +113,10 @@ def metrics_route(
                 status_code=401,
                 headers={"WWW-Authenticate": "Bearer"},
             )
-        body, content_type = await run_in_threadpool(exposition, registry, store=store)
+        body, content_type = await run_in_threadpool(metrics_exposition, registry, store=store)
         return Response(body, media_type=content_type)
 
     return Route(path, metrics)
+
+
+publish_exports(globals())  # plait.metrics_exposition: see plait._public
