@@ -5,11 +5,12 @@ The engine flushes batches of thousands of records. A large batch's events are a
 (:func:`copy_new_tasks`) are copied straight into ``tasks``; the others are copied into a
 per-session temporary table and upserted from it in one ``INSERT ... ON CONFLICT DO UPDATE``:
 two to three times faster than ``executemany``. A large batch's durations join the task history
-through a staging table too (``plait_history_in``), the rows there updated by a join, the rest
-inserted (:func:`copy_history`): the array parameters of a single ``unnest`` upsert are quoted
-element by element in Python, some 2 µs of the writer's CPU per row, where ``COPY`` formats the
-rows in psycopg's C code. A small batch (fewer than :data:`COPY_FROM` rows
-of a kind) uses ``executemany``, which costs less to start (see ``_postgres.py``).
+through a staging table too (``plait_history_in``): upserted from it, or (from :data:`JOIN_FROM`
+rows) the rows there updated by a join and the rest inserted (:func:`copy_history`). The array
+parameters of a single ``unnest`` upsert are quoted element by element in Python, some 2 µs of
+the writer's CPU per row, where ``COPY`` formats the rows in psycopg's C code. A small batch
+(fewer than :data:`COPY_FROM` rows of a kind) uses ``executemany``, which costs less to start
+(see ``_postgres.py``).
 
 The server's CPU per row of a batch of 9,000 (the backend's, from /proc/<pid>/stat, best of 5):
 a new task row 4.4 µs copied straight, 6.7-7.8 through the staging upsert; a task's history row
@@ -83,9 +84,10 @@ _HISTORY_TYPES = ("text", "text", "float8")
 # assigns: s1 gets the old s0). Rows that exist are updated through a join, which takes no row
 # lock before it updates (an upsert does: a WAL record more per row); the rest are inserted, and
 # a row another run of the workflow inserted meanwhile is upserted after all. The join takes the
-# rows in its plan's order (the staging table's, i.e. task ids', or the history's own): two runs
-# of a workflow writing at the same instant with plans that differ could deadlock, which the
-# server breaks (deadlock_timeout, 1 s): that batch fails as unavailable and is written again.
+# rows in its plan's order: the staging table's (task ids'), probing a hash of the history or
+# its index, in the plans PostgreSQL 15 makes. Two runs of a workflow writing at the same instant
+# with plans that differ could deadlock, which the server breaks (deadlock_timeout, 1 s): that
+# batch fails as unavailable and is written again.
 _SHIFT = """
     s4 = task_history.s3, s3 = task_history.s2, s2 = task_history.s1, s1 = task_history.s0,
     s0 = {new}.s0, function = {new}.function
@@ -93,6 +95,15 @@ _SHIFT = """
 _UPDATE_HISTORY = f"""
     UPDATE task_history SET {_SHIFT.format(new="i")}
     FROM plait_history_in i WHERE task_history.workflow = %s AND task_history.task_id = i.task_id
+"""
+# Fewer rows than this are upserted from the staging table as they are: the table has no
+# statistics, so the planner takes it for a page's worth of rows (~800) and may hash the
+# workflow's whole history for the join (10,000 rows: a few ms) to update a few dozen.
+JOIN_FROM = 1000
+_UPSERT_HISTORY = f"""
+    INSERT INTO task_history (workflow, task_id, function, s0)
+    SELECT %s, task_id, function, s0 FROM plait_history_in
+    ON CONFLICT (workflow, task_id) DO UPDATE SET {_SHIFT.format(new="excluded")}
 """
 _INSERT_HISTORY = f"""
     INSERT INTO task_history (workflow, task_id, function, s0)
@@ -199,6 +210,9 @@ def copy_history(
         copy.set_types(_HISTORY_TYPES)
         for row in rows:
             copy.write_row(row[1:])
+    if len(rows) < JOIN_FROM:
+        cursor.execute(_UPSERT_HISTORY, (workflow,))
+        return
     cursor.execute(_UPDATE_HISTORY, (workflow,))
     if cursor.rowcount < len(rows):  # tasks new to the history (a workflow's first runs)
         cursor.execute(_INSERT_HISTORY, (workflow, workflow))
