@@ -51,6 +51,7 @@ psycopg is imported when a store is made, so ``import plait`` works without it.
 from __future__ import annotations
 
 import hashlib
+import operator
 import threading
 import time
 from collections.abc import Iterator, Sequence
@@ -367,7 +368,7 @@ class PostgresStore(SQLStore):
         else:
             copy_tasks(_cursor(db), rows)
         if written is not None:  # (a rolled back batch leaves ids here: they are upserted)
-            written.update(row[1] for row in new)
+            written.update(map(_TASK_ID, new))
 
     def _write_events(self, db: Database, rows: Sequence[tuple[Any, ...]]) -> None:
         if len(rows) < COPY_FROM:
@@ -379,6 +380,9 @@ class PostgresStore(SQLStore):
         self, db: Database, workflow: str, durations: Sequence[TaskDuration]
     ) -> None:
         write_history(_cursor(db), workflow, _history_rows(workflow, durations))
+
+
+_TASK_ID = operator.itemgetter(1)
 
 
 def _cursor(db: Database) -> psycopg.Cursor[tuple[Any, ...]]:
