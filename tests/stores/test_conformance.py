@@ -717,6 +717,26 @@ def test_large_batches_of_durations_one_after_another_each_join_the_history(
     }
 
 
+@pytest.mark.parametrize("size", [100, 1000])
+def test_a_large_batch_of_durations_shifts_known_tasks_and_adds_new_ones(
+    store: Store, size: int
+) -> None:
+    # PostgreSQL upserts a batch from its staging table, or from 1,000 rows updates the rows
+    # there and inserts the others, in two statements.
+    run_id = new_run(store)
+    first = [duration(f"t{n}", 0) for n in range(size)]
+    store.write(run_id, "alice", WriteBatch(durations=first))
+    second = [duration(f"t{n}", 1) for n in range(size // 2, 2 * size)]
+    store.write(run_id, "alice", WriteBatch(durations=second))
+    only_first = {f"t{n}": _seconds(0) for n in range(size // 2)}
+    both = {f"t{n}": _seconds(1, 0) for n in range(size // 2, size)}
+    only_second = {f"t{n}": _seconds(1) for n in range(size, 2 * size)}
+    assert _by_task(store) == {
+        task_id: TaskHistory(task_id, "etl:extract", seconds)
+        for task_id, seconds in {**only_first, **both, **only_second}.items()
+    }
+
+
 # -- trace context ----------------------------------------------------------------------------
 
 TRACEPARENT = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"

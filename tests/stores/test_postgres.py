@@ -174,6 +174,40 @@ def test_a_broken_connection_is_replaced_for_the_next_call(
     assert list(store.load_tasks("run-1")) == ["t"]
 
 
+def _tasks(names: range, status: TaskStatus) -> list[TaskRecord]:
+    return [TaskRecord(task_id=f"t{n:03}", status=status, attempts=1) for n in names]
+
+
+def test_a_run_s_new_tasks_are_copied_and_its_known_ones_upserted(store: PostgresStore) -> None:
+    store.create_run(make_run())
+    store.write("run-1", "alice", WriteBatch(tasks=_tasks(range(100), TaskStatus.RUNNING)))
+    succeeded = _tasks(range(50, 250), TaskStatus.SUCCEEDED)  # 50 known, 150 new
+    store.write("run-1", "alice", WriteBatch(tasks=succeeded))
+    tasks = store.load_tasks("run-1")
+    assert len(tasks) == 250
+    assert [tasks[f"t{n:03}"].status for n in (0, 49, 50, 99, 100, 249)] == [
+        TaskStatus.RUNNING,
+        TaskStatus.RUNNING,
+        *[TaskStatus.SUCCEEDED] * 4,
+    ]
+
+
+def test_tasks_another_store_wrote_into_a_run_this_one_created_are_upserted(
+    store: PostgresStore, postgres_url: str, postgres_schema: str
+) -> None:
+    # The store believes none of the run's tasks has a row: its copy meets one, rolls back to
+    # its savepoint, and upserts them all, in the same transaction.
+    store.create_run(make_run())
+    with PostgresStore(postgres_url, schema=postgres_schema) as other:
+        other.write("run-1", "alice", WriteBatch(tasks=_tasks(range(70, 71), TaskStatus.RUNNING)))
+    store.write("run-1", "alice", WriteBatch(tasks=_tasks(range(100), TaskStatus.SUCCEEDED)))
+    store.write("run-1", "alice", WriteBatch(tasks=_tasks(range(100, 200), TaskStatus.SKIPPED)))
+    tasks = store.load_tasks("run-1")
+    assert len(tasks) == 200
+    assert {tasks[f"t{n:03}"].status for n in range(100)} == {TaskStatus.SUCCEEDED}
+    assert {tasks[f"t{n:03}"].status for n in range(100, 200)} == {TaskStatus.SKIPPED}
+
+
 def test_lease_held_names_the_owner_the_time_in_utc_and_force(store: PostgresStore) -> None:
     run = make_run(owner="host-a:4711")
     store.create_run(run)
