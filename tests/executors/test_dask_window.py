@@ -131,6 +131,42 @@ def test_a_batch_is_one_graph_whose_attempts_keep_their_own_priorities(client: A
         future.release()
 
 
+class Untokenized:
+    """A number that counts how often Dask tokenizes it (hashes it to name a graph)."""
+
+    tokenized = 0
+
+    def __init__(self, value: int) -> None:
+        self.value = value
+
+    def __add__(self, other: int) -> int:
+        return self.value + other
+
+    def __dask_tokenize__(self) -> object:
+        Untokenized.tokenized += 1
+        return self.value
+
+
+@pytest.mark.skipif(not batching(), reason="this Dask has no task spec: no batches")
+def test_a_batch_is_sent_without_hashing_its_attempts_arguments(client: Any) -> None:
+    # The graph's name is random, as client.submit's is: tokenizing it would hash every
+    # argument of every attempt (and pickle functions sent by value once more).
+    Untokenized.tokenized = 0
+    calls: list[tuple[Any, tuple[Any, ...], int]] = [
+        (
+            ("plait-hash", f"t{n}", 1, "s"),
+            (make_call(add, a=Untokenized(n), b=1), {}, ("h", n), False),
+            0,
+        )
+        for n in (1, 2)
+    ]
+    futures = send(client, _run_attempt, calls)
+    assert [future.result() for future in futures] == [2, 3]
+    assert Untokenized.tokenized == 0
+    for future in futures:
+        future.release()
+
+
 def test_attempts_submitted_together_all_come_back(client: Any) -> None:
     executor = DaskExecutor(client)
     jobs = [FakeJob(make_call(add, task_id=f"t{n}", a=n, b=2)) for n in range(12)]
