@@ -123,6 +123,7 @@ class _Sending:
     _client: Any  # a distributed.Client
     _submitted: _SubmittedAttempts
     _pending: list[tuple[_Submitted, tuple[Any, ...]]]  # submitted, not sent yet
+    _send_asked: bool  # a word to send them is on the settling queue
     _fetching: set[asyncio.Future[Any]]  # tasks on the client's loop
     _ended: Callable[[Job, Any], None]  # a future ended (on the client's loop)
 
@@ -132,6 +133,7 @@ class _Sending:
         the cluster."""
         with self._lock:
             pending, self._pending = self._pending, []
+            self._send_asked = False
         batch = []
         for submitted, args in pending:
             job = submitted.job
