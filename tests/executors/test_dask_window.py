@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import uuid
 from typing import Any
 
 import pytest
@@ -18,7 +19,7 @@ from plait.executors._dask_window import SHORT_ROUND_SECONDS, Window
 from plait.executors._dask_worker import _run_attempt
 
 from .conftest import dask_client
-from .test_dask import FakeJob, add, make_call
+from .test_dask import FakeJob, add, make_call, wait_for_event
 
 distributed = pytest.importorskip("distributed")
 
@@ -53,6 +54,13 @@ def test_the_window_halves_on_a_long_attempt_down_to_its_narrowest() -> None:
         sizes.append(window.size)
     assert sizes == [8, 4, 4]
     assert repr(window) == "<Window 4 of 4..16>"
+
+
+def test_attempts_go_at_once_unless_more_than_half_a_wide_window_is_out() -> None:
+    window = Window.for_threads(2)  # 4..16
+    assert [window.sends(out) for out in (0, 4, 5)] == [True, True, False]
+    window.size = 16
+    assert [window.sends(out) for out in (8, 9, 15)] == [True, False, False]
 
 
 def test_a_capacity_given_is_a_window_that_never_moves(client: Any) -> None:
@@ -131,6 +139,42 @@ def test_a_batch_is_one_graph_whose_attempts_keep_their_own_priorities(client: A
         future.release()
 
 
+class Untokenized:
+    """A number that counts how often Dask tokenizes it (hashes it to name a graph)."""
+
+    tokenized = 0
+
+    def __init__(self, value: int) -> None:
+        self.value = value
+
+    def __add__(self, other: int) -> int:
+        return self.value + other
+
+    def __dask_tokenize__(self) -> object:
+        Untokenized.tokenized += 1
+        return self.value
+
+
+@pytest.mark.skipif(not batching(), reason="this Dask has no task spec: no batches")
+def test_a_batch_is_sent_without_hashing_its_attempts_arguments(client: Any) -> None:
+    # The graph's name is random, as client.submit's is: tokenizing it would hash every
+    # argument of every attempt (and pickle functions sent by value once more).
+    Untokenized.tokenized = 0
+    calls: list[tuple[Any, tuple[Any, ...], int]] = [
+        (
+            ("plait-hash", f"t{n}", 1, "s"),
+            (make_call(add, a=Untokenized(n), b=1), {}, ("h", n), False),
+            0,
+        )
+        for n in (1, 2)
+    ]
+    futures = send(client, _run_attempt, calls)
+    assert [future.result() for future in futures] == [2, 3]
+    assert Untokenized.tokenized == 0
+    for future in futures:
+        future.release()
+
+
 def test_attempts_submitted_together_all_come_back(client: Any) -> None:
     executor = DaskExecutor(client)
     jobs = [FakeJob(make_call(add, task_id=f"t{n}", a=n, b=2)) for n in range(12)]
@@ -192,3 +236,35 @@ def test_an_attempt_cancelled_before_it_is_sent_never_reaches_the_cluster(client
         return [key in dask_scheduler.tasks, any(str(key) in name for name in cancel_events)]
 
     assert client.run_on_scheduler(known) == [False, False]
+
+
+def _settled_so_far(executor: DaskExecutor) -> None:
+    """Wait until the settling thread has handled everything queued before this call."""
+    marker = FakeJob(make_call(add, task_id="marker", a=0, b=0))
+    executor._settling.put((marker, Outcome()))
+    marker.wait()
+
+
+def test_attempts_wait_to_go_together_while_more_than_half_a_wide_window_is_out(
+    client: Any,
+) -> None:
+    executor = DaskExecutor(client)
+    window = executor._size_window()
+    window.size = window.widest  # 16 on the tests' two threads: sends while at most 8 are out
+    gate = f"gate-{uuid.uuid4().hex}"
+    out = [FakeJob(make_call(wait_for_event, task_id=f"out{n}", name=gate)) for n in range(9)]
+    for job in out:
+        executor.submit(job)
+    _settled_so_far(executor)  # all nine sent: two run, seven wait on the cluster
+    held, cancelled = (FakeJob(make_call(add, task_id=t, a=1, b=2)) for t in ("held", "cancelled"))
+    executor.submit(held)
+    executor.submit(cancelled)
+    _settled_so_far(executor)
+    assert [executor._submitted.get(job).future for job in (held, cancelled)] == [None, None]  # type: ignore[union-attr]
+    cancelled.cancelled = True
+    executor.cancel(cancelled)  # ends it now, not once the window has room
+    assert isinstance(cancelled.wait().error, TaskCancelledError)
+    assert not held.done.is_set()
+    distributed.Event(gate, client=client).set()
+    assert [job.wait().output for job in out] == ["went"] * 9
+    assert held.wait().output == 3

@@ -13,7 +13,9 @@ plait's order), not in Dask's.
   graph (one ``update-graph`` message, each attempt keeping its priority; see
   :mod:`plait.executors._dask_batch`) rather than one ``client.submit`` each: the scheduler
   handles each message on its own, and one per attempt costs it far more. They are sent by
-  the settling thread once it has settled the outcomes that came before them.
+  the settling thread once it has settled the outcomes that came before them; while the
+  window is wide and more than half of it is out, once half have come back (see
+  :meth:`Window.sends <plait.executors._dask_window.Window.sends>`).
 
 Each attempt is one Dask task:
 
@@ -158,6 +160,7 @@ class DaskExecutor(_Sending, Executor):
         # the word to send what was submitted meanwhile.
         self._settling: SimpleQueue[_Item] = SimpleQueue()
         self._pending: list[tuple[_Submitted, tuple[Any, ...]]] = []  # submitted, not sent
+        self._send_asked = False  # a _SEND is on the settling queue for what is pending
         self._settler: threading.Thread | None = None  # started by the first submit
         self._fetching: set[asyncio.Future[None]] = set()  # on the client's loop
         self._locked: bool | None = None  # the attempt guard is a lock; None: not known yet
@@ -279,9 +282,22 @@ class DaskExecutor(_Sending, Executor):
         with self._lock:
             self._submitted.add(submitted)
             self._pending.append((submitted, args))
-            first = len(self._pending) == 1
-        if first:  # the settling thread sends the batch once it has settled what came before
+            send = self._send_due()
+        if send:  # the settling thread sends the batch once it has settled what came before
             self._settling.put(_SEND)
+
+    def _send_due(self, *, now: bool = False) -> bool:
+        """Whether to ask the settling thread to send the attempts waiting (under the lock):
+        once per batch, and, while the window is wide, only once enough of the attempts out
+        have come back (see ``Window.sends``), or ``now``."""
+        if self._send_asked or not self._pending:
+            return False
+        window = self._window
+        out = len(self._submitted) - len(self._pending)
+        if now or window is None or window.sends(out):
+            self._send_asked = True
+            return True
+        return False
 
     def cancel(self, job: Job) -> None:
         with self._lock:
@@ -290,6 +306,8 @@ class DaskExecutor(_Sending, Executor):
                 return
             submitted.cancel_set = True
             if submitted.future is None:  # not sent yet: it never will be (see _send)
+                if self._send_due(now=True):  # which ends it as cancelled
+                    self._settling.put(_SEND)
                 return
         self._set_cancel(submitted)
 
@@ -308,6 +326,7 @@ class DaskExecutor(_Sending, Executor):
         # client of our own, closed below, their Events stay on the scheduler (a few bytes).
         with self._lock:
             self._pending.clear()
+            self._send_asked = False
             left = [s for s in self._submitted.values() if not s.abandoned or s.future is None]
             for submitted in left:
                 self._submitted.pop(submitted.job)
@@ -350,10 +369,13 @@ class DaskExecutor(_Sending, Executor):
         see, then hand the outcome to the settling thread."""
         with self._lock:
             submitted = self._submitted.pop(job)
+            if submitted is not None and self._window is not None:  # before the engine reads it
+                self._window.adapt(time.monotonic() - submitted.sent)
+            send = self._send_due()
+        if send:
+            self._settling.put(_SEND)
         if submitted is None:
             return
-        if self._window is not None:  # before the engine reads the capacity
-            self._window.adapt(time.monotonic() - submitted.sent)
         self._forget(submitted)
         if submitted.abandoned or job.abandoned:
             return  # the engine has settled it already: its result is dropped unread

@@ -11,15 +11,25 @@ sync=False)`` (what ``client.submit`` builds, one task at a time). Each attempt 
 priority: Dask applies a callable annotation to each key of the graph, so the priority is
 given as the ``get`` of a dict of priorities by key. Where Dask has no ``_task_spec`` (before
 2024.12), :func:`batching` is False and the executor submits attempts one by one.
+
+The graph goes as an expression with a token of its own (``LLGExpr(graph, _determ_token=...)``,
+a random one, as ``client.submit`` gives each task): a plain dict makes the client tokenize the
+whole graph to name it, hashing every argument of every attempt (and pickling its function
+again when it travels by value), only for a name that must be unique anyway. Measured on the
+benchmark's 400 no-ops (cProfile of the settling thread): tokenizing was half of what sending
+cost.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import importlib
 import threading
 import time
+import traceback
+import uuid
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -41,6 +51,16 @@ def _task_spec() -> Any:
         return None
 
 
+@functools.cache
+def _graph_expression() -> Any:
+    """``dask._expr.LLGExpr`` (a low-level graph as an expression), or None where this Dask has
+    none: the graph then goes as a dict, which the client tokenizes."""
+    try:
+        return importlib.import_module("dask._expr").LLGExpr
+    except (ImportError, AttributeError):  # pragma: no cover - a Dask before expressions
+        return None
+
+
 def batching() -> bool:
     """Whether this Dask can take several attempts as one graph (see the module docstring)."""
     return _task_spec() is not None
@@ -59,21 +79,40 @@ def send(
     """
     spec = _task_spec()
     parse, task = spec.parse_input, spec.Task
-    graph = {key: task(key, fn, *(parse(a) for a in args)) for key, args, _ in calls}
+    graph: Any = {key: task(key, fn, *(parse(a) for a in args)) for key, args, _ in calls}
+    expression = _graph_expression()
+    if expression is not None:  # named at random, not by hashing it (see the module docstring)
+        graph = expression(graph, _determ_token=uuid.uuid4().hex)
     priorities = {key: priority for key, _, priority in calls}
-    return list(
-        client.get(
+    try:
+        futures = client.get(
             graph,
             [key for key, _, _ in calls],
             sync=False,
             priority=priorities.get,
             fifo_timeout="100 ms",  # client.submit's: the same generation within 100 ms
         )
-    )
+    except Exception as error:
+        _let_go(client, error)
+        raise
+    return list(futures)
 
 
-class _OneByOne(Exception):
-    """This batch goes to the cluster one attempt at a time (see ``DaskExecutor._send``)."""
+def _let_go(client: Any, error: BaseException) -> None:
+    """Make ``client`` forget the keys of a graph it failed to send.
+
+    The client makes a future for each key before it pickles the graph; when pickling fails,
+    those futures live on in the locals of the frames of ``error``'s traceback (a cycle: a
+    frame holds the error), and while one lives, a ``submit`` of its key returns a future on
+    it, never sent, which never ends. So: clear those frames (the futures are dropped, and
+    ask the client's loop to release their keys), then wait for the loop to have done so."""
+    seen: set[int] = set()
+    cause: BaseException | None = error
+    while cause is not None and id(cause) not in seen:
+        seen.add(id(cause))
+        traceback.clear_frames(cause.__traceback__)  # skips the frames still running
+        cause = cause.__cause__ or cause.__context__
+    client.sync(asyncio.sleep, 0)  # after the releases the futures queued on the loop
 
 
 class _Sending:
@@ -84,6 +123,7 @@ class _Sending:
     _client: Any  # a distributed.Client
     _submitted: _SubmittedAttempts
     _pending: list[tuple[_Submitted, tuple[Any, ...]]]  # submitted, not sent yet
+    _send_asked: bool  # a word to send them is on the settling queue
     _fetching: set[asyncio.Future[Any]]  # tasks on the client's loop
     _ended: Callable[[Job, Any], None]  # a future ended (on the client's loop)
 
@@ -93,6 +133,7 @@ class _Sending:
         the cluster."""
         with self._lock:
             pending, self._pending = self._pending, []
+            self._send_asked = False
         batch = []
         for submitted, args in pending:
             job = submitted.job
@@ -107,11 +148,11 @@ class _Sending:
         if not batch:
             return
         calls = [(s.key, args, int(getattr(s.job, "priority", 0))) for s, args in batch]
-        try:
-            if len(batch) == 1 or not batching():
-                raise _OneByOne
-            futures = send(self._client, _run_attempt, calls)
-        except Exception:  # one of them cannot be pickled (or no batches): one by one
+        futures = None
+        if len(batch) > 1 and batching():
+            with contextlib.suppress(Exception):  # one of them cannot be pickled: one by one
+                futures = send(self._client, _run_attempt, calls)
+        if futures is None:
             futures = [self._submit_one(s, call) for (s, _), call in zip(batch, calls, strict=True)]
         cancelled = []
         sent = time.monotonic()
