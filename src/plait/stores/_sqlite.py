@@ -10,21 +10,21 @@ Design:
   ``plait status`` in another terminal does not stall a run. ``synchronous=NORMAL`` is the
   setting SQLite recommends with WAL: a crash of the process loses nothing; a power cut may lose
   the last transactions, never corrupt the file.
-- **Checkpoints off the busy writer's path.** A commit appends to the WAL; a *checkpoint*
-  copies the WAL's pages into the database file and syncs it (the only fsync with
+- **Checkpoints off the busy writer's path.** A commit appends to the WAL; a *checkpoint* copies
+  the WAL's pages into the database file and syncs it (the only fsync with
   ``synchronous=NORMAL``), after which the WAL starts over. SQLite's default runs one in the
   commit that takes the WAL past 1,000 pages (4 MB): a run of 10,000 tasks writes some 1,900
-  pages, so its writer thread met two or three of them, each 40-60 ms while the engine ran
-  (a fifth of what the SQLite store cost the Part 3 benchmark). The store raises that bound to
-  :attr:`SQLiteStore._wal_pages` (10,000 pages, 40 MB) -- it still holds, on the writer's path,
-  in a long run -- and checkpoints at quiet moments instead: when a run ends or pauses
+  pages, so its writer thread met one or two of them, each some 60 ms (its fsyncs) while the
+  engine ran: a fifth of what the SQLite store cost the Part 3 benchmark. The store raises that
+  bound to :attr:`SQLiteStore._wal_pages` (10,000 pages, 40 MB) -- it still holds, on the writer's
+  path, in a long run -- and checkpoints at quiet moments instead: when a run ends or pauses
   (:meth:`SQLiteStore.release`) and when the store closes, if the WAL then holds more than a
-  quarter of the bound. Such a checkpoint is ``PASSIVE``: it never waits for, nor blocks, a
-  reader or writer in another process; what those still need is copied by a later one. The
-  WAL file is cut back to an eighth of the bound when it starts over (``journal_size_limit``),
-  so many short runs in one process (``plait serve``) keep it at most the bound plus a
-  batch, as long as no reader holds one snapshot for ever (which would stop any checkpoint).
-  SQLite itself checkpoints the rest when the last connection to the file closes.
+  quarter of the bound. Such a checkpoint is ``PASSIVE``: it never waits for, nor blocks, a reader
+  or writer in another process; what those still need is copied by a later one. The WAL file is
+  cut back to an eighth of the bound when it starts over (``journal_size_limit``), so many short
+  runs in one process (``plait serve``) keep it at most the bound plus a batch, as long as no
+  reader holds one snapshot for ever (which would stop any checkpoint). SQLite itself checkpoints
+  the rest when the last connection to the file closes.
 - **Writers queue rather than fail.** Every write is one ``BEGIN IMMEDIATE`` transaction, which
   takes the file's write lock up front (a deferred transaction could deadlock when upgrading a
   read lock); a process that finds the lock taken waits up to ``busy_timeout`` (10 s) for it,
@@ -91,9 +91,10 @@ _log = logging.getLogger("plait.store")
 _BUSY_TIMEOUT = 10.0
 
 #: Pages the WAL may hold before a commit checkpoints it (SQLite's default: 1,000); see the
-#: module docstring. A 10,000-task run writes some 1,900; measured on Part 3 (10,000 no-op
-#: tasks), raising it from 1,000 took the SQLite store from 2.9x to 2.3x the memory store (sync)
-#: and from 3.2x to 2.7x (async).
+#: module docstring. A 10,000-task run writes some 1,900 (7.6 MB), so it now meets none: three
+#: fsyncs and 3.5 MB of writes fewer (strace, /proc/self/io). Measured on Part 3's workload
+#: (10,000 no-op tasks, quiet machine), a WAL unbounded during the run took the SQLite store from
+#: 2.88x to 2.32x the memory store's time (sync), and from 3.24x to 2.71x (async).
 _WAL_PAGES = 10_000
 
 #: Schema migrations (see ``_migrations.py``); a subclass may extend them (tests do).
