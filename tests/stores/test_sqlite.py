@@ -408,6 +408,22 @@ def wal_size(path: Path) -> int:
     return Path(f"{path}-wal").stat().st_size
 
 
+class DefaultWAL(SQLiteStore):
+    """A store with SQLite's default WAL bound (1,000 pages): a quarter of it is 1 MB."""
+
+    _wal_pages = 1000
+
+
+def fill_a_quarter(store: DefaultWAL, path: Path) -> int:
+    """Write runs to ``store`` (none released) until its WAL holds more than a quarter of its
+    bound, before the bound's own checkpoint; return how many."""
+    runs = 0
+    while wal_size(path) <= 250 * 4096:
+        write_runs(store, 1, first=runs, release=False)
+        runs += 1
+    return runs
+
+
 def test_the_wal_stays_bounded_over_many_runs(path: Path) -> None:
     with SmallWAL(path) as store:
         sizes = []
@@ -428,26 +444,46 @@ def test_the_wal_stays_bounded_without_quiet_moments(path: Path) -> None:
 
 
 def test_a_run_that_ends_checkpoints_a_large_wal(path: Path) -> None:
-    # SQLite's default bound (1,000 pages): a quarter of it is 1 MB, reached before the bound.
-    class DefaultWAL(SQLiteStore):
-        _wal_pages = 1000
-
     with DefaultWAL(path) as store:
-        runs = 0
-        while wal_size(path) <= 250 * 4096:
-            write_runs(store, 1, first=runs, release=False)
-            runs += 1
+        runs = fill_a_quarter(store, path)
         before = path.stat().st_size
         store.release(f"run-{runs - 1}", "alice")
         after = path.stat().st_size
     assert after > before  # the WAL's pages were copied into the database file
 
 
-def test_a_busy_run_does_not_checkpoint_a_small_wal(store: SQLiteStore, path: Path) -> None:
+def test_a_run_that_ends_leaves_a_small_wal_alone(store: SQLiteStore, path: Path) -> None:
     # The default bound (10,000 pages): 50 tasks are far from a quarter of it.
     write_runs(store, 1, release=False)
     before = path.stat().st_size
     store.release("run-0", "alice")
     assert path.stat().st_size == before
-    assert raw(path).execute("PRAGMA wal_autocheckpoint").fetchone() == (1000,)  # per connection
     assert store._conn.execute("PRAGMA wal_autocheckpoint").fetchone() == (10_000,)
+
+
+def test_closing_checkpoints_a_large_wal_that_a_reader_keeps(path: Path) -> None:
+    # Another process is reading: SQLite's own checkpoint at the last close cannot happen.
+    store = DefaultWAL(path)
+    runs = fill_a_quarter(store, path)
+    reader = raw(path)
+    reader.execute("BEGIN")
+    assert reader.execute("SELECT count(*) FROM runs").fetchone() == (runs,)
+    before = path.stat().st_size
+    store.close()
+    assert path.stat().st_size > before
+    reader.execute("COMMIT")
+    reader.close()
+
+
+def test_a_quiet_checkpoint_does_not_wait_for_a_reader(path: Path) -> None:
+    with DefaultWAL(path) as store:
+        runs = fill_a_quarter(store, path)
+        reader = raw(path)  # another process's reader, in the middle of a read
+        reader.execute("BEGIN")
+        assert reader.execute("SELECT count(*) FROM runs").fetchone() == (runs,)
+        started = time.monotonic()
+        store.release(f"run-{runs - 1}", "alice")
+        assert time.monotonic() - started < 1.0  # not the 10 s busy timeout
+        assert reader.execute("SELECT count(*) FROM runs").fetchone() == (runs,)
+        reader.execute("COMMIT")
+        reader.close()
