@@ -373,3 +373,117 @@ def test_event_data_is_json_the_encoder_would_write(data: dict[str, object]) -> 
         written["started"] = started
     assert written == data
     assert written == json.loads(json.dumps(data))
+
+
+# -- checkpoints: the WAL stays bounded, and is copied at quiet moments ---------------------
+
+
+class SmallWAL(SQLiteStore):
+    """A store whose WAL bound is 64 pages (256 kB), so that a test reaches it quickly."""
+
+    _wal_pages = 64
+
+
+def write_runs(
+    store: SQLiteStore, runs: int, *, first: int = 0, tasks: int = 50, release: bool = True
+) -> None:
+    """Write ``runs`` runs (``run-{first}``...) of ``tasks`` tasks with some output each to
+    ``store``, a batch per ten tasks; release each run once written, as a recorder does when a
+    run ends."""
+    for n in range(first, first + runs):
+        run_id = f"run-{n}"
+        store.create_run(make_run(run_id))
+        for start in range(0, tasks, 10):
+            batch = [
+                TaskRecord(task_id=f"t{k}", status=TaskStatus.SUCCEEDED, output=b"x" * 400)
+                for k in range(start, start + 10)
+            ]
+            events = [EventRecord(kind="TaskSucceeded", time=1.0, task_id=t.task_id) for t in batch]
+            store.write(run_id, "alice", WriteBatch(tasks=batch, events=events))
+        if release:
+            store.release(run_id, "alice")
+
+
+def wal_size(path: Path) -> int:
+    return Path(f"{path}-wal").stat().st_size
+
+
+class DefaultWAL(SQLiteStore):
+    """A store with SQLite's default WAL bound (1,000 pages): a quarter of it is 1 MB."""
+
+    _wal_pages = 1000
+
+
+def fill_a_quarter(store: DefaultWAL, path: Path) -> int:
+    """Write runs to ``store`` (none released) until its WAL holds more than a quarter of its
+    bound, before the bound's own checkpoint; return how many."""
+    runs = 0
+    while wal_size(path) <= 250 * 4096:
+        write_runs(store, 1, first=runs, release=False)
+        runs += 1
+    return runs
+
+
+def test_the_wal_stays_bounded_over_many_runs(path: Path) -> None:
+    with SmallWAL(path) as store:
+        sizes = []
+        for n in range(40):
+            write_runs(store, 1, first=n)
+            sizes.append(wal_size(path))
+        assert len(store.list_runs(limit=100).runs) == 40
+    # The bound (256 kB) plus one batch; SQLite's own default would have been 4 MB.
+    assert max(sizes) < 64 * 4096 + 64 * 1024
+
+
+def test_the_wal_stays_bounded_without_quiet_moments(path: Path) -> None:
+    # Runs that never end (no release): only the bound's own checkpoints keep the WAL small.
+    with SmallWAL(path) as store:
+        write_runs(store, 30, release=False)
+        assert wal_size(path) < 64 * 4096 + 64 * 1024
+        assert len(store.list_runs(limit=100).runs) == 30
+
+
+def test_a_run_that_ends_checkpoints_a_large_wal(path: Path) -> None:
+    with DefaultWAL(path) as store:
+        runs = fill_a_quarter(store, path)
+        before = path.stat().st_size
+        store.release(f"run-{runs - 1}", "alice")
+        after = path.stat().st_size
+    assert after > before  # the WAL's pages were copied into the database file
+
+
+def test_a_run_that_ends_leaves_a_small_wal_alone(store: SQLiteStore, path: Path) -> None:
+    # The default bound (10,000 pages): 50 tasks are far from a quarter of it.
+    write_runs(store, 1, release=False)
+    before = path.stat().st_size
+    store.release("run-0", "alice")
+    assert path.stat().st_size == before
+    assert store._conn.execute("PRAGMA wal_autocheckpoint").fetchone() == (10_000,)
+
+
+def test_closing_checkpoints_a_large_wal_that_a_reader_keeps(path: Path) -> None:
+    # Another process is reading: SQLite's own checkpoint at the last close cannot happen.
+    store = DefaultWAL(path)
+    runs = fill_a_quarter(store, path)
+    reader = raw(path)
+    reader.execute("BEGIN")
+    assert reader.execute("SELECT count(*) FROM runs").fetchone() == (runs,)
+    before = path.stat().st_size
+    store.close()
+    assert path.stat().st_size > before
+    reader.execute("COMMIT")
+    reader.close()
+
+
+def test_a_quiet_checkpoint_does_not_wait_for_a_reader(path: Path) -> None:
+    with DefaultWAL(path) as store:
+        runs = fill_a_quarter(store, path)
+        reader = raw(path)  # another process's reader, in the middle of a read
+        reader.execute("BEGIN")
+        assert reader.execute("SELECT count(*) FROM runs").fetchone() == (runs,)
+        started = time.monotonic()
+        store.release(f"run-{runs - 1}", "alice")
+        assert time.monotonic() - started < 1.0  # not the 10 s busy timeout
+        assert reader.execute("SELECT count(*) FROM runs").fetchone() == (runs,)
+        reader.execute("COMMIT")
+        reader.close()
