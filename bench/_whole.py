@@ -286,16 +286,30 @@ def measure_case(settings: Settings, shape: str, n: int) -> Case:
     return case
 
 
-def measure_add_task(n: int, repeats: int) -> tuple[float, float]:
-    """Median wall and CPU µs per ``add_task`` building the layered graph of ``n`` tasks."""
-    graph = make_graph("layered", n)
-    walls, cpus = [], []
+def measure_add_task(sizes: list[int], repeats: int) -> dict[int, tuple[float, float]]:
+    """Median wall and CPU µs per ``add_task`` building the layered graph of each size.
+
+    The sizes are built in turn, round by round, and a smaller size more times per round (as
+    many as make up the largest's tasks, at most 10): timed apart, three back-to-back builds of
+    10,000 tasks (~30 ms) all fell in one slow spell of this shared machine, and the 10k figure
+    came out above the 100k one, though a task costs the same instructions at both (callgrind:
+    13.1k per task at 10k and at 100k).
+    """
+    graphs = {n: make_graph("layered", n) for n in sizes}
+    times: dict[int, list[tuple[float, float]]] = {n: [] for n in sizes}
     for _ in range(repeats):
-        wall, cpu, workflow = clocked(lambda: build_plait(graph, plait_noop))
-        walls.append(wall)
-        cpus.append(cpu)
-        del workflow
-    return statistics.median(walls) / n * 1e6, statistics.median(cpus) / n * 1e6
+        for n, graph in graphs.items():
+            for _ in range(min(10, max(1, max(sizes) // n))):
+                wall, cpu, workflow = clocked(lambda graph=graph: build_plait(graph, plait_noop))
+                times[n].append((wall, cpu))
+                del workflow
+    return {
+        n: (
+            statistics.median(wall for wall, _ in runs) / n * 1e6,
+            statistics.median(cpu for _, cpu in runs) / n * 1e6,
+        )
+        for n, runs in times.items()
+    }
 
 
 # -- peak memory, each contender in a fresh interpreter ----------------------------------------
@@ -353,10 +367,8 @@ def run_part5(settings: Settings, ledger: Ledger, log: Callable[[str], None]) ->
     print(heading("Part 5: the whole call (build + run + read), max_concurrency=2"))
     print(__doc__.split("\n\n", 1)[1].split("\n\nHow each", 1)[0])
     sizes = sorted({n for _, n in settings.cases})
-    add_task = {}
-    for n in sizes:
-        log(f"Part 5: add_task, {n:,} tasks")
-        add_task[n] = measure_add_task(n, settings.repeats)
+    log(f"Part 5: add_task, {', '.join(f'{n:,}' for n in sizes)} tasks")
+    add_task = measure_add_task(sizes, settings.repeats)
     cases = []
     for shape, n in settings.cases:
         log(f"Part 5: {shape} {n:,}")

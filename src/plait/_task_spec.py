@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping
+from types import MappingProxyType
 from typing import Any, NamedTuple, TypeGuard
 
 from ._binding import _NO_BINDING, _NO_PARAMS, Binding
@@ -18,9 +19,14 @@ from ._exceptions import InvalidOptionError
 from ._pause import Pause
 from ._policies import RetryPolicy
 from ._public import publish_exports
-from ._rules import TriggerRule
+from ._rules import TriggerRule, coerce_rule
 
 __all__ = ["TaskSpec"]
+
+#: The default priority, for ``priority is _NO_PRIORITY``: CPython keeps one object for every
+#: int 0 (its small ints), so any other value -- an int subclass, ``False``, ``0.0`` -- takes
+#: the path that checks it. One identity test instead of ``type(p) is int and p == 0``.
+_NO_PRIORITY = 0
 
 
 class TaskSpec(NamedTuple):
@@ -74,6 +80,83 @@ class TaskSpec(NamedTuple):
         fields = zip(self._fields[:-1], self[:-1], strict=True)
         shown = ", ".join(f"{name}={value!r}" for name, value in fields)
         return f"TaskSpec({shown})"
+
+
+def _check_given_options(
+    task_id: str,
+    dependencies: tuple[str, ...],
+    dependency_id: Callable[[str, Any], str],
+    *,
+    params: Mapping[str, Any] | None,
+    retry: object,
+    timeout: object,
+    critical: object,
+    pool: object,
+    priority: object,
+    estimate: object,
+    pause: Pause | None,
+    executor: object,
+    trigger: TriggerRule | str | None,
+    cleanup: object,
+    map_over: Any,
+) -> tuple[TriggerRule, str | None, Mapping[str, Any], bool]:
+    """Check the options of a task added with some (``add_task`` tells the common case, none,
+    by itself): its rule, the id it maps over, its params frozen, and whether its options are
+    the defaults that tasks share (see ``plait._task_columns.DEFAULT_OPTIONS``).
+
+    ``dependency_id`` resolves ``map_over`` (an id, or a function added as a task) to an id.
+    """
+    if trigger is None:
+        rule = TriggerRule.ALL_DONE if cleanup is True else TriggerRule.ALL_SUCCESS
+    elif type(trigger) is TriggerRule:
+        rule = trigger
+    else:
+        rule = coerce_rule(trigger, task_id)
+    if cleanup is not False and cleanup is not True:
+        raise InvalidOptionError(
+            f"task {task_id!r}: cleanup must be True or False, not {cleanup!r}"
+        )
+    mapped: str | None = None
+    if map_over is not None:
+        mapped = _check_map_over(
+            task_id,
+            dependency_id(task_id, map_over),
+            dependencies,
+            rule,
+            pause=pause,
+            default_rule=trigger is None,
+        )
+    default_options = True
+    if (
+        retry is not None
+        or timeout is not None
+        or critical is not False
+        or pool is not None
+        or priority is not _NO_PRIORITY
+        or estimate is not None
+        or executor is not None
+    ):
+        default_options = False
+        _check_options(
+            task_id,
+            retry=retry,
+            timeout=timeout,
+            critical=critical,
+            pool=pool,
+            priority=priority,
+            estimate=estimate,
+            executor=executor,
+        )
+    frozen_params = MappingProxyType(dict(params)) if params else _NO_PARAMS
+    shared = (
+        default_options
+        and rule is TriggerRule.ALL_SUCCESS
+        and pause is None
+        and cleanup is False
+        and mapped is None
+        and frozen_params is _NO_PARAMS
+    )
+    return rule, mapped, frozen_params, shared
 
 
 def _check_options(

@@ -13,7 +13,6 @@ is first read (see ``plait._task_columns``).
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
-from types import MappingProxyType
 from typing import Any, TypeVar, overload
 
 from ._binding import (
@@ -30,9 +29,9 @@ from ._graph import Graph
 from ._pause import Pause
 from ._policies import RetryPolicy
 from ._public import publish_exports
-from ._rules import TriggerRule, coerce_rule
+from ._rules import TriggerRule
 from ._task_columns import DEFAULT_OPTIONS, TaskColumns, TaskView, options_of
-from ._task_spec import TaskSpec, _check_map_over, _check_options
+from ._task_spec import _NO_PRIORITY, TaskSpec, _check_given_options
 from ._text import check_name
 
 __all__ = ["Workflow"]
@@ -43,7 +42,6 @@ Dependency = str | Callable[..., Any]
 # The default rules as constants: reading a member off the enum class costs more than all of
 # add_task's other option handling (make bench Part 5 times add_task).
 _ALL_SUCCESS = TriggerRule.ALL_SUCCESS
-_ALL_DONE = TriggerRule.ALL_DONE
 
 #: ``tuple.__new__(TaskSpec, fields)`` makes a TaskSpec from a full tuple of fields: one call
 #: less than the named tuple's own ``__new__``.
@@ -267,59 +265,54 @@ class Workflow:
                 f"{depends_on!r}; write depends_on=[{depends_on!r}]"
             )
         given = tuple(depends_on)
-        dependencies: tuple[str, ...] = given  # type: ignore[assignment]  # checked next
-        for dependency in given:  # a plain loop: cheaper than all(map(...)) for a few
-            if type(dependency) is not str:
-                dependencies = tuple(self._dependency_id(id, dep) for dep in given)
-                break
+        try:  # every dependency an id (a str), checked in C: cheaper than a loop over them
+            "".join(given)  # type: ignore[arg-type]  # what the try finds out
+            dependencies: tuple[str, ...] = given  # type: ignore[assignment]  # ids, so
+        except TypeError:  # functions among them (or values that are neither)
+            dependencies = tuple(self._dependency_id(id, dep) for dep in given)
         # A dependency listed twice is refused by the graph's one pass (Graph.__init__).
-        if trigger is None:
-            rule = _ALL_DONE if cleanup is True else _ALL_SUCCESS
-        elif type(trigger) is TriggerRule:
-            rule = trigger
-        else:
-            rule = coerce_rule(trigger, id)
-        if cleanup is not False and cleanup is not True:
-            raise InvalidOptionError(f"task {id!r}: cleanup must be True or False, not {cleanup!r}")
-        mapped: str | None = None
-        if map_over is not None:
-            mapped = _check_map_over(
-                id,
-                self._dependency_id(id, map_over),
-                dependencies,
-                rule,
-                pause=pause,
-                default_rule=trigger is None,
-            )
-        default_options = True
-        if (
-            retry is not None
-            or timeout is not None
-            or critical is not False
-            or pool is not None
-            or type(priority) is not int
-            or priority != 0
-            or estimate is not None
-            or executor is not None
+        if (  # no option given: the common case, told by one chain of identity tests
+            params is None
+            and retry is None
+            and timeout is None
+            and critical is False
+            and pool is None
+            and priority is _NO_PRIORITY
+            and estimate is None
+            and pause is None
+            and executor is None
+            and trigger is None
+            and cleanup is False
+            and map_over is None
         ):
-            default_options = False
-            _check_options(
+            rule = _ALL_SUCCESS  # separate stores: a 4-tuple unpacked would be built first
+            mapped = None
+            frozen_params = _NO_PARAMS
+            shared = True
+        else:
+            rule, mapped, frozen_params, shared = _check_given_options(
                 id,
+                dependencies,
+                self._dependency_id,
+                params=params,
                 retry=retry,
                 timeout=timeout,
                 critical=critical,
                 pool=pool,
                 priority=priority,
                 estimate=estimate,
+                pause=pause,
                 executor=executor,
+                trigger=trigger,
+                cleanup=cleanup,
+                map_over=map_over,
             )
-        frozen_params = MappingProxyType(dict(params)) if params else _NO_PARAMS
-        if fn is None or entry is None:
+        if fn is None or entry is None:  # an approval gate: no function
             is_async, binding = False, _NO_BINDING
         else:
             info = entry[0]
             is_async = info.is_async
-            if info.takes_only_any_keyword and not frozen_params:  # the common case, at once
+            if info.takes_only_any_keyword and frozen_params is _NO_PARAMS:  # at once
                 binding = _EVERY_DEPENDENCY if dependencies else _NO_BINDING
             else:
                 binding = _bind(id, fn, info, dependencies, frozen_params, rule=rule)
@@ -349,16 +342,8 @@ class Workflow:
                 binding,
             ),
         )
-        if (
-            default_options
-            and rule is _ALL_SUCCESS
-            and (binding is _EVERY_DEPENDENCY or binding is _NO_BINDING)
-            and pause is None
-            and cleanup is False
-            and mapped is None
-            and not frozen_params
-        ):  # the common case: options shared, not one tuple per task
-            options = DEFAULT_OPTIONS[is_async][binding is _EVERY_DEPENDENCY]
+        if shared and (binding is _EVERY_DEPENDENCY or binding is _NO_BINDING):
+            options = DEFAULT_OPTIONS[is_async][binding is _EVERY_DEPENDENCY]  # one per kind
         else:
             options = options_of(spec)
         tasks[id] = dependencies
