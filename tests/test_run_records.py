@@ -9,14 +9,13 @@ from plait.stores import EventRecord
 from plait.stores._sql_rows import _event_rows
 
 
-def test_event_columns_leave_folded_starts_out_and_give_their_time_to_the_end() -> None:
+def test_event_columns_give_a_folded_start_to_the_end_and_an_attempt_number_its_data() -> None:
     error = TaskError("ValueError", "bad", "Traceback ...")
     columns = event_columns(
         [
             (RunStarted, 1.0, None, {"workflow": "etl", "tasks": 2}, None),
-            None,  # a start folded into the success below
-            (TaskSucceeded, 3.0, "a", {"attempt": 1}, 2.0),
-            (TaskStarted, 4.0, "b", {"attempt": 1}, None),
+            (TaskSucceeded, 3.0, "a", 1, 2.0),  # its start folded into it
+            (TaskStarted, 4.0, "b", 1, None),
             (TaskFailed, 5.0, "b", {"attempt": 1, "error": error}, None),
         ]
     )
@@ -41,8 +40,8 @@ def test_event_columns_leave_folded_starts_out_and_give_their_time_to_the_end() 
 def test_a_folded_start_is_a_column_of_the_sql_row_not_part_of_its_json() -> None:
     columns = event_columns(
         [
-            (TaskSucceeded, 3.0, "a", {"attempt": 1}, 2.0),
-            (TaskSucceeded, 4.0, "b", {"attempt": 2}, None),
+            (TaskSucceeded, 3.0, "a", 1, 2.0),
+            (TaskSucceeded, 4.0, "b", 2, None),
         ]
     )
     assert _event_rows("run-1", columns) == [
@@ -52,4 +51,4 @@ def test_a_folded_start_is_a_column_of_the_sql_row_not_part_of_its_json() -> Non
 
 
 def test_no_events_make_empty_columns() -> None:
-    assert list(event_columns([None, None])) == []
+    assert list(event_columns([])) == []

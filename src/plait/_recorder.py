@@ -1,7 +1,8 @@
 """Recording a run in its store: every change, in order, written in batches by one thread.
 
-The engine hands the :class:`Recorder` every event while it holds its lock; that only appends
-the event and marks its task as changed. A writer thread takes whatever is pending and writes it
+The engine hands the recorder's :class:`~plait._pending_log.PendingLog` every event while it
+holds its lock; that only keeps the event and marks its task as changed (a task's start is
+kept aside: see ``_pending_log``). A writer thread takes whatever is pending and writes it
 in one transaction. Each batch holds the events in the order they happened and one record per
 changed task, read when the batch is taken (under the engine's lock, so the records are a
 consistent cut of the run). The same thread renews the run's lease, every third of its length.
@@ -61,23 +62,15 @@ from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from ._estimates import InstanceSamples
-from ._events import (
-    Event,
-    InputReceived,
-    InputRequested,
-    TaskReady,
-    TaskStarted,
-    TaskSucceeded,
-)
+from ._events import Event
 from ._lease import Lease, lease_clock
 from ._logs import AttemptLog
 from ._pause import Question
+from ._pending_log import PendingLog
 from ._requests import Inbox
-from ._run_records import ATTEMPT_ENDS, Logged, event_columns, request_of, taken_logs
+from ._run_records import event_columns, request_of, taken_logs
 from ._serialization import Serializer
 from .stores import (
-    InputRequest,
     LeaseLostError,
     RunUpdate,
     Store,
@@ -148,17 +141,15 @@ class Recorder:
             on_stall=on_stall,
         )
         self._interval = interval
-        self._next_write = 0.0  # monotonic time before which a change does not wake the writer
         self._lock = lock
         self._task_columns = task_columns
         self._on_failure = on_failure
         self._inbox = inbox  # requests to the run, looked for at the writer's wake-ups
         self._wakeup = threading.Event()
-        self._events: list[Logged | None] = []  # None: a start folded into its attempt's end
-        self._starts: dict[str, int] = {}  # task id -> the place of its running attempt's start
-        self._changed: dict[str, None] = {}  # task ids whose record must be written, in order
+        #: What the engine journaled since the last batch (it journals into this directly),
+        #: and the durations of succeeded attempts, learned from ``functions``' tasks.
+        self.journal = PendingLog(functions, self._wake, serializer)
         self._snapshot: TaskRecordColumns | None = None
-        self._requests: list[InputRequest] = []
         self._logs: deque[AttemptLog] = deque()  # logs changed since the last write
         self._run_update: RunUpdate | None = None
         self._unwritten: list[WriteBatch] = []  # batches the store did not take, in order
@@ -166,16 +157,8 @@ class Recorder:
         self._closing = False
         self.failure: BaseException | None = None
         self._thread: threading.Thread | None = None
-        # How long succeeded attempts ran, for learned estimates (plait._estimates): the
-        # function of each task id (None: record none), when each running attempt began, and
-        # how long it waited for answers so far.
         self._functions = functions
         self._on_write = on_write  # told how long each batch took to write (metrics)
-        self._began: dict[str, float] = {}
-        self._asked: dict[str, float] = {}
-        self._waited: dict[str, float] = {}
-        self._timed: list[tuple[str, float, float]] = []  # (task id, seconds, finished at)
-        self._sampled = InstanceSamples()  # instances' durations count for their mapped task
         #: Given whole, by snapshot(): the memory store's, built only if someone reads them.
         self._durations: Sequence[TaskDuration] = ()
 
@@ -184,94 +167,24 @@ class Recorder:
     def __call__(
         self, kind: type[Event], at: float, task_id: str | None, data: dict[str, Any]
     ) -> None:
-        """Journal: queue the event, and mark the task it changed (a task's start and success:
-        :meth:`attempt`)."""
-        if kind is TaskReady:  # derivable (a task is ready when its last dependency succeeds)
-            return
-        if kind is TaskStarted or kind is TaskSucceeded:
-            assert task_id is not None  # a task's event
-            self.attempt(kind, at, task_id, data["attempt"])
-            return
-        events = self._events
-        started = None
-        if task_id is not None:
-            self._changed[task_id] = None
-            place = self._starts.pop(task_id, None)
-            if place is not None and kind in ATTEMPT_ENDS:
-                start = events[place]  # fold it into this row
-                assert start is not None
-                events[place] = None
-                started = start[1]
-            if kind is InputRequested:
-                self._requests.append(request_of(data["question"], self._serializer))
-            if self._functions is not None:
-                self._time(kind, at, task_id)
-        events.append((kind, at, task_id, data, started))
-        if time.monotonic() >= self._next_write and not self._wakeup.is_set():
-            self._wakeup.set()  # after a quiet spell: write now (while busy: at the interval)
+        """Journal (see ``plait._events.Journal``): queue the event (see ``_pending_log``).
+        The engine journals into :attr:`journal` itself, a call less per event."""
+        self.journal(kind, at, task_id, data)
 
     def attempt(self, kind: type[Event], at: float, task_id: str, number: int) -> None:
-        """Attempt journal (see ``plait._events.AttemptJournal``): queue a task's start or its
-        success (``kind``) of attempt ``number``, and mark the task.
+        """Attempt journal (see ``plait._events.AttemptJournal``), as :meth:`__call__`."""
+        self.journal.attempt(kind, at, task_id, number)
 
-        Runs under the engine's lock, twice per task, so both take the shortest paths: together
-        they cost 1.5 µs, 1.85 through :meth:`_time` (best of 30)."""
-        events = self._events
-        self._changed[task_id] = None
-        started = None
-        if kind is TaskStarted:
-            self._starts[task_id] = len(events)
-            if self._functions is not None:
-                self._began[task_id] = at
-                if self._waited:  # an earlier attempt waited for answers
-                    self._waited.pop(task_id, None)
-        else:  # TaskSucceeded
-            place = self._starts.pop(task_id, None)
-            if place is not None:
-                start = events[place]  # fold it into this row
-                assert start is not None
-                events[place] = None
-                started = start[1]
-            if self._functions is not None:
-                self._succeeded(at, task_id)
-        events.append((kind, at, task_id, {"attempt": number}, started))
-        if time.monotonic() >= self._next_write and not self._wakeup.is_set():
-            self._wakeup.set()
-
-    def _succeeded(self, at: float, task_id: str) -> None:
-        """Keep how long the attempt of ``task_id`` that succeeded ``at`` ran, less the time it
-        waited for answers (see ``TaskDuration``)."""
-        began = self._began.pop(task_id, None)
-        if began is None:
-            return
-        seconds = at - began
-        if self._waited:
-            seconds -= self._waited.pop(task_id, 0.0)
-        learned_as: str | None = task_id
-        assert self._functions is not None
-        if task_id not in self._functions:  # an instance: learned as its mapped task
-            learned_as = self._sampled.sample(task_id)
-        if learned_as is not None:
-            self._timed.append((learned_as, seconds if seconds > 0.0 else 0.0, at))
-
-    def _time(self, kind: type[Event], at: float, task_id: str) -> None:
-        """Keep the times that make a succeeded attempt's duration (see ``TaskDuration``) as
-        attempts that did not succeed end, and as questions are asked and answered (a start and
-        a success: see :meth:`__call__`)."""
-        if kind in ATTEMPT_ENDS:
-            self._began.pop(task_id, None)
-            self._waited.pop(task_id, None)
-        elif kind is InputRequested:
-            self._asked[task_id] = at
-        elif kind is InputReceived:
-            asked = self._asked.pop(task_id, None)
-            if asked is not None and task_id in self._began:  # waited inside an attempt
-                self._waited[task_id] = self._waited.get(task_id, 0.0) + at - asked
+    def _wake(self) -> None:
+        """Wake the writer (a change after a quiet spell)."""
+        self._wakeup.set()
 
     def log_changed(self, log: AttemptLog) -> None:
         """An attempt's log changed (any thread, no lock: a deque's append is atomic)."""
         self._logs.append(log)
-        if time.monotonic() >= self._next_write and not self._wakeup.is_set():
+        journal = self.journal
+        if journal.quiet:
+            journal.quiet = False
             self._wakeup.set()
 
     def answered(
@@ -294,7 +207,7 @@ class Recorder:
             answered_via=via,
         )
         with self._lock:
-            self._requests.append(record)
+            self.journal.requests.append(record)
         self._wakeup.set()
 
     def snapshot(
@@ -308,13 +221,12 @@ class Recorder:
         with self._lock:
             self._durations = durations
             self._snapshot = tasks
-            self._requests[:0] = [request_of(q, self._serializer) for q in questions]
+            self.journal.requests[:0] = [request_of(q, self._serializer) for q in questions]
 
     # -- life cycle ---------------------------------------------------------------------------
 
     def start(self) -> None:
-        """Start the writer thread."""
-        self._next_write = time.monotonic() + self._interval  # the run was just created
+        """Start the writer thread (the run was just created: busy for the first interval)."""
         self._thread = threading.Thread(
             target=self._write_loop, name=f"plait-recorder-{self.run_id}", daemon=True
         )
@@ -357,14 +269,12 @@ class Recorder:
             self._wakeup.wait(timeout=self._interval)
             self._wakeup.clear()
             closing = self._closing
-            now = time.monotonic()
-            self._next_write = now + self._interval  # changes from now on wait for the interval
             if self.failure is None:
                 try:
                     if not self._flush():
-                        self._next_write = now  # quiet: the next change is written at once
+                        self.journal.quiet = True  # the next change is written at once
                     if self._inbox is not None and not closing:
-                        self._inbox.check(now)
+                        self._inbox.check(time.monotonic())
                     if lease.due:
                         lease.renew()
                 except (LeaseLostError, StoreUnavailableError) as error:
@@ -405,17 +315,15 @@ class Recorder:
         batch the store did not take stays pending, ahead of newer changes, for a last try on
         the way out."""
         with self._lock:
-            events, self._events = self._events, []
-            self._starts = {}
-            changed, self._changed = self._changed, {}
+            taken = self.journal.take()
             snapshot, self._snapshot = self._snapshot, None
-            requests, self._requests = self._requests, []
             update, self._run_update = self._run_update, None
             durations, self._durations = self._durations, ()
-            timed, self._timed = self._timed, []
+            changed = taken.changed
             tasks: Sequence[TaskRecord] = snapshot or (
                 self._task_columns(list(changed)) if changed else []
             )
+        timed = taken.timed()
         if timed:  # records made only if a store reads them (the SQL stores take the columns)
             assert self._functions is not None
             recorded = TimedDurations(timed, self._functions)
@@ -423,8 +331,8 @@ class Recorder:
         batch = WriteBatch(
             run=update,
             tasks=tasks,
-            requests=requests,
-            events=event_columns(events),
+            requests=taken.requests,
+            events=event_columns(taken.events),
             logs=taken_logs(self._logs),
             requests_done=self._inbox.drain() if self._inbox is not None else [],
             durations=durations,

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import operator
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from enum import Enum
 from typing import Any
 
@@ -31,8 +31,9 @@ from .stores import EventRecordColumns, InputRequest, TaskLog
 __all__ = ["ATTEMPT_ENDS", "Logged", "event_columns", "question_of", "request_of", "taken_logs"]
 
 #: An event as the journal gives it (its class, time, task id and other fields), and the start
-#: time of the attempt it ends, if that start was folded into it.
-Logged = tuple[type[Event], float, str | None, dict[str, Any], float | None]
+#: time of the attempt it ends, if that start was folded into it. A task's start and success
+#: hold their attempt's number in place of their fields (``{"attempt": number}``).
+Logged = tuple[type[Event], float, str | None, dict[str, Any] | int, float | None]
 
 #: The events that end an attempt, into which its start is folded.
 ATTEMPT_ENDS = frozenset({TaskSucceeded, TaskRetrying, TaskFailed, TaskCancelled})
@@ -83,26 +84,27 @@ def request_of(question: Question, serializer: Serializer | None = None) -> Inpu
     )
 
 
-def event_columns(events: list[Logged | None]) -> EventRecordColumns:
-    """The log entries of ``events`` (folded starts left out), their data made JSON-able, and
-    the starts folded into them as a column of their own (see ``EventRecordColumns``).
+def event_columns(events: list[Logged]) -> EventRecordColumns:
+    """The log entries of ``events``, their data made JSON-able, and the starts folded into
+    them as a column of their own (see ``EventRecordColumns``).
 
-    Taken apart column by column in C (``filter``, ``zip``): a batch of a busy run holds
-    thousands of events, nearly all of them ends of attempts whose data holds numbers only."""
-    kept = list(filter(None, events))  # a folded start is None
-    if not kept:
+    Taken apart column by column in C (``zip``, ``map``): a batch of a busy run holds
+    thousands of events, nearly all of them ends of attempts whose data is their number."""
+    if not events:
         return EventRecordColumns(kinds=[], times=[], task_ids=[], data=[])
-    kinds, times, task_ids, data, started = zip(*kept, strict=True)
-    if not _NUMBERS_ONLY.issuperset(kinds):
-        data = tuple(
-            fields
+    kinds, times, task_ids, fields, started = zip(*events, strict=True)
+    if _NUMBERS_ONLY.issuperset(kinds):
+        data: Sequence[dict[str, Any]] = list(map(_attempt_data, fields))
+    else:
+        data = [
+            _attempt_data(each)
             if kind in _NUMBERS_ONLY
             else {
                 name: value if type(value) in _PLAIN else _jsonable(value)
-                for name, value in fields.items()
+                for name, value in each.items()
             }
-            for kind, fields in zip(kinds, data, strict=True)
-        )
+            for kind, each in zip(kinds, fields, strict=True)
+        ]
     return EventRecordColumns(
         kinds=list(map(_NAME, kinds)),
         times=times,
@@ -112,8 +114,14 @@ def event_columns(events: list[Logged | None]) -> EventRecordColumns:
     )
 
 
-#: The events whose data holds numbers only (an attempt's number): written as they are.
+#: The events whose data is their attempt's number (see ``Logged``).
 _NUMBERS_ONLY = frozenset({TaskStarted, TaskSucceeded})
+
+
+def _attempt_data(number: Any) -> dict[str, Any]:
+    return {"attempt": number}
+
+
 _NAME = operator.attrgetter("__name__")
 _PLAIN = frozenset({int, float, str, bool, type(None)})
 

@@ -153,7 +153,7 @@ async def _execute(
     journals: list[tuple[Journal, AttemptJournal]] = []
     if store.durable:
         run_state.lease_deadline = run_state.gate = recorder.lease.deadline
-        journals.append((recorder, recorder.attempt))
+        journals.append((recorder.journal, recorder.journal.attempt))
         recorder.start()
     if tracer is not None:  # plain fields on a queue: no event object built on the engine's side
         journals.append((tracer.journal, tracer.attempt_journal))
