@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from plait import TaskError
 from plait._events import RunStarted, TaskFailed, TaskStarted, TaskSucceeded
 from plait._run_records import event_columns
@@ -52,3 +54,25 @@ def test_a_folded_start_is_a_column_of_the_sql_row_not_part_of_its_json() -> Non
 
 def test_no_events_make_empty_columns() -> None:
     assert list(event_columns([])) == []
+
+
+@pytest.mark.parametrize("folded_start", [2.0, float("nan")])
+def test_a_batch_of_attempt_numbers_makes_the_rows_its_records_make(folded_start: float) -> None:
+    error = TaskError("ValueError", "bad", "Traceback ...")
+    columns = event_columns(
+        [
+            (RunStarted, 1.0, None, {"workflow": "etl", "tasks": 3}, None),
+            (TaskSucceeded, 3.0, "a", 1, folded_start),
+            (TaskStarted, 4.0, "b", 2, None),
+            (TaskFailed, 5.0, "b", {"attempt": 2, "error": error}, 4.0),
+            (TaskSucceeded, 6.0, "c", 1, None),
+        ]
+    )
+    records = list(columns)  # the same entries as records: each through the general path
+    assert records[1].data["attempt"] == 1 and records[2].data == {"attempt": 2}
+    assert _event_rows("run-1", columns) == _event_rows("run-1", records)
+    assert _event_rows("run-1", columns)[3][4:] == (
+        '{"attempt":2,"error":{"type":"ValueError","message":"bad","traceback":"Traceback ..."},'
+        '"started":4.0}',  # only an attempt's number and its start go to columns of their own
+        None,
+    )

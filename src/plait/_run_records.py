@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import operator
 from collections import deque
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from enum import Enum
+from itertools import compress
 from typing import Any
 
 from ._events import (
@@ -27,6 +28,7 @@ from ._pause import NO_DEFAULT, Question
 from ._results import TaskError
 from ._serialization import Serializer
 from .stores import EventRecordColumns, InputRequest, TaskLog
+from .stores._columns import AttemptData
 
 __all__ = ["ATTEMPT_ENDS", "Logged", "event_columns", "question_of", "request_of", "taken_logs"]
 
@@ -93,33 +95,29 @@ def event_columns(events: list[Logged]) -> EventRecordColumns:
     if not events:
         return EventRecordColumns(kinds=[], times=[], task_ids=[], data=[])
     kinds, times, task_ids, fields, started = zip(*events, strict=True)
-    if _NUMBERS_ONLY.issuperset(kinds):
-        data: Sequence[dict[str, Any]] = list(map(_attempt_data, fields))
-    else:
-        data = [
-            _attempt_data(each)
-            if kind in _NUMBERS_ONLY
-            else {
-                name: value if type(value) in _PLAIN else _jsonable(value)
-                for name, value in each.items()
-            }
-            for kind, each in zip(kinds, fields, strict=True)
-        ]
+    # The entries other than tasks' starts and successes (a few), found in C and given whole.
+    places = compress(range(len(kinds)), map(operator.not_, map(_NUMBERS_ONLY.__contains__, kinds)))
+    others = {
+        i: {
+            name: value if type(value) in _PLAIN else _jsonable(value)
+            for name, value in fields[i].items()
+        }
+        for i in places
+    }
+    numbers = list(fields)
+    for i in others:
+        numbers[i] = 0
     return EventRecordColumns(
         kinds=list(map(_NAME, kinds)),
         times=times,
         task_ids=task_ids,
-        data=data,
+        data=AttemptData(numbers, others),
         started=started,
     )
 
 
 #: The events whose data is their attempt's number (see ``Logged``).
 _NUMBERS_ONLY = frozenset({TaskStarted, TaskSucceeded})
-
-
-def _attempt_data(number: Any) -> dict[str, Any]:
-    return {"attempt": number}
 
 
 _NAME = operator.attrgetter("__name__")

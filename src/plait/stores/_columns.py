@@ -13,7 +13,7 @@ from .._results import TaskError
 from .._state import SkipCause, TaskStatus
 from ._records import EventRecord, TaskRecord
 
-__all__ = ["EventRecordColumns", "TaskRecordColumns"]
+__all__ = ["AttemptData", "EventRecordColumns", "TaskRecordColumns"]
 
 
 _NO_CAUSES: list[SkipCause | None] = [None]
@@ -100,6 +100,45 @@ class TaskRecordColumns(Sequence[TaskRecord]):
         )
 
 
+class AttemptData(Sequence[Mapping[str, Any]]):
+    """Log entries' data where nearly every entry holds an attempt's number only
+    (``{"attempt": n}``): kept as ``numbers``, each mapping made when it is read; the entries
+    at the places in ``others`` hold other data, given whole (their place in ``numbers`` holds
+    0). A busy run's batches are nearly all tasks' starts and successes, and the SQL
+    stores write them from the numbers, with no mapping in between."""
+
+    __slots__ = ("numbers", "others")
+    __hash__ = None  # type: ignore[assignment]  # unhashable, like the list it stands for
+
+    def __init__(
+        self, numbers: Sequence[Any], others: Mapping[int, Mapping[str, Any]] | None = None
+    ) -> None:
+        self.numbers = numbers
+        self.others: Mapping[int, Mapping[str, Any]] = others or {}
+
+    def __len__(self) -> int:
+        return len(self.numbers)
+
+    @overload
+    def __getitem__(self, i: int) -> Mapping[str, Any]: ...
+
+    @overload
+    def __getitem__(self, i: slice) -> Sequence[Mapping[str, Any]]: ...
+
+    def __getitem__(self, i: int | slice) -> Mapping[str, Any] | Sequence[Mapping[str, Any]]:
+        if isinstance(i, slice):
+            return [self[j] for j in range(*i.indices(len(self)))]
+        if i < 0:
+            i += len(self.numbers)
+        other = self.others.get(i)
+        return {"attempt": self.numbers[i]} if other is None else other
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Sequence):
+            return NotImplemented
+        return list(self) == list(other)
+
+
 class EventRecordColumns(Sequence[EventRecord]):
     """Log entries as columns (one list per field), in order; a record is built only when it
     is read. The engine hands its batches of events to the stores this way, so the SQL stores
@@ -108,7 +147,7 @@ class EventRecordColumns(Sequence[EventRecord]):
     ``started``, when given, holds for each entry the start of the attempt it ends where that
     start was folded into it (see ``plait._recorder``), else None: a record has it in its data
     (``data["started"]``), the SQL stores in a column of their own, so it is not merged into
-    each entry's data only to be taken out again.
+    each entry's data only to be taken out again. ``data`` may be :class:`AttemptData`.
     """
 
     __slots__ = ("_columns", "_started")

@@ -19,7 +19,7 @@ from .._requests import RequestKind, RequestState, RunRequest
 from .._results import TaskError
 from .._state import RunStatus, SkipCause, TaskStatus
 from .._text import storable
-from ._columns import EventRecordColumns, TaskRecordColumns
+from ._columns import AttemptData, EventRecordColumns, TaskRecordColumns
 from ._history import TimedDurations
 from ._listing import OpenQuestion, inbox_default
 from ._records import (
@@ -241,9 +241,42 @@ def _event_rows(run_id: str, events: Sequence[EventRecord]) -> list[tuple[Any, .
     if not kinds:
         return []
     folded = columns.started()
-    encoded = map(_event_data, data) if folded is None else map(_event_data, data, folded)
-    texts, started = zip(*encoded, strict=True)
+    texts: Sequence[str]
+    started: Sequence[float | None]
+    if isinstance(data, AttemptData) and (folded is None or _times(folded)):
+        # Nearly all attempts' numbers (a busy run's batch): written from the numbers, with no
+        # mapping made, and the few others through _event_data.
+        others = data.others
+        texts = list(map(_ATTEMPT_JSON.__getitem__, data.numbers))
+        started = [None] * len(kinds) if folded is None else list(folded)
+        for i, fields in others.items():
+            texts[i], started[i] = _event_data(fields, None if folded is None else folded[i])
+    else:
+        encoded = map(_event_data, data) if folded is None else map(_event_data, data, folded)
+        texts, started = zip(*encoded, strict=True)
     return list(zip([run_id] * len(kinds), kinds, task_ids, times, texts, started, strict=True))
+
+
+class _AttemptJSON(dict[int, str]):
+    """``{"attempt": n}`` as JSON, by ``n``: made once per number."""
+
+    def __missing__(self, number: int) -> str:
+        text = self[number] = _dumps({"attempt": number})
+        return text
+
+
+_ATTEMPT_JSON = _AttemptJSON()
+
+
+def _times(started: Sequence[float | None]) -> bool:
+    """Whether each of ``started`` is None or a finite float (a time): a column of its own as
+    it is (see :func:`_event_data`). Tested in C: a sum of floats is finite only if each is
+    (a sum too large for a float fails the test, and takes the general path)."""
+    times = list(filter(None, started))  # Nones (and zeros, finite) left out
+    return set(map(type, times)) <= _FLOAT and math.isfinite(sum(times))
+
+
+_FLOAT = frozenset({float})
 
 
 def _event_data(data: Mapping[str, Any], folded: float | None = None) -> tuple[str, float | None]:
