@@ -23,7 +23,7 @@ import math
 import time
 from collections import deque
 
-from ._attempts import _Attempt
+from ._attempt import _Attempt
 from ._exceptions import TaskCancelledError
 from ._lease import lease_clock
 from ._run_state import _RunState

@@ -38,7 +38,8 @@ import time
 from collections.abc import Callable, Coroutine, Mapping, Sequence
 from typing import Any
 
-from ._attempts import _Attempt, _Attempts
+from ._attempt import _Attempt
+from ._attempts import _Attempts
 from ._config import EngineConfig
 from ._deadlines import _Deadlines, _DriverWatch
 from ._events import RunFinished, RunStarted, Subscriber, TaskStarted

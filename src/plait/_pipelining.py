@@ -30,7 +30,8 @@ import math
 import threading
 import time
 
-from ._attempts import _Attempt, _take
+from ._attempt import _Attempt
+from ._attempts import _take
 from ._events import TaskStarted
 from ._lease import lease_clock
 from ._run_state import _RunState

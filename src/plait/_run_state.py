@@ -68,7 +68,7 @@ from .executors._remote import RemoteOutput
 from .stores import TaskRecordColumns
 
 if TYPE_CHECKING:
-    from ._attempts import _Attempt
+    from ._attempt import _Attempt
     from ._mapping import RestoredInstance
 
 __all__ = ["Restored"]

@@ -13,7 +13,7 @@ import pytest
 
 import plait
 from plait import Event, TaskRetrying, TaskStarted, TaskStatus, TaskSucceeded
-from plait._attempts import _Attempt
+from plait._attempt import _Attempt
 from plait._pipelining import _Pipelining
 from plait.executors import ProcessExecutor, ThreadExecutor
 
