@@ -97,7 +97,7 @@ def _live_run(store_url: str, run_id: str, tasks: int) -> None:
 
 
 async def _event_to_screen(base: str, store_url: str) -> list[float]:
-    import httpx  # noqa: PLC0415 - a dev dependency
+    import httpx2  # noqa: PLC0415 - a dev dependency
 
     run_id = "live"
     _live_run(store_url, run_id, tasks=WRITES)
@@ -110,7 +110,7 @@ async def _event_to_screen(base: str, store_url: str) -> list[float]:
 
     async def client() -> None:
         nonlocal ready
-        async with httpx.AsyncClient(base_url=base, headers=headers, timeout=30) as http:
+        async with httpx2.AsyncClient(base_url=base, headers=headers, timeout=30) as http:
             seen = 0
             async with http.stream("GET", f"/runs/{run_id}/live") as stream:
                 counted = False
@@ -185,9 +185,9 @@ def _many_runs(store_url: str) -> None:
 
 def _hundredth_page(base: str) -> str:
     """The address of the 100th page of runs, by following 99 cursors."""
-    import httpx  # noqa: PLC0415
+    import httpx2  # noqa: PLC0415
 
-    with httpx.Client(base_url=base, headers={"Authorization": f"Bearer {TOKEN}"}) as http:
+    with httpx2.Client(base_url=base, headers={"Authorization": f"Bearer {TOKEN}"}) as http:
         cursor = ""
         for _ in range(99):
             page = http.get("/runs" + (f"?before={cursor}" if cursor else "")).text
@@ -199,11 +199,11 @@ def _hundredth_page(base: str) -> str:
 
 def _pages(base: str, pages: list[tuple[str, str]]) -> list[list[str]]:
     """For each (name, path): the median and p95 of the whole request, and the store's share."""
-    import httpx  # noqa: PLC0415
+    import httpx2  # noqa: PLC0415
 
     rows: list[list[str]] = []
     headers = {"Authorization": f"Bearer {TOKEN}"}
-    with httpx.Client(base_url=base, headers=headers, timeout=30) as http:
+    with httpx2.Client(base_url=base, headers=headers, timeout=30) as http:
         for name, path in pages:
             totals, stores = [], []
             for _ in range(PAGE_REPEATS):

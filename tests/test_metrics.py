@@ -8,7 +8,7 @@ from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-import httpx
+import httpx2
 import pytest
 from prometheus_client import CollectorRegistry, Histogram, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
@@ -199,9 +199,9 @@ def test_the_metrics_route_needs_the_token(tmp_path: Path) -> None:
         routes=[metrics_route(store, is_token=lambda t: t == "s3cret", registry=registry)]
     )
 
-    async def scrape(headers: dict[str, str]) -> httpx.Response:
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://plait") as client:
+    async def scrape(headers: dict[str, str]) -> httpx2.Response:
+        transport = httpx2.ASGITransport(app=app)
+        async with httpx2.AsyncClient(transport=transport, base_url="http://plait") as client:
             return await client.get("/metrics", headers=headers)
 
     assert asyncio.run(scrape({})).status_code == 401
@@ -250,9 +250,9 @@ def test_plait_serve_mounts_the_metrics_behind_its_token(tmp_path: Path) -> None
     assert store is not None
     app = create_app(url, keys=keys, routes=routes)
 
-    async def scrape(headers: dict[str, str]) -> httpx.Response:
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+    async def scrape(headers: dict[str, str]) -> httpx2.Response:
+        transport = httpx2.ASGITransport(app=app)
+        async with httpx2.AsyncClient(transport=transport, base_url="http://testserver") as client:
             return await client.get("/metrics", headers=headers)
 
     try:

@@ -313,9 +313,9 @@ def test_without_the_token_every_page_is_401(server: Server, browser: Browser) -
 
 
 def test_a_post_from_another_origin_is_refused(server: Server) -> None:
-    import httpx  # noqa: PLC0415
+    import httpx2  # noqa: PLC0415
 
-    session = httpx.Client(base_url=server.base, follow_redirects=False)
+    session = httpx2.Client(base_url=server.base, follow_redirects=False)
     signed_in = session.get(f"/runs?token={TOKEN}")
     assert signed_in.status_code == 303
     server.start("gate", "o1").wait(timeout=60)
