@@ -14,6 +14,7 @@ the I/O around it, in parts that each have a module (see ``_run_state``):
 - *questions* (``_questions``): ask, expire, receive answers;
 - *mapping* (``_mapping``): expand a mapped task into its instances, and finish it;
 - *pipelining* (``_pipelining``): attempts an executor queues on a worker behind the running one;
+- *restore* (``_restored``): a resumed run starts from the state its store recorded;
 - *halt* (``_stopping``): a critical failure, ``fail_fast`` or an interrupt stops new starts,
   cancels async attempts at once, flags sync attempts (``ctx.cancelled``) and waits
   ``cancel_grace`` seconds for them before abandoning them;
@@ -49,15 +50,15 @@ from ._log_capture import running_attempt, start_capture, stop_capture
 from ._mapping import _Mapping
 from ._pipelining import _Pipelining
 from ._questions import _UNKNOWN_DEFAULT, _Questions
+from ._restored import Restored, _Restoring
 from ._results import RunResult
 from ._run_results import _Results
-from ._run_state import Restored
 from ._serialization import Serializer
 from ._stopping import _Stopping
 from ._workflow import Workflow
 from .executors import Executor
 
-__all__ = ["Restored"]
+__all__: list[str] = []
 
 #: The gate of a run that has no lease (the memory store's): it never closes.
 _OPEN = math.inf
@@ -80,7 +81,9 @@ def _task_maker(
     return loop.create_task
 
 
-class _Run(_Attempts, _Deadlines, _Questions, _Stopping, _Mapping, _Pipelining, _Results):
+class _Run(
+    _Attempts, _Deadlines, _Questions, _Stopping, _Mapping, _Pipelining, _Restoring, _Results
+):
     """One run: its state (``_run_state``) and its parts; see the module docstring."""
 
     def __init__(

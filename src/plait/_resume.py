@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 from ._claims import _claim, _refuse_if_owned
 from ._config import EngineConfig, _config, _stored_config
 from ._definition import definition_diff
-from ._engine import Restored, _Run
+from ._engine import _Run
 from ._events import Subscriber
 from ._exceptions import DefinitionChangedError, NotWaitingError
 from ._graph import series_id
@@ -34,6 +34,7 @@ from ._monitors import _monitors, _tracer
 from ._pause import AnswerChannel, Question, answer_provenance, validate_answer
 from ._public import publish_exports
 from ._restart import cleared_tasks, kept_skips, restart_batch
+from ._restored import Restored
 from ._results import RunResult
 from ._run_records import question_of, request_of
 from ._runs import _blocking, _execute, _log, _no_event_loop, _ordered_graph

@@ -11,6 +11,7 @@ same fields under the same lock):
 - ``_questions.py``: asking for input, expiring questions, receiving answers;
 - ``_stopping.py``: halting (a critical failure, ``fail_fast``, an interrupt, a failed store);
 - ``_mapping.py``: expanding a mapped task into its instances, and finishing it;
+- ``_restored.py``: where a resumed run starts from, put back into the columns as they are made;
 - ``_run_results.py``: reading the state -- the run's result, a task's, the store's columns.
 
 Per-task state is held in columns by task index. For a workflow with mapped tasks, ``graph`` is
@@ -29,12 +30,10 @@ from __future__ import annotations
 
 import asyncio
 import math
-import operator
 import threading
 import time
 from collections import deque
 from collections.abc import Callable, Coroutine, Mapping, Sequence
-from dataclasses import dataclass, field
 from operator import attrgetter
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -55,64 +54,23 @@ from ._graph import Graph
 from ._log_capture import running_attempt
 from ._logs import AttemptLog, LogLine
 from ._pause import InputRequired, Question
+from ._placement import _lanes, _place
 from ._recorder import Recorder
 from ._results import RunResult, TaskError, TaskResult
 from ._scheduler import Scheduler
 from ._serialization import Serializer
 from ._state import TaskStatus
-from ._task_columns import TaskOptions
 from ._workflow import Workflow
-from .executors import Executor, InlineExecutor
+from .executors import Executor
 from .executors._named import RunExecutors
-from .executors._remote import RemoteOutput
 from .stores import TaskRecordColumns
 
 if TYPE_CHECKING:
     from ._attempt import _Attempt
     from ._mapping import RestoredInstance
+    from ._restored import Restored
 
-__all__ = ["Restored"]
-
-
-@dataclass(slots=True)
-class Restored:
-    """Where a resumed run starts from, as read from its store (by task index)."""
-
-    outputs: dict[int, Any]  # tasks that succeeded: they do not run again
-    payloads: dict[int, bytes]
-    attempts: dict[int, int]
-    started_at: dict[int, float]
-    finished_at: dict[int, float]
-    answers: dict[int, dict[str, Any]]
-    questions: dict[int, Question]  # questions still open
-    # tasks that skipped themselves (raise plait.Skip) and whose dependencies ended the same
-    # way as then: they stay skipped, with their reason (see plait._restart)
-    skipped: dict[int, TaskError | None] = field(default_factory=dict)
-    # the recorded instances of mapped tasks, by the mapped task's index and item: those that
-    # succeeded do not run again when it expands (see plait._mapping)
-    instances: dict[int, dict[int, RestoredInstance]] = field(default_factory=dict)
-
-
-def _place(
-    specs: Sequence[TaskOptions], executors: RunExecutors, default: str
-) -> tuple[list[Executor | None], list[bool]]:
-    """Where each task runs (None: on the loop), and whether it is an async function that an
-    executor calls. Costs one pass in C when no task names an executor (make bench Part 1)."""
-    is_async = list(map(_IS_ASYNC, specs))
-    if not any(map(_EXECUTOR, specs)):
-        executor = None if all(is_async) else executors.get(default)
-        return [None if a else executor for a in is_async], [False] * len(specs)
-    executor_of: list[Executor | None] = []
-    for spec in specs:
-        if spec.executor is None and spec.is_async:
-            executor_of.append(None)
-            continue
-        executor = executors.get(spec.executor or default)
-        # An async task handed to the inline executor runs on the loop: that is its thread.
-        executor_of.append(
-            None if spec.is_async and isinstance(executor, InlineExecutor) else executor
-        )
-    return executor_of, [a and e is not None for a, e in zip(is_async, executor_of, strict=True)]
+__all__: list[str] = []
 
 
 # Read per task (see _decided, task_result): a member read off its enum class costs ~1k
@@ -121,8 +79,6 @@ _SUCCEEDED = TaskStatus.SUCCEEDED
 _SKIPPED = TaskStatus.SKIPPED
 _CANCELLED = TaskStatus.CANCELLED
 _WAITING = TaskStatus.WAITING_FOR_INPUT
-_IS_ASYNC = operator.attrgetter("is_async")
-_EXECUTOR = operator.attrgetter("executor")
 
 
 class AttemptScope(Protocol):
@@ -139,29 +95,6 @@ class AttemptScope(Protocol):
     def traceparent(self, task_id: str, attempt: int) -> str:
         """For an attempt shipped elsewhere: what names its span there (a W3C
         ``traceparent``)."""
-
-
-def _lanes(
-    executor_of: Sequence[Executor | None], in_use: Sequence[Executor], max_concurrency: int
-) -> tuple[list[int] | None, list[int], dict[int, int]]:
-    """Each task's lane -- its executor's implicit pool, when the executor runs fewer tasks at
-    once than ``max_concurrency`` or pipelines -- each lane's slots (see ``_scheduler``), and
-    the lane of each such executor, by its ``id``."""
-    limits: list[int] = []
-    lane_of_executor: dict[int, int] = {}
-    for executor in in_use:
-        capacity = executor.capacity
-        if capacity is not None and capacity < max_concurrency:
-            limits.append(max(1, capacity))
-        elif executor.pipelines:  # it queues jobs behind its own (see _scheduler_behind)
-            limits.append(max_concurrency if capacity is None else capacity)
-        else:
-            continue
-        lane_of_executor[id(executor)] = len(limits)
-    if not limits:
-        return None, limits, lane_of_executor
-    lanes = [0 if e is None else lane_of_executor.get(id(e), 0) for e in executor_of]
-    return lanes, limits, lane_of_executor
 
 
 class _RunState:
@@ -297,32 +230,6 @@ class _RunState:
         self.recorded = threading.Event()  # set once the run's end is in its store
         if restored is not None:
             self._restore(restored)
-
-    def _restore(self, restored: Restored) -> None:
-        map_over = self.graph.map_over
-        if self.graph.mapped:  # a mapped task expands again, its succeeded instances restored
-            kept = {i: o for i, o in restored.outputs.items() if map_over[i] < 0}
-            restored.outputs = kept
-            restored.payloads = {i: p for i, p in restored.payloads.items() if i in kept}
-        self._restored_instances = dict(restored.instances)
-        for i, output in restored.outputs.items():
-            self.outputs[i] = output
-            if isinstance(output, RemoteOutput):  # a pause resumed in the same process
-                self.remote_outputs = True
-            self.payloads[i] = restored.payloads.get(i)
-        self._succeeded_before = sorted(restored.outputs)
-        self._skipped_before = sorted(restored.skipped)
-        for i, reason in restored.skipped.items():
-            self.errors[i] = reason
-        for i, attempts in restored.attempts.items():
-            self.attempts[i] = self.attempts_before[i] = attempts
-        for i, at in restored.started_at.items():
-            self.started_at[i] = at
-        for i, at in restored.finished_at.items():
-            self.finished_at[i] = at
-        for i, answers in restored.answers.items():
-            self.answers[i] = dict(answers)
-        self.questions.update(restored.questions)
 
     # -- logs ----------------------------------------------------------------------------------
 
@@ -477,6 +384,8 @@ class _RunState:
         def _mapped_decided(self, i: int, *, in_loop: bool) -> None: ...  # _mapping
 
         def _item(self, j: int) -> tuple[str, Any]: ...  # _mapping
+
+        def _restore(self, restored: Restored) -> None: ...  # _restored
 
         def result(self) -> RunResult: ...  # _run_results
 
