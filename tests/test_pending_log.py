@@ -125,3 +125,15 @@ def test_the_first_change_after_a_quiet_spell_wakes_the_writer_once() -> None:
     for event in (TaskSucceeded, TaskStarted):
         log.attempt(event, 2.0, "a", 1)
     assert woken == [1] and not log.quiet
+
+
+def test_starts_with_no_event_between_them_keep_the_order_they_happened_in() -> None:
+    log = pending()
+    log.attempt(TaskStarted, 1.0, "b", 1)
+    log.attempt(TaskStarted, 1.1, "a", 1)
+    ask(log, "a", 1.2)  # a's start is kept aside first, b's is still running
+    assert rows(log) == [
+        ("TaskStarted", "b", None),
+        ("TaskStarted", "a", None),
+        ("InputRequested", "a", None),
+    ]

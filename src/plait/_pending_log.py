@@ -226,7 +226,7 @@ def _with_starts(
     events: list[Logged], starts: list[tuple[str, tuple[int, float, int]]]
 ) -> list[Logged]:
     """``events`` with a ``TaskStarted`` row for each of ``starts``, at its place."""
-    starts.sort(key=_place)  # stable: starts at one place keep their order
+    starts.sort(key=_place)  # at one place (no other event between them): by their times
     rows: list[Logged] = []
     done = 0
     for task_id, (place, at, number) in starts:
@@ -237,5 +237,5 @@ def _with_starts(
     return rows
 
 
-def _place(start: tuple[str, tuple[int, float, int]]) -> int:
-    return start[1][0]
+def _place(start: tuple[str, tuple[int, float, int]]) -> tuple[int, float]:
+    return start[1][0], start[1][1]
