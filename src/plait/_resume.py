@@ -10,7 +10,7 @@ way (see ``plait._restart.kept_skips``). Give side effects an idempotency key
 
 A resume claims the run from its owner (see ``plait._claims``) once every answer given with it
 (``inputs``) has been checked, records those answers with who gave them, and carries the run
-out as ``plait.run`` does (``plait._runs._execute``).
+out as ``plait.run`` does (``plait._execution._execute``).
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ from ._definition import definition_diff
 from ._engine import _Run
 from ._events import Subscriber
 from ._exceptions import DefinitionChangedError, NotWaitingError
+from ._execution import _execute, _ordered_graph
 from ._graph import series_id
 from ._lease import lease_clock
 from ._mapping import restored_instances
@@ -37,7 +38,7 @@ from ._restart import cleared_tasks, kept_skips, restart_batch
 from ._restored import Restored
 from ._results import RunResult
 from ._run_records import question_of, request_of
-from ._runs import _blocking, _execute, _log, _no_event_loop, _ordered_graph
+from ._runs import _blocking, _log, _no_event_loop
 from ._serialization import Serializer
 from ._state import RunStatus, TaskStatus
 from ._stored_runs import _loads, _record, _serializer_of, get_run

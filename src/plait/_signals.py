@@ -60,7 +60,7 @@ class Interrupted(KeyboardInterrupt):
         self.signum = signum
 
 
-#: The handlers of the blocking run in progress on this thread, if any (see _runs._execute).
+#: The handlers of the blocking run in progress on this thread, if any (see _execution._execute).
 current: ContextVar[Interrupts | None] = ContextVar("plait_interrupts", default=None)
 
 
