@@ -45,7 +45,8 @@ from enum import StrEnum
 from typing import TYPE_CHECKING, Any, NamedTuple, overload
 
 from ._definition import _function_names
-from ._graph import Graph, _median, series_id
+from ._graph import Graph, series_id
+from ._graph_ranks import _median
 from ._public import publish_exports
 from ._state import TaskStatus
 from .stores import TaskDuration, TaskHistory

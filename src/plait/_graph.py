@@ -12,7 +12,7 @@ that a run does no lookups by id:
   history, see ``plait._estimates``) -- the critical path still ahead of it. A task without an
   estimate weighs the median of the workflow's known estimates (1 when none is known): a typical
   task, so a graph where some tasks say ``estimate=0.01`` is not ordered as if the others took
-  100 times longer;
+  100 times longer. Ranks and the critical path are worked out in ``plait._graph_ranks``;
 - ``queue_key[i]``: the task's position in ready-queue order -- higher ``priority`` first, then
   higher ``rank``, then definition order; the scheduler's heaps hold these small ints;
 - ``pool_of[i]``: the index of the task's pool (0 = no pool); ``pause_tasks``: the tasks with a
@@ -52,6 +52,7 @@ from typing import TYPE_CHECKING, Any
 
 from ._definition import _definition, _function_names, _map_suffix, _params_suffix
 from ._graph_checks import _GraphChecks, _listed_twice
+from ._graph_ranks import _GraphRanks
 from ._rules import TriggerRule
 from ._task_columns import IndexedSpecs, TaskOptions
 
@@ -86,7 +87,7 @@ def series_id(task_id: str) -> str:
     return task_id if match is None else match[1]
 
 
-class Graph(_GraphChecks):
+class Graph(_GraphRanks, _GraphChecks):
     """A workflow, validated and compiled for scheduling; immutable once built."""
 
     __slots__ = (
@@ -313,39 +314,6 @@ class Graph(_GraphChecks):
         for key, i in enumerate(by_queue_order):
             self.queue_key[i] = key
 
-    def _ranks(self, estimates: Sequence[float | None]) -> list[float]:
-        rank = [0.0] * len(self.ids)
-        dependents = self.dependents
-        unknown = _median([e for e in estimates if e is not None], 1.0)
-        at = rank.__getitem__
-        for i in reversed(self.topological_order):
-            estimate = estimates[i]
-            after = dependents[i]
-            rest = max(map(at, after)) if after else 0.0
-            rank[i] = (unknown if estimate is None else estimate) + rest
-        return rank
-
-    def reranked(self, estimates: Sequence[float | None]) -> Graph:
-        """This graph with the ready-queue order ``estimates`` (by task index) give, e.g. those
-        learned from history (see ``plait._estimates``); None weighs the median of the others.
-
-        Everything else -- ids, edges, inputs, the fingerprint -- is shared with this graph: only
-        the order of ready tasks can change, never what runs.
-
-        Raises:
-            ValueError: ``estimates`` does not hold one entry per task.
-        """
-        if len(estimates) != len(self.ids):
-            raise ValueError(
-                f"reranked() needs one estimate per task of workflow {self.workflow_name!r} "
-                f"({len(self.ids)}), not {len(estimates)}"
-            )
-        other = object.__new__(Graph)
-        for name in Graph.__slots__:
-            setattr(other, name, getattr(self, name))
-        other._order(estimates)
-        return other
-
     def definition(self) -> list[dict[str, Any]]:
         """What a resumed run must agree on: each task's id, dependencies, function and
         params."""
@@ -381,32 +349,3 @@ class Graph(_GraphChecks):
             )
             self._fingerprint = hashlib.sha256(text.encode()).hexdigest()[:16]
         return self._fingerprint
-
-    def critical_path(self) -> list[str]:
-        """The ids along the longest (estimate-weighted) path through the graph."""
-        if not self.ids:
-            return []
-        i = max(
-            (i for i, deps in enumerate(self.dependencies) if not deps),
-            key=lambda i: (self.rank[i], -i),
-        )
-        path = [i]
-        while self.dependents[i]:
-            i = max(self.dependents[i], key=lambda d: (self.rank[d], -d))
-            path.append(i)
-        return [self.ids[i] for i in path]
-
-
-def _median(values: list[float], empty: float) -> float:
-    """The median of ``values`` (sorted in place), or ``empty`` when there are none.
-
-    Written out rather than taken from ``statistics``, whose import (fractions, decimal) would
-    cost ``import plait`` ten milliseconds.
-    """
-    if not values:
-        return empty
-    values.sort()
-    middle = len(values) // 2
-    if len(values) % 2:
-        return values[middle]
-    return (values[middle - 1] + values[middle]) / 2
