@@ -29,7 +29,7 @@ from plait.stores import (
     WriteBatch,
 )
 from plait.stores._sql import _event_data, _list_runs_query, _open_questions_sql
-from plait.stores._sqlite import _MIGRATIONS, _statements
+from plait.stores._sqlite_file import _MIGRATIONS, _statements
 
 
 def make_run(run_id: str = "run-1", owner: str | None = "alice") -> RunRecord:

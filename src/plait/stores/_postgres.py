@@ -1,6 +1,7 @@
 """The PostgreSQL store: durable runs in a database that many machines can share.
 
-Design (the same as the SQLite store's wherever the databases allow; see ``_sqlite.py``):
+Design (the same as the SQLite store's wherever the databases allow; see ``_sqlite.py`` and
+``_sqlite_file.py``):
 
 - **One connection per store, behind a lock.** psycopg 3, autocommit off; every method runs one
   explicit transaction while holding a :class:`threading.Lock`, so the store may be shared by

@@ -9,7 +9,8 @@ The SQL stores are layered, one concept a module:
 - ``_sql_store.py``: :class:`SQLStore` -- runs, batches (tasks, events, logs, history) and reads;
 - ``_sql_rows.py``: how records become rows and back; ``_migrations.py``: the schema;
 - ``_sqlite.py``, ``_postgres.py``: each backend -- its connection and transactions, leases (on
-  the database's clock where it has one), and its fastest way to write many rows.
+  the database's clock where it has one), and its fastest way to write many rows; SQLite's file
+  itself (WAL mode and its bound, quiet checkpoints, migrations, errors) in ``_sqlite_file.py``.
 
 A backend supplies what truly differs between the databases:
 
