@@ -8,7 +8,7 @@ from plait import TaskError
 from plait._events import RunStarted, TaskFailed, TaskStarted, TaskSucceeded
 from plait._run_records import event_columns
 from plait.stores import EventRecord
-from plait.stores._sql_rows import _event_rows
+from plait.stores._sql_log_rows import _event_rows
 
 
 def test_event_columns_give_a_folded_start_to_the_end_and_an_attempt_number_its_data() -> None:

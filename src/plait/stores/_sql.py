@@ -7,7 +7,8 @@ The SQL stores are layered, one concept a module:
 - ``_sql.py`` (this module): :class:`SQLBase`;
 - ``_sql_requests.py``: questions to people (input requests) and requests to a live run;
 - ``_sql_store.py``: :class:`SQLStore` -- runs, batches (tasks, events, logs, history) and reads;
-- ``_sql_rows.py``: how records become rows and back; ``_migrations.py``: the schema;
+- ``_sql_rows.py``: how records become rows and back (a run's log: ``_sql_log_rows.py``);
+  ``_migrations.py``: the schema;
 - ``_sqlite.py``, ``_postgres.py``: each backend -- its connection and transactions, leases (on
   the database's clock where it has one), and its fastest way to write many rows; SQLite's file
   itself (WAL mode and its bound, quiet checkpoints, migrations, errors) in ``_sqlite_file.py``.
@@ -37,7 +38,7 @@ from typing import Any, ClassVar, Protocol
 from .._state import RunStatus
 from ._base import LeaseHeldError, LeaseLostError, RunNotFoundError, Store, StoreError
 from ._listing import OPEN_RUN_STATUSES, check_limit, decode_cursor
-from ._sql_rows import _event_data
+from ._sql_log_rows import _event_data
 
 # What the SQL stores import (the module is private; its names keep their underscores).
 __all__ = [

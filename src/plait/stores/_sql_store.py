@@ -32,13 +32,10 @@ from ._sql import (
     _list_runs_query,
     _open_questions_sql,
 )
+from ._sql_log_rows import _event_record, _event_rows, _log_record, _log_rows
 from ._sql_requests import SQLRequests
 from ._sql_rows import (
     _definition_json,
-    _event_record,
-    _event_rows,
-    _log_record,
-    _log_rows,
     _open_question,
     _request_rows,
     _run_record,
