@@ -96,7 +96,7 @@ def recorder(store: CapturingStore) -> Recorder:
 
 
 def log(recorder: Recorder, kind: type[Event], at: float, task_id: str | None, **data: Any) -> None:
-    recorder(kind, at, task_id, data)
+    recorder.journal(kind, at, task_id, data)
 
 
 def test_an_attempt_that_ends_within_a_batch_is_one_row_holding_its_start(
@@ -184,8 +184,8 @@ def test_interleaved_tasks_fold_each_start_into_its_own_end(
 
 def test_the_journal_leaves_the_engines_fields_untouched(recorder: Recorder) -> None:
     data = {"attempt": 1}
-    recorder(TaskStarted, 1.0, "a", {"attempt": 1})
-    recorder(TaskSucceeded, 2.0, "a", data)
+    recorder.journal(TaskStarted, 1.0, "a", {"attempt": 1})
+    recorder.journal(TaskSucceeded, 2.0, "a", data)
     assert data == {"attempt": 1}  # the engine builds the subscribers' event from it
 
 
@@ -199,8 +199,8 @@ def test_the_attempt_journal_logs_a_start_and_a_success_as_the_journal_does() ->
         (TaskStarted, 1.5, "b", 1),
         (TaskSucceeded, 2.0, "a", 1),
     ]:
-        journal(kind, at, task_id, {"attempt": number})
-        attempts.attempt(kind, at, task_id, number)
+        journal.journal(kind, at, task_id, {"attempt": number})
+        attempts.journal.attempt(kind, at, task_id, number)
     for recorder in recorders:
         recorder._flush()
     for store in (through_journal, through_attempts):  # a's duration learned

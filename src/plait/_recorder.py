@@ -62,7 +62,6 @@ from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from ._events import Event
 from ._lease import Lease, lease_clock
 from ._logs import AttemptLog
 from ._pause import Question
@@ -93,7 +92,7 @@ _log = logging.getLogger("plait.store")
 class Recorder:
     """Writes one run's progress to its store and keeps its lease; see the module docstring.
 
-    Thread contract: the engine calls the journal (this object) while it holds its lock
+    Thread contract: the engine calls :attr:`journal` while it holds its lock
     (``lock``), and :meth:`answered` without it; the writer thread takes the same lock only to
     swap the pending batch out and to read the records of the tasks that changed -- a consistent
     cut of the run. The writer tells the engine about the lease and the store through the
@@ -157,23 +156,9 @@ class Recorder:
         self._closing = False
         self.failure: BaseException | None = None
         self._thread: threading.Thread | None = None
-        self._functions = functions
         self._on_write = on_write  # told how long each batch took to write (metrics)
         #: Given whole, by snapshot(): the memory store's, built only if someone reads them.
         self._durations: Sequence[TaskDuration] = ()
-
-    # -- called by the engine, under its lock ------------------------------------------------
-
-    def __call__(
-        self, kind: type[Event], at: float, task_id: str | None, data: dict[str, Any]
-    ) -> None:
-        """Journal (see ``plait._events.Journal``): queue the event (see ``_pending_log``).
-        The engine journals into :attr:`journal` itself, a call less per event."""
-        self.journal(kind, at, task_id, data)
-
-    def attempt(self, kind: type[Event], at: float, task_id: str, number: int) -> None:
-        """Attempt journal (see ``plait._events.AttemptJournal``), as :meth:`__call__`."""
-        self.journal.attempt(kind, at, task_id, number)
 
     def _wake(self) -> None:
         """Wake the writer (a change after a quiet spell)."""
@@ -325,8 +310,9 @@ class Recorder:
             )
         timed = taken.timed()
         if timed:  # records made only if a store reads them (the SQL stores take the columns)
-            assert self._functions is not None
-            recorded = TimedDurations(timed, self._functions)
+            functions = self.journal.functions
+            assert functions is not None
+            recorded = TimedDurations(timed, functions)
             durations = [*durations, *recorded] if durations else recorded
         batch = WriteBatch(
             run=update,
