@@ -118,8 +118,6 @@ def event_columns(events: list[Logged]) -> EventRecordColumns:
 
 #: The events whose data is their attempt's number (see ``Logged``).
 _NUMBERS_ONLY = frozenset({TaskStarted, TaskSucceeded})
-
-
 _NAME = operator.attrgetter("__name__")
 _PLAIN = frozenset({int, float, str, bool, type(None)})
 
